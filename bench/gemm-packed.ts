@@ -5,7 +5,7 @@
 // standalone module builder the unit tests use.
 import binaryen from "binaryen";
 import { Fn } from "../codegen/fn.js";
-import { emitPackedGemm, packB, packedAScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
+import { emitPackedGemm, packB, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
 import { runIfMain } from "../models/cli.js";
 import { buildMicrokernel, PEAK_TILES, type Tile } from "./peak.js";
 import { median, round } from "./stats.js";
@@ -31,6 +31,8 @@ export interface StandaloneGemm {
   optimize?: boolean;
   /** pack A blocks into scratch first */
   packA?: boolean;
+  /** with bInPlace: copy each KC x NR panel of B into scratch first (PackedGemmSpec.bScratch) */
+  packBPanel?: boolean;
   /** a second M x ldc matrix placed in memory (a residual for the epilogue to read) */
   residual?: Float32Array;
   /** builds the epilogue with the module in hand; residualAt is the byte address of `residual` */
@@ -60,7 +62,8 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
   const guardAt = cAt + 4 * g.M * ldc;
   const residualAt = align(guardAt + 64);
   const scratchAt = residualAt + align(4 * (g.residual?.length ?? 0));
-  const bytes = scratchAt + (g.packA ? packedAScratchBytes(g.M, g.N, g.K, g.tile) : 0);
+  const panelAt = align(scratchAt + (g.packA ? packedAScratchBytes(g.M, g.N, g.K, g.tile) : 0));
+  const bytes = panelAt + (g.packBPanel ? packedBScratchBytes(g.K, g.tile) : 0);
   const m = new binaryen.Module();
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | (g.relaxed ? binaryen.Features.RelaxedSIMD : 0));
   const pages = Math.ceil(bytes / 65536) + 1;
@@ -70,7 +73,7 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
   fn.emit(...emitPackedGemm({ fn }, {
     M: g.M, N: g.N, K: g.K, ...(g.bInPlace ? { b: { addr: 0, rs: g.ldb ?? g.N } } : { packedB: 0 }), a: { addr: aAt, rs: lda }, c,
     alpha: g.alpha, bias: g.bias ? biasAt : undefined, epilogue: g.epilogue?.(m, fn, c, residualAt), tile: g.tile, relaxed: g.relaxed,
-    scratch: g.packA ? scratchAt : undefined,
+    scratch: g.packA ? scratchAt : undefined, bScratch: g.packBPanel ? panelAt : undefined,
   }));
   fn.finish();
   m.addFunctionExport("run", "run");

@@ -74,6 +74,13 @@ export interface PackedGemmSpec {
    * is first copied there MR-interleaved (k-major), so the microkernel reads A as one stream
    */
   scratch?: number;
+  /**
+   * byte address of packedBScratchBytes(K, tile) bytes (16-aligned), with b only: each KC x NR panel
+   * of B is first copied there (zero-padded past N) per MC block of rows, so the microkernel reads
+   * one contiguous L1-resident stream instead of NR columns of rows rs apart (a 7x7 image's rows
+   * are 196 bytes apart: a 256-row panel spans 50 KB in place)
+   */
+  bScratch?: number;
   /** f32x4.relaxed_madd in the k loop (the module needs binaryen.Features.RelaxedSIMD) */
   relaxed?: boolean;
 }
@@ -101,6 +108,12 @@ export function packB(b: Float32Array, K: number, N: number, transB: boolean, nr
 /** Bytes packB returns. */
 export function packedBytes(K: number, N: number, nr = DEFAULT_TILE.nr): number {
   return Math.ceil(N / nr) * K * nr * 4;
+}
+
+/** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
+export function packedBScratchBytes(K: number, tile: Partial<PackedTile> = {}): number {
+  const t = { ...DEFAULT_TILE, ...tile };
+  return 4 * Math.min(t.kc, K) * t.nr;
 }
 
 /** Scratch bytes the A packing of a product needs (0 when it is not worth it: one panel of B). */
@@ -234,11 +247,15 @@ class Emitter {
         };
         const pack = this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
         const av = pack ? this.packed(ib, kb.len) : undefined;
-        const rows = (p: Idx, cols: number) => fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av), t.mr);
+        const panel = this.s.b && this.s.bScratch !== undefined ? this.panelView() : undefined;
+        const rows = (p: Idx, cols: number) => [
+          ...(panel ? this.packPanel(kb, p, cols) : []),
+          fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
+        ];
         return [
           pack ? this.packA(kb, ib, end) : m.nop(),
-          fn.loop(Pfull, (p) => [rows(p, t.nr)]),
-          tailCols ? rows(Pfull, tailCols) : m.nop(),
+          fn.loop(Pfull, (p) => rows(p, t.nr)),
+          tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
         ];
       }, { step: t.mc }));
     }
@@ -250,31 +267,30 @@ class Emitter {
   }
 
   /** An R x cols tile at rows i.., panel p, over the K block kb. */
-  private tile(kb: KBlock, i: Idx, p: Idx, R: number, cols: number, av: AView = this.direct()): Expr[] {
+  private tile(kb: KBlock, i: Idx, p: Idx, R: number, cols: number, av: AView = this.direct(), bv: BView = this.bv): Expr[] {
     const { m, t, s, p: L } = this;
     const V = Math.ceil(cols / 4);
     const acc = L.acc.slice(0, R).map((row) => row.slice(0, V));
     const laneCount = (v: number) => Math.min(4, cols - 4 * v);
     const out: Expr[] = [
       L.pa.set(av.start(i, kb.k0)),
-      L.pb.set(this.bv.start(p, kb.k0)),
+      L.pb.set(bv.start(p, kb.k0)),
       L.pc.set(sum(m, [s.c.base?.(), idx(m, i, 4 * s.c.rs), idx(m, p, 4 * t.nr)])),
     ];
     acc.forEach((row, r) => row.forEach((l, v) => out.push(l.set(kb.first
       ? m.v128.const(new Array(16).fill(0))
       : this.loadLanes(s.c.addr + 4 * (r * s.c.rs + 4 * v), L.pc.get, laneCount(v))))));
-    out.push(...this.kLoop(kb.len, acc, av, laneCount));
+    out.push(...this.kLoop(kb.len, acc, av, bv, laneCount));
     acc.forEach((row, r) => row.forEach((l, v) => out.push(...this.store(kb, l, i, p, r, v, laneCount(v)))));
     return out;
   }
 
   /** for len k steps (unrolled by t.unroll, then single steps): acc += splat(A[r][k]) * B[k][..] */
-  private kLoop(len: number, acc: Local[][], av: AView, lanes: (v: number) => number): Expr[] {
+  private kLoop(len: number, acc: Local[][], av: AView, bv: BView, lanes: (v: number) => number): Expr[] {
     const { m, fn, p: L } = this;
     const V = acc[0]?.length ?? 0;
     const step = (u: number): Expr[] => {
       const code: Expr[] = [];
-      const bv = this.bv;
       for (let v = 0; v < V; v++) {
         code.push(L.b[v].set(bv.exact ? this.loadLanes(bv.offset(u, v), L.pb.get, lanes(v)) : m.v128.load(bv.offset(u, v), 16, L.pb.get())));
       }
@@ -284,7 +300,7 @@ class Emitter {
       });
       return code;
     };
-    const advance = (u: number) => [L.pa.set(m.i32.add(L.pa.get(), m.i32.const(av.step * u))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(this.bv.step * u)))];
+    const advance = (u: number) => [L.pa.set(m.i32.add(L.pa.get(), m.i32.const(av.step * u))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(bv.step * u)))];
     const U = Math.max(1, this.t.unroll);
     const main = len - (len % U);
     const code: Expr[] = [];
@@ -295,12 +311,40 @@ class Emitter {
       if (main === U) code.push(...body);
       else {
         const label = fn.label("k");
-        code.push(L.pend.set(m.i32.add(L.pb.get(), m.i32.const(this.bv.step * main))),
+        code.push(L.pend.set(m.i32.add(L.pb.get(), m.i32.const(bv.step * main))),
           m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))])));
       }
     }
     for (let u = 0; u < len % U; u++) code.push(...step(u));
     return code;
+  }
+
+  /** B's panel as packPanel left it in bScratch */
+  private panelView(): BView {
+    const { m, t, s } = this;
+    return { start: () => m.i32.const(0), offset: (u, v) => s.bScratch! + 4 * (u * t.nr + 4 * v), step: 4 * t.nr, exact: false };
+  }
+
+  /**
+   * Copies rows k0..k0+len, columns p*NR.. (cols of them) of B into bScratch, NR floats per row;
+   * the vectors past cols are zero-filled only as far as the tile reads them (ceil(cols/4) vectors).
+   */
+  private packPanel(kb: KBlock, p: Idx, cols: number): Expr[] {
+    const { m, fn, t, s, p: L } = this;
+    const b = s.b!;
+    const V = Math.ceil(cols / 4);
+    const label = fn.label("pack");
+    return [
+      L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr), idx(m, kb.k0, 4 * b.rs)])),
+      L.pb.set(m.i32.const(0)),
+      L.pend.set(m.i32.const(4 * t.nr * kb.len)),
+      m.loop(label, fn.block([
+        ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v, L.pa.get, Math.min(4, cols - 4 * v)))),
+        L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * b.rs))),
+        L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr))),
+        m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get())),
+      ])),
+    ];
   }
 
   /** A read in place */

@@ -137,6 +137,16 @@ describe("packed GEMM vs a float64 reference", () => {
     await check({ M: 37, N: 29, K: 1031, bInPlace: true, packA: true }, 9);
   });
 
+  it("B in place, each KC x NR panel first copied to scratch (zero-padded tail panel, KC blocks, MC blocks)", async () => {
+    for (const [M, N, K] of [[1, 1, 1], [3, 5, 7], [13, 22, 40], [64, 49, 33], [7, 16, 300], [21, 19, 33], [65, 23, 129]]) {
+      await check({ M, N, K, bInPlace: true, packBPanel: true, tile: small, bias: seeded(N, 3) });
+    }
+    await check({ M: 9, N: 10, K: 21, bInPlace: true, packBPanel: true, ldb: 13, lda: 30, ldc: 11 });
+    await check({ M: 37, N: 29, K: 1031, bInPlace: true, packBPanel: true, packA: true, alpha: -2 }, 10);
+    await check({ M: 19, N: 27, K: 41, bInPlace: true, packBPanel: true, tile: { kc: 16, mc: 8, mr: 4, nr: 8 } });
+    await check({ M: 13, N: 22, K: 40, bInPlace: true, packBPanel: true, tile: small, optimize: true });
+  });
+
   it("strided views of A and C (lda > K, ldc > N): columns past N are left alone", async () => {
     await check({ M: 9, N: 10, K: 7, lda: 12, ldc: 15 });
     await check({ M: 14, N: 5, K: 33, lda: 40, ldc: 6, tile: small });
