@@ -31,6 +31,12 @@ export interface StandaloneGemm {
   optimize?: boolean;
   /** pack A blocks into scratch first */
   packA?: boolean;
+  /** A stored transposed: K rows of lda (>= M) floats, read down its columns (RowMajor.cs) */
+  aColumns?: boolean;
+  /** C stored transposed: N rows of ldc (>= M) floats, written lane by lane */
+  cColumns?: boolean;
+  /** with cColumns: the per-value epilogue (PackedGemmSpec.laneEpilogue), given the residual's address */
+  laneEpilogue?: (m: binaryen.Module, residualAt: number, cAt: number) => (v: binaryen.ExpressionRef, ptr: () => binaryen.ExpressionRef, offset: number) => binaryen.ExpressionRef;
   /** with bInPlace: copy each KC x NR panel of B into scratch first (PackedGemmSpec.bScratch) */
   packBPanel?: boolean;
   /** a second M x ldc matrix placed in memory (a residual for the epilogue to read) */
@@ -41,9 +47,9 @@ export interface StandaloneGemm {
 
 export interface GemmInstance {
   run(): void;
-  /** A (M x lda floats) in memory */
+  /** A (M x lda floats, or K x lda with aColumns) in memory */
   a: Float32Array;
-  /** C (M x ldc floats) in memory, plus 16 guard floats after it that must stay untouched */
+  /** C (M x ldc floats, or N x ldc with cColumns) in memory, plus 16 guard floats after it that must stay untouched */
   c: Float32Array;
   guard: Float32Array;
 }
@@ -53,13 +59,14 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 /** One module holding [packed B][bias][A][C][guard], with `run` computing C. */
 export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> {
   const nr = { ...DEFAULT_TILE, ...g.tile }.nr;
-  const lda = g.lda ?? g.K, ldc = g.ldc ?? g.N;
+  const lda = g.lda ?? (g.aColumns ? g.M : g.K), ldc = g.ldc ?? (g.cColumns ? g.M : g.N);
+  const aFloats = g.aColumns ? g.K * lda : g.M * lda, cFloats = g.cColumns ? g.N * ldc : g.M * ldc;
   if (g.bInPlace && g.transB) throw new Error("B in place is K x N");
   const packed = g.bInPlace ? new Uint8Array(g.b.buffer, g.b.byteOffset, g.b.byteLength) : packB(g.b, g.K, g.N, !!g.transB, nr);
   const biasAt = align(packed.length);
   const aAt = biasAt + align(4 * (g.bias?.length ?? 0));
-  const cAt = aAt + align(4 * g.M * lda);
-  const guardAt = cAt + 4 * g.M * ldc;
+  const cAt = aAt + align(4 * aFloats);
+  const guardAt = cAt + 4 * cFloats;
   const residualAt = align(guardAt + 64);
   const scratchAt = residualAt + align(4 * (g.residual?.length ?? 0));
   const panelAt = align(scratchAt + (g.packA ? packedAScratchBytes(g.M, g.N, g.K, g.tile) : 0));
@@ -69,9 +76,11 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
   const pages = Math.ceil(bytes / 65536) + 1;
   m.setMemory(pages, pages, "memory");
   const fn = new Fn(m, "run");
-  const c: RowMajor = { addr: cAt, rs: ldc };
+  const c: RowMajor = g.cColumns ? { addr: cAt, rs: 1, cs: ldc } : { addr: cAt, rs: ldc };
+  const a: RowMajor = g.aColumns ? { addr: aAt, rs: 1, cs: lda } : { addr: aAt, rs: lda };
   fn.emit(...emitPackedGemm({ fn }, {
-    M: g.M, N: g.N, K: g.K, ...(g.bInPlace ? { b: { addr: 0, rs: g.ldb ?? g.N } } : { packedB: 0 }), a: { addr: aAt, rs: lda }, c,
+    M: g.M, N: g.N, K: g.K, ...(g.bInPlace ? { b: { addr: 0, rs: g.ldb ?? g.N } } : { packedB: 0 }), a, c,
+    laneEpilogue: g.laneEpilogue?.(m, residualAt, cAt),
     alpha: g.alpha, bias: g.bias ? biasAt : undefined, epilogue: g.epilogue?.(m, fn, c, residualAt), tile: g.tile, relaxed: g.relaxed,
     scratch: g.packA ? scratchAt : undefined, bScratch: g.packBPanel ? panelAt : undefined,
   }));
@@ -92,8 +101,8 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
   if (g.residual) new Float32Array(buf, residualAt, g.residual.length).set(g.residual);
   return {
     run: instance.exports.run as () => void,
-    a: new Float32Array(buf, aAt, g.M * lda),
-    c: new Float32Array(buf, cAt, g.M * ldc),
+    a: new Float32Array(buf, aAt, aFloats),
+    c: new Float32Array(buf, cAt, cFloats),
     guard: new Float32Array(buf, guardAt, 16),
   };
 }

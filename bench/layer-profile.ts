@@ -3,10 +3,32 @@
 // Each layer is called from JS and timed on its own, so the total is a little above a run's.
 import { readFileSync } from "node:fs";
 import { load } from "../compiler/api.js";
+import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/compile.js";
+import type { Graph } from "../compiler/ir/graph.js";
 import { makeInput } from "../compiler/cli/inputs.js";
 import { buildZooModel } from "../models/zoo.js";
 import type { Tensor } from "../runtime/session.js";
 import { median } from "./stats.js";
+import { sizeOf } from "../runtime/dtypes.js";
+
+/** FLOPs of a layer whose anchor is a Conv (2 * outputs * window) or a GEMM/MatMul (2 * outputs * K); 0 otherwise */
+function layerFlops(graph: Graph, name: string): number {
+  if (!graph.g.hasNode(name)) return 0;
+  const node = graph.node(name);
+  const anchor = node.op.split("_")[0];
+  const dims = (v: string | undefined) => (v ? graph.values.get(v)?.shape ?? [] : []) as number[];
+  const out = sizeOf(dims(node.outputs[0]));
+  if (anchor === "Conv") {
+    const w = dims(node.inputs[1]);
+    return w.length ? (2 * out * sizeOf(w)) / w[0] : 0;
+  }
+  if (anchor === "Gemm" || anchor === "MatMul") {
+    const a = dims(node.inputs[0]);
+    const transA = anchor === "Gemm" && node.attrs?.transA?.value === 1;
+    return a.length ? 2 * out * (transA ? a[a.length - 2] : a[a.length - 1]) : 0;
+  }
+  return 0;
+}
 
 const args = process.argv.slice(2);
 const file = args.find((a) => !a.startsWith("--"));
@@ -18,6 +40,9 @@ const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
 const bytes = file.startsWith("zoo:") ? buildZooModel(file.slice(4)) : readFileSync(file);
 const model = await load(bytes, { cache: false });
+const graph = importOnnx(bytes);
+await prepareGraph(graph);
+await optimizeGraph(graph);
 const session = model.session!;
 const feeds: Record<string, Tensor> = {};
 session.inputs.forEach((s, k) => {
@@ -30,10 +55,13 @@ const layers = runs[0].map((l, k) => ({ ...l, ms: median(runs.map((r) => r[k].ms
 const total = layers.reduce((a, l) => a + l.ms, 0);
 const byOp = new Map<string, number>();
 for (const l of layers) byOp.set(l.op, (byOp.get(l.op) ?? 0) + l.ms);
-console.log(`${file}: ${layers.length} layers, ${total.toFixed(1)} ms`);
+const flops = layers.reduce((a, l) => a + layerFlops(graph, l.layer), 0);
+console.log(`${file}: ${layers.length} layers, ${total.toFixed(1)} ms, ${(flops / 1e9).toFixed(2)} GFLOP in Conv/Gemm/MatMul (${(flops / (total * 1e6)).toFixed(1)} GFLOPS overall)`);
 console.log("by op:");
 for (const [op, ms] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${op.padEnd(40)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
 console.log(`top ${top} layers:`);
 for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, top)) {
-  console.log(`  ${l.layer.slice(0, 50).padEnd(50)} ${l.op.slice(0, 30).padEnd(30)} ${l.ms.toFixed(2).padStart(8)} ms`);
+  const gf = layerFlops(graph, l.layer) / (l.ms * 1e6);
+  const shape = graph.g.hasNode(l.layer) ? `${JSON.stringify(graph.values.get(graph.node(l.layer).inputs[0])?.shape)}->${JSON.stringify(graph.values.get(graph.node(l.layer).outputs[0])?.shape)}` : "";
+  console.log(`  ${l.layer.slice(0, 36).padEnd(36)} ${l.op.slice(0, 24).padEnd(24)} ${l.ms.toFixed(2).padStart(7)} ms ${gf ? `${gf.toFixed(1).padStart(5)} GFLOPS` : "            "} ${shape}`);
 }

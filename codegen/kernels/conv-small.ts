@@ -8,7 +8,7 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../compiler/shapes/nn-geometry.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
-import { emitPackedGemm, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
+import { emitPackedGemm, packB, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep } from "./registry.js";
 
@@ -41,9 +41,11 @@ interface Layout {
   N: number; M: number; K: number; P: number;
   plane: PaddedPlane;
   colAt: number;
-  /** the runtime B panel (gemm-packed.ts bScratch), after col */
+  /** the runtime B panel (gemm-packed.ts bScratch), after col; or the A packing when positions */
   panelAt: number;
   scratchBytes: number;
+  /** few positions: the GEMM runs transposed (see positionsGemm) */
+  positions: boolean;
 }
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
@@ -77,22 +79,41 @@ export function im2colLayout(ctx: KernelCtx): Layout | undefined {
   const plane: PaddedPlane = { C, H, W, Hp: (OH - 1) * sh + kh, Wp: (OW - 1) * sw + kw + 1, padT: win.padBegin[0], padL: win.padBegin[1] };
   const colAt = Math.ceil((C * plane.Hp * plane.Wp * 4) / 16) * 16;
   const panelAt = align16(colAt + K * P * 4);
-  return { win, G, N, M, K, P, plane, colAt, panelAt, scratchBytes: panelAt + packedBScratchBytes(K) };
+  const positions = G === 1 && fewPositions(ctx, M, P);
+  const tail = positions ? packedAScratchBytes(P, M, K) : packedBScratchBytes(K);
+  return { win, G, N, M, K, P, plane, colAt, panelAt, positions, scratchBytes: panelAt + tail };
 }
 
-/** Scratch for the im2col rows, or for a pointwise layer's packing of W. */
+/**
+ * Scratch for the im2col rows, or for a pointwise layer's packing of W; when the GEMM runs over
+ * positions, W^T pre-packed into B panels (the layer reads only those).
+ */
 export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   const lay = im2colLayout(ctx);
-  if (lay) return { scratchBytes: lay.scratchBytes };
-  const pw = pointwiseShape(ctx);
-  return pw ? { scratchBytes: pointwiseScratch(pw).bytes } : {};
+  const pw = lay ? undefined : pointwiseShape(ctx);
+  const shape = lay ?? pw;
+  if (!shape) return {};
+  const scratchBytes = lay?.scratchBytes ?? pointwiseScratch(pw!).bytes;
+  if (!shape.positions) return scratchBytes ? { scratchBytes } : {};
+  const { M, K } = shape;
+  return { scratchBytes, constants: [packB(ctx.input(1).value!.data as Float32Array, K, M, true)], unread: [1] };
+}
+
+/**
+ * Few output positions (a 7x7 image: 49) leave the tail panel of Y = W col mostly padding and W,
+ * read once, goes through the per-block A packing; Y^T = col^T W^T puts positions on the GEMM's
+ * rows and output channels on its columns (full 16-wide panels), with W^T packed at compile time
+ * into one contiguous stream. Needs constant float32 weights.
+ */
+function fewPositions(ctx: KernelCtx, M: number, P: number): boolean {
+  return P <= 64 && M >= 16 && ctx.input(1).value?.data instanceof Float32Array;
 }
 
 /** Emits the im2col GEMM when prepare chose it; false means: use another path. */
 export function tryIm2col(ctx: KernelCtx): boolean {
   if (ctx.scratchAddr < 0) return false;
   const lay = im2colLayout(ctx);
-  if (!lay) return false;
+  if (!lay || (lay.positions && !ctx.constantAddrs.length)) return false;
   emitIm2col(ctx, lay);
   return true;
 }
@@ -128,7 +149,9 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
     ...rowCopy(),
   ]);
 
-  const gemm = channelGemm(ctx, { M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt });
+  const gemm = lay.positions
+    ? positionsGemm(ctx, { M, P, K, n, src: { addr: col, rs: 1, cs: P }, aScratch: S + lay.panelAt })
+    : channelGemm(ctx, { M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt });
   fn.emit(fn.loop(N, (img) => [
     n.set(img.get()),
     ...emitPaddedCopy(fn, plane, S, x.addr, n.get),
@@ -164,15 +187,30 @@ function channelGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Lo
   return emitPackedGemm({ fn }, { M: g.M, N: g.P, K: g.K, a, b: g.b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch });
 }
 
+/**
+ * Y[n]^T = src^T W^T (+ bias along columns, then the fused epilogue value by value): positions
+ * as rows read down src's columns (the image or col, K x P), W^T from prepare's packed panels,
+ * Y stored transposed into NCHW.
+ */
+function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Local; src: RowMajor; aScratch?: number }): Expr[] {
+  const { m, fn } = ctx;
+  const y = ctx.output(0), bias = ctx.inputs[2];
+  const c: RowMajor = { addr: y.addr, rs: 1, cs: g.P, base: () => m.i32.mul(g.n.get(), m.i32.const(g.M * g.P * 4)) };
+  return emitPackedGemm({ fn }, {
+    M: g.P, N: g.M, K: g.K, a: g.src, packedB: ctx.constantAddrs[0], c, bias: bias?.addr,
+    laneEpilogue: ctx.epilogue?.scalar, scratch: g.aScratch,
+  });
+}
+
 /** A single-group float32 pointwise (1x1, stride 1, no pads) layer: the GEMM's sizes. */
-function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: number } | undefined {
+function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: number; positions: boolean } | undefined {
   const win = floatWindow(ctx);
   if (!win || !isPointwise(win)) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
   const [N, C] = x.dims, M = y.dims[1], P = x.size / (N * C);
   // with B's panels copied to scratch, small images win too (7x7x320->1280: 36 vs 25 GFLOPS for
   // the generic GEMM; 4x4x512->512: 42 vs 26)
-  return M >= 4 && P >= 16 ? { N, M, P, K: C } : undefined;
+  return M >= 4 && P >= 16 ? { N, M, P, K: C, positions: fewPositions(ctx, M, P) } : undefined;
 }
 
 /**
@@ -187,7 +225,9 @@ export function tryPointwise(ctx: KernelCtx): boolean {
   const n = fn.local(binaryen.i32);
   const sc = pointwiseScratch(pw);
   const at = (off: number | undefined) => (ctx.scratchAddr >= 0 && off !== undefined ? ctx.scratchAddr + off : undefined);
-  const gemm = channelGemm(ctx, {
+  const image = () => m.i32.mul(n.get(), m.i32.const(K * P * 4));
+  if (pw.positions && !ctx.constantAddrs.length) return false;
+  const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt) }) : channelGemm(ctx, {
     M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: () => m.i32.mul(n.get(), m.i32.const(K * P * 4)) },
     aScratch: at(sc.aAt), bScratch: at(sc.bAt),
   });
@@ -201,8 +241,12 @@ export function tryPointwise(ctx: KernelCtx): boolean {
  */
 const aPackBytes = (M: number, P: number, K: number) => packedAScratchBytes(M, P, K);
 
-/** A pointwise layer's scratch: W's block packing (when worth it), then the runtime B panel. */
-function pointwiseScratch(pw: { M: number; P: number; K: number }): { aAt?: number; bAt?: number; bytes: number } {
+/** A pointwise layer's scratch: W's block packing (when worth it), then the runtime B panel; or the positions' packing. */
+function pointwiseScratch(pw: { M: number; P: number; K: number; positions: boolean }): { aAt?: number; bAt?: number; bytes: number } {
+  if (pw.positions) {
+    const a = packedAScratchBytes(pw.P, pw.M, pw.K);
+    return { aAt: a ? 0 : undefined, bytes: a };
+  }
   const a = aPackBytes(pw.M, pw.P, pw.K);
   const bAt = align16(a);
   return { aAt: a ? 0 : undefined, bAt, bytes: bAt + packedBScratchBytes(pw.K) };

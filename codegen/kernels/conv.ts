@@ -1,6 +1,7 @@
 // Convolution kernels (Conv, ConvTranspose). Single-group float32 layers take, in order: Winograd
 // F(2x2,3x3) for stride-1 3x3 with constant weights (conv-winograd.ts), im2col + packed GEMM for
-// other strided or wider windows, the packed GEMM over the image for 1x1 (conv-small.ts). The rest
+// other strided or wider windows, the packed GEMM over the image for 1x1 (conv-small.ts; over
+// positions, transposed, when the image has at most 64 of them). The rest
 // run as a GEMM per image and group (1x1) or as direct convolutions split into border and interior
 // runs (conv-direct.ts), depthwise ones with hoisted weights (conv-depthwise.ts).
 import binaryen from "binaryen";

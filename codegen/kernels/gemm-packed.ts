@@ -21,10 +21,15 @@ import { type Idx, idx, madd, sum } from "./gemm-tile.js";
  */
 export type PackedEpilogue = (v: Expr, row: Expr, col: Expr, lanes: number) => Expr;
 
-/** A row-major f32 matrix view: element (r, c) at byte addr + base() + 4 * (r * rs + c). */
+/** An f32 matrix view: element (r, c) at byte addr + base() + 4 * (r * rs + c * cs). */
 export interface RowMajor {
   addr: number;
   rs: number;
+  /**
+   * column stride in floats, default 1. Other values for A (read down its columns: an NCHW image as
+   * positions x channels) and for C (stored transposed, lane by lane, through laneEpilogue)
+   */
+  cs?: number;
   /** runtime byte offset added to addr (e.g. of the batch); called once per use */
   base?: () => Expr;
 }
@@ -68,6 +73,11 @@ export interface PackedGemmSpec {
   /** byte address of a float32[N] added along the columns (after alpha) */
   bias?: number;
   epilogue?: PackedEpilogue;
+  /**
+   * with a transposed C (c.cs != 1): applied to each finished value before it is stored at byte
+   * address ptr() + offset (a fused kernel's Epilogue.scalar), after alpha and bias
+   */
+  laneEpilogue?: (v: Expr, ptr: () => Expr, offset: number) => Expr;
   tile?: Partial<PackedTile>;
   /**
    * byte address of packedAScratchBytes(...) bytes of scratch: when given, each MC x KC block of A
@@ -174,6 +184,8 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   if ((spec.packedB === undefined) === (spec.b === undefined)) throw new Error("packed gemm: give exactly one of packedB and b");
   if (t.nr % 4 || t.mc % t.mr) throw new Error(`packed gemm: bad tile ${JSON.stringify(t)}`);
   const { M, N, K } = spec;
+  if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
+  if ((spec.b?.cs ?? 1) !== 1) throw new Error("packed gemm: B in place must be row-major");
   if (M === 0 || N === 0) return [];
   const V = t.nr / 4;
   const v128 = binaryen.v128, i32 = binaryen.i32;
@@ -275,11 +287,11 @@ class Emitter {
     const out: Expr[] = [
       L.pa.set(av.start(i, kb.k0)),
       L.pb.set(bv.start(p, kb.k0)),
-      L.pc.set(sum(m, [s.c.base?.(), idx(m, i, 4 * s.c.rs), idx(m, p, 4 * t.nr)])),
+      L.pc.set(sum(m, [s.c.base?.(), idx(m, i, 4 * s.c.rs), idx(m, p, 4 * t.nr * this.ccs)])),
     ];
     acc.forEach((row, r) => row.forEach((l, v) => out.push(l.set(kb.first
       ? m.v128.const(new Array(16).fill(0))
-      : this.loadLanes(s.c.addr + 4 * (r * s.c.rs + 4 * v), L.pc.get, laneCount(v))))));
+      : this.loadLanes(this.cAt(r, v), L.pc.get, laneCount(v), 4 * this.ccs)))));
     out.push(...this.kLoop(kb.len, acc, av, bv, laneCount));
     acc.forEach((row, r) => row.forEach((l, v) => out.push(...this.store(kb, l, i, p, r, v, laneCount(v)))));
     return out;
@@ -347,13 +359,24 @@ class Emitter {
     ];
   }
 
+  /** C's column stride in floats */
+  private get ccs(): number {
+    return this.s.c.cs ?? 1;
+  }
+
+  /** byte offset (from pc) of accumulator (r, v)'s first lane */
+  private cAt(r: number, v: number): number {
+    return this.s.c.addr + 4 * (r * this.s.c.rs + 4 * v * this.ccs);
+  }
+
   /** A read in place */
   private direct(): AView {
     const { m, s } = this;
+    const cs = s.a.cs ?? 1;
     return {
-      start: (i, k0) => sum(m, [s.a.base?.(), idx(m, i, 4 * s.a.rs), idx(m, k0, 4)]),
-      offset: (r, u) => s.a.addr + 4 * (r * s.a.rs + u),
-      step: 4,
+      start: (i, k0) => sum(m, [s.a.base?.(), idx(m, i, 4 * s.a.rs), idx(m, k0, 4 * cs)]),
+      offset: (r, u) => s.a.addr + 4 * (r * s.a.rs + u * cs),
+      step: 4 * cs,
     };
   }
 
@@ -376,7 +399,7 @@ class Emitter {
       L.pb.set(m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(4 * kb.len))),
       fn.loop(kb.len, () => [
         ...Array.from({ length: t.mr }, (_, r) => m.f32.store(s.scratch! + 4 * r, 4, L.pb.get(), m.f32.load(src.offset(r, 0), 4, L.pa.get()))),
-        L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4))),
+        L.pa.set(m.i32.add(L.pa.get(), m.i32.const(src.step))),
         L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.mr))),
       ]),
     ], t.mr);
@@ -392,17 +415,26 @@ class Emitter {
       if (s.bias !== undefined) x = m.f32x4.add(x, this.loadLanes(s.bias + 16 * v, () => idx(m, p, 4 * t.nr), lanes));
       if (s.epilogue) x = s.epilogue(x, sum(m, [idx(m, i, 1), m.i32.const(r)]), col(), lanes);
     }
-    const off = s.c.addr + 4 * (r * s.c.rs + 4 * v);
-    if (lanes === 4) return [m.v128.store(off, 16, L.pc.get(), x)];
-    return [L.x.set(x), ...Array.from({ length: lanes }, (_, q) => m.f32.store(off + 4 * q, 4, L.pc.get(), m.f32x4.extract_lane(L.x.get(), q)))];
+    const off = this.cAt(r, v), cs = this.ccs;
+    if (lanes === 4 && cs === 1) return [m.v128.store(off, 16, L.pc.get(), x)];
+    // partial vectors, and every vector of a transposed C: lane by lane
+    return [L.x.set(x), ...Array.from({ length: lanes }, (_, q) => {
+      const at = off + 4 * q * cs;
+      let e = m.f32x4.extract_lane(L.x.get(), q);
+      if (kb.last && s.laneEpilogue) e = s.laneEpilogue(e, L.pc.get, at);
+      return m.f32.store(at, 4, L.pc.get(), e);
+    })];
   }
 
-  /** lanes f32 values at addr + ptr() (the rest zero): a v128 load only when all four lie inside */
-  private loadLanes(addr: number, ptr: () => Expr, lanes: number): Expr {
+  /**
+   * lanes f32 values at addr + ptr(), `stride` bytes apart (the rest zero): a v128 load only when
+   * all four lie inside and are adjacent
+   */
+  private loadLanes(addr: number, ptr: () => Expr, lanes: number, stride = 4): Expr {
     const { m } = this;
-    if (lanes === 4) return m.v128.load(addr, 16, ptr());
+    if (lanes === 4 && stride === 4) return m.v128.load(addr, 16, ptr());
     let e = m.v128.load32_zero(addr, 4, ptr());
-    for (let q = 1; q < lanes; q++) e = m.v128.load32_lane(addr + 4 * q, 4, q, ptr(), e);
+    for (let q = 1; q < lanes; q++) e = m.v128.load32_lane(addr + stride * q, 4, q, ptr(), e);
     return e;
   }
 }

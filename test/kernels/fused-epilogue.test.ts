@@ -85,6 +85,28 @@ describe("fused epilogues vs onnxruntime", () => {
     fused: "Conv_Relu_Sum",
   }));
 
+  it("few positions (GEMM over positions, transposed store): 1x1 and strided 3x3 with bias + residual Add + Relu, batch 2", async () => {
+    // 7x7 and 5x5 images with >= 16 output channels take conv-small.ts's positionsGemm
+    await expectFusedMatchesOrt({
+      values: { x: x(2, 40, 7, 7), w: k(37, 40, 1, 1), b: k(37), r: x(2, 37, 7, 7) },
+      nodes: [
+        { op: "Conv", inputs: ["x", "w", "b"], out: "c" },
+        { op: "Add", inputs: ["c", "r"], out: "d" },
+        { op: "Relu", inputs: ["d"], out: "y" },
+      ],
+      fused: "Conv_Add_Relu",
+    });
+    await expectFusedMatchesOrt({
+      values: { x: x(1, 24, 10, 9), w: k(48, 24, 3, 3), b: k(48), r: x(1, 48, 5, 5) },
+      nodes: [
+        { op: "Conv", inputs: ["x", "w", "b"], out: "c", attrs: { pads: ints(1, 1, 1, 1), strides: ints(2, 2) } },
+        { op: "Relu", inputs: ["c"], out: "d" },
+        { op: "Sum", inputs: ["r", "d"], out: "y" },
+      ],
+      fused: "Conv_Relu_Sum",
+    });
+  });
+
   it("depthwise Conv + HardSwish + residual", () => expectFusedMatchesOrt({
     values: { x: x(1, 4, 9, 9), w: k(4, 1, 3, 3), b: k(4), r: x(1, 4, 9, 9) },
     nodes: [

@@ -30,25 +30,28 @@ interface Case extends Omit<StandaloneGemm, "b"> {
 
 async function check(c: Case, seed = 1): Promise<void> {
   const { M, N, K } = c;
-  const lda = c.lda ?? K, ldc = c.ldc ?? N, ldb = c.bInPlace ? c.ldb ?? N : N;
+  const lda = c.lda ?? (c.aColumns ? M : K), ldc = c.ldc ?? (c.cColumns ? M : N), ldb = c.bInPlace ? c.ldb ?? N : N;
+  const aIdx = (i: number, k: number) => (c.aColumns ? k * lda + i : i * lda + k);
+  const cIdx = (i: number, j: number) => (c.cColumns ? j * ldc + i : i * ldc + j);
   const b = seeded(K * ldb, seed);
   const g = await buildStandalone({ ...c, b });
-  const a = c.a ?? seeded(M * lda, seed + 1);
+  const a = c.a ?? seeded(c.aColumns ? K * lda : M * lda, seed + 1);
   g.a.set(a);
   const sentinel = 12345.5;
   g.c.fill(sentinel);
   g.run();
   const alpha = c.alpha ?? 1;
   let worst = 0;
-  for (let i = 0; i < M; i++) {
-    for (let j = 0; j < ldc; j++) {
-      const got = g.c[i * ldc + j];
-      if (j >= N) {
+  const [rows, cols] = c.cColumns ? [ldc, N] : [M, ldc];
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      const got = g.c[cIdx(i, j)];
+      if (j >= N || i >= M) {
         expect(got, `C[${i}][${j}] is outside the product`).toBe(sentinel);
         continue;
       }
       let s = 0;
-      for (let k = 0; k < K; k++) s += a[i * lda + k] * (c.transB ? b[j * K + k] : b[k * ldb + j]);
+      for (let k = 0; k < K; k++) s += a[aIdx(i, k)] * (c.transB ? b[j * K + k] : b[k * ldb + j]);
       let want = alpha * s + (c.bias ? c.bias[j] : 0);
       if (c.post) want = c.post(want, i, j);
       if (Number.isNaN(want)) expect(got).toBeNaN();
@@ -145,6 +148,27 @@ describe("packed GEMM vs a float64 reference", () => {
     await check({ M: 37, N: 29, K: 1031, bInPlace: true, packBPanel: true, packA: true, alpha: -2 }, 10);
     await check({ M: 19, N: 27, K: 41, bInPlace: true, packBPanel: true, tile: { kc: 16, mc: 8, mr: 4, nr: 8 } });
     await check({ M: 13, N: 22, K: 40, bInPlace: true, packBPanel: true, tile: small, optimize: true });
+  });
+
+  it("A read down its columns and C stored transposed (positions x channels of an NCHW image)", async () => {
+    for (const [M, N, K] of [[1, 1, 1], [3, 5, 7], [49, 32, 40], [13, 22, 129], [64, 49, 33]]) {
+      await check({ M, N, K, aColumns: true, cColumns: true, tile: small, bias: seeded(N, 12), alpha: 1.5 });
+      await check({ M, N, K, aColumns: true, cColumns: true, packA: true, tile: small, transB: true });
+    }
+    await check({ M: 9, N: 10, K: 21, aColumns: true, cColumns: true, lda: 13, ldc: 11 });
+    await check({ M: 37, N: 29, K: 1031, aColumns: true, packA: true }, 11);
+    await check({ M: 37, N: 29, K: 300, cColumns: true, tile: small });
+    await check({ M: 13, N: 22, K: 40, aColumns: true, cColumns: true, packA: true, tile: small, optimize: true });
+  });
+
+  it("a transposed C's lane epilogue sees each value's address: residual add + relu", async () => {
+    const laneEpilogue = (m: binaryen.Module, residualAt: number, cAt: number) =>
+      (v: number, ptr: () => number, off: number) => m.f32.max(m.f32.add(v, m.f32.load(off - cAt + residualAt, 4, ptr())), m.f32.const(0));
+    for (const [M, N, K, ldc] of [[5, 7, 9, 5], [49, 22, 40, 53], [4, 16, 3, 4]]) {
+      const residual = seeded(N * ldc, 78);
+      const post: Ref = (v, r, col) => Math.max(0, v + residual[col * ldc + r]);
+      await check({ M, N, K, ldc, aColumns: true, cColumns: true, residual, laneEpilogue, post, bias: seeded(N, 6), tile: small });
+    }
   });
 
   it("strided views of A and C (lda > K, ldc > N): columns past N are left alone", async () => {
