@@ -29,7 +29,11 @@ registerKernel("LpNormalization", (ctx) => {
   });
 });
 
-/** y = x / (bias + alpha / size * sum of x^2 over the channel window) ^ beta; f32x4 along the spatial dims */
+/**
+ * y = x / (bias + alpha / size * sum of x^2 over the channel window) ^ beta; f32x4 along the spatial
+ * dims. Channels whose window lies inside [0, C) sum an unrolled window; beta 0.75 (AlexNet,
+ * GoogLeNet), 0.5 and 1 take square roots instead of exp(beta * log(base)).
+ */
 registerKernel("LRN", (ctx) => {
   const dt = floatType(ctx);
   const { m, fn } = ctx;
@@ -48,30 +52,56 @@ registerKernel("LRN", (ctx) => {
   const hi = fn.local(binaryen.i32);
   const at = (n: Local, c: Expr, s: Local) =>
     m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(C)), c), m.i32.const(hw)), s.get()), m.i32.const(bytes));
-  const point = (E: Ops) => {
+  /** base ^ beta */
+  const power = (E: Ops, v: Local): Expr[] => {
+    if (beta === 1) return [];
+    if (beta === 0.5) return [v.set(E.sqrt(v.get()))];
+    if (beta === 0.75) {
+      const r = E.local();
+      return [r.set(E.sqrt(v.get())), v.set(E.mul(r.get(), E.sqrt(r.get())))];
+    }
+    // base ^ beta as exp(beta * log(base)); base >= bias > 0 for the usual bias = 1
+    return [v.set(E.exp(E.mul(E.c(beta), E.log(v.get()))))];
+  };
+  const point = (E: Ops, unrolled: boolean) => {
     const acc = E.local();
     const v = E.local();
-    return (n: Local, c: Local, s: Local): Expr[] => [
-      acc.set(E.c(0)),
-      fn.loopDyn(lo.get(), hi.get(), (j) => [
-        v.set(E.load(dt, at(n, j.get(), s), X.addr)),
+    return (n: Local, c: Local, s: Local): Expr[] => {
+      const square = (j: Expr): Expr[] => [
+        v.set(E.load(dt, at(n, j, s), X.addr)),
         acc.set(E.add(acc.get(), E.mul(v.get(), v.get()))),
-      ]),
-      // base ^ beta as exp(beta * log(base)); base >= bias > 0 for the usual bias = 1
-      v.set(E.add(E.c(bias), E.mul(E.c(alpha / size), acc.get()))),
-      v.set(E.exp(E.mul(E.c(beta), E.log(v.get())))),
-      E.store(Y.dtype, at(n, c.get(), s), Y.addr, E.div(E.load(dt, at(n, c.get(), s), X.addr), v.get())),
-    ];
+      ];
+      const window = unrolled
+        ? Array.from({ length: size }, (_, k) => square(m.i32.add(c.get(), m.i32.const(k - before)))).flat()
+        : [fn.loopDyn(lo.get(), hi.get(), (j) => square(j.get()))];
+      return [
+        acc.set(E.c(0)),
+        ...window,
+        v.set(E.add(E.c(bias), E.mul(E.c(alpha / size), acc.get()))),
+        ...power(E, v),
+        E.store(Y.dtype, at(n, c.get(), s), Y.addr, E.div(E.load(dt, at(n, c.get(), s), X.addr), v.get())),
+      ];
+    };
   };
   const vecEnd = dt === "float32" ? hw - (hw % 4) : 0;
-  const vec = vecEnd ? point(vectorOps(m, fn, ctx.math)) : undefined;
-  const one = point(scalarOps(m, fn, ctx.math, dt));
-  fn.emit(fn.nest([N, C], ([n, c]) => [
-    lo.set(m.i32.sub(c.get(), m.i32.const(before))),
-    lo.set(m.select(m.i32.lt_s(lo.get(), m.i32.const(0)), m.i32.const(0), lo.get())),
-    hi.set(m.i32.add(c.get(), m.i32.const(after + 1))),
-    hi.set(m.select(m.i32.gt_s(hi.get(), m.i32.const(C)), m.i32.const(C), hi.get())),
-    fn.loop(vecEnd, (s) => vec!(n, c, s), { step: 4 }),
-    fn.loop(hw, (s) => one(n, c, s), { start: vecEnd }),
+  const channel = (unrolled: boolean) => {
+    const vec = vecEnd ? point(vectorOps(m, fn, ctx.math), unrolled) : undefined;
+    const one = point(scalarOps(m, fn, ctx.math, dt), unrolled);
+    return (n: Local, c: Local): Expr[] => [
+      lo.set(m.i32.sub(c.get(), m.i32.const(before))),
+      lo.set(m.select(m.i32.lt_s(lo.get(), m.i32.const(0)), m.i32.const(0), lo.get())),
+      hi.set(m.i32.add(c.get(), m.i32.const(after + 1))),
+      hi.set(m.select(m.i32.gt_s(hi.get(), m.i32.const(C)), m.i32.const(C), hi.get())),
+      fn.loop(vecEnd, (s) => vec!(n, c, s), { step: 4 }),
+      fn.loop(hw, (s) => one(n, c, s), { start: vecEnd }),
+    ];
+  };
+  // channels [0, before) and [C - after, C) clip their window; the ones between sum all of it
+  const inner = Math.max(before, Math.min(C, C - after));
+  const edge = channel(false), full = channel(true);
+  fn.emit(fn.loop(N, (n) => [
+    fn.loop(Math.min(before, C), (c) => edge(n, c)),
+    fn.loop(inner, (c) => full(n, c), { start: before }),
+    fn.loop(C, (c) => edge(n, c), { start: inner }),
   ]));
 });

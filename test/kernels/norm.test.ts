@@ -81,4 +81,12 @@ describe("normalizations vs onnxruntime", () => {
       await expectMatchesOrt({ op: "LRN", attrs: { size: int(size), alpha: float(0.01), beta: float(0.6), bias: float(2) }, inputs: [{ dims: [2, 6, 3, 2] }] });
     }
   });
+
+  it("LRN with the beta the square-root forms take (0.75, 0.5, 1), more channels than the window, a vector tail", async () => {
+    for (const beta of [0.75, 0.5, 1]) {
+      for (const [size, C] of [[5, 11], [3, 2], [5, 4]]) {
+        await expectMatchesOrt({ op: "LRN", attrs: { size: int(size), alpha: float(0.3), beta: float(beta), bias: float(1) }, inputs: [{ dims: [2, C, 3, 3], lo: -3, hi: 3 }] });
+      }
+    }
+  });
 });
