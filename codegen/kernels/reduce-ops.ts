@@ -6,6 +6,7 @@ import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { constant, isUnsigned, load, store, wasmType } from "../memory.js";
 import type { MathLib } from "../math.js";
+import { inlineVector } from "../math/vector.js";
 
 export interface Ops {
   readonly w: 1 | 4;
@@ -68,10 +69,11 @@ export function scalarOps(m: binaryen.Module, fn: Fn, math: MathLib, dt: DTypeNa
   };
 }
 
-/** f32x4 ops; exp/log use the vector math library when it has them, else four scalar calls. */
+/** f32x4 ops; exp/log use the vector math library (inlined) when it has them, else four scalar calls. */
 export function vectorOps(m: binaryen.Module, fn: Fn, math: MathLib): Ops {
   const lanes = (name: string) => (a: Expr): Expr => {
-    if (math.hasVector(name)) return math.call4(name, a);
+    // expanded in place: a call per four lanes costs more than the polynomial (softmax rows)
+    if (math.hasVector(name)) return inlineVector(m, fn, name, a) ?? math.call4(name, a);
     const x = fn.local(binaryen.v128);
     let v: Expr = m.f32x4.splat(math.call(name, "f32", m.f32x4.extract_lane(x.tee(a), 0)));
     for (let k = 1; k < 4; k++) v = m.f32x4.replace_lane(v, k, math.call(name, "f32", m.f32x4.extract_lane(x.get(), k)));
