@@ -52,9 +52,11 @@ export interface PackedTile {
  * 2x16 reaches 42-44 GFLOPS on 256^3 and 512^3, about the 4x8 L1 peak loop (44-47); 4x8 gave ~38,
  * 5x8 ~30, 6x8/4x12/3x16 ~27 (V8 spills once accumulators + B vectors + the splat pass ~13 of
  * the 16 xmm registers), 1x32 ~19 (load-bound). Unrolling k by 2 costs a third of the speed
- * (28 vs 42), so the k loop is not unrolled. KC and MC matter little (+-3%) at these sizes.
+ * (28 vs 42), so the k loop is not unrolled. KC and MC matter little (+-3%) at these sizes; KC 384
+ * over 256 took MiniLM's K=384 products in one block (whole model 2-7% faster, A/B interleaved;
+ * ResNet-50 unchanged within noise), 512 was no better.
  */
-export const DEFAULT_TILE: PackedTile = { mr: 2, nr: 16, kc: 256, mc: 128, unroll: 1 };
+export const DEFAULT_TILE: PackedTile = { mr: 2, nr: 16, kc: 384, mc: 128, unroll: 1 };
 
 export interface PackedGemmSpec {
   M: number;
