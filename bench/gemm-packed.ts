@@ -5,7 +5,7 @@
 // standalone module builder the unit tests use.
 import binaryen from "binaryen";
 import { Fn } from "../codegen/fn.js";
-import { emitPackedGemm, packB, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
+import { emitPackedGemm, packA, packB, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
 import { runIfMain } from "../models/cli.js";
 import { buildMicrokernel, PEAK_TILES, type Tile } from "./peak.js";
 import { median, round } from "./stats.js";
@@ -37,6 +37,8 @@ export interface StandaloneGemm {
   cColumns?: boolean;
   /** with cColumns: the per-value epilogue (PackedGemmSpec.laneEpilogue), given the residual's address */
   laneEpilogue?: (m: binaryen.Module, residualAt: number, cAt: number) => (v: binaryen.ExpressionRef, ptr: () => binaryen.ExpressionRef, offset: number) => binaryen.ExpressionRef;
+  /** A's values (row-major, lda = K) pre-packed with packA and read from there (PackedGemmSpec.packedA) */
+  packedAFrom?: Float32Array;
   /** with bInPlace: copy each KC x NR panel of B into scratch first (PackedGemmSpec.bScratch) */
   packBPanel?: boolean;
   /** a second M x ldc matrix placed in memory (a residual for the epilogue to read) */
@@ -70,7 +72,9 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
   const residualAt = align(guardAt + 64);
   const scratchAt = residualAt + align(4 * (g.residual?.length ?? 0));
   const panelAt = align(scratchAt + (g.packA ? packedAScratchBytes(g.M, g.N, g.K, g.tile) : 0));
-  const bytes = panelAt + (g.packBPanel ? packedBScratchBytes(g.K, g.tile) : 0);
+  const prepacked = g.packedAFrom && packA(g.packedAFrom, g.M, g.K, g.tile);
+  const preAt = align(panelAt + (g.packBPanel ? packedBScratchBytes(g.K, g.tile) : 0));
+  const bytes = preAt + (prepacked?.length ?? 0);
   const m = new binaryen.Module();
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | (g.relaxed ? binaryen.Features.RelaxedSIMD : 0));
   const pages = Math.ceil(bytes / 65536) + 1;
@@ -82,7 +86,7 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
     M: g.M, N: g.N, K: g.K, ...(g.bInPlace ? { b: { addr: 0, rs: g.ldb ?? g.N } } : { packedB: 0 }), a, c,
     laneEpilogue: g.laneEpilogue?.(m, residualAt, cAt),
     alpha: g.alpha, bias: g.bias ? biasAt : undefined, epilogue: g.epilogue?.(m, fn, c, residualAt), tile: g.tile, relaxed: g.relaxed,
-    scratch: g.packA ? scratchAt : undefined, bScratch: g.packBPanel ? panelAt : undefined,
+    scratch: g.packA ? scratchAt : undefined, bScratch: g.packBPanel ? panelAt : undefined, packedA: prepacked ? preAt : undefined,
   }));
   fn.finish();
   m.addFunctionExport("run", "run");
@@ -99,6 +103,7 @@ export async function buildStandalone(g: StandaloneGemm): Promise<GemmInstance> 
   new Uint8Array(buf, 0, packed.length).set(packed);
   if (g.bias) new Float32Array(buf, biasAt, g.bias.length).set(g.bias);
   if (g.residual) new Float32Array(buf, residualAt, g.residual.length).set(g.residual);
+  if (prepacked) new Uint8Array(buf, preAt, prepacked.length).set(prepacked);
   return {
     run: instance.exports.run as () => void,
     a: new Float32Array(buf, aAt, aFloats),

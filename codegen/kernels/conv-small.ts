@@ -8,7 +8,7 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../compiler/shapes/nn-geometry.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
-import { emitPackedGemm, packB, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packA, packB, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep } from "./registry.js";
 
@@ -46,6 +46,8 @@ interface Layout {
   scratchBytes: number;
   /** few positions: the GEMM runs transposed (see positionsGemm) */
   positions: boolean;
+  /** W pre-packed at compile time into the microkernel's A order (packA) */
+  prepackA: boolean;
 }
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
@@ -81,7 +83,7 @@ export function im2colLayout(ctx: KernelCtx): Layout | undefined {
   const panelAt = align16(colAt + K * P * 4);
   const positions = G === 1 && fewPositions(ctx, M, P);
   const tail = positions ? packedAScratchBytes(P, M, K) : packedBScratchBytes(K);
-  return { win, G, N, M, K, P, plane, colAt, panelAt, positions, scratchBytes: panelAt + tail };
+  return { win, G, N, M, K, P, plane, colAt, panelAt, positions, prepackA: G === 1 && !positions && constantWeights(ctx), scratchBytes: panelAt + tail };
 }
 
 /**
@@ -94,10 +96,15 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   const shape = lay ?? pw;
   if (!shape) return {};
   const scratchBytes = lay?.scratchBytes ?? pointwiseScratch(pw!).bytes;
-  if (!shape.positions) return scratchBytes ? { scratchBytes } : {};
   const { M, K } = shape;
-  return { scratchBytes, constants: [packB(ctx.input(1).value!.data as Float32Array, K, M, true)], unread: [1] };
+  const w = ctx.input(1).value?.data as Float32Array;
+  if (shape.positions) return { scratchBytes, constants: [packB(w, K, M, true)], unread: [1] };
+  // rows past the last whole MR tile are read from W in place: then W stays
+  if (shape.prepackA) return { scratchBytes, constants: [packA(w, M, K)], unread: M % DEFAULT_TILE.mr ? [] : [1] };
+  return scratchBytes ? { scratchBytes } : {};
 }
+
+const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.data instanceof Float32Array;
 
 /**
  * Few output positions (a 7x7 image: 49) leave the tail panel of Y = W col mostly padding and W,
@@ -106,14 +113,14 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
  * into one contiguous stream. Needs constant float32 weights.
  */
 function fewPositions(ctx: KernelCtx, M: number, P: number): boolean {
-  return P <= 64 && M >= 16 && ctx.input(1).value?.data instanceof Float32Array;
+  return P <= 64 && M >= 16 && constantWeights(ctx);
 }
 
 /** Emits the im2col GEMM when prepare chose it; false means: use another path. */
 export function tryIm2col(ctx: KernelCtx): boolean {
   if (ctx.scratchAddr < 0) return false;
   const lay = im2colLayout(ctx);
-  if (!lay || (lay.positions && !ctx.constantAddrs.length)) return false;
+  if (!lay || ((lay.positions || lay.prepackA) && !ctx.constantAddrs.length)) return false;
   emitIm2col(ctx, lay);
   return true;
 }
@@ -151,7 +158,10 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
 
   const gemm = lay.positions
     ? positionsGemm(ctx, { M, P, K, n, src: { addr: col, rs: 1, cs: P }, aScratch: S + lay.panelAt })
-    : channelGemm(ctx, { M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt });
+    : channelGemm(ctx, {
+      M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt,
+      packedA: lay.prepackA ? ctx.constantAddrs[0] : undefined,
+    });
   fn.emit(fn.loop(N, (img) => [
     n.set(img.get()),
     ...emitPaddedCopy(fn, plane, S, x.addr, n.get),
@@ -163,7 +173,9 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
  * Y[n] = W B + bias (then the fused epilogue): the packed GEMM for output channels x positions of
  * image n, B the im2col rows or, for a pointwise layer, the image itself.
  */
-function channelGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Local; b: RowMajor; aScratch?: number; bScratch?: number; group?: { count: number; index: Local } }): Expr[] {
+function channelGemm(ctx: KernelCtx, g: {
+  M: number; P: number; K: number; n: Local; b: RowMajor; aScratch?: number; bScratch?: number; packedA?: number; group?: { count: number; index: Local };
+}): Expr[] {
   const { m, fn } = ctx;
   const y = ctx.output(0), w = ctx.input(1), bias = ctx.inputs[2];
   const i32 = (v: number) => m.i32.const(v);
@@ -184,7 +196,7 @@ function channelGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Lo
     const withBias = bias ? m.f32x4.add(v, m.v128.load32_splat(bias.addr, 4, m.i32.shl(channel(), m.i32.const(2)))) : v;
     return m.block(null, [row.set(r), post ? post(withBias, row.get(), cl, lanes) : withBias], binaryen.v128);
   };
-  return emitPackedGemm({ fn }, { M: g.M, N: g.P, K: g.K, a, b: g.b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch });
+  return emitPackedGemm({ fn }, { M: g.M, N: g.P, K: g.K, a, b: g.b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch, packedA: g.packedA });
 }
 
 /**
@@ -203,14 +215,16 @@ function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: 
 }
 
 /** A single-group float32 pointwise (1x1, stride 1, no pads) layer: the GEMM's sizes. */
-function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: number; positions: boolean } | undefined {
+function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: number; positions: boolean; prepackA: boolean } | undefined {
   const win = floatWindow(ctx);
   if (!win || !isPointwise(win)) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
   const [N, C] = x.dims, M = y.dims[1], P = x.size / (N * C);
   // with B's panels copied to scratch, small images win too (7x7x320->1280: 36 vs 25 GFLOPS for
   // the generic GEMM; 4x4x512->512: 42 vs 26)
-  return M >= 4 && P >= 16 ? { N, M, P, K: C, positions: fewPositions(ctx, M, P) } : undefined;
+  if (M < 4 || P < 16) return undefined;
+  const positions = fewPositions(ctx, M, P);
+  return { N, M, P, K: C, positions, prepackA: !positions && constantWeights(ctx) };
 }
 
 /**
@@ -226,10 +240,10 @@ export function tryPointwise(ctx: KernelCtx): boolean {
   const sc = pointwiseScratch(pw);
   const at = (off: number | undefined) => (ctx.scratchAddr >= 0 && off !== undefined ? ctx.scratchAddr + off : undefined);
   const image = () => m.i32.mul(n.get(), m.i32.const(K * P * 4));
-  if (pw.positions && !ctx.constantAddrs.length) return false;
+  if ((pw.positions || pw.prepackA) && !ctx.constantAddrs.length) return false;
   const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt) }) : channelGemm(ctx, {
     M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: () => m.i32.mul(n.get(), m.i32.const(K * P * 4)) },
-    aScratch: at(sc.aAt), bScratch: at(sc.bAt),
+    aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined,
   });
   fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm]));
   return true;
@@ -242,12 +256,12 @@ export function tryPointwise(ctx: KernelCtx): boolean {
 const aPackBytes = (M: number, P: number, K: number) => packedAScratchBytes(M, P, K);
 
 /** A pointwise layer's scratch: W's block packing (when worth it), then the runtime B panel; or the positions' packing. */
-function pointwiseScratch(pw: { M: number; P: number; K: number; positions: boolean }): { aAt?: number; bAt?: number; bytes: number } {
+function pointwiseScratch(pw: { M: number; P: number; K: number; positions: boolean; prepackA: boolean }): { aAt?: number; bAt?: number; bytes: number } {
   if (pw.positions) {
     const a = packedAScratchBytes(pw.P, pw.M, pw.K);
     return { aAt: a ? 0 : undefined, bytes: a };
   }
-  const a = aPackBytes(pw.M, pw.P, pw.K);
+  const a = pw.prepackA ? 0 : aPackBytes(pw.M, pw.P, pw.K);
   const bAt = align16(a);
   return { aAt: a ? 0 : undefined, bAt, bytes: bAt + packedBScratchBytes(pw.K) };
 }

@@ -87,6 +87,12 @@ export interface PackedGemmSpec {
    */
   scratch?: number;
   /**
+   * byte address of packA(a, M, K, tile): A a compile-time constant already in the order the
+   * scratch copy would give it, for every block at once (rows past the last whole MR tile are
+   * still read in place through spec.a)
+   */
+  packedA?: number;
+  /**
    * byte address of packedBScratchBytes(K, tile) bytes (16-aligned), with b only: each KC x NR panel
    * of B is first copied there (zero-padded past N) per MC block of rows, so the microkernel reads
    * one contiguous L1-resident stream instead of NR columns of rows rs apart (a 7x7 image's rows
@@ -112,6 +118,25 @@ export function packB(b: Float32Array, K: number, N: number, transB: boolean, nr
         const col = p * nr + j;
         out[o + j] = transB ? b[col * K + k] : b[k * N + col];
       }
+    }
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/**
+ * A (row-major M x K) in the microkernel's order: per K block (KC, the last one shorter), each
+ * whole MR tile of rows k-major with its MR values interleaved; the block at k0 starts at float
+ * k0 * Mfull and tile row i of it at i * len, so the kernel finds any tile without a table.
+ */
+export function packA(a: Float32Array, M: number, K: number, tile: Partial<PackedTile> = {}): Uint8Array {
+  const t = { ...DEFAULT_TILE, ...tile };
+  const Mfull = M - (M % t.mr);
+  const out = new Float32Array(Mfull * K);
+  for (let k0 = 0; k0 < K; k0 += t.kc) {
+    const len = Math.min(t.kc, K - k0);
+    for (let i = 0; i < Mfull; i += t.mr) {
+      const o = k0 * Mfull + i * len;
+      for (let u = 0; u < len; u++) for (let r = 0; r < t.mr; r++) out[o + u * t.mr + r] = a[(i + r) * K + k0 + u];
     }
   }
   return new Uint8Array(out.buffer);
@@ -259,8 +284,8 @@ class Emitter {
           if (Mfull <= t.mc) return m.i32.const(Mfull);
           return Mfull % t.mc === 0 ? capped() : m.select(m.i32.lt_u(capped(), m.i32.const(Mfull)), capped(), m.i32.const(Mfull));
         };
-        const pack = this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
-        const av = pack ? this.packed(ib, kb.len) : undefined;
+        const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
+        const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
         const panel = this.s.b && this.s.bScratch !== undefined ? this.panelView() : undefined;
         const rows = (p: Idx, cols: number) => [
           ...(panel ? this.packPanel(kb, p, cols) : []),
@@ -388,6 +413,17 @@ class Emitter {
     return {
       start: (i) => m.i32.mul(m.i32.sub(idx(m, i, 1), ib.get()), m.i32.const(4 * len)),
       offset: (r, u) => this.s.scratch! + 4 * (u * t.mr + r),
+      step: 4 * t.mr,
+    };
+  }
+
+  /** A as packA laid it out at spec.packedA: tile rows i.. of the K block at k0 (len long) */
+  private prepacked(len: number): AView {
+    const { m, t, s } = this;
+    const Mfull = s.M - (s.M % t.mr);
+    return {
+      start: (i, k0) => sum(m, [idx(m, k0, 4 * Mfull), idx(m, i, 4 * len)]),
+      offset: (r, u) => s.packedA! + 4 * (u * t.mr + r),
       step: 4 * t.mr,
     };
   }

@@ -22,7 +22,9 @@ function seeded(n: number, seed: number): Float32Array {
 
 type Ref = (v: number, row: number, col: number) => number;
 
-interface Case extends Omit<StandaloneGemm, "b"> {
+interface Case extends Omit<StandaloneGemm, "b" | "packedAFrom"> {
+  /** A pre-packed at build time (packA) */
+  prepackA?: boolean;
   /** JS twin of the epilogue */
   post?: Ref;
   a?: Float32Array;
@@ -34,9 +36,14 @@ async function check(c: Case, seed = 1): Promise<void> {
   const aIdx = (i: number, k: number) => (c.aColumns ? k * lda + i : i * lda + k);
   const cIdx = (i: number, j: number) => (c.cColumns ? j * ldc + i : i * ldc + j);
   const b = seeded(K * ldb, seed);
-  const g = await buildStandalone({ ...c, b });
   const a = c.a ?? seeded(c.aColumns ? K * lda : M * lda, seed + 1);
+  const g = await buildStandalone({ ...c, b, packedAFrom: c.prepackA ? a : undefined });
   g.a.set(a);
+  if (c.prepackA) {
+    // the rows of whole MR tiles must come from the packed copy: poison them in place
+    const mr = c.tile?.mr ?? 2;
+    g.a.fill(NaN, 0, (M - (M % mr)) * lda);
+  }
   const sentinel = 12345.5;
   g.c.fill(sentinel);
   g.run();
@@ -169,6 +176,15 @@ describe("packed GEMM vs a float64 reference", () => {
       const post: Ref = (v, r, col) => Math.max(0, v + residual[col * ldc + r]);
       await check({ M, N, K, ldc, aColumns: true, cColumns: true, residual, laneEpilogue, post, bias: seeded(N, 6), tile: small });
     }
+  });
+
+  it("A pre-packed at compile time (packA): every K block and MC block found by formula, row tails in place", async () => {
+    for (const [M, N, K] of [[1, 3, 5], [2, 5, 7], [13, 11, 17], [21, 19, 33], [65, 23, 129], [10, 16, 16], [64, 49, 40]]) {
+      await check({ M, N, K, tile: small, prepackA: true, bias: seeded(N, 4) });
+      await check({ M, N, K, tile: { kc: 16, mc: 8, mr: 4, nr: 12 }, prepackA: true, bInPlace: true, packBPanel: true });
+    }
+    await check({ M: 37, N: 29, K: 1031, prepackA: true }, 12);
+    await check({ M: 13, N: 22, K: 40, tile: small, prepackA: true, optimize: true });
   });
 
   it("strided views of A and C (lda > K, ldc > N): columns past N are left alone", async () => {
