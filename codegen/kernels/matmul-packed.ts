@@ -5,7 +5,7 @@
 // the combined bias in place of Gemm's C (beta 1), which the rules below accept as well.
 import { KilnError } from "../../runtime/errors.js";
 import { broadcastStrides } from "../fn.js";
-import { emitPackedGemm, packB, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packB, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "./registry.js";
 
@@ -86,6 +86,9 @@ function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, 
     a: { addr: ctx.input(0).addr, rs: K },
     packedB: ctx.constantAddrs[0],
     epilogue,
+    // a single row (M=1, a fully connected layer at batch 1) reads each B element once: memory-
+    // bound, so each panel is read in one sequential sweep instead of per K block
+    tile: M < DEFAULT_TILE.mr ? { kc: Math.max(1, K) } : undefined,
   }));
 }
 
