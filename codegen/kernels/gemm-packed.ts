@@ -110,13 +110,19 @@ export interface PackedGemmSpec {
 export function packB(b: Float32Array, K: number, N: number, transB: boolean, nr = DEFAULT_TILE.nr): Uint8Array {
   const panels = Math.ceil(N / nr);
   const out = new Float32Array(panels * K * nr);
+  // one loop per orientation, reading B along its rows (this runs at JIT load for every weight)
   for (let p = 0; p < panels; p++) {
     const cols = Math.min(nr, N - p * nr);
-    for (let k = 0; k < K; k++) {
-      const o = (p * K + k) * nr;
+    const panel = p * K * nr;
+    if (transB) {
       for (let j = 0; j < cols; j++) {
-        const col = p * nr + j;
-        out[o + j] = transB ? b[col * K + k] : b[k * N + col];
+        const from = (p * nr + j) * K;
+        for (let k = 0, o = panel + j; k < K; k++, o += nr) out[o] = b[from + k];
+      }
+    } else {
+      for (let k = 0; k < K; k++) {
+        const from = k * N + p * nr, o = panel + k * nr;
+        for (let j = 0; j < cols; j++) out[o + j] = b[from + j];
       }
     }
   }
@@ -136,7 +142,11 @@ export function packA(a: Float32Array, M: number, K: number, tile: Partial<Packe
     const len = Math.min(t.kc, K - k0);
     for (let i = 0; i < Mfull; i += t.mr) {
       const o = k0 * Mfull + i * len;
-      for (let u = 0; u < len; u++) for (let r = 0; r < t.mr; r++) out[o + u * t.mr + r] = a[(i + r) * K + k0 + u];
+      // row by row: reads run along A's rows, writes MR apart inside the tile's block
+      for (let r = 0; r < t.mr; r++) {
+        const from = (i + r) * K + k0;
+        for (let u = 0, at = o + r; u < len; u++, at += t.mr) out[at] = a[from + u];
+      }
     }
   }
   return new Uint8Array(out.buffer);

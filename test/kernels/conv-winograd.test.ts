@@ -57,6 +57,16 @@ describe("Winograd conv vs onnxruntime", () => {
     }
   });
 
+  it("F(2x2,3x3)'s spelled-out weight transform gives the generic loops' U bit for bit (M off multiples of 4)", () => {
+    const M = 7, C = 5;
+    const w = tensor({ dims: [M, C, 3, 3], lo: -3, hi: 3 }, 11);
+    const fast = transformWeights(F2, w, M, C);
+    const generic = transformWeights({ ...F2 }, w, M, C); // a copy of F2 is not F2: the generic loops
+    expect(fast.length).toBe(generic.length);
+    expect(Array.from(fast).every((v, i) => Object.is(v, generic[i]))).toBe(true);
+    expect(fast.some((v) => v !== 0)).toBe(true);
+  });
+
   it("odd spatial sizes (partial tiles), channels off multiples of 4, pads 0/1, with and without bias", async () => {
     for (const [H, W] of [[5, 5], [7, 7], [13, 13], [9, 14], [6, 21]]) await conv(16, 16, H, W, 1, true);
     await conv(17, 19, 7, 13, 1, false);
