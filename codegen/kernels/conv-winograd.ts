@@ -39,15 +39,21 @@ function worthIt(C: number, M: number, OH: number, OW: number): boolean {
 }
 
 /**
- * KILN_WINOGRAD=off|2|4 (Node only), for measuring: off keeps the direct kernel; 4 picks F(4x4,3x3),
- * which does fewer products but measured slower here (~49 vs ~80 GFLOPS on 56x56x64x64, its
- * transforms gather lanes one by one) and loses digits on large inputs. Default F(2x2,3x3).
+ * F(4x4,3x3) does 2.25 products per output against F(2x2,3x3)'s 4, but its 4x4 output tiles
+ * overhang small images and its transforms gather lanes one by one. Measured A/B interleaved (effective
+ * GFLOPS, F2 vs F4): 14x14x256 57 vs 99, 28x28x128 55 vs 76, 12x12x384 26 vs 47, 56x56x64 45 vs 53,
+ * 112x112x32 36 vs 39, but 7x7x512 50 vs 44 and 14x14x64 72 vs 67. So F4 from 12x12 outputs up,
+ * F2 below. KILN_WINOGRAD=off|2|4 (Node only) overrides this, for measuring.
  */
-const knob = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WINOGRAD;
-const tileFor = (): WinogradTile => (knob === "4" ? F4 : F2);
+const knob = () => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WINOGRAD;
+function tileFor(OH: number, OW: number): WinogradTile {
+  const k = knob();
+  if (k === "2" || k === "4") return k === "4" ? F4 : F2;
+  return Math.min(OH, OW) >= 12 ? F4 : F2;
+}
 
 export function winogradLayout(ctx: KernelCtx): Layout | undefined {
-  if (knob === "off") return undefined;
+  if (knob() === "off") return undefined;
   const win = floatWindow(ctx);
   if (!win) return undefined;
   const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
@@ -56,7 +62,7 @@ export function winogradLayout(ctx: KernelCtx): Layout | undefined {
   const [N, C, H, W] = x.dims, M = y.dims[1];
   const [OH, OW] = win.out;
   if (!worthIt(C, M, OH, OW)) return undefined;
-  const t = tileFor();
+  const t = tileFor(OH, OW);
   const tH = Math.ceil(OH / t.m), tWp = roundUp(Math.ceil(OW / t.m), 4);
   const Hp = (tH - 1) * t.m + t.a, Wp = (tWp - 1) * t.m + t.a + 1;
   // tiles per block: a block's V (a*a x C x L floats) near 256 KB, so the GEMM finds it in L2
