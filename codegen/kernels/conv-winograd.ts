@@ -1,5 +1,5 @@
-// Winograd convolution for stride-1, dilation-1, single-group 3x3 float32 Conv with constant
-// weights. Per image: the input is copied into a zero-padded scratch plane (no bounds checks after
+// Winograd convolution for stride-1, dilation-1 3x3 float32 Conv with constant weights (grouped when
+// each group has a multiple of 4 output channels). Per image: the input is copied into a zero-padded scratch plane (no bounds checks after
 // that), then blocks of R tile rows go through three f32x4 steps, each lane one output tile:
 //   V = B^T d B   (a x a input tiles, 4 neighbouring tiles per vector, into V[xi][C][L])
 //   M = U V       (a*a GEMMs [Mp x C] x [C x L], a 4-channel x 8-tile register block; U = G g G^T
@@ -16,6 +16,8 @@ import type { KernelCtx, KernelPrep } from "./registry.js";
 interface Layout {
   t: WinogradTile;
   N: number; C: number; M: number; Mp: number;
+  /** groups, and input channels per group (each output channel block of 4 lies in one group) */
+  G: number; Cg: number;
   H: number; W: number; OH: number; OW: number;
   padT: number; padL: number;
   /** tile rows, tile columns rounded up to whole vectors */
@@ -54,14 +56,18 @@ function tileFor(OH: number, OW: number): WinogradTile {
 
 export function winogradLayout(ctx: KernelCtx): Layout | undefined {
   if (knob() === "off") return undefined;
-  const win = floatWindow(ctx);
+  const win = floatWindow(ctx, { groups: true });
   if (!win) return undefined;
   const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
   if (!w.value || x.dims.length !== 4 || w.dims[2] !== 3 || w.dims[3] !== 3) return undefined;
   if (win.strides.some((s) => s !== 1) || win.dilations.some((d) => d !== 1)) return undefined;
   const [N, C, H, W] = x.dims, M = y.dims[1];
+  const G = ctx.attrs.int("group", 1);
+  // grouped layers (AlexNet's) when every block of 4 output channels stays inside its group
+  if (C % G || M % G || (G > 1 && (M / G) % 4)) return undefined;
+  const Cg = C / G;
   const [OH, OW] = win.out;
-  if (!worthIt(C, M, OH, OW)) return undefined;
+  if (!worthIt(Cg, M / G, OH, OW)) return undefined;
   const t = tileFor(OH, OW);
   const tH = Math.ceil(OH / t.m), tWp = roundUp(Math.ceil(OW / t.m), 4);
   const Hp = (tH - 1) * t.m + t.a, Wp = (tWp - 1) * t.m + t.a + 1;
@@ -75,14 +81,14 @@ export function winogradLayout(ctx: KernelCtx): Layout | undefined {
   const vAt = roundUp(C * Hp * Wp * 4, 16);
   const mAt = vAt + t.a * t.a * C * L * 4;
   const scratchBytes = mAt + t.a * t.a * Mp * L * 4;
-  return { t, N, C, M, Mp, H, W, OH, OW, padT: win.padBegin[0], padL: win.padBegin[1], tH, tWp, Hp, Wp, R, L, vAt, mAt, scratchBytes };
+  return { t, N, C, M, Mp, G, Cg, H, W, OH, OW, padT: win.padBegin[0], padL: win.padBegin[1], tH, tWp, Hp, Wp, R, L, vAt, mAt, scratchBytes };
 }
 
 /** Conv's prepare: the Winograd-domain weights and the scratch, when the layer takes this path. */
 export function winogradPrepare(ctx: KernelCtx): KernelPrep {
   const lay = winogradLayout(ctx);
   if (!lay) return {};
-  const U = transformWeights(lay.t, ctx.input(1).value!, lay.M, lay.C);
+  const U = transformWeights(lay.t, ctx.input(1).value!, lay.M, lay.Cg);
   // the layer reads U only: the 3x3 weights need not be shipped (unless another layer reads them)
   return { constants: [new Uint8Array(U.buffer, U.byteOffset, U.byteLength)], scratchBytes: lay.scratchBytes, unread: [1] };
 }
@@ -98,7 +104,7 @@ export function tryWinograd(ctx: KernelCtx): boolean {
 
 function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const { m, fn } = ctx;
-  const { t, N, C, M, Mp, H, W, OH, OW, padT, padL, tH, tWp, Hp, Wp, R, L } = lay;
+  const { t, N, C, M, Mp, G, Cg, H, W, OH, OW, padT, padL, tH, tWp, Hp, Wp, R, L } = lay;
   const { a } = t, tm = t.m;
   const x = ctx.input(0), y = ctx.output(0), bias = ctx.inputs[2];
   const post = ctx.epilogue;
@@ -148,11 +154,13 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   // M[xi][oc][lane] = sum_c U[xi][oc][c] V[xi][c][lane], 4 channels x 8 lanes per register block
   const acc = Array.from({ length: 4 }, () => [v128(), v128()]);
   const vx = [v128(), v128()];
-  const gemm = (): Expr => fn.nest([a * a, Mp / 4, L / 8], ([xi, ob, jb]) => [
-    pu.set(add(i32(U0), mul(xi, Mp * C * 4), mul(ob, C * 16))),
-    pv.set(add(i32(V0), mul(xi, C * L * 4), mul(jb, 32))),
+  // with groups, block ob reads the Cg input channels of its group: V from channel gi * Cg on
+  const blocksPerGroup = Mp / 4 / G;
+  const gemm = (): Expr => fn.nest([a * a, G, blocksPerGroup, L / 8], ([xi, gi, obg, jb]) => [
+    pu.set(add(i32(U0), mul(xi, Mp * Cg * 4), mul(gi, blocksPerGroup * Cg * 16), mul(obg, Cg * 16))),
+    pv.set(add(i32(V0), mul(xi, C * L * 4), mul(gi, Cg * L * 4), mul(jb, 32))),
     ...acc.flat().map((l) => l.set(zero())),
-    fn.loop(C, () => [
+    fn.loop(Cg, () => [
       vx[0].set(m.v128.load(0, 16, pv.get())),
       vx[1].set(m.v128.load(16, 16, pv.get())),
       ...acc.flatMap((row, r) => {
@@ -163,7 +171,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       pu.set(add(pu.get(), i32(16))),
       pv.set(add(pv.get(), i32(L * 4))),
     ]),
-    pm.set(add(i32(M0), mul(xi, Mp * L * 4), mul(ob, 4 * L * 4), mul(jb, 32))),
+    pm.set(add(i32(M0), mul(xi, Mp * L * 4), mul(gi, blocksPerGroup * 4 * L * 4), mul(obg, 4 * L * 4), mul(jb, 32))),
     ...acc.flatMap((row, r) => row.map((l, v) => m.v128.store(r * L * 4 + v * 16, 16, pm.get(), l.get()))),
   ]);
 

@@ -81,6 +81,15 @@ describe("Winograd conv vs onnxruntime", () => {
     expect(layoutFor([2, 24, 56, 56], [32, 24, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBeDefined();
   });
 
+  it("grouped layers (AlexNet's conv4/conv5): each block of 4 output channels reads its group's inputs, F(4x4) and F(2x2)", async () => {
+    for (const [G, C, M, H] of [[2, 32, 16, 12], [4, 32, 32, 7], [2, 24, 40, 13]]) {
+      const attrs = { pads: ints([1, 1, 1, 1]), group: int(G) };
+      expect(layoutFor([1, C, H, H], [M, C / G, 3, 3], attrs)).toBeDefined();
+      await expectMatchesOrt({ op: "Conv", attrs, tolerance: { rtol: 1e-4, atol: 2e-4 },
+        inputs: [{ dims: [2, C, H, H] }, { dims: [M, C / G, 3, 3], constant: true }, { dims: [M], constant: true }] });
+    }
+  });
+
   it("pads wider than 1 (tiles wholly in padding give the bias), auto_pad SAME_UPPER", async () => {
     await expectMatchesOrt({ op: "Conv", attrs: { pads: ints([3, 2, 2, 3]) }, tolerance: tol,
       inputs: [{ dims: [1, 8, 4, 6] }, { dims: [12, 8, 3, 3], constant: true }, { dims: [12], constant: true }] });
@@ -98,7 +107,9 @@ describe("Winograd conv vs onnxruntime", () => {
     expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads })).toBeDefined();
     expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads, strides: ints([2, 2]) })).toBeUndefined();
     expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads, dilations: ints([2, 2]) })).toBeUndefined();
-    expect(layoutFor([1, 16, 14, 14], [16, 8, 3, 3], { pads, group: int(2) })).toBeUndefined();
+    // grouped: only when each group's output channels come in whole blocks of 4
+    expect(layoutFor([1, 16, 14, 14], [16, 8, 3, 3], { pads, group: int(2) })).toBeDefined();
+    expect(layoutFor([1, 16, 14, 14], [20, 8, 3, 3], { pads, group: int(2) })).toBeUndefined();
     expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads }, false)).toBeUndefined();
     expect(layoutFor([1, 3, 14, 14], [16, 3, 3, 3], { pads })).toBeUndefined();
     for (const attrs of [{ pads, strides: ints([2, 2]) }, { pads, dilations: ints([2, 2]) }]) {
@@ -133,7 +144,7 @@ describe("im2col + packed GEMM conv vs onnxruntime", () => {
   });
   it("grouped layers: one GEMM per group over its channels (AlexNet's group=2 convolutions), bias per group, 2 images", async () => {
     const cases: [number[], number[], Record<string, Attr>][] = [
-      [[2, 16, 9, 11], [16, 8, 3, 3], { pads: ints([1, 1, 1, 1]), group: int(2) }],
+      [[2, 16, 9, 11], [20, 8, 3, 3], { pads: ints([1, 1, 1, 1]), group: int(2) }], // 10 channels per group: not Winograd
       [[1, 24, 13, 13], [32, 6, 5, 5], { pads: ints([2, 2, 2, 2]), group: int(4) }],
       [[1, 32, 10, 9], [32, 8, 3, 3], { strides: ints([2, 2]), group: int(4) }],
     ];
