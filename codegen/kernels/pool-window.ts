@@ -17,6 +17,8 @@ export interface Fold {
   /** f32x4 forms, for 4 outputs at once along the last axis (float32, stride 1 or 2) */
   step4?: (acc: Expr, v: Expr) => Expr;
   finish4?: (acc: Expr, segs: Segment[]) => Expr;
+  /** step4 may drop NaN lanes (pmax): keep a mask of lanes that saw NaN and give them NaN at the end */
+  nan4?: boolean;
 }
 
 export interface PoolSpec {
@@ -85,20 +87,24 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
     const point4 = (): Expr[] => {
       const g = segs[last];
       const px = fn.local(binaryen.i32), v4 = fn.local(binaryen.v128);
+      const nan = fold.nan4 ? fn.local(binaryen.v128) : undefined, tap = fn.local(binaryen.v128);
       const taps4 = (a: number): Expr[] => {
         if (a < last) return [fn.loop(segs[a].kHi - segs[a].kLo, (l) => { k[a] = l; return taps4(a + 1); })];
         const code: Expr[] = [px.set(m.i32.mul(m.i32.add(m.i32.mul(plane.get(), m.i32.const(Isz)), tapIndex(inStr)), m.i32.const(4)))];
         for (let kk = 0; kk < g.kHi - g.kLo; kk++) {
           const off = x.addr + kk * win.dilations[last] * 4;
           const lanes = strided4(m, px.get, off, win.strides[last]);
-          code.push(v4.set(fold.step4!(v4.get(), lanes)));
+          if (!nan) code.push(v4.set(fold.step4!(v4.get(), lanes)));
+          else code.push(tap.set(lanes), v4.set(fold.step4!(v4.get(), tap.get())), nan.set(m.v128.or(nan.get(), m.f32x4.ne(tap.get(), tap.get()))));
         }
         return code;
       };
       k.length = last;
       const out: Expr[] = [v4.set(m.f32x4.splat(fold.init()))];
+      if (nan) out.push(nan.set(m.v128.const(new Array(16).fill(0))));
       if (segs.every((q) => q.kHi > q.kLo)) out.push(...taps4(0));
-      out.push(m.v128.store(y.addr, 4, yAt(4), fold.finish4!(v4.get(), segs)));
+      const result = nan ? m.v128.bitselect(m.f32x4.splat(m.f32.const(NaN)), v4.get(), nan.get()) : v4.get();
+      out.push(m.v128.store(y.addr, 4, yAt(4), fold.finish4!(result, segs)));
       k.length = 0;
       return out;
     };

@@ -1,6 +1,6 @@
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
-import { expectMatchesOrt } from "../util/ort.js";
+import { buildCase, expectMatchesOrt, runKiln } from "../util/ort.js";
 
 const ints = (value: number[]): Attr => ({ type: "ints", value });
 const int = (value: number): Attr => ({ type: "int", value });
@@ -22,6 +22,36 @@ describe("pools vs onnxruntime", () => {
       }
     }
   });
+  it("MaxPool's 4-wide runs keep NaN (a NaN anywhere in the window gives NaN) and -inf windows, strides 1 and 2", async () => {
+    const H = 6, W = 13;
+    const data = Array.from({ length: H * W }, (_, i) => Math.sin(i * 1.7) * 10);
+    data[2 * W + 5] = NaN;
+    data[4 * W + 10] = -Infinity;
+    data[0] = Infinity;
+    for (const stride of [1, 2]) {
+      const { bytes, feeds } = buildCase({ op: "MaxPool", attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), strides: ints([stride, stride]) }, inputs: [{ dims: [1, 1, H, W], data }] });
+      const got = (await runKiln(bytes, feeds)).out0;
+      const [OH, OW] = got.dims.slice(2);
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let want = -Infinity;
+          let nan = false;
+          for (let i = oh * stride - 1; i <= oh * stride + 1; i++) {
+            for (let j = ow * stride - 1; j <= ow * stride + 1; j++) {
+              if (i < 0 || j < 0 || i >= H || j >= W) continue;
+              const v = Math.fround(data[i * W + j]);
+              if (Number.isNaN(v)) nan = true;
+              else want = Math.max(want, v);
+            }
+          }
+          const at = `stride ${stride} (${oh}, ${ow})`;
+          if (nan) expect(got.data[oh * OW + ow], at).toBeNaN();
+          else expect(got.data[oh * OW + ow], at).toBe(want);
+        }
+      }
+    }
+  });
+
   it("MaxPool Indices in both storage orders, and uint8", async () => {
     for (const order of [0, 1]) {
       await expectMatchesOrt({ op: "MaxPool", outputs: 2, attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), strides: ints([2, 2]), storage_order: int(order) },
