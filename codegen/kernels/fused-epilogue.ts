@@ -86,10 +86,11 @@ function clipTransform(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>)
   const input = (i: number) => (node.inputs[i] ? channelValue(refs.get(node.inputs[i])!.value!, 0) : undefined);
   const lo = attr("min") ?? input(1), hi = attr("max") ?? input(2);
   const V = vecOps(ctx.m, ctx), F = floatOps(ctx.m, "f32", ctx);
-  const clamp = <O extends { max(a: Expr, b: Expr): Expr; min(a: Expr, b: Expr): Expr; c(v: number): Expr }>(O: O, x: Expr) => {
+  // a NaN bound makes every output NaN (max/min propagate it); maxBound/minBound would drop it
+  const clamp = <O extends { max(a: Expr, b: Expr): Expr; min(a: Expr, b: Expr): Expr; maxBound(a: Expr, b: Expr): Expr; minBound(a: Expr, b: Expr): Expr; c(v: number): Expr }>(O: O, x: Expr) => {
     let v = x;
-    if (lo !== undefined) v = O.max(v, O.c(lo));
-    if (hi !== undefined) v = O.min(v, O.c(hi));
+    if (lo !== undefined) v = Number.isNaN(lo) ? O.max(v, O.c(lo)) : O.maxBound(v, O.c(lo));
+    if (hi !== undefined) v = Number.isNaN(hi) ? O.min(v, O.c(hi)) : O.minBound(v, O.c(hi));
     return v;
   };
   return { vec: (x) => clamp(V, x()), scalar: (x) => clamp(F, x()) };

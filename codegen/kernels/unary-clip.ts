@@ -76,8 +76,10 @@ registerKernel("Clip", (ctx) => {
     scalar,
     simd: (vals) => {
       let y = vals[0];
-      if (lo) y = V.max(y, pick(lo, vals, V.c));
-      if (hi) y = V.min(y, pick(hi, vals, V.c));
+      // constant bounds (not NaN) take maxBound/minBound: one instruction each, NaN in x kept
+      const constBound = (b: Bound) => b.kind === "const" && !Number.isNaN(b.value);
+      if (lo) y = constBound(lo) ? V.maxBound(y, pick(lo, vals, V.c)) : V.max(y, pick(lo, vals, V.c));
+      if (hi) y = constBound(hi) ? V.minBound(y, pick(hi, vals, V.c)) : V.min(y, pick(hi, vals, V.c));
       return y;
     },
   });

@@ -9,7 +9,7 @@ const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** ops both the scalar and the f32x4 forms have (comparisons give i32 or lane masks; select takes either) */
-type Common = Pick<FloatOps, "c" | "add" | "sub" | "mul" | "div" | "min" | "max" | "lt" | "gt" | "abs" | "neg" | "sqrt" |
+type Common = Pick<FloatOps, "c" | "add" | "sub" | "mul" | "div" | "min" | "max" | "maxBound" | "lt" | "gt" | "abs" | "neg" | "sqrt" |
   "floor" | "ceil" | "nearest" | "select" | "math">;
 type Formula = (O: Common, x: () => Expr, ctx: KernelCtx) => Expr;
 
@@ -41,7 +41,7 @@ export const UNARY_OPS: Record<string, UnaryOp> = {
     int: (I, x) => I.signed ? I.sub(I.fromBool(I.gt(x(), I.c(0))), I.fromBool(I.lt(x(), I.c(0)))) : I.fromBool(I.ne(x(), I.c(0))),
   },
   Relu: {
-    ...both((O, x) => O.max(x(), O.c(0))),
+    ...both((O, x) => O.maxBound(x(), O.c(0))),
     int: (I, x) => (I.signed ? I.select(I.gt(x(), I.c(0)), x(), I.c(0)) : x()),
   },
   Exp: libCall("exp", true),

@@ -1,9 +1,9 @@
 // Unary operators against onnxruntime: odd sizes (so both the f32x4 loop and the scalar tail run),
 // edge values, every attribute that changes the result, float64/float16 and integer types.
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Attr } from "../../compiler/ir/graph.js";
-import { expectMatchesOrt, type TensorSpec } from "../util/ort.js";
+import { buildCase, expectMatchesOrt, runKiln, type TensorSpec } from "../util/ort.js";
 
 const EDGES = [0, -0, 1, -1, 0.5, -0.5, 1e-30, -1e-30, 3.4e38, -3.4e38, 88, -88, 100, -100, 1e-40, 20, -20, 7.5, -7.5];
 // long enough to pass through the f32x4 loop, not just the scalar tail
@@ -68,6 +68,23 @@ describe("unary float32 vs onnxruntime", () => {
       await expectMatchesOrt({ op, inputs: [{ dims: [4, 257], lo: op === "Log" ? 1e-6 : -30, hi: 30 }], tolerance: { rtol: 2e-6, atol: 1e-6 } });
     }
   });
+  it("Relu and constant-bound Clip keep NaN on the f32x4 path (pmax/pmin with the bound second) and clamp infinities", async () => {
+    const data = [NaN, -Infinity, Infinity, -1, 2, 7, -0.5, NaN, 3, 100, -100, NaN, 0.25];
+    const cases: [string, Record<string, number>, (x: number) => number][] = [
+      ["Relu", {}, (x) => (Number.isNaN(x) ? NaN : Math.max(x, 0))],
+      ["Clip", { min: 0, max: 6 }, (x) => (Number.isNaN(x) ? NaN : Math.min(Math.max(x, 0), 6))],
+    ];
+    for (const [op, attrs, ref] of cases) {
+      const { bytes, feeds } = buildCase({ op, opset: 6, attrs: attrsOf(attrs), inputs: [{ dims: [data.length], data }] });
+      const got = Array.from((await runKiln(bytes, feeds)).out0.data as Float32Array);
+      got.forEach((v, i) => {
+        const want = ref(data[i]);
+        if (Number.isNaN(want)) expect(v, `${op}(${data[i]})`).toBeNaN();
+        else expect(v, `${op}(${data[i]})`).toBe(want);
+      });
+    }
+  });
+
   it("Round halves to even", async () => {
     await expectMatchesOrt({ op: "Round", inputs: [{ dims: [11], data: [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 0.4999, -3.7, 1e20, 7.5] }] });
   });
