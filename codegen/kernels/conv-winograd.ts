@@ -44,14 +44,15 @@ function worthIt(C: number, M: number, OH: number, OW: number): boolean {
  * F(4x4,3x3) does 2.25 products per output against F(2x2,3x3)'s 4, but its 4x4 output tiles
  * overhang small images and its transforms gather lanes one by one. Measured A/B interleaved (effective
  * GFLOPS, F2 vs F4): 14x14x256 57 vs 99, 28x28x128 55 vs 76, 12x12x384 26 vs 47, 56x56x64 45 vs 53,
- * 112x112x32 36 vs 39, but 7x7x512 50 vs 44 and 14x14x64 72 vs 67. So F4 from 12x12 outputs up,
- * F2 below. KILN_WINOGRAD=off|2|4 (Node only) overrides this, for measuring.
+ * 112x112x32 36 vs 39, 27x27x32->128 58 vs 87, but 7x7x512 50 vs 44 and 55x55x16->64 77 vs 57
+ * (few input channels: the transforms dominate). So F4 from 12x12 outputs and 32 input channels
+ * up, F2 otherwise. KILN_WINOGRAD=off|2|4 (Node only) overrides this, for measuring.
  */
 const knob = () => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WINOGRAD;
-function tileFor(OH: number, OW: number): WinogradTile {
+function tileFor(OH: number, OW: number, Cg: number): WinogradTile {
   const k = knob();
   if (k === "2" || k === "4") return k === "4" ? F4 : F2;
-  return Math.min(OH, OW) >= 12 ? F4 : F2;
+  return Math.min(OH, OW) >= 12 && Cg >= 32 ? F4 : F2;
 }
 
 export function winogradLayout(ctx: KernelCtx): Layout | undefined {
@@ -68,7 +69,7 @@ export function winogradLayout(ctx: KernelCtx): Layout | undefined {
   const Cg = C / G;
   const [OH, OW] = win.out;
   if (!worthIt(Cg, M / G, OH, OW)) return undefined;
-  const t = tileFor(OH, OW);
+  const t = tileFor(OH, OW, Cg);
   const tH = Math.ceil(OH / t.m), tWp = roundUp(Math.ceil(OW / t.m), 4);
   const Hp = (tH - 1) * t.m + t.a, Wp = (tWp - 1) * t.m + t.a + 1;
   // tiles per block: a block's V (a*a x C x L floats) near 256 KB, so the GEMM finds it in L2

@@ -82,11 +82,23 @@ describe("Winograd conv vs onnxruntime", () => {
   });
 
   it("grouped layers (AlexNet's conv4/conv5): each block of 4 output channels reads its group's inputs, F(4x4) and F(2x2)", async () => {
-    for (const [G, C, M, H] of [[2, 32, 16, 12], [4, 32, 32, 7], [2, 24, 40, 13]]) {
+    for (const [G, C, M, H, tile] of [[2, 32, 16, 12, F2], [4, 32, 32, 7, F2], [2, 24, 40, 13, F2], [2, 64, 24, 12, F4]] as const) {
       const attrs = { pads: ints([1, 1, 1, 1]), group: int(G) };
-      expect(layoutFor([1, C, H, H], [M, C / G, 3, 3], attrs)).toBeDefined();
+      expect(layoutFor([1, C, H, H], [M, C / G, 3, 3], attrs)?.t).toBe(tile);
       await expectMatchesOrt({ op: "Conv", attrs, tolerance: { rtol: 1e-4, atol: 2e-4 },
         inputs: [{ dims: [2, C, H, H] }, { dims: [M, C / G, 3, 3], constant: true }, { dims: [M], constant: true }] });
+    }
+  });
+
+  it("which tile: F(4x4) from 12x12 outputs and 32 input channels up, F(2x2) below; F(4x4) vs onnxruntime", async () => {
+    const pads = ints([1, 1, 1, 1]);
+    expect(layoutFor([1, 32, 14, 14], [16, 32, 3, 3], { pads })?.t).toBe(F4);
+    expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads })?.t).toBe(F2);
+    expect(layoutFor([1, 64, 11, 11], [16, 64, 3, 3], { pads })?.t).toBe(F2);
+    for (const [C, M, H, W] of [[32, 20, 14, 14], [40, 12, 13, 17], [32, 8, 24, 12]]) {
+      expect(layoutFor([1, C, H, W], [M, C, 3, 3], { pads })?.t).toBe(F4);
+      await expectMatchesOrt({ op: "Conv", attrs: { pads }, tolerance: { rtol: 1e-4, atol: 5e-4 },
+        inputs: [{ dims: [2, C, H, W] }, { dims: [M, C, 3, 3], constant: true }, { dims: [M], constant: true }] });
     }
   });
 
