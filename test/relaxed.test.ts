@@ -3,30 +3,38 @@
 // artifact carries it beside the baseline code, sharing one weights image. Node 20 validates
 // relaxed SIMD only under --experimental-wasm-relaxed-simd: this file sets that V8 flag at run time
 // (after checking the detector agrees with the engine before it is set).
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as v8 from "node:v8";
 import binaryen from "binaryen";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { compile, load } from "../compiler/api.js";
+import { makeInput } from "../compiler/cli/inputs.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { madd } from "../codegen/kernels/gemm-tile.js";
 import { createSession } from "../runtime/session.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd } from "../runtime/simd.js";
 import { splitWeights } from "../runtime/weights.js";
 import { conv, gemm } from "../bench/kernel-models.js";
 import { buildZooModel } from "../models/zoo.js";
-import { makeInput } from "../compiler/cli/inputs.js";
-import type { Tensor } from "../compiler/ir/graph.js";
-import { expectOutputsMatch, randomFeeds } from "./util/models.js";
+import { kiln } from "./util/cli.js";
+import { expectOutputsMatch, randomFeeds, removeTempDirs, tempDir } from "./util/models.js";
 
-/** the engine's own verdict on a relaxed module binaryen builds (independent of the runtime's hand-made probe) */
-function engineValidatesRelaxed(): boolean {
+afterAll(removeTempDirs);
+
+/** a relaxed module built by binaryen (independent of the runtime's hand-made probe) */
+function relaxedModule(): Uint8Array {
   const m = new binaryen.Module();
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.RelaxedSIMD);
-  const api = binaryen as unknown as { _BinaryenSIMDTernary(mod: number, op: number, a: number, b: number, c: number): number; RelaxedMaddVecF32x4: number };
   const p = () => m.local.get(0, binaryen.v128);
-  m.addFunction("f", binaryen.v128, binaryen.v128, [], api._BinaryenSIMDTernary((m as unknown as { ptr: number }).ptr, api.RelaxedMaddVecF32x4, p(), p(), p()));
-  const wasm = m.emitBinary();
+  m.addFunction("f", binaryen.v128, binaryen.v128, [], madd(m, p(), p(), p(), true));
+  const bytes = m.emitBinary();
   m.dispose();
-  return WebAssembly.validate(wasm as Uint8Array<ArrayBuffer>);
+  return bytes;
 }
+
+const engineValidatesRelaxed = () => WebAssembly.validate(relaxedModule() as Uint8Array<ArrayBuffer>);
 
 const beforeFlag = { probe: relaxedSimdSupported(true), engine: engineValidatesRelaxed() };
 v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
@@ -155,4 +163,48 @@ describe("AOT artifact with the embedded relaxed build", () => {
     expectOutputsMatch(await onPlain.run(plain(feeds)), want, { rtol: 0, atol: 0 }, "baseline build of the artifact");
     expectOutputsMatch(await onRelaxed.run(plain(feeds)), want, TOL, "relaxed build of the artifact");
   }, 60_000);
+});
+
+/** whether a plain `node` child (no V8 flags) validates relaxed SIMD */
+function childHasRelaxed(): boolean {
+  const source = `process.stdout.write(String(WebAssembly.validate(new Uint8Array([${Array.from(relaxedModule()).join(",")}]))))`;
+  return spawnSync(process.execPath, ["-e", source], { encoding: "utf8" }).stdout === "true";
+}
+
+describe("kiln compile --simd (CLI in a child process: no V8 flag, so no relaxed SIMD on Node 20)", () => {
+  const dir = tempDir("relaxed-cli");
+  const model = path.join(dir, "cnn.onnx");
+  fs.writeFileSync(model, buildZooModel("cnn"));
+  const compileTo = (simd: string | undefined) => {
+    const out = path.join(dir, `cnn-${simd ?? "default"}.wasm`);
+    const r = kiln(["compile", model, "-o", out, ...(simd ? ["--simd", simd] : []), "--quiet"]);
+    expect(r.code, r.stderr).toBe(0);
+    return out;
+  };
+
+  it("embeds the relaxed build by default, not with --simd baseline; both run where relaxed SIMD does not", () => {
+    const auto = compileTo(undefined);
+    const baseline = compileTo("baseline");
+    expect(splitWeights(new Uint8Array(fs.readFileSync(auto))).relaxed).toBeDefined();
+    expect(splitWeights(new Uint8Array(fs.readFileSync(baseline))).relaxed).toBeUndefined();
+    const runs = [auto, baseline].map((f) => kiln(["run", f, "--json"]));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(runs[0].stdout).outputs).toEqual(JSON.parse(runs[1].stdout).outputs);
+  }, 60_000);
+
+  it("a relaxed-only artifact fails with a typed error that says what to do (runs where the engine has relaxed SIMD)", () => {
+    const r = kiln(["run", compileTo("relaxed")]);
+    if (childHasRelaxed()) {
+      expect(r.code, r.stderr).toBe(0); // Node 22+: relaxed SIMD without a flag
+    } else {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/UNSUPPORTED_OP: .*relaxed SIMD only.*--simd auto or baseline/);
+    }
+  }, 60_000);
+
+  it("rejects an unknown --simd", () => {
+    const r = kiln(["compile", model, "-o", path.join(dir, "x.wasm"), "--simd", "fast"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--simd takes auto, baseline, relaxed/);
+  });
 });
