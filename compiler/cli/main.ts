@@ -26,7 +26,7 @@ usage:
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto] --json
-  kiln test DIR... [--json] [-O0|-O1|-O2]   ONNX test-data folders (model.onnx + test_data_set_*/)
+  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
 
 options:
   --simd       auto (default): compile's artifact runs everywhere and carries a relaxed-SIMD build
@@ -186,7 +186,7 @@ async function cmdTest(args: Args): Promise<number> {
   if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args) });
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")) });
   if (json) {
     const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
     console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));
