@@ -10,6 +10,7 @@ import * as v8 from "node:v8";
 import binaryen from "binaryen";
 import { afterAll, describe, expect, it } from "vitest";
 import { compile, load } from "../compiler/api.js";
+import { cacheStored, clearModuleCache } from "../compiler/cache.js";
 import { makeInput } from "../compiler/cli/inputs.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { madd } from "../codegen/kernels/gemm-tile.js";
@@ -131,6 +132,25 @@ describe("load() chooses the build", () => {
     expect(a.session!.manifest.features).not.toContain(RELAXED_FEATURE);
     expect(b.session!.manifest.features).toContain(RELAXED_FEATURE);
     expect(c.session!.manifest.features).not.toContain(RELAXED_FEATURE);
+  });
+});
+
+describe("the disk cache keeps the builds apart", () => {
+  it("a baseline module on disk is not served to a relaxed load, nor the other way", async () => {
+    const dir = tempDir("relaxed-disk");
+    const bytes = gemm(24).model();
+    const features = async (simd: "baseline" | "relaxed") => {
+      clearModuleCache(); // only the disk can serve the load
+      const m = await load(bytes, { simd, cacheDir: dir });
+      await cacheStored();
+      return m.session!.manifest.features;
+    };
+    expect(await features("baseline")).not.toContain(RELAXED_FEATURE);
+    expect(await features("relaxed")).toContain(RELAXED_FEATURE);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith(".wasm"))).toHaveLength(2);
+    expect(await features("baseline")).not.toContain(RELAXED_FEATURE);
+    expect(await features("relaxed")).toContain(RELAXED_FEATURE);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith(".wasm"))).toHaveLength(2);
   });
 });
 
