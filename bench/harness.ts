@@ -30,7 +30,7 @@ export interface BenchOptions {
   reference?: Outputs;
   /**
    * also time kiln's relaxed-SIMD build (JIT, simd "relaxed") in the same alternation; the engine
-   * must validate relaxed SIMD (bench/peak.ts enableRelaxedSimd sets Node 20's V8 flag)
+   * must validate relaxed SIMD (bench/peak.ts relaxedSimdAvailable sets Node 20's V8 flag)
    */
   relaxed?: boolean;
 }
