@@ -66,12 +66,16 @@ export function splitWeights(bytes: Uint8Array): SplitArtifact {
   } catch {
     return { code: bytes }; // not a well-formed module: WebAssembly.compile says what is wrong
   }
-  const out: SplitArtifact = { code: bytes };
-  const last = () => all[all.length - 1];
-  if (last()?.name === WEIGHTS_SECTION) out.weights = bytes.subarray(last().payload, all.pop()!.end);
-  if (last()?.name === RELAXED_CODE_SECTION) out.relaxed = bytes.subarray(last().payload, all.pop()!.end);
-  out.code = bytes.subarray(0, last()?.end ?? 8);
-  return out;
+  // the payload of the last section when it is called name, which is then cut off
+  const peel = (name: string) => {
+    const s = all[all.length - 1];
+    if (s?.name !== name) return undefined;
+    all.pop();
+    return bytes.subarray(s.payload, s.end);
+  };
+  const weights = peel(WEIGHTS_SECTION);
+  const relaxed = peel(RELAXED_CODE_SECTION);
+  return { code: bytes.subarray(0, all[all.length - 1]?.end ?? 8), weights, relaxed };
 }
 
 /** The weights image of an already compiled module (a copy, from its custom section). */

@@ -16,6 +16,8 @@ import type { Tensor } from "../compiler/ir/graph.js";
 import { madd } from "../codegen/kernels/gemm-tile.js";
 import { createSession } from "../runtime/session.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd } from "../runtime/simd.js";
+import { appendCustomSection } from "../runtime/sections.js";
+import { RELAXED_CODE_SECTION, WEIGHTS_SECTION } from "../runtime/manifest.js";
 import { splitWeights } from "../runtime/weights.js";
 import { conv, gemm } from "../bench/kernel-models.js";
 import { runReference } from "../models/reference.js";
@@ -161,6 +163,26 @@ describe("the disk cache keeps the builds apart", () => {
     expect(await features("baseline")).not.toContain(RELAXED_FEATURE);
     expect(await features("relaxed")).toContain(RELAXED_FEATURE);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith(".wasm"))).toHaveLength(2);
+  });
+});
+
+describe("splitting an artifact", () => {
+  const code = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  const relaxed = Uint8Array.of(1, 2, 3), weights = Uint8Array.of(4, 5);
+  it("peels the trailing weights, then the relaxed code before them; the code is the prefix", () => {
+    const both = appendCustomSection(appendCustomSection(code, RELAXED_CODE_SECTION, relaxed), WEIGHTS_SECTION, weights);
+    const split = splitWeights(both);
+    expect(split.code).toEqual(code);
+    expect(split.relaxed).toEqual(relaxed);
+    expect(split.weights).toEqual(weights);
+    expect(split.code.buffer).toBe(both.buffer); // a view, not a copy
+  });
+  it("takes only trailing kiln sections: anything after them keeps them in the code", () => {
+    const buried = appendCustomSection(appendCustomSection(code, RELAXED_CODE_SECTION, relaxed), "other", weights);
+    expect(splitWeights(buried)).toEqual({ code: buried, weights: undefined, relaxed: undefined });
+    const noWeights = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed);
+    expect(splitWeights(noWeights).relaxed).toEqual(relaxed);
+    expect(splitWeights(noWeights).weights).toBeUndefined();
   });
 });
 
