@@ -4,6 +4,7 @@
 // one inference: write inputs, run, read outputs.
 import type { Tensor } from "../runtime/session.js";
 import type { DTypeName, TypedArray } from "../runtime/dtypes.js";
+import type { SimdLevel } from "../runtime/simd.js";
 
 export type Outputs = Record<string, Tensor>;
 
@@ -51,12 +52,13 @@ output %y`));
   await runner.release();
 }
 
-export function kilnJit(): Engine {
+/** kiln's JIT, one SIMD build named explicitly: with the relaxed flag set, "auto" would pick relaxed for the baseline row too */
+export function kilnJit(simd: SimdLevel = "baseline"): Engine {
   return {
-    name: "kiln",
+    name: simd === "relaxed" ? "kiln-relaxed" : "kiln",
     async load(bytes, feeds, shapes) {
       const { load } = await import("../compiler/api.js");
-      const model = await load(bytes, { shapes });
+      const model = await load(bytes, { shapes, simd });
       const session = model.session;
       if (!session) throw new Error("kiln compiled nothing at load: the model's shapes depend on input values");
       return { run: () => session.run(feeds), release: async () => {} };
@@ -64,13 +66,13 @@ export function kilnJit(): Engine {
   };
 }
 
-/** kiln's AOT path: the .wasm from compile(), loaded by the runtime alone (no binaryen). */
+/** kiln's AOT path: the .wasm from compile(), loaded by the runtime alone (no binaryen), its baseline build. */
 export function kilnAot(wasm: Uint8Array): Engine {
   return {
     name: "kiln-aot",
     async load(_bytes, feeds) {
       const { createSession } = await import("../runtime/session.js");
-      const session = await createSession(wasm);
+      const session = await createSession(wasm, { simd: "baseline" });
       return { run: () => session.run(feeds), release: async () => {} };
     },
   };

@@ -28,6 +28,11 @@ export interface BenchOptions {
   budgetMs?: number;
   /** compare kiln's outputs with these instead of the first rival's (tests) */
   reference?: Outputs;
+  /**
+   * also time kiln's relaxed-SIMD build (JIT, simd "relaxed") in the same alternation; the engine
+   * must validate relaxed SIMD (bench/peak.ts relaxedSimdAvailable sets Node 20's V8 flag)
+   */
+  relaxed?: boolean;
 }
 
 export interface Timing {
@@ -53,6 +58,8 @@ export interface BenchResult {
   "ort-node"?: Timing;
   /** ort-web medianMs / kiln medianMs (the first rival's when ort-web is not measured) */
   speedup: number;
+  /** kiln's relaxed-SIMD build, when options.relaxed; speedup against the same rival as `speedup` */
+  "kiln-relaxed"?: Timing & Check & { speedup: number };
 }
 
 interface Input {
@@ -146,19 +153,29 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   try {
     await loadTimed(jit);
     await loadTimed(kilnAot((await compile(bytes, { shapes })).wasm));
+    if (o.relaxed) await loadTimed(kilnJit("relaxed"));
     for (const e of rivalEngines) await loadTimed(e);
     // the AOT runner shares kiln's kernels; it is loaded for its loadMs and not timed again
-    const [kilnRunner, , ...rivals] = runners;
-    const got = await kilnRunner.run();
+    const [kilnRunner, , ...rest] = runners;
+    const kilns = [kilnRunner, ...rest.slice(0, o.relaxed ? 1 : 0)];
+    const rivals = rest.slice(kilns.length - 1);
     const against = o.reference ? "reference" : o.vs[0];
     const want = o.reference ?? (rivals.length ? await rivals[0].run() : undefined);
-    const check = want ? compareOutputs(got, want, against!) : { ok: true, maxAbsErr: 0, against: "none" };
-    const times = await alternate([kilnRunner, ...rivals], o.runs, o.warmup, o.budgetMs);
-    const kiln = { ...timing(loads[0], times[0]), ...check };
-    const rivalTimings = Object.fromEntries(o.vs.map((r, k) => [r, timing(loads[k + 2], times[k + 1])])) as Partial<Record<RivalName, Timing>>;
+    const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!) : { ok: true, maxAbsErr: 0, against: "none" });
+    const checks = [];
+    for (const k of kilns) checks.push(await check(k));
+    const times = await alternate([...kilns, ...rivals], o.runs, o.warmup, o.budgetMs);
+    const kiln = { ...timing(loads[0], times[0]), ...checks[0] };
+    const rivalAt = kilns.length; // rivals' times follow kiln's builds; their loads follow the AOT load too
+    const rivalTimings = Object.fromEntries(o.vs.map((r, k) => [r, timing(loads[rivalAt + 1 + k], times[rivalAt + k])])) as Partial<Record<RivalName, Timing>>;
     const base = rivalTimings["ort-web"] ?? (o.vs[0] ? rivalTimings[o.vs[0]] : undefined);
-    const speedup = base ? round(base.medianMs / kiln.medianMs, 2) : 0;
-    return { model: name, threads: o.threads, kiln, "kiln-aot": { loadMs: round(loads[1]) }, ...rivalTimings, speedup };
+    const speedupOf = (t: Timing) => (base ? round(base.medianMs / t.medianMs, 2) : 0);
+    const result: BenchResult = { model: name, threads: o.threads, kiln, "kiln-aot": { loadMs: round(loads[1]) }, ...rivalTimings, speedup: speedupOf(kiln) };
+    if (o.relaxed) {
+      const t = timing(loads[2], times[1]);
+      result["kiln-relaxed"] = { ...t, ...checks[1], speedup: speedupOf(t) };
+    }
+    return result;
   } finally {
     for (const r of runners) await r.release();
   }

@@ -30,7 +30,7 @@ function oneNode(op: string, x: number[], w: number[], y: number[], attrs: Recor
   return exportModel(g, { valueInfo: false, producer: "kiln-bench" });
 }
 
-function gemm(n: number): KernelCase {
+export function gemm(n: number): KernelCase {
   return { name: `gemm_${n}`, flops: 2 * n * n * n, input: [n, n], model: () => oneNode("MatMul", [n, n], [n, n], [n, n]) };
 }
 
@@ -38,7 +38,7 @@ const ints = (value: number[]): Attr => ({ type: "ints", value });
 const int = (value: number): Attr => ({ type: "int", value });
 
 /** NCHW Conv, stride 1, "same" padding, no bias; group = channels for depthwise. */
-function conv(name: string, hw: number, cin: number, cout: number, k: number, depthwise = false): KernelCase {
+export function conv(name: string, hw: number, cin: number, cout: number, k: number, depthwise = false): KernelCase {
   const p = (k - 1) / 2;
   const group = depthwise ? cin : 1;
   const attrs: Record<string, Attr> = { kernel_shape: ints([k, k]), pads: ints([p, p, p, p]), strides: ints([1, 1]), group: int(group) };

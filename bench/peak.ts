@@ -4,6 +4,7 @@
 import * as v8 from "node:v8";
 import binaryen from "binaryen";
 import { madd } from "../codegen/kernels/gemm-tile.js";
+import { relaxedSimdSupported } from "../runtime/simd.js";
 import { median } from "./stats.js";
 
 /** rows of A x columns of B held in accumulators (columns a multiple of 4) */
@@ -76,6 +77,7 @@ export interface PeakResult {
  */
 export function relaxedSimdAvailable(): boolean {
   v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  relaxedSimdSupported(true); // the runtime's cached answer may predate the flag
   return WebAssembly.validate(buildMicrokernel([1, 4], true) as Uint8Array<ArrayBuffer>);
 }
 

@@ -5,6 +5,7 @@ import binaryen from "binaryen";
 import { dtype, sizeOf } from "../runtime/dtypes.js";
 import { KilnError } from "../runtime/errors.js";
 import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightRegion, type WeightsPlacement } from "../runtime/manifest.js";
+import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendWeightsSection } from "../runtime/weights.js";
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
@@ -36,6 +37,12 @@ export interface GenerateOptions {
    * it (tens of ms on big models): the engine validates anyway, see compileGenerated.
    */
   validate?: boolean;
+  /**
+   * "baseline" (default): SIMD128 only, runs on every wasm SIMD engine. "relaxed": the module also
+   * has the RelaxedSIMD feature, and kernels read it from the module (gemm-tile.ts relaxedTarget)
+   * to use f32x4.relaxed_madd in their multiply-add loops; only engines with relaxed SIMD run it.
+   */
+  simd?: SimdLevel;
 }
 
 export interface GeneratedModule {
@@ -87,7 +94,8 @@ export function generate(graph: Graph, options: GenerateOptions = {}): Generated
 
 function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): GeneratedModule {
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt |
-    binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals);
+    binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals |
+    (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
   const slots = new Map<string, TensorRef>();
   let top = RESERVED;
@@ -214,7 +222,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
       ({ name, dtype: t.dtype, dims: [...t.dims], values: Array.from(t.data as ArrayLike<number | bigint>, (x) => (typeof x === "bigint" ? x.toString() : x)) })),
     layers,
     memory: { bytes: pages * PAGE, weightsOffset, weightsBytes, weights: placement, regions },
-    features: ["simd128"],
+    features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
   };
   m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
 

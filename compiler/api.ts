@@ -1,6 +1,7 @@
 // The public API: compile (AOT) and load (JIT, or AOT artifacts).
 import { createSession, type Feeds, type Session, type Tensor } from "../runtime/session.js";
 import { KilnError } from "../runtime/errors.js";
+import { resolveSimd } from "../runtime/simd.js";
 import type { Manifest, TensorSlot } from "../runtime/manifest.js";
 import type { DTypeName } from "../runtime/dtypes.js";
 import type { Graph } from "./ir/graph.js";
@@ -22,9 +23,12 @@ async function resolveSource(model: Uint8Array | string, options: CompileOptions
   return { bytes, options: { readExternal, ...options } };
 }
 
-/** Compile an ONNX model (bytes, or a path in Node) to a self-contained wasm module. */
+/**
+ * Compile an ONNX model (bytes, or a path in Node) to a self-contained wasm module; by default
+ * (simd "auto") it runs everywhere and carries a relaxed-SIMD build the runtime prefers where it can.
+ */
 export async function compile(model: Uint8Array | string, options: CompileOptions = {}): Promise<CompileResult> {
-  const src = await resolveSource(model, options);
+  const src = await resolveSource(model, { simd: "auto", ...options });
   const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
   return { wasm, manifest };
 }
@@ -66,7 +70,7 @@ function feedDims(inputNames: readonly string[], feeds: Feeds): Record<string, n
 export interface LoadOptions extends CompileOptions {
   /**
    * Reuse compiled modules within this process, keyed by (model hash, shapes, frozen values,
-   * level, optimize); default true. IR dumps (options.dump) always compile afresh.
+   * level, optimize, SIMD build); default true. IR dumps (options.dump) always compile afresh.
    */
   cache?: boolean;
   /**
@@ -74,6 +78,8 @@ export interface LoadOptions extends CompileOptions {
    * key, so later processes skip the compiler (the file loads as an AOT artifact).
    */
   cacheDir?: string;
+  /** whether the engine runs relaxed SIMD, for simd "auto" (default runtime/simd.ts relaxedSimdSupported; tests inject it) */
+  relaxedSupported?: () => boolean;
 }
 
 /**
@@ -84,10 +90,13 @@ export interface LoadOptions extends CompileOptions {
 export async function load(model: Uint8Array | string, options: LoadOptions = {}): Promise<Model> {
   const src = await resolveSource(model, options);
   if (isWasm(src.bytes)) {
-    const session = await createSession(src.bytes);
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported });
     return { inputs: fromSlots(session.inputs), outputs: fromSlots(session.outputs), run: (f) => session.run(f), session };
   }
   const pristine = src.bytes;
+  // one build for this engine: relaxed SIMD where it validates (unless options say otherwise)
+  const simd = resolveSimd(options.simd, options.relaxedSupported);
+  src.options = { ...src.options, simd };
   // external data a caller reads for model bytes is not part of the bytes' hash: no cache then
   const useCache = options.cache !== false && !options.dump && !(options.readExternal && typeof model !== "string");
   const frozenByOption = Object.entries(options.freeze ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
@@ -119,7 +128,7 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
       const graph = probe && frozen.size === 0 ? probe : undefined;
       probe = undefined;
       const processKey = useCache ? cacheKey(pristine, {
-        shapes, frozen: [values, typeof model === "string" ? model : ""], options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption },
+        shapes, frozen: [values, typeof model === "string" ? model : ""], options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd },
       }) : undefined;
       const build = async (): Promise<CachedModule> => {
         if (!graph) return compileModule((await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen)).wasm);
@@ -127,7 +136,7 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
         const opts = { ...src.options, shapes };
         await prepareGraph(graph, opts);
         await optimizeGraph(graph, opts);
-        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false });
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd });
         if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);
         return { module: await compileGenerated(gen.wasm), weights: gen.weights };
       };

@@ -1,7 +1,8 @@
 // The pipeline: ONNX bytes -> IR -> bound shapes and folded constants -> wasm + manifest.
 import { KilnError } from "../runtime/errors.js";
 import type { Manifest } from "../runtime/manifest.js";
-import { generate } from "../codegen/module.js";
+import type { SimdChoice } from "../runtime/simd.js";
+import { generateArtifact } from "./variants.js";
 import { evaluateNode } from "./evaluate.js";
 import type { Graph, Tensor } from "./ir/graph.js";
 import { verifyGraph } from "./ir/verify.js";
@@ -32,6 +33,13 @@ export interface CompileOptions {
    * The module then only accepts those values for them.
    */
   freeze?: Record<string, Tensor>;
+  /**
+   * The SIMD build: "baseline" (SIMD128, the default here), "relaxed" (f32x4.relaxed_madd, only
+   * engines with relaxed SIMD run it) or "auto" (the baseline module carrying the relaxed code,
+   * see variants.ts; the default of compile() and `kiln compile`). load() resolves "auto" to one
+   * build for the engine it runs on.
+   */
+  simd?: SimdChoice;
 }
 
 export interface CompiledModel {
@@ -80,7 +88,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generate(graph, { optimize: options.optimize });
+  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd });
   return { wasm, manifest, graph, passes };
 }
 

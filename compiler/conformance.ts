@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createSession } from "../runtime/session.js";
 import { isKilnError } from "../runtime/errors.js";
+import type { SimdLevel } from "../runtime/simd.js";
 import { compileSpecialized, importOnnx } from "./compile.js";
 import { readModelFile } from "./files.js";
 import { compareTensors, listDataSets, readTensorFile, type Tolerance, ONNX_TOLERANCE } from "./testdata.js";
@@ -13,6 +14,8 @@ export interface RunOptions {
   tolerance?: Tolerance;
   /** optimization level (default 2) */
   level?: OptLevel;
+  /** the SIMD build to test (default baseline; "relaxed" needs an engine with relaxed SIMD) */
+  simd?: SimdLevel;
 }
 
 export type CaseStatus = "passed" | "failed" | "unsupported";
@@ -66,7 +69,7 @@ export async function runCase(dir: string, options: RunOptions = {}): Promise<Ca
         feeds[inName] = { data: t.data as never, dims: t.dims };
         shapes[inName] = t.dims;
       });
-      const compiled = await compileSpecialized(bytes, { shapes, readExternal, level: options.level }, feeds);
+      const compiled = await compileSpecialized(bytes, { shapes, readExternal, level: options.level, simd: options.simd }, feeds);
       const session = await createSession(compiled.wasm);
       const got = await session.run(feeds);
       for (let k = 0; k < set.outputs.length; k++) {

@@ -6,6 +6,8 @@ export const MANIFEST_SECTION = "kiln.manifest";
 /** 2: weights may live outside the data segments (memory.weights) */
 export const FORMAT_VERSION = 2;
 export const WEIGHTS_SECTION = "kiln.weights";
+/** a whole second module, the relaxed-SIMD build of the same model (same memory layout, no weights) */
+export const RELAXED_CODE_SECTION = "kiln.code.relaxed";
 
 /**
  * "data": an active data segment; "section": the custom section kiln.weights, the module's last
@@ -59,5 +61,6 @@ export interface Manifest {
     /** what the weights image fills: model weights, then kernels' packed constants; the image is these concatenated */
     regions: WeightRegion[];
   };
+  /** wasm features beyond the MVP the module needs: "simd128", plus "relaxed_simd" (runtime/simd.ts) for a relaxed build */
   features: string[];
 }

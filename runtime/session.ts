@@ -3,6 +3,8 @@
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError } from "./errors.js";
 import { FORMAT_VERSION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
+import { sections } from "./sections.js";
 import { imageBytes, placeImage, splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 
 export interface TensorInput {
@@ -53,13 +55,34 @@ export async function compileArtifact(bytes: Uint8Array): Promise<WebAssembly.Mo
   try {
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
+    if (needsRelaxed(bytes) && !relaxedSimdSupported()) {
+      throw new KilnError("UNSUPPORTED_OP", "this artifact was compiled for relaxed SIMD only (kiln compile --simd relaxed), which this engine does not run; compile it with --simd auto or baseline (Node 20 runs it under --experimental-wasm-relaxed-simd)");
+    }
     throw new KilnError("INVALID_ARTIFACT", `not a valid WebAssembly module: ${(e as Error).message}`);
+  }
+}
+
+/** Whether the bytes' manifest (read without compiling) says the module needs relaxed SIMD. */
+function needsRelaxed(bytes: Uint8Array): boolean {
+  try {
+    const s = sections(bytes).find((x) => x.name === MANIFEST_SECTION);
+    return !!s && (JSON.parse(new TextDecoder().decode(bytes.subarray(s.payload, s.end))) as Manifest).features.includes(RELAXED_FEATURE);
+  } catch {
+    return false;
   }
 }
 
 export interface SessionOptions {
   /** the weights image of a module compiled with weights "external" (see GenerateOptions), or its writer */
   weights?: Uint8Array | WeightsWriter;
+  /**
+   * Which build of an artifact that carries a relaxed-SIMD variant (kiln compile --simd auto) to
+   * run: "auto" (default) the relaxed one when the engine validates it, "baseline", or "relaxed"
+   * (a typed error where the engine lacks it). Artifacts with one build run that build.
+   */
+  simd?: SimdChoice;
+  /** whether the engine runs relaxed SIMD (default: runtime/simd.ts relaxedSimdSupported; tests inject it) */
+  relaxedSupported?: () => boolean;
 }
 
 export async function createSession(artifact: Uint8Array | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
@@ -69,7 +92,9 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
     mod = artifact;
   } else {
     const split = splitWeights(artifact);
-    mod = await compileArtifact(split.code);
+    const relaxed = split.relaxed && resolveSimd(options.simd, options.relaxedSupported) === "relaxed";
+    // the relaxed build shares the artifact's weights image: same layout, only the code differs
+    mod = await compileArtifact(relaxed ? split.relaxed! : split.code);
     weights ??= split.weights;
   }
   const manifest = readManifest(mod);

@@ -2,8 +2,10 @@
 // kiln.weights, placed last. The runtime compiles only the bytes before it (WebAssembly.compile
 // never scans megabytes of data it would only copy) and writes the image into memory with one
 // set after instantiation. The file stays one valid wasm module: engines ignore custom sections.
-import { KilnError } from "./errors.js";
-import { WEIGHTS_SECTION, type WeightRegion } from "./manifest.js";
+// An artifact may also carry a relaxed-SIMD build of its code (kiln.code.relaxed) just before the
+// weights: both builds share the one weights image (see compiler/variants.ts).
+import { RELAXED_CODE_SECTION, WEIGHTS_SECTION, type WeightRegion } from "./manifest.js";
+import { customSectionHead, sections, type SectionSpan } from "./sections.js";
 
 /**
  * Writes the weights straight from the tensors (no staging copy) into `into`, each piece at
@@ -32,24 +34,10 @@ export function placeImage(memory: Uint8Array, regions: readonly WeightRegion[],
   }
 }
 
-const NAME = new TextEncoder().encode(WEIGHTS_SECTION);
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
 /** wasm followed by the custom section kiln.weights holding the regions' image, filled by write. */
 export function appendWeightsSection(wasm: Uint8Array, regions: readonly WeightRegion[], write: WeightsWriter): Uint8Array {
   const size = imageBytes(regions);
-  const body = [...leb(NAME.length), ...NAME];
-  const head = [0, ...leb(body.length + size), ...body];
+  const head = customSectionHead(WEIGHTS_SECTION, size);
   const out = new Uint8Array(wasm.length + head.length + size);
   out.set(wasm);
   out.set(head, wasm.length);
@@ -57,34 +45,37 @@ export function appendWeightsSection(wasm: Uint8Array, regions: readonly WeightR
   return out;
 }
 
-function readLeb(b: Uint8Array, at: number): [value: number, next: number] {
-  let v = 0;
-  let scale = 1;
-  for (;;) {
-    if (at >= b.length) throw new KilnError("INVALID_ARTIFACT", "truncated wasm module");
-    const x = b[at++];
-    v += (x & 0x7f) * scale;
-    scale *= 128;
-    if (!(x & 0x80)) return [v, at];
-  }
+export interface SplitArtifact {
+  /** the module to compile: everything before the trailing kiln sections */
+  code: Uint8Array;
+  /** the payload of a trailing kiln.weights section */
+  weights?: Uint8Array;
+  /** the payload of kiln.code.relaxed (last, or just before kiln.weights): the same model's code built for relaxed SIMD */
+  relaxed?: Uint8Array;
 }
 
-/** Split a module into its code (everything before a trailing kiln.weights section) and that section's payload. */
-export function splitWeights(bytes: Uint8Array): { code: Uint8Array; weights?: Uint8Array } {
-  let at = 8;
-  while (at < bytes.length) {
-    const start = at;
-    const id = bytes[at];
-    const [size, body] = readLeb(bytes, at + 1);
-    const end = body + size;
-    if (id === 0 && end === bytes.length) {
-      const [nameLen, name] = readLeb(bytes, body);
-      const same = nameLen === NAME.length && NAME.every((c, k) => bytes[name + k] === c);
-      if (same) return { code: bytes.subarray(0, start), weights: bytes.subarray(name + nameLen, end) };
-    }
-    at = end;
+/**
+ * Split an artifact into its code and the trailing sections the runtime uses apart: the weights
+ * image (always last) and the relaxed variant's code (before it). Only trailing ones count, so
+ * the code to compile is one prefix of the bytes, never a copy.
+ */
+export function splitWeights(bytes: Uint8Array): SplitArtifact {
+  let all: SectionSpan[];
+  try {
+    all = sections(bytes);
+  } catch {
+    return { code: bytes }; // not a well-formed module: WebAssembly.compile says what is wrong
   }
-  return { code: bytes };
+  // the payload of the last section when it is called name, which is then cut off
+  const peel = (name: string) => {
+    const s = all[all.length - 1];
+    if (s?.name !== name) return undefined;
+    all.pop();
+    return bytes.subarray(s.payload, s.end);
+  };
+  const weights = peel(WEIGHTS_SECTION);
+  const relaxed = peel(RELAXED_CODE_SECTION);
+  return { code: bytes.subarray(0, all[all.length - 1]?.end ?? 8), weights, relaxed };
 }
 
 /** The weights image of an already compiled module (a copy, from its custom section). */

@@ -10,7 +10,7 @@ import { parseArgs } from "../compiler/cli/args.js";
 import { cmdBench } from "../compiler/cli/bench.js";
 import { alternate, benchModel, compareOutputs } from "../bench/harness.js";
 import { median } from "../bench/stats.js";
-import { buildMicrokernel } from "../bench/peak.js";
+import { buildMicrokernel, relaxedSimdAvailable } from "../bench/peak.js";
 import { runOrt, tensor } from "./util/ort.js";
 
 /** y = act(x·W + b), x float32[3,5]: small, odd shapes, real arithmetic. */
@@ -64,6 +64,30 @@ describe("kiln bench", () => {
     expect(r["ort-node"]).toBeDefined();
     expect(r["ort-web"]).toBeUndefined();
     expect(r.kiln.against).toBe("ort-node");
+  });
+
+  it("--simd relaxed adds kiln's relaxed build, timed and checked beside the baseline", async () => {
+    const { code, out } = await captureBench([modelFile, "--vs", "ort-web,ort-node", "--runs", "5", "--simd", "relaxed", "--json"]);
+    expect(code).toBe(0);
+    const r = JSON.parse(out);
+    const x = r["kiln-relaxed"];
+    expect(x.ok).toBe(true);
+    expect(x.against).toBe("ort-web");
+    for (const k of ["loadMs", "medianMs", "minMs"]) expect(Number.isFinite(x[k]) && x[k] >= 0, k).toBe(true);
+    expect(x.speedup).toBeCloseTo(r["ort-web"].medianMs / x.medianMs, 1);
+    // the rivals' timings stay theirs with the extra kiln runner in the alternation
+    expect(r.speedup).toBeCloseTo(r["ort-web"].medianMs / r.kiln.medianMs, 1);
+    expect(r["ort-node"].medianMs).toBeGreaterThan(0);
+    await expect(cmdBench(parseArgs([modelFile, "--simd", "fast"], ["json"]))).rejects.toThrow(/--simd/);
+  });
+
+  it("a wrong relaxed build is reported wrong and fails the command", async () => {
+    expect(relaxedSimdAvailable(), "sets Node 20's V8 flag").toBe(true);
+    const feeds = { x: tensor({ dims: [3, 5] }, 1) };
+    const wrong = await runOrt(tinyModel("Sigmoid"), feeds);
+    const r = await benchModel("tiny", tinyModel("Relu"), { vs: ["ort-web"], threads: 1, runs: 3, warmup: 3, inputs: "random", reference: wrong, relaxed: true });
+    expect(r["kiln-relaxed"]!.ok).toBe(false);
+    expect(r["kiln-relaxed"]!.message).toMatch(/output y/);
   });
 
   it("rejects a warm-up under three runs and unknown rivals", async () => {

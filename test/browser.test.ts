@@ -34,7 +34,8 @@ const aot = await session.run({ x: input });
 const kiln = await import("./kiln.js");
 const jitModel = await kiln.load(new Uint8Array(await (await fetch("model.onnx")).arrayBuffer()));
 const jit = await jitModel.run({ x: input });
-window.__result = { aot: Array.from(aot.y.data), jit: Array.from(jit.y.data) };
+window.__result = { aot: Array.from(aot.y.data), jit: Array.from(jit.y.data), relaxed: rt.relaxedSimdSupported(),
+  features: { aot: session.manifest.features, jit: jitModel.session.manifest.features } };
 </script>`;
 
 let server: http.Server;
@@ -83,9 +84,14 @@ describe("in Chromium", () => {
     await p.goto(`${base}/index.html`);
     await p.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined || false, null, { timeout: 60_000 }).catch(() => undefined);
     expect(errors).toEqual([]);
-    const got = await p.evaluate(() => (window as unknown as { __result: { aot: number[]; jit: number[] } }).__result);
+    type Result = { aot: number[]; jit: number[]; relaxed: boolean; features: { aot: string[]; jit: string[] } };
+    const got = await p.evaluate(() => (window as unknown as { __result: Result }).__result);
     expect(got.aot).toEqual(want);
     expect(got.jit).toEqual(want);
+    // Chromium runs relaxed SIMD (since 114): the artifact's embedded relaxed build and the JIT's are the ones chosen
+    expect(got.relaxed, "Chromium validates f32x4.relaxed_madd").toBe(true);
+    expect(got.features.aot).toContain("relaxed_simd");
+    expect(got.features.jit).toContain("relaxed_simd");
     await p.close();
   });
 });

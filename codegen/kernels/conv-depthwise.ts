@@ -5,6 +5,7 @@
 import binaryen from "binaryen";
 import { stridesOf, type Expr, type Local } from "../fn.js";
 import { product, runLoops, segments, strided4, type Segment } from "./conv-segments.js";
+import { madd } from "./gemm-tile.js";
 import type { DirectConv } from "./conv-direct.js";
 import type { KernelCtx } from "./registry.js";
 
@@ -47,7 +48,7 @@ export function emitDepthwise(ctx: KernelCtx, c: DirectConv): void {
         continue;
       }
       const xs = strided4(m, px.get, off, stride);
-      code.push(acc.set(m.f32x4.add(acc.get(), m.f32x4.mul(xs, wv[tap].get()))));
+      code.push(acc.set(madd(m, xs, wv[tap].get(), acc.get())));
     }
     const yp = o.map((l, a) => m.i32.mul(l.get(), m.i32.const(outStr[a] * 4))).reduce((p, q) => m.i32.add(p, q), yBase.get());
     code.push(py.set(yp));

@@ -8,6 +8,7 @@ import type { Window } from "../../compiler/shapes/nn-geometry.js";
 import { stridesOf, type Expr, type Local } from "../fn.js";
 import { constant, load, store, wasmType } from "../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "./conv-segments.js";
+import { madd } from "./gemm-tile.js";
 import type { KernelCtx, TensorRef } from "./registry.js";
 
 export interface DirectConv {
@@ -72,7 +73,7 @@ export function emitDirectConv(ctx: KernelCtx, c: DirectConv): void {
           if (!V) { body.push(acc[j][0].set(ar.add(acc[j][0].get(), ar.mul(xv[0].get(), wv)))); continue; }
           const ws = fn.local(binaryen.v128);
           body.push(ws.set(m.f32x4.splat(wv)));
-          acc[j].forEach((l, v) => body.push(l.set(m.f32x4.add(l.get(), m.f32x4.mul(xv[v].get(), ws.get())))));
+          acc[j].forEach((l, v) => body.push(l.set(madd(m, xv[v].get(), ws.get(), l.get()))));
         }
       }
       return body;

@@ -12,6 +12,7 @@ import { strided4 } from "./conv-segments.js";
 import { emitPaddedCopy, floatWindow } from "./conv-small.js";
 import { F2, F4, interleave, transform2d, transformWeights, type WinogradTile } from "./conv-winograd-math.js";
 import type { KernelCtx, KernelPrep } from "./registry.js";
+import { madd } from "./gemm-tile.js";
 
 interface Layout {
   t: WinogradTile;
@@ -167,7 +168,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       ...acc.flatMap((row, r) => {
         const s = m.v128.load32_splat(r * 4, 4, pu.get());
         const sl = v128();
-        return [sl.set(s), ...row.map((l, v) => l.set(m.f32x4.add(l.get(), m.f32x4.mul(sl.get(), vx[v].get()))))];
+        return [sl.set(s), ...row.map((l, v) => l.set(madd(m, sl.get(), vx[v].get(), l.get())))];
       }),
       pu.set(add(pu.get(), i32(16))),
       pv.set(add(pv.get(), i32(L * 4))),

@@ -99,7 +99,7 @@ export interface PackedGemmSpec {
    * are 196 bytes apart: a 256-row panel spans 50 KB in place)
    */
   bScratch?: number;
-  /** f32x4.relaxed_madd in the k loop (the module needs binaryen.Features.RelaxedSIMD) */
+  /** f32x4.relaxed_madd in the k loop; default: when the module has binaryen.Features.RelaxedSIMD */
   relaxed?: boolean;
 }
 
@@ -345,7 +345,7 @@ class Emitter {
       }
       acc.forEach((row, r) => {
         code.push(L.a.set(m.v128.load32_splat(av.offset(r, u), 4, L.pa.get())));
-        row.forEach((l, v) => code.push(l.set(madd(m, L.a.get(), L.b[v].get(), l.get(), !!this.s.relaxed))));
+        row.forEach((l, v) => code.push(l.set(madd(m, L.a.get(), L.b[v].get(), l.get(), this.s.relaxed))));
       });
       return code;
     };

@@ -1,4 +1,5 @@
-// Small expression helpers of the packed GEMM (codegen/kernels/gemm-packed.ts).
+// Small expression helpers of the packed GEMM (codegen/kernels/gemm-packed.ts), and the f32x4
+// multiply-add every kernel's hot loop uses (relaxed or not, as the module targets).
 import binaryen from "binaryen";
 import type { Expr, Local } from "../fn.js";
 
@@ -23,10 +24,19 @@ function isZero(e: Expr): boolean {
 }
 
 /**
- * a * b + c on f32x4. relaxed: f32x4.relaxed_madd (fused or not, as the engine likes; binaryen.js
- * has no wrapper for it, so it is built through the C API's SIMDTernary).
+ * Whether kernels emit relaxed SIMD into m: the module's feature set is the target (generate()
+ * enables RelaxedSIMD only for options.simd "relaxed"), so every kernel of a module agrees with
+ * what the module declares, however deep the KernelCtx it was handed.
  */
-export function madd(m: binaryen.Module, a: Expr, b: Expr, c: Expr, relaxed: boolean): Expr {
+export function relaxedTarget(m: binaryen.Module): boolean {
+  return (m.getFeatures() & binaryen.Features.RelaxedSIMD) !== 0;
+}
+
+/**
+ * a * b + c on f32x4. relaxed (default: the module's target): f32x4.relaxed_madd (fused or not, as
+ * the engine likes; binaryen.js has no wrapper for it, so it is built through the C API's SIMDTernary).
+ */
+export function madd(m: binaryen.Module, a: Expr, b: Expr, c: Expr, relaxed = relaxedTarget(m)): Expr {
   if (!relaxed) return m.f32x4.add(c, m.f32x4.mul(a, b));
   const api = binaryen as unknown as { _BinaryenSIMDTernary(mod: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
   return api._BinaryenSIMDTernary((m as unknown as { ptr: number }).ptr, api.RelaxedMaddVecF32x4, a, b, c);

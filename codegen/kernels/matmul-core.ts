@@ -6,6 +6,7 @@ import binaryen from "binaryen";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { constant, load, store, wasmType } from "../memory.js";
+import { madd } from "./gemm-tile.js";
 import type { Epilogue } from "./registry.js";
 
 /** A strided 2-D view: element (r, c) at byte addr + base + 4*(r*rs + c*cs) (elements of dtype). */
@@ -123,7 +124,7 @@ function gemmDotF32(fn: Fn, spec: GemmSpec): Expr[] {
       ...acc.slice(0, J).map((l) => l.set(m.v128.const(new Array(16).fill(0)))),
       fn.loop(K4, () => [
         av.set(m.v128.load(a.addr, 4, pa.get())),
-        ...acc.slice(0, J).map((l, t) => l.set(m.f32x4.add(l.get(), m.f32x4.mul(av.get(), m.v128.load(bRow(t), 4, pb.get()))))),
+        ...acc.slice(0, J).map((l, t) => l.set(madd(m, av.get(), m.v128.load(bRow(t), 4, pb.get()), l.get()))),
         pa.set(m.i32.add(pa.get(), m.i32.const(16))),
         pb.set(m.i32.add(pb.get(), m.i32.const(16))),
       ], { step: 4 }),
@@ -165,7 +166,7 @@ function tile(fn: Fn, spec: GemmSpec, i: Idx, j: Idx, R: number, W: number): Exp
     const as = fn.local(vec ? binaryen.v128 : binaryen.f32);
     body.push(as.set(vec ? m.f32x4.splat(av) : av));
     for (let v = 0; v < V; v++) {
-      body.push(acc[r][v].set(vec ? m.f32x4.add(acc[r][v].get(), m.f32x4.mul(as.get(), bv[v].get()))
+      body.push(acc[r][v].set(vec ? madd(m, as.get(), bv[v].get(), acc[r][v].get())
         : m.f32.add(acc[r][v].get(), m.f32.mul(as.get(), bv[v].get()))));
     }
   }

@@ -54,3 +54,12 @@ export function parseShapes(specs: string[]): Record<string, number[]> {
   }
   return shapes;
 }
+
+const SIMD_CHOICES = ["auto", "baseline", "relaxed"] as const;
+
+/** --simd auto|baseline|relaxed (see CompileOptions.simd) */
+export function parseSimd(args: Args, fallback: (typeof SIMD_CHOICES)[number]): (typeof SIMD_CHOICES)[number] {
+  const v = one(args, "simd") ?? fallback;
+  if (!(SIMD_CHOICES as readonly string[]).includes(v)) throw new UsageError(`--simd takes ${SIMD_CHOICES.join(", ")}, got ${v}`);
+  return v as (typeof SIMD_CHOICES)[number];
+}

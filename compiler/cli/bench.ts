@@ -1,9 +1,12 @@
 // `kiln bench model.onnx --vs ort-web[,ort-node] --threads N [--shape ...] [--runs R] [--warmup W]
-//  [--input random|arange] [--seed S] [--json]`: kiln against onnxruntime on the same inputs, in one
-// process. Exits 1 when kiln's outputs disagree with the rival's (a fast wrong answer is no win).
+//  [--input random|arange] [--seed S] [--simd baseline|relaxed|auto] [--json]`: kiln against
+// onnxruntime on the same inputs, in one process. Exits 1 when kiln's outputs disagree with the
+// rival's (a fast wrong answer is no win). --simd relaxed (or auto, where the engine runs it) adds
+// kiln's relaxed-SIMD build as a row of its own; Node 20's V8 flag for it is set at run time.
 import * as path from "node:path";
 import { readModelFile } from "../files.js";
-import { one, all, parseShapes, UsageError, type Args } from "./args.js";
+import { one, all, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { KilnError } from "../../runtime/errors.js";
 import type { BenchResult } from "../../bench/harness.js";
 import { RIVALS, type RivalName } from "../../bench/engines.js";
 
@@ -36,8 +39,11 @@ export function formatBench(r: BenchResult): string {
   };
   row("kiln", r.kiln);
   row("kiln-aot", r["kiln-aot"]);
+  const rx = r["kiln-relaxed"];
+  row("kiln-rlx", rx);
   for (const n of RIVALS) row(n, r[n]);
-  lines.push(`  speedup   ${r.speedup}x`);
+  lines.push(`  speedup   ${r.speedup}x${rx ? `  (relaxed SIMD ${rx.speedup}x)` : ""}`);
+  if (rx && !rx.ok) lines.push(`  outputs   relaxed build WRONG vs ${rx.against}: ${rx.message}`);
   lines.push(r.kiln.ok ? `  outputs   match ${r.kiln.against} (max abs err ${r.kiln.maxAbsErr.toExponential(2)})` : `  outputs   WRONG vs ${r.kiln.against}: ${r.kiln.message}`);
   return lines.join("\n");
 }
@@ -52,9 +58,19 @@ export async function cmdBench(args: Args): Promise<number> {
   const inputs = one(args, "input") ?? "random";
   if (inputs !== "random" && inputs !== "arange") throw new UsageError(`--input takes random or arange, got ${inputs}`);
   const seed = count(args, "seed", 1, 0);
+  const relaxed = await wantRelaxed(parseSimd(args, "baseline"));
   const { bytes } = await readModelFile(file);
   const { benchModel } = await import("../../bench/harness.js");
-  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed });
+  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed });
   console.log(args.flags.has("json") ? JSON.stringify(result) : formatBench(result));
-  return result.kiln.ok ? 0 : 1;
+  return result.kiln.ok && result["kiln-relaxed"]?.ok !== false ? 0 : 1;
+}
+
+/** Whether to time the relaxed build too: "relaxed" insists (a typed error where the engine lacks it), "auto" where available. */
+async function wantRelaxed(simd: "auto" | "baseline" | "relaxed"): Promise<boolean> {
+  if (simd === "baseline") return false;
+  const { relaxedSimdAvailable } = await import("../../bench/peak.js");
+  const available = relaxedSimdAvailable();
+  if (simd === "relaxed" && !available) throw new KilnError("UNSUPPORTED_OP", "this engine does not run relaxed SIMD (f32x4.relaxed_madd) even with --experimental-wasm-relaxed-simd");
+  return available;
 }

@@ -7,7 +7,8 @@ import { compileGraph, importOnnx } from "../compile.js";
 import { readModelFile } from "../files.js";
 import { runCases, type CaseResult } from "../conformance.js";
 import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
-import { all, one, parseArgs, parseShapes, UsageError, type Args } from "./args.js";
+import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { resolveSimd } from "../../runtime/simd.js";
 import { makeInput } from "./inputs.js";
 import { fileDumper, DUMP_FORMATS, type DumpFormat } from "../../passes/dump.js";
 import { ALL_PASSES, type DumpSelection, type OptLevel } from "../../passes/index.js";
@@ -18,15 +19,20 @@ import type { CompileOptions } from "../compile.js";
 const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
 
 usage:
-  kiln compile model.onnx -o model.wasm [--shape name=AxB ...] [-O0|-O1|-O2] [--report R.json] [--time-passes]
+  kiln compile model.onnx -o model.wasm [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed]
+               [--report R.json] [--time-passes]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
   kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
-                                 [--data test_data_set_DIR] [--json]
-  kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] --json
-  kiln test DIR... [--json] [-O0|-O1|-O2]   ONNX test-data folders (model.onnx + test_data_set_*/)
+                                 [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
+  kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto] --json
+  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
 
 options:
+  --simd       auto (default): compile's artifact runs everywhere and carries a relaxed-SIMD build
+               (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
+               relaxed build where it can. baseline: SIMD128 only. relaxed: relaxed only (Node 20
+               needs --experimental-wasm-relaxed-simd). bench: relaxed/auto add a relaxed kiln row.
   --verbose    print stack traces with errors
   --help       this text`;
 
@@ -69,7 +75,7 @@ async function cmdCompile(args: Args): Promise<number> {
   const t0 = performance.now();
   const graph = importOnnx(bytes, { readExternal });
   const nodesBefore = graph.g.order;
-  const compiled = await compileGraph(graph, { ...compileOptions(args), readExternal });
+  const compiled = await compileGraph(graph, { ...compileOptions(args), simd: parseSimd(args, "auto"), readExternal });
   fs.writeFileSync(out, compiled.wasm);
   const ms = performance.now() - t0;
   const reportFile = one(args, "report");
@@ -126,7 +132,7 @@ async function cmdRun(args: Args): Promise<number> {
   let outputNames: string[];
   const dataInputs = data?.inputs.map(readTensorFile);
   if (isWasm) {
-    session = await createSession(bytes);
+    session = await createSession(bytes, { simd: parseSimd(args, "auto") });
     inputNames = session.inputs.map((s) => s.name);
     outputNames = session.outputs.map((s) => s.name);
   } else {
@@ -137,7 +143,8 @@ async function cmdRun(args: Args): Promise<number> {
     dataInputs?.forEach((t, k) => {
       if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
     });
-    session = await createSession((await compileGraph(graph, { ...compileOptions(args), shapes, readExternal })).wasm);
+    const simd = resolveSimd(parseSimd(args, "auto"));
+    session = await createSession((await compileGraph(graph, { ...compileOptions(args), shapes, readExternal, simd })).wasm);
   }
   for (const k of inputSpecs.keys()) {
     if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
@@ -179,7 +186,7 @@ async function cmdTest(args: Args): Promise<number> {
   if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args) });
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")) });
   if (json) {
     const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
     console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));
