@@ -1,5 +1,5 @@
 // Where kiln's run time goes, layer by layer, for one model (median of several profiled runs):
-//   node dist/bench/layer-profile.js model.onnx|zoo:NAME [--top N]
+//   node dist/bench/layer-profile.js model.onnx|zoo:NAME [--top N] [--simd baseline|relaxed]
 // Each layer is called from JS and timed on its own, so the total is a little above a run's.
 import { readFileSync } from "node:fs";
 import { load } from "../compiler/api.js";
@@ -9,6 +9,7 @@ import { makeInput } from "../compiler/cli/inputs.js";
 import { buildZooModel } from "../models/zoo.js";
 import type { Tensor } from "../runtime/session.js";
 import { median } from "./stats.js";
+import { relaxedSimdAvailable } from "./peak.js";
 import { sizeOf } from "../runtime/dtypes.js";
 
 /** FLOPs of a layer whose anchor is a Conv (2 * outputs * window) or a GEMM/MatMul (2 * outputs * K); 0 otherwise */
@@ -31,15 +32,26 @@ function layerFlops(graph: Graph, name: string): number {
 }
 
 const args = process.argv.slice(2);
-const file = args.find((a) => !a.startsWith("--"));
+const file = args.find((a, k) => !a.startsWith("--") && !["--top", "--simd"].includes(args[k - 1]));
 if (!file) {
   console.error("usage: layer-profile model.onnx|zoo:NAME [--top N]");
   process.exit(2);
 }
 const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
+const simdAt = args.indexOf("--simd");
+const simd = simdAt >= 0 ? args[simdAt + 1] : "baseline";
+if (simd !== "baseline" && simd !== "relaxed") {
+  console.error("--simd takes baseline or relaxed");
+  process.exit(2);
+}
+// Node 20 validates relaxed SIMD only under this V8 flag, which may be set at run time
+if (simd === "relaxed" && !relaxedSimdAvailable()) {
+  console.error("this engine does not run relaxed SIMD");
+  process.exit(2);
+}
 const bytes = file.startsWith("zoo:") ? buildZooModel(file.slice(4)) : readFileSync(file);
-const model = await load(bytes, { cache: false });
+const model = await load(bytes, { cache: false, simd });
 const graph = importOnnx(bytes);
 await prepareGraph(graph);
 await optimizeGraph(graph);
