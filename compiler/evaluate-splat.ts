@@ -11,7 +11,7 @@
 // Everything else is left for the full evaluation, with the splats it reads given as constants.
 import type { DTypeName, TypedArray } from "../runtime/dtypes.js";
 import type { Graph, Node, Tensor } from "./ir/graph.js";
-import { splatTensor, splatValue } from "./ir/splat.js";
+import { splatBytes, splatTensor, splatValue } from "./ir/splat.js";
 import type { OutputInfo } from "./shapes/registry.js";
 
 const SPLAT_ARITHMETIC: ReadonlySet<string> = new Set([
@@ -41,6 +41,17 @@ function constantOfShapeValue(n: Node): TypedArray | undefined {
   return a.type === "tensor" && a.value.data.length >= 1 ? a.value.data : undefined;
 }
 
+/** A key equal for scalar requests that must give the same value (undefined: never shared). */
+function scalarKey(node: Node, out: DTypeName, ins: (Source | undefined)[]): string | undefined {
+  const attrs = Object.keys(node.attrs).sort().map((k) => {
+    const a = node.attrs[k];
+    return ["int", "float", "ints", "floats", "string"].includes(a.type) ? `${k}=${JSON.stringify(a.value)}` : undefined;
+  });
+  if (attrs.some((a) => a === undefined)) return undefined;
+  const operand = (s: Source | undefined) => !s ? "-" : "pending" in s ? `@${s.pending}` : `${s.dtype}:${splatBytes(s.value).join(".")}`;
+  return `${node.op}->${out}[${attrs.join(";")}](${ins.map(operand).join(",")})`;
+}
+
 /**
  * Evaluate what the splat rules above cover (one scalar module for the arithmetic), then the
  * rest through `evaluate`. Returns each request's outputs, in order.
@@ -48,6 +59,7 @@ function constantOfShapeValue(n: Node): TypedArray | undefined {
 export async function evaluateWithSplats(requests: EvalRequest[], evaluate: EvaluateMany): Promise<Tensor[][]> {
   const source = new Map<string, Source>();
   const scalar: EvalRequest[] = [];
+  const asked = new Map<string, string>();
   const isSplat = new Array<boolean>(requests.length).fill(false);
   const sourceOf = (r: EvalRequest, k: number): Source | undefined => {
     const t = r.inputs[k];
@@ -70,6 +82,16 @@ export async function evaluateWithSplats(requests: EvalRequest[], evaluate: Eval
     } else if (SPLAT_ARITHMETIC.has(node.op)) {
       const ins = node.inputs.map((name, k) => (name ? sourceOf(r, k) : undefined));
       if (node.inputs.some((name, k) => name && !ins[k])) return;
+      // the same op on the same values was asked already (light models' BN parameters are a
+      // handful of values): share its result instead of compiling it again
+      const key = scalarKey(node, r.outputs[0].dtype, ins);
+      const twin = key === undefined ? undefined : asked.get(key);
+      if (twin) {
+        source.set(out, { pending: twin });
+        isSplat[idx] = true;
+        return;
+      }
+      if (key !== undefined) asked.set(key, out);
       // on scalars: every input a 0-d constant or the 0-d result of another scalar request
       scalar.push({
         graph: r.graph,

@@ -114,6 +114,32 @@ output %f`);
     expect(isLazySplat(byName(lazy, lazyOut, "z"))).toBe(false);
   });
 
+  it("the same op on the same splat values is evaluated once per batch", async () => {
+    const g = parseGraph(`kiln.graph opsets("" = 13)
+const %shape : int64[1] = dense<[100]>
+%a : float32[100] = ConstantOfShape[value=float32[1] dense<[2]>](%shape) {name="a"}
+%b : float32[100] = ConstantOfShape[value=float32[1] dense<[2]>](%shape) {name="b"}
+%c : float32[100] = ConstantOfShape[value=float32[1] dense<[3]>](%shape) {name="c"}
+%sa : float32[100] = Sqrt(%a) {name="sa"}
+%sb : float32[100] = Sqrt(%b) {name="sb"}
+%sc : float32[100] = Sqrt(%c) {name="sc"}
+%ma : float32[100] = Mul(%sa, %a) {name="ma"}
+%mb : float32[100] = Mul(%sb, %b) {name="mb"}
+output %ma
+output %mb
+output %sc`);
+    const asked: string[] = [];
+    const out = await evaluateWithSplats(requestsOf(g), (rs) => {
+      asked.push(...rs.map((r) => r.node.name));
+      return evaluateNodes(rs);
+    });
+    expect(asked).toEqual(["sa", "sc", "ma"]);
+    const value = (name: string) => Array.from(splatValue(out[g.topoOrder().findIndex((n) => n.name === name)][0])!);
+    expect(value("mb")).toEqual(value("ma"));
+    expect(value("ma")).toEqual([Math.fround(Math.fround(Math.SQRT2) * 2)]);
+    expect(value("sc")).toEqual([Math.fround(Math.sqrt(3))]);
+  });
+
   it("cse merges equal splats by value and keeps different ones apart", () => {
     const g = parseGraph(`kiln.graph opsets("" = 13)
 input %x : float32[1000]
