@@ -111,17 +111,26 @@ export function packB(b: Float32Array, K: number, N: number, transB: boolean, nr
   const panels = Math.ceil(N / nr);
   const out = new Float32Array(panels * K * nr);
   // one loop per orientation, reading B along its rows (this runs at JIT load for every weight)
-  for (let p = 0; p < panels; p++) {
-    const cols = Math.min(nr, N - p * nr);
-    const panel = p * K * nr;
-    if (transB) {
+  if (transB) {
+    for (let p = 0; p < panels; p++) {
+      const cols = Math.min(nr, N - p * nr);
+      const panel = p * K * nr;
       for (let j = 0; j < cols; j++) {
         const from = (p * nr + j) * K;
         for (let k = 0, o = panel + j; k < K; k++, o += nr) out[o] = b[from + k];
       }
-    } else {
-      for (let k = 0; k < K; k++) {
-        const from = k * N + p * nr, o = panel + k * nr;
+    }
+    return new Uint8Array(out.buffer);
+  }
+  // KB rows of B at a time across all panels: those rows' pages stay in the TLB while every panel
+  // takes its nr columns of them (one panel down all K rows, N floats apart, measured 1.2-1.8x slower)
+  const KB = 16;
+  for (let k0 = 0; k0 < K; k0 += KB) {
+    const k1 = Math.min(K, k0 + KB);
+    for (let p = 0; p < panels; p++) {
+      const c0 = p * nr, cols = Math.min(nr, N - c0);
+      for (let k = k0, o = (p * K + k0) * nr; k < k1; k++, o += nr) {
+        const from = k * N + c0;
         for (let j = 0; j < cols; j++) out[o + j] = b[from + j];
       }
     }

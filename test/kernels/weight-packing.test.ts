@@ -1,9 +1,11 @@
-// The Winograd weight transform U = G g G^T at JIT load: the unrolled F(2x2,3x3) path, the generic
-// path (F(4x4,3x3)) and the splat path must give bit for bit the float64 formula rounded once.
+// Weight packing done at JIT load, against plain references bit for bit: the Winograd transform
+// U = G g G^T (the unrolled F(2x2,3x3) path, the generic path for F(4x4,3x3), the splat path: the
+// float64 formula rounded once) and the packed GEMM's packB (row-blocked over K).
 import { describe, expect, it } from "vitest";
 import type { Tensor } from "../../compiler/ir/graph.js";
 import { splatTensor } from "../../compiler/ir/splat.js";
 import { F2, F4, transformWeights, type WinogradTile } from "../../codegen/kernels/conv-winograd-math.js";
+import { packB } from "../../codegen/kernels/gemm-packed.js";
 import { tensor } from "../util/ort.js";
 
 /** The formula, written plainly: U[xi][M/4][C][4], padding channels zero. */
@@ -46,4 +48,25 @@ describe("Winograd weight transform", () => {
       }
     });
   }
+});
+
+describe("packB", () => {
+  it("matches the panel layout element by element across K row blocks, tails and transB", () => {
+    for (const nr of [8, 16]) {
+      for (const K of [1, 15, 16, 17, 40]) {
+        for (const N of [1, 8, 16, 17, 35]) {
+          const b = Float32Array.from({ length: K * N }, (_, i) => Math.sin(i + K * 7 + N) * 10);
+          const bt = new Float32Array(K * N);
+          for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) bt[n * K + k] = b[k * N + n];
+          const panels = Math.ceil(N / nr);
+          const want = new Float32Array(panels * K * nr);
+          for (let p = 0; p < panels; p++) {
+            for (let k = 0; k < K; k++) for (let j = 0; j < nr && p * nr + j < N; j++) want[(p * K + k) * nr + j] = b[k * N + p * nr + j];
+          }
+          expect(new Float32Array(packB(b, K, N, false, nr).buffer)).toEqual(want);
+          expect(new Float32Array(packB(bt, K, N, true, nr).buffer)).toEqual(want);
+        }
+      }
+    }
+  });
 });
