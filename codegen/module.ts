@@ -12,7 +12,7 @@ import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/i
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
-import { KernelCtx, kernelEntry, type TensorRef } from "./kernels/registry.js";
+import { KernelCtx, kernelEntry, type LazyConstant, type TensorRef } from "./kernels/registry.js";
 import "./kernels/index.js";
 import "./math/index.js";
 
@@ -49,14 +49,15 @@ export interface GeneratedModule {
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 /**
- * A piece of the weights image: bytes to copy, or (a splat constant, compiler/ir/splat.ts) one
- * element repeated `size` bytes long, written without ever building the full array.
+ * A piece of the weights image: bytes to copy, one element repeated `size` bytes long (a splat
+ * constant, compiler/ir/splat.ts: the full array is never built), or a kernel's lazy constant.
  */
 interface Piece {
   addr: number;
   size: number;
   bytes?: Uint8Array;
   unit?: Uint8Array;
+  lazy?: LazyConstant;
 }
 
 function pieceOf(addr: number, t: Tensor): Piece {
@@ -67,6 +68,7 @@ function pieceOf(addr: number, t: Tensor): Piece {
 
 function writePiece(p: Piece, into: Uint8Array, at: number): void {
   if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
+  else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
   else into.set(p.bytes!, at);
 }
 
@@ -181,8 +183,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   for (const { ctx } of jobs) {
     for (const c of ctx.prep.constants ?? []) {
       ctx.constantAddrs.push(top);
-      pieces.push({ addr: top, size: c.length, bytes: c });
-      top = align(top + c.length);
+      pieces.push(c instanceof Uint8Array ? { addr: top, size: c.length, bytes: c } : { addr: top, size: c.byteLength, lazy: c });
+      top = align(top + c.byteLength);
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }

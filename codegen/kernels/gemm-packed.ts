@@ -13,6 +13,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../fn.js";
 import { type Idx, idx, madd, sum } from "./gemm-tile.js";
+import { lazyFloat32, type LazyConstant } from "./registry.js";
 
 /**
  * A fused epilogue applied to each f32x4 of finished outputs before it is stored: row and col are
@@ -159,6 +160,18 @@ export function packA(a: Float32Array, M: number, K: number, tile: Partial<Packe
     }
   }
   return new Uint8Array(out.buffer);
+}
+
+/**
+ * packB of a B whose every element is `value` (a splat constant, compiler/ir/splat.ts): B or its
+ * transpose alike, computed straight into the weights image when that is written.
+ */
+export function packedSplatB(value: number, K: number, N: number, nr = DEFAULT_TILE.nr): LazyConstant {
+  const panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
+  return lazyFloat32(panels * K * nr, (out) => {
+    out.fill(value);
+    if (tail < nr) for (let k = 0, o = (panels - 1) * K * nr; k < K; k++, o += nr) out.fill(0, o + tail, o + nr);
+  });
 }
 
 /** Bytes packB returns. */

@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import type { Tensor } from "../../compiler/ir/graph.js";
 import { splatTensor } from "../../compiler/ir/splat.js";
-import { F2, F4, transformWeights, type WinogradTile } from "../../codegen/kernels/conv-winograd-math.js";
-import { packB } from "../../codegen/kernels/gemm-packed.js";
+import { F2, F4, transformedConstant, transformWeights, type WinogradTile } from "../../codegen/kernels/conv-winograd-math.js";
+import { packB, packedSplatB } from "../../codegen/kernels/gemm-packed.js";
+import type { LazyConstant } from "../../codegen/kernels/registry.js";
 import { tensor } from "../util/ort.js";
 
 /** The formula, written plainly: U[xi][M/4][C][4], padding channels zero. */
@@ -28,26 +29,45 @@ function reference(t: WinogradTile, w: Tensor, M: number, C: number): Float32Arr
 
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
+/** What a constant writes, at an aligned and at an odd position (both must give the same bytes). */
+function written(c: Uint8Array | LazyConstant): Uint8Array[] {
+  if (c instanceof Uint8Array) return [c, c];
+  return [0, 1].map((at) => {
+    const into = new Uint8Array(c.byteLength + 2).fill(0xee);
+    c.write(into.subarray(at, at + c.byteLength));
+    expect(into[at + c.byteLength]).toBe(0xee);
+    if (at) expect(into[0]).toBe(0xee);
+    return into.slice(at, at + c.byteLength);
+  });
+}
+
 describe("Winograd weight transform", () => {
   for (const t of [F2, F4]) {
-    it(`F(${t.m}x${t.m},3x3): random weights with -0, infinities and NaN, channels off multiples of 4`, () => {
+    it(`F(${t.m}x${t.m},3x3): random weights, channels off multiples of 4, match the plain formula`, () => {
       for (const [M, C] of [[6, 5], [8, 3], [1, 1]]) {
         const w = tensor({ dims: [M, C, 3, 3] }, M * 31 + C);
-        const d = w.data as Float32Array;
-        d[0] = -0;
-        if (d.length > 20) [d[4], d[11], d[19]] = [Infinity, -Infinity, NaN];
         expect(bits(transformWeights(t, w, M, C))).toEqual(bits(reference(t, w, M, C)));
       }
     });
 
-    it(`F(${t.m}x${t.m},3x3): a splat filter bank gives what its full array gives`, () => {
-      for (const [M, C, v] of [[6, 5, 0.37], [8, 4, -1.5], [3, 2, -0]]) {
+    it(`F(${t.m}x${t.m},3x3): a splat filter bank gives what its full array gives, eagerly and lazily`, () => {
+      for (const [M, C, v] of [[6, 5, 0.37], [8, 4, -1.5], [3, 2, -0], [5, 1, Infinity]]) {
         const lazy = splatTensor("float32", [M, C, 3, 3], Float32Array.of(v));
         const full: Tensor = { dtype: "float32", dims: [M, C, 3, 3], data: new Float32Array(M * C * 9).fill(v) };
-        expect(bits(transformWeights(t, lazy, M, C))).toEqual(bits(reference(t, full, M, C)));
+        const want = bits(transformWeights(t, full, M, C));
+        expect(bits(transformWeights(t, lazy, M, C))).toEqual(want);
+        for (const got of written(transformedConstant(t, lazy, M, C))) expect(new Uint32Array(got.slice().buffer)).toEqual(want);
       }
     });
   }
+
+  it("F(4x4,3x3) keeps the formula's float64 sums even for -0, infinities and NaN", () => {
+    const [M, C] = [6, 5];
+    const w = tensor({ dims: [M, C, 3, 3] }, 99);
+    const d = w.data as Float32Array;
+    [d[0], d[4], d[11], d[19]] = [-0, Infinity, -Infinity, NaN];
+    expect(bits(transformWeights(F4, w, M, C))).toEqual(bits(reference(F4, w, M, C)));
+  });
 });
 
 describe("packB", () => {
@@ -67,6 +87,15 @@ describe("packB", () => {
           expect(new Float32Array(packB(bt, K, N, true, nr).buffer)).toEqual(want);
         }
       }
+    }
+  });
+});
+
+describe("packedSplatB", () => {
+  it("writes what packB writes for the full array, tail columns zero", () => {
+    for (const [K, N, nr] of [[5, 10, 8], [3, 16, 16], [17, 35, 16], [1, 1, 8]]) {
+      const want = packB(new Float32Array(K * N).fill(-2.5), K, N, false, nr);
+      for (const got of written(packedSplatB(-2.5, K, N, nr))) expect(got).toEqual(want);
     }
   });
 });
