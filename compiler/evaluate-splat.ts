@@ -14,8 +14,9 @@ import type { Graph, Node, Tensor } from "./ir/graph.js";
 import { splatBytes, splatTensor, splatValue } from "./ir/splat.js";
 import type { OutputInfo } from "./shapes/registry.js";
 
+// Not Max, Min or Relu: their f32x4 forms may use pmax/pmin, which differ from f32.max on -0.
 const SPLAT_ARITHMETIC: ReadonlySet<string> = new Set([
-  "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Neg", "Abs", "Sqrt", "Reciprocal", "Relu", "Floor", "Ceil", "Round",
+  "Add", "Sub", "Mul", "Div", "Sum", "Mean", "Neg", "Abs", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round",
 ]);
 const SPLAT_MOVEMENT: ReadonlySet<string> = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Transpose", "Identity", "Tile", "Slice"]);
 
