@@ -162,7 +162,8 @@ output %r`);
 
 /**
  * Conv + BN twice (a Winograd layer, a pointwise one), then a Gemm (the packed GEMM, N off its
- * panel width): weights as ConstantOfShape, or the same values as initializers.
+ * panel width), a pointwise and a strided conv without BN (W pre-packed as A, and as B over few
+ * positions): weights as ConstantOfShape, or the same values as initializers.
  */
 function convModel(splatWeights: boolean): Uint8Array {
   const C = 8;
@@ -191,8 +192,14 @@ ${param("wfc", [C * 144, 10], 0.01)}
 ${param("bfc", [10], 0.5)}
 %f : float32[1,${C * 144}] = Flatten(%y) {name="flat"}
 %z : float32[1,10] = Gemm(%f, %wfc, %bfc) {name="fc"}
+${param("w3", [C, C, 1, 1], 0.375)}
+${param("w4", [C, C, 3, 3], -0.0625)}
+%p : float32[1,${C},12,12] = Conv(%y, %w3) {name="pointwise"}
+%q : float32[1,${C},6,6] = Conv[strides=[2, 2], pads=[1, 1, 1, 1]](%y, %w4) {name="strided"}
 output %y
-output %z`));
+output %z
+output %p
+output %q`));
 }
 
 describe("models with ConstantOfShape weights", () => {
@@ -202,7 +209,7 @@ describe("models with ConstantOfShape weights", () => {
     for (const level of [2, 0] as const) {
       const got = await (await load(convModel(true), { level, cache: false })).run({ x });
       const ref = await (await load(convModel(false), { level, cache: false })).run({ x });
-      for (const out of ["y", "z"]) {
+      for (const out of ["y", "z", "p", "q"]) {
         expect(Array.from(got[out].data)).toEqual(Array.from(ref[out].data));
         got[out].data.forEach((v, k) => expect(Math.abs((v as number) - (want[out].data[k] as number))).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(want[out].data[k] as number))));
       }

@@ -14,6 +14,8 @@ import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../fn.js";
 import { type Idx, idx, madd, sum } from "./gemm-tile.js";
 import { lazyFloat32, type LazyConstant } from "./registry.js";
+import type { Tensor } from "../../compiler/ir/graph.js";
+import { isLazySplat, splatValue } from "../../compiler/ir/splat.js";
 
 /**
  * A fused epilogue applied to each f32x4 of finished outputs before it is stored: row and col are
@@ -163,15 +165,26 @@ export function packA(a: Float32Array, M: number, K: number, tile: Partial<Packe
 }
 
 /**
- * packB of a B whose every element is `value` (a splat constant, compiler/ir/splat.ts): B or its
- * transpose alike, computed straight into the weights image when that is written.
+ * packB and packA of a constant tensor as kernel constants. A splat (every element one value,
+ * compiler/ir/splat.ts; the light models' weights) packs to that value everywhere but the zero
+ * padding, so it is filled straight into the weights image when that is written: its full array is
+ * never built, nor a packed copy.
  */
-export function packedSplatB(value: number, K: number, N: number, nr = DEFAULT_TILE.nr): LazyConstant {
-  const panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
+export function packBOf(b: Tensor, K: number, N: number, transB: boolean, nr = DEFAULT_TILE.nr): Uint8Array | LazyConstant {
+  const one = isLazySplat(b) ? splatValue(b) : undefined;
+  if (!one) return packB(b.data as Float32Array, K, N, transB, nr);
+  const value = Number(one[0]), panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
   return lazyFloat32(panels * K * nr, (out) => {
     out.fill(value);
     if (tail < nr) for (let k = 0, o = (panels - 1) * K * nr; k < K; k++, o += nr) out.fill(0, o + tail, o + nr);
   });
+}
+
+export function packAOf(a: Tensor, M: number, K: number, tile: Partial<PackedTile> = {}): Uint8Array | LazyConstant {
+  const one = isLazySplat(a) ? splatValue(a) : undefined;
+  if (!one) return packA(a.data as Float32Array, M, K, tile);
+  const mr = tile.mr ?? DEFAULT_TILE.mr;
+  return lazyFloat32((M - (M % mr)) * K, (out) => out.fill(Number(one[0])));
 }
 
 /** Bytes packB returns. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { Tensor } from "../../compiler/ir/graph.js";
 import { splatTensor } from "../../compiler/ir/splat.js";
 import { F2, F4, transformedConstant, transformWeights, type WinogradTile } from "../../codegen/kernels/conv-winograd-math.js";
-import { packB, packedSplatB } from "../../codegen/kernels/gemm-packed.js";
+import { packA, packAOf, packB, packBOf } from "../../codegen/kernels/gemm-packed.js";
 import type { LazyConstant } from "../../codegen/kernels/registry.js";
 import { tensor } from "../util/ort.js";
 
@@ -91,11 +91,25 @@ describe("packB", () => {
   });
 });
 
-describe("packedSplatB", () => {
-  it("writes what packB writes for the full array, tail columns zero", () => {
+describe("packing a splat", () => {
+  const splat = (dims: number[], v: number) => splatTensor("float32", dims, Float32Array.of(v));
+  it("packBOf writes what packB writes for the full array, tail columns zero, either orientation", () => {
     for (const [K, N, nr] of [[5, 10, 8], [3, 16, 16], [17, 35, 16], [1, 1, 8]]) {
       const want = packB(new Float32Array(K * N).fill(-2.5), K, N, false, nr);
-      for (const got of written(packedSplatB(-2.5, K, N, nr))) expect(got).toEqual(want);
+      for (const transB of [false, true]) for (const got of written(packBOf(splat(transB ? [N, K] : [K, N], -2.5), K, N, transB, nr))) expect(got).toEqual(want);
     }
+  });
+
+  it("packAOf writes what packA writes for the full array (whole MR tiles only)", () => {
+    for (const [M, K] of [[4, 7], [5, 3], [1, 9], [9, 40]]) {
+      const want = packA(new Float32Array(M * K).fill(0.75), M, K, { kc: 16 });
+      for (const got of written(packAOf(splat([M, K], 0.75), M, K, { kc: 16 }))) expect(got).toEqual(want);
+    }
+  });
+
+  it("a dense tensor packs eagerly, as packB and packA do", () => {
+    const t: Tensor = { dtype: "float32", dims: [6, 5], data: Float32Array.from({ length: 30 }, (_, i) => i - 7) };
+    expect(packBOf(t, 6, 5, false, 8)).toEqual(packB(t.data as Float32Array, 6, 5, false, 8));
+    expect(packAOf(t, 6, 5)).toEqual(packA(t.data as Float32Array, 6, 5));
   });
 });
