@@ -9,10 +9,11 @@ import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendWeightsSection } from "../runtime/weights.js";
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
+import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
-import { KernelCtx, kernelEntry, type TensorRef } from "./kernels/registry.js";
+import { KernelCtx, kernelEntry, type LazyConstant, type TensorRef } from "./kernels/registry.js";
 import "./kernels/index.js";
 import "./math/index.js";
 
@@ -54,17 +55,37 @@ export interface GeneratedModule {
 
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
-function bytesOf(t: Tensor): Uint8Array {
-  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+/**
+ * A piece of the weights image: bytes to copy, one element repeated `size` bytes long (a splat
+ * constant, compiler/ir/splat.ts: the full array is never built), or a kernel's lazy constant.
+ */
+interface Piece {
+  addr: number;
+  size: number;
+  bytes?: Uint8Array;
+  unit?: Uint8Array;
+  lazy?: LazyConstant;
+}
+
+function pieceOf(addr: number, t: Tensor): Piece {
+  const one = isLazySplat(t) ? splatValue(t) : undefined;
+  if (one) return { addr, size: sizeOf(t.dims) * one.BYTES_PER_ELEMENT, unit: splatBytes(one) };
+  return { addr, size: t.data.byteLength, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+}
+
+function writePiece(p: Piece, into: Uint8Array, at: number): void {
+  if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
+  else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
+  else into.set(p.bytes!, at);
 }
 
 /** The memory ranges the pieces fill, neighbours (apart by alignment padding at most) merged. */
-function regionsOf(pieces: readonly { addr: number; bytes: Uint8Array }[]): WeightRegion[] {
+function regionsOf(pieces: readonly Piece[]): WeightRegion[] {
   const regions: WeightRegion[] = [];
-  for (const p of [...pieces].filter((q) => q.bytes.length).sort((a, b) => a.addr - b.addr)) {
+  for (const p of [...pieces].filter((q) => q.size).sort((a, b) => a.addr - b.addr)) {
     const last = regions[regions.length - 1];
-    if (last && p.addr <= last.offset + last.bytes + ALIGN) last.bytes = Math.max(last.bytes, p.addr + p.bytes.length - last.offset);
-    else regions.push({ offset: p.addr, bytes: p.bytes.length });
+    if (last && p.addr <= last.offset + last.bytes + ALIGN) last.bytes = Math.max(last.bytes, p.addr + p.size - last.offset);
+    else regions.push({ offset: p.addr, bytes: p.size });
   }
   return regions;
 }
@@ -124,9 +145,9 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   const weightsBytes = top - weightsOffset;
   const placement = options.weights ?? "section";
   // the weights image: model weights some layer reads at run time, then kernels' packed constants
-  const pieces: { addr: number; bytes: Uint8Array }[] = [];
+  const pieces: Piece[] = [];
   const writeWeights: WeightsWriter = (into, at) => {
-    for (const p of pieces) if (p.bytes.length) into.set(p.bytes, at(p.addr)); // empty tensors may sit past every region
+    for (const p of pieces) if (p.size) writePiece(p, into, at(p.addr)); // empty tensors may sit past every region
   };
 
   // then the planned activation arena (when plan-memory ran), then inputs, outputs and the rest
@@ -165,20 +186,20 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   for (const { n, ctx } of jobs) n.inputs.forEach((i, k) => {
     if (constNames.has(i) && !ctx.prep.unread?.includes(k)) read.add(i);
   });
-  for (const c of read) pieces.push({ addr: slots.get(c)!.addr, bytes: bytesOf(graph.values.get(c)!.const!) });
+  for (const c of read) pieces.push(pieceOf(slots.get(c)!.addr, graph.values.get(c)!.const!));
   let scratchBytes = 0;
   for (const { ctx } of jobs) {
     for (const c of ctx.prep.constants ?? []) {
       ctx.constantAddrs.push(top);
-      pieces.push({ addr: top, bytes: c });
-      top = align(top + c.length);
+      pieces.push(c instanceof Uint8Array ? { addr: top, size: c.length, bytes: c } : { addr: top, size: c.byteLength, lazy: c });
+      top = align(top + c.byteLength);
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
   const regions = regionsOf(pieces);
   const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => {
     const data = new Uint8Array(r.bytes);
-    for (const p of pieces) if (p.addr >= r.offset && p.addr < r.offset + r.bytes) data.set(p.bytes, p.addr - r.offset);
+    for (const p of pieces) if (p.size && p.addr >= r.offset && p.addr < r.offset + r.bytes) writePiece(p, data, p.addr - r.offset);
     return { offset: m.i32.const(r.offset), data, passive: false };
   });
   const scratchAddr = top;

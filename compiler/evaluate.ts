@@ -5,11 +5,14 @@
 // same tick share ONE module (fold-constants asks for a whole region at once; a request may read
 // another's output, given as an undefined input). The constant inputs are not baked into data segments: they are written into the
 // instance's memory after instantiation, so binaryen and WebAssembly.compile never see them.
+// Splat constants (ConstantOfShape weights, and arithmetic over them) are evaluated on their one
+// value first (compiler/evaluate-splat.ts): millions of equal elements are never computed.
 import { createSession } from "../runtime/session.js";
 import { KilnError } from "../runtime/errors.js";
 import { Graph, type Node, type Tensor } from "./ir/graph.js";
 import type { OutputInfo } from "./shapes/registry.js";
 import { compileGenerated, generate } from "../codegen/module.js";
+import { evaluateWithSplats } from "./evaluate-splat.js";
 
 interface Request {
   graph: Graph;
@@ -40,7 +43,7 @@ function flush(): void {
 async function runGroup(group: Request[]): Promise<void> {
   if (group.length > 1) {
     try {
-      const results = await evaluateNodes(group);
+      const results = await evaluateWithSplats(group, evaluateNodes);
       group.forEach((r, k) => r.resolve(results[k]));
       return;
     } catch {
@@ -49,7 +52,7 @@ async function runGroup(group: Request[]): Promise<void> {
   }
   for (const r of group) {
     try {
-      r.resolve((await evaluateNodes([r]))[0]);
+      r.resolve((await evaluateWithSplats([r], evaluateNodes))[0]);
     } catch (e) {
       r.reject(e);
     }
@@ -70,7 +73,7 @@ async function compileNow(wasm: Uint8Array): Promise<WebAssembly.Module> {
 }
 
 /** Compile the given nodes into one module and run it: every input is a constant or another request's output. */
-async function evaluateNodes(requests: Omit<Request, "resolve" | "reject">[]): Promise<Tensor[][]> {
+export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject">[]): Promise<Tensor[][]> {
   const g = new Graph();
   g.opsets = new Map(requests[0].graph.opsets);
   for (const { node, inputs, outputs } of requests) {

@@ -1,5 +1,6 @@
 // Small graph-rewrite helpers shared by passes.
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
+import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 
 /**
  * Make uses of `out` read `replacement` instead, then drop `node` if nothing else it produces
@@ -47,6 +48,10 @@ export function int64Tensor(values: readonly number[]): Tensor {
 
 export function sameBytes(a: Tensor, b: Tensor): boolean {
   if (a.dtype !== b.dtype || a.dims.join() !== b.dims.join()) return false;
+  // two splats: compare their one element (as bytes, like the full compare would)
+  const sa = isLazySplat(a) || isLazySplat(b) ? splatValue(a) : undefined;
+  const sb = sa && splatValue(b);
+  if (sa && sb) return splatBytes(sa).every((x, k) => x === splatBytes(sb)[k]);
   const x = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
   const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength);
   if (x.length !== y.length) return false;

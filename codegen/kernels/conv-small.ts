@@ -8,7 +8,7 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../compiler/shapes/nn-geometry.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
-import { DEFAULT_TILE, emitPackedGemm, packA, packB, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packAOf, packBOf, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep } from "./registry.js";
 
@@ -97,14 +97,15 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   if (!shape) return {};
   const scratchBytes = lay?.scratchBytes ?? pointwiseScratch(pw!).bytes;
   const { M, K } = shape;
-  const w = ctx.input(1).value?.data as Float32Array;
-  if (shape.positions) return { scratchBytes, constants: [packB(w, K, M, true)], unread: [1] };
+  const w = ctx.input(1).value!;
+  if (shape.positions) return { scratchBytes, constants: [packBOf(w, K, M, true)], unread: [1] };
   // rows past the last whole MR tile are read from W in place: then W stays
-  if (shape.prepackA) return { scratchBytes, constants: [packA(w, M, K)], unread: M % DEFAULT_TILE.mr ? [] : [1] };
+  if (shape.prepackA) return { scratchBytes, constants: [packAOf(w, M, K)], unread: M % DEFAULT_TILE.mr ? [] : [1] };
   return scratchBytes ? { scratchBytes } : {};
 }
 
-const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.data instanceof Float32Array;
+// by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)
+const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.dtype === "float32";
 
 /**
  * Few output positions (a 7x7 image: 49) leave the tail panel of Y = W col mostly padding and W,

@@ -3,6 +3,8 @@
 // unrolled data transforms (B^T d B, A^T M A) with the matrices' zeros and ones folded away.
 import binaryen from "binaryen";
 import type { Tensor } from "../../compiler/ir/graph.js";
+import { isLazySplat, splatValue } from "../../compiler/ir/splat.js";
+import { lazyFloat32, type LazyConstant } from "./registry.js";
 import type { Expr, Fn } from "../fn.js";
 
 export interface WinogradTile {
@@ -34,23 +36,89 @@ export const F4: WinogradTile = {
 /**
  * Weights [M, C, 3, 3] -> U[xi][M/4][C][4] (xi = i*a + j, output channels padded to a multiple of
  * 4 with zeros): the GEMM microkernel splats the 4 channels of a block from one 16-byte row.
+ * Runs at JIT load time (ResNet-50: 1.3M filters), so F2 and F4 have unrolled forms; a splat
+ * filter bank gives bit for bit what its full array gives.
  */
 export function transformWeights(t: WinogradTile, w: Tensor, M: number, C: number): Float32Array {
-  const { a } = t;
+  const U = new Float32Array(transformedLength(t, M, C));
+  const one = isLazySplat(w) ? splatValue(w) : undefined;
+  if (one) return splatTransform(t, Number(one[0]), U, M, C);
+  return transformDense(t, w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>), U, M, C);
+}
+
+const transformedLength = (t: WinogradTile, M: number, C: number) => t.a * t.a * Math.ceil(M / 4) * 4 * C;
+
+/**
+ * U as a kernel constant. A splat filter bank (compiler/ir/splat.ts) is a lazy one, filled plane
+ * by plane straight into the weights image when that is written: no array of its own (ResNet-50's
+ * light model: ~80 MB less to allocate, fill and copy at JIT load).
+ */
+export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number): Uint8Array | LazyConstant {
+  const one = isLazySplat(w) ? splatValue(w) : undefined;
+  if (one) return lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C));
+  const U = transformWeights(t, w, M, C);
+  return new Uint8Array(U.buffer, U.byteOffset, U.byteLength);
+}
+
+/**
+ * Every filter the same (a splat constant): each xi plane holds one value (zero at the padding
+ * channels), so one filter is transformed, by the path full arrays take, and the planes filled.
+ * Writes every element of U.
+ */
+function splatTransform(t: WinogradTile, value: number, U: Float32Array, M: number, C: number): Float32Array {
+  const u = transformDense(t, new Float32Array(9).fill(value), new Float32Array(transformedLength(t, 1, 1)), 1, 1);
+  const plane = U.length / (t.a * t.a);
+  for (let xi = 0; xi < t.a * t.a; xi++) U.fill(u[xi * 4], xi * plane, (xi + 1) * plane);
   const Mp = Math.ceil(M / 4) * 4;
-  const U = new Float32Array(a * a * Mp * C);
-  // flat typed arrays: this runs at JIT load time (ResNet-50: 0.9M filters, ~120 ms)
-  const G = Float64Array.from(t.G.flat());
-  const src = w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>);
-  const xiStride = (Mp / 4) * C * 4;
-  if (t === F2) {
-    transformF2(src, U, M, C, Mp, xiStride);
-    return U;
+  for (let xi = 0; xi < t.a * t.a && M < Mp; xi++) {
+    for (let c = 0; c < C; c++) U.fill(0, xi * plane + ((Mp / 4 - 1) * C + c) * 4 + (M % 4), xi * plane + ((Mp / 4 - 1) * C + c) * 4 + 4);
   }
+  return U;
+}
+
+function transformDense(t: WinogradTile, src: Float32Array, U: Float32Array, M: number, C: number): Float32Array {
+  const Mp = Math.ceil(M / 4) * 4;
+  const xiStride = (Mp / 4) * C * 4;
+  if (t === F2) transformF2(src, U, M, C, Mp, xiStride);
+  else if (t === F4) transformF4(src, U, M, C, xiStride);
+  else transformAny(t, src, U, M, C, xiStride);
+  return U;
+}
+
+/**
+ * transformAny for F(4x4,3x3), unrolled: the filter, a row of G g and the columns of G in locals
+ * (~2x faster than the loops, the same float64 expressions in the same order, so the same U).
+ */
+function transformF4(src: Float32Array, U: Float32Array, M: number, C: number, xs: number): void {
+  const G = Float64Array.from(F4.G.flat());
+  const [G00, G01, G02, G10, G11, G12, G20, G21, G22, G30, G31, G32, G40, G41, G42, G50, G51, G52] = G;
+  for (let ob = 0; ob < Math.ceil(M / 4); ob++) {
+    for (let c = 0; c < C; c++) {
+      for (let r = 0; r < 4 && ob * 4 + r < M; r++) {
+        const f = ((ob * 4 + r) * C + c) * 9;
+        const a0 = src[f], a1 = src[f + 1], a2 = src[f + 2], b0 = src[f + 3], b1 = src[f + 4], b2 = src[f + 5];
+        const c0 = src[f + 6], c1 = src[f + 7], c2 = src[f + 8];
+        for (let i = 0, at = (ob * C + c) * 4 + r; i < 6; i++, at += 6 * xs) {
+          const q0 = G[i * 3], q1 = G[i * 3 + 1], q2 = G[i * 3 + 2];
+          const t0 = q0 * a0 + q1 * b0 + q2 * c0, t1 = q0 * a1 + q1 * b1 + q2 * c1, t2 = q0 * a2 + q1 * b2 + q2 * c2;
+          U[at] = t0 * G00 + t1 * G01 + t2 * G02;
+          U[at + xs] = t0 * G10 + t1 * G11 + t2 * G12;
+          U[at + 2 * xs] = t0 * G20 + t1 * G21 + t2 * G22;
+          U[at + 3 * xs] = t0 * G30 + t1 * G31 + t2 * G32;
+          U[at + 4 * xs] = t0 * G40 + t1 * G41 + t2 * G42;
+          U[at + 5 * xs] = t0 * G50 + t1 * G51 + t2 * G52;
+        }
+      }
+    }
+  }
+}
+
+/** Any tile, the plain loops: in U's own order (channel block, input channel, channel in block), every write next to the previous one of its xi plane. */
+function transformAny(t: WinogradTile, src: Float32Array, U: Float32Array, M: number, C: number, xiStride: number): void {
+  const { a } = t;
+  const G = Float64Array.from(t.G.flat());
   const g = new Float64Array(9), tmp = new Float64Array(a * 3);
-  // in U's own order (channel block, input channel, channel in block): every write lands next to
-  // the previous one of its xi plane (measured 2x faster than filter order on 512x512)
-  for (let ob = 0; ob < Mp / 4; ob++) {
+  for (let ob = 0; ob < Math.ceil(M / 4); ob++) {
     for (let c = 0; c < C; c++) {
       for (let r = 0; r < 4 && ob * 4 + r < M; r++) {
         const from = ((ob * 4 + r) * C + c) * 9;
@@ -67,7 +135,6 @@ export function transformWeights(t: WinogradTile, w: Tensor, M: number, C: numbe
       }
     }
   }
-  return U;
 }
 
 /**

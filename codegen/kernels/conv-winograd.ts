@@ -10,7 +10,7 @@ import binaryen from "binaryen";
 import type { Expr, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
 import { emitPaddedCopy, floatWindow } from "./conv-small.js";
-import { F2, F4, interleave, transform2d, transformWeights, type WinogradTile } from "./conv-winograd-math.js";
+import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./conv-winograd-math.js";
 import type { KernelCtx, KernelPrep } from "./registry.js";
 import { madd } from "./gemm-tile.js";
 
@@ -90,9 +90,9 @@ export function winogradLayout(ctx: KernelCtx): Layout | undefined {
 export function winogradPrepare(ctx: KernelCtx): KernelPrep {
   const lay = winogradLayout(ctx);
   if (!lay) return {};
-  const U = transformWeights(lay.t, ctx.input(1).value!, lay.M, lay.Cg);
+  const U = transformedConstant(lay.t, ctx.input(1).value!, lay.M, lay.Cg);
   // the layer reads U only: the 3x3 weights need not be shipped (unless another layer reads them)
-  return { constants: [new Uint8Array(U.buffer, U.byteOffset, U.byteLength)], scratchBytes: lay.scratchBytes, unread: [1] };
+  return { constants: [U], scratchBytes: lay.scratchBytes, unread: [1] };
 }
 
 /** Emits the Winograd kernel when prepare chose it; false means: use another path. */

@@ -13,6 +13,9 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../fn.js";
 import { type Idx, idx, madd, sum } from "./gemm-tile.js";
+import { lazyFloat32, type LazyConstant } from "./registry.js";
+import type { Tensor } from "../../compiler/ir/graph.js";
+import { isLazySplat, splatValue } from "../../compiler/ir/splat.js";
 
 /**
  * A fused epilogue applied to each f32x4 of finished outputs before it is stored: row and col are
@@ -111,17 +114,26 @@ export function packB(b: Float32Array, K: number, N: number, transB: boolean, nr
   const panels = Math.ceil(N / nr);
   const out = new Float32Array(panels * K * nr);
   // one loop per orientation, reading B along its rows (this runs at JIT load for every weight)
-  for (let p = 0; p < panels; p++) {
-    const cols = Math.min(nr, N - p * nr);
-    const panel = p * K * nr;
-    if (transB) {
+  if (transB) {
+    for (let p = 0; p < panels; p++) {
+      const cols = Math.min(nr, N - p * nr);
+      const panel = p * K * nr;
       for (let j = 0; j < cols; j++) {
         const from = (p * nr + j) * K;
         for (let k = 0, o = panel + j; k < K; k++, o += nr) out[o] = b[from + k];
       }
-    } else {
-      for (let k = 0; k < K; k++) {
-        const from = k * N + p * nr, o = panel + k * nr;
+    }
+    return new Uint8Array(out.buffer);
+  }
+  // KB rows of B at a time across all panels: those rows' pages stay in the TLB while every panel
+  // takes its nr columns of them (one panel down all K rows, N floats apart, measured 1.2-1.8x slower)
+  const KB = 16;
+  for (let k0 = 0; k0 < K; k0 += KB) {
+    const k1 = Math.min(K, k0 + KB);
+    for (let p = 0; p < panels; p++) {
+      const c0 = p * nr, cols = Math.min(nr, N - c0);
+      for (let k = k0, o = (p * K + k0) * nr; k < k1; k++, o += nr) {
+        const from = k * N + c0;
         for (let j = 0; j < cols; j++) out[o + j] = b[from + j];
       }
     }
@@ -150,6 +162,29 @@ export function packA(a: Float32Array, M: number, K: number, tile: Partial<Packe
     }
   }
   return new Uint8Array(out.buffer);
+}
+
+/**
+ * packB and packA of a constant tensor as kernel constants. A splat (every element one value,
+ * compiler/ir/splat.ts; the light models' weights) packs to that value everywhere but the zero
+ * padding, so it is filled straight into the weights image when that is written: its full array is
+ * never built, nor a packed copy.
+ */
+export function packBOf(b: Tensor, K: number, N: number, transB: boolean, nr = DEFAULT_TILE.nr): Uint8Array | LazyConstant {
+  const one = isLazySplat(b) ? splatValue(b) : undefined;
+  if (!one) return packB(b.data as Float32Array, K, N, transB, nr);
+  const value = Number(one[0]), panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
+  return lazyFloat32(panels * K * nr, (out) => {
+    out.fill(value);
+    if (tail < nr) for (let k = 0, o = (panels - 1) * K * nr; k < K; k++, o += nr) out.fill(0, o + tail, o + nr);
+  });
+}
+
+export function packAOf(a: Tensor, M: number, K: number, tile: Partial<PackedTile> = {}): Uint8Array | LazyConstant {
+  const one = isLazySplat(a) ? splatValue(a) : undefined;
+  if (!one) return packA(a.data as Float32Array, M, K, tile);
+  const mr = tile.mr ?? DEFAULT_TILE.mr;
+  return lazyFloat32((M - (M % mr)) * K, (out) => out.fill(Number(one[0])));
 }
 
 /** Bytes packB returns. */

@@ -5,7 +5,7 @@
 // the combined bias in place of Gemm's C (beta 1), which the rules below accept as well.
 import { KilnError } from "../../runtime/errors.js";
 import { broadcastStrides } from "../fn.js";
-import { DEFAULT_TILE, emitPackedGemm, packB, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packBOf, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "./registry.js";
 
@@ -63,7 +63,7 @@ const bytes = (d: Float32Array) => new Uint8Array(d.buffer, d.byteOffset, d.byte
 
 function prepareWith(shape: PackedShape | undefined, bias: BiasForm | undefined): KernelPrep {
   if (!shape || !bias) return {};
-  const constants = [packB(shape.b.value!.data as Float32Array, shape.K, shape.N, shape.transB)];
+  const constants: KernelPrep["constants"] & {} = [packBOf(shape.b.value!, shape.K, shape.N, shape.transB)];
   if (bias.kind === "const") constants.push(bytes(bias.data));
   return { constants, unread: [1] };
 }

@@ -20,10 +20,34 @@ export interface TensorRef {
   value?: Tensor;
 }
 
+/**
+ * A constant computed straight into its place when the weights image (or memory) is written,
+ * instead of into an array of its own first: for big regular constants (a splat weight's packed
+ * or transformed form) one pass over memory instead of two. `write` fills exactly byteLength bytes
+ * at any alignment, once per image written.
+ */
+export interface LazyConstant {
+  readonly byteLength: number;
+  write(into: Uint8Array): void;
+}
+
+/** A LazyConstant of n float32 values that `fill` computes (into memory when it is aligned). */
+export function lazyFloat32(n: number, fill: (out: Float32Array) => void): LazyConstant {
+  return {
+    byteLength: n * 4,
+    write(into) {
+      if (into.byteOffset % 4 === 0) return fill(new Float32Array(into.buffer, into.byteOffset, n));
+      const tmp = new Float32Array(n);
+      fill(tmp);
+      into.set(new Uint8Array(tmp.buffer));
+    },
+  };
+}
+
 /** What a kernel asks for before code generation (see registerKernel's prepare). */
 export interface KernelPrep {
   /** extra constant data (e.g. weights pre-packed into the kernel's layout), placed with the weights */
-  constants?: Uint8Array[];
+  constants?: (Uint8Array | LazyConstant)[];
   /** bytes of scratch memory the layer may use while it runs (shared by all layers, 16-aligned) */
   scratchBytes?: number;
   /**

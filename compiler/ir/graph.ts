@@ -85,6 +85,8 @@ export class Graph {
   private readonly producers = new Map<string, string>();
   /** value -> names of the nodes that read it */
   private readonly uses = new Map<string, Set<string>>();
+  /** node -> the inputs it was linked under (its `inputs` may have changed since, see relink) */
+  private readonly linked = new Map<string, string[]>();
   private seq = 0;
 
   value(name: string): Value {
@@ -224,6 +226,7 @@ export class Graph {
   }
 
   private link(node: Node): void {
+    this.linked.set(node.name, [...node.inputs]);
     for (const inp of node.inputs) {
       if (!inp) continue;
       let u = this.uses.get(inp);
@@ -235,7 +238,9 @@ export class Graph {
   }
 
   private unlink(node: Node): void {
-    for (const [, u] of this.uses) u.delete(node.name);
+    // only the values this node was linked under: a scan of every value made rewrites quadratic
+    for (const inp of this.linked.get(node.name) ?? []) this.uses.get(inp)?.delete(node.name);
+    this.linked.delete(node.name);
     for (const e of this.g.inEdges(node.name)) this.g.dropEdge(e);
   }
 

@@ -7,6 +7,7 @@
 //   %a : float32[1,2], %b : float32[1,2] = Split[axis=0](%y) {name="split_1"}
 //   output %y
 import type { Attr, Dim, Graph, Node, Tensor, Value } from "./graph.js";
+import { isLazySplat, splatValue } from "./splat.js";
 
 const BARE = /^[A-Za-z_][A-Za-z0-9_.\-/:]*$/;
 /** Constants up to this many elements print their values; larger ones print as a digest. */
@@ -49,9 +50,12 @@ function printFloat32(x: number): string {
 }
 
 export function printTensor(t: Tensor): string {
+  const printNumber = t.dtype === "float32" ? (v: number | bigint) => printFloat32(Number(v)) : printNumberAny;
+  // a lazy splat prints from its one value, without building the full array
+  const one = isLazySplat(t) ? splatValue(t) : undefined;
+  if (one && t.dims.reduce((a, b) => a * b, 1) > 1) return `splat<${printNumber(one[0])}>`;
   const n = t.data.length;
   const arr = t.data as unknown as ArrayLike<number | bigint>;
-  const printNumber = t.dtype === "float32" ? (v: number | bigint) => printFloat32(Number(v)) : printNumberAny;
   if (n > 1) {
     let same = true;
     for (let i = 1; i < n && same; i++) same = Object.is(arr[i], arr[0]);
