@@ -8,7 +8,7 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../compiler/shapes/nn-geometry.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
-import { DEFAULT_TILE, emitPackedGemm, packAOf, packBOf, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packA, packAOf, packBOf, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep } from "./registry.js";
 
@@ -83,7 +83,9 @@ export function im2colLayout(ctx: KernelCtx): Layout | undefined {
   const panelAt = align16(colAt + K * P * 4);
   const positions = G === 1 && fewPositions(ctx, M, P);
   const tail = positions ? packedAScratchBytes(P, M, K) : packedBScratchBytes(K);
-  return { win, G, N, M, K, P, plane, colAt, panelAt, positions, prepackA: G === 1 && !positions && constantWeights(ctx), scratchBytes: panelAt + tail };
+  // groups pack one after another, found through A's group base: whole MR tiles only
+  const prepackA = !positions && constantWeights(ctx) && (G === 1 || M % DEFAULT_TILE.mr === 0);
+  return { win, G, N, M, K, P, plane, colAt, panelAt, positions, prepackA, scratchBytes: panelAt + tail };
 }
 
 /**
@@ -100,11 +102,22 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   const w = ctx.input(1).value!;
   if (shape.positions) return { scratchBytes, constants: [packBOf(w, K, M, true)], unread: [1] };
   // rows past the last whole MR tile are read from W in place: then W stays
-  if (shape.prepackA) return { scratchBytes, constants: [packAOf(w, M, K)], unread: M % DEFAULT_TILE.mr ? [] : [1] };
+  if (shape.prepackA) {
+    const G = lay?.G ?? 1;
+    const packed = G === 1 ? packAOf(w, M, K) : groupsPacked(w.data as Float32Array, G, M, K);
+    return { scratchBytes, constants: [packed], unread: M % DEFAULT_TILE.mr ? [] : [1] };
+  }
   return scratchBytes ? { scratchBytes } : {};
 }
 
 // by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)
+/** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats) */
+function groupsPacked(w: Float32Array, G: number, M: number, K: number): Uint8Array {
+  const out = new Uint8Array(G * M * K * 4);
+  for (let g = 0; g < G; g++) out.set(packA(w.subarray(g * M * K, (g + 1) * M * K), M, K), g * M * K * 4);
+  return out;
+}
+
 const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.dtype === "float32";
 
 /**

@@ -92,7 +92,8 @@ export interface PackedGemmSpec {
   /**
    * byte address of packA(a, M, K, tile): A a compile-time constant already in the order the
    * scratch copy would give it, for every block at once (rows past the last whole MR tile are
-   * still read in place through spec.a)
+   * still read in place through spec.a). a.base() is added too: with M % MR = 0 a packed A takes
+   * the bytes A does, so packed groups laid end to end are found at the same offsets
    */
   packedA?: number;
   /**
@@ -467,7 +468,7 @@ class Emitter {
     const { m, t, s } = this;
     const Mfull = s.M - (s.M % t.mr);
     return {
-      start: (i, k0) => sum(m, [idx(m, k0, 4 * Mfull), idx(m, i, 4 * len)]),
+      start: (i, k0) => sum(m, [s.a.base?.(), idx(m, k0, 4 * Mfull), idx(m, i, 4 * len)]),
       offset: (r, u) => s.packedA! + 4 * (u * t.mr + r),
       step: 4 * t.mr,
     };

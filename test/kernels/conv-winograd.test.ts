@@ -159,6 +159,7 @@ describe("im2col + packed GEMM conv vs onnxruntime", () => {
       [[2, 16, 9, 11], [20, 8, 3, 3], { pads: ints([1, 1, 1, 1]), group: int(2) }], // 10 channels per group: not Winograd
       [[1, 24, 13, 13], [32, 6, 5, 5], { pads: ints([2, 2, 2, 2]), group: int(4) }],
       [[1, 32, 10, 9], [32, 8, 3, 3], { strides: ints([2, 2]), group: int(4) }],
+      [[1, 16, 9, 9], [18, 8, 3, 3], { pads: ints([1, 1, 1, 1]), group: int(2) }], // 9 rows per group: W read in place, not pre-packed
     ];
     for (const [x, w, attrs] of cases) {
       expect(im2colFor(x, w, attrs)).toBeDefined();
