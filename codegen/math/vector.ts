@@ -53,7 +53,7 @@ function expLanes(m: binaryen.Module, fn: Fn, x: Local, V: V): { stmts: Expr[]; 
   const pow2 = (e: Expr) => m.i32x4.shl(m.i32x4.add(e, m.i32x4.splat(m.i32.const(127))), m.i32.const(23));
   return {
     stmts: [
-      x.set(V.max(V.min(x.get(), V.c(89)), V.c(-104))),
+      x.set(V.maxBound(V.minBound(x.get(), V.c(89)), V.c(-104))), // NaN lanes stay NaN (bound second)
       k.set(m.f32x4.nearest(V.mul(x.get(), V.c(LOG2E)))),
       r.set(V.sub(V.sub(x.get(), V.mul(k.get(), V.c(LN2_HI))), V.mul(k.get(), V.c(LN2_LO)))),
       ki.set(m.i32x4.trunc_sat_f32x4_s(k.get())),
@@ -164,7 +164,7 @@ defineVector("erf", (m, fn, x, V) => {
   const c = fn.local(binaryen.v128);
   const z = fn.local(binaryen.v128);
   return [
-    c.set(V.max(V.min(x.get(), V.c(4)), V.c(-4))),
+    c.set(V.maxBound(V.minBound(x.get(), V.c(4)), V.c(-4))), // NaN lanes stay NaN (bound second)
     z.set(V.mul(c.get(), c.get())),
     V.mul(c.get(), V.div(V.horner(z.get, ERF_P), V.horner(z.get, ERF_Q))), // x last: subnormal x rounds once
   ];
