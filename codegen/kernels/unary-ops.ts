@@ -9,7 +9,7 @@ const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** ops both the scalar and the f32x4 forms have (comparisons give i32 or lane masks; select takes either) */
-type Common = Pick<FloatOps, "c" | "add" | "sub" | "mul" | "div" | "min" | "max" | "maxBound" | "lt" | "gt" | "abs" | "neg" | "sqrt" |
+type Common = Pick<FloatOps, "c" | "add" | "sub" | "mul" | "div" | "min" | "max" | "maxBound" | "minBound" | "lt" | "gt" | "abs" | "neg" | "sqrt" |
   "floor" | "ceil" | "nearest" | "select" | "math">;
 type Formula = (O: Common, x: () => Expr, ctx: KernelCtx) => Expr;
 
@@ -68,8 +68,8 @@ export const UNARY_OPS: Record<string, UnaryOp> = {
   Atanh: libCall("atanh"),
   LeakyRelu: both((O, x, ctx) => O.select(O.lt(x(), O.c(0)), O.mul(O.c(ctx.attrs.float("alpha", 0.01)), x()), x())),
   HardSigmoid: both((O, x, ctx) =>
-    O.max(O.c(0), O.min(O.c(1), O.add(O.mul(O.c(ctx.attrs.float("alpha", 0.2)), x()), O.c(ctx.attrs.float("beta", 0.5)))))),
-  HardSwish: both((O, x) => O.mul(x(), O.max(O.c(0), O.min(O.c(1), O.add(O.div(x(), O.c(6)), O.c(0.5)))))),
+    O.maxBound(O.minBound(O.add(O.mul(O.c(ctx.attrs.float("alpha", 0.2)), x()), O.c(ctx.attrs.float("beta", 0.5))), O.c(1)), O.c(0))),
+  HardSwish: both((O, x) => O.mul(x(), O.maxBound(O.minBound(O.add(O.div(x(), O.c(6)), O.c(0.5)), O.c(1)), O.c(0)))),
   Elu: both((O, x, ctx) => O.select(O.lt(x(), O.c(0)), O.mul(O.c(ctx.attrs.float("alpha", 1)), O.math("expm1", x())), x())),
   Selu: both((O, x, ctx) => {
     const alpha = ctx.attrs.float("alpha", 1.67326319217681884765625);
