@@ -102,6 +102,20 @@ export async function measureTile(tile: Tile, samples = 15, relaxed = false): Pr
   return { tile: `${tile[0]}x${tile[1]}`, gflops: (flopsPerPass * passes) / (median(times) * 1e6) };
 }
 
+/**
+ * The peak loop of one tile as a runner to interleave with other work: `run` does `passes` passes
+ * (about 1 ms), `flops` per call. Kernels time it in the same rotation as themselves, so a burst of
+ * load from elsewhere lowers both and their ratio holds.
+ */
+export async function peakRunner(tile: Tile, relaxed = false): Promise<{ run: () => void; flops: number }> {
+  const { instance } = await WebAssembly.instantiate(buildMicrokernel(tile, relaxed) as Uint8Array<ArrayBuffer>);
+  const kernel = instance.exports.kernel as (passes: number) => void;
+  const mem = new Float32Array((instance.exports.memory as WebAssembly.Memory).buffer);
+  for (let i = 0; i < (tile[0] + tile[1]) * K; i++) mem[i] = 1 / (1 + (i % 7));
+  const passes = 400;
+  return { run: () => kernel(passes), flops: 2 * tile[0] * tile[1] * K * passes };
+}
+
 export async function measurePeak(tiles = PEAK_TILES, relaxed = false): Promise<{ peakGflops: number; tiles: PeakResult[] }> {
   const results: PeakResult[] = [];
   for (const t of tiles) results.push(await measureTile(t, 15, relaxed));
