@@ -13,7 +13,7 @@ import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/i
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
-import { KernelCtx, kernelEntry, type LazyConstant, type TensorRef } from "./kernels/registry.js";
+import { KernelCtx, kernelEntry, type KernelPrep, type LazyConstant, type TensorRef } from "./kernels/registry.js";
 import "./kernels/index.js";
 import "./math/index.js";
 
@@ -44,6 +44,12 @@ export interface GenerateOptions {
    * to use f32x4.relaxed_madd in their multiply-add loops; only engines with relaxed SIMD run it.
    */
   simd?: SimdLevel;
+  /**
+   * kernels' prepare results by node name, filled by the first build of a graph and reused by the
+   * next (the relaxed build of an AOT artifact: same graph, same addresses, and prepare does not
+   * depend on the SIMD level), so weights are packed and transformed once
+   */
+  preps?: Map<string, KernelPrep>;
 }
 
 export interface GeneratedModule {
@@ -173,12 +179,15 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     const ctx = new KernelCtx(m, fn, n, opset,
       n.inputs.map((i) => (i ? place(i) : undefined)),
       n.outputs.map((o) => (o ? place(o) : undefined)), math);
-    if (entry.prepare) {
+    const shared = options.preps?.get(n.name);
+    if (shared) ctx.prep = shared;
+    else if (entry.prepare) {
       try {
         ctx.prep = entry.prepare(ctx);
       } catch (e) {
         wrapFailure(ctx, "prepare", e);
       }
+      options.preps?.set(n.name, ctx.prep);
     }
     return { n, fn, ctx, entry };
   });
