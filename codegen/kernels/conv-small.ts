@@ -110,7 +110,6 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   return scratchBytes ? { scratchBytes } : {};
 }
 
-// by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)
 /** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats) */
 function groupsPacked(w: Float32Array, G: number, M: number, K: number): Uint8Array {
   const out = new Uint8Array(G * M * K * 4);
@@ -118,6 +117,7 @@ function groupsPacked(w: Float32Array, G: number, M: number, K: number): Uint8Ar
   return out;
 }
 
+// by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)
 const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.dtype === "float32";
 
 /**
@@ -233,10 +233,11 @@ function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: n
   const win = floatWindow(ctx);
   if (!win || !isPointwise(win)) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
-  const [N, C] = x.dims, M = y.dims[1], P = x.size / (N * C);
+  const [N, C] = x.dims, M = y.dims[1], P = x.dims.slice(2).reduce((a, b) => a * b, 1);
   // with B's panels copied to scratch, small images win too (7x7x320->1280: 36 vs 25 GFLOPS for
   // the generic GEMM; 4x4x512->512: 42 vs 26)
-  if (M < 4 || P < 16) return undefined;
+  // no input channels (K = 0): the generic path writes the bias alone
+  if (M < 4 || P < 16 || C === 0) return undefined;
   const positions = fewPositions(ctx, M, P);
   return { N, M, P, K: C, positions, prepackA: !positions && constantWeights(ctx) };
 }
@@ -256,7 +257,7 @@ export function tryPointwise(ctx: KernelCtx): boolean {
   const image = () => m.i32.mul(n.get(), m.i32.const(K * P * 4));
   if ((pw.positions || pw.prepackA) && !ctx.constantAddrs.length) return false;
   const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt) }) : channelGemm(ctx, {
-    M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: () => m.i32.mul(n.get(), m.i32.const(K * P * 4)) },
+    M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: image },
     aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined,
   });
   fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm]));

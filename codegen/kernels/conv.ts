@@ -34,7 +34,7 @@ registerKernel("Conv", (ctx: KernelCtx) => {
   // per image and group: y[n, g] = W[g][Mg, Cg] x[n, g][Cg, HW] + bias[g]
   const [N, C] = x.dims, M = y.dims[1];
   const Cg = C / group, Mg = M / group;
-  const HW = x.size / (N * C);
+  const HW = x.dims.slice(2).reduce((a, b) => a * b, 1); // not x.size / (N * C): C may be 0
   const eb = dtype(y.dtype).bytes;
   const { m, fn } = ctx;
   const wBase = fn.local(binaryen.i32), xBase = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32), bBase = fn.local(binaryen.i32);

@@ -1,6 +1,6 @@
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
-import { expectMatchesOrt } from "../util/ort.js";
+import { buildCase, expectMatchesOrt, runKiln } from "../util/ort.js";
 
 const ints = (value: number[]): Attr => ({ type: "ints", value });
 const int = (value: number): Attr => ({ type: "int", value });
@@ -68,6 +68,13 @@ describe("Conv vs onnxruntime", () => {
       inputs: [{ dims: [1, 2, 5, 4, 6] }, { dims: [3, 2, 3, 2, 3] }, { dims: [3] }] });
     await expectMatchesOrt({ op: "Conv", tolerance: tol, inputs: [{ dims: [2, 7, 5, 3] }, { dims: [9, 7, 1, 1], constant: true }, { dims: [9] }] });
     await expectMatchesOrt({ op: "Conv", attrs: { group: int(3) }, tolerance: tol, inputs: [{ dims: [2, 6, 5, 7] }, { dims: [12, 2, 1, 1], constant: true }, { dims: [12] }] });
+  });
+  it("zero input channels: every output is its channel's bias (1x1 over a 4x4 image)", async () => {
+    const bias = [1.5, -2, 0.25, 3, -0.5];
+    const { bytes, feeds } = buildCase({ op: "Conv", inputs: [{ dims: [1, 0, 4, 4] }, { dims: [5, 0, 1, 1], constant: true }, { dims: [5], data: bias, constant: true }] });
+    const got = (await runKiln(bytes, feeds)).out0;
+    expect(got.dims).toEqual([1, 5, 4, 4]);
+    expect(Array.from(got.data as Float32Array)).toEqual(bias.flatMap((b) => new Array(16).fill(b)));
   });
 });
 
