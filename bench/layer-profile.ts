@@ -34,7 +34,7 @@ function layerFlops(graph: Graph, name: string): number {
 const args = process.argv.slice(2);
 const file = args.find((a, k) => !a.startsWith("--") && !["--top", "--simd"].includes(args[k - 1]));
 if (!file) {
-  console.error("usage: layer-profile model.onnx|zoo:NAME [--top N]");
+  console.error("usage: layer-profile model.onnx|zoo:NAME [--top N] [--simd baseline|relaxed]");
   process.exit(2);
 }
 const topAt = args.indexOf("--top");

@@ -418,6 +418,7 @@ class Emitter {
     const { m, fn, t, s, p: L } = this;
     const b = s.b!;
     const V = Math.ceil(cols / 4);
+    if (kb.len === 0) return []; // K = 0: no row to copy (the loop below runs its body once)
     const label = fn.label("pack");
     return [
       L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr), idx(m, kb.k0, 4 * b.rs)])),

@@ -7,6 +7,7 @@ import { dtype } from "../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local } from "../fn.js";
 import { constant, load, store, wasmType } from "../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "./conv-segments.js";
+import { noteNaN, restoreNaN } from "./reduce-ops.js";
 import type { KernelCtx, TensorRef } from "./registry.js";
 
 /** How one pool folds its window: start value, step per tap, and the final value from the run. */
@@ -95,7 +96,7 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
           const off = x.addr + kk * win.dilations[last] * 4;
           const lanes = strided4(m, px.get, off, win.strides[last]);
           if (!nan) code.push(v4.set(fold.step4!(v4.get(), lanes)));
-          else code.push(tap.set(lanes), v4.set(fold.step4!(v4.get(), tap.get())), nan.set(m.v128.or(nan.get(), m.f32x4.ne(tap.get(), tap.get()))));
+          else code.push(tap.set(lanes), v4.set(fold.step4!(v4.get(), tap.get())), nan.set(noteNaN(m, nan.get(), tap.get)));
         }
         return code;
       };
@@ -103,7 +104,7 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
       const out: Expr[] = [v4.set(m.f32x4.splat(fold.init()))];
       if (nan) out.push(nan.set(m.v128.const(new Array(16).fill(0))));
       if (segs.every((q) => q.kHi > q.kLo)) out.push(...taps4(0));
-      const result = nan ? m.v128.bitselect(m.f32x4.splat(m.f32.const(NaN)), v4.get(), nan.get()) : v4.get();
+      const result = nan ? restoreNaN(m, v4.get(), nan.get()) : v4.get();
       out.push(m.v128.store(y.addr, 4, yAt(4), fold.finish4!(result, segs)));
       k.length = 0;
       return out;

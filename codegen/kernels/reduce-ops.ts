@@ -102,6 +102,19 @@ export function vectorOps(m: binaryen.Module, fn: Fn, math: MathLib): Ops {
 }
 
 /** Fold the four lanes of a vector into one f32 with a binary op (pairwise). */
+/**
+ * f32x4.max/min take several instructions on x64 for their NaN rules; max/min folds use the
+ * one-instruction pmax/pmin, which skip NaN, and keep a mask of the lanes that saw one:
+ * mask | (v != v), and at the end the folded value with NaN back in those lanes.
+ */
+export function noteNaN(m: binaryen.Module, mask: Expr, v: () => Expr): Expr {
+  return m.v128.or(mask, m.f32x4.ne(v(), v()));
+}
+
+export function restoreNaN(m: binaryen.Module, v: Expr, mask: Expr): Expr {
+  return m.v128.bitselect(m.f32x4.splat(m.f32.const(NaN)), v, mask);
+}
+
 export function horizontal(m: binaryen.Module, fn: Fn, v: Expr, op: (a: Expr, b: Expr) => Expr): Expr {
   const x = fn.local(binaryen.v128);
   const lane = (k: number) => m.f32x4.extract_lane(k === 0 ? x.tee(v) : x.get(), k);

@@ -13,7 +13,7 @@ import { dtype, sizeOf, type DTypeName } from "../../runtime/dtypes.js";
 import type { Expr, Local } from "../fn.js";
 import { convert, wasmType } from "../memory.js";
 import { coalesce } from "./loops.js";
-import { horizontal, scalarOps, vectorOps, type Ops } from "./reduce-ops.js";
+import { horizontal, noteNaN, restoreNaN, scalarOps, vectorOps, type Ops } from "./reduce-ops.js";
 import type { KernelCtx, TensorRef } from "./registry.js";
 
 export interface Operand {
@@ -187,7 +187,7 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
             stmts.push(E.store(r.store.t.dtype, addr(j, idx), r.store.t.addr + partOffset(j, part), t.get()));
           }
           if (r.nan && E.w === 4) {
-            stmts.push(r.nan.set(m.v128.or(r.nan.get(), m.f32x4.ne(t.get(), t.get()))));
+            stmts.push(r.nan.set(noteNaN(m, r.nan.get(), t.get)));
             stmts.push(l.set(c === "max" ? m.f32x4.pmax(l.get(), t.get()) : m.f32x4.pmin(l.get(), t.get())));
           } else {
             stmts.push(l.set(comb(E, c)(l.get(), t.get())));
@@ -198,7 +198,7 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
           const fold = (a: Expr, b: Expr) => (nan ? (c === "max" ? m.f32x4.pmax(a, b) : m.f32x4.pmin(a, b)) : comb(V!, c)(a, b));
           if (vacc) out.push(vacc.set(fold(vacc.get(), vacc2!.get())));
           if (vacc) out.push(acc.set(comb(S, c)(horizontal(m, fn, vacc.get(), comb(S1, c)), acc.get())));
-          if (nan && S.w === 4) out.push(acc.set(m.v128.bitselect(V!.c(NaN), acc.get(), nan.get())));
+          if (nan && S.w === 4) out.push(acc.set(restoreNaN(m, acc.get(), nan.get())));
           else if (nan) out.push(acc.set(m.select(m.v128.any_true(nan.get()), S.c(NaN), acc.get())));
         }
         return accs.map((r) => r.acc);
