@@ -33,21 +33,26 @@ const dtypeOfOrt = (type: string): DTypeName => {
   return dt;
 };
 
-/**
- * A tiny model every engine loads and runs once, untimed, before the measured load: libraries
- * imported and started (binaryen's first passes run slowly; onnxruntime's wasm runtime starts
- * with its first session), yet nothing of the benchmarked model seen, so no cache can serve it.
- */
-export async function warmUp(engine: Engine): Promise<void> {
+/** The tiny model the engines warm up on: a MatMul and a Relu over float32[4,8]. */
+export async function tinyModel(): Promise<Uint8Array> {
   const [{ parseGraph }, { exportModel }] = await Promise.all([import("../compiler/ir/parse.js"), import("../compiler/onnx/export.js")]);
-  const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+  return exportModel(parseGraph(`kiln.graph opsets("" = 13)
 input %x : float32[4,8]
 const %w : float32[8,8] = dense<[${Array.from({ length: 64 }, (_, i) => (i % 5) / 4).join(", ")}]>
 %m : float32[4,8] = MatMul(%x, %w) {name="mm"}
 %y : float32[4,8] = Relu(%m) {name="relu"}
 output %y`));
+}
+
+/**
+ * A tiny model every engine loads and runs once, untimed, before the measured load: libraries
+ * imported and started (binaryen's first passes run slowly; onnxruntime's wasm runtime starts
+ * with its first session), yet nothing of the benchmarked model seen, so no cache can serve it.
+ * `bytes` is what the engine loads: the tiny model (default), or for kiln-aot its compiled .wasm.
+ */
+export async function warmUp(engine: Engine, bytes?: Uint8Array): Promise<void> {
   const x: Tensor = { dtype: "float32", dims: [4, 8], data: new Float32Array(32) };
-  const runner = await engine.load(bytes, { x }, { x: x.dims });
+  const runner = await engine.load(bytes ?? (await tinyModel()), { x }, { x: x.dims });
   await runner.run();
   await runner.release();
 }
@@ -66,11 +71,14 @@ export function kilnJit(simd: SimdLevel = "baseline"): Engine {
   };
 }
 
-/** kiln's AOT path: the .wasm from compile(), loaded by the runtime alone (no binaryen), its baseline build. */
-export function kilnAot(wasm: Uint8Array): Engine {
+/**
+ * kiln's AOT path: load(bytes) takes the .wasm from compile() (not the ONNX model) and runs it
+ * through the runtime alone (no binaryen, no compiler), its baseline build.
+ */
+export function kilnAot(): Engine {
   return {
     name: "kiln-aot",
-    async load(_bytes, feeds) {
+    async load(wasm, feeds) {
       const { createSession } = await import("../runtime/session.js");
       const session = await createSession(wasm, { simd: "baseline" });
       return { run: () => session.run(feeds), release: async () => {} };

@@ -1,15 +1,11 @@
 // One model, kiln against its rivals in one process: same inputs, warm-up first, then timed runs
 // alternating between engines (so machine noise hits every engine alike), medians and minima,
 // and the outputs compared against the reference rival's (a fast wrong answer is reported wrong).
-import v8 from "node:v8";
-import vm from "node:vm";
-import type { Tensor } from "../runtime/session.js";
-import type { DTypeName } from "../runtime/dtypes.js";
 import { compareTensors, type Tolerance } from "../compiler/testdata.js";
-import { makeInput } from "../compiler/cli/inputs.js";
 import { importOnnx } from "../compiler/compile.js";
 import { kilnAot, kilnJit, warmUp, rivalEngine, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
 import { median, round } from "./stats.js";
+import { feedSpecs, feedsOf, settleHeap, shapesOf, timed, type Input } from "./measure.js";
 
 /** the fewest timed rounds a time budget may cut a benchmark to */
 export const MIN_RUNS = 5;
@@ -64,12 +60,6 @@ export interface BenchResult {
   "kiln-relaxed"?: Timing & Check & { speedup: number };
 }
 
-interface Input {
-  name: string;
-  dtype: DTypeName | undefined;
-  dims: (number | string)[];
-}
-
 /** The graph's inputs as declared (without compiling it). */
 function graphInputs(bytes: Uint8Array): Input[] {
   const g = importOnnx(bytes);
@@ -77,20 +67,6 @@ function graphInputs(bytes: Uint8Array): Input[] {
     const v = g.values.get(name)!;
     return { name, dtype: v.dtype, dims: [...(v.shape ?? [])] };
   });
-}
-
-/** Seeded random (or arange) feeds for the model's inputs, open dims bound by `shapes`. */
-export function makeFeeds(inputs: Input[], shapes: Record<string, number[]>, kind: string, seed: number): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
-  inputs.forEach((i, k) => {
-    const dims = shapes[i.name] ?? i.dims.map((d) => {
-      if (typeof d !== "number") throw new Error(`input ${i.name} has the open dim ${d}: pass --shape ${i.name}=AxBxC`);
-      return d;
-    });
-    const dtype = i.dtype ?? "float32";
-    feeds[i.name] = { dtype, ...makeInput(kind, dtype, dims, seed + k) };
-  });
-  return feeds;
 }
 
 export function compareOutputs(got: Outputs, want: Outputs, against: string, tol = BENCH_TOLERANCE): Check {
@@ -103,12 +79,6 @@ export function compareOutputs(got: Outputs, want: Outputs, against: string, tol
     if (!c.ok) return { ok: false, maxAbsErr, against, message: `output ${name}: ${c.message}` };
   }
   return { ok: true, maxAbsErr, against };
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  const r = await f();
-  return [r, performance.now() - t0];
 }
 
 /**
@@ -133,8 +103,9 @@ const timing = (loadMs: number, times: number[]): Timing => ({ loadMs: round(loa
 
 export async function benchModel(name: string, bytes: Uint8Array, o: BenchOptions): Promise<BenchResult> {
   const { compile } = await import("../compiler/api.js");
-  const feeds = makeFeeds(graphInputs(bytes), o.shapes ?? {}, o.inputs ?? "random", o.seed ?? 1);
-  const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims]));
+  const specs = feedSpecs(graphInputs(bytes), o.shapes ?? {}, o.inputs ?? "random", o.seed ?? 1);
+  const feeds = feedsOf(specs);
+  const shapes = shapesOf(specs);
   // loadMs: bytes -> ready with the engine's library already started (warmUp), this model unseen.
   // The AOT .wasm is compiled after the timed JIT load, so no compile cache can serve that load.
   const jit = kilnJit();
@@ -147,15 +118,15 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   }
   const loads: number[] = [];
   const runners: Runner[] = [];
-  const loadTimed = async (e: Engine) => {
+  const loadTimed = async (e: Engine, model = bytes) => {
     settleHeap();
-    const [runner, ms] = await timed(() => e.load(bytes, feeds, shapes));
+    const [runner, ms] = await timed(() => e.load(model, feeds, shapes));
     runners.push(runner);
     loads.push(ms);
   };
   try {
     await loadTimed(jit);
-    await loadTimed(kilnAot((await compile(bytes, { shapes })).wasm));
+    await loadTimed(kilnAot(), (await compile(bytes, { shapes })).wasm);
     if (o.relaxed) await loadTimed(kilnJit("relaxed"));
     for (const e of rivalEngines) await loadTimed(e);
     // the AOT runner shares kiln's kernels; it is loaded for its loadMs and not timed again
@@ -182,15 +153,4 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   } finally {
     for (const r of runners) await r.release();
   }
-}
-
-/**
- * A full garbage collection before each timed load, so the garbage of what ran before (another
- * engine's session, the AOT compile of a 100 MB model) is not collected inside the next engine's
- * load (measured: kiln's AOT ResNet-50 load 100 ms settled, 200-700 ms when a collection landed
- * in it). Every engine gets the same treatment.
- */
-function settleHeap(): void {
-  v8.setFlagsFromString("--expose-gc");
-  (vm.runInNewContext("gc") as () => void)();
 }

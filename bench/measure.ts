@@ -1,0 +1,58 @@
+// What a timed load needs in the benchmark process and in a load-probe child alike: the seeded
+// feeds (described in JSON, so a child rebuilds them without the compiler), a settled heap, a timer.
+// Imports nothing of kiln's compiler: the AOT child must load an artifact the way a deployment does.
+import v8 from "node:v8";
+import vm from "node:vm";
+import type { Tensor } from "../runtime/session.js";
+import type { DTypeName } from "../runtime/dtypes.js";
+import { makeInput } from "../compiler/cli/inputs.js";
+
+/** one input as the graph declares it; dims may be named (open) */
+export interface Input {
+  name: string;
+  dtype: DTypeName | undefined;
+  dims: (number | string)[];
+}
+
+/** one feed, fully described: makeInput(kind, dtype, dims, seed) rebuilds the same tensor anywhere */
+export interface FeedSpec {
+  name: string;
+  dtype: DTypeName;
+  dims: number[];
+  kind: string;
+  seed: number;
+}
+
+/** The feeds for the model's inputs, open dims bound by `shapes`, input k seeded with seed + k. */
+export function feedSpecs(inputs: Input[], shapes: Record<string, number[]>, kind: string, seed: number): FeedSpec[] {
+  return inputs.map((i, k) => {
+    const dims = shapes[i.name] ?? i.dims.map((d) => {
+      if (typeof d !== "number") throw new Error(`input ${i.name} has the open dim ${d}: pass --shape ${i.name}=AxBxC`);
+      return d;
+    });
+    return { name: i.name, dtype: i.dtype ?? "float32", dims, kind, seed: seed + k };
+  });
+}
+
+export function feedsOf(specs: FeedSpec[]): Record<string, Tensor> {
+  return Object.fromEntries(specs.map((s) => [s.name, { dtype: s.dtype, ...makeInput(s.kind, s.dtype, s.dims, s.seed) }]));
+}
+
+export const shapesOf = (specs: FeedSpec[]): Record<string, number[]> => Object.fromEntries(specs.map((s) => [s.name, s.dims]));
+
+export async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await f();
+  return [r, performance.now() - t0];
+}
+
+/**
+ * A full garbage collection before each timed load, so the garbage of what ran before (another
+ * engine's session, the AOT compile of a 100 MB model) is not collected inside the next engine's
+ * load (measured: kiln's AOT ResNet-50 load 100 ms settled, 200-700 ms when a collection landed
+ * in it). Every engine gets the same treatment.
+ */
+export function settleHeap(): void {
+  v8.setFlagsFromString("--expose-gc");
+  (vm.runInNewContext("gc") as () => void)();
+}
