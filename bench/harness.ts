@@ -6,6 +6,8 @@ import { importOnnx } from "../compiler/compile.js";
 import { kilnAot, kilnJit, warmUp, rivalEngine, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
 import { median, round } from "./stats.js";
 import { feedSpecs, feedsOf, settleHeap, shapesOf, timed, type Input } from "./measure.js";
+import { DEFAULT_LOAD_RUNS, loadSamples, measureLoads, type LoadSamples } from "./loads.js";
+import type { LoadEngine } from "./load-probe.js";
 
 /** the fewest timed rounds a time budget may cut a benchmark to */
 export const MIN_RUNS = 5;
@@ -31,6 +33,11 @@ export interface BenchOptions {
    * must validate relaxed SIMD (bench/peak.ts relaxedSimdAvailable sets Node 20's V8 flag)
    */
   relaxed?: boolean;
+  /**
+   * fresh processes per engine whose median load is its loadMs (bench/loads.ts; default
+   * DEFAULT_LOAD_RUNS); 0 times one load per engine in this process instead
+   */
+  loadRuns?: number;
 }
 
 export interface Timing {
@@ -58,6 +65,8 @@ export interface BenchResult {
   speedup: number;
   /** kiln's relaxed-SIMD build, when options.relaxed; speedup against the same rival as `speedup` */
   "kiln-relaxed"?: Timing & Check & { speedup: number };
+  /** the fresh-process load samples behind each loadMs (absent with loadRuns 0) */
+  loads?: LoadSamples;
 }
 
 /** The graph's inputs as declared (without compiling it). */
@@ -106,8 +115,15 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   const specs = feedSpecs(graphInputs(bytes), o.shapes ?? {}, o.inputs ?? "random", o.seed ?? 1);
   const feeds = feedsOf(specs);
   const shapes = shapesOf(specs);
+  // the AOT column is the baseline SIMD build, so its artifact carries no relaxed build
+  const compileAot = async () => (await compile(bytes, { shapes, simd: "baseline" })).wasm;
   // loadMs: bytes -> ready with the engine's library already started (warmUp), this model unseen.
-  // The AOT .wasm is compiled after the timed JIT load, so no compile cache can serve that load.
+  // Measured first, in fresh processes (bench/loads.ts), while this one only waits; loadRuns 0
+  // times the in-process loads below instead, one each.
+  const loadRuns = o.loadRuns ?? DEFAULT_LOAD_RUNS;
+  const fresh = loadRuns > 0
+    ? await measureLoads({ model: bytes, aot: await compileAot(), feeds: specs, engines: ["kiln", "kiln-aot", ...o.vs], threads: o.threads, runs: loadRuns })
+    : undefined;
   const jit = kilnJit();
   await warmUp(jit);
   const rivalEngines: Engine[] = [];
@@ -116,39 +132,42 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     await warmUp(e);
     rivalEngines.push(e);
   }
-  const loads: number[] = [];
+  const inProcess = new Map<string, number>();
   const runners: Runner[] = [];
   const loadTimed = async (e: Engine, model = bytes) => {
     settleHeap();
     const [runner, ms] = await timed(() => e.load(model, feeds, shapes));
     runners.push(runner);
-    loads.push(ms);
+    inProcess.set(e.name, ms);
+    return runner;
   };
   try {
-    await loadTimed(jit);
-    await loadTimed(kilnAot(), (await compile(bytes, { shapes })).wasm);
-    if (o.relaxed) await loadTimed(kilnJit("relaxed"));
-    for (const e of rivalEngines) await loadTimed(e);
-    // the AOT runner shares kiln's kernels; it is loaded for its loadMs and not timed again
-    const [kilnRunner, , ...rest] = runners;
-    const kilns = [kilnRunner, ...rest.slice(0, o.relaxed ? 1 : 0)];
-    const rivals = rest.slice(kilns.length - 1);
+    const kilns = [await loadTimed(jit)];
+    // The AOT runner shares kiln's kernels: loaded for its loadMs only, so not at all when the
+    // children measured it. Compiled after the timed JIT load, so no compile cache can serve that load.
+    if (!fresh) await loadTimed(kilnAot(), await compileAot());
+    if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed")));
+    const rivals: Runner[] = [];
+    for (const e of rivalEngines) rivals.push(await loadTimed(e));
     const against = o.reference ? "reference" : o.vs[0];
     const want = o.reference ?? (rivals.length ? await rivals[0].run() : undefined);
     const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!) : { ok: true, maxAbsErr: 0, against: "none" });
     const checks = [];
     for (const k of kilns) checks.push(await check(k));
     const times = await alternate([...kilns, ...rivals], o.runs, o.warmup, o.budgetMs);
-    const kiln = { ...timing(loads[0], times[0]), ...checks[0] };
-    const rivalAt = kilns.length; // rivals' times follow kiln's builds; their loads follow the AOT load too
-    const rivalTimings = Object.fromEntries(o.vs.map((r, k) => [r, timing(loads[rivalAt + 1 + k], times[rivalAt + k])])) as Partial<Record<RivalName, Timing>>;
+    // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
+    const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
+    const kiln = { ...timing(loadMs("kiln"), times[0]), ...checks[0] };
+    // rivals' times follow kiln's builds
+    const rivalTimings = Object.fromEntries(o.vs.map((r, k) => [r, timing(loadMs(r), times[kilns.length + k])])) as Partial<Record<RivalName, Timing>>;
     const base = rivalTimings["ort-web"] ?? (o.vs[0] ? rivalTimings[o.vs[0]] : undefined);
     const speedupOf = (t: Timing) => (base ? round(base.medianMs / t.medianMs, 2) : 0);
-    const result: BenchResult = { model: name, threads: o.threads, kiln, "kiln-aot": { loadMs: round(loads[1]) }, ...rivalTimings, speedup: speedupOf(kiln) };
+    const result: BenchResult = { model: name, threads: o.threads, kiln, "kiln-aot": { loadMs: round(loadMs("kiln-aot")) }, ...rivalTimings, speedup: speedupOf(kiln) };
     if (o.relaxed) {
-      const t = timing(loads[2], times[1]);
+      const t = timing(loadMs("kiln-relaxed"), times[1]);
       result["kiln-relaxed"] = { ...t, ...checks[1], speedup: speedupOf(t) };
     }
+    if (fresh) result.loads = loadSamples(fresh, loadRuns);
     return result;
   } finally {
     for (const r of runners) await r.release();

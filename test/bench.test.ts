@@ -10,6 +10,7 @@ import { parseArgs } from "../compiler/cli/args.js";
 import { cmdBench } from "../compiler/cli/bench.js";
 import { alternate, benchModel, compareOutputs } from "../bench/harness.js";
 import { median } from "../bench/stats.js";
+import { measureLoads } from "../bench/loads.js";
 import { buildMicrokernel, relaxedSimdAvailable } from "../bench/peak.js";
 import { runOrt, tensor } from "./util/ort.js";
 
@@ -46,7 +47,7 @@ describe("kiln bench", () => {
     const { code, out } = await captureBench([modelFile, "--vs", "ort-web,ort-node", "--threads", "1", "--runs", "5", "--json"]);
     expect(code).toBe(0);
     const r = JSON.parse(out);
-    expect(Object.keys(r)).toEqual(["model", "threads", "kiln", "kiln-aot", "ort-web", "ort-node", "speedup"]);
+    expect(Object.keys(r)).toEqual(["model", "threads", "kiln", "kiln-aot", "ort-web", "ort-node", "speedup", "loads"]);
     expect(r.model).toBe("tiny");
     expect(r.threads).toBe(1);
     expect(r.kiln.ok).toBe(true);
@@ -57,6 +58,20 @@ describe("kiln bench", () => {
     }
     expect(r["kiln-aot"].loadMs).toBeGreaterThanOrEqual(0);
     expect(r.speedup).toBeCloseTo(r["ort-web"].medianMs / r.kiln.medianMs, 1);
+    // loads from fresh processes, three per engine by default: loadMs is their median
+    expect(r.loads.runs).toBe(3);
+    for (const e of ["kiln", "kiln-aot", "ort-web", "ort-node"]) {
+      const samples: number[] = r.loads[e];
+      expect(samples.length, e).toBe(3);
+      for (const ms of samples) expect(Number.isFinite(ms) && ms >= 0, e).toBe(true);
+      expect(r[e].loadMs, e).toBe(median(samples));
+    }
+  });
+
+  it("a load that fails in its probe process fails the measurement, with the child's message", async () => {
+    const feeds = [{ name: "x", dtype: "float32" as const, dims: [3, 5], kind: "random", seed: 1 }];
+    const broken = { model: tinyModel("Relu"), aot: Uint8Array.of(1, 2, 3, 4), feeds, engines: ["kiln-aot" as const], threads: 1, runs: 1 };
+    await expect(measureLoads(broken)).rejects.toThrow(/load probe kiln-aot failed: .*not a valid WebAssembly module/);
   });
 
   it("reports only the rivals asked for", async () => {
@@ -85,7 +100,7 @@ describe("kiln bench", () => {
     expect(relaxedSimdAvailable(), "sets Node 20's V8 flag").toBe(true);
     const feeds = { x: tensor({ dims: [3, 5] }, 1) };
     const wrong = await runOrt(tinyModel("Sigmoid"), feeds);
-    const r = await benchModel("tiny", tinyModel("Relu"), { vs: ["ort-web"], threads: 1, runs: 3, warmup: 3, inputs: "random", reference: wrong, relaxed: true });
+    const r = await benchModel("tiny", tinyModel("Relu"), { vs: ["ort-web"], threads: 1, runs: 3, warmup: 3, inputs: "random", reference: wrong, relaxed: true, loadRuns: 0 });
     expect(r["kiln-relaxed"]!.ok).toBe(false);
     expect(r["kiln-relaxed"]!.message).toMatch(/output y/);
   });
@@ -98,7 +113,7 @@ describe("kiln bench", () => {
   it("catches a wrong answer: outputs of a different model are reported with their error", async () => {
     const feeds = { x: tensor({ dims: [3, 5] }, 1) };
     const wrong = await runOrt(tinyModel("Sigmoid"), feeds);
-    const r = await benchModel("tiny", tinyModel("Relu"), { vs: ["ort-web"], threads: 1, runs: 3, warmup: 3, inputs: "random", reference: wrong });
+    const r = await benchModel("tiny", tinyModel("Relu"), { vs: ["ort-web"], threads: 1, runs: 3, warmup: 3, inputs: "random", reference: wrong, loadRuns: 0 });
     expect(r.kiln.ok).toBe(false);
     expect(r.kiln.maxAbsErr).toBeGreaterThan(1e-3);
     expect(r.kiln.message).toMatch(/output y/);

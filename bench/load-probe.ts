@@ -1,0 +1,63 @@
+// One engine's load, timed in a fresh process (bench/loads.ts spawns it):
+//   node dist/bench/load-probe.js '{"engine","threads","model","tiny","feeds"}'
+// model and tiny are files: the ONNX model, or for kiln-aot its compiled .wasm, and the tiny model
+// (or its .wasm) the engine warms up on. Prints {"engine","loadMs"}; a failure exits 1, the
+// message on stderr.
+// Why a fresh process: V8's background compile and tier-up jobs left by one engine (binaryen's
+// own wasm, another engine's load) ran inside the next engine's timed load on a 2-core machine,
+// and an AOT artifact is deployed without binaryen at all. So the kiln-aot child never imports
+// the compiler: the parent compiles the artifacts and describes the feeds.
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { kilnAot, kilnJit, rivalEngine, warmUp, type Engine, type RivalName } from "./engines.js";
+import { feedsOf, settleHeap, shapesOf, timed, type FeedSpec } from "./measure.js";
+
+export const LOAD_ENGINES = ["kiln", "kiln-aot", "ort-web", "ort-node"] as const;
+export type LoadEngine = (typeof LOAD_ENGINES)[number];
+
+export interface ProbeArgs {
+  engine: LoadEngine;
+  /** the rivals' thread count */
+  threads: number;
+  model: string;
+  tiny: string;
+  feeds: FeedSpec[];
+}
+
+export interface ProbeResult {
+  engine: LoadEngine;
+  loadMs: number;
+}
+
+async function engineNamed(name: LoadEngine, threads: number): Promise<Engine> {
+  if (name === "kiln") return kilnJit();
+  if (name === "kiln-aot") return kilnAot();
+  return rivalEngine[name as RivalName](threads);
+}
+
+export async function probe(a: ProbeArgs): Promise<ProbeResult> {
+  if (!(LOAD_ENGINES as readonly string[]).includes(a.engine)) throw new Error(`load-probe: unknown engine ${a.engine}`);
+  const engine = await engineNamed(a.engine, a.threads);
+  await warmUp(engine, new Uint8Array(readFileSync(a.tiny)));
+  const bytes = new Uint8Array(readFileSync(a.model));
+  const feeds = feedsOf(a.feeds);
+  settleHeap();
+  const [runner, loadMs] = await timed(() => engine.load(bytes, feeds, shapesOf(a.feeds)));
+  // a load that cannot run is a failure, not a fast load
+  const outputs = await runner.run();
+  if (Object.keys(outputs).length === 0) throw new Error(`${a.engine}: the loaded model returned no outputs`);
+  await runner.release();
+  return { engine: a.engine, loadMs };
+}
+
+/** Exits explicitly: onnxruntime-web's worker threads (threads > 1) would keep the process alive. */
+async function main(): Promise<void> {
+  try {
+    const r = await probe(JSON.parse(process.argv[2] ?? "") as ProbeArgs);
+    process.stdout.write(JSON.stringify(r) + "\n", () => process.exit(0));
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`, () => process.exit(1));
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

@@ -1,0 +1,98 @@
+// Load times (bytes -> ready) measured in fresh processes: for each engine `runs` load-probe
+// children (bench/load-probe.ts), each with only that engine's library imported and warmed up on
+// a tiny model, the benchmarked model unseen. Children run one at a time (two would share the
+// 2 cores the measurement is about) and the engine order rotates each round, as in alternate().
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { tinyModel } from "./engines.js";
+import type { FeedSpec } from "./measure.js";
+import type { LoadEngine, ProbeArgs, ProbeResult } from "./load-probe.js";
+import { median, round } from "./stats.js";
+
+/** fresh-process loads per engine: one sample is noise, three give a median */
+export const DEFAULT_LOAD_RUNS = 3;
+
+export interface LoadProbes {
+  model: Uint8Array;
+  /** the model's AOT .wasm: compile() with the benchmark's shapes, baseline SIMD build */
+  aot: Uint8Array;
+  feeds: FeedSpec[];
+  engines: LoadEngine[];
+  /** the rivals' thread count */
+  threads: number;
+  runs: number;
+}
+
+export interface MeasuredLoad {
+  /** median of the samples */
+  loadMs: number;
+  samples: number[];
+}
+
+/** every sample behind the medians, for the JSON report: {"runs", "kiln": [...], "kiln-aot": [...], ...} */
+export type LoadSamples = { runs: number } & Partial<Record<LoadEngine, number[]>>;
+
+export const loadSamples = (m: Partial<Record<LoadEngine, MeasuredLoad>>, runs: number): LoadSamples =>
+  ({ runs, ...Object.fromEntries(Object.entries(m).map(([e, l]) => [e, l.samples])) });
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * The built load-probe.js: beside this file when it runs from dist/; from the TypeScript sources
+ * (vitest) the one in dist/ or KILN_DIST, as test/util/cli.ts runs the built CLI.
+ */
+function probeScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  const dist = process.env.KILN_DIST ?? path.resolve(path.dirname(here), "../dist");
+  const file = here.endsWith(".js") ? path.join(path.dirname(here), "load-probe.js") : path.join(dist, "bench/load-probe.js");
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: build first (npx tsc -p .)`);
+  return file;
+}
+
+/** The files the children read: the model, its artifact, and the tiny warm-up model with its artifact (compiled here, so no child needs the compiler). */
+async function writeInputs(dir: string, p: LoadProbes): Promise<Record<"model" | "aot" | "tiny" | "tinyAot", string>> {
+  const { compile } = await import("../compiler/api.js");
+  const tiny = await tinyModel();
+  const tinyAot = (await compile(tiny, { simd: "baseline" })).wasm;
+  const write = (name: string, bytes: Uint8Array) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, bytes);
+    return file;
+  };
+  return { model: write("model.onnx", p.model), aot: write("model.wasm", p.aot), tiny: write("tiny.onnx", tiny), tinyAot: write("tiny.wasm", tinyAot) };
+}
+
+async function probeOnce(script: string, args: ProbeArgs): Promise<number> {
+  try {
+    const { stdout } = await execFileAsync(process.execPath, [script, JSON.stringify(args)], { maxBuffer: 1 << 24 });
+    return (JSON.parse(stdout.trim().split("\n").pop()!) as ProbeResult).loadMs;
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`load probe ${args.engine} failed: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+export async function measureLoads(p: LoadProbes): Promise<Partial<Record<LoadEngine, MeasuredLoad>>> {
+  const script = probeScript();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-loads-"));
+  try {
+    const files = await writeInputs(dir, p);
+    const samples = p.engines.map(() => [] as number[]);
+    for (let i = 0; i < p.runs; i++) {
+      for (let j = 0; j < p.engines.length; j++) {
+        const k = (i + j) % p.engines.length;
+        const engine = p.engines[k];
+        const aot = engine === "kiln-aot";
+        const args = { engine, threads: p.threads, model: aot ? files.aot : files.model, tiny: aot ? files.tinyAot : files.tiny, feeds: p.feeds };
+        samples[k].push(round(await probeOnce(script, args)));
+      }
+    }
+    return Object.fromEntries(p.engines.map((e, k) => [e, { loadMs: round(median(samples[k])), samples: samples[k] }]));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
