@@ -75,14 +75,14 @@ describe("kiln bench", () => {
   });
 
   it("reports only the rivals asked for", async () => {
-    const r = JSON.parse((await captureBench([modelFile, "--vs", "ort-node", "--runs", "3", "--json"])).out);
+    const r = JSON.parse((await captureBench([modelFile, "--vs", "ort-node", "--runs", "3", "--load-runs", "0", "--json"])).out);
     expect(r["ort-node"]).toBeDefined();
     expect(r["ort-web"]).toBeUndefined();
     expect(r.kiln.against).toBe("ort-node");
   });
 
   it("--simd relaxed adds kiln's relaxed build, timed and checked beside the baseline", async () => {
-    const { code, out } = await captureBench([modelFile, "--vs", "ort-web,ort-node", "--runs", "5", "--simd", "relaxed", "--json"]);
+    const { code, out } = await captureBench([modelFile, "--vs", "ort-web,ort-node", "--runs", "5", "--simd", "relaxed", "--load-runs", "0", "--json"]);
     expect(code).toBe(0);
     const r = JSON.parse(out);
     const x = r["kiln-relaxed"];
@@ -105,8 +105,15 @@ describe("kiln bench", () => {
     expect(r["kiln-relaxed"]!.message).toMatch(/output y/);
   });
 
-  it("rejects a warm-up under three runs and unknown rivals", async () => {
+  it("--load-runs 0 times one load per engine in process, and reports no load samples", async () => {
+    const r = JSON.parse((await captureBench([modelFile, "--vs", "ort-web", "--runs", "3", "--load-runs", "0", "--json"])).out);
+    expect(r.loads).toBeUndefined();
+    for (const t of [r.kiln, r["kiln-aot"], r["ort-web"]]) expect(Number.isFinite(t.loadMs) && t.loadMs >= 0).toBe(true);
+  });
+
+  it("rejects a warm-up under three runs, a negative --load-runs and unknown rivals", async () => {
     await expect(cmdBench(parseArgs([modelFile, "--warmup", "1"], ["json"]))).rejects.toThrow(/--warmup/);
+    await expect(cmdBench(parseArgs([modelFile, "--load-runs", "-1"], ["json"]))).rejects.toThrow(/--load-runs/);
     await expect(cmdBench(parseArgs([modelFile, "--vs", "tfjs"], ["json"]))).rejects.toThrow(/--vs/);
   });
 

@@ -1,14 +1,17 @@
 // `kiln bench model.onnx --vs ort-web[,ort-node] --threads N [--shape ...] [--runs R] [--warmup W]
-//  [--input random|arange] [--seed S] [--simd baseline|relaxed|auto] [--json]`: kiln against
-// onnxruntime on the same inputs, in one process. Exits 1 when kiln's outputs disagree with the
-// rival's (a fast wrong answer is no win). --simd relaxed (or auto, where the engine runs it) adds
-// kiln's relaxed-SIMD build as a row of its own; Node 20's V8 flag for it is set at run time.
+//  [--input random|arange] [--seed S] [--simd baseline|relaxed|auto] [--load-runs N] [--json]`:
+// kiln against onnxruntime on the same inputs, in one process; each engine's load is the median
+// of N fresh processes (default 3; 0 = one load in this process, bench/loads.ts). Exits 1 when
+// kiln's outputs disagree with the rival's (a fast wrong answer is no win). --simd relaxed (or
+// auto, where the engine runs it) adds kiln's relaxed-SIMD build as a row of its own; Node 20's
+// V8 flag for it is set at run time.
 import * as path from "node:path";
 import { readModelFile } from "../files.js";
 import { one, all, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { BenchResult } from "../../bench/harness.js";
 import { RIVALS, type RivalName } from "../../bench/engines.js";
+import { DEFAULT_LOAD_RUNS } from "../../bench/loads.js";
 
 /** 15 timed runs give a stable median; three warm-up runs let V8 tier the wasm up. */
 export const DEFAULT_RUNS = 15;
@@ -30,6 +33,9 @@ function parseRivals(v: string | undefined): RivalName[] {
 
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
+const loadsNote = (runs: number) =>
+  runs === 0 ? "one per engine, in this process" : runs === 1 ? "one fresh process per engine" : `median of ${runs} fresh processes per engine`;
+
 export function formatBench(r: BenchResult): string {
   const lines = [`${r.model} (kiln 1 thread, rivals ${r.threads})`];
   const row = (name: string, t: { loadMs: number; medianMs?: number; minMs?: number } | undefined) => {
@@ -42,6 +48,7 @@ export function formatBench(r: BenchResult): string {
   const rx = r["kiln-relaxed"];
   row("kiln-rlx", rx);
   for (const n of RIVALS) row(n, r[n]);
+  lines.push(`  loads     ${loadsNote(r.loads?.runs ?? 0)}`);
   lines.push(`  speedup   ${r.speedup}x${rx ? `  (relaxed SIMD ${rx.speedup}x)` : ""}`);
   if (rx && !rx.ok) lines.push(`  outputs   relaxed build WRONG vs ${rx.against}: ${rx.message}`);
   lines.push(r.kiln.ok ? `  outputs   match ${r.kiln.against} (max abs err ${r.kiln.maxAbsErr.toExponential(2)})` : `  outputs   WRONG vs ${r.kiln.against}: ${r.kiln.message}`);
@@ -58,10 +65,11 @@ export async function cmdBench(args: Args): Promise<number> {
   const inputs = one(args, "input") ?? "random";
   if (inputs !== "random" && inputs !== "arange") throw new UsageError(`--input takes random or arange, got ${inputs}`);
   const seed = count(args, "seed", 1, 0);
+  const loadRuns = count(args, "load-runs", DEFAULT_LOAD_RUNS, 0);
   const relaxed = await wantRelaxed(parseSimd(args, "baseline"));
   const { bytes } = await readModelFile(file);
   const { benchModel } = await import("../../bench/harness.js");
-  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed });
+  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns });
   console.log(args.flags.has("json") ? JSON.stringify(result) : formatBench(result));
   return result.kiln.ok && result["kiln-relaxed"]?.ok !== false ? 0 : 1;
 }

@@ -25,7 +25,8 @@ usage:
   kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
-  kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto] --json
+  kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
+                        [--load-runs N] --json
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
 
 options:
@@ -33,6 +34,8 @@ options:
                (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
                relaxed build where it can. baseline: SIMD128 only. relaxed: relaxed only (Node 20
                needs --experimental-wasm-relaxed-simd). bench: relaxed/auto add a relaxed kiln row.
+  --load-runs  bench: each engine's load time is the median of N fresh processes (default 3);
+               0 times one load per engine in the benchmark's own process
   --verbose    print stack traces with errors
   --help       this text`;
 
