@@ -31,6 +31,13 @@ function relaxedCell(r: BenchResult): string {
   return `${f(x.medianMs)} (${f(x.minMs)}), ${f(x.speedup, 2)}x${x.ok ? "" : ` **WRONG** (max err ${x.maxAbsErr.toExponential(1)})`}`;
 }
 
+/** How the load columns were measured (bench/loads.ts), from the runs the results carry. */
+function loadHow(results: BenchResult[]): string {
+  const runs = results.find((r) => r.loads)?.loads?.runs;
+  if (!runs) return "one load per engine in the benchmark's process";
+  return runs === 1 ? "one fresh process per engine" : `the median of ${runs} fresh processes per engine`;
+}
+
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
     "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms | kiln AOT load ms | ort-web load ms | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web |",
@@ -48,9 +55,10 @@ export function formatTable(m: Machine, results: BenchResult[], notes: string[] 
     ``,
     `Single thread: kiln runs one thread; onnxruntime-web (wasm SIMD backend) and onnxruntime-node (CPU, a`,
     `reference column) are held to one thread. Same seeded random inputs for all, runs alternate between`,
-    `engines after 3 warm-up runs each. Load = model bytes -> ready to run, libraries already initialized`,
-    `(kiln JIT: parse + compile + instantiate; kiln AOT: the compiled .wasm through the runtime alone;`,
-    `onnxruntime: session create). Outputs compared with ort-web's (rtol 1e-3, atol 1e-4).`,
+    `engines after 3 warm-up runs each. Load = model bytes -> ready to run, ${loadHow(results)}`,
+    `(kiln JIT: parse + compile + instantiate; kiln AOT: the compiled .wasm, baseline build, through the`,
+    `runtime alone; onnxruntime: session create), the engine's library imported and warmed up on a tiny`,
+    `model first, this model unseen. Outputs compared with ort-web's (rtol 1e-3, atol 1e-4).`,
     `Relaxed SIMD: kiln's relaxed build (f32x4.relaxed_madd in the GEMM, convolution and MatMul loops),`,
     `what load() picks where the engine validates it (Node 20 under --experimental-wasm-relaxed-simd,`,
     `set at run time by the benchmark), timed in the same alternation and checked against ort-web too;`,
