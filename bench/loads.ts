@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { tinyModel } from "./engines.js";
-import type { FeedSpec } from "./measure.js";
+import { settleHeap, type FeedSpec } from "./measure.js";
 import type { LoadEngine, ProbeArgs, ProbeResult } from "./load-probe.js";
 import { median, round } from "./stats.js";
 
@@ -81,6 +81,8 @@ export async function measureLoads(p: LoadProbes): Promise<Partial<Record<LoadEn
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-loads-"));
   try {
     const files = await writeInputs(dir, p);
+    // the garbage of the AOT compile collected now, not by this process beside the first child
+    settleHeap();
     const samples = p.engines.map(() => [] as number[]);
     for (let i = 0; i < p.runs; i++) {
       for (let j = 0; j < p.engines.length; j++) {
