@@ -8,9 +8,9 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../compiler/shapes/nn-geometry.js";
 import type { Expr, Fn, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
-import { DEFAULT_TILE, emitPackedGemm, packA, packAOf, packBOf, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packAInto, packAOf, packBOf, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
-import type { KernelCtx, KernelPrep } from "./registry.js";
+import { lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "./registry.js";
 
 /** A zero-padded copy of one image's planes: x[c][h][w] at plane[c][h + padT][w + padL]. */
 export interface PaddedPlane {
@@ -110,11 +110,11 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   return scratchBytes ? { scratchBytes } : {};
 }
 
-/** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats) */
-function groupsPacked(w: Float32Array, G: number, M: number, K: number): Uint8Array {
-  const out = new Uint8Array(G * M * K * 4);
-  for (let g = 0; g < G; g++) out.set(packA(w.subarray(g * M * K, (g + 1) * M * K), M, K), g * M * K * 4);
-  return out;
+/** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats), packed when the image is written */
+function groupsPacked(w: Float32Array, G: number, M: number, K: number): LazyConstant {
+  return lazyFloat32(G * M * K, (out) => {
+    for (let g = 0; g < G; g++) packAInto(out.subarray(g * M * K, (g + 1) * M * K), w.subarray(g * M * K, (g + 1) * M * K), M, K);
+  });
 }
 
 // by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)

@@ -53,11 +53,14 @@ const transformedLength = (t: WinogradTile, M: number, C: number) => t.a * t.a *
  * by plane straight into the weights image when that is written: no array of its own (ResNet-50's
  * light model: ~80 MB less to allocate, fill and copy at JIT load).
  */
-export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number): Uint8Array | LazyConstant {
+export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number): LazyConstant {
   const one = isLazySplat(w) ? splatValue(w) : undefined;
   if (one) return lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C));
-  const U = transformWeights(t, w, M, C);
-  return new Uint8Array(U.buffer, U.byteOffset, U.byteLength);
+  const src = w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>);
+  return lazyFloat32(transformedLength(t, M, C), (U) => {
+    if (M % 4) U.fill(0); // the padding channels of the last block: the transform leaves them
+    transformDense(t, src, U, M, C);
+  });
 }
 
 /**

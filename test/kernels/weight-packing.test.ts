@@ -47,6 +47,8 @@ describe("Winograd weight transform", () => {
       for (const [M, C] of [[6, 5], [8, 3], [1, 1]]) {
         const w = tensor({ dims: [M, C, 3, 3] }, M * 31 + C);
         expect(bits(transformWeights(t, w, M, C))).toEqual(bits(reference(t, w, M, C)));
+        // as a kernel constant, transformed into the image when it is written: padding zeroed in a dirty buffer
+        for (const got of written(transformedConstant(t, w, M, C))) expect(new Uint32Array(got.slice().buffer)).toEqual(bits(reference(t, w, M, C)));
       }
     });
 
@@ -107,9 +109,13 @@ describe("packing a splat", () => {
     }
   });
 
-  it("a dense tensor packs eagerly, as packB and packA do", () => {
-    const t: Tensor = { dtype: "float32", dims: [6, 5], data: Float32Array.from({ length: 30 }, (_, i) => i - 7) };
-    expect(packBOf(t, 6, 5, false, 8)).toEqual(packB(t.data as Float32Array, 6, 5, false, 8));
-    expect(packAOf(t, 6, 5)).toEqual(packA(t.data as Float32Array, 6, 5));
+  it("a dense tensor packs when written, as packB and packA do, every byte of a dirty buffer overwritten", () => {
+    for (const [K, N] of [[6, 5], [17, 35], [4, 16]]) {
+      const t: Tensor = { dtype: "float32", dims: [K, N], data: Float32Array.from({ length: K * N }, (_, i) => i - 7) };
+      const tt: Tensor = { dtype: "float32", dims: [N, K], data: t.data };
+      for (const got of written(packBOf(t, K, N, false, 8))) expect(got).toEqual(packB(t.data as Float32Array, K, N, false, 8));
+      for (const got of written(packBOf(tt, K, N, true, 16))) expect(got).toEqual(packB(t.data as Float32Array, K, N, true, 16));
+      for (const got of written(packAOf(t, K, N, { kc: 4 }))) expect(got).toEqual(packA(t.data as Float32Array, K, N, { kc: 4 }));
+    }
   });
 });
