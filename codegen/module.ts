@@ -10,6 +10,7 @@ import type { WeightsWriter } from "../runtime/weights.js";
 import { appendWeightsSection } from "../runtime/weights.js";
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
+import { tensorBytes } from "../compiler/ir/raw.js";
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
@@ -76,7 +77,8 @@ interface Piece {
 function pieceOf(addr: number, t: Tensor): Piece {
   const one = isLazySplat(t) ? splatValue(t) : undefined;
   if (one) return { addr, size: sizeOf(t.dims) * one.BYTES_PER_ELEMENT, unit: splatBytes(one) };
-  return { addr, size: t.data.byteLength, bytes: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  const bytes = tensorBytes(t);
+  return { addr, size: bytes.length, bytes };
 }
 
 function writePiece(p: Piece, into: Uint8Array, at: number): void {

@@ -6,6 +6,7 @@ import { shapeRule } from "../compiler/shapes/registry.js";
 import "../compiler/shapes/index.js";
 import { sameBytes } from "./rewrite.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
+import { tensorBytes } from "../compiler/ir/raw.js";
 import type { Pass } from "./pass.js";
 
 function attrKey(a: Attr): string {
@@ -23,7 +24,7 @@ const SAMPLES = 4096;
 function sampledKey(t: Tensor): string {
   // a splat's key is its one element: its full array is never built for hashing
   if (isLazySplat(t)) return `${t.dtype}[${t.dims.join(",")}]=splat${splatBytes(splatValue(t)!).join(".")}`;
-  const b = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const b = tensorBytes(t);
   const step = Math.max(1, Math.floor(b.length / SAMPLES));
   let h = 0x811c9dc5;
   for (let i = 0; i < b.length; i += step) h = Math.imul(h ^ b[i], 0x01000193);

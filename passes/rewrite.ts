@@ -1,4 +1,5 @@
 // Small graph-rewrite helpers shared by passes.
+import { tensorBytes } from "../compiler/ir/raw.js";
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 
@@ -52,8 +53,7 @@ export function sameBytes(a: Tensor, b: Tensor): boolean {
   const sa = isLazySplat(a) || isLazySplat(b) ? splatValue(a) : undefined;
   const sb = sa && splatValue(b);
   if (sa && sb) return splatBytes(sa).every((x, k) => x === splatBytes(sb)[k]);
-  const x = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
-  const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength);
+  const x = tensorBytes(a), y = tensorBytes(b);
   if (x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;

@@ -3,6 +3,7 @@
 import { dtypeFromOnnx, onnxTypeName, sizeOf, type TypedArray } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Tensor } from "../ir/graph.js";
+import { rawTensor } from "../ir/raw.js";
 import { onnx, toBigInt, toNumber, type TensorProto } from "./proto.js";
 
 export interface ExternalDataReader {
@@ -26,7 +27,6 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has invalid dims [${dims.join(",")}]`);
   }
   const n = sizeOf(dims);
-  const data = new info.array(n);
   let raw: Uint8Array | undefined;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
@@ -44,9 +44,9 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     if (raw.length !== want) {
       throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${raw.length} bytes of data, expected ${want} for ${info.name}[${dims.join(",")}]`);
     }
-    new Uint8Array(data.buffer, data.byteOffset, want).set(raw);
-    return { dtype: info.name, dims, data };
+    return rawTensor(info.name, dims, raw); // an array only when something reads its data
   }
+  const data = new info.array(n);
   const fill = (src: ArrayLike<unknown>, conv: (x: unknown) => number | bigint) => {
     if (src.length !== n) {
       throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${src.length} elements, expected ${n} for [${dims.join(",")}]`);
