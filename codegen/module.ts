@@ -98,12 +98,24 @@ function regionsOf(pieces: readonly Piece[]): WeightRegion[] {
   return regions;
 }
 
-/** Compile a module generate() made without validation: the engine's complaint is a kiln bug, typed INTERNAL. */
+/**
+ * Compile a module generate() made without validation: the engine's complaint is a kiln bug, typed
+ * INTERNAL. Synchronously where the engine allows it: the async compile hands the work to V8's
+ * background threads, which at JIT load are busy tiering up binaryen.js's own wasm, and the answer
+ * comes late (light ResNet-50: ~40 ms idle waiting for its 0.3 MB module; a 20 KB folding module
+ * 80-260 ms on a busy machine). A browser's main thread refuses big synchronous compiles: async then.
+ */
 export async function compileGenerated(wasm: Uint8Array): Promise<WebAssembly.Module> {
+  const failed = (e: unknown) => new KilnError("INTERNAL", `generated wasm module failed validation: ${(e as Error).message}`);
+  try {
+    return new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    if (e instanceof WebAssembly.CompileError) throw failed(e);
+  }
   try {
     return await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
   } catch (e) {
-    throw new KilnError("INTERNAL", `generated wasm module failed validation: ${(e as Error).message}`);
+    throw failed(e);
   }
 }
 

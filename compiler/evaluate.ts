@@ -59,19 +59,6 @@ async function runGroup(group: Request[]): Promise<void> {
   }
 }
 
-/**
- * Small modules compile synchronously: V8's async compile hands the work to background threads,
- * and on a busy machine the answer came back 80-260 ms later for a 20 KB module. A browser's
- * main thread refuses big synchronous compiles; then the async path it is.
- */
-async function compileNow(wasm: Uint8Array): Promise<WebAssembly.Module> {
-  try {
-    return new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>);
-  } catch {
-    return compileGenerated(wasm); // async where sync is refused; a real error comes out typed
-  }
-}
-
 /** Compile the given nodes into one module and run it: every input is a constant or another request's output. */
 export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject">[]): Promise<Tensor[][]> {
   const g = new Graph();
@@ -95,7 +82,7 @@ export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject"
   }
   g.outputs = [...new Set(requests.flatMap((r) => r.node.outputs.filter((o) => o)))];
   const { wasm, weights } = generate(g, { weights: "external", validate: false });
-  const session = await createSession(await compileNow(wasm), { weights });
+  const session = await createSession(await compileGenerated(wasm), { weights });
   const result = session.runInPlace({});
   // When the outputs fill a good part of the memory they stay views into it (no copy; the memory
   // is never grown nor run again); else they are copied, so they do not pin a memory much larger.
