@@ -43,20 +43,22 @@ export function transformWeights(t: WinogradTile, w: Tensor, M: number, C: numbe
   const U = new Float32Array(transformedLength(t, M, C));
   const one = isLazySplat(w) ? splatValue(w) : undefined;
   if (one) return splatTransform(t, Number(one[0]), U, M, C);
-  return transformDense(t, w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>), U, M, C);
+  return transformDense(t, floatsOf(w), U, M, C);
 }
+
+const floatsOf = (w: Tensor) => (w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>));
 
 const transformedLength = (t: WinogradTile, M: number, C: number) => t.a * t.a * Math.ceil(M / 4) * 4 * C;
 
 /**
- * U as a kernel constant. A splat filter bank (compiler/ir/splat.ts) is a lazy one, filled plane
- * by plane straight into the weights image when that is written: no array of its own (ResNet-50's
- * light model: ~80 MB less to allocate, fill and copy at JIT load).
+ * U as a kernel constant, transformed straight into the weights image (or memory) when that is
+ * written: no array of its own, which at JIT load was fresh memory written once and copied once.
+ * A splat filter bank (compiler/ir/splat.ts) fills its planes with one value each.
  */
 export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number): LazyConstant {
   const one = isLazySplat(w) ? splatValue(w) : undefined;
   if (one) return lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C));
-  const src = w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>);
+  const src = floatsOf(w);
   return lazyFloat32(transformedLength(t, M, C), (U) => {
     if (M % 4) U.fill(0); // the padding channels of the last block: the transform leaves them
     transformDense(t, src, U, M, C);

@@ -7,6 +7,7 @@ import binaryen from "binaryen";
 import { KilnError } from "../../runtime/errors.js";
 import { Attrs } from "../../compiler/ir/attrs.js";
 import type { Node, Tensor } from "../../compiler/ir/graph.js";
+import { tensorBytes } from "../../compiler/ir/raw.js";
 import type { Expr } from "../fn.js";
 import { biasFoldable, channelAxis, classifyStep, OWN_BIAS_INPUT, type Lookup } from "./fused-epilogue-rules.js";
 import { KernelCtx, kernelEntry, kernelFor, type Epilogue, type KernelEntry, type KernelPrep, type TensorRef } from "./registry.js";
@@ -77,7 +78,6 @@ function combinedBias(plan: Plan): Tensor | undefined {
   return { dtype: "float32", dims: own ? [rows, C] : [C], data };
 }
 
-const bytesOf = (t: Tensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 
 /** Clip with its constant bounds (attributes before opset 11, scalar inputs after) */
 function clipTransform(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): Transform {
@@ -148,7 +148,7 @@ export const FUSED_EPILOGUE: KernelEntry = {
     const own = anchorPrep(ctx, plan);
     // inputs the anchor no longer reads, as indices of this node's inputs
     const unread = (own.unread ?? []).map((k) => ctx.node.inputs.indexOf(plan.anchor.inputs[k])).filter((k) => k >= 0);
-    return { constants: [...(bias ? [bytesOf(bias)] : []), ...(own.constants ?? [])], scratchBytes: own.scratchBytes, unread };
+    return { constants: [...(bias ? [tensorBytes(bias)] : []), ...(own.constants ?? [])], scratchBytes: own.scratchBytes, unread };
   },
   emit(ctx) {
     const plan = planOf(ctx);

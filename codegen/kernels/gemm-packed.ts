@@ -198,8 +198,8 @@ export function packBOf(b: Tensor, K: number, N: number, transB: boolean, nr = D
 export function packAOf(a: Tensor, M: number, K: number, tile: Partial<PackedTile> = {}): LazyConstant {
   const one = isLazySplat(a) ? splatValue(a) : undefined;
   const mr = tile.mr ?? DEFAULT_TILE.mr;
-  if (!one) return lazyFloat32((M - (M % mr)) * K, (out) => packAInto(out, a.data as Float32Array, M, K, tile));
-  return lazyFloat32((M - (M % mr)) * K, (out) => out.fill(Number(one[0])));
+  const n = (M - (M % mr)) * K;
+  return lazyFloat32(n, one ? (out) => out.fill(Number(one[0])) : (out) => packAInto(out, a.data as Float32Array, M, K, tile));
 }
 
 /** Bytes packB returns. */

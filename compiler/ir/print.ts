@@ -8,6 +8,7 @@
 //   output %y
 import type { Attr, Dim, Graph, Node, Tensor, Value } from "./graph.js";
 import { isLazySplat, splatValue } from "./splat.js";
+import { tensorBytes } from "./raw.js";
 
 const BARE = /^[A-Za-z_][A-Za-z0-9_.\-/:]*$/;
 /** Constants up to this many elements print their values; larger ones print as a digest. */
@@ -66,7 +67,7 @@ export function printTensor(t: Tensor): string {
 }
 
 export function digest(t: Tensor): string {
-  const b = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const b = tensorBytes(t);
   let h = 0x811c9dc5;
   for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
   return (h >>> 0).toString(16).padStart(8, "0");
