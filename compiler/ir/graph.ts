@@ -179,14 +179,19 @@ export class Graph {
 
   /** Nodes in a stable topological order (ties broken by insertion order); throws on a cycle. */
   topoOrder(): Node[] {
-    const seqOf = (k: string) => this.g.getNodeAttribute(k, "seq");
+    // the ready nodes in a min-heap on insertion seq: a light model starts with hundreds of
+    // ConstantOfShape nodes ready, and sorting them again at every pop was quadratic
+    const seq = new Map<string, number>();
     const indeg = new Map<string, number>();
-    this.g.forEachNode((k) => indeg.set(k, this.g.inDegree(k)));
-    const ready = [...indeg].filter(([, d]) => d === 0).map(([k]) => k);
+    this.g.forEachNode((k, a) => {
+      seq.set(k, a.seq);
+      indeg.set(k, this.g.inDegree(k));
+    });
+    const ready = new SeqHeap(seq);
+    for (const [k, d] of indeg) if (d === 0) ready.push(k);
     const order: Node[] = [];
-    while (ready.length) {
-      ready.sort((a, b) => seqOf(b) - seqOf(a));
-      const k = ready.pop()!;
+    while (ready.size) {
+      const k = ready.pop();
       order.push(this.node(k));
       for (const next of this.g.outNeighbors(k)) {
         const d = indeg.get(next)! - 1;
@@ -247,5 +252,49 @@ export class Graph {
   private relink(node: Node): void {
     this.unlink(node);
     this.link(node);
+  }
+}
+
+/** A binary min-heap of node names ordered by their (distinct) insertion seq. */
+class SeqHeap {
+  private readonly a: string[] = [];
+  constructor(private readonly seq: Map<string, number>) {}
+
+  get size(): number {
+    return this.a.length;
+  }
+
+  push(k: string): void {
+    const { a, seq } = this;
+    let i = a.length;
+    a.push(k);
+    const s = seq.get(k)!;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (seq.get(a[up])! <= s) break;
+      a[i] = a[up];
+      i = up;
+    }
+    a[i] = k;
+  }
+
+  pop(): string {
+    const { a, seq } = this;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      const s = seq.get(last)!;
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= a.length) break;
+        if (c + 1 < a.length && seq.get(a[c + 1])! < seq.get(a[c])!) c++;
+        if (seq.get(a[c])! >= s) break;
+        a[i] = a[c];
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
   }
 }
