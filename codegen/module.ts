@@ -244,8 +244,17 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   });
   for (const c of read) pieces.push(pieceOf(slots.get(c)!.addr, graph.values.get(c)!.const!));
   let scratchBytes = 0;
+  // a constant derived from one tensor by one recipe (LazyConstant.source) is placed once
+  const derived = new Map<Tensor, Map<string, number>>();
   for (const { ctx } of jobs) {
     for (const c of ctx.prep.constants ?? []) {
+      const src = c instanceof Uint8Array ? undefined : c.source;
+      const known = src && derived.get(src.tensor)?.get(src.recipe);
+      if (known !== undefined) {
+        ctx.constantAddrs.push(known);
+        continue;
+      }
+      if (src) derived.set(src.tensor, (derived.get(src.tensor) ?? new Map()).set(src.recipe, top));
       ctx.constantAddrs.push(top);
       pieces.push(c instanceof Uint8Array ? { addr: top, size: c.length, bytes: c } : { addr: top, size: c.byteLength, lazy: c });
       top = align(top + c.byteLength);

@@ -10,7 +10,8 @@ import type { Expr, Fn, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
 import { DEFAULT_TILE, emitPackedGemm, packAInto, packAOf, packBOf, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type PackedTile, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
-import { lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "./registry.js";
+import { derivedFrom, lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "./registry.js";
+import type { Tensor } from "../../compiler/ir/graph.js";
 
 /** A zero-padded copy of one image's planes: x[c][h][w] at plane[c][h + padT][w + padL]. */
 export interface PaddedPlane {
@@ -104,17 +105,18 @@ export function im2colPrepare(ctx: KernelCtx): KernelPrep {
   // rows past the last whole MR tile are read from W in place: then W stays
   if (shape.prepackA) {
     const G = lay?.G ?? 1;
-    const packed = G === 1 ? packAOf(w, M, K) : groupsPacked(w.data as Float32Array, G, M, K);
+    const packed = G === 1 ? packAOf(w, M, K) : groupsPacked(w, G, M, K);
     return { scratchBytes, constants: [packed], unread: M % DEFAULT_TILE.mr ? [] : [1] };
   }
   return scratchBytes ? { scratchBytes } : {};
 }
 
 /** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats), packed when the image is written */
-function groupsPacked(w: Float32Array, G: number, M: number, K: number): LazyConstant {
-  return lazyFloat32(G * M * K, (out) => {
+function groupsPacked(t: Tensor, G: number, M: number, K: number): LazyConstant {
+  return derivedFrom(lazyFloat32(G * M * K, (out) => {
+    const w = t.data as Float32Array;
     for (let g = 0; g < G; g++) packAInto(out.subarray(g * M * K, (g + 1) * M * K), w.subarray(g * M * K, (g + 1) * M * K), M, K);
-  });
+  }), t, `packA groups ${G}x${M}x${K}`);
 }
 
 // by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)

@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import type { Tensor } from "../../compiler/ir/graph.js";
 import { isLazySplat, splatValue } from "../../compiler/ir/splat.js";
-import { lazyFloat32, type LazyConstant } from "./registry.js";
+import { derivedFrom, lazyFloat32, type LazyConstant } from "./registry.js";
 import type { Expr, Fn } from "../fn.js";
 
 export interface WinogradTile {
@@ -56,13 +56,13 @@ const transformedLength = (t: WinogradTile, M: number, C: number) => t.a * t.a *
  * A splat filter bank (compiler/ir/splat.ts) fills its planes with one value each.
  */
 export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number): LazyConstant {
+  const recipe = `winograd F${t.m} ${M}x${C}`;
   const one = isLazySplat(w) ? splatValue(w) : undefined;
-  if (one) return lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C));
-  const src = floatsOf(w);
-  return lazyFloat32(transformedLength(t, M, C), (U) => {
+  if (one) return derivedFrom(lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C)), w, recipe);
+  return derivedFrom(lazyFloat32(transformedLength(t, M, C), (U) => {
     if (M % 4) U.fill(0); // the padding channels of the last block: the transform leaves them
-    transformDense(t, src, U, M, C);
-  });
+    transformDense(t, floatsOf(w), U, M, C);
+  }), w, recipe);
 }
 
 /**

@@ -13,7 +13,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../fn.js";
 import { type Idx, idx, madd, sum } from "./gemm-tile.js";
-import { lazyFloat32, type LazyConstant } from "./registry.js";
+import { derivedFrom, lazyFloat32, type LazyConstant } from "./registry.js";
 import type { Tensor } from "../../compiler/ir/graph.js";
 import { isLazySplat, splatValue } from "../../compiler/ir/splat.js";
 
@@ -186,20 +186,23 @@ export function packAInto(out: Float32Array, a: Float32Array, M: number, K: numb
  * is never built.
  */
 export function packBOf(b: Tensor, K: number, N: number, transB: boolean, nr = DEFAULT_TILE.nr): LazyConstant {
+  const recipe = `packB ${K}x${N} ${transB ? "t" : "n"} nr${nr}`;
   const one = isLazySplat(b) ? splatValue(b) : undefined;
-  if (!one) return lazyFloat32(packedBytes(K, N, nr) / 4, (out) => packBInto(out, b.data as Float32Array, K, N, transB, nr));
+  if (!one) return derivedFrom(lazyFloat32(packedBytes(K, N, nr) / 4, (out) => packBInto(out, b.data as Float32Array, K, N, transB, nr)), b, recipe);
   const value = Number(one[0]), panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
-  return lazyFloat32(panels * K * nr, (out) => {
+  return derivedFrom(lazyFloat32(panels * K * nr, (out) => {
     out.fill(value);
     if (tail < nr) for (let k = 0, o = (panels - 1) * K * nr; k < K; k++, o += nr) out.fill(0, o + tail, o + nr);
-  });
+  }), b, recipe);
 }
 
 export function packAOf(a: Tensor, M: number, K: number, tile: Partial<PackedTile> = {}): LazyConstant {
   const one = isLazySplat(a) ? splatValue(a) : undefined;
   const mr = tile.mr ?? DEFAULT_TILE.mr;
   const n = (M - (M % mr)) * K;
-  return lazyFloat32(n, one ? (out) => out.fill(Number(one[0])) : (out) => packAInto(out, a.data as Float32Array, M, K, tile));
+  const t = { ...DEFAULT_TILE, ...tile };
+  const packed = lazyFloat32(n, one ? (out) => out.fill(Number(one[0])) : (out) => packAInto(out, a.data as Float32Array, M, K, tile));
+  return derivedFrom(packed, a, `packA ${M}x${K} mr${t.mr} kc${t.kc}`);
 }
 
 /** Bytes packB returns. */

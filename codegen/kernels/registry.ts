@@ -29,6 +29,21 @@ export interface TensorRef {
 export interface LazyConstant {
   readonly byteLength: number;
   write(into: Uint8Array): void;
+  /**
+   * Set when the constant is a function of one weight tensor alone (see derivedFrom): layers that
+   * read the same tensor through the same recipe then share one copy in memory.
+   */
+  readonly source?: { tensor: Tensor; recipe: string };
+}
+
+/**
+ * `c`, marked as `recipe` applied to `tensor` and nothing else. After CSE a graph holds one value
+ * per distinct weight, so layers reading one value (tied weights; the light models' equal splat
+ * filter banks) find the same Tensor object, and the module places the constant once for them all.
+ * The recipe names the transform and every parameter that shapes its output.
+ */
+export function derivedFrom(c: LazyConstant, tensor: Tensor, recipe: string): LazyConstant {
+  return { byteLength: c.byteLength, write: (into) => c.write(into), source: { tensor, recipe: `${recipe}/${c.byteLength}` } };
 }
 
 /** A LazyConstant of n float32 values that `fill` computes (into memory when it is aligned). */
