@@ -1,11 +1,13 @@
 // MatMul and Gemm through the packed GEMM (gemm-packed.ts) when B is a float32 constant: B is
-// packed into panels at compile time (prepare) and the original B is left out of the weights. The
+// packed into panels at compile time (prepare) and the original B is left out of the weights.
+// A float32 MatMul whose B is computed at run time takes it too, B's panels copied to scratch. The
 // same rules decide in prepare and in emit, so a layer whose B was packed always takes this path;
 // the fused-epilogue kernel runs the anchor's prepare with the anchor's own inputs, then emits with
 // the combined bias in place of Gemm's C (beta 1), which the rules below accept as well.
 import { KilnError } from "../../runtime/errors.js";
-import { broadcastStrides } from "../fn.js";
-import { DEFAULT_TILE, emitPackedGemm, packBOf, type RowMajor } from "./gemm-packed.js";
+import binaryen from "binaryen";
+import { broadcastStrides, stridesOf } from "../fn.js";
+import { DEFAULT_TILE, emitPackedGemm, packBOf, packedBScratchBytes, type RowMajor } from "./gemm-packed.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "./registry.js";
 
@@ -69,7 +71,59 @@ function prepareWith(shape: PackedShape | undefined, bias: BiasForm | undefined)
 }
 
 export function matmulPrepare(ctx: KernelCtx): KernelPrep {
+  const runtime = runtimeShape(ctx);
+  if (runtime) return { scratchBytes: packedBScratchBytes(runtime.K) };
   return prepareWith(matmulShape(ctx), { kind: "none" });
+}
+
+/**
+ * MatMul with B computed at run time (attention's Q K^T and P V): both operands float32 with at
+ * least two dims (batches broadcast), B's rows wide enough to fill the 16-column panels mostly, a
+ * fused bias (if any) one value per column. Per batch, the packed GEMM reads A in place and copies
+ * each KC x 16 panel of B into scratch before the 2x16 microkernel reads it (MiniLM's attention
+ * products: ~20 GFLOPS on the generic 4x8 kernel, which reads B's rows in place).
+ */
+interface RuntimeShape {
+  M: number; N: number; K: number;
+  batch: number[];
+  aStrides: number[]; bStrides: number[]; yStrides: number[];
+}
+
+function runtimeShape(ctx: KernelCtx): RuntimeShape | undefined {
+  const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
+  if (!f32(a) || !f32(b) || !f32(y) || b.value || a.dims.length < 2 || b.dims.length < 2 || y.size === 0) return undefined;
+  const M = a.dims[a.dims.length - 2], K = a.dims[a.dims.length - 1], N = b.dims[b.dims.length - 1];
+  if (M < DEFAULT_TILE.mr || N < 8 || K === 0) return undefined;
+  const fused = ctx.epilogue?.bias;
+  if (fused && fused.size !== N) return undefined;
+  const batch = y.dims.slice(0, -2);
+  const strides = (dims: number[], size: number) => broadcastStrides(dims.slice(0, -2), batch).map((s) => s * size * 4);
+  return { M, N, K, batch, aStrides: strides(a.dims, M * K), bStrides: strides(b.dims, K * N), yStrides: stridesOf(batch).map((s) => s * M * N * 4) };
+}
+
+/** Emits the run-time-B packed MatMul when prepare chose it; false: the generic path. */
+export function tryRuntimeMatmul(ctx: KernelCtx): boolean {
+  const shape = runtimeShape(ctx);
+  if (!shape || ctx.scratchAddr < 0) return false;
+  const { fn } = ctx;
+  const { M, N, K } = shape;
+  const aBase = fn.local(binaryen.i32), bBase = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
+  const c: RowMajor = { addr: ctx.output(0).addr, rs: N, base: () => yBase.get() };
+  const product = emitPackedGemm(ctx, {
+    M, N, K, c,
+    a: { addr: ctx.input(0).addr, rs: K, base: () => aBase.get() },
+    b: { addr: ctx.input(1).addr, rs: N, base: () => bBase.get() },
+    bScratch: ctx.scratchAddr,
+    bias: ctx.epilogue?.bias?.addr,
+    epilogue: ctx.epilogue && packedEpilogue(fn, ctx.epilogue, c),
+  });
+  fn.emit(fn.nest(shape.batch, (idx) => [
+    aBase.set(fn.linear(idx, shape.aStrides)),
+    bBase.set(fn.linear(idx, shape.bStrides)),
+    yBase.set(fn.linear(idx, shape.yStrides)),
+    ...product,
+  ]));
+  return true;
 }
 
 export function gemmPrepare(ctx: KernelCtx): KernelPrep {

@@ -1,16 +1,16 @@
-// MatMul and Gemm kernels: the packed GEMM when B is a float32 constant (matmul-packed.ts), else the
-// shared matrix-multiply core (matmul-core.ts).
+// MatMul and Gemm kernels: the packed GEMM when B is a float32 constant, or for MatMul a float32 B
+// computed at run time (matmul-packed.ts), else the shared matrix-multiply core (matmul-core.ts).
 import binaryen from "binaryen";
 import { dtype } from "../../runtime/dtypes.js";
 import { broadcastStrides, stridesOf } from "../fn.js";
 import { gemm } from "./matmul-core.js";
-import { gemmPrepare, matmulPrepare, tryPackedGemm, tryPackedMatmul } from "./matmul-packed.js";
+import { gemmPrepare, matmulPrepare, tryPackedGemm, tryPackedMatmul, tryRuntimeMatmul } from "./matmul-packed.js";
 import { registerKernel, type KernelCtx } from "./registry.js";
 
 registerKernel("MatMul", (ctx: KernelCtx) => {
   const { m, fn } = ctx;
   const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
-  if (y.size === 0 || tryPackedMatmul(ctx)) return;
+  if (y.size === 0 || tryPackedMatmul(ctx) || tryRuntimeMatmul(ctx)) return;
   const A = a.dims.length === 1 ? [1, a.dims[0]] : a.dims;
   const B = b.dims.length === 1 ? [b.dims[0], 1] : b.dims;
   const M = A[A.length - 2], K = A[A.length - 1], N = B[B.length - 1];

@@ -171,6 +171,17 @@ describe("fused epilogues vs onnxruntime", () => {
     }
   });
 
+  it("batched MatMul with B at run time + column bias + residual + Relu (the packed GEMM over B's panels copied to scratch)", () => expectFusedMatchesOrt({
+    values: { a: x(2, 7, 20), b: x(2, 20, 18), bias: k(18), r: x(2, 7, 18) },
+    nodes: [
+      { op: "MatMul", inputs: ["a", "b"], out: "p" },
+      { op: "Add", inputs: ["p", "bias"], out: "q" },
+      { op: "Add", inputs: ["q", "r"], out: "s" },
+      { op: "Relu", inputs: ["s"], out: "y" },
+    ],
+    fused: "MatMul_Add_Add_Relu",
+  }));
+
   it("MatMul + residual + Relu with an empty inner dimension", () => expectFusedMatchesOrt({
     values: { a: x(3, 0), b: x(0, 5), r: x(3, 5) },
     nodes: [

@@ -123,6 +123,11 @@ describe("packed GEMM (MatMul, Gemm, 1x1 Conv) with a fused residual epilogue vs
       await expectResidualFused("Gemm", { dims: [M, K] }, { dims: [N, K], constant: true }, { dims: [M, N] }, { transB: int(1), alpha: float(0.5) });
     }
   });
+  it("MatMul with B computed at run time (attention's products): batch broadcasting both ways, column tails, K blocks", async () => {
+    for (const [a, b] of [[[2, 3, 5, 7], [3, 7, 19]], [[1, 4, 6, 33], [2, 1, 33, 16]], [[2, 9, 400], [2, 400, 24]], [[3, 2, 8], [8, 8]], [[2, 12, 17, 32], [1, 12, 32, 17]]]) {
+      await expectMatchesOrt({ op: "MatMul", tolerance: { rtol: 1e-3, atol: 1e-3 }, inputs: [{ dims: a }, { dims: b }] });
+    }
+  });
   it("1x1 Conv + residual + Relu: generic GEMM under 128 positions, else the packed GEMM reading the image in place (143 positions)", async () => {
     for (const [Ci, Co, H, W] of [[3, 5, 3, 3], [16, 8, 11, 13]]) {
       await expectResidualFused("Conv", { dims: [2, Ci, H, W] }, { dims: [Co, Ci, 1, 1], constant: true }, { dims: [2, Co, H, W] });
