@@ -5,7 +5,8 @@
 // standalone module builder the unit tests use.
 import binaryen from "binaryen";
 import { Fn } from "../codegen/fn.js";
-import { emitPackedGemm, packA, packB, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
+import { emitPackedGemm, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
+import { packA, packB } from "../codegen/kernels/gemm-pack.js";
 import { runIfMain } from "../models/cli.js";
 import { buildMicrokernel, PEAK_TILES, type Tile } from "./peak.js";
 import { median, round } from "./stats.js";

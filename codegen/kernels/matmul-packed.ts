@@ -7,7 +7,8 @@
 import { KilnError } from "../../runtime/errors.js";
 import binaryen from "binaryen";
 import { broadcastStrides, stridesOf } from "../fn.js";
-import { DEFAULT_TILE, emitPackedGemm, packBOf, packedBScratchBytes, type RowMajor } from "./gemm-packed.js";
+import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "./gemm-packed.js";
+import { packBOf } from "./gemm-pack.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "./registry.js";
 

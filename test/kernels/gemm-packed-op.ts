@@ -4,7 +4,8 @@
 // compile path (shape inference, memory layout, prepare, codegen, runtime).
 import { registerShape } from "../../compiler/shapes/registry.js";
 import { registerKernel, type KernelCtx } from "../../codegen/kernels/registry.js";
-import { emitPackedGemm, packB, packedAScratchBytes } from "../../codegen/kernels/gemm-packed.js";
+import { emitPackedGemm, packedAScratchBytes } from "../../codegen/kernels/gemm-packed.js";
+import { packB } from "../../codegen/kernels/gemm-pack.js";
 import { packedEpilogue } from "../../codegen/kernels/gemm-epilogue.js";
 
 export const TEST_DOMAIN = "kiln.test";

@@ -3,7 +3,8 @@
 // transB, alpha, bias, the epilogue hook, strided views and tile shapes; C's neighbours untouched.
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
-import { emitPackedGemm, packB, packedBytes, type PackedEpilogue, type PackedTile, type RowMajor } from "../../codegen/kernels/gemm-packed.js";
+import { emitPackedGemm, type PackedEpilogue, type PackedTile, type RowMajor } from "../../codegen/kernels/gemm-packed.js";
+import { packB, packedBytes } from "../../codegen/kernels/gemm-pack.js";
 import { Fn } from "../../codegen/fn.js";
 import { packedEpilogue } from "../../codegen/kernels/gemm-epilogue.js";
 import type { Epilogue } from "../../codegen/kernels/registry.js";
