@@ -128,6 +128,16 @@ describe("packed GEMM (MatMul, Gemm, 1x1 Conv) with a fused residual epilogue vs
       await expectMatchesOrt({ op: "MatMul", tolerance: { rtol: 1e-3, atol: 1e-3 }, inputs: [{ dims: a }, { dims: b }] });
     }
   });
+  it("MatMul with B at run time over seeded random shapes and batch broadcasts", async () => {
+    let s = 12345;
+    const pick = (n: number) => ((s = (s * 1103515245 + 12345) % 2147483648) % n);
+    const batches = [[], [2], [3, 1], [1, 2], [3, 2]]; // any two broadcast together
+    for (let c = 0; c < 12; c++) {
+      const M = 2 + pick(19), K = 1 + pick(70), N = 8 + pick(33);
+      const ba = batches[pick(batches.length)], bb = batches[pick(batches.length)];
+      await expectMatchesOrt({ op: "MatMul", tolerance: { rtol: 1e-3, atol: 1e-3 }, inputs: [{ dims: [...ba, M, K] }, { dims: [...bb, K, N] }] });
+    }
+  });
   it("1x1 Conv + residual + Relu: generic GEMM under 128 positions, else the packed GEMM reading the image in place (143 positions)", async () => {
     for (const [Ci, Co, H, W] of [[3, 5, 3, 3], [16, 8, 11, 13]]) {
       await expectResidualFused("Conv", { dims: [2, Ci, H, W] }, { dims: [Co, Ci, 1, 1], constant: true }, { dims: [2, Co, H, W] });
