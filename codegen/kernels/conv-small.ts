@@ -217,11 +217,6 @@ function channelGemm(ctx: KernelCtx, g: {
 }
 
 /**
- * Y[n]^T = src^T W^T (+ bias along columns, then the fused epilogue value by value): positions
- * as rows read down src's columns (the image or col, K x P), W^T from prepare's packed panels,
- * Y stored transposed into NCHW.
- */
-/**
  * The positions GEMM takes K in one block (up to 2048): its C is stored transposed, lane by lane,
  * and every further K block reads those lanes back and stores them again. Its B panels (W^T) then
  * stream from L2 rather than L1, which costs less (ResNet-50's 7x7 layers, K 512-2048: 5-15%
@@ -229,6 +224,11 @@ function channelGemm(ctx: KernelCtx, g: {
  */
 const positionsTile = (K: number): Partial<PackedTile> => ({ kc: Math.min(K, 2048) });
 
+/**
+ * Y[n]^T = src^T W^T (+ bias along columns, then the fused epilogue value by value): positions
+ * as rows read down src's columns (the image or col, K x P), W^T from prepare's packed panels,
+ * Y stored transposed into NCHW.
+ */
 function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Local; src: RowMajor; aScratch?: number }): Expr[] {
   const { m, fn } = ctx;
   const y = ctx.output(0), bias = ctx.inputs[2];
