@@ -78,7 +78,6 @@ function combinedBias(plan: Plan): Tensor | undefined {
   return { dtype: "float32", dims: own ? [rows, C] : [C], data };
 }
 
-
 /** Clip with its constant bounds (attributes before opset 11, scalar inputs after) */
 function clipTransform(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): Transform {
   const attrs = new Attrs(node);

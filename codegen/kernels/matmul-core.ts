@@ -4,7 +4,7 @@
 // and scalar tails; other dtypes run a plain scalar loop in their compute type.
 import binaryen from "binaryen";
 import type { DTypeName } from "../../runtime/dtypes.js";
-import type { Expr, Fn, Local } from "../fn.js";
+import { broadcastStrides, stridesOf, type Expr, type Fn, type Local } from "../fn.js";
 import { constant, load, store, wasmType } from "../memory.js";
 import { madd } from "./gemm-tile.js";
 import type { Epilogue } from "./registry.js";
@@ -239,4 +239,23 @@ function gemmF32(fn: Fn, spec: GemmSpec): Expr[] {
     fn.loop(N, (j) => tile(fn, spec, i, j, R, 1), { start: N4 }),
   ]));
   return code;
+}
+
+/**
+ * A batched product's loop over C's leading dims (`batch`): before each batch's `body` runs, the
+ * locals it is given hold the byte offsets of that batch's A, B and C matrices (a batch dim A or B
+ * broadcasts has stride 0). aDims/bDims are the operands' dims, their last two the matrix.
+ */
+export function batchLoop(fn: Fn, batch: number[], aDims: number[], bDims: number[], bytes: { a: number; b: number; c: number },
+  body: (base: { a: Local; b: Local; c: Local }) => Expr[]): Expr {
+  const strides = (dims: number[], matrix: number) => broadcastStrides(dims.slice(0, -2), batch).map((s) => s * matrix);
+  const aStrides = strides(aDims, bytes.a), bStrides = strides(bDims, bytes.b), cStrides = stridesOf(batch).map((s) => s * bytes.c);
+  const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
+  const code = body(base);
+  return fn.nest(batch, (idx) => [
+    base.a.set(fn.linear(idx, aStrides)),
+    base.b.set(fn.linear(idx, bStrides)),
+    base.c.set(fn.linear(idx, cStrides)),
+    ...code,
+  ]);
 }

@@ -5,11 +5,11 @@
 // the fused-epilogue kernel runs the anchor's prepare with the anchor's own inputs, then emits with
 // the combined bias in place of Gemm's C (beta 1), which the rules below accept as well.
 import { KilnError } from "../../runtime/errors.js";
-import binaryen from "binaryen";
-import { broadcastStrides, stridesOf } from "../fn.js";
+import { broadcastStrides } from "../fn.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "./gemm-packed.js";
 import { packBOf } from "./gemm-pack.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
+import { batchLoop } from "./matmul-core.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "./registry.js";
 
 /** The product as the packed GEMM sees it: A is M x K row-major read in place (batches folded into M). */
@@ -87,7 +87,6 @@ export function matmulPrepare(ctx: KernelCtx): KernelPrep {
 interface RuntimeShape {
   M: number; N: number; K: number;
   batch: number[];
-  aStrides: number[]; bStrides: number[]; yStrides: number[];
 }
 
 function runtimeShape(ctx: KernelCtx): RuntimeShape | undefined {
@@ -97,9 +96,7 @@ function runtimeShape(ctx: KernelCtx): RuntimeShape | undefined {
   if (M < DEFAULT_TILE.mr || N < 8 || K === 0) return undefined;
   const fused = ctx.epilogue?.bias;
   if (fused && fused.size !== N) return undefined;
-  const batch = y.dims.slice(0, -2);
-  const strides = (dims: number[], size: number) => broadcastStrides(dims.slice(0, -2), batch).map((s) => s * size * 4);
-  return { M, N, K, batch, aStrides: strides(a.dims, M * K), bStrides: strides(b.dims, K * N), yStrides: stridesOf(batch).map((s) => s * M * N * 4) };
+  return { M, N, K, batch: y.dims.slice(0, -2) };
 }
 
 /** Emits the run-time-B packed MatMul when prepare chose it; false: the generic path. */
@@ -108,22 +105,17 @@ export function tryRuntimeMatmul(ctx: KernelCtx): boolean {
   if (!shape || ctx.scratchAddr < 0) return false;
   const { fn } = ctx;
   const { M, N, K } = shape;
-  const aBase = fn.local(binaryen.i32), bBase = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
-  const c: RowMajor = { addr: ctx.output(0).addr, rs: N, base: () => yBase.get() };
-  const product = emitPackedGemm(ctx, {
-    M, N, K, c,
-    a: { addr: ctx.input(0).addr, rs: K, base: () => aBase.get() },
-    b: { addr: ctx.input(1).addr, rs: N, base: () => bBase.get() },
-    bScratch: ctx.scratchAddr,
-    bias: ctx.epilogue?.bias?.addr,
-    epilogue: ctx.epilogue && packedEpilogue(fn, ctx.epilogue, c),
-  });
-  fn.emit(fn.nest(shape.batch, (idx) => [
-    aBase.set(fn.linear(idx, shape.aStrides)),
-    bBase.set(fn.linear(idx, shape.bStrides)),
-    yBase.set(fn.linear(idx, shape.yStrides)),
-    ...product,
-  ]));
+  fn.emit(batchLoop(fn, shape.batch, ctx.input(0).dims, ctx.input(1).dims, { a: M * K * 4, b: K * N * 4, c: M * N * 4 }, (base) => {
+    const c: RowMajor = { addr: ctx.output(0).addr, rs: N, base: () => base.c.get() };
+    return emitPackedGemm(ctx, {
+      M, N, K, c,
+      a: { addr: ctx.input(0).addr, rs: K, base: () => base.a.get() },
+      b: { addr: ctx.input(1).addr, rs: N, base: () => base.b.get() },
+      bScratch: ctx.scratchAddr,
+      bias: ctx.epilogue?.bias?.addr,
+      epilogue: ctx.epilogue && packedEpilogue(fn, ctx.epilogue, c),
+    });
+  }));
   return true;
 }
 

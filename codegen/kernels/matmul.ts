@@ -1,9 +1,8 @@
 // MatMul and Gemm kernels: the packed GEMM when B is a float32 constant, or for MatMul a float32 B
 // computed at run time (matmul-packed.ts), else the shared matrix-multiply core (matmul-core.ts).
-import binaryen from "binaryen";
 import { dtype } from "../../runtime/dtypes.js";
-import { broadcastStrides, stridesOf } from "../fn.js";
-import { gemm } from "./matmul-core.js";
+import { broadcastStrides } from "../fn.js";
+import { batchLoop, gemm } from "./matmul-core.js";
 import { gemmPrepare, matmulPrepare, tryPackedGemm, tryPackedMatmul, tryRuntimeMatmul } from "./matmul-packed.js";
 import { registerKernel, type KernelCtx } from "./registry.js";
 
@@ -16,31 +15,21 @@ registerKernel("MatMul", (ctx: KernelCtx) => {
   const M = A[A.length - 2], K = A[A.length - 1], N = B[B.length - 1];
   const batch = y.dims.slice(0, y.dims.length - (a.dims.length > 1 ? 1 : 0) - (b.dims.length > 1 ? 1 : 0));
   const bytes = dtype(y.dtype).bytes;
-  const aStrides = broadcastStrides(A.slice(0, -2), batch).map((s) => s * M * K * bytes);
-  const bStrides = broadcastStrides(B.slice(0, -2), batch).map((s) => s * K * N * bytes);
-  const yStrides = stridesOf(batch).map((s) => s * M * N * bytes);
-  const aBase = fn.local(binaryen.i32), bBase = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
   const post = ctx.epilogue;
   if (K === 0 && !post) {
     // an empty sum: every output is 0
     fn.emit(m.memory.fill(m.i32.const(y.addr), m.i32.const(0), m.i32.const(y.size * bytes)));
     return;
   }
-  const product = gemm(fn, {
+  fn.emit(batchLoop(fn, batch, A, B, { a: M * K * bytes, b: K * N * bytes, c: M * N * bytes }, (base) => gemm(fn, {
     dtype: y.dtype, M, N, K,
-    a: { addr: a.addr, base: aBase, rs: K, cs: 1 },
-    b: { addr: b.addr, base: bBase, rs: N, cs: 1 },
-    c: { addr: y.addr, base: yBase, rs: N, cs: 1 },
+    a: { addr: a.addr, base: base.a, rs: K, cs: 1 },
+    b: { addr: b.addr, base: base.b, rs: N, cs: 1 },
+    c: { addr: y.addr, base: base.c, rs: N, cs: 1 },
     // a fused bias runs over the last axis (columns), the same for every row and batch
     bias: post?.bias && { addr: post.bias.addr, rs: 0, cs: post.bias.size === 1 ? 0 : 1, dtype: post.bias.dtype, beta: 1 },
     post,
-  });
-  fn.emit(fn.nest(batch, (idx) => [
-    aBase.set(fn.linear(idx, aStrides)),
-    bBase.set(fn.linear(idx, bStrides)),
-    yBase.set(fn.linear(idx, yStrides)),
-    ...product,
-  ]));
+  })));
 }, { prepare: matmulPrepare });
 
 registerKernel("Gemm", (ctx: KernelCtx) => {

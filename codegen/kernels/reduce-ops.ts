@@ -101,7 +101,6 @@ export function vectorOps(m: binaryen.Module, fn: Fn, math: MathLib): Ops {
   };
 }
 
-/** Fold the four lanes of a vector into one f32 with a binary op (pairwise). */
 /**
  * f32x4.max/min take several instructions on x64 for their NaN rules; max/min folds use the
  * one-instruction pmax/pmin, which skip NaN, and keep a mask of the lanes that saw one:
@@ -115,6 +114,7 @@ export function restoreNaN(m: binaryen.Module, v: Expr, mask: Expr): Expr {
   return m.v128.bitselect(m.f32x4.splat(m.f32.const(NaN)), v, mask);
 }
 
+/** Fold the four lanes of a vector into one f32 with a binary op (pairwise). */
 export function horizontal(m: binaryen.Module, fn: Fn, v: Expr, op: (a: Expr, b: Expr) => Expr): Expr {
   const x = fn.local(binaryen.v128);
   const lane = (k: number) => m.f32x4.extract_lane(k === 0 ? x.tee(v) : x.get(), k);

@@ -43,7 +43,7 @@ export interface LazyConstant {
  * The recipe names the transform and every parameter that shapes its output.
  */
 export function derivedFrom(c: LazyConstant, tensor: Tensor, recipe: string): LazyConstant {
-  return { byteLength: c.byteLength, write: (into) => c.write(into), source: { tensor, recipe: `${recipe}/${c.byteLength}` } };
+  return { ...c, source: { tensor, recipe: `${recipe}/${c.byteLength}` } };
 }
 
 /** A LazyConstant of n float32 values that `fill` computes (into memory when it is aligned). */
