@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import { dtype, sizeOf } from "../runtime/dtypes.js";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightRegion, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightRegion, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendWeightsSection } from "../runtime/weights.js";
@@ -92,6 +92,16 @@ function writePiece(p: Piece, into: Uint8Array, at: number): void {
   if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
   else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
   else into.set(p.bytes!, at);
+}
+
+/**
+ * The pieces a layer reads: those under any of its input tensors (its constants, and anything
+ * that aliases one) and its kernel's own constants (packed weights, tables).
+ */
+function piecesRead(ctx: KernelCtx, pieces: readonly Piece[]): Piece[] {
+  const spans = ctx.inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + t.size * dtype(t.dtype).bytes]);
+  const own = new Set(ctx.constantAddrs);
+  return pieces.filter((p) => p.size && (own.has(p.addr) || spans.some(([a, b]) => p.addr < b && a < p.addr + p.size)));
 }
 
 /** The memory ranges the pieces fill, neighbours (apart by alignment padding at most) merged. */
@@ -197,8 +207,9 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   const placement = options.weights ?? "section";
   // the weights image: model weights some layer reads at run time, then kernels' packed constants
   const pieces: Piece[] = [];
-  const writeWeights: WeightsWriter = (into, at) => {
-    for (const p of pieces) if (p.size) writePiece(p, into, at(p.addr)); // empty tensors may sit past every region
+  const writeWeights: WeightsWriter = (into, at, only) => {
+    const inside = (p: Piece) => !only || (p.addr >= only.offset && p.addr < only.offset + only.bytes);
+    for (const p of pieces) if (p.size && inside(p)) writePiece(p, into, at(p.addr)); // empty tensors may sit past every region
   };
 
   if (options.inPlaceConstants) for (const [out, over] of inPlaceOutputs(graph, order)) slots.set(out, { ...slots.get(over)!, name: out, value: undefined });
@@ -286,8 +297,10 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     if (fn.empty) return; // nothing to run: an alias of its input
     fn.finish();
     m.addFunctionExport(fname, fname);
-    layers.push({ name: n.name, op: n.op, fn: fname });
+    layers.push({ name: n.name, op: n.op, fn: fname, weights: piecesRead(ctx, pieces).map((p) => [p.addr, p.size]) });
   });
+  const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
+  const unclaimed: WeightSpan[] = pieces.filter((p) => p.size && !claimed.has(p.addr)).map((p) => [p.addr, p.size]);
 
   const run = new Fn(m, "run");
   for (const l of layers) run.emit(m.call(l.fn, [], binaryen.none));
@@ -307,7 +320,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     frozen: graph.frozenInputs.map(({ name, value: t }) =>
       ({ name, dtype: t.dtype, dims: [...t.dims], values: Array.from(t.data as ArrayLike<number | bigint>, (x) => (typeof x === "bigint" ? x.toString() : x)) })),
     layers,
-    memory: { bytes: pages * PAGE, weightsOffset, weightsBytes, weights: placement, regions },
+    memory: { bytes: pages * PAGE, weightsOffset, weightsBytes, weights: placement, regions, unclaimed },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
   };
   m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));

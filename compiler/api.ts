@@ -1,5 +1,6 @@
 // The public API: compile (AOT) and load (JIT, or AOT artifacts).
 import { createSession, type Feeds, type Session, type Tensor } from "../runtime/session.js";
+import type { WeightPlacement } from "../runtime/schedule.js";
 import { KilnError } from "../runtime/errors.js";
 import { resolveSimd } from "../runtime/simd.js";
 import type { Manifest, TensorSlot } from "../runtime/manifest.js";
@@ -80,6 +81,8 @@ export interface LoadOptions extends CompileOptions {
   cacheDir?: string;
   /** whether the engine runs relaxed SIMD, for simd "auto" (default runtime/simd.ts relaxedSimdSupported; tests inject it) */
   relaxedSupported?: () => boolean;
+  /** when the weights go into memory: "lazy" (default) layer by layer in the first run, or "eager" at load (runtime/schedule.ts) */
+  placement?: WeightPlacement;
 }
 
 /**
@@ -90,7 +93,7 @@ export interface LoadOptions extends CompileOptions {
 export async function load(model: Uint8Array | string, options: LoadOptions = {}): Promise<Model> {
   const src = await resolveSource(model, options);
   if (isWasm(src.bytes)) {
-    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported });
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement });
     return { inputs: fromSlots(session.inputs), outputs: fromSlots(session.outputs), run: (f) => session.run(f), session };
   }
   const pristine = src.bytes;
@@ -143,7 +146,7 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);
-        return createSession(c.module, { weights: c.weights });
+        return createSession(c.module, { weights: c.weights, placement: options.placement });
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));

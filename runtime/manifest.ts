@@ -29,7 +29,15 @@ export interface LayerInfo {
   op: string;
   /** exported function that runs this layer */
   fn: string;
+  /**
+   * the pieces of the weights image this layer reads, each [memory offset, bytes]: the layer
+   * scheduler (runtime/schedule.ts) places them just before the layer first runs
+   */
+  weights?: WeightSpan[];
 }
+
+/** [memory offset, bytes] of one piece of the weights image (a tensor or a kernel's packed constant) */
+export type WeightSpan = [number, number];
 
 /** A graph input compiled in as a constant: feeding it is optional, feeding another value is an error. */
 export interface FrozenInput {
@@ -60,6 +68,11 @@ export interface Manifest {
     weights: WeightsPlacement;
     /** what the weights image fills: model weights, then kernels' packed constants; the image is these concatenated */
     regions: WeightRegion[];
+    /**
+     * the pieces no layer reads (constant graph outputs), placed after the first run's layers;
+     * present when every layer lists its weights, which is what lets the scheduler place them lazily
+     */
+    unclaimed?: WeightSpan[];
   };
   /** wasm features beyond the MVP the module needs: "simd128", plus "relaxed_simd" (runtime/simd.ts) for a relaxed build */
   features: string[];

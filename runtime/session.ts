@@ -5,7 +5,8 @@ import { KilnError } from "./errors.js";
 import { FORMAT_VERSION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
-import { imageBytes, placeImage, splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
+import { WeightScheduler, type WeightPlacement } from "./schedule.js";
+import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 
 export interface TensorInput {
   data: TypedArray | number[];
@@ -83,6 +84,12 @@ export interface SessionOptions {
   simd?: SimdChoice;
   /** whether the engine runs relaxed SIMD (default: runtime/simd.ts relaxedSimdSupported; tests inject it) */
   relaxedSupported?: () => boolean;
+  /**
+   * When the weights go into memory (runtime/schedule.ts): "lazy" (default) each layer's just
+   * before it first runs, so the session is ready after compile + instantiate and the first run
+   * pays for the weights; "eager" all of them now, so the first run is as fast as the rest.
+   */
+  placement?: WeightPlacement;
 }
 
 export async function createSession(artifact: Uint8Array | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
@@ -102,8 +109,17 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
   const instance = await instantiate(mod);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
-  placeWeights(memory, manifest, weights);
+  const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
   const runAll = exports.run as () => void;
+  const layerFns = manifest.layers.map((l) => exports[l.fn] as () => void);
+  // the first run goes layer by layer, each layer's weights placed just before it
+  const runPlacing = () => {
+    layerFns.forEach((f, k) => {
+      scheduler.placeLayer(k);
+      f();
+    });
+    scheduler.finish();
+  };
 
   const write = (feeds: Feeds) => {
     const names = new Set(Object.keys(feeds));
@@ -138,7 +154,8 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
   const execute = (feeds: Feeds) => {
     write(feeds);
     try {
-      runAll();
+      if (scheduler.pending) runPlacing();
+      else runAll();
     } catch (e) {
       // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
       throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
@@ -159,12 +176,14 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
     },
     async profile(feeds) {
       write(feeds);
-      return manifest.layers.map((l) => {
-        const f = exports[l.fn] as () => void;
+      const times = manifest.layers.map((l, k) => {
+        scheduler.placeLayer(k); // not timed: the layer's own run is
         const t0 = performance.now();
-        f();
+        layerFns[k]();
         return { layer: l.name, op: l.op, ms: performance.now() - t0 };
       });
+      scheduler.finish();
+      return times;
     },
   };
 }
@@ -180,19 +199,6 @@ async function instantiate(mod: WebAssembly.Module): Promise<WebAssembly.Instanc
   } catch {
     return WebAssembly.instantiate(mod, {});
   }
-}
-
-function placeWeights(memory: WebAssembly.Memory, manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined): void {
-  const { weights: where, regions } = manifest.memory;
-  const size = imageBytes(regions);
-  if (where === "data" || size === 0) return;
-  const bytes = new Uint8Array(memory.buffer);
-  if (typeof weights === "function") return weights(bytes, (addr) => addr);
-  if (!weights || weights.length !== size) {
-    const got = weights ? `${weights.length} bytes` : "none";
-    throw new KilnError("INVALID_ARTIFACT", `this module keeps its ${size} bytes of weights ${where === "section" ? "in its kiln.weights section" : "outside (pass them as createSession(wasm, { weights }))"}; got ${got}`);
-  }
-  placeImage(bytes, regions, weights);
 }
 
 function checkFrozen(f: FrozenInput, feed: TensorInput | TypedArray): void {

@@ -9,9 +9,10 @@ import { customSectionHead, sections, type SectionSpan } from "./sections.js";
 
 /**
  * Writes the weights straight from the tensors (no staging copy) into `into`, each piece at
- * at(its memory address): the identity to write into memory, or a position in an image.
+ * at(its memory address): the identity to write into memory, or a position in an image. With
+ * `only`, just the pieces that start inside that memory range (the layer scheduler's unit).
  */
-export type WeightsWriter = (into: Uint8Array, at: (addr: number) => number) => void;
+export type WeightsWriter = (into: Uint8Array, at: (addr: number) => number, only?: WeightRegion) => void;
 
 /** Map memory addresses inside the regions to positions in their concatenated image, from `base`. */
 export function imagePosition(regions: readonly WeightRegion[], base: number): (addr: number) => number {
