@@ -44,6 +44,8 @@ export interface Timing {
   loadMs: number;
   medianMs: number;
   minMs: number;
+  /** the first run after a fresh-process load (median over those processes; absent with loadRuns 0) */
+  firstRunMs?: number;
 }
 
 export interface Check {
@@ -58,7 +60,7 @@ export interface BenchResult {
   model: string;
   threads: number;
   kiln: Timing & Check;
-  "kiln-aot": { loadMs: number };
+  "kiln-aot": { loadMs: number; firstRunMs?: number };
   "ort-web"?: Timing;
   "ort-node"?: Timing;
   /** ort-web medianMs / kiln medianMs (the first rival's when ort-web is not measured) */
@@ -108,7 +110,8 @@ export async function alternate(runners: Runner[], runs: number, warmup: number,
   return times;
 }
 
-const timing = (loadMs: number, times: number[]): Timing => ({ loadMs: round(loadMs), medianMs: round(median(times)), minMs: round(Math.min(...times)) });
+const timing = (loadMs: number, times: number[], firstRunMs?: number): Timing =>
+  ({ loadMs: round(loadMs), medianMs: round(median(times)), minMs: round(Math.min(...times)), ...(firstRunMs !== undefined ? { firstRunMs } : {}) });
 
 export async function benchModel(name: string, bytes: Uint8Array, o: BenchOptions): Promise<BenchResult> {
   const { compile } = await import("../compiler/api.js");
@@ -157,12 +160,17 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     const times = await alternate([...kilns, ...rivals], o.runs, o.warmup, o.budgetMs);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
-    const kiln = { ...timing(loadMs("kiln"), times[0]), ...checks[0] };
+    const firstRunMs = (engine: string) => fresh?.[engine as LoadEngine]?.firstRunMs;
+    const kiln = { ...timing(loadMs("kiln"), times[0], firstRunMs("kiln")), ...checks[0] };
     // rivals' times follow kiln's builds
-    const rivalTimings = Object.fromEntries(o.vs.map((r, k) => [r, timing(loadMs(r), times[kilns.length + k])])) as Partial<Record<RivalName, Timing>>;
+    const rivalTimings = Object.fromEntries(o.vs.map((r, k) => [r, timing(loadMs(r), times[kilns.length + k], firstRunMs(r))])) as Partial<Record<RivalName, Timing>>;
     const base = rivalTimings["ort-web"] ?? (o.vs[0] ? rivalTimings[o.vs[0]] : undefined);
     const speedupOf = (t: Timing) => (base ? round(base.medianMs / t.medianMs, 2) : 0);
-    const result: BenchResult = { model: name, threads: o.threads, kiln, "kiln-aot": { loadMs: round(loadMs("kiln-aot")) }, ...rivalTimings, speedup: speedupOf(kiln) };
+    const aotFirst = firstRunMs("kiln-aot");
+    const result: BenchResult = {
+      model: name, threads: o.threads, kiln, "kiln-aot": { loadMs: round(loadMs("kiln-aot")), ...(aotFirst !== undefined ? { firstRunMs: aotFirst } : {}) },
+      ...rivalTimings, speedup: speedupOf(kiln),
+    };
     if (o.relaxed) {
       const t = timing(loadMs("kiln-relaxed"), times[1]);
       result["kiln-relaxed"] = { ...t, ...checks[1], speedup: speedupOf(t) };

@@ -1,8 +1,9 @@
 // One engine's load, timed in a fresh process (bench/loads.ts spawns it):
 //   node dist/bench/load-probe.js '{"engine","threads","model","tiny","feeds"}'
 // model and tiny are files: the ONNX model, or for kiln-aot its compiled .wasm, and the tiny model
-// (or its .wasm) the engine warms up on. Prints {"engine","loadMs"}; a failure exits 1, the
-// message on stderr.
+// (or its .wasm) the engine warms up on. Prints {"engine","loadMs","firstRunMs"}: the load, then
+// the first run after it (kiln places weights layer by layer in its first run, runtime/schedule.ts,
+// so the two together are what a user waits for); a failure exits 1, the message on stderr.
 // Why a fresh process: V8's background compile and tier-up jobs left by one engine (binaryen's
 // own wasm, another engine's load) ran inside the next engine's timed load on a 2-core machine,
 // and an AOT artifact is deployed without binaryen at all. So the kiln-aot child never imports
@@ -27,6 +28,8 @@ export interface ProbeArgs {
 export interface ProbeResult {
   engine: LoadEngine;
   loadMs: number;
+  /** the first run after the load */
+  firstRunMs: number;
 }
 
 async function engineNamed(name: LoadEngine, threads: number): Promise<Engine> {
@@ -44,10 +47,10 @@ export async function probe(a: ProbeArgs): Promise<ProbeResult> {
   settleHeap();
   const [runner, loadMs] = await timed(() => engine.load(bytes, feeds, shapesOf(a.feeds)));
   // a load that cannot run is a failure, not a fast load
-  const outputs = await runner.run();
+  const [outputs, firstRunMs] = await timed(() => runner.run());
   if (Object.keys(outputs).length === 0) throw new Error(`${a.engine}: the loaded model returned no outputs`);
   await runner.release();
-  return { engine: a.engine, loadMs };
+  return { engine: a.engine, loadMs, firstRunMs };
 }
 
 /** Exits explicitly: onnxruntime-web's worker threads (threads > 1) would keep the process alive. */

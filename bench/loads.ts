@@ -31,13 +31,22 @@ export interface MeasuredLoad {
   /** median of the samples */
   loadMs: number;
   samples: number[];
+  /** median of the first runs after those loads */
+  firstRunMs: number;
+  firstRunSamples: number[];
 }
 
-/** every sample behind the medians, for the JSON report: {"runs", "kiln": [...], "kiln-aot": [...], ...} */
-export type LoadSamples = { runs: number } & Partial<Record<LoadEngine, number[]>>;
+/**
+ * every sample behind the medians, for the JSON report: {"runs", "kiln": [...], "kiln-aot": [...],
+ * ..., "firstRun": {"kiln": [...], ...}}
+ */
+export type LoadSamples = { runs: number; firstRun?: Partial<Record<LoadEngine, number[]>> } & Partial<Record<LoadEngine, number[]>>;
 
-export const loadSamples = (m: Partial<Record<LoadEngine, MeasuredLoad>>, runs: number): LoadSamples =>
-  ({ runs, ...Object.fromEntries(Object.entries(m).map(([e, l]) => [e, l.samples])) });
+export const loadSamples = (m: Partial<Record<LoadEngine, MeasuredLoad>>, runs: number): LoadSamples => ({
+  runs,
+  ...Object.fromEntries(Object.entries(m).map(([e, l]) => [e, l.samples])),
+  firstRun: Object.fromEntries(Object.entries(m).map(([e, l]) => [e, l.firstRunSamples])),
+});
 
 const execFileAsync = promisify(execFile);
 
@@ -66,10 +75,10 @@ async function writeInputs(dir: string, p: LoadProbes): Promise<Record<"model" |
   return { model: write("model.onnx", p.model), aot: write("model.wasm", p.aot), tiny: write("tiny.onnx", tiny), tinyAot: write("tiny.wasm", tinyAot) };
 }
 
-async function probeOnce(script: string, args: ProbeArgs): Promise<number> {
+async function probeOnce(script: string, args: ProbeArgs): Promise<ProbeResult> {
   try {
     const { stdout } = await execFileAsync(process.execPath, [script, JSON.stringify(args)], { maxBuffer: 1 << 24 });
-    return (JSON.parse(stdout.trim().split("\n").pop()!) as ProbeResult).loadMs;
+    return JSON.parse(stdout.trim().split("\n").pop()!) as ProbeResult;
   } catch (e) {
     const err = e as Error & { stderr?: string };
     throw new Error(`load probe ${args.engine} failed: ${(err.stderr || err.message).trim()}`);
@@ -92,13 +101,18 @@ export async function measureLoads(p: LoadProbes): Promise<Partial<Record<LoadEn
     // a cooldown of 5 s, not with the files flushed; gone with one process run before)
     for (const engine of p.engines) await probeOnce(script, argsOf(engine));
     const samples = p.engines.map(() => [] as number[]);
+    const firsts = p.engines.map(() => [] as number[]);
     for (let i = 0; i < p.runs; i++) {
       for (let j = 0; j < p.engines.length; j++) {
         const k = (i + j) % p.engines.length;
-        samples[k].push(round(await probeOnce(script, argsOf(p.engines[k]))));
+        const r = await probeOnce(script, argsOf(p.engines[k]));
+        samples[k].push(round(r.loadMs));
+        firsts[k].push(round(r.firstRunMs));
       }
     }
-    return Object.fromEntries(p.engines.map((e, k) => [e, { loadMs: round(median(samples[k])), samples: samples[k] }]));
+    return Object.fromEntries(p.engines.map((e, k) => [e, {
+      loadMs: round(median(samples[k])), samples: samples[k], firstRunMs: round(median(firsts[k])), firstRunSamples: firsts[k],
+    }]));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -65,6 +65,11 @@ describe("kiln bench", () => {
       expect(samples.length, e).toBe(3);
       for (const ms of samples) expect(Number.isFinite(ms) && ms >= 0, e).toBe(true);
       expect(r[e].loadMs, e).toBe(median(samples));
+      // and the first run after each of those loads
+      const firsts: number[] = r.loads.firstRun[e];
+      expect(firsts.length, e).toBe(3);
+      for (const ms of firsts) expect(Number.isFinite(ms) && ms >= 0, e).toBe(true);
+      expect(r[e].firstRunMs, e).toBe(median(firsts));
     }
   });
 
