@@ -8,6 +8,7 @@ import binaryen from "binaryen";
 import { slidingWindow } from "../../compiler/shapes/nn-geometry.js";
 import { dtype } from "../../runtime/dtypes.js";
 import { emitDepthwise, depthwiseApplies } from "./conv-depthwise.js";
+import { depthwiseLanesPrepare, tryDepthwiseLanes } from "./conv-depthwise-lanes.js";
 import { emitDirectConv } from "./conv-direct.js";
 import { im2colPrepare, tryIm2col, tryPointwise } from "./conv-small.js";
 import { tryWinograd, winogradPrepare } from "./conv-winograd.js";
@@ -20,7 +21,7 @@ registerKernel("Conv", (ctx: KernelCtx) => {
   const bias = ctx.inputs[2];
   if (y.size === 0) return;
   if (bias && bias.dtype !== y.dtype) ctx.unsupported(`bias type ${bias.dtype} differs from ${y.dtype}`);
-  if (tryWinograd(ctx) || tryIm2col(ctx) || tryPointwise(ctx)) return;
+  if (tryWinograd(ctx) || tryDepthwiseLanes(ctx) || tryIm2col(ctx) || tryPointwise(ctx)) return;
   const group = ctx.attrs.int("group", 1);
   const win = slidingWindow(ctx.attrs, x.dims.slice(2), w.dims.slice(2));
   const pointwise = win.kernel.every((k) => k === 1) && win.strides.every((s) => s === 1) &&
@@ -56,6 +57,6 @@ registerKernel("Conv", (ctx: KernelCtx) => {
 }, {
   prepare(ctx) {
     const winograd = winogradPrepare(ctx);
-    return winograd.constants ? winograd : im2colPrepare(ctx);
+    return winograd.constants ? winograd : depthwiseLanesPrepare(ctx) ?? im2colPrepare(ctx);
   },
 });

@@ -12,7 +12,7 @@ const LO64 = lanes([0, 1, 4, 5]);
 const HI64 = lanes([2, 3, 6, 7]);
 
 /** Statements that leave the transposed 4x4 tile of rows r (v128 locals, four 32-bit lanes each) in out. */
-function transpose4(m: binaryen.Module, r: Local[], t: Local[], out: Local[]): Expr[] {
+export function transpose4(m: binaryen.Module, r: Local[], t: Local[], out: Local[]): Expr[] {
   const sh = (a: Local, b: Local, mask: number[]) => m.i8x16.shuffle(a.get(), b.get(), mask);
   return [
     t[0].set(sh(r[0], r[1], LO)), t[1].set(sh(r[2], r[3], LO)),
