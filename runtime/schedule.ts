@@ -32,6 +32,7 @@ export class WeightScheduler {
     // a module from before the scheduler lists no layer's pieces: it can only be placed whole
     const listed = manifest.memory.unclaimed !== undefined && manifest.layers.every((l) => l.weights);
     if (placement === "eager" || !listed) this.placeAll();
+    else checkSpans(manifest);
   }
 
   /** Place the pieces layer k reads that are not in memory yet. */
@@ -68,5 +69,15 @@ export class WeightScheduler {
     else placeImage(bytes, this.manifest.memory.regions, source);
     this.pending = false;
     this.source = undefined;
+  }
+}
+
+/** Every listed piece lies inside one region of the image: a damaged manifest is refused, never copied from the wrong place. */
+function checkSpans(manifest: Manifest): void {
+  const { regions, unclaimed } = manifest.memory;
+  const spans = [...manifest.layers.flatMap((l) => (l.weights ?? []).map((w) => [l.name, w] as const)), ...(unclaimed ?? []).map((w) => ["(unclaimed)", w] as const)];
+  for (const [layer, [offset, bytes]] of spans) {
+    const inside = Number.isInteger(offset) && Number.isInteger(bytes) && bytes > 0 && regions.some((r) => offset >= r.offset && offset + bytes <= r.offset + r.bytes);
+    if (!inside) throw new KilnError("INVALID_ARTIFACT", `the manifest lists weights [${offset}, +${bytes}] for layer ${JSON.stringify(layer)} outside the weights image; the artifact is damaged, recompile it`);
   }
 }

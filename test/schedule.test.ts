@@ -166,6 +166,16 @@ describe("WeightScheduler", () => {
     expect(new Uint8Array(memory.buffer, 64, 48)).toEqual(image);
   });
 
+  it("refuses a manifest whose pieces fall outside the image (a damaged artifact), typed", () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const bad = manifest(true);
+    bad.layers[1].weights = [[100, 16]]; // runs past the region's end at 112
+    expect(() => new WeightScheduler(memory, bad, image)).toThrow(expect.objectContaining({ code: "INVALID_ARTIFACT", message: expect.stringMatching(/layer "l1" outside the weights image/) }));
+    const gone = manifest(true);
+    gone.memory.unclaimed = [[4096, 4]];
+    expect(() => new WeightScheduler(memory, gone, image)).toThrow(/\(unclaimed\)/);
+  });
+
   it("refuses a missing or wrong-sized image at load, lazy or not", () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     expect(() => new WeightScheduler(memory, manifest(true), undefined)).toThrow(/48 bytes of weights/);
