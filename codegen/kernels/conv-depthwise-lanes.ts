@@ -14,7 +14,7 @@ import type { Expr, Local } from "../fn.js";
 import { floatWindow } from "./conv-small.js";
 import { madd } from "./gemm-tile.js";
 import { transpose4 } from "./movement-transpose.js";
-import { derivedFrom, lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "./registry.js";
+import { derivedFrom, emitPrepared, lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "./registry.js";
 import type { Tensor } from "../../compiler/ir/graph.js";
 
 /** taps held in v128 locals at once */
@@ -66,11 +66,7 @@ export function depthwiseLanesPrepare(ctx: KernelCtx): KernelPrep | undefined {
 
 /** Emits the kernel when prepare chose it; false means: use another path. */
 export function tryDepthwiseLanes(ctx: KernelCtx): boolean {
-  if (ctx.scratchAddr < 0 || !ctx.constantAddrs.length) return false;
-  const lay = depthwiseLanesLayout(ctx);
-  if (!lay) return false;
-  emitDepthwiseLanes(ctx, lay);
-  return true;
+  return emitPrepared(ctx, depthwiseLanesLayout, emitDepthwiseLanes);
 }
 
 function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
@@ -92,12 +88,21 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const pix = Array.from({ length: 4 }, () => fn.local(binaryen.i32));
   const plane = H * W * 4, oplane = P * 4;
 
-  // 1. the block's 4 channels into scratch, one pixel per vector, zero borders
+  // 1. the block's 4 channels into scratch, one pixel per vector; only the borders are zeroed (the
+  // scratch is shared: other layers leave their data there), the image overwrites the rest
+  const zero = m.v128.const(new Array(16).fill(0));
+  const padR = Wp - padL - W, below = (padT + H) * Wp * 16;
+  const zeros = (at: () => Expr, from: number, count: number): Expr[] => count <= 8
+    ? Array.from({ length: count }, (_, q) => m.v128.store(from + q * 16, 16, at(), zero))
+    : [m.memory.fill(add(at(), i32(from)), i32(0), i32(count * 16))];
   const copyIn = (n: Local, cb: Local): Expr[] => [
-    m.memory.fill(i32(S), i32(0), i32(lay.scratchBytes)),
+    ...(padT ? [m.memory.fill(i32(S), i32(0), i32(padT * Wp * 16))] : []),
+    ...(below < lay.scratchBytes ? [m.memory.fill(i32(S + below), i32(0), i32(lay.scratchBytes - below))] : []),
     fn.loop(H, (ih) => [
       src.set(add(mul(n, C * plane), mul(cb, 4 * plane), mul(ih, W * 4))),
       dst.set(add(i32(S + (padT * Wp + padL) * 16), mul(ih, Wp * 16))),
+      ...(padL ? zeros(() => m.i32.sub(dst.get(), i32(padL * 16)), 0, padL) : []),
+      ...zeros(dst.get, W * 16, padR),
       fn.loop(W4, (iw) => [
         ...rows.map((r, j) => r.set(m.v128.load(x.addr + j * plane, 4, add(src.get(), mul(iw, 4))))),
         ...transpose4(m, rows, tmp, outs),

@@ -11,7 +11,7 @@ import type { Expr, Local } from "../fn.js";
 import { strided4 } from "./conv-segments.js";
 import { emitPaddedCopy, floatWindow } from "./conv-small.js";
 import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./conv-winograd-math.js";
-import type { KernelCtx, KernelPrep } from "./registry.js";
+import { emitPrepared, type KernelCtx, type KernelPrep } from "./registry.js";
 import { madd } from "./gemm-tile.js";
 
 interface Layout {
@@ -97,11 +97,7 @@ export function winogradPrepare(ctx: KernelCtx): KernelPrep {
 
 /** Emits the Winograd kernel when prepare chose it; false means: use another path. */
 export function tryWinograd(ctx: KernelCtx): boolean {
-  if (ctx.scratchAddr < 0 || !ctx.constantAddrs.length) return false;
-  const lay = winogradLayout(ctx);
-  if (!lay) return false;
-  emitWinograd(ctx, lay);
-  return true;
+  return emitPrepared(ctx, winogradLayout, emitWinograd);
 }
 
 function emitWinograd(ctx: KernelCtx, lay: Layout): void {

@@ -158,6 +158,19 @@ export function registerDomainKernel(domain: string, emit: Emitter, opts: { prep
   domainEmitters.set(domain, { emit, prepare: opts.prepare });
 }
 
+/**
+ * Emit a path whose prepare placed constants and reserved scratch: layoutOf recomputes the layout
+ * prepare chose. False when the layer does not take the path or prepare left it nothing, so the
+ * caller tries another path.
+ */
+export function emitPrepared<L>(ctx: KernelCtx, layoutOf: (ctx: KernelCtx) => L | undefined, emit: (ctx: KernelCtx, lay: L) => void): boolean {
+  if (ctx.scratchAddr < 0 || !ctx.constantAddrs.length) return false;
+  const lay = layoutOf(ctx);
+  if (!lay) return false;
+  emit(ctx, lay);
+  return true;
+}
+
 export function kernelEntry(domain: string, op: string): KernelEntry | undefined {
   return emitters.get(key(domain, op)) ?? domainEmitters.get(domain === "ai.onnx" ? "" : domain);
 }

@@ -58,6 +58,7 @@ describe("depthwise conv, channels in lanes, vs onnxruntime", () => {
     const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
 input %x : float32[1,12,7,7]
 input %r : float32[1,12,7,7]
+input %big : float32[1,12,14,14]
 const %w : float32[12,1,3,3] = dense<[${dense(108, 1)}]>
 const %w5 : float32[12,1,5,5] = dense<[${dense(300, 3)}]>
 const %b : float32[12] = dense<[${dense(12, 2)}]>
@@ -68,12 +69,15 @@ const %hi : float32 = dense<[6]>
 %d : float32[1,12,7,7] = Conv[group=12, pads=[1,1,1,1]](%c, %w) {name="d"}
 %e : float32[1,12,7,7] = Add(%d, %r) {name="res"}
 %f : float32[1,12,7,7] = Relu(%e) {name="relu"}
+%h : float32[1,12,14,14] = Conv[group=12, pads=[1,1,1,1]](%big, %w) {name="h"}
 %g : float32[1,12,7,7] = Conv[group=12, pads=[2,2,2,2]](%f, %w5) {name="g"}
 output %c
+output %h
 output %g`));
-    const feeds = { x: tensor({ dims: [1, 12, 7, 7], lo: -3, hi: 3 }, 5), r: tensor({ dims: [1, 12, 7, 7] }, 6) };
+    // h (a 16x16 padded image) runs before g (11x11) and leaves data over all of g's scratch
+    const feeds = { x: tensor({ dims: [1, 12, 7, 7], lo: -3, hi: 3 }, 5), r: tensor({ dims: [1, 12, 7, 7] }, 6), big: tensor({ dims: [1, 12, 14, 14] }, 7) };
     const [got, want] = [await runKiln(bytes, feeds), await runOrt(bytes, feeds)];
-    for (const o of ["c", "g"]) {
+    for (const o of ["c", "h", "g"]) {
       const cmp = compareTensors(got[o], want[o], tol);
       expect(cmp.message ?? "ok", o).toBe("ok");
     }
