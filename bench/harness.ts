@@ -69,6 +69,29 @@ export interface BenchResult {
   "kiln-relaxed"?: Timing & Check & { speedup: number };
   /** the fresh-process load samples behind each loadMs (absent with loadRuns 0) */
   loads?: LoadSamples;
+  /** engines whose timed runs were unsteady (see unsteadyNotes): their medians are not to be taken alone */
+  notes?: string[];
+}
+
+/**
+ * An engine whose median sits this far above its minimum ran unsteadily: noise from elsewhere, or
+ * a change of speed inside the engine (onnxruntime-web was seen to turn 2.3x slower mid-process,
+ * about once in a dozen processes, on ResNet-50, its runs steady before and after), which a
+ * median-based speedup would credit to kiln. Steady runs here sit within 3-10% of the minimum.
+ */
+export const UNSTEADY_SPREAD = 1.25;
+
+/** A note per engine whose median is over UNSTEADY_SPREAD times its minimum, with the speedup on minima beside. */
+export function unsteadyNotes(r: BenchResult): string[] {
+  const base = r["ort-web"] ?? r["ort-node"];
+  const engines: [string, Timing | undefined][] = [["kiln", r.kiln], ["kiln-relaxed", r["kiln-relaxed"]], ["ort-web", r["ort-web"]], ["ort-node", r["ort-node"]]];
+  const notes: string[] = [];
+  for (const [name, t] of engines) {
+    if (!t || t.minMs <= 0 || t.medianMs / t.minMs <= UNSTEADY_SPREAD) continue;
+    notes.push(`${name} unsteady: median ${t.medianMs.toFixed(1)} ms is ${(t.medianMs / t.minMs).toFixed(2)}x its minimum ${t.minMs.toFixed(1)} ms`);
+  }
+  if (notes.length && base) notes.push(`speedup on minima ${round(base.minMs / r.kiln.minMs, 2)}x (on medians ${r.speedup}x)`);
+  return notes;
 }
 
 /** The graph's inputs as declared (without compiling it). */
@@ -176,6 +199,8 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
       result["kiln-relaxed"] = { ...t, ...checks[1], speedup: speedupOf(t) };
     }
     if (fresh) result.loads = loadSamples(fresh, loadRuns);
+    const notes = unsteadyNotes(result);
+    if (notes.length) result.notes = notes;
     return result;
   } finally {
     for (const r of runners) await r.release();

@@ -75,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
       // a ~20 s budget per model keeps the whole run to a few minutes on a 2-core machine
       const r = await benchModel(m.name, await m.bytes(), { vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed });
       results.push(r);
+      for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
       const rx = r["kiln-relaxed"];
       const relaxedNote = rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "";
       process.stderr.write(` kiln ${r.kiln.medianMs} ms, ort-web ${r["ort-web"]?.medianMs} ms, speedup ${r.speedup}x${r.kiln.ok ? "" : " WRONG"}${relaxedNote}\n`);

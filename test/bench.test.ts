@@ -8,7 +8,7 @@ import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { parseArgs } from "../compiler/cli/args.js";
 import { cmdBench } from "../compiler/cli/bench.js";
-import { alternate, benchModel, compareOutputs } from "../bench/harness.js";
+import { alternate, benchModel, compareOutputs, unsteadyNotes, type BenchResult } from "../bench/harness.js";
 import { median } from "../bench/stats.js";
 import { measureLoads } from "../bench/loads.js";
 import { buildMicrokernel, relaxedSimdAvailable } from "../bench/peak.js";
@@ -155,6 +155,23 @@ describe("timing bookkeeping", () => {
     const rounds = calls.slice(9);
     expect(rounds.slice(0, 3)).toEqual([0, 1, 2]);
     expect(rounds.slice(3, 6)).toEqual([1, 2, 0]);
+  });
+
+  it("flags an engine whose median sits far above its minimum, with the speedup on minima", () => {
+    const t = (medianMs: number, minMs: number) => ({ loadMs: 1, medianMs, minMs });
+    const r = (web: [number, number]): BenchResult => ({
+      model: "m", threads: 1, kiln: { ...t(125, 120), ok: true, maxAbsErr: 0, against: "ort-web" }, "kiln-aot": { loadMs: 1 },
+      "ort-web": t(...web), speedup: Math.round((web[0] / 125) * 100) / 100,
+    });
+    expect(unsteadyNotes(r([280, 260]))).toEqual([]);
+    // ort-web's slow mode: 2.3x over its minimum; the median speedup 5.04x, on minima 2.17x
+    expect(unsteadyNotes(r([630, 260]))).toEqual([
+      "ort-web unsteady: median 630.0 ms is 2.42x its minimum 260.0 ms",
+      "speedup on minima 2.17x (on medians 5.04x)",
+    ]);
+    const noisyKiln = r([280, 260]);
+    noisyKiln.kiln = { ...noisyKiln.kiln, medianMs: 160 };
+    expect(unsteadyNotes(noisyKiln)[0]).toMatch(/^kiln unsteady: median 160\.0 ms is 1\.33x/);
   });
 
   it("a time budget cuts the timed rounds, never below five", async () => {
