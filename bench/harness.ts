@@ -81,13 +81,14 @@ export interface BenchResult {
  */
 export const UNSTEADY_SPREAD = 1.25;
 
-/** A note per engine whose median is over UNSTEADY_SPREAD times its minimum, with the speedup on minima beside. */
+/** A note per engine whose median is over UNSTEADY_SPREAD times its minimum (and 1 ms above it), with the speedup on minima beside. */
 export function unsteadyNotes(r: BenchResult): string[] {
   const base = r["ort-web"] ?? r["ort-node"];
   const engines: [string, Timing | undefined][] = [["kiln", r.kiln], ["kiln-relaxed", r["kiln-relaxed"]], ["ort-web", r["ort-web"]], ["ort-node", r["ort-node"]]];
   const notes: string[] = [];
   for (const [name, t] of engines) {
-    if (!t || t.minMs <= 0 || t.medianMs / t.minMs <= UNSTEADY_SPREAD) continue;
+    // sub-millisecond gaps are timer and scheduler jitter (a tiny model's runs take microseconds)
+    if (!t || t.minMs <= 0 || t.medianMs / t.minMs <= UNSTEADY_SPREAD || t.medianMs - t.minMs < 1) continue;
     notes.push(`${name} unsteady: median ${t.medianMs.toFixed(1)} ms is ${(t.medianMs / t.minMs).toFixed(2)}x its minimum ${t.minMs.toFixed(1)} ms`);
   }
   if (notes.length && base) notes.push(`speedup on minima ${round(base.minMs / r.kiln.minMs, 2)}x (on medians ${r.speedup}x)`);

@@ -172,6 +172,10 @@ describe("timing bookkeeping", () => {
     const noisyKiln = r([280, 260]);
     noisyKiln.kiln = { ...noisyKiln.kiln, medianMs: 160 };
     expect(unsteadyNotes(noisyKiln)[0]).toMatch(/^kiln unsteady: median 160\.0 ms is 1\.33x/);
+    // microsecond runs: a large ratio of tiny times is jitter
+    const tiny = r([0.05, 0.02]);
+    tiny.kiln = { ...tiny.kiln, medianMs: 0.03, minMs: 0.01 };
+    expect(unsteadyNotes(tiny)).toEqual([]);
   });
 
   it("a time budget cuts the timed rounds, never below five", async () => {
