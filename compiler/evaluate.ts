@@ -6,13 +6,16 @@
 // another's output, given as an undefined input). The constant inputs are not baked into data segments: they are written into the
 // instance's memory after instantiation, so binaryen and WebAssembly.compile never see them.
 // Splat constants (ConstantOfShape weights, and arithmetic over them) are evaluated on their one
-// value first (compiler/evaluate-splat.ts): millions of equal elements are never computed.
+// value first (compiler/evaluate-splat.ts): millions of equal elements are never computed. A large
+// constant times a vector along one axis (BatchNormalization folded into weights) is kept as its
+// factors until the weights image is written (compiler/evaluate-scaled.ts).
 import { createSession } from "../runtime/session.js";
 import { KilnError } from "../runtime/errors.js";
 import { Graph, type Node, type Tensor } from "./ir/graph.js";
 import type { OutputInfo } from "./shapes/registry.js";
 import { compileGenerated, generate } from "../codegen/module.js";
 import { evaluateWithSplats } from "./evaluate-splat.js";
+import { evaluateWithScaling } from "./evaluate-scaled.js";
 
 interface Request {
   graph: Graph;
@@ -43,7 +46,7 @@ function flush(): void {
 async function runGroup(group: Request[]): Promise<void> {
   if (group.length > 1) {
     try {
-      const results = await evaluateWithSplats(group, evaluateNodes);
+      const results = await evaluateWithSplats(group, evaluateScaledOrNodes);
       group.forEach((r, k) => r.resolve(results[k]));
       return;
     } catch {
@@ -52,12 +55,14 @@ async function runGroup(group: Request[]): Promise<void> {
   }
   for (const r of group) {
     try {
-      r.resolve((await evaluateWithSplats([r], evaluateNodes))[0]);
+      r.resolve((await evaluateWithSplats([r], evaluateScaledOrNodes))[0]);
     } catch (e) {
       r.reject(e);
     }
   }
 }
+
+const evaluateScaledOrNodes = (requests: Omit<Request, "resolve" | "reject">[]) => evaluateWithScaling(requests, evaluateNodes);
 
 /** Compile the given nodes into one module and run it: every input is a constant or another request's output. */
 export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject">[]): Promise<Tensor[][]> {
