@@ -19,7 +19,8 @@ function layerFlops(graph: Graph, name: string): number {
   const anchor = node.op.split("_")[0];
   const dims = (v: string | undefined) => (v ? graph.values.get(v)?.shape ?? [] : []) as number[];
   const out = sizeOf(dims(node.outputs[0]));
-  if (anchor === "Conv") {
+  // the layout pass's depthwise Conv (channels last): weights [C, 1, kh, kw] as Conv's
+  if (anchor === "Conv" || anchor === "DepthwiseConvNhwc") {
     const w = dims(node.inputs[1]);
     return w.length ? (2 * out * sizeOf(w)) / w[0] : 0;
   }

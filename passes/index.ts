@@ -3,19 +3,20 @@ import { cse } from "./cse.js";
 import { dce } from "./dce.js";
 import { foldConstantsPass } from "./fold-constants.js";
 import { fuse } from "./fuse.js";
+import { layoutNhwcPass } from "./layout-nhwc.js";
 import type { Pass } from "./pass.js";
 import { planMemoryPass } from "./plan-memory.js";
 import { simplify } from "./simplify.js";
 
 export type OptLevel = 0 | 1 | 2;
 
-export const ALL_PASSES: readonly Pass[] = [simplify, foldConstantsPass, cse, dce, fuse, planMemoryPass];
+export const ALL_PASSES: readonly Pass[] = [simplify, foldConstantsPass, cse, dce, layoutNhwcPass, fuse, planMemoryPass];
 
 export function pipelineFor(level: OptLevel): Pass[] {
   switch (level) {
     case 0: return [];
     case 1: return [simplify, foldConstantsPass, dce, planMemoryPass];
-    default: return [simplify, foldConstantsPass, cse, simplify, dce, fuse, dce, planMemoryPass];
+    default: return [simplify, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fuse, dce, planMemoryPass];
   }
 }
 

@@ -50,7 +50,7 @@ describe("kiln compile --dump-after=all", () => {
     }
 
     const rep = JSON.parse(fs.readFileSync(report, "utf8"));
-    expect(rep.passes.map((p: { name: string }) => p.name)).toEqual(["simplify", "fold-constants", "cse", "simplify", "dce", "fuse", "dce", "plan-memory"]);
+    expect(rep.passes.map((p: { name: string }) => p.name)).toEqual(["simplify", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse", "dce", "plan-memory"]);
     expect(rep.nodes.before).toBe(10);
     expect(rep.nodes.after).toBeLessThan(rep.nodes.before);
     expect(rep.memory.arenaBytes).toBeLessThanOrEqual(rep.memory.naiveBytes);

@@ -14,7 +14,7 @@ export function channelAxis(anchor: string, rank: number): number {
 }
 
 /** index of the anchor's own bias input (Gemm's C, Conv's B); MatMul has none */
-export const OWN_BIAS_INPUT: Readonly<Record<string, number | undefined>> = { Conv: 2, ConvTranspose: 2, Gemm: 2 };
+export const OWN_BIAS_INPUT: Readonly<Record<string, number | undefined>> = { Conv: 2, ConvTranspose: 2, Gemm: 2, DepthwiseConvNhwc: 2 };
 
 export interface OperandInfo {
   dims: readonly number[];
@@ -48,7 +48,9 @@ const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 /** Whether the anchor itself can run with an epilogue (float32, shapes the kernels' hook covers). */
 export function anchorFits(op: string, domain: string, inputs: readonly string[], look: Lookup): boolean {
-  if (domain !== "" || !EPILOGUE_ANCHORS.has(op)) return false;
+  // the NHWC layout pass's depthwise Conv (channels last: the channel axis is the last one)
+  const layoutAnchor = domain === "kiln.layout" && op === "DepthwiseConvNhwc";
+  if (!layoutAnchor && (domain !== "" || !EPILOGUE_ANCHORS.has(op))) return false;
   const ins = inputs.map((i) => (i ? look(i) : undefined));
   if (ins.some((t, k) => inputs[k] && (!t || t.dtype !== "float32"))) return false;
   // a 1-D MatMul operand moves the column axis; keep those plain

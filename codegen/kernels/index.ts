@@ -12,4 +12,5 @@ import "./attention.js";
 import "./loss.js";
 import "./quant.js";
 import "./signal.js";
+import "./conv-depthwise-nhwc.js";
 import "./fused.js";

@@ -61,6 +61,24 @@ function exportNode(n: Node, rename: (v: string) => string = (v) => v, opType = 
   };
 }
 
+const LAYOUT_DOMAIN = "kiln.layout";
+
+/**
+ * The layout pass's ops in standard ONNX, so a dump after it still runs anywhere:
+ * DepthwiseConvNhwc = Transpose to NCHW, Conv with group = C, Transpose back to NHWC.
+ */
+function standardNodes(graph: Graph, n: Node): Node[] {
+  if (n.domain !== LAYOUT_DOMAIN || n.op !== "DepthwiseConvNhwc") return [n];
+  const C = Number(graph.values.get(n.inputs[1])?.shape?.[0]);
+  const nchw = `${n.outputs[0]}__nchw_in`, out = `${n.outputs[0]}__nchw_out`;
+  const perm = (value: number[]): Attr => ({ type: "ints", value });
+  return [
+    { name: `${n.name}__to_nchw`, op: "Transpose", domain: "", inputs: [n.inputs[0]], outputs: [nchw], attrs: { perm: perm([0, 3, 1, 2]) } },
+    { name: n.name, op: "Conv", domain: "", inputs: [nchw, ...n.inputs.slice(1)], outputs: [out], attrs: { ...n.attrs, group: { type: "int", value: C } } },
+    { name: `${n.name}__to_nhwc`, op: "Transpose", domain: "", inputs: [out], outputs: [n.outputs[0]], attrs: { perm: perm([0, 2, 3, 1]) } },
+  ];
+}
+
 /**
  * Fused nodes become model-local ONNX functions whose body is the original subgraph, so a dump
  * runs in any runtime and opens in Netron. One function per distinct body (op name plus a
@@ -78,7 +96,7 @@ class FunctionTable {
     n.inputs.forEach((v, k) => v && !formal.has(v) && formal.set(v, `in${k}`));
     n.outputs.forEach((v, k) => v && formal.set(v, `out${k}`));
     const rename = (v: string) => formal.get(v) ?? `t_${v}`;
-    const nodes = body.map((b) => exportNode(b, rename));
+    const nodes = body.flatMap((b) => standardNodes(this.graph, b)).map((b) => exportNode(b, rename));
     const key = JSON.stringify([n.op, n.inputs.length, n.outputs.length, nodes.map((x) => [x.opType, x.domain, x.input, x.output, x.attribute])]);
     let name = this.byKey.get(key);
     if (name) return name;
@@ -92,7 +110,7 @@ class FunctionTable {
       input: n.inputs.map((_, k) => `in${k}`),
       output: n.outputs.map((_, k) => `out${k}`),
       node: nodes.map((x, k) => ({ ...x, name: `${name}_${k}` })),
-      opsetImport: [...this.graph.opsets].filter(([d]) => d !== FUSED_DOMAIN).map(([domain, version]) => ({ domain, version })),
+      opsetImport: [...this.graph.opsets].filter(([d]) => d !== FUSED_DOMAIN && d !== LAYOUT_DOMAIN).map(([domain, version]) => ({ domain, version })),
       docString: `kiln fused group: ${n.meta?.fused ?? n.op}`,
     });
     return name;
@@ -102,7 +120,7 @@ class FunctionTable {
 export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Array {
   const order = graph.topoOrder();
   const functions = new FunctionTable(graph);
-  const nodes: NodeProto[] = order.map((n) => (n.body ? exportNode(n, undefined, functions.nameFor(n)) : exportNode(n)));
+  const nodes: NodeProto[] = order.flatMap((n) => (n.body ? [exportNode(n, undefined, functions.nameFor(n))] : standardNodes(graph, n).map((x) => exportNode(x))));
   const produced = new Set(order.flatMap((n) => n.outputs));
   const initializers = [...graph.values.values()]
     .filter((v) => v.const && !produced.has(v.name) && !graph.inputs.includes(v.name))
@@ -110,6 +128,7 @@ export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Arr
   const io = new Set([...graph.inputs, ...graph.outputs]);
   const inner = options.valueInfo === false ? [] : [...produced].filter((n) => n && !io.has(n) && graph.values.get(n)?.dtype).map((n) => valueInfo(graph, n));
   const opsets = new Map(graph.opsets);
+  opsets.delete(LAYOUT_DOMAIN); // its ops are exported as standard ones
   if (functions.functions.length) opsets.set(FUSED_DOMAIN, 1);
   const model: import("onnx-proto").onnx.IModelProto = {
     irVersion: irVersionFor(graph.opsets.get("") ?? 1),

@@ -9,3 +9,4 @@ import "./attention.js";
 import "./loss.js";
 import "./quant.js";
 import "./signal.js";
+import "./layout.js";
