@@ -22,6 +22,8 @@ const rand = (n: number, scale = 1) => Array.from({ length: n }, () => {
 const dense = (n: number, scale = 1) => `dense<[${rand(n, scale).join(", ")}]>`;
 
 interface Block {
+  /** batch (default 1) */
+  N?: number;
   C: number; M: number; H: number; W: number; k: number; s: number; d?: number;
   pads: [number, number, number, number];
   out: number;
@@ -33,13 +35,13 @@ interface Block {
 
 /** x -> 1x1 expand + bias + Clip -> depthwise (+ bias) + Clip -> 1x1 project [+ x] */
 function block(b: Block): { text: string; out: number[] } {
-  const d = b.d ?? 1;
+  const d = b.d ?? 1, N = b.N ?? 1;
   const [pt, pl, pb, pr] = b.pads;
   const OH = Math.floor((b.H + pt + pb - d * (b.k - 1) - 1) / b.s) + 1;
   const OW = Math.floor((b.W + pl + pr - d * (b.k - 1) - 1) / b.s) + 1;
   const lines = [
     `kiln.graph opsets("" = 13)`,
-    `input %x : float32[1,${b.C},${b.H},${b.W}]`,
+    `input %x : float32[${N},${b.C},${b.H},${b.W}]`,
     `const %w1 : float32[${b.M},${b.C},1,1] = ${dense(b.M * b.C, 0.5)}`,
     `const %b1 : float32[${b.M}] = ${dense(b.M)}`,
     `const %lo : float32[] = dense<[0]>`,
@@ -47,16 +49,16 @@ function block(b: Block): { text: string; out: number[] } {
     `const %wd : float32[${b.M},1,${b.k},${b.k}] = ${dense(b.M * b.k * b.k)}`,
     ...(b.depthwiseBias ? [`const %bd : float32[${b.M}] = ${dense(b.M)}`] : []),
     `const %w2 : float32[${b.out},${b.M},1,1] = ${dense(b.out * b.M, 0.5)}`,
-    `%e : float32[1,${b.M},${b.H},${b.W}] = Conv(%x, %w1, %b1) {name="expand"}`,
-    `%e6 : float32[1,${b.M},${b.H},${b.W}] = Clip(%e, %lo, %hi) {name="expand.relu6"}`,
-    `%dw : float32[1,${b.M},${OH},${OW}] = Conv[group=${b.M}, kernel_shape=[${b.k}, ${b.k}], pads=[${b.pads.join(", ")}], strides=[${b.s}, ${b.s}], dilations=[${d}, ${d}]](%e6, %wd${b.depthwiseBias ? ", %bd" : ""}) {name="dw"}`,
-    `%d6 : float32[1,${b.M},${OH},${OW}] = Clip(%dw, %lo, %hi) {name="dw.relu6"}`,
-    `%p : float32[1,${b.out},${OH},${OW}] = Conv(%d6, %w2) {name="project"}`,
+    `%e : float32[${N},${b.M},${b.H},${b.W}] = Conv(%x, %w1, %b1) {name="expand"}`,
+    `%e6 : float32[${N},${b.M},${b.H},${b.W}] = Clip(%e, %lo, %hi) {name="expand.relu6"}`,
+    `%dw : float32[${N},${b.M},${OH},${OW}] = Conv[group=${b.M}, kernel_shape=[${b.k}, ${b.k}], pads=[${b.pads.join(", ")}], strides=[${b.s}, ${b.s}], dilations=[${d}, ${d}]](%e6, %wd${b.depthwiseBias ? ", %bd" : ""}) {name="dw"}`,
+    `%d6 : float32[${N},${b.M},${OH},${OW}] = Clip(%dw, %lo, %hi) {name="dw.relu6"}`,
+    `%p : float32[${N},${b.out},${OH},${OW}] = Conv(%d6, %w2) {name="project"}`,
   ];
-  if (b.residual) lines.push(`%y : float32[1,${b.out},${OH},${OW}] = Add(%p, %x) {name="residual"}`, `output %y`);
+  if (b.residual) lines.push(`%y : float32[${N},${b.out},${OH},${OW}] = Add(%p, %x) {name="residual"}`, `output %y`);
   else lines.push(`output %p`);
   if (b.tap) lines.push(`output %d6`);
-  return { text: lines.join("\n"), out: [1, b.out, OH, OW] };
+  return { text: lines.join("\n"), out: [N, b.out, OH, OW] };
 }
 
 async function optimized(text: string): Promise<Graph> {
@@ -69,12 +71,12 @@ async function optimized(text: string): Promise<Graph> {
 
 const ops = (g: Graph) => g.topoOrder().map((n) => n.op);
 
-async function expectLikeOrt(text: string, C: number, H: number, W: number) {
+async function expectLikeOrt(text: string, N: number, C: number, H: number, W: number) {
   const bytes = exportModel(parseGraph(text));
-  const x = Float32Array.from(rand(C * H * W, 2));
+  const x = Float32Array.from(rand(N * C * H * W, 2));
   const model = await load(bytes);
-  const got = await model.run({ x: { data: x, dims: [1, C, H, W] } });
-  const want = await runOrt(bytes, { x: { dtype: "float32", dims: [1, C, H, W], data: x } });
+  const got = await model.run({ x: { data: x, dims: [N, C, H, W] } });
+  const want = await runOrt(bytes, { x: { dtype: "float32", dims: [N, C, H, W], data: x } });
   for (const [name, w] of Object.entries(want)) {
     const gv = got[name].data as Float32Array, wv = w.data as Float32Array;
     expect(got[name].dims).toEqual(w.dims);
@@ -135,13 +137,14 @@ output %y`);
     ["3x3 dilation 2, no pads", { C: 4, M: 8, H: 12, W: 12, k: 3, s: 1, d: 2, pads: [0, 0, 0, 0], out: 4 }],
     ["wide image (interior run of 4s and a remainder)", { C: 4, M: 32, H: 3, W: 38, k: 3, s: 1, pads: [1, 1, 1, 1], out: 8, depthwiseBias: true }],
     ["1x1 image, every column an edge", { C: 8, M: 16, H: 1, W: 1, k: 3, s: 1, pads: [1, 1, 1, 1], out: 8, residual: true }],
+    ["a batch of 3, stride 2, residual-free", { N: 3, C: 8, M: 16, H: 9, W: 11, k: 3, s: 2, pads: [1, 1, 1, 1], out: 12, depthwiseBias: true }],
     ["a region value read outside and as a graph output", { C: 8, M: 16, H: 6, W: 6, k: 3, s: 2, pads: [0, 0, 1, 1], out: 8, tap: true }],
   ];
   for (const [name, b] of cases) {
     it(`computes what onnxruntime does: ${name}`, async () => {
       const { text } = block(b);
       expect(ops(await optimized(text))).toContain("DepthwiseConvNhwc");
-      await expectLikeOrt(text, b.C, b.H, b.W);
+      await expectLikeOrt(text, b.N ?? 1, b.C, b.H, b.W);
     });
   }
 });
