@@ -4,10 +4,10 @@
 //   - a movement op (Reshape, Transpose, Expand ...) of a splat gives the same splat, reshaped:
 //     every output element is some element of its input;
 //   - an elementwise op whose inputs are all splats gives a splat whose value is that op on the
-//     inputs' values. Those values are still computed by the model's own kernels: the ops are
-//     compiled on scalars (one module for the whole batch), so semantics stay in one place. Only
-//     ops that IEEE arithmetic rounds exactly (no math-library polynomials) qualify, so the scalar
-//     result is bit for bit what every lane of the full-size kernel would compute.
+//     inputs' values, evaluated on scalars (one batch for all of them: +, -, *, / and sqrt in
+//     JavaScript with one float32 rounding, compiler/evaluate-exact.ts, the rest in one module).
+//     Only ops that IEEE arithmetic rounds exactly (no math-library polynomials) qualify, so the
+//     scalar result is bit for bit what every lane of the full-size kernel would compute.
 // Everything else is left for the full evaluation, with the splats it reads given as constants.
 import type { DTypeName, TypedArray } from "../runtime/dtypes.js";
 import type { Graph, Node, Tensor } from "./ir/graph.js";

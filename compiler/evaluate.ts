@@ -8,7 +8,9 @@
 // Splat constants (ConstantOfShape weights, and arithmetic over them) are evaluated on their one
 // value first (compiler/evaluate-splat.ts): millions of equal elements are never computed. A large
 // constant times a vector along one axis (BatchNormalization folded into weights) is kept as its
-// factors until the weights image is written (compiler/evaluate-scaled.ts).
+// factors until the weights image is written (compiler/evaluate-scaled.ts). Small arithmetic that
+// IEEE rounds exactly (BatchNormalization's parameters) is computed in JavaScript with the same
+// results, no module compiled (compiler/evaluate-exact.ts).
 import { createSession } from "../runtime/session.js";
 import { KilnError } from "../runtime/errors.js";
 import { Graph, type Node, type Tensor } from "./ir/graph.js";
@@ -16,6 +18,7 @@ import type { OutputInfo } from "./shapes/registry.js";
 import { compileGenerated, generate } from "../codegen/module.js";
 import { evaluateWithSplats } from "./evaluate-splat.js";
 import { evaluateWithScaling } from "./evaluate-scaled.js";
+import { evaluateExact } from "./evaluate-exact.js";
 
 interface Request {
   graph: Graph;
@@ -62,7 +65,8 @@ async function runGroup(group: Request[]): Promise<void> {
   }
 }
 
-const evaluateScaledOrNodes = (requests: Omit<Request, "resolve" | "reject">[]) => evaluateWithScaling(requests, evaluateNodes);
+const evaluateScaledOrNodes = (requests: Omit<Request, "resolve" | "reject">[]) =>
+  evaluateWithScaling(requests, (rest) => evaluateExact(rest, evaluateNodes));
 
 /** Compile the given nodes into one module and run it: every input is a constant or another request's output. */
 export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject">[]): Promise<Tensor[][]> {
