@@ -20,6 +20,9 @@ import { derivedFrom, emitPrepared, lazyFloat32, registerKernel, type KernelCtx,
 /** Taps whose weight vectors stay in locals over a row (more would spill: 4 accumulators besides). */
 const MAX_HOISTED_TAPS = 9;
 
+/** The input rows a chunk of channel blocks reads for one output row stay under this (L1 is 32-48 KB). */
+const L1_WINDOW_BYTES = 24 << 10;
+
 /** Edge columns are emitted one by one: at most this many (else the layer is left in NCHW). */
 export const MAX_EDGE_COLUMNS = 16;
 
@@ -143,10 +146,15 @@ function emit(ctx: KernelCtx, g: NhwcDepthwiseGeometry): void {
     return code;
   };
   fn.emit(m.memory.fill(i32(S), i32(0), i32(rowBytes)));
-  fn.emit(fn.nest([N, OH], ([n, oh]) => [
+  // channel blocks in chunks whose kh input rows fit L1 together: a chunk slides down the image,
+  // each input row read in once and reused by the kh output rows that need it
+  const chunk = Math.max(1, Math.min(CB, Math.floor(L1_WINDOW_BYTES / (kh * W * 16))));
+  const chunks = Math.ceil(CB / chunk);
+  const cbl = local(binaryen.i32);
+  fn.emit(fn.nest([N, chunks, OH], ([n, ch, oh]) => [
     ...rowPointers(n, oh),
     yRow.set(m.i32.mul(add(mul(n, OH), oh.get()), i32(OW * pix))),
-    fn.loop(CB, (cb) => row(cb)),
+    fn.loopDyn(mul(ch, chunk), m.i32.add(mul(ch, chunk), m.select(m.i32.lt_u(mul(ch, chunk), i32(CB - chunk)), i32(chunk), m.i32.sub(i32(CB), mul(ch, chunk)))), (cb) => [cbl.set(cb.get()), ...row(cbl)]),
   ]));
 }
 
