@@ -136,6 +136,7 @@ output %y`);
     ["5x5, asymmetric pads", { C: 8, M: 16, H: 10, W: 9, k: 5, s: 1, pads: [2, 1, 1, 2], out: 12 }],
     ["3x3 dilation 2, no pads", { C: 4, M: 8, H: 12, W: 12, k: 3, s: 1, d: 2, pads: [0, 0, 0, 0], out: 4 }],
     ["wide image (interior run of 4s and a remainder)", { C: 4, M: 32, H: 3, W: 38, k: 3, s: 1, pads: [1, 1, 1, 1], out: 8, depthwiseBias: true }],
+    ["channel blocks in L1-sized chunks, the last one short (15 blocks: 13 + 2)", { C: 8, M: 60, H: 5, W: 38, k: 3, s: 1, pads: [1, 1, 1, 1], out: 8, depthwiseBias: true }],
     ["1x1 image, every column an edge", { C: 8, M: 16, H: 1, W: 1, k: 3, s: 1, pads: [1, 1, 1, 1], out: 8, residual: true }],
     ["a batch of 3, stride 2, residual-free", { N: 3, C: 8, M: 16, H: 9, W: 11, k: 3, s: 2, pads: [1, 1, 1, 1], out: 12, depthwiseBias: true }],
     ["a region value read outside and as a graph output", { C: 8, M: 16, H: 6, W: 6, k: 3, s: 2, pads: [0, 0, 1, 1], out: 8, tap: true }],
