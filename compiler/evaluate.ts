@@ -1,5 +1,7 @@
 // Evaluate nodes on constant inputs by compiling them with the model's own kernels and running
-// them: constant folding never has a second implementation of an operator to drift.
+// them: constant folding has no second implementation of an operator to drift (the one exception,
+// compiler/evaluate-exact.ts, is arithmetic IEEE 754 rounds exactly, where JavaScript gives the
+// kernels' bits by construction).
 //
 // Compiling a wasm module costs milliseconds however small it is, so requests that arrive in the
 // same tick share ONE module (fold-constants asks for a whole region at once; a request may read
