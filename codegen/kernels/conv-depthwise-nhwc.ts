@@ -150,11 +150,10 @@ function emit(ctx: KernelCtx, g: NhwcDepthwiseGeometry): void {
   // each input row read in once and reused by the kh output rows that need it
   const chunk = Math.max(1, Math.min(CB, Math.floor(L1_WINDOW_BYTES / (kh * W * 16))));
   const chunks = Math.ceil(CB / chunk);
-  const cbl = local(binaryen.i32);
   fn.emit(fn.nest([N, chunks, OH], ([n, ch, oh]) => [
     ...rowPointers(n, oh),
     yRow.set(m.i32.mul(add(mul(n, OH), oh.get()), i32(OW * pix))),
-    fn.loopDyn(mul(ch, chunk), m.i32.add(mul(ch, chunk), m.select(m.i32.lt_u(mul(ch, chunk), i32(CB - chunk)), i32(chunk), m.i32.sub(i32(CB), mul(ch, chunk)))), (cb) => [cbl.set(cb.get()), ...row(cbl)]),
+    fn.loopDyn(mul(ch, chunk), m.i32.add(mul(ch, chunk), m.select(m.i32.lt_u(mul(ch, chunk), i32(CB - chunk)), i32(chunk), m.i32.sub(i32(CB), mul(ch, chunk)))), row),
   ]));
 }
 
