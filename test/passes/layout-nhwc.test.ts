@@ -130,6 +130,20 @@ output %y`);
     }
   });
 
+  it("takes auto_pad SAME_UPPER depthwise layers as they are padded, stride 2 on an odd image", async () => {
+    const text = `kiln.graph opsets("" = 13)
+input %x : float32[1,4,9,7]
+const %w1 : float32[12,4,1,1] = ${dense(48, 0.5)}
+const %wd : float32[12,1,3,3] = ${dense(108)}
+const %w2 : float32[4,12,1,1] = ${dense(48, 0.5)}
+%e : float32[1,12,9,7] = Conv(%x, %w1) {name="expand"}
+%d : float32[1,12,5,4] = Conv[group=12, kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2]](%e, %wd) {name="dw"}
+%y : float32[1,4,5,4] = Conv(%d, %w2) {name="project"}
+output %y`;
+    expect(ops(await optimized(text))).toContain("DepthwiseConvNhwc");
+    await expectLikeOrt(text, 1, 4, 9, 7);
+  });
+
   const cases: [string, Block][] = [
     ["3x3 stride 1, residual", { C: 8, M: 24, H: 9, W: 7, k: 3, s: 1, pads: [1, 1, 1, 1], out: 8, residual: true }],
     ["3x3 stride 2, odd sizes, depthwise bias", { C: 4, M: 12, H: 11, W: 13, k: 3, s: 2, pads: [1, 1, 1, 1], out: 20, depthwiseBias: true }],
