@@ -2,6 +2,7 @@
 //   node dist/bench/layer-profile.js model.onnx|zoo:NAME [--top N] [--simd baseline|relaxed]
 // Each layer is called from JS and timed on its own, so the total is a little above a run's.
 import { readFileSync } from "node:fs";
+import { parseShapes } from "../compiler/cli/args.js";
 import { load } from "../compiler/api.js";
 import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/compile.js";
 import type { Graph } from "../compiler/ir/graph.js";
@@ -33,9 +34,9 @@ function layerFlops(graph: Graph, name: string): number {
 }
 
 const args = process.argv.slice(2);
-const file = args.find((a, k) => !a.startsWith("--") && !["--top", "--simd"].includes(args[k - 1]));
+const file = args.find((a, k) => !a.startsWith("--") && !["--top", "--simd", "--shape"].includes(args[k - 1]));
 if (!file) {
-  console.error("usage: layer-profile model.onnx|zoo:NAME [--top N] [--simd baseline|relaxed]");
+  console.error("usage: layer-profile model.onnx|zoo:NAME [--top N] [--simd baseline|relaxed] [--shape name=AxB ...]");
   process.exit(2);
 }
 const topAt = args.indexOf("--top");
@@ -51,11 +52,13 @@ if (simd === "relaxed" && !relaxedSimdAvailable()) {
   console.error("this engine does not run relaxed SIMD");
   process.exit(2);
 }
+// input shapes for dims the model leaves open, as kiln compile takes them
+const shapes = parseShapes(args.filter((a, k) => args[k - 1] === "--shape"));
 const bytes = file.startsWith("zoo:") ? buildZooModel(file.slice(4)) : readFileSync(file);
-const model = await load(bytes, { cache: false, simd });
+const model = await load(bytes, { cache: false, simd, shapes });
 const graph = importOnnx(bytes);
-await prepareGraph(graph);
-await optimizeGraph(graph);
+await prepareGraph(graph, { shapes });
+await optimizeGraph(graph, { shapes });
 const session = model.session!;
 const feeds: Record<string, Tensor> = {};
 session.inputs.forEach((s, k) => {

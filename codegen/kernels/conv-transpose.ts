@@ -1,4 +1,5 @@
-// ConvTranspose as a scatter: every input position adds x * w into the outputs its taps reach.
+// ConvTranspose as a scatter: every input position adds x * w into the outputs its taps reach
+// (layers whose kernel equals their stride take one GEMM instead: conv-transpose-gemm.ts).
 // The input positions are split into runs whose in-range taps are a constant range
 // (conv-segments.ts with input and output swapped), so no tap is bounds-checked. float32 scatters
 // 4 input positions at once when the last stride is 1 or 2.
@@ -9,6 +10,7 @@ import { stridesOf, type Expr, type Local } from "../fn.js";
 import { constant, load, store, wasmType } from "../memory.js";
 import { product, runLoops, segments, type Segment } from "./conv-segments.js";
 import { registerKernel, type KernelCtx } from "./registry.js";
+import { transposeGemmPrepare, tryTransposeGemm } from "./conv-transpose-gemm.js";
 
 const sum = (m: binaryen.Module, parts: Expr[]) => parts.reduce((a, b) => m.i32.add(a, b));
 
@@ -17,6 +19,11 @@ registerKernel("ConvTranspose", (ctx: KernelCtx) => {
   const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
   const bias = ctx.inputs[2];
   if (y.size === 0) return;
+  // kernel = stride, no pads: one GEMM and a rearrangement (conv-transpose-gemm.ts)
+  if (tryTransposeGemm(ctx)) {
+    if (ctx.epilogue) fn.emit(...finishInPlace(ctx, y.addr, y.size));
+    return;
+  }
   const dt = y.dtype;
   const eb = dtype(dt).bytes;
   const t = wasmType(dt);
@@ -85,7 +92,7 @@ registerKernel("ConvTranspose", (ctx: KernelCtx) => {
     ];
   }));
   if (ctx.epilogue) fn.emit(...finishInPlace(ctx, y.addr, y.size));
-});
+}, { prepare: transposeGemmPrepare });
 
 /**
  * A scatter is finished only when every input has been added, so a fused epilogue runs as a last

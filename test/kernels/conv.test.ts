@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
-import { buildCase, expectMatchesOrt, runKiln } from "../util/ort.js";
+import { buildCase, expectMatchesOrt, runKiln, runOrt } from "../util/ort.js";
+import { exportModel } from "../../compiler/onnx/export.js";
+import { parseGraph } from "../../compiler/ir/parse.js";
 
 const ints = (value: number[]): Attr => ({ type: "ints", value });
 const int = (value: number): Attr => ({ type: "int", value });
@@ -91,6 +93,40 @@ describe("ConvTranspose vs onnxruntime", () => {
     }
     await expectMatchesOrt({ op: "ConvTranspose", attrs: { strides: ints([2, 2]), output_shape: ints([10, 9]) }, tolerance: tol,
       inputs: [{ dims: [1, 2, 5, 4] }, { dims: [2, 3, 3, 3] }] });
+  });
+});
+
+describe("ConvTranspose with kernel = stride (one GEMM and a rearrangement) vs onnxruntime", () => {
+  it("2x2 stride 2, 3x3 stride 3, 2x3 stride (2, 3); batches, odd sizes, one output channel, bias or none", async () => {
+    const cases: [number[], number[], number[], boolean][] = [
+      // x dims, w dims, strides, bias
+      [[1, 24, 9, 7], [24, 24, 2, 2], [2, 2], true],
+      [[2, 5, 3, 11], [5, 3, 3, 3], [3, 3], false],
+      [[1, 7, 5, 6], [7, 4, 2, 3], [2, 3], true],
+      [[1, 24, 6, 5], [24, 1, 2, 2], [2, 2], true],
+      [[1, 1, 4, 4], [1, 2, 2, 2], [2, 2], false],
+    ];
+    for (const [x, w, strides, bias] of cases) {
+      await expectMatchesOrt({ op: "ConvTranspose", attrs: { strides: ints(strides) }, tolerance: tol,
+        inputs: [{ dims: x }, { dims: w, constant: true }, ...(bias ? [{ dims: [w[1]], constant: true }] : [])] });
+    }
+  });
+  it("with a fused bias add and Sigmoid after it", async () => {
+    const wv = Array.from({ length: 6 * 3 * 4 }, (_, i) => ((i * 7) % 13) / 13 - 0.5);
+    const text = `kiln.graph opsets("" = 13)
+input %x : float32[1,6,5,3]
+const %w : float32[6,3,2,2] = dense<[${wv.join(", ")}]>
+const %b : float32[3,1,1] = dense<[0.25, -0.5, 0.125]>
+%t : float32[1,3,10,6] = ConvTranspose[strides=[2, 2]](%x, %w) {name="up"}
+%a : float32[1,3,10,6] = Add(%t, %b) {name="bias"}
+%y : float32[1,3,10,6] = Sigmoid(%a) {name="act"}
+output %y`;
+    const bytes = exportModel(parseGraph(text));
+    const x = Float32Array.from({ length: 90 }, (_, i) => Math.sin(i));
+    const got = await runKiln(bytes, { x: { dtype: "float32", dims: [1, 6, 5, 3], data: x } });
+    const want = await runOrt(bytes, { x: { dtype: "float32", dims: [1, 6, 5, 3], data: x } });
+    const g = got.y.data as Float32Array, r = want.y.data as Float32Array;
+    for (let i = 0; i < r.length; i++) expect(Math.abs(g[i] - r[i])).toBeLessThanOrEqual(1e-5);
   });
 });
 
