@@ -11,7 +11,7 @@ import { appendWeightsSection } from "../runtime/weights.js";
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import { tensorBytes } from "../compiler/ir/raw.js";
-import { isScaled } from "../compiler/ir/scaled.js";
+import { isDeferred } from "../compiler/ir/scaled.js";
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
@@ -85,8 +85,11 @@ interface Piece {
 function pieceOf(addr: number, t: Tensor): Piece {
   const one = isLazySplat(t) ? splatValue(t) : undefined;
   if (one) return { addr, size: sizeOf(t.dims) * one.BYTES_PER_ELEMENT, unit: splatBytes(one) };
-  // a scaled constant (compiler/ir/scaled.ts) is multiplied out when the image is written
-  if (isScaled(t)) return { addr, size: sizeOf(t.dims) * 4, lazy: { byteLength: sizeOf(t.dims) * 4, write: (into) => into.set(tensorBytes(t)) } };
+  // a deferred constant (compiler/ir/scaled.ts) is computed when the image is written
+  if (isDeferred(t)) {
+    const size = sizeOf(t.dims) * 4;
+    return { addr, size, lazy: { byteLength: size, write: (into) => into.set(tensorBytes(t)) } };
+  }
   const bytes = tensorBytes(t);
   return { addr, size: bytes.length, bytes };
 }

@@ -10,6 +10,7 @@
 import type { DTypeName } from "../runtime/dtypes.js";
 import { sizeOf } from "../runtime/dtypes.js";
 import type { Tensor } from "./ir/graph.js";
+import { broadcastStrides } from "../codegen/fn.js";
 import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
 
 /** Larger results are computed by the module (its SIMD loop is then worth compiling). */
@@ -30,21 +31,9 @@ const RESHAPING = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identi
 
 const isDefault = (domain: string) => domain === "" || domain === "ai.onnx";
 
-/** Element strides of `dims` broadcast to `out` (0 along broadcast axes). */
-function stridesIn(dims: readonly number[], out: readonly number[]): number[] {
-  const strides = new Array<number>(out.length).fill(0);
-  let s = 1;
-  for (let k = dims.length - 1; k >= 0; k--) {
-    const axis = k + out.length - dims.length;
-    strides[axis] = dims[k] === 1 ? 0 : s;
-    s *= dims[k];
-  }
-  return strides;
-}
-
 function binary(f: (a: number, b: number) => number, a: Tensor, b: Tensor, out: number[]): Float32Array {
   const n = sizeOf(out), y = new Float32Array(n);
-  const sa = stridesIn(a.dims, out), sb = stridesIn(b.dims, out);
+  const sa = broadcastStrides(a.dims, out), sb = broadcastStrides(b.dims, out);
   const x = a.data as Float32Array, z = b.data as Float32Array;
   const idx = new Array<number>(out.length).fill(0);
   let ia = 0, ib = 0;

@@ -7,7 +7,7 @@ import "../compiler/shapes/index.js";
 import { sameBytes } from "./rewrite.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import { tensorBytes } from "../compiler/ir/raw.js";
-import { isScaled } from "../compiler/ir/scaled.js";
+import { isDeferred } from "../compiler/ir/scaled.js";
 import type { Pass } from "./pass.js";
 
 function attrKey(a: Attr): string {
@@ -22,12 +22,12 @@ function attrKey(a: Attr): string {
  * confirmed byte for byte, and distinct weights differ within the first bytes compared.
  */
 const SAMPLES = 4096;
-let scaledSerial = 0;
+let deferredSerial = 0;
 function sampledKey(t: Tensor): string {
   // a splat's key is its one element: its full array is never built for hashing
   if (isLazySplat(t)) return `${t.dtype}[${t.dims.join(",")}]=splat${splatBytes(splatValue(t)!).join(".")}`;
-  // a scaled constant's product is not computed for hashing: it merges with nothing
-  if (isScaled(t)) return `${t.dtype}[${t.dims.join(",")}]@scaled${scaledSerial++}`;
+  // a deferred constant (a scaled or transposed weight) is not computed for hashing: it merges with nothing
+  if (isDeferred(t)) return `${t.dtype}[${t.dims.join(",")}]@deferred${deferredSerial++}`;
   const b = tensorBytes(t);
   const step = Math.max(1, Math.floor(b.length / SAMPLES));
   let h = 0x811c9dc5;

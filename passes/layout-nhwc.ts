@@ -13,6 +13,7 @@
 // layers gain.
 import type { Graph, Node, Tensor, Value } from "../compiler/ir/graph.js";
 import { splatTensor, isLazySplat, splatValue } from "../compiler/ir/splat.js";
+import { deferredTensor } from "../compiler/ir/scaled.js";
 import { LAYOUT_DOMAIN } from "../compiler/shapes/layout.js";
 import { nhwcDepthwiseGeometry } from "../codegen/kernels/conv-depthwise-nhwc.js";
 import { Attrs } from "../compiler/ir/attrs.js";
@@ -71,8 +72,8 @@ function kindOf(graph: Graph, n: Node): Kind | undefined {
   return undefined;
 }
 
-/** The regions: connected sets of NHWC-capable nodes grown from depthwise Convs. */
-function regions(graph: Graph): Node[][] {
+/** The regions: connected sets of NHWC-capable nodes grown from depthwise Convs, and each node's kind. */
+function regions(graph: Graph): { found: Node[][]; kinds: Map<string, Kind> } {
   const kinds = new Map<string, Kind>();
   for (const n of graph.nodeList()) {
     const k = kindOf(graph, n);
@@ -102,7 +103,7 @@ function regions(graph: Graph): Node[][] {
     }
     if (region.some((n) => kinds.get(n.name) === "pointwise")) found.push(region);
   }
-  return found;
+  return { found, kinds };
 }
 
 const toNhwc = (d: number[]) => [d[0], d[2], d[3], d[1]];
@@ -121,21 +122,22 @@ function newValue(graph: Graph, base: string, like: Value, shape: number[]): str
   return name;
 }
 
-/** W [M, C, 1, 1] as W^T [C, M] */
+/** W [M, C, 1, 1] as W^T [C, M], computed when the weights image is written (W may be a scaled constant) */
 function transposedWeights(w: Tensor): Tensor {
   const [M, C] = w.dims;
   const one = isLazySplat(w) ? splatValue(w) : undefined;
   if (one) return splatTensor("float32", [C, M], one);
-  const src = w.data as Float32Array, out = new Float32Array(C * M);
-  for (let mo = 0; mo < M; mo++) for (let c = 0; c < C; c++) out[c * M + mo] = src[mo * C + c];
-  return { dtype: "float32", dims: [C, M], data: out };
+  return deferredTensor([C, M], () => {
+    const src = w.data as Float32Array, out = new Float32Array(C * M);
+    for (let mo = 0; mo < M; mo++) for (let c = 0; c < C; c++) out[c * M + mo] = src[mo * C + c];
+    return out;
+  });
 }
 
-function rewrite(graph: Graph, region: Node[]): void {
+function rewrite(graph: Graph, region: Node[], kinds: ReadonlyMap<string, Kind>): void {
   const inRegion = new Set(region.map((n) => n.name));
   const nhwc = new Map<string, string>();
   const transposes: Node[] = [];
-  const kinds = new Map(region.map((n) => [n.name, kindOf(graph, n)!]));
   // values entering the region
   for (const n of region) {
     for (const i of n.inputs) {
@@ -187,8 +189,8 @@ function rewrite(graph: Graph, region: Node[]): void {
 
 /** Rewrites every qualifying region; returns how many. */
 export function layoutNhwc(graph: Graph): number {
-  const found = regions(graph);
-  for (const r of found) rewrite(graph, r);
+  const { found, kinds } = regions(graph);
+  for (const r of found) rewrite(graph, r, kinds);
   if (found.length) graph.pruneValues();
   return found.length;
 }

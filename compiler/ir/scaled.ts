@@ -11,41 +11,54 @@ import type { Tensor } from "./graph.js";
 import { isLazySplat, splatValue } from "./splat.js";
 import { tensorBytes } from "./raw.js";
 
-class ScaledTensor implements Tensor {
+/**
+ * A float32 constant computed from other constants on the first read of `data`, then kept: the
+ * compile passes (CSE, the weights pieces) never read it, so a JIT load leaves the work to the
+ * weights image's writing. Scaled constants are one kind; the NHWC layout pass's transposed 1x1
+ * weights another.
+ */
+class DeferredTensor implements Tensor {
   readonly dtype = "float32" as const;
   declare readonly data: Float32Array;
   private full?: Float32Array;
-  private base?: Tensor;
 
-  /** element i is base[i] * scale[floor(i / inner) % scale.length] */
-  constructor(readonly dims: number[], base: Tensor, readonly scale: Float32Array, readonly inner: number) {
-    this.base = base;
+  constructor(readonly dims: number[], private compute?: () => Float32Array) {
     // an own enumerable accessor, as compiler/ir/raw.ts does: `{ ...t }` copies a tensor with its data
     Object.defineProperty(this, "data", { enumerable: true, get: () => this.array() });
   }
 
   private array(): Float32Array {
     if (!this.full) {
-      const base = this.base!;
-      const out = new Float32Array(sizeOf(this.dims));
-      const { scale, inner } = this;
-      const one = isLazySplat(base) ? splatValue(base) : undefined;
-      if (one) {
-        const w = Number(one[0]);
-        for (let o = 0, c = 0; o < out.length; o += inner, c = (c + 1) % scale.length) out.fill(Math.fround(w * scale[c]), o, o + inner);
-      } else {
-        // the base's bytes copied in (a raw weight is never decoded into an array of its own), then scaled in place
-        new Uint8Array(out.buffer).set(tensorBytes(base));
-        for (let o = 0, c = 0; o < out.length; o += inner, c = (c + 1) % scale.length) {
-          const f = scale[c];
-          for (let i = o; i < o + inner; i++) out[i] = Math.fround(out[i] * f);
-        }
-      }
-      this.full = out;
-      this.base = undefined; // the factors are not needed again
+      this.full = this.compute!();
+      this.compute = undefined; // the inputs are not needed again
     }
     return this.full;
   }
+}
+
+class ScaledTensor extends DeferredTensor {}
+
+/** element i of the result is base[i] * scale[floor(i / inner) % scale.length] */
+function multiplied(dims: number[], base: Tensor, scale: Float32Array, inner: number): Float32Array {
+  const out = new Float32Array(sizeOf(dims));
+  const one = isLazySplat(base) ? splatValue(base) : undefined;
+  if (one) {
+    const w = Number(one[0]);
+    for (let o = 0, c = 0; o < out.length; o += inner, c = (c + 1) % scale.length) out.fill(Math.fround(w * scale[c]), o, o + inner);
+    return out;
+  }
+  // the base's bytes copied in (a raw weight is never decoded into an array of its own), then scaled in place
+  new Uint8Array(out.buffer).set(tensorBytes(base));
+  for (let o = 0, c = 0; o < out.length; o += inner, c = (c + 1) % scale.length) {
+    const f = scale[c];
+    for (let i = o; i < o + inner; i++) out[i] = Math.fround(out[i] * f);
+  }
+  return out;
+}
+
+/** A float32 constant of `dims` that `compute` makes when its data is first read. */
+export function deferredTensor(dims: readonly number[], compute: () => Float32Array): Tensor {
+  return new DeferredTensor([...dims], compute);
 }
 
 /**
@@ -57,8 +70,12 @@ export function scaledTensor(base: Tensor, scale: Float32Array, axis: number): T
   if (base.dtype !== "float32") throw new Error(`scaledTensor: float32 only, got ${base.dtype}`);
   if (scale.length !== 1 && scale.length !== dims[axis]) throw new Error(`scaledTensor: ${scale.length} factors for axis ${axis} of [${dims}]`);
   const inner = scale.length === 1 ? Math.max(1, sizeOf(dims)) : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  return new ScaledTensor(dims, base, Float32Array.from(scale), Math.max(1, inner));
+  const factors = Float32Array.from(scale), step = Math.max(1, inner);
+  return new ScaledTensor(dims, () => multiplied(dims, base, factors, step));
 }
 
-/** True for a scaled constant whose product may not be computed yet: hash or copy it only when needed. */
+/** True for a scaled constant (BatchNormalization folded into weights). */
 export const isScaled = (t: Tensor): boolean => t instanceof ScaledTensor;
+
+/** True for any deferred constant, scaled ones included, whose data may not be computed yet: hash or copy it only when needed. */
+export const isDeferred = (t: Tensor): boolean => t instanceof DeferredTensor;
