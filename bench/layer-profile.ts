@@ -10,7 +10,7 @@ import { makeInput } from "../compiler/cli/inputs.js";
 import { buildZooModel } from "../models/zoo.js";
 import type { Tensor } from "../runtime/session.js";
 import { median } from "./stats.js";
-import { relaxedSimdAvailable } from "./peak.js";
+import { measurePeak, peakRunner, relaxedSimdAvailable, type Tile } from "./peak.js";
 import { sizeOf } from "../runtime/dtypes.js";
 
 /** FLOPs of a layer whose anchor is a Conv (2 * outputs * window) or a GEMM/MatMul (2 * outputs * K); 0 otherwise */
@@ -73,6 +73,23 @@ const byOp = new Map<string, number>();
 for (const l of layers) byOp.set(l.op, (byOp.get(l.op) ?? 0) + l.ms);
 const flops = layers.reduce((a, l) => a + layerFlops(graph, l.layer), 0);
 console.log(`${file}: ${layers.length} layers, ${total.toFixed(1)} ms, ${(flops / 1e9).toFixed(2)} GFLOP in Conv/Gemm/MatMul (${(flops / (total * 1e6)).toFixed(1)} GFLOPS overall)`);
+// whole runs against the peak loop (bench/peak.ts), interleaved so a burst of load from elsewhere
+// lowers both: how near the model as a whole is to what an f32x4 loop does on this core right now
+const best = (await measurePeak(undefined, simd === "relaxed")).tiles.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+const peak = await peakRunner(best.tile.split("x").map(Number) as Tile, simd === "relaxed");
+const wholeMs: number[] = [];
+const peakMs: number[] = [];
+for (let i = 0; i < 9; i++) {
+  let t = performance.now();
+  await session.run(feeds);
+  wholeMs.push(performance.now() - t);
+  t = performance.now();
+  for (let p = 0; p < 10; p++) peak.run();
+  peakMs.push((performance.now() - t) / 10);
+}
+const peakGflops = peak.flops / (median(peakMs) * 1e6);
+const wholeGflops = flops / (median(wholeMs) * 1e6);
+console.log(`whole run ${median(wholeMs).toFixed(1)} ms (median of 9): ${wholeGflops.toFixed(1)} GFLOPS, ${((100 * wholeGflops) / peakGflops).toFixed(0)}% of the ${best.tile} f32x4 peak loop timed alongside (${peakGflops.toFixed(1)} GFLOPS)`);
 console.log("by op:");
 for (const [op, ms] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${op.padEnd(40)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
 console.log(`top ${top} layers:`);
