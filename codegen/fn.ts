@@ -16,6 +16,8 @@ export interface Local {
 export class Fn {
   private readonly vars: WasmType[] = [];
   private readonly body: Expr[] = [];
+  /** functions split off by outline(), added to the module with this one */
+  private readonly parts: { name: string; types: WasmType[]; body: Expr }[] = [];
   private labels = 0;
 
   constructor(readonly m: binaryen.Module, readonly name: string, readonly params: WasmType[] = []) {}
@@ -64,14 +66,19 @@ export class Fn {
    * for (i = start; i < end; i += step) body(i), with constant bounds; emits nothing when the
    * range is empty. `i` is an i32 local that the body may read.
    */
-  loop(end: number, body: (i: Local) => Expr[], opts: { start?: number; step?: number } = {}): Expr {
+  loop(end: number, body: (i: Local) => Expr[], opts: { start?: number; step?: number; outline?: boolean } = {}): Expr {
     const start = opts.start ?? 0;
     const step = opts.step ?? 1;
     if (end <= start) return this.m.nop();
     const m = this.m;
     const i = this.local(binaryen.i32);
     const label = this.label();
-    const inner = body(i);
+    let inner = body(i);
+    // one call per trip (see outline): only when there are several, a single trip gains nothing
+    if (opts.outline && end - start > step) {
+      const call = this.outline(inner);
+      if (call !== undefined) inner = [call];
+    }
     if (end - start <= step) return this.block([i.set(m.i32.const(start)), ...inner]);
     return this.block([
       i.set(m.i32.const(start)),
@@ -80,6 +87,26 @@ export class Fn {
         m.br(label, m.i32.lt_u(i.tee(m.i32.add(i.get(), m.i32.const(step))), m.i32.const(end))),
       ])),
     ]);
+  }
+
+  /**
+   * stmts as a function of their own, called here. Its params mirror this function's locals (same
+   * indices, types and values: passed by value), so stmts built with this function's locals read
+   * what they would have read here, unchanged. What stmts write to locals stays there (only memory
+   * carries results back), and stmts must not branch out of themselves or return.
+   *
+   * Why: V8 runs a function first as Liftoff code and swaps in optimized code only for later calls,
+   * so a kernel whose whole loop nest runs in one call does its first run (the first inference after
+   * a load) unoptimized, 2-5x slower. The body of a kernel's outer loop outlined is called many times
+   * and is optimized after its first few calls. undefined (stmts stay inline) past 256 locals: a call
+   * then moves more values than it is worth.
+   */
+  outline(stmts: Expr[]): Expr | undefined {
+    const types = [...this.params, ...this.vars];
+    if (types.length > 256) return undefined;
+    const name = `${this.name}$part${this.parts.length}`;
+    this.parts.push({ name, types, body: this.block(stmts) });
+    return this.m.call(name, types.map((t, i) => this.m.local.get(i, t)), binaryen.none);
   }
 
   /** for (i = start; i < end; i += step) with runtime bounds (i32 expressions). */
@@ -100,16 +127,21 @@ export class Fn {
     ]);
   }
 
-  /** Nested loops over `dims` (outermost first); body gets one i32 index local per dim. */
-  nest(dims: readonly number[], body: (idx: Local[]) => Expr[]): Expr {
+  /**
+   * Nested loops over `dims` (outermost first); body gets one i32 index local per dim. With
+   * outline = k, the body of the loop over dims[k] is a function of its own, called per trip (see
+   * outline()); true outlines the innermost loop's body.
+   */
+  nest(dims: readonly number[], body: (idx: Local[]) => Expr[], opts: { outline?: boolean | number } = {}): Expr {
     if (dims.some((d) => d === 0)) return this.m.nop();
     const idx: Local[] = [];
+    const at = opts.outline === true ? dims.length - 1 : opts.outline === false ? -1 : opts.outline ?? -1;
     const build = (k: number): Expr[] => {
       if (k === dims.length) return body(idx);
       return [this.loop(dims[k], (i) => {
         idx[k] = i;
         return build(k + 1);
-      })];
+      }, { outline: k === at })];
     };
     return this.block(build(0));
   }
@@ -129,6 +161,7 @@ export class Fn {
 
   /** Add the function to the module (no params, no results unless given). */
   finish(results: WasmType = binaryen.none): void {
+    for (const p of this.parts) this.m.addFunction(p.name, binaryen.createType(p.types), binaryen.none, [], p.body);
     this.m.addFunction(this.name, binaryen.createType(this.params), results, this.vars, this.block(this.body.length ? this.body : [this.m.nop()]));
   }
 }

@@ -150,5 +150,6 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
     ], { start: P4 }),
   ];
 
-  fn.emit(fn.nest([N, CB], ([n, cb]) => [...copyIn(n, cb), ...compute(n, cb)]));
+  // a call per channel block: optimized code early in the first run (Fn.outline)
+  fn.emit(fn.nest([N, CB], ([n, cb]) => [...copyIn(n, cb), ...compute(n, cb)], { outline: true }));
 }

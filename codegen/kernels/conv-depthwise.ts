@@ -58,11 +58,12 @@ export function emitDepthwise(ctx: KernelCtx, c: DirectConv): void {
   };
 
   const body = product(runs).map((segs) => runLoops(fn, segs, [4, 1], (o, width) => point(o, segs, width as 1 | 4), true));
+  // a call per channel: optimized code early in the first run (Fn.outline)
   fn.emit(fn.nest([N, C], ([n, ch]) => [
     xBase.set(m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(C)), ch.get()), m.i32.const(Isz * 4))),
     yBase.set(m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(C)), ch.get()), m.i32.const(Osz * 4))),
     ...wv.map((l, k) => l.set(m.f32x4.splat(m.f32.load(w.addr + 4 * k, 4, m.i32.mul(ch.get(), m.i32.const(Ksz * 4)))))),
     b4.set(m.f32x4.splat(bias ? m.f32.load(bias.addr, 4, m.i32.mul(ch.get(), m.i32.const(4))) : m.f32.const(0))),
     ...body,
-  ]));
+  ], { outline: true }));
 }

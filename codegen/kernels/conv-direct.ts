@@ -108,5 +108,5 @@ export function emitDirectConv(ctx: KernelCtx, c: DirectConv): void {
       ...b0.map((l, j) => l.set(bias ? load(m, bias.dtype, m.i32.mul(oc(), m.i32.const(eb)), bias.addr + j * eb) : constant(m, dt, 0))),
       ...body,
     ];
-  }));
+  }, { outline: true })); // a call per block of output channels: optimized code early in the first run (Fn.outline)
 }

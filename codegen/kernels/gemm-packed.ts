@@ -250,7 +250,8 @@ class Emitter {
         ];
         return [
           pack ? this.packA(kb, ib, end) : m.nop(),
-          fn.loop(Pfull, (p) => rows(p, t.nr)),
+          // a call per panel: optimized code from the first run's first calls on (Fn.outline)
+          fn.loop(Pfull, (p) => rows(p, t.nr), { outline: true }),
           tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
         ];
       }, { step: t.mc }));

@@ -252,10 +252,11 @@ export function batchLoop(fn: Fn, batch: number[], aDims: number[], bDims: numbe
   const aStrides = strides(aDims, bytes.a), bStrides = strides(bDims, bytes.b), cStrides = stridesOf(batch).map((s) => s * bytes.c);
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const code = body(base);
+  // a call per matrix: optimized code early in the first run (Fn.outline)
   return fn.nest(batch, (idx) => [
     base.a.set(fn.linear(idx, aStrides)),
     base.b.set(fn.linear(idx, bStrides)),
     base.c.set(fn.linear(idx, cStrides)),
     ...code,
-  ]);
+  ], { outline: true });
 }

@@ -113,7 +113,8 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
     return runLoops(fn, segs, vector ? [4, 1] : [1], (pos, width) => { pos.forEach((l, a) => (o[a] = l)); return width === 4 ? point4() : point(); }, true);
   };
   const body = product(runs).map(run);
-  fn.emit(fn.loop(planes, (p) => [plane.set(p.get()), ...body]));
+  // a call per plane: optimized code early in the first run (Fn.outline)
+  fn.emit(fn.loop(planes, (p) => [plane.set(p.get()), ...body], { outline: true }));
 }
 
 export function greater(m: binaryen.Module, dt: string, a: Expr, b: Expr): Expr {
