@@ -5,7 +5,8 @@
 // so every group is a tree, nothing outside reads its intermediates, and it cannot close a cycle.
 // Every member computes the root's full shape (external inputs may broadcast), so no intermediate
 // is recomputed for more elements than it has. Float32/float64 only (a Cast may read float16);
-// comparisons join only as the condition of a Where in the same group.
+// comparisons join only as the condition of a Where in the same group. Clip joins with constant
+// bounds (the HardSwish exporters write, x * Clip(x + 3, 0, 6) / 6, becomes one loop).
 import type { DTypeName } from "../runtime/dtypes.js";
 import { FUSED_DOMAIN, type Graph, type Node } from "../compiler/ir/graph.js";
 import { UNARY_OPS } from "../codegen/kernels/unary-ops.js";
@@ -33,6 +34,8 @@ function fusible(g: Graph, n: Node): boolean {
   // Cast between float types: float16 only as a group input (it computes in f32 like float32)
   if (n.op === "Cast") return n.inputs.length === 1 && ins[0] !== undefined && (FLOATS.has(ins[0]) || ins[0] === "float16") && FLOATS.has(out.dtype!);
   if (n.op === "Where") return n.inputs.length === 3 && ins[0] === "bool" && float(ins.slice(1));
+  // Clip with constant bounds: attributes before opset 11, constant scalar inputs from 11 on
+  if (n.op === "Clip") return float(ins) && n.inputs.slice(1).every((b) => g.values.get(b)?.const?.data.length === 1);
   return false;
 }
 

@@ -43,10 +43,40 @@ function nodeCtx(ctx: KernelCtx, node: Node): KernelCtx {
   return new KernelCtx(ctx.m, ctx.fn, node, ctx.opset, [], [], ctx.math);
 }
 
-function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[]): Formula | undefined {
+/**
+ * A fused Clip's constant bounds, as the Clip kernel reads them (codegen/kernels/unary-clip.ts):
+ * attributes before opset 11, scalar constant inputs after (passes/fuse-elementwise.ts admits no
+ * other). Told apart by form: a fused kernel's ctx.opset is its own domain's, not ai.onnx's.
+ */
+function clipBounds(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): { lo?: number; hi?: number } {
+  if (node.inputs.length === 1) {
+    const attr = (k: string) => (node.attrs[k]?.type === "float" ? (node.attrs[k] as { value: number }).value : undefined);
+    return { lo: attr("min"), hi: attr("max") };
+  }
+  const bound = (i: number) => {
+    const name = node.inputs[i];
+    if (!name) return undefined;
+    const v = refs.get(name)?.value;
+    if (!v || v.data.length !== 1) ctx.unsupported(`fused Clip ${JSON.stringify(node.name)} needs constant scalar bounds`);
+    return Number(v.data[0]);
+  };
+  return { lo: bound(1), hi: bound(2) };
+}
+
+function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
   const m = ctx.m;
   const nctx = nodeCtx(ctx, node);
   if (node.op === "Where") return (a) => whereScalar(m, a.map((g) => g()));
+  if (node.op === "Clip") {
+    const { lo, hi } = clipBounds(ctx, node, refs);
+    const F = floatOps(m, ins[0] === "float64" ? "f64" : "f32", nctx);
+    return ([x]) => {
+      let y = x();
+      if (lo !== undefined) y = F.max(y, F.c(lo));
+      if (hi !== undefined) y = F.min(y, F.c(hi));
+      return y;
+    };
+  }
   // Cast's semantics live in memory.ts convert (the Cast kernel's scalar form)
   if (node.op === "Cast") return ([x]) => convert(m, ins[0], castTarget(node), x());
   if (node.op === "Pow") {
@@ -62,10 +92,21 @@ function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[]): Formula | 
   return def && ((a) => def.scalar(m, ins[0], a.map((g) => g()), nctx));
 }
 
-function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[]): Formula | undefined {
+function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
   const m = ctx.m;
   const nctx = nodeCtx(ctx, node);
   if (node.op === "Where") return (a) => whereSimd(m, a.map((g) => g()));
+  if (node.op === "Clip") {
+    // constant bounds that are not NaN take maxBound/minBound (one instruction each, NaN in x kept)
+    const { lo, hi } = clipBounds(ctx, node, refs);
+    const V = vecOps(m, nctx);
+    return ([x]) => {
+      let y = x();
+      if (lo !== undefined) y = Number.isNaN(lo) ? V.max(y, V.c(lo)) : V.maxBound(y, V.c(lo));
+      if (hi !== undefined) y = Number.isNaN(hi) ? V.min(y, V.c(hi)) : V.minBound(y, V.c(hi));
+      return y;
+    };
+  }
   if (node.op === "Cast") return ins[0] === castTarget(node) ? ([x]) => x() : undefined;
   const unary = UNARY_OPS[node.op];
   if (unary) {
@@ -117,9 +158,9 @@ function emitFusedElementwise(ctx: KernelCtx): void {
   let vectorOk = true;
   for (const node of body) {
     const ins = node.inputs.map((i) => dtypes.get(i) ?? ctx.unsupported(`fused body reads ${JSON.stringify(i)}, which it neither receives nor computes`));
-    const s = scalarFormula(ctx, node, ins) ?? ctx.unsupported(`${node.op} on ${ins.join(", ")} cannot run in a fused elementwise loop`);
+    const s = scalarFormula(ctx, node, ins, refs) ?? ctx.unsupported(`${node.op} on ${ins.join(", ")} cannot run in a fused elementwise loop`);
     scalar.steps.push({ node, formula: s });
-    const v = simdFormula(ctx, node, ins);
+    const v = simdFormula(ctx, node, ins, refs);
     if (v) simd.steps.push({ node, formula: v });
     else vectorOk = false;
     dtypes.set(node.outputs[0], resultType(node, ins));

@@ -71,6 +71,52 @@ output %d`,
     layers: ["Sub_Mul_Div_Sigmoid"],
   }));
 
+  // HardSwish as exporters write it (paddle2onnx, older PyTorch): x * Clip(x + 3, 0, 6) / 6, a diamond
+  // on x; Clip's bounds are attributes before opset 11 and constant inputs from 11 on
+  const hardSwishData = [-8, -3.5, -3, -2.9, -1, -0, 0, 0.5, 2.9, 3, 3.1, 8, NaN, Infinity, -Infinity, 1e-40, 6, -6];
+  it("HardSwish decomposed with Clip attributes (opset 9) is one loop", () => expectModelMatchesOrt({
+    opset: 9,
+    ir: `
+input %x : float32[18]
+const %three : float32[] = dense<[3]>
+const %six : float32[] = dense<[6]>
+%a : float32[18] = Add(%x, %three) {name="a"}
+%c : float32[18] = Clip(%a) {name="c", min=0.0, max=6.0}
+%m : float32[18] = Mul(%x, %c) {name="m"}
+%y : float32[18] = Div(%m, %six) {name="y"}
+output %y`,
+    data: { x: hardSwishData },
+    layers: ["Add_Clip_Mul_Div"],
+  }));
+  for (const opset of [11, 13]) {
+    it(`HardSwish decomposed with Clip bound inputs (opset ${opset}) is one loop`, () => expectModelMatchesOrt({
+      opset,
+      ir: `
+input %x : float32[3,18]
+const %three : float32[] = dense<[3]>
+const %zero : float32[] = dense<[0]>
+const %six : float32[] = dense<[6]>
+%a : float32[3,18] = Add(%three, %x) {name="a"}
+%c : float32[3,18] = Clip(%a, %zero, %six) {name="c"}
+%m : float32[3,18] = Mul(%c, %x) {name="m"}
+%y : float32[3,18] = Div(%m, %six) {name="y"}
+output %y`,
+      data: { x: [...hardSwishData, ...hardSwishData.map((v) => v / 2), ...hardSwishData.map((v) => v * 3)] },
+      layers: ["Add_Clip_Mul_Div"],
+    }));
+  }
+  it("Clip with one bound input only (no max) in a loop", () => expectModelMatchesOrt({
+    opset: 13,
+    ir: `
+input %x : float32[2,7]
+const %lo : float32[] = dense<[-0.25]>
+%a : float32[2,7] = Mul(%x, %x) {name="a"}
+%c : float32[2,7] = Clip(%x, %lo) {name="c"}
+%y : float32[2,7] = Sub(%a, %c) {name="y"}
+output %y`,
+    layers: ["Mul_Clip_Sub"],
+  }));
+
   it("Where with a comparison condition, scalar-only ops (Atan) and NaN/inf edge values", () => expectModelMatchesOrt({
     ir: `
 input %x : float32[11]
