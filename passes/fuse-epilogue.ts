@@ -5,7 +5,7 @@
 // values read by exactly the next node and that are not graph outputs, so nothing outside the
 // group ever needs an intermediate.
 import { FUSED_DOMAIN, type Graph, type Node } from "../compiler/ir/graph.js";
-import { anchorFits, biasFoldable, channelAxis, classifyStep, type Lookup } from "../codegen/kernels/fused-epilogue-rules.js";
+import { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "../codegen/kernels/fused-epilogue-rules.js";
 
 function lookup(graph: Graph): Lookup {
   return (name) => {
@@ -39,7 +39,7 @@ function chainFrom(graph: Graph, anchor: Node): Group | undefined {
     const res = look(next.outputs[0]);
     if (!res || res.dtype !== "float32" || res.dims.join() !== out.join()) break;
     const step = classifyStep(next, cur, look, out, axis, biasOpen);
-    if (!step) break;
+    if (!step || (step.kind === "activation" && !worthFusing(anchor.op, next.op))) break;
     if (step.kind === "activation") extras.push(...next.inputs.slice(1).filter((i) => i));
     else extras.push(step.operand);
     if (step.kind !== "bias") biasOpen = false;

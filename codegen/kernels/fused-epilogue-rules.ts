@@ -8,6 +8,20 @@ export const EPILOGUE_ANCHORS: ReadonlySet<string> = new Set(["Conv", "ConvTrans
 /** activations with a float32 f32x4 form (the unary table's `simd`, or Clip's min/max) */
 export const EPILOGUE_ACTIVATIONS: ReadonlySet<string> = new Set(["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Gelu", "Tanh", "Clip"]);
 
+/**
+ * Activations whose formula is long (exp and a division) stay out of a convolution's epilogue: there
+ * they are inlined at every store of the kernel's inner loops, and ran slower than the same conv and
+ * a separate loop (4 layers of 3x3 64->64 on 80x80, interleaved A/B: Sigmoid +8%, Tanh +24% on
+ * Winograd; 1x1 +14% and +7%); after a MatMul they measured the same either way (128x384x1536 with
+ * Gelu or Sigmoid), so they stay fused there.
+ */
+const LONG_ACTIVATIONS: ReadonlySet<string> = new Set(["Sigmoid", "Tanh", "Gelu"]);
+
+/** Whether the fusion pass should put activation `op` into the epilogue of `anchor` (op and domain). */
+export function worthFusing(anchor: string, op: string): boolean {
+  return !LONG_ACTIVATIONS.has(op) || anchor === "Gemm" || anchor === "MatMul";
+}
+
 /** the axis a bias runs along: output channels for convolutions, columns for matrix products */
 export function channelAxis(anchor: string, rank: number): number {
   return anchor === "Conv" || anchor === "ConvTranspose" ? 1 : rank - 1;
