@@ -5,6 +5,7 @@ import { compareTensors, type Tolerance } from "../compiler/testdata.js";
 import { importOnnx } from "../compiler/compile.js";
 import { kilnAot, kilnJit, warmUp, rivalEngine, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
 import { median, round } from "./stats.js";
+import { peakRunner } from "./peak.js";
 import { feedSpecs, feedsOf, settleHeap, shapesOf, timed, type Input } from "./measure.js";
 import { DEFAULT_LOAD_RUNS, loadSamples, measureLoads, type LoadSamples } from "./loads.js";
 import type { LoadEngine } from "./load-probe.js";
@@ -38,6 +39,11 @@ export interface BenchOptions {
    * DEFAULT_LOAD_RUNS); 0 times one load per engine in this process instead
    */
   loadRuns?: number;
+  /**
+   * also time the f32x4 peak loop (bench/peak.ts, 2x16 tile, about 1 ms a call) once per round in
+   * the same rotation: what the core gave this row (default true)
+   */
+  probe?: boolean;
 }
 
 export interface Timing {
@@ -71,6 +77,25 @@ export interface BenchResult {
   loads?: LoadSamples;
   /** engines whose timed runs were unsteady (see unsteadyNotes): their medians are not to be taken alone */
   notes?: string[];
+  /**
+   * GFLOPS of the f32x4 peak loop timed once per round in the same rotation (options.probe): kiln's
+   * kernels run at that loop's limit, so a low value means the host took the core's floating-point
+   * pipes from this row (a neighbour), which slows kiln more than a rival further from the limit
+   */
+  peakLoopGflops?: number;
+}
+
+/**
+ * A row whose peak loop read below this share of the run's best ran while the host was contended
+ * (on this VM: phases of seconds to minutes in which kiln's MiniLM ran 85-93 ms instead of 59-64).
+ */
+export const CONTENDED_SHARE = 0.85;
+
+/** Notes for the rows of one run whose in-rotation peak loop read under CONTENDED_SHARE of the run's best. */
+export function contendedNotes(results: BenchResult[]): string[] {
+  const best = Math.max(0, ...results.map((r) => r.peakLoopGflops ?? 0));
+  return results.filter((r) => r.peakLoopGflops !== undefined && r.peakLoopGflops < CONTENDED_SHARE * best).map((r) =>
+    `${r.model}: the peak loop timed in this row's rotation read ${r.peakLoopGflops!.toFixed(1)} GFLOPS, ${Math.round((100 * r.peakLoopGflops!) / best)}% of the run's best ${best.toFixed(1)}: the host was contended while it ran`);
 }
 
 /**
@@ -181,7 +206,9 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!) : { ok: true, maxAbsErr: 0, against: "none" });
     const checks = [];
     for (const k of kilns) checks.push(await check(k));
-    const times = await alternate([...kilns, ...rivals], o.runs, o.warmup, o.budgetMs);
+    const probe = o.probe === false ? undefined : await peakRunner([2, 16]);
+    const probeRunner: Runner[] = probe ? [{ run: async () => { probe.run(); return {}; }, release: async () => {} }] : [];
+    const times = await alternate([...kilns, ...rivals, ...probeRunner], o.runs, o.warmup, o.budgetMs);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
     const firstRunMs = (engine: string) => fresh?.[engine as LoadEngine]?.firstRunMs;
@@ -200,6 +227,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
       result["kiln-relaxed"] = { ...t, ...checks[1], speedup: speedupOf(t) };
     }
     if (fresh) result.loads = loadSamples(fresh, loadRuns);
+    if (probe) result.peakLoopGflops = round(probe.flops / (median(times[times.length - 1]) * 1e6), 1);
     const notes = unsteadyNotes(result);
     if (notes.length) result.notes = notes;
     return result;

@@ -44,13 +44,13 @@ function loadHow(results: BenchResult[]): string {
 
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
-    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
   ];
   const rows = results.map((r) => {
     const web = r["ort-web"];
     const ok = r.kiln.ok ? `ok (max err ${r.kiln.maxAbsErr.toExponential(1)})` : `**WRONG** (max err ${r.kiln.maxAbsErr.toExponential(1)})`;
-    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} |`;
+    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} |`;
   });
   return [
     `# kiln benchmark`,
@@ -69,7 +69,10 @@ export function formatTable(m: Machine, results: BenchResult[], notes: string[] 
     `Relaxed SIMD: kiln's relaxed build (f32x4.relaxed_madd in the GEMM, convolution and MatMul loops),`,
     `what load() picks where the engine validates it (Node 20 under --experimental-wasm-relaxed-simd,`,
     `set at run time by the benchmark), timed in the same alternation and checked against ort-web too;`,
-    `the other kiln columns are the baseline SIMD128 build, which runs everywhere.`,
+    `the other kiln columns are the baseline SIMD128 build, which runs everywhere. The last column is the`,
+    `f32x4 peak loop (bench/peak.ts) timed once per round in the same rotation: what the core gave the`,
+    `row; kiln's kernels run at that loop's limit, so a row where it reads low ran while a neighbour`,
+    `on the host took floating-point throughput, which costs kiln more than a rival further from it.`,
     ``,
     ...head,
     ...rows,

@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { benchModel, type BenchResult } from "./harness.js";
+import { benchModel, contendedNotes, type BenchResult } from "./harness.js";
 import { formatKernels, formatTable, machine } from "./report.js";
 import { benchKernels } from "./kernels.js";
 import { relaxedSimdAvailable } from "./peak.js";
@@ -92,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (m.note) notes.push(`${m.name}: ${m.note}`);
   }
+  notes.push(...contendedNotes(results));
   const kernels = only ? undefined : await benchKernels(undefined, relaxed);
   const md = formatTable(env, results, notes) + (kernels ? formatKernels(kernels) : "");
   fs.mkdirSync(out, { recursive: true });

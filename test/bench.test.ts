@@ -8,7 +8,7 @@ import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { parseArgs } from "../compiler/cli/args.js";
 import { cmdBench } from "../compiler/cli/bench.js";
-import { alternate, benchModel, compareOutputs, unsteadyNotes, type BenchResult } from "../bench/harness.js";
+import { alternate, benchModel, compareOutputs, contendedNotes, unsteadyNotes, type BenchResult } from "../bench/harness.js";
 import { median } from "../bench/stats.js";
 import { measureLoads } from "../bench/loads.js";
 import { buildMicrokernel, relaxedSimdAvailable } from "../bench/peak.js";
@@ -47,7 +47,7 @@ describe("kiln bench", () => {
     const { code, out } = await captureBench([modelFile, "--vs", "ort-web,ort-node", "--threads", "1", "--runs", "5", "--json"]);
     expect(code).toBe(0);
     const r = JSON.parse(out);
-    expect(Object.keys(r)).toEqual(["model", "threads", "kiln", "kiln-aot", "ort-web", "ort-node", "speedup", "loads"]);
+    expect(Object.keys(r)).toEqual(["model", "threads", "kiln", "kiln-aot", "ort-web", "ort-node", "speedup", "loads", "peakLoopGflops"]);
     expect(r.model).toBe("tiny");
     expect(r.threads).toBe(1);
     expect(r.kiln.ok).toBe(true);
@@ -176,6 +176,20 @@ describe("timing bookkeeping", () => {
     const tiny = r([0.05, 0.02]);
     tiny.kiln = { ...tiny.kiln, medianMs: 0.03, minMs: 0.01 };
     expect(unsteadyNotes(tiny)).toEqual([]);
+  });
+
+  it("times the peak loop in each row's rotation and notes rows run while the host was contended", async () => {
+    const r = JSON.parse((await captureBench([modelFile, "--vs", "ort-web", "--runs", "3", "--load-runs", "0", "--json"])).out);
+    // a measured figure, not a constant: finite and above what a scalar loop could do
+    expect(r.peakLoopGflops).toBeGreaterThan(1);
+    const row = (model: string, peakLoopGflops?: number): BenchResult => ({
+      model, threads: 1, kiln: { loadMs: 1, medianMs: 1, minMs: 1, ok: true, maxAbsErr: 0, against: "ort-web" }, "kiln-aot": { loadMs: 1 },
+      speedup: 2, ...(peakLoopGflops === undefined ? {} : { peakLoopGflops }),
+    });
+    expect(contendedNotes([row("a", 60), row("b", 58), row("c")])).toEqual([]);
+    expect(contendedNotes([row("a", 60), row("b", 38.5), row("c", 51)])).toEqual([
+      "b: the peak loop timed in this row's rotation read 38.5 GFLOPS, 64% of the run's best 60.0: the host was contended while it ran",
+    ]);
   });
 
   it("a time budget cuts the timed rounds, never below five", async () => {

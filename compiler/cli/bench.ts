@@ -50,6 +50,8 @@ export function formatBench(r: BenchResult): string {
   for (const n of RIVALS) row(n, r[n]);
   lines.push(`  loads     ${loadsNote(r.loads?.runs ?? 0)}`);
   lines.push(`  speedup   ${r.speedup}x${rx ? `  (relaxed SIMD ${rx.speedup}x)` : ""}`);
+  // kiln's kernels run at this loop's limit: a low reading means a neighbour took the core's FP pipes
+  if (r.peakLoopGflops !== undefined) lines.push(`  machine   f32x4 peak loop ${r.peakLoopGflops} GFLOPS, timed in the same rotation`);
   for (const n of r.notes ?? []) lines.push(`  note      ${n}`);
   if (rx && !rx.ok) lines.push(`  outputs   relaxed build WRONG vs ${rx.against}: ${rx.message}`);
   lines.push(r.kiln.ok ? `  outputs   match ${r.kiln.against} (max abs err ${r.kiln.maxAbsErr.toExponential(2)})` : `  outputs   WRONG vs ${r.kiln.against}: ${r.kiln.message}`);
