@@ -97,9 +97,9 @@ export class Fn {
    *
    * Why: V8 runs a function first as Liftoff code and swaps in optimized code only for later calls,
    * so a kernel whose whole loop nest runs in one call does its first run (the first inference after
-   * a load) unoptimized, 2-5x slower. The body of a kernel's outer loop outlined is called many times
-   * and is optimized after its first few calls. undefined (stmts stay inline) past 256 locals: a call
-   * then moves more values than it is worth.
+   * a load) unoptimized, up to 10x slower for SIMD loops. The body of a kernel's outer loop, outlined,
+   * is called many times and is optimized after its first few calls. undefined (stmts stay inline)
+   * past 256 locals: a call then moves more values than it is worth.
    */
   outline(stmts: Expr[]): Expr | undefined {
     const types = [...this.params, ...this.vars];
