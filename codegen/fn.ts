@@ -129,13 +129,12 @@ export class Fn {
 
   /**
    * Nested loops over `dims` (outermost first); body gets one i32 index local per dim. With
-   * outline = k, the body of the loop over dims[k] is a function of its own, called per trip (see
-   * outline()); true outlines the innermost loop's body.
+   * outline, the body is a function of its own, called per trip of the innermost loop (see outline()).
    */
-  nest(dims: readonly number[], body: (idx: Local[]) => Expr[], opts: { outline?: boolean | number } = {}): Expr {
+  nest(dims: readonly number[], body: (idx: Local[]) => Expr[], opts: { outline?: boolean } = {}): Expr {
     if (dims.some((d) => d === 0)) return this.m.nop();
     const idx: Local[] = [];
-    const at = opts.outline === true ? dims.length - 1 : opts.outline === false ? -1 : opts.outline ?? -1;
+    const at = opts.outline ? dims.length - 1 : -1;
     const build = (k: number): Expr[] => {
       if (k === dims.length) return body(idx);
       return [this.loop(dims[k], (i) => {

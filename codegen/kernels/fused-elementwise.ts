@@ -17,6 +17,7 @@ import { KernelCtx, type KernelEntry, type TensorRef } from "./registry.js";
 import { floatOps, vecOps } from "./unary.js";
 import { UNARY_OPS } from "./unary-ops.js";
 import { emitScaledSoftmax } from "./fused-elementwise-softmax.js";
+import { clampToConstants, constantClipBounds } from "./unary-clip.js";
 
 type Get = () => Expr;
 /** one body op: operand getters -> value (scalar compute type, or v128 in the SIMD loop) */
@@ -43,24 +44,13 @@ function nodeCtx(ctx: KernelCtx, node: Node): KernelCtx {
   return new KernelCtx(ctx.m, ctx.fn, node, ctx.opset, [], [], ctx.math);
 }
 
-/**
- * A fused Clip's constant bounds, as the Clip kernel reads them (codegen/kernels/unary-clip.ts):
- * attributes before opset 11, scalar constant inputs after (passes/fuse-elementwise.ts admits no
- * other). Told apart by form: a fused kernel's ctx.opset is its own domain's, not ai.onnx's.
- */
+/** A fused Clip's constant bounds (passes/fuse-elementwise.ts admits no others). */
 function clipBounds(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): { lo?: number; hi?: number } {
-  if (node.inputs.length === 1) {
-    const attr = (k: string) => (node.attrs[k]?.type === "float" ? (node.attrs[k] as { value: number }).value : undefined);
-    return { lo: attr("min"), hi: attr("max") };
-  }
-  const bound = (i: number) => {
-    const name = node.inputs[i];
-    if (!name) return undefined;
+  return constantClipBounds(node, (name) => {
     const v = refs.get(name)?.value;
     if (!v || v.data.length !== 1) ctx.unsupported(`fused Clip ${JSON.stringify(node.name)} needs constant scalar bounds`);
     return Number(v.data[0]);
-  };
-  return { lo: bound(1), hi: bound(2) };
+  });
 }
 
 function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
@@ -68,14 +58,9 @@ function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<s
   const nctx = nodeCtx(ctx, node);
   if (node.op === "Where") return (a) => whereScalar(m, a.map((g) => g()));
   if (node.op === "Clip") {
-    const { lo, hi } = clipBounds(ctx, node, refs);
+    const bounds = clipBounds(ctx, node, refs);
     const F = floatOps(m, ins[0] === "float64" ? "f64" : "f32", nctx);
-    return ([x]) => {
-      let y = x();
-      if (lo !== undefined) y = F.max(y, F.c(lo));
-      if (hi !== undefined) y = F.min(y, F.c(hi));
-      return y;
-    };
+    return ([x]) => clampToConstants(F, x(), bounds);
   }
   // Cast's semantics live in memory.ts convert (the Cast kernel's scalar form)
   if (node.op === "Cast") return ([x]) => convert(m, ins[0], castTarget(node), x());
@@ -97,15 +82,9 @@ function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<str
   const nctx = nodeCtx(ctx, node);
   if (node.op === "Where") return (a) => whereSimd(m, a.map((g) => g()));
   if (node.op === "Clip") {
-    // constant bounds that are not NaN take maxBound/minBound (one instruction each, NaN in x kept)
-    const { lo, hi } = clipBounds(ctx, node, refs);
+    const bounds = clipBounds(ctx, node, refs);
     const V = vecOps(m, nctx);
-    return ([x]) => {
-      let y = x();
-      if (lo !== undefined) y = Number.isNaN(lo) ? V.max(y, V.c(lo)) : V.maxBound(y, V.c(lo));
-      if (hi !== undefined) y = Number.isNaN(hi) ? V.min(y, V.c(hi)) : V.minBound(y, V.c(hi));
-      return y;
-    };
+    return ([x]) => clampToConstants(V, x(), bounds);
   }
   if (node.op === "Cast") return ins[0] === castTarget(node) ? ([x]) => x() : undefined;
   const unary = UNARY_OPS[node.op];

@@ -17,7 +17,7 @@ export const EPILOGUE_ACTIVATIONS: ReadonlySet<string> = new Set(["Relu", "Leaky
  */
 const LONG_ACTIVATIONS: ReadonlySet<string> = new Set(["Sigmoid", "Tanh", "Gelu"]);
 
-/** Whether the fusion pass should put activation `op` into the epilogue of `anchor` (op and domain). */
+/** Whether the fusion pass should put activation `op` into the epilogue of an `anchor` op. */
 export function worthFusing(anchor: string, op: string): boolean {
   return !LONG_ACTIVATIONS.has(op) || anchor === "Gemm" || anchor === "MatMul";
 }

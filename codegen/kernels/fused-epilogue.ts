@@ -13,6 +13,7 @@ import { biasFoldable, channelAxis, classifyStep, OWN_BIAS_INPUT, type Lookup } 
 import { KernelCtx, kernelEntry, kernelFor, type Epilogue, type KernelEntry, type KernelPrep, type TensorRef } from "./registry.js";
 import { UNARY_OPS } from "./unary-ops.js";
 import { floatOps, vecOps } from "./unary.js";
+import { clampToConstants, constantClipBounds } from "./unary-clip.js";
 
 /** one value transform: x is a getter of the running value; ptr() + offset is where it is stored */
 interface Transform {
@@ -80,19 +81,9 @@ function combinedBias(plan: Plan): Tensor | undefined {
 
 /** Clip with its constant bounds (attributes before opset 11, scalar inputs after) */
 function clipTransform(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): Transform {
-  const attrs = new Attrs(node);
-  const attr = (k: string) => (attrs.has(k) ? attrs.float(k) : undefined);
-  const input = (i: number) => (node.inputs[i] ? channelValue(refs.get(node.inputs[i])!.value!, 0) : undefined);
-  const lo = attr("min") ?? input(1), hi = attr("max") ?? input(2);
+  const bounds = constantClipBounds(node, (name) => channelValue(refs.get(name)!.value!, 0));
   const V = vecOps(ctx.m, ctx), F = floatOps(ctx.m, "f32", ctx);
-  // a NaN bound makes every output NaN (max/min propagate it); maxBound/minBound would drop it
-  const clamp = <O extends { max(a: Expr, b: Expr): Expr; min(a: Expr, b: Expr): Expr; maxBound(a: Expr, b: Expr): Expr; minBound(a: Expr, b: Expr): Expr; c(v: number): Expr }>(O: O, x: Expr) => {
-    let v = x;
-    if (lo !== undefined) v = Number.isNaN(lo) ? O.max(v, O.c(lo)) : O.maxBound(v, O.c(lo));
-    if (hi !== undefined) v = Number.isNaN(hi) ? O.min(v, O.c(hi)) : O.minBound(v, O.c(hi));
-    return v;
-  };
-  return { vec: (x) => clamp(V, x()), scalar: (x) => clamp(F, x()) };
+  return { vec: (x) => clampToConstants(V, x(), bounds), scalar: (x) => clampToConstants(F, x(), bounds) };
 }
 
 function transformOf(ctx: KernelCtx, { node, operand }: Plan["after"][number], plan: Plan): Transform {

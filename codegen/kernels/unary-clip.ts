@@ -1,6 +1,8 @@
 // Clip: y = min(max(x, lo), hi), so lo > hi gives hi (as onnxruntime and the reference do).
 // Opset < 11 takes float attributes; opset >= 11 takes optional scalar inputs, which may be run-time
 // values: they join the elementwise loop as broadcast operands (splatted in the SIMD loop).
+import { Attrs } from "../../compiler/ir/attrs.js";
+import type { Node } from "../../compiler/ir/graph.js";
 import { isFloat, wasmType } from "../memory.js";
 import type { Expr } from "../fn.js";
 import { emitElementwise } from "./loops.js";
@@ -8,6 +10,40 @@ import { registerKernel, type KernelCtx, type TensorRef } from "./registry.js";
 import { floatOps, intOps, vecOps } from "./unary.js";
 
 type Bound = { kind: "input"; index: number } | { kind: "const"; value: number };
+
+/**
+ * The constant bounds of a Clip inside a fused kernel (elementwise loop, epilogue): its attributes
+ * before opset 11, its scalar inputs (valueOf: their constant value) after. Told apart by the node's
+ * form, not by ctx.opset, which in a fused kernel is the fused domain's, not ai.onnx's.
+ */
+export function constantClipBounds(node: Node, valueOf: (name: string) => number): { lo?: number; hi?: number } {
+  if (node.inputs.length === 1) {
+    const attrs = new Attrs(node);
+    return { lo: attrs.has("min") ? attrs.float("min") : undefined, hi: attrs.has("max") ? attrs.float("max") : undefined };
+  }
+  const input = (i: number) => (node.inputs[i] ? valueOf(node.inputs[i]) : undefined);
+  return { lo: input(1), hi: input(2) };
+}
+
+interface ClampOps {
+  max(a: Expr, b: Expr): Expr;
+  min(a: Expr, b: Expr): Expr;
+  maxBound(a: Expr, b: Expr): Expr;
+  minBound(a: Expr, b: Expr): Expr;
+  c(v: number): Expr;
+}
+
+/**
+ * x clamped to constant bounds (scalar floatOps or f32x4 vecOps): maxBound/minBound, one instruction
+ * each with NaN in x kept; a NaN bound makes every output NaN, which max/min propagate and the bound
+ * forms would drop.
+ */
+export function clampToConstants(O: ClampOps, x: Expr, { lo, hi }: { lo?: number; hi?: number }): Expr {
+  let v = x;
+  if (lo !== undefined) v = Number.isNaN(lo) ? O.max(v, O.c(lo)) : O.maxBound(v, O.c(lo));
+  if (hi !== undefined) v = Number.isNaN(hi) ? O.min(v, O.c(hi)) : O.minBound(v, O.c(hi));
+  return v;
+}
 
 function bounds(ctx: KernelCtx): { lo?: Bound; hi?: Bound; operands: TensorRef[] } {
   const x = ctx.input(0);

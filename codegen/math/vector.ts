@@ -36,6 +36,21 @@ export function inlineVector(m: binaryen.Module, fn: Fn, name: string, arg: Expr
   return m.block(null, [x.set(arg), ...body(m, fn, x, vectorOps(m))], binaryen.v128);
 }
 
+/**
+ * x^2, x^4, ... in locals set by `stmts`, as many as Estrin's scheme over `terms` coefficients reads
+ * (V.estrin); pow(h) reads x^h.
+ */
+function powers(fn: Fn, V: V, x: Local, terms: number): { stmts: Expr[]; pow: (h: number) => Expr } {
+  const ls = [x];
+  const stmts: Expr[] = [];
+  for (let h = 2; h < terms; h *= 2) {
+    const prev = ls[ls.length - 1], l = fn.local(binaryen.v128);
+    stmts.push(l.set(V.mul(prev.get(), prev.get())));
+    ls.push(l);
+  }
+  return { stmts, pow: (h) => ls[Math.log2(h)].get() };
+}
+
 const LOG2E = 1.44269504088896341;
 const LN2_HI = 0.693359375; // exact in f32, so k * LN2_HI is exact for |k| < 2^15
 const LN2_LO = Math.LN2 - LN2_HI;
@@ -58,8 +73,8 @@ function expLanes(m: binaryen.Module, fn: Fn, x: Local, V: V): { stmts: Expr[]; 
   const r = fn.local(binaryen.v128);
   const ki = fn.local(binaryen.v128);
   const k1 = fn.local(binaryen.v128);
-  const r2 = fn.local(binaryen.v128);
-  const r4 = fn.local(binaryen.v128);
+  const Q = EXP_POLY.slice(2);
+  const rp = powers(fn, V, r, Q.length);
   const pow2 = (e: Expr) => m.i32x4.shl(m.i32x4.add(e, m.i32x4.splat(m.i32.const(127))), m.i32.const(23));
   return {
     stmts: [
@@ -69,12 +84,10 @@ function expLanes(m: binaryen.Module, fn: Fn, x: Local, V: V): { stmts: Expr[]; 
       r.set(V.sub(V.sub(x.get(), V.mul(k.get(), V.c(LN2_HI))), V.mul(k.get(), V.c(LN2_LO)))),
       ki.set(m.i32x4.sub(t.get(), m.i32x4.splat(m.i32.const(ROUNDER_BITS)))),
       k1.set(m.i32x4.shr_s(ki.get(), m.i32.const(1))),
-      r2.set(V.mul(r.get(), r.get())),
-      r4.set(V.mul(r2.get(), r2.get())),
+      ...rp.stmts,
     ],
     // 1 + (r + r^2 q(r)): the last add rounds once, the errors of q's shorter (Estrin) chain come in scaled by r^2
-    result: V.mul(V.mul(V.add(V.c(1), V.add(r.get(), V.mul(r2.get(), V.estrin((h) => (h === 1 ? r : h === 2 ? r2 : r4).get(), EXP_POLY.slice(2))))),
-      pow2(k1.get())), pow2(m.i32x4.sub(ki.get(), k1.get()))),
+    result: V.mul(V.mul(V.add(V.c(1), V.add(r.get(), V.mul(rp.pow(2), V.estrin(rp.pow, Q)))), pow2(k1.get())), pow2(m.i32x4.sub(ki.get(), k1.get()))),
   };
 }
 
@@ -178,14 +191,11 @@ const ERF_Q = [-1.42647390514189e-02, -7.37332916720468e-03, -1.68282697438203e-
 defineVector("erf", (m, fn, x, V) => {
   const c = fn.local(binaryen.v128);
   const z = fn.local(binaryen.v128);
-  const z2 = fn.local(binaryen.v128);
-  const z4 = fn.local(binaryen.v128);
-  const pow = (h: number) => (h === 1 ? z : h === 2 ? z2 : z4).get();
+  const zp = powers(fn, V, z, Math.max(ERF_P.length, ERF_Q.length));
   return [
     c.set(V.maxBound(V.minBound(x.get(), V.c(4)), V.c(-4))), // NaN lanes stay NaN (bound second)
     z.set(V.mul(c.get(), c.get())),
-    z2.set(V.mul(z.get(), z.get())),
-    z4.set(V.mul(z2.get(), z2.get())),
-    V.mul(c.get(), V.div(V.estrin(pow, ERF_P), V.estrin(pow, ERF_Q))), // x last: subnormal x rounds once
+    ...zp.stmts,
+    V.mul(c.get(), V.div(V.estrin(zp.pow, ERF_P), V.estrin(zp.pow, ERF_Q))), // x last: subnormal x rounds once
   ];
 });
