@@ -62,7 +62,7 @@ export function kilnJit(simd: SimdLevel = "baseline"): Engine {
   return {
     name: simd === "relaxed" ? "kiln-relaxed" : "kiln",
     async load(bytes, feeds, shapes) {
-      const { load } = await import("../compiler/api.js");
+      const { load } = await import("../compiler/driver/api.js");
       const model = await load(bytes, { shapes, simd });
       const session = model.session;
       if (!session) throw new Error("kiln compiled nothing at load: the model's shapes depend on input values");

@@ -1,12 +1,12 @@
 // `node dist/bench/gemm-packed.js [--tiles 2x16,4x8,...] [--sizes 256,512,1024] [--relaxed] [--pack-a]
-// [--kc N --mc N --unroll N] [--json]`: GFLOPS of the packed GEMM (codegen/kernels/gemm-packed.ts)
+// [--kc N --mc N --unroll N] [--json]`: GFLOPS of the packed GEMM (codegen/kernels/matmul/gemm-packed.ts)
 // on square products beside the peak of the L1-resident microkernel loop (bench/peak.ts's kernel,
 // its tiles plus 2x16), sampled round-robin in the same run; medians after warm-up. --relaxed needs `node --experimental-wasm-relaxed-simd` (Node 20). Also exports the
 // standalone module builder the unit tests use.
 import binaryen from "binaryen";
 import { Fn } from "../codegen/fn.js";
-import { emitPackedGemm, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/gemm-packed.js";
-import { packA, packB } from "../codegen/kernels/gemm-pack.js";
+import { emitPackedGemm, packedAScratchBytes, packedBScratchBytes, DEFAULT_TILE, type PackedEpilogue, type PackedTile, type RowMajor } from "../codegen/kernels/matmul/gemm-packed.js";
+import { packA, packB } from "../codegen/kernels/matmul/gemm-pack.js";
 import { runIfMain } from "../models/cli.js";
 import { buildMicrokernel, PEAK_TILES, type Tile } from "./peak.js";
 import { median, round } from "./stats.js";

@@ -1,8 +1,8 @@
 // One model, kiln against its rivals in one process: same inputs, warm-up first, then timed runs
 // alternating between engines (so machine noise hits every engine alike), medians and minima,
 // and the outputs compared against the reference rival's (a fast wrong answer is reported wrong).
-import { compareTensors, type Tolerance } from "../compiler/testdata.js";
-import { importOnnx } from "../compiler/compile.js";
+import { compareTensors, type Tolerance } from "../compiler/driver/testdata.js";
+import { importOnnx } from "../compiler/driver/compile.js";
 import { kilnAot, kilnJit, warmUp, rivalEngine, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
 import { median, round } from "./stats.js";
 import { peakRunner } from "./peak.js";
@@ -163,7 +163,7 @@ const timing = (loadMs: number, times: number[], firstRunMs?: number): Timing =>
   ({ loadMs: round(loadMs), medianMs: round(median(times)), minMs: round(Math.min(...times)), ...(firstRunMs !== undefined ? { firstRunMs } : {}) });
 
 export async function benchModel(name: string, bytes: Uint8Array, o: BenchOptions): Promise<BenchResult> {
-  const { compile } = await import("../compiler/api.js");
+  const { compile } = await import("../compiler/driver/api.js");
   const specs = feedSpecs(graphInputs(bytes), o.shapes ?? {}, o.inputs ?? "random", o.seed ?? 1);
   const feeds = feedsOf(specs);
   const shapes = shapesOf(specs);

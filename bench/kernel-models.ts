@@ -2,7 +2,7 @@
 // pre-pack them) and its FLOP count (2*M*N*K for GEMM, direct-convolution FLOPs for Conv).
 import { Graph, type Attr } from "../compiler/ir/graph.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { rng } from "../compiler/cli/inputs.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
 import { sizeOf } from "../runtime/dtypes.js";
 
 export interface KernelCase {

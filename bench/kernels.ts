@@ -4,16 +4,16 @@
 // kernel is reported, not celebrated. Where the engine runs relaxed SIMD (Node 20: the V8 flag is
 // set at run time), each kernel's relaxed build (f32x4.relaxed_madd) is timed too, its samples
 // interleaved with the baseline build's.
-import { compile } from "../compiler/api.js";
+import { compile } from "../compiler/driver/api.js";
 import { createSession, readManifest } from "../runtime/session.js";
-import { compareTensors } from "../compiler/testdata.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
 import { sizeOf } from "../runtime/dtypes.js";
 import { runReference } from "../models/reference.js";
 import { runIfMain } from "../models/cli.js";
 import { KERNEL_CASES, type KernelCase } from "./kernel-models.js";
 import { measurePeak, peakRunner, PEAK_TILES, relaxedSimdAvailable, type Tile } from "./peak.js";
 import { BENCH_TOLERANCE } from "./harness.js";
-import { rng } from "../compiler/cli/inputs.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
 import { median, round } from "./stats.js";
 
 export interface KernelResult {

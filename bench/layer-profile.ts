@@ -2,11 +2,11 @@
 //   node dist/bench/layer-profile.js model.onnx|zoo:NAME [--top N] [--simd baseline|relaxed]
 // Each layer is called from JS and timed on its own, so the total is a little above a run's.
 import { readFileSync } from "node:fs";
-import { parseShapes } from "../compiler/cli/args.js";
-import { load } from "../compiler/api.js";
-import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/compile.js";
+import { parseShapes } from "../compiler/driver/cli/args.js";
+import { load } from "../compiler/driver/api.js";
+import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/driver/compile.js";
 import type { Graph } from "../compiler/ir/graph.js";
-import { makeInput } from "../compiler/cli/inputs.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
 import { buildZooModel } from "../models/zoo.js";
 import type { Tensor } from "../runtime/session.js";
 import { median } from "./stats.js";

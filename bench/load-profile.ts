@@ -6,8 +6,8 @@
 // the floor under it: copying the weights image into fresh wasm memory.
 // A tiny model is loaded first, as the bench does, so library start-up is not counted.
 import { readFileSync } from "node:fs";
-import { load } from "../compiler/api.js";
-import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/compile.js";
+import { load } from "../compiler/driver/api.js";
+import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/driver/compile.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { compileGenerated, generate } from "../codegen/module.js";
@@ -51,7 +51,7 @@ const mod = await stage("jit: WebAssembly.compile", () => compileGenerated(gen.w
 await stage("jit: instantiate + weights", () => createSession(mod, { weights: gen.weights }));
 rows.push(["jit: total (sum of stages)", rows.filter(([n]) => n.startsWith("jit:")).reduce((a, [, ms]) => a + ms, 0)]);
 
-const wasm = (await import("../compiler/api.js").then((api) => api.compile(bytes, { shapes }))).wasm;
+const wasm = (await import("../compiler/driver/api.js").then((api) => api.compile(bytes, { shapes }))).wasm;
 const split = await stage("aot: split weights section", () => splitWeights(wasm));
 await stage("aot: WebAssembly.compile (code only)", () => WebAssembly.compile(split.code as Uint8Array<ArrayBuffer>));
 await stage("aot: createSession (bytes -> ready)", () => createSession(wasm));

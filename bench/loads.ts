@@ -64,7 +64,7 @@ function probeScript(): string {
 
 /** The files the children read: the model, its artifact, and the tiny warm-up model with its artifact (compiled here, so no child needs the compiler). */
 async function writeInputs(dir: string, p: LoadProbes): Promise<Record<"model" | "aot" | "tiny" | "tinyAot", string>> {
-  const { compile } = await import("../compiler/api.js");
+  const { compile } = await import("../compiler/driver/api.js");
   const tiny = await tinyModel();
   const tinyAot = (await compile(tiny, { simd: "baseline" })).wasm;
   const write = (name: string, bytes: Uint8Array) => {

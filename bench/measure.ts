@@ -5,7 +5,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import type { Tensor } from "../runtime/session.js";
 import type { DTypeName } from "../runtime/dtypes.js";
-import { makeInput } from "../compiler/cli/inputs.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
 
 /** one input as the graph declares it; dims may be named (open) */
 export interface Input {

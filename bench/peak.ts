@@ -3,7 +3,7 @@
 // into every accumulator), built with binaryen for a few tile shapes; the best is the peak.
 import * as v8 from "node:v8";
 import binaryen from "binaryen";
-import { madd } from "../codegen/kernels/gemm-tile.js";
+import { madd } from "../codegen/kernels/matmul/gemm-tile.js";
 import { relaxedSimdSupported } from "../runtime/simd.js";
 import { median } from "./stats.js";
 

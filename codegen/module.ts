@@ -42,7 +42,7 @@ export interface GenerateOptions {
   validate?: boolean;
   /**
    * "baseline" (default): SIMD128 only, runs on every wasm SIMD engine. "relaxed": the module also
-   * has the RelaxedSIMD feature, and kernels read it from the module (gemm-tile.ts relaxedTarget)
+   * has the RelaxedSIMD feature, and kernels read it from the module (matmul/gemm-tile.ts relaxedTarget)
    * to use f32x4.relaxed_madd in their multiply-add loops; only engines with relaxed SIMD run it.
    */
   simd?: SimdLevel;
@@ -53,7 +53,7 @@ export interface GenerateOptions {
    */
   preps?: Map<string, KernelPrep>;
   /**
-   * for a module run once (compile-time evaluation, compiler/evaluate.ts): elementwise arithmetic
+   * for a module run once (compile-time evaluation, compiler/driver/evaluate.ts): elementwise arithmetic
    * writes its output over a constant operand of the output's shape that nothing else reads, so the
    * memory holds that tensor once (folding BatchNormalization into ResNet-50's weights: 100 MB
    * less memory touched at JIT load). The constants are gone after the run.

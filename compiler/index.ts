@@ -1,6 +1,6 @@
 // kiln: the compiler API. The runtime alone is in kiln/runtime.
-export { compile, load, type CompileResult, type Model } from "./api.js";
-export { compileOnnx, compileGraph, importOnnx, prepareGraph, type CompileOptions, type CompiledModel } from "./compile.js";
+export { compile, load, type CompileResult, type Model } from "./driver/api.js";
+export { compileOnnx, compileGraph, importOnnx, prepareGraph, type CompileOptions, type CompiledModel } from "./driver/compile.js";
 export { KilnError, isKilnError, type KilnErrorCode } from "../runtime/errors.js";
 export { createSession, type Session, type Tensor, type Feeds } from "../runtime/session.js";
 export type { Manifest } from "../runtime/manifest.js";

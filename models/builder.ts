@@ -1,6 +1,6 @@
 // A small fluent builder for models written in code: values get their dtype and shape as they are
 // created, so the exported ONNX carries full type information for every tensor.
-import { rng } from "../compiler/cli/inputs.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
 import { Graph, type Attr } from "../compiler/ir/graph.js";
 import { randomTensor, type Init } from "./init.js";
 

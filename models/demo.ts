@@ -1,8 +1,8 @@
 // `npm run demo`: build the zoo CNN in memory, compile it with kiln, run it on a deterministic
 // input and report size, compile time, the top-5 classes and the median run time. Needs nothing
 // beyond the package's own dependencies (no test data, no onnxruntime).
-import { compile } from "../compiler/api.js";
-import { makeInput } from "../compiler/cli/inputs.js";
+import { compile } from "../compiler/driver/api.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
 import { createSession } from "../runtime/session.js";
 import { buildZooGraph, buildZooModel, ZOO } from "./zoo.js";
 

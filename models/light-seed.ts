@@ -2,7 +2,7 @@
 // so most outputs are uniform softmaxes. seedLightModel swaps each weight-like ConstantOfShape for an
 // initializer of seeded random values, chosen by the role of the tensor (table ROLES), and
 // calibrateLogits rescales the last linear layer so the final softmax is neither flat nor one-hot.
-import { rng } from "../compiler/cli/inputs.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { onnx, type NodeProto, type TensorProto } from "../compiler/onnx/proto.js";
 import { decodeTensor, encodeTensor } from "../compiler/onnx/tensor.js";

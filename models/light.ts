@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { runIfMain } from "./cli.js";
-import { readTensorFile } from "../compiler/testdata.js";
+import { readTensorFile } from "../compiler/driver/testdata.js";
 import { calibrateLogits, seedLightModel } from "./light-seed.js";
 import { arange, graphInputs, graphOutputNames, writeReferenceTestData, writeTestData, type NamedTensor } from "./testdata.js";
 

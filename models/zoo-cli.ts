@@ -6,7 +6,7 @@
 // Then: node bin/kiln.js test <outDir>/zoo_*
 import * as path from "node:path";
 import { runIfMain } from "./cli.js";
-import { makeInput } from "../compiler/cli/inputs.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
 import { graphInputs, writeReferenceTestData } from "./testdata.js";
 import { buildZooModel, zooModels } from "./zoo.js";
 

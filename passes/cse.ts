@@ -2,8 +2,8 @@
 // equal by content (hashed, then compared byte for byte). Impure ops (random numbers) never merge.
 import type { Attr, Graph, Tensor } from "../compiler/ir/graph.js";
 import { digest } from "../compiler/ir/print.js";
-import { shapeRule } from "../compiler/shapes/registry.js";
-import "../compiler/shapes/index.js";
+import { shapeRule } from "../compiler/ops/registry.js";
+import "../compiler/ops/index.js";
 import { sameBytes } from "./rewrite.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import { tensorBytes } from "../compiler/ir/raw.js";

@@ -1,11 +1,11 @@
 // fold-constants: evaluate every node whose inputs are all known at compile time, through the
-// same kernels the model runs (compiler/evaluate.ts), and replace it by its value. Also folds
+// same kernels the model runs (compiler/driver/evaluate.ts), and replace it by its value. Also folds
 // inference BatchNormalization into a preceding Conv/ConvTranspose/Gemm by rewriting it as
 // constant arithmetic on the weights, which the same folding then evaluates.
 import type { Graph, Node } from "../compiler/ir/graph.js";
-import { inferNode, type Evaluator } from "../compiler/shapes/infer.js";
-import { shapeRule } from "../compiler/shapes/registry.js";
-import "../compiler/shapes/index.js";
+import { inferNode, type Evaluator } from "../compiler/ops/infer.js";
+import { shapeRule } from "../compiler/ops/registry.js";
+import "../compiler/ops/index.js";
 import { addConstant, int64Tensor, shapeOf } from "./rewrite.js";
 import type { Pass, PassContext } from "./pass.js";
 
@@ -14,7 +14,7 @@ const isConst = (g: Graph, v: string) => !v || g.values.get(v)?.const !== undefi
 /**
  * Folds in rounds. A round takes, in topological order, every pure node whose inputs are
  * constant or computed earlier in the round (when its shape rule needs no value of those), and
- * asks the evaluator for all of them in one tick: compiler/evaluate.ts compiles such a batch as
+ * asks the evaluator for all of them in one tick: compiler/driver/evaluate.ts compiles such a batch as
  * ONE module, so a chain (BN folding's Add, Sqrt, Div, Reshape, Mul ...) costs one module, not
  * one per step. A node the batch could not give a value is tried again next round, alone.
  */

@@ -1,5 +1,5 @@
 // fuse-elementwise: merge trees of elementwise ops into one fused node (kind "elementwise") that
-// codegen/kernels/fused-elementwise.ts runs as ONE broadcasting loop, intermediates in locals.
+// codegen/kernels/fused/elementwise.ts runs as ONE broadcasting loop, intermediates in locals.
 // A group grows from a root (the last op, whose output may have any number of readers) up through
 // producers whose output is read by exactly one node, inside the group, and is no graph output:
 // so every group is a tree, nothing outside reads its intermediates, and it cannot close a cycle.
@@ -9,7 +9,7 @@
 // bounds (the HardSwish exporters write, x * Clip(x + 3, 0, 6) / 6, becomes one loop).
 import type { DTypeName } from "../runtime/dtypes.js";
 import { FUSED_DOMAIN, type Graph, type Node } from "../compiler/ir/graph.js";
-import { UNARY_OPS } from "../codegen/kernels/unary-ops.js";
+import { UNARY_OPS } from "../codegen/kernels/unary/ops.js";
 
 const FLOATS: ReadonlySet<string> = new Set(["float32", "float64"]);
 const NOT_FUSIBLE_UNARY = new Set(["IsNaN", "IsInf", "Not", "BitwiseNot"]);

@@ -1,11 +1,11 @@
 // Epilogue fusion: a Conv/ConvTranspose/Gemm/MatMul followed by a chain of bias adds, activations
 // and residual adds becomes one fused node (kind "epilogue") whose kernel applies the chain to each
 // value before storing it, so the intermediates are never written. The rules of what may join are
-// shared with the kernel (codegen/kernels/fused-epilogue-rules.ts). A chain only grows through
+// shared with the kernel (codegen/kernels/fused/epilogue-rules.ts). A chain only grows through
 // values read by exactly the next node and that are not graph outputs, so nothing outside the
 // group ever needs an intermediate.
 import { FUSED_DOMAIN, type Graph, type Node } from "../compiler/ir/graph.js";
-import { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "../codegen/kernels/fused-epilogue-rules.js";
+import { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "../codegen/kernels/fused/epilogue-rules.js";
 
 function lookup(graph: Graph): Lookup {
   return (name) => {

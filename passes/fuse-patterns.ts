@@ -159,7 +159,7 @@ const layerNorm: Rule = (g, mean) => {
   };
 };
 
-/** Softmax(x * c) or Softmax(x / c): the fused node has inputs [x, c] (see fused-elementwise-softmax.ts). */
+/** Softmax(x * c) or Softmax(x / c): the fused node has inputs [x, c] (see fused/elementwise-softmax.ts). */
 function scaledSoftmax(g: Graph, sm: Node): boolean {
   if (sm.op !== "Softmax" || g.opset("") < 13 || !isFloat(g, sm.inputs[0])) return false;
   const s = privateProducer(g, sm.inputs[0], ["Mul", "Div"]);

@@ -2,7 +2,7 @@
 // changes only at the region's edges. A region grows from each depthwise Conv through its
 // neighbours that run as well or better channels-last:
 //   - depthwise Conv (C % 4 = 0, constant weights) -> kiln.layout DepthwiseConvNhwc: a pixel's 4
-//     channels are one vector, so no transposes inside the kernel (codegen/kernels/conv-depthwise-nhwc.ts);
+//     channels are one vector, so no transposes inside the kernel (codegen/kernels/conv/depthwise-nhwc.ts);
 //   - pointwise Conv (1x1, stride 1, no pads, one group, constant weights) -> MatMul of the
 //     [N, H, W, C] image by W^T [C, M] (+ Add of the bias): the packed GEMM over positions, which
 //     epilogue fusion then joins with the bias, the activation and a residual add;
@@ -14,8 +14,8 @@
 import type { Graph, Node, Tensor, Value } from "../compiler/ir/graph.js";
 import { splatTensor, isLazySplat, splatValue } from "../compiler/ir/splat.js";
 import { deferredTensor } from "../compiler/ir/scaled.js";
-import { LAYOUT_DOMAIN } from "../compiler/shapes/layout.js";
-import { nhwcDepthwiseGeometry } from "../codegen/kernels/conv-depthwise-nhwc.js";
+import { LAYOUT_DOMAIN } from "../compiler/ops/layout.js";
+import { nhwcDepthwiseGeometry } from "../codegen/kernels/conv/depthwise-nhwc.js";
 import { Attrs } from "../compiler/ir/attrs.js";
 import { addConstant } from "./rewrite.js";
 import type { Pass } from "./pass.js";

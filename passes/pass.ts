@@ -1,7 +1,7 @@
 // What a pass is: a named rewrite of a typed Graph with one job. Passes run after shape inference,
 // so every value has a dtype and concrete shape, and they must keep it so.
 import type { Graph } from "../compiler/ir/graph.js";
-import type { Evaluator } from "../compiler/shapes/infer.js";
+import type { Evaluator } from "../compiler/ops/infer.js";
 
 export interface PassContext {
   /** evaluates a node on constant inputs with the model's own kernels */

@@ -3,7 +3,7 @@
 // never scans megabytes of data it would only copy) and writes the image into memory with one
 // set after instantiation. The file stays one valid wasm module: engines ignore custom sections.
 // An artifact may also carry a relaxed-SIMD build of its code (kiln.code.relaxed) just before the
-// weights: both builds share the one weights image (see compiler/variants.ts).
+// weights: both builds share the one weights image (see compiler/driver/variants.ts).
 import { RELAXED_CODE_SECTION, WEIGHTS_SECTION, type WeightRegion } from "./manifest.js";
 import { customSectionHead, sections, type SectionSpan } from "./sections.js";
 

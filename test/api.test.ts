@@ -1,7 +1,7 @@
 // The public API: JIT load of static and dynamic models, specialization on shape-deciding input
 // values, AOT artifacts through load and through the runtime alone.
 import { describe, expect, it } from "vitest";
-import { compile, load } from "../compiler/api.js";
+import { compile, load } from "../compiler/driver/api.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { createSession } from "../runtime/session.js";

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { compareTensors } from "../compiler/testdata.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
 import { runOrt, tensor } from "./util/ort.js";
 import { kiln } from "./util/cli.js";
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { compile, load } from "../compiler/api.js";
+import { compile, load } from "../compiler/driver/api.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { encodeTensor } from "../compiler/onnx/tensor.js";

@@ -1,10 +1,10 @@
-// Small float32 arithmetic folded in JavaScript (compiler/evaluate-exact.ts) must be bit for bit
+// Small float32 arithmetic folded in JavaScript (compiler/driver/evaluate-exact.ts) must be bit for bit
 // what the kernels compute, broadcasting included, and must leave everything else, and
 // everything that reads it, to the compiled module.
 import { describe, expect, it } from "vitest";
-import { evaluateNodes } from "../compiler/evaluate.js";
-import { evaluateExact, MAX_EXACT_ELEMENTS } from "../compiler/evaluate-exact.js";
-import type { EvalRequest } from "../compiler/evaluate-splat.js";
+import { evaluateNodes } from "../compiler/driver/evaluate.js";
+import { evaluateExact, MAX_EXACT_ELEMENTS } from "../compiler/driver/evaluate-exact.js";
+import type { EvalRequest } from "../compiler/driver/evaluate-splat.js";
 import { Graph, type Tensor } from "../compiler/ir/graph.js";
 
 function edgy(n: number, seed: number): Float32Array {

@@ -60,7 +60,7 @@ describe("Fn.outline", () => {
   });
 
   it("a packed GEMM layer runs its panels through an outlined function", async () => {
-    const { emitPackedGemm } = await import("../codegen/kernels/gemm-packed.js");
+    const { emitPackedGemm } = await import("../codegen/kernels/matmul/gemm-packed.js");
     const m = new binaryen.Module();
     m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128);
     m.setMemory(1, 1, "memory");

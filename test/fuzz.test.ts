@@ -1,9 +1,9 @@
 // Corrupted models must end in a KilnError (or compile), never in another exception or a hang.
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import { compile } from "../compiler/api.js";
+import { compile } from "../compiler/driver/api.js";
 import { KilnError } from "../runtime/errors.js";
-import { rng } from "../compiler/cli/inputs.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
 
 // a spread of operator families: every 45th conformance model plus a few with constants and attributes
 const dir = "../shared/onnx/node";

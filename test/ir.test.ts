@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { printGraph } from "../compiler/ir/print.js";
 import { verifyGraph } from "../compiler/ir/verify.js";
-import { importOnnx, prepareGraph } from "../compiler/compile.js";
+import { importOnnx, prepareGraph } from "../compiler/driver/compile.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { KilnError } from "../runtime/errors.js";
 

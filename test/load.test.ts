@@ -2,9 +2,9 @@
 // wave of independent constant nodes), weights kept out of the code (kiln.weights section or
 // written from the tensors), and AOT artifacts through the runtime alone.
 import { beforeEach, describe, expect, it } from "vitest";
-import { compile, load } from "../compiler/api.js";
-import { cachedModule, cacheKey, cacheStored, clearModuleCache, moduleCacheSize as storedCount } from "../compiler/cache.js";
-import { evaluateNode } from "../compiler/evaluate.js";
+import { compile, load } from "../compiler/driver/api.js";
+import { cachedModule, cacheKey, cacheStored, clearModuleCache, moduleCacheSize as storedCount } from "../compiler/driver/cache.js";
+import { evaluateNode } from "../compiler/driver/evaluate.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { generate } from "../codegen/module.js";
@@ -13,7 +13,7 @@ import { splitWeights } from "../runtime/weights.js";
 import { FORMAT_VERSION, WEIGHTS_SECTION } from "../runtime/manifest.js";
 import { runReference } from "../models/reference.js";
 import type { Tensor } from "../runtime/session.js";
-import { registerShape } from "../compiler/shapes/registry.js";
+import { registerShape } from "../compiler/ops/registry.js";
 import { registerKernel } from "../codegen/kernels/registry.js";
 import { load as loadF32, store as storeF32 } from "../codegen/memory.js";
 
@@ -292,7 +292,7 @@ output %y`);
   });
 
   it("every placement gives the same results", async () => {
-    const { importOnnx, prepareGraph, optimizeGraph } = await import("../compiler/compile.js");
+    const { importOnnx, prepareGraph, optimizeGraph } = await import("../compiler/driver/compile.js");
     const results: number[][] = [];
     for (const weights of ["data", "section", "external"] as const) {
       const g = importOnnx(convBnModel);

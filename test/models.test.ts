@@ -3,8 +3,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCase } from "../compiler/conformance.js";
-import { readTensorFile, compareTensors, ONNX_TOLERANCE } from "../compiler/testdata.js";
+import { runCase } from "../compiler/driver/conformance.js";
+import { readTensorFile, compareTensors, ONNX_TOLERANCE } from "../compiler/driver/testdata.js";
 import { createSession } from "../runtime/index.js";
 import { MANIFEST_SECTION } from "../runtime/manifest.js";
 import { buildZooModel, zooModels } from "../models/zoo.js";
@@ -14,7 +14,7 @@ import { LIGHT_MODELS, writeLightFolder, writeSeededFolder } from "../models/lig
 import { arange, graphInputs } from "../models/testdata.js";
 import { runReference } from "../models/reference.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
-import { makeInput } from "../compiler/cli/inputs.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { kiln } from "./util/cli.js";
 import { expectOutputsMatch, kilnAndReference, lightModel, randomFeeds, removeTempDirs, tempDir } from "./util/models.js";

@@ -4,8 +4,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runCase } from "../compiler/conformance.js";
-import { compareTensors, readTensorFile } from "../compiler/testdata.js";
+import { runCase } from "../compiler/driver/conformance.js";
+import { compareTensors, readTensorFile } from "../compiler/driver/testdata.js";
 import { LIGHT_MODELS, writeLightFolder, writeSeededFolder } from "../models/light.js";
 import { runReference } from "../models/reference.js";
 import { graphInputs } from "../models/testdata.js";

@@ -7,7 +7,7 @@ import { onnx } from "../compiler/onnx/proto.js";
 import { tensorBytes } from "../compiler/ir/raw.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { load } from "../compiler/api.js";
+import { load } from "../compiler/driver/api.js";
 
 /** A TensorProto whose raw_data starts `shift` bytes into a larger buffer (as inside a model file). */
 function proto(values: Float32Array | BigInt64Array, dataType: number, shift: number) {

@@ -1,12 +1,12 @@
-// Scaled constants (compiler/ir/scaled.ts, compiler/evaluate-scaled.ts): a large weight times a
+// Scaled constants (compiler/ir/scaled.ts, compiler/driver/evaluate-scaled.ts): a large weight times a
 // vector along one axis (BatchNormalization folded into a Conv) is kept as its two factors until
 // the weights image is written. The product must be bit for bit the Mul kernel's, nothing at
 // compile time may multiply it out, and folded models must still compute what they did.
 import { describe, expect, it } from "vitest";
-import { load } from "../compiler/api.js";
-import { evaluateNode, evaluateNodes } from "../compiler/evaluate.js";
-import { evaluateWithScaling, MIN_SCALED_ELEMENTS } from "../compiler/evaluate-scaled.js";
-import type { EvalRequest } from "../compiler/evaluate-splat.js";
+import { load } from "../compiler/driver/api.js";
+import { evaluateNode, evaluateNodes } from "../compiler/driver/evaluate.js";
+import { evaluateWithScaling, MIN_SCALED_ELEMENTS } from "../compiler/driver/evaluate-scaled.js";
+import type { EvalRequest } from "../compiler/driver/evaluate-splat.js";
 import { Graph, type Tensor } from "../compiler/ir/graph.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { isScaled, scaledTensor } from "../compiler/ir/scaled.js";

@@ -3,8 +3,8 @@
 // weights would read zeros and answer wrong), shared pieces are written once, constant graph
 // outputs are placed too, and lazy and eager sessions agree run after run.
 import { describe, expect, it } from "vitest";
-import { compile } from "../compiler/api.js";
-import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/compile.js";
+import { compile } from "../compiler/driver/api.js";
+import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/driver/compile.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { generate } from "../codegen/module.js";

@@ -1,9 +1,9 @@
 // Splat constants (compiler/ir/splat.ts): ConstantOfShape weights and arithmetic over them are
 // folded on one value, never on millions; results must be bit for bit those of full tensors.
 import { describe, expect, it } from "vitest";
-import { load } from "../compiler/api.js";
-import { evaluateNode, evaluateNodes } from "../compiler/evaluate.js";
-import { evaluateWithSplats, type EvalRequest } from "../compiler/evaluate-splat.js";
+import { load } from "../compiler/driver/api.js";
+import { evaluateNode, evaluateNodes } from "../compiler/driver/evaluate.js";
+import { evaluateWithSplats, type EvalRequest } from "../compiler/driver/evaluate-splat.js";
 import { Graph, type Tensor } from "../compiler/ir/graph.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { printTensor } from "../compiler/ir/print.js";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
 import { buildCase, expectMatchesOrt, runKiln, runOrt, type OpCase, type TensorSpec } from "../util/ort.js";
-import { load } from "../../compiler/api.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { load } from "../../compiler/driver/api.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 
 /** The case compiled with Binaryen's optimizer on (which breaks on a malformed expression tree) vs onnxruntime. */
 async function expectOptimizedMatchesOrt(c: OpCase): Promise<void> {

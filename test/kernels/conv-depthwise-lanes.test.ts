@@ -1,4 +1,4 @@
-// The channels-in-lanes depthwise kernel (conv-depthwise-lanes.ts) against onnxruntime-node: which
+// The channels-in-lanes depthwise kernel (conv/depthwise-lanes.ts) against onnxruntime-node: which
 // layers take it, then odd images (pixel counts off multiples of 4, so blocks wrap rows and tails
 // run), batches, strides, asymmetric and wide pads, dilations, 5x5 kernels, no bias, and the fused
 // epilogues (Clip as ReLU6, residual Add + Relu) applied after the transpose back to NCHW.
@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import type { Attr, Node } from "../../compiler/ir/graph.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { compareTensors } from "../../compiler/testdata.js";
-import { depthwiseLanesLayout } from "../../codegen/kernels/conv-depthwise-lanes.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
+import { depthwiseLanesLayout } from "../../codegen/kernels/conv/depthwise-lanes.js";
 import { KernelCtx, type TensorRef } from "../../codegen/kernels/registry.js";
 import { expectMatchesOrt, runKiln, runOrt, tensor } from "../util/ort.js";
 

@@ -4,12 +4,12 @@
 import { describe, expect, it } from "vitest";
 import { Graph, type Attr, type Node } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { compile } from "../../compiler/api.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { compile } from "../../compiler/driver/api.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 import { KernelCtx, type TensorRef } from "../../codegen/kernels/registry.js";
-import { winogradLayout } from "../../codegen/kernels/conv-winograd.js";
-import { im2colLayout } from "../../codegen/kernels/conv-small.js";
-import { F2, F4, transformWeights } from "../../codegen/kernels/conv-winograd-math.js";
+import { winogradLayout } from "../../codegen/kernels/conv/winograd.js";
+import { im2colLayout } from "../../codegen/kernels/conv/small.js";
+import { F2, F4, transformWeights } from "../../codegen/kernels/conv/winograd-math.js";
 import { expectMatchesOrt, runKiln, runOrt, tensor, type TensorSpec } from "../util/ort.js";
 
 const ints = (value: number[]): Attr => ({ type: "ints", value });

@@ -2,13 +2,13 @@
 // ONNX, run by onnxruntime-node and by kiln at -O2 (where fuse runs), compared; each case also
 // checks that the fusion it is about really happened (the compiled layers name the fused op).
 import { describe, expect, it } from "vitest";
-import { load } from "../../compiler/api.js";
+import { load } from "../../compiler/driver/api.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Graph, Tensor } from "../../compiler/ir/graph.js";
-import { optimizeGraph, prepareGraph } from "../../compiler/compile.js";
+import { optimizeGraph, prepareGraph } from "../../compiler/driver/compile.js";
 import { recognizePatterns } from "../../passes/fuse-patterns.js";
 import { runOrt, tensor } from "../util/ort.js";
 

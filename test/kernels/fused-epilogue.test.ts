@@ -3,8 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { Graph, type Attr } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { compile } from "../../compiler/api.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { compile } from "../../compiler/driver/api.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 import { runKiln, runOrt, tensor, type TensorSpec } from "../util/ort.js";
 
 interface Step {
@@ -86,7 +86,7 @@ describe("fused epilogues vs onnxruntime", () => {
   }));
 
   it("few positions (GEMM over positions, transposed store): 1x1 and strided 3x3 with bias + residual Add + Relu, batch 2", async () => {
-    // 7x7 and 5x5 images with >= 16 output channels take conv-small.ts's positionsGemm
+    // 7x7 and 5x5 images with >= 16 output channels take conv/small.ts's positionsGemm
     await expectFusedMatchesOrt({
       values: { x: x(2, 40, 7, 7), w: k(37, 40, 1, 1), b: k(37), r: x(2, 37, 7, 7) },
       nodes: [
@@ -125,7 +125,7 @@ describe("fused epilogues vs onnxruntime", () => {
       { op: "HardSigmoid", inputs: ["d"], out: "e", attrs: { alpha: float(0.1), beta: float(0.4) } },
       { op: "Tanh", inputs: ["e"], out: "y" },
     ],
-    // Tanh is left to its own loop after a convolution (fused-epilogue-rules.ts worthFusing)
+    // Tanh is left to its own loop after a convolution (fused/epilogue-rules.ts worthFusing)
     fused: ["Conv_LeakyRelu_HardSigmoid", "Tanh"],
   }));
 

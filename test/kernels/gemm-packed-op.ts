@@ -2,11 +2,11 @@
 // transB), wired the way MatMul/Gemm would be: B packed in prepare, placed with the weights, the
 // kernel emitted at ctx.constantAddrs. It lets the tests run the packed GEMM through kiln's whole
 // compile path (shape inference, memory layout, prepare, codegen, runtime).
-import { registerShape } from "../../compiler/shapes/registry.js";
+import { registerShape } from "../../compiler/ops/registry.js";
 import { registerKernel, type KernelCtx } from "../../codegen/kernels/registry.js";
-import { emitPackedGemm, packedAScratchBytes } from "../../codegen/kernels/gemm-packed.js";
-import { packB } from "../../codegen/kernels/gemm-pack.js";
-import { packedEpilogue } from "../../codegen/kernels/gemm-epilogue.js";
+import { emitPackedGemm, packedAScratchBytes } from "../../codegen/kernels/matmul/gemm-packed.js";
+import { packB } from "../../codegen/kernels/matmul/gemm-pack.js";
+import { packedEpilogue } from "../../codegen/kernels/matmul/gemm-epilogue.js";
 
 export const TEST_DOMAIN = "kiln.test";
 

@@ -1,12 +1,12 @@
-// The packed GEMM microkernel (codegen/kernels/gemm-packed.ts) run in a standalone module against a
+// The packed GEMM microkernel (codegen/kernels/matmul/gemm-packed.ts) run in a standalone module against a
 // float64 JS reference: odd sizes, tails of every tile dimension, K spanning several KC blocks,
 // transB, alpha, bias, the epilogue hook, strided views and tile shapes; C's neighbours untouched.
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
-import { emitPackedGemm, type PackedEpilogue, type PackedTile, type RowMajor } from "../../codegen/kernels/gemm-packed.js";
-import { packB, packedBytes } from "../../codegen/kernels/gemm-pack.js";
+import { emitPackedGemm, type PackedEpilogue, type PackedTile, type RowMajor } from "../../codegen/kernels/matmul/gemm-packed.js";
+import { packB, packedBytes } from "../../codegen/kernels/matmul/gemm-pack.js";
 import { Fn } from "../../codegen/fn.js";
-import { packedEpilogue } from "../../codegen/kernels/gemm-epilogue.js";
+import { packedEpilogue } from "../../codegen/kernels/matmul/gemm-epilogue.js";
 import type { Epilogue } from "../../codegen/kernels/registry.js";
 import { buildStandalone, type StandaloneGemm } from "../../bench/gemm-packed.js";
 import { buildCase, runKiln } from "../util/ort.js";

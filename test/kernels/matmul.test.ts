@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { compile } from "../../compiler/api.js";
+import { compile } from "../../compiler/driver/api.js";
 import { Graph, type Attr } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 import { expectMatchesOrt, runKiln, runOrt, tensor, type TensorSpec } from "../util/ort.js";
 
 const int = (value: number): Attr => ({ type: "int", value });
@@ -60,7 +60,7 @@ describe("float16 MatMul/Gemm vs onnxruntime", () => {
 });
 
 // B a float32 constant: packed at compile time and multiplied by the register-blocked GEMM
-// (matmul-packed.ts); sizes straddle its 2x16 tile, 128-row blocks and 256-deep K blocks.
+// (matmul/packed.ts); sizes straddle its 2x16 tile, 128-row blocks and 256-deep K blocks.
 describe("packed GEMM path (constant float32 B) vs onnxruntime", () => {
   const wide = { rtol: 1e-3, atol: 1e-3 };
   const konst = (...dims: number[]) => ({ dims, constant: true });

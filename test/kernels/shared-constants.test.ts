@@ -2,10 +2,10 @@
 // placed once when several layers read that tensor: the image shrinks by exactly the copies saved,
 // and every layer still computes what onnxruntime computes.
 import { describe, expect, it } from "vitest";
-import { compile } from "../../compiler/api.js";
+import { compile } from "../../compiler/driver/api.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 import { runKiln, runOrt, tensor } from "../util/ort.js";
 
 const dense = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (Math.sin(i * 0.7 + seed) * 0.3).toFixed(5)).join(", ");

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
-import { compareTensors } from "../../compiler/testdata.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
 import { buildCase, expectMatchesOrt, runKiln } from "../util/ort.js";
 
 const int = (value: number): Attr => ({ type: "int", value });

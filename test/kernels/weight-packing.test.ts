@@ -4,8 +4,8 @@
 import { describe, expect, it } from "vitest";
 import type { Tensor } from "../../compiler/ir/graph.js";
 import { splatTensor } from "../../compiler/ir/splat.js";
-import { F2, F4, transformedConstant, transformWeights, type WinogradTile } from "../../codegen/kernels/conv-winograd-math.js";
-import { packA, packAOf, packB, packBOf } from "../../codegen/kernels/gemm-pack.js";
+import { F2, F4, transformedConstant, transformWeights, type WinogradTile } from "../../codegen/kernels/conv/winograd-math.js";
+import { packA, packAOf, packB, packBOf } from "../../codegen/kernels/matmul/gemm-pack.js";
 import type { LazyConstant } from "../../codegen/kernels/registry.js";
 import { tensor } from "../util/ort.js";
 

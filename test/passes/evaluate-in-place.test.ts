@@ -1,4 +1,4 @@
-// Compile-time evaluation modules (compiler/evaluate.ts) write elementwise results over a constant
+// Compile-time evaluation modules (compiler/driver/evaluate.ts) write elementwise results over a constant
 // operand of the result's shape that nothing else reads (GenerateOptions.inPlaceConstants): the
 // memory holds a folded weight once. Results must match the module that keeps both, and a
 // constant read twice, or one that is itself a result, must not be overwritten.

@@ -2,7 +2,7 @@
 // rescaled weights and bias. The folded constants' names are generated, so these tests read the
 // resulting weights instead of comparing whole texts.
 import { describe, expect, it } from "vitest";
-import { evaluateNode } from "../../compiler/evaluate.js";
+import { evaluateNode } from "../../compiler/driver/evaluate.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { verifyGraph } from "../../compiler/ir/verify.js";
 import { foldConstantsPass } from "../../passes/fold-constants.js";

@@ -3,8 +3,8 @@
 // (odd sizes, strides, pads, dilations, residual adds, values read outside the region, graph
 // outputs inside it), and layers the pass cannot take must be left as they are.
 import { describe, expect, it } from "vitest";
-import { load } from "../../compiler/api.js";
-import { evaluateNode } from "../../compiler/evaluate.js";
+import { load } from "../../compiler/driver/api.js";
+import { evaluateNode } from "../../compiler/driver/evaluate.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { verifyGraph } from "../../compiler/ir/verify.js";
 import type { Graph } from "../../compiler/ir/graph.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { planMemoryPass, printMemoryPlan } from "../../passes/plan-memory.js";
-import { evaluateNode } from "../../compiler/evaluate.js";
+import { evaluateNode } from "../../compiler/driver/evaluate.js";
 
 async function plan(text: string): Promise<string> {
   const g = parseGraph(`kiln.graph opsets("" = 13)\n${text}`);

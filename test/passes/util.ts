@@ -1,7 +1,7 @@
 // Pass tests are IR text in, IR text out (like MLIR's lit tests): parse the input, run one pass,
 // print, and compare with the expected text (normalized by a parse/print round trip).
 import { expect } from "vitest";
-import { evaluateNode } from "../../compiler/evaluate.js";
+import { evaluateNode } from "../../compiler/driver/evaluate.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { printGraph } from "../../compiler/ir/print.js";
 import { verifyGraph } from "../../compiler/ir/verify.js";

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCase, type CaseResult } from "../../compiler/conformance.js";
+import { runCase, type CaseResult } from "../../compiler/driver/conformance.js";
 import type { OptLevel } from "../../passes/index.js";
 
 export const NODE_DIR = path.resolve(import.meta.dirname, "../../../shared/onnx/node");

@@ -3,10 +3,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "vitest";
-import { load } from "../../compiler/api.js";
-import { makeInput } from "../../compiler/cli/inputs.js";
+import { load } from "../../compiler/driver/api.js";
+import { makeInput } from "../../compiler/driver/cli/inputs.js";
 import type { Tensor } from "../../compiler/ir/graph.js";
-import { compareTensors, type Tolerance } from "../../compiler/testdata.js";
+import { compareTensors, type Tolerance } from "../../compiler/driver/testdata.js";
 import { runReference } from "../../models/reference.js";
 import { graphInputs } from "../../models/testdata.js";
 

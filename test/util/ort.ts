@@ -5,9 +5,9 @@ import { expect } from "vitest";
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
 import { Graph, type Attr, type Tensor } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
-import { load } from "../../compiler/api.js";
-import { compareTensors, type Tolerance } from "../../compiler/testdata.js";
-import { rng } from "../../compiler/cli/inputs.js";
+import { load } from "../../compiler/driver/api.js";
+import { compareTensors, type Tolerance } from "../../compiler/driver/testdata.js";
+import { rng } from "../../compiler/driver/cli/inputs.js";
 
 export interface TensorSpec {
   dtype?: DTypeName;

@@ -1,0 +1,231 @@
+// Winograd convolution for stride-1, dilation-1 3x3 float32 Conv with constant weights (grouped when
+// each group has a multiple of 4 output channels). Per image: the input is copied into a zero-padded scratch plane (no bounds checks after
+// that), then blocks of R tile rows go through three f32x4 steps, each lane one output tile:
+//   V = B^T d B   (a x a input tiles, 4 neighbouring tiles per vector, into V[xi][C][L])
+//   M = U V       (a*a GEMMs [Mp x C] x [C x L], a 4-channel x 8-tile register block; U = G g G^T
+//                  was computed at compile time by prepare)
+//   Y = A^T M A   (+ bias, then the fused epilogue, stored 4m outputs per row as whole vectors)
+// The block of L tiles keeps V and M of one xi around L1 size while U streams.
+import binaryen from "binaryen";
+import type { Expr, Local } from "../../fn.js";
+import { strided4 } from "./segments.js";
+import { emitPaddedCopy, floatWindow } from "./small.js";
+import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./winograd-math.js";
+import { emitPrepared, type KernelCtx, type KernelPrep } from "../registry.js";
+import { madd } from "../matmul/gemm-tile.js";
+
+interface Layout {
+  t: WinogradTile;
+  N: number; C: number; M: number; Mp: number;
+  /** groups, and input channels per group (each output channel block of 4 lies in one group) */
+  G: number; Cg: number;
+  H: number; W: number; OH: number; OW: number;
+  padT: number; padL: number;
+  /** tile rows, tile columns rounded up to whole vectors */
+  tH: number; tWp: number;
+  /** padded input plane */
+  Hp: number; Wp: number;
+  /** tile rows per block and the block's lanes (tiles, a multiple of 8) */
+  R: number; L: number;
+  vAt: number; mAt: number; scratchBytes: number;
+}
+
+const roundUp = (v: number, k: number) => Math.ceil(v / k) * k;
+
+/**
+ * Where Winograd wins over the direct kernel (effective GFLOPS, measured on this 2-core EPYC under
+ * load: 56x56x64x64 ~80 vs ~12, 7x7x512x512 ~55 vs ~8, 14x14x8x8 ~38 vs ~14, 4x4x16x16 ~25 vs ~8;
+ * 56x56x4x4 ~19 vs ~21): from 8 channels on, the GEMM outweighs the transforms.
+ */
+function worthIt(C: number, M: number, OH: number, OW: number): boolean {
+  return Math.min(C, M) >= 8 && OH >= 4 && OW >= 4;
+}
+
+/**
+ * F(4x4,3x3) does 2.25 products per output against F(2x2,3x3)'s 4, but its 4x4 output tiles
+ * overhang small images and its transforms gather lanes one by one. Measured A/B interleaved (effective
+ * GFLOPS, F2 vs F4): 14x14x256 57 vs 99, 28x28x128 55 vs 76, 12x12x384 26 vs 47, 56x56x64 45 vs 53,
+ * 112x112x32 36 vs 39, 27x27x32->128 58 vs 87, but 7x7x512 50 vs 44 and 55x55x16->64 77 vs 57
+ * (few input channels: the transforms dominate). So F4 from 12x12 outputs and 32 input channels
+ * up, F2 otherwise. KILN_WINOGRAD=off|2|4 (Node only) overrides this, for measuring.
+ */
+const knob = () => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WINOGRAD;
+function tileFor(OH: number, OW: number, Cg: number): WinogradTile {
+  const k = knob();
+  if (k === "2" || k === "4") return k === "4" ? F4 : F2;
+  return Math.min(OH, OW) >= 12 && Cg >= 32 ? F4 : F2;
+}
+
+export function winogradLayout(ctx: KernelCtx): Layout | undefined {
+  if (knob() === "off") return undefined;
+  const win = floatWindow(ctx, { groups: true });
+  if (!win) return undefined;
+  const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
+  if (!w.value || x.dims.length !== 4 || w.dims[2] !== 3 || w.dims[3] !== 3) return undefined;
+  if (win.strides.some((s) => s !== 1) || win.dilations.some((d) => d !== 1)) return undefined;
+  const [N, C, H, W] = x.dims, M = y.dims[1];
+  const G = ctx.attrs.int("group", 1);
+  // grouped layers (AlexNet's) when every block of 4 output channels stays inside its group
+  if (C % G || M % G || (G > 1 && (M / G) % 4)) return undefined;
+  const Cg = C / G;
+  const [OH, OW] = win.out;
+  if (!worthIt(Cg, M / G, OH, OW)) return undefined;
+  const t = tileFor(OH, OW, Cg);
+  const tH = Math.ceil(OH / t.m), tWp = roundUp(Math.ceil(OW / t.m), 4);
+  const Hp = (tH - 1) * t.m + t.a, Wp = (tWp - 1) * t.m + t.a + 1;
+  // tiles per block: a block's V (a*a x C x L floats) near 256 KB, so the GEMM finds it in L2
+  const lanes = Math.min(64, Math.max(32, 65536 / (t.a * t.a * C)));
+  let R = Math.max(1, Math.min(tH, Math.floor(lanes / tWp)));
+  // an odd count of 4-tile groups leaves 4 idle GEMM lanes: take one more tile row when there is one
+  if ((R * tWp) % 8 && R < tH) R++;
+  const L = roundUp(R * tWp, 8);
+  const Mp = roundUp(M, 4);
+  const vAt = roundUp(C * Hp * Wp * 4, 16);
+  const mAt = vAt + t.a * t.a * C * L * 4;
+  const scratchBytes = mAt + t.a * t.a * Mp * L * 4;
+  return { t, N, C, M, Mp, G, Cg, H, W, OH, OW, padT: win.padBegin[0], padL: win.padBegin[1], tH, tWp, Hp, Wp, R, L, vAt, mAt, scratchBytes };
+}
+
+/** Conv's prepare: the Winograd-domain weights and the scratch, when the layer takes this path. */
+export function winogradPrepare(ctx: KernelCtx): KernelPrep {
+  const lay = winogradLayout(ctx);
+  if (!lay) return {};
+  const U = transformedConstant(lay.t, ctx.input(1).value!, lay.M, lay.Cg);
+  // the layer reads U only: the 3x3 weights need not be shipped (unless another layer reads them)
+  return { constants: [U], scratchBytes: lay.scratchBytes, unread: [1] };
+}
+
+/** Emits the Winograd kernel when prepare chose it; false means: use another path. */
+export function tryWinograd(ctx: KernelCtx): boolean {
+  return emitPrepared(ctx, winogradLayout, emitWinograd);
+}
+
+function emitWinograd(ctx: KernelCtx, lay: Layout): void {
+  const { m, fn } = ctx;
+  const { t, N, C, M, Mp, G, Cg, H, W, OH, OW, padT, padL, tH, tWp, Hp, Wp, R, L } = lay;
+  const { a } = t, tm = t.m;
+  const x = ctx.input(0), y = ctx.output(0), bias = ctx.inputs[2];
+  const post = ctx.epilogue;
+  const S = ctx.scratchAddr, V0 = S + lay.vAt, M0 = S + lay.mAt, U0 = ctx.constantAddrs[0];
+  const i32 = (v: number) => m.i32.const(v);
+  const add = (...e: Expr[]) => e.reduce((p, q) => m.i32.add(p, q));
+  const mul = (l: Local, k: number) => m.i32.mul(l.get(), i32(k));
+  const v128 = () => fn.local(binaryen.v128);
+  const zero = () => m.v128.const(new Array(16).fill(0));
+  const n = fn.local(binaryen.i32), th0 = fn.local(binaryen.i32);
+
+  // one pointer local per step, reused by every block
+  const pp = fn.local(binaryen.i32), pv = fn.local(binaryen.i32), pu = fn.local(binaryen.i32), pm = fn.local(binaryen.i32), py = fn.local(binaryen.i32);
+  const d = Array.from({ length: a }, () => Array.from({ length: a }, v128));
+  /** lanes 0, m, 2m, 3m elements apart: the same (i, j) of 4 neighbouring tiles */
+  const gather = (off: number): Expr => {
+    if (tm <= 2) return strided4(m, pp.get, off, tm);
+    let v = m.f32x4.splat(m.f32.load(off, 4, pp.get()));
+    for (let l = 1; l < 4; l++) v = m.f32x4.replace_lane(v, l, m.f32.load(off + l * tm * 4, 4, pp.get()));
+    return v;
+  };
+
+  const inputTransform = (rows: number): Expr[] => {
+    const code: Expr[] = [fn.nest([C, rows, tWp / 4], ([c, r, g]) => {
+      const tr = transform2d(fn, t.BT, t.BT, d.map((row) => row.map((l) => l.get)));
+      return [
+        pp.set(add(mul(c, Hp * Wp * 4), mul(r, tm * Wp * 4), mul(th0, tm * Wp * 4), mul(g, 4 * tm * 4))),
+        ...d.flatMap((row, i) => row.map((l, j) => l.set(gather(S + (i * Wp + j) * 4)))),
+        pv.set(add(mul(c, L * 4), mul(r, tWp * 4), mul(g, 16))),
+        ...tr.setup,
+        ...tr.out.flatMap((row, i) => row.map((e, j) => m.v128.store(V0 + (i * a + j) * C * L * 4, 4, pv.get(), e))),
+      ];
+    })];
+    // lanes past the block's tiles: zeros, so the GEMM never meets stale scratch values
+    if (L > rows * tWp) {
+      code.push(fn.loop(C, (c) => {
+        const out: Expr[] = [];
+        for (let xi = 0; xi < a * a; xi++) {
+          for (let q = rows * tWp; q < L; q += 4) out.push(m.v128.store(V0 + (xi * C * L + q) * 4, 4, mul(c, L * 4), zero()));
+        }
+        return out;
+      }));
+    }
+    return code;
+  };
+
+  // M[xi][oc][lane] = sum_c U[xi][oc][c] V[xi][c][lane], 4 channels x 8 lanes per register block
+  const acc = Array.from({ length: 4 }, () => [v128(), v128()]);
+  const vx = [v128(), v128()];
+  // with groups, block ob reads the Cg input channels of its group: V from channel gi * Cg on
+  const blocksPerGroup = Mp / 4 / G;
+  const gemm = (): Expr => fn.nest([a * a, G, blocksPerGroup, L / 8], ([xi, gi, obg, jb]) => [
+    pu.set(add(i32(U0), mul(xi, Mp * Cg * 4), mul(gi, blocksPerGroup * Cg * 16), mul(obg, Cg * 16))),
+    pv.set(add(i32(V0), mul(xi, C * L * 4), mul(gi, Cg * L * 4), mul(jb, 32))),
+    ...acc.flat().map((l) => l.set(zero())),
+    fn.loop(Cg, () => [
+      vx[0].set(m.v128.load(0, 16, pv.get())),
+      vx[1].set(m.v128.load(16, 16, pv.get())),
+      ...acc.flatMap((row, r) => {
+        const s = m.v128.load32_splat(r * 4, 4, pu.get());
+        const sl = v128();
+        return [sl.set(s), ...row.map((l, v) => l.set(madd(m, sl.get(), vx[v].get(), l.get())))];
+      }),
+      pu.set(add(pu.get(), i32(16))),
+      pv.set(add(pv.get(), i32(L * 4))),
+    ]),
+    pm.set(add(i32(M0), mul(xi, Mp * L * 4), mul(gi, blocksPerGroup * 4 * L * 4), mul(obg, 4 * L * 4), mul(jb, 32))),
+    ...acc.flatMap((row, r) => row.map((l, v) => m.v128.store(r * L * 4 + v * 16, 16, pm.get(), l.get()))),
+  ]);
+
+  const mv = Array.from({ length: a }, () => Array.from({ length: a }, v128));
+  const o = Array.from({ length: tm }, () => Array.from({ length: tm }, v128));
+  const iv = Array.from({ length: tm }, v128);
+  const b = v128();
+  /** one group of 4 tiles at group g (a local, or a constant for the partial last group) */
+  const outputGroup = (oc: Local, r: Local, g: Local | number): Expr[] => {
+    const gOff = (k: number) => (typeof g === "number" ? i32(g * k) : mul(g, k));
+    const tr = transform2d(fn, t.AT, t.AT, mv.map((row) => row.map((l) => l.get)));
+    const code: Expr[] = [
+      pm.set(add(mul(oc, L * 4), mul(r, tWp * 4), gOff(16))),
+      ...mv.flatMap((row, i) => row.map((l, j) => l.set(m.v128.load(M0 + (i * a + j) * Mp * L * 4, 16, pm.get())))),
+      ...tr.setup,
+      ...tr.out.flatMap((row, i) => row.map((e, j) => o[i][j].set(m.f32x4.add(e, b.get())))),
+      py.set(add(mul(n, M * OH * OW * 4), mul(oc, OH * OW * 4), mul(r, tm * OW * 4), mul(th0, tm * OW * 4), gOff(4 * tm * 4))),
+    ];
+    const full = typeof g !== "number";
+    for (let i = 0; i < tm; i++) {
+      const il = interleave(fn, o[i].map((l) => l.get));
+      const row: Expr[] = [...il.setup];
+      const base = y.addr + i * OW * 4;
+      il.out.forEach((e, v) => {
+        if (full) {
+          row.push(m.v128.store(base + v * 16, 4, py.get(), post ? post.vec(e, py.get, base + v * 16) : e));
+          return;
+        }
+        row.push(iv[v].set(e));
+        for (let l = 0; l < 4; l++) {
+          const col = (g as number) * 4 * tm + v * 4 + l;
+          if (col >= OW) continue;
+          const off = base + (v * 4 + l) * 4;
+          const s = m.f32x4.extract_lane(iv[v].get(), l);
+          row.push(m.f32.store(off, 4, py.get(), post ? post.scalar(s, py.get, off) : s));
+        }
+      });
+      // the last tile row may reach past the output: its lower rows are skipped at run time
+      if (i >= OH % tm && OH % tm) code.push(m.if(m.i32.lt_u(add(mul(r, tm), mul(th0, tm)), i32(OH - i)), fn.block(row)));
+      else code.push(...row);
+    }
+    return code;
+  };
+  const fullGroups = Math.floor(OW / (4 * tm));
+  const outputTransform = (rows: number): Expr => fn.nest([M, rows], ([oc, r]) => [
+    b.set(bias ? m.v128.load32_splat(bias.addr, 4, mul(oc, 4)) : zero()),
+    fn.loop(fullGroups, (g) => outputGroup(oc, r, g)),
+    ...(fullGroups < tWp / 4 ? outputGroup(oc, r, fullGroups) : []),
+  ]);
+
+  const block = (rows: number): Expr[] => [...inputTransform(rows), gemm(), outputTransform(rows)];
+  const blocks = Math.floor(tH / R), tail = tH % R;
+  fn.emit(fn.loop(N, (img) => [
+    n.set(img.get()),
+    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get),
+    fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]),
+    ...(tail ? [th0.set(i32(blocks * R)), ...block(tail)] : []),
+  ]));
+}

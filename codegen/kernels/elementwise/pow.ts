@@ -1,0 +1,60 @@
+// Pow(X, Y) with numpy broadcasting; the output has X's dtype, Y may be of another type.
+// Float results come from pow in f64 (codegen/math/pow.ts). int ^ int is exact repeated squaring
+// that wraps like C multiplication; a negative exponent gives the truncated 1/x^n (1, -1 or 0;
+// 0 ^ negative gives 0 where C would say inf). int ^ float is pow in f64 truncated toward zero.
+import binaryen from "binaryen";
+import type { DTypeName } from "../../../runtime/dtypes.js";
+import { Fn, type Expr } from "../../fn.js";
+import { convert, isFloat } from "../../memory.js";
+import { emitElementwise } from "../loops.js";
+import { registerKernel, type KernelCtx } from "../registry.js";
+import { i64 } from "./ops.js";
+
+const IPOW = "kiln_ipow_i64";
+
+/** i64 base ^ i64 exponent by squaring, added to the module once. */
+function addIntPow(m: binaryen.Module): void {
+  if (m.getFunction(IPOW)) return;
+  const fn = new Fn(m, IPOW, [binaryen.i64, binaryen.i64]);
+  const [b, e] = [fn.param(0), fn.param(1)];
+  const r = fn.local(binaryen.i64);
+  const k = (v: number) => i64(m, v);
+  const loop = fn.label("ipow");
+  const done = fn.label("ipowdone");
+  fn.emit(
+    m.if(m.i64.lt_s(e.get(), k(0)), m.return(
+      m.if(m.i64.eq(b.get(), k(1)), k(1),
+        m.if(m.i64.eq(b.get(), k(-1)), m.select(m.i32.wrap(m.i64.and(e.get(), k(1))), k(-1), k(1)), k(0))))),
+    r.set(k(1)),
+    m.block(done, [m.loop(loop, m.block(null, [
+      m.br(done, m.i64.eqz(e.get())),
+      m.if(m.i32.wrap(m.i64.and(e.get(), k(1))), r.set(m.i64.mul(r.get(), b.get()))),
+      b.set(m.i64.mul(b.get(), b.get())),
+      e.set(m.i64.shr_u(e.get(), k(1))),
+      m.br(loop),
+    ]))]),
+    m.return(r.get()),
+  );
+  fn.finish(binaryen.i64);
+}
+
+/** Pow's scalar formula for the operands' dtypes (fused elementwise kernels reuse it). */
+export function powScalar(ctx: KernelCtx, xDt: DTypeName, yDt: DTypeName, outDt: DTypeName): (vals: Expr[]) => Expr {
+  const m = ctx.m;
+  const intPow = !isFloat(xDt) && !isFloat(yDt);
+  if (intPow) addIntPow(m);
+  return ([xv, yv]) => {
+    if (intPow) {
+      const r = m.call(IPOW, [convert(m, xDt, "int64", xv), convert(m, yDt, "int64", yv)], binaryen.i64);
+      return convert(m, "int64", outDt, r);
+    }
+    const f64 = (dt: DTypeName, v: Expr) => convert(m, dt, "float64", v);
+    return convert(m, "float64", outDt, ctx.math.call("pow", "f64", f64(xDt, xv), f64(yDt, yv)));
+  };
+}
+
+registerKernel("Pow", (ctx) => {
+  const [x, y] = [ctx.input(0), ctx.input(1)];
+  const out = ctx.output(0);
+  emitElementwise(ctx, { inputs: [x, y], output: out, scalar: powScalar(ctx, x.dtype, y.dtype, out.dtype) });
+});

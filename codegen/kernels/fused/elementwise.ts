@@ -1,0 +1,171 @@
+// Kernels for fused nodes built by passes/fuse-elementwise.ts and passes/fuse-patterns.ts.
+// "elementwise": the body is a tree of elementwise ops evaluated per output element inside ONE
+// broadcasting loop (loops.ts emitElementwise, with its f32x4 path). Each body op contributes the
+// same scalar and SIMD formula its own kernel uses (the unary and broadcast tables), so fusing
+// never changes an op's math, only where its intermediates live (locals instead of memory).
+import binaryen from "binaryen";
+import { dtypeFromOnnx, type DTypeName } from "../../../runtime/dtypes.js";
+import { KilnError } from "../../../runtime/errors.js";
+import type { Node } from "../../../compiler/ir/graph.js";
+import type { Expr, Local } from "../../fn.js";
+import { convert, wasmType } from "../../memory.js";
+import { BROADCAST_OPS, laneKind } from "../elementwise/ops.js";
+import { whereScalar, whereSimd } from "../elementwise/logic.js";
+import { powScalar } from "../elementwise/pow.js";
+import { emitElementwise } from "../loops.js";
+import { KernelCtx, type KernelEntry, type TensorRef } from "../registry.js";
+import { floatOps, vecOps } from "../unary/index.js";
+import { UNARY_OPS } from "../unary/ops.js";
+import { emitScaledSoftmax } from "./elementwise-softmax.js";
+import { clampToConstants, constantClipBounds } from "../unary/clip.js";
+
+type Get = () => Expr;
+/** one body op: operand getters -> value (scalar compute type, or v128 in the SIMD loop) */
+type Formula = (args: Get[]) => Expr;
+
+const COMPARISONS = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]);
+
+/** The dtype a body op produces from its operands' dtypes. */
+function resultType(node: Node, ins: DTypeName[]): DTypeName {
+  if (COMPARISONS.has(node.op)) return "bool";
+  if (node.op === "Cast") return castTarget(node);
+  return node.op === "Where" ? ins[1] : ins[0];
+}
+
+function castTarget(node: Node): DTypeName {
+  const to = node.attrs.to;
+  const info = to?.type === "int" ? dtypeFromOnnx(to.value) : undefined;
+  if (!info) throw new KilnError("INTERNAL", `fused Cast ${JSON.stringify(node.name)} has no known target type`, { node: node.name, op: "Cast" });
+  return info.name;
+}
+
+/** A context for one body node: its attributes, with the fused kernel's builder and math library. */
+function nodeCtx(ctx: KernelCtx, node: Node): KernelCtx {
+  return new KernelCtx(ctx.m, ctx.fn, node, ctx.opset, [], [], ctx.math);
+}
+
+/** A fused Clip's constant bounds (passes/fuse-elementwise.ts admits no others). */
+function clipBounds(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): { lo?: number; hi?: number } {
+  return constantClipBounds(node, (name) => {
+    const v = refs.get(name)?.value;
+    if (!v || v.data.length !== 1) ctx.unsupported(`fused Clip ${JSON.stringify(node.name)} needs constant scalar bounds`);
+    return Number(v.data[0]);
+  });
+}
+
+function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
+  const m = ctx.m;
+  const nctx = nodeCtx(ctx, node);
+  if (node.op === "Where") return (a) => whereScalar(m, a.map((g) => g()));
+  if (node.op === "Clip") {
+    const bounds = clipBounds(ctx, node, refs);
+    const F = floatOps(m, ins[0] === "float64" ? "f64" : "f32", nctx);
+    return ([x]) => clampToConstants(F, x(), bounds);
+  }
+  // Cast's semantics live in memory.ts convert (the Cast kernel's scalar form)
+  if (node.op === "Cast") return ([x]) => convert(m, ins[0], castTarget(node), x());
+  if (node.op === "Pow") {
+    const pow = powScalar(nctx, ins[0], ins[1], ins[0]);
+    return (a) => pow(a.map((g) => g()));
+  }
+  const unary = UNARY_OPS[node.op];
+  if (unary?.float && (ins[0] === "float32" || ins[0] === "float64")) {
+    const F = floatOps(m, ins[0] === "float64" ? "f64" : "f32", nctx);
+    return ([x]) => unary.float!(F, x, nctx);
+  }
+  const def = BROADCAST_OPS.get(node.op);
+  return def && ((a) => def.scalar(m, ins[0], a.map((g) => g()), nctx));
+}
+
+function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
+  const m = ctx.m;
+  const nctx = nodeCtx(ctx, node);
+  if (node.op === "Where") return (a) => whereSimd(m, a.map((g) => g()));
+  if (node.op === "Clip") {
+    const bounds = clipBounds(ctx, node, refs);
+    const V = vecOps(m, nctx);
+    return ([x]) => clampToConstants(V, x(), bounds);
+  }
+  if (node.op === "Cast") return ins[0] === castTarget(node) ? ([x]) => x() : undefined;
+  const unary = UNARY_OPS[node.op];
+  if (unary) {
+    const V = vecOps(m, nctx);
+    return unary.simd && (([x]) => unary.simd!(V, x, nctx));
+  }
+  const def = BROADCAST_OPS.get(node.op);
+  return def?.simd && ((a) => def.simd!(m, laneKind(ins[0]), a.map((g) => g()), nctx));
+}
+
+interface Plan {
+  /** per body node: its formula, in body order */
+  steps: { node: Node; formula: Formula }[];
+}
+
+/**
+ * The per-element program: external inputs into locals, then each body node's result into a local
+ * (a value read twice must not be one expression node twice), the last one being the output.
+ */
+function evaluate(ctx: KernelCtx, names: string[], plan: Plan, vals: Expr[], vector: boolean): Expr {
+  const { m, fn } = ctx;
+  const locals = new Map<string, Local>();
+  const stmts: Expr[] = [];
+  const bindTo = (name: string, e: Expr) => {
+    const l = fn.local(vector ? binaryen.v128 : binaryen.getExpressionType(e));
+    stmts.push(l.set(e));
+    locals.set(name, l);
+    return l;
+  };
+  names.forEach((n, j) => bindTo(n, vals[j]));
+  let last: Local | undefined;
+  for (const { node, formula } of plan.steps) {
+    last = bindTo(node.outputs[0], formula(node.inputs.map((i) => () => locals.get(i)!.get())));
+  }
+  return m.block(null, [...stmts, last!.get()], last!.type);
+}
+
+function emitFusedElementwise(ctx: KernelCtx): void {
+  const body = ctx.node.body ?? [];
+  const refs = new Map<string, TensorRef>();
+  ctx.node.inputs.forEach((name, i) => refs.set(name, ctx.input(i)));
+  const out = ctx.output(0);
+  if (body.length === 0 || body[body.length - 1].outputs[0] !== ctx.node.outputs[0]) {
+    ctx.unsupported(`fused elementwise node must end with the node producing its output`);
+  }
+  const dtypes = new Map<string, DTypeName>([...refs].map(([n, t]) => [n, t.dtype]));
+  const scalar: Plan = { steps: [] };
+  const simd: Plan = { steps: [] };
+  let vectorOk = true;
+  for (const node of body) {
+    const ins = node.inputs.map((i) => dtypes.get(i) ?? ctx.unsupported(`fused body reads ${JSON.stringify(i)}, which it neither receives nor computes`));
+    const s = scalarFormula(ctx, node, ins, refs) ?? ctx.unsupported(`${node.op} on ${ins.join(", ")} cannot run in a fused elementwise loop`);
+    scalar.steps.push({ node, formula: s });
+    const v = simdFormula(ctx, node, ins, refs);
+    if (v) simd.steps.push({ node, formula: v });
+    else vectorOk = false;
+    dtypes.set(node.outputs[0], resultType(node, ins));
+  }
+  // f32x4 lanes only when every value is float32 (bool conditions ride as 0/1 i32 lanes)
+  vectorOk &&= [...dtypes.values()].every((d) => d === "float32" || d === "bool");
+  const names = ctx.node.inputs;
+  const want = wasmType(out.dtype);
+  emitElementwise(ctx, {
+    inputs: names.map((n) => refs.get(n)!),
+    output: out,
+    scalar: (vals) => {
+      const e = evaluate(ctx, names, scalar, vals, false);
+      if (binaryen.getExpressionType(e) !== want) ctx.unsupported(`fused body computes a different type than its output ${out.dtype}`);
+      return e;
+    },
+    simd: vectorOk ? (vals) => evaluate(ctx, names, simd, vals, true) : undefined,
+    simdWhen: () => vectorOk,
+  });
+}
+
+/**
+ * The fused kinds this family builds; codegen/kernels/fused/index.ts registers them (it imports this file,
+ * so this file must not import it back: an ES module cycle would run this before its table exists).
+ */
+export const FUSED_ELEMENTWISE_KINDS: Record<string, KernelEntry> = {
+  "elementwise": { emit: emitFusedElementwise },
+  "scaled-softmax": { emit: emitScaledSoftmax },
+};

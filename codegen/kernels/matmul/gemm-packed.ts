@@ -1,0 +1,437 @@
+// A packed, register-blocked float32 GEMM: C[M,N] = alpha * A[M,K] B[K,N] (+ bias[N]), with B a
+// compile-time constant packed ahead of time (packB) into panels of NR columns, K-major inside a
+// panel, the tail panel zero-padded. The microkernel keeps an MR x NR tile of f32x4 accumulators in
+// locals for a whole KC block of K: per k step it loads NR/4 vectors of the panel, splats MR values
+// of A straight from A's rows (v128.load32_splat) and does MR*NR/4 mul+add. Cache blocking (after
+// GotoBLAS): for each KC block of K, for each MC block of rows, for each panel, for each MR rows --
+// the KC x NR panel (16 KiB at KC=256, NR=16) stays in L1 while the MC x KC block of A stays in L2.
+// A is read in place by default (the MR row streams are sequential; the prefetcher follows them);
+// with spec.scratch each A block is first packed MR-interleaved (measured about equal at 2x16).
+// Wiring into an op (see test/kernels/gemm-packed-op.ts): prepare returns packB(...) (matmul/gemm-pack.ts; and the bias)
+// as constants, emit calls emitPackedGemm with packedB = ctx.constantAddrs[0], and
+// packedEpilogue(ctx.fn, ctx.epilogue, c) for fused epilogues (codegen/kernels/matmul/gemm-epilogue.ts).
+import binaryen from "binaryen";
+import type { Expr, Fn, Local } from "../../fn.js";
+import { type Idx, idx, madd, sum } from "./gemm-tile.js";
+
+/**
+ * A fused epilogue applied to each f32x4 of finished outputs before it is stored: row and col are
+ * i32 expressions of the output indices of the vector's first lane (fresh trees on every call). `lanes` < 4 only at the right edge (N % 4): a
+ * callback that reads memory (a residual) must read only `lanes` columns there.
+ */
+export type PackedEpilogue = (v: Expr, row: Expr, col: Expr, lanes: number) => Expr;
+
+/** An f32 matrix view: element (r, c) at byte addr + base() + 4 * (r * rs + c * cs). */
+export interface RowMajor {
+  addr: number;
+  rs: number;
+  /**
+   * column stride in floats, default 1. Other values for A (read down its columns: an NCHW image as
+   * positions x channels) and for C (stored transposed, lane by lane, through laneEpilogue)
+   */
+  cs?: number;
+  /** runtime byte offset added to addr (e.g. of the batch); called once per use */
+  base?: () => Expr;
+}
+
+export interface PackedTile {
+  /** rows of the register tile */
+  mr: number;
+  /** columns of the register tile = columns of a packed panel (a multiple of 4) */
+  nr: number;
+  /** k steps per block: the KC x NR panel stays in L1 */
+  kc: number;
+  /** rows per block: the MC x KC block of A stays in L2 (a multiple of mr) */
+  mc: number;
+  /** k steps per loop iteration */
+  unroll: number;
+}
+
+/**
+ * Chosen by measurement (bench/gemm-packed.ts, interleaved runs on this 2-core EPYC, Node 20):
+ * 2x16 reaches 42-44 GFLOPS on 256^3 and 512^3, about the 4x8 L1 peak loop (44-47); 4x8 gave ~38,
+ * 5x8 ~30, 6x8/4x12/3x16 ~27 (V8 spills once accumulators + B vectors + the splat pass ~13 of
+ * the 16 xmm registers), 1x32 ~19 (load-bound). Unrolling k by 2 costs a third of the speed
+ * (28 vs 42), so the k loop is not unrolled. KC and MC matter little (+-3%) at these sizes; KC 384
+ * over 256 took MiniLM's K=384 products in one block (whole model 2-7% faster, A/B interleaved;
+ * ResNet-50 unchanged within noise), 512 was no better.
+ */
+export const DEFAULT_TILE: PackedTile = { mr: 2, nr: 16, kc: 384, mc: 128, unroll: 1 };
+
+export interface PackedGemmSpec {
+  M: number;
+  N: number;
+  K: number;
+  a: RowMajor;
+  /** byte address of packB(b, K, N, transB, tile.nr) in memory (B a compile-time constant) ... */
+  packedB?: number;
+  /**
+   * ... or B (K x N, element (k, n) at addr + base() + 4 * (k * rs + n)) read in place, e.g. a
+   * runtime activation (NCHW 1x1 convolution: C = W X with W as A); edge vectors load lane by lane
+   */
+  b?: RowMajor;
+  c: RowMajor;
+  alpha?: number;
+  /** byte address of a float32[N] added along the columns (after alpha) */
+  bias?: number;
+  epilogue?: PackedEpilogue;
+  /**
+   * with a transposed C (c.cs != 1): applied to each finished value before it is stored at byte
+   * address ptr() + offset (a fused kernel's Epilogue.scalar), after alpha and bias
+   */
+  laneEpilogue?: (v: Expr, ptr: () => Expr, offset: number) => Expr;
+  tile?: Partial<PackedTile>;
+  /**
+   * byte address of packedAScratchBytes(...) bytes of scratch: when given, each MC x KC block of A
+   * is first copied there MR-interleaved (k-major), so the microkernel reads A as one stream
+   */
+  scratch?: number;
+  /**
+   * byte address of packA(a, M, K, tile): A a compile-time constant already in the order the
+   * scratch copy would give it, for every block at once (rows past the last whole MR tile are
+   * still read in place through spec.a). a.base() is added too: with M % MR = 0 a packed A takes
+   * the bytes A does, so packed groups laid end to end are found at the same offsets
+   */
+  packedA?: number;
+  /**
+   * byte address of packedBScratchBytes(K, tile) bytes (16-aligned), with b only: each KC x NR panel
+   * of B is first copied there (zero-padded past N) per MC block of rows, so the microkernel reads
+   * one contiguous L1-resident stream instead of NR columns of rows rs apart (a 7x7 image's rows
+   * are 196 bytes apart: a 256-row panel spans 50 KB in place)
+   */
+  bScratch?: number;
+  /** f32x4.relaxed_madd in the k loop; default: when the module has binaryen.Features.RelaxedSIMD */
+  relaxed?: boolean;
+}
+
+/** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
+export function packedBScratchBytes(K: number, tile: Partial<PackedTile> = {}): number {
+  const t = { ...DEFAULT_TILE, ...tile };
+  return 4 * Math.min(t.kc, K) * t.nr;
+}
+
+/** Scratch bytes the A packing of a product needs (0 when it is not worth it: one panel of B). */
+export function packedAScratchBytes(M: number, N: number, K: number, tile: Partial<PackedTile> = {}): number {
+  const t = { ...DEFAULT_TILE, ...tile };
+  if (N <= t.nr || M < t.mr) return 0;
+  return 4 * Math.min(t.mc, M - (M % t.mr)) * Math.min(t.kc, K);
+}
+
+/**
+ * Where the microkernel reads A: tile rows start at start(i, k0) (+ the memarg offset(r, u) of row r,
+ * k step u), and each k step moves `step` bytes.
+ */
+interface AView {
+  start(i: Idx, k0: Idx): Expr;
+  offset(r: number, u: number): number;
+  step: number;
+}
+
+/** Where the microkernel reads B: like AView, with `exact` set when vectors past N must not be read. */
+interface BView {
+  start(p: Idx, k0: Idx): Expr;
+  offset(u: number, v: number): number;
+  step: number;
+  exact: boolean;
+}
+
+/** Which part of K one emitted tile covers, and what it does at its ends. */
+interface KBlock {
+  /** first k (runtime for the middle blocks) */
+  k0: Idx;
+  len: number;
+  /** accumulators start at zero (else from C) */
+  first: boolean;
+  /** alpha, bias and the epilogue are applied at the store */
+  last: boolean;
+}
+
+interface Pool {
+  acc: Local[][];
+  b: Local[];
+  a: Local;
+  pa: Local;
+  pb: Local;
+  pend: Local;
+  pc: Local;
+  x: Local;
+}
+
+/**
+ * Code for the whole product (M, N, K compile-time; nothing is read outside A, B, bias and C).
+ * C must not overlap A, B or anything the epilogue reads: K blocks after the first accumulate
+ * through C (partial sums are stored there, the epilogue runs only on the last block).
+ */
+export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
+  const { fn } = ctx;
+  const t: PackedTile = { ...DEFAULT_TILE, ...spec.tile };
+  if ((spec.packedB === undefined) === (spec.b === undefined)) throw new Error("packed gemm: give exactly one of packedB and b");
+  if (t.nr % 4 || t.mc % t.mr) throw new Error(`packed gemm: bad tile ${JSON.stringify(t)}`);
+  const { M, N, K } = spec;
+  if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
+  if ((spec.b?.cs ?? 1) !== 1) throw new Error("packed gemm: B in place must be row-major");
+  if (M === 0 || N === 0) return [];
+  const V = t.nr / 4;
+  const v128 = binaryen.v128, i32 = binaryen.i32;
+  const pool: Pool = {
+    acc: Array.from({ length: t.mr }, () => Array.from({ length: V }, () => fn.local(v128))),
+    b: Array.from({ length: V }, () => fn.local(v128)),
+    a: fn.local(v128),
+    pa: fn.local(i32), pb: fn.local(i32), pend: fn.local(i32), pc: fn.local(i32), x: fn.local(v128),
+  };
+  const g = new Emitter(fn, spec, t, pool);
+  const blocks = kBlocks(fn, K, t.kc);
+  return blocks.map((kb) => g.pass(kb));
+}
+
+/** The K blocks: the first and last emitted once each, the middle ones as one runtime loop. */
+function kBlocks(fn: Fn, K: number, kc: number): (KBlock | ((body: (kb: KBlock) => Expr) => Expr))[] {
+  const n = Math.max(1, Math.ceil(K / kc));
+  if (n === 1) return [{ k0: 0, len: K, first: true, last: true }];
+  const lastStart = (n - 1) * kc;
+  const out: (KBlock | ((body: (kb: KBlock) => Expr) => Expr))[] = [{ k0: 0, len: kc, first: true, last: false }];
+  if (n > 2) out.push((body) => fn.loop(lastStart, (k0) => [body({ k0, len: kc, first: false, last: false })], { start: kc, step: kc }));
+  out.push({ k0: lastStart, len: K - lastStart, first: false, last: true });
+  return out;
+}
+
+class Emitter {
+  private readonly m: binaryen.Module;
+  private readonly bv: BView;
+  constructor(private readonly fn: Fn, private readonly s: PackedGemmSpec, private readonly t: PackedTile, private readonly p: Pool) {
+    this.m = fn.m;
+    this.bv = this.bView();
+  }
+
+  private bView(): BView {
+    const { m, s, t } = this;
+    if (s.b) {
+      const b = s.b;
+      return {
+        start: (p, k0) => sum(m, [b.base?.(), idx(m, p, 4 * t.nr), idx(m, k0, 4 * b.rs)]),
+        offset: (u, v) => b.addr + 4 * (u * b.rs + 4 * v),
+        step: 4 * b.rs,
+        exact: true,
+      };
+    }
+    return {
+      start: (p, k0) => sum(m, [idx(m, p, 4 * s.K * t.nr), idx(m, k0, 4 * t.nr)]),
+      offset: (u, v) => s.packedB! + 4 * (u * t.nr + 4 * v),
+      step: 4 * t.nr,
+      exact: false,
+    };
+  }
+
+  pass(kb: KBlock | ((body: (kb: KBlock) => Expr) => Expr)): Expr {
+    return typeof kb === "function" ? kb((b) => this.block(b)) : this.block(kb);
+  }
+
+  /** One K block over all of C: MC row blocks x panels x MR row tiles, then the row tail. */
+  private block(kb: KBlock): Expr {
+    const { fn, m, t } = this;
+    const { M, N } = this.s;
+    const Mfull = M - (M % t.mr);
+    const Pfull = Math.floor(N / t.nr);
+    const tailCols = N % t.nr;
+    const code: Expr[] = [];
+    if (Mfull > 0) {
+      code.push(fn.loop(Mfull, (ib) => {
+        const end = () => {
+          const capped = () => m.i32.add(ib.get(), m.i32.const(t.mc));
+          if (Mfull <= t.mc) return m.i32.const(Mfull);
+          return Mfull % t.mc === 0 ? capped() : m.select(m.i32.lt_u(capped(), m.i32.const(Mfull)), capped(), m.i32.const(Mfull));
+        };
+        const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
+        const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
+        const panel = this.s.b && this.s.bScratch !== undefined ? this.panelView() : undefined;
+        const rows = (p: Idx, cols: number) => [
+          ...(panel ? this.packPanel(kb, p, cols) : []),
+          fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
+        ];
+        return [
+          pack ? this.packA(kb, ib, end) : m.nop(),
+          // a call per panel: optimized code from the first run's first calls on (Fn.outline)
+          fn.loop(Pfull, (p) => rows(p, t.nr), { outline: true }),
+          tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
+        ];
+      }, { step: t.mc }));
+    }
+    if (M % t.mr) {
+      code.push(fn.loop(Pfull, (p) => this.tile(kb, Mfull, p, M % t.mr, t.nr)));
+      if (tailCols) code.push(fn.block(this.tile(kb, Mfull, Pfull, M % t.mr, tailCols)));
+    }
+    return fn.block(code);
+  }
+
+  /** An R x cols tile at rows i.., panel p, over the K block kb. */
+  private tile(kb: KBlock, i: Idx, p: Idx, R: number, cols: number, av: AView = this.direct(), bv: BView = this.bv): Expr[] {
+    const { m, t, s, p: L } = this;
+    const V = Math.ceil(cols / 4);
+    const acc = L.acc.slice(0, R).map((row) => row.slice(0, V));
+    const laneCount = (v: number) => Math.min(4, cols - 4 * v);
+    const out: Expr[] = [
+      L.pa.set(av.start(i, kb.k0)),
+      L.pb.set(bv.start(p, kb.k0)),
+      L.pc.set(sum(m, [s.c.base?.(), idx(m, i, 4 * s.c.rs), idx(m, p, 4 * t.nr * this.ccs)])),
+    ];
+    acc.forEach((row, r) => row.forEach((l, v) => out.push(l.set(kb.first
+      ? m.v128.const(new Array(16).fill(0))
+      : this.loadLanes(this.cAt(r, v), L.pc.get, laneCount(v), 4 * this.ccs)))));
+    out.push(...this.kLoop(kb.len, acc, av, bv, laneCount));
+    acc.forEach((row, r) => row.forEach((l, v) => out.push(...this.store(kb, l, i, p, r, v, laneCount(v)))));
+    return out;
+  }
+
+  /** for len k steps (unrolled by t.unroll, then single steps): acc += splat(A[r][k]) * B[k][..] */
+  private kLoop(len: number, acc: Local[][], av: AView, bv: BView, lanes: (v: number) => number): Expr[] {
+    const { m, fn, p: L } = this;
+    const V = acc[0]?.length ?? 0;
+    const step = (u: number): Expr[] => {
+      const code: Expr[] = [];
+      for (let v = 0; v < V; v++) {
+        code.push(L.b[v].set(bv.exact ? this.loadLanes(bv.offset(u, v), L.pb.get, lanes(v)) : m.v128.load(bv.offset(u, v), 16, L.pb.get())));
+      }
+      acc.forEach((row, r) => {
+        code.push(L.a.set(m.v128.load32_splat(av.offset(r, u), 4, L.pa.get())));
+        row.forEach((l, v) => code.push(l.set(madd(m, L.a.get(), L.b[v].get(), l.get(), this.s.relaxed))));
+      });
+      return code;
+    };
+    const advance = (u: number) => [L.pa.set(m.i32.add(L.pa.get(), m.i32.const(av.step * u))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(bv.step * u)))];
+    const U = Math.max(1, this.t.unroll);
+    const main = len - (len % U);
+    const code: Expr[] = [];
+    if (main > 0) {
+      const body: Expr[] = [];
+      for (let u = 0; u < U; u++) body.push(...step(u));
+      body.push(...advance(U));
+      if (main === U) code.push(...body);
+      else {
+        const label = fn.label("k");
+        code.push(L.pend.set(m.i32.add(L.pb.get(), m.i32.const(bv.step * main))),
+          m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))])));
+      }
+    }
+    for (let u = 0; u < len % U; u++) code.push(...step(u));
+    return code;
+  }
+
+  /** B's panel as packPanel left it in bScratch */
+  private panelView(): BView {
+    const { m, t, s } = this;
+    return { start: () => m.i32.const(0), offset: (u, v) => s.bScratch! + 4 * (u * t.nr + 4 * v), step: 4 * t.nr, exact: false };
+  }
+
+  /**
+   * Copies rows k0..k0+len, columns p*NR.. (cols of them) of B into bScratch, NR floats per row;
+   * the vectors past cols are zero-filled only as far as the tile reads them (ceil(cols/4) vectors).
+   */
+  private packPanel(kb: KBlock, p: Idx, cols: number): Expr[] {
+    const { m, fn, t, s, p: L } = this;
+    const b = s.b!;
+    const V = Math.ceil(cols / 4);
+    if (kb.len === 0) return []; // K = 0: no row to copy (the loop below runs its body once)
+    const label = fn.label("pack");
+    return [
+      L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr), idx(m, kb.k0, 4 * b.rs)])),
+      L.pb.set(m.i32.const(0)),
+      L.pend.set(m.i32.const(4 * t.nr * kb.len)),
+      m.loop(label, fn.block([
+        ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v, L.pa.get, Math.min(4, cols - 4 * v)))),
+        L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * b.rs))),
+        L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr))),
+        m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get())),
+      ])),
+    ];
+  }
+
+  /** C's column stride in floats */
+  private get ccs(): number {
+    return this.s.c.cs ?? 1;
+  }
+
+  /** byte offset (from pc) of accumulator (r, v)'s first lane */
+  private cAt(r: number, v: number): number {
+    return this.s.c.addr + 4 * (r * this.s.c.rs + 4 * v * this.ccs);
+  }
+
+  /** A read in place */
+  private direct(): AView {
+    const { m, s } = this;
+    const cs = s.a.cs ?? 1;
+    return {
+      start: (i, k0) => sum(m, [s.a.base?.(), idx(m, i, 4 * s.a.rs), idx(m, k0, 4 * cs)]),
+      offset: (r, u) => s.a.addr + 4 * (r * s.a.rs + u * cs),
+      step: 4 * cs,
+    };
+  }
+
+  /** A's block of rows ib.. as packA left it in scratch: tile rows i.. at (i - ib) * len floats */
+  private packed(ib: Local, len: number): AView {
+    const { m, t } = this;
+    return {
+      start: (i) => m.i32.mul(m.i32.sub(idx(m, i, 1), ib.get()), m.i32.const(4 * len)),
+      offset: (r, u) => this.s.scratch! + 4 * (u * t.mr + r),
+      step: 4 * t.mr,
+    };
+  }
+
+  /** A as packA laid it out at spec.packedA: tile rows i.. of the K block at k0 (len long) */
+  private prepacked(len: number): AView {
+    const { m, t, s } = this;
+    const Mfull = s.M - (s.M % t.mr);
+    return {
+      start: (i, k0) => sum(m, [s.a.base?.(), idx(m, k0, 4 * Mfull), idx(m, i, 4 * len)]),
+      offset: (r, u) => s.packedA! + 4 * (u * t.mr + r),
+      step: 4 * t.mr,
+    };
+  }
+
+  /** Copies rows ib..end (whole MR tiles) x k0..k0+len of A into scratch, MR-interleaved. */
+  private packA(kb: KBlock, ib: Local, end: () => Expr): Expr {
+    const { m, fn, t, s, p: L } = this;
+    const src = this.direct();
+    return fn.loopDyn(ib.get(), end(), (i) => [
+      L.pa.set(src.start(i, kb.k0)),
+      L.pb.set(m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(4 * kb.len))),
+      fn.loop(kb.len, () => [
+        ...Array.from({ length: t.mr }, (_, r) => m.f32.store(s.scratch! + 4 * r, 4, L.pb.get(), m.f32.load(src.offset(r, 0), 4, L.pa.get()))),
+        L.pa.set(m.i32.add(L.pa.get(), m.i32.const(src.step))),
+        L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.mr))),
+      ]),
+    ], t.mr);
+  }
+
+  /** Stores accumulator (r, v): alpha, bias and the epilogue on the last K block; lanes < 4 lane by lane. */
+  private store(kb: KBlock, l: Local, i: Idx, p: Idx, r: number, v: number, lanes: number): Expr[] {
+    const { m, t, s, p: L } = this;
+    let x = l.get();
+    const col = () => sum(m, [idx(m, p, t.nr), m.i32.const(4 * v)]);
+    if (kb.last) {
+      if (s.alpha !== undefined && s.alpha !== 1) x = m.f32x4.mul(x, m.f32x4.splat(m.f32.const(s.alpha)));
+      if (s.bias !== undefined) x = m.f32x4.add(x, this.loadLanes(s.bias + 16 * v, () => idx(m, p, 4 * t.nr), lanes));
+      if (s.epilogue) x = s.epilogue(x, sum(m, [idx(m, i, 1), m.i32.const(r)]), col(), lanes);
+    }
+    const off = this.cAt(r, v), cs = this.ccs;
+    if (lanes === 4 && cs === 1) return [m.v128.store(off, 16, L.pc.get(), x)];
+    // partial vectors, and every vector of a transposed C: lane by lane
+    return [L.x.set(x), ...Array.from({ length: lanes }, (_, q) => {
+      const at = off + 4 * q * cs;
+      let e = m.f32x4.extract_lane(L.x.get(), q);
+      if (kb.last && s.laneEpilogue) e = s.laneEpilogue(e, L.pc.get, at);
+      return m.f32.store(at, 4, L.pc.get(), e);
+    })];
+  }
+
+  /**
+   * lanes f32 values at addr + ptr(), `stride` bytes apart (the rest zero): a v128 load only when
+   * all four lie inside and are adjacent
+   */
+  private loadLanes(addr: number, ptr: () => Expr, lanes: number, stride = 4): Expr {
+    const { m } = this;
+    if (lanes === 4 && stride === 4) return m.v128.load(addr, 16, ptr());
+    let e = m.v128.load32_zero(addr, 4, ptr());
+    for (let q = 1; q < lanes; q++) e = m.v128.load32_lane(addr + stride * q, 4, q, ptr(), e);
+    return e;
+  }
+}

@@ -1,0 +1,189 @@
+// Kernels that write mostly constants or index patterns: Pad, ConstantOfShape, EyeLike, Trilu,
+// Range, OneHot. Values move as raw bytes where no arithmetic is needed.
+import binaryen from "binaryen";
+import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
+import { stridesOf, type Expr, type Local } from "../../fn.js";
+import { constant, convert, load, store, wasmType } from "../../memory.js";
+import { bytesOf, rawLoad, rawStore } from "./view.js";
+import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+
+/** Raw bits of one `dt` element holding `v`, as the integer rawStore takes. */
+function bitsOf(dt: DTypeName, v: number | bigint): { bytes: Uint8Array; word: number | bigint } {
+  const info = dtype(dt);
+  const arr = new info.array(1);
+  (arr as unknown as (number | bigint)[])[0] = info.big ? (typeof v === "bigint" ? v : BigInt(Math.trunc(v))) : Number(v);
+  const bytes = new Uint8Array(arr.buffer);
+  const dv = new DataView(arr.buffer);
+  const word = info.bytes === 8 ? dv.getBigUint64(0, true) : info.bytes === 4 ? dv.getInt32(0, true) : info.bytes === 2 ? dv.getUint16(0, true) : dv.getUint8(0);
+  return { bytes, word };
+}
+
+function rawConst(m: binaryen.Module, bytes: number, word: number | bigint): Expr {
+  return bytes === 8 ? constant(m, "int64", word) : m.i32.const(Number(word));
+}
+
+/** Store `value` (raw bits, i32 or i64 as rawStore takes) into every element of `out`. */
+function fillLoop(ctx: KernelCtx, out: TensorRef, value: Expr): void {
+  const { m, fn } = ctx;
+  const b = bytesOf(out.dtype);
+  const v = fn.local(b === 8 ? binaryen.i64 : binaryen.i32);
+  fn.emit(v.set(value), fn.loop(out.size, (i) => [rawStore(m, b, m.i32.mul(i.get(), m.i32.const(b)), v.get(), out.addr)]));
+}
+
+/** Fill `out` with a compile-time value given as stored data (float16 as its bits): memory.fill when every byte is the same. */
+export function emitFillConst(ctx: KernelCtx, out: TensorRef, v: number | bigint): void {
+  if (out.size === 0) return;
+  const m = ctx.m;
+  const { bytes, word } = bitsOf(out.dtype, v);
+  if (bytes.every((x) => x === bytes[0])) {
+    ctx.fn.emit(m.memory.fill(m.i32.const(out.addr), m.i32.const(bytes[0]), m.i32.const(out.size * bytes.length)));
+  } else fillLoop(ctx, out, rawConst(m, bytes.length, word));
+}
+
+/** Pad's fill value: constant_value input (runtime or constant) or the `value` attribute. */
+export function emitPadFill(ctx: KernelCtx, out: TensorRef): void {
+  const cv = ctx.opset >= 11 ? ctx.inputs[2] : undefined;
+  if (cv && cv.size && !cv.value) return fillLoop(ctx, out, rawLoad(ctx.m, bytesOf(out.dtype), ctx.m.i32.const(cv.addr)));
+  if (cv?.value) return emitFillConst(ctx, out, cv.value.data[0]);
+  const v = cv ? 0 : ctx.attrs.float("value", 0);
+  // the attribute is a plain number; float16 needs its bits, which the typed store computes
+  if (out.dtype !== "float16" || v === 0) return emitFillConst(ctx, out, v);
+  const { m, fn } = ctx;
+  fn.emit(fn.loop(out.size, (i) => [store(m, out.dtype, m.i32.mul(i.get(), m.i32.const(2)), constant(m, out.dtype, v), out.addr)]));
+}
+
+/** Source coordinate along one axis for the non-constant pad modes (i = o - begin, in a local). */
+function padSource(ctx: KernelCtx, mode: string, o: Expr, begin: number, d: number): Expr[] {
+  const { m, fn } = ctx;
+  if (d === 1) return [m.i32.const(0)];
+  const i = fn.local(binaryen.i32);
+  const c = (v: number) => m.i32.const(v);
+  const mod = (e: Expr, p: number) => m.i32.rem_s(m.i32.add(m.i32.rem_s(e, c(p)), c(p)), c(p));
+  const set = i.set(m.i32.sub(o, c(begin)));
+  switch (mode) {
+    case "edge":
+      return [set, m.select(m.i32.lt_s(i.get(), c(0)), c(0), m.select(m.i32.gt_s(i.get(), c(d - 1)), c(d - 1), i.get()))];
+    case "wrap": return [set, mod(i.get(), d)];
+    default: {
+      // reflect: period 2(d-1), mirrored in its second half
+      const p = 2 * (d - 1);
+      return [set, i.set(mod(i.get(), p)), m.select(m.i32.ge_s(i.get(), c(d)), m.i32.sub(c(p), i.get()), i.get())];
+    }
+  }
+}
+
+/** Pad in reflect/edge/wrap mode: every output element reads one computed input element. */
+export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, begin: number[], mode: string): void {
+  const { m, fn } = ctx;
+  const b = bytesOf(x.dtype);
+  const xs = stridesOf(x.dims);
+  const os = stridesOf(out.dims);
+  fn.emit(fn.nest(out.dims, (idx) => {
+    const pre: Expr[] = [];
+    let src: Expr = m.i32.const(0);
+    idx.forEach((l, k) => {
+      if (x.dims[k] === 1) return;
+      const s = padSource(ctx, mode, l.get(), begin[k], x.dims[k]);
+      pre.push(...s.slice(0, -1));
+      src = m.i32.add(src, m.i32.mul(s[s.length - 1], m.i32.const(xs[k])));
+    });
+    const dst = m.i32.mul(fn.linear(idx, os), m.i32.const(b));
+    return [...pre, rawStore(m, b, dst, rawLoad(m, b, m.i32.mul(src, m.i32.const(b)), x.addr), out.addr)];
+  }));
+}
+
+registerKernel("ConstantOfShape", (ctx) => {
+  const v = ctx.attrs.tensor("value");
+  emitFillConst(ctx, ctx.output(0), v ? v.data[0] : 0);
+});
+
+registerKernel("EyeLike", (ctx) => {
+  const out = ctx.output(0);
+  const { m, fn } = ctx;
+  const [rows, cols] = out.dims;
+  const k = ctx.attrs.int("k", 0);
+  const b = bytesOf(out.dtype);
+  emitFillConst(ctx, out, 0);
+  const first = Math.max(0, -k);
+  const end = Math.min(rows, cols - k);
+  fn.emit(fn.loop(end, (i) => [store(m, out.dtype, m.i32.mul(i.get(), m.i32.const((cols + 1) * b)), constant(m, out.dtype, 1), out.addr + k * b)], { start: first }));
+});
+
+/** An int64 (or int32) scalar input as an i64 expression; `def` when the input is absent. */
+function scalarI64(ctx: KernelCtx, i: number, def: number): Expr {
+  const t = ctx.inputs[i];
+  const m = ctx.m;
+  if (!t) return constant(m, "int64", def);
+  return convert(m, t.dtype, "int64", load(m, t.dtype, m.i32.const(t.addr)));
+}
+
+registerKernel("Trilu", (ctx) => {
+  const x = ctx.input(0);
+  const out = ctx.output(0);
+  const { m, fn } = ctx;
+  const r = x.dims.length;
+  const [rows, cols] = x.dims.slice(r - 2);
+  const batch = x.size / Math.max(rows * cols, 1);
+  const upper = ctx.attrs.int("upper", 1) === 1;
+  const b = bytesOf(x.dtype);
+  const k = fn.local(binaryen.i64);
+  fn.emit(k.set(scalarI64(ctx, 1, 0)));
+  fn.emit(fn.nest([batch, rows, cols], ([n, i, j]) => {
+    const diag = m.i64.extend_s(m.i32.sub(j.get(), i.get()));
+    const keep = upper ? m.i64.ge_s(diag, k.get()) : m.i64.le_s(diag, k.get());
+    const at = () => m.i32.mul(fn.linear([n, i, j], [rows * cols, cols, 1]), m.i32.const(b));
+    const zero = b === 8 ? m.i64.const(0) : m.i32.const(0);
+    return [rawStore(m, b, at(), m.select(keep, rawLoad(m, b, at(), x.addr), zero), out.addr)];
+  }));
+});
+
+registerKernel("Range", (ctx) => {
+  const out = ctx.output(0);
+  const { m, fn } = ctx;
+  const dt = out.dtype;
+  const t = wasmType(dt);
+  const start = fn.local(t);
+  const delta = fn.local(t);
+  fn.emit(start.set(load(m, dt, m.i32.const(ctx.input(0).addr))), delta.set(load(m, dt, m.i32.const(ctx.input(2).addr))));
+  const b = bytesOf(dt);
+  const value = (i: Local): Expr => {
+    const ops = t === binaryen.f32 ? m.f32 : t === binaryen.f64 ? m.f64 : undefined;
+    if (ops) return ops.add(start.get(), ops.mul(convert(m, "int32", dt, i.get()), delta.get()));
+    if (t === binaryen.i64) return m.i64.add(start.get(), m.i64.mul(m.i64.extend_s(i.get()), delta.get()));
+    return m.i32.add(start.get(), m.i32.mul(i.get(), delta.get()));
+  };
+  fn.emit(fn.loop(out.size, (i) => [store(m, dt, m.i32.mul(i.get(), m.i32.const(b)), value(i), out.addr)]));
+});
+
+registerKernel("OneHot", (ctx) => {
+  const idx = ctx.input(0);
+  const vals = ctx.input(2);
+  const out = ctx.output(0);
+  const { m, fn } = ctx;
+  const r = out.dims.length;
+  const a = ctx.attrs.int("axis", -1);
+  const axis = a < 0 ? a + r : a;
+  const depth = out.dims[axis];
+  const pre = out.dims.slice(0, axis).reduce((p, d) => p * d, 1);
+  const post = out.dims.slice(axis + 1).reduce((p, d) => p * d, 1);
+  const b = bytesOf(out.dtype);
+  const vt = b === 8 ? binaryen.i64 : binaryen.i32;
+  const [off, on] = [fn.local(vt), fn.local(vt)];
+  const v = fn.local(binaryen.i64);
+  fn.emit(off.set(rawLoad(m, b, m.i32.const(vals.addr))), on.set(rawLoad(m, b, m.i32.const(vals.addr + b))));
+  const ib = bytesOf(idx.dtype);
+  fn.emit(fn.nest([pre, post], ([p, q]) => {
+    const x = () => load(m, idx.dtype, m.i32.mul(fn.linear([p, q], [post, 1]), m.i32.const(ib)), idx.addr);
+    const raw = convert(m, idx.dtype, "int64", x());
+    // like onnxruntime, a fractional float index matches no position
+    const F = wasmType(idx.dtype) === binaryen.f32 ? m.f32 : wasmType(idx.dtype) === binaryen.f64 ? m.f64 : undefined;
+    return [
+      v.set(F ? m.select(F.eq(F.trunc(x()), x()), raw, constant(m, "int64", depth)) : raw),
+      v.set(m.select(m.i64.lt_s(v.get(), m.i64.const(0)), m.i64.add(v.get(), constant(m, "int64", depth)), v.get())),
+      fn.loop(depth, (d) => {
+        const at = m.i32.mul(fn.linear([p, d, q], [depth * post, post, 1]), m.i32.const(b));
+        return [rawStore(m, b, at, m.select(m.i64.eq(v.get(), m.i64.extend_u(d.get())), on.get(), off.get()), out.addr)];
+      }),
+    ];
+  }));
+});

@@ -1,0 +1,166 @@
+// Data-movement kernels. Reshape-like ops are whole-tensor copies (memory planning may alias them
+// later); everything else is a strided view (movement/view.ts) so contiguous runs use memory.copy.
+import { dtype } from "../../../runtime/dtypes.js";
+import { KilnError } from "../../../runtime/errors.js";
+import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops/movement-params.js";
+import { splitSizes } from "../../../compiler/ops/movement.js";
+import { broadcastStrides, stridesOf } from "../../fn.js";
+import { bytesOf, emitView, transposeView, viewInto } from "./view.js";
+import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { emitPadFill, emitPadIndexed } from "./fill.js";
+import "./indexing.js";
+
+/** memory.copy of a whole tensor (same dtype and element count). */
+export function emitCopy(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
+  const bytes = from.size * dtype(from.dtype).bytes;
+  if (bytes === 0 || from.addr === to.addr) return;
+  const m = ctx.m;
+  ctx.fn.emit(m.memory.copy(m.i32.const(to.addr), m.i32.const(from.addr), m.i32.const(bytes)));
+}
+
+/** Attributes and constant int inputs of a kernel, for the parameter helpers shared with shape rules. */
+export function params(ctx: KernelCtx): ParamSource {
+  return {
+    attrs: ctx.attrs,
+    opset: ctx.opset,
+    ints: (i) => {
+      const v = ctx.constValue(i);
+      if (!ctx.inputs[i]) return undefined;
+      if (!v) ctx.unsupported(`input ${i} must be a compile-time constant`);
+      return Array.from(v.data as ArrayLike<number | bigint>, Number);
+    },
+    invalid: (msg) => {
+      throw new KilnError("INVALID_MODEL", msg, ctx.context());
+    },
+  };
+}
+
+registerKernel(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
+
+registerKernel("Dropout", (ctx) => {
+  emitCopy(ctx, ctx.input(0), ctx.output(0));
+  const mask = ctx.outputs[1];
+  if (mask && mask.size) ctx.fn.emit(ctx.m.memory.fill(ctx.m.i32.const(mask.addr), ctx.m.i32.const(1), ctx.m.i32.const(mask.size)));
+});
+
+registerKernel("Transpose", (ctx) => {
+  const x = ctx.input(0);
+  const perm = ctx.attrs.ints("perm", [...x.dims.keys()].reverse());
+  emitView(ctx, transposeView(ctx.output(0), x.addr, x.dims, perm));
+});
+
+/**
+ * Views between parts and consecutive blocks of a bigger tensor along `axis`; a part without a
+ * tensor (an absent Split output) still takes its length of the axis.
+ */
+function blockViews(ctx: KernelCtx, parts: { ref?: TensorRef; len: number }[], whole: TensorRef, axis: number, intoWhole: boolean): void {
+  const ws = stridesOf(whole.dims);
+  const bytes = bytesOf(whole.dtype);
+  let offset = 0;
+  for (const { ref, len } of parts) {
+    if (ref) {
+      const own = { addr: ref.addr, strides: stridesOf(ref.dims) };
+      const big = { addr: whole.addr + offset * ws[axis] * bytes, strides: ws };
+      emitView(ctx, { dims: ref.dims, bytes, src: intoWhole ? own : big, dst: intoWhole ? big : own });
+    }
+    offset += len;
+  }
+}
+
+const axisOf = (ctx: KernelCtx, rank: number, def?: number) => {
+  const a = ctx.attrs.int("axis", def);
+  return a < 0 ? a + rank : a;
+};
+
+registerKernel("Concat", (ctx) => {
+  const out = ctx.output(0);
+  const axis = axisOf(ctx, out.dims.length);
+  blockViews(ctx, ctx.inputs.map((_, i) => ({ ref: ctx.input(i), len: ctx.input(i).dims[axis] })), out, axis, true);
+});
+
+registerKernel("Split", (ctx) => {
+  const x = ctx.input(0);
+  const axis = axisOf(ctx, x.dims.length, 0);
+  const split = splitSizes(ctx.attrs, x.dims[axis], ctx.outputs.length, params(ctx).ints(1));
+  const sizes = typeof split === "string" ? ctx.unsupported(split) : split;
+  blockViews(ctx, sizes.map((len, i) => ({ ref: ctx.outputs[i], len })), x, axis, false);
+});
+
+registerKernel("Slice", (ctx) => {
+  const x = ctx.input(0);
+  const p = sliceParams(params(ctx), x.dims);
+  const st = stridesOf(x.dims);
+  const start = p.reduce((a, s, k) => a + s.start * st[k], 0);
+  emitView(ctx, viewInto(ctx.output(0), x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])));
+});
+
+registerKernel("Expand", (ctx) => {
+  const x = ctx.input(0);
+  const out = ctx.output(0);
+  emitView(ctx, viewInto(out, x.addr, broadcastStrides(x.dims, out.dims)));
+});
+
+registerKernel("Tile", (ctx) => {
+  // out[r0, d0, r1, d1, ...] = x[d0, d1, ...]: a view with stride 0 on the repeat dims.
+  const x = ctx.input(0);
+  const out = ctx.output(0);
+  const reps = params(ctx).ints(1)!;
+  const st = stridesOf(x.dims);
+  emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])));
+});
+
+registerKernel("DepthToSpace", (ctx) => {
+  const x = ctx.input(0);
+  const b = ctx.attrs.int("blocksize");
+  const [n, c, h, w] = x.dims;
+  const cc = c / (b * b);
+  const crd = ctx.attrs.string("mode", "DCR") === "CRD";
+  const dims = crd ? [n, cc, b, b, h, w] : [n, b, b, cc, h, w];
+  const perm = crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
+  emitView(ctx, transposeView(ctx.output(0), x.addr, dims, perm));
+});
+
+registerKernel("SpaceToDepth", (ctx) => {
+  const x = ctx.input(0);
+  const b = ctx.attrs.int("blocksize");
+  const [n, c, h, w] = x.dims;
+  emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]));
+});
+
+registerKernel("Compress", (ctx) => {
+  // The condition is a compile-time constant (the shape rule requires it): copy each kept slab.
+  const x = ctx.input(0);
+  const out = ctx.output(0);
+  const cond = Array.from(ctx.constValue(1)!.data as ArrayLike<number>, (v) => Number(v) !== 0);
+  const hasAxis = ctx.attrs.has("axis");
+  const dims = hasAxis ? x.dims : [x.size];
+  const axis = hasAxis ? (ctx.attrs.int("axis") + dims.length) % dims.length : 0;
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const bytes = bytesOf(x.dtype);
+  let j = 0;
+  for (let i = 0; i < dims[axis]; i++) {
+    if (!cond[i]) continue;
+    const src = { addr: x.addr + i * inner * bytes, strides: [dims[axis] * inner, 1] };
+    const dst = { addr: out.addr + j++ * inner * bytes, strides: [out.size / Math.max(outer, 1), 1] };
+    emitView(ctx, { dims: [outer, inner], bytes, src, dst });
+  }
+});
+
+registerKernel("Pad", (ctx) => {
+  const x = ctx.input(0);
+  const out = ctx.output(0);
+  const mode = ctx.attrs.string("mode", "constant");
+  const { begin } = padAmounts(params(ctx), x.dims.length);
+  if (mode !== "constant") return emitPadIndexed(ctx, x, out, begin, mode);
+  emitPadFill(ctx, out);
+  // copy the kept part of the input (negative pads crop) into the interior
+  const xs = stridesOf(x.dims);
+  const os = stridesOf(out.dims);
+  const bytes = bytesOf(x.dtype);
+  const srcStart = begin.map((b) => Math.max(0, -b));
+  const dstStart = begin.map((b) => Math.max(0, b));
+  const dims = x.dims.map((d, k) => Math.max(0, Math.min(d - srcStart[k], out.dims[k] - dstStart[k])));
+  const off = (s: number[], st: number[]) => s.reduce((a, v, k) => a + v * st[k], 0) * bytes;
+  emitView(ctx, { dims, bytes, src: { addr: x.addr + off(srcStart, xs), strides: xs }, dst: { addr: out.addr + off(dstStart, os), strides: os } });
+});

@@ -1,0 +1,329 @@
+// Kernels driven by runtime index tensors (Gather/Scatter families) and by per-row scans and
+// ranks (CumSum, ReverseSequence, TopK).
+//
+// Out-of-range indices: ONNX makes them an error, but wasm has no error channel here, so kiln
+// defines them: a gather with an index outside [-d, d) reads zeros, and a scatter with one skips
+// that update. Neither ever touches memory outside the tensors.
+import binaryen from "binaryen";
+import type { DTypeName } from "../../../runtime/dtypes.js";
+import { stridesOf, type Expr, type Local } from "../../fn.js";
+import { constant, convert, isUnsigned, load, store, wasmType } from "../../memory.js";
+import { emitCopy } from "./index.js";
+import { bytesOf, copyBytes, rawLoad, rawStore, rawZero } from "./view.js";
+import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+
+const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** into = idx[elem] normalized into [0, dim), or -1 when it is out of range. */
+function normIndex(ctx: KernelCtx, idx: TensorRef, elem: Expr, dim: number, into: Local): Expr[] {
+  const { m, fn } = ctx;
+  const v = fn.local(binaryen.i64);
+  const raw = load(m, idx.dtype, m.i32.mul(elem, m.i32.const(bytesOf(idx.dtype))), idx.addr);
+  const d = constant(m, "int64", dim);
+  return [
+    v.set(convert(m, idx.dtype, "int64", raw)),
+    v.set(m.select(m.i64.lt_s(v.get(), m.i64.const(0)), m.i64.add(v.get(), d), v.get())),
+    into.set(m.select(m.i64.lt_u(v.get(), constant(m, "int64", dim)), m.i32.wrap(v.get()), m.i32.const(-1))),
+  ];
+}
+
+function zeroBytes(m: binaryen.Module, dst: Expr, bytes: number): Expr {
+  if ([1, 2, 4, 8].includes(bytes)) return rawStore(m, bytes, dst, rawZero(m, bytes));
+  return m.memory.fill(dst, m.i32.const(0), m.i32.const(bytes));
+}
+
+const byteAddr = (m: binaryen.Module, base: number, elem: Expr, bytes: number) => m.i32.add(m.i32.const(base), m.i32.mul(elem, m.i32.const(bytes)));
+
+registerKernel("Gather", (ctx) => {
+  const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const { m, fn } = ctx;
+  const a = ctx.attrs.int("axis", 0);
+  const axis = a < 0 ? a + x.dims.length : a;
+  const [pre, d, post] = [prod(x.dims.slice(0, axis)), x.dims[axis], prod(x.dims.slice(axis + 1))];
+  const b = bytesOf(x.dtype);
+  const n = idx.size;
+  const k = fn.local(binaryen.i32);
+  fn.emit(fn.loop(n, (j) => [
+    ...normIndex(ctx, idx, j.get(), d, k),
+    fn.loop(pre, (p) => {
+      const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(n)), j.get()), m.i32.const(post)), b);
+      const src = byteAddr(m, x.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(d)), k.get()), m.i32.const(post)), b);
+      return [m.if(m.i32.lt_s(k.get(), m.i32.const(0)), zeroBytes(m, dst(), post * b), copyBytes(fn, dst(), src, post * b))];
+    }),
+  ]));
+});
+
+registerKernel("GatherElements", (ctx) => {
+  const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const { m, fn } = ctx;
+  const a = ctx.attrs.int("axis", 0);
+  const axis = a < 0 ? a + x.dims.length : a;
+  const xs = stridesOf(x.dims);
+  const os = stridesOf(out.dims);
+  const b = bytesOf(x.dtype);
+  const k = fn.local(binaryen.i32);
+  fn.emit(fn.nest(out.dims, (ix) => {
+    const src = m.i32.add(fn.linear(ix.filter((_, t) => t !== axis), xs.filter((_, t) => t !== axis)), m.i32.mul(k.get(), m.i32.const(xs[axis])));
+    return [
+      ...normIndex(ctx, idx, fn.linear(ix, os), x.dims[axis], k),
+      rawStore(m, b, byteAddr(m, out.addr, fn.linear(ix, os), b),
+        m.if(m.i32.lt_s(k.get(), m.i32.const(0)), rawZero(m, b), rawLoad(m, b, byteAddr(m, x.addr, src, b)))),
+    ];
+  }));
+});
+
+/**
+ * For each index tuple of a GatherND/ScatterND: `body(tuple, offset, ok)` where offset is the
+ * element offset of the addressed block inside its batch and ok is 0 when any index is out of range.
+ */
+function forEachTuple(ctx: KernelCtx, data: TensorRef, idx: TensorRef, batchDims: number,
+  body: (batch: Local, tuple: Local, offset: Local, ok: Local) => Expr[]): void {
+  const { m, fn } = ctx;
+  const q = idx.dims[idx.dims.length - 1];
+  const batches = prod(data.dims.slice(0, batchDims));
+  const tuples = prod(idx.dims.slice(batchDims, -1));
+  const st = stridesOf(data.dims.slice(batchDims));
+  const [off, ok, k] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  fn.emit(fn.nest([batches, tuples], ([bi, ti]) => {
+    const stmts: Expr[] = [off.set(m.i32.const(0)), ok.set(m.i32.const(1))];
+    for (let t = 0; t < q; t++) {
+      const elem = m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(bi.get(), m.i32.const(tuples)), ti.get()), m.i32.const(q)), m.i32.const(t));
+      stmts.push(
+        ...normIndex(ctx, idx, elem, data.dims[batchDims + t], k),
+        ok.set(m.i32.and(ok.get(), m.i32.ge_s(k.get(), m.i32.const(0)))),
+        off.set(m.i32.add(off.get(), m.i32.mul(k.get(), m.i32.const(st[t])))),
+      );
+    }
+    return [...stmts, ...body(bi, ti, off, ok)];
+  }));
+}
+
+registerKernel("GatherND", (ctx) => {
+  const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const { m, fn } = ctx;
+  const bd = ctx.attrs.int("batch_dims", 0);
+  const q = idx.dims[idx.dims.length - 1];
+  const block = prod(x.dims.slice(bd + q));
+  const batchSize = prod(x.dims.slice(bd));
+  const tuples = prod(idx.dims.slice(bd, -1));
+  const b = bytesOf(x.dtype);
+  forEachTuple(ctx, x, idx, bd, (bi, ti, off, ok) => {
+    const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(bi.get(), m.i32.const(tuples)), ti.get()), m.i32.const(block)), b);
+    const src = byteAddr(m, x.addr, m.i32.add(m.i32.mul(bi.get(), m.i32.const(batchSize)), off.get()), b);
+    return [m.if(ok.get(), copyBytes(fn, dst(), src, block * b), zeroBytes(m, dst(), block * b))];
+  });
+});
+
+type Reduction = "none" | "add" | "mul" | "max" | "min";
+
+/** a (op) b in the compute type of dt. */
+function combine(m: binaryen.Module, dt: DTypeName, red: Reduction, a: Expr, b: Expr, tmp: [Local, Local]): Expr {
+  const t = wasmType(dt);
+  const ops = t === binaryen.f32 ? m.f32 : t === binaryen.f64 ? m.f64 : undefined;
+  if (ops) return red === "add" ? ops.add(a, b) : red === "mul" ? ops.mul(a, b) : red === "max" ? ops.max(a, b) : ops.min(a, b);
+  const I = t === binaryen.i64 ? m.i64 : m.i32;
+  if (red === "add") return I.add(a, b);
+  if (red === "mul") return I.mul(a, b);
+  const u = isUnsigned(dt);
+  // wasm select evaluates its condition last, so the operands go through locals first
+  const [x, y] = tmp;
+  const gt = u ? I.gt_u(x.get(), y.get()) : I.gt_s(x.get(), y.get());
+  const pick = red === "max" ? m.select(gt, x.get(), y.get()) : m.select(gt, y.get(), x.get());
+  return m.block(null, [x.set(a), y.set(b), pick], t);
+}
+
+function reduction(ctx: KernelCtx): Reduction {
+  const r = ctx.attrs.string("reduction", "none");
+  if (!["none", "add", "mul", "max", "min"].includes(r)) ctx.unsupported(`reduction ${r}`);
+  if (r !== "none" && ctx.output(0).dtype === "bool") ctx.unsupported(`reduction ${r} on bool`);
+  return r as Reduction;
+}
+
+/** out[dst] = reduce(out[dst], upd[src]) for one element (element indices). */
+function applyUpdate(ctx: KernelCtx, red: Reduction, out: TensorRef, dst: () => Expr, upd: TensorRef, src: () => Expr, tmp: [Local, Local]): Expr {
+  const m = ctx.m;
+  const dt = out.dtype;
+  const b = bytesOf(dt);
+  if (red === "none") return rawStore(m, b, byteAddr(m, out.addr, dst(), b), rawLoad(m, b, byteAddr(m, upd.addr, src(), b)));
+  const cur = load(m, dt, byteAddr(m, out.addr, dst(), b));
+  return store(m, dt, byteAddr(m, out.addr, dst(), b), combine(m, dt, red, cur, load(m, dt, byteAddr(m, upd.addr, src(), b)), tmp));
+}
+
+function tmpPair(ctx: KernelCtx, dt: DTypeName): [Local, Local] {
+  const t = wasmType(dt);
+  return [ctx.fn.local(t), ctx.fn.local(t)];
+}
+
+registerKernel("ScatterND", (ctx) => {
+  const [x, idx, upd, out] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
+  const { m, fn } = ctx;
+  const red = reduction(ctx);
+  emitCopy(ctx, x, out);
+  const q = idx.dims[idx.dims.length - 1];
+  const block = prod(x.dims.slice(q));
+  const b = bytesOf(x.dtype);
+  const tmp = tmpPair(ctx, x.dtype);
+  forEachTuple(ctx, x, idx, 0, (_bi, ti, off, ok) => {
+    const updAt = () => m.i32.mul(ti.get(), m.i32.const(block));
+    const body = red === "none"
+      ? copyBytes(fn, byteAddr(m, out.addr, off.get(), b), byteAddr(m, upd.addr, updAt(), b), block * b)
+      : fn.loop(block, (e) => [applyUpdate(ctx, red, out, () => m.i32.add(off.get(), e.get()), upd, () => m.i32.add(updAt(), e.get()), tmp)]);
+    return [m.if(ok.get(), body)];
+  });
+});
+
+registerKernel(["ScatterElements", "Scatter"], (ctx) => {
+  const [x, idx, upd, out] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
+  const { m, fn } = ctx;
+  const red = reduction(ctx);
+  emitCopy(ctx, x, out);
+  const a = ctx.attrs.int("axis", 0);
+  const axis = a < 0 ? a + x.dims.length : a;
+  const xs = stridesOf(x.dims);
+  const is = stridesOf(idx.dims);
+  const k = fn.local(binaryen.i32);
+  const tmp = tmpPair(ctx, x.dtype);
+  fn.emit(fn.nest(idx.dims, (ix) => {
+    const dst = () => m.i32.add(fn.linear(ix.filter((_, t) => t !== axis), xs.filter((_, t) => t !== axis)), m.i32.mul(k.get(), m.i32.const(xs[axis])));
+    return [
+      ...normIndex(ctx, idx, fn.linear(ix, is), x.dims[axis], k),
+      m.if(m.i32.ge_s(k.get(), m.i32.const(0)), applyUpdate(ctx, red, out, dst, upd, () => fn.linear(ix, is), tmp)),
+    ];
+  }));
+});
+
+/** [pre, n, post] around an axis. */
+function aroundAxis(dims: number[], axis: number): [number, number, number] {
+  return [prod(dims.slice(0, axis)), dims[axis], prod(dims.slice(axis + 1))];
+}
+
+/** CumSum along one axis as one statement. */
+function cumsumAlong(ctx: KernelCtx, x: TensorRef, out: TensorRef, axis: number): Expr {
+  const { m, fn } = ctx;
+  const [pre, n, post] = aroundAxis(x.dims, axis);
+  const dt = x.dtype;
+  const b = bytesOf(dt);
+  const exclusive = ctx.attrs.int("exclusive", 0) === 1;
+  const reverse = ctx.attrs.int("reverse", 0) === 1;
+  const acc = fn.local(wasmType(dt));
+  const tmp = tmpPair(ctx, dt);
+  return fn.nest([pre, post], ([p, q]) => [
+    acc.set(constant(m, dt, 0)),
+    fn.loop(n, (t) => {
+      const pos = () => m.i32.add(m.i32.mul(p.get(), m.i32.const(n * post)), m.i32.add(q.get(),
+        m.i32.mul(reverse ? m.i32.sub(m.i32.const(n - 1), t.get()) : t.get(), m.i32.const(post))));
+      const add = acc.set(combine(m, dt, "add", acc.get(), load(m, dt, byteAddr(m, x.addr, pos(), b)), tmp));
+      const put = store(m, dt, byteAddr(m, out.addr, pos(), b), acc.get());
+      return exclusive ? [put, add] : [add, put];
+    }),
+  ]);
+}
+
+/**
+ * Emit `along(axis)` for the axis in the scalar tensor `axisT`: directly when it is a constant;
+ * for a run-time axis, one specialized loop per possible axis, chosen when the layer runs.
+ */
+export function emitAlongAxis(ctx: KernelCtx, axisT: TensorRef, rank: number, along: (axis: number) => Expr): void {
+  const { m, fn } = ctx;
+  if (axisT.value) {
+    const a = Number(axisT.value.data[0]);
+    fn.emit(along(a < 0 ? a + rank : a));
+    return;
+  }
+  const a = fn.local(binaryen.i64);
+  fn.emit(a.set(convert(m, axisT.dtype, "int64", load(m, axisT.dtype, m.i32.const(axisT.addr)))));
+  fn.emit(a.set(m.select(m.i64.lt_s(a.get(), constant(m, "int64", 0)), m.i64.add(a.get(), constant(m, "int64", rank)), a.get())));
+  for (let k = 0; k < rank; k++) fn.emit(m.if(m.i64.eq(a.get(), constant(m, "int64", k)), along(k)));
+}
+
+registerKernel("CumSum", (ctx) => {
+  const [x, axisT, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  if (x.dtype === "bool") ctx.unsupported("CumSum on bool");
+  emitAlongAxis(ctx, axisT, x.dims.length, (axis) => cumsumAlong(ctx, x, out, axis));
+});
+
+registerKernel("ReverseSequence", (ctx) => {
+  const [x, lens, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const { m, fn } = ctx;
+  const bAxis = ctx.attrs.int("batch_axis", 1);
+  const tAxis = ctx.attrs.int("time_axis", 0);
+  const T = x.dims[tAxis];
+  const st = stridesOf(x.dims);
+  const b = bytesOf(x.dtype);
+  const len = fn.local(binaryen.i64);
+  const t = fn.local(binaryen.i32);
+  fn.emit(fn.nest(x.dims, (ix) => {
+    const rawLen = convert(m, lens.dtype, "int64", load(m, lens.dtype, m.i32.mul(ix[bAxis].get(), m.i32.const(bytesOf(lens.dtype))), lens.addr));
+    // lengths are clamped to [0, T] so a bad length cannot read outside the sequence
+    const clampLen = m.select(m.i64.gt_s(len.get(), constant(m, "int64", T)), constant(m, "int64", T),
+      m.select(m.i64.lt_s(len.get(), m.i64.const(0)), m.i64.const(0), len.get()));
+    const srcT = m.select(m.i64.lt_s(m.i64.extend_u(ix[tAxis].get()), len.get()),
+      m.i32.sub(m.i32.sub(m.i32.wrap(len.get()), m.i32.const(1)), ix[tAxis].get()), ix[tAxis].get());
+    const rest = fn.linear(ix.filter((_, k) => k !== tAxis), st.filter((_, k) => k !== tAxis));
+    return [
+      len.set(rawLen), len.set(clampLen), t.set(srcT),
+      rawStore(m, b, byteAddr(m, out.addr, fn.linear(ix, st), b),
+        rawLoad(m, b, byteAddr(m, x.addr, m.i32.add(rest, m.i32.mul(t.get(), m.i32.const(st[tAxis]))), b))),
+    ];
+  }));
+});
+
+/**
+ * TopK's total order as an i32 condition "element (a, ia) comes before (b, ib)": larger (or
+ * smaller) value first, NaN counted as the largest value, ties by lower index. Values are thunks
+ * because each is read more than once.
+ */
+function before(m: binaryen.Module, dt: DTypeName, largest: boolean, a: () => Expr, ia: Expr, b: () => Expr, ib: Expr): Expr {
+  const t = wasmType(dt);
+  const F = t === binaryen.f32 ? m.f32 : t === binaryen.f64 ? m.f64 : undefined;
+  if (F) {
+    const nan = (v: () => Expr) => F.ne(v(), v());
+    const [hi, lo] = largest ? [a, b] : [b, a];
+    // hi beats lo: hi > lo, or hi is NaN and lo is not
+    const beats = m.i32.or(F.gt(hi(), lo()), m.i32.and(nan(hi), m.i32.eqz(nan(lo))));
+    const tie = m.i32.or(F.eq(a(), b()), m.i32.and(nan(a), nan(b)));
+    return m.i32.or(beats, m.i32.and(tie, m.i32.lt_u(ia, ib)));
+  }
+  const I = t === binaryen.i64 ? m.i64 : m.i32;
+  const u = isUnsigned(dt);
+  const gt = (x: Expr, y: Expr) => (u ? I.gt_u(x, y) : I.gt_s(x, y));
+  const beats = largest ? gt(a(), b()) : gt(b(), a());
+  return m.i32.or(beats, m.i32.and(I.eq(a(), b()), m.i32.lt_u(ia, ib)));
+}
+
+registerKernel("TopK", (ctx) => {
+  // k selection passes per row: pass r picks the first element, in TopK order, that comes after
+  // the pick of pass r-1. O(n*k), sorted, stable for ties, no scratch memory.
+  const [x, vals] = [ctx.input(0), ctx.output(0)];
+  const inds = ctx.outputs[1];
+  const { m, fn } = ctx;
+  const a = ctx.attrs.int("axis", -1);
+  const axis = a < 0 ? a + x.dims.length : a;
+  const [pre, n, post] = aroundAxis(x.dims, axis);
+  const k = vals.dims[axis];
+  const dt = x.dtype;
+  const largest = ctx.attrs.int("largest", 1) === 1;
+  const b = bytesOf(dt);
+  const [prev, best] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  fn.emit(fn.nest([pre, post], ([p, q]) => {
+    const at = (i: Expr, len: number) => m.i32.add(m.i32.mul(p.get(), m.i32.const(len * post)), m.i32.add(q.get(), m.i32.mul(i, m.i32.const(post))));
+    const xAt = (i: () => Expr) => () => load(m, dt, byteAddr(m, x.addr, at(i(), n), b));
+    const order = (i: () => Expr, j: () => Expr) => before(m, dt, largest, xAt(i), i(), xAt(j), j());
+    return [fn.loop(k, (r) => {
+      const outAt = () => byteAddr(m, 0, at(r.get(), k), 1);
+      return [
+        best.set(m.i32.const(-1)),
+        fn.loop(n, (j) => {
+          const afterPrev = m.i32.or(m.i32.eqz(r.get()), order(() => prev.get(), () => j.get()));
+          // nested ifs: the order test must not read x[best] while best is still -1
+          const take = m.if(m.i32.lt_s(best.get(), m.i32.const(0)), best.set(j.get()),
+            m.if(order(() => j.get(), () => best.get()), best.set(j.get())));
+          return [m.if(afterPrev, take)];
+        }),
+        prev.set(best.get()),
+        store(m, dt, m.i32.mul(outAt(), m.i32.const(b)), xAt(() => best.get())(), vals.addr),
+        ...(inds ? [m.i64.store(inds.addr, 8, m.i32.mul(outAt(), m.i32.const(8)), m.i64.extend_u(best.get()))] : []),
+      ];
+    })];
+  }));
+});

@@ -1,0 +1,100 @@
+// Pooling kernels: MaxPool, AveragePool and LpPool over windows (pool/window.ts), and the global
+// pools (pool/global.ts).
+import binaryen from "binaryen";
+import { slidingWindow } from "../../../compiler/ops/nn-geometry.js";
+import type { Expr } from "../../fn.js";
+import { constant, wasmType } from "../../memory.js";
+import type { Segment } from "../conv/segments.js";
+import { emitWindowPool, greater, lowest, type Fold } from "./window.js";
+import { registerKernel, type KernelCtx } from "../registry.js";
+import "./global.js";
+
+function window(ctx: KernelCtx) {
+  return slidingWindow(ctx.attrs, ctx.input(0).dims.slice(2), ctx.attrs.ints("kernel_shape"), ctx.attrs.int("ceil_mode", 0) !== 0);
+}
+
+/** f32 or f64 arithmetic for a float dtype */
+function floatOps(ctx: KernelCtx) {
+  const t = wasmType(ctx.input(0).dtype);
+  return { ops: t === binaryen.f64 ? ctx.m.f64 : ctx.m.f32, p: t === binaryen.f64 ? "f64" as const : "f32" as const };
+}
+
+/**
+ * |v|^p by repeated multiplication (p is an integer attribute) and r^(1/p) as exp(log(r) / p) in
+ * f64, with the common p = 1 and p = 2 done without exp/log.
+ */
+export function lpOps(ctx: KernelCtx, p: number) {
+  const { ops } = floatOps(ctx);
+  const { m, fn } = ctx;
+  if (!Number.isInteger(p) || p < 1) ctx.unsupported(`LpPool p = ${p}; kiln supports integer p >= 1`);
+  const f64 = wasmType(ctx.input(0).dtype) === binaryen.f64;
+  return {
+    power: (v: Expr) => {
+      if (p === 1) return ops.abs(v);
+      const a = fn.local(f64 ? binaryen.f64 : binaryen.f32);
+      let e = a.get();
+      for (let k = 1; k < p; k++) e = ops.mul(e, a.get());
+      return m.block(null, [a.set(ops.abs(v)), e], f64 ? binaryen.f64 : binaryen.f32);
+    },
+    root: (r: Expr) => {
+      if (p === 1) return r;
+      if (p === 2) return ops.sqrt(r);
+      const wide = f64 ? r : m.f64.promote(r);
+      const y = ctx.math.call("exp", "f64", m.f64.div(ctx.math.call("log", "f64", wide), m.f64.const(p)));
+      return f64 ? y : m.f32.demote(y);
+    },
+  };
+}
+
+registerKernel("MaxPool", (ctx) => {
+  const x = ctx.input(0), dt = x.dtype;
+  const m = ctx.m;
+  const t = wasmType(dt);
+  const indices = ctx.outputs[1];
+  const fold = (): Fold => ({
+    init: () => lowest(m, dt),
+    step: t === binaryen.f32 ? (a, v) => m.f32.max(a, v) : (a, v) => m.f64.max(a, v),
+    finish: (a) => a,
+    // pmax is one maxps where f32x4.max costs about eight instructions on x64; NaN inputs are
+    // tracked beside it (Fold.nan4) so a NaN anywhere in the window still gives NaN
+    step4: (a, v) => m.f32x4.pmax(a, v),
+    finish4: (a) => a,
+    nan4: true,
+  });
+  // integer max needs both operands twice: keep them in locals
+  const stepInt = (): Fold => {
+    const a = ctx.fn.local(binaryen.i32), v = ctx.fn.local(binaryen.i32);
+    return { init: () => lowest(m, dt), step: (acc, val) => m.block(null, [a.set(acc), v.set(val), m.select(greater(m, dt, v.get(), a.get()), v.get(), a.get())], binaryen.i32), finish: (acc) => acc };
+  };
+  emitWindowPool(ctx, {
+    x, y: ctx.output(0), win: window(ctx), fold: t === binaryen.i32 ? stepInt : fold,
+    indices: indices ? { out: indices, columnMajor: ctx.attrs.int("storage_order", 0) === 1 } : undefined,
+  });
+});
+
+registerKernel("AveragePool", (ctx) => {
+  const { ops } = floatOps(ctx);
+  const dt = ctx.input(0).dtype;
+  const includePad = ctx.attrs.int("count_include_pad", 0) !== 0;
+  const m = ctx.m;
+  const count = (segs: Segment[]) => segs.reduce((n, g) => n * (includePad ? g.padTaps : g.kHi - g.kLo), 1);
+  emitWindowPool(ctx, {
+    x: ctx.input(0), y: ctx.output(0), win: window(ctx),
+    fold: () => ({
+      init: () => constant(m, dt, 0),
+      step: (a, v) => ops.add(a, v),
+      finish: (a, segs) => ops.div(a, constant(m, dt, count(segs))),
+      step4: (a, v) => m.f32x4.add(a, v),
+      finish4: (a, segs) => m.f32x4.div(a, m.f32x4.splat(m.f32.const(count(segs)))),
+    }),
+  });
+});
+
+registerKernel("LpPool", (ctx) => {
+  const { ops } = floatOps(ctx);
+  const lp = lpOps(ctx, ctx.attrs.int("p", 2));
+  emitWindowPool(ctx, {
+    x: ctx.input(0), y: ctx.output(0), win: window(ctx),
+    fold: () => ({ init: () => constant(ctx.m, ctx.input(0).dtype, 0), step: (a, v) => ops.add(a, lp.power(v)), finish: (a) => lp.root(a) }),
+  });
+});

@@ -1,0 +1,52 @@
+// ConvInteger and QLinearConv: a direct convolution with an exact i32 accumulator. Padding reads
+// as the input's zero point, i.e. contributes nothing, so out-of-range taps are simply skipped.
+import binaryen from "binaryen";
+import { stridesOf } from "../../fn.js";
+import { scalarOps } from "../../math/ops.js";
+import { store } from "../../memory.js";
+import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./index.js";
+import { convFrame, emitPackedConv, packConvWeights, tapAt, type ConvEpilogue, type ConvOperands } from "./conv-packed.js";
+import { registerKernel, type KernelCtx } from "../registry.js";
+
+/** out[n, oc, o...] = epilogue(sum over (c, k...) of (x - xZp) * (w - wZp[oc]), oc); packed lanes when prepared */
+function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue): void {
+  if (ctx.constantAddrs.length > 0) return emitPackedConv(ctx, ops, epilogue);
+  const { m, fn } = ctx;
+  const { x, w } = ops;
+  const out = ctx.output(0);
+  const f = convFrame(ctx, ops);
+  const ws = stridesOf(w.dims);
+  const acc = fn.local(binaryen.i32);
+  fn.emit(fn.nest(out.dims, (idx) => {
+    const [n, oc] = idx;
+    const chan0 = () => m.i32.mul(m.i32.div_u(oc.get(), m.i32.const(f.OCg)), m.i32.const(f.Cg));
+    const taps = fn.nest([f.Cg, ...f.win.kernel], ([c, ...k]) => {
+      const tap = tapAt(ctx, f, n.get(), m.i32.add(chan0(), c.get()), idx.slice(2), k);
+      const wi = m.i32.add(m.i32.add(m.i32.mul(oc.get(), m.i32.const(ws[0])), m.i32.mul(c.get(), m.i32.const(ws[1]))), fn.linear(k, ws.slice(2)));
+      return [...tap.set, m.if(tap.inside, acc.set(m.i32.add(acc.get(), m.i32.mul(
+        m.i32.sub(elem(ctx, x, tap.index), zeroPoint(ctx, ops.xZp, m.i32.const(0))),
+        m.i32.sub(elem(ctx, w, wi), zeroPoint(ctx, ops.wZp, oc.get()))))))];
+    });
+    return [acc.set(m.i32.const(0)), taps, store(m, out.dtype, byteAt(ctx, out, fn.linear(idx, stridesOf(out.dims))), epilogue(acc.get(), oc.get), out.addr)];
+  }));
+}
+
+const convIntegerOps = (ctx: KernelCtx): ConvOperands => ({ x: ctx.input(0), w: ctx.input(1), xZp: 2, wZp: 3 });
+const qlinearConvOps = (ctx: KernelCtx): ConvOperands => ({ x: ctx.input(0), w: ctx.input(3), xZp: 2, wZp: 5 });
+
+registerKernel("ConvInteger", (ctx) => {
+  emitIntConv(ctx, convIntegerOps(ctx), (acc) => acc);
+}, { prepare: (ctx) => packConvWeights(ctx, convIntegerOps(ctx)) });
+
+// (sum + bias) * (x_scale * w_scale[oc] / y_scale), rounded half to even, plus y_zero_point
+registerKernel("QLinearConv", (ctx) => {
+  const m = ctx.m;
+  const S = scalarOps(m, "f32");
+  const out = ctx.output(0);
+  const bias = ctx.inputs[8];
+  emitIntConv(ctx, qlinearConvOps(ctx), (acc, oc) => {
+    const sum = bias ? m.i32.add(acc, elem(ctx, bias, oc())) : acc;
+    const mult = S.div(S.mul(scaleAt(ctx, ctx.input(1), m.i32.const(0), "f32"), scaleAt(ctx, ctx.input(4), oc(), "f32")), scaleAt(ctx, ctx.input(6), m.i32.const(0), "f32"));
+    return quantize(ctx, "f32", S.mul(m.f32.convert_s.i32(sum), mult), zeroPoint(ctx, 7, m.i32.const(0)), out.dtype);
+  });
+}, { prepare: (ctx) => packConvWeights(ctx, qlinearConvOps(ctx)) });

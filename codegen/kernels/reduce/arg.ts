@@ -1,0 +1,92 @@
+// ArgMax, ArgMin and Hardmax: the index of the extreme element along one axis. They track an
+// index beside the value, so they have their own (scalar) loop over an [outer, n, inner] view.
+import binaryen from "binaryen";
+import type { DTypeName } from "../../../runtime/dtypes.js";
+import { dtype } from "../../../runtime/dtypes.js";
+import type { Expr } from "../../fn.js";
+import { constant, isFloat, isUnsigned, load, store, wasmType } from "../../memory.js";
+import { registerKernel, type KernelCtx } from "../registry.js";
+import type { View } from "./rows.js";
+
+/** Softmax-family view: opset >= 13 reduces one axis; older opsets flatten [axis, rank) into it. */
+export function softmaxView(ctx: KernelCtx): View {
+  const dims = ctx.input(0).dims;
+  const r = dims.length;
+  if (r === 0) return { dims: [1, 1, 1], reduced: [false, true, false] };
+  const arg = ctx.node.op.startsWith("Arg");
+  let axis = ctx.attrs.int("axis", arg ? 0 : ctx.opset >= 13 ? -1 : 1);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) ctx.unsupported(`axis ${ctx.attrs.int("axis", 0)} is out of range for rank ${r}`);
+  const prod = (a: number, b: number) => dims.slice(a, b).reduce((p, d) => p * d, 1);
+  if (ctx.opset >= 13 || arg) {
+    return { dims: [prod(0, axis), dims[axis], prod(axis + 1, r)], reduced: [false, true, false] };
+  }
+  return { dims: [prod(0, axis), prod(axis, r), 1], reduced: [false, true, false] };
+}
+
+type Cmp = (a: Expr, b: Expr) => Expr;
+
+/** "a beats b" for a max (or min) search; with ties, `orEqual` makes the later index win. */
+function beats(m: binaryen.Module, dt: DTypeName, max: boolean, orEqual: boolean): Cmp {
+  const t = wasmType(dt);
+  const u = isUnsigned(dt);
+  if (t === binaryen.f32 || t === binaryen.f64) {
+    const f = t === binaryen.f32 ? m.f32 : m.f64;
+    return max ? (orEqual ? f.ge : f.gt) : (orEqual ? f.le : f.lt);
+  }
+  const i = t === binaryen.i64 ? m.i64 : m.i32;
+  if (max) return orEqual ? (u ? i.ge_u : i.ge_s) : (u ? i.gt_u : i.gt_s);
+  return orEqual ? (u ? i.le_u : i.le_s) : (u ? i.lt_u : i.lt_s);
+}
+
+/** Emit, per [outer, inner] position, the search; `then(o, i, best)` writes the result. */
+function emitSearch(ctx: KernelCtx, better: Cmp, then: (o: Expr, i: Expr, best: Expr, n: number, inner: number) => Expr[]): void {
+  const { m, fn } = ctx;
+  const x = ctx.input(0);
+  const [outer, n, inner] = softmaxView(ctx).dims;
+  if (n === 0) ctx.unsupported("arg-reduction over an empty axis has no answer");
+  const bytes = dtype(x.dtype).bytes;
+  const t = wasmType(x.dtype);
+  const val = fn.local(t);
+  const cur = fn.local(t);
+  const best = fn.local(binaryen.i32);
+  const at = (o: Expr, j: Expr, i: Expr) => m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(o, m.i32.const(n)), j), m.i32.const(inner)), i), m.i32.const(bytes));
+  fn.emit(fn.nest([outer, inner], ([o, i]) => [
+    val.set(load(m, x.dtype, at(o.get(), m.i32.const(0), i.get()), x.addr)),
+    best.set(m.i32.const(0)),
+    fn.loop(n, (j) => [
+      m.if(better(cur.tee(load(m, x.dtype, at(o.get(), j.get(), i.get()), x.addr)), val.get()),
+        m.block(null, [val.set(cur.get()), best.set(j.get())])),
+    ], { start: 1 }),
+    ...then(o.get(), i.get(), best.get(), n, inner),
+  ]));
+}
+
+for (const [op, max] of [["ArgMax", true], ["ArgMin", false]] as const) {
+  registerKernel(op, (ctx) => {
+    const x = ctx.input(0);
+    if (x.dtype === "bool") ctx.unsupported(`${op} on bool is not supported`);
+    const y = ctx.output(0);
+    const m = ctx.m;
+    const last = ctx.attrs.int("select_last_index", 0) === 1;
+    emitSearch(ctx, beats(m, x.dtype, max, last), (o, i, best, _n, inner) => [
+      store(m, y.dtype, m.i32.shl(m.i32.add(m.i32.mul(o, m.i32.const(inner)), i), m.i32.const(3)), m.i64.extend_u(best), y.addr),
+    ]);
+  });
+}
+
+registerKernel("Hardmax", (ctx) => {
+  const x = ctx.input(0);
+  if (!isFloat(x.dtype)) ctx.unsupported(`Hardmax on ${x.dtype} is not supported`);
+  const y = ctx.output(0);
+  const { m, fn } = ctx;
+  const bytes = dtype(y.dtype).bytes;
+  const b = fn.local(binaryen.i32);
+  emitSearch(ctx, beats(m, x.dtype, true, false), (o, i, best, n, inner) => [
+    b.set(best),
+    fn.loop(n, (j) => {
+      const addr = m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(o, m.i32.const(n)), j.get()), m.i32.const(inner)), i), m.i32.const(bytes));
+      return [store(m, y.dtype, addr, m.select(m.i32.eq(j.get(), b.get()), constant(m, y.dtype, 1), constant(m, y.dtype, 0)), y.addr)];
+    }),
+  ]);
+});

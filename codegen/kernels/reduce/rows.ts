@@ -1,0 +1,242 @@
+// One loop structure for every reduction-shaped kernel (ReduceX, Softmax, the normalizations):
+// a view of the input as dims split into kept and reduced axes; every operand (input, output,
+// scale, statistics) is addressed by element strides over that view (0 = broadcast). For each
+// kept position the kernel body runs phases: reduce(...) into a statistic, write(...) every
+// element, put(...) a statistic. Dims are coalesced, then one of three loop shapes is picked:
+//   "row":    the innermost reduced axis is contiguous -> f32x4 lanes along it (lane-split
+//             accumulators, folded pairwise at the end), scalar tail;
+//   "across": the innermost kept axis is contiguous -> four kept positions at once, each lane
+//             its own statistic (reductions over outer axes), scalar tail;
+//   "scalar": anything else, and every non-float32 dtype.
+import binaryen from "binaryen";
+import { dtype, sizeOf, type DTypeName } from "../../../runtime/dtypes.js";
+import type { Expr, Local } from "../../fn.js";
+import { convert, wasmType } from "../../memory.js";
+import { coalesce } from "../loops.js";
+import { horizontal, noteNaN, restoreNaN, scalarOps, vectorOps, type Ops } from "./ops.js";
+import type { KernelCtx, TensorRef } from "../registry.js";
+
+export interface Operand {
+  t: TensorRef;
+  /** element strides over the view dims */
+  strides: number[];
+}
+
+export type Combine = "add" | "mul" | "max" | "min";
+
+export type Getter = (o: Operand) => Expr;
+export type StatUse = (l: Local) => Expr;
+export type ElementFn = (E: Ops, get: Getter, stat: StatUse) => Expr;
+
+export interface ReduceSpec {
+  combine: Combine;
+  init: number | bigint;
+  map: ElementFn;
+  /** also store each mapped element here */
+  store?: Operand;
+}
+
+/** What a kernel body sees for one kept position (or four, in "across" mode). */
+export interface Kit {
+  /** ops at the width of the statistics (4 in "across" mode) */
+  S: Ops;
+  /** number of reduced elements per kept position */
+  count: number;
+  /** accumulate map(element) over the reduced elements into a new statistic local (also storing each mapped element to `store`) */
+  reduce(combine: Combine, init: number | bigint, map: ElementFn, store?: Operand): Local;
+  /** several reductions in one pass over the data */
+  reduceAll(specs: ReduceSpec[]): Local[];
+  /** store f(element) to dst for every reduced element */
+  write(dst: Operand, f: ElementFn): void;
+  /** store a statistic to dst at the kept position */
+  put(dst: Operand, v: Expr): void;
+  /** the first reduced element of o at this kept position (a cheap estimate to shift sums by) */
+  first(o: Operand): Expr;
+  /** a statement of the kernel's own (e.g. setting a statistic local) */
+  emit(e: Expr): void;
+}
+
+export interface View {
+  dims: number[];
+  reduced: boolean[];
+}
+
+/** Strides of a tensor of `dims` broadcast (right-aligned, numpy rules) onto view dims. */
+export function viewStrides(dims: readonly number[], viewDims: readonly number[]): number[] {
+  const out = new Array<number>(viewDims.length).fill(0);
+  let acc = 1;
+  for (let k = dims.length - 1, j = viewDims.length - 1; k >= 0; k--, j--) {
+    if (dims[k] !== 1) out[j] = acc;
+    acc *= dims[k];
+  }
+  return out;
+}
+
+/** A tensor laid out densely over the whole view. */
+export function dense(t: TensorRef, view: View): Operand {
+  return { t, strides: viewStrides(view.dims, view.dims) };
+}
+
+/** A dense tensor over the kept axes only (0 stride on reduced axes). */
+export function keptOnly(t: TensorRef, view: View): Operand {
+  const strides = new Array<number>(view.dims.length).fill(0);
+  let acc = 1;
+  for (let k = view.dims.length - 1; k >= 0; k--) {
+    if (view.reduced[k]) continue;
+    strides[k] = view.dims[k] === 1 ? 0 : acc;
+    acc *= view.dims[k];
+  }
+  return { t, strides };
+}
+
+type Mode = "row" | "across" | "scalar";
+
+export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Operand[], body: (k: Kit) => void): void {
+  const { m, fn } = ctx;
+  if (view.dims.some((d, k) => d === 0 && !view.reduced[k])) return; // no kept positions
+  const ops = [...new Set(operands)];
+  const pick = (want: boolean) => {
+    const dims = view.dims.filter((_, k) => view.reduced[k] === want);
+    const strides = ops.map((o) => o.strides.filter((_, k) => view.reduced[k] === want));
+    return coalesce(dims, strides);
+  };
+  const K = pick(false);
+  const R = pick(true);
+  const count = sizeOf(view.dims.filter((_, k) => view.reduced[k]));
+  const bytes = ops.map((o) => dtype(o.t.dtype).bytes);
+  const slot = (o: Operand) => {
+    const j = ops.indexOf(o);
+    if (j < 0) throw new Error("operand was not declared to emitRows");
+    return j;
+  };
+
+  const f32 = dt === "float32" && ops.every((o) => o.t.dtype === "float32");
+  const unitAt = (strides: number[][], k: number) => k >= 0 && strides.every((s) => s[k] === 0 || s[k] === 1);
+  const rLast = R.dims.length - 1;
+  const kLast = K.dims.length - 1;
+  const rowOk = f32 && rLast >= 0 && R.dims[rLast] >= 4 && unitAt(R.strides, rLast);
+  const acrossOk = f32 && kLast >= 0 && K.dims[kLast] >= 4 && unitAt(K.strides, kLast);
+  const mode: Mode = rowOk && (!acrossOk || R.dims[rLast] >= 16) ? "row" : acrossOk ? "across" : "scalar";
+
+  const S1 = scalarOps(m, fn, ctx.math, dt);
+  const V = f32 ? vectorOps(m, fn, ctx.math) : undefined;
+  const bases = ops.map(() => fn.local(binaryen.i32));
+  const addr = (j: number, idx: Local[]) => m.i32.add(bases[j].get(), fn.linear(idx, R.strides[j].map((s) => s * bytes[j])));
+
+  // in row mode the vector loop handles two quads per trip (part 1 is 4 elements on, folded into
+  // the memarg offset) so reductions keep two independent accumulators in flight
+  const partOffset = (j: number, part: number) => (mode === "row" ? part * 4 * R.strides[j][rLast] * bytes[j] : 0);
+  /** element access at reduced index idx; a width-4 E splats operands with stride 0 on its vector axis */
+  const getter = (E: Ops, idx: Local[], vecStride: (j: number) => number, part = 0): Getter => (o) => {
+    const j = slot(o);
+    const off = o.t.addr + partOffset(j, part);
+    if (E.w === 4 && vecStride(j) === 0) return E.splat(S1.load(o.t.dtype, addr(j, idx), off));
+    return E.load(o.t.dtype, addr(j, idx), off);
+  };
+
+  type Each = (E: Ops, idx: Local[], get: Getter, part: number) => Expr;
+  const kit = (S: Ops, out: Expr[]): Kit => {
+    const statUse = (E: Ops): StatUse => (l) => (E.w === S.w ? l.get() : E.splat(l.get()));
+    const comb = (E: Ops, c: Combine) => (a: Expr, b: Expr) => E[c](a, b);
+    // the reduced nest; in row mode its last axis runs 8 then 4 at a time, then a scalar tail
+    const iterate = (each: Each): Expr => {
+      if (mode !== "row") {
+        const vs = mode === "across" ? (j: number) => K.strides[j][kLast] : () => 1;
+        return fn.nest(R.dims, (idx) => [each(S, idx, getter(S, idx, vs), 0)]);
+      }
+      const n = R.dims[rLast];
+      const vecEnd = n - (n % 4);
+      const pairEnd = n - (n % 8);
+      const vs = (j: number) => R.strides[j][rLast];
+      return fn.nest(R.dims.slice(0, rLast), (idx) => [
+        fn.loop(pairEnd, (i) => [0, 1].map((part) => each(V!, [...idx, i], getter(V!, [...idx, i], vs, part), part)), { step: 8 }),
+        fn.loop(vecEnd, (i) => [each(V!, [...idx, i], getter(V!, [...idx, i], vs), 0)], { start: pairEnd, step: 4 }),
+        fn.loop(n, (i) => [each(S1, [...idx, i], getter(S1, [...idx, i], vs), 0)], { start: vecEnd }),
+      ]);
+    };
+    return {
+      S,
+      count,
+      reduce(c, init, map, store) {
+        return this.reduceAll([{ combine: c, init, map, store }])[0];
+      },
+      reduceAll(specs) {
+        // one pass over the data for all accumulators
+        const accs = specs.map((r) => {
+          const acc = S.local();
+          out.push(acc.set(S.c(r.init)));
+          const vacc = mode === "row" ? V!.local() : undefined;
+          const vacc2 = mode === "row" ? V!.local() : undefined;
+          if (vacc) out.push(vacc.set(V!.c(r.init)), vacc2!.set(V!.c(r.init)));
+          // f32x4.max/min are slow (their NaN rules take several instructions); vector lanes use
+          // pmax/pmin, which skip NaN, and record NaN lanes to put it back at the end
+          const fast = (r.combine === "max" || r.combine === "min") && (vacc !== undefined || S.w === 4);
+          const nan = fast ? V!.local() : undefined;
+          if (nan) out.push(nan.set(V!.c(0)));
+          return { ...r, acc, vacc, vacc2, nan, temps: new Map<string, Local>() };
+        });
+        out.push(iterate((E, idx, get, part) => fn.block(accs.flatMap((r) => {
+          const c = r.combine;
+          const l = E.w === 4 && r.vacc ? (part ? r.vacc2! : r.vacc) : r.acc;
+          const key = `${E.w}:${part}`;
+          const t = r.temps.get(key) ?? E.local();
+          r.temps.set(key, t);
+          const stmts = [t.set(r.map(E, get, statUse(E)))];
+          if (r.store) {
+            const j = slot(r.store);
+            stmts.push(E.store(r.store.t.dtype, addr(j, idx), r.store.t.addr + partOffset(j, part), t.get()));
+          }
+          if (r.nan && E.w === 4) {
+            stmts.push(r.nan.set(noteNaN(m, r.nan.get(), t.get)));
+            stmts.push(l.set(c === "max" ? m.f32x4.pmax(l.get(), t.get()) : m.f32x4.pmin(l.get(), t.get())));
+          } else {
+            stmts.push(l.set(comb(E, c)(l.get(), t.get())));
+          }
+          return stmts;
+        }))));
+        for (const { acc, vacc, vacc2, nan, combine: c } of accs) {
+          const fold = (a: Expr, b: Expr) => (nan ? (c === "max" ? m.f32x4.pmax(a, b) : m.f32x4.pmin(a, b)) : comb(V!, c)(a, b));
+          if (vacc) out.push(vacc.set(fold(vacc.get(), vacc2!.get())));
+          if (vacc) out.push(acc.set(comb(S, c)(horizontal(m, fn, vacc.get(), comb(S1, c)), acc.get())));
+          if (nan && S.w === 4) out.push(acc.set(restoreNaN(m, acc.get(), nan.get())));
+          else if (nan) out.push(acc.set(m.select(m.v128.any_true(nan.get()), S.c(NaN), acc.get())));
+        }
+        return accs.map((r) => r.acc);
+      },
+      write(dst, f) {
+        const j = slot(dst);
+        out.push(iterate((E, idx, get, part) => E.store(dst.t.dtype, addr(j, idx), dst.t.addr + partOffset(j, part), f(E, get, statUse(E)))));
+      },
+      put(dst, v) {
+        // a statistic may be stored in another float type (LayerNormalization's float32 Mean of float64 X)
+        const w = S.w === 1 && wasmType(dst.t.dtype) !== S.type ? convert(m, dt, dst.t.dtype, v) : v;
+        out.push(S.store(dst.t.dtype, bases[slot(dst)].get(), dst.t.addr, w));
+      },
+      first(o) {
+        const j = slot(o);
+        const vs = mode === "across" ? K.strides[j][kLast] : 1;
+        if (S.w === 4 && vs === 0) return S.splat(S1.load(o.t.dtype, bases[j].get(), o.t.addr));
+        return S.load(o.t.dtype, bases[j].get(), o.t.addr);
+      },
+      emit(e) {
+        out.push(e);
+      },
+    };
+  };
+
+  const at = (idx: Local[], S: Ops): Expr[] => {
+    const out = ops.map((_, j) => bases[j].set(fn.linear(idx, K.strides[j].map((s) => s * bytes[j]))));
+    body(kit(S, out));
+    return out;
+  };
+  if (mode !== "across") {
+    fn.emit(fn.nest(K.dims, (idx) => at(idx, S1)));
+    return;
+  }
+  const n = K.dims[kLast];
+  const vecEnd = n - (n % 4);
+  fn.emit(fn.nest(K.dims.slice(0, kLast), (idx) => [
+    fn.loop(vecEnd, (i) => at([...idx, i], V!), { step: 4 }),
+    fn.loop(n, (i) => at([...idx, i], S1), { start: vecEnd }),
+  ]));
+}

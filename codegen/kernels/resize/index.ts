@@ -1,0 +1,163 @@
+// Resize / Upsample kernels: nearest, (multi)linear and cubic. Each output loop level computes its axis'
+// source coordinate once (in f64, in the ONNX reference's operation order, so nearest-mode ties round
+// the same way), and only axes whose map is not the identity take part.
+import binaryen from "binaryen";
+import { resizeInputSlots, resizePlan, type ResizePlan } from "../../../compiler/ops/nn-resize.js";
+import { dtype } from "../../../runtime/dtypes.js";
+import { stridesOf, type Expr, type Local } from "../../fn.js";
+import { constant, load, store, wasmType } from "../../memory.js";
+import { registerKernel, type KernelCtx } from "../registry.js";
+
+/** Source coordinate (f64) of output position l along one axis. */
+function sourceCoord(m: binaryen.Module, plan: ResizePlan, a: number, inLen: number, l: Expr): Expr {
+  const f = (v: number) => m.f64.const(v);
+  const x = m.f64.convert_u.i32(l);
+  // the reference measures the resized axis as in * scale, not the rounded output size
+  const scale = plan.scales[a], outLen = inLen * scale;
+  const halfPixel = () => m.f64.sub(m.f64.div(m.f64.add(x, f(0.5)), f(scale)), f(0.5));
+  switch (plan.coord) {
+    case "half_pixel": return halfPixel();
+    case "half_pixel_symmetric": {
+      const adjustment = plan.out[a] / outLen;
+      const offset = (inLen / 2) * (1 - adjustment);
+      return m.f64.add(f(offset), halfPixel());
+    }
+    case "pytorch_half_pixel": return outLen > 1 ? halfPixel() : f(0);
+    case "align_corners": return outLen === 1 ? f(0) : m.f64.div(m.f64.mul(x, f(inLen - 1)), f(outLen - 1));
+    case "asymmetric": return m.f64.div(x, f(scale));
+    case "tf_half_pixel_for_nn": return m.f64.div(m.f64.add(x, f(0.5)), f(scale));
+    case "tf_crop_and_resize": {
+      const [start, end] = plan.roi[a];
+      return outLen > 1 ? m.f64.add(f(start * (inLen - 1)), m.f64.div(m.f64.mul(m.f64.mul(x, f(end - start)), f(inLen - 1)), f(outLen - 1)))
+        : f(0.5 * (start + end) * (inLen - 1));
+    }
+    default: throw new Error(`unknown coordinate_transformation_mode ${plan.coord}`);
+  }
+}
+
+/** Nearest source index (i32, unclamped) from a source coordinate held in local c. */
+function nearestIndex(m: binaryen.Module, plan: ResizePlan, a: number, c: Local): Expr {
+  const rounded = (() => {
+    switch (plan.nearest) {
+      case "round_prefer_floor": return m.f64.ceil(m.f64.sub(c.get(), m.f64.const(0.5)));
+      case "round_prefer_ceil": return m.f64.floor(m.f64.add(c.get(), m.f64.const(0.5)));
+      case "floor": return m.f64.floor(c.get());
+      case "ceil": return m.f64.ceil(c.get());
+      // Upsample and Resize-10: truncate when upsampling, round up when downsampling (as onnxruntime)
+      case "legacy": return plan.scales[a] < 1 ? m.f64.ceil(c.get()) : m.f64.trunc(c.get());
+      default: throw new Error(`unknown nearest_mode ${plan.nearest}`);
+    }
+  })();
+  return m.i32.trunc_s_sat.f64(rounded);
+}
+
+const clamp = (m: binaryen.Module, e: Local, hi: number) =>
+  m.select(m.i32.lt_s(e.get(), m.i32.const(0)), m.i32.const(0), m.select(m.i32.gt_s(e.get(), m.i32.const(hi)), m.i32.const(hi), e.get()));
+
+function emitResize(ctx: KernelCtx): void {
+  const { m, fn } = ctx;
+  const x = ctx.input(0), y = ctx.output(0);
+  if (y.size === 0) return;
+  const slots = resizeInputSlots(ctx.node.op, ctx.opset);
+  const constInput = (i?: number) => (i === undefined || !ctx.inputs[i] || ctx.inputs[i]!.size === 0 ? undefined : ctx.input(i).value);
+  const plan = resizePlan(ctx.attrs, ctx.node.op, ctx.opset, x.dims, { roi: constInput(slots.roi), scales: constInput(slots.scales), sizes: constInput(slots.sizes) },
+    (msg) => ctx.unsupported(msg), (msg) => ctx.unsupported(msg));
+  const dt = x.dtype, eb = dtype(dt).bytes, t = wasmType(dt);
+  const interp = plan.mode !== "nearest";
+  if (interp && t !== binaryen.f32 && t !== binaryen.f64) ctx.unsupported(`${plan.mode} Resize on ${dt}`);
+  const crop = plan.coord === "tf_crop_and_resize";
+  const rank = x.dims.length;
+  const inStr = stridesOf(x.dims), outStr = stridesOf(y.dims);
+  const active = x.dims.map((len, a) => plan.out[a] !== len || plan.scales[a] !== 1 || crop || plan.coord === "tf_half_pixel_for_nn");
+  // Interpolation taps per axis: offsets `first`..first+n-1 from floor(coordinate), weighted by the
+  // kernel at distance (offset - ratio) * scale; antialias (downsampling only) stretches the kernel
+  // over 1/scale as much input, as the ONNX reference does.
+  const kernels = x.dims.map((_, a) => {
+    if (!active[a] || !interp) return { n: 1, first: 0, scale: 1 };
+    const scale = plan.antialias ? Math.min(plan.scales[a], 1) : 1;
+    const reach = plan.mode === "linear" ? 1 : 2;
+    const first = Math.floor(-reach / scale) + 1;
+    return { n: 2 - 2 * first, first, scale };
+  });
+  const taps = kernels.map((k) => k.n);
+  const coord = fn.local(binaryen.f64), base = fn.local(binaryen.i32), ratio = fn.local(binaryen.f64), total = fn.local(binaryen.f64);
+  const dist = fn.local(binaryen.f64), pos = fn.local(binaryen.i32);
+  // per axis and tap: byte offset and weight; per axis: "outside the crop"
+  const idx = taps.map((n) => Array.from({ length: n }, () => fn.local(binaryen.i32)));
+  const wt = taps.map((n) => Array.from({ length: n }, () => fn.local(binaryen.f64)));
+  const outside = x.dims.map(() => fn.local(binaryen.i32));
+  const f = (v: number) => m.f64.const(v);
+  const A = plan.cubicA;
+  const d = () => dist.get();
+  // Keys' cubic kernel on |d| in [0, 1] and [1, 2]; the triangle for linear
+  const near = () => m.f64.add(m.f64.mul(m.f64.mul(m.f64.sub(m.f64.mul(f(A + 2), d()), f(A + 3)), d()), d()), f(1));
+  const far = () => m.f64.sub(m.f64.mul(m.f64.add(m.f64.mul(m.f64.sub(m.f64.mul(f(A), d()), f(5 * A)), d()), f(8 * A)), d()), f(4 * A));
+  const kernelAt = (): Expr => plan.mode === "linear" ? m.f64.max(f(0), m.f64.sub(f(1), d()))
+    : m.select(m.f64.lt(d(), f(1)), near(), m.select(m.f64.lt(d(), f(2)), far(), f(0)));
+  const normalize = plan.antialias || plan.excludeOutside;
+
+  const axisSetup = (a: number, l: Local): Expr[] => {
+    const len = x.dims[a];
+    const byteStride = inStr[a] * eb;
+    const bytes = (e: Expr) => m.i32.mul(e, m.i32.const(byteStride));
+    if (!active[a]) return [idx[a][0].set(bytes(l.get()))];
+    const code: Expr[] = [coord.set(sourceCoord(m, plan, a, len, l.get()))];
+    if (crop) code.push(outside[a].set(m.i32.or(m.f64.lt(coord.get(), f(0)), m.f64.gt(coord.get(), f(len - 1)))));
+    if (taps[a] === 1) {
+      code.push(base.set(nearestIndex(m, plan, a, coord)), idx[a][0].set(bytes(clamp(m, base, len - 1))));
+      return code;
+    }
+    const k = kernels[a];
+    code.push(
+      base.set(m.i32.trunc_s_sat.f64(m.f64.floor(coord.get()))),
+      ratio.set(m.f64.sub(coord.get(), m.f64.convert_s.i32(base.get()))),
+    );
+    // neighbours outside the input repeat the edge, or weigh 0 with exclude_outside
+    for (let i = 0; i < k.n; i++) {
+      code.push(
+        dist.set(m.f64.abs(m.f64.mul(m.f64.sub(f(k.first + i), ratio.get()), f(k.scale)))),
+        wt[a][i].set(kernelAt()),
+        pos.set(m.i32.add(base.get(), m.i32.const(k.first + i))),
+      );
+      if (plan.excludeOutside) {
+        code.push(m.if(m.i32.or(m.i32.lt_s(pos.get(), m.i32.const(0)), m.i32.gt_s(pos.get(), m.i32.const(len - 1))), wt[a][i].set(f(0))));
+      }
+      code.push(idx[a][i].set(bytes(clamp(m, pos, len - 1))));
+    }
+    if (normalize) {
+      code.push(total.set(wt[a].map((w) => w.get()).reduce((p, q) => m.f64.add(p, q))));
+      for (const w of wt[a]) code.push(w.set(m.f64.div(w.get(), total.get())));
+    }
+    return code;
+  };
+
+  const ops = t === binaryen.f64 ? m.f64 : m.f32;
+  const weight = (w: Local) => (t === binaryen.f64 ? w.get() : m.f32.demote(w.get()));
+  /** the interpolated value: a weighted sum over every combination of one neighbour per axis */
+  const value = (): Expr => {
+    let sum: Expr | undefined;
+    const combos = taps.reduce<number[][]>((acc, n) => acc.flatMap((c) => Array.from({ length: n }, (_, i) => [...c, i])), [[]]);
+    for (const pick of combos) {
+      let e = load(m, dt, pick.map((i, a) => idx[a][i].get()).reduce((p, q) => m.i32.add(p, q)), x.addr);
+      pick.forEach((i, a) => { if (taps[a] > 1) e = ops.mul(e, weight(wt[a][i])); });
+      sum = sum === undefined ? e : ops.add(sum, e);
+    }
+    return sum!;
+  };
+
+  const o: Local[] = [];
+  const nest = (a: number): Expr[] => {
+    if (a === rank) {
+      const yp = fn.linear(o, outStr.map((s) => s * eb));
+      const v = crop ? m.select(outside.filter((_, b) => active[b]).map((l) => l.get()).reduce((p, q) => m.i32.or(p, q)), constant(m, dt, plan.extrapolation), value()) : value();
+      return [store(m, dt, yp, v, y.addr)];
+    }
+    return [fn.loop(y.dims[a], (l) => {
+      o[a] = l;
+      return [...axisSetup(a, l), ...nest(a + 1)];
+    })];
+  };
+  fn.emit(...nest(0));
+}
+
+registerKernel(["Resize", "Upsample"], emitResize);

@@ -1,0 +1,108 @@
+// Unary elementwise kernels over the shared loop. Each operator is a row in a table (see
+// unary/ops.ts): a float formula written once for f32 and f64 (float16 computes in f32), an
+// optional f32x4 form for the SIMD inner loop, and an integer formula where the op defines one.
+import binaryen from "binaryen";
+import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
+import type { Expr } from "../../fn.js";
+import type { Precision } from "../../math.js";
+import { i64 } from "../../math/lib.js";
+import { scalarOps, vectorOps } from "../../math/ops.js";
+import { inlineVector } from "../../math/vector.js";
+import { convert, isFloat, wasmType } from "../../memory.js";
+import { emitElementwise } from "../loops.js";
+import { registerKernel, type KernelCtx } from "../registry.js";
+import { UNARY_OPS } from "./ops.js";
+import "./clip.js";
+
+/** Arithmetic in one float precision, so a formula is written once for f32 and f64. */
+export function floatOps(m: binaryen.Module, p: Precision, ctx: KernelCtx) {
+  return { ...scalarOps(m, p), math: (name: string, ...args: Expr[]) => ctx.math.call(name, p, ...args) };
+}
+export type FloatOps = ReturnType<typeof floatOps>;
+
+/** f32x4 arithmetic for the SIMD forms. */
+export function vecOps(m: binaryen.Module, ctx: KernelCtx) {
+  return { ...vectorOps(m), math: (name: string, x: Expr) => inlineVector(m, ctx.fn, name, x) ?? ctx.math.call4(name, x) };
+}
+export type VecOps = ReturnType<typeof vecOps>;
+
+/** Integer view: i32 or i64 compute type, signedness from the dtype. */
+export function intOps(m: binaryen.Module, dt: DTypeName) {
+  const wide = wasmType(dt) === binaryen.i64;
+  const I = wide ? m.i64 : m.i32;
+  const signed = dtype(dt).signed;
+  return {
+    dt,
+    signed,
+    c: (v: number) => (wide ? i64(m, BigInt(v)) : m.i32.const(v)),
+    sub: (a: Expr, b: Expr) => I.sub(a, b),
+    xor: (a: Expr, b: Expr) => I.xor(a, b),
+    lt: (a: Expr, b: Expr) => (signed ? I.lt_s(a, b) : I.lt_u(a, b)),
+    gt: (a: Expr, b: Expr) => (signed ? I.gt_s(a, b) : I.gt_u(a, b)),
+    ne: (a: Expr, b: Expr) => I.ne(a, b),
+    /** an i32 condition as this int type (0/1) */
+    fromBool: (b: Expr) => (wide ? m.i64.extend_u(b) : b),
+    select: (cond: Expr, a: Expr, b: Expr) => m.select(cond, a, b),
+  };
+}
+export type IntOps = ReturnType<typeof intOps>;
+
+/** x is a getter: the loaded value sits in a local, so a formula may read it more than once. */
+type Get = () => Expr;
+
+export interface UnaryOp {
+  float?: (F: FloatOps, x: Get, ctx: KernelCtx) => Expr;
+  simd?: (V: VecOps, x: Get, ctx: KernelCtx) => Expr;
+  int?: (I: IntOps, x: Get, ctx: KernelCtx) => Expr;
+  /** the integer formula is defined for signed types only (Neg) */
+  signedOnly?: boolean;
+  /** integer inputs computed by the float formula in f64 and cast back (Shrink) */
+  intViaF64?: boolean;
+  bool?: (m: binaryen.Module, x: Get) => Expr;
+}
+
+/** Run `body` on x held in a local of type t (loads may be calls, e.g. float16). */
+function withLocal(ctx: KernelCtx, t: binaryen.Type, x: Expr, body: (get: Get) => Expr, result: binaryen.Type): Expr {
+  const l = ctx.fn.local(t);
+  return ctx.m.block(null, [l.set(x), body(l.get)], result);
+}
+
+/** The scalar formula of `op` for dtype dt, or undefined when the op does not take dt. */
+function scalarFor(op: UnaryOp, ctx: KernelCtx, dt: DTypeName): ((x: Get) => Expr) | undefined {
+  const m = ctx.m;
+  if (isFloat(dt) && op.float) {
+    const F = floatOps(m, dt === "float64" ? "f64" : "f32", ctx);
+    return (x) => op.float!(F, x, ctx);
+  }
+  if (dt === "bool") return op.bool && ((x) => op.bool!(m, x));
+  if (isFloat(dt)) return undefined;
+  if (op.int) {
+    if (op.signedOnly && !dtype(dt).signed) return undefined;
+    const I = intOps(m, dt);
+    return (x) => op.int!(I, x, ctx);
+  }
+  if (op.intViaF64 && op.float) {
+    const F = floatOps(m, "f64", ctx);
+    return (x) => convert(m, "float64", dt, op.float!(F, () => convert(m, dt, "float64", x()), ctx));
+  }
+  return undefined;
+}
+
+function registerUnary(name: string, op: UnaryOp): void {
+  registerKernel(name, (ctx) => {
+    const m = ctx.m;
+    const input = ctx.input(0);
+    const out = ctx.output(0);
+    const scalar = scalarFor(op, ctx, input.dtype) ?? ctx.unsupported(`${name} does not take ${input.dtype} inputs in kiln`);
+    const inT = wasmType(input.dtype);
+    const V = vecOps(m, ctx);
+    emitElementwise(ctx, {
+      inputs: [input],
+      output: out,
+      scalar: ([x]) => withLocal(ctx, inT, x, scalar, wasmType(out.dtype)),
+      simd: op.simd && (([x]) => withLocal(ctx, binaryen.v128, x, (get) => op.simd!(V, get, ctx), binaryen.v128)),
+    });
+  });
+}
+
+for (const [name, op] of Object.entries(UNARY_OPS)) registerUnary(name, op);

@@ -1,0 +1,182 @@
+// The public API: compile (AOT) and load (JIT, or AOT artifacts).
+import { createSession, type Feeds, type Session, type Tensor } from "../../runtime/session.js";
+import type { WeightPlacement } from "../../runtime/schedule.js";
+import { KilnError } from "../../runtime/errors.js";
+import { resolveSimd } from "../../runtime/simd.js";
+import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
+import type { DTypeName } from "../../runtime/dtypes.js";
+import type { Graph } from "../ir/graph.js";
+import { compileGraph, compileSpecialized, importOnnx, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
+import { compileGenerated, generate } from "../../codegen/module.js";
+import { unboundInputs } from "../ops/infer.js";
+import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
+import { readDiskCache, writeDiskCache } from "./disk-cache.js";
+
+export interface CompileResult {
+  wasm: Uint8Array;
+  manifest: Manifest;
+}
+
+async function resolveSource(model: Uint8Array | string, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
+  if (typeof model !== "string") return { bytes: model, options };
+  const { readModelFile } = await import("./files.js");
+  const { bytes, readExternal } = await readModelFile(model);
+  return { bytes, options: { readExternal, ...options } };
+}
+
+/**
+ * Compile an ONNX model (bytes, or a path in Node) to a self-contained wasm module; by default
+ * (simd "auto") it runs everywhere and carries a relaxed-SIMD build the runtime prefers where it can.
+ */
+export async function compile(model: Uint8Array | string, options: CompileOptions = {}): Promise<CompileResult> {
+  const src = await resolveSource(model, { simd: "auto", ...options });
+  const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  return { wasm, manifest };
+}
+
+export interface InputInfo {
+  name: string;
+  dtype: DTypeName | undefined;
+  /** numbers, or dim names still to be bound */
+  dims: (number | string)[];
+}
+
+export interface Model {
+  readonly inputs: InputInfo[];
+  readonly outputs: { name: string; dtype: DTypeName | undefined; dims: (number | string)[] }[];
+  run(feeds: Feeds): Promise<Record<string, Tensor>>;
+  /** the compiled session for the last shapes run (undefined before the first run of a dynamic model) */
+  readonly session: Session | undefined;
+}
+
+const isWasm = (b: Uint8Array) => b.length >= 4 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
+
+function fromSlots(slots: readonly TensorSlot[]) {
+  return slots.map((s) => ({ name: s.name, dtype: s.dtype, dims: [...s.dims] as (number | string)[] }));
+}
+
+function feedDims(inputNames: readonly string[], feeds: Feeds): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  for (const name of inputNames) {
+    const f = feeds[name];
+    if (f === undefined) throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(name)}`);
+    if (ArrayBuffer.isView(f)) {
+      throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} has dynamic dims; pass { data, dims } so kiln knows its shape`);
+    }
+    shapes[name] = [...(f.dims ?? [f.data.length])];
+  }
+  return shapes;
+}
+
+export interface LoadOptions extends CompileOptions {
+  /**
+   * Reuse compiled modules within this process, keyed by (model hash, shapes, frozen values,
+   * level, optimize, SIMD build); default true. IR dumps (options.dump) always compile afresh.
+   */
+  cache?: boolean;
+  /**
+   * Node only, opt-in: also keep compiled modules as .wasm files in this folder, under the same
+   * key, so later processes skip the compiler (the file loads as an AOT artifact).
+   */
+  cacheDir?: string;
+  /** whether the engine runs relaxed SIMD, for simd "auto" (default runtime/simd.ts relaxedSimdSupported; tests inject it) */
+  relaxedSupported?: () => boolean;
+  /** when the weights go into memory: "lazy" (default) layer by layer in the first run, or "eager" at load (runtime/schedule.ts) */
+  placement?: WeightPlacement;
+}
+
+/**
+ * Load a model for running: an ONNX model is compiled now when its input shapes are known
+ * (declared or given in options.shapes), otherwise at the first run for the fed shapes, with
+ * one compiled module cached per distinct set of shapes. A kiln .wasm artifact loads directly.
+ */
+export async function load(model: Uint8Array | string, options: LoadOptions = {}): Promise<Model> {
+  const src = await resolveSource(model, options);
+  if (isWasm(src.bytes)) {
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement });
+    return { inputs: fromSlots(session.inputs), outputs: fromSlots(session.outputs), run: (f) => session.run(f), session };
+  }
+  const pristine = src.bytes;
+  // one build for this engine: relaxed SIMD where it validates (unless options say otherwise)
+  const simd = resolveSimd(options.simd, options.relaxedSupported);
+  src.options = { ...src.options, simd };
+  // external data a caller reads for model bytes is not part of the bytes' hash: no cache then
+  const useCache = options.cache !== false && !options.dump && !(options.readExternal && typeof model !== "string");
+  const frozenByOption = Object.entries(options.freeze ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([n, t]) => [n, t.dtype, t.dims, Array.from(t.data as ArrayLike<number | bigint>, String)]);
+  let probe: Graph | undefined = importOnnx(pristine, src.options);
+  const describe = (graph: Graph, names: string[]) => names.map((n) => {
+    const v = graph.values.get(n)!;
+    return { name: n, dtype: v.dtype, dims: [...(v.shape ?? [])] };
+  });
+  const inputs = describe(probe, probe.inputs);
+  const outputs = describe(probe, probe.outputs);
+  const inputNames = [...probe.inputs];
+  const dynamic = unboundInputs(probe, src.options.shapes).length > 0;
+  // Compiled sessions per distinct input shapes (and values of frozen inputs), and the inputs
+  // found to decide shapes by their values (axes, shape, pads ...), which are frozen per run.
+  const cache = new Map<string, Promise<Session>>();
+  const frozen = new Set<string>();
+  const sessionFor = (shapes: Record<string, readonly number[]> | undefined, feeds: Feeds = {}) => {
+    const values = [...frozen].sort().map((n) => {
+      const f = feeds[n];
+      const data = f === undefined ? [] : ArrayBuffer.isView(f) ? f : f.data;
+      return [n, Array.from(data as ArrayLike<number | bigint>, String)];
+    });
+    const key = JSON.stringify([shapes ?? {}, values]);
+    let s = cache.get(key);
+    if (!s) {
+      const feedLike = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, ArrayBuffer.isView(f) ? { data: f } : f]));
+      // the graph decoded for the probe is compiled as is the first time (decoding is not free)
+      const graph = probe && frozen.size === 0 ? probe : undefined;
+      probe = undefined;
+      const processKey = useCache ? cacheKey(pristine, {
+        shapes, frozen: [values, typeof model === "string" ? model : ""], options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd },
+      }) : undefined;
+      const build = async (): Promise<CachedModule> => {
+        if (!graph) return compileModule((await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen)).wasm);
+        // in process, the weights never pass through a module: written into memory from the tensors
+        const opts = { ...src.options, shapes };
+        await prepareGraph(graph, opts);
+        await optimizeGraph(graph, opts);
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd });
+        if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);
+        return { module: await compileGenerated(gen.wasm), weights: gen.weights };
+      };
+      const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
+      s = (async () => {
+        const c = await cachedModule(processKey, fromDisk);
+        return createSession(c.module, { weights: c.weights, placement: options.placement });
+      })();
+      cache.set(key, s);
+      s.catch(() => cache.delete(key));
+    }
+    return s;
+  };
+  let current: Session | undefined;
+  let deferred = dynamic;
+  if (!deferred) {
+    try {
+      current = await sessionFor(src.options.shapes);
+    } catch (e) {
+      // some input's value decides shapes: compile at the first run, for the fed values
+      if (!(e instanceof KilnError) || !e.context.needsValue?.length) throw e;
+      e.context.needsValue.forEach((n) => frozen.add(n));
+      deferred = true;
+    }
+  }
+  return {
+    inputs,
+    outputs,
+    get session() {
+      return current;
+    },
+    async run(feeds) {
+      if (deferred) {
+        const fed = dynamic ? feedDims(inputNames, feeds) : {};
+        current = await sessionFor({ ...src.options.shapes, ...fed }, feeds);
+      }
+      return current!.run(feeds);
+    },
+  };
+}

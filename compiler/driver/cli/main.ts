@@ -1,0 +1,230 @@
+// The kiln command line: compile, run, test.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { isKilnError } from "../../../runtime/errors.js";
+import { createSession } from "../../../runtime/session.js";
+import { compileGraph, importOnnx } from "../compile.js";
+import { readModelFile } from "../files.js";
+import { runCases, type CaseResult } from "../conformance.js";
+import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
+import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { resolveSimd } from "../../../runtime/simd.js";
+import { makeInput } from "./inputs.js";
+import { fileDumper, DUMP_FORMATS, type DumpFormat } from "../../../passes/dump.js";
+import { ALL_PASSES, type DumpSelection, type OptLevel } from "../../../passes/index.js";
+import { formatPassTable, makeReport } from "../report.js";
+import { printGraph } from "../../ir/print.js";
+import type { CompileOptions } from "../compile.js";
+
+const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
+
+usage:
+  kiln compile model.onnx -o model.wasm [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed]
+               [--report R.json] [--time-passes]
+               [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
+  kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]
+  kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
+                                 [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
+  kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
+                        [--load-runs N] --json
+  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
+
+options:
+  --simd       auto (default): compile's artifact runs everywhere and carries a relaxed-SIMD build
+               (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
+               relaxed build where it can. baseline: SIMD128 only. relaxed: relaxed only (Node 20
+               needs --experimental-wasm-relaxed-simd). bench: relaxed/auto add a relaxed kiln row.
+  --load-runs  bench: each engine's load time is the median of N fresh processes (default 3);
+               0 times one load per engine in the benchmark's own process
+  --verbose    print stack traces with errors
+  --help       this text`;
+
+const BOOLEANS = ["json", "verbose", "help", "quiet", "time-passes"];
+
+function parseLevel(args: Args): OptLevel {
+  const o = one(args, "O") ?? "2";
+  if (!["0", "1", "2"].includes(o)) throw new UsageError(`-O takes 0, 1 or 2, got ${o}`);
+  return Number(o) as OptLevel;
+}
+
+function parseSelection(v: string | undefined): DumpSelection {
+  if (v === undefined) return undefined;
+  if (v === "all") return "all";
+  const names = v.split(",").map((s) => s.trim()).filter((s) => s);
+  const known = ALL_PASSES.map((p) => p.name);
+  for (const n of names) if (!known.includes(n)) throw new UsageError(`unknown pass ${JSON.stringify(n)}; passes are ${known.join(", ")}`);
+  return names;
+}
+
+/** compile options shared by compile, inspect and run: shapes, -O, dumps */
+function compileOptions(args: Args): CompileOptions {
+  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args) };
+  const before = parseSelection(one(args, "dump-before"));
+  const after = parseSelection(one(args, "dump-after"));
+  if (before || after) {
+    const formats = (one(args, "dump-format") ?? "text").split(",").map((f) => f.trim()) as DumpFormat[];
+    for (const f of formats) if (!DUMP_FORMATS.includes(f)) throw new UsageError(`--dump-format takes ${DUMP_FORMATS.join(",")}, got ${f}`);
+    options.dump = fileDumper({ dir: one(args, "dump-dir") ?? "kiln-dump", before, after, formats });
+  }
+  return options;
+}
+
+async function cmdCompile(args: Args): Promise<number> {
+  const [model] = args.positionals;
+  const out = one(args, "o") ?? one(args, "output");
+  if (!model) throw new UsageError("compile needs a model file");
+  if (!out) throw new UsageError("compile needs -o out.wasm");
+  const { bytes, readExternal } = await readModelFile(model);
+  const t0 = performance.now();
+  const graph = importOnnx(bytes, { readExternal });
+  const nodesBefore = graph.g.order;
+  const compiled = await compileGraph(graph, { ...compileOptions(args), simd: parseSimd(args, "auto"), readExternal });
+  fs.writeFileSync(out, compiled.wasm);
+  const ms = performance.now() - t0;
+  const reportFile = one(args, "report");
+  if (reportFile) {
+    fs.writeFileSync(reportFile, JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
+  }
+  if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
+  if (!args.flags.has("quiet")) {
+    console.log(`kiln: ${model} -> ${out} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
+  }
+  return 0;
+}
+
+async function cmdInspect(args: Args): Promise<number> {
+  const [model] = args.positionals;
+  if (!model) throw new UsageError("inspect needs a model file");
+  const { bytes, readExternal } = await readModelFile(model);
+  const options = compileOptions(args);
+  const after = one(args, "after");
+  let text: string | undefined;
+  if (after !== undefined) {
+    parseSelection(after);
+    options.dump = {
+      after: [after],
+      write: (g, _seq, _point, pass) => {
+        if (pass === after && text === undefined) text = printGraph(g); // the first time it runs
+      },
+    };
+  }
+  const compiled = await compileGraph(importOnnx(bytes, { readExternal }), { ...options, readExternal });
+  if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
+  console.log((text ?? printGraph(compiled.graph)).trimEnd());
+  if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
+  return 0;
+}
+
+async function cmdRun(args: Args): Promise<number> {
+  const [model] = args.positionals;
+  if (!model) throw new UsageError("run needs a model file (.onnx or .wasm)");
+  const json = args.flags.has("json");
+  const bytes = new Uint8Array(fs.readFileSync(model));
+  const isWasm = bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  const dataDir = one(args, "data");
+  const data = dataDir ? listDataSet(dataDir) : undefined;
+  const inputSpecs = new Map(all(args, "input").map((s) => {
+    const eq = s.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--input takes name=arange|random|ones|zeros|file.pb, got ${JSON.stringify(s)}`);
+    return [s.slice(0, eq), s.slice(eq + 1)] as const;
+  }));
+
+  let session;
+  const shapes = parseShapes(all(args, "shape"));
+  let inputNames: string[];
+  let outputNames: string[];
+  const dataInputs = data?.inputs.map(readTensorFile);
+  if (isWasm) {
+    session = await createSession(bytes, { simd: parseSimd(args, "auto") });
+    inputNames = session.inputs.map((s) => s.name);
+    outputNames = session.outputs.map((s) => s.name);
+  } else {
+    const { readExternal } = await readModelFile(model);
+    const graph = importOnnx(bytes, { readExternal });
+    inputNames = [...graph.inputs];
+    outputNames = [...graph.outputs];
+    dataInputs?.forEach((t, k) => {
+      if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
+    });
+    const simd = resolveSimd(parseSimd(args, "auto"));
+    session = await createSession((await compileGraph(graph, { ...compileOptions(args), shapes, readExternal, simd })).wasm);
+  }
+  for (const k of inputSpecs.keys()) {
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
+  }
+  const feeds: Record<string, { data: never; dims: number[] }> = {};
+  session.inputs.forEach((slot, k) => {
+    const spec = inputSpecs.get(slot.name);
+    const t = spec === undefined && dataInputs?.[k] ? dataInputs[k] : makeInput(spec ?? "arange", slot.dtype, slot.dims, k);
+    feeds[slot.name] = { data: t.data as never, dims: t.dims };
+  });
+  const t0 = performance.now();
+  const result = await session.run(feeds);
+  const ms = performance.now() - t0;
+  const outputs = outputNames.map((name, k) => {
+    const got = result[name];
+    const row: { name: string; dims: number[]; maxAbsErr?: number; ok?: boolean } = { name, dims: got.dims };
+    if (data?.outputs[k]) {
+      const c = compareTensors(got, readTensorFile(data.outputs[k]));
+      row.maxAbsErr = c.maxAbsErr;
+      row.ok = c.ok;
+    }
+    return { row, got };
+  });
+  if (json) {
+    console.log(JSON.stringify({ outputs: outputs.map((o) => o.row), ms: Number(ms.toFixed(3)) }));
+  } else {
+    for (const { row, got } of outputs) {
+      const vals = Array.from(got.data.slice(0, 8) as ArrayLike<number | bigint>, (v) => (typeof v === "number" ? Number(v.toPrecision(6)) : v));
+      const cmp = row.ok === undefined ? "" : row.ok ? `  ok (max abs err ${row.maxAbsErr!.toExponential(2)})` : `  MISMATCH (max abs err ${row.maxAbsErr})`;
+      console.log(`${row.name}: ${got.dtype}[${got.dims.join(",")}] [${vals.join(", ")}${got.data.length > 8 ? ", ..." : ""}]${cmp}`);
+    }
+    console.log(`run: ${ms.toFixed(2)} ms`);
+  }
+  return outputs.every((o) => o.row.ok !== false) ? 0 : 1;
+}
+
+async function cmdTest(args: Args): Promise<number> {
+  const dirs = args.positionals.filter((d) => fs.existsSync(path.join(d, "model.onnx")) || fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
+  if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
+  const json = args.flags.has("json");
+  const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")) });
+  if (json) {
+    const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
+    console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));
+  } else {
+    console.log(`\n${summary.total} cases: ${summary.passed} passed, ${summary.failed} failed, ${summary.unsupported} unsupported`);
+  }
+  return summary.failed === 0 ? 0 : 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  let args: Args | undefined;
+  try {
+    args = parseArgs(rest, BOOLEANS);
+    if (!cmd || cmd === "--help" || cmd === "help" || args.flags.has("help")) {
+      console.log(USAGE);
+      return 0;
+    }
+    switch (cmd) {
+      case "compile": return await cmdCompile(args);
+      case "inspect": return await cmdInspect(args);
+      case "run": return await cmdRun(args);
+      case "test": return await cmdTest(args);
+      case "bench": return await (await import("./bench.js")).cmdBench(args);
+      default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`kiln: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    const verbose = args?.flags.has("verbose");
+    if (isKilnError(e)) console.error(`kiln: ${e.message}`);
+    else console.error(`kiln: internal error: ${(e as Error).message ?? e}`);
+    if (verbose && e instanceof Error) console.error(e.stack);
+    return 1;
+  }
+}

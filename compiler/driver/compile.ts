@@ -1,0 +1,130 @@
+// The pipeline: ONNX bytes -> IR -> bound shapes and folded constants -> wasm + manifest.
+import { KilnError } from "../../runtime/errors.js";
+import type { Manifest } from "../../runtime/manifest.js";
+import type { SimdChoice } from "../../runtime/simd.js";
+import { generateArtifact } from "./variants.js";
+import { evaluateNode } from "./evaluate.js";
+import type { Graph, Tensor } from "../ir/graph.js";
+import { verifyGraph } from "../ir/verify.js";
+import { importModel } from "../onnx/import.js";
+import type { ExternalDataReader } from "../onnx/tensor.js";
+import { inferShapes } from "../ops/infer.js";
+import { pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
+
+/**
+ * Shape inference evaluates constant nodes up to this many output elements, so shape
+ * subgraphs resolve at every optimization level; larger constant work is fold-constants' job.
+ */
+export const SHAPE_FOLD_LIMIT = 4096;
+
+export interface CompileOptions {
+  /** input shapes binding dynamic dims, by input name */
+  shapes?: Record<string, readonly number[]>;
+  /** reads external tensor data relative to the model (set automatically for file paths in Node) */
+  readExternal?: ExternalDataReader;
+  /** run Binaryen's optimizer on the generated module */
+  optimize?: boolean;
+  /** optimization level: 0 runs no passes, 2 (default) runs them all */
+  level?: OptLevel;
+  /** IR dumps before/after passes */
+  dump?: DumpHook;
+  /**
+   * Graph inputs compiled in as constants (e.g. axes or shape inputs that decide output shapes).
+   * The module then only accepts those values for them.
+   */
+  freeze?: Record<string, Tensor>;
+  /**
+   * The SIMD build: "baseline" (SIMD128, the default here), "relaxed" (f32x4.relaxed_madd, only
+   * engines with relaxed SIMD run it) or "auto" (the baseline module carrying the relaxed code,
+   * see variants.ts; the default of compile() and `kiln compile`). load() resolves "auto" to one
+   * build for the engine it runs on.
+   */
+  simd?: SimdChoice;
+}
+
+export interface CompiledModel {
+  wasm: Uint8Array;
+  manifest: Manifest;
+  graph: Graph;
+  passes: PassStat[];
+}
+
+export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Graph {
+  const graph = importModel(bytes, { readExternal: options.readExternal });
+  verifyGraph(graph);
+  return graph;
+}
+
+export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void {
+  for (const [name, t] of Object.entries(freeze)) {
+    if (!graph.inputs.includes(name)) {
+      throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)}: it is not a graph input (inputs: ${graph.inputs.join(", ")})`);
+    }
+    const v = graph.values.get(name)!;
+    if (v.dtype && v.dtype !== t.dtype) throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)} (${v.dtype}) to a ${t.dtype} tensor`);
+    v.const = t;
+    v.dtype = t.dtype;
+    v.shape = [...t.dims];
+    graph.inputs = graph.inputs.filter((i) => i !== name);
+    graph.frozenInputs.push({ name, value: t });
+  }
+}
+
+/** Bind shapes, infer types and fold what is known at compile time (mutates graph). */
+export async function prepareGraph(graph: Graph, options: CompileOptions = {}): Promise<Graph> {
+  if (options.freeze) freezeInputs(graph, options.freeze);
+  await inferShapes(graph, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
+  verifyGraph(graph, { typed: true });
+  return graph;
+}
+
+/** Run the optimization pipeline of options.level over a prepared graph (mutates it). */
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}): Promise<PassStat[]> {
+  const stats = await runPasses(graph, pipelineFor(options.level ?? 2), { evaluate: evaluateNode }, options.dump);
+  verifyGraph(graph, { typed: true });
+  return stats;
+}
+
+export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
+  await prepareGraph(graph, options);
+  const passes = await optimizeGraph(graph, options);
+  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd });
+  return { wasm, manifest, graph, passes };
+}
+
+export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {
+  if (!(bytes instanceof Uint8Array)) throw new KilnError("INVALID_MODEL", "compile() takes the model as a Uint8Array (or a file path in Node)");
+  return compileGraph(importOnnx(bytes, options), options);
+}
+
+export interface FeedLike {
+  data: unknown;
+  dims?: readonly number[];
+}
+
+/**
+ * Compile for known feeds: when a node needs the value of a run-time graph input to know its
+ * shapes (an axes, shape or pads input ...), freeze that input to its fed value and compile
+ * again. `frozen` carries the names found so far between calls (the JIT keeps it per model).
+ */
+export async function compileSpecialized(bytes: Uint8Array, options: CompileOptions, feeds: Record<string, FeedLike>,
+  frozen: Set<string> = new Set()): Promise<CompiledModel> {
+  const probe = importOnnx(bytes, options);
+  for (;;) {
+    const freeze: Record<string, Tensor> = {};
+    for (const n of frozen) {
+      const f = feeds[n];
+      const v = probe.values.get(n);
+      if (!f || !v?.dtype) continue;
+      const data = f.data as Tensor["data"];
+      freeze[n] = { dtype: v.dtype, dims: [...(f.dims ?? [data.length])], data };
+    }
+    try {
+      return await compileGraph(importOnnx(bytes, options), { ...options, freeze });
+    } catch (e) {
+      const wanted = e instanceof KilnError ? (e.context.needsValue ?? []).filter((n) => feeds[n] && !frozen.has(n)) : [];
+      if (wanted.length === 0) throw e;
+      for (const n of wanted) frozen.add(n);
+    }
+  }
+}

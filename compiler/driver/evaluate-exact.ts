@@ -1,0 +1,98 @@
+// Folding small float32 arithmetic in JavaScript, exactly as the kernels compute it, instead of
+// compiling a module for it. BatchNormalization folded into weights is a chain of Add, Sqrt, Div,
+// Reshape, Mul, Sub over vectors of a few hundred values: compiling that chain (binaryen, then
+// WebAssembly.compile, cold in a fresh process) cost 10-30 ms of a JIT load for arithmetic that
+// takes microseconds. Only operations IEEE 754 rounds exactly qualify: +, -, *, / and sqrt of two
+// float32 values computed in double precision and rounded once to float32 (Math.fround) give the
+// correctly rounded float32 result (double has 53 >= 2 * 24 + 2 significand bits, so the double
+// rounding is innocuous), which is what f32.add/sub/mul/div/sqrt give. Neg, Abs and the reshaping
+// ops move values without arithmetic. Anything else, or anything larger, goes to `evaluate`.
+import type { DTypeName } from "../../runtime/dtypes.js";
+import { sizeOf } from "../../runtime/dtypes.js";
+import type { Tensor } from "../ir/graph.js";
+import { broadcastStrides } from "../../codegen/fn.js";
+import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
+
+/** Larger results are computed by the module (its SIMD loop is then worth compiling). */
+export const MAX_EXACT_ELEMENTS = 1 << 16;
+
+const BINARY: Record<string, (a: number, b: number) => number> = {
+  Add: (a, b) => Math.fround(a + b),
+  Sub: (a, b) => Math.fround(a - b),
+  Mul: (a, b) => Math.fround(a * b),
+  Div: (a, b) => Math.fround(a / b),
+};
+const UNARY: Record<string, (a: number) => number> = {
+  Sqrt: (a) => Math.fround(Math.sqrt(a)),
+  Neg: (a) => -a,
+  Abs: (a) => Math.abs(a),
+};
+const RESHAPING = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"]);
+
+const isDefault = (domain: string) => domain === "" || domain === "ai.onnx";
+
+function binary(f: (a: number, b: number) => number, a: Tensor, b: Tensor, out: number[]): Float32Array {
+  const n = sizeOf(out), y = new Float32Array(n);
+  const sa = broadcastStrides(a.dims, out), sb = broadcastStrides(b.dims, out);
+  const x = a.data as Float32Array, z = b.data as Float32Array;
+  const idx = new Array<number>(out.length).fill(0);
+  let ia = 0, ib = 0;
+  for (let i = 0; i < n; i++) {
+    y[i] = f(x[ia], z[ib]);
+    // advance the multi-index, carrying into outer axes
+    for (let k = out.length - 1; k >= 0; k--) {
+      idx[k]++;
+      ia += sa[k];
+      ib += sb[k];
+      if (idx[k] < out[k]) break;
+      ia -= sa[k] * out[k];
+      ib -= sb[k] * out[k];
+      idx[k] = 0;
+    }
+  }
+  return y;
+}
+
+/** The value of a request computed here, or undefined when it is not one this file takes. */
+function exact(r: EvalRequest, inputs: (Tensor | undefined)[]): Tensor | undefined {
+  const { node } = r;
+  if (!isDefault(node.domain) || node.outputs.length !== 1 || !node.outputs[0]) return undefined;
+  const out = r.outputs[0];
+  const shape = out.shape as number[];
+  if (sizeOf(shape) > MAX_EXACT_ELEMENTS) return undefined;
+  const x = inputs[0];
+  if (!x) return undefined;
+  if (RESHAPING.has(node.op)) {
+    // every input the op reads (Reshape's shape) is known; the elements keep their order
+    if (node.inputs.some((name, k) => name && !inputs[k]) || x.dtype !== out.dtype) return undefined;
+    return { dtype: out.dtype as DTypeName, dims: [...shape], data: x.data };
+  }
+  if (out.dtype !== "float32" || inputs.some((t, k) => node.inputs[k] && (!t || t.dtype !== "float32"))) return undefined;
+  const un = UNARY[node.op];
+  if (un && node.inputs.length === 1) return { dtype: "float32", dims: [...shape], data: Float32Array.from(x.data as Float32Array, un) };
+  const bin = BINARY[node.op];
+  if (bin && node.inputs.length === 2 && inputs[1]) return { dtype: "float32", dims: [...shape], data: binary(bin, x, inputs[1], shape) };
+  return undefined;
+}
+
+/**
+ * Evaluates requests as `evaluate` does (every input a constant or another request's output,
+ * requests in an order where producers come first), computing here what `exact` takes.
+ */
+export async function evaluateExact(requests: EvalRequest[], evaluate: EvaluateMany): Promise<Tensor[][]> {
+  const known = new Map<string, Tensor>();
+  const results = new Map<number, Tensor[]>();
+  requests.forEach((r, k) => {
+    const inputs = r.inputs.map((t, j) => t ?? known.get(r.node.inputs[j]));
+    const v = exact(r, inputs);
+    if (!v) return;
+    known.set(r.node.outputs[0], v);
+    results.set(k, [v]);
+  });
+  if (!results.size) return evaluate(requests);
+  // the rest, reading what was computed here as constants
+  const rest = requests.filter((_, k) => !results.has(k)).map((r) => ({ ...r, inputs: r.inputs.map((t, j) => t ?? known.get(r.node.inputs[j])) }));
+  const restResults = rest.length ? await evaluate(rest) : [];
+  let next = 0;
+  return requests.map((_, k) => results.get(k) ?? restResults[next++]);
+}

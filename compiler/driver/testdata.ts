@@ -1,0 +1,97 @@
+// ONNX test-data folders (model.onnx + test_data_set_N/{input,output}_K.pb): reading them and
+// comparing outputs the way the ONNX backend runner does.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { sizeOf } from "../../runtime/dtypes.js";
+import { KilnError } from "../../runtime/errors.js";
+import type { Tensor } from "../ir/graph.js";
+import { onnx } from "../onnx/proto.js";
+import { halfToNumber } from "../ir/values.js";
+import { decodeTensor, UnsupportedTypeError } from "../onnx/tensor.js";
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+export const ONNX_TOLERANCE: Tolerance = { rtol: 1e-3, atol: 1e-7 };
+
+export function readTensorFile(file: string): Tensor {
+  let proto;
+  try {
+    proto = onnx.TensorProto.decode(fs.readFileSync(file));
+  } catch (e) {
+    throw new KilnError("BAD_INPUT", `${file} is not a serialized TensorProto: ${(e as Error).message}`);
+  }
+  try {
+    return decodeTensor(proto);
+  } catch (e) {
+    if (e instanceof UnsupportedTypeError) throw new KilnError("UNSUPPORTED_OP", `${path.basename(file)} holds ${e.typeName} data, which kiln does not support`);
+    throw e;
+  }
+}
+
+export interface DataSet {
+  dir: string;
+  inputs: string[];
+  outputs: string[];
+}
+
+/** input_K.pb / output_K.pb files of a test_data_set folder, in K order. */
+export function listDataSet(dir: string): DataSet {
+  const files = fs.readdirSync(dir);
+  const pick = (prefix: string) => files
+    .map((f) => ({ f, m: new RegExp(`^${prefix}_(\\d+)\\.pb$`).exec(f) }))
+    .filter((x) => x.m)
+    .sort((a, b) => Number(a.m![1]) - Number(b.m![1]))
+    .map((x) => path.join(dir, x.f));
+  return { dir, inputs: pick("input"), outputs: pick("output") };
+}
+
+export function listDataSets(caseDir: string): DataSet[] {
+  return fs.readdirSync(caseDir)
+    .filter((d) => d.startsWith("test_data_set_") && fs.statSync(path.join(caseDir, d)).isDirectory())
+    .sort((a, b) => Number(a.slice(14)) - Number(b.slice(14)))
+    .map((d) => listDataSet(path.join(caseDir, d)));
+}
+
+export interface Comparison {
+  ok: boolean;
+  maxAbsErr: number;
+  message?: string;
+}
+
+/** |got - exp| <= atol + rtol * |exp| elementwise; NaN matches NaN; ints and bools exactly. */
+export function compareTensors(got: Tensor, exp: Tensor, tol: Tolerance = ONNX_TOLERANCE): Comparison {
+  if (got.dims.length !== exp.dims.length || got.dims.some((d, k) => d !== exp.dims[k])) {
+    return { ok: false, maxAbsErr: Infinity, message: `dims [${got.dims.join(",")}], expected [${exp.dims.join(",")}]` };
+  }
+  if (got.dtype !== exp.dtype) {
+    return { ok: false, maxAbsErr: Infinity, message: `dtype ${got.dtype}, expected ${exp.dtype}` };
+  }
+  const n = sizeOf(exp.dims);
+  const g = got.data as unknown as ArrayLike<number | bigint>;
+  const e = exp.data as unknown as ArrayLike<number | bigint>;
+  let maxAbsErr = 0;
+  let bad = -1;
+  const float = exp.dtype === "float32" || exp.dtype === "float64" || exp.dtype === "float16";
+  const half = halfToNumber;
+  for (let i = 0; i < n; i++) {
+    if (float) {
+      const a = exp.dtype === "float16" ? half(Number(g[i])) : Number(g[i]);
+      const b = exp.dtype === "float16" ? half(Number(e[i])) : Number(e[i]);
+      if (Number.isNaN(a) && Number.isNaN(b)) continue;
+      if (a === b) continue;
+      const err = Math.abs(a - b);
+      if (!(err <= maxAbsErr)) maxAbsErr = Number.isNaN(err) ? Infinity : Math.max(maxAbsErr, err);
+      const rtol = exp.dtype === "float16" ? Math.max(tol.rtol, 1e-3) : tol.rtol;
+      if (!(err <= tol.atol + rtol * Math.abs(b)) && bad < 0) bad = i;
+    } else if (g[i] !== e[i]) {
+      const err = Math.abs(Number(g[i]) - Number(e[i]));
+      maxAbsErr = Math.max(maxAbsErr, err);
+      if (bad < 0) bad = i;
+    }
+  }
+  if (bad >= 0) return { ok: false, maxAbsErr, message: `element ${bad}: got ${g[bad]}, expected ${e[bad]} (max abs err ${maxAbsErr})` };
+  return { ok: true, maxAbsErr };
+}

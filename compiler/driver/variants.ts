@@ -1,0 +1,32 @@
+// The artifact of one graph for a SIMD choice. "baseline" and "relaxed" are one module each;
+// "auto" is the baseline module (runs on every SIMD engine) carrying the relaxed build's code as
+// the custom section kiln.code.relaxed, before the one weights section both builds share: the
+// runtime compiles the relaxed code where the engine validates it. The code is small beside the
+// weights (~0.1 MB per model), so carrying it costs little; weights are never duplicated.
+import { generate, type GeneratedModule } from "../../codegen/module.js";
+import type { KernelPrep } from "../../codegen/kernels/registry.js";
+import { KilnError } from "../../runtime/errors.js";
+import { RELAXED_CODE_SECTION, WEIGHTS_SECTION, type Manifest } from "../../runtime/manifest.js";
+import { appendCustomSection } from "../../runtime/sections.js";
+import type { SimdChoice } from "../../runtime/simd.js";
+import { splitWeights } from "../../runtime/weights.js";
+import type { Graph } from "../ir/graph.js";
+
+export function generateArtifact(graph: Graph, options: { optimize?: boolean; simd?: SimdChoice } = {}): GeneratedModule {
+  const simd = options.simd ?? "baseline";
+  if (simd !== "auto") return generate(graph, { optimize: options.optimize, simd });
+  // one prepare per layer for both builds: the weights are packed and transformed once
+  const preps = new Map<string, KernelPrep>();
+  const base = generate(graph, { optimize: options.optimize, preps });
+  const relaxed = generate(graph, { optimize: options.optimize, simd: "relaxed", weights: "external", preps });
+  assertSameLayout(base.manifest, relaxed.manifest);
+  const { code, weights } = splitWeights(base.wasm);
+  const both = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed.wasm);
+  return { wasm: weights ? appendCustomSection(both, WEIGHTS_SECTION, weights) : both, manifest: base.manifest };
+}
+
+/** The two builds must agree on every address (the runtime runs either over the same weights image). */
+function assertSameLayout(a: Manifest, b: Manifest): void {
+  const layout = (m: Manifest) => JSON.stringify([m.inputs, m.outputs, m.frozen, m.layers, { ...m.memory, weights: undefined }]);
+  if (layout(a) !== layout(b)) throw new KilnError("INTERNAL", "the relaxed-SIMD build of the model has another memory layout than the baseline build");
+}
