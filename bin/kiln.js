@@ -1,5 +1,30 @@
 #!/usr/bin/env node
 // KILN_DIST points at another build output (developers building into .build/NAME).
 const dist = process.env.KILN_DIST ?? new URL("../dist", import.meta.url).pathname;
-const { main } = await import(`${dist}/compiler/driver/cli/main.js`);
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+
+/**
+ * `kiln bench` runs kiln against onnxruntime: its code (dist/bench) is part of a kiln checkout,
+ * not of the published package, and onnxruntime is a development dependency. Both load only here.
+ */
+async function bench() {
+  let mod;
+  try {
+    mod = await import(`${dist}/bench/cli.js`);
+  } catch (e) {
+    if (e?.code !== "ERR_MODULE_NOT_FOUND") throw e;
+    const ort = /onnxruntime-(web|node)/.exec(String(e.message))?.[0];
+    console.error(ort
+      ? `kiln: bench compares kiln with onnxruntime, and ${ort} is not installed: npm install onnxruntime-web onnxruntime-node`
+      : "kiln: bench is part of kiln's source checkout, not of the published package: clone kiln, then npm ci && npx kiln bench ...");
+    return 2;
+  }
+  return mod.main(argv.slice(1));
+}
+
+if (argv[0] === "bench") {
+  process.exitCode = await bench();
+} else {
+  const { main } = await import(`${dist}/compiler/driver/cli/main.js`);
+  process.exitCode = await main(argv);
+}

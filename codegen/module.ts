@@ -1,29 +1,24 @@
-// Graph (typed, static shapes) -> one wasm module: a linear memory laid out as
-// [reserved][weights][activations + inputs + outputs], a function per layer, `run` calling
-// them in order, and the manifest in a custom section.
+// Graph (typed, static shapes) -> one wasm module: each layer's kernel variant chosen and
+// prepared, tensors placed in one linear memory (placement.ts), the weights image (weights-image.ts),
+// a function per layer and `run` calling them in order, and the manifest in a custom section.
 import binaryen from "binaryen";
-import { dtype, sizeOf } from "../runtime/dtypes.js";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightRegion, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendWeightsSection } from "../runtime/weights.js";
-import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
-import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
-import { tensorBytes } from "../compiler/ir/raw.js";
-import { isDeferred } from "../compiler/ir/scaled.js";
+import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
-import { KernelCtx, kernelEntry, type KernelPrep, type LazyConstant, type TensorRef } from "./kernels/registry.js";
-import "./kernels/index.js";
+import { KernelCtx, type KernelPrep, type KernelSelection } from "./kernels/kernel.js";
+import { kernelFamily } from "./kernels/index.js";
+import { selectVariant, type KernelChoice } from "./kernels/select.js";
+import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
+import { constantPiece, tensorPiece, WeightsImage } from "./weights-image.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
-const ALIGN = 16;
-const RESERVED = 64;
-const PAGE = 65536;
-const MAX_BYTES = 65536 * PAGE;
 
 export interface GenerateOptions {
   /** run Binaryen's optimizer over the module (slower to compile, rarely faster to run: V8 optimizes too) */
@@ -59,6 +54,8 @@ export interface GenerateOptions {
    * less memory touched at JIT load). The constants are gone after the run.
    */
   inPlaceConstants?: boolean;
+  /** variants forced or forbidden (kernels/kernel.ts KernelSelection); a node's recorded kernel (meta.kernel) wins */
+  kernels?: KernelSelection;
 }
 
 export interface GeneratedModule {
@@ -66,59 +63,6 @@ export interface GeneratedModule {
   manifest: Manifest;
   /** writes the weights image (manifest.memory.weightsBytes) at `at`, when options.weights is "external" */
   weights?: WeightsWriter;
-}
-
-const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
-
-/**
- * A piece of the weights image: bytes to copy, one element repeated `size` bytes long (a splat
- * constant, compiler/ir/splat.ts: the full array is never built), or a kernel's lazy constant.
- */
-interface Piece {
-  addr: number;
-  size: number;
-  bytes?: Uint8Array;
-  unit?: Uint8Array;
-  lazy?: LazyConstant;
-}
-
-function pieceOf(addr: number, t: Tensor): Piece {
-  const one = isLazySplat(t) ? splatValue(t) : undefined;
-  if (one) return { addr, size: sizeOf(t.dims) * one.BYTES_PER_ELEMENT, unit: splatBytes(one) };
-  // a deferred constant (compiler/ir/scaled.ts) is computed when the image is written
-  if (isDeferred(t)) {
-    const size = sizeOf(t.dims) * 4;
-    return { addr, size, lazy: { byteLength: size, write: (into) => into.set(tensorBytes(t)) } };
-  }
-  const bytes = tensorBytes(t);
-  return { addr, size: bytes.length, bytes };
-}
-
-function writePiece(p: Piece, into: Uint8Array, at: number): void {
-  if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
-  else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
-  else into.set(p.bytes!, at);
-}
-
-/**
- * The pieces a layer reads: those under any of its input tensors (its constants, and anything
- * that aliases one) and its kernel's own constants (packed weights, tables).
- */
-function piecesRead(ctx: KernelCtx, pieces: readonly Piece[]): Piece[] {
-  const spans = ctx.inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + t.size * dtype(t.dtype).bytes]);
-  const own = new Set(ctx.constantAddrs);
-  return pieces.filter((p) => p.size && (own.has(p.addr) || spans.some(([a, b]) => p.addr < b && a < p.addr + p.size)));
-}
-
-/** The memory ranges the pieces fill, neighbours (apart by alignment padding at most) merged. */
-function regionsOf(pieces: readonly Piece[]): WeightRegion[] {
-  const regions: WeightRegion[] = [];
-  for (const p of [...pieces].filter((q) => q.size).sort((a, b) => a.addr - b.addr)) {
-    const last = regions[regions.length - 1];
-    if (last && p.addr <= last.offset + last.bytes + ALIGN) last.bytes = Math.max(last.bytes, p.addr + p.size - last.offset);
-    else regions.push({ offset: p.addr, bytes: p.size });
-  }
-  return regions;
 }
 
 /**
@@ -142,30 +86,6 @@ export async function compileGenerated(wasm: Uint8Array): Promise<WebAssembly.Mo
   }
 }
 
-/** Elementwise ops whose kernels read each element before they write it, at the same index. */
-const IN_PLACE_OPS = new Set(["Add", "Sub", "Mul", "Div"]);
-
-/** [output, constant input it may overwrite]: see GenerateOptions.inPlaceConstants. */
-function inPlaceOutputs(graph: Graph, order: Node[]): [string, string][] {
-  const reads = new Map<string, number>();
-  for (const n of order) for (const i of n.inputs) if (i) reads.set(i, (reads.get(i) ?? 0) + 1);
-  const pairs: [string, string][] = [];
-  const taken = new Set<string>();
-  for (const n of order) {
-    if (n.domain !== "" || !IN_PLACE_OPS.has(n.op) || !n.outputs[0]) continue;
-    const out = graph.values.get(n.outputs[0])!;
-    const over = n.inputs.find((i) => {
-      const v = i ? graph.values.get(i) : undefined;
-      return v?.const && !taken.has(i) && reads.get(i) === 1 && !graph.outputs.includes(i) && v.dtype === out.dtype && v.shape?.join() === out.shape?.join();
-    });
-    if (over) {
-      taken.add(over);
-      pairs.push([n.outputs[0], over]);
-    }
-  }
-  return pairs;
-}
-
 /** True when a node still has work to do at run time (some output is not a compile-time constant). */
 export function isRuntimeNode(graph: Graph, n: Node): boolean {
   return n.outputs.some((o) => o && !graph.values.get(o)?.const);
@@ -180,142 +100,74 @@ export function generate(graph: Graph, options: GenerateOptions = {}): Generated
   }
 }
 
+interface Job {
+  node: Node;
+  fn: Fn;
+  ctx: KernelCtx;
+  choice: KernelChoice;
+}
+
 function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): GeneratedModule {
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt |
     binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals |
     (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
-  const slots = new Map<string, TensorRef>();
-  let top = RESERVED;
-  let arenaBase = -1;
-  const place = (name: string): TensorRef => {
-    let s = slots.get(name);
-    if (s) return s;
-    const v = graph.values.get(name)!;
-    const dims = v.shape as number[];
-    const planned = arenaBase >= 0 ? graph.memoryPlan?.offsets.get(name) : undefined;
-    s = { name, dtype: v.dtype!, dims, size: sizeOf(dims), addr: planned !== undefined ? arenaBase + planned : top, value: v.const };
-    if (planned === undefined) top = align(top + s.size * dtype(s.dtype).bytes);
-    if (top > MAX_BYTES) {
-      throw new KilnError("UNSUPPORTED_OP", `the model needs more than 4 GiB of memory (at value ${JSON.stringify(name)}); wasm32 memory cannot hold it`);
-    }
-    slots.set(name, s);
-    return s;
-  };
+  const layout = new MemoryLayout(graph);
+  const weights = layout.placeWeights(order);
+  if (options.inPlaceConstants) for (const [out, over] of inPlaceOutputs(graph, order)) layout.alias(out, over);
+  layout.placeActivations(order);
 
-  // weights first: every constant a runtime node reads, and constant graph outputs
-  const weightsOffset = top;
-  const constNames = new Set<string>();
-  for (const n of order) for (const i of n.inputs) if (i && graph.values.get(i)?.const) constNames.add(i);
-  for (const o of graph.outputs) if (graph.values.get(o)?.const) constNames.add(o);
-  for (const c of constNames) place(c);
-  const weightsBytes = top - weightsOffset;
-  const placement = options.weights ?? "section";
-  // the weights image: model weights some layer reads at run time, then kernels' packed constants
-  const pieces: Piece[] = [];
-  const writeWeights: WeightsWriter = (into, at, only) => {
-    const inside = (p: Piece) => !only || (p.addr >= only.offset && p.addr < only.offset + only.bytes);
-    for (const p of pieces) if (p.size && inside(p)) writePiece(p, into, at(p.addr)); // empty tensors may sit past every region
-  };
-
-  if (options.inPlaceConstants) for (const [out, over] of inPlaceOutputs(graph, order)) slots.set(out, { ...slots.get(over)!, name: out, value: undefined });
-
-  // then the planned activation arena (when plan-memory ran), then inputs, outputs and the rest
-  arenaBase = top;
-  top = align(top + (graph.memoryPlan?.arenaBytes ?? 0));
-  for (const i of graph.inputs) place(i);
-  for (const n of order) for (const o of n.outputs) if (o) place(o);
-  for (const o of graph.outputs) place(o);
-
-  // every kernel's prepare step, now that tensor addresses are known: packed constants, scratch
+  // each layer's kernel variant, and its prepare step now that tensor addresses are known
   const math = new MathLib(m);
-  const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {
-    if (e instanceof KilnError) throw e;
-    throw new KilnError("INTERNAL", `kernel ${what} failed: ${(e as Error).message}`, ctx.context());
-  };
-  const jobs = order.map((n, k) => {
-    const entry = kernelEntry(n.domain, n.op);
-    const opset = graph.opset(n.domain);
-    if (!entry) {
-      throw new KilnError("UNSUPPORTED_OP", `no kernel for ${n.domain ? n.domain + "." : ""}${n.op}`, { node: n.name, op: n.op, domain: n.domain, opset });
-    }
-    const fn = new Fn(m, `layer_${k}`);
-    const ctx = new KernelCtx(m, fn, n, opset,
-      n.inputs.map((i) => (i ? place(i) : undefined)),
-      n.outputs.map((o) => (o ? place(o) : undefined)), math);
-    const shared = options.preps?.get(n.name);
-    if (shared) ctx.prep = shared;
-    else if (entry.prepare) {
-      try {
-        ctx.prep = entry.prepare(ctx);
-      } catch (e) {
-        wrapFailure(ctx, "prepare", e);
-      }
-      options.preps?.set(n.name, ctx.prep);
-    }
-    return { n, fn, ctx, entry };
+  const jobs = order.map((n, k) => prepareLayer(m, graph, n, k, layout, math, options));
+
+  // the weights image: model weights some layer reads at run time, then kernels' packed constants
+  const image = new WeightsImage(ALIGN);
+  const read = new Set(graph.outputs.filter((o) => weights.names.has(o)));
+  for (const { node, ctx } of jobs) node.inputs.forEach((i, k) => {
+    if (weights.names.has(i) && !ctx.prep.unread?.includes(k)) read.add(i);
   });
-  const read = new Set(graph.outputs.filter((o) => constNames.has(o)));
-  for (const { n, ctx } of jobs) n.inputs.forEach((i, k) => {
-    if (constNames.has(i) && !ctx.prep.unread?.includes(k)) read.add(i);
-  });
-  for (const c of read) pieces.push(pieceOf(slots.get(c)!.addr, graph.values.get(c)!.const!));
+  for (const c of read) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
   let scratchBytes = 0;
-  // a constant derived from one tensor by one recipe (LazyConstant.source) is placed once
-  const derived = new Map<Tensor, Map<string, number>>();
   for (const { ctx } of jobs) {
     for (const c of ctx.prep.constants ?? []) {
-      const src = c instanceof Uint8Array ? undefined : c.source;
-      const known = src && derived.get(src.tensor)?.get(src.recipe);
-      if (known !== undefined) {
-        ctx.constantAddrs.push(known);
-        continue;
-      }
-      if (src) derived.set(src.tensor, (derived.get(src.tensor) ?? new Map()).set(src.recipe, top));
-      ctx.constantAddrs.push(top);
-      pieces.push(c instanceof Uint8Array ? { addr: top, size: c.length, bytes: c } : { addr: top, size: c.byteLength, lazy: c });
-      top = align(top + c.byteLength);
+      const { addr, fresh } = layout.placeConstant(c);
+      ctx.constantAddrs.push(addr);
+      if (fresh) image.add(constantPiece(addr, c));
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
-  const regions = regionsOf(pieces);
-  const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => {
-    const data = new Uint8Array(r.bytes);
-    for (const p of pieces) if (p.size && p.addr >= r.offset && p.addr < r.offset + r.bytes) writePiece(p, data, p.addr - r.offset);
-    return { offset: m.i32.const(r.offset), data, passive: false };
-  });
-  const scratchAddr = top;
-  top += scratchBytes;
+  const placement = options.weights ?? "section";
+  const regions = image.regions();
+  const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => ({ offset: m.i32.const(r.offset), data: image.regionBytes(r), passive: false }));
+  const scratchAddr = layout.reserveScratch(scratchBytes);
   for (const { ctx } of jobs) if (ctx.prep.scratchBytes) ctx.scratchAddr = scratchAddr;
-  if (top > MAX_BYTES) throw new KilnError("UNSUPPORTED_OP", "the model needs more than 4 GiB of memory; wasm32 memory cannot hold it");
-  const pages = Math.ceil(Math.max(top, PAGE) / PAGE);
+  const pages = layout.pages();
   m.setMemory(pages, pages, "memory", segments);
 
   addHalfHelpers(m);
   const layers: LayerInfo[] = [];
-  jobs.forEach(({ n, fn, ctx, entry }) => {
-    const fname = fn.name;
+  for (const { node, fn, ctx, choice } of jobs) {
     try {
-      entry.emit(ctx);
+      choice.variant.emit(ctx, choice.plan);
     } catch (e) {
       wrapFailure(ctx, "emitter", e);
     }
-    if (fn.empty) return; // nothing to run: an alias of its input
+    if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
-    m.addFunctionExport(fname, fname);
-    layers.push({ name: n.name, op: n.op, fn: fname, weights: piecesRead(ctx, pieces).map((p) => [p.addr, p.size]) });
-  });
+    m.addFunctionExport(fn.name, fn.name);
+    layers.push({ name: node.name, op: node.op, fn: fn.name, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map((p) => [p.addr, p.size]) });
+  }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
-  const unclaimed: WeightSpan[] = pieces.filter((p) => p.size && !claimed.has(p.addr)).map((p) => [p.addr, p.size]);
+  const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map((p) => [p.addr, p.size]);
 
   const run = new Fn(m, "run");
   for (const l of layers) run.emit(m.call(l.fn, [], binaryen.none));
   run.finish();
   m.addFunctionExport("run", "run");
 
-
   const slot = (name: string): TensorSlot => {
-    const s = slots.get(name)!;
+    const s = layout.slots.get(name)!;
     return { name, dtype: s.dtype, dims: s.dims, offset: s.addr };
   };
   const manifest: Manifest = {
@@ -326,7 +178,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     frozen: graph.frozenInputs.map(({ name, value: t }) =>
       ({ name, dtype: t.dtype, dims: [...t.dims], values: Array.from(t.data as ArrayLike<number | bigint>, (x) => (typeof x === "bigint" ? x.toString() : x)) })),
     layers,
-    memory: { bytes: pages * PAGE, weightsOffset, weightsBytes, weights: placement, regions, unclaimed },
+    memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions, unclaimed },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
   };
   m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
@@ -337,7 +189,42 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     m.optimize();
   }
   const wasm = m.emitBinary();
-  if (placement === "external") return { wasm, manifest, weights: writeWeights };
-  if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, writeWeights), manifest };
+  if (placement === "external") return { wasm, manifest, weights: image.write };
+  if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, image.write), manifest };
   return { wasm, manifest };
+}
+
+const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {
+  if (e instanceof KilnError) throw e;
+  throw new KilnError("INTERNAL", `kernel ${what} failed: ${(e as Error).message}`, ctx.context());
+};
+
+/** A layer's kernel variant (chosen once, here), its context, and what its prepare step asks for. */
+function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layout: MemoryLayout, math: MathLib, options: GenerateOptions): Job {
+  const opset = graph.opset(n.domain);
+  const family = kernelFamily(n);
+  if (!family) {
+    throw new KilnError("UNSUPPORTED_OP", `no kernel for ${n.domain ? n.domain + "." : ""}${n.op}`, { node: n.name, op: n.op, domain: n.domain, opset });
+  }
+  const fn = new Fn(m, `layer_${k}`);
+  const ctx = new KernelCtx(m, fn, n, opset,
+    n.inputs.map((i) => (i ? layout.place(i) : undefined)),
+    n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
+  let choice: KernelChoice;
+  try {
+    choice = selectVariant(family, ctx);
+  } catch (e) {
+    return wrapFailure(ctx, "selection", e);
+  }
+  const shared = options.preps?.get(n.name);
+  if (shared) ctx.prep = shared;
+  else if (choice.variant.prepare) {
+    try {
+      ctx.prep = choice.variant.prepare(ctx, choice.plan);
+    } catch (e) {
+      wrapFailure(ctx, "prepare", e);
+    }
+    options.preps?.set(n.name, ctx.prep);
+  }
+  return { node: n, fn, ctx, choice };
 }

@@ -2,8 +2,7 @@
 // equal by content (hashed, then compared byte for byte). Impure ops (random numbers) never merge.
 import type { Attr, Graph, Tensor } from "../compiler/ir/graph.js";
 import { digest } from "../compiler/ir/print.js";
-import { shapeRule } from "../compiler/ops/registry.js";
-import "../compiler/ops/index.js";
+import { hasTrait, opDef } from "../compiler/ops/index.js";
 import { sameBytes } from "./rewrite.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import { tensorBytes } from "../compiler/ir/raw.js";
@@ -59,7 +58,7 @@ export function mergeNodes(graph: Graph): number {
   let merged = 0;
   for (const n of graph.topoOrder()) {
     if (!graph.g.hasNode(n.name)) continue;
-    if (!(shapeRule(n.domain, n.op)?.pure ?? false)) continue;
+    if (!opDef(n.domain, n.op) || hasTrait(n, "impure")) continue;
     const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${attrKey(n.attrs[k])}`).join(";");
     const key = `${n.domain}::${n.op}(${n.inputs.join(",")})[${attrs}]/${n.outputs.length}`;
     const prevName = seen.get(key);
@@ -88,7 +87,6 @@ export const cse: Pass = {
   name: "cse",
   description: "merges identical nodes and constants equal by content",
   run(graph) {
-    mergeConstants(graph);
-    mergeNodes(graph);
+    return { constantsMerged: mergeConstants(graph), nodesMerged: mergeNodes(graph) };
   },
 };

@@ -20,5 +20,5 @@ export function eliminateDeadCode(graph: Graph): number {
 export const dce: Pass = {
   name: "dce",
   description: "removes nodes whose results no graph output needs",
-  run: (graph) => void eliminateDeadCode(graph),
+  run: (graph) => ({ removed: eliminateDeadCode(graph) }),
 };

@@ -4,8 +4,7 @@
 // constant arithmetic on the weights, which the same folding then evaluates.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { inferNode, type Evaluator } from "../compiler/ops/infer.js";
-import { shapeRule } from "../compiler/ops/registry.js";
-import "../compiler/ops/index.js";
+import { hasTrait, opDef } from "../compiler/ops/index.js";
 import { addConstant, int64Tensor, shapeOf } from "./rewrite.js";
 import type { Pass, PassContext } from "./pass.js";
 
@@ -26,7 +25,7 @@ export async function foldConstants(graph: Graph, evaluate: Evaluator): Promise<
     const region: Node[] = [];
     const ready: Node[] = [];
     for (const n of graph.topoOrder()) {
-      if (!shapeRule(n.domain, n.op)?.pure || !n.inputs.every((i) => isConst(graph, i) || pending.has(i))) continue;
+      if (!opDef(n.domain, n.op) || hasTrait(n, "impure") || !n.inputs.every((i) => isConst(graph, i) || pending.has(i))) continue;
       const inRegion = n.inputs.some((i) => pending.has(i));
       if (!done(n)) {
         try {
@@ -79,7 +78,8 @@ function emitNode(graph: Graph, op: string, inputs: string[], like: string, attr
 
 /**
  * Conv(x, W, b) -> BN(scale, B, mean, var) becomes Conv(x, W * s, (b - mean) * s + B) with
- * s = scale / sqrt(var + eps), s reshaped over W's output-channel axis. Only when W, b and the
+ * s = scale / sqrt(var + eps), s reshaped over W's output-channel axis (any op whose definition
+ * names that axis: Conv, ConvTranspose, Gemm). Only when W, b and the
  * BN parameters are constants and the Conv output has no other reader.
  */
 async function foldBatchNorm(graph: Graph, evaluate: Evaluator): Promise<number> {
@@ -88,21 +88,16 @@ async function foldBatchNorm(graph: Graph, evaluate: Evaluator): Promise<number>
     if (bn.op !== "BatchNormalization" || bn.outputs.filter((o) => o).length !== 1) continue;
     if (bn.attrs.training_mode?.type === "int" && bn.attrs.training_mode.value !== 0) continue;
     const producer = graph.producer(bn.inputs[0]);
-    if (!producer || !["Conv", "ConvTranspose", "Gemm"].includes(producer.op)) continue;
+    const weightsAxis = producer && producer.domain === "" ? opDef("", producer.op)?.weightsOutputAxis : undefined;
+    if (!producer || !weightsAxis) continue;
     if (graph.consumers(producer.outputs[0]).length !== 1 || graph.outputs.includes(producer.outputs[0])) continue;
     if (![1, 2, 3, 4].every((k) => isConst(graph, bn.inputs[k])) || !isConst(graph, producer.inputs[1]) || !isConst(graph, producer.inputs[2] ?? "")) continue;
     const w = producer.inputs[1];
     const wShape = shapeOf(graph, w);
     const channels = shapeOf(graph, bn.inputs[1])[0];
-    // which axis of W holds output channels, and its size must be the BN channel count
-    let axis: number;
-    if (producer.op === "Conv") axis = 0;
-    else if (producer.op === "Gemm") axis = producer.attrs.transB?.type === "int" && producer.attrs.transB.value ? 0 : 1;
-    else {
-      const group = producer.attrs.group?.type === "int" ? producer.attrs.group.value : 1;
-      if (group !== 1) continue;
-      axis = 1;
-    }
+    // the axis of W that holds output channels must have the BN channel count
+    const axis = weightsAxis(producer, wShape.length);
+    if (axis === undefined) continue;
     if (wShape[axis] !== channels) continue;
     if (producer.op === "Gemm") {
       const alpha = producer.attrs.alpha?.type === "float" ? producer.attrs.alpha.value : 1;
@@ -138,7 +133,8 @@ export const foldConstantsPass: Pass = {
   name: "fold-constants",
   description: "evaluates all-constant subgraphs with the model's own kernels and folds inference BatchNormalization into the preceding Conv/ConvTranspose/Gemm",
   async run(graph: Graph, ctx: PassContext) {
-    await foldConstants(graph, ctx.evaluate);
-    await foldBatchNorm(graph, ctx.evaluate);
+    const folded = await foldConstants(graph, ctx.evaluate);
+    const batchNorms = await foldBatchNorm(graph, ctx.evaluate);
+    return { folded, batchNorms };
   },
 };

@@ -8,35 +8,33 @@
 // comparisons join only as the condition of a Where in the same group. Clip joins with constant
 // bounds (the HardSwish exporters write, x * Clip(x + 3, 0, 6) / 6, becomes one loop).
 import type { DTypeName } from "../runtime/dtypes.js";
-import { FUSED_DOMAIN, type Graph, type Node } from "../compiler/ir/graph.js";
-import { UNARY_OPS } from "../codegen/kernels/unary/ops.js";
+import type { Graph, Node } from "../compiler/ir/graph.js";
+import { hasTrait } from "../compiler/ops/index.js";
+import type { Pass } from "./pass.js";
+import { fuseNodes } from "./rewrite.js";
 
 const FLOATS: ReadonlySet<string> = new Set(["float32", "float64"]);
-const NOT_FUSIBLE_UNARY = new Set(["IsNaN", "IsInf", "Not", "BitwiseNot"]);
-export const FUSIBLE_UNARY: ReadonlySet<string> = new Set(Object.keys(UNARY_OPS).filter((op) => UNARY_OPS[op].float && !NOT_FUSIBLE_UNARY.has(op)));
-export const FUSIBLE_BINARY: ReadonlySet<string> = new Set(["Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "PRelu", "Pow"]);
-export const FUSIBLE_COMPARISONS: ReadonlySet<string> = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]);
 
 const dtypeOf = (g: Graph, v: string) => g.values.get(v)?.dtype as DTypeName | undefined;
 const shapeKey = (g: Graph, v: string) => (g.values.get(v)?.shape ?? []).join(",");
 
 /** Whether a node may be a member of a fused elementwise group, by op and operand types. */
 function fusible(g: Graph, n: Node): boolean {
-  if (n.domain !== "" && n.domain !== "ai.onnx") return false;
+  if (!hasTrait(n, "fusible")) return false;
   if (n.outputs.length !== 1 || !n.outputs[0] || n.inputs.some((i) => !i)) return false;
   const out = g.values.get(n.outputs[0]);
   if (!out || out.const) return false;
   const ins = n.inputs.map((i) => dtypeOf(g, i));
   const float = (dts: (DTypeName | undefined)[]) => dts.every((d) => d !== undefined && FLOATS.has(d) && d === out.dtype);
-  if (FUSIBLE_UNARY.has(n.op)) return n.inputs.length === 1 && float(ins);
-  if (FUSIBLE_BINARY.has(n.op)) return n.inputs.length >= 1 && float(ins);
-  if (FUSIBLE_COMPARISONS.has(n.op)) return out.dtype === "bool" && n.inputs.length === 2 && ins[0] !== undefined && FLOATS.has(ins[0]) && ins[0] === ins[1];
+  // the ops whose operands follow rules of their own
   // Cast between float types: float16 only as a group input (it computes in f32 like float32)
   if (n.op === "Cast") return n.inputs.length === 1 && ins[0] !== undefined && (FLOATS.has(ins[0]) || ins[0] === "float16") && FLOATS.has(out.dtype!);
   if (n.op === "Where") return n.inputs.length === 3 && ins[0] === "bool" && float(ins.slice(1));
   // Clip with constant bounds: attributes before opset 11, constant scalar inputs from 11 on
   if (n.op === "Clip") return float(ins) && n.inputs.slice(1).every((b) => g.values.get(b)?.const?.data.length === 1);
-  return false;
+  if (hasTrait(n, "comparison")) return out.dtype === "bool" && n.inputs.length === 2 && ins[0] !== undefined && FLOATS.has(ins[0]) && ins[0] === ins[1];
+  if (hasTrait(n, "unary")) return n.inputs.length === 1 && float(ins);
+  return n.inputs.length >= 1 && float(ins);
 }
 
 /** The group rooted at `root`: its members, the root last, in execution order. */
@@ -57,38 +55,27 @@ function growGroup(g: Graph, root: Node, taken: Set<string>, rank: Map<string, n
   return group.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
 }
 
-/** Replace a group's nodes by one fused node that keeps them as its body. */
-export function fuseGroup(g: Graph, group: Node[], kind: string, inputs?: string[]): Node {
-  const root = group[group.length - 1];
-  const produced = new Set(group.flatMap((n) => n.outputs));
-  const external = inputs ?? [...new Set(group.flatMap((n) => n.inputs).filter((i) => i && !produced.has(i)))];
-  for (const n of group) g.removeNode(n.name);
-  g.opsets.set(FUSED_DOMAIN, 1);
-  return g.addNode({
-    name: root.name,
-    op: group.map((n) => n.op).join("_"),
-    domain: FUSED_DOMAIN,
-    inputs: external,
-    outputs: [...root.outputs],
-    attrs: {},
-    meta: { kind, fused: group.map((n) => n.op).join("+") },
-    body: group,
-  });
-}
-
-/** Returns the number of fused nodes made. */
-export function fuseElementwise(graph: Graph): number {
+/** Returns the number of fused nodes made and of the nodes they took in. */
+export function fuseElementwise(graph: Graph): { groups: number; nodes: number } {
   const order = graph.topoOrder();
   const rank = new Map(order.map((n, k) => [n.name, k]));
   const taken = new Set<string>();
-  let made = 0;
+  let made = 0, nodes = 0;
   for (const root of [...order].reverse()) {
     if (taken.has(root.name) || !fusible(graph, root) || dtypeOf(graph, root.outputs[0]) === "bool") continue;
     const group = growGroup(graph, root, taken, rank);
     if (group.length < 2) continue;
     group.forEach((n) => taken.add(n.name));
-    fuseGroup(graph, group, "elementwise");
+    fuseNodes(graph, group, "elementwise");
     made++;
+    nodes += group.length;
   }
-  return made;
+  graph.pruneValues();
+  return { groups: made, nodes };
 }
+
+export const fuseElementwisePass: Pass = {
+  name: "fuse-elementwise",
+  description: "merges trees of elementwise ops (and the comparisons a Where reads) into one fused loop, intermediates in locals",
+  run: (graph) => fuseElementwise(graph),
+};

@@ -4,8 +4,10 @@
 // shared with the kernel (codegen/kernels/fused/epilogue-rules.ts). A chain only grows through
 // values read by exactly the next node and that are not graph outputs, so nothing outside the
 // group ever needs an intermediate.
-import { FUSED_DOMAIN, type Graph, type Node } from "../compiler/ir/graph.js";
-import { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "../codegen/kernels/fused/epilogue-rules.js";
+import type { Graph, Node } from "../compiler/ir/graph.js";
+import type { Pass } from "./pass.js";
+import { fuseNodes } from "./rewrite.js";
+import { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "../codegen/capabilities.js";
 
 function lookup(graph: Graph): Lookup {
   return (name) => {
@@ -27,7 +29,7 @@ function chainFrom(graph: Graph, anchor: Node): Group | undefined {
   const first = look(anchor.outputs[0]);
   if (!first || first.dtype !== "float32" || first.isConst) return undefined;
   const out = first.dims;
-  const axis = channelAxis(anchor.op, out.length);
+  const axis = channelAxis(anchor, out.length);
   let biasOpen = biasFoldable(anchor, look);
   let cur = anchor.outputs[0];
   const nodes = [anchor], extras: string[] = [];
@@ -39,7 +41,7 @@ function chainFrom(graph: Graph, anchor: Node): Group | undefined {
     const res = look(next.outputs[0]);
     if (!res || res.dtype !== "float32" || res.dims.join() !== out.join()) break;
     const step = classifyStep(next, cur, look, out, axis, biasOpen);
-    if (!step || (step.kind === "activation" && !worthFusing(anchor.op, next.op))) break;
+    if (!step || (step.kind === "activation" && !worthFusing(anchor, next.op))) break;
     if (step.kind === "activation") extras.push(...next.inputs.slice(1).filter((i) => i));
     else extras.push(step.operand);
     if (step.kind !== "bias") biasOpen = false;
@@ -51,31 +53,27 @@ function chainFrom(graph: Graph, anchor: Node): Group | undefined {
 
 function replaceWithFused(graph: Graph, { nodes, extras }: Group): void {
   const [anchor] = nodes;
-  const last = nodes[nodes.length - 1];
   const inputs = [...new Set([...anchor.inputs, ...extras].filter((i) => i))];
-  for (const n of nodes) graph.removeNode(n.name);
-  graph.addNode({
-    name: anchor.name,
-    op: nodes.map((n) => n.op).join("_"),
-    domain: FUSED_DOMAIN,
-    inputs,
-    outputs: [last.outputs[0]],
-    attrs: {},
-    meta: { kind: "epilogue", fused: nodes.map((n) => n.op).join("+") },
-    body: nodes,
-  });
-  graph.opsets.set(FUSED_DOMAIN, 1);
+  fuseNodes(graph, nodes, "epilogue", { inputs, name: anchor.name });
 }
 
-/** Fuses every epilogue chain; returns how many fused nodes it made. */
-export function fuseEpilogues(graph: Graph): number {
-  let made = 0;
+/** Fuses every epilogue chain; returns how many fused nodes it made, and of how many nodes. */
+export function fuseEpilogues(graph: Graph): { groups: number; nodes: number } {
+  let made = 0, nodes = 0;
   for (const anchor of graph.topoOrder()) {
     if (!graph.g.hasNode(anchor.name) || graph.node(anchor.name) !== anchor) continue;
     const group = chainFrom(graph, anchor);
     if (!group) continue;
     replaceWithFused(graph, group);
     made++;
+    nodes += group.nodes.length;
   }
-  return made;
+  graph.pruneValues();
+  return { groups: made, nodes };
 }
+
+export const fuseEpiloguePass: Pass = {
+  name: "fuse-epilogue",
+  description: "folds bias, activation and residual Add/Sum into the epilogue of Conv/ConvTranspose/Gemm/MatMul (what the anchors' kernels apply as they store)",
+  run: (graph) => fuseEpilogues(graph),
+};

@@ -1,6 +1,7 @@
 // Matching helpers for fuse-patterns: reading constants, walking single-use chains, and the rule
 // for raising the model's ai.onnx opset when a recognized op needs a newer one.
 import type { Graph, Node } from "../compiler/ir/graph.js";
+import { opDef } from "../compiler/ops/index.js";
 
 /** The value of a constant with one element, if `v` is one. */
 export function scalarConst(g: Graph, v: string): number | undefined {
@@ -38,36 +39,20 @@ export const shapeOf = (g: Graph, v: string) => (g.values.get(v)?.shape ?? []) a
 export const sameShape = (g: Graph, a: string, b: string) => shapeOf(g, a).join() === shapeOf(g, b).join();
 
 /**
- * Ops whose ONNX definition (as kiln runs it) reads the same from opset 13 up to 20 (later versions
- * only widened types or added inputs/attributes whose defaults keep the old meaning): a graph using
- * only these, and CHANGED ops outside the raised range, may have its ai.onnx opset raised so a
- * recognized LayerNormalization (17) or Gelu (20) is a valid node of it.
- */
-const STABLE_SINCE_13 = new Set([
-  "Add", "Sub", "Mul", "Div", "Pow", "Neg", "Abs", "Sqrt", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Relu", "Reciprocal",
-  "LeakyRelu", "PRelu", "Max", "Min", "Sum", "Mean", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
-  "Not", "And", "Or", "Cast", "CastLike", "MatMul", "Gemm", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-  "Concat", "Gather", "Shape", "Slice", "Expand", "Identity", "Constant", "ConstantOfShape", "Softmax", "LogSoftmax",
-  "LayerNormalization", "Gelu", "Conv", "Tile", "Range", "Dropout", "Sin", "Cos", "Floor", "Ceil", "Clip", "Einsum",
-  "Pad", "Split", "Resize", "ScatterElements", "ScatterND", "ReduceSum", "BatchNormalization", "MaxPool", "AveragePool",
-]);
-
-/** The opset where an op's meaning last changed after 13 (axes attribute became an input, a default changed). */
-const CHANGED: Record<string, number> = {
-  ReduceMean: 18, ReduceMax: 18, ReduceMin: 18, ReduceProd: 18, ReduceL1: 18, ReduceL2: 18, ReduceLogSum: 18,
-  ReduceLogSumExp: 18, ReduceSumSquare: 18, RoiAlign: 16, GridSample: 20, DFT: 20,
-};
-
-/**
- * Make the graph's ai.onnx opset at least `need` when that is safe (see STABLE_SINCE_13); false if
- * not. `leaving` are the nodes the rewrite is about to remove.
+ * Make the graph's ai.onnx opset at least `need` when that is safe, so a recognized
+ * LayerNormalization (17) or Gelu (20) is a valid node of it: every op left in the graph must mean
+ * the same at `need` as at the graph's opset (its definition's lastChange is known and outside the
+ * raised range). False if not. `leaving` are the nodes the rewrite is about to remove.
  */
 export function ensureOpset(g: Graph, need: number, leaving: readonly Node[]): boolean {
   const have = g.opset("");
   if (have >= need) return true;
   if (have < 13) return false;
   const nodes = g.nodeList().flatMap((n) => (n.body ? n.body : [n]));
-  const unchanged = (op: string) => STABLE_SINCE_13.has(op) || (CHANGED[op] !== undefined && (CHANGED[op] <= have || CHANGED[op] > need));
+  const unchanged = (op: string) => {
+    const last = opDef("", op)?.lastChange;
+    return last !== undefined && (last <= have || last > need);
+  };
   const ok = (n: Node) => leaving.includes(n) || (n.domain !== "" && n.domain !== "ai.onnx") || unchanged(n.op);
   if (!nodes.every(ok)) return false;
   g.opsets.set("", need);

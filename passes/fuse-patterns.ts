@@ -10,7 +10,8 @@
 // raised only when every other op reads the same there (fuse-patterns-match.ts); otherwise the rule
 // does not fire (fuse-elementwise still merges a GELU chain into one loop).
 import type { Attr, Graph, Node } from "../compiler/ir/graph.js";
-import { fuseGroup } from "./fuse-elementwise.js";
+import { fuseNodes } from "./rewrite.js";
+import type { Pass } from "./pass.js";
 import { ensureOpset, near, other, privateProducer, scalarConst, sameShape, shapeOf, shortestFloat32, soleConsumer } from "./fuse-patterns-match.js";
 
 const FLOATS = new Set(["float32", "float64", "float16"]);
@@ -167,7 +168,7 @@ function scaledSoftmax(g: Graph, sm: Node): boolean {
   const k = s.op === "Div" ? 1 : [1, 0].find((j) => scalarConst(g, s.inputs[j]) !== undefined && scalarConst(g, s.inputs[1 - j]) === undefined);
   if (k === undefined || scalarConst(g, s.inputs[k]) === undefined || !sameShape(g, s.inputs[1 - k], s.outputs[0])) return false;
   if (g.values.get(s.inputs[k])!.dtype !== g.values.get(s.inputs[1 - k])!.dtype) return false;
-  fuseGroup(g, [s, sm], "scaled-softmax", [s.inputs[1 - k], s.inputs[k]]);
+  fuseNodes(g, [s, sm], "scaled-softmax", { inputs: [s.inputs[1 - k], s.inputs[k]] });
   return true;
 }
 
@@ -194,3 +195,9 @@ export function recognizePatterns(graph: Graph): number {
   if (made) graph.pruneValues();
   return made;
 }
+
+export const fusePatternsPass: Pass = {
+  name: "fuse-patterns",
+  description: "recognizes the decomposed LayerNorm and the Erf/Tanh forms of GELU as single ops, and Softmax(x * c) as a scaled softmax",
+  run: (graph) => ({ rewrites: recognizePatterns(graph) }),
+};

@@ -2,23 +2,34 @@
 import { cse } from "./cse.js";
 import { dce } from "./dce.js";
 import { foldConstantsPass } from "./fold-constants.js";
-import { fuse } from "./fuse.js";
+import { fuseElementwisePass } from "./fuse-elementwise.js";
+import { fuseEpiloguePass } from "./fuse-epilogue.js";
+import { fusePatternsPass } from "./fuse-patterns.js";
 import { layoutNhwcPass } from "./layout-nhwc.js";
 import type { Pass } from "./pass.js";
 import { planMemoryPass } from "./plan-memory.js";
+import { selectKernelsPass } from "./select-kernels.js";
 import { simplify } from "./simplify.js";
 
 export type OptLevel = 0 | 1 | 2;
 
-export const ALL_PASSES: readonly Pass[] = [simplify, foldConstantsPass, cse, dce, layoutNhwcPass, fuse, planMemoryPass];
+export const ALL_PASSES: readonly Pass[] = [
+  simplify, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+];
 
+export function passNamed(name: string): Pass | undefined {
+  return ALL_PASSES.find((p) => p.name === name);
+}
+
+/** Every level ends with select-kernels, which rewrites nothing: it records each layer's kernel variant. */
 export function pipelineFor(level: OptLevel): Pass[] {
   switch (level) {
-    case 0: return [];
-    case 1: return [simplify, foldConstantsPass, dce, planMemoryPass];
-    default: return [simplify, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fuse, dce, planMemoryPass];
+    case 0: return [selectKernelsPass];
+    case 1: return [simplify, foldConstantsPass, dce, selectKernelsPass, planMemoryPass];
+    default: return [simplify, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseEpiloguePass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
   }
 }
 
-export { runPasses, type PassStat, type DumpHook, type DumpSelection } from "./manager.js";
-export type { Pass, PassContext } from "./pass.js";
+export { runPasses, type PassStat, type DumpHook, type DumpSelection, type RunOptions } from "./manager.js";
+export { parseKernelSelection } from "./select-kernels.js";
+export type { Pass, PassContext, PassStats, OptionValue } from "./pass.js";

@@ -15,13 +15,12 @@ import type { Graph, Node, Tensor, Value } from "../compiler/ir/graph.js";
 import { splatTensor, isLazySplat, splatValue } from "../compiler/ir/splat.js";
 import { deferredTensor } from "../compiler/ir/scaled.js";
 import { LAYOUT_DOMAIN } from "../compiler/ops/layout.js";
-import { nhwcDepthwiseGeometry } from "../codegen/kernels/conv/depthwise-nhwc.js";
+import { nhwcDepthwiseGeometry } from "../codegen/capabilities.js";
 import { Attrs } from "../compiler/ir/attrs.js";
+import { hasTrait } from "../compiler/ops/index.js";
 import { addConstant } from "./rewrite.js";
 import type { Pass } from "./pass.js";
 
-const ACTIVATIONS = new Set(["Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"]);
-const BINARY = new Set(["Add", "Sub", "Mul"]);
 
 type Kind = "depthwise" | "pointwise" | "elementwise";
 
@@ -60,16 +59,16 @@ function kindOf(graph: Graph, n: Node): Kind | undefined {
     if (group === 1 && w.dims[2] === 1 && w.dims[3] === 1 && ones(intsAttr(n, "strides"), 1) && ones(intsAttr(n, "pads"), 0) && (autoPad === "NOTSET" || autoPad === "VALID")) return "pointwise";
     return undefined;
   }
-  if (n.domain !== "" || n.outputs.length !== 1) return undefined;
+  if (!hasTrait(n, "layout-agnostic") || n.outputs.length !== 1) return undefined;
   const out = floatDims(graph, n.outputs[0]);
   if (!out || out.length !== 4) return undefined;
   const same = (name: string) => floatDims(graph, name)?.join() === out.join() && !constOf(graph, name);
-  if (ACTIVATIONS.has(n.op)) {
+  if (hasTrait(n, "unary")) {
     // the activation's other inputs (Clip's bounds) are scalars
     return same(n.inputs[0]) && n.inputs.slice(1).every((i) => !i || (constOf(graph, i) && constOf(graph, i)!.dims.reduce((a, b) => a * b, 1) === 1)) ? "elementwise" : undefined;
   }
-  if (BINARY.has(n.op)) return n.inputs.length === 2 && n.inputs.every(same) ? "elementwise" : undefined;
-  return undefined;
+  // n-ary ops of same-shaped region tensors (residual adds); a broadcast operand would need its own transpose
+  return n.inputs.length >= 2 && n.inputs.every(same) ? "elementwise" : undefined;
 }
 
 /** The regions: connected sets of NHWC-capable nodes grown from depthwise Convs, and each node's kind. */
@@ -199,6 +198,6 @@ export const layoutNhwcPass: Pass = {
   name: "layout-nhwc",
   description: "runs regions grown from depthwise Convs channels-last (depthwise kernel with channels in lanes, 1x1 Convs as MatMul), with Transposes only at their edges",
   run(graph: Graph) {
-    layoutNhwc(graph);
+    return { regions: layoutNhwc(graph) };
   },
 };

@@ -6,24 +6,11 @@
 // Graph inputs, outputs and constants live outside the arena.
 import { dtype, sizeOf } from "../runtime/dtypes.js";
 import type { Graph, MemoryPlan, Node } from "../compiler/ir/graph.js";
+import { hasTrait } from "../compiler/ops/index.js";
 import type { Pass } from "./pass.js";
 
 export const ALIGN = 16;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
-
-/** Ops whose output is the input's bytes reinterpreted: they share one buffer. */
-export const ALIAS_OPS = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]);
-
-/**
- * Ops whose kernel reads element i of every same-shaped input before writing element i of the
- * output, and nothing else, so the output may overwrite such an input (shared elementwise loop).
- */
-export const IN_PLACE_OPS = new Set([
-  "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "PRelu", "Where",
-  "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu", "Gelu", "Erf",
-  "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Softplus", "Softsign", "Clip", "Floor", "Ceil", "Round", "Sign",
-  "Sin", "Cos", "Mish", "Swish", "ThresholdedRelu", "Shrink",
-]);
 
 const isRuntime = (g: Graph, n: Node) => n.outputs.some((o) => o && !g.values.get(o)?.const);
 
@@ -56,13 +43,13 @@ export function planMemory(graph: Graph): MemoryPlan {
       const src = n.inputs[0];
       const srcBuf = src ? bufferOf.get(src) : undefined;
       const sameSize = srcBuf && bytesOf(graph, src) === bytesOf(graph, o);
-      if (srcBuf && sameSize && ALIAS_OPS.has(n.op) && n.outputs.filter((x) => x).length === 1) {
+      if (srcBuf && sameSize && hasTrait(n, "alias") && n.outputs.filter((x) => x).length === 1) {
         srcBuf.values.push(o);
         bufferOf.set(o, srcBuf);
         continue;
       }
       // fused elementwise nodes run the same shared loop over their body, so the same rule holds
-      const elementwise = IN_PLACE_OPS.has(n.op) || n.meta?.kind === "elementwise";
+      const elementwise = hasTrait(n, "in-place") || n.meta?.kind === "elementwise";
       if (elementwise && n.outputs.length === 1) {
         const oShape = (graph.values.get(o)!.shape as number[]).join();
         const donor = n.inputs.find((i) => {
@@ -118,7 +105,8 @@ export const planMemoryPass: Pass = {
   name: "plan-memory",
   description: "assigns intermediates offsets in one arena from liveness intervals (greedy by size), aliasing reshapes and reusing inputs in place for elementwise ops",
   run(graph) {
-    graph.memoryPlan = planMemory(graph);
+    const plan = (graph.memoryPlan = planMemory(graph));
+    return { arenaBytes: plan.arenaBytes, naiveBytes: plan.naiveBytes, bytesSaved: plan.naiveBytes - plan.arenaBytes, lowerBoundBytes: plan.lowerBoundBytes };
   },
 };
 

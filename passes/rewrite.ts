@@ -1,6 +1,6 @@
 // Small graph-rewrite helpers shared by passes.
 import { tensorBytes } from "../compiler/ir/raw.js";
-import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
+import { FUSED_DOMAIN, type FusedKind, type Graph, type Node, type Tensor } from "../compiler/ir/graph.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 
 /**
@@ -65,4 +65,27 @@ export function shapeOf(graph: Graph, value: string): number[] {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, k) => d === b[k]);
+}
+
+/**
+ * Replace `nodes` (in execution order, the last one producing the result) by one fused node of
+ * `kind` that keeps them as its body. Its inputs are `inputs`, or every value the body reads and
+ * does not make; its name is `name` (default: the last node's).
+ */
+export function fuseNodes(g: Graph, nodes: Node[], kind: FusedKind, opts: { inputs?: string[]; name?: string } = {}): Node {
+  const last = nodes[nodes.length - 1];
+  const produced = new Set(nodes.flatMap((n) => n.outputs));
+  const inputs = opts.inputs ?? [...new Set(nodes.flatMap((n) => n.inputs).filter((i) => i && !produced.has(i)))];
+  for (const n of nodes) g.removeNode(n.name);
+  g.opsets.set(FUSED_DOMAIN, 1);
+  return g.addNode({
+    name: opts.name ?? last.name,
+    op: nodes.map((n) => n.op).join("_"),
+    domain: FUSED_DOMAIN,
+    inputs,
+    outputs: [...last.outputs],
+    attrs: {},
+    meta: { kind, fused: nodes.map((n) => n.op).join("+") },
+    body: nodes,
+  });
 }

@@ -1,12 +1,12 @@
 // simplify: local rewrites that remove work without changing results. Each rule looks at one
 // node; the pass applies rules until none fires.
 import type { Graph, Node } from "../compiler/ir/graph.js";
+import { hasTrait } from "../compiler/ops/index.js";
+import { KilnError } from "../runtime/errors.js";
 import { addConstant, forward, int64Tensor, sameShape, shapeOf } from "./rewrite.js";
 import type { Pass } from "./pass.js";
 
 type Rule = { name: string; apply: (graph: Graph, n: Node) => boolean };
-
-const RESHAPES = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze"]);
 
 const constInts = (graph: Graph, name: string | undefined): number[] | undefined => {
   if (!name) return undefined;
@@ -41,9 +41,9 @@ export const rules: Rule[] = [
     // Reshape-like after Reshape-like: one Reshape from the first input to the final shape
     name: "reshape-chain",
     apply: (g, n) => {
-      if (!RESHAPES.has(n.op)) return false;
+      if (!hasTrait(n, "reshape")) return false;
       const p = g.producer(n.inputs[0]);
-      if (!p || !RESHAPES.has(p.op)) return false;
+      if (!p || !hasTrait(p, "reshape")) return false;
       const shape = addConstant(g, `${n.name}_shape`, int64Tensor(shapeOf(g, n.outputs[0])));
       const merged: Node = { name: n.name, op: "Reshape", domain: "", inputs: [p.inputs[0], shape], outputs: [...n.outputs], attrs: {} };
       g.removeNode(n.name);
@@ -52,7 +52,7 @@ export const rules: Rule[] = [
       return true;
     },
   },
-  { name: "noop-reshape", apply: (g, n) => RESHAPES.has(n.op) && sameAsInput(g, n) && passThrough(g, n) },
+  { name: "noop-reshape", apply: (g, n) => hasTrait(n, "reshape") && sameAsInput(g, n) && passThrough(g, n) },
   {
     // Transpose(Transpose(x, p), q) = Transpose(x, p∘q); the identity permutation disappears
     name: "transpose-pair",
@@ -97,16 +97,17 @@ export const rules: Rule[] = [
   { name: "single-concat", apply: (g, n) => n.op === "Concat" && n.inputs.filter((i) => i).length === 1 && passThrough(g, n) },
 ];
 
-export function simplifyGraph(graph: Graph, only?: readonly string[]): number {
+/** Applies the rules until none fires; returns how often each fired. */
+export function simplifyGraph(graph: Graph, only?: readonly string[]): Record<string, number> {
   const active = only ? rules.filter((r) => only.includes(r.name)) : rules;
-  let fired = 0;
+  const fired: Record<string, number> = {};
   for (let changed = true; changed;) {
     changed = false;
     for (const n of graph.topoOrder()) {
       if (!graph.g.hasNode(n.name)) continue;
       for (const r of active) {
         if (r.apply(graph, n)) {
-          fired++;
+          fired[r.name] = (fired[r.name] ?? 0) + 1;
           changed = true;
           break;
         }
@@ -120,5 +121,11 @@ export function simplifyGraph(graph: Graph, only?: readonly string[]): number {
 export const simplify: Pass = {
   name: "simplify",
   description: "removes Identity and inference Dropout, merges Reshape chains, cancels inverse Transposes, drops no-op Cast/Pad/Slice/Expand",
-  run: (graph) => void simplifyGraph(graph),
+  options: { rules: { default: "", description: `the rules to apply, comma-separated (default all: ${rules.map((r) => r.name).join(", ")})` } },
+  run(graph, ctx) {
+    const only = String(ctx.options?.rules ?? "").split(",").map((s) => s.trim()).filter((s) => s);
+    for (const r of only) if (!rules.some((x) => x.name === r)) throw new KilnError("BAD_OPTION", `simplify has no rule ${JSON.stringify(r)} (rules: ${rules.map((x) => x.name).join(", ")})`);
+    const fired = simplifyGraph(graph, only.length ? only : undefined);
+    return { rewrites: Object.values(fired).reduce((a, b) => a + b, 0), ...fired };
+  },
 };

@@ -6,6 +6,7 @@ export type KilnErrorCode =
   | "UNSUPPORTED_OP"   // operator, domain, opset or type kiln does not handle
   | "SHAPE_MISMATCH"   // shapes that do not fit an operator or each other
   | "BAD_INPUT"        // wrong input name, dtype or dims at run time
+  | "BAD_OPTION"       // an option (API, CLI, pass, kernel selection) that is unknown or out of range
   | "INVALID_ARTIFACT" // a .wasm that is not a kiln module, or of another format version
   | "INTERNAL";        // a bug in kiln
 

@@ -29,6 +29,8 @@ export interface LayerInfo {
   op: string;
   /** exported function that runs this layer */
   fn: string;
+  /** the kernel variant that runs it (codegen/kernels/: "winograd-f4x4", "im2col-gemm", "default" ...) */
+  kernel?: string;
   /**
    * the pieces of the weights image this layer reads, each [memory offset, bytes]: the layer
    * scheduler (runtime/schedule.ts) places them just before the layer first runs

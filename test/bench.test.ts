@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { parseArgs } from "../compiler/driver/cli/args.js";
-import { cmdBench } from "../compiler/driver/cli/bench.js";
+import { cmdBench } from "../bench/cli.js";
 import { alternate, benchModel, compareOutputs, contendedNotes, unsteadyNotes, type BenchResult } from "../bench/harness.js";
 import { median } from "../bench/stats.js";
 import { measureLoads } from "../bench/loads.js";

@@ -50,13 +50,16 @@ describe("kiln compile --dump-after=all", () => {
     }
 
     const rep = JSON.parse(fs.readFileSync(report, "utf8"));
-    expect(rep.passes.map((p: { name: string }) => p.name)).toEqual(["simplify", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse", "dce", "plan-memory"]);
+    expect(rep.passes.map((p: { name: string }) => p.name)).toEqual([
+      "simplify", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse-patterns", "fuse-epilogue", "fuse-elementwise", "dce", "select-kernels", "plan-memory",
+    ]);
     expect(rep.nodes.before).toBe(10);
     expect(rep.nodes.after).toBeLessThan(rep.nodes.before);
     expect(rep.memory.arenaBytes).toBeLessThanOrEqual(rep.memory.naiveBytes);
     expect(rep.memory.arenaBytes).toBeGreaterThanOrEqual(rep.memory.lowerBoundBytes);
     expect(rep.code.wasmBytes).toBe(fs.statSync(path.join(tmp, "small.wasm")).size);
-    expect(rep.layers).toBeGreaterThan(0);
+    expect(rep.layers.length).toBeGreaterThan(0);
+    expect(rep.layers.every((l: { kernel: string }) => typeof l.kernel === "string" && l.kernel.length > 0)).toBe(true);
   });
 });
 

@@ -13,6 +13,7 @@ import { WeightScheduler } from "../runtime/schedule.js";
 import { createSession, type Session } from "../runtime/session.js";
 import { imageBytes, type WeightsWriter } from "../runtime/weights.js";
 import { tensor } from "./util/ort.js";
+import { values } from "./util/values.js";
 
 const dense = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (Math.sin(i * 0.7 + seed) * 0.3).toFixed(5)).join(", ");
 
@@ -65,8 +66,8 @@ describe("layer-wise weight scheduler", () => {
     expect(new Set(written)).toEqual(pieces);
     const again = await session.run({ x });
     expect(written.length).toBe(pieces.size);
-    expect(Array.from(again.d.data)).toEqual(Array.from(first.d.data));
-    expect(Array.from(first.k.data)).toEqual([0.5, -1.5, 2.25]);
+    expect(values(again.d.data)).toEqual(values(first.d.data));
+    expect(values(first.k.data)).toEqual([0.5, -1.5, 2.25]);
   });
 
   it("lazy and eager sessions of an artifact hold the same weights and answers, run after run", async () => {
@@ -76,8 +77,8 @@ describe("layer-wise weight scheduler", () => {
     const eager = await createSession(wasm, { placement: "eager" });
     for (let run = 0; run < 3; run++) {
       const [got, want] = [await lazy.run({ x }), await eager.run({ x })];
-      expect(Array.from(got.d.data)).toEqual(Array.from(want.d.data));
-      expect(Array.from(got.k.data)).toEqual([0.5, -1.5, 2.25]);
+      expect(values(got.d.data)).toEqual(values(want.d.data));
+      expect(values(got.k.data)).toEqual([0.5, -1.5, 2.25]);
     }
     expect(weightsIn(memoryOf(lazy), manifest)).toEqual(weightsIn(memoryOf(eager), manifest));
   });
@@ -86,13 +87,13 @@ describe("layer-wise weight scheduler", () => {
     const { wasm } = await compile(model, { simd: "baseline" });
     const eager = await (await createSession(wasm, { placement: "eager" })).run({ x });
     const lazy = await (await createSession(wasm)).run({ x });
-    expect(Array.from(lazy.d.data)).toEqual(Array.from(eager.d.data));
+    expect(values(lazy.d.data)).toEqual(values(eager.d.data));
     // and weights matter here: the same module with its image zeroed answers differently
     const zeroed = await createSession(wasm, { placement: "eager" });
     const m = zeroed.manifest;
     const buffer = memoryOf(zeroed);
     for (const r of m.memory.regions) new Uint8Array(buffer, r.offset, r.bytes).fill(0);
-    expect(Array.from((await zeroed.run({ x })).d.data)).not.toEqual(Array.from(eager.d.data));
+    expect(values((await zeroed.run({ x })).d.data)).not.toEqual(values(eager.d.data));
   });
 
   it("profile places every piece as it goes, and the session runs right after", async () => {
@@ -101,7 +102,7 @@ describe("layer-wise weight scheduler", () => {
     const session = await createSession(wasm);
     const layers = await session.profile({ x });
     expect(layers.map((l) => l.layer)).toEqual(session.manifest.layers.map((l) => l.name));
-    expect(Array.from(session.runInPlace({ x }).d.data)).toEqual(Array.from(want.d.data));
+    expect(values(session.runInPlace({ x }).d.data)).toEqual(values(want.d.data));
   });
 });
 

@@ -11,16 +11,17 @@ import { fillRepeated, isLazySplat, splatTensor, splatValue } from "../compiler/
 import { exportModel } from "../compiler/onnx/export.js";
 import { mergeConstants } from "../passes/cse.js";
 import { runReference } from "../models/reference.js";
+import { values } from "./util/values.js";
 
 describe("splat tensors", () => {
   it("hold one value until data is read, then read as the full array", () => {
     const t = splatTensor("float32", [2, 3], Float32Array.of(1.5));
     expect(isLazySplat(t)).toBe(true);
-    expect(Array.from(splatValue(t)!)).toEqual([1.5]);
+    expect(values(splatValue(t)!)).toEqual([1.5]);
     expect(printTensor(t)).toBe("splat<1.5>");
-    expect(Array.from(t.data)).toEqual([1.5, 1.5, 1.5, 1.5, 1.5, 1.5]);
+    expect(values(t.data)).toEqual([1.5, 1.5, 1.5, 1.5, 1.5, 1.5]);
     const big = splatTensor("int64", [3], BigInt64Array.of(-7n));
-    expect(Array.from(big.data)).toEqual([-7n, -7n, -7n]);
+    expect(values(big.data)).toEqual([-7n, -7n, -7n]);
   });
 
   it("a dense tensor is a splat only when it has one element", () => {
@@ -80,7 +81,7 @@ output %f`);
     const f = results[1][0];
     expect(isLazySplat(f)).toBe(true);
     expect(f.dims).toEqual([60000]);
-    expect(Array.from(splatValue(f)!)).toEqual([0.25]);
+    expect(values(splatValue(f)!)).toEqual([0.25]);
   });
 
   it("arithmetic over splats runs its kernels on scalars, and matches full tensors bit for bit", async () => {
@@ -134,7 +135,7 @@ output %sc`);
       return evaluateNodes(rs);
     });
     expect(asked).toEqual(["sa", "sc", "ma"]);
-    const value = (name: string) => Array.from(splatValue(out[g.topoOrder().findIndex((n) => n.name === name)][0])!);
+    const value = (name: string) => values(splatValue(out[g.topoOrder().findIndex((n) => n.name === name)][0])!);
     expect(value("mb")).toEqual(value("ma"));
     expect(value("ma")).toEqual([Math.fround(Math.fround(Math.SQRT2) * 2)]);
     expect(value("sc")).toEqual([Math.fround(Math.sqrt(3))]);
@@ -210,7 +211,7 @@ describe("models with ConstantOfShape weights", () => {
       const got = await (await load(convModel(true), { level, cache: false })).run({ x });
       const ref = await (await load(convModel(false), { level, cache: false })).run({ x });
       for (const out of ["y", "z", "p", "q"]) {
-        expect(Array.from(got[out].data)).toEqual(Array.from(ref[out].data));
+        expect(values(got[out].data)).toEqual(values(ref[out].data));
         got[out].data.forEach((v, k) => expect(Math.abs((v as number) - (want[out].data[k] as number))).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(want[out].data[k] as number))));
       }
     }

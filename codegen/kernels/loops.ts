@@ -6,7 +6,7 @@ import binaryen from "binaryen";
 import { dtype, type DTypeName } from "../../runtime/dtypes.js";
 import { broadcastStrides, type Expr, type Local } from "../fn.js";
 import { load, store } from "../memory.js";
-import type { KernelCtx, TensorRef } from "./registry.js";
+import type { KernelCtx, TensorRef } from "./kernel.js";
 
 export interface ElementwiseSpec {
   inputs: TensorRef[];

@@ -6,7 +6,8 @@ import { resolveSimd } from "../../runtime/simd.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
-import { compileGraph, compileSpecialized, importOnnx, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
+import { compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
+import { parseKernelSelection } from "../../passes/index.js";
 import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
@@ -131,7 +132,8 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
       const graph = probe && frozen.size === 0 ? probe : undefined;
       probe = undefined;
       const processKey = useCache ? cacheKey(pristine, {
-        shapes, frozen: [values, typeof model === "string" ? model : ""], options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd },
+        shapes, frozen: [values, typeof model === "string" ? model : ""],
+        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options) },
       }) : undefined;
       const build = async (): Promise<CachedModule> => {
         if (!graph) return compileModule((await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen)).wasm);
@@ -139,7 +141,7 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
         const opts = { ...src.options, shapes };
         await prepareGraph(graph, opts);
         await optimizeGraph(graph, opts);
-        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd });
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)) });
         if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);
         return { module: await compileGenerated(gen.wasm), weights: gen.weights };
       };

@@ -9,7 +9,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
-import { pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
+import { parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
 
 /**
  * Shape inference evaluates constant nodes up to this many output elements, so shape
@@ -40,6 +40,21 @@ export interface CompileOptions {
    * build for the engine it runs on.
    */
   simd?: SimdChoice;
+  /**
+   * Kernel variants to force or forbid, e.g. "-winograd" or "+im2col-gemm,-depthwise-lanes"
+   * (codegen/kernels/kernel.ts KernelSelection); default: the environment's KILN_KERNELS (Node).
+   */
+  kernels?: string;
+  /** run the IR verifier after every pass (default: the environment's KILN_VERIFY_EACH=1, in Node) */
+  verifyEach?: boolean;
+}
+
+/** An environment variable, where there is an environment (Node; not a browser). */
+const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+
+/** The kernel selection of a compile: the option, else KILN_KERNELS. */
+export function kernelSelectionOf(options: CompileOptions): string {
+  return options.kernels ?? env("KILN_KERNELS") ?? "";
 }
 
 export interface CompiledModel {
@@ -80,7 +95,11 @@ export async function prepareGraph(graph: Graph, options: CompileOptions = {}): 
 
 /** Run the optimization pipeline of options.level over a prepared graph (mutates it). */
 export async function optimizeGraph(graph: Graph, options: CompileOptions = {}): Promise<PassStat[]> {
-  const stats = await runPasses(graph, pipelineFor(options.level ?? 2), { evaluate: evaluateNode }, options.dump);
+  const stats = await runPasses(graph, pipelineFor(options.level ?? 2), { evaluate: evaluateNode }, {
+    dump: options.dump,
+    verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
+    options: { "select-kernels": { kernels: kernelSelectionOf(options) } },
+  });
   verifyGraph(graph, { typed: true });
   return stats;
 }
@@ -88,7 +107,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd });
+  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)) });
   return { wasm, manifest, graph, passes };
 }
 

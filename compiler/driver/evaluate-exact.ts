@@ -6,30 +6,18 @@
 // float32 values computed in double precision and rounded once to float32 (Math.fround) give the
 // correctly rounded float32 result (double has 53 >= 2 * 24 + 2 significand bits, so the double
 // rounding is innocuous), which is what f32.add/sub/mul/div/sqrt give. Neg, Abs and the reshaping
-// ops move values without arithmetic. Anything else, or anything larger, goes to `evaluate`.
+// ops move values without arithmetic. The op registry holds each op's formula (OpDef.exact) and
+// the reshape trait. Anything else, or anything larger, goes to `evaluate`.
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { sizeOf } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
 import { broadcastStrides } from "../../codegen/fn.js";
+import { opDef } from "../ops/index.js";
 import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
 
 /** Larger results are computed by the module (its SIMD loop is then worth compiling). */
 export const MAX_EXACT_ELEMENTS = 1 << 16;
 
-const BINARY: Record<string, (a: number, b: number) => number> = {
-  Add: (a, b) => Math.fround(a + b),
-  Sub: (a, b) => Math.fround(a - b),
-  Mul: (a, b) => Math.fround(a * b),
-  Div: (a, b) => Math.fround(a / b),
-};
-const UNARY: Record<string, (a: number) => number> = {
-  Sqrt: (a) => Math.fround(Math.sqrt(a)),
-  Neg: (a) => -a,
-  Abs: (a) => Math.abs(a),
-};
-const RESHAPING = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"]);
-
-const isDefault = (domain: string) => domain === "" || domain === "ai.onnx";
 
 function binary(f: (a: number, b: number) => number, a: Tensor, b: Tensor, out: number[]): Float32Array {
   const n = sizeOf(out), y = new Float32Array(n);
@@ -56,22 +44,22 @@ function binary(f: (a: number, b: number) => number, a: Tensor, b: Tensor, out: 
 /** The value of a request computed here, or undefined when it is not one this file takes. */
 function exact(r: EvalRequest, inputs: (Tensor | undefined)[]): Tensor | undefined {
   const { node } = r;
-  if (!isDefault(node.domain) || node.outputs.length !== 1 || !node.outputs[0]) return undefined;
+  const def = opDef(node.domain, node.op);
+  if (!def || node.outputs.length !== 1 || !node.outputs[0]) return undefined;
   const out = r.outputs[0];
   const shape = out.shape as number[];
   if (sizeOf(shape) > MAX_EXACT_ELEMENTS) return undefined;
   const x = inputs[0];
   if (!x) return undefined;
-  if (RESHAPING.has(node.op)) {
+  if (def.traits.has("reshape")) {
     // every input the op reads (Reshape's shape) is known; the elements keep their order
     if (node.inputs.some((name, k) => name && !inputs[k]) || x.dtype !== out.dtype) return undefined;
     return { dtype: out.dtype as DTypeName, dims: [...shape], data: x.data };
   }
   if (out.dtype !== "float32" || inputs.some((t, k) => node.inputs[k] && (!t || t.dtype !== "float32"))) return undefined;
-  const un = UNARY[node.op];
-  if (un && node.inputs.length === 1) return { dtype: "float32", dims: [...shape], data: Float32Array.from(x.data as Float32Array, un) };
-  const bin = BINARY[node.op];
-  if (bin && node.inputs.length === 2 && inputs[1]) return { dtype: "float32", dims: [...shape], data: binary(bin, x, inputs[1], shape) };
+  const f = def.exact;
+  if (f && f.length === 1 && node.inputs.length === 1) return { dtype: "float32", dims: [...shape], data: Float32Array.from(x.data as Float32Array, (v) => f(v)) };
+  if (f && f.length === 2 && node.inputs.length === 2 && inputs[1]) return { dtype: "float32", dims: [...shape], data: binary(f, x, inputs[1], shape) };
   return undefined;
 }
 

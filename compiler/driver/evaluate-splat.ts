@@ -12,13 +12,9 @@
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
 import type { Graph, Node, Tensor } from "../ir/graph.js";
 import { splatBytes, splatTensor, splatValue } from "../ir/splat.js";
+import { hasTrait, opDef } from "../ops/index.js";
 import type { OutputInfo } from "../ops/registry.js";
 
-// Not Max, Min or Relu: their f32x4 forms may use pmax/pmin, which differ from f32.max on -0.
-const SPLAT_ARITHMETIC: ReadonlySet<string> = new Set([
-  "Add", "Sub", "Mul", "Div", "Sum", "Mean", "Neg", "Abs", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round",
-]);
-const SPLAT_MOVEMENT: ReadonlySet<string> = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Transpose", "Identity", "Tile", "Slice"]);
 
 export interface EvalRequest {
   graph: Graph;
@@ -33,7 +29,6 @@ export type EvaluateMany = (requests: EvalRequest[]) => Promise<Tensor[][]>;
 /** Where a splat's value comes from: known now, or the scalar result of the named value. */
 type Source = { value: TypedArray; dtype: DTypeName } | { pending: string };
 
-const isOnDefault = (n: Node) => n.domain === "" || n.domain === "ai.onnx";
 
 /** The splat ConstantOfShape makes, or undefined when its value attribute is unusual (left to the kernel). */
 function constantOfShapeValue(n: Node): TypedArray | undefined {
@@ -70,17 +65,17 @@ export async function evaluateWithSplats(requests: EvalRequest[], evaluate: Eval
   };
   requests.forEach((r, idx) => {
     const { node } = r;
-    if (!isOnDefault(node) || node.outputs.length !== 1 || !node.outputs[0]) return;
+    if (!opDef(node.domain, node.op) || node.outputs.length !== 1 || !node.outputs[0]) return;
     const out = node.outputs[0];
     if (node.op === "ConstantOfShape") {
       const v = constantOfShapeValue(node);
       if (!v) return;
       source.set(out, { value: v, dtype: r.outputs[0].dtype });
-    } else if (SPLAT_MOVEMENT.has(node.op)) {
+    } else if (hasTrait(node, "moves")) {
       const s = sourceOf(r, 0);
       if (!s) return;
       source.set(out, s);
-    } else if (SPLAT_ARITHMETIC.has(node.op)) {
+    } else if (hasTrait(node, "uniform")) {
       const ins = node.inputs.map((name, k) => (name ? sourceOf(r, k) : undefined));
       if (node.inputs.some((name, k) => name && !ins[k])) return;
       // the same op on the same values was asked already (light models' BN parameters are a

@@ -4,7 +4,7 @@
 // runtime compiles the relaxed code where the engine validates it. The code is small beside the
 // weights (~0.1 MB per model), so carrying it costs little; weights are never duplicated.
 import { generate, type GeneratedModule } from "../../codegen/module.js";
-import type { KernelPrep } from "../../codegen/kernels/registry.js";
+import type { KernelPrep, KernelSelection } from "../../codegen/kernels/kernel.js";
 import { KilnError } from "../../runtime/errors.js";
 import { RELAXED_CODE_SECTION, WEIGHTS_SECTION, type Manifest } from "../../runtime/manifest.js";
 import { appendCustomSection } from "../../runtime/sections.js";
@@ -12,13 +12,14 @@ import type { SimdChoice } from "../../runtime/simd.js";
 import { splitWeights } from "../../runtime/weights.js";
 import type { Graph } from "../ir/graph.js";
 
-export function generateArtifact(graph: Graph, options: { optimize?: boolean; simd?: SimdChoice } = {}): GeneratedModule {
+export function generateArtifact(graph: Graph, options: { optimize?: boolean; simd?: SimdChoice; kernels?: KernelSelection } = {}): GeneratedModule {
   const simd = options.simd ?? "baseline";
-  if (simd !== "auto") return generate(graph, { optimize: options.optimize, simd });
+  const { optimize, kernels } = options;
+  if (simd !== "auto") return generate(graph, { optimize, simd, kernels });
   // one prepare per layer for both builds: the weights are packed and transformed once
   const preps = new Map<string, KernelPrep>();
-  const base = generate(graph, { optimize: options.optimize, preps });
-  const relaxed = generate(graph, { optimize: options.optimize, simd: "relaxed", weights: "external", preps });
+  const base = generate(graph, { optimize, preps, kernels });
+  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels });
   assertSameLayout(base.manifest, relaxed.manifest);
   const { code, weights } = splitWeights(base.wasm);
   const both = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed.wasm);

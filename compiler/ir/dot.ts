@@ -23,7 +23,8 @@ export function printDot(graph: Graph, title = "kiln"): string {
     const outs = n.outputs.filter((o) => o).map((o) => printType(graph.values.get(o)));
     const consts = n.inputs.filter((i) => i && graph.values.get(i)?.const && !graph.producer(i)).length;
     const fused = n.meta?.fused ? `\\n[${esc(n.meta.fused)}]` : "";
-    const label = `${esc(n.domain ? `${n.domain}.${n.op}` : n.op)}${fused}\\n${esc(outs.join(", "))}${consts ? `\\n+${consts} const` : ""}`;
+    const kernel = n.meta?.kernel ? `\\n<${esc(n.meta.kernel)}>` : "";
+    const label = `${esc(n.domain ? `${n.domain}.${n.op}` : n.op)}${fused}${kernel}\\n${esc(outs.join(", "))}${consts ? `\\n+${consts} const` : ""}`;
     const color = n.meta?.fused ? ', fillcolor="#f6d8b8"' : "";
     lines.push(`  n${k} [label="${label}", tooltip="${esc(n.name)}"${color}];`);
     n.outputs.forEach((o) => o && id.set(o, `n${k}`));

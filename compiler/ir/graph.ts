@@ -56,6 +56,22 @@ export interface Node {
 /** The domain of fused nodes. */
 export const FUSED_DOMAIN = "kiln.fused";
 
+/**
+ * What a fused node's body is, which decides its kernel: set by the fusion passes (meta.kind),
+ * read by the code generator.
+ *   elementwise     a tree of elementwise ops run as one broadcasting loop
+ *   epilogue        a Conv/Gemm/MatMul and the bias, activations and residual adds applied as it stores
+ *   scaled-softmax  Softmax(x * c) or Softmax(x / c), the scale applied as x is read
+ */
+export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax"] as const;
+export type FusedKind = (typeof FUSED_KINDS)[number];
+
+/** A fused node's kind, or undefined for any other node (or a kind this build does not know). */
+export function fusedKindOf(n: Node): FusedKind | undefined {
+  const k = n.domain === FUSED_DOMAIN ? n.meta?.kind : undefined;
+  return (FUSED_KINDS as readonly string[]).includes(k ?? "") ? (k as FusedKind) : undefined;
+}
+
 export interface MemoryPlan {
   /** byte offset within the activation arena, per intermediate value */
   offsets: Map<string, number>;

@@ -3,7 +3,9 @@
 // aligned right across operands with numpy broadcasting; a label repeated within one operand reads
 // its diagonal (the strides add up); labels absent from the output are summed over.
 import type { DTypeName } from "../../runtime/dtypes.js";
-import { registerShape } from "./registry.js";
+import { OpTable } from "./registry.js";
+
+const ops = new OpTable();
 
 export interface EinsumPlan {
   /** size of every label: output labels first (in output order), then the summed ones */
@@ -82,9 +84,11 @@ export function planEinsum(equation: string, shapes: readonly (readonly number[]
 
 export const EINSUM_TYPES: readonly DTypeName[] = ["float32", "float64", "float16", "int32", "int64", "uint32", "uint64"];
 
-registerShape("Einsum", (ctx) => {
+ops.define("Einsum", (ctx) => {
   const dt = ctx.expectDType(0, EINSUM_TYPES);
   for (let i = 1; i < ctx.count; i++) if (ctx.input(i).dtype !== dt) ctx.invalid(`all Einsum inputs must have one type (${dt})`);
   const plan = planEinsum(ctx.attrs.string("equation"), ctx.inputs.map((_, i) => ctx.input(i).shape), (msg) => ctx.invalid(msg));
   return [{ dtype: dt, shape: plan.outShape }];
-});
+}, { lastChange: 13 });
+
+export const EINSUM_OPS = ops.defs;

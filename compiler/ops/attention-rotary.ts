@@ -1,7 +1,9 @@
 // RotaryEmbedding (opset 23): Y has X's shape. The geometry (heads, head size, rotated width, cache
 // layout) is shared with the kernel through rotaryGeometry.
 import type { Attrs } from "../ir/attrs.js";
-import { registerShape } from "./registry.js";
+import { OpTable } from "./registry.js";
+
+const ops = new OpTable();
 
 export interface RotaryGeometry {
   batch: number;
@@ -45,7 +47,7 @@ export function rotaryGeometry(attrs: Attrs, x: readonly number[], cos: readonly
   return { ...g, rotary, cacheRow };
 }
 
-registerShape("RotaryEmbedding", (ctx) => {
+ops.define("RotaryEmbedding", (ctx) => {
   const x = ctx.input(0);
   const dt = ctx.expectDType(0, ["float32", "float16", "float64"]);
   for (const i of [1, 2]) if (ctx.input(i).dtype !== dt) ctx.invalid(`input ${i} must have the input's type ${dt}`);
@@ -54,3 +56,5 @@ registerShape("RotaryEmbedding", (ctx) => {
   rotaryGeometry(ctx.attrs, x.shape, ctx.input(1).shape, ctx.input(2).shape, pos?.shape, (msg) => ctx.fail(msg));
   return [{ dtype: dt, shape: [...x.shape] }];
 });
+
+export const ROTARY_OPS = ops.defs;

@@ -2,9 +2,9 @@
 // in their own files. The Attention geometry (heads, head sizes, sequence lengths, layouts) is
 // computed once by attentionGeometry and shared with the kernel, so the two cannot disagree.
 import type { Attrs } from "../ir/attrs.js";
-import { broadcastShapes, registerShape, type OutputInfo, type ShapeCtx } from "./registry.js";
-import "./attention-rotary.js";
-import "./attention-einsum.js";
+import { broadcastShapes, OpTable, type OutputInfo, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 export interface AttentionGeometry {
   /** 3-D inputs (batch, seq, heads*head_size) rather than 4-D (batch, heads, seq, head_size) */
@@ -63,7 +63,7 @@ export function attentionGeometry(
 
 const floats = ["float32", "float16", "float64"] as const;
 
-registerShape("Attention", (ctx) => {
+ops.define("Attention", (ctx) => {
   const dt = ctx.expectDType(0, floats);
   for (const i of [1, 2, 4, 5]) if (ctx.optional(i) && ctx.input(i).dtype !== dt) ctx.invalid(`input ${i} must have Q's type ${dt}`);
   const shape = (i: number) => ctx.optional(i)?.shape;
@@ -102,3 +102,5 @@ function checkNonpad(ctx: ShapeCtx, g: AttentionGeometry): void {
   if (n.dtype !== "int64" && n.dtype !== "int32") ctx.invalid(`nonpad_kv_seqlen must be int64, not ${n.dtype}`);
   if (n.shape.join(",") !== String(g.batch)) ctx.fail(`nonpad_kv_seqlen must have shape (batch) = (${g.batch})`);
 }
+
+export const ATTENTION_OPS = ops.defs;

@@ -2,7 +2,9 @@
 // with each op's allowed dtypes in one table (what the kernels handle; anything else is refused
 // here with a clear reason rather than computed wrongly).
 import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtypes.js";
-import { broadcastShapes, registerShape, type ShapeCtx, type OutputInfo, type ShapeRule } from "./registry.js";
+import { broadcastShapes, OpTable, type ShapeCtx, type OutputInfo, type ShapeRule, type Trait } from "./registry.js";
+
+const ops = new OpTable();
 
 export function unaryRule(ctx: ShapeCtx): OutputInfo[] {
   const x = ctx.input(0);
@@ -80,17 +82,33 @@ function castTarget(ctx: ShapeCtx, code: number): DTypeName {
 const castRule: ShapeRule = (ctx) => [{ dtype: castTarget(ctx, ctx.attrs.int("to")), shape: [...ctx.input(0).shape] }];
 const castLikeRule: ShapeRule = (ctx) => [{ dtype: ctx.input(1).dtype, shape: [...ctx.input(0).shape] }];
 
-registerShape(["Add", "Sub", "Mul", "Div"], typed(NUMERIC, broadcastRule));
-registerShape("Mod", typed(NUMERIC, modRule));
-registerShape("Pow", typed(NUMERIC, powRule));
-registerShape(["Max", "Min"], typed(NUMERIC, broadcastRule));
-registerShape(["Sum", "Mean"], typed(FLOATS, broadcastRule));
-registerShape(["Less", "Greater", "LessOrEqual", "GreaterOrEqual"], typed(NUMERIC, compareRule));
-registerShape("Equal", typed([...NUMERIC, ...BOOL], compareRule));
-registerShape(["And", "Or", "Xor"], typed(BOOL, broadcastRule));
-registerShape(["BitwiseAnd", "BitwiseOr", "BitwiseXor"], typed(INTS, broadcastRule));
-registerShape("BitShift", typed(UNSIGNED, broadcastRule));
-registerShape("Where", typed([...NUMERIC, ...BOOL], whereRule, [1, 2]));
-registerShape("PRelu", typed(NUMERIC, preluRule));
-registerShape("Cast", castRule);
-registerShape("CastLike", castLikeRule);
+/** every op here runs the shared elementwise loop, element i of each input read before element i is written */
+const LOOP: Trait[] = ["elementwise", "in-place"];
+const BROADCAST: Trait[] = [...LOOP, "broadcasting"];
+/** float arithmetic a fused elementwise loop can take, and that computes the same on channels-last tensors */
+const ARITH: Trait[] = [...BROADCAST, "fusible", "layout-agnostic"];
+/** the same bits on a scalar as in every SIMD lane (Max and Min are not: their f32x4 forms may differ on -0) */
+const UNIFORM: Trait[] = [...ARITH, "uniform"];
+
+ops.define("Add", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a + b), lastChange: 13 });
+ops.define("Sub", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a - b), lastChange: 13 });
+ops.define("Mul", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a * b), lastChange: 13 });
+ops.define("Div", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a / b), lastChange: 13 });
+ops.define("Mod", typed(NUMERIC, modRule), { arity: [2, 2], traits: BROADCAST });
+ops.define("Pow", typed(NUMERIC, powRule), { arity: [2, 2], traits: ARITH, lastChange: 13 });
+ops.define(["Max", "Min"], typed(NUMERIC, broadcastRule), { arity: [1, Infinity], traits: ARITH, lastChange: 13 });
+ops.define(["Sum", "Mean"], typed(FLOATS, broadcastRule), { arity: [1, Infinity], traits: UNIFORM, lastChange: 13 });
+const COMPARE: Trait[] = [...BROADCAST, "comparison", "fusible"];
+ops.define(["Less", "Greater", "LessOrEqual", "GreaterOrEqual"], typed(NUMERIC, compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13 });
+ops.define("Equal", typed([...NUMERIC, ...BOOL], compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13 });
+ops.define(["And", "Or"], typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, lastChange: 13 });
+ops.define("Xor", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST });
+ops.define(["BitwiseAnd", "BitwiseOr", "BitwiseXor"], typed(INTS, broadcastRule), { arity: [2, 2], traits: BROADCAST });
+ops.define("BitShift", typed(UNSIGNED, broadcastRule), { arity: [2, 2], traits: BROADCAST });
+ops.define("Where", typed([...NUMERIC, ...BOOL], whereRule, [1, 2]), { arity: [3, 3], traits: [...BROADCAST, "fusible"], lastChange: 13 });
+// PRelu's slope broadcasts (usually per channel): not layout-agnostic
+ops.define("PRelu", typed(NUMERIC, preluRule), { arity: [2, 2], traits: [...BROADCAST, "fusible"], lastChange: 13 });
+ops.define("Cast", castRule, { arity: [1, 1], traits: [...LOOP, "unary", "fusible"], lastChange: 13 });
+ops.define("CastLike", castLikeRule, { arity: [2, 2], traits: LOOP, lastChange: 13 });
+
+export const ELEMENTWISE_OPS = ops.defs;

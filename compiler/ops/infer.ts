@@ -4,9 +4,8 @@
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
-import { shapeRule, ShapeCtx, type InputInfo, type OutputInfo } from "./registry.js";
-import { inputArity } from "./arity.js";
-import "./index.js";
+import { ShapeCtx, type InputInfo, type OutputInfo } from "./registry.js";
+import { hasTrait, opDef } from "./index.js";
 
 /** Computes a node's outputs from constant inputs (see compiler/driver/evaluate.ts). */
 export type Evaluator = (graph: Graph, node: Node, inputs: (Tensor | undefined)[], outputs: OutputInfo[]) => Promise<Tensor[]>;
@@ -92,14 +91,14 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
 export async function inferNode(graph: Graph, n: Node, options: InferOptions = {}): Promise<void> {
   const opset = graph.opset(n.domain);
   const context = { node: n.name, op: n.op, domain: n.domain, opset };
-  const entry = shapeRule(n.domain, n.op);
+  const entry = opDef(n.domain, n.op);
   if (!entry) {
     throw new KilnError("UNSUPPORTED_OP", `operator ${n.domain ? n.domain + "." : ""}${n.op} is not supported by kiln`, context);
   }
   if (n.domain && !graph.opsets.has(n.domain)) {
     throw new KilnError("INVALID_MODEL", `domain ${JSON.stringify(n.domain)} has no opset import`, context);
   }
-  const bounds = inputArity(n.domain, n.op);
+  const bounds = entry.arity;
   const given = n.inputs.length;
   if (bounds && (given < bounds[0] || given > bounds[1])) {
     const want = bounds[0] === bounds[1] ? `${bounds[0]}` : bounds[1] === Infinity ? `at least ${bounds[0]}` : `${bounds[0]} to ${bounds[1]}`;
@@ -120,7 +119,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   const ctx = new ShapeCtx(n, opset, inputs);
   let outs: OutputInfo[];
   try {
-    outs = entry.rule(ctx);
+    outs = entry.shape(ctx);
   } catch (e) {
     if (e instanceof KilnError) throw withFreezableInputs(graph, n, e);
     throw new KilnError("INTERNAL", `shape inference failed: ${(e as Error).message}`, { ...context, shapes: `inputs ${ctx.shapes()}` });
@@ -137,7 +136,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   });
   const allConst = inputs.every((x) => !x || x.value);
   const needsRun = n.outputs.some((o) => o && !graph.values.get(o)!.const);
-  if (!needsRun || !allConst || !entry.pure || !options.evaluate) return;
+  if (!needsRun || !allConst || hasTrait(n, "impure") || !options.evaluate) return;
   const outElems = outs.reduce((a, o) => a + sizeOf(o.shape), 0);
   if (outElems > (options.foldLimit ?? Infinity)) return;
   const values = await options.evaluate(graph, n, inputs.map((x) => x?.value), outs);

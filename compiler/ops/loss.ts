@@ -1,6 +1,8 @@
 // Shape rules for the loss operators. Both take scores [N, C, d1..dk] and integer targets
 // [N, d1..dk]; the loss is per element for reduction "none", else a scalar.
-import { registerShape, type ShapeCtx } from "./registry.js";
+import { OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 const FLOATS = ["float32", "float64", "float16"] as const;
 const REDUCTIONS = ["none", "sum", "mean"];
@@ -25,10 +27,12 @@ function lossShape(ctx: ShapeCtx): number[] {
   return reduction === "none" ? want : [];
 }
 
-registerShape("NegativeLogLikelihoodLoss", (ctx) => [{ dtype: ctx.input(0).dtype, shape: lossShape(ctx) }]);
+ops.define("NegativeLogLikelihoodLoss", (ctx) => [{ dtype: ctx.input(0).dtype, shape: lossShape(ctx) }]);
 
 // The second output (log_prob) has the scores' shape.
-registerShape("SoftmaxCrossEntropyLoss", (ctx) => {
+ops.define("SoftmaxCrossEntropyLoss", (ctx) => {
   const x = ctx.input(0);
   return [{ dtype: x.dtype, shape: lossShape(ctx) }, { dtype: x.dtype, shape: [...x.shape] }];
 });
+
+export const LOSS_OPS = ops.defs;

@@ -3,28 +3,30 @@
 import { toNumbers } from "../ir/values.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
-import { normAxis, registerShape, type ShapeCtx } from "./registry.js";
+import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 const INDEX_TYPES: DTypeName[] = ["int32", "int64"];
 const sizeOfShape = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const i64 = (dims: number[], xs: number[]): Tensor => ({ dtype: "int64", dims, data: BigInt64Array.from(xs.map(BigInt)) });
 
-registerShape("Gather", (ctx) => {
+ops.define("Gather", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(1, INDEX_TYPES);
   const axis = normAxis(ctx, ctx.attrs.int("axis", 0), x.shape.length);
   return [{ dtype: x.dtype, shape: [...x.shape.slice(0, axis), ...ctx.input(1).shape, ...x.shape.slice(axis + 1)] }];
-});
+}, { arity: [2, 2], lastChange: 13 });
 
-registerShape("GatherElements", (ctx) => {
+ops.define("GatherElements", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(1, INDEX_TYPES);
   const idx = ctx.input(1);
   if (idx.shape.length !== x.shape.length) ctx.fail("indices and data differ in rank");
   return [{ dtype: x.dtype, shape: [...idx.shape] }];
-});
+}, { arity: [2, 2] });
 
-registerShape("GatherND", (ctx) => {
+ops.define("GatherND", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(1, ["int64"]);
   const idx = ctx.input(1).shape;
@@ -32,9 +34,9 @@ registerShape("GatherND", (ctx) => {
   const q = idx[idx.length - 1];
   if (q === undefined || b + q > x.shape.length) ctx.fail("index tuples are longer than the data rank");
   return [{ dtype: x.dtype, shape: [...idx.slice(0, -1), ...x.shape.slice(b + q)] }];
-});
+}, { arity: [2, 2] });
 
-registerShape("OneHot", (ctx) => {
+ops.define("OneHot", (ctx) => {
   const idx = ctx.input(0);
   const depth = Math.trunc(ctx.requireInts(1)[0]);
   if (!(depth > 0)) ctx.invalid(`OneHot depth must be positive, got ${depth}`);
@@ -42,23 +44,23 @@ registerShape("OneHot", (ctx) => {
   const r = idx.shape.length + 1;
   const axis = normAxis(ctx, ctx.attrs.int("axis", -1), r);
   return [{ dtype: values.dtype, shape: [...idx.shape.slice(0, axis), depth, ...idx.shape.slice(axis)] }];
-});
+}, { arity: [3, 3] });
 
-registerShape("TopK", (ctx) => {
+ops.define("TopK", (ctx) => {
   const x = ctx.input(0);
   const axis = normAxis(ctx, ctx.attrs.int("axis", -1), x.shape.length);
   const k = ctx.opset < 10 ? ctx.attrs.int("k") : ctx.requireInts(1)[0];
   if (k < 0 || k > x.shape[axis]) ctx.fail(`k=${k} is out of range for axis of size ${x.shape[axis]}`);
   const shape = x.shape.map((d, a) => (a === axis ? k : d));
   return [{ dtype: x.dtype, shape }, { dtype: "int64", shape: [...shape] }];
-});
+}, { arity: [1, 2] });
 
-registerShape("Range", (ctx) => {
+ops.define("Range", (ctx) => {
   const [start, limit, delta] = [0, 1, 2].map((i) => toNumbers(ctx.value(i))[0]);
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
   if (!Number.isFinite(n)) ctx.invalid("Range with delta 0");
   return [{ dtype: ctx.input(0).dtype, shape: [n] }];
-});
+}, { arity: [3, 3], lastChange: 13 });
 
 function spaceDepthShape(ctx: ShapeCtx, toSpace: boolean) {
   const x = ctx.input(0);
@@ -70,10 +72,10 @@ function spaceDepthShape(ctx: ShapeCtx, toSpace: boolean) {
   const shape = toSpace ? [n, c / (b * b), h * b, w * b] : [n, c * b * b, h / b, w / b];
   return [{ dtype: x.dtype, shape }];
 }
-registerShape("DepthToSpace", (ctx) => spaceDepthShape(ctx, true));
-registerShape("SpaceToDepth", (ctx) => spaceDepthShape(ctx, false));
+ops.define("DepthToSpace", (ctx) => spaceDepthShape(ctx, true), { arity: [1, 1] });
+ops.define("SpaceToDepth", (ctx) => spaceDepthShape(ctx, false), { arity: [1, 1] });
 
-registerShape("Compress", (ctx) => {
+ops.define("Compress", (ctx) => {
   const x = ctx.input(0);
   const cond = Array.from(ctx.value(1).data as ArrayLike<number>, (v) => Number(v) !== 0);
   const hasAxis = ctx.attrs.has("axis");
@@ -83,7 +85,7 @@ registerShape("Compress", (ctx) => {
   return [{ dtype: x.dtype, shape: hasAxis ? x.shape.map((d, a) => (a === axis ? kept : d)) : [kept] }];
 });
 
-registerShape("NonZero", (ctx) => {
+ops.define("NonZero", (ctx) => {
   const x = ctx.input(0);
   const data = Array.from(ctx.value(0).data as ArrayLike<number | bigint>, (v) => Number(v) !== 0);
   const r = x.shape.length;
@@ -97,7 +99,7 @@ registerShape("NonZero", (ctx) => {
   });
   const n = data.filter(Boolean).length;
   return [{ dtype: "int64", shape: [r, n], value: i64([r, n], coords.flat()) }];
-});
+}, { arity: [1, 1], traits: ["compile-time-only"] });
 
 type Scalar = number | bigint;
 
@@ -107,7 +109,7 @@ function compareRows(a: Scalar[], b: Scalar[]): number {
   return 0;
 }
 
-registerShape("Unique", (ctx) => {
+ops.define("Unique", (ctx) => {
   // Only for a constant input: the whole result is computed here, as the output shape needs it.
   const x = ctx.input(0);
   const t = ctx.value(0);
@@ -138,4 +140,6 @@ registerShape("Unique", (ctx) => {
     { dtype: "int64", shape: [d], value: i64([d], inverse) },
     { dtype: "int64", shape: [n], value: i64([n], counts) },
   ];
-});
+}, { traits: ["compile-time-only"] });
+
+export const INDEXING_OPS = ops.defs;

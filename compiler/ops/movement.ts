@@ -1,12 +1,14 @@
 // Shape rules for data-movement and shape operators.
 import { dtypeFromOnnx } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
-import { broadcastShapes, normAxis, registerShape, type OutputInfo, type ShapeCtx } from "./registry.js";
+import { broadcastShapes, normAxis, OpTable, type OutputInfo, type ShapeCtx, type ShapeRule } from "./registry.js";
 import { padAmounts, sliceParams } from "./movement-params.js";
+
+const ops = new OpTable();
 
 const i64 = (xs: number[]): Tensor => ({ dtype: "int64", dims: [xs.length], data: BigInt64Array.from(xs.map(BigInt)) });
 
-registerShape("Constant", (ctx) => {
+ops.define("Constant", (ctx) => {
   const a = ctx.attrs;
   let t: Tensor | undefined;
   if (a.has("value")) t = a.tensor("value");
@@ -17,9 +19,9 @@ registerShape("Constant", (ctx) => {
   else if (a.has("sparse_value") || a.has("value_string") || a.has("value_strings")) ctx.unsupported("sparse and string constants are not supported");
   else ctx.invalid("Constant has no value attribute");
   return [{ dtype: t!.dtype, shape: [...t!.dims], value: t }];
-});
+}, { arity: [0, 0], lastChange: 13, traits: ["compile-time-only"] });
 
-registerShape("Shape", (ctx) => {
+ops.define("Shape", (ctx) => {
   const x = ctx.input(0);
   const r = x.shape.length;
   const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
@@ -27,19 +29,18 @@ registerShape("Shape", (ctx) => {
   const end = clamp(ctx.attrs.int("end", r));
   const dims = x.shape.slice(start, Math.max(start, end));
   return [{ dtype: "int64", shape: [dims.length], value: i64(dims) }];
-});
+}, { arity: [1, 1], lastChange: 13, traits: ["compile-time-only"] });
 
-registerShape("Size", (ctx) => {
+ops.define("Size", (ctx) => {
   const n = ctx.input(0).shape.reduce((a, b) => a * b, 1);
   return [{ dtype: "int64", shape: [], value: { dtype: "int64", dims: [], data: BigInt64Array.of(BigInt(n)) } }];
-});
+}, { arity: [1, 1], traits: ["compile-time-only"] });
 
-registerShape("Identity", (ctx) => {
+ops.define("Identity", (ctx) => {
   const x = ctx.input(0);
   return [{ dtype: x.dtype, shape: [...x.shape] }];
-});
+}, { arity: [1, 1], traits: ["reshape", "alias", "moves"], lastChange: 13 });
 
-import "./movement-index.js";
 
 const sizeOfShape = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const same = (ctx: ShapeCtx): OutputInfo[] => [{ dtype: ctx.input(0).dtype, shape: [...ctx.input(0).shape] }];
@@ -50,7 +51,7 @@ export function axesOf(ctx: ShapeCtx, i: number): number[] | undefined {
   return ctx.optional(i) ? ctx.ints(i) : undefined;
 }
 
-registerShape("Reshape", (ctx) => {
+ops.define("Reshape", (ctx) => {
   const x = ctx.input(0);
   const want = ctx.attrs.has("shape") ? ctx.attrs.ints("shape") : ctx.requireInts(1);
   const allowZero = ctx.attrs.int("allowzero", 0) === 1;
@@ -65,26 +66,26 @@ registerShape("Reshape", (ctx) => {
   }
   if (sizeOfShape(shape) !== n) ctx.fail(`cannot reshape [${x.shape.join(",")}] to [${shape.join(",")}]`);
   return [{ dtype: x.dtype, shape }];
-});
+}, { arity: [1, 2], traits: ["reshape", "alias", "moves"], lastChange: 13 });
 
-registerShape("Flatten", (ctx) => {
+ops.define("Flatten", (ctx) => {
   const x = ctx.input(0);
   const r = x.shape.length;
   let axis = ctx.attrs.int("axis", 1);
   if (axis < 0) axis += r;
   if (axis < 0 || axis > r) ctx.invalid(`axis out of range for rank ${r}`);
   return [{ dtype: x.dtype, shape: [sizeOfShape(x.shape.slice(0, axis)), sizeOfShape(x.shape.slice(axis))] }];
-});
+}, { arity: [1, 1], traits: ["reshape", "alias", "moves"], lastChange: 13 });
 
-registerShape("Squeeze", (ctx) => {
+ops.define("Squeeze", (ctx) => {
   const x = ctx.input(0);
   const r = x.shape.length;
   const axes = axesOf(ctx, 1)?.map((a) => normAxis(ctx, a, r)) ?? x.shape.flatMap((d, k) => (d === 1 ? [k] : []));
   for (const a of axes) if (x.shape[a] !== 1) ctx.fail(`cannot squeeze axis ${a} of size ${x.shape[a]}`);
   return [{ dtype: x.dtype, shape: x.shape.filter((_, k) => !axes.includes(k)) }];
-});
+}, { arity: [1, 2], traits: ["reshape", "alias", "moves"], lastChange: 13 });
 
-registerShape("Unsqueeze", (ctx) => {
+ops.define("Unsqueeze", (ctx) => {
   const x = ctx.input(0);
   const axes = axesOf(ctx, 1) ?? ctx.invalid("Unsqueeze needs axes");
   const r = x.shape.length + axes.length;
@@ -92,9 +93,9 @@ registerShape("Unsqueeze", (ctx) => {
   if (new Set(norm).size !== norm.length) ctx.invalid("repeated axes");
   const rest = [...x.shape];
   return [{ dtype: x.dtype, shape: Array.from({ length: r }, (_, k) => (norm.includes(k) ? 1 : rest.shift()!)) }];
-});
+}, { arity: [1, 2], traits: ["reshape", "alias", "moves"], lastChange: 13 });
 
-registerShape("Dropout", (ctx) => {
+ops.define("Dropout", (ctx) => {
   const x = ctx.input(0);
   const training = ctx.optional(2);
   if (training && (!training.value || Number(training.value.data[0]) !== 0)) {
@@ -102,17 +103,17 @@ registerShape("Dropout", (ctx) => {
   }
   if (ctx.attrs.has("is_test") && ctx.attrs.int("is_test") === 0) ctx.unsupported("Dropout with is_test=0 (training) is not supported");
   return [{ dtype: x.dtype, shape: [...x.shape] }, { dtype: "bool", shape: [...x.shape] }];
-});
+}, { arity: [1, 3], traits: ["alias"], lastChange: 13 });
 
-registerShape("Transpose", (ctx) => {
+ops.define("Transpose", (ctx) => {
   const x = ctx.input(0);
   const r = x.shape.length;
   const perm = ctx.attrs.ints("perm", [...Array(r).keys()].reverse());
   if (perm.length !== r || [...perm].sort((a, b) => a - b).some((p, k) => p !== k)) ctx.invalid(`perm [${perm.join(",")}] is not a permutation of rank ${r}`);
   return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
-});
+}, { arity: [1, 1], traits: ["moves"], lastChange: 13 });
 
-registerShape("Concat", (ctx) => {
+ops.define("Concat", (ctx) => {
   const xs = ctx.inputs.map((_, i) => ctx.input(i));
   const r = xs[0].shape.length;
   const axis = normAxis(ctx, ctx.attrs.int("axis"), r);
@@ -124,7 +125,7 @@ registerShape("Concat", (ctx) => {
     shape[axis] += x.shape[axis];
   }
   return [{ dtype: xs[0].dtype, shape }];
-});
+}, { arity: [1, Infinity], lastChange: 13 });
 
 /** Chunk sizes of Split along its axis. */
 export function splitSizes(attrs: ShapeCtx["attrs"], dim: number, outputs: number, given: number[] | undefined): number[] | string {
@@ -136,34 +137,34 @@ export function splitSizes(attrs: ShapeCtx["attrs"], dim: number, outputs: numbe
   return Array.from({ length: n }, (_, k) => Math.max(0, Math.min(chunk, dim - k * chunk)));
 }
 
-registerShape("Split", (ctx) => {
+ops.define("Split", (ctx) => {
   const x = ctx.input(0);
   const axis = normAxis(ctx, ctx.attrs.int("axis", 0), x.shape.length);
   const sizes = splitSizes(ctx.attrs, x.shape[axis], ctx.node.outputs.length, ctx.optional(1) ? ctx.ints(1) : undefined);
   const ok = typeof sizes === "string" ? ctx.fail(sizes) : sizes;
   return ok.map((s) => ({ dtype: x.dtype, shape: x.shape.map((d, k) => (k === axis ? s : d)) }));
-});
+}, { arity: [1, 2], lastChange: 13 });
 
-registerShape("Slice", (ctx) => {
+ops.define("Slice", (ctx) => {
   const x = ctx.input(0);
   const p = sliceParams(ctx, x.shape);
   return [{ dtype: x.dtype, shape: p.map((a) => a.count) }];
-});
+}, { arity: [1, 5], traits: ["moves"], lastChange: 13 });
 
-registerShape("Expand", (ctx) => {
+ops.define("Expand", (ctx) => {
   const x = ctx.input(0);
   const shape = broadcastShapes(x.shape, ctx.requireInts(1)) ?? ctx.fail(`cannot expand [${x.shape.join(",")}] to [${ctx.requireInts(1).join(",")}]`);
   return [{ dtype: x.dtype, shape }];
-});
+}, { arity: [2, 2], traits: ["moves"], lastChange: 13 });
 
-registerShape("Tile", (ctx) => {
+ops.define("Tile", (ctx) => {
   const x = ctx.input(0);
   const reps = ctx.requireInts(1);
   if (reps.length !== x.shape.length || reps.some((r) => r < 0)) ctx.invalid(`repeats [${reps.join(",")}] do not fit rank ${x.shape.length}`);
   return [{ dtype: x.dtype, shape: x.shape.map((d, k) => d * reps[k]) }];
-});
+}, { arity: [2, 2], traits: ["moves"], lastChange: 13 });
 
-registerShape("Pad", (ctx) => {
+ops.define("Pad", (ctx) => {
   const x = ctx.input(0);
   const { begin, end } = padAmounts(ctx, x.shape.length);
   const mode = ctx.attrs.string("mode", "constant");
@@ -173,25 +174,31 @@ registerShape("Pad", (ctx) => {
   if (mode !== "constant" && x.shape.some((d, k) => d === 0 && shape[k] > 0)) ctx.fail(`Pad mode ${mode} needs a non-empty input`);
   if (mode === "reflect" && x.shape.some((d, k) => (begin[k] >= d || end[k] >= d) && d > 1)) ctx.fail("reflect pads must be smaller than the axis");
   return [{ dtype: x.dtype, shape }];
-});
+}, { arity: [1, 4], lastChange: 13 });
 
-registerShape("ConstantOfShape", (ctx) => {
+ops.define("ConstantOfShape", (ctx) => {
   const shape = ctx.requireInts(0);
   const v = ctx.attrs.tensor("value");
   return [{ dtype: v?.dtype ?? "float32", shape }];
-});
+}, { arity: [1, 1], lastChange: 13 });
 
-registerShape("EyeLike", (ctx) => {
+ops.define("EyeLike", (ctx) => {
   const x = ctx.input(0);
   if (x.shape.length !== 2) ctx.invalid("EyeLike needs a 2-D input");
   const dt = ctx.attrs.has("dtype") ? dtypeFromOnnx(ctx.attrs.int("dtype"))?.name ?? ctx.unsupported(`EyeLike dtype ${ctx.attrs.int("dtype")}`) : x.dtype;
   return [{ dtype: dt, shape: [...x.shape] }];
-});
+}, { arity: [1, 1] });
 
-registerShape(["Trilu", "ReverseSequence", "CumSum"], same);
+ops.define("Trilu", same, { arity: [1, 2] });
+ops.define("CumSum", same, { arity: [2, 2] });
+ops.define("ReverseSequence", same, { arity: [2, 2] });
 
-registerShape(["ScatterND", "ScatterElements", "Scatter"], (ctx) => {
+const scatterShape: ShapeRule = (ctx) => {
   ctx.expectDType(1, ["int32", "int64"]);
   if (ctx.input(2).dtype !== ctx.input(0).dtype) ctx.invalid("updates and data differ in type");
   return same(ctx);
-});
+};
+ops.define(["ScatterND", "ScatterElements"], scatterShape, { arity: [3, 3], lastChange: 13 });
+ops.define("Scatter", scatterShape, { arity: [3, 3] });
+
+export const MOVEMENT_OPS = ops.defs;

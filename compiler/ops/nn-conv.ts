@@ -1,7 +1,9 @@
 // Shape rules for Conv, ConvTranspose and the pools.
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { slidingWindow, transposedWindow } from "./nn-geometry.js";
-import { registerShape, type ShapeCtx } from "./registry.js";
+import { OpTable, type ShapeCtx, type ShapeRule } from "./registry.js";
+
+const ops = new OpTable();
 
 const FLOATS: DTypeName[] = ["float32", "float64", "float16"];
 
@@ -19,7 +21,7 @@ function convWeights(ctx: ShapeCtx, x: number[]): number[] {
   return w;
 }
 
-registerShape("Conv", (ctx) => {
+ops.define("Conv", (ctx) => {
   const dt = ctx.expectDType(0, FLOATS);
   const x = spatialInput(ctx);
   const w = convWeights(ctx, x);
@@ -30,9 +32,9 @@ registerShape("Conv", (ctx) => {
   if (b && (b.shape.length !== 1 || b.shape[0] !== w[0])) ctx.fail(`bias must be [${w[0]}]`);
   const win = slidingWindow(ctx.attrs, x.slice(2), w.slice(2));
   return [{ dtype: dt, shape: [x[0], w[0], ...win.out] }];
-});
+}, { arity: [2, 3], lastChange: 13, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 }, weightsOutputAxis: () => 0 });
 
-registerShape("ConvTranspose", (ctx) => {
+ops.define("ConvTranspose", (ctx) => {
   const dt = ctx.expectDType(0, FLOATS);
   const x = spatialInput(ctx);
   const w = convWeights(ctx, x);
@@ -43,7 +45,9 @@ registerShape("ConvTranspose", (ctx) => {
   if (b && (b.shape.length !== 1 || b.shape[0] !== w[1] * group)) ctx.fail(`bias must be [${w[1] * group}]`);
   const win = transposedWindow(ctx.attrs, x.slice(2), w.slice(2));
   return [{ dtype: dt, shape: [x[0], w[1] * group, ...win.out] }];
-});
+}, { arity: [2, 3], traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 },
+  // W is [C, M/group, kh, kw]: output channels on axis 1 when there is one group
+  weightsOutputAxis: (node) => (node.attrs.group?.type === "int" && node.attrs.group.value !== 1 ? undefined : 1) });
 
 function poolShape(ctx: ShapeCtx, dtypes: DTypeName[]): number[] {
   ctx.expectDType(0, dtypes);
@@ -53,17 +57,21 @@ function poolShape(ctx: ShapeCtx, dtypes: DTypeName[]): number[] {
   return [x[0], x[1], ...win.out];
 }
 
-registerShape(["AveragePool", "LpPool"], (ctx) => [{ dtype: ctx.input(0).dtype, shape: poolShape(ctx, FLOATS) }]);
+const averageShape: ShapeRule = (ctx) => [{ dtype: ctx.input(0).dtype, shape: poolShape(ctx, FLOATS) }];
+ops.define("AveragePool", averageShape, { arity: [1, 1], lastChange: 13 });
+ops.define("LpPool", averageShape, { arity: [1, 1] });
 
-registerShape("MaxPool", (ctx) => {
+ops.define("MaxPool", (ctx) => {
   const shape = poolShape(ctx, [...FLOATS, "int8", "uint8"]);
   const outs = [{ dtype: ctx.input(0).dtype, shape }];
   if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) outs.push({ dtype: "int64", shape });
   return outs;
-});
+}, { arity: [1, 1], lastChange: 13 });
 
-registerShape(["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"], (ctx) => {
+ops.define(["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"], (ctx) => {
   const dt = ctx.expectDType(0, FLOATS);
   const x = spatialInput(ctx);
   return [{ dtype: dt, shape: [x[0], x[1], ...x.slice(2).map(() => 1)] }];
-});
+}, { arity: [1, 1] });
+
+export const CONV_OPS = ops.defs;

@@ -2,7 +2,9 @@
 // shared by the shape rule and the kernel.
 import type { Tensor } from "../ir/graph.js";
 import type { Attrs } from "../ir/attrs.js";
-import { registerShape, type ShapeCtx } from "./registry.js";
+import { OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 export interface ResizePlan {
   out: number[];
@@ -83,4 +85,7 @@ function resizeRule(ctx: ShapeCtx) {
   return [{ dtype: x.dtype, shape: plan.out }];
 }
 
-registerShape(["Resize", "Upsample"], resizeRule);
+ops.define("Resize", resizeRule, { arity: [1, 4], lastChange: 13 });
+ops.define("Upsample", resizeRule, { arity: [1, 2] });
+
+export const RESIZE_OPS = ops.defs;

@@ -1,8 +1,8 @@
 // Shape rules for MatMul, Gemm, convolutions, pooling and Resize.
 import type { DTypeName } from "../../runtime/dtypes.js";
-import { broadcastShapes, registerShape, type ShapeCtx } from "./registry.js";
-import "./nn-conv.js";
-import "./nn-resize.js";
+import { broadcastShapes, OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 const MATMUL_DTYPES: DTypeName[] = ["float32", "float64", "float16", "int32", "int64", "uint32", "uint64"];
 
@@ -21,13 +21,13 @@ export function matmulShape(ctx: ShapeCtx, a: number[], b: number[]): number[] {
   return out;
 }
 
-registerShape("MatMul", (ctx) => {
+ops.define("MatMul", (ctx) => {
   const dt = ctx.expectDType(0, MATMUL_DTYPES);
   if (ctx.input(1).dtype !== dt) ctx.invalid(`MatMul operands differ in type: ${dt} vs ${ctx.input(1).dtype}`);
   return [{ dtype: dt, shape: matmulShape(ctx, ctx.input(0).shape, ctx.input(1).shape) }];
-});
+}, { arity: [2, 2], lastChange: 13, traits: ["epilogue-anchor"], anchor: { channelAxis: -1, costly: true } });
 
-registerShape("Gemm", (ctx) => {
+ops.define("Gemm", (ctx) => {
   const dt = ctx.expectDType(0, MATMUL_DTYPES);
   const a = ctx.input(0).shape, b = ctx.input(1).shape;
   if (a.length !== 2 || b.length !== 2) ctx.invalid("Gemm operands must be 2-D");
@@ -41,4 +41,7 @@ registerShape("Gemm", (ctx) => {
     if (!bc || bc.length !== 2 || bc[0] !== M || bc[1] !== N) ctx.fail(`Gemm C [${c.shape}] does not broadcast to [${M},${N}]`);
   }
   return [{ dtype: dt, shape: [M, N] }];
-});
+}, { arity: [2, 3], lastChange: 13, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: -1, costly: true },
+  weightsOutputAxis: (node) => (node.attrs.transB?.type === "int" && node.attrs.transB.value ? 0 : 1) });
+
+export const NN_OPS = ops.defs;

@@ -3,7 +3,9 @@
 import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtypes.js";
 import { matmulShape } from "./nn.js";
 import { slidingWindow } from "./nn-geometry.js";
-import { normAxis, registerShape, type ShapeCtx } from "./registry.js";
+import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 /** DequantizeLinear also reads int32 (a quantized bias); QuantizeLinear never produces it */
 const DEQUANT_INTS: DTypeName[] = ["int8", "uint8", "int16", "uint16", "int32"];
@@ -42,7 +44,7 @@ function expectQuant(ctx: ShapeCtx, dt: DTypeName, what: string, allowed = QUANT
   return dt;
 }
 
-registerShape("QuantizeLinear", (ctx) => {
+ops.define("QuantizeLinear", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(0, [...FLOATS, "int32"]);
   const zp = ctx.optional(2);
@@ -53,7 +55,7 @@ registerShape("QuantizeLinear", (ctx) => {
   return [{ dtype: out, shape: [...x.shape] }];
 });
 
-registerShape("DequantizeLinear", (ctx) => {
+ops.define("DequantizeLinear", (ctx) => {
   const x = ctx.input(0);
   expectQuant(ctx, x.dtype, "input", DEQUANT_INTS);
   const zp = ctx.optional(2);
@@ -63,7 +65,7 @@ registerShape("DequantizeLinear", (ctx) => {
   return [{ dtype: attrDType(ctx, "output_dtype") ?? scale, shape: [...x.shape] }];
 });
 
-registerShape("DynamicQuantizeLinear", (ctx) => {
+ops.define("DynamicQuantizeLinear", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(0, ["float32"]);
   return [{ dtype: "uint8", shape: [...x.shape] }, { dtype: "float32", shape: [] }, { dtype: "uint8", shape: [] }];
@@ -77,7 +79,7 @@ function perChannel(ctx: ShapeCtx, i: number, n: number, what: string): void {
   if (size !== 1 && (t.shape.length !== 1 || size !== n)) ctx.unsupported(`${what} of shape [${t.shape}] (kiln takes a scalar or [${n}])`);
 }
 
-registerShape("MatMulInteger", (ctx) => {
+ops.define("MatMulInteger", (ctx) => {
   const [a, b] = [ctx.input(0), ctx.input(1)];
   ctx.expectDType(0, BYTES);
   ctx.expectDType(1, BYTES);
@@ -87,7 +89,7 @@ registerShape("MatMulInteger", (ctx) => {
   return [{ dtype: "int32", shape: out }];
 });
 
-registerShape("QLinearMatMul", (ctx) => {
+ops.define("QLinearMatMul", (ctx) => {
   const [a, b] = [ctx.input(0), ctx.input(3)];
   ctx.expectDType(0, BYTES);
   ctx.expectDType(3, BYTES);
@@ -111,7 +113,7 @@ function convShape(ctx: ShapeCtx, xi: number, wi: number): number[] {
   return [x[0], w[0], ...slidingWindow(ctx.attrs, x.slice(2), w.slice(2)).out];
 }
 
-registerShape("ConvInteger", (ctx) => {
+ops.define("ConvInteger", (ctx) => {
   ctx.expectDType(0, BYTES);
   ctx.expectDType(1, BYTES);
   const shape = convShape(ctx, 0, 1);
@@ -120,7 +122,7 @@ registerShape("ConvInteger", (ctx) => {
   return [{ dtype: "int32", shape }];
 });
 
-registerShape("QLinearConv", (ctx) => {
+ops.define("QLinearConv", (ctx) => {
   ctx.expectDType(0, BYTES);
   ctx.expectDType(3, BYTES);
   const out = ctx.expectDType(7, BYTES);
@@ -130,3 +132,5 @@ registerShape("QLinearConv", (ctx) => {
   if (bias && (bias.dtype !== "int32" || bias.shape.join() !== String(shape[1]))) ctx.invalid(`bias must be int32 [${shape[1]}], got ${bias.dtype}[${bias.shape}]`);
   return [{ dtype: out, shape }];
 });
+
+export const QUANT_OPS = ops.defs;

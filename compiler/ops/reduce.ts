@@ -1,21 +1,24 @@
 // Shape rules for reductions, arg-reductions and softmax-like operators.
 import { reduceAxes } from "./reduce-axes.js";
-import { normAxis, registerShape, type ShapeCtx } from "./registry.js";
+import { normAxis, OpTable, type ShapeCtx, type ShapeRule } from "./registry.js";
 import { unaryRule } from "./elementwise.js";
 
-const reduceOps = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-  "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"];
+const ops = new OpTable();
 
-registerShape(reduceOps, (ctx: ShapeCtx) => {
+const reduceShape: ShapeRule = (ctx: ShapeCtx) => {
   const x = ctx.input(0);
   const axes = reduceAxes(ctx.node.op, ctx.opset, x.shape.length, ctx.attrs, ctx.optional(1),
     (msg) => ctx.unsupported(msg), (msg) => ctx.invalid(msg));
   const keep = ctx.attrs.int("keepdims", 1) === 1;
   const shape = keep ? x.shape.map((d, k) => (axes.includes(k) ? 1 : d)) : x.shape.filter((_, k) => !axes.includes(k));
   return [{ dtype: x.dtype, shape }];
-});
+};
+// ReduceSum took its axes as an input from opset 13, the others from 18
+ops.define("ReduceSum", reduceShape, { arity: [1, 2], lastChange: 13 });
+ops.define(["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"],
+  reduceShape, { arity: [1, 2], lastChange: 18 });
 
-registerShape(["ArgMax", "ArgMin"], (ctx) => {
+ops.define(["ArgMax", "ArgMin"], (ctx) => {
   const x = ctx.input(0);
   const r = x.shape.length;
   if (r === 0) ctx.invalid(`${ctx.node.op} needs a tensor of rank >= 1`);
@@ -24,10 +27,14 @@ registerShape(["ArgMax", "ArgMin"], (ctx) => {
   const keep = ctx.attrs.int("keepdims", 1) === 1;
   const shape = keep ? x.shape.map((d, k) => (k === axis ? 1 : d)) : x.shape.filter((_, k) => k !== axis);
   return [{ dtype: "int64", shape }];
-});
+}, { arity: [1, 1] });
 
-registerShape(["Softmax", "LogSoftmax", "Hardmax"], (ctx) => {
+const softmaxShape: ShapeRule = (ctx) => {
   const x = ctx.input(0);
   if (x.shape.length > 0) normAxis(ctx, ctx.attrs.int("axis", ctx.opset >= 13 ? -1 : 1), x.shape.length);
   return unaryRule(ctx);
-});
+};
+ops.define(["Softmax", "LogSoftmax"], softmaxShape, { arity: [1, 1], lastChange: 13 });
+ops.define("Hardmax", softmaxShape, { arity: [1, 1] });
+
+export const REDUCE_OPS = ops.defs;

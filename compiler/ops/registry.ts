@@ -103,22 +103,82 @@ export class ShapeCtx {
 
 export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
 
-export interface ShapeEntry {
-  rule: ShapeRule;
-  /** false for ops whose result must not be computed at compile time (random numbers) */
-  pure: boolean;
+/**
+ * What passes and kernels ask about an operator, instead of keeping their own lists of op names:
+ *   elementwise      output element i reads only the input elements that broadcast to i
+ *   unary            elementwise over one tensor (Clip's bounds are scalars)
+ *   broadcasting     elementwise over n tensors, numpy broadcasting
+ *   comparison       broadcasting, bool output
+ *   in-place         its kernel reads element i of every same-shaped input before it writes output
+ *                    element i, so the output may take over an input's bytes (plan-memory)
+ *   alias            the output is the input's bytes, reinterpreted: they share one buffer
+ *   reshape          changes dims only (Reshape, Flatten, Squeeze, Unsqueeze, Identity): a chain of
+ *                    them is one Reshape, and they fold without arithmetic
+ *   moves            every output element is a copy of some input element (a splat stays a splat)
+ *   uniform          gives the same bits on one scalar as in every SIMD lane of its kernel, so an op
+ *                    over splats folds to a splat of its scalar result
+ *   fusible          may join a fused elementwise loop (its kernel has a float formula)
+ *   epilogue         may run in a Conv/Gemm/MatMul epilogue (it has a float32 f32x4 form)
+ *   costly           a long formula (exp and a division): kept out of convolution epilogues
+ *   epilogue-anchor  its kernels apply a fused epilogue to every value they store (see `anchor`)
+ *   layout-agnostic  computes the same on a channels-last tensor (the NHWC layout pass may take it)
+ *   compile-time-only has no kernel: its value must be known at compile time (NonZero, Unique)
+ *   impure           gives a different value each run (random numbers): never folded or merged
+ */
+export type Trait =
+  | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "uniform"
+  | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "impure";
+
+/** How an epilogue anchor's kernels take a fused bias: its own bias input, and the axis it runs along. */
+export interface AnchorInfo {
+  /** index of the op's own bias input (Conv's B, Gemm's C); absent for MatMul */
+  bias?: number;
+  /** the output axis a bias runs along: 1 (channels of NCHW) or -1 (the last: columns, NHWC channels) */
+  channelAxis: 1 | -1;
+  /**
+   * whether costly activations may join its epilogue: a matrix product's kernel applies it once
+   * per stored tile row, a convolution's at every store of its inner loops, where it measured slower
+   */
+  costly?: boolean;
 }
 
-const rules = new Map<string, ShapeEntry>();
-
-const key = (domain: string, op: string) => `${domain === "ai.onnx" ? "" : domain}::${op}`;
-
-export function registerShape(op: string | string[], rule: ShapeRule, opts: { domain?: string; pure?: boolean } = {}): void {
-  for (const o of Array.isArray(op) ? op : [op]) rules.set(key(opts.domain ?? "", o), { rule, pure: opts.pure ?? true });
+/** One operator: everything kiln knows about it before code generation. */
+export interface OpDef {
+  domain: string;
+  name: string;
+  /** [min, max] inputs (the loosest bounds across opsets; the shape rule checks the rest) */
+  arity?: readonly [number, number];
+  shape: ShapeRule;
+  traits: ReadonlySet<Trait>;
+  /**
+   * The float32 result computed in JavaScript, for ops IEEE 754 rounds exactly (+, -, *, /, sqrt in
+   * double, then Math.fround, is the correctly rounded float32 result, which is what the kernels'
+   * f32 instructions give): constant folding of small tensors runs this instead of compiling a module.
+   */
+  exact?: (...x: number[]) => number;
+  anchor?: AnchorInfo;
+  /** the axis of the weights input (1) that holds output channels, when the op has one (BatchNormalization folding) */
+  weightsOutputAxis?: (node: Node, weightsRank: number) => number | undefined;
+  /**
+   * The ai.onnx opset where the op's meaning (as kiln runs it) last changed, when known: 13 for ops
+   * that read the same from 13 up (later versions only widened types or added inputs whose
+   * defaults keep the old meaning). Lets a rewrite raise a graph's opset safely.
+   */
+  lastChange?: number;
 }
 
-export function shapeRule(domain: string, op: string): ShapeEntry | undefined {
-  return rules.get(key(domain, op));
+export type OpOptions = Partial<Omit<OpDef, "name" | "shape" | "traits">> & { traits?: readonly Trait[] };
+
+/** The definitions of one family of ops, collected in order; a family file exports its table's `defs`. */
+export class OpTable {
+  readonly defs: OpDef[] = [];
+
+  define(names: string | readonly string[], shape: ShapeRule, options: OpOptions = {}): void {
+    const { traits = [], domain = "", ...rest } = options;
+    for (const name of typeof names === "string" ? [names] : names) {
+      this.defs.push({ ...rest, domain, name, shape, traits: new Set(traits) });
+    }
+  }
 }
 
 /** numpy broadcasting of shapes; undefined when they do not broadcast. */

@@ -1,6 +1,8 @@
 // Shape rules for DFT and STFT. Signals carry a last dim of 1 (real) or 2 (complex); the
 // transform length, axis and frame sizes are input values and must be known when compiling.
-import { registerShape, type ShapeCtx } from "./registry.js";
+import { OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 const FLOATS = ["float32", "float64", "float16"] as const;
 
@@ -37,7 +39,7 @@ function signalDims(ctx: ShapeCtx, i: number): number[] {
   return x;
 }
 
-registerShape("DFT", (ctx) => {
+ops.define("DFT", (ctx) => {
   const x = signalDims(ctx, 0);
   const g = dftGeometry(x, ctx.opset, ctx.attrs, (i) => ctx.ints(i), (m) => ctx.invalid(m));
   if (g.irfft && x[x.length - 1] !== 2) ctx.invalid("an inverse one-sided DFT takes a complex half spectrum");
@@ -45,7 +47,7 @@ registerShape("DFT", (ctx) => {
   const shape = x.map((d, k) => (k === g.axis ? len : d));
   shape[shape.length - 1] = g.irfft ? 1 : 2;
   return [{ dtype: ctx.input(0).dtype, shape }];
-});
+}, { lastChange: 20 });
 
 export interface StftGeometry {
   step: number;
@@ -61,7 +63,7 @@ export function stftGeometry(len: number, onesided: boolean, step: number, windo
   return { step, frameLength: L, frames: Math.floor((len - L) / step) + 1, bins: onesided ? Math.floor(L / 2) + 1 : L };
 }
 
-registerShape("STFT", (ctx) => {
+ops.define("STFT", (ctx) => {
   const x = signalDims(ctx, 0);
   if (x.length !== 3) ctx.invalid(`STFT signal must be [batch, length, 1 or 2]; got [${x}]`);
   const w = ctx.optional(2);
@@ -71,3 +73,5 @@ registerShape("STFT", (ctx) => {
   const g = stftGeometry(x[1], onesided, ctx.ints(1)?.[0] ?? ctx.invalid("frame_step is required"), w?.shape[0], ctx.ints(3)?.[0], (m) => ctx.invalid(m));
   return [{ dtype: ctx.input(0).dtype, shape: [x[0], g.frames, g.bins, 2] }];
 });
+
+export const DFT_OPS = ops.defs;

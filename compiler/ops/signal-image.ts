@@ -1,8 +1,10 @@
 // Shape rules for the image-geometry operators kiln groups with signals: CenterCropPad,
 // Col2Im and GridSample. Target sizes are input values, so they must be known when compiling.
-import { normAxis, registerShape, type ShapeCtx } from "./registry.js";
+import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
 
-registerShape("CenterCropPad", (ctx) => {
+const ops = new OpTable();
+
+ops.define("CenterCropPad", (ctx) => {
   const x = ctx.input(0).shape;
   const shape = ctx.ints(1) ?? ctx.invalid("shape is required");
   const axes = ctx.attrs.ints("axes", x.map((_, k) => k)).map((a) => normAxis(ctx, a, x.length));
@@ -35,7 +37,7 @@ export function col2imGeometry(image: number[], block: number[], attrs: ShapeCtx
   return { image, block, strides, dilations, padBegin: pads.slice(0, r), counts };
 }
 
-registerShape("Col2Im", (ctx) => {
+ops.define("Col2Im", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(0, ["float32", "float64", "float16"]);
   const image = ctx.ints(1) ?? ctx.invalid("image_shape is required");
@@ -51,7 +53,7 @@ registerShape("Col2Im", (ctx) => {
 const MODES = ["linear", "nearest", "cubic", "bilinear", "bicubic"];
 const PADDING = ["zeros", "border", "reflection"];
 
-registerShape("GridSample", (ctx) => {
+ops.define("GridSample", (ctx) => {
   const x = ctx.input(0);
   const grid = ctx.input(1).shape;
   ctx.expectDType(0, ["float32", "float64", "float16"]);
@@ -65,4 +67,6 @@ registerShape("GridSample", (ctx) => {
   if (!PADDING.includes(ctx.attrs.string("padding_mode", "zeros"))) ctx.invalid(`padding_mode must be one of ${PADDING.join(", ")}`);
   if ((mode === "cubic" || mode === "bicubic") && r !== 2) ctx.unsupported("cubic GridSample is defined for 2-D images only");
   return [{ dtype: x.dtype, shape: [x.shape[0], x.shape[1], ...grid.slice(1, r + 1)] }];
-});
+}, { lastChange: 20 });
+
+export const IMAGE_OPS = ops.defs;

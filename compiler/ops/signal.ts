@@ -1,9 +1,9 @@
 // Shape rules for the signal operators: CumProd, the window functions, MelWeightMatrix, DFT
 // and STFT. Window and mel sizes are input values, so they must be known when compiling.
 import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtypes.js";
-import { normAxis, registerShape, type ShapeCtx } from "./registry.js";
-import "./signal-dft.js";
-import "./signal-image.js";
+import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
+
+const ops = new OpTable();
 
 const NUMERIC: DTypeName[] = ["float32", "float64", "float16", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"];
 
@@ -22,7 +22,7 @@ export function scalarInt(ctx: ShapeCtx, i: number, what: string): number {
   return v[0];
 }
 
-registerShape("CumProd", (ctx) => {
+ops.define("CumProd", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(0, ["float32", "float64", "float16", "int32", "int64", "uint32", "uint64"]);
   ctx.expectDType(1, ["int32", "int64"]);
@@ -31,15 +31,15 @@ registerShape("CumProd", (ctx) => {
   if (axis.shape.reduce((a, b) => a * b, 1) !== 1) ctx.invalid("CumProd axis must be a scalar");
   if (axis.value) normAxis(ctx, Number(axis.value.data[0]), x.shape.length);
   return [{ dtype: x.dtype, shape: [...x.shape] }];
-});
+}, { arity: [2, 2] });
 
-registerShape(["HannWindow", "HammingWindow", "BlackmanWindow"], (ctx) => {
+ops.define(["HannWindow", "HammingWindow", "BlackmanWindow"], (ctx) => {
   const size = scalarInt(ctx, 0, "size");
   if (size < 0) ctx.invalid(`window size ${size} is negative`);
   return [{ dtype: outputDType(ctx), shape: [size] }];
 });
 
-registerShape("MelWeightMatrix", (ctx) => {
+ops.define("MelWeightMatrix", (ctx) => {
   const bins = scalarInt(ctx, 0, "num_mel_bins");
   const dft = scalarInt(ctx, 1, "dft_length");
   // the matrix depends on every input value; kiln builds it at compile time
@@ -47,3 +47,5 @@ registerShape("MelWeightMatrix", (ctx) => {
   if (bins < 0 || dft < 1) ctx.invalid(`num_mel_bins ${bins} and dft_length ${dft} must be positive`);
   return [{ dtype: outputDType(ctx), shape: [Math.floor(dft / 2) + 1, bins] }];
 });
+
+export const SIGNAL_OPS = ops.defs;

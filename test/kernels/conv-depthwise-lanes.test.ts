@@ -7,8 +7,7 @@ import type { Attr, Node } from "../../compiler/ir/graph.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { exportModel } from "../../compiler/onnx/export.js";
 import { compareTensors } from "../../compiler/driver/testdata.js";
-import { depthwiseLanesLayout } from "../../codegen/kernels/conv/depthwise-lanes.js";
-import { KernelCtx, type TensorRef } from "../../codegen/kernels/registry.js";
+import { kernelsFor } from "../util/kernels.js";
 import { expectMatchesOrt, runKiln, runOrt, tensor } from "../util/ort.js";
 
 const ints = (value: number[]): Attr => ({ type: "ints", value });
@@ -16,13 +15,9 @@ const int = (value: number): Attr => ({ type: "int", value });
 const tol = { rtol: 1e-4, atol: 1e-4 };
 
 /** whether a depthwise Conv of these shapes takes the lanes kernel */
-function takesLanes(x: number[], w: number[], attrs: Record<string, Attr>, constant = true): boolean {
-  const node: Node = { name: "c", op: "Conv", domain: "", inputs: ["x", "w"], outputs: ["y"], attrs: { group: int(x[1]), ...attrs } };
-  const ref = (dims: number[], value = false): TensorRef => ({
-    name: "t", dtype: "float32", dims, size: dims.reduce((a, b) => a * b, 1), addr: 0, value: value ? tensor({ dims }, 1) : undefined,
-  });
-  const ctx = new KernelCtx(null as never, null as never, node, 17, [ref(x), ref(w, constant)], [ref([x[0], w[0], 1, 1])], null as never);
-  return depthwiseLanesLayout(ctx) !== undefined;
+async function takesLanes(x: number[], w: number[], attrs: Record<string, Attr>, constant = true): Promise<boolean> {
+  const { chosen } = await kernelsFor("Conv", [{ dims: x }, { dims: w, constant }], { group: int(x[1]), ...attrs });
+  return chosen === "depthwise-lanes";
 }
 
 /** [x dims, kernel, attrs] of layers that take the kernel */
@@ -36,12 +31,12 @@ const CASES: [number[], number[], Record<string, Attr>][] = [
 ];
 
 describe("depthwise conv, channels in lanes, vs onnxruntime", () => {
-  it("takes constant-weight depthwise layers of 4k channels on images up to 28x28 outputs, and no others", () => {
-    for (const [x, k, attrs] of CASES) expect(takesLanes(x, [x[1], 1, ...k], attrs), x.join("x")).toBe(true);
-    expect(takesLanes([1, 6, 7, 7], [6, 1, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBe(false); // 6 channels
-    expect(takesLanes([1, 8, 7, 7], [8, 1, 3, 3], { pads: ints([1, 1, 1, 1]) }, false)).toBe(false); // weights at run time
-    expect(takesLanes([1, 8, 56, 56], [8, 1, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBe(false); // a long-row image
-    expect(takesLanes([1, 8, 7, 7], [8, 1, 7, 7], { pads: ints([3, 3, 3, 3]) })).toBe(false); // 49 taps
+  it("takes constant-weight depthwise layers of 4k channels on images up to 28x28 outputs, and no others", async () => {
+    for (const [x, k, attrs] of CASES) expect(await takesLanes(x, [x[1], 1, ...k], attrs), x.join("x")).toBe(true);
+    expect(await takesLanes([1, 6, 7, 7], [6, 1, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBe(false); // 6 channels
+    expect(await takesLanes([1, 8, 7, 7], [8, 1, 3, 3], { pads: ints([1, 1, 1, 1]) }, false)).toBe(false); // weights at run time
+    expect(await takesLanes([1, 8, 56, 56], [8, 1, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBe(false); // a long-row image
+    expect(await takesLanes([1, 8, 7, 7], [8, 1, 7, 7], { pads: ints([3, 3, 3, 3]) })).toBe(false); // 49 taps
   });
 
   it("matches over odd images, batches, strides, pads, dilations and 5x5 kernels, with and without bias", async () => {

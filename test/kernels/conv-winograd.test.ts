@@ -6,9 +6,7 @@ import { Graph, type Attr, type Node } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
 import { compile } from "../../compiler/driver/api.js";
 import { compareTensors } from "../../compiler/driver/testdata.js";
-import { KernelCtx, type TensorRef } from "../../codegen/kernels/registry.js";
-import { winogradLayout } from "../../codegen/kernels/conv/winograd.js";
-import { im2colLayout } from "../../codegen/kernels/conv/small.js";
+import { kernelsFor } from "../util/kernels.js";
 import { F2, F4, transformWeights } from "../../codegen/kernels/conv/winograd-math.js";
 import { expectMatchesOrt, runKiln, runOrt, tensor, type TensorSpec } from "../util/ort.js";
 
@@ -16,18 +14,14 @@ const ints = (value: number[]): Attr => ({ type: "ints", value });
 const int = (value: number): Attr => ({ type: "int", value });
 const tol = { rtol: 1e-4, atol: 1e-4 };
 
-/** the layout winograd would use for a Conv of these shapes (undefined: the direct kernel runs) */
-function ctxFor(x: number[], w: number[], attrs: Record<string, Attr>, constant = true) {
-  const node: Node = { name: "c", op: "Conv", domain: "", inputs: ["x", "w"], outputs: ["y"], attrs };
-  const ref = (dims: number[], value = false): TensorRef => ({
-    name: "t", dtype: "float32", dims, size: dims.reduce((a, b) => a * b, 1), addr: 0,
-    value: value ? tensor({ dims }, 1) : undefined,
-  });
-  // output dims only matter for emptiness here: the kernel derives them from the window
-  return new KernelCtx(null as never, null as never, node, 17, [ref(x), ref(w, constant)], [ref([x[0], w[0], 1, 1])], null as never);
+/** the Winograd variant that runs a Conv of these shapes, or undefined when another kernel does */
+async function winogradFor(x: number[], w: number[], attrs: Record<string, Attr>, constant = true): Promise<string | undefined> {
+  const { chosen } = await kernelsFor("Conv", [{ dims: x }, { dims: w, constant }], attrs);
+  return chosen.startsWith("winograd") ? chosen : undefined;
 }
-const layoutFor = (x: number[], w: number[], attrs: Record<string, Attr>, constant = true) => winogradLayout(ctxFor(x, w, attrs, constant));
-const im2colFor = (x: number[], w: number[], attrs: Record<string, Attr>) => im2colLayout(ctxFor(x, w, attrs));
+/** whether an im2col variant can run the layer (whatever runs it) */
+const im2colFor = async (x: number[], w: number[], attrs: Record<string, Attr>) =>
+  (await kernelsFor("Conv", [{ dims: x }, { dims: w, constant: true }], attrs)).applicable.some((v) => v.startsWith("im2col")) || undefined;
 
 const conv = (C: number, M: number, H: number, W: number, pad: number, bias: boolean) => expectMatchesOrt({
   op: "Conv", attrs: { pads: ints([pad, pad, pad, pad]) }, tolerance: tol,
@@ -78,13 +72,13 @@ describe("Winograd conv vs onnxruntime", () => {
   it("56x56, 2 images, 64 -> 32 channels (several blocks of tile rows and a tail block)", async () => {
     await expectMatchesOrt({ op: "Conv", attrs: { pads: ints([1, 1, 1, 1]) }, tolerance: { rtol: 1e-4, atol: 2e-4 },
       inputs: [{ dims: [2, 24, 56, 56] }, { dims: [32, 24, 3, 3], constant: true }, { dims: [32], constant: true }] });
-    expect(layoutFor([2, 24, 56, 56], [32, 24, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBeDefined();
+    expect(await winogradFor([2, 24, 56, 56], [32, 24, 3, 3], { pads: ints([1, 1, 1, 1]) })).toBeDefined();
   });
 
   it("grouped layers (AlexNet's conv4/conv5): each block of 4 output channels reads its group's inputs, F(4x4) and F(2x2)", async () => {
     for (const [G, C, M, H, tile] of [[2, 32, 16, 12, F2], [4, 32, 32, 7, F2], [2, 24, 40, 13, F2], [2, 64, 24, 12, F4]] as const) {
       const attrs = { pads: ints([1, 1, 1, 1]), group: int(G) };
-      expect(layoutFor([1, C, H, H], [M, C / G, 3, 3], attrs)?.t).toBe(tile);
+      expect(await winogradFor([1, C, H, H], [M, C / G, 3, 3], attrs)).toBe(tile === F4 ? "winograd-f4x4" : "winograd-f2x2");
       await expectMatchesOrt({ op: "Conv", attrs, tolerance: { rtol: 1e-4, atol: 2e-4 },
         inputs: [{ dims: [2, C, H, H] }, { dims: [M, C / G, 3, 3], constant: true }, { dims: [M], constant: true }] });
     }
@@ -92,11 +86,11 @@ describe("Winograd conv vs onnxruntime", () => {
 
   it("which tile: F(4x4) from 12x12 outputs and 32 input channels up, F(2x2) below; F(4x4) vs onnxruntime", async () => {
     const pads = ints([1, 1, 1, 1]);
-    expect(layoutFor([1, 32, 14, 14], [16, 32, 3, 3], { pads })?.t).toBe(F4);
-    expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads })?.t).toBe(F2);
-    expect(layoutFor([1, 64, 11, 11], [16, 64, 3, 3], { pads })?.t).toBe(F2);
+    expect(await winogradFor([1, 32, 14, 14], [16, 32, 3, 3], { pads })).toBe("winograd-f4x4");
+    expect(await winogradFor([1, 16, 14, 14], [16, 16, 3, 3], { pads })).toBe("winograd-f2x2");
+    expect(await winogradFor([1, 64, 11, 11], [16, 64, 3, 3], { pads })).toBe("winograd-f2x2");
     for (const [C, M, H, W] of [[32, 20, 14, 14], [40, 12, 13, 17], [32, 8, 24, 12]]) {
-      expect(layoutFor([1, C, H, W], [M, C, 3, 3], { pads })?.t).toBe(F4);
+      expect(await winogradFor([1, C, H, W], [M, C, 3, 3], { pads })).toBe("winograd-f4x4");
       await expectMatchesOrt({ op: "Conv", attrs: { pads }, tolerance: { rtol: 1e-4, atol: 5e-4 },
         inputs: [{ dims: [2, C, H, W] }, { dims: [M, C, 3, 3], constant: true }, { dims: [M], constant: true }] });
     }
@@ -116,15 +110,15 @@ describe("Winograd conv vs onnxruntime", () => {
 
   it("stride 2, dilation 2, group 2, runtime weights, few channels keep the direct kernel", async () => {
     const pads = ints([1, 1, 1, 1]);
-    expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads })).toBeDefined();
-    expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads, strides: ints([2, 2]) })).toBeUndefined();
-    expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads, dilations: ints([2, 2]) })).toBeUndefined();
+    expect(await winogradFor([1, 16, 14, 14], [16, 16, 3, 3], { pads })).toBeDefined();
+    expect(await winogradFor([1, 16, 14, 14], [16, 16, 3, 3], { pads, strides: ints([2, 2]) })).toBeUndefined();
+    expect(await winogradFor([1, 16, 14, 14], [16, 16, 3, 3], { pads, dilations: ints([2, 2]) })).toBeUndefined();
     // grouped: only when each group's output channels come in whole blocks of 4
-    expect(layoutFor([1, 16, 14, 14], [16, 8, 3, 3], { pads, group: int(2) })).toBeDefined();
-    expect(layoutFor([1, 16, 14, 14], [20, 8, 3, 3], { pads, group: int(2) })).toBeUndefined();
-    expect(layoutFor([1, 16, 14, 14], [16, 16, 3, 3], { pads }, false)).toBeUndefined();
-    expect(layoutFor([1, 3, 14, 14], [16, 3, 3, 3], { pads })).toBeUndefined();
-    for (const attrs of [{ pads, strides: ints([2, 2]) }, { pads, dilations: ints([2, 2]) }]) {
+    expect(await winogradFor([1, 16, 14, 14], [16, 8, 3, 3], { pads, group: int(2) })).toBeDefined();
+    expect(await winogradFor([1, 16, 14, 14], [20, 8, 3, 3], { pads, group: int(2) })).toBeUndefined();
+    expect(await winogradFor([1, 16, 14, 14], [16, 16, 3, 3], { pads }, false)).toBeUndefined();
+    expect(await winogradFor([1, 3, 14, 14], [16, 3, 3, 3], { pads })).toBeUndefined();
+    for (const attrs of [{ pads, strides: ints([2, 2]) }, { pads, dilations: ints([2, 2]) }] as Record<string, Attr>[]) {
       await expectMatchesOrt({ op: "Conv", attrs, tolerance: tol, inputs: [{ dims: [1, 16, 14, 14] }, { dims: [16, 16, 3, 3], constant: true }] });
     }
     await expectMatchesOrt({ op: "Conv", attrs: { pads, group: int(2) }, tolerance: tol,
@@ -145,7 +139,7 @@ describe("im2col + packed GEMM conv vs onnxruntime", () => {
       [[1, 16, 9, 10], [8, 16, 3, 3], { pads: ints([0, 1, 2, 0]), strides: ints([1, 2]) }],
     ];
     for (const [x, w, attrs] of cases) {
-      expect(im2colFor(x, w, attrs)).toBeDefined();
+      expect(await im2colFor(x, w, attrs)).toBeDefined();
       for (const bias of [true, false]) await run(x, w, attrs, bias);
     }
   });
@@ -162,23 +156,23 @@ describe("im2col + packed GEMM conv vs onnxruntime", () => {
       [[1, 16, 9, 9], [18, 8, 3, 3], { pads: ints([1, 1, 1, 1]), group: int(2) }], // 9 rows per group: W read in place, not pre-packed
     ];
     for (const [x, w, attrs] of cases) {
-      expect(im2colFor(x, w, attrs)).toBeDefined();
+      expect(await im2colFor(x, w, attrs)).toBeDefined();
       for (const bias of [true, false]) await run(x, w, attrs, bias);
     }
     // depthwise and grouped pointwise keep their own kernels
-    expect(im2colFor([1, 16, 9, 9], [16, 1, 3, 3], { group: int(16) })).toBeUndefined();
-    expect(im2colFor([1, 16, 9, 9], [16, 4, 1, 1], { group: int(4) })).toBeUndefined();
+    expect(await im2colFor([1, 16, 9, 9], [16, 1, 3, 3], { group: int(16) })).toBeUndefined();
+    expect(await im2colFor([1, 16, 9, 9], [16, 4, 1, 1], { group: int(4) })).toBeUndefined();
   });
   it("weights given at run time (read in place by the GEMM)", async () => {
     await expectMatchesOrt({ op: "Conv", attrs: { pads: ints([1, 1, 1, 1]) }, tolerance: tol,
       inputs: [{ dims: [1, 16, 9, 9] }, { dims: [12, 16, 3, 3] }, { dims: [12] }] });
     await expectMatchesOrt({ op: "Conv", tolerance: tol, inputs: [{ dims: [1, 16, 12, 12] }, { dims: [12, 16, 1, 1] }] });
   });
-  it("keeps the direct kernel for dilations, few channels; pointwise stride 1 stays a plain GEMM; stride 3 takes im2col", () => {
-    expect(im2colFor([1, 16, 14, 14], [16, 16, 3, 3], { dilations: ints([2, 2]) })).toBeUndefined();
-    expect(im2colFor([1, 16, 14, 14], [16, 16, 3, 3], { strides: ints([3, 3]) })).toBeDefined();
-    expect(im2colFor([1, 1, 14, 14], [16, 1, 3, 3], {})).toBeUndefined();
-    expect(im2colFor([1, 16, 14, 14], [16, 16, 1, 1], {})).toBeUndefined();
+  it("keeps the direct kernel for dilations, few channels; pointwise stride 1 stays a plain GEMM; stride 3 takes im2col", async () => {
+    expect(await im2colFor([1, 16, 14, 14], [16, 16, 3, 3], { dilations: ints([2, 2]) })).toBeUndefined();
+    expect(await im2colFor([1, 16, 14, 14], [16, 16, 3, 3], { strides: ints([3, 3]) })).toBeDefined();
+    expect(await im2colFor([1, 1, 14, 14], [16, 1, 3, 3], {})).toBeUndefined();
+    expect(await im2colFor([1, 16, 14, 14], [16, 16, 1, 1], {})).toBeUndefined();
   });
 });
 

@@ -2,8 +2,9 @@
 // transB), wired the way MatMul/Gemm would be: B packed in prepare, placed with the weights, the
 // kernel emitted at ctx.constantAddrs. It lets the tests run the packed GEMM through kiln's whole
 // compile path (shape inference, memory layout, prepare, codegen, runtime).
-import { registerShape } from "../../compiler/ops/registry.js";
-import { registerKernel, type KernelCtx } from "../../codegen/kernels/registry.js";
+import { registerOp } from "../../compiler/ops/index.js";
+import { registerKernel } from "../../codegen/kernels/index.js";
+import type { KernelCtx } from "../../codegen/kernels/kernel.js";
 import { emitPackedGemm, packedAScratchBytes } from "../../codegen/kernels/matmul/gemm-packed.js";
 import { packB } from "../../codegen/kernels/matmul/gemm-pack.js";
 import { packedEpilogue } from "../../codegen/kernels/matmul/gemm-epilogue.js";
@@ -17,7 +18,7 @@ function dims(ctx: KernelCtx) {
   return { M, K, N, transB };
 }
 
-registerShape("PackedGemm", (ctx) => {
+registerOp("PackedGemm", (ctx) => {
   const a = ctx.input(0).shape, b = ctx.input(1).shape;
   const transB = ctx.attrs.int("transB", 0) === 1;
   if (a[1] !== b[transB ? 1 : 0]) ctx.fail("inner dimensions differ");
@@ -37,7 +38,7 @@ registerKernel("PackedGemm", (ctx) => {
   }));
 }, {
   domain: TEST_DOMAIN,
-  prepare: (ctx) => {
+  prepare: (ctx: KernelCtx) => {
     const { M, K, N, transB } = dims(ctx);
     const b = ctx.input(1).value, bias = ctx.inputs[2]?.value;
     if (!b || b.dtype !== "float32" || (ctx.inputs[2] && (!bias || bias.dtype !== "float32"))) ctx.unsupported("PackedGemm needs float32 constant B and bias");

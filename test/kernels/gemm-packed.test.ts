@@ -7,7 +7,7 @@ import { emitPackedGemm, type PackedEpilogue, type PackedTile, type RowMajor } f
 import { packB, packedBytes } from "../../codegen/kernels/matmul/gemm-pack.js";
 import { Fn } from "../../codegen/fn.js";
 import { packedEpilogue } from "../../codegen/kernels/matmul/gemm-epilogue.js";
-import type { Epilogue } from "../../codegen/kernels/registry.js";
+import type { Epilogue } from "../../codegen/kernels/kernel.js";
 import { buildStandalone, type StandaloneGemm } from "../../bench/gemm-packed.js";
 import { buildCase, runKiln } from "../util/ort.js";
 import { TEST_DOMAIN } from "./gemm-packed-op.js";

@@ -34,7 +34,7 @@ async function compile(name: string, kind: Precision | "v128"): Promise<(xs: num
   ]));
   m.addFunctionExport("run", "run");
   if (!m.validate()) throw new Error(`invalid module for ${name}`);
-  const { instance } = await WebAssembly.instantiate(m.emitBinary());
+  const { instance } = await WebAssembly.instantiate(m.emitBinary() as Uint8Array<ArrayBuffer>);
   m.dispose();
   const mem = (instance.exports.memory as WebAssembly.Memory).buffer;
   const run = instance.exports.run as (n: number) => void;

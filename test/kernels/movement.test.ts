@@ -139,7 +139,7 @@ describe("indexing vs onnxruntime", () => {
   });
   for (const reduction of ["none", "add", "mul", "max", "min"]) {
     it(`ScatterND and ScatterElements reduction=${reduction}`, async () => {
-      const attrs = reduction === "none" ? {} : { reduction };
+      const attrs: Record<string, string> = reduction === "none" ? {} : { reduction };
       await check({ op: "ScatterND", opset: 18, attrs, inputs: [f([4, 3, 5]), i64([2, 1], [0, -2], false), f([2, 3, 5])] });
       await check({ op: "ScatterND", opset: 18, attrs, inputs: [{ dtype: "int32", dims: [6] }, i64([2, 1], [1, 5], false), { dtype: "int32", dims: [2] }] });
       await check({ op: "ScatterElements", opset: 18, attrs: { ...attrs, axis: 1 }, inputs: [f([3, 5]), i64([3, 2], [0, 4, -1, 2, 1, 3], false), f([3, 2])] });

@@ -6,7 +6,7 @@ import type { Tensor } from "../../compiler/ir/graph.js";
 import { splatTensor } from "../../compiler/ir/splat.js";
 import { F2, F4, transformedConstant, transformWeights, type WinogradTile } from "../../codegen/kernels/conv/winograd-math.js";
 import { packA, packAOf, packB, packBOf } from "../../codegen/kernels/matmul/gemm-pack.js";
-import type { LazyConstant } from "../../codegen/kernels/registry.js";
+import type { LazyConstant } from "../../codegen/kernels/kernel.js";
 import { tensor } from "../util/ort.js";
 
 /** The formula, written plainly: U[xi][M/4][C][4], padding channels zero. */

@@ -1,18 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { printGraph } from "../../compiler/ir/print.js";
-import { fuseEpilogues } from "../../passes/fuse-epilogue.js";
+import { fuseEpiloguePass } from "../../passes/fuse-epilogue.js";
 import type { Pass } from "../../passes/pass.js";
 import { expectUnchanged, runPassOn } from "./util.js";
 
-const pass: Pass = {
-  name: "fuse-epilogue",
-  description: "epilogue fusion alone",
-  run(g) {
-    fuseEpilogues(g);
-    g.pruneValues();
-  },
-};
+const pass: Pass = fuseEpiloguePass;
 
 /** expected text of a graph the pass fused (its header gains the kiln.fused opset) */
 async function expectFused(input: string, expected: string): Promise<void> {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { printGraph } from "../../compiler/ir/print.js";
-import { recognizePatterns } from "../../passes/fuse-patterns.js";
+import { fusePatternsPass, recognizePatterns } from "../../passes/fuse-patterns.js";
 import type { Pass } from "../../passes/pass.js";
 import { expectUnchanged, runPassOn } from "./util.js";
 
-const pass: Pass = { name: "fuse-patterns", description: "", run: (g) => void recognizePatterns(g) };
+const pass: Pass = fusePatternsPass;
 
 /** Like util's expectPass, with the expected text's own opsets header. */
 async function expectPass(input: string, header: string, expected: string): Promise<void> {

@@ -9,7 +9,7 @@ import { dtype as dtypeInfo } from "../../../runtime/dtypes.js";
 import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-einsum.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
-import type { KernelCtx, TensorRef } from "../registry.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
 import { treeSum } from "./lanes.js";
 import { gemm } from "../matmul/core.js";
 

@@ -1,9 +1,13 @@
 // The attention family: Attention, RotaryEmbedding and Einsum, each emitted by its own file.
-import { registerKernel } from "../registry.js";
+import { KernelTable } from "../kernel.js";
 import { emitAttention } from "./sdpa.js";
 import { emitRotaryEmbedding } from "./rotary.js";
 import { emitEinsum } from "./einsum.js";
 
-registerKernel("Attention", emitAttention);
-registerKernel("RotaryEmbedding", emitRotaryEmbedding);
-registerKernel("Einsum", emitEinsum);
+const table = new KernelTable();
+
+table.add("Attention", emitAttention);
+table.add("RotaryEmbedding", emitRotaryEmbedding);
+table.add("Einsum", emitEinsum);
+
+export const KERNELS = table.families;

@@ -10,7 +10,7 @@ import { dtype as dtypeInfo } from "../../../runtime/dtypes.js";
 import { rotaryGeometry } from "../../../compiler/ops/attention-rotary.js";
 import type { Expr, Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
-import type { KernelCtx, TensorRef } from "../registry.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
 import { floatOps } from "./lanes.js";
 
 export function emitRotaryEmbedding(ctx: KernelCtx): void {

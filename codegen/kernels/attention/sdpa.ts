@@ -12,7 +12,7 @@ import { attentionGeometry, type AttentionGeometry } from "../../../compiler/ops
 import { broadcastStrides } from "../../fn.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { load, store, wasmType } from "../../memory.js";
-import type { KernelCtx, TensorRef } from "../registry.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
 import { floatOps, LaneRow } from "./lanes.js";
 
 /** Byte strides of (batch, head, position) rows of a 3-D packed or 4-D tensor. */

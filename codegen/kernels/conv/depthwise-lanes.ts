@@ -14,7 +14,7 @@ import type { Expr, Local } from "../../fn.js";
 import { floatWindow } from "./small.js";
 import { madd } from "../matmul/gemm-tile.js";
 import { transpose4 } from "../movement/transpose.js";
-import { derivedFrom, emitPrepared, lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "../registry.js";
+import { derivedFrom, lazyFloat32, variant, type KernelCtx, type KernelPrep, type LayerCtx, type LazyConstant } from "../kernel.js";
 import type { Tensor } from "../../../compiler/ir/graph.js";
 
 /** taps held in v128 locals at once */
@@ -32,8 +32,11 @@ interface Layout {
   scratchBytes: number;
 }
 
-/** The layout this kernel would use for the layer, or undefined when the layer takes another path. */
-export function depthwiseLanesLayout(ctx: KernelCtx): Layout | undefined {
+/**
+ * The layout this kernel would use for the layer, or undefined when it cannot run it or, unless
+ * forced, when the image is big enough for the row-vector kernel (MAX_PIXELS).
+ */
+export function depthwiseLanesLayout(ctx: LayerCtx, forced = false): Layout | undefined {
   const win = floatWindow(ctx, { groups: true });
   if (!win) return undefined;
   const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
@@ -41,7 +44,7 @@ export function depthwiseLanesLayout(ctx: KernelCtx): Layout | undefined {
   const [N, C, H, W] = x.dims;
   if (ctx.attrs.int("group", 1) !== C || y.dims[1] !== C || w.dims[1] !== 1 || C % 4) return undefined;
   const [OH, OW] = win.out, [kh, kw] = win.kernel, [sh, sw] = win.strides, [dh, dw] = win.dilations;
-  if (kh * kw > MAX_TAPS || OH * OW > MAX_PIXELS) return undefined;
+  if (kh * kw > MAX_TAPS || (!forced && OH * OW > MAX_PIXELS)) return undefined;
   const [padT, padL] = win.padBegin;
   // every tap of every output pixel lands inside [0, Hp) x [0, Wp), the image at (padT, padL)
   const Hp = Math.max(padT + H, (OH - 1) * sh + (kh - 1) * dh + 1);
@@ -57,17 +60,13 @@ function packedTaps(t: Tensor, C: number, T: number): LazyConstant {
   }), t, `depthwise lanes ${C}x${T}`);
 }
 
-/** Conv's prepare: the packed taps and the scratch image, when the layer takes this path. */
-export function depthwiseLanesPrepare(ctx: KernelCtx): KernelPrep | undefined {
-  const lay = depthwiseLanesLayout(ctx);
-  if (!lay) return undefined;
-  return { constants: [packedTaps(ctx.input(1).value!, lay.C, lay.kh * lay.kw)], scratchBytes: lay.scratchBytes, unread: [1] };
-}
-
-/** Emits the kernel when prepare chose it; false means: use another path. */
-export function tryDepthwiseLanes(ctx: KernelCtx): boolean {
-  return emitPrepared(ctx, depthwiseLanesLayout, emitDepthwiseLanes);
-}
+export const DEPTHWISE_LANES = variant<Layout>({
+  name: "depthwise-lanes",
+  plan: depthwiseLanesLayout,
+  // the packed taps and the scratch image
+  prepare: (ctx, lay): KernelPrep => ({ constants: [packedTaps(ctx.input(1).value!, lay.C, lay.kh * lay.kw)], scratchBytes: lay.scratchBytes, unread: [1] }),
+  emit: emitDepthwiseLanes,
+});
 
 function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const { m, fn } = ctx;

@@ -15,7 +15,10 @@ import { LAYOUT_DOMAIN } from "../../../compiler/ops/layout.js";
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import type { Expr, Local } from "../../fn.js";
 import { madd } from "../matmul/gemm-tile.js";
-import { derivedFrom, emitPrepared, lazyFloat32, registerKernel, type KernelCtx, type KernelPrep, type LazyConstant } from "../registry.js";
+import { derivedFrom, lazyFloat32, KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx, type LazyConstant } from "../kernel.js";
+import { nhwcDepthwiseGeometry, type NhwcDepthwiseGeometry } from "./depthwise-nhwc-geometry.js";
+
+const table = new KernelTable();
 
 /** Taps whose weight vectors stay in locals over a row (more would spill: 4 accumulators besides). */
 const MAX_HOISTED_TAPS = 9;
@@ -23,35 +26,12 @@ const MAX_HOISTED_TAPS = 9;
 /** The input rows a chunk of channel blocks reads for one output row stay under this (L1 is 32-48 KB). */
 const L1_WINDOW_BYTES = 24 << 10;
 
-/** Edge columns are emitted one by one: at most this many (else the layer is left in NCHW). */
-export const MAX_EDGE_COLUMNS = 16;
-
-export interface NhwcDepthwiseGeometry {
-  N: number; H: number; W: number; C: number; OH: number; OW: number;
-  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number; padT: number; padL: number;
-  /** output columns [lo, hi) whose every tap lands inside the image */
-  lo: number; hi: number;
-}
-
-/** The geometry of a channels-last depthwise layer, or a reason it cannot run this kernel. */
-export function nhwcDepthwiseGeometry(attrs: Parameters<typeof slidingWindow>[0], x: readonly number[], w: readonly number[]): NhwcDepthwiseGeometry | string {
-  const [N, H, W, C] = x;
-  if (C % 4) return `${C} channels: not whole vectors`;
-  const win = slidingWindow(attrs, [H, W], [w[2], w[3]]);
-  const [OH, OW] = win.out, [kh, kw] = win.kernel, [sh, sw] = win.strides, [dh, dw] = win.dilations, [padT, padL] = win.padBegin;
-  const inside = (ow: number) => ow * sw - padL >= 0 && ow * sw - padL + (kw - 1) * dw < W;
-  let lo = 0;
-  while (lo < OW && !inside(lo)) lo++;
-  let hi = lo;
-  while (hi < OW && inside(hi)) hi++;
-  if (lo + (OW - hi) > MAX_EDGE_COLUMNS) return `${lo + OW - hi} edge columns`;
-  return { N, H, W, C, OH, OW, kh, kw, sh, sw, dh, dw, padT, padL, lo, hi };
-}
-
-const geometryOf = (ctx: KernelCtx): NhwcDepthwiseGeometry => {
-  const g = nhwcDepthwiseGeometry(ctx.attrs, ctx.input(0).dims, ctx.input(1).dims);
-  if (typeof g === "string") ctx.unsupported(`DepthwiseConvNhwc: ${g}`);
-  return g;
+/** the geometry, or undefined when the layer does not fit (the layout pass makes only layers that do) */
+const geometryOf = (layer: LayerCtx): NhwcDepthwiseGeometry | undefined => {
+  const w = layer.input(1);
+  if (!w.value || w.dtype !== "float32") return undefined;
+  const g = nhwcDepthwiseGeometry(layer.attrs, layer.input(0).dims, w.dims);
+  return typeof g === "string" ? undefined : g;
 };
 
 /** w [C, 1, kh, kw] as [tap][C] */
@@ -62,12 +42,9 @@ function packedTaps(t: Tensor, C: number, T: number): LazyConstant {
   }), t, `depthwise nhwc ${C}x${T}`);
 }
 
-function prepare(ctx: KernelCtx): KernelPrep {
-  const w = ctx.input(1);
-  if (!w.value || w.dtype !== "float32") ctx.unsupported("DepthwiseConvNhwc needs constant float32 weights");
-  const g = geometryOf(ctx);
+function prepare(ctx: KernelCtx, g: NhwcDepthwiseGeometry): KernelPrep {
   // a row of zeros for the kernel rows in the top and bottom padding
-  return { constants: [packedTaps(w.value, g.C, g.kh * g.kw)], scratchBytes: g.W * g.C * 4, unread: [1] };
+  return { constants: [packedTaps(ctx.input(1).value!, g.C, g.kh * g.kw)], scratchBytes: g.W * g.C * 4, unread: [1] };
 }
 
 function emit(ctx: KernelCtx, g: NhwcDepthwiseGeometry): void {
@@ -157,6 +134,6 @@ function emit(ctx: KernelCtx, g: NhwcDepthwiseGeometry): void {
   ]));
 }
 
-registerKernel("DepthwiseConvNhwc", (ctx) => {
-  if (!emitPrepared(ctx, geometryOf, emit)) ctx.unsupported("DepthwiseConvNhwc needs its packed weights and scratch");
-}, { domain: LAYOUT_DOMAIN, prepare });
+table.family("depthwise-nhwc", "DepthwiseConvNhwc", [variant({ name: "nhwc-lanes", plan: geometryOf, prepare, emit })], LAYOUT_DOMAIN);
+
+export const KERNELS = table.families;

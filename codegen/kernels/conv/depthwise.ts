@@ -7,12 +7,12 @@ import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { product, runLoops, segments, strided4, type Segment } from "./segments.js";
 import { madd } from "../matmul/gemm-tile.js";
 import type { DirectConv } from "./direct.js";
-import type { KernelCtx } from "../registry.js";
+import type { KernelCtx, TensorInfo } from "../kernel.js";
 
 /** Largest kernel whose taps are all unrolled. */
 const MAX_TAPS = 49;
 
-export function depthwiseApplies(c: DirectConv): boolean {
+export function depthwiseApplies(c: { x: TensorInfo; y: TensorInfo; group: number; win: DirectConv["win"] }): boolean {
   const { x, y, group, win } = c;
   const s = win.strides[win.strides.length - 1];
   return y.dtype === "float32" && x.dims[1] === group && y.dims[1] === group &&

@@ -9,7 +9,7 @@ import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "./segments.js";
 import { madd } from "../matmul/gemm-tile.js";
-import type { KernelCtx, TensorRef } from "../registry.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
 
 export interface DirectConv {
   x: TensorRef;

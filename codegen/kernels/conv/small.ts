@@ -11,7 +11,7 @@ import { strided4 } from "./segments.js";
 import { DEFAULT_TILE, emitPackedGemm, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type PackedTile, type RowMajor } from "../matmul/gemm-packed.js";
 import { packAInto, packAOf, packBOf } from "../matmul/gemm-pack.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
-import { derivedFrom, lazyFloat32, type KernelCtx, type KernelPrep, type LazyConstant } from "../registry.js";
+import { derivedFrom, lazyFloat32, variant, type KernelCtx, type KernelPrep, type LayerCtx, type LazyConstant } from "../kernel.js";
 import type { Tensor } from "../../../compiler/ir/graph.js";
 
 /** A zero-padded copy of one image's planes: x[c][h][w] at plane[c][h + padT][w + padL]. */
@@ -58,7 +58,7 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const MAX_COL_BYTES = 32 << 20;
 
 /** The window of a float32 Conv (bias included) — single-group unless `groups` — or undefined for any other layer. */
-export function floatWindow(ctx: KernelCtx, opts: { groups?: boolean } = {}): Window | undefined {
+export function floatWindow(ctx: LayerCtx, opts: { groups?: boolean } = {}): Window | undefined {
   const x = ctx.inputs[0], w = ctx.inputs[1], y = ctx.outputs[0], bias = ctx.inputs[2];
   if (!x || !w || !y || y.size === 0) return undefined;
   if ([x, w, y, ...(bias ? [bias] : [])].some((t) => t.dtype !== "float32") || (!opts.groups && ctx.attrs.int("group", 1) !== 1)) return undefined;
@@ -68,7 +68,12 @@ export function floatWindow(ctx: KernelCtx, opts: { groups?: boolean } = {}): Wi
 const isPointwise = (win: Window) =>
   win.kernel.every((k) => k === 1) && win.strides.every((s) => s === 1) && [...win.padBegin, ...win.padEnd].every((p) => p === 0);
 
-export function im2colLayout(ctx: KernelCtx): Layout | undefined {
+/**
+ * The im2col GEMM's plan: over positions (Y^T = col^T W^T, see fewPositions) or over output
+ * channels. Unless forced, a layer with a short GEMM depth or few output channels (K < 16, M < 8)
+ * is left to the direct kernel, and only few positions take the positions form.
+ */
+export function im2colLayout(ctx: LayerCtx, positions: boolean, forced = false): Layout | undefined {
   const win = floatWindow(ctx, { groups: true });
   if (!win) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
@@ -79,11 +84,11 @@ export function im2colLayout(ctx: KernelCtx): Layout | undefined {
   const [OH, OW] = win.out, [kh, kw] = win.kernel, [sh, sw] = win.strides;
   if (C % G || y.dims[1] % G) return undefined;
   const M = y.dims[1] / G, K = (C / G) * kh * kw, P = OH * OW;
-  if (K < 16 || M < 8 || K * P * 4 > MAX_COL_BYTES) return undefined;
+  if (K * P * 4 > MAX_COL_BYTES || (!forced && (K < 16 || M < 8))) return undefined;
+  if (positions && (G !== 1 || !constantWeights(ctx) || (!forced && !fewPositions(M, P)))) return undefined;
   const plane: PaddedPlane = { C, H, W, Hp: (OH - 1) * sh + kh, Wp: (OW - 1) * sw + kw + 1, padT: win.padBegin[0], padL: win.padBegin[1] };
   const colAt = Math.ceil((C * plane.Hp * plane.Wp * 4) / 16) * 16;
   const panelAt = align16(colAt + K * P * 4);
-  const positions = G === 1 && fewPositions(ctx, M, P);
   const tail = positions ? packedAScratchBytes(P, M, K, positionsTile(K)) : packedBScratchBytes(K);
   // groups pack one after another, found through A's group base: whole MR tiles only
   const prepackA = !positions && constantWeights(ctx) && (G === 1 || M % DEFAULT_TILE.mr === 0);
@@ -94,23 +99,30 @@ export function im2colLayout(ctx: KernelCtx): Layout | undefined {
  * Scratch for the im2col rows, or for a pointwise layer's packing of W; when the GEMM runs over
  * positions, W^T pre-packed into B panels (the layer reads only those).
  */
-export function im2colPrepare(ctx: KernelCtx): KernelPrep {
-  const lay = im2colLayout(ctx);
-  const pw = lay ? undefined : pointwiseShape(ctx);
-  const shape = lay ?? pw;
-  if (!shape) return {};
-  const scratchBytes = lay?.scratchBytes ?? pointwiseScratch(pw!).bytes;
+function gemmPrepare(ctx: KernelCtx, shape: { M: number; K: number; G?: number; positions: boolean; prepackA: boolean }, scratchBytes: number): KernelPrep {
   const { M, K } = shape;
   const w = ctx.input(1).value!;
   if (shape.positions) return { scratchBytes, constants: [packBOf(w, K, M, true)], unread: [1] };
   // rows past the last whole MR tile are read from W in place: then W stays
   if (shape.prepackA) {
-    const G = lay?.G ?? 1;
+    const G = shape.G ?? 1;
     const packed = G === 1 ? packAOf(w, M, K) : groupsPacked(w, G, M, K);
     return { scratchBytes, constants: [packed], unread: M % DEFAULT_TILE.mr ? [] : [1] };
   }
   return scratchBytes ? { scratchBytes } : {};
 }
+
+const im2col = (name: string, positions: boolean) => variant<Layout>({
+  name,
+  plan: (layer, forced) => im2colLayout(layer, positions, forced),
+  prepare: (ctx, lay) => gemmPrepare(ctx, lay, lay.scratchBytes),
+  emit: emitIm2col,
+});
+
+/** few output positions: the GEMM over positions, W^T pre-packed */
+export const IM2COL_POSITIONS = im2col("im2col-positions", true);
+/** the GEMM over output channels x positions of the im2col rows */
+export const IM2COL_GEMM = im2col("im2col-gemm", false);
 
 /** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats), packed when the image is written */
 function groupsPacked(t: Tensor, G: number, M: number, K: number): LazyConstant {
@@ -121,7 +133,7 @@ function groupsPacked(t: Tensor, G: number, M: number, K: number): LazyConstant 
 }
 
 // by dtype, not data: reading a splat constant's data would build its full array (compiler/ir/splat.ts)
-const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.dtype === "float32";
+const constantWeights = (ctx: LayerCtx) => ctx.input(1).value?.dtype === "float32";
 
 /**
  * Few output positions (a 7x7 image: 49) leave the tail panel of Y = W col mostly padding and W,
@@ -129,17 +141,8 @@ const constantWeights = (ctx: KernelCtx) => ctx.input(1).value?.dtype === "float
  * rows and output channels on its columns (full 16-wide panels), with W^T packed at compile time
  * into one contiguous stream. Needs constant float32 weights.
  */
-function fewPositions(ctx: KernelCtx, M: number, P: number): boolean {
-  return P <= 64 && M >= 16 && constantWeights(ctx);
-}
-
-/** Emits the im2col GEMM when prepare chose it; false means: use another path. */
-export function tryIm2col(ctx: KernelCtx): boolean {
-  if (ctx.scratchAddr < 0) return false;
-  const lay = im2colLayout(ctx);
-  if (!lay || ((lay.positions || lay.prepackA) && !ctx.constantAddrs.length)) return false;
-  emitIm2col(ctx, lay);
-  return true;
+function fewPositions(M: number, P: number): boolean {
+  return P <= 64 && M >= 16;
 }
 
 function emitIm2col(ctx: KernelCtx, lay: Layout): void {
@@ -239,8 +242,14 @@ function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: 
   });
 }
 
-/** A single-group float32 pointwise (1x1, stride 1, no pads) layer: the GEMM's sizes. */
-function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: number; positions: boolean; prepackA: boolean } | undefined {
+interface Pointwise { N: number; M: number; P: number; K: number; positions: boolean; prepackA: boolean }
+
+/**
+ * A single-group float32 pointwise (1x1, stride 1, no pads) layer: the GEMM's sizes, over
+ * positions or over output channels. Unless forced, tiny layers (M < 4, P < 16) are left to the
+ * generic GEMM, and only few positions take the positions form.
+ */
+function pointwiseShape(ctx: LayerCtx, positions: boolean, forced: boolean): Pointwise | undefined {
   const win = floatWindow(ctx);
   if (!win || !isPointwise(win)) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
@@ -248,31 +257,38 @@ function pointwiseShape(ctx: KernelCtx): { N: number; M: number; P: number; K: n
   // with B's panels copied to scratch, small images win too (7x7x320->1280: 36 vs 25 GFLOPS for
   // the generic GEMM; 4x4x512->512: 42 vs 26)
   // no input channels (K = 0): the generic path writes the bias alone
-  if (M < 4 || P < 16 || C === 0) return undefined;
-  const positions = fewPositions(ctx, M, P);
+  if (C === 0 || (!forced && (M < 4 || P < 16))) return undefined;
+  if (positions && (!constantWeights(ctx) || (!forced && !fewPositions(M, P)))) return undefined;
   return { N, M, P, K: C, positions, prepackA: !positions && constantWeights(ctx) };
 }
 
+const pointwise = (name: string, positions: boolean) => variant<Pointwise>({
+  name,
+  plan: (layer, forced) => pointwiseShape(layer, positions, forced),
+  prepare: (ctx, pw) => gemmPrepare(ctx, pw, pointwiseScratch(pw).bytes),
+  emit: emitPointwise,
+});
+
+/** few positions: Y^T = X^T W^T over the image in place, W^T pre-packed */
+export const POINTWISE_POSITIONS = pointwise("pointwise-positions", true);
 /**
- * A pointwise layer as the packed GEMM reading the image in place (measured ~1.2-2.5x the generic
- * GEMM on ResNet's 1x1 layers); false: another path.
+ * the packed GEMM over output channels x positions reading the image in place (measured ~1.2-2.5x
+ * the generic GEMM on ResNet's 1x1 layers)
  */
-export function tryPointwise(ctx: KernelCtx): boolean {
-  const pw = pointwiseShape(ctx);
-  if (!pw) return false;
+export const POINTWISE_GEMM = pointwise("pointwise-gemm", false);
+
+function emitPointwise(ctx: KernelCtx, pw: Pointwise): void {
   const { N, M, P, K } = pw;
   const { m, fn } = ctx;
   const n = fn.local(binaryen.i32);
   const sc = pointwiseScratch(pw);
   const at = (off: number | undefined) => (ctx.scratchAddr >= 0 && off !== undefined ? ctx.scratchAddr + off : undefined);
   const image = () => m.i32.mul(n.get(), m.i32.const(K * P * 4));
-  if ((pw.positions || pw.prepackA) && !ctx.constantAddrs.length) return false;
   const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt) }) : channelGemm(ctx, {
     M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: image },
     aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined,
   });
   fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm]));
-  return true;
 }
 
 /**

@@ -11,7 +11,7 @@ import { transposedWindow } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr } from "../../fn.js";
 import { emitPackedGemm, packedAScratchBytes, type PackedTile } from "../matmul/gemm-packed.js";
 import { packBOf } from "../matmul/gemm-pack.js";
-import { emitPrepared, type KernelCtx, type KernelPrep } from "../registry.js";
+import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 
 interface Layout {
   N: number; C: number; M: number; H: number; W: number; kh: number; kw: number;
@@ -24,7 +24,7 @@ interface Layout {
 /** K (input channels) in one block: T is written once, and K is small in these layers */
 const tileFor = (K: number): Partial<PackedTile> => ({ kc: Math.min(Math.max(K, 1), 2048) });
 
-function layoutOf(ctx: KernelCtx): Layout | undefined {
+function layoutOf(ctx: LayerCtx): Layout | undefined {
   const x = ctx.inputs[0], w = ctx.inputs[1], y = ctx.outputs[0], bias = ctx.inputs[2];
   if (!x || !w || !y || x.dims.length !== 4 || !w.value || w.value.dtype !== "float32") return undefined;
   if ([x, w, y, ...(bias ? [bias] : [])].some((t) => t.dtype !== "float32") || ctx.attrs.int("group", 1) !== 1) return undefined;
@@ -44,16 +44,20 @@ function layoutOf(ctx: KernelCtx): Layout | undefined {
   return { N, C, M, H, W, kh, kw, P, Q, aAt, scratchBytes: aAt + packedAScratchBytes(P, Q, C, tileFor(C)) };
 }
 
-/** ConvTranspose's prepare: W packed as the GEMM's B panels, and the scratch, when the layer takes this path. */
-export function transposeGemmPrepare(ctx: KernelCtx): KernelPrep {
-  const lay = layoutOf(ctx);
-  if (!lay) return {};
-  return { constants: [packBOf(ctx.input(1).value!, lay.C, lay.Q, false)], scratchBytes: lay.scratchBytes, unread: [1] };
-}
-
-/** Emits the GEMM path when prepare chose it (y = the layer without its epilogue); false: use the scatter. */
-export function tryTransposeGemm(ctx: KernelCtx): boolean {
-  return emitPrepared(ctx, layoutOf, emit);
+/**
+ * The GEMM path: W packed as the GEMM's B panels, and the scratch. `finish` applies the fused
+ * epilogue to y after the rearrangement (the scatter's way).
+ */
+export function transposeGemm(finish: (ctx: KernelCtx) => void) {
+  return variant<Layout>({
+    name: "stride-gemm",
+    plan: layoutOf,
+    prepare: (ctx, lay): KernelPrep => ({ constants: [packBOf(ctx.input(1).value!, lay.C, lay.Q, false)], scratchBytes: lay.scratchBytes, unread: [1] }),
+    emit: (ctx, lay) => {
+      emit(ctx, lay);
+      finish(ctx);
+    },
+  });
 }
 
 function emit(ctx: KernelCtx, lay: Layout): void {

@@ -9,21 +9,22 @@ import { dtype } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, type Segment } from "./segments.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
-import { transposeGemmPrepare, tryTransposeGemm } from "./transpose-gemm.js";
+import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
+import { transposeGemm } from "./transpose-gemm.js";
+
+const table = new KernelTable();
 
 const sum = (m: binaryen.Module, parts: Expr[]) => parts.reduce((a, b) => m.i32.add(a, b));
 
-registerKernel("ConvTranspose", (ctx: KernelCtx) => {
+/** the fused epilogue, if any, over the finished output */
+const finish = (ctx: KernelCtx) => {
+  if (ctx.epilogue) ctx.fn.emit(...finishInPlace(ctx, ctx.output(0).addr, ctx.output(0).size));
+};
+
+function emitScatter(ctx: KernelCtx): void {
   const { m, fn } = ctx;
   const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
   const bias = ctx.inputs[2];
-  if (y.size === 0) return;
-  // kernel = stride, no pads: one GEMM and a rearrangement (conv/transpose-gemm.ts)
-  if (tryTransposeGemm(ctx)) {
-    if (ctx.epilogue) fn.emit(...finishInPlace(ctx, y.addr, y.size));
-    return;
-  }
   const dt = y.dtype;
   const eb = dtype(dt).bytes;
   const t = wasmType(dt);
@@ -91,8 +92,15 @@ registerKernel("ConvTranspose", (ctx: KernelCtx) => {
       ...body,
     ];
   }));
-  if (ctx.epilogue) fn.emit(...finishInPlace(ctx, y.addr, y.size));
-}, { prepare: transposeGemmPrepare });
+  finish(ctx);
+}
+
+// kernel = stride, no pads: one GEMM and a rearrangement (conv/transpose-gemm.ts); else the scatter
+table.family("conv-transpose", "ConvTranspose", [
+  variant({ name: "empty", plan: (layer) => (layer.output(0).size === 0 ? {} : undefined), emit: () => {} }),
+  transposeGemm(finish),
+  simpleVariant(emitScatter, undefined, "scatter"),
+]);
 
 /**
  * A scatter is finished only when every input has been added, so a fused epilogue runs as a last
@@ -109,3 +117,5 @@ function finishInPlace(ctx: KernelCtx, addr: number, size: number): Expr[] {
     fn.loop(size, (i) => [at(i), m.f32.store(addr, 4, p.get(), post.scalar(m.f32.load(addr, 4, p.get()), p.get, addr))], { start: size4 }),
   ];
 }
+
+export const KERNELS = table.families;

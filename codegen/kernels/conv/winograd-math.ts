@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
-import { derivedFrom, lazyFloat32, type LazyConstant } from "../registry.js";
+import { derivedFrom, lazyFloat32, type LazyConstant } from "../kernel.js";
 import type { Expr, Fn } from "../../fn.js";
 
 export interface WinogradTile {

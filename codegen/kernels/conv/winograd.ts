@@ -11,7 +11,7 @@ import type { Expr, Local } from "../../fn.js";
 import { strided4 } from "./segments.js";
 import { emitPaddedCopy, floatWindow } from "./small.js";
 import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./winograd-math.js";
-import { emitPrepared, type KernelCtx, type KernelPrep } from "../registry.js";
+import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { madd } from "../matmul/gemm-tile.js";
 
 interface Layout {
@@ -47,17 +47,16 @@ function worthIt(C: number, M: number, OH: number, OW: number): boolean {
  * GFLOPS, F2 vs F4): 14x14x256 57 vs 99, 28x28x128 55 vs 76, 12x12x384 26 vs 47, 56x56x64 45 vs 53,
  * 112x112x32 36 vs 39, 27x27x32->128 58 vs 87, but 7x7x512 50 vs 44 and 55x55x16->64 77 vs 57
  * (few input channels: the transforms dominate). So F4 from 12x12 outputs and 32 input channels
- * up, F2 otherwise. KILN_WINOGRAD=off|2|4 (Node only) overrides this, for measuring.
+ * up, F2 otherwise (KILN_KERNELS=+winograd-f4x4 or -winograd-f4x4 overrides this, for measuring).
  */
-const knob = () => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WINOGRAD;
-function tileFor(OH: number, OW: number, Cg: number): WinogradTile {
-  const k = knob();
-  if (k === "2" || k === "4") return k === "4" ? F4 : F2;
-  return Math.min(OH, OW) >= 12 && Cg >= 32 ? F4 : F2;
-}
+const f4Pays = (OH: number, OW: number, Cg: number) => Math.min(OH, OW) >= 12 && Cg >= 32;
 
-export function winogradLayout(ctx: KernelCtx): Layout | undefined {
-  if (knob() === "off") return undefined;
+/**
+ * The plan of Winograd with tile `t` for a layer, or undefined when the layer does not fit it
+ * (not a stride-1 3x3 float32 Conv with constant weights) or, unless forced, when another kernel
+ * does better: F4 only where f4Pays, and either only from 8 channels up (worthIt).
+ */
+export function winogradLayout(ctx: LayerCtx, t: WinogradTile, forced = false): Layout | undefined {
   const win = floatWindow(ctx, { groups: true });
   if (!win) return undefined;
   const x = ctx.input(0), w = ctx.input(1), y = ctx.output(0);
@@ -69,8 +68,7 @@ export function winogradLayout(ctx: KernelCtx): Layout | undefined {
   if (C % G || M % G || (G > 1 && (M / G) % 4)) return undefined;
   const Cg = C / G;
   const [OH, OW] = win.out;
-  if (!worthIt(Cg, M / G, OH, OW)) return undefined;
-  const t = tileFor(OH, OW, Cg);
+  if (!forced && (!worthIt(Cg, M / G, OH, OW) || (t === F4 && !f4Pays(OH, OW, Cg)))) return undefined;
   const tH = Math.ceil(OH / t.m), tWp = roundUp(Math.ceil(OW / t.m), 4);
   const Hp = (tH - 1) * t.m + t.a, Wp = (tWp - 1) * t.m + t.a + 1;
   // tiles per block: a block's V (a*a x C x L floats) near 256 KB, so the GEMM finds it in L2
@@ -86,19 +84,22 @@ export function winogradLayout(ctx: KernelCtx): Layout | undefined {
   return { t, N, C, M, Mp, G, Cg, H, W, OH, OW, padT: win.padBegin[0], padL: win.padBegin[1], tH, tWp, Hp, Wp, R, L, vAt, mAt, scratchBytes };
 }
 
-/** Conv's prepare: the Winograd-domain weights and the scratch, when the layer takes this path. */
-export function winogradPrepare(ctx: KernelCtx): KernelPrep {
-  const lay = winogradLayout(ctx);
-  if (!lay) return {};
+/** The Winograd-domain weights and the scratch. */
+function winogradPrepare(ctx: KernelCtx, lay: Layout): KernelPrep {
   const U = transformedConstant(lay.t, ctx.input(1).value!, lay.M, lay.Cg);
   // the layer reads U only: the 3x3 weights need not be shipped (unless another layer reads them)
   return { constants: [U], scratchBytes: lay.scratchBytes, unread: [1] };
 }
 
-/** Emits the Winograd kernel when prepare chose it; false means: use another path. */
-export function tryWinograd(ctx: KernelCtx): boolean {
-  return emitPrepared(ctx, winogradLayout, emitWinograd);
-}
+const winograd = (name: string, t: WinogradTile) => variant<Layout>({
+  name,
+  plan: (layer, forced) => winogradLayout(layer, t, forced),
+  prepare: winogradPrepare,
+  emit: emitWinograd,
+});
+
+export const WINOGRAD_F4 = winograd("winograd-f4x4", F4);
+export const WINOGRAD_F2 = winograd("winograd-f2x2", F2);
 
 function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const { m, fn } = ctx;

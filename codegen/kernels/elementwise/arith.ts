@@ -5,8 +5,10 @@ import binaryen from "binaryen";
 import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { isFloat, wasmType } from "../../memory.js";
-import { anyLanes, bind, i64, broadcastKernel, laneOp, scalarOps, type LaneKind } from "./ops.js";
-import type { KernelCtx } from "../registry.js";
+import { anyLanes, bind, i64, BroadcastTable, laneOp, scalarOps, type LaneKind } from "./ops.js";
+import type { KernelCtx } from "../kernel.js";
+
+const broadcast = new BroadcastTable();
 
 const isSigned = (dt: DTypeName) => dtype(dt).signed;
 
@@ -16,7 +18,7 @@ const fold = (name: string) => (m: binaryen.Module, dt: DTypeName, v: Expr[]) =>
 const laneFold = (name: string) => (m: binaryen.Module, kind: LaneKind, v: Expr[]) => v.reduce((a, b) => laneOp(m, kind, name)(a, b));
 
 for (const [op, name] of [["Add", "add"], ["Sub", "sub"], ["Mul", "mul"]] as const) {
-  broadcastKernel(op, { scalar: fold(name), simd: laneFold(name), simdWhen: anyLanes });
+  broadcast.define(op, { scalar: fold(name), simd: laneFold(name), simdWhen: anyLanes });
 }
 
 /** Integer a / b and a % b without traps (see the header). */
@@ -35,7 +37,7 @@ function safeIntDivide(ctx: KernelCtx, dt: DTypeName, [a, b]: Expr[], rem: boole
   });
 }
 
-broadcastKernel("Div", {
+broadcast.define("Div", {
   scalar: (m, dt, v, ctx) => (isFloat(dt) ? scalarOps(m, dt).op("div")(v[0], v[1]) : safeIntDivide(ctx, dt, v, false)),
   simd: (m, _k, [a, b]) => m.f32x4.div(a, b),
 });
@@ -51,7 +53,7 @@ function floorMod(ctx: KernelCtx, dt: DTypeName, v: Expr[]): Expr {
   });
 }
 
-broadcastKernel("Mod", {
+broadcast.define("Mod", {
   scalar: (_m, dt, v, ctx) => {
     // exact C fmod (its f32 entry goes through f64, where f32 operands and the result are exact)
     if (isFloat(dt)) return ctx.math.call("fmod", wasmType(dt) === binaryen.f64 ? "f64" : "f32", v[0], v[1]);
@@ -69,10 +71,10 @@ function extreme(name: "max" | "min") {
   });
 }
 
-broadcastKernel("Max", { scalar: extreme("max"), simd: laneFold("max"), simdWhen: anyLanes });
-broadcastKernel("Min", { scalar: extreme("min"), simd: laneFold("min"), simdWhen: anyLanes });
-broadcastKernel("Sum", { scalar: fold("add"), simd: laneFold("add") });
-broadcastKernel("Mean", {
+broadcast.define("Max", { scalar: extreme("max"), simd: laneFold("max"), simdWhen: anyLanes });
+broadcast.define("Min", { scalar: extreme("min"), simd: laneFold("min"), simdWhen: anyLanes });
+broadcast.define("Sum", { scalar: fold("add"), simd: laneFold("add") });
+broadcast.define("Mean", {
   scalar: (m, dt, v) => {
     const ops = scalarOps(m, dt);
     const n = ops.t === binaryen.f64 ? m.f64.const(v.length) : m.f32.const(v.length);
@@ -83,7 +85,7 @@ broadcastKernel("Mean", {
 
 // PRelu: x < 0 ? slope * x : x, slope broadcast to x (the output has x's shape, so the loop's
 // broadcasting is exactly the unidirectional rule).
-broadcastKernel("PRelu", {
+broadcast.define("PRelu", {
   scalar: (m, dt, [x0, s0], ctx) => {
     const ops = scalarOps(m, dt);
     return bind(ctx, [x0, s0], [ops.t, ops.t], ([x, s]) => m.select(ops.op("lt")(x(), ops.zero()), ops.op("mul")(s(), x()), x()));
@@ -92,3 +94,6 @@ broadcastKernel("PRelu", {
     m.v128.bitselect(laneOp(m, kind, "mul")(s(), x()), x(), laneOp(m, kind, "lt")(x(), kind === "f32" ? m.f32x4.splat(m.f32.const(0)) : m.i32x4.splat(m.i32.const(0))))),
   simdWhen: anyLanes,
 });
+
+export const ARITH_FORMULAS = broadcast.formulas;
+export const KERNELS = broadcast.kernels();

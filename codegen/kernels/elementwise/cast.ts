@@ -7,7 +7,9 @@ import type { Expr } from "../../fn.js";
 import { convert } from "../../memory.js";
 import { anyLanes, bind, laneKind, maskToBool } from "./ops.js";
 import { emitElementwise } from "../loops.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 /**
  * f64 -> f32 rounded to odd: float16 stores round f32 to nearest even, and f64 -> f16 through a
@@ -52,4 +54,6 @@ function castKernel(ctx: KernelCtx, to: DTypeName): void {
   });
 }
 
-registerKernel(["Cast", "CastLike"], (ctx) => castKernel(ctx, ctx.output(0).dtype));
+table.add(["Cast", "CastLike"], (ctx) => castKernel(ctx, ctx.output(0).dtype));
+
+export const KERNELS = table.families;

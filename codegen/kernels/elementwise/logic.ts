@@ -3,13 +3,17 @@ import binaryen from "binaryen";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { emitElementwise } from "../loops.js";
-import { anyLanes, bind, i64, broadcastKernel, laneOp, maskToBool, scalarOps } from "./ops.js";
-import { registerKernel } from "../registry.js";
+import { anyLanes, bind, i64, BroadcastTable, laneOp, maskToBool, scalarOps } from "./ops.js";
+import { KernelTable } from "../kernel.js";
+
+const broadcast = new BroadcastTable();
+
+const table = new KernelTable();
 
 const comparisons = { Equal: "eq", Less: "lt", Greater: "gt", LessOrEqual: "le", GreaterOrEqual: "ge" } as const;
 
 for (const [op, name] of Object.entries(comparisons)) {
-  broadcastKernel(op, {
+  broadcast.define(op, {
     scalar: (m, dt, [a, b]) => scalarOps(m, dt).op(name)(a, b),
     simd: (m, kind, [a, b]) => maskToBool(m, laneOp(m, kind, name)(a, b)),
     simdWhen: anyLanes,
@@ -20,7 +24,7 @@ for (const [op, name] of Object.entries(comparisons)) {
 const bitwise = { And: "and", Or: "or", Xor: "xor", BitwiseAnd: "and", BitwiseOr: "or", BitwiseXor: "xor" } as const;
 
 for (const [op, name] of Object.entries(bitwise)) {
-  broadcastKernel(op, {
+  broadcast.define(op, {
     scalar: (m, dt, [a, b]) => scalarOps(m, dt).op(name)(a, b),
     simd: (m, _k, [a, b]) => m.v128[name](a, b),
     simdWhen: anyLanes,
@@ -29,7 +33,7 @@ for (const [op, name] of Object.entries(bitwise)) {
 
 // BitShift on unsigned ints; a shift by the bit width or more gives 0 (C leaves it undefined,
 // wasm would shift by the count modulo the width).
-broadcastKernel("BitShift", {
+broadcast.define("BitShift", {
   scalar: (m, dt, [x0, y0], ctx) => {
     const ops = scalarOps(m, dt);
     const left = ctx.attrs.string("direction") === "LEFT";
@@ -46,7 +50,7 @@ export const whereScalar = (m: binaryen.Module, [cv, xv, yv]: Expr[]): Expr => m
 export const whereSimd = (m: binaryen.Module, [cv, xv, yv]: Expr[]): Expr =>
   m.v128.bitselect(xv, yv, m.i32x4.ne(cv, m.i32x4.splat(m.i32.const(0))));
 
-registerKernel("Where", (ctx) => {
+table.add("Where", (ctx) => {
   const m = ctx.m;
   const [c, x, y] = [ctx.input(0), ctx.input(1), ctx.input(2)];
   emitElementwise(ctx, {
@@ -57,3 +61,6 @@ registerKernel("Where", (ctx) => {
     simdWhen: anyLanes,
   });
 });
+
+export const LOGIC_FORMULAS = broadcast.formulas;
+export const KERNELS = [...broadcast.kernels(), ...table.families];

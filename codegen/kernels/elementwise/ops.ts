@@ -6,7 +6,8 @@ import type { Expr } from "../../fn.js";
 import { isFloat, wasmType } from "../../memory.js";
 import { i64 as libI64 } from "../../math/lib.js";
 import { emitElementwise } from "../loops.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx, type KernelFamily } from "../kernel.js";
+
 
 export type Bin = (a: Expr, b: Expr) => Expr;
 type Group = Record<string, Bin>;
@@ -60,22 +61,31 @@ export interface BroadcastOp {
   simdWhen?: (dtypes: DTypeName[]) => boolean;
 }
 
-/** Every op registered through broadcastKernel, by name: fused elementwise kernels reuse the formulas. */
-export const BROADCAST_OPS = new Map<string, BroadcastOp>();
+/** A file's broadcasting ops by name: their kernels, and the formulas fused elementwise kernels reuse. */
+export class BroadcastTable {
+  readonly formulas: Record<string, BroadcastOp> = {};
 
-/** Register an n-ary broadcasting op over every input of the node. */
-export function broadcastKernel(op: string | string[], def: BroadcastOp): void {
-  for (const o of Array.isArray(op) ? op : [op]) BROADCAST_OPS.set(o, def);
-  registerKernel(op, (ctx) => {
-    const inputs = ctx.inputs.filter((t) => t !== undefined).map((t) => t!);
-    const dt = inputs[0].dtype;
-    emitElementwise(ctx, {
-      inputs,
-      output: ctx.output(0),
-      scalar: (v) => def.scalar(ctx.m, dt, v, ctx),
-      simd: def.simd && ((v) => def.simd!(ctx.m, laneKind(dt), v, ctx)),
-      simdWhen: def.simdWhen,
-    });
+  define(op: string | string[], def: BroadcastOp): void {
+    for (const o of Array.isArray(op) ? op : [op]) this.formulas[o] = def;
+  }
+
+  /** one kernel per op, over every input of the node */
+  kernels(): KernelFamily[] {
+    const table = new KernelTable();
+    for (const [op, def] of Object.entries(this.formulas)) table.add(op, (ctx) => broadcastKernel(ctx, def));
+    return table.families;
+  }
+}
+
+function broadcastKernel(ctx: KernelCtx, def: BroadcastOp): void {
+  const inputs = ctx.inputs.filter((t) => t !== undefined).map((t) => t!);
+  const dt = inputs[0].dtype;
+  emitElementwise(ctx, {
+    inputs,
+    output: ctx.output(0),
+    scalar: (v) => def.scalar(ctx.m, dt, v, ctx),
+    simd: def.simd && ((v) => def.simd!(ctx.m, laneKind(dt), v, ctx)),
+    simdWhen: def.simdWhen,
   });
 }
 

@@ -7,8 +7,10 @@ import type { DTypeName } from "../../../runtime/dtypes.js";
 import { Fn, type Expr } from "../../fn.js";
 import { convert, isFloat } from "../../memory.js";
 import { emitElementwise } from "../loops.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
 import { i64 } from "./ops.js";
+
+const table = new KernelTable();
 
 const IPOW = "kiln_ipow_i64";
 
@@ -53,8 +55,10 @@ export function powScalar(ctx: KernelCtx, xDt: DTypeName, yDt: DTypeName, outDt:
   };
 }
 
-registerKernel("Pow", (ctx) => {
+table.add("Pow", (ctx) => {
   const [x, y] = [ctx.input(0), ctx.input(1)];
   const out = ctx.output(0);
   emitElementwise(ctx, { inputs: [x, y], output: out, scalar: powScalar(ctx, x.dtype, y.dtype, out.dtype) });
 });
+
+export const KERNELS = table.families;

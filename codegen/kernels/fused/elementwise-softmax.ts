@@ -2,7 +2,7 @@
 // (attention scores). The scale is applied as each element is read, in the max pass and in the
 // exp pass, so the scaled tensor is never written. Same row machinery and the same three phases as
 // the Softmax kernel (codegen/kernels/reduce/index.ts): max, exp(x - max) stored and summed, times 1/sum.
-import { KernelCtx } from "../registry.js";
+import { KernelCtx } from "../kernel.js";
 import { softmaxView } from "../reduce/arg.js";
 import { dense, emitRows, type Getter, type Kit, type Operand } from "../reduce/rows.js";
 import type { Ops } from "../reduce/ops.js";

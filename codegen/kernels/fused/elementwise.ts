@@ -9,25 +9,29 @@ import { KilnError } from "../../../runtime/errors.js";
 import type { Node } from "../../../compiler/ir/graph.js";
 import type { Expr, Local } from "../../fn.js";
 import { convert, wasmType } from "../../memory.js";
-import { BROADCAST_OPS, laneKind } from "../elementwise/ops.js";
+import { laneKind } from "../elementwise/ops.js";
+import { ARITH_FORMULAS } from "../elementwise/arith.js";
+import { LOGIC_FORMULAS } from "../elementwise/logic.js";
 import { whereScalar, whereSimd } from "../elementwise/logic.js";
 import { powScalar } from "../elementwise/pow.js";
 import { emitElementwise } from "../loops.js";
-import { KernelCtx, type KernelEntry, type TensorRef } from "../registry.js";
-import { floatOps, vecOps } from "../unary/index.js";
-import { UNARY_OPS } from "../unary/ops.js";
-import { emitScaledSoftmax } from "./elementwise-softmax.js";
+import { KernelCtx, type TensorRef } from "../kernel.js";
+import { floatOps, vecOps } from "../unary/formula.js";
+import { UNARY_FORMULAS } from "../unary/ops.js";
 import { clampToConstants, constantClipBounds } from "../unary/clip.js";
+import { hasTrait } from "../../../compiler/ops/index.js";
 
 type Get = () => Expr;
+
+/** the broadcasting ops' formulas, which a fused loop applies as their own kernels do */
+const BROADCAST_FORMULAS = { ...ARITH_FORMULAS, ...LOGIC_FORMULAS };
 /** one body op: operand getters -> value (scalar compute type, or v128 in the SIMD loop) */
 type Formula = (args: Get[]) => Expr;
 
-const COMPARISONS = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]);
 
 /** The dtype a body op produces from its operands' dtypes. */
 function resultType(node: Node, ins: DTypeName[]): DTypeName {
-  if (COMPARISONS.has(node.op)) return "bool";
+  if (hasTrait(node, "comparison")) return "bool";
   if (node.op === "Cast") return castTarget(node);
   return node.op === "Where" ? ins[1] : ins[0];
 }
@@ -68,12 +72,12 @@ function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<s
     const pow = powScalar(nctx, ins[0], ins[1], ins[0]);
     return (a) => pow(a.map((g) => g()));
   }
-  const unary = UNARY_OPS[node.op];
+  const unary = UNARY_FORMULAS[node.op];
   if (unary?.float && (ins[0] === "float32" || ins[0] === "float64")) {
     const F = floatOps(m, ins[0] === "float64" ? "f64" : "f32", nctx);
     return ([x]) => unary.float!(F, x, nctx);
   }
-  const def = BROADCAST_OPS.get(node.op);
+  const def = BROADCAST_FORMULAS[node.op];
   return def && ((a) => def.scalar(m, ins[0], a.map((g) => g()), nctx));
 }
 
@@ -87,12 +91,12 @@ function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<str
     return ([x]) => clampToConstants(V, x(), bounds);
   }
   if (node.op === "Cast") return ins[0] === castTarget(node) ? ([x]) => x() : undefined;
-  const unary = UNARY_OPS[node.op];
+  const unary = UNARY_FORMULAS[node.op];
   if (unary) {
     const V = vecOps(m, nctx);
     return unary.simd && (([x]) => unary.simd!(V, x, nctx));
   }
-  const def = BROADCAST_OPS.get(node.op);
+  const def = BROADCAST_FORMULAS[node.op];
   return def?.simd && ((a) => def.simd!(m, laneKind(ins[0]), a.map((g) => g()), nctx));
 }
 
@@ -123,7 +127,7 @@ function evaluate(ctx: KernelCtx, names: string[], plan: Plan, vals: Expr[], vec
   return m.block(null, [...stmts, last!.get()], last!.type);
 }
 
-function emitFusedElementwise(ctx: KernelCtx): void {
+export function emitFusedElementwise(ctx: KernelCtx): void {
   const body = ctx.node.body ?? [];
   const refs = new Map<string, TensorRef>();
   ctx.node.inputs.forEach((name, i) => refs.set(name, ctx.input(i)));
@@ -160,12 +164,3 @@ function emitFusedElementwise(ctx: KernelCtx): void {
     simdWhen: () => vectorOk,
   });
 }
-
-/**
- * The fused kinds this family builds; codegen/kernels/fused/index.ts registers them (it imports this file,
- * so this file must not import it back: an ES module cycle would run this before its table exists).
- */
-export const FUSED_ELEMENTWISE_KINDS: Record<string, KernelEntry> = {
-  "elementwise": { emit: emitFusedElementwise },
-  "scaled-softmax": { emit: emitScaledSoftmax },
-};

@@ -2,33 +2,34 @@
 // (passes/fuse-epilogue.ts) and the fused kernel (fused/epilogue.ts) both classify a body with
 // these rules, so the kernel rebuilds exactly the plan the pass saw.
 import type { DTypeName } from "../../../runtime/dtypes.js";
+import { hasTrait, opDef, type AnchorInfo } from "../../../compiler/ops/index.js";
 
-export const EPILOGUE_ANCHORS: ReadonlySet<string> = new Set(["Conv", "ConvTranspose", "Gemm", "MatMul"]);
-
-/** activations with a float32 f32x4 form (the unary table's `simd`, or Clip's min/max) */
-export const EPILOGUE_ACTIVATIONS: ReadonlySet<string> = new Set(["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Gelu", "Tanh", "Clip"]);
-
-/**
- * Activations whose formula is long (exp and a division) stay out of a convolution's epilogue: there
- * they are inlined at every store of the kernel's inner loops, and ran slower than the same conv and
- * a separate loop (4 layers of 3x3 64->64 on 80x80, interleaved A/B: Sigmoid +8%, Tanh +24% on
- * Winograd; 1x1 +14% and +7%); after a MatMul they measured the same either way (128x384x1536 with
- * Gelu or Sigmoid), so they stay fused there.
- */
-const LONG_ACTIVATIONS: ReadonlySet<string> = new Set(["Sigmoid", "Tanh", "Gelu"]);
-
-/** Whether the fusion pass should put activation `op` into the epilogue of an `anchor` op. */
-export function worthFusing(anchor: string, op: string): boolean {
-  return !LONG_ACTIVATIONS.has(op) || anchor === "Gemm" || anchor === "MatMul";
+/** the anchor's definition, when the op's kernels apply fused epilogues */
+function anchorOf(op: string, domain: string): AnchorInfo | undefined {
+  const def = opDef(domain, op);
+  return def?.traits.has("epilogue-anchor") ? def.anchor : undefined;
 }
 
-/** the axis a bias runs along: output channels for convolutions, columns for matrix products */
-export function channelAxis(anchor: string, rank: number): number {
-  return anchor === "Conv" || anchor === "ConvTranspose" ? 1 : rank - 1;
+/**
+ * Whether the fusion pass should put activation `op` into the epilogue of an `anchor` op. Costly
+ * activations (exp and a division) stay out of convolutions' epilogues: there they are inlined at
+ * every store of the kernel's inner loops, and ran slower than the same conv and a separate loop
+ * (4 layers of 3x3 64->64 on 80x80, interleaved A/B: Sigmoid +8%, Tanh +24% on Winograd; 1x1 +14%
+ * and +7%); after a MatMul they measured the same either way (128x384x1536 with Gelu or Sigmoid).
+ */
+export function worthFusing(anchor: Pick<NodeLike, "op" | "domain">, op: string): boolean {
+  return !hasTrait(op, "costly") || anchorOf(anchor.op, anchor.domain)?.costly === true;
+}
+
+/** the axis a bias runs along: output channels for NCHW convolutions, the last axis otherwise */
+export function channelAxis(anchor: Pick<NodeLike, "op" | "domain">, rank: number): number {
+  return anchorOf(anchor.op, anchor.domain)?.channelAxis === 1 ? 1 : rank - 1;
 }
 
 /** index of the anchor's own bias input (Gemm's C, Conv's B); MatMul has none */
-export const OWN_BIAS_INPUT: Readonly<Record<string, number | undefined>> = { Conv: 2, ConvTranspose: 2, Gemm: 2, DepthwiseConvNhwc: 2 };
+export function ownBiasInput(anchor: Pick<NodeLike, "op" | "domain">): number | undefined {
+  return anchorOf(anchor.op, anchor.domain)?.bias;
+}
 
 export interface OperandInfo {
   dims: readonly number[];
@@ -62,9 +63,7 @@ const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 /** Whether the anchor itself can run with an epilogue (float32, shapes the kernels' hook covers). */
 export function anchorFits(op: string, domain: string, inputs: readonly string[], look: Lookup): boolean {
-  // the NHWC layout pass's depthwise Conv (channels last: the channel axis is the last one)
-  const layoutAnchor = domain === "kiln.layout" && op === "DepthwiseConvNhwc";
-  if (!layoutAnchor && (domain !== "" || !EPILOGUE_ANCHORS.has(op))) return false;
+  if (!anchorOf(op, domain)) return false;
   const ins = inputs.map((i) => (i ? look(i) : undefined));
   if (ins.some((t, k) => inputs[k] && (!t || t.dtype !== "float32"))) return false;
   // a 1-D MatMul operand moves the column axis; keep those plain
@@ -73,7 +72,7 @@ export function anchorFits(op: string, domain: string, inputs: readonly string[]
 
 /** Whether a bias Add may fold into the anchor's bias: its own bias, if any, must be constant too. */
 export function biasFoldable(anchor: NodeLike, look: Lookup): boolean {
-  const k = OWN_BIAS_INPUT[anchor.op];
+  const k = ownBiasInput(anchor);
   const own = k === undefined ? "" : anchor.inputs[k] ?? "";
   return !own || look(own)?.isConst === true;
 }
@@ -92,7 +91,7 @@ export function classifyStep(node: NodeLike, chained: string, look: Lookup, out:
     if (biasOpen && t.isConst && isChannelBias(t.dims, out, axis)) return { kind: "bias", operand };
     return sameDims(t.dims, out) ? { kind: "residual", operand } : undefined;
   }
-  if (!EPILOGUE_ACTIVATIONS.has(node.op) || node.inputs[0] !== chained) return undefined;
+  if (!hasTrait(node, "epilogue") || node.inputs[0] !== chained) return undefined;
   if (node.op === "Clip") {
     const bounds = node.inputs.slice(1).filter((i) => i);
     const ok = bounds.every((b) => {

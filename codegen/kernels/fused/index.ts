@@ -1,26 +1,17 @@
-// Kernels for fused nodes (domain kiln.fused). A fusion pass sets node.meta.kind to say which
-// family of fused kernel builds the node from its body; each family registers here.
-import { KilnError } from "../../../runtime/errors.js";
-import { FUSED_DOMAIN } from "../../../compiler/ir/graph.js";
-import { registerDomainKernel, type KernelEntry } from "../registry.js";
-import { FUSED_ELEMENTWISE_KINDS } from "./elementwise.js";
-import { FUSED_EPILOGUE } from "./epilogue.js";
+// Kernels for fused nodes (domain kiln.fused), one family per fused kind: the fusion passes say
+// which by node.meta.kind (compiler/ir/graph.ts FusedKind), and a fused node's body is its recipe.
+import { FUSED_DOMAIN, type FusedKind } from "../../../compiler/ir/graph.js";
+import { simpleVariant, type KernelFamily } from "../kernel.js";
+import { emitFusedElementwise } from "./elementwise.js";
+import { emitScaledSoftmax } from "./elementwise-softmax.js";
+import { epilogueVariant } from "./epilogue.js";
 
-const kinds = new Map<string, KernelEntry>();
-
-export function registerFusedKind(kind: string, entry: KernelEntry): void {
-  kinds.set(kind, entry);
+/** The family of each fused kind; `familyOf` finds an epilogue's anchor family. */
+export function fusedFamilies(familyOf: (domain: string, op: string) => KernelFamily | undefined): Record<FusedKind, KernelFamily> {
+  const family = (name: FusedKind, variants: KernelFamily["variants"]): KernelFamily => ({ name, domain: FUSED_DOMAIN, ops: [], variants });
+  return {
+    "elementwise": family("elementwise", [simpleVariant(emitFusedElementwise, undefined, "fused-loop")]),
+    "scaled-softmax": family("scaled-softmax", [simpleVariant(emitScaledSoftmax, undefined, "scaled-rows")]),
+    "epilogue": family("epilogue", [epilogueVariant(familyOf)]),
+  };
 }
-
-function entryFor(kind: string | undefined, node: string): KernelEntry {
-  const e = kind ? kinds.get(kind) : undefined;
-  if (!e) throw new KilnError("INTERNAL", `fused node ${JSON.stringify(node)} has unknown kind ${JSON.stringify(kind)}`);
-  return e;
-}
-
-registerDomainKernel(FUSED_DOMAIN, (ctx) => entryFor(ctx.node.meta?.kind, ctx.node.name).emit(ctx), {
-  prepare: (ctx) => entryFor(ctx.node.meta?.kind, ctx.node.name).prepare?.(ctx) ?? {},
-});
-
-for (const [kind, entry] of Object.entries(FUSED_ELEMENTWISE_KINDS)) registerFusedKind(kind, entry);
-registerFusedKind("epilogue", FUSED_EPILOGUE);

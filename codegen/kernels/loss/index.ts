@@ -5,8 +5,10 @@ import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
 import { scalarOps } from "../../math/ops.js";
 import { constant, convert, load, store } from "../../memory.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 import { dtype } from "../../../runtime/dtypes.js";
+
+const table = new KernelTable();
 
 /** the largest finite value of each precision */
 const FINITE = { f32: 3.4e38, f64: 1.7e308 };
@@ -91,14 +93,14 @@ function scoreAt(ctx: KernelCtx, n: Local, c: Expr, d: Local): Expr {
   return load(m, x.dtype, at(ctx, x, idx), x.addr);
 }
 
-registerKernel("NegativeLogLikelihoodLoss", (ctx) => {
+table.add("NegativeLogLikelihoodLoss", (ctx) => {
   const S = scalarOps(ctx.m, ctx.input(0).dtype === "float64" ? "f64" : "f32");
   emitLoss(ctx, (n, d, t) => ({ stmts: [], nll: S.neg(scoreAt(ctx, n, t.cls.get(), d)) }));
 });
 
 // log_softmax over C at each position: max, then log(sum(exp(x - max))), so large scores never
 // overflow; the optional log_prob output is written in a third pass.
-registerKernel("SoftmaxCrossEntropyLoss", (ctx) => {
+table.add("SoftmaxCrossEntropyLoss", (ctx) => {
   const { m, fn } = ctx;
   const x = ctx.input(0);
   const C = x.dims[1];
@@ -128,3 +130,5 @@ registerKernel("SoftmaxCrossEntropyLoss", (ctx) => {
     return { stmts, nll: S.sub(lse.get(), scoreAt(ctx, n, t.cls.get(), d)) };
   });
 });
+
+export const KERNELS = table.families;

@@ -7,7 +7,7 @@ import type { DTypeName } from "../../../runtime/dtypes.js";
 import { broadcastStrides, stridesOf, type Expr, type Fn, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { madd } from "./gemm-tile.js";
-import type { Epilogue } from "../registry.js";
+import type { Epilogue } from "../kernel.js";
 
 /** A strided 2-D view: element (r, c) at byte addr + base + 4*(r*rs + c*cs) (elements of dtype). */
 export interface Operand {

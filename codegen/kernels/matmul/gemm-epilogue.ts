@@ -5,7 +5,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn } from "../../fn.js";
 import type { PackedEpilogue, RowMajor } from "./gemm-packed.js";
-import type { Epilogue } from "../registry.js";
+import type { Epilogue } from "../kernel.js";
 import { sum } from "./gemm-tile.js";
 
 export function packedEpilogue(fn: Fn, ep: Epilogue, c: RowMajor): PackedEpilogue {

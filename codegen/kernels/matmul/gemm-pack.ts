@@ -5,7 +5,7 @@
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
 import { DEFAULT_TILE, type PackedTile } from "./gemm-packed.js";
-import { derivedFrom, lazyFloat32, type LazyConstant } from "../registry.js";
+import { derivedFrom, lazyFloat32, type LazyConstant } from "../kernel.js";
 
 /**
  * B (row-major K x N, or N x K when transB) packed into ceil(N / nr) panels; panel p holds

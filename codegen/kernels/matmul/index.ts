@@ -1,15 +1,18 @@
-// MatMul and Gemm kernels: the packed GEMM when B is a float32 constant, or for MatMul a float32 B
-// computed at run time (matmul/packed.ts), else the shared matrix-multiply core (matmul/core.ts).
+// The MatMul and Gemm families: the packed GEMM when B is a float32 constant ("packed"), or for
+// MatMul a float32 B computed at run time ("packed-runtime"; matmul/packed.ts), else the shared
+// matrix-multiply core ("generic", matmul/core.ts).
 import { dtype } from "../../../runtime/dtypes.js";
 import { broadcastStrides } from "../../fn.js";
 import { batchLoop, gemm } from "./core.js";
-import { gemmPrepare, matmulPrepare, tryPackedGemm, tryPackedMatmul, tryRuntimeMatmul } from "./packed.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { PACKED_GEMM, PACKED_MATMUL, PACKED_RUNTIME } from "./packed.js";
+import { KernelTable, simpleVariant, type KernelCtx } from "../kernel.js";
 
-registerKernel("MatMul", (ctx: KernelCtx) => {
+const table = new KernelTable();
+
+function genericMatmul(ctx: KernelCtx): void {
   const { m, fn } = ctx;
   const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
-  if (y.size === 0 || tryPackedMatmul(ctx) || tryRuntimeMatmul(ctx)) return;
+  if (y.size === 0) return;
   const A = a.dims.length === 1 ? [1, a.dims[0]] : a.dims;
   const B = b.dims.length === 1 ? [b.dims[0], 1] : b.dims;
   const M = A[A.length - 2], K = A[A.length - 1], N = B[B.length - 1];
@@ -30,13 +33,13 @@ registerKernel("MatMul", (ctx: KernelCtx) => {
     bias: post?.bias && { addr: post.bias.addr, rs: 0, cs: post.bias.size === 1 ? 0 : 1, dtype: post.bias.dtype, beta: 1 },
     post,
   })));
-}, { prepare: matmulPrepare });
+}
 
-registerKernel("Gemm", (ctx: KernelCtx) => {
+function genericGemm(ctx: KernelCtx): void {
   const { m, fn } = ctx;
   const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
   const c = ctx.inputs[2];
-  if (y.size === 0 || tryPackedGemm(ctx)) return;
+  if (y.size === 0) return;
   const [M, N] = y.dims;
   const tA = ctx.attrs.int("transA", 0) !== 0, tB = ctx.attrs.int("transB", 0) !== 0;
   const K = tA ? a.dims[0] : a.dims[1];
@@ -55,4 +58,9 @@ registerKernel("Gemm", (ctx: KernelCtx) => {
     c: { addr: y.addr, rs: N, cs: 1 },
     post: ctx.epilogue,
   }));
-}, { prepare: gemmPrepare });
+}
+
+table.family("matmul", "MatMul", [PACKED_MATMUL, PACKED_RUNTIME, simpleVariant(genericMatmul, undefined, "generic")]);
+table.family("gemm", "Gemm", [PACKED_GEMM, simpleVariant(genericGemm, undefined, "generic")]);
+
+export const KERNELS = table.families;

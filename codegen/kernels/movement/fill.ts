@@ -5,7 +5,9 @@ import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, convert, load, store, wasmType } from "../../memory.js";
 import { bytesOf, rawLoad, rawStore } from "./view.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+
+const table = new KernelTable();
 
 /** Raw bits of one `dt` element holding `v`, as the integer rawStore takes. */
 function bitsOf(dt: DTypeName, v: number | bigint): { bytes: Uint8Array; word: number | bigint } {
@@ -92,12 +94,12 @@ export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, beg
   }));
 }
 
-registerKernel("ConstantOfShape", (ctx) => {
+table.add("ConstantOfShape", (ctx) => {
   const v = ctx.attrs.tensor("value");
   emitFillConst(ctx, ctx.output(0), v ? v.data[0] : 0);
 });
 
-registerKernel("EyeLike", (ctx) => {
+table.add("EyeLike", (ctx) => {
   const out = ctx.output(0);
   const { m, fn } = ctx;
   const [rows, cols] = out.dims;
@@ -117,7 +119,7 @@ function scalarI64(ctx: KernelCtx, i: number, def: number): Expr {
   return convert(m, t.dtype, "int64", load(m, t.dtype, m.i32.const(t.addr)));
 }
 
-registerKernel("Trilu", (ctx) => {
+table.add("Trilu", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);
   const { m, fn } = ctx;
@@ -137,7 +139,7 @@ registerKernel("Trilu", (ctx) => {
   }));
 });
 
-registerKernel("Range", (ctx) => {
+table.add("Range", (ctx) => {
   const out = ctx.output(0);
   const { m, fn } = ctx;
   const dt = out.dtype;
@@ -155,7 +157,7 @@ registerKernel("Range", (ctx) => {
   fn.emit(fn.loop(out.size, (i) => [store(m, dt, m.i32.mul(i.get(), m.i32.const(b)), value(i), out.addr)]));
 });
 
-registerKernel("OneHot", (ctx) => {
+table.add("OneHot", (ctx) => {
   const idx = ctx.input(0);
   const vals = ctx.input(2);
   const out = ctx.output(0);
@@ -187,3 +189,5 @@ registerKernel("OneHot", (ctx) => {
     ];
   }));
 });
+
+export const KERNELS = table.families;

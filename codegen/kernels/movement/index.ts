@@ -6,9 +6,10 @@ import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops
 import { splitSizes } from "../../../compiler/ops/movement.js";
 import { broadcastStrides, stridesOf } from "../../fn.js";
 import { bytesOf, emitView, transposeView, viewInto } from "./view.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 import { emitPadFill, emitPadIndexed } from "./fill.js";
-import "./indexing.js";
+
+const table = new KernelTable();
 
 /** memory.copy of a whole tensor (same dtype and element count). */
 export function emitCopy(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
@@ -35,15 +36,15 @@ export function params(ctx: KernelCtx): ParamSource {
   };
 }
 
-registerKernel(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
+table.add(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
 
-registerKernel("Dropout", (ctx) => {
+table.add("Dropout", (ctx) => {
   emitCopy(ctx, ctx.input(0), ctx.output(0));
   const mask = ctx.outputs[1];
   if (mask && mask.size) ctx.fn.emit(ctx.m.memory.fill(ctx.m.i32.const(mask.addr), ctx.m.i32.const(1), ctx.m.i32.const(mask.size)));
 });
 
-registerKernel("Transpose", (ctx) => {
+table.add("Transpose", (ctx) => {
   const x = ctx.input(0);
   const perm = ctx.attrs.ints("perm", [...x.dims.keys()].reverse());
   emitView(ctx, transposeView(ctx.output(0), x.addr, x.dims, perm));
@@ -72,13 +73,13 @@ const axisOf = (ctx: KernelCtx, rank: number, def?: number) => {
   return a < 0 ? a + rank : a;
 };
 
-registerKernel("Concat", (ctx) => {
+table.add("Concat", (ctx) => {
   const out = ctx.output(0);
   const axis = axisOf(ctx, out.dims.length);
   blockViews(ctx, ctx.inputs.map((_, i) => ({ ref: ctx.input(i), len: ctx.input(i).dims[axis] })), out, axis, true);
 });
 
-registerKernel("Split", (ctx) => {
+table.add("Split", (ctx) => {
   const x = ctx.input(0);
   const axis = axisOf(ctx, x.dims.length, 0);
   const split = splitSizes(ctx.attrs, x.dims[axis], ctx.outputs.length, params(ctx).ints(1));
@@ -86,7 +87,7 @@ registerKernel("Split", (ctx) => {
   blockViews(ctx, sizes.map((len, i) => ({ ref: ctx.outputs[i], len })), x, axis, false);
 });
 
-registerKernel("Slice", (ctx) => {
+table.add("Slice", (ctx) => {
   const x = ctx.input(0);
   const p = sliceParams(params(ctx), x.dims);
   const st = stridesOf(x.dims);
@@ -94,13 +95,13 @@ registerKernel("Slice", (ctx) => {
   emitView(ctx, viewInto(ctx.output(0), x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])));
 });
 
-registerKernel("Expand", (ctx) => {
+table.add("Expand", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);
   emitView(ctx, viewInto(out, x.addr, broadcastStrides(x.dims, out.dims)));
 });
 
-registerKernel("Tile", (ctx) => {
+table.add("Tile", (ctx) => {
   // out[r0, d0, r1, d1, ...] = x[d0, d1, ...]: a view with stride 0 on the repeat dims.
   const x = ctx.input(0);
   const out = ctx.output(0);
@@ -109,7 +110,7 @@ registerKernel("Tile", (ctx) => {
   emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])));
 });
 
-registerKernel("DepthToSpace", (ctx) => {
+table.add("DepthToSpace", (ctx) => {
   const x = ctx.input(0);
   const b = ctx.attrs.int("blocksize");
   const [n, c, h, w] = x.dims;
@@ -120,14 +121,14 @@ registerKernel("DepthToSpace", (ctx) => {
   emitView(ctx, transposeView(ctx.output(0), x.addr, dims, perm));
 });
 
-registerKernel("SpaceToDepth", (ctx) => {
+table.add("SpaceToDepth", (ctx) => {
   const x = ctx.input(0);
   const b = ctx.attrs.int("blocksize");
   const [n, c, h, w] = x.dims;
   emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]));
 });
 
-registerKernel("Compress", (ctx) => {
+table.add("Compress", (ctx) => {
   // The condition is a compile-time constant (the shape rule requires it): copy each kept slab.
   const x = ctx.input(0);
   const out = ctx.output(0);
@@ -147,7 +148,7 @@ registerKernel("Compress", (ctx) => {
   }
 });
 
-registerKernel("Pad", (ctx) => {
+table.add("Pad", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);
   const mode = ctx.attrs.string("mode", "constant");
@@ -164,3 +165,5 @@ registerKernel("Pad", (ctx) => {
   const off = (s: number[], st: number[]) => s.reduce((a, v, k) => a + v * st[k], 0) * bytes;
   emitView(ctx, { dims, bytes, src: { addr: x.addr + off(srcStart, xs), strides: xs }, dst: { addr: out.addr + off(dstStart, os), strides: os } });
 });
+
+export const KERNELS = table.families;

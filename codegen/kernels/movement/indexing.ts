@@ -10,7 +10,9 @@ import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, convert, isUnsigned, load, store, wasmType } from "../../memory.js";
 import { emitCopy } from "./index.js";
 import { bytesOf, copyBytes, rawLoad, rawStore, rawZero } from "./view.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+
+const table = new KernelTable();
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -34,7 +36,7 @@ function zeroBytes(m: binaryen.Module, dst: Expr, bytes: number): Expr {
 
 const byteAddr = (m: binaryen.Module, base: number, elem: Expr, bytes: number) => m.i32.add(m.i32.const(base), m.i32.mul(elem, m.i32.const(bytes)));
 
-registerKernel("Gather", (ctx) => {
+table.add("Gather", (ctx) => {
   const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const { m, fn } = ctx;
   const a = ctx.attrs.int("axis", 0);
@@ -53,7 +55,7 @@ registerKernel("Gather", (ctx) => {
   ]));
 });
 
-registerKernel("GatherElements", (ctx) => {
+table.add("GatherElements", (ctx) => {
   const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const { m, fn } = ctx;
   const a = ctx.attrs.int("axis", 0);
@@ -98,7 +100,7 @@ function forEachTuple(ctx: KernelCtx, data: TensorRef, idx: TensorRef, batchDims
   }));
 }
 
-registerKernel("GatherND", (ctx) => {
+table.add("GatherND", (ctx) => {
   const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const { m, fn } = ctx;
   const bd = ctx.attrs.int("batch_dims", 0);
@@ -154,7 +156,7 @@ function tmpPair(ctx: KernelCtx, dt: DTypeName): [Local, Local] {
   return [ctx.fn.local(t), ctx.fn.local(t)];
 }
 
-registerKernel("ScatterND", (ctx) => {
+table.add("ScatterND", (ctx) => {
   const [x, idx, upd, out] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
   const { m, fn } = ctx;
   const red = reduction(ctx);
@@ -172,7 +174,7 @@ registerKernel("ScatterND", (ctx) => {
   });
 });
 
-registerKernel(["ScatterElements", "Scatter"], (ctx) => {
+table.add(["ScatterElements", "Scatter"], (ctx) => {
   const [x, idx, upd, out] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
   const { m, fn } = ctx;
   const red = reduction(ctx);
@@ -236,13 +238,13 @@ export function emitAlongAxis(ctx: KernelCtx, axisT: TensorRef, rank: number, al
   for (let k = 0; k < rank; k++) fn.emit(m.if(m.i64.eq(a.get(), constant(m, "int64", k)), along(k)));
 }
 
-registerKernel("CumSum", (ctx) => {
+table.add("CumSum", (ctx) => {
   const [x, axisT, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   if (x.dtype === "bool") ctx.unsupported("CumSum on bool");
   emitAlongAxis(ctx, axisT, x.dims.length, (axis) => cumsumAlong(ctx, x, out, axis));
 });
 
-registerKernel("ReverseSequence", (ctx) => {
+table.add("ReverseSequence", (ctx) => {
   const [x, lens, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const { m, fn } = ctx;
   const bAxis = ctx.attrs.int("batch_axis", 1);
@@ -291,7 +293,7 @@ function before(m: binaryen.Module, dt: DTypeName, largest: boolean, a: () => Ex
   return m.i32.or(beats, m.i32.and(I.eq(a(), b()), m.i32.lt_u(ia, ib)));
 }
 
-registerKernel("TopK", (ctx) => {
+table.add("TopK", (ctx) => {
   // k selection passes per row: pass r picks the first element, in TopK order, that comes after
   // the pick of pass r-1. O(n*k), sorted, stable for ties, no scratch memory.
   const [x, vals] = [ctx.input(0), ctx.output(0)];
@@ -327,3 +329,5 @@ registerKernel("TopK", (ctx) => {
     })];
   }));
 });
+
+export const KERNELS = table.families;

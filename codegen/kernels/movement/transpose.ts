@@ -3,7 +3,7 @@
 // store four v128 output rows. Edges that do not fill a tile fall back to element moves.
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
-import { rawLoad, rawStore } from "./view.js";
+import { rawLoad, rawStore } from "./raw.js";
 
 const lanes = (ls: number[]) => ls.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 const LO = lanes([0, 4, 1, 5]);

@@ -5,8 +5,9 @@ import type { DTypeName } from "../../../runtime/dtypes.js";
 import type { Local } from "../../fn.js";
 import { isFloat } from "../../memory.js";
 import { dense, emitRows, keptOnly, viewStrides, type Kit, type Operand, type View } from "../reduce/rows.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
-import "./local.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+
+const table = new KernelTable();
 
 export function floatType(ctx: KernelCtx): DTypeName {
   const dt = ctx.input(0).dtype;
@@ -74,7 +75,7 @@ function trailing(ctx: KernelCtx) {
 }
 
 /** Y, Mean, InvStdDev over axes [axis, rank). */
-registerKernel("LayerNormalization", (ctx) => {
+table.add("LayerNormalization", (ctx) => {
   const { dt, view, x, y, scale, onto } = trailing(ctx);
   const bias = ctx.inputs[2] && onto(ctx.inputs[2]);
   const extra = [1, 2].map((i) => ctx.outputs[i] && keptOnly(ctx.outputs[i]!, view));
@@ -88,7 +89,7 @@ registerKernel("LayerNormalization", (ctx) => {
 });
 
 /** y = x / sqrt(mean(x^2) + eps) * scale over axes [axis, rank). */
-registerKernel("RMSNormalization", (ctx) => {
+table.add("RMSNormalization", (ctx) => {
   const { dt, view, x, y, scale } = trailing(ctx);
   const eps = ctx.attrs.float("epsilon", 1e-5);
   emitRows(ctx, dt, view, [x, y, scale], (k) => {
@@ -101,7 +102,7 @@ registerKernel("RMSNormalization", (ctx) => {
 });
 
 /** Statistics per (n, c) over the spatial dims; scale and bias per channel. */
-registerKernel("InstanceNormalization", (ctx) => {
+table.add("InstanceNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
   const [N, C] = X.dims;
@@ -118,7 +119,7 @@ registerKernel("InstanceNormalization", (ctx) => {
 });
 
 /** Statistics per (n, group); scale and bias per group (opset 18) or per channel (opset 21). */
-registerKernel("GroupNormalization", (ctx) => {
+table.add("GroupNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
   const [N, C] = X.dims;
@@ -143,7 +144,7 @@ registerKernel("GroupNormalization", (ctx) => {
  * mode normalizes with the batch's own statistics (over N and the spatial dims) and also returns
  * the updated running mean and variance.
  */
-registerKernel("BatchNormalization", (ctx) => {
+table.add("BatchNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
   const N = X.dims[0] ?? 1;
@@ -175,7 +176,7 @@ registerKernel("BatchNormalization", (ctx) => {
 });
 
 /** MeanVarianceNormalization over `axes` (default N, H, W). */
-registerKernel("MeanVarianceNormalization", (ctx) => {
+table.add("MeanVarianceNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
   const r = X.dims.length;
@@ -188,3 +189,5 @@ registerKernel("MeanVarianceNormalization", (ctx) => {
     normalize(k, x, y, mean, inv);
   });
 });
+
+export const KERNELS = table.families;

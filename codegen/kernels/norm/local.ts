@@ -5,10 +5,12 @@ import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr, Local } from "../../fn.js";
 import { scalarOps, vectorOps, type Ops } from "../reduce/ops.js";
 import { dense, emitRows, type View } from "../reduce/rows.js";
-import { registerKernel } from "../registry.js";
+import { KernelTable } from "../kernel.js";
 import { axisOf, floatType } from "./index.js";
 
-registerKernel("LpNormalization", (ctx) => {
+const table = new KernelTable();
+
+table.add("LpNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
   const r = X.dims.length;
@@ -34,7 +36,7 @@ registerKernel("LpNormalization", (ctx) => {
  * dims. Channels whose window lies inside [0, C) sum an unrolled window; beta 0.75 (AlexNet,
  * GoogLeNet), 0.5 and 1 take square roots instead of exp(beta * log(base)).
  */
-registerKernel("LRN", (ctx) => {
+table.add("LRN", (ctx) => {
   const dt = floatType(ctx);
   const { m, fn } = ctx;
   const X = ctx.input(0);
@@ -105,3 +107,5 @@ registerKernel("LRN", (ctx) => {
     fn.loop(C, (c) => edge(n, c), { start: inner }),
   ]));
 });
+
+export const KERNELS = table.families;

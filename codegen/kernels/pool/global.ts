@@ -4,7 +4,9 @@ import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { lpOps } from "./index.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 interface GlobalFold {
   init: number;
@@ -43,21 +45,23 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
 
 const ops = (ctx: KernelCtx) => (wasmType(ctx.input(0).dtype) === binaryen.f64 ? ctx.m.f64 : ctx.m.f32);
 
-registerKernel("GlobalAveragePool", (ctx) => emitGlobal(ctx, {
+table.add("GlobalAveragePool", (ctx) => emitGlobal(ctx, {
   init: 0,
   step: (a, v) => ops(ctx).add(a, v),
   step4: (a, v) => ctx.m.f32x4.add(a, v),
   finish: (a, n) => ops(ctx).div(a, constant(ctx.m, ctx.input(0).dtype, n)),
 }));
 
-registerKernel("GlobalMaxPool", (ctx) => emitGlobal(ctx, {
+table.add("GlobalMaxPool", (ctx) => emitGlobal(ctx, {
   init: -Infinity,
   step: (a, v) => ops(ctx).max(a, v),
   step4: (a, v) => ctx.m.f32x4.max(a, v),
   finish: (a) => a,
 }));
 
-registerKernel("GlobalLpPool", (ctx) => {
+table.add("GlobalLpPool", (ctx) => {
   const lp = lpOps(ctx, ctx.attrs.int("p", 2));
   emitGlobal(ctx, { init: 0, step: (a, v) => ops(ctx).add(a, lp.power(v)), finish: (a) => lp.root(a) });
 });
+
+export const KERNELS = table.families;

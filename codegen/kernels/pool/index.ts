@@ -6,8 +6,9 @@ import type { Expr } from "../../fn.js";
 import { constant, wasmType } from "../../memory.js";
 import type { Segment } from "../conv/segments.js";
 import { emitWindowPool, greater, lowest, type Fold } from "./window.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
-import "./global.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 function window(ctx: KernelCtx) {
   return slidingWindow(ctx.attrs, ctx.input(0).dims.slice(2), ctx.attrs.ints("kernel_shape"), ctx.attrs.int("ceil_mode", 0) !== 0);
@@ -46,7 +47,7 @@ export function lpOps(ctx: KernelCtx, p: number) {
   };
 }
 
-registerKernel("MaxPool", (ctx) => {
+table.add("MaxPool", (ctx) => {
   const x = ctx.input(0), dt = x.dtype;
   const m = ctx.m;
   const t = wasmType(dt);
@@ -72,7 +73,7 @@ registerKernel("MaxPool", (ctx) => {
   });
 });
 
-registerKernel("AveragePool", (ctx) => {
+table.add("AveragePool", (ctx) => {
   const { ops } = floatOps(ctx);
   const dt = ctx.input(0).dtype;
   const includePad = ctx.attrs.int("count_include_pad", 0) !== 0;
@@ -90,7 +91,7 @@ registerKernel("AveragePool", (ctx) => {
   });
 });
 
-registerKernel("LpPool", (ctx) => {
+table.add("LpPool", (ctx) => {
   const { ops } = floatOps(ctx);
   const lp = lpOps(ctx, ctx.attrs.int("p", 2));
   emitWindowPool(ctx, {
@@ -98,3 +99,5 @@ registerKernel("LpPool", (ctx) => {
     fold: () => ({ init: () => constant(ctx.m, ctx.input(0).dtype, 0), step: (a, v) => ops.add(a, lp.power(v)), finish: (a) => lp.root(a) }),
   });
 });
+
+export const KERNELS = table.families;

@@ -8,7 +8,7 @@ import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "../conv/segments.js";
 import { noteNaN, restoreNaN } from "../reduce/ops.js";
-import type { KernelCtx, TensorRef } from "../registry.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
 
 /** How one pool folds its window: start value, step per tap, and the final value from the run. */
 export interface Fold {

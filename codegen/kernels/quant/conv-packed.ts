@@ -8,7 +8,7 @@ import { stridesOf } from "../../fn.js";
 import { store } from "../../memory.js";
 import { slidingWindow } from "../../../compiler/ops/nn-geometry.js";
 import { byteAt, elem, zeroPoint } from "./index.js";
-import type { KernelCtx, KernelPrep, TensorRef } from "../registry.js";
+import type { KernelCtx, KernelPrep, TensorRef } from "../kernel.js";
 
 export interface ConvOperands {
   x: TensorRef;

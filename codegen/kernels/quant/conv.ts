@@ -6,7 +6,9 @@ import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./index.js";
 import { convFrame, emitPackedConv, packConvWeights, tapAt, type ConvEpilogue, type ConvOperands } from "./conv-packed.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 /** out[n, oc, o...] = epilogue(sum over (c, k...) of (x - xZp) * (w - wZp[oc]), oc); packed lanes when prepared */
 function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue): void {
@@ -34,12 +36,12 @@ function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue):
 const convIntegerOps = (ctx: KernelCtx): ConvOperands => ({ x: ctx.input(0), w: ctx.input(1), xZp: 2, wZp: 3 });
 const qlinearConvOps = (ctx: KernelCtx): ConvOperands => ({ x: ctx.input(0), w: ctx.input(3), xZp: 2, wZp: 5 });
 
-registerKernel("ConvInteger", (ctx) => {
+table.add("ConvInteger", (ctx) => {
   emitIntConv(ctx, convIntegerOps(ctx), (acc) => acc);
 }, { prepare: (ctx) => packConvWeights(ctx, convIntegerOps(ctx)) });
 
 // (sum + bias) * (x_scale * w_scale[oc] / y_scale), rounded half to even, plus y_zero_point
-registerKernel("QLinearConv", (ctx) => {
+table.add("QLinearConv", (ctx) => {
   const m = ctx.m;
   const S = scalarOps(m, "f32");
   const out = ctx.output(0);
@@ -50,3 +52,5 @@ registerKernel("QLinearConv", (ctx) => {
     return quantize(ctx, "f32", S.mul(m.f32.convert_s.i32(sum), mult), zeroPoint(ctx, 7, m.i32.const(0)), out.dtype);
   });
 }, { prepare: (ctx) => packConvWeights(ctx, qlinearConvOps(ctx)) });
+
+export const KERNELS = table.families;

@@ -9,9 +9,9 @@ import type { Precision } from "../../math.js";
 import { scalarOps } from "../../math/ops.js";
 import { convert, load, store } from "../../memory.js";
 import { emitElementwise } from "../loops.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
-import "./matmul.js";
-import "./conv.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+
+const table = new KernelTable();
 
 /** Byte offset (relative to t.addr) of the element at i32 element index `index`. */
 export function byteAt(ctx: KernelCtx, t: TensorRef, index: Expr): Expr {
@@ -115,7 +115,7 @@ function emitQuant(ctx: KernelCtx, scalar: QuantFormula, simd: QuantFormula | un
 
 const NARROW_INTS: DTypeName[] = ["int8", "uint8", "int16", "uint16"];
 
-registerKernel("QuantizeLinear", (ctx) => {
+table.add("QuantizeLinear", (ctx) => {
   const m = ctx.m;
   const [x, scale, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const p = precisionOf(x, scale);
@@ -132,7 +132,7 @@ registerKernel("QuantizeLinear", (ctx) => {
 });
 
 // (x - zp) in i32, as ORT computes it, then times the scale.
-registerKernel("DequantizeLinear", (ctx) => {
+table.add("DequantizeLinear", (ctx) => {
   const m = ctx.m;
   const [scale, out] = [ctx.input(1), ctx.output(0)];
   const p = precisionOf(scale, out);
@@ -145,7 +145,7 @@ registerKernel("DequantizeLinear", (ctx) => {
 
 // uint8 over [min(0, x), max(0, x)]: scale = range / 255, zero point = round(-min / scale).
 // A zero range takes scale 1 (as onnxruntime), so an all-zero input quantizes to zeros, not NaN.
-registerKernel("DynamicQuantizeLinear", (ctx) => {
+table.add("DynamicQuantizeLinear", (ctx) => {
   const { m, fn } = ctx;
   const x = ctx.input(0);
   const [y, yScale, yZp] = [ctx.output(0), ctx.output(1), ctx.output(2)];
@@ -163,3 +163,5 @@ registerKernel("DynamicQuantizeLinear", (ctx) => {
   ]));
   fn.emit(store(m, "float32", m.i32.const(0), scale.get(), yScale.addr), store(m, "uint8", m.i32.const(0), zp.get(), yZp.addr));
 });
+
+export const KERNELS = table.families;

@@ -7,7 +7,9 @@ import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { loadLanes } from "../loops.js";
 import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./index.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+
+const table = new KernelTable();
 
 interface Operands {
   a: TensorRef;
@@ -72,12 +74,12 @@ function emitIntMatMul(ctx: KernelCtx, ops: Operands, epilogue: Epilogue): void 
   }));
 }
 
-registerKernel("MatMulInteger", (ctx) => {
+table.add("MatMulInteger", (ctx) => {
   emitIntMatMul(ctx, { a: ctx.input(0), b: ctx.input(1), aZp: 2, bZp: 3 }, (acc) => acc);
 });
 
 // sum * (a_scale * b_scale / y_scale), rounded half to even, plus y_zero_point, saturated
-registerKernel("QLinearMatMul", (ctx) => {
+table.add("QLinearMatMul", (ctx) => {
   const S = scalarOps(ctx.m, "f32");
   const out = ctx.output(0);
   emitIntMatMul(ctx, { a: ctx.input(0), b: ctx.input(3), aZp: 2, bZp: 5 }, (acc, r, c) => {
@@ -85,3 +87,5 @@ registerKernel("QLinearMatMul", (ctx) => {
     return quantize(ctx, "f32", S.mul(ctx.m.f32.convert_s.i32(acc), mult), zeroPoint(ctx, 7, ctx.m.i32.const(0)), out.dtype);
   });
 });
+
+export const KERNELS = table.families;

@@ -5,8 +5,10 @@ import type { DTypeName } from "../../../runtime/dtypes.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { constant, isFloat, isUnsigned, load, store, wasmType } from "../../memory.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
 import type { View } from "./rows.js";
+
+const table = new KernelTable();
 
 /** Softmax-family view: opset >= 13 reduces one axis; older opsets flatten [axis, rank) into it. */
 export function softmaxView(ctx: KernelCtx): View {
@@ -63,7 +65,7 @@ function emitSearch(ctx: KernelCtx, better: Cmp, then: (o: Expr, i: Expr, best: 
 }
 
 for (const [op, max] of [["ArgMax", true], ["ArgMin", false]] as const) {
-  registerKernel(op, (ctx) => {
+  table.add(op, (ctx) => {
     const x = ctx.input(0);
     if (x.dtype === "bool") ctx.unsupported(`${op} on bool is not supported`);
     const y = ctx.output(0);
@@ -75,7 +77,7 @@ for (const [op, max] of [["ArgMax", true], ["ArgMin", false]] as const) {
   });
 }
 
-registerKernel("Hardmax", (ctx) => {
+table.add("Hardmax", (ctx) => {
   const x = ctx.input(0);
   if (!isFloat(x.dtype)) ctx.unsupported(`Hardmax on ${x.dtype} is not supported`);
   const y = ctx.output(0);
@@ -90,3 +92,5 @@ registerKernel("Hardmax", (ctx) => {
     }),
   ]);
 });
+
+export const KERNELS = table.families;

@@ -7,9 +7,11 @@ import { isFloat } from "../../memory.js";
 import binaryen from "binaryen";
 import { scalarOps, vectorOps, type Ops } from "./ops.js";
 import { dense, emitRows, keptOnly, type Combine, type Kit, type Operand, type View } from "./rows.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
 import { reduceAxes } from "../../../compiler/ops/reduce-axes.js";
 import { softmaxView } from "./arg.js";
+
+const table = new KernelTable();
 
 interface ReduceSpec {
   combine: Combine;
@@ -95,7 +97,7 @@ function leadingSplit(view: View): [number, number] | undefined {
 }
 
 for (const [op, spec] of Object.entries(specs)) {
-  registerKernel(op, (ctx) => {
+  table.add(op, (ctx) => {
     const dt = checkType(ctx, spec.floatOnly, spec.bool);
     const { view, x, y } = reduceView(ctx);
     const split = dt === "float32" ? leadingSplit(view) : undefined;
@@ -108,7 +110,7 @@ for (const [op, spec] of Object.entries(specs)) {
 }
 
 /** log(sum(exp(x - max))) + max: never overflows, and an empty set gives log(0) + -inf = -inf. */
-registerKernel("ReduceLogSumExp", (ctx) => {
+table.add("ReduceLogSumExp", (ctx) => {
   const dt = checkType(ctx, true);
   const { view, x, y } = reduceView(ctx);
   emitRows(ctx, dt, view, [x, y], (k) => {
@@ -151,6 +153,7 @@ function softmax(log: boolean) {
   };
 }
 
-registerKernel("Softmax", softmax(false));
-registerKernel("LogSoftmax", softmax(true));
+table.add("Softmax", softmax(false));
+table.add("LogSoftmax", softmax(true));
 
+export const KERNELS = table.families;

@@ -14,7 +14,7 @@ import type { Expr, Local } from "../../fn.js";
 import { convert, wasmType } from "../../memory.js";
 import { coalesce } from "../loops.js";
 import { horizontal, noteNaN, restoreNaN, scalarOps, vectorOps, type Ops } from "./ops.js";
-import type { KernelCtx, TensorRef } from "../registry.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
 
 export interface Operand {
   t: TensorRef;

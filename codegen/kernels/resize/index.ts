@@ -6,7 +6,9 @@ import { resizeInputSlots, resizePlan, type ResizePlan } from "../../../compiler
 import { dtype } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 /** Source coordinate (f64) of output position l along one axis. */
 function sourceCoord(m: binaryen.Module, plan: ResizePlan, a: number, inLen: number, l: Expr): Expr {
@@ -160,4 +162,6 @@ function emitResize(ctx: KernelCtx): void {
   fn.emit(...nest(0));
 }
 
-registerKernel(["Resize", "Upsample"], emitResize);
+table.add(["Resize", "Upsample"], emitResize);
+
+export const KERNELS = table.families;

@@ -9,26 +9,10 @@ import { convert, load, store } from "../../memory.js";
 import { dftGeometry, stftGeometry } from "../../../compiler/ops/signal-dft.js";
 import { byteAt } from "../quant/index.js";
 import { constNumbers, invalidIn, requireNumbers } from "./values.js";
-import { emitFft, fftPlan } from "./fft.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
+import { emitFft, fftPlan, type Transform } from "./fft.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 
-/** Complex sample (re, im) as f64 expressions; im undefined for a real sample. */
-type Sample = [Expr, Expr | undefined];
-
-export interface Transform {
-  /** loops around each transform (batch, other axes...) */
-  outer: number[];
-  /** transform length N (the twiddle period) */
-  n: number;
-  /** samples summed per bin (may be fewer than N: zero padding) */
-  taps: number;
-  bins: number;
-  /** +1 for the inverse transform */
-  sign: 1 | -1;
-  scale: number;
-  read: (outer: Local[], j: Local) => { stmts: Expr[]; sample: Sample };
-  write: (outer: Local[], k: Local, re: Expr, im: Expr) => Expr[];
-}
+const table = new KernelTable();
 
 /** The FFT when prepare built its tables (power-of-two lengths), else the direct sum. */
 function emitTransform(ctx: KernelCtx, t: Transform): void {
@@ -122,7 +106,7 @@ function dftTransform(ctx: KernelCtx): Transform {
   };
 }
 
-registerKernel("DFT", (ctx) => emitTransform(ctx, dftTransform(ctx)), { prepare: (ctx) => fftPlan(dftTransform(ctx)) });
+table.add("DFT", (ctx) => emitTransform(ctx, dftTransform(ctx)), { prepare: (ctx) => fftPlan(dftTransform(ctx)) });
 
 function stftTransform(ctx: KernelCtx): Transform {
   const m = ctx.m;
@@ -153,4 +137,6 @@ function stftTransform(ctx: KernelCtx): Transform {
   };
 }
 
-registerKernel("STFT", (ctx) => emitTransform(ctx, stftTransform(ctx)), { prepare: (ctx) => fftPlan(stftTransform(ctx)) });
+table.add("STFT", (ctx) => emitTransform(ctx, stftTransform(ctx)), { prepare: (ctx) => fftPlan(stftTransform(ctx)) });
+
+export const KERNELS = table.families;

@@ -5,8 +5,27 @@
 // constants; lines are transformed in scratch memory. Sums stay in f64.
 import binaryen from "binaryen";
 import type { Expr } from "../../fn.js";
-import type { KernelCtx, KernelPrep } from "../registry.js";
-import type { Transform } from "./dft.js";
+import type { KernelCtx, KernelPrep } from "../kernel.js";
+import type { Local } from "../../fn.js";
+
+/** Complex sample (re, im) as f64 expressions; im undefined for a real sample. */
+export type Sample = [Expr, Expr | undefined];
+
+export interface Transform {
+  /** loops around each transform (batch, other axes...) */
+  outer: number[];
+  /** transform length N (the twiddle period) */
+  n: number;
+  /** samples summed per bin (may be fewer than N: zero padding) */
+  taps: number;
+  bins: number;
+  /** +1 for the inverse transform */
+  sign: 1 | -1;
+  scale: number;
+  read: (outer: Local[], j: Local) => { stmts: Expr[]; sample: Sample };
+  write: (outer: Local[], k: Local, re: Expr, im: Expr) => Expr[];
+}
+
 
 const isPow2 = (n: number) => n >= 2 && (n & (n - 1)) === 0;
 /** below this, the direct sum is cheaper than Bluestein's three FFTs */

@@ -9,7 +9,9 @@ import type { Precision } from "../../math.js";
 import { scalarOps } from "../../math/ops.js";
 import { convert, load, store } from "../../memory.js";
 import { byteAt } from "../quant/index.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 type S = ReturnType<typeof scalarOps>;
 
@@ -44,7 +46,7 @@ function reflect(ctx: KernelCtx, F: S, p: Precision, x: Local, lo: number, hi: n
   ];
 }
 
-registerKernel("GridSample", (ctx) => {
+table.add("GridSample", (ctx) => {
   const { m, fn } = ctx;
   const [x, grid, y] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const p: Precision = x.dtype === "float64" ? "f64" : "f32";
@@ -118,3 +120,5 @@ registerKernel("GridSample", (ctx) => {
     }),
   ]));
 });
+
+export const KERNELS = table.families;

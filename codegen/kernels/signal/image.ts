@@ -7,8 +7,9 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { col2imGeometry } from "../../../compiler/ops/signal-image.js";
 import { byteAt } from "../quant/index.js";
 import { invalidIn, requireNumbers } from "./values.js";
-import { registerKernel, type KernelCtx } from "../registry.js";
-import "./grid.js";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+
+const table = new KernelTable();
 
 /** i32 condition: every position local lies in [0, bound) (one unsigned compare per axis). */
 export function allInside(ctx: KernelCtx, pos: Local[], bounds: number[]): Expr {
@@ -17,7 +18,7 @@ export function allInside(ctx: KernelCtx, pos: Local[], bounds: number[]): Expr 
 }
 
 // crop takes the centered window (floor of the excess before it); pad centers the input the same way
-registerKernel("CenterCropPad", (ctx) => {
+table.add("CenterCropPad", (ctx) => {
   const { m, fn } = ctx;
   const [x, y] = [ctx.input(0), ctx.output(0)];
   const shift = x.dims.map((d, a) => (d >= y.dims[a] ? Math.floor((d - y.dims[a]) / 2) : -Math.floor((y.dims[a] - d) / 2)));
@@ -31,7 +32,7 @@ registerKernel("CenterCropPad", (ctx) => {
 });
 
 // every block element adds into its image position; overlapping blocks sum
-registerKernel("Col2Im", (ctx) => {
+table.add("Col2Im", (ctx) => {
   const { m, fn } = ctx;
   const [x, y] = [ctx.input(0), ctx.output(0)];
   const g = col2imGeometry(requireNumbers(ctx, 1), requireNumbers(ctx, 2), ctx.attrs, invalidIn(ctx));
@@ -60,3 +61,5 @@ registerKernel("Col2Im", (ctx) => {
     ];
   }));
 });
+
+export const KERNELS = table.families;

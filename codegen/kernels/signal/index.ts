@@ -7,9 +7,9 @@ import type { Expr } from "../../fn.js";
 import { constant, convert, isFloat, load, store, wasmType } from "../../memory.js";
 import { emitAlongAxis } from "../movement/indexing.js";
 import { requireNumbers } from "./values.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
-import "./dft.js";
-import "./image.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+
+const table = new KernelTable();
 
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -43,7 +43,7 @@ function cumprodAlong(ctx: KernelCtx, x: TensorRef, out: TensorRef, axis: number
   ]);
 }
 
-registerKernel("CumProd", (ctx) => {
+table.add("CumProd", (ctx) => {
   const [x, axisT, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   emitAlongAxis(ctx, axisT, x.dims.length, (axis) => cumprodAlong(ctx, x, out, axis));
 });
@@ -55,7 +55,7 @@ const WINDOWS: Record<string, number[]> = {
   BlackmanWindow: [0.42, -0.5, 0.08],
 };
 
-registerKernel(Object.keys(WINDOWS), (ctx) => {
+table.add(Object.keys(WINDOWS), (ctx) => {
   const out = ctx.output(0);
   const coeffs = WINDOWS[ctx.node.op];
   const size = out.dims[0];
@@ -87,8 +87,10 @@ function melMatrix(bins: number, dft: number, rate: number, lowHz: number, highH
   return out;
 }
 
-registerKernel("MelWeightMatrix", (ctx) => {
+table.add("MelWeightMatrix", (ctx) => {
   const [bins, dft, rate, lo, hi] = [0, 1, 2, 3, 4].map((i) => requireNumbers(ctx, i)[0]);
   if (rate <= 0) ctx.unsupported(`sample_rate ${rate} must be positive`);
   storeTable(ctx, ctx.output(0), melMatrix(bins, dft, rate, lo, hi));
 });
+
+export const KERNELS = table.families;

@@ -1,7 +1,7 @@
 // Compile-time input values for the signal kernels: sizes, lengths and shapes that the shape
 // rules already required to be known (frozen), read here as plain numbers.
 import { KilnError } from "../../../runtime/errors.js";
-import type { KernelCtx } from "../registry.js";
+import type { KernelCtx } from "../kernel.js";
 
 /** The numbers of input i, or undefined when it is absent or only known at run time. */
 export function constNumbers(ctx: KernelCtx, i: number): number[] | undefined {

@@ -6,8 +6,10 @@ import type { Node } from "../../../compiler/ir/graph.js";
 import { isFloat, wasmType } from "../../memory.js";
 import type { Expr } from "../../fn.js";
 import { emitElementwise } from "../loops.js";
-import { registerKernel, type KernelCtx, type TensorRef } from "../registry.js";
-import { floatOps, intOps, vecOps } from "./index.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { floatOps, intOps, vecOps } from "./formula.js";
+
+const table = new KernelTable();
 
 type Bound = { kind: "input"; index: number } | { kind: "const"; value: number };
 
@@ -70,7 +72,7 @@ function bounds(ctx: KernelCtx): { lo?: Bound; hi?: Bound; operands: TensorRef[]
   return { lo, hi, operands };
 }
 
-registerKernel("Clip", (ctx) => {
+table.add("Clip", (ctx) => {
   const m = ctx.m;
   const x = ctx.input(0);
   const dt = x.dtype;
@@ -121,3 +123,4 @@ registerKernel("Clip", (ctx) => {
   });
 });
 
+export const KERNELS = table.families;

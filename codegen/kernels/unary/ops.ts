@@ -2,8 +2,8 @@
 // definitions, rewritten where that avoids cancellation or overflow (expm1 in Elu/Selu/Celu,
 // max(x,0) + log1p(exp(-|x|)) in Softplus).
 import type { Expr } from "../../fn.js";
-import type { KernelCtx } from "../registry.js";
-import type { FloatOps, UnaryOp } from "./index.js";
+import type { KernelCtx } from "../kernel.js";
+import type { FloatOps, UnaryOp } from "./formula.js";
 
 const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -25,7 +25,7 @@ const libCall = (name: string, vector = false): UnaryOp => {
   return vector ? op : { float: op.float };
 };
 
-export const UNARY_OPS: Record<string, UnaryOp> = {
+export const UNARY_FORMULAS: Record<string, UnaryOp> = {
   Abs: {
     ...both((O, x) => O.abs(x())),
     int: (I, x) => (I.signed ? I.select(I.lt(x(), I.c(0)), I.sub(I.c(0), x()), x()) : x()),

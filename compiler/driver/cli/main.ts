@@ -11,7 +11,10 @@ import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args } fr
 import { resolveSimd } from "../../../runtime/simd.js";
 import { makeInput } from "./inputs.js";
 import { fileDumper, DUMP_FORMATS, type DumpFormat } from "../../../passes/dump.js";
-import { ALL_PASSES, type DumpSelection, type OptLevel } from "../../../passes/index.js";
+import { ALL_PASSES, parseKernelSelection, passNamed, runPasses, type DumpSelection, type OptionValue, type OptLevel } from "../../../passes/index.js";
+import { parseGraph } from "../../ir/parse.js";
+import { verifyGraph } from "../../ir/verify.js";
+import { evaluateNode } from "../evaluate.js";
 import { formatPassTable, makeReport } from "../report.js";
 import { printGraph } from "../../ir/print.js";
 import type { CompileOptions } from "../compile.js";
@@ -23,6 +26,8 @@ usage:
                [--report R.json] [--time-passes]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
   kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]
+  kiln opt IR.txt|- --passes p1,p2{option=value} [-o OUT.txt] [--time-passes] [--verify-each]
+               IR text in, IR text out (like mlir-opt): the named passes, in order
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
@@ -30,6 +35,9 @@ usage:
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
 
 options:
+  --kernels    kernel variants to force or forbid: -winograd, +im2col-gemm,-depthwise-lanes (a name
+               or a prefix up to a dash; also KILN_KERNELS). --report lists each layer's variant
+  --verify-each  run the IR verifier after every pass (also KILN_VERIFY_EACH=1)
   --simd       auto (default): compile's artifact runs everywhere and carries a relaxed-SIMD build
                (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
                relaxed build where it can. baseline: SIMD128 only. relaxed: relaxed only (Node 20
@@ -39,7 +47,7 @@ options:
   --verbose    print stack traces with errors
   --help       this text`;
 
-const BOOLEANS = ["json", "verbose", "help", "quiet", "time-passes"];
+const BOOLEANS = ["json", "verbose", "help", "quiet", "time-passes", "verify-each"];
 
 function parseLevel(args: Args): OptLevel {
   const o = one(args, "O") ?? "2";
@@ -56,9 +64,17 @@ function parseSelection(v: string | undefined): DumpSelection {
   return names;
 }
 
-/** compile options shared by compile, inspect and run: shapes, -O, dumps */
+/** --kernels, checked now so a misspelled variant is reported before any work */
+function parseKernels(args: Args): string | undefined {
+  const v = one(args, "kernels");
+  if (v !== undefined) parseKernelSelection(v);
+  return v;
+}
+
+/** compile options shared by compile, inspect and run: shapes, -O, kernels, dumps */
 function compileOptions(args: Args): CompileOptions {
-  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args) };
+  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: parseKernels(args) };
+  if (args.flags.has("verify-each")) options.verifyEach = true;
   const before = parseSelection(one(args, "dump-before"));
   const after = parseSelection(one(args, "dump-after"));
   if (before || after) {
@@ -112,6 +128,57 @@ async function cmdInspect(args: Args): Promise<number> {
   if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
   console.log((text ?? printGraph(compiled.graph)).trimEnd());
   if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
+  return 0;
+}
+
+/** Split "a,b{k=v,k2=v2},c" at the commas outside braces: [name, options] per pass. */
+function parsePassList(text: string): [string, Record<string, OptionValue>][] {
+  const out: [string, Record<string, OptionValue>][] = [];
+  let depth = 0, start = 0;
+  const items: string[] = [];
+  for (let i = 0; i <= text.length; i++) {
+    const c = text[i];
+    if (c === "{") depth++;
+    else if (c === "}") depth--;
+    if ((c === "," && depth === 0) || i === text.length) {
+      items.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  for (const item of items.filter((s) => s)) {
+    const m = /^([a-z0-9-]+)(?:\{(.*)\})?$/.exec(item);
+    if (!m) throw new UsageError(`--passes: cannot read ${JSON.stringify(item)} (name or name{key=value,...})`);
+    const options: Record<string, OptionValue> = {};
+    for (const kv of (m[2] ?? "").split(/,(?![^{]*\})/).map((s) => s.trim()).filter((s) => s)) {
+      const eq = kv.indexOf("=");
+      if (eq <= 0) throw new UsageError(`--passes ${m[1]}: options are key=value, got ${JSON.stringify(kv)}`);
+      const raw = kv.slice(eq + 1);
+      options[kv.slice(0, eq)] = raw === "true" ? true : raw === "false" ? false : raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    }
+    out.push([m[1], options]);
+  }
+  return out;
+}
+
+async function cmdOpt(args: Args): Promise<number> {
+  const [file] = args.positionals;
+  if (!file) throw new UsageError("opt needs an IR text file (or - for standard input)");
+  const spec = one(args, "passes");
+  if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
+  const list = parsePassList(spec);
+  const passes = list.map(([name]) => passNamed(name) ?? (() => { throw new UsageError(`unknown pass ${JSON.stringify(name)}; passes are ${ALL_PASSES.map((p) => p.name).join(", ")}`); })());
+  const text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
+  const graph = parseGraph(text);
+  verifyGraph(graph, { typed: true });
+  const options: Record<string, Record<string, OptionValue>> = {};
+  list.forEach(([name, o]) => { options[name] = { ...options[name], ...o }; });
+  const stats = await runPasses(graph, passes, { evaluate: evaluateNode }, { verifyEach: args.flags.has("verify-each"), options });
+  verifyGraph(graph, { typed: true });
+  const out = printGraph(graph);
+  const target = one(args, "o");
+  if (target) fs.writeFileSync(target, out);
+  else process.stdout.write(out);
+  if (args.flags.has("time-passes")) console.error(formatPassTable(stats));
   return 0;
 }
 
@@ -199,23 +266,42 @@ async function cmdTest(args: Args): Promise<number> {
   return summary.failed === 0 ? 0 : 1;
 }
 
+const COMMANDS: Record<string, (args: Args) => Promise<number>> = {
+  compile: cmdCompile,
+  inspect: cmdInspect,
+  run: cmdRun,
+  test: cmdTest,
+  opt: cmdOpt,
+};
+
+/**
+ * `kiln CMD ...`. `kiln bench` lives above the driver (bench/cli.ts, which bin/kiln.js loads
+ * lazily: it needs onnxruntime, and the published package leaves it out); it runs through
+ * runCommand too, for the same errors and exit codes.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "--help" || cmd === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  return runCommand(rest, (args) => {
+    const run = COMMANDS[cmd];
+    if (!run) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+    return run(args);
+  });
+}
+
+/** Parse a command's arguments, run it, and turn its failure into a message and an exit code. */
+export async function runCommand(argv: string[], run: (args: Args) => Promise<number>): Promise<number> {
   let args: Args | undefined;
   try {
-    args = parseArgs(rest, BOOLEANS);
-    if (!cmd || cmd === "--help" || cmd === "help" || args.flags.has("help")) {
+    args = parseArgs(argv, BOOLEANS);
+    if (args.flags.has("help")) {
       console.log(USAGE);
       return 0;
     }
-    switch (cmd) {
-      case "compile": return await cmdCompile(args);
-      case "inspect": return await cmdInspect(args);
-      case "run": return await cmdRun(args);
-      case "test": return await cmdTest(args);
-      case "bench": return await (await import("./bench.js")).cmdBench(args);
-      default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
-    }
+    return await run(args);
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`kiln: ${e.message}\n\n${USAGE}`);
@@ -225,6 +311,7 @@ export async function main(argv: string[]): Promise<number> {
     if (isKilnError(e)) console.error(`kiln: ${e.message}`);
     else console.error(`kiln: internal error: ${(e as Error).message ?? e}`);
     if (verbose && e instanceof Error) console.error(e.stack);
-    return 1;
+    // an option the user got wrong is a usage error
+    return isKilnError(e) && e.code === "BAD_OPTION" ? 2 : 1;
   }
 }

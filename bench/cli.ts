@@ -6,12 +6,13 @@
 // auto, where the engine runs it) adds kiln's relaxed-SIMD build as a row of its own; Node 20's
 // V8 flag for it is set at run time.
 import * as path from "node:path";
-import { readModelFile } from "../files.js";
-import { one, all, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
-import { KilnError } from "../../../runtime/errors.js";
-import type { BenchResult } from "../../../bench/harness.js";
-import { RIVALS, type RivalName } from "../../../bench/engines.js";
-import { DEFAULT_LOAD_RUNS } from "../../../bench/loads.js";
+import { readModelFile } from "../compiler/driver/files.js";
+import { one, all, parseShapes, parseSimd, UsageError, type Args } from "../compiler/driver/cli/args.js";
+import { runCommand } from "../compiler/driver/cli/main.js";
+import { KilnError } from "../runtime/errors.js";
+import type { BenchResult } from "./harness.js";
+import { RIVALS, type RivalName } from "./engines.js";
+import { DEFAULT_LOAD_RUNS } from "./loads.js";
 
 /** 15 timed runs give a stable median; three warm-up runs let V8 tier the wasm up. */
 export const DEFAULT_RUNS = 15;
@@ -71,7 +72,7 @@ export async function cmdBench(args: Args): Promise<number> {
   const loadRuns = count(args, "load-runs", DEFAULT_LOAD_RUNS, 0);
   const relaxed = await wantRelaxed(parseSimd(args, "baseline"));
   const { bytes } = await readModelFile(file);
-  const { benchModel } = await import("../../../bench/harness.js");
+  const { benchModel } = await import("./harness.js");
   const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns });
   console.log(args.flags.has("json") ? JSON.stringify(result) : formatBench(result));
   return result.kiln.ok && result["kiln-relaxed"]?.ok !== false ? 0 : 1;
@@ -80,8 +81,13 @@ export async function cmdBench(args: Args): Promise<number> {
 /** Whether to time the relaxed build too: "relaxed" insists (a typed error where the engine lacks it), "auto" where available. */
 async function wantRelaxed(simd: "auto" | "baseline" | "relaxed"): Promise<boolean> {
   if (simd === "baseline") return false;
-  const { relaxedSimdAvailable } = await import("../../../bench/peak.js");
+  const { relaxedSimdAvailable } = await import("./peak.js");
   const available = relaxedSimdAvailable();
   if (simd === "relaxed" && !available) throw new KilnError("UNSUPPORTED_OP", "this engine does not run relaxed SIMD (f32x4.relaxed_madd) even with --experimental-wasm-relaxed-simd");
   return available;
+}
+
+/** `kiln bench ...` (bin/kiln.js loads this module only for that command) */
+export function main(argv: string[]): Promise<number> {
+  return runCommand(argv, cmdBench);
 }

@@ -1,0 +1,38 @@
+// What the code generator can do, asked without generating code: the one module passes import
+// from codegen/. A pass that rewrites the graph for a kernel (epilogue fusion, the NHWC layout)
+// asks here whether the kernel takes the result; select-kernels records each layer's variant.
+import type { Graph, Node } from "../compiler/ir/graph.js";
+import { sizeOf } from "../runtime/dtypes.js";
+import { kernelFamily, allKernelFamilies } from "./kernels/index.js";
+import { LayerCtx, type KernelSelection, type TensorInfo } from "./kernels/kernel.js";
+import { selectVariant } from "./kernels/select.js";
+
+export { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "./kernels/fused/epilogue-rules.js";
+export { nhwcDepthwiseGeometry } from "./kernels/conv/depthwise-nhwc-geometry.js";
+export { matchesVariant, NO_SELECTION, type KernelSelection } from "./kernels/kernel.js";
+
+/** The graph's view of a value, as kernels plan with it. */
+function infoOf(graph: Graph, name: string): TensorInfo | undefined {
+  if (!name) return undefined;
+  const v = graph.values.get(name);
+  if (!v?.dtype || !v.shape || v.shape.some((d) => typeof d !== "number")) return undefined;
+  const dims = v.shape as number[];
+  return { name, dtype: v.dtype, dims, size: sizeOf(dims), value: v.const };
+}
+
+/**
+ * The kernel variant that will run `node` (the one the code generator picks: its family's first
+ * that plans the layer, after the selection's forced and forbidden variants), or undefined for a
+ * node with no kernel.
+ */
+export function chooseKernel(graph: Graph, node: Node, selection?: KernelSelection): string | undefined {
+  const family = kernelFamily(node);
+  if (!family) return undefined;
+  const layer = new LayerCtx(node, graph.opset(node.domain), node.inputs.map((i) => infoOf(graph, i)), node.outputs.map((o) => infoOf(graph, o)), selection);
+  return selectVariant(family, layer).name;
+}
+
+/** Every variant name, by family: what a kernel selection may name. */
+export function kernelVariantNames(): Map<string, string[]> {
+  return new Map(allKernelFamilies().map((f) => [f.name, f.variants.map((v) => v.name)]));
+}

@@ -1,0 +1,236 @@
+// What a kernel is. A kernel family runs one or more operators and lists its variants by name
+// (XNNPACK's discipline: winograd-f4x4, im2col-gemm, direct ...). Each variant has a pure plan()
+// that says whether and how it runs a layer, seeing only shapes, dtypes, attributes and constant
+// values (a LayerCtx: no addresses, no Binaryen module); then prepare() (packed constants,
+// scratch) and emit() (wasm code into ctx.fn, reading ctx.inputs and writing ctx.outputs at their
+// fixed offsets) work from that plan. The variant is chosen once per layer (kernels/select.ts).
+import type binaryen from "binaryen";
+import type { DTypeName } from "../../runtime/dtypes.js";
+import { KilnError } from "../../runtime/errors.js";
+import { Attrs } from "../../compiler/ir/attrs.js";
+import type { Node, Tensor } from "../../compiler/ir/graph.js";
+import type { Fn } from "../fn.js";
+import type { MathLib } from "../math.js";
+
+/** A tensor as a plan sees it: what it is, not where it lives. */
+export interface TensorInfo {
+  name: string;
+  dtype: DTypeName;
+  dims: number[];
+  /** element count */
+  size: number;
+  /** compile-time value, when the tensor is a constant */
+  value?: Tensor;
+}
+
+/** A tensor placed in linear memory. */
+export interface TensorRef extends TensorInfo {
+  /** byte offset of element 0 in linear memory */
+  addr: number;
+}
+
+/**
+ * A constant computed straight into its place when the weights image (or memory) is written,
+ * instead of into an array of its own first: for big regular constants (a splat weight's packed
+ * or transformed form) one pass over memory instead of two. `write` fills exactly byteLength bytes
+ * at any alignment, once per image written.
+ */
+export interface LazyConstant {
+  readonly byteLength: number;
+  write(into: Uint8Array): void;
+  /**
+   * Set when the constant is a function of one weight tensor alone (see derivedFrom): layers that
+   * read the same tensor through the same recipe then share one copy in memory.
+   */
+  readonly source?: { tensor: Tensor; recipe: string };
+}
+
+/**
+ * `c`, marked as `recipe` applied to `tensor` and nothing else. After CSE a graph holds one value
+ * per distinct weight, so layers reading one value (tied weights; the light models' equal splat
+ * filter banks) find the same Tensor object, and the module places the constant once for them all.
+ * The recipe names the transform and every parameter that shapes its output.
+ */
+export function derivedFrom(c: LazyConstant, tensor: Tensor, recipe: string): LazyConstant {
+  return { ...c, source: { tensor, recipe: `${recipe}/${c.byteLength}` } };
+}
+
+/** A LazyConstant of n float32 values that `fill` computes (into memory when it is aligned). */
+export function lazyFloat32(n: number, fill: (out: Float32Array) => void): LazyConstant {
+  return {
+    byteLength: n * 4,
+    write(into) {
+      if (into.byteOffset % 4 === 0) return fill(new Float32Array(into.buffer, into.byteOffset, n));
+      const tmp = new Float32Array(n);
+      fill(tmp);
+      into.set(new Uint8Array(tmp.buffer));
+    },
+  };
+}
+
+/** What a kernel asks for before code generation (see registerKernel's prepare). */
+export interface KernelPrep {
+  /** extra constant data (e.g. weights pre-packed into the kernel's layout), placed with the weights */
+  constants?: (Uint8Array | LazyConstant)[];
+  /** bytes of scratch memory the layer may use while it runs (shared by all layers, 16-aligned) */
+  scratchBytes?: number;
+  /**
+   * inputs (by index) the layer no longer reads at run time, because prepare packed them into
+   * `constants`: a constant no layer reads is left out of the weights image (less to load and copy)
+   */
+  unread?: number[];
+}
+
+/**
+ * Work a fused kernel applies to each output value right before the anchor kernel (Conv, Gemm,
+ * MatMul...) stores it: activation, residual add. `ptr() + offset` is the byte address the value
+ * is stored at (a residual of the output's shape is read at the same element).
+ */
+export interface Epilogue {
+  /** the folded constant bias along the output columns, for MatMul (which has no bias input; the others get it as their bias input) */
+  bias?: TensorRef;
+  vec(v: binaryen.ExpressionRef, ptr: () => binaryen.ExpressionRef, offset: number): binaryen.ExpressionRef;
+  scalar(v: binaryen.ExpressionRef, ptr: () => binaryen.ExpressionRef, offset: number): binaryen.ExpressionRef;
+}
+
+/** A layer as plans see it: the node, its opset and its tensors (of type T: TensorInfo when planning, TensorRef in KernelCtx). */
+export class LayerCtx<T extends TensorInfo = TensorInfo> {
+  readonly attrs: Attrs;
+  constructor(
+    readonly node: Node,
+    readonly opset: number,
+    readonly inputs: (T | undefined)[],
+    readonly outputs: (T | undefined)[],
+    /** the variants the user forced or forbade (KILN_KERNELS, --kernels) */
+    readonly selection: KernelSelection = NO_SELECTION,
+    /**
+     * set when the layer is the anchor of a fused epilogue: the combined bias it will add along its
+     * channel axis (fused/epilogue.ts), which some variants must be able to take
+     */
+    readonly fusedBias?: TensorInfo,
+    /** the variant recorded for the layer (node.meta.kernel, see passes/select-kernels.ts): it is taken, or nothing */
+    readonly recorded: string | undefined = node.meta?.kernel,
+  ) {
+    this.attrs = new Attrs(node);
+  }
+
+  input(i: number): T {
+    const t = this.inputs[i];
+    if (!t) throw new KilnError("INVALID_MODEL", `input ${i} is required`, this.context());
+    return t;
+  }
+
+  output(i: number): T {
+    const t = this.outputs[i];
+    if (!t) throw new KilnError("INTERNAL", `output ${i} has no slot`, this.context());
+    return t;
+  }
+
+  /** The compile-time value of input i (kernels may specialize on it). */
+  constValue(i: number): Tensor | undefined {
+    return this.inputs[i]?.value;
+  }
+
+  context() {
+    const shapes = this.inputs.map((t) => (t ? `${t.dtype}[${t.dims.join(",")}]` : "none")).join(", ");
+    return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.opset, shapes: `inputs ${shapes}` };
+  }
+
+  unsupported(message: string): never {
+    throw new KilnError("UNSUPPORTED_OP", message, this.context());
+  }
+}
+
+/** A layer while its code is generated: its tensors placed, a function to emit into, the module. */
+export class KernelCtx extends LayerCtx<TensorRef> {
+  /** set by fused kernels: applied by the anchor kernel to every value it stores */
+  epilogue?: Epilogue;
+  /** byte addresses of the constants the prepare step returned, in order (set before emit) */
+  constantAddrs: number[] = [];
+  /** byte address of this layer's scratch memory (set before emit when prepare asked for it) */
+  scratchAddr = -1;
+  /** what prepare returned */
+  prep: KernelPrep = {};
+  constructor(
+    readonly m: binaryen.Module,
+    readonly fn: Fn,
+    node: Node,
+    opset: number,
+    inputs: (TensorRef | undefined)[],
+    outputs: (TensorRef | undefined)[],
+    readonly math: MathLib,
+    selection?: KernelSelection,
+    fusedBias?: TensorInfo,
+    recorded?: string,
+  ) {
+    super(node, opset, inputs, outputs, selection, fusedBias, recorded ?? node.meta?.kernel);
+  }
+}
+
+/**
+ * One way to run a layer. plan() is pure (LayerCtx only) and returns undefined when the variant
+ * cannot run the layer or, unless `forced`, when the variant's own heuristics say another does it
+ * better; `forced` (the user asked for this variant) keeps the legality checks only.
+ */
+export interface KernelVariant<P = unknown> {
+  readonly name: string;
+  plan(layer: LayerCtx, forced: boolean): P | undefined;
+  /** constants to place (pre-packed weights) and scratch to reserve; runs before any code is emitted */
+  prepare?(ctx: KernelCtx, plan: P): KernelPrep;
+  emit(ctx: KernelCtx, plan: P): void;
+  /** the name reported for a plan, when it is not the variant's own (a fused epilogue reports its anchor's) */
+  describe?(plan: P): string;
+}
+
+/** Type a variant's plan through its methods. */
+export const variant = <P>(v: KernelVariant<P>): KernelVariant<P> => v;
+
+/** The kernels of one or more operators: its variants, tried in order. */
+export interface KernelFamily {
+  /** the family's name, e.g. "conv" */
+  readonly name: string;
+  readonly domain: string;
+  readonly ops: readonly string[];
+  readonly variants: readonly KernelVariant<any>[];
+}
+
+/**
+ * The variants a user forces or forbids, by name or by name prefix up to a dash ("winograd" is
+ * winograd-f4x4 and winograd-f2x2; "conv/direct" names one family's): KILN_KERNELS=-winograd,
+ * kiln compile --kernels=-winograd. Forced variants are tried first, with their heuristics off.
+ */
+export interface KernelSelection {
+  readonly force: readonly string[];
+  readonly forbid: readonly string[];
+}
+
+export const NO_SELECTION: KernelSelection = { force: [], forbid: [] };
+
+/** Whether a selection pattern names the variant. */
+export function matchesVariant(pattern: string, family: string, name: string): boolean {
+  const [fam, v] = pattern.includes("/") ? pattern.split("/", 2) : [undefined, pattern];
+  if (fam !== undefined && fam !== family) return false;
+  return name === v || name.startsWith(`${v}-`);
+}
+
+/** Collects a family file's kernels; the file exports `families`, listed in kernels/index.ts. */
+export class KernelTable {
+  readonly families: KernelFamily[] = [];
+
+  /** A family with named variants. */
+  family(name: string, ops: string | readonly string[], variants: readonly KernelVariant<any>[], domain = ""): void {
+    this.families.push({ name, domain, ops: typeof ops === "string" ? [ops] : ops, variants });
+  }
+
+  /** An op (or ops) with one kernel: a family of one variant, "default", that takes every layer. */
+  add(ops: string | readonly string[], emit: (ctx: KernelCtx) => void, opts: { domain?: string; prepare?: (ctx: KernelCtx) => KernelPrep } = {}): void {
+    const names = typeof ops === "string" ? [ops] : ops;
+    this.family(names[0], names, [simpleVariant(emit, opts.prepare)], opts.domain);
+  }
+}
+
+/** A variant that takes every layer of its op: plan is {}. */
+export function simpleVariant(emit: (ctx: KernelCtx) => void, prepare?: (ctx: KernelCtx) => KernelPrep, name = "default"): KernelVariant<object> {
+  return { name, plan: () => ({}), emit: (ctx) => emit(ctx), prepare: prepare && ((ctx) => prepare(ctx)) };
+}
+

@@ -1,0 +1,91 @@
+// The weights image: every constant a layer reads at run time (the model's weights, and kernels'
+// packed or transformed forms of them), as pieces at their memory addresses. The image is what the
+// artifact's weights section holds and what the runtime writes into memory, layer by layer.
+import { dtype, sizeOf } from "../runtime/dtypes.js";
+import type { WeightRegion } from "../runtime/manifest.js";
+import type { WeightsWriter } from "../runtime/weights.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { tensorBytes } from "../compiler/ir/raw.js";
+import { isDeferred } from "../compiler/ir/scaled.js";
+import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
+import type { LazyConstant, TensorRef } from "./kernels/kernel.js";
+
+/**
+ * A piece of the weights image: bytes to copy, one element repeated `size` bytes long (a splat
+ * constant, compiler/ir/splat.ts: the full array is never built), or a kernel's lazy constant.
+ */
+export interface Piece {
+  addr: number;
+  size: number;
+  bytes?: Uint8Array;
+  unit?: Uint8Array;
+  lazy?: LazyConstant;
+}
+
+/** The piece of a constant tensor placed at `addr`. */
+export function tensorPiece(addr: number, t: Tensor): Piece {
+  const one = isLazySplat(t) ? splatValue(t) : undefined;
+  if (one) return { addr, size: sizeOf(t.dims) * one.BYTES_PER_ELEMENT, unit: splatBytes(one) };
+  // a deferred constant (compiler/ir/scaled.ts) is computed when the image is written
+  if (isDeferred(t)) {
+    const size = sizeOf(t.dims) * 4;
+    return { addr, size, lazy: { byteLength: size, write: (into) => into.set(tensorBytes(t)) } };
+  }
+  const bytes = tensorBytes(t);
+  return { addr, size: bytes.length, bytes };
+}
+
+/** The piece of a kernel's constant placed at `addr`. */
+export function constantPiece(addr: number, c: Uint8Array | LazyConstant): Piece {
+  return c instanceof Uint8Array ? { addr, size: c.length, bytes: c } : { addr, size: c.byteLength, lazy: c };
+}
+
+function writePiece(p: Piece, into: Uint8Array, at: number): void {
+  if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
+  else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
+  else into.set(p.bytes!, at);
+}
+
+export class WeightsImage {
+  readonly pieces: Piece[] = [];
+
+  constructor(private readonly align: number) {}
+
+  add(p: Piece): void {
+    this.pieces.push(p);
+  }
+
+  /** writes the pieces (those inside `only`, when given) through `at`, memory address -> index into `into` */
+  readonly write: WeightsWriter = (into, at, only) => {
+    const inside = (p: Piece) => !only || (p.addr >= only.offset && p.addr < only.offset + only.bytes);
+    for (const p of this.pieces) if (p.size && inside(p)) writePiece(p, into, at(p.addr)); // empty tensors may sit past every region
+  };
+
+  /** The memory ranges the pieces fill, neighbours (apart by alignment padding at most) merged. */
+  regions(): WeightRegion[] {
+    const regions: WeightRegion[] = [];
+    for (const p of [...this.pieces].filter((q) => q.size).sort((a, b) => a.addr - b.addr)) {
+      const last = regions[regions.length - 1];
+      if (last && p.addr <= last.offset + last.bytes + this.align) last.bytes = Math.max(last.bytes, p.addr + p.size - last.offset);
+      else regions.push({ offset: p.addr, bytes: p.size });
+    }
+    return regions;
+  }
+
+  /** A region's bytes, for a data segment. */
+  regionBytes(r: WeightRegion): Uint8Array {
+    const data = new Uint8Array(r.bytes);
+    for (const p of this.pieces) if (p.size && p.addr >= r.offset && p.addr < r.offset + r.bytes) writePiece(p, data, p.addr - r.offset);
+    return data;
+  }
+
+  /**
+   * The pieces a layer reads: those under any of its input tensors (its constants, and anything
+   * that aliases one) and its kernel's own constants (packed weights, tables).
+   */
+  readBy(inputs: readonly (TensorRef | undefined)[], constantAddrs: readonly number[]): Piece[] {
+    const spans = inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + t.size * dtype(t.dtype).bytes]);
+    const own = new Set(constantAddrs);
+    return this.pieces.filter((p) => p.size && (own.has(p.addr) || spans.some(([a, b]) => p.addr < b && a < p.addr + p.size)));
+  }
+}
