@@ -65,12 +65,14 @@ session.inputs.forEach((s, k) => {
   feeds[s.name] = { dtype: s.dtype, ...makeInput("random", s.dtype, [...s.dims], 42 + k) } as Tensor;
 });
 for (let i = 0; i < 3; i++) await session.profile(feeds);
-const runs: { layer: string; op: string; ms: number }[][] = [];
+const runs: { layer: string; op: string; kernel: string; ms: number }[][] = [];
 for (let i = 0; i < 7; i++) runs.push(await session.profile(feeds));
 const layers = runs[0].map((l, k) => ({ ...l, ms: median(runs.map((r) => r[k].ms)) }));
 const total = layers.reduce((a, l) => a + l.ms, 0);
 const byOp = new Map<string, number>();
 for (const l of layers) byOp.set(l.op, (byOp.get(l.op) ?? 0) + l.ms);
+const byKernel = new Map<string, number>();
+for (const l of layers) byKernel.set(l.kernel, (byKernel.get(l.kernel) ?? 0) + l.ms);
 const flops = layers.reduce((a, l) => a + layerFlops(graph, l.layer), 0);
 console.log(`${file}: ${layers.length} layers, ${total.toFixed(1)} ms, ${(flops / 1e9).toFixed(2)} GFLOP in Conv/Gemm/MatMul (${(flops / (total * 1e6)).toFixed(1)} GFLOPS overall)`);
 // whole runs against the peak loop (bench/peak.ts), interleaved so a burst of load from elsewhere
@@ -92,9 +94,11 @@ const wholeGflops = flops / (median(wholeMs) * 1e6);
 console.log(`whole run ${median(wholeMs).toFixed(1)} ms (median of 9): ${wholeGflops.toFixed(1)} GFLOPS, ${((100 * wholeGflops) / peakGflops).toFixed(0)}% of the ${best.tile} f32x4 peak loop timed alongside (${peakGflops.toFixed(1)} GFLOPS)`);
 console.log("by op:");
 for (const [op, ms] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${op.padEnd(40)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
+console.log("by kernel variant:");
+for (const [k, ms] of [...byKernel].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(40)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
 console.log(`top ${top} layers:`);
 for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, top)) {
   const gf = layerFlops(graph, l.layer) / (l.ms * 1e6);
   const shape = graph.g.hasNode(l.layer) ? `${JSON.stringify(graph.values.get(graph.node(l.layer).inputs[0])?.shape)}->${JSON.stringify(graph.values.get(graph.node(l.layer).outputs[0])?.shape)}` : "";
-  console.log(`  ${l.layer.slice(0, 36).padEnd(36)} ${l.op.slice(0, 24).padEnd(24)} ${l.ms.toFixed(2).padStart(7)} ms ${gf ? `${gf.toFixed(1).padStart(5)} GFLOPS` : "            "} ${shape}`);
+  console.log(`  ${l.layer.slice(0, 30).padEnd(30)} ${l.op.slice(0, 22).padEnd(22)} ${l.kernel.slice(0, 20).padEnd(20)} ${l.ms.toFixed(2).padStart(7)} ms ${gf ? `${gf.toFixed(1).padStart(5)} GFLOPS` : "            "} ${shape}`);
 }

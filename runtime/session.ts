@@ -32,7 +32,8 @@ export interface Session {
    */
   runInPlace(feeds: Feeds): Record<string, Tensor>;
   /** per-layer wall time of one run, in ms (slower than run: it calls each layer from JS) */
-  profile(feeds: Feeds): Promise<{ layer: string; op: string; ms: number }[]>;
+  /** one run, each layer timed on its own: its name, op, kernel variant and milliseconds */
+  profile(feeds: Feeds): Promise<{ layer: string; op: string; kernel: string; ms: number }[]>;
 }
 
 export function readManifest(mod: WebAssembly.Module): Manifest {
@@ -180,7 +181,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
         scheduler.placeLayer(k); // not timed: the layer's own run is
         const t0 = performance.now();
         layerFns[k]();
-        return { layer: l.name, op: l.op, ms: performance.now() - t0 };
+        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms: performance.now() - t0 };
       });
       scheduler.finish();
       return times;

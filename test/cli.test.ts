@@ -8,6 +8,7 @@ import { exportModel } from "../compiler/onnx/export.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { runOrt, tensor } from "./util/ort.js";
 import { kiln } from "./util/cli.js";
+import { fileCheck } from "./passes/check.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-cli-"));
 const modelFile = path.join(tmp, "small.onnx");
@@ -114,5 +115,53 @@ describe("kiln test --json", () => {
     expect(out.total).toBe(2);
     expect(out.cases.map((c: { status: string }) => c.status)).toEqual(["passed", "unsupported"]);
     expect(out.cases[1].message).toMatch(/string/);
+  });
+});
+
+describe("kiln opt", () => {
+  const irFile = path.join(tmp, "in.txt");
+  fs.writeFileSync(irFile, `kiln.graph opsets("" = 13)
+input %x : float32[1,8,6,6]
+const %w : float32[8,8,3,3] = splat<0.5>
+%i : float32[1,8,6,6] = Identity(%x) {name="id"}
+%c : float32[1,8,6,6] = Conv[pads=[1, 1, 1, 1]](%i, %w) {name="conv"}
+%r : float32[1,8,6,6] = Relu(%c) {name="relu"}
+%dead : float32[1,8,6,6] = Neg(%c) {name="dead"}
+output %r
+`);
+
+  it("runs the named passes on IR text and prints IR text, with statistics under --time-passes", () => {
+    const r = kiln(["opt", irFile, "--passes", "simplify,dce,fuse-epilogue,select-kernels", "--time-passes"]);
+    expect(r.stderr).toMatch(/simplify .* rewrites=1 identity=1/);
+    expect(r.stderr).toMatch(/dce .* removed=1/);
+    expect(r.stderr).toMatch(/fuse-epilogue .* groups=1 nodes=2/);
+    expect(r.code).toBe(0);
+    fileCheck(r.stdout, `
+CHECK: input %x
+CHECK-NOT: Identity
+CHECK-NOT: Neg
+CHECK: kiln.fused::Conv_Relu(%x, %w)
+CHECK-SAME: kernel="winograd-f2x2"
+CHECK: output %r`);
+  });
+
+  it("takes pass options, writes -o, and reads its own output back", () => {
+    const out = path.join(tmp, "out.txt");
+    const r = kiln(["opt", irFile, "--passes", "simplify{rules=identity},select-kernels{kernels=-winograd}", "-o", out]);
+    expect(r.code).toBe(0);
+    fileCheck(fs.readFileSync(out, "utf8"), `
+CHECK: Conv
+CHECK-SAME: kernel="im2col-gemm"
+CHECK: Neg`);
+    expect(kiln(["opt", out, "--passes", "dce"]).stdout).not.toContain("Neg");
+  });
+
+  it("refuses an unknown pass, option or kernel variant with a usage error naming the valid ones", () => {
+    const pass = kiln(["opt", irFile, "--passes", "fuse"]);
+    expect([pass.code, pass.stderr]).toEqual([2, expect.stringMatching(/unknown pass "fuse"; passes are .*fuse-epilogue/)]);
+    const opt = kiln(["opt", irFile, "--passes", "dce{aggressive=true}"]);
+    expect([opt.code, opt.stderr]).toEqual([2, expect.stringMatching(/BAD_OPTION: pass dce has no option "aggressive" \(it takes none\)/)]);
+    const variant = kiln(["opt", irFile, "--passes", "select-kernels{kernels=-winogrd}"]);
+    expect([variant.code, variant.stderr]).toEqual([2, expect.stringMatching(/no kernel variant is named "winogrd"/)]);
   });
 });

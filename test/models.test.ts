@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCase } from "../compiler/driver/conformance.js";
+import { compile } from "../compiler/driver/api.js";
 import { readTensorFile, compareTensors, ONNX_TOLERANCE } from "../compiler/driver/testdata.js";
 import { createSession } from "../runtime/index.js";
 import { MANIFEST_SECTION } from "../runtime/manifest.js";
@@ -87,6 +88,18 @@ describe("shared light models pass `kiln test`", () => {
       expect(`${r.status} ${r.message}`).toBe("passed ");
     }, LIGHT_TIMEOUT);
   }
+
+  it("resnet50 with Winograd forbidden: other kernel variants, the same outputs", async () => {
+    const dir = path.join(tempDir("seeded"), "seeded_resnet50_nowino");
+    await writeSeededFolder(lightModel("resnet50"), dir, 1);
+    const kernelsOf = async (kernels: string) => (await compile(path.join(dir, "model.onnx"), { kernels, simd: "baseline" })).manifest.layers.map((l) => l.kernel);
+    expect(await kernelsOf("")).toContain("winograd-f4x4");
+    const without = await kernelsOf("-winograd");
+    expect(without.some((k) => k?.startsWith("winograd"))).toBe(false);
+    expect(without).toContain("im2col-gemm");
+    const r = await runCase(dir, { kernels: "-winograd" });
+    expect(`${r.status} ${r.message}`).toBe("passed ");
+  }, LIGHT_TIMEOUT);
 });
 
 // Uniform weights hide wrong kernels (every channel equal: a channel shuffle or a BN channel mix-up

@@ -16,6 +16,8 @@ export interface RunOptions {
   level?: OptLevel;
   /** the SIMD build to test (default baseline; "relaxed" needs an engine with relaxed SIMD) */
   simd?: SimdLevel;
+  /** kernel variants forced or forbidden (CompileOptions.kernels) */
+  kernels?: string;
 }
 
 export type CaseStatus = "passed" | "failed" | "unsupported";
@@ -69,7 +71,7 @@ export async function runCase(dir: string, options: RunOptions = {}): Promise<Ca
         feeds[inName] = { data: t.data as never, dims: t.dims };
         shapes[inName] = t.dims;
       });
-      const compiled = await compileSpecialized(bytes, { shapes, readExternal, level: options.level, simd: options.simd }, feeds);
+      const compiled = await compileSpecialized(bytes, { shapes, readExternal, level: options.level, simd: options.simd, kernels: options.kernels }, feeds);
       const session = await createSession(compiled.wasm);
       const got = await session.run(feeds);
       for (let k = 0; k < set.outputs.length; k++) {

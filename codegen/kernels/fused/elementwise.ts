@@ -57,6 +57,14 @@ function clipBounds(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): {
   });
 }
 
+/**
+ * Whether a fused loop has a formula for op `op` (the registry's trait "fusible" promises it; the
+ * registry-agreement test holds the two together).
+ */
+export function fusedLoopTakes(op: string): boolean {
+  return op === "Where" || op === "Clip" || op === "Cast" || op === "Pow" || !!UNARY_FORMULAS[op]?.float || op in BROADCAST_FORMULAS;
+}
+
 function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
   const m = ctx.m;
   const nctx = nodeCtx(ctx, node);

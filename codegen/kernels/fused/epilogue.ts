@@ -106,6 +106,15 @@ function clipTransform(ctx: KernelCtx, node: Node, refs: Map<string, TensorInfo>
   return { vec: (x) => clampToConstants(V, x(), bounds), scalar: (x) => clampToConstants(F, x(), bounds) };
 }
 
+/**
+ * Whether an epilogue can apply activation `op` to each stored value: Clip, or a unary op with a
+ * float32 f32x4 form (the registry's trait "epilogue"; the registry-agreement test holds the two together).
+ */
+export function epilogueTakes(op: string): boolean {
+  const f = UNARY_FORMULAS[op];
+  return op === "Clip" || !!(f?.simd && f.float);
+}
+
 function transformOf(ctx: KernelCtx, { node, operand }: Chain["after"][number], refs: Map<string, TensorRef>): Transform {
   const m = ctx.m;
   const y = ctx.output(0);

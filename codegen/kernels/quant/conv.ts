@@ -6,13 +6,12 @@ import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./index.js";
 import { convFrame, emitPackedConv, packConvWeights, tapAt, type ConvEpilogue, type ConvOperands } from "./conv-packed.js";
-import { KernelTable, type KernelCtx } from "../kernel.js";
+import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
 
 const table = new KernelTable();
 
-/** out[n, oc, o...] = epilogue(sum over (c, k...) of (x - xZp) * (w - wZp[oc]), oc); packed lanes when prepared */
+/** out[n, oc, o...] = epilogue(sum over (c, k...) of (x - xZp) * (w - wZp[oc]), oc) */
 function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue): void {
-  if (ctx.constantAddrs.length > 0) return emitPackedConv(ctx, ops, epilogue);
   const { m, fn } = ctx;
   const { x, w } = ops;
   const out = ctx.output(0);
@@ -33,24 +32,40 @@ function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue):
   }));
 }
 
-const convIntegerOps = (ctx: KernelCtx): ConvOperands => ({ x: ctx.input(0), w: ctx.input(1), xZp: 2, wZp: 3 });
-const qlinearConvOps = (ctx: KernelCtx): ConvOperands => ({ x: ctx.input(0), w: ctx.input(3), xZp: 2, wZp: 5 });
+/** where the operands are: the weights' input index, and the zero points' */
+interface Operands { x: number; w: number; xZp: number; wZp: number }
+const CONV_INTEGER: Operands = { x: 0, w: 1, xZp: 2, wZp: 3 };
+const QLINEAR_CONV: Operands = { x: 0, w: 3, xZp: 2, wZp: 5 };
 
-table.add("ConvInteger", (ctx) => {
-  emitIntConv(ctx, convIntegerOps(ctx), (acc) => acc);
-}, { prepare: (ctx) => packConvWeights(ctx, convIntegerOps(ctx)) });
+const operands = (ctx: KernelCtx, o: Operands): ConvOperands => ({ x: ctx.input(o.x), w: ctx.input(o.w), xZp: o.xZp, wZp: o.wZp });
 
-// (sum + bias) * (x_scale * w_scale[oc] / y_scale), rounded half to even, plus y_zero_point
-table.add("QLinearConv", (ctx) => {
+/** (sum + bias) * (x_scale * w_scale[oc] / y_scale), rounded half to even, plus y_zero_point */
+const requantize = (ctx: KernelCtx): ConvEpilogue => {
   const m = ctx.m;
   const S = scalarOps(m, "f32");
   const out = ctx.output(0);
   const bias = ctx.inputs[8];
-  emitIntConv(ctx, qlinearConvOps(ctx), (acc, oc) => {
+  return (acc, oc) => {
     const sum = bias ? m.i32.add(acc, elem(ctx, bias, oc())) : acc;
     const mult = S.div(S.mul(scaleAt(ctx, ctx.input(1), m.i32.const(0), "f32"), scaleAt(ctx, ctx.input(4), oc(), "f32")), scaleAt(ctx, ctx.input(6), m.i32.const(0), "f32"));
     return quantize(ctx, "f32", S.mul(m.f32.convert_s.i32(sum), mult), zeroPoint(ctx, 7, m.i32.const(0)), out.dtype);
-  });
-}, { prepare: (ctx) => packConvWeights(ctx, qlinearConvOps(ctx)) });
+  };
+};
+
+/** "packed-lanes" when the weights and their zero point are constants (packed 4 channels a lane), else "direct" */
+function intConvFamily(name: string, op: string, o: Operands, epilogue: (ctx: KernelCtx) => ConvEpilogue): void {
+  table.family(name, op, [
+    variant<object>({
+      name: "packed-lanes",
+      plan: (layer) => (layer.input(o.w).value && (!layer.inputs[o.wZp] || layer.inputs[o.wZp]!.value) ? {} : undefined),
+      prepare: (ctx) => packConvWeights(ctx, operands(ctx, o)),
+      emit: (ctx) => emitPackedConv(ctx, operands(ctx, o), epilogue(ctx)),
+    }),
+    simpleVariant((ctx) => emitIntConv(ctx, operands(ctx, o), epilogue(ctx)), undefined, "direct"),
+  ]);
+}
+
+intConvFamily("conv-integer", "ConvInteger", CONV_INTEGER, () => (acc) => acc);
+intConvFamily("qlinear-conv", "QLinearConv", QLINEAR_CONV, requantize);
 
 export const KERNELS = table.families;

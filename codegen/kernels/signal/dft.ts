@@ -9,14 +9,13 @@ import { convert, load, store } from "../../memory.js";
 import { dftGeometry, stftGeometry } from "../../../compiler/ops/signal-dft.js";
 import { byteAt } from "../quant/index.js";
 import { constNumbers, invalidIn, requireNumbers } from "./values.js";
-import { emitFft, fftPlan, type Transform } from "./fft.js";
-import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { emitFft, fftPlan, fftRuns, type Transform } from "./fft.js";
+import { KernelTable, simpleVariant, variant, type KernelCtx, type LayerCtx, type TensorRef } from "../kernel.js";
 
 const table = new KernelTable();
 
-/** The FFT when prepare built its tables (power-of-two lengths), else the direct sum. */
-function emitTransform(ctx: KernelCtx, t: Transform): void {
-  if (ctx.constantAddrs.length > 0) return emitFft(ctx, t);
+/** The direct sum over every tap, per bin. */
+function emitDirect(ctx: KernelCtx, t: Transform): void {
   const { m, fn } = ctx;
   const [re, im, c, s, stepC, stepS, nc, angle] = [0, 0, 0, 0, 0, 0, 0, 0].map(() => fn.local(binaryen.f64));
   const [sr, si] = [fn.local(binaryen.f64), fn.local(binaryen.f64)];
@@ -58,6 +57,37 @@ function f64At(ctx: KernelCtx, x: TensorRef, index: Expr): Expr {
 
 function putF64(ctx: KernelCtx, y: TensorRef, index: Expr, v: Expr): Expr {
   return store(ctx.m, y.dtype, byteAt(ctx, y, index), convert(ctx.m, "float64", y.dtype, v), y.addr);
+}
+
+/** What decides the kernel: the transform's length, taps and direction (no code, no addresses). */
+type Size = Pick<Transform, "n" | "taps" | "sign">;
+
+function dftSize(layer: LayerCtx): Size {
+  const x = layer.input(0);
+  const g = dftGeometry(x.dims, layer.opset, layer.attrs, (i) => constNumbers(layer, i), invalidIn(layer));
+  return { n: g.n, taps: g.irfft ? g.n : Math.min(x.dims[g.axis], g.n), sign: g.inverse ? 1 : -1 };
+}
+
+function stftSize(layer: LayerCtx): Size {
+  const x = layer.input(0);
+  const g = stftGeometry(x.dims[1], layer.attrs.int("onesided", 1) === 1, requireNumbers(layer, 1)[0], layer.inputs[2]?.dims[0], constNumbers(layer, 3)?.[0], invalidIn(layer));
+  return { n: g.frameLength, taps: g.frameLength, sign: -1 };
+}
+
+/** The transform's variants: the FFT (radix 2, or Bluestein for long other lengths) where it runs, else the direct sum. */
+function transformFamily(name: string, op: string, size: (layer: LayerCtx) => Size, transform: (ctx: KernelCtx) => Transform): void {
+  table.family(name, op, [
+    variant<Size>({
+      name: "fft",
+      plan: (layer) => {
+        const s = size(layer);
+        return fftRuns(s) ? s : undefined;
+      },
+      prepare: (_ctx, s) => fftPlan(s),
+      emit: (ctx) => emitFft(ctx, transform(ctx)),
+    }),
+    simpleVariant((ctx) => emitDirect(ctx, transform(ctx)), undefined, "direct-sum"),
+  ]);
 }
 
 function dftTransform(ctx: KernelCtx): Transform {
@@ -106,7 +136,7 @@ function dftTransform(ctx: KernelCtx): Transform {
   };
 }
 
-table.add("DFT", (ctx) => emitTransform(ctx, dftTransform(ctx)), { prepare: (ctx) => fftPlan(dftTransform(ctx)) });
+transformFamily("dft", "DFT", dftSize, dftTransform);
 
 function stftTransform(ctx: KernelCtx): Transform {
   const m = ctx.m;
@@ -137,6 +167,6 @@ function stftTransform(ctx: KernelCtx): Transform {
   };
 }
 
-table.add("STFT", (ctx) => emitTransform(ctx, stftTransform(ctx)), { prepare: (ctx) => fftPlan(stftTransform(ctx)) });
+transformFamily("stft", "STFT", stftSize, stftTransform);
 
 export const KERNELS = table.families;

@@ -74,9 +74,14 @@ const bytes = (a: Float64Array | Int32Array) => new Uint8Array(a.buffer);
  * chirp, filter spectrum] for Bluestein, nothing when the direct sum is the better choice.
  * Forward twiddles serve the inverse transform too: it conjugates its input and output.
  */
+/** Whether the FFT runs a transform: every tap within one period, and a power-of-two length or one long enough for Bluestein. */
+export function fftRuns(t: Pick<Transform, "n" | "taps">): boolean {
+  return t.taps <= t.n && (isPow2(t.n) || t.n >= BLUESTEIN_MIN);
+}
+
 export function fftPlan(t: Pick<Transform, "n" | "sign" | "taps">): KernelPrep {
   const n = t.n;
-  if (t.taps > n) return {};
+  if (!fftRuns(t)) return {};
   if (isPow2(n)) {
     const { tw, rev } = radix2Tables(n);
     return { constants: [bytes(tw), bytes(rev)], scratchBytes: 16 * n };

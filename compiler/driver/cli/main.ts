@@ -256,7 +256,7 @@ async function cmdTest(args: Args): Promise<number> {
   if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")) });
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: parseKernels(args) });
   if (json) {
     const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
     console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { fileCheck } from "./check.js";
+
+const text = `a = Conv(x) {kernel="winograd-f4x4"}
+b = Relu(a)
+c = MatMul(b, w) {kernel="packed"}`;
+
+describe("fileCheck", () => {
+  it("passes checks that hold", () => {
+    fileCheck(text, `
+CHECK: Conv
+CHECK-SAME: kernel="winograd-{{f[24]x[24]}}"
+CHECK-NEXT: Relu
+CHECK-NOT: Softmax
+CHECK: MatMul`);
+  });
+
+  it("fails a check that does not hold", () => {
+    expect(() => fileCheck(text, "CHECK: MatMul\nCHECK: Conv")).toThrow(/CHECK: Conv/);
+    expect(() => fileCheck(text, "CHECK: Conv\nCHECK-NEXT: MatMul")).toThrow(/CHECK-NEXT/);
+    expect(() => fileCheck(text, "CHECK: Conv\nCHECK-NOT: Relu\nCHECK: MatMul")).toThrow(/CHECK-NOT: Relu/);
+    expect(() => fileCheck(text, "CHECK: Conv\nCHECK-SAME: packed")).toThrow(/CHECK-SAME/);
+    expect(() => fileCheck(text, "no directives")).toThrow(/no CHECK lines/);
+  });
+});
