@@ -16,51 +16,63 @@ const SIMD: Trait[] = [...FLOAT, "epilogue"];
 /** a math-library formula (exp, log, tanh...): long, so kept out of convolution epilogues */
 const COSTLY: Trait[] = [...SIMD, "costly"];
 
-/** [name, traits, exact float32 formula, the opset where its meaning last changed (when known)] */
-const ROWS: [name: string, traits: Trait[], exact?: (x: number) => number, lastChange?: number][] = [
-  ["Abs", [...SIMD, "uniform"], Math.abs, 13],
-  ["Neg", [...SIMD, "uniform"], (x) => -x, 13],
-  ["Sign", FLOAT],
-  ["Relu", SIMD, undefined, 13],
-  ["Exp", COSTLY, undefined, 13],
-  ["Log", COSTLY, undefined, 13],
-  ["Sqrt", [...SIMD, "uniform"], (x) => Math.fround(Math.sqrt(x)), 13],
-  ["Reciprocal", [...SIMD, "uniform"], undefined, 13],
-  ["Floor", [...SIMD, "uniform"], undefined, 13],
-  ["Ceil", [...SIMD, "uniform"], undefined, 13],
-  ["Round", [...SIMD, "uniform"]],
-  ["Sigmoid", COSTLY, undefined, 13],
-  ["Tanh", COSTLY, undefined, 13],
-  ["Erf", COSTLY, undefined, 13],
-  ["Sin", COSTLY, undefined, 13],
-  ["Cos", COSTLY, undefined, 13],
-  ["Tan", COSTLY],
-  ["Asin", FLOAT],
-  ["Acos", FLOAT],
-  ["Atan", FLOAT],
-  ["Sinh", FLOAT],
-  ["Cosh", FLOAT],
-  ["Asinh", FLOAT],
-  ["Acosh", FLOAT],
-  ["Atanh", FLOAT],
-  ["LeakyRelu", SIMD, undefined, 13],
-  ["HardSigmoid", SIMD],
-  ["HardSwish", SIMD],
-  ["Elu", COSTLY],
-  ["Selu", COSTLY],
-  ["Celu", COSTLY],
-  ["Gelu", COSTLY, undefined, 13],
-  ["Softplus", COSTLY],
-  ["Softsign", SIMD],
-  ["ThresholdedRelu", SIMD],
-  ["Shrink", FLOAT],
-  ["Mish", COSTLY],
-  ["Swish", COSTLY],
-  ["Not", UNARY, undefined, 13],
-  ["BitwiseNot", UNARY],
+/**
+ * One row per operator: its traits; `exact`, its float32 result in JavaScript when IEEE rounds it
+ * exactly (constant folding uses it); `lastChange`, the opset where its meaning last changed; and
+ * `domain` when it is not ai.onnx.
+ */
+interface UnaryRow {
+  name: string;
+  traits: Trait[];
+  exact?: (x: number) => number;
+  lastChange?: number;
+  domain?: string;
+}
+
+const ROWS: UnaryRow[] = [
+  { name: "Abs", traits: [...SIMD, "uniform"], exact: Math.abs, lastChange: 13 },
+  { name: "Neg", traits: [...SIMD, "uniform"], exact: (x) => -x, lastChange: 13 },
+  { name: "Sign", traits: FLOAT },
+  { name: "Relu", traits: SIMD, lastChange: 13 },
+  { name: "Exp", traits: COSTLY, lastChange: 13 },
+  { name: "Log", traits: COSTLY, lastChange: 13 },
+  { name: "Sqrt", traits: [...SIMD, "uniform"], exact: (x) => Math.fround(Math.sqrt(x)), lastChange: 13 },
+  { name: "Reciprocal", traits: [...SIMD, "uniform"], lastChange: 13 },
+  { name: "Floor", traits: [...SIMD, "uniform"], lastChange: 13 },
+  { name: "Ceil", traits: [...SIMD, "uniform"], lastChange: 13 },
+  { name: "Round", traits: [...SIMD, "uniform"] },
+  { name: "Sigmoid", traits: COSTLY, lastChange: 13 },
+  { name: "Tanh", traits: COSTLY, lastChange: 13 },
+  { name: "Erf", traits: COSTLY, lastChange: 13 },
+  { name: "Sin", traits: COSTLY, lastChange: 13 },
+  { name: "Cos", traits: COSTLY, lastChange: 13 },
+  { name: "Tan", traits: COSTLY },
+  { name: "Asin", traits: FLOAT },
+  { name: "Acos", traits: FLOAT },
+  { name: "Atan", traits: FLOAT },
+  { name: "Sinh", traits: FLOAT },
+  { name: "Cosh", traits: FLOAT },
+  { name: "Asinh", traits: FLOAT },
+  { name: "Acosh", traits: FLOAT },
+  { name: "Atanh", traits: FLOAT },
+  { name: "LeakyRelu", traits: SIMD, lastChange: 13 },
+  { name: "HardSigmoid", traits: SIMD },
+  { name: "HardSwish", traits: SIMD },
+  { name: "Elu", traits: COSTLY },
+  { name: "Selu", traits: COSTLY },
+  { name: "Celu", traits: COSTLY },
+  { name: "Gelu", traits: COSTLY, lastChange: 13 },
+  { name: "Softplus", traits: COSTLY },
+  { name: "Softsign", traits: SIMD },
+  { name: "ThresholdedRelu", traits: SIMD },
+  { name: "Shrink", traits: FLOAT },
+  { name: "Mish", traits: COSTLY },
+  { name: "Swish", traits: COSTLY },
+  { name: "Not", traits: UNARY, lastChange: 13 },
+  { name: "BitwiseNot", traits: UNARY },
 ];
 
-for (const [name, traits, exact, lastChange] of ROWS) ops.define(name, unaryRule, { arity: [1, 1], traits, exact, lastChange });
+for (const { name, traits, exact, lastChange, domain } of ROWS) ops.define(name, unaryRule, { arity: [1, 1], traits, exact, lastChange, domain });
 
 ops.define(["IsNaN", "IsInf"], (ctx: ShapeCtx) => [{ dtype: "bool", shape: [...ctx.input(0).shape] }], { arity: [1, 1], traits: UNARY });
 

@@ -27,7 +27,8 @@ function attrsOf(plain: Record<string, number | string>): Record<string, Attr> {
     typeof v === "string" ? { type: "string", value: v } : INT_ATTRS.has(k) ? { type: "int", value: v } : { type: "float", value: v }]));
 }
 
-interface OpTest { lo?: number; hi?: number; attrs?: Record<string, number>[]; opset?: number; nanInf?: boolean }
+/** one row per op: the input range, attribute sets, opset (and domain, when not ai.onnx), and whether to feed inf and NaN */
+interface OpTest { lo?: number; hi?: number; attrs?: Record<string, number>[]; opset?: number; domain?: string; nanInf?: boolean }
 
 const FLOAT_OPS: Record<string, OpTest> = {
   Abs: { nanInf: true }, Neg: { nanInf: true }, Exp: { lo: -100, hi: 100, nanInf: true }, Log: { lo: 1e-30, hi: 1e30, nanInf: true },
@@ -57,7 +58,7 @@ describe("unary float32 vs onnxruntime", () => {
       const specs = floatCases(t.lo ?? -1e30, t.hi ?? 1e30);
       if (t.nanInf) specs.push({ dims: [INF_NAN.length], data: INF_NAN });
       for (const attrs of t.attrs ?? [{}]) {
-        for (const spec of specs) await expectMatchesOrt({ op, attrs: attrsOf(attrs), inputs: [spec], opset: t.opset, tolerance: { rtol: 2e-6, atol: 1e-6 } });
+        for (const spec of specs) await expectMatchesOrt({ op, domain: t.domain, attrs: attrsOf(attrs), inputs: [spec], opset: t.opset, tolerance: { rtol: 2e-6, atol: 1e-6 } });
       }
     });
   }

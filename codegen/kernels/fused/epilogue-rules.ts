@@ -82,8 +82,7 @@ export function biasFoldable(anchor: NodeLike, look: Lookup): boolean {
  * or undefined when it cannot. `biasOpen`: only bias adds came before, so another may fold.
  */
 export function classifyStep(node: NodeLike, chained: string, look: Lookup, out: readonly number[], axis: number, biasOpen: boolean): Step | undefined {
-  if (node.domain !== "") return undefined;
-  if (node.op === "Add" || node.op === "Sum") {
+  if (node.domain === "" && (node.op === "Add" || node.op === "Sum")) {
     if (node.inputs.length !== 2 || node.inputs.filter((i) => i === chained).length !== 1) return undefined;
     const operand = node.inputs[0] === chained ? node.inputs[1] : node.inputs[0];
     const t = operand ? look(operand) : undefined;
@@ -92,7 +91,7 @@ export function classifyStep(node: NodeLike, chained: string, look: Lookup, out:
     return sameDims(t.dims, out) ? { kind: "residual", operand } : undefined;
   }
   if (!hasTrait(node, "epilogue") || node.inputs[0] !== chained) return undefined;
-  if (node.op === "Clip") {
+  if (node.domain === "" && node.op === "Clip") {
     const bounds = node.inputs.slice(1).filter((i) => i);
     const ok = bounds.every((b) => {
       const t = look(b);

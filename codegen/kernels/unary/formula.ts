@@ -47,6 +47,8 @@ export type IntOps = ReturnType<typeof intOps>;
 type Get = () => Expr;
 
 export interface UnaryOp {
+  /** the op's domain when it is not ai.onnx (ai.onnx.ml) */
+  domain?: string;
   float?: (F: FloatOps, x: Get, ctx: KernelCtx) => Expr;
   simd?: (V: VecOps, x: Get, ctx: KernelCtx) => Expr;
   int?: (I: IntOps, x: Get, ctx: KernelCtx) => Expr;

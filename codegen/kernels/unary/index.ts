@@ -60,7 +60,7 @@ function registerUnary(name: string, op: UnaryOp): void {
       scalar: ([x]) => withLocal(ctx, inT, x, scalar, wasmType(out.dtype)),
       simd: op.simd && (([x]) => withLocal(ctx, binaryen.v128, x, (get) => op.simd!(V, get, ctx), binaryen.v128)),
     });
-  });
+  }, { domain: op.domain });
 }
 
 for (const [name, op] of Object.entries(UNARY_FORMULAS)) registerUnary(name, op);
