@@ -70,6 +70,7 @@ const ROWS: UnaryRow[] = [
   { name: "Swish", traits: COSTLY },
   { name: "Not", traits: UNARY, lastChange: 13 },
   { name: "BitwiseNot", traits: UNARY },
+  { name: "Binarizer", traits: SIMD, domain: "ai.onnx.ml" },
 ];
 
 for (const { name, traits, exact, lastChange, domain } of ROWS) ops.define(name, unaryRule, { arity: [1, 1], traits, exact, lastChange, domain });

@@ -110,5 +110,6 @@ export const UNARY_FORMULAS: Record<string, UnaryOp> = {
     },
   },
   Not: { bool: (m, x) => m.i32.eqz(x()) },
+  Binarizer: { domain: "ai.onnx.ml", ...both((O, x, ctx) => O.select(O.gt(x(), O.c(ctx.attrs.float("threshold", 0))), O.c(1), O.c(0))) },
   BitwiseNot: { int: (I, x) => I.xor(x(), I.c(-1)) },
 };
