@@ -12,6 +12,7 @@ import { parseGraph } from "../compiler/ir/parse.js";
 import { printGraph } from "../compiler/ir/print.js";
 import { Graph } from "../compiler/ir/graph.js";
 import { allOps } from "../compiler/ops/index.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
 import { int, nums, runModel, type ModelSpec } from "./util/lowbit.js";
 
 async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
@@ -142,6 +143,45 @@ describe("which ops take the low-bit types", () => {
       const rounded = Array.from(want.data as Float32Array, (v) => key(decodeValue("bfloat16", encodeValue("bfloat16", v))));
       expect(decodeElements("bfloat16", got.data).map(key), def.name).toEqual(rounded);
     }
+  });
+});
+
+describe("compile-time values and generated inputs", () => {
+  it("folds QuantizeLinear to int4 and its DequantizeLinear at -O2 to what -O0 computes at run time", async () => {
+    const w = [0.3, -1.7, 2.5, 3.5, -9, 14, 0.25];
+    const spec: ModelSpec = {
+      inputs: [{ name: "x", dtype: "float32", dims: [7] }],
+      consts: {
+        w: { dtype: "float32", dims: [7], data: Float32Array.from(w) },
+        s: { dtype: "float32", dims: [], data: Float32Array.of(0.5) },
+        zp: { dtype: "int4", dims: [], data: encodeElements("int4", [-1]) },
+      },
+      nodes: [
+        { op: "QuantizeLinear", inputs: ["w", "s", "zp"], outputs: ["q"] },
+        { op: "DequantizeLinear", inputs: ["q", "s", "zp"], outputs: ["d"] },
+        { op: "Add", inputs: ["x", "d"], outputs: ["y"] },
+      ],
+      outputs: ["y", "q"],
+    };
+    // round half to even of w / 0.5, minus 1, saturated to [-8, 7]; back: (q + 1) * 0.5
+    const rne = (v: number) => {
+      const f = Math.floor(v);
+      return v - f > 0.5 || (v - f === 0.5 && f % 2 !== 0) ? f + 1 : f;
+    };
+    const q = w.map((v) => Math.min(7, Math.max(-8, rne(v / 0.5) - 1)));
+    for (const level of [0, 2] as const) {
+      const out = await runModel(spec, { x: new Float32Array(7) }, level);
+      expect(decodeElements("int4", out.q.data, 7), `-O${level}`).toEqual(q);
+      expect(nums(out.y.data), `-O${level}`).toEqual(q.map((v) => (v + 1) * 0.5));
+    }
+  });
+
+  it("kiln run's generated inputs of the low-bit types are encoded values in range", () => {
+    const r = makeInput("random", "int2", [9], 3);
+    expect(r.data.length).toBe(3);
+    expect(decodeElements("int2", r.data, 9).every((v) => v === 0 || v === 1)).toBe(true);
+    expect(decodeElements("bfloat16", makeInput("arange", "bfloat16", [4]).data)).toEqual([0, 0.25, 0.5, 0.75]);
+    expect(decodeElements("float8e4m3fn", makeInput("ones", "float8e4m3fn", [2]).data)).toEqual([1, 1]);
   });
 });
 
