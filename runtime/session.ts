@@ -1,6 +1,6 @@
 // The thin runtime: instantiate a compiled kiln module, write inputs at their fixed offsets,
 // run the layers, read outputs. Imports nothing from the compiler and never binaryen.
-import { dtype, sizeOf, type DTypeName, type TypedArray } from "./dtypes.js";
+import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError } from "./errors.js";
 import { FORMAT_VERSION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
@@ -8,11 +8,18 @@ import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 
+/**
+ * `data` holds the elements as kiln stores them (runtime/dtypes.ts): numbers in the typed array of
+ * their dtype; float16 and bfloat16 as their bits (Uint16Array), float8 as their codes
+ * (Uint8Array), int4 / uint4 / float4e2m1 two to a byte and int2 / uint2 four to a byte
+ * (Uint8Array, low bits first). runtime/lowbit.ts encodeElements / decodeElements convert.
+ */
 export interface TensorInput {
   data: TypedArray | number[];
   dims?: readonly number[];
 }
 
+/** An output; `data` as in TensorInput. */
 export interface Tensor {
   dtype: DTypeName;
   dims: number[];
@@ -146,7 +153,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
     const out: Record<string, Tensor> = {};
     for (const slot of manifest.outputs) {
       const info = dtype(slot.dtype);
-      const n = sizeOf(slot.dims);
+      const n = storageLength(slot.dtype, sizeOf(slot.dims));
       const view = new info.array(memory.buffer, slot.offset, n);
       out[slot.name] = { dtype: slot.dtype, dims: [...slot.dims], data: copy ? view.slice() : view };
     }
@@ -220,9 +227,11 @@ function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorIn
   if (dims.length !== slot.dims.length || dims.some((d, k) => d !== slot.dims[k])) {
     throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}`, { shapes: `got [${dims.join(",")}], want ${want}` });
   }
-  const n = sizeOf(slot.dims);
+  // packed 4- and 2-bit types come as their bytes (runtime/lowbit.ts encodeElements makes them)
+  const n = storageLength(slot.dtype, sizeOf(slot.dims));
   if (data.length !== n) {
-    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has ${data.length} elements but ${want} needs ${n}`);
+    const unit = info.bits < 8 ? ` (bytes, ${8 / info.bits} values each)` : "";
+    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has ${data.length} elements but ${want} needs ${n}${unit}`);
   }
   const view = new info.array(memory.buffer, slot.offset, n);
   if (Array.isArray(data)) {

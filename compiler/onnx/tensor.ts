@@ -1,6 +1,6 @@
 // TensorProto <-> Tensor, for every storage encoding ONNX allows: raw_data, the typed repeated
 // fields, and external data files.
-import { dtypeFromOnnx, onnxTypeName, sizeOf, type TypedArray } from "../../runtime/dtypes.js";
+import { dtype, dtypeFromOnnx, onnxTypeName, sizeOf, storageBytes, storageLength, type TypedArray } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Tensor } from "../ir/graph.js";
 import { rawTensor } from "../ir/raw.js";
@@ -40,18 +40,21 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     raw = t.rawData;
   }
   if (raw) {
-    const want = n * info.bytes;
+    const want = storageBytes(info.name, n); // packed 4- and 2-bit types: ceil(n * bits / 8)
     if (raw.length !== want) {
       throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${raw.length} bytes of data, expected ${want} for ${info.name}[${dims.join(",")}]`);
     }
     return rawTensor(info.name, dims, raw); // an array only when something reads its data
   }
-  const data = new info.array(n);
+  // packed types keep one byte (two or four elements) per int32_data entry
+  const len = storageLength(info.name, n);
+  const data = new info.array(len);
   const fill = (src: ArrayLike<unknown>, conv: (x: unknown) => number | bigint) => {
-    if (src.length !== n) {
-      throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${src.length} elements, expected ${n} for [${dims.join(",")}]`);
+    if (src.length !== len) {
+      const what = len === n ? "elements" : "packed bytes";
+      throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${src.length} ${what}, expected ${len} for ${info.name}[${dims.join(",")}]`);
     }
-    for (let i = 0; i < n; i++) (data as unknown as (number | bigint)[])[i] = conv(src[i]);
+    for (let i = 0; i < len; i++) (data as unknown as (number | bigint)[])[i] = conv(src[i]);
   };
   const num = (x: unknown) => Number(x);
   switch (info.name) {
@@ -60,15 +63,14 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     case "int64": fill(t.int64Data ?? [], (x) => toBigInt(x as number)); break;
     case "uint64": fill(t.uint64Data ?? [], (x) => BigInt.asUintN(64, toBigInt(x as number))); break;
     case "uint32": fill(t.uint64Data ?? [], (x) => Number(BigInt.asUintN(32, toBigInt(x as number)))); break;
-    default: fill(t.int32Data ?? [], num); break; // int8..int32, uint8, uint16, bool, float16 bits
+    // int8..int32, uint8, uint16, bool; the bits of float16 and bfloat16, the float8 codes, packed bytes
+    default: fill(t.int32Data ?? [], num); break;
   }
   return { dtype: info.name, dims, data };
 }
 
 export function encodeTensor(name: string, t: Tensor): TensorProto {
-  const info = dtypeFromOnnx(
-    { float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13 }[t.dtype],
-  )!;
+  const info = dtype(t.dtype);
   const a = t.data as TypedArray;
   return {
     name,
