@@ -14,8 +14,9 @@ import { appendManifest } from "../codegen/artifact.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, type Manifest, type WeightSpan } from "../runtime/manifest.js";
 import { sections, withoutSections } from "../runtime/sections.js";
 import { createSession } from "../runtime/session.js";
+import { memoryHash } from "../runtime/checksum.js";
 import { dtype, sizeOf } from "../runtime/dtypes.js";
-import { splitWeights } from "../runtime/weights.js";
+import { imagePosition, splitWeights } from "../runtime/weights.js";
 import { median } from "./stats.js";
 
 const args = process.argv.slice(2);
@@ -83,4 +84,18 @@ for (const kind of ["wall", "cpu"] as const) {
     console.log(`${kind.padEnd(4)} checked vs ${name}: ${((checked / median(samples.get(name)![kind]) - 1) * 100).toFixed(1)}%`);
   }
 }
+// the checksums alone: every piece hashed once where it lies (the image in a wasm memory, as placed)
+const image = split.weights ?? new Uint8Array(0);
+const memory = new WebAssembly.Memory({ initial: Math.ceil(image.length / 65536) });
+new Uint8Array(memory.buffer).set(image);
+const hash = memoryHash(memory);
+const at = imagePosition(manifest.memory.regions, 0);
+const pieces = [...new Map([...manifest.layers.flatMap((l) => l.weights), ...manifest.memory.unclaimed].map((w) => [w[0], w[1]])).entries()];
+const hashMs: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  const t0 = performance.now();
+  for (const [offset, bytes] of pieces) hash(at(offset), bytes);
+  hashMs.push(performance.now() - t0);
+}
+console.log(`kiln32 over the ${pieces.length} pieces (${(image.length / 1e6).toFixed(1)} MB) in memory: median ${median(hashMs).toFixed(1)} ms (${hashMs.map((x) => x.toFixed(1)).join(" ")})`);
 if (!gc) console.log("(run node with --expose-gc to collect between samples)");
