@@ -72,7 +72,8 @@ afterAll(async () => {
 describe("in Chromium", () => {
   it("the runtime bundle stays small (no compiler, no binaryen)", () => {
     const size = fs.statSync(path.join(out, "runtime.js")).size;
-    expect(size).toBeLessThan(30_000);
+    // 31 KB unminified with the artifact checks (validate.ts, checksum.ts); the compiler would add megabytes
+    expect(size).toBeLessThan(40_000);
     expect(fs.readFileSync(path.join(out, "runtime.js"), "utf8")).not.toMatch(/binaryen/i);
   });
 

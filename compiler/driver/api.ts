@@ -2,6 +2,7 @@
 import { createSession, type Feeds, type Session, type Tensor } from "../../runtime/session.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
 import { KilnError } from "../../runtime/errors.js";
+import { checkFeeds } from "../../runtime/feeds.js";
 import { resolveSimd } from "../../runtime/simd.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
@@ -93,7 +94,8 @@ export interface LoadOptions extends CompileOptions {
  */
 export async function load(model: Uint8Array | string, options: LoadOptions = {}): Promise<Model> {
   const src = await resolveSource(model, options);
-  if (isWasm(src.bytes)) {
+  // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
+  if (isWasm(src.bytes) || (typeof model === "string" && /\.wasm$/i.test(model))) {
     const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement });
     return { inputs: fromSlots(session.inputs), outputs: fromSlots(session.outputs), run: (f) => session.run(f), session };
   }
@@ -174,6 +176,7 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
       return current;
     },
     async run(feeds) {
+      checkFeeds(feeds);
       if (deferred) {
         const fed = dynamic ? feedDims(inputNames, feeds) : {};
         current = await sessionFor({ ...src.options.shapes, ...fed }, feeds);

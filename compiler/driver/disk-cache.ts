@@ -1,31 +1,50 @@
 // Opt-in on-disk cache of compiled models (Node only): load(model, { cacheDir }) keeps each
-// compiled module as a kiln .wasm (weights in its kiln.weights section) named by the full key,
-// so a later process loads it through the runtime alone, as an AOT artifact.
-import { appendWeightsSection, type WeightsWriter } from "../../runtime/weights.js";
-import type { Manifest } from "../../runtime/manifest.js";
+// compiled module as a kiln .wasm (weights in its kiln.weights section, each piece with its
+// checksum) named by the full key and the artifact format, so a later process loads it through
+// the runtime alone, as an AOT artifact. An entry is checked whole when read: a damaged one is
+// INVALID_ARTIFACT naming the file, never run and never silently replaced.
+import { KilnError } from "../../runtime/errors.js";
+import { FORMAT_VERSION, type Manifest } from "../../runtime/manifest.js";
+import { createSession } from "../../runtime/session.js";
+import type { WeightsWriter } from "../../runtime/weights.js";
+import { sealArtifact } from "../../codegen/artifact.js";
 import { compileModule, modelHash, type CacheKey, type CachedModule } from "./cache.js";
 
 async function fileFor(dir: string, key: CacheKey): Promise<string> {
   const path = await import("node:path");
-  const name = await modelHash(new TextEncoder().encode(await key.full()));
+  const name = await modelHash(new TextEncoder().encode(`format ${FORMAT_VERSION} ${await key.full()}`));
   return path.join(dir, `${name}.wasm`);
 }
 
 /** The module stored for key in dir, or undefined (a missing or unreadable file is a miss). */
 export async function readDiskCache(dir: string, key: CacheKey): Promise<CachedModule | undefined> {
   const fs = await import("node:fs/promises");
+  const file = await fileFor(dir, key);
+  let bytes: Uint8Array;
   try {
-    return await compileModule(new Uint8Array(await fs.readFile(await fileFor(dir, key))));
+    bytes = new Uint8Array(await fs.readFile(file));
   } catch {
     return undefined;
   }
+  try {
+    const cached = await compileModule(bytes);
+    // the runtime's own checks, all of them now: the manifest against the module, every weights piece placed and its checksum compared
+    await createSession(cached.module, { weights: cached.weights, placement: "eager" });
+    return cached;
+  } catch (e) {
+    if (!(e instanceof KilnError) || e.code !== "INVALID_ARTIFACT") throw e;
+    // the runtime's message without its code and node suffix, which the new error adds again
+    const suffix = new KilnError(e.code, "", e.context).message.length;
+    const why = e.message.slice(`${e.code}: `.length, e.message.length - suffix + `${e.code}: `.length);
+    throw new KilnError("INVALID_ARTIFACT", `the cached module ${file} is damaged; delete it (the next load compiles the model again and stores it anew): ${why}`, e.context);
+  }
 }
 
-/** Store a generated module (weights "external") as an artifact; written aside, then renamed, so readers never see half a file. */
+/** Store a generated module as a sealed artifact; written aside, then renamed, so readers never see half a file. */
 export async function writeDiskCache(dir: string, key: CacheKey, gen: { wasm: Uint8Array; manifest: Manifest; weights?: WeightsWriter }): Promise<void> {
   const fs = await import("node:fs/promises");
   const file = await fileFor(dir, key);
-  const bytes = gen.weights ? appendWeightsSection(gen.wasm, gen.manifest.memory.regions, gen.weights) : gen.wasm;
+  const bytes = sealArtifact(gen);
   await fs.mkdir(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   await fs.writeFile(tmp, bytes);

@@ -187,7 +187,8 @@ async function cmdRun(args: Args): Promise<number> {
   if (!model) throw new UsageError("run needs a model file (.onnx or .wasm)");
   const json = args.flags.has("json");
   const bytes = new Uint8Array(fs.readFileSync(model));
-  const isWasm = bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
+  const isWasm = (bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d) || /\.wasm$/i.test(model);
   const dataDir = one(args, "data");
   const data = dataDir ? listDataSet(dataDir) : undefined;
   const inputSpecs = new Map(all(args, "input").map((s) => {
