@@ -2,7 +2,7 @@
 // packed or transformed forms of them), as pieces at their memory addresses. The image is what the
 // artifact's weights section holds and what the runtime writes into memory, layer by layer.
 import { memoryHash } from "../runtime/checksum.js";
-import { dtype, sizeOf } from "../runtime/dtypes.js";
+import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { WeightRegion } from "../runtime/manifest.js";
 import { imageBytes, imagePosition, type WeightsWriter } from "../runtime/weights.js";
 import type { Tensor } from "../compiler/ir/graph.js";
@@ -78,7 +78,7 @@ export class WeightsImage {
    * that aliases one) and its kernel's own constants (packed weights, tables).
    */
   readBy(inputs: readonly (TensorRef | undefined)[], constantAddrs: readonly number[]): Piece[] {
-    const spans = inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + t.size * dtype(t.dtype).bytes]);
+    const spans = inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + storageBytes(t.dtype, t.size)]);
     const own = new Set(constantAddrs);
     return this.pieces.filter((p) => p.size && (own.has(p.addr) || spans.some(([a, b]) => p.addr < b && a < p.addr + p.size)));
   }

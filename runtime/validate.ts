@@ -5,7 +5,7 @@
 // format, keys and types), then against the instantiated module (checkModule: exports, memory size,
 // where every tensor and weights piece lies).
 import { checksum, hex } from "./checksum.js";
-import { dtype, isDTypeName, sizeOf, type DTypeName } from "./dtypes.js";
+import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
 import { FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
@@ -217,7 +217,8 @@ function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly We
   const add = (s: TensorSlot, k: number, input: boolean) => {
     const what = `${input ? "inputs" : "outputs"}[${k}] (${JSON.stringify(s.name)})`;
     const size = dtype(s.dtype).bytes;
-    const end = s.offset + sizeOf(s.dims) * size;
+    // packed 4- and 2-bit types take ceil(n * bits / 8) bytes
+    const end = s.offset + storageBytes(s.dtype, sizeOf(s.dims));
     if (s.offset % size) damaged(`the manifest's ${what} offset ${s.offset} is not aligned for ${s.dtype}`);
     if (end > memoryBytes) damaged(`the manifest's ${what} [${s.offset}, ${end}) runs past the end of memory (${memoryBytes} bytes)`);
     if (end === s.offset) return;
