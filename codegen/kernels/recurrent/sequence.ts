@@ -1,0 +1,135 @@
+// The time loop every recurrent kernel shares: the hidden (and cell) state of each direction in
+// scratch, initialized from initial_h / initial_c or zero; per step, the variant's cell computes
+// the next hidden state of every active batch row into the other of two buffers (the cell reads
+// the whole previous state while it writes the next one); then each row's new state goes to Y,
+// and rows past their sequence length keep their state (their Y rows stay zero). At the end the
+// final states go to Y_h and Y_c. A batch row is active at time index t when t < its length: in
+// reverse it starts at its own last step, as onnxruntime's reversal within each length does.
+import binaryen from "binaryen";
+import type { DTypeName } from "../../../runtime/dtypes.js";
+import { dtype } from "../../../runtime/dtypes.js";
+import type { RecurrentGeometry } from "../../../compiler/ops/recurrent.js";
+import type { Expr, Fn, Local } from "../../fn.js";
+import { convert, load, store } from "../../memory.js";
+import type { KernelCtx, TensorRef } from "../kernel.js";
+
+/** the state buffers of a direction in scratch (byte addresses), rows rowElems elements apart */
+export interface StateBuffers {
+  h: [number, number];
+  c?: number;
+}
+
+export interface SequenceSpec {
+  geo: RecurrentGeometry;
+  /** the type states are kept and computed in: X's, or float32 for float16 */
+  state: DTypeName;
+  /** elements per batch row of a state buffer (hidden, or more when padded) */
+  rowElems: number;
+  bufs: StateBuffers;
+  /** whether sequence_lens decides anything (absent, or known to be all full, it does not) */
+  lens: boolean;
+}
+
+/** What the cell of one step is given: the direction, the time index and the state buffers (locals, i32). */
+export interface Step {
+  d: number;
+  t: Local;
+  /** the previous hidden state and the one to write */
+  hp: Local;
+  hn: Local;
+  /** whether batch row b runs at this step (undefined: every row does) */
+  active?: (b: Expr) => Expr;
+}
+
+/** The byte offset of element 0 of row (d, b) of a [dirs, batch, hidden] state tensor ([batch, dirs, hidden] in layout 1). */
+export function stateRow(fn: Fn, g: RecurrentGeometry, d: number, b: Expr, bytes: number): Expr {
+  const m = fn.m;
+  return g.layout === 0
+    ? m.i32.mul(m.i32.add(m.i32.const(d * g.batch), b), m.i32.const(g.hidden * bytes))
+    : m.i32.add(m.i32.mul(b, m.i32.const(g.dirs * g.hidden * bytes)), m.i32.const(d * g.hidden * bytes));
+}
+
+/** The row index of (t, b) in X viewed as [rows, input] (and in anything laid out like X). */
+export function xRow(fn: Fn, g: RecurrentGeometry, t: Expr, b: Expr): Expr {
+  const m = fn.m;
+  return g.layout === 0 ? m.i32.add(m.i32.mul(t, m.i32.const(g.batch)), b) : m.i32.add(m.i32.mul(b, m.i32.const(g.seq)), t);
+}
+
+/** The byte offset of Y's row (t, d, b). */
+function yRow(fn: Fn, g: RecurrentGeometry, t: Expr, d: number, b: Expr, bytes: number): Expr {
+  const m = fn.m;
+  const H = m.i32.const(g.hidden * bytes);
+  return g.layout === 0
+    ? m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(t, m.i32.const(g.dirs)), m.i32.const(d)), m.i32.const(g.batch)), b), H)
+    : m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(b, m.i32.const(g.seq)), t), m.i32.const(g.dirs)), m.i32.const(d)), H);
+}
+
+/** n elements from src (type from) to dst (type to): memory.copy when the types agree. dst and src are evaluated once. */
+function copyElems(fn: Fn, dst: Expr, to: DTypeName, src: Expr, from: DTypeName, n: number): Expr {
+  const m = fn.m;
+  if (n === 0) return m.nop();
+  if (to === from) return m.memory.copy(dst, src, m.i32.const(n * dtype(to).bytes));
+  const [pd, ps] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  const tb = dtype(to).bytes, sb = dtype(from).bytes;
+  return fn.block([pd.set(dst), ps.set(src), fn.loop(n, (k) => [
+    store(m, to, m.i32.add(pd.get(), m.i32.mul(k.get(), m.i32.const(tb))),
+      convert(m, from, to, load(m, from, m.i32.add(ps.get(), m.i32.mul(k.get(), m.i32.const(sb)))))),
+  ])]);
+}
+
+/** Emits the whole layer: for each direction, state setup, the step loop around `cell`, the final states. */
+export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: Step) => Expr[]): void {
+  const { m, fn } = ctx;
+  const g = spec.geo;
+  const [y, yh, yc] = [ctx.outputs[0], ctx.outputs[1], ctx.outputs[2]];
+  const lens = spec.lens ? ctx.input(4) : undefined;
+  const sb = dtype(spec.state).bytes, rowBytes = spec.rowElems * sb;
+  const io = ctx.input(0).dtype;
+  const ob = dtype(io).bytes;
+  const len = (b: Expr) => m.i32.load(lens!.addr, 4, m.i32.shl(b, m.i32.const(2)));
+  // buf: a fixed address, or a local holding one (an Expr is a number too, so the two are told apart by type)
+  const stateAt = (buf: number | Local, b: Expr) => m.i32.add(typeof buf === "number" ? m.i32.const(buf) : buf.get(), m.i32.mul(b, m.i32.const(rowBytes)));
+  const at = (t: TensorRef, off: Expr) => m.i32.add(m.i32.const(t.addr), off);
+  if (y && lens && y.size) fn.emit(m.memory.fill(m.i32.const(y.addr), m.i32.const(0), m.i32.const(y.size * ob)));
+  for (let d = 0; d < g.dirs; d++) {
+    const init = (src: TensorRef | undefined, buf: number) => fn.loop(g.batch, (b) => [src
+      ? copyElems(fn, stateAt(buf, b.get()), spec.state, at(src, stateRow(fn, g, d, b.get(), ob)), io, g.hidden)
+      : m.memory.fill(stateAt(buf, b.get()), m.i32.const(0), m.i32.const(rowBytes))]);
+    fn.emit(init(ctx.inputs[5], spec.bufs.h[0]));
+    if (spec.bufs.c !== undefined) fn.emit(init(ctx.inputs[6], spec.bufs.c));
+    const rev = g.reverse[d];
+    const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+    const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), len(b)) : undefined;
+    // one call per step (Fn.outline): the first run tiers up after a few steps instead of running all of them unoptimized
+    fn.emit(fn.loop(g.seq, (s) => {
+      const odd = () => m.i32.and(s.get(), m.i32.const(1));
+      return [
+        t.set(rev ? m.i32.sub(m.i32.const(g.seq - 1), s.get()) : s.get()),
+        hp.set(m.select(odd(), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))),
+        hn.set(m.select(odd(), m.i32.const(spec.bufs.h[0]), m.i32.const(spec.bufs.h[1]))),
+        ...cell({ d, t, hp, hn, active }),
+        ...afterStep(),
+      ];
+    }, { outline: true }));
+    function afterStep(): Expr[] {
+      if (!y && !active) return [];
+      return [fn.loop(g.batch, (b) => {
+        const out = y ? copyElems(fn, at(y, yRow(fn, g, t.get(), d, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
+        if (!active) return [out];
+        // a row past its length keeps its state
+        return [m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes)))];
+      })];
+    }
+    // after step s the state is in h[(s + 1) % 2]
+    const final = spec.bufs.h[g.seq % 2];
+    const out = (dst: TensorRef | undefined, buf: number) => dst && fn.loop(g.batch, (b) => {
+      const to = at(dst, stateRow(fn, g, d, b.get(), ob));
+      const copy = copyElems(fn, to, io, stateAt(buf, b.get()), spec.state, g.hidden);
+      // a sequence of length 0 ends in a zero state (onnxruntime's LSTM and GRU)
+      return [lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob))) : copy];
+    });
+    const hOut = out(yh, final), cOut = spec.bufs.c !== undefined ? out(yc, spec.bufs.c) : undefined;
+    if (hOut) fn.emit(hOut);
+    if (cOut) fn.emit(cOut);
+  }
+}
