@@ -2,6 +2,7 @@
 // float32 with constant W and R; "direct": the rest, and forced), every direction, odd hidden
 // sizes, batches, mixed sequence lengths, initial states, peepholes, clip, other activations,
 // layout 1, long sequences, float64 and float16, and every subset of the outputs.
+import * as v8 from "node:v8";
 import { describe, expect, it } from "vitest";
 import type { Attr, Tensor } from "../../compiler/ir/graph.js";
 import { Graph } from "../../compiler/ir/graph.js";
@@ -10,6 +11,7 @@ import { load } from "../../compiler/driver/api.js";
 import { compareTensors, type Tolerance } from "../../compiler/driver/testdata.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { halfToNumber, toNumbers } from "../../compiler/ir/values.js";
+import { KilnError } from "../../runtime/errors.js";
 import { runOrt, tensor, type TensorSpec } from "../util/ort.js";
 import { kernelsFor } from "../util/kernels.js";
 
@@ -116,8 +118,8 @@ function build(c: Case, as: DTypeName = c.dtype ?? "float32"): Built {
   return { bytes: exportModel(g, { valueInfo: false }), feeds, outputs: g.outputs };
 }
 
-async function runKiln(b: Built, kernels?: string): Promise<Record<string, Tensor>> {
-  const model = await load(b.bytes, { kernels, shapes: Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, t.dims])) });
+async function runKiln(b: Built, kernels?: string, simd?: "relaxed"): Promise<Record<string, Tensor>> {
+  const model = await load(b.bytes, { kernels, simd, cache: false, shapes: Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, t.dims])) });
   return model.run(Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
 }
 
@@ -127,11 +129,11 @@ const TOL: Tolerance = { rtol: 1e-4, atol: 1e-5 };
 const widened = (t: Tensor): Tensor => ({ dtype: "float64", dims: t.dims, data: Float64Array.from(toNumbers(t)) });
 
 /** The case in kiln (with the given kernel selection) and in onnxruntime (in `refType`), outputs compared. */
-async function expectCase(c: Case, opts: { kernels?: string; refType?: DTypeName; tolerance?: Tolerance } = {}): Promise<void> {
+async function expectCase(c: Case, opts: { kernels?: string; refType?: DTypeName; tolerance?: Tolerance; simd?: "relaxed" } = {}): Promise<void> {
   const built = build(c);
   const ref = opts.refType ? build(c, opts.refType) : built;
   const want = await runOrt(ref.bytes, ref.feeds);
-  const got = await runKiln(built, opts.kernels);
+  const got = await runKiln(built, opts.kernels, opts.simd);
   for (const o of built.outputs) {
     const cmp = opts.refType ? compareTensors(widened(got[o]), widened(want[o]), opts.tolerance ?? TOL) : compareTensors(got[o], want[o], opts.tolerance ?? TOL);
     expect(cmp.message ?? "ok", `${c.op} ${JSON.stringify({ ...c, attrs: undefined })} ${opts.kernels ?? ""} output ${o}`).toBe("ok");
@@ -298,10 +300,47 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
     }
   });
 
+  it("the relaxed-SIMD build (f32x4.relaxed_madd in the projection and the recurrent GEMV)", async () => {
+    // Node 20 validates relaxed SIMD only under this V8 flag (test/relaxed.test.ts checks the detection itself)
+    v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+    for (const op of ["RNN", "GRU", "LSTM"] as const) {
+      await expectCase({ op, direction: "bidirectional", seq: 30, batch: 2, input: 5, hidden: 11, lens: [30, 17], initial: true, peepholes: op === "LSTM" }, { simd: "relaxed" });
+    }
+  });
+
   it("float16 against onnxruntime's float32 on the same values", async () => {
     const tolerance = { rtol: 1e-2, atol: 3e-3 };
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
       await expectCase({ op, direction: "bidirectional", seq: 5, batch: 2, input: 4, hidden: 6, dtype: "float16", lens: [5, 2], initial: true }, { refType: "float32", tolerance });
     }
+  });
+});
+
+describe("recurrent layers: bad models get typed errors", () => {
+  async function errorOf(c: Case, patch: (b: Built) => Promise<unknown>): Promise<KilnError> {
+    try {
+      await patch(build(c));
+    } catch (e) {
+      expect(e).toBeInstanceOf(KilnError);
+      return e as KilnError;
+    }
+    throw new Error("expected a KilnError");
+  }
+  const compileIt = (b: Built) => runKiln(b);
+
+  it("names the node and what is wrong", async () => {
+    const bad = await errorOf({ op: "LSTM", seq: 3, batch: 2, input: 4, hidden: 5, attrs: { activations: strs("Sigmoid", "Tanh") } }, compileIt);
+    expect(bad.code).toBe("INVALID_MODEL");
+    expect(bad.message).toMatch(/LSTM takes 3 activations/);
+    expect(bad.message).toMatch(/node "node"/);
+    const unknown = await errorOf({ op: "RNN", seq: 3, batch: 2, input: 4, hidden: 5, attrs: { activations: strs("Gelu") } }, compileIt);
+    expect(unknown.code).toBe("INVALID_MODEL");
+    expect(unknown.message).toMatch(/activation "Gelu" is not one of/);
+    const size = await errorOf({ op: "GRU", seq: 3, batch: 2, input: 4, hidden: 5, attrs: { hidden_size: int(6) } }, compileIt);
+    expect(size.code).toBe("INVALID_MODEL");
+    expect(size.message).toMatch(/W must be \[1,18,4\]/);
+    const lens = await errorOf({ op: "GRU", seq: 3, batch: 2, input: 4, hidden: 5, lens: [3, 4] }, (b) => load(b.bytes, { freeze: { in4: b.feeds.in4 }, shapes: { in0: b.feeds.in0.dims } }).then((m) => m.run({ in0: b.feeds.in0 })));
+    expect(lens.code).toBe("INVALID_MODEL");
+    expect(lens.message).toMatch(/sequence_lens holds 4, outside 0..3/);
   });
 });
