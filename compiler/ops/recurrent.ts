@@ -84,7 +84,6 @@ export function recurrentActivations(kind: RecurrentKind, attrs: Attrs, dirs: nu
   let names: string[];
   if (given.length === 0) names = Array.from({ length: dirs }, () => KINDS[kind].activations).flat();
   else if (given.length === per * dirs) names = given;
-  else if (given.length === per && dirs === 2) names = [...given, ...given]; // one set for both directions (onnxruntime takes this too)
   else invalid(`${kind} takes ${per * dirs} activations (${per} per direction), got ${given.length}: ${given.join(", ")}`);
   const alphas = attrs.floats("activation_alpha", []), betas = attrs.floats("activation_beta", []);
   let a = 0, b = 0;

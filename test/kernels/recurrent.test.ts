@@ -203,6 +203,27 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
     }
   });
 
+  it("tiny sizes: hidden 1 and 2, input 1, one step, batch 1", async () => {
+    for (const op of ["RNN", "GRU", "LSTM"] as const) {
+      for (const hidden of [1, 2]) {
+        await expectBoth({ op, direction: "bidirectional", seq: 3, batch: 1, input: 1, hidden, initial: true, peepholes: op === "LSTM" });
+        await expectBoth({ op, seq: 1, batch: 1, input: 2, hidden, lens: [1] });
+      }
+    }
+    await expectBoth({ op: "GRU", seq: 2, batch: 2, input: 1, hidden: 1, attrs: { linear_before_reset: int(1) } });
+  });
+
+  it("an empty sequence ends in a zero state, as a sequence_lens of 0 does (onnxruntime leaves Y_c unwritten there)", async () => {
+    for (const op of ["RNN", "GRU", "LSTM"] as const) {
+      const b = build({ op, direction: "bidirectional", seq: 0, batch: 2, input: 3, hidden: 4, initial: true });
+      for (const kernels of [undefined, "+direct"]) {
+        const got = await runKiln(b, kernels);
+        expect(got.out0.dims).toEqual([0, 2, 2, 4]);
+        for (const o of b.outputs.slice(1)) expect(Array.from(got[o].data as Float32Array), `${op} ${o}`).toEqual(new Array(16).fill(0));
+      }
+    }
+  });
+
   it("GRU with linear_before_reset", async () => {
     for (const direction of DIRECTIONS) {
       for (const hidden of [3, 18]) {

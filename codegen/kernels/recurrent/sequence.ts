@@ -122,11 +122,12 @@ export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: St
     }
     // after step s the state is in h[(s + 1) % 2]
     const final = spec.bufs.h[g.seq % 2];
+    // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
     const out = (dst: TensorRef | undefined, buf: number) => dst && fn.loop(g.batch, (b) => {
-      const to = at(dst, stateRow(fn, g, d, b.get(), ob));
-      const copy = copyElems(fn, to, io, stateAt(buf, b.get()), spec.state, g.hidden);
-      // a sequence of length 0 ends in a zero state (onnxruntime's LSTM and GRU)
-      return [lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob))) : copy];
+      const zero = () => m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob));
+      if (g.seq === 0) return [zero()];
+      const copy = copyElems(fn, at(dst, stateRow(fn, g, d, b.get(), ob)), io, stateAt(buf, b.get()), spec.state, g.hidden);
+      return [lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, zero()) : copy];
     });
     const hOut = out(yh, final), cOut = spec.bufs.c !== undefined ? out(yc, spec.bufs.c) : undefined;
     if (hOut) fn.emit(hOut);
