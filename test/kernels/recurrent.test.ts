@@ -345,6 +345,36 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
   });
 });
 
+describe("recurrent layers in a graph", () => {
+  it("two stacked LSTMs (bidirectional, then forward) with a Transpose and Reshape between, at -O0 and -O2", async () => {
+    const g = new Graph();
+    g.opsets.set("", 17);
+    const [S, B, I, H1, H2] = [9, 2, 5, 6, 7];
+    const weight = (name: string, dims: number[], seed: number) => {
+      const t = tensor({ dims, lo: -0.5, hi: 0.5 }, seed);
+      Object.assign(g.value(name), { dtype: "float32", shape: dims, const: t });
+    };
+    weight("W1", [2, 4 * H1, I], 1); weight("R1", [2, 4 * H1, H1], 2); weight("B1", [2, 8 * H1], 3);
+    weight("W2", [1, 4 * H2, 2 * H1], 4); weight("R2", [1, 4 * H2, H2], 5); weight("B2", [1, 8 * H2], 6);
+    Object.assign(g.value("shape"), { dtype: "int64", shape: [3], const: { dtype: "int64", dims: [3], data: BigInt64Array.from([BigInt(S), BigInt(B), BigInt(2 * H1)]) } });
+    Object.assign(g.value("X"), { dtype: "float32", shape: [S, B, I] });
+    g.inputs = ["X"];
+    const hs = (v: number): Attr => int(v);
+    g.addNode({ name: "l1", op: "LSTM", domain: "", inputs: ["X", "W1", "R1", "B1"], outputs: ["Y1", "", ""], attrs: { hidden_size: hs(H1), direction: str("bidirectional") } });
+    g.addNode({ name: "t", op: "Transpose", domain: "", inputs: ["Y1"], outputs: ["T1"], attrs: { perm: { type: "ints", value: [0, 2, 1, 3] } } });
+    g.addNode({ name: "r", op: "Reshape", domain: "", inputs: ["T1", "shape"], outputs: ["X2"], attrs: {} });
+    g.addNode({ name: "l2", op: "LSTM", domain: "", inputs: ["X2", "W2", "R2", "B2"], outputs: ["Y2", "H2", "C2"], attrs: { hidden_size: hs(H2) } });
+    g.outputs = ["Y2", "H2", "C2"];
+    const bytes = exportModel(g, { valueInfo: false });
+    const feeds = { X: tensor({ dims: [S, B, I] }, 7) };
+    const want = await runOrt(bytes, feeds);
+    for (const level of [0, 2] as const) {
+      const got = await (await load(bytes, { level, cache: false, shapes: { X: [S, B, I] } })).run({ X: { data: feeds.X.data, dims: feeds.X.dims } });
+      for (const o of g.outputs) expect(compareTensors(got[o], want[o], TOL).message ?? "ok", `-O${level} ${o}`).toBe("ok");
+    }
+  });
+});
+
 describe("recurrent layers: bad models get typed errors", () => {
   async function errorOf(c: Case, patch: (b: Built) => Promise<unknown>): Promise<KilnError> {
     try {
