@@ -100,6 +100,11 @@ export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: St
     const rev = g.reverse[d];
     const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
     const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), len(b)) : undefined;
+    // after the cell: each row's new state to Y; a row past its length keeps its state
+    const afterStep = (): Expr[] => (!y && !active ? [] : [fn.loop(g.batch, (b) => {
+      const out = y ? copyElems(fn, at(y, yRow(fn, g, t.get(), d, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
+      return [active ? m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes))) : out];
+    })]);
     // one call per step (Fn.outline): the first run tiers up after a few steps instead of running all of them unoptimized
     fn.emit(fn.loop(g.seq, (s) => {
       const odd = () => m.i32.and(s.get(), m.i32.const(1));
@@ -111,15 +116,6 @@ export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: St
         ...afterStep(),
       ];
     }, { outline: true }));
-    function afterStep(): Expr[] {
-      if (!y && !active) return [];
-      return [fn.loop(g.batch, (b) => {
-        const out = y ? copyElems(fn, at(y, yRow(fn, g, t.get(), d, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
-        if (!active) return [out];
-        // a row past its length keeps its state
-        return [m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes)))];
-      })];
-    }
     // after step s the state is in h[(s + 1) % 2]
     const final = spec.bufs.h[g.seq % 2];
     // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
