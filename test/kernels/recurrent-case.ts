@@ -116,25 +116,41 @@ export function build(c: Case, as: DTypeName = c.dtype ?? "float32"): Built {
   return { bytes: exportModel(g, { valueInfo: false }), feeds, outputs: g.outputs };
 }
 
-export async function runKiln(b: Built, kernels?: string, simd?: "relaxed"): Promise<Record<string, Tensor>> {
-  const model = await load(b.bytes, { kernels, simd, cache: false, shapes: Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, t.dims])) });
-  return model.run(Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+/** The case's model in kiln: its outputs, and the kernel variant its layer ran. */
+export async function runKilnWith(b: Built, opts: { kernels?: string; simd?: "relaxed" } = {}): Promise<{ out: Record<string, Tensor>; kernel?: string }> {
+  const model = await load(b.bytes, { kernels: opts.kernels, simd: opts.simd, cache: false, shapes: Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, t.dims])) });
+  const out = await model.run(Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+  return { out, kernel: model.session?.manifest.layers.find((l) => l.name === "node")?.kernel };
 }
+
+export const runKiln = async (b: Built, kernels?: string) => (await runKilnWith(b, { kernels })).out;
 
 export const TOL: Tolerance = { rtol: 1e-4, atol: 1e-5 };
 
 /** a tensor's values as float64 (float16 decoded) */
 const widened = (t: Tensor): Tensor => ({ dtype: "float64", dims: t.dims, data: Float64Array.from(toNumbers(t)) });
 
+export interface CaseOptions {
+  kernels?: string;
+  simd?: "relaxed";
+  /** onnxruntime runs the case in this type (the values the same) */
+  refType?: DTypeName;
+  tolerance?: Tolerance;
+  /** the kernel variant the layer must run on */
+  variant?: string;
+}
+
 /** The case in kiln (with the given kernel selection) and in onnxruntime (in `refType`), outputs compared. */
-export async function expectCase(c: Case, opts: { kernels?: string; refType?: DTypeName; tolerance?: Tolerance; simd?: "relaxed" } = {}): Promise<void> {
+export async function expectCase(c: Case, opts: CaseOptions = {}): Promise<void> {
   const built = build(c);
   const ref = opts.refType ? build(c, opts.refType) : built;
   const want = await runOrt(ref.bytes, ref.feeds);
-  const got = await runKiln(built, opts.kernels, opts.simd);
+  const { out: got, kernel } = await runKilnWith(built, opts);
+  const what = `${c.op} ${JSON.stringify({ ...c, attrs: undefined })} ${opts.kernels ?? ""}`;
+  if (opts.variant) expect(kernel, what).toBe(opts.variant);
   for (const o of built.outputs) {
     const cmp = opts.refType ? compareTensors(widened(got[o]), widened(want[o]), opts.tolerance ?? TOL) : compareTensors(got[o], want[o], opts.tolerance ?? TOL);
-    expect(cmp.message ?? "ok", `${c.op} ${JSON.stringify({ ...c, attrs: undefined })} ${opts.kernels ?? ""} output ${o}`).toBe("ok");
+    expect(cmp.message ?? "ok", `${what} output ${o}`).toBe("ok");
   }
 }
 
@@ -156,25 +172,30 @@ function batchFirstY(t: Tensor): Tensor {
   return { dtype: t.dtype, dims: [B, S, D, H], data: out };
 }
 
-/** The case in layout 1 in kiln, both variants, against onnxruntime's layout 0 run of the same values transposed. */
+/** float32 cases run on each variant: constant weights ("packed"), weights as graph inputs ("packed-runtime"), "direct" forced */
+const VARIANTS: { variant: string; constant: boolean; kernels?: string }[] = [
+  { variant: "packed", constant: true }, { variant: "packed-runtime", constant: false }, { variant: "direct", constant: true, kernels: "+direct" },
+];
+
+/** The case in layout 1 in kiln, every variant, against onnxruntime's layout 0 run of the same values transposed. */
 export async function expectBatchFirst(c: Case): Promise<void> {
-  const ref = build({ ...c, layout: 0 });
-  const want = await runOrt(ref.bytes, ref.feeds);
-  const mine = build({ ...c, layout: 1 });
-  // the same values: X and the initial states transposed, the rest (W, R, B, P, sequence_lens) as they are
-  for (const k of Object.keys(mine.feeds)) mine.feeds[k] = ref.feeds[k].dims.length === 3 ? swap01(ref.feeds[k]) : ref.feeds[k];
-  for (const kernels of [undefined, "+direct"]) {
-    const got = await runKiln(mine, kernels);
+  for (const v of VARIANTS) {
+    const ref = build({ ...c, layout: 0, constant: v.constant });
+    const want = await runOrt(ref.bytes, ref.feeds);
+    const mine = build({ ...c, layout: 1, constant: v.constant });
+    // the same values: X and the initial states transposed, the rest (W, R, B, P, sequence_lens) as they are
+    for (const k of Object.keys(mine.feeds)) mine.feeds[k] = k === "in0" || k === "in5" || k === "in6" ? swap01(ref.feeds[k]) : ref.feeds[k];
+    const { out: got, kernel } = await runKilnWith(mine, v);
+    const what = `${c.op} layout 1 ${JSON.stringify(c)} ${v.variant}`;
+    expect(kernel, what).toBe(v.variant);
     for (const o of mine.outputs) {
       const w = want[o].dims.length === 4 ? batchFirstY(want[o]) : swap01(want[o]);
-      const cmp = compareTensors(got[o], w, TOL);
-      expect(cmp.message ?? "ok", `${c.op} layout 1 ${JSON.stringify(c)} ${kernels ?? ""} output ${o}`).toBe("ok");
+      expect(compareTensors(got[o], w, TOL).message ?? "ok", `${what} output ${o}`).toBe("ok");
     }
   }
 }
 
-/** both variants: packed (constant weights, float32) and direct (forced) */
-export async function expectBoth(c: Case, tolerance?: Tolerance): Promise<void> {
-  await expectCase(c, { tolerance });
-  await expectCase(c, { kernels: "+direct", tolerance });
+/** A float32 case on every variant. */
+export async function expectVariants(c: Case, tolerance?: Tolerance): Promise<void> {
+  for (const v of VARIANTS) await expectCase({ ...c, constant: v.constant }, { kernels: v.kernels, variant: v.variant, tolerance });
 }

@@ -1,7 +1,8 @@
-// RNN, GRU and LSTM against onnxruntime-node on random inputs: both kernel variants ("packed":
-// float32 with constant W and R; "direct": the rest, and forced), every direction, odd hidden
-// sizes, batches, mixed sequence lengths, initial states, peepholes, clip, other activations,
-// layout 1, long sequences, float64 and float16, and every subset of the outputs.
+// RNN, GRU and LSTM against onnxruntime-node on random inputs, on every kernel variant ("packed":
+// float32 with constant weights; "packed-runtime": float32 weights as graph inputs; "direct": the
+// rest, and forced): every direction, odd hidden sizes, batches, mixed sequence lengths, initial
+// states, peepholes, clip, every activation, layout 1, long sequences, float64 and float16, every
+// subset of the outputs, relaxed SIMD, a stacked pair in a graph, and typed errors for bad models.
 import * as v8 from "node:v8";
 import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
@@ -13,16 +14,16 @@ import { KilnError } from "../../runtime/errors.js";
 import { relaxedSimdSupported } from "../../runtime/simd.js";
 import { runOrt, tensor } from "../util/ort.js";
 import { kernelsFor } from "../util/kernels.js";
-import { build, expectBatchFirst, expectBoth, expectCase, floats, int, runKiln, str, strs, TOL, type Built, type Case } from "./recurrent-case.js";
+import { build, expectBatchFirst, expectVariants, expectCase, floats, int, runKiln, str, strs, TOL, type Built, type Case } from "./recurrent-case.js";
 
 const DIRECTIONS = ["forward", "reverse", "bidirectional"] as const;
 
 describe("recurrent layers: kernel variants", () => {
-  it("runs float32 layers with constant weights on the packed variant, the rest on direct", async () => {
+  it("runs float32 layers with constant weights on packed, with weights at run time on packed-runtime, both falling back to direct", async () => {
     const x = { dims: [5, 2, 6] }, w = { dims: [1, 28, 6], constant: true }, r = { dims: [1, 28, 7], constant: true };
-    expect((await kernelsFor("LSTM", [x, w, r], { hidden_size: int(7) })).chosen).toBe("packed");
+    expect(await kernelsFor("LSTM", [x, w, r], { hidden_size: int(7) })).toEqual({ chosen: "packed", applicable: ["packed", "direct"] });
     expect((await kernelsFor("GRU", [x, { dims: [1, 21, 6], constant: true }, { dims: [1, 21, 7], constant: true }], { hidden_size: int(7) })).chosen).toBe("packed");
-    expect((await kernelsFor("RNN", [x, { dims: [1, 7, 6] }, { dims: [1, 7, 7] }], { hidden_size: int(7) })).chosen).toBe("direct");
+    expect(await kernelsFor("RNN", [x, { dims: [1, 7, 6] }, { dims: [1, 7, 7], constant: true }], { hidden_size: int(7) })).toEqual({ chosen: "packed-runtime", applicable: ["packed-runtime", "direct"] });
   });
 });
 
@@ -31,7 +32,7 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
       for (const direction of DIRECTIONS) {
         for (const hidden of [5, 13]) {
-          await expectBoth({ op, direction, seq: 6, batch: 3, input: 7, hidden, bias: hidden === 5 });
+          await expectVariants({ op, direction, seq: 6, batch: 3, input: 7, hidden, bias: hidden === 5 });
         }
       }
     }
@@ -40,11 +41,11 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
   it("tiny sizes: hidden 1 and 2, input 1, one step, batch 1", async () => {
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
       for (const hidden of [1, 2]) {
-        await expectBoth({ op, direction: "bidirectional", seq: 3, batch: 1, input: 1, hidden, initial: true, peepholes: op === "LSTM" });
-        await expectBoth({ op, seq: 1, batch: 1, input: 2, hidden, lens: [1] });
+        await expectVariants({ op, direction: "bidirectional", seq: 3, batch: 1, input: 1, hidden, initial: true, peepholes: op === "LSTM" });
+        await expectVariants({ op, seq: 1, batch: 1, input: 2, hidden, lens: [1] });
       }
     }
-    await expectBoth({ op: "GRU", seq: 2, batch: 2, input: 1, hidden: 1, attrs: { linear_before_reset: int(1) } });
+    await expectVariants({ op: "GRU", seq: 2, batch: 2, input: 1, hidden: 1, attrs: { linear_before_reset: int(1) } });
   });
 
   it("an empty sequence ends in a zero state, as a sequence_lens of 0 does (onnxruntime leaves Y_c unwritten there)", async () => {
@@ -61,8 +62,8 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
   it("GRU with linear_before_reset", async () => {
     for (const direction of DIRECTIONS) {
       for (const hidden of [3, 18]) {
-        await expectBoth({ op: "GRU", direction, seq: 5, batch: 2, input: 4, hidden, attrs: { linear_before_reset: int(1) } });
-        await expectBoth({ op: "GRU", direction, seq: 5, batch: 2, input: 4, hidden, bias: false, attrs: { linear_before_reset: int(1) } });
+        await expectVariants({ op: "GRU", direction, seq: 5, batch: 2, input: 4, hidden, attrs: { linear_before_reset: int(1) } });
+        await expectVariants({ op: "GRU", direction, seq: 5, batch: 2, input: 4, hidden, bias: false, attrs: { linear_before_reset: int(1) } });
       }
     }
   });
@@ -72,28 +73,28 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
       for (const direction of DIRECTIONS) {
         // onnxruntime's RNN reads before Y for a length of 0 (its Y_h is undefined there): RNN rows run at least one step
         const lens = op === "RNN" ? [6, 2, 1, 4] : [6, 2, 0, 4];
-        await expectBoth({ op, direction, seq: 6, batch: 4, input: 5, hidden: 7, lens, initial: true });
-        await expectBoth({ op, direction, seq: 6, batch: 4, input: 5, hidden: 7, lens });
+        await expectVariants({ op, direction, seq: 6, batch: 4, input: 5, hidden: 7, lens, initial: true });
+        await expectVariants({ op, direction, seq: 6, batch: 4, input: 5, hidden: 7, lens });
       }
     }
-    await expectBoth({ op: "GRU", seq: 5, batch: 3, input: 3, hidden: 6, lens: [5, 5, 5], initial: true, attrs: { linear_before_reset: int(1) } });
+    await expectVariants({ op: "GRU", seq: 5, batch: 3, input: 3, hidden: 6, lens: [5, 5, 5], initial: true, attrs: { linear_before_reset: int(1) } });
   });
 
   it("LSTM peepholes and input_forget", async () => {
     for (const direction of DIRECTIONS) {
-      await expectBoth({ op: "LSTM", direction, seq: 5, batch: 3, input: 4, hidden: 9, peepholes: true, initial: true });
-      await expectBoth({ op: "LSTM", direction, seq: 5, batch: 2, input: 4, hidden: 6, peepholes: true, attrs: { input_forget: int(1) } });
+      await expectVariants({ op: "LSTM", direction, seq: 5, batch: 3, input: 4, hidden: 9, peepholes: true, initial: true });
+      await expectVariants({ op: "LSTM", direction, seq: 5, batch: 2, input: 4, hidden: 6, peepholes: true, attrs: { input_forget: int(1) } });
     }
-    await expectBoth({ op: "LSTM", seq: 5, batch: 3, input: 4, hidden: 9, peepholes: true, lens: [5, 0, 3], initial: true });
+    await expectVariants({ op: "LSTM", seq: 5, batch: 3, input: 4, hidden: 9, peepholes: true, lens: [5, 0, 3], initial: true });
   });
 
   it("clip", async () => {
     // weights of 3 push pre-activations past the bound
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
-      await expectBoth({ op, direction: "bidirectional", seq: 4, batch: 2, input: 5, hidden: 7, scale: 3, attrs: { clip: { type: "float", value: 0.8 } } });
+      await expectVariants({ op, direction: "bidirectional", seq: 4, batch: 2, input: 5, hidden: 7, scale: 3, attrs: { clip: { type: "float", value: 0.8 } } });
     }
-    await expectBoth({ op: "GRU", seq: 4, batch: 2, input: 5, hidden: 7, scale: 3, attrs: { clip: { type: "float", value: 1.5 }, linear_before_reset: int(1) } });
-    await expectBoth({ op: "LSTM", seq: 4, batch: 2, input: 5, hidden: 7, scale: 3, peepholes: true, attrs: { clip: { type: "float", value: 1.5 } } });
+    await expectVariants({ op: "GRU", seq: 4, batch: 2, input: 5, hidden: 7, scale: 3, attrs: { clip: { type: "float", value: 1.5 }, linear_before_reset: int(1) } });
+    await expectVariants({ op: "LSTM", seq: 4, batch: 2, input: 5, hidden: 7, scale: 3, peepholes: true, attrs: { clip: { type: "float", value: 1.5 } } });
   });
 
   it("every activation function, with its alpha and beta", async () => {
@@ -109,14 +110,14 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
         ...(s.alpha ? { activation_alpha: floats(...acts.flatMap(() => s.alpha!)) } : {}),
         ...(s.beta ? { activation_beta: floats(...acts.flatMap(() => s.beta!)) } : {}),
       });
-      await expectBoth({ op: "RNN", direction: "bidirectional", seq: 4, batch: 2, input: 3, hidden: 6, attrs: attrs([s.acts[0], s.acts[0]]) });
+      await expectVariants({ op: "RNN", direction: "bidirectional", seq: 4, batch: 2, input: 3, hidden: 6, attrs: attrs([s.acts[0], s.acts[0]]) });
     }
     // per-gate activations of GRU and LSTM, alphas and betas consumed in order
-    await expectBoth({ op: "GRU", direction: "bidirectional", seq: 4, batch: 2, input: 3, hidden: 5, attrs: {
+    await expectVariants({ op: "GRU", direction: "bidirectional", seq: 4, batch: 2, input: 3, hidden: 5, attrs: {
       activations: strs("HardSigmoid", "Softsign", "Sigmoid", "LeakyRelu"), activation_alpha: floats(0.25, 0.05), activation_beta: floats(0.45) } });
-    await expectBoth({ op: "LSTM", seq: 4, batch: 2, input: 3, hidden: 5, attrs: {
+    await expectVariants({ op: "LSTM", seq: 4, batch: 2, input: 3, hidden: 5, attrs: {
       activations: strs("HardSigmoid", "Elu", "ScaledTanh"), activation_alpha: floats(0.3, 0.9, 1.1), activation_beta: floats(0.5, 0.7) } });
-    await expectBoth({ op: "LSTM", direction: "reverse", seq: 4, batch: 2, input: 3, hidden: 5, attrs: { activations: strs("sigmoid", "softplus", "relu") } });
+    await expectVariants({ op: "LSTM", direction: "reverse", seq: 4, batch: 2, input: 3, hidden: 5, attrs: { activations: strs("sigmoid", "softplus", "relu") } });
   });
 
   it("layout 1 (batch first), against onnxruntime's layout 0 on the transposed tensors (it refuses layout 1)", async () => {
@@ -129,7 +130,7 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
 
   it("long sequences (200 steps)", async () => {
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
-      await expectBoth({ op, direction: "bidirectional", seq: 200, batch: 2, input: 8, hidden: 21, scale: 0.3, lens: [200, 137] }, { rtol: 1e-3, atol: 1e-5 });
+      await expectVariants({ op, direction: "bidirectional", seq: 200, batch: 2, input: 8, hidden: 21, scale: 0.3, lens: [200, 137] }, { rtol: 1e-3, atol: 1e-5 });
     }
   });
 
@@ -138,20 +139,14 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
       const n = op === "LSTM" ? 3 : 2;
       for (let mask = 1; mask < 1 << n; mask++) {
         const outputs = Array.from({ length: n }, (_, k) => ((mask >> k) & 1) === 1);
-        await expectBoth({ op, direction: "bidirectional", seq: 4, batch: 3, input: 3, hidden: 5, lens: [4, 1, 3], initial: true, outputs });
+        await expectVariants({ op, direction: "bidirectional", seq: 4, batch: 3, input: 3, hidden: 5, lens: [4, 1, 3], initial: true, outputs });
       }
-    }
-  });
-
-  it("weights known only at run time (the direct variant)", async () => {
-    for (const op of ["RNN", "GRU", "LSTM"] as const) {
-      await expectCase({ op, direction: "bidirectional", seq: 5, batch: 2, input: 4, hidden: 7, constant: false, peepholes: op === "LSTM", initial: true });
     }
   });
 
   it("float64, against onnxruntime's float32 on the same values (its CPU kernels take float32 only)", async () => {
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
-      await expectCase({ op, direction: "bidirectional", seq: 6, batch: 3, input: 4, hidden: 7, dtype: "float64", lens: [6, 3, 1], initial: true, peepholes: op === "LSTM" }, { refType: "float32" });
+      await expectCase({ op, direction: "bidirectional", seq: 6, batch: 3, input: 4, hidden: 7, dtype: "float64", lens: [6, 3, 1], initial: true, peepholes: op === "LSTM" }, { refType: "float32", variant: "direct" });
     }
   });
 
@@ -162,7 +157,9 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
     relaxedSimdSupported(true);
     try {
       for (const op of ["RNN", "GRU", "LSTM"] as const) {
-        await expectCase({ op, direction: "bidirectional", seq: 30, batch: 2, input: 5, hidden: 11, lens: [30, 17], initial: true, peepholes: op === "LSTM" }, { simd: "relaxed" });
+        for (const [constant, variant] of [[true, "packed"], [false, "packed-runtime"]] as const) {
+          await expectCase({ op, direction: "bidirectional", seq: 30, batch: 2, input: 5, hidden: 11, lens: [30, 17], initial: true, peepholes: op === "LSTM", constant }, { simd: "relaxed", variant });
+        }
       }
     } finally {
       v8.setFlagsFromString("--no-experimental-wasm-relaxed-simd");
@@ -173,7 +170,7 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
   it("float16 against onnxruntime's float32 on the same values", async () => {
     const tolerance = { rtol: 1e-2, atol: 3e-3 };
     for (const op of ["RNN", "GRU", "LSTM"] as const) {
-      await expectCase({ op, direction: "bidirectional", seq: 5, batch: 2, input: 4, hidden: 6, dtype: "float16", lens: [5, 2], initial: true }, { refType: "float32", tolerance });
+      await expectCase({ op, direction: "bidirectional", seq: 5, batch: 2, input: 4, hidden: 6, dtype: "float16", lens: [5, 2], initial: true }, { refType: "float32", tolerance, variant: "direct" });
     }
   });
 });

@@ -3,10 +3,10 @@
 // read in place; direct.ts).
 import { KernelTable } from "../kernel.js";
 import { DIRECT } from "./direct.js";
-import { PACKED } from "./packed.js";
+import { PACKED, PACKED_RUNTIME } from "./packed.js";
 
 const table = new KernelTable();
 
-table.family("recurrent", ["RNN", "GRU", "LSTM"], [PACKED, DIRECT]);
+table.family("recurrent", ["RNN", "GRU", "LSTM"], [PACKED, PACKED_RUNTIME, DIRECT]);
 
 export const KERNELS = table.families;
