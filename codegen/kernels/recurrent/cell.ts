@@ -1,6 +1,6 @@
-// The fused cell of the "packed" variant: per step, per panel of units, per active batch row, the
-// recurrent GEMV H R^T over the panel (f32x4 accumulators, R packed at compile time, see
-// layout.ts) starting from the step's row of the projection X W^T + b, then the gate
+// The fused cell of the packed variants: per step, per panel of units, per active batch row, the
+// recurrent GEMV H R^T over the panel (f32x4 accumulators, R packed in panels as layout.ts lays
+// it out) starting from the step's row of the projection X W^T + b, then the gate
 // activations and the state update of the panel's units on those registers, storing only the
 // new state: no gate tensor is written to memory. (GRU without linear_before_reset keeps z and
 // r (.) H of the step in scratch between its two passes.)

@@ -1,8 +1,7 @@
 // The "direct" variant of RNN, GRU and LSTM: any float type (float16 computed in float32), W, R, B
 // and P read in place whether constants or not. Per step and active batch row, each gate's
 // pre-activation is summed in scalar loops into a row of scratch, then the units are updated.
-// The fallback for what the packed variant does not take (float64, float16, weights known only
-// at run time, as in the ONNX node tests).
+// The fallback for what the packed variants do not take: float64 and float16.
 import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
 import { dtype } from "../../../runtime/dtypes.js";
