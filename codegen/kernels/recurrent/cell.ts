@@ -11,14 +11,14 @@ import { madd } from "../matmul/gemm-tile.js";
 import type { KernelCtx } from "../kernel.js";
 import { Activations } from "./activations.js";
 import type { CellLayout, Segment } from "./layout.js";
-import { xRow, type Step } from "./sequence.js";
+import { dirTimes, xRow, type Step } from "./sequence.js";
 
 /** Where the cell finds what it reads and writes (byte addresses). */
 export interface CellAddrs {
   /** the projection X W^T + b, rows like X's, dirs * cols columns */
   gx: number;
-  /** R of direction d, segment s */
-  r: (d: number, s: number) => number;
+  /** R's panels of segment s, direction 0; direction 1's follow (hidden * width floats on) */
+  r: (s: number) => number;
   /** GRU with linear_before_reset: Rb_h, per direction, padded to hpad */
   rbh?: number;
   /** LSTM peepholes: P_i, P_o, P_f per direction, each padded to hpad */
@@ -67,17 +67,18 @@ export class CellEmitter {
     return [
       L.uo.set(m.i32.mul(p.get(), m.i32.const(s.units * 4))),
       L.so.set(m.i32.add(m.i32.mul(b.get(), m.i32.const(lay.hpad * 4)), L.uo.get())),
-      L.pg.set(m.i32.add(m.i32.mul(xRow(this.fn, g, st.t.get(), b.get()), m.i32.const(g.dirs * lay.cols * 4)), m.i32.mul(p.get(), m.i32.const(nr * 4)))),
-      ...Array.from({ length: V }, (_, v) => L.acc[v].set(fromGx(v) ? this.gx(st.d, s, v) : m.v128.const(ZERO))),
-      ...this.gemv(s, m.i32.add(m.i32.const(this.at.r(st.d, k)), m.i32.mul(p.get(), m.i32.const(g.hidden * nr * 4))),
+      L.pg.set(m.i32.add(m.i32.add(m.i32.mul(xRow(this.fn, g, st.t.get(), b.get()), m.i32.const(g.dirs * lay.cols * 4)), dirTimes(m, st.d, lay.cols * 4)),
+        m.i32.mul(p.get(), m.i32.const(nr * 4)))),
+      ...Array.from({ length: V }, (_, v) => L.acc[v].set(fromGx(v) ? this.gx(s, v) : m.v128.const(ZERO))),
+      ...this.gemv(s, m.i32.add(m.i32.add(m.i32.const(this.at.r(k)), dirTimes(m, st.d, g.hidden * s.width * 4)), m.i32.mul(p.get(), m.i32.const(g.hidden * nr * 4))),
         m.i32.add(operand, m.i32.mul(b.get(), m.i32.const(lay.hpad * 4)))),
       ...Array.from({ length: s.units / 4 }, (_, q) => this.update(st, k, s, q)).flat(),
     ];
   }
 
-  /** vector v of the panel's row of the projection */
-  private gx(d: number, s: Segment, v: number): Expr {
-    return this.m.v128.load(this.at.gx + 4 * (d * this.lay.cols + s.col) + 16 * v, 16, this.L.pg.get());
+  /** vector v of the panel's row of the projection (pg points at the row's direction and panel) */
+  private gx(s: Segment, v: number): Expr {
+    return this.m.v128.load(this.at.gx + 4 * s.col + 16 * v, 16, this.L.pg.get());
   }
 
   /**
@@ -113,9 +114,13 @@ export class CellEmitter {
   private update(st: Step, k: number, s: Segment, q: number): Expr[] {
     const { m, g, L, act } = this;
     const V = act.V;
-    const acts = g.activations[st.d];
+    // with the directions as a loop, both have the same activations (packed.ts)
+    const acts = g.activations[typeof st.d === "number" ? st.d : 0];
     const a = (gate: number) => L.acc[s.gates.indexOf(gate) * (s.units / 4) + q].get();
     const ld = (addr: number, ptr: Local) => m.v128.load(addr + 16 * q, 16, ptr.get());
+    // a vector of per-direction unit values (Rb_h, peepholes): k-th of `per` vectors of hpad units per direction
+    const unitVec = (addr: number, per: number, k: number) =>
+      m.v128.load(addr + (k * this.lay.hpad + 4 * q) * 4, 16, m.i32.add(L.uo.get(), dirTimes(m, st.d, per * this.lay.hpad * 4)));
     const st4 = (addr: number, ptr: Local, v: Expr) => m.v128.store(addr + 16 * q, 16, ptr.get(), v);
     const hnAt = (v: Expr) => m.v128.store(16 * q, 16, m.i32.add(st.hn.get(), L.so.get()), v);
     const hpAt = () => m.v128.load(16 * q, 16, m.i32.add(st.hp.get(), L.so.get()));
@@ -127,8 +132,8 @@ export class CellEmitter {
     if (g.kind === "GRU") {
       const [f, gg] = acts;
       if (g.linearBeforeReset) {
-        const lin = this.at.rbh !== undefined ? V.add(a(2), ld(this.at.rbh + st.d * this.lay.hpad * 4, L.uo)) : a(2);
-        const h = act.vector(gg, V.add(this.gx(st.d, s, 2 * (s.units / 4) + q), V.mul(act.vector(f, a(1)), lin)));
+        const lin = this.at.rbh !== undefined ? V.add(a(2), unitVec(this.at.rbh, 1, 0)) : a(2);
+        const h = act.vector(gg, V.add(this.gx(s, 2 * (s.units / 4) + q), V.mul(act.vector(f, a(1)), lin)));
         return [hnAt(blend(act.vector(f, a(0)), h))];
       }
       if (k === 0) {
@@ -140,7 +145,7 @@ export class CellEmitter {
     const [f, gg, h] = acts;
     const [cp, i, cn] = [tmp(), tmp(), tmp()];
     const peep = (n: number, c: Local, x: Expr) => this.at.peep === undefined ? x
-      : V.add(x, V.mul(ld(this.at.peep + (st.d * 3 + n) * this.lay.hpad * 4, L.uo), c.get()));
+      : V.add(x, V.mul(unitVec(this.at.peep, 3, n), c.get()));
     return [
       cp.set(ld(this.at.c!, L.so)),
       i.set(act.vector(f, peep(0, cp, a(0)))),

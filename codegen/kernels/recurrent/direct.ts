@@ -122,6 +122,8 @@ class Direct {
 
   row(st: Step, b: Local): Expr[] {
     const { m, L, ctx } = this;
+    // this variant emits each direction's code on its own (no dirLoop): the direction is a number
+    const d = st.d as number;
     const g = this.p.geo;
     const rowBytes = g.hidden * this.sb;
     const x = ctx.input(0);
@@ -130,7 +132,7 @@ class Direct {
       L.hp.set(m.i32.add(st.hp.get(), m.i32.mul(b.get(), m.i32.const(rowBytes)))),
       L.hn.set(m.i32.add(st.hn.get(), m.i32.mul(b.get(), m.i32.const(rowBytes)))),
       L.c.set(m.i32.add(m.i32.const(ctx.scratchAddr + this.at.c), m.i32.mul(b.get(), m.i32.const(rowBytes)))),
-      ...(g.kind === "RNN" ? this.rnn(st.d) : g.kind === "GRU" ? this.gru(st.d) : this.lstm(st.d)),
+      ...(g.kind === "RNN" ? this.rnn(d) : g.kind === "GRU" ? this.gru(d) : this.lstm(d)),
     ];
   }
 

@@ -79,13 +79,18 @@ export function packedW(g: RecurrentGeometry, lay: CellLayout, w: Tensor): LazyC
   }), w, `recurrentW ${recipeOf(g, lay)} dirs${g.dirs}`);
 }
 
-/** R of direction d, segment s, as panels of gates * units columns, K-major (packB with that panel width). */
-export function packedR(g: RecurrentGeometry, lay: CellLayout, r: Tensor, d: number, s: Segment): LazyConstant {
-  const nr = s.gates.length * s.units, K = g.hidden;
-  return derivedFrom(lazyFloat32(packedBytes(K, s.width, nr) / 4, (out) => {
+/**
+ * R's segment s as panels of gates * units columns, K-major (packB with that panel width), every
+ * direction's panels one after the other (direction d's at d * hidden * width floats).
+ */
+export function packedR(g: RecurrentGeometry, lay: CellLayout, r: Tensor, s: Segment): LazyConstant {
+  const nr = s.gates.length * s.units, K = g.hidden, one = packedBytes(K, s.width, nr) / 4;
+  return derivedFrom(lazyFloat32(g.dirs * one, (out) => {
     const cols = Array.from({ length: s.width }, (_, c) => columnSource(lay, g.hidden, s.col + c));
-    out.set(new Float32Array(packB(permuteRows(r.data as Float32Array, K, cols, d * g.gates * g.hidden * K), K, s.width, true, nr).buffer));
-  }), r, `recurrentR ${recipeOf(g, lay)} d${d} s${s.col}`);
+    for (let d = 0; d < g.dirs; d++) {
+      out.set(new Float32Array(packB(permuteRows(r.data as Float32Array, K, cols, d * g.gates * g.hidden * K), K, s.width, true, nr).buffer), d * one);
+    }
+  }), r, `recurrentR ${recipeOf(g, lay)} dirs${g.dirs} s${s.col}`);
 }
 
 /**

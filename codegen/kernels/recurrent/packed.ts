@@ -48,15 +48,15 @@ function weightAddrs(p: PackedPlan, constants: number[], base: number): PackedWe
   const wb = weightBytes(p);
   const nS = p.lay.segments.length;
   if (!p.runtime) {
-    let next = 1 + p.geo.dirs * nS;
+    let next = 1 + nS;
     const take = (used: boolean) => (used ? constants[next++] : undefined);
-    return { w: constants[0], r: (d, s) => constants[1 + d * nS + s], bias: take(wb.bias > 0), rbh: take(wb.rbh > 0), peep: take(wb.peep > 0) };
+    return { w: constants[0], r: (s) => constants[1 + s], bias: take(wb.bias > 0), rbh: take(wb.rbh > 0), peep: take(wb.peep > 0) };
   }
   let at = base;
   const take = (bytes: number) => { const a = at; at += bytes; return a; };
   const w = take(wb.w);
-  const r = Array.from({ length: p.geo.dirs }, () => wb.r.map((b) => take(b)));
-  return { w, r: (d, s) => r[d][s], bias: wb.bias ? take(wb.bias) : undefined, rbh: wb.rbh ? take(wb.rbh) : undefined, peep: wb.peep ? take(wb.peep) : undefined };
+  const r = wb.r.map((b) => take(p.geo.dirs * b));
+  return { w, r: (s) => r[s], bias: wb.bias ? take(wb.bias) : undefined, rbh: wb.rbh ? take(wb.rbh) : undefined, peep: wb.peep ? take(wb.peep) : undefined };
 }
 
 function prepare(ctx: KernelCtx, p: PackedPlan): KernelPrep {
@@ -68,7 +68,7 @@ function prepare(ctx: KernelCtx, p: PackedPlan): KernelPrep {
     return { constants: [new Uint8Array(table.buffer)], scratchBytes };
   }
   const constants: KernelPrep["constants"] & {} = [packedW(g, lay, ctx.input(1).value!)];
-  for (let d = 0; d < g.dirs; d++) lay.segments.forEach((s) => constants.push(packedR(g, lay, ctx.input(2).value!, d, s)));
+  lay.segments.forEach((s) => constants.push(packedR(g, lay, ctx.input(2).value!, s)));
   const GH = g.gates * g.hidden;
   if (p.bias) constants.push(projectionBias(g, lay, ctx.input(3).value!));
   if (p.bias && g.linearBeforeReset) constants.push(unitVectors(g, lay, ctx.input(3).value!.data as Float32Array, 2 * GH, [GH + 2 * g.hidden]));
@@ -95,8 +95,11 @@ function emit(ctx: KernelCtx, p: PackedPlan): void {
   const local = (name: string) => (at[name] === undefined ? undefined : base + at[name]);
   const addrs: CellAddrs = { gx: base, r: wa.r, rbh: wa.rbh, peep: wa.peep, c: local("c"), z: local("z"), rh: local("rh") };
   const cell = new CellEmitter(ctx, g, lay, addrs);
+  // the two directions as one loop when their code is the same (their activations agree): half the
+  // code, and the step's outlined function keeps under Fn.outline's 256 locals
+  const dirLoop = JSON.stringify(g.activations[0]) === JSON.stringify(g.activations[g.dirs - 1]);
   emitSequence(ctx, {
-    geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens,
+    geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens, dirLoop,
     bufs: { h: [base + at.hA, base + at.hB], c: local("c") },
   }, (st) => cell.step(st));
 }

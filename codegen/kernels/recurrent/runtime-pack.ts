@@ -10,7 +10,8 @@ import { weightBytes, type PackedPlan } from "./plan.js";
 /** Byte addresses of the packed weights (absent: the node has no B, no P, or no Rb_h use). */
 export interface PackedWeights {
   w: number;
-  r: (d: number, s: number) => number;
+  /** segment s's panels of R, direction 0; direction 1's follow */
+  r: (s: number) => number;
   bias?: number;
   rbh?: number;
   peep?: number;
@@ -48,7 +49,7 @@ export function emitRuntimePacking(ctx: KernelCtx, p: PackedPlan, table: number,
   for (let d = 0; d < g.dirs; d++) {
     code.push(packColumns(fn, table, 0, lay.cols, d * lay.cols, 16, g.input, at.w, (e) => rowAt(W, m.i32.add(e, m.i32.const(d * GH)), g.input)));
     lay.segments.forEach((s, k) => {
-      code.push(packColumns(fn, table, s.col, s.width, 0, s.gates.length * s.units, H, at.r(d, k), (e) => rowAt(R, m.i32.add(e, m.i32.const(d * GH)), H)));
+      code.push(packColumns(fn, table, s.col, s.width, 0, s.gates.length * s.units, H, at.r(k) + d * wb.r[k], (e) => rowAt(R, m.i32.add(e, m.i32.const(d * GH)), H)));
     });
     if (B && at.bias !== undefined) code.push(biasColumns(ctx, p, table, d, B, at.bias));
     if (B && at.rbh !== undefined) code.push(m.memory.copy(m.i32.const(at.rbh + d * lay.hpad * 4), m.i32.const(B.addr + (d * 2 * GH + GH + 2 * H) * 4), m.i32.const(H * 4)));

@@ -28,11 +28,24 @@ export interface SequenceSpec {
   bufs: StateBuffers;
   /** whether sequence_lens decides anything (absent, or known to be all full, it does not) */
   lens: boolean;
+  /**
+   * run the two directions of a bidirectional layer as a loop (the cell then sees the direction
+   * as a local): one copy of the code instead of two, when the cell's code is the same for both
+   */
+  dirLoop?: boolean;
+}
+
+/** A direction: known when the code is emitted, or a local of a loop over the two (0 forward, 1 reverse). */
+export type Dir = number | Local;
+
+/** d as an i32 expression, times `scale` */
+export function dirTimes(m: binaryen.Module, d: Dir, scale: number): Expr {
+  return typeof d === "number" ? m.i32.const(d * scale) : scale === 1 ? d.get() : m.i32.mul(d.get(), m.i32.const(scale));
 }
 
 /** What the cell of one step is given: the direction, the time index and the state buffers (locals, i32). */
 export interface Step {
-  d: number;
+  d: Dir;
   t: Local;
   /** the previous hidden state and the one to write */
   hp: Local;
@@ -42,11 +55,11 @@ export interface Step {
 }
 
 /** The byte offset of element 0 of row (d, b) of a [dirs, batch, hidden] state tensor ([batch, dirs, hidden] in layout 1). */
-export function stateRow(fn: Fn, g: RecurrentGeometry, d: number, b: Expr, bytes: number): Expr {
+export function stateRow(fn: Fn, g: RecurrentGeometry, d: Dir, b: Expr, bytes: number): Expr {
   const m = fn.m;
   return g.layout === 0
-    ? m.i32.mul(m.i32.add(m.i32.const(d * g.batch), b), m.i32.const(g.hidden * bytes))
-    : m.i32.add(m.i32.mul(b, m.i32.const(g.dirs * g.hidden * bytes)), m.i32.const(d * g.hidden * bytes));
+    ? m.i32.mul(m.i32.add(dirTimes(m, d, g.batch), b), m.i32.const(g.hidden * bytes))
+    : m.i32.add(m.i32.mul(b, m.i32.const(g.dirs * g.hidden * bytes)), dirTimes(m, d, g.hidden * bytes));
 }
 
 /** The row index of (t, b) in X viewed as [rows, input] (and in anything laid out like X). */
@@ -56,12 +69,12 @@ export function xRow(fn: Fn, g: RecurrentGeometry, t: Expr, b: Expr): Expr {
 }
 
 /** The byte offset of Y's row (t, d, b). */
-function yRow(fn: Fn, g: RecurrentGeometry, t: Expr, d: number, b: Expr, bytes: number): Expr {
+function yRow(fn: Fn, g: RecurrentGeometry, t: Expr, d: Dir, b: Expr, bytes: number): Expr {
   const m = fn.m;
   const H = m.i32.const(g.hidden * bytes);
   return g.layout === 0
-    ? m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(t, m.i32.const(g.dirs)), m.i32.const(d)), m.i32.const(g.batch)), b), H)
-    : m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(b, m.i32.const(g.seq)), t), m.i32.const(g.dirs)), m.i32.const(d)), H);
+    ? m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(t, m.i32.const(g.dirs)), dirTimes(m, d, 1)), m.i32.const(g.batch)), b), H)
+    : m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(b, m.i32.const(g.seq)), t), m.i32.const(g.dirs)), dirTimes(m, d, 1)), H);
 }
 
 /** n elements from src (type from) to dst (type to): memory.copy when the types agree. dst and src are evaluated once. */
@@ -80,6 +93,19 @@ function copyElems(fn: Fn, dst: Expr, to: DTypeName, src: Expr, from: DTypeName,
 /** Emits the whole layer: for each direction, state setup, the step loop around `cell`, the final states. */
 export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: Step) => Expr[]): void {
   const { m, fn } = ctx;
+  const y = ctx.outputs[0];
+  // Y rows past their sequence's end stay zero
+  if (y && spec.lens && y.size) fn.emit(m.memory.fill(m.i32.const(y.addr), m.i32.const(0), m.i32.const(y.size * dtype(y.dtype).bytes)));
+  if (spec.dirLoop && spec.geo.dirs === 2) {
+    fn.emit(fn.loop(2, (d) => direction(ctx, spec, d, cell)));
+    return;
+  }
+  for (let d = 0; d < spec.geo.dirs; d++) fn.emit(...direction(ctx, spec, d, cell));
+}
+
+/** One direction's code. */
+function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: (step: Step) => Expr[]): Expr[] {
+  const { m, fn } = ctx;
   const g = spec.geo;
   const [y, yh, yc] = [ctx.outputs[0], ctx.outputs[1], ctx.outputs[2]];
   const lens = spec.lens ? ctx.input(4) : undefined;
@@ -90,43 +116,46 @@ export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: St
   // buf: a fixed address, or a local holding one (an Expr is a number too, so the two are told apart by type)
   const stateAt = (buf: number | Local, b: Expr) => m.i32.add(typeof buf === "number" ? m.i32.const(buf) : buf.get(), m.i32.mul(b, m.i32.const(rowBytes)));
   const at = (t: TensorRef, off: Expr) => m.i32.add(m.i32.const(t.addr), off);
-  if (y && lens && y.size) fn.emit(m.memory.fill(m.i32.const(y.addr), m.i32.const(0), m.i32.const(y.size * ob)));
-  for (let d = 0; d < g.dirs; d++) {
-    const init = (src: TensorRef | undefined, buf: number) => fn.loop(g.batch, (b) => [src
-      ? copyElems(fn, stateAt(buf, b.get()), spec.state, at(src, stateRow(fn, g, d, b.get(), ob)), io, g.hidden)
-      : m.memory.fill(stateAt(buf, b.get()), m.i32.const(0), m.i32.const(rowBytes))]);
-    fn.emit(init(ctx.inputs[5], spec.bufs.h[0]));
-    if (spec.bufs.c !== undefined) fn.emit(init(ctx.inputs[6], spec.bufs.c));
-    const rev = g.reverse[d];
-    const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
-    const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), len(b)) : undefined;
-    // after the cell: each row's new state to Y; a row past its length keeps its state
-    const afterStep = (): Expr[] => (!y && !active ? [] : [fn.loop(g.batch, (b) => {
-      const out = y ? copyElems(fn, at(y, yRow(fn, g, t.get(), d, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
-      return [active ? m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes))) : out];
-    })]);
-    // one call per step (Fn.outline): the first run tiers up after a few steps instead of running all of them unoptimized
-    fn.emit(fn.loop(g.seq, (s) => {
-      const odd = () => m.i32.and(s.get(), m.i32.const(1));
-      return [
-        t.set(rev ? m.i32.sub(m.i32.const(g.seq - 1), s.get()) : s.get()),
-        hp.set(m.select(odd(), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))),
-        hn.set(m.select(odd(), m.i32.const(spec.bufs.h[0]), m.i32.const(spec.bufs.h[1]))),
-        ...cell({ d, t, hp, hn, active }),
-        ...afterStep(),
-      ];
-    }, { outline: true }));
-    // after step s the state is in h[(s + 1) % 2]
-    const final = spec.bufs.h[g.seq % 2];
-    // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
-    const out = (dst: TensorRef | undefined, buf: number) => dst && fn.loop(g.batch, (b) => {
-      const zero = () => m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob));
-      if (g.seq === 0) return [zero()];
-      const copy = copyElems(fn, at(dst, stateRow(fn, g, d, b.get(), ob)), io, stateAt(buf, b.get()), spec.state, g.hidden);
-      return [lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, zero()) : copy];
-    });
-    const hOut = out(yh, final), cOut = spec.bufs.c !== undefined ? out(yc, spec.bufs.c) : undefined;
-    if (hOut) fn.emit(hOut);
-    if (cOut) fn.emit(cOut);
-  }
+  const code: Expr[] = [];
+  const init = (src: TensorRef | undefined, buf: number) => fn.loop(g.batch, (b) => [src
+    ? copyElems(fn, stateAt(buf, b.get()), spec.state, at(src, stateRow(fn, g, d, b.get(), ob)), io, g.hidden)
+    : m.memory.fill(stateAt(buf, b.get()), m.i32.const(0), m.i32.const(rowBytes))]);
+  code.push(init(ctx.inputs[5], spec.bufs.h[0]));
+  if (spec.bufs.c !== undefined) code.push(init(ctx.inputs[6], spec.bufs.c));
+  const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), len(b)) : undefined;
+  // after the cell: each row's new state to Y; a row past its length keeps its state
+  const afterStep = (): Expr[] => (!y && !active ? [] : [fn.loop(g.batch, (b) => {
+    const out = y ? copyElems(fn, at(y, yRow(fn, g, t.get(), d, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
+    return [active ? m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes))) : out];
+  })]);
+  // the time index of step s: S-1-s in reverse (the second direction of a bidirectional layer)
+  const time = (s: Local) => {
+    const back = () => m.i32.sub(m.i32.const(g.seq - 1), s.get());
+    return typeof d === "number" ? (g.reverse[d] ? back() : s.get()) : m.select(d.get(), back(), s.get());
+  };
+  // one call per step (Fn.outline): the first run tiers up after a few steps instead of running all of them unoptimized
+  code.push(fn.loop(g.seq, (s) => {
+    const odd = () => m.i32.and(s.get(), m.i32.const(1));
+    return [
+      t.set(time(s)),
+      hp.set(m.select(odd(), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))),
+      hn.set(m.select(odd(), m.i32.const(spec.bufs.h[0]), m.i32.const(spec.bufs.h[1]))),
+      ...cell({ d, t, hp, hn, active }),
+      ...afterStep(),
+    ];
+  }, { outline: true }));
+  // after step s the state is in h[(s + 1) % 2]
+  const final = spec.bufs.h[g.seq % 2];
+  // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
+  const out = (dst: TensorRef | undefined, buf: number) => dst && fn.loop(g.batch, (b) => {
+    const zero = () => m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob));
+    if (g.seq === 0) return [zero()];
+    const copy = copyElems(fn, at(dst, stateRow(fn, g, d, b.get(), ob)), io, stateAt(buf, b.get()), spec.state, g.hidden);
+    return [lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, zero()) : copy];
+  });
+  const hOut = out(yh, final), cOut = spec.bufs.c !== undefined ? out(yc, spec.bufs.c) : undefined;
+  if (hOut) code.push(hOut);
+  if (cOut) code.push(cOut);
+  return code;
 }
