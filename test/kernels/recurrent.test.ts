@@ -150,7 +150,7 @@ describe("RNN, GRU and LSTM vs onnxruntime", () => {
     }
   });
 
-  it("the relaxed-SIMD build (f32x4.relaxed_madd in the projection and the recurrent GEMV)", async () => {
+  it("the relaxed-SIMD build (f32x4.relaxed_madd in the projection GEMM)", async () => {
     // Node 20 validates relaxed SIMD only under this V8 flag (test/relaxed.test.ts checks the detection
     // itself); it is turned off again after, so the other tests keep running the baseline build
     v8.setFlagsFromString("--experimental-wasm-relaxed-simd");

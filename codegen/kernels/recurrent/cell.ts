@@ -83,9 +83,11 @@ export class CellEmitter {
 
   /**
    * acc[v] += sum over k of x[k] * R[k][4v..4v+4) for the panel at r, x the state row at x; k
-   * unrolled by 2 into the one set of accumulators. (Measured on the LSTM of hidden 128: a second
-   * set for odd k, to halve the add chain, was ~1.4x slower, V8 spilling the eight accumulators;
-   * unrolling by 4 ~1.3x slower; by 1 ~1.1x slower.)
+   * unrolled by 2 into the one set of accumulators. Measured on the LSTM of hidden 128 (A/B in one
+   * process, 2-core EPYC, Node 20): a second set for odd k, to halve the add chain, was ~1.4x
+   * slower (eight accumulators); unrolling by 4 ~1.3x slower, by 1 ~1.1x slower. The loop waits on
+   * its add chain, so it multiplies and adds even in the relaxed build: f32x4.relaxed_madd (FMA,
+   * a longer latency than the add) made the step ~1.2x slower.
    */
   private gemv(s: Segment, r: Expr, x: Expr): Expr[] {
     const { m, fn, L } = this;
@@ -93,7 +95,7 @@ export class CellEmitter {
     const acc = L.acc.slice(0, nr / 4);
     const step = (u: number) => [
       L.a.set(m.v128.load32_splat(4 * u, 4, L.px.get())),
-      ...acc.map((l, v) => l.set(madd(m, L.a.get(), m.v128.load(4 * nr * u + 16 * v, 16, L.pr.get()), l.get()))),
+      ...acc.map((l, v) => l.set(madd(m, L.a.get(), m.v128.load(4 * nr * u + 16 * v, 16, L.pr.get()), l.get(), false))),
     ];
     const code: Expr[] = [L.pr.set(r), L.px.set(x)];
     if (H >= 2) {
