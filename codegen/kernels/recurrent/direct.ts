@@ -204,14 +204,16 @@ function emit(ctx: KernelCtx, p: DirectPlan): void {
   const g = p.geo;
   const at = scratch(p);
   const base = ctx.scratchAddr;
-  const cell = new Direct(ctx, p);
   emitSequence(ctx, {
     geo: g, state: p.state, rowElems: g.hidden, lens: p.lens,
     bufs: { h: [base + at.hA, base + at.hB], c: g.kind === "LSTM" ? base + at.c : undefined },
-  }, (st) => [ctx.fn.loop(g.batch, (b) => {
-    const body = ctx.fn.block(cell.row(st, b));
-    return [st.active ? ctx.m.if(st.active(b.get()), body) : body];
-  })]);
+  }, (stepCtx) => {
+    const cell = new Direct(stepCtx, p);
+    return (st) => [stepCtx.fn.loop(g.batch, (b) => {
+      const body = stepCtx.fn.block(cell.row(st, b));
+      return [st.active ? stepCtx.m.if(st.active(b.get()), body) : body];
+    })];
+  });
 }
 
 export const DIRECT = variant<DirectPlan>({

@@ -1,5 +1,6 @@
 // The time loop every recurrent kernel shares: the hidden (and cell) state of each direction in
-// scratch, initialized from initial_h / initial_c or zero; per step, the variant's cell computes
+// scratch, initialized from initial_h / initial_c or zero; per step (a wasm function of its own,
+// called with the step and the direction), the variant's cell computes
 // the next hidden state of every active batch row into the other of two buffers (the cell reads
 // the whole previous state while it writes the next one); then each row's new state goes to Y,
 // and rows past their sequence length keep their state (their Y rows stay zero). At the end the
@@ -9,7 +10,7 @@ import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { RecurrentGeometry } from "../../../compiler/ops/recurrent.js";
-import type { Expr, Fn, Local } from "../../fn.js";
+import { Fn, type Expr, type Local } from "../../fn.js";
 import { convert, load, store } from "../../memory.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
 
@@ -90,8 +91,11 @@ function copyElems(fn: Fn, dst: Expr, to: DTypeName, src: Expr, from: DTypeName,
   ])]);
 }
 
-/** Emits the whole layer: for each direction, state setup, the step loop around `cell`, the final states. */
-export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: Step) => Expr[]): void {
+/** A variant's cell: given the step function's context (its fn), the code of one step. */
+export type CellMaker = (stepCtx: KernelCtx) => (step: Step) => Expr[];
+
+/** Emits the whole layer: for each direction, state setup, the step loop around the cell, the final states. */
+export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: CellMaker): void {
   const { m, fn } = ctx;
   const y = ctx.outputs[0];
   // Y rows past their sequence's end stay zero
@@ -104,7 +108,7 @@ export function emitSequence(ctx: KernelCtx, spec: SequenceSpec, cell: (step: St
 }
 
 /** One direction's code. */
-function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: (step: Step) => Expr[]): Expr[] {
+function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker): Expr[] {
   const { m, fn } = ctx;
   const g = spec.geo;
   const [y, yh, yc] = [ctx.outputs[0], ctx.outputs[1], ctx.outputs[2]];
@@ -122,29 +126,7 @@ function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: (step: Step
     : m.memory.fill(stateAt(buf, b.get()), m.i32.const(0), m.i32.const(rowBytes))]);
   code.push(init(ctx.inputs[5], spec.bufs.h[0]));
   if (spec.bufs.c !== undefined) code.push(init(ctx.inputs[6], spec.bufs.c));
-  const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
-  const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), len(b)) : undefined;
-  // after the cell: each row's new state to Y; a row past its length keeps its state
-  const afterStep = (): Expr[] => (!y && !active ? [] : [fn.loop(g.batch, (b) => {
-    const out = y ? copyElems(fn, at(y, yRow(fn, g, t.get(), d, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
-    return [active ? m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes))) : out];
-  })]);
-  // the time index of step s: S-1-s in reverse (the second direction of a bidirectional layer)
-  const time = (s: Local) => {
-    const back = () => m.i32.sub(m.i32.const(g.seq - 1), s.get());
-    return typeof d === "number" ? (g.reverse[d] ? back() : s.get()) : m.select(d.get(), back(), s.get());
-  };
-  // one call per step (Fn.outline): the first run tiers up after a few steps instead of running all of them unoptimized
-  code.push(fn.loop(g.seq, (s) => {
-    const odd = () => m.i32.and(s.get(), m.i32.const(1));
-    return [
-      t.set(time(s)),
-      hp.set(m.select(odd(), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))),
-      hn.set(m.select(odd(), m.i32.const(spec.bufs.h[0]), m.i32.const(spec.bufs.h[1]))),
-      ...cell({ d, t, hp, hn, active }),
-      ...afterStep(),
-    ];
-  }, { outline: true }));
+  code.push(...stepLoop(ctx, spec, d, cell));
   // after step s the state is in h[(s + 1) % 2]
   const final = spec.bufs.h[g.seq % 2];
   // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
@@ -158,4 +140,45 @@ function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: (step: Step
   if (hOut) code.push(hOut);
   if (cOut) code.push(cOut);
   return code;
+}
+
+/**
+ * The steps: a function of their own, `(s, d)`, called once per step. Its own locals and two
+ * parameters: the layer's function runs once per inference and stays baseline (Liftoff) code for
+ * long, where a call passing all its locals (as Fn.outline does, ~100 of them here) cost ~1.5 us per
+ * step of an LSTM of hidden 128, twice the cell's own update; the step function itself is called
+ * often enough to be optimized within the first run.
+ */
+function stepLoop(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker): Expr[] {
+  const { m } = ctx;
+  const g = spec.geo;
+  if (g.seq === 0) return [];
+  const stepFn = new Fn(m, `${ctx.fn.name}$step${typeof d === "number" ? d : ""}`, [binaryen.i32, binaryen.i32]);
+  const stepCtx = Object.create(ctx, { fn: { value: stepFn } }) as KernelCtx;
+  const fn = stepFn, s = fn.param(0), sd: Dir = typeof d === "number" ? d : fn.param(1);
+  const [y, lens] = [ctx.outputs[0], spec.lens ? ctx.input(4) : undefined];
+  const rowBytes = spec.rowElems * dtype(spec.state).bytes;
+  const io = ctx.input(0).dtype, ob = dtype(io).bytes;
+  const stateAt = (buf: Local, b: Expr) => m.i32.add(buf.get(), m.i32.mul(b, m.i32.const(rowBytes)));
+  const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), m.i32.load(lens.addr, 4, m.i32.shl(b, m.i32.const(2)))) : undefined;
+  // the time index: S-1-s in reverse (the second direction of a bidirectional layer)
+  const back = () => m.i32.sub(m.i32.const(g.seq - 1), s.get());
+  const time = typeof sd === "number" ? (g.reverse[sd] ? back() : s.get()) : m.select(sd.get(), back(), s.get());
+  const odd = () => m.i32.and(s.get(), m.i32.const(1));
+  fn.emit(
+    t.set(time),
+    hp.set(m.select(odd(), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))),
+    hn.set(m.select(odd(), m.i32.const(spec.bufs.h[0]), m.i32.const(spec.bufs.h[1]))),
+    ...cell(stepCtx)({ d: sd, t, hp, hn, active }),
+  );
+  // each row's new state to Y; a row past its length keeps its state
+  if (y || active) {
+    fn.emit(fn.loop(g.batch, (b) => {
+      const out = y ? copyElems(fn, m.i32.add(m.i32.const(y.addr), yRow(fn, g, t.get(), sd, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
+      return [active ? m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes))) : out];
+    }));
+  }
+  fn.finish();
+  return [ctx.fn.loop(g.seq, (i) => [m.call(fn.name, [i.get(), typeof d === "number" ? m.i32.const(d) : d.get()], binaryen.none)])];
 }
