@@ -95,8 +95,7 @@ function emit(ctx: KernelCtx, p: PackedPlan): void {
   const local = (name: string) => (at[name] === undefined ? undefined : base + at[name]);
   const addrs: CellAddrs = { gx: base, r: wa.r, rbh: wa.rbh, peep: wa.peep, c: local("c"), z: local("z"), rh: local("rh") };
 
-  // the two directions as one loop when their code is the same (their activations agree): half the
-  // code, and the step's outlined function keeps under Fn.outline's 256 locals
+  // the two directions as one loop when their code is the same (their activations agree): half the code
   const dirLoop = JSON.stringify(g.activations[0]) === JSON.stringify(g.activations[g.dirs - 1]);
   emitSequence(ctx, {
     geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens, dirLoop,
