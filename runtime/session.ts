@@ -7,6 +7,8 @@ import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } f
 import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
+import { checkOptions, rules, type OptionRules } from "./options.js";
+import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
 
 export interface TensorInput {
   data: TypedArray | number[];
@@ -91,9 +93,25 @@ export interface SessionOptions {
    * pays for the weights; "eager" all of them now, so the first run is as fast as the rest.
    */
   placement?: WeightPlacement;
+  /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
+  limits?: Limits;
 }
 
-export async function createSession(artifact: Uint8Array | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+export const SESSION_OPTION_RULES: OptionRules = {
+  weights: rules.any,
+  simd: rules.oneOf("auto", "baseline", "relaxed"),
+  relaxedSupported: rules.function,
+  placement: rules.oneOf("lazy", "eager"),
+  limits: rules.shape(LIMIT_RULES),
+};
+
+export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+  checkOptions("createSession() options", options, SESSION_OPTION_RULES);
+  // fetch(...).arrayBuffer() gives an ArrayBuffer: take it as the bytes it holds
+  if (artifact instanceof ArrayBuffer) artifact = new Uint8Array(artifact);
+  if (!(artifact instanceof Uint8Array) && !(artifact instanceof WebAssembly.Module)) {
+    throw new KilnError("INVALID_ARTIFACT", `createSession takes a kiln .wasm as a Uint8Array, an ArrayBuffer or a WebAssembly.Module, got ${artifact === null ? "null" : typeof artifact === "object" ? `a ${(artifact as object).constructor?.name ?? "object"}` : typeof artifact}`);
+  }
   let mod: WebAssembly.Module;
   let weights = options.weights;
   if (artifact instanceof WebAssembly.Module) {
@@ -107,9 +125,12 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
   }
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
+  checkMemory(manifest.memory.bytes, options.limits);
   const instance = await instantiate(mod);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
+  // the module's own memory, in case the manifest understates it: refused before anything is written
+  if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
   const runAll = exports.run as () => void;
   const layerFns = manifest.layers.map((l) => exports[l.fn] as () => void);
