@@ -1,13 +1,14 @@
 // The kiln command line: compile, run, test.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isKilnError } from "../../../runtime/errors.js";
+import { isKilnError, KilnError } from "../../../runtime/errors.js";
 import { createSession } from "../../../runtime/session.js";
 import { compileGraph, importOnnx } from "../compile.js";
-import { readModelFile } from "../files.js";
+import { readModelFile, readUserFile } from "../files.js";
 import { runCases, type CaseResult } from "../conformance.js";
 import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
-import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "./args.js";
+import { checkOutputFile, writeOutputFile } from "./output.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { makeInput } from "./inputs.js";
 import { fileDumper, DUMP_FORMATS, type DumpFormat } from "../../../passes/dump.js";
@@ -47,7 +48,8 @@ options:
   --verbose    print stack traces with errors
   --help       this text`;
 
-const BOOLEANS = ["json", "verbose", "help", "quiet", "time-passes", "verify-each"];
+/** compile options shared by compile, inspect and run (compileOptions below reads them) */
+const COMPILE_FLAGS = ["shape", "O", "kernels", "dump-before", "dump-after", "dump-format", "dump-dir"];
 
 function parseLevel(args: Args): OptLevel {
   const o = one(args, "O") ?? "2";
@@ -90,16 +92,19 @@ async function cmdCompile(args: Args): Promise<number> {
   const out = one(args, "o") ?? one(args, "output");
   if (!model) throw new UsageError("compile needs a model file");
   if (!out) throw new UsageError("compile needs -o out.wasm");
+  // where the results go is checked before the (long) compile, not after it
+  checkOutputFile(out, "-o");
+  const reportFile = one(args, "report");
+  if (reportFile) checkOutputFile(reportFile, "--report");
   const { bytes, readExternal } = await readModelFile(model);
   const t0 = performance.now();
   const graph = importOnnx(bytes, { readExternal });
   const nodesBefore = graph.g.order;
   const compiled = await compileGraph(graph, { ...compileOptions(args), simd: parseSimd(args, "auto"), readExternal });
-  fs.writeFileSync(out, compiled.wasm);
+  writeOutputFile(out, "-o", compiled.wasm);
   const ms = performance.now() - t0;
-  const reportFile = one(args, "report");
   if (reportFile) {
-    fs.writeFileSync(reportFile, JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
+    writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
   }
   if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
   if (!args.flags.has("quiet")) {
@@ -167,7 +172,9 @@ async function cmdOpt(args: Args): Promise<number> {
   if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
   const list = parsePassList(spec);
   const passes = list.map(([name]) => passNamed(name) ?? (() => { throw new UsageError(`unknown pass ${JSON.stringify(name)}; passes are ${ALL_PASSES.map((p) => p.name).join(", ")}`); })());
-  const text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
+  const target = one(args, "o");
+  if (target) checkOutputFile(target, "-o");
+  const text = file === "-" ? fs.readFileSync(0, "utf8") : new TextDecoder().decode(readUserFile(fs, file, "IR text file", "INVALID_MODEL"));
   const graph = parseGraph(text);
   verifyGraph(graph, { typed: true });
   const options: Record<string, Record<string, OptionValue>> = {};
@@ -175,8 +182,7 @@ async function cmdOpt(args: Args): Promise<number> {
   const stats = await runPasses(graph, passes, { evaluate: evaluateNode }, { verifyEach: args.flags.has("verify-each"), options });
   verifyGraph(graph, { typed: true });
   const out = printGraph(graph);
-  const target = one(args, "o");
-  if (target) fs.writeFileSync(target, out);
+  if (target) writeOutputFile(target, "-o", out);
   else process.stdout.write(out);
   if (args.flags.has("time-passes")) console.error(formatPassTable(stats));
   return 0;
@@ -186,10 +192,15 @@ async function cmdRun(args: Args): Promise<number> {
   const [model] = args.positionals;
   if (!model) throw new UsageError("run needs a model file (.onnx or .wasm)");
   const json = args.flags.has("json");
-  const bytes = new Uint8Array(fs.readFileSync(model));
+  const bytes = readUserFile(fs, model, "model file", "INVALID_MODEL");
   const isWasm = bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  // named .wasm but not one: say so, rather than report it as a broken ONNX protobuf
+  if (!isWasm && /\.wasm$/i.test(model)) {
+    throw new KilnError("INVALID_ARTIFACT", `${model} is not a WebAssembly module (it does not start with \\0asm); kiln run takes a .wasm from kiln compile or an .onnx model`);
+  }
   const dataDir = one(args, "data");
   const data = dataDir ? listDataSet(dataDir) : undefined;
+  if (data && data.inputs.length + data.outputs.length === 0) throw new KilnError("BAD_INPUT", `--data ${dataDir} holds no input_K.pb or output_K.pb files`);
   const inputSpecs = new Map(all(args, "input").map((s) => {
     const eq = s.indexOf("=");
     if (eq <= 0) throw new UsageError(`--input takes name=arange|random|ones|zeros|file.pb, got ${JSON.stringify(s)}`);
@@ -202,6 +213,9 @@ async function cmdRun(args: Args): Promise<number> {
   let outputNames: string[];
   const dataInputs = data?.inputs.map(readTensorFile);
   if (isWasm) {
+    // a compiled module has its shapes and code fixed: compile flags would be silently ignored
+    const ignored = COMPILE_FLAGS.filter((f) => args.flags.has(f)).concat(args.flags.has("verify-each") ? ["verify-each"] : []);
+    if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
     session = await createSession(bytes, { simd: parseSimd(args, "auto") });
     inputNames = session.inputs.map((s) => s.name);
     outputNames = session.outputs.map((s) => s.name);
@@ -266,12 +280,15 @@ async function cmdTest(args: Args): Promise<number> {
   return summary.failed === 0 ? 0 : 1;
 }
 
-const COMMANDS: Record<string, (args: Args) => Promise<number>> = {
-  compile: cmdCompile,
-  inspect: cmdInspect,
-  run: cmdRun,
-  test: cmdTest,
-  opt: cmdOpt,
+const COMMANDS: Record<string, { run: (args: Args) => Promise<number>; flags: CommandSpec }> = {
+  compile: {
+    run: cmdCompile,
+    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "report"], booleans: ["time-passes", "verify-each", "quiet"], positionals: [1, 1] },
+  },
+  inspect: { run: cmdInspect, flags: { values: [...COMPILE_FLAGS, "after"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
+  run: { run: cmdRun, flags: { values: [...COMPILE_FLAGS, "input", "data", "simd"], booleans: ["json", "verify-each"], positionals: [1, 1] } },
+  test: { run: cmdTest, flags: { values: ["O", "simd", "kernels"], booleans: ["json"], positionals: [1, Infinity] } },
+  opt: { run: cmdOpt, flags: { values: ["passes", "o"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
 };
 
 /**
@@ -285,29 +302,31 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  return runCommand(rest, (args) => {
-    const run = COMMANDS[cmd];
-    if (!run) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
-    return run(args);
-  });
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!command) {
+    console.error(`kiln: BAD_OPTION: unknown command ${JSON.stringify(cmd)}; the commands are ${[...Object.keys(COMMANDS), "bench"].join(", ")}\n\n${USAGE}`);
+    return 2;
+  }
+  return runCommand(rest, command.run, command.flags, cmd);
 }
 
-/** Parse a command's arguments, run it, and turn its failure into a message and an exit code. */
-export async function runCommand(argv: string[], run: (args: Args) => Promise<number>): Promise<number> {
+/** Parse a command's arguments (its flags only), run it, and turn its failure into a message and an exit code. */
+export async function runCommand(argv: string[], run: (args: Args) => Promise<number>, flags: CommandSpec, name: string): Promise<number> {
   let args: Args | undefined;
   try {
-    args = parseArgs(argv, BOOLEANS);
+    args = parseArgs(argv, flags, name);
     if (args.flags.has("help")) {
       console.log(USAGE);
       return 0;
     }
     return await run(args);
   } catch (e) {
+    const verbose = args?.flags.has("verbose") ?? argv.includes("--verbose");
     if (e instanceof UsageError) {
       console.error(`kiln: ${e.message}\n\n${USAGE}`);
+      if (verbose) console.error(e.stack);
       return 2;
     }
-    const verbose = args?.flags.has("verbose");
     if (isKilnError(e)) console.error(`kiln: ${e.message}`);
     else console.error(`kiln: internal error: ${(e as Error).message ?? e}`);
     if (verbose && e instanceof Error) console.error(e.stack);
