@@ -3,22 +3,34 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { isKilnError, KilnError } from "../../../runtime/errors.js";
 import { createSession } from "../../../runtime/session.js";
-import { compileGraph, importOnnx } from "../compile.js";
 import { readModelFile, readUserFile } from "../files.js";
-import { runCases, type CaseResult } from "../conformance.js";
+import type { CaseResult } from "../conformance.js";
 import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
 import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "./args.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { makeInput } from "./inputs.js";
-import { fileDumper, DUMP_FORMATS, type DumpFormat } from "../../../passes/dump.js";
-import { ALL_PASSES, parseKernelSelection, passNamed, runPasses, type DumpSelection, type OptionValue, type OptLevel } from "../../../passes/index.js";
+import type { DumpFormat } from "../../../passes/dump.js";
+import type { DumpSelection, OptionValue, OptLevel } from "../../../passes/index.js";
 import { parseGraph } from "../../ir/parse.js";
+import { importModel } from "../../onnx/import.js";
+import type { ExternalDataReader } from "../../onnx/tensor.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { evaluateNode } from "../evaluate.js";
 import { formatPassTable, makeReport } from "../report.js";
 import { printGraph } from "../../ir/print.js";
 import type { CompileOptions } from "../compile.js";
+
+// The compiler and the passes load binaryen (about a second of start-up): imported when a
+// command needs them, so usage and file mistakes, and `kiln run` of a .wasm, answer at once.
+const compiler = () => import("../compile.js");
+const passLibrary = () => import("../../../passes/index.js");
+
+/** compile.ts importOnnx without loading the compiler: a broken model is reported at once */
+function importChecked(bytes: Uint8Array, readExternal: ExternalDataReader) {
+  const graph = importModel(bytes, { readExternal });
+  verifyGraph(graph);
+  return graph;
+}
 
 const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
 
@@ -57,29 +69,30 @@ function parseLevel(args: Args): OptLevel {
   return Number(o) as OptLevel;
 }
 
-function parseSelection(v: string | undefined): DumpSelection {
+async function parseSelection(v: string | undefined): Promise<DumpSelection> {
   if (v === undefined) return undefined;
   if (v === "all") return "all";
   const names = v.split(",").map((s) => s.trim()).filter((s) => s);
-  const known = ALL_PASSES.map((p) => p.name);
+  const known = (await passLibrary()).ALL_PASSES.map((p) => p.name);
   for (const n of names) if (!known.includes(n)) throw new UsageError(`unknown pass ${JSON.stringify(n)}; passes are ${known.join(", ")}`);
   return names;
 }
 
 /** --kernels, checked now so a misspelled variant is reported before any work */
-function parseKernels(args: Args): string | undefined {
+async function parseKernels(args: Args): Promise<string | undefined> {
   const v = one(args, "kernels");
-  if (v !== undefined) parseKernelSelection(v);
+  if (v !== undefined) (await passLibrary()).parseKernelSelection(v);
   return v;
 }
 
 /** compile options shared by compile, inspect and run: shapes, -O, kernels, dumps */
-function compileOptions(args: Args): CompileOptions {
-  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: parseKernels(args) };
+async function compileOptions(args: Args): Promise<CompileOptions> {
+  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: await parseKernels(args) };
   if (args.flags.has("verify-each")) options.verifyEach = true;
-  const before = parseSelection(one(args, "dump-before"));
-  const after = parseSelection(one(args, "dump-after"));
+  const before = await parseSelection(one(args, "dump-before"));
+  const after = await parseSelection(one(args, "dump-after"));
   if (before || after) {
+    const { fileDumper, DUMP_FORMATS } = await import("../../../passes/dump.js");
     const formats = (one(args, "dump-format") ?? "text").split(",").map((f) => f.trim()) as DumpFormat[];
     for (const f of formats) if (!DUMP_FORMATS.includes(f)) throw new UsageError(`--dump-format takes ${DUMP_FORMATS.join(",")}, got ${f}`);
     options.dump = fileDumper({ dir: one(args, "dump-dir") ?? "kiln-dump", before, after, formats });
@@ -97,10 +110,13 @@ async function cmdCompile(args: Args): Promise<number> {
   const reportFile = one(args, "report");
   if (reportFile) checkOutputFile(reportFile, "--report");
   const { bytes, readExternal } = await readModelFile(model);
+  const simd = parseSimd(args, "auto");
   const t0 = performance.now();
-  const graph = importOnnx(bytes, { readExternal });
+  const graph = importChecked(bytes, readExternal);
+  const options = await compileOptions(args);
+  const { compileGraph } = await compiler();
   const nodesBefore = graph.g.order;
-  const compiled = await compileGraph(graph, { ...compileOptions(args), simd: parseSimd(args, "auto"), readExternal });
+  const compiled = await compileGraph(graph, { ...options, simd, readExternal });
   writeOutputFile(out, "-o", compiled.wasm);
   const ms = performance.now() - t0;
   if (reportFile) {
@@ -117,11 +133,11 @@ async function cmdInspect(args: Args): Promise<number> {
   const [model] = args.positionals;
   if (!model) throw new UsageError("inspect needs a model file");
   const { bytes, readExternal } = await readModelFile(model);
-  const options = compileOptions(args);
+  const options = await compileOptions(args);
   const after = one(args, "after");
   let text: string | undefined;
   if (after !== undefined) {
-    parseSelection(after);
+    await parseSelection(after);
     options.dump = {
       after: [after],
       write: (g, _seq, _point, pass) => {
@@ -129,7 +145,9 @@ async function cmdInspect(args: Args): Promise<number> {
       },
     };
   }
-  const compiled = await compileGraph(importOnnx(bytes, { readExternal }), { ...options, readExternal });
+  const graph = importChecked(bytes, readExternal);
+  const { compileGraph } = await compiler();
+  const compiled = await compileGraph(graph, { ...options, readExternal });
   if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
   console.log((text ?? printGraph(compiled.graph)).trimEnd());
   if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
@@ -169,14 +187,16 @@ async function cmdOpt(args: Args): Promise<number> {
   const [file] = args.positionals;
   if (!file) throw new UsageError("opt needs an IR text file (or - for standard input)");
   const spec = one(args, "passes");
-  if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
-  const list = parsePassList(spec);
-  const passes = list.map(([name]) => passNamed(name) ?? (() => { throw new UsageError(`unknown pass ${JSON.stringify(name)}; passes are ${ALL_PASSES.map((p) => p.name).join(", ")}`); })());
   const target = one(args, "o");
   if (target) checkOutputFile(target, "-o");
   const text = file === "-" ? fs.readFileSync(0, "utf8") : new TextDecoder().decode(readUserFile(fs, file, "IR text file", "INVALID_MODEL"));
   const graph = parseGraph(text);
   verifyGraph(graph, { typed: true });
+  const { ALL_PASSES, passNamed, runPasses } = await passLibrary();
+  const { evaluateNode } = await import("../evaluate.js");
+  if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
+  const list = parsePassList(spec);
+  const passes = list.map(([name]) => passNamed(name) ?? (() => { throw new UsageError(`unknown pass ${JSON.stringify(name)}; passes are ${ALL_PASSES.map((p) => p.name).join(", ")}`); })());
   const options: Record<string, Record<string, OptionValue>> = {};
   list.forEach(([name, o]) => { options[name] = { ...options[name], ...o }; });
   const stats = await runPasses(graph, passes, { evaluate: evaluateNode }, { verifyEach: args.flags.has("verify-each"), options });
@@ -206,6 +226,8 @@ async function cmdRun(args: Args): Promise<number> {
     if (eq <= 0) throw new UsageError(`--input takes name=arange|random|ones|zeros|file.pb, got ${JSON.stringify(s)}`);
     return [s.slice(0, eq), s.slice(eq + 1)] as const;
   }));
+  // tensor files are read now, so a wrong path is reported before the model compiles
+  for (const spec of inputSpecs.values()) if (!GENERATED_INPUTS.includes(spec)) readTensorFile(spec);
 
   let session;
   const shapes = parseShapes(all(args, "shape"));
@@ -221,18 +243,18 @@ async function cmdRun(args: Args): Promise<number> {
     outputNames = session.outputs.map((s) => s.name);
   } else {
     const { readExternal } = await readModelFile(model);
-    const graph = importOnnx(bytes, { readExternal });
+    const graph = importChecked(bytes, readExternal);
     inputNames = [...graph.inputs];
     outputNames = [...graph.outputs];
+    checkInputNames(inputSpecs, inputNames);
+    const { compileGraph } = await compiler();
     dataInputs?.forEach((t, k) => {
       if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
     });
     const simd = resolveSimd(parseSimd(args, "auto"));
-    session = await createSession((await compileGraph(graph, { ...compileOptions(args), shapes, readExternal, simd })).wasm);
+    session = await createSession((await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd })).wasm);
   }
-  for (const k of inputSpecs.keys()) {
-    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
-  }
+  checkInputNames(inputSpecs, inputNames);
   const feeds: Record<string, { data: never; dims: number[] }> = {};
   session.inputs.forEach((slot, k) => {
     const spec = inputSpecs.get(slot.name);
@@ -265,12 +287,22 @@ async function cmdRun(args: Args): Promise<number> {
   return outputs.every((o) => o.row.ok !== false) ? 0 : 1;
 }
 
+const GENERATED_INPUTS = ["arange", "random", "ones", "zeros"];
+
+function checkInputNames(specs: Map<string, string>, inputNames: string[]): void {
+  for (const k of specs.keys()) {
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
+  }
+}
+
 async function cmdTest(args: Args): Promise<number> {
   const dirs = args.positionals.filter((d) => fs.existsSync(path.join(d, "model.onnx")) || fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
   if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: parseKernels(args) });
+  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args) };
+  const { runCases } = await import("../conformance.js");
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), options);
   if (json) {
     const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
     console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));
