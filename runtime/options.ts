@@ -3,6 +3,7 @@
 // silently different result (an unknown `simd` used to build another artifact; a misspelled key
 // was ignored). The runtime owns this so createSession checks its options with the same rules.
 import { KilnError } from "./errors.js";
+import { isDTypeName } from "./dtypes.js";
 
 /** Checks one option's value (never undefined: an option set to undefined counts as not given). */
 export type OptionRule = {
@@ -61,6 +62,17 @@ export const rules = {
     },
   }),
   dims: { takes: "an array of non-negative integers", ok: (v: unknown) => Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0) } as OptionRule,
+  /** a tensor: { dtype, dims, data } with a known dtype and as many elements as dims say */
+  tensor: {
+    takes: "a tensor { dtype, dims, data }",
+    ok: (v: unknown) => {
+      const t = v as { dtype?: unknown; dims?: unknown; data?: unknown };
+      if (typeof v !== "object" || v === null || typeof t.dtype !== "string" || !isDTypeName(t.dtype)) return false;
+      if (!Array.isArray(t.dims) || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) return false;
+      const n = t.dims.reduce((a: number, d: number) => a * d, 1);
+      return (ArrayBuffer.isView(t.data) || Array.isArray(t.data)) && (t.data as ArrayLike<unknown>).length === n;
+    },
+  } as OptionRule,
   /** accepted as given: the value's own consumer checks it (a weights image, a dump hook) */
   any: { takes: "anything", ok: () => true } as OptionRule,
 };

@@ -61,7 +61,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   optimize: rules.boolean,
   level: rules.oneOf(0, 1, 2),
   dump: rules.object,
-  freeze: rules.record(rules.object),
+  freeze: rules.record(rules.tensor),
   simd: rules.oneOf("auto", "baseline", "relaxed"),
   kernels: rules.string,
   verifyEach: rules.boolean,

@@ -38,6 +38,8 @@ export const OPTION_CASES: HostileCase[] = [
   api("compile-unknown-kernel-variant", () => compile(ADD, { kernels: "-winogrd" }), "BAD_OPTION", /winogrd/),
   api("compile-limits-negative", () => compile(ADD, { limits: { maxMemoryBytes: -1 } }), "BAD_OPTION", /option limits.maxMemoryBytes takes an integer >= 1, got -1/),
   api("compile-limits-unknown-key", () => compile(ADD, { limits: { maxMemory: 10 } as never }), "BAD_OPTION", /limits has no option "maxMemory"/),
+  api("compile-freeze-not-a-tensor", () => compile(ADD, { freeze: { x: { dtype: "float32", dims: [2], data: [1] as never } } }), "BAD_OPTION", /option freeze.x takes a tensor \{ dtype, dims, data \}/),
+  api("compile-freeze-unknown-dtype", () => compile(ADD, { freeze: { x: { dtype: "float8" as never, dims: [2], data: Float32Array.of(1, 2) } } }), "BAD_OPTION", /freeze.x/),
   api("compile-model-a-number", () => compile(42 as never), "INVALID_MODEL", /must be a Uint8Array, an ArrayBuffer or \(in Node\) a file path, got number/),
   api("load-placement-sometimes", () => load(ADD, { placement: "sometimes" as never }), "BAD_OPTION", /option placement takes "lazy" or "eager", got "sometimes"/),
   api("load-cache-yes", () => load(ADD, { cache: "yes" as never }), "BAD_OPTION", /option cache takes true or false/),
