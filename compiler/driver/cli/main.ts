@@ -1,6 +1,5 @@
 // The kiln command line: compile, run, test.
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { isKilnError, KilnError } from "../../../runtime/errors.js";
 import { createSession } from "../../../runtime/session.js";
 import { readModelFile, readUserFile } from "../files.js";
@@ -296,8 +295,12 @@ function checkInputNames(specs: Map<string, string>, inputNames: string[]): void
 }
 
 async function cmdTest(args: Args): Promise<number> {
-  const dirs = args.positionals.filter((d) => fs.existsSync(path.join(d, "model.onnx")) || fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
-  if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
+  const dirs = args.positionals;
+  // a folder that is not there is a mistake to report, not a case to leave out silently
+  const notFolders = dirs.filter((d) => !fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
+  if (notFolders.length) {
+    throw new KilnError("BAD_INPUT", `kiln test takes test-data folders (model.onnx + test_data_set_N/); not a folder: ${notFolders.slice(0, 5).map((d) => JSON.stringify(d)).join(", ")}${notFolders.length > 5 ? ` and ${notFolders.length - 5} more` : ""}`);
+  }
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
   const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args) };

@@ -48,6 +48,7 @@ export const CLI_CASES: HostileCase[] = [
   { name: "cli-unknown-kernel", make: withAdd, cli: ["compile", "add.onnx", "-o", "x.wasm", "--kernels=-winogrd"], code: "BAD_OPTION", message: /winogrd/ },
   { name: "compile-unknown-dump-pass", make: withAdd, cli: ["compile", "add.onnx", "-o", "x.wasm", "--dump-after=fuse"], code: "BAD_OPTION", message: /unknown pass "fuse"/ },
   { name: "run-unknown-flag", make: withAdd, cli: ["run", "add.onnx", "--frobnicate"], code: "BAD_OPTION", message: /kiln run has no flag --frobnicate; its flags are/ },
+  { name: "test-missing-folder", make: (dir) => void write(dir, "case/model.onnx", ADD), cli: ["test", "case", "nope"], code: "BAD_INPUT", message: /not a folder: "nope"/ },
   { name: "test-flag-of-another-command", cli: ["test", ".", "--passes", "dce"], code: "BAD_OPTION", message: /kiln test has no flag --passes/ },
   { name: "inspect-unknown-pass", make: withAdd, cli: ["inspect", "add.onnx", "--after", "nope"], code: "BAD_OPTION", message: /unknown pass "nope"/ },
   { name: "bench-misspelled-flag", make: withAdd, cli: ["bench", "add.onnx", "--thread", "2"], code: "BAD_OPTION", message: /did you mean --threads/ },
