@@ -9,6 +9,8 @@ import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
 import { checkModule, parseManifest } from "./validate.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
+import { checkOptions, rules, type OptionRules } from "./options.js";
+import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
 
 export type { Feeds, TensorInput } from "./feeds.js";
 
@@ -81,7 +83,17 @@ export interface SessionOptions {
    * pays for the weights; "eager" all of them now, so the first run is as fast as the rest.
    */
   placement?: WeightPlacement;
+  /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
+  limits?: Limits;
 }
+
+export const SESSION_OPTION_RULES: OptionRules = {
+  weights: rules.any,
+  simd: rules.oneOf("auto", "baseline", "relaxed"),
+  relaxedSupported: rules.function,
+  placement: rules.oneOf("lazy", "eager"),
+  limits: rules.shape(LIMIT_RULES),
+};
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
 const looksLikeText = (b: Uint8Array) => b.length > 0 && b.subarray(0, 256).every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127) || c >= 128);
@@ -96,6 +108,7 @@ function artifactOf(artifact: unknown): Uint8Array | WebAssembly.Module {
 }
 
 export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+  checkOptions("createSession() options", options, SESSION_OPTION_RULES);
   let mod: WebAssembly.Module;
   let weights = options.weights;
   const given = artifactOf(artifact);
@@ -110,10 +123,13 @@ export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAsse
   }
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
+  checkMemory(manifest.memory.bytes, options.limits);
   const instance = await instantiate(mod);
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
+  // the module's own memory, in case the manifest understates it: refused before anything is written
+  if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
   const runAll = exports.run as () => void;
   const layerFns = manifest.layers.map((l) => exports[l.fn] as () => void);
