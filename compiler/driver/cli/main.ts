@@ -1,7 +1,7 @@
 // The kiln command line: compile, run, test.
 import * as fs from "node:fs";
 import { isKilnError, KilnError } from "../../../runtime/errors.js";
-import { createSession } from "../../../runtime/session.js";
+import { createSession, notWasmReason } from "../../../runtime/session.js";
 import { readModelFile, readUserFile } from "../files.js";
 import type { CaseResult } from "../conformance.js";
 import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
@@ -215,7 +215,7 @@ async function cmdRun(args: Args): Promise<number> {
   const isWasm = bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
   // named .wasm but not one: say so, rather than report it as a broken ONNX protobuf
   if (!isWasm && /\.wasm$/i.test(model)) {
-    throw new KilnError("INVALID_ARTIFACT", `${model} is not a WebAssembly module (it does not start with \\0asm); kiln run takes a .wasm from kiln compile or an .onnx model`);
+    throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasmReason(bytes)} (${model}); kiln run takes a .wasm from kiln compile or an .onnx model`);
   }
   const dataDir = one(args, "data");
   const data = dataDir ? listDataSet(dataDir) : undefined;
