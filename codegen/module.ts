@@ -1,18 +1,20 @@
 // Graph (typed, static shapes) -> one wasm module: each layer's kernel variant chosen and
 // prepared, tensors placed in one linear memory (placement.ts), the weights image (weights-image.ts),
-// a function per layer and `run` calling them in order, and the manifest in a custom section.
+// a function per layer (called through a table, see addLayerRunners), and the manifest in a custom section.
 import binaryen from "binaryen";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, MANIFEST_SECTION, RUN_LAYERS, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendWeightsSection } from "../runtime/weights.js";
+import { appendCustomSection } from "../runtime/sections.js";
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
 import { KernelCtx, type KernelPrep, type KernelSelection } from "./kernels/kernel.js";
 import { kernelFamily } from "./kernels/index.js";
+import { relaxedSensitive } from "./kernels/matmul/gemm-tile.js";
 import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
 import { constantPiece, tensorPiece, WeightsImage } from "./weights-image.js";
@@ -61,6 +63,8 @@ export interface GenerateOptions {
 export interface GeneratedModule {
   wasm: Uint8Array;
   manifest: Manifest;
+  /** false when no kernel emitted code that depends on the SIMD build: the relaxed build would be the same code */
+  relaxedDiffers: boolean;
   /** writes the weights image (manifest.memory.weightsBytes) at `at`, when options.weights is "external" */
   weights?: WeightsWriter;
 }
@@ -147,6 +151,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
 
   addHalfHelpers(m);
   const layers: LayerInfo[] = [];
+  const layerFns: string[] = [];
   for (const { node, fn, ctx, choice } of jobs) {
     try {
       choice.variant.emit(ctx, choice.plan);
@@ -155,16 +160,12 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     }
     if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
-    m.addFunctionExport(fn.name, fn.name);
-    layers.push({ name: node.name, op: node.op, fn: fn.name, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map((p) => [p.addr, p.size]) });
+    layerFns.push(fn.name);
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map((p) => [p.addr, p.size]) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
   const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map((p) => [p.addr, p.size]);
-
-  const run = new Fn(m, "run");
-  for (const l of layers) run.emit(m.call(l.fn, [], binaryen.none));
-  run.finish();
-  m.addFunctionExport("run", "run");
+  addLayerRunners(m, layerFns);
 
   const slot = (name: string): TensorSlot => {
     const s = layout.slots.get(name)!;
@@ -181,18 +182,56 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions, unclaimed },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
   };
-  m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
+  // appended to the binary, not handed to binaryen: it copies a section through its stack, which a
+  // 200,000-layer manifest (megabytes) overflowed
+  const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");
   if (options.optimize) {
     binaryen.setOptimizeLevel(2);
     m.optimize();
   }
-  const wasm = m.emitBinary();
-  if (placement === "external") return { wasm, manifest, weights: image.write };
-  if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, image.write), manifest };
-  return { wasm, manifest };
+  const wasm = appendCustomSection(m.emitBinary(), MANIFEST_SECTION, manifestBytes);
+  const relaxedDiffers = relaxedSensitive(m);
+  if (placement === "external") return { wasm, manifest, weights: image.write, relaxedDiffers };
+  if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, image.write), manifest, relaxedDiffers };
+  return { wasm, manifest, relaxedDiffers };
 }
+
+/**
+ * How layers are called: through a function table, layer k (manifest.layers[k]) at index k, by the
+ * export RUN_LAYERS(from, to), which runs layers [from, to) in order; `run` runs them all. Nothing
+ * else is exported, so the exports stay three however many layers there are (V8 takes 100,000),
+ * and `run` stays one small loop (calling 200,000 layers one by one made a body V8 refuses). The
+ * runtime calls RUN_LAYERS for a layer at a time where it needs to (weights placed before the
+ * layer, profiles).
+ */
+function addLayerRunners(m: binaryen.Module, fns: readonly string[]): void {
+  m.addTable(LAYER_TABLE, fns.length, fns.length);
+  m.addActiveElementSegment(LAYER_TABLE, "layer_elements", fns, m.i32.const(0));
+  const runner = new Fn(m, RUN_LAYERS, [binaryen.i32, binaryen.i32]);
+  const [from, to] = [runner.param(0), runner.param(1)];
+  const i = runner.local(binaryen.i32);
+  runner.emit(
+    i.set(from.get()),
+    m.block("done", [
+      m.loop("next", m.block(null, [
+        m.br("done", m.i32.ge_u(i.get(), to.get())),
+        m.call_indirect(LAYER_TABLE, i.get(), [], binaryen.none, binaryen.none),
+        i.set(m.i32.add(i.get(), m.i32.const(1))),
+        m.br("next"),
+      ])),
+    ]),
+  );
+  runner.finish();
+  m.addFunctionExport(RUN_LAYERS, RUN_LAYERS);
+  const run = new Fn(m, "run");
+  run.emit(m.call(RUN_LAYERS, [m.i32.const(0), m.i32.const(fns.length)], binaryen.none));
+  run.finish();
+  m.addFunctionExport("run", "run");
+}
+
+const LAYER_TABLE = "layers";
 
 const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {
   if (e instanceof KilnError) throw e;

@@ -2,7 +2,7 @@
 // run the layers, read outputs. Imports nothing from the compiler and never binaryen.
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError } from "./errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { FORMAT_VERSION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
@@ -112,13 +112,21 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
   const memory = exports.memory as WebAssembly.Memory;
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
   const runAll = exports.run as () => void;
-  const layerFns = manifest.layers.map((l) => exports[l.fn] as () => void);
-  // the first run goes layer by layer, each layer's weights placed just before it
+  const runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
+  if (typeof runAll !== "function" || typeof runLayers !== "function") {
+    throw new KilnError("INVALID_ARTIFACT", `this module does not export the functions run and ${RUN_LAYERS}; it was not produced by kiln compile, or is damaged`);
+  }
+  // the first run goes layer by layer, each layer's weights placed just before it: the layers
+  // between two that read weights run in one call
   const runPlacing = () => {
-    layerFns.forEach((f, k) => {
+    let from = 0;
+    manifest.layers.forEach((l, k) => {
+      if (!l.weights?.length) return;
+      if (from < k) runLayers(from, k);
       scheduler.placeLayer(k);
-      f();
+      from = k;
     });
+    runLayers(from, manifest.layers.length);
     scheduler.finish();
   };
 
@@ -180,7 +188,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
       const times = manifest.layers.map((l, k) => {
         scheduler.placeLayer(k); // not timed: the layer's own run is
         const t0 = performance.now();
-        layerFns[k]();
+        runLayers(k, k + 1);
         return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms: performance.now() - t0 };
       });
       scheduler.finish();

@@ -111,8 +111,8 @@ describe("WeightScheduler", () => {
   const manifest = (listed: boolean): Manifest => ({
     format: 2, kiln: "test", inputs: [], outputs: [], frozen: [], features: [],
     layers: [
-      { name: "l0", op: "X", fn: "layer_0", ...(listed ? { weights: [[64, 16], [80, 16]] as [number, number][] } : {}) },
-      { name: "l1", op: "X", fn: "layer_1", ...(listed ? { weights: [[64, 16]] as [number, number][] } : {}) },
+      { name: "l0", op: "X", ...(listed ? { weights: [[64, 16], [80, 16]] as [number, number][] } : {}) },
+      { name: "l1", op: "X", ...(listed ? { weights: [[64, 16]] as [number, number][] } : {}) },
     ],
     memory: { bytes: 65536, weightsOffset: 64, weightsBytes: 48, weights: "external", regions: [{ offset: 64, bytes: 48 }], ...(listed ? { unclaimed: [[96, 16]] as [number, number][] } : {}) },
   });
