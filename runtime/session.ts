@@ -1,7 +1,7 @@
 // The thin runtime: instantiate a compiled kiln module, write inputs at their fixed offsets,
 // run the layers, read outputs. Imports nothing from the compiler and never binaryen.
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "./dtypes.js";
-import { KilnError } from "./errors.js";
+import { KilnError, listed } from "./errors.js";
 import { FORMAT_VERSION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
@@ -135,7 +135,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
       if (feed === undefined) {
-        throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${manifest.inputs.map((i) => JSON.stringify(i.name)).join(", ")}`);
+        throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
       writeInput(memory, slot, feed);
@@ -147,7 +147,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
       checkFrozen(f, feed);
     }
     if (names.size) {
-      throw new KilnError("BAD_INPUT", `unknown input ${[...names].map((n) => JSON.stringify(n)).join(", ")}; the model takes ${manifest.inputs.map((i) => JSON.stringify(i.name)).join(", ")}`);
+      throw new KilnError("BAD_INPUT", `unknown input ${listed([...names].map((n) => JSON.stringify(n)))}; the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
     }
   };
   const read = (copy: boolean) => {

@@ -1,7 +1,7 @@
 // The kiln command line: compile, run, test.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isKilnError } from "../../../runtime/errors.js";
+import { isKilnError, listed } from "../../../runtime/errors.js";
 import { createSession } from "../../../runtime/session.js";
 import { compileGraph, importOnnx } from "../compile.js";
 import { readModelFile } from "../files.js";
@@ -217,7 +217,7 @@ async function cmdRun(args: Args): Promise<number> {
     session = await createSession((await compileGraph(graph, { ...compileOptions(args), shapes, readExternal, simd })).wasm);
   }
   for (const k of inputSpecs.keys()) {
-    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${listed(inputNames)})`);
   }
   const feeds: Record<string, { data: never; dims: number[] }> = {};
   session.inputs.forEach((slot, k) => {
