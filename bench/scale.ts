@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { createSession } from "../runtime/session.js";
 import { splitWeights } from "../runtime/weights.js";
 import { scaleError, scaleInput, scaleModel, scaleModelBytes, type ScaleKind } from "../models/scale.js";
-import { overLimits, wasmShape, type WasmShape } from "./wasm-shape.js";
+import { overLimits, wasmShape, type WasmShape } from "../codegen/wasm-limits.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const KILN = path.resolve(HERE, "../../bin/kiln.js");

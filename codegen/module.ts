@@ -18,6 +18,7 @@ import { relaxedSensitive } from "./kernels/matmul/gemm-tile.js";
 import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
 import { constantPiece, tensorPiece, WeightsImage } from "./weights-image.js";
+import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -191,7 +192,9 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.setOptimizeLevel(2);
     m.optimize();
   }
-  const wasm = appendCustomSection(m.emitBinary(), MANIFEST_SECTION, manifestBytes);
+  const code = m.emitBinary();
+  refuseOverLimits(m, code, jobs);
+  const wasm = appendCustomSection(code, MANIFEST_SECTION, manifestBytes);
   const relaxedDiffers = relaxedSensitive(m);
   if (placement === "external") return { wasm, manifest, weights: image.write, relaxedDiffers };
   if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, image.write), manifest, relaxedDiffers };
@@ -232,6 +235,26 @@ function addLayerRunners(m: binaryen.Module, fns: readonly string[]): void {
 }
 
 const LAYER_TABLE = "layers";
+
+/**
+ * A module the engine would refuse (a function over V8's locals or body size, too many functions)
+ * is a typed error naming the layer, not a compile error at load. Kernels keep within the limits
+ * for any shape kiln takes (fused groups are capped, wide ops keep no local per operand), so this
+ * is the net under them.
+ */
+function refuseOverLimits(m: binaryen.Module, code: Uint8Array, jobs: readonly Job[]): void {
+  const shape = wasmShape(code);
+  const limits = `V8 takes at most ${V8_LIMITS.locals} locals and ${V8_LIMITS.bodyBytes} bytes per function and ${V8_LIMITS.functions} functions`;
+  if (shape.functions > V8_LIMITS.functions) {
+    throw new KilnError("UNSUPPORTED_OP", `the model compiles to ${shape.functions} wasm functions (one or more per layer); ${limits}: compile at -O2, which fuses layers`);
+  }
+  const [first] = shape.over;
+  if (!first) return;
+  const name = binaryen.getFunctionInfo(m.getFunctionByIndex(first.index)).name;
+  const layer = /^layer_(\d+)/.exec(name);
+  const job = layer ? jobs[Number(layer[1])] : undefined;
+  throw new KilnError("UNSUPPORTED_OP", `${job ? "this layer" : `function ${name}`} compiles to a wasm function of ${first.locals} locals and ${first.bytes} bytes; ${limits}`, job?.ctx.context());
+}
 
 const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {
   if (e instanceof KilnError) throw e;

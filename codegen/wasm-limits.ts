@@ -1,6 +1,7 @@
 // The shape of a wasm module as the engine's limits see it: how many functions and exports, and per
-// function body its locals and bytes. Read from the binary's type-free sections (no compile), so a
-// module too big for V8 is still measured. The limits are V8's (src/wasm/wasm-limits.h).
+// function body its locals and bytes. Read from the binary's sections (no compile), so a module too
+// big for V8 is still measured: generate() refuses one with a typed error naming the layer, and the
+// scale tests check every module. The limits are V8's (src/wasm/wasm-limits.h).
 export const V8_LIMITS = {
   functions: 1_000_000,
   exports: 100_000,
@@ -15,6 +16,8 @@ export interface WasmShape {
   exports: number;
   maxLocals: number;
   maxBodyBytes: number;
+  /** defined functions (index among them, imports not counted) over the locals or body limit */
+  over: { index: number; locals: number; bytes: number }[];
 }
 
 function readLeb(b: Uint8Array, at: number): [number, number] {
@@ -29,7 +32,7 @@ function readLeb(b: Uint8Array, at: number): [number, number] {
 }
 
 export function wasmShape(wasm: Uint8Array): WasmShape {
-  const shape: WasmShape = { functions: 0, exports: 0, maxLocals: 0, maxBodyBytes: 0 };
+  const shape: WasmShape = { functions: 0, exports: 0, maxLocals: 0, maxBodyBytes: 0, over: [] };
   const paramsOf: number[] = [];
   const funcTypes: number[] = [];
   let imported = 0;
@@ -63,6 +66,7 @@ export function wasmShape(wasm: Uint8Array): WasmShape {
         }
         shape.maxLocals = Math.max(shape.maxLocals, locals);
         shape.maxBodyBytes = Math.max(shape.maxBodyBytes, bytes);
+        if (locals > V8_LIMITS.locals || bytes > V8_LIMITS.bodyBytes) shape.over.push({ index: k, locals, bytes });
         p = start + bytes;
       }
     }
