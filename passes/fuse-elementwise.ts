@@ -43,7 +43,7 @@ function fusible(g: Graph, n: Node): boolean {
  * before its values (members plus the distinct values they read) pass `maxValues`: each is a
  * local of the fused loop, and a 200,000-node chain in one loop was a function V8 refuses.
  */
-function growGroup(g: Graph, root: Node, taken: Set<string>, rank: Map<string, number>, maxValues: number): Node[] {
+function growGroup(g: Graph, root: Node, taken: Set<string>, rank: Map<string, number>, maxValues: number, outputs: Set<string>): Node[] {
   const shape = shapeKey(g, root.outputs[0]);
   const group = [root];
   const members = new Set([root.name]);
@@ -55,7 +55,7 @@ function growGroup(g: Graph, root: Node, taken: Set<string>, rank: Map<string, n
     user.inputs.forEach((v, slot) => {
       const p = g.producer(v);
       if (!p || taken.has(p.name) || members.has(p.name) || !fusible(g, p)) return;
-      if (g.outputs.includes(v) || g.consumerCount(v) !== 1 || shapeKey(g, v) !== shape) return;
+      if (outputs.has(v) || g.consumerCount(v) !== 1 || shapeKey(g, v) !== shape) return;
       // a bool comparison is only worth fusing as the condition it feeds
       if (dtypeOf(g, v) === "bool" && !(user.op === "Where" && slot === 0)) return;
       // v becomes a local of the group; p's operands are read from outside (inputs sit in memory)
@@ -75,11 +75,12 @@ export function fuseElementwise(graph: Graph, maxValues = MAX_FUSED_VALUES): { g
   const order = graph.topoOrder();
   const rank = new Map(order.map((n, k) => [n.name, k]));
   const taken = new Set<string>();
+  const outputs = new Set(graph.outputs);
   let made = 0, nodes = 0;
   for (let r = order.length - 1; r >= 0; r--) {
     const root = order[r];
     if (taken.has(root.name) || !fusible(graph, root) || dtypeOf(graph, root.outputs[0]) === "bool") continue;
-    const group = growGroup(graph, root, taken, rank, maxValues);
+    const group = growGroup(graph, root, taken, rank, maxValues, outputs);
     if (group.length < 2) continue;
     group.forEach((n) => taken.add(n.name));
     fuseNodes(graph, group, "elementwise");

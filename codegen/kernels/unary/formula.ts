@@ -41,7 +41,10 @@ export type VecOps = ReturnType<typeof vecOps>;
 
 function makeVecOps(m: binaryen.Module, ctx: KernelCtx) {
   const { fn, math } = ctx;
-  return { ...vectorOps(m), math: (name: string, x: Expr) => inlineVector(m, fn, name, x) ?? math.call4(name, x) };
+  // the module's table underneath, this function's math on top: one object per layer, not a copy
+  const ops: ReturnType<typeof vectorOps> & { math: (name: string, x: Expr) => Expr } = Object.create(vectorOps(m));
+  ops.math = (name, x) => inlineVector(m, fn, name, x) ?? math.call4(name, x);
+  return ops;
 }
 
 /** Integer view: i32 or i64 compute type, signedness from the dtype. */
