@@ -3,10 +3,9 @@
 // a function per layer (called through a table, see addLayerRunners), and the manifest in a custom section.
 import binaryen from "binaryen";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, RUN_LAYERS, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, RUN_LAYERS, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
-import { appendWeightsSection } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
@@ -17,7 +16,8 @@ import { kernelFamily } from "./kernels/index.js";
 import { relaxedSensitive } from "./kernels/matmul/gemm-tile.js";
 import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
-import { constantPiece, tensorPiece, WeightsImage } from "./weights-image.js";
+import { appendManifest } from "./artifact.js";
+import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import "./math/index.js";
 
@@ -59,6 +59,13 @@ export interface GenerateOptions {
   inPlaceConstants?: boolean;
   /** variants forced or forbidden (kernels/kernel.ts KernelSelection); a node's recorded kernel (meta.kernel) wins */
   kernels?: KernelSelection;
+  /**
+   * the weights pieces' checksums by address, filled by a build that writes the image out
+   * (weights "section" or "data") and given to a later "external" build of the same graph (the
+   * relaxed build of an AOT artifact, which runs over the first build's image), whose manifest
+   * then carries them too
+   */
+  checksums?: Map<number, number>;
 }
 
 export interface GeneratedModule {
@@ -144,7 +151,14 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   }
   const placement = options.weights ?? "section";
   const regions = image.regions();
-  const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => ({ offset: m.i32.const(r.offset), data: image.regionBytes(r), passive: false }));
+  // an image written out gets a checksum per piece, which the runtime checks as it places the piece;
+  // "external" weights are written from the tensors by this process, unless a sealed build gave its checksums
+  const sealed = placement === "external" ? undefined : sealImage(regions, image.write, image.pieces);
+  if (sealed) for (const [addr, sum] of sealed.checksums) options.checksums?.set(addr, sum);
+  const checksums = sealed?.checksums ?? options.checksums;
+  const span = (p: Piece): WeightSpan => (checksums ? [p.addr, p.size, checksums.get(p.addr)!] : [p.addr, p.size]);
+  let at = 0;
+  const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => ({ offset: m.i32.const(r.offset), data: sealed!.image.subarray(at, (at += r.bytes)), passive: false }));
   const scratchAddr = layout.reserveScratch(scratchBytes);
   for (const { ctx } of jobs) if (ctx.prep.scratchBytes) ctx.scratchAddr = scratchAddr;
   const pages = layout.pages();
@@ -162,10 +176,10 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
     layerFns.push(fn.name);
-    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map((p) => [p.addr, p.size]) });
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
-  const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map((p) => [p.addr, p.size]);
+  const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
   addLayerRunners(m, layerFns);
 
   const slot = (name: string): TensorSlot => {
@@ -183,9 +197,6 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions, unclaimed },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
   };
-  // appended to the binary, not handed to binaryen: it copies a section through its stack, which a
-  // 200,000-layer manifest (megabytes) overflowed
-  const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");
   if (options.optimize) {
@@ -194,43 +205,43 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   }
   const code = m.emitBinary();
   refuseOverLimits(m, code, jobs);
-  const wasm = appendCustomSection(code, MANIFEST_SECTION, manifestBytes);
+  // the manifest is appended to the binary, not handed to binaryen: it copies a section through
+  // its stack, which a 200,000-layer manifest (megabytes) overflowed
+  const wasm = appendManifest(code, manifest);
   const relaxedDiffers = relaxedSensitive(m);
   if (placement === "external") return { wasm, manifest, weights: image.write, relaxedDiffers };
-  if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, image.write), manifest, relaxedDiffers };
+  if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest, relaxedDiffers };
   return { wasm, manifest, relaxedDiffers };
 }
 
 /**
  * How layers are called: through a function table, layer k (manifest.layers[k]) at index k, by the
- * export RUN_LAYERS(from, to), which runs layers [from, to) in order; `run` runs them all. Nothing
- * else is exported, so the exports stay three however many layers there are (V8 takes 100,000),
- * and `run` stays one small loop (calling 200,000 layers one by one made a body V8 refuses). The
- * runtime calls RUN_LAYERS for a layer at a time where it needs to (weights placed before the
- * layer, profiles).
+ * export RUN_LAYERS(from, to), which runs layers [from, to) in order and returns how many layers
+ * the module has (the runtime checks that against the manifest: run_layers(0, 0) runs nothing);
+ * `run` runs them all. Nothing else is exported, so the exports stay three however many layers
+ * there are (V8 takes 100,000), and `run` stays one small loop (calling 200,000 layers one by one
+ * made a body V8 refuses). The runtime calls RUN_LAYERS for a layer at a time where it needs to
+ * (weights placed before the layer, profiles).
  */
 function addLayerRunners(m: binaryen.Module, fns: readonly string[]): void {
   m.addTable(LAYER_TABLE, fns.length, fns.length);
   m.addActiveElementSegment(LAYER_TABLE, "layer_elements", fns, m.i32.const(0));
-  const runner = new Fn(m, RUN_LAYERS, [binaryen.i32, binaryen.i32]);
-  const [from, to] = [runner.param(0), runner.param(1)];
-  const i = runner.local(binaryen.i32);
-  runner.emit(
-    i.set(from.get()),
+  const [from, to, i] = [0, 1, 2];
+  const get = (k: number) => m.local.get(k, binaryen.i32);
+  m.addFunction(RUN_LAYERS, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.i32, [binaryen.i32], m.block(null, [
+    m.local.set(i, get(from)),
     m.block("done", [
       m.loop("next", m.block(null, [
-        m.br("done", m.i32.ge_u(i.get(), to.get())),
-        m.call_indirect(LAYER_TABLE, i.get(), [], binaryen.none, binaryen.none),
-        i.set(m.i32.add(i.get(), m.i32.const(1))),
+        m.br("done", m.i32.ge_u(get(i), get(to))),
+        m.call_indirect(LAYER_TABLE, get(i), [], binaryen.none, binaryen.none),
+        m.local.set(i, m.i32.add(get(i), m.i32.const(1))),
         m.br("next"),
       ])),
     ]),
-  );
-  runner.finish();
+    m.i32.const(fns.length),
+  ], binaryen.i32));
   m.addFunctionExport(RUN_LAYERS, RUN_LAYERS);
-  const run = new Fn(m, "run");
-  run.emit(m.call(RUN_LAYERS, [m.i32.const(0), m.i32.const(fns.length)], binaryen.none));
-  run.finish();
+  m.addFunction("run", binaryen.none, binaryen.none, [], m.drop(m.call(RUN_LAYERS, [m.i32.const(0), m.i32.const(fns.length)], binaryen.i32)));
   m.addFunctionExport("run", "run");
 }
 
