@@ -1,5 +1,5 @@
 // The pipeline: ONNX bytes -> IR -> bound shapes and folded constants -> wasm + manifest.
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
 import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
@@ -92,7 +92,7 @@ export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Gra
 export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void {
   for (const [name, t] of Object.entries(freeze)) {
     if (!graph.inputs.includes(name)) {
-      throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)}: it is not a graph input (inputs: ${graph.inputs.join(", ")})`);
+      throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)}: it is not a graph input (inputs: ${listed(graph.inputs)})`);
     }
     const v = graph.values.get(name)!;
     if (v.dtype && v.dtype !== t.dtype) throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)} (${v.dtype}) to a ${t.dtype} tensor`);

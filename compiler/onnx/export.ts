@@ -122,8 +122,9 @@ export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Arr
   const functions = new FunctionTable(graph);
   const nodes: NodeProto[] = order.flatMap((n) => (n.body ? [exportNode(n, undefined, functions.nameFor(n))] : standardNodes(graph, n).map((x) => exportNode(x))));
   const produced = new Set(order.flatMap((n) => n.outputs));
+  const inputs = new Set(graph.inputs);
   const initializers = [...graph.values.values()]
-    .filter((v) => v.const && !produced.has(v.name) && !graph.inputs.includes(v.name))
+    .filter((v) => v.const && !produced.has(v.name) && !inputs.has(v.name))
     .map((v) => encodeTensor(v.name, v.const!));
   const io = new Set([...graph.inputs, ...graph.outputs]);
   const inner = options.valueInfo === false ? [] : [...produced].filter((n) => n && !io.has(n) && graph.values.get(n)?.dtype).map((n) => valueInfo(graph, n));

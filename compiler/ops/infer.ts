@@ -2,7 +2,7 @@
 // inputs are all known at compile time are evaluated (through the same kernels the model runs),
 // so shape subgraphs such as Shape -> Gather -> Concat -> Reshape resolve to constants.
 import { sizeOf } from "../../runtime/dtypes.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
 import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
 import { allOps, hasTrait, opDef } from "./index.js";
@@ -26,7 +26,7 @@ export function describeShape(shape: readonly Dim[] | undefined): string {
 export function bindInputShapes(graph: Graph, shapes: Record<string, readonly number[]> = {}): void {
   for (const name of Object.keys(shapes)) {
     if (!graph.inputs.includes(name) && !graph.frozenInputs.some((f) => f.name === name)) {
-      throw new KilnError("BAD_INPUT", `--shape names ${JSON.stringify(name)}, which is not a graph input; inputs are ${graph.inputs.map((i) => JSON.stringify(i)).join(", ")}`);
+      throw new KilnError("BAD_INPUT", `--shape names ${JSON.stringify(name)}, which is not a graph input; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}`);
     }
   }
   const symbols = new Map<string, number>();

@@ -3,7 +3,7 @@
 // returns its outputs' dtypes and shapes, plus their values when they follow from shapes alone
 // (Shape, Size, Constant, ...).
 import { isPacked, type DTypeName } from "../../runtime/dtypes.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { Attrs } from "../ir/attrs.js";
 import type { Node, Tensor } from "../ir/graph.js";
 
@@ -72,7 +72,7 @@ export class ShapeCtx {
   }
 
   shapes(): string {
-    return this.inputs.map((x, i) => (x ? `${x.dtype}[${x.shape.join(",")}]` : `#${i}: none`)).join(", ");
+    return listed(this.inputs.map((x, i) => (x ? `${x.dtype}[${x.shape.join(",")}]` : `#${i}: none`)));
   }
 
   context() {
@@ -205,7 +205,12 @@ export class OpTable {
 
 /** numpy broadcasting of shapes; undefined when they do not broadcast. */
 export function broadcastShapes(...shapes: readonly number[][]): number[] | undefined {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  return broadcastAll(shapes);
+}
+
+/** broadcastShapes over a list (a variadic op may have more inputs than a call takes arguments). */
+export function broadcastAll(shapes: readonly (readonly number[])[]): number[] | undefined {
+  const rank = shapes.reduce((r, s) => Math.max(r, s.length), 0);
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {
     const off = rank - s.length;

@@ -1,6 +1,6 @@
 // The kiln command line: compile, run, test.
 import * as fs from "node:fs";
-import { isKilnError, KilnError } from "../../../runtime/errors.js";
+import { isKilnError, KilnError, listed } from "../../../runtime/errors.js";
 import { createSession, notWasmReason } from "../../../runtime/session.js";
 import { readModelFile, readUserFile } from "../files.js";
 import type { CaseResult } from "../conformance.js";
@@ -290,7 +290,7 @@ const GENERATED_INPUTS = ["arange", "random", "ones", "zeros"];
 
 function checkInputNames(specs: Map<string, string>, inputNames: string[]): void {
   for (const k of specs.keys()) {
-    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${listed(inputNames)})`);
   }
 }
 
