@@ -32,6 +32,14 @@ describe("shape-only copies vs onnxruntime", () => {
   it("Dropout in inference returns the input and an all-true mask", async () => {
     await check({ op: "Dropout", outputs: 2, inputs: [f([3, 7])] });
     await check({ op: "Dropout", outputs: 2, inputs: [f([5]), { dims: [], data: [0.3], constant: true }, { dtype: "bool", dims: [], data: [0], constant: true }] });
+    // before opset 10 the mask has the input's type, then bool; before opset 12 onnxruntime leaves it
+    // zero in inference, where the spec says nothing: kiln writes ones (every element kept), as 12 defines
+    for (const [opset, dtype] of [[9, "float32"], [10, "bool"]] as const) {
+      const { bytes, feeds, outputs } = buildCase({ op: "Dropout", opset, outputs: 2, inputs: [f([3, 5])] });
+      const mask = (await runKiln(bytes, feeds))[outputs[1]];
+      expect(mask.dtype).toBe(dtype);
+      expect(Array.from(mask.data as ArrayLike<number>)).toEqual(new Array(15).fill(1));
+    }
   });
 });
 
