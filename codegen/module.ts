@@ -9,6 +9,7 @@ import type { WeightsWriter } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
+import { guardOf } from "../compiler/ir/subgraph.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
 import { KernelCtx, type KernelPrep, type KernelSelection } from "./kernels/kernel.js";
@@ -162,6 +163,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
 
   addHalfHelpers(m);
   const layers: LayerInfo[] = [];
+  const guards: (binaryen.ExpressionRef | undefined | false)[] = [];
   for (const { node, fn, ctx, choice } of jobs) {
     try {
       choice.variant.emit(ctx, choice.plan);
@@ -172,12 +174,17 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     fn.finish();
     m.addFunctionExport(fn.name, fn.name);
     layers.push({ name: node.name, op: node.op, fn: fn.name, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span) });
+    guards.push(guardTest(m, graph, layout, node));
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
   const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
 
   const run = new Fn(m, "run");
-  for (const l of layers) run.emit(m.call(l.fn, [], binaryen.none));
+  layers.forEach((l, k) => {
+    const call = m.call(l.fn, [], binaryen.none);
+    const test = guards[k];
+    if (test !== false) run.emit(test === undefined ? call : m.if(test, call));
+  });
   run.finish();
   m.addFunctionExport("run", "run");
 
@@ -206,6 +213,29 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   if (placement === "external") return { wasm, manifest, weights: image.write };
   if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest };
   return { wasm, manifest };
+}
+
+/**
+ * When a layer runs (an inlined If branch's node: compiler/ir/subgraph.ts): undefined for always,
+ * false for never (a condition that became a constant), else an i32 test of the condition bytes.
+ * A condition no longer in the graph (a pass dropped it) leaves the layer running always, which
+ * is correct: a guard only saves work.
+ */
+function guardTest(m: binaryen.Module, graph: Graph, layout: MemoryLayout, node: Node): binaryen.ExpressionRef | undefined | false {
+  let test: binaryen.ExpressionRef | undefined;
+  for (const [cond, polarity] of guardOf(node)) {
+    const v = graph.values.get(cond);
+    if (v?.const) {
+      if (Boolean(v.const.data[0]) !== polarity) return false;
+      continue;
+    }
+    const slot = layout.slots.get(cond);
+    if (!slot) continue;
+    const byte = m.i32.load8_u(0, 1, m.i32.const(slot.addr));
+    const holds = polarity ? byte : m.i32.eqz(byte);
+    test = test === undefined ? holds : m.i32.and(test, holds);
+  }
+  return test;
 }
 
 const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {

@@ -60,7 +60,8 @@ export function mergeNodes(graph: Graph): number {
     if (!graph.g.hasNode(n.name)) continue;
     if (!opDef(n.domain, n.op) || hasTrait(n, "impure")) continue;
     const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${attrKey(n.attrs[k])}`).join(";");
-    const key = `${n.domain}::${n.op}(${n.inputs.join(",")})[${attrs}]/${n.outputs.length}`;
+    // nodes of different If branches (guards, see compiler/ir/subgraph.ts) never merge: one runs without the other
+    const key = `${n.domain}::${n.op}(${n.inputs.join(",")})[${attrs}]/${n.outputs.length}${n.meta?.guard ? `@${n.meta.guard}` : ""}`;
     const prevName = seen.get(key);
     if (prevName === undefined || !graph.g.hasNode(prevName)) {
       seen.set(key, n.name);

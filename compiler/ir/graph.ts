@@ -23,7 +23,8 @@ export type Attr =
   | { type: "floats"; value: number[] }
   | { type: "strings"; value: string[] }
   | { type: "tensor"; value: Tensor }
-  | { type: "graph"; value: unknown }
+  /** a subgraph (If's branches, Loop's and Scan's body): it may read values of enclosing scopes by name */
+  | { type: "graph"; value: Graph }
   | { type: "unsupported"; value: string };
 
 export interface Value {
@@ -98,6 +99,8 @@ export class Graph {
   frozenInputs: { name: string; value: Tensor }[] = [];
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
   memoryPlan?: MemoryPlan;
+  /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
+  outer?: Graph;
   private readonly producers = new Map<string, string>();
   /** value -> names of the nodes that read it */
   private readonly uses = new Map<string, Set<string>>();
@@ -116,6 +119,14 @@ export class Graph {
 
   hasValue(name: string): boolean {
     return this.values.has(name);
+  }
+
+  /** A value of this graph or, for a subgraph, of the nearest enclosing scope that has it. */
+  lookup(name: string): Value | undefined {
+    const v = this.values.get(name);
+    // a captured name has an empty entry here (addNode records every name a node reads)
+    const local = v && (v.dtype || v.const || v.unsupportedType || this.producers.has(name) || this.inputs.includes(name));
+    return local || !this.outer ? v : this.outer.lookup(name) ?? v;
   }
 
   opset(domain: string): number {
@@ -181,6 +192,8 @@ export class Graph {
   replaceAllUses(from: string, to: string): void {
     for (const n of this.consumers(from)) {
       n.inputs = n.inputs.map((x) => (x === from ? to : x));
+      // a subgraph that reads `from` from this scope reads `to` now
+      for (const body of subgraphsOf(n)) if (freeNames(body).has(from)) body.replaceAllUses(from, to);
       this.relink(n);
     }
     this.outputs = this.outputs.map((x) => (x === from ? to : x));
@@ -225,7 +238,10 @@ export class Graph {
   /** Values that are constants (initializers, folded) and are used by some node or output. */
   liveConstants(): Value[] {
     const used = new Set<string>(this.outputs);
-    this.g.forEachNode((_k, a) => a.node.inputs.forEach((i) => i && used.add(i)));
+    this.g.forEachNode((_k, a) => {
+      a.node.inputs.forEach((i) => i && used.add(i));
+      capturesOf(a.node).forEach((i) => used.add(i));
+    });
     return [...this.values.values()].filter((v) => v.const && used.has(v.name));
   }
 
@@ -234,6 +250,7 @@ export class Graph {
     const used = new Set<string>([...this.inputs, ...this.outputs]);
     const visit = (n: Node) => {
       n.inputs.forEach((i) => i && used.add(i));
+      capturesOf(n).forEach((i) => used.add(i));
       n.outputs.forEach((o) => o && used.add(o));
       n.body?.forEach(visit);
     };
@@ -247,8 +264,10 @@ export class Graph {
   }
 
   private link(node: Node): void {
-    this.linked.set(node.name, [...node.inputs]);
-    for (const inp of node.inputs) {
+    // values a node's subgraphs read from this scope are inputs too: edges, uses, liveness
+    const reads = [...node.inputs, ...capturesOf(node)];
+    this.linked.set(node.name, reads);
+    for (const inp of reads) {
       if (!inp) continue;
       let u = this.uses.get(inp);
       if (!u) this.uses.set(inp, (u = new Set()));
@@ -269,6 +288,41 @@ export class Graph {
     this.unlink(node);
     this.link(node);
   }
+}
+
+/** The subgraphs a node holds in its attributes (If's branches, Loop's body ...), by attribute name order. */
+export function subgraphsOf(n: Node): Graph[] {
+  const out: Graph[] = [];
+  for (const k of Object.keys(n.attrs).sort()) {
+    const a = n.attrs[k];
+    if (a.type === "graph") out.push(a.value);
+  }
+  return out;
+}
+
+/**
+ * The names a subgraph reads but does not define (its inputs, its nodes' outputs and its own
+ * constants are defined in it): the values it captures from enclosing scopes, nested bodies' included.
+ */
+export function freeNames(g: Graph): Set<string> {
+  const defined = new Set<string>(g.inputs);
+  const read = new Set<string>(g.outputs);
+  g.g.forEachNode((_k, a) => {
+    a.node.outputs.forEach((o) => o && defined.add(o));
+    a.node.inputs.forEach((i) => i && read.add(i));
+    for (const body of subgraphsOf(a.node)) for (const f of freeNames(body)) read.add(f);
+  });
+  for (const v of g.values.values()) if (v.const && !g.producer(v.name)) defined.add(v.name);
+  return new Set([...read].filter((r) => !defined.has(r)));
+}
+
+/** The names a node's subgraphs capture from the scope the node is in (none for most nodes). */
+export function capturesOf(n: Node): string[] {
+  const bodies = subgraphsOf(n);
+  if (bodies.length === 0) return [];
+  const out = new Set<string>();
+  for (const b of bodies) for (const f of freeNames(b)) if (!n.inputs.includes(f)) out.add(f);
+  return [...out];
 }
 
 /** A binary min-heap of node names ordered by their (distinct) insertion seq. */

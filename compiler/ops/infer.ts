@@ -4,6 +4,7 @@
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
+import { inferIf } from "./infer-control.js";
 import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
 import { allOps, hasTrait, opDef } from "./index.js";
 
@@ -81,10 +82,16 @@ export function unboundInputs(graph: Graph, shapes: Record<string, readonly numb
 
 export async function inferShapes(graph: Graph, options: InferOptions = {}): Promise<void> {
   bindInputShapes(graph, options.shapes);
+  await inferNodes(graph, options);
+}
+
+/** Infer every node of a graph (or a subgraph, whose captured values its enclosing scopes typed). */
+export async function inferNodes(graph: Graph, options: InferOptions = {}): Promise<void> {
   for (const n of graph.topoOrder()) {
     await inferNode(graph, n, options);
     // a node whose every output is now known has no work left: its values stand as constants
-    if (n.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(n.name);
+    // (an If folded to its branch is gone already)
+    if (graph.g.hasNode(n.name) && n.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(n.name);
   }
 }
 
@@ -109,7 +116,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   if (missing >= 0) throw new KilnError("INVALID_MODEL", `${n.op} input ${missing} is required but absent`, context);
   const inputs: (InputInfo | undefined)[] = n.inputs.map((name) => {
     if (!name) return undefined;
-    const v = graph.values.get(name)!;
+    const v = graph.lookup(name) ?? { name };
     if (v.unsupportedType) {
       throw new KilnError("UNSUPPORTED_OP", `input ${JSON.stringify(name)} has type ${v.unsupportedType}, which kiln does not support`, context);
     }
@@ -117,6 +124,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
     return { name, dtype: v.dtype, shape: v.shape as number[], value: v.const };
   });
   const ctx = new ShapeCtx(n, opset, inputs);
+  if (hasTrait(n, "subgraphs")) return inferIf(graph, n, ctx, (body) => inferNodes(body, options));
   let outs: OutputInfo[];
   try {
     outs = entry.shape(ctx);
