@@ -1,6 +1,6 @@
 // Subgraphs brought into their enclosing graph: a branch of If inlined (its values renamed where
 // the enclosing scope has the name already), and the guards that say when an inlined node runs.
-import { freeNames, subgraphsOf, type Graph, type Node } from "./graph.js";
+import { capturesOf, freeNames, Graph, subgraphsOf, type Attr, type Node } from "./graph.js";
 
 /**
  * When a node runs: every [value, polarity] holds (the bool value, one element, equals polarity).
@@ -45,8 +45,9 @@ function definedInScope(g: Graph | undefined, name: string): boolean {
  * already (the other branch of the same If, another If's branch): those get `prefix` + name,
  * made unique. Returns the parent's names of the body's outputs. The body is consumed.
  */
-export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard: Guard = []): string[] {
-  const rename = new Map<string, string>();
+export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard: Guard = [], bind: ReadonlyMap<string, string> = new Map()): string[] {
+  // `bind`: body inputs that stand for parent values (a loop body's carried state, its iteration number)
+  const rename = new Map<string, string>(bind);
   const fresh = (name: string): string => {
     if (!definedInScope(parent, name) && !rename.has(name)) return name;
     let k = 0, out = `${prefix}${name}`;
@@ -58,6 +59,7 @@ export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard
   for (const n of nodes) for (const o of n.outputs) if (o) defined.push(o);
   for (const v of body.values.values()) if (v.const && !body.producer(v.name)) defined.push(v.name);
   for (const name of defined) {
+    if (bind.has(name)) continue;
     const to = fresh(name);
     rename.set(name, to);
     const v = body.values.get(name)!;
@@ -80,4 +82,41 @@ export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard
     parent.addNode(copy);
   }
   return body.outputs.map(mapped);
+}
+
+/** The outermost graph's run-time inputs a value is computed from (through enclosing scopes). */
+export function inputsBehind(graph: Graph, value: string): string[] {
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (g: Graph, name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    let scope: Graph | undefined = g;
+    while (scope && !scope.producer(name) && !scope.inputs.includes(name)) scope = scope.outer;
+    if (!scope) return;
+    if (scope.inputs.includes(name)) {
+      if (!scope.outer && !scope.values.get(name)?.const) found.add(name);
+      return;
+    }
+    const p = scope.producer(name)!;
+    for (const i of [...p.inputs, ...capturesOf(p)]) if (i) visit(scope, i);
+  };
+  visit(graph, value);
+  return [...found];
+}
+
+/** A copy of a subgraph to infer and inline once more (a loop body per iteration); constants are shared, not copied. */
+export function cloneGraph(g: Graph, outer: Graph | undefined = g.outer): Graph {
+  const c = new Graph();
+  c.outer = outer;
+  c.opsets = g.opsets;
+  for (const [k, v] of g.values) c.values.set(k, { ...v, shape: v.shape ? [...v.shape] : undefined });
+  c.inputs = [...g.inputs];
+  c.outputs = [...g.outputs];
+  for (const n of g.topoOrder()) {
+    const attrs: Record<string, Attr> = {};
+    for (const [k, a] of Object.entries(n.attrs)) attrs[k] = a.type === "graph" ? { type: "graph", value: cloneGraph(a.value, c) } : a;
+    c.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs, ...(n.meta ? { meta: { ...n.meta } } : {}) });
+  }
+  return c;
 }

@@ -4,11 +4,19 @@
 // Otherwise both branches are inferred and must agree on every output's dtype and static shape.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
-import { capturesOf, type Dim, type Graph, type Node } from "../ir/graph.js";
-import { inlineSubgraph } from "../ir/subgraph.js";
+import type { Dim, Graph, Node } from "../ir/graph.js";
+import { inlineSubgraph, inputsBehind } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
+import { inferLoop, inferScan, type ControlHooks } from "./infer-loop.js";
 
-export async function inferIf(graph: Graph, n: Node, ctx: ShapeCtx, inferBody: (body: Graph) => Promise<void>): Promise<void> {
+/** Inference for the ops with subgraphs (trait "subgraphs"), by op. */
+export async function inferControl(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
+  const infer = CONTROL[n.op];
+  if (!infer) ctx.unsupported(`kiln does not infer into ${n.op}'s subgraphs`);
+  return infer(graph, n, ctx, hooks);
+}
+
+async function inferIf(graph: Graph, n: Node, ctx: ShapeCtx, { inferBody }: ControlHooks): Promise<void> {
   const cond = ctx.input(0);
   if (cond.dtype !== "bool" || sizeOf(cond.shape) !== 1) ctx.invalid(`the condition must be one bool, got ${cond.dtype}${describeShape(cond.shape)}`);
   const branch = (name: string): Graph => {
@@ -71,23 +79,4 @@ function bindOutput(graph: Graph, n: Node, out: string, from: string): void {
 
 const describeShape = (shape: readonly Dim[] | undefined) => (shape ? `[${shape.join(",")}]` : "[?]");
 
-/** The outermost graph's run-time inputs a value is computed from (through enclosing scopes). */
-function inputsBehind(graph: Graph, value: string): string[] {
-  const found = new Set<string>();
-  const seen = new Set<string>();
-  const visit = (g: Graph, name: string) => {
-    if (seen.has(name)) return;
-    seen.add(name);
-    let scope: Graph | undefined = g;
-    while (scope && !scope.producer(name) && !scope.inputs.includes(name)) scope = scope.outer;
-    if (!scope) return;
-    if (scope.inputs.includes(name)) {
-      if (!scope.outer && !scope.values.get(name)?.const) found.add(name);
-      return;
-    }
-    const p = scope.producer(name)!;
-    for (const i of [...p.inputs, ...capturesOf(p)]) if (i) visit(scope, i);
-  };
-  visit(graph, value);
-  return [...found];
-}
+const CONTROL: Record<string, (graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks) => Promise<void>> = { If: inferIf, Loop: inferLoop, Scan: inferScan };

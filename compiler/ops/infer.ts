@@ -4,7 +4,8 @@
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
-import { inferIf } from "./infer-control.js";
+import { inferControl } from "./infer-control.js";
+import { inputsBehind } from "../ir/subgraph.js";
 import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
 import { allOps, hasTrait, opDef } from "./index.js";
 
@@ -124,7 +125,19 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
     return { name, dtype: v.dtype, shape: v.shape as number[], value: v.const };
   });
   const ctx = new ShapeCtx(n, opset, inputs);
-  if (hasTrait(n, "subgraphs")) return inferIf(graph, n, ctx, (body) => inferNodes(body, options));
+  if (hasTrait(n, "subgraphs")) {
+    try {
+      return await inferControl(graph, n, ctx, {
+        inferBody: (body) => inferNodes(body, options),
+        inferAdded: async (added) => {
+          await inferNode(graph, added, options);
+          if (added.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(added.name);
+        },
+      });
+    } catch (e) {
+      throw e instanceof KilnError ? withFreezableInputs(graph, n, e) : e;
+    }
+  }
   let outs: OutputInfo[];
   try {
     outs = entry.shape(ctx);
@@ -166,7 +179,12 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
 function withFreezableInputs(graph: Graph, n: Node, e: KilnError): KilnError {
   if (e.code !== "UNSUPPORTED_OP") return e;
   const isFreezable = (name: string) => graph.inputs.includes(name) && !graph.values.get(name)?.const;
-  const named = (e.context.needsValue ?? []).filter(isFreezable);
+  // a value computed from graph inputs (a branch's shape from the model's `size` input) names them
+  let top = graph;
+  while (top.outer) top = top.outer;
+  // small inputs only (scalars, shapes, bounds): a big data tensor frozen would compile per value
+  const small = (name: string) => sizeOf((top.values.get(name)?.shape ?? [Infinity]) as number[]) <= 64;
+  const named = (e.context.needsValue ?? []).flatMap((v) => (isFreezable(v) ? [v] : inputsBehind(graph, v).filter(small)));
   const ints = n.inputs.filter((i) => i && isFreezable(i) && ["int64", "int32"].includes(graph.values.get(i)?.dtype ?? ""));
   const needsValue = [...new Set([...named, ...ints])];
   if (needsValue.length === 0) return e;
