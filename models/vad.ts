@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createRequire } from "node:module";
+import { onnx } from "../compiler/onnx/proto.js";
 
 export const VAD_RATE = 16000;
 export const VAD_CHUNK = 512;
@@ -53,4 +54,16 @@ export function syntheticSpeech(seconds: number, seed = 1): Float32Array {
     out[i] = x;
   }
   return out;
+}
+
+/**
+ * The model with sr an initializer of 16000 instead of an input (the bench's engines all get the
+ * same file and random feeds for input and state; an app passes 16000 anyway).
+ */
+export function sileroVad16k(): Uint8Array {
+  const model = onnx.ModelProto.decode(sileroVadBytes());
+  const g = model.graph!;
+  g.input = (g.input ?? []).filter((i) => i.name !== "sr");
+  g.initializer = [...(g.initializer ?? []), { name: "sr", dataType: onnx.TensorProto.DataType.INT64, dims: [], int64Data: [VAD_RATE] }];
+  return onnx.ModelProto.encode(model).finish();
 }
