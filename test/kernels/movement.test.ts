@@ -29,6 +29,12 @@ describe("shape-only copies vs onnxruntime", () => {
     await check({ op: "Unsqueeze", inputs: [{ dtype: "bool", dims: [3, 5] }, i64([3], [-1, 0, 2])] });
     await check({ op: "Unsqueeze", opset: 11, attrs: { axes: [1] }, inputs: [f([3])] });
   });
+  it("OptionalGetElement of a tensor is the tensor; OptionalHasElement of one is true", async () => {
+    await check({ op: "OptionalGetElement", opset: 18, inputs: [f([2, 3])] });
+    await check({ op: "OptionalGetElement", opset: 18, inputs: [{ dtype: "int64", dims: [5], lo: -9, hi: 9 }] });
+    await check({ op: "OptionalHasElement", opset: 18, inputs: [f([4])] });
+  });
+
   it("Dropout in inference returns the input and an all-true mask", async () => {
     await check({ op: "Dropout", outputs: 2, inputs: [f([3, 7])] });
     await check({ op: "Dropout", outputs: 2, inputs: [f([5]), { dims: [], data: [0.3], constant: true }, { dtype: "bool", dims: [], data: [0], constant: true }] });

@@ -36,7 +36,7 @@ export function params(ctx: KernelCtx): ParamSource {
   };
 }
 
-table.add(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
+table.add(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "OptionalGetElement"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
 
 table.add("Dropout", (ctx) => {
   emitCopy(ctx, ctx.input(0), ctx.output(0));
