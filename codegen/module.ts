@@ -9,6 +9,7 @@ import type { WeightsWriter } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
+import { guardOf } from "../compiler/ir/subgraph.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
 import { KernelCtx, type KernelPrep, type KernelSelection } from "./kernels/kernel.js";
@@ -175,7 +176,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     }
     if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
-    layerFns.push(fn.name);
+    layerFns.push(guarded(m, fn.name, guardTest(m, graph, layout, node)));
     layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
@@ -265,6 +266,42 @@ function refuseOverLimits(m: binaryen.Module, code: Uint8Array, jobs: readonly J
   const layer = /^layer_(\d+)/.exec(name);
   const job = layer ? jobs[Number(layer[1])] : undefined;
   throw new KilnError("UNSUPPORTED_OP", `${job ? "this layer" : `function ${name}`} compiles to a wasm function of ${first.locals} locals and ${first.bytes} bytes; ${limits}`, job?.ctx.context());
+}
+
+/**
+ * When a layer runs (an inlined If branch's node: compiler/ir/subgraph.ts): undefined for always,
+ * false for never (a condition that became a constant), else an i32 test of the condition bytes.
+ * A condition no longer in the graph (a pass dropped it) leaves the layer running always, which
+ * is correct: a guard only saves work.
+ */
+function guardTest(m: binaryen.Module, graph: Graph, layout: MemoryLayout, node: Node): binaryen.ExpressionRef | undefined | false {
+  let test: binaryen.ExpressionRef | undefined;
+  for (const [cond, polarity] of guardOf(node)) {
+    const v = graph.values.get(cond);
+    if (v?.const) {
+      if (Boolean(v.const.data[0]) !== polarity) return false;
+      continue;
+    }
+    const slot = layout.slots.get(cond);
+    if (!slot) continue;
+    const byte = m.i32.load8_u(0, 1, m.i32.const(slot.addr));
+    const holds = polarity ? byte : m.i32.eqz(byte);
+    test = test === undefined ? holds : m.i32.and(test, holds);
+  }
+  return test;
+}
+
+/**
+ * The function the layer table calls for a layer: the layer's own, or for a guarded layer (an
+ * inlined If branch) a wrapper that tests the guard first, so `run`, a range of `run_layers` and a
+ * profile one layer at a time all skip a branch not taken. A layer that never runs keeps its place
+ * in the table (manifest.layers[k] is table entry k) as an empty function.
+ */
+function guarded(m: binaryen.Module, fn: string, test: binaryen.ExpressionRef | undefined | false): string {
+  if (test === undefined) return fn;
+  const name = `${fn}_guarded`;
+  m.addFunction(name, binaryen.none, binaryen.none, [], test === false ? m.nop() : m.if(test, m.call(fn, [], binaryen.none)));
+  return name;
 }
 
 const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {

@@ -68,7 +68,9 @@ export function mergeNodes(graph: Graph): number {
     if (!opDef(n.domain, n.op) || hasTrait(n, "impure")) continue;
     const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${attrKey(n.attrs[k])}`).join(";");
     const inputs = JSON.stringify(n.inputs.map((i) => renames.get(i) ?? i));
-    const key = `${n.domain}::${n.op}${inputs}[${attrs}]/${n.outputs.length}`;
+    // nodes of different If branches (guards, see compiler/ir/subgraph.ts) never merge: one runs without the other
+    const guard = n.meta?.guard ? `@${JSON.stringify(n.meta.guard)}` : "";
+    const key = `${n.domain}::${n.op}${inputs}[${attrs}]/${n.outputs.length}${guard}`;
     const prev = seen.get(key);
     if (prev === undefined) {
       seen.set(key, n);

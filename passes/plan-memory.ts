@@ -7,6 +7,7 @@
 import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { Graph, MemoryPlan, Node } from "../compiler/ir/graph.js";
 import { hasTrait } from "../compiler/ops/index.js";
+import { guardOf } from "../compiler/ir/subgraph.js";
 import type { Pass } from "./pass.js";
 
 export const ALIGN = 16;
@@ -43,7 +44,9 @@ export function planMemory(graph: Graph, greedyLimit = GREEDY_LIMIT): MemoryPlan
   const bufferOf = new Map<string, Buffer>();
   const buffers: Buffer[] = [];
   const lastUse = new Map<string, number>();
-  order.forEach((n, t) => n.inputs.forEach((i) => i && lastUse.set(i, t)));
+  // a guard's condition is read where the guarded node's call is tested (codegen/module.ts)
+  const reads = (n: Node) => [...n.inputs, ...guardOf(n).map(([c]) => c)];
+  order.forEach((n, t) => reads(n).forEach((i) => i && lastUse.set(i, t)));
 
   order.forEach((n, t) => {
     for (const o of n.outputs) {
@@ -80,7 +83,7 @@ export function planMemory(graph: Graph, greedyLimit = GREEDY_LIMIT): MemoryPlan
       bufferOf.set(o, b);
     }
     // extend the lifetime of every buffer read or written here
-    for (const v of [...n.inputs, ...n.outputs]) {
+    for (const v of [...reads(n), ...n.outputs]) {
       const b = v ? bufferOf.get(v) : undefined;
       if (b) b.end = Math.max(b.end, t);
     }

@@ -12,7 +12,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
-import { parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
+import { lowerControlFlow, parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
 
 /**
  * Shape inference evaluates constant nodes up to this many output elements, so shape
@@ -109,6 +109,9 @@ export async function prepareGraph(graph: Graph, options: CompileOptions = {}): 
   if (options.freeze) freezeInputs(graph, options.freeze);
   await inferShapes(graph, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
   verifyGraph(graph, { typed: true });
+  // Ifs left (their conditions known only at run time) become guarded branches: every level's
+  // passes, and code generation, see only plain nodes
+  lowerControlFlow(graph);
   checkLargestTensor(graph, options.limits);
   return graph;
 }

@@ -22,7 +22,8 @@ export type Attr =
   | { type: "floats"; value: number[] }
   | { type: "strings"; value: string[] }
   | { type: "tensor"; value: Tensor }
-  | { type: "graph"; value: unknown }
+  /** a subgraph (If's branches, Loop's and Scan's body): it may read values of enclosing scopes by name */
+  | { type: "graph"; value: Graph }
   | { type: "unsupported"; value: string };
 
 export interface Value {
@@ -111,6 +112,8 @@ export class Graph {
   frozenInputs: { name: string; value: Tensor }[] = [];
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
   memoryPlan?: MemoryPlan;
+  /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
+  outer?: Graph;
   private readonly producers = new Map<string, string>();
   /** value -> names of the nodes that read it */
   private readonly uses = new Map<string, Set<string>>();
@@ -145,6 +148,14 @@ export class Graph {
 
   hasValue(name: string): boolean {
     return this.values.has(name);
+  }
+
+  /** A value of this graph or, for a subgraph, of the nearest enclosing scope that has it. */
+  lookup(name: string): Value | undefined {
+    const v = this.values.get(name);
+    // a captured name has an empty entry here (addNode records every name a node reads)
+    const local = v && (v.dtype || v.const || v.unsupportedType || this.producers.has(name) || this.inputs.includes(name));
+    return local || !this.outer ? v : this.outer.lookup(name) ?? v;
   }
 
   opset(domain: string): number {
@@ -236,6 +247,12 @@ export class Graph {
     for (const k of readers) {
       const n = this.node(k);
       n.inputs = n.inputs.map((x) => renames.get(x) ?? x);
+      // a subgraph that reads a renamed value from this scope reads its new name
+      for (const body of subgraphsOf(n)) {
+        const free = freeNames(body);
+        const inner = new Map([...renames].filter(([from]) => free.has(from)));
+        if (inner.size) body.replaceUses(inner);
+      }
       this.relink(n);
     }
     this.outputs = this.outputs.map((x) => renames.get(x) ?? x);
@@ -302,7 +319,10 @@ export class Graph {
   /** Values that are constants (initializers, folded) and are used by some node or output. */
   liveConstants(): Value[] {
     const used = new Set<string>(this.outputs);
-    for (const e of this.entries.values()) for (const i of e.node.inputs) if (i) used.add(i);
+    for (const e of this.entries.values()) {
+      for (const i of e.node.inputs) if (i) used.add(i);
+      for (const c of capturesOf(e.node)) used.add(c);
+    }
     return [...this.values.values()].filter((v) => v.const && used.has(v.name));
   }
 
@@ -322,6 +342,7 @@ export class Graph {
     while (stack.length) {
       const n = stack.pop()!;
       for (const i of n.inputs) if (i) used.add(i);
+      for (const c of capturesOf(n)) used.add(c);
       for (const o of n.outputs) if (o) used.add(o);
       if (n.body) for (const b of n.body) stack.push(b);
     }
@@ -329,8 +350,10 @@ export class Graph {
   }
 
   private link(node: Node): void {
-    this.linked.set(node.name, [...node.inputs]);
-    for (const inp of node.inputs) {
+    // values a node's subgraphs read from this scope are inputs too: edges, uses, liveness
+    const reads = [...node.inputs, ...capturesOf(node)];
+    this.linked.set(node.name, reads);
+    for (const inp of reads) {
       if (!inp) continue;
       let u = this.uses.get(inp);
       if (!u) this.uses.set(inp, (u = new Set()));
@@ -353,6 +376,41 @@ export class Graph {
     this.unlink(node);
     this.link(node);
   }
+}
+
+/** The subgraphs a node holds in its attributes (If's branches, Loop's body ...), by attribute name order. */
+export function subgraphsOf(n: Node): Graph[] {
+  const out: Graph[] = [];
+  for (const k of Object.keys(n.attrs).sort()) {
+    const a = n.attrs[k];
+    if (a.type === "graph") out.push(a.value);
+  }
+  return out;
+}
+
+/**
+ * The names a subgraph reads but does not define (its inputs, its nodes' outputs and its own
+ * constants are defined in it): the values it captures from enclosing scopes, nested bodies' included.
+ */
+export function freeNames(g: Graph): Set<string> {
+  const defined = new Set<string>(g.inputs);
+  const read = new Set<string>(g.outputs);
+  for (const n of g.nodeList()) {
+    for (const o of n.outputs) if (o) defined.add(o);
+    for (const i of n.inputs) if (i) read.add(i);
+    for (const body of subgraphsOf(n)) for (const f of freeNames(body)) read.add(f);
+  }
+  for (const v of g.values.values()) if (v.const && !g.producer(v.name)) defined.add(v.name);
+  return new Set([...read].filter((r) => !defined.has(r)));
+}
+
+/** The names a node's subgraphs capture from the scope the node is in (none for most nodes). */
+export function capturesOf(n: Node): string[] {
+  const bodies = subgraphsOf(n);
+  if (bodies.length === 0) return [];
+  const out = new Set<string>();
+  for (const b of bodies) for (const f of freeNames(b)) if (!n.inputs.includes(f)) out.add(f);
+  return [...out];
 }
 
 /** A binary min-heap of entries ordered by their (distinct) insertion seq. */
