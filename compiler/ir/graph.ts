@@ -2,6 +2,7 @@
 // graphology DirectedGraph (edge producer -> consumer); values and their types live beside it.
 import Graphology from "graphology";
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
+import type { ModelInfo } from "../../runtime/manifest.js";
 import { KilnError } from "../../runtime/errors.js";
 
 const { DirectedGraph } = Graphology as unknown as { DirectedGraph: typeof import("graphology").DirectedGraph };
@@ -96,6 +97,8 @@ export class Graph {
   opsets = new Map<string, number>();
   /** graph inputs turned into constants at compile time (CompileOptions.freeze), in order */
   frozenInputs: { name: string; value: Tensor }[] = [];
+  /** what the ONNX model says about itself (doc_string, metadata, declared input dims), carried into the manifest */
+  info?: ModelInfo;
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
   memoryPlan?: MemoryPlan;
   private readonly producers = new Map<string, string>();
