@@ -31,9 +31,26 @@ export interface Session {
    * the next run (compile-time evaluation reads big folded weights this way, without a copy).
    */
   runInPlace(feeds: Feeds): Record<string, Tensor>;
-  /** per-layer wall time of one run, in ms (slower than run: it calls each layer from JS) */
-  /** one run, each layer timed on its own: its name, op, kernel variant and milliseconds */
-  profile(feeds: Feeds): Promise<{ layer: string; op: string; kernel: string; ms: number }[]>;
+  /**
+   * One run, each layer called from JS and timed on its own (a little slower than run): its name,
+   * ops, kernel variant and milliseconds; the weights placed for it in this run (the first places
+   * each layer's pieces just before it: placedBytes, placeMs) and its flops where the manifest has them.
+   */
+  profile(feeds: Feeds): Promise<LayerTiming[]>;
+}
+
+/** One layer's share of a profiled run (Session.profile). */
+export interface LayerTiming {
+  layer: string;
+  op: string;
+  kernel: string;
+  ms: number;
+  /** weights bytes written into memory for this layer in this run (the first run places them) */
+  placedBytes: number;
+  /** the time that placing took (checksums included), not part of ms */
+  placeMs: number;
+  /** the layer's arithmetic (manifest layers[].flops), when kiln counts it */
+  flops?: number;
 }
 
 /** The manifest of a kiln module, its checksum, format, keys and types checked (runtime/validate.ts). */
@@ -199,11 +216,13 @@ export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAsse
     },
     async profile(feeds) {
       write(feeds);
-      const times = manifest.layers.map((l, k) => {
-        scheduler.placeLayer(k); // not timed: the layer's own run is
+      const times = manifest.layers.map((l, k): LayerTiming => {
+        const p0 = performance.now();
+        const placedBytes = scheduler.placeLayer(k); // timed apart: ms is the layer's own run
         const t0 = performance.now();
         layerFns[k]();
-        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms: performance.now() - t0 };
+        const ms = performance.now() - t0;
+        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) };
       });
       scheduler.finish();
       return times;
