@@ -59,10 +59,8 @@ export function readManifest(mod: WebAssembly.Module): Manifest {
 }
 
 export async function compileArtifact(bytes: Uint8Array): Promise<WebAssembly.Module> {
-  if (!hasWasmMagic(bytes)) {
-    const what = looksLikeText(bytes) ? "it is text" : `its ${bytes.length} bytes do not start with the wasm header (\\0asm, version 1)`;
-    throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${what}; pass a .wasm written by kiln compile`);
-  }
+  const notWasm = notWasmReason(bytes);
+  if (notWasm) throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasm}; pass a .wasm written by kiln compile`);
   try {
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
@@ -71,6 +69,12 @@ export async function compileArtifact(bytes: Uint8Array): Promise<WebAssembly.Mo
     }
     throw new KilnError("INVALID_ARTIFACT", `not a valid WebAssembly module: ${(e as Error).message}`);
   }
+}
+
+/** Why the bytes are not a WebAssembly module ("it is text", "its 12 bytes do not start with ..."), or undefined when they start as one. */
+export function notWasmReason(bytes: Uint8Array): string | undefined {
+  if (hasWasmMagic(bytes)) return undefined;
+  return looksLikeText(bytes) ? "it is text" : `its ${bytes.length} bytes do not start with the wasm header (\\0asm, version 1)`;
 }
 
 /** Whether the bytes' manifest (read without compiling) says the module needs relaxed SIMD. */

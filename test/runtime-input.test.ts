@@ -73,7 +73,7 @@ describe("the artifact as callers have it", () => {
     expect(viaLoad.message).toMatch(/not a WebAssembly module: it is text/);
     const r = kiln(["run", file]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^kiln: INVALID_ARTIFACT: not a WebAssembly module: it is text/);
+    expect(r.stderr).toMatch(/^kiln: INVALID_ARTIFACT: not a WebAssembly module: it is text \(.*notes\.wasm\)/);
   });
 });
 

@@ -4,6 +4,7 @@
 import { KilnError } from "../../runtime/errors.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RELAXED_CODE_SECTION, WEIGHTS_SECTION, type Manifest } from "../../runtime/manifest.js";
 import { sections } from "../../runtime/sections.js";
+import { notWasmReason } from "../../runtime/session.js";
 import { parseManifest } from "../../runtime/validate.js";
 
 export interface ArtifactSizes {
@@ -27,9 +28,8 @@ export interface ArtifactInfo {
 const KILN_SECTIONS = [MANIFEST_SECTION, MANIFEST_CHECKSUM_SECTION, RELAXED_CODE_SECTION, WEIGHTS_SECTION];
 
 export function readArtifact(bytes: Uint8Array): ArtifactInfo {
-  if (!(bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d)) {
-    throw new KilnError("INVALID_ARTIFACT", "not a WebAssembly module (it does not start with \\0asm); pass a .wasm written by kiln compile");
-  }
+  const notWasm = notWasmReason(bytes);
+  if (notWasm) throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasm}; pass a .wasm written by kiln compile`);
   const all = sections(bytes);
   const payloads = (name: string) => all.filter((s) => s.name === name).map((s) => bytes.slice(s.payload, s.end).buffer);
   const manifest = parseManifest(payloads(MANIFEST_SECTION), payloads(MANIFEST_CHECKSUM_SECTION));

@@ -10,7 +10,8 @@ const GRAPH_ONLY = ["shape", "O", "kernels", "dump-before", "dump-after", "dump-
 
 export async function cmdInspect(args: Args): Promise<number> {
   const [file] = args.positionals;
-  if (!fileIsWasm(file)) {
+  // by its bytes; a file named .wasm that is not one is reported as a bad artifact, not a bad ONNX model
+  if (!fileIsWasm(file) && !/\.wasm$/i.test(file)) {
     if (args.flags.has("json")) throw new UsageError("--json applies to kiln inspect of a .wasm artifact (its manifest); of an ONNX model kiln inspect prints the IR");
     const { cmdInspectGraph } = await import("./cmd-compile.js");
     return cmdInspectGraph(args);

@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { KilnError } from "../../../runtime/errors.js";
-import { createSession, type Session } from "../../../runtime/session.js";
+import { createSession, notWasmReason, type Session } from "../../../runtime/session.js";
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
@@ -60,7 +60,7 @@ export async function cmdRun(args: Args): Promise<number> {
   const isWasm = isWasmBytes(bytes);
   // named .wasm but not one: say so, rather than report it as a broken ONNX protobuf
   if (!isWasm && /\.wasm$/i.test(model)) {
-    throw new KilnError("INVALID_ARTIFACT", `${model} is not a WebAssembly module (it does not start with \\0asm); kiln run takes a .wasm from kiln compile or an .onnx model`);
+    throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasmReason(bytes)} (${model}); kiln run takes a .wasm from kiln compile or an .onnx model`);
   }
   const dataDir = one(args, "data");
   const { listDataSet, readTensorFile, compareTensors } = dataDir ? await testdata() : {};

@@ -13,12 +13,8 @@ usage:
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
                                  [--profile trace.json] [--save DIR]
-  kiln pack model.onnx|model.wasm -o DIR [--target npm|worker] [--name NAME] [--shape ...] [--simd ...]
-               an npm package (ESM, .d.ts, the .wasm) or a Cloudflare Workers module
-  kiln serve model.wasm|model.onnx [--port P] [--host H] [--workers N] [--shape ...]
-               HTTP: POST /run with JSON or binary tensors, a pool of N worker threads
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
-               [--input name=random|arange|ones|zeros|file.pb ...] [--data DIR] [--int-range name=LO..HI ...] [--load-runs N] [--json]
+               [--load-runs N] --json
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
 
 options:

@@ -46,7 +46,7 @@ export const OPTION_CASES: HostileCase[] = [
   api("load-max-modules-zero", () => load(ADD, { limits: { maxModules: 0 } }), "BAD_OPTION", /limits.maxModules takes an integer >= 1/),
   api("session-simd-fast", async () => createSession(await wasm(), { simd: "fast" as never }), "BAD_OPTION", /option simd takes/),
   api("session-unknown-option", async () => createSession(await wasm(), { weight: 1 } as never), "BAD_OPTION", /createSession\(\) options has no option "weight"/),
-  api("session-artifact-a-string", () => createSession("model.wasm" as never), "INVALID_ARTIFACT", /takes a kiln .wasm as a Uint8Array, an ArrayBuffer or a WebAssembly.Module, got string/),
+  api("session-artifact-a-string", () => createSession("model.wasm" as never), "INVALID_ARTIFACT", /takes a kiln .wasm as bytes \(Uint8Array, ArrayBuffer\) or a WebAssembly.Module, got a string/),
   // fetch(...).arrayBuffer() hands over an ArrayBuffer
   api("session-artifact-an-arraybuffer", async () => {
     const bytes = await wasm();
@@ -58,12 +58,12 @@ export const OPTION_CASES: HostileCase[] = [
 export const FEED_CASES: HostileCase[] = [
   api("feeds-null", run(null), "BAD_INPUT", /takes the inputs as an object/),
   api("feeds-a-typed-array", run(Float32Array.of(1, 2)), "BAD_INPUT", /takes the inputs as an object/),
-  api("feed-null", run({ x: null }), "BAD_INPUT", /input "x" must be a typed array or \{ data, dims \}, got null/),
-  api("feed-a-number", run({ x: 5 }), "BAD_INPUT", /got number/),
-  api("feed-a-bare-array", run({ x: [1, 2] }), "BAD_INPUT", /wrap it/),
-  api("feed-data-undefined", run({ x: { data: undefined } }), "BAD_INPUT", /data must be a typed array or an array of numbers, got undefined/),
-  api("feed-dims-a-string", run({ x: { data: Float32Array.of(1, 2), dims: "2" } }), "BAD_INPUT", /dims must be an array of non-negative integers/),
-  api("feed-dims-negative-dynamic", run({ x: { data: new Float32Array(3), dims: [-1, 3] } }, DYNAMIC), "BAD_INPUT", /dims must be an array of non-negative integers/),
+  api("feed-null", run({ x: null }), "BAD_INPUT", /input "x" is null; pass a typed array/),
+  api("feed-a-number", run({ x: 5 }), "BAD_INPUT", /input "x" is the number 5/),
+  api("feed-a-bare-array", run({ x: [1, 2] }), "BAD_INPUT", /input "x" is a plain array; pass a typed array/),
+  api("feed-data-undefined", run({ x: { data: undefined } }), "BAD_INPUT", /input "x" has data undefined; \{ data, dims \} takes a typed array/),
+  api("feed-dims-a-string", run({ x: { data: Float32Array.of(1, 2), dims: "2" } }), "BAD_INPUT", /input "x" has dims the string "2", not a list of non-negative integers/),
+  api("feed-dims-negative-dynamic", run({ x: { data: new Float32Array(3), dims: [-1, 3] } }, DYNAMIC), "BAD_INPUT", /input "x" has dims \[-1,3\], not a list of non-negative integers/),
   api("feed-missing", run({}), "BAD_INPUT", /missing input "x"/),
   api("feed-unknown-name", run({ x: Float32Array.of(1, 2), z: Float32Array.of(1) }), "BAD_INPUT", /unknown input "z"/),
   api("feed-wrong-dtype", run({ x: Int32Array.of(1, 2) }), "BAD_INPUT", /must be float32/),
