@@ -9,6 +9,7 @@ import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
 import { checkModule, parseManifest } from "./validate.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
+import { readResponse, type ResponseLike } from "./source.js";
 import { checkOptions, rules, type OptionRules } from "./options.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
 
@@ -119,20 +120,23 @@ export const SESSION_OPTION_RULES: OptionRules = {
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
 const looksLikeText = (b: Uint8Array) => b.length > 0 && b.subarray(0, 256).every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127) || c >= 128);
 
-/** The artifact as bytes (an ArrayBuffer, as fetch().arrayBuffer() gives, or any byte view), or the compiled module. */
+/** The artifact as bytes (an ArrayBuffer, as fetch().arrayBuffer() gives, or any byte view; a Response is read before), or the compiled module. */
 function artifactOf(artifact: unknown): Uint8Array | WebAssembly.Module {
   if (artifact instanceof WebAssembly.Module || artifact instanceof Uint8Array) return artifact;
   if (artifact instanceof ArrayBuffer) return new Uint8Array(artifact);
   if (ArrayBuffer.isView(artifact)) return new Uint8Array(artifact.buffer, artifact.byteOffset, artifact.byteLength);
   const got = typeof artifact === "string" ? "a string (a path? read the file first, or use kiln's load(path))" : artifact === null ? "null" : `a ${typeof artifact === "object" ? artifact.constructor?.name ?? "object" : typeof artifact}`;
-  throw new KilnError("INVALID_ARTIFACT", `createSession takes a kiln .wasm as bytes (Uint8Array, ArrayBuffer) or a WebAssembly.Module, got ${got}`);
+  throw new KilnError("INVALID_ARTIFACT", `createSession takes a kiln .wasm as bytes (Uint8Array, ArrayBuffer), a fetch() Response or a WebAssembly.Module, got ${got}`);
 }
 
-export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+/** What createSession takes: the artifact's bytes, a fetch() Response or its promise, or a compiled module. */
+export type ArtifactInput = Uint8Array | ArrayBuffer | ArrayBufferView | WebAssembly.Module | Response | ResponseLike | PromiseLike<Response | ResponseLike>;
+
+export async function createSession(artifact: ArtifactInput, options: SessionOptions = {}): Promise<Session> {
   checkOptions("createSession() options", options, SESSION_OPTION_RULES);
   let mod: WebAssembly.Module;
   let weights = options.weights;
-  const given = artifactOf(artifact);
+  const given = artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact"));
   if (given instanceof WebAssembly.Module) {
     mod = given;
   } else {
