@@ -12,7 +12,7 @@ export interface BindingsOptions {
   artifact: string;
   /** where the runtime is imported from: "kiln/runtime" (default), or "./runtime/index.js" in a package */
   runtime?: string;
-  /** the class's name (default: from the model's graph name) */
+  /** the class's name, made an identifier (default: from the model's graph name; kiln compile passes the file's) */
   name?: string;
 }
 
@@ -181,7 +181,7 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
         name: "load",
         isStatic: true,
         isAsync: true,
-        docs: ["Load the compiled model: by default the artifact next to this module (`artifactUrl`). Options are createSession's (`proxy: true` runs it in a worker)."],
+        docs: ["Load the compiled model: by default the artifact next to this module (`artifactUrl`). Options are createSession's."],
         parameters: [{ name: "source", type: "ArtifactSource", initializer: "artifactUrl" }, { name: "options", type: "SessionOptions", hasQuestionToken: true }],
         returnType: `Promise<${name}>`,
         statements: (w) => {

@@ -77,7 +77,8 @@ async function writeBindings(wasm: Uint8Array, wasmFile: string, target: string,
   const text = await generateBindings(manifest, {
     artifact: "./" + path.relative(path.dirname(path.resolve(target)), path.resolve(wasmFile)).split(path.sep).join("/"),
     runtime: one(args, "runtime-import") ?? "kiln/runtime",
-    name: one(args, "name"),
+    // the file's name by default: ONNX graph names are often an exporter's ("main_graph", "torch_jit")
+    name: one(args, "name") ?? path.basename(wasmFile).replace(/\.wasm$/i, ""),
   });
   writeOutputFile(target, args.flags.has("o") ? "-o" : "--emit-ts", text);
 }

@@ -6,6 +6,7 @@ usage:
                [--report R.json] [--time-passes] [--quiet]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
   kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
+               [--name ClassName] [--runtime-import kiln/runtime]
   kiln inspect model.wasm [--json]     an artifact's manifest: inputs, outputs, layers and kernel variants, sizes, features
   kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]    the IR
   kiln opt IR.txt|- --passes p1,p2{option=value} [-o OUT.txt] [--time-passes] [--verify-each]
