@@ -42,20 +42,8 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (emitTs) checkOutputFile(bindingsFile(out), "--emit-ts");
   const reportFile = one(args, "report");
   if (reportFile) checkOutputFile(reportFile, "--report");
-  const { bytes, readExternal } = await readModelFile(model);
-  const simd = parseSimd(args, "auto");
   const t0 = performance.now();
-  const graph = importChecked(bytes, readExternal);
-  const options = await compileOptions(args);
-  const { compileGraph } = await compiler();
-  const nodesBefore = graph.g.order;
-  const line = quiet ? undefined : progressLine(process.stderr);
-  let compiled;
-  try {
-    compiled = await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update });
-  } finally {
-    line?.end();
-  }
+  const { compiled, nodesBefore } = await compileModelFile(model, args);
   writeOutputFile(out, "-o", compiled.wasm);
   const ms = performance.now() - t0;
   if (reportFile) {
@@ -67,6 +55,22 @@ export async function cmdCompile(args: Args): Promise<number> {
     console.log(`kiln: ${model} -> ${out}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
   }
   return 0;
+}
+
+/** The ONNX model `model` compiled with the command's flags (-O, --shape, --simd ...), with progress on a terminal unless --quiet. */
+export async function compileModelFile(model: string, args: Args) {
+  const { bytes, readExternal } = await readModelFile(model);
+  const simd = parseSimd(args, "auto");
+  const graph = importChecked(bytes, readExternal);
+  const options = await compileOptions(args);
+  const { compileGraph } = await compiler();
+  const nodesBefore = graph.g.order;
+  const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);
+  try {
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update }), nodesBefore };
+  } finally {
+    line?.end();
+  }
 }
 
 /** Typed bindings (bindings.ts, which loads ts-morph) for the artifact `wasm`, written to `target`. */

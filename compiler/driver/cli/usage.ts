@@ -14,6 +14,8 @@ usage:
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
                                  [--profile trace.json] [--save DIR]
+  kiln pack model.onnx|model.wasm -o DIR [--name NAME] [--shape ...] [-O0|-O1|-O2] [--simd ...] [--quiet]
+               an npm package: ESM entry with typed bindings (.d.ts), the .wasm, kiln's runtime
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
                [--load-runs N] --json
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
