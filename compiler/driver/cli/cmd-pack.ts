@@ -7,7 +7,7 @@ import { readUserFile } from "../files.js";
 import { COMPILE_FLAGS, one, UsageError, type Args } from "./args.js";
 import { fileIsWasm } from "./wasm-file.js";
 
-export const PACK_TARGETS = ["npm"] as const;
+export const PACK_TARGETS = ["npm", "worker"] as const;
 
 /** -o DIR: a folder that does not exist yet (made), or one that does; not a file */
 function checkOutputFolder(dir: string): void {
@@ -36,7 +36,14 @@ export async function cmdPack(args: Args): Promise<number> {
     const { compileModelFile } = await import("./cmd-compile.js");
     wasm = (await compileModelFile(model, args)).compiled.wasm;
   }
-  const { packNpm } = await import("../pack.js");
+  const { packNpm, packWorker, WORKER_SIZE_LIMITS } = await import("../pack.js");
+  if (target === "worker") {
+    const w = await packWorker(wasm, out, { name });
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MB`;
+    const fits = w.gzipBytes <= WORKER_SIZE_LIMITS.free ? "within the free plan's 3 MB" : w.gzipBytes <= WORKER_SIZE_LIMITS.paid ? "over the free plan's 3 MB, within the paid plan's 10 MB" : "OVER the paid plan's 10 MB: too big for Cloudflare Workers";
+    if (!args.flags.has("quiet")) console.log(`kiln: ${model} -> ${out}/ (Cloudflare Worker ${w.name}: ${mb(w.bytes)}, ${mb(w.gzipBytes)} gzip, ${fits}; npx workerd serve ${out}/workerd.capnp, or npx wrangler deploy in ${out})`);
+    return 0;
+  }
   const result = await packNpm(wasm, out, { name });
   if (!args.flags.has("quiet")) {
     const runtime = result.files.filter((f) => f.file.startsWith("runtime/") && f.file.endsWith(".js")).reduce((a, f) => a + f.bytes, 0);

@@ -14,8 +14,11 @@ usage:
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
                                  [--profile trace.json] [--save DIR]
-  kiln pack model.onnx|model.wasm -o DIR [--name NAME] [--shape ...] [-O0|-O1|-O2] [--simd ...] [--quiet]
-               an npm package: ESM entry with typed bindings (.d.ts), the .wasm, kiln's runtime
+  kiln pack model.onnx|model.wasm -o DIR [--target npm|worker] [--name NAME] [--shape ...] [-O0|-O1|-O2] [--simd ...] [--quiet]
+               npm: a package (ESM entry with typed bindings and .d.ts, the .wasm, kiln's runtime);
+               worker: a Cloudflare Workers module (fetch handler, runtime, .wasm; wrangler.toml, workerd.capnp)
+  kiln serve model.wasm|model.onnx [--port 8080] [--host 127.0.0.1] [--workers N]
+               HTTP on one machine, a pool of N worker threads: POST /run with JSON or binary tensors, GET / the model
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
                [--load-runs N] --json
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
