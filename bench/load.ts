@@ -1,6 +1,7 @@
 // A bounded HTTP load test: `requests` requests, at most `concurrency` in flight, each answer
 // checked by the caller; latency percentiles and throughput. kiln serve's and the packed Worker's
 // tests and bench/serve-load.ts use it.
+import * as net from "node:net";
 
 export interface LoadRequest {
   body: Uint8Array | string;
@@ -55,3 +56,12 @@ export async function loadTest(url: string, options: { requests: number; concurr
 
 export const formatLoad = (what: string, r: LoadResult) =>
   `${what}: ${r.requests} requests, ${r.errors} errors, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, ${r.perSecond.toFixed(0)} requests/s`;
+
+/** A port free on 127.0.0.1 now (a server is started on it just after). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}

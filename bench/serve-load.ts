@@ -4,13 +4,12 @@
 // bodies; every answer must equal the first one's bytes.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import { readArtifact } from "../compiler/driver/artifact-info.js";
 import { makeInput } from "../compiler/driver/cli/inputs.js";
-import { formatLoad, loadTest } from "./load.js";
+import { formatLoad, freePort, loadTest } from "./load.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const argv = process.argv.slice(2);
@@ -33,14 +32,6 @@ manifest.inputs.forEach((s, k) => {
   body.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), at);
   at += storageBytes(s.dtype, sizeOf(s.dims));
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function measure(what: string, child: ChildProcess, base: string): Promise<void> {
   for (let t = 0; t < 300 && !(await fetch(`${base}/`).then((r) => r.ok, () => false)); t++) await new Promise((r) => setTimeout(r, 200));

@@ -5,12 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildZooModel } from "../models/zoo.js";
 import { readTensorFile } from "../compiler/driver/testdata.js";
-import { formatLoad, loadTest } from "../bench/load.js";
+import { formatLoad, freePort, loadTest } from "../bench/load.js";
 import { kiln } from "./util/cli.js";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -38,15 +37,6 @@ beforeAll(() => {
   want = readTensorFile(path.join(saved, "output_0.pb")).data as Float32Array;
   expect(want.length).toBe(10);
 }, 120_000);
-
-/** a port free now (the server is started on it just after) */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** GET url until it answers (the server is up), for at most `ms` */
 async function waitUp(url: string, child: ChildProcess, ms = 60_000): Promise<void> {
