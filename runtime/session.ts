@@ -107,6 +107,11 @@ export interface SessionOptions {
   placement?: WeightPlacement;
   /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
   limits?: Limits;
+  /**
+   * Run the session in a worker (a Web Worker in a page, a worker thread in Node; runtime/proxy.ts):
+   * run() is then a message, and the calling thread stays free while the model runs.
+   */
+  proxy?: boolean;
 }
 
 export const SESSION_OPTION_RULES: OptionRules = {
@@ -115,6 +120,7 @@ export const SESSION_OPTION_RULES: OptionRules = {
   relaxedSupported: rules.function,
   placement: rules.oneOf("lazy", "eager"),
   limits: rules.shape(LIMIT_RULES),
+  proxy: rules.boolean,
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
@@ -134,6 +140,11 @@ export type ArtifactInput = Uint8Array | ArrayBuffer | ArrayBufferView | WebAsse
 
 export async function createSession(artifact: ArtifactInput, options: SessionOptions = {}): Promise<Session> {
   checkOptions("createSession() options", options, SESSION_OPTION_RULES);
+  if (options.proxy) {
+    const { proxySession } = await import("./proxy.js");
+    // bytes or a compiled module go to the worker; a Response is read here (it cannot be sent)
+    return proxySession(artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact")), options);
+  }
   let mod: WebAssembly.Module;
   let weights = options.weights;
   const given = artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact"));

@@ -181,7 +181,7 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
         name: "load",
         isStatic: true,
         isAsync: true,
-        docs: ["Load the compiled model: by default the artifact next to this module (`artifactUrl`). Options are createSession's."],
+        docs: ["Load the compiled model: by default the artifact next to this module (`artifactUrl`). Options are createSession's (`proxy: true` runs it in a worker)."],
         parameters: [{ name: "source", type: "ArtifactSource", initializer: "artifactUrl" }, { name: "options", type: "SessionOptions", hasQuestionToken: true }],
         returnType: `Promise<${name}>`,
         statements: (w) => {
