@@ -13,7 +13,7 @@ import { buildZooModel } from "../models/zoo.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { runOrt } from "./util/ort.js";
 import { kiln } from "./util/cli.js";
-import { browserSuite, CHROMIUM, launchChromium, serveFolder } from "./util/chromium.js";
+import { browserSuite, CHROMIUM, pageResult } from "./util/chromium.js";
 import { packageName } from "../compiler/driver/pack.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-pack-"));
@@ -108,19 +108,8 @@ describe.skipIf(!CHROMIUM)(browserSuite("kiln pack in Chromium"), () => {
     console.log(`kiln pack bundle: runtime ${size(min.outputFiles[0].contents)}; runtime + bindings + page ${size(all.outputFiles[0].contents)}`);
     expect(zlib.gzipSync(min.outputFiles[0].contents).length).toBeLessThan(12_000);
 
-    const srv = await serveFolder(site);
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on("pageerror", (e) => errors.push(e.message));
-      await page.goto(`${srv.base}/index.html`);
-      await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 }).catch(() => undefined);
-      expect(errors).toEqual([]);
-      expectWanted(await page.evaluate(() => (globalThis as unknown as { __result: { dims: number[]; data: number[] } }).__result));
-    } finally {
-      await browser.close();
-      await srv.close();
-    }
+    const { result, errors } = await pageResult<{ dims: number[]; data: number[] }>(site);
+    expect(errors).toEqual([]);
+    expectWanted(result!);
   }, 120_000);
 });

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { compile } from "../compiler/driver/api.js";
 import { buildZooModel } from "../models/zoo.js";
 import type { createSession as CreateSession } from "../runtime/session.js";
-import { browserSuite, CHROMIUM, launchChromium, serveFolder } from "./util/chromium.js";
+import { browserSuite, CHROMIUM, pageResult } from "./util/chromium.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 // the built runtime, as users have it: the proxy starts its worker from proxy-worker.js beside it
@@ -90,22 +90,10 @@ try {
   window.__result = { error: String(e.message ?? e) };
 }
 </script>`);
-    const srv = await serveFolder(site);
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on("pageerror", (e) => errors.push(e.message));
-      await page.goto(`${srv.base}/index.html`);
-      await page.waitForFunction(() => (window as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 });
-      expect(errors).toEqual([]);
-      const got = await page.evaluate(() => (window as unknown as { __result: { free: boolean; data: number[]; error?: string } }).__result);
-      expect(got.error).toBeUndefined();
-      expect(got.data).toEqual(want);
-      expect(got.free).toBe(true);
-    } finally {
-      await browser.close();
-      await srv.close();
-    }
+    const { result: got, errors } = await pageResult<{ free: boolean; data: number[]; error?: string }>(site);
+    expect(errors).toEqual([]);
+    expect(got?.error).toBeUndefined();
+    expect(got?.data).toEqual(want);
+    expect(got?.free).toBe(true);
   }, 120_000);
 });

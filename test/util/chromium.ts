@@ -46,3 +46,23 @@ export async function serveFolder(dir: string): Promise<{ base: string; close: (
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
+
+/**
+ * Serve `dir`, open its index.html in Chromium, and return what the page put in
+ * window.__result (waited for up to a minute) with the page's uncaught errors.
+ */
+export async function pageResult<T>(dir: string): Promise<{ result: T | undefined; errors: string[] }> {
+  const srv = await serveFolder(dir);
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${srv.base}/index.html`);
+    await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 }).catch(() => undefined);
+    return { result: await page.evaluate(() => (globalThis as unknown as { __result?: T }).__result), errors };
+  } finally {
+    await browser.close();
+    await srv.close();
+  }
+}
