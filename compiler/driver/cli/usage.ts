@@ -20,7 +20,8 @@ usage:
   kiln serve model.wasm|model.onnx [--port 8080] [--host 127.0.0.1] [--workers N]
                HTTP on one machine, a pool of N worker threads: POST /run with JSON or binary tensors, GET / the model
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
-               [--load-runs N] --json
+               [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data test_data_set_DIR]
+               [--int-range [name=]LO..HI ...] [--load-runs N] [--json]
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
 
 options:
