@@ -3,14 +3,12 @@
 // Worker (module type) in a page and as a worker thread in Node.
 import { createSession, type Session } from "./session.js";
 import { isKilnError } from "./errors.js";
+import type { ProxyRequest } from "./proxy.js";
 
 interface Port {
   postMessage(message: unknown): void;
 }
 
-export type ProxyRequest =
-  | { id: number; kind: "init"; artifact: unknown; options: Record<string, unknown> }
-  | { id: number; kind: "run" | "profile"; feeds: unknown };
 
 let session: Session | undefined;
 

@@ -3,11 +3,15 @@
 // a long inference, as onnxruntime-web's proxy option does. Outputs come back as copies; what
 // cannot cross to a worker (functions among the options, runInPlace's views into memory) is a
 // typed error.
+// (session.ts builds the Session from openProxy's handle: this module does not import it, so the
+// two need no import of each other.)
 import { KilnError, type KilnErrorCode } from "./errors.js";
-import type { Feeds } from "./feeds.js";
 import type { Manifest } from "./manifest.js";
-import type { ProxyRequest } from "./proxy-worker.js";
-import type { LayerTiming, Session, SessionOptions, Tensor } from "./session.js";
+
+/** What the caller's side sends the worker (proxy-worker.ts). */
+export type ProxyRequest =
+  | { id: number; kind: "init"; artifact: unknown; options: Record<string, unknown> }
+  | { id: number; kind: "run" | "profile"; feeds: unknown };
 
 interface Channel {
   send(message: ProxyRequest): void;
@@ -53,12 +57,15 @@ async function openChannel(): Promise<Channel> {
   };
 }
 
-export interface ProxySession extends Session {
-  /** stop the worker (runs after this fail) */
+export interface ProxyHandle {
+  manifest: Manifest;
+  /** a run or profile in the worker: its result, or its KilnError */
+  call(kind: "run" | "profile", feeds: unknown): Promise<unknown>;
+  /** stop the worker (calls after this fail) */
   terminate(): void;
 }
 
-export async function proxySession(artifact: unknown, options: SessionOptions): Promise<ProxySession> {
+export async function openProxy(artifact: unknown, options: Record<string, unknown>): Promise<ProxyHandle> {
   const fns = Object.entries(options).filter(([, v]) => typeof v === "function").map(([k]) => k);
   if (fns.length) throw new KilnError("BAD_OPTION", `createSession() options ${fns.join(", ")}: a function cannot go to the proxy's worker; leave ${fns.length > 1 ? "them" : "it"} out with proxy: true`);
   const channel = await openChannel();
@@ -91,20 +98,13 @@ export async function proxySession(artifact: unknown, options: SessionOptions): 
       channel.send({ ...req, id } as ProxyRequest);
     });
   };
-  const { proxy: _, ...rest } = options;
-  const manifest = await call<Manifest>({ kind: "init", artifact, options: rest as Record<string, unknown> }).catch((e) => {
+  const manifest = await call<Manifest>({ kind: "init", artifact, options }).catch((e) => {
     channel.terminate();
     throw e;
   });
   return {
     manifest,
-    inputs: manifest.inputs,
-    outputs: manifest.outputs,
-    run: (feeds: Feeds) => call<Record<string, Tensor>>({ kind: "run", feeds }),
-    runInPlace() {
-      throw new KilnError("BAD_OPTION", "runInPlace returns views into the module's memory, which is in the proxy's worker; use run() with proxy: true");
-    },
-    profile: (feeds: Feeds) => call<LayerTiming[]>({ kind: "profile", feeds }),
+    call: (kind, feeds) => call({ kind, feeds }),
     terminate() {
       terminated = true;
       channel.terminate();

@@ -38,6 +38,8 @@ export interface Session {
    * each layer's pieces just before it: placedBytes, placeMs) and its flops where the manifest has them.
    */
   profile(feeds: Feeds): Promise<LayerTiming[]>;
+  /** a session made with proxy: true: stop its worker (runs after this fail) */
+  terminate?(): void;
 }
 
 /** One layer's share of a profiled run (Session.profile). */
@@ -138,13 +140,27 @@ function artifactOf(artifact: unknown): Uint8Array | WebAssembly.Module {
 /** What createSession takes: the artifact's bytes, a fetch() Response or its promise, or a compiled module. */
 export type ArtifactInput = Uint8Array | ArrayBuffer | ArrayBufferView | WebAssembly.Module | Response | ResponseLike | PromiseLike<Response | ResponseLike>;
 
+/** A session whose module runs in a worker (runtime/proxy.ts): bytes or a compiled module go there; a Response was read here. */
+async function proxied(artifact: Uint8Array | WebAssembly.Module, options: SessionOptions): Promise<Session> {
+  const { openProxy } = await import("./proxy.js");
+  const { proxy: _, ...rest } = options;
+  const p = await openProxy(artifact, rest as Record<string, unknown>);
+  return {
+    manifest: p.manifest,
+    inputs: p.manifest.inputs,
+    outputs: p.manifest.outputs,
+    run: (feeds) => p.call("run", feeds) as Promise<Record<string, Tensor>>,
+    runInPlace() {
+      throw new KilnError("BAD_OPTION", "runInPlace returns views into the module's memory, which is in the proxy's worker; use run() with proxy: true");
+    },
+    profile: (feeds) => p.call("profile", feeds) as Promise<LayerTiming[]>,
+    terminate: p.terminate,
+  };
+}
+
 export async function createSession(artifact: ArtifactInput, options: SessionOptions = {}): Promise<Session> {
   checkOptions("createSession() options", options, SESSION_OPTION_RULES);
-  if (options.proxy) {
-    const { proxySession } = await import("./proxy.js");
-    // bytes or a compiled module go to the worker; a Response is read here (it cannot be sent)
-    return proxySession(artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact")), options);
-  }
+  if (options.proxy) return proxied(artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact")), options);
   let mod: WebAssembly.Module;
   let weights = options.weights;
   const given = artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact"));

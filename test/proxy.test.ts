@@ -49,7 +49,7 @@ describe("createSession({ proxy: true }) in Node", () => {
       // the profile comes from the worker too
       expect((await s.profile({ input: x })).length).toBe(s.manifest.layers.length);
     } finally {
-      (s as unknown as { terminate(): void }).terminate();
+      s.terminate!();
     }
   });
 
@@ -62,7 +62,7 @@ describe("createSession({ proxy: true }) in Node", () => {
       expect(e.message).toMatch(/^BAD_INPUT: missing input "input"/);
       expect(() => s.runInPlace({ input: x })).toThrow(/runInPlace returns views into the module's memory/);
     } finally {
-      (s as unknown as { terminate(): void }).terminate();
+      s.terminate!();
     }
     await expect(createSession(wasm, { proxy: true, relaxedSupported: () => true })).rejects.toThrow(/BAD_OPTION: createSession\(\) options relaxedSupported: a function cannot go to the proxy's worker/);
     const bad = await createSession(new TextEncoder().encode("not wasm"), { proxy: true }).catch((err) => err);
