@@ -170,6 +170,15 @@ describe("compile progress", () => {
     expect(writes.at(-1)).toBe("\r\x1b[K");
   });
 
+  it("fits the terminal's width, 80 columns when it does not say", () => {
+    let now = 2000;
+    const writes: string[] = [];
+    const line = progressLine({ isTTY: true, columns: 0, write: (t: string) => writes.push(t) }, { now: () => now, delayMs: 0 })!;
+    now = 3000;
+    line.update({ stage: "passes", detail: "fuse-elementwise-and-then-some-more-words", done: 1, total: 12 });
+    expect(writes[0]).toBe("\r\x1b[Kkiln: passes: fuse-elementwise-and-then-some-more-words (2/12)  1.0 s");
+  });
+
   it("describes each stage", () => {
     expect(describeProgress({ stage: "passes", detail: "fuse-epilogue", done: 6, total: 10 })).toBe("passes: fuse-epilogue (7/10)");
     expect(describeProgress({ stage: "prepare", done: 3, total: 9 })).toBe("preparing weights: layer 3/9");

@@ -47,7 +47,7 @@ export function progressLine(stream: ProgressStream, options: { delayMs?: number
       if (t - start < delay || (t - last < interval && p.stage !== "done")) return;
       last = t;
       const text = `kiln: ${describeProgress(p)}  ${((t - start) / 1000).toFixed(1)} s`;
-      const width = Math.max(20, (stream.columns ?? 80) - 1);
+      const width = Math.max(20, (stream.columns || 80) - 1); // 0 when the terminal does not say
       stream.write(`\r\x1b[K${text.slice(0, width)}`);
       drawn = true;
     },
