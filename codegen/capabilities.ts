@@ -8,6 +8,7 @@ import { LayerCtx, type KernelSelection, type TensorInfo } from "./kernels/kerne
 import { selectVariant } from "./kernels/select.js";
 
 export { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "./kernels/fused/epilogue-rules.js";
+export { MAX_FUSED_VALUES } from "./kernels/fused/elementwise.js";
 export { nhwcDepthwiseGeometry } from "./kernels/conv/depthwise-nhwc-geometry.js";
 export { matchesVariant, NO_SELECTION, type KernelSelection } from "./kernels/kernel.js";
 

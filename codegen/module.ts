@@ -1,23 +1,26 @@
 // Graph (typed, static shapes) -> one wasm module: each layer's kernel variant chosen and
 // prepared, tensors placed in one linear memory (placement.ts), the weights image (weights-image.ts),
-// a function per layer and `run` calling them in order, and the manifest in a custom section.
+// a function per layer (called through a table, see addLayerRunners), and the manifest in a custom section.
 import binaryen from "binaryen";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, RUN_LAYERS, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
+import { guardOf } from "../compiler/ir/subgraph.js";
 import { MathLib } from "./math.js";
 import { addHalfHelpers } from "./math/half.js";
 import { KernelCtx, type KernelPrep, type KernelSelection } from "./kernels/kernel.js";
 import { kernelFamily } from "./kernels/index.js";
+import { relaxedSensitive } from "./kernels/matmul/gemm-tile.js";
 import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
 import { appendManifest } from "./artifact.js";
 import { nodeFlops } from "../compiler/ops/cost.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
+import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -72,6 +75,8 @@ export interface GenerateOptions {
 export interface GeneratedModule {
   wasm: Uint8Array;
   manifest: Manifest;
+  /** false when no kernel emitted code that depends on the SIMD build: the relaxed build would be the same code */
+  relaxedDiffers: boolean;
   /** writes the weights image (manifest.memory.weightsBytes) at `at`, when options.weights is "external" */
   weights?: WeightsWriter;
 }
@@ -173,6 +178,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     const shape = graph.values.get(v)?.shape;
     return shape?.every((d) => typeof d === "number") ? (shape as number[]) : undefined;
   };
+  const layerFns: string[] = [];
   for (const [k, { node, fn, ctx, choice }] of jobs.entries()) {
     try {
       choice.variant.emit(ctx, choice.plan);
@@ -182,17 +188,13 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     options.onLayer?.("emit", k + 1, jobs.length);
     if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
-    m.addFunctionExport(fn.name, fn.name);
+    layerFns.push(guarded(m, fn.name, guardTest(m, graph, layout, node)));
     const flops = nodeFlops(node, staticDims);
-    layers.push({ name: node.name, op: node.op, fn: fn.name, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span), ...(flops ? { flops } : {}) });
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span), ...(flops ? { flops } : {}) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
   const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
-
-  const run = new Fn(m, "run");
-  for (const l of layers) run.emit(m.call(l.fn, [], binaryen.none));
-  run.finish();
-  m.addFunctionExport("run", "run");
+  addLayerRunners(m, layerFns);
 
   const slot = (name: string): TensorSlot => {
     const s = layout.slots.get(name)!;
@@ -216,10 +218,104 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.setOptimizeLevel(2);
     m.optimize();
   }
-  const wasm = appendManifest(m.emitBinary(), manifest);
-  if (placement === "external") return { wasm, manifest, weights: image.write };
-  if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest };
-  return { wasm, manifest };
+  const code = m.emitBinary();
+  refuseOverLimits(m, code, jobs);
+  // the manifest is appended to the binary, not handed to binaryen: it copies a section through
+  // its stack, which a 200,000-layer manifest (megabytes) overflowed
+  const wasm = appendManifest(code, manifest);
+  const relaxedDiffers = relaxedSensitive(m);
+  if (placement === "external") return { wasm, manifest, weights: image.write, relaxedDiffers };
+  if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest, relaxedDiffers };
+  return { wasm, manifest, relaxedDiffers };
+}
+
+/**
+ * How layers are called: through a function table, layer k (manifest.layers[k]) at index k, by the
+ * export RUN_LAYERS(from, to), which runs layers [from, to) in order and returns how many layers
+ * the module has (the runtime checks that against the manifest: run_layers(0, 0) runs nothing);
+ * `run` runs them all. Nothing else is exported, so the exports stay three however many layers
+ * there are (V8 takes 100,000), and `run` stays one small loop (calling 200,000 layers one by one
+ * made a body V8 refuses). The runtime calls RUN_LAYERS for a layer at a time where it needs to
+ * (weights placed before the layer, profiles).
+ */
+function addLayerRunners(m: binaryen.Module, fns: readonly string[]): void {
+  m.addTable(LAYER_TABLE, fns.length, fns.length);
+  m.addActiveElementSegment(LAYER_TABLE, "layer_elements", fns, m.i32.const(0));
+  const [from, to, i] = [0, 1, 2];
+  const get = (k: number) => m.local.get(k, binaryen.i32);
+  m.addFunction(RUN_LAYERS, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.i32, [binaryen.i32], m.block(null, [
+    m.local.set(i, get(from)),
+    m.block("done", [
+      m.loop("next", m.block(null, [
+        m.br("done", m.i32.ge_u(get(i), get(to))),
+        m.call_indirect(LAYER_TABLE, get(i), [], binaryen.none, binaryen.none),
+        m.local.set(i, m.i32.add(get(i), m.i32.const(1))),
+        m.br("next"),
+      ])),
+    ]),
+    m.i32.const(fns.length),
+  ], binaryen.i32));
+  m.addFunctionExport(RUN_LAYERS, RUN_LAYERS);
+  m.addFunction("run", binaryen.none, binaryen.none, [], m.drop(m.call(RUN_LAYERS, [m.i32.const(0), m.i32.const(fns.length)], binaryen.i32)));
+  m.addFunctionExport("run", "run");
+}
+
+const LAYER_TABLE = "layers";
+
+/**
+ * A module the engine would refuse (a function over V8's locals or body size, too many functions)
+ * is a typed error naming the layer, not a compile error at load. Kernels keep within the limits
+ * for any shape kiln takes (fused groups are capped, wide ops keep no local per operand), so this
+ * is the net under them.
+ */
+function refuseOverLimits(m: binaryen.Module, code: Uint8Array, jobs: readonly Job[]): void {
+  const shape = wasmShape(code);
+  const limits = `V8 takes at most ${V8_LIMITS.locals} locals and ${V8_LIMITS.bodyBytes} bytes per function and ${V8_LIMITS.functions} functions`;
+  if (shape.functions > V8_LIMITS.functions) {
+    throw new KilnError("UNSUPPORTED_OP", `the model compiles to ${shape.functions} wasm functions (one or more per layer); ${limits}: compile at -O2, which fuses layers`);
+  }
+  const [first] = shape.over;
+  if (!first) return;
+  const name = binaryen.getFunctionInfo(m.getFunctionByIndex(first.index)).name;
+  const layer = /^layer_(\d+)/.exec(name);
+  const job = layer ? jobs[Number(layer[1])] : undefined;
+  throw new KilnError("UNSUPPORTED_OP", `${job ? "this layer" : `function ${name}`} compiles to a wasm function of ${first.locals} locals and ${first.bytes} bytes; ${limits}`, job?.ctx.context());
+}
+
+/**
+ * When a layer runs (an inlined If branch's node: compiler/ir/subgraph.ts): undefined for always,
+ * false for never (a condition that became a constant), else an i32 test of the condition bytes.
+ * A condition no longer in the graph (a pass dropped it) leaves the layer running always, which
+ * is correct: a guard only saves work.
+ */
+function guardTest(m: binaryen.Module, graph: Graph, layout: MemoryLayout, node: Node): binaryen.ExpressionRef | undefined | false {
+  let test: binaryen.ExpressionRef | undefined;
+  for (const [cond, polarity] of guardOf(node)) {
+    const v = graph.values.get(cond);
+    if (v?.const) {
+      if (Boolean(v.const.data[0]) !== polarity) return false;
+      continue;
+    }
+    const slot = layout.slots.get(cond);
+    if (!slot) continue;
+    const byte = m.i32.load8_u(0, 1, m.i32.const(slot.addr));
+    const holds = polarity ? byte : m.i32.eqz(byte);
+    test = test === undefined ? holds : m.i32.and(test, holds);
+  }
+  return test;
+}
+
+/**
+ * The function the layer table calls for a layer: the layer's own, or for a guarded layer (an
+ * inlined If branch) a wrapper that tests the guard first, so `run`, a range of `run_layers` and a
+ * profile one layer at a time all skip a branch not taken. A layer that never runs keeps its place
+ * in the table (manifest.layers[k] is table entry k) as an empty function.
+ */
+function guarded(m: binaryen.Module, fn: string, test: binaryen.ExpressionRef | undefined | false): string {
+  if (test === undefined) return fn;
+  const name = `${fn}_guarded`;
+  m.addFunction(name, binaryen.none, binaryen.none, [], test === false ? m.nop() : m.if(test, m.call(fn, [], binaryen.none)));
+  return name;
 }
 
 const wrapFailure = (ctx: KernelCtx, what: string, e: unknown): never => {

@@ -52,8 +52,12 @@ export class WeightsImage {
 
   constructor(private readonly align: number) {}
 
+  /** indices of the pieces with bytes, by address (built when readBy first needs it) */
+  private byAddr?: number[];
+
   add(p: Piece): void {
     this.pieces.push(p);
+    this.byAddr = undefined;
   }
 
   /** writes the pieces (those inside `only`, when given) through `at`, memory address -> index into `into` */
@@ -78,9 +82,23 @@ export class WeightsImage {
    * that aliases one) and its kernel's own constants (packed weights, tables).
    */
   readBy(inputs: readonly (TensorRef | undefined)[], constantAddrs: readonly number[]): Piece[] {
-    const spans = inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + storageBytes(t.dtype, t.size)]);
-    const own = new Set(constantAddrs);
-    return this.pieces.filter((p) => p.size && (own.has(p.addr) || spans.some(([a, b]) => p.addr < b && a < p.addr + p.size)));
+    // pieces never overlap: each span's are found by binary search over the pieces by address (a
+    // scan of every piece per layer was quadratic: 30,000 layers each reading its own constant)
+    const byAddr = (this.byAddr ??= this.pieces.map((_, k) => k).filter((k) => this.pieces[k].size).sort((x, y) => this.pieces[x].addr - this.pieces[y].addr));
+    const found = new Set<number>();
+    const overlapping = (a: number, b: number) => {
+      let lo = 0, hi = byAddr.length; // the first piece ending after a
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const p = this.pieces[byAddr[mid]];
+        if (p.addr + p.size <= a) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let k = lo; k < byAddr.length && this.pieces[byAddr[k]].addr < b; k++) found.add(byAddr[k]);
+    };
+    for (const t of inputs) if (t) overlapping(t.addr, t.addr + storageBytes(t.dtype, t.size));
+    for (const addr of constantAddrs) overlapping(addr, addr + 1);
+    return [...found].sort((x, y) => x - y).map((k) => this.pieces[k]);
   }
 }
 

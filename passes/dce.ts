@@ -1,5 +1,5 @@
 // dce: remove nodes none of whose outputs reach a graph output, and values nothing refers to.
-import type { Graph } from "../compiler/ir/graph.js";
+import { capturesOf, type Graph } from "../compiler/ir/graph.js";
 import type { Pass } from "./pass.js";
 
 export function eliminateDeadCode(graph: Graph): number {
@@ -8,6 +8,8 @@ export function eliminateDeadCode(graph: Graph): number {
   for (const n of graph.topoOrder().reverse()) {
     if (n.outputs.some((o) => o && live.has(o))) {
       for (const i of n.inputs) if (i) live.add(i);
+      // what its subgraphs (If's branches) read from this scope is live too
+      for (const c of capturesOf(n)) live.add(c);
     } else {
       graph.removeNode(n.name);
       removed++;

@@ -12,6 +12,7 @@ import type { Graph, Node } from "../compiler/ir/graph.js";
 import { hasTrait } from "../compiler/ops/index.js";
 import type { Pass } from "./pass.js";
 import { fuseNodes } from "./rewrite.js";
+import { MAX_FUSED_VALUES } from "../codegen/capabilities.js";
 
 const FLOATS: ReadonlySet<string> = new Set(["float32", "float64"]);
 
@@ -37,33 +38,49 @@ function fusible(g: Graph, n: Node): boolean {
   return n.inputs.length >= 1 && float(ins);
 }
 
-/** The group rooted at `root`: its members, the root last, in execution order. */
-function growGroup(g: Graph, root: Node, taken: Set<string>, rank: Map<string, number>): Node[] {
+/**
+ * The group rooted at `root`: its members, the root last, in execution order. It stops growing
+ * before its values (members plus the distinct values they read) pass `maxValues`: each is a
+ * local of the fused loop, and a 200,000-node chain in one loop was a function V8 refuses.
+ */
+function growGroup(g: Graph, root: Node, taken: Set<string>, rank: Map<string, number>, maxValues: number, outputs: Set<string>): Node[] {
   const shape = shapeKey(g, root.outputs[0]);
   const group = [root];
+  const members = new Set([root.name]);
+  /** the values the group reads from outside */
+  const reads = new Set(root.inputs);
+  if (1 + reads.size > maxValues) return group;
   for (let k = 0; k < group.length; k++) {
     const user = group[k];
     user.inputs.forEach((v, slot) => {
       const p = g.producer(v);
-      if (!p || taken.has(p.name) || group.includes(p) || !fusible(g, p)) return;
-      if (g.outputs.includes(v) || g.consumers(v).length !== 1 || shapeKey(g, v) !== shape) return;
+      if (!p || taken.has(p.name) || members.has(p.name) || !fusible(g, p)) return;
+      if (outputs.has(v) || g.consumerCount(v) !== 1 || shapeKey(g, v) !== shape) return;
       // a bool comparison is only worth fusing as the condition it feeds
       if (dtypeOf(g, v) === "bool" && !(user.op === "Where" && slot === 0)) return;
+      // v becomes a local of the group; p's operands are read from outside (inputs sit in memory)
+      const fresh = new Set(p.inputs.filter((i) => !reads.has(i)));
+      if (group.length + 1 + reads.size - 1 + fresh.size > maxValues) return;
+      reads.delete(v);
+      fresh.forEach((i) => reads.add(i));
       group.push(p);
+      members.add(p.name);
     });
   }
   return group.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!);
 }
 
 /** Returns the number of fused nodes made and of the nodes they took in. */
-export function fuseElementwise(graph: Graph): { groups: number; nodes: number } {
+export function fuseElementwise(graph: Graph, maxValues = MAX_FUSED_VALUES): { groups: number; nodes: number } {
   const order = graph.topoOrder();
   const rank = new Map(order.map((n, k) => [n.name, k]));
   const taken = new Set<string>();
+  const outputs = new Set(graph.outputs);
   let made = 0, nodes = 0;
-  for (const root of [...order].reverse()) {
+  for (let r = order.length - 1; r >= 0; r--) {
+    const root = order[r];
     if (taken.has(root.name) || !fusible(graph, root) || dtypeOf(graph, root.outputs[0]) === "bool") continue;
-    const group = growGroup(graph, root, taken, rank);
+    const group = growGroup(graph, root, taken, rank, maxValues, outputs);
     if (group.length < 2) continue;
     group.forEach((n) => taken.add(n.name));
     fuseNodes(graph, group, "elementwise");
@@ -77,5 +94,6 @@ export function fuseElementwise(graph: Graph): { groups: number; nodes: number }
 export const fuseElementwisePass: Pass = {
   name: "fuse-elementwise",
   description: "merges trees of elementwise ops (and the comparisons a Where reads) into one fused loop, intermediates in locals",
-  run: (graph) => fuseElementwise(graph),
+  options: { maxValues: { default: MAX_FUSED_VALUES, description: "the most values (nodes plus the values they read) one fused loop takes; a longer chain becomes several loops" } },
+  run: (graph, ctx) => fuseElementwise(graph, Number(ctx.options?.maxValues ?? MAX_FUSED_VALUES)),
 };

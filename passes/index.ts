@@ -6,6 +6,7 @@ import { fuseElementwisePass } from "./fuse-elementwise.js";
 import { fuseEpiloguePass } from "./fuse-epilogue.js";
 import { fusePatternsPass } from "./fuse-patterns.js";
 import { layoutNhwcPass } from "./layout-nhwc.js";
+import { lowerControlFlowPass } from "./lower-control-flow.js";
 import type { Pass } from "./pass.js";
 import { planMemoryPass } from "./plan-memory.js";
 import { selectKernelsPass } from "./select-kernels.js";
@@ -14,14 +15,17 @@ import { simplify } from "./simplify.js";
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
-  simplify, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  lowerControlFlowPass, simplify, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
 ];
 
 export function passNamed(name: string): Pass | undefined {
   return ALL_PASSES.find((p) => p.name === name);
 }
 
-/** Every level ends with select-kernels, which rewrites nothing: it records each layer's kernel variant. */
+/**
+ * Every level ends with select-kernels, which rewrites nothing: it records each layer's kernel
+ * variant. (lower-control-flow runs before every level, as graph preparation ends: compile.ts.)
+ */
 export function pipelineFor(level: OptLevel): Pass[] {
   switch (level) {
     case 0: return [selectKernelsPass];
@@ -32,4 +36,5 @@ export function pipelineFor(level: OptLevel): Pass[] {
 
 export { runPasses, type PassStat, type DumpHook, type DumpSelection, type RunOptions } from "./manager.js";
 export { parseKernelSelection } from "./select-kernels.js";
+export { lowerControlFlow } from "./lower-control-flow.js";
 export type { Pass, PassContext, PassStats, OptionValue } from "./pass.js";

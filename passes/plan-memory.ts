@@ -7,6 +7,7 @@
 import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { Graph, MemoryPlan, Node } from "../compiler/ir/graph.js";
 import { hasTrait } from "../compiler/ops/index.js";
+import { guardOf } from "../compiler/ir/subgraph.js";
 import type { Pass } from "./pass.js";
 
 export const ALIGN = 16;
@@ -25,16 +26,27 @@ interface Buffer {
   start: number;
   end: number;
   offset: number;
+  /** the last step that reads any of its values */
+  lastRead: number;
 }
 
-export function planMemory(graph: Graph): MemoryPlan {
+/**
+ * Greedy by size compares every buffer with every placed one whose lifetime meets it: quadratic
+ * in the buffers live together (a Sum of 30,000 computed inputs). Past this many buffers the plan
+ * is a linear scan in execution order instead (see placeInOrder).
+ */
+const GREEDY_LIMIT = 4096;
+
+export function planMemory(graph: Graph, greedyLimit = GREEDY_LIMIT): MemoryPlan {
   const order = graph.topoOrder().filter((n) => isRuntime(graph, n));
   const pinned = new Set([...graph.inputs, ...graph.outputs]);
   const isArena = (v: string) => v !== "" && !pinned.has(v) && !graph.values.get(v)?.const;
   const bufferOf = new Map<string, Buffer>();
   const buffers: Buffer[] = [];
   const lastUse = new Map<string, number>();
-  order.forEach((n, t) => n.inputs.forEach((i) => i && lastUse.set(i, t)));
+  // a guard's condition is read where the guarded node's call is tested (codegen/module.ts)
+  const reads = (n: Node) => [...n.inputs, ...guardOf(n).map(([c]) => c)];
+  order.forEach((n, t) => reads(n).forEach((i) => i && lastUse.set(i, t)));
 
   order.forEach((n, t) => {
     for (const o of n.outputs) {
@@ -43,9 +55,13 @@ export function planMemory(graph: Graph): MemoryPlan {
       const src = n.inputs[0];
       const srcBuf = src ? bufferOf.get(src) : undefined;
       const sameSize = srcBuf && bytesOf(graph, src) === bytesOf(graph, o);
+      const join = (b: Buffer) => {
+        b.values.push(o);
+        b.lastRead = Math.max(b.lastRead, lastUse.get(o) ?? -1);
+        bufferOf.set(o, b);
+      };
       if (srcBuf && sameSize && hasTrait(n, "alias") && n.outputs.filter((x) => x).length === 1) {
-        srcBuf.values.push(o);
-        bufferOf.set(o, srcBuf);
+        join(srcBuf);
         continue;
       }
       // fused elementwise nodes run the same shared loop over their body, so the same rule holds
@@ -55,28 +71,44 @@ export function planMemory(graph: Graph): MemoryPlan {
         const donor = n.inputs.find((i) => {
           const b = i ? bufferOf.get(i) : undefined;
           return b && b.end <= t && lastUse.get(i) === t && (graph.values.get(i)!.shape as number[]).join() === oShape &&
-            bytesOf(graph, i) === bytesOf(graph, o) &&
-            b.values.every((v) => (lastUse.get(v) ?? -1) <= t);
+            bytesOf(graph, i) === bytesOf(graph, o) && b.lastRead <= t;
         });
         if (donor) {
-          const b = bufferOf.get(donor)!;
-          b.values.push(o);
-          bufferOf.set(o, b);
+          join(bufferOf.get(donor)!);
           continue;
         }
       }
-      const b: Buffer = { values: [o], bytes: align(bytesOf(graph, o)), start: t, end: t, offset: -1 };
+      const b: Buffer = { values: [o], bytes: align(bytesOf(graph, o)), start: t, end: t, offset: -1, lastRead: lastUse.get(o) ?? -1 };
       buffers.push(b);
       bufferOf.set(o, b);
     }
     // extend the lifetime of every buffer read or written here
-    for (const v of [...n.inputs, ...n.outputs]) {
+    for (const v of [...reads(n), ...n.outputs]) {
       const b = v ? bufferOf.get(v) : undefined;
       if (b) b.end = Math.max(b.end, t);
     }
   });
 
-  // greedy by size: biggest first, lowest non-overlapping offset among lifetime-intersecting buffers
+  if (buffers.length <= greedyLimit) placeBySize(buffers);
+  else placeInOrder(buffers);
+
+  const offsets = new Map<string, number>();
+  for (const b of buffers) for (const v of b.values) offsets.set(v, b.offset);
+  const arenaBytes = buffers.reduce((a, b) => Math.max(a, b.offset + b.bytes), 0);
+  const naiveBytes = [...offsets.keys()].reduce((a, v) => a + align(bytesOf(graph, v)), 0);
+  // the most bytes live at one step: a sweep over the buffers' starts and ends
+  const delta = new Array<number>(order.length + 1).fill(0);
+  for (const b of buffers) {
+    delta[b.start] += b.bytes;
+    delta[b.end + 1] -= b.bytes;
+  }
+  let lowerBoundBytes = 0;
+  for (let t = 0, live = 0; t < order.length; t++) lowerBoundBytes = Math.max(lowerBoundBytes, (live += delta[t]));
+  return { offsets, arenaBytes, naiveBytes, lowerBoundBytes };
+}
+
+/** Greedy by size: biggest first, at the lowest offset clear of every placed buffer whose lifetime meets it. */
+function placeBySize(buffers: Buffer[]): void {
   const placed: Buffer[] = [];
   for (const b of [...buffers].sort((x, y) => y.bytes - x.bytes || x.start - y.start)) {
     const conflicts = placed.filter((p) => p.start <= b.end && b.start <= p.end).sort((x, y) => x.offset - y.offset);
@@ -88,17 +120,45 @@ export function planMemory(graph: Graph): MemoryPlan {
     b.offset = offset;
     placed.push(b);
   }
+}
 
-  const offsets = new Map<string, number>();
-  for (const b of buffers) for (const v of b.values) offsets.set(v, b.offset);
-  const arenaBytes = Math.max(0, ...buffers.map((b) => b.offset + b.bytes));
-  const naiveBytes = [...offsets.keys()].reduce((a, v) => a + align(bytesOf(graph, v)), 0);
-  let lowerBoundBytes = 0;
-  for (let t = 0; t < order.length; t++) {
-    const live = buffers.filter((b) => b.start <= t && t <= b.end).reduce((a, b) => a + b.bytes, 0);
-    lowerBoundBytes = Math.max(lowerBoundBytes, live);
+/**
+ * Linear scan: in order of first write, each buffer takes the lowest free gap that fits (first
+ * fit), and its bytes are free again after its last step. Free gaps are kept sorted by offset and
+ * merged with their neighbours, so the cost follows the gaps, not the buffers ever placed.
+ */
+function placeInOrder(buffers: Buffer[]): void {
+  const byStart = [...buffers].sort((x, y) => x.start - y.start);
+  const byEnd = [...buffers].sort((x, y) => x.end - y.end);
+  const gaps: { offset: number; bytes: number }[] = [];
+  let top = 0, freed = 0;
+  const release = (b: Buffer) => {
+    let k = gaps.findIndex((g) => g.offset > b.offset);
+    if (k < 0) k = gaps.length;
+    gaps.splice(k, 0, { offset: b.offset, bytes: b.bytes });
+    // merge with the next gap, then with the previous one
+    if (k + 1 < gaps.length && gaps[k].offset + gaps[k].bytes === gaps[k + 1].offset) gaps[k].bytes += gaps.splice(k + 1, 1)[0].bytes;
+    if (k > 0 && gaps[k - 1].offset + gaps[k - 1].bytes === gaps[k].offset) gaps[k - 1].bytes += gaps.splice(k, 1)[0].bytes;
+    // a gap that reaches the top is no gap: the top comes down
+    const last = gaps[gaps.length - 1];
+    if (last && last.offset + last.bytes === top) {
+      top = last.offset;
+      gaps.pop();
+    }
+  };
+  for (const b of byStart) {
+    while (freed < byEnd.length && byEnd[freed].end < b.start) release(byEnd[freed++]);
+    const k = gaps.findIndex((g) => g.bytes >= b.bytes);
+    if (k < 0) {
+      b.offset = top;
+      top += b.bytes;
+      continue;
+    }
+    b.offset = gaps[k].offset;
+    gaps[k].offset += b.bytes;
+    gaps[k].bytes -= b.bytes;
+    if (gaps[k].bytes === 0) gaps.splice(k, 1);
   }
-  return { offsets, arenaBytes, naiveBytes, lowerBoundBytes };
 }
 
 export const planMemoryPass: Pass = {

@@ -1,4 +1,5 @@
 // Small graph-rewrite helpers shared by passes.
+import { commonGuard, setGuard } from "../compiler/ir/subgraph.js";
 import { tensorBytes } from "../compiler/ir/raw.js";
 import { FUSED_DOMAIN, type FusedKind, type Graph, type Node, type Tensor } from "../compiler/ir/graph.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
@@ -78,7 +79,9 @@ export function fuseNodes(g: Graph, nodes: Node[], kind: FusedKind, opts: { inpu
   const inputs = opts.inputs ?? [...new Set(nodes.flatMap((n) => n.inputs).filter((i) => i && !produced.has(i)))];
   for (const n of nodes) g.removeNode(n.name);
   g.opsets.set(FUSED_DOMAIN, 1);
-  return g.addNode({
+  // nodes of one If branch stay guarded together; a group that mixes branches runs always (still right)
+  const guard = commonGuard(nodes);
+  const fused: Node = {
     name: opts.name ?? last.name,
     op: nodes.map((n) => n.op).join("_"),
     domain: FUSED_DOMAIN,
@@ -87,5 +90,7 @@ export function fuseNodes(g: Graph, nodes: Node[], kind: FusedKind, opts: { inpu
     attrs: {},
     meta: { kind, fused: nodes.map((n) => n.op).join("+") },
     body: nodes,
-  });
+  };
+  setGuard(fused, guard);
+  return g.addNode(fused);
 }

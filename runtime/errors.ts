@@ -30,11 +30,27 @@ export class KilnError extends Error {
     const where = context.node !== undefined || context.op !== undefined
       ? ` [node ${JSON.stringify(context.node ?? "")}, ${context.domain ? context.domain + "." : ""}${context.op ?? "?"}${context.opset !== undefined ? " opset " + context.opset : ""}${context.shapes ? ", " + context.shapes : ""}]`
       : context.shapes ? ` [${context.shapes}]` : "";
-    super(`${code}: ${message}${where}`);
+    super(`${code}: ${capped(message)}${capped(where)}`);
     this.name = "KilnError";
     this.code = code;
     this.context = context;
   }
+}
+
+/** The most characters of a message (or of its context) an error keeps: one line, whatever the graph's size. */
+const MAX_TEXT = 2000;
+
+function capped(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT)} ... (${text.length - MAX_TEXT} more characters)`;
+}
+
+/**
+ * Items for a message, joined: at most `max` of them, then how many more. A node of 100,000 inputs
+ * or a graph of 100,000 inputs names a few, not all (one error line was 1.4 MB).
+ */
+export function listed(items: readonly string[], max = 8, separator = ", "): string {
+  if (items.length <= max) return items.join(separator);
+  return `${items.slice(0, max).join(separator)}${separator}... (${items.length - max} more)`;
 }
 
 export function isKilnError(e: unknown): e is KilnError {

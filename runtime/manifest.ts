@@ -10,8 +10,14 @@ export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
  * 2: weights may live outside the data segments (memory.weights).
  * 3: every weights piece carries its checksum (WeightSpan), the manifest its own; layers[].weights
  *    and memory.unclaimed are always present.
+ * 4: layers are not exported one by one: RUN_LAYERS runs a range of them (layers[].fn is gone)
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
+/**
+ * The export that runs layers [from, to) of manifest.layers in order: run_layers(from, to). The
+ * module also exports `run` (every layer) and `memory`.
+ */
+export const RUN_LAYERS = "run_layers";
 export const WEIGHTS_SECTION = "kiln.weights";
 /** a whole second module, the relaxed-SIMD build of the same model (same memory layout, no weights) */
 export const RELAXED_CODE_SECTION = "kiln.code.relaxed";
@@ -34,8 +40,6 @@ export interface LayerInfo {
   /** node name */
   name: string;
   op: string;
-  /** exported function that runs this layer */
-  fn: string;
   /** the kernel variant that runs it (codegen/kernels/: "winograd-f4x4", "im2col-gemm", "default" ...) */
   kernel?: string;
   /**

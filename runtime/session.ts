@@ -1,9 +1,9 @@
 // The thin runtime: instantiate a compiled kiln module, write inputs at their fixed offsets,
 // run the layers, read outputs. Imports nothing from the compiler and never binaryen.
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
-import { KilnError } from "./errors.js";
+import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
@@ -184,13 +184,21 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
   const runAll = exports.run as () => void;
-  const layerFns = manifest.layers.map((l) => exports[l.fn] as () => void);
-  // the first run goes layer by layer, each layer's weights placed just before it
+  const runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
+  if (typeof runAll !== "function" || typeof runLayers !== "function") {
+    throw new KilnError("INVALID_ARTIFACT", `this module does not export the functions run and ${RUN_LAYERS}; it was not produced by kiln compile, or is damaged`);
+  }
+  // the first run goes layer by layer, each layer's weights placed just before it: the layers
+  // between two that read weights run in one call
   const runPlacing = () => {
-    layerFns.forEach((f, k) => {
+    let from = 0;
+    manifest.layers.forEach((l, k) => {
+      if (!l.weights?.length) return;
+      if (from < k) runLayers(from, k);
       scheduler.placeLayer(k);
-      f();
+      from = k;
     });
+    runLayers(from, manifest.layers.length);
     scheduler.finish();
   };
 
@@ -200,7 +208,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
       if (feed === undefined) {
-        throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${manifest.inputs.map((i) => JSON.stringify(i.name)).join(", ")}`);
+        throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
       writeInput(memory, slot, feed);
@@ -212,7 +220,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       checkFrozen(f, feed);
     }
     if (names.size) {
-      throw new KilnError("BAD_INPUT", `unknown input ${[...names].map((n) => JSON.stringify(n)).join(", ")}; the model takes ${manifest.inputs.map((i) => JSON.stringify(i.name)).join(", ")}`);
+      throw new KilnError("BAD_INPUT", `unknown input ${listed([...names].map((n) => JSON.stringify(n)))}; the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
     }
   };
   const read = (copy: boolean) => {
@@ -255,7 +263,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         const p0 = performance.now();
         const placedBytes = scheduler.placeLayer(k); // timed apart: ms is the layer's own run
         const t0 = performance.now();
-        layerFns[k]();
+        runLayers(k, k + 1);
         const ms = performance.now() - t0;
         return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) };
       });

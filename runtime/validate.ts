@@ -7,7 +7,7 @@
 import { checksum, hex } from "./checksum.js";
 import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
-import { FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
+import { FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
 const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
 
@@ -128,7 +128,7 @@ function checkFields(json: unknown): Manifest {
   array(json, "layers", "manifest").forEach((l, k) => {
     const path = `layers[${k}]`;
     if (!isObject(l)) damaged(`the manifest's ${path} is not an object`);
-    for (const key of ["name", "op", "fn"]) string(l, key, path);
+    for (const key of ["name", "op"]) string(l, key, path);
     if ("kernel" in l) string(l, "kernel", path);
     if ("flops" in l) count(l.flops, `${path}.flops`);
     array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
@@ -169,13 +169,13 @@ function modelInfo(m: Record<string, unknown>): void {
 /** Every check that needs the module: the functions the manifest names, and every offset in its memory. */
 export function checkModule(manifest: Manifest, mod: WebAssembly.Module, instance: WebAssembly.Instance): void {
   const exports = new Map(WebAssembly.Module.exports(mod).map((e) => [e.name, e.kind]));
-  for (const [name, kind] of [["memory", "memory"], ["run", "function"]]) {
+  for (const [name, kind] of [["memory", "memory"], ["run", "function"], [RUN_LAYERS, "function"]]) {
     if (exports.get(name) !== kind) damaged(`the module exports no ${kind} ${JSON.stringify(name)}`);
   }
   const memoryBytes = (instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
-  manifest.layers.forEach((l, k) => {
-    if (exports.get(l.fn) !== "function") damaged(`the manifest's layers[${k}] (${JSON.stringify(l.name)}) runs function ${JSON.stringify(l.fn)}, which the module does not export`);
-  });
+  // run_layers(0, 0) runs nothing and returns how many layers the module has
+  const layers = (instance.exports[RUN_LAYERS] as (from: number, to: number) => unknown)(0, 0);
+  if (layers !== manifest.layers.length) damaged(`the manifest lists ${manifest.layers.length} layers; the module has ${short(layers)}`);
   const { memory } = manifest;
   if (memory.bytes !== memoryBytes) damaged(`the manifest says the memory has ${memory.bytes} bytes; the module's has ${memoryBytes}`);
   if (memory.weightsOffset + memory.weightsBytes > memoryBytes) damaged(`the manifest's weights [${memory.weightsOffset}, +${memory.weightsBytes}] run past the end of memory (${memoryBytes} bytes)`);

@@ -299,7 +299,7 @@ describe("manifest checks before anything runs", () => {
     const wasm = await artifact;
     await refuses(withManifest(wasm, (m) => { delete m.inputs; }), /the manifest has no manifest\.inputs/);
     await refuses(withManifest(wasm, (m) => { delete m.memory.regions; }), /the manifest has no memory\.regions/);
-    await refuses(withManifest(wasm, (m) => { delete m.layers[0].fn; }), /the manifest has no layers\[0\]\.fn/);
+    await refuses(withManifest(wasm, (m) => { delete m.layers[0].op; }), /the manifest has no layers\[0\]\.op/);
     await refuses(withManifest(wasm, (m) => { delete m.layers[0].weights; }), /the manifest has no layers\[0\]\.weights/);
     await refuses(withManifest(wasm, (m) => { delete m.format; }), /artifact format undefined is not the format \d+/);
     await refuses(withManifest(wasm, (m) => { m.inputs[0].dtype = "float128"; }), /inputs\[0\]\.dtype "float128" is not a dtype this runtime knows/);
@@ -313,10 +313,10 @@ describe("manifest checks before anything runs", () => {
     await refuses(withManifest(wasm, (m) => { m.features = "simd128"; }), /features is "simd128", not a list/);
   });
 
-  it("a layer naming a function the module does not export", async () => {
+  it("a manifest listing more or fewer layers than the module has", async () => {
     const wasm = await artifact;
-    await refuses(withManifest(wasm, (m) => { m.layers.at(-1).fn = "layer_999"; }), /layers\[\d\] \("mix"\) runs function "layer_999", which the module does not export/);
-    await refuses(withManifest(wasm, (m) => { m.layers[0].fn = "memory"; }), /runs function "memory", which the module does not export/);
+    await refuses(withManifest(wasm, (m) => { m.layers.push({ ...m.layers.at(-1), name: "extra" }); }), /the manifest lists \d+ layers; the module has \d+/);
+    await refuses(withManifest(wasm, (m) => { m.layers.pop(); }), /the manifest lists \d+ layers; the module has \d+/);
   });
 
   it("two manifests, or none, or no checksum section", async () => {

@@ -12,6 +12,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { compile, load } from "../compiler/driver/api.js";
 import { cacheStored, clearModuleCache } from "../compiler/driver/cache.js";
 import { makeInput } from "../compiler/driver/cli/inputs.js";
+import { parseGraph } from "../compiler/ir/parse.js";
+import { exportModel } from "../compiler/onnx/export.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { madd } from "../codegen/kernels/matmul/gemm-tile.js";
 import { createSession } from "../runtime/session.js";
@@ -183,6 +185,23 @@ describe("splitting an artifact", () => {
     const noWeights = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed);
     expect(splitWeights(noWeights).relaxed).toEqual(relaxed);
     expect(splitWeights(noWeights).weights).toBeUndefined();
+  });
+});
+
+describe("AOT artifact of a model whose code is the same in both builds", () => {
+  it("carries one build (no multiply-add loop asked which SIMD it targets), which every engine runs", async () => {
+    const model = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[3,5]
+%y : float32[3,5] = Relu(%x) {name="relu"}
+%z : float32[3,5] = Neg(%y) {name="neg"}
+output %z`));
+    const auto = (await compile(model)).wasm;
+    expect(splitWeights(auto).relaxed).toBeUndefined();
+    expect(auto).toEqual((await compile(model, { simd: "baseline" })).wasm);
+    const session = await createSession(auto, { relaxedSupported: supported });
+    expect(session.manifest.features).toEqual(["simd128"]);
+    const x = Float32Array.from({ length: 15 }, (_, i) => i - 7);
+    expect(Array.from((await session.run({ x })).z.data as Float32Array)).toEqual(Array.from(x, (v) => -Math.max(v, 0)));
   });
 });
 

@@ -112,8 +112,8 @@ describe("WeightScheduler", () => {
   const manifest = (): Manifest => ({
     format: FORMAT_VERSION, kiln: "test", inputs: [], outputs: [], frozen: [], features: [],
     layers: [
-      { name: "l0", op: "X", fn: "layer_0", weights: [[64, 16], [80, 16]] },
-      { name: "l1", op: "X", fn: "layer_1", weights: [[64, 16]] },
+      { name: "l0", op: "X", weights: [[64, 16], [80, 16]] },
+      { name: "l1", op: "X", weights: [[64, 16]] },
     ],
     memory: { bytes: 65536, weightsOffset: 64, weightsBytes: 48, weights: "external", regions: [{ offset: 64, bytes: 48 }], unclaimed: [[96, 16]] },
   });

@@ -6,7 +6,7 @@
 // fixed offsets) work from that plan. The variant is chosen once per layer (kernels/select.ts).
 import type binaryen from "binaryen";
 import type { DTypeName } from "../../runtime/dtypes.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { Attrs } from "../../compiler/ir/attrs.js";
 import type { Node, Tensor } from "../../compiler/ir/graph.js";
 import type { Fn } from "../fn.js";
@@ -132,7 +132,7 @@ export class LayerCtx<T extends TensorInfo = TensorInfo> {
   }
 
   context() {
-    const shapes = this.inputs.map((t) => (t ? `${t.dtype}[${t.dims.join(",")}]` : "none")).join(", ");
+    const shapes = listed(this.inputs.map((t) => (t ? `${t.dtype}[${t.dims.join(",")}]` : "none")));
     return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.opset, shapes: `inputs ${shapes}` };
   }
 

@@ -69,6 +69,9 @@ function splatLanes(m: binaryen.Module, dt: DTypeName, scalar: Expr): Expr {
   return dt === "float32" ? m.f32x4.splat(scalar) : m.i32x4.splat(scalar);
 }
 
+/** operands past this many keep no local of their own (see emitElementwise) */
+const MAX_OPERAND_LOCALS = 256;
+
 export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   const { m, fn } = ctx;
   const out = spec.output;
@@ -86,31 +89,36 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   const useSimd = spec.simd !== undefined && simdOk &&
     strides.every((s) => s[rank - 1] === 0 || s[rank - 1] === 1) && inner >= 4;
 
-  const bases = all.map(() => fn.local(binaryen.i32)); // byte offset of the row start per operand
+  // byte offset of the row start per operand, in a local each; a variadic op with thousands of
+  // operands computes them where it reads instead (V8 takes at most 50,000 locals per function)
+  const rowStrides = all.map((t, j) => strides[j].slice(0, rank - 1).map((st) => st * dtype(t.dtype).bytes));
+  const inline = all.length > MAX_OPERAND_LOCALS;
+  const bases = inline ? [] : all.map(() => fn.local(binaryen.i32));
   const body = (idx: Local[]): Expr[] => {
-    const setBases = all.map((t, j) => bases[j].set(fn.linear(idx, strides[j].slice(0, rank - 1).map((st) => st * dtype(t.dtype).bytes))));
-    const stmts: Expr[] = [...setBases];
+    const base = (j: number) => (inline ? fn.linear(idx, rowStrides[j]) : bases[j].get());
+    const stmts: Expr[] = inline ? [] : all.map((_, j) => bases[j].set(fn.linear(idx, rowStrides[j])));
     let start = 0;
     if (useSimd) {
       const vecEnd = inner - (inner % 4);
+      const splat = (t: TensorRef, j: number) => splatLanes(m, t.dtype, load(m, t.dtype, base(j), t.addr));
       const splats = spec.inputs.map((t, j) => {
-        if (strides[j][rank - 1] !== 0) return undefined;
+        if (strides[j][rank - 1] !== 0 || inline) return undefined;
         const l = fn.local(binaryen.v128);
-        stmts.push(l.set(splatLanes(m, t.dtype, load(m, t.dtype, bases[j].get(), t.addr))));
+        stmts.push(l.set(splat(t, j)));
         return l;
       });
       const o = all.length - 1;
       stmts.push(fn.loop(vecEnd, (i) => {
-        const at = (j: number) => m.i32.add(bases[j].get(), m.i32.mul(i.get(), m.i32.const(dtype(all[j].dtype).bytes)));
-        const vals = spec.inputs.map((t, j) => splats[j] ? splats[j]!.get() : loadLanes(m, t.dtype, at(j), t.addr));
+        const at = (j: number) => m.i32.add(base(j), m.i32.mul(i.get(), m.i32.const(dtype(all[j].dtype).bytes)));
+        const vals = spec.inputs.map((t, j) => splats[j] ? splats[j]!.get() : strides[j][rank - 1] === 0 ? splat(t, j) : loadLanes(m, t.dtype, at(j), t.addr));
         return [storeLanes(m, out.dtype, at(o), out.addr, spec.simd!(vals))];
       }, { step: 4 }));
       start = vecEnd;
     }
     stmts.push(fn.loop(inner, (i) => {
-      const vals = spec.inputs.map((t, j) => load(m, t.dtype, m.i32.add(bases[j].get(), m.i32.mul(i.get(), m.i32.const(strides[j][rank - 1] * dtype(t.dtype).bytes))), t.addr));
+      const vals = spec.inputs.map((t, j) => load(m, t.dtype, m.i32.add(base(j), m.i32.mul(i.get(), m.i32.const(strides[j][rank - 1] * dtype(t.dtype).bytes))), t.addr));
       const o = all.length - 1;
-      return [store(m, out.dtype, m.i32.add(bases[o].get(), m.i32.mul(i.get(), m.i32.const(strides[o][rank - 1] * dtype(out.dtype).bytes))), spec.scalar(vals), out.addr)];
+      return [store(m, out.dtype, m.i32.add(base(o), m.i32.mul(i.get(), m.i32.const(strides[o][rank - 1] * dtype(out.dtype).bytes))), spec.scalar(vals), out.addr)];
     }, { start }));
     return stmts;
   };

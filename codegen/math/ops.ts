@@ -55,8 +55,30 @@ function shared(T: Arith, c: (v: number) => Expr) {
   };
 }
 
+/**
+ * One table per module and precision: a table is some thirty closures, and a fused loop asks for
+ * one per body op (a 200,000-op chain spent seconds building them, more collecting them).
+ */
+const scalarTables = new WeakMap<binaryen.Module, Map<Precision, ReturnType<typeof makeScalarOps>>>();
+const vectorTables = new WeakMap<binaryen.Module, ReturnType<typeof makeVectorOps>>();
+
 /** scalar ops in precision p */
 export function scalarOps(m: binaryen.Module, p: Precision) {
+  let byP = scalarTables.get(m);
+  if (!byP) scalarTables.set(m, (byP = new Map()));
+  let ops = byP.get(p);
+  if (!ops) byP.set(p, (ops = makeScalarOps(m, p)));
+  return ops;
+}
+
+/** f32x4 ops under the same names (comparisons give lane masks) */
+export function vectorOps(m: binaryen.Module) {
+  let ops = vectorTables.get(m);
+  if (!ops) vectorTables.set(m, (ops = makeVectorOps(m)));
+  return ops;
+}
+
+function makeScalarOps(m: binaryen.Module, p: Precision) {
   const T = p === "f32" ? m.f32 : m.f64;
   return {
     ...shared(T, (v) => T.const(v)),
@@ -71,8 +93,7 @@ export function scalarOps(m: binaryen.Module, p: Precision) {
   };
 }
 
-/** f32x4 ops under the same names (comparisons give lane masks) */
-export function vectorOps(m: binaryen.Module) {
+function makeVectorOps(m: binaryen.Module) {
   return {
     ...shared(m.f32x4, (x) => m.f32x4.splat(m.f32.const(x))),
     /** the sign bit of `sign` on the magnitude of `mag` */

@@ -1,5 +1,5 @@
 // The pipeline: ONNX bytes -> IR -> bound shapes and folded constants -> wasm + manifest.
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
 import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
@@ -14,7 +14,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
-import { parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
+import { lowerControlFlow, parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
 
 /**
  * Shape inference evaluates constant nodes up to this many output elements, so shape
@@ -98,7 +98,7 @@ export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Gra
 export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void {
   for (const [name, t] of Object.entries(freeze)) {
     if (!graph.inputs.includes(name)) {
-      throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)}: it is not a graph input (inputs: ${graph.inputs.join(", ")})`);
+      throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)}: it is not a graph input (inputs: ${listed(graph.inputs)})`);
     }
     const v = graph.values.get(name)!;
     if (v.dtype && v.dtype !== t.dtype) throw new KilnError("BAD_INPUT", `cannot freeze ${JSON.stringify(name)} (${v.dtype}) to a ${t.dtype} tensor`);
@@ -116,6 +116,9 @@ export async function prepareGraph(graph: Graph, options: CompileOptions = {}): 
   options.onProgress?.({ stage: "shapes" });
   await inferShapes(graph, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
   verifyGraph(graph, { typed: true });
+  // Ifs left (their conditions known only at run time) become guarded branches: every level's
+  // passes, and code generation, see only plain nodes
+  lowerControlFlow(graph);
   checkLargestTensor(graph, options.limits);
   return graph;
 }

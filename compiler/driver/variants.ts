@@ -2,7 +2,8 @@
 // "auto" is the baseline module (runs on every SIMD engine) carrying the relaxed build's code as
 // the custom section kiln.code.relaxed, before the one weights section both builds share: the
 // runtime compiles the relaxed code where the engine validates it. The code is small beside the
-// weights (~0.1 MB per model), so carrying it costs little; weights are never duplicated.
+// weights (~0.1 MB per model), so carrying it costs little; weights are never duplicated. A model
+// whose kernels emit the same code for both builds (no multiply-add loops) carries one build.
 import { generate, type GeneratedModule } from "../../codegen/module.js";
 import type { KernelPrep, KernelSelection } from "../../codegen/kernels/kernel.js";
 import { KilnError } from "../../runtime/errors.js";
@@ -32,11 +33,12 @@ export function generateArtifact(graph: Graph, options: ArtifactOptions = {}): G
   const preps = new Map<string, KernelPrep>();
   const checksums = new Map<number, number>();
   const base = generate(graph, { optimize, preps, kernels, checksums, onLayer: onLayer("baseline") });
+  if (!base.relaxedDiffers) return base; // no kernel's code depends on the build: one build serves both
   const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels, checksums, onLayer: onLayer("relaxed") });
   assertSameLayout(base.manifest, relaxed.manifest);
   const { code, weights } = splitWeights(base.wasm);
   const both = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed.wasm);
-  return { wasm: weights ? appendCustomSection(both, WEIGHTS_SECTION, weights) : both, manifest: base.manifest };
+  return { wasm: weights ? appendCustomSection(both, WEIGHTS_SECTION, weights) : both, manifest: base.manifest, relaxedDiffers: true };
 }
 
 /** The two builds must agree on every address (the runtime runs either over the same weights image). */

@@ -1,7 +1,7 @@
 // The IR as Graphviz DOT: one box per node labelled with its op, output shapes and, for fused
 // nodes, the ops fused into it; ellipses for graph inputs and outputs; constants are left out
 // (they are listed in the node label's input count) to keep pictures readable.
-import type { Graph } from "./graph.js";
+import { capturesOf, type Graph } from "./graph.js";
 import { printType } from "./print.js";
 
 const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
@@ -24,7 +24,10 @@ export function printDot(graph: Graph, title = "kiln"): string {
     const consts = n.inputs.filter((i) => i && graph.values.get(i)?.const && !graph.producer(i)).length;
     const fused = n.meta?.fused ? `\\n[${esc(n.meta.fused)}]` : "";
     const kernel = n.meta?.kernel ? `\\n<${esc(n.meta.kernel)}>` : "";
-    const label = `${esc(n.domain ? `${n.domain}.${n.op}` : n.op)}${fused}${kernel}\\n${esc(outs.join(", "))}${consts ? `\\n+${consts} const` : ""}`;
+    // a subgraph shows as its size here; `kiln opt --print` has its nodes
+    const bodies = Object.keys(n.attrs).sort().filter((a) => n.attrs[a].type === "graph")
+      .map((a) => `\\n${esc(a)}: ${(n.attrs[a].value as Graph).g.order} nodes`).join("");
+    const label = `${esc(n.domain ? `${n.domain}.${n.op}` : n.op)}${fused}${kernel}${bodies}\\n${esc(outs.join(", "))}${consts ? `\\n+${consts} const` : ""}`;
     const color = n.meta?.fused ? ', fillcolor="#f6d8b8"' : "";
     lines.push(`  n${k} [label="${label}", tooltip="${esc(n.name)}"${color}];`);
     n.outputs.forEach((o) => o && id.set(o, `n${k}`));
@@ -36,6 +39,11 @@ export function printDot(graph: Graph, title = "kiln"): string {
       if (!from || seen.has(i)) continue;
       seen.add(i);
       lines.push(`  ${from} -> n${k};`);
+    }
+    // values a subgraph reads from this scope: dashed
+    for (const c of capturesOf(n)) {
+      const from = id.get(c);
+      if (from && !seen.has(c)) lines.push(`  ${from} -> n${k} [style=dashed];`);
     }
   });
   graph.outputs.forEach((o, k) => {

@@ -1,11 +1,10 @@
-// The IR: a graph of operator nodes connected by named, typed values. Adjacency lives in a
-// graphology DirectedGraph (edge producer -> consumer); values and their types live beside it.
-import Graphology from "graphology";
+// The IR: a graph of operator nodes connected by named, typed values. An edge producer -> consumer
+// is not stored: it follows from which node produces a value and which nodes read it, kept in two
+// maps, so adding, removing and rewiring a node costs its own inputs and outputs. Every walk over
+// the graph is iterative: a 200,000-node chain is as deep as it is long.
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
 import type { ModelInfo } from "../../runtime/manifest.js";
 import { KilnError } from "../../runtime/errors.js";
-
-const { DirectedGraph } = Graphology as unknown as { DirectedGraph: typeof import("graphology").DirectedGraph };
 
 /** A dimension: a number once bound, a symbol (e.g. "N") until then. */
 export type Dim = number | string;
@@ -24,7 +23,8 @@ export type Attr =
   | { type: "floats"; value: number[] }
   | { type: "strings"; value: string[] }
   | { type: "tensor"; value: Tensor }
-  | { type: "graph"; value: unknown }
+  /** a subgraph (If's branches, Loop's and Scan's body): it may read values of enclosing scopes by name */
+  | { type: "graph"; value: Graph }
   | { type: "unsupported"; value: string };
 
 export interface Value {
@@ -83,13 +83,27 @@ export interface MemoryPlan {
   lowerBoundBytes: number;
 }
 
-interface NodeAttrs {
+/** A node in the graph, with its insertion order and scratch space for walks. */
+interface Entry {
   node: Node;
+  /** insertion order: ties in the topological order go to the earlier node */
   seq: number;
+  /** topoOrder's scratch: producers not yet emitted, and the last producer that decremented it */
+  pending: number;
+  stamp: number;
+}
+
+/** What passes may ask of the node set directly (the rest goes through Graph's methods). */
+export interface NodeSet {
+  hasNode(name: string): boolean;
+  /** the number of nodes */
+  readonly order: number;
 }
 
 export class Graph {
-  readonly g: import("graphology").DirectedGraph<NodeAttrs> = new DirectedGraph<NodeAttrs>();
+  /** Nodes by name, in insertion order (a Map keeps it: removal deletes, addition appends). */
+  private readonly entries = new Map<string, Entry>();
+  readonly g: NodeSet;
   readonly values = new Map<string, Value>();
   inputs: string[] = [];
   outputs: string[] = [];
@@ -101,12 +115,30 @@ export class Graph {
   info?: ModelInfo;
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
   memoryPlan?: MemoryPlan;
+  /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
+  outer?: Graph;
   private readonly producers = new Map<string, string>();
   /** value -> names of the nodes that read it */
   private readonly uses = new Map<string, Set<string>>();
   /** node -> the inputs it was linked under (its `inputs` may have changed since, see relink) */
   private readonly linked = new Map<string, string[]>();
+  /** base name -> the next suffix uniqueNodeName tries */
+  private readonly suffixes = new Map<string, number>();
   private seq = 0;
+  /** bumped by every change of the node set or its edges; the topological order is kept per version */
+  private version = 0;
+  private topo?: { version: number; order: Node[] };
+  private pruned?: { version: number; values: number };
+
+  constructor() {
+    const entries = this.entries;
+    this.g = {
+      hasNode: (name) => entries.has(name),
+      get order() {
+        return entries.size;
+      },
+    };
+  }
 
   value(name: string): Value {
     let v = this.values.get(name);
@@ -121,34 +153,49 @@ export class Graph {
     return this.values.has(name);
   }
 
+  /** A value of this graph or, for a subgraph, of the nearest enclosing scope that has it. */
+  lookup(name: string): Value | undefined {
+    const v = this.values.get(name);
+    // a captured name has an empty entry here (addNode records every name a node reads)
+    const local = v && (v.dtype || v.const || v.unsupportedType || this.producers.has(name) || this.inputs.includes(name));
+    return local || !this.outer ? v : this.outer.lookup(name) ?? v;
+  }
+
   opset(domain: string): number {
     return this.opsets.get(domain === "ai.onnx" ? "" : domain) ?? 0;
   }
 
   uniqueNodeName(base: string): string {
-    let name = base;
-    for (let i = 1; this.g.hasNode(name); i++) name = `${base}_${i}`;
-    return name;
+    if (!this.entries.has(base)) return base;
+    // resume where the last search for this base ended: many nodes made from one base stay linear
+    let i = this.suffixes.get(base) ?? 1;
+    while (this.entries.has(`${base}_${i}`)) i++;
+    this.suffixes.set(base, i + 1);
+    return `${base}_${i}`;
   }
 
   addNode(node: Node): Node {
-    if (this.g.hasNode(node.name)) node.name = this.uniqueNodeName(node.name);
+    if (this.entries.has(node.name)) node.name = this.uniqueNodeName(node.name);
     for (const out of node.outputs) {
       if (!out) continue;
       const prev = this.producers.get(out);
       if (prev !== undefined) {
         throw new KilnError("INVALID_MODEL", `value ${JSON.stringify(out)} is produced by both ${JSON.stringify(prev)} and ${JSON.stringify(node.name)}`, { node: node.name, op: node.op });
       }
+    }
+    for (const inp of node.inputs) {
+      if (inp && node.outputs.includes(inp)) throw new KilnError("INVALID_MODEL", `node ${JSON.stringify(node.name)} consumes its own output`, { node: node.name });
+    }
+    for (const out of node.outputs) {
+      if (!out) continue;
       this.producers.set(out, node.name);
       this.value(out);
     }
     for (const inp of node.inputs) if (inp) this.value(inp);
-    this.g.addNode(node.name, { node, seq: this.seq++ });
+    this.entries.set(node.name, { node, seq: this.seq++, pending: 0, stamp: -1 });
+    // edges are not stored: producer -> consumer follows from `producers` and `uses`, so consumers
+    // added before their producer (unsorted ONNX graphs) are linked to it already
     this.link(node);
-    // consumers added earlier than their producer (unsorted ONNX graphs) get their edge now
-    for (const out of node.outputs) {
-      for (const user of this.uses.get(out) ?? []) if (user !== node.name) this.addEdge(node.name, user);
-    }
     return node;
   }
 
@@ -156,11 +203,14 @@ export class Graph {
     const n = this.node(name);
     for (const out of n.outputs) if (this.producers.get(out) === name) this.producers.delete(out);
     this.unlink(n);
-    this.g.dropNode(name);
+    this.entries.delete(name);
+    this.version++;
   }
 
   node(name: string): Node {
-    return this.g.getNodeAttribute(name, "node");
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`the graph has no node ${JSON.stringify(name)}`);
+    return e.node;
   }
 
   producer(value: string): Node | undefined {
@@ -168,8 +218,13 @@ export class Graph {
     return p === undefined ? undefined : this.node(p);
   }
 
+  /** How many nodes read `value` (consumers(value).length, without building the list). */
+  consumerCount(value: string): number {
+    return this.uses.get(value)?.size ?? 0;
+  }
+
   consumers(value: string): Node[] {
-    const users = [...(this.uses.get(value) ?? [])].map((k) => this.g.getNodeAttributes(k));
+    const users = [...(this.uses.get(value) ?? [])].map((k) => this.entries.get(k)!);
     return users.sort((a, b) => a.seq - b.seq).map((a) => a.node);
   }
 
@@ -182,133 +237,217 @@ export class Graph {
 
   /** Point every use of `from` (including graph outputs) at `to`. */
   replaceAllUses(from: string, to: string): void {
-    for (const n of this.consumers(from)) {
-      n.inputs = n.inputs.map((x) => (x === from ? to : x));
+    this.replaceUses(new Map([[from, to]]));
+  }
+
+  /**
+   * Point every use of each key of `renames` (including graph outputs) at its value, rewriting
+   * each reader once: a node reading 30,000 merged values is relinked once, not 30,000 times.
+   */
+  replaceUses(renames: ReadonlyMap<string, string>): void {
+    const readers = new Set<string>();
+    for (const from of renames.keys()) for (const k of this.uses.get(from) ?? []) readers.add(k);
+    for (const k of readers) {
+      const n = this.node(k);
+      n.inputs = n.inputs.map((x) => renames.get(x) ?? x);
+      // a subgraph that reads a renamed value from this scope reads its new name
+      for (const body of subgraphsOf(n)) {
+        const free = freeNames(body);
+        const inner = new Map([...renames].filter(([from]) => free.has(from)));
+        if (inner.size) body.replaceUses(inner);
+      }
       this.relink(n);
     }
-    this.outputs = this.outputs.map((x) => (x === from ? to : x));
+    this.outputs = this.outputs.map((x) => renames.get(x) ?? x);
   }
 
   /** Nodes in insertion order (not necessarily topological). */
   nodeList(): Node[] {
-    const out: { node: Node; seq: number }[] = [];
-    this.g.forEachNode((_k, a) => out.push(a));
-    return out.sort((a, b) => a.seq - b.seq).map((a) => a.node);
+    return Array.from(this.entries.values(), (e) => e.node);
   }
 
-  /** Nodes in a stable topological order (ties broken by insertion order); throws on a cycle. */
+  /**
+   * Nodes in a stable topological order (ties broken by insertion order); throws on a cycle.
+   * Kahn's algorithm, iterative (no recursion follows the graph's depth), linear in nodes and
+   * edges; the order is kept until the graph changes, as most passes leave it as it was.
+   */
   topoOrder(): Node[] {
+    if (this.topo?.version === this.version) return [...this.topo.order];
     // the ready nodes in a min-heap on insertion seq: a light model starts with hundreds of
     // ConstantOfShape nodes ready, and sorting them again at every pop was quadratic
-    const seq = new Map<string, number>();
-    const indeg = new Map<string, number>();
-    this.g.forEachNode((k, a) => {
-      seq.set(k, a.seq);
-      indeg.set(k, this.g.inDegree(k));
-    });
-    const ready = new SeqHeap(seq);
-    for (const [k, d] of indeg) if (d === 0) ready.push(k);
+    for (const e of this.entries.values()) {
+      e.pending = 0;
+      e.stamp = -1;
+    }
+    for (const e of this.entries.values()) this.forEachConsumer(e, (c) => c.pending++);
+    const ready = new SeqHeap();
+    for (const e of this.entries.values()) {
+      e.stamp = -1;
+      if (e.pending === 0) ready.push(e);
+    }
     const order: Node[] = [];
     while (ready.size) {
-      const k = ready.pop();
-      order.push(this.node(k));
-      for (const next of this.g.outNeighbors(k)) {
-        const d = indeg.get(next)! - 1;
-        indeg.set(next, d);
-        if (d === 0) ready.push(next);
+      const e = ready.pop();
+      order.push(e.node);
+      this.forEachConsumer(e, (c) => {
+        if (--c.pending === 0) ready.push(c);
+      });
+    }
+    if (order.length !== this.entries.size) {
+      const stuck: string[] = [];
+      for (const [k, e] of this.entries) if (e.pending > 0 && stuck.length < 5) stuck.push(k);
+      throw new KilnError("INVALID_MODEL", `the graph has a cycle through nodes ${stuck.map((s) => JSON.stringify(s)).join(", ")}`);
+    }
+    this.topo = { version: this.version, order };
+    return [...order];
+  }
+
+  /**
+   * Calls `f` once for each node reading an output of `e` (an edge), however many of its outputs
+   * that node reads; marks the consumers with e's seq to tell (callers reset the marks between walks).
+   */
+  private forEachConsumer(e: Entry, f: (c: Entry) => void): void {
+    for (const out of e.node.outputs) {
+      const users = out ? this.uses.get(out) : undefined;
+      if (!users) continue;
+      for (const k of users) {
+        const c = this.entries.get(k);
+        if (!c || c.stamp === e.seq) continue;
+        c.stamp = e.seq;
+        f(c);
       }
     }
-    if (order.length !== this.g.order) {
-      const stuck = [...indeg].filter(([, d]) => d > 0).map(([k]) => k);
-      throw new KilnError("INVALID_MODEL", `the graph has a cycle through nodes ${stuck.slice(0, 5).map((s) => JSON.stringify(s)).join(", ")}`);
-    }
-    return order;
   }
 
   /** Values that are constants (initializers, folded) and are used by some node or output. */
   liveConstants(): Value[] {
     const used = new Set<string>(this.outputs);
-    this.g.forEachNode((_k, a) => a.node.inputs.forEach((i) => i && used.add(i)));
+    for (const e of this.entries.values()) {
+      for (const i of e.node.inputs) if (i) used.add(i);
+      for (const c of capturesOf(e.node)) used.add(c);
+    }
     return [...this.values.values()].filter((v) => v.const && used.has(v.name));
   }
 
   /** Drop values nothing refers to. */
   pruneValues(): void {
+    // nothing to drop when no node changed and no value came since the last time (most passes
+    // change nothing, and each ends here: a walk of every node and body)
+    if (this.pruned?.version === this.version && this.pruned.values === this.values.size) return;
+    this.prune();
+    this.pruned = { version: this.version, values: this.values.size };
+  }
+
+  private prune(): void {
     const used = new Set<string>([...this.inputs, ...this.outputs]);
-    const visit = (n: Node) => {
-      n.inputs.forEach((i) => i && used.add(i));
-      n.outputs.forEach((o) => o && used.add(o));
-      n.body?.forEach(visit);
-    };
-    this.g.forEachNode((_k, a) => visit(a.node));
+    // fused nodes' bodies, and bodies in them, walked with a stack: no recursion
+    const stack = Array.from(this.entries.values(), (e) => e.node);
+    while (stack.length) {
+      const n = stack.pop()!;
+      for (const i of n.inputs) if (i) used.add(i);
+      for (const c of capturesOf(n)) used.add(c);
+      for (const o of n.outputs) if (o) used.add(o);
+      if (n.body) for (const b of n.body) stack.push(b);
+    }
     for (const k of [...this.values.keys()]) if (!used.has(k)) this.values.delete(k);
   }
 
-  private addEdge(from: string, to: string): void {
-    if (from !== to && !this.g.hasEdge(from, to)) this.g.addEdge(from, to);
-    if (from === to) throw new KilnError("INVALID_MODEL", `node ${JSON.stringify(from)} consumes its own output`, { node: from });
-  }
-
   private link(node: Node): void {
-    this.linked.set(node.name, [...node.inputs]);
-    for (const inp of node.inputs) {
+    // values a node's subgraphs read from this scope are inputs too: edges, uses, liveness
+    const reads = [...node.inputs, ...capturesOf(node)];
+    this.linked.set(node.name, reads);
+    for (const inp of reads) {
       if (!inp) continue;
       let u = this.uses.get(inp);
       if (!u) this.uses.set(inp, (u = new Set()));
       u.add(node.name);
-      const p = this.producers.get(inp);
-      if (p !== undefined) this.addEdge(p, node.name);
     }
+    this.version++;
   }
 
   private unlink(node: Node): void {
     // only the values this node was linked under: a scan of every value made rewrites quadratic
     for (const inp of this.linked.get(node.name) ?? []) this.uses.get(inp)?.delete(node.name);
     this.linked.delete(node.name);
-    for (const e of this.g.inEdges(node.name)) this.g.dropEdge(e);
+    this.version++;
   }
 
   private relink(node: Node): void {
+    for (const inp of node.inputs) {
+      if (inp && this.producers.get(inp) === node.name) throw new KilnError("INVALID_MODEL", `node ${JSON.stringify(node.name)} consumes its own output`, { node: node.name });
+    }
     this.unlink(node);
     this.link(node);
   }
 }
 
-/** A binary min-heap of node names ordered by their (distinct) insertion seq. */
+/** The subgraphs a node holds in its attributes (If's branches, Loop's body ...), by attribute name order. */
+export function subgraphsOf(n: Node): Graph[] {
+  const out: Graph[] = [];
+  for (const k of Object.keys(n.attrs).sort()) {
+    const a = n.attrs[k];
+    if (a.type === "graph") out.push(a.value);
+  }
+  return out;
+}
+
+/**
+ * The names a subgraph reads but does not define (its inputs, its nodes' outputs and its own
+ * constants are defined in it): the values it captures from enclosing scopes, nested bodies' included.
+ */
+export function freeNames(g: Graph): Set<string> {
+  const defined = new Set<string>(g.inputs);
+  const read = new Set<string>(g.outputs);
+  for (const n of g.nodeList()) {
+    for (const o of n.outputs) if (o) defined.add(o);
+    for (const i of n.inputs) if (i) read.add(i);
+    for (const body of subgraphsOf(n)) for (const f of freeNames(body)) read.add(f);
+  }
+  for (const v of g.values.values()) if (v.const && !g.producer(v.name)) defined.add(v.name);
+  return new Set([...read].filter((r) => !defined.has(r)));
+}
+
+/** The names a node's subgraphs capture from the scope the node is in (none for most nodes). */
+export function capturesOf(n: Node): string[] {
+  const bodies = subgraphsOf(n);
+  if (bodies.length === 0) return [];
+  const out = new Set<string>();
+  for (const b of bodies) for (const f of freeNames(b)) if (!n.inputs.includes(f)) out.add(f);
+  return [...out];
+}
+
+/** A binary min-heap of entries ordered by their (distinct) insertion seq. */
 class SeqHeap {
-  private readonly a: string[] = [];
-  constructor(private readonly seq: Map<string, number>) {}
+  private readonly a: Entry[] = [];
 
   get size(): number {
     return this.a.length;
   }
 
-  push(k: string): void {
-    const { a, seq } = this;
+  push(e: Entry): void {
+    const { a } = this;
     let i = a.length;
-    a.push(k);
-    const s = seq.get(k)!;
+    a.push(e);
     while (i > 0) {
       const up = (i - 1) >> 1;
-      if (seq.get(a[up])! <= s) break;
+      if (a[up].seq <= e.seq) break;
       a[i] = a[up];
       i = up;
     }
-    a[i] = k;
+    a[i] = e;
   }
 
-  pop(): string {
-    const { a, seq } = this;
+  pop(): Entry {
+    const { a } = this;
     const top = a[0];
     const last = a.pop()!;
     if (a.length) {
-      const s = seq.get(last)!;
       let i = 0;
       for (;;) {
         let c = 2 * i + 1;
         if (c >= a.length) break;
-        if (c + 1 < a.length && seq.get(a[c + 1])! < seq.get(a[c])!) c++;
-        if (seq.get(a[c])! >= s) break;
+        if (c + 1 < a.length && a[c + 1].seq < a[c].seq) c++;
+        if (a[c].seq >= last.seq) break;
         a[i] = a[c];
         i = c;
       }

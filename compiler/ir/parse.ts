@@ -117,6 +117,8 @@ function parseAttr(c: Cursor): Attr {
     return /[.en]/.test(t.text) && !/^-?\d+$/.test(t.text) ? { type: "float", value: parseNum(t.text) } : { type: "int", value: Number(t.text) };
   }
   if (t.text === "f") { c.next(); return { type: "floats", value: parseList(c).map(parseNum) }; }
+  // filled by the node's `graph NAME {` block (parseLines)
+  if (t.text === "graph" && t.kind === "id") { c.next(); return { type: "graph", value: undefined as unknown as Graph }; }
   if (t.text === "[") {
     const save = c.i;
     c.next();
@@ -136,16 +138,54 @@ function parseAttr(c: Cursor): Attr {
 export function parseGraph(text: string): Graph {
   const graph = new Graph();
   graph.opsets.clear();
-  const lines = text.split("\n");
+  parseLines(graph, text.split("\n"), 0);
+  if (!graph.opsets.has("")) graph.opsets.set("", 13);
+  return graph;
+}
+
+/** The lines of a `graph NAME {` block up to its closing `}` (nested blocks included), and the index after it. */
+function blockLines(lines: string[], from: number): { inner: string[]; next: number } {
+  let depth = 1;
+  for (let i = from; i < lines.length; i++) {
+    const l = lines[i].trim();
+    if (l === "}") depth--;
+    else if (/\{\s*$/.test(l)) depth++;
+    if (depth === 0) return { inner: lines.slice(from, i), next: i + 1 };
+  }
+  throw new KilnError("INVALID_MODEL", `IR text line ${from}: a subgraph block is not closed with "}"`);
+}
+
+function parseLines(graph: Graph, lines: string[], firstLine: number): void {
   /** the fused node whose body lines are being read, if any */
   let open: Node | undefined;
-  lines.forEach((raw, lineNo) => {
+  /** the last node read, added once its subgraph blocks (if any) are attached */
+  let pending: Node | undefined;
+  const flush = () => {
+    if (pending) graph.addNode(pending);
+    pending = undefined;
+  };
+  for (let lineNo = 0; lineNo < lines.length; lineNo++) {
+    const raw = lines[lineNo];
     let line = raw.replace(/^\s+/, "");
-    if (!line || line.startsWith("#")) return;
+    if (!line || line.startsWith("#")) continue;
+    const sub = /^graph\s+("(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_.\-/:]*)\s*\{\s*$/.exec(line);
+    if (sub && pending) {
+      const key = sub[1].startsWith('"') ? JSON.parse(sub[1]) as string : sub[1];
+      const { inner, next } = blockLines(lines, lineNo + 1);
+      const body = new Graph();
+      body.outer = graph;
+      body.opsets = graph.opsets;
+      parseLines(body, inner, firstLine + lineNo + 1);
+      if (pending.attrs[key]?.type !== "graph") throw new KilnError("INVALID_MODEL", `IR text line ${firstLine + lineNo + 1}: node ${JSON.stringify(pending.name)} has no graph attribute ${JSON.stringify(key)}`);
+      pending.attrs[key] = { type: "graph", value: body };
+      lineNo = next - 1;
+      continue;
+    }
+    flush();
     if (open && line === "}") {
       graph.addNode(open);
       open = undefined;
-      return;
+      continue;
     }
     let opensBody = false;
     if (/\}\s*\{\s*$/.test(line)) {
@@ -163,18 +203,18 @@ export function parseGraph(text: string): Graph {
           graph.opsets.set(d, Number(c.next().text));
           c.eat(",");
         }
-        return;
+        continue;
       }
       if (c.eat("input")) {
         const v = graph.value(c.next().text);
         c.expect(":");
         parseType(c, v);
         graph.inputs.push(v.name);
-        return;
+        continue;
       }
       if (c.eat("output")) {
         graph.outputs.push(c.next().text);
-        return;
+        continue;
       }
       if (c.eat("const")) {
         const v = graph.value(c.next().text);
@@ -182,7 +222,7 @@ export function parseGraph(text: string): Graph {
         parseType(c, v);
         c.expect("=");
         v.const = parseTensorBody(c, v.dtype!, (v.shape ?? []) as number[]);
-        return;
+        continue;
       }
       // node: outs = [domain::]Op[attrs](ins) {meta}
       const outputs: string[] = [];
@@ -228,13 +268,14 @@ export function parseGraph(text: string): Graph {
       if (!c.done()) throw new Error(`unexpected '${c.peek()!.text}' after the node`);
       if (open) open.body!.push(node);
       else if (opensBody) open = { ...node, body: [] };
-      else graph.addNode(node);
+      else pending = node;
     } catch (e) {
       if (e instanceof KilnError) throw e;
-      throw new KilnError("INVALID_MODEL", `IR text line ${lineNo + 1}: ${(e as Error).message}: ${line}`);
+      throw new KilnError("INVALID_MODEL", `IR text line ${firstLine + lineNo + 1}: ${(e as Error).message}: ${line}`);
     }
-  });
+  }
+  flush();
   if (open) throw new KilnError("INVALID_MODEL", `IR text: the body of fused node ${JSON.stringify(open.name)} is not closed with "}"`);
-  if (!graph.opsets.has("")) graph.opsets.set("", 13);
-  return graph;
+  const unfilled = graph.nodeList().find((n) => Object.values(n.attrs).some((a) => a.type === "graph" && !a.value));
+  if (unfilled) throw new KilnError("INVALID_MODEL", `IR text: node ${JSON.stringify(unfilled.name)} has a graph attribute without its "graph NAME {" block`);
 }

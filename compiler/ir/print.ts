@@ -86,7 +86,7 @@ function printAttr(a: Attr): string {
     case "floats": return `f[${a.value.map(printNumber).join(", ")}]`;
     case "strings": return `[${a.value.map((s) => JSON.stringify(s)).join(", ")}]`;
     case "tensor": return `${a.value.dtype}[${a.value.dims.join(",")}] ${printTensor(a.value)}`;
-    case "graph": return "<graph>";
+    case "graph": return "graph"; // its text follows the node line (printSubgraphs)
     case "unsupported": return `<unsupported ${JSON.stringify(a.value)}>`;
   }
 }
@@ -99,15 +99,34 @@ export function printNode(graph: Graph, n: Node): string {
   const meta = { name: n.name, ...(n.meta ?? {}) };
   const metaText = Object.entries(meta).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
   const line = `${lhs} = ${op}${attrs.length ? `[${attrs.join(", ")}]` : ""}(${ins.join(", ")}) {${metaText}}`;
-  if (!n.body) return line;
+  if (!n.body) return [line, ...printSubgraphs(n)].join("\n");
   // a fused node prints the nodes it stands for, indented, between its header and "}"
   return [`${line} {`, ...n.body.map((b) => `  ${printNode(graph, b)}`), "}"].join("\n");
 }
 
-export function printGraph(graph: Graph): string {
+/**
+ * A node's subgraphs, after its line: `graph NAME {`, the subgraph's lines indented (no opsets
+ * line: a subgraph shares its model's), `}`. Names it does not define are its captures.
+ */
+function printSubgraphs(n: Node): string[] {
   const lines: string[] = [];
+  for (const k of Object.keys(n.attrs).sort()) {
+    const a = n.attrs[k];
+    if (a.type !== "graph") continue;
+    lines.push(`  graph ${quoteName(k)} {`);
+    for (const l of printLines(a.value)) lines.push(`    ${l}`);
+    lines.push("  }");
+  }
+  return lines;
+}
+
+export function printGraph(graph: Graph): string {
   const opsets = [...graph.opsets].sort(([a], [b]) => a.localeCompare(b)).map(([d, v]) => `${JSON.stringify(d)} = ${v}`);
-  lines.push(`kiln.graph opsets(${opsets.join(", ")})`);
+  return [`kiln.graph opsets(${opsets.join(", ")})`, ...printLines(graph)].join("\n") + "\n";
+}
+
+function printLines(graph: Graph): string[] {
+  const lines: string[] = [];
   for (const i of graph.inputs) lines.push(`input %${quoteName(i)} : ${printType(graph.values.get(i))}`);
   for (const v of graph.liveConstants()) lines.push(`const %${quoteName(v.name)} : ${printType(v)} = ${printTensor(v.const!)}`);
   let order: Node[];
@@ -116,7 +135,7 @@ export function printGraph(graph: Graph): string {
   } catch {
     order = graph.nodeList();
   }
-  for (const n of order) lines.push(printNode(graph, n));
+  for (const n of order) lines.push(...printNode(graph, n).split("\n"));
   for (const o of graph.outputs) lines.push(`output %${quoteName(o)}`);
-  return lines.join("\n") + "\n";
+  return lines;
 }

@@ -1,7 +1,7 @@
 // Structural checks on a Graph: every value has one definition (graph input, constant or node
 // output), the graph is acyclic, and, once types are inferred, every value has a dtype and shape.
 import { KilnError } from "../../runtime/errors.js";
-import type { Graph } from "./graph.js";
+import { subgraphsOf, type Graph } from "./graph.js";
 
 export interface VerifyOptions {
   /** also require every value to carry a dtype and a shape (after inference) */
@@ -26,14 +26,22 @@ export function verifyGraph(graph: Graph, options: VerifyOptions = {}): void {
       }
     }
     for (const inp of n.inputs) {
-      if (inp && !defined.has(inp) && !graph.producer(inp)) {
+      if (inp && !defined.has(inp) && !graph.producer(inp) && !definedAbove(graph, inp)) {
         throw new KilnError("INVALID_MODEL", `input ${JSON.stringify(inp)} of node ${JSON.stringify(n.name)} is not a graph input, an initializer or the output of any node`, { node: n.name, op: n.op });
       }
     }
     for (const out of n.outputs) if (out) defined.add(out);
+    for (const body of subgraphsOf(n)) {
+      try {
+        verifyGraph(body, options);
+      } catch (e) {
+        if (!(e instanceof KilnError)) throw e;
+        throw new KilnError(e.code, `in a subgraph of ${n.op} node ${JSON.stringify(n.name)}: ${e.message.replace(/^[A-Z_]+: /, "")}`, { node: n.name, op: n.op });
+      }
+    }
   }
   for (const o of graph.outputs) {
-    if (!defined.has(o)) throw new KilnError("INVALID_MODEL", `graph output ${JSON.stringify(o)} is not produced by any node`);
+    if (!defined.has(o) && !definedAbove(graph, o)) throw new KilnError("INVALID_MODEL", `graph output ${JSON.stringify(o)} is not produced by any node`);
   }
   if (options.typed) {
     for (const name of defined) {
@@ -47,4 +55,13 @@ export function verifyGraph(graph: Graph, options: VerifyOptions = {}): void {
       }
     }
   }
+}
+
+/** A subgraph may read what its enclosing scopes define (inputs, constants, node outputs). */
+function definedAbove(graph: Graph, name: string): boolean {
+  for (let g = graph.outer; g; g = g.outer) {
+    const v = g.values.get(name);
+    if (g.inputs.includes(name) || g.producer(name) || v?.const || v?.unsupportedType) return true;
+  }
+  return false;
 }

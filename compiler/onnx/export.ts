@@ -2,7 +2,7 @@
 // models in code. Constants become initializers; types and shapes become value_info.
 import { dtype } from "../../runtime/dtypes.js";
 import { FUSED_DOMAIN, type Attr, type Graph, type Node } from "../ir/graph.js";
-import { onnx, type AttributeProto, type NodeProto, type ValueInfoProto } from "./proto.js";
+import { onnx, type AttributeProto, type GraphProto, type NodeProto, type ValueInfoProto } from "./proto.js";
 
 type FunctionProto = import("onnx-proto").onnx.IFunctionProto;
 import { encodeTensor } from "./tensor.js";
@@ -24,13 +24,13 @@ function exportAttr(name: string, a: Attr): AttributeProto {
     case "floats": return { name, type: T.FLOATS, floats: a.value };
     case "strings": return { name, type: T.STRINGS, strings: a.value.map(enc) };
     case "tensor": return { name, type: T.TENSOR, t: encodeTensor("", a.value) };
-    case "graph": return { name, type: T.GRAPH, g: a.value as never };
+    case "graph": return { name, type: T.GRAPH, g: exportGraph(a.value, name) };
     case "unsupported": throw new Error(`attribute ${name} cannot be exported: ${a.value}`);
   }
 }
 
 export function valueInfo(graph: Graph, name: string): ValueInfoProto {
-  const v = graph.values.get(name);
+  const v = graph.lookup(name); // a subgraph's output may be a captured value
   if (!v?.dtype) return { name };
   return {
     name,
@@ -117,16 +117,30 @@ class FunctionTable {
   }
 }
 
-export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Array {
+/** A graph as a GraphProto: nodes in order, constants as initializers, types as value_info (a subgraph's captured names stay bare references). */
+function exportGraph(graph: Graph, name: string, functions?: FunctionTable, options: ExportOptions = {}): GraphProto {
   const order = graph.topoOrder();
-  const functions = new FunctionTable(graph);
-  const nodes: NodeProto[] = order.flatMap((n) => (n.body ? [exportNode(n, undefined, functions.nameFor(n))] : standardNodes(graph, n).map((x) => exportNode(x))));
+  const nodes: NodeProto[] = order.flatMap((n) => (n.body && functions ? [exportNode(n, undefined, functions.nameFor(n))] : standardNodes(graph, n).map((x) => exportNode(x))));
   const produced = new Set(order.flatMap((n) => n.outputs));
+  const inputs = new Set(graph.inputs);
   const initializers = [...graph.values.values()]
-    .filter((v) => v.const && !produced.has(v.name) && !graph.inputs.includes(v.name))
+    .filter((v) => v.const && !produced.has(v.name) && !inputs.has(v.name))
     .map((v) => encodeTensor(v.name, v.const!));
   const io = new Set([...graph.inputs, ...graph.outputs]);
   const inner = options.valueInfo === false ? [] : [...produced].filter((n) => n && !io.has(n) && graph.values.get(n)?.dtype).map((n) => valueInfo(graph, n));
+  return {
+    name,
+    node: nodes,
+    initializer: initializers,
+    input: graph.inputs.map((i) => valueInfo(graph, i)),
+    output: graph.outputs.map((o) => valueInfo(graph, o)),
+    valueInfo: inner,
+  };
+}
+
+export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Array {
+  const functions = new FunctionTable(graph);
+  const main = exportGraph(graph, "kiln", functions, options);
   const opsets = new Map(graph.opsets);
   opsets.delete(LAYOUT_DOMAIN); // its ops are exported as standard ones
   if (functions.functions.length) opsets.set(FUSED_DOMAIN, 1);
@@ -135,14 +149,7 @@ export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Arr
     producerName: options.producer ?? "kiln",
     opsetImport: [...opsets].map(([domain, version]) => ({ domain, version })),
     functions: functions.functions,
-    graph: {
-      name: "kiln",
-      node: nodes,
-      initializer: initializers,
-      input: graph.inputs.map((i) => valueInfo(graph, i)),
-      output: graph.outputs.map((o) => valueInfo(graph, o)),
-      valueInfo: inner,
-    },
+    graph: main,
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }

@@ -121,7 +121,7 @@ function importGraph(gp: GraphProto, graph: Graph, options: ImportOptions): void
       outputs: [...(np.output ?? [])],
       attrs: {},
     };
-    for (const a of np.attribute ?? []) node.attrs[a.name ?? ""] = importAttr(a, node, options);
+    for (const a of np.attribute ?? []) node.attrs[a.name ?? ""] = importAttr(a, node, graph, options);
     graph.addNode(node);
   });
 }
@@ -152,7 +152,16 @@ function applyType(v: Value, t: TypeProto | undefined): void {
   }
 }
 
-function importAttr(a: AttributeProto, node: Node, options: ImportOptions): Attr {
+/** A subgraph attribute (If's branches, Loop's body): a Graph of its own that looks up captured names in `outer`. */
+function importSubgraph(gp: GraphProto, outer: Graph, options: ImportOptions): Graph {
+  const body = new Graph();
+  body.outer = outer;
+  body.opsets = outer.opsets;
+  importGraph(gp, body, options);
+  return body;
+}
+
+function importAttr(a: AttributeProto, node: Node, graph: Graph, options: ImportOptions): Attr {
   const T = onnx.AttributeProto.AttributeType;
   const text = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
   switch (a.type) {
@@ -170,7 +179,9 @@ function importAttr(a: AttributeProto, node: Node, options: ImportOptions): Attr
         if (e instanceof UnsupportedTypeError) return { type: "unsupported", value: `tensor of ${e.typeName}` };
         throw e;
       }
-    case T.GRAPH: return { type: "graph", value: a.g };
+    case T.GRAPH:
+      if (!a.g) throw new KilnError("INVALID_MODEL", `attribute ${a.name} of node ${JSON.stringify(node.name)} is a graph attribute without a graph`, { node: node.name, op: node.op });
+      return { type: "graph", value: importSubgraph(a.g, graph, options) };
     default:
       if (a.refAttrName) return { type: "unsupported", value: `reference to function attribute ${a.refAttrName}` };
       return { type: "unsupported", value: `attribute type ${a.type} of ${node.op}.${a.name}` };

@@ -2,7 +2,8 @@
 // with each op's allowed dtypes in one table (what the kernels handle; anything else is refused
 // here with a clear reason rather than computed wrongly).
 import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtypes.js";
-import { broadcastShapes, OpTable, type ShapeCtx, type OutputInfo, type ShapeRule, type Trait } from "./registry.js";
+import { listed } from "../../runtime/errors.js";
+import { broadcastAll, broadcastShapes, OpTable, type ShapeCtx, type OutputInfo, type ShapeRule, type Trait } from "./registry.js";
 
 const ops = new OpTable();
 
@@ -15,8 +16,8 @@ export function unaryRule(ctx: ShapeCtx): OutputInfo[] {
 function broadcastOf(ctx: ShapeCtx, indices?: number[]): number[] {
   const ins = (indices ?? ctx.inputs.map((_, i) => i)).map((i) => ctx.inputs[i]).filter((x) => x !== undefined);
   if (ins.length === 0) ctx.invalid("at least one input is required");
-  const shape = broadcastShapes(...ins.map((x) => x!.shape));
-  if (!shape) ctx.fail(`shapes ${ins.map((x) => `[${x!.shape.join(",")}]`).join(" and ")} do not broadcast`);
+  const shape = broadcastAll(ins.map((x) => x!.shape));
+  if (!shape) ctx.fail(`shapes ${listed(ins.map((x) => `[${x!.shape.join(",")}]`), 8, " and ")} do not broadcast`);
   return shape;
 }
 
@@ -24,7 +25,7 @@ export function broadcastRule(ctx: ShapeCtx): OutputInfo[] {
   const shape = broadcastOf(ctx);
   const ins = ctx.inputs.filter((x) => x !== undefined);
   const dt = ins[0]!.dtype;
-  for (const x of ins) if (x!.dtype !== dt) ctx.invalid(`input types differ: ${ins.map((y) => y!.dtype).join(", ")}`);
+  for (const x of ins) if (x!.dtype !== dt) ctx.invalid(`input types differ: ${listed(ins.map((y) => y!.dtype))}`);
   return [{ dtype: dt, shape }];
 }
 

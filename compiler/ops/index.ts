@@ -12,6 +12,8 @@ import { MOVEMENT_OPS } from "./movement.js";
 import { INDEXING_OPS } from "./movement-index.js";
 import { NN_OPS } from "./nn.js";
 import { CONV_OPS } from "./nn-conv.js";
+import { CONTROL_OPS } from "./control.js";
+import { OPTIONAL_OPS } from "./optional.js";
 import { RESIZE_OPS } from "./nn-resize.js";
 import { NORM_OPS } from "./norm.js";
 import { QUANT_OPS } from "./quant.js";
@@ -26,7 +28,7 @@ import { OpTable, type OpDef, type OpOptions, type ShapeRule, type Trait } from 
 export const ALL_OPS: readonly OpDef[] = [
   ...ELEMENTWISE_OPS, ...UNARY_OPS, ...MOVEMENT_OPS, ...INDEXING_OPS, ...REDUCE_OPS, ...NORM_OPS, ...NN_OPS,
   ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...LOSS_OPS, ...QUANT_OPS,
-  ...SIGNAL_OPS, ...DFT_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS,
+  ...SIGNAL_OPS, ...DFT_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
 ];
 
 /** "" and "ai.onnx" name the same domain */

@@ -2,8 +2,10 @@
 // inputs are all known at compile time are evaluated (through the same kernels the model runs),
 // so shape subgraphs such as Shape -> Gather -> Concat -> Reshape resolve to constants.
 import { sizeOf } from "../../runtime/dtypes.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
+import { inferControl } from "./infer-control.js";
+import { inputsBehind } from "../ir/subgraph.js";
 import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
 import { allOps, hasTrait, opDef } from "./index.js";
 
@@ -26,7 +28,7 @@ export function describeShape(shape: readonly Dim[] | undefined): string {
 export function bindInputShapes(graph: Graph, shapes: Record<string, readonly number[]> = {}): void {
   for (const name of Object.keys(shapes)) {
     if (!graph.inputs.includes(name) && !graph.frozenInputs.some((f) => f.name === name)) {
-      throw new KilnError("BAD_INPUT", `--shape names ${JSON.stringify(name)}, which is not a graph input; inputs are ${graph.inputs.map((i) => JSON.stringify(i)).join(", ")}`);
+      throw new KilnError("BAD_INPUT", `--shape names ${JSON.stringify(name)}, which is not a graph input; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}`);
     }
   }
   const symbols = new Map<string, number>();
@@ -81,10 +83,16 @@ export function unboundInputs(graph: Graph, shapes: Record<string, readonly numb
 
 export async function inferShapes(graph: Graph, options: InferOptions = {}): Promise<void> {
   bindInputShapes(graph, options.shapes);
+  await inferNodes(graph, options);
+}
+
+/** Infer every node of a graph (or a subgraph, whose captured values its enclosing scopes typed). */
+export async function inferNodes(graph: Graph, options: InferOptions = {}): Promise<void> {
   for (const n of graph.topoOrder()) {
     await inferNode(graph, n, options);
     // a node whose every output is now known has no work left: its values stand as constants
-    if (n.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(n.name);
+    // (an If folded to its branch is gone already)
+    if (graph.g.hasNode(n.name) && n.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(n.name);
   }
 }
 
@@ -109,7 +117,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   if (missing >= 0) throw new KilnError("INVALID_MODEL", `${n.op} input ${missing} is required but absent`, context);
   const inputs: (InputInfo | undefined)[] = n.inputs.map((name) => {
     if (!name) return undefined;
-    const v = graph.values.get(name)!;
+    const v = graph.lookup(name) ?? { name };
     if (v.unsupportedType) {
       throw new KilnError("UNSUPPORTED_OP", `input ${JSON.stringify(name)} has type ${v.unsupportedType}, which kiln does not support`, context);
     }
@@ -117,6 +125,19 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
     return { name, dtype: v.dtype, shape: v.shape as number[], value: v.const };
   });
   const ctx = new ShapeCtx(n, opset, inputs);
+  if (hasTrait(n, "subgraphs")) {
+    try {
+      return await inferControl(graph, n, ctx, {
+        inferBody: (body) => inferNodes(body, options),
+        inferAdded: async (added) => {
+          await inferNode(graph, added, options);
+          if (added.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(added.name);
+        },
+      });
+    } catch (e) {
+      throw e instanceof KilnError ? withFreezableInputs(graph, n, e) : e;
+    }
+  }
   let outs: OutputInfo[];
   try {
     outs = entry.shape(ctx);
@@ -158,7 +179,12 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
 function withFreezableInputs(graph: Graph, n: Node, e: KilnError): KilnError {
   if (e.code !== "UNSUPPORTED_OP") return e;
   const isFreezable = (name: string) => graph.inputs.includes(name) && !graph.values.get(name)?.const;
-  const named = (e.context.needsValue ?? []).filter(isFreezable);
+  // a value computed from graph inputs (a branch's shape from the model's `size` input) names them
+  let top = graph;
+  while (top.outer) top = top.outer;
+  // small inputs only (scalars, shapes, bounds): a big data tensor frozen would compile per value
+  const small = (name: string) => sizeOf((top.values.get(name)?.shape ?? [Infinity]) as number[]) <= 64;
+  const named = (e.context.needsValue ?? []).flatMap((v) => (isFreezable(v) ? [v] : inputsBehind(graph, v).filter(small)));
   const ints = n.inputs.filter((i) => i && isFreezable(i) && ["int64", "int32"].includes(graph.values.get(i)?.dtype ?? ""));
   const needsValue = [...new Set([...named, ...ints])];
   if (needsValue.length === 0) return e;

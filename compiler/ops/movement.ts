@@ -102,7 +102,8 @@ ops.define("Dropout", (ctx) => {
     ctx.unsupported("Dropout in training mode (training_mode must be a constant false); kiln compiles inference only");
   }
   if (ctx.attrs.has("is_test") && ctx.attrs.int("is_test") === 0) ctx.unsupported("Dropout with is_test=0 (training) is not supported");
-  return [{ dtype: x.dtype, shape: [...x.shape] }, { dtype: "bool", shape: [...x.shape] }];
+  // the mask is bool from opset 10; before, it has the input's type (T in Dropout-7)
+  return [{ dtype: x.dtype, shape: [...x.shape] }, { dtype: ctx.opset >= 10 ? "bool" : x.dtype, shape: [...x.shape] }];
 }, { arity: [1, 3], traits: ["alias"], lastChange: 13 });
 
 ops.define("Transpose", (ctx) => {

@@ -3,7 +3,7 @@
 // returns its outputs' dtypes and shapes, plus their values when they follow from shapes alone
 // (Shape, Size, Constant, ...).
 import { isPacked, type DTypeName } from "../../runtime/dtypes.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { Attrs } from "../ir/attrs.js";
 import type { Node, Tensor } from "../ir/graph.js";
 
@@ -72,7 +72,7 @@ export class ShapeCtx {
   }
 
   shapes(): string {
-    return this.inputs.map((x, i) => (x ? `${x.dtype}[${x.shape.join(",")}]` : `#${i}: none`)).join(", ");
+    return listed(this.inputs.map((x, i) => (x ? `${x.dtype}[${x.shape.join(",")}]` : `#${i}: none`)));
   }
 
   context() {
@@ -124,6 +124,8 @@ export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
  *   layout-agnostic  computes the same on a channels-last tensor (the NHWC layout pass may take it)
  *   compile-time-only has no kernel: its value must be known at compile time (NonZero, Unique)
  *   impure           gives a different value each run (random numbers): never folded or merged
+ *   subgraphs        holds graphs in its attributes (If's branches): inference infers into them
+ *                    (infer.ts) and lower-control-flow inlines them before code generation; no kernel
  *   low-bit          its rule and kernels take every kiln dtype: the packed 4- and 2-bit types (int4,
  *                    uint4, int2, uint2, float4e2m1), float8 and bfloat16 included (see takesDType)
  *   bfloat16         takes bfloat16 where it takes float16: computes in float32, rounding each
@@ -132,7 +134,7 @@ export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
 export type Trait =
   | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "uniform"
   | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "impure"
-  | "low-bit" | "bfloat16";
+  | "subgraphs" | "low-bit" | "bfloat16";
 
 /** The dtypes only ops that say so take (the packed ones, float8, bfloat16). */
 export const LOW_BIT_DTYPES: readonly DTypeName[] = [
@@ -211,7 +213,12 @@ export class OpTable {
 
 /** numpy broadcasting of shapes; undefined when they do not broadcast. */
 export function broadcastShapes(...shapes: readonly number[][]): number[] | undefined {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  return broadcastAll(shapes);
+}
+
+/** broadcastShapes over a list (a variadic op may have more inputs than a call takes arguments). */
+export function broadcastAll(shapes: readonly (readonly number[])[]): number[] | undefined {
+  const rank = shapes.reduce((r, s) => Math.max(r, s.length), 0);
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {
     const off = rank - s.length;

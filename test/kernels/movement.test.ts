@@ -29,9 +29,23 @@ describe("shape-only copies vs onnxruntime", () => {
     await check({ op: "Unsqueeze", inputs: [{ dtype: "bool", dims: [3, 5] }, i64([3], [-1, 0, 2])] });
     await check({ op: "Unsqueeze", opset: 11, attrs: { axes: [1] }, inputs: [f([3])] });
   });
+  it("OptionalGetElement of a tensor is the tensor; OptionalHasElement of one is true", async () => {
+    await check({ op: "OptionalGetElement", opset: 18, inputs: [f([2, 3])] });
+    await check({ op: "OptionalGetElement", opset: 18, inputs: [{ dtype: "int64", dims: [5], lo: -9, hi: 9 }] });
+    await check({ op: "OptionalHasElement", opset: 18, inputs: [f([4])] });
+  });
+
   it("Dropout in inference returns the input and an all-true mask", async () => {
     await check({ op: "Dropout", outputs: 2, inputs: [f([3, 7])] });
     await check({ op: "Dropout", outputs: 2, inputs: [f([5]), { dims: [], data: [0.3], constant: true }, { dtype: "bool", dims: [], data: [0], constant: true }] });
+    // before opset 10 the mask has the input's type, then bool; before opset 12 onnxruntime leaves it
+    // zero in inference, where the spec says nothing: kiln writes ones (every element kept), as 12 defines
+    for (const [opset, dtype] of [[9, "float32"], [10, "bool"]] as const) {
+      const { bytes, feeds, outputs } = buildCase({ op: "Dropout", opset, outputs: 2, inputs: [f([3, 5])] });
+      const mask = (await runKiln(bytes, feeds))[outputs[1]];
+      expect(mask.dtype).toBe(dtype);
+      expect(Array.from(mask.data as ArrayLike<number>)).toEqual(new Array(15).fill(1));
+    }
   });
 });
 

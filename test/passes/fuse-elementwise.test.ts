@@ -119,6 +119,28 @@ input %x : float32[4]
 output %c
 output %d`));
 
+  it("stops a group at maxValues (nodes plus values read from outside): a long chain becomes several loops", () => {
+    const n = 20;
+    const g = parseGraph(`kiln.graph opsets("" = 13)\ninput %x : float32[4]\n` +
+      Array.from({ length: n }, (_, k) => `%v${k + 1} : float32[4] = ${k % 2 ? "Neg" : "Exp"}(%v${k}) {name="n${k}"}`).join("\n").replace("(%v0)", "(%x)") + `\noutput %v${n}`);
+    expect(fuseElementwise(g, 6)).toEqual({ groups: 4, nodes: n });
+    for (const f of g.nodeList()) expect(f.body!.length + f.inputs.length, f.name).toBeLessThanOrEqual(6);
+    expect(g.topoOrder().map((f) => f.body!.length)).toEqual([5, 5, 5, 5]);
+  });
+
+  it("a node whose inputs alone pass maxValues roots no group; with room, its producers join", () => {
+    const g = parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[4]
+%a : float32[4] = Exp(%x) {name="a"}
+%b : float32[4] = Neg(%x) {name="b"}
+%c : float32[4] = Relu(%x) {name="c"}
+%s : float32[4] = Sum(%a, %b, %c) {name="s"}
+output %s`);
+    expect(fuseElementwise(g, 3)).toEqual({ groups: 0, nodes: 0 }); // Sum and its three inputs: 4
+    // with room for 5, the three producers join one by one: their outputs become locals, %x is read once
+    expect(fuseElementwise(g, 5)).toEqual({ groups: 1, nodes: 4 });
+  });
+
   it("a fused node may write over an input that dies there (plan-memory runs it in place)", () => {
     const g = parseGraph(`kiln.graph opsets("" = 13)
 input %x : float32[4,6]

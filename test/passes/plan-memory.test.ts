@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseGraph } from "../../compiler/ir/parse.js";
-import { planMemoryPass, printMemoryPlan } from "../../passes/plan-memory.js";
+import { planMemory, planMemoryPass, printMemoryPlan } from "../../passes/plan-memory.js";
 import { evaluateNode } from "../../compiler/driver/evaluate.js";
 
 async function plan(text: string): Promise<string> {
@@ -72,5 +72,37 @@ output %y`);
 input %x : float32[4]
 %y : float32[4] = Relu(%x) {name="y"}
 output %y`))).toEqual(["arena 0 bytes (naive 0, lower bound 0)"]);
+  });
+
+  it("past its buffer limit, a linear scan: values live at once never share bytes, freed bytes are reused", () => {
+    // Transposes neither alias nor run in place: every value has its own buffer; five live at once
+    const ts = Array.from({ length: 5 }, (_, k) => `%t${k} : float32[2,${k + 2}] = Transpose(%x${k}) {name="t${k}"}`);
+    const text = `kiln.graph opsets("" = 13)
+${Array.from({ length: 5 }, (_, k) => `input %x${k} : float32[${k + 2},2]`).join("\n")}
+${ts.join("\n")}
+%u0 : float32[2,2] = Transpose(%x0) {name="u0"}
+%u1 : float32[2,2] = Transpose(%u0) {name="u1"}
+%u2 : float32[2,2] = Transpose(%u1) {name="u2"}
+%y : float32[2,2] = Sum(%u2, %u2) {name="y"}
+%c : float32[2,20] = Concat[axis=1](${ts.map((_, k) => `%t${k}`).join(", ")}) {name="c"}
+output %y
+output %c`;
+    const g = parseGraph(text);
+    const plan = planMemory(g, 0);
+    const order = g.topoOrder();
+    const born = new Map<string, number>(), dies = new Map<string, number>();
+    order.forEach((n, t) => {
+      n.outputs.forEach((o) => born.set(o, t));
+      n.inputs.forEach((i) => dies.set(i, t));
+    });
+    const spans = [...plan.offsets].map(([v, at]) => ({ v, at, end: at + (g.values.get(v)!.shape as number[]).reduce((a, d) => a * d, 4), from: born.get(v)!, to: dies.get(v)! }));
+    expect(spans).toHaveLength(8);
+    for (const a of spans) for (const b of spans) {
+      if (a.v >= b.v || a.to < b.from || b.to < a.from) continue;
+      expect(a.end <= b.at || b.end <= a.at, `${a.v} and ${b.v} live together`).toBe(true);
+    }
+    expect(plan.offsets.get("u2"), "u2 takes the bytes u0 freed").toBe(plan.offsets.get("u0"));
+    expect(plan.arenaBytes).toBeLessThanOrEqual(plan.naiveBytes);
+    expect(plan.arenaBytes).toBeGreaterThanOrEqual(plan.lowerBoundBytes);
   });
 });

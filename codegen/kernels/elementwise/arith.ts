@@ -12,10 +12,37 @@ const broadcast = new BroadcastTable();
 
 const isSigned = (dt: DTypeName) => dtype(dt).signed;
 
-/** a op b for two operands, folded left over more (variadic ops). */
-const fold = (name: string) => (m: binaryen.Module, dt: DTypeName, v: Expr[]) => v.reduce((a, b) => scalarOps(m, dt).op(name)(a, b));
+/** the deepest a variadic op's fold nests its expressions (see foldLeft) */
+const FOLD_DEPTH = 64;
 
-const laneFold = (name: string) => (m: binaryen.Module, kind: LaneKind, v: Expr[]) => v.reduce((a, b) => laneOp(m, kind, name)(a, b));
+/**
+ * ((v0 op v1) op v2) ... in this order. Past FOLD_DEPTH operands the running value goes through a
+ * local every FOLD_DEPTH steps: the same operations in the same order (a local holds the value
+ * exactly), but no expression nests deeper than that. A Sum of 10,000 inputs nested 10,000 deep
+ * overflowed binaryen's stack.
+ */
+export function foldLeft(ctx: KernelCtx, type: binaryen.Type, v: Expr[], op: (a: Expr, b: Expr) => Expr): Expr {
+  if (v.length <= FOLD_DEPTH) return v.reduce(op);
+  const acc = ctx.fn.local(type);
+  const stmts: Expr[] = [];
+  let cur = v[0];
+  for (let k = 1; k < v.length; k++) {
+    cur = op(cur, v[k]);
+    if (k % FOLD_DEPTH === 0 && k < v.length - 1) {
+      stmts.push(acc.set(cur));
+      cur = acc.get();
+    }
+  }
+  return ctx.m.block(null, [...stmts, cur], type);
+}
+
+/** a op b for two operands, folded left over more (variadic ops). */
+const fold = (name: string) => (m: binaryen.Module, dt: DTypeName, v: Expr[], ctx: KernelCtx) => {
+  const ops = scalarOps(m, dt);
+  return foldLeft(ctx, ops.t, v, (a, b) => ops.op(name)(a, b));
+};
+
+const laneFold = (name: string) => (m: binaryen.Module, kind: LaneKind, v: Expr[], ctx: KernelCtx) => foldLeft(ctx, binaryen.v128, v, (a, b) => laneOp(m, kind, name)(a, b));
 
 for (const [op, name] of [["Add", "add"], ["Sub", "sub"], ["Mul", "mul"]] as const) {
   broadcast.define(op, { scalar: fold(name), simd: laneFold(name), simdWhen: anyLanes });
@@ -64,23 +91,25 @@ broadcast.define("Mod", {
 
 /** Max/Min: floats through f32.max/min, which propagate NaN like numpy; ints by signed/unsigned compare. */
 function extreme(name: "max" | "min") {
-  return (m: binaryen.Module, dt: DTypeName, v: Expr[], ctx: KernelCtx) => v.reduce((a, b) => {
+  return (m: binaryen.Module, dt: DTypeName, v: Expr[], ctx: KernelCtx) => {
     const ops = scalarOps(m, dt);
-    if (ops.float) return ops.op(name)(a, b);
-    return bind(ctx, [a, b], [ops.t, ops.t], ([x, y]) => m.select(ops.op(name === "max" ? "gt" : "lt")(x(), y()), x(), y()));
-  });
+    return foldLeft(ctx, ops.t, v, (a, b) => {
+      if (ops.float) return ops.op(name)(a, b);
+      return bind(ctx, [a, b], [ops.t, ops.t], ([x, y]) => m.select(ops.op(name === "max" ? "gt" : "lt")(x(), y()), x(), y()));
+    });
+  };
 }
 
 broadcast.define("Max", { scalar: extreme("max"), simd: laneFold("max"), simdWhen: anyLanes });
 broadcast.define("Min", { scalar: extreme("min"), simd: laneFold("min"), simdWhen: anyLanes });
 broadcast.define("Sum", { scalar: fold("add"), simd: laneFold("add") });
 broadcast.define("Mean", {
-  scalar: (m, dt, v) => {
+  scalar: (m, dt, v, ctx) => {
     const ops = scalarOps(m, dt);
     const n = ops.t === binaryen.f64 ? m.f64.const(v.length) : m.f32.const(v.length);
-    return ops.op("div")(fold("add")(m, dt, v), n);
+    return ops.op("div")(fold("add")(m, dt, v, ctx), n);
   },
-  simd: (m, k, v) => m.f32x4.div(laneFold("add")(m, k, v), m.f32x4.splat(m.f32.const(v.length))),
+  simd: (m, k, v, ctx) => m.f32x4.div(laneFold("add")(m, k, v, ctx), m.f32x4.splat(m.f32.const(v.length))),
 });
 
 // PRelu: x < 0 ? slope * x : x, slope broadcast to x (the output has x's shape, so the loop's

@@ -58,6 +58,14 @@ function clipBounds(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): {
 }
 
 /**
+ * The most values (external inputs plus body nodes) one fused loop takes. Each is a local in the
+ * scalar and in the f32x4 program, and the inputs also a row base (and a splat): about four locals
+ * per value, far under V8's 50,000 per function, and a body of a few hundred KB at most. A longer
+ * chain becomes several fused loops (passes/fuse-elementwise.ts stops a group here).
+ */
+export const MAX_FUSED_VALUES = 512;
+
+/**
  * Whether a fused loop has a formula for op `op` (the registry's trait "fusible" promises it; the
  * registry-agreement test holds the two together).
  */

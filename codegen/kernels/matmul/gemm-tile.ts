@@ -29,7 +29,20 @@ function isZero(e: Expr): boolean {
  * what the module declares, however deep the KernelCtx it was handed.
  */
 export function relaxedTarget(m: binaryen.Module): boolean {
+  sensitive.add(m);
   return (m.getFeatures() & binaryen.Features.RelaxedSIMD) !== 0;
+}
+
+/** modules some kernel emitted code into that differs between the baseline and relaxed builds */
+const sensitive = new WeakSet<binaryen.Module>();
+
+/**
+ * Whether any kernel asked, while emitting into m, which SIMD build m is (or emitted a madd): if
+ * none did, m's relaxed build would be the same code (generate() reports it, and the "auto"
+ * artifact then carries no second build: compiling a 200,000-layer model twice bought nothing).
+ */
+export function relaxedSensitive(m: binaryen.Module): boolean {
+  return sensitive.has(m);
 }
 
 /**
@@ -37,6 +50,7 @@ export function relaxedTarget(m: binaryen.Module): boolean {
  * the engine likes; binaryen.js has no wrapper for it, so it is built through the C API's SIMDTernary).
  */
 export function madd(m: binaryen.Module, a: Expr, b: Expr, c: Expr, relaxed = relaxedTarget(m)): Expr {
+  sensitive.add(m);
   if (!relaxed) return m.f32x4.add(c, m.f32x4.mul(a, b));
   const api = binaryen as unknown as { _BinaryenSIMDTernary(mod: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
   return api._BinaryenSIMDTernary((m as unknown as { ptr: number }).ptr, api.RelaxedMaddVecF32x4, a, b, c);

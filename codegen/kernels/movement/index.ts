@@ -7,7 +7,7 @@ import { splitSizes } from "../../../compiler/ops/movement.js";
 import { broadcastStrides, stridesOf } from "../../fn.js";
 import { bytesOf, emitView, transposeView, viewInto } from "./view.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
-import { emitPadFill, emitPadIndexed } from "./fill.js";
+import { emitFillConst, emitPadFill, emitPadIndexed } from "./fill.js";
 
 const table = new KernelTable();
 
@@ -36,12 +36,14 @@ export function params(ctx: KernelCtx): ParamSource {
   };
 }
 
-table.add(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
+table.add(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "OptionalGetElement"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
 
 table.add("Dropout", (ctx) => {
   emitCopy(ctx, ctx.input(0), ctx.output(0));
   const mask = ctx.outputs[1];
-  if (mask && mask.size) ctx.fn.emit(ctx.m.memory.fill(ctx.m.i32.const(mask.addr), ctx.m.i32.const(1), ctx.m.i32.const(mask.size)));
+  if (!mask || !mask.size) return;
+  if (mask.dtype === "bool") ctx.fn.emit(ctx.m.memory.fill(ctx.m.i32.const(mask.addr), ctx.m.i32.const(1), ctx.m.i32.const(mask.size)));
+  else emitFillConst(ctx, mask, 1); // before opset 10 the mask has the input's type
 });
 
 table.add("Transpose", (ctx) => {

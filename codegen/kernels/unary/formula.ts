@@ -10,17 +10,42 @@ import { inlineVector } from "../../math/vector.js";
 import { wasmType } from "../../memory.js";
 import type { KernelCtx } from "../kernel.js";
 
+// one table per math library (and function, for vectors) and precision, as math/ops.ts keeps them
+const floatTables = new WeakMap<object, Map<Precision, ReturnType<typeof makeFloatOps>>>();
+const vecTables = new WeakMap<object, WeakMap<object, ReturnType<typeof makeVecOps>>>();
+
 /** Arithmetic in one float precision, so a formula is written once for f32 and f64. */
 export function floatOps(m: binaryen.Module, p: Precision, ctx: KernelCtx) {
-  return { ...scalarOps(m, p), math: (name: string, ...args: Expr[]) => ctx.math.call(name, p, ...args) };
+  let byP = floatTables.get(ctx.math);
+  if (!byP) floatTables.set(ctx.math, (byP = new Map()));
+  let ops = byP.get(p);
+  if (!ops) byP.set(p, (ops = makeFloatOps(m, p, ctx)));
+  return ops;
 }
 export type FloatOps = ReturnType<typeof floatOps>;
 
+function makeFloatOps(m: binaryen.Module, p: Precision, ctx: KernelCtx) {
+  const math = ctx.math;
+  return { ...scalarOps(m, p), math: (name: string, ...args: Expr[]) => math.call(name, p, ...args) };
+}
+
 /** f32x4 arithmetic for the SIMD forms. */
 export function vecOps(m: binaryen.Module, ctx: KernelCtx) {
-  return { ...vectorOps(m), math: (name: string, x: Expr) => inlineVector(m, ctx.fn, name, x) ?? ctx.math.call4(name, x) };
+  let byFn = vecTables.get(ctx.math);
+  if (!byFn) vecTables.set(ctx.math, (byFn = new WeakMap()));
+  let ops = byFn.get(ctx.fn);
+  if (!ops) byFn.set(ctx.fn, (ops = makeVecOps(m, ctx)));
+  return ops;
 }
 export type VecOps = ReturnType<typeof vecOps>;
+
+function makeVecOps(m: binaryen.Module, ctx: KernelCtx) {
+  const { fn, math } = ctx;
+  // the module's table underneath, this function's math on top: one object per layer, not a copy
+  const ops: ReturnType<typeof vectorOps> & { math: (name: string, x: Expr) => Expr } = Object.create(vectorOps(m));
+  ops.math = (name, x) => inlineVector(m, fn, name, x) ?? math.call4(name, x);
+  return ops;
+}
 
 /** Integer view: i32 or i64 compute type, signedness from the dtype. */
 export function intOps(m: binaryen.Module, dt: DTypeName) {

@@ -4,7 +4,7 @@
 // --save writes the outputs as TensorProto files (output_K.pb, as in an ONNX test-data folder).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { KilnError } from "../../../runtime/errors.js";
+import { KilnError, listed } from "../../../runtime/errors.js";
 import { createSession, notWasmReason, type Session } from "../../../runtime/session.js";
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
@@ -44,7 +44,7 @@ export async function readInputFiles(specs: ReadonlyMap<string, string>): Promis
 
 export function checkInputNames(specs: ReadonlyMap<string, string>, inputNames: readonly string[]): void {
   for (const k of specs.keys()) {
-    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${listed(inputNames)})`);
   }
 }
 

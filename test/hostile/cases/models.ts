@@ -31,6 +31,19 @@ function flipped(seed: number, flips: number): Uint8Array {
   return b;
 }
 
+const IF_MODEL = `kiln.graph opsets("" = 13)
+input %c : bool[]
+input %x : float32[2]
+%y : float32[2] = If[else_branch=graph, then_branch=graph](%c) {name="if"}
+  graph else_branch {
+    %e : float32[2] = Neg(%x) {name="neg"}
+    output %e
+  }
+  graph then_branch {
+    output %x
+  }
+output %y`;
+
 export const MODEL_CASES: HostileCase[] = [
   model("empty-file", () => new Uint8Array(), "INVALID_MODEL", /no graph/, true),
   model("text-file", () => new TextEncoder().encode("this is not a model\n"), "INVALID_MODEL", /not a valid ONNX model/, true),
@@ -63,6 +76,22 @@ input %x : float32[1,1,4,4]
 const %w : float32[1,1,3,3] = splat<1>
 %y : float32[1,1,2,2] = Conv(%x, %w) {name="conv"}
 output %y`), (m) => void (m.graph!.node![0].attribute = [{ name: "strides", type: onnx.AttributeProto.AttributeType.FLOAT, f: 2 }])), "INVALID_MODEL", /strides should be ints/),
+  // control flow: a branch without its graph, one reading a value nothing defines, a loop too long to unroll
+  model("if-branch-without-graph", () => edit(onnxOf(IF_MODEL), (m) => void (m.graph!.node![0].attribute![0].g = null)), "INVALID_MODEL", /graph attribute without a graph/),
+  fromIr("if-branch-reads-nothing", IF_MODEL.replace("Neg(%x)", "Neg(%ghost)"), "INVALID_MODEL", /subgraph of If node "if".*"ghost"/),
+  fromIr("loop-of-a-billion", `kiln.graph opsets("" = 13)
+input %x : float32[1]
+const %trip : int64[] = dense<[1000000000]>
+%y : float32[1] = Loop[body=graph](%trip, _, %x) {name="loop"}
+  graph body {
+    input %i : int64[]
+    input %c : bool[]
+    input %v : float32[1]
+    %v2 : float32[1] = Neg(%v) {name="neg"}
+    output %c
+    output %v2
+  }
+output %y`, "UNSUPPORTED_OP", /it runs 1000000000 iterations; kiln unrolls loops of at most 1024/),
   edited("opset-999", (m) => void (m.opsetImport![0].version = 999), "UNSUPPORTED_OP", /imports ai.onnx opset 999, newer than kiln knows \(ai.onnx opsets 1 to \d+\)/, true),
   edited("opset-negative", (m) => void (m.opsetImport![0].version = -1), "INVALID_MODEL", /ai.onnx opset -1; opset versions are integers from 1/),
   edited("opset-zero", (m) => void (m.opsetImport![0].version = 0), "INVALID_MODEL", /opset 0/),

@@ -1,0 +1,210 @@
+// Loop and Scan, unrolled during inference: each iteration is a copy of the body, inferred with
+// the values it gets (so constants fold through iterations, and a carried value may change shape
+// from one iteration to the next) and inlined, its carried values bound to the previous
+// iteration's. Static shapes need the iteration count at compile time: a trip count or scan
+// length that is known, or a condition that folds; a condition known only at run time guards each
+// later iteration (compiler/ir/subgraph.ts) and selects the final carried values, which works
+// while the loop has no scan outputs (their length would be the run-time count). A loop runs at
+// most MAX_UNROLL iterations and MAX_UNROLLED_NODES nodes in all, so a compile stays bounded.
+import { sizeOf } from "../../runtime/dtypes.js";
+import { KilnError } from "../../runtime/errors.js";
+import type { Attr, Graph, Node, Tensor } from "../ir/graph.js";
+import { cloneGraph, inlineSubgraph, inputsBehind, type Guard } from "../ir/subgraph.js";
+import type { ShapeCtx } from "./registry.js";
+
+export const MAX_UNROLL = 1024;
+export const MAX_UNROLLED_NODES = 50_000;
+
+export interface ControlHooks {
+  inferBody(body: Graph): Promise<void>;
+  /** infer a node just added to the graph (folding it when its inputs are constants) */
+  inferAdded(n: Node): Promise<void>;
+}
+
+/** Adds typed nodes and constants to the graph in the Loop's or Scan's place. */
+class Unroller {
+  nodes = 0;
+  constructor(readonly graph: Graph, readonly n: Node, readonly ctx: ShapeCtx, readonly hooks: ControlHooks) {}
+
+  fresh(what: string): string {
+    const base = `${this.n.name}/${what}`;
+    let name = base;
+    for (let k = 1; this.inScope(name); k++) name = `${base}_${k}`;
+    return name;
+  }
+
+  private inScope(name: string): boolean {
+    for (let g: Graph | undefined = this.graph; g; g = g.outer) if (g.hasValue(name)) return true;
+    return false;
+  }
+
+  constant(what: string, t: Tensor): string {
+    const name = this.fresh(what);
+    Object.assign(this.graph.value(name), { dtype: t.dtype, shape: [...t.dims], const: t });
+    return name;
+  }
+
+  int64(what: string, values: number[], dims = [values.length]): string {
+    return this.constant(what, { dtype: "int64", dims, data: BigInt64Array.from(values, BigInt) });
+  }
+
+  async node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, out?: string): Promise<string> {
+    const output = out || this.fresh(op.toLowerCase());
+    const node = this.graph.addNode({ name: `${this.n.name}/${op}`, op, domain: "", inputs, outputs: [output], attrs });
+    await this.hooks.inferAdded(node);
+    return output;
+  }
+
+  /** The output `out` of the unrolled op is `from`. */
+  async bind(out: string, from: string): Promise<void> {
+    if (out) await this.node("Identity", [from], {}, out);
+  }
+
+  /** One iteration: the body copied, its inputs typed and bound to `args`, inferred and inlined. */
+  async iteration(body: Graph, k: number, args: string[], guard: Guard): Promise<string[]> {
+    const copy = cloneGraph(body, this.graph);
+    const bind = new Map<string, string>();
+    body.inputs.forEach((formal, i) => {
+      const actual = this.graph.lookup(args[i])!;
+      const v = copy.value(formal);
+      v.dtype = actual.dtype;
+      v.shape = actual.shape ? [...actual.shape] : undefined;
+      v.const = actual.const;
+      bind.set(formal, args[i]);
+    });
+    await this.hooks.inferBody(copy);
+    this.nodes += copy.g.order;
+    if (this.nodes > MAX_UNROLLED_NODES) this.ctx.unsupported(`unrolled to iteration ${k}, it has more than ${MAX_UNROLLED_NODES} nodes; kiln unrolls loops and compiles no bigger ones`);
+    return inlineSubgraph(this.graph, copy, `${this.n.name}/${k}/`, guard, bind);
+  }
+
+  /** Tensors of one shape stacked along a new axis (Reshape each to hold it, then Concat). */
+  async stack(parts: string[], axis: number, out: string): Promise<void> {
+    const shape = this.graph.lookup(parts[0])!.shape as number[];
+    for (const p of parts) {
+      const s = this.graph.lookup(p)!.shape as number[];
+      if (s.join() !== shape.join()) this.ctx.unsupported(`its scan output changes shape between iterations ([${shape}] then [${s}]); kiln stacks same-shaped values only`);
+    }
+    const a = axis < 0 ? axis + shape.length + 1 : axis;
+    if (a < 0 || a > shape.length) this.ctx.invalid(`scan output axis ${axis} is out of range for rank ${shape.length + 1}`);
+    const grown = [...shape.slice(0, a), 1, ...shape.slice(a)];
+    const dims = this.int64("stack_shape", grown);
+    const rows: string[] = [];
+    for (const p of parts) rows.push(await this.node("Reshape", [p, dims], {}, parts.length === 1 ? out : undefined));
+    if (parts.length > 1) await this.node("Concat", rows, { axis: { type: "int", value: a } }, out);
+  }
+
+  /** A condition as a scalar (Where broadcasts a [1] condition over a scalar to [1]). */
+  async scalar(cond: string): Promise<string> {
+    const v = this.graph.lookup(cond)!;
+    if (!v.shape?.length) return cond;
+    return this.node("Reshape", [cond, this.int64("scalar_shape", [], [0])]);
+  }
+
+  refuse(why: string, cond: string): never {
+    const needsValue = inputsBehind(this.graph, cond).filter((i) => ["bool", "int64", "int32"].includes(this.graph.lookup(i)?.dtype ?? ""));
+    const freeze = needsValue.length ? `; freeze ${needsValue.map((x) => JSON.stringify(x)).join(", ")} to compile it for their values` : "";
+    throw new KilnError("UNSUPPORTED_OP", `${why}${freeze}`, { ...this.ctx.context(), needsValue });
+  }
+}
+
+function bodyOf(n: Node, ctx: ShapeCtx): Graph {
+  const a = n.attrs.body;
+  if (a?.type !== "graph") ctx.invalid("attribute body must be a graph");
+  return a.value;
+}
+
+const truthy = (t: Tensor) => sizeOf(t.dims) > 0 && Boolean(t.data[0]);
+
+export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
+  const body = bodyOf(n, ctx);
+  const N = n.inputs.length - 2;
+  const K = body.outputs.length - 1 - N;
+  if (N < 0 || body.inputs.length !== N + 2 || K < 0) ctx.invalid(`the body takes ${body.inputs.length} inputs and gives ${body.outputs.length} outputs for ${Math.max(N, 0)} carried values (it takes 2 + N and gives 1 + N + K)`);
+  if (n.outputs.length > N + K) ctx.invalid(`the node has ${n.outputs.length} outputs, the body gives ${N} carried values and ${K} scan outputs`);
+  const trip = n.inputs[0] ? Number(ctx.value(0).data[0]) : undefined;
+  if (trip !== undefined && trip > MAX_UNROLL) ctx.unsupported(`it runs ${trip} iterations; kiln unrolls loops of at most ${MAX_UNROLL}`);
+  const u = new Unroller(graph, n, ctx, hooks);
+  graph.removeNode(n.name);
+  let cond = n.inputs[1] || u.constant("cond", { dtype: "bool", dims: [], data: new Uint8Array([1]) });
+  let state = n.inputs.slice(2);
+  const guard: Guard = [];
+  /** where the loop may stop at run time: its condition there, and the carried values it would return */
+  const exits: { cond: string; state: string[] }[] = [];
+  const scans: string[][] = Array.from({ length: K }, () => []);
+  let k = 0;
+  for (; trip === undefined || k < trip; k++) {
+    const c = graph.lookup(cond)!;
+    if (c.const && !truthy(c.const)) break;
+    if (!c.const) {
+      if (K > 0) u.refuse(`its condition is known only at run time, and its ${K} scan output(s) would be as long as the run-time iteration count; kiln compiles static shapes`, cond);
+      exits.push({ cond, state: [...state] });
+      guard.push([cond, true]);
+    }
+    if (k === MAX_UNROLL) u.refuse(`it has no trip count and its condition still holds after ${MAX_UNROLL} iterations; kiln unrolls loops of at most ${MAX_UNROLL}`, cond);
+    const outs = await u.iteration(body, k, [u.int64("iteration", [k], []), cond, ...state], [...guard]);
+    cond = outs[0];
+    state = outs.slice(1, N + 1);
+    outs.slice(N + 1).forEach((s, j) => scans[j].push(s));
+  }
+  // the carried values of the iteration the loop stopped after
+  const final = [...state];
+  for (const exit of exits.reverse()) {
+    const sel = await u.scalar(exit.cond);
+    for (let j = 0; j < N; j++) {
+      const a = graph.lookup(final[j])!, b = graph.lookup(exit.state[j])!;
+      if (a.dtype !== b.dtype || a.shape?.join() !== b.shape?.join()) {
+        u.refuse(`carried value ${j} changes shape between iterations ([${b.shape}] then [${a.shape}]) and the condition is known only at run time; kiln compiles static shapes`, exit.cond);
+      }
+      final[j] = await u.node("Where", [sel, final[j], exit.state[j]]);
+    }
+  }
+  for (let j = 0; j < N; j++) await u.bind(n.outputs[j], final[j]);
+  for (let j = 0; j < K; j++) {
+    const out = n.outputs[N + j];
+    if (!out) continue;
+    if (k === 0) ctx.unsupported("it runs no iteration and has scan outputs, whose element shape only the body would give");
+    await u.stack(scans[j], 0, out);
+  }
+}
+
+export async function inferScan(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
+  if (ctx.opset < 9) ctx.unsupported("Scan before opset 9 (a batch axis and sequence_lens) is not supported; convert the model to opset 9 or later");
+  const body = bodyOf(n, ctx);
+  const M = ctx.attrs.int("num_scan_inputs", 0);
+  const N = n.inputs.length - M;
+  const K = body.outputs.length - N;
+  if (M < 1 || N < 0 || K < 0 || body.inputs.length !== N + M) ctx.invalid(`num_scan_inputs ${M} does not fit ${n.inputs.length} inputs and a body of ${body.inputs.length} inputs, ${body.outputs.length} outputs`);
+  const inAxes = ctx.attrs.ints("scan_input_axes", new Array(M).fill(0));
+  const inDirs = ctx.attrs.ints("scan_input_directions", new Array(M).fill(0));
+  const outAxes = ctx.attrs.ints("scan_output_axes", new Array(K).fill(0));
+  const outDirs = ctx.attrs.ints("scan_output_directions", new Array(K).fill(0));
+  if (inAxes.length !== M || inDirs.length !== M || outAxes.length !== K || outDirs.length !== K) ctx.invalid("scan axes and directions need one entry per scan input and output");
+  const scanIn = n.inputs.slice(N).map((_, j) => ctx.input(N + j));
+  const axes = scanIn.map((x, j) => (inAxes[j] < 0 ? inAxes[j] + x.shape.length : inAxes[j]));
+  axes.forEach((a, j) => a >= 0 && a < scanIn[j].shape.length || ctx.invalid(`scan_input_axes[${j}] = ${inAxes[j]} is out of range for rank ${scanIn[j].shape.length}`));
+  const T = scanIn[0].shape[axes[0]];
+  if (scanIn.some((x, j) => x.shape[axes[j]] !== T)) ctx.invalid(`the scan inputs differ in length along their scan axes (${scanIn.map((x, j) => x.shape[axes[j]]).join(", ")})`);
+  if (T > MAX_UNROLL) ctx.unsupported(`it scans ${T} steps; kiln unrolls scans of at most ${MAX_UNROLL}`);
+  if (T === 0 && K > 0) ctx.unsupported("it scans no step and has scan outputs, whose element shape only the body would give");
+  const u = new Unroller(graph, n, ctx, hooks);
+  graph.removeNode(n.name);
+  let state = n.inputs.slice(0, N);
+  const scans: string[][] = Array.from({ length: K }, () => []);
+  for (let t = 0; t < T; t++) {
+    const slices: string[] = [];
+    for (let j = 0; j < M; j++) {
+      const at = u.int64("step", [inDirs[j] ? T - 1 - t : t], []);
+      slices.push(await u.node("Gather", [n.inputs[N + j], at], { axis: { type: "int", value: axes[j] } }));
+    }
+    const outs = await u.iteration(body, t, [...state, ...slices], []);
+    state = outs.slice(0, N);
+    outs.slice(N).forEach((s, j) => scans[j].push(s));
+  }
+  for (let j = 0; j < N; j++) await u.bind(n.outputs[j], state[j]);
+  for (let j = 0; j < K; j++) {
+    const out = n.outputs[N + j];
+    if (!out) continue;
+    await u.stack(outDirs[j] ? [...scans[j]].reverse() : scans[j], outAxes[j], out);
+  }
+}
