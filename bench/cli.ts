@@ -1,5 +1,6 @@
 // `kiln bench model.onnx --vs ort-web[,ort-node] --threads N [--shape ...] [--runs R] [--warmup W]
-//  [--input random|arange] [--seed S] [--simd baseline|relaxed|auto] [--load-runs N] [--json]`:
+//  [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data DIR]
+//  [--int-range [name=]LO..HI ...] [--seed S] [--simd baseline|relaxed|auto] [--load-runs N] [--json]`:
 // kiln against onnxruntime on the same inputs, in one process; each engine's load is the median
 // of N fresh processes (default 3; 0 = one load in this process, bench/loads.ts). Exits 1 when
 // kiln's outputs disagree with the rival's (a fast wrong answer is no win). --simd relaxed (or
@@ -13,6 +14,8 @@ import { KilnError } from "../runtime/errors.js";
 import type { BenchResult } from "./harness.js";
 import { RIVALS, type RivalName } from "./engines.js";
 import { DEFAULT_LOAD_RUNS } from "./loads.js";
+import type { FeedChoices } from "./measure.js";
+import type { DTypeName } from "../runtime/dtypes.js";
 
 /** 15 timed runs give a stable median; three warm-up runs let V8 tier the wasm up. */
 export const DEFAULT_RUNS = 15;
@@ -66,16 +69,76 @@ export async function cmdBench(args: Args): Promise<number> {
   const threads = count(args, "threads", 1, 1);
   const runs = count(args, "runs", DEFAULT_RUNS, 1);
   const warmup = count(args, "warmup", MIN_WARMUP, MIN_WARMUP);
-  const inputs = one(args, "input") ?? "random";
-  if (inputs !== "random" && inputs !== "arange") throw new UsageError(`--input takes random or arange, got ${inputs}`);
+  const { kind: inputs, byName } = parseInputChoices(all(args, "input"));
+  const intRanges = parseIntRanges(all(args, "int-range"));
   const seed = count(args, "seed", 1, 0);
   const loadRuns = count(args, "load-runs", DEFAULT_LOAD_RUNS, 0);
   const relaxed = await wantRelaxed(parseSimd(args, "baseline"));
   const { bytes } = await readModelFile(file);
-  const { benchModel } = await import("./harness.js");
-  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns });
+  const { benchModel, graphInputs } = await import("./harness.js");
+  const names = graphInputs(bytes).map((i) => i.name);
+  for (const n of [...byName.keys(), ...intRanges.keys()]) {
+    if (n !== "*" && !names.includes(n)) throw new UsageError(`the model has no input ${JSON.stringify(n)} (inputs: ${names.join(", ")})`);
+  }
+  const files = await readChosenFiles(byName, one(args, "data"), names);
+  const choices = { byName: files, intRanges };
+  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns, choices })
+    .catch((e) => {
+      // an engine that refuses the made-up inputs (a BERT's token_type_ids take 0..1, random integers are 0..9) is told how to give real ones
+      const made = graphInputs(bytes).filter((i) => i.dtype && /int/.test(i.dtype) && !files.has(i.name) && !intRanges.has(i.name) && !intRanges.has("*"));
+      if (e instanceof KilnError || !made.length) throw e;
+      throw new KilnError("BAD_INPUT", `${(e as Error).message.split("\n")[0]}; kiln bench made the integer input${made.length > 1 ? "s" : ""} ${made.map((i) => i.name).join(", ")} at random in 0..9: give the range each takes (--int-range ${made[0].name}=0..1) or real inputs (--input ${made[0].name}=file.pb, --data DIR)`);
+    });
   console.log(args.flags.has("json") ? JSON.stringify(result) : formatBench(result));
   return result.kiln.ok && result["kiln-relaxed"]?.ok !== false ? 0 : 1;
+}
+
+const KINDS = ["random", "arange", "ones", "zeros"];
+
+/** --input random|arange (every input), or --input name=random|arange|ones|zeros|file.pb (repeatable) */
+export function parseInputChoices(values: readonly string[]): { kind: string; byName: Map<string, string> } {
+  let kind = "random";
+  const byName = new Map<string, string>();
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq < 0) {
+      if (v !== "random" && v !== "arange") throw new UsageError(`--input takes random or arange (every input), or name=${KINDS.join("|")}|file.pb, got ${v}`);
+      kind = v;
+    } else if (eq === 0 || eq === v.length - 1) throw new UsageError(`--input takes name=${KINDS.join("|")}|file.pb, got ${JSON.stringify(v)}`);
+    else byName.set(v.slice(0, eq), v.slice(eq + 1));
+  }
+  return { kind, byName };
+}
+
+/** --int-range LO..HI (every integer input) or name=LO..HI: random integers in [LO, HI] */
+export function parseIntRanges(values: readonly string[]): Map<string, [number, number]> {
+  const ranges = new Map<string, [number, number]>();
+  for (const v of values) {
+    const m = /^(?:(.+)=)?(-?\d+)\.\.(-?\d+)$/.exec(v);
+    if (!m || Number(m[2]) > Number(m[3])) throw new UsageError(`--int-range takes LO..HI or name=LO..HI with LO <= HI (integers), got ${JSON.stringify(v)}`);
+    ranges.set(m[1] ?? "*", [Number(m[2]), Number(m[3])]);
+  }
+  return ranges;
+}
+
+/** The tensor files chosen: --input name=file.pb, and --data DIR's input_K.pb for input K (--input wins). */
+async function readChosenFiles(byName: Map<string, string>, dataDir: string | undefined, names: string[]): Promise<NonNullable<FeedChoices["byName"]>> {
+  const chosen = new Map<string, { kind: string; file?: string; dtype?: DTypeName; dims?: number[] }>();
+  const { listDataSet, readTensorFile } = await import("../compiler/driver/testdata.js");
+  const fromFile = (name: string, file: string) => {
+    const t = readTensorFile(file); // read now: a wrong path or a broken file is reported before any work
+    chosen.set(name, { kind: "file", file, dtype: t.dtype, dims: t.dims });
+  };
+  if (dataDir) {
+    const set = listDataSet(dataDir);
+    if (!set.inputs.length) throw new KilnError("BAD_INPUT", `--data ${dataDir} holds no input_K.pb files`);
+    set.inputs.forEach((f, k) => names[k] !== undefined && fromFile(names[k], f));
+  }
+  for (const [name, spec] of byName) {
+    if (KINDS.includes(spec)) chosen.set(name, { kind: spec });
+    else fromFile(name, spec);
+  }
+  return chosen;
 }
 
 /** Whether to time the relaxed build too: "relaxed" insists (a typed error where the engine lacks it), "auto" where available. */
@@ -89,7 +152,7 @@ async function wantRelaxed(simd: "auto" | "baseline" | "relaxed"): Promise<boole
 
 /** The flags of `kiln bench`; any other is a usage error naming these. */
 export const BENCH_FLAGS: CommandSpec = {
-  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape"],
+  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape", "data", "int-range"],
   booleans: ["json"],
   positionals: [1, 1],
 };

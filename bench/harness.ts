@@ -6,7 +6,7 @@ import { importOnnx } from "../compiler/driver/compile.js";
 import { kilnAot, kilnJit, warmUp, rivalEngine, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
 import { median, round } from "./stats.js";
 import { peakRunner } from "./peak.js";
-import { feedSpecs, feedsOf, settleHeap, shapesOf, timed, type Input } from "./measure.js";
+import { feedSpecs, feedsOf, settleHeap, shapesOf, timed, type FeedChoices, type Input } from "./measure.js";
 import { DEFAULT_LOAD_RUNS, loadSamples, measureLoads, type LoadSamples } from "./loads.js";
 import type { LoadEngine } from "./load-probe.js";
 
@@ -24,6 +24,8 @@ export interface BenchOptions {
   shapes?: Record<string, number[]>;
   /** "random" (seeded, default) or "arange" */
   inputs?: string;
+  /** per input: a kind or a tensor file, integer ranges (kiln bench --input name=..., --data, --int-range) */
+  choices?: FeedChoices;
   seed?: number;
   /** when set, fewer timed rounds (not below MIN_RUNS) if a warm round is slow, to fit this time */
   budgetMs?: number;
@@ -121,7 +123,7 @@ export function unsteadyNotes(r: BenchResult): string[] {
 }
 
 /** The graph's inputs as declared (without compiling it). */
-function graphInputs(bytes: Uint8Array): Input[] {
+export function graphInputs(bytes: Uint8Array): Input[] {
   const g = importOnnx(bytes);
   return g.inputs.map((name) => {
     const v = g.values.get(name)!;
@@ -164,8 +166,8 @@ const timing = (loadMs: number, times: number[], firstRunMs?: number): Timing =>
 
 export async function benchModel(name: string, bytes: Uint8Array, o: BenchOptions): Promise<BenchResult> {
   const { compile } = await import("../compiler/driver/api.js");
-  const specs = feedSpecs(graphInputs(bytes), o.shapes ?? {}, o.inputs ?? "random", o.seed ?? 1);
-  const feeds = feedsOf(specs);
+  const specs = feedSpecs(graphInputs(bytes), o.shapes ?? {}, o.inputs ?? "random", o.seed ?? 1, o.choices);
+  const feeds = await feedsOf(specs);
   const shapes = shapesOf(specs);
   // the AOT column is the baseline SIMD build, so its artifact carries no relaxed build
   const compileAot = async () => (await compile(bytes, { shapes, simd: "baseline" })).wasm;

@@ -43,7 +43,7 @@ export async function probe(a: ProbeArgs): Promise<ProbeResult> {
   const engine = await engineNamed(a.engine, a.threads);
   await warmUp(engine, new Uint8Array(readFileSync(a.tiny)));
   const bytes = new Uint8Array(readFileSync(a.model));
-  const feeds = feedsOf(a.feeds);
+  const feeds = await feedsOf(a.feeds);
   settleHeap();
   const [runner, loadMs] = await timed(() => engine.load(bytes, feeds, shapesOf(a.feeds)));
   // a load that cannot run is a failure, not a fast load

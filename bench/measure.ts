@@ -14,28 +14,47 @@ export interface Input {
   dims: (number | string)[];
 }
 
-/** one feed, fully described: makeInput(kind, dtype, dims, seed) rebuilds the same tensor anywhere */
+/**
+ * One feed, fully described, so a child process rebuilds the same tensor: makeInput(kind, dtype,
+ * dims, seed, { intRange }), or kind "file": the TensorProto file's contents.
+ */
 export interface FeedSpec {
   name: string;
   dtype: DTypeName;
   dims: number[];
   kind: string;
   seed: number;
+  /** random integers in [lo, hi] (a BERT's token_type_ids take 0..1) */
+  intRange?: [number, number];
+  file?: string;
 }
 
-/** The feeds for the model's inputs, open dims bound by `shapes`, input k seeded with seed + k. */
-export function feedSpecs(inputs: Input[], shapes: Record<string, number[]>, kind: string, seed: number): FeedSpec[] {
+/** What the user chose per input: a kind or a tensor file by name, integer ranges by name ("*": every integer input). */
+export interface FeedChoices {
+  byName?: ReadonlyMap<string, { kind: string; file?: string; dtype?: DTypeName; dims?: number[] }>;
+  intRanges?: ReadonlyMap<string, [number, number]>;
+}
+
+/** The feeds for the model's inputs, open dims bound by `shapes` (or a file's dims), input k seeded with seed + k. */
+export function feedSpecs(inputs: Input[], shapes: Record<string, number[]>, kind: string, seed: number, choices: FeedChoices = {}): FeedSpec[] {
   return inputs.map((i, k) => {
-    const dims = shapes[i.name] ?? i.dims.map((d) => {
+    const chosen = choices.byName?.get(i.name);
+    const dims = chosen?.dims ?? shapes[i.name] ?? i.dims.map((d) => {
       if (typeof d !== "number") throw new Error(`input ${i.name} has the open dim ${d}: pass --shape ${i.name}=AxBxC`);
       return d;
     });
-    return { name: i.name, dtype: i.dtype ?? "float32", dims, kind, seed: seed + k };
+    const range = choices.intRanges?.get(i.name) ?? choices.intRanges?.get("*");
+    return {
+      name: i.name, dtype: chosen?.dtype ?? i.dtype ?? "float32", dims, kind: chosen?.kind ?? kind, seed: seed + k,
+      ...(range ? { intRange: range } : {}), ...(chosen?.file ? { file: chosen.file } : {}),
+    };
   });
 }
 
-export function feedsOf(specs: FeedSpec[]): Record<string, Tensor> {
-  return Object.fromEntries(specs.map((s) => [s.name, { dtype: s.dtype, ...makeInput(s.kind, s.dtype, s.dims, s.seed) }]));
+/** The tensors; tensor files are decoded with the ONNX reader, loaded only when there are some. */
+export async function feedsOf(specs: FeedSpec[]): Promise<Record<string, Tensor>> {
+  const files = specs.some((s) => s.file) ? await import("../compiler/driver/testdata.js") : undefined;
+  return Object.fromEntries(specs.map((s) => [s.name, s.file ? files!.readTensorFile(s.file) : { dtype: s.dtype, ...makeInput(s.kind, s.dtype, s.dims, s.seed, { intRange: s.intRange }) }]));
 }
 
 export const shapesOf = (specs: FeedSpec[]): Record<string, number[]> => Object.fromEntries(specs.map((s) => [s.name, s.dims]));

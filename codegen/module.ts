@@ -18,6 +18,7 @@ import { relaxedSensitive } from "./kernels/matmul/gemm-tile.js";
 import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
 import { appendManifest } from "./artifact.js";
+import { nodeFlops } from "../compiler/ops/cost.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import "./math/index.js";
@@ -67,6 +68,8 @@ export interface GenerateOptions {
    * then carries them too
    */
   checksums?: Map<number, number>;
+  /** called as each layer is prepared and emitted (compile progress on a terminal) */
+  onLayer?: (phase: "prepare" | "emit", done: number, total: number) => void;
 }
 
 export interface GeneratedModule {
@@ -132,7 +135,11 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
 
   // each layer's kernel variant, and its prepare step now that tensor addresses are known
   const math = new MathLib(m);
-  const jobs = order.map((n, k) => prepareLayer(m, graph, n, k, layout, math, options));
+  const jobs = order.map((n, k) => {
+    const job = prepareLayer(m, graph, n, k, layout, math, options);
+    options.onLayer?.("prepare", k + 1, order.length);
+    return job;
+  });
 
   // the weights image: model weights some layer reads at run time, then kernels' packed constants
   const image = new WeightsImage(ALIGN);
@@ -167,17 +174,23 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
 
   addHalfHelpers(m);
   const layers: LayerInfo[] = [];
+  const staticDims = (v: string) => {
+    const shape = graph.values.get(v)?.shape;
+    return shape?.every((d) => typeof d === "number") ? (shape as number[]) : undefined;
+  };
   const layerFns: string[] = [];
-  for (const { node, fn, ctx, choice } of jobs) {
+  for (const [k, { node, fn, ctx, choice }] of jobs.entries()) {
     try {
       choice.variant.emit(ctx, choice.plan);
     } catch (e) {
       wrapFailure(ctx, "emitter", e);
     }
+    options.onLayer?.("emit", k + 1, jobs.length);
     if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
     layerFns.push(guarded(m, fn.name, guardTest(m, graph, layout, node)));
-    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span) });
+    const flops = nodeFlops(node, staticDims);
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span), ...(flops ? { flops } : {}) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
   const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
@@ -197,6 +210,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     layers,
     memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions, unclaimed },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
+    ...(graph.info ? { model: graph.info } : {}),
   };
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");

@@ -1,5 +1,5 @@
 // kiln: the compiler API. The runtime alone is in kiln/runtime.
-export { compile, load, type CompileResult, type LoadOptions, type LoadLimits, type Model } from "./driver/api.js";
+export { compile, load, type CompileResult, type LoadOptions, type LoadLimits, type Model, type ModelSource } from "./driver/api.js";
 export { setModuleCacheLimit } from "./driver/cache.js";
 export type { Limits } from "../runtime/limits.js";
 export { compileOnnx, compileGraph, importOnnx, prepareGraph, type CompileOptions, type CompiledModel } from "./driver/compile.js";

@@ -32,6 +32,8 @@ export interface RunOptions {
   verifyEach?: boolean;
   /** options by pass name */
   options?: Readonly<Record<string, Readonly<Record<string, OptionValue>>>>;
+  /** called before each pass runs (compile progress on a terminal) */
+  onPass?: (name: string, index: number, count: number) => void;
 }
 
 const selected = (sel: DumpSelection, name: string) => sel === "all" || (sel !== undefined && sel.includes(name));
@@ -40,7 +42,8 @@ export async function runPasses(graph: Graph, passes: readonly Pass[], ctx: Omit
   const stats: PassStat[] = [];
   const { dump } = run;
   let seq = 0;
-  for (const p of passes) {
+  for (const [k, p] of passes.entries()) {
+    run.onPass?.(p.name, k, passes.length);
     if (dump && selected(dump.before, p.name)) await dump.write(graph, seq++, "before", p.name);
     const nodesBefore = graph.g.order;
     const options = passOptions(p, run.options?.[p.name]);

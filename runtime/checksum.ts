@@ -12,6 +12,15 @@ export const HASH_WASM_BYTES = (): Uint8Array => Uint8Array.from(atob(HASH_WASM)
 
 let compiled: WebAssembly.Module | undefined;
 
+/**
+ * The hash module compiled ahead, for hosts that refuse to compile wasm from bytes at run time
+ * (Cloudflare Workers take wasm only as uploaded modules: kiln pack --target worker ships
+ * checksum.wasm, HASH_WASM_BYTES as a file, and hands it here before the first session).
+ */
+export function provideHashModule(mod: WebAssembly.Module): void {
+  compiled = mod;
+}
+
 /** kiln32 of memory[offset, offset + bytes), computed in place (the hash module imports the memory; it never writes). */
 export type MemoryHash = (offset: number, bytes: number) => number;
 

@@ -47,6 +47,11 @@ export interface LayerInfo {
    * places them just before the layer first runs, and checks each one's checksum
    */
   weights: WeightSpan[];
+  /**
+   * arithmetic of one run of the layer (a multiply-add counts 2), where kiln counts it:
+   * contractions (Conv, ConvTranspose, Gemm, MatMul) and elementwise ops; absent for data movement
+   */
+  flops?: number;
 }
 
 /**
@@ -65,6 +70,27 @@ export interface FrozenInput {
   dims: number[];
   /** the values (64-bit integers as decimal strings) */
   values: (number | string)[];
+}
+
+/**
+ * What the ONNX model says about itself, carried so that tools (typed bindings, kiln inspect) can
+ * show it: all optional, all text.
+ */
+export interface ModelInfo {
+  /** the model's doc_string (else its graph's) */
+  doc?: string;
+  /** the graph's name */
+  name?: string;
+  /** producer_name and producer_version, e.g. "pytorch 2.3" */
+  producer?: string;
+  domain?: string;
+  version?: number;
+  /** metadata_props */
+  metadata?: Record<string, string>;
+  /** each graph input's dims as the ONNX model declares them: a string names a symbolic dim, bound at compile time */
+  declared?: Record<string, (number | string)[]>;
+  /** the doc_string of each graph input and output that has one */
+  docs?: Record<string, string>;
 }
 
 export interface WeightRegion {
@@ -90,6 +116,8 @@ export interface Manifest {
     /** the pieces no layer reads (constant graph outputs), placed after the first run's layers */
     unclaimed: WeightSpan[];
   };
+  /** what the ONNX model says about itself (doc_string, metadata, declared input dims); absent for graphs not read from ONNX */
+  model?: ModelInfo;
   /** wasm features beyond the MVP the module needs: "simd128", plus "relaxed_simd" (runtime/simd.ts) for a relaxed build */
   features: string[];
 }

@@ -41,10 +41,10 @@ export class WeightScheduler {
     if (placement === "eager") this.placeAll();
   }
 
-  /** Place the pieces layer k reads that are not in memory yet. */
-  placeLayer(k: number): void {
+  /** Place the pieces layer k reads that are not in memory yet; the bytes written (for profiles). */
+  placeLayer(k: number): number {
     if (this.failure) throw this.failure;
-    if (this.pending) this.place(this.manifest.layers[k].weights, k);
+    return this.pending ? this.place(this.manifest.layers[k].weights, k) : 0;
   }
 
   /** Place what no layer reads (constant graph outputs) and let the source go: every piece is in memory. */
@@ -56,9 +56,10 @@ export class WeightScheduler {
     this.source = undefined;
   }
 
-  private place(spans: readonly WeightSpan[], layer?: number): void {
+  private place(spans: readonly WeightSpan[], layer?: number): number {
     const bytes = new Uint8Array(this.memory.buffer);
     const source = this.source!;
+    let written = 0;
     for (const w of spans) {
       const [offset, size] = w;
       if (this.placed.has(offset)) continue;
@@ -69,7 +70,9 @@ export class WeightScheduler {
       }
       this.verify(w, layer);
       this.placed.add(offset);
+      written += size;
     }
+    return written;
   }
 
   private placeAll(): void {

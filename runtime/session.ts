@@ -9,6 +9,7 @@ import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
 import { checkModule, parseManifest } from "./validate.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
+import { readResponse, type ResponseLike } from "./source.js";
 import { checkOptions, rules, type OptionRules } from "./options.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
 
@@ -31,9 +32,28 @@ export interface Session {
    * the next run (compile-time evaluation reads big folded weights this way, without a copy).
    */
   runInPlace(feeds: Feeds): Record<string, Tensor>;
-  /** per-layer wall time of one run, in ms (slower than run: it calls each layer from JS) */
-  /** one run, each layer timed on its own: its name, op, kernel variant and milliseconds */
-  profile(feeds: Feeds): Promise<{ layer: string; op: string; kernel: string; ms: number }[]>;
+  /**
+   * One run, each layer called from JS and timed on its own (a little slower than run): its name,
+   * ops, kernel variant and milliseconds; the weights placed for it in this run (the first places
+   * each layer's pieces just before it: placedBytes, placeMs) and its flops where the manifest has them.
+   */
+  profile(feeds: Feeds): Promise<LayerTiming[]>;
+  /** a session made with proxy: true: stop its worker (runs after this fail) */
+  terminate?(): void;
+}
+
+/** One layer's share of a profiled run (Session.profile). */
+export interface LayerTiming {
+  layer: string;
+  op: string;
+  kernel: string;
+  ms: number;
+  /** weights bytes written into memory for this layer in this run (the first run places them) */
+  placedBytes: number;
+  /** the time that placing took (checksums included), not part of ms */
+  placeMs: number;
+  /** the layer's arithmetic (manifest layers[].flops), when kiln counts it */
+  flops?: number;
 }
 
 /** The manifest of a kiln module, its checksum, format, keys and types checked (runtime/validate.ts). */
@@ -89,6 +109,11 @@ export interface SessionOptions {
   placement?: WeightPlacement;
   /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
   limits?: Limits;
+  /**
+   * Run the session in a worker (a Web Worker in a page, a worker thread in Node; runtime/proxy.ts):
+   * run() is then a message, and the calling thread stays free while the model runs.
+   */
+  proxy?: boolean;
 }
 
 export const SESSION_OPTION_RULES: OptionRules = {
@@ -97,25 +122,48 @@ export const SESSION_OPTION_RULES: OptionRules = {
   relaxedSupported: rules.function,
   placement: rules.oneOf("lazy", "eager"),
   limits: rules.shape(LIMIT_RULES),
+  proxy: rules.boolean,
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
 const looksLikeText = (b: Uint8Array) => b.length > 0 && b.subarray(0, 256).every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127) || c >= 128);
 
-/** The artifact as bytes (an ArrayBuffer, as fetch().arrayBuffer() gives, or any byte view), or the compiled module. */
+/** The artifact as bytes (an ArrayBuffer, as fetch().arrayBuffer() gives, or any byte view; a Response is read before), or the compiled module. */
 function artifactOf(artifact: unknown): Uint8Array | WebAssembly.Module {
   if (artifact instanceof WebAssembly.Module || artifact instanceof Uint8Array) return artifact;
   if (artifact instanceof ArrayBuffer) return new Uint8Array(artifact);
   if (ArrayBuffer.isView(artifact)) return new Uint8Array(artifact.buffer, artifact.byteOffset, artifact.byteLength);
   const got = typeof artifact === "string" ? "a string (a path? read the file first, or use kiln's load(path))" : artifact === null ? "null" : `a ${typeof artifact === "object" ? artifact.constructor?.name ?? "object" : typeof artifact}`;
-  throw new KilnError("INVALID_ARTIFACT", `createSession takes a kiln .wasm as bytes (Uint8Array, ArrayBuffer) or a WebAssembly.Module, got ${got}`);
+  throw new KilnError("INVALID_ARTIFACT", `createSession takes a kiln .wasm as bytes (Uint8Array, ArrayBuffer), a fetch() Response or a WebAssembly.Module, got ${got}`);
 }
 
-export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+/** What createSession takes: the artifact's bytes, a fetch() Response or its promise, or a compiled module. */
+export type ArtifactInput = Uint8Array | ArrayBuffer | ArrayBufferView | WebAssembly.Module | Response | ResponseLike | PromiseLike<Response | ResponseLike>;
+
+/** A session whose module runs in a worker (runtime/proxy.ts): bytes or a compiled module go there; a Response was read here. */
+async function proxied(artifact: Uint8Array | WebAssembly.Module, options: SessionOptions): Promise<Session> {
+  const { openProxy } = await import("./proxy.js");
+  const { proxy: _, ...rest } = options;
+  const p = await openProxy(artifact, rest as Record<string, unknown>);
+  return {
+    manifest: p.manifest,
+    inputs: p.manifest.inputs,
+    outputs: p.manifest.outputs,
+    run: (feeds) => p.call("run", feeds) as Promise<Record<string, Tensor>>,
+    runInPlace() {
+      throw new KilnError("BAD_OPTION", "runInPlace returns views into the module's memory, which is in the proxy's worker; use run() with proxy: true");
+    },
+    profile: (feeds) => p.call("profile", feeds) as Promise<LayerTiming[]>,
+    terminate: p.terminate,
+  };
+}
+
+export async function createSession(artifact: ArtifactInput, options: SessionOptions = {}): Promise<Session> {
   checkOptions("createSession() options", options, SESSION_OPTION_RULES);
+  if (options.proxy) return proxied(artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact")), options);
   let mod: WebAssembly.Module;
   let weights = options.weights;
-  const given = artifactOf(artifact);
+  const given = artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact"));
   if (given instanceof WebAssembly.Module) {
     mod = given;
   } else {
@@ -211,11 +259,13 @@ export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAsse
     },
     async profile(feeds) {
       write(feeds);
-      const times = manifest.layers.map((l, k) => {
-        scheduler.placeLayer(k); // not timed: the layer's own run is
+      const times = manifest.layers.map((l, k): LayerTiming => {
+        const p0 = performance.now();
+        const placedBytes = scheduler.placeLayer(k); // timed apart: ms is the layer's own run
         const t0 = performance.now();
         runLayers(k, k + 1);
-        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms: performance.now() - t0 };
+        const ms = performance.now() - t0;
+        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) };
       });
       scheduler.finish();
       return times;

@@ -130,6 +130,7 @@ function checkFields(json: unknown): Manifest {
     if (!isObject(l)) damaged(`the manifest's ${path} is not an object`);
     for (const key of ["name", "op"]) string(l, key, path);
     if ("kernel" in l) string(l, "kernel", path);
+    if ("flops" in l) count(l.flops, `${path}.flops`);
     array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
   });
   const memory = object(json, "memory", "manifest");
@@ -142,7 +143,25 @@ function checkFields(json: unknown): Manifest {
     count(field(r, "bytes", `memory.regions[${k}]`), `memory.regions[${k}].bytes`);
   });
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
+  if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
+}
+
+/** manifest.model: text only (tools print it and generate doc comments from it), every key optional. */
+function modelInfo(m: Record<string, unknown>): void {
+  for (const key of ["doc", "name", "producer", "domain"]) if (key in m) string(m, key, "model");
+  if ("version" in m) count(m.version, "model.version");
+  const record = (key: string, each: (v: unknown, path: string) => void) => {
+    if (!(key in m)) return;
+    for (const [k, v] of Object.entries(object(m, key, "model"))) each(v, `model.${key}[${JSON.stringify(k)}]`);
+  };
+  const text = (v: unknown, path: string) => typeof v === "string" || damaged(`the manifest's ${path} is ${short(v)}, not a string`);
+  record("metadata", text);
+  record("docs", text);
+  record("declared", (v, path) => {
+    if (!Array.isArray(v)) damaged(`the manifest's ${path} is ${short(v)}, not a list`);
+    v.forEach((d, k) => typeof d === "string" || count(d, `${path}[${k}]`));
+  });
 }
 
 // --- against the module: exports and where everything lies in its memory ---

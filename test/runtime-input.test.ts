@@ -1,5 +1,5 @@
-// The runtime takes what callers hand it: an ArrayBuffer (what fetch().arrayBuffer() gives) or any
-// byte view as the artifact; feeds of the wrong form (a bare array, null, a number, data missing)
+// The runtime takes what callers hand it: an ArrayBuffer (what fetch().arrayBuffer() gives), any
+// byte view, or a fetch() Response (or its promise) as the artifact, and so do compile and load; feeds of the wrong form (a bare array, null, a number, data missing)
 // are BAD_INPUT naming the input; a file that is not wasm (a text file named .wasm) is
 // INVALID_ARTIFACT saying so, from the runtime, load() and the CLI.
 import * as fs from "node:fs";
@@ -56,7 +56,7 @@ describe("the artifact as callers have it", () => {
     for (const given of ["model.wasm", null, 42, { wasm: 1 }]) {
       const e = await errorOf(createSession(given as never));
       expect(e.code).toBe("INVALID_ARTIFACT");
-      expect(e.message).toMatch(/createSession takes a kiln \.wasm as bytes \(Uint8Array, ArrayBuffer\) or a WebAssembly\.Module, got/);
+      expect(e.message).toMatch(/createSession takes a kiln \.wasm as bytes \(Uint8Array, ArrayBuffer\), a fetch\(\) Response or a WebAssembly\.Module, got/);
     }
   });
 
@@ -74,6 +74,63 @@ describe("the artifact as callers have it", () => {
     const r = kiln(["run", file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^kiln: INVALID_ARTIFACT: not a WebAssembly module: it is text \(.*notes\.wasm\)/);
+  });
+});
+
+describe("what browsers hand out: a fetch() Response or its promise", () => {
+  /** a local server: /ok/NAME answers the bytes, anything else 404 */
+  async function serve(files: Record<string, Uint8Array>): Promise<{ url: string; close: () => Promise<void> }> {
+    const http = await import("node:http");
+    const server = http.createServer((req, res) => {
+      const body = files[req.url ?? ""];
+      if (body) res.writeHead(200, { "content-type": "application/wasm" }).end(body);
+      else res.writeHead(404, "Not Found").end("<html>no such file</html>");
+    });
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => server.close(() => ok())) };
+  }
+
+  it("createSession, load and compile take fetch() results, awaited or not", async () => {
+    const wasm = await artifact;
+    const onnx = addModel("2,3");
+    const srv = await serve({ "/m.wasm": wasm, "/m.onnx": onnx });
+    try {
+      for (const session of [await createSession(fetch(`${srv.url}/m.wasm`)), await createSession(await fetch(`${srv.url}/m.wasm`))]) {
+        expect(values((await session.run({ x })).y.data)).toEqual([2, 3, 4, 3, 4, 5]);
+      }
+      const fromOnnx = await load(fetch(`${srv.url}/m.onnx`), { simd: "baseline" });
+      expect(values((await fromOnnx.run({ x })).y.data)).toEqual([2, 3, 4, 3, 4, 5]);
+      const fromWasm = await load(await fetch(`${srv.url}/m.wasm`));
+      expect(values((await fromWasm.run({ x })).y.data)).toEqual([2, 3, 4, 3, 4, 5]);
+      const compiled = await compile(fetch(`${srv.url}/m.onnx`), { simd: "baseline" });
+      expect(compiled.manifest.inputs.map((s) => s.name)).toEqual(["x"]);
+      // a Response built by hand is one too
+      expect((await createSession(new Response(wasm as Uint8Array<ArrayBuffer>))).inputs[0].dims).toEqual([2, 3]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("a failed download is a typed error naming the URL and status, not a decoding error about an HTML page", async () => {
+    const srv = await serve({});
+    try {
+      const e = await errorOf(createSession(fetch(`${srv.url}/missing.wasm`)));
+      expect(e.code).toBe("INVALID_ARTIFACT");
+      expect(e.message).toMatch(/the artifact: the response from http:\/\/127\.0\.0\.1:\d+\/missing\.wasm is 404 Not Found, not the file; check the URL/);
+      const m = await errorOf(load(fetch(`${srv.url}/missing.onnx`)));
+      expect(m.code).toBe("INVALID_MODEL");
+      expect(m.message).toMatch(/404/);
+    } finally {
+      await srv.close();
+    }
+    // the server is gone: fetch's promise rejects
+    const gone = await errorOf(createSession(fetch(`${srv.url}/m.wasm`)));
+    expect(gone.code).toBe("INVALID_ARTIFACT");
+    expect(gone.message).toMatch(/the promise given for it failed/);
+    const used = new Response((await artifact) as Uint8Array<ArrayBuffer>);
+    await used.arrayBuffer();
+    expect((await errorOf(createSession(used))).message).toMatch(/has been read already/);
   });
 });
 

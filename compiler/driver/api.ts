@@ -6,6 +6,7 @@ import { checkFeeds } from "../../runtime/feeds.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
 import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
 import { resolveSimd } from "../../runtime/simd.js";
+import { readResponse, type ResponseLike } from "../../runtime/source.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
@@ -21,12 +22,16 @@ export interface CompileResult {
   manifest: Manifest;
 }
 
-async function resolveSource(model: Uint8Array | ArrayBuffer | string, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
+/** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
+export type ModelSource = Uint8Array | ArrayBuffer | string | Response | ResponseLike | PromiseLike<Response | ResponseLike>;
+
+async function resolveSource(source: ModelSource, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
+  const model = await readResponse(source, "INVALID_MODEL", "the model");
   if (model instanceof ArrayBuffer) return { bytes: new Uint8Array(model), options };
   if (model instanceof Uint8Array) return { bytes: model, options };
   if (typeof model !== "string") {
     const got = model === null ? "null" : typeof model === "object" ? `a ${(model as object).constructor?.name ?? "object"}` : typeof model;
-    throw new KilnError("INVALID_MODEL", `the model must be a Uint8Array, an ArrayBuffer or (in Node) a file path, got ${got}`);
+    throw new KilnError("INVALID_MODEL", `the model must be a Uint8Array, an ArrayBuffer, a fetch() Response or (in Node) a file path, got ${got}`);
   }
   const { readModelFile } = await import("./files.js");
   const { bytes, readExternal } = await readModelFile(model);
@@ -37,7 +42,7 @@ async function resolveSource(model: Uint8Array | ArrayBuffer | string, options: 
  * Compile an ONNX model (bytes, or a path in Node) to a self-contained wasm module; by default
  * (simd "auto") it runs everywhere and carries a relaxed-SIMD build the runtime prefers where it can.
  */
-export async function compile(model: Uint8Array | ArrayBuffer | string, options: CompileOptions = {}): Promise<CompileResult> {
+export async function compile(model: ModelSource, options: CompileOptions = {}): Promise<CompileResult> {
   checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
   const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
@@ -121,7 +126,7 @@ const LOAD_OPTION_RULES: OptionRules = {
  * (declared or given in options.shapes), otherwise at the first run for the fed shapes, with
  * one compiled module cached per distinct set of shapes. A kiln .wasm artifact loads directly.
  */
-export async function load(model: Uint8Array | ArrayBuffer | string, options: LoadOptions = {}): Promise<Model> {
+export async function load(model: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptions("load() options", options, LOAD_OPTION_RULES);
   if (options.cacheDir) await checkCacheDir(options.cacheDir);
   const src = await resolveSource(model, options);

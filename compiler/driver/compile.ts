@@ -6,6 +6,8 @@ import { checkOptions, rules, type OptionRules } from "../../runtime/options.js"
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
+import type { CompileProgress } from "./progress.js";
+export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
@@ -52,7 +54,10 @@ export interface CompileOptions {
   verifyEach?: boolean;
   /** refuse, with a typed error before the long work, a model planning more linear memory than limits.maxMemoryBytes */
   limits?: Limits;
+  /** told what the compile is doing as it goes: stages, passes, layers (kiln compile draws it on a terminal) */
+  onProgress?: (progress: CompileProgress) => void;
 }
+
 
 /** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
 export const COMPILE_OPTION_RULES: OptionRules = {
@@ -66,6 +71,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   kernels: rules.string,
   verifyEach: rules.boolean,
   limits: rules.shape(LIMIT_RULES),
+  onProgress: rules.function,
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -107,6 +113,7 @@ export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void
 /** Bind shapes, infer types and fold what is known at compile time (mutates graph). */
 export async function prepareGraph(graph: Graph, options: CompileOptions = {}): Promise<Graph> {
   if (options.freeze) freezeInputs(graph, options.freeze);
+  options.onProgress?.({ stage: "shapes" });
   await inferShapes(graph, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
   verifyGraph(graph, { typed: true });
   // Ifs left (their conditions known only at run time) become guarded branches: every level's
@@ -140,6 +147,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
     options: { "select-kernels": { kernels: kernelSelectionOf(options) } },
+    onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });
   return stats;
@@ -148,8 +156,9 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)) });
+  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
   checkMemory(manifest.memory.bytes, options.limits);
+  options.onProgress?.({ stage: "done" });
   return { wasm, manifest, graph, passes };
 }
 

@@ -3,6 +3,7 @@
 // maps, so adding, removing and rewiring a node costs its own inputs and outputs. Every walk over
 // the graph is iterative: a 200,000-node chain is as deep as it is long.
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
+import type { ModelInfo } from "../../runtime/manifest.js";
 import { KilnError } from "../../runtime/errors.js";
 
 /** A dimension: a number once bound, a symbol (e.g. "N") until then. */
@@ -110,6 +111,8 @@ export class Graph {
   opsets = new Map<string, number>();
   /** graph inputs turned into constants at compile time (CompileOptions.freeze), in order */
   frozenInputs: { name: string; value: Tensor }[] = [];
+  /** what the ONNX model says about itself (doc_string, metadata, declared input dims), carried into the manifest */
+  info?: ModelInfo;
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
   memoryPlan?: MemoryPlan;
   /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */

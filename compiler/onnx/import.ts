@@ -2,6 +2,7 @@
 // record opsets and declared types. Validation of the resulting graph is verify.ts's job.
 import { dtypeFromOnnx, onnxTypeName } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
+import type { ModelInfo } from "../../runtime/manifest.js";
 import { Graph, type Attr, type Dim, type Node, type Value } from "../ir/graph.js";
 import { domainLabel, NEWEST_OPSET } from "../ops/opsets.js";
 import { onnx, toNumber, type AttributeProto, type GraphProto, type ModelProto, type TypeProto } from "./proto.js";
@@ -34,7 +35,29 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Gra
     throw new KilnError("INVALID_MODEL", `the model's graph is malformed: ${(e as Error).message}`);
   }
   checkOpsetsKnown(graph);
+  graph.info = modelInfo(model, graph);
   return graph;
+}
+
+/** The model's own description (doc strings, producer, metadata, declared input dims), for the manifest. */
+function modelInfo(model: ModelProto, graph: Graph): ModelInfo {
+  const gp = model.graph!;
+  const info: ModelInfo = {};
+  const doc = model.docString || gp.docString;
+  if (doc) info.doc = doc;
+  if (gp.name) info.name = gp.name;
+  const producer = [model.producerName, model.producerVersion].filter((s) => s).join(" ");
+  if (producer) info.producer = producer;
+  if (model.domain) info.domain = model.domain;
+  const version = toNumber((model.modelVersion ?? 0) as number);
+  if (Number.isSafeInteger(version) && version > 0) info.version = version;
+  const metadata = (model.metadataProps ?? []).filter((p) => p.key);
+  if (metadata.length) info.metadata = Object.fromEntries(metadata.map((p) => [p.key!, p.value ?? ""]));
+  const declared = graph.inputs.filter((n) => graph.values.get(n)?.shape).map((n) => [n, [...graph.values.get(n)!.shape!]]);
+  if (declared.length) info.declared = Object.fromEntries(declared);
+  const docs = [...(gp.input ?? []), ...(gp.output ?? [])].filter((v) => v.name && v.docString).map((v) => [v.name!, v.docString!]);
+  if (docs.length) info.docs = Object.fromEntries(docs);
+  return info;
 }
 
 /** Opset versions are integers from 1, one per domain. */

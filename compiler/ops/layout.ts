@@ -20,6 +20,7 @@ ops.define("DepthwiseConvNhwc", (ctx) => {
   if (b && (b.shape.length !== 1 || b.shape[0] !== x[3])) ctx.fail(`bias must be [${x[3]}]`);
   const win = slidingWindow(ctx.attrs, [x[1], x[2]], [w[2], w[3]]);
   return [{ dtype: dt, shape: [x[0], win.out[0], win.out[1], x[3]] }];
-}, { domain: LAYOUT_DOMAIN, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: -1 } });
+}, { domain: LAYOUT_DOMAIN, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: -1 },
+  flops: (_n, [, w], [y]) => 2 * y.reduce((a, d) => a * d, 1) * w[2] * w[3] });
 
 export const LAYOUT_OPS = ops.defs;

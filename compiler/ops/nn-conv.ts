@@ -5,6 +5,8 @@ import { OpTable, type ShapeCtx, type ShapeRule } from "./registry.js";
 
 const ops = new OpTable();
 
+const count = (dims: readonly number[]) => dims.reduce((a, d) => a * d, 1);
+
 const FLOATS: DTypeName[] = ["float32", "float64", "float16"];
 
 function spatialInput(ctx: ShapeCtx): number[] {
@@ -32,7 +34,9 @@ ops.define("Conv", (ctx) => {
   if (b && (b.shape.length !== 1 || b.shape[0] !== w[0])) ctx.fail(`bias must be [${w[0]}]`);
   const win = slidingWindow(ctx.attrs, x.slice(2), w.slice(2));
   return [{ dtype: dt, shape: [x[0], w[0], ...win.out] }];
-}, { arity: [2, 3], lastChange: 13, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 }, weightsOutputAxis: () => 0 });
+}, { arity: [2, 3], lastChange: 13, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 }, weightsOutputAxis: () => 0,
+  // each output reads C/group x kernel of the weights: all of W divided by its M output channels
+  flops: (_n, [, w], [y]) => (2 * count(y) * count(w)) / w[0] });
 
 ops.define("ConvTranspose", (ctx) => {
   const dt = ctx.expectDType(0, FLOATS);
@@ -47,7 +51,9 @@ ops.define("ConvTranspose", (ctx) => {
   return [{ dtype: dt, shape: [x[0], w[1] * group, ...win.out] }];
 }, { arity: [2, 3], traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 },
   // W is [C, M/group, kh, kw]: output channels on axis 1 when there is one group
-  weightsOutputAxis: (node) => (node.attrs.group?.type === "int" && node.attrs.group.value !== 1 ? undefined : 1) });
+  weightsOutputAxis: (node) => (node.attrs.group?.type === "int" && node.attrs.group.value !== 1 ? undefined : 1),
+  // each input element meets M/group x kernel weights: all of W divided by its C input channels
+  flops: (_n, [x, w]) => (2 * count(x) * count(w)) / w[0] });
 
 function poolShape(ctx: ShapeCtx, dtypes: DTypeName[]): number[] {
   ctx.expectDType(0, dtypes);

@@ -4,6 +4,8 @@ import { broadcastShapes, OpTable, type ShapeCtx } from "./registry.js";
 
 const ops = new OpTable();
 
+const count = (dims: readonly number[]) => dims.reduce((a, d) => a * d, 1);
+
 const MATMUL_DTYPES: DTypeName[] = ["float32", "float64", "float16", "int32", "int64", "uint32", "uint64"];
 
 /** numpy matmul: 1-D operands gain (then lose) a unit dim, batch dims broadcast. */
@@ -25,7 +27,8 @@ ops.define("MatMul", (ctx) => {
   const dt = ctx.expectDType(0, MATMUL_DTYPES);
   if (ctx.input(1).dtype !== dt) ctx.invalid(`MatMul operands differ in type: ${dt} vs ${ctx.input(1).dtype}`);
   return [{ dtype: dt, shape: matmulShape(ctx, ctx.input(0).shape, ctx.input(1).shape) }];
-}, { arity: [2, 2], lastChange: 13, traits: ["epilogue-anchor"], anchor: { channelAxis: -1, costly: true } });
+}, { arity: [2, 2], lastChange: 13, traits: ["epilogue-anchor"], anchor: { channelAxis: -1, costly: true },
+  flops: (_n, [a], [y]) => 2 * count(y) * a[a.length - 1] });
 
 ops.define("Gemm", (ctx) => {
   const dt = ctx.expectDType(0, MATMUL_DTYPES);
@@ -42,6 +45,7 @@ ops.define("Gemm", (ctx) => {
   }
   return [{ dtype: dt, shape: [M, N] }];
 }, { arity: [2, 3], lastChange: 13, traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: -1, costly: true },
-  weightsOutputAxis: (node) => (node.attrs.transB?.type === "int" && node.attrs.transB.value ? 0 : 1) });
+  weightsOutputAxis: (node) => (node.attrs.transB?.type === "int" && node.attrs.transB.value ? 0 : 1),
+  flops: (node, [a], [y]) => 2 * count(y) * (node.attrs.transA?.type === "int" && node.attrs.transA.value ? a[0] : a[1]) });
 
 export const NN_OPS = ops.defs;

@@ -189,6 +189,12 @@ export interface OpDef {
    * defaults keep the old meaning). Lets a rewrite raise a graph's opset safely.
    */
   lastChange?: number;
+  /**
+   * Floating-point operations of one run of the node (a multiply-add counts 2), from its inputs'
+   * and outputs' dims: the contractions define it. Elementwise ops count one per output element
+   * without a rule (cost.ts nodeFlops); other ops count none.
+   */
+  flops?: (node: Node, inputs: readonly (readonly number[])[], outputs: readonly (readonly number[])[]) => number;
 }
 
 export type OpOptions = Partial<Omit<OpDef, "name" | "shape" | "traits">> & { traits?: readonly Trait[] };

@@ -26,6 +26,9 @@ export interface CommandSpec {
   positionals: readonly [number, number];
 }
 
+/** compile options shared by compile, inspect and run (cli/compile-options.ts reads them) */
+export const COMPILE_FLAGS = ["shape", "O", "kernels", "dump-before", "dump-after", "dump-format", "dump-dir"] as const;
+
 /** Flags every command takes. */
 export const GLOBAL_BOOLEANS = ["verbose", "help"] as const;
 

@@ -2,7 +2,6 @@
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
 import { encodeElements, isCoded } from "../../../runtime/lowbit.js";
-import { readTensorFile } from "../testdata.js";
 
 /** mulberry32: a small, seeded PRNG so `random` inputs repeat across runs. */
 export function rng(seed: number): () => number {
@@ -16,28 +15,35 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** The inputs kiln run and kiln bench make by name; anything else there is a tensor file. */
+export const GENERATED_INPUTS = ["arange", "random", "ones", "zeros"] as const;
+
+export interface InputOptions {
+  /** random integers: [lo, hi] inclusive (default [0, 9], clipped to the dtype) */
+  intRange?: readonly [number, number];
+}
+
 /**
  * arange: element i = i / n for floats (the ONNX runner's convention for the light models), i for
- * integers, i % 2 for bool. random: uniform in [-1, 1) for floats, [0, 10) for integers, seeded.
+ * integers, i % 2 for bool. random: uniform in [-1, 1) for floats, [0, 10) for integers (or
+ * options.intRange), seeded. Tensor files are read by the caller (testdata.ts readTensorFile).
  */
-export function makeInput(kind: string, dt: DTypeName, dims: number[], seed = 0): { data: TypedArray; dims: number[] } {
+export function makeInput(kind: string, dt: DTypeName, dims: number[], seed = 0, options: InputOptions = {}): { data: TypedArray; dims: number[] } {
   const n = sizeOf(dims);
   const info = dtype(dt);
-  if (kind !== "arange" && kind !== "random" && kind !== "zeros" && kind !== "ones") {
-    const t = readTensorFile(kind);
-    if (t.dtype !== dt) throw new KilnError("BAD_INPUT", `${kind} holds ${t.dtype}, the input needs ${dt}`);
-    return { data: t.data, dims: t.dims };
+  if (!(GENERATED_INPUTS as readonly string[]).includes(kind)) {
+    throw new KilnError("BAD_INPUT", `${JSON.stringify(kind)} is not an input kiln makes (${GENERATED_INPUTS.join(", ")}); read a tensor file with readTensorFile`);
   }
   // the low-bit types (bfloat16, float8, 4- and 2-bit) are made as numbers, then encoded
   const coded = isCoded(dt) && dt !== "float16";
   const data = (coded ? new Array<number>(n) : new info.array(n)) as unknown as (number | bigint)[];
   const r = rng(seed);
-  const intSpan = Math.min(10, 2 ** (info.bits - (info.signed ? 1 : 0)));
+  const [lo, hi] = intBounds(dt, options.intRange);
   for (let i = 0; i < n; i++) {
     let v: number;
     switch (kind) {
       case "arange": v = info.float ? i / n : dt === "bool" ? i % 2 : i; break;
-      case "random": v = info.float ? r() * 2 - 1 : dt === "bool" ? (r() < 0.5 ? 0 : 1) : Math.floor(r() * intSpan); break;
+      case "random": v = info.float ? r() * 2 - 1 : dt === "bool" ? (r() < 0.5 ? 0 : 1) : lo + Math.floor(r() * (hi - lo + 1)); break;
       case "ones": v = 1; break;
       default: v = 0;
     }
@@ -46,4 +52,14 @@ export function makeInput(kind: string, dt: DTypeName, dims: number[], seed = 0)
   if (coded) return { data: encodeElements(dt, data as number[]), dims };
   if (dt === "float16") throw new KilnError("BAD_INPUT", "generated float16 inputs are not supported; pass a .pb file");
   return { data: data as unknown as TypedArray, dims };
+}
+
+/** Random integers' inclusive bounds: the range asked for (or [0, 9]) within what the dtype holds. */
+function intBounds(dt: DTypeName, range: readonly [number, number] | undefined): [number, number] {
+  const info = dtype(dt);
+  const min = info.signed ? -(2 ** (info.bits - 1)) : 0;
+  const max = 2 ** (info.bits - (info.signed ? 1 : 0)) - 1;
+  const [lo, hi] = range ?? [0, 9];
+  if (range && (lo < min || hi > max || lo > hi)) throw new KilnError("BAD_OPTION", `integer range ${lo}..${hi} does not fit ${dt} (${min}..${max})`);
+  return [Math.max(lo, min), Math.min(hi, max)];
 }

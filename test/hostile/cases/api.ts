@@ -40,13 +40,13 @@ export const OPTION_CASES: HostileCase[] = [
   api("compile-limits-unknown-key", () => compile(ADD, { limits: { maxMemory: 10 } as never }), "BAD_OPTION", /limits has no option "maxMemory"/),
   api("compile-freeze-not-a-tensor", () => compile(ADD, { freeze: { x: { dtype: "float32", dims: [2], data: [1] as never } } }), "BAD_OPTION", /option freeze.x takes a tensor \{ dtype, dims, data \}/),
   api("compile-freeze-unknown-dtype", () => compile(ADD, { freeze: { x: { dtype: "float8" as never, dims: [2], data: Float32Array.of(1, 2) } } }), "BAD_OPTION", /freeze.x/),
-  api("compile-model-a-number", () => compile(42 as never), "INVALID_MODEL", /must be a Uint8Array, an ArrayBuffer or \(in Node\) a file path, got number/),
+  api("compile-model-a-number", () => compile(42 as never), "INVALID_MODEL", /must be a Uint8Array, an ArrayBuffer, a fetch\(\) Response or \(in Node\) a file path, got number/),
   api("load-placement-sometimes", () => load(ADD, { placement: "sometimes" as never }), "BAD_OPTION", /option placement takes "lazy" or "eager", got "sometimes"/),
   api("load-cache-yes", () => load(ADD, { cache: "yes" as never }), "BAD_OPTION", /option cache takes true or false/),
   api("load-max-modules-zero", () => load(ADD, { limits: { maxModules: 0 } }), "BAD_OPTION", /limits.maxModules takes an integer >= 1/),
   api("session-simd-fast", async () => createSession(await wasm(), { simd: "fast" as never }), "BAD_OPTION", /option simd takes/),
   api("session-unknown-option", async () => createSession(await wasm(), { weight: 1 } as never), "BAD_OPTION", /createSession\(\) options has no option "weight"/),
-  api("session-artifact-a-string", () => createSession("model.wasm" as never), "INVALID_ARTIFACT", /takes a kiln .wasm as bytes \(Uint8Array, ArrayBuffer\) or a WebAssembly.Module, got a string/),
+  api("session-artifact-a-string", () => createSession("model.wasm" as never), "INVALID_ARTIFACT", /takes a kiln .wasm as bytes \(Uint8Array, ArrayBuffer\), a fetch\(\) Response or a WebAssembly.Module, got a string/),
   // fetch(...).arrayBuffer() hands over an ArrayBuffer
   api("session-artifact-an-arraybuffer", async () => {
     const bytes = await wasm();

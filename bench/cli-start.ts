@@ -1,0 +1,28 @@
+// How long the CLI takes from a shell, for the commands that must start fast (they load no
+// compiler): wall time of `node bin/kiln.js ...`, median of N fresh processes, with the CPU time
+// the process used (user + system), which a busy machine inflates less than wall time.
+//   npm run bench:start -- model.wasm [--runs 5]
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const argv = process.argv.slice(2);
+const model = argv.find((a) => a.endsWith(".wasm"));
+const runs = argv.includes("--runs") ? Number(argv[argv.indexOf("--runs") + 1]) : 5;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function time(args: string[]): { wallMs: number; cpuMs: number } {
+  // /usr/bin/time would do; this keeps to Node: the child reports its own CPU time at exit
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ["--import", "data:text/javascript,process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('\\nCPU '+((u.user+u.system)/1000)+'\\n')})", path.join(root, "bin/kiln.js"), ...args], { encoding: "utf8" });
+  const wallMs = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`kiln ${args.join(" ")} failed: ${r.stderr}`);
+  return { wallMs, cpuMs: Number(/CPU ([0-9.]+)/.exec(r.stderr)?.[1]) };
+}
+
+const commands: string[][] = [["--help"], ...(model ? [["run", model, "--json"], ["inspect", model]] : [])];
+for (const args of commands) {
+  const samples = Array.from({ length: runs }, () => time(args));
+  const wall = samples.map((s) => s.wallMs), cpu = samples.map((s) => s.cpuMs);
+  console.log(`kiln ${args.map((a) => (a === model ? path.basename(a) : a)).join(" ").padEnd(32)} wall median ${median(wall).toFixed(0)} ms (${wall.map((x) => x.toFixed(0)).join(", ")}), CPU median ${median(cpu).toFixed(0)} ms`);
+}

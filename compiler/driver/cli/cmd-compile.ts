@@ -1,0 +1,187 @@
+// kiln compile, kiln inspect of an ONNX model, kiln opt and kiln test: the commands that load the
+// compiler (each imports it, and binaryen, only once its arguments and files are checked).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { KilnError } from "../../../runtime/errors.js";
+import { resolveSimd } from "../../../runtime/simd.js";
+import type { OptionValue } from "../../../passes/index.js";
+import type { CaseResult } from "../conformance.js";
+import { readModelFile, readUserFile } from "../files.js";
+import { formatPassTable, makeReport } from "../report.js";
+import { parseGraph } from "../../ir/parse.js";
+import { printGraph } from "../../ir/print.js";
+import { verifyGraph } from "../../ir/verify.js";
+import { one, parseSimd, UsageError, type Args } from "./args.js";
+import { compileOptions, compiler, importChecked, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
+import { checkOutputFile, writeOutputFile } from "./output.js";
+import { progressLine } from "./progress-line.js";
+import { fileIsWasm } from "./wasm-file.js";
+
+/** model.wasm -> model.ts (the typed bindings beside the artifact) */
+const bindingsFile = (wasm: string) => wasm.replace(/(\.wasm)?$/i, ".ts");
+
+export async function cmdCompile(args: Args): Promise<number> {
+  const [model] = args.positionals;
+  const emitTs = args.flags.has("emit-ts");
+  const out = one(args, "o") ?? one(args, "output");
+  if (!model) throw new UsageError("compile needs a model file");
+  const quiet = args.flags.has("quiet");
+  if (fileIsWasm(model)) {
+    const source = readUserFile(fs, model, "model file", "INVALID_ARTIFACT");
+    // kiln compile model.wasm --emit-ts: bindings for an artifact compiled before
+    if (!emitTs) throw new UsageError(`${model} is compiled already; kiln compile model.wasm --emit-ts [-o model.ts] writes its typed bindings`);
+    const target = out ?? bindingsFile(model);
+    checkOutputFile(target, out ? "-o" : "--emit-ts");
+    await writeBindings(source, model, target, args);
+    if (!quiet) console.log(`kiln: ${model} -> ${target} (typed bindings)`);
+    return 0;
+  }
+  if (!out) throw new UsageError("compile needs -o out.wasm");
+  // where the results go is checked before the (long) compile, not after it
+  checkOutputFile(out, "-o");
+  if (emitTs) checkOutputFile(bindingsFile(out), "--emit-ts");
+  const reportFile = one(args, "report");
+  if (reportFile) checkOutputFile(reportFile, "--report");
+  const t0 = performance.now();
+  const { compiled, nodesBefore } = await compileModelFile(model, args);
+  writeOutputFile(out, "-o", compiled.wasm);
+  const ms = performance.now() - t0;
+  if (reportFile) {
+    writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
+  }
+  if (emitTs) await writeBindings(compiled.wasm, out, bindingsFile(out), args);
+  if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
+  if (!quiet) {
+    console.log(`kiln: ${model} -> ${out}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
+  }
+  return 0;
+}
+
+/** The ONNX model `model` compiled with the command's flags (-O, --shape, --simd ...), with progress on a terminal unless --quiet. */
+export async function compileModelFile(model: string, args: Args) {
+  const { bytes, readExternal } = await readModelFile(model);
+  const simd = parseSimd(args, "auto");
+  const graph = importChecked(bytes, readExternal);
+  const options = await compileOptions(args);
+  const { compileGraph } = await compiler();
+  const nodesBefore = graph.g.order;
+  const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);
+  try {
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update }), nodesBefore };
+  } finally {
+    line?.end();
+  }
+}
+
+/** Typed bindings (bindings.ts, which loads ts-morph) for the artifact `wasm`, written to `target`. */
+async function writeBindings(wasm: Uint8Array, wasmFile: string, target: string, args: Args): Promise<void> {
+  const { readArtifactManifest } = await import("../artifact-info.js");
+  const { generateBindings } = await import("../bindings.js");
+  const manifest = await readArtifactManifest(wasm);
+  const text = await generateBindings(manifest, {
+    artifact: "./" + path.relative(path.dirname(path.resolve(target)), path.resolve(wasmFile)).split(path.sep).join("/"),
+    runtime: one(args, "runtime-import") ?? "kiln/runtime",
+    // the file's name by default: ONNX graph names are often an exporter's ("main_graph", "torch_jit")
+    name: one(args, "name") ?? path.basename(wasmFile).replace(/\.wasm$/i, ""),
+  });
+  writeOutputFile(target, args.flags.has("o") ? "-o" : "--emit-ts", text);
+}
+
+export async function cmdInspectGraph(args: Args): Promise<number> {
+  const [model] = args.positionals;
+  const { bytes, readExternal } = await readModelFile(model);
+  const options = await compileOptions(args);
+  const after = one(args, "after");
+  let text: string | undefined;
+  if (after !== undefined) {
+    await parseSelection(after);
+    options.dump = {
+      after: [after],
+      write: (g, _seq, _point, pass) => {
+        if (pass === after && text === undefined) text = printGraph(g); // the first time it runs
+      },
+    };
+  }
+  const graph = importChecked(bytes, readExternal);
+  const { compileGraph } = await compiler();
+  const compiled = await compileGraph(graph, { ...options, readExternal });
+  if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
+  console.log((text ?? printGraph(compiled.graph)).trimEnd());
+  if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
+  return 0;
+}
+
+/** Split "a,b{k=v,k2=v2},c" at the commas outside braces: [name, options] per pass. */
+function parsePassList(text: string): [string, Record<string, OptionValue>][] {
+  const out: [string, Record<string, OptionValue>][] = [];
+  let depth = 0, start = 0;
+  const items: string[] = [];
+  for (let i = 0; i <= text.length; i++) {
+    const c = text[i];
+    if (c === "{") depth++;
+    else if (c === "}") depth--;
+    if ((c === "," && depth === 0) || i === text.length) {
+      items.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  for (const item of items.filter((s) => s)) {
+    const m = /^([a-z0-9-]+)(?:\{(.*)\})?$/.exec(item);
+    if (!m) throw new UsageError(`--passes: cannot read ${JSON.stringify(item)} (name or name{key=value,...})`);
+    const options: Record<string, OptionValue> = {};
+    for (const kv of (m[2] ?? "").split(/,(?![^{]*\})/).map((s) => s.trim()).filter((s) => s)) {
+      const eq = kv.indexOf("=");
+      if (eq <= 0) throw new UsageError(`--passes ${m[1]}: options are key=value, got ${JSON.stringify(kv)}`);
+      const raw = kv.slice(eq + 1);
+      options[kv.slice(0, eq)] = raw === "true" ? true : raw === "false" ? false : raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    }
+    out.push([m[1], options]);
+  }
+  return out;
+}
+
+export async function cmdOpt(args: Args): Promise<number> {
+  const [file] = args.positionals;
+  if (!file) throw new UsageError("opt needs an IR text file (or - for standard input)");
+  const spec = one(args, "passes");
+  const target = one(args, "o");
+  if (target) checkOutputFile(target, "-o");
+  const text = file === "-" ? fs.readFileSync(0, "utf8") : new TextDecoder().decode(readUserFile(fs, file, "IR text file", "INVALID_MODEL"));
+  const graph = parseGraph(text);
+  verifyGraph(graph, { typed: true });
+  const { ALL_PASSES, passNamed, runPasses } = await passLibrary();
+  const { evaluateNode } = await import("../evaluate.js");
+  if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
+  const list = parsePassList(spec);
+  const passes = list.map(([name]) => passNamed(name) ?? (() => { throw new UsageError(`unknown pass ${JSON.stringify(name)}; passes are ${ALL_PASSES.map((p) => p.name).join(", ")}`); })());
+  const options: Record<string, Record<string, OptionValue>> = {};
+  list.forEach(([name, o]) => { options[name] = { ...options[name], ...o }; });
+  const stats = await runPasses(graph, passes, { evaluate: evaluateNode }, { verifyEach: args.flags.has("verify-each"), options });
+  verifyGraph(graph, { typed: true });
+  const out = printGraph(graph);
+  if (target) writeOutputFile(target, "-o", out);
+  else process.stdout.write(out);
+  if (args.flags.has("time-passes")) console.error(formatPassTable(stats));
+  return 0;
+}
+
+export async function cmdTest(args: Args): Promise<number> {
+  const dirs = args.positionals;
+  // a folder that is not there is a mistake to report, not a case to leave out silently
+  const notFolders = dirs.filter((d) => !fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
+  if (notFolders.length) {
+    throw new KilnError("BAD_INPUT", `kiln test takes test-data folders (model.onnx + test_data_set_N/); not a folder: ${notFolders.slice(0, 5).map((d) => JSON.stringify(d)).join(", ")}${notFolders.length > 5 ? ` and ${notFolders.length - 5} more` : ""}`);
+  }
+  const json = args.flags.has("json");
+  const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
+  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args) };
+  const { runCases } = await import("../conformance.js");
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), options);
+  if (json) {
+    const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
+    console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));
+  } else {
+    console.log(`\n${summary.total} cases: ${summary.passed} passed, ${summary.failed} failed, ${summary.unsupported} unsupported`);
+  }
+  return summary.failed === 0 ? 0 : 1;
+}

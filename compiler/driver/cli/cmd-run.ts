@@ -1,0 +1,151 @@
+// kiln run: a .wasm with the runtime alone (no compiler, no ONNX decoder loaded: it starts in the
+// time Node takes plus the model's own load and run), or an .onnx compiled on the spot.
+// --profile writes a Chrome trace of a first (cold) and a second (warm) run, layer by layer;
+// --save writes the outputs as TensorProto files (output_K.pb, as in an ONNX test-data folder).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { KilnError, listed } from "../../../runtime/errors.js";
+import { createSession, notWasmReason, type Session } from "../../../runtime/session.js";
+import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
+import { resolveSimd } from "../../../runtime/simd.js";
+import { readUserFile } from "../files.js";
+import { all, COMPILE_FLAGS, one, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { GENERATED_INPUTS, makeInput } from "./inputs.js";
+import { checkOutputFile, writeOutputFile } from "./output.js";
+import { isWasmBytes } from "./wasm-file.js";
+
+interface FileTensor {
+  dtype: DTypeName;
+  dims: number[];
+  data: TypedArray;
+}
+
+/** the test-data reader decodes protobuf: loaded only when a tensor file is named */
+const testdata = () => import("../testdata.js");
+
+/** --input name=spec (repeatable): the specs by input name */
+export function parseInputSpecs(specs: readonly string[]): Map<string, string> {
+  return new Map(specs.map((s) => {
+    const eq = s.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--input takes name=arange|random|ones|zeros|file.pb, got ${JSON.stringify(s)}`);
+    return [s.slice(0, eq), s.slice(eq + 1)] as const;
+  }));
+}
+
+/** The tensor files among the specs, read now so a wrong path is reported before any work. */
+export async function readInputFiles(specs: ReadonlyMap<string, string>): Promise<Map<string, FileTensor>> {
+  const files = new Map<string, FileTensor>();
+  for (const [name, spec] of specs) {
+    if ((GENERATED_INPUTS as readonly string[]).includes(spec)) continue;
+    files.set(name, (await testdata()).readTensorFile(spec) as FileTensor);
+  }
+  return files;
+}
+
+export function checkInputNames(specs: ReadonlyMap<string, string>, inputNames: readonly string[]): void {
+  for (const k of specs.keys()) {
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${listed(inputNames)})`);
+  }
+}
+
+export async function cmdRun(args: Args): Promise<number> {
+  const [model] = args.positionals;
+  if (!model) throw new UsageError("run needs a model file (.onnx or .wasm)");
+  const json = args.flags.has("json");
+  const traceFile = one(args, "profile");
+  if (traceFile) checkOutputFile(traceFile, "--profile");
+  const saveDir = one(args, "save");
+  if (saveDir && !fs.statSync(saveDir, { throwIfNoEntry: false })?.isDirectory()) throw new KilnError("BAD_OPTION", `--save ${saveDir}: not a folder (create it first)`);
+  const bytes = readUserFile(fs, model, "model file", "INVALID_MODEL");
+  const isWasm = isWasmBytes(bytes);
+  // named .wasm but not one: say so, rather than report it as a broken ONNX protobuf
+  if (!isWasm && /\.wasm$/i.test(model)) {
+    throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasmReason(bytes)} (${model}); kiln run takes a .wasm from kiln compile or an .onnx model`);
+  }
+  const dataDir = one(args, "data");
+  const { listDataSet, readTensorFile, compareTensors } = dataDir ? await testdata() : {};
+  const data = dataDir ? listDataSet!(dataDir) : undefined;
+  if (data && data.inputs.length + data.outputs.length === 0) throw new KilnError("BAD_INPUT", `--data ${dataDir} holds no input_K.pb or output_K.pb files`);
+  const inputSpecs = parseInputSpecs(all(args, "input"));
+  const inputFiles = await readInputFiles(inputSpecs);
+
+  let session: Session;
+  let outputNames: string[];
+  const dataInputs = data?.inputs.map((f) => readTensorFile!(f) as FileTensor);
+  if (isWasm) {
+    // a compiled module has its shapes and code fixed: compile flags would be silently ignored
+    const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => args.flags.has(f));
+    if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
+    session = await createSession(bytes, { simd: parseSimd(args, "auto") });
+    outputNames = session.outputs.map((s) => s.name);
+  } else {
+    const { compileOptions, compiler, importChecked } = await import("./compile-options.js");
+    const { readModelFile } = await import("../files.js");
+    const { readExternal } = await readModelFile(model);
+    const graph = importChecked(bytes, readExternal);
+    const inputNames = [...graph.inputs];
+    outputNames = [...graph.outputs];
+    checkInputNames(inputSpecs, inputNames);
+    const shapes = parseShapes(all(args, "shape"));
+    dataInputs?.forEach((t, k) => {
+      if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
+    });
+    const { compileGraph } = await compiler();
+    const simd = resolveSimd(parseSimd(args, "auto"));
+    session = await createSession((await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd })).wasm);
+  }
+  checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
+  const feeds: Record<string, { data: never; dims: number[] }> = {};
+  session.inputs.forEach((slot, k) => {
+    const spec = inputSpecs.get(slot.name);
+    const file = inputFiles.get(slot.name);
+    if (file && file.dtype !== slot.dtype) throw new KilnError("BAD_INPUT", `${spec} holds ${file.dtype}, the input needs ${slot.dtype}`);
+    const t = file ?? (spec === undefined && dataInputs?.[k] ? dataInputs[k] : makeInput(spec ?? "arange", slot.dtype, slot.dims, k));
+    feeds[slot.name] = { data: t.data as never, dims: t.dims };
+  });
+  let profiled: { label: string; layers: Awaited<ReturnType<Session["profile"]>> }[] | undefined;
+  if (traceFile) {
+    // layer by layer: the first run places each layer's weights (and V8 compiles each function as
+    // it is first called); the second shows the warm run
+    profiled = [{ label: "first run (weights placed)", layers: await session.profile(feeds) }, { label: "second run", layers: await session.profile(feeds) }];
+  }
+  const t0 = performance.now();
+  const result = await session.run(feeds);
+  const ms = performance.now() - t0;
+  if (traceFile && profiled) {
+    const { chromeTrace } = await import("../trace.js");
+    writeOutputFile(traceFile, "--profile", JSON.stringify(chromeTrace(session.manifest, profiled, { model: path.basename(model) })) + "\n");
+  }
+  const outputs = outputNames.map((name, k) => {
+    const got = result[name];
+    const row: { name: string; dims: number[]; maxAbsErr?: number; ok?: boolean } = { name, dims: got.dims };
+    if (data?.outputs[k]) {
+      const c = compareTensors!(got, readTensorFile!(data.outputs[k]));
+      row.maxAbsErr = c.maxAbsErr;
+      row.ok = c.ok;
+    }
+    return { row, got };
+  });
+  if (saveDir) await saveOutputs(saveDir, outputs.map(({ row, got }) => ({ name: row.name, ...got })));
+  if (json) {
+    console.log(JSON.stringify({ outputs: outputs.map((o) => o.row), ms: Number(ms.toFixed(3)) }));
+  } else {
+    for (const { row, got } of outputs) {
+      const vals = Array.from(got.data.slice(0, 8) as ArrayLike<number | bigint>, (v) => (typeof v === "number" ? Number(v.toPrecision(6)) : v));
+      const cmp = row.ok === undefined ? "" : row.ok ? `  ok (max abs err ${row.maxAbsErr!.toExponential(2)})` : `  MISMATCH (max abs err ${row.maxAbsErr})`;
+      console.log(`${row.name}: ${got.dtype}[${got.dims.join(",")}] [${vals.join(", ")}${got.data.length > 8 ? ", ..." : ""}]${cmp}`);
+    }
+    console.log(`run: ${ms.toFixed(2)} ms${traceFile ? ` (after two profiled runs; trace in ${traceFile})` : ""}`);
+  }
+  return outputs.every((o) => o.row.ok !== false) ? 0 : 1;
+}
+
+/** output_K.pb per output, as in an ONNX test-data folder (the encoder loads only here) */
+async function saveOutputs(dir: string, outputs: { name: string; dtype: DTypeName; dims: number[]; data: TypedArray }[]): Promise<void> {
+  const { onnx } = await import("../../onnx/proto.js");
+  const { encodeTensor } = await import("../../onnx/tensor.js");
+  outputs.forEach((t, k) => {
+    const file = path.join(dir, `output_${k}.pb`);
+    writeOutputFile(file, "--save", onnx.TensorProto.encode(onnx.TensorProto.create(encodeTensor(t.name, t))).finish());
+  });
+}

@@ -1,0 +1,43 @@
+// kiln --help: kept apart from the commands so that printing it loads nothing else.
+export const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
+
+usage:
+  kiln compile model.onnx -o model.wasm [--emit-ts] [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed]
+               [--report R.json] [--time-passes] [--quiet]
+               [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
+  kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
+               [--name ClassName] [--runtime-import kiln/runtime]
+  kiln inspect model.wasm [--json]     an artifact's manifest: inputs, outputs, layers and kernel variants, sizes, features
+  kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]    the IR
+  kiln opt IR.txt|- --passes p1,p2{option=value} [-o OUT.txt] [--time-passes] [--verify-each]
+               IR text in, IR text out (like mlir-opt): the named passes, in order
+  kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
+                                 [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
+                                 [--profile trace.json] [--save DIR]
+  kiln pack model.onnx|model.wasm -o DIR [--target npm|worker] [--name NAME] [--shape ...] [-O0|-O1|-O2] [--simd ...] [--quiet]
+               npm: a package (ESM entry with typed bindings and .d.ts, the .wasm, kiln's runtime);
+               worker: a Cloudflare Workers module (fetch handler, runtime, .wasm; wrangler.toml, workerd.capnp)
+  kiln serve model.wasm|model.onnx [--port 8080] [--host 127.0.0.1] [--workers N]
+               HTTP on one machine, a pool of N worker threads: POST /run with JSON or binary tensors, GET / the model
+  kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
+               [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data test_data_set_DIR]
+               [--int-range [name=]LO..HI ...] [--load-runs N] [--json]
+  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
+
+options:
+  --emit-ts    also write model.ts beside model.wasm: a typed run() (inputs by name, the typed array of
+               each dtype, dims as types, the model's doc_string and metadata as doc comments)
+  --profile    write a Chrome trace (open in Perfetto or chrome://tracing): one slice per layer with its
+               ops, kernel variant, ms, GFLOPS and weight bytes, for a first and a second run
+  --kernels    kernel variants to force or forbid: -winograd, +im2col-gemm,-depthwise-lanes (a name
+               or a prefix up to a dash; also KILN_KERNELS). --report lists each layer's variant
+  --verify-each  run the IR verifier after every pass (also KILN_VERIFY_EACH=1)
+  --simd       auto (default): compile's artifact runs everywhere and carries a relaxed-SIMD build
+               (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
+               relaxed build where it can. baseline: SIMD128 only. relaxed: relaxed only (Node 20
+               needs --experimental-wasm-relaxed-simd). bench: relaxed/auto add a relaxed kiln row.
+  --load-runs  bench: each engine's load time is the median of N fresh processes (default 3);
+               0 times one load per engine in the benchmark's own process
+  --quiet      no summary line, and no progress (shown on a terminal for compiles over a second)
+  --verbose    print stack traces with errors
+  --help       this text`;

@@ -1,0 +1,68 @@
+// Debian's Chromium through playwright-core, and a static file server for the pages it opens: for
+// tests that run kiln in a real browser. Without a Chromium the tests that need it are skipped,
+// visibly (their describe's title says so), unless KILN_BROWSER=1 or npm run test:browser asks
+// for them: then a missing Chromium is an error, not a skip.
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import type { AddressInfo } from "node:net";
+import { chromium, type Browser } from "playwright-core";
+
+const CANDIDATES = process.env.KILN_CHROMIUM ? [process.env.KILN_CHROMIUM] : ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+export const CHROMIUM = CANDIDATES.find((f) => fs.existsSync(f));
+const REQUIRED = process.env.npm_lifecycle_event === "test:browser" || process.env.KILN_BROWSER === "1";
+const ENABLE = "apt-get install chromium (or set KILN_CHROMIUM to a Chromium binary), then KILN_BROWSER=1";
+
+/** The describe title for browser tests: says SKIPPED and how to enable them when there is no Chromium. */
+export function browserSuite(title: string): string {
+  if (CHROMIUM) return title;
+  const line = `${title}: ${REQUIRED ? "cannot run" : "SKIPPED"}, no Chromium at ${CANDIDATES.join(" or ")}; to run: ${ENABLE}`;
+  if (REQUIRED) throw new Error(line);
+  console.warn(`kiln: ${line}`);
+  return line;
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM!,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+const TYPES: Record<string, string> = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".wasm": "application/wasm", ".json": "application/json", ".png": "image/png", ".jpg": "image/jpeg", ".onnx": "application/octet-stream" };
+
+/** Serve `dir` on 127.0.0.1 (files inside it only); base is its http:// address. */
+export async function serveFolder(dir: string): Promise<{ base: string; close: () => Promise<void> }> {
+  const root = path.resolve(dir);
+  const server = http.createServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).replace(/^\/+/, "") || "index.html";
+    const file = path.resolve(root, rel);
+    if (!file.startsWith(root + path.sep) || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" }).end(fs.readFileSync(file));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * Serve `dir`, open its index.html in Chromium, and return what the page put in
+ * window.__result (waited for up to a minute) with the page's uncaught errors.
+ */
+export async function pageResult<T>(dir: string): Promise<{ result: T | undefined; errors: string[] }> {
+  const srv = await serveFolder(dir);
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${srv.base}/index.html`);
+    await page.waitForFunction(() => (globalThis as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 }).catch(() => undefined);
+    return { result: await page.evaluate(() => (globalThis as unknown as { __result?: T }).__result), errors };
+  } finally {
+    await browser.close();
+    await srv.close();
+  }
+}
