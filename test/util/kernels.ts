@@ -7,12 +7,15 @@ import { familyOfOp } from "../../codegen/kernels/index.js";
 import { LayerCtx, NO_SELECTION, type KernelSelection, type TensorInfo } from "../../codegen/kernels/kernel.js";
 import { selectVariant } from "../../codegen/kernels/select.js";
 import { tensor } from "./ort.js";
+import type { DTypeName } from "../../runtime/dtypes.js";
 
 export interface LayerInput {
   dims: number[];
   /** a compile-time constant (weights) */
   constant?: boolean;
-  dtype?: "float32";
+  dtype?: DTypeName;
+  /** a constant's values (default: seeded random) */
+  data?: number[];
 }
 
 export interface KernelAnswer {
@@ -31,7 +34,7 @@ export async function kernelsFor(op: string, inputs: (LayerInput | null)[], attr
     const v = g.value(name);
     v.dtype = x.dtype ?? "float32";
     v.shape = [...x.dims];
-    if (x.constant) v.const = tensor({ dims: x.dims }, k + 1);
+    if (x.constant) v.const = tensor({ dims: x.dims, dtype: x.dtype, data: x.data }, k + 1);
     else g.inputs.push(name);
     return name;
   });
