@@ -62,8 +62,10 @@ export const FUSED_DOMAIN = "kiln.fused";
  *   elementwise     a tree of elementwise ops run as one broadcasting loop
  *   epilogue        a Conv/Gemm/MatMul and the bias, activations and residual adds applied as it stores
  *   scaled-softmax  Softmax(x * c) or Softmax(x / c), the scale applied as x is read
+ *   qlinear         a QDQ group: DequantizeLinear of 8-bit operands -> Conv | MatMul | Gemm | Add
+ *                   (-> Relu | Clip) -> QuantizeLinear, run as one 8-bit kernel
  */
-export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax"] as const;
+export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax", "qlinear"] as const;
 export type FusedKind = (typeof FUSED_KINDS)[number];
 
 /** A fused node's kind, or undefined for any other node (or a kind this build does not know). */
@@ -177,10 +179,14 @@ export class Graph {
     this.relink(node);
   }
 
-  /** Point every use of `from` (including graph outputs) at `to`. */
+  /**
+   * Point every use of `from` (including graph outputs) at `to`. A fused node's body reads its
+   * inputs by name, so it follows the rename too (fuse-qdq makes fused nodes before CSE).
+   */
   replaceAllUses(from: string, to: string): void {
     for (const n of this.consumers(from)) {
       n.inputs = n.inputs.map((x) => (x === from ? to : x));
+      renameInBody(n, from, to);
       this.relink(n);
     }
     this.outputs = this.outputs.map((x) => (x === from ? to : x));
@@ -268,6 +274,14 @@ export class Graph {
   private relink(node: Node): void {
     this.unlink(node);
     this.link(node);
+  }
+}
+
+/** Renames reads of `from` in a fused node's body (nested bodies too). */
+function renameInBody(n: Node, from: string, to: string): void {
+  for (const b of n.body ?? []) {
+    b.inputs = b.inputs.map((x) => (x === from ? to : x));
+    renameInBody(b, from, to);
   }
 }
 

@@ -77,7 +77,7 @@ ops.define("DequantizeLinear", (ctx) => {
   const out = attrDType(ctx, "output_dtype", FLOATS) ?? scale;
   if (!FLOATS.includes(out)) ctx.invalid(`a ${scale} scale needs output_dtype (float32, float16 or bfloat16)`);
   return [{ dtype: out, shape: [...x.shape] }];
-}, { arity: [2, 3], traits: ["low-bit"] });
+}, { arity: [2, 3], traits: ["low-bit", "dequantize"] });
 
 ops.define("DynamicQuantizeLinear", (ctx) => {
   const x = ctx.input(0);

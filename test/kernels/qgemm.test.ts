@@ -99,6 +99,28 @@ describe("ops through the int8 GEMM vs onnxruntime", () => {
     });
   }
 
+  const depthwise: [string, number[], number[], Record<string, Attr>][] = [
+    ["3x3", [1, 6, 13, 19], [6, 1, 3, 3], { group: int(6), pads: ints([1, 1, 1, 1]) }],
+    ["3x3 stride 2, batch 2", [2, 5, 14, 17], [5, 1, 3, 3], { group: int(5), pads: ints([1, 1, 1, 1]), strides: ints([2, 2]) }],
+    ["5x5, no pad", [1, 3, 9, 24], [3, 1, 5, 5], { group: int(3) }],
+    ["channel multiplier 2, dilation 2, asymmetric pads", [1, 3, 11, 10], [6, 1, 3, 3], { group: int(3), pads: ints([2, 1, 0, 2]), dilations: ints([2, 2]) }],
+    ["1-D", [1, 4, 23], [4, 1, 3], { group: int(4), pads: ints([1, 1]) }],
+  ];
+  for (const [name, xd, wd, attrs] of depthwise) {
+    it(`QLinearConv depthwise ${name}`, async () => {
+      expect((await kernelsFor("QLinearConv", [{ dims: xd, dtype: "uint8" }, { dims: [], constant: true }, { dims: [], dtype: "uint8", constant: true },
+        { dims: wd, dtype: "int8", constant: true }, { dims: [wd[0]], constant: true }, { dims: [wd[0]], dtype: "int8", constant: true, data: new Array(wd[0]).fill(0) },
+        { dims: [], constant: true }, { dims: [], dtype: "uint8", constant: true }], attrs)).chosen).toBe("qdepthwise");
+      for (const xt of ["uint8", "int8"] as const) {
+        await expectMatchesOrt({ op: "QLinearConv", attrs, inputs: [
+          xt === "uint8" ? u8(xd) : i8(xd), scalar(0.05), scalar(xt === "uint8" ? 120 : 5, xt),
+          i8(wd, true), { dims: [wd[0]], lo: 0.002, hi: 0.02, constant: true }, { dims: [wd[0]], dtype: "int8", data: new Array(wd[0]).fill(0), constant: true },
+          scalar(0.1), scalar(xt === "uint8" ? 128 : -1, xt), { dims: [wd[0]], dtype: "int32", lo: -300, hi: 300, constant: true }] });
+      }
+      await expectMatchesOrt({ op: "ConvInteger", attrs, inputs: [u8(xd), u8(wd, true), scalar(17, "uint8"), scalar(130, "uint8")] });
+    });
+  }
+
   it("QLinearConv with a runtime activation zero point", async () => {
     await expectMatchesOrt({ op: "QLinearConv", attrs: { pads: ints([1, 1, 1, 1]) }, inputs: [
       u8([1, 4, 6, 6]), scalar(0.05), { dims: [], dtype: "uint8", data: [140] },

@@ -108,7 +108,7 @@ function copyRow(m: binaryen.Module, dst: Local, src: Local, n: number, sw: numb
 }
 
 /** The zero point of x as an i32 expression (a constant, or read from its one-value input). */
-function xZeroPoint(ctx: KernelCtx, q: QLayer): () => Expr {
+export function xZeroPoint(ctx: KernelCtx, q: QLayer): () => Expr {
   const m = ctx.m;
   const zp = q.x.zp;
   if (zp.kind === "const") return () => m.i32.const(zp.values[0]);

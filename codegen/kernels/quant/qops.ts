@@ -3,7 +3,8 @@
 // quant/qconv-gemm.ts / qmatmul-gemm.ts. A layer they cannot take (runtime weights of a
 // convolution, per-row activation zero points or scales) falls through to the family's next variant.
 import { constFloats, isByte, requantMultipliers, zeroPointAt, numbers, type QLayer, type QOperand } from "./qlayer.js";
-import { emitQConv, qconvPlan, qconvPrepare, type QConvPlan } from "./qconv-gemm.js";
+import { emitQConv, qconvPlan, qconvPrepare, xZeroPoint, type QConvPlan } from "./qconv-gemm.js";
+import { emitQDepthwise, qdepthwiseApplies, qdepthwisePrepare } from "./qdepthwise.js";
 import { emitQMatMul, qmatmulPlan, qmatmulPrepare, type QMatMulPlan } from "./qmatmul-gemm.js";
 import { variant, type KernelVariant, type LayerCtx } from "../kernel.js";
 
@@ -44,6 +45,20 @@ export function integerLayer(layer: LayerCtx): QLayer | undefined {
 const outChannels = (layer: LayerCtx, wAt: number) => layer.inputs[wAt]?.dims[0] ?? 0;
 const columns = (layer: LayerCtx) => { const y = layer.outputs[0]; return y ? y.dims[y.dims.length - 1] : 0; };
 
+/** "qdepthwise": one input channel per group (quant/qdepthwise.ts). */
+export function qdepthwiseVariant(read: (layer: LayerCtx) => { q: QLayer; layer: LayerCtx } | undefined): KernelVariant<QConvPlan> {
+  return variant<QConvPlan>({
+    name: "qdepthwise",
+    plan: (layer) => {
+      const r = read(layer);
+      const plan = r && qconvPlan(r.layer, r.q, true);
+      return plan && qdepthwiseApplies(plan) ? plan : undefined;
+    },
+    prepare: (_ctx, plan) => qdepthwisePrepare(plan),
+    emit: (ctx, plan) => emitQDepthwise(ctx, plan, xZeroPoint(ctx, plan.q)),
+  });
+}
+
 /** "qgemm-pointwise" / "qgemm-im2col": a convolution op through the int8 GEMM. */
 export function qconvVariants(read: (layer: LayerCtx) => QLayer | undefined): KernelVariant<QConvPlan>[] {
   const make = (name: string, pointwise: boolean) => variant<QConvPlan>({
@@ -69,7 +84,8 @@ export function qmatmulVariant(read: (layer: LayerCtx) => QLayer | undefined): K
   });
 }
 
-export const QLINEAR_CONV_GEMM = qconvVariants((l) => qlinearLayer(l, outChannels(l, 3)));
-export const CONV_INTEGER_GEMM = qconvVariants(integerLayer);
+const withLayer = (read: (l: LayerCtx) => QLayer | undefined) => (layer: LayerCtx) => { const q = read(layer); return q && { q, layer }; };
+export const QLINEAR_CONV_GEMM = [qdepthwiseVariant(withLayer((l) => qlinearLayer(l, outChannels(l, 3)))), ...qconvVariants((l) => qlinearLayer(l, outChannels(l, 3)))];
+export const CONV_INTEGER_GEMM = [qdepthwiseVariant(withLayer(integerLayer)), ...qconvVariants(integerLayer)];
 export const QLINEAR_MATMUL_GEMM = qmatmulVariant((l) => qlinearLayer(l, columns(l)));
 export const MATMUL_INTEGER_GEMM = qmatmulVariant(integerLayer);
