@@ -7,12 +7,16 @@
 //   - DequantizeLinear(a), DequantizeLinear(b) -> Add (-> Relu | Clip) -> QuantizeLinear: "qlinear"
 //     too, the 8-bit Add;
 //   - DequantizeLinear -> a data movement or monotone op (Reshape, Transpose, MaxPool...) ->
-//     QuantizeLinear with the same scale and zero point: the op itself on the 8-bit tensor.
+//     QuantizeLinear with the same scale and zero point: the op itself on the 8-bit tensor;
+//   - a blocked (opset 21+) 4- or 8-bit DequantizeLinear of constant weights [K, N], blocks
+//     along K, feeding MatMul: com.microsoft MatMulNBits, whose kernels keep the weights packed.
 // The DequantizeLinear nodes a group reads are copied into its body (other readers keep theirs;
 // dead ones are removed here, before fold-constants would turn the weights' into float).
 // A group is made only when its kernel takes it (codegen/capabilities.ts); anything else keeps
 // running as float DequantizeLinear -> op -> QuantizeLinear.
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
+import { decodeElements } from "../runtime/lowbit.js";
+import { addConstant } from "./rewrite.js";
 import { hasTrait, opDef } from "../compiler/ops/index.js";
 import { chooseKernel } from "../codegen/capabilities.js";
 import type { Pass } from "./pass.js";
@@ -148,8 +152,57 @@ function direct(g: Graph, q: Node): boolean {
   return true;
 }
 
-export function fuseQdq(graph: Graph): { gemm: number; add: number; direct: number } {
-  const counts = { gemm: 0, add: 0, direct: 0 };
+/** block sizes MatMulNBits takes */
+const NBITS_BLOCKS = [16, 32, 64, 128, 256];
+
+/**
+ * MatMul(A, DequantizeLinear(q [K, N], scale [K / bs, N], zp) blocked along K) as MatMulNBits:
+ * B [N, blocks, bs * bits / 8] unsigned (a signed q and zp shifted by 2^(bits-1): their
+ * difference is the same), scales [N * blocks], zero points packed per row.
+ */
+function blockedMatMul(g: Graph, dq: Node): number {
+  const q = constOf(g, dq.inputs[0]), s = constOf(g, dq.inputs[1]), z = dq.inputs[2] ? constOf(g, dq.inputs[2]) : undefined;
+  const bs = dq.attrs.block_size?.type === "int" ? dq.attrs.block_size.value : 0;
+  const axis = dq.attrs.axis?.type === "int" ? dq.attrs.axis.value : 1;
+  if (!q || !s || (dq.inputs[2] && !z) || q.dims.length !== 2 || !NBITS_BLOCKS.includes(bs) || (axis !== 0 && axis !== -2)) return 0;
+  const bits = q.dtype === "int4" || q.dtype === "uint4" ? 4 : q.dtype === "int8" || q.dtype === "uint8" ? 8 : 0;
+  if (!bits || s.dtype !== "float32" || g.values.get(dq.outputs[0])?.dtype !== "float32") return 0;
+  const users = g.consumers(dq.outputs[0]);
+  if (g.outputs.includes(dq.outputs[0]) || users.length === 0 || users.some((u) => u.domain !== "" || u.op !== "MatMul" || u.inputs[1] !== dq.outputs[0] || u.inputs[0] === dq.outputs[0])) return 0;
+  if (users.some((u) => g.values.get(u.inputs[0])?.dtype !== "float32" || (g.values.get(u.inputs[0])?.shape?.length ?? 0) < 2)) return 0;
+  const [K, N] = q.dims, blocks = Math.ceil(K / bs);
+  const shift = q.dtype === "int4" || q.dtype === "int8" ? 1 << (bits - 1) : 0;
+  const qv = decodeElements(q.dtype, q.data, K * N), zv = z ? decodeElements(z.dtype, z.data, blocks * N) : undefined, sv = s.data as Float32Array;
+  const blob = (bs * bits) / 8, zRow = Math.ceil((blocks * bits) / 8);
+  const B = new Uint8Array(N * blocks * blob), S = new Float32Array(N * blocks), Z = new Uint8Array(N * zRow);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < blocks; b++) {
+      S[n * blocks + b] = sv[b * N + n];
+      const zp = (zv ? zv[b * N + n] : 0) + shift;
+      Z[n * zRow + Math.floor((b * bits) / 8)] |= bits === 8 ? zp : b & 1 ? zp << 4 : zp;
+    }
+    for (let k = 0; k < K; k++) {
+      const v = qv[k * N + n] + shift, at = n * blocks * blob + Math.floor(k / bs) * blob + Math.floor(((k % bs) * bits) / 8);
+      B[at] |= bits === 8 ? v : k & 1 ? v << 4 : v;
+    }
+  }
+  const base = dq.outputs[0];
+  const bName = addConstant(g, `${base}.nbits`, { dtype: "uint8", dims: [N, blocks, blob], data: B });
+  const sName = addConstant(g, `${base}.nbits_scales`, { dtype: "float32", dims: [N * blocks], data: S });
+  const zName = addConstant(g, `${base}.nbits_zero_points`, { dtype: "uint8", dims: [N * zRow], data: Z });
+  g.opsets.set("com.microsoft", Math.max(1, g.opsets.get("com.microsoft") ?? 1));
+  for (const u of users) {
+    g.removeNode(u.name);
+    g.addNode({ name: u.name, op: "MatMulNBits", domain: "com.microsoft", inputs: [u.inputs[0], bName, sName, zName], outputs: [...u.outputs],
+      attrs: { K: { type: "int", value: K }, N: { type: "int", value: N }, bits: { type: "int", value: bits }, block_size: { type: "int", value: bs } } });
+  }
+  g.removeNode(dq.name);
+  return users.length;
+}
+
+export function fuseQdq(graph: Graph): { gemm: number; add: number; direct: number; nbits: number } {
+  const counts = { gemm: 0, add: 0, direct: 0, nbits: 0 };
+  for (const dq of graph.topoOrder()) if (isDQ(dq) && graph.g.hasNode(dq.name)) counts.nbits += blockedMatMul(graph, dq);
   for (const q of graph.topoOrder()) {
     if (!graph.g.hasNode(q.name) || graph.node(q.name) !== q || !isQ(q) || !perTensor(graph, q)) continue;
     const gemm = groupAt(graph, q, (n) => hasTrait(n, "epilogue-anchor") && n.domain === "", (n) => ({ dq: [0, 1], bias: opDef(n.domain, n.op)?.anchor?.bias }));
@@ -164,6 +217,6 @@ export function fuseQdq(graph: Graph): { gemm: number; add: number; direct: numb
 
 export const fuseQdqPass: Pass = {
   name: "fuse-qdq",
-  description: "runs QDQ groups (DequantizeLinear -> Conv/MatMul/Gemm/Add -> QuantizeLinear) as fused 8-bit kernels and data movement between equal QDQ pairs on 8-bit tensors",
+  description: "runs QDQ groups (DequantizeLinear -> Conv/MatMul/Gemm/Add -> QuantizeLinear) as fused 8-bit kernels, data movement between equal QDQ pairs on 8-bit tensors, and blocked 4/8-bit weights feeding MatMul as MatMulNBits",
   run: (graph) => fuseQdq(graph),
 };

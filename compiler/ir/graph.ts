@@ -64,8 +64,10 @@ export const FUSED_DOMAIN = "kiln.fused";
  *   scaled-softmax  Softmax(x * c) or Softmax(x / c), the scale applied as x is read
  *   qlinear         a QDQ group: DequantizeLinear of 8-bit operands -> Conv | MatMul | Gemm | Add
  *                   (-> Relu | Clip) -> QuantizeLinear, run as one 8-bit kernel
+ *   qdynamic        dynamic quantization's MatMulInteger -> Cast -> Mul(scale) (-> bias, activation,
+ *                   residual), run as the int8 GEMM with a float32 store
  */
-export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax", "qlinear"] as const;
+export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax", "qlinear", "qdynamic"] as const;
 export type FusedKind = (typeof FUSED_KINDS)[number];
 
 /** A fused node's kind, or undefined for any other node (or a kind this build does not know). */

@@ -6,6 +6,7 @@ import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtype
 import { matmulShape } from "./nn.js";
 import { slidingWindow } from "./nn-geometry.js";
 import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
+import { NBITS_OPS } from "./quant-nbits.js";
 
 const ops = new OpTable();
 
@@ -147,4 +148,4 @@ ops.define("QLinearConv", (ctx) => {
   return [{ dtype: out, shape }];
 });
 
-export const QUANT_OPS = ops.defs;
+export const QUANT_OPS = [...ops.defs, ...NBITS_OPS];

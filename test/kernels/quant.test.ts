@@ -47,6 +47,9 @@ describe("quantization vs onnxruntime", () => {
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [3, 7], lo: -3, hi: 5 }] });
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [5], lo: 1, hi: 5 }] });
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [4], data: [0, 0, 0, 0] }] });
+    // long enough for the 4- and 16-lane loops, with tails
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [3, 1013], lo: -7, hi: 2 }] });
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [2, 128, 48], lo: 0.5, hi: 9 }] });
   });
 
   // onnxruntime takes only per-tensor zero points for MatMulInteger

@@ -6,6 +6,7 @@ import { emitFusedElementwise } from "./elementwise.js";
 import { emitScaledSoftmax } from "./elementwise-softmax.js";
 import { epilogueVariant } from "./epilogue.js";
 import { QLINEAR_VARIANTS } from "./qlinear.js";
+import { QDYNAMIC_VARIANTS } from "./qdynamic.js";
 
 /** The family of each fused kind; `familyOf` finds an epilogue's anchor family. */
 export function fusedFamilies(familyOf: (domain: string, op: string) => KernelFamily | undefined): Record<FusedKind, KernelFamily> {
@@ -15,5 +16,6 @@ export function fusedFamilies(familyOf: (domain: string, op: string) => KernelFa
     "scaled-softmax": family("scaled-softmax", [simpleVariant(emitScaledSoftmax, undefined, "scaled-rows")]),
     "epilogue": family("epilogue", [epilogueVariant(familyOf)]),
     "qlinear": family("qlinear", QLINEAR_VARIANTS),
+    "qdynamic": family("qdynamic", QDYNAMIC_VARIANTS),
   };
 }
