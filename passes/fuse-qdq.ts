@@ -207,7 +207,8 @@ export function fuseQdq(graph: Graph): { gemm: number; add: number; direct: numb
     if (!graph.g.hasNode(q.name) || graph.node(q.name) !== q || !isQ(q) || !perTensor(graph, q)) continue;
     const gemm = groupAt(graph, q, (n) => hasTrait(n, "epilogue-anchor") && n.domain === "", (n) => ({ dq: [0, 1], bias: opDef(n.domain, n.op)?.anchor?.bias }));
     if (gemm && apply(graph, gemm)) { counts.gemm++; continue; }
-    const add = groupAt(graph, q, (n) => n.domain === "" && n.op === "Add" && n.inputs.length === 2, () => ({ dq: [0, 1] }));
+    // Sum of two: opset 9 ResNets write their residual adds so
+    const add = groupAt(graph, q, (n) => n.domain === "" && (n.op === "Add" || n.op === "Sum") && n.inputs.length === 2, () => ({ dq: [0, 1] }));
     if (add && apply(graph, add)) { counts.add++; continue; }
     if (direct(graph, q)) counts.direct++;
   }

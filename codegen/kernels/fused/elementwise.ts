@@ -20,6 +20,7 @@ import { floatOps, vecOps } from "../unary/formula.js";
 import { UNARY_FORMULAS } from "../unary/ops.js";
 import { clampToConstants, constantClipBounds } from "../unary/clip.js";
 import { hasTrait } from "../../../compiler/ops/index.js";
+import { intRange, quantize } from "../quant/common.js";
 
 type Get = () => Expr;
 
@@ -33,6 +34,8 @@ type Formula = (args: Get[]) => Expr;
 function resultType(node: Node, ins: DTypeName[]): DTypeName {
   if (hasTrait(node, "comparison")) return "bool";
   if (node.op === "Cast") return castTarget(node);
+  if (node.op === "DequantizeLinear") return "float32";
+  if (node.op === "QuantizeLinear") return ins[2];
   return node.op === "Where" ? ins[1] : ins[0];
 }
 
@@ -62,12 +65,46 @@ function clipBounds(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): {
  * registry-agreement test holds the two together).
  */
 export function fusedLoopTakes(op: string): boolean {
-  return op === "Where" || op === "Clip" || op === "Cast" || op === "Pow" || !!UNARY_FORMULAS[op]?.float || op in BROADCAST_FORMULAS;
+  return op === "Where" || op === "Clip" || op === "Cast" || op === "Pow" || op === "QuantizeLinear" || op === "DequantizeLinear" ||
+    !!UNARY_FORMULAS[op]?.float || op in BROADCAST_FORMULAS;
+}
+
+/**
+ * A fused per-tensor QuantizeLinear / DequantizeLinear (passes/fuse-elementwise.ts admits only
+ * those, 8-bit, float32, constant scale and zero point): its one scale and zero point.
+ */
+function quantParams(ctx: KernelCtx, node: Node, refs: Map<string, TensorRef>): { scale: number; zp: number } {
+  const one = (name: string | undefined, what: string) => {
+    const v = name ? refs.get(name)?.value : undefined;
+    if (!v || v.data.length !== 1) ctx.unsupported(`fused ${node.op} ${JSON.stringify(node.name)} needs a constant one-value ${what}`);
+    return Number(v.data[0]);
+  };
+  return { scale: one(node.inputs[1], "scale"), zp: node.inputs[2] ? one(node.inputs[2], "zero point") : 0 };
+}
+
+/**
+ * The two quantization formulas of the standalone kernels (quant/linear.ts), so fusing changes
+ * nothing: DequantizeLinear (x - zp) * scale in f32; QuantizeLinear round_half_even(x / scale) +
+ * zp, saturated to the output's 8 bits.
+ */
+function quantFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>, vector: boolean): Formula {
+  const m = ctx.m;
+  const { scale, zp } = quantParams(ctx, node, refs);
+  const [lo, hi] = intRange(ins[2] ?? "uint8");
+  if (node.op === "DequantizeLinear") {
+    return vector
+      ? ([x]) => m.f32x4.mul(m.f32x4.convert_i32x4_s(m.i32x4.sub(x(), m.i32x4.splat(m.i32.const(zp)))), m.f32x4.splat(m.f32.const(scale)))
+      : ([x]) => m.f32.mul(m.f32.convert_s.i32(m.i32.sub(x(), m.i32.const(zp))), m.f32.const(scale));
+  }
+  if (!vector) return ([x]) => quantize(ctx, "f32", m.f32.div(x(), m.f32.const(scale)), m.i32.const(zp), ins[2]);
+  const f = (v: number) => m.f32x4.splat(m.f32.const(v));
+  return ([x]) => m.i32x4.trunc_sat_f32x4_s(m.f32x4.min(m.f32x4.max(m.f32x4.add(m.f32x4.nearest(m.f32x4.div(x(), f(scale))), f(zp)), f(lo)), f(hi)));
 }
 
 function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
   const m = ctx.m;
   const nctx = nodeCtx(ctx, node);
+  if (node.op === "QuantizeLinear" || node.op === "DequantizeLinear") return quantFormula(ctx, node, ins, refs, false);
   if (node.op === "Where") return (a) => whereScalar(m, a.map((g) => g()));
   if (node.op === "Clip") {
     const bounds = clipBounds(ctx, node, refs);
@@ -92,6 +129,7 @@ function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<s
 function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {
   const m = ctx.m;
   const nctx = nodeCtx(ctx, node);
+  if (node.op === "QuantizeLinear" || node.op === "DequantizeLinear") return quantFormula(ctx, node, ins, refs, true);
   if (node.op === "Where") return (a) => whereSimd(m, a.map((g) => g()));
   if (node.op === "Clip") {
     const bounds = clipBounds(ctx, node, refs);
@@ -156,8 +194,9 @@ export function emitFusedElementwise(ctx: KernelCtx): void {
     else vectorOk = false;
     dtypes.set(node.outputs[0], resultType(node, ins));
   }
-  // f32x4 lanes only when every value is float32 (bool conditions ride as 0/1 i32 lanes)
-  vectorOk &&= [...dtypes.values()].every((d) => d === "float32" || d === "bool");
+  // f32x4 lanes only when every value is float32 (bool conditions ride as 0/1 i32 lanes, 8-bit
+  // quantized values as i32 lanes between their QuantizeLinear and DequantizeLinear)
+  vectorOk &&= [...dtypes.values()].every((d) => d === "float32" || d === "bool" || d === "int8" || d === "uint8");
   const names = ctx.node.inputs;
   const want = wasmType(out.dtype);
   emitElementwise(ctx, {

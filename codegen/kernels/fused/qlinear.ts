@@ -189,7 +189,7 @@ const MATMUL = variant<QMatMulPlan>({
 /** DequantizeLinear(a), DequantizeLinear(b) -> Add (-> activation) -> QuantizeLinear on same-shaped 8-bit tensors. */
 function addPlan(layer: LayerCtx): QAddPlan | undefined {
   const body = readBody(layer.node);
-  if (!body || body.anchor.op !== "Add") return undefined;
+  if (!body || (body.anchor.op !== "Add" && body.anchor.op !== "Sum") || body.anchor.inputs.length !== 2) return undefined;
   const ins = new Inputs(layer);
   const y = layer.outputs[0];
   const out = outParams(ins, layer, body.q);
