@@ -45,7 +45,7 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 
 export async function buildQGemm(g: StandaloneQGemm): Promise<QGemmInstance> {
   const t = g.tile ?? QTILE;
-  const mc = g.mc ?? 64;
+  const mc = g.mc ?? Math.max(1, Math.floor(64 / (g.tile ?? QTILE).mr)) * (g.tile ?? QTILE).mr;
   const aSigned = g.a instanceof Int8Array, bSigned = g.b instanceof Int8Array;
   const packed = g.constant === "b"
     ? packCols((k, n) => Number(g.b[k * g.N + n]) - g.bZp, g.K, g.N, t)
@@ -119,7 +119,8 @@ function randomBytes(n: number, signed: boolean, seed: number): Int8Array | Uint
 async function main(argv: string[]): Promise<number> {
   const opt = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
   const sizes = (opt("--sizes") ?? "256,512").split(",").map(Number);
-  const tiles = (opt("--tiles") ?? `${QTILE.mr}x${QTILE.nr}`).split(",").map((s) => { const [mr, nr] = s.split("x").map(Number); return { mr, nr }; });
+  // MRxNR or MRxNRuU (k-pair steps unrolled U times)
+  const tiles = (opt("--tiles") ?? `${QTILE.mr}x${QTILE.nr}`).split(",").map((s) => { const [mr, rest] = s.split("x"); const [nr, u] = rest.split("u").map(Number); return { mr: Number(mr), nr, unroll: u || 1 }; });
   const constant = (opt("--constant") ?? "b") as "a" | "b";
   const rounds = Number(opt("--rounds") ?? 21);
   const items = [];
@@ -135,8 +136,8 @@ async function main(argv: string[]): Promise<number> {
       q.run();
       const want = referenceQGemm(spec);
       const bad = want.findIndex((x, i) => x !== q.out[i]);
-      if (bad >= 0) { console.error(`int8 ${n} ${tile.mr}x${tile.nr}: WRONG at ${bad}: ${q.out[bad]} vs ${want[bad]}`); return 1; }
-      items.push({ name: `int8 ${tile.mr}x${tile.nr} ${n}`, flops: 2 * n * n * n * reps, run: () => { for (let r = 0; r < reps; r++) q.run(); } });
+      if (bad >= 0) { console.error(`int8 ${n} ${tile.mr}x${tile.nr}u${tile.unroll}: WRONG at ${bad}: ${q.out[bad]} vs ${want[bad]}`); return 1; }
+      items.push({ name: `int8 ${tile.mr}x${tile.nr}u${tile.unroll} ${n}`, flops: 2 * n * n * n * reps, run: () => { for (let r = 0; r < reps; r++) q.run(); } });
     }
   }
   const res = measureInterleaved(items, rounds);

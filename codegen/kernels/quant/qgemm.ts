@@ -22,6 +22,8 @@ export interface QTile {
   mr: number;
   /** columns of the register tile = of a packed B panel (a multiple of 4) */
   nr: number;
+  /** k-pair steps per loop iteration */
+  unroll?: number;
 }
 
 /**
@@ -169,19 +171,28 @@ class QEmitter {
     const V = t.nr / 4;
     const steps = this.Kp / 2;
     if (steps === 0) return [];
-    const body: Expr[] = [];
-    for (let v = 0; v < V; v++) body.push(L.b[v].set(m.v128.load(16 * v, 16, L.pb.get())));
-    for (let r = 0; r < t.mr; r++) {
-      body.push(L.a.set(m.v128.load32_splat(4 * r, 4, L.pa.get())));
-      for (let v = 0; v < V; v++) body.push(L.acc[r][v].set(m.i32x4.add(L.acc[r][v].get(), m.i32x4.dot_i16x8_s(L.a.get(), L.b[v].get()))));
+    const U = Math.max(1, Math.min(t.unroll ?? 1, steps));
+    const step = (u: number): Expr[] => {
+      const code: Expr[] = [];
+      for (let v = 0; v < V; v++) code.push(L.b[v].set(m.v128.load(16 * v + 4 * t.nr * u, 16, L.pb.get())));
+      for (let r = 0; r < t.mr; r++) {
+        code.push(L.a.set(m.v128.load32_splat(4 * r + 4 * t.mr * u, 4, L.pa.get())));
+        for (let v = 0; v < V; v++) code.push(L.acc[r][v].set(m.i32x4.add(L.acc[r][v].get(), m.i32x4.dot_i16x8_s(L.a.get(), L.b[v].get()))));
+      }
+      return code;
+    };
+    const advance = (u: number) => [L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * t.mr * u))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr * u)))];
+    const main = steps - (steps % U);
+    const code: Expr[] = [];
+    const body = [...Array.from({ length: U }, (_, u) => step(u)).flat(), ...advance(U)];
+    if (main === U) code.push(...body);
+    else if (main > 0) {
+      const label = fn.label("qk");
+      code.push(L.pend.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr * main))),
+        m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))])));
     }
-    body.push(L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * t.mr))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr))));
-    if (steps === 1) return body;
-    const label = fn.label("qk");
-    return [
-      L.pend.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr * steps))),
-      m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))])),
-    ];
+    for (let u = 0; u < steps % U; u++) code.push(...step(u), ...advance(1));
+    return code;
   }
 }
 
