@@ -29,12 +29,12 @@ export interface KernelResult {
 }
 
 /** Calls the module's run export directly (inputs already in memory): the kernel, no copies. */
-async function rawRunner(wasm: Uint8Array, x: Float32Array): Promise<() => void> {
+async function rawRunner(wasm: Uint8Array, x: Float32Array | Uint8Array): Promise<() => void> {
   const mod = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
   const slot = readManifest(mod).inputs[0];
   const instance = await WebAssembly.instantiate(mod, {});
   const memory = instance.exports.memory as WebAssembly.Memory;
-  new Float32Array(memory.buffer, slot.offset, x.length).set(x);
+  new Uint8Array(memory.buffer, slot.offset, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
   return instance.exports.run as () => void;
 }
 
@@ -64,8 +64,8 @@ function timeRuns(runs: (() => void)[], sampleMs = 30, samples = 21): number[] {
 export async function benchKernel(c: KernelCase, relaxed = false, peakTile: Tile = [4, 8]): Promise<KernelResult> {
   const bytes = c.model();
   const r = rng(11);
-  const x = Float32Array.from({ length: sizeOf(c.input) }, () => r() * 2 - 1);
-  const feed = { dtype: "float32" as const, dims: c.input, data: x };
+  const x = c.inputDtype === "uint8" ? Uint8Array.from({ length: sizeOf(c.input) }, () => Math.floor(r() * 256)) : Float32Array.from({ length: sizeOf(c.input) }, () => r() * 2 - 1);
+  const feed = { dtype: c.inputDtype ?? ("float32" as const), dims: c.input, data: x };
   const want = await runReference(bytes, { X: feed });
   const builds: { cmp: ReturnType<typeof compareTensors>; run: () => void }[] = [];
   for (const simd of relaxed ? (["baseline", "relaxed"] as const) : (["baseline"] as const)) {
