@@ -44,13 +44,14 @@ function loadHow(results: BenchResult[]): string {
 
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
-    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | quantized: kiln float32 median ms, speedup |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
   ];
   const rows = results.map((r) => {
     const web = r["ort-web"];
     const ok = r.kiln.ok ? `ok (max err ${r.kiln.maxAbsErr.toExponential(1)})` : `**WRONG** (max err ${r.kiln.maxAbsErr.toExponential(1)})`;
-    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} |`;
+    const fl = r["kiln-float"];
+    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x` : "—"} |`;
   });
   return [
     `# kiln benchmark`,
