@@ -18,6 +18,8 @@ export interface Tolerance {
 export const ONNX_TOLERANCE: Tolerance = { rtol: 1e-3, atol: 1e-7 };
 
 export function readTensorFile(file: string): Tensor {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw new KilnError("BAD_INPUT", `tensor file ${JSON.stringify(file)} ${st ? "is not a file" : "does not exist"}`);
   let proto;
   try {
     proto = onnx.TensorProto.decode(fs.readFileSync(file));
@@ -40,6 +42,10 @@ export interface DataSet {
 
 /** input_K.pb / output_K.pb files of a test_data_set folder, in K order. */
 export function listDataSet(dir: string): DataSet {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st?.isDirectory()) {
+    throw new KilnError("BAD_INPUT", `test data ${JSON.stringify(dir)} ${st ? "is not a folder" : "does not exist"}; give a test_data_set_N folder holding input_K.pb and output_K.pb`);
+  }
   const files = fs.readdirSync(dir);
   const pick = (prefix: string) => files
     .map((f) => ({ f, m: new RegExp(`^${prefix}_(\\d+)\\.pb$`).exec(f) }))

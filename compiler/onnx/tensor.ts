@@ -7,8 +7,11 @@ import { rawTensor } from "../ir/raw.js";
 import { onnx, toBigInt, toNumber, type TensorProto } from "./proto.js";
 
 export interface ExternalDataReader {
-  /** Read `length` bytes (all when undefined) at `offset` of the file `location`, relative to the model. */
-  (location: string, offset: number, length: number | undefined): Uint8Array;
+  /**
+   * Read `length` bytes (to the end when undefined) at `offset` of the file `location`, relative
+   * to the model; `tensor` names the tensor, for messages. offset and length are non-negative integers.
+   */
+  (location: string, offset: number, length: number | undefined, tensor?: string): Uint8Array;
 }
 
 export class UnsupportedTypeError extends Error {
@@ -33,9 +36,13 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     const location = kv.get("location");
     if (!location) throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} is external but names no location`);
     if (!readExternal) throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} keeps its data in ${JSON.stringify(location)}; load the model from a file path (or pass externalData) so kiln can read it`);
-    const offset = Number(kv.get("offset") ?? 0);
-    const length = kv.has("length") ? Number(kv.get("length")) : undefined;
-    raw = readExternal(location, offset, length);
+    const offset = byteCount(name, "offset", kv.get("offset") ?? "0");
+    const length = kv.has("length") ? byteCount(name, "length", kv.get("length")!) : undefined;
+    const want = n * info.bytes;
+    if (length !== undefined && length !== want) {
+      throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} keeps ${length} bytes in ${JSON.stringify(location)}, expected ${want} for ${info.name}[${dims.join(",")}]`);
+    }
+    raw = readExternal(location, offset, length, name);
   } else if (t.rawData && t.rawData.length > 0) {
     raw = t.rawData;
   }
@@ -46,14 +53,17 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     }
     return rawTensor(info.name, dims, raw); // an array only when something reads its data
   }
-  // packed types keep one byte (two or four elements) per int32_data entry
+  // packed types keep one byte (two or four elements) per int32_data entry; the count is checked
+  // against the data before the array is allocated: dims of [1e9, 1e9] with no data are a wrong
+  // model, not a 4 EB allocation
   const len = storageLength(info.name, n);
-  const data = new info.array(len);
+  let data: TypedArray | undefined;
   const fill = (src: ArrayLike<unknown>, conv: (x: unknown) => number | bigint) => {
     if (src.length !== len) {
       const what = len === n ? "elements" : "packed bytes";
       throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${src.length} ${what}, expected ${len} for ${info.name}[${dims.join(",")}]`);
     }
+    data = new info.array(len);
     for (let i = 0; i < len; i++) (data as unknown as (number | bigint)[])[i] = conv(src[i]);
   };
   const num = (x: unknown) => Number(x);
@@ -66,7 +76,16 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     // int8..int32, uint8, uint16, bool; the bits of float16 and bfloat16, the float8 codes, packed bytes
     default: fill(t.int32Data ?? [], num); break;
   }
-  return { dtype: info.name, dims, data };
+  return { dtype: info.name, dims, data: data! };
+}
+
+/** An external data offset or length: a decimal non-negative integer (ONNX stores them as strings). */
+function byteCount(tensor: string, key: string, text: string): number {
+  const v = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(v)) {
+    throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(tensor)}: external data ${key} ${JSON.stringify(text)} is not a non-negative integer`);
+  }
+  return v;
 }
 
 export function encodeTensor(name: string, t: Tensor): TensorProto {
