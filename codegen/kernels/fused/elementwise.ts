@@ -20,7 +20,7 @@ import { floatOps, vecOps } from "../unary/formula.js";
 import { UNARY_FORMULAS } from "../unary/ops.js";
 import { clampToConstants, constantClipBounds } from "../unary/clip.js";
 import { hasTrait } from "../../../compiler/ops/index.js";
-import { intRange, quantize } from "../quant/common.js";
+import { intRange, quantize, saturateLanes } from "../quant/common.js";
 
 type Get = () => Expr;
 
@@ -98,7 +98,7 @@ function quantFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<st
   }
   if (!vector) return ([x]) => quantize(ctx, "f32", m.f32.div(x(), m.f32.const(scale)), m.i32.const(zp), ins[2]);
   const f = (v: number) => m.f32x4.splat(m.f32.const(v));
-  return ([x]) => m.i32x4.trunc_sat_f32x4_s(m.f32x4.min(m.f32x4.max(m.f32x4.add(m.f32x4.nearest(m.f32x4.div(x(), f(scale))), f(zp)), f(lo)), f(hi)));
+  return ([x]) => saturateLanes(m, m.f32x4.add(m.f32x4.nearest(m.f32x4.div(x(), f(scale))), f(zp)), lo, hi);
 }
 
 function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<string, TensorRef>): Formula | undefined {

@@ -45,8 +45,8 @@ export function emitQAdd(ctx: KernelCtx, p: QAddPlan): void {
     const qa = quarters(bytes[0], p.a.signed, p.a.zp), qb = quarters(bytes[1], p.b.signed, p.b.zp);
     const q = qa.map((x, k) => {
       let v = m.f32x4.add(m.f32x4.mul(m.f32x4.convert_i32x4_s(x), f(p.a.scale)), m.f32x4.mul(m.f32x4.convert_i32x4_s(qb[k]), f(p.b.scale)));
-      if (p.lo !== undefined) v = m.f32x4.max(v, f(p.lo));
-      if (p.hi !== undefined) v = m.f32x4.min(v, f(p.hi));
+      if (p.lo !== undefined) v = m.f32x4.pmax(v, f(p.lo));
+      if (p.hi !== undefined) v = m.f32x4.pmin(v, f(p.hi));
       return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(m.f32x4.div(v, f(p.yScale))), f(p.yZp)));
     });
     const lo = m.i16x8.narrow_i32x4_s(q[0], q[1]), hi = m.i16x8.narrow_i32x4_s(q[2], q[3]);

@@ -86,8 +86,8 @@ export function storeRequant(fn: Fn, c: QOut, q: Requant): QStore {
       const mv = q.mult.kind === "scalar" ? splat(q.mult.value) : q.mult.kind === "row" ? mult.get()
         : m.v128.load(q.mult.addr + 16 * v, 4, table(col));
       let x = m.f32x4.mul(m.f32x4.convert_i32x4_s(a.get()), mv);
-      if (q.lo !== undefined) x = m.f32x4.max(x, splat(q.lo));
-      if (q.hi !== undefined) x = m.f32x4.min(x, splat(q.hi));
+      if (q.lo !== undefined) x = m.f32x4.pmax(x, splat(q.lo));
+      if (q.hi !== undefined) x = m.f32x4.pmin(x, splat(q.hi));
       return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(x), splat(q.zp)));
     });
     // four i32x4 -> one i8x16, saturating at each narrowing: i32 -> i16 (signed), i16 -> 8 bits
