@@ -11,6 +11,8 @@ export interface KernelCase {
   input: number[];
   /** the input's type (default float32); uint8 inputs are random bytes */
   inputDtype?: "float32" | "uint8";
+  /** a float case of the same size, timed in this case's rotation: the result's vsFloat (issue 14: qgemm_512 against gemm_512) */
+  against?: () => KernelCase;
   model(): Uint8Array;
 }
 
@@ -67,7 +69,24 @@ export function qgemm(n: number): KernelCase {
     g.outputs = ["Y"];
     return exportModel(g, { valueInfo: false, producer: "kiln-bench" });
   };
-  return { name: `qgemm_${n}`, flops: 2 * n * n * n, input: [n, n], inputDtype: "uint8", model };
+  return { name: `qgemm_${n}`, flops: 2 * n * n * n, input: [n, n], inputDtype: "uint8", against: () => gemm(n), model };
+}
+
+/** Y = X [1, K] * W [K, N] in float32: the GEMV the 4-bit one is measured against. */
+export function gemv(k: number, n: number): KernelCase {
+  const model = () => {
+    const g = new Graph();
+    g.opsets.set("", 17);
+    const r = rng(9);
+    Object.assign(g.value("X"), { dtype: "float32", shape: [1, k] });
+    Object.assign(g.value("W"), { dtype: "float32", shape: [k, n], const: { dtype: "float32", dims: [k, n], data: Float32Array.from({ length: k * n }, () => r() * 2 - 1) } });
+    Object.assign(g.value("Y"), { dtype: "float32", shape: [1, n] });
+    g.inputs = ["X"];
+    g.addNode({ name: "gemv", op: "MatMul", domain: "", inputs: ["X", "W"], outputs: ["Y"], attrs: {} });
+    g.outputs = ["Y"];
+    return exportModel(g, { valueInfo: false, producer: "kiln-bench" });
+  };
+  return { name: `gemv_${k}x${n}`, flops: 2 * k * n, input: [1, k], model };
 }
 
 /** Y = MatMulNBits(X [1, K], W [N, K] at 4 bits, blocks of 32): the batch-1 GEMV that streams packed weights once. */
@@ -88,7 +107,7 @@ export function gemv4(k: number, n: number): KernelCase {
     g.outputs = ["Y"];
     return exportModel(g, { valueInfo: false, producer: "kiln-bench" });
   };
-  return { name: `gemv4_${k}x${n}`, flops: 2 * k * n, input: [1, k], model };
+  return { name: `gemv4_${k}x${n}`, flops: 2 * k * n, input: [1, k], against: () => gemv(k, n), model };
 }
 
 export const KERNEL_CASES: KernelCase[] = [

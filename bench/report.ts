@@ -96,13 +96,15 @@ export function formatKernels(k: KernelsResult): string {
     k.relaxedPeakGflops === null
       ? `Relaxed SIMD: not measured (this Node does not validate f32x4.relaxed_madd; Node 20 needs --experimental-wasm-relaxed-simd).`
       : `Relaxed SIMD peak (f32x4.relaxed_madd): **${k.relaxedPeakGflops.toFixed(1)} GFLOPS**; the relaxed columns time each kernel's relaxed build, its samples interleaved with the baseline build's.`,
+    `Integer and 4-bit kernels also time their float counterpart in their own rotation: "vs float" is their multiply-adds per second over its.`,
     ``,
-    `| kernel | GFLOPS | peak beside | % of peak | median ms | output | relaxed GFLOPS | relaxed % of relaxed peak | relaxed median ms | relaxed output |`,
-    `|---|---:|---:|---:|---:|---|---:|---:|---:|---|`,
+    `| kernel | GFLOPS | peak beside | % of peak | median ms | output | vs float | relaxed GFLOPS | relaxed % of relaxed peak | relaxed median ms | relaxed output |`,
+    `|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|`,
     ...k.kernels.map((r) => {
       const x = r.relaxed;
       const rel = x ? `${x.gflops.toFixed(1)} | ${k.relaxedPeakGflops ? ((100 * x.gflops) / k.relaxedPeakGflops).toFixed(0) + "%" : "—"} | ${x.medianMs.toFixed(3)} | ${x.ok ? "ok" : "**WRONG**"}` : "— | — | — | —";
-      return `| ${r.name} | ${r.gflops.toFixed(1)} | ${r.peakGflops.toFixed(1)} | ${((100 * r.gflops) / r.peakGflops).toFixed(0)}% | ${r.medianMs.toFixed(3)} | ${r.ok ? "ok" : "**WRONG**"} | ${rel} |`;
+      const vs = r.vsFloat ? `${r.vsFloat.ratio.toFixed(2)}x ${r.vsFloat.name}` : "—";
+      return `| ${r.name} | ${r.gflops.toFixed(1)} | ${r.peakGflops.toFixed(1)} | ${((100 * r.gflops) / r.peakGflops).toFixed(0)}% | ${r.medianMs.toFixed(3)} | ${r.ok ? "ok" : "**WRONG**"} | ${vs} | ${rel} |`;
     }),
     ``,
   ].join("\n");
