@@ -151,3 +151,48 @@ describe("QDQ layers as fused 8-bit kernels vs onnxruntime's plain run", () => {
     });
   }
 });
+
+// A QDQ graph's float island (HardSwish as quantize_static leaves it: Add -> Q -> DQ -> Mul -> Q ->
+// DQ -> Div) runs as one fused loop in which each Q -> DQ pair is computed in f32 lanes
+// (codegen/kernels/fused/elementwise.ts fakeQuantPair). Against onnxruntime's plain run on finite
+// values, and against kiln's own unfused -O0 build (QuantizeLinear to the integer and back) on
+// every edge: NaN, infinities, signed zeros, both saturation ends, exact halves.
+describe("QDQ float islands: Q -> DQ pairs in f32 lanes", () => {
+  const ir = (zp1: number, zp2: number) => `kiln.graph opsets("" = 21)
+input %x : float32[2,3,5,7]
+const %three : float32[] = dense<[3]>
+const %six : float32[] = dense<[6]>
+const %s1 : float32[] = dense<[0.0235294122248888]>
+const %z1 : uint8[] = dense<[${zp1}]>
+const %s2 : float32[] = dense<[0.05]>
+const %z2 : int8[] = dense<[${zp2}]>
+%a = Add(%x, %three) {name="add"}
+%aq = QuantizeLinear(%a, %s1, %z1) {name="q1"}
+%ad = DequantizeLinear(%aq, %s1, %z1) {name="dq1"}
+%m = Mul(%x, %ad) {name="mul"}
+%mq = QuantizeLinear(%m, %s2, %z2) {name="q2"}
+%md = DequantizeLinear(%mq, %s2, %z2) {name="dq2"}
+%d = Div(%md, %six) {name="div"}
+output %d`;
+  const r = rng(33);
+  const edges = [NaN, Infinity, -Infinity, 0, -0, 1e30, -1e30, 3, -3, 0.025, -0.025, 0.0117647061124444, -3.0117647, 2.9882353];
+  const x = Float32Array.from({ length: 210 }, (_, i) => (i < edges.length ? edges[i] : (r() * 2 - 1) * 8));
+  const run = async (bytes: Uint8Array, level: 0 | 2) => {
+    const model = await load(bytes, { shapes: { x: [2, 3, 5, 7] }, level });
+    const out = Object.values(await model.run({ x: { data: x, dims: [2, 3, 5, 7] } }))[0].data as Float32Array;
+    return { out, kernels: model.session!.manifest.layers.map((l) => l.kernel) };
+  };
+  for (const [zp1, zp2] of [[0, 0], [17, -5]]) {
+    it(`zero points ${zp1} and ${zp2}`, async () => {
+      const bytes = exportModel(parseGraph(ir(zp1, zp2)), { valueInfo: false });
+      const fused = await run(bytes, 2), plain = await run(bytes, 0);
+      expect(fused.kernels).toEqual(["fused-loop"]);
+      expect(plain.kernels).not.toContain("fused-loop");
+      for (let i = 0; i < x.length; i++) expect(Object.is(fused.out[i], plain.out[i]), `x = ${x[i]}: fused ${fused.out[i]}, unfused ${plain.out[i]}`).toBe(true);
+      const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "disabled" });
+      const want = Object.values(await s.run({ x: new ort.Tensor("float32", x, [2, 3, 5, 7]) }))[0].data as Float32Array;
+      for (let i = 0; i < x.length; i++) if (Number.isFinite(x[i])) expect(fused.out[i], `x = ${x[i]}`).toBe(want[i]);
+      expect(new Set(fused.out).size).toBeGreaterThan(20);
+    });
+  }
+});
