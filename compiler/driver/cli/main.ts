@@ -4,7 +4,7 @@ import { isKilnError, KilnError } from "../../../runtime/errors.js";
 import { createSession, notWasmReason } from "../../../runtime/session.js";
 import { readModelFile, readUserFile } from "../files.js";
 import type { CaseResult } from "../conformance.js";
-import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
+import { compareTensors, listDataSet, ONNX_TOLERANCE, readTensorFile, type Tolerance } from "../testdata.js";
 import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "./args.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { resolveSimd } from "../../../runtime/simd.js";
@@ -44,7 +44,9 @@ usage:
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
                         [--load-runs N] --json
-  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
+  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto] [--atol A] [--rtol R]
+               ONNX test-data folders (model.onnx + test_data_set_*/); --atol/--rtol: every output,
+               integer ones too, within A + R * |expected| (quantized models)
 
 options:
   --kernels    kernel variants to force or forbid: -winograd, +im2col-gemm,-depthwise-lanes (a name
@@ -294,6 +296,23 @@ function checkInputNames(specs: Map<string, string>, inputNames: string[]): void
   }
 }
 
+/**
+ * --atol A / --rtol R for kiln test: every output, integer ones too, within A + R * |expected|
+ * (either alone keeps the other's default); neither: each case's own tolerance, integers exactly.
+ */
+function parseTolerance(args: Args): Tolerance | undefined {
+  const num = (flag: string) => {
+    const v = one(args, flag);
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new UsageError(`--${flag} takes a non-negative number, got ${JSON.stringify(v)}`);
+    return x;
+  };
+  const atol = num("atol"), rtol = num("rtol");
+  if (atol === undefined && rtol === undefined) return undefined;
+  return { atol: atol ?? ONNX_TOLERANCE.atol, rtol: rtol ?? ONNX_TOLERANCE.rtol, ints: true };
+}
+
 async function cmdTest(args: Args): Promise<number> {
   const dirs = args.positionals;
   // a folder that is not there is a mistake to report, not a case to leave out silently
@@ -303,7 +322,7 @@ async function cmdTest(args: Args): Promise<number> {
   }
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args) };
+  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args), tolerance: parseTolerance(args) };
   const { runCases } = await import("../conformance.js");
   const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), options);
   if (json) {
@@ -322,7 +341,7 @@ const COMMANDS: Record<string, { run: (args: Args) => Promise<number>; flags: Co
   },
   inspect: { run: cmdInspect, flags: { values: [...COMPILE_FLAGS, "after"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
   run: { run: cmdRun, flags: { values: [...COMPILE_FLAGS, "input", "data", "simd"], booleans: ["json", "verify-each"], positionals: [1, 1] } },
-  test: { run: cmdTest, flags: { values: ["O", "simd", "kernels"], booleans: ["json"], positionals: [1, Infinity] } },
+  test: { run: cmdTest, flags: { values: ["O", "simd", "kernels", "atol", "rtol"], booleans: ["json"], positionals: [1, Infinity] } },
   opt: { run: cmdOpt, flags: { values: ["passes", "o"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
 };
 
