@@ -15,7 +15,9 @@ const table = new KernelTable();
 
 // uint8 over [min(0, x), max(0, x)]: scale = range / 255, zero point = round(-min / scale).
 // A zero range takes scale 1 (as onnxruntime), so an all-zero input quantizes to zeros, not NaN.
-// Both passes over x run 4 lanes at a time (min/max, then x / scale rounded, shifted, saturated by
+// NaN elements, which the spec leaves open, go as in onnxruntime: left out of the range, and
+// quantized to 0 (the truncating conversion's NaN).
+// Both passes over x run 4 lanes at a time (min/max with NaN kept, then x / scale rounded, shifted, saturated by
 // the narrowing instructions), the same arithmetic as the scalar tail.
 table.add("DynamicQuantizeLinear", (ctx) => {
   const { m, fn } = ctx;
@@ -29,17 +31,20 @@ table.add("DynamicQuantizeLinear", (ctx) => {
   const lane = (v: Local, q: number) => m.f32x4.extract_lane(v.get(), q);
   fn.emit(lo.set(S.c(0)), hi.set(S.c(0)));
   if (n4 > 0) {
+    // pmin/pmax: one instruction each on x64 (f32x4.min/max about eight), and they skip NaN
+    const v = fn.local(binaryen.v128);
     fn.emit(vlo.set(m.f32x4.splat(S.c(0))), vhi.set(m.f32x4.splat(S.c(0))));
-    fn.emit(fn.loop(n4, (i) => {
-      const v = () => m.v128.load(x.addr, 4, m.i32.shl(i.get(), m.i32.const(2)));
-      return [vlo.set(m.f32x4.min(vlo.get(), v())), vhi.set(m.f32x4.max(vhi.get(), v()))];
-    }, { step: 4 }));
+    fn.emit(fn.loop(n4, (i) => [
+      v.set(m.v128.load(x.addr, 4, m.i32.shl(i.get(), m.i32.const(2)))),
+      vlo.set(m.f32x4.pmin(vlo.get(), v.get())), vhi.set(m.f32x4.pmax(vhi.get(), v.get())),
+    ], { step: 4 }));
     fn.emit(lo.set(S.min(S.min(lane(vlo, 0), lane(vlo, 1)), S.min(lane(vlo, 2), lane(vlo, 3)))),
       hi.set(S.max(S.max(lane(vhi, 0), lane(vhi, 1)), S.max(lane(vhi, 2), lane(vhi, 3)))));
   }
   fn.emit(fn.loop(x.size, (i) => {
     const v = fn.local(binaryen.f32);
-    return [v.set(elem(ctx, x, i.get())), lo.set(S.min(lo.get(), v.get())), hi.set(S.max(hi.get(), v.get()))];
+    // a NaN compares false: skipped, as in the lanes
+    return [v.set(elem(ctx, x, i.get())), lo.set(m.select(S.lt(v.get(), lo.get()), v.get(), lo.get())), hi.set(m.select(S.gt(v.get(), hi.get()), v.get(), hi.get()))];
   }, { start: n4 }));
   fn.emit(scale.set(m.select(S.eq(lo.get(), hi.get()), S.c(1), S.div(S.sub(hi.get(), lo.get()), S.c(255)))));
   fn.emit(zp.set(quantize(ctx, "f32", S.div(S.neg(lo.get()), scale.get()), m.i32.const(0), "uint8")));
