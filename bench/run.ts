@@ -58,7 +58,7 @@ interface BenchModel {
 /**
  * Quantized rows compare with ort-web within a few output quantization steps: both engines round
  * on their own (onnxruntime-web runs QLinearConv-style kernels, kiln its own), and single-step
- * flips carry through the layers (tests/models-quantized.test.ts holds kiln to onnxruntime-node's
+ * flips carry through the layers (test/models-quantized.test.ts holds kiln to onnxruntime-node's
  * plain run instead).
  */
 const QUANT_TOLERANCE: Tolerance = { rtol: 0, atol: 0.25 };
