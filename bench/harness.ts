@@ -46,6 +46,13 @@ export interface BenchOptions {
    * the same rotation: what the core gave this row (default true)
    */
   probe?: boolean;
+  /** how kiln's outputs are checked against the reference's (default BENCH_TOLERANCE) */
+  tolerance?: Tolerance;
+  /**
+   * a float32 model of which `bytes` is a quantized form: kiln's baseline build of it is timed in
+   * the same alternation (result "kiln-float"), what quantization buys kiln
+   */
+  floatModel?: Uint8Array;
 }
 
 export interface Timing {
@@ -75,6 +82,8 @@ export interface BenchResult {
   speedup: number;
   /** kiln's relaxed-SIMD build, when options.relaxed; speedup against the same rival as `speedup` */
   "kiln-relaxed"?: Timing & Check & { speedup: number };
+  /** kiln's baseline build of options.floatModel; speedup = its median / kiln's (the quantized model's) */
+  "kiln-float"?: Timing & { speedup: number };
   /** the fresh-process load samples behind each loadMs (absent with loadRuns 0) */
   loads?: LoadSamples;
   /** engines whose timed runs were unsteady (see unsteadyNotes): their medians are not to be taken alone */
@@ -203,14 +212,15 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed")));
     const rivals: Runner[] = [];
     for (const e of rivalEngines) rivals.push(await loadTimed(e));
+    const floats = o.floatModel ? [await loadTimed({ ...kilnJit(), name: "kiln-float" }, o.floatModel)] : [];
     const against = o.reference ? "reference" : o.vs[0];
     const want = o.reference ?? (rivals.length ? await rivals[0].run() : undefined);
-    const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!) : { ok: true, maxAbsErr: 0, against: "none" });
+    const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!, o.tolerance) : { ok: true, maxAbsErr: 0, against: "none" });
     const checks = [];
     for (const k of kilns) checks.push(await check(k));
     const probe = o.probe === false ? undefined : await peakRunner([2, 16]);
     const probeRunner: Runner[] = probe ? [{ run: async () => { probe.run(); return {}; }, release: async () => {} }] : [];
-    const times = await alternate([...kilns, ...rivals, ...probeRunner], o.runs, o.warmup, o.budgetMs);
+    const times = await alternate([...kilns, ...rivals, ...floats, ...probeRunner], o.runs, o.warmup, o.budgetMs);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
     const firstRunMs = (engine: string) => fresh?.[engine as LoadEngine]?.firstRunMs;
@@ -227,6 +237,10 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     if (o.relaxed) {
       const t = timing(loadMs("kiln-relaxed"), times[1]);
       result["kiln-relaxed"] = { ...t, ...checks[1], speedup: speedupOf(t) };
+    }
+    if (floats.length) {
+      const t = timing(inProcess.get("kiln-float")!, times[kilns.length + rivals.length]);
+      result["kiln-float"] = { ...t, speedup: round(t.medianMs / kiln.medianMs, 2) };
     }
     if (fresh) result.loads = loadSamples(fresh, loadRuns);
     if (probe) result.peakLoopGflops = round(probe.flops / (median(times[times.length - 1]) * 1e6), 1);

@@ -24,17 +24,22 @@ export interface KernelResult {
   medianMs: number;
   ok: boolean;
   maxAbsErr: number;
+  /**
+   * for a case with a float counterpart (KernelCase.against): that float kernel's baseline build,
+   * its samples in this kernel's rotation; ratio = this kernel's multiply-adds per second / its
+   */
+  vsFloat?: { name: string; gflops: number; ratio: number };
   /** the same kernel's relaxed-SIMD build, when measured */
   relaxed?: Omit<KernelResult, "name" | "relaxed" | "peakGflops">;
 }
 
 /** Calls the module's run export directly (inputs already in memory): the kernel, no copies. */
-async function rawRunner(wasm: Uint8Array, x: Float32Array): Promise<() => void> {
+async function rawRunner(wasm: Uint8Array, x: Float32Array | Uint8Array): Promise<() => void> {
   const mod = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
   const slot = readManifest(mod).inputs[0];
   const instance = await WebAssembly.instantiate(mod, {});
   const memory = instance.exports.memory as WebAssembly.Memory;
-  new Float32Array(memory.buffer, slot.offset, x.length).set(x);
+  new Uint8Array(memory.buffer, slot.offset, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
   return instance.exports.run as () => void;
 }
 
@@ -61,24 +66,33 @@ function timeRuns(runs: (() => void)[], sampleMs = 30, samples = 21): number[] {
   return times.map(median);
 }
 
+/** Random input of the case's type, its feed, and what onnxruntime-node answers. */
+async function caseInput(c: KernelCase) {
+  const r = rng(11);
+  const x = c.inputDtype === "uint8" ? Uint8Array.from({ length: sizeOf(c.input) }, () => Math.floor(r() * 256)) : Float32Array.from({ length: sizeOf(c.input) }, () => r() * 2 - 1);
+  const feed = { dtype: c.inputDtype ?? ("float32" as const), dims: c.input, data: x };
+  return { x, feed, want: await runReference(c.model(), { X: feed }) };
+}
+
 export async function benchKernel(c: KernelCase, relaxed = false, peakTile: Tile = [4, 8]): Promise<KernelResult> {
   const bytes = c.model();
-  const r = rng(11);
-  const x = Float32Array.from({ length: sizeOf(c.input) }, () => r() * 2 - 1);
-  const feed = { dtype: "float32" as const, dims: c.input, data: x };
-  const want = await runReference(bytes, { X: feed });
+  const { x, feed, want } = await caseInput(c);
   const builds: { cmp: ReturnType<typeof compareTensors>; run: () => void }[] = [];
   for (const simd of relaxed ? (["baseline", "relaxed"] as const) : (["baseline"] as const)) {
     const { wasm } = await compile(bytes, { simd });
     const got = await (await createSession(wasm)).run({ X: feed });
     builds.push({ cmp: compareTensors(got.Y, want.Y, BENCH_TOLERANCE), run: await rawRunner(wasm, x) });
   }
+  const float = c.against?.();
+  const floatRun = float ? [await rawRunner((await compile(float.model(), { simd: "baseline" })).wasm, (await caseInput(float)).x)] : [];
   const peak = await peakRunner(peakTile);
-  const [peakMs, ...ms] = timeRuns([peak.run, ...builds.map((b) => b.run)]);
+  const [peakMs, ...ms] = timeRuns([peak.run, ...builds.map((b) => b.run), ...floatRun]);
+  const floatMs = float ? ms.pop()! : 0;
   const [base, rel] = ms.map((t, k) => ({
     gflops: round(c.flops / (t * 1e6), 2), medianMs: round(t), ok: builds[k].cmp.ok, maxAbsErr: builds[k].cmp.maxAbsErr,
   }));
-  return { name: c.name, ...base, peakGflops: round(peak.flops / (peakMs * 1e6), 2), ...(rel ? { relaxed: rel } : {}) };
+  const vsFloat = float ? { name: float.name, gflops: round(float.flops / (floatMs * 1e6), 2), ratio: round((c.flops / ms[0]) / (float.flops / floatMs), 2) } : undefined;
+  return { name: c.name, ...base, peakGflops: round(peak.flops / (peakMs * 1e6), 2), ...(vsFloat ? { vsFloat } : {}), ...(rel ? { relaxed: rel } : {}) };
 }
 
 export interface KernelsResult {
@@ -117,7 +131,8 @@ async function main(argv: string[]): Promise<number> {
     for (const k of result.kernels) {
       const pct = ((100 * k.gflops) / k.peakGflops).toFixed(0);
       const rx = k.relaxed ? `  relaxed ${k.relaxed.gflops.toFixed(2).padStart(7)} GFLOPS ${k.relaxed.medianMs.toFixed(3)} ms${k.relaxed.ok ? "" : " WRONG"}` : "";
-      console.log(`${k.name.padEnd(22)} ${k.gflops.toFixed(2).padStart(7)} GFLOPS  ${pct.padStart(3)}% of peak (${k.peakGflops.toFixed(1)} beside it)  ${k.medianMs.toFixed(3)} ms${k.ok ? "" : `  WRONG (max abs err ${k.maxAbsErr})`}${rx}`);
+      const vs = k.vsFloat ? `  ${k.vsFloat.ratio}x the multiply-adds/s of ${k.vsFloat.name} in its rotation (${k.vsFloat.gflops.toFixed(2)} GFLOPS)` : "";
+      console.log(`${k.name.padEnd(22)} ${k.gflops.toFixed(2).padStart(7)} GFLOPS  ${pct.padStart(3)}% of peak (${k.peakGflops.toFixed(1)} beside it)  ${k.medianMs.toFixed(3)} ms${k.ok ? "" : `  WRONG (max abs err ${k.maxAbsErr})`}${vs}${rx}`);
     }
   }
   return result.kernels.every((k) => k.ok && k.relaxed?.ok !== false) ? 0 : 1;

@@ -44,13 +44,14 @@ function loadHow(results: BenchResult[]): string {
 
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
-    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | quantized: kiln float32 median ms, speedup |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
   ];
   const rows = results.map((r) => {
     const web = r["ort-web"];
     const ok = r.kiln.ok ? `ok (max err ${r.kiln.maxAbsErr.toExponential(1)})` : `**WRONG** (max err ${r.kiln.maxAbsErr.toExponential(1)})`;
-    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} |`;
+    const fl = r["kiln-float"];
+    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x` : "—"} |`;
   });
   return [
     `# kiln benchmark`,
@@ -95,13 +96,15 @@ export function formatKernels(k: KernelsResult): string {
     k.relaxedPeakGflops === null
       ? `Relaxed SIMD: not measured (this Node does not validate f32x4.relaxed_madd; Node 20 needs --experimental-wasm-relaxed-simd).`
       : `Relaxed SIMD peak (f32x4.relaxed_madd): **${k.relaxedPeakGflops.toFixed(1)} GFLOPS**; the relaxed columns time each kernel's relaxed build, its samples interleaved with the baseline build's.`,
+    `Integer and 4-bit kernels also time their float counterpart in their own rotation: "vs float" is their multiply-adds per second over its.`,
     ``,
-    `| kernel | GFLOPS | peak beside | % of peak | median ms | output | relaxed GFLOPS | relaxed % of relaxed peak | relaxed median ms | relaxed output |`,
-    `|---|---:|---:|---:|---:|---|---:|---:|---:|---|`,
+    `| kernel | GFLOPS | peak beside | % of peak | median ms | output | vs float | relaxed GFLOPS | relaxed % of relaxed peak | relaxed median ms | relaxed output |`,
+    `|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|`,
     ...k.kernels.map((r) => {
       const x = r.relaxed;
       const rel = x ? `${x.gflops.toFixed(1)} | ${k.relaxedPeakGflops ? ((100 * x.gflops) / k.relaxedPeakGflops).toFixed(0) + "%" : "—"} | ${x.medianMs.toFixed(3)} | ${x.ok ? "ok" : "**WRONG**"}` : "— | — | — | —";
-      return `| ${r.name} | ${r.gflops.toFixed(1)} | ${r.peakGflops.toFixed(1)} | ${((100 * r.gflops) / r.peakGflops).toFixed(0)}% | ${r.medianMs.toFixed(3)} | ${r.ok ? "ok" : "**WRONG**"} | ${rel} |`;
+      const vs = r.vsFloat ? `${r.vsFloat.ratio.toFixed(2)}x ${r.vsFloat.name}` : "—";
+      return `| ${r.name} | ${r.gflops.toFixed(1)} | ${r.peakGflops.toFixed(1)} | ${((100 * r.gflops) / r.peakGflops).toFixed(0)}% | ${r.medianMs.toFixed(3)} | ${r.ok ? "ok" : "**WRONG**"} | ${vs} | ${rel} |`;
     }),
     ``,
   ].join("\n");

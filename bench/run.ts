@@ -23,6 +23,15 @@ import { ZOO, buildZooModel } from "../models/zoo.js";
 import { runIfMain } from "../models/cli.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
 import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
+import { QUANT_SOURCES } from "../models/quantize/sources.js";
+import { quantizedModel } from "../models/quantize/refill.js";
+import type { Tolerance } from "../compiler/driver/testdata.js";
+
+const QUANT_NOTES = {
+  qdq: "quantize_static QDQ, per-channel int8 weights, int8 activations (models/quantize/make.py); 'kiln float' is kiln on the float model it was made from",
+  dynamic: "quantize_dynamic: int8 weights, DynamicQuantizeLinear activations (transformers.js's q8 form)",
+  nbits: "MatMulNBits, 4-bit weights in blocks of 32 (transformers.js's q4 form)",
+};
 
 /** the repository root: the nearest folder above this file with a package.json (dist/ or not) */
 function repoRoot(): string {
@@ -42,7 +51,18 @@ interface BenchModel {
   bytes(): Promise<Uint8Array>;
   /** input shapes for dims the model leaves open */
   shapes?: Record<string, number[]>;
+  /** a quantized row: how its outputs are checked, and the float model it was made from (timed beside it) */
+  tolerance?: Tolerance;
+  float?: () => Promise<Uint8Array>;
 }
+
+/**
+ * Quantized rows compare with ort-web within a few output quantization steps: both engines round
+ * on their own (onnxruntime-web runs QLinearConv-style kernels, kiln its own), and single-step
+ * flips carry through the layers (test/models-quantized.test.ts holds kiln to onnxruntime-node's
+ * plain run instead).
+ */
+const QUANT_TOLERANCE: Tolerance = { rtol: 0, atol: 0.25 };
 
 async function seededLight(name: string): Promise<Uint8Array> {
   const seeded = seedLightModel(new Uint8Array(fs.readFileSync(path.join(LIGHT_DIR, `light_${name}.onnx`))), 1);
@@ -61,6 +81,15 @@ function models(): BenchModel[] {
   }
   // a streaming model: one row is one 512-sample chunk (32 ms of 16 kHz audio), state in and out
   list.push({ name: "vad:silero_v5", note: "Silero VAD v5 from @ricky0123/vad-web, per 512-sample chunk (sr an initializer of 16000: its If on the sample rate folds, nested If, LSTM, Conv STFT)", bytes: async () => sileroVad16k(), shapes: VAD_SHAPES });
+  // issue 14: the quantized forms onnxruntime's tools make (models/quantize), the same file for both engines
+  for (const s of QUANT_SOURCES) {
+    for (const form of s.forms) {
+      list.push({
+        name: `q:${s.name}.${form}`, note: QUANT_NOTES[form], bytes: () => quantizedModel(s.name, form), shapes: { [s.input]: s.shape },
+        tolerance: QUANT_TOLERANCE, float: () => s.float(),
+      });
+    }
+  }
   return list;
 }
 
@@ -83,11 +112,15 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench ${m.name} ...`);
     try {
       // a ~20 s budget per model keeps the whole run to a few minutes on a 2-core machine
-      const r = await benchModel(m.name, await m.bytes(), { vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed, shapes: m.shapes });
+      const r = await benchModel(m.name, await m.bytes(), {
+        vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed, shapes: m.shapes,
+        tolerance: m.tolerance, floatModel: m.float && (await m.float()),
+      });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
       const rx = r["kiln-relaxed"];
-      const relaxedNote = rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "";
+      const relaxedNote = (rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "") +
+        (r["kiln-float"] ? `, kiln float32 ${r["kiln-float"].medianMs} ms (quantized ${r["kiln-float"].speedup}x faster)` : "");
       process.stderr.write(` kiln ${r.kiln.medianMs} ms, ort-web ${r["ort-web"]?.medianMs} ms, speedup ${r.speedup}x${r.kiln.ok ? "" : " WRONG"}${relaxedNote}\n`);
     } catch (e) {
       notes.push(`${m.name}: not benchmarked: ${(e as Error).message.split("\n")[0]}`);

@@ -31,11 +31,23 @@ function fusible(g: Graph, n: Node): boolean {
   // Cast between float types: float16 only as a group input (it computes in f32 like float32)
   if (n.op === "Cast") return n.inputs.length === 1 && ins[0] !== undefined && (FLOATS.has(ins[0]) || ins[0] === "float16") && FLOATS.has(out.dtype!);
   if (n.op === "Where") return n.inputs.length === 3 && ins[0] === "bool" && float(ins.slice(1));
+  // per-tensor 8-bit QuantizeLinear / DequantizeLinear with constant parameters (QDQ graphs' float islands)
+  if (n.op === "QuantizeLinear" || n.op === "DequantizeLinear") return perTensorQuant(g, n);
   // Clip with constant bounds: attributes before opset 11, constant scalar inputs from 11 on
   if (n.op === "Clip") return float(ins) && n.inputs.slice(1).every((b) => g.values.get(b)?.const?.data.length === 1);
   if (hasTrait(n, "comparison")) return out.dtype === "bool" && n.inputs.length === 2 && ins[0] !== undefined && FLOATS.has(ins[0]) && ins[0] === ins[1];
   if (hasTrait(n, "unary")) return n.inputs.length === 1 && float(ins);
   return n.inputs.length >= 1 && float(ins);
+}
+
+/** A QuantizeLinear (float32 -> 8 bits) or DequantizeLinear (8 bits -> float32) with one constant scale and zero point. */
+function perTensorQuant(g: Graph, n: Node): boolean {
+  const one = (v: string | undefined) => !!v && g.values.get(v)?.const?.data.length === 1;
+  const q = n.op === "QuantizeLinear";
+  const [fl, int] = q ? [n.inputs[0], n.outputs[0]] : [n.outputs[0], n.inputs[0]];
+  const byte = (v: string) => ["int8", "uint8"].includes(dtypeOf(g, v) ?? "");
+  return n.inputs.length === 3 && one(n.inputs[1]) && one(n.inputs[2]) && dtypeOf(g, n.inputs[1]) === "float32" && dtypeOf(g, fl) === "float32" && byte(int) &&
+    !n.attrs.block_size && !n.attrs.output_dtype && !n.attrs.precision && (!q || n.attrs.saturate === undefined);
 }
 
 /**

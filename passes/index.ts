@@ -4,6 +4,8 @@ import { dce } from "./dce.js";
 import { foldConstantsPass } from "./fold-constants.js";
 import { fuseElementwisePass } from "./fuse-elementwise.js";
 import { fuseEpiloguePass } from "./fuse-epilogue.js";
+import { fuseQdqPass } from "./fuse-qdq.js";
+import { fuseDynamicQuantPass } from "./fuse-dynamic-quant.js";
 import { fusePatternsPass } from "./fuse-patterns.js";
 import { layoutNhwcPass } from "./layout-nhwc.js";
 import { lowerControlFlowPass } from "./lower-control-flow.js";
@@ -15,7 +17,7 @@ import { simplify } from "./simplify.js";
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
-  lowerControlFlowPass, simplify, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  lowerControlFlowPass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
 ];
 
 export function passNamed(name: string): Pass | undefined {
@@ -30,7 +32,8 @@ export function pipelineFor(level: OptLevel): Pass[] {
   switch (level) {
     case 0: return [selectKernelsPass];
     case 1: return [simplify, foldConstantsPass, dce, selectKernelsPass, planMemoryPass];
-    default: return [simplify, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseEpiloguePass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
+    // fuse-qdq before fold-constants, which would turn the weights' DequantizeLinear into float
+    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseEpiloguePass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
   }
 }
 

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
+import { onnx } from "../compiler/onnx/proto.js";
 import { runOrt, tensor } from "./util/ort.js";
 import { kiln } from "./util/cli.js";
 import { fileCheck } from "./passes/check.js";
@@ -52,7 +53,8 @@ describe("kiln compile --dump-after=all", () => {
 
     const rep = JSON.parse(fs.readFileSync(report, "utf8"));
     expect(rep.passes.map((p: { name: string }) => p.name)).toEqual([
-      "simplify", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse-patterns", "fuse-epilogue", "fuse-elementwise", "dce", "select-kernels", "plan-memory",
+      "simplify", "fuse-qdq", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse-patterns", "fuse-dynamic-quant", "fuse-epilogue", "fuse-elementwise", "dce",
+      "select-kernels", "plan-memory",
     ]);
     expect(rep.nodes.before).toBe(10);
     expect(rep.nodes.after).toBeLessThan(rep.nodes.before);
@@ -115,6 +117,41 @@ describe("kiln test --json", () => {
     expect(out.total).toBe(2);
     expect(out.cases.map((c: { status: string }) => c.status)).toEqual(["passed", "unsupported"]);
     expect(out.cases[1].message).toMatch(/string/);
+  });
+});
+
+describe("kiln test --atol/--rtol", () => {
+  // test_quantizelinear with its expected uint8 output one step off in one element: a quantized
+  // answer a user may accept, which only a tolerance they ask for lets pass
+  const dir = path.join(tmp, "test_quantizelinear_one_step");
+  const src = "../shared/onnx/node/test_quantizelinear";
+  fs.mkdirSync(path.join(dir, "test_data_set_0"), { recursive: true });
+  fs.copyFileSync(path.join(src, "model.onnx"), path.join(dir, "model.onnx"));
+  for (const f of fs.readdirSync(path.join(src, "test_data_set_0")).filter((f) => f.startsWith("input_"))) {
+    fs.copyFileSync(path.join(src, "test_data_set_0", f), path.join(dir, "test_data_set_0", f));
+  }
+  const out = onnx.TensorProto.decode(fs.readFileSync(path.join(src, "test_data_set_0/output_0.pb")));
+  const raw = Uint8Array.from(out.rawData!);
+  raw[1] += 1;
+  out.rawData = raw;
+  fs.writeFileSync(path.join(dir, "test_data_set_0/output_0.pb"), onnx.TensorProto.encode(out).finish());
+  const status = (args: string[]) => {
+    const r = kiln(["test", dir, "--json", ...args]);
+    return [r.code, JSON.parse(r.stdout).cases[0].status];
+  };
+
+  it("judges integer outputs exactly by default, within --atol when asked", () => {
+    expect(status([])).toEqual([1, "failed"]);
+    expect(status(["--atol", "1"])).toEqual([0, "passed"]);
+    expect(status(["--atol", "0.5"])).toEqual([1, "failed"]);
+    expect(status(["--rtol", "0.5"])).toEqual([0, "passed"]);
+  });
+
+  it("refuses a tolerance that is not a non-negative number", () => {
+    for (const v of ["-1", "abc", ""]) {
+      const r = kiln(["test", dir, "--atol", v]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(/--atol takes a non-negative number/)]);
+    }
   });
 });
 

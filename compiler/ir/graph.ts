@@ -63,8 +63,12 @@ export const FUSED_DOMAIN = "kiln.fused";
  *   elementwise     a tree of elementwise ops run as one broadcasting loop
  *   epilogue        a Conv/Gemm/MatMul and the bias, activations and residual adds applied as it stores
  *   scaled-softmax  Softmax(x * c) or Softmax(x / c), the scale applied as x is read
+ *   qlinear         a QDQ group: DequantizeLinear of 8-bit operands -> Conv | MatMul | Gemm | Add
+ *                   (-> Relu | Clip) -> QuantizeLinear, run as one 8-bit kernel
+ *   qdynamic        dynamic quantization's MatMulInteger -> Cast -> Mul(scale) (-> bias, activation,
+ *                   residual), run as the int8 GEMM with a float32 store
  */
-export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax"] as const;
+export const FUSED_KINDS = ["elementwise", "epilogue", "scaled-softmax", "qlinear", "qdynamic"] as const;
 export type FusedKind = (typeof FUSED_KINDS)[number];
 
 /** A fused node's kind, or undefined for any other node (or a kind this build does not know). */
@@ -235,7 +239,10 @@ export class Graph {
     this.relink(node);
   }
 
-  /** Point every use of `from` (including graph outputs) at `to`. */
+  /**
+   * Point every use of `from` (including graph outputs) at `to`. A fused node's body reads its
+   * inputs by name, so it follows the rename too (fuse-qdq makes fused nodes before CSE).
+   */
   replaceAllUses(from: string, to: string): void {
     this.replaceUses(new Map([[from, to]]));
   }
@@ -256,6 +263,7 @@ export class Graph {
         const inner = new Map([...renames].filter(([from]) => free.has(from)));
         if (inner.size) body.replaceUses(inner);
       }
+      renameInBody(n, renames);
       this.relink(n);
     }
     this.outputs = this.outputs.map((x) => renames.get(x) ?? x);
@@ -414,6 +422,14 @@ export function capturesOf(n: Node): string[] {
   const out = new Set<string>();
   for (const b of bodies) for (const f of freeNames(b)) if (!n.inputs.includes(f)) out.add(f);
   return [...out];
+}
+
+/** Renames reads in a fused node's body (nested bodies too): a body reads its inputs by name. */
+function renameInBody(n: Node, renames: ReadonlyMap<string, string>): void {
+  for (const b of n.body ?? []) {
+    b.inputs = b.inputs.map((x) => renames.get(x) ?? x);
+    renameInBody(b, renames);
+  }
 }
 
 /** A binary min-heap of entries ordered by their (distinct) insertion seq. */

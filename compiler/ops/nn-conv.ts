@@ -72,7 +72,7 @@ ops.define("MaxPool", (ctx) => {
   const outs = [{ dtype: ctx.input(0).dtype, shape }];
   if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) outs.push({ dtype: "int64", shape });
   return outs;
-}, { arity: [1, 1], lastChange: 13 });
+}, { arity: [1, 1], lastChange: 13, traits: ["monotone"] });
 
 ops.define(["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"], (ctx) => {
   const dt = ctx.expectDType(0, FLOATS);

@@ -6,6 +6,7 @@ import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtype
 import { matmulShape } from "./nn.js";
 import { slidingWindow } from "./nn-geometry.js";
 import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
+import { NBITS_OPS } from "./quant-nbits.js";
 
 const ops = new OpTable();
 
@@ -65,7 +66,7 @@ ops.define("QuantizeLinear", (ctx) => {
   attrDType(ctx, "precision", FLOATS);
   checkScale(ctx, x.shape, 1, 2);
   return [{ dtype: out, shape: [...x.shape] }];
-}, { arity: [2, 3], traits: ["low-bit"] });
+}, { arity: [2, 3], traits: ["low-bit", "elementwise", "fusible"] });
 
 ops.define("DequantizeLinear", (ctx) => {
   const x = ctx.input(0);
@@ -77,13 +78,13 @@ ops.define("DequantizeLinear", (ctx) => {
   const out = attrDType(ctx, "output_dtype", FLOATS) ?? scale;
   if (!FLOATS.includes(out)) ctx.invalid(`a ${scale} scale needs output_dtype (float32, float16 or bfloat16)`);
   return [{ dtype: out, shape: [...x.shape] }];
-}, { arity: [2, 3], traits: ["low-bit"] });
+}, { arity: [2, 3], traits: ["low-bit", "dequantize", "elementwise", "fusible"] });
 
 ops.define("DynamicQuantizeLinear", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(0, ["float32"]);
   return [{ dtype: "uint8", shape: [...x.shape] }, { dtype: "float32", shape: [] }, { dtype: "uint8", shape: [] }];
-});
+}, { lastChange: 11 });
 
 /** A zero point or scale that is a scalar, or 1-D of `n` values (per row / per column / per channel). */
 function perChannel(ctx: ShapeCtx, i: number, n: number, what: string): void {
@@ -101,7 +102,7 @@ ops.define("MatMulInteger", (ctx) => {
   perChannel(ctx, 2, a.shape.length > 1 ? a.shape[a.shape.length - 2] : 1, "a_zero_point");
   perChannel(ctx, 3, b.shape.length > 1 ? b.shape[b.shape.length - 1] : 1, "b_zero_point");
   return [{ dtype: "int32", shape: out }];
-});
+}, { lastChange: 10 });
 
 ops.define("QLinearMatMul", (ctx) => {
   const [a, b] = [ctx.input(0), ctx.input(3)];
@@ -112,7 +113,7 @@ ops.define("QLinearMatMul", (ctx) => {
   const N = b.shape.length > 1 ? b.shape[b.shape.length - 1] : 1;
   for (const [i, n, what] of [[1, M, "a_scale"], [2, M, "a_zero_point"], [4, N, "b_scale"], [5, N, "b_zero_point"], [6, 1, "y_scale"], [7, 1, "y_zero_point"]] as const) perChannel(ctx, i, n, what);
   return [{ dtype: out, shape: matmulShape(ctx, a.shape, b.shape) }];
-});
+}, { lastChange: 10 });
 
 /** Conv geometry shared by ConvInteger and QLinearConv. */
 function convShape(ctx: ShapeCtx, xi: number, wi: number): number[] {
@@ -134,7 +135,7 @@ ops.define("ConvInteger", (ctx) => {
   perChannel(ctx, 2, 1, "x_zero_point");
   perChannel(ctx, 3, shape[1], "w_zero_point");
   return [{ dtype: "int32", shape }];
-});
+}, { lastChange: 10 });
 
 ops.define("QLinearConv", (ctx) => {
   ctx.expectDType(0, BYTES);
@@ -145,6 +146,6 @@ ops.define("QLinearConv", (ctx) => {
   const bias = ctx.optional(8);
   if (bias && (bias.dtype !== "int32" || bias.shape.join() !== String(shape[1]))) ctx.invalid(`bias must be int32 [${shape[1]}], got ${bias.dtype}[${bias.shape}]`);
   return [{ dtype: out, shape }];
-});
+}, { lastChange: 10 });
 
-export const QUANT_OPS = ops.defs;
+export const QUANT_OPS = [...ops.defs, ...NBITS_OPS];

@@ -115,6 +115,12 @@ export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
  *   reshape          changes dims only (Reshape, Flatten, Squeeze, Unsqueeze, Identity): a chain of
  *                    them is one Reshape, and they fold without arithmetic
  *   moves            every output element is a copy of some input element (a splat stays a splat)
+ *   dequantize       turns quantized values into float (DequantizeLinear): shape inference leaves
+ *                    its constant instances to fold-constants, so the quantization passes before
+ *                    it still see the 8-bit weights
+ *   monotone         commutes with any non-decreasing map of its input's values (MaxPool: the max of
+ *                    quantized values is the quantized max), so it may run on 8-bit data between
+ *                    equal DequantizeLinear / QuantizeLinear pairs
  *   uniform          gives the same bits on one scalar as in every SIMD lane of its kernel, so an op
  *                    over splats folds to a splat of its scalar result
  *   fusible          may join a fused elementwise loop (its kernel has a float formula)
@@ -132,7 +138,7 @@ export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
  *                    stored value to nearest even
  */
 export type Trait =
-  | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "uniform"
+  | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "monotone" | "dequantize" | "uniform"
   | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "impure"
   | "subgraphs" | "low-bit" | "bfloat16";
 

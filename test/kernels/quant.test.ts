@@ -47,6 +47,14 @@ describe("quantization vs onnxruntime", () => {
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [3, 7], lo: -3, hi: 5 }] });
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [5], lo: 1, hi: 5 }] });
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [4], data: [0, 0, 0, 0] }] });
+    // long enough for the 4- and 16-lane loops, with tails
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [3, 1013], lo: -7, hi: 2 }] });
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [2, 128, 48], lo: 0.5, hi: 9 }] });
+    // NaN (the spec leaves it open): onnxruntime leaves it out of the range and quantizes it to 0;
+    // in the 4-lane loop, in the scalar tail, and everywhere
+    const nans = [1, -2, NaN, 3, 0.5, 4, 5, 6, -1, 2, 0, 7, NaN, 9.5, -3];
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [nans.length], data: nans }] });
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [6], data: [NaN, NaN, NaN, NaN, NaN, NaN] }] });
   });
 
   // onnxruntime takes only per-tensor zero points for MatMulInteger

@@ -7,12 +7,15 @@ import { familyOfOp } from "../../codegen/kernels/index.js";
 import { LayerCtx, NO_SELECTION, type KernelSelection, type TensorInfo } from "../../codegen/kernels/kernel.js";
 import { selectVariant } from "../../codegen/kernels/select.js";
 import { tensor } from "./ort.js";
+import type { DTypeName } from "../../runtime/dtypes.js";
 
 export interface LayerInput {
   dims: number[];
   /** a compile-time constant (weights) */
   constant?: boolean;
-  dtype?: "float32";
+  dtype?: DTypeName;
+  /** a constant's values (default: seeded random) */
+  data?: number[];
 }
 
 export interface KernelAnswer {
@@ -22,20 +25,21 @@ export interface KernelAnswer {
   applicable: string[];
 }
 
-export async function kernelsFor(op: string, inputs: (LayerInput | null)[], attrs: Record<string, Attr> = {}, selection: KernelSelection = NO_SELECTION): Promise<KernelAnswer> {
+export async function kernelsFor(op: string, inputs: (LayerInput | null)[], attrs: Record<string, Attr> = {}, selection: KernelSelection = NO_SELECTION, domain = ""): Promise<KernelAnswer> {
   const g = new Graph();
   g.opsets.set("", 17);
+  if (domain) g.opsets.set(domain, 1);
   const names = inputs.map((x, k) => {
     if (!x) return "";
     const name = `in${k}`;
     const v = g.value(name);
     v.dtype = x.dtype ?? "float32";
     v.shape = [...x.dims];
-    if (x.constant) v.const = tensor({ dims: x.dims }, k + 1);
+    if (x.constant) v.const = tensor({ dims: x.dims, dtype: x.dtype, data: x.data }, k + 1);
     else g.inputs.push(name);
     return name;
   });
-  g.addNode({ name: "layer", op, domain: "", inputs: names, outputs: ["y"], attrs });
+  g.addNode({ name: "layer", op, domain, inputs: names, outputs: ["y"], attrs });
   g.value("y");
   g.outputs = ["y"];
   await inferShapes(g);
@@ -46,8 +50,8 @@ export async function kernelsFor(op: string, inputs: (LayerInput | null)[], attr
     const dims = v.shape as number[];
     return { name, dtype: v.dtype!, dims, size: dims.reduce((a, b) => a * b, 1), value: v.const };
   };
-  const layer = new LayerCtx(node, 17, node.inputs.map(info), node.outputs.map(info), selection);
-  const family = familyOfOp("", op)!;
+  const layer = new LayerCtx(node, domain ? 1 : 17, node.inputs.map(info), node.outputs.map(info), selection);
+  const family = familyOfOp(domain, op)!;
   const applicable = family.variants.filter((v) => v.plan(layer, false) !== undefined).map((v) => v.name);
   return { chosen: selectVariant(family, layer).name, applicable };
 }

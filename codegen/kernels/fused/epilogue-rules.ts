@@ -61,11 +61,15 @@ export function isChannelBias(dims: readonly number[], out: readonly number[], a
 const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, k) => d === b[k]);
 const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
-/** Whether the anchor itself can run with an epilogue (float32, shapes the kernels' hook covers). */
+/**
+ * Whether the anchor itself can run with an epilogue (float32, shapes the kernels' hook covers).
+ * MatMulNBits' packed weights, scales and zero points are constants of other types.
+ */
 export function anchorFits(op: string, domain: string, inputs: readonly string[], look: Lookup): boolean {
   if (!anchorOf(op, domain)) return false;
   const ins = inputs.map((i) => (i ? look(i) : undefined));
-  if (ins.some((t, k) => inputs[k] && (!t || t.dtype !== "float32"))) return false;
+  const floatOnly = (k: number) => k === 0 || !(domain === "com.microsoft" && op === "MatMulNBits");
+  if (ins.some((t, k) => inputs[k] && (!t || (floatOnly(k) && t.dtype !== "float32")))) return false;
   // a 1-D MatMul operand moves the column axis; keep those plain
   return op !== "MatMul" || ins.every((t) => t && t.dims.length >= 2);
 }

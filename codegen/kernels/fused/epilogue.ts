@@ -151,6 +151,14 @@ function epilogueOf(ctx: KernelCtx, chain: Chain, refs: Map<string, TensorRef>, 
   return { bias, vec: run(binaryen.v128, (t) => t.vec), scalar: run(binaryen.f32, (t) => t.scalar) };
 }
 
+/**
+ * The epilogue of steps (activations, residual adds) applied to every value a fused kernel other
+ * than "epilogue" stores (fused/qdynamic.ts: the int8 GEMM's float result).
+ */
+export function epilogueAfter(ctx: KernelCtx, after: { node: Node; operand?: string }[]): Epilogue {
+  return epilogueOf(ctx, { anchor: ctx.node, biasParts: [], after }, byName(ctx));
+}
+
 /** The anchor's view of the layer (the combined bias in place of its own), with tensors of `infos` and the bias `bias`. */
 function anchorView<T extends TensorInfo>(plan: Pick<Plan, "anchor" | "anchorInputs">, infos: Map<string, T>, bias: T | undefined): (T | undefined)[] {
   return plan.anchorInputs.map((n) => (n === BIAS ? bias : n ? infos.get(n) : undefined));

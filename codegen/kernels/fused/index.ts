@@ -5,6 +5,8 @@ import { simpleVariant, type KernelFamily } from "../kernel.js";
 import { emitFusedElementwise } from "./elementwise.js";
 import { emitScaledSoftmax } from "./elementwise-softmax.js";
 import { epilogueVariant } from "./epilogue.js";
+import { QLINEAR_VARIANTS } from "./qlinear.js";
+import { QDYNAMIC_VARIANTS } from "./qdynamic.js";
 
 /** The family of each fused kind; `familyOf` finds an epilogue's anchor family. */
 export function fusedFamilies(familyOf: (domain: string, op: string) => KernelFamily | undefined): Record<FusedKind, KernelFamily> {
@@ -13,5 +15,7 @@ export function fusedFamilies(familyOf: (domain: string, op: string) => KernelFa
     "elementwise": family("elementwise", [simpleVariant(emitFusedElementwise, undefined, "fused-loop")]),
     "scaled-softmax": family("scaled-softmax", [simpleVariant(emitScaledSoftmax, undefined, "scaled-rows")]),
     "epilogue": family("epilogue", [epilogueVariant(familyOf)]),
+    "qlinear": family("qlinear", QLINEAR_VARIANTS),
+    "qdynamic": family("qdynamic", QDYNAMIC_VARIANTS),
   };
 }

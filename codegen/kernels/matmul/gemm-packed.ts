@@ -102,6 +102,13 @@ export interface PackedGemmSpec {
   bScratch?: number;
   /** f32x4.relaxed_madd in the k loop; default: when the module has binaryen.Features.RelaxedSIMD */
   relaxed?: boolean;
+  /**
+   * with bScratch and no b or packedB: code that writes the KC x NR panel of B for K rows k0 ..
+   * k0 + len, columns from p * NR (cols of them) at bScratch, NR floats per row, the columns
+   * past cols zero (as far as ceil(cols / 4) vectors): B made on the fly, e.g. dequantized from
+   * 4-bit weights (quant/nbits.ts), never stored whole
+   */
+  bPanel?: (k0: Idx, len: number, p: Idx, cols: number) => Expr[];
 }
 
 /** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
@@ -165,7 +172,8 @@ interface Pool {
 export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   const { fn } = ctx;
   const t: PackedTile = { ...DEFAULT_TILE, ...spec.tile };
-  if ((spec.packedB === undefined) === (spec.b === undefined)) throw new Error("packed gemm: give exactly one of packedB and b");
+  if ([spec.packedB !== undefined, spec.b !== undefined, spec.bPanel !== undefined].filter((x) => x).length !== 1) throw new Error("packed gemm: give exactly one of packedB, b and bPanel");
+  if (spec.bPanel && spec.bScratch === undefined) throw new Error("packed gemm: bPanel needs bScratch");
   if (t.nr % 4 || t.mc % t.mr) throw new Error(`packed gemm: bad tile ${JSON.stringify(t)}`);
   const { M, N, K } = spec;
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
@@ -205,6 +213,7 @@ class Emitter {
 
   private bView(): BView {
     const { m, s, t } = this;
+    if (s.bPanel) return this.panelView();
     if (s.b) {
       const b = s.b;
       return {
@@ -243,9 +252,9 @@ class Emitter {
         };
         const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
         const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
-        const panel = this.s.b && this.s.bScratch !== undefined ? this.panelView() : undefined;
+        const panel = (this.s.b || this.s.bPanel) && this.s.bScratch !== undefined ? this.panelView() : undefined;
         const rows = (p: Idx, cols: number) => [
-          ...(panel ? this.packPanel(kb, p, cols) : []),
+          ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
           fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
         ];
         return [
@@ -257,8 +266,10 @@ class Emitter {
       }, { step: t.mc }));
     }
     if (M % t.mr) {
-      code.push(fn.loop(Pfull, (p) => this.tile(kb, Mfull, p, M % t.mr, t.nr)));
-      if (tailCols) code.push(fn.block(this.tile(kb, Mfull, Pfull, M % t.mr, tailCols)));
+      // B made on the fly has no panel in memory but the one written for it
+      const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : []);
+      code.push(fn.loop(Pfull, (p) => [...own(p, t.nr), ...this.tile(kb, Mfull, p, M % t.mr, t.nr)]));
+      if (tailCols) code.push(fn.block([...own(Pfull, tailCols), ...this.tile(kb, Mfull, Pfull, M % t.mr, tailCols)]));
     }
     return fn.block(code);
   }

@@ -1,6 +1,7 @@
 // What the quantization kernels share: element access whatever the dtype (the packed 4- and
 // 2-bit ones included), per-tensor / per-axis / per-block scale lookup, and exact
 // round-half-to-even with saturation to an integer type.
+import type binaryen from "binaryen";
 import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import type { Precision } from "../../math.js";
@@ -34,6 +35,16 @@ export function scaleAt(ctx: KernelCtx, t: TensorRef, index: Expr, p: Precision)
 export function intRange(dt: DTypeName): [number, number] {
   const { bits, signed } = dtype(dt);
   return signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
+}
+
+/**
+ * f32x4 lanes holding whole numbers (nearest(x / scale) + zp) to i32 lanes saturated to [lo, hi]:
+ * the conversion first, then the clamp as i32x4.max_s/min_s (one instruction each on x64, where
+ * f32x4.max/min cost about eight for their NaN and signed-zero rules). Same results as clamping in
+ * f32 first: whole numbers convert exactly, out-of-i32 values saturate to the same end, NaN to 0.
+ */
+export function saturateLanes(m: binaryen.Module, v: Expr, lo: number, hi: number): Expr {
+  return m.i32x4.min_s(m.i32x4.max_s(m.i32x4.trunc_sat_f32x4_s(v), m.i32x4.splat(m.i32.const(lo))), m.i32x4.splat(m.i32.const(hi)));
 }
 
 /**

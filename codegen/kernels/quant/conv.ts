@@ -6,7 +6,8 @@ import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./common.js";
 import { convFrame, emitPackedConv, packConvWeights, tapAt, type ConvEpilogue, type ConvOperands } from "./conv-packed.js";
-import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
+import { KernelTable, simpleVariant, variant, type KernelCtx, type KernelVariant } from "../kernel.js";
+import { CONV_INTEGER_GEMM, QLINEAR_CONV_GEMM } from "./qops.js";
 
 const table = new KernelTable();
 
@@ -52,9 +53,13 @@ const requantize = (ctx: KernelCtx): ConvEpilogue => {
   };
 };
 
-/** "packed-lanes" when the weights and their zero point are constants (packed 4 channels a lane), else "direct" */
-function intConvFamily(name: string, op: string, o: Operands, epilogue: (ctx: KernelCtx) => ConvEpilogue): void {
+/**
+ * The int8 GEMM ("qgemm-pointwise", "qgemm-im2col": quant/qconv-gemm.ts) first; then "packed-lanes"
+ * when the weights and their zero point are constants (packed 4 channels a lane), else "direct"
+ */
+function intConvFamily(name: string, op: string, o: Operands, epilogue: (ctx: KernelCtx) => ConvEpilogue, gemm: KernelVariant<any>[]): void {
   table.family(name, op, [
+    ...gemm,
     variant<object>({
       name: "packed-lanes",
       plan: (layer) => (layer.input(o.w).value && (!layer.inputs[o.wZp] || layer.inputs[o.wZp]!.value) ? {} : undefined),
@@ -65,7 +70,7 @@ function intConvFamily(name: string, op: string, o: Operands, epilogue: (ctx: Ke
   ]);
 }
 
-intConvFamily("conv-integer", "ConvInteger", CONV_INTEGER, () => (acc) => acc);
-intConvFamily("qlinear-conv", "QLinearConv", QLINEAR_CONV, requantize);
+intConvFamily("conv-integer", "ConvInteger", CONV_INTEGER, () => (acc) => acc, CONV_INTEGER_GEMM);
+intConvFamily("qlinear-conv", "QLinearConv", QLINEAR_CONV, requantize, QLINEAR_CONV_GEMM);
 
 export const KERNELS = table.families;

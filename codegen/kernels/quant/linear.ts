@@ -19,7 +19,7 @@ import { clearPadding, convert, roundTo, storeElement, wasmType, type StoreMode 
 import { demoteToOdd } from "../elementwise/cast.js";
 import { emitElementwise } from "../loops.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
-import { elem, intRange, quantize, zeroPoint } from "./common.js";
+import { elem, intRange, quantize, zeroPoint, saturateLanes } from "./common.js";
 
 const table = new KernelTable();
 
@@ -147,9 +147,7 @@ table.add("QuantizeLinear", (ctx) => {
     // in f32 lanes: nearest(x / s) + zp is exact below 2^24, and anything larger saturates anyway
     simd: (xv, sv, zv) => {
       const [lo, hi] = intRange(out.dtype);
-      return m.i32x4.trunc_sat_f32x4_s(m.f32x4.min(m.f32x4.max(
-        m.f32x4.add(m.f32x4.nearest(m.f32x4.div(xv, sv)), m.f32x4.convert_i32x4_s(zv)),
-        m.f32x4.splat(m.f32.const(lo))), m.f32x4.splat(m.f32.const(hi))));
+      return saturateLanes(m, m.f32x4.add(m.f32x4.nearest(m.f32x4.div(xv, sv)), m.f32x4.convert_i32x4_s(zv)), lo, hi);
     },
     simdWhen: (dts) => dts[0] === "float32" && dts[1] === "float32" && P === "float32" && NARROW_INTS.includes(dts[dts.length - 1]),
     fast: intOut,

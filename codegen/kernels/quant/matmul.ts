@@ -7,7 +7,8 @@ import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { loadLanes } from "../loops.js";
 import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./common.js";
-import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { KernelTable, simpleVariant, type KernelCtx, type TensorRef } from "../kernel.js";
+import { MATMUL_INTEGER_GEMM, QLINEAR_MATMUL_GEMM } from "./qops.js";
 
 const table = new KernelTable();
 
@@ -74,18 +75,19 @@ function emitIntMatMul(ctx: KernelCtx, ops: Operands, epilogue: Epilogue): void 
   }));
 }
 
-table.add("MatMulInteger", (ctx) => {
+// the int8 GEMM ("qgemm", quant/qmatmul-gemm.ts) where it takes the layer, else "lanes" below
+table.family("matmul-integer", "MatMulInteger", [MATMUL_INTEGER_GEMM, simpleVariant((ctx) => {
   emitIntMatMul(ctx, { a: ctx.input(0), b: ctx.input(1), aZp: 2, bZp: 3 }, (acc) => acc);
-});
+}, undefined, "lanes")]);
 
 // sum * (a_scale * b_scale / y_scale), rounded half to even, plus y_zero_point, saturated
-table.add("QLinearMatMul", (ctx) => {
+table.family("qlinear-matmul", "QLinearMatMul", [QLINEAR_MATMUL_GEMM, simpleVariant((ctx) => {
   const S = scalarOps(ctx.m, "f32");
   const out = ctx.output(0);
   emitIntMatMul(ctx, { a: ctx.input(0), b: ctx.input(3), aZp: 2, bZp: 5 }, (acc, r, c) => {
     const mult = S.div(S.mul(scaleAt(ctx, ctx.input(1), r.get(), "f32"), scaleAt(ctx, ctx.input(4), c(), "f32")), scaleAt(ctx, ctx.input(6), ctx.m.i32.const(0), "f32"));
     return quantize(ctx, "f32", S.mul(ctx.m.f32.convert_s.i32(acc), mult), zeroPoint(ctx, 7, ctx.m.i32.const(0)), out.dtype);
   });
-});
+}, undefined, "lanes")]);
 
 export const KERNELS = table.families;

@@ -30,7 +30,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }>
     load: async () => (await import("./cmd-serve.js")).cmdServe,
     flags: { values: ["port", "host", "workers", ...COMPILE_FLAGS, "simd"], booleans: ["quiet", "verify-each"], positionals: [1, 1] },
   },
-  test: { load: async () => (await import("./cmd-compile.js")).cmdTest, flags: { values: ["O", "simd", "kernels"], booleans: ["json"], positionals: [1, Infinity] } },
+  test: { load: async () => (await import("./cmd-compile.js")).cmdTest, flags: { values: ["O", "simd", "kernels", "atol", "rtol"], booleans: ["json"], positionals: [1, Infinity] } },
   opt: { load: async () => (await import("./cmd-compile.js")).cmdOpt, flags: { values: ["passes", "o"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
 };
 

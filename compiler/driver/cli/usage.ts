@@ -22,7 +22,9 @@ usage:
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
                [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data test_data_set_DIR]
                [--int-range [name=]LO..HI ...] [--load-runs N] [--json]
-  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto]   ONNX test-data folders (model.onnx + test_data_set_*/)
+  kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto] [--atol A] [--rtol R]
+               ONNX test-data folders (model.onnx + test_data_set_*/); --atol/--rtol: every output,
+               integer ones too, within A + R * |expected| (quantized models)
 
 options:
   --emit-ts    also write model.ts beside model.wasm: a typed run() (inputs by name, the typed array of

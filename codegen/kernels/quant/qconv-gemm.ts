@@ -1,0 +1,176 @@
+// 8-bit convolution through the int8 GEMM (quant/qgemm.ts): per image and group,
+// Y[oc][p] = W[oc][K] col[K][p] with the weights as the GEMM's rows (packed at compile time, their
+// zero point subtracted) and the positions as its columns, so each output row is one channel's
+// plane, stored 16 bytes at a time; per-channel multipliers and biases are per row. A pointwise
+// layer (1x1, stride 1, no pad) reads the image itself as col; any other first copies the image
+// into a plane padded with its zero point, then writes col's rows (c, ki, kj) from it without a
+// bounds check ("im2col"), the 8-bit form of conv/small.ts.
+import binaryen from "binaryen";
+import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
+import type { Expr, Fn, Local } from "../../fn.js";
+import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
+import { float32Bytes, int32Bytes, packRows } from "./qgemm-pack.js";
+import { packColsRuntime } from "./qgemm-runtime.js";
+import { storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
+import { numbers, perChannel, type QLayer } from "./qlayer.js";
+import type { KernelCtx, KernelPrep, LayerCtx } from "../kernel.js";
+
+export interface QConvPlan {
+  q: QLayer;
+  N: number; C: number; H: number; W: number;
+  OC: number; OH: number; OW: number;
+  kh: number; kw: number; sh: number; sw: number; dh: number; dw: number;
+  group: number; Cg: number; OCg: number;
+  /** GEMM depth Cg * kh * kw and width OH * OW */
+  K: number; P: number;
+  pointwise: boolean;
+  /** the zero-padded plane (rows Hp, columns Wp) and where it starts in the image */
+  Hp: number; Wp: number; padT: number; padL: number;
+  /** scratch offsets: padded plane, col, runtime B panel */
+  planeAt: number; colAt: number; panelAt: number;
+  scratchBytes: number;
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+/** col (K x P bytes) stays below this */
+const MAX_COL_BYTES = 32 << 20;
+
+/**
+ * The GEMM's plan for a 1-D or 2-D convolution with constant weights, or undefined. Depthwise
+ * layers (one input and one output channel per group) are left to other kernels unless forced.
+ */
+export function qconvPlan(layer: LayerCtx, q: QLayer, forced: boolean): QConvPlan | undefined {
+  const x = layer.inputs[q.x.index], y = layer.outputs[0];
+  if (!x || !y || !q.w.value || q.w.zp.kind !== "const" || (q.x.zp.kind === "const" && q.x.zp.values.length !== 1)) return undefined;
+  if (x.dims.length !== 4 && x.dims.length !== 3) return undefined;
+  let win: Window;
+  try { win = slidingWindow(layer.attrs, x.dims.slice(2), q.w.dims.slice(2)); } catch { return undefined; }
+  const two = x.dims.length === 4;
+  const [N, C] = x.dims, H = two ? x.dims[2] : 1, W = x.dims[x.dims.length - 1];
+  const OC = q.w.dims[0], group = layer.attrs.int("group", 1);
+  const [kh, kw] = two ? win.kernel : [1, win.kernel[0]];
+  const [sh, sw] = two ? win.strides : [1, win.strides[0]];
+  const [dh, dw] = two ? win.dilations : [1, win.dilations[0]];
+  const [OH, OW] = two ? win.out : [1, win.out[0]];
+  const padT = two ? win.padBegin[0] : 0, padL = win.padBegin[two ? 1 : 0];
+  if (C % group || OC % group || y.size === 0) return undefined;
+  const Cg = C / group, OCg = OC / group;
+  if (!forced && Cg === 1 && OCg === 1) return undefined;
+  const K = Cg * kh * kw, P = OH * OW;
+  const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && [...win.padBegin, ...win.padEnd].every((p) => p === 0);
+  if (!pointwise && K * P > MAX_COL_BYTES) return undefined;
+  const Hp = (OH - 1) * sh + (kh - 1) * dh + 1, Wp = (OW - 1) * sw + (kw - 1) * dw + 1 + 32;
+  const planeAt = 0;
+  const colAt = pointwise ? 0 : align16(C * Hp * Wp + 32);
+  const panelAt = pointwise ? 0 : align16(colAt + K * P + 32);
+  const scratchBytes = panelAt + packedColsBytes(QTILE.nr, K);
+  return { q, N, C, H, W, OC, OH, OW, kh, kw, sh, sw, dh, dw, group, Cg, OCg, K, P, pointwise, Hp, Wp, padT, padL, planeAt, colAt, panelAt, scratchBytes };
+}
+
+/** Constants: the weights packed per group (rows), then the bias and multipliers per output channel. */
+export function qconvPrepare(plan: QConvPlan): KernelPrep {
+  const { q, group, OCg, K, OC } = plan;
+  const w = numbers(q.w.value!);
+  const zp = (q.w.zp as { values: number[] }).values;
+  const parts: Uint8Array[] = [];
+  for (let g = 0; g < group; g++) {
+    parts.push(packRows((i, k) => { const oc = g * OCg + i; return w[oc * K + k] - perChannel(zp, oc); }, OCg, K));
+  }
+  const total = parts.reduce((s, p) => s + p.length, 0);
+  const packed = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) { packed.set(p, at); at += p.length; }
+  const constants: Uint8Array[] = [packed, int32Bytes(q.bias ?? new Int32Array(OC), OC + 4)];
+  if (q.result.kind === "requant") constants.push(float32Bytes(q.result.mult.length === 1 ? new Float32Array(OC).fill(q.result.mult[0]) : q.result.mult, OC + 4));
+  return { constants, scratchBytes: plan.scratchBytes, unread: [plan.q.w.index] };
+}
+
+/** Copies n bytes from src to dst (byte addresses in locals): 16 at a time, the tail overlapping the last whole vector. */
+function copyRow(m: binaryen.Module, dst: Local, src: Local, n: number, sw: number): Expr[] {
+  const code: Expr[] = [];
+  if (sw === 1) {
+    for (let o = 0; o + 16 <= n; o += 16) code.push(m.v128.store(o, 1, dst.get(), m.v128.load(o, 1, src.get())));
+    if (n % 16 && n > 16) code.push(m.v128.store(n - 16, 1, dst.get(), m.v128.load(n - 16, 1, src.get())));
+    else if (n % 16) code.push(...storeBytes(m, 0, dst.get, () => m.v128.load(0, 1, src.get()), n));
+    return code;
+  }
+  if (sw === 2) {
+    // the even bytes of 32 read: 16 outputs (reads run up to 31 bytes past the row, into the padded plane's slack)
+    const even = Array.from({ length: 16 }, (_, i) => 2 * i);
+    const gather = (o: number) => m.i8x16.shuffle(m.v128.load(2 * o, 1, src.get()), m.v128.load(2 * o + 16, 1, src.get()), even);
+    for (let o = 0; o + 16 <= n; o += 16) code.push(m.v128.store(o, 1, dst.get(), gather(o)));
+    if (n % 16 && n > 16) code.push(m.v128.store(n - 16, 1, dst.get(), gather(n - 16)));
+    else if (n % 16) code.push(...storeBytes(m, 0, dst.get, () => gather(0), n));
+    return code;
+  }
+  for (let o = 0; o < n; o++) code.push(m.i32.store8(o, 1, dst.get(), m.i32.load8_u(o * sw, 1, src.get())));
+  return code;
+}
+
+/** The zero point of x as an i32 expression (a constant, or read from its one-value input). */
+export function xZeroPoint(ctx: KernelCtx, q: QLayer): () => Expr {
+  const m = ctx.m;
+  const zp = q.x.zp;
+  if (zp.kind === "const") return () => m.i32.const(zp.values[0]);
+  const t = ctx.input(zp.index);
+  return () => (q.x.dtype === "int8" ? m.i32.load8_s(t.addr, 1, m.i32.const(0)) : m.i32.load8_u(t.addr, 1, m.i32.const(0)));
+}
+
+/** im2col of image n, group g: the padded plane, then col rows (c, ki, kj) x OH rows of OW bytes. */
+function emitIm2col(fn: Fn, ctx: KernelCtx, p: QConvPlan, n: Local, g: Local, zp: () => Expr): Expr[] {
+  const m = fn.m;
+  const x = ctx.input(p.q.x.index);
+  const S = ctx.scratchAddr;
+  const plane = S + p.planeAt, col = S + p.colAt;
+  const i32 = (v: number) => m.i32.const(v);
+  const add = (...e: Expr[]) => e.reduce((a, b) => m.i32.add(a, b));
+  const src = fn.local(binaryen.i32), dst = fn.local(binaryen.i32);
+  const rows = Math.min(p.H, p.Hp - p.padT), cols = Math.min(p.W, p.Wp - 32 - p.padL);
+  const planeBytes = p.Cg * p.Hp * p.Wp;
+  return [
+    // the group's channels, padded with the zero point (which the GEMM's packing maps to 0)
+    m.memory.fill(i32(plane), zp(), i32(planeBytes)),
+    cols > 0 ? fn.nest([p.Cg, rows], ([c, h]) => [m.memory.copy(
+      add(i32(plane + p.padT * p.Wp + p.padL), m.i32.mul(c.get(), i32(p.Hp * p.Wp)), m.i32.mul(h.get(), i32(p.Wp))),
+      add(i32(x.addr), m.i32.mul(n.get(), i32(p.C * p.H * p.W)), m.i32.mul(add(m.i32.mul(g.get(), i32(p.Cg)), c.get()), i32(p.H * p.W)), m.i32.mul(h.get(), i32(p.W))),
+      i32(cols))]) : m.nop(),
+    fn.nest([p.Cg, p.kh, p.kw, p.OH], ([c, ki, kj, oh]) => [
+      src.set(add(i32(plane), m.i32.mul(c.get(), i32(p.Hp * p.Wp)), m.i32.mul(ki.get(), i32(p.dh * p.Wp)), m.i32.mul(oh.get(), i32(p.sh * p.Wp)), m.i32.mul(kj.get(), i32(p.dw)))),
+      dst.set(add(i32(col), m.i32.mul(c.get(), i32(p.kh * p.kw * p.P)), m.i32.mul(ki.get(), i32(p.kw * p.P)), m.i32.mul(kj.get(), i32(p.P)), m.i32.mul(oh.get(), i32(p.OW)))),
+      ...copyRow(m, dst, src, p.OW, p.sw),
+    ]),
+  ];
+}
+
+export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
+  const { m, fn } = ctx;
+  const { q } = p;
+  const x = ctx.input(q.x.index), y = ctx.output(0);
+  const n = fn.local(binaryen.i32), g = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32), gOff = fn.local(binaryen.i32);
+  const zp = xZeroPoint(ctx, q);
+  const [packedW, biasAt, multAt] = ctx.constantAddrs;
+  const outBytes = q.result.kind === "int32" || q.result.kind === "float" ? 4 : 1;
+  const out: QOut = { addr: y.addr, rs: p.P, base: yBase.get };
+  const rowsBytes = packedRowsBytes(p.OCg, p.K);
+  const bSource = p.pointwise
+    ? { addr: x.addr, rs: p.P, base: () => m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(p.C)), m.i32.mul(g.get(), m.i32.const(p.Cg))), m.i32.const(p.P)), signed: q.x.dtype === "int8" }
+    : { addr: ctx.scratchAddr + p.colAt, rs: p.P, signed: q.x.dtype === "int8" };
+  const store = q.result.kind === "requant"
+    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt, base: gOff.get }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi })
+    : q.result.kind === "int32" ? storeInt32(fn, out) : undefined;
+  if (!store) ctx.unsupported("a float result of an 8-bit convolution");
+  const gemm = emitQGemm(fn, {
+    M: p.OCg, N: p.P, K: p.K,
+    a: { kind: "packed", addr: packedW, base: () => m.i32.mul(g.get(), m.i32.const(rowsBytes)) },
+    b: { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, bSource, p.K, zp) },
+    init: { perRow: (row) => m.i32.load(biasAt, 4, m.i32.add(gOff.get(), m.i32.shl(row(), m.i32.const(2)))) },
+    store,
+  });
+  fn.emit(fn.nest([p.N, p.group], ([img, grp]) => [
+    n.set(img.get()), g.set(grp.get()),
+    gOff.set(m.i32.mul(grp.get(), m.i32.const(p.OCg * 4))),
+    yBase.set(m.i32.mul(m.i32.add(m.i32.mul(img.get(), m.i32.const(p.OC)), m.i32.mul(grp.get(), m.i32.const(p.OCg))), m.i32.const(p.P * outBytes))),
+    ...(p.pointwise ? [] : emitIm2col(fn, ctx, p, img, grp, zp)),
+    gemm,
+  ]));
+}

@@ -1,0 +1,198 @@
+// The int8 GEMM: C[M,N] = A[M,K] B[K,N] on zero-point-shifted 8-bit values, exact in i32 lanes,
+// built on i32x4.dot_i16x8_s (8 multiply-adds per instruction, against f32x4's 4 in two).
+//
+// Both operands reach the microkernel as i16 (value - zero point, in [-255, 255]) packed in
+// k-pairs: the "rows" operand A as MR-row tiles, per k-pair one i32 word per row (rows (k, k+1));
+// the "columns" operand B as NR-column panels, per k-pair one i32 word per column. A k-pair step
+// splats each row's word over four lanes (v128.load32_splat) and dots it with the NR/4 vectors of
+// the panel: acc[r][v] += dot_i16x8_s(splat(A[r][k..k+1]), B[k..k+1][4v..4v+3]), each lane of a
+// product summing two k. A constant operand (the weights) is packed at compile time
+// (quant/qgemm-pack.ts); a runtime one (activations) is packed per block of rows or per panel
+// into scratch as the kernel goes (quant/qgemm-runtime.ts), its zero point subtracted there.
+// K is padded to even and rows and columns to whole tiles with zeros, so every tile runs the
+// same code; stores skip the padding. The accumulators start from a per-row or per-column i32
+// vector (the bias in the accumulator's scale) and each finished row of the tile goes to the
+// caller's store (quant/qgemm-store.ts: i32 out, requantized 8-bit, or float).
+import binaryen from "binaryen";
+import type { Expr, Fn, Local } from "../../fn.js";
+import { sum } from "../matmul/gemm-tile.js";
+
+export interface QTile {
+  /** rows of the register tile (of a packed A tile) */
+  mr: number;
+  /** columns of the register tile = of a packed B panel (a multiple of 4) */
+  nr: number;
+  /** k-pair steps per loop iteration */
+  unroll?: number;
+}
+
+/**
+ * Chosen by measurement (bench/qgemm.ts, interleaved with the float GEMM on this 2-core EPYC,
+ * Node 20): see that file's header for the figures.
+ */
+export const QTILE: QTile = { mr: 2, nr: 16 };
+
+/** K rounded up to whole k-pairs. */
+export const evenK = (K: number) => K + (K & 1);
+
+/** Bytes of a packed A of M rows (whole tiles) and of a packed B of N columns (whole panels). */
+export function packedRowsBytes(M: number, K: number, t: QTile = QTILE): number {
+  return Math.ceil(M / t.mr) * t.mr * evenK(K) * 2;
+}
+export function packedColsBytes(N: number, K: number, t: QTile = QTILE): number {
+  return Math.ceil(N / t.nr) * t.nr * evenK(K) * 2;
+}
+
+/**
+ * Where the packed A tiles are: prepacked (every tile, at `addr`, tile i at addr + i * Kp * 2 for
+ * its first row i), or packed at run time per block of `mc` rows into `scratch` by `pack`.
+ */
+export type RowsOperand =
+  | { kind: "packed"; addr: number; base?: () => Expr }
+  | { kind: "runtime"; scratch: number; mc: number; pack: (rowStart: Local, rows: Expr, to: number) => Expr };
+
+/** Where the packed B panels are: prepacked (panel p at addr + p * NR * Kp * 2), or packed per panel into `scratch`. */
+export type ColsOperand =
+  | { kind: "packed"; addr: number; base?: () => Expr }
+  | { kind: "runtime"; scratch: number; pack: (colStart: Expr, cols: number, to: number) => Expr };
+
+/**
+ * One finished row of a tile: `acc[v]` holds columns col + 4v .. col + 4v + 3 (only `cols` of the
+ * tile's columns are real); row and col are fresh i32 expressions of each call.
+ */
+export type QStore = (acc: Local[], row: () => Expr, col: () => Expr, cols: number) => Expr[];
+
+/**
+ * The accumulators' start for a row: per column (an i32x4 for columns col + 4v..) or per row (one
+ * i32 splatted), e.g. the bias in the accumulator's scale; undefined: zero.
+ */
+export interface QInit {
+  perCol?: (col: () => Expr, v: number, cols: number) => Expr;
+  perRow?: (row: () => Expr) => Expr;
+}
+
+export interface QGemmSpec {
+  M: number;
+  N: number;
+  K: number;
+  a: RowsOperand;
+  b: ColsOperand;
+  init?: QInit;
+  store: QStore;
+  tile?: QTile;
+}
+
+interface Pool {
+  acc: Local[][];
+  b: Local[];
+  a: Local;
+  pa: Local;
+  pb: Local;
+  pend: Local;
+}
+
+/** Code for the whole product. Nothing is read past the packed operands and what init and store read. */
+export function emitQGemm(fn: Fn, spec: QGemmSpec): Expr {
+  const t = spec.tile ?? QTILE;
+  if (t.nr % 4) throw new Error(`qgemm: bad tile ${JSON.stringify(t)}`);
+  if (spec.M === 0 || spec.N === 0) return fn.m.nop();
+  const V = t.nr / 4;
+  const pool: Pool = {
+    acc: Array.from({ length: t.mr }, () => Array.from({ length: V }, () => fn.local(binaryen.v128))),
+    b: Array.from({ length: V }, () => fn.local(binaryen.v128)),
+    a: fn.local(binaryen.v128),
+    pa: fn.local(binaryen.i32), pb: fn.local(binaryen.i32), pend: fn.local(binaryen.i32),
+  };
+  return new QEmitter(fn, spec, t, pool).product();
+}
+
+class QEmitter {
+  private readonly m: binaryen.Module;
+  private readonly Kp: number;
+  constructor(private readonly fn: Fn, private readonly s: QGemmSpec, private readonly t: QTile, private readonly p: Pool) {
+    this.m = fn.m;
+    this.Kp = evenK(s.K);
+  }
+
+  /** MC blocks of rows (A packed per block when it is a runtime operand) x panels x MR tiles. */
+  product(): Expr {
+    const { fn, m, s, t } = this;
+    const mc = s.a.kind === "runtime" ? s.a.mc : Math.ceil(s.M / t.mr) * t.mr;
+    if (mc % t.mr) throw new Error(`qgemm: block of ${mc} rows is not whole tiles of ${t.mr}`);
+    const Pfull = Math.floor(s.N / t.nr), tail = s.N % t.nr;
+    return fn.loop(s.M, (ib) => {
+      const rows = () => (s.M <= mc ? m.i32.const(s.M) : m.select(m.i32.lt_u(m.i32.add(ib.get(), m.i32.const(mc)), m.i32.const(s.M)), m.i32.const(mc), m.i32.sub(m.i32.const(s.M), ib.get())));
+      const end = () => (s.M <= mc ? m.i32.const(s.M) : m.i32.add(ib.get(), rows()));
+      const panel = (col: () => Expr, cols: number): Expr[] => [
+        ...(s.b.kind === "runtime" ? [s.b.pack(col(), cols, s.b.scratch)] : []),
+        fn.loopDyn(ib.get(), end(), (i) => this.tile(ib, i, col, cols), t.mr),
+      ];
+      return [
+        s.a.kind === "runtime" ? s.a.pack(ib, rows(), s.a.scratch) : m.nop(),
+        // a call per panel: optimized code from the first run's first calls on (Fn.outline)
+        fn.loop(Pfull, (p) => panel(() => m.i32.mul(p.get(), m.i32.const(t.nr)), t.nr), { outline: true }),
+        tail ? fn.block(panel(() => m.i32.const(Pfull * t.nr), tail)) : m.nop(),
+      ];
+    }, { step: mc });
+  }
+
+  /** The MR x NR tile at rows i.. (of the block at ib), columns col().. (cols of them real). */
+  private tile(ib: Local, i: Local, col: () => Expr, cols: number): Expr[] {
+    const { m, s, t, p: L } = this;
+    const rowBytes = this.Kp * 2;
+    const aStart = s.a.kind === "packed"
+      ? sum(m, [m.i32.const(s.a.addr), s.a.base?.(), m.i32.mul(i.get(), m.i32.const(rowBytes))])
+      : m.i32.add(m.i32.const(s.a.scratch), m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(rowBytes)));
+    const bStart = s.b.kind === "packed" ? sum(m, [m.i32.const(s.b.addr), s.b.base?.(), m.i32.mul(col(), m.i32.const(rowBytes))]) : m.i32.const(s.b.scratch);
+    const out: Expr[] = [L.pa.set(aStart), L.pb.set(bStart)];
+    const V = t.nr / 4;
+    for (let r = 0; r < t.mr; r++) {
+      const row = () => m.i32.add(i.get(), m.i32.const(r));
+      const rowInit = s.init?.perRow?.(row);
+      for (let v = 0; v < V; v++) {
+        let x: Expr = s.init?.perCol?.(col, v, cols) ?? m.v128.const(new Array(16).fill(0));
+        if (rowInit) x = s.init?.perCol ? m.i32x4.add(x, m.i32x4.splat(rowInit)) : m.i32x4.splat(s.init!.perRow!(row));
+        out.push(L.acc[r][v].set(x));
+      }
+    }
+    out.push(...this.kLoop());
+    for (let r = 0; r < t.mr; r++) {
+      const row = () => m.i32.add(i.get(), m.i32.const(r));
+      const store = this.fn.block(s.store(L.acc[r], row, col, cols));
+      // rows past M exist only in the last tile, when M % MR != 0
+      out.push(r < s.M % t.mr || s.M % t.mr === 0 ? store : m.if(m.i32.lt_u(row(), m.i32.const(s.M)), store));
+    }
+    return out;
+  }
+
+  /** Kp / 2 k-pair steps over the tile's packed rows and panel. */
+  private kLoop(): Expr[] {
+    const { m, fn, t, p: L } = this;
+    const V = t.nr / 4;
+    const steps = this.Kp / 2;
+    if (steps === 0) return [];
+    const U = Math.max(1, Math.min(t.unroll ?? 1, steps));
+    const step = (u: number): Expr[] => {
+      const code: Expr[] = [];
+      for (let v = 0; v < V; v++) code.push(L.b[v].set(m.v128.load(16 * v + 4 * t.nr * u, 16, L.pb.get())));
+      for (let r = 0; r < t.mr; r++) {
+        code.push(L.a.set(m.v128.load32_splat(4 * r + 4 * t.mr * u, 4, L.pa.get())));
+        for (let v = 0; v < V; v++) code.push(L.acc[r][v].set(m.i32x4.add(L.acc[r][v].get(), m.i32x4.dot_i16x8_s(L.a.get(), L.b[v].get()))));
+      }
+      return code;
+    };
+    const advance = (u: number) => [L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * t.mr * u))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr * u)))];
+    const main = steps - (steps % U);
+    const code: Expr[] = [];
+    const body = [...Array.from({ length: U }, (_, u) => step(u)).flat(), ...advance(U)];
+    if (main === U) code.push(...body);
+    else if (main > 0) {
+      const label = fn.label("qk");
+      code.push(L.pend.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr * main))),
+        m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))])));
+    }
+    for (let u = 0; u < steps % U; u++) code.push(...step(u), ...advance(1));
+    return code;
+  }
+}
+

@@ -1,0 +1,198 @@
+// Single QDQ layers, as onnxruntime's quantize_static writes them, run by kiln as fused 8-bit
+// kernels (passes/fuse-qdq.ts) against onnxruntime-node's plain run (graph optimizations off:
+// DequantizeLinear -> float op -> QuantizeLinear, the model's own meaning): every output within
+// one quantization step, and the 8-bit Add bit for bit (it computes the same float arithmetic).
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import { parseGraph } from "../../compiler/ir/parse.js";
+import { exportModel } from "../../compiler/onnx/export.js";
+import { load } from "../../compiler/driver/api.js";
+import { rng } from "../../compiler/driver/cli/inputs.js";
+
+const list = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i)).join(", ");
+
+/** uniform integers in [lo, hi) */
+function ints(n: number, lo: number, hi: number, seed: number): number[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, () => Math.floor(lo + r() * (hi - lo)));
+}
+
+async function runPlain(bytes: Uint8Array, feeds: Record<string, { data: Int8Array | Uint8Array; dims: number[] }>): Promise<Int8Array | Uint8Array> {
+  const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "disabled" });
+  const f = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.data instanceof Int8Array ? "int8" : "uint8", t.data, t.dims)]));
+  return Object.values(await s.run(f))[0].data as Int8Array | Uint8Array;
+}
+
+/** kiln's output, and the kernel variants its layers ran */
+async function runKiln(bytes: Uint8Array, feeds: Record<string, { data: Int8Array | Uint8Array; dims: number[] }>) {
+  const model = await load(bytes, { shapes: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims])) });
+  const out = Object.values(await model.run(feeds))[0].data as Int8Array | Uint8Array;
+  return { out, kernels: model.session!.manifest.layers.map((l) => l.kernel) };
+}
+
+interface Case {
+  name: string;
+  /** IR text of the body; %xq (and %aq, %bq) are inputs, %yq the output */
+  ir: string;
+  inputs: Record<string, { dims: number[]; dtype: "int8" | "uint8" }>;
+  kernel: string;
+  /** largest allowed difference in quantization steps */
+  steps: number;
+}
+
+function qdqConv(o: { x: number[]; w: number[]; attrs: string; act: string; xt: "int8" | "uint8"; yt: "int8" | "uint8"; group?: number }): string {
+  const [OC] = o.w, wn = o.w.reduce((a, b) => a * b, 1);
+  const sw = list(OC, (c) => 0.002 + 0.0007 * (c % 5));
+  const sx = 0.04;
+  const xz = o.xt === "uint8" ? 129 : -3, yz = o.yt === "uint8" ? 110 : 2;
+  return `
+const %sx : float32[] = dense<[${sx}]>
+const %zx : ${o.xt}[] = dense<[${xz}]>
+const %wq : int8[${o.w}] = dense<[${ints(wn, -127, 128, 5).join(", ")}]>
+const %sw : float32[${OC}] = dense<[${sw}]>
+const %zw : int8[${OC}] = splat<0>
+const %bq : int32[${OC}] = dense<[${ints(OC, -2000, 2000, 6).join(", ")}]>
+const %sb : float32[${OC}] = dense<[${list(OC, (c) => Math.fround(sx * Math.fround(0.002 + 0.0007 * (c % 5))))}]>
+const %sy : float32[] = dense<[0.08]>
+const %zy : ${o.yt}[] = dense<[${yz}]>
+const %lo : float32[] = dense<[0]>
+const %hi : float32[] = dense<[6]>
+%x : float32[${o.x}] = DequantizeLinear(%xq, %sx, %zx) {name="dqx"}
+%w : float32[${o.w}] = DequantizeLinear[axis=0](%wq, %sw, %zw) {name="dqw"}
+%b : float32[${OC}] = DequantizeLinear[axis=0](%bq, %sb) {name="dqb"}
+%c = Conv[${o.attrs}](%x, %w, %b) {name="conv"}
+${o.act === "relu" ? `%r = Relu(%c) {name="act"}` : o.act === "clip" ? `%r = Clip(%c, %lo, %hi) {name="act"}` : `%r = Identity(%c) {name="act"}`}
+%yq = QuantizeLinear(%r, %sy, %zy) {name="q"}
+output %yq`;
+}
+
+const CASES: Case[] = [
+  { name: "Conv 3x3 pad 1, per-channel, Relu, uint8", ir: qdqConv({ x: [1, 8, 9, 11], w: [12, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", act: "relu", xt: "uint8", yt: "uint8" }),
+    inputs: { xq: { dims: [1, 8, 9, 11], dtype: "uint8" } }, kernel: "qgemm-im2col", steps: 1 },
+  { name: "Conv 1x1, int8, no activation", ir: qdqConv({ x: [1, 24, 7, 5], w: [20, 24, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }),
+    inputs: { xq: { dims: [1, 24, 7, 5], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 1 },
+  { name: "depthwise 3x3 stride 2, Clip(0, 6)", ir: qdqConv({ x: [1, 6, 15, 14], w: [6, 1, 3, 3], attrs: "group=6, pads=[1, 1, 1, 1], strides=[2, 2]", act: "clip", xt: "int8", yt: "int8" }),
+    inputs: { xq: { dims: [1, 6, 15, 14], dtype: "int8" } }, kernel: "qdepthwise", steps: 1 },
+  {
+    name: "MatMul per-column weights, batched activations", kernel: "qgemm", steps: 1,
+    inputs: { xq: { dims: [2, 5, 33], dtype: "uint8" } },
+    ir: `
+const %sx : float32[] = dense<[0.03]>
+const %zx : uint8[] = dense<[120]>
+const %wq : int8[33,17] = dense<[${ints(33 * 17, -127, 128, 9).join(", ")}]>
+const %sw : float32[17] = dense<[${list(17, (c) => 0.003 + 0.001 * (c % 3))}]>
+const %zw : int8[17] = splat<0>
+const %sy : float32[] = dense<[0.2]>
+const %zy : uint8[] = dense<[128]>
+%x : float32[2,5,33] = DequantizeLinear(%xq, %sx, %zx) {name="dqx"}
+%w : float32[33,17] = DequantizeLinear[axis=1](%wq, %sw, %zw) {name="dqw"}
+%m = MatMul(%x, %w) {name="mm"}
+%yq = QuantizeLinear(%m, %sy, %zy) {name="q"}
+output %yq`,
+  },
+  {
+    name: "Gemm transB with a float bias", kernel: "qgemm", steps: 1,
+    inputs: { xq: { dims: [3, 40], dtype: "int8" } },
+    ir: `
+const %sx : float32[] = dense<[0.05]>
+const %zx : int8[] = dense<[1]>
+const %wq : int8[10,40] = dense<[${ints(400, -127, 128, 10).join(", ")}]>
+const %sw : float32[10] = dense<[${list(10, (c) => 0.004 + 0.001 * (c % 4))}]>
+const %b : float32[10] = dense<[${list(10, (c) => (c - 5) * 0.37)}]>
+const %sy : float32[] = dense<[0.25]>
+const %zy : int8[] = dense<[-10]>
+%x : float32[3,40] = DequantizeLinear(%xq, %sx, %zx) {name="dqx"}
+%w : float32[10,40] = DequantizeLinear[axis=0](%wq, %sw) {name="dqw"}
+%g = Gemm[transB=1](%x, %w, %b) {name="gemm"}
+%yq = QuantizeLinear(%g, %sy, %zy) {name="q"}
+output %yq`,
+  },
+  {
+    name: "Add + Relu of two 8-bit tensors", kernel: "qadd", steps: 0,
+    inputs: { aq: { dims: [1, 3, 7, 5], dtype: "uint8" }, bq: { dims: [1, 3, 7, 5], dtype: "uint8" } },
+    ir: `
+const %sa : float32[] = dense<[0.07]>
+const %za : uint8[] = dense<[100]>
+const %sb : float32[] = dense<[0.03]>
+const %zb : uint8[] = dense<[140]>
+const %sy : float32[] = dense<[0.05]>
+const %zy : uint8[] = dense<[0]>
+%a : float32[1,3,7,5] = DequantizeLinear(%aq, %sa, %za) {name="dqa"}
+%b : float32[1,3,7,5] = DequantizeLinear(%bq, %sb, %zb) {name="dqb"}
+%s = Add(%a, %b) {name="add"}
+%r = Relu(%s) {name="relu"}
+%yq = QuantizeLinear(%r, %sy, %zy) {name="q"}
+output %yq`,
+  },
+];
+
+describe("QDQ layers as fused 8-bit kernels vs onnxruntime's plain run", () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const inputs = Object.entries(c.inputs).map(([k, t]) => `input %${k} : ${t.dtype}[${t.dims}]`).join("\n");
+      const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 21)\n${inputs}\n${c.ir}`), { valueInfo: false });
+      const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, t], i) => {
+        const n = t.dims.reduce((a, b) => a * b, 1);
+        const v = ints(n, t.dtype === "uint8" ? 0 : -128, t.dtype === "uint8" ? 256 : 128, 20 + i);
+        return [k, { data: t.dtype === "uint8" ? Uint8Array.from(v) : Int8Array.from(v), dims: t.dims }];
+      }));
+      const want = await runPlain(bytes, feeds);
+      const got = await runKiln(bytes, feeds);
+      expect(got.kernels).toContain(c.kernel);
+      let worst = 0, differ = 0;
+      for (let i = 0; i < want.length; i++) {
+        const d = Math.abs(got.out[i] - want[i]);
+        worst = Math.max(worst, d);
+        if (d) differ++;
+      }
+      expect(worst, `${differ} of ${want.length} outputs differ`).toBeLessThanOrEqual(c.steps);
+      // the outputs are not all saturated or zero: the layer is exercised
+      expect(new Set(want).size).toBeGreaterThan(4);
+    });
+  }
+});
+
+// A QDQ graph's float island (HardSwish as quantize_static leaves it: Add -> Q -> DQ -> Mul -> Q ->
+// DQ -> Div) runs as one fused loop in which each Q -> DQ pair is computed in f32 lanes
+// (codegen/kernels/fused/elementwise.ts fakeQuantPair). Against onnxruntime's plain run on finite
+// values, and against kiln's own unfused -O0 build (QuantizeLinear to the integer and back) on
+// every edge: NaN, infinities, signed zeros, both saturation ends, exact halves.
+describe("QDQ float islands: Q -> DQ pairs in f32 lanes", () => {
+  const ir = (zp1: number, zp2: number) => `kiln.graph opsets("" = 21)
+input %x : float32[2,3,5,7]
+const %three : float32[] = dense<[3]>
+const %six : float32[] = dense<[6]>
+const %s1 : float32[] = dense<[0.0235294122248888]>
+const %z1 : uint8[] = dense<[${zp1}]>
+const %s2 : float32[] = dense<[0.05]>
+const %z2 : int8[] = dense<[${zp2}]>
+%a = Add(%x, %three) {name="add"}
+%aq = QuantizeLinear(%a, %s1, %z1) {name="q1"}
+%ad = DequantizeLinear(%aq, %s1, %z1) {name="dq1"}
+%m = Mul(%x, %ad) {name="mul"}
+%mq = QuantizeLinear(%m, %s2, %z2) {name="q2"}
+%md = DequantizeLinear(%mq, %s2, %z2) {name="dq2"}
+%d = Div(%md, %six) {name="div"}
+output %d`;
+  const r = rng(33);
+  const edges = [NaN, Infinity, -Infinity, 0, -0, 1e30, -1e30, 3, -3, 0.025, -0.025, 0.0117647061124444, -3.0117647, 2.9882353];
+  const x = Float32Array.from({ length: 210 }, (_, i) => (i < edges.length ? edges[i] : (r() * 2 - 1) * 8));
+  const run = async (bytes: Uint8Array, level: 0 | 2) => {
+    const model = await load(bytes, { shapes: { x: [2, 3, 5, 7] }, level });
+    const out = Object.values(await model.run({ x: { data: x, dims: [2, 3, 5, 7] } }))[0].data as Float32Array;
+    return { out, kernels: model.session!.manifest.layers.map((l) => l.kernel) };
+  };
+  for (const [zp1, zp2] of [[0, 0], [17, -5]]) {
+    it(`zero points ${zp1} and ${zp2}`, async () => {
+      const bytes = exportModel(parseGraph(ir(zp1, zp2)), { valueInfo: false });
+      const fused = await run(bytes, 2), plain = await run(bytes, 0);
+      expect(fused.kernels).toEqual(["fused-loop"]);
+      expect(plain.kernels).not.toContain("fused-loop");
+      for (let i = 0; i < x.length; i++) expect(Object.is(fused.out[i], plain.out[i]), `x = ${x[i]}: fused ${fused.out[i]}, unfused ${plain.out[i]}`).toBe(true);
+      const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "disabled" });
+      const want = Object.values(await s.run({ x: new ort.Tensor("float32", x, [2, 3, 5, 7]) }))[0].data as Float32Array;
+      for (let i = 0; i < x.length; i++) if (Number.isFinite(x[i])) expect(fused.out[i], `x = ${x[i]}`).toBe(want[i]);
+      expect(new Set(fused.out).size).toBeGreaterThan(20);
+    });
+  }
+});
