@@ -1,0 +1,44 @@
+// The data a random graph runs on: each graph input holds values of its kind (graph.ts
+// DataKind), drawn from the batch's seed; "edges" sprinkles the values where implementations
+// part ways (signed zeros, infinities, NaN, the largest and tiniest floats, subnormals).
+import { dtype as dtypeInfo, type TypedArray } from "../../runtime/dtypes.js";
+import type { Tensor } from "../../compiler/ir/graph.js";
+import { rng } from "../../compiler/driver/cli/inputs.js";
+import { KIND_RANGE, size, type InputRec, type Perturbation } from "./graph.js";
+
+export const EDGES = [0, -0, Infinity, -Infinity, NaN, 3.4028234663852886e38, -3.4028234663852886e38, 1e30, -1e30,
+  1e-30, -1e-30, 1e-40, -1e-40, 1, -1, 0.5, -0.5, 65504, 2, -2];
+/** the edges a sum may take in any order: no finite value large enough to overflow one */
+export const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1e-30, -1e-30, 1e-40, -1e-40, 1, -1, 0.5, -0.5, 2, -2];
+
+export function inputData(input: InputRec, seed: number): Tensor {
+  const r = rng(seed);
+  const info = dtypeInfo(input.dtype);
+  const n = size(input.shape);
+  const data = new info.array(n) as TypedArray;
+  const edges = input.kind === "edges" ? EDGES : input.kind === "specials" ? SPECIALS : undefined;
+  const [lo, hi] = edges ? KIND_RANGE.unit : KIND_RANGE[input.kind];
+  for (let i = 0; i < n; i++) {
+    let x = lo + r() * (hi - lo);
+    if (edges && r() < 0.3) x = edges[Math.floor(r() * edges.length)];
+    if (input.kind === "bools") x = r() < 0.5 ? 0 : 1;
+    else if (!info.float) x = Math.round(x);
+    (data as unknown as (number | bigint)[])[i] = info.big ? BigInt(x) : x;
+  }
+  return { dtype: input.dtype, dims: [...input.shape], data };
+}
+
+/**
+ * The perturbation factors of one tolerance run: 1 + u * 2^-23 per element, where u is +-ulps
+ * (random signs, `mode` 1 and 2) or uniform in [-ulps, ulps] (mode 3); all ones in mode 0.
+ */
+export function perturbationData(p: Perturbation, mode: number, seed: number): Tensor {
+  const r = rng(seed);
+  const n = size(p.shape);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = mode === 0 ? 0 : mode === 3 ? Math.round((2 * r() - 1) * p.ulps) : (r() < 0.5 ? -p.ulps : p.ulps);
+    data[i] = 1 + u * 2 ** -23;
+  }
+  return { dtype: "float32", dims: [...p.shape], data };
+}
