@@ -157,8 +157,10 @@ table.add("BatchNormalization", (ctx) => {
   const [scale, bias, mean, v] = [1, 2, 3, 4].map((i) => param(ctx.input(i), [0, 1, 0]));
   const eps = ctx.attrs.float("epsilon", 1e-5);
   if (!training) {
+    // (x - mean) times scale / sqrt(var + eps), as onnxruntime and the Conv folding do: dividing
+    // first overflowed to inf for x near the float32 limit where the result is finite
     emitRows(ctx, dt, view, [x, y, scale, bias, mean, v], (k) => {
-      k.write(y, (E, get) => E.add(E.mul(E.div(E.sub(get(x), get(mean)), E.sqrt(E.add(get(v), E.c(eps)))), get(scale)), get(bias)));
+      k.write(y, (E, get) => E.add(E.mul(E.sub(get(x), get(mean)), E.div(get(scale), E.sqrt(E.add(get(v), E.c(eps))))), get(bias)));
     });
     return;
   }

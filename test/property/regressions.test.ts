@@ -1,0 +1,18 @@
+// The minimal graphs of the bugs the property test (test/property.test.ts) found, each run in
+// kiln at -O0 and -O2 against onnxruntime-node.
+import { describe, it } from "vitest";
+import { expectIrMatchesOrt } from "./replay.js";
+
+const HEADER = `kiln.graph opsets("" = 18)\n`;
+const BIG = 3.4028234663852886e38;
+
+describe("property test regressions", () => {
+  it("BatchNormalization of a value near the float32 limit stays finite when the result is", () => expectIrMatchesOrt(HEADER + `
+input %x : float32[1,2,3]
+const %scale : float32[2] = dense<[-0.59375, 0.5]>
+const %bias : float32[2] = dense<[0.25, -1]>
+const %mean : float32[2] = dense<[-0.390625, 0.5]>
+const %var : float32[2] = dense<[0.640625, 1.5]>
+%y : float32[1,2,3] = BatchNormalization(%x, %scale, %bias, %mean, %var)
+output %y`, { x: [-BIG, BIG, 1, -BIG, BIG, -0.5] }));
+});
