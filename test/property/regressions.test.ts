@@ -15,4 +15,11 @@ const %mean : float32[2] = dense<[-0.390625, 0.5]>
 const %var : float32[2] = dense<[0.640625, 1.5]>
 %y : float32[1,2,3] = BatchNormalization(%x, %scale, %bias, %mean, %var)
 output %y`, { x: [-BIG, BIG, 1, -BIG, BIG, -0.5] }));
+
+  it("LpNormalization of a vector whose squares underflow (subnormals) gives zeros, like a zero vector", () => expectIrMatchesOrt(HEADER + `
+input %x : float32[4,2]
+%y : float32[4,2] = LpNormalization[axis=1](%x)
+%z : float32[4,2] = LpNormalization[axis=1, p=1](%x)
+output %y
+output %z`, { x: [-9.27e-41, 1e-45, 0, 0, 3, -4, 1e-40, 0] }));
 });

@@ -10,6 +10,12 @@ import { axisOf, floatType } from "./index.js";
 
 const table = new KernelTable();
 
+/** The local's value, with +inf where it is 0 (lane by lane for f32x4). */
+function zeroToInfinity(m: binaryen.Module, S: Ops, v: Local): Expr {
+  if (S.w === 4) return m.v128.bitselect(S.c(Infinity), v.get(), m.f32x4.eq(v.get(), S.c(0)));
+  return m.select((S.type === binaryen.f64 ? m.f64 : m.f32).eq(v.get(), S.c(0)), S.c(Infinity), v.get());
+}
+
 table.add("LpNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
@@ -24,9 +30,11 @@ table.add("LpNormalization", (ctx) => {
   emitRows(ctx, dt, view, [x, y], (k) => {
     const s = k.reduce("add", 0, (E, get) => (p === 1 ? E.abs(get(x)) : E.mul(get(x), get(x))));
     const norm = k.S.local();
-    // a zero vector stays zero (as in onnxruntime): divide by the least positive float instead of 0
-    const least = k.S.c(dt === "float64" ? 5e-324 : 1e-45);
-    k.emit(norm.set(k.S.max(p === 1 ? s.get() : k.S.sqrt(s.get()), least)));
+    // a vector of norm 0 gives zeros (as in onnxruntime): divide by +inf instead of 0. (Dividing
+    // by the least positive float kept zeros at zero but blew up subnormals whose squares
+    // underflow: x = -9e-41 gave -66180.)
+    k.emit(norm.set(p === 1 ? s.get() : k.S.sqrt(s.get())));
+    k.emit(norm.set(zeroToInfinity(ctx.m, k.S, norm)));
     k.write(y, (E, get, stat) => E.div(get(x), stat(norm)));
   });
 });
