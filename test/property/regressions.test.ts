@@ -22,4 +22,13 @@ input %x : float32[4,2]
 %z : float32[4,2] = LpNormalization[axis=1, p=1](%x)
 output %y
 output %z`, { x: [-9.27e-41, 1e-45, 0, 0, 3, -4, 1e-40, 0] }));
+
+  it("Slice with a negative step clamps a start before the first element to it (a 1-element result, not empty)", () => expectIrMatchesOrt(HEADER + `
+input %x : float32[1,3,2]
+const %starts : int64[3] = dense<[-2, -5, -9]>
+const %ends : int64[3] = dense<[-2, -9, -9]>
+const %axes : int64[3] = dense<[0, 1, 2]>
+const %steps : int64[3] = dense<[-1, -1, -2]>
+%y : float32[1,1,1] = Slice(%x, %starts, %ends, %axes, %steps)
+output %y`, { x: [1, 2, 3, 4, 5, 6] }));
 });
