@@ -1,6 +1,10 @@
 // The minimal graphs of the bugs the property test (test/property.test.ts) found, each run in
 // kiln at -O0 and -O2 against onnxruntime-node.
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { compile } from "../../compiler/driver/api.js";
+import { parseGraph } from "../../compiler/ir/parse.js";
+import { exportModel } from "../../compiler/onnx/export.js";
+import { KilnError } from "../../runtime/errors.js";
 import { expectIrMatchesOrt } from "./replay.js";
 
 const HEADER = `kiln.graph opsets("" = 18)\n`;
@@ -31,4 +35,19 @@ const %axes : int64[3] = dense<[0, 1, 2]>
 const %steps : int64[3] = dense<[-1, -1, -2]>
 %y : float32[1,1,1] = Slice(%x, %starts, %ends, %axes, %steps)
 output %y`, { x: [1, 2, 3, 4, 5, 6] }));
+
+  it("Gather and GatherElements with a constant index out of range are INVALID_MODEL (kiln read zeros; onnxruntime fails at run time)", async () => {
+    const cases = [
+      ["input %x : float32[0,1]", "const %i : int32[] = dense<[0]>", "%y : float32[1] = Gather(%x, %i)"],
+      ["input %x : float32[3,2]", "const %i : int64[1] = dense<[-4]>", "%y : float32[1,2] = Gather(%x, %i)"],
+      ["input %x : float32[3,2]", "const %i : int64[1,2] = dense<[0, 2]>", "%y : float32[1,2] = GatherElements[axis=1](%x, %i)"],
+    ];
+    for (const lines of cases) {
+      const bytes = exportModel(parseGraph(HEADER + [...lines, "output %y"].join("\n")));
+      const e = await compile(bytes).then(() => undefined, (err: unknown) => err);
+      expect(e, lines[2]).toBeInstanceOf(KilnError);
+      expect((e as KilnError).code).toBe("INVALID_MODEL");
+      expect((e as KilnError).message).toMatch(/index -?\d+ is out of range for axis \d of size \d/);
+    }
+  });
 });
