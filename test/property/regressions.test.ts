@@ -36,6 +36,12 @@ const %steps : int64[3] = dense<[-1, -1, -2]>
 %y : float32[1,1,1] = Slice(%x, %starts, %ends, %axes, %steps)
 output %y`, { x: [1, 2, 3, 4, 5, 6] }));
 
+
+  it("LogSoftmax keeps its precision next to a large maximum ((x - max) - log(sum), not x - (max + log(sum)))", () => expectIrMatchesOrt(HEADER + `
+input %x : float32[2,8]
+%y : float32[2,8] = LogSoftmax(%x)
+output %y`, { x: [0.76, 65504, 65504, -BIG, 1.38, -0.17, -1, -0.06, 1000.5, 1000.25, 999, -3, 0, 1000.5, 7, 1] }));
+
   it("Gather and GatherElements with a constant index out of range are INVALID_MODEL (kiln read zeros; onnxruntime fails at run time)", async () => {
     const cases = [
       ["input %x : float32[0,1]", "const %i : int32[] = dense<[0]>", "%y : float32[1] = Gather(%x, %i)"],
