@@ -29,16 +29,18 @@ export function inputData(input: InputRec, seed: number): Tensor {
 }
 
 /**
- * The perturbation factors of one tolerance run: 1 + u * 2^-23 per element, where u is +-ulps
- * (random signs, `mode` 1 and 2) or uniform in [-ulps, ulps] (mode 3); all ones in mode 0.
+ * The perturbation inputs of one tolerance run (mode 0: the reference, factors 1 and terms 0).
+ * Each element moves by u ulps: of itself (a factor 1 + u * 2^-23) or of 1 (a term u * 2^-24),
+ * where u is +ulps (mode 1), -ulps (mode 2: these two find the thresholds a monotone error
+ * crosses), +-ulps at random (mode 3) or uniform in [-ulps, ulps] (mode 4).
  */
 export function perturbationData(p: Perturbation, mode: number, seed: number): Tensor {
   const r = rng(seed);
   const n = size(p.shape);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    const u = mode === 0 ? 0 : mode === 3 ? Math.round((2 * r() - 1) * p.ulps) : (r() < 0.5 ? -p.ulps : p.ulps);
-    data[i] = 1 + u * 2 ** -23;
+    const u = mode === 0 ? 0 : mode === 1 ? p.ulps : mode === 2 ? -p.ulps : mode === 3 ? (r() < 0.5 ? -p.ulps : p.ulps) : Math.round((2 * r() - 1) * p.ulps);
+    data[i] = p.additive ? u * 2 ** -24 : 1 + u * 2 ** -23;
   }
   return { dtype: "float32", dims: [...p.shape], data };
 }

@@ -33,6 +33,8 @@ export interface Val {
   inf: boolean;
   /** depends on no graph input (an initializer, or computed from initializers only) */
   constant: boolean;
+  /** computed by exactly rounded ops only: the same bits in any correct implementation */
+  exact: boolean;
 }
 
 /** What a step declares about the result of a node besides its type. */
@@ -98,7 +100,7 @@ export class Builder {
     this.inputs.push({ name, dtype: dt, shape: [...shape], kind });
     const [lo, hi] = KIND_RANGE[kind];
     const special = kind === "edges" || kind === "specials";
-    const val: Val = { name, dtype: dt, shape: [...shape], lo, hi, nan: special, inf: special, constant: false };
+    const val: Val = { name, dtype: dt, shape: [...shape], lo, hi, nan: special, inf: special, constant: false, exact: true };
     this.vals.push(val);
     return val;
   }
@@ -120,7 +122,7 @@ export class Builder {
     this.constants.set(name, { dtype: dt, dims: [...shape], data });
     const finite = nums.filter(Number.isFinite);
     const val: Val = {
-      name, dtype: dt, shape: [...shape], constant: true,
+      name, dtype: dt, shape: [...shape], constant: true, exact: true,
       lo: finite.length ? Math.min(...finite) : 0, hi: finite.length ? Math.max(...finite) : 0,
       nan: nums.some(Number.isNaN), inf: nums.some((x) => Math.abs(x) === Infinity),
     };
@@ -160,10 +162,11 @@ export class Builder {
     }
     const present = inputs.filter((v): v is Val => v !== null);
     const constant = present.length > 0 && present.every((v) => v.constant);
+    const exact = present.every((v) => v.exact) && !facts.ulps && !facts.inputUlps;
     this.nodes.push({ ...node, ulps: facts.ulps ?? 0, inputUlps: facts.inputUlps ?? 0 });
     return outs.map((o, k) => {
       const val: Val = {
-        name: o, dtype: types[k].dtype, shape: [...types[k].shape], constant,
+        name: o, dtype: types[k].dtype, shape: [...types[k].shape], constant, exact,
         lo: k === 0 ? facts.lo ?? -Infinity : -Infinity, hi: k === 0 ? facts.hi ?? Infinity : Infinity,
         nan: k === 0 ? facts.nan ?? true : true, inf: k === 0 ? facts.inf ?? true : true,
       };
@@ -198,12 +201,23 @@ export class Builder {
   }
 }
 
-/** A graph input that onnxruntime's copy of the graph multiplies a value by (1 in the reference run). */
+/**
+ * A graph input of onnxruntime's copy of the graph that multiplies a value (by 1 in the reference
+ * run), or, `additive`, is added to it (0 in the reference run).
+ */
 export interface Perturbation {
   name: string;
   shape: number[];
   ulps: number;
+  additive: boolean;
 }
+
+/**
+ * ulps from which an op's results are also perturbed absolutely, by that many ulps of 1: a math
+ * function written as exp(x) - 1 or (e^x - e^-x) / 2 (as the spec's formulas are) is off by
+ * ulps of 1 near 0, where another, more careful one is not (Elu(-1e-40): 0 or -1e-40).
+ */
+const ABSOLUTE_FROM = 8;
 
 const isF32 = (dt: DTypeName | undefined) => dt === "float32";
 
@@ -226,14 +240,23 @@ export function assemble(builders: readonly Builder[], perturb: boolean): { grap
     return gv;
   };
   let k = 0;
-  const through = (value: string, ulps: number, out = `${value}__p${k}`): string => {
+  /** value * p (+ q when the op's results are also off absolutely), named `out` */
+  const through = (value: string, ulps: number, out = `${value}__p${k}`, absolute = false): string => {
     const v = types.get(value.replace(/__raw$/, ""))!;
-    const p = `p${k++}`;
-    declare(p, v);
-    g.inputs.push(p);
-    perturbations.push({ name: p, shape: [...v.shape], ulps });
-    declare(out, v);
-    g.addNode({ name: `perturb${k}`, op: "Mul", domain: "", inputs: [value, p], outputs: [out], attrs: {} });
+    const input = (additive: boolean) => {
+      const p = `p${k++}`;
+      declare(p, v);
+      g.inputs.push(p);
+      perturbations.push({ name: p, shape: [...v.shape], ulps, additive });
+      return p;
+    };
+    const scaled = absolute ? `${out}__scaled` : out;
+    declare(scaled, v);
+    g.addNode({ name: `perturb${k}`, op: "Mul", domain: "", inputs: [value, input(false)], outputs: [scaled], attrs: {} });
+    if (absolute) {
+      declare(out, v);
+      g.addNode({ name: `perturb${k}`, op: "Add", domain: "", inputs: [scaled, input(true)], outputs: [out], attrs: {} });
+    }
     return out;
   };
   const outputs: string[] = [];
@@ -250,7 +273,7 @@ export function assemble(builders: readonly Builder[], perturb: boolean): { grap
       g.addNode({ name: n.name, op: n.op, domain: n.domain, inputs, outputs: raw, attrs: n.attrs });
       raw.forEach((o, j) => {
         if (o === n.outputs[j]) return;
-        through(o, n.ulps, n.outputs[j]);
+        through(o, n.ulps, n.outputs[j], n.ulps >= ABSOLUTE_FROM);
       });
     }
     for (const v of b.outputs) outputs.push(v);

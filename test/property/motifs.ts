@@ -185,7 +185,7 @@ const selectChain: Step = {
   build(b, p) {
     const x = operand(b, p, floats);
     if (!floats(x)) return false;
-    const [cond] = b.node(p.pick(["Greater", "Less", "GreaterOrEqual", "Equal"]), [x, scalar(b, p.pick([0, 0.5, -1]))]);
+    const [cond] = b.node(p.pick(x.exact ? ["Greater", "Less", "GreaterOrEqual", "Equal"] : ["Greater", "Less", "GreaterOrEqual"]), [x, scalar(b, p.pick([0, 0.5, -1]))]);
     const [fx] = b.node(p.pick(["Neg", "Abs", "Relu", "Exp"]), [x], {}, { ulps: 8 });
     b.node("Where", [cond, fx, p.chance(0.5) ? x : scalar(b, 0)]);
     return true;

@@ -104,9 +104,12 @@ function compareStep(def: OpDef): Step {
     op, nodes: 1,
     build(b: Builder, p: Picker) {
       const dt: DTypeName = p.chance(0.25) ? p.pick(["int64", "int32"]) : op === "Equal" && p.chance(0.2) ? "bool" : "float32";
-      const a = operand(b, p, (v) => v.dtype === dt, dt);
-      const c = partner(b, p, a, (v) => v.dtype === dt);
-      if (a.dtype !== dt || c.dtype !== dt) return false;
+      // Equal of floats compares exact values only: a result off by an ulp (legitimately) is
+      // equal or not, and no perturbation finds the one value that ties
+      const ok = (v: Val) => v.dtype === dt && (op !== "Equal" || dt !== "float32" || v.exact);
+      const a = operand(b, p, ok, dt);
+      const c = partner(b, p, a, ok);
+      if (!ok(a) || !ok(c)) return false;
       b.node(op, [a, c]);
       return true;
     },

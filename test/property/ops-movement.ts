@@ -67,7 +67,8 @@ const flattenStep: Step = {
     if (!x) return false;
     const r = x.shape.length;
     const a = p.range(0, r);
-    b.node("Flatten", [x], p.chance(0.7) ? { axis: INT(p.chance(0.3) && r > 0 ? a - r : a) } : {}, same(x));
+    // the default axis is 1, out of range for a scalar
+    b.node("Flatten", [x], p.chance(0.7) || r === 0 ? { axis: INT(p.chance(0.3) && r > 0 ? a - r : a) } : {}, same(x));
     return true;
   },
 };
@@ -190,6 +191,7 @@ const gatherStep: Step = {
     if (!x) return false;
     const a = axis(p, x.shape.length);
     const d = x.shape[a.axis];
+    if (d === 0) return false; // no index is valid on an empty axis
     const idxShape = p.pick([[], [dim(p, 7)], [2, dim(p, 4)]]);
     if (size(x.shape) / d * size(idxShape) > MAX_ELEMENTS) return false;
     // indices in [-d, d): negative ones count from the end
@@ -206,6 +208,7 @@ const gatherElementsStep: Step = {
     if (!x) return false;
     const a = axis(p, x.shape.length);
     const d = x.shape[a.axis];
+    if (d === 0) return false;
     const s = x.shape.map((n, k) => (k === a.axis ? dim(p, 7) : p.chance(0.3) ? Math.max(1, n - 1) : n));
     const idx = b.constant("int64", s, () => Math.floor(b.random() * 2 * d) - d);
     b.node("GatherElements", [x, idx], { axis: INT(a.written) }, same(x));
@@ -271,8 +274,9 @@ const tileStep: Step = {
 const depthSpaceStep: Step = {
   op: "DepthToSpace", nodes: 1,
   build(b, p) {
+    // onnxruntime has float kernels only
     const x = take(b, p, 4, 4);
-    if (!x || x.dtype === "bool") return false;
+    if (!x || x.dtype !== "float32") return false;
     const [, C, H, W] = x.shape;
     const bs = p.pick([2, 3]);
     if (p.chance(0.5) && H % bs === 0 && W % bs === 0) {

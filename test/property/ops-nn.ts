@@ -11,16 +11,19 @@ import type { Step } from "./steps.js";
 /** the order of a dot product's sum is free (and fused multiply-adds round once): ulps per input element */
 const SUM_ULPS = 2;
 
-/** A weight-like operand: an initializer usually, sometimes a graph input. */
-function weights(b: Builder, p: Picker, s: number[], range: [number, number] = [-1, 1]): Val {
-  return p.chance(0.8) ? b.constant("float32", s, undefined, range) : fresh(b, p, "float32", s);
+/** A weight-like operand: an initializer usually, sometimes a graph input (of any data when `finite` is false). */
+function weights(b: Builder, p: Picker, s: number[], finite = false): Val {
+  if (p.chance(0.8)) return b.constant("float32", s, undefined, [-1, 1]);
+  return (finite ? b.input("float32", s, "unit") : undefined) ?? fresh(b, p, "float32", s);
 }
 
 const matmulStep: Step = {
   op: "MatMul", nodes: 1,
   build(b, p) {
-    const a = operand(b, p, accumulable, "float32", 1, 4);
-    if (!accumulable(a) || a.shape.length === 0) return false;
+    // onnxruntime's MatMul refuses some empty operands ("cannot broadcast"): none here
+    const ok = (v: Val) => accumulable(v) && size(v.shape) > 0;
+    const a = operand(b, p, ok, "float32", 1, 4);
+    if (!ok(a) || a.shape.length === 0) return false;
     const K = a.shape[a.shape.length - 1];
     const N = dim(p, 24);
     const batch = a.shape.slice(0, -2);
@@ -81,8 +84,10 @@ function window(p: Picker, spatial: number[], opts: { dilations: boolean; maxKer
     end.push(opts.padBelowKernel ? Math.min(pe, k - 1) : pe);
   }
   const attrs: Record<string, Attr> = { kernel_shape: INTS(kernel) };
-  // onnxruntime refuses SAME_UPPER/SAME_LOWER with dilations
-  const auto = dilations.some((x) => x > 1) ? p.pick([0, 0, 3]) : p.int(8);
+  // onnxruntime refuses SAME_UPPER/SAME_LOWER with dilations, and where the stride skips past
+  // the input's end (it computes a negative pad there; the spec's is 0)
+  const sameFits = spatial.every((d, a) => (Math.ceil(d / strides[a]) - 1) * strides[a] + kernel[a] >= d);
+  const auto = dilations.some((x) => x > 1) || !sameFits ? p.pick([0, 0, 3]) : p.int(8);
   if (auto === 1) attrs.auto_pad = STRING("SAME_UPPER");
   else if (auto === 2) attrs.auto_pad = STRING("SAME_LOWER");
   else if (auto === 3) attrs.auto_pad = STRING("VALID");
@@ -92,7 +97,13 @@ function window(p: Picker, spatial: number[], opts: { dilations: boolean; maxKer
   // the window must fit the input with the pads the attributes give (VALID has none)
   const padded = spatial.map((d, k) => d + (auto === 3 || auto === 1 || auto === 2 ? 0 : begin[k] + end[k]));
   const fits = kernel.every((k, a) => (k - 1) * dilations[a] + 1 <= (auto === 1 || auto === 2 ? Infinity : padded[a]));
-  return { attrs, kernel, fits };
+  // ceil_mode adds a last window where the stride leaves a partial one; the spec drops it when it
+  // would start in the end padding, onnxruntime's kernel does not (its shape and kernel disagree)
+  const ceilFits = spatial.every((d, a) => {
+    const span = padded[a] - ((kernel[a] - 1) * dilations[a] + 1);
+    return Math.ceil(span / strides[a]) * strides[a] < d + (auto === 0 || auto > 3 ? begin[a] : 0);
+  });
+  return { attrs, kernel, fits, ceilFits };
 }
 
 /**
@@ -116,7 +127,10 @@ const convStep: Step = {
     const M = group * (p.chance(0.3) && group === C ? 1 : p.range(1, 4));
     const w = window(p, x.shape.slice(2), { dilations: true });
     if (!w.fits) return false;
-    const W = weights(b, p, [M, C / group, ...w.kernel]);
+    // finite weights: kiln's kernels skip the taps over padding, where the reference (and
+    // onnxruntime's im2col) multiply a zero by the weight, which is NaN for an infinite or NaN
+    // weight; kiln leaves that out on purpose (a deviation for non-finite weights only)
+    const W = weights(b, p, [M, C / group, ...w.kernel], true);
     const bias = p.chance(0.5) ? b.constant("float32", [M], undefined, [-1, 1]) : null;
     if (group > 1) w.attrs.group = INT(group);
     if (p.chance(0.3)) delete w.attrs.kernel_shape; // inferred from the weights
@@ -140,7 +154,8 @@ const convTransposeStep: Step = {
     const attrs: Record<string, Attr> = { kernel_shape: INTS(kernel) };
     if (strides.some((s) => s > 1)) attrs.strides = INTS(strides);
     if (dilations.some((d) => d > 1)) attrs.dilations = INTS(dilations);
-    const outPad = spatial.map((_, a) => (p.chance(0.3) ? p.int(Math.max(strides[a], dilations[a])) : 0));
+    // below the stride (the spec also allows below the dilation; onnxruntime refuses that)
+    const outPad = spatial.map((_, a) => (p.chance(0.3) ? p.int(strides[a]) : 0));
     if (outPad.some((v) => v)) attrs.output_padding = INTS(outPad);
     const pads = [...spatial, ...spatial].map((_, k) => (p.chance(0.3) ? Math.min(p.int(3), kernel[k % spatial.length] - 1) : 0));
     const full = spatial.map((d, a) => strides[a] * (d - 1) + outPad[a] + (kernel[a] - 1) * dilations[a] + 1);
@@ -165,7 +180,7 @@ function poolStep(op: "MaxPool" | "AveragePool" | "LpPool"): Step {
       if (!x) return false;
       const w = window(p, x.shape.slice(2), { dilations: op !== "LpPool" && b.opset >= 19, padBelowKernel: true });
       if (!w.fits) return false;
-      if (op !== "LpPool" && p.chance(0.3)) w.attrs.ceil_mode = INT(1);
+      if (op !== "LpPool" && w.ceilFits && p.chance(0.3)) w.attrs.ceil_mode = INT(1);
       if (op === "AveragePool" && p.chance(0.5)) w.attrs.count_include_pad = INT(1);
       if (op === "LpPool" && p.chance(0.7)) w.attrs.p = INT(p.pick([1, 3, 2]));
       // MaxPool takes the largest exactly; the averages sum (and LpPool powers and roots)

@@ -2,7 +2,7 @@
 // normalizations.
 import { allOps } from "../../compiler/ops/index.js";
 import type { Attr } from "../../compiler/ir/graph.js";
-import type { Builder, Facts, Val } from "./graph.js";
+import { size, type Builder, type Facts, type Val } from "./graph.js";
 import type { Picker } from "./picker.js";
 import { FLOAT, INT, INTS, accumulable, axesOf, axis, floats, operand } from "./operands.js";
 import type { Step } from "./steps.js";
@@ -40,9 +40,16 @@ function reduceStep(op: string): Step {
       // ReduceLogSumExp: onnxruntime subtracts the largest element first, where NaN next to +inf
       // gives inf (the max skips NaN, exp(NaN - inf) is dropped); the reference gives NaN, as kiln
       const noNaN = selects(op) || op === "ReduceLogSumExp";
-      const ok = ints ? (v: Val) => v.dtype === "int64" && v.hi - v.lo < 64 : selects(op) ? (v: Val) => floats(v) && !v.nan : noNaN ? (v: Val) => accumulable(v) && !v.nan : accumulable;
-      const x = operand(b, p, ok, ints ? "int64" : "float32", 1, 4);
-      if (!ok(x) || x.shape.length === 0) return false;
+      // ReduceProd: a product's underflows and overflows depend on its order (1e-30 * 1e-30 * inf
+      // is NaN one way, inf another): small factors, no infinities
+      const prod = (v: Val) => floats(v) && !v.inf && v.lo >= -4 && v.hi <= 4;
+      const ok = ints ? (v: Val) => v.dtype === "int64" && v.hi - v.lo < 64 : selects(op) ? (v: Val) => floats(v) && !v.nan
+        : op === "ReduceProd" ? prod : noNaN ? (v: Val) => accumulable(v) && !v.nan : accumulable;
+      // onnxruntime's reductions of an empty input get their shapes wrong ([0,1,3] over axes 0
+      // and 2 gives [1,1,3]; with keepdims=0, [0,1,1] gives [1,1]) and ReduceMean gives 0 for
+      // the spec's undefined (kiln: NaN): no empty inputs (test/kernels/reduce.test.ts has them)
+      const x = operand(b, p, (v) => ok(v) && size(v.shape) > 0, ints ? "int64" : "float32", 1, 4);
+      if (!ok(x) || x.shape.length === 0 || size(x.shape) === 0) return false;
       const { inputs, attrs } = reduceAxes(b, p, x);
       const facts: Facts = selects(op) ? { lo: x.lo, hi: x.hi, nan: false, inf: x.inf } : { inputUlps: SUM_ULPS, ulps: RESULT_ULPS[op] ?? 0 };
       b.node(op, inputs, attrs, ints ? { ...facts, nan: false, inf: false, inputUlps: 0, lo: -(2 ** 40), hi: 2 ** 40 } : facts);
@@ -58,7 +65,9 @@ function argStep(op: string): Step {
       // numpy's argmax (the reference) picks the first NaN; onnxruntime skips NaN: no NaN here
       const x = operand(b, p, (v) => floats(v) && !v.nan, "float32", 1, 4);
       if (!floats(x) || x.nan || x.shape.length === 0) return false;
-      const attrs: Record<string, Attr> = { axis: INT(axis(p, x.shape.length).written) };
+      const a = axis(p, x.shape.length);
+      if (x.shape[a.axis] === 0) return false; // no largest element of none
+      const attrs: Record<string, Attr> = { axis: INT(a.written) };
       if (p.chance(0.4)) attrs.keepdims = INT(0);
       if (p.chance(0.3)) attrs.select_last_index = INT(1);
       b.node(op, [x], attrs, { lo: 0, hi: 17, nan: false, inf: false });
