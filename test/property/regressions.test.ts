@@ -5,7 +5,8 @@ import { compile } from "../../compiler/driver/api.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
 import { exportModel } from "../../compiler/onnx/export.js";
 import { KilnError } from "../../runtime/errors.js";
-import { expectIrMatchesOrt } from "./replay.js";
+import { expectIrMatchesOrt, runIr } from "./replay.js";
+import { LEVELS } from "./run.js";
 
 const HEADER = `kiln.graph opsets("" = 18)\n`;
 const BIG = 3.4028234663852886e38;
@@ -41,6 +42,21 @@ output %y`, { x: [1, 2, 3, 4, 5, 6] }));
 input %x : float32[2,8]
 %y : float32[2,8] = LogSoftmax(%x)
 output %y`, { x: [0.76, 65504, 65504, -BIG, 1.38, -0.17, -1, -0.06, 1000.5, 1000.25, 999, -3, 0, 1000.5, 7, 1] }));
+
+
+  // onnxruntime's Mean output is NaN for some rows with -inf and -inf for others: numpy's mean
+  // (the reference) is -inf, inf and NaN for these rows
+  it("LayerNormalization's Mean output of a row starting with an infinity is that infinity, not NaN", async () => {
+    for (const level of LEVELS) {
+      const out = await runIr(HEADER + `
+input %x : float32[3,5]
+const %scale : float32[5] = dense<[1, 0.5, -1, 2, 1]>
+%y : float32[3,5], %mean : float32[3,1], %inv : float32[3,1] = LayerNormalization[axis=1](%x, %scale)
+output %y
+output %mean`, { x: [-Infinity, -1.4, 0.18, -Infinity, 0.6, Infinity, 1, 2, 3, 4, NaN, 1, 2, 3, 4] }, level);
+      expect(Array.from(out.mean.data as Float32Array), `-O${level}`).toEqual([-Infinity, Infinity, NaN]);
+    }
+  });
 
   it("Gather and GatherElements with a constant index out of range are INVALID_MODEL (kiln read zeros; onnxruntime fails at run time)", async () => {
     const cases = [

@@ -10,6 +10,7 @@ import { exportModel } from "../../compiler/onnx/export.js";
 import { load } from "../../compiler/driver/api.js";
 import { compareOutput, type Tolerance } from "./compare.js";
 import { LEVELS } from "./run.js";
+import type { OptLevel } from "../../passes/index.js";
 
 /** Feeds as plain numbers, typed by the graph's input declarations. */
 function feedsFor(text: string, data: Record<string, number[]>): Record<string, Tensor> {
@@ -23,6 +24,14 @@ function feedsFor(text: string, data: Record<string, number[]>): Record<string, 
   }));
 }
 
+/** kiln's outputs for the graph at an optimization level. */
+export async function runIr(text: string, data: Record<string, number[]>, level: OptLevel): Promise<Record<string, Tensor>> {
+  const bytes = exportModel(parseGraph(text), { valueInfo: false });
+  const feeds = feedsFor(text, data);
+  const model = await load(bytes, { level, cache: false, shapes: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims])) });
+  return model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+}
+
 export async function expectIrMatchesOrt(text: string, data: Record<string, number[]>, tol?: Tolerance): Promise<void> {
   const g = parseGraph(text);
   const bytes = exportModel(g, { valueInfo: false });
@@ -31,8 +40,7 @@ export async function expectIrMatchesOrt(text: string, data: Record<string, numb
   const raw = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as "float32", t.data as never, t.dims)])));
   await session.release();
   for (const level of LEVELS) {
-    const model = await load(bytes, { level, cache: false, shapes: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims])) });
-    const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+    const got = await runIr(text, data, level);
     for (const o of g.outputs) {
       const want: Tensor = { dtype: got[o].dtype, dims: [...raw[o].dims], data: raw[o].data as TypedArray };
       expect(compareOutput(got[o], want, [], tol).message ?? "ok", `-O${level} output ${o}`).toBe("ok");

@@ -10,12 +10,6 @@ import { axisOf, floatType } from "./index.js";
 
 const table = new KernelTable();
 
-/** The local's value, with +inf where it is 0 (lane by lane for f32x4). */
-function zeroToInfinity(m: binaryen.Module, S: Ops, v: Local): Expr {
-  if (S.w === 4) return m.v128.bitselect(S.c(Infinity), v.get(), m.f32x4.eq(v.get(), S.c(0)));
-  return m.select((S.type === binaryen.f64 ? m.f64 : m.f32).eq(v.get(), S.c(0)), S.c(Infinity), v.get());
-}
-
 table.add("LpNormalization", (ctx) => {
   const dt = floatType(ctx);
   const X = ctx.input(0);
@@ -34,7 +28,7 @@ table.add("LpNormalization", (ctx) => {
     // by the least positive float kept zeros at zero but blew up subnormals whose squares
     // underflow: x = -9e-41 gave -66180.)
     k.emit(norm.set(p === 1 ? s.get() : k.S.sqrt(s.get())));
-    k.emit(norm.set(zeroToInfinity(ctx.m, k.S, norm)));
+    k.emit(norm.set(k.S.whereEqual(norm.get(), k.S.c(0), k.S.c(Infinity), norm.get())));
     k.write(y, (E, get, stat) => E.div(get(x), stat(norm)));
   });
 });
