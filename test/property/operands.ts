@@ -57,7 +57,13 @@ export const floats = (v: Val) => v.dtype === "float32";
  * values so large that two of them overflow (infinities and NaN are fine: inf + x, inf - inf
  * and NaN + x do not depend on the order of the additions; 3e38 + 3e38 - 3e38 does).
  */
-export const accumulable = (v: Val) => floats(v) && v.lo > -1e18 && v.hi < 1e18;
+export const accumulable = (v: Val) => floats(v) && v.lo > -1e18 && v.hi < 1e18 && nonEmpty(v);
+
+/**
+ * onnxruntime's kernels beyond the elementwise ones refuse or mis-shape many empty tensors (pools:
+ * "only N can be zero"; reductions: wrong dims): the steps for them read non-empty values.
+ */
+export const nonEmpty = (v: Val) => size(v.shape) > 0;
 
 /** A shape that broadcasts with `s`: `s` itself, a suffix, some dims set to 1, or one with extra leading dims. */
 export function broadcastShape(p: Picker, s: readonly number[]): number[] {

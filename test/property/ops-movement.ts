@@ -135,6 +135,7 @@ const splitStep: Step = {
     if (!x) return false;
     const a = axis(p, x.shape.length);
     const d = x.shape[a.axis];
+    if (d === 0) return false; // onnxruntime refuses to split an empty axis
     const n = p.range(1, Math.min(3, d));
     const attrs: Record<string, Attr> = p.chance(0.6) ? { axis: INT(a.written) } : {};
     if (!attrs.axis && a.axis !== 0) return false;

@@ -5,7 +5,7 @@
 import type { Attr } from "../../compiler/ir/graph.js";
 import { size, type Builder, type Val } from "./graph.js";
 import type { Picker } from "./picker.js";
-import { FLOAT, INT, INTS, STRING, MAX_ELEMENTS, accumulable, broadcastOf, broadcasts, dim, floats, fresh, operand } from "./operands.js";
+import { FLOAT, INT, INTS, STRING, MAX_ELEMENTS, accumulable, broadcastOf, broadcasts, dim, floats, fresh, nonEmpty, operand } from "./operands.js";
 import type { Step } from "./steps.js";
 
 /** the order of a dot product's sum is free (and fused multiply-adds round once): ulps per input element */
@@ -79,9 +79,12 @@ function window(p: Picker, spatial: number[], opts: { dilations: boolean; maxKer
     kernel.push(k);
     dilations.push((k - 1) * dil + 1 <= d + pb + pe ? dil : 1);
     strides.push(p.chance(0.4) ? p.range(2, 3) : 1);
-    // the pools want pads below the kernel (onnxruntime checks it)
-    begin.push(opts.padBelowKernel ? Math.min(pb, k - 1) : pb);
-    end.push(opts.padBelowKernel ? Math.min(pe, k - 1) : pe);
+    // the pools want pads below the kernel (onnxruntime checks it), and no pads with dilations:
+    // a dilated window could then hold padding only, whose max onnxruntime takes as the lowest
+    // float and kiln as -inf (the spec does not say)
+    const poolPad = (v: number) => (dilations[dilations.length - 1] > 1 ? 0 : Math.min(v, k - 1));
+    begin.push(opts.padBelowKernel ? poolPad(pb) : pb);
+    end.push(opts.padBelowKernel ? poolPad(pe) : pe);
   }
   const attrs: Record<string, Attr> = { kernel_shape: INTS(kernel) };
   // onnxruntime refuses SAME_UPPER/SAME_LOWER with dilations, and where the stride skips past
@@ -112,7 +115,7 @@ function window(p: Picker, spatial: number[], opts: { dilations: boolean; maxKer
  * keeps a NaN that comes first in a window and skips a later one, so neither is "the" answer).
  */
 function spatialOperand(b: Builder, p: Picker, max = false): Val | undefined {
-  const ok = (v: Val) => (max ? floats(v) && !v.nan : accumulable(v));
+  const ok = (v: Val) => (max ? floats(v) && !v.nan && nonEmpty(v) : accumulable(v));
   const x = operand(b, p, ok, "float32", 3, p.chance(0.15) ? 5 : 4);
   return ok(x) && x.shape.length >= 3 && x.shape.length <= 5 ? x : undefined;
 }

@@ -4,7 +4,7 @@ import { allOps } from "../../compiler/ops/index.js";
 import type { Attr } from "../../compiler/ir/graph.js";
 import { size, type Builder, type Facts, type Val } from "./graph.js";
 import type { Picker } from "./picker.js";
-import { FLOAT, INT, INTS, accumulable, axesOf, axis, floats, operand } from "./operands.js";
+import { FLOAT, INT, INTS, accumulable, axesOf, axis, floats, nonEmpty, operand } from "./operands.js";
 import type { Step } from "./steps.js";
 
 /** ulps per input element for a sum taken in any order */
@@ -63,8 +63,8 @@ function argStep(op: string): Step {
     op, nodes: 1,
     build(b, p) {
       // numpy's argmax (the reference) picks the first NaN; onnxruntime skips NaN: no NaN here
-      const x = operand(b, p, (v) => floats(v) && !v.nan, "float32", 1, 4);
-      if (!floats(x) || x.nan || x.shape.length === 0) return false;
+      const x = operand(b, p, (v) => floats(v) && !v.nan && nonEmpty(v), "float32", 1, 4);
+      if (!floats(x) || x.nan || x.shape.length === 0 || !nonEmpty(x)) return false;
       const a = axis(p, x.shape.length);
       if (x.shape[a.axis] === 0) return false; // no largest element of none
       const attrs: Record<string, Attr> = { axis: INT(a.written) };
@@ -82,7 +82,7 @@ function softmaxStep(op: string): Step {
     build(b, p) {
       // Hardmax is numpy's argmax (the reference), which picks the first NaN; onnxruntime skips
       // NaN: Hardmax reads no NaN
-      const ok = op === "Hardmax" ? (v: Val) => floats(v) && !v.nan : floats;
+      const ok = op === "Hardmax" ? (v: Val) => floats(v) && !v.nan && nonEmpty(v) : (v: Val) => floats(v) && nonEmpty(v);
       const x = operand(b, p, ok, "float32", 1, 4);
       if (!ok(x) || x.shape.length === 0) return false;
       const attrs = p.chance(0.6) ? { axis: INT(axis(p, x.shape.length).written) } : {};
@@ -105,8 +105,8 @@ const channels = (b: Builder, p: Picker, x: Val, lo = -1, hi = 1) => b.constant(
 const batchNormStep: Step = {
   op: "BatchNormalization", nodes: 1,
   build(b, p) {
-    const x = operand(b, p, floats, "float32", 2, 4);
-    if (!floats(x) || x.shape.length < 2) return false;
+    const x = operand(b, p, (v) => floats(v) && nonEmpty(v), "float32", 2, 4);
+    if (!floats(x) || x.shape.length < 2 || !nonEmpty(x)) return false;
     const attrs = p.chance(0.4) ? { epsilon: FLOAT(p.pick([1e-3, 0.1, 1e-6])) } : {};
     b.node("BatchNormalization", [x, channels(b, p, x), channels(b, p, x), channels(b, p, x), channels(b, p, x, 0.25, 2)], attrs, NORM);
     return true;
@@ -141,8 +141,9 @@ const layerNormStep: Step = {
     if (p.chance(0.3)) attrs.epsilon = FLOAT(p.pick([1e-3, 0.1]));
     const scale = b.constant("float32", p.chance(0.2) ? normed.map(() => 1).slice(-1) : normed, undefined, [-2, 2]);
     const bias = p.chance(0.6) ? b.constant("float32", normed, undefined, [-1, 1]) : null;
-    // the mean and inverse standard deviation outputs too, sometimes
-    const outputs = p.chance(0.15) ? 3 : 1;
+    // the mean and inverse standard deviation outputs too, sometimes; not of infinities:
+    // onnxruntime's Mean is NaN for some rows holding -inf and -inf for others (numpy's: -inf)
+    const outputs = !x.inf && p.chance(0.15) ? 3 : 1;
     b.node("LayerNormalization", bias ? [x, scale, bias] : [x, scale], attrs, NORM, outputs);
     return true;
   },
@@ -196,13 +197,14 @@ const lrnStep: Step = {
 /**
  * MeanVarianceNormalization: the spec (its function body) divides by sqrt(variance) + 1e-9, as
  * kiln does; onnxruntime divides by sqrt(variance) alone, which is 0/0 = NaN where the
- * normalized values are all equal. So it reads a graph input of random data (not a computed
- * value, which may be constant along the axes) and normalizes over two or more elements.
+ * normalized values are all equal (or their variance underflows). So it reads a graph input of
+ * random, ordinary data (not a computed value, which may be constant along the axes; no tiny
+ * values) and normalizes over two or more elements.
  */
 const mvnStep: Step = {
   op: "MeanVarianceNormalization", nodes: 1,
   build(b, p) {
-    const random = (v: Val) => floats(v) && b.inputs.some((i) => i.name === v.name && i.kind !== "edges");
+    const random = (v: Val) => floats(v) && b.inputs.some((i) => i.name === v.name && (i.kind === "unit" || i.kind === "positive" || i.kind === "wide"));
     const x = operand(b, p, random, "float32", 1, 4);
     if (!random(x) || x.shape.length === 0) return false;
     const axes = x.shape.length === 4 && p.chance(0.5) ? [0, 2, 3] : axesOf(p, x.shape.length).axes;
