@@ -129,6 +129,29 @@ const layerNorm: Step = {
   },
 };
 
+/**
+ * A MobileNet block: depthwise 3x3 Conv, Relu or Clip(0, 6), pointwise 1x1 Conv, and sometimes
+ * a residual Add: the region layout-nhwc runs channels-last (channels a multiple of 4).
+ */
+const depthwiseBlock: Step = {
+  op: "Conv", name: "depthwise + pointwise Conv (channels-last region)", nodes: 5,
+  build(b, p) {
+    const C = p.pick([4, 8, 12]);
+    const fits = (v: Val) => accumulable(v) && v.shape.length === 4 && v.shape[1] === C && v.shape[2] >= 3 && v.shape[3] >= 3;
+    const have = b.candidates(fits);
+    const x = have.length && p.chance(0.5) ? have[0] : b.input("float32", [p.pick([1, 2]), C, p.range(3, 11), p.range(3, 11)], p.pick(["unit", "specials"] as const));
+    if (!x) return false;
+    const stride = p.chance(0.3) ? 2 : 1;
+    const dwAttrs = { group: INT(C), kernel_shape: INTS([3, 3]), pads: INTS([1, 1, 1, 1]), ...(stride > 1 ? { strides: INTS([2, 2]) } : {}) };
+    const [d] = b.node("Conv", [x, b.constant("float32", [C, 1, 3, 3], undefined, [-1, 1]), b.constant("float32", [C])], dwAttrs, SUM);
+    const [a] = p.chance(0.5) ? b.node("Relu", [d]) : b.node("Clip", [d, scalar(b, 0), scalar(b, 6)]);
+    const M = p.chance(0.5) ? C : p.pick([4, 8, 16]);
+    const [y] = b.node("Conv", p.chance(0.7) ? [a, b.constant("float32", [M, C, 1, 1], undefined, [-1, 1]), b.constant("float32", [M])] : [a, b.constant("float32", [M, C, 1, 1], undefined, [-1, 1])], {}, SUM);
+    if (M === C && stride === 1 && p.chance(0.5)) b.node("Add", [y, x]);
+    return true;
+  },
+};
+
 /** Ops that cancel or do nothing: inverse Transposes, Reshape chains, no-op Cast/Pad/Slice/Expand, Dropout. */
 const noops: Step = {
   op: "Transpose", name: "cancelling and no-op movement", nodes: 3,
@@ -209,5 +232,5 @@ const repeat: Step = {
 export function motifSteps(): Step[] {
   void FLOAT;
   void STRING;
-  return [convBn, productEpilogue, scaledSoftmax, geluErf, geluTanh, layerNorm, noops, hardSwishChain, selectChain, repeat];
+  return [convBn, productEpilogue, depthwiseBlock, scaledSoftmax, geluErf, geluTanh, layerNorm, noops, hardSwishChain, selectChain, repeat];
 }
