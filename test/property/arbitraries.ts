@@ -5,8 +5,9 @@
 // so fast-check can shrink freely: dropping steps, moving choices toward the plainest.
 import fc from "fast-check";
 import { Builder } from "./graph.js";
-import { Picker } from "./picker.js";
+import { Picker, scramble } from "./picker.js";
 import type { Step } from "./steps.js";
+import { allKernelFamilies } from "../../codegen/kernels/index.js";
 import { unarySteps, predicateSteps } from "./ops-unary.js";
 import { binarySteps } from "./ops-binary.js";
 import { nnSteps } from "./ops-nn.js";
@@ -49,9 +50,9 @@ export function catalog(): { step: Step; weight: number }[] {
   ].map((c) => ({ ...c, weight: Math.round(c.weight * 10) }));
 }
 
-export function graphRecipe(total: number): fc.Arbitrary<GraphRecipe> {
+export function graphRecipe(): fc.Arbitrary<GraphRecipe> {
   return fc.record({
-    steps: fc.array(fc.record({ step: fc.nat({ max: total - 1 }), picks: fc.array(fc.nat({ max: 65535 }), { minLength: PICKS, maxLength: PICKS }) }), { minLength: 1, maxLength: MAX_NODES }),
+    steps: fc.array(fc.record({ step: fc.nat({ max: 65535 }), picks: fc.array(fc.nat({ max: 65535 }), { minLength: PICKS, maxLength: PICKS }) }), { minLength: 1, maxLength: MAX_NODES }),
     outputs: fc.array(fc.nat({ max: 7 }), { minLength: 2, maxLength: 2 }),
     seed: fc.nat({ max: 1_000_000 }),
   });
@@ -60,26 +61,46 @@ export function graphRecipe(total: number): fc.Arbitrary<GraphRecipe> {
 export interface BatchRecipe {
   /** the ai.onnx opset of the batch's model (an op newer than it is not drawn) */
   opset: number;
+  /** kernel variants forced at -O2 (indices into kernelVariants(); none: kiln's own choice) */
+  force: number[];
   graphs: (GraphRecipe | null)[];
+}
+
+/**
+ * Every kernel variant of the families that have more than one, as "family/variant": forcing one
+ * (KILN_KERNELS=+winograd-f2x2, options.kernels) turns its heuristics off, so it runs every layer
+ * it can, not only those it would be chosen for.
+ */
+export function kernelVariants(): string[] {
+  return allKernelFamilies().filter((f) => f.variants.length > 1).flatMap((f) => f.variants.map((v) => `${f.name}/${v.name}`));
+}
+
+/** The kernel selection of a batch at -O2: "+family/variant,..." or "" (kiln's choice). */
+export function kernelSelection(force: readonly number[]): string {
+  const names = kernelVariants();
+  return [...new Set(force.map((k) => names[scramble(k) % names.length]))].map((n) => `+${n}`).join(",");
 }
 
 /**
  * A batch of graphs compiled as one model. Its length is fixed; a graph shrinks to null (left
  * out), so a failing batch shrinks to the one graph that fails.
  */
-export function batch(size: number, total: number): fc.Arbitrary<BatchRecipe> {
+export function batch(size: number): fc.Arbitrary<BatchRecipe> {
   return fc.record({
     opset: fc.constantFrom(18, 21, 24),
-    graphs: fc.array(fc.option(graphRecipe(total), { nil: null, freq: 1000 }), { minLength: size, maxLength: size }),
+    // half the batches force kernel variants
+    force: fc.oneof(fc.constant<number[]>([]), fc.array(fc.nat({ max: 65535 }), { minLength: 1, maxLength: 3 })),
+    graphs: fc.array(fc.option(graphRecipe(), { nil: null, freq: 1000 }), { minLength: size, maxLength: size }),
   });
 }
 
-/** The total weight of a catalog: a step index is drawn in [0, total). */
-export function totalWeight(cat: readonly { weight: number }[]): number {
+/** The total weight of a catalog: a drawn step number picks a step in proportion to its weight. */
+function totalWeight(cat: readonly { weight: number }[]): number {
   return cat.reduce((a, c) => a + c.weight, 0);
 }
 
-function stepAt(cat: readonly { step: Step; weight: number }[], k: number): Step {
+function stepAt(cat: readonly { step: Step; weight: number }[], drawn: number): Step {
+  let k = scramble(drawn) % totalWeight(cat);
   for (const c of cat) {
     if (k < c.weight) return c.step;
     k -= c.weight;

@@ -60,12 +60,16 @@ function describe(builders: readonly Builder[], feeds: Record<string, Tensor>): 
   return `${printGraph(graph)}\nfeeds:\n${data.join("\n")}`;
 }
 
-export async function checkBatch(builders: readonly Builder[], seed: number, levels: readonly OptLevel[] = LEVELS): Promise<BatchResult> {
+/**
+ * Compare a batch; `kernels` forces kernel variants at -O2 (as KILN_KERNELS does; -O0 keeps
+ * kiln's own choice), so every variant meets graphs its heuristics would not pick it for.
+ */
+export async function checkBatch(builders: readonly Builder[], seed: number, kernels = "", levels: readonly OptLevel[] = LEVELS): Promise<BatchResult> {
   const plain = assemble(builders, false);
   const perturbed = assemble(builders, true);
   const feeds = feedsOf(builders);
   const fail = (what: string): never => {
-    throw new Mismatch(`${what}\n--- graph (kiln's, without the perturbation inputs) ---\n${describe(builders, feeds)}`);
+    throw new Mismatch(`${what}${kernels ? ` (kernels ${kernels} at -O2)` : ""}\n--- graph (kiln's, without the perturbation inputs) ---\n${describe(builders, feeds)}`);
   };
   let session: ort.InferenceSession;
   const runs: Record<string, Tensor>[] = [];
@@ -85,7 +89,7 @@ export async function checkBatch(builders: readonly Builder[], seed: number, lev
   for (const level of levels) {
     let got: Record<string, Tensor>;
     try {
-      const model = await load(bytes, { shapes, level, cache: false });
+      const model = await load(bytes, { shapes, level, cache: false, kernels: level === 0 ? "" : kernels });
       got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
     } catch (e) {
       return fail(`kiln -O${level} failed: ${(e as Error).message}`);
