@@ -7,7 +7,7 @@
 // V8 flag for it is set at run time.
 import * as path from "node:path";
 import { readModelFile } from "../compiler/driver/files.js";
-import { one, all, parseShapes, parseSimd, UsageError, type Args } from "../compiler/driver/cli/args.js";
+import { one, all, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
 import { runCommand } from "../compiler/driver/cli/main.js";
 import { KilnError } from "../runtime/errors.js";
 import type { BenchResult } from "./harness.js";
@@ -87,7 +87,14 @@ async function wantRelaxed(simd: "auto" | "baseline" | "relaxed"): Promise<boole
   return available;
 }
 
+/** The flags of `kiln bench`; any other is a usage error naming these. */
+export const BENCH_FLAGS: CommandSpec = {
+  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape"],
+  booleans: ["json"],
+  positionals: [1, 1],
+};
+
 /** `kiln bench ...` (bin/kiln.js loads this module only for that command) */
 export function main(argv: string[]): Promise<number> {
-  return runCommand(argv, cmdBench);
+  return runCommand(argv, cmdBench, BENCH_FLAGS, "bench");
 }

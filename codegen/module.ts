@@ -3,10 +3,10 @@
 // a function per layer and `run` calling them in order, and the manifest in a custom section.
 import binaryen from "binaryen";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
-import { appendWeightsSection } from "../runtime/weights.js";
+import { appendCustomSection } from "../runtime/sections.js";
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
 import { MathLib } from "./math.js";
@@ -15,7 +15,8 @@ import { KernelCtx, type KernelPrep, type KernelSelection } from "./kernels/kern
 import { kernelFamily } from "./kernels/index.js";
 import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
-import { constantPiece, tensorPiece, WeightsImage } from "./weights-image.js";
+import { appendManifest } from "./artifact.js";
+import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -56,6 +57,13 @@ export interface GenerateOptions {
   inPlaceConstants?: boolean;
   /** variants forced or forbidden (kernels/kernel.ts KernelSelection); a node's recorded kernel (meta.kernel) wins */
   kernels?: KernelSelection;
+  /**
+   * the weights pieces' checksums by address, filled by a build that writes the image out
+   * (weights "section" or "data") and given to a later "external" build of the same graph (the
+   * relaxed build of an AOT artifact, which runs over the first build's image), whose manifest
+   * then carries them too
+   */
+  checksums?: Map<number, number>;
 }
 
 export interface GeneratedModule {
@@ -139,7 +147,14 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   }
   const placement = options.weights ?? "section";
   const regions = image.regions();
-  const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => ({ offset: m.i32.const(r.offset), data: image.regionBytes(r), passive: false }));
+  // an image written out gets a checksum per piece, which the runtime checks as it places the piece;
+  // "external" weights are written from the tensors by this process, unless a sealed build gave its checksums
+  const sealed = placement === "external" ? undefined : sealImage(regions, image.write, image.pieces);
+  if (sealed) for (const [addr, sum] of sealed.checksums) options.checksums?.set(addr, sum);
+  const checksums = sealed?.checksums ?? options.checksums;
+  const span = (p: Piece): WeightSpan => (checksums ? [p.addr, p.size, checksums.get(p.addr)!] : [p.addr, p.size]);
+  let at = 0;
+  const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => ({ offset: m.i32.const(r.offset), data: sealed!.image.subarray(at, (at += r.bytes)), passive: false }));
   const scratchAddr = layout.reserveScratch(scratchBytes);
   for (const { ctx } of jobs) if (ctx.prep.scratchBytes) ctx.scratchAddr = scratchAddr;
   const pages = layout.pages();
@@ -156,10 +171,10 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     if (fn.empty) continue; // nothing to run: an alias of its input
     fn.finish();
     m.addFunctionExport(fn.name, fn.name);
-    layers.push({ name: node.name, op: node.op, fn: fn.name, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map((p) => [p.addr, p.size]) });
+    layers.push({ name: node.name, op: node.op, fn: fn.name, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
-  const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map((p) => [p.addr, p.size]);
+  const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
 
   const run = new Fn(m, "run");
   for (const l of layers) run.emit(m.call(l.fn, [], binaryen.none));
@@ -181,16 +196,15 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions, unclaimed },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
   };
-  m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");
   if (options.optimize) {
     binaryen.setOptimizeLevel(2);
     m.optimize();
   }
-  const wasm = m.emitBinary();
+  const wasm = appendManifest(m.emitBinary(), manifest);
   if (placement === "external") return { wasm, manifest, weights: image.write };
-  if (placement === "section") return { wasm: appendWeightsSection(wasm, regions, image.write), manifest };
+  if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest };
   return { wasm, manifest };
 }
 

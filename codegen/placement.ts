@@ -4,7 +4,7 @@
 // The arena offsets come from plan-memory (graph.memoryPlan); without a plan every value gets its
 // own slot. Kernels' constants are placed once per source tensor and recipe, shared by the layers
 // that read them.
-import { dtype, sizeOf } from "../runtime/dtypes.js";
+import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import { KilnError } from "../runtime/errors.js";
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { hasTrait } from "../compiler/ops/index.js";
@@ -34,7 +34,7 @@ export class MemoryLayout {
     const dims = v.shape as number[];
     const planned = this.arenaBase >= 0 ? this.graph.memoryPlan?.offsets.get(name) : undefined;
     s = { name, dtype: v.dtype!, dims, size: sizeOf(dims), addr: planned !== undefined ? this.arenaBase + planned : this.top, value: v.const };
-    if (planned === undefined) this.grow(s.size * dtype(s.dtype).bytes, name);
+    if (planned === undefined) this.grow(storageBytes(s.dtype, s.size), name);
     this.slots.set(name, s);
     return s;
   }

@@ -1,9 +1,10 @@
 // The weights image: every constant a layer reads at run time (the model's weights, and kernels'
 // packed or transformed forms of them), as pieces at their memory addresses. The image is what the
 // artifact's weights section holds and what the runtime writes into memory, layer by layer.
-import { dtype, sizeOf } from "../runtime/dtypes.js";
+import { memoryHash } from "../runtime/checksum.js";
+import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { WeightRegion } from "../runtime/manifest.js";
-import type { WeightsWriter } from "../runtime/weights.js";
+import { imageBytes, imagePosition, type WeightsWriter } from "../runtime/weights.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { tensorBytes } from "../compiler/ir/raw.js";
 import { isDeferred } from "../compiler/ir/scaled.js";
@@ -72,20 +73,28 @@ export class WeightsImage {
     return regions;
   }
 
-  /** A region's bytes, for a data segment. */
-  regionBytes(r: WeightRegion): Uint8Array {
-    const data = new Uint8Array(r.bytes);
-    for (const p of this.pieces) if (p.size && p.addr >= r.offset && p.addr < r.offset + r.bytes) writePiece(p, data, p.addr - r.offset);
-    return data;
-  }
-
   /**
    * The pieces a layer reads: those under any of its input tensors (its constants, and anything
    * that aliases one) and its kernel's own constants (packed weights, tables).
    */
   readBy(inputs: readonly (TensorRef | undefined)[], constantAddrs: readonly number[]): Piece[] {
-    const spans = inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + t.size * dtype(t.dtype).bytes]);
+    const spans = inputs.filter((t): t is TensorRef => !!t).map((t) => [t.addr, t.addr + storageBytes(t.dtype, t.size)]);
     const own = new Set(constantAddrs);
     return this.pieces.filter((p) => p.size && (own.has(p.addr) || spans.some(([a, b]) => p.addr < b && a < p.addr + p.size)));
   }
+}
+
+/**
+ * The image written out (regions concatenated) and the kiln32 checksum of each piece by address,
+ * which the manifest carries and the runtime checks as it places the piece. The image is written
+ * into a wasm memory so that the hash (runtime/checksum.ts) reads it where it is.
+ */
+export function sealImage(regions: readonly WeightRegion[], write: WeightsWriter, pieces: readonly { addr: number; size: number }[]): { image: Uint8Array; checksums: Map<number, number> } {
+  const size = imageBytes(regions);
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(size / 65536) });
+  const image = new Uint8Array(memory.buffer, 0, size);
+  const at = imagePosition(regions, 0);
+  write(image, at);
+  const hash = memoryHash(memory);
+  return { image, checksums: new Map(pieces.filter((p) => p.size).map((p) => [p.addr, hash(at(p.addr), p.size)])) };
 }

@@ -4,7 +4,7 @@
 // (the "greedy by size" strategy of TFLite's arena planner). Reshape-like ops alias their input
 // (same bytes, no copy) and elementwise ops may write over an input that dies at that node.
 // Graph inputs, outputs and constants live outside the arena.
-import { dtype, sizeOf } from "../runtime/dtypes.js";
+import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { Graph, MemoryPlan, Node } from "../compiler/ir/graph.js";
 import { hasTrait } from "../compiler/ops/index.js";
 import type { Pass } from "./pass.js";
@@ -16,7 +16,7 @@ const isRuntime = (g: Graph, n: Node) => n.outputs.some((o) => o && !g.values.ge
 
 function bytesOf(g: Graph, name: string): number {
   const v = g.values.get(name)!;
-  return sizeOf(v.shape as number[]) * dtype(v.dtype!).bytes;
+  return storageBytes(v.dtype!, sizeOf(v.shape as number[]));
 }
 
 interface Buffer {

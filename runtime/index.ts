@@ -3,5 +3,7 @@ export { createSession, readManifest, type Session, type SessionOptions, type Te
 export type { WeightPlacement } from "./schedule.js";
 export { relaxedSimdSupported, type SimdChoice, type SimdLevel } from "./simd.js";
 export { KilnError, isKilnError, type KilnErrorCode } from "./errors.js";
+export type { Limits } from "./limits.js";
 export type { Manifest, TensorSlot, LayerInfo } from "./manifest.js";
-export { dtype, sizeOf, type DTypeName, type TypedArray } from "./dtypes.js";
+export { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
+export { decodeElements, encodeElements, type EncodeOptions } from "./lowbit.js";

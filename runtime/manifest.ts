@@ -1,10 +1,17 @@
 // The manifest: everything the runtime needs to drive a compiled module. It travels inside the
-// .wasm as the custom section "kiln.manifest" (UTF-8 JSON).
+// .wasm as the custom section "kiln.manifest" (UTF-8 JSON), followed by "kiln.manifest.checksum"
+// (the kiln32 of those bytes, 8 hex digits). runtime/validate.ts checks both before anything runs.
+import { checksum, hex } from "./checksum.js";
 import type { DTypeName } from "./dtypes.js";
 
 export const MANIFEST_SECTION = "kiln.manifest";
-/** 2: weights may live outside the data segments (memory.weights) */
-export const FORMAT_VERSION = 2;
+export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
+/**
+ * 2: weights may live outside the data segments (memory.weights).
+ * 3: every weights piece carries its checksum (WeightSpan), the manifest its own; layers[].weights
+ *    and memory.unclaimed are always present.
+ */
+export const FORMAT_VERSION = 3;
 export const WEIGHTS_SECTION = "kiln.weights";
 /** a whole second module, the relaxed-SIMD build of the same model (same memory layout, no weights) */
 export const RELAXED_CODE_SECTION = "kiln.code.relaxed";
@@ -32,14 +39,20 @@ export interface LayerInfo {
   /** the kernel variant that runs it (codegen/kernels/: "winograd-f4x4", "im2col-gemm", "default" ...) */
   kernel?: string;
   /**
-   * the pieces of the weights image this layer reads, each [memory offset, bytes]: the layer
-   * scheduler (runtime/schedule.ts) places them just before the layer first runs
+   * the pieces of the weights image this layer reads: the layer scheduler (runtime/schedule.ts)
+   * places them just before the layer first runs, and checks each one's checksum
    */
-  weights?: WeightSpan[];
+  weights: WeightSpan[];
 }
 
-/** [memory offset, bytes] of one piece of the weights image (a tensor or a kernel's packed constant) */
-export type WeightSpan = [number, number];
+/**
+ * One piece of the weights image (a tensor or a kernel's packed constant): its memory offset, its
+ * size, and the kiln32 (runtime/checksum.ts) of its bytes. The checksum is there whenever the
+ * image left the compiler's hands (memory.weights "section" or "data", and an "external" image cut
+ * from an artifact); a module whose weights the compiler writes straight from its tensors in the
+ * same process (load()'s JIT) has none.
+ */
+export type WeightSpan = [offset: number, bytes: number, checksum?: number];
 
 /** A graph input compiled in as a constant: feeding it is optional, feeding another value is an error. */
 export interface FrozenInput {
@@ -70,12 +83,15 @@ export interface Manifest {
     weights: WeightsPlacement;
     /** what the weights image fills: model weights, then kernels' packed constants; the image is these concatenated */
     regions: WeightRegion[];
-    /**
-     * the pieces no layer reads (constant graph outputs), placed after the first run's layers;
-     * present when every layer lists its weights, which is what lets the scheduler place them lazily
-     */
-    unclaimed?: WeightSpan[];
+    /** the pieces no layer reads (constant graph outputs), placed after the first run's layers */
+    unclaimed: WeightSpan[];
   };
   /** wasm features beyond the MVP the module needs: "simd128", plus "relaxed_simd" (runtime/simd.ts) for a relaxed build */
   features: string[];
+}
+
+/** The payloads of the sections kiln.manifest and kiln.manifest.checksum for a manifest. */
+export function manifestSections(manifest: Manifest): { manifest: Uint8Array; checksum: Uint8Array } {
+  const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+  return { manifest: bytes, checksum: new TextEncoder().encode(hex(checksum(bytes))) };
 }

@@ -4,6 +4,9 @@
 // it reaches, as a load would have (the same bytes, copied or packed once, the same page faults),
 // and every later run calls `run` straight through. Pieces two layers share are placed once.
 // "eager" places everything at load, for callers who want the first run as fast as the rest.
+// Each piece that carries a checksum is checked in memory once placed: a damaged one stops the
+// session (INVALID_ARTIFACT naming the layer) before the layer that reads it runs, for good.
+import { hex, memoryHash, type MemoryHash } from "./checksum.js";
 import { KilnError } from "./errors.js";
 import type { Manifest, WeightSpan } from "./manifest.js";
 import { imageBytes, imagePosition, placeImage, type WeightsWriter } from "./weights.js";
@@ -15,50 +18,57 @@ export class WeightScheduler {
   private readonly placed = new Set<number>();
   private source: Uint8Array | WeightsWriter | undefined;
   private readonly position: (addr: number) => number;
+  private readonly hash: MemoryHash;
+  /** the damaged piece's error, once one was found: the session never runs again */
+  private failure: KilnError | undefined;
   /** true until every piece is in memory */
   pending: boolean;
 
+  /** The manifest is one runtime/validate.ts checked against this memory. */
   constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined, placement: WeightPlacement = "lazy") {
     const { weights: where, regions } = manifest.memory;
     const size = imageBytes(regions);
     this.position = imagePosition(regions, 0);
+    this.hash = memoryHash(memory);
     this.pending = where !== "data" && size > 0;
+    if (where === "data") this.verifyAll(); // the engine copied the data segments at instantiation
     if (!this.pending) return;
     if (typeof weights !== "function" && (!weights || weights.length !== size)) {
       const got = weights ? `${weights.length} bytes` : "none";
       throw new KilnError("INVALID_ARTIFACT", `this module keeps its ${size} bytes of weights ${where === "section" ? "in its kiln.weights section" : "outside (pass them as createSession(wasm, { weights }))"}; got ${got}`);
     }
     this.source = weights;
-    // a module from before the scheduler lists no layer's pieces: it can only be placed whole
-    const listed = manifest.memory.unclaimed !== undefined && manifest.layers.every((l) => l.weights);
-    if (placement === "eager" || !listed) this.placeAll();
-    else checkSpans(manifest);
+    if (placement === "eager") this.placeAll();
   }
 
   /** Place the pieces layer k reads that are not in memory yet. */
   placeLayer(k: number): void {
-    if (this.pending) this.place(this.manifest.layers[k].weights ?? []);
+    if (this.failure) throw this.failure;
+    if (this.pending) this.place(this.manifest.layers[k].weights, k);
   }
 
   /** Place what no layer reads (constant graph outputs) and let the source go: every piece is in memory. */
   finish(): void {
+    if (this.failure) throw this.failure;
     if (!this.pending) return;
-    this.place(this.manifest.memory.unclaimed ?? []);
+    this.place(this.manifest.memory.unclaimed);
     this.pending = false;
     this.source = undefined;
   }
 
-  private place(spans: readonly WeightSpan[]): void {
+  private place(spans: readonly WeightSpan[], layer?: number): void {
     const bytes = new Uint8Array(this.memory.buffer);
     const source = this.source!;
-    for (const [offset, size] of spans) {
+    for (const w of spans) {
+      const [offset, size] = w;
       if (this.placed.has(offset)) continue;
-      this.placed.add(offset);
       if (typeof source === "function") source(bytes, (addr) => addr, { offset, bytes: size });
       else {
         const at = this.position(offset);
         bytes.set(source.subarray(at, at + size), offset);
       }
+      this.verify(w, layer);
+      this.placed.add(offset);
     }
   }
 
@@ -67,17 +77,33 @@ export class WeightScheduler {
     const source = this.source!;
     if (typeof source === "function") source(bytes, (addr) => addr);
     else placeImage(bytes, this.manifest.memory.regions, source);
+    this.verifyAll();
     this.pending = false;
     this.source = undefined;
   }
-}
 
-/** Every listed piece lies inside one region of the image: a damaged manifest is refused, never copied from the wrong place. */
-function checkSpans(manifest: Manifest): void {
-  const { regions, unclaimed } = manifest.memory;
-  const spans = [...manifest.layers.flatMap((l) => (l.weights ?? []).map((w) => [l.name, w] as const)), ...(unclaimed ?? []).map((w) => ["(unclaimed)", w] as const)];
-  for (const [layer, [offset, bytes]] of spans) {
-    const inside = Number.isInteger(offset) && Number.isInteger(bytes) && bytes > 0 && regions.some((r) => offset >= r.offset && offset + bytes <= r.offset + r.bytes);
-    if (!inside) throw new KilnError("INVALID_ARTIFACT", `the manifest lists weights [${offset}, +${bytes}] for layer ${JSON.stringify(layer)} outside the weights image; the artifact is damaged, recompile it`);
+  /** Check every piece in memory, layer by layer (the error names the first layer that reads a damaged one). */
+  private verifyAll(): void {
+    const seen = new Set<number>();
+    const check = (spans: readonly WeightSpan[], layer?: number) => {
+      for (const w of spans) if (!seen.has(w[0])) {
+        seen.add(w[0]);
+        this.verify(w, layer);
+      }
+    };
+    this.manifest.layers.forEach((l, k) => check(l.weights, k));
+    check(this.manifest.memory.unclaimed);
+  }
+
+  private verify([offset, size, want]: WeightSpan, layer: number | undefined): void {
+    if (want === undefined) return; // written by the compiler in this process (validate.ts allows it only then)
+    const got = this.hash(offset, size);
+    if (got === want) return;
+    const l = layer === undefined ? undefined : this.manifest.layers[layer];
+    const owner = l ? `layer ${JSON.stringify(l.name)}` : "a constant output (memory.unclaimed)";
+    this.failure = new KilnError("INVALID_ARTIFACT",
+      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, image position ${this.position(offset)}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
+      l ? { node: l.name, op: l.op } : {});
+    throw this.failure;
   }
 }

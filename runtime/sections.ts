@@ -74,3 +74,17 @@ export function sections(bytes: Uint8Array): SectionSpan[] {
   }
   return out;
 }
+
+/** The module without its custom sections of these names (the compiler rewrites a manifest this way). */
+export function withoutSections(bytes: Uint8Array, names: readonly string[]): Uint8Array {
+  const drop = sections(bytes).filter((s) => s.name !== undefined && names.includes(s.name));
+  const out = new Uint8Array(bytes.length - drop.reduce((a, s) => a + s.end - s.start, 0));
+  let from = 0, to = 0;
+  for (const s of drop) {
+    out.set(bytes.subarray(from, s.start), to);
+    to += s.start - from;
+    from = s.end;
+  }
+  out.set(bytes.subarray(from), to);
+  return out;
+}

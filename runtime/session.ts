@@ -1,25 +1,25 @@
 // The thin runtime: instantiate a compiled kiln module, write inputs at their fixed offsets,
 // run the layers, read outputs. Imports nothing from the compiler and never binaryen.
-import { dtype, sizeOf, type DTypeName, type TypedArray } from "./dtypes.js";
+import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError } from "./errors.js";
-import { FORMAT_VERSION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
+import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
+import { checkModule, parseManifest } from "./validate.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
+import { checkOptions, rules, type OptionRules } from "./options.js";
+import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
 
-export interface TensorInput {
-  data: TypedArray | number[];
-  dims?: readonly number[];
-}
+export type { Feeds, TensorInput } from "./feeds.js";
 
+/** An output; `data` as in TensorInput. */
 export interface Tensor {
   dtype: DTypeName;
   dims: number[];
   data: TypedArray;
 }
-
-export type Feeds = Record<string, TensorInput | TypedArray>;
 
 export interface Session {
   readonly manifest: Manifest;
@@ -36,24 +36,14 @@ export interface Session {
   profile(feeds: Feeds): Promise<{ layer: string; op: string; kernel: string; ms: number }[]>;
 }
 
+/** The manifest of a kiln module, its checksum, format, keys and types checked (runtime/validate.ts). */
 export function readManifest(mod: WebAssembly.Module): Manifest {
-  const sections = WebAssembly.Module.customSections(mod, MANIFEST_SECTION);
-  if (sections.length !== 1) {
-    throw new KilnError("INVALID_ARTIFACT", `this wasm module has no ${MANIFEST_SECTION} section; it was not produced by kiln compile`);
-  }
-  let manifest: Manifest;
-  try {
-    manifest = JSON.parse(new TextDecoder().decode(sections[0]));
-  } catch (e) {
-    throw new KilnError("INVALID_ARTIFACT", `the ${MANIFEST_SECTION} section is not valid JSON: ${(e as Error).message}`);
-  }
-  if (manifest.format !== FORMAT_VERSION) {
-    throw new KilnError("INVALID_ARTIFACT", `artifact format ${manifest.format} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
-  }
-  return manifest;
+  return parseManifest(WebAssembly.Module.customSections(mod, MANIFEST_SECTION), WebAssembly.Module.customSections(mod, MANIFEST_CHECKSUM_SECTION));
 }
 
 export async function compileArtifact(bytes: Uint8Array): Promise<WebAssembly.Module> {
+  const notWasm = notWasmReason(bytes);
+  if (notWasm) throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasm}; pass a .wasm written by kiln compile`);
   try {
     return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
@@ -62,6 +52,12 @@ export async function compileArtifact(bytes: Uint8Array): Promise<WebAssembly.Mo
     }
     throw new KilnError("INVALID_ARTIFACT", `not a valid WebAssembly module: ${(e as Error).message}`);
   }
+}
+
+/** Why the bytes are not a WebAssembly module ("it is text", "its 12 bytes do not start with ..."), or undefined when they start as one. */
+export function notWasmReason(bytes: Uint8Array): string | undefined {
+  if (hasWasmMagic(bytes)) return undefined;
+  return looksLikeText(bytes) ? "it is text" : `its ${bytes.length} bytes do not start with the wasm header (\\0asm, version 1)`;
 }
 
 /** Whether the bytes' manifest (read without compiling) says the module needs relaxed SIMD. */
@@ -91,15 +87,39 @@ export interface SessionOptions {
    * pays for the weights; "eager" all of them now, so the first run is as fast as the rest.
    */
   placement?: WeightPlacement;
+  /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
+  limits?: Limits;
 }
 
-export async function createSession(artifact: Uint8Array | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+export const SESSION_OPTION_RULES: OptionRules = {
+  weights: rules.any,
+  simd: rules.oneOf("auto", "baseline", "relaxed"),
+  relaxedSupported: rules.function,
+  placement: rules.oneOf("lazy", "eager"),
+  limits: rules.shape(LIMIT_RULES),
+};
+
+const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
+const looksLikeText = (b: Uint8Array) => b.length > 0 && b.subarray(0, 256).every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127) || c >= 128);
+
+/** The artifact as bytes (an ArrayBuffer, as fetch().arrayBuffer() gives, or any byte view), or the compiled module. */
+function artifactOf(artifact: unknown): Uint8Array | WebAssembly.Module {
+  if (artifact instanceof WebAssembly.Module || artifact instanceof Uint8Array) return artifact;
+  if (artifact instanceof ArrayBuffer) return new Uint8Array(artifact);
+  if (ArrayBuffer.isView(artifact)) return new Uint8Array(artifact.buffer, artifact.byteOffset, artifact.byteLength);
+  const got = typeof artifact === "string" ? "a string (a path? read the file first, or use kiln's load(path))" : artifact === null ? "null" : `a ${typeof artifact === "object" ? artifact.constructor?.name ?? "object" : typeof artifact}`;
+  throw new KilnError("INVALID_ARTIFACT", `createSession takes a kiln .wasm as bytes (Uint8Array, ArrayBuffer) or a WebAssembly.Module, got ${got}`);
+}
+
+export async function createSession(artifact: Uint8Array | ArrayBuffer | WebAssembly.Module, options: SessionOptions = {}): Promise<Session> {
+  checkOptions("createSession() options", options, SESSION_OPTION_RULES);
   let mod: WebAssembly.Module;
   let weights = options.weights;
-  if (artifact instanceof WebAssembly.Module) {
-    mod = artifact;
+  const given = artifactOf(artifact);
+  if (given instanceof WebAssembly.Module) {
+    mod = given;
   } else {
-    const split = splitWeights(artifact);
+    const split = splitWeights(given);
     const relaxed = split.relaxed && resolveSimd(options.simd, options.relaxedSupported) === "relaxed";
     // the relaxed build shares the artifact's weights image: same layout, only the code differs
     mod = await compileArtifact(relaxed ? split.relaxed! : split.code);
@@ -107,9 +127,13 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
   }
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
+  checkMemory(manifest.memory.bytes, options.limits);
   const instance = await instantiate(mod);
+  checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
+  // the module's own memory, in case the manifest understates it: refused before anything is written
+  if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
   const runAll = exports.run as () => void;
   const layerFns = manifest.layers.map((l) => exports[l.fn] as () => void);
@@ -123,6 +147,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
   };
 
   const write = (feeds: Feeds) => {
+    checkFeeds(feeds);
     const names = new Set(Object.keys(feeds));
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
@@ -146,7 +171,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
     const out: Record<string, Tensor> = {};
     for (const slot of manifest.outputs) {
       const info = dtype(slot.dtype);
-      const n = sizeOf(slot.dims);
+      const n = storageLength(slot.dtype, sizeOf(slot.dims));
       const view = new info.array(memory.buffer, slot.offset, n);
       out[slot.name] = { dtype: slot.dtype, dims: [...slot.dims], data: copy ? view.slice() : view };
     }
@@ -158,6 +183,7 @@ export async function createSession(artifact: Uint8Array | WebAssembly.Module, o
       if (scheduler.pending) runPlacing();
       else runAll();
     } catch (e) {
+      if (e instanceof KilnError) throw e; // a damaged weights piece (runtime/schedule.ts)
       // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
       throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
     }
@@ -203,7 +229,7 @@ async function instantiate(mod: WebAssembly.Module): Promise<WebAssembly.Instanc
 }
 
 function checkFrozen(f: FrozenInput, feed: TensorInput | TypedArray): void {
-  const data = ArrayBuffer.isView(feed) ? feed : feed.data;
+  const { data } = readFeed(f.name, feed);
   const got = Array.from(data as ArrayLike<number | bigint>, (x) => (typeof x === "bigint" ? x.toString() : x));
   const same = got.length === f.values.length && got.every((x, i) => String(x) === String(f.values[i]));
   if (!same) {
@@ -213,21 +239,23 @@ function checkFrozen(f: FrozenInput, feed: TensorInput | TypedArray): void {
 
 function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray): void {
   const info = dtype(slot.dtype);
-  const isView = ArrayBuffer.isView(feed);
-  const data = isView ? (feed as TypedArray) : (feed as TensorInput).data;
-  const dims = isView ? slot.dims : (feed as TensorInput).dims ?? slot.dims;
+  const { data, dims = slot.dims } = readFeed(slot.name, feed);
   const want = `${slot.dtype}[${slot.dims.join(",")}]`;
   if (dims.length !== slot.dims.length || dims.some((d, k) => d !== slot.dims[k])) {
     throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}`, { shapes: `got [${dims.join(",")}], want ${want}` });
   }
-  const n = sizeOf(slot.dims);
+  // packed 4- and 2-bit types come as their bytes (runtime/lowbit.ts encodeElements makes them)
+  const n = storageLength(slot.dtype, sizeOf(slot.dims));
   if (data.length !== n) {
-    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has ${data.length} elements but ${want} needs ${n}`);
+    const unit = info.bits < 8 ? ` (bytes, ${8 / info.bits} values each)` : "";
+    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has ${data.length} elements but ${want} needs ${n}${unit}`);
   }
   const view = new info.array(memory.buffer, slot.offset, n);
   if (Array.isArray(data)) {
-    if (info.big) view.set(data.map((x) => BigInt(x)) as never);
-    else view.set(data as never);
+    // a plain array: numbers, integers for an integer dtype (a typed array would truncate silently)
+    const k = info.float ? -1 : data.findIndex((x) => typeof x === "number" && !Number.isInteger(x));
+    if (k >= 0) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} is ${slot.dtype}, but data[${k}] is ${data[k]}, not an integer`);
+    view.set((info.big ? data.map((x) => BigInt(x)) : data.map(Number)) as never);
     return;
   }
   if (!(data instanceof info.array)) {

@@ -34,7 +34,7 @@ export function relaxedSimdSupported(refresh = false): boolean {
 export function resolveSimd(choice: SimdChoice = "auto", supported: () => boolean = relaxedSimdSupported): SimdLevel {
   if (choice === "baseline") return "baseline";
   if (choice === "auto") return supported() ? "relaxed" : "baseline";
-  if (choice !== "relaxed") throw new KilnError("BAD_INPUT", `simd must be "auto", "baseline" or "relaxed", got ${JSON.stringify(choice)}`);
+  if (choice !== "relaxed") throw new KilnError("BAD_OPTION", `simd must be "auto", "baseline" or "relaxed", got ${JSON.stringify(choice)}`);
   if (!supported()) {
     throw new KilnError("UNSUPPORTED_OP", `this engine does not run relaxed SIMD (f32x4.relaxed_madd); Node 20 needs --experimental-wasm-relaxed-simd. Use simd "auto" or "baseline"`);
   }

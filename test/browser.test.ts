@@ -1,8 +1,13 @@
 // The runtime and the JIT compiler in a real browser (Debian's Chromium via playwright-core):
 // an AOT .wasm runs with the runtime bundle alone, and the full compiler bundle compiles and
 // runs the ONNX model in the page. Both must match Node's outputs.
+//
+// Without a Chromium (a fresh machine) the tests are skipped, visibly: the describe's title says
+// so and how to enable them, and a line is printed. `npm run test:browser` runs them alone and
+// fails when no Chromium is found (there, a skip would hide that nothing ran).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as esbuild from "esbuild";
+import zlib from "node:zlib";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -12,7 +17,17 @@ import { compile, load } from "../compiler/driver/api.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
 
-const CHROMIUM = "/usr/bin/chromium";
+/** Where to look: KILN_CHROMIUM, else Debian's and Ubuntu's paths (CI installs Debian's chromium). */
+const CANDIDATES = process.env.KILN_CHROMIUM ? [process.env.KILN_CHROMIUM] : ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+const CHROMIUM = CANDIDATES.find((f) => fs.existsSync(f));
+/** run through `npm run test:browser` (or KILN_BROWSER=1): the browser tests must run */
+const REQUIRED = process.env.npm_lifecycle_event === "test:browser" || process.env.KILN_BROWSER === "1";
+const ENABLE = "apt-get install chromium (or set KILN_CHROMIUM to a Chromium binary), then npm run test:browser";
+if (!CHROMIUM) {
+  const line = `browser tests ${REQUIRED ? "cannot run" : "SKIPPED"}: no Chromium at ${CANDIDATES.join(" or ")}; to run them: ${ENABLE}`;
+  if (REQUIRED) throw new Error(line);
+  console.warn(`kiln: ${line}`);
+}
 const out = path.resolve(import.meta.dirname, "../.build/browser");
 const root = path.resolve(import.meta.dirname, "..");
 
@@ -43,6 +58,7 @@ let browser: Browser;
 let base: string;
 
 beforeAll(async () => {
+  if (!CHROMIUM) return;
   fs.mkdirSync(out, { recursive: true });
   const common = { bundle: true, format: "esm" as const, platform: "browser" as const, target: "es2022", external: ["node:*"], logLevel: "error" as const };
   await esbuild.build({ ...common, entryPoints: [path.join(root, "runtime/index.ts")], outfile: path.join(out, "runtime.js") });
@@ -59,7 +75,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM!,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
 });
@@ -69,10 +85,12 @@ afterAll(async () => {
   server?.close();
 });
 
-describe("in Chromium", () => {
-  it("the runtime bundle stays small (no compiler, no binaryen)", () => {
-    const size = fs.statSync(path.join(out, "runtime.js")).size;
-    expect(size).toBeLessThan(30_000);
+describe.skipIf(!CHROMIUM)(CHROMIUM ? "in Chromium" : `in Chromium: SKIPPED, no Chromium found (${ENABLE})`, () => {
+  it("the runtime bundle stays small (no compiler, no binaryen)", async () => {
+    // as shipped: minified and gzipped, about 10 KB with the artifact checks (validate.ts,
+    // checksum.ts) and the low-bit codecs; the compiler would add megabytes
+    const min = await esbuild.build({ bundle: true, format: "esm", platform: "browser", target: "es2022", external: ["node:*"], logLevel: "error", entryPoints: [path.join(root, "runtime/index.ts")], write: false, minify: true });
+    expect(zlib.gzipSync(min.outputFiles[0].contents).length).toBeLessThan(12_000);
     expect(fs.readFileSync(path.join(out, "runtime.js"), "utf8")).not.toMatch(/binaryen/i);
   });
 

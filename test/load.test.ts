@@ -174,15 +174,22 @@ describe("process cache of compiled modules", () => {
       // the file is a kiln artifact the runtime alone can run
       const artifact = fs.readFileSync(path.join(dir, files[0]));
       expect(elements((await (await createSession(artifact)).run({ x: feedX })).y.data)).toEqual(elements(want.y.data));
+      // a later load reads the file back (the process cache is empty, so only the file can answer)
       clearModuleCache();
-      // mark the file: a load that reads it back gives the marked weights' (different) answer
+      expect(elements((await (await load(convBnModel, { cacheDir: dir })).run({ x: feedX })).y.data)).toEqual(elements(want.y.data));
+      expect(fs.readdirSync(dir)).toHaveLength(1);
+      // a damaged file (its weights zeroed) is refused, naming the file and what to do, and left for the user to delete
+      clearModuleCache();
       const { code, weights } = splitWeights(artifact);
       const marked = Uint8Array.from(artifact);
       const start = code.length + (artifact.length - code.length - weights!.length);
       marked.fill(0, start, start + weights!.length);
-      fs.writeFileSync(path.join(dir, files[0]), marked);
-      const again = await (await load(convBnModel, { cacheDir: dir })).run({ x: feedX });
-      expect(elements(again.y.data)).not.toEqual(elements(want.y.data));
+      const file = path.join(dir, files[0]);
+      fs.writeFileSync(file, marked);
+      await expect(load(convBnModel, { cacheDir: dir })).rejects.toMatchObject({ code: "INVALID_ARTIFACT", message: expect.stringContaining(`the cached module ${file} is damaged; delete it`) });
+      expect(fs.readFileSync(file)).toEqual(Buffer.from(marked));
+      fs.rmSync(file);
+      expect(elements((await (await load(convBnModel, { cacheDir: dir })).run({ x: feedX })).y.data)).toEqual(elements(want.y.data));
       expect(fs.readdirSync(dir)).toHaveLength(1);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

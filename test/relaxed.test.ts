@@ -86,7 +86,7 @@ describe("relaxed SIMD detection", () => {
     expect(resolveSimd("baseline", supported)).toBe("baseline");
     expect(resolveSimd("relaxed", supported)).toBe("relaxed");
     expect(() => resolveSimd("relaxed", unsupported)).toThrow(expect.objectContaining({ code: "UNSUPPORTED_OP" }));
-    expect(() => resolveSimd("fast" as never, supported)).toThrow(expect.objectContaining({ code: "BAD_INPUT" }));
+    expect(() => resolveSimd("fast" as never, supported)).toThrow(expect.objectContaining({ code: "BAD_OPTION" }));
   });
 });
 

@@ -24,6 +24,7 @@ import { KERNELS as POOL } from "./pool/index.js";
 import { KERNELS as QUANT_CONV } from "./quant/conv.js";
 import { KERNELS as QUANT } from "./quant/index.js";
 import { KERNELS as QUANT_MATMUL } from "./quant/matmul.js";
+import { KERNELS as RECURRENT } from "./recurrent/index.js";
 import { KERNELS as REDUCE_ARG } from "./reduce/arg.js";
 import { KERNELS as REDUCE } from "./reduce/index.js";
 import { KERNELS as RESIZE } from "./resize/index.js";
@@ -37,7 +38,7 @@ import { KERNELS as UNARY } from "./unary/index.js";
 export const ALL_KERNELS: readonly KernelFamily[] = [
   ...ARITH, ...LOGIC, ...POW, ...CAST, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
   ...NORM, ...NORM_LOCAL, ...MATMUL, ...CONV, ...CONV_TRANSPOSE, ...DEPTHWISE_NHWC, ...POOL, ...POOL_GLOBAL, ...RESIZE,
-  ...ATTENTION, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...SIGNAL, ...DFT, ...IMAGE, ...GRID,
+  ...ATTENTION, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...SIGNAL, ...DFT, ...IMAGE, ...GRID, ...RECURRENT,
 ];
 
 const byOp = new Map<string, KernelFamily>();

@@ -2,11 +2,14 @@
 import { createSession, type Feeds, type Session, type Tensor } from "../../runtime/session.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
 import { KilnError } from "../../runtime/errors.js";
+import { checkFeeds } from "../../runtime/feeds.js";
+import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
+import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
 import { resolveSimd } from "../../runtime/simd.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
-import { compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
+import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
 import { parseKernelSelection } from "../../passes/index.js";
 import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
@@ -18,8 +21,13 @@ export interface CompileResult {
   manifest: Manifest;
 }
 
-async function resolveSource(model: Uint8Array | string, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
-  if (typeof model !== "string") return { bytes: model, options };
+async function resolveSource(model: Uint8Array | ArrayBuffer | string, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
+  if (model instanceof ArrayBuffer) return { bytes: new Uint8Array(model), options };
+  if (model instanceof Uint8Array) return { bytes: model, options };
+  if (typeof model !== "string") {
+    const got = model === null ? "null" : typeof model === "object" ? `a ${(model as object).constructor?.name ?? "object"}` : typeof model;
+    throw new KilnError("INVALID_MODEL", `the model must be a Uint8Array, an ArrayBuffer or (in Node) a file path, got ${got}`);
+  }
   const { readModelFile } = await import("./files.js");
   const { bytes, readExternal } = await readModelFile(model);
   return { bytes, options: { readExternal, ...options } };
@@ -29,7 +37,8 @@ async function resolveSource(model: Uint8Array | string, options: CompileOptions
  * Compile an ONNX model (bytes, or a path in Node) to a self-contained wasm module; by default
  * (simd "auto") it runs everywhere and carries a relaxed-SIMD build the runtime prefers where it can.
  */
-export async function compile(model: Uint8Array | string, options: CompileOptions = {}): Promise<CompileResult> {
+export async function compile(model: Uint8Array | ArrayBuffer | string, options: CompileOptions = {}): Promise<CompileResult> {
+  checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
   const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
   return { wasm, manifest };
@@ -84,18 +93,51 @@ export interface LoadOptions extends CompileOptions {
   relaxedSupported?: () => boolean;
   /** when the weights go into memory: "lazy" (default) layer by layer in the first run, or "eager" at load (runtime/schedule.ts) */
   placement?: WeightPlacement;
+  limits?: LoadLimits;
 }
+
+export interface LoadLimits extends Limits {
+  /**
+   * How many compiled modules (one per distinct set of input shapes, each with its own instance
+   * and memory) this model keeps; running a further shape drops the least recently used one,
+   * which is compiled again (or taken from the process cache) if it comes back. Default 8.
+   */
+  maxModules?: number;
+}
+
+export const DEFAULT_MAX_MODULES = 8;
+
+const LOAD_OPTION_RULES: OptionRules = {
+  ...COMPILE_OPTION_RULES,
+  cache: rules.boolean,
+  cacheDir: rules.nonEmptyString,
+  relaxedSupported: rules.function,
+  placement: rules.oneOf("lazy", "eager"),
+  limits: rules.shape({ ...LIMIT_RULES, maxModules: rules.int(1) }),
+};
 
 /**
  * Load a model for running: an ONNX model is compiled now when its input shapes are known
  * (declared or given in options.shapes), otherwise at the first run for the fed shapes, with
  * one compiled module cached per distinct set of shapes. A kiln .wasm artifact loads directly.
  */
-export async function load(model: Uint8Array | string, options: LoadOptions = {}): Promise<Model> {
+export async function load(model: Uint8Array | ArrayBuffer | string, options: LoadOptions = {}): Promise<Model> {
+  checkOptions("load() options", options, LOAD_OPTION_RULES);
+  if (options.cacheDir) await checkCacheDir(options.cacheDir);
   const src = await resolveSource(model, options);
-  if (isWasm(src.bytes)) {
-    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement });
-    return { inputs: fromSlots(session.inputs), outputs: fromSlots(session.outputs), run: (f) => session.run(f), session };
+  const memoryLimit: Limits = { maxMemoryBytes: options.limits?.maxMemoryBytes };
+  // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
+  if (isWasm(src.bytes) || (typeof model === "string" && /\.wasm$/i.test(model))) {
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit });
+    return {
+      inputs: fromSlots(session.inputs),
+      outputs: fromSlots(session.outputs),
+      run: async (f) => {
+        checkFeeds(f);
+        return session.run(f);
+      },
+      session,
+    };
   }
   const pristine = src.bytes;
   // one build for this engine: relaxed SIMD where it validates (unless options say otherwise)
@@ -114,9 +156,11 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
   const outputs = describe(probe, probe.outputs);
   const inputNames = [...probe.inputs];
   const dynamic = unboundInputs(probe, src.options.shapes).length > 0;
-  // Compiled sessions per distinct input shapes (and values of frozen inputs), and the inputs
-  // found to decide shapes by their values (axes, shape, pads ...), which are frozen per run.
+  // Compiled sessions per distinct input shapes (and values of frozen inputs), least recently
+  // used first and at most maxModules of them, and the inputs found to decide shapes by their
+  // values (axes, shape, pads ...), which are frozen per run.
   const cache = new Map<string, Promise<Session>>();
+  const maxModules = options.limits?.maxModules ?? DEFAULT_MAX_MODULES;
   const frozen = new Set<string>();
   const sessionFor = (shapes: Record<string, readonly number[]> | undefined, feeds: Feeds = {}) => {
     const values = [...frozen].sort().map((n) => {
@@ -126,7 +170,10 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
     });
     const key = JSON.stringify([shapes ?? {}, values]);
     let s = cache.get(key);
-    if (!s) {
+    if (s) {
+      cache.delete(key);
+      cache.set(key, s); // most recently used last
+    } else {
       const feedLike = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, ArrayBuffer.isView(f) ? { data: f } : f]));
       // the graph decoded for the probe is compiled as is the first time (decoding is not free)
       const graph = probe && frozen.size === 0 ? probe : undefined;
@@ -142,16 +189,19 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
         await prepareGraph(graph, opts);
         await optimizeGraph(graph, opts);
         const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)) });
+        checkMemory(gen.manifest.memory.bytes, memoryLimit);
         if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);
         return { module: await compileGenerated(gen.wasm), weights: gen.weights };
       };
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);
-        return createSession(c.module, { weights: c.weights, placement: options.placement });
+        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit });
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));
+      // the oldest sessions go (their instances and memories with them once no run holds them)
+      while (cache.size > maxModules) cache.delete(cache.keys().next().value!);
     }
     return s;
   };
@@ -174,6 +224,7 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
       return current;
     },
     async run(feeds) {
+      checkFeeds(feeds);
       if (deferred) {
         const fed = dynamic ? feedDims(inputNames, feeds) : {};
         current = await sessionFor({ ...src.options.shapes, ...fed }, feeds);
@@ -181,4 +232,11 @@ export async function load(model: Uint8Array | string, options: LoadOptions = {}
       return current!.run(feeds);
     },
   };
+}
+
+/** cacheDir, when it exists, must be a folder kiln can write (it is created on the first store). */
+async function checkCacheDir(dir: string): Promise<void> {
+  const fs = await import("node:fs");
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new KilnError("BAD_OPTION", `option cacheDir: ${JSON.stringify(dir)} is not a folder`);
 }

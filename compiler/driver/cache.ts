@@ -1,10 +1,11 @@
 // Compiled modules cached per process, by (model hash, shapes, frozen values, compile options,
 // kiln version): loading the same model again skips the compiler and WebAssembly.compile, and
-// each load still gets its own instance (own memory). A few entries at most: a module pins its
-// weights image.
+// each load still gets its own instance (own memory). A few entries at most, least recently used
+// dropped first: a module pins its weights image (setModuleCacheLimit changes how many).
 import { splitWeights, type WeightsWriter } from "../../runtime/weights.js";
 import { compileArtifact } from "../../runtime/session.js";
 import { KILN_VERSION } from "../../codegen/module.js";
+import { KilnError } from "../../runtime/errors.js";
 
 export interface CachedModule {
   module: WebAssembly.Module;
@@ -12,7 +13,19 @@ export interface CachedModule {
   weights?: Uint8Array | WeightsWriter;
 }
 
-const MAX_ENTRIES = 4;
+export const DEFAULT_CACHE_ENTRIES = 4;
+let maxEntries = DEFAULT_CACHE_ENTRIES;
+
+/** How many compiled modules the process keeps (default 4; 0 keeps none). Extra entries go now, oldest first. */
+export function setModuleCacheLimit(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new KilnError("BAD_OPTION", `the module cache limit takes an integer >= 0, got ${String(n)}`);
+  maxEntries = n;
+  trim();
+}
+
+function trim(): void {
+  while (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
+}
 const entries = new Map<string, Promise<CachedModule>>();
 /** sketch keys of the models cached (or being stored), each settling once its full key is in `entries` */
 const sketches = new Map<string, Promise<unknown>>();
@@ -79,7 +92,7 @@ export async function cachedModule(key: CacheKey | undefined, build: () => Promi
     const full = await key.full();
     if (sketches.get(key.sketch) !== stored) return; // cleared meanwhile
     entries.set(full, made);
-    while (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value!);
+    trim();
   });
   sketches.set(key.sketch, stored);
   stored.catch(() => sketches.delete(key.sketch));

@@ -1,5 +1,8 @@
 // The pipeline: ONNX bytes -> IR -> bound shapes and folded constants -> wasm + manifest.
 import { KilnError } from "../../runtime/errors.js";
+import { dtype, sizeOf } from "../../runtime/dtypes.js";
+import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
+import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
@@ -47,7 +50,23 @@ export interface CompileOptions {
   kernels?: string;
   /** run the IR verifier after every pass (default: the environment's KILN_VERIFY_EACH=1, in Node) */
   verifyEach?: boolean;
+  /** refuse, with a typed error before the long work, a model planning more linear memory than limits.maxMemoryBytes */
+  limits?: Limits;
 }
+
+/** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
+export const COMPILE_OPTION_RULES: OptionRules = {
+  shapes: rules.record(rules.dims),
+  readExternal: rules.function,
+  optimize: rules.boolean,
+  level: rules.oneOf(0, 1, 2),
+  dump: rules.object,
+  freeze: rules.record(rules.tensor),
+  simd: rules.oneOf("auto", "baseline", "relaxed"),
+  kernels: rules.string,
+  verifyEach: rules.boolean,
+  limits: rules.shape(LIMIT_RULES),
+};
 
 /** An environment variable, where there is an environment (Node; not a browser). */
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
@@ -90,7 +109,26 @@ export async function prepareGraph(graph: Graph, options: CompileOptions = {}): 
   if (options.freeze) freezeInputs(graph, options.freeze);
   await inferShapes(graph, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
   verifyGraph(graph, { typed: true });
+  checkLargestTensor(graph, options.limits);
   return graph;
+}
+
+/**
+ * Planned memory holds at least the largest tensor a node reads or the graph returns: when that
+ * alone is over limits.maxMemoryBytes, refuse now, before passes fold (allocate) anything.
+ */
+function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
+  if (limits?.maxMemoryBytes === undefined) return;
+  const used = new Set<string>([...graph.inputs, ...graph.outputs]);
+  for (const n of graph.nodeList()) for (const i of n.inputs) if (i) used.add(i);
+  let worst = 0, at = "";
+  for (const name of used) {
+    const v = graph.values.get(name);
+    if (!v?.dtype || !v.shape?.every((d) => typeof d === "number")) continue;
+    const bytes = sizeOf(v.shape as number[]) * dtype(v.dtype).bytes;
+    if (bytes > worst) [worst, at] = [bytes, `at least: value ${JSON.stringify(name)}, ${v.dtype}[${v.shape.join(",")}]`];
+  }
+  checkMemory(worst, limits, at);
 }
 
 /** Run the optimization pipeline of options.level over a prepared graph (mutates it). */
@@ -108,11 +146,13 @@ export async function compileGraph(graph: Graph, options: CompileOptions = {}): 
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
   const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)) });
+  checkMemory(manifest.memory.bytes, options.limits);
   return { wasm, manifest, graph, passes };
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {
   if (!(bytes instanceof Uint8Array)) throw new KilnError("INVALID_MODEL", "compile() takes the model as a Uint8Array (or a file path in Node)");
+  checkOptions("compileOnnx() options", options, COMPILE_OPTION_RULES);
   return compileGraph(importOnnx(bytes, options), options);
 }
 

@@ -2,7 +2,8 @@
 // comparing outputs the way the ONNX backend runner does.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { sizeOf } from "../../runtime/dtypes.js";
+import { dtype, sizeOf } from "../../runtime/dtypes.js";
+import { decodeElements, isCoded } from "../../runtime/lowbit.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Tensor } from "../ir/graph.js";
 import { onnx } from "../onnx/proto.js";
@@ -17,6 +18,8 @@ export interface Tolerance {
 export const ONNX_TOLERANCE: Tolerance = { rtol: 1e-3, atol: 1e-7 };
 
 export function readTensorFile(file: string): Tensor {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw new KilnError("BAD_INPUT", `tensor file ${JSON.stringify(file)} ${st ? "is not a file" : "does not exist"}`);
   let proto;
   try {
     proto = onnx.TensorProto.decode(fs.readFileSync(file));
@@ -39,6 +42,10 @@ export interface DataSet {
 
 /** input_K.pb / output_K.pb files of a test_data_set folder, in K order. */
 export function listDataSet(dir: string): DataSet {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st?.isDirectory()) {
+    throw new KilnError("BAD_INPUT", `test data ${JSON.stringify(dir)} ${st ? "is not a folder" : "does not exist"}; give a test_data_set_N folder holding input_K.pb and output_K.pb`);
+  }
   const files = fs.readdirSync(dir);
   const pick = (prefix: string) => files
     .map((f) => ({ f, m: new RegExp(`^${prefix}_(\\d+)\\.pb$`).exec(f) }))
@@ -61,7 +68,19 @@ export interface Comparison {
   message?: string;
 }
 
-/** |got - exp| <= atol + rtol * |exp| elementwise; NaN matches NaN; ints and bools exactly. */
+/** The elements as JavaScript values: numbers for the coded and packed types (decoded), else as stored. */
+function elementsOf(t: Tensor): ArrayLike<number | bigint> {
+  if (t.dtype === "float16") return Array.from(t.data as Uint16Array, halfToNumber);
+  if (isCoded(t.dtype)) return decodeElements(t.dtype, t.data, sizeOf(t.dims));
+  return t.data as unknown as ArrayLike<number | bigint>;
+}
+
+/**
+ * |got - exp| <= atol + rtol * |exp| elementwise; NaN matches NaN; ints and bools exactly. The
+ * narrow floats (float16, bfloat16, float8, float4e2m1) and the packed ints are compared by value,
+ * decoded from their codes: any NaN code matches any other, and a float8 or float4 rounding step
+ * is far beyond the tolerance, so their results must round exactly as expected.
+ */
 export function compareTensors(got: Tensor, exp: Tensor, tol: Tolerance = ONNX_TOLERANCE): Comparison {
   if (got.dims.length !== exp.dims.length || got.dims.some((d, k) => d !== exp.dims[k])) {
     return { ok: false, maxAbsErr: Infinity, message: `dims [${got.dims.join(",")}], expected [${exp.dims.join(",")}]` };
@@ -70,21 +89,21 @@ export function compareTensors(got: Tensor, exp: Tensor, tol: Tolerance = ONNX_T
     return { ok: false, maxAbsErr: Infinity, message: `dtype ${got.dtype}, expected ${exp.dtype}` };
   }
   const n = sizeOf(exp.dims);
-  const g = got.data as unknown as ArrayLike<number | bigint>;
-  const e = exp.data as unknown as ArrayLike<number | bigint>;
+  const g = elementsOf(got);
+  const e = elementsOf(exp);
   let maxAbsErr = 0;
   let bad = -1;
-  const float = exp.dtype === "float32" || exp.dtype === "float64" || exp.dtype === "float16";
-  const half = halfToNumber;
+  const float = dtype(exp.dtype).float;
+  const narrow = float && exp.dtype !== "float32" && exp.dtype !== "float64";
   for (let i = 0; i < n; i++) {
     if (float) {
-      const a = exp.dtype === "float16" ? half(Number(g[i])) : Number(g[i]);
-      const b = exp.dtype === "float16" ? half(Number(e[i])) : Number(e[i]);
+      const a = Number(g[i]);
+      const b = Number(e[i]);
       if (Number.isNaN(a) && Number.isNaN(b)) continue;
       if (a === b) continue;
       const err = Math.abs(a - b);
       if (!(err <= maxAbsErr)) maxAbsErr = Number.isNaN(err) ? Infinity : Math.max(maxAbsErr, err);
-      const rtol = exp.dtype === "float16" ? Math.max(tol.rtol, 1e-3) : tol.rtol;
+      const rtol = narrow ? Math.max(tol.rtol, 1e-3) : tol.rtol;
       if (!(err <= tol.atol + rtol * Math.abs(b)) && bad < 0) bad = i;
     } else if (g[i] !== e[i]) {
       const err = Math.abs(Number(g[i]) - Number(e[i]));

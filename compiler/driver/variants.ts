@@ -16,10 +16,12 @@ export function generateArtifact(graph: Graph, options: { optimize?: boolean; si
   const simd = options.simd ?? "baseline";
   const { optimize, kernels } = options;
   if (simd !== "auto") return generate(graph, { optimize, simd, kernels });
-  // one prepare per layer for both builds: the weights are packed and transformed once
+  // one prepare per layer for both builds: the weights are packed and transformed once; the
+  // relaxed build runs over the base build's image, so its manifest carries the same checksums
   const preps = new Map<string, KernelPrep>();
-  const base = generate(graph, { optimize, preps, kernels });
-  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels });
+  const checksums = new Map<number, number>();
+  const base = generate(graph, { optimize, preps, kernels, checksums });
+  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels, checksums });
   assertSameLayout(base.manifest, relaxed.manifest);
   const { code, weights } = splitWeights(base.wasm);
   const both = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed.wasm);

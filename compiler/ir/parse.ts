@@ -1,6 +1,7 @@
 // Text IR -> Graph: the inverse of print.ts, so that pass tests can be written as IR text in,
 // IR text out. `opaque<...>` constants (large tensors printed as a digest) cannot be parsed back.
-import { dtype as dtypeInfo, isDTypeName, type DTypeName } from "../../runtime/dtypes.js";
+import { dtype as dtypeInfo, isDTypeName, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
+import { packCodes } from "../../runtime/lowbit.js";
 import { KilnError } from "../../runtime/errors.js";
 import { Graph, type Attr, type Dim, type Node, type Tensor, type Value } from "./graph.js";
 
@@ -86,7 +87,9 @@ function parseList(c: Cursor): string[] {
 function parseTensorBody(c: Cursor, dt: DTypeName, dims: number[]): Tensor {
   const info = dtypeInfo(dt);
   const n = dims.reduce((a, b) => a * b, 1);
-  const data = new info.array(n);
+  // packed 4- and 2-bit types print one code per element: gathered here, packed at the end
+  const packed = info.bits < 8;
+  const data = packed ? new Array<number>(n) : new info.array(n);
   const put = (i: number, text: string) => {
     (data as unknown as (number | bigint)[])[i] = info.big ? BigInt(text) : parseNum(text);
   };
@@ -103,7 +106,7 @@ function parseTensorBody(c: Cursor, dt: DTypeName, dims: number[]): Tensor {
     throw new Error(`cannot parse a ${kind}<> constant back (only dense<> and splat<>)`);
   }
   while (!c.eat(">")) c.next();
-  return { dtype: dt, dims, data };
+  return { dtype: dt, dims, data: packed ? packCodes(dt, data as number[]) : data as TypedArray };
 }
 
 function parseAttr(c: Cursor): Attr {

@@ -6,6 +6,8 @@
 //   %y : float32[N,2] = MatMul(%x, %w)
 //   %a : float32[1,2], %b : float32[1,2] = Split[axis=0](%y) {name="split_1"}
 //   output %y
+import { dtype, sizeOf } from "../../runtime/dtypes.js";
+import { unpackCodes } from "../../runtime/lowbit.js";
 import type { Attr, Dim, Graph, Node, Tensor, Value } from "./graph.js";
 import { isLazySplat, splatValue } from "./splat.js";
 import { tensorBytes } from "./raw.js";
@@ -55,8 +57,10 @@ export function printTensor(t: Tensor): string {
   // a lazy splat prints from its one value, without building the full array
   const one = isLazySplat(t) ? splatValue(t) : undefined;
   if (one && t.dims.reduce((a, b) => a * b, 1) > 1) return `splat<${printNumber(one[0])}>`;
-  const n = t.data.length;
-  const arr = t.data as unknown as ArrayLike<number | bigint>;
+  // packed 4- and 2-bit types: one code per element (parse.ts packs them back)
+  const packed = dtype(t.dtype).bits < 8;
+  const n = packed ? sizeOf(t.dims) : t.data.length;
+  const arr = packed ? unpackCodes(t.dtype, t.data as Uint8Array, n) : t.data as unknown as ArrayLike<number | bigint>;
   if (n > 1) {
     let same = true;
     for (let i = 1; i < n && same; i++) same = Object.is(arr[i], arr[0]);

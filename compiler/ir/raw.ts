@@ -4,7 +4,7 @@
 // into arrays first cost a copy of every weight (~100 MB for ResNet-50: ~50 ms, and that much more
 // memory touched at load). Whoever reads `data` gets the array, built once on first read (the raw
 // bytes are not viewed in place: they are the caller's model bytes, and need not be aligned).
-import { dtype as dtypeInfo, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
+import { dtype as dtypeInfo, sizeOf, storageLength, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
 import type { Tensor } from "./graph.js";
 
 class RawTensor implements Tensor {
@@ -17,7 +17,7 @@ class RawTensor implements Tensor {
 
   private array(): TypedArray {
     if (!this.full) {
-      const a = new (dtypeInfo(this.dtype).array)(sizeOf(this.dims));
+      const a = new (dtypeInfo(this.dtype).array)(storageLength(this.dtype, sizeOf(this.dims)));
       new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(this.raw);
       this.full = a;
     }
@@ -25,7 +25,7 @@ class RawTensor implements Tensor {
   }
 }
 
-/** A tensor of `dims` whose elements are `raw` (little-endian, exactly size x element bytes). */
+/** A tensor of `dims` whose elements are `raw` (little-endian, exactly storageBytes(dtype, size) bytes). */
 export function rawTensor(dtype: DTypeName, dims: readonly number[], raw: Uint8Array): Tensor {
   return new RawTensor(dtype, [...dims], raw);
 }

@@ -5,6 +5,7 @@
 // Whoever reads `data` gets the full array, built once on first read: code that knows nothing
 // of splats sees an ordinary tensor.
 import { dtype as dtypeInfo, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
+import { packCodes } from "../../runtime/lowbit.js";
 import type { Tensor } from "./graph.js";
 
 class SplatTensor implements Tensor {
@@ -24,6 +25,8 @@ class SplatTensor implements Tensor {
 
 /** A tensor of `dims` whose every element is `value[0]` (a one-element array of the dtype's kind). */
 export function splatTensor(dtype: DTypeName, dims: readonly number[], value: TypedArray): Tensor {
+  // packed 4- and 2-bit elements share bytes: no one-element unit to repeat, so the full tensor
+  if (dtypeInfo(dtype).bits < 8) return { dtype, dims: [...dims], data: packCodes(dtype, new Array<number>(sizeOf(dims)).fill(Number(value[0]))) };
   const one = new (dtypeInfo(dtype).array)(1);
   one.set(value.subarray(0, 1) as never);
   return new SplatTensor(dtype, [...dims], one);

@@ -1,5 +1,7 @@
-// Reading compile-time tensors as JavaScript numbers, whatever their dtype (float16 is stored
-// as raw bits and must be decoded).
+// Reading compile-time tensors as JavaScript numbers, whatever their dtype (float16, bfloat16 and
+// float8 are stored as codes and the 4- and 2-bit types packed: they must be decoded).
+import { sizeOf } from "../../runtime/dtypes.js";
+import { decodeElements, isCoded } from "../../runtime/lowbit.js";
 import type { Tensor } from "./graph.js";
 
 export function halfToNumber(h: number): number {
@@ -13,5 +15,8 @@ export function halfToNumber(h: number): number {
 
 export function toNumbers(t: Tensor): number[] {
   const a = t.data as ArrayLike<number | bigint>;
-  return t.dtype === "float16" ? Array.from(a, (x) => halfToNumber(Number(x))) : Array.from(a, Number);
+  if (t.dtype === "float16") return Array.from(a, (x) => halfToNumber(Number(x)));
+  // bfloat16 and float8 codes, packed 4- and 2-bit elements
+  if (isCoded(t.dtype)) return decodeElements(t.dtype, t.data, sizeOf(t.dims));
+  return Array.from(a, Number);
 }

@@ -14,7 +14,9 @@ export function verifyGraph(graph: Graph, options: VerifyOptions = {}): void {
     if (graph.values.get(i)?.const) throw new KilnError("INVALID_MODEL", `graph input ${JSON.stringify(i)} is also a constant`);
     defined.add(i);
   }
-  for (const v of graph.values.values()) if (v.const && !graph.producer(v.name)) defined.add(v.name);
+  // an initializer of a type kiln does not read (string ...) is defined all the same: a node that
+  // reads it is unsupported (inference says so, naming the type), not dangling
+  for (const v of graph.values.values()) if ((v.const || v.unsupportedType) && !graph.producer(v.name)) defined.add(v.name);
   const order = graph.topoOrder(); // throws on a cycle
   for (const n of order) {
     for (const out of n.outputs) {

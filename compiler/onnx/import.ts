@@ -3,6 +3,7 @@
 import { dtypeFromOnnx, onnxTypeName } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import { Graph, type Attr, type Dim, type Node, type Value } from "../ir/graph.js";
+import { domainLabel, NEWEST_OPSET } from "../ops/opsets.js";
 import { onnx, toNumber, type AttributeProto, type GraphProto, type ModelProto, type TypeProto } from "./proto.js";
 import { decodeTensor, UnsupportedTypeError, type ExternalDataReader } from "./tensor.js";
 
@@ -24,11 +25,7 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Graph {
   const model = decodeModel(bytes);
   const graph = new Graph();
-  for (const o of model.opsetImport ?? []) {
-    const domain = o.domain === "ai.onnx" ? "" : o.domain ?? "";
-    graph.opsets.set(domain, toNumber(o.version as number));
-  }
-  if (!graph.opsets.has("")) graph.opsets.set("", 1);
+  readOpsetImports(model, graph);
   try {
     importGraph(model.graph!, graph, options);
   } catch (e) {
@@ -36,7 +33,37 @@ export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Gra
     // the protobuf decoded, but its contents do not hang together (missing required parts)
     throw new KilnError("INVALID_MODEL", `the model's graph is malformed: ${(e as Error).message}`);
   }
+  checkOpsetsKnown(graph);
   return graph;
+}
+
+/** Opset versions are integers from 1, one per domain. */
+function readOpsetImports(model: ModelProto, graph: Graph): void {
+  for (const o of model.opsetImport ?? []) {
+    const domain = o.domain === "ai.onnx" ? "" : o.domain ?? "";
+    const version = toNumber(o.version as number);
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new KilnError("INVALID_MODEL", `the model imports ${domainLabel(domain)} opset ${version}; opset versions are integers from 1`, { domain, opset: version });
+    }
+    const before = graph.opsets.get(domain);
+    if (before !== undefined && before !== version) {
+      throw new KilnError("INVALID_MODEL", `the model imports ${domainLabel(domain)} twice, as opsets ${before} and ${version}`, { domain });
+    }
+    graph.opsets.set(domain, version);
+  }
+  if (!graph.opsets.has("")) graph.opsets.set("", 1);
+}
+
+/** A domain a node uses, imported at an opset newer than kiln knows, is UNSUPPORTED_OP (opsets.ts says why). */
+function checkOpsetsKnown(graph: Graph): void {
+  for (const n of graph.nodeList()) {
+    const newest = NEWEST_OPSET[n.domain];
+    const version = graph.opsets.get(n.domain);
+    if (newest === undefined || version === undefined || version <= newest) continue;
+    const d = domainLabel(n.domain);
+    throw new KilnError("UNSUPPORTED_OP", `the model imports ${d} opset ${version}, newer than kiln knows (${d} opsets 1 to ${newest}), and an operator's meaning may have changed since; convert the model to ${d} opset ${newest} or lower (onnx.version_converter)`,
+      { node: n.name, op: n.op, domain: n.domain, opset: version });
+  }
 }
 
 function importGraph(gp: GraphProto, graph: Graph, options: ImportOptions): void {

@@ -1,14 +1,17 @@
 // TensorProto <-> Tensor, for every storage encoding ONNX allows: raw_data, the typed repeated
 // fields, and external data files.
-import { dtypeFromOnnx, onnxTypeName, sizeOf, type TypedArray } from "../../runtime/dtypes.js";
+import { dtype, dtypeFromOnnx, onnxTypeName, sizeOf, storageBytes, storageLength, type TypedArray } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Tensor } from "../ir/graph.js";
 import { rawTensor } from "../ir/raw.js";
 import { onnx, toBigInt, toNumber, type TensorProto } from "./proto.js";
 
 export interface ExternalDataReader {
-  /** Read `length` bytes (all when undefined) at `offset` of the file `location`, relative to the model. */
-  (location: string, offset: number, length: number | undefined): Uint8Array;
+  /**
+   * Read `length` bytes (to the end when undefined) at `offset` of the file `location`, relative
+   * to the model; `tensor` names the tensor, for messages. offset and length are non-negative integers.
+   */
+  (location: string, offset: number, length: number | undefined, tensor?: string): Uint8Array;
 }
 
 export class UnsupportedTypeError extends Error {
@@ -33,25 +36,35 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     const location = kv.get("location");
     if (!location) throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} is external but names no location`);
     if (!readExternal) throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} keeps its data in ${JSON.stringify(location)}; load the model from a file path (or pass externalData) so kiln can read it`);
-    const offset = Number(kv.get("offset") ?? 0);
-    const length = kv.has("length") ? Number(kv.get("length")) : undefined;
-    raw = readExternal(location, offset, length);
+    const offset = byteCount(name, "offset", kv.get("offset") ?? "0");
+    const length = kv.has("length") ? byteCount(name, "length", kv.get("length")!) : undefined;
+    const want = n * info.bytes;
+    if (length !== undefined && length !== want) {
+      throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} keeps ${length} bytes in ${JSON.stringify(location)}, expected ${want} for ${info.name}[${dims.join(",")}]`);
+    }
+    raw = readExternal(location, offset, length, name);
   } else if (t.rawData && t.rawData.length > 0) {
     raw = t.rawData;
   }
   if (raw) {
-    const want = n * info.bytes;
+    const want = storageBytes(info.name, n); // packed 4- and 2-bit types: ceil(n * bits / 8)
     if (raw.length !== want) {
       throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${raw.length} bytes of data, expected ${want} for ${info.name}[${dims.join(",")}]`);
     }
     return rawTensor(info.name, dims, raw); // an array only when something reads its data
   }
-  const data = new info.array(n);
+  // packed types keep one byte (two or four elements) per int32_data entry; the count is checked
+  // against the data before the array is allocated: dims of [1e9, 1e9] with no data are a wrong
+  // model, not a 4 EB allocation
+  const len = storageLength(info.name, n);
+  let data: TypedArray | undefined;
   const fill = (src: ArrayLike<unknown>, conv: (x: unknown) => number | bigint) => {
-    if (src.length !== n) {
-      throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${src.length} elements, expected ${n} for [${dims.join(",")}]`);
+    if (src.length !== len) {
+      const what = len === n ? "elements" : "packed bytes";
+      throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} has ${src.length} ${what}, expected ${len} for ${info.name}[${dims.join(",")}]`);
     }
-    for (let i = 0; i < n; i++) (data as unknown as (number | bigint)[])[i] = conv(src[i]);
+    data = new info.array(len);
+    for (let i = 0; i < len; i++) (data as unknown as (number | bigint)[])[i] = conv(src[i]);
   };
   const num = (x: unknown) => Number(x);
   switch (info.name) {
@@ -60,15 +73,23 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     case "int64": fill(t.int64Data ?? [], (x) => toBigInt(x as number)); break;
     case "uint64": fill(t.uint64Data ?? [], (x) => BigInt.asUintN(64, toBigInt(x as number))); break;
     case "uint32": fill(t.uint64Data ?? [], (x) => Number(BigInt.asUintN(32, toBigInt(x as number)))); break;
-    default: fill(t.int32Data ?? [], num); break; // int8..int32, uint8, uint16, bool, float16 bits
+    // int8..int32, uint8, uint16, bool; the bits of float16 and bfloat16, the float8 codes, packed bytes
+    default: fill(t.int32Data ?? [], num); break;
   }
-  return { dtype: info.name, dims, data };
+  return { dtype: info.name, dims, data: data! };
+}
+
+/** An external data offset or length: a decimal non-negative integer (ONNX stores them as strings). */
+function byteCount(tensor: string, key: string, text: string): number {
+  const v = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(v)) {
+    throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(tensor)}: external data ${key} ${JSON.stringify(text)} is not a non-negative integer`);
+  }
+  return v;
 }
 
 export function encodeTensor(name: string, t: Tensor): TensorProto {
-  const info = dtypeFromOnnx(
-    { float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13 }[t.dtype],
-  )!;
+  const info = dtype(t.dtype);
   const a = t.data as TypedArray;
   return {
     name,

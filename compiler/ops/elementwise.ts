@@ -75,12 +75,24 @@ function preluRule(ctx: ShapeCtx): OutputInfo[] {
 /** Cast/CastLike target: a dtype kiln has, or a clear refusal naming the ONNX type. */
 function castTarget(ctx: ShapeCtx, code: number): DTypeName {
   const dt = dtypeFromOnnx(code)?.name;
-  if (!dt) ctx.unsupported(`Cast to ${onnxTypeName(code)} is not supported; kiln handles float32, float64, float16, bool and 8..64-bit ints`);
+  if (!dt) ctx.unsupported(`Cast to ${onnxTypeName(code)} is not supported; kiln casts between its numeric types and bool (no strings)`);
   return dt;
 }
 
-const castRule: ShapeRule = (ctx) => [{ dtype: castTarget(ctx, ctx.attrs.int("to")), shape: [...ctx.input(0).shape] }];
-const castLikeRule: ShapeRule = (ctx) => [{ dtype: ctx.input(1).dtype, shape: [...ctx.input(0).shape] }];
+/** Cast's rounding attributes (opset 19: saturate, 24: round_mode for float8e8m0). */
+function checkCastAttrs(ctx: ShapeCtx): void {
+  const mode = ctx.attrs.string("round_mode", "up");
+  if (!["up", "down", "nearest"].includes(mode)) ctx.invalid(`round_mode must be up, down or nearest, got ${JSON.stringify(mode)}`);
+}
+
+const castRule: ShapeRule = (ctx) => {
+  checkCastAttrs(ctx);
+  return [{ dtype: castTarget(ctx, ctx.attrs.int("to")), shape: [...ctx.input(0).shape] }];
+};
+const castLikeRule: ShapeRule = (ctx) => {
+  checkCastAttrs(ctx);
+  return [{ dtype: ctx.input(1).dtype, shape: [...ctx.input(0).shape] }];
+};
 
 /** every op here runs the shared elementwise loop, element i of each input read before element i is written */
 const LOOP: Trait[] = ["elementwise", "in-place"];
@@ -90,10 +102,13 @@ const ARITH: Trait[] = [...BROADCAST, "fusible", "layout-agnostic"];
 /** the same bits on a scalar as in every SIMD lane (Max and Min are not: their f32x4 forms may differ on -0) */
 const UNIFORM: Trait[] = [...ARITH, "uniform"];
 
-ops.define("Add", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a + b), lastChange: 13 });
-ops.define("Sub", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a - b), lastChange: 13 });
-ops.define("Mul", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a * b), lastChange: 13 });
-ops.define("Div", typed(NUMERIC, broadcastRule), { arity: [2, 2], traits: UNIFORM, exact: (a, b) => Math.fround(a / b), lastChange: 13 });
+/** the four IEEE operations also take bfloat16 (computed in float32, rounded once to bfloat16) */
+const ARITH_TYPES: DTypeName[] = [...NUMERIC, "bfloat16"];
+const BF16: Trait[] = [...UNIFORM, "bfloat16"];
+ops.define("Add", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a + b), lastChange: 13 });
+ops.define("Sub", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a - b), lastChange: 13 });
+ops.define("Mul", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a * b), lastChange: 13 });
+ops.define("Div", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a / b), lastChange: 13 });
 ops.define("Mod", typed(NUMERIC, modRule), { arity: [2, 2], traits: BROADCAST });
 ops.define("Pow", typed(NUMERIC, powRule), { arity: [2, 2], traits: ARITH, lastChange: 13 });
 ops.define(["Max", "Min"], typed(NUMERIC, broadcastRule), { arity: [1, Infinity], traits: ARITH, lastChange: 13 });
@@ -108,7 +123,8 @@ ops.define("BitShift", typed(UNSIGNED, broadcastRule), { arity: [2, 2], traits: 
 ops.define("Where", typed([...NUMERIC, ...BOOL], whereRule, [1, 2]), { arity: [3, 3], traits: [...BROADCAST, "fusible"], lastChange: 13 });
 // PRelu's slope broadcasts (usually per channel): not layout-agnostic
 ops.define("PRelu", typed(NUMERIC, preluRule), { arity: [2, 2], traits: [...BROADCAST, "fusible"], lastChange: 13 });
-ops.define("Cast", castRule, { arity: [1, 1], traits: [...LOOP, "unary", "fusible"], lastChange: 13 });
-ops.define("CastLike", castLikeRule, { arity: [2, 2], traits: LOOP, lastChange: 13 });
+// every dtype kiln has, the low-bit ones included (codegen/kernels/elementwise/cast.ts)
+ops.define("Cast", castRule, { arity: [1, 1], traits: [...LOOP, "unary", "fusible", "low-bit"], lastChange: 13 });
+ops.define("CastLike", castLikeRule, { arity: [2, 2], traits: [...LOOP, "low-bit"], lastChange: 13 });
 
 export const ELEMENTWISE_OPS = ops.defs;

@@ -4,8 +4,8 @@
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
-import { ShapeCtx, type InputInfo, type OutputInfo } from "./registry.js";
-import { hasTrait, opDef } from "./index.js";
+import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
+import { allOps, hasTrait, opDef } from "./index.js";
 
 /** Computes a node's outputs from constant inputs (see compiler/driver/evaluate.ts). */
 export type Evaluator = (graph: Graph, node: Node, inputs: (Tensor | undefined)[], outputs: OutputInfo[]) => Promise<Tensor[]>;
@@ -123,6 +123,11 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   } catch (e) {
     if (e instanceof KilnError) throw withFreezableInputs(graph, n, e);
     throw new KilnError("INTERNAL", `shape inference failed: ${(e as Error).message}`, { ...context, shapes: `inputs ${ctx.shapes()}` });
+  }
+  const lowBit = [...inputs.map((x) => x?.dtype), ...outs.map((o) => o?.dtype)].find((dt) => dt && !takesDType(entry, dt));
+  if (lowBit) {
+    const takers = allOps().filter((d) => d.traits.has("low-bit") && !d.traits.has("compile-time-only")).map((d) => d.name);
+    ctx.unsupported(`${n.op} does not take ${lowBit} tensors in kiln; ${lowBit} runs through ${takers.join(", ")}${lowBit === "bfloat16" ? ", the float elementwise ops" : ""} and reshapes`);
   }
   n.outputs.forEach((name, k) => {
     if (!name) return;

@@ -71,7 +71,7 @@ ops.define("Range", (ctx) => {
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
   if (!Number.isFinite(n)) ctx.invalid("Range with delta 0");
   return [{ dtype: ctx.input(0).dtype, shape: [n] }];
-}, { arity: [3, 3], lastChange: 13 });
+}, { arity: [3, 3], lastChange: 13, traits: ["bfloat16"] });
 
 function spaceDepthShape(ctx: ShapeCtx, toSpace: boolean) {
   const x = ctx.input(0);

@@ -19,7 +19,7 @@ ops.define("Constant", (ctx) => {
   else if (a.has("sparse_value") || a.has("value_string") || a.has("value_strings")) ctx.unsupported("sparse and string constants are not supported");
   else ctx.invalid("Constant has no value attribute");
   return [{ dtype: t!.dtype, shape: [...t!.dims], value: t }];
-}, { arity: [0, 0], lastChange: 13, traits: ["compile-time-only"] });
+}, { arity: [0, 0], lastChange: 13, traits: ["compile-time-only", "low-bit"] });
 
 ops.define("Shape", (ctx) => {
   const x = ctx.input(0);
@@ -29,12 +29,12 @@ ops.define("Shape", (ctx) => {
   const end = clamp(ctx.attrs.int("end", r));
   const dims = x.shape.slice(start, Math.max(start, end));
   return [{ dtype: "int64", shape: [dims.length], value: i64(dims) }];
-}, { arity: [1, 1], lastChange: 13, traits: ["compile-time-only"] });
+}, { arity: [1, 1], lastChange: 13, traits: ["compile-time-only", "low-bit"] });
 
 ops.define("Size", (ctx) => {
   const n = ctx.input(0).shape.reduce((a, b) => a * b, 1);
   return [{ dtype: "int64", shape: [], value: { dtype: "int64", dims: [], data: BigInt64Array.of(BigInt(n)) } }];
-}, { arity: [1, 1], traits: ["compile-time-only"] });
+}, { arity: [1, 1], traits: ["compile-time-only", "low-bit"] });
 
 ops.define("Identity", (ctx) => {
   const x = ctx.input(0);

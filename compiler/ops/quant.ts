@@ -1,5 +1,7 @@
-// Shape rules for the quantization operators. kiln quantizes to and from the byte-aligned
-// integer types; float8, int4 and int2 are not in its dtype set and are refused by name.
+// Shape rules for the quantization operators. QuantizeLinear and DequantizeLinear take every
+// quantized type of the spec (8/16-bit ints, int4/uint4/int2/uint2, float8, float4e2m1) and its
+// scales (float32, float16, bfloat16, int32, float8e8m0; float64 too); the integer MatMul/Conv
+// operators take 8-bit ints.
 import { dtypeFromOnnx, onnxTypeName, type DTypeName } from "../../runtime/dtypes.js";
 import { matmulShape } from "./nn.js";
 import { slidingWindow } from "./nn-geometry.js";
@@ -7,18 +9,25 @@ import { normAxis, OpTable, type ShapeCtx } from "./registry.js";
 
 const ops = new OpTable();
 
-/** DequantizeLinear also reads int32 (a quantized bias); QuantizeLinear never produces it */
-const DEQUANT_INTS: DTypeName[] = ["int8", "uint8", "int16", "uint16", "int32"];
-const QUANT_INTS: DTypeName[] = ["int8", "uint8", "int16", "uint16"];
-const FLOATS: DTypeName[] = ["float32", "float16", "float64"];
+const FLOAT8: DTypeName[] = ["float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz"];
+const LOW_INTS: DTypeName[] = ["int4", "uint4", "int2", "uint2"];
+/** what QuantizeLinear produces and DequantizeLinear reads (DequantizeLinear also int32: a quantized bias) */
+const QUANT_TYPES: DTypeName[] = ["int8", "uint8", "int16", "uint16", ...LOW_INTS, ...FLOAT8, "float4e2m1"];
+const DEQUANT_TYPES: DTypeName[] = [...QUANT_TYPES, "int32"];
+const FLOATS: DTypeName[] = ["float32", "float16", "bfloat16", "float64"];
+/** QuantizeLinear's x; and the scales: floats, int32 (QuantizeLinear) and float8e8m0 (power-of-two MX scales) */
+const QUANT_X: DTypeName[] = [...FLOATS, "int32"];
+const SCALES: DTypeName[] = [...FLOATS, "int32", "float8e8m0"];
 const BYTES: DTypeName[] = ["int8", "uint8"];
 
 /** Checks that scale (and zero point) fit x per tensor, per axis or per block. */
 function checkScale(ctx: ShapeCtx, x: number[], scaleIdx: number, zpIdx: number): void {
   const s = ctx.input(scaleIdx).shape;
   const zp = ctx.optional(zpIdx);
-  if (zp && zp.shape.join() !== s.join()) ctx.fail(`zero point [${zp.shape}] and scale [${s}] differ in shape`);
   const size = s.reduce((a, b) => a * b, 1);
+  // one value each is per tensor however it is shaped ([] or [1]), as the reference reads it
+  const single = (t: number[]) => t.length <= 1 && t.reduce((a, b) => a * b, 1) === 1;
+  if (zp && zp.shape.join() !== s.join() && !(single(zp.shape) && single(s))) ctx.fail(`zero point [${zp.shape}] and scale [${s}] differ in shape`);
   const block = ctx.attrs.int("block_size", 0);
   if (block > 0) {
     const axis = normAxis(ctx, ctx.attrs.int("axis", 1), x.length);
@@ -32,38 +41,43 @@ function checkScale(ctx: ShapeCtx, x: number[], scaleIdx: number, zpIdx: number)
   if (s[0] !== x[axis]) ctx.fail(`per-axis scale has ${s[0]} values; axis ${axis} has ${x[axis]}`);
 }
 
-/** The dtype an output_dtype attribute names, refusing the ones kiln does not have. */
-function attrDType(ctx: ShapeCtx, name: string): DTypeName | undefined {
+/** The dtype an attribute (output_dtype, precision) names, or undefined when it is absent. */
+function attrDType(ctx: ShapeCtx, name: string, allowed: readonly DTypeName[]): DTypeName | undefined {
   const code = ctx.attrs.int(name, 0);
   if (code === 0) return undefined;
-  return dtypeFromOnnx(code)?.name ?? ctx.unsupported(`${name} ${onnxTypeName(code)} is not supported (kiln quantizes to ${QUANT_INTS.join(", ")})`);
+  const dt = dtypeFromOnnx(code)?.name;
+  if (!dt || !allowed.includes(dt)) ctx.invalid(`${name} ${onnxTypeName(code)} is not one of ${allowed.join(", ")}`);
+  return dt;
 }
 
-function expectQuant(ctx: ShapeCtx, dt: DTypeName, what: string, allowed = QUANT_INTS): DTypeName {
-  if (!allowed.includes(dt)) ctx.unsupported(`${what} type ${dt} is not supported here (kiln takes ${allowed.join(", ")})`);
+function expectQuant(ctx: ShapeCtx, dt: DTypeName, what: string, allowed: readonly DTypeName[]): DTypeName {
+  if (!allowed.includes(dt)) ctx.invalid(`${what} type ${dt} is not a quantized type (${allowed.join(", ")})`);
   return dt;
 }
 
 ops.define("QuantizeLinear", (ctx) => {
   const x = ctx.input(0);
-  ctx.expectDType(0, [...FLOATS, "int32"]);
+  ctx.expectDType(0, QUANT_X);
   const zp = ctx.optional(2);
-  const out = expectQuant(ctx, attrDType(ctx, "output_dtype") ?? zp?.dtype ?? "uint8", "output");
+  const out = expectQuant(ctx, attrDType(ctx, "output_dtype", QUANT_TYPES) ?? zp?.dtype ?? "uint8", "output", QUANT_TYPES);
   if (zp && zp.dtype !== out) ctx.invalid(`zero point type ${zp.dtype} differs from output_dtype ${out}`);
-  ctx.expectDType(1, FLOATS);
+  ctx.expectDType(1, SCALES);
+  attrDType(ctx, "precision", FLOATS);
   checkScale(ctx, x.shape, 1, 2);
   return [{ dtype: out, shape: [...x.shape] }];
-});
+}, { arity: [2, 3], traits: ["low-bit"] });
 
 ops.define("DequantizeLinear", (ctx) => {
   const x = ctx.input(0);
-  expectQuant(ctx, x.dtype, "input", DEQUANT_INTS);
+  expectQuant(ctx, x.dtype, "input", DEQUANT_TYPES);
   const zp = ctx.optional(2);
   if (zp && zp.dtype !== x.dtype) ctx.invalid(`zero point type ${zp.dtype} differs from the input's ${x.dtype}`);
-  const scale = ctx.expectDType(1, FLOATS);
+  const scale = ctx.expectDType(1, [...FLOATS, "float8e8m0"]);
   checkScale(ctx, x.shape, 1, 2);
-  return [{ dtype: attrDType(ctx, "output_dtype") ?? scale, shape: [...x.shape] }];
-});
+  const out = attrDType(ctx, "output_dtype", FLOATS) ?? scale;
+  if (!FLOATS.includes(out)) ctx.invalid(`a ${scale} scale needs output_dtype (float32, float16 or bfloat16)`);
+  return [{ dtype: out, shape: [...x.shape] }];
+}, { arity: [2, 3], traits: ["low-bit"] });
 
 ops.define("DynamicQuantizeLinear", (ctx) => {
   const x = ctx.input(0);

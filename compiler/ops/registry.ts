@@ -2,7 +2,7 @@
 // A rule sees its inputs' dtypes, concrete shapes and (when known at compile time) values, and
 // returns its outputs' dtypes and shapes, plus their values when they follow from shapes alone
 // (Shape, Size, Constant, ...).
-import type { DTypeName } from "../../runtime/dtypes.js";
+import { isPacked, type DTypeName } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import { Attrs } from "../ir/attrs.js";
 import type { Node, Tensor } from "../ir/graph.js";
@@ -124,10 +124,32 @@ export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
  *   layout-agnostic  computes the same on a channels-last tensor (the NHWC layout pass may take it)
  *   compile-time-only has no kernel: its value must be known at compile time (NonZero, Unique)
  *   impure           gives a different value each run (random numbers): never folded or merged
+ *   low-bit          its rule and kernels take every kiln dtype: the packed 4- and 2-bit types (int4,
+ *                    uint4, int2, uint2, float4e2m1), float8 and bfloat16 included (see takesDType)
+ *   bfloat16         takes bfloat16 where it takes float16: computes in float32, rounding each
+ *                    stored value to nearest even
  */
 export type Trait =
   | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "uniform"
-  | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "impure";
+  | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "impure"
+  | "low-bit" | "bfloat16";
+
+/** The dtypes only ops that say so take (the packed ones, float8, bfloat16). */
+export const LOW_BIT_DTYPES: readonly DTypeName[] = [
+  "int4", "uint4", "int2", "uint2", "float4e2m1",
+  "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "float8e8m0", "bfloat16",
+];
+
+/**
+ * Whether an op may see a tensor of dtype dt. The low-bit dtypes need the op's word for it:
+ * `low-bit`, or `bfloat16` for bfloat16; reshapes take them all (whole-tensor copies or
+ * aliases); pure data movement (`moves`: byte-strided copies) takes the byte-wide ones.
+ */
+export function takesDType(def: Pick<OpDef, "traits">, dt: DTypeName): boolean {
+  if (!LOW_BIT_DTYPES.includes(dt) || def.traits.has("low-bit") || def.traits.has("reshape")) return true;
+  if (dt === "bfloat16" && def.traits.has("bfloat16")) return true;
+  return !isPacked(dt) && def.traits.has("moves");
+}
 
 /** How an epilogue anchor's kernels take a fused bias: its own bias input, and the axis it runs along. */
 export interface AnchorInfo {

@@ -9,8 +9,8 @@ const ops = new OpTable();
 
 /** every unary op runs the shared elementwise loop, element i read before element i is written */
 const UNARY: Trait[] = ["elementwise", "unary", "in-place", "layout-agnostic"];
-/** a float formula: it may join a fused elementwise loop */
-const FLOAT: Trait[] = [...UNARY, "fusible"];
+/** a float formula: it may join a fused elementwise loop, and it takes bfloat16 (computed in f32) */
+const FLOAT: Trait[] = [...UNARY, "fusible", "bfloat16"];
 /** and an f32x4 form: it may run in a Conv/Gemm/MatMul epilogue */
 const SIMD: Trait[] = [...FLOAT, "epilogue"];
 /** a math-library formula (exp, log, tanh...): long, so kept out of convolution epilogues */

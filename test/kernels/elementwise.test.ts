@@ -215,8 +215,9 @@ describe("Where and PRelu", () => {
 
 describe("Cast", () => {
   const cast = (from: DTypeName, to: DTypeName, data: number[]) =>
-    expectMatchesOrt({ op: "Cast", attrs: { to: { type: "int", value: ONNX[to] } }, inputs: [{ dtype: from, dims: [data.length], data }] });
-  const ONNX: Record<DTypeName, number> = { float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13 };
+    expectMatchesOrt({ op: "Cast", attrs: { to: { type: "int", value: ONNX[to]! } }, inputs: [{ dtype: from, dims: [data.length], data }] });
+  // the dtypes onnxruntime's JavaScript API has (the low-bit ones: test/kernels/lowbit-*.test.ts)
+  const ONNX: Partial<Record<DTypeName, number>> = { float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13 };
   const ALL = Object.keys(ONNX) as DTypeName[];
   it("every pair of dtypes on in-range values", async () => {
     for (const from of ALL) {

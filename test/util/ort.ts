@@ -3,6 +3,7 @@
 import * as ort from "onnxruntime-node";
 import { expect } from "vitest";
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
+import { encodeElements, isCoded } from "../../runtime/lowbit.js";
 import { Graph, type Attr, type Tensor } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
 import { load } from "../../compiler/driver/api.js";
@@ -37,6 +38,14 @@ export function tensor(spec: TensorSpec, seed: number): Tensor {
   const dt = spec.dtype ?? "float32";
   const info = dtype(dt);
   const n = sizeOf(spec.dims);
+  if (isCoded(dt)) {
+    // bfloat16, float8, float4e2m1, 4- and 2-bit ints: values (given, or random in [lo, hi)) as codes
+    const r = rng(seed);
+    const lo = spec.lo ?? (info.float ? -1 : info.signed ? -(2 ** (info.bits - 1)) : 0);
+    const hi = spec.hi ?? (info.float ? 1 : info.signed ? 2 ** (info.bits - 1) : 2 ** info.bits);
+    const vals = Array.from({ length: n }, (_, i) => (spec.data ? Number(spec.data[i]) : info.float ? lo + r() * (hi - lo) : Math.floor(lo + r() * (hi - lo))));
+    return { dtype: dt, dims: [...spec.dims], data: encodeElements(dt, vals) };
+  }
   const data = new info.array(n) as unknown as (number | bigint)[];
   const r = rng(seed);
   const lo = spec.lo ?? (info.float ? -1 : info.signed ? -10 : 0);

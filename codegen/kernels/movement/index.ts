@@ -1,6 +1,6 @@
 // Data-movement kernels. Reshape-like ops are whole-tensor copies (memory planning may alias them
 // later); everything else is a strided view (movement/view.ts) so contiguous runs use memory.copy.
-import { dtype } from "../../../runtime/dtypes.js";
+import { storageBytes } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
 import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops/movement-params.js";
 import { splitSizes } from "../../../compiler/ops/movement.js";
@@ -13,7 +13,7 @@ const table = new KernelTable();
 
 /** memory.copy of a whole tensor (same dtype and element count). */
 export function emitCopy(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
-  const bytes = from.size * dtype(from.dtype).bytes;
+  const bytes = storageBytes(from.dtype, from.size);
   if (bytes === 0 || from.addr === to.addr) return;
   const m = ctx.m;
   ctx.fn.emit(m.memory.copy(m.i32.const(to.addr), m.i32.const(from.addr), m.i32.const(bytes)));

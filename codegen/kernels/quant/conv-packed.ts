@@ -7,7 +7,7 @@ import type { Expr, Local } from "../../fn.js";
 import { stridesOf } from "../../fn.js";
 import { store } from "../../memory.js";
 import { slidingWindow } from "../../../compiler/ops/nn-geometry.js";
-import { byteAt, elem, zeroPoint } from "./index.js";
+import { byteAt, elem, zeroPoint } from "./common.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "../kernel.js";
 
 export interface ConvOperands {

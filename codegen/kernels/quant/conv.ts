@@ -4,7 +4,7 @@ import binaryen from "binaryen";
 import { stridesOf } from "../../fn.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
-import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./index.js";
+import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./common.js";
 import { convFrame, emitPackedConv, packConvWeights, tapAt, type ConvEpilogue, type ConvOperands } from "./conv-packed.js";
 import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
 

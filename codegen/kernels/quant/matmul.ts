@@ -6,7 +6,7 @@ import { broadcastStrides, stridesOf } from "../../fn.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { loadLanes } from "../loops.js";
-import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./index.js";
+import { byteAt, elem, quantize, scaleAt, zeroPoint } from "./common.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 
 const table = new KernelTable();

@@ -1,34 +1,96 @@
-// Minimal argument parsing for the kiln CLI: positionals, --flag, --key=value, --key value,
-// repeatable keys.
+// Argument parsing for the kiln CLI: positionals, --flag, --key=value, --key value, -k value,
+// -O<level>, repeatable keys. Each command declares its flags; anything else is a usage error
+// naming the command's flags (a misspelled --dump-afer used to be ignored, and the run "passed").
+import { KilnError } from "../../../runtime/errors.js";
+
 export interface Args {
   positionals: string[];
   flags: Map<string, string[]>;
 }
 
-export class UsageError extends Error {}
+/** A mistake on the command line: BAD_OPTION, exit code 2, printed with the usage. */
+export class UsageError extends KilnError {
+  constructor(message: string) {
+    super("BAD_OPTION", message);
+    this.name = "UsageError";
+  }
+}
 
-export function parseArgs(argv: string[], booleans: readonly string[]): Args {
+/** What a command accepts. */
+export interface CommandSpec {
+  /** flags that take a value (single letters are written -k value; "O" is -O0, -O1 ...) */
+  values: readonly string[];
+  /** flags that take none */
+  booleans: readonly string[];
+  /** how many positional arguments: [min, max] */
+  positionals: readonly [number, number];
+}
+
+/** Flags every command takes. */
+export const GLOBAL_BOOLEANS = ["verbose", "help"] as const;
+
+const label = (key: string) => (key === "O" ? "-O0|-O1|-O2" : key.length === 1 ? `-${key}` : `--${key}`);
+
+/** The flags of a command, as a user writes them: "-o, --shape, -O0|-O1|-O2, --json ..." */
+export function flagList(spec: CommandSpec): string {
+  return [...spec.values, ...spec.booleans, ...GLOBAL_BOOLEANS].map(label).join(", ");
+}
+
+/** Levenshtein distance, for "did you mean" (flags are short: the quadratic table is nothing). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+function unknownFlag(written: string, key: string, spec: CommandSpec, command: string): UsageError {
+  const known = [...spec.values, ...spec.booleans, ...GLOBAL_BOOLEANS];
+  const near = known.filter((k) => k.length > 1).map((k) => [k, distance(key, k)] as const).sort((a, b) => a[1] - b[1])[0];
+  const hint = near && near[1] <= 2 ? ` (did you mean ${label(near[0])}?)` : "";
+  return new UsageError(`kiln ${command} has no flag ${written}${hint}; its flags are ${flagList(spec)}`);
+}
+
+export function parseArgs(argv: string[], spec: CommandSpec, command: string): Args {
   const positionals: string[] = [];
   const flags = new Map<string, string[]>();
   const add = (k: string, v: string) => flags.set(k, [...(flags.get(k) ?? []), v]);
+  const booleans = new Set<string>([...spec.booleans, ...GLOBAL_BOOLEANS]);
+  const values = new Set(spec.values);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--") { positionals.push(...argv.slice(i + 1)); break; }
     if (a.startsWith("--")) {
       const eq = a.indexOf("=");
       const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (eq > 0) add(key, a.slice(eq + 1));
-      else if (booleans.includes(key)) add(key, "true");
-      else {
-        if (i + 1 >= argv.length) throw new UsageError(`--${key} needs a value`);
-        add(key, argv[++i]);
-      }
-    } else if (/^-[a-zA-Z]$/.test(a)) {
+      if (booleans.has(key)) {
+        if (eq > 0) throw new UsageError(`--${key} takes no value, got ${JSON.stringify(a)}`);
+        add(key, "true");
+      } else if (values.has(key)) {
+        if (eq > 0) add(key, a.slice(eq + 1));
+        else {
+          if (i + 1 >= argv.length) throw new UsageError(`--${key} needs a value`);
+          add(key, argv[++i]);
+        }
+      } else throw unknownFlag(eq > 0 ? a.slice(0, eq) : a, key, spec, command);
+    } else if (/^-O\d+$/.test(a) && values.has("O")) {
+      add("O", a.slice(2));
+    } else if (/^-[a-zA-Z]$/.test(a) && values.has(a.slice(1))) {
       if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
       add(a.slice(1), argv[++i]);
-    } else if (/^-O\d$/.test(a)) {
-      add("O", a.slice(2));
+    } else if (a.startsWith("-") && a !== "-") {
+      throw unknownFlag(a, a.replace(/^-+/, ""), spec, command);
     } else positionals.push(a);
+  }
+  const [min, max] = spec.positionals;
+  if (positionals.length > max) {
+    throw new UsageError(`kiln ${command} takes ${max === 1 ? "one file" : `at most ${max} arguments`}, got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(" ")}`);
+  }
+  if (positionals.length < min && !flags.has("help")) {
+    throw new UsageError(`kiln ${command} needs ${min === 1 ? "a file" : `${min} arguments`}`);
   }
   return { positionals, flags };
 }
@@ -48,8 +110,8 @@ export function parseShapes(specs: string[]): Record<string, number[]> {
   for (const s of specs) {
     const eq = s.lastIndexOf("=");
     if (eq <= 0) throw new UsageError(`--shape takes name=AxBxC, got ${JSON.stringify(s)}`);
-    const dims = s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map(Number);
-    if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new UsageError(`--shape ${s}: dims must be non-negative integers`);
+    const dims = s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : NaN));
+    if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new UsageError(`--shape ${s}: dims must be non-negative integers`);
     shapes[s.slice(0, eq)] = dims;
   }
   return shapes;

@@ -1,6 +1,7 @@
 // Input tensors for `kiln run`: arange, seeded random, or a TensorProto file.
 import { dtype, sizeOf, type DTypeName, type TypedArray } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
+import { encodeElements, isCoded } from "../../../runtime/lowbit.js";
 import { readTensorFile } from "../testdata.js";
 
 /** mulberry32: a small, seeded PRNG so `random` inputs repeat across runs. */
@@ -27,18 +28,22 @@ export function makeInput(kind: string, dt: DTypeName, dims: number[], seed = 0)
     if (t.dtype !== dt) throw new KilnError("BAD_INPUT", `${kind} holds ${t.dtype}, the input needs ${dt}`);
     return { data: t.data, dims: t.dims };
   }
-  const data = new info.array(n) as unknown as (number | bigint)[];
+  // the low-bit types (bfloat16, float8, 4- and 2-bit) are made as numbers, then encoded
+  const coded = isCoded(dt) && dt !== "float16";
+  const data = (coded ? new Array<number>(n) : new info.array(n)) as unknown as (number | bigint)[];
   const r = rng(seed);
+  const intSpan = Math.min(10, 2 ** (info.bits - (info.signed ? 1 : 0)));
   for (let i = 0; i < n; i++) {
     let v: number;
     switch (kind) {
       case "arange": v = info.float ? i / n : dt === "bool" ? i % 2 : i; break;
-      case "random": v = info.float ? r() * 2 - 1 : dt === "bool" ? (r() < 0.5 ? 0 : 1) : Math.floor(r() * 10); break;
+      case "random": v = info.float ? r() * 2 - 1 : dt === "bool" ? (r() < 0.5 ? 0 : 1) : Math.floor(r() * intSpan); break;
       case "ones": v = 1; break;
       default: v = 0;
     }
     data[i] = info.big ? BigInt(v) : v;
   }
+  if (coded) return { data: encodeElements(dt, data as number[]), dims };
   if (dt === "float16") throw new KilnError("BAD_INPUT", "generated float16 inputs are not supported; pass a .pb file");
   return { data: data as unknown as TypedArray, dims };
 }

@@ -1,23 +1,35 @@
 // The kiln command line: compile, run, test.
 import * as fs from "node:fs";
-import * as path from "node:path";
-import { isKilnError } from "../../../runtime/errors.js";
-import { createSession } from "../../../runtime/session.js";
-import { compileGraph, importOnnx } from "../compile.js";
-import { readModelFile } from "../files.js";
-import { runCases, type CaseResult } from "../conformance.js";
+import { isKilnError, KilnError } from "../../../runtime/errors.js";
+import { createSession, notWasmReason } from "../../../runtime/session.js";
+import { readModelFile, readUserFile } from "../files.js";
+import type { CaseResult } from "../conformance.js";
 import { compareTensors, listDataSet, readTensorFile } from "../testdata.js";
-import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { all, one, parseArgs, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "./args.js";
+import { checkOutputFile, writeOutputFile } from "./output.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { makeInput } from "./inputs.js";
-import { fileDumper, DUMP_FORMATS, type DumpFormat } from "../../../passes/dump.js";
-import { ALL_PASSES, parseKernelSelection, passNamed, runPasses, type DumpSelection, type OptionValue, type OptLevel } from "../../../passes/index.js";
+import type { DumpFormat } from "../../../passes/dump.js";
+import type { DumpSelection, OptionValue, OptLevel } from "../../../passes/index.js";
 import { parseGraph } from "../../ir/parse.js";
+import { importModel } from "../../onnx/import.js";
+import type { ExternalDataReader } from "../../onnx/tensor.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { evaluateNode } from "../evaluate.js";
 import { formatPassTable, makeReport } from "../report.js";
 import { printGraph } from "../../ir/print.js";
 import type { CompileOptions } from "../compile.js";
+
+// The compiler and the passes load binaryen (about a second of start-up): imported when a
+// command needs them, so usage and file mistakes, and `kiln run` of a .wasm, answer at once.
+const compiler = () => import("../compile.js");
+const passLibrary = () => import("../../../passes/index.js");
+
+/** compile.ts importOnnx without loading the compiler: a broken model is reported at once */
+function importChecked(bytes: Uint8Array, readExternal: ExternalDataReader) {
+  const graph = importModel(bytes, { readExternal });
+  verifyGraph(graph);
+  return graph;
+}
 
 const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
 
@@ -47,7 +59,8 @@ options:
   --verbose    print stack traces with errors
   --help       this text`;
 
-const BOOLEANS = ["json", "verbose", "help", "quiet", "time-passes", "verify-each"];
+/** compile options shared by compile, inspect and run (compileOptions below reads them) */
+const COMPILE_FLAGS = ["shape", "O", "kernels", "dump-before", "dump-after", "dump-format", "dump-dir"];
 
 function parseLevel(args: Args): OptLevel {
   const o = one(args, "O") ?? "2";
@@ -55,29 +68,30 @@ function parseLevel(args: Args): OptLevel {
   return Number(o) as OptLevel;
 }
 
-function parseSelection(v: string | undefined): DumpSelection {
+async function parseSelection(v: string | undefined): Promise<DumpSelection> {
   if (v === undefined) return undefined;
   if (v === "all") return "all";
   const names = v.split(",").map((s) => s.trim()).filter((s) => s);
-  const known = ALL_PASSES.map((p) => p.name);
+  const known = (await passLibrary()).ALL_PASSES.map((p) => p.name);
   for (const n of names) if (!known.includes(n)) throw new UsageError(`unknown pass ${JSON.stringify(n)}; passes are ${known.join(", ")}`);
   return names;
 }
 
 /** --kernels, checked now so a misspelled variant is reported before any work */
-function parseKernels(args: Args): string | undefined {
+async function parseKernels(args: Args): Promise<string | undefined> {
   const v = one(args, "kernels");
-  if (v !== undefined) parseKernelSelection(v);
+  if (v !== undefined) (await passLibrary()).parseKernelSelection(v);
   return v;
 }
 
 /** compile options shared by compile, inspect and run: shapes, -O, kernels, dumps */
-function compileOptions(args: Args): CompileOptions {
-  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: parseKernels(args) };
+async function compileOptions(args: Args): Promise<CompileOptions> {
+  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: await parseKernels(args) };
   if (args.flags.has("verify-each")) options.verifyEach = true;
-  const before = parseSelection(one(args, "dump-before"));
-  const after = parseSelection(one(args, "dump-after"));
+  const before = await parseSelection(one(args, "dump-before"));
+  const after = await parseSelection(one(args, "dump-after"));
   if (before || after) {
+    const { fileDumper, DUMP_FORMATS } = await import("../../../passes/dump.js");
     const formats = (one(args, "dump-format") ?? "text").split(",").map((f) => f.trim()) as DumpFormat[];
     for (const f of formats) if (!DUMP_FORMATS.includes(f)) throw new UsageError(`--dump-format takes ${DUMP_FORMATS.join(",")}, got ${f}`);
     options.dump = fileDumper({ dir: one(args, "dump-dir") ?? "kiln-dump", before, after, formats });
@@ -90,16 +104,22 @@ async function cmdCompile(args: Args): Promise<number> {
   const out = one(args, "o") ?? one(args, "output");
   if (!model) throw new UsageError("compile needs a model file");
   if (!out) throw new UsageError("compile needs -o out.wasm");
-  const { bytes, readExternal } = await readModelFile(model);
-  const t0 = performance.now();
-  const graph = importOnnx(bytes, { readExternal });
-  const nodesBefore = graph.g.order;
-  const compiled = await compileGraph(graph, { ...compileOptions(args), simd: parseSimd(args, "auto"), readExternal });
-  fs.writeFileSync(out, compiled.wasm);
-  const ms = performance.now() - t0;
+  // where the results go is checked before the (long) compile, not after it
+  checkOutputFile(out, "-o");
   const reportFile = one(args, "report");
+  if (reportFile) checkOutputFile(reportFile, "--report");
+  const { bytes, readExternal } = await readModelFile(model);
+  const simd = parseSimd(args, "auto");
+  const t0 = performance.now();
+  const graph = importChecked(bytes, readExternal);
+  const options = await compileOptions(args);
+  const { compileGraph } = await compiler();
+  const nodesBefore = graph.g.order;
+  const compiled = await compileGraph(graph, { ...options, simd, readExternal });
+  writeOutputFile(out, "-o", compiled.wasm);
+  const ms = performance.now() - t0;
   if (reportFile) {
-    fs.writeFileSync(reportFile, JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
+    writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
   }
   if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
   if (!args.flags.has("quiet")) {
@@ -112,11 +132,11 @@ async function cmdInspect(args: Args): Promise<number> {
   const [model] = args.positionals;
   if (!model) throw new UsageError("inspect needs a model file");
   const { bytes, readExternal } = await readModelFile(model);
-  const options = compileOptions(args);
+  const options = await compileOptions(args);
   const after = one(args, "after");
   let text: string | undefined;
   if (after !== undefined) {
-    parseSelection(after);
+    await parseSelection(after);
     options.dump = {
       after: [after],
       write: (g, _seq, _point, pass) => {
@@ -124,7 +144,9 @@ async function cmdInspect(args: Args): Promise<number> {
       },
     };
   }
-  const compiled = await compileGraph(importOnnx(bytes, { readExternal }), { ...options, readExternal });
+  const graph = importChecked(bytes, readExternal);
+  const { compileGraph } = await compiler();
+  const compiled = await compileGraph(graph, { ...options, readExternal });
   if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
   console.log((text ?? printGraph(compiled.graph)).trimEnd());
   if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
@@ -164,19 +186,22 @@ async function cmdOpt(args: Args): Promise<number> {
   const [file] = args.positionals;
   if (!file) throw new UsageError("opt needs an IR text file (or - for standard input)");
   const spec = one(args, "passes");
+  const target = one(args, "o");
+  if (target) checkOutputFile(target, "-o");
+  const text = file === "-" ? fs.readFileSync(0, "utf8") : new TextDecoder().decode(readUserFile(fs, file, "IR text file", "INVALID_MODEL"));
+  const graph = parseGraph(text);
+  verifyGraph(graph, { typed: true });
+  const { ALL_PASSES, passNamed, runPasses } = await passLibrary();
+  const { evaluateNode } = await import("../evaluate.js");
   if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
   const list = parsePassList(spec);
   const passes = list.map(([name]) => passNamed(name) ?? (() => { throw new UsageError(`unknown pass ${JSON.stringify(name)}; passes are ${ALL_PASSES.map((p) => p.name).join(", ")}`); })());
-  const text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
-  const graph = parseGraph(text);
-  verifyGraph(graph, { typed: true });
   const options: Record<string, Record<string, OptionValue>> = {};
   list.forEach(([name, o]) => { options[name] = { ...options[name], ...o }; });
   const stats = await runPasses(graph, passes, { evaluate: evaluateNode }, { verifyEach: args.flags.has("verify-each"), options });
   verifyGraph(graph, { typed: true });
   const out = printGraph(graph);
-  const target = one(args, "o");
-  if (target) fs.writeFileSync(target, out);
+  if (target) writeOutputFile(target, "-o", out);
   else process.stdout.write(out);
   if (args.flags.has("time-passes")) console.error(formatPassTable(stats));
   return 0;
@@ -186,15 +211,22 @@ async function cmdRun(args: Args): Promise<number> {
   const [model] = args.positionals;
   if (!model) throw new UsageError("run needs a model file (.onnx or .wasm)");
   const json = args.flags.has("json");
-  const bytes = new Uint8Array(fs.readFileSync(model));
+  const bytes = readUserFile(fs, model, "model file", "INVALID_MODEL");
   const isWasm = bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  // named .wasm but not one: say so, rather than report it as a broken ONNX protobuf
+  if (!isWasm && /\.wasm$/i.test(model)) {
+    throw new KilnError("INVALID_ARTIFACT", `not a WebAssembly module: ${notWasmReason(bytes)} (${model}); kiln run takes a .wasm from kiln compile or an .onnx model`);
+  }
   const dataDir = one(args, "data");
   const data = dataDir ? listDataSet(dataDir) : undefined;
+  if (data && data.inputs.length + data.outputs.length === 0) throw new KilnError("BAD_INPUT", `--data ${dataDir} holds no input_K.pb or output_K.pb files`);
   const inputSpecs = new Map(all(args, "input").map((s) => {
     const eq = s.indexOf("=");
     if (eq <= 0) throw new UsageError(`--input takes name=arange|random|ones|zeros|file.pb, got ${JSON.stringify(s)}`);
     return [s.slice(0, eq), s.slice(eq + 1)] as const;
   }));
+  // tensor files are read now, so a wrong path is reported before the model compiles
+  for (const spec of inputSpecs.values()) if (!GENERATED_INPUTS.includes(spec)) readTensorFile(spec);
 
   let session;
   const shapes = parseShapes(all(args, "shape"));
@@ -202,23 +234,26 @@ async function cmdRun(args: Args): Promise<number> {
   let outputNames: string[];
   const dataInputs = data?.inputs.map(readTensorFile);
   if (isWasm) {
+    // a compiled module has its shapes and code fixed: compile flags would be silently ignored
+    const ignored = COMPILE_FLAGS.filter((f) => args.flags.has(f)).concat(args.flags.has("verify-each") ? ["verify-each"] : []);
+    if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
     session = await createSession(bytes, { simd: parseSimd(args, "auto") });
     inputNames = session.inputs.map((s) => s.name);
     outputNames = session.outputs.map((s) => s.name);
   } else {
     const { readExternal } = await readModelFile(model);
-    const graph = importOnnx(bytes, { readExternal });
+    const graph = importChecked(bytes, readExternal);
     inputNames = [...graph.inputs];
     outputNames = [...graph.outputs];
+    checkInputNames(inputSpecs, inputNames);
+    const { compileGraph } = await compiler();
     dataInputs?.forEach((t, k) => {
       if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
     });
     const simd = resolveSimd(parseSimd(args, "auto"));
-    session = await createSession((await compileGraph(graph, { ...compileOptions(args), shapes, readExternal, simd })).wasm);
+    session = await createSession((await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd })).wasm);
   }
-  for (const k of inputSpecs.keys()) {
-    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
-  }
+  checkInputNames(inputSpecs, inputNames);
   const feeds: Record<string, { data: never; dims: number[] }> = {};
   session.inputs.forEach((slot, k) => {
     const spec = inputSpecs.get(slot.name);
@@ -251,12 +286,26 @@ async function cmdRun(args: Args): Promise<number> {
   return outputs.every((o) => o.row.ok !== false) ? 0 : 1;
 }
 
+const GENERATED_INPUTS = ["arange", "random", "ones", "zeros"];
+
+function checkInputNames(specs: Map<string, string>, inputNames: string[]): void {
+  for (const k of specs.keys()) {
+    if (!inputNames.includes(k)) throw new UsageError(`--input ${k}: the model has no input ${JSON.stringify(k)} (inputs: ${inputNames.join(", ")})`);
+  }
+}
+
 async function cmdTest(args: Args): Promise<number> {
-  const dirs = args.positionals.filter((d) => fs.existsSync(path.join(d, "model.onnx")) || fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
-  if (dirs.length === 0) throw new UsageError("test needs one or more test-data folders");
+  const dirs = args.positionals;
+  // a folder that is not there is a mistake to report, not a case to leave out silently
+  const notFolders = dirs.filter((d) => !fs.statSync(d, { throwIfNoEntry: false })?.isDirectory());
+  if (notFolders.length) {
+    throw new KilnError("BAD_INPUT", `kiln test takes test-data folders (model.onnx + test_data_set_N/); not a folder: ${notFolders.slice(0, 5).map((d) => JSON.stringify(d)).join(", ")}${notFolders.length > 5 ? ` and ${notFolders.length - 5} more` : ""}`);
+  }
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: parseKernels(args) });
+  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args) };
+  const { runCases } = await import("../conformance.js");
+  const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), options);
   if (json) {
     const cases = summary.cases.map(({ name, status, maxAbsErr, message }) => ({ name, status, maxAbsErr, message }));
     console.log(JSON.stringify({ total: summary.total, passed: summary.passed, failed: summary.failed, unsupported: summary.unsupported, cases }));
@@ -266,12 +315,15 @@ async function cmdTest(args: Args): Promise<number> {
   return summary.failed === 0 ? 0 : 1;
 }
 
-const COMMANDS: Record<string, (args: Args) => Promise<number>> = {
-  compile: cmdCompile,
-  inspect: cmdInspect,
-  run: cmdRun,
-  test: cmdTest,
-  opt: cmdOpt,
+const COMMANDS: Record<string, { run: (args: Args) => Promise<number>; flags: CommandSpec }> = {
+  compile: {
+    run: cmdCompile,
+    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "report"], booleans: ["time-passes", "verify-each", "quiet"], positionals: [1, 1] },
+  },
+  inspect: { run: cmdInspect, flags: { values: [...COMPILE_FLAGS, "after"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
+  run: { run: cmdRun, flags: { values: [...COMPILE_FLAGS, "input", "data", "simd"], booleans: ["json", "verify-each"], positionals: [1, 1] } },
+  test: { run: cmdTest, flags: { values: ["O", "simd", "kernels"], booleans: ["json"], positionals: [1, Infinity] } },
+  opt: { run: cmdOpt, flags: { values: ["passes", "o"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
 };
 
 /**
@@ -285,29 +337,31 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  return runCommand(rest, (args) => {
-    const run = COMMANDS[cmd];
-    if (!run) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
-    return run(args);
-  });
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!command) {
+    console.error(`kiln: BAD_OPTION: unknown command ${JSON.stringify(cmd)}; the commands are ${[...Object.keys(COMMANDS), "bench"].join(", ")}\n\n${USAGE}`);
+    return 2;
+  }
+  return runCommand(rest, command.run, command.flags, cmd);
 }
 
-/** Parse a command's arguments, run it, and turn its failure into a message and an exit code. */
-export async function runCommand(argv: string[], run: (args: Args) => Promise<number>): Promise<number> {
+/** Parse a command's arguments (its flags only), run it, and turn its failure into a message and an exit code. */
+export async function runCommand(argv: string[], run: (args: Args) => Promise<number>, flags: CommandSpec, name: string): Promise<number> {
   let args: Args | undefined;
   try {
-    args = parseArgs(argv, BOOLEANS);
+    args = parseArgs(argv, flags, name);
     if (args.flags.has("help")) {
       console.log(USAGE);
       return 0;
     }
     return await run(args);
   } catch (e) {
+    const verbose = args?.flags.has("verbose") ?? argv.includes("--verbose");
     if (e instanceof UsageError) {
       console.error(`kiln: ${e.message}\n\n${USAGE}`);
+      if (verbose) console.error(e.stack);
       return 2;
     }
-    const verbose = args?.flags.has("verbose");
     if (isKilnError(e)) console.error(`kiln: ${e.message}`);
     else console.error(`kiln: internal error: ${(e as Error).message ?? e}`);
     if (verbose && e instanceof Error) console.error(e.stack);

@@ -1,0 +1,245 @@
+// Every field of a manifest checked before anything runs. The runtime writes inputs, weights and
+// reads outputs at the offsets the manifest gives and calls the functions it names, so a damaged
+// manifest would otherwise write over the weights, read the wrong bytes or trap: here it is
+// INVALID_ARTIFACT, naming the field. Two steps: the manifest alone (parseManifest: its checksum,
+// format, keys and types), then against the instantiated module (checkModule: exports, memory size,
+// where every tensor and weights piece lies).
+import { checksum, hex } from "./checksum.js";
+import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
+import { KilnError } from "./errors.js";
+import { FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
+
+const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
+
+function damaged(what: string): never {
+  throw new KilnError("INVALID_ARTIFACT", `${what}; ${RECOMPILE}`);
+}
+
+/** The manifest of a module, from the payloads of its kiln.manifest and kiln.manifest.checksum sections. */
+export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly ArrayBuffer[]): Manifest {
+  if (sections.length === 0) throw new KilnError("INVALID_ARTIFACT", `this wasm module has no ${MANIFEST_SECTION} section; it was not produced by kiln compile`);
+  if (sections.length > 1) damaged(`this wasm module has ${sections.length} ${MANIFEST_SECTION} sections where a kiln module has one`);
+  const bytes = new Uint8Array(sections[0]);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    damaged(`the ${MANIFEST_SECTION} section is not valid JSON (${(e as Error).message})`);
+  }
+  // the version first: an artifact of another kiln gets the message that says so
+  const format = (json as { format?: unknown } | null)?.format;
+  if (format !== FORMAT_VERSION) {
+    throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
+  }
+  if (sums.length !== 1) damaged(`this wasm module has ${sums.length} ${MANIFEST_CHECKSUM_SECTION} sections where a kiln module has one`);
+  const want = new TextDecoder().decode(sums[0]);
+  const got = hex(checksum(bytes));
+  if (got !== want) damaged(`the ${MANIFEST_SECTION} section's checksum is ${got} but its ${MANIFEST_CHECKSUM_SECTION} section says ${JSON.stringify(want)}: the manifest was altered`);
+  return checkFields(json);
+}
+
+// --- the manifest alone: keys and types ---
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function field(o: Record<string, unknown>, key: string, path: string): unknown {
+  if (!(key in o)) damaged(`the manifest has no ${path}.${key}`);
+  return o[key];
+}
+
+function object(o: Record<string, unknown>, key: string, path: string): Record<string, unknown> {
+  const v = field(o, key, path);
+  if (!isObject(v)) damaged(`the manifest's ${path}.${key} is ${JSON.stringify(v)}, not an object`);
+  return v;
+}
+
+function array(o: Record<string, unknown>, key: string, path: string): unknown[] {
+  const v = field(o, key, path);
+  if (!Array.isArray(v)) damaged(`the manifest's ${path}.${key} is ${short(v)}, not a list`);
+  return v;
+}
+
+function string(o: Record<string, unknown>, key: string, path: string): string {
+  const v = field(o, key, path);
+  if (typeof v !== "string") damaged(`the manifest's ${path}.${key} is ${short(v)}, not a string`);
+  return v;
+}
+
+/** A byte offset, size or dim: an integer from 0 up to 2^53. */
+function count(v: unknown, path: string): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) damaged(`the manifest's ${path} is ${short(v)}, not a non-negative integer`);
+  return v as number;
+}
+
+function knownDType(o: Record<string, unknown>, path: string): DTypeName {
+  const d = string(o, "dtype", path);
+  if (!isDTypeName(d)) damaged(`the manifest's ${path}.dtype ${JSON.stringify(d)} is not a dtype this runtime knows`);
+  return d;
+}
+
+const short = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? s.slice(0, 40) + "..." : s;
+};
+
+function dims(o: Record<string, unknown>, path: string): number[] {
+  const d = array(o, "dims", path);
+  d.forEach((x, k) => count(x, `${path}.dims[${k}]`));
+  if (!Number.isSafeInteger(sizeOf(d as number[]))) damaged(`the manifest's ${path}.dims [${d.join(",")}] hold more elements than memory can`);
+  return d as number[];
+}
+
+function slot(v: unknown, path: string): void {
+  if (!isObject(v)) damaged(`the manifest's ${path} is not an object`);
+  string(v, "name", path);
+  knownDType(v, path);
+  dims(v, path);
+  count(field(v, "offset", path), `${path}.offset`);
+}
+
+function span(v: unknown, path: string): void {
+  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum]`);
+  count(v[0], `${path}[0]`);
+  count(v[1], `${path}[1]`);
+  if (v.length === 3 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
+}
+
+function frozen(v: unknown, path: string): void {
+  if (!isObject(v)) damaged(`the manifest's ${path} is not an object`);
+  string(v, "name", path);
+  const { big } = dtype(knownDType(v, path));
+  const n = sizeOf(dims(v, path));
+  const values = array(v, "values", path);
+  if (values.length !== n) damaged(`the manifest's ${path} has ${values.length} values for ${n} elements`);
+  values.forEach((x, k) => {
+    // JSON writes a NaN or infinite float as null
+    const ok = typeof x === "number" || (big ? typeof x === "string" && /^-?\d+$/.test(x) : x === null);
+    if (!ok) damaged(`the manifest's ${path}.values[${k}] is ${short(x)}`);
+  });
+}
+
+function checkFields(json: unknown): Manifest {
+  if (!isObject(json)) damaged("the manifest is not a JSON object");
+  string(json, "kiln", "manifest");
+  array(json, "features", "manifest").forEach((f, k) => typeof f === "string" || damaged(`the manifest's features[${k}] is not a string`));
+  array(json, "inputs", "manifest").forEach((s, k) => slot(s, `inputs[${k}]`));
+  array(json, "outputs", "manifest").forEach((s, k) => slot(s, `outputs[${k}]`));
+  array(json, "frozen", "manifest").forEach((f, k) => frozen(f, `frozen[${k}]`));
+  array(json, "layers", "manifest").forEach((l, k) => {
+    const path = `layers[${k}]`;
+    if (!isObject(l)) damaged(`the manifest's ${path} is not an object`);
+    for (const key of ["name", "op", "fn"]) string(l, key, path);
+    if ("kernel" in l) string(l, "kernel", path);
+    array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
+  });
+  const memory = object(json, "memory", "manifest");
+  for (const key of ["bytes", "weightsOffset", "weightsBytes"]) count(field(memory, key, "memory"), `memory.${key}`);
+  const where = field(memory, "weights", "memory");
+  if (where !== "data" && where !== "section" && where !== "external") damaged(`the manifest's memory.weights is ${short(where)}, not "data", "section" or "external"`);
+  array(memory, "regions", "memory").forEach((r, k) => {
+    if (!isObject(r)) damaged(`the manifest's memory.regions[${k}] is not an object`);
+    count(field(r, "offset", `memory.regions[${k}]`), `memory.regions[${k}].offset`);
+    count(field(r, "bytes", `memory.regions[${k}]`), `memory.regions[${k}].bytes`);
+  });
+  array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
+  return json as unknown as Manifest;
+}
+
+// --- against the module: exports and where everything lies in its memory ---
+
+/** Every check that needs the module: the functions the manifest names, and every offset in its memory. */
+export function checkModule(manifest: Manifest, mod: WebAssembly.Module, instance: WebAssembly.Instance): void {
+  const exports = new Map(WebAssembly.Module.exports(mod).map((e) => [e.name, e.kind]));
+  for (const [name, kind] of [["memory", "memory"], ["run", "function"]]) {
+    if (exports.get(name) !== kind) damaged(`the module exports no ${kind} ${JSON.stringify(name)}`);
+  }
+  const memoryBytes = (instance.exports.memory as WebAssembly.Memory).buffer.byteLength;
+  manifest.layers.forEach((l, k) => {
+    if (exports.get(l.fn) !== "function") damaged(`the manifest's layers[${k}] (${JSON.stringify(l.name)}) runs function ${JSON.stringify(l.fn)}, which the module does not export`);
+  });
+  const { memory } = manifest;
+  if (memory.bytes !== memoryBytes) damaged(`the manifest says the memory has ${memory.bytes} bytes; the module's has ${memoryBytes}`);
+  if (memory.weightsOffset + memory.weightsBytes > memoryBytes) damaged(`the manifest's weights [${memory.weightsOffset}, +${memory.weightsBytes}] run past the end of memory (${memoryBytes} bytes)`);
+  const regions = memory.regions;
+  regions.forEach((r, k) => {
+    const prev = regions[k - 1];
+    if (r.bytes === 0 || r.offset + r.bytes > memoryBytes || (prev && r.offset < prev.offset + prev.bytes)) {
+      damaged(`the manifest's memory.regions[${k}] [${r.offset}, +${r.bytes}] is empty, out of memory (${memoryBytes} bytes) or out of order`);
+    }
+  });
+  const pieces = checkSpans(manifest);
+  checkSlots(manifest, memoryBytes, pieces);
+}
+
+/** Every listed piece inside one region, with its checksum unless the compiler writes the weights itself; the pieces, sorted. */
+function checkSpans(manifest: Manifest): WeightSpan[] {
+  const { regions, unclaimed, weights: where } = manifest.memory;
+  const named: [string, WeightSpan][] = [...manifest.layers.flatMap((l) => l.weights.map((w) => [`layer ${JSON.stringify(l.name)}`, w] as [string, WeightSpan])), ...unclaimed.map((w) => ["memory.unclaimed", w] as [string, WeightSpan])];
+  const starts = regions.map((r) => r.offset);
+  for (const [owner, w] of named) {
+    const [offset, bytes] = w;
+    const k = lastAtOrBefore(starts, offset);
+    const r = regions[k];
+    if (bytes === 0 || !r || offset + bytes > r.offset + r.bytes) damaged(`the manifest lists weights [${offset}, +${bytes}] for ${owner} outside the weights image`);
+    if (w[2] === undefined && where !== "external") damaged(`the manifest lists weights [${offset}, +${bytes}] for ${owner} without a checksum`);
+  }
+  return named.map(([, w]) => w).sort((a, b) => a[0] - b[0]);
+}
+
+/** Index of the last sorted start <= x, or -1. */
+function lastAtOrBefore(starts: readonly number[], x: number): number {
+  let lo = 0, hi = starts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (starts[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+interface Range {
+  what: string;
+  input: boolean;
+  start: number;
+  end: number;
+}
+
+/**
+ * Inputs and outputs inside memory, aligned for their dtype. An input overlaps no weights and no
+ * other tensor: writing it must not change anything else. An output may be the very bytes of an
+ * input or another output (a reshape aliases), or lie inside a weights piece (a constant output).
+ */
+function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly WeightSpan[]): void {
+  const { regions, weightsOffset, weightsBytes } = manifest.memory;
+  const weights = [...regions.map((r) => [r.offset, r.offset + r.bytes]), [weightsOffset, weightsOffset + weightsBytes]].filter(([a, b]) => b > a);
+  const starts = pieces.map((p) => p[0]);
+  const ranges: Range[] = [];
+  const add = (s: TensorSlot, k: number, input: boolean) => {
+    const what = `${input ? "inputs" : "outputs"}[${k}] (${JSON.stringify(s.name)})`;
+    const size = dtype(s.dtype).bytes;
+    // packed 4- and 2-bit types take ceil(n * bits / 8) bytes
+    const end = s.offset + storageBytes(s.dtype, sizeOf(s.dims));
+    if (s.offset % size) damaged(`the manifest's ${what} offset ${s.offset} is not aligned for ${s.dtype}`);
+    if (end > memoryBytes) damaged(`the manifest's ${what} [${s.offset}, ${end}) runs past the end of memory (${memoryBytes} bytes)`);
+    if (end === s.offset) return;
+    const inWeights = weights.some(([a, b]) => s.offset < b && a < end);
+    if (inWeights) {
+      const p = pieces[lastAtOrBefore(starts, s.offset)];
+      const insidePiece = !input && p && end <= p[0] + p[1];
+      if (!insidePiece) damaged(`the manifest's ${what} [${s.offset}, ${end}) overlaps the weights`);
+      return;
+    }
+    ranges.push({ what, input, start: s.offset, end });
+  };
+  manifest.inputs.forEach((s, k) => add(s, k, true));
+  manifest.outputs.forEach((s, k) => add(s, k, false));
+  ranges.sort((a, b) => a.start - b.start || a.end - b.end);
+  let reach: Range | undefined; // of the ranges so far, the one ending last
+  for (const r of ranges) {
+    if (reach && r.start < reach.end) {
+      const alias = r.start === reach.start && r.end === reach.end && !(r.input && reach.input);
+      if (!alias) damaged(`the manifest's ${r.what} [${r.start}, ${r.end}) overlaps ${reach.what} [${reach.start}, ${reach.end})`);
+    }
+    if (!reach || r.end > reach.end) reach = r;
+  }
+}
