@@ -58,6 +58,20 @@ output %mean`, { x: [-Infinity, -1.4, 0.18, -Infinity, 0.6, Infinity, 1, 2, 3, 4
     }
   });
 
+  // the weights regions merged a weights piece with a kernel constant one aligned slot further,
+  // covering the 16-byte Gemm output between them: the manifest check refused the module
+  // (INVALID_ARTIFACT, "outputs[0] overlaps the weights"), here in constant folding at -O0
+  it("a small output between the weights and a kernel's packed constant is not taken for weights", () => expectIrMatchesOrt(HEADER + `
+input %x : float32[]
+const %a : float32[1,1] = dense<[-0.9375]>
+const %b : float32[1,4] = dense<[-1, -0.546875, -0.703125, -0.0625]>
+const %c : float32[1,4] = dense<[0.09375, 0.234375, 0.296875, -0.09375]>
+%y : float32[] = Abs(%x)
+%g : float32[1,4] = Gemm(%a, %b, %c)
+%z : float32[1,4] = Abs(%g)
+output %y
+output %z`, { x: [-0.9342831373214722] }));
+
   it("Gather and GatherElements with a constant index out of range are INVALID_MODEL (kiln read zeros; onnxruntime fails at run time)", async () => {
     const cases = [
       ["input %x : float32[0,1]", "const %i : int32[] = dense<[0]>", "%y : float32[1] = Gather(%x, %i)"],
