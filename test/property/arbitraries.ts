@@ -13,6 +13,7 @@ import { binarySteps } from "./ops-binary.js";
 import { nnSteps } from "./ops-nn.js";
 import { reduceSteps } from "./ops-reduce.js";
 import { movementSteps } from "./ops-movement.js";
+import { recurrentSteps } from "./ops-recurrent.js";
 import { motifSteps } from "./motifs.js";
 
 export interface StepRecipe {
@@ -46,6 +47,7 @@ export function catalog(): { step: Step; weight: number }[] {
     ...weighted(nnSteps(), 1.5),
     ...weighted(reduceSteps(), 1),
     ...weighted(movementSteps(), 1.2),
+    ...weighted(recurrentSteps(), 1),
     ...weighted(motifSteps(), 2),
   ].map((c) => ({ ...c, weight: Math.round(c.weight * 10) }));
 }
