@@ -7,7 +7,7 @@
 import { allOps } from "../../compiler/ops/index.js";
 import { isFloat, type Builder, type Facts, type Val } from "./graph.js";
 import type { Picker } from "./picker.js";
-import { FLOAT, INT, INTS, STRING, accumulable, floats, operand } from "./operands.js";
+import { FLOAT, INT, INTS, STRING, accumulable, floats, operand, winogradWindow } from "./operands.js";
 import type { Step } from "./steps.js";
 
 const TRANSCENDENTAL: Facts = { ulps: 8 };
@@ -28,6 +28,7 @@ const convBn: Step = {
     if (!accumulable(x) || x.shape.length !== 4) return false;
     const C = x.shape[1], M = p.range(1, 6);
     const k = Math.min(p.range(1, 3), x.shape[2], x.shape[3]);
+    if (x.inf && winogradWindow([k, k])) return false;
     const w = b.constant("float32", [M, C, k, k], undefined, [-1, 1]);
     const [y] = b.node("Conv", p.chance(0.5) ? [x, w, b.constant("float32", [M])] : [x, w], {}, SUM);
     const ch = (lo = -1, hi = 1) => b.constant("float32", [M], undefined, [lo, hi]);
@@ -47,6 +48,7 @@ const productEpilogue: Step = {
     let y: Val;
     if (conv) {
       const k = Math.min(p.pick([1, 3]), x.shape[2], x.shape[3]);
+      if (x.inf && winogradWindow([k, k])) return false;
       [y] = b.node("Conv", [x, b.constant("float32", [N, x.shape[1], k, k], undefined, [-1, 1])], k === 3 ? { pads: INTS([1, 1, 1, 1]) } : {}, SUM);
     } else {
       [y] = b.node("MatMul", [x, b.constant("float32", [x.shape[x.shape.length - 1], N], undefined, [-1, 1])], {}, SUM);

@@ -5,7 +5,7 @@
 import type { Attr } from "../../compiler/ir/graph.js";
 import { size, type Builder, type Val } from "./graph.js";
 import type { Picker } from "./picker.js";
-import { FLOAT, INT, INTS, STRING, MAX_ELEMENTS, accumulable, broadcastOf, broadcasts, dim, floats, fresh, nonEmpty, operand } from "./operands.js";
+import { FLOAT, INT, INTS, STRING, MAX_ELEMENTS, accumulable, broadcastOf, broadcasts, dim, floats, fresh, nonEmpty, operand, winogradWindow } from "./operands.js";
 import type { Step } from "./steps.js";
 
 /** the order of a dot product's sum is free (and fused multiply-adds round once): ulps per input element */
@@ -130,6 +130,8 @@ const convStep: Step = {
     const M = group * (p.chance(0.3) && group === C ? 1 : p.range(1, 4));
     const w = window(p, x.shape.slice(2), { dilations: true });
     if (!w.fits) return false;
+    const ints = (a: Attr | undefined) => (a?.type === "ints" ? a.value : []);
+    if (x.inf && winogradWindow(w.kernel, ints(w.attrs.strides), ints(w.attrs.dilations))) return false;
     // finite weights: kiln's kernels skip the taps over padding, where the reference (and
     // onnxruntime's im2col) multiply a zero by the weight, which is NaN for an infinite or NaN
     // weight; kiln leaves that out on purpose (a deviation for non-finite weights only)
