@@ -72,6 +72,32 @@ const %c : float32[1,4] = dense<[0.09375, 0.234375, 0.296875, -0.09375]>
 output %y
 output %z`, { x: [-0.9342831373214722] }));
 
+  // folding BatchNormalization into a Gemm reshaped its bias C to [channels]: a scalar C failed
+  // to compile (SHAPE_MISMATCH, "cannot reshape [] to [4]"), and a column C [M, 1] with M = N was
+  // taken per channel instead of per row (a wrong answer at -O2)
+  it("BatchNormalization after a Gemm whose bias is a scalar, or a column as long as a row", async () => {
+    const bn = `const %scale : float32[4] = dense<[0.09375, 0.234375, 0.296875, -0.09375]>
+const %bias : float32[4] = dense<[0.15625, -0.5, -0.796875, 0.8125]>
+const %mean : float32[4] = dense<[-0.1875, 0.4375, 0.3125, 0.609375]>
+const %var : float32[4] = dense<[1.34375, 1.25, 0.46875, 0.671875]>`;
+    await expectIrMatchesOrt(HEADER + `
+input %x : float32[1,1]
+const %w : float32[1,4] = dense<[-0.46875, -1, -0.546875, -0.703125]>
+const %c : float32[] = dense<[-0.0625]>
+${bn}
+%g : float32[1,4] = Gemm(%x, %w, %c)
+%y : float32[1,4] = BatchNormalization(%g, %scale, %bias, %mean, %var)
+output %y`, { x: [-0.9342831373214722] });
+    await expectIrMatchesOrt(HEADER + `
+input %x : float32[4,2]
+const %w : float32[2,4] = dense<[-0.46875, -1, -0.546875, -0.703125, 0.5, 0.25, -0.125, 1]>
+const %c : float32[4,1] = dense<[1, 2, 3, 4]>
+${bn}
+%g : float32[4,4] = Gemm(%x, %w, %c)
+%y : float32[4,4] = BatchNormalization(%g, %scale, %bias, %mean, %var)
+output %y`, { x: [1, 2, 3, 4, 5, 6, 7, 8] });
+  });
+
   it("Gather and GatherElements with a constant index out of range are INVALID_MODEL (kiln read zeros; onnxruntime fails at run time)", async () => {
     const cases = [
       ["input %x : float32[0,1]", "const %i : int32[] = dense<[0]>", "%y : float32[1] = Gather(%x, %i)"],
