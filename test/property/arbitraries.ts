@@ -14,6 +14,7 @@ import { nnSteps } from "./ops-nn.js";
 import { reduceSteps } from "./ops-reduce.js";
 import { movementSteps } from "./ops-movement.js";
 import { recurrentSteps } from "./ops-recurrent.js";
+import { indexSteps } from "./ops-index.js";
 import { motifSteps } from "./motifs.js";
 
 export interface StepRecipe {
@@ -48,6 +49,7 @@ export function catalog(): { step: Step; weight: number }[] {
     ...weighted(reduceSteps(), 1),
     ...weighted(movementSteps(), 1.2),
     ...weighted(recurrentSteps(), 1),
+    ...weighted(indexSteps(), 1),
     ...weighted(motifSteps(), 2),
   ].map((c) => ({ ...c, weight: Math.round(c.weight * 10) }));
 }
