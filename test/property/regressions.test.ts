@@ -98,6 +98,21 @@ ${bn}
 output %y`, { x: [1, 2, 3, 4, 5, 6, 7, 8] });
   });
 
+  // the running sum started at +0, and +0 + -0 is +0: CumSum of [-0, ...] began with +0 (1/x
+  // then +inf where onnxruntime and the spec, y[0] = x[0], give -inf)
+  it("CumSum keeps a leading -0 (inclusive, reverse), and an exclusive sum starts at +0", () => expectIrMatchesOrt(HEADER + `
+input %x : float32[2,3]
+const %axis : int64[] = dense<[1]>
+%a : float32[2,3] = CumSum(%x, %axis)
+%b : float32[2,3] = CumSum[reverse=1](%x, %axis)
+%c : float32[2,3] = CumSum[exclusive=1](%x, %axis)
+%ra : float32[2,3] = Reciprocal(%a)
+%rb : float32[2,3] = Reciprocal(%b)
+%rc : float32[2,3] = Reciprocal(%c)
+output %ra
+output %rb
+output %rc`, { x: [-0, -0, 2, -0, 1, -0] }));
+
   it("Gather and GatherElements with a constant index out of range are INVALID_MODEL (kiln read zeros; onnxruntime fails at run time)", async () => {
     const cases = [
       ["input %x : float32[0,1]", "const %i : int32[] = dense<[0]>", "%y : float32[1] = Gather(%x, %i)"],
