@@ -233,9 +233,11 @@ const padStep: Step = {
       const v = p.int(Math.min(limit(x.shape[a]), 3) + 1);
       return mode === "constant" && p.chance(0.15) ? -Math.min(v, x.shape[a] - 1) : v;
     };
-    const begin = axes.axes.map(pad);
-    const end = axes.axes.map(pad);
-    const out = x.shape.map((d, k) => d + (axes.axes.includes(k) ? begin[axes.axes.indexOf(k)] + end[axes.axes.indexOf(k)] : 0));
+    // pads follow the axes input's order (axesOf may write the axes reversed)
+    const order = axes.written.map((w) => (w + r) % r);
+    const begin = order.map(pad);
+    const end = order.map(pad);
+    const out = x.shape.map((d, k) => d + (order.includes(k) ? begin[order.indexOf(k)] + end[order.indexOf(k)] : 0));
     if (out.some((d) => d < 0) || size(out) > MAX_ELEMENTS) return false;
     const inputs: (Val | null)[] = [x, b.ints([...begin, ...end])];
     const value = mode === "constant" && x.dtype !== "bool" && p.chance(0.5) ? b.constant(x.dtype, [], () => p.pick([1.5, -2, 0, 3])) : null;
