@@ -15,6 +15,7 @@ import { reduceSteps } from "./ops-reduce.js";
 import { movementSteps } from "./ops-movement.js";
 import { recurrentSteps } from "./ops-recurrent.js";
 import { indexSteps } from "./ops-index.js";
+import { linearSteps } from "./ops-linear.js";
 import { motifSteps } from "./motifs.js";
 
 export interface StepRecipe {
@@ -50,6 +51,7 @@ export function catalog(): { step: Step; weight: number }[] {
     ...weighted(movementSteps(), 1.2),
     ...weighted(recurrentSteps(), 1),
     ...weighted(indexSteps(), 1),
+    ...weighted(linearSteps(), 1),
     ...weighted(motifSteps(), 2),
   ].map((c) => ({ ...c, weight: Math.round(c.weight * 10) }));
 }
