@@ -53,7 +53,7 @@ export function perturbationData(p: Perturbation, mode: number, seed: number, k 
   const bitSign = mode >= 5 ? (((k >> ((mode - 5) >> 1)) & 1) ^ (mode & 1) ? 1 : -1) : 0;
   for (let i = 0; i < n; i++) {
     const u = mode === 0 ? 0 : mode === 1 ? p.ulps : mode === 2 ? -p.ulps : mode === 3 ? (r() < 0.5 ? -p.ulps : p.ulps) : mode === 4 ? Math.round((2 * r() - 1) * p.ulps) : bitSign * p.ulps;
-    data[i] = p.additive ? u * 2 ** -24 : 1 + u * 2 ** -23;
+    data[i] = p.additive ? u * (p.tiny ? 2 ** -149 : 2 ** -24) : 1 + u * 2 ** -23;
   }
   return { dtype: "float32", dims: [...p.shape], data };
 }

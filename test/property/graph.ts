@@ -210,6 +210,8 @@ export interface Perturbation {
   shape: number[];
   ulps: number;
   additive: boolean;
+  /** additive by ulps of the least subnormal (2^-149): a sum's zero takes either sign, see assemble */
+  tiny?: boolean;
 }
 
 /**
@@ -259,6 +261,21 @@ export function assemble(builders: readonly Builder[], perturb: boolean): { grap
     }
     return out;
   };
+  /**
+   * value + a term of a least subnormal, named `out`: the sign of a zero that a sum (a product,
+   * a convolution, a reduction) gives is not defined (-0 + -0 is -0, but a sum begun at +0 is
+   * +0; onnxruntime's one-product MatMul gives -0 * 1 = -0, kiln's +0): the term turns such a
+   * zero to either sign, so 1/x or Pow(x, -1) of it is unstable. Other values do not move.
+   */
+  const zeroSign = (value: string, out: string): void => {
+    const v = types.get(out)!;
+    const p = `p${k++}`;
+    declare(p, v);
+    g.inputs.push(p);
+    perturbations.push({ name: p, shape: [...v.shape], ulps: 1, additive: true, tiny: true });
+    declare(out, v);
+    g.addNode({ name: `perturb${k}`, op: "Add", domain: "", inputs: [value, p], outputs: [out], attrs: {} });
+  };
   const outputs: string[] = [];
   for (const b of builders) {
     for (const i of b.inputs) {
@@ -268,12 +285,14 @@ export function assemble(builders: readonly Builder[], perturb: boolean): { grap
     for (const [name, t] of b.constants) declare(name, { dtype: t.dtype, shape: t.dims }).const = t;
     for (const n of b.nodes) {
       const inputs = n.inputs.map((i) => (perturb && n.inputUlps > 0 && i && isF32(types.get(i)?.dtype) ? through(i, n.inputUlps) : i));
-      const raw = n.outputs.map((o) => (perturb && n.ulps > 0 && isF32(types.get(o)?.dtype) ? `${o}__raw` : o));
+      const raw = n.outputs.map((o) => (perturb && (n.ulps > 0 || n.inputUlps > 0) && isF32(types.get(o)?.dtype) ? `${o}__raw` : o));
       raw.forEach((o, j) => declare(o, types.get(n.outputs[j])!));
       g.addNode({ name: n.name, op: n.op, domain: n.domain, inputs, outputs: raw, attrs: n.attrs });
       raw.forEach((o, j) => {
         if (o === n.outputs[j]) return;
-        through(o, n.ulps, n.outputs[j], n.ulps >= ABSOLUTE_FROM);
+        const out = n.outputs[j];
+        const scaled = n.ulps > 0 ? through(o, n.ulps, n.inputUlps > 0 ? `${out}__u` : out, n.ulps >= ABSOLUTE_FROM) : o;
+        if (n.inputUlps > 0) zeroSign(scaled, out);
       });
     }
     for (const v of b.outputs) outputs.push(v);
