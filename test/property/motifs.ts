@@ -171,7 +171,8 @@ const noops: Step = {
         break;
       }
       case 1:
-        [y] = b.node("Reshape", [b.node("Reshape", [x, b.ints([-1])], {}, same)[0], b.ints(x.shape)], {}, same);
+        // a 0 in the shape copies the input's dim unless allowzero says it is a 0 (an empty x)
+        [y] = b.node("Reshape", [b.node("Reshape", [x, b.ints([-1])], {}, same)[0], b.ints(x.shape)], x.shape.includes(0) ? { allowzero: INT(1) } : {}, same);
         break;
       case 2:
         [y] = b.node("Cast", [x], { to: INT(1) }, same);
