@@ -29,8 +29,8 @@ export function inputData(input: InputRec, seed: number): Tensor {
 }
 
 /**
- * The modes of the tolerance runs for `count` perturbation inputs: 1 to 4, then two per bit of
- * an input's index (see perturbationData).
+ * The modes of the tolerance runs for `count` perturbed elements (of all perturbation inputs):
+ * 1 to 4, then two per bit of an element's index among them (see perturbationData).
  */
 export function perturbedModes(count: number): number[] {
   const bits = Math.max(1, Math.ceil(Math.log2(Math.max(count, 2))));
@@ -42,17 +42,19 @@ export function perturbedModes(count: number): number[] {
  * Each element moves by u ulps: of itself (a factor 1 + u * 2^-23) or of 1 (a term u * 2^-24),
  * where u is +ulps (mode 1), -ulps (mode 2: these two find the thresholds a monotone error
  * crosses), +-ulps at random (mode 3) or uniform in [-ulps, ulps] (mode 4). From mode 5 on, the
- * sign follows bit (mode - 5) >> 1 of the input's index `k`, flipped in every other mode: any two
- * perturbed values move apart in some run, so a comparison of two nearly equal inexact values
- * (Greater(Y_c, Y_h) of a saturated LSTM) is found unstable, not left to the random modes' luck.
+ * sign follows bit (mode - 5) >> 1 of the element's index among all perturbed elements (`first`:
+ * this input's first), flipped in every other mode: any two perturbed values move apart in some
+ * run, so a comparison of two nearly equal inexact values (Greater(Y_c, Y_h) of a saturated LSTM,
+ * TopK of two sigmoids that round to 1 or just below) is found unstable, not left to luck.
  */
-export function perturbationData(p: Perturbation, mode: number, seed: number, k = 0): Tensor {
+export function perturbationData(p: Perturbation, mode: number, seed: number, first = 0): Tensor {
   const r = rng(seed);
   const n = size(p.shape);
   const data = new Float32Array(n);
-  const bitSign = mode >= 5 ? (((k >> ((mode - 5) >> 1)) & 1) ^ (mode & 1) ? 1 : -1) : 0;
+  const bit = (mode - 5) >> 1;
+  const bitSign = (i: number) => ((Math.floor((first + i) / 2 ** bit) & 1) ^ (mode & 1) ? 1 : -1);
   for (let i = 0; i < n; i++) {
-    const u = mode === 0 ? 0 : mode === 1 ? p.ulps : mode === 2 ? -p.ulps : mode === 3 ? (r() < 0.5 ? -p.ulps : p.ulps) : mode === 4 ? Math.round((2 * r() - 1) * p.ulps) : bitSign * p.ulps;
+    const u = mode === 0 ? 0 : mode === 1 ? p.ulps : mode === 2 ? -p.ulps : mode === 3 ? (r() < 0.5 ? -p.ulps : p.ulps) : mode === 4 ? Math.round((2 * r() - 1) * p.ulps) : bitSign(i) * p.ulps;
     data[i] = p.additive ? u * (p.tiny ? 2 ** -149 : 2 ** -24) : 1 + u * 2 ** -23;
   }
   return { dtype: "float32", dims: [...p.shape], data };

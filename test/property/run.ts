@@ -75,8 +75,14 @@ export async function checkBatch(builders: readonly Builder[], seed: number, ker
   const runs: Record<string, Tensor>[] = [];
   try {
     session = await ort.InferenceSession.create(exportModel(perturbed.graph, { valueInfo: false }), { logSeverityLevel: 3 });
-    for (const mode of [0, ...perturbedModes(perturbed.perturbations.length)]) {
-      const extra = Object.fromEntries(perturbed.perturbations.map((p, k) => [p.name, perturbationData(p, mode, seed * 31 + k * 1009 + mode, k)]));
+    const firsts: number[] = [];
+    let total = 0;
+    for (const p of perturbed.perturbations) {
+      firsts.push(total);
+      total += p.shape.reduce((a, d) => a * d, 1);
+    }
+    for (const mode of [0, ...perturbedModes(total)]) {
+      const extra = Object.fromEntries(perturbed.perturbations.map((p, k) => [p.name, perturbationData(p, mode, seed * 31 + k * 1009 + mode, firsts[k])]));
       runs.push(await runOrt(session, { ...feeds, ...extra }));
     }
     await session.release();
