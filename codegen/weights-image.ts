@@ -66,12 +66,18 @@ export class WeightsImage {
     for (const p of this.pieces) if (p.size && inside(p)) writePiece(p, into, at(p.addr)); // empty tensors may sit past every region
   };
 
-  /** The memory ranges the pieces fill, neighbours (apart by alignment padding at most) merged. */
+  /**
+   * The memory ranges the pieces fill, neighbours apart by alignment padding at most merged: a piece
+   * that starts at the next aligned address after the last one. Not one a whole aligned slot
+   * further: that slot may hold a small activation, input or output (placed between the weights
+   * and the kernels' constants), which a region must not cover.
+   */
   regions(): WeightRegion[] {
     const regions: WeightRegion[] = [];
+    const padded = (end: number) => Math.ceil(end / this.align) * this.align;
     for (const p of [...this.pieces].filter((q) => q.size).sort((a, b) => a.addr - b.addr)) {
       const last = regions[regions.length - 1];
-      if (last && p.addr <= last.offset + last.bytes + this.align) last.bytes = Math.max(last.bytes, p.addr + p.size - last.offset);
+      if (last && p.addr <= padded(last.offset + last.bytes)) last.bytes = Math.max(last.bytes, p.addr + p.size - last.offset);
       else regions.push({ offset: p.addr, bytes: p.size });
     }
     return regions;

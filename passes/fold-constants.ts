@@ -76,6 +76,12 @@ function emitNode(graph: Graph, op: string, inputs: string[], like: string, attr
   return name;
 }
 
+/** Whether a bias of this shape adds the same to every row of a [M, channels] result. */
+function rowInvariant(shape: readonly number[], channels: number): boolean {
+  const last = shape.length ? shape[shape.length - 1] : 1;
+  return shape.slice(0, -1).every((d) => d === 1) && (last === channels || last === 1);
+}
+
 /**
  * Conv(x, W, b) -> BN(scale, B, mean, var) becomes Conv(x, W * s, (b - mean) * s + B) with
  * s = scale / sqrt(var + eps), s reshaped over W's output-channel axis (any op whose definition
@@ -103,7 +109,9 @@ async function foldBatchNorm(graph: Graph, evaluate: Evaluator): Promise<number>
       const alpha = producer.attrs.alpha?.type === "float" ? producer.attrs.alpha.value : 1;
       const beta = producer.attrs.beta?.type === "float" ? producer.attrs.beta.value : 1;
       if (alpha !== 1 || (producer.inputs[2] && beta !== 1)) continue;
-      if (producer.inputs[2] && shapeOf(graph, producer.inputs[2]).reduce((a, b) => a * b, 1) !== channels && shapeOf(graph, producer.inputs[2]).length) continue;
+      // C must be the same for every row: one value per output channel ([N], [1, N]) or one for
+      // all ([], [1], [1, 1]); a column [M, 1] differs per row, even when M happens to equal N
+      if (producer.inputs[2] && !rowInvariant(shapeOf(graph, producer.inputs[2]), channels)) continue;
     }
     const eps = bn.attrs.epsilon?.type === "float" ? bn.attrs.epsilon.value : 1e-5;
     const [, scale, beta, mean, variance] = bn.inputs;
@@ -115,7 +123,9 @@ async function foldBatchNorm(graph: Graph, evaluate: Evaluator): Promise<number>
     graph.values.get(sw)!.shape = sShape;
     const newW = emitNode(graph, "Mul", [w, sw], w);
     const oldB = producer.inputs[2];
-    const centered = oldB ? emitNode(graph, "Sub", [emitNode(graph, "Reshape", [oldB, addConstant(graph, `${bn.name}_bshape`, int64Tensor([channels]))], mean), mean], mean)
+    // b as [channels], or [1] when it is one value for all (Sub broadcasts it)
+    const bShape = oldB && shapeOf(graph, oldB).reduce((a, d) => a * d, 1) === channels ? [channels] : [1];
+    const centered = oldB ? emitNode(graph, "Sub", [emitNode(graph, "Reshape", [oldB, addConstant(graph, `${bn.name}_bshape`, int64Tensor(bShape))], mean), mean], mean)
       : emitNode(graph, "Neg", [mean], mean);
     const newB = emitNode(graph, "Add", [emitNode(graph, "Mul", [centered, s], mean), beta], mean);
     const conv: Node = { ...producer, inputs: [producer.inputs[0], newW, newB], outputs: [bn.outputs[0]] };

@@ -11,10 +11,19 @@ const INDEX_TYPES: DTypeName[] = ["int32", "int64"];
 const sizeOfShape = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const i64 = (dims: number[], xs: number[]): Tensor => ({ dtype: "int64", dims, data: BigInt64Array.from(xs.map(BigInt)) });
 
+/** Constant indices must lie in [-dim, dim): out of range the model is invalid (the kernels would read zeros). */
+function checkIndices(ctx: ShapeCtx, i: number, dim: number, axis: number): void {
+  const t = ctx.input(i).value;
+  if (!t) return;
+  const bad = toNumbers(t).find((k) => k < -dim || k >= dim);
+  if (bad !== undefined) ctx.invalid(`index ${bad} is out of range for axis ${axis} of size ${dim} (indices lie in [${-dim}, ${dim - 1}])`);
+}
+
 ops.define("Gather", (ctx) => {
   const x = ctx.input(0);
   ctx.expectDType(1, INDEX_TYPES);
   const axis = normAxis(ctx, ctx.attrs.int("axis", 0), x.shape.length);
+  checkIndices(ctx, 1, x.shape[axis], axis);
   return [{ dtype: x.dtype, shape: [...x.shape.slice(0, axis), ...ctx.input(1).shape, ...x.shape.slice(axis + 1)] }];
 }, { arity: [2, 2], lastChange: 13 });
 
@@ -23,6 +32,8 @@ ops.define("GatherElements", (ctx) => {
   ctx.expectDType(1, INDEX_TYPES);
   const idx = ctx.input(1);
   if (idx.shape.length !== x.shape.length) ctx.fail("indices and data differ in rank");
+  const axis = normAxis(ctx, ctx.attrs.int("axis", 0), x.shape.length);
+  checkIndices(ctx, 1, x.shape[axis], axis);
   return [{ dtype: x.dtype, shape: [...idx.shape] }];
 }, { arity: [2, 2] });
 

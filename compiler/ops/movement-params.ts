@@ -22,7 +22,7 @@ export interface SliceAxis {
   count: number;
 }
 
-/** numpy-style clamped slice of each axis (INT64_MIN/MAX sentinels clamp like any other bound). */
+/** The clamped slice of each axis, by the spec's rules (INT64_MIN/MAX sentinels clamp like any other bound). */
 export function sliceParams(src: ParamSource, dims: readonly number[]): SliceAxis[] {
   const fromAttrs = src.opset < 10;
   const starts = fromAttrs ? src.attrs.ints("starts") : required(src, 1);
@@ -45,7 +45,9 @@ export function sliceParams(src: ParamSource, dims: readonly number[]): SliceAxi
       s = Math.min(Math.max(s, 0), d);
       e = Math.min(Math.max(e, 0), d);
     } else {
-      s = Math.min(Math.max(s, -1), d - 1);
+      // the spec clamps a backward start into [0, d-1] (a start before the first element
+      // begins at it) and the end into [-1, d-1], as onnxruntime and ONNX's shape inference do
+      s = Math.min(Math.max(s, 0), d - 1);
       e = Math.min(Math.max(e, -1), d - 1);
     }
     const count = Math.max(0, Math.ceil((e - s) / step));

@@ -210,7 +210,9 @@ function cumsumAlong(ctx: KernelCtx, x: TensorRef, out: TensorRef, axis: number)
   const acc = fn.local(wasmType(dt));
   const tmp = tmpPair(ctx, dt);
   return fn.nest([pre, post], ([p, q]) => [
-    acc.set(constant(m, dt, 0)),
+    // -0 + x is x for every x (0 + -0 is +0): an inclusive sum's first element is x[0] itself,
+    // -0 included; an exclusive one starts at +0, the empty sum
+    acc.set(constant(m, dt, exclusive ? 0 : -0)),
     fn.loop(n, (t) => {
       const pos = () => m.i32.add(m.i32.mul(p.get(), m.i32.const(n * post)), m.i32.add(q.get(),
         m.i32.mul(reverse ? m.i32.sub(m.i32.const(n - 1), t.get()) : t.get(), m.i32.const(post))));

@@ -25,12 +25,15 @@ const param = (t: TensorRef, strides: number[]): Operand => ({ t, strides });
  * mean and 1/sqrt(var + eps) of x over the reduced axes, in one pass: sums of d = x - x0 and d^2,
  * where x0 is the row's first element. Shifting by a sample keeps E[d^2] - E[d]^2 free of the
  * cancellation the unshifted formula suffers when |mean| >> std, and keeps f32 lane sums small.
+ * An infinite or NaN first element shifts by 0 instead (x - inf would make the mean of
+ * [-inf, 1, 2] NaN, not -inf).
  */
 export function moments(k: Kit, x: Operand, eps: number, stdPlusEps = false) {
   const S = k.S;
   const n = () => S.c(k.count);
   const shift = S.local();
   k.emit(shift.set(k.first(x)));
+  k.emit(shift.set(S.whereEqual(S.sub(shift.get(), shift.get()), S.c(0), shift.get(), S.c(0))));
   const [sum, sq] = k.reduceAll([
     { combine: "add", init: 0, map: (E, get, stat) => E.sub(get(x), stat(shift)) },
     { combine: "add", init: 0, map: (E, get, stat) => { const d = E.local(); return E.mul(d.tee(E.sub(get(x), stat(shift))), d.get()); } },
@@ -157,8 +160,10 @@ table.add("BatchNormalization", (ctx) => {
   const [scale, bias, mean, v] = [1, 2, 3, 4].map((i) => param(ctx.input(i), [0, 1, 0]));
   const eps = ctx.attrs.float("epsilon", 1e-5);
   if (!training) {
+    // (x - mean) times scale / sqrt(var + eps), as onnxruntime and the Conv folding do: dividing
+    // first overflowed to inf for x near the float32 limit where the result is finite
     emitRows(ctx, dt, view, [x, y, scale, bias, mean, v], (k) => {
-      k.write(y, (E, get) => E.add(E.mul(E.div(E.sub(get(x), get(mean)), E.sqrt(E.add(get(v), E.c(eps)))), get(scale)), get(bias)));
+      k.write(y, (E, get) => E.add(E.mul(E.sub(get(x), get(mean)), E.div(get(scale), E.sqrt(E.add(get(v), E.c(eps))))), get(bias)));
     });
     return;
   }

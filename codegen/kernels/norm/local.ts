@@ -24,9 +24,11 @@ table.add("LpNormalization", (ctx) => {
   emitRows(ctx, dt, view, [x, y], (k) => {
     const s = k.reduce("add", 0, (E, get) => (p === 1 ? E.abs(get(x)) : E.mul(get(x), get(x))));
     const norm = k.S.local();
-    // a zero vector stays zero (as in onnxruntime): divide by the least positive float instead of 0
-    const least = k.S.c(dt === "float64" ? 5e-324 : 1e-45);
-    k.emit(norm.set(k.S.max(p === 1 ? s.get() : k.S.sqrt(s.get()), least)));
+    // a vector of norm 0 gives zeros (as in onnxruntime): divide by +inf instead of 0. (Dividing
+    // by the least positive float kept zeros at zero but blew up subnormals whose squares
+    // underflow: x = -9e-41 gave -66180.)
+    k.emit(norm.set(p === 1 ? s.get() : k.S.sqrt(s.get())));
+    k.emit(norm.set(k.S.whereEqual(norm.get(), k.S.c(0), k.S.c(Infinity), norm.get())));
     k.write(y, (E, get, stat) => E.div(get(x), stat(norm)));
   });
 });

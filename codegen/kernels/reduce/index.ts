@@ -133,10 +133,12 @@ function softmax(log: boolean) {
     emitRows(ctx, dt, view, [x, y], (k: Kit) => {
       const mx = k.reduce("max", -Infinity, (_E, get) => get(x));
       if (log) {
+        // (x - max) - log(sum): subtracting max + log(sum) at once rounded the log away when
+        // |max| is large (log(2) next to 65504 kept 0.6914 of 0.6931)
         const s = k.reduce("add", 0, (E, get, stat) => E.exp(E.sub(get(x), stat(mx))));
-        const shift = k.S.local();
-        k.emit(shift.set(k.S.add(mx.get(), k.S.log(s.get()))));
-        k.write(y, (E, get, stat) => E.sub(get(x), stat(shift)));
+        const logSum = k.S.local();
+        k.emit(logSum.set(k.S.log(s.get())));
+        k.write(y, (E, get, stat) => E.sub(E.sub(get(x), stat(mx)), stat(logSum)));
         return;
       }
       if (ctx.output(0).dtype !== "float16") {

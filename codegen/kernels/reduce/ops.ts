@@ -19,6 +19,8 @@ export interface Ops {
   max(a: Expr, b: Expr): Expr;
   min(a: Expr, b: Expr): Expr;
   abs(a: Expr): Expr;
+  /** `a` where x equals y, else `b` (per lane for f32x4); each argument is evaluated once */
+  whereEqual(x: Expr, y: Expr, a: Expr, b: Expr): Expr;
   sqrt(a: Expr): Expr;
   exp(a: Expr): Expr;
   log(a: Expr): Expr;
@@ -59,6 +61,7 @@ export function scalarOps(m: binaryen.Module, fn: Fn, math: MathLib, dt: DTypeNa
       const x = fn.local(type);
       return fn.m.block(null, [x.set(a), m.select(i.lt_s(x.get(), i.const(0 as never)), i.sub(i.const(0 as never), x.get()), x.get())], type);
     },
+    whereEqual: (x, y, a, b) => m.select(f ? f.eq(x, y) : i.eq(x, y), a, b),
     sqrt: (a) => (f ? f.sqrt(a) : noFloat()),
     exp: (a) => (f ? math.call("exp", p, a) : noFloat()),
     log: (a) => (f ? math.call("log", p, a) : noFloat()),
@@ -91,6 +94,7 @@ export function vectorOps(m: binaryen.Module, fn: Fn, math: MathLib): Ops {
     max: (a, b) => m.f32x4.max(a, b),
     min: (a, b) => m.f32x4.min(a, b),
     abs: (a) => m.f32x4.abs(a),
+    whereEqual: (x, y, a, b) => m.v128.bitselect(a, b, m.f32x4.eq(x, y)),
     sqrt: (a) => m.f32x4.sqrt(a),
     exp: lanes("exp"),
     log: lanes("log"),
