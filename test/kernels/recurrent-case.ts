@@ -11,7 +11,7 @@ import { load } from "../../compiler/driver/api.js";
 import { compareTensors, type Tolerance } from "../../compiler/driver/testdata.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { halfToNumber, toNumbers } from "../../compiler/ir/values.js";
-import { runOrt, tensor, type TensorSpec } from "../util/ort.js";
+import { declareTensor, runOrt, tensor, type TensorSpec } from "../util/ort.js";
 
 export const int = (value: number): Attr => ({ type: "int", value });
 export const str = (value: string): Attr => ({ type: "string", value });
@@ -96,15 +96,7 @@ export function build(c: Case, as: DTypeName = c.dtype ?? "float32"): Built {
       const data = as === "float16" ? Uint16Array.from(values, halfBits) : as === "float64" ? Float64Array.from(values) : Float32Array.from(values);
       t = { dtype: as, dims: drawn.dims, data };
     }
-    const v = g.value(name);
-    v.dtype = t.dtype;
-    v.shape = [...t.dims];
-    if (spec.constant) v.const = t;
-    else {
-      g.inputs.push(name);
-      feeds[name] = t;
-    }
-    return name;
+    return declareTensor(g, name, t, !!spec.constant, feeds);
   });
   const count = c.op === "LSTM" ? 3 : 2;
   const outputs = Array.from({ length: count }, (_, k) => ((c.outputs?.[k] ?? true) ? `out${k}` : ""));

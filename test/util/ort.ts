@@ -59,6 +59,19 @@ export function tensor(spec: TensorSpec, seed: number): Tensor {
   return { dtype: dt, dims: [...spec.dims], data: data as unknown as TypedArray };
 }
 
+/** Adds `t` to the graph as a constant, or as a graph input fed with it; returns its name. */
+export function declareTensor(g: Graph, name: string, t: Tensor, constant: boolean, feeds: Record<string, Tensor>): string {
+  const v = g.value(name);
+  v.dtype = t.dtype;
+  v.shape = [...t.dims];
+  if (constant) v.const = t;
+  else {
+    g.inputs.push(name);
+    feeds[name] = t;
+  }
+  return name;
+}
+
 /** Build the ONNX model for a case; returns bytes and the graph-input feeds. */
 export function buildCase(c: OpCase): { bytes: Uint8Array; feeds: Record<string, Tensor>; outputs: string[] } {
   const g = new Graph();
@@ -68,16 +81,7 @@ export function buildCase(c: OpCase): { bytes: Uint8Array; feeds: Record<string,
   const inputs = c.inputs.map((spec, k) => {
     if (!spec) return "";
     const name = `in${k}`;
-    const t = tensor(spec, (c.seed ?? 1) * 1000 + k);
-    const v = g.value(name);
-    v.dtype = t.dtype;
-    v.shape = [...t.dims];
-    if (spec.constant) v.const = t;
-    else {
-      g.inputs.push(name);
-      feeds[name] = t;
-    }
-    return name;
+    return declareTensor(g, name, tensor(spec, (c.seed ?? 1) * 1000 + k), !!spec.constant, feeds);
   });
   const outputs = Array.from({ length: c.outputs ?? 1 }, (_, k) => `out${k}`);
   g.addNode({ name: "node", op: c.op, domain: c.domain ?? "", inputs, outputs, attrs: c.attrs ?? {} });
