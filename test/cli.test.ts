@@ -193,6 +193,29 @@ CHECK: Neg`);
     expect(kiln(["opt", out, "--passes", "dce"]).stdout).not.toContain("Neg");
   });
 
+  it("reads a real model's IR back when kiln inspect prints it with --all-constants", () => {
+    // 96 weights: past the printer's dense limit, so plain inspect prints a digest opt cannot read
+    const weights = Array.from({ length: 96 }, (_, i) => ((i * 29) % 13) / 8 - 0.75);
+    const big = path.join(tmp, "big.onnx");
+    fs.writeFileSync(big, exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[2,8]
+const %w : float32[8,12] = dense<[${weights.join(", ")}]>
+%m : float32[2,12] = MatMul(%x, %w) {name="mm"}
+%r : float32[2,12] = Relu(%m) {name="relu"}
+output %r`)));
+    const digest = kiln(["inspect", big, "-O0"]);
+    expect(digest.stdout).toMatch(/const %w : float32\[8,12\] = opaque<96 elements/);
+    const full = path.join(tmp, "big.txt");
+    const dump = kiln(["inspect", big, "-O0", "--all-constants"]);
+    expect(dump.code).toBe(0);
+    fs.writeFileSync(full, dump.stdout);
+    const r = kiln(["opt", full, "--passes", "fuse-epilogue,select-kernels"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    fileCheck(r.stdout, `
+CHECK: const %w : float32[8,12] = dense<[${weights.join(", ")}]>
+CHECK: MatMul_Relu(%x, %w)`);
+  });
+
   it("refuses an unknown pass, option or kernel variant with a usage error naming the valid ones", () => {
     const pass = kiln(["opt", irFile, "--passes", "fuse"]);
     expect([pass.code, pass.stderr]).toEqual([2, expect.stringMatching(/unknown pass "fuse"; passes are .*fuse-epilogue/)]);

@@ -52,7 +52,8 @@ function printFloat32(x: number): string {
   return String(x);
 }
 
-export function printTensor(t: Tensor): string {
+/** A constant's text: dense up to `limit` elements (PRINT_LIMIT), else opaque<> (a digest parse.ts cannot read back). */
+export function printTensor(t: Tensor, limit = PRINT_LIMIT): string {
   const printNumber = t.dtype === "float32" ? (v: number | bigint) => printFloat32(Number(v)) : printNumberAny;
   // a lazy splat prints from its one value, without building the full array
   const one = isLazySplat(t) ? splatValue(t) : undefined;
@@ -66,7 +67,7 @@ export function printTensor(t: Tensor): string {
     for (let i = 1; i < n && same; i++) same = Object.is(arr[i], arr[0]);
     if (same) return `splat<${printNumber(arr[0])}>`;
   }
-  if (n <= PRINT_LIMIT) return `dense<[${Array.from(arr, printNumber).join(", ")}]>`;
+  if (n <= limit) return `dense<[${Array.from(arr, printNumber).join(", ")}]>`;
   return `opaque<${n} elements, fnv1a=${digest(t)}>`;
 }
 
@@ -77,7 +78,7 @@ export function digest(t: Tensor): string {
   return (h >>> 0).toString(16).padStart(8, "0");
 }
 
-function printAttr(a: Attr): string {
+function printAttr(a: Attr, limit: number): string {
   switch (a.type) {
     case "int": return String(a.value);
     case "float": return Number.isInteger(a.value) ? `${a.value}.0` : printNumber(a.value);
@@ -85,57 +86,62 @@ function printAttr(a: Attr): string {
     case "ints": return `[${a.value.join(", ")}]`;
     case "floats": return `f[${a.value.map(printNumber).join(", ")}]`;
     case "strings": return `[${a.value.map((s) => JSON.stringify(s)).join(", ")}]`;
-    case "tensor": return `${a.value.dtype}[${a.value.dims.join(",")}] ${printTensor(a.value)}`;
+    case "tensor": return `${a.value.dtype}[${a.value.dims.join(",")}] ${printTensor(a.value, limit)}`;
     case "graph": return "graph"; // its text follows the node line (printSubgraphs)
     case "unsupported": return `<unsupported ${JSON.stringify(a.value)}>`;
   }
 }
 
-export function printNode(graph: Graph, n: Node): string {
+export function printNode(graph: Graph, n: Node, limit = PRINT_LIMIT): string {
   const lhs = n.outputs.map((o) => (o ? `%${quoteName(o)} : ${printType(graph.values.get(o))}` : "_")).join(", ");
   const op = n.domain ? `${quoteName(n.domain)}::${n.op}` : n.op;
-  const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${printAttr(n.attrs[k])}`);
+  const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${printAttr(n.attrs[k], limit)}`);
   const ins = n.inputs.map((i) => (i ? `%${quoteName(i)}` : "_"));
   const meta = { name: n.name, ...(n.meta ?? {}) };
   const metaText = Object.entries(meta).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
   const line = `${lhs} = ${op}${attrs.length ? `[${attrs.join(", ")}]` : ""}(${ins.join(", ")}) {${metaText}}`;
-  if (!n.body) return [line, ...printSubgraphs(n)].join("\n");
+  if (!n.body) return [line, ...printSubgraphs(n, limit)].join("\n");
   // a fused node prints the nodes it stands for, indented, between its header and "}"
-  return [`${line} {`, ...n.body.map((b) => `  ${printNode(graph, b)}`), "}"].join("\n");
+  return [`${line} {`, ...n.body.map((b) => `  ${printNode(graph, b, limit)}`), "}"].join("\n");
 }
 
 /**
  * A node's subgraphs, after its line: `graph NAME {`, the subgraph's lines indented (no opsets
  * line: a subgraph shares its model's), `}`. Names it does not define are its captures.
  */
-function printSubgraphs(n: Node): string[] {
+function printSubgraphs(n: Node, limit: number): string[] {
   const lines: string[] = [];
   for (const k of Object.keys(n.attrs).sort()) {
     const a = n.attrs[k];
     if (a.type !== "graph") continue;
     lines.push(`  graph ${quoteName(k)} {`);
-    for (const l of printLines(a.value)) lines.push(`    ${l}`);
+    for (const l of printLines(a.value, limit)) lines.push(`    ${l}`);
     lines.push("  }");
   }
   return lines;
 }
 
-export function printGraph(graph: Graph): string {
-  const opsets = [...graph.opsets].sort(([a], [b]) => a.localeCompare(b)).map(([d, v]) => `${JSON.stringify(d)} = ${v}`);
-  return [`kiln.graph opsets(${opsets.join(", ")})`, ...printLines(graph)].join("\n") + "\n";
+export interface PrintOptions {
+  /** every constant in full (dense<>), so the text parses back (kiln inspect --all-constants | kiln opt -) */
+  allConstants?: boolean;
 }
 
-function printLines(graph: Graph): string[] {
+export function printGraph(graph: Graph, options: PrintOptions = {}): string {
+  const opsets = [...graph.opsets].sort(([a], [b]) => a.localeCompare(b)).map(([d, v]) => `${JSON.stringify(d)} = ${v}`);
+  return [`kiln.graph opsets(${opsets.join(", ")})`, ...printLines(graph, options.allConstants ? Infinity : PRINT_LIMIT)].join("\n") + "\n";
+}
+
+function printLines(graph: Graph, limit: number): string[] {
   const lines: string[] = [];
   for (const i of graph.inputs) lines.push(`input %${quoteName(i)} : ${printType(graph.values.get(i))}`);
-  for (const v of graph.liveConstants()) lines.push(`const %${quoteName(v.name)} : ${printType(v)} = ${printTensor(v.const!)}`);
+  for (const v of graph.liveConstants()) lines.push(`const %${quoteName(v.name)} : ${printType(v)} = ${printTensor(v.const!, limit)}`);
   let order: Node[];
   try {
     order = graph.topoOrder();
   } catch {
     order = graph.nodeList();
   }
-  for (const n of order) lines.push(...printNode(graph, n).split("\n"));
+  for (const n of order) lines.push(...printNode(graph, n, limit).split("\n"));
   for (const o of graph.outputs) lines.push(`output %${quoteName(o)}`);
   return lines;
 }

@@ -93,13 +93,14 @@ export async function cmdInspectGraph(args: Args): Promise<number> {
   const { bytes, readExternal } = await readModelFile(model);
   const options = await compileOptions(args);
   const after = one(args, "after");
+  const print = { allConstants: args.flags.has("all-constants") };
   let text: string | undefined;
   if (after !== undefined) {
     await parseSelection(after);
     options.dump = {
       after: [after],
       write: (g, _seq, _point, pass) => {
-        if (pass === after && text === undefined) text = printGraph(g); // the first time it runs
+        if (pass === after && text === undefined) text = printGraph(g, print); // the first time it runs
       },
     };
   }
@@ -107,7 +108,7 @@ export async function cmdInspectGraph(args: Args): Promise<number> {
   const { compileGraph } = await compiler();
   const compiled = await compileGraph(graph, { ...options, readExternal });
   if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
-  console.log((text ?? printGraph(compiled.graph)).trimEnd());
+  console.log((text ?? printGraph(compiled.graph, print)).trimEnd());
   if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
   return 0;
 }
@@ -159,7 +160,7 @@ export async function cmdOpt(args: Args): Promise<number> {
   list.forEach(([name, o]) => { options[name] = { ...options[name], ...o }; });
   const stats = await runPasses(graph, passes, { evaluate: evaluateNode }, { verifyEach: args.flags.has("verify-each"), options });
   verifyGraph(graph, { typed: true });
-  const out = printGraph(graph);
+  const out = printGraph(graph, { allConstants: true }); // IR text in, IR text out: what it prints reads back
   if (target) writeOutputFile(target, "-o", out);
   else process.stdout.write(out);
   if (args.flags.has("time-passes")) console.error(formatPassTable(stats));

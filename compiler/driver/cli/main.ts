@@ -16,7 +16,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }>
   },
   inspect: {
     load: async () => (await import("./cmd-inspect.js")).cmdInspect,
-    flags: { values: [...COMPILE_FLAGS, "after"], booleans: ["time-passes", "verify-each", "json"], positionals: [1, 1] },
+    flags: { values: [...COMPILE_FLAGS, "after"], booleans: ["time-passes", "verify-each", "json", "all-constants"], positionals: [1, 1] },
   },
   run: {
     load: async () => (await import("./cmd-run.js")).cmdRun,

@@ -8,7 +8,7 @@ usage:
   kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
                [--name ClassName] [--runtime-import kiln/runtime]
   kiln inspect model.wasm [--json]     an artifact's manifest: inputs, outputs, layers and kernel variants, sizes, features
-  kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes]    the IR
+  kiln inspect model.onnx [--shape ...] [-O0|-O1|-O2] [--after PASS] [--time-passes] [--all-constants]    the IR
   kiln opt IR.txt|- --passes p1,p2{option=value} [-o OUT.txt] [--time-passes] [--verify-each]
                IR text in, IR text out (like mlir-opt): the named passes, in order
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
