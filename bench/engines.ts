@@ -5,6 +5,7 @@
 import type { Tensor } from "../runtime/session.js";
 import type { DTypeName, TypedArray } from "../runtime/dtypes.js";
 import type { SimdLevel } from "../runtime/simd.js";
+import { ORT_TYPES } from "../models/reference.js";
 
 export type Outputs = Record<string, Tensor>;
 
@@ -22,10 +23,6 @@ export interface Engine {
 export const RIVALS = ["ort-web", "ort-node"] as const;
 export type RivalName = (typeof RIVALS)[number];
 
-const ORT_TYPES: Partial<Record<DTypeName, string>> = {
-  float32: "float32", float64: "float64", int8: "int8", uint8: "uint8", int16: "int16", uint16: "uint16",
-  int32: "int32", uint32: "uint32", int64: "int64", uint64: "uint64", bool: "bool",
-};
 
 const dtypeOfOrt = (type: string): DTypeName => {
   const dt = (Object.keys(ORT_TYPES) as DTypeName[]).find((k) => ORT_TYPES[k] === type);

@@ -197,9 +197,9 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   }
   const inProcess = new Map<string, number>();
   const runners: Runner[] = [];
-  const loadTimed = async (e: Engine, model = bytes) => {
+  const loadTimed = async (e: Engine, model = bytes, withFeeds = feeds) => {
     settleHeap();
-    const [runner, ms] = await timed(() => e.load(model, feeds, shapes));
+    const [runner, ms] = await timed(() => e.load(model, withFeeds, shapes));
     runners.push(runner);
     inProcess.set(e.name, ms);
     return runner;
@@ -212,7 +212,9 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed")));
     const rivals: Runner[] = [];
     for (const e of rivalEngines) rivals.push(await loadTimed(e));
-    const floats = o.floatModel ? [await loadTimed({ ...kilnJit(), name: "kiln-float" }, o.floatModel)] : [];
+    // a float16 model's float32 twin takes float32 feeds (the same seeded numbers, not rounded)
+    const floatFeeds = async () => feedsOf(specs.map((s) => (s.dtype === "float16" ? { ...s, dtype: "float32" as const } : s)));
+    const floats = o.floatModel ? [await loadTimed({ ...kilnJit(), name: "kiln-float" }, o.floatModel, await floatFeeds())] : [];
     const against = o.reference ? "reference" : o.vs[0];
     const want = o.reference ?? (rivals.length ? await rivals[0].run() : undefined);
     const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!, o.tolerance) : { ok: true, maxAbsErr: 0, against: "none" });

@@ -44,7 +44,7 @@ function loadHow(results: BenchResult[]): string {
 
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
-    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | quantized: kiln float32 median ms, speedup |",
+    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | kiln on the float32 model (quantized and float16 rows): median ms, its ms / this row's |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
   ];
   const rows = results.map((r) => {

@@ -20,6 +20,7 @@ import { LIGHT_MODELS } from "../models/light.js";
 import { calibrateLogits, seedLightModel } from "../models/light-seed.js";
 import { arange, graphInputs } from "../models/testdata.js";
 import { ZOO, buildZooModel } from "../models/zoo.js";
+import { toFloat16 } from "../models/float16.js";
 import { runIfMain } from "../models/cli.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
 import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
@@ -64,6 +65,9 @@ interface BenchModel {
  */
 const QUANT_TOLERANCE: Tolerance = { rtol: 0, atol: 0.25 };
 
+/** float16 rows against onnxruntime-web's run of the same file: each engine rounds on its own (test/models-float16.test.ts holds kiln to the float32 model) */
+const FLOAT16_TOLERANCE: Tolerance = { rtol: 0.02, atol: 0.05 };
+
 async function seededLight(name: string): Promise<Uint8Array> {
   const seeded = seedLightModel(new Uint8Array(fs.readFileSync(path.join(LIGHT_DIR, `light_${name}.onnx`))), 1);
   const feeds = Object.fromEntries(graphInputs(seeded).map((i) => [i.name, arange(i.name, i.dims)]));
@@ -81,6 +85,13 @@ function models(): BenchModel[] {
   }
   // a streaming model: one row is one 512-sample chunk (32 ms of 16 kHz audio), state in and out
   list.push({ name: "vad:silero_v5", note: "Silero VAD v5 from @ricky0123/vad-web, per 512-sample chunk (sr an initializer of 16000: its If on the sample rate folds, nested If, LSTM, Conv STFT)", bytes: async () => sileroVad16k(), shapes: VAD_SHAPES });
+  // issue 14: float16 twins (models/float16.ts, as onnxconverter-common converts), beside kiln's float32 build
+  for (const name of ZOO_WANTED) {
+    list.push({
+      name: `f16:${name}`, note: `zoo ${name} converted to float16 (initializers, inputs and outputs); the last column is kiln on the float32 model`,
+      bytes: async () => toFloat16(buildZooModel(name)), tolerance: FLOAT16_TOLERANCE, float: async () => buildZooModel(name),
+    });
+  }
   // issue 14: the quantized forms onnxruntime's tools make (models/quantize), the same file for both engines
   for (const s of QUANT_SOURCES) {
     for (const form of s.forms) {
@@ -120,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
       const rx = r["kiln-relaxed"];
       const relaxedNote = (rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "") +
-        (r["kiln-float"] ? `, kiln float32 ${r["kiln-float"].medianMs} ms (quantized ${r["kiln-float"].speedup}x faster)` : "");
+        (r["kiln-float"] ? `, kiln on the float32 model ${r["kiln-float"].medianMs} ms (${r["kiln-float"].speedup}x this row's time)` : "");
       process.stderr.write(` kiln ${r.kiln.medianMs} ms, ort-web ${r["ort-web"]?.medianMs} ms, speedup ${r.speedup}x${r.kiln.ok ? "" : " WRONG"}${relaxedNote}\n`);
     } catch (e) {
       notes.push(`${m.name}: not benchmarked: ${(e as Error).message.split("\n")[0]}`);

@@ -3,9 +3,10 @@
 import type { DTypeName, TypedArray } from "../runtime/dtypes.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 
-const ORT_TYPES: Partial<Record<DTypeName, string>> = {
+/** kiln's dtypes as onnxruntime's tensor types (float16 as Uint16Array codes in both) */
+export const ORT_TYPES: Partial<Record<DTypeName, string>> = {
   float32: "float32", float64: "float64", int8: "int8", uint8: "uint8", int16: "int16", uint16: "uint16",
-  int32: "int32", uint32: "uint32", int64: "int64", uint64: "uint64", bool: "bool",
+  int32: "int32", uint32: "uint32", int64: "int64", uint64: "uint64", bool: "bool", float16: "float16",
 };
 
 /** Runs the model in onnxruntime-node; feeds by input name, results by output name. */

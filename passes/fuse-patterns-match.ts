@@ -2,6 +2,7 @@
 // for raising the model's ai.onnx opset when a recognized op needs a newer one.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { opDef } from "../compiler/ops/index.js";
+import { decodeValue, encodeValue } from "../runtime/lowbit.js";
 
 /** The value of a constant with one element, if `v` is one. */
 export function scalarConst(g: Graph, v: string): number | undefined {
@@ -10,7 +11,13 @@ export function scalarConst(g: Graph, v: string): number | undefined {
   return Number(c.data[0]);
 }
 
-export const near = (a: number | undefined, b: number, rel = 1e-4) => a !== undefined && Math.abs(a - b) <= rel * Math.abs(b);
+/**
+ * a is b, within rel, or b rounded to float16: float16 models (and float32 ones converted from
+ * them) hold 1.4140625 for sqrt(2); onnxruntime's fusions accept those too.
+ */
+export const near = (a: number | undefined, b: number, rel = 1e-4) => a !== undefined && (Math.abs(a - b) <= rel * Math.abs(b) || a === toHalf(b));
+
+const toHalf = (x: number) => decodeValue("float16", encodeValue("float16", x));
 
 /** The node that produces v, when v is read by exactly one node and is no graph output (so it may disappear). */
 export function privateProducer(g: Graph, v: string, op?: string | string[]): Node | undefined {

@@ -9,6 +9,7 @@ import { fuseDynamicQuantPass } from "./fuse-dynamic-quant.js";
 import { fusePatternsPass } from "./fuse-patterns.js";
 import { layoutNhwcPass } from "./layout-nhwc.js";
 import { lowerControlFlowPass } from "./lower-control-flow.js";
+import { widenFloat16Pass } from "./widen-float16.js";
 import type { Pass } from "./pass.js";
 import { planMemoryPass } from "./plan-memory.js";
 import { selectKernelsPass } from "./select-kernels.js";
@@ -17,7 +18,7 @@ import { simplify } from "./simplify.js";
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
-  lowerControlFlowPass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
 ];
 
 export function passNamed(name: string): Pass | undefined {
@@ -26,7 +27,7 @@ export function passNamed(name: string): Pass | undefined {
 
 /**
  * Every level ends with select-kernels, which rewrites nothing: it records each layer's kernel
- * variant. (lower-control-flow runs before every level, as graph preparation ends: compile.ts.)
+ * variant. (lower-control-flow and widen-float16 run before every level, as graph preparation ends: compile.ts.)
  */
 export function pipelineFor(level: OptLevel): Pass[] {
   switch (level) {
@@ -40,4 +41,5 @@ export function pipelineFor(level: OptLevel): Pass[] {
 export { runPasses, type PassStat, type DumpHook, type DumpSelection, type RunOptions } from "./manager.js";
 export { parseKernelSelection } from "./select-kernels.js";
 export { lowerControlFlow } from "./lower-control-flow.js";
+export { widenFloat16 } from "./widen-float16.js";
 export type { Pass, PassContext, PassStats, OptionValue } from "./pass.js";

@@ -36,8 +36,8 @@ function lowerIf(graph: Graph, n: Node): void {
   let select = cond;
   const condValue = graph.values.get(cond)!;
   if ((condValue.shape ?? []).length) {
-    select = unique(graph, `${cond}/scalar`);
-    const shape = unique(graph, `${cond}/scalar_shape`);
+    select = graph.uniqueValueName(`${cond}/scalar`);
+    const shape = graph.uniqueValueName(`${cond}/scalar_shape`);
     Object.assign(graph.value(shape), { dtype: "int64", shape: [0], const: { dtype: "int64", dims: [0], data: new BigInt64Array(0) } });
     Object.assign(graph.value(select), { dtype: "bool", shape: [] });
     add(graph, { name: `${n.name}/cond`, op: "Reshape", domain: "", inputs: [cond, shape], outputs: [select], attrs: {} }, guard);
@@ -53,11 +53,6 @@ function add(graph: Graph, node: Node, guard: ReturnType<typeof guardOf>): void 
   graph.addNode(node);
 }
 
-function unique(graph: Graph, base: string): string {
-  let name = base;
-  for (let k = 1; graph.hasValue(name); k++) name = `${base}_${k}`;
-  return name;
-}
 
 export const lowerControlFlowPass: Pass = {
   name: "lower-control-flow",

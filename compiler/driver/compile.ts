@@ -14,7 +14,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
-import { lowerControlFlow, parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
+import { lowerControlFlow, widenFloat16, parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
 
 /**
  * Shape inference evaluates constant nodes up to this many output elements, so shape
@@ -119,6 +119,8 @@ export async function prepareGraph(graph: Graph, options: CompileOptions = {}): 
   // Ifs left (their conditions known only at run time) become guarded branches: every level's
   // passes, and code generation, see only plain nodes
   lowerControlFlow(graph);
+  // float16 graphs compute in float32 (wasm has no half arithmetic): float16 stays at the edges
+  widenFloat16(graph);
   checkLargestTensor(graph, options.limits);
   return graph;
 }

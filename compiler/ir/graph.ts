@@ -178,6 +178,13 @@ export class Graph {
     return `${base}_${i}`;
   }
 
+  /** base, or base_1, base_2 ...: the first name no value of this graph has */
+  uniqueValueName(base: string): string {
+    let name = base;
+    for (let k = 1; this.hasValue(name); k++) name = `${base}_${k}`;
+    return name;
+  }
+
   addNode(node: Node): Node {
     if (this.entries.has(node.name)) node.name = this.uniqueNodeName(node.name);
     for (const out of node.outputs) {

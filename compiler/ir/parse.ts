@@ -1,7 +1,7 @@
 // Text IR -> Graph: the inverse of print.ts, so that pass tests can be written as IR text in,
 // IR text out. `opaque<...>` constants (large tensors printed as a digest) cannot be parsed back.
 import { dtype as dtypeInfo, isDTypeName, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
-import { packCodes } from "../../runtime/lowbit.js";
+import { encodeValue, isCoded, packCodes } from "../../runtime/lowbit.js";
 import { KilnError } from "../../runtime/errors.js";
 import { Graph, type Attr, type Dim, type Node, type Tensor, type Value } from "./graph.js";
 
@@ -87,11 +87,13 @@ function parseList(c: Cursor): string[] {
 function parseTensorBody(c: Cursor, dt: DTypeName, dims: number[]): Tensor {
   const info = dtypeInfo(dt);
   const n = dims.reduce((a, b) => a * b, 1);
-  // packed 4- and 2-bit types print one code per element: gathered here, packed at the end
+  // packed 4- and 2-bit types print one value per element: gathered here as codes, packed at the end
   const packed = info.bits < 8;
   const data = packed ? new Array<number>(n) : new info.array(n);
+  // coded types (float16, bfloat16, float8, 4- and 2-bit) print their values: stored as their codes
+  const coded = isCoded(dt);
   const put = (i: number, text: string) => {
-    (data as unknown as (number | bigint)[])[i] = info.big ? BigInt(text) : parseNum(text);
+    (data as unknown as (number | bigint)[])[i] = info.big ? BigInt(text) : coded ? encodeValue(dt, parseNum(text)) : parseNum(text);
   };
   const kind = c.next().text;
   c.expect("<");

@@ -7,7 +7,7 @@
 //   %a : float32[1,2], %b : float32[1,2] = Split[axis=0](%y) {name="split_1"}
 //   output %y
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
-import { unpackCodes } from "../../runtime/lowbit.js";
+import { decodeValue, isCoded, unpackCodes } from "../../runtime/lowbit.js";
 import type { Attr, Dim, Graph, Node, Tensor, Value } from "./graph.js";
 import { isLazySplat, splatValue } from "./splat.js";
 import { tensorBytes } from "./raw.js";
@@ -54,11 +54,14 @@ function printFloat32(x: number): string {
 
 /** A constant's text: dense up to `limit` elements (PRINT_LIMIT), else opaque<> (a digest parse.ts cannot read back). */
 export function printTensor(t: Tensor, limit = PRINT_LIMIT): string {
-  const printNumber = t.dtype === "float32" ? (v: number | bigint) => printFloat32(Number(v)) : printNumberAny;
+  // float16, bfloat16, float8 and the 4- and 2-bit types are stored as codes: print the values they stand for
+  const coded = isCoded(t.dtype);
+  const printNumber = coded ? (v: number | bigint) => printFloat32(decodeValue(t.dtype, Number(v)))
+    : t.dtype === "float32" ? (v: number | bigint) => printFloat32(Number(v)) : printNumberAny;
   // a lazy splat prints from its one value, without building the full array
   const one = isLazySplat(t) ? splatValue(t) : undefined;
   if (one && t.dims.reduce((a, b) => a * b, 1) > 1) return `splat<${printNumber(one[0])}>`;
-  // packed 4- and 2-bit types: one code per element (parse.ts packs them back)
+  // packed 4- and 2-bit types: one value per element (parse.ts packs them back)
   const packed = dtype(t.dtype).bits < 8;
   const n = packed ? sizeOf(t.dims) : t.data.length;
   const arr = packed ? unpackCodes(t.dtype, t.data as Uint8Array, n) : t.data as unknown as ArrayLike<number | bigint>;

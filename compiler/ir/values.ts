@@ -13,6 +13,16 @@ export function halfToNumber(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+let halfTable: Float32Array | undefined;
+
+/** float16 codes as float32 (exact: every float16 is a float32), by a 65,536-entry table. */
+export function halfsToFloat32(codes: Uint16Array): Float32Array {
+  const table = (halfTable ??= Float32Array.from({ length: 65536 }, (_, h) => halfToNumber(h)));
+  const out = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = table[codes[i]];
+  return out;
+}
+
 export function toNumbers(t: Tensor): number[] {
   const a = t.data as ArrayLike<number | bigint>;
   if (t.dtype === "float16") return Array.from(a, (x) => halfToNumber(Number(x)));

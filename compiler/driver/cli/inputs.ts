@@ -34,8 +34,8 @@ export function makeInput(kind: string, dt: DTypeName, dims: number[], seed = 0,
   if (!(GENERATED_INPUTS as readonly string[]).includes(kind)) {
     throw new KilnError("BAD_INPUT", `${JSON.stringify(kind)} is not an input kiln makes (${GENERATED_INPUTS.join(", ")}); read a tensor file with readTensorFile`);
   }
-  // the low-bit types (bfloat16, float8, 4- and 2-bit) are made as numbers, then encoded
-  const coded = isCoded(dt) && dt !== "float16";
+  // the coded types (float16, bfloat16, float8, 4- and 2-bit) are made as numbers, then encoded
+  const coded = isCoded(dt);
   const data = (coded ? new Array<number>(n) : new info.array(n)) as unknown as (number | bigint)[];
   const r = rng(seed);
   const [lo, hi] = intBounds(dt, options.intRange);
@@ -50,7 +50,6 @@ export function makeInput(kind: string, dt: DTypeName, dims: number[], seed = 0,
     data[i] = info.big ? BigInt(v) : v;
   }
   if (coded) return { data: encodeElements(dt, data as number[]), dims };
-  if (dt === "float16") throw new KilnError("BAD_INPUT", "generated float16 inputs are not supported; pass a .pb file");
   return { data: data as unknown as TypedArray, dims };
 }
 

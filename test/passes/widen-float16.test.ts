@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { widenFloat16Pass } from "../../passes/widen-float16.js";
+import { fileCheck } from "./check.js";
+import { expectUnchanged, runPassOn } from "./util.js";
+
+describe("widen-float16", () => {
+  it("computes in float32 between a Cast in after each float16 input and a Cast out before each output; constants widen exactly", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %x : float16[4]
+const %c : float16[4] = dense<[0.1, -2, 65504, 0.5]>
+%r : float16[4] = Relu(%x) {name="r"}
+%y : float16[4] = Add(%r, %c) {name="add"}
+output %y`);
+    fileCheck(out, `
+CHECK: input %x : float16[4]
+CHECK: const %c : float32[4] = dense<[0.099975586, -2, 65504, 0.5]>
+CHECK: %x/float32 : float32[4] = Cast[to=1](%x)
+CHECK: %r : float32[4] = Relu(%x/float32)
+CHECK: %y/float32 : float32[4] = Add(%r, %c)
+CHECK: %y : float16[4] = Cast[to=10](%y/float32)
+CHECK: output %y`);
+  });
+
+  it("rounds to float16 where the graph converts into it (Cast to float16 from float32), and not after arithmetic", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %x : float32[4]
+%h : float16[4] = Cast[to=10](%x) {name="narrow"}
+%s : float16[4] = Mul(%h, %h) {name="square"}
+%y : float32[4] = Cast[to=1](%s) {name="wide"}
+output %y`);
+    fileCheck(out, `
+CHECK: %h/unrounded : float32[4] = Cast[to=1](%x)
+CHECK: %h/float16 : float16[4] = Cast[to=10](%h/unrounded)
+CHECK: %h : float32[4] = Cast[to=1](%h/float16)
+CHECK: %s : float32[4] = Mul(%h, %h)
+CHECK-NOT: float16
+CHECK: %y : float32[4] = Cast[to=1](%s)`);
+  });
+
+  it("lets nodes inside read an output through its float32 value", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %x : float16[4]
+%a : float16[4] = Neg(%x) {name="a"}
+%b : float16[4] = Exp(%a) {name="b"}
+output %a
+output %b`);
+    expect(out).toContain("%a/float32 : float32[4] = Neg(%x/float32)");
+    expect(out).toContain("%b/float32 : float32[4] = Exp(%a/float32)");
+    expect(out).toContain("%a : float16[4] = Cast[to=10](%a/float32)");
+    expect(out).not.toMatch(/Exp\(%a\)/);
+  });
+
+  it("keeps a constant output float16, and the nodes reading it read a float32 copy", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %x : float16[2]
+const %c : float16[2] = dense<[1.5, -0.25]>
+%y : float16[2] = Mul(%x, %c) {name="mul"}
+output %c
+output %y`);
+    expect(out).toContain("const %c : float16[2] = dense<[1.5, -0.25]>");
+    expect(out).toContain("const %c/float32 : float32[2] = dense<[1.5, -0.25]>");
+    expect(out).toContain("%y/float32 : float32[2] = Mul(%x/float32, %c/float32)");
+  });
+
+  it("leaves a float32 graph as it is", () => expectUnchanged(widenFloat16Pass, `
+input %x : float32[4]
+%y : float32[4] = Relu(%x) {name="r"}
+output %y`));
+});
