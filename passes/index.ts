@@ -5,6 +5,7 @@ import { foldConstantsPass } from "./fold-constants.js";
 import { fuseElementwisePass } from "./fuse-elementwise.js";
 import { fuseEpiloguePass } from "./fuse-epilogue.js";
 import { fuseQdqPass } from "./fuse-qdq.js";
+import { fuseQdqLutPass } from "./fuse-qdq-lut.js";
 import { fuseDynamicQuantPass } from "./fuse-dynamic-quant.js";
 import { fusePatternsPass } from "./fuse-patterns.js";
 import { layoutNhwcPass } from "./layout-nhwc.js";
@@ -18,7 +19,7 @@ import { simplify } from "./simplify.js";
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
-  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
 ];
 
 export function passNamed(name: string): Pass | undefined {
@@ -34,7 +35,7 @@ export function pipelineFor(level: OptLevel): Pass[] {
     case 0: return [selectKernelsPass];
     case 1: return [simplify, foldConstantsPass, dce, selectKernelsPass, planMemoryPass];
     // fuse-qdq before fold-constants, which would turn the weights' DequantizeLinear into float
-    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseEpiloguePass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
+    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
   }
 }
 

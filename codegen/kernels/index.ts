@@ -25,6 +25,7 @@ import { KERNELS as QUANT_CONV } from "./quant/conv.js";
 import { KERNELS as QUANT } from "./quant/index.js";
 import { KERNELS as QUANT_MATMUL } from "./quant/matmul.js";
 import { KERNELS as QUANT_NBITS } from "./quant/nbits.js";
+import { KERNELS as QUANT_LUT } from "./quant/lut.js";
 import { KERNELS as RECURRENT } from "./recurrent/index.js";
 import { KERNELS as REDUCE_ARG } from "./reduce/arg.js";
 import { KERNELS as REDUCE } from "./reduce/index.js";
@@ -39,7 +40,7 @@ import { KERNELS as UNARY } from "./unary/index.js";
 export const ALL_KERNELS: readonly KernelFamily[] = [
   ...ARITH, ...LOGIC, ...POW, ...CAST, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
   ...NORM, ...NORM_LOCAL, ...MATMUL, ...CONV, ...CONV_TRANSPOSE, ...DEPTHWISE_NHWC, ...POOL, ...POOL_GLOBAL, ...RESIZE,
-  ...ATTENTION, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...SIGNAL, ...DFT, ...IMAGE, ...GRID,
+  ...ATTENTION, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...QUANT_LUT, ...SIGNAL, ...DFT, ...IMAGE, ...GRID,
   ...RECURRENT,
 ];
 

@@ -68,6 +68,7 @@ const LAYOUT_DOMAIN = "kiln.layout";
  * DepthwiseConvNhwc = Transpose to NCHW, Conv with group = C, Transpose back to NHWC.
  */
 function standardNodes(graph: Graph, n: Node): Node[] {
+  if (n.domain === QUANT_LUT_DOMAIN && n.op === "LookupTable") return lookupNodes(n);
   if (n.domain !== LAYOUT_DOMAIN || n.op !== "DepthwiseConvNhwc") return [n];
   const C = Number(graph.values.get(n.inputs[1])?.shape?.[0]);
   const nchw = `${n.outputs[0]}__nchw_in`, out = `${n.outputs[0]}__nchw_out`;
@@ -76,6 +77,20 @@ function standardNodes(graph: Graph, n: Node): Node[] {
     { name: `${n.name}__to_nchw`, op: "Transpose", domain: "", inputs: [n.inputs[0]], outputs: [nchw], attrs: { perm: perm([0, 3, 1, 2]) } },
     { name: n.name, op: "Conv", domain: "", inputs: [nchw, ...n.inputs.slice(1)], outputs: [out], attrs: { ...n.attrs, group: { type: "int", value: C } } },
     { name: `${n.name}__to_nhwc`, op: "Transpose", domain: "", inputs: [out], outputs: [n.outputs[0]], attrs: { perm: perm([0, 2, 3, 1]) } },
+  ];
+}
+
+const QUANT_LUT_DOMAIN = "kiln.quant";
+
+/**
+ * kiln.quant LookupTable(x, table) = Gather(table, Cast(x to int32)): an int8 x of -1 reads
+ * index -1, Gather's last element, which is the table's entry for byte 255.
+ */
+function lookupNodes(n: Node): Node[] {
+  const index = `${n.outputs[0]}__index`;
+  return [
+    { name: `${n.name}__index`, op: "Cast", domain: "", inputs: [n.inputs[0]], outputs: [index], attrs: { to: { type: "int", value: 6 } } },
+    { name: n.name, op: "Gather", domain: "", inputs: [n.inputs[1], index], outputs: [n.outputs[0]], attrs: { axis: { type: "int", value: 0 } } },
   ];
 }
 
@@ -110,7 +125,7 @@ class FunctionTable {
       input: n.inputs.map((_, k) => `in${k}`),
       output: n.outputs.map((_, k) => `out${k}`),
       node: nodes.map((x, k) => ({ ...x, name: `${name}_${k}` })),
-      opsetImport: [...this.graph.opsets].filter(([d]) => d !== FUSED_DOMAIN && d !== LAYOUT_DOMAIN).map(([domain, version]) => ({ domain, version })),
+      opsetImport: [...this.graph.opsets].filter(([d]) => d !== FUSED_DOMAIN && d !== LAYOUT_DOMAIN && d !== QUANT_LUT_DOMAIN).map(([domain, version]) => ({ domain, version })),
       docString: `kiln fused group: ${n.meta?.fused ?? n.op}`,
     });
     return name;
@@ -142,7 +157,8 @@ export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Arr
   const functions = new FunctionTable(graph);
   const main = exportGraph(graph, "kiln", functions, options);
   const opsets = new Map(graph.opsets);
-  opsets.delete(LAYOUT_DOMAIN); // its ops are exported as standard ones
+  opsets.delete(LAYOUT_DOMAIN); // their ops are exported as standard ones
+  opsets.delete(QUANT_LUT_DOMAIN);
   if (functions.functions.length) opsets.set(FUSED_DOMAIN, 1);
   const model: import("onnx-proto").onnx.IModelProto = {
     irVersion: irVersionFor(graph.opsets.get("") ?? 1),
