@@ -16,7 +16,9 @@
 // every kernel sees float32.
 import { capturesOf, subgraphsOf, type Graph, type Node, type Tensor, type Value } from "../compiler/ir/graph.js";
 import { guardOf, setGuard } from "../compiler/ir/subgraph.js";
+import { hasTrait } from "../compiler/ops/index.js";
 import { halfsToFloat32 } from "../compiler/ir/values.js";
+import { KilnError } from "../runtime/errors.js";
 import type { Pass } from "./pass.js";
 
 const FLOAT = 1;
@@ -33,7 +35,17 @@ export interface WidenStats {
   rounded: number;
 }
 
-export function widenFloat16(graph: Graph): WidenStats {
+/**
+ * Where values are rounded to float16: "conversions" (default) only where the graph converts into
+ * float16, closer to the float32 model and as fast as it; "every-node" after every node that
+ * computes a float16 value (not after pure data movement, whose inputs are rounded already), the
+ * graph's types step by step as onnxruntime's float16 kernels store them: about 3-10x slower
+ * (wasm converts to float16 in scalar code, and the rounding splits fused layers). kiln opt
+ * --passes 'widen-float16{rounding=every-node}' shows it; compiles use the default.
+ */
+export type HalfRounding = "every-node" | "conversions";
+
+export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions"): WidenStats {
   const stats: WidenStats = { values: 0, edges: 0, rounded: 0 };
   const half = (name: string | undefined) => !!name && graph.values.get(name)?.dtype === "float16";
   const nodes = graph.topoOrder();
@@ -44,7 +56,8 @@ export function widenFloat16(graph: Graph): WidenStats {
 
   // where a float16 value is made from a first input that is not float16 (Cast, CastLike,
   // DequantizeLinear, a dtype attribute), remember it to round it afterwards
-  const conversions = nodes.filter((n) => n.outputs.some(half) && !half(n.inputs[0]));
+  const moves = (n: Node) => hasTrait(n, "reshape") || hasTrait(n, "alias") || hasTrait(n, "moves");
+  const conversions = nodes.filter((n) => n.outputs.some(half) && (!half(n.inputs[0]) || (rounding === "every-node" && !moves(n))));
   for (const n of nodes) {
     for (const k of TYPE_ATTRS) {
       const a = n.attrs[k];
@@ -89,8 +102,16 @@ export function widenFloat16(graph: Graph): WidenStats {
     graph.values.set(wide, { ...value, name: wide, dtype: "float32" });
     const readers = graph.consumers(o);
     renameOutput(graph, p, o, wide);
-    for (const r of readers) r.inputs.forEach((x, k) => x === o && graph.setInput(r, k, wide)); // an output also read inside
     addCast(graph, p, wide, o, FLOAT16);
+    // an output also read inside: where the graph converted into float16 there, its readers read
+    // the rounded value (the float16 output, widened again, exactly)
+    let read = wide;
+    if (readers.length && conversions.includes(p)) {
+      read = graph.uniqueValueName(`${o}/rounded`);
+      graph.values.set(read, { ...value, name: read, dtype: "float32" });
+      addCast(graph, p, o, read, FLOAT);
+    }
+    for (const r of readers) r.inputs.forEach((x, k) => x === o && graph.setInput(r, k, read));
     stats.edges++;
   }
   graph.pruneValues();
@@ -133,6 +154,11 @@ function addCast(graph: Graph, after: Node, from: string, to: string, type: numb
 
 export const widenFloat16Pass: Pass = {
   name: "widen-float16",
-  description: "computes a float16 graph in float32: float16 stays at the inputs, outputs and where the graph converts into it (rounded there)",
-  run: (graph) => ({ ...widenFloat16(graph) }),
+  description: "computes a float16 graph in float32 kernels, rounding to float16 where the graph stores float16 values",
+  options: { rounding: { default: "conversions", description: "every-node: round each computed float16 value; conversions: only where the graph converts into float16" } },
+  run: (graph, ctx) => {
+    const rounding = ctx.options?.rounding ?? "conversions";
+    if (rounding !== "every-node" && rounding !== "conversions") throw new KilnError("BAD_OPTION", `widen-float16 rounding is every-node or conversions, not ${JSON.stringify(rounding)}`);
+    return { ...widenFloat16(graph, rounding) };
+  },
 };

@@ -62,6 +62,19 @@ output %y`);
     expect(out).toContain("%y/float32 : float32[2] = Mul(%x/float32, %c/float32)");
   });
 
+  it("lets nodes inside read a converted output rounded, as the output holds it", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %x : float32[1]
+%h : float16[1] = Cast[to=10](%x) {name="narrow"}
+%w : float32[1] = Cast[to=1](%h) {name="wide"}
+%y : float32[1] = Abs(%w) {name="abs"}
+output %y
+output %h`);
+    expect(out).toContain("%h : float16[1] = Cast[to=10](%h/float32)");
+    expect(out).toContain("%h/rounded : float32[1] = Cast[to=1](%h)");
+    expect(out).toContain("%w : float32[1] = Cast[to=1](%h/rounded)");
+  });
+
   it("leaves a float32 graph as it is", () => expectUnchanged(widenFloat16Pass, `
 input %x : float32[4]
 %y : float32[4] = Relu(%x) {name="r"}
