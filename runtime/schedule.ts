@@ -6,9 +6,11 @@
 // "eager" places everything at load, for callers who want the first run as fast as the rest.
 // Each piece that carries a checksum is checked in memory once placed: a damaged one stops the
 // session (INVALID_ARTIFACT naming the layer) before the layer that reads it runs, for good.
+// A compact artifact's derived pieces (layers[].derived) are computed by the module's DERIVE
+// right after the layer's own pieces are placed, and checked the same way.
 import { hex, memoryHash, type MemoryHash } from "./checksum.js";
 import { KilnError } from "./errors.js";
-import type { Manifest, WeightSpan } from "./manifest.js";
+import type { DerivedSpan, Manifest, WeightSpan } from "./manifest.js";
 import { imageBytes, imagePosition, placeImage, type WeightsWriter } from "./weights.js";
 
 export type WeightPlacement = "lazy" | "eager";
@@ -25,7 +27,12 @@ export class WeightScheduler {
   pending: boolean;
 
   /** The manifest is one runtime/validate.ts checked against this memory. */
-  constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined, placement: WeightPlacement = "lazy") {
+  /** offsets of the derived pieces computed */
+  private readonly derived = new Set<number>();
+
+  /** The manifest is one runtime/validate.ts checked against this memory; `derive` is the module's DERIVE export. */
+  constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined,
+    placement: WeightPlacement = "lazy", private readonly derive?: (k: number) => unknown) {
     const { weights: where, regions } = manifest.memory;
     const size = imageBytes(regions);
     this.position = imagePosition(regions, 0);
@@ -44,7 +51,22 @@ export class WeightScheduler {
   /** Place the pieces layer k reads that are not in memory yet; the bytes written (for profiles). */
   placeLayer(k: number): number {
     if (this.failure) throw this.failure;
-    return this.pending ? this.place(this.manifest.layers[k].weights, k) : 0;
+    if (!this.pending) return 0;
+    const written = this.place(this.manifest.layers[k].weights, k);
+    return written + this.deriveFor(this.manifest.layers[k].derived, k);
+  }
+
+  /** Compute the derived pieces not computed yet, from pieces already placed; the bytes written. */
+  private deriveFor(spans: readonly DerivedSpan[] | undefined, layer: number): number {
+    let written = 0;
+    for (const d of spans ?? []) {
+      if (this.derived.has(d[0])) continue;
+      this.derive!(d[3]);
+      this.verify(d, layer);
+      this.derived.add(d[0]);
+      written += d[1];
+    }
+    return written;
   }
 
   /** Place what no layer reads (constant graph outputs) and let the source go: every piece is in memory. */
@@ -80,32 +102,42 @@ export class WeightScheduler {
     const source = this.source!;
     if (typeof source === "function") source(bytes, (addr) => addr);
     else placeImage(bytes, this.manifest.memory.regions, source);
+    this.deriveAll();
     this.verifyAll();
     this.pending = false;
     this.source = undefined;
   }
 
+  /** Compute every derived piece (their sources are placed; they are checked by verifyAll). */
+  private deriveAll(): void {
+    for (const l of this.manifest.layers) for (const d of l.derived ?? []) if (!this.derived.has(d[0])) {
+      this.derive!(d[3]);
+      this.derived.add(d[0]);
+    }
+  }
+
   /** Check every piece in memory, layer by layer (the error names the first layer that reads a damaged one). */
   private verifyAll(): void {
     const seen = new Set<number>();
-    const check = (spans: readonly WeightSpan[], layer?: number) => {
+    const check = (spans: readonly (WeightSpan | DerivedSpan)[], layer?: number) => {
       for (const w of spans) if (!seen.has(w[0])) {
         seen.add(w[0]);
         this.verify(w, layer);
       }
     };
-    this.manifest.layers.forEach((l, k) => check(l.weights, k));
+    this.manifest.layers.forEach((l, k) => check([...l.weights, ...(l.derived ?? [])], k));
     check(this.manifest.memory.unclaimed);
   }
 
-  private verify([offset, size, want]: WeightSpan, layer: number | undefined): void {
+  private verify(span: WeightSpan | DerivedSpan, layer: number | undefined): void {
+    const [offset, size, want] = span;
     if (want === undefined) return; // written by the compiler in this process (validate.ts allows it only then)
     const got = this.hash(offset, size);
     if (got === want) return;
     const l = layer === undefined ? undefined : this.manifest.layers[layer];
     const owner = l ? `layer ${JSON.stringify(l.name)}` : "a constant output (memory.unclaimed)";
     this.failure = new KilnError("INVALID_ARTIFACT",
-      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, image position ${this.position(offset)}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
+      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, ${span.length === 4 ? "derived by the module from the layer's weights" : `image position ${this.position(offset)}`}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
       l ? { node: l.name, op: l.op } : {});
     throw this.failure;
   }

@@ -7,7 +7,7 @@
 import { checksum, hex } from "./checksum.js";
 import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
-import { FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
+import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, READABLE_FORMATS, RUN_LAYERS, type DerivedSpan, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
 const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
 
@@ -28,8 +28,8 @@ export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly A
   }
   // the version first: an artifact of another kiln gets the message that says so
   const format = (json as { format?: unknown } | null)?.format;
-  if (format !== FORMAT_VERSION) {
-    throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
+  if (typeof format !== "number" || !READABLE_FORMATS.includes(format)) {
+    throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not a format this runtime reads (${READABLE_FORMATS.join(", ")}; kiln writes ${FORMAT_VERSION}); recompile the model with this kiln version`);
   }
   if (sums.length !== 1) damaged(`this wasm module has ${sums.length} ${MANIFEST_CHECKSUM_SECTION} sections where a kiln module has one`);
   const want = new TextDecoder().decode(sums[0]);
@@ -132,6 +132,7 @@ function checkFields(json: unknown): Manifest {
     if ("kernel" in l) string(l, "kernel", path);
     if ("flops" in l) count(l.flops, `${path}.flops`);
     array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
+    if ("derived" in l) array(l, "derived", path).forEach((d, j) => derivedSpan(d, `${path}.derived[${j}]`));
   });
   const memory = object(json, "memory", "manifest");
   for (const key of ["bytes", "weightsOffset", "weightsBytes"]) count(field(memory, key, "memory"), `memory.${key}`);
@@ -145,6 +146,13 @@ function checkFields(json: unknown): Manifest {
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
+}
+
+/** [offset, bytes, checksum, fn]: four counts, the checksum a 32-bit one. */
+function derivedSpan(d: unknown, path: string): void {
+  if (!Array.isArray(d) || d.length !== 4) damaged(`the manifest's ${path} is ${short(d)}, not [offset, bytes, checksum, fn]`);
+  d.forEach((x, k) => count(x, `${path}[${k}]`));
+  if ((d[2] as number) > 0xffffffff) damaged(`the manifest's ${path} checksum ${d[2]} is not a 32-bit number`);
 }
 
 /** manifest.model: text only (tools print it and generate doc comments from it), every key optional. */
@@ -187,7 +195,30 @@ export function checkModule(manifest: Manifest, mod: WebAssembly.Module, instanc
     }
   });
   const pieces = checkSpans(manifest);
-  checkSlots(manifest, memoryBytes, pieces);
+  const derived = checkDerived(manifest, instance, memoryBytes);
+  checkSlots(manifest, memoryBytes, pieces, derived);
+}
+
+/**
+ * Derived pieces (a compact artifact's, codegen/derive.ts): each inside memory, outside the weights
+ * image (placing a piece later must not write over one), its function one the module has
+ * (DERIVE(-1) runs nothing and says how many). The pieces, sorted.
+ */
+function checkDerived(manifest: Manifest, instance: WebAssembly.Instance, memoryBytes: number): DerivedSpan[] {
+  const all = manifest.layers.flatMap((l) => (l.derived ?? []).map((d) => [l.name, d] as [string, DerivedSpan]));
+  if (!all.length) return [];
+  const derive = instance.exports[DERIVE];
+  if (typeof derive !== "function") damaged(`the manifest lists derived weights but the module exports no function ${JSON.stringify(DERIVE)}`);
+  const count = (derive as (k: number) => unknown)(-1);
+  const { regions, weights: where } = manifest.memory;
+  if (where === "data") damaged("the manifest lists derived weights for a module whose weights are data segments");
+  for (const [layer, [offset, bytes, , fn]] of all) {
+    const owner = `layer ${JSON.stringify(layer)}`;
+    if (bytes === 0 || offset + bytes > memoryBytes) damaged(`the manifest lists derived weights [${offset}, +${bytes}] for ${owner} outside memory (${memoryBytes} bytes)`);
+    if (regions.some((r) => offset < r.offset + r.bytes && r.offset < offset + bytes)) damaged(`the manifest lists derived weights [${offset}, +${bytes}] for ${owner} inside the weights image`);
+    if (typeof count !== "number" || fn >= count) damaged(`the manifest lists derived weights for ${owner} made by function ${fn}; the module has ${short(count)}`);
+  }
+  return all.map(([, d]) => d).sort((a, b) => a[0] - b[0]);
 }
 
 /** Every listed piece inside one region, with its checksum unless the compiler writes the weights itself; the pieces, sorted. */
@@ -228,9 +259,10 @@ interface Range {
  * other tensor: writing it must not change anything else. An output may be the very bytes of an
  * input or another output (a reshape aliases), or lie inside a weights piece (a constant output).
  */
-function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly WeightSpan[]): void {
+function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly WeightSpan[], derived: readonly DerivedSpan[]): void {
   const { regions, weightsOffset, weightsBytes } = manifest.memory;
   const weights = [...regions.map((r) => [r.offset, r.offset + r.bytes]), [weightsOffset, weightsOffset + weightsBytes]].filter(([a, b]) => b > a);
+
   const starts = pieces.map((p) => p[0]);
   const ranges: Range[] = [];
   const add = (s: TensorSlot, k: number, input: boolean) => {
@@ -241,6 +273,8 @@ function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly We
     if (s.offset % size) damaged(`the manifest's ${what} offset ${s.offset} is not aligned for ${s.dtype}`);
     if (end > memoryBytes) damaged(`the manifest's ${what} [${s.offset}, ${end}) runs past the end of memory (${memoryBytes} bytes)`);
     if (end === s.offset) return;
+    // derived pieces are kernels' own constants: no input or output lies on one
+    if (derived.some(([a, n]) => s.offset < a + n && a < end)) damaged(`the manifest's ${what} [${s.offset}, ${end}) overlaps derived weights`);
     const inWeights = weights.some(([a, b]) => s.offset < b && a < end);
     if (inWeights) {
       const p = pieces[lastAtOrBefore(starts, s.offset)];
