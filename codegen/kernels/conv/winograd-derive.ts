@@ -9,27 +9,43 @@ import type { Expr } from "../../fn.js";
 import type { DeriveCode } from "../kernel.js";
 import { F2, type WinogradTile } from "./winograd-math.js";
 
-/** f64 expression getters of one filter row or column, and the row of G (or G^T) that combines them */
-type Combine = (m: binaryen.Module, row: number, x: (() => Expr)[]) => Expr;
+/** f64 arithmetic on one filter (f64) or on two filters at once (f64x2: lane k, filter k; each lane the same IEEE operation) */
+interface Arith {
+  type: binaryen.Type;
+  mul(a: Expr, b: Expr): Expr;
+  add(a: Expr, b: Expr): Expr;
+  c(v: number): Expr;
+}
+
+const scalar = (m: binaryen.Module): Arith => ({ type: binaryen.f64, mul: (a, b) => m.f64.mul(a, b), add: (a, b) => m.f64.add(a, b), c: (v) => m.f64.const(v) });
+const pair = (m: binaryen.Module): Arith => ({
+  type: binaryen.v128, mul: (a, b) => m.f64x2.mul(a, b), add: (a, b) => m.f64x2.add(a, b),
+  c: (v) => m.v128.const([...new Uint8Array(Float64Array.of(v, v).buffer)]),
+});
+
+/** row i of G (or of G^T) applied to three values: one stage of the transform */
+type Combine = (o: Arith, row: number, x: (() => Expr)[]) => Expr;
 
 /** transformF4 / transformAny: q0*x0 + q1*x1 + q2*x2 with G's row as given (zeros and ones multiplied, as there) */
-const generic = (t: WinogradTile, left: boolean): Combine => (m, i, x) => {
-  const q = t.G[i].map((v) => m.f64.const(v));
-  const term = (k: number) => (left ? m.f64.mul(q[k], x[k]()) : m.f64.mul(x[k](), q[k]));
-  return m.f64.add(m.f64.add(term(0), term(1)), term(2));
+const generic = (t: WinogradTile, left: boolean): Combine => (o, i, x) => {
+  const term = (k: number) => (left ? o.mul(o.c(t.G[i][k]), x[k]()) : o.mul(x[k](), o.c(t.G[i][k])));
+  return o.add(o.add(term(0), term(1)), term(2));
 };
 
 /** transformF2's spelled-out rows: x0, .5x0 + .5x1 + .5x2, .5x0 + -.5x1 + .5x2, x2 */
-const spelledF2: Combine = (m, i, x) => {
+const spelledF2: Combine = (o, i, x) => {
   if (i === 0) return x[0]();
   if (i === 3) return x[2]();
-  const half = (v: number, k: number) => m.f64.mul(m.f64.const(v), x[k]());
-  return m.f64.add(m.f64.add(half(0.5, 0), half(i === 1 ? 0.5 : -0.5, 1)), half(0.5, 2));
+  const half = (v: number, k: number) => o.mul(o.c(v), x[k]());
+  return o.add(o.add(half(0.5, 0), half(i === 1 ? 0.5 : -0.5, 1)), half(0.5, 2));
 };
 
 /**
  * Weights [M, C, 3, 3] float32 at src -> U[xi][Mp/4][C][4] at dst (winograd-math.ts
- * transformedConstant's layout and its zero padding channels when M % 4).
+ * transformedConstant's layout and its zero padding channels when M % 4). Filters go two at a time
+ * (f64x2; filters 2k and 2k+1 are neighbours in U's blocks of 4), an odd last one alone; each
+ * row of G g is used at once for its row of U, so few values are live (V8's baseline compiler,
+ * which runs this once-per-load code, keeps them in registers).
  */
 export function winogradDerive(t: WinogradTile, M: number, C: number): DeriveCode {
   const rowStage = t === F2 ? spelledF2 : generic(t, true);
@@ -37,26 +53,44 @@ export function winogradDerive(t: WinogradTile, M: number, C: number): DeriveCod
   const a = t.a, Mp = Math.ceil(M / 4) * 4, xs = (Mp / 4) * C * 4;
   return (fn, src, dst) => {
     const m = fn.m;
-    if (M % 4) fn.emit(m.memory.fill(m.i32.const(dst), m.i32.const(0), m.i32.const(a * a * xs * 4)));
+    const i32 = (v: number) => m.i32.const(v);
+    if (M % 4) fn.emit(m.memory.fill(i32(dst), i32(0), i32(a * a * xs * 4)));
     const from = fn.local(binaryen.i32), to = fn.local(binaryen.i32);
-    const g = Array.from({ length: 9 }, () => fn.local(binaryen.f64));
-    const tmp = Array.from({ length: a * 3 }, () => fn.local(binaryen.f64));
-    // one call, in V8's baseline code (Liftoff): outlining the filter loop's body (Fn.outline) to
-    // have it optimized measured no faster here, the optimizing compile competing for the cores
-    fn.emit(fn.loop(M, (mi) => [
-      from.set(m.i32.add(m.i32.const(src), m.i32.mul(mi.get(), m.i32.const(C * 36)))),
+    /** the filter channel's transform: g loaded, then row by row tmp = G g and U = tmp G^T */
+    const body = (o: Arith, load: (k: number) => Expr, store: (xi: number, v: Expr) => Expr): Expr[] => {
+      const g = Array.from({ length: 9 }, () => fn.local(o.type));
+      const tmp = Array.from({ length: 3 }, () => fn.local(o.type));
+      return [
+        ...g.map((l, k) => l.set(load(k))),
+        ...Array.from({ length: a }, (_, i) => [
+          ...tmp.map((l, c) => l.set(rowStage(o, i, [0, 1, 2].map((r) => g[r * 3 + c].get)))),
+          ...Array.from({ length: a }, (_, j) => store(i * a + j, colStage(o, j, tmp.map((l) => l.get)))),
+        ]).flat(),
+      ];
+    };
+    // U's element of (filter mi, channel ci) at xi = 0: ((mi >> 2) * C + ci) * 4 + (mi & 3)
+    const at = (mi: Expr, ci: Expr) => m.i32.add(i32(dst), m.i32.shl(m.i32.add(m.i32.shl(m.i32.add(m.i32.mul(m.i32.shr_u(mi, i32(2)), i32(C)), ci), i32(2)),
+      m.i32.and(mi, i32(3))), i32(2)));
+    const pairs = Math.floor(M / 2);
+    const o2 = pair(m);
+    fn.emit(fn.loop(pairs, (p) => [
+      from.set(m.i32.add(i32(src), m.i32.mul(p.get(), i32(2 * C * 36)))),
       fn.loop(C, (ci) => [
-        // U's element of (filter mi, channel ci) at xi = 0: ((mi >> 2) * C + ci) * 4 + (mi & 3)
-        to.set(m.i32.add(m.i32.const(dst), m.i32.shl(m.i32.add(m.i32.shl(m.i32.add(m.i32.mul(m.i32.shr_u(mi.get(), m.i32.const(2)), m.i32.const(C)), ci.get()), m.i32.const(2)),
-          m.i32.and(mi.get(), m.i32.const(3))), m.i32.const(2)))),
-        ...g.map((l, k) => l.set(m.f64.promote(m.f32.load(k * 4, 4, from.get())))),
-        // tmp = G g: row i, column l
-        ...tmp.map((l, k) => l.set(rowStage(m, Math.floor(k / 3), [0, 1, 2].map((r) => g[r * 3 + (k % 3)].get)))),
-        // U = tmp G^T: element (i, j) at xi = i * a + j
-        ...Array.from({ length: a * a }, (_, xi) => m.f32.store(xi * xs * 4, 4, to.get(),
-          m.f32.demote(colStage(m, xi % a, [0, 1, 2].map((l) => tmp[Math.floor(xi / a) * 3 + l].get))))),
-        from.set(m.i32.add(from.get(), m.i32.const(36))),
+        to.set(at(m.i32.shl(p.get(), i32(1)), ci.get())),
+        // lane 0 filter 2p, lane 1 filter 2p + 1 (C * 36 bytes further)
+        ...body(o2, (k) => m.f64x2.promote_low_f32x4(m.v128.load32_lane(k * 4 + C * 36, 4, 1, from.get(), m.v128.load32_zero(k * 4, 4, from.get()))),
+          (xi, v) => m.v128.store64_lane(xi * xs * 4, 4, 0, to.get(), m.f32x4.demote_f64x2_zero(v))),
+        from.set(m.i32.add(from.get(), i32(36))),
       ]),
     ]));
+    if (M % 2) {
+      const o1 = scalar(m);
+      fn.emit(from.set(i32(src + (M - 1) * C * 36)));
+      fn.emit(fn.loop(C, (ci) => [
+        to.set(at(i32(M - 1), ci.get())),
+        ...body(o1, (k) => m.f64.promote(m.f32.load(k * 4, 4, from.get())), (xi, v) => m.f32.store(xi * xs * 4, 4, to.get(), m.f32.demote(v))),
+        from.set(m.i32.add(from.get(), i32(36))),
+      ]));
+    }
   };
 }
