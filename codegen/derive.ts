@@ -87,7 +87,7 @@ export class DeriveTable {
     const { memory, hash } = this.scratch;
     if (memory.buffer.byteLength < pages * 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
     c.write(new Uint8Array(memory.buffer, 0, c.byteLength));
-    if (c.byteLength % 4 === 0) {
+    if (!c.integers && c.byteLength % 4 === 0) {
       const f = new Float32Array(memory.buffer, 0, c.byteLength / 4);
       for (let k = 0; k < f.length; k++) if (f[k] !== f[k]) return undefined;
     }

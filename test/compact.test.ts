@@ -14,6 +14,9 @@ import { F2, F4, transformedConstant } from "../codegen/kernels/conv/winograd-ma
 import { winogradDerive } from "../codegen/kernels/conv/winograd-derive.js";
 import { packBOf } from "../codegen/kernels/matmul/gemm-pack.js";
 import type { LazyConstant } from "../codegen/kernels/kernel.js";
+import { qpackedConstant } from "../codegen/kernels/quant/qgemm-derive.js";
+import { packCols, packRows } from "../codegen/kernels/quant/qgemm-pack.js";
+import { packedRowsBytes, QTILE } from "../codegen/kernels/quant/qgemm.js";
 import { appendManifest } from "../codegen/artifact.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RELAXED_CODE_SECTION, WEIGHTS_SECTION, type Manifest } from "../runtime/manifest.js";
 import { appendCustomSection, sections, withoutSections } from "../runtime/sections.js";
@@ -101,6 +104,38 @@ describe("derived weight forms: the module's wasm writes the compiler's bytes", 
         }
       }
     }
+  });
+
+  it("int8 GEMM packing (i16, zero point subtracted): columns of B both orientations, rows of A in groups, odd K, int8 and uint8", () => {
+    for (const [dtype, z] of [["int8", 0], ["int8", -3], ["uint8", 128]] as const) {
+      for (const [K, N] of [[1, 1], [5, 7], [16, 17], [33, 9]]) {
+        for (const transW of [false, true]) {
+          const w = tensor({ dtype, dims: transW ? [N, K] : [K, N] }, K * 7 + N);
+          const v = w.data as Int8Array | Uint8Array;
+          const packed = packCols((k, n) => (transW ? v[n * K + k] : v[k * N + n]) - z, K, N);
+          const c = qpackedConstant(packed, w, z, { groups: 1, lines: N, K, tile: QTILE.nr, step: transW ? 1 : N, groupBytes: packed.length,
+            first: (m, _g, n) => (transW ? m.i32.mul(n, m.i32.const(K)) : n) }, "test") as LazyConstant;
+          expect(c.derive).toBeDefined();
+          expect(Buffer.from(derivedInWasm(c, bytesOf(w))).equals(Buffer.from(writtenInJs(c))), `cols ${dtype} z${z} ${K}x${N} ${transW}`).toBe(true);
+        }
+      }
+      for (const [G, OCg, K] of [[1, 5, 9], [2, 4, 27], [3, 1, 4]]) {
+        const w = tensor({ dtype, dims: [G * OCg, K] }, G + OCg + K);
+        const v = w.data as Int8Array | Uint8Array;
+        const parts = Array.from({ length: G }, (_, g) => packRows((i, k) => v[(g * OCg + i) * K + k] - z, OCg, K));
+        const packed = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+        parts.forEach((p, g) => packed.set(p, g * p.length));
+        expect(parts[0].length).toBe(packedRowsBytes(OCg, K));
+        const c = qpackedConstant(packed, w, z, { groups: G, lines: OCg, K, tile: QTILE.mr, step: 1, groupBytes: parts[0].length,
+          first: (m, g, i) => m.i32.mul(m.i32.add(m.i32.mul(g, m.i32.const(OCg)), i), m.i32.const(K)) }, "test") as LazyConstant;
+        expect(Buffer.from(derivedInWasm(c, bytesOf(w))).equals(Buffer.from(writtenInJs(c))), `rows ${dtype} z${z} ${G}x${OCg}x${K}`).toBe(true);
+      }
+    }
+  });
+
+  it("int8 GEMM packing: per-channel zero points that differ ship the i16 form ready", () => {
+    const w = tensor({ dtype: "int8", dims: [4, 4] }, 3);
+    expect(qpackedConstant(new Uint8Array(64), w, undefined, { groups: 1, lines: 4, K: 4, tile: 4, step: 4, groupBytes: 64, first: (m, _g, n) => n }, "test")).toBeInstanceOf(Uint8Array);
   });
 });
 

@@ -49,6 +49,8 @@ export interface LazyConstant {
    * the tensor once, as the model gives it, and the runtime derives this form as it places it.
    */
   readonly derive?: DeriveCode;
+  /** the constant holds integers: no float NaN (whose bits a store need not keep) to look for */
+  readonly integers?: boolean;
 }
 
 /**
