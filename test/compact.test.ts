@@ -23,6 +23,13 @@ import { appendCustomSection, sections, withoutSections } from "../runtime/secti
 import { splitWeights } from "../runtime/weights.js";
 import { createSession } from "../runtime/session.js";
 import { buildCase, runOrt, tensor } from "./util/ort.js";
+import { onnxWeightBytes, SIZE_FACTOR } from "../bench/sizes.js";
+import { seedLightModel } from "../models/light-seed.js";
+import { buildZooModel } from "../models/zoo.js";
+import { quantizedModel } from "../models/quantize/refill.js";
+import { readArtifact } from "../compiler/driver/artifact-info.js";
+import * as fs from "node:fs";
+import { lightModel } from "./util/models.js";
 
 const SRC = 64;
 
@@ -240,4 +247,22 @@ describe("a compact artifact's manifest is checked", () => {
     const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.data as Float32Array])));
     expect(out[outputs[0]].dims).toEqual([1, 34, 14, 14]);
   });
+});
+
+// issue 16, criterion 3, for models the tests build anyway (bench/sizes.ts prints every bench model's row)
+describe("artifact size: the .wasm is at most 1.05x the ONNX file's tensors plus its code", () => {
+  const cases: [string, () => Promise<Uint8Array>, Record<string, number[]>?][] = [
+    ["light_squeezenet (seeded; Winograd F4 and F2, pointwise GEMMs)", async () => seedLightModel(new Uint8Array(fs.readFileSync(lightModel("squeezenet"))), 1)],
+    ["zoo:mobilenetv2 (depthwise, pointwise GEMMs)", async () => buildZooModel("mobilenetv2")],
+    ["q:mobilenetv2.qdq (int8 weights)", () => quantizedModel("mobilenetv2", "qdq"), { input: [1, 3, 224, 224] }],
+  ];
+  for (const [name, bytes, shapes] of cases) {
+    it(name, async () => {
+      const onnxBytes = await bytes();
+      const { wasm } = await compile(onnxBytes, shapes ? { shapes } : {});
+      const { sizes } = readArtifact(wasm);
+      const code = wasm.length - sizes.weights;
+      expect(wasm.length, `${wasm.length} bytes, ${sizes.weights} of them weights, for ${onnxWeightBytes(onnxBytes)} bytes of ONNX tensors`).toBeLessThanOrEqual(onnxWeightBytes(onnxBytes) * SIZE_FACTOR + code);
+    }, 180_000);
+  }
 });
