@@ -14,7 +14,7 @@ import { F2, F4, transformedConstant } from "../codegen/kernels/conv/winograd-ma
 import { winogradDerive } from "../codegen/kernels/conv/winograd-derive.js";
 import { packBOf } from "../codegen/kernels/matmul/gemm-pack.js";
 import type { LazyConstant } from "../codegen/kernels/kernel.js";
-import { qpackedConstant } from "../codegen/kernels/quant/qgemm-derive.js";
+import { qpackedConstant, qwidenedConstant } from "../codegen/kernels/quant/qgemm-derive.js";
 import { packCols, packRows } from "../codegen/kernels/quant/qgemm-pack.js";
 import { packedRowsBytes, QTILE } from "../codegen/kernels/quant/qgemm.js";
 import { appendManifest } from "../codegen/artifact.js";
@@ -137,6 +137,15 @@ describe("derived weight forms: the module's wasm writes the compiler's bytes", 
           first: (m, g, i) => m.i32.mul(m.i32.add(m.i32.mul(g, m.i32.const(OCg)), i), m.i32.const(K)) }, "test") as LazyConstant;
         expect(Buffer.from(derivedInWasm(c, bytesOf(w))).equals(Buffer.from(writtenInJs(c))), `rows ${dtype} z${z} ${G}x${OCg}x${K}`).toBe(true);
       }
+    }
+  });
+
+  it("int8 depthwise taps widened to i16, zero point subtracted", () => {
+    for (const [dtype, z] of [["int8", 0], ["int8", 5], ["uint8", 128]] as const) {
+      const w = tensor({ dtype, dims: [7, 1, 3, 3] }, 11);
+      const taps = Int16Array.from(w.data as Int8Array | Uint8Array, (x) => x - z);
+      const c = qwidenedConstant(new Uint8Array(taps.buffer), w, z) as LazyConstant;
+      expect(Buffer.from(derivedInWasm(c, bytesOf(w))).equals(Buffer.from(writtenInJs(c))), `${dtype} z${z}`).toBe(true);
     }
   });
 

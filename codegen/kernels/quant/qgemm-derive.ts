@@ -54,3 +54,15 @@ function qpackDerive(s: QPackShape, signed: boolean, z: number): DeriveCode {
     ])]));
   };
 }
+
+/** int8/uint8 `w` minus one zero point z as i16, element for element (the depthwise taps), derived by the module; else `bytes` as they are. */
+export function qwidenedConstant(bytes: Uint8Array, w: Tensor, z: number | undefined): Uint8Array | LazyConstant {
+  if ((w.dtype !== "int8" && w.dtype !== "uint8") || z === undefined) return bytes;
+  const signed = w.dtype === "int8", n = bytes.length / 2;
+  const c: LazyConstant = { byteLength: bytes.length, write: (into) => into.set(bytes), integers: true };
+  return derivedFrom(c, w, `qwiden z${z}`, (fn, src, dst) => {
+    const m = fn.m;
+    fn.emit(fn.loop(n, (i) => [m.i32.store16(dst, 2, m.i32.shl(i.get(), m.i32.const(1)),
+      m.i32.sub(signed ? m.i32.load8_s(src, 1, i.get()) : m.i32.load8_u(src, 1, i.get()), m.i32.const(z)))]));
+  });
+}
