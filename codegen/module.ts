@@ -250,10 +250,11 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
  * How layers are called: through a function table, layer k (manifest.layers[k]) at index k, by the
  * export RUN_LAYERS(from, to), which runs layers [from, to) in order and returns how many layers
  * the module has (the runtime checks that against the manifest: run_layers(0, 0) runs nothing);
- * `run` runs them all. Nothing else is exported, so the exports stay three however many layers
- * there are (V8 takes 100,000), and `run` stays one small loop (calling 200,000 layers one by one
- * made a body V8 refuses). The runtime calls RUN_LAYERS for a layer at a time where it needs to
- * (weights placed before the layer, profiles).
+ * `run` runs them all. Nothing else is exported but, in a compact artifact, DERIVE(k)
+ * (codegen/derive.ts: its functions follow the layers' in the same table), so the exports stay
+ * three or four however many layers there are (V8 takes 100,000), and `run` stays one small loop
+ * (calling 200,000 layers one by one made a body V8 refuses). The runtime calls RUN_LAYERS for a
+ * layer at a time where it needs to (weights placed before the layer, profiles).
  */
 function addLayerRunners(m: binaryen.Module, fns: readonly string[], deriveFns: readonly string[]): void {
   const size = fns.length + deriveFns.length;

@@ -14,8 +14,6 @@ export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
  * 5: compact artifacts: layers[].derived, pieces the module computes (DERIVE) from placed weights
  */
 export const FORMAT_VERSION = 5;
-/** the formats this runtime reads: a format-4 artifact is a format-5 one without derived pieces */
-export const READABLE_FORMATS: readonly number[] = [4, 5];
 /**
  * The export that computes derived piece k (a compact artifact's kernel constant, from weights
  * already placed): derive(k); it returns how many there are (derive(-1) runs nothing).

@@ -26,10 +26,6 @@ export class WeightScheduler {
   /** true until every piece is in memory */
   pending: boolean;
 
-  /** The manifest is one runtime/validate.ts checked against this memory. */
-  /** offsets of the derived pieces computed */
-  private readonly derived = new Set<number>();
-
   /** The manifest is one runtime/validate.ts checked against this memory; `derive` is the module's DERIVE export. */
   constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined,
     placement: WeightPlacement = "lazy", private readonly derive?: (k: number) => unknown) {
@@ -52,21 +48,9 @@ export class WeightScheduler {
   placeLayer(k: number): number {
     if (this.failure) throw this.failure;
     if (!this.pending) return 0;
-    const written = this.place(this.manifest.layers[k].weights, k);
-    return written + this.deriveFor(this.manifest.layers[k].derived, k);
-  }
-
-  /** Compute the derived pieces not computed yet, from pieces already placed; the bytes written. */
-  private deriveFor(spans: readonly DerivedSpan[] | undefined, layer: number): number {
-    let written = 0;
-    for (const d of spans ?? []) {
-      if (this.derived.has(d[0])) continue;
-      this.derive!(d[3]);
-      this.verify(d, layer);
-      this.derived.add(d[0]);
-      written += d[1];
-    }
-    return written;
+    const l = this.manifest.layers[k];
+    // its stored pieces, then those the module derives from them
+    return this.place([...l.weights, ...(l.derived ?? [])], k);
   }
 
   /** Place what no layer reads (constant graph outputs) and let the source go: every piece is in memory. */
@@ -78,14 +62,16 @@ export class WeightScheduler {
     this.source = undefined;
   }
 
-  private place(spans: readonly WeightSpan[], layer?: number): number {
+  /** Copy stored pieces (or run DERIVE for derived ones) not in memory yet, each checked; the bytes written. */
+  private place(spans: readonly (WeightSpan | DerivedSpan)[], layer?: number): number {
     const bytes = new Uint8Array(this.memory.buffer);
     const source = this.source!;
     let written = 0;
     for (const w of spans) {
       const [offset, size] = w;
       if (this.placed.has(offset)) continue;
-      if (typeof source === "function") source(bytes, (addr) => addr, { offset, bytes: size });
+      if (w[3] !== undefined) this.derive!(w[3]);
+      else if (typeof source === "function") source(bytes, (addr) => addr, { offset, bytes: size });
       else {
         const at = this.position(offset);
         bytes.set(source.subarray(at, at + size), offset);
@@ -102,42 +88,33 @@ export class WeightScheduler {
     const source = this.source!;
     if (typeof source === "function") source(bytes, (addr) => addr);
     else placeImage(bytes, this.manifest.memory.regions, source);
-    this.deriveAll();
     this.verifyAll();
+    this.manifest.layers.forEach((l, k) => this.place(l.derived ?? [], k));
     this.pending = false;
     this.source = undefined;
-  }
-
-  /** Compute every derived piece (their sources are placed; they are checked by verifyAll). */
-  private deriveAll(): void {
-    for (const l of this.manifest.layers) for (const d of l.derived ?? []) if (!this.derived.has(d[0])) {
-      this.derive!(d[3]);
-      this.derived.add(d[0]);
-    }
   }
 
   /** Check every piece in memory, layer by layer (the error names the first layer that reads a damaged one). */
   private verifyAll(): void {
     const seen = new Set<number>();
-    const check = (spans: readonly (WeightSpan | DerivedSpan)[], layer?: number) => {
+    const check = (spans: readonly WeightSpan[], layer?: number) => {
       for (const w of spans) if (!seen.has(w[0])) {
         seen.add(w[0]);
         this.verify(w, layer);
       }
     };
-    this.manifest.layers.forEach((l, k) => check([...l.weights, ...(l.derived ?? [])], k));
+    this.manifest.layers.forEach((l, k) => check(l.weights, k));
     check(this.manifest.memory.unclaimed);
   }
 
-  private verify(span: WeightSpan | DerivedSpan, layer: number | undefined): void {
-    const [offset, size, want] = span;
+  private verify([offset, size, want, fn]: WeightSpan | DerivedSpan, layer: number | undefined): void {
     if (want === undefined) return; // written by the compiler in this process (validate.ts allows it only then)
     const got = this.hash(offset, size);
     if (got === want) return;
     const l = layer === undefined ? undefined : this.manifest.layers[layer];
     const owner = l ? `layer ${JSON.stringify(l.name)}` : "a constant output (memory.unclaimed)";
     this.failure = new KilnError("INVALID_ARTIFACT",
-      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, ${span.length === 4 ? "derived by the module from the layer's weights" : `image position ${this.position(offset)}`}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
+      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, ${fn === undefined ? `image position ${this.position(offset)}` : "derived"}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
       l ? { node: l.name, op: l.op } : {});
     throw this.failure;
   }

@@ -193,7 +193,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const runPlacing = () => {
     let from = 0;
     manifest.layers.forEach((l, k) => {
-      if (!l.weights?.length && !l.derived?.length) return;
+      if (!l.weights?.length && !l.derived) return;
       if (from < k) runLayers(from, k);
       scheduler.placeLayer(k);
       from = k;

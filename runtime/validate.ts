@@ -7,7 +7,7 @@
 import { checksum, hex } from "./checksum.js";
 import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
-import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, READABLE_FORMATS, RUN_LAYERS, type DerivedSpan, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
+import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type DerivedSpan, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
 const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
 
@@ -28,8 +28,9 @@ export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly A
   }
   // the version first: an artifact of another kiln gets the message that says so
   const format = (json as { format?: unknown } | null)?.format;
-  if (typeof format !== "number" || !READABLE_FORMATS.includes(format)) {
-    throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not a format this runtime reads (${READABLE_FORMATS.join(", ")}; kiln writes ${FORMAT_VERSION}); recompile the model with this kiln version`);
+  // format 4 is format 5 without derived pieces
+  if (format !== FORMAT_VERSION && format !== 4) {
+    throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
   }
   if (sums.length !== 1) damaged(`this wasm module has ${sums.length} ${MANIFEST_CHECKSUM_SECTION} sections where a kiln module has one`);
   const want = new TextDecoder().decode(sums[0]);
@@ -97,11 +98,13 @@ function slot(v: unknown, path: string): void {
   count(field(v, "offset", path), `${path}.offset`);
 }
 
-function span(v: unknown, path: string): void {
-  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum]`);
+/** [offset, bytes, checksum?], or with `derived` [offset, bytes, checksum, fn] */
+function span(v: unknown, path: string, derived?: boolean): void {
+  if (!Array.isArray(v) || (derived ? v.length !== 4 : v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum${derived ? ", fn" : ""}]`);
   count(v[0], `${path}[0]`);
   count(v[1], `${path}[1]`);
-  if (v.length === 3 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
+  if (derived) count(v[3], `${path}[3]`);
+  if (v.length > 2 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
 }
 
 function frozen(v: unknown, path: string): void {
@@ -132,7 +135,8 @@ function checkFields(json: unknown): Manifest {
     if ("kernel" in l) string(l, "kernel", path);
     if ("flops" in l) count(l.flops, `${path}.flops`);
     array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
-    if ("derived" in l) array(l, "derived", path).forEach((d, j) => derivedSpan(d, `${path}.derived[${j}]`));
+    // [offset, bytes, checksum, fn]
+    if ("derived" in l) array(l, "derived", path).forEach((d, j) => span(d, `${path}.derived[${j}]`, true));
   });
   const memory = object(json, "memory", "manifest");
   for (const key of ["bytes", "weightsOffset", "weightsBytes"]) count(field(memory, key, "memory"), `memory.${key}`);
@@ -146,13 +150,6 @@ function checkFields(json: unknown): Manifest {
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
-}
-
-/** [offset, bytes, checksum, fn]: four counts, the checksum a 32-bit one. */
-function derivedSpan(d: unknown, path: string): void {
-  if (!Array.isArray(d) || d.length !== 4) damaged(`the manifest's ${path} is ${short(d)}, not [offset, bytes, checksum, fn]`);
-  d.forEach((x, k) => count(x, `${path}[${k}]`));
-  if ((d[2] as number) > 0xffffffff) damaged(`the manifest's ${path} checksum ${d[2]} is not a 32-bit number`);
 }
 
 /** manifest.model: text only (tools print it and generate doc comments from it), every key optional. */
@@ -200,25 +197,19 @@ export function checkModule(manifest: Manifest, mod: WebAssembly.Module, instanc
 }
 
 /**
- * Derived pieces (a compact artifact's, codegen/derive.ts): each inside memory, outside the weights
- * image (placing a piece later must not write over one), its function one the module has
- * (DERIVE(-1) runs nothing and says how many). The pieces, sorted.
+ * Derived pieces (codegen/derive.ts) inside memory, in a module that makes them (exports DERIVE,
+ * places an image they come from); the pieces. A wrong offset or function index makes
+ * bytes that fail their checksum when the layer is placed.
  */
 function checkDerived(manifest: Manifest, instance: WebAssembly.Instance, memoryBytes: number): DerivedSpan[] {
-  const all = manifest.layers.flatMap((l) => (l.derived ?? []).map((d) => [l.name, d] as [string, DerivedSpan]));
-  if (!all.length) return [];
-  const derive = instance.exports[DERIVE];
-  if (typeof derive !== "function") damaged(`the manifest lists derived weights but the module exports no function ${JSON.stringify(DERIVE)}`);
-  const count = (derive as (k: number) => unknown)(-1);
-  const { regions, weights: where } = manifest.memory;
-  if (where === "data") damaged("the manifest lists derived weights for a module whose weights are data segments");
-  for (const [layer, [offset, bytes, , fn]] of all) {
-    const owner = `layer ${JSON.stringify(layer)}`;
-    if (bytes === 0 || offset + bytes > memoryBytes) damaged(`the manifest lists derived weights [${offset}, +${bytes}] for ${owner} outside memory (${memoryBytes} bytes)`);
-    if (regions.some((r) => offset < r.offset + r.bytes && r.offset < offset + bytes)) damaged(`the manifest lists derived weights [${offset}, +${bytes}] for ${owner} inside the weights image`);
-    if (typeof count !== "number" || fn >= count) damaged(`the manifest lists derived weights for ${owner} made by function ${fn}; the module has ${short(count)}`);
+  const all = manifest.layers.flatMap((l) => l.derived ?? []);
+  const { regions, weights } = manifest.memory;
+  for (const [offset, bytes] of all) {
+    if (!bytes || offset + bytes > memoryBytes || !instance.exports[DERIVE] || weights === "data" || !regions.length) {
+      damaged(`the manifest's derived weights [${offset}, +${bytes}] are misplaced`);
+    }
   }
-  return all.map(([, d]) => d).sort((a, b) => a[0] - b[0]);
+  return all;
 }
 
 /** Every listed piece inside one region, with its checksum unless the compiler writes the weights itself; the pieces, sorted. */
@@ -261,7 +252,8 @@ interface Range {
  */
 function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly WeightSpan[], derived: readonly DerivedSpan[]): void {
   const { regions, weightsOffset, weightsBytes } = manifest.memory;
-  const weights = [...regions.map((r) => [r.offset, r.offset + r.bytes]), [weightsOffset, weightsOffset + weightsBytes]].filter(([a, b]) => b > a);
+  // derived pieces count as weights: no input or output lies on one
+  const weights = [...regions.map((r) => [r.offset, r.offset + r.bytes]), [weightsOffset, weightsOffset + weightsBytes], ...derived.map(([a, n]) => [a, a + n])].filter(([a, b]) => b > a);
 
   const starts = pieces.map((p) => p[0]);
   const ranges: Range[] = [];
@@ -273,8 +265,6 @@ function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly We
     if (s.offset % size) damaged(`the manifest's ${what} offset ${s.offset} is not aligned for ${s.dtype}`);
     if (end > memoryBytes) damaged(`the manifest's ${what} [${s.offset}, ${end}) runs past the end of memory (${memoryBytes} bytes)`);
     if (end === s.offset) return;
-    // derived pieces are kernels' own constants: no input or output lies on one
-    if (derived.some(([a, n]) => s.offset < a + n && a < end)) damaged(`the manifest's ${what} [${s.offset}, ${end}) overlaps derived weights`);
     const inWeights = weights.some(([a, b]) => s.offset < b && a < end);
     if (inWeights) {
       const p = pieces[lastAtOrBefore(starts, s.offset)];

@@ -235,13 +235,21 @@ describe("a compact artifact's manifest is checked", () => {
     expect(e.message).toMatch(message);
   };
 
-  it("derived pieces inside the weights image, past memory, or made by a function the module lacks", async () => {
+  it("derived pieces past memory, or in a module that makes none; malformed entries, inputs on a derived piece", async () => {
     const { wasm } = await built;
-    await refuses(withManifest(wasm, (m) => { layerOf(m).derived![0][0] = m.memory.regions[0].offset; }), /derived weights \[\d+, \+\d+\] for layer "node" inside the weights image/);
-    await refuses(withManifest(wasm, (m) => { layerOf(m).derived![0][0] = m.memory.bytes - 16; }), /derived weights .* outside memory/);
-    await refuses(withManifest(wasm, (m) => { layerOf(m).derived![0][3] = 7; }), /made by function 7; the module has 1/);
+    const refused = /the manifest's derived weights \[\d+, \+\d+\] are misplaced/;
+    await refuses(withManifest(wasm, (m) => { layerOf(m).derived![0][0] = m.memory.bytes - 16; }), refused);
+    await refuses(withManifest(wasm, (m) => { m.memory.weights = "data"; }), refused);
     await refuses(withManifest(wasm, (m) => { (layerOf(m).derived as unknown[])[0] = [1, 2, 3]; }), /layers\[0\]\.derived\[0\] is \[1,2,3\], not \[offset, bytes, checksum, fn\]/);
-    await refuses(withManifest(wasm, (m) => { m.inputs[0].offset = layerOf(m).derived![0][0]; }), /inputs\[0\] \("in0"\) .* overlaps derived weights/);
+    await refuses(withManifest(wasm, (m) => { m.inputs[0].offset = layerOf(m).derived![0][0]; }), /inputs\[0\] \("in0"\) .* overlaps the weights/);
+    // moved onto the weights image, it runs over the input after it
+    await refuses(withManifest(wasm, (m) => { layerOf(m).derived![0][0] = m.memory.regions[0].offset; }), /overlaps the weights/);
+  });
+
+  it("a derived piece listed with another function gives bytes that fail its checksum: the layer is refused", async () => {
+    const { wasm, feed } = await built;
+    const damagedLayer = /the weights of layer "node" are damaged/;
+    await refuses(withManifest(wasm, (m) => { layerOf(m).derived![0][3] = 7; }), damagedLayer, feed);
   });
 
   it("derived bytes that do not match their checksum stop the session at the layer, before it runs", async () => {
