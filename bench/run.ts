@@ -74,7 +74,7 @@ async function seededLight(name: string): Promise<Uint8Array> {
   return calibrateLogits(seeded, feeds);
 }
 
-function models(): BenchModel[] {
+export function models(): BenchModel[] {
   const list: BenchModel[] = LIGHT_MODELS.map((m) => ({ name: `light_${m}`, bytes: () => seededLight(m) }));
   for (const name of ZOO_WANTED) {
     list.push({ name: `zoo:${name}`, note: ZOO[name].description, bytes: async () => buildZooModel(name) });

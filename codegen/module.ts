@@ -21,6 +21,7 @@ import { appendManifest } from "./artifact.js";
 import { nodeFlops } from "../compiler/ops/cost.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
+import { addDeriveExport, DeriveTable } from "./derive.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -68,6 +69,18 @@ export interface GenerateOptions {
    * then carries them too
    */
   checksums?: Map<number, number>;
+  /**
+   * a compact artifact (codegen/derive.ts): kernels' derived constants whose recipe has a wasm form
+   * are not in the weights image; the image holds their source tensors as the model gives them,
+   * and the module computes the derived forms as the runtime places each layer's weights. Off:
+   * the image carries every derived form ready (kiln compile --prepack, the JIT).
+   */
+  compact?: boolean;
+  /**
+   * the compact build's decisions by constant address, filled by the first build of a graph and
+   * read by the next (the relaxed build must derive exactly what the baseline build derives)
+   */
+  derived?: Map<number, number | undefined>;
   /** called as each layer is prepared and emitted (compile progress on a terminal) */
   onLayer?: (phase: "prepare" | "emit", done: number, total: number) => void;
 }
@@ -147,17 +160,20 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   for (const { node, ctx } of jobs) node.inputs.forEach((i, k) => {
     if (weights.names.has(i) && !ctx.prep.unread?.includes(k)) read.add(i);
   });
-  for (const c of read) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
+  const placement = options.weights ?? "section";
+  const derives = new DeriveTable(m, graph, weights.names, layout, options.compact && placement !== "data", options.derived);
   let scratchBytes = 0;
   for (const { ctx } of jobs) {
     for (const c of ctx.prep.constants ?? []) {
       const { addr, fresh } = layout.placeConstant(c);
       ctx.constantAddrs.push(addr);
-      if (fresh) image.add(constantPiece(addr, c));
+      const source = fresh ? derives.add(c, addr, ctx.inputs) : undefined;
+      if (source) read.add(source);
+      else if (fresh) image.add(constantPiece(addr, c));
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
-  const placement = options.weights ?? "section";
+  for (const c of read) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
   const regions = image.regions();
   // an image written out gets a checksum per piece, which the runtime checks as it places the piece;
   // "external" weights are written from the tensors by this process, unless a sealed build gave its checksums
@@ -190,11 +206,12 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     fn.finish();
     layerFns.push(guarded(m, fn.name, guardTest(m, graph, layout, node)));
     const flops = nodeFlops(node, staticDims);
-    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span), ...(flops ? { flops } : {}) });
+    const derived = derives.spansOf(ctx.constantAddrs);
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span), ...(derived.length ? { derived } : {}), ...(flops ? { flops } : {}) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
   const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
-  addLayerRunners(m, layerFns);
+  addLayerRunners(m, layerFns, derives.emit());
 
   const slot = (name: string): TensorSlot => {
     const s = layout.slots.get(name)!;
@@ -233,14 +250,17 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
  * How layers are called: through a function table, layer k (manifest.layers[k]) at index k, by the
  * export RUN_LAYERS(from, to), which runs layers [from, to) in order and returns how many layers
  * the module has (the runtime checks that against the manifest: run_layers(0, 0) runs nothing);
- * `run` runs them all. Nothing else is exported, so the exports stay three however many layers
- * there are (V8 takes 100,000), and `run` stays one small loop (calling 200,000 layers one by one
- * made a body V8 refuses). The runtime calls RUN_LAYERS for a layer at a time where it needs to
- * (weights placed before the layer, profiles).
+ * `run` runs them all. Nothing else is exported but, in a compact artifact, DERIVE(k)
+ * (codegen/derive.ts: its functions follow the layers' in the same table), so the exports stay
+ * three or four however many layers there are (V8 takes 100,000), and `run` stays one small loop
+ * (calling 200,000 layers one by one made a body V8 refuses). The runtime calls RUN_LAYERS for a
+ * layer at a time where it needs to (weights placed before the layer, profiles).
  */
-function addLayerRunners(m: binaryen.Module, fns: readonly string[]): void {
-  m.addTable(LAYER_TABLE, fns.length, fns.length);
-  m.addActiveElementSegment(LAYER_TABLE, "layer_elements", fns, m.i32.const(0));
+function addLayerRunners(m: binaryen.Module, fns: readonly string[], deriveFns: readonly string[]): void {
+  const size = fns.length + deriveFns.length;
+  m.addTable(LAYER_TABLE, size, size);
+  m.addActiveElementSegment(LAYER_TABLE, "layer_elements", [...fns, ...deriveFns], m.i32.const(0));
+  if (deriveFns.length) addDeriveExport(m, LAYER_TABLE, fns.length, deriveFns.length);
   const [from, to, i] = [0, 1, 2];
   const get = (k: number) => m.local.get(k, binaryen.i32);
   m.addFunction(RUN_LAYERS, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.i32, [binaryen.i32], m.block(null, [

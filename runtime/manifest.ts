@@ -11,8 +11,14 @@ export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
  * 3: every weights piece carries its checksum (WeightSpan), the manifest its own; layers[].weights
  *    and memory.unclaimed are always present.
  * 4: layers are not exported one by one: RUN_LAYERS runs a range of them (layers[].fn is gone)
+ * 5: compact artifacts: layers[].derived, pieces the module computes (DERIVE) from placed weights
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
+/**
+ * The export that computes derived piece k (a compact artifact's kernel constant, from weights
+ * already placed): derive(k); it returns how many there are (derive(-1) runs nothing).
+ */
+export const DERIVE = "derive";
 /**
  * The export that runs layers [from, to) of manifest.layers in order: run_layers(from, to). The
  * module also exports `run` (every layer) and `memory`.
@@ -48,6 +54,12 @@ export interface LayerInfo {
    */
   weights: WeightSpan[];
   /**
+   * kernels' constants this layer reads that the artifact does not store (a compact artifact,
+   * codegen/derive.ts): the scheduler runs DERIVE(fn) once this layer's weights are placed, then
+   * checks the checksum of what it wrote
+   */
+  derived?: DerivedSpan[];
+  /**
    * arithmetic of one run of the layer (a multiply-add counts 2), where kiln counts it:
    * contractions (Conv, ConvTranspose, Gemm, MatMul) and elementwise ops; absent for data movement
    */
@@ -62,6 +74,9 @@ export interface LayerInfo {
  * same process (load()'s JIT) has none.
  */
 export type WeightSpan = [offset: number, bytes: number, checksum?: number];
+
+/** A piece the module derives: its memory offset, size, the kiln32 of its bytes, and its DERIVE index. */
+export type DerivedSpan = [offset: number, bytes: number, checksum: number, fn: number];
 
 /** A graph input compiled in as a constant: feeding it is optional, feeding another value is an error. */
 export interface FrozenInput {

@@ -6,9 +6,11 @@
 // "eager" places everything at load, for callers who want the first run as fast as the rest.
 // Each piece that carries a checksum is checked in memory once placed: a damaged one stops the
 // session (INVALID_ARTIFACT naming the layer) before the layer that reads it runs, for good.
+// A compact artifact's derived pieces (layers[].derived) are computed by the module's DERIVE
+// right after the layer's own pieces are placed, and checked the same way.
 import { hex, memoryHash, type MemoryHash } from "./checksum.js";
 import { KilnError } from "./errors.js";
-import type { Manifest, WeightSpan } from "./manifest.js";
+import type { DerivedSpan, Manifest, WeightSpan } from "./manifest.js";
 import { imageBytes, imagePosition, placeImage, type WeightsWriter } from "./weights.js";
 
 export type WeightPlacement = "lazy" | "eager";
@@ -24,8 +26,9 @@ export class WeightScheduler {
   /** true until every piece is in memory */
   pending: boolean;
 
-  /** The manifest is one runtime/validate.ts checked against this memory. */
-  constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined, placement: WeightPlacement = "lazy") {
+  /** The manifest is one runtime/validate.ts checked against this memory; `derive` is the module's DERIVE export. */
+  constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined,
+    placement: WeightPlacement = "lazy", private readonly derive?: (k: number) => unknown) {
     const { weights: where, regions } = manifest.memory;
     const size = imageBytes(regions);
     this.position = imagePosition(regions, 0);
@@ -44,7 +47,10 @@ export class WeightScheduler {
   /** Place the pieces layer k reads that are not in memory yet; the bytes written (for profiles). */
   placeLayer(k: number): number {
     if (this.failure) throw this.failure;
-    return this.pending ? this.place(this.manifest.layers[k].weights, k) : 0;
+    if (!this.pending) return 0;
+    const l = this.manifest.layers[k];
+    // its stored pieces, then those the module derives from them
+    return this.place([...l.weights, ...(l.derived ?? [])], k);
   }
 
   /** Place what no layer reads (constant graph outputs) and let the source go: every piece is in memory. */
@@ -56,14 +62,16 @@ export class WeightScheduler {
     this.source = undefined;
   }
 
-  private place(spans: readonly WeightSpan[], layer?: number): number {
+  /** Copy stored pieces (or run DERIVE for derived ones) not in memory yet, each checked; the bytes written. */
+  private place(spans: readonly (WeightSpan | DerivedSpan)[], layer?: number): number {
     const bytes = new Uint8Array(this.memory.buffer);
     const source = this.source!;
     let written = 0;
     for (const w of spans) {
       const [offset, size] = w;
       if (this.placed.has(offset)) continue;
-      if (typeof source === "function") source(bytes, (addr) => addr, { offset, bytes: size });
+      if (w[3] !== undefined) this.derive!(w[3]);
+      else if (typeof source === "function") source(bytes, (addr) => addr, { offset, bytes: size });
       else {
         const at = this.position(offset);
         bytes.set(source.subarray(at, at + size), offset);
@@ -81,6 +89,7 @@ export class WeightScheduler {
     if (typeof source === "function") source(bytes, (addr) => addr);
     else placeImage(bytes, this.manifest.memory.regions, source);
     this.verifyAll();
+    this.manifest.layers.forEach((l, k) => this.place(l.derived ?? [], k));
     this.pending = false;
     this.source = undefined;
   }
@@ -98,14 +107,14 @@ export class WeightScheduler {
     check(this.manifest.memory.unclaimed);
   }
 
-  private verify([offset, size, want]: WeightSpan, layer: number | undefined): void {
+  private verify([offset, size, want, fn]: WeightSpan | DerivedSpan, layer: number | undefined): void {
     if (want === undefined) return; // written by the compiler in this process (validate.ts allows it only then)
     const got = this.hash(offset, size);
     if (got === want) return;
     const l = layer === undefined ? undefined : this.manifest.layers[layer];
     const owner = l ? `layer ${JSON.stringify(l.name)}` : "a constant output (memory.unclaimed)";
     this.failure = new KilnError("INVALID_ARTIFACT",
-      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, image position ${this.position(offset)}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
+      `the weights of ${owner} are damaged: the piece at memory offset ${offset} (${size} bytes, ${fn === undefined ? `image position ${this.position(offset)}` : "derived"}) has checksum ${hex(got)} where the manifest says ${hex(want)}; the artifact was altered after kiln compile wrote it: recompile the model (or fetch the file again)`,
       l ? { node: l.name, op: l.op } : {});
     throw this.failure;
   }

@@ -14,7 +14,7 @@ export function leb(n: number): number[] {
   return out;
 }
 
-function readLeb(b: Uint8Array, at: number): [value: number, next: number] {
+export function readLeb(b: Uint8Array, at: number): [value: number, next: number] {
   let v = 0;
   let scale = 1;
   for (;;) {

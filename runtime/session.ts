@@ -3,7 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { DERIVE, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
 import { WeightScheduler, type WeightPlacement } from "./schedule.js";
@@ -182,7 +182,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const memory = exports.memory as WebAssembly.Memory;
   // the module's own memory, in case the manifest understates it: refused before anything is written
   if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
-  const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
+  const scheduler = new WeightScheduler(memory, manifest, weights, options.placement, exports[DERIVE] as ((k: number) => unknown) | undefined);
   const runAll = exports.run as () => void;
   const runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
   if (typeof runAll !== "function" || typeof runLayers !== "function") {
@@ -193,7 +193,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const runPlacing = () => {
     let from = 0;
     manifest.layers.forEach((l, k) => {
-      if (!l.weights?.length) return;
+      if (!l.weights?.length && !l.derived) return;
       if (from < k) runLayers(from, k);
       scheduler.placeLayer(k);
       from = k;

@@ -7,7 +7,7 @@
 import { checksum, hex } from "./checksum.js";
 import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
-import { FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
+import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type DerivedSpan, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
 const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
 
@@ -28,7 +28,8 @@ export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly A
   }
   // the version first: an artifact of another kiln gets the message that says so
   const format = (json as { format?: unknown } | null)?.format;
-  if (format !== FORMAT_VERSION) {
+  // format 4 is format 5 without derived pieces
+  if (format !== FORMAT_VERSION && format !== 4) {
     throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
   }
   if (sums.length !== 1) damaged(`this wasm module has ${sums.length} ${MANIFEST_CHECKSUM_SECTION} sections where a kiln module has one`);
@@ -97,11 +98,13 @@ function slot(v: unknown, path: string): void {
   count(field(v, "offset", path), `${path}.offset`);
 }
 
-function span(v: unknown, path: string): void {
-  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum]`);
+/** [offset, bytes, checksum?], or with `derived` [offset, bytes, checksum, fn] */
+function span(v: unknown, path: string, derived?: boolean): void {
+  if (!Array.isArray(v) || (derived ? v.length !== 4 : v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum${derived ? ", fn" : ""}]`);
   count(v[0], `${path}[0]`);
   count(v[1], `${path}[1]`);
-  if (v.length === 3 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
+  if (derived) count(v[3], `${path}[3]`);
+  if (v.length > 2 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
 }
 
 function frozen(v: unknown, path: string): void {
@@ -132,6 +135,8 @@ function checkFields(json: unknown): Manifest {
     if ("kernel" in l) string(l, "kernel", path);
     if ("flops" in l) count(l.flops, `${path}.flops`);
     array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
+    // [offset, bytes, checksum, fn]
+    if ("derived" in l) array(l, "derived", path).forEach((d, j) => span(d, `${path}.derived[${j}]`, true));
   });
   const memory = object(json, "memory", "manifest");
   for (const key of ["bytes", "weightsOffset", "weightsBytes"]) count(field(memory, key, "memory"), `memory.${key}`);
@@ -187,7 +192,24 @@ export function checkModule(manifest: Manifest, mod: WebAssembly.Module, instanc
     }
   });
   const pieces = checkSpans(manifest);
-  checkSlots(manifest, memoryBytes, pieces);
+  const derived = checkDerived(manifest, instance, memoryBytes);
+  checkSlots(manifest, memoryBytes, pieces, derived);
+}
+
+/**
+ * Derived pieces (codegen/derive.ts) inside memory, in a module that makes them (exports DERIVE,
+ * places an image they come from); the pieces. A wrong offset or function index makes
+ * bytes that fail their checksum when the layer is placed.
+ */
+function checkDerived(manifest: Manifest, instance: WebAssembly.Instance, memoryBytes: number): DerivedSpan[] {
+  const all = manifest.layers.flatMap((l) => l.derived ?? []);
+  const { regions, weights } = manifest.memory;
+  for (const [offset, bytes] of all) {
+    if (!bytes || offset + bytes > memoryBytes || !instance.exports[DERIVE] || weights === "data" || !regions.length) {
+      damaged(`the manifest's derived weights [${offset}, +${bytes}] are misplaced`);
+    }
+  }
+  return all;
 }
 
 /** Every listed piece inside one region, with its checksum unless the compiler writes the weights itself; the pieces, sorted. */
@@ -228,9 +250,11 @@ interface Range {
  * other tensor: writing it must not change anything else. An output may be the very bytes of an
  * input or another output (a reshape aliases), or lie inside a weights piece (a constant output).
  */
-function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly WeightSpan[]): void {
+function checkSlots(manifest: Manifest, memoryBytes: number, pieces: readonly WeightSpan[], derived: readonly DerivedSpan[]): void {
   const { regions, weightsOffset, weightsBytes } = manifest.memory;
-  const weights = [...regions.map((r) => [r.offset, r.offset + r.bytes]), [weightsOffset, weightsOffset + weightsBytes]].filter(([a, b]) => b > a);
+  // derived pieces count as weights: no input or output lies on one
+  const weights = [...regions.map((r) => [r.offset, r.offset + r.bytes]), [weightsOffset, weightsOffset + weightsBytes], ...derived.map(([a, n]) => [a, a + n])].filter(([a, b]) => b > a);
+
   const starts = pieces.map((p) => p[0]);
   const ranges: Range[] = [];
   const add = (s: TensorSlot, k: number, input: boolean) => {

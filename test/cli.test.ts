@@ -60,7 +60,11 @@ describe("kiln compile --dump-after=all", () => {
     expect(rep.nodes.after).toBeLessThan(rep.nodes.before);
     expect(rep.memory.arenaBytes).toBeLessThanOrEqual(rep.memory.naiveBytes);
     expect(rep.memory.arenaBytes).toBeGreaterThanOrEqual(rep.memory.lowerBoundBytes);
-    expect(rep.code.wasmBytes).toBe(fs.statSync(path.join(tmp, "small.wasm")).size);
+    expect(rep.code.artifactBytes).toBe(fs.statSync(path.join(tmp, "small.wasm")).size);
+    // code alone, and the weights stored (each once) and placed (with the forms the module derives)
+    expect(rep.code.wasmBytes).toBeLessThan(rep.code.artifactBytes);
+    expect(rep.code.wasmBytes + rep.weights.storedBytes).toBeLessThanOrEqual(rep.code.artifactBytes);
+    expect(rep.weights.placedBytes).toBe(rep.weights.storedBytes + rep.weights.derivedBytes);
     expect(rep.layers.length).toBeGreaterThan(0);
     expect(rep.layers.every((l: { kernel: string }) => typeof l.kernel === "string" && l.kernel.length > 0)).toBe(true);
   });

@@ -43,7 +43,22 @@ export interface LazyConstant {
    * read the same tensor through the same recipe then share one copy in memory.
    */
   readonly source?: { tensor: Tensor; recipe: string };
+  /**
+   * Set with source when the recipe has a wasm form: code that computes the constant's exact bytes
+   * in memory from the tensor's storage bytes. A compact artifact (codegen/derive.ts) then stores
+   * the tensor once, as the model gives it, and the runtime derives this form as it places it.
+   */
+  readonly derive?: DeriveCode;
+  /** the constant holds integers: no float NaN (whose bits a store need not keep) to look for */
+  readonly integers?: boolean;
 }
+
+/**
+ * Emits into `fn` the code that writes a derived constant's byteLength bytes at memory address
+ * `dst` from its source tensor's bytes at `src` (its storage form, row-major), bit for bit what
+ * the constant's `write` gives: the same float operations in the same order.
+ */
+export type DeriveCode = (fn: Fn, src: number, dst: number) => void;
 
 /**
  * `c`, marked as `recipe` applied to `tensor` and nothing else. After CSE a graph holds one value
@@ -51,8 +66,8 @@ export interface LazyConstant {
  * filter banks) find the same Tensor object, and the module places the constant once for them all.
  * The recipe names the transform and every parameter that shapes its output.
  */
-export function derivedFrom(c: LazyConstant, tensor: Tensor, recipe: string): LazyConstant {
-  return { ...c, source: { tensor, recipe: `${recipe}/${c.byteLength}` } };
+export function derivedFrom(c: LazyConstant, tensor: Tensor, recipe: string, derive?: DeriveCode): LazyConstant {
+  return { ...c, source: { tensor, recipe: `${recipe}/${c.byteLength}` }, ...(derive ? { derive } : {}) };
 }
 
 /** A LazyConstant of n float32 values that `fill` computes (into memory when it is aligned). */

@@ -74,14 +74,17 @@ export function formatArtifact(info: ArtifactInfo, file: string): string {
   lines.push("outputs:");
   for (const s of m.outputs) lines.push(`  ${s.name}: ${s.dtype}${dims(s.dims)}`);
   lines.push(`sizes: ${kb(sizes.total)} in all: code ${kb(sizes.code)}${sizes.relaxedCode !== undefined ? `, relaxed-SIMD code ${kb(sizes.relaxedCode)}` : ""}, weights ${kb(sizes.weights)}, manifest ${kb(sizes.manifest)}`);
-  lines.push(`memory: ${kb(m.memory.bytes)} (weights ${m.memory.weights}, ${kb(m.memory.weightsBytes)} of model weights)`);
+  const derived = new Map(m.layers.flatMap((l) => (l.derived ?? []).map(([at, n]) => [at, n] as const)));
+  const derivedBytes = [...derived.values()].reduce((a, n) => a + n, 0);
+  const derivedNote = derivedBytes ? `; ${kb(derivedBytes)} of kernel forms derived as they are placed` : "";
+  lines.push(`memory: ${kb(m.memory.bytes)} (weights ${m.memory.weights}, ${kb(m.memory.weightsBytes)} of model weights${derivedNote})`);
   lines.push(`features: ${m.features.join(", ")}${sizes.relaxedCode !== undefined ? " (+ relaxed_simd build)" : ""}`);
   const flops = m.layers.reduce((a, l) => a + (l.flops ?? 0), 0);
   lines.push(`layers: ${m.layers.length}${flops ? `, ${(flops / 1e9).toFixed(3)} GFLOP per run` : ""}`);
   const width = Math.min(40, Math.max(...m.layers.map((l) => l.name.length), 4));
   const opWidth = Math.min(32, Math.max(...m.layers.map((l) => l.op.length), 2));
   m.layers.forEach((l, k) => {
-    const w = l.weights.reduce((a, s) => a + s[1], 0);
+    const w = l.weights.reduce((a, s) => a + s[1], 0) + (l.derived ?? []).reduce((a, s) => a + s[1], 0);
     lines.push(`  ${String(k).padStart(3)} ${l.name.slice(0, width).padEnd(width)} ${l.op.slice(0, opWidth).padEnd(opWidth)} ${(l.kernel ?? "default").padEnd(20)} ${w ? kb(w).padStart(9) : "".padStart(9)}${l.flops ? `  ${(l.flops / 1e6).toFixed(1)} MFLOP` : ""}`);
   });
   return lines.join("\n");

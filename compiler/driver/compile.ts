@@ -50,6 +50,12 @@ export interface CompileOptions {
    * (codegen/kernels/kernel.ts KernelSelection); default: the environment's KILN_KERNELS (Node).
    */
   kernels?: string;
+  /**
+   * the artifact's weights image carries the kernels' packed and transformed forms ready (today's
+   * form: the fastest load, up to 4x a 3x3 filter bank larger) instead of each weight once, as the
+   * model gives it, with the forms derived by the module as its weights are placed (the default)
+   */
+  prepack?: boolean;
   /** run the IR verifier after every pass (default: the environment's KILN_VERIFY_EACH=1, in Node) */
   verifyEach?: boolean;
   /** refuse, with a typed error before the long work, a model planning more linear memory than limits.maxMemoryBytes */
@@ -69,6 +75,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   freeze: rules.record(rules.tensor),
   simd: rules.oneOf("auto", "baseline", "relaxed"),
   kernels: rules.string,
+  prepack: rules.boolean,
   verifyEach: rules.boolean,
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
@@ -158,7 +165,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
+  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, prepack: options.prepack, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });
   return { wasm, manifest, graph, passes };

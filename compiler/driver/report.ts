@@ -1,6 +1,7 @@
 // The compile report (`kiln compile --report R.json`): what each pass did, which kernel variant
 // runs each layer, and what the result costs.
 import type { Manifest } from "../../runtime/manifest.js";
+import { readArtifact } from "./artifact-info.js";
 import type { PassStat, PassStats } from "../../passes/index.js";
 import type { Graph } from "../ir/graph.js";
 
@@ -21,7 +22,17 @@ export interface CompileReport {
   /** how many layers each kernel variant runs */
   kernels: Record<string, number>;
   memory: { arenaBytes: number; naiveBytes: number; lowerBoundBytes: number; weightBytes: number };
-  code: { wasmBytes: number };
+  /**
+   * wasmBytes: the code alone (the baseline build, without the kiln sections); relaxedBytes: the
+   * relaxed-SIMD build's code the artifact carries too; artifactBytes: the whole .wasm
+   */
+  code: { wasmBytes: number; relaxedBytes?: number; artifactBytes: number };
+  /**
+   * the weights: modelBytes the model's own constants; storedBytes what the artifact carries (its
+   * kiln.weights image); placedBytes what the runtime writes into memory (stored, plus derivedBytes
+   * the module computes from them in a compact artifact, codegen/derive.ts)
+   */
+  weights: { modelBytes: number; storedBytes: number; derivedBytes: number; placedBytes: number };
 }
 
 export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[], manifest: Manifest, wasm: Uint8Array): CompileReport {
@@ -29,6 +40,10 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
   const layers = manifest.layers.map((l) => ({
     name: l.name, op: l.op, kernel: l.kernel ?? "default", weightBytes: (l.weights ?? []).reduce((a, [, b]) => a + b, 0),
   }));
+  const { sizes } = readArtifact(wasm);
+  const stored = manifest.memory.regions.reduce((a, r) => a + r.bytes, 0);
+  const derived = new Map(manifest.layers.flatMap((l) => (l.derived ?? []).map(([at, n]) => [at, n] as const)));
+  const derivedBytes = [...derived.values()].reduce((a, n) => a + n, 0);
   const kernels: Record<string, number> = {};
   for (const l of layers) kernels[l.kernel] = (kernels[l.kernel] ?? 0) + 1;
   return {
@@ -42,7 +57,8 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
       lowerBoundBytes: plan?.lowerBoundBytes ?? 0,
       weightBytes: manifest.memory.weightsBytes,
     },
-    code: { wasmBytes: wasm.length },
+    code: { wasmBytes: sizes.code, ...(sizes.relaxedCode ? { relaxedBytes: sizes.relaxedCode } : {}), artifactBytes: wasm.length },
+    weights: { modelBytes: manifest.memory.weightsBytes, storedBytes: stored, derivedBytes, placedBytes: stored + derivedBytes },
   };
 }
 

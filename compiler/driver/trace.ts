@@ -35,7 +35,8 @@ const us = (ms: number) => Math.round(ms * 1000 * 1000) / 1000;
 export function chromeTrace(manifest: Manifest, runs: readonly ProfiledRun[], about: Record<string, string | number> = {}): ChromeTrace {
   const pid = 1;
   const events: TraceEvent[] = [{ name: "process_name", ph: "M", pid, tid: 0, args: { name: `kiln ${manifest.model?.name ?? "model"}` } }];
-  const weightsOf = new Map(manifest.layers.map((l) => [l.name, l.weights.reduce((a, w) => a + w[1], 0)]));
+  // the bytes the layer reads: its stored pieces and those the module derives (a compact artifact)
+  const weightsOf = new Map(manifest.layers.map((l) => [l.name, [...l.weights, ...(l.derived ?? [])].reduce((a, w) => a + w[1], 0)]));
   let clock = 0;
   runs.forEach((run, r) => {
     const tid = 2 * r + 1;

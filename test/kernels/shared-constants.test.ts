@@ -37,12 +37,18 @@ output %f`));
 describe("kernel constants shared between layers", () => {
   it("layers reading one weight tensor share its packed forms, and still match onnxruntime", async () => {
     const x = tensor({ dims: [1, 16, 14, 14] }, 5);
-    const tied = await compile(model(true), { simd: "baseline" });
-    const untied = await compile(model(false), { simd: "baseline" });
+    const tied = await compile(model(true), { simd: "baseline", prepack: true });
+    const untied = await compile(model(false), { simd: "baseline", prepack: true });
     // the bytes written into memory: untied has one more Winograd U (16x16 F(2x2): 16 * 16 * 16
     // floats) and one more packed 32x32 W^T (the raw weights of both are read by no layer)
     const image = (m: typeof tied) => m.manifest.memory.regions.reduce((a, r) => a + r.bytes, 0);
     expect(image(untied) - image(tied)).toBe(4 * (16 * 16 * 16 + 32 * 32));
+    // compact (codegen/derive.ts): the image holds the raw weights once (3x3 w2 and 1x1 p2 more
+    // when untied), and the forms derived from them are shared the same way
+    const [cTied, cUntied] = [await compile(model(true), { simd: "baseline" }), await compile(model(false), { simd: "baseline" })];
+    const derived = (m: typeof tied) => [...new Map(m.manifest.layers.flatMap((l) => (l.derived ?? []).map(([at, n]) => [at, n] as const))).values()].reduce((a, n) => a + n, 0);
+    expect(image(cUntied) - image(cTied)).toBe(4 * (16 * 16 * 9 + 32 * 32));
+    expect(derived(cUntied) - derived(cTied)).toBe(4 * (16 * 16 * 16 + 32 * 32));
     for (const tie of [true, false]) {
       const bytes = model(tie);
       const [got, want] = [await runKiln(bytes, { x }), await runOrt(bytes, { x })];

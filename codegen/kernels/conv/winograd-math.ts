@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
-import { derivedFrom, lazyFloat32, type LazyConstant } from "../kernel.js";
+import { derivedFrom, lazyFloat32, type DeriveCode, type LazyConstant } from "../kernel.js";
 import type { Expr, Fn } from "../../fn.js";
 
 export interface WinogradTile {
@@ -53,16 +53,18 @@ const transformedLength = (t: WinogradTile, M: number, C: number) => t.a * t.a *
 /**
  * U as a kernel constant, transformed straight into the weights image (or memory) when that is
  * written: no array of its own, which at JIT load was fresh memory written once and copied once.
- * A splat filter bank (compiler/ir/splat.ts) fills its planes with one value each.
+ * A splat filter bank (compiler/ir/splat.ts) fills its planes with one value each. `derive` is
+ * the same transform as wasm (winograd-derive.ts), for float32 filters.
  */
-export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number): LazyConstant {
+export function transformedConstant(t: WinogradTile, w: Tensor, M: number, C: number, derive?: DeriveCode): LazyConstant {
   const recipe = `winograd F${t.m} ${M}x${C}`;
+  const wasm = w.dtype === "float32" ? derive : undefined;
   const one = isLazySplat(w) ? splatValue(w) : undefined;
-  if (one) return derivedFrom(lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C)), w, recipe);
+  if (one) return derivedFrom(lazyFloat32(transformedLength(t, M, C), (U) => splatTransform(t, Number(one[0]), U, M, C)), w, recipe, wasm);
   return derivedFrom(lazyFloat32(transformedLength(t, M, C), (U) => {
     if (M % 4) U.fill(0); // the padding channels of the last block: the transform leaves them
     transformDense(t, floatsOf(w), U, M, C);
-  }), w, recipe);
+  }), w, recipe, wasm);
 }
 
 /**

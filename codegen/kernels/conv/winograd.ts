@@ -11,6 +11,7 @@ import type { Expr, Local } from "../../fn.js";
 import { strided4 } from "./segments.js";
 import { emitPaddedCopy, floatWindow } from "./small.js";
 import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./winograd-math.js";
+import { winogradDerive } from "./winograd-derive.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { madd } from "../matmul/gemm-tile.js";
 
@@ -86,7 +87,7 @@ export function winogradLayout(ctx: LayerCtx, t: WinogradTile, forced = false): 
 
 /** The Winograd-domain weights and the scratch. */
 function winogradPrepare(ctx: KernelCtx, lay: Layout): KernelPrep {
-  const U = transformedConstant(lay.t, ctx.input(1).value!, lay.M, lay.Cg);
+  const U = transformedConstant(lay.t, ctx.input(1).value!, lay.M, lay.Cg, winogradDerive(lay.t, lay.M, lay.Cg));
   // the layer reads U only: the 3x3 weights need not be shipped (unless another layer reads them)
   return { constants: [U], scratchBytes: lay.scratchBytes, unread: [1] };
 }

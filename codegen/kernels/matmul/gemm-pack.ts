@@ -5,7 +5,8 @@
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
 import { DEFAULT_TILE, type PackedTile } from "./gemm-packed.js";
-import { derivedFrom, lazyFloat32, type LazyConstant } from "../kernel.js";
+import binaryen from "binaryen";
+import { derivedFrom, lazyFloat32, type DeriveCode, type LazyConstant } from "../kernel.js";
 
 /**
  * B (row-major K x N, or N x K when transB) packed into ceil(N / nr) panels; panel p holds
@@ -88,12 +89,54 @@ export function packAInto(out: Float32Array, a: Float32Array, M: number, K: numb
 export function packBOf(b: Tensor, K: number, N: number, transB: boolean, nr = DEFAULT_TILE.nr): LazyConstant {
   const recipe = `packB ${K}x${N} ${transB ? "t" : "n"} nr${nr}`;
   const one = isLazySplat(b) ? splatValue(b) : undefined;
-  if (!one) return derivedFrom(lazyFloat32(packedBytes(K, N, nr) / 4, (out) => packBInto(out, b.data as Float32Array, K, N, transB, nr)), b, recipe);
+  const derive = b.dtype === "float32" ? packBDerive(K, N, transB, nr) : undefined;
+  if (!one) return derivedFrom(lazyFloat32(packedBytes(K, N, nr) / 4, (out) => packBInto(out, b.data as Float32Array, K, N, transB, nr)), b, recipe, derive);
   const value = Number(one[0]), panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
   return derivedFrom(lazyFloat32(panels * K * nr, (out) => {
     out.fill(value);
     if (tail < nr) for (let k = 0, o = (panels - 1) * K * nr; k < K; k++, o += nr) out.fill(0, o + tail, o + nr);
-  }), b, recipe);
+  }), b, recipe, derive);
+}
+
+/**
+ * packB as wasm (a compact artifact derives the panels as its weights are placed, codegen/derive.ts):
+ * the same moves, float bits copied as they are, the tail panel's padding zero.
+ */
+function packBDerive(K: number, N: number, transB: boolean, nr: number): DeriveCode {
+  const panels = Math.ceil(N / nr), full = Math.floor(N / nr), tail = N - full * nr;
+  return (fn, src, dst) => {
+    const m = fn.m;
+    const i32 = (v: number) => m.i32.const(v);
+    if (tail) fn.emit(m.memory.fill(i32(dst + (panels - 1) * K * nr * 4), i32(0), i32(K * nr * 4)));
+    const from = fn.local(binaryen.i32), to = fn.local(binaryen.i32);
+    if (transB) {
+      // column n of the panels (row n of B): K floats, each nr floats after the last
+      fn.emit(fn.loop(N, (n) => [
+        from.set(m.i32.add(i32(src), m.i32.mul(n.get(), i32(K * 4)))),
+        to.set(m.i32.add(i32(dst), m.i32.shl(m.i32.add(m.i32.mul(m.i32.div_u(n.get(), i32(nr)), i32(K * nr)), m.i32.rem_u(n.get(), i32(nr))), i32(2)))),
+        fn.loop(K, () => [
+          m.i32.store(0, 4, to.get(), m.i32.load(0, 4, from.get())),
+          from.set(m.i32.add(from.get(), i32(4))),
+          to.set(m.i32.add(to.get(), i32(nr * 4))),
+        ]),
+      ]));
+      return;
+    }
+    // row k of B: nr floats into each panel's row k (whole vectors when nr is a multiple of 4)
+    const copy = (floats: number): binaryen.ExpressionRef[] => (floats % 4 === 0
+      ? Array.from({ length: floats / 4 }, (_, v) => m.v128.store(v * 16, 4, to.get(), m.v128.load(v * 16, 4, from.get())))
+      : [m.memory.copy(to.get(), from.get(), i32(floats * 4))]);
+    fn.emit(fn.loop(K, (k) => [
+      from.set(m.i32.add(i32(src), m.i32.mul(k.get(), i32(N * 4)))),
+      to.set(m.i32.add(i32(dst), m.i32.mul(k.get(), i32(nr * 4)))),
+      ...(full ? [fn.loop(full, () => [
+        ...copy(nr),
+        from.set(m.i32.add(from.get(), i32(nr * 4))),
+        to.set(m.i32.add(to.get(), i32(K * nr * 4))),
+      ])] : []),
+      ...(tail ? copy(tail) : []),
+    ]));
+  };
 }
 
 export function packAOf(a: Tensor, M: number, K: number, tile: Partial<PackedTile> = {}): LazyConstant {

@@ -13,7 +13,8 @@ import { float32Bytes, int32Bytes, packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
 import { storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { numbers, perChannel, type QLayer } from "./qlayer.js";
-import type { KernelCtx, KernelPrep, LayerCtx } from "../kernel.js";
+import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
+import { qpackedConstant } from "./qgemm-derive.js";
 
 export interface QConvPlan {
   q: QLayer;
@@ -80,7 +81,12 @@ export function qconvPrepare(plan: QConvPlan): KernelPrep {
   const packed = new Uint8Array(total);
   let at = 0;
   for (const p of parts) { packed.set(p, at); at += p.length; }
-  const constants: Uint8Array[] = [packed, int32Bytes(q.bias ?? new Int32Array(OC), OC + 4)];
+  // a compact artifact ships the 8-bit weights and derives this i16 form (qgemm-derive.ts)
+  const shape = { groups: group, lines: OCg, K, tile: QTILE.mr, step: 1, groupBytes: parts[0].length,
+    first: (m: binaryen.Module, g: Expr, i: Expr) => m.i32.mul(m.i32.add(m.i32.mul(g, m.i32.const(OCg)), i), m.i32.const(K)) };
+  const uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
+  const weights = qpackedConstant(packed, q.w.value!, uniform, shape, `qpackRows ${group}x${OCg}x${K} z${uniform}`);
+  const constants: (Uint8Array | LazyConstant)[] = [weights, int32Bytes(q.bias ?? new Int32Array(OC), OC + 4)];
   if (q.result.kind === "requant") constants.push(float32Bytes(q.result.mult.length === 1 ? new Float32Array(OC).fill(q.result.mult[0]) : q.result.mult, OC + 4));
   return { constants, scratchBytes: plan.scratchBytes, unread: [plan.q.w.index] };
 }

@@ -12,7 +12,8 @@ import { float32Bytes, int32Bytes, packCols } from "./qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "./qgemm-runtime.js";
 import { storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { numbers, perChannel, type QLayer, type ZeroPoint } from "./qlayer.js";
-import type { KernelCtx, KernelPrep, LayerCtx } from "../kernel.js";
+import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
+import { qpackedConstant } from "./qgemm-derive.js";
 
 export interface QMatMulPlan {
   q: QLayer;
@@ -61,12 +62,17 @@ export function qmatmulPlan(layer: LayerCtx, q: QLayer, transW = false): QMatMul
 
 export function qmatmulPrepare(plan: QMatMulPlan): KernelPrep {
   const { q, K, N } = plan;
-  const constants: Uint8Array[] = [];
+  const constants: (Uint8Array | LazyConstant)[] = [];
   const unread: number[] = [];
   if (q.w.value) {
     const w = numbers(q.w.value);
     const zp = (q.w.zp as { values: number[] }).values;
-    constants.push(packCols((k, n) => (plan.transW ? w[n * K + k] : w[k * N + n]) - perChannel(zp, n), K, N));
+    const packed = packCols((k, n) => (plan.transW ? w[n * K + k] : w[k * N + n]) - perChannel(zp, n), K, N);
+    // a compact artifact ships the 8-bit weights and derives this i16 form (qgemm-derive.ts)
+    const shape = { groups: 1, lines: N, K, tile: QTILE.nr, step: plan.transW ? 1 : N, groupBytes: packed.length,
+      first: (m: binaryen.Module, _g: Expr, n: Expr) => (plan.transW ? m.i32.mul(n, m.i32.const(K)) : n) };
+    const uniform = zp.every((z) => z === zp[0]) && q.w.value.dims.length === 2 ? zp[0] : undefined;
+    constants.push(qpackedConstant(packed, q.w.value, uniform, shape, `qpackCols ${K}x${N} ${plan.transW ? "t" : "n"} z${uniform}`));
     unread.push(q.w.index);
   }
   const Np = Math.ceil(N / QTILE.nr) * QTILE.nr;

@@ -12,7 +12,9 @@ import { readUserFile } from "../files.js";
 import { all, COMPILE_FLAGS, one, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
-import { isWasmBytes } from "./wasm-file.js";
+import { fileIsWasm, isWasmBytes } from "./wasm-file.js";
+import { openArtifactFile } from "./artifact-file.js";
+import type { WeightsWriter } from "../../../runtime/weights.js";
 
 interface FileTensor {
   dtype: DTypeName;
@@ -51,12 +53,23 @@ export function checkInputNames(specs: ReadonlyMap<string, string>, inputNames: 
 export async function cmdRun(args: Args): Promise<number> {
   const [model] = args.positionals;
   if (!model) throw new UsageError("run needs a model file (.onnx or .wasm)");
-  const json = args.flags.has("json");
   const traceFile = one(args, "profile");
   if (traceFile) checkOutputFile(traceFile, "--profile");
   const saveDir = one(args, "save");
   if (saveDir && !fs.statSync(saveDir, { throwIfNoEntry: false })?.isDirectory()) throw new KilnError("BAD_OPTION", `--save ${saveDir}: not a folder (create it first)`);
-  const bytes = readUserFile(fs, model, "model file", "INVALID_MODEL");
+  // an artifact's weights image is read from the file into memory as it is placed (artifact-file.ts)
+  const artifact = fileIsWasm(model) && fs.statSync(model).isFile() ? openArtifactFile(model) : undefined;
+  try {
+    return await runModel(args, model, artifact?.bytes ?? readUserFile(fs, model, "model file", "INVALID_MODEL"), artifact?.weights);
+  } finally {
+    artifact?.close();
+  }
+}
+
+async function runModel(args: Args, model: string, bytes: Uint8Array, weights: WeightsWriter | undefined): Promise<number> {
+  const json = args.flags.has("json");
+  const traceFile = one(args, "profile");
+  const saveDir = one(args, "save");
   const isWasm = isWasmBytes(bytes);
   // named .wasm but not one: say so, rather than report it as a broken ONNX protobuf
   if (!isWasm && /\.wasm$/i.test(model)) {
@@ -76,7 +89,7 @@ export async function cmdRun(args: Args): Promise<number> {
     // a compiled module has its shapes and code fixed: compile flags would be silently ignored
     const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => args.flags.has(f));
     if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
-    session = await createSession(bytes, { simd: parseSimd(args, "auto") });
+    session = await createSession(bytes, { simd: parseSimd(args, "auto"), ...(weights ? { weights } : {}) });
     outputNames = session.outputs.map((s) => s.name);
   } else {
     const { compileOptions, compiler, importChecked } = await import("./compile-options.js");

@@ -47,6 +47,7 @@ export async function parseKernels(args: Args): Promise<string | undefined> {
 export async function compileOptions(args: Args): Promise<CompileOptions> {
   const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: await parseKernels(args) };
   if (args.flags.has("verify-each")) options.verifyEach = true;
+  if (args.flags.has("prepack")) options.prepack = true;
   const before = await parseSelection(one(args, "dump-before"));
   const after = await parseSelection(one(args, "dump-after"));
   if (before || after) {

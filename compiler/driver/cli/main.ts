@@ -12,7 +12,7 @@ type Run = (args: Args) => Promise<number>;
 const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }> = {
   compile: {
     load: async () => (await import("./cmd-compile.js")).cmdCompile,
-    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "report", "runtime-import", "name"], booleans: ["time-passes", "verify-each", "quiet", "emit-ts"], positionals: [1, 1] },
+    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "report", "runtime-import", "name"], booleans: ["time-passes", "verify-each", "quiet", "emit-ts", "prepack"], positionals: [1, 1] },
   },
   inspect: {
     load: async () => (await import("./cmd-inspect.js")).cmdInspect,
@@ -24,7 +24,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }>
   },
   pack: {
     load: async () => (await import("./cmd-pack.js")).cmdPack,
-    flags: { values: ["o", ...COMPILE_FLAGS, "simd", "target", "name"], booleans: ["quiet", "verify-each"], positionals: [1, 1] },
+    flags: { values: ["o", ...COMPILE_FLAGS, "simd", "target", "name"], booleans: ["quiet", "verify-each", "prepack"], positionals: [1, 1] },
   },
   serve: {
     load: async () => (await import("./cmd-serve.js")).cmdServe,

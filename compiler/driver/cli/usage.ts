@@ -3,7 +3,7 @@ export const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
 
 usage:
   kiln compile model.onnx -o model.wasm [--emit-ts] [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed]
-               [--report R.json] [--time-passes] [--quiet]
+               [--report R.json] [--time-passes] [--quiet] [--prepack]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
   kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
                [--name ClassName] [--runtime-import kiln/runtime]
@@ -40,6 +40,9 @@ options:
                needs --experimental-wasm-relaxed-simd). bench: relaxed/auto add a relaxed kiln row.
   --load-runs  bench: each engine's load time is the median of N fresh processes (default 3);
                0 times one load per engine in the benchmark's own process
+  --prepack    compile, pack: ship the kernels' packed and transformed weights ready (the fastest load,
+               a larger file: Winograd's form is up to 4x a 3x3 filter bank); by default each weight is
+               stored once, as the model gives it, and the module derives those forms as it places them
   --quiet      no summary line, and no progress (shown on a terminal for compiles over a second)
   --verbose    print stack traces with errors
   --help       this text`;

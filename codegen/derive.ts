@@ -1,0 +1,116 @@
+// Compact artifacts: the weights image stores each weight once, as the model gives it, and a
+// kernel's derived form of it (Winograd's U = G g G^T, up to 4x a 3x3 filter bank; packed GEMM
+// panels) is computed by wasm code in the module when the runtime places the layer that reads it
+// (runtime/schedule.ts), instead of being shipped ready. The source tensor sits in its own slot of
+// the weights area, which the memory layout reserves for every constant a layer takes, read or
+// not: no staging area, and no arena bytes (the arena is live during the first run, which places
+// weights between layers).
+//
+// A derived piece keeps the checksum of the bytes the compiler's JS form gives, which the runtime
+// checks after deriving: the module's code and the compiler's agree bit for bit, or nothing runs.
+import binaryen from "binaryen";
+import { memoryHash, type MemoryHash } from "../runtime/checksum.js";
+import { DERIVE, type DerivedSpan } from "../runtime/manifest.js";
+import type { Graph, Tensor } from "../compiler/ir/graph.js";
+import { Fn } from "./fn.js";
+import type { LazyConstant, TensorRef } from "./kernels/kernel.js";
+import type { MemoryLayout } from "./placement.js";
+
+export class DeriveTable {
+  private readonly spans = new Map<number, DerivedSpan>();
+  /** weight tensors by identity: their value names */
+  private readonly names = new Map<Tensor, string>();
+
+  constructor(
+    private readonly m: binaryen.Module,
+    graph: Graph,
+    weightNames: ReadonlySet<string>,
+    private readonly layout: MemoryLayout,
+    private readonly on: boolean | undefined,
+    /** decisions shared with another build of the graph (GenerateOptions.derived) */
+    private readonly decided?: Map<number, number | undefined>,
+  ) {
+    if (on) for (const name of weightNames) this.names.set(graph.values.get(name)!.const!, name);
+  }
+
+  /**
+   * Makes the constant placed at `addr` derived, when it can be: returns the source tensor's name
+   * (the image must hold that tensor), or undefined to ship the constant ready. It can be when its
+   * recipe has a wasm form, its source is a weight of the layer (so the scheduler has placed it
+   * when the layer's derived pieces are computed) and its bytes hold no NaN (whose payload a JS
+   * store and a wasm store may not keep alike).
+   */
+  add(c: Uint8Array | LazyConstant, addr: number, inputs: readonly (TensorRef | undefined)[]): string | undefined {
+    if (!this.on || c instanceof Uint8Array || !c.derive || !c.source) return undefined;
+    const name = this.names.get(c.source.tensor);
+    const slot = name === undefined ? undefined : this.layout.slots.get(name);
+    if (!slot || !inputs.some((t) => t?.addr === slot.addr)) return undefined;
+    const sum = this.decided?.has(addr) ? this.decided.get(addr) : this.checksumUnlessNaN(c);
+    this.decided?.set(addr, sum);
+    if (sum === undefined) return undefined;
+    const derive = c.derive;
+    this.spans.set(addr, [addr, c.byteLength, sum, this.pending.length]);
+    this.pending.push((fn) => derive(fn, slot.addr, addr));
+    return name;
+  }
+
+  /** code emitters of the derive functions, in index order */
+  private readonly pending: ((fn: Fn) => void)[] = [];
+
+  /** Adds the derive functions to the module (once its memory is set: loads and stores name it); their names. */
+  emit(): string[] {
+    return this.pending.map((code, k) => {
+      const fn = new Fn(this.m, `derive_${k}`);
+      code(fn);
+      fn.finish();
+      return fn.name;
+    });
+  }
+
+  /** The derived pieces among a layer's constants. */
+  spansOf(constantAddrs: readonly number[]): DerivedSpan[] {
+    return constantAddrs.flatMap((a): DerivedSpan[] => {
+      const s = this.spans.get(a);
+      return s ? [s] : [];
+    });
+  }
+
+  private scratch?: { memory: WebAssembly.Memory; hash: MemoryHash };
+
+  /** The kiln32 of the constant's bytes as the compiler writes them, or undefined when a float32 of them is NaN. */
+  private checksumUnlessNaN(c: LazyConstant): number | undefined {
+    const pages = Math.ceil(c.byteLength / 65536);
+    if (!this.scratch) {
+      const memory = new WebAssembly.Memory({ initial: pages });
+      this.scratch = { memory, hash: memoryHash(memory) };
+    }
+    const { memory, hash } = this.scratch;
+    if (memory.buffer.byteLength < pages * 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
+    c.write(new Uint8Array(memory.buffer, 0, c.byteLength));
+    if (!c.integers && c.byteLength % 4 === 0) {
+      const f = new Float32Array(memory.buffer, 0, c.byteLength / 4);
+      for (let k = 0; k < f.length; k++) if (f[k] !== f[k]) return undefined;
+    }
+    return hash(0, c.byteLength);
+  }
+
+  /** Bytes the module derives (placed in memory, not stored in the artifact). */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.spans.values()) n += s[1];
+    return n;
+  }
+}
+
+/**
+ * The export DERIVE(k): runs derive function k (table entry base + k) when k < count, and returns
+ * count; the runtime calls DERIVE(-1) to learn it (runtime/validate.ts).
+ */
+export function addDeriveExport(m: binaryen.Module, table: string, base: number, count: number): void {
+  const k = () => m.local.get(0, binaryen.i32);
+  m.addFunction(DERIVE, binaryen.createType([binaryen.i32]), binaryen.i32, [], m.block(null, [
+    m.if(m.i32.lt_u(k(), m.i32.const(count)), m.call_indirect(table, m.i32.add(k(), m.i32.const(base)), [], binaryen.none, binaryen.none)),
+    m.i32.const(count),
+  ], binaryen.i32));
+  m.addFunctionExport(DERIVE, DERIVE);
+}
