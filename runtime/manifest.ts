@@ -115,6 +115,12 @@ export interface Manifest {
     regions: WeightRegion[];
     /** the pieces no layer reads (constant graph outputs), placed after the first run's layers */
     unclaimed: WeightSpan[];
+    /**
+     * weights "external" in a file beside the .wasm (kiln compile --weights m.bin): its name (a
+     * file name, no folder: kiln run looks beside the .wasm) and size, the image's; its pieces'
+     * checksums are in layers[].weights
+     */
+    sidecar?: { name: string; bytes: number };
   };
   /** what the ONNX model says about itself (doc_string, metadata, declared input dims); absent for graphs not read from ONNX */
   model?: ModelInfo;

@@ -6,6 +6,9 @@
 // "eager" places everything at load, for callers who want the first run as fast as the rest.
 // Each piece that carries a checksum is checked in memory once placed: a damaged one stops the
 // session (INVALID_ARTIFACT naming the layer) before the layer that reads it runs, for good.
+// Weights read asynchronously (a sidecar file, a Blob, a URL) come with their own loader
+// (runtime/sources.ts, its own entry so a bundle without them stays small): the scheduler then
+// hands the session that loader, which reads each layer's pieces as the first run reaches it.
 import { hex, memoryHash, type MemoryHash } from "./checksum.js";
 import { KilnError } from "./errors.js";
 import type { Manifest, WeightSpan } from "./manifest.js";
@@ -13,10 +16,27 @@ import { imageBytes, imagePosition, placeImage, type WeightsWriter } from "./wei
 
 export type WeightPlacement = "lazy" | "eager";
 
+/** Reads layers' pieces into memory asynchronously and checks them (runtime/sources.ts makes one per session). */
+export interface LayerLoader {
+  /** read layer k's pieces (undefined: those no layer reads) unless read already; resolves to the bytes read */
+  load(k: number | undefined): Promise<number>;
+  /** one run: runLayers(from, to) for every layer, each once its pieces are in memory (the next layer's read while it runs) */
+  run(runLayers: (from: number, to: number) => void): Promise<void>;
+  /** after a run: true when every piece is in memory for good (the source is let go), false when runs read them again */
+  end(): Promise<boolean>;
+}
+
+/** A weights source from runtime/sources.ts: it makes the session's loader. */
+export interface StreamedWeights {
+  loader(memory: WebAssembly.Memory, manifest: Manifest): LayerLoader;
+}
+
 export class WeightScheduler {
   /** memory offsets of the pieces already placed */
   private readonly placed = new Set<number>();
   private source: Uint8Array | WeightsWriter | undefined;
+  /** the loader of weights read asynchronously, until the first run has read them all */
+  stream: LayerLoader | undefined;
   private readonly position: (addr: number) => number;
   private readonly hash: MemoryHash;
   /** the damaged piece's error, once one was found: the session never runs again */
@@ -25,7 +45,7 @@ export class WeightScheduler {
   pending: boolean;
 
   /** The manifest is one runtime/validate.ts checked against this memory. */
-  constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | undefined, placement: WeightPlacement = "lazy") {
+  constructor(private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, weights: Uint8Array | WeightsWriter | StreamedWeights | undefined, placement: WeightPlacement = "lazy") {
     const { weights: where, regions } = manifest.memory;
     const size = imageBytes(regions);
     this.position = imagePosition(regions, 0);
@@ -33,17 +53,22 @@ export class WeightScheduler {
     this.pending = where !== "data" && size > 0;
     if (where === "data") this.verifyAll(); // the engine copied the data segments at instantiation
     if (!this.pending) return;
-    if (typeof weights !== "function" && (!weights || weights.length !== size)) {
-      const got = weights ? `${weights.length} bytes` : "none";
+    if ((weights as StreamedWeights)?.loader) {
+      this.stream = (weights as StreamedWeights).loader(memory, manifest);
+      return;
+    }
+    if (typeof weights !== "function" && (!weights || (weights as Uint8Array).length !== size)) {
+      const got = weights ? `${(weights as Uint8Array).length} bytes` : "none";
       throw new KilnError("INVALID_ARTIFACT", `this module keeps its ${size} bytes of weights ${where === "section" ? "in its kiln.weights section" : "outside (pass them as createSession(wasm, { weights }))"}; got ${got}`);
     }
-    this.source = weights;
+    this.source = weights as Uint8Array | WeightsWriter;
     if (placement === "eager") this.placeAll();
   }
 
   /** Place the pieces layer k reads that are not in memory yet; the bytes written (for profiles). */
   placeLayer(k: number): number {
     if (this.failure) throw this.failure;
+    if (this.stream) throw new KilnError("BAD_OPTION", "weights from a source need run()");
     return this.pending ? this.place(this.manifest.layers[k].weights, k) : 0;
   }
 

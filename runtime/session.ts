@@ -6,7 +6,7 @@ import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
-import { WeightScheduler, type WeightPlacement } from "./schedule.js";
+import { WeightScheduler, type StreamedWeights, type WeightPlacement } from "./schedule.js";
 import { checkModule, parseManifest } from "./validate.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 import { readResponse, type ResponseLike } from "./source.js";
@@ -91,8 +91,12 @@ function needsRelaxed(bytes: Uint8Array): boolean {
 }
 
 export interface SessionOptions {
-  /** the weights image of a module compiled with weights "external" (see GenerateOptions), or its writer */
-  weights?: Uint8Array | WeightsWriter;
+  /**
+   * the weights image of a module compiled with weights "external" (see GenerateOptions, and kiln
+   * compile --weights m.bin): its bytes, its writer, or a source read asynchronously as the first
+   * run reaches each layer (runtime/sources.ts: fileSource, blobSource, urlSource)
+   */
+  weights?: Uint8Array | WeightsWriter | StreamedWeights;
   /**
    * Which build of an artifact that carries a relaxed-SIMD variant (kiln compile --simd auto) to
    * run: "auto" (default) the relaxed one when the engine validates it, "baseline", or "relaxed"
@@ -233,15 +237,32 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     }
     return out;
   };
+  const typed = (e: unknown) =>
+    // a damaged weights piece (runtime/schedule.ts) is typed already; a trap is a kiln bug
+    // (kernels never index outside their tensors): say so, typed
+    e instanceof KilnError ? e : new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
   const execute = (feeds: Feeds) => {
     write(feeds);
     try {
       if (scheduler.pending) runPlacing();
       else runAll();
     } catch (e) {
-      if (e instanceof KilnError) throw e; // a damaged weights piece (runtime/schedule.ts)
-      // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
-      throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
+      throw typed(e);
+    }
+  };
+  const finishStream = async () => {
+    if (await scheduler.stream!.end()) scheduler.stream = undefined, scheduler.pending = false;
+  };
+  // weights from an async source: the loader (runtime/sources.ts) runs the layers, each once its
+  // pieces are in; runs queue behind one another (until every piece is in memory: then `run`)
+  let queue: Promise<unknown> = Promise.resolve();
+  const runLoading = async (feeds: Feeds) => {
+    write(feeds);
+    try {
+      await scheduler.stream!.run(runLayers);
+      await finishStream();
+    } catch (e) {
+      throw typed(e);
     }
   };
 
@@ -250,8 +271,13 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     inputs: manifest.inputs,
     outputs: manifest.outputs,
     async run(feeds) {
-      execute(feeds);
-      return read(true);
+      if (!scheduler.stream) {
+        execute(feeds);
+        return read(true);
+      }
+      const p = queue.then(() => (scheduler.stream ? runLoading(feeds) : execute(feeds))).then(() => read(true));
+      queue = p.catch(() => {});
+      return p;
     },
     runInPlace(feeds) {
       execute(feeds);
@@ -259,15 +285,17 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     },
     async profile(feeds) {
       write(feeds);
-      const times = manifest.layers.map((l, k): LayerTiming => {
+      const times: LayerTiming[] = [];
+      for (const [k, l] of manifest.layers.entries()) {
         const p0 = performance.now();
-        const placedBytes = scheduler.placeLayer(k); // timed apart: ms is the layer's own run
+        const placedBytes = scheduler.stream ? await scheduler.stream.load(k) : scheduler.placeLayer(k); // timed apart: ms is the layer's own run
         const t0 = performance.now();
         runLayers(k, k + 1);
         const ms = performance.now() - t0;
-        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) };
-      });
-      scheduler.finish();
+        times.push({ layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) });
+      }
+      if (scheduler.stream) await finishStream();
+      else scheduler.finish();
       return times;
     },
   };

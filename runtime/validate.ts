@@ -143,6 +143,11 @@ function checkFields(json: unknown): Manifest {
     count(field(r, "bytes", `memory.regions[${k}]`), `memory.regions[${k}].bytes`);
   });
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
+  if ("sidecar" in memory) {
+    const s = object(memory, "sidecar", "memory");
+    if (!/^[^/\\]+$/.test(string(s, "name", "memory.sidecar"))) damaged("the manifest's memory.sidecar.name is not a file name");
+    count(field(s, "bytes", "memory.sidecar"), "memory.sidecar.bytes");
+  }
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
 }

@@ -20,6 +20,8 @@ import { readDiskCache, writeDiskCache } from "./disk-cache.js";
 export interface CompileResult {
   wasm: Uint8Array;
   manifest: Manifest;
+  /** the weights image for the sidecar file, with options.weightsFile */
+  weights?: Uint8Array;
 }
 
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
@@ -45,8 +47,8 @@ async function resolveSource(source: ModelSource, options: CompileOptions): Prom
 export async function compile(model: ModelSource, options: CompileOptions = {}): Promise<CompileResult> {
   checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
-  const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
-  return { wasm, manifest };
+  const { wasm, manifest, weights } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  return { wasm, manifest, ...(weights ? { weights } : {}) };
 }
 
 export interface InputInfo {
@@ -112,8 +114,11 @@ export interface LoadLimits extends Limits {
 
 export const DEFAULT_MAX_MODULES = 8;
 
+// load() runs what it compiles: a sidecar file (weightsFile) is compile()'s
+const { weightsFile: _sidecar, ...COMPILE_RULES_FOR_LOAD } = COMPILE_OPTION_RULES;
+
 const LOAD_OPTION_RULES: OptionRules = {
-  ...COMPILE_OPTION_RULES,
+  ...COMPILE_RULES_FOR_LOAD,
   cache: rules.boolean,
   cacheDir: rules.nonEmptyString,
   relaxedSupported: rules.function,

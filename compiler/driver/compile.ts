@@ -6,6 +6,7 @@ import { checkOptions, rules, type OptionRules } from "../../runtime/options.js"
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
+import { splitSidecar } from "./sidecar.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
@@ -56,6 +57,12 @@ export interface CompileOptions {
   limits?: Limits;
   /** told what the compile is doing as it goes: stages, passes, layers (kiln compile draws it on a terminal) */
   onProgress?: (progress: CompileProgress) => void;
+  /**
+   * Sidecar weights: the weights image goes to a file of this name beside the .wasm (the result's
+   * `weights`, which the caller writes; kiln compile --weights m.bin), the .wasm keeps code and
+   * manifest. createSession(wasm, { weights: await fileSource("m.bin") }) runs it (runtime/sources.ts).
+   */
+  weightsFile?: string;
 }
 
 
@@ -72,6 +79,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   verifyEach: rules.boolean,
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
+  weightsFile: rules.nonEmptyString,
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -87,6 +95,8 @@ export interface CompiledModel {
   manifest: Manifest;
   graph: Graph;
   passes: PassStat[];
+  /** the weights image, when options.weightsFile moved it out of the .wasm */
+  weights?: Uint8Array;
 }
 
 export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Graph {
@@ -159,6 +169,7 @@ export async function compileGraph(graph: Graph, options: CompileOptions = {}): 
   const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });
+  if (options.weightsFile !== undefined) return { ...splitSidecar(wasm, manifest, options.weightsFile), graph, passes };
   return { wasm, manifest, graph, passes };
 }
 

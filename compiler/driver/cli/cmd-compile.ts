@@ -43,9 +43,15 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (emitTs) checkOutputFile(bindingsFile(out), "--emit-ts");
   const reportFile = one(args, "report");
   if (reportFile) checkOutputFile(reportFile, "--report");
+  const weightsFile = one(args, "weights");
+  if (weightsFile !== undefined) {
+    checkOutputFile(weightsFile, "--weights");
+    if (path.resolve(weightsFile) === path.resolve(out)) throw new UsageError(`--weights ${weightsFile} is the -o file; name the weights file apart (model.bin)`);
+  }
   const t0 = performance.now();
   const { compiled, nodesBefore } = await compileModelFile(model, args);
   writeOutputFile(out, "-o", compiled.wasm);
+  if (weightsFile !== undefined) writeOutputFile(weightsFile, "--weights", compiled.weights!);
   const ms = performance.now() - t0;
   if (reportFile) {
     writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
@@ -53,7 +59,8 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (emitTs) await writeBindings(compiled.wasm, out, bindingsFile(out), args);
   if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
   if (!quiet) {
-    console.log(`kiln: ${model} -> ${out}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
+    const sidecar = weightsFile === undefined ? "" : ` + ${weightsFile} (${compiled.weights!.length} bytes of weights)`;
+    console.log(`kiln: ${model} -> ${out}${sidecar}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
   }
   return 0;
 }
@@ -68,7 +75,9 @@ export async function compileModelFile(model: string, args: Args) {
   const nodesBefore = graph.g.order;
   const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);
   try {
-    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update }), nodesBefore };
+    const weights = one(args, "weights");
+    const weightsFile = weights === undefined ? undefined : path.basename(weights);
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, weightsFile, onProgress: line?.update }), nodesBefore };
   } finally {
     line?.end();
   }
