@@ -41,7 +41,7 @@ export function constantPiece(addr: number, c: Uint8Array | LazyConstant): Piece
   return c instanceof Uint8Array ? { addr, size: c.length, bytes: c } : { addr, size: c.byteLength, lazy: c };
 }
 
-function writePiece(p: Piece, into: Uint8Array, at: number): void {
+export function writePiece(p: Piece, into: Uint8Array, at: number): void {
   if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
   else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
   else into.set(p.bytes!, at);

@@ -11,8 +11,10 @@ export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
  * 3: every weights piece carries its checksum (WeightSpan), the manifest its own; layers[].weights
  *    and memory.unclaimed are always present.
  * 4: layers are not exported one by one: RUN_LAYERS runs a range of them (layers[].fn is gone)
+ * 5: weights in a sidecar file (memory.sidecar) or streamed under a memory budget (memory.stream,
+ *    spans [slot, bytes, checksum, position]); this runtime still reads format 4
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 /**
  * The export that runs layers [from, to) of manifest.layers in order: run_layers(from, to). The
  * module also exports `run` (every layer) and `memory`.
@@ -61,7 +63,7 @@ export interface LayerInfo {
  * from an artifact); a module whose weights the compiler writes straight from its tensors in the
  * same process (load()'s JIT) has none.
  */
-export type WeightSpan = [offset: number, bytes: number, checksum?: number];
+export type WeightSpan = [offset: number, bytes: number, checksum?: number, position?: number];
 
 /** A graph input compiled in as a constant: feeding it is optional, feeding another value is an error. */
 export interface FrozenInput {
@@ -121,6 +123,15 @@ export interface Manifest {
      * checksums are in layers[].weights
      */
     sidecar?: { name: string; bytes: number };
+    /**
+     * weights streamed under a memory budget (compile --memory-budget, codegen/stream.ts): each
+     * layer's weights spans are the pieces it is the first to read, at their slots in the ring
+     * (regions[0]) with their positions in the stream image ([slot, bytes, checksum, position]),
+     * read before the layer on every run; the next reading layer's are read while one runs, except
+     * for the layers listed in `wait` (read after the layers before them ran). `bytes`: the stream
+     * image's size; `budget`: the budget compiled for.
+     */
+    stream?: { budget: number; bytes: number; wait: number[] };
   };
   /** what the ONNX model says about itself (doc_string, metadata, declared input dims); absent for graphs not read from ONNX */
   model?: ModelInfo;

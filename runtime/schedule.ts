@@ -20,8 +20,8 @@ export type WeightPlacement = "lazy" | "eager";
 export interface LayerLoader {
   /** read layer k's pieces (undefined: those no layer reads) unless read already; resolves to the bytes read */
   load(k: number | undefined): Promise<number>;
-  /** one run: runLayers(from, to) for every layer, each once its pieces are in memory (the next layer's read while it runs) */
-  run(runLayers: (from: number, to: number) => void): Promise<void>;
+  /** one run: runLayers(from, to) for every layer, each once its pieces are in memory (the next layer's read while it runs); then end() */
+  run(runLayers: (from: number, to: number) => void): Promise<boolean>;
   /** after a run: true when every piece is in memory for good (the source is let go), false when runs read them again */
   end(): Promise<boolean>;
 }
@@ -68,7 +68,7 @@ export class WeightScheduler {
   /** Place the pieces layer k reads that are not in memory yet; the bytes written (for profiles). */
   placeLayer(k: number): number {
     if (this.failure) throw this.failure;
-    if (this.stream) throw new KilnError("BAD_OPTION", "weights from a source need run()");
+    if (this.stream) throw new KilnError("BAD_OPTION", "weights from a source: use run()");
     return this.pending ? this.place(this.manifest.layers[k].weights, k) : 0;
   }
 

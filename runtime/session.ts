@@ -114,6 +114,11 @@ export interface SessionOptions {
   /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
   limits?: Limits;
   /**
+   * Bytes of linear memory the weights may take: the artifact must have been compiled for this
+   * budget or a smaller one (kiln compile --memory-budget), its weights streamed from `weights`.
+   */
+  memoryBudget?: number;
+  /**
    * Run the session in a worker (a Web Worker in a page, a worker thread in Node; runtime/proxy.ts):
    * run() is then a message, and the calling thread stays free while the model runs.
    */
@@ -127,6 +132,7 @@ export const SESSION_OPTION_RULES: OptionRules = {
   placement: rules.oneOf("lazy", "eager"),
   limits: rules.shape(LIMIT_RULES),
   proxy: rules.boolean,
+  memoryBudget: rules.int(1),
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
@@ -180,6 +186,10 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
   checkMemory(manifest.memory.bytes, options.limits);
+  const budget = options.memoryBudget, stream = manifest.memory.stream;
+  if (budget && !(stream!?.budget <= budget)) {
+    throw new KilnError("BAD_OPTION", `memoryBudget ${budget}: compile the model with --memory-budget ${budget}`);
+  }
   const instance = await instantiate(mod);
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
@@ -237,33 +247,25 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     }
     return out;
   };
-  const typed = (e: unknown) =>
-    // a damaged weights piece (runtime/schedule.ts) is typed already; a trap is a kiln bug
-    // (kernels never index outside their tensors): say so, typed
-    e instanceof KilnError ? e : new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
   const execute = (feeds: Feeds) => {
     write(feeds);
     try {
       if (scheduler.pending) runPlacing();
       else runAll();
     } catch (e) {
-      throw typed(e);
+      if (e instanceof KilnError) throw e; // a damaged weights piece (runtime/schedule.ts)
+      // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
+      throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
     }
   };
-  const finishStream = async () => {
-    if (await scheduler.stream!.end()) scheduler.stream = undefined, scheduler.pending = false;
-  };
+  // the loader says when every piece is in memory for good: the session then runs straight through
+  const loaded = (all: boolean) => all && (scheduler.stream = undefined, scheduler.pending = false);
   // weights from an async source: the loader (runtime/sources.ts) runs the layers, each once its
   // pieces are in; runs queue behind one another (until every piece is in memory: then `run`)
   let queue: Promise<unknown> = Promise.resolve();
   const runLoading = async (feeds: Feeds) => {
     write(feeds);
-    try {
-      await scheduler.stream!.run(runLayers);
-      await finishStream();
-    } catch (e) {
-      throw typed(e);
-    }
+    loaded(await scheduler.stream!.run(runLayers)); // its errors are typed (a trap: INTERNAL)
   };
 
   return {
@@ -271,13 +273,12 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     inputs: manifest.inputs,
     outputs: manifest.outputs,
     async run(feeds) {
-      if (!scheduler.stream) {
-        execute(feeds);
-        return read(true);
-      }
-      const p = queue.then(() => (scheduler.stream ? runLoading(feeds) : execute(feeds))).then(() => read(true));
-      queue = p.catch(() => {});
-      return p;
+      if (scheduler.stream) {
+        const p = queue.then(() => (scheduler.stream ? runLoading(feeds) : execute(feeds)));
+        queue = p.catch(() => {});
+        await p;
+      } else execute(feeds);
+      return read(true);
     },
     runInPlace(feeds) {
       execute(feeds);
@@ -294,7 +295,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         const ms = performance.now() - t0;
         times.push({ layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) });
       }
-      if (scheduler.stream) await finishStream();
+      if (scheduler.stream) loaded(await scheduler.stream.end());
       else scheduler.finish();
       return times;
     },

@@ -135,6 +135,16 @@ export async function fileSource(file: string): Promise<WeightsSource> {
   });
 }
 
+/** manifest.memory.stream's fields (runtime/validate.ts leaves them to their one reader, here). */
+function checkStream(s: unknown, layers: number): Manifest["memory"]["stream"] {
+  const { budget, bytes, wait } = (s ?? {}) as Record<string, unknown>;
+  const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (!count(budget) || !count(bytes) || !Array.isArray(wait) || !wait.every((k) => count(k) && k < layers)) {
+    throw new KilnError("INVALID_ARTIFACT", `the manifest's memory.stream is ${JSON.stringify(s)?.slice(0, 80)}, not { budget, bytes, wait: [layer indices] }; the artifact is damaged or was not written by kiln compile: recompile the model`);
+  }
+  return s as Manifest["memory"]["stream"];
+}
+
 /**
  * A session's loader over a reader: reads each layer's pieces straight into memory at their
  * addresses (from their positions in the image), once, and checks each one's checksum there. A
@@ -142,47 +152,73 @@ export async function fileSource(file: string): Promise<WeightsSource> {
  * INVALID_ARTIFACT naming the first layer whose pieces are bad, before that layer runs.
  */
 class SourceLoader implements LayerLoader {
-  /** the pieces read or being read, by memory offset */
+  /** the pieces read or being read, by image position */
   private readonly loads = new Map<number, Promise<void>>();
-  private readonly position: (addr: number) => number;
+  private readonly image: (addr: number) => number;
   private readonly hash: MemoryHash;
   private failure: KilnError | undefined;
+  /** under a memory budget: the layers' pieces share slots, and are read again on every run */
+  private readonly stream: Manifest["memory"]["stream"];
+  /** under a memory budget: the resident pieces (constant outputs), read once */
+  private residents: Promise<number> | undefined;
 
   constructor(private readonly reader: WeightsReader, private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest) {
-    const { regions } = manifest.memory;
-    this.position = imagePosition(regions, 0);
+    const { regions, stream } = manifest.memory;
+    this.stream = stream && checkStream(stream, manifest.layers.length);
+    this.image = imagePosition(regions, 0);
     this.hash = memoryHash(memory);
-    const want = imageBytes(regions), got = reader.size;
+    const want = stream?.bytes ?? imageBytes(regions), got = reader.size;
     if (got === undefined || got === want) return;
     // a short file: the first layer with a piece past its end is named now, before anything runs
-    const cut = got < want ? manifest.layers.findIndex((l) => l.weights.some(([o, n]) => this.position(o) + n > got)) : -1;
+    const cut = got < want ? manifest.layers.findIndex((l) => l.weights.some((w) => this.position(w) + w[1] > got)) : -1;
     this.damaged(cut < 0 ? undefined : cut, `the weights source has ${got} bytes where the module's image has ${want}${got < want ? ": it is truncated" : ": it is not this module's weights file"}`);
   }
 
-  load(k: number | undefined): Promise<number> {
-    const spans = k === undefined ? this.manifest.memory.unclaimed : this.manifest.layers[k].weights;
-    const fresh = spans.filter((w) => !this.loads.has(w[0]));
-    for (const w of fresh) this.loads.set(w[0], this.read(w, k));
-    return Promise.all(spans.map((w) => this.loads.get(w[0]))).then(() => fresh.reduce((a, w) => a + w[1], 0));
+  /** a piece's position in the image: its own under a budget, else from its address */
+  private position(w: WeightSpan): number {
+    return w[3] ?? this.image(w[0]);
   }
 
-  async run(runLayers: (from: number, to: number) => void): Promise<void> {
+  async load(k: number | undefined): Promise<number> {
+    const spans = k === undefined ? this.manifest.memory.unclaimed : this.manifest.layers[k].weights;
+    // under a budget a layer's pieces are read on every run (their slots held others' since)
+    if (this.stream && k !== undefined) await (this.residents ??= this.load(undefined));
+    const fresh = this.stream && k !== undefined ? spans : spans.filter((w) => !this.loads.has(this.position(w)));
+    for (const w of fresh) this.loads.set(this.position(w), this.read(w, k));
+    await Promise.all(spans.map((w) => this.loads.get(this.position(w))));
+    return fresh.reduce((a, w) => a + w[1], 0);
+  }
+
+  async run(runLayers: (from: number, to: number) => void): Promise<boolean> {
     const reading = this.manifest.layers.flatMap((l, k) => (l.weights.length ? [k] : []));
+    // under a budget, a layer listed in `wait` has its pieces read only once the layers before it
+    // ran: its slots overlap the previous reading layer's
+    const wait = new Set(this.stream?.wait);
     // the next layer's read is awaited after this one's layers ran: a trap between must not leave it unhandled
     const load = (j: number) => (j < reading.length ? this.load(reading[j]).then(() => undefined, (e: unknown) => e) : undefined);
     let next = load(0), from = 0;
+    const run = (to: number) => {
+      try {
+        runLayers(from, to);
+      } catch (e) {
+        // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
+        throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
+      }
+    };
     for (const [j, k] of reading.entries()) {
-      runLayers(from, k); // the layers before k read no pieces: they run while k's are read
-      const e = await next;
+      run(k); // the layers before k read no pieces: they run while k's are read
+      const e = await (next ??= load(j));
       if (e) throw e;
-      next = load(j + 1);
+      next = wait.has(reading[j + 1]) ? undefined : load(j + 1);
       from = k;
     }
-    runLayers(from, this.manifest.layers.length);
+    run(this.manifest.layers.length);
+    return this.end();
   }
 
   async end(): Promise<boolean> {
     await this.load(undefined);
+    if (this.stream) return false; // read again on the next run
     await this.reader.close?.();
     return true;
   }
@@ -190,7 +226,7 @@ class SourceLoader implements LayerLoader {
   private async read(w: WeightSpan, layer: number | undefined): Promise<void> {
     if (this.failure) throw this.failure;
     const [offset, size, want] = w;
-    const at = this.position(offset);
+    const at = this.position(w);
     const got = await this.reader.read(at, new Uint8Array(this.memory.buffer, offset, size));
     if (this.failure) throw this.failure;
     if (got < size) this.damaged(layer, `the weights source ends at byte ${at + got}, inside the piece at image position ${at} (${size} bytes): it is truncated`);

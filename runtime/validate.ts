@@ -28,7 +28,7 @@ export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly A
   }
   // the version first: an artifact of another kiln gets the message that says so
   const format = (json as { format?: unknown } | null)?.format;
-  if (format !== FORMAT_VERSION) {
+  if (format !== FORMAT_VERSION && format !== 4) {
     throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
   }
   if (sums.length !== 1) damaged(`this wasm module has ${sums.length} ${MANIFEST_CHECKSUM_SECTION} sections where a kiln module has one`);
@@ -98,10 +98,9 @@ function slot(v: unknown, path: string): void {
 }
 
 function span(v: unknown, path: string): void {
-  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum]`);
-  count(v[0], `${path}[0]`);
-  count(v[1], `${path}[1]`);
-  if (v.length === 3 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
+  if (!Array.isArray(v) || v.length < 2 || v.length > 4) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum]`);
+  v.forEach((x, k) => k !== 2 && count(x, `${path}[${k}]`));
+  if (v.length > 2 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
 }
 
 function frozen(v: unknown, path: string): void {
@@ -143,11 +142,8 @@ function checkFields(json: unknown): Manifest {
     count(field(r, "bytes", `memory.regions[${k}]`), `memory.regions[${k}].bytes`);
   });
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
-  if ("sidecar" in memory) {
-    const s = object(memory, "sidecar", "memory");
-    if (!/^[^/\\]+$/.test(string(s, "name", "memory.sidecar"))) damaged("the manifest's memory.sidecar.name is not a file name");
-    count(field(s, "bytes", "memory.sidecar"), "memory.sidecar.bytes");
-  }
+  // memory.sidecar and memory.stream are checked where they are read, outside this bundle: kiln run
+  // (compiler/driver/cli/cmd-run.ts) and the weights sources' loader (runtime/sources.ts)
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
 }

@@ -12,7 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../compiler/driver/api.js";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { imagePosition } from "../runtime/weights.js";
+import { imagePosition, splitWeights } from "../runtime/weights.js";
+import { appendManifest } from "../codegen/artifact.js";
+import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, WEIGHTS_SECTION } from "../runtime/manifest.js";
+import { appendCustomSection, sections, withoutSections } from "../runtime/sections.js";
 import { createSession } from "../runtime/session.js";
 import { blobSource, bytesSource, fileSource, streamed, urlSource } from "../runtime/sources.js";
 import { kiln } from "./util/cli.js";
@@ -172,9 +175,21 @@ describe("sidecar weights", () => {
   it("runInPlace over a source is refused until run() has read the weights", async () => {
     const { wasm, weights } = await split;
     const s = await createSession(wasm, { weights: bytesSource(weights!) });
-    expect(() => s.runInPlace({ x })).toThrow(/BAD_OPTION: weights from a source need run\(\)/);
+    expect(() => s.runInPlace({ x })).toThrow(/BAD_OPTION: weights from a source: use run\(\)/);
     await s.run({ x });
     expect(values(s.runInPlace({ x }).k.data)).toEqual([0.5, -1.5, 2.25]);
+  });
+
+  it("format 5 (sidecar, streams) is written; an artifact of format 4 still runs", async () => {
+    const { wasm, manifest } = await whole;
+    expect(manifest.format).toBe(5);
+    const { code, weights } = splitWeights(wasm);
+    const s = sections(code).find((x) => x.name === MANIFEST_SECTION)!;
+    const m = JSON.parse(new TextDecoder().decode(code.subarray(s.payload, s.end)));
+    m.format = 4;
+    const old = appendCustomSection(appendManifest(withoutSections(code, [MANIFEST_SECTION, MANIFEST_CHECKSUM_SECTION]), m), WEIGHTS_SECTION, weights!);
+    const want = await (await createSession(wasm)).run({ x });
+    expect(values((await (await createSession(old)).run({ x })).y.data)).toEqual(values(want.y.data));
   });
 
   it("weightsFile takes a file name, and only compile() takes it", async () => {

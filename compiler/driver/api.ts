@@ -16,6 +16,8 @@ import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
+import { streamSource } from "./sidecar.js";
+import { bytesSource } from "../../runtime/sources.js";
 
 export interface CompileResult {
   wasm: Uint8Array;
@@ -138,7 +140,9 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const memoryLimit: Limits = { maxMemoryBytes: options.limits?.maxMemoryBytes };
   // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
   if (isWasm(src.bytes) || (typeof model === "string" && /\.wasm$/i.test(model))) {
-    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit });
+    // in Node, a .wasm named by its path finds its weights file beside it (kiln compile --weights)
+    const weights = typeof model === "string" ? await (await import("./sidecar-file.js")).sidecarOf(model, src.bytes, undefined) : undefined;
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights });
     return {
       inputs: fromSlots(session.inputs),
       outputs: fromSlots(session.outputs),
@@ -190,23 +194,27 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       probe = undefined;
       const processKey = useCache ? cacheKey(pristine, {
         shapes, frozen: [values, typeof model === "string" ? model : ""],
-        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options) },
+        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget },
       }) : undefined;
       const build = async (): Promise<CachedModule> => {
-        if (!graph) return compileModule((await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen)).wasm);
+        if (!graph) {
+          const c = await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen);
+          return c.weights ? { module: await compileModule(c.wasm).then((m) => m.module), weights: bytesSource(c.weights) } : compileModule(c.wasm);
+        }
         // in process, the weights never pass through a module: written into memory from the tensors
         const opts = { ...src.options, shapes };
         await prepareGraph(graph, opts);
         await optimizeGraph(graph, opts);
-        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)) });
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
-        if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);
-        return { module: await compileGenerated(gen.wasm), weights: gen.weights };
+        // a streamed module's weights are read from the tensors as layers run: no artifact to keep on disk
+        if (options.cacheDir && processKey && !gen.stream) await writeDiskCache(options.cacheDir, processKey, gen);
+        return { module: await compileGenerated(gen.wasm), weights: gen.stream ? streamSource(gen.stream) : gen.weights };
       };
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);
-        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit });
+        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget });
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));

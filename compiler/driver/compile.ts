@@ -6,7 +6,7 @@ import { checkOptions, rules, type OptionRules } from "../../runtime/options.js"
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
-import { splitSidecar } from "./sidecar.js";
+import { splitSidecar, streamSidecar } from "./sidecar.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
@@ -63,6 +63,12 @@ export interface CompileOptions {
    * manifest. createSession(wasm, { weights: await fileSource("m.bin") }) runs it (runtime/sources.ts).
    */
   weightsFile?: string;
+  /**
+   * Bytes of linear memory the weights may take (codegen/stream.ts): each layer's weights are
+   * read into a ring of slots that size before the layer runs, on every run. The weights then go
+   * to a sidecar file (weightsFile, default "weights.bin"): the stream image, in order of use.
+   */
+  memoryBudget?: number;
 }
 
 
@@ -80,6 +86,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
   weightsFile: rules.nonEmptyString,
+  memoryBudget: rules.int(1),
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -166,9 +173,11 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
+  const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget });
+  const { wasm, manifest } = gen;
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });
+  if (gen.stream) return { ...streamSidecar(wasm, manifest, gen.stream, options.weightsFile ?? "weights.bin"), graph, passes };
   if (options.weightsFile !== undefined) return { ...splitSidecar(wasm, manifest, options.weightsFile), graph, passes };
   return { wasm, manifest, graph, passes };
 }

@@ -20,7 +20,12 @@ export interface CompileReport {
   layers: LayerReport[];
   /** how many layers each kernel variant runs */
   kernels: Record<string, number>;
-  memory: { arenaBytes: number; naiveBytes: number; lowerBoundBytes: number; weightBytes: number };
+  /**
+   * linearBytes: the module's linear memory (its peak: memory is fixed at instantiation), which
+   * under a memory budget is arena + inputs/outputs + the budget's weight slots (+ kernels'
+   * scratch); budgetBytes and streamBytes (the weights file) then say so
+   */
+  memory: { arenaBytes: number; naiveBytes: number; lowerBoundBytes: number; weightBytes: number; linearBytes: number; budgetBytes?: number; streamBytes?: number };
   code: { wasmBytes: number };
 }
 
@@ -41,6 +46,8 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
       naiveBytes: plan?.naiveBytes ?? 0,
       lowerBoundBytes: plan?.lowerBoundBytes ?? 0,
       weightBytes: manifest.memory.weightsBytes,
+      linearBytes: manifest.memory.bytes,
+      ...(manifest.memory.stream ? { budgetBytes: manifest.memory.stream.budget, streamBytes: manifest.memory.stream.bytes } : {}),
     },
     code: { wasmBytes: wasm.length },
   };

@@ -12,7 +12,7 @@ import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { one, parseSimd, UsageError, type Args } from "./args.js";
+import { one, parseBudget, parseSimd, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { progressLine } from "./progress-line.js";
@@ -43,7 +43,8 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (emitTs) checkOutputFile(bindingsFile(out), "--emit-ts");
   const reportFile = one(args, "report");
   if (reportFile) checkOutputFile(reportFile, "--report");
-  const weightsFile = one(args, "weights");
+  // under a memory budget the weights always go to a file: model.bin beside model.wasm unless --weights
+  const weightsFile = one(args, "weights") ?? (parseBudget(args) === undefined ? undefined : out.replace(/(\.wasm)?$/i, ".bin"));
   if (weightsFile !== undefined) {
     checkOutputFile(weightsFile, "--weights");
     if (path.resolve(weightsFile) === path.resolve(out)) throw new UsageError(`--weights ${weightsFile} is the -o file; name the weights file apart (model.bin)`);
@@ -75,9 +76,11 @@ export async function compileModelFile(model: string, args: Args) {
   const nodesBefore = graph.g.order;
   const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);
   try {
-    const weights = one(args, "weights");
+    const memoryBudget = parseBudget(args);
+    const out = one(args, "o") ?? one(args, "output");
+    const weights = one(args, "weights") ?? (memoryBudget !== undefined && out ? out.replace(/(\.wasm)?$/i, ".bin") : undefined);
     const weightsFile = weights === undefined ? undefined : path.basename(weights);
-    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, weightsFile, onProgress: line?.update }), nodesBefore };
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, weightsFile, memoryBudget, onProgress: line?.update }), nodesBefore };
   } finally {
     line?.end();
   }

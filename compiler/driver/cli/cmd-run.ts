@@ -8,13 +8,12 @@ import { KilnError, listed } from "../../../runtime/errors.js";
 import { createSession, notWasmReason, type Session } from "../../../runtime/session.js";
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
-import { MANIFEST_SECTION, type Manifest } from "../../../runtime/manifest.js";
-import { sections } from "../../../runtime/sections.js";
 import { readUserFile } from "../files.js";
-import { all, COMPILE_FLAGS, one, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { all, COMPILE_FLAGS, one, parseBudget, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { isWasmBytes } from "./wasm-file.js";
+import { sidecarOf } from "../sidecar-file.js";
 
 interface FileTensor {
   dtype: DTypeName;
@@ -78,7 +77,7 @@ export async function cmdRun(args: Args): Promise<number> {
     // a compiled module has its shapes and code fixed: compile flags would be silently ignored
     const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => args.flags.has(f));
     if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
-    session = await createSession(bytes, { simd: parseSimd(args, "auto"), weights: await sidecarOf(model, bytes, one(args, "weights")) });
+    session = await createSession(bytes, { simd: parseSimd(args, "auto"), weights: await sidecarOf(model, bytes, one(args, "weights")), memoryBudget: parseBudget(args) });
     outputNames = session.outputs.map((s) => s.name);
   } else {
     if (args.flags.has("weights")) throw new UsageError(`--weights applies to a .wasm compiled with kiln compile --weights; ${model} is an ONNX model (its external data is found beside it)`);
@@ -95,7 +94,11 @@ export async function cmdRun(args: Args): Promise<number> {
     });
     const { compileGraph } = await compiler();
     const simd = resolveSimd(parseSimd(args, "auto"));
-    session = await createSession((await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd })).wasm);
+    const memoryBudget = parseBudget(args);
+    const compiled = await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd, memoryBudget });
+    // under a budget the weights stream from the image the compile wrote (in memory here)
+    const weights = compiled.weights && (await import("../../../runtime/sources.js")).bytesSource(compiled.weights);
+    session = await createSession(compiled.wasm, { weights, memoryBudget });
   }
   checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
   const feeds: Record<string, { data: never; dims: number[] }> = {};
@@ -141,27 +144,6 @@ export async function cmdRun(args: Args): Promise<number> {
     console.log(`run: ${ms.toFixed(2)} ms${traceFile ? ` (after two profiled runs; trace in ${traceFile})` : ""}`);
   }
   return outputs.every((o) => o.row.ok !== false) ? 0 : 1;
-}
-
-/**
- * The weights file of an artifact compiled with --weights: `given` (--weights PATH), else the
- * file its manifest names, beside the .wasm; undefined for an artifact that carries its weights.
- */
-async function sidecarOf(model: string, bytes: Uint8Array, given: string | undefined) {
-  const s = sections(bytes).find((x) => x.name === MANIFEST_SECTION);
-  let sidecar: Manifest["memory"]["sidecar"];
-  try {
-    sidecar = s && (JSON.parse(new TextDecoder().decode(bytes.subarray(s.payload, s.end))) as Manifest).memory?.sidecar;
-  } catch {
-    sidecar = undefined; // createSession says what is wrong with the manifest
-  }
-  if (given === undefined && !sidecar?.name) return undefined;
-  const file = given ?? path.join(path.dirname(model), path.basename(sidecar!.name));
-  if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
-    throw new KilnError("INVALID_ARTIFACT", `${model} keeps its weights in a file${sidecar ? ` (${JSON.stringify(sidecar.name)}, ${sidecar.bytes} bytes)` : ""}; ${file} is not there: copy it beside the .wasm or pass --weights PATH`);
-  }
-  const { fileSource } = await import("../../../runtime/sources.js");
-  return fileSource(file);
 }
 
 /** output_K.pb per output, as in an ONNX test-data folder (the encoder loads only here) */
