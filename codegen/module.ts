@@ -20,7 +20,7 @@ import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js
 import { appendManifest } from "./artifact.js";
 import { nodeFlops } from "../compiler/ops/cost.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
-import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage } from "./stream.js";
+import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, type StreamSink } from "./stream.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import "./math/index.js";
 
@@ -77,6 +77,8 @@ export interface GenerateOptions {
    * runs on every run. The manifest says weights "external" and memory.stream.
    */
   memoryBudget?: number;
+  /** under memoryBudget: told each piece of the stream image with its position as it is written for its checksum */
+  streamSink?: StreamSink;
 }
 
 export interface GeneratedModule {
@@ -170,7 +172,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   }
   const placement = stream ? "external" : options.weights ?? "section";
   const regions = image.regions();
-  const sealedStream = stream && sealStream(stream, image, regions, ringRegion(weights.offset, budget!));
+  // the JIT ("external": this process writes each piece as its layer runs) checks no checksums
+  const sealedStream = stream && sealStream(stream, image, regions, ringRegion(weights.offset, budget!), options.weights !== "external", options.streamSink);
   // an image written out gets a checksum per piece, which the runtime checks as it places the piece;
   // "external" weights are written from the tensors by this process, unless a sealed build gave its checksums
   const sealed = placement === "external" || stream ? undefined : sealImage(regions, image.write, image.pieces);

@@ -166,6 +166,9 @@ export function planLayerSlots(graph: Graph, layout: MemoryLayout, jobs: readonl
   return plan;
 }
 
+/** Told each piece of the stream image as it is written for its checksum (kiln compile writes the weights file so: one pass). */
+export type StreamSink = (position: number, bytes: Uint8Array) => void;
+
 /** The stream image: every piece once, at its position; written piece by piece (never all in memory at once by kiln). */
 export interface StreamImage {
   bytes: number;
@@ -177,18 +180,20 @@ export interface StreamImage {
  * positions after them), each with its kiln32 checksum: the manifest's spans (per layer, and the
  * resident ones as memory.unclaimed), its regions (the ring first) and the image to write.
  */
-export function sealStream(plan: StreamPlan, image: WeightsImage, regions: readonly WeightRegion[], ring: WeightRegion) {
+export function sealStream(plan: StreamPlan, image: WeightsImage, regions: readonly WeightRegion[], ring: WeightRegion, hashed = true, sink?: StreamSink) {
   const residentAt = imagePosition(regions, plan.bytes);
   const resident = image.pieces.filter((p) => p.size);
   const all = [...plan.pieces, ...resident.map((piece) => ({ piece, position: residentAt(piece.addr) }))];
-  // each piece written once into a scratch memory the size of the largest and hashed there
-  const largest = all.reduce((a, { piece }) => Math.max(a, piece.size), 0);
+  // each piece written once into a scratch memory the size of the largest and hashed there; not
+  // when this process writes the pieces itself as layers run (load()'s JIT): no checksum (null)
+  const largest = hashed ? all.reduce((a, { piece }) => Math.max(a, piece.size), 0) : 0;
   const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(largest / 65536)) });
   const hash = memoryHash(memory);
   const spans = new Map<Piece, WeightSpan>();
   for (const { piece, position } of all) {
-    writePiece(piece, new Uint8Array(memory.buffer, 0, piece.size), 0);
-    spans.set(piece, [piece.addr, piece.size, hash(0, piece.size), position]);
+    if (hashed) writePiece(piece, new Uint8Array(memory.buffer, 0, piece.size), 0);
+    if (hashed) sink?.(position, new Uint8Array(memory.buffer, 0, piece.size));
+    spans.set(piece, [piece.addr, piece.size, hashed ? hash(0, piece.size) : null, position]);
   }
   return {
     layer: (k: number) => plan.firstAt[k].map(({ piece }) => spans.get(piece)!),

@@ -63,7 +63,7 @@ export interface LayerInfo {
  * from an artifact); a module whose weights the compiler writes straight from its tensors in the
  * same process (load()'s JIT) has none.
  */
-export type WeightSpan = [offset: number, bytes: number, checksum?: number, position?: number];
+export type WeightSpan = [offset: number, bytes: number, checksum?: number | null, position?: number];
 
 /** A graph input compiled in as a constant: feeding it is optional, feeding another value is an error. */
 export interface FrozenInput {

@@ -124,7 +124,7 @@ export class WeightScheduler {
   }
 
   private verify([offset, size, want]: WeightSpan, layer: number | undefined): void {
-    if (want === undefined) return; // written by the compiler in this process (validate.ts allows it only then)
+    if (want == null) return; // written by the compiler in this process (validate.ts allows it only then)
     const got = this.hash(offset, size);
     if (got === want) return;
     const l = layer === undefined ? undefined : this.manifest.layers[layer];

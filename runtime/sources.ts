@@ -230,7 +230,7 @@ class SourceLoader implements LayerLoader {
     const got = await this.reader.read(at, new Uint8Array(this.memory.buffer, offset, size));
     if (this.failure) throw this.failure;
     if (got < size) this.damaged(layer, `the weights source ends at byte ${at + got}, inside the piece at image position ${at} (${size} bytes): it is truncated`);
-    const sum = want === undefined ? want : this.hash(offset, size);
+    const sum = want == null ? want : this.hash(offset, size); // none: written by the compiler in this process
     if (sum !== want) this.damaged(layer, `the piece at image position ${at} (${size} bytes) has checksum ${hex(sum!)} where the manifest says ${hex(want!)}`);
   }
 

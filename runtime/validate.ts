@@ -100,7 +100,7 @@ function slot(v: unknown, path: string): void {
 function span(v: unknown, path: string): void {
   if (!Array.isArray(v) || v.length < 2 || v.length > 4) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum]`);
   v.forEach((x, k) => k !== 2 && count(x, `${path}[${k}]`));
-  if (v.length > 2 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
+  if (v.length > 2 && v[2] !== null && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
 }
 
 function frozen(v: unknown, path: string): void {

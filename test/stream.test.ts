@@ -157,3 +157,44 @@ describe("planStream", () => {
     expect(plan.pieces.length).toBe(3);
   });
 });
+
+describe("weights left in external data files (a model past 4 GiB)", () => {
+  it("big external tensors stay references: read when their layer's slot is written, never kept; cse hashes the reference", async () => {
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { writeBigMlp } = await import("../models/big-mlp.js");
+    const { setLazyExternalBytes } = await import("../compiler/onnx/tensor.js");
+    const { readModelFile } = await import("../compiler/driver/files.js");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-lazy-"));
+    try {
+      const big = writeBigMlp(dir, { layers: 3, dim: 64 });
+      const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
+      const want = await (await load(big.model, { cache: false })).run({ x });
+      setLazyExternalBytes(1024);
+      const { readExternal } = await readModelFile(big.model);
+      let reads = 0;
+      const counting: typeof readExternal = (...args) => ((args[2] ?? 0) > 1 && reads++, readExternal(...args));
+      const bytes = fs.readFileSync(big.model);
+      // compile: each 16 KiB weight read twice, to seal its piece (a checksum) and for the result's
+      // weights bytes (kiln compile writes the file in the first pass: bench/big-model.ts)
+      const c = await compile(bytes, { simd: "baseline", memoryBudget: 3 * 16384, readExternal: counting });
+      expect(reads).toBe(6);
+      // batch 1 against a weight in its file: the GEMM reads it in place, unpacked (the piece is the weight itself)
+      expect(c.manifest.layers.map((l) => [l.kernel, l.weights.map((w) => w[1])])).toEqual([["packed", [16384]], ["packed", [16384]], ["packed", [16384]]]);
+      const s = await createSession(c.wasm, { weights: bytesSource(c.weights!) });
+      expect(values((await s.run({ x })).y.data)).toEqual(values(want.y.data));
+      // the JIT reads each weight when its layer's slot is written, on every run
+      reads = 0;
+      const jit = await load(bytes, { memoryBudget: 2 * 16384, readExternal: counting, cache: false });
+      expect(reads).toBe(0);
+      for (let run = 1; run <= 2; run++) {
+        expect(values((await jit.run({ x })).y.data)).toEqual(values(want.y.data));
+        expect(reads).toBe(3 * run);
+      }
+    } finally {
+      setLazyExternalBytes(64 * 2 ** 20);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -16,14 +16,16 @@ import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
-import { streamSource } from "./sidecar.js";
-import { bytesSource } from "../../runtime/sources.js";
+import { streamBytes, streamSource } from "./sidecar.js";
+import type { StreamImage } from "../../codegen/stream.js";
 
 export interface CompileResult {
   wasm: Uint8Array;
   manifest: Manifest;
-  /** the weights image for the sidecar file, with options.weightsFile */
+  /** the weights image for the sidecar file, with options.weightsFile (or memoryBudget, up to 2 GiB: past that, `stream`) */
   weights?: Uint8Array;
+  /** with memoryBudget: the weights file's image as pieces at their positions, to write one by one */
+  stream?: StreamImage;
 }
 
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
@@ -49,7 +51,8 @@ async function resolveSource(source: ModelSource, options: CompileOptions): Prom
 export async function compile(model: ModelSource, options: CompileOptions = {}): Promise<CompileResult> {
   checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
-  const { wasm, manifest, weights } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  const { wasm, manifest, weights, stream } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  if (stream) return { wasm, manifest, stream, ...(stream.bytes < 2 ** 31 ? { weights: streamBytes(stream) } : {}) };
   return { wasm, manifest, ...(weights ? { weights } : {}) };
 }
 
@@ -116,8 +119,8 @@ export interface LoadLimits extends Limits {
 
 export const DEFAULT_MAX_MODULES = 8;
 
-// load() runs what it compiles: a sidecar file (weightsFile) is compile()'s
-const { weightsFile: _sidecar, ...COMPILE_RULES_FOR_LOAD } = COMPILE_OPTION_RULES;
+// load() runs what it compiles: a sidecar file (weightsFile, onWeights) is compile()'s
+const { weightsFile: _sidecar, onWeights: _write, ...COMPILE_RULES_FOR_LOAD } = COMPILE_OPTION_RULES;
 
 const LOAD_OPTION_RULES: OptionRules = {
   ...COMPILE_RULES_FOR_LOAD,
@@ -199,7 +202,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       const build = async (): Promise<CachedModule> => {
         if (!graph) {
           const c = await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen);
-          return c.weights ? { module: await compileModule(c.wasm).then((m) => m.module), weights: bytesSource(c.weights) } : compileModule(c.wasm);
+          return c.stream ? { module: await compileModule(c.wasm).then((m) => m.module), weights: streamSource(c.stream) } : compileModule(c.wasm);
         }
         // in process, the weights never pass through a module: written into memory from the tensors
         const opts = { ...src.options, shapes };

@@ -7,6 +7,7 @@ import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
 import { splitSidecar, streamSidecar } from "./sidecar.js";
+import type { StreamImage } from "../../codegen/stream.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
@@ -69,6 +70,11 @@ export interface CompileOptions {
    * to a sidecar file (weightsFile, default "weights.bin"): the stream image, in order of use.
    */
   memoryBudget?: number;
+  /**
+   * under memoryBudget: told each piece of the weights file (position, bytes) as the compile writes
+   * it for its checksum, so a caller writes the file in that one pass (kiln compile does)
+   */
+  onWeights?: (position: number, bytes: Uint8Array) => void;
 }
 
 
@@ -87,6 +93,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   onProgress: rules.function,
   weightsFile: rules.nonEmptyString,
   memoryBudget: rules.int(1),
+  onWeights: rules.function,
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -104,6 +111,8 @@ export interface CompiledModel {
   passes: PassStat[];
   /** the weights image, when options.weightsFile moved it out of the .wasm */
   weights?: Uint8Array;
+  /** under options.memoryBudget: the weights file's image, piece by piece (sidecar.ts streamBytes, writeStreamFile) */
+  stream?: StreamImage;
 }
 
 export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Graph {
@@ -173,7 +182,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget });
+  const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget, streamSink: options.onWeights });
   const { wasm, manifest } = gen;
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });

@@ -29,12 +29,32 @@ export function splitSidecar(wasm: Uint8Array, manifest: Manifest, name: string)
  * A module generated under a memory budget (weights "external", memory.stream) and its stream
  * image as a sidecar file `name`: the manifest names it; the image is written out here, piece by piece.
  */
-export function streamSidecar(wasm: Uint8Array, manifest: Manifest, stream: StreamImage, name: string): { wasm: Uint8Array; manifest: Manifest; weights: Uint8Array } {
+export function streamSidecar(wasm: Uint8Array, manifest: Manifest, stream: StreamImage, name: string): { wasm: Uint8Array; manifest: Manifest; stream: StreamImage } {
   checkName(name);
+  const moved: Manifest = { ...manifest, memory: { ...manifest.memory, sidecar: { name, bytes: stream.bytes } } };
+  return { wasm: appendManifest(withoutSections(wasm, [MANIFEST_SECTION, MANIFEST_CHECKSUM_SECTION]), moved), manifest: moved, stream };
+}
+
+/** The stream image in one array (for callers that want bytes; a file is written piece by piece: writeStreamFile). */
+export function streamBytes(stream: StreamImage): Uint8Array {
   const weights = new Uint8Array(stream.bytes);
   for (const p of stream.pieces) p.write(weights.subarray(p.position, p.position + p.size));
-  const moved: Manifest = { ...manifest, memory: { ...manifest.memory, sidecar: { name, bytes: stream.bytes } } };
-  return { wasm: appendManifest(withoutSections(wasm, [MANIFEST_SECTION, MANIFEST_CHECKSUM_SECTION]), moved), manifest: moved, weights };
+  return weights;
+}
+
+/** Node: the stream image written to `file` piece by piece, never whole in memory (weights past 4 GiB). */
+export async function writeStreamFile(file: string, stream: StreamImage): Promise<void> {
+  const fs = await import("node:fs");
+  const fd = fs.openSync(file, "w");
+  try {
+    for (const p of [...stream.pieces].sort((a, b) => a.position - b.position)) {
+      const bytes = new Uint8Array(p.size);
+      p.write(bytes);
+      for (let done = 0; done < p.size;) done += fs.writeSync(fd, bytes, done, p.size - done, p.position + done);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function checkName(name: string): void {

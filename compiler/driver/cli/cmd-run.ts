@@ -96,8 +96,9 @@ export async function cmdRun(args: Args): Promise<number> {
     const simd = resolveSimd(parseSimd(args, "auto"));
     const memoryBudget = parseBudget(args);
     const compiled = await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd, memoryBudget });
-    // under a budget the weights stream from the image the compile wrote (in memory here)
-    const weights = compiled.weights && (await import("../../../runtime/sources.js")).bytesSource(compiled.weights);
+    // under a budget the weights stream from the compile's pieces, each written (from the model's
+    // tensors, or its external data file) when its layer is about to run: never all in memory
+    const weights = compiled.stream && (await import("../sidecar.js")).streamSource(compiled.stream);
     session = await createSession(compiled.wasm, { weights, memoryBudget });
   }
   checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
