@@ -20,6 +20,7 @@ import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js
 import { appendManifest } from "./artifact.js";
 import { nodeFlops } from "../compiler/ops/cost.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
+import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, type StreamSink } from "./stream.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
 import "./math/index.js";
@@ -83,6 +84,14 @@ export interface GenerateOptions {
   derived?: Map<number, number | undefined>;
   /** called as each layer is prepared and emitted (compile progress on a terminal) */
   onLayer?: (phase: "prepare" | "emit", done: number, total: number) => void;
+  /**
+   * Bytes of linear memory the weights may take (codegen/stream.ts): each layer's pieces go in a
+   * ring of slots that size, read from the stream image (GeneratedModule.stream) before the layer
+   * runs on every run. The manifest says weights "external" and memory.stream.
+   */
+  memoryBudget?: number;
+  /** under memoryBudget: told each piece of the stream image with its position as it is written for its checksum */
+  streamSink?: StreamSink;
 }
 
 export interface GeneratedModule {
@@ -90,6 +99,8 @@ export interface GeneratedModule {
   manifest: Manifest;
   /** false when no kernel emitted code that depends on the SIMD build: the relaxed build would be the same code */
   relaxedDiffers: boolean;
+  /** with options.memoryBudget: the stream image (every piece once, at its position), which the runtime reads the pieces from */
+  stream?: StreamImage;
   /** writes the weights image (manifest.memory.weightsBytes) at `at`, when options.weights is "external" */
   weights?: WeightsWriter;
 }
@@ -142,7 +153,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
   const layout = new MemoryLayout(graph);
-  const weights = layout.placeWeights(order);
+  const budget = options.memoryBudget;
+  const weights = layout.placeWeights(order, budget === undefined ? undefined : ringBytes(budget));
   if (options.inPlaceConstants) for (const [out, over] of inPlaceOutputs(graph, order)) layout.alias(out, over);
   layout.placeActivations(order);
 
@@ -160,11 +172,13 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   for (const { node, ctx } of jobs) node.inputs.forEach((i, k) => {
     if (weights.names.has(i) && !ctx.prep.unread?.includes(k)) read.add(i);
   });
-  const placement = options.weights ?? "section";
-  const derives = new DeriveTable(m, graph, weights.names, layout, options.compact && placement !== "data", options.derived);
+  const stream = budget === undefined ? undefined : planLayerSlots(graph, layout, jobs, weights, budget);
+  const placement = stream ? "external" : options.weights ?? "section";
+  // compact: kernel constants derived as the weights are placed; a budget's slots hold them ready
+  const derives = new DeriveTable(m, graph, weights.names, layout, !!options.compact && placement !== "data" && !stream, options.derived);
   let scratchBytes = 0;
   for (const { ctx } of jobs) {
-    for (const c of ctx.prep.constants ?? []) {
+    if (!stream) for (const c of ctx.prep.constants ?? []) {
       const { addr, fresh } = layout.placeConstant(c);
       ctx.constantAddrs.push(addr);
       const source = fresh ? derives.add(c, addr, ctx.inputs) : undefined;
@@ -173,11 +187,13 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
-  for (const c of read) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
+  for (const c of read) if (!weights.streamed.has(c)) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
   const regions = image.regions();
+  // the JIT ("external": this process writes each piece as its layer runs) checks no checksums
+  const sealedStream = stream && sealStream(stream, image, regions, ringRegion(weights.offset, budget!), options.weights !== "external", options.streamSink);
   // an image written out gets a checksum per piece, which the runtime checks as it places the piece;
   // "external" weights are written from the tensors by this process, unless a sealed build gave its checksums
-  const sealed = placement === "external" ? undefined : sealImage(regions, image.write, image.pieces);
+  const sealed = placement === "external" || stream ? undefined : sealImage(regions, image.write, image.pieces);
   if (sealed) for (const [addr, sum] of sealed.checksums) options.checksums?.set(addr, sum);
   const checksums = sealed?.checksums ?? options.checksums;
   const span = (p: Piece): WeightSpan => (checksums ? [p.addr, p.size, checksums.get(p.addr)!] : [p.addr, p.size]);
@@ -195,6 +211,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     return shape?.every((d) => typeof d === "number") ? (shape as number[]) : undefined;
   };
   const layerFns: string[] = [];
+  const waits: number[] = [];
   for (const [k, { node, fn, ctx, choice }] of jobs.entries()) {
     try {
       choice.variant.emit(ctx, choice.plan);
@@ -202,15 +219,20 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
       wrapFailure(ctx, "emitter", e);
     }
     options.onLayer?.("emit", k + 1, jobs.length);
-    if (fn.empty) continue; // nothing to run: an alias of its input
+    if (fn.empty) {
+      if (stream?.firstAt[k].length) throw new KilnError("INTERNAL", "a layer that runs no code reads streamed weights", ctx.context());
+      continue; // nothing to run: an alias of its input
+    }
     fn.finish();
     layerFns.push(guarded(m, fn.name, guardTest(m, graph, layout, node)));
     const flops = nodeFlops(node, staticDims);
+    if (stream?.wait.has(k)) waits.push(layers.length);
+    const spans = sealedStream ? sealedStream.layer(k) : image.readBy(ctx.inputs, ctx.constantAddrs).map(span);
     const derived = derives.spansOf(ctx.constantAddrs);
-    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: image.readBy(ctx.inputs, ctx.constantAddrs).map(span), ...(derived.length ? { derived } : {}), ...(flops ? { flops } : {}) });
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: spans, ...(derived.length ? { derived } : {}), ...(flops ? { flops } : {}) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
-  const unclaimed: WeightSpan[] = image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
+  const unclaimed: WeightSpan[] = sealedStream ? sealedStream.resident : image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
   addLayerRunners(m, layerFns, derives.emit());
 
   const slot = (name: string): TensorSlot => {
@@ -225,7 +247,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     frozen: graph.frozenInputs.map(({ name, value: t }) =>
       ({ name, dtype: t.dtype, dims: [...t.dims], values: Array.from(t.data as ArrayLike<number | bigint>, (x) => (typeof x === "bigint" ? x.toString() : x)) })),
     layers,
-    memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions, unclaimed },
+    memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions: sealedStream?.regions ?? regions, unclaimed,
+      ...(sealedStream ? { stream: { budget: budget!, bytes: sealedStream.image.bytes, wait: waits } } : {}) },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
     ...(graph.info ? { model: graph.info } : {}),
   };
@@ -241,6 +264,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   // its stack, which a 200,000-layer manifest (megabytes) overflowed
   const wasm = appendManifest(code, manifest);
   const relaxedDiffers = relaxedSensitive(m);
+  if (sealedStream) return { wasm, manifest, stream: sealedStream.image, relaxedDiffers };
   if (placement === "external") return { wasm, manifest, weights: image.write, relaxedDiffers };
   if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest, relaxedDiffers };
   return { wasm, manifest, relaxedDiffers };

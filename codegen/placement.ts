@@ -17,6 +17,9 @@ const MAX_BYTES = 65536 * PAGE;
 
 export const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
+/** Under a memory budget, constants smaller than this stay resident (codegen/stream.ts). */
+export const STREAM_MIN_BYTES = 256;
+
 export class MemoryLayout {
   readonly slots = new Map<string, TensorRef>();
   private top = RESERVED;
@@ -39,14 +42,34 @@ export class MemoryLayout {
     return s;
   }
 
-  /** The model's constants that runtime nodes read, and constant graph outputs: the weights, first. */
-  placeWeights(order: readonly Node[]): { offset: number; bytes: number; names: Set<string> } {
+  /**
+   * The model's constants that runtime nodes read, and constant graph outputs: the weights, first.
+   * Under a memory budget (codegen/stream.ts) the weights layers read get no place of their own:
+   * the ring of weight slots (`ring` bytes) comes first and their addresses are set once the
+   * slots are planned (streamed); constant graph outputs and small constants (shapes, scalars,
+   * biases: under STREAM_MIN_BYTES, not worth a read each) stay resident after it.
+   */
+  placeWeights(order: readonly Node[], ring?: number): { offset: number; bytes: number; names: Set<string>; streamed: Set<string> } {
     const offset = this.top;
     const names = new Set<string>();
+    const streamed = new Set<string>();
     for (const n of order) for (const i of n.inputs) if (i && this.graph.values.get(i)?.const) names.add(i);
     for (const o of this.graph.outputs) if (this.graph.values.get(o)?.const) names.add(o);
-    for (const c of names) this.place(c);
-    return { offset, bytes: this.top - offset, names };
+    if (ring !== undefined) {
+      this.grow(ring, "the memory budget's weight slots");
+      for (const c of names) {
+        const v = this.graph.values.get(c)!;
+        if (!this.graph.outputs.includes(c) && storageBytes(v.dtype!, sizeOf(v.shape as number[])) >= STREAM_MIN_BYTES) streamed.add(c);
+      }
+    }
+    for (const c of names) {
+      if (!streamed.has(c)) this.place(c);
+      else {
+        const v = this.graph.values.get(c)!;
+        this.slots.set(c, { name: c, dtype: v.dtype!, dims: v.shape as number[], size: sizeOf(v.shape as number[]), addr: -1, value: v.const });
+      }
+    }
+    return { offset, bytes: this.top - offset, names, streamed };
   }
 
   /** `out` written over the constant `over` (see inPlaceOutputs). */

@@ -6,7 +6,7 @@ import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { WeightRegion } from "../runtime/manifest.js";
 import { imageBytes, imagePosition, type WeightsWriter } from "../runtime/weights.js";
 import type { Tensor } from "../compiler/ir/graph.js";
-import { tensorBytes } from "../compiler/ir/raw.js";
+import { externalRef, tensorBytes, writeTensorBytes } from "../compiler/ir/raw.js";
 import { isDeferred } from "../compiler/ir/scaled.js";
 import { fillRepeated, isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import type { LazyConstant, TensorRef } from "./kernels/kernel.js";
@@ -28,9 +28,10 @@ export function tensorPiece(addr: number, t: Tensor): Piece {
   const one = isLazySplat(t) ? splatValue(t) : undefined;
   if (one) return { addr, size: sizeOf(t.dims) * one.BYTES_PER_ELEMENT, unit: splatBytes(one) };
   // a deferred constant (compiler/ir/scaled.ts) is computed when the image is written
-  if (isDeferred(t)) {
-    const size = sizeOf(t.dims) * 4;
-    return { addr, size, lazy: { byteLength: size, write: (into) => into.set(tensorBytes(t)) } };
+  if (isDeferred(t) || externalRef(t) !== undefined) {
+    // a tensor left in its external data file is read when the image is written (a layer's slot, under a budget)
+    const size = storageBytes(t.dtype, sizeOf(t.dims));
+    return { addr, size, lazy: { byteLength: size, write: (into) => writeTensorBytes(t, into) } };
   }
   const bytes = tensorBytes(t);
   return { addr, size: bytes.length, bytes };
@@ -41,7 +42,7 @@ export function constantPiece(addr: number, c: Uint8Array | LazyConstant): Piece
   return c instanceof Uint8Array ? { addr, size: c.length, bytes: c } : { addr, size: c.byteLength, lazy: c };
 }
 
-function writePiece(p: Piece, into: Uint8Array, at: number): void {
+export function writePiece(p: Piece, into: Uint8Array, at: number): void {
   if (p.unit) fillRepeated(into.subarray(at, at + p.size), p.unit);
   else if (p.lazy) p.lazy.write(into.subarray(at, at + p.size));
   else into.set(p.bytes!, at);

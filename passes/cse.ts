@@ -5,7 +5,7 @@ import { digest } from "../compiler/ir/print.js";
 import { hasTrait, opDef } from "../compiler/ops/index.js";
 import { sameBytes } from "./rewrite.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
-import { tensorBytes } from "../compiler/ir/raw.js";
+import { externalRef, tensorBytes } from "../compiler/ir/raw.js";
 import { isDeferred } from "../compiler/ir/scaled.js";
 import type { Pass } from "./pass.js";
 
@@ -27,6 +27,9 @@ function sampledKey(t: Tensor): string {
   if (isLazySplat(t)) return `${t.dtype}[${t.dims.join(",")}]=splat${splatBytes(splatValue(t)!).join(".")}`;
   // a deferred constant (a scaled or transposed weight) is not computed for hashing: it merges with nothing
   if (isDeferred(t)) return `${t.dtype}[${t.dims.join(",")}]@deferred${deferredSerial++}`;
+  // a tensor left in its external data file is not read for hashing: its place in the file names it
+  const ref = externalRef(t);
+  if (ref !== undefined) return `${t.dtype}[${t.dims.join(",")}]@${ref}`;
   const b = tensorBytes(t);
   const step = Math.max(1, Math.floor(b.length / SAMPLES));
   let h = 0x811c9dc5;

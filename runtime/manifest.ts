@@ -11,7 +11,10 @@ export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
  * 3: every weights piece carries its checksum (WeightSpan), the manifest its own; layers[].weights
  *    and memory.unclaimed are always present.
  * 4: layers are not exported one by one: RUN_LAYERS runs a range of them (layers[].fn is gone)
- * 5: compact artifacts: layers[].derived, pieces the module computes (DERIVE) from placed weights
+ * 5: compact artifacts: layers[].derived, pieces the module computes (DERIVE) from placed weights;
+ *    weights in a sidecar file (memory.sidecar) or streamed under a memory budget (memory.stream,
+ *    spans [slot, bytes, checksum, position]; such artifacts carry no derived pieces); this runtime
+ *    still reads format 4
  */
 export const FORMAT_VERSION = 5;
 /**
@@ -73,7 +76,7 @@ export interface LayerInfo {
  * from an artifact); a module whose weights the compiler writes straight from its tensors in the
  * same process (load()'s JIT) has none.
  */
-export type WeightSpan = [offset: number, bytes: number, checksum?: number];
+export type WeightSpan = [offset: number, bytes: number, checksum?: number | null, position?: number];
 
 /** A piece the module derives: its memory offset, size, the kiln32 of its bytes, and its DERIVE index. */
 export type DerivedSpan = [offset: number, bytes: number, checksum: number, fn: number];
@@ -130,6 +133,21 @@ export interface Manifest {
     regions: WeightRegion[];
     /** the pieces no layer reads (constant graph outputs), placed after the first run's layers */
     unclaimed: WeightSpan[];
+    /**
+     * weights "external" in a file beside the .wasm (kiln compile --weights m.bin): its name (a
+     * file name, no folder: kiln run looks beside the .wasm) and size, the image's; its pieces'
+     * checksums are in layers[].weights
+     */
+    sidecar?: { name: string; bytes: number };
+    /**
+     * weights streamed under a memory budget (compile --memory-budget, codegen/stream.ts): each
+     * layer's weights spans are the pieces it is the first to read, at their slots in the ring
+     * (regions[0]) with their positions in the stream image ([slot, bytes, checksum, position]),
+     * read before the layer on every run; the next reading layer's are read while one runs, except
+     * for the layers listed in `wait` (read after the layers before them ran). `bytes`: the stream
+     * image's size; `budget`: the budget compiled for.
+     */
+    stream?: { budget: number; bytes: number; wait: number[] };
   };
   /** what the ONNX model says about itself (doc_string, metadata, declared input dims); absent for graphs not read from ONNX */
   model?: ModelInfo;

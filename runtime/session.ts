@@ -6,7 +6,7 @@ import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
 import { DERIVE, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
-import { WeightScheduler, type WeightPlacement } from "./schedule.js";
+import { WeightScheduler, type StreamedWeights, type WeightPlacement } from "./schedule.js";
 import { checkModule, parseManifest } from "./validate.js";
 import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 import { readResponse, type ResponseLike } from "./source.js";
@@ -91,8 +91,12 @@ function needsRelaxed(bytes: Uint8Array): boolean {
 }
 
 export interface SessionOptions {
-  /** the weights image of a module compiled with weights "external" (see GenerateOptions), or its writer */
-  weights?: Uint8Array | WeightsWriter;
+  /**
+   * the weights image of a module compiled with weights "external" (see GenerateOptions, and kiln
+   * compile --weights m.bin): its bytes, its writer, or a source read asynchronously as the first
+   * run reaches each layer (runtime/sources.ts: fileSource, blobSource, urlSource)
+   */
+  weights?: Uint8Array | WeightsWriter | StreamedWeights;
   /**
    * Which build of an artifact that carries a relaxed-SIMD variant (kiln compile --simd auto) to
    * run: "auto" (default) the relaxed one when the engine validates it, "baseline", or "relaxed"
@@ -110,6 +114,11 @@ export interface SessionOptions {
   /** refuse a module whose linear memory exceeds limits.maxMemoryBytes, before instantiating it */
   limits?: Limits;
   /**
+   * Bytes of linear memory the weights may take: the artifact must have been compiled for this
+   * budget or a smaller one (kiln compile --memory-budget), its weights streamed from `weights`.
+   */
+  memoryBudget?: number;
+  /**
    * Run the session in a worker (a Web Worker in a page, a worker thread in Node; runtime/proxy.ts):
    * run() is then a message, and the calling thread stays free while the model runs.
    */
@@ -123,6 +132,7 @@ export const SESSION_OPTION_RULES: OptionRules = {
   placement: rules.oneOf("lazy", "eager"),
   limits: rules.shape(LIMIT_RULES),
   proxy: rules.boolean,
+  memoryBudget: rules.int(1),
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
@@ -176,6 +186,10 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
   checkMemory(manifest.memory.bytes, options.limits);
+  const budget = options.memoryBudget, stream = manifest.memory.stream;
+  if (budget && !(stream!?.budget <= budget)) {
+    throw new KilnError("BAD_OPTION", `memoryBudget ${budget}: compile the model with --memory-budget ${budget}`);
+  }
   const instance = await instantiate(mod);
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
@@ -244,13 +258,26 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
     }
   };
+  // the loader says when every piece is in memory for good: the session then runs straight through
+  const loaded = (all: boolean) => all && (scheduler.stream = undefined, scheduler.pending = false);
+  // weights from an async source: the loader (runtime/sources.ts) runs the layers, each once its
+  // pieces are in; runs queue behind one another (until every piece is in memory: then `run`)
+  let queue: Promise<unknown> = Promise.resolve();
+  const runLoading = async (feeds: Feeds) => {
+    write(feeds);
+    loaded(await scheduler.stream!.run(runLayers)); // its errors are typed (a trap: INTERNAL)
+  };
 
   return {
     manifest,
     inputs: manifest.inputs,
     outputs: manifest.outputs,
     async run(feeds) {
-      execute(feeds);
+      if (scheduler.stream) {
+        const p = queue.then(() => (scheduler.stream ? runLoading(feeds) : execute(feeds)));
+        queue = p.catch(() => {});
+        await p;
+      } else execute(feeds);
       return read(true);
     },
     runInPlace(feeds) {
@@ -259,15 +286,17 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     },
     async profile(feeds) {
       write(feeds);
-      const times = manifest.layers.map((l, k): LayerTiming => {
+      const times: LayerTiming[] = [];
+      for (const [k, l] of manifest.layers.entries()) {
         const p0 = performance.now();
-        const placedBytes = scheduler.placeLayer(k); // timed apart: ms is the layer's own run
+        const placedBytes = scheduler.stream ? await scheduler.stream.load(k) : scheduler.placeLayer(k); // timed apart: ms is the layer's own run
         const t0 = performance.now();
         runLayers(k, k + 1);
         const ms = performance.now() - t0;
-        return { layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) };
-      });
-      scheduler.finish();
+        times.push({ layer: l.name, op: l.op, kernel: l.kernel ?? "default", ms, placedBytes, placeMs: t0 - p0, ...(l.flops ? { flops: l.flops } : {}) });
+      }
+      if (scheduler.stream) loaded(await scheduler.stream.end());
+      else scheduler.finish();
       return times;
     },
   };

@@ -28,7 +28,7 @@ export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly A
   }
   // the version first: an artifact of another kiln gets the message that says so
   const format = (json as { format?: unknown } | null)?.format;
-  // format 4 is format 5 without derived pieces
+  // format 4 is format 5 without derived pieces, sidecar or stream
   if (format !== FORMAT_VERSION && format !== 4) {
     throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
   }
@@ -98,13 +98,15 @@ function slot(v: unknown, path: string): void {
   count(field(v, "offset", path), `${path}.offset`);
 }
 
-/** [offset, bytes, checksum?], or with `derived` [offset, bytes, checksum, fn] */
+/**
+ * [offset, bytes, checksum?] (a streamed piece's checksum may be null, and a fourth entry gives its
+ * position in the weights file), or with `derived` [offset, bytes, checksum, fn]
+ */
 function span(v: unknown, path: string, derived?: boolean): void {
-  if (!Array.isArray(v) || (derived ? v.length !== 4 : v.length !== 2 && v.length !== 3)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum${derived ? ", fn" : ""}]`);
-  count(v[0], `${path}[0]`);
-  count(v[1], `${path}[1]`);
-  if (derived) count(v[3], `${path}[3]`);
-  if (v.length > 2 && !(Number.isInteger(v[2]) && v[2] >= 0 && v[2] <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(v[2])} is not a 32-bit checksum`);
+  if (!Array.isArray(v) || (derived ? v.length !== 4 : v.length < 2 || v.length > 4)) damaged(`the manifest's ${path} is ${short(v)}, not [offset, bytes, checksum${derived ? ", fn" : ""}]`);
+  v.forEach((x, k) => k !== 2 && count(x, `${path}[${k}]`));
+  const sum = v[2];
+  if (v.length > 2 && !(sum === null && !derived) && !(Number.isInteger(sum) && sum >= 0 && sum <= 0xffffffff)) damaged(`the manifest's ${path} checksum ${short(sum)} is not a 32-bit checksum`);
 }
 
 function frozen(v: unknown, path: string): void {
@@ -148,6 +150,11 @@ function checkFields(json: unknown): Manifest {
     count(field(r, "bytes", `memory.regions[${k}]`), `memory.regions[${k}].bytes`);
   });
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
+  // the weights sources' loader places stored pieces only: such artifacts are compiled prepacked
+  const layers = json.layers as { derived?: unknown[] }[];
+  if (("sidecar" in memory || "stream" in memory) && layers.some((l) => l.derived?.length)) damaged("the manifest has derived pieces and a sidecar or streamed weights, which kiln never writes together");
+  // memory.sidecar and memory.stream are checked where they are read, outside this bundle: kiln run
+  // (compiler/driver/cli/cmd-run.ts) and the weights sources' loader (runtime/sources.ts)
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
 }

@@ -16,10 +16,16 @@ import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
+import { streamBytes, streamSource } from "./sidecar.js";
+import type { StreamImage } from "../../codegen/stream.js";
 
 export interface CompileResult {
   wasm: Uint8Array;
   manifest: Manifest;
+  /** the weights image for the sidecar file, with options.weightsFile (or memoryBudget, up to 2 GiB: past that, `stream`) */
+  weights?: Uint8Array;
+  /** with memoryBudget: the weights file's image as pieces at their positions, to write one by one */
+  stream?: StreamImage;
 }
 
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
@@ -45,8 +51,9 @@ async function resolveSource(source: ModelSource, options: CompileOptions): Prom
 export async function compile(model: ModelSource, options: CompileOptions = {}): Promise<CompileResult> {
   checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
-  const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
-  return { wasm, manifest };
+  const { wasm, manifest, weights, stream } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  if (stream) return { wasm, manifest, stream, ...(stream.bytes < 2 ** 31 ? { weights: streamBytes(stream) } : {}) };
+  return { wasm, manifest, ...(weights ? { weights } : {}) };
 }
 
 export interface InputInfo {
@@ -112,8 +119,11 @@ export interface LoadLimits extends Limits {
 
 export const DEFAULT_MAX_MODULES = 8;
 
+// load() runs what it compiles: a sidecar file (weightsFile, onWeights) is compile()'s
+const { weightsFile: _sidecar, onWeights: _write, ...COMPILE_RULES_FOR_LOAD } = COMPILE_OPTION_RULES;
+
 const LOAD_OPTION_RULES: OptionRules = {
-  ...COMPILE_OPTION_RULES,
+  ...COMPILE_RULES_FOR_LOAD,
   cache: rules.boolean,
   cacheDir: rules.nonEmptyString,
   relaxedSupported: rules.function,
@@ -133,7 +143,9 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const memoryLimit: Limits = { maxMemoryBytes: options.limits?.maxMemoryBytes };
   // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
   if (isWasm(src.bytes) || (typeof model === "string" && /\.wasm$/i.test(model))) {
-    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit });
+    // in Node, a .wasm named by its path finds its weights file beside it (kiln compile --weights)
+    const weights = typeof model === "string" ? await (await import("./sidecar-file.js")).sidecarOf(model, src.bytes, undefined) : undefined;
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights });
     return {
       inputs: fromSlots(session.inputs),
       outputs: fromSlots(session.outputs),
@@ -185,23 +197,27 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       probe = undefined;
       const processKey = useCache ? cacheKey(pristine, {
         shapes, frozen: [values, typeof model === "string" ? model : ""],
-        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options) },
+        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget },
       }) : undefined;
       const build = async (): Promise<CachedModule> => {
-        if (!graph) return compileModule((await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen)).wasm);
+        if (!graph) {
+          const c = await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen);
+          return c.stream ? { module: await compileModule(c.wasm).then((m) => m.module), weights: streamSource(c.stream) } : compileModule(c.wasm);
+        }
         // in process, the weights never pass through a module: written into memory from the tensors
         const opts = { ...src.options, shapes };
         await prepareGraph(graph, opts);
         await optimizeGraph(graph, opts);
-        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)) });
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
-        if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);
-        return { module: await compileGenerated(gen.wasm), weights: gen.weights };
+        // a streamed module's weights are read from the tensors as layers run: no artifact to keep on disk
+        if (options.cacheDir && processKey && !gen.stream) await writeDiskCache(options.cacheDir, processKey, gen);
+        return { module: await compileGenerated(gen.wasm), weights: gen.stream ? streamSource(gen.stream) : gen.weights };
       };
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);
-        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit });
+        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget });
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));

@@ -3,14 +3,15 @@
 // each load still gets its own instance (own memory). A few entries at most, least recently used
 // dropped first: a module pins its weights image (setModuleCacheLimit changes how many).
 import { splitWeights, type WeightsWriter } from "../../runtime/weights.js";
+import type { StreamedWeights } from "../../runtime/schedule.js";
 import { compileArtifact } from "../../runtime/session.js";
 import { KILN_VERSION } from "../../codegen/module.js";
 import { KilnError } from "../../runtime/errors.js";
 
 export interface CachedModule {
   module: WebAssembly.Module;
-  /** the weights to place at instantiation (the kiln.weights section's image, or a writer), if any */
-  weights?: Uint8Array | WeightsWriter;
+  /** the weights to place at instantiation (the kiln.weights section's image, or a writer), if any; or a source to stream them from (a memory budget) */
+  weights?: Uint8Array | WeightsWriter | StreamedWeights;
 }
 
 export const DEFAULT_CACHE_ENTRIES = 4;

@@ -6,6 +6,8 @@ import { checkOptions, rules, type OptionRules } from "../../runtime/options.js"
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
+import { splitSidecar, streamSidecar } from "./sidecar.js";
+import type { StreamImage } from "../../codegen/stream.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
@@ -62,6 +64,23 @@ export interface CompileOptions {
   limits?: Limits;
   /** told what the compile is doing as it goes: stages, passes, layers (kiln compile draws it on a terminal) */
   onProgress?: (progress: CompileProgress) => void;
+  /**
+   * Sidecar weights: the weights image goes to a file of this name beside the .wasm (the result's
+   * `weights`, which the caller writes; kiln compile --weights m.bin), the .wasm keeps code and
+   * manifest. createSession(wasm, { weights: await fileSource("m.bin") }) runs it (runtime/sources.ts).
+   */
+  weightsFile?: string;
+  /**
+   * Bytes of linear memory the weights may take (codegen/stream.ts): each layer's weights are
+   * read into a ring of slots that size before the layer runs, on every run. The weights then go
+   * to a sidecar file (weightsFile, default "weights.bin"): the stream image, in order of use.
+   */
+  memoryBudget?: number;
+  /**
+   * under memoryBudget: told each piece of the weights file (position, bytes) as the compile writes
+   * it for its checksum, so a caller writes the file in that one pass (kiln compile does)
+   */
+  onWeights?: (position: number, bytes: Uint8Array) => void;
 }
 
 
@@ -79,6 +98,9 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   verifyEach: rules.boolean,
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
+  weightsFile: rules.nonEmptyString,
+  memoryBudget: rules.int(1),
+  onWeights: rules.function,
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -94,6 +116,10 @@ export interface CompiledModel {
   manifest: Manifest;
   graph: Graph;
   passes: PassStat[];
+  /** the weights image, when options.weightsFile moved it out of the .wasm */
+  weights?: Uint8Array;
+  /** under options.memoryBudget: the weights file's image, piece by piece (sidecar.ts streamBytes, writeStreamFile) */
+  stream?: StreamImage;
 }
 
 export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Graph {
@@ -165,9 +191,15 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, prepack: options.prepack, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
+  // a sidecar file or a memory budget takes the weights ready-packed: the weights sources' loader
+  // places stored pieces only (runtime/sources.ts), and a budget's slots have no room to derive
+  const prepack = options.prepack || options.weightsFile !== undefined || options.memoryBudget !== undefined;
+  const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, prepack, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget, streamSink: options.onWeights });
+  const { wasm, manifest } = gen;
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });
+  if (gen.stream) return { ...streamSidecar(wasm, manifest, gen.stream, options.weightsFile ?? "weights.bin"), graph, passes };
+  if (options.weightsFile !== undefined) return { ...splitSidecar(wasm, manifest, options.weightsFile), graph, passes };
   return { wasm, manifest, graph, passes };
 }
 

@@ -36,7 +36,7 @@ export async function readModelFile(path: string): Promise<{ bytes: Uint8Array; 
   const bytes = readUserFile(fs, path, "model file", "INVALID_MODEL");
   // the folder the caller named the model in, with its links resolved
   const dir = fs.realpathSync(p.resolve(p.dirname(path)));
-  const readExternal: ExternalDataReader = (location, offset, length, tensor) => {
+  const readExternal: ExternalDataReader = (location, offset, length, tensor, into) => {
     const of = tensor === undefined ? "external data" : `tensor ${JSON.stringify(tensor)}: external data`;
     const refuse = (why: string) => new KilnError("INVALID_MODEL", `${of} ${JSON.stringify(location)} ${why}; kiln only reads files inside the model's folder ${dir}`);
     if (p.isAbsolute(location) || !isInside(p, dir, p.resolve(dir, location))) throw refuse("is outside the model's folder");
@@ -47,13 +47,13 @@ export async function readModelFile(path: string): Promise<{ bytes: Uint8Array; 
       throw new KilnError("INVALID_MODEL", `${of} ${JSON.stringify(location)} cannot be read: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file beside the model" : (e as Error).message}`);
     }
     if (!isInside(p, dir, real) || real === dir) throw refuse(`leads to ${real}, outside the model's folder`);
-    return readRange(fs, real, offset, length, `${of} ${JSON.stringify(location)}`);
+    return readRange(fs, real, offset, length, `${of} ${JSON.stringify(location)}`, into);
   };
   return { bytes, readExternal };
 }
 
 /** Bytes [offset, offset + length) of a regular file (to its end without length), read without the rest. */
-function readRange(fs: typeof FS, file: string, offset: number, length: number | undefined, what: string): Uint8Array {
+function readRange(fs: typeof FS, file: string, offset: number, length: number | undefined, what: string, into?: Uint8Array): Uint8Array {
   const st = fs.statSync(file);
   // a FIFO or device would block or never end
   if (!st.isFile()) throw new KilnError("INVALID_MODEL", `${what} is not a regular file`);
@@ -63,7 +63,8 @@ function readRange(fs: typeof FS, file: string, offset: number, length: number |
   }
   // no tensor over wasm32's 4 GiB memory can run; refuse before allocating for it
   if (end - offset > 2 ** 32) throw new KilnError("UNSUPPORTED_OP", `${what} holds ${end - offset} bytes from offset ${offset}, more than the 4 GiB a wasm32 memory can hold`);
-  const out = new Uint8Array(end - offset);
+  const out = into ?? new Uint8Array(end - offset);
+  if (out.length !== end - offset) throw new KilnError("INTERNAL", `${what}: asked to read ${end - offset} bytes into ${out.length}`);
   const fd = fs.openSync(file, "r");
   try {
     for (let got = 0; got < out.length;) {

@@ -21,7 +21,12 @@ export interface CompileReport {
   layers: LayerReport[];
   /** how many layers each kernel variant runs */
   kernels: Record<string, number>;
-  memory: { arenaBytes: number; naiveBytes: number; lowerBoundBytes: number; weightBytes: number };
+  /**
+   * linearBytes: the module's linear memory (its peak: memory is fixed at instantiation), which
+   * under a memory budget is arena + inputs/outputs + the budget's weight slots (+ kernels'
+   * scratch); budgetBytes and streamBytes (the weights file) then say so
+   */
+  memory: { arenaBytes: number; naiveBytes: number; lowerBoundBytes: number; weightBytes: number; linearBytes: number; budgetBytes?: number; streamBytes?: number };
   /**
    * wasmBytes: the code alone (the baseline build, without the kiln sections); relaxedBytes: the
    * relaxed-SIMD build's code the artifact carries too; artifactBytes: the whole .wasm
@@ -56,6 +61,8 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
       naiveBytes: plan?.naiveBytes ?? 0,
       lowerBoundBytes: plan?.lowerBoundBytes ?? 0,
       weightBytes: manifest.memory.weightsBytes,
+      linearBytes: manifest.memory.bytes,
+      ...(manifest.memory.stream ? { budgetBytes: manifest.memory.stream.budget, streamBytes: manifest.memory.stream.bytes } : {}),
     },
     code: { wasmBytes: sizes.code, ...(sizes.relaxedCode ? { relaxedBytes: sizes.relaxedCode } : {}), artifactBytes: wasm.length },
     weights: { modelBytes: manifest.memory.weightsBytes, storedBytes: stored, derivedBytes, placedBytes: stored + derivedBytes },

@@ -12,10 +12,15 @@ import { appendCustomSection } from "../../runtime/sections.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { splitWeights } from "../../runtime/weights.js";
 import type { Graph } from "../ir/graph.js";
+import type { StreamSink } from "../../codegen/stream.js";
 import type { CompileProgress } from "./progress.js";
 
 export interface ArtifactOptions {
   optimize?: boolean;
+  /** weights streamed through a ring of slots this size (codegen/stream.ts): one SIMD build ("auto" is baseline) */
+  memoryBudget?: number;
+  /** under memoryBudget: each piece of the weights file as it is written (codegen/stream.ts StreamSink) */
+  streamSink?: StreamSink;
   simd?: SimdChoice;
   kernels?: KernelSelection;
   /** ship the kernels' derived weight forms ready (CompileOptions.prepack); default: a compact artifact (codegen/derive.ts) */
@@ -30,6 +35,11 @@ export function generateArtifact(graph: Graph, options: ArtifactOptions = {}): G
   // layers of each build, for progress: prepare runs once (its results are shared), emit per build
   const onLayer = (build: string) => onProgress && ((phase: "prepare" | "emit", done: number, total: number) =>
     onProgress({ stage: phase === "prepare" ? "prepare" : "codegen", detail: build, done, total }));
+  if (options.memoryBudget !== undefined) {
+    // the slots' checksums are per piece, not per address (slots are shared): one build only
+    const one = simd === "relaxed" ? "relaxed" : "baseline";
+    return generate(graph, { optimize, simd: one, kernels, onLayer: onLayer(one), memoryBudget: options.memoryBudget, streamSink: options.streamSink });
+  }
   if (simd !== "auto") return generate(graph, { optimize, simd, kernels, compact, onLayer: onLayer(simd) });
   // one prepare per layer for both builds: the weights are packed and transformed once; the
   // relaxed build runs over the base build's image, so its manifest carries the same checksums

@@ -25,6 +25,40 @@ class RawTensor implements Tensor {
   }
 }
 
+/**
+ * A big tensor in a model's external data file, kept as a reference (file, offset, length): its
+ * bytes are read from the file each time something asks (tensorBytes, or `data`, a fresh array
+ * each read), never kept, so a model of many gigabytes compiles and runs without holding them
+ * (weights streamed under a memory budget are read when their layer runs). Passes that would
+ * read every byte (cse's hash) use `ref` instead.
+ */
+class ExternalTensor implements Tensor {
+  declare readonly data: TypedArray;
+  /** `read(into)` reads the bytes into `into` when given (exactly their length), else into a new array */
+  constructor(readonly dtype: DTypeName, readonly dims: number[], readonly ref: string, readonly read: (into?: Uint8Array) => Uint8Array) {
+    Object.defineProperty(this, "data", { enumerable: true, get: () => {
+      const raw = this.read();
+      const a = new (dtypeInfo(this.dtype).array)(storageLength(this.dtype, sizeOf(this.dims)));
+      new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(raw);
+      return a;
+    } });
+  }
+}
+
+/** A tensor read from external data on demand (`ref` names the file, offset and length). */
+export function externalTensor(dtype: DTypeName, dims: readonly number[], ref: string, read: (into?: Uint8Array) => Uint8Array): Tensor {
+  return new ExternalTensor(dtype, [...dims], ref, read);
+}
+
+/** Write t's bytes into `into` (exactly their length): read from the file straight there for a tensor left in external data. */
+export function writeTensorBytes(t: Tensor, into: Uint8Array): void {
+  if (t instanceof ExternalTensor) t.read(into);
+  else into.set(tensorBytes(t));
+}
+
+/** The (file, offset, length) reference of a tensor read on demand from external data, else undefined. */
+export const externalRef = (t: Tensor): string | undefined => (t instanceof ExternalTensor ? t.ref : undefined);
+
 /** A tensor of `dims` whose elements are `raw` (little-endian, exactly storageBytes(dtype, size) bytes). */
 export function rawTensor(dtype: DTypeName, dims: readonly number[], raw: Uint8Array): Tensor {
   return new RawTensor(dtype, [...dims], raw);
@@ -33,5 +67,6 @@ export function rawTensor(dtype: DTypeName, dims: readonly number[], raw: Uint8A
 /** The bytes of t's elements, without building its array when it is still raw. */
 export function tensorBytes(t: Tensor): Uint8Array {
   if (t instanceof RawTensor) return t.raw;
+  if (t instanceof ExternalTensor) return t.read();
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 }

@@ -3,15 +3,27 @@
 import { dtype, dtypeFromOnnx, onnxTypeName, sizeOf, storageBytes, storageLength, type TypedArray } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { Tensor } from "../ir/graph.js";
-import { rawTensor } from "../ir/raw.js";
+import { externalTensor, rawTensor } from "../ir/raw.js";
+
+/**
+ * External tensors of at least this many bytes are read from their file on demand, never kept
+ * (a model past 4 GiB, streamed under a memory budget); smaller ones are read at import.
+ */
+let lazyExternalBytes = 64 * 2 ** 20;
+
+/** Tests set a small threshold to exercise on-demand external tensors with small models. */
+export function setLazyExternalBytes(bytes: number): void {
+  lazyExternalBytes = bytes;
+}
 import { onnx, toBigInt, toNumber, type TensorProto } from "./proto.js";
 
 export interface ExternalDataReader {
   /**
    * Read `length` bytes (to the end when undefined) at `offset` of the file `location`, relative
    * to the model; `tensor` names the tensor, for messages. offset and length are non-negative integers.
+   * With `into` (length bytes), the bytes are read into it (a module's memory: no staging copy).
    */
-  (location: string, offset: number, length: number | undefined, tensor?: string): Uint8Array;
+  (location: string, offset: number, length: number | undefined, tensor?: string, into?: Uint8Array): Uint8Array;
 }
 
 export class UnsupportedTypeError extends Error {
@@ -41,6 +53,17 @@ export function decodeTensor(t: TensorProto, readExternal?: ExternalDataReader):
     const want = n * info.bytes;
     if (length !== undefined && length !== want) {
       throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)} keeps ${length} bytes in ${JSON.stringify(location)}, expected ${want} for ${info.name}[${dims.join(",")}]`);
+    }
+    if (want >= lazyExternalBytes) {
+      // a big tensor stays in its file: checked now (the path, and that the file holds the range),
+      // read when something needs its bytes (compiler/ir/raw.ts externalTensor)
+      if (want > 0) readExternal(location, offset + want - 1, 1, name);
+      return externalTensor(info.name, dims, `${location}@${offset}+${want}`, (into) => {
+        const got = readExternal(location, offset, want, name, into);
+        if (got.length !== want) throw new KilnError("INVALID_MODEL", `tensor ${JSON.stringify(name)}: external data ${JSON.stringify(location)} gave ${got.length} bytes, expected ${want}`);
+        if (into && got !== into) into.set(got); // a caller's reader may not read into it
+        return into ?? got;
+      });
     }
     raw = readExternal(location, offset, length, name);
   } else if (t.rawData && t.rawData.length > 0) {

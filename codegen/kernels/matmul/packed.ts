@@ -10,6 +10,7 @@ import { packBOf } from "./gemm-pack.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import { batchLoop } from "./core.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx, type TensorInfo } from "../kernel.js";
+import { externalRef } from "../../../compiler/ir/raw.js";
 
 /** The product as the packed GEMM sees it: A is M x K row-major read in place (batches folded into M). */
 interface PackedShape {
@@ -18,7 +19,17 @@ interface PackedShape {
   K: number;
   transB: boolean;
   b: TensorInfo;
+  /**
+   * B read in place, in its stored layout, not packed: a single row (M 1) against a B left in its
+   * external data file (compiler/ir/raw.ts externalTensor, a model past 4 GiB streamed under a
+   * memory budget). Each B element is read once either way; packing would make a copy of
+   * gigabytes in JavaScript on every run, as each layer's weights are read into their slot
+   */
+  inPlace?: boolean;
 }
+
+/** See PackedShape.inPlace. */
+const inPlace = (M: number, transB: boolean, b: TensorInfo) => M === 1 && !transB && externalRef(b.value!) !== undefined;
 
 const f32 = (t: TensorInfo | undefined) => t?.dtype === "float32";
 
@@ -29,7 +40,7 @@ function matmulShape(ctx: LayerCtx): PackedShape | undefined {
   if (b.dims.slice(0, -2).some((d) => d !== 1)) return undefined;
   const [K, N] = b.dims.slice(-2);
   if (K === 0 || N === 0 || y.size === 0) return undefined;
-  return { M: y.size / N, N, K, transB: false, b };
+  return { M: y.size / N, N, K, transB: false, b, inPlace: inPlace(y.size / N, false, b) };
 }
 
 function gemmShape(ctx: LayerCtx): PackedShape | undefined {
@@ -38,7 +49,8 @@ function gemmShape(ctx: LayerCtx): PackedShape | undefined {
   const [M, N] = y.dims;
   const K = a.dims[1];
   if (K === 0 || y.size === 0) return undefined;
-  return { M, N, K, transB: ctx.attrs.int("transB", 0) !== 0, b };
+  const transB = ctx.attrs.int("transB", 0) !== 0;
+  return { M, N, K, transB, b, inPlace: inPlace(M, transB, b) };
 }
 
 /**
@@ -64,9 +76,9 @@ function gemmBias(ctx: LayerCtx, M: number, N: number): BiasForm | undefined {
 const bytes = (d: Float32Array) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 function prepareWith(shape: PackedShape, bias: BiasForm): KernelPrep {
-  const constants: KernelPrep["constants"] & {} = [packBOf(shape.b.value!, shape.K, shape.N, shape.transB)];
+  const constants: KernelPrep["constants"] & {} = shape.inPlace ? [] : [packBOf(shape.b.value!, shape.K, shape.N, shape.transB)];
   if (bias.kind === "const") constants.push(bytes(bias.data));
-  return { constants, unread: [1] };
+  return { constants, unread: shape.inPlace ? [] : [1] };
 }
 
 
@@ -122,7 +134,7 @@ function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, 
   ctx.fn.emit(...emitPackedGemm(ctx, {
     M, N, K, alpha, bias, c,
     a: { addr: ctx.input(0).addr, rs: K },
-    packedB: ctx.constantAddrs[0],
+    ...(shape.inPlace ? { b: { addr: ctx.input(1).addr, rs: N } } : { packedB: ctx.constantAddrs[0] }),
     epilogue,
     // a single row (M=1, a fully connected layer at batch 1) reads each B element once: memory-
     // bound, so each panel is read in one sequential sweep instead of per K block
@@ -155,7 +167,7 @@ export const PACKED_GEMM = variant<PackedGemm>({
   },
   prepare: (_ctx, plan) => prepareWith(plan, plan.bias),
   emit: (ctx, plan) => {
-    const addr = plan.bias.kind === "input" ? ctx.input(2).addr : plan.bias.kind === "const" ? ctx.constantAddrs[1] : undefined;
+    const addr = plan.bias.kind === "input" ? ctx.input(2).addr : plan.bias.kind === "const" ? ctx.constantAddrs[plan.inPlace ? 0 : 1] : undefined;
     emitWith(ctx, plan, addr, ctx.attrs.float("alpha", 1));
   },
 });

@@ -120,6 +120,17 @@ export function parseShapes(specs: string[]): Record<string, number[]> {
   return shapes;
 }
 
+/** --memory-budget 256MB: bytes, with an optional unit (KB, MB, GB: powers of 1024; B) */
+export function parseBudget(args: Args): number | undefined {
+  const v = one(args, "memory-budget");
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|KIB|MB|MIB|GB|GIB)?$/i.exec(v.trim());
+  const unit = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m?.[2] ?? "B")[0].toUpperCase() as "B"];
+  const bytes = m ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`--memory-budget takes a size such as 256MB or 1GB (units B, KB, MB, GB: powers of 1024), got ${JSON.stringify(v)}`);
+  return bytes;
+}
+
 const SIMD_CHOICES = ["auto", "baseline", "relaxed"] as const;
 
 /** --simd auto|baseline|relaxed (see CompileOptions.simd) */

@@ -12,7 +12,7 @@ import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { one, parseSimd, UsageError, type Args } from "./args.js";
+import { one, parseBudget, parseSimd, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { progressLine } from "./progress-line.js";
@@ -43,9 +43,30 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (emitTs) checkOutputFile(bindingsFile(out), "--emit-ts");
   const reportFile = one(args, "report");
   if (reportFile) checkOutputFile(reportFile, "--report");
+  // under a memory budget the weights always go to a file: model.bin beside model.wasm unless --weights
+  const weightsFile = one(args, "weights") ?? (parseBudget(args) === undefined ? undefined : out.replace(/(\.wasm)?$/i, ".bin"));
+  if (weightsFile !== undefined) {
+    checkOutputFile(weightsFile, "--weights");
+    if (path.resolve(weightsFile) === path.resolve(out)) throw new UsageError(`--weights ${weightsFile} is the -o file; name the weights file apart (model.bin)`);
+  }
   const t0 = performance.now();
-  const { compiled, nodesBefore } = await compileModelFile(model, args);
+  // under a budget the weights file is written as the compile seals each piece: one pass, never whole in memory
+  const fd = parseBudget(args) === undefined ? undefined : fs.openSync(weightsFile!, "w");
+  const onWeights = fd === undefined ? undefined : (position: number, bytes: Uint8Array) => {
+    for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+  };
+  let result;
+  try {
+    result = await compileModelFile(model, args, onWeights);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined && !result) fs.rmSync(weightsFile!, { force: true }); // no half-written file left behind
+  }
+  const { compiled, nodesBefore } = result;
   writeOutputFile(out, "-o", compiled.wasm);
+  if (compiled.stream) {
+    if (fs.statSync(weightsFile!).size !== compiled.stream.bytes) throw new KilnError("INTERNAL", `the weights file ${weightsFile} was not written whole`);
+  } else if (weightsFile !== undefined) writeOutputFile(weightsFile, "--weights", compiled.weights!);
   const ms = performance.now() - t0;
   if (reportFile) {
     writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
@@ -53,13 +74,14 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (emitTs) await writeBindings(compiled.wasm, out, bindingsFile(out), args);
   if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
   if (!quiet) {
-    console.log(`kiln: ${model} -> ${out}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
+    const sidecar = weightsFile === undefined ? "" : ` + ${weightsFile} (${compiled.stream?.bytes ?? compiled.weights!.length} bytes of weights)`;
+    console.log(`kiln: ${model} -> ${out}${sidecar}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
   }
   return 0;
 }
 
 /** The ONNX model `model` compiled with the command's flags (-O, --shape, --simd ...), with progress on a terminal unless --quiet. */
-export async function compileModelFile(model: string, args: Args) {
+export async function compileModelFile(model: string, args: Args, onWeights?: (position: number, bytes: Uint8Array) => void) {
   const { bytes, readExternal } = await readModelFile(model);
   const simd = parseSimd(args, "auto");
   const graph = importChecked(bytes, readExternal);
@@ -68,7 +90,11 @@ export async function compileModelFile(model: string, args: Args) {
   const nodesBefore = graph.g.order;
   const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);
   try {
-    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update }), nodesBefore };
+    const memoryBudget = parseBudget(args);
+    const out = one(args, "o") ?? one(args, "output");
+    const weights = one(args, "weights") ?? (memoryBudget !== undefined && out ? out.replace(/(\.wasm)?$/i, ".bin") : undefined);
+    const weightsFile = weights === undefined ? undefined : path.basename(weights);
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, weightsFile, memoryBudget, onWeights, onProgress: line?.update }), nodesBefore };
   } finally {
     line?.end();
   }

@@ -9,12 +9,13 @@ import { createSession, notWasmReason, type Session } from "../../../runtime/ses
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
-import { all, COMPILE_FLAGS, one, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { all, COMPILE_FLAGS, one, parseBudget, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { fileIsWasm, isWasmBytes } from "./wasm-file.js";
 import { openArtifactFile } from "./artifact-file.js";
 import type { WeightsWriter } from "../../../runtime/weights.js";
+import { sidecarOf } from "../sidecar-file.js";
 
 interface FileTensor {
   dtype: DTypeName;
@@ -89,9 +90,12 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
     // a compiled module has its shapes and code fixed: compile flags would be silently ignored
     const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => args.flags.has(f));
     if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
-    session = await createSession(bytes, { simd: parseSimd(args, "auto"), ...(weights ? { weights } : {}) });
+    // weights in a sidecar file (kiln compile --weights, --memory-budget), else read from the artifact's file as placed
+    const sidecar = await sidecarOf(model, bytes, one(args, "weights"));
+    session = await createSession(bytes, { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : weights ? { weights } : {}), memoryBudget: parseBudget(args) });
     outputNames = session.outputs.map((s) => s.name);
   } else {
+    if (args.flags.has("weights")) throw new UsageError(`--weights applies to a .wasm compiled with kiln compile --weights; ${model} is an ONNX model (its external data is found beside it)`);
     const { compileOptions, compiler, importChecked } = await import("./compile-options.js");
     const { readModelFile } = await import("../files.js");
     const { readExternal } = await readModelFile(model);
@@ -105,7 +109,12 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
     });
     const { compileGraph } = await compiler();
     const simd = resolveSimd(parseSimd(args, "auto"));
-    session = await createSession((await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd })).wasm);
+    const memoryBudget = parseBudget(args);
+    const compiled = await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd, memoryBudget });
+    // under a budget the weights stream from the compile's pieces, each written (from the model's
+    // tensors, or its external data file) when its layer is about to run: never all in memory
+    const weights = compiled.stream && (await import("../sidecar.js")).streamSource(compiled.stream);
+    session = await createSession(compiled.wasm, { weights, memoryBudget });
   }
   checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
   const feeds: Record<string, { data: never; dims: number[] }> = {};

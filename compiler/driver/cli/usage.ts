@@ -3,7 +3,7 @@ export const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
 
 usage:
   kiln compile model.onnx -o model.wasm [--emit-ts] [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed]
-               [--report R.json] [--time-passes] [--quiet] [--prepack]
+               [--report R.json] [--time-passes] [--quiet] [--prepack] [--weights model.bin] [--memory-budget 256MB]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
   kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
                [--name ClassName] [--runtime-import kiln/runtime]
@@ -13,7 +13,7 @@ usage:
                IR text in, IR text out (like mlir-opt): the named passes, in order
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
                                  [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
-                                 [--profile trace.json] [--save DIR]
+                                 [--profile trace.json] [--save DIR] [--weights model.bin] [--memory-budget 256MB]
   kiln pack model.onnx|model.wasm -o DIR [--target npm|worker] [--name NAME] [--shape ...] [-O0|-O1|-O2] [--simd ...] [--quiet]
                npm: a package (ESM entry with typed bindings and .d.ts, the .wasm, kiln's runtime);
                worker: a Cloudflare Workers module (fetch handler, runtime, .wasm; wrangler.toml, workerd.capnp)
@@ -43,6 +43,13 @@ options:
   --prepack    compile, pack: ship the kernels' packed and transformed weights ready (the fastest load,
                a larger file: Winograd's form is up to 4x a 3x3 filter bank); by default each weight is
                stored once, as the model gives it, and the module derives those forms as it places them
+               (--weights and --memory-budget imply it)
+  --weights    compile: the weights go to this file beside the .wasm (code and manifest stay in the
+               .wasm; each layer's pieces are read from the file as the first run reaches it);
+               run: where that file is (default: the name the .wasm records, beside it)
+  --memory-budget  bytes of linear memory the weights may take (KB, MB, GB: powers of 1024): each
+               layer's weights are read from the weights file into slots that size before it runs, on
+               every run (compile: the weights go to --weights, default model.bin beside model.wasm)
   --quiet      no summary line, and no progress (shown on a terminal for compiles over a second)
   --verbose    print stack traces with errors
   --help       this text`;
