@@ -12,6 +12,7 @@ import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 import { readResponse, type ResponseLike } from "./source.js";
 import { checkOptions, rules, type OptionRules } from "./options.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
+import type { ThreadPool } from "./threads.js";
 
 export type { Feeds, TensorInput } from "./feeds.js";
 
@@ -38,8 +39,10 @@ export interface Session {
    * each layer's pieces just before it: placedBytes, placeMs) and its flops where the manifest has them.
    */
   profile(feeds: Feeds): Promise<LayerTiming[]>;
-  /** a session made with proxy: true: stop its worker (runs after this fail) */
+  /** a session made with proxy: true or running on threads: stop its workers (runs after this fail) */
   terminate?(): void;
+  /** the threads the session runs on (1 unless a threaded module runs with options.threads) */
+  readonly threads?: number;
 }
 
 /** One layer's share of a profiled run (Session.profile). */
@@ -114,6 +117,14 @@ export interface SessionOptions {
    * run() is then a message, and the calling thread stays free while the model runs.
    */
   proxy?: boolean;
+  /**
+   * Threads to run on (docs/THREADS.md): a number, or "auto" (the cores this machine reports, at
+   * most the module's maximum). Only a module compiled with threads (kiln compile --threads N,
+   * load(model, { threads })) runs on several; another runs on one and warns. Default 1.
+   */
+  threads?: number | "auto";
+  /** where warnings go (a threads request that runs on one thread): default console.warn; a no-op silences them */
+  warn?: (message: string) => void;
 }
 
 export const SESSION_OPTION_RULES: OptionRules = {
@@ -123,6 +134,8 @@ export const SESSION_OPTION_RULES: OptionRules = {
   placement: rules.oneOf("lazy", "eager"),
   limits: rules.shape(LIMIT_RULES),
   proxy: rules.boolean,
+  threads: rules.threads,
+  warn: rules.function,
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
@@ -176,17 +189,27 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
   checkMemory(manifest.memory.bytes, options.limits);
-  const instance = await instantiate(mod);
+  const threadCount = await threadsFor(manifest, options);
+  const shared = manifest.threads ? await sharedMemoryFor(manifest) : undefined;
+  const instance = await instantiate(mod, shared);
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
   // the module's own memory, in case the manifest understates it: refused before anything is written
   if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement);
-  const runAll = exports.run as () => void;
-  const runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
+  let runAll = exports.run as () => void;
+  let runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
   if (typeof runAll !== "function" || typeof runLayers !== "function") {
     throw new KilnError("INVALID_ARTIFACT", `this module does not export the functions run and ${RUN_LAYERS}; it was not produced by kiln compile, or is damaged`);
+  }
+  let pool: ThreadPool | undefined;
+  if (shared) {
+    const { startThreads } = await import("./threads.js");
+    pool = await startThreads(mod, shared, instance, threadCount);
+    const run = pool.run;
+    runLayers = run;
+    runAll = () => run(0, manifest.layers.length);
   }
   // the first run goes layer by layer, each layer's weights placed just before it: the layers
   // between two that read weights run in one call
@@ -270,7 +293,31 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       scheduler.finish();
       return times;
     },
+    threads: threadCount,
+    ...(pool ? { terminate: pool.close } : {}),
   };
+}
+
+/** The threads a session runs on: options.threads within the module's maximum (a one-thread module runs on one, and says so). */
+async function threadsFor(manifest: Manifest, options: SessionOptions): Promise<number> {
+  const asked = options.threads ?? 1;
+  if (asked === 1) return 1;
+  const max = manifest.threads?.max ?? 1;
+  if (max === 1) {
+    (options.warn ?? console.warn)(`kiln: this module was compiled for one thread (kiln compile --threads N, or load(model, { threads })): running on one thread`);
+    return 1;
+  }
+  if (asked === "auto") return Math.min(max, await (await import("./threads.js")).availableCores());
+  if (asked > max) throw new KilnError("BAD_OPTION", `option threads: ${asked}, but this module was compiled for at most ${max} threads; compile it with --threads ${asked}`);
+  return asked;
+}
+
+/** The shared memory a threaded module imports; a typed error where the platform has none (a page without cross-origin isolation). */
+async function sharedMemoryFor(manifest: Manifest): Promise<WebAssembly.Memory> {
+  const { sharedMemory, threadsUnavailable } = await import("./threads.js");
+  const why = threadsUnavailable();
+  if (why) throw new KilnError("BAD_OPTION", `this module was compiled with threads, which need a shared memory, but ${why}; serve the page with those headers, or use a module compiled for one thread`);
+  return sharedMemory(manifest.memory.bytes);
 }
 
 /**
@@ -278,11 +325,12 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
  * busy platform (measured 100-400 ms idle on a loaded 2-core machine for a module that
  * instantiates in under 1 ms). A browser's main thread refuses it for big modules: then async.
  */
-async function instantiate(mod: WebAssembly.Module): Promise<WebAssembly.Instance> {
+async function instantiate(mod: WebAssembly.Module, shared?: WebAssembly.Memory): Promise<WebAssembly.Instance> {
+  const imports = shared ? (await import("./threads.js")).importsFor(shared) : {};
   try {
-    return new WebAssembly.Instance(mod, {});
+    return new WebAssembly.Instance(mod, imports);
   } catch {
-    return WebAssembly.instantiate(mod, {});
+    return WebAssembly.instantiate(mod, imports);
   }
 }
 

@@ -50,6 +50,12 @@ export interface CompileOptions {
    * (codegen/kernels/kernel.ts KernelSelection); default: the environment's KILN_KERNELS (Node).
    */
   kernels?: string;
+  /**
+   * the most threads the module runs on (docs/THREADS.md): 2 or more compiles a threaded module
+   * (shared memory, big layers split among the threads), which createSession runs with
+   * { threads: N }; 1 (default) the one-thread module
+   */
+  threads?: number;
   /** run the IR verifier after every pass (default: the environment's KILN_VERIFY_EACH=1, in Node) */
   verifyEach?: boolean;
   /** refuse, with a typed error before the long work, a model planning more linear memory than limits.maxMemoryBytes */
@@ -70,6 +76,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   simd: rules.oneOf("auto", "baseline", "relaxed"),
   kernels: rules.string,
   verifyEach: rules.boolean,
+  threads: rules.int(1, 256),
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
 };
@@ -156,7 +163,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   await prepareGraph(graph, options);
   const passes = await optimizeGraph(graph, options);
-  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
+  const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, threads: options.threads, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });
   return { wasm, manifest, graph, passes };

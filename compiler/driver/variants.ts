@@ -18,23 +18,25 @@ export interface ArtifactOptions {
   optimize?: boolean;
   simd?: SimdChoice;
   kernels?: KernelSelection;
+  /** GenerateOptions.threads: both builds threaded alike */
+  threads?: number;
   onProgress?: (progress: CompileProgress) => void;
 }
 
 export function generateArtifact(graph: Graph, options: ArtifactOptions = {}): GeneratedModule {
   const simd = options.simd ?? "baseline";
-  const { optimize, kernels, onProgress } = options;
+  const { optimize, kernels, onProgress, threads } = options;
   // layers of each build, for progress: prepare runs once (its results are shared), emit per build
   const onLayer = (build: string) => onProgress && ((phase: "prepare" | "emit", done: number, total: number) =>
     onProgress({ stage: phase === "prepare" ? "prepare" : "codegen", detail: build, done, total }));
-  if (simd !== "auto") return generate(graph, { optimize, simd, kernels, onLayer: onLayer(simd) });
+  if (simd !== "auto") return generate(graph, { optimize, simd, kernels, threads, onLayer: onLayer(simd) });
   // one prepare per layer for both builds: the weights are packed and transformed once; the
   // relaxed build runs over the base build's image, so its manifest carries the same checksums
   const preps = new Map<string, KernelPrep>();
   const checksums = new Map<number, number>();
-  const base = generate(graph, { optimize, preps, kernels, checksums, onLayer: onLayer("baseline") });
+  const base = generate(graph, { optimize, preps, kernels, checksums, threads, onLayer: onLayer("baseline") });
   if (!base.relaxedDiffers) return base; // no kernel's code depends on the build: one build serves both
-  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels, checksums, onLayer: onLayer("relaxed") });
+  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels, checksums, threads, onLayer: onLayer("relaxed") });
   assertSameLayout(base.manifest, relaxed.manifest);
   const { code, weights } = splitWeights(base.wasm);
   const both = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed.wasm);
