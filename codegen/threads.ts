@@ -8,7 +8,7 @@
 // no atomics, today's code.
 import binaryen from "binaryen";
 import { THREAD_CONTROL, THREADS_EXPORT } from "../runtime/manifest.js";
-import type { Expr } from "./fn.js";
+import type { Expr, Fn, Local } from "./fn.js";
 
 const TID = "kiln_tid";
 const COUNT = "kiln_threads";
@@ -123,3 +123,14 @@ export const THREAD_FEATURES = binaryen.Features.Atomics;
  */
 export const splitWorthIt = (flops: number | undefined): boolean => (flops ?? 0) >= MIN_SPLIT_FLOPS;
 const MIN_SPLIT_FLOPS = 2e6;
+
+/**
+ * fn.nest(dims, body), with the outermost dim shared among the threads when `threads` is given
+ * (each thread its contiguous share of dims[0], the inner dims whole).
+ */
+export function splitNest(fn: Fn, threads: ThreadCtx | undefined, dims: readonly number[], body: (idx: Local[]) => Expr[]): Expr {
+  if (!threads || dims.length === 0) return fn.nest(dims, body);
+  if (dims.some((d) => d === 0)) return fn.m.nop();
+  const share = threadShare(fn.m, threads, dims[0]);
+  return fn.loopDyn(share.lo, share.hi, (i) => [fn.nest(dims.slice(1), (rest) => body([i, ...rest]))]);
+}
