@@ -11,6 +11,8 @@ export interface LayerReport {
   kernel: string;
   /** bytes of the weights image the layer reads */
   weightBytes: number;
+  /** a threaded module (--threads N): whether the layer's work is split among the threads, or runs on thread 0 (docs/THREADS.md) */
+  split?: boolean;
 }
 
 export interface CompileReport {
@@ -28,6 +30,7 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
   const plan = graph.memoryPlan;
   const layers = manifest.layers.map((l) => ({
     name: l.name, op: l.op, kernel: l.kernel ?? "default", weightBytes: (l.weights ?? []).reduce((a, [, b]) => a + b, 0),
+    ...(l.split !== undefined ? { split: l.split } : {}),
   }));
   const kernels: Record<string, number> = {};
   for (const l of layers) kernels[l.kernel] = (kernels[l.kernel] ?? 0) + 1;

@@ -12,7 +12,7 @@ import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { one, parseSimd, UsageError, type Args } from "./args.js";
+import { one, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { progressLine } from "./progress-line.js";
@@ -68,7 +68,8 @@ export async function compileModelFile(model: string, args: Args) {
   const nodesBefore = graph.g.order;
   const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);
   try {
-    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update }), nodesBefore };
+    const threads = parseThreads(args, false) as number | undefined;
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, onProgress: line?.update, ...(threads ? { threads } : {}) }), nodesBefore };
   } finally {
     line?.end();
   }

@@ -9,7 +9,7 @@ import { createSession, notWasmReason, type Session } from "../../../runtime/ses
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
-import { all, COMPILE_FLAGS, one, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { all, COMPILE_FLAGS, one, parseShapes, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { isWasmBytes } from "./wasm-file.js";
@@ -71,12 +71,13 @@ export async function cmdRun(args: Args): Promise<number> {
 
   let session: Session;
   let outputNames: string[];
+  const threads = parseThreads(args, true);
   const dataInputs = data?.inputs.map((f) => readTensorFile!(f) as FileTensor);
   if (isWasm) {
     // a compiled module has its shapes and code fixed: compile flags would be silently ignored
     const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => args.flags.has(f));
     if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
-    session = await createSession(bytes, { simd: parseSimd(args, "auto") });
+    session = await createSession(bytes, { simd: parseSimd(args, "auto"), threads });
     outputNames = session.outputs.map((s) => s.name);
   } else {
     const { compileOptions, compiler, importChecked } = await import("./compile-options.js");
@@ -92,7 +93,10 @@ export async function cmdRun(args: Args): Promise<number> {
     });
     const { compileGraph } = await compiler();
     const simd = resolveSimd(parseSimd(args, "auto"));
-    session = await createSession((await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd })).wasm);
+    // an .onnx compiles for the threads asked ("auto": this machine's cores)
+    const count = threads === "auto" ? await (await import("../../../runtime/threads.js")).availableCores() : threads ?? 1;
+    const compiled = await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd, ...(count > 1 ? { threads: count } : {}) });
+    session = await createSession(compiled.wasm, { threads: count });
   }
   checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
   const feeds: Record<string, { data: never; dims: number[] }> = {};
@@ -127,8 +131,9 @@ export async function cmdRun(args: Args): Promise<number> {
     return { row, got };
   });
   if (saveDir) await saveOutputs(saveDir, outputs.map(({ row, got }) => ({ name: row.name, ...got })));
+  session.terminate?.();
   if (json) {
-    console.log(JSON.stringify({ outputs: outputs.map((o) => o.row), ms: Number(ms.toFixed(3)) }));
+    console.log(JSON.stringify({ outputs: outputs.map((o) => o.row), ms: Number(ms.toFixed(3)), threads: session.threads ?? 1 }));
   } else {
     for (const { row, got } of outputs) {
       const vals = Array.from(got.data.slice(0, 8) as ArrayLike<number | bigint>, (v) => (typeof v === "number" ? Number(v.toPrecision(6)) : v));
