@@ -188,7 +188,10 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     m.addMemoryImport("0", THREADS_IMPORT.module, THREADS_IMPORT.name, true);
     addThreadRuntime(m);
     const threads = threadCtx(m, maxThreads, scratchBytes);
-    for (const { node, ctx } of jobs) if (splitWorthIt(nodeFlops(node, staticDimsOf(graph)))) ctx.threads = threads;
+    for (const { node, ctx } of jobs) {
+      const outputs = ctx.outputs.reduce((a, t) => a + (t?.size ?? 0), 0);
+      if (splitWorthIt(nodeFlops(node, staticDimsOf(graph)), outputs)) ctx.threads = threads;
+    }
   } else m.setMemory(pages, pages, "memory", segments);
 
   addHalfHelpers(m);

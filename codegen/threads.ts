@@ -117,12 +117,14 @@ export const barrierCall = (m: binaryen.Module): Expr => m.call(BARRIER, [], bin
 export const THREAD_FEATURES = binaryen.Features.Atomics;
 
 /**
- * Whether a layer of this many flops (compiler/ops/cost.ts; 0 when kiln does not count them) is
- * split: below ~2 MFLOP (about 50 us on one core) the barriers and the threads' wake-ups cost about
- * what a second thread saves.
+ * Whether a layer of this many flops (compiler/ops/cost.ts; 0 when kiln does not count them) and
+ * output elements is split: below ~2 MFLOP (about 50 us on one core) the barriers and the threads'
+ * wake-ups cost about what a second thread saves; 64K outputs of a layer whose flops kiln does not
+ * count well (a softmax's exp, a normalization) take about as long.
  */
-export const splitWorthIt = (flops: number | undefined): boolean => (flops ?? 0) >= MIN_SPLIT_FLOPS;
+export const splitWorthIt = (flops: number | undefined, outputs: number): boolean => (flops ?? 0) >= MIN_SPLIT_FLOPS || outputs >= MIN_SPLIT_OUTPUTS;
 const MIN_SPLIT_FLOPS = 2e6;
+const MIN_SPLIT_OUTPUTS = 65536;
 
 /**
  * fn.nest(dims, body), with the outermost dim shared among the threads when `threads` is given
