@@ -39,7 +39,9 @@ export function sharedHashBytes(): Uint8Array {
   return Uint8Array.from([...b.subarray(0, at), ...patched, ...b.subarray(at + section.length)]);
 }
 
-const isShared = (memory: WebAssembly.Memory) => typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+// by its tag: a page without cross-origin isolation hides the SharedArrayBuffer global, yet a
+// shared WebAssembly.Memory (a threaded module on one thread there) still has one
+const isShared = (memory: WebAssembly.Memory) => Object.prototype.toString.call(memory.buffer) === "[object SharedArrayBuffer]";
 
 export function memoryHash(memory: WebAssembly.Memory): MemoryHash {
   const shared = isShared(memory);

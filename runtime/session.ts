@@ -307,17 +307,31 @@ async function threadsFor(manifest: Manifest, options: SessionOptions): Promise<
     (options.warn ?? console.warn)(`kiln: this module was compiled for one thread (kiln compile --threads N, or load(model, { threads })): running on one thread`);
     return 1;
   }
-  if (asked === "auto") return Math.min(max, await (await import("./threads.js")).availableCores());
+  const { availableCores, threadsUnavailable } = await import("./threads.js");
+  const why = threadsUnavailable();
+  if (why) {
+    // the module still runs here, on one thread: a shared memory can be made, not shared with workers
+    (options.warn ?? console.warn)(`kiln: threads: ${asked} asked for, but ${why}; running on one thread`);
+    return 1;
+  }
+  if (asked === "auto") return Math.min(max, await availableCores());
   if (asked > max) throw new KilnError("BAD_OPTION", `option threads: ${asked}, but this module was compiled for at most ${max} threads; compile it with --threads ${asked}`);
   return asked;
 }
 
-/** The shared memory a threaded module imports; a typed error where the platform has none (a page without cross-origin isolation). */
+/**
+ * The shared memory a threaded module imports. A page without cross-origin isolation still makes
+ * one (Chromium does: only the SharedArrayBuffer global and sending it to a worker are refused),
+ * and the module runs there on one thread; an engine that makes none is a typed error.
+ */
 async function sharedMemoryFor(manifest: Manifest): Promise<WebAssembly.Memory> {
   const { sharedMemory, threadsUnavailable } = await import("./threads.js");
-  const why = threadsUnavailable();
-  if (why) throw new KilnError("BAD_OPTION", `this module was compiled with threads, which need a shared memory, but ${why}; serve the page with those headers, or use a module compiled for one thread`);
-  return sharedMemory(manifest.memory.bytes);
+  try {
+    return sharedMemory(manifest.memory.bytes);
+  } catch (e) {
+    const why = threadsUnavailable() ?? (e as Error).message;
+    throw new KilnError("BAD_OPTION", `this module was compiled with threads, which need a shared memory, but ${why}; serve the page with those headers, or use a module compiled for one thread`);
+  }
 }
 
 /**
