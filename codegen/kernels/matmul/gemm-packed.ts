@@ -299,8 +299,20 @@ class Emitter {
     const tailCols = N % t.nr;
     const panels = Pfull + (tailCols ? 1 : 0);
     const tiles = Mfull / t.mr + (M % t.mr ? 1 : 0);
-    const uneven = (units: number) => Math.ceil(units / th.max) / (units / th.max);
-    const byPanels = uneven(panels) <= uneven(tiles);
+    // the busiest thread's share of the work (columns or rows, a tail unit counting what it holds)
+    // over an even share, at the module's most threads
+    const uneven = (units: number, full: number, tail: number) => {
+      const at = (k: number) => Math.floor((units * k) / th.max);
+      const work = (u: number) => (u < units - (tail ? 1 : 0) ? full : tail);
+      let most = 0;
+      for (let k = 0; k < th.max; k++) {
+        let w = 0;
+        for (let u = at(k); u < at(k + 1); u++) w += work(u);
+        most = Math.max(most, w);
+      }
+      return most / ((units - (tail ? 1 : 0)) * full + tail) * th.max;
+    };
+    const byPanels = uneven(panels, t.nr, tailCols) <= uneven(tiles, t.mr, M % t.mr);
     const i32 = binaryen.i32;
     const lo = fn.local(i32), hi = fn.local(i32);
     const share = threadShare(m, th, byPanels ? panels : tiles);
