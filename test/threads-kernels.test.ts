@@ -64,3 +64,10 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("LayerNormalization", () => expectSplitAndSame({ op: "LayerNormalization", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([2, 300, 257]), f([257], true), f([257], true)] }, "default"));
   it("Add with broadcasting", () => expectSplitAndSame({ op: "Add", inputs: [f([8, 64, 130]), f([64, 1])] }, "default"));
 });
+
+describe("depthwise convolutions split at 2 threads", () => {
+  const dw = (c: number, extra: Record<string, unknown> = {}) => ({ group: { type: "int" as const, value: c }, pads: { type: "ints" as const, value: [1, 1, 1, 1] }, ...extra });
+  it("depthwise-lanes: 2 images, channel blocks shared out", () => expectSplitAndSame({
+    op: "Conv", attrs: dw(64), inputs: [f([2, 64, 30, 30]), f([64, 1, 3, 3], true), f([64], true)],
+  }, "depthwise-lanes", "+depthwise-lanes"));
+});

@@ -75,8 +75,8 @@ describe("2 threads give the bytes 1 thread gives", () => {
       await expectSameAtTwoThreads(model, feeds, { x: m.shape });
     }, TIMEOUT);
   }
-  it("splits the layers of every GEMM-based and Winograd kernel variant", () => {
-    for (const k of ["packed", "packed-runtime", "pointwise-gemm", "pointwise-positions", "im2col-gemm", "im2col-positions", "winograd-f4x4", "winograd-f2x2"]) {
+  it("splits the layers of every GEMM-based, Winograd and channels-last depthwise kernel variant", () => {
+    for (const k of ["packed", "packed-runtime", "pointwise-gemm", "pointwise-positions", "im2col-gemm", "im2col-positions", "winograd-f4x4", "winograd-f2x2", "nhwc-lanes"]) {
       expect([...splitKernels], k).toContain(k);
     }
   });
