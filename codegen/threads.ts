@@ -86,6 +86,8 @@ export function addThreadRuntime(m: binaryen.Module): void {
         m.local.set(spins, m.i32.const(SPINS)),
         m.block("done", [m.loop("poll", m.block(null, [
           m.br("done", moved()),
+          // a thread trapped (THREAD_CONTROL.failed): it will not arrive; trap too, not wait forever
+          m.if(m.i32.atomic.load(0, m.i32.const(THREAD_CONTROL.failed)), m.unreachable()),
           m.local.set(spins, m.i32.sub(m.local.get(spins, i32), m.i32.const(1))),
           m.if(m.i32.and(m.i32.le_s(m.local.get(spins, i32), m.i32.const(0)), m.global.get(CAN_WAIT, i32)),
             m.drop(m.memory.atomic.wait32(m.i32.const(GENERATION), m.local.get(gen, i32), m.i64.const(-1n as never)))),

@@ -29,9 +29,11 @@ export const THREADS_IMPORT = { module: "env", name: "memory" } as const;
 /**
  * Control words of a threaded module, in the reserved bytes at the start of memory (no tensor lives
  * there): the barrier's arrivals and generation (the module's), then the runtime's command to the
- * workers (a sequence number they wait on, the layer range, and a stop flag).
+ * workers (a sequence number they wait on, the layer range, and a stop flag), and a failed flag: a
+ * thread that trapped sets it, and every thread waiting in a barrier then traps too, so no thread
+ * waits forever for one that will not come.
  */
-export const THREAD_CONTROL = { arrived: 16, generation: 20, seq: 24, from: 28, to: 32, stop: 36 } as const;
+export const THREAD_CONTROL = { arrived: 16, generation: 20, seq: 24, from: 28, to: 32, stop: 36, failed: 40 } as const;
 /** a whole second module, the relaxed-SIMD build of the same model (same memory layout, no weights) */
 export const RELAXED_CODE_SECTION = "kiln.code.relaxed";
 

@@ -268,7 +268,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     }
   };
 
-  return {
+  const session: Session = {
     manifest,
     inputs: manifest.inputs,
     outputs: manifest.outputs,
@@ -296,7 +296,13 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     threads: threadCount,
     ...(pool ? { terminate: pool.close } : {}),
   };
+  // a threaded session dropped without terminate(): its workers (blocked between runs, holding the
+  // memory) are stopped once the session is collected
+  if (pool) UNREACHED.register(session, pool.close);
+  return session;
 }
+
+const UNREACHED = new FinalizationRegistry<() => void>((close) => close());
 
 /** The threads a session runs on: options.threads within the module's maximum (a one-thread module runs on one, and says so). */
 async function threadsFor(manifest: Manifest, options: SessionOptions): Promise<number> {

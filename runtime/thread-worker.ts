@@ -2,7 +2,7 @@
 // shared memory as thread `tid`, says it is ready, then waits on the control words' sequence
 // number and runs the layer range thread 0 wrote there, until the stop flag is set.
 import { RUN_LAYERS, THREAD_CONTROL, THREADS_EXPORT } from "./manifest.js";
-import { importsFor, type ThreadStart } from "./threads.js";
+import { failed, importsFor, type ThreadStart } from "./threads.js";
 
 function serve(start: ThreadStart, ready: () => void): void {
   const instance = new WebAssembly.Instance(start.module, importsFor(start.memory));
@@ -16,7 +16,13 @@ function serve(start: ThreadStart, ready: () => void): void {
     Atomics.wait(words, THREAD_CONTROL.seq / 4, seen);
     seen = Atomics.load(words, THREAD_CONTROL.seq / 4);
     if (Atomics.load(words, THREAD_CONTROL.stop / 4)) return;
-    runLayers(Atomics.load(words, THREAD_CONTROL.from / 4), Atomics.load(words, THREAD_CONTROL.to / 4));
+    try {
+      runLayers(Atomics.load(words, THREAD_CONTROL.from / 4), Atomics.load(words, THREAD_CONTROL.to / 4));
+    } catch {
+      // a trap (a kiln bug): the threads waiting for this one in a barrier trap too (runtime/threads.ts)
+      failed(words);
+      return;
+    }
   }
 }
 

@@ -81,6 +81,13 @@ async function startWorker(start: ThreadStart): Promise<ThreadWorker> {
   return { ready, terminate: () => void w.terminate() };
 }
 
+/** A thread trapped: say so in the control words and wake every thread waiting in a barrier, which then traps too. */
+export function failed(words: Int32Array): void {
+  Atomics.store(words, THREAD_CONTROL.failed / 4, 1);
+  Atomics.add(words, THREAD_CONTROL.generation / 4, 0);
+  Atomics.notify(words, THREAD_CONTROL.generation / 4);
+}
+
 export interface ThreadPool {
   /** layers [from, to) on every thread; returns when all are done */
   run(from: number, to: number): void;
@@ -99,6 +106,7 @@ export async function startThreads(module: WebAssembly.Module, memory: WebAssemb
   setThread(0, count, mayBlock() ? 1 : 0);
   const words = new Int32Array(memory.buffer, 0, 16);
   Atomics.store(words, THREAD_CONTROL.stop / 4, 0);
+  Atomics.store(words, THREAD_CONTROL.failed / 4, 0);
   const workers: ThreadWorker[] = [];
   try {
     for (let tid = 1; tid < count; tid++) workers.push(await startWorker({ module, memory, tid, count }));
@@ -111,11 +119,17 @@ export async function startThreads(module: WebAssembly.Module, memory: WebAssemb
   return {
     run(from, to) {
       if (closed) throw new KilnError("BAD_OPTION", "this session was terminated");
+      if (Atomics.load(words, THREAD_CONTROL.failed / 4)) throw new KilnError("INTERNAL", "a thread of this session trapped in an earlier run; create a new session");
       Atomics.store(words, THREAD_CONTROL.from / 4, from);
       Atomics.store(words, THREAD_CONTROL.to / 4, to);
       Atomics.add(words, THREAD_CONTROL.seq / 4, 1);
       Atomics.notify(words, THREAD_CONTROL.seq / 4);
-      runLayers(from, to);
+      try {
+        runLayers(from, to);
+      } catch (e) {
+        failed(words);
+        throw e;
+      }
     },
     close() {
       if (closed) return;

@@ -218,8 +218,13 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));
-      // the oldest sessions go (their instances and memories with them once no run holds them)
-      while (cache.size > maxModules) cache.delete(cache.keys().next().value!);
+      // the oldest sessions go (their instances and memories with them once no run holds them; a
+      // threaded one's workers stopped: runs are synchronous, so none is inside one now)
+      while (cache.size > maxModules) {
+        const oldest = cache.keys().next().value!;
+        void cache.get(oldest)!.then((old) => old.terminate?.(), () => {});
+        cache.delete(oldest);
+      }
     }
     return s;
   };
