@@ -190,7 +190,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     const threads = threadCtx(m, maxThreads, scratchBytes);
     for (const { node, ctx } of jobs) {
       const outputs = ctx.outputs.reduce((a, t) => a + (t?.size ?? 0), 0);
-      if (splitWorthIt(nodeFlops(node, staticDimsOf(graph)), outputs)) ctx.threads = threads;
+      const reads = ctx.inputs.reduce((a, t) => a + (t && !t.value ? t.size : 0), 0);
+      if (splitWorthIt(nodeFlops(node, staticDimsOf(graph)), outputs, reads)) ctx.threads = threads;
     }
   } else m.setMemory(pages, pages, "memory", segments);
 

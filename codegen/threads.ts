@@ -119,14 +119,17 @@ export const barrierCall = (m: binaryen.Module): Expr => m.call(BARRIER, [], bin
 export const THREAD_FEATURES = binaryen.Features.Atomics;
 
 /**
- * Whether a layer of this many flops (compiler/ops/cost.ts; 0 when kiln does not count them) and
- * output elements is split: below ~2 MFLOP (about 50 us on one core) the barriers and the threads'
- * wake-ups cost about what a second thread saves; 64K outputs of a layer whose flops kiln does not
- * count well (a softmax's exp, a normalization) take about as long.
+ * Whether a layer of this many flops (compiler/ops/cost.ts; 0 when kiln does not count them),
+ * output elements and elements read at run time is split: below ~2 MFLOP (about 50 us on one
+ * core) the barriers and the threads' wake-ups cost about what a second thread saves; 64K outputs
+ * of a layer whose flops kiln does not count well (a softmax's exp, a normalization), or 256K
+ * elements read by a reduction (a global pool), take about as long.
  */
-export const splitWorthIt = (flops: number | undefined, outputs: number): boolean => (flops ?? 0) >= MIN_SPLIT_FLOPS || outputs >= MIN_SPLIT_OUTPUTS;
+export const splitWorthIt = (flops: number | undefined, outputs: number, reads: number): boolean =>
+  (flops ?? 0) >= MIN_SPLIT_FLOPS || outputs >= MIN_SPLIT_OUTPUTS || reads >= MIN_SPLIT_READS;
 const MIN_SPLIT_FLOPS = 2e6;
 const MIN_SPLIT_OUTPUTS = 65536;
+const MIN_SPLIT_READS = 262144;
 
 /**
  * fn.nest(dims, body), with the outermost dim shared among the threads when `threads` is given

@@ -71,3 +71,14 @@ describe("depthwise convolutions split at 2 threads", () => {
     op: "Conv", attrs: dw(64), inputs: [f([2, 64, 30, 30]), f([64, 1, 3, 3], true), f([64], true)],
   }, "depthwise-lanes", "+depthwise-lanes"));
 });
+
+describe("pooling splits at 2 threads", () => {
+  it("MaxPool 3x3 stride 2 with pads", () => expectSplitAndSame({
+    op: "MaxPool", attrs: { kernel_shape: { type: "ints", value: [3, 3] }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
+    inputs: [f([2, 40, 57, 57])],
+  }, "default"));
+  it("AveragePool 2x2", () => expectSplitAndSame({
+    op: "AveragePool", attrs: { kernel_shape: { type: "ints", value: [2, 2] }, strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 80, 81])],
+  }, "default"));
+  it("GlobalAveragePool", () => expectSplitAndSame({ op: "GlobalAveragePool", inputs: [f([4, 512, 33, 33])] }, "default"));
+});
