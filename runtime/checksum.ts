@@ -27,16 +27,11 @@ export type MemoryHash = (offset: number, bytes: number) => number;
 let compiledShared: WebAssembly.Module | undefined;
 
 /**
- * The hash module importing a shared memory (a threaded session's, docs/THREADS.md): the same
- * code, its one import's limits patched from (min 0) to (shared, min 0, max 65536 pages).
+ * The hash module for shared memories (threaded sessions, docs/THREADS.md), which runtime/threads.ts
+ * makes and hands here when it loads: the runtime's bundle stays without it.
  */
-export function sharedHashBytes(): Uint8Array {
-  const b = HASH_WASM_BYTES();
-  const section = [0x02, 0x0f, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x00];
-  const at = b.findIndex((_, i) => section.every((x, k) => b[i + k] === x));
-  if (at < 0) throw new Error("checksum module: its memory import is not where expected");
-  const patched = [0x02, 0x12, ...section.slice(2, 15), 0x03, 0x00, 0x80, 0x80, 0x04];
-  return Uint8Array.from([...b.subarray(0, at), ...patched, ...b.subarray(at + section.length)]);
+export function provideSharedHashModule(mod: WebAssembly.Module): void {
+  compiledShared ??= mod;
 }
 
 // by its tag: a page without cross-origin isolation hides the SharedArrayBuffer global, yet a
@@ -44,10 +39,8 @@ export function sharedHashBytes(): Uint8Array {
 const isShared = (memory: WebAssembly.Memory) => Object.prototype.toString.call(memory.buffer) === "[object SharedArrayBuffer]";
 
 export function memoryHash(memory: WebAssembly.Memory): MemoryHash {
-  const shared = isShared(memory);
-  if (shared) compiledShared ??= new WebAssembly.Module(sharedHashBytes() as Uint8Array<ArrayBuffer>);
-  else compiled ??= new WebAssembly.Module(HASH_WASM_BYTES() as Uint8Array<ArrayBuffer>);
-  const hash = new WebAssembly.Instance((shared ? compiledShared : compiled)!, { env: { memory } }).exports.hash as (p: number, n: number, seed: number) => number;
+  const mod = isShared(memory) ? compiledShared! : (compiled ??= new WebAssembly.Module(HASH_WASM_BYTES() as Uint8Array<ArrayBuffer>));
+  const hash = new WebAssembly.Instance(mod, { env: { memory } }).exports.hash as (p: number, n: number, seed: number) => number;
   return (offset, bytes) => hash(offset, bytes, 0) >>> 0;
 }
 

@@ -74,7 +74,7 @@ export const rules = {
     },
   } as OptionRule,
   /** a thread count (1 to 256) or "auto" (docs/THREADS.md) */
-  threads: { takes: "an integer from 1 to 256 or \"auto\"", ok: (v: unknown) => v === "auto" || (Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 256) } as OptionRule,
+  threads: { takes: "an integer from 1 to 256 or \"auto\"", ok: (v: unknown, p: string) => v === "auto" || rules.int(1, 256).ok(v, p) } as OptionRule,
   /** accepted as given: the value's own consumer checks it (a weights image, a dump hook) */
   any: { takes: "anything", ok: () => true } as OptionRule,
 };

@@ -189,9 +189,12 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const manifest = readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
   checkMemory(manifest.memory.bytes, options.limits);
-  const threadCount = await threadsFor(manifest, options);
-  const shared = manifest.threads ? await sharedMemoryFor(manifest) : undefined;
-  const instance = await instantiate(mod, shared);
+  const warn = options.warn ?? console.warn;
+  if ((options.threads ?? 1) !== 1 && !manifest.threads) warn("kiln: this module was compiled for one thread (kiln compile --threads N): running on one thread");
+  const th = manifest.threads ? await threadsModule() : undefined;
+  const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn) : 1;
+  const shared = th?.sharedMemoryFor(manifest.memory.bytes);
+  const instance = await instantiate(mod, shared ? th!.importsFor(shared) : {});
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
@@ -205,8 +208,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   }
   let pool: ThreadPool | undefined;
   if (shared) {
-    const { startThreads } = await import("./threads.js");
-    pool = await startThreads(mod, shared, instance, threadCount);
+    pool = await th!.startThreads(mod, shared, instance, threadCount);
     const run = pool.run;
     runLayers = run;
     runAll = () => run(0, manifest.layers.length);
@@ -296,57 +298,23 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     threads: threadCount,
     ...(pool ? { terminate: pool.close } : {}),
   };
-  // a threaded session dropped without terminate(): its workers (blocked between runs, holding the
-  // memory) are stopped once the session is collected
-  if (pool) UNREACHED.register(session, pool.close);
+  if (pool) th!.closeWhenCollected(session, pool);
   return session;
 }
 
-const UNREACHED = new FinalizationRegistry<() => void>((close) => close());
-
-/** The threads a session runs on: options.threads within the module's maximum (a one-thread module runs on one, and says so). */
-async function threadsFor(manifest: Manifest, options: SessionOptions): Promise<number> {
-  const asked = options.threads ?? 1;
-  if (asked === 1) return 1;
-  const max = manifest.threads?.max ?? 1;
-  if (max === 1) {
-    (options.warn ?? console.warn)(`kiln: this module was compiled for one thread (kiln compile --threads N, or load(model, { threads })): running on one thread`);
-    return 1;
-  }
-  const { availableCores, threadsUnavailable } = await import("./threads.js");
-  const why = threadsUnavailable();
-  if (why) {
-    // the module still runs here, on one thread: a shared memory can be made, not shared with workers
-    (options.warn ?? console.warn)(`kiln: threads: ${asked} asked for, but ${why}; running on one thread`);
-    return 1;
-  }
-  if (asked === "auto") return Math.min(max, await availableCores());
-  if (asked > max) throw new KilnError("BAD_OPTION", `option threads: ${asked}, but this module was compiled for at most ${max} threads; compile it with --threads ${asked}`);
-  return asked;
-}
-
 /**
- * The shared memory a threaded module imports. A page without cross-origin isolation still makes
- * one (Chromium does: only the SharedArrayBuffer global and sending it to a worker are refused),
- * and the module runs there on one thread; an engine that makes none is a typed error.
+ * runtime/threads.js, loaded only for a threaded module, through its URL: a bundle of the runtime
+ * (a page's) does not carry it, and threads need the runtime's folder served anyway (the workers
+ * start from thread-worker.js beside it, which imports it).
  */
-async function sharedMemoryFor(manifest: Manifest): Promise<WebAssembly.Memory> {
-  const { sharedMemory, threadsUnavailable } = await import("./threads.js");
-  try {
-    return sharedMemory(manifest.memory.bytes);
-  } catch (e) {
-    const why = threadsUnavailable() ?? (e as Error).message;
-    throw new KilnError("BAD_OPTION", `this module was compiled with threads, which need a shared memory, but ${why}; serve the page with those headers, or use a module compiled for one thread`);
-  }
-}
+const threadsModule = (): Promise<typeof import("./threads.js")> => import(/* @vite-ignore */ new URL("./threads.js", import.meta.url).href);
 
 /**
  * Synchronous instantiation where the platform allows it: the async form waits for a task on a
  * busy platform (measured 100-400 ms idle on a loaded 2-core machine for a module that
  * instantiates in under 1 ms). A browser's main thread refuses it for big modules: then async.
  */
-async function instantiate(mod: WebAssembly.Module, shared?: WebAssembly.Memory): Promise<WebAssembly.Instance> {
-  const imports = shared ? (await import("./threads.js")).importsFor(shared) : {};
+async function instantiate(mod: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
   try {
     return new WebAssembly.Instance(mod, imports);
   } catch {

@@ -5,7 +5,23 @@
 // itself; the module's barriers keep the threads in step and the barrier that ends every
 // run_layers call returns only when every thread is done.
 import { KilnError } from "./errors.js";
+import { HASH_WASM_BYTES, provideSharedHashModule } from "./checksum.js";
 import { RUN_LAYERS, THREAD_CONTROL, THREADS_EXPORT, THREADS_IMPORT } from "./manifest.js";
+
+/**
+ * The checksum module (runtime/checksum.ts) importing a shared memory: the same code, its one
+ * import's limits patched from (min 0) to (shared, min 0, max 65536 pages).
+ */
+export function sharedHashBytes(): Uint8Array {
+  const b = HASH_WASM_BYTES();
+  const section = [0x02, 0x0f, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x00];
+  const at = b.findIndex((_, i) => section.every((x, k) => b[i + k] === x));
+  if (at < 0) throw new Error("checksum module: its memory import is not where expected");
+  const patched = [0x02, 0x12, ...section.slice(2, 15), 0x03, 0x00, 0x80, 0x80, 0x04];
+  return Uint8Array.from([...b.subarray(0, at), ...patched, ...b.subarray(at + section.length)]);
+}
+// a threaded session's weights are checked in its shared memory
+provideSharedHashModule(new WebAssembly.Module(sharedHashBytes() as Uint8Array<ArrayBuffer>));
 
 /** What the coordinating thread sends each worker (thread-worker.ts) once. */
 export interface ThreadStart {
@@ -49,10 +65,37 @@ export async function availableCores(): Promise<number> {
   return Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
 }
 
-/** The shared memory a threaded module imports. */
-export function sharedMemory(bytes: number): WebAssembly.Memory {
+/**
+ * The shared memory a threaded module imports. A page without cross-origin isolation still makes
+ * one (Chromium does: only the SharedArrayBuffer global and sending it to a worker are refused),
+ * and the module runs there on one thread; an engine that makes none is a typed error.
+ */
+export function sharedMemoryFor(bytes: number): WebAssembly.Memory {
   const pages = bytes / 65536;
-  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true } as WebAssembly.MemoryDescriptor);
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true } as WebAssembly.MemoryDescriptor);
+  } catch (e) {
+    const why = threadsUnavailable() ?? (e as Error).message;
+    throw new KilnError("BAD_OPTION", `this module was compiled with threads, which need a shared memory, but ${why}; serve the page with those headers, or use a module compiled for one thread`);
+  }
+}
+
+/** The threads a session of a module compiled for `max` runs on, asked for `asked` (session.ts). */
+export async function threadCount(max: unknown, asked: number | "auto", warn: (message: string) => void): Promise<number> {
+  // manifest.threads is checked here, the one reader of it (runtime/validate.ts checks the rest)
+  if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > 256) {
+    throw new KilnError("INVALID_ARTIFACT", `the manifest's threads.max is ${JSON.stringify(max)}, not a thread count; this module is damaged`);
+  }
+  if (asked === 1) return 1;
+  const why = threadsUnavailable();
+  if (why) {
+    // the module still runs here, on one thread: a shared memory can be made, not shared with workers
+    warn(`kiln: threads: ${asked} asked for, but ${why}; running on one thread`);
+    return 1;
+  }
+  if (asked === "auto") return Math.min(max as number, await availableCores());
+  if (asked > (max as number)) throw new KilnError("BAD_OPTION", `option threads: ${asked}, but this module was compiled for at most ${max} threads; compile it with --threads ${asked}`);
+  return asked;
 }
 
 export const importsFor = (memory: WebAssembly.Memory): WebAssembly.Imports => ({ [THREADS_IMPORT.module]: { [THREADS_IMPORT.name]: memory } });
@@ -87,6 +130,11 @@ export function failed(words: Int32Array): void {
   Atomics.add(words, THREAD_CONTROL.generation / 4, 0);
   Atomics.notify(words, THREAD_CONTROL.generation / 4);
 }
+
+// a threaded session dropped without terminate(): its workers (blocked between runs, holding the
+// memory) are stopped once the session is collected
+const UNREACHED = new FinalizationRegistry<() => void>((close) => close());
+export const closeWhenCollected = (session: object, pool: ThreadPool): void => UNREACHED.register(session, pool.close);
 
 export interface ThreadPool {
   /** layers [from, to) on every thread; returns when all are done */

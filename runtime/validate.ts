@@ -131,7 +131,6 @@ function checkFields(json: unknown): Manifest {
     for (const key of ["name", "op"]) string(l, key, path);
     if ("kernel" in l) string(l, "kernel", path);
     if ("flops" in l) count(l.flops, `${path}.flops`);
-    if ("split" in l && typeof l.split !== "boolean") damaged(`the manifest's ${path}.split is ${short(l.split)}, not a boolean`);
     array(l, "weights", path).forEach((w, j) => span(w, `${path}.weights[${j}]`));
   });
   const memory = object(json, "memory", "manifest");
@@ -144,10 +143,6 @@ function checkFields(json: unknown): Manifest {
     count(field(r, "bytes", `memory.regions[${k}]`), `memory.regions[${k}].bytes`);
   });
   array(memory, "unclaimed", "memory").forEach((w, j) => span(w, `memory.unclaimed[${j}]`));
-  if ("threads" in json) {
-    const max = field(object(json, "threads", "manifest"), "max", "threads");
-    if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > 256) damaged(`the manifest's threads.max is ${short(max)}, not a thread count`);
-  }
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   return json as unknown as Manifest;
 }
