@@ -13,6 +13,9 @@ import { arange, graphInputs } from "../models/testdata.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
 import { lightModel, randomFeeds } from "./util/models.js";
 import { makeInput } from "../compiler/driver/cli/inputs.js";
+import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
+import { QUANT_SOURCES, quantInput } from "../models/quantize/sources.js";
+import { quantizedModel } from "../models/quantize/refill.js";
 
 // from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
 const root = path.resolve(import.meta.dirname, "..");
@@ -25,7 +28,8 @@ const splitKernels = new Set<string>();
 const bytesOf = (t: Tensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 
 /** Runs the model at 1 and 2 threads (twice each: the first run places the weights) and expects the same bytes. */
-async function expectSameAtTwoThreads(model: Uint8Array, feeds: Record<string, Tensor>, shapes?: Record<string, number[]>, splits = true): Promise<void> {
+/** splits: whether layers must split (true), must not (false: a small model), or may (null: the quantized kernels stay on thread 0, their fused loops may split) */
+async function expectSameAtTwoThreads(model: Uint8Array, feeds: Record<string, Tensor>, shapes?: Record<string, number[]>, splits: boolean | null = true): Promise<void> {
   const one = await load(model, { cache: false, simd: "baseline", shapes });
   const two = await load(model, { cache: false, simd: "baseline", shapes, threads: 2 });
   try {
@@ -35,7 +39,7 @@ async function expectSameAtTwoThreads(model: Uint8Array, feeds: Record<string, T
     const split = session.manifest.layers.filter((l) => l.split);
     // a small model (the MLP: 0.2 MFLOP) keeps every layer on thread 0
     if (splits) expect(split.length, "layers split").toBeGreaterThan(0);
-    else expect(split, "no layer is worth splitting").toEqual([]);
+    else if (splits === false) expect(split, "no layer is worth splitting").toEqual([]);
     for (const l of split) splitKernels.add(l.kernel ?? "default");
     const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
     const want = await one.run(plain);
@@ -74,6 +78,23 @@ describe("2 threads give the bytes 1 thread gives", () => {
       const feeds = { x: { dtype: "float32", ...makeInput("random", "float32", m.shape, 7) } as Tensor };
       await expectSameAtTwoThreads(model, feeds, { x: m.shape });
     }, TIMEOUT);
+  }
+  it("vad silero_v5 (state in and out, If and LSTM)", async () => {
+    const model = await sileroVad16k();
+    const feeds: Record<string, Tensor> = {
+      input: { dtype: "float32", ...makeInput("random", "float32", VAD_SHAPES.input, 5) } as Tensor,
+      state: { dtype: "float32", ...makeInput("random", "float32", VAD_SHAPES.state, 6) } as Tensor,
+    };
+    await expectSameAtTwoThreads(model, feeds, VAD_SHAPES, null);
+  }, TIMEOUT);
+  for (const s of QUANT_SOURCES) {
+    for (const form of s.forms) {
+      it(`quantized ${s.name}.${form}`, async () => {
+        const model = await quantizedModel(s.name, form);
+        const feeds = { [s.input]: { dtype: "float32", dims: s.shape, data: quantInput(s.shape, 101) } as Tensor };
+        await expectSameAtTwoThreads(model, feeds, { [s.input]: s.shape }, null);
+      }, TIMEOUT);
+    }
   }
   it("splits the layers of every GEMM-based, Winograd and channels-last depthwise kernel variant", () => {
     for (const k of ["packed", "packed-runtime", "pointwise-gemm", "pointwise-positions", "im2col-gemm", "im2col-positions", "winograd-f4x4", "winograd-f2x2", "nhwc-lanes"]) {
