@@ -41,7 +41,7 @@ const loadsNote = (runs: number) =>
   runs === 0 ? "one per engine, in this process" : runs === 1 ? "one fresh process per engine" : `median of ${runs} fresh processes per engine`;
 
 export function formatBench(r: BenchResult): string {
-  const lines = [`${r.model} (kiln 1 thread, rivals ${r.threads})`];
+  const lines = [`${r.model} (kiln and rivals ${r.threads} thread${r.threads > 1 ? "s" : ""})`];
   const row = (name: string, t: { loadMs: number; medianMs?: number; minMs?: number } | undefined) => {
     if (!t) return;
     const run = t.medianMs === undefined ? "" : `  median ${ms(t.medianMs)}  min ${ms(t.minMs!)}`;
@@ -52,8 +52,10 @@ export function formatBench(r: BenchResult): string {
   const rx = r["kiln-relaxed"];
   row("kiln-rlx", rx);
   for (const n of RIVALS) row(n, r[n]);
+  row("kiln-1t", r["kiln-1t"]);
   lines.push(`  loads     ${loadsNote(r.loads?.runs ?? 0)}`);
   lines.push(`  speedup   ${r.speedup}x${rx ? `  (relaxed SIMD ${rx.speedup}x)` : ""}`);
+  if (r.scaling !== undefined) lines.push(`  scaling   ${r.scaling}x kiln at ${r.threads} threads over kiln at 1 (same alternation)`);
   // kiln's kernels run at this loop's limit: a low reading means a neighbour took the core's FP pipes
   if (r.peakLoopGflops !== undefined) lines.push(`  machine   f32x4 peak loop ${r.peakLoopGflops} GFLOPS, timed in the same rotation`);
   for (const n of r.notes ?? []) lines.push(`  note      ${n}`);

@@ -54,16 +54,19 @@ export async function warmUp(engine: Engine, bytes?: Uint8Array): Promise<void> 
   await runner.release();
 }
 
-/** kiln's JIT, one SIMD build named explicitly: with the relaxed flag set, "auto" would pick relaxed for the baseline row too */
-export function kilnJit(simd: SimdLevel = "baseline"): Engine {
+/**
+ * kiln's JIT, one SIMD build named explicitly: with the relaxed flag set, "auto" would pick relaxed
+ * for the baseline row too. threads > 1: a threaded module on that many threads (docs/THREADS.md).
+ */
+export function kilnJit(simd: SimdLevel = "baseline", threads = 1, name = simd === "relaxed" ? "kiln-relaxed" : "kiln"): Engine {
   return {
-    name: simd === "relaxed" ? "kiln-relaxed" : "kiln",
+    name,
     async load(bytes, feeds, shapes) {
       const { load } = await import("../compiler/driver/api.js");
-      const model = await load(bytes, { shapes, simd });
+      const model = await load(bytes, { shapes, simd, threads });
       const session = model.session;
       if (!session) throw new Error("kiln compiled nothing at load: the model's shapes depend on input values");
-      return { run: () => session.run(feeds), release: async () => {} };
+      return { run: () => session.run(feeds), release: async () => session.terminate?.() };
     },
   };
 }
@@ -72,13 +75,13 @@ export function kilnJit(simd: SimdLevel = "baseline"): Engine {
  * kiln's AOT path: load(bytes) takes the .wasm from compile() (not the ONNX model) and runs it
  * through the runtime alone (no binaryen, no compiler), its baseline build.
  */
-export function kilnAot(): Engine {
+export function kilnAot(threads = 1): Engine {
   return {
     name: "kiln-aot",
     async load(wasm, feeds) {
       const { createSession } = await import("../runtime/session.js");
-      const session = await createSession(wasm, { simd: "baseline" });
-      return { run: () => session.run(feeds), release: async () => {} };
+      const session = await createSession(wasm, { simd: "baseline", threads });
+      return { run: () => session.run(feeds), release: async () => session.terminate?.() };
     },
   };
 }

@@ -73,7 +73,16 @@ export interface Check {
 
 export interface BenchResult {
   model: string;
+  /** kiln and the rivals ran on this many threads */
   threads: number;
+  /**
+   * threads > 1: kiln at 1 thread, timed in the same alternation, and scaling = its median over
+   * kiln's at `threads` (docs/THREADS.md)
+   */
+  "kiln-1t"?: Timing;
+  scaling?: number;
+  /** npm run bench: the same row at 2 threads (kiln bench --threads 2 --vs ort-web in a child process) */
+  twoThreads?: BenchResult;
   kiln: Timing & Check;
   "kiln-aot": { loadMs: number; firstRunMs?: number };
   "ort-web"?: Timing;
@@ -179,7 +188,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   const feeds = await feedsOf(specs);
   const shapes = shapesOf(specs);
   // the AOT column is the baseline SIMD build, so its artifact carries no relaxed build
-  const compileAot = async () => (await compile(bytes, { shapes, simd: "baseline" })).wasm;
+  const compileAot = async () => (await compile(bytes, { shapes, simd: "baseline", ...(o.threads > 1 ? { threads: o.threads } : {}) })).wasm;
   // loadMs: bytes -> ready with the engine's library already started (warmUp), this model unseen.
   // Measured first, in fresh processes (bench/loads.ts), while this one only waits; loadRuns 0
   // times the in-process loads below instead, one each.
@@ -187,7 +196,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   const fresh = loadRuns > 0
     ? await measureLoads({ model: bytes, aot: await compileAot(), feeds: specs, engines: ["kiln", "kiln-aot", ...o.vs], threads: o.threads, runs: loadRuns })
     : undefined;
-  const jit = kilnJit();
+  const jit = kilnJit("baseline", o.threads);
   await warmUp(jit);
   const rivalEngines: Engine[] = [];
   for (const r of o.vs) {
@@ -208,8 +217,10 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     const kilns = [await loadTimed(jit)];
     // The AOT runner shares kiln's kernels: loaded for its loadMs only, so not at all when the
     // children measured it. Compiled after the timed JIT load, so no compile cache can serve that load.
-    if (!fresh) await loadTimed(kilnAot(), await compileAot());
-    if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed")));
+    if (!fresh) await loadTimed(kilnAot(o.threads), await compileAot());
+    if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed", o.threads)));
+    // at N threads, kiln's 1-thread build beside it in the same alternation: the scaling
+    const single = o.threads > 1 ? [await loadTimed(kilnJit("baseline", 1, "kiln-1t"))] : [];
     const rivals: Runner[] = [];
     for (const e of rivalEngines) rivals.push(await loadTimed(e));
     // a float16 model's float32 twin takes float32 feeds (the same seeded numbers, not rounded)
@@ -222,7 +233,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     for (const k of kilns) checks.push(await check(k));
     const probe = o.probe === false ? undefined : await peakRunner([2, 16]);
     const probeRunner: Runner[] = probe ? [{ run: async () => { probe.run(); return {}; }, release: async () => {} }] : [];
-    const times = await alternate([...kilns, ...rivals, ...floats, ...probeRunner], o.runs, o.warmup, o.budgetMs);
+    const times = await alternate([...kilns, ...rivals, ...floats, ...single, ...probeRunner], o.runs, o.warmup, o.budgetMs);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
     const firstRunMs = (engine: string) => fresh?.[engine as LoadEngine]?.firstRunMs;
@@ -243,6 +254,11 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     if (floats.length) {
       const t = timing(inProcess.get("kiln-float")!, times[kilns.length + rivals.length]);
       result["kiln-float"] = { ...t, speedup: round(t.medianMs / kiln.medianMs, 2) };
+    }
+    if (single.length) {
+      const t = timing(inProcess.get("kiln-1t")!, times[kilns.length + rivals.length + floats.length]);
+      result["kiln-1t"] = t;
+      result.scaling = round(t.medianMs / kiln.medianMs, 2);
     }
     if (fresh) result.loads = loadSamples(fresh, loadRuns);
     if (probe) result.peakLoopGflops = round(probe.flops / (median(times[times.length - 1]) * 1e6), 1);

@@ -33,8 +33,8 @@ export interface ProbeResult {
 }
 
 async function engineNamed(name: LoadEngine, threads: number): Promise<Engine> {
-  if (name === "kiln") return kilnJit();
-  if (name === "kiln-aot") return kilnAot();
+  if (name === "kiln") return kilnJit("baseline", threads);
+  if (name === "kiln-aot") return kilnAot(threads);
   return rivalEngine[name as RivalName](threads);
 }
 

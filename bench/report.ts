@@ -31,6 +31,13 @@ function relaxedCell(r: BenchResult): string {
   return `${f(x.medianMs)} (${f(x.minMs)}), ${f(x.speedup, 2)}x${x.ok ? "" : ` **WRONG** (max err ${x.maxAbsErr.toExponential(1)})`}`;
 }
 
+/** the 2-thread columns: kiln's time, its scaling over 1 thread (same alternation), ort-web's time and the speedup */
+function threadsCells(t: BenchResult | undefined): string {
+  if (!t) return "— | — | — | —";
+  const wrong = t.kiln.ok ? "" : " **WRONG**";
+  return `${f(t.kiln.medianMs)} (${f(t.kiln.minMs)})${wrong} | ${f(t.scaling, 2)}x | ${f(t["ort-web"]?.medianMs)} | ${f(t.speedup, 2)}x`;
+}
+
 /** "load (first run)", the first run when it was measured */
 const loadCell = (t: { loadMs: number; firstRunMs?: number } | undefined) =>
   t === undefined ? "—" : t.firstRunMs === undefined ? f(t.loadMs) : `${f(t.loadMs)} (${f(t.firstRunMs)})`;
@@ -44,21 +51,21 @@ function loadHow(results: BenchResult[]): string {
 
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
-    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | kiln on the float32 model (quantized and float16 rows): median ms, its ms / this row's |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
+    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | kiln on the float32 model (quantized and float16 rows): median ms, its ms / this row's | kiln 2 threads median ms (min) | kiln 2 threads / kiln 1 thread | ort-web 2 threads median ms | speedup vs ort-web 2 threads |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:|",
   ];
   const rows = results.map((r) => {
     const web = r["ort-web"];
     const ok = r.kiln.ok ? `ok (max err ${r.kiln.maxAbsErr.toExponential(1)})` : `**WRONG** (max err ${r.kiln.maxAbsErr.toExponential(1)})`;
     const fl = r["kiln-float"];
-    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x` : "—"} |`;
+    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x` : "—"} | ${threadsCells(r.twoThreads)} |`;
   });
   return [
     `# kiln benchmark`,
     ``,
     `${m.date} · ${m.cpu} (${m.cores} cores) · Node ${m.node} · load average ${m.loadAverage} at start`,
     ``,
-    `Single thread: kiln runs one thread; onnxruntime-web (wasm SIMD backend) and onnxruntime-node (CPU, a`,
+    `Single thread (the first columns): kiln runs one thread; onnxruntime-web (wasm SIMD backend) and onnxruntime-node (CPU, a`,
     `reference column) are held to one thread. Same seeded random inputs for all, runs alternate between`,
     `engines after 3 warm-up runs each. Load = model bytes -> ready to run, ${loadHow(results)}`,
     `(kiln JIT: parse + compile + instantiate; kiln AOT: the compiled .wasm, baseline build, through the`,
@@ -74,6 +81,9 @@ export function formatTable(m: Machine, results: BenchResult[], notes: string[] 
     `f32x4 peak loop (bench/peak.ts) timed once per round in the same rotation: what the core gave the`,
     `row; kiln's kernels run at that loop's limit, so a row where it reads low ran while a neighbour`,
     `on the host took floating-point throughput, which costs kiln more than a rival further from it.`,
+    `2 threads (docs/THREADS.md): \`kiln bench --threads 2 --vs ort-web\` in a child process per row, kiln's`,
+    `threaded build at 2 threads, kiln at 1 thread and onnxruntime-web at 2 threads in one alternation;`,
+    `"kiln 2 threads / kiln 1 thread" is the 1-thread median over the 2-thread one (the scaling).`,
     ``,
     ...head,
     ...rows,

@@ -8,9 +8,15 @@
 // alternation when the engine runs it (Node 20: the V8 flag is set at run time, bench/peak.ts);
 // --simd baseline leaves it out.
 //
-//   node dist/bench/run.js [--only name,name] [--runs R] [--out DIR] [--simd auto|baseline]
+// Each float row is also run at 2 threads (docs/THREADS.md): `kiln bench --threads 2 --vs ort-web`
+// in a child process (onnxruntime-web fixes its thread count once per process), kiln at 1 thread
+// timed beside kiln at 2 in that alternation; --threads 1 leaves the 2-thread columns out.
+//
+//   node dist/bench/run.js [--only name,name] [--runs R] [--out DIR] [--simd auto|baseline] [--threads 1|2]
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { benchModel, contendedNotes, type BenchResult } from "./harness.js";
 import { formatKernels, formatTable, machine } from "./report.js";
@@ -104,6 +110,25 @@ export function models(): BenchModel[] {
   return list;
 }
 
+/**
+ * The row at `threads` threads: kiln bench in a child process (onnxruntime-web's thread count is
+ * fixed once per process), its JSON result; or why it failed.
+ */
+function benchThreaded(name: string, bytes: Uint8Array, threads: number, runs: number, shapes?: Record<string, number[]>): BenchResult | { error: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-bench-threads-"));
+  try {
+    const file = path.join(dir, "model.onnx");
+    fs.writeFileSync(file, bytes);
+    const shapeArgs = Object.entries(shapes ?? {}).flatMap(([k, d]) => ["--shape", `${k}=${d.join("x")}`]);
+    const r = spawnSync(process.execPath, [path.join(ROOT, "bin/kiln.js"), "bench", file, "--vs", "ort-web", "--threads", String(threads), "--runs", String(runs), "--load-runs", "0", "--json", ...shapeArgs], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const line = r.stdout.trim().split("\n").pop() ?? "";
+    if (!line.startsWith("{")) return { error: (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`).slice(0, 300) };
+    return { ...(JSON.parse(line) as BenchResult), model: name };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function flag(argv: string[], key: string): string | undefined {
   const i = argv.indexOf(`--${key}`);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -117,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
   const results: BenchResult[] = [];
   const notes: string[] = [];
   const relaxed = flag(argv, "simd") !== "baseline" && relaxedSimdAvailable();
+  const threads = Number(flag(argv, "threads") ?? 2);
   if (!relaxed) notes.push("relaxed SIMD: not measured (--simd baseline, or this engine does not validate f32x4.relaxed_madd)");
   for (const m of models()) {
     if (only && !only.some((o) => m.name.includes(o))) continue;
@@ -129,6 +155,14 @@ async function main(argv: string[]): Promise<number> {
       });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
+      if (threads > 1 && !m.tolerance) {
+        const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes);
+        if ("error" in two) notes.push(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
+        else {
+          r.twoThreads = two;
+          process.stderr.write(`  ${threads} threads: kiln ${two.kiln.medianMs} ms (${two.scaling}x kiln at 1 thread), ort-web ${two["ort-web"]?.medianMs} ms, speedup ${two.speedup}x${two.kiln.ok ? "" : " WRONG"}\n`);
+        }
+      }
       const rx = r["kiln-relaxed"];
       const relaxedNote = (rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "") +
         (r["kiln-float"] ? `, kiln on the float32 model ${r["kiln-float"].medianMs} ms (${r["kiln-float"].speedup}x this row's time)` : "");
@@ -147,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
   fs.writeFileSync(path.join(out, "latest.md"), md);
   console.log(md);
   const kernelsOk = !kernels || kernels.kernels.every((k) => k.ok);
-  return kernelsOk && results.every((r) => r.kiln.ok && r["kiln-relaxed"]?.ok !== false) && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
+  return kernelsOk && results.every((r) => r.kiln.ok && r["kiln-relaxed"]?.ok !== false && r.twoThreads?.kiln.ok !== false) && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
 }
 
 runIfMain(import.meta.url, main);

@@ -3,7 +3,7 @@
 // a function per layer (called through a table, see addLayerRunners), and the manifest in a custom section.
 import binaryen from "binaryen";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, RUN_LAYERS, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, RUN_LAYERS, THREADS_IMPORT, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
@@ -23,6 +23,7 @@ import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from 
 import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, type StreamSink } from "./stream.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
+import { addThreadRuntime, barrierCall, splitWorthIt, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -82,6 +83,12 @@ export interface GenerateOptions {
    * read by the next (the relaxed build must derive exactly what the baseline build derives)
    */
   derived?: Map<number, number | undefined>;
+  /**
+   * the most threads the module runs on (docs/THREADS.md): 2 or more makes a threaded module (a
+   * shared memory imported, per-thread scratch, big layers split among the threads, barriers);
+   * 1 (default) today's single-thread module, without shared memory or atomics
+   */
+  threads?: number;
   /** called as each layer is prepared and emitted (compile progress on a terminal) */
   onLayer?: (phase: "prepare" | "emit", done: number, total: number) => void;
   /**
@@ -150,7 +157,7 @@ interface Job {
 function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): GeneratedModule {
   m.setFeatures(binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt |
     binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals |
-    (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0));
+    (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0) | (threaded(options) ? THREAD_FEATURES : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
   const layout = new MemoryLayout(graph);
   const budget = options.memoryBudget;
@@ -188,6 +195,11 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
   for (const c of read) if (!weights.streamed.has(c)) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
+  if (threaded(options) && placement === "data") {
+    // an active data segment is written again by every instance: each worker would rewrite the weights
+    throw new KilnError("BAD_OPTION", "a threaded module (threads > 1) keeps its weights out of data segments: use weights \"section\" or \"external\"");
+  }
+  if (threaded(options) && stream) throw new KilnError("BAD_OPTION", "threads > 1 and a memory budget together are not supported yet: compile for one of them");
   const regions = image.regions();
   // the JIT ("external": this process writes each piece as its layer runs) checks no checksums
   const sealedStream = stream && sealStream(stream, image, regions, ringRegion(weights.offset, budget!), options.weights !== "external", options.streamSink);
@@ -199,17 +211,26 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   const span = (p: Piece): WeightSpan => (checksums ? [p.addr, p.size, checksums.get(p.addr)!] : [p.addr, p.size]);
   let at = 0;
   const segments: binaryen.MemorySegment[] = placement !== "data" ? [] : regions.map((r) => ({ offset: m.i32.const(r.offset), data: sealed!.image.subarray(at, (at += r.bytes)), passive: false }));
-  const scratchAddr = layout.reserveScratch(scratchBytes);
+  // each thread its own scratch: thread t's at scratchAddr + t * scratchBytes
+  const maxThreads = threaded(options) ? options.threads! : 1;
+  const scratchAddr = layout.reserveScratch(scratchBytes * maxThreads);
   for (const { ctx } of jobs) if (ctx.prep.scratchBytes) ctx.scratchAddr = scratchAddr;
   const pages = layout.pages();
-  m.setMemory(pages, pages, "memory", segments);
+  if (maxThreads > 1) {
+    m.setMemory(pages, pages, "memory", segments, true);
+    m.addMemoryImport("0", THREADS_IMPORT.module, THREADS_IMPORT.name, true);
+    addThreadRuntime(m);
+    const threads = threadCtx(m, maxThreads, scratchBytes);
+    for (const { node, ctx } of jobs) {
+      const outputs = ctx.outputs.reduce((a, t) => a + (t?.size ?? 0), 0);
+      const reads = ctx.inputs.reduce((a, t) => a + (t && !t.value ? t.size : 0), 0);
+      if (splitWorthIt(nodeFlops(node, staticDimsOf(graph)), outputs, reads)) ctx.threads = threads;
+    }
+  } else m.setMemory(pages, pages, "memory", segments);
 
   addHalfHelpers(m);
   const layers: LayerInfo[] = [];
-  const staticDims = (v: string) => {
-    const shape = graph.values.get(v)?.shape;
-    return shape?.every((d) => typeof d === "number") ? (shape as number[]) : undefined;
-  };
+  const staticDims = staticDimsOf(graph);
   const layerFns: string[] = [];
   const waits: number[] = [];
   for (const [k, { node, fn, ctx, choice }] of jobs.entries()) {
@@ -224,16 +245,18 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
       continue; // nothing to run: an alias of its input
     }
     fn.finish();
-    layerFns.push(guarded(m, fn.name, guardTest(m, graph, layout, node)));
+    const own = guarded(m, fn.name, guardTest(m, graph, layout, node));
+    const split = maxThreads > 1 && ctx.split;
+    layerFns.push(maxThreads > 1 ? threadedLayer(m, own, split, layers.length > 0 && !layers[layers.length - 1].split) : own);
     const flops = nodeFlops(node, staticDims);
     if (stream?.wait.has(k)) waits.push(layers.length);
     const spans = sealedStream ? sealedStream.layer(k) : image.readBy(ctx.inputs, ctx.constantAddrs).map(span);
     const derived = derives.spansOf(ctx.constantAddrs);
-    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: spans, ...(derived.length ? { derived } : {}), ...(flops ? { flops } : {}) });
+    layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: spans, ...(derived.length ? { derived } : {}), ...(flops ? { flops } : {}), ...(maxThreads > 1 ? { split } : {}) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));
   const unclaimed: WeightSpan[] = sealedStream ? sealedStream.resident : image.pieces.filter((p) => p.size && !claimed.has(p.addr)).map(span);
-  addLayerRunners(m, layerFns, derives.emit());
+  addLayerRunners(m, layerFns, derives.emit(), maxThreads > 1);
 
   const slot = (name: string): TensorSlot => {
     const s = layout.slots.get(name)!;
@@ -250,6 +273,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     memory: { bytes: pages * PAGE, weightsOffset: weights.offset, weightsBytes: weights.bytes, weights: placement, regions: sealedStream?.regions ?? regions, unclaimed,
       ...(sealedStream ? { stream: { budget: budget!, bytes: sealedStream.image.bytes, wait: waits } } : {}) },
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
+    ...(maxThreads > 1 ? { threads: { max: maxThreads } } : {}),
     ...(graph.info ? { model: graph.info } : {}),
   };
 
@@ -280,7 +304,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
  * (calling 200,000 layers one by one made a body V8 refuses). The runtime calls RUN_LAYERS for a
  * layer at a time where it needs to (weights placed before the layer, profiles).
  */
-function addLayerRunners(m: binaryen.Module, fns: readonly string[], deriveFns: readonly string[]): void {
+function addLayerRunners(m: binaryen.Module, fns: readonly string[], deriveFns: readonly string[], threaded: boolean): void {
   const size = fns.length + deriveFns.length;
   m.addTable(LAYER_TABLE, size, size);
   m.addActiveElementSegment(LAYER_TABLE, "layer_elements", [...fns, ...deriveFns], m.i32.const(0));
@@ -297,6 +321,8 @@ function addLayerRunners(m: binaryen.Module, fns: readonly string[], deriveFns: 
         m.br("next"),
       ])),
     ]),
+    // threads: every thread is done before the caller reads outputs or places the next weights
+    ...(threaded ? [barrierCall(m)] : []),
     m.i32.const(fns.length),
   ], binaryen.i32));
   m.addFunctionExport(RUN_LAYERS, RUN_LAYERS);
@@ -305,6 +331,13 @@ function addLayerRunners(m: binaryen.Module, fns: readonly string[], deriveFns: 
 }
 
 const LAYER_TABLE = "layers";
+
+const threaded = (options: GenerateOptions) => (options.threads ?? 1) > 1;
+
+const staticDimsOf = (graph: Graph) => (v: string) => {
+  const shape = graph.values.get(v)?.shape;
+  return shape?.every((d) => typeof d === "number") ? (shape as number[]) : undefined;
+};
 
 /**
  * A module the engine would refuse (a function over V8's locals or body size, too many functions)

@@ -24,9 +24,23 @@ export function provideHashModule(mod: WebAssembly.Module): void {
 /** kiln32 of memory[offset, offset + bytes), computed in place (the hash module imports the memory; it never writes). */
 export type MemoryHash = (offset: number, bytes: number) => number;
 
+let compiledShared: WebAssembly.Module | undefined;
+
+/**
+ * The hash module for shared memories (threaded sessions, docs/THREADS.md), which runtime/threads.ts
+ * makes and hands here when it loads: the runtime's bundle stays without it.
+ */
+export function provideSharedHashModule(mod: WebAssembly.Module): void {
+  compiledShared ??= mod;
+}
+
+// by its tag: a page without cross-origin isolation hides the SharedArrayBuffer global, yet a
+// shared WebAssembly.Memory (a threaded module on one thread there) still has one
+const isShared = (memory: WebAssembly.Memory) => Object.prototype.toString.call(memory.buffer) === "[object SharedArrayBuffer]";
+
 export function memoryHash(memory: WebAssembly.Memory): MemoryHash {
-  compiled ??= new WebAssembly.Module(HASH_WASM_BYTES() as Uint8Array<ArrayBuffer>);
-  const hash = new WebAssembly.Instance(compiled, { env: { memory } }).exports.hash as (p: number, n: number, seed: number) => number;
+  const mod = isShared(memory) ? compiledShared! : (compiled ??= new WebAssembly.Module(HASH_WASM_BYTES() as Uint8Array<ArrayBuffer>));
+  const hash = new WebAssembly.Instance(mod, { env: { memory } }).exports.hash as (p: number, n: number, seed: number) => number;
   return (offset, bytes) => hash(offset, bytes, 0) >>> 0;
 }
 

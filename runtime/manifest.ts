@@ -28,6 +28,21 @@ export const DERIVE = "derive";
  */
 export const RUN_LAYERS = "run_layers";
 export const WEIGHTS_SECTION = "kiln.weights";
+/**
+ * A threaded module (manifest.threads, docs/THREADS.md) imports its memory, shared, as
+ * THREADS_IMPORT and exports THREADS_EXPORT(tid, count, canWait), which sets the instance's thread
+ * id and count and whether it may block in a wait (not on a browser's main thread).
+ */
+export const THREADS_EXPORT = "kiln_set_thread";
+export const THREADS_IMPORT = { module: "env", name: "memory" } as const;
+/**
+ * Control words of a threaded module, in the reserved bytes at the start of memory (no tensor lives
+ * there): the barrier's arrivals and generation (the module's), then the runtime's command to the
+ * workers (a sequence number they wait on, the layer range, and a stop flag), and a failed flag: a
+ * thread that trapped sets it, and every thread waiting in a barrier then traps too, so no thread
+ * waits forever for one that will not come.
+ */
+export const THREAD_CONTROL = { arrived: 16, generation: 20, seq: 24, from: 28, to: 32, stop: 36, failed: 40 } as const;
 /** a whole second module, the relaxed-SIMD build of the same model (same memory layout, no weights) */
 export const RELAXED_CODE_SECTION = "kiln.code.relaxed";
 
@@ -67,6 +82,8 @@ export interface LayerInfo {
    * contractions (Conv, ConvTranspose, Gemm, MatMul) and elementwise ops; absent for data movement
    */
   flops?: number;
+  /** in a threaded module: the layer's work is split among the threads (else thread 0 runs it alone) */
+  split?: boolean;
 }
 
 /**
@@ -153,6 +170,8 @@ export interface Manifest {
   model?: ModelInfo;
   /** wasm features beyond the MVP the module needs: "simd128", plus "relaxed_simd" (runtime/simd.ts) for a relaxed build */
   features: string[];
+  /** a threaded module (docs/THREADS.md): it runs on up to `max` threads over one shared memory */
+  threads?: { max: number };
 }
 
 /** The payloads of the sections kiln.manifest and kiln.manifest.checksum for a manifest. */

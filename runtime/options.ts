@@ -73,6 +73,8 @@ export const rules = {
       return (ArrayBuffer.isView(t.data) || Array.isArray(t.data)) && (t.data as ArrayLike<unknown>).length === n;
     },
   } as OptionRule,
+  /** a thread count (1 to 256) or "auto" (docs/THREADS.md) */
+  threads: { takes: "an integer from 1 to 256 or \"auto\"", ok: (v: unknown, p: string) => v === "auto" || rules.int(1, 256).ok(v, p) } as OptionRule,
   /** accepted as given: the value's own consumer checks it (a weights image, a dump hook) */
   any: { takes: "anything", ok: () => true } as OptionRule,
 };

@@ -12,6 +12,7 @@ import { splitWeights, weightsOf, type WeightsWriter } from "./weights.js";
 import { readResponse, type ResponseLike } from "./source.js";
 import { checkOptions, rules, type OptionRules } from "./options.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
+import type { ThreadPool } from "./threads.js";
 
 export type { Feeds, TensorInput } from "./feeds.js";
 
@@ -38,8 +39,10 @@ export interface Session {
    * each layer's pieces just before it: placedBytes, placeMs) and its flops where the manifest has them.
    */
   profile(feeds: Feeds): Promise<LayerTiming[]>;
-  /** a session made with proxy: true: stop its worker (runs after this fail) */
+  /** a session made with proxy: true or running on threads: stop its workers (runs after this fail) */
   terminate?(): void;
+  /** the threads the session runs on (1 unless a threaded module runs with options.threads) */
+  readonly threads?: number;
 }
 
 /** One layer's share of a profiled run (Session.profile). */
@@ -123,6 +126,14 @@ export interface SessionOptions {
    * run() is then a message, and the calling thread stays free while the model runs.
    */
   proxy?: boolean;
+  /**
+   * Threads to run on (docs/THREADS.md): a number, or "auto" (the cores this machine reports, at
+   * most the module's maximum). Only a module compiled with threads (kiln compile --threads N,
+   * load(model, { threads })) runs on several; another runs on one and warns. Default 1.
+   */
+  threads?: number | "auto";
+  /** where warnings go (a threads request that runs on one thread): default console.warn; a no-op silences them */
+  warn?: (message: string) => void;
 }
 
 export const SESSION_OPTION_RULES: OptionRules = {
@@ -133,6 +144,8 @@ export const SESSION_OPTION_RULES: OptionRules = {
   limits: rules.shape(LIMIT_RULES),
   proxy: rules.boolean,
   memoryBudget: rules.int(1),
+  threads: rules.threads,
+  warn: rules.function,
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
@@ -190,17 +203,29 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   if (budget && !(stream!?.budget <= budget)) {
     throw new KilnError("BAD_OPTION", `memoryBudget ${budget}: compile the model with --memory-budget ${budget}`);
   }
-  const instance = await instantiate(mod);
+  const warn = options.warn ?? console.warn;
+  if ((options.threads ?? 1) !== 1 && !manifest.threads) warn("kiln: this module was compiled for one thread (kiln compile --threads N): running on one thread");
+  const th = manifest.threads ? await threadsModule() : undefined;
+  const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn) : 1;
+  const shared = th?.sharedMemoryFor(manifest.memory.bytes);
+  const instance = await instantiate(mod, shared ? th!.importsFor(shared) : {});
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
   // the module's own memory, in case the manifest understates it: refused before anything is written
   if (memory instanceof WebAssembly.Memory) checkMemory(memory.buffer.byteLength, options.limits);
   const scheduler = new WeightScheduler(memory, manifest, weights, options.placement, exports[DERIVE] as ((k: number) => unknown) | undefined);
-  const runAll = exports.run as () => void;
-  const runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
+  let runAll = exports.run as () => void;
+  let runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
   if (typeof runAll !== "function" || typeof runLayers !== "function") {
     throw new KilnError("INVALID_ARTIFACT", `this module does not export the functions run and ${RUN_LAYERS}; it was not produced by kiln compile, or is damaged`);
+  }
+  let pool: ThreadPool | undefined;
+  if (shared) {
+    pool = await th!.startThreads(mod, shared, instance, threadCount);
+    const run = pool.run;
+    runLayers = run;
+    runAll = () => run(0, manifest.layers.length);
   }
   // the first run goes layer by layer, each layer's weights placed just before it: the layers
   // between two that read weights run in one call
@@ -268,7 +293,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     loaded(await scheduler.stream!.run(runLayers)); // its errors are typed (a trap: INTERNAL)
   };
 
-  return {
+  const session: Session = {
     manifest,
     inputs: manifest.inputs,
     outputs: manifest.outputs,
@@ -299,19 +324,30 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       else scheduler.finish();
       return times;
     },
+    threads: threadCount,
+    ...(pool ? { terminate: pool.close } : {}),
   };
+  if (pool) th!.closeWhenCollected(session, pool);
+  return session;
 }
+
+/**
+ * runtime/threads.js, loaded only for a threaded module, through its URL: a bundle of the runtime
+ * (a page's) does not carry it, and threads need the runtime's folder served anyway (the workers
+ * start from thread-worker.js beside it, which imports it).
+ */
+const threadsModule = (): Promise<typeof import("./threads.js")> => import(/* @vite-ignore */ new URL("./threads.js", import.meta.url).href);
 
 /**
  * Synchronous instantiation where the platform allows it: the async form waits for a task on a
  * busy platform (measured 100-400 ms idle on a loaded 2-core machine for a module that
  * instantiates in under 1 ms). A browser's main thread refuses it for big modules: then async.
  */
-async function instantiate(mod: WebAssembly.Module): Promise<WebAssembly.Instance> {
+async function instantiate(mod: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
   try {
-    return new WebAssembly.Instance(mod, {});
+    return new WebAssembly.Instance(mod, imports);
   } catch {
-    return WebAssembly.instantiate(mod, {});
+    return WebAssembly.instantiate(mod, imports);
   }
 }
 

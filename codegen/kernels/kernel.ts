@@ -11,6 +11,7 @@ import { Attrs } from "../../compiler/ir/attrs.js";
 import type { Node, Tensor } from "../../compiler/ir/graph.js";
 import type { Fn } from "../fn.js";
 import type { MathLib } from "../math.js";
+import type { ThreadCtx } from "../threads.js";
 
 /** A tensor as a plan sees it: what it is, not where it lives. */
 export interface TensorInfo {
@@ -166,6 +167,19 @@ export class KernelCtx extends LayerCtx<TensorRef> {
   scratchAddr = -1;
   /** what prepare returned */
   prep: KernelPrep = {};
+  /**
+   * set in a threaded module when the layer is big enough to split (docs/THREADS.md): a kernel
+   * that can, gives each thread its share of its outermost independent loop (threads.ts
+   * threadShare) and sets `split`; a kernel that does not leaves the layer to thread 0
+   */
+  threads?: ThreadCtx;
+  /** set by the kernel when it split its work among ctx.threads */
+  split = false;
+  /** the threads to split this layer's work among (and the layer marked split), or undefined: one thread */
+  splitAmong(): ThreadCtx | undefined {
+    if (this.threads) this.split = true;
+    return this.threads;
+  }
   constructor(
     readonly m: binaryen.Module,
     readonly fn: Fn,

@@ -7,6 +7,7 @@ import { dtype, type DTypeName } from "../../runtime/dtypes.js";
 import { broadcastStrides, type Expr, type Local } from "../fn.js";
 import { load, store } from "../memory.js";
 import type { KernelCtx, TensorRef } from "./kernel.js";
+import { splitNest } from "../threads.js";
 
 export interface ElementwiseSpec {
   inputs: TensorRef[];
@@ -122,5 +123,7 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
     }, { start }));
     return stmts;
   };
-  fn.emit(outer.length ? fn.nest(outer, body) : fn.block(body([])));
+  // threads: the outermost of the outer dims shared out (each element by one thread, through the
+  // same vector or scalar path as on one thread); a one-dim loop stays on one thread
+  fn.emit(outer.length ? splitNest(fn, ctx.splitAmong(), outer, body) : fn.block(body([])));
 }

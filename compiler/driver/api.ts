@@ -1,5 +1,6 @@
 // The public API: compile (AOT) and load (JIT, or AOT artifacts).
 import { createSession, type Feeds, type Session, type Tensor } from "../../runtime/session.js";
+import { availableCores, threadsUnavailable } from "../../runtime/threads.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
 import { KilnError } from "../../runtime/errors.js";
 import { checkFeeds } from "../../runtime/feeds.js";
@@ -90,7 +91,15 @@ function feedDims(inputNames: readonly string[], feeds: Feeds): Record<string, n
   return shapes;
 }
 
-export interface LoadOptions extends CompileOptions {
+export interface LoadOptions extends Omit<CompileOptions, "threads"> {
+  /**
+   * Threads to run on (docs/THREADS.md): a number or "auto" (the cores the machine reports). Above 1
+   * the model compiles to a threaded module; where threads cannot run (a page without cross-origin
+   * isolation) it runs on one thread and warns once. Default 1.
+   */
+  threads?: number | "auto";
+  /** where warnings go (threads asked for where they cannot run): default console.warn */
+  warn?: (message: string) => void;
   /**
    * Reuse compiled modules within this process, keyed by (model hash, shapes, frozen values,
    * level, optimize, SIMD build); default true. IR dumps (options.dump) always compile afresh.
@@ -128,6 +137,8 @@ const LOAD_OPTION_RULES: OptionRules = {
   cacheDir: rules.nonEmptyString,
   relaxedSupported: rules.function,
   placement: rules.oneOf("lazy", "eager"),
+  threads: rules.threads,
+  warn: rules.function,
   limits: rules.shape({ ...LIMIT_RULES, maxModules: rules.int(1) }),
 };
 
@@ -139,13 +150,14 @@ const LOAD_OPTION_RULES: OptionRules = {
 export async function load(model: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptions("load() options", options, LOAD_OPTION_RULES);
   if (options.cacheDir) await checkCacheDir(options.cacheDir);
-  const src = await resolveSource(model, options);
+  const { threads: askedThreads, warn, ...compileOptions } = options;
+  const src = await resolveSource(model, compileOptions);
   const memoryLimit: Limits = { maxMemoryBytes: options.limits?.maxMemoryBytes };
   // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
   if (isWasm(src.bytes) || (typeof model === "string" && /\.wasm$/i.test(model))) {
     // in Node, a .wasm named by its path finds its weights file beside it (kiln compile --weights)
     const weights = typeof model === "string" ? await (await import("./sidecar-file.js")).sidecarOf(model, src.bytes, undefined) : undefined;
-    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights });
+    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights, threads: askedThreads, warn });
     return {
       inputs: fromSlots(session.inputs),
       outputs: fromSlots(session.outputs),
@@ -159,7 +171,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const pristine = src.bytes;
   // one build for this engine: relaxed SIMD where it validates (unless options say otherwise)
   const simd = resolveSimd(options.simd, options.relaxedSupported);
-  src.options = { ...src.options, simd };
+  const threads = await threadCountFor(askedThreads, warn);
+  src.options = { ...src.options, simd, threads };
   // external data a caller reads for model bytes is not part of the bytes' hash: no cache then
   const useCache = options.cache !== false && !options.dump && !(options.readExternal && typeof model !== "string");
   const frozenByOption = Object.entries(options.freeze ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
@@ -197,7 +210,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       probe = undefined;
       const processKey = useCache ? cacheKey(pristine, {
         shapes, frozen: [values, typeof model === "string" ? model : ""],
-        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget },
+        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget, ...(threads > 1 ? { threads } : {}) },
       }) : undefined;
       const build = async (): Promise<CachedModule> => {
         if (!graph) {
@@ -208,7 +221,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         const opts = { ...src.options, shapes };
         await prepareGraph(graph, opts);
         await optimizeGraph(graph, opts);
-        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
         // a streamed module's weights are read from the tensors as layers run: no artifact to keep on disk
         if (options.cacheDir && processKey && !gen.stream) await writeDiskCache(options.cacheDir, processKey, gen);
@@ -217,12 +230,17 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);
-        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget });
+        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, threads });
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));
-      // the oldest sessions go (their instances and memories with them once no run holds them)
-      while (cache.size > maxModules) cache.delete(cache.keys().next().value!);
+      // the oldest sessions go (their instances and memories with them once no run holds them; a
+      // threaded one's workers stopped: runs are synchronous, so none is inside one now)
+      while (cache.size > maxModules) {
+        const oldest = cache.keys().next().value!;
+        void cache.get(oldest)!.then((old) => old.terminate?.(), () => {});
+        cache.delete(oldest);
+      }
     }
     return s;
   };
@@ -253,6 +271,21 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       return current!.run(feeds);
     },
   };
+}
+
+/**
+ * The threads a load compiles for: "auto" the machine's cores; where threads cannot run (no
+ * SharedArrayBuffer: a page without cross-origin isolation) one, said once through warn.
+ */
+async function threadCountFor(asked: number | "auto" | undefined, warn = console.warn): Promise<number> {
+  const n = asked === "auto" ? await availableCores() : asked ?? 1;
+  if (n <= 1) return 1;
+  const why = threadsUnavailable();
+  if (why) {
+    warn(`kiln: threads: ${asked} asked for, but ${why}; running on one thread`);
+    return 1;
+  }
+  return n;
 }
 
 /** cacheDir, when it exists, must be a folder kiln can write (it is created on the first store). */

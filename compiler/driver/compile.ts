@@ -58,6 +58,12 @@ export interface CompileOptions {
    * model gives it, with the forms derived by the module as its weights are placed (the default)
    */
   prepack?: boolean;
+  /**
+   * the most threads the module runs on (docs/THREADS.md): 2 or more compiles a threaded module
+   * (shared memory, big layers split among the threads), which createSession runs with
+   * { threads: N }; 1 (default) the one-thread module
+   */
+  threads?: number;
   /** run the IR verifier after every pass (default: the environment's KILN_VERIFY_EACH=1, in Node) */
   verifyEach?: boolean;
   /** refuse, with a typed error before the long work, a model planning more linear memory than limits.maxMemoryBytes */
@@ -96,6 +102,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   kernels: rules.string,
   prepack: rules.boolean,
   verifyEach: rules.boolean,
+  threads: rules.int(1, 256),
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
   weightsFile: rules.nonEmptyString,
@@ -194,7 +201,7 @@ export async function compileGraph(graph: Graph, options: CompileOptions = {}): 
   // a sidecar file or a memory budget takes the weights ready-packed: the weights sources' loader
   // places stored pieces only (runtime/sources.ts), and a budget's slots have no room to derive
   const prepack = options.prepack || options.weightsFile !== undefined || options.memoryBudget !== undefined;
-  const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, prepack, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget, streamSink: options.onWeights });
+  const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, prepack, threads: options.threads, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget, streamSink: options.onWeights });
   const { wasm, manifest } = gen;
   checkMemory(manifest.memory.bytes, options.limits);
   options.onProgress?.({ stage: "done" });

@@ -12,6 +12,8 @@ export interface LayerReport {
   kernel: string;
   /** bytes of the weights image the layer reads */
   weightBytes: number;
+  /** a threaded module (--threads N): whether the layer's work is split among the threads, or runs on thread 0 (docs/THREADS.md) */
+  split?: boolean;
 }
 
 export interface CompileReport {
@@ -44,6 +46,7 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
   const plan = graph.memoryPlan;
   const layers = manifest.layers.map((l) => ({
     name: l.name, op: l.op, kernel: l.kernel ?? "default", weightBytes: (l.weights ?? []).reduce((a, [, b]) => a + b, 0),
+    ...(l.split !== undefined ? { split: l.split } : {}),
   }));
   const { sizes } = readArtifact(wasm);
   const stored = manifest.memory.regions.reduce((a, r) => a + r.bytes, 0);

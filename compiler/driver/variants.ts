@@ -25,12 +25,14 @@ export interface ArtifactOptions {
   kernels?: KernelSelection;
   /** ship the kernels' derived weight forms ready (CompileOptions.prepack); default: a compact artifact (codegen/derive.ts) */
   prepack?: boolean;
+  /** GenerateOptions.threads: both builds threaded alike */
+  threads?: number;
   onProgress?: (progress: CompileProgress) => void;
 }
 
 export function generateArtifact(graph: Graph, options: ArtifactOptions = {}): GeneratedModule {
   const simd = options.simd ?? "baseline";
-  const { optimize, kernels, onProgress } = options;
+  const { optimize, kernels, onProgress, threads } = options;
   const compact = !options.prepack;
   // layers of each build, for progress: prepare runs once (its results are shared), emit per build
   const onLayer = (build: string) => onProgress && ((phase: "prepare" | "emit", done: number, total: number) =>
@@ -38,18 +40,18 @@ export function generateArtifact(graph: Graph, options: ArtifactOptions = {}): G
   if (options.memoryBudget !== undefined) {
     // the slots' checksums are per piece, not per address (slots are shared): one build only
     const one = simd === "relaxed" ? "relaxed" : "baseline";
-    return generate(graph, { optimize, simd: one, kernels, onLayer: onLayer(one), memoryBudget: options.memoryBudget, streamSink: options.streamSink });
+    return generate(graph, { optimize, simd: one, kernels, threads, onLayer: onLayer(one), memoryBudget: options.memoryBudget, streamSink: options.streamSink });
   }
-  if (simd !== "auto") return generate(graph, { optimize, simd, kernels, compact, onLayer: onLayer(simd) });
+  if (simd !== "auto") return generate(graph, { optimize, simd, kernels, compact, threads, onLayer: onLayer(simd) });
   // one prepare per layer for both builds: the weights are packed and transformed once; the
   // relaxed build runs over the base build's image, so its manifest carries the same checksums
   const preps = new Map<string, KernelPrep>();
   const checksums = new Map<number, number>();
   // the relaxed build derives exactly the constants the base build derives
   const derived = new Map<number, number | undefined>();
-  const base = generate(graph, { optimize, preps, kernels, checksums, compact, derived, onLayer: onLayer("baseline") });
+  const base = generate(graph, { optimize, preps, kernels, checksums, compact, derived, threads, onLayer: onLayer("baseline") });
   if (!base.relaxedDiffers) return base; // no kernel's code depends on the build: one build serves both
-  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels, checksums, compact, derived, onLayer: onLayer("relaxed") });
+  const relaxed = generate(graph, { optimize, simd: "relaxed", weights: "external", preps, kernels, checksums, compact, derived, threads, onLayer: onLayer("relaxed") });
   assertSameLayout(base.manifest, relaxed.manifest);
   const { code, weights } = splitWeights(base.wasm);
   const both = appendCustomSection(code, RELAXED_CODE_SECTION, relaxed.wasm);

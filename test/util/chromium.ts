@@ -31,8 +31,8 @@ export function launchChromium(): Promise<Browser> {
 
 const TYPES: Record<string, string> = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".wasm": "application/wasm", ".json": "application/json", ".png": "image/png", ".jpg": "image/jpeg", ".onnx": "application/octet-stream" };
 
-/** Serve `dir` on 127.0.0.1 (files inside it only); base is its http:// address. */
-export async function serveFolder(dir: string): Promise<{ base: string; close: () => Promise<void> }> {
+/** Serve `dir` on 127.0.0.1 (files inside it only), with `headers` on every answer; base is its http:// address. */
+export async function serveFolder(dir: string, headers: Record<string, string> = {}): Promise<{ base: string; close: () => Promise<void> }> {
   const root = path.resolve(dir);
   const server = http.createServer((req, res) => {
     const rel = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).replace(/^\/+/, "") || "index.html";
@@ -41,7 +41,7 @@ export async function serveFolder(dir: string): Promise<{ base: string; close: (
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" }).end(fs.readFileSync(file));
+    res.writeHead(200, { ...headers, "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" }).end(fs.readFileSync(file));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
@@ -51,8 +51,8 @@ export async function serveFolder(dir: string): Promise<{ base: string; close: (
  * Serve `dir`, open its index.html in Chromium, and return what the page put in
  * window.__result (waited for up to a minute) with the page's uncaught errors.
  */
-export async function pageResult<T>(dir: string): Promise<{ result: T | undefined; errors: string[] }> {
-  const srv = await serveFolder(dir);
+export async function pageResult<T>(dir: string, headers: Record<string, string> = {}): Promise<{ result: T | undefined; errors: string[] }> {
+  const srv = await serveFolder(dir, headers);
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();

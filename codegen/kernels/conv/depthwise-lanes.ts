@@ -9,6 +9,7 @@
 //      packed at compile time as [C/4][tap][4], sit in v128 locals for the 4 channels;
 //   3. the 4x4 block (4 pixels x 4 channels) is transposed back into 4 channels x 4 consecutive
 //      pixels, which are consecutive in the NCHW output: one store each, through the epilogue.
+import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
 import { floatWindow } from "./small.js";
@@ -94,12 +95,15 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const zeros = (at: () => Expr, from: number, count: number): Expr[] => count <= 8
     ? Array.from({ length: count }, (_, q) => m.v128.store(from + q * 16, 16, at(), zero))
     : [m.memory.fill(add(at(), i32(from)), i32(0), i32(count * 16))];
+  // threads: each thread its own block of channels at a time, in its own scratch
+  const threads = ctx.splitAmong();
+  const own = (at: number) => (threads ? add(i32(at), m.i32.mul(threads.tid(), i32(threads.scratchStride))) : i32(at));
   const copyIn = (n: Local, cb: Local): Expr[] => [
-    ...(padT ? [m.memory.fill(i32(S), i32(0), i32(padT * Wp * 16))] : []),
-    ...(below < lay.scratchBytes ? [m.memory.fill(i32(S + below), i32(0), i32(lay.scratchBytes - below))] : []),
+    ...(padT ? [m.memory.fill(own(S), i32(0), i32(padT * Wp * 16))] : []),
+    ...(below < lay.scratchBytes ? [m.memory.fill(own(S + below), i32(0), i32(lay.scratchBytes - below))] : []),
     fn.loop(H, (ih) => [
       src.set(add(mul(n, C * plane), mul(cb, 4 * plane), mul(ih, W * 4))),
-      dst.set(add(i32(S + (padT * Wp + padL) * 16), mul(ih, Wp * 16))),
+      dst.set(add(own(S + (padT * Wp + padL) * 16), mul(ih, Wp * 16))),
       ...(padL ? zeros(() => m.i32.sub(dst.get(), i32(padL * 16)), 0, padL) : []),
       ...zeros(dst.get, W * 16, padR),
       fn.loop(W4, (iw) => [
@@ -131,7 +135,7 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const compute = (n: Local, cb: Local): Expr[] => [
     ...wv.map((w, k) => w.set(m.v128.load(taps + k * 16, 16, mul(cb, T * 16)))),
     bv.set(bias ? m.v128.load(bias.addr, 4, mul(cb, 16)) : m.v128.const(new Array(16).fill(0))),
-    cur.set(i32(S)),
+    cur.set(own(S)),
     ow.set(i32(0)),
     yBase.set(add(mul(n, C * oplane), mul(cb, 4 * oplane))),
     fn.loop(P4, (p) => [
@@ -150,5 +154,10 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   ];
 
   // a call per channel block: optimized code early in the first run (Fn.outline)
-  fn.emit(fn.nest([N, CB], ([n, cb]) => [...copyIn(n, cb), ...compute(n, cb)], { outline: true }));
+  fn.emit(threads
+    ? fn.loop(N, (n) => [splitNest(fn, threads, [CB], ([cb]) => {
+      const block = [...copyIn(n, cb), ...compute(n, cb)];
+      return [fn.outline(block) ?? fn.block(block)];
+    })])
+    : fn.nest([N, CB], ([n, cb]) => [...copyIn(n, cb), ...compute(n, cb)], { outline: true }));
 }

@@ -9,6 +9,7 @@
 //     tap's weight vector loaded once for the 4 pixels (weights packed at compile time as
 //     [tap][C], contiguous per tap).
 // Bias starts the sums; the fused epilogue (Clip as ReLU6, a residual add) runs on each stored vector.
+import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
 import { slidingWindow } from "../../../compiler/ops/nn-geometry.js";
 import { LAYOUT_DOMAIN } from "../../../compiler/ops/layout.js";
@@ -127,11 +128,14 @@ function emit(ctx: KernelCtx, g: NhwcDepthwiseGeometry): void {
   // each input row read in once and reused by the kh output rows that need it
   const chunk = Math.max(1, Math.min(CB, Math.floor(L1_WINDOW_BYTES / (kh * W * 16))));
   const chunks = Math.ceil(CB / chunk);
-  fn.emit(fn.nest([N, chunks, OH], ([n, ch, oh]) => [
+  // threads: the output rows of each chunk shared out (the zero row above is only read: every
+  // thread writes the same zeros into it)
+  const threads = ctx.splitAmong();
+  fn.emit(fn.nest([N, chunks], ([n, ch]) => [splitNest(fn, threads, [OH], ([oh]) => [
     ...rowPointers(n, oh),
     yRow.set(m.i32.mul(add(mul(n, OH), oh.get()), i32(OW * pix))),
     fn.loopDyn(mul(ch, chunk), m.i32.add(mul(ch, chunk), m.select(m.i32.lt_u(mul(ch, chunk), i32(CB - chunk)), i32(chunk), m.i32.sub(i32(CB), mul(ch, chunk)))), row),
-  ]));
+  ])]));
 }
 
 table.family("depthwise-nhwc", "DepthwiseConvNhwc", [variant({ name: "nhwc-lanes", plan: geometryOf, prepare, emit })], LAYOUT_DOMAIN);

@@ -13,6 +13,7 @@ import { packAInto, packAOf, packBOf } from "../matmul/gemm-pack.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { derivedFrom, lazyFloat32, variant, type KernelCtx, type KernelPrep, type LayerCtx, type LazyConstant } from "../kernel.js";
 import type { Tensor } from "../../../compiler/ir/graph.js";
+import { splitNest, type ThreadCtx } from "../../threads.js";
 
 /** A zero-padded copy of one image's planes: x[c][h][w] at plane[c][h + padT][w + padL]. */
 export interface PaddedPlane {
@@ -21,12 +22,24 @@ export interface PaddedPlane {
   padT: number; padL: number;
 }
 
-/** Fill the plane at byte address `at` with zeros, then copy in image n (an i32 expression getter) of x. */
-export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number, n: () => Expr): Expr[] {
+/**
+ * Fill the plane at byte address `at` with zeros, then copy in image n (an i32 expression getter)
+ * of x. With threads, each thread fills and copies its share of the channels, then all meet.
+ */
+export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number, n: () => Expr, threads?: ThreadCtx): Expr[] {
   const m = fn.m;
   const i32 = (v: number) => m.i32.const(v);
   // input rows/columns no window reaches (stride > 1, no end pad) are left out
   const rows = Math.min(p.H, p.Hp - p.padT), cols = Math.min(p.W, p.Wp - p.padL);
+  if (threads) {
+    return [splitNest(fn, threads, [p.C], ([c]) => [
+      m.memory.fill(m.i32.add(i32(at), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), i32(0), i32(p.Hp * p.Wp * 4)),
+      fn.loop(rows, (h) => [m.memory.copy(
+        m.i32.add(m.i32.add(i32(at + (p.padT * p.Wp + p.padL) * 4), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), m.i32.mul(h.get(), i32(p.Wp * 4))),
+        m.i32.add(m.i32.add(m.i32.add(i32(xAddr), m.i32.mul(n(), i32(p.C * p.H * p.W * 4))), m.i32.mul(c.get(), i32(p.H * p.W * 4))), m.i32.mul(h.get(), i32(p.W * 4))),
+        i32(cols * 4))]),
+    ]), threads.barrier()];
+  }
   return [
     m.memory.fill(i32(at), i32(0), i32(p.C * p.Hp * p.Wp * 4)),
     fn.nest([p.C, rows], ([c, h]) => [m.memory.copy(
@@ -170,22 +183,26 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
     return code;
   };
   // col rows for the input channels of group `grp`
-  const im2col = fn.nest([Cg, kh, kw, OH], ([c, ki, kj, oh]) => [
+  const threads = ctx.splitAmong();
+  const im2col = splitNest(fn, threads, [Cg, kh, kw, OH], ([c, ki, kj, oh]) => [
     src.set(add(i32(S), m.i32.mul(add(c.get(), m.i32.mul(grp.get(), i32(Cg))), i32(Hp * Wp * 4)), m.i32.mul(ki.get(), i32(Wp * 4)), m.i32.mul(oh.get(), i32(sh * Wp * 4)), m.i32.mul(kj.get(), i32(4)))),
     dst.set(add(i32(col), m.i32.mul(c.get(), i32(kh * kw * P * 4)), m.i32.mul(ki.get(), i32(kw * P * 4)), m.i32.mul(kj.get(), i32(P * 4)), m.i32.mul(oh.get(), i32(OW * 4)))),
     ...rowCopy(),
   ]);
 
   const gemm = lay.positions
-    ? positionsGemm(ctx, { M, P, K, n, src: { addr: col, rs: 1, cs: P }, aScratch: S + lay.panelAt })
+    ? positionsGemm(ctx, { M, P, K, n, src: { addr: col, rs: 1, cs: P }, aScratch: S + lay.panelAt, threads })
     : channelGemm(ctx, {
       M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt,
-      packedA: lay.prepackA ? ctx.constantAddrs[0] : undefined,
+      packedA: lay.prepackA ? ctx.constantAddrs[0] : undefined, threads,
     });
+  // threads: the plane and col are shared (thread 0's scratch), each written in shares, the
+  // threads meeting before anyone reads them and before the next image or group rewrites them
+  const meet = (more: boolean) => (threads && more ? [threads.barrier()] : []);
   fn.emit(fn.loop(N, (img) => [
     n.set(img.get()),
-    ...emitPaddedCopy(fn, plane, S, x.addr, n.get),
-    fn.loop(G, (g) => [grp.set(g.get()), im2col, ...gemm]),
+    ...emitPaddedCopy(fn, plane, S, x.addr, n.get, threads),
+    fn.loop(G, (g) => [grp.set(g.get()), im2col, ...meet(true), ...gemm, ...meet(N * G > 1)]),
   ]));
 }
 
@@ -195,6 +212,7 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
  */
 function channelGemm(ctx: KernelCtx, g: {
   M: number; P: number; K: number; n: Local; b: RowMajor; aScratch?: number; bScratch?: number; packedA?: number; group?: { count: number; index: Local };
+  threads?: ThreadCtx;
 }): Expr[] {
   const { m, fn } = ctx;
   const y = ctx.output(0), w = ctx.input(1), bias = ctx.inputs[2];
@@ -216,7 +234,7 @@ function channelGemm(ctx: KernelCtx, g: {
     const withBias = bias ? m.f32x4.add(v, m.v128.load32_splat(bias.addr, 4, m.i32.shl(channel(), m.i32.const(2)))) : v;
     return m.block(null, [row.set(r), post ? post(withBias, row.get(), cl, lanes) : withBias], binaryen.v128);
   };
-  return emitPackedGemm({ fn }, { M: g.M, N: g.P, K: g.K, a, b: g.b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch, packedA: g.packedA });
+  return emitPackedGemm({ fn }, { M: g.M, N: g.P, K: g.K, a, b: g.b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch, packedA: g.packedA, threads: g.threads });
 }
 
 /**
@@ -232,13 +250,13 @@ const positionsTile = (K: number): Partial<PackedTile> => ({ kc: Math.min(K, 204
  * as rows read down src's columns (the image or col, K x P), W^T from prepare's packed panels,
  * Y stored transposed into NCHW.
  */
-function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Local; src: RowMajor; aScratch?: number }): Expr[] {
+function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: Local; src: RowMajor; aScratch?: number; threads?: ThreadCtx }): Expr[] {
   const { m, fn } = ctx;
   const y = ctx.output(0), bias = ctx.inputs[2];
   const c: RowMajor = { addr: y.addr, rs: 1, cs: g.P, base: () => m.i32.mul(g.n.get(), m.i32.const(g.M * g.P * 4)) };
   return emitPackedGemm({ fn }, {
     M: g.P, N: g.M, K: g.K, a: g.src, packedB: ctx.constantAddrs[0], c, bias: bias?.addr,
-    laneEpilogue: ctx.epilogue?.scalar, scratch: g.aScratch, tile: positionsTile(g.K),
+    laneEpilogue: ctx.epilogue?.scalar, scratch: g.aScratch, tile: positionsTile(g.K), threads: g.threads,
   });
 }
 
@@ -284,9 +302,11 @@ function emitPointwise(ctx: KernelCtx, pw: Pointwise): void {
   const sc = pointwiseScratch(pw);
   const at = (off: number | undefined) => (ctx.scratchAddr >= 0 && off !== undefined ? ctx.scratchAddr + off : undefined);
   const image = () => m.i32.mul(n.get(), m.i32.const(K * P * 4));
-  const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt) }) : channelGemm(ctx, {
+  // threads: every scratch use here is the thread's own (the GEMM's packing), no phase to wait for
+  const threads = ctx.splitAmong();
+  const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt), threads }) : channelGemm(ctx, {
     M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: image },
-    aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined,
+    aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined, threads,
   });
   fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm]));
 }

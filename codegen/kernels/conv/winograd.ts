@@ -14,6 +14,7 @@ import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile
 import { winogradDerive } from "./winograd-derive.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { madd } from "../matmul/gemm-tile.js";
+import { splitNest } from "../../threads.js";
 
 interface Layout {
   t: WinogradTile;
@@ -115,6 +116,11 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const v128 = () => fn.local(binaryen.v128);
   const zero = () => m.v128.const(new Array(16).fill(0));
   const n = fn.local(binaryen.i32), th0 = fn.local(binaryen.i32);
+  // threads: the plane, V and M are shared (thread 0's scratch); each phase is split over its
+  // channels (input transform: input channels; GEMM: the a*a transformed positions; output
+  // transform: output channels) and the threads meet after each phase that the next one reads
+  const threads = ctx.splitAmong();
+  const meet = () => (threads ? [threads.barrier()] : []);
 
   // one pointer local per step, reused by every block
   const pp = fn.local(binaryen.i32), pv = fn.local(binaryen.i32), pu = fn.local(binaryen.i32), pm = fn.local(binaryen.i32), py = fn.local(binaryen.i32);
@@ -128,7 +134,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   };
 
   const inputTransform = (rows: number): Expr[] => {
-    const code: Expr[] = [fn.nest([C, rows, tWp / 4], ([c, r, g]) => {
+    const code: Expr[] = [splitNest(fn, threads, [C, rows, tWp / 4], ([c, r, g]) => {
       const tr = transform2d(fn, t.BT, t.BT, d.map((row) => row.map((l) => l.get)));
       return [
         pp.set(add(mul(c, Hp * Wp * 4), mul(r, tm * Wp * 4), mul(th0, tm * Wp * 4), mul(g, 4 * tm * 4))),
@@ -140,7 +146,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
     })];
     // lanes past the block's tiles: zeros, so the GEMM never meets stale scratch values
     if (L > rows * tWp) {
-      code.push(fn.loop(C, (c) => {
+      code.push(splitNest(fn, threads, [C], ([c]) => {
         const out: Expr[] = [];
         for (let xi = 0; xi < a * a; xi++) {
           for (let q = rows * tWp; q < L; q += 4) out.push(m.v128.store(V0 + (xi * C * L + q) * 4, 4, mul(c, L * 4), zero()));
@@ -156,7 +162,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const vx = [v128(), v128()];
   // with groups, block ob reads the Cg input channels of its group: V from channel gi * Cg on
   const blocksPerGroup = Mp / 4 / G;
-  const gemm = (): Expr => fn.nest([a * a, G, blocksPerGroup, L / 8], ([xi, gi, obg, jb]) => [
+  const gemm = (): Expr => splitNest(fn, threads, [a * a, G, blocksPerGroup, L / 8], ([xi, gi, obg, jb]) => [
     pu.set(add(i32(U0), mul(xi, Mp * Cg * 4), mul(gi, blocksPerGroup * Cg * 16), mul(obg, Cg * 16))),
     pv.set(add(i32(V0), mul(xi, C * L * 4), mul(gi, Cg * L * 4), mul(jb, 32))),
     ...acc.flat().map((l) => l.set(zero())),
@@ -216,17 +222,17 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
     return code;
   };
   const fullGroups = Math.floor(OW / (4 * tm));
-  const outputTransform = (rows: number): Expr => fn.nest([M, rows], ([oc, r]) => [
+  const outputTransform = (rows: number): Expr => splitNest(fn, threads, [M, rows], ([oc, r]) => [
     b.set(bias ? m.v128.load32_splat(bias.addr, 4, mul(oc, 4)) : zero()),
     fn.loop(fullGroups, (g) => outputGroup(oc, r, g)),
     ...(fullGroups < tWp / 4 ? outputGroup(oc, r, fullGroups) : []),
   ]);
 
-  const block = (rows: number): Expr[] => [...inputTransform(rows), gemm(), outputTransform(rows)];
+  const block = (rows: number): Expr[] => [...inputTransform(rows), ...meet(), gemm(), ...meet(), outputTransform(rows)];
   const blocks = Math.floor(tH / R), tail = tH % R;
   fn.emit(fn.loop(N, (img) => [
     n.set(img.get()),
-    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get),
+    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, threads),
     fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]),
     ...(tail ? [th0.set(i32(blocks * R)), ...block(tail)] : []),
   ]));

@@ -205,7 +205,9 @@ export function epilogueVariant(familyOf: (domain: string, op: string) => Kernel
       inner.scratchAddr = ctx.scratchAddr;
       const biasRef = plan.bias ? inner.inputs[plan.anchorInputs.indexOf(BIAS)] ?? inner.fusedBias as TensorRef : undefined;
       inner.epilogue = epilogueOf(ctx, plan.chain, byName(ctx), biasRef);
+      inner.threads = ctx.threads; // an epilogue is per output element: it splits with its anchor
       plan.choice.variant.emit(inner, plan.choice.plan);
+      ctx.split = inner.split;
     },
   });
 }

@@ -13,6 +13,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { type Idx, idx, madd, sum } from "./gemm-tile.js";
+import { threadShare, type ThreadCtx } from "../../threads.js";
 
 /**
  * A fused epilogue applied to each f32x4 of finished outputs before it is stored: row and col are
@@ -109,6 +110,13 @@ export interface PackedGemmSpec {
    * 4-bit weights (quant/nbits.ts), never stored whole
    */
   bPanel?: (k0: Idx, len: number, p: Idx, cols: number) => Expr[];
+  /**
+   * a threaded layer (docs/THREADS.md): each thread computes its share of C's panels (or of its MR
+   * row tiles, whichever splits more evenly), every output element by one thread in the same K
+   * order as one thread does, and packs into its own scratch (scratch and bScratch + tid * stride).
+   * Not with bPanel.
+   */
+  threads?: ThreadCtx;
 }
 
 /** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
@@ -174,6 +182,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   const t: PackedTile = { ...DEFAULT_TILE, ...spec.tile };
   if ([spec.packedB !== undefined, spec.b !== undefined, spec.bPanel !== undefined].filter((x) => x).length !== 1) throw new Error("packed gemm: give exactly one of packedB, b and bPanel");
   if (spec.bPanel && spec.bScratch === undefined) throw new Error("packed gemm: bPanel needs bScratch");
+  if (spec.bPanel && spec.threads) throw new Error("packed gemm: bPanel writes one scratch panel, not one per thread");
   if (t.nr % 4 || t.mc % t.mr) throw new Error(`packed gemm: bad tile ${JSON.stringify(t)}`);
   const { M, N, K } = spec;
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
@@ -237,6 +246,10 @@ class Emitter {
 
   /** One K block over all of C: MC row blocks x panels x MR row tiles, then the row tail. */
   private block(kb: KBlock): Expr {
+    return this.s.threads ? this.splitBlock(kb, this.s.threads) : this.wholeBlock(kb);
+  }
+
+  private wholeBlock(kb: KBlock): Expr {
     const { fn, m, t } = this;
     const { M, N } = this.s;
     const Mfull = M - (M % t.mr);
@@ -272,6 +285,88 @@ class Emitter {
       if (tailCols) code.push(fn.block([...own(Pfull, tailCols), ...this.tile(kb, Mfull, Pfull, M % t.mr, tailCols)]));
     }
     return fn.block(code);
+  }
+
+  /**
+   * wholeBlock's work, this thread's share of it: by panels (the tail panel last) or by MR row
+   * tiles (the row tail last), whichever divides more evenly among ThreadCtx.max threads.
+   */
+  private splitBlock(kb: KBlock, th: ThreadCtx): Expr {
+    const { fn, m, t } = this;
+    const { M, N } = this.s;
+    const Mfull = M - (M % t.mr);
+    const Pfull = Math.floor(N / t.nr);
+    const tailCols = N % t.nr;
+    const panels = Pfull + (tailCols ? 1 : 0);
+    const tiles = Mfull / t.mr + (M % t.mr ? 1 : 0);
+    // the busiest thread's share of the work (columns or rows, a tail unit counting what it holds)
+    // over an even share, at the module's most threads
+    const uneven = (units: number, full: number, tail: number) => {
+      const at = (k: number) => Math.floor((units * k) / th.max);
+      const work = (u: number) => (u < units - (tail ? 1 : 0) ? full : tail);
+      let most = 0;
+      for (let k = 0; k < th.max; k++) {
+        let w = 0;
+        for (let u = at(k); u < at(k + 1); u++) w += work(u);
+        most = Math.max(most, w);
+      }
+      return most / ((units - (tail ? 1 : 0)) * full + tail) * th.max;
+    };
+    const byPanels = uneven(panels, t.nr, tailCols) <= uneven(tiles, t.mr, M % t.mr);
+    const i32 = binaryen.i32;
+    const lo = fn.local(i32), hi = fn.local(i32);
+    const share = threadShare(m, th, byPanels ? panels : tiles);
+    const code: Expr[] = [lo.set(share.lo), hi.set(share.hi)];
+    const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
+    const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : []);
+    // rows [r0, r1) (whole MR tiles) over panels [p0, p1) and the tail panel when `tail`
+    const rows = (r0: () => Expr, r1: () => Expr, p0: () => Expr, p1: () => Expr, tail: () => Expr): Expr =>
+      fn.loopDyn(r0(), r1(), (ib) => {
+        const end = () => {
+          const capped = () => m.i32.add(ib.get(), m.i32.const(t.mc));
+          return m.select(m.i32.lt_u(capped(), r1()), capped(), r1());
+        };
+        const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
+        const panel = (this.s.b || this.s.bPanel) && this.s.bScratch !== undefined ? this.panelView() : undefined;
+        const panelRows = (p: Idx, cols: number) => [
+          ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
+          fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
+        ];
+        return [
+          pack ? this.packA(kb, ib, end) : m.nop(),
+          fn.loopDyn(p0(), p1(), (p) => {
+            const body = panelRows(p, t.nr);
+            return [fn.outline(body) ?? fn.block(body)];
+          }),
+          tailCols ? m.if(tail(), fn.block(panelRows(Pfull, tailCols))) : m.nop(),
+        ];
+      }, t.mc);
+    const c = (x: number) => () => m.i32.const(x);
+    const capP = () => m.select(m.i32.lt_u(hi.get(), m.i32.const(Pfull)), hi.get(), m.i32.const(Pfull));
+    const tailRows = (p0: () => Expr, p1: () => Expr, tail: () => Expr): Expr[] => [
+      fn.loopDyn(p0(), p1(), (p) => [...own(p, t.nr), ...this.tile(kb, Mfull, p, M % t.mr, t.nr)]),
+      tailCols ? m.if(tail(), fn.block([...own(Pfull, tailCols), ...this.tile(kb, Mfull, Pfull, M % t.mr, tailCols)])) : m.nop(),
+    ];
+    if (byPanels) {
+      const tail = () => m.i32.eq(hi.get(), m.i32.const(panels));
+      if (Mfull > 0) code.push(rows(c(0), c(Mfull), lo.get, capP, tail));
+      if (M % t.mr) code.push(...tailRows(lo.get, capP, tail));
+    } else {
+      const tileRows = (x: Local) => () => {
+        const r = m.i32.mul(x.get(), m.i32.const(t.mr));
+        return m.select(m.i32.lt_u(r, m.i32.const(Mfull)), r, m.i32.const(Mfull));
+      };
+      const all = () => m.i32.const(1);
+      if (Mfull > 0) code.push(rows(tileRows(lo), tileRows(hi), c(0), c(Pfull), all));
+      if (M % t.mr) code.push(m.if(m.i32.eq(hi.get(), m.i32.const(tiles)), fn.block(tailRows(c(0), c(Pfull), all))));
+    }
+    return fn.block(code);
+  }
+
+  /** this thread's scratch offset from the layer's scratch address (0 in a one-thread layer) */
+  private scratchOffset(): Expr | undefined {
+    const th = this.s.threads;
+    return th && th.scratchStride ? this.m.i32.mul(th.tid(), this.m.i32.const(th.scratchStride)) : undefined;
   }
 
   /** An R x cols tile at rows i.., panel p, over the K block kb. */
@@ -330,7 +425,7 @@ class Emitter {
   /** B's panel as packPanel left it in bScratch */
   private panelView(): BView {
     const { m, t, s } = this;
-    return { start: () => m.i32.const(0), offset: (u, v) => s.bScratch! + 4 * (u * t.nr + 4 * v), step: 4 * t.nr, exact: false };
+    return { start: () => sum(m, [this.scratchOffset()]), offset: (u, v) => s.bScratch! + 4 * (u * t.nr + 4 * v), step: 4 * t.nr, exact: false };
   }
 
   /**
@@ -345,8 +440,8 @@ class Emitter {
     const label = fn.label("pack");
     return [
       L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr), idx(m, kb.k0, 4 * b.rs)])),
-      L.pb.set(m.i32.const(0)),
-      L.pend.set(m.i32.const(4 * t.nr * kb.len)),
+      L.pb.set(sum(m, [this.scratchOffset()])),
+      L.pend.set(sum(m, [this.scratchOffset(), m.i32.const(4 * t.nr * kb.len)])),
       m.loop(label, fn.block([
         ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v, L.pa.get, Math.min(4, cols - 4 * v)))),
         L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * b.rs))),
@@ -381,7 +476,7 @@ class Emitter {
   private packed(ib: Local, len: number): AView {
     const { m, t } = this;
     return {
-      start: (i) => m.i32.mul(m.i32.sub(idx(m, i, 1), ib.get()), m.i32.const(4 * len)),
+      start: (i) => sum(m, [this.scratchOffset(), m.i32.mul(m.i32.sub(idx(m, i, 1), ib.get()), m.i32.const(4 * len))]),
       offset: (r, u) => this.s.scratch! + 4 * (u * t.mr + r),
       step: 4 * t.mr,
     };
@@ -404,7 +499,7 @@ class Emitter {
     const src = this.direct();
     return fn.loopDyn(ib.get(), end(), (i) => [
       L.pa.set(src.start(i, kb.k0)),
-      L.pb.set(m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(4 * kb.len))),
+      L.pb.set(sum(m, [this.scratchOffset(), m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(4 * kb.len))])),
       fn.loop(kb.len, () => [
         ...Array.from({ length: t.mr }, (_, r) => m.f32.store(s.scratch! + 4 * r, 4, L.pb.get(), m.f32.load(src.offset(r, 0), 4, L.pa.get()))),
         L.pa.set(m.i32.add(L.pa.get(), m.i32.const(src.step))),

@@ -1,4 +1,5 @@
 // Global pools: one reduction per (batch, channel) plane; float32 reduces 4 lanes at a time.
+import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
@@ -25,7 +26,8 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
   const acc = fn.local(t), px = fn.local(binaryen.i32);
   const vecLen = dt === "float32" && fold.step4 ? len - (len % 4) : 0;
   const v4 = fn.local(binaryen.v128);
-  fn.emit(fn.loop(planes, (p) => {
+  // threads: planes shared out
+  fn.emit(splitNest(fn, ctx.splitAmong(), [planes], ([p]) => {
     const body: Expr[] = [px.set(m.i32.mul(p.get(), m.i32.const(len * eb))), acc.set(constant(m, dt, fold.init))];
     if (vecLen > 0) {
       const lane = (l: number) => m.f32x4.extract_lane(v4.get(), l);

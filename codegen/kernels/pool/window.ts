@@ -1,6 +1,7 @@
 // Windowed pools (MaxPool, AveragePool, LpPool): per (batch, channel) plane, output positions are
 // split into runs with a constant range of in-bounds taps (conv/segments.ts), so neither the
 // interior nor the border checks bounds, and average divisors are per-run constants.
+import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
 import type { Window } from "../../../compiler/ops/nn-geometry.js";
 import { dtype } from "../../../runtime/dtypes.js";
@@ -113,8 +114,14 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
     return runLoops(fn, segs, vector ? [4, 1] : [1], (pos, width) => { pos.forEach((l, a) => (o[a] = l)); return width === 4 ? point4() : point(); }, true);
   };
   const body = product(runs).map(run);
-  // a call per plane: optimized code early in the first run (Fn.outline)
-  fn.emit(fn.loop(planes, (p) => [plane.set(p.get()), ...body], { outline: true }));
+  // a call per plane: optimized code early in the first run (Fn.outline); threads: planes shared out
+  const threads = ctx.splitAmong();
+  fn.emit(threads
+    ? splitNest(fn, threads, [planes], ([p]) => {
+      const one = [plane.set(p.get()), ...body];
+      return [fn.outline(one) ?? fn.block(one)];
+    })
+    : fn.loop(planes, (p) => [plane.set(p.get()), ...body], { outline: true }));
 }
 
 export function greater(m: binaryen.Module, dt: string, a: Expr, b: Expr): Expr {

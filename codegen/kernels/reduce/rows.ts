@@ -8,6 +8,7 @@
 //   "across": the innermost kept axis is contiguous -> four kept positions at once, each lane
 //             its own statistic (reductions over outer axes), scalar tail;
 //   "scalar": anything else, and every non-float32 dtype.
+import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
 import { dtype, sizeOf, type DTypeName } from "../../../runtime/dtypes.js";
 import type { Expr, Local } from "../../fn.js";
@@ -229,14 +230,20 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     body(kit(S, out));
     return out;
   };
+  // threads: each kept position (a row and its statistics) is one thread's, the outermost kept
+  // dim shared out; the threads meet after the pass, since a kernel's next pass may read another
+  // partition of the statistics (GroupNormalization: per group, then per channel)
+  const outer = mode !== "across" ? K.dims.length : kLast;
+  const threads = outer > 0 ? ctx.splitAmong() : undefined;
   if (mode !== "across") {
-    fn.emit(fn.nest(K.dims, (idx) => at(idx, S1)));
-    return;
+    fn.emit(splitNest(fn, threads, K.dims, (idx) => at(idx, S1)));
+  } else {
+    const n = K.dims[kLast];
+    const vecEnd = n - (n % 4);
+    fn.emit(splitNest(fn, threads, K.dims.slice(0, kLast), (idx) => [
+      fn.loop(vecEnd, (i) => at([...idx, i], V!), { step: 4 }),
+      fn.loop(n, (i) => at([...idx, i], S1), { start: vecEnd }),
+    ]));
   }
-  const n = K.dims[kLast];
-  const vecEnd = n - (n % 4);
-  fn.emit(fn.nest(K.dims.slice(0, kLast), (idx) => [
-    fn.loop(vecEnd, (i) => at([...idx, i], V!), { step: 4 }),
-    fn.loop(n, (i) => at([...idx, i], S1), { start: vecEnd }),
-  ]));
+  if (threads) fn.emit(threads.barrier());
 }

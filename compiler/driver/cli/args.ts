@@ -134,6 +134,19 @@ export function parseBudget(args: Args): number | undefined {
 const SIMD_CHOICES = ["auto", "baseline", "relaxed"] as const;
 
 /** --simd auto|baseline|relaxed (see CompileOptions.simd) */
+/**
+ * --threads N (docs/THREADS.md): a count from 1 to 256, or with `auto` allowed (kiln run) "auto";
+ * undefined when not given
+ */
+export function parseThreads(args: Args, auto: boolean): number | "auto" | undefined {
+  const v = one(args, "threads");
+  if (v === undefined) return undefined;
+  if (auto && v === "auto") return "auto";
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 256) throw new UsageError(`--threads takes a thread count from 1 to 256${auto ? " or auto" : ""}, got ${v}`);
+  return n;
+}
+
 export function parseSimd(args: Args, fallback: (typeof SIMD_CHOICES)[number]): (typeof SIMD_CHOICES)[number] {
   const v = one(args, "simd") ?? fallback;
   if (!(SIMD_CHOICES as readonly string[]).includes(v)) throw new UsageError(`--simd takes ${SIMD_CHOICES.join(", ")}, got ${v}`);

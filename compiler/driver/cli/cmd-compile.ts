@@ -12,7 +12,7 @@ import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { one, parseBudget, parseSimd, UsageError, type Args } from "./args.js";
+import { one, parseBudget, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { progressLine } from "./progress-line.js";
@@ -94,7 +94,8 @@ export async function compileModelFile(model: string, args: Args, onWeights?: (p
     const out = one(args, "o") ?? one(args, "output");
     const weights = one(args, "weights") ?? (memoryBudget !== undefined && out ? out.replace(/(\.wasm)?$/i, ".bin") : undefined);
     const weightsFile = weights === undefined ? undefined : path.basename(weights);
-    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, weightsFile, memoryBudget, onWeights, onProgress: line?.update }), nodesBefore };
+    const threads = parseThreads(args, false) as number | undefined;
+    return { compiled: await compileGraph(graph, { ...options, simd, readExternal, weightsFile, memoryBudget, onWeights, onProgress: line?.update, ...(threads ? { threads } : {}) }), nodesBefore };
   } finally {
     line?.end();
   }

@@ -9,7 +9,7 @@ import { createSession, notWasmReason, type Session } from "../../../runtime/ses
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
-import { all, COMPILE_FLAGS, one, parseBudget, parseShapes, parseSimd, UsageError, type Args } from "./args.js";
+import { all, COMPILE_FLAGS, one, parseBudget, parseShapes, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { fileIsWasm, isWasmBytes } from "./wasm-file.js";
@@ -85,6 +85,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
 
   let session: Session;
   let outputNames: string[];
+  const threads = parseThreads(args, true);
   const dataInputs = data?.inputs.map((f) => readTensorFile!(f) as FileTensor);
   if (isWasm) {
     // a compiled module has its shapes and code fixed: compile flags would be silently ignored
@@ -92,7 +93,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
     if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
     // weights in a sidecar file (kiln compile --weights, --memory-budget), else read from the artifact's file as placed
     const sidecar = await sidecarOf(model, bytes, one(args, "weights"));
-    session = await createSession(bytes, { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : weights ? { weights } : {}), memoryBudget: parseBudget(args) });
+    session = await createSession(bytes, { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : weights ? { weights } : {}), memoryBudget: parseBudget(args), threads });
     outputNames = session.outputs.map((s) => s.name);
   } else {
     if (args.flags.has("weights")) throw new UsageError(`--weights applies to a .wasm compiled with kiln compile --weights; ${model} is an ONNX model (its external data is found beside it)`);
@@ -110,11 +111,13 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
     const { compileGraph } = await compiler();
     const simd = resolveSimd(parseSimd(args, "auto"));
     const memoryBudget = parseBudget(args);
-    const compiled = await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd, memoryBudget });
+    // an .onnx compiles for the threads asked ("auto": this machine's cores)
+    const count = threads === "auto" ? await (await import("../../../runtime/threads.js")).availableCores() : threads ?? 1;
+    const compiled = await compileGraph(graph, { ...await compileOptions(args), shapes, readExternal, simd, memoryBudget, ...(count > 1 ? { threads: count } : {}) });
     // under a budget the weights stream from the compile's pieces, each written (from the model's
     // tensors, or its external data file) when its layer is about to run: never all in memory
     const weights = compiled.stream && (await import("../sidecar.js")).streamSource(compiled.stream);
-    session = await createSession(compiled.wasm, { weights, memoryBudget });
+    session = await createSession(compiled.wasm, { weights, memoryBudget, threads: count });
   }
   checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
   const feeds: Record<string, { data: never; dims: number[] }> = {};
@@ -149,8 +152,9 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
     return { row, got };
   });
   if (saveDir) await saveOutputs(saveDir, outputs.map(({ row, got }) => ({ name: row.name, ...got })));
+  session.terminate?.();
   if (json) {
-    console.log(JSON.stringify({ outputs: outputs.map((o) => o.row), ms: Number(ms.toFixed(3)) }));
+    console.log(JSON.stringify({ outputs: outputs.map((o) => o.row), ms: Number(ms.toFixed(3)), threads: session.threads ?? 1 }));
   } else {
     for (const { row, got } of outputs) {
       const vals = Array.from(got.data.slice(0, 8) as ArrayLike<number | bigint>, (v) => (typeof v === "number" ? Number(v.toPrecision(6)) : v));

@@ -12,7 +12,7 @@ type Run = (args: Args) => Promise<number>;
 const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }> = {
   compile: {
     load: async () => (await import("./cmd-compile.js")).cmdCompile,
-    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "report", "runtime-import", "name", "weights", "memory-budget"], booleans: ["time-passes", "verify-each", "quiet", "emit-ts", "prepack"], positionals: [1, 1] },
+    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "threads", "report", "runtime-import", "name", "weights", "memory-budget"], booleans: ["time-passes", "verify-each", "quiet", "emit-ts", "prepack"], positionals: [1, 1] },
   },
   inspect: {
     load: async () => (await import("./cmd-inspect.js")).cmdInspect,
@@ -20,7 +20,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }>
   },
   run: {
     load: async () => (await import("./cmd-run.js")).cmdRun,
-    flags: { values: [...COMPILE_FLAGS, "input", "data", "simd", "profile", "save", "weights", "memory-budget"], booleans: ["json", "verify-each"], positionals: [1, 1] },
+    flags: { values: [...COMPILE_FLAGS, "input", "data", "simd", "threads", "profile", "save", "weights", "memory-budget"], booleans: ["json", "verify-each"], positionals: [1, 1] },
   },
   pack: {
     load: async () => (await import("./cmd-pack.js")).cmdPack,

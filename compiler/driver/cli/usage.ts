@@ -2,7 +2,7 @@
 export const USAGE = `kiln — compile ONNX models to SIMD WebAssembly
 
 usage:
-  kiln compile model.onnx -o model.wasm [--emit-ts] [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed]
+  kiln compile model.onnx -o model.wasm [--emit-ts] [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed] [--threads N]
                [--report R.json] [--time-passes] [--quiet] [--prepack] [--weights model.bin] [--memory-budget 256MB]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
   kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
@@ -12,7 +12,7 @@ usage:
   kiln opt IR.txt|- --passes p1,p2{option=value} [-o OUT.txt] [--time-passes] [--verify-each]
                IR text in, IR text out (like mlir-opt): the named passes, in order
   kiln run model.onnx|model.wasm [--shape name=AxB ...] [--input name=arange|random|ones|zeros|file.pb ...]
-                                 [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--json]
+                                 [--data test_data_set_DIR] [--simd auto|baseline|relaxed] [--threads N|auto] [--json]
                                  [--profile trace.json] [--save DIR] [--weights model.bin] [--memory-budget 256MB]
   kiln pack model.onnx|model.wasm -o DIR [--target npm|worker] [--name NAME] [--shape ...] [-O0|-O1|-O2] [--simd ...] [--quiet]
                npm: a package (ESM entry with typed bindings and .d.ts, the .wasm, kiln's runtime);
@@ -38,6 +38,10 @@ options:
                (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
                relaxed build where it can. baseline: SIMD128 only. relaxed: relaxed only (Node 20
                needs --experimental-wasm-relaxed-simd). bench: relaxed/auto add a relaxed kiln row.
+  --threads    compile: a threaded module for up to N threads (shared memory; big layers split among
+               the threads, --report says which). run: run on N threads (an .onnx is compiled for
+               them; a .wasm must have been compiled with --threads). bench: kiln and the rivals on
+               N threads. Pages need cross-origin isolation (docs/THREADS.md)
   --load-runs  bench: each engine's load time is the median of N fresh processes (default 3);
                0 times one load per engine in the benchmark's own process
   --prepack    compile, pack: ship the kernels' packed and transformed weights ready (the fastest load,

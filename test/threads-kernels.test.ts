@@ -1,0 +1,84 @@
+// Each kernel that splits its work among threads (docs/THREADS.md), on odd shapes at 2 threads:
+// the layer is split, its outputs are the bytes of 1 thread and match onnxruntime-node. Shapes are
+// chosen for the split's edges: tail panels and row tiles, several K blocks, batches, groups,
+// images after the first (the shared scratch rewritten), Winograd's partial tiles.
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import type * as Api from "../compiler/driver/api.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import { buildCase, runOrt, type OpCase } from "./util/ort.js";
+
+// from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
+const { load } = (await import(path.join(path.resolve(import.meta.dirname, ".."), "dist/compiler/driver/api.js"))) as typeof Api;
+
+const bytesOf = (t: { data: ArrayBufferView }) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
+async function expectSplitAndSame(c: OpCase, kernel: string, kernels?: string): Promise<void> {
+  const { bytes, feeds, outputs } = buildCase(c);
+  const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims]));
+  const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+  const one = await load(bytes, { shapes, kernels, cache: false, simd: "baseline" });
+  const two = await load(bytes, { shapes, kernels, cache: false, simd: "baseline", threads: 2 });
+  try {
+    const layer = two.session!.manifest.layers.find((l) => l.name === "node")!;
+    expect(layer.kernel).toBe(kernel);
+    expect(layer.split, "the layer is split").toBe(true);
+    const want = await runOrt(bytes, feeds);
+    const [a, b] = [await one.run(plain), await two.run(plain)];
+    // a second run: the weights are in place, the whole run is one call
+    const again = await two.run(plain);
+    for (const o of outputs) {
+      expect(Buffer.compare(bytesOf(b[o]), bytesOf(a[o])), `${o}: 2 threads give the bytes of 1`).toBe(0);
+      expect(Buffer.compare(bytesOf(again[o]), bytesOf(a[o])), `${o}: and again`).toBe(0);
+      expect(compareTensors(b[o] as Tensor, want[o], c.tolerance ?? { rtol: 1e-4, atol: 1e-4 }).message ?? "ok").toBe("ok");
+    }
+  } finally {
+    two.session?.terminate?.();
+  }
+}
+
+const f = (dims: number[], constant = false) => ({ dims, constant });
+
+describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime's values", () => {
+  it("MatMul packed: odd rows, a 13-column tail panel", () => expectSplitAndSame({ op: "MatMul", inputs: [f([3, 37, 200]), f([200, 333], true)] }, "packed"));
+  it("MatMul packed: three K blocks, odd M", () => expectSplitAndSame({ op: "MatMul", inputs: [f([65, 900]), f([900, 70], true)] }, "packed"));
+  it("MatMul packed-runtime: batches, B computed", () => expectSplitAndSame({ op: "MatMul", inputs: [f([4, 64, 48]), f([4, 48, 100])] }, "packed-runtime"));
+  it("Gemm packed with a bias", () => expectSplitAndSame({ op: "Gemm", attrs: { transB: { type: "int", value: 1 } }, inputs: [f([33, 256]), f([300, 256], true), f([300], true)] }, "packed"));
+  it("Conv im2col-gemm: 2 images, 2 groups, stride 2", () => expectSplitAndSame({
+    op: "Conv", attrs: { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
+    inputs: [f([2, 16, 31, 29]), f([32, 8, 3, 3], true), f([32], true)],
+  }, "im2col-gemm"));
+  it("Conv im2col-positions: a small output", () => expectSplitAndSame({
+    op: "Conv", attrs: { strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 11, 11]), f([128, 64, 3, 3], true)],
+  }, "im2col-positions"));
+  it("Conv pointwise-gemm: 2 images", () => expectSplitAndSame({ op: "Conv", inputs: [f([2, 64, 13, 10]), f([80, 64, 1, 1], true), f([80], true)] }, "pointwise-gemm"));
+  it("Conv pointwise-positions", () => expectSplitAndSame({ op: "Conv", inputs: [f([1, 128, 7, 7]), f([200, 128, 1, 1], true)] }, "pointwise-positions"));
+  it("Conv winograd-f4x4: 2 images, partial tiles", () => expectSplitAndSame({
+    op: "Conv", attrs: { pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([2, 32, 18, 21]), f([40, 32, 3, 3], true), f([40], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },
+  }, "winograd-f4x4"));
+  it("Conv winograd-f2x2: 2 groups", () => expectSplitAndSame({
+    op: "Conv", attrs: { group: { type: "int", value: 2 }, pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([1, 32, 15, 15]), f([48, 16, 3, 3], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },
+  }, "winograd-f2x2", "+winograd-f2x2"));
+  it("Softmax over rows", () => expectSplitAndSame({ op: "Softmax", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([4, 12, 33, 65])] }, "default"));
+  it("LayerNormalization", () => expectSplitAndSame({ op: "LayerNormalization", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([2, 300, 257]), f([257], true), f([257], true)] }, "default"));
+  it("Add with broadcasting", () => expectSplitAndSame({ op: "Add", inputs: [f([8, 64, 130]), f([64, 1])] }, "default"));
+});
+
+describe("depthwise convolutions split at 2 threads", () => {
+  const dw = (c: number, extra: Record<string, unknown> = {}) => ({ group: { type: "int" as const, value: c }, pads: { type: "ints" as const, value: [1, 1, 1, 1] }, ...extra });
+  it("depthwise-lanes: 2 images, channel blocks shared out", () => expectSplitAndSame({
+    op: "Conv", attrs: dw(64), inputs: [f([2, 64, 30, 30]), f([64, 1, 3, 3], true), f([64], true)],
+  }, "depthwise-lanes", "+depthwise-lanes"));
+});
+
+describe("pooling splits at 2 threads", () => {
+  it("MaxPool 3x3 stride 2 with pads", () => expectSplitAndSame({
+    op: "MaxPool", attrs: { kernel_shape: { type: "ints", value: [3, 3] }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
+    inputs: [f([2, 40, 57, 57])],
+  }, "default"));
+  it("AveragePool 2x2", () => expectSplitAndSame({
+    op: "AveragePool", attrs: { kernel_shape: { type: "ints", value: [2, 2] }, strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 80, 81])],
+  }, "default"));
+  it("GlobalAveragePool", () => expectSplitAndSame({ op: "GlobalAveragePool", inputs: [f([4, 512, 33, 33])] }, "default"));
+});

@@ -1,0 +1,172 @@
+// Threads (docs/THREADS.md): at 2 threads every bench and light model gives the same bytes as at 1
+// thread (each output element computed by one thread, in the same order), the big layers of every
+// kernel family that splits are split, and sessions started and terminated leave no worker behind.
+import * as fs from "node:fs";
+import { describe, expect, it } from "vitest";
+import * as path from "node:path";
+import type * as Api from "../compiler/driver/api.js";
+import type { createSession as CreateSession, Session, Tensor } from "../runtime/session.js";
+import { buildZooModel } from "../models/zoo.js";
+import { LIGHT_MODELS } from "../models/light.js";
+import { calibrateLogits, seedLightModel } from "../models/light-seed.js";
+import { arange, graphInputs } from "../models/testdata.js";
+import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
+import { lightModel, randomFeeds } from "./util/models.js";
+import { makeInput } from "../compiler/driver/cli/inputs.js";
+import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
+import { QUANT_SOURCES, quantInput } from "../models/quantize/sources.js";
+import { quantizedModel } from "../models/quantize/refill.js";
+
+// from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
+const root = path.resolve(import.meta.dirname, "..");
+const { load, compile } = (await import(path.join(root, "dist/compiler/driver/api.js"))) as typeof Api;
+const { createSession } = (await import(path.join(root, "dist/runtime/index.js"))) as { createSession: typeof CreateSession };
+
+const TIMEOUT = 600_000;
+const splitKernels = new Set<string>();
+
+const bytesOf = (t: Tensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
+/** Runs the model at 1 and 2 threads (twice each: the first run places the weights) and expects the same bytes. */
+/** splits: whether layers must split (true), must not (false: a small model), or may (null: the quantized kernels stay on thread 0, their fused loops may split) */
+async function expectSameAtTwoThreads(model: Uint8Array, feeds: Record<string, Tensor>, shapes?: Record<string, number[]>, splits: boolean | null = true): Promise<void> {
+  const one = await load(model, { cache: false, simd: "baseline", shapes });
+  const two = await load(model, { cache: false, simd: "baseline", shapes, threads: 2 });
+  try {
+    const session = two.session!;
+    expect(session.threads).toBe(2);
+    expect(session.manifest.threads).toEqual({ max: 2 });
+    const split = session.manifest.layers.filter((l) => l.split);
+    // a small model (the MLP: 0.2 MFLOP) keeps every layer on thread 0
+    if (splits) expect(split.length, "layers split").toBeGreaterThan(0);
+    else if (splits === false) expect(split, "no layer is worth splitting").toEqual([]);
+    for (const l of split) splitKernels.add(l.kernel ?? "default");
+    const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+    const want = await one.run(plain);
+    for (let run = 0; run < 2; run++) {
+      const got = await two.run(plain);
+      for (const [name, w] of Object.entries(want)) {
+        expect(Buffer.compare(bytesOf(got[name]), bytesOf(w)), `output ${name}, run ${run}: the same bytes at 2 threads`).toBe(0);
+      }
+    }
+  } finally {
+    two.session?.terminate?.();
+  }
+}
+
+async function seededLight(name: string): Promise<Uint8Array> {
+  const seeded = seedLightModel(new Uint8Array(fs.readFileSync(lightModel(name))), 1);
+  return calibrateLogits(seeded, Object.fromEntries(graphInputs(seeded).map((i) => [i.name, arange(i.name, i.dims)])));
+}
+
+describe("2 threads give the bytes 1 thread gives", () => {
+  for (const name of LIGHT_MODELS) {
+    it(`light ${name} (seeded weights)`, async () => {
+      const model = await seededLight(name);
+      await expectSameAtTwoThreads(model, randomFeeds(model));
+    }, TIMEOUT);
+  }
+  for (const name of ["mobilenetv2", "minilm", "cnn", "mlp"]) {
+    it(`zoo ${name}`, async () => {
+      const model = buildZooModel(name);
+      await expectSameAtTwoThreads(model, randomFeeds(model), undefined, name !== "mlp");
+    }, TIMEOUT);
+  }
+  for (const m of OCR_MODELS) {
+    it(`ocr ${m.name}`, async () => {
+      const model = await ocrModelBytes(m);
+      const feeds = { x: { dtype: "float32", ...makeInput("random", "float32", m.shape, 7) } as Tensor };
+      await expectSameAtTwoThreads(model, feeds, { x: m.shape });
+    }, TIMEOUT);
+  }
+  it("vad silero_v5 (state in and out, If and LSTM)", async () => {
+    const model = await sileroVad16k();
+    const feeds: Record<string, Tensor> = {
+      input: { dtype: "float32", ...makeInput("random", "float32", VAD_SHAPES.input, 5) } as Tensor,
+      state: { dtype: "float32", ...makeInput("random", "float32", VAD_SHAPES.state, 6) } as Tensor,
+    };
+    await expectSameAtTwoThreads(model, feeds, VAD_SHAPES, null);
+  }, TIMEOUT);
+  for (const s of QUANT_SOURCES) {
+    for (const form of s.forms) {
+      it(`quantized ${s.name}.${form}`, async () => {
+        const model = await quantizedModel(s.name, form);
+        const feeds = { [s.input]: { dtype: "float32", dims: s.shape, data: quantInput(s.shape, 101) } as Tensor };
+        await expectSameAtTwoThreads(model, feeds, { [s.input]: s.shape }, null);
+      }, TIMEOUT);
+    }
+  }
+  it("splits the layers of every GEMM-based, Winograd and channels-last depthwise kernel variant", () => {
+    for (const k of ["packed", "packed-runtime", "pointwise-gemm", "pointwise-positions", "im2col-gemm", "im2col-positions", "winograd-f4x4", "winograd-f2x2", "nhwc-lanes"]) {
+      expect([...splitKernels], k).toContain(k);
+    }
+  });
+});
+
+describe("threads option", () => {
+  it("a one-thread module asked for 2 threads runs on one and warns once", async () => {
+    const { wasm } = await compile(buildZooModel("mlp"), { simd: "baseline" });
+    const warnings: string[] = [];
+    const s = await createSession(wasm, { threads: 2, warn: (w) => warnings.push(w) });
+    expect(s.threads).toBe(1);
+    expect(warnings).toEqual([expect.stringMatching(/compiled for one thread/)]);
+  });
+  it("more threads than the module was compiled for is BAD_OPTION", async () => {
+    const { wasm } = await compile(buildZooModel("mlp"), { simd: "baseline", threads: 2 });
+    await expect(createSession(wasm, { threads: 3 })).rejects.toMatchObject({ code: "BAD_OPTION", message: expect.stringMatching(/at most 2 threads/) });
+  });
+  it("an AOT threaded artifact runs at 2 threads, and \"auto\" takes at most the module's maximum", async () => {
+    const model = buildZooModel("minilm");
+    const { wasm } = await compile(model, { simd: "baseline", threads: 2 });
+    const one = await createSession((await compile(model, { simd: "baseline" })).wasm);
+    const two = await createSession(wasm, { threads: "auto" });
+    try {
+      expect(two.threads).toBeGreaterThanOrEqual(1);
+      expect(two.threads).toBeLessThanOrEqual(2);
+      const feeds = Object.fromEntries(Object.entries(randomFeeds(model)).map(([k, t]) => [k, t.data]));
+      const [a, b] = [await one.run(feeds), await two.run(feeds)];
+      for (const name of Object.keys(a)) expect(Buffer.compare(bytesOf(a[name]), bytesOf(b[name]))).toBe(0);
+    } finally {
+      two.terminate?.();
+    }
+  }, TIMEOUT);
+  it("refuses a bad thread count", async () => {
+    await expect(load(buildZooModel("mlp"), { threads: 0 })).rejects.toMatchObject({ code: "BAD_OPTION" });
+    await expect(createSession(new Uint8Array(8), { threads: "many" as never })).rejects.toMatchObject({ code: "BAD_OPTION" });
+  });
+  it("a terminated session's run fails with a typed error", async () => {
+    const model = buildZooModel("cnn");
+    const m = await load(model, { cache: false, threads: 2 });
+    m.session!.terminate!();
+    await expect(m.run(Object.fromEntries(Object.entries(randomFeeds(model)).map(([k, t]) => [k, { data: t.data, dims: t.dims }])))).rejects.toMatchObject({ code: "BAD_OPTION" });
+  });
+});
+
+/** threads of this process (Linux: /proc/self/task), or undefined elsewhere */
+const osThreads = () => (fs.existsSync("/proc/self/task") ? fs.readdirSync("/proc/self/task").length : undefined);
+
+async function settle(want: number | undefined): Promise<number | undefined> {
+  for (let k = 0; k < 100 && want !== undefined && osThreads()! > want; k++) await new Promise((r) => setTimeout(r, 50));
+  return osThreads();
+}
+
+describe("no worker left behind", () => {
+  // the full 1,000 rounds of 50: node dist/bench/threads-leak.js
+  it("10 rounds of 5 sessions at 2 threads, each run and terminated: the process's threads back where they started", async () => {
+    const { wasm } = await compile(buildZooModel("cnn"), { simd: "baseline", threads: 2 });
+    const feeds = Object.fromEntries(Object.entries(randomFeeds(buildZooModel("cnn"))).map(([k, t]) => [k, t.data]));
+    // one session first: the pool of V8 and libuv threads the first worker starts stays
+    const warm = await createSession(wasm, { threads: 2 });
+    await warm.run(feeds);
+    warm.terminate!();
+    const before = await settle(osThreads());
+    for (let round = 0; round < 10; round++) {
+      const sessions: Session[] = [];
+      for (let k = 0; k < 5; k++) sessions.push(await createSession(wasm, { threads: 2 }));
+      for (const s of sessions) await s.run(feeds);
+      for (const s of sessions) s.terminate!();
+    }
+    // V8 and libuv start and stop helper threads of their own: at most as many as before
+    expect(await settle(before)).toBeLessThanOrEqual(before!);
+  }, TIMEOUT);
+});
