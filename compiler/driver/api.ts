@@ -10,16 +10,19 @@ import { readResponse, type ResponseLike } from "../../runtime/source.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
-import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
+import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, prepareAndOptimize, type CompileOptions, type QuantizationReport } from "./compile.js";
 import { parseKernelSelection } from "../../passes/index.js";
 import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
+import { checkQuantizeOptions } from "./quantize.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
 
 export interface CompileResult {
   wasm: Uint8Array;
   manifest: Manifest;
+  /** with options.quantize: the layers quantized, weight bytes, accuracy against the float model */
+  quantization?: QuantizationReport;
 }
 
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
@@ -45,8 +48,8 @@ async function resolveSource(source: ModelSource, options: CompileOptions): Prom
 export async function compile(model: ModelSource, options: CompileOptions = {}): Promise<CompileResult> {
   checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
-  const { wasm, manifest } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
-  return { wasm, manifest };
+  const { wasm, manifest, quantization } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  return { wasm, manifest, ...quantization ? { quantization } : {} };
 }
 
 export interface InputInfo {
@@ -128,6 +131,7 @@ const LOAD_OPTION_RULES: OptionRules = {
  */
 export async function load(model: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptions("load() options", options, LOAD_OPTION_RULES);
+  checkQuantizeOptions(options);
   if (options.cacheDir) await checkCacheDir(options.cacheDir);
   const src = await resolveSource(model, options);
   const memoryLimit: Limits = { maxMemoryBytes: options.limits?.maxMemoryBytes };
@@ -149,7 +153,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const simd = resolveSimd(options.simd, options.relaxedSupported);
   src.options = { ...src.options, simd };
   // external data a caller reads for model bytes is not part of the bytes' hash: no cache then
-  const useCache = options.cache !== false && !options.dump && !(options.readExternal && typeof model !== "string");
+  // nor are calibration inputs: a quantized model compiles afresh
+  const useCache = options.cache !== false && !options.dump && !options.quantize && !(options.readExternal && typeof model !== "string");
   const frozenByOption = Object.entries(options.freeze ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([n, t]) => [n, t.dtype, t.dims, Array.from(t.data as ArrayLike<number | bigint>, String)]);
   let probe: Graph | undefined = importOnnx(pristine, src.options);
@@ -191,8 +196,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         if (!graph) return compileModule((await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen)).wasm);
         // in process, the weights never pass through a module: written into memory from the tensors
         const opts = { ...src.options, shapes };
-        await prepareGraph(graph, opts);
-        await optimizeGraph(graph, opts);
+        await prepareAndOptimize(graph, opts);
         const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, kernels: parseKernelSelection(kernelSelectionOf(opts)) });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
         if (options.cacheDir && processKey) await writeDiskCache(options.cacheDir, processKey, gen);

@@ -9,6 +9,8 @@ import { generateArtifact } from "./variants.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
+import { checkQuantizeOptions, QUANTIZE_OPTION_RULES, quantizeGraph, type QuantizationReport, type QuantizeOptions } from "./quantize.js";
+export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
@@ -22,7 +24,7 @@ import { lowerControlFlow, parseKernelSelection, pipelineFor, runPasses, type Du
  */
 export const SHAPE_FOLD_LIMIT = 4096;
 
-export interface CompileOptions {
+export interface CompileOptions extends QuantizeOptions {
   /** input shapes binding dynamic dims, by input name */
   shapes?: Record<string, readonly number[]>;
   /** reads external tensor data relative to the model (set automatically for file paths in Node) */
@@ -72,6 +74,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   verifyEach: rules.boolean,
   limits: rules.shape(LIMIT_RULES),
   onProgress: rules.function,
+  ...QUANTIZE_OPTION_RULES,
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -87,6 +90,8 @@ export interface CompiledModel {
   manifest: Manifest;
   graph: Graph;
   passes: PassStat[];
+  /** what options.quantize did: layers, weight bytes, accuracy against the float model */
+  quantization?: QuantizationReport;
 }
 
 export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Graph {
@@ -154,12 +159,23 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 }
 
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
+  checkQuantizeOptions(options);
   await prepareGraph(graph, options);
-  const passes = await optimizeGraph(graph, options);
+  const quantized = options.quantize ? await quantizeGraph(graph, options) : undefined;
+  const passes = [...quantized?.passes ?? [], ...await optimizeGraph(graph, options)];
   const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
   checkMemory(manifest.memory.bytes, options.limits);
+  const quantization = await quantized?.report(wasm, manifest);
   options.onProgress?.({ stage: "done" });
-  return { wasm, manifest, graph, passes };
+  return { wasm, manifest, graph, passes, ...quantization ? { quantization } : {} };
+}
+
+/** Prepare, quantize when asked, and optimize a graph: what load() compiles in process. */
+export async function prepareAndOptimize(graph: Graph, options: CompileOptions): Promise<PassStat[]> {
+  checkQuantizeOptions(options);
+  await prepareGraph(graph, options);
+  const quantized = options.quantize ? await quantizeGraph(graph, options) : undefined;
+  return [...quantized?.passes ?? [], ...await optimizeGraph(graph, options)];
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

@@ -3,6 +3,7 @@
 import type { Manifest } from "../../runtime/manifest.js";
 import type { PassStat, PassStats } from "../../passes/index.js";
 import type { Graph } from "../ir/graph.js";
+import type { QuantizationReport } from "./quantize.js";
 
 export interface LayerReport {
   name: string;
@@ -22,9 +23,11 @@ export interface CompileReport {
   kernels: Record<string, number>;
   memory: { arenaBytes: number; naiveBytes: number; lowerBoundBytes: number; weightBytes: number };
   code: { wasmBytes: number };
+  /** with --quantize: layers quantized and kept float (why), weight bytes, accuracy against the float model */
+  quantization?: QuantizationReport;
 }
 
-export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[], manifest: Manifest, wasm: Uint8Array): CompileReport {
+export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[], manifest: Manifest, wasm: Uint8Array, quantization?: QuantizationReport): CompileReport {
   const plan = graph.memoryPlan;
   const layers = manifest.layers.map((l) => ({
     name: l.name, op: l.op, kernel: l.kernel ?? "default", weightBytes: (l.weights ?? []).reduce((a, [, b]) => a + b, 0),
@@ -43,6 +46,7 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
       weightBytes: manifest.memory.weightsBytes,
     },
     code: { wasmBytes: wasm.length },
+    ...quantization ? { quantization } : {},
   };
 }
 

@@ -1,0 +1,218 @@
+// kiln's own quantization, as the driver runs it (`kiln compile --quantize int8|int4|w8a8`, the
+// `quantize` compile option): the graph is simplified and folded (BatchNormalization into its
+// Conv), the float model is compiled with the values the passes need observed as extra outputs
+// and run on the calibration inputs (ranges, and a few samples for per-layer errors), the quantize
+// pass rewrites the graph, and after code generation the quantized artifact is run against the
+// float one on the calibration inputs and on inputs not used for calibration: the report's
+// `quantization` block.
+import { createSession, type Session } from "../../runtime/session.js";
+import { KilnError } from "../../runtime/errors.js";
+import { rules, type OptionRule, type OptionRules } from "../../runtime/options.js";
+import type { Feeds } from "../../runtime/feeds.js";
+import type { Manifest } from "../../runtime/manifest.js";
+import { compileGenerated, generate } from "../../codegen/module.js";
+import type { Graph, Tensor } from "../ir/graph.js";
+import { exportModel } from "../onnx/export.js";
+import { importModel } from "../onnx/import.js";
+import { inferShapes } from "../ops/infer.js";
+import { dce } from "../../passes/dce.js";
+import { foldConstantsPass } from "../../passes/fold-constants.js";
+import { simplify } from "../../passes/simplify.js";
+import { runPasses, type PassStat } from "../../passes/index.js";
+import { attachCalibration, decisionsOf, ERROR_SAMPLES, type Calibration, type LayerDecision } from "../../passes/quantize-common.js";
+import { ErrorSum } from "../../passes/quantize-math.js";
+import { observedValues, quantizeStaticPass } from "../../passes/quantize-static.js";
+import { quantizeWeightsPass } from "../../passes/quantize-weights.js";
+import { evaluateNode } from "./evaluate.js";
+
+export type QuantizeMode = "int8" | "int4" | "w8a8";
+
+/** Calibration (or evaluation) inputs: feeds by input name, or in Node a test_data_set folder, a folder of them, or a .pb file. */
+export type InputSource = string | Record<string, { data: ArrayLike<number> | ArrayBufferView; dims?: readonly number[] }>;
+
+export interface QuantizeOptions {
+  /** quantize the float model: weight-only int8 / int4 (MatMul, Gemm) or static w8a8 (Conv, MatMul, Gemm; needs calibrate) */
+  quantize?: QuantizeMode;
+  /** inputs the float model is run on for activation ranges and per-layer errors */
+  calibrate?: InputSource[];
+  /** inputs not used for calibration, for the report's accuracy (default: 2 seeded random inputs) */
+  quantizeEvaluate?: InputSource[];
+  /** largest relative L2 error of a layer's output for it to be quantized; over it the layer stays float */
+  quantizeThreshold?: number;
+}
+
+/** The default thresholds: a layer error 4-bit weights rarely reach, and 8-bit ones never. */
+export const DEFAULT_THRESHOLD: Record<QuantizeMode, number> = { int8: 0.02, int4: 0.12, w8a8: 0.05 };
+
+const sources: OptionRule = {
+  takes: "an array of folders, .pb files or feeds objects",
+  ok: (v) => Array.isArray(v) && v.length > 0 && v.every((x) => (typeof x === "string" && x.length > 0) || (typeof x === "object" && x !== null && !Array.isArray(x))),
+};
+
+export const QUANTIZE_OPTION_RULES: OptionRules = {
+  quantize: rules.oneOf("int8", "int4", "w8a8"),
+  calibrate: sources,
+  quantizeEvaluate: sources,
+  quantizeThreshold: { takes: "a number above 0", ok: (v) => typeof v === "number" && Number.isFinite(v) && v > 0 },
+};
+
+/** The combinations the rules cannot see: calibration without quantization, w8a8 without calibration. */
+export function checkQuantizeOptions(o: QuantizeOptions): void {
+  if (!o.quantize) {
+    const stray = (["calibrate", "quantizeEvaluate", "quantizeThreshold"] as const).filter((k) => o[k] !== undefined);
+    if (stray.length) throw new KilnError("BAD_OPTION", `option ${stray[0]} is for quantization: give quantize ("int8", "int4" or "w8a8") too`);
+    return;
+  }
+  if (o.quantize === "w8a8" && !o.calibrate?.length) {
+    throw new KilnError("BAD_OPTION", "quantize \"w8a8\" needs calibration inputs (--calibrate DIR, or the calibrate option): the activation ranges come from running the float model on them");
+  }
+}
+
+/** Feeds from the sources, bound to the graph's inputs in order where a source has no names (test_data_set's input_K.pb). */
+async function readSources(list: InputSource[], inputs: readonly string[]): Promise<Feeds[]> {
+  const out: Feeds[] = [];
+  for (const src of list) {
+    if (typeof src !== "string") { out.push(src as Feeds); continue; }
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const { listDataSet, readTensorFile } = await import("./testdata.js");
+    const st = fs.statSync(src, { throwIfNoEntry: false });
+    if (!st) throw new KilnError("BAD_OPTION", `calibration input ${JSON.stringify(src)} does not exist`);
+    const bind = (files: string[], where: string) => {
+      if (files.length !== inputs.length) throw new KilnError("BAD_INPUT", `${where} holds ${files.length} input_K.pb files; the model has ${inputs.length} inputs (${inputs.join(", ")})`);
+      out.push(Object.fromEntries(files.map((f, k) => [inputs[k], readTensorFile(f)])));
+    };
+    if (st.isFile()) { bind([src], src); continue; }
+    const sets = fs.readdirSync(src).filter((d) => /^test_data_set_\d+$/.test(d)).sort((a, b) => Number(a.slice(14)) - Number(b.slice(14)));
+    if (sets.length) for (const d of sets) bind(listDataSet(path.join(src, d)).inputs, path.join(src, d));
+    else bind(listDataSet(src).inputs, src);
+  }
+  return out;
+}
+
+/** Seeded inputs uniform in [-1, 1) for each float input (zeros for others): evaluation when none are given. */
+function randomFeeds(session: Session, count: number): Feeds[] {
+  let s = 12345;
+  const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  return Array.from({ length: count }, () => Object.fromEntries(session.inputs.map((i) => {
+    const n = i.dims.reduce((a, d) => a * d, 1);
+    const data = i.dtype === "float32" ? Float32Array.from({ length: n }, next) : i.dtype === "int64" ? new BigInt64Array(n) : new Int32Array(n);
+    return [i.name, { dims: i.dims, data }];
+  })));
+}
+
+/** The float model compiled in process (weights written from the tensors), with extra outputs. */
+async function floatSession(graph: Graph): Promise<{ session: Session; manifest: Manifest }> {
+  const { wasm, weights, manifest } = generate(graph, { weights: "external", validate: false, simd: "baseline" });
+  return { session: await createSession(await compileGenerated(wasm), { weights }), manifest };
+}
+
+export interface AccuracyFigures {
+  inputs: number;
+  /** where they came from: "calibration", "given" (quantizeEvaluate) or "random" (seeded) */
+  source: string;
+  maxAbsError: number;
+  relativeL2Error: number;
+  /** fraction of rows whose argmax agrees, for outputs [N, C] (classes) */
+  top1Agreement?: number;
+}
+
+export interface QuantizationReport {
+  mode: QuantizeMode;
+  threshold: number;
+  calibrationInputs: number;
+  layers: LayerDecision[];
+  quantized: number;
+  float: number;
+  weightBytes: { layersBefore: number; layersAfter: number; artifactFloat: number; artifactQuantized: number };
+  accuracy: { calibration?: AccuracyFigures; holdout?: AccuracyFigures };
+}
+
+export interface QuantizeRun {
+  passes: PassStat[];
+  /** the figures once the quantized artifact exists */
+  report(wasm: Uint8Array, manifest: Manifest): Promise<QuantizationReport>;
+}
+
+const PRE_PASSES = [simplify, foldConstantsPass, dce];
+
+/**
+ * Quantize a prepared graph in place as options.quantize says. The float reference (for
+ * calibration and the report) is the same graph, folded, exported and compiled apart.
+ */
+export async function quantizeGraph(graph: Graph, options: QuantizeOptions & { shapes?: Record<string, readonly number[]>; verifyEach?: boolean }): Promise<QuantizeRun> {
+  checkQuantizeOptions(options);
+  const mode = options.quantize!;
+  const threshold = options.quantizeThreshold ?? DEFAULT_THRESHOLD[mode];
+  const ctx = { evaluate: evaluateNode };
+  const passes = await runPasses(graph, PRE_PASSES, ctx, { verifyEach: options.verifyEach });
+  const ref = importModel(exportModel(graph));
+  await inferShapes(ref, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: 4096 });
+  const observed = mode === "w8a8" || options.calibrate ? observedValues(graph).filter((v) => ref.values.has(v) && !ref.outputs.includes(v) && !ref.values.get(v)!.const) : [];
+  const outputs = [...ref.outputs];
+  ref.outputs = [...ref.outputs, ...observed];
+  await runPasses(ref, PRE_PASSES, ctx);
+  const float = await floatSession(ref);
+  const calibFeeds = options.calibrate ? await readSources(options.calibrate, ref.inputs) : [];
+  const floatOutputs: Record<string, Tensor>[] = [];
+  if (calibFeeds.length) {
+    const cal: Calibration = { ranges: new Map(), samples: new Map(), inputs: calibFeeds.length };
+    for (const [k, feeds] of calibFeeds.entries()) {
+      const got = await float.session.run(feeds);
+      floatOutputs.push(Object.fromEntries(outputs.map((o) => [o, got[o]])));
+      for (const v of observed) {
+        const t = got[v], data = t.data as Float32Array;
+        let [lo, hi] = cal.ranges.get(v) ?? [Infinity, -Infinity];
+        for (let i = 0; i < data.length; i++) { const x = data[i]; if (x < lo) lo = x; if (x > hi) hi = x; }
+        cal.ranges.set(v, [lo, hi]);
+        if (k < ERROR_SAMPLES) cal.samples.set(v, [...(cal.samples.get(v) ?? []), t]);
+      }
+    }
+    attachCalibration(graph, cal);
+  }
+  const pass = mode === "w8a8" ? quantizeStaticPass : quantizeWeightsPass;
+  const passOptions: Record<string, number> = mode === "w8a8" ? { threshold } : { threshold, bits: mode === "int4" ? 4 : 8 };
+  passes.push(...await runPasses(graph, [pass], ctx, { verifyEach: options.verifyEach, options: { [pass.name]: passOptions } }));
+  const layers = decisionsOf(graph);
+  return {
+    passes,
+    async report(wasm, manifest) {
+      const quantized = await createSession(wasm, {});
+      const compare = async (feeds: Feeds[], source: string, want?: Record<string, Tensor>[]): Promise<AccuracyFigures | undefined> => {
+        if (!feeds.length) return undefined;
+        const err = new ErrorSum();
+        let rows = 0, agree = 0;
+        for (const [k, f] of feeds.entries()) {
+          const ref = want?.[k] ?? await float.session.run(f);
+          const got = await quantized.run(f);
+          for (const o of outputs) {
+            const a = got[o].data as Float32Array, b = ref[o].data as Float32Array;
+            err.add(a, b);
+            const dims = ref[o].dims;
+            if (dims.length === 2 && dims[1] >= 2) {
+              for (let r = 0; r < dims[0]; r++, rows++) if (argmax(a, r * dims[1], dims[1]) === argmax(b, r * dims[1], dims[1])) agree++;
+            }
+          }
+        }
+        return { inputs: feeds.length, source, maxAbsError: err.maxAbs, relativeL2Error: err.relL2, ...(rows ? { top1Agreement: agree / rows } : {}) };
+      };
+      const holdout = options.quantizeEvaluate ? await readSources(options.quantizeEvaluate, ref.inputs) : randomFeeds(float.session, 2);
+      const sum = (k: "before" | "after") => layers.reduce((a, l) => a + l.weightBytes[k], 0);
+      return {
+        mode, threshold, calibrationInputs: calibFeeds.length, layers,
+        quantized: layers.filter((l) => l.form !== "float").length, float: layers.filter((l) => l.form === "float").length,
+        weightBytes: { layersBefore: sum("before"), layersAfter: sum("after"), artifactFloat: float.manifest.memory.weightsBytes, artifactQuantized: manifest.memory.weightsBytes },
+        accuracy: {
+          calibration: await compare(calibFeeds, "calibration", floatOutputs),
+          holdout: await compare(holdout, options.quantizeEvaluate ? "given" : "random"),
+        },
+      };
+    },
+  };
+}
+
+function argmax(a: Float32Array, at: number, n: number): number {
+  let best = at;
+  for (let i = at + 1; i < at + n; i++) if (a[i] > a[best]) best = i;
+  return best - at;
+}
