@@ -111,3 +111,13 @@ export function addValue(graph: Graph, base: string, dtype: "float32" | "int8", 
   v.shape = [...shape];
   return name;
 }
+
+/**
+ * f over items, `width` at a time: the evaluations a batch starts in one tick share one compiled
+ * module (compiler/driver/evaluate.ts), and `width` bounds the tensors it holds at once.
+ */
+export async function inBatches<T, R>(items: readonly T[], width: number, f: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += width) out.push(...await Promise.all(items.slice(i, i + width).map(f)));
+  return out;
+}

@@ -10,7 +10,7 @@
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { addConstant } from "./rewrite.js";
-import { addValue, calibrationOf, f32, isQuantTarget, layerError, recordDecision, weightsAxis } from "./quantize-common.js";
+import { addValue, calibrationOf, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis } from "./quantize-common.js";
 import { activationParams, fakeQuant, quantizePerChannel } from "./quantize-math.js";
 import type { Pass, PassContext } from "./pass.js";
 
@@ -72,29 +72,37 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
   const chosen: Chosen[] = [];
   const params = new Map<string, Params>();
   let float = 0;
-  for (const n of g.topoOrder().filter((x) => isQuantTarget(g, x))) {
-    const w = g.values.get(n.inputs[1])!.const!, before = w.data.byteLength;
-    const stayFloat = (reason: string, error?: number) => {
-      recordDecision(g, { layer: n.name, op: n.op, form: "float", reason, error, errorOf: error === undefined ? undefined : "calibration", weightBytes: { before, after: before } });
-      float++;
-    };
+  // decisions are recorded in graph order: the layers' errors are measured in batches first
+  const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
+    const w = g.values.get(n.inputs[1])!.const!;
     const range = cal.ranges.get(n.inputs[0]);
-    if (opset < 10) { stayFloat(`the model's opset ${opset} has no QuantizeLinear (10)`); continue; }
-    if (!range) { stayFloat("no calibration range was observed for its input"); continue; }
+    if (opset < 10) return { n, reason: `the model's opset ${opset} has no QuantizeLinear (10)` };
+    if (!range) return { n, reason: "no calibration range was observed for its input" };
     // per output channel from opset 13 (DequantizeLinear's axis); per tensor before
     const axis = opset >= 13 ? weightsAxis(n, w.dims.length)! : undefined;
     const wq = axis === undefined ? quantizePerChannel(f32(w), [1, w.data.length], 0) : quantizePerChannel(f32(w), w.dims, axis);
-    const xp = activationParams(...range);
-    const deq: Tensor = { dtype: "float32", dims: [...w.dims], data: wq.deq };
-    const samples = cal.samples.get(n.inputs[0]) ?? [];
-    const e = await layerError(g, n, ctx.evaluate, samples, (ins) => ins.map((t, k) =>
-      k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp.scale, xp.zero) } : k === 1 ? deq : t));
-    if (!(e.relL2 <= threshold)) { stayFloat(`error ${e.relL2.toPrecision(3)} over the threshold ${threshold}`, e.relL2); continue; }
+    return { n, wq, xp: activationParams(...range), axis };
+  });
+  const errors = new Map(await inBatches(layers.filter((l) => l.wq), 8, async ({ n, wq, xp }) => {
+    const deq: Tensor = { dtype: "float32", dims: [...g.values.get(n.inputs[1])!.const!.dims], data: wq!.deq };
+    const e = await layerError(g, n, ctx.evaluate, cal.samples.get(n.inputs[0]) ?? [], (ins) => ins.map((t, k) =>
+      k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp!.scale, xp!.zero) } : k === 1 ? deq : t));
+    return [n, e.relL2] as const;
+  }));
+  for (const { n, wq, xp, axis, reason } of layers) {
+    const before = g.values.get(n.inputs[1])!.const!.data.byteLength;
+    const error = errors.get(n);
+    if (!wq || !xp || error === undefined || !(error <= threshold)) {
+      const why = reason ?? `error ${error!.toPrecision(3)} over the threshold ${threshold}`;
+      recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: why, ...error === undefined ? {} : { error, errorOf: "calibration" as const }, weightBytes: { before, after: before } });
+      float++;
+      continue;
+    }
     chosen.push({ node: n, q: wq.q, scales: wq.scales, axis });
     params.set(n.inputs[0], xp);
     const stored = storedValue(g, n), storedRange = cal.ranges.get(stored);
     if (!g.outputs.includes(stored) && storedRange) params.set(stored, activationParams(...storedRange));
-    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error: e.relL2, errorOf: "calibration", weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
+    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
   }
   for (const c of chosen) dequantizedWeights(g, c);
   for (const [t, p] of params) insertQdq(g, t, p);

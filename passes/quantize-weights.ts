@@ -10,7 +10,7 @@
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { addConstant } from "./rewrite.js";
-import { calibrationOf, f32, isQuantTarget, layerError, recordDecision } from "./quantize-common.js";
+import { calibrationOf, f32, inBatches, isQuantTarget, layerError, recordDecision } from "./quantize-common.js";
 import { ErrorSum, quantizeNBits, type NBitsWeights } from "./quantize-math.js";
 import type { Pass, PassContext } from "./pass.js";
 
@@ -98,24 +98,26 @@ async function errorOf(g: Graph, n: Node, p: Plan, q: NBitsWeights, ctx: PassCon
 
 export async function quantizeWeights(g: Graph, ctx: PassContext, bits: 4 | 8, threshold: number): Promise<{ quantized: number; float: number }> {
   const counts = { quantized: 0, float: 0 };
-  const targets = g.topoOrder().filter((n) => isQuantTarget(g, n));
-  for (const n of targets) {
-    const before = f32(g.values.get(n.inputs[1])!.const!).byteLength;
+  // decisions are recorded in graph order: a layer's error is measured in batches first
+  const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
     const p = planOf(g, n);
-    if (!p) {
-      recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: n.op === "MatMul" || n.op === "Gemm" ? "its operands have no MatMulNBits form (transposed A, N-D weights or a C per row)" : "weight-only quantization covers MatMul and Gemm (use w8a8 for convolutions)", weightBytes: { before, after: before } });
-      counts.float++;
-      continue;
-    }
-    const q = quantizeNBits(p.rows, p.N, p.K, bits, blockFor(bits, p.K));
-    const { error, errorOf: measured } = await errorOf(g, n, p, q, ctx);
-    if (!(error <= threshold)) {
-      recordDecision(g, { layer: n.name, op: n.op, form: "float", error, errorOf: measured, reason: `error ${error.toPrecision(3)} over the threshold ${threshold}`, weightBytes: { before, after: before } });
+    return { n, p, q: p && quantizeNBits(p.rows, p.N, p.K, bits, blockFor(bits, p.K)) };
+  });
+  const planned = layers.filter((l) => l.p);
+  const errors = new Map(await inBatches(planned, 8, async (l) => [l.n, await errorOf(g, l.n, l.p!, l.q!, ctx)] as const));
+  for (const { n, p, q } of layers) {
+    const before = f32(g.values.get(n.inputs[1])!.const!).byteLength;
+    const e = errors.get(n);
+    if (!p || !q || !e || !(e.error <= threshold)) {
+      const reason = e ? `error ${e.error.toPrecision(3)} over the threshold ${threshold}`
+        : n.op === "MatMul" || n.op === "Gemm" ? "its operands have no MatMulNBits form (transposed A, N-D weights or a C per row)"
+        : "weight-only quantization covers MatMul and Gemm (use w8a8 for convolutions)";
+      recordDecision(g, { layer: n.name, op: n.op, form: "float", ...e, reason, weightBytes: { before, after: before } });
       counts.float++;
       continue;
     }
     rewrite(g, n, p, q);
-    recordDecision(g, { layer: n.name, op: n.op, form: bits === 4 ? "int4" : "int8", error, errorOf: measured, weightBytes: { before, after: bytesOf(q) } });
+    recordDecision(g, { layer: n.name, op: n.op, form: bits === 4 ? "int4" : "int8", ...e, weightBytes: { before, after: bytesOf(q) } });
     counts.quantized++;
   }
   g.pruneValues();

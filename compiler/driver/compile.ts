@@ -9,7 +9,7 @@ import { generateArtifact } from "./variants.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
-import { checkQuantizeOptions, QUANTIZE_OPTION_RULES, quantizeGraph, type QuantizationReport, type QuantizeOptions } from "./quantize.js";
+import { checkQuantizeOptions, QUANTIZE_OPTION_RULES, quantizePlan, type QuantizationReport, type QuantizeOptions, type QuantizePlan } from "./quantize.js";
 export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
@@ -146,12 +146,12 @@ function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
   checkMemory(worst, limits, at);
 }
 
-/** Run the optimization pipeline of options.level over a prepared graph (mutates it). */
-export async function optimizeGraph(graph: Graph, options: CompileOptions = {}): Promise<PassStat[]> {
-  const stats = await runPasses(graph, pipelineFor(options.level ?? 2), { evaluate: evaluateNode }, {
+/** Run the optimization pipeline of options.level over a prepared graph (mutates it), after `quantize`'s passes when given. */
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan): Promise<PassStat[]> {
+  const stats = await runPasses(graph, [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)], { evaluate: evaluateNode }, {
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
-    options: { "select-kernels": { kernels: kernelSelectionOf(options) } },
+    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) } },
     onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });
@@ -160,22 +160,21 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   checkQuantizeOptions(options);
+  const quantize = options.quantize ? quantizePlan(options) : undefined;
   await prepareGraph(graph, options);
-  const quantized = options.quantize ? await quantizeGraph(graph, options) : undefined;
-  const passes = [...quantized?.passes ?? [], ...await optimizeGraph(graph, options)];
+  const passes = await optimizeGraph(graph, options, quantize);
   const { wasm, manifest } = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress });
   checkMemory(manifest.memory.bytes, options.limits);
-  const quantization = await quantized?.report(wasm, manifest);
+  const quantization = await quantize?.report(wasm, manifest);
   options.onProgress?.({ stage: "done" });
   return { wasm, manifest, graph, passes, ...quantization ? { quantization } : {} };
 }
 
 /** Prepare, quantize when asked, and optimize a graph: what load() compiles in process. */
 export async function prepareAndOptimize(graph: Graph, options: CompileOptions): Promise<PassStat[]> {
-  checkQuantizeOptions(options);
+  const quantize = options.quantize ? quantizePlan(options) : undefined;
   await prepareGraph(graph, options);
-  const quantized = options.quantize ? await quantizeGraph(graph, options) : undefined;
-  return [...quantized?.passes ?? [], ...await optimizeGraph(graph, options)];
+  return optimizeGraph(graph, options, quantize);
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

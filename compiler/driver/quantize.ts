@@ -18,8 +18,8 @@ import { inferShapes } from "../ops/infer.js";
 import { dce } from "../../passes/dce.js";
 import { foldConstantsPass } from "../../passes/fold-constants.js";
 import { simplify } from "../../passes/simplify.js";
-import { runPasses, type PassStat } from "../../passes/index.js";
-import { attachCalibration, decisionsOf, ERROR_SAMPLES, type Calibration, type LayerDecision } from "../../passes/quantize-common.js";
+import type { OptionValue, Pass } from "../../passes/index.js";
+import { attachCalibration, calibrationOf, decisionsOf, ERROR_SAMPLES, type Calibration, type LayerDecision } from "../../passes/quantize-common.js";
 import { ErrorSum } from "../../passes/quantize-math.js";
 import { observedValues, quantizeStaticPass } from "../../passes/quantize-static.js";
 import { quantizeWeightsPass } from "../../passes/quantize-weights.js";
@@ -101,12 +101,6 @@ function randomFeeds(session: Session, count: number): Feeds[] {
   })));
 }
 
-/** The float model compiled in process (weights written from the tensors), with extra outputs. */
-async function floatSession(graph: Graph): Promise<{ session: Session; manifest: Manifest }> {
-  const { wasm, weights, manifest } = generate(graph, { weights: "external", validate: false, simd: "baseline" });
-  return { session: await createSession(await compileGenerated(wasm), { weights }), manifest };
-}
-
 export interface AccuracyFigures {
   inputs: number;
   /** where they came from: "calibration", "given" (quantizeEvaluate) or "random" (seeded) */
@@ -128,67 +122,97 @@ export interface QuantizationReport {
   accuracy: { calibration?: AccuracyFigures; holdout?: AccuracyFigures };
 }
 
-export interface QuantizeRun {
-  passes: PassStat[];
+const PRE_PASSES: Pass[] = [simplify, foldConstantsPass, dce];
+
+export interface QuantizePlan {
+  /** the passes to run before the level's pipeline: simplify, fold-constants, dce, calibrate, quantize-* */
+  passes: Pass[];
+  /** their options, by pass name */
+  options: Record<string, Record<string, OptionValue>>;
   /** the figures once the quantized artifact exists */
   report(wasm: Uint8Array, manifest: Manifest): Promise<QuantizationReport>;
 }
 
-const PRE_PASSES = [simplify, foldConstantsPass, dce];
+/** What calibration leaves for the report: the float model's session, its outputs on the calibration inputs. */
+interface FloatReference {
+  session: Session;
+  manifest: Manifest;
+  inputs: string[];
+  outputs: string[];
+  calibration: Feeds[];
+  calibrationOutputs: Record<string, Tensor>[];
+}
 
 /**
- * Quantize a prepared graph in place as options.quantize says. The float reference (for
- * calibration and the report) is the same graph, folded, exported and compiled apart.
+ * The float model on the calibration inputs: the graph as the pass will see it (simplified,
+ * BatchNormalization folded) exported, compiled apart with the values the quantize pass needs
+ * as extra outputs, and run; the ranges and samples are attached to the graph (quantize-common.ts).
  */
-export async function quantizeGraph(graph: Graph, options: QuantizeOptions & { shapes?: Record<string, readonly number[]>; verifyEach?: boolean }): Promise<QuantizeRun> {
+async function calibrate(graph: Graph, options: QuantizeOptions & { shapes?: Record<string, readonly number[]> }): Promise<FloatReference> {
+  const ref = importModel(exportModel(graph));
+  await inferShapes(ref, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: 4096 });
+  const observed = options.calibrate ? observedValues(graph).filter((v) => ref.values.has(v) && !ref.outputs.includes(v) && !ref.values.get(v)!.const) : [];
+  const outputs = [...ref.outputs];
+  ref.outputs = [...ref.outputs, ...observed];
+  const { wasm, weights, manifest } = generate(ref, { weights: "external", validate: false, simd: "baseline" });
+  const session = await createSession(await compileGenerated(wasm), { weights });
+  const calibration = options.calibrate ? await readSources(options.calibrate, ref.inputs) : [];
+  const calibrationOutputs: Record<string, Tensor>[] = [];
+  const cal: Calibration = { ranges: new Map(), samples: new Map(), inputs: calibration.length };
+  for (const [k, feeds] of calibration.entries()) {
+    const got = await session.run(feeds);
+    calibrationOutputs.push(Object.fromEntries(outputs.map((o) => [o, got[o]])));
+    for (const v of observed) {
+      const t = got[v], data = t.data as Float32Array;
+      let [lo, hi] = cal.ranges.get(v) ?? [Infinity, -Infinity];
+      for (let i = 0; i < data.length; i++) { const x = data[i]; if (x < lo) lo = x; if (x > hi) hi = x; }
+      cal.ranges.set(v, [lo, hi]);
+      if (k < ERROR_SAMPLES) cal.samples.set(v, [...(cal.samples.get(v) ?? []), t]);
+    }
+  }
+  if (calibration.length) attachCalibration(graph, cal);
+  return { session, manifest, inputs: [...ref.inputs], outputs, calibration, calibrationOutputs };
+}
+
+/**
+ * The passes that quantize a prepared graph as options.quantize says, to run ahead of the level's
+ * pipeline (compile.ts optimizeGraph): simplify, fold-constants and dce (BatchNormalization must
+ * be in its Conv's weights before they are quantized), `calibrate` (this file: the float model
+ * run on the calibration inputs), then quantize-weights or quantize-static.
+ */
+export function quantizePlan(options: QuantizeOptions & { shapes?: Record<string, readonly number[]> }): QuantizePlan {
   checkQuantizeOptions(options);
   const mode = options.quantize!;
   const threshold = options.quantizeThreshold ?? DEFAULT_THRESHOLD[mode];
-  const ctx = { evaluate: evaluateNode };
-  const passes = await runPasses(graph, PRE_PASSES, ctx, { verifyEach: options.verifyEach });
-  const ref = importModel(exportModel(graph));
-  await inferShapes(ref, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: 4096 });
-  const observed = mode === "w8a8" || options.calibrate ? observedValues(graph).filter((v) => ref.values.has(v) && !ref.outputs.includes(v) && !ref.values.get(v)!.const) : [];
-  const outputs = [...ref.outputs];
-  ref.outputs = [...ref.outputs, ...observed];
-  await runPasses(ref, PRE_PASSES, ctx);
-  const float = await floatSession(ref);
-  const calibFeeds = options.calibrate ? await readSources(options.calibrate, ref.inputs) : [];
-  const floatOutputs: Record<string, Tensor>[] = [];
-  if (calibFeeds.length) {
-    const cal: Calibration = { ranges: new Map(), samples: new Map(), inputs: calibFeeds.length };
-    for (const [k, feeds] of calibFeeds.entries()) {
-      const got = await float.session.run(feeds);
-      floatOutputs.push(Object.fromEntries(outputs.map((o) => [o, got[o]])));
-      for (const v of observed) {
-        const t = got[v], data = t.data as Float32Array;
-        let [lo, hi] = cal.ranges.get(v) ?? [Infinity, -Infinity];
-        for (let i = 0; i < data.length; i++) { const x = data[i]; if (x < lo) lo = x; if (x > hi) hi = x; }
-        cal.ranges.set(v, [lo, hi]);
-        if (k < ERROR_SAMPLES) cal.samples.set(v, [...(cal.samples.get(v) ?? []), t]);
-      }
-    }
-    attachCalibration(graph, cal);
-  }
+  let float: FloatReference | undefined;
+  let layers: LayerDecision[] = [];
+  const calibratePass: Pass = {
+    name: "calibrate",
+    description: "runs the float model on the calibration inputs and records the ranges (and a few samples) of the values entering and leaving each layer the quantize pass may rewrite",
+    run: async (g) => {
+      float = await calibrate(g, options);
+      return { inputs: float.calibration.length, observed: calibrationOf(g)?.ranges.size ?? 0 };
+    },
+  };
   const pass = mode === "w8a8" ? quantizeStaticPass : quantizeWeightsPass;
-  const passOptions: Record<string, number> = mode === "w8a8" ? { threshold } : { threshold, bits: mode === "int4" ? 4 : 8 };
-  passes.push(...await runPasses(graph, [pass], ctx, { verifyEach: options.verifyEach, options: { [pass.name]: passOptions } }));
-  const layers = decisionsOf(graph);
+  const collect: Pass = { ...pass, run: async (g, c) => { const r = await pass.run(g, c); layers = decisionsOf(g); return r; } };
   return {
-    passes,
+    passes: [...PRE_PASSES, calibratePass, collect],
+    options: { [pass.name]: mode === "w8a8" ? { threshold } : { threshold, bits: mode === "int4" ? 4 : 8 } },
     async report(wasm, manifest) {
+      const ref = float!;
       const quantized = await createSession(wasm, {});
       const compare = async (feeds: Feeds[], source: string, want?: Record<string, Tensor>[]): Promise<AccuracyFigures | undefined> => {
         if (!feeds.length) return undefined;
         const err = new ErrorSum();
         let rows = 0, agree = 0;
         for (const [k, f] of feeds.entries()) {
-          const ref = want?.[k] ?? await float.session.run(f);
+          const expected = want?.[k] ?? await ref.session.run(f);
           const got = await quantized.run(f);
-          for (const o of outputs) {
-            const a = got[o].data as Float32Array, b = ref[o].data as Float32Array;
+          for (const o of ref.outputs) {
+            const a = got[o].data as Float32Array, b = expected[o].data as Float32Array;
             err.add(a, b);
-            const dims = ref[o].dims;
+            const dims = expected[o].dims;
             if (dims.length === 2 && dims[1] >= 2) {
               for (let r = 0; r < dims[0]; r++, rows++) if (argmax(a, r * dims[1], dims[1]) === argmax(b, r * dims[1], dims[1])) agree++;
             }
@@ -196,14 +220,14 @@ export async function quantizeGraph(graph: Graph, options: QuantizeOptions & { s
         }
         return { inputs: feeds.length, source, maxAbsError: err.maxAbs, relativeL2Error: err.relL2, ...(rows ? { top1Agreement: agree / rows } : {}) };
       };
-      const holdout = options.quantizeEvaluate ? await readSources(options.quantizeEvaluate, ref.inputs) : randomFeeds(float.session, 2);
+      const holdout = options.quantizeEvaluate ? await readSources(options.quantizeEvaluate, ref.inputs) : randomFeeds(ref.session, 2);
       const sum = (k: "before" | "after") => layers.reduce((a, l) => a + l.weightBytes[k], 0);
       return {
-        mode, threshold, calibrationInputs: calibFeeds.length, layers,
+        mode, threshold, calibrationInputs: ref.calibration.length, layers,
         quantized: layers.filter((l) => l.form !== "float").length, float: layers.filter((l) => l.form === "float").length,
-        weightBytes: { layersBefore: sum("before"), layersAfter: sum("after"), artifactFloat: float.manifest.memory.weightsBytes, artifactQuantized: manifest.memory.weightsBytes },
+        weightBytes: { layersBefore: sum("before"), layersAfter: sum("after"), artifactFloat: ref.manifest.memory.weightsBytes, artifactQuantized: manifest.memory.weightsBytes },
         accuracy: {
-          calibration: await compare(calibFeeds, "calibration", floatOutputs),
+          calibration: await compare(ref.calibration, "calibration", ref.calibrationOutputs),
           holdout: await compare(holdout, options.quantizeEvaluate ? "given" : "random"),
         },
       };
