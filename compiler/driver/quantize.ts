@@ -107,7 +107,7 @@ export interface AccuracyFigures {
   source: string;
   maxAbsError: number;
   relativeL2Error: number;
-  /** fraction of rows whose argmax agrees, for outputs [N, C] (classes) */
+  /** fraction of rows whose argmax agrees, for outputs that read as classes: [N, C], or [1, C, 1, 1] */
   top1Agreement?: number;
 }
 
@@ -212,10 +212,8 @@ export function quantizePlan(options: QuantizeOptions & { shapes?: Record<string
           for (const o of ref.outputs) {
             const a = got[o].data as Float32Array, b = expected[o].data as Float32Array;
             err.add(a, b);
-            const dims = expected[o].dims;
-            if (dims.length === 2 && dims[1] >= 2) {
-              for (let r = 0; r < dims[0]; r++, rows++) if (argmax(a, r * dims[1], dims[1]) === argmax(b, r * dims[1], dims[1])) agree++;
-            }
+            const cls = classesOf(expected[o].dims);
+            if (cls) for (let r = 0; r < cls.rows; r++, rows++) if (argmax(a, r * cls.classes, cls.classes) === argmax(b, r * cls.classes, cls.classes)) agree++;
           }
         }
         return { inputs: feeds.length, source, maxAbsError: err.maxAbs, relativeL2Error: err.relL2, ...(rows ? { top1Agreement: agree / rows } : {}) };
@@ -233,6 +231,13 @@ export function quantizePlan(options: QuantizeOptions & { shapes?: Record<string
       };
     },
   };
+}
+
+/** An output that reads as class scores: [N, C], or one axis of C with every other 1 ([1, 1000, 1, 1]). */
+function classesOf(dims: readonly number[]): { rows: number; classes: number } | undefined {
+  if (dims.length === 2 && dims[1] >= 2) return { rows: dims[0], classes: dims[1] };
+  const big = dims.filter((d) => d > 1);
+  return big.length === 1 ? { rows: 1, classes: big[0] } : undefined;
 }
 
 function argmax(a: Float32Array, at: number, n: number): number {
