@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { compile } from "../compiler/driver/api.js";
+import { compile, load } from "../compiler/driver/api.js";
 import type { CompileOptions } from "../compiler/driver/compile.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import type { Tensor } from "../compiler/ir/graph.js";
@@ -144,6 +144,20 @@ describe("--quantize int8 / int4: MatMul and Gemm as MatMulNBits", () => {
     expect(r.quantization!.layers[0].reason).toMatch(/over the threshold 0.000001/);
     expect(opsOf(r.dumped).has("MatMulNBits")).toBe(false);
     expect(r.quantization!.accuracy.holdout!.relativeL2Error).toBe(0);
+  }, 60_000);
+});
+
+describe("load() with quantize", () => {
+  it("compiles the quantized model in process: the same outputs as compile()'s artifact", async () => {
+    const model = linearModel(), feeds = feedsOf(41, [2, 5, 45]);
+    const viaLoad = await (await load(model, { quantize: "int4", simd: "baseline" })).run(feeds);
+    const aot = await kilnRun((await compile(model, { quantize: "int4", simd: "baseline" })).wasm, feeds);
+    const plain = await (await load(model, { simd: "baseline" })).run(feeds);
+    for (const o of Object.keys(aot)) {
+      expect(Array.from(viaLoad[o].data as Float32Array)).toEqual(Array.from(aot[o]));
+    }
+    // and it is the quantized model, not the float one
+    expect(Array.from(plain.gemm_s_out.data as Float32Array)).not.toEqual(Array.from(aot.gemm_s_out));
   }, 60_000);
 });
 

@@ -160,7 +160,10 @@ async function calibrate(graph: Graph, options: QuantizeOptions & { shapes?: Rec
   const calibrationOutputs: Record<string, Tensor>[] = [];
   const cal: Calibration = { ranges: new Map(), samples: new Map(), inputs: calibration.length };
   for (const [k, feeds] of calibration.entries()) {
-    const got = await session.run(feeds);
+    const got = await session.run(feeds).catch((e) => {
+      if (!(e instanceof KilnError)) throw e;
+      throw new KilnError(e.code, `calibration input ${k + 1} of ${calibration.length}: ${e.message.replace(/^[A-Z_]+: /, "")}`);
+    });
     calibrationOutputs.push(Object.fromEntries(outputs.map((o) => [o, got[o]])));
     for (const v of observed) {
       const t = got[v], data = t.data as Float32Array;
