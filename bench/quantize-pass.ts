@@ -4,7 +4,7 @@
 // quantized graph (the ONNX export of the graph the quantize pass leaves, which kiln compiles to
 // the same layers as `--quantize` does) against onnxruntime-web on that same file and against
 // kiln's float32 build of the model. One JSON line per repetition.
-import { benchModel } from "./harness.js";
+import { quantizedRow } from "./quantized.js";
 import { relaxedSimdAvailable } from "./peak.js";
 import { runIfMain } from "../models/cli.js";
 import { buildZooModel } from "../models/zoo.js";
@@ -41,17 +41,7 @@ async function main(argv: string[]): Promise<number> {
     const [name, mode] = id.split(".");
     if (!MODELS[name] || !["int8", "int4", "w8a8"].includes(mode)) { console.error(`no model ${id}; there are ${ALL.join(", ")}`); return 2; }
     const { float, quantized, input, shape } = await quantizedByKiln(name, mode as QuantizeMode);
-    for (let r = 0; r < reps; r++) {
-      const res = await benchModel(id, quantized, {
-        vs: ["ort-web"], threads: 1, runs, warmup: 3, budgetMs: 60_000, relaxed, shapes: { [input]: shape }, loadRuns: 0,
-        tolerance: { rtol: 0, atol: 0.25 }, floatModel: float,
-      });
-      ok &&= res.kiln.ok && res["kiln-relaxed"]?.ok !== false;
-      console.log(JSON.stringify({
-        model: id, kilnMs: res.kiln.medianMs, ortWebMs: res["ort-web"]?.medianMs, vsOrtWeb: res.speedup, relaxedVsOrtWeb: res["kiln-relaxed"]?.speedup,
-        kilnFloatMs: res["kiln-float"]?.medianMs, vsKilnFloat: res["kiln-float"]?.speedup, outputs: res.kiln.ok ? "ok" : "WRONG", peakLoopGflops: res.peakLoopGflops,
-      }));
-    }
+    for (let r = 0; r < reps; r++) ok = (await quantizedRow(id, quantized, float, { [input]: shape }, runs, relaxed)) && ok;
   }
   return ok ? 0 : 1;
 }
