@@ -3,7 +3,7 @@
 // output channel (symmetric, DequantizeLinear with an axis; per tensor below opset 13), int8
 // activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
 // dequantized where they enter each Conv/MatMul/Gemm and where its result (after a Relu or Clip
-// it feeds alone) is stored. fuse-qdq then runs each group on the int8 kernels; fold-constants
+// it feeds alone; a graph output too) is stored. fuse-qdq then runs each group on the int8 kernels; fold-constants
 // never sees float weights for them, so the artifact stores the int8 codes.
 // A layer whose output, computed from quantized input and weights, is further than `threshold`
 // (relative L2) from its float output on the calibration inputs stays float.
@@ -39,14 +39,27 @@ export function observedValues(g: Graph): string[] {
 
 const scalar = (dtype: "float32" | "int8", v: number): Tensor => ({ dtype, dims: [], data: dtype === "int8" ? Int8Array.of(v) : Float32Array.of(v) });
 
-/** t -> QuantizeLinear -> DequantizeLinear, every reader of t (not the graph's outputs) reading the latter. */
+/**
+ * t -> QuantizeLinear -> DequantizeLinear, every reader of t reading the latter. A graph output
+ * keeps its name: its producer then writes a fresh value, and the DequantizeLinear writes t.
+ */
 function insertQdq(g: Graph, t: string, p: Params): void {
   const readers = g.consumers(t);
   const shape = [...(g.values.get(t)!.shape ?? [])];
   const s = addConstant(g, `${t}.qscale`, scalar("float32", p.scale)), z = addConstant(g, `${t}.qzero`, scalar("int8", p.zero));
-  const q = addValue(g, `${t}.q`, "int8", shape), dq = addValue(g, `${t}.dq`, "float32", shape);
-  for (const r of readers) r.inputs.forEach((v, k) => { if (v === t) g.setInput(r, k, dq); });
-  g.addNode({ name: g.uniqueNodeName(`${t}_QuantizeLinear`), op: "QuantizeLinear", domain: "", inputs: [t, s, z], outputs: [q], attrs: {} });
+  const q = addValue(g, `${t}.q`, "int8", shape);
+  let from = t, dq: string;
+  const producer = g.producer(t);
+  if (g.outputs.includes(t) && producer) {
+    from = addValue(g, `${t}.float`, "float32", shape);
+    g.removeNode(producer.name);
+    g.addNode({ ...producer, outputs: producer.outputs.map((o) => (o === t ? from : o)) });
+    dq = t;
+  } else {
+    dq = addValue(g, `${t}.dq`, "float32", shape);
+    for (const r of readers) r.inputs.forEach((v, k) => { if (v === t) g.setInput(r, k, dq); });
+  }
+  g.addNode({ name: g.uniqueNodeName(`${t}_QuantizeLinear`), op: "QuantizeLinear", domain: "", inputs: [from, s, z], outputs: [q], attrs: {} });
   g.addNode({ name: g.uniqueNodeName(`${t}_DequantizeLinear`), op: "DequantizeLinear", domain: "", inputs: [q, s, z], outputs: [dq], attrs: {} });
 }
 
@@ -101,7 +114,8 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
     chosen.push({ node: n, q: wq.q, scales: wq.scales, axis });
     params.set(n.inputs[0], xp);
     const stored = storedValue(g, n), storedRange = cal.ranges.get(stored);
-    if (!g.outputs.includes(stored) && storedRange) params.set(stored, activationParams(...storedRange));
+    // a result that is a graph output is quantized too (as quantize_static does): the layer then runs on int8
+    if (storedRange) params.set(stored, activationParams(...storedRange));
     recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
   }
   for (const c of chosen) dequantizedWeights(g, c);

@@ -172,12 +172,12 @@ describe("--quantize w8a8: QDQ from calibration, run on the int8 kernels", () =>
     expect(q.layers.every((l) => l.errorOf === "calibration" && l.error! > 0 && l.error! < 0.05)).toBe(true);
     expect(q.calibrationInputs).toBe(4);
     expect(q.accuracy.holdout!.source).toBe("given");
-    expect(q.accuracy.holdout!.top1Agreement).toBe(1);
+    // rows of both [N, C] outputs count as classes: one of mm's 36 rows may flip on a near-tie
+    expect(q.accuracy.holdout!.top1Agreement).toBeGreaterThanOrEqual(0.95);
     expect(q.accuracy.calibration!.relativeL2Error).toBeLessThan(0.05);
-    // conv1 and conv2 run as int8 groups (their results are stored quantized); the layers whose
-    // results are graph outputs dequantize their input and run in float, as onnxruntime's do
+    // all four run as int8 groups, the two whose results are graph outputs too (then dequantized)
     const kernels = r.manifest.layers.map((l) => l.kernel ?? "");
-    expect(kernels.filter((k) => k.startsWith("q")).length).toBeGreaterThanOrEqual(2);
+    expect(kernels.filter((k) => k.startsWith("q")).length).toBe(4);
     const ops = opsOf(r.dumped);
     expect(ops.has("QuantizeLinear") && ops.has("DequantizeLinear")).toBe(true);
     for (const seed of [31, 32, 33]) {

@@ -151,9 +151,9 @@ interface FloatReference {
 async function calibrate(graph: Graph, options: QuantizeOptions & { shapes?: Record<string, readonly number[]> }): Promise<FloatReference> {
   const ref = importModel(exportModel(graph));
   await inferShapes(ref, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: 4096 });
-  const observed = options.calibrate ? observedValues(graph).filter((v) => ref.values.has(v) && !ref.outputs.includes(v) && !ref.values.get(v)!.const) : [];
+  const observed = options.calibrate ? observedValues(graph).filter((v) => ref.values.has(v) && !ref.values.get(v)!.const) : [];
   const outputs = [...ref.outputs];
-  ref.outputs = [...ref.outputs, ...observed];
+  ref.outputs = [...ref.outputs, ...observed.filter((v) => !outputs.includes(v))];
   const { wasm, weights, manifest } = generate(ref, { weights: "external", validate: false, simd: "baseline" });
   const session = await createSession(await compileGenerated(wasm), { weights });
   const calibration = options.calibrate ? await readSources(options.calibrate, ref.inputs) : [];
