@@ -92,6 +92,8 @@ describe("kiln --quantize on the zoo models", () => {
     const ortLoss = await ortError(model, await quantizedModel("mobilenetv2", "qdq"), TEST_SEEDS.map(feedsFor("input", [1, 3, 224, 224])));
     expect(holdout.relativeL2Error).toBeLessThanOrEqual(1.25 * ortLoss);
     expect(r.q.weightBytes.artifactQuantized).toBeLessThan(0.27 * r.q.weightBytes.artifactFloat);
+    // the int8 kernels' packed i16 copies: the artifact's image is about half the float weights
+    expect(r.q.weightBytes.imageQuantized).toBeLessThan(0.55 * r.q.weightBytes.artifactFloat);
     await expectDumpAgrees(r.wasm, r.dumped, [101, 102, 103].map(feedsFor("input", [1, 3, 224, 224])));
     const kernels = new Set(r.manifest.layers.map((l) => l.kernel));
     expect([...kernels].filter((k) => k?.startsWith("q")).sort()).toEqual(["qadd", "qdepthwise", "qgemm", "qgemm-im2col", "qgemm-pointwise"]);

@@ -118,7 +118,12 @@ export interface QuantizationReport {
   layers: LayerDecision[];
   quantized: number;
   float: number;
-  weightBytes: { layersBefore: number; layersAfter: number; artifactFloat: number; artifactQuantized: number };
+  /**
+   * the quantized layers' weights, float and quantized; the model's weights in the float and the
+   * quantized artifact; and the quantized artifact's whole weights image (model weights and the
+   * kernels' packed forms: the int8 convolution and GEMM kernels keep theirs as i16, two bytes a weight)
+   */
+  weightBytes: { layersBefore: number; layersAfter: number; artifactFloat: number; artifactQuantized: number; imageQuantized: number };
   accuracy: { calibration?: AccuracyFigures; holdout?: AccuracyFigures };
 }
 
@@ -226,7 +231,8 @@ export function quantizePlan(options: QuantizeOptions & { shapes?: Record<string
       return {
         mode, threshold, calibrationInputs: ref.calibration.length, layers,
         quantized: layers.filter((l) => l.form !== "float").length, float: layers.filter((l) => l.form === "float").length,
-        weightBytes: { layersBefore: sum("before"), layersAfter: sum("after"), artifactFloat: ref.manifest.memory.weightsBytes, artifactQuantized: manifest.memory.weightsBytes },
+        weightBytes: { layersBefore: sum("before"), layersAfter: sum("after"), artifactFloat: ref.manifest.memory.weightsBytes, artifactQuantized: manifest.memory.weightsBytes,
+          imageQuantized: manifest.memory.regions.reduce((a, r) => a + r.bytes, 0) },
         accuracy: {
           calibration: await compare(ref.calibration, "calibration", ref.calibrationOutputs),
           holdout: await compare(holdout, options.quantizeEvaluate ? "given" : "random"),
