@@ -3,7 +3,8 @@
 // runs with its weights packed in 4 or 8 bits (codegen/kernels/quant/nbits.ts): the artifact
 // stores them so, about 3.9x (8 bits) or 6.3x (4 bits) smaller than float32. Activations stay float.
 //   8 bits: symmetric, blocks of 128 along K (1.03 bytes a weight)
-//   4 bits: asymmetric with a zero point per block of 32 (0.64 bytes a weight)
+//   4 bits: asymmetric with a zero point per block of 32 (0.64 bytes a weight), each block's range
+//           clipped where that lowers its squared error (quantize-math.ts bestRange4)
 // A layer whose quantized output is further than `threshold` (relative L2) from its float output
 // on the calibration inputs (without calibration: its weights from the float weights) stays
 // float; every layer's decision is recorded (quantize-common.ts).

@@ -114,9 +114,10 @@ describe("kiln --quantize on the zoo models", () => {
     const model = buildZooModel("minilm");
     const r = await quantize(model, { quantize: "int4", ...zooCalibration("hidden_states", [1, 128, 384]) });
     expect(r.q.float).toBe(0);
-    // this seeded encoder carries a layer's 6% weight error to 26% at its output, onnxruntime's 4-bit model too (0.2573 on these inputs)
+    // this seeded encoder carries a layer's 6% weight error to 24% at its output; onnxruntime's
+    // 4-bit model of it loses 0.253 on these inputs, kiln's (blocks' ranges clipped) 0.239
     const ortLoss = await ortError(model, await quantizedModel("minilm", "nbits"), TEST_SEEDS.map(feedsFor("hidden_states", [1, 128, 384])));
-    expect(r.q.accuracy.holdout!.relativeL2Error).toBeLessThanOrEqual(1.02 * ortLoss);
+    expect(r.q.accuracy.holdout!.relativeL2Error).toBeLessThanOrEqual(0.97 * ortLoss);
     expect(r.q.weightBytes.layersAfter).toBeLessThan(0.161 * r.q.weightBytes.layersBefore);
     expect(r.q.weightBytes.artifactQuantized).toBeLessThan(0.165 * r.q.weightBytes.artifactFloat);
     await expectDumpAgrees(r.wasm, r.dumped, [101].map(feedsFor("hidden_states", [1, 128, 384])));

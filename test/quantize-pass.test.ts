@@ -94,10 +94,30 @@ describe("quantize math", () => {
         const zp = bits === 8 ? zb : b & 1 ? zb >> 4 : zb & 15;
         const w = (code - zp) * q.scales[n * q.blocks + b];
         expect(q.deq[n * K + k]).toBeCloseTo(w, 6);
-        // within half a step of the float weight
-        expect(Math.abs(w - rows[n * K + k])).toBeLessThanOrEqual(q.scales[n * q.blocks + b] / 2 + 1e-6);
+        // 8 bits: within half a step of the float weight (4 bits may clip a block's extremes)
+        if (bits === 8) expect(Math.abs(w - rows[n * K + k])).toBeLessThanOrEqual(q.scales[n * q.blocks + b] / 2 + 1e-6);
       }
     }
+  });
+
+  it("4 bits: each block's squared error at most that of its plain [min, max] range (what clipping buys)", () => {
+    const r = rng(9), N = 5, K = 64, bs = 32;
+    // heavy tails: a few large weights per block, where clipping pays
+    const rows = Float32Array.from({ length: N * K }, (_, i) => (i % 29 === 0 ? 6 : 1) * (r() * 2 - 1));
+    const q = quantizeNBits(rows, N, K, 4, bs);
+    let clipped = 0;
+    for (let n = 0; n < N; n++) for (let b = 0; b < K / bs; b++) {
+      const block = rows.subarray(n * K + b * bs, n * K + b * bs + bs);
+      const lo = Math.min(0, ...block), hi = Math.max(0, ...block), s = Math.fround((hi - lo) / 15), z = Math.min(15, Math.max(0, Math.round(-lo / s)));
+      let plain = 0, got = 0;
+      block.forEach((w, k) => {
+        plain += ((Math.min(15, Math.max(0, Math.round(w / s) + z)) - z) * s - w) ** 2;
+        got += (q.deq[n * K + b * bs + k] - w) ** 2;
+      });
+      expect(got).toBeLessThanOrEqual(plain * (1 + 1e-6));
+      if (got < plain * 0.99) clipped++;
+    }
+    expect(clipped, "blocks where a shrunk range won").toBeGreaterThan(0);
   });
 
   it("quantizes per output channel symmetrically, an all-zero channel to zeros", () => {
