@@ -73,19 +73,8 @@ async function readSources(list: InputSource[], inputs: readonly string[]): Prom
   const out: Feeds[] = [];
   for (const src of list) {
     if (typeof src !== "string") { out.push(src as Feeds); continue; }
-    const fs = await import("node:fs");
-    const path = await import("node:path");
-    const { listDataSet, readTensorFile } = await import("./testdata.js");
-    const st = fs.statSync(src, { throwIfNoEntry: false });
-    if (!st) throw new KilnError("BAD_OPTION", `calibration input ${JSON.stringify(src)} does not exist`);
-    const bind = (files: string[], where: string) => {
-      if (files.length !== inputs.length) throw new KilnError("BAD_INPUT", `${where} holds ${files.length} input_K.pb files; the model has ${inputs.length} inputs (${inputs.join(", ")})`);
-      out.push(Object.fromEntries(files.map((f, k) => [inputs[k], readTensorFile(f)])));
-    };
-    if (st.isFile()) { bind([src], src); continue; }
-    const sets = fs.readdirSync(src).filter((d) => /^test_data_set_\d+$/.test(d)).sort((a, b) => Number(a.slice(14)) - Number(b.slice(14)));
-    if (sets.length) for (const d of sets) bind(listDataSet(path.join(src, d)).inputs, path.join(src, d));
-    else bind(listDataSet(src).inputs, src);
+    const { readInputSets } = await import("./calibration-files.js");
+    out.push(...await readInputSets(src, inputs));
   }
   return out;
 }
