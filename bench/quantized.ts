@@ -23,19 +23,25 @@ async function main(argv: string[]): Promise<number> {
     const s = QUANT_SOURCES.find((x) => x.name === name && x.forms.includes(form as QuantForm));
     if (!s) { console.error(`no quantized model ${id}; there are ${all.join(", ")}`); return 2; }
     const bytes = await quantizedModel(name, form as QuantForm), float = await s.float();
-    for (let r = 0; r < reps; r++) {
-      const res = await benchModel(id, bytes, {
-        vs: ["ort-web"], threads: 1, runs, warmup: 3, budgetMs: 60_000, relaxed, shapes: { [s.input]: s.shape }, loadRuns: 0,
-        tolerance: { rtol: 0, atol: 0.25 }, floatModel: float,
-      });
-      ok &&= res.kiln.ok && res["kiln-relaxed"]?.ok !== false;
-      console.log(JSON.stringify({
-        model: id, kilnMs: res.kiln.medianMs, ortWebMs: res["ort-web"]?.medianMs, vsOrtWeb: res.speedup, relaxedVsOrtWeb: res["kiln-relaxed"]?.speedup,
-        kilnFloatMs: res["kiln-float"]?.medianMs, vsKilnFloat: res["kiln-float"]?.speedup, outputs: res.kiln.ok ? "ok" : "WRONG", peakLoopGflops: res.peakLoopGflops,
-      }));
-    }
+    for (let r = 0; r < reps; r++) ok = (await quantizedRow(id, bytes, float, { [s.input]: s.shape }, runs, relaxed)) && ok;
   }
   return ok ? 0 : 1;
+}
+
+/**
+ * One repetition of a quantized row: `bytes` by kiln (baseline and relaxed), by onnxruntime-web,
+ * and `float` by kiln, in one alternation; prints its JSON line, returns whether kiln's outputs were right.
+ */
+export async function quantizedRow(id: string, bytes: Uint8Array, float: Uint8Array, shapes: Record<string, number[]>, runs: number, relaxed: boolean): Promise<boolean> {
+  const res = await benchModel(id, bytes, {
+    vs: ["ort-web"], threads: 1, runs, warmup: 3, budgetMs: 60_000, relaxed, shapes, loadRuns: 0,
+    tolerance: { rtol: 0, atol: 0.25 }, floatModel: float,
+  });
+  console.log(JSON.stringify({
+    model: id, kilnMs: res.kiln.medianMs, ortWebMs: res["ort-web"]?.medianMs, vsOrtWeb: res.speedup, relaxedVsOrtWeb: res["kiln-relaxed"]?.speedup,
+    kilnFloatMs: res["kiln-float"]?.medianMs, vsKilnFloat: res["kiln-float"]?.speedup, outputs: res.kiln.ok ? "ok" : "WRONG", peakLoopGflops: res.peakLoopGflops,
+  }));
+  return res.kiln.ok && res["kiln-relaxed"]?.ok !== false;
 }
 
 runIfMain(import.meta.url, main);

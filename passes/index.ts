@@ -15,11 +15,15 @@ import type { Pass } from "./pass.js";
 import { planMemoryPass } from "./plan-memory.js";
 import { selectKernelsPass } from "./select-kernels.js";
 import { simplify } from "./simplify.js";
+import { quantizeWeightsPass } from "./quantize-weights.js";
+import { quantizeStaticPass } from "./quantize-static.js";
 
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
   lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  // run by the driver when asked (compile's quantize option), never by a level
+  quantizeWeightsPass, quantizeStaticPass,
 ];
 
 export function passNamed(name: string): Pass | undefined {

@@ -11,11 +11,12 @@ import { readResponse, type ResponseLike } from "../../runtime/source.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
-import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, optimizeGraph, prepareGraph, type CompileOptions } from "./compile.js";
+import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, prepareAndOptimize, type CompileOptions, type QuantizationReport } from "./compile.js";
 import { parseKernelSelection } from "../../passes/index.js";
 import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
+import { checkQuantizeOptions } from "./quantize.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
 import { streamBytes, streamSource } from "./sidecar.js";
 import type { StreamImage } from "../../codegen/stream.js";
@@ -27,6 +28,8 @@ export interface CompileResult {
   weights?: Uint8Array;
   /** with memoryBudget: the weights file's image as pieces at their positions, to write one by one */
   stream?: StreamImage;
+  /** with options.quantize: the layers quantized, weight bytes, accuracy against the float model */
+  quantization?: QuantizationReport;
 }
 
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
@@ -52,9 +55,10 @@ async function resolveSource(source: ModelSource, options: CompileOptions): Prom
 export async function compile(model: ModelSource, options: CompileOptions = {}): Promise<CompileResult> {
   checkOptions("compile() options", options, COMPILE_OPTION_RULES);
   const src = await resolveSource(model, { simd: "auto", ...options });
-  const { wasm, manifest, weights, stream } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
-  if (stream) return { wasm, manifest, stream, ...(stream.bytes < 2 ** 31 ? { weights: streamBytes(stream) } : {}) };
-  return { wasm, manifest, ...(weights ? { weights } : {}) };
+  const { wasm, manifest, weights, stream, quantization } = await compileGraph(importOnnx(src.bytes, src.options), src.options);
+  const q = quantization ? { quantization } : {};
+  if (stream) return { wasm, manifest, stream, ...(stream.bytes < 2 ** 31 ? { weights: streamBytes(stream) } : {}), ...q };
+  return { wasm, manifest, ...(weights ? { weights } : {}), ...q };
 }
 
 export interface InputInfo {
@@ -149,6 +153,7 @@ const LOAD_OPTION_RULES: OptionRules = {
  */
 export async function load(model: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptions("load() options", options, LOAD_OPTION_RULES);
+  checkQuantizeOptions(options);
   if (options.cacheDir) await checkCacheDir(options.cacheDir);
   const { threads: askedThreads, warn, ...compileOptions } = options;
   const src = await resolveSource(model, compileOptions);
@@ -174,7 +179,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const threads = await threadCountFor(askedThreads, warn);
   src.options = { ...src.options, simd, threads };
   // external data a caller reads for model bytes is not part of the bytes' hash: no cache then
-  const useCache = options.cache !== false && !options.dump && !(options.readExternal && typeof model !== "string");
+  // nor are calibration inputs: a quantized model compiles afresh
+  const useCache = options.cache !== false && !options.dump && !options.quantize && !(options.readExternal && typeof model !== "string");
   const frozenByOption = Object.entries(options.freeze ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([n, t]) => [n, t.dtype, t.dims, Array.from(t.data as ArrayLike<number | bigint>, String)]);
   let probe: Graph | undefined = importOnnx(pristine, src.options);
@@ -219,8 +225,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         }
         // in process, the weights never pass through a module: written into memory from the tensors
         const opts = { ...src.options, shapes };
-        await prepareGraph(graph, opts);
-        await optimizeGraph(graph, opts);
+        await prepareAndOptimize(graph, opts);
         const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
         // a streamed module's weights are read from the tensors as layers run: no artifact to keep on disk

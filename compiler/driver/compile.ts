@@ -11,6 +11,8 @@ import type { StreamImage } from "../../codegen/stream.js";
 import type { CompileProgress } from "./progress.js";
 export type { CompileProgress } from "./progress.js";
 import { evaluateNode } from "./evaluate.js";
+import { checkQuantizeOptions, QUANTIZE_OPTION_RULES, quantizePlan, type QuantizationReport, type QuantizeOptions, type QuantizePlan } from "./quantize.js";
+export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
@@ -24,7 +26,7 @@ import { lowerControlFlow, widenFloat16, parseKernelSelection, pipelineFor, runP
  */
 export const SHAPE_FOLD_LIMIT = 4096;
 
-export interface CompileOptions {
+export interface CompileOptions extends QuantizeOptions {
   /** input shapes binding dynamic dims, by input name */
   shapes?: Record<string, readonly number[]>;
   /** reads external tensor data relative to the model (set automatically for file paths in Node) */
@@ -108,6 +110,7 @@ export const COMPILE_OPTION_RULES: OptionRules = {
   weightsFile: rules.nonEmptyString,
   memoryBudget: rules.int(1),
   onWeights: rules.function,
+  ...QUANTIZE_OPTION_RULES,
 };
 
 /** An environment variable, where there is an environment (Node; not a browser). */
@@ -127,6 +130,8 @@ export interface CompiledModel {
   weights?: Uint8Array;
   /** under options.memoryBudget: the weights file's image, piece by piece (sidecar.ts streamBytes, writeStreamFile) */
   stream?: StreamImage;
+  /** what options.quantize did: layers, weight bytes, accuracy against the float model */
+  quantization?: QuantizationReport;
 }
 
 export function importOnnx(bytes: Uint8Array, options: CompileOptions = {}): Graph {
@@ -183,12 +188,12 @@ function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
   checkMemory(worst, limits, at);
 }
 
-/** Run the optimization pipeline of options.level over a prepared graph (mutates it). */
-export async function optimizeGraph(graph: Graph, options: CompileOptions = {}): Promise<PassStat[]> {
-  const stats = await runPasses(graph, pipelineFor(options.level ?? 2), { evaluate: evaluateNode }, {
+/** Run the optimization pipeline of options.level over a prepared graph (mutates it), after `quantize`'s passes when given. */
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan): Promise<PassStat[]> {
+  const stats = await runPasses(graph, [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)], { evaluate: evaluateNode }, {
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
-    options: { "select-kernels": { kernels: kernelSelectionOf(options) } },
+    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) } },
     onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });
@@ -196,18 +201,29 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}):
 }
 
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
+  checkQuantizeOptions(options);
+  const quantize = options.quantize ? quantizePlan(options) : undefined;
   await prepareGraph(graph, options);
-  const passes = await optimizeGraph(graph, options);
+  const passes = await optimizeGraph(graph, options, quantize);
   // a sidecar file or a memory budget takes the weights ready-packed: the weights sources' loader
   // places stored pieces only (runtime/sources.ts), and a budget's slots have no room to derive
   const prepack = options.prepack || options.weightsFile !== undefined || options.memoryBudget !== undefined;
   const gen = generateArtifact(graph, { optimize: options.optimize, simd: options.simd, prepack, threads: options.threads, kernels: parseKernelSelection(kernelSelectionOf(options)), onProgress: options.onProgress, memoryBudget: options.memoryBudget, streamSink: options.onWeights });
   const { wasm, manifest } = gen;
   checkMemory(manifest.memory.bytes, options.limits);
+  const quantization = await quantize?.report(wasm, manifest);
   options.onProgress?.({ stage: "done" });
-  if (gen.stream) return { ...streamSidecar(wasm, manifest, gen.stream, options.weightsFile ?? "weights.bin"), graph, passes };
-  if (options.weightsFile !== undefined) return { ...splitSidecar(wasm, manifest, options.weightsFile), graph, passes };
-  return { wasm, manifest, graph, passes };
+  const q = quantization ? { quantization } : {};
+  if (gen.stream) return { ...streamSidecar(wasm, manifest, gen.stream, options.weightsFile ?? "weights.bin"), graph, passes, ...q };
+  if (options.weightsFile !== undefined) return { ...splitSidecar(wasm, manifest, options.weightsFile), graph, passes, ...q };
+  return { wasm, manifest, graph, passes, ...q };
+}
+
+/** Prepare, quantize when asked, and optimize a graph: what load() compiles in process. */
+export async function prepareAndOptimize(graph: Graph, options: CompileOptions): Promise<PassStat[]> {
+  const quantize = options.quantize ? quantizePlan(options) : undefined;
+  await prepareGraph(graph, options);
+  return optimizeGraph(graph, options, quantize);
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

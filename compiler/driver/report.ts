@@ -4,6 +4,7 @@ import type { Manifest } from "../../runtime/manifest.js";
 import { readArtifact } from "./artifact-info.js";
 import type { PassStat, PassStats } from "../../passes/index.js";
 import type { Graph } from "../ir/graph.js";
+import type { QuantizationReport } from "./quantize.js";
 
 export interface LayerReport {
   name: string;
@@ -40,9 +41,11 @@ export interface CompileReport {
    * the module computes from them in a compact artifact, codegen/derive.ts)
    */
   weights: { modelBytes: number; storedBytes: number; derivedBytes: number; placedBytes: number };
+  /** with --quantize: layers quantized and kept float (why), weight bytes, accuracy against the float model */
+  quantization?: QuantizationReport;
 }
 
-export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[], manifest: Manifest, wasm: Uint8Array): CompileReport {
+export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[], manifest: Manifest, wasm: Uint8Array, quantization?: QuantizationReport): CompileReport {
   const plan = graph.memoryPlan;
   const layers = manifest.layers.map((l) => ({
     name: l.name, op: l.op, kernel: l.kernel ?? "default", weightBytes: (l.weights ?? []).reduce((a, [, b]) => a + b, 0),
@@ -69,6 +72,7 @@ export function makeReport(nodesBefore: number, graph: Graph, passes: PassStat[]
     },
     code: { wasmBytes: sizes.code, ...(sizes.relaxedCode ? { relaxedBytes: sizes.relaxedCode } : {}), artifactBytes: wasm.length },
     weights: { modelBytes: manifest.memory.weightsBytes, storedBytes: stored, derivedBytes, placedBytes: stored + derivedBytes },
+    ...quantization ? { quantization } : {},
   };
 }
 

@@ -29,6 +29,9 @@ export interface CommandSpec {
 /** compile options shared by compile, inspect and run (cli/compile-options.ts reads them) */
 export const COMPILE_FLAGS = ["shape", "O", "kernels", "dump-before", "dump-after", "dump-format", "dump-dir"] as const;
 
+/** kiln compile's quantization flags (cli/compile-options.ts quantizeOptions) */
+export const QUANTIZE_FLAGS = ["quantize", "calibrate", "quantize-threshold", "quantize-eval"] as const;
+
 /** Flags every command takes. */
 export const GLOBAL_BOOLEANS = ["verbose", "help"] as const;
 

@@ -13,7 +13,7 @@ import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
 import { verifyGraph } from "../../ir/verify.js";
 import { one, parseBudget, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
-import { compileOptions, compiler, importChecked, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
+import { compileOptions, compiler, importChecked, quantizeOptions, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { progressLine } from "./progress-line.js";
 import { fileIsWasm } from "./wasm-file.js";
@@ -69,7 +69,7 @@ export async function cmdCompile(args: Args): Promise<number> {
   } else if (weightsFile !== undefined) writeOutputFile(weightsFile, "--weights", compiled.weights!);
   const ms = performance.now() - t0;
   if (reportFile) {
-    writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm), null, 2) + "\n");
+    writeOutputFile(reportFile, "--report", JSON.stringify(makeReport(nodesBefore, compiled.graph, compiled.passes, compiled.manifest, compiled.wasm, compiled.quantization), null, 2) + "\n");
   }
   if (emitTs) await writeBindings(compiled.wasm, out, bindingsFile(out), args);
   if (args.flags.has("time-passes")) console.log(formatPassTable(compiled.passes));
@@ -85,7 +85,7 @@ export async function compileModelFile(model: string, args: Args, onWeights?: (p
   const { bytes, readExternal } = await readModelFile(model);
   const simd = parseSimd(args, "auto");
   const graph = importChecked(bytes, readExternal);
-  const options = await compileOptions(args);
+  const options = { ...await compileOptions(args), ...quantizeOptions(args) };
   const { compileGraph } = await compiler();
   const nodesBefore = graph.g.order;
   const line = args.flags.has("quiet") ? undefined : progressLine(process.stderr);

@@ -4,7 +4,7 @@
 // and kiln inspect model.wasm start in the time Node takes. kiln bench, pack and serve live above
 // the driver (bench/, ship/); bin/kiln.js sends those there, and they run through runCommand too.
 import { isKilnError } from "../../../runtime/errors.js";
-import { COMPILE_FLAGS, parseArgs, UsageError, type Args, type CommandSpec } from "./args.js";
+import { COMPILE_FLAGS, QUANTIZE_FLAGS, parseArgs, UsageError, type Args, type CommandSpec } from "./args.js";
 import { USAGE } from "./usage.js";
 
 type Run = (args: Args) => Promise<number>;
@@ -12,7 +12,7 @@ type Run = (args: Args) => Promise<number>;
 const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }> = {
   compile: {
     load: async () => (await import("./cmd-compile.js")).cmdCompile,
-    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "threads", "report", "runtime-import", "name", "weights", "memory-budget"], booleans: ["time-passes", "verify-each", "quiet", "emit-ts", "prepack"], positionals: [1, 1] },
+    flags: { values: ["o", "output", ...COMPILE_FLAGS, "simd", "threads", "report", "runtime-import", "name", "weights", "memory-budget", ...QUANTIZE_FLAGS], booleans: ["time-passes", "verify-each", "quiet", "emit-ts", "prepack"], positionals: [1, 1] },
   },
   inspect: {
     load: async () => (await import("./cmd-inspect.js")).cmdInspect,

@@ -1,0 +1,134 @@
+// quantize-static: kiln's static w8a8 quantization (`kiln compile --quantize w8a8 --calibrate ...`).
+// Writes the QDQ graph onnxruntime's quantize_static would (QuantFormat.QDQ): int8 weights per
+// output channel (symmetric, DequantizeLinear with an axis; per tensor below opset 13), int8
+// activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
+// dequantized where they enter each Conv/MatMul/Gemm and where its result (after a Relu or Clip
+// it feeds alone; a graph output too) is stored. fuse-qdq then runs each group on the int8 kernels; fold-constants
+// never sees float weights for them, so the artifact stores the int8 codes.
+// A layer whose output, computed from quantized input and weights, is further than `threshold`
+// (relative L2) from its float output on the calibration inputs stays float.
+import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
+import { KilnError } from "../runtime/errors.js";
+import { addConstant } from "./rewrite.js";
+import { addValue, calibrationOf, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis } from "./quantize-common.js";
+import { activationParams, fakeQuant, quantizePerChannel } from "./quantize-math.js";
+import type { Pass, PassContext } from "./pass.js";
+
+interface Params { scale: number; zero: number }
+
+/** The value a layer's result is stored as: after a Relu or a constant-bound Clip that alone reads it (what fuse-qdq fuses). */
+export function storedValue(g: Graph, n: Node): string {
+  const o = n.outputs[0];
+  const readers = g.consumers(o);
+  if (g.outputs.includes(o) || readers.length !== 1) return o;
+  const r = readers[0];
+  const constBounds = r.inputs.slice(1).every((b) => !b || g.values.get(b)?.const?.data.length === 1);
+  return r.domain === "" && ((r.op === "Relu" && r.inputs.length === 1) || (r.op === "Clip" && constBounds)) ? r.outputs[0] : o;
+}
+
+/** The values whose ranges w8a8 needs: what enters each candidate layer and what it stores. */
+export function observedValues(g: Graph): string[] {
+  const out = new Set<string>();
+  for (const n of g.topoOrder()) {
+    if (!isQuantTarget(g, n)) continue;
+    out.add(n.inputs[0]);
+    out.add(storedValue(g, n));
+  }
+  return [...out];
+}
+
+const scalar = (dtype: "float32" | "int8", v: number): Tensor => ({ dtype, dims: [], data: dtype === "int8" ? Int8Array.of(v) : Float32Array.of(v) });
+
+/**
+ * t -> QuantizeLinear -> DequantizeLinear, every reader of t reading the latter. A graph output
+ * keeps its name: its producer then writes a fresh value, and the DequantizeLinear writes t.
+ */
+function insertQdq(g: Graph, t: string, p: Params): void {
+  const readers = g.consumers(t);
+  const shape = [...(g.values.get(t)!.shape ?? [])];
+  const s = addConstant(g, `${t}.qscale`, scalar("float32", p.scale)), z = addConstant(g, `${t}.qzero`, scalar("int8", p.zero));
+  const q = addValue(g, `${t}.q`, "int8", shape);
+  let from = t, dq: string;
+  const producer = g.producer(t);
+  if (g.outputs.includes(t) && producer) {
+    from = addValue(g, `${t}.float`, "float32", shape);
+    g.removeNode(producer.name);
+    g.addNode({ ...producer, outputs: producer.outputs.map((o) => (o === t ? from : o)) });
+    dq = t;
+  } else {
+    dq = addValue(g, `${t}.dq`, "float32", shape);
+    for (const r of readers) r.inputs.forEach((v, k) => { if (v === t) g.setInput(r, k, dq); });
+  }
+  g.addNode({ name: g.uniqueNodeName(`${t}_QuantizeLinear`), op: "QuantizeLinear", domain: "", inputs: [from, s, z], outputs: [q], attrs: {} });
+  g.addNode({ name: g.uniqueNodeName(`${t}_DequantizeLinear`), op: "DequantizeLinear", domain: "", inputs: [q, s, z], outputs: [dq], attrs: {} });
+}
+
+interface Chosen { node: Node; q: Int8Array; scales: Float32Array; axis?: number }
+
+/** Layer n's weights as DequantizeLinear(int8 codes, scales, zero points). */
+function dequantizedWeights(g: Graph, c: Chosen): void {
+  const w = c.node.inputs[1], dims = [...g.values.get(w)!.const!.dims];
+  const C = c.scales.length;
+  const codes = addConstant(g, `${w}.w8`, { dtype: "int8", dims, data: c.q });
+  const s = addConstant(g, `${w}.w8_scales`, C === 1 ? scalar("float32", c.scales[0]) : { dtype: "float32", dims: [C], data: c.scales });
+  const z = addConstant(g, `${w}.w8_zeros`, C === 1 ? scalar("int8", 0) : { dtype: "int8", dims: [C], data: new Int8Array(C) });
+  const out = addValue(g, `${w}.w8_dq`, "float32", dims);
+  g.addNode({ name: g.uniqueNodeName(`${c.node.name}_weights_DequantizeLinear`), op: "DequantizeLinear", domain: "", inputs: [codes, s, z], outputs: [out],
+    attrs: c.axis === undefined ? {} : { axis: { type: "int", value: c.axis } } });
+  g.setInput(c.node, 1, out);
+}
+
+export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: number): Promise<{ quantized: number; float: number; qdq: number }> {
+  const cal = calibrationOf(g);
+  if (!cal) throw new KilnError("BAD_OPTION", "w8a8 quantization needs calibration inputs (--calibrate DIR, or the calibrate option): its activation ranges come from running the float model on them");
+  const opset = g.opset("");
+  const chosen: Chosen[] = [];
+  const params = new Map<string, Params>();
+  let float = 0;
+  // decisions are recorded in graph order: the layers' errors are measured in batches first
+  const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
+    const w = g.values.get(n.inputs[1])!.const!;
+    const range = cal.ranges.get(n.inputs[0]);
+    if (opset < 10) return { n, reason: `the model's opset ${opset} has no QuantizeLinear (10)` };
+    if (!range) return { n, reason: "no calibration range was observed for its input" };
+    // per output channel from opset 13 (DequantizeLinear's axis); per tensor before
+    const axis = opset >= 13 ? weightsAxis(n, w.dims.length)! : undefined;
+    const wq = axis === undefined ? quantizePerChannel(f32(w), [1, w.data.length], 0) : quantizePerChannel(f32(w), w.dims, axis);
+    return { n, wq, xp: activationParams(...range), axis };
+  });
+  const errors = new Map(await inBatches(layers.filter((l) => l.wq), 8, async ({ n, wq, xp }) => {
+    const deq: Tensor = { dtype: "float32", dims: [...g.values.get(n.inputs[1])!.const!.dims], data: wq!.deq };
+    const e = await layerError(g, n, ctx.evaluate, cal.samples.get(n.inputs[0]) ?? [], (ins) => ins.map((t, k) =>
+      k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp!.scale, xp!.zero) } : k === 1 ? deq : t));
+    return [n, e.relL2] as const;
+  }));
+  for (const { n, wq, xp, axis, reason } of layers) {
+    const before = g.values.get(n.inputs[1])!.const!.data.byteLength;
+    const error = errors.get(n);
+    if (!wq || !xp || error === undefined || !(error <= threshold)) {
+      const why = reason ?? `error ${error!.toPrecision(3)} over the threshold ${threshold}`;
+      recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: why, ...error === undefined ? {} : { error, errorOf: "calibration" as const }, weightBytes: { before, after: before } });
+      float++;
+      continue;
+    }
+    chosen.push({ node: n, q: wq.q, scales: wq.scales, axis });
+    params.set(n.inputs[0], xp);
+    const stored = storedValue(g, n), storedRange = cal.ranges.get(stored);
+    // a result that is a graph output is quantized too (as quantize_static does): the layer then runs on int8
+    if (storedRange) params.set(stored, activationParams(...storedRange));
+    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
+  }
+  for (const c of chosen) dequantizedWeights(g, c);
+  for (const [t, p] of params) insertQdq(g, t, p);
+  g.pruneValues();
+  return { quantized: chosen.length, float, qdq: params.size };
+}
+
+export const quantizeStaticPass: Pass = {
+  name: "quantize-static",
+  description: "static w8a8 quantization: QDQ around Conv/MatMul/Gemm with int8 weights per output channel and activation ranges from calibration, for fuse-qdq to run on int8 kernels; layers over the error threshold stay float",
+  options: {
+    threshold: { default: 0.05, description: "largest relative L2 error of a layer's output on the calibration inputs for it to be quantized" },
+  },
+  run: (g, ctx) => quantizeStatic(g, ctx, ctx.options!.threshold as number),
+};
