@@ -87,11 +87,13 @@ afterAll(async () => {
 
 describe.skipIf(!CHROMIUM)(CHROMIUM ? "in Chromium" : `in Chromium: SKIPPED, no Chromium found (${ENABLE})`, () => {
   it("the runtime bundle stays small (no compiler, no binaryen)", async () => {
-    // as shipped: minified and gzipped, about 10 KB with the artifact checks (validate.ts,
-    // checksum.ts) and the low-bit codecs; the compiler would add megabytes. Threads took it from
-    // 11.7 to 12.1 KB (the thread pool itself, runtime/threads.ts, loads only for a threaded module)
+    // as shipped: minified and gzipped, about 12 KB with the artifact checks (validate.ts,
+    // checksum.ts), the low-bit codecs, compact artifacts' derive step, the sidecar/stream manifest
+    // checks and the threads hook; the compiler would add megabytes. The weights sources' loader
+    // (kiln/runtime/sources) and the thread pool (runtime/threads.ts) are entries of their own,
+    // loaded only when used.
     const min = await esbuild.build({ bundle: true, format: "esm", platform: "browser", target: "es2022", external: ["node:*"], logLevel: "error", entryPoints: [path.join(root, "runtime/index.ts")], write: false, minify: true });
-    expect(zlib.gzipSync(min.outputFiles[0].contents).length).toBeLessThan(12_500);
+    expect(zlib.gzipSync(min.outputFiles[0].contents).length).toBeLessThan(13_000);
     expect(fs.readFileSync(path.join(out, "runtime.js"), "utf8")).not.toMatch(/binaryen/i);
   });
 
