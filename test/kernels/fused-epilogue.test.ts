@@ -168,6 +168,17 @@ describe("fused epilogues vs onnxruntime", () => {
     fused: "Gemm_Add_Relu",
   }));
 
+  // the property test's minimal graph: the packed GEMM reads its own copy of B, and the fused
+  // layer's one input for both left the tensor out of memory, so the residual added zeros
+  it("Gemm whose B is also its residual (Gemm(x, c) + c, one tensor read twice)", () => expectFusedMatchesOrt({
+    values: { a: x(3, 3), c: k(3, 1) },
+    nodes: [
+      { op: "Gemm", inputs: ["a", "c"], out: "g" },
+      { op: "Add", inputs: ["g", "c"], out: "y" },
+    ],
+    fused: "Gemm_Add",
+  }));
+
   it("Gemm transB with K < 4 (scalar path) + Clip", () => expectFusedMatchesOrt({
     values: { a: x(2, 3), b: k(5, 3), lo: { dims: [], data: [-0.2], constant: true }, hi: { dims: [], data: [0.3], constant: true } },
     nodes: [

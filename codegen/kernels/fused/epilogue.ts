@@ -195,8 +195,11 @@ export function epilogueVariant(familyOf: (domain: string, op: string) => Kernel
       // the anchor's own prepare (pre-packed weights, scratch) runs too; its constants follow the bias
       const inner = anchorCtx(ctx, plan, -1);
       const own = plan.choice.variant.prepare?.(inner, plan.choice.plan) ?? {};
-      // inputs the anchor no longer reads, as indices of this node's inputs
-      const unread = (own.unread ?? []).map((k) => ctx.node.inputs.indexOf(plan.anchorInputs[k] ?? BIAS)).filter((k) => k >= 0);
+      // inputs the anchor no longer reads, as indices of this node's inputs; a residual add may read
+      // the same tensor (Gemm(x, c) + c: one input of the fused node), which must then stay in memory
+      const residuals = new Set(plan.chain.after.map((a) => a.operand));
+      const unread = (own.unread ?? []).map((k) => plan.anchorInputs[k] ?? BIAS).filter((n) => !residuals.has(n))
+        .map((n) => ctx.node.inputs.indexOf(n)).filter((k) => k >= 0);
       return { constants: [...(plan.bias ? [tensorBytes(plan.bias)] : []), ...(own.constants ?? [])], scratchBytes: own.scratchBytes, unread };
     },
     emit(ctx, plan) {
