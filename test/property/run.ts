@@ -13,7 +13,7 @@ import { load } from "../../compiler/driver/api.js";
 import type { OptLevel } from "../../passes/index.js";
 import { assemble, type Builder } from "./graph.js";
 import { inputData, perturbationData, perturbedModes } from "./data.js";
-import { BASE_TOLERANCE, compareOutput, type Tolerance } from "./compare.js";
+import { compareOutput } from "./compare.js";
 
 export const LEVELS: readonly OptLevel[] = [0, 2];
 
@@ -64,19 +64,6 @@ function describe(builders: readonly Builder[], feeds: Record<string, Tensor>): 
  * Compare a batch; `kernels` forces kernel variants at -O2 (as KILN_KERNELS does; -O0 keeps
  * kiln's own choice), so every variant meets graphs its heuristics would not pick it for.
  */
-/**
- * kiln computes float16 arithmetic in float32 and rounds where the graph converts into float16
- * (passes/widen-float16.ts); onnxruntime rounds after every float16 node. The outputs of a graph
- * with float16 arithmetic (a node other than Cast computing a float16 value) are held to a few
- * float16 steps instead of float32's.
- */
-const HALF_TOLERANCE: Tolerance = { rtol: 2 ** -8, atol: 2 ** -14 };
-
-function afterHalfArithmetic(builders: readonly Builder[]): Set<string> {
-  const half = (b: Builder, v: string) => b.vals.find((x) => x.name === v)?.dtype === "float16";
-  return new Set(builders.filter((b) => b.nodes.some((n) => n.op !== "Cast" && n.outputs.some((o) => half(b, o)))).flatMap((b) => b.outputs));
-}
-
 export async function checkBatch(builders: readonly Builder[], seed: number, kernels = "", levels: readonly OptLevel[] = LEVELS): Promise<BatchResult> {
   const plain = assemble(builders, false);
   const perturbed = assemble(builders, true);
@@ -102,7 +89,6 @@ export async function checkBatch(builders: readonly Builder[], seed: number, ker
   } catch (e) {
     return fail(`onnxruntime refused the graph (a generator bug): ${(e as Error).message}`);
   }
-  const halfOutputs = afterHalfArithmetic(builders);
   const bytes = exportModel(plain.graph, { valueInfo: false });
   const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims]));
   const result: BatchResult = { graphs: builders.length, compared: 0, unstable: 0 };
@@ -115,7 +101,7 @@ export async function checkBatch(builders: readonly Builder[], seed: number, ker
       return fail(`kiln -O${level} failed: ${(e as Error).message}`);
     }
     for (const o of plain.outputs) {
-      const cmp = compareOutput(got[o], runs[0][o], runs.slice(1).map((r) => r[o]), halfOutputs.has(o) ? HALF_TOLERANCE : BASE_TOLERANCE);
+      const cmp = compareOutput(got[o], runs[0][o], runs.slice(1).map((r) => r[o]));
       if (cmp.message) fail(`kiln -O${level} output ${o}: ${cmp.message}`);
       result.compared += cmp.compared;
       result.unstable += cmp.unstable;
