@@ -34,7 +34,7 @@ const plainOp = (n: Node, op: string) => n.domain === "" && n.op === op;
 /** a per-tensor (de)quantization: its scale and zero point are scalar constants */
 const perTensor = (g: Graph, n: Node) => isScalarConst(g, n.inputs[1]) && !!n.inputs[1] && isScalarConst(g, n.inputs[2]);
 
-function islandFrom(g: Graph, dq: Node, taken: Set<Node>): Island | undefined {
+function islandFrom(g: Graph, dq: Node, taken: Set<Node>, rank: ReadonlyMap<Node, number>): Island | undefined {
   const x = dq.inputs[0];
   const xv = g.values.get(x);
   if (!xv || xv.const || !BYTES.includes(xv.dtype ?? "") || !perTensor(g, dq)) return undefined;
@@ -74,7 +74,7 @@ function islandFrom(g: Graph, dq: Node, taken: Set<Node>): Island | undefined {
   for (const n of inside) {
     for (const i of n.inputs) if (i && !made.has(i) && !isScalarConst(g, i) && !(i === x && n === dq)) return undefined;
   }
-  const order = g.topoOrder().filter((n) => inside.has(n));
+  const order = [...inside].sort((a, b) => rank.get(a)! - rank.get(b)!);
   return { x, nodes: order, exits };
 }
 
@@ -87,9 +87,12 @@ function allBytes(dtype: string): Tensor {
 export async function fuseQdqLut(graph: Graph, ctx: PassContext): Promise<{ islands: number; nodes: number }> {
   const islands: Island[] = [];
   const taken = new Set<Node>();
-  for (const n of graph.topoOrder()) {
+  const order = graph.topoOrder();
+  // one topological order for every island's nodes (a graph with thousands of islands stays linear)
+  const rank = new Map(order.map((n, k) => [n, k]));
+  for (const n of order) {
     if (!plainOp(n, "DequantizeLinear") || taken.has(n)) continue;
-    const island = islandFrom(graph, n, taken);
+    const island = islandFrom(graph, n, taken, rank);
     if (!island) continue;
     islands.push(island);
     for (const m of island.nodes) taken.add(m);
