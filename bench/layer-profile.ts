@@ -30,7 +30,22 @@ function layerFlops(graph: Graph, name: string): number {
     const transA = anchor === "Gemm" && node.attrs?.transA?.value === 1;
     return a.length ? 2 * out * (transA ? a[a.length - 2] : a[a.length - 1]) : 0;
   }
+  if (node.meta?.kind === "qlinear" || node.meta?.kind === "qdynamic") return quantFlops(graph, node.inputs, out);
   return 0;
+}
+
+/**
+ * A fused int8 layer (fuse-qdq's qlinear, fuse-dynamic-quant's qdynamic): its inputs start with the
+ * activation and carry the weights as the first constant of rank 2 or more after it; 4-D weights
+ * are a convolution's (window = size / output channels), 2-D ones a MatMul's (K = the activation's
+ * last dim). Multiply-adds count 2 as in the float layers.
+ */
+function quantFlops(graph: Graph, inputs: string[], out: number): number {
+  const w = inputs.slice(1).map((v) => graph.values.get(v)).find((v) => v?.const && (v.shape?.length ?? 0) >= 2);
+  const wd = (w?.shape ?? []) as number[];
+  if (wd.length === 4) return (2 * out * sizeOf(wd)) / wd[0];
+  const x = (graph.values.get(inputs[0])?.shape ?? []) as number[];
+  return wd.length === 2 && x.length ? 2 * out * x[x.length - 1] : 0;
 }
 
 const args = process.argv.slice(2);
