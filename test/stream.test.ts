@@ -190,6 +190,24 @@ describe("planStream", () => {
     for (let i = 0; i < 3; i++) for (let j = i + 1; j < 3; j++) expect(live[i] + sizes[i] <= live[j] || live[j] + sizes[j] <= live[i]).toBe(true);
     expect(plan.pieces.length).toBe(3);
   });
+
+  it("a piece read again after a gap gives its slot up in between and is read again before its next reader, at the same address", () => {
+    // the shared piece (64) is read by a and e; c (208) needs the ring but for 48 bytes: it takes the shared slot's bytes between
+    const shared = { byteLength: 64, write: () => {}, source: { tensor: { dtype: "float32", dims: [16], data: new Float32Array(16) }, recipe: "r" } } as never;
+    const plan = planStream([
+      { name: "a", op: "X", tensors: [], constants: [shared] },
+      layer("b", 128),
+      layer("c", 208),
+      layer("d", 16),
+      { name: "e", op: "X", tensors: [], constants: [shared] },
+    ], 0, 256);
+    const at = (k: number) => plan.constantAddrs[k][0];
+    expect(at(4)).toBe(at(0));
+    expect(at(2) < at(0) + 64 && at(0) < at(2) + 208).toBe(true); // c uses the shared piece's bytes between its reads
+    // stored once, read before a and again before e
+    expect(plan.pieces.length).toBe(4);
+    expect(plan.firstAt[4].map((p) => p.position)).toEqual(plan.firstAt[0].map((p) => p.position));
+  });
 });
 
 describe("weights left in external data files (a model past 4 GiB)", () => {
