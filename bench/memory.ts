@@ -17,7 +17,7 @@ import { feedSpecs, feedsOf, settleHeap } from "./measure.js";
 import { probeOnce, probeScript, writeInputs } from "./loads.js";
 import { graphInputs } from "./harness.js";
 import type { LoadEngine } from "./load-probe.js";
-import { onnxWeightBytes } from "./sizes.js";
+import { onnxWeightBytes } from "./onnx-weights.js";
 import { median, round } from "./stats.js";
 
 export interface BudgetRow {
