@@ -229,7 +229,9 @@ describe("memory rows (issue 16: npm run bench's budget and peak RSS rows)", () 
     expect(budget.budgetBytes).toBe((35 + 7) * 4 * 4);
     expect(budget.streamBytes).toBeGreaterThan(0);
     expect(budget.residentMs).toBeGreaterThan(0);
-    expect(budget.ratio).toBeCloseTo(budget.budgetMs / budget.residentMs, 2);
+    // the ratio of the unrounded medians: times of a few microseconds lose digits to rounding
+    expect(Math.abs(budget.ratio - budget.budgetMs / budget.residentMs)).toBeLessThan(0.25 * budget.ratio + 0.01);
+    expect(budget.cpuRatio).toBeGreaterThan(0);
     if (process.platform !== "linux") return;
     const rss = await benchPeakRss("tiny", bytes);
     for (const e of ["kiln-aot", "kiln-aot-file", "ort-web"] as const) expect(rss[e]).toBeGreaterThan(10); // MiB: a Node process at least
