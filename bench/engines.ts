@@ -86,6 +86,22 @@ export function kilnAot(threads = 1): Engine {
   };
 }
 
+/**
+ * kiln's AOT path with a sidecar weights file (kiln compile --weights): load(bytes) takes the code-only
+ * .wasm and reads the weights from `weightsFile` (fileSource: straight into the module's memory),
+ * no memory budget: every piece stays resident after the first run.
+ */
+export function kilnAotFile(weightsFile: string, threads = 1): Engine {
+  return {
+    name: "kiln-aot-file",
+    async load(wasm, feeds) {
+      const [{ createSession }, { fileSource }] = await Promise.all([import("../runtime/session.js"), import("../runtime/sources.js")]);
+      const session = await createSession(wasm, { simd: "baseline", threads, weights: await fileSource(weightsFile) });
+      return { run: () => session.run(feeds), release: async () => session.terminate?.() };
+    },
+  };
+}
+
 type Ort = typeof import("onnxruntime-node");
 
 function ortEngine(name: RivalName, ort: Ort, options: object): Engine {

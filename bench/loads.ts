@@ -34,6 +34,8 @@ export interface MeasuredLoad {
   /** median of the first runs after those loads */
   firstRunMs: number;
   firstRunSamples: number[];
+  /** the children's peak RSS after load + first run (VmHWM, KiB), where the OS reports it */
+  peakRssKB?: number[];
 }
 
 /**
@@ -54,7 +56,7 @@ const execFileAsync = promisify(execFile);
  * The built load-probe.js: beside this file when it runs from dist/; from the TypeScript sources
  * (vitest) the one in dist/ or KILN_DIST, as test/util/cli.ts runs the built CLI.
  */
-function probeScript(): string {
+export function probeScript(): string {
   const here = fileURLToPath(import.meta.url);
   const dist = process.env.KILN_DIST ?? path.resolve(path.dirname(here), "../dist");
   const file = here.endsWith(".js") ? path.join(path.dirname(here), "load-probe.js") : path.join(dist, "bench/load-probe.js");
@@ -63,7 +65,7 @@ function probeScript(): string {
 }
 
 /** The files the children read: the model, its artifact, and the tiny warm-up model with its artifact (compiled here, so no child needs the compiler). */
-async function writeInputs(dir: string, p: LoadProbes): Promise<Record<"model" | "aot" | "tiny" | "tinyAot", string>> {
+export async function writeInputs(dir: string, p: LoadProbes): Promise<Record<"model" | "aot" | "tiny" | "tinyAot", string>> {
   const { compile } = await import("../compiler/driver/api.js");
   const tiny = await tinyModel();
   const tinyAot = (await compile(tiny, { simd: "baseline" })).wasm;
@@ -75,7 +77,7 @@ async function writeInputs(dir: string, p: LoadProbes): Promise<Record<"model" |
   return { model: write("model.onnx", p.model), aot: write("model.wasm", p.aot), tiny: write("tiny.onnx", tiny), tinyAot: write("tiny.wasm", tinyAot) };
 }
 
-async function probeOnce(script: string, args: ProbeArgs): Promise<ProbeResult> {
+export async function probeOnce(script: string, args: ProbeArgs): Promise<ProbeResult> {
   try {
     const { stdout } = await execFileAsync(process.execPath, [script, JSON.stringify(args)], { maxBuffer: 1 << 24 });
     return JSON.parse(stdout.trim().split("\n").pop()!) as ProbeResult;
@@ -102,16 +104,19 @@ export async function measureLoads(p: LoadProbes): Promise<Partial<Record<LoadEn
     for (const engine of p.engines) await probeOnce(script, argsOf(engine));
     const samples = p.engines.map(() => [] as number[]);
     const firsts = p.engines.map(() => [] as number[]);
+    const peaks = p.engines.map(() => [] as number[]);
     for (let i = 0; i < p.runs; i++) {
       for (let j = 0; j < p.engines.length; j++) {
         const k = (i + j) % p.engines.length;
         const r = await probeOnce(script, argsOf(p.engines[k]));
         samples[k].push(round(r.loadMs));
         firsts[k].push(round(r.firstRunMs));
+        if (r.peakRssKB !== undefined) peaks[k].push(r.peakRssKB);
       }
     }
     return Object.fromEntries(p.engines.map((e, k) => [e, {
       loadMs: round(median(samples[k])), samples: samples[k], firstRunMs: round(median(firsts[k])), firstRunSamples: firsts[k],
+      ...(peaks[k].length ? { peakRssKB: peaks[k] } : {}),
     }]));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

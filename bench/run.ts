@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { benchModel, contendedNotes, type BenchResult } from "./harness.js";
 import { formatKernels, formatTable, machine } from "./report.js";
 import { benchKernels } from "./kernels.js";
+import { benchBudget, benchPeakRss, formatMemory, type BudgetRow, type RssRow } from "./memory.js";
 import { relaxedSimdAvailable } from "./peak.js";
 import { LIGHT_MODELS } from "../models/light.js";
 import { calibrateLogits, seedLightModel } from "../models/light-seed.js";
@@ -48,6 +49,9 @@ function repoRoot(): string {
 }
 const ROOT = repoRoot();
 const LIGHT_DIR = path.resolve(ROOT, "../shared/onnx/light");
+
+/** issue 16's memory rows (bench/memory.ts): the seeded light ResNet-50 */
+const MEMORY_MODEL = "light_resnet50";
 
 /** The zoo models the issue asks for (models/zoo.ts). */
 const ZOO_WANTED = ["mobilenetv2", "minilm"];
@@ -174,14 +178,29 @@ async function main(argv: string[]): Promise<number> {
     if (m.note) notes.push(`${m.name}: ${m.note}`);
   }
   notes.push(...contendedNotes(results));
+  // issue 16: ResNet-50 under a quarter of its weight bytes, and peak RSS against onnxruntime-web
+  let memory: { budget?: BudgetRow; rss?: RssRow } | undefined;
+  const r50 = models().find((m) => m.name === MEMORY_MODEL)!;
+  if (!only || only.some((o) => MEMORY_MODEL.includes(o))) {
+    memory = {};
+    try {
+      process.stderr.write(`memory ${MEMORY_MODEL} ...`);
+      const bytes = await r50.bytes();
+      memory.budget = await benchBudget(MEMORY_MODEL, bytes, 4, runs, r50.shapes);
+      memory.rss = await benchPeakRss(MEMORY_MODEL, bytes, 1, r50.shapes);
+      process.stderr.write(` budget ${memory.budget.ratio}x resident (${memory.budget.identical ? "bit-identical" : "DIFFERENT"}), peak RSS kiln ${memory.rss["kiln-aot"]} / ${memory.rss["kiln-aot-file"]} MiB, ort-web ${memory.rss["ort-web"]} MiB\n`);
+    } catch (e) {
+      notes.push(`memory rows: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
   const kernels = only ? undefined : await benchKernels(undefined, relaxed);
-  const md = formatTable(env, results, notes) + (kernels ? formatKernels(kernels) : "");
+  const md = formatTable(env, results, notes) + (memory ? formatMemory(memory.budget, memory.rss) : "") + (kernels ? formatKernels(kernels) : "");
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, "latest.json"), JSON.stringify({ ...env, results, notes, kernels }, null, 2) + "\n");
+  fs.writeFileSync(path.join(out, "latest.json"), JSON.stringify({ ...env, results, notes, memory, kernels }, null, 2) + "\n");
   fs.writeFileSync(path.join(out, "latest.md"), md);
   console.log(md);
   const kernelsOk = !kernels || kernels.kernels.every((k) => k.ok);
-  return kernelsOk && results.every((r) => r.kiln.ok && r["kiln-relaxed"]?.ok !== false && r.twoThreads?.kiln.ok !== false) && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
+  return kernelsOk && memory?.budget?.identical !== false && results.every((r) => r.kiln.ok && r["kiln-relaxed"]?.ok !== false && r.twoThreads?.kiln.ok !== false) && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
 }
 
 runIfMain(import.meta.url, main);

@@ -4,12 +4,13 @@
 // builds' code and the manifest). The --prepack artifact is listed beside it.
 //   node dist/bench/sizes.js [--only name,name] [--json]
 import { compile } from "../compiler/driver/api.js";
-import { onnx, type GraphProto, type TensorProto } from "../compiler/onnx/proto.js";
-import { decodeTensor } from "../compiler/onnx/tensor.js";
 import { readArtifact } from "../compiler/driver/artifact-info.js";
-import { storageBytes, sizeOf } from "../runtime/dtypes.js";
 import { runIfMain } from "../models/cli.js";
 import { models } from "./run.js";
+import { onnxWeightBytes } from "./onnx-weights.js";
+
+// also exported here, where it was first (test/compact.test.ts reads it from this file)
+export { onnxWeightBytes };
 
 export interface SizeRow {
   model: string;
@@ -28,18 +29,6 @@ export interface SizeRow {
 }
 
 export const SIZE_FACTOR = 1.05;
-
-/** the bytes of every tensor the ONNX file holds (initializers, Constant nodes' values, in subgraphs too), in its storage type */
-export function onnxWeightBytes(bytes: Uint8Array): number {
-  const model = onnx.ModelProto.decode(bytes);
-  const size = (t: TensorProto) => {
-    const d = decodeTensor(t);
-    return storageBytes(d.dtype, sizeOf(d.dims));
-  };
-  const ofGraph = (g: GraphProto | null | undefined): number => !g ? 0 : (g.initializer ?? []).reduce((a, t) => a + size(t), 0) +
-    (g.node ?? []).reduce((a, n) => a + (n.attribute ?? []).reduce((b, at) => b + (at.t ? size(at.t) : 0) + ofGraph(at.g) + (at.graphs ?? []).reduce((c, sg) => c + ofGraph(sg), 0), 0), 0);
-  return ofGraph(model.graph);
-}
 
 export async function sizeRow(model: string, bytes: Uint8Array, shapes?: Record<string, number[]>): Promise<SizeRow> {
   const compact = await compile(bytes, { shapes });

@@ -1,8 +1,10 @@
 // Weights under a memory budget: instead of every weight resident in linear memory, each layer's
 // pieces (its constant inputs and its kernel's packed constants) get addresses in a ring of weight
 // slots of at most the budget's bytes, allocated like the activation arena from lifetimes. A piece
-// first read by the layer at reading step s lives over [s - 1, last step reading it]: it can be
-// read from the source while the previous reading layer computes (prefetch). Where that pair does
+// first read by the layer at reading step s lives over [s - 1, last step of its run of consecutive
+// readers]: it can be read from the source while the previous reading layer computes (prefetch).
+// A piece read again after a gap (tied weights, filter banks cse made one) is read again into the
+// same slot before each later run of readers, and gives the slot up in between. Where that pair does
 // not fit the ring, the step's pieces live over [s, last] instead and are read after the previous
 // layer ran (the manifest lists those layers in memory.stream.wait). The kernels do not change:
 // the slot addresses are in the code, as the arena's are. The runtime reads layer k's pieces
@@ -80,12 +82,18 @@ export function planStream(layers: readonly StreamLayer[], ring: number, budget:
   // reading steps: the layers that read any piece; each piece's first and last step
   const stepOf = new Map<number, number>();
   reads.forEach((r, k) => r.pieces.length && stepOf.set(k, stepOf.size));
-  const first = new Map<Piece, number>(), last = new Map<Piece, number>(), firstLayer = new Map<Piece, number>();
+  // a piece's uses in runs of consecutive steps: it holds its slot over each run only, and is read
+  // again (into the same slot) before a later run, so a piece shared across the model (tied
+  // weights, equal filter banks after cse) does not keep its bytes of the ring in between
+  const uses = new Map<Piece, { start: number; end: number; layer: number }[]>(), firstLayer = new Map<Piece, number>();
   reads.forEach((r, k) => {
     for (const p of r.pieces) {
       const s = stepOf.get(k)!;
-      if (!first.has(p)) first.set(p, s), firstLayer.set(p, k);
-      last.set(p, s);
+      if (!firstLayer.has(p)) firstLayer.set(p, k);
+      const runs = uses.get(p) ?? (uses.set(p, []), uses.get(p)!);
+      const last = runs[runs.length - 1];
+      if (last && last.end >= s - 1) last.end = s;
+      else runs.push({ start: s, end: s, layer: k });
     }
   });
 
@@ -112,30 +120,56 @@ export function planStream(layers: readonly StreamLayer[], ring: number, budget:
     for (const p of fresh) {
       const sp = { piece: p, position };
       position += p.size;
-      firstAt[k].push(sp);
       pieces.push(sp);
+      // read before its first layer, and again before the first layer of each later run of uses
+      for (const run of uses.get(p)!) firstAt[run.layer].push(sp);
     }
   }
   const tensorAddrs = new Map([...byName].map(([name, p]) => [name, p.addr]));
   return { firstAt, constantAddrs: reads.map((r) => r.constants.map((p) => p.addr)), tensorAddrs, wait, bytes: position, pieces };
 
-  /** first fit of the pieces over [from, their last step], or undefined (nothing placed) when one does not fit */
+  /**
+   * First fit of the pieces, each at one address free over all its runs of uses (the first from
+   * `from`, a later one from the step before it, when it is read again), or undefined (nothing
+   * placed) when one does not fit.
+   */
   function place(fresh: readonly Piece[], from: number): Alloc[] | undefined {
     const mine: Alloc[] = [];
     for (const p of fresh) {
-      const to = last.get(p)!;
+      const spans = uses.get(p)!.map((run, i) => ({ from: i ? run.start - 1 : from, to: run.end }));
       const size = align(p.size);
-      const taken = [...live, ...mine].filter((a) => a.from <= to && from <= a.to).sort((a, b) => a.addr - b.addr);
-      let addr = 0;
-      for (const a of taken) {
-        if (addr + size <= a.addr) break;
-        addr = Math.max(addr, a.addr + a.size);
-      }
-      if (addr + size > budget) return undefined;
-      mine.push({ from, to, addr, size });
+      const taken = [...live, ...mine].filter((a) => spans.some((t) => a.from <= t.to && t.from <= a.to));
+      // a piece read again later is fixed in place for all its runs: from the ring's top down, so
+      // such pieces gather at one end and leave the rest in one piece for the others
+      const addr = spans.length > 1 ? fitFromTop(taken, size) : fitFromBottom(taken, size);
+      if (addr === undefined) return undefined;
+      for (const t of spans) mine.push({ ...t, addr, size });
     }
-    mine.forEach((a, i) => (fresh[i].addr = ring + a.addr));
+    // each piece's allocations are consecutive in `mine`, in fresh's order
+    let i = 0;
+    for (const p of fresh) {
+      p.addr = ring + mine[i].addr;
+      i += uses.get(p)!.length;
+    }
     return mine;
+  }
+
+  function fitFromBottom(taken: Alloc[], size: number): number | undefined {
+    let addr = 0;
+    for (const a of [...taken].sort((x, y) => x.addr - y.addr)) {
+      if (addr + size <= a.addr) break;
+      addr = Math.max(addr, a.addr + a.size);
+    }
+    return addr + size <= budget ? addr : undefined;
+  }
+
+  function fitFromTop(taken: Alloc[], size: number): number | undefined {
+    let end = budget;
+    for (const a of [...taken].sort((x, y) => y.addr + y.size - (x.addr + x.size))) {
+      if (a.addr + a.size <= end - size) break;
+      end = Math.min(end, a.addr);
+    }
+    return end - size >= 0 ? end - size : undefined;
   }
 }
 

@@ -134,6 +134,13 @@ export interface SessionOptions {
   threads?: number | "auto";
   /** where warnings go (a threads request that runs on one thread): default console.warn; a no-op silences them */
   warn?: (message: string) => void;
+  /**
+   * Progress of a run that places or reads weights (the first run; every run under a memory
+   * budget): called just before layers [from, to) of manifest.layers run, each range once its
+   * weights are in memory. With weights from a URL, layer 0 starts while later layers' weights are
+   * still arriving (docs/MEMORY.md, progressive start). Later runs go straight through, uncalled.
+   */
+  onLayers?: (from: number, to: number) => void;
 }
 
 export const SESSION_OPTION_RULES: OptionRules = {
@@ -146,6 +153,7 @@ export const SESSION_OPTION_RULES: OptionRules = {
   memoryBudget: rules.int(1),
   threads: rules.threads,
   warn: rules.function,
+  onLayers: rules.function,
 };
 
 const hasWasmMagic = (b: Uint8Array) => b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
@@ -227,17 +235,20 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     runLayers = run;
     runAll = () => run(0, manifest.layers.length);
   }
+  const reached = options.onLayers;
+  // an empty range (the loader's step before a layer that reads weights) reports nothing
+  const stepLayers = reached ? (from: number, to: number) => { if (from < to) reached(from, to); runLayers(from, to); } : runLayers;
   // the first run goes layer by layer, each layer's weights placed just before it: the layers
   // between two that read weights run in one call
   const runPlacing = () => {
     let from = 0;
     manifest.layers.forEach((l, k) => {
       if (!l.weights?.length && !l.derived) return;
-      if (from < k) runLayers(from, k);
+      if (from < k) stepLayers(from, k);
       scheduler.placeLayer(k);
       from = k;
     });
-    runLayers(from, manifest.layers.length);
+    stepLayers(from, manifest.layers.length);
     scheduler.finish();
   };
 
@@ -290,7 +301,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   let queue: Promise<unknown> = Promise.resolve();
   const runLoading = async (feeds: Feeds) => {
     write(feeds);
-    loaded(await scheduler.stream!.run(runLayers)); // its errors are typed (a trap: INTERNAL)
+    loaded(await scheduler.stream!.run(stepLayers)); // its errors are typed (a trap: INTERNAL)
   };
 
   const session: Session = {

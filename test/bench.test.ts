@@ -218,3 +218,25 @@ describe("peak microkernel", () => {
     }
   });
 });
+
+describe("memory rows (issue 16: npm run bench's budget and peak RSS rows)", () => {
+  it("a budget row: the budgeted session's outputs against the resident one's, bit for bit, with both times; peak RSS from fresh processes", async () => {
+    const { benchBudget, benchPeakRss, formatMemory } = await import("../bench/memory.js");
+    const bytes = tinyModel("Sigmoid");
+    // one layer, whose packed weights (352 bytes) outweigh the model's 168: a budget of 4x those
+    const budget = await benchBudget("tiny", bytes, 0.25, 3);
+    expect(budget.identical).toBe(true);
+    expect(budget.budgetBytes).toBe((35 + 7) * 4 * 4);
+    expect(budget.streamBytes).toBeGreaterThan(0);
+    expect(budget.residentMs).toBeGreaterThan(0);
+    // the ratio of the unrounded medians: times of a few microseconds lose digits to rounding
+    expect(Math.abs(budget.ratio - budget.budgetMs / budget.residentMs)).toBeLessThan(0.25 * budget.ratio + 0.01);
+    expect(budget.cpuRatio).toBeGreaterThan(0);
+    if (process.platform !== "linux") return;
+    const rss = await benchPeakRss("tiny", bytes);
+    for (const e of ["kiln-aot", "kiln-aot-file", "ort-web"] as const) expect(rss[e]).toBeGreaterThan(10); // MiB: a Node process at least
+    const md = formatMemory(budget, rss);
+    expect(md).toMatch(/\| budget:tiny \(1\/0.25\) \|.*\| bit-identical \|/);
+    expect(md).toMatch(/\| rss:tiny \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+  }, 120_000);
+});

@@ -3,11 +3,8 @@
 // (urlSource) or from a Blob; a truncated or altered file is INVALID_ARTIFACT naming the first
 // layer whose pieces are bad (issue 16, criterion 5 in the browser).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import * as esbuild from "esbuild";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
-import type { AddressInfo } from "node:net";
 import type { Browser } from "playwright-core";
 import { compile } from "../compiler/driver/api.js";
 import { parseGraph } from "../compiler/ir/parse.js";
@@ -15,10 +12,9 @@ import { exportModel } from "../compiler/onnx/export.js";
 import { imagePosition } from "../runtime/weights.js";
 import { createSession } from "../runtime/session.js";
 import { bytesSource } from "../runtime/sources.js";
-import { browserSuite, CHROMIUM, launchChromium } from "./util/chromium.js";
+import { browserSuite, bundleRuntime, CHROMIUM, launchChromium, serveRanges } from "./util/chromium.js";
 
 const out = path.resolve(import.meta.dirname, "../.build/browser-weights");
-const root = path.resolve(import.meta.dirname, "..");
 const dense = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (Math.sin(i * 0.37 + seed) * 0.5).toFixed(5)).join(", ");
 // two layers with weights of their own: "first" then "second"
 const model = exportModel(parseGraph(`kiln.graph opsets("" = 13)
@@ -30,7 +26,7 @@ const %v : float32[8,8] = dense<[${dense(64, 2)}]>
 output %y`));
 const x = Float32Array.from({ length: 8 }, (_, i) => i / 4 - 1);
 
-let server: http.Server;
+let server: { base: string; close: () => void };
 let browser: Browser;
 let base: string;
 const ranges: string[] = [];
@@ -38,26 +34,12 @@ type Outcome = { y?: number[]; code?: string; message?: string; node?: string };
 
 beforeAll(async () => {
   if (!CHROMIUM) return;
-  fs.mkdirSync(out, { recursive: true });
-  const common = { bundle: true, format: "esm" as const, platform: "browser" as const, target: "es2022", external: ["node:*"], logLevel: "error" as const };
-  await esbuild.build({ ...common, entryPoints: [path.join(root, "runtime/index.ts")], outfile: path.join(out, "runtime.js") });
-  await esbuild.build({ ...common, entryPoints: [path.join(root, "runtime/sources.ts")], outfile: path.join(out, "sources.js") });
-  fs.writeFileSync(path.join(out, "index.html"), "<!doctype html><title>kiln weights</title>");
-  // files served with Range support (206), as a static host serves them
-  server = http.createServer((req, res) => {
-    const file = path.join(out, path.basename(new URL(req.url ?? "/", "http://x").pathname) || "index.html");
-    if (!fs.existsSync(file)) return void res.writeHead(404).end();
-    const body = fs.readFileSync(file);
-    const type = { ".js": "text/javascript", ".html": "text/html", ".wasm": "application/wasm" }[path.extname(file)] ?? "application/octet-stream";
-    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
-    if (!range) return void res.writeHead(200, { "content-type": type }).end(body);
-    ranges.push(`${path.basename(file)} ${req.headers.range}`);
-    const [from, to] = [Number(range[1]), Math.min(Number(range[2]), body.length - 1)];
-    if (from >= body.length) return void res.writeHead(416).end();
-    res.writeHead(206, { "content-type": type, "content-range": `bytes ${from}-${to}/${body.length}` }).end(body.subarray(from, to + 1));
+  await bundleRuntime(out, "kiln weights");
+  server = await serveRanges(out, (file, header, send) => {
+    ranges.push(`${file} ${header}`);
+    send();
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.base;
   browser = await launchChromium();
 });
 

@@ -14,7 +14,8 @@ import { F2, F4, transformedConstant } from "../codegen/kernels/conv/winograd-ma
 import { winogradDerive } from "../codegen/kernels/conv/winograd-derive.js";
 import { packBOf } from "../codegen/kernels/matmul/gemm-pack.js";
 import type { LazyConstant } from "../codegen/kernels/kernel.js";
-import { qpackedConstant, qwidenedConstant } from "../codegen/kernels/quant/qgemm-derive.js";
+import { qchannelTables, qpackedConstant, qwidenedConstant } from "../codegen/kernels/quant/qgemm-derive.js";
+import { requantMultipliers, type QLayer } from "../codegen/kernels/quant/qlayer.js";
 import { packCols, packRows } from "../codegen/kernels/quant/qgemm-pack.js";
 import { packedRowsBytes, QTILE } from "../codegen/kernels/quant/qgemm.js";
 import { appendManifest } from "../codegen/artifact.js";
@@ -149,6 +150,42 @@ describe("derived weight forms: the module's wasm writes the compiler's bytes", 
     }
   });
 
+  it("int8 layers' bias (less its zero point) and requantization multipliers (x_scale * w_scale / y_scale), per channel or one for all", () => {
+    const op = { index: 0, dtype: "int8" as const, dims: [1], zp: { kind: "const" as const, values: [0] } };
+    // scales with subnormal, huge, -0 and 1 among them: the products and quotients round the same in wasm and JS
+    const wScale = (n: number): Tensor => {
+      const t = tensor({ dims: [n], lo: 1e-6, hi: 0.5 }, n);
+      const d = t.data as Float32Array;
+      [1e-42, 3e38, -0, 1, 0.1].forEach((v, k) => { if (k < n) d[k] = v; });
+      return t;
+    };
+    for (const [channels, padTo, perTensor] of [[1, 5, false], [7, 11, false], [16, 16, false], [33, 40, false], [9, 16, true]] as const) {
+      for (const [xs, ys, bz] of [[0.0123, 0.77, 0], [3.5e-3, 1.7e-5, 7], [1, 1, -2147483648]] as const) {
+        const ws = wScale(perTensor ? 1 : channels);
+        const b: Tensor = { dtype: "int32", dims: [perTensor ? 1 : channels], data: Int32Array.from({ length: perTensor ? 1 : channels }, (_, c) => [2147483647, -5, 0, 123456][c % 4] - c) };
+        const bv = b.data as Int32Array, wv = ws.data as Float32Array;
+        const q: QLayer = {
+          x: op, w: op, bias: Int32Array.from({ length: channels }, (_, c) => bv[perTensor ? 0 : c] - bz),
+          result: { kind: "requant", mult: requantMultipliers(xs, wv, ys, channels), zp: 0, dtype: "int8" },
+          sources: { bias: { tensor: b, zp: bz }, mult: { tensor: ws, xScale: xs, yScale: ys } },
+        };
+        const [bias, mult] = qchannelTables(q, channels, padTo) as LazyConstant[];
+        expect(bias.derive && mult.derive).toBeDefined();
+        expect(bias.byteLength).toBe(padTo * 4);
+        const what = `${channels}/${padTo} ${perTensor ? "per tensor" : "per channel"} x ${xs} y ${ys} z ${bz}`;
+        expect(Buffer.from(derivedInWasm(bias, bytesOf(b))).equals(Buffer.from(writtenInJs(bias))), `bias ${what}`).toBe(true);
+        expect(Buffer.from(derivedInWasm(mult, bytesOf(ws))).equals(Buffer.from(writtenInJs(mult))), `mult ${what}`).toBe(true);
+      }
+    }
+  });
+
+  it("int8 layers' tables without a one-tensor source (a rescaled float bias, a float16 scale) ship ready", () => {
+    const op = { index: 0, dtype: "int8" as const, dims: [1], zp: { kind: "const" as const, values: [0] } };
+    const half: Tensor = { dtype: "float16", dims: [3], data: new Uint16Array(3) };
+    const q: QLayer = { x: op, w: op, bias: Int32Array.of(1, 2, 3), result: { kind: "requant", mult: new Float32Array(3), zp: 0, dtype: "int8" }, sources: { mult: { tensor: half, xScale: 1, yScale: 1 } } };
+    for (const t of qchannelTables(q, 3, 8)) expect(t).toBeInstanceOf(Uint8Array);
+  });
+
   it("int8 GEMM packing: per-channel zero points that differ ship the i16 form ready", () => {
     const w = tensor({ dtype: "int8", dims: [4, 4] }, 3);
     expect(qpackedConstant(new Uint8Array(64), w, undefined, { groups: 1, lines: 4, K: 4, tile: 4, step: 4, groupBytes: 64, first: (m, _g, n) => n }, "test")).toBeInstanceOf(Uint8Array);
@@ -191,6 +228,25 @@ describe("compact and prepacked artifacts", () => {
     }
     for (const r of results) expect(Buffer.from(r.buffer, r.byteOffset, r.byteLength).equals(Buffer.from(results[2].buffer, results[2].byteOffset, results[2].byteLength))).toBe(true);
   });
+
+  it("q:ppocr_cls.qdq: the int8 layers derive their bias and multipliers, and give the prepacked build's bits", async () => {
+    const bytes = await quantizedModel("ppocr_cls", "qdq");
+    const shapes = { x: [1, 3, 48, 192] };
+    const compact = await compile(bytes, { shapes });
+    const packed = await compile(bytes, { shapes, prepack: true });
+    // a pointwise int8 layer derives its packed weights, its bias and its multipliers
+    const conv = compact.manifest.layers.find((l) => l.kernel === "qgemm-pointwise" && (l.derived ?? []).length === 3);
+    expect(conv, "a qgemm-pointwise layer with three derived pieces").toBeDefined();
+    const x = tensor({ dims: [1, 3, 48, 192], lo: -1, hi: 1 }, 5).data as Float32Array;
+    const outs: Uint8Array[] = [];
+    for (const [wasm, placement] of [[compact.wasm, "lazy"], [compact.wasm, "eager"], [packed.wasm, "lazy"]] as const) {
+      const session = await createSession(wasm, { placement });
+      const out = Object.values(await session.run({ x }))[0].data as Float32Array;
+      outs.push(new Uint8Array(out.buffer, out.byteOffset, out.byteLength).slice());
+    }
+    expect(outs[2].some((b) => b !== 0)).toBe(true);
+    for (const o of outs) expect(Buffer.from(o).equals(Buffer.from(outs[2]))).toBe(true);
+  }, 120_000);
 
   it("a weight that transforms to NaN (an infinite filter value) ships its form ready, and still runs", async () => {
     const { bytes, feeds } = conv3x3((w) => { (w.data as Float32Array)[40] = Infinity; });
@@ -272,6 +328,8 @@ describe("artifact size: the .wasm is at most 1.05x the ONNX file's tensors plus
     ["light_squeezenet (seeded; Winograd F4 and F2, pointwise GEMMs)", async () => seedLightModel(new Uint8Array(fs.readFileSync(lightModel("squeezenet"))), 1)],
     ["zoo:mobilenetv2 (depthwise, pointwise GEMMs)", async () => buildZooModel("mobilenetv2")],
     ["q:mobilenetv2.qdq (int8 weights)", () => quantizedModel("mobilenetv2", "qdq"), { input: [1, 3, 224, 224] }],
+    // small int8 layers, where the per-channel bias and multipliers weigh a tenth of the weights
+    ["q:ppocr_cls.qdq (int8 weights, derived bias and multipliers)", () => quantizedModel("ppocr_cls", "qdq"), { x: [1, 3, 48, 192] }],
   ];
   for (const [name, bytes, shapes] of cases) {
     it(name, async () => {

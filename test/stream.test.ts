@@ -92,6 +92,40 @@ describe("weights under a memory budget", () => {
     });
   }
 
+  it("onLayers: a run that reads weights reports each range of layers once its weights are in, covering every layer; a resident session's later runs report nothing", async () => {
+    const c = await compile(model, { simd: "baseline", memoryBudget: 2560 });
+    const events: string[] = [];
+    const reading = new Set(c.manifest.layers.flatMap((l, k) => (l.weights.length ? [k] : [])));
+    const tracked = streamed({ size: c.weights!.length, read: async (at, into) => (events.push(`read ${at}`), into.set(c.weights!.subarray(at, at + into.length)), into.length) });
+    const steps: [number, number][] = [];
+    const s = await createSession(c.wasm, { weights: tracked, memoryBudget: 2560, onLayers: (from, to) => { steps.push([from, to]); events.push(`run ${from}`); } });
+    for (let run = 1; run <= 2; run++) {
+      steps.length = 0;
+      expect(values((await s.run({ x })).y.data)).toEqual(values((await want).y.data));
+      // contiguous, non-empty, from layer 0 to the last, each starting at a layer that reads weights (or 0)
+      expect(steps[0][0]).toBe(0);
+      expect(steps[steps.length - 1][1]).toBe(c.manifest.layers.length);
+      steps.forEach(([from, to], k) => {
+        expect(to).toBeGreaterThan(from);
+        if (k) expect(steps[k - 1][1]).toBe(from);
+        if (k) expect(reading.has(from)).toBe(true);
+      });
+    }
+    // the first layer ran before the last piece was read (each layer waits only for its own)
+    const lastRead = events.map((e, k) => (e.startsWith("read") ? k : -1)).reduce((a, b) => Math.max(a, b));
+    expect(events.indexOf("run 0")).toBeLessThan(lastRead);
+    // resident: the first run places weights layer by layer (reported), later ones run straight through
+    const r = await compile(model, { simd: "baseline" });
+    const seen: number[] = [];
+    const resident = await createSession(r.wasm, { onLayers: (from) => seen.push(from) });
+    await resident.run({ x });
+    expect(seen[0]).toBe(0);
+    const first = seen.length;
+    await resident.run({ x });
+    expect(seen.length).toBe(first);
+    expect((await errorOf(createSession(r.wasm, { onLayers: 3 as never }))).code).toBe("BAD_OPTION");
+  });
+
   it("the JIT streams too: load(model, { memoryBudget })", async () => {
     const m = await load(model, { memoryBudget: 2560, cache: false });
     for (let run = 0; run < 2; run++) expect(values((await m.run({ x })).y.data)).toEqual(values((await want).y.data));
@@ -155,6 +189,24 @@ describe("planStream", () => {
     const sizes = [64, 128, 32];
     for (let i = 0; i < 3; i++) for (let j = i + 1; j < 3; j++) expect(live[i] + sizes[i] <= live[j] || live[j] + sizes[j] <= live[i]).toBe(true);
     expect(plan.pieces.length).toBe(3);
+  });
+
+  it("a piece read again after a gap gives its slot up in between and is read again before its next reader, at the same address", () => {
+    // the shared piece (64) is read by a and e; c (208) needs the ring but for 48 bytes: it takes the shared slot's bytes between
+    const shared = { byteLength: 64, write: () => {}, source: { tensor: { dtype: "float32", dims: [16], data: new Float32Array(16) }, recipe: "r" } } as never;
+    const plan = planStream([
+      { name: "a", op: "X", tensors: [], constants: [shared] },
+      layer("b", 128),
+      layer("c", 208),
+      layer("d", 16),
+      { name: "e", op: "X", tensors: [], constants: [shared] },
+    ], 0, 256);
+    const at = (k: number) => plan.constantAddrs[k][0];
+    expect(at(4)).toBe(at(0));
+    expect(at(2) < at(0) + 64 && at(0) < at(2) + 208).toBe(true); // c uses the shared piece's bytes between its reads
+    // stored once, read before a and again before e
+    expect(plan.pieces.length).toBe(4);
+    expect(plan.firstAt[4].map((p) => p.position)).toEqual(plan.firstAt[0].map((p) => p.position));
   });
 });
 

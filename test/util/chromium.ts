@@ -66,3 +66,37 @@ export async function pageResult<T>(dir: string, headers: Record<string, string>
     await srv.close();
   }
 }
+
+/** Bundles kiln/runtime (runtime.js) and kiln/runtime/sources (sources.js) into `out` for pages, beside an empty index.html. */
+export async function bundleRuntime(out: string, title: string): Promise<void> {
+  const esbuild = await import("esbuild");
+  const root = path.resolve(import.meta.dirname, "../..");
+  fs.mkdirSync(out, { recursive: true });
+  const common = { bundle: true, format: "esm" as const, platform: "browser" as const, target: "es2022", external: ["node:*"], logLevel: "error" as const };
+  await esbuild.build({ ...common, entryPoints: [path.join(root, "runtime/index.ts")], outfile: path.join(out, "runtime.js") });
+  await esbuild.build({ ...common, entryPoints: [path.join(root, "runtime/sources.ts")], outfile: path.join(out, "sources.js") });
+  fs.writeFileSync(path.join(out, "index.html"), `<!doctype html><title>${title}</title>`);
+}
+
+/**
+ * Serves the files of `dir` by base name with HTTP Range support (206, 416 past the end), as a
+ * static host serves them; `range(file, header, send)` sees each Range request and sends it (now,
+ * or later to throttle it).
+ */
+export async function serveRanges(dir: string, range: (file: string, header: string, send: () => void) => void = (_f, _h, send) => send()): Promise<{ base: string; close: () => void }> {
+  const server = http.createServer((req, res) => {
+    const file = path.join(dir, path.basename(new URL(req.url ?? "/", "http://x").pathname) || "index.html");
+    if (!fs.existsSync(file)) return void res.writeHead(404).end();
+    const body = fs.readFileSync(file);
+    const type = TYPES[path.extname(file)] ?? "application/octet-stream";
+    const asked = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+    if (!asked) return void res.writeHead(200, { "content-type": type }).end(body);
+    const [from, to] = [Number(asked[1]), Math.min(Number(asked[2]), body.length - 1)];
+    range(path.basename(file), req.headers.range!, () => {
+      if (from >= body.length) return void res.writeHead(416).end();
+      res.writeHead(206, { "content-type": type, "content-range": `bytes ${from}-${to}/${body.length}` }).end(body.subarray(from, to + 1));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}

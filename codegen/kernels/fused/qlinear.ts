@@ -7,7 +7,7 @@
 import type { Node } from "../../../compiler/ir/graph.js";
 import { Attrs } from "../../../compiler/ir/attrs.js";
 import { hasTrait } from "../../../compiler/ops/index.js";
-import { constFloats, isByte, numbers, perChannel, requantMultipliers, type QLayer, type QOperand, type ZeroPoint } from "../quant/qlayer.js";
+import { constFloats, isByte, numbers, perChannel, requantMultipliers, type QLayer, type QSources, type QOperand, type ZeroPoint } from "../quant/qlayer.js";
 import { emitQConv, qconvPlan, qconvPrepare, type QConvPlan } from "../quant/qconv-gemm.js";
 import { qdepthwiseVariant } from "../quant/qops.js";
 import { emitQMatMul, qmatmulPlan, qmatmulPrepare, type QMatMulPlan } from "../quant/qmatmul-gemm.js";
@@ -124,6 +124,27 @@ function biasOf(ins: Inputs, body: QBody, name: string | undefined, accScale: Fl
   });
 }
 
+/**
+ * The bias's one source tensor when biasOf takes it as it is (an int32 DequantizeLinear whose
+ * scale is the accumulator's on every channel, one zero point), so the module may derive it.
+ */
+function biasSource(ins: Inputs, body: QBody, name: string | undefined, accScale: Float32Array): QSources["bias"] {
+  const dq = name ? body.dq.get(name) : undefined;
+  const t = dq && ins.info(dq.inputs[0]), s = dq && ins.floats(dq.inputs[1]);
+  if (!dq || !t?.value || t.dtype !== "int32" || !s) return undefined;
+  const z = ins.info(dq.inputs[2]);
+  const zp = z ? (z.value ? numbers(z.value) : undefined) : [0];
+  if (!zp || !zp.every((v) => v === zp[0])) return undefined;
+  for (let c = 0; c < accScale.length; c++) if (Math.fround(perChannel(s, c)) !== accScale[c]) return undefined;
+  return { tensor: t.value, zp: zp[0] };
+}
+
+/** The weights' scale tensor, the multipliers' one source (x_scale and y_scale are compile-time numbers). */
+function wScaleSource(ins: Inputs, dqw: Node, xScale: number, yScale: number): QSources["mult"] {
+  const t = ins.info(dqw.inputs[1])?.value;
+  return t && { tensor: t, xScale, yScale };
+}
+
 type GemmRead = { q: QLayer; anchor: Node; transW: boolean };
 
 /** A Conv / MatMul / Gemm group as a QLayer, or undefined when the kernels cannot take it. */
@@ -155,6 +176,7 @@ function readGemm(layer: LayerCtx): GemmRead | undefined {
   const q: QLayer = {
     x: x.op, w: w.op, bias,
     result: { kind: "requant", mult: requantMultipliers(x.scale[0], w.scale, out.scale, channels), zp: out.zp, dtype: out.dtype, ...bounds },
+    sources: { bias: bias && biasSource(ins, body, anchor.inputs[2], accScale), mult: wScaleSource(ins, dqw, x.scale[0], out.scale) },
   };
   return { q, anchor, transW };
 }

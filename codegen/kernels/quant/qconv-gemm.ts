@@ -9,12 +9,12 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
-import { float32Bytes, int32Bytes, packRows } from "./qgemm-pack.js";
+import { packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
 import { storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { numbers, perChannel, type QLayer } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
-import { qpackedConstant } from "./qgemm-derive.js";
+import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
 
 export interface QConvPlan {
   q: QLayer;
@@ -86,8 +86,7 @@ export function qconvPrepare(plan: QConvPlan): KernelPrep {
     first: (m: binaryen.Module, g: Expr, i: Expr) => m.i32.mul(m.i32.add(m.i32.mul(g, m.i32.const(OCg)), i), m.i32.const(K)) };
   const uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
   const weights = qpackedConstant(packed, q.w.value!, uniform, shape, `qpackRows ${group}x${OCg}x${K} z${uniform}`);
-  const constants: (Uint8Array | LazyConstant)[] = [weights, int32Bytes(q.bias ?? new Int32Array(OC), OC + 4)];
-  if (q.result.kind === "requant") constants.push(float32Bytes(q.result.mult.length === 1 ? new Float32Array(OC).fill(q.result.mult[0]) : q.result.mult, OC + 4));
+  const constants: (Uint8Array | LazyConstant)[] = [weights, ...qchannelTables(q, OC, OC + 4)];
   return { constants, scratchBytes: plan.scratchBytes, unread: [plan.q.w.index] };
 }
 

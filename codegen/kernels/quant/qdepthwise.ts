@@ -7,11 +7,10 @@
 import binaryen from "binaryen";
 import type { Expr } from "../../fn.js";
 import { storeInt32, storeRequant } from "./qgemm-store.js";
-import { float32Bytes, int32Bytes } from "./qgemm-pack.js";
 import { numbers, perChannel } from "./qlayer.js";
 import type { QConvPlan } from "./qconv-gemm.js";
 import type { KernelCtx, KernelPrep, LazyConstant } from "../kernel.js";
-import { qwidenedConstant } from "./qgemm-derive.js";
+import { qchannelTables, qwidenedConstant } from "./qgemm-derive.js";
 
 /** output positions per block */
 const B = 8;
@@ -39,8 +38,7 @@ export function qdepthwisePrepare(p: QConvPlan): KernelPrep {
   for (let oc = 0; oc < OC; oc++) for (let t = 0; t < T; t++) taps[oc * T + t] = w[oc * T + t] - perChannel(zp, oc);
   // a compact artifact ships the 8-bit taps and derives this i16 form (qgemm-derive.ts)
   const uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
-  const constants: (Uint8Array | LazyConstant)[] = [qwidenedConstant(new Uint8Array(taps.buffer), q.w.value!, uniform), int32Bytes(q.bias ?? new Int32Array(OC), OC + 4)];
-  if (q.result.kind === "requant") constants.push(float32Bytes(q.result.mult.length === 1 ? new Float32Array(OC).fill(q.result.mult[0]) : q.result.mult, OC + 4));
+  const constants: (Uint8Array | LazyConstant)[] = [qwidenedConstant(new Uint8Array(taps.buffer), q.w.value!, uniform), ...qchannelTables(q, OC, OC + 4)];
   return { constants, scratchBytes: depthwiseScratch(p).bytes, unread: [q.w.index] };
 }
 

@@ -6,6 +6,8 @@ import binaryen from "binaryen";
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { derivedFrom, type DeriveCode, type LazyConstant } from "../kernel.js";
 import { evenK } from "./qgemm.js";
+import { float32Bytes, int32Bytes } from "./qgemm-pack.js";
+import type { QLayer, QSources } from "./qlayer.js";
 import type { Expr } from "../../fn.js";
 
 /**
@@ -64,5 +66,61 @@ export function qwidenedConstant(bytes: Uint8Array, w: Tensor, z: number | undef
     const m = fn.m;
     fn.emit(fn.loop(n, (i) => [m.i32.store16(dst, 2, m.i32.shl(i.get(), m.i32.const(1)),
       m.i32.sub(signed ? m.i32.load8_s(src, 1, i.get()) : m.i32.load8_u(src, 1, i.get()), m.i32.const(z)))]));
+  });
+}
+
+/**
+ * The per-channel tables an int8 layer reads beside its weights, `channels` values zero-padded to
+ * `padTo`: the int32 bias, then (requantizing layers) the float32 multipliers. Each is derived by
+ * the module from the one model tensor it comes from (QLayer.sources) where it has one, so a
+ * compact artifact stores only what the model file has; else shipped as it is.
+ */
+export function qchannelTables(q: QLayer, channels: number, padTo: number): (Uint8Array | LazyConstant)[] {
+  const tables = [qbiasConstant(int32Bytes(q.bias ?? new Int32Array(channels), padTo), q.sources?.bias, channels)];
+  if (q.result.kind === "requant") {
+    const mult = q.result.mult.length === 1 ? new Float32Array(channels).fill(q.result.mult[0]) : q.result.mult;
+    tables.push(qmultConstant(float32Bytes(mult, padTo), q.sources?.mult, channels));
+  }
+  return tables;
+}
+
+/** How many values a one-per-channel source holds: channels, or 1 (one for all), else undefined. */
+function perChannelCount(t: Tensor, dtype: string, channels: number): number | undefined {
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  return t.dtype === dtype && (n === channels || n === 1) ? n : undefined;
+}
+
+/** The byte offset of channel i's 4-byte value in a source of n values (n 1: the one value for all). */
+const sourceAt = (m: binaryen.Module, i: Expr, n: number) => (n === 1 ? m.i32.const(0) : m.i32.shl(i, m.i32.const(2)));
+
+/** bias[c] = source[c] - zp as i32 (wrapping, as Int32Array.from does), padding zero. */
+function qbiasConstant(bytes: Uint8Array, src: QSources["bias"], channels: number): Uint8Array | LazyConstant {
+  const n = src && perChannelCount(src.tensor, "int32", channels);
+  if (!src || !n) return bytes;
+  const c: LazyConstant = { byteLength: bytes.length, write: (into) => into.set(bytes), integers: true };
+  return derivedFrom(c, src.tensor, `qbias ${channels} z${src.zp}`, (fn, from, dst) => {
+    const m = fn.m;
+    fn.emit(m.memory.fill(m.i32.const(dst), m.i32.const(0), m.i32.const(bytes.length)));
+    fn.emit(fn.loop(channels, (i) => [m.i32.store(dst, 4, m.i32.shl(i.get(), m.i32.const(2)),
+      m.i32.sub(m.i32.load(from, 4, sourceAt(m, i.get(), n)), m.i32.const(src.zp)))]));
+  });
+}
+
+/**
+ * mult[c] = fround(fround(x_scale * w_scale[c]) / y_scale) (qlayer.ts requantMultipliers): one
+ * f32 multiply and one f32 divide, each correctly rounded in wasm as fround of the double result
+ * is in JavaScript (a float32 product is exact in a double; a double quotient rounded to float32
+ * is the correctly rounded float32 quotient), so the bytes agree bit for bit.
+ */
+function qmultConstant(bytes: Uint8Array, src: QSources["mult"], channels: number): Uint8Array | LazyConstant {
+  const n = src && perChannelCount(src.tensor, "float32", channels);
+  if (!src || !n) return bytes;
+  const c: LazyConstant = { byteLength: bytes.length, write: (into) => into.set(bytes) };
+  const xs = Math.fround(src.xScale), ys = Math.fround(src.yScale);
+  return derivedFrom(c, src.tensor, `qmult ${channels} ${xs} ${ys}`, (fn, from, dst) => {
+    const m = fn.m;
+    fn.emit(m.memory.fill(m.i32.const(dst), m.i32.const(0), m.i32.const(bytes.length)));
+    fn.emit(fn.loop(channels, (i) => [m.f32.store(dst, 4, m.i32.shl(i.get(), m.i32.const(2)),
+      m.f32.div(m.f32.mul(m.f32.const(xs), m.f32.load(from, 4, sourceAt(m, i.get(), n))), m.f32.const(ys)))]));
   });
 }

@@ -37,6 +37,8 @@ export interface QLayer {
   /** i32 added to each sum of an output channel (the bias in the accumulator's scale) */
   bias?: Int32Array;
   result: QResult;
+  /** the one-tensor sources of `bias` and the requantization's multipliers, where they have one */
+  sources?: QSources;
 }
 
 export const isByte = (dt: DTypeName): dt is "int8" | "uint8" => dt === "int8" || dt === "uint8";
@@ -70,4 +72,15 @@ export const perChannel = (v: ArrayLike<number>, c: number) => v[v.length === 1 
 /** A per-tensor zero point's one value, or undefined for a per-channel or runtime one. */
 export function scalarZp(zp: ZeroPoint): number | undefined {
   return zp.kind === "const" && zp.values.length === 1 ? zp.values[0] : undefined;
+}
+
+/**
+ * Where a layer's per-channel tables come from, when each is a function of one model tensor (so
+ * a compact artifact stores that tensor once and the module derives the table, quant/qgemm-derive.ts):
+ * the int32 bias as the model gives it less one zero point, and the multipliers from the weights'
+ * scale with x_scale and y_scale known at compile time.
+ */
+export interface QSources {
+  bias?: { tensor: Tensor; zp: number };
+  mult?: { tensor: Tensor; xScale: number; yScale: number };
 }

@@ -8,12 +8,12 @@
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
 import { emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
-import { float32Bytes, int32Bytes, packCols } from "./qgemm-pack.js";
+import { float32Bytes, packCols } from "./qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "./qgemm-runtime.js";
 import { storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { numbers, perChannel, type QLayer, type ZeroPoint } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
-import { qpackedConstant } from "./qgemm-derive.js";
+import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
 
 export interface QMatMulPlan {
   q: QLayer;
@@ -76,8 +76,7 @@ export function qmatmulPrepare(plan: QMatMulPlan): KernelPrep {
     unread.push(q.w.index);
   }
   const Np = Math.ceil(N / QTILE.nr) * QTILE.nr;
-  constants.push(int32Bytes(q.bias ?? new Int32Array(N), Np));
-  if (q.result.kind === "requant") constants.push(float32Bytes(q.result.mult.length === 1 ? new Float32Array(N).fill(q.result.mult[0]) : q.result.mult, Np));
+  constants.push(...qchannelTables(q, N, Np));
   if (q.result.kind === "float") {
     const sc = q.result.scale;
     if (sc.kind === "const") constants.push(float32Bytes(sc.values.length === 1 ? new Float32Array(N).fill(sc.values[0]) : sc.values, Np));

@@ -30,9 +30,11 @@ export function qlinearLayer(layer: LayerCtx, channels: number): QLayer | undefi
   if (!x || !w || xs === undefined || ys === undefined || !ws || !yzp || !y || !isByte(y.dtype)) return undefined;
   const b = layer.inputs[8];
   if (b && !b.value) return undefined;
+  const wScale = layer.inputs[4]?.value;
   return {
     x, w, bias: b?.value ? Int32Array.from(numbers(b.value)) : undefined,
     result: { kind: "requant", mult: requantMultipliers(xs, ws, ys, channels), zp: numbers(yzp)[0], dtype: y.dtype },
+    sources: { bias: b?.value && { tensor: b.value, zp: 0 }, mult: wScale && { tensor: wScale, xScale: xs, yScale: ys } },
   };
 }
 

@@ -1,0 +1,155 @@
+// Issue 16, done-criterion 2, as rows of `npm run bench` (with light_resnet50; alone:
+// node dist/bench/run.js --only light_resnet50 --threads 1):
+// - budget: a model under memoryBudget = weight bytes / 4, its weights read from a sidecar file
+//   (fileSource, so after the first run from the page cache) on every run, timed interleaved with
+//   the resident AOT session of the same model; outputs compared bit for bit.
+// - peak RSS: fresh child processes, one per engine (bench/load-probe.ts: the engine's library
+//   warmed up on a tiny model, then this model loaded and run once), VmHWM from /proc/self/status;
+//   kiln's AOT session with its weights in the .wasm and with a sidecar weights file, beside
+//   onnxruntime-web's session on the ONNX file.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { compile } from "../compiler/driver/api.js";
+import { createSession, type Session } from "../runtime/session.js";
+import { fileSource } from "../runtime/sources.js";
+import { feedSpecs, feedsOf, settleHeap } from "./measure.js";
+import { probeOnce, probeScript, writeInputs } from "./loads.js";
+import { graphInputs } from "./harness.js";
+import type { LoadEngine } from "./load-probe.js";
+import { onnxWeightBytes } from "./onnx-weights.js";
+import { median, round } from "./stats.js";
+
+export interface BudgetRow {
+  model: string;
+  fraction: number;
+  weightBytes: number;
+  budgetBytes: number;
+  /** bytes read from the weights file on every run */
+  streamBytes: number;
+  residentMs: number;
+  budgetMs: number;
+  /** budgetMs / residentMs (medians of the interleaved runs) */
+  ratio: number;
+  /** the same ratio of process CPU time (the reads in Node's thread pool included): steadier than wall time on a loaded host */
+  cpuRatio: number;
+  runs: number;
+  /** every run's outputs equal the resident session's, bit for bit */
+  identical: boolean;
+}
+
+const bitsOf = (outs: Record<string, { data: ArrayBufferView }>) =>
+  Object.values(outs).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+const sameBits = (a: Buffer[], b: Buffer[]) => a.length === b.length && a.every((x, k) => x.equals(b[k]));
+
+/** The budget row: resident AOT session against the budgeted one (weights from a file), runs interleaved, order alternating. */
+export async function benchBudget(model: string, bytes: Uint8Array, fraction = 4, runs = 10, shapes?: Record<string, number[]>): Promise<BudgetRow> {
+  const weightBytes = onnxWeightBytes(bytes);
+  const budgetBytes = Math.floor(weightBytes / fraction);
+  const resident = await compile(bytes, { simd: "baseline", shapes });
+  const budgeted = await compile(bytes, { simd: "baseline", shapes, memoryBudget: budgetBytes });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-budget-"));
+  // under a budget the session reads the file on every run and never lets it go: closed here
+  let source: Awaited<ReturnType<typeof fileSource>> | undefined;
+  try {
+    const file = path.join(dir, "weights.bin");
+    fs.writeFileSync(file, budgeted.weights!);
+    const a = await createSession(resident.wasm, { simd: "baseline" });
+    source = await fileSource(file);
+    const b = await createSession(budgeted.wasm, { simd: "baseline", weights: source, memoryBudget: budgetBytes });
+    const feeds = await feedsOf(feedSpecs(graphInputs(bytes), shapes ?? {}, "random", 1));
+    const data = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.data]));
+    const want = bitsOf(await a.run(data));
+    let identical = sameBits(want, bitsOf(await b.run(data)));
+    for (let w = 0; w < 2; w++) { await a.run(data); await b.run(data); }
+    settleHeap();
+    const wall: [number[], number[]] = [[], []], cpu: [number[], number[]] = [[], []];
+    const timeOne = async (s: Session, k: 0 | 1) => {
+      const c0 = process.cpuUsage(), t0 = performance.now();
+      const out = await s.run(data);
+      wall[k].push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu[k].push((c.user + c.system) / 1000);
+      if (k === 1 && !sameBits(want, bitsOf(out))) identical = false;
+    };
+    for (let i = 0; i < runs; i++) {
+      if (i % 2) { await timeOne(a, 0); await timeOne(b, 1); } else { await timeOne(b, 1); await timeOne(a, 0); }
+    }
+    const [ra, rb] = wall.map(median), [ca, cb] = cpu.map(median);
+    return {
+      model, fraction, weightBytes, budgetBytes, streamBytes: budgeted.manifest.memory.stream?.bytes ?? 0,
+      residentMs: round(ra), budgetMs: round(rb), ratio: round(rb / ra, 3), cpuRatio: round(cb / ca, 3), runs, identical,
+    };
+  } finally {
+    await source?.close?.();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface RssRow {
+  model: string;
+  /** peak RSS after load + one run, MiB, median over the children */
+  "kiln-aot": number;
+  "kiln-aot-file": number;
+  "ort-web": number;
+  runs: number;
+}
+
+/** Peak RSS of each engine in fresh children: kiln-aot (weights in the .wasm), kiln-aot-file (sidecar weights), ort-web. */
+export async function benchPeakRss(model: string, bytes: Uint8Array, runs = 1, shapes?: Record<string, number[]>): Promise<RssRow> {
+  const script = probeScript();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-rss-"));
+  try {
+    const embedded = (await compile(bytes, { simd: "baseline", shapes })).wasm;
+    const sidecar = await compile(bytes, { simd: "baseline", shapes, weightsFile: "model.bin" });
+    const files = await writeInputs(dir, { model: bytes, aot: embedded, feeds: [], engines: [], threads: 1, runs });
+    const codeOnly = path.join(dir, "model-code.wasm"), weights = path.join(dir, "model.bin");
+    fs.writeFileSync(codeOnly, sidecar.wasm);
+    fs.writeFileSync(weights, sidecar.weights!);
+    const feeds = feedSpecs(graphInputs(bytes), shapes ?? {}, "random", 1);
+    settleHeap();
+    const engines: LoadEngine[] = ["kiln-aot", "kiln-aot-file", "ort-web"];
+    const peaks = engines.map(() => [] as number[]);
+    for (let i = 0; i < runs; i++) {
+      for (const [k, engine] of engines.entries()) {
+        const model = engine === "kiln-aot" ? files.aot : engine === "kiln-aot-file" ? codeOnly : files.model;
+        const r = await probeOnce(script, { engine, threads: 1, model, tiny: engine === "ort-web" ? files.tiny : files.tinyAot, feeds, weights });
+        if (r.peakRssKB === undefined) throw new Error("peak RSS: this OS has no /proc/self/status VmHWM");
+        peaks[k].push(r.peakRssKB / 1024);
+      }
+    }
+    const [aot, file, web] = peaks.map((p) => round(median(p), 1));
+    return { model, "kiln-aot": aot, "kiln-aot-file": file, "ort-web": web, runs };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatMemory(budget: BudgetRow | undefined, rss: RssRow | undefined): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  return [
+    ``,
+    `## Memory (issue 16)`,
+    ``,
+    ...(budget ? [
+      `Under a memory budget: the model compiled with memoryBudget = its ONNX weight bytes / ${budget.fraction}, its weights read from a`,
+      `sidecar file on every run (from the page cache after the first), timed interleaved with the resident AOT session (baseline`,
+      `build, ${budget.runs} runs each); "CPU ratio" is the same ratio of process CPU time, reads in Node's thread pool included.`,
+      ``,
+      `| row | weights MB | budget MB | read per run MB | resident median ms | budget median ms | budget / resident | CPU ratio | outputs |`,
+      `|---|---:|---:|---:|---:|---:|---:|---:|---|`,
+      `| budget:${budget.model.replace(/^light_/, "")} (1/${budget.fraction}) | ${mb(budget.weightBytes)} | ${mb(budget.budgetBytes)} | ${mb(budget.streamBytes)} | ${budget.residentMs} | ${budget.budgetMs} | ${budget.ratio}x | ${budget.cpuRatio}x | ${budget.identical ? "bit-identical" : "**DIFFERENT**"} |`,
+      ``,
+    ] : []),
+    ...(rss ? [
+      `Peak RSS (VmHWM) of a fresh Node process per engine after its library was warmed up on a tiny model, then this model`,
+      `loaded and run once (bench/load-probe.ts), median of ${rss.runs}: kiln's AOT session without a budget, its weights in the .wasm or in a`,
+      `sidecar file (kiln compile --weights), against onnxruntime-web's session on the ONNX file.`,
+      ``,
+      `| model | kiln AOT, weights in the .wasm MiB | kiln AOT, sidecar weights MiB | ort-web MiB | kiln .wasm / ort-web | kiln sidecar / ort-web |`,
+      `|---|---:|---:|---:|---:|---:|`,
+      `| rss:${rss.model} | ${rss["kiln-aot"]} | ${rss["kiln-aot-file"]} | ${rss["ort-web"]} | ${round(rss["kiln-aot"] / rss["ort-web"], 2)}x | ${round(rss["kiln-aot-file"] / rss["ort-web"], 2)}x |`,
+      ``,
+    ] : []),
+  ].join("\n");
+}
