@@ -19,11 +19,12 @@ import { selectVariant, type KernelChoice } from "./kernels/select.js";
 import { ALIGN, align, inPlaceOutputs, MemoryLayout, PAGE } from "./placement.js";
 import { appendManifest } from "./artifact.js";
 import { nodeFlops } from "../compiler/ops/cost.js";
+import { hasTrait } from "../compiler/ops/index.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, type StreamSink } from "./stream.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
-import { addThreadRuntime, barrierCall, splitWorthIt, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
+import { addThreadRuntime, barrierCall, splitLayers, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -221,11 +222,15 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     m.addMemoryImport("0", THREADS_IMPORT.module, THREADS_IMPORT.name, true);
     addThreadRuntime(m);
     const threads = threadCtx(m, maxThreads, scratchBytes);
-    for (const { node, ctx } of jobs) {
-      const outputs = ctx.outputs.reduce((a, t) => a + (t?.size ?? 0), 0);
-      const reads = ctx.inputs.reduce((a, t) => a + (t && !t.value ? t.size : 0), 0);
-      if (splitWorthIt(nodeFlops(node, staticDimsOf(graph)), outputs, reads)) ctx.threads = threads;
-    }
+    const dims = staticDimsOf(graph);
+    const split = splitLayers(jobs.map(({ node, ctx }) => ({
+      flops: nodeFlops(node, dims),
+      outputs: ctx.outputs.reduce((a, t) => a + (t?.size ?? 0), 0),
+      reads: ctx.inputs.reduce((a, t) => a + (t && !t.value ? t.size : 0), 0),
+      // a reshape-like layer planned onto its input's memory emits nothing (an in-place elementwise one does)
+      alias: hasTrait(node, "alias") && ctx.outputs.every((o) => !o || o.size === 0 || o.addr === ctx.inputs[0]?.addr),
+    })));
+    jobs.forEach(({ ctx }, k) => split[k] && (ctx.threads = threads));
   } else m.setMemory(pages, pages, "memory", segments);
 
   addHalfHelpers(m);

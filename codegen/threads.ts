@@ -128,6 +128,34 @@ export const THREAD_FEATURES = binaryen.Features.Atomics;
 export const splitWorthIt = (flops: number | undefined, outputs: number, reads: number): boolean =>
   (flops ?? 0) >= MIN_SPLIT_FLOPS || outputs >= MIN_SPLIT_OUTPUTS || reads >= MIN_SPLIT_READS;
 const MIN_SPLIT_FLOPS = 2e6;
+
+/** What splitLayers decides from, per layer in run order. */
+export interface SplitCandidate {
+  flops: number | undefined;
+  outputs: number;
+  reads: number;
+  /** the layer only renames its input (every output at an input's address): it runs no code */
+  alias: boolean;
+}
+
+/**
+ * Which layers get the threads: those splitWorthIt, and a smaller one (at least MIN_BETWEEN_OUTPUTS
+ * outputs) between two such layers (or after one, at the end): the barrier after the split layer
+ * before it and the one before the split layer after it are there anyway, so splitting it costs one
+ * barrier where the second thread would otherwise wait for thread 0 alone (MiniLM: the head
+ * transposes and the LayerNormalizations, 49K elements each, between split MatMuls). Layers that
+ * run no code (aliases) are looked through.
+ */
+export function splitLayers(layers: readonly SplitCandidate[]): boolean[] {
+  const worth = layers.map((l) => !l.alias && splitWorthIt(l.flops, l.outputs, l.reads));
+  const near = (k: number, step: -1 | 1): boolean | undefined => {
+    for (let j = k + step; j >= 0 && j < layers.length; j += step) if (!layers[j].alias) return worth[j];
+    return undefined; // none: the start (nothing before) or the end (run_layers' own barrier)
+  };
+  return layers.map((l, k) => worth[k] || (!l.alias && l.outputs >= MIN_BETWEEN_OUTPUTS && near(k, -1) === true && near(k, 1) !== false));
+}
+/** below this a layer's share is too short to pay for the extra barrier even between split layers */
+const MIN_BETWEEN_OUTPUTS = 4096;
 const MIN_SPLIT_OUTPUTS = 65536;
 const MIN_SPLIT_READS = 262144;
 

@@ -8,6 +8,7 @@ import type * as Api from "../compiler/driver/api.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { buildCase, runOrt, type OpCase } from "./util/ort.js";
+import { splitLayers, type SplitCandidate } from "../codegen/threads.js";
 
 // from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
 const { load } = (await import(path.join(path.resolve(import.meta.dirname, ".."), "dist/compiler/driver/api.js"))) as typeof Api;
@@ -81,4 +82,29 @@ describe("pooling splits at 2 threads", () => {
     op: "AveragePool", attrs: { kernel_shape: { type: "ints", value: [2, 2] }, strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 80, 81])],
   }, "default"));
   it("GlobalAveragePool", () => expectSplitAndSame({ op: "GlobalAveragePool", inputs: [f([4, 512, 33, 33])] }, "default"));
+});
+
+describe("transposes split at 2 threads", () => {
+  const perm = (p: number[]) => ({ perm: { type: "ints" as const, value: p } });
+  it("attention's heads: contiguous runs, 131 rows", () => expectSplitAndSame({ op: "Transpose", attrs: perm([0, 2, 1, 3]), inputs: [f([1, 131, 12, 45])] }, "default"));
+  it("4x4 tiles over 5 batches, both tails odd", () => expectSplitAndSame({ op: "Transpose", attrs: perm([0, 2, 1]), inputs: [f([5, 130, 103])] }, "default"));
+  it("a 2-D transpose: rows of tiles shared out, the row tail the last thread's", () => expectSplitAndSame({ op: "Transpose", attrs: perm([1, 0]), inputs: [f([259, 263])] }, "default"));
+  it("keys to K^T (MiniLM's, 2-D after coalescing)", () => expectSplitAndSame({ op: "Transpose", attrs: perm([0, 2, 3, 1]), inputs: [f([1, 200, 12, 32])] }, "default"));
+});
+
+describe("which layers split", () => {
+  const big: SplitCandidate = { flops: 5e6, outputs: 50000, reads: 50000, alias: false };
+  const small = (outputs: number): SplitCandidate => ({ flops: undefined, outputs, reads: outputs, alias: false });
+  const view: SplitCandidate = { flops: undefined, outputs: 50000, reads: 50000, alias: true };
+  it("a small layer between two big ones splits (their barriers are there anyway), through aliases", () => {
+    expect(splitLayers([big, small(49152), big])).toEqual([true, true, true]);
+    expect(splitLayers([big, view, small(49152), view, big])).toEqual([true, false, true, false, true]);
+    // at the end: run_layers' own barrier follows
+    expect(splitLayers([big, small(49152)])).toEqual([true, true]);
+  });
+  it("a small layer next to a single one, at the start, or tiny stays on thread 0", () => {
+    expect(splitLayers([small(49152), big])).toEqual([false, true]);
+    expect(splitLayers([big, small(49152), small(100), big])).toEqual([true, false, false, true]);
+    expect(splitLayers([big, small(1000), big])).toEqual([true, false, true]);
+  });
 });

@@ -49,7 +49,7 @@ table.add("Dropout", (ctx) => {
 table.add("Transpose", (ctx) => {
   const x = ctx.input(0);
   const perm = ctx.attrs.ints("perm", [...x.dims.keys()].reverse());
-  emitView(ctx, transposeView(ctx.output(0), x.addr, x.dims, perm));
+  emitView(ctx, transposeView(ctx.output(0), x.addr, x.dims, perm), true);
 });
 
 /**

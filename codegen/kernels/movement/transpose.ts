@@ -4,6 +4,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { rawLoad, rawStore } from "./raw.js";
+import { splitNest, threadShare, type ThreadCtx } from "../../threads.js";
 
 const lanes = (ls: number[]) => ls.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 const LO = lanes([0, 4, 1, 5]);
@@ -24,9 +25,10 @@ export function transpose4(m: binaryen.Module, r: Local[], t: Local[], out: Loca
 
 /**
  * dst[idx] = src[idx] over `dims` for 4-byte elements, with element strides `S` (source) and
- * `T` (destination, T[last] = 1). Returns false when the tiled form does not apply.
+ * `T` (destination, T[last] = 1). Returns false when the tiled form does not apply. `threads`: the
+ * threads to share the outermost of the dims outside the tiles among (given those dims), if any.
  */
-export function emitTiledTranspose(fn: Fn, dims: number[], S: number[], T: number[], srcAddr: number, dstAddr: number): boolean {
+export function emitTiledTranspose(fn: Fn, dims: number[], S: number[], T: number[], srcAddr: number, dstAddr: number, threads?: (outer: number[]) => ThreadCtx | undefined): boolean {
   const m = fn.m;
   const last = dims.length - 1;
   const c = S.indexOf(1);
@@ -40,8 +42,10 @@ export function emitTiledTranspose(fn: Fn, dims: number[], S: number[], T: numbe
   const at = (o: Local[], strides: number[], i: Expr, j: Expr, base: number) => m.i32.add(m.i32.const(base), m.i32.mul(m.i32.const(4),
     m.i32.add(fn.linear(o, others.map((k) => strides[k])), m.i32.add(m.i32.mul(i, m.i32.const(strides[c])), m.i32.mul(j, m.i32.const(strides[last]))))));
   const scalar = (o: Local[], i: Local, j: Local) => rawStore(m, 4, at(o, T, i.get(), j.get(), dstAddr), rawLoad(m, 4, at(o, S, i.get(), j.get(), srcAddr)));
-  fn.emit(fn.nest(others.map((k) => dims[k]), (o) => [
-    fn.loop(Dc4, (i) => [
+  const outer = others.map((k) => dims[k]);
+  // the tiles of rows [i0, i1) (multiples of 4), with their column tail
+  const tileRows = (o: Local[], i0: Expr, i1: Expr) => [
+    fn.loopDyn(i0, i1, (i) => [
       fn.loop(Dl4, (j) => [
         sb.set(at(o, S, i.get(), j.get(), srcAddr)),
         db.set(at(o, T, i.get(), j.get(), dstAddr)),
@@ -49,10 +53,27 @@ export function emitTiledTranspose(fn: Fn, dims: number[], S: number[], T: numbe
         ...transpose4(m, rows, tmp, outs),
         ...outs.map((v, ii) => m.v128.store(4 * ii * T[c], 4, db.get(), v.get())),
       ], { step: 4 }),
-    ], { step: 4 }),
-    // edges: the last Dc % 4 rows, then the last Dl % 4 columns of the tiled rows
-    fn.loop(Dc, (i) => [fn.loop(Dl, (j) => [scalar(o, i, j)])], { start: Dc4 }),
-    fn.loop(Dc4, (i) => [fn.loop(Dl, (j) => [scalar(o, i, j)], { start: Dl4 })]),
-  ]));
+      // the last Dl % 4 columns of these four rows
+      fn.loop(4, (ii) => [fn.loop(Dl, (j) => {
+        const row = fn.local(binaryen.i32);
+        return [row.set(m.i32.add(i.get(), ii.get())), scalar(o, row, j)];
+      }, { start: Dl4 })]),
+    ], 4),
+  ];
+  // the last Dc % 4 rows
+  const tailRows = (o: Local[]) => fn.loop(Dc, (i) => [fn.loop(Dl, (j) => [scalar(o, i, j)])], { start: Dc4 });
+  // threads: the dims outside the tiles shared out, or (a 2-D transpose: K^T of attention's keys)
+  // the rows of tiles, the row tail the last thread's
+  const th = threads?.(outer.length ? outer : [Dc4 / 4]);
+  if (th && outer.length === 0) {
+    const share = threadShare(m, th, Dc4 / 4);
+    const four = (e: Expr) => m.i32.mul(e, m.i32.const(4));
+    fn.emit(fn.block([
+      ...tileRows([], four(share.lo), four(share.hi)),
+      m.if(m.i32.eq(th.tid(), m.i32.sub(th.count(), m.i32.const(1))), tailRows([])),
+    ]));
+    return true;
+  }
+  fn.emit(splitNest(fn, th, outer, (o) => [...tileRows(o, m.i32.const(0), m.i32.const(Dc4)), tailRows(o)]));
   return true;
 }

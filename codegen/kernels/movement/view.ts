@@ -6,6 +6,7 @@ import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Fn } from "../../fn.js";
 import { coalesce } from "../loops.js";
 import { emitTiledTranspose } from "./transpose.js";
+import { splitNest } from "../../threads.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
 
 export interface View {
@@ -45,7 +46,12 @@ export function copyBytes(fn: Fn, dst: Expr, src: Expr, bytes: number): Expr {
   return fn.block([d.set(dst), s.set(src), ...chunks.map((ch) => move(d.get(), s.get(), ch))]);
 }
 
-export function emitView(ctx: KernelCtx, v: View): void {
+/**
+ * `split`: a layer of this one view may share its outermost loop (after coalescing) among
+ * ctx.threads (docs/THREADS.md), each output element copied by one thread; a view whose outer loop
+ * is a single trip (one memory.copy, a 2-D tiled transpose) stays on thread 0.
+ */
+export function emitView(ctx: KernelCtx, v: View, split = false): void {
   const { m, fn } = ctx;
   if (v.dims.some((d) => d === 0)) return;
   const c = coalesce([...v.dims], [v.src.strides, v.dst.strides]);
@@ -56,17 +62,20 @@ export function emitView(ctx: KernelCtx, v: View): void {
   const run = dims[r - 1] * v.bytes;
   const addr = (base: number, strides: number[], idx: Parameters<Fn["linear"]>[0]) =>
     m.i32.add(m.i32.const(base), m.i32.mul(fn.linear(idx, strides), m.i32.const(v.bytes)));
+  // the threads for a loop nest over `outer`, when it has an outer dim to share
+  const among = (outer: readonly number[]) => (split && ctx.threads && outer.length > 0 && outer[0] > 1 ? ctx.splitAmong() : undefined);
   if (contiguous && (run > v.bytes || r === 1)) {
     const outer = dims.slice(0, r - 1);
-    fn.emit(fn.nest(outer, (idx) => [copyBytes(fn, addr(v.dst.addr, ds, idx), addr(v.src.addr, ss, idx), run)]));
+    fn.emit(splitNest(fn, among(outer), outer, (idx) => [copyBytes(fn, addr(v.dst.addr, ds, idx), addr(v.src.addr, ss, idx), run)]));
     return;
   }
   if (ss[r - 1] === 0 && ds[r - 1] === 1 && dims[r - 1] * v.bytes >= 32) {
-    fn.emit(fn.nest(dims.slice(0, r - 1), (idx) => emitSplatRun(fn, addr(v.dst.addr, ds, idx), addr(v.src.addr, ss, idx), v.bytes, dims[r - 1])));
+    const outer = dims.slice(0, r - 1);
+    fn.emit(splitNest(fn, among(outer), outer, (idx) => emitSplatRun(fn, addr(v.dst.addr, ds, idx), addr(v.src.addr, ss, idx), v.bytes, dims[r - 1])));
     return;
   }
-  if (v.bytes === 4 && emitTiledTranspose(fn, dims, ss, ds, v.src.addr, v.dst.addr)) return;
-  fn.emit(fn.nest(dims, (idx) => [rawStore(m, v.bytes, addr(v.dst.addr, ds, idx), rawLoad(m, v.bytes, addr(v.src.addr, ss, idx)))]));
+  if (v.bytes === 4 && emitTiledTranspose(fn, dims, ss, ds, v.src.addr, v.dst.addr, (outer) => among(outer))) return;
+  fn.emit(splitNest(fn, among(dims), dims, (idx) => [rawStore(m, v.bytes, addr(v.dst.addr, ds, idx), rawLoad(m, v.bytes, addr(v.src.addr, ss, idx)))]));
 }
 
 /** Statements writing `count` copies of the element at src to dst..: v128 splats, then a scalar tail. */
