@@ -1,5 +1,5 @@
 // The public API: compile (AOT) and load (JIT, or AOT artifacts).
-import { createSession, type Feeds, type Session, type Tensor } from "../../runtime/session.js";
+import { createSession, type Feeds, type Session, type Tensor, type TensorInput } from "../../runtime/session.js";
 import { availableCores, threadsUnavailable } from "../../runtime/threads.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
 import { KilnError } from "../../runtime/errors.js";
@@ -9,7 +9,7 @@ import { checkOptions, rules, type OptionRules } from "../../runtime/options.js"
 import { resolveSimd } from "../../runtime/simd.js";
 import { readResponse, type ResponseLike } from "../../runtime/source.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
-import type { DTypeName } from "../../runtime/dtypes.js";
+import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
 import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, prepareAndOptimize, type CompileOptions, type QuantizationReport } from "./compile.js";
 import { parseKernelSelection } from "../../passes/index.js";
@@ -82,11 +82,14 @@ function fromSlots(slots: readonly TensorSlot[]) {
   return slots.map((s) => ({ name: s.name, dtype: s.dtype, dims: [...s.dims] as (number | string)[] }));
 }
 
+const isSequenceFeed = (f: Feeds[string]): f is readonly (TensorInput | TypedArray)[] => Array.isArray(f);
+
 function feedDims(inputNames: readonly string[], feeds: Feeds): Record<string, number[]> {
   const shapes: Record<string, number[]> = {};
   for (const name of inputNames) {
     const f = feeds[name];
     if (f === undefined) throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(name)}`);
+    if (f === null || isSequenceFeed(f)) continue; // an optional or sequence: its layout is the compile's (layoutsOf)
     if (ArrayBuffer.isView(f)) {
       throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} has dynamic dims; pass { data, dims } so kiln knows its shape`);
     }
@@ -201,7 +204,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const sessionFor = (shapes: Record<string, readonly number[]> | undefined, feeds: Feeds = {}) => {
     const values = [...frozen].sort().map((n) => {
       const f = feeds[n];
-      const data = f === undefined ? [] : ArrayBuffer.isView(f) ? f : f.data;
+      const data = f === undefined || f === null || isSequenceFeed(f) ? [] : ArrayBuffer.isView(f) ? f : f.data;
       return [n, Array.from(data as ArrayLike<number | bigint>, String)];
     });
     const key = JSON.stringify([shapes ?? {}, values]);
@@ -210,7 +213,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       cache.delete(key);
       cache.set(key, s); // most recently used last
     } else {
-      const feedLike = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, ArrayBuffer.isView(f) ? { data: f } : f]));
+      const feedLike = Object.fromEntries(Object.entries(feeds).flatMap(([k, f]) => (f === null || isSequenceFeed(f) ? [] : [[k, ArrayBuffer.isView(f) ? { data: f } : f]])));
       // the graph decoded for the probe is compiled as is the first time (decoding is not free)
       const graph = probe && frozen.size === 0 ? probe : undefined;
       probe = undefined;

@@ -8,7 +8,7 @@
 // most MAX_UNROLL iterations and MAX_UNROLLED_NODES nodes in all, so a compile stays bounded.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
-import type { Attr, Graph, Node, Tensor } from "../ir/graph.js";
+import { isCompound, type Attr, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { cloneGraph, inlineSubgraph, inputsBehind, type Guard } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
 
@@ -21,8 +21,8 @@ export interface ControlHooks {
   inferAdded(n: Node): Promise<void>;
 }
 
-/** Adds typed nodes and constants to the graph in the Loop's or Scan's place. */
-class Unroller {
+/** Adds typed nodes and constants to the graph in the place of a Loop, a Scan or a resolved sequence op. */
+export class Unroller {
   nodes = 0;
   constructor(readonly graph: Graph, readonly n: Node, readonly ctx: ShapeCtx, readonly hooks: ControlHooks) {}
 
@@ -64,18 +64,39 @@ class Unroller {
   async iteration(body: Graph, k: number, args: string[], guard: Guard): Promise<string[]> {
     const copy = cloneGraph(body, this.graph);
     const bind = new Map<string, string>();
-    body.inputs.forEach((formal, i) => {
+    for (const [i, formal] of body.inputs.entries()) {
       const actual = this.graph.lookup(args[i])!;
       const v = copy.value(formal);
       v.dtype = actual.dtype;
       v.shape = actual.shape ? [...actual.shape] : undefined;
       v.const = actual.const;
+      // a carried sequence or empty optional (infer-sequence.ts): its elements stay in the enclosing scope
+      v.items = actual.items && await this.unshadowed(actual.items, copy);
+      v.none = actual.none;
       bind.set(formal, args[i]);
-    });
+    }
     await this.hooks.inferBody(copy);
     this.nodes += copy.g.order;
     if (this.nodes > MAX_UNROLLED_NODES) this.ctx.unsupported(`unrolled to iteration ${k}, it has more than ${MAX_UNROLLED_NODES} nodes; kiln unrolls loops and compiles no bigger ones`);
     return inlineSubgraph(this.graph, copy, `${this.n.name}/${k}/`, guard, bind);
+  }
+
+  /**
+   * A carried sequence's elements as the body copy sees them: an element named like a value the
+   * body defines (the previous iteration's copy of it) would be shadowed there, so it gets an alias.
+   */
+  private async unshadowed(items: readonly string[], copy: Graph): Promise<string[]> {
+    const out: string[] = [];
+    for (const item of items) {
+      if (!copy.values.has(item)) {
+        out.push(item);
+        continue;
+      }
+      let alias = this.fresh("element");
+      for (let k = 1; copy.values.has(alias); k++) alias = this.fresh(`element_${k}`);
+      out.push(await this.node("Identity", [item], {}, alias));
+    }
+    return out;
   }
 
   /** Tensors of one shape stacked along a new axis (Reshape each to hold it, then Concat). */
@@ -153,6 +174,7 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
     const sel = await u.scalar(exit.cond);
     for (let j = 0; j < N; j++) {
       const a = graph.lookup(final[j])!, b = graph.lookup(exit.state[j])!;
+      if (isCompound(a) || isCompound(b)) u.refuse(`carried value ${j} is a sequence or optional and the condition is known only at run time; kiln resolves sequences at compile time`, exit.cond);
       if (a.dtype !== b.dtype || a.shape?.join() !== b.shape?.join()) {
         u.refuse(`carried value ${j} changes shape between iterations ([${b.shape}] then [${a.shape}]) and the condition is known only at run time; kiln compiles static shapes`, exit.cond);
       }
