@@ -191,7 +191,7 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
 }
 
 export async function inferScan(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
-  if (ctx.opset < 9) ctx.unsupported("Scan before opset 9 (a batch axis and sequence_lens) is not supported; convert the model to opset 9 or later");
+  if (ctx.opset < 9) return inferScan8(graph, n, ctx, hooks);
   const body = bodyOf(n, ctx);
   const M = ctx.attrs.int("num_scan_inputs", 0);
   const N = n.inputs.length - M;
@@ -229,4 +229,60 @@ export async function inferScan(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
     if (!out) continue;
     await u.stack(outDirs[j] ? [...scans[j]].reverse() : scans[j], outAxes[j], out);
   }
+}
+
+/**
+ * Scan-8: inputs (sequence_lens?, state..., scan...), the states [B, ...] and scan inputs
+ * [B, T, ...] batched on axis 0, each batch row scanned on its own (inputs `directions`; outputs
+ * always forward) and the results stacked back on axis 0. Each row must run all T steps:
+ * sequence_lens, when given, must be known at compile time and all T (shorter rows would leave
+ * outputs padded as onnxruntime pads them, which kiln does not do).
+ */
+async function inferScan8(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
+  const body = bodyOf(n, ctx);
+  const M = ctx.attrs.int("num_scan_inputs", 0);
+  const N = n.inputs.length - 1 - M;
+  const K = body.outputs.length - N;
+  if (M < 1 || N < 0 || K < 0 || body.inputs.length !== N + M) ctx.invalid(`num_scan_inputs ${M} does not fit ${n.inputs.length} inputs (sequence_lens first) and a body of ${body.inputs.length} inputs, ${body.outputs.length} outputs`);
+  const dirs = ctx.attrs.ints("directions", new Array(M).fill(0));
+  if (dirs.length !== M) ctx.invalid(`directions has ${dirs.length} entries for ${M} scan inputs`);
+  const scanIn = n.inputs.slice(1 + N).map((_, j) => ctx.input(1 + N + j));
+  if (scanIn.some((x) => x.shape.length < 2)) ctx.invalid("every scan input is [batch, sequence, ...]: rank 2 at least");
+  const [B, T] = scanIn[0].shape;
+  if (scanIn.some((x) => x.shape[0] !== B || x.shape[1] !== T)) ctx.invalid(`the scan inputs differ in batch or sequence length (${scanIn.map((x) => `[${x.shape.slice(0, 2)}]`).join(", ")})`);
+  for (let j = 0; j < N; j++) if (ctx.input(1 + j).shape[0] !== B) ctx.invalid(`state ${j} has batch ${ctx.input(1 + j).shape[0]}, the scan inputs ${B}`);
+  const lens = ctx.ints(0);
+  if (lens && (lens.length !== B || lens.some((l) => l !== T))) {
+    ctx.unsupported(`sequence_lens [${lens}] has rows shorter than the sequence (${T}); kiln runs Scan-8 on full-length rows only`);
+  }
+  if (B * T > MAX_UNROLL) ctx.unsupported(`it scans ${B} x ${T} steps; kiln unrolls scans of at most ${MAX_UNROLL}`);
+  if (B === 0 || (T === 0 && K > 0)) ctx.unsupported("it scans an empty batch or no step, and its outputs' shapes would come from no iteration");
+  const u = new Unroller(graph, n, ctx, hooks);
+  graph.removeNode(n.name);
+  const axis0 = { axis: { type: "int" as const, value: 0 } };
+  const finals: string[][] = Array.from({ length: N }, () => []);
+  const rows: string[][] = Array.from({ length: K }, () => []);
+  for (let b = 0; b < B; b++) {
+    const row = u.int64("batch", [b], []);
+    let state: string[] = [];
+    for (const s of n.inputs.slice(1, 1 + N)) state.push(await u.node("Gather", [s, row], axis0));
+    const seqs: string[] = [];
+    for (const x of n.inputs.slice(1 + N)) seqs.push(await u.node("Gather", [x, row], axis0));
+    const scans: string[][] = Array.from({ length: K }, () => []);
+    for (let t = 0; t < T; t++) {
+      const slices: string[] = [];
+      for (let j = 0; j < M; j++) slices.push(await u.node("Gather", [seqs[j], u.int64("step", [dirs[j] ? T - 1 - t : t], [])], axis0));
+      const outs = await u.iteration(body, b * T + t, [...state, ...slices], []);
+      state = outs.slice(0, N);
+      outs.slice(N).forEach((o, j) => scans[j].push(o));
+    }
+    state.forEach((s, j) => finals[j].push(s));
+    for (let j = 0; j < K; j++) {
+      const stacked = u.fresh("scan_row");
+      await u.stack(scans[j], 0, stacked);
+      rows[j].push(stacked);
+    }
+  }
+  for (let j = 0; j < N; j++) if (n.outputs[j]) await u.stack(finals[j], 0, n.outputs[j]);
+  for (let j = 0; j < K; j++) if (n.outputs[N + j]) await u.stack(rows[j], 0, n.outputs[N + j]);
 }
