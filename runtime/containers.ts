@@ -33,7 +33,7 @@ export function flattenFeeds(manifest: Manifest, feeds: Record<string, FeedValue
   for (const [name, feed] of Object.entries(feeds)) {
     const c = containers.get(name);
     if (!c) {
-      if (feed === null) throw new KilnError("BAD_INPUT", `input ${quote(name)} is null; only an input of optional type may be fed null (an optional holding nothing)`);
+      if (feed === null) throw new KilnError("BAD_INPUT", `input ${quote(name)} is null; pass a typed array (Float32Array ...) or { data, dims } (null feeds only an input of optional type, holding nothing)`);
       if (feed !== undefined) out[name] = feed as TensorInput | TypedArray;
       continue;
     }

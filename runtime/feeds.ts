@@ -62,7 +62,7 @@ export function checkFeeds(feeds: unknown): asserts feeds is Feeds {
   for (const [name, feed] of Object.entries(feeds)) {
     if (feed === undefined || feed === null) continue; // not fed; null: an empty optional (the session checks it is one)
     // an array of tensors is a sequence (the session checks the input is one); of numbers, a mistake readFeed names
-    if (Array.isArray(feed) && feed.some((e) => typeof e === "object" && e !== null)) feed.forEach((e, k) => readFeed(`${name}[${k}]`, e));
+    if (Array.isArray(feed) && (feed.length === 0 || feed.some((e) => typeof e === "object" && e !== null))) feed.forEach((e, k) => readFeed(`${name}[${k}]`, e));
     else readFeed(name, feed);
   }
 }

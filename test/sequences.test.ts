@@ -108,7 +108,9 @@ describe("sequences and optionals", () => {
     await expect(run([XS[0], { data: Int32Array.of(5, 6), dims: [2, 1] }])).rejects.toThrow(/BAD_INPUT: input "xs\[1\]" must be float32/);
     await expect(run(XS[0])).rejects.toThrow(/BAD_INPUT: input "xs" is a sequence; feed an array of 2 tensors/);
     await expect(run(null)).rejects.toThrow(/BAD_INPUT: input "xs" is a sequence; feed an array of 2 tensors .*got null/);
-    await expect(run(XS, null)).rejects.toThrow(/BAD_INPUT: input "t" is null; only an input of optional type may be fed null/);
+    await expect(run(XS, null)).rejects.toThrow(/BAD_INPUT: input "t" is null; pass a typed array .*null feeds only an input of optional type/);
+    await expect(run([])).rejects.toThrow(/BAD_INPUT: input "xs" is a sequence of 0 tensors; this module was compiled for 2/);
+    await expect(run(XS, [])).rejects.toThrow(/BAD_INPUT: input "t" is a plain array/);
     await expect(run([XS[0], "x"])).rejects.toThrow(/BAD_INPUT: input "xs\[1\]" is the string "x"/);
     await expect(session.run({ t: T, maybe: T })).rejects.toThrow(/BAD_INPUT: missing input "xs" \(a sequence of 2 tensors\)/);
   });
