@@ -33,7 +33,7 @@ export function flattenFeeds(manifest: Manifest, feeds: Record<string, FeedValue
   for (const [name, feed] of Object.entries(feeds)) {
     const c = containers.get(name);
     if (!c) {
-      if (feed === null) throw new KilnError("BAD_INPUT", `input ${quote(name)} is null; pass a typed array (Float32Array ...) or { data, dims } (null feeds only an input of optional type, holding nothing)`);
+      if (feed === null) throw nullFeed(name);
       if (feed !== undefined) out[name] = feed as TensorInput | TypedArray;
       continue;
     }
@@ -56,6 +56,10 @@ export function flattenFeeds(manifest: Manifest, feeds: Record<string, FeedValue
   }
   return out;
 }
+
+/** null fed to an input that is not an optional (BAD_INPUT) */
+export const nullFeed = (name: string) =>
+  new KilnError("BAD_INPUT", `input ${quote(name)} is null; pass a typed array (Float32Array ...) or { data, dims } (null feeds only an input of optional type, holding nothing)`);
 
 /** The outputs by the model's names: a sequence's slots as one array, an empty optional as null. */
 export function groupOutputs<T>(manifest: Manifest, slots: Record<string, T>): Record<string, RunValue<T>> {

@@ -4,6 +4,7 @@ import { availableCores, threadsUnavailable } from "../../runtime/threads.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
 import { KilnError } from "../../runtime/errors.js";
 import { checkFeeds } from "../../runtime/feeds.js";
+import { nullFeed } from "../../runtime/containers.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
 import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
 import { resolveSimd } from "../../runtime/simd.js";
@@ -107,6 +108,7 @@ function feedDims(inputNames: readonly string[], feeds: Feeds, containers: reado
     const f = feeds[name];
     if (containers.includes(name) && (f === undefined || f === null || isSequenceFeed(f))) continue;
     if (f === undefined) throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(name)}`);
+    if (f === null) throw nullFeed(name);
     if (f === null || isSequenceFeed(f)) continue; // an optional or sequence: its layout is the compile's (layoutsOf)
     if (ArrayBuffer.isView(f)) {
       throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} has dynamic dims; pass { data, dims } so kiln knows its shape`);
