@@ -29,37 +29,25 @@ const quote = (s: string) => JSON.stringify(s);
  */
 export function flattenFeeds(manifest: Manifest, feeds: Record<string, FeedValue>): Record<string, TensorInput | TypedArray> {
   const out: Record<string, TensorInput | TypedArray> = {};
-  const containers = new Map((manifest.containers?.inputs ?? []).map((c) => [c.name, c]));
+  const containers = new Map((manifest.containers?.inputs ?? []).map((c) => [c.name, c.items]));
   for (const [name, feed] of Object.entries(feeds)) {
-    const c = containers.get(name);
-    if (!c) {
+    const items = containers.get(name);
+    const bad = (why: string) => new KilnError("BAD_INPUT", `input ${quote(name)} ${why}`);
+    if (items === undefined) {
       if (feed === null) throw nullFeed(name);
       if (feed !== undefined) out[name] = feed as TensorInput | TypedArray;
-      continue;
-    }
-    if (c.items === null) {
-      if (feed !== null && feed !== undefined) {
-        throw new KilnError("BAD_INPUT", `input ${quote(name)} is an optional this module was compiled empty; feed it null or nothing (compile for a value, or use load(), which compiles per feed)`);
-      }
-      continue;
-    }
-    if (!Array.isArray(feed)) {
-      throw new KilnError("BAD_INPUT", `input ${quote(name)} is a sequence; feed an array of ${c.items.length} tensors (typed arrays or { data, dims }), got ${feed === null ? "null" : typeof feed === "object" ? "one tensor" : typeof feed}`);
-    }
-    if (feed.length !== c.items.length) {
-      throw new KilnError("BAD_INPUT", `input ${quote(name)} is a sequence of ${feed.length} tensors; this module was compiled for ${c.items.length} (compile for that length, or use load(), which compiles per feed)`);
-    }
-    c.items.forEach((slot, k) => (out[slot] = feed[k]));
-  }
-  for (const c of containers.values()) {
-    if (c.items?.length && !(c.name in feeds)) throw new KilnError("BAD_INPUT", `missing input ${quote(c.name)} (a sequence of ${c.items.length} tensors)`);
+    } else if (items === null) {
+      if (feed != null) throw bad("was compiled as an empty optional: feed it null");
+    } else if (!Array.isArray(feed) || feed.length !== items.length) {
+      throw bad(`is a sequence compiled for ${items.length} tensors, fed ${Array.isArray(feed) ? feed.length : "none"}`);
+    } else items.forEach((slot, k) => (out[slot] = feed[k]));
   }
   return out;
 }
 
 /** null fed to an input that is not an optional (BAD_INPUT) */
 export const nullFeed = (name: string) =>
-  new KilnError("BAD_INPUT", `input ${quote(name)} is null; pass a typed array (Float32Array ...) or { data, dims } (null feeds only an input of optional type, holding nothing)`);
+  new KilnError("BAD_INPUT", `input ${quote(name)} is null; pass a typed array or { data, dims }`);
 
 /** The outputs by the model's names: a sequence's slots as one array, an empty optional as null. */
 export function groupOutputs<T>(manifest: Manifest, slots: Record<string, T>): Record<string, RunValue<T>> {
@@ -73,18 +61,11 @@ export function groupOutputs<T>(manifest: Manifest, slots: Record<string, T>): R
 
 /** manifest.containers: each item names a slot of its side, once (checked on load, with the other fields). */
 export function checkContainers(json: Record<string, unknown>, damaged: (why: string) => never): void {
-  if (!("containers" in json)) return;
-  const c = json.containers as Record<string, unknown> | null;
-  if (typeof c !== "object" || c === null) damaged("the manifest's containers is not an object");
-  for (const side of ["inputs", "outputs"] as const) {
-    const list = c[side];
+  const c = json.containers as Record<string, ContainerSlot[]> | undefined;
+  if (c === undefined) return;
+  for (const side of ["inputs", "outputs"]) {
     const slots = new Set(((json[side] ?? []) as { name?: unknown }[]).map((s) => s.name));
-    if (!Array.isArray(list)) damaged(`the manifest's containers.${side} is not an array`);
-    const used = new Set<string>();
-    (list as ContainerSlot[]).forEach((e, k) => {
-      const ok = typeof e === "object" && e !== null && typeof e.name === "string"
-        && (e.items === null || (Array.isArray(e.items) && e.items.every((i) => typeof i === "string" && slots.has(i) && !used.has(i) && used.add(i))));
-      if (!ok) damaged(`the manifest's containers.${side}[${k}] is not { name, items: null or names of ${side} slots, each once }`);
-    });
+    const ok = (e: ContainerSlot) => typeof e?.name == "string" && (e.items === null || (Array.isArray(e.items) && e.items.every((i) => slots.delete(i))));
+    if (!Array.isArray(c?.[side]) || !c[side].every(ok)) damaged(`the manifest's containers.${side} names slots it has not`);
   }
 }

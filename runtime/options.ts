@@ -62,8 +62,6 @@ export const rules = {
     },
   }),
   dims: { takes: "an array of non-negative integers", ok: (v: unknown) => Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0) } as OptionRule,
-  /** a sequence input's elements' dims, or null: an optional input holding nothing (CompileOptions.layouts) */
-  layout: { takes: "an array of dims (one per sequence element) or null (an absent optional)", ok: (v: unknown) => v === null || (Array.isArray(v) && v.every((e) => Array.isArray(e) && e.every((d) => Number.isSafeInteger(d) && d >= 0))) } as OptionRule,
   /** a tensor: { dtype, dims, data } with a known dtype and as many elements as dims say */
   tensor: {
     takes: "a tensor { dtype, dims, data }",

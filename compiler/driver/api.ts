@@ -109,7 +109,7 @@ function feedDims(inputNames: readonly string[], feeds: Feeds, containers: reado
     if (containers.includes(name) && (f === undefined || f === null || isSequenceFeed(f))) continue;
     if (f === undefined) throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(name)}`);
     if (f === null) throw nullFeed(name);
-    if (f === null || isSequenceFeed(f)) continue; // an optional or sequence: its layout is the compile's (layoutsOf)
+    if (isSequenceFeed(f)) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} is fed an array of tensors (a sequence), but the model takes one tensor there`);
     if (ArrayBuffer.isView(f)) {
       throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} has dynamic dims; pass { data, dims } so kiln knows its shape`);
     }

@@ -2,7 +2,7 @@
 import { KilnError, listed } from "../../runtime/errors.js";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
-import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
+import { checkOptions, rules, type OptionRule, type OptionRules } from "../../runtime/options.js";
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
@@ -99,10 +99,16 @@ export interface CompileOptions extends QuantizeOptions {
 }
 
 
+/** a sequence input's elements' dims, or null: an optional input holding nothing (not in runtime/options.ts: the runtime bundle never checks it) */
+const LAYOUT_RULE: OptionRule = {
+  takes: "an array of dims (one per sequence element) or null (an absent optional)",
+  ok: (v: unknown) => v === null || (Array.isArray(v) && v.every((e) => Array.isArray(e) && e.every((d) => Number.isSafeInteger(d) && d >= 0))),
+};
+
 /** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
 export const COMPILE_OPTION_RULES: OptionRules = {
   shapes: rules.record(rules.dims),
-  layouts: rules.record(rules.layout),
+  layouts: rules.record(LAYOUT_RULE),
   readExternal: rules.function,
   optimize: rules.boolean,
   level: rules.oneOf(0, 1, 2),
