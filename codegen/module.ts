@@ -280,6 +280,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     features: options.simd === "relaxed" ? ["simd128", RELAXED_FEATURE] : ["simd128"],
     ...(maxThreads > 1 ? { threads: { max: maxThreads } } : {}),
     ...(graph.info ? { model: graph.info } : {}),
+    ...(graph.containers.inputs.length || graph.containers.outputs.length ? { containers: graph.containers } : {}),
   };
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");

@@ -16,7 +16,11 @@ export interface TensorInput {
   dims?: readonly number[];
 }
 
-export type Feeds = Record<string, TensorInput | TypedArray>;
+/**
+ * Inputs by name. An input of sequence type takes an array of tensors, an optional one null or
+ * nothing when it holds nothing (runtime/containers.ts).
+ */
+export type Feeds = Record<string, TensorInput | TypedArray | readonly (TensorInput | TypedArray)[] | null>;
 
 const isTyped = (v: unknown): v is TypedArray => ArrayBuffer.isView(v) && !(v instanceof DataView);
 
@@ -55,5 +59,10 @@ export function checkFeeds(feeds: unknown): asserts feeds is Feeds {
   if (typeof feeds !== "object" || feeds === null || Array.isArray(feeds) || isTyped(feeds)) {
     throw new KilnError("BAD_INPUT", `run takes the inputs as an object by name ({ x: Float32Array }), got ${describe(feeds)}`);
   }
-  for (const [name, feed] of Object.entries(feeds)) if (feed !== undefined) readFeed(name, feed); // undefined: not fed
+  for (const [name, feed] of Object.entries(feeds)) {
+    if (feed === undefined || feed === null) continue; // not fed; null: an empty optional (the session checks it is one)
+    // an array of tensors is a sequence (the session checks the input is one); of numbers, a mistake readFeed names
+    if (Array.isArray(feed) && (feed.length === 0 || feed.some((e) => typeof e === "object" && e !== null))) feed.forEach((e, k) => readFeed(`${name}[${k}]`, e));
+    else readFeed(name, feed);
+  }
 }

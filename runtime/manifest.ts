@@ -60,6 +60,17 @@ export interface TensorSlot {
   offset: number;
 }
 
+/**
+ * A graph input or output of sequence or optional type. kiln resolves sequences at compile time,
+ * so the module has tensor slots for the elements: `items` names them in order (a sequence), or
+ * is null (an optional that holds nothing, which the module neither takes nor gives). An optional
+ * that holds a tensor is that tensor's slot, under the optional's name, and is not listed here.
+ */
+export interface ContainerSlot {
+  name: string;
+  items: string[] | null;
+}
+
 export interface LayerInfo {
   /** node name */
   name: string;
@@ -139,6 +150,8 @@ export interface Manifest {
   inputs: TensorSlot[];
   outputs: TensorSlot[];
   frozen: FrozenInput[];
+  /** inputs and outputs of sequence or optional type (absent: none) */
+  containers?: { inputs: ContainerSlot[]; outputs: ContainerSlot[] };
   layers: LayerInfo[];
   memory: {
     bytes: number;

@@ -3,6 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
+import { flattenFeeds, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
@@ -15,6 +16,7 @@ import { checkMemory, LIMIT_RULES, type Limits } from "./limits.js";
 import type { ThreadPool } from "./threads.js";
 
 export type { Feeds, TensorInput } from "./feeds.js";
+export type { FeedValue, RunValue, SequenceInput } from "./containers.js";
 
 /** An output; `data` as in TensorInput. */
 export interface Tensor {
@@ -27,7 +29,10 @@ export interface Session {
   readonly manifest: Manifest;
   readonly inputs: readonly TensorSlot[];
   readonly outputs: readonly TensorSlot[];
+  /** the outputs by tensor slot: a sequence output's elements are the slots its manifest.containers entry names (`y[0]`, ...) */
   run(feeds: Feeds): Promise<Record<string, Tensor>>;
+  /** the outputs by the model's names: a sequence as an array of tensors, an optional holding nothing as null */
+  runValues(feeds: Feeds): Promise<Record<string, RunValue<Tensor>>>;
   /**
    * Run, and return the outputs as views into the module's memory instead of copies: valid until
    * the next run (compile-time evaluation reads big folded weights this way, without a copy).
@@ -181,6 +186,7 @@ async function proxied(artifact: Uint8Array | WebAssembly.Module, options: Sessi
     inputs: p.manifest.inputs,
     outputs: p.manifest.outputs,
     run: (feeds) => p.call("run", feeds) as Promise<Record<string, Tensor>>,
+    runValues: async (feeds) => groupOutputs(p.manifest, await (p.call("run", feeds) as Promise<Record<string, Tensor>>)),
     runInPlace() {
       throw new KilnError("BAD_OPTION", "runInPlace returns views into the module's memory, which is in the proxy's worker; use run() with proxy: true");
     },
@@ -252,8 +258,9 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     scheduler.finish();
   };
 
-  const write = (feeds: Feeds) => {
-    checkFeeds(feeds);
+  const write = (given: Feeds) => {
+    checkFeeds(given);
+    const feeds = flattenFeeds(manifest, given);
     const names = new Set(Object.keys(feeds));
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
@@ -315,6 +322,9 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         await p;
       } else execute(feeds);
       return read(true);
+    },
+    async runValues(feeds) {
+      return groupOutputs(manifest, await session.run(feeds));
     },
     runInPlace(feeds) {
       execute(feeds);

@@ -7,6 +7,7 @@
 import { checksum, hex } from "./checksum.js";
 import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
+import { checkContainers } from "./containers.js";
 import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type DerivedSpan, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
 const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
@@ -156,6 +157,7 @@ function checkFields(json: unknown): Manifest {
   // memory.sidecar and memory.stream are checked where they are read, outside this bundle: kiln run
   // (compiler/driver/cli/cmd-run.ts) and the weights sources' loader (runtime/sources.ts)
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
+  checkContainers(json, damaged);
   return json as unknown as Manifest;
 }
 

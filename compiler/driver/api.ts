@@ -1,20 +1,22 @@
 // The public API: compile (AOT) and load (JIT, or AOT artifacts).
-import { createSession, type Feeds, type Session, type Tensor } from "../../runtime/session.js";
+import { createSession, type Feeds, type RunValue, type Session, type Tensor, type TensorInput } from "../../runtime/session.js";
 import { availableCores, threadsUnavailable } from "../../runtime/threads.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
 import { KilnError } from "../../runtime/errors.js";
 import { checkFeeds } from "../../runtime/feeds.js";
+import { nullFeed } from "../../runtime/containers.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
 import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
 import { resolveSimd } from "../../runtime/simd.js";
 import { readResponse, type ResponseLike } from "../../runtime/source.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
-import type { DTypeName } from "../../runtime/dtypes.js";
+import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
 import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, prepareAndOptimize, type CompileOptions, type QuantizationReport } from "./compile.js";
 import { parseKernelSelection } from "../../passes/index.js";
 import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
+import type { InputLayout } from "../ops/infer-sequence.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
 import { checkQuantizeOptions } from "./quantize.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
@@ -72,6 +74,8 @@ export interface Model {
   readonly inputs: InputInfo[];
   readonly outputs: { name: string; dtype: DTypeName | undefined; dims: (number | string)[] }[];
   run(feeds: Feeds): Promise<Record<string, Tensor>>;
+  /** the outputs by the model's names: a sequence as an array of tensors, an optional holding nothing as null (Session.runValues) */
+  runValues(feeds: Feeds): Promise<Record<string, RunValue<Tensor>>>;
   /** the compiled session for the last shapes run (undefined before the first run of a dynamic model) */
   readonly session: Session | undefined;
 }
@@ -82,11 +86,30 @@ function fromSlots(slots: readonly TensorSlot[]) {
   return slots.map((s) => ({ name: s.name, dtype: s.dtype, dims: [...s.dims] as (number | string)[] }));
 }
 
-function feedDims(inputNames: readonly string[], feeds: Feeds): Record<string, number[]> {
+const isSequenceFeed = (f: Feeds[string]): f is readonly (TensorInput | TypedArray)[] => Array.isArray(f);
+
+/**
+ * What the fed sequences and optionals hold (CompileOptions.layouts): a sequence's elements' dims,
+ * null for an optional fed nothing; an optional fed a tensor is a plain input (feedDims).
+ */
+function feedLayouts(containers: readonly string[], feeds: Feeds): Record<string, InputLayout> {
+  const layouts: Record<string, InputLayout> = {};
+  for (const name of containers) {
+    const f = feeds[name];
+    if (f === undefined || f === null) layouts[name] = null;
+    else if (isSequenceFeed(f)) layouts[name] = f.map((e) => (ArrayBuffer.isView(e) ? [e.length] : [...(e.dims ?? [e.data.length])]));
+  }
+  return layouts;
+}
+
+function feedDims(inputNames: readonly string[], feeds: Feeds, containers: readonly string[]): Record<string, number[]> {
   const shapes: Record<string, number[]> = {};
   for (const name of inputNames) {
     const f = feeds[name];
+    if (containers.includes(name) && (f === undefined || f === null || isSequenceFeed(f))) continue;
     if (f === undefined) throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(name)}`);
+    if (f === null) throw nullFeed(name);
+    if (isSequenceFeed(f)) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} is fed an array of tensors (a sequence), but the model takes one tensor there`);
     if (ArrayBuffer.isView(f)) {
       throw new KilnError("BAD_INPUT", `input ${JSON.stringify(name)} has dynamic dims; pass { data, dims } so kiln knows its shape`);
     }
@@ -166,6 +189,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
     return {
       inputs: fromSlots(session.inputs),
       outputs: fromSlots(session.outputs),
+      runValues: (f) => session.runValues(f),
       run: async (f) => {
         checkFeeds(f);
         return session.run(f);
@@ -198,33 +222,34 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const cache = new Map<string, Promise<Session>>();
   const maxModules = options.limits?.maxModules ?? DEFAULT_MAX_MODULES;
   const frozen = new Set<string>();
-  const sessionFor = (shapes: Record<string, readonly number[]> | undefined, feeds: Feeds = {}) => {
+  const containers = probe.inputs.filter((n) => probe!.values.get(n)?.container);
+  const sessionFor = (shapes: Record<string, readonly number[]> | undefined, feeds: Feeds = {}, layouts = src.options.layouts) => {
     const values = [...frozen].sort().map((n) => {
       const f = feeds[n];
-      const data = f === undefined ? [] : ArrayBuffer.isView(f) ? f : f.data;
+      const data = f === undefined || f === null || isSequenceFeed(f) ? [] : ArrayBuffer.isView(f) ? f : f.data;
       return [n, Array.from(data as ArrayLike<number | bigint>, String)];
     });
-    const key = JSON.stringify([shapes ?? {}, values]);
+    const key = JSON.stringify([shapes ?? {}, values, layouts ?? {}]);
     let s = cache.get(key);
     if (s) {
       cache.delete(key);
       cache.set(key, s); // most recently used last
     } else {
-      const feedLike = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, ArrayBuffer.isView(f) ? { data: f } : f]));
+      const feedLike = Object.fromEntries(Object.entries(feeds).flatMap(([k, f]) => (f === null || isSequenceFeed(f) ? [] : [[k, ArrayBuffer.isView(f) ? { data: f } : f]])));
       // the graph decoded for the probe is compiled as is the first time (decoding is not free)
       const graph = probe && frozen.size === 0 ? probe : undefined;
       probe = undefined;
       const processKey = useCache ? cacheKey(pristine, {
-        shapes, frozen: [values, typeof model === "string" ? model : ""],
+        shapes: layouts ? [shapes, layouts] : shapes, frozen: [values, typeof model === "string" ? model : ""],
         options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget, ...(threads > 1 ? { threads } : {}) },
       }) : undefined;
       const build = async (): Promise<CachedModule> => {
         if (!graph) {
-          const c = await compileSpecialized(pristine, { ...src.options, shapes }, feedLike, frozen);
+          const c = await compileSpecialized(pristine, { ...src.options, shapes, layouts }, feedLike, frozen);
           return c.stream ? { module: await compileModule(c.wasm).then((m) => m.module), weights: streamSource(c.stream) } : compileModule(c.wasm);
         }
         // in process, the weights never pass through a module: written into memory from the tensors
-        const opts = { ...src.options, shapes };
+        const opts = { ...src.options, shapes, layouts };
         await prepareAndOptimize(graph, opts);
         const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
@@ -261,6 +286,24 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       deferred = true;
     }
   }
+  const sessionOf = async (feeds: Feeds): Promise<Session> => {
+    checkFeeds(feeds);
+    if (deferred) {
+      const fed = dynamic ? feedDims(inputNames, feeds, containers) : {};
+      const layouts = containers.length ? { ...src.options.layouts, ...feedLayouts(containers, feeds) } : src.options.layouts;
+      const shapes = { ...src.options.shapes, ...fed };
+      try {
+        current = await sessionFor(shapes, feeds, layouts);
+      } catch (e) {
+        // an input's value decides shapes (a sequence position, an axes input): freeze it to the fed value
+        const wanted = e instanceof KilnError ? (e.context.needsValue ?? []).filter((n) => feeds[n] && !frozen.has(n)) : [];
+        if (wanted.length === 0) throw e;
+        wanted.forEach((n) => frozen.add(n));
+        current = await sessionFor(shapes, feeds, layouts);
+      }
+    }
+    return current!;
+  };
   return {
     inputs,
     outputs,
@@ -268,12 +311,10 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       return current;
     },
     async run(feeds) {
-      checkFeeds(feeds);
-      if (deferred) {
-        const fed = dynamic ? feedDims(inputNames, feeds) : {};
-        current = await sessionFor({ ...src.options.shapes, ...fed }, feeds);
-      }
-      return current!.run(feeds);
+      return (await sessionOf(feeds)).run(feeds);
+    },
+    async runValues(feeds) {
+      return (await sessionOf(feeds)).runValues(feeds);
     },
   };
 }

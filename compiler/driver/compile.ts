@@ -2,7 +2,7 @@
 import { KilnError, listed } from "../../runtime/errors.js";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
-import { checkOptions, rules, type OptionRules } from "../../runtime/options.js";
+import { checkOptions, rules, type OptionRule, type OptionRules } from "../../runtime/options.js";
 import type { Manifest } from "../../runtime/manifest.js";
 import type { SimdChoice } from "../../runtime/simd.js";
 import { generateArtifact } from "./variants.js";
@@ -18,6 +18,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel } from "../onnx/import.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
+import type { InputLayout } from "../ops/infer-sequence.js";
 import { lowerControlFlow, widenFloat16, parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
 
 /**
@@ -29,6 +30,12 @@ export const SHAPE_FOLD_LIMIT = 4096;
 export interface CompileOptions extends QuantizeOptions {
   /** input shapes binding dynamic dims, by input name */
   shapes?: Record<string, readonly number[]>;
+  /**
+   * What the inputs of sequence or optional type hold, by input name: a sequence's elements' dims
+   * ([[2, 3], [2, 3]]: two elements), or null for an optional holding nothing. The module is
+   * compiled for that layout (an optional tensor that holds one needs none: it is a plain input).
+   */
+  layouts?: Record<string, InputLayout>;
   /** reads external tensor data relative to the model (set automatically for file paths in Node) */
   readExternal?: ExternalDataReader;
   /** run Binaryen's optimizer on the generated module */
@@ -92,9 +99,16 @@ export interface CompileOptions extends QuantizeOptions {
 }
 
 
+/** a sequence input's elements' dims, or null: an optional input holding nothing (not in runtime/options.ts: the runtime bundle never checks it) */
+const LAYOUT_RULE: OptionRule = {
+  takes: "an array of dims (one per sequence element) or null (an absent optional)",
+  ok: (v: unknown) => v === null || (Array.isArray(v) && v.every((e) => Array.isArray(e) && e.every((d) => Number.isSafeInteger(d) && d >= 0))),
+};
+
 /** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
 export const COMPILE_OPTION_RULES: OptionRules = {
   shapes: rules.record(rules.dims),
+  layouts: rules.record(LAYOUT_RULE),
   readExternal: rules.function,
   optimize: rules.boolean,
   level: rules.oneOf(0, 1, 2),
@@ -159,7 +173,7 @@ export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void
 export async function prepareGraph(graph: Graph, options: CompileOptions = {}): Promise<Graph> {
   if (options.freeze) freezeInputs(graph, options.freeze);
   options.onProgress?.({ stage: "shapes" });
-  await inferShapes(graph, { shapes: options.shapes, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
+  await inferShapes(graph, { shapes: options.shapes, layouts: options.layouts, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
   verifyGraph(graph, { typed: true });
   // Ifs left (their conditions known only at run time) become guarded branches: every level's
   // passes, and code generation, see only plain nodes

@@ -7,7 +7,9 @@ import { isKilnError } from "../../runtime/errors.js";
 import type { SimdLevel } from "../../runtime/simd.js";
 import { compileSpecialized, importOnnx } from "./compile.js";
 import { readModelFile } from "./files.js";
-import { compareTensors, listDataSets, readTensorFile, type Tolerance, ONNX_TOLERANCE } from "./testdata.js";
+import { compareValues, listDataSets, readValueFile, type DataValue, type Tolerance, ONNX_TOLERANCE } from "./testdata.js";
+import type { Feeds } from "../../runtime/feeds.js";
+import type { InputLayout } from "../ops/infer-sequence.js";
 import type { OptLevel } from "../../passes/index.js";
 
 export interface RunOptions {
@@ -61,23 +63,30 @@ export async function runCase(dir: string, options: RunOptions = {}): Promise<Ca
         const t = graph.values.get(name)?.unsupportedType;
         if (t) return done("unsupported", null, `graph input/output ${JSON.stringify(name)} has type ${t}`);
       }
+      const declared = (name: string) => graph.values.get(name)?.container;
       // Inputs fill the graph inputs in order; ONNX allows fewer files when trailing inputs are optional.
-      const feeds: Record<string, { data: never; dims: number[] }> = {};
+      const feeds: Record<string, DataValue> = {};
       const shapes: Record<string, number[]> = {};
+      const layouts: Record<string, InputLayout> = {};
       set.inputs.forEach((file, k) => {
-        const t = readTensorFile(file);
         const inName = graph.inputs[k];
         if (inName === undefined) throw new Error(`${path.basename(file)} has no matching graph input`);
-        feeds[inName] = { data: t.data as never, dims: t.dims };
-        shapes[inName] = t.dims;
+        const value = readValueFile(file, declared(inName));
+        feeds[inName] = value;
+        if (Array.isArray(value)) layouts[inName] = value.map((t) => t.dims);
+        else if (value === null) layouts[inName] = null;
+        else shapes[inName] = value.dims;
       });
-      const compiled = await compileSpecialized(bytes, { shapes, readExternal, level: options.level, simd: options.simd, kernels: options.kernels }, feeds);
+      // an optional input given no file holds nothing
+      for (const name of graph.inputs.slice(set.inputs.length)) if (declared(name)?.kind === "optional") layouts[name] = null;
+      const tensorFeeds = Object.fromEntries(Object.entries(feeds).flatMap(([k, v]) => (v && !Array.isArray(v) ? [[k, { data: v.data as never, dims: v.dims }]] : [])));
+      const compiled = await compileSpecialized(bytes, { shapes, layouts, readExternal, level: options.level, simd: options.simd, kernels: options.kernels }, tensorFeeds);
       const session = await createSession(compiled.wasm);
-      const got = await session.run(feeds);
+      const got = await session.runValues(feeds as Feeds);
       for (let k = 0; k < set.outputs.length; k++) {
-        const exp = readTensorFile(set.outputs[k]);
         const outName = graph.outputs[k];
-        const c = compareTensors(got[outName], exp, tol);
+        const exp = readValueFile(set.outputs[k], declared(outName));
+        const c = compareValues(got[outName], exp, tol);
         maxAbsErr = Math.max(maxAbsErr, c.maxAbsErr);
         if (!c.ok) return done("failed", c.maxAbsErr, `${path.basename(set.dir)} output ${k} (${JSON.stringify(outName)}): ${c.message}`);
       }

@@ -5,8 +5,8 @@ import * as path from "node:path";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import { decodeElements, isCoded } from "../../runtime/lowbit.js";
 import { KilnError } from "../../runtime/errors.js";
-import type { Tensor } from "../ir/graph.js";
-import { onnx } from "../onnx/proto.js";
+import type { ContainerType, Tensor } from "../ir/graph.js";
+import { onnx, type TensorProto } from "../onnx/proto.js";
 import { halfToNumber } from "../ir/values.js";
 import { decodeTensor, UnsupportedTypeError } from "../onnx/tensor.js";
 
@@ -37,6 +37,67 @@ export function readTensorFile(file: string): Tensor {
     if (e instanceof UnsupportedTypeError) throw new KilnError("UNSUPPORTED_OP", `${path.basename(file)} holds ${e.typeName} data, which kiln does not support`);
     throw e;
   }
+}
+
+/** A test data file's value: a tensor, a sequence of tensors, or null (an optional holding nothing). */
+export type DataValue = Tensor | Tensor[] | null;
+
+/**
+ * A test data file of a graph input or output declared `container`: onnx SequenceProto (a
+ * sequence) or OptionalProto (an optional), else a TensorProto. onnx-proto has neither message,
+ * so their few fields are read here: elem_type (2), tensor_value(s) (3), sequence_value (5).
+ */
+export function readValueFile(file: string, container: ContainerType | undefined): DataValue {
+  if (!container) return readTensorFile(file);
+  const bytes = fs.readFileSync(file);
+  const tensor = (b: Uint8Array) => decodeOrRefuse(file, () => onnx.TensorProto.decode(b));
+  const sequence = (b: Uint8Array) => fields(file, b).filter((f) => f.no === 3).map((f) => tensor(f.bytes!));
+  if (container.kind === "sequence") return sequence(bytes);
+  const fs2 = fields(file, bytes);
+  const t = fs2.find((f) => f.no === 3), q = fs2.find((f) => f.no === 5);
+  return t ? tensor(t.bytes!) : q ? sequence(q.bytes!) : null;
+}
+
+function decodeOrRefuse(file: string, decode: () => TensorProto): Tensor {
+  let proto;
+  try {
+    proto = decode();
+  } catch (e) {
+    throw new KilnError("BAD_INPUT", `${file} holds a tensor that is not a serialized TensorProto: ${(e as Error).message}`);
+  }
+  try {
+    return decodeTensor(proto);
+  } catch (e) {
+    if (e instanceof UnsupportedTypeError) throw new KilnError("UNSUPPORTED_OP", `${path.basename(file)} holds ${e.typeName} data, which kiln does not support`);
+    throw e;
+  }
+}
+
+/** The top-level fields of a protobuf message: varints and length-delimited bytes (other wire types are refused). */
+function fields(file: string, b: Uint8Array): { no: number; bytes?: Uint8Array }[] {
+  const out: { no: number; bytes?: Uint8Array }[] = [];
+  let i = 0;
+  const varint = (): number => {
+    let v = 0, mul = 1;
+    for (;;) {
+      if (i >= b.length) throw new KilnError("BAD_INPUT", `${file} is not a serialized SequenceProto or OptionalProto (truncated)`);
+      const x = b[i++];
+      v += (x & 0x7f) * mul;
+      mul *= 128;
+      if (!(x & 0x80)) return v;
+    }
+  };
+  while (i < b.length) {
+    const tag = varint();
+    const no = Math.floor(tag / 8), wire = tag % 8;
+    if (wire === 0) { varint(); out.push({ no }); continue; }
+    if (wire !== 2) throw new KilnError("BAD_INPUT", `${file} is not a serialized SequenceProto or OptionalProto (field ${no} has wire type ${wire})`);
+    const n = varint();
+    if (i + n > b.length) throw new KilnError("BAD_INPUT", `${file} is not a serialized SequenceProto or OptionalProto (field ${no} runs past the end)`);
+    out.push({ no, bytes: b.subarray(i, i + n) });
+    i += n;
+  }
+  return out;
 }
 
 export interface DataSet {
@@ -117,5 +178,23 @@ export function compareTensors(got: Tensor, exp: Tensor, tol: Tolerance = ONNX_T
     }
   }
   if (bad >= 0) return { ok: false, maxAbsErr, message: `element ${bad}: got ${g[bad]}, expected ${e[bad]} (max abs err ${maxAbsErr})` };
+  return { ok: true, maxAbsErr };
+}
+
+/** compareTensors over sequences (element by element, same length) and optionals (null matches null). */
+export function compareValues(got: DataValue | undefined, exp: DataValue, tol: Tolerance = ONNX_TOLERANCE): Comparison {
+  const kind = (v: DataValue | undefined) => (v === null ? "nothing (an empty optional)" : v === undefined ? "no output" : Array.isArray(v) ? `a sequence of ${v.length}` : "a tensor");
+  if (exp === null || got === null || got === undefined || Array.isArray(exp) !== Array.isArray(got)) {
+    return got === exp ? { ok: true, maxAbsErr: 0 } : { ok: false, maxAbsErr: Infinity, message: `got ${kind(got)}, expected ${kind(exp)}` };
+  }
+  if (!Array.isArray(exp)) return compareTensors(got as Tensor, exp, tol);
+  const g = got as Tensor[];
+  if (g.length !== exp.length) return { ok: false, maxAbsErr: Infinity, message: `got ${kind(g)}, expected ${kind(exp)}` };
+  let maxAbsErr = 0;
+  for (let k = 0; k < exp.length; k++) {
+    const c = compareTensors(g[k], exp[k], tol);
+    maxAbsErr = Math.max(maxAbsErr, c.maxAbsErr);
+    if (!c.ok) return { ok: false, maxAbsErr, message: `element ${k}: ${c.message}` };
+  }
   return { ok: true, maxAbsErr };
 }

@@ -3,7 +3,7 @@
 // maps, so adding, removing and rewiring a node costs its own inputs and outputs. Every walk over
 // the graph is iterative: a 200,000-node chain is as deep as it is long.
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
-import type { ModelInfo } from "../../runtime/manifest.js";
+import type { ContainerSlot, ModelInfo } from "../../runtime/manifest.js";
 import { KilnError } from "../../runtime/errors.js";
 
 /** A dimension: a number once bound, a symbol (e.g. "N") until then. */
@@ -35,7 +35,27 @@ export interface Value {
   shape?: Dim[];
   /** compile-time value (initializer, Constant, or folded) */
   const?: Tensor;
+  /**
+   * A sequence, resolved at compile time to its elements (names of tensor values in scope). No
+   * node reads or makes one after inference: the sequence ops become plain nodes or nothing
+   * (compiler/ops/infer-sequence.ts).
+   */
+  items?: string[];
+  /** an optional that holds nothing; an optional that holds a value is that value itself */
+  none?: boolean;
+  /** what the model declares for a value of sequence or optional type (its graph inputs take their shapes from the feeds) */
+  container?: ContainerType;
 }
+
+/** A declared sequence or optional type: the tensors' dtype, and whether an optional holds a sequence. */
+export interface ContainerType {
+  kind: "sequence" | "optional";
+  dtype?: DTypeName;
+  ofSequence?: boolean;
+}
+
+/** A value that is a sequence or an empty optional (resolved at compile time; never a tensor). */
+export const isCompound = (v: Value | undefined): boolean => Boolean(v && (v.items || v.none));
 
 export interface Node {
   name: string;
@@ -115,6 +135,8 @@ export class Graph {
   opsets = new Map<string, number>();
   /** graph inputs turned into constants at compile time (CompileOptions.freeze), in order */
   frozenInputs: { name: string; value: Tensor }[] = [];
+  /** graph inputs and outputs of sequence or optional type, as the tensor inputs and outputs that carry them (runtime/manifest.ts) */
+  containers: { inputs: ContainerSlot[]; outputs: ContainerSlot[] } = { inputs: [], outputs: [] };
   /** what the ONNX model says about itself (doc_string, metadata, declared input dims), carried into the manifest */
   info?: ModelInfo;
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
@@ -161,7 +183,7 @@ export class Graph {
   lookup(name: string): Value | undefined {
     const v = this.values.get(name);
     // a captured name has an empty entry here (addNode records every name a node reads)
-    const local = v && (v.dtype || v.const || v.unsupportedType || this.producers.has(name) || this.inputs.includes(name));
+    const local = v && (v.dtype || v.const || v.unsupportedType || v.items || v.none || this.producers.has(name) || this.inputs.includes(name));
     return local || !this.outer ? v : this.outer.lookup(name) ?? v;
   }
 

@@ -58,6 +58,8 @@ export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard
   const defined: string[] = [...body.inputs];
   for (const n of nodes) for (const o of n.outputs) if (o) defined.push(o);
   for (const v of body.values.values()) if (v.const && !body.producer(v.name)) defined.push(v.name);
+  // sequences and empty optionals the body resolved (no node makes them)
+  for (const v of body.values.values()) if ((v.items || v.none) && !body.producer(v.name) && !body.inputs.includes(v.name)) defined.push(v.name);
   for (const name of defined) {
     if (bind.has(name)) continue;
     const to = fresh(name);
@@ -70,6 +72,14 @@ export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard
     if (v.unsupportedType) pv.unsupportedType = v.unsupportedType;
   }
   const mapped = (x: string) => (x ? rename.get(x) ?? x : x);
+  // a sequence's elements, renamed with the rest (infer-sequence.ts)
+  for (const name of defined) {
+    const v = body.values.get(name)!;
+    if (bind.has(name) || !(v.items || v.none)) continue;
+    const pv = parent.value(rename.get(name)!);
+    if (v.items) pv.items = v.items.map(mapped);
+    if (v.none) pv.none = true;
+  }
   for (const n of nodes) {
     for (const sub of subgraphsOf(n)) {
       // nested subgraphs now capture from the parent, under the new names

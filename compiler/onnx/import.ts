@@ -3,7 +3,7 @@
 import { dtypeFromOnnx, onnxTypeName } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { ModelInfo } from "../../runtime/manifest.js";
-import { Graph, type Attr, type Dim, type Node, type Value } from "../ir/graph.js";
+import { Graph, type Attr, type ContainerType, type Dim, type Node, type Value } from "../ir/graph.js";
 import { domainLabel, NEWEST_OPSET } from "../ops/opsets.js";
 import { onnx, toNumber, type AttributeProto, type GraphProto, type ModelProto, type TypeProto } from "./proto.js";
 import { decodeTensor, UnsupportedTypeError, type ExternalDataReader } from "./tensor.js";
@@ -141,15 +141,34 @@ function applyType(v: Value, t: TypeProto | undefined): void {
         return d.dimParam || `${v.name}_d${i}`;
       });
     }
-  } else if (t.sequenceType) {
-    v.unsupportedType = "sequence";
-  } else if (t.optionalType) {
-    v.unsupportedType = "optional";
+  } else if (t.sequenceType || t.optionalType) {
+    const c = containerType(t);
+    if (typeof c === "string") v.unsupportedType = c;
+    else v.container = c;
   } else if (t.sparseTensorType) {
     v.unsupportedType = "sparse_tensor";
   } else if (t.mapType) {
     v.unsupportedType = "map";
   }
+}
+
+/** A sequence of tensors, an optional tensor or an optional sequence of tensors; else the name of the type kiln does not support. */
+export function containerType(t: TypeProto): ContainerType | string {
+  const tensorDType = (e: TypeProto | null | undefined) => {
+    const code = e?.tensorType?.elemType ?? 0;
+    return e?.tensorType ? dtypeFromOnnx(code)?.name : undefined;
+  };
+  if (t.sequenceType) {
+    const dt = tensorDType(t.sequenceType.elemType);
+    return dt ? { kind: "sequence", dtype: dt } : "sequence";
+  }
+  const e = t.optionalType?.elemType;
+  if (e?.sequenceType) {
+    const dt = tensorDType(e.sequenceType.elemType);
+    return dt ? { kind: "optional", dtype: dt, ofSequence: true } : "optional";
+  }
+  const dt = tensorDType(e);
+  return dt ? { kind: "optional", dtype: dt } : "optional";
 }
 
 /** A subgraph attribute (If's branches, Loop's body): a Graph of its own that looks up captured names in `outer`. */

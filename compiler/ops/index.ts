@@ -14,6 +14,7 @@ import { NN_OPS } from "./nn.js";
 import { CONV_OPS } from "./nn-conv.js";
 import { CONTROL_OPS } from "./control.js";
 import { OPTIONAL_OPS } from "./optional.js";
+import { SEQUENCE_OPS } from "./sequence.js";
 import { RESIZE_OPS } from "./nn-resize.js";
 import { NORM_OPS } from "./norm.js";
 import { QUANT_OPS } from "./quant.js";
@@ -30,6 +31,7 @@ export const ALL_OPS: readonly OpDef[] = [
   ...ELEMENTWISE_OPS, ...UNARY_OPS, ...MOVEMENT_OPS, ...INDEXING_OPS, ...REDUCE_OPS, ...NORM_OPS, ...NN_OPS,
   ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...LOSS_OPS, ...QUANT_OPS, ...QUANT_LUT_OPS,
   ...SIGNAL_OPS, ...DFT_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
+  ...SEQUENCE_OPS,
 ];
 
 /** "" and "ai.onnx" name the same domain */

@@ -4,7 +4,7 @@
 // Otherwise both branches are inferred and must agree on every output's dtype and static shape.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
-import type { Dim, Graph, Node } from "../ir/graph.js";
+import { isCompound, type Dim, type Graph, type Node } from "../ir/graph.js";
 import { inlineSubgraph, inputsBehind } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
 import { inferLoop, inferScan, type ControlHooks } from "./infer-loop.js";
@@ -53,6 +53,7 @@ async function inferIf(graph: Graph, n: Node, ctx: ShapeCtx, { inferBody }: Cont
   n.outputs.forEach((name, k) => {
     if (!name) return;
     const t = thenB.lookup(thenB.outputs[k])!, e = elseB.lookup(elseB.outputs[k])!;
+    if (isCompound(t) || isCompound(e)) refuse(`output ${k} is a sequence or optional, which kiln resolves at compile time`);
     const same = t.dtype === e.dtype && t.shape?.length === e.shape?.length && t.shape!.every((d, i) => d === e.shape![i]);
     if (!same) {
       refuse(`output ${k} is ${t.dtype}${describeShape(t.shape)} from then_branch and ${e.dtype}${describeShape(e.shape)} from else_branch, and kiln compiles static shapes`);
@@ -68,6 +69,12 @@ function bindOutput(graph: Graph, n: Node, out: string, from: string): void {
   if (!out) return;
   const src = graph.lookup(from)!;
   const v = graph.value(out);
+  if (isCompound(src)) {
+    // a sequence or empty optional: the same elements, resolved at compile time (infer-sequence.ts)
+    v.items = src.items;
+    v.none = src.none;
+    return;
+  }
   v.dtype = src.dtype;
   v.shape = src.shape ? [...src.shape] : undefined;
   if (src.const) {

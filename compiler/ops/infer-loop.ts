@@ -8,7 +8,7 @@
 // most MAX_UNROLL iterations and MAX_UNROLLED_NODES nodes in all, so a compile stays bounded.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
-import type { Attr, Graph, Node, Tensor } from "../ir/graph.js";
+import { isCompound, type Attr, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { cloneGraph, inlineSubgraph, inputsBehind, type Guard } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
 
@@ -21,8 +21,8 @@ export interface ControlHooks {
   inferAdded(n: Node): Promise<void>;
 }
 
-/** Adds typed nodes and constants to the graph in the Loop's or Scan's place. */
-class Unroller {
+/** Adds typed nodes and constants to the graph in the place of a Loop, a Scan or a resolved sequence op. */
+export class Unroller {
   nodes = 0;
   constructor(readonly graph: Graph, readonly n: Node, readonly ctx: ShapeCtx, readonly hooks: ControlHooks) {}
 
@@ -64,18 +64,39 @@ class Unroller {
   async iteration(body: Graph, k: number, args: string[], guard: Guard): Promise<string[]> {
     const copy = cloneGraph(body, this.graph);
     const bind = new Map<string, string>();
-    body.inputs.forEach((formal, i) => {
+    for (const [i, formal] of body.inputs.entries()) {
       const actual = this.graph.lookup(args[i])!;
       const v = copy.value(formal);
       v.dtype = actual.dtype;
       v.shape = actual.shape ? [...actual.shape] : undefined;
       v.const = actual.const;
+      // a carried sequence or empty optional (infer-sequence.ts): its elements stay in the enclosing scope
+      v.items = actual.items && await this.unshadowed(actual.items, copy);
+      v.none = actual.none;
       bind.set(formal, args[i]);
-    });
+    }
     await this.hooks.inferBody(copy);
     this.nodes += copy.g.order;
     if (this.nodes > MAX_UNROLLED_NODES) this.ctx.unsupported(`unrolled to iteration ${k}, it has more than ${MAX_UNROLLED_NODES} nodes; kiln unrolls loops and compiles no bigger ones`);
     return inlineSubgraph(this.graph, copy, `${this.n.name}/${k}/`, guard, bind);
+  }
+
+  /**
+   * A carried sequence's elements as the body copy sees them: an element named like a value the
+   * body defines (the previous iteration's copy of it) would be shadowed there, so it gets an alias.
+   */
+  private async unshadowed(items: readonly string[], copy: Graph): Promise<string[]> {
+    const out: string[] = [];
+    for (const item of items) {
+      if (!copy.values.has(item)) {
+        out.push(item);
+        continue;
+      }
+      let alias = this.fresh("element");
+      for (let k = 1; copy.values.has(alias); k++) alias = this.fresh(`element_${k}`);
+      out.push(await this.node("Identity", [item], {}, alias));
+    }
+    return out;
   }
 
   /** Tensors of one shape stacked along a new axis (Reshape each to hold it, then Concat). */
@@ -153,6 +174,7 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
     const sel = await u.scalar(exit.cond);
     for (let j = 0; j < N; j++) {
       const a = graph.lookup(final[j])!, b = graph.lookup(exit.state[j])!;
+      if (isCompound(a) || isCompound(b)) u.refuse(`carried value ${j} is a sequence or optional and the condition is known only at run time; kiln resolves sequences at compile time`, exit.cond);
       if (a.dtype !== b.dtype || a.shape?.join() !== b.shape?.join()) {
         u.refuse(`carried value ${j} changes shape between iterations ([${b.shape}] then [${a.shape}]) and the condition is known only at run time; kiln compiles static shapes`, exit.cond);
       }
@@ -169,7 +191,7 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
 }
 
 export async function inferScan(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
-  if (ctx.opset < 9) ctx.unsupported("Scan before opset 9 (a batch axis and sequence_lens) is not supported; convert the model to opset 9 or later");
+  if (ctx.opset < 9) return inferScan8(graph, n, ctx, hooks);
   const body = bodyOf(n, ctx);
   const M = ctx.attrs.int("num_scan_inputs", 0);
   const N = n.inputs.length - M;
@@ -207,4 +229,60 @@ export async function inferScan(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
     if (!out) continue;
     await u.stack(outDirs[j] ? [...scans[j]].reverse() : scans[j], outAxes[j], out);
   }
+}
+
+/**
+ * Scan-8: inputs (sequence_lens?, state..., scan...), the states [B, ...] and scan inputs
+ * [B, T, ...] batched on axis 0, each batch row scanned on its own (inputs `directions`; outputs
+ * always forward) and the results stacked back on axis 0. Each row must run all T steps:
+ * sequence_lens, when given, must be known at compile time and all T (shorter rows would leave
+ * outputs padded as onnxruntime pads them, which kiln does not do).
+ */
+async function inferScan8(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
+  const body = bodyOf(n, ctx);
+  const M = ctx.attrs.int("num_scan_inputs", 0);
+  const N = n.inputs.length - 1 - M;
+  const K = body.outputs.length - N;
+  if (M < 1 || N < 0 || K < 0 || body.inputs.length !== N + M) ctx.invalid(`num_scan_inputs ${M} does not fit ${n.inputs.length} inputs (sequence_lens first) and a body of ${body.inputs.length} inputs, ${body.outputs.length} outputs`);
+  const dirs = ctx.attrs.ints("directions", new Array(M).fill(0));
+  if (dirs.length !== M) ctx.invalid(`directions has ${dirs.length} entries for ${M} scan inputs`);
+  const scanIn = n.inputs.slice(1 + N).map((_, j) => ctx.input(1 + N + j));
+  if (scanIn.some((x) => x.shape.length < 2)) ctx.invalid("every scan input is [batch, sequence, ...]: rank 2 at least");
+  const [B, T] = scanIn[0].shape;
+  if (scanIn.some((x) => x.shape[0] !== B || x.shape[1] !== T)) ctx.invalid(`the scan inputs differ in batch or sequence length (${scanIn.map((x) => `[${x.shape.slice(0, 2)}]`).join(", ")})`);
+  for (let j = 0; j < N; j++) if (ctx.input(1 + j).shape[0] !== B) ctx.invalid(`state ${j} has batch ${ctx.input(1 + j).shape[0]}, the scan inputs ${B}`);
+  const lens = ctx.ints(0);
+  if (lens && (lens.length !== B || lens.some((l) => l !== T))) {
+    ctx.unsupported(`sequence_lens [${lens}] has rows shorter than the sequence (${T}); kiln runs Scan-8 on full-length rows only`);
+  }
+  if (B * T > MAX_UNROLL) ctx.unsupported(`it scans ${B} x ${T} steps; kiln unrolls scans of at most ${MAX_UNROLL}`);
+  if (B === 0 || (T === 0 && K > 0)) ctx.unsupported("it scans an empty batch or no step, and its outputs' shapes would come from no iteration");
+  const u = new Unroller(graph, n, ctx, hooks);
+  graph.removeNode(n.name);
+  const axis0 = { axis: { type: "int" as const, value: 0 } };
+  const finals: string[][] = Array.from({ length: N }, () => []);
+  const rows: string[][] = Array.from({ length: K }, () => []);
+  for (let b = 0; b < B; b++) {
+    const row = u.int64("batch", [b], []);
+    let state: string[] = [];
+    for (const s of n.inputs.slice(1, 1 + N)) state.push(await u.node("Gather", [s, row], axis0));
+    const seqs: string[] = [];
+    for (const x of n.inputs.slice(1 + N)) seqs.push(await u.node("Gather", [x, row], axis0));
+    const scans: string[][] = Array.from({ length: K }, () => []);
+    for (let t = 0; t < T; t++) {
+      const slices: string[] = [];
+      for (let j = 0; j < M; j++) slices.push(await u.node("Gather", [seqs[j], u.int64("step", [dirs[j] ? T - 1 - t : t], [])], axis0));
+      const outs = await u.iteration(body, b * T + t, [...state, ...slices], []);
+      state = outs.slice(0, N);
+      outs.slice(N).forEach((o, j) => scans[j].push(o));
+    }
+    state.forEach((s, j) => finals[j].push(s));
+    for (let j = 0; j < K; j++) {
+      const stacked = u.fresh("scan_row");
+      await u.stack(scans[j], 0, stacked);
+      rows[j].push(stacked);
+    }
+  }
+  for (let j = 0; j < N; j++) if (n.outputs[j]) await u.stack(finals[j], 0, n.outputs[j]);
+  for (let j = 0; j < K; j++) if (n.outputs[N + j]) await u.stack(rows[j], 0, n.outputs[N + j]);
 }

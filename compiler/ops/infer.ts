@@ -3,8 +3,10 @@
 // so shape subgraphs such as Shape -> Gather -> Concat -> Reshape resolve to constants.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError, listed } from "../../runtime/errors.js";
-import type { Dim, Graph, Node, Tensor } from "../ir/graph.js";
+import { isCompound, type Dim, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { inferControl } from "./infer-control.js";
+import type { ControlHooks } from "./infer-loop.js";
+import { bindContainerInputs, flattenContainerOutputs, inferCompound, type InputLayout } from "./infer-sequence.js";
 import { inputsBehind } from "../ir/subgraph.js";
 import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
 import { allOps, hasTrait, opDef } from "./index.js";
@@ -15,6 +17,8 @@ export type Evaluator = (graph: Graph, node: Node, inputs: (Tensor | undefined)[
 export interface InferOptions {
   /** user-given input shapes, by input name */
   shapes?: Record<string, readonly number[]>;
+  /** what the sequence and optional inputs hold (infer-sequence.ts InputLayout), by input name */
+  layouts?: Record<string, InputLayout>;
   evaluate?: Evaluator;
   /** evaluate constant nodes whose outputs have at most this many elements in all (default: no limit) */
   foldLimit?: number;
@@ -82,8 +86,10 @@ export function unboundInputs(graph: Graph, shapes: Record<string, readonly numb
 }
 
 export async function inferShapes(graph: Graph, options: InferOptions = {}): Promise<void> {
+  bindContainerInputs(graph, options.layouts);
   bindInputShapes(graph, options.shapes);
   await inferNodes(graph, options);
+  flattenContainerOutputs(graph);
 }
 
 /** Infer every node of a graph (or a subgraph, whose captured values its enclosing scopes typed). */
@@ -115,9 +121,16 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   // optional inputs come last in every operator: the first `min` are required
   const missing = bounds ? n.inputs.slice(0, bounds[0]).findIndex((i) => !i) : -1;
   if (missing >= 0) throw new KilnError("INVALID_MODEL", `${n.op} input ${missing} is required but absent`, context);
+  // sequences and empty optionals: resolved by the op's compound rule; a Loop or If carries them by name
+  const compound = n.inputs.some((name) => name && isCompound(graph.lookup(name)));
+  if (compound && !entry.compound && !hasTrait(n, "subgraphs")) {
+    const which = n.inputs.find((name) => name && isCompound(graph.lookup(name)))!;
+    throw new KilnError("UNSUPPORTED_OP", `input ${JSON.stringify(which)} is a ${graph.lookup(which)!.none ? "optional holding nothing" : "sequence"}, which ${n.op} does not take`, context);
+  }
   const inputs: (InputInfo | undefined)[] = n.inputs.map((name) => {
     if (!name) return undefined;
     const v = graph.lookup(name) ?? { name };
+    if (isCompound(v)) return undefined;
     if (v.unsupportedType) {
       throw new KilnError("UNSUPPORTED_OP", `input ${JSON.stringify(name)} has type ${v.unsupportedType}, which kiln does not support`, context);
     }
@@ -125,15 +138,19 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
     return { name, dtype: v.dtype, shape: v.shape as number[], value: v.const };
   });
   const ctx = new ShapeCtx(n, opset, inputs);
-  if (hasTrait(n, "subgraphs")) {
+  // ops resolved here add plain nodes in their place, inferred (and folded) as they are added; an
+  // added node that is itself resolved (an Identity of a sequence) is gone already
+  const hooks: ControlHooks = {
+    inferBody: (body) => inferNodes(body, options),
+    inferAdded: async (added) => {
+      await inferNode(graph, added, options);
+      if (graph.g.hasNode(added.name) && added.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(added.name);
+    },
+  };
+  const resolve = entry.compound && (compound || hasTrait(n, "compile-time-only")) ? entry.compound : undefined;
+  if (resolve || hasTrait(n, "subgraphs")) {
     try {
-      return await inferControl(graph, n, ctx, {
-        inferBody: (body) => inferNodes(body, options),
-        inferAdded: async (added) => {
-          await inferNode(graph, added, options);
-          if (added.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(added.name);
-        },
-      });
+      return await (resolve ? inferCompound(graph, n, resolve, ctx, hooks) : inferControl(graph, n, ctx, hooks));
     } catch (e) {
       throw e instanceof KilnError ? withFreezableInputs(graph, n, e) : e;
     }

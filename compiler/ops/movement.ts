@@ -1,7 +1,7 @@
 // Shape rules for data-movement and shape operators.
 import { dtypeFromOnnx } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
-import { broadcastShapes, normAxis, OpTable, type OutputInfo, type ShapeCtx, type ShapeRule } from "./registry.js";
+import { broadcastShapes, normAxis, OpTable, passOn, type OutputInfo, type ShapeCtx, type ShapeRule } from "./registry.js";
 import { padAmounts, sliceParams } from "./movement-params.js";
 
 const ops = new OpTable();
@@ -39,7 +39,7 @@ ops.define("Size", (ctx) => {
 ops.define("Identity", (ctx) => {
   const x = ctx.input(0);
   return [{ dtype: x.dtype, shape: [...x.shape] }];
-}, { arity: [1, 1], traits: ["reshape", "alias", "moves"], lastChange: 13 });
+}, { arity: [1, 1], traits: ["reshape", "alias", "moves"], lastChange: 13, compound: (s) => [passOn(s.operands[0]!)] });
 
 
 const sizeOfShape = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

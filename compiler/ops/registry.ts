@@ -5,7 +5,7 @@
 import { isPacked, type DTypeName } from "../../runtime/dtypes.js";
 import { KilnError, listed } from "../../runtime/errors.js";
 import { Attrs } from "../ir/attrs.js";
-import type { Node, Tensor } from "../ir/graph.js";
+import type { Attr, Graph, Node, Tensor } from "../ir/graph.js";
 
 export interface TensorType {
   dtype: DTypeName;
@@ -102,6 +102,41 @@ export class ShapeCtx {
 }
 
 export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
+
+/**
+ * An input as a sequence op sees it: a tensor, a sequence (its elements, value names), or an
+ * optional that holds nothing; undefined for an absent input. Sequences and optionals are
+ * resolved at compile time (infer-sequence.ts).
+ */
+export type Operand = { tensor: InputInfo } | { items: readonly string[] } | { none: true };
+
+/** An output of a sequence op: a tensor value (by name), a sequence of them, or an optional holding nothing. */
+export type Resolved = { tensor: string } | { items: readonly string[] } | { none: true };
+
+/** Adds typed nodes and constants in the resolved op's place (infer-loop.ts Unroller). */
+export interface Builder {
+  constant(what: string, t: Tensor): string;
+  int64(what: string, values: number[], dims?: number[]): string;
+  /** a node of one output, inferred (and folded when its inputs are constants); its output's name */
+  node(op: string, inputs: string[], attrs?: Record<string, Attr>): Promise<string>;
+  /** a body graph run once on these inputs, inferred and inlined; its outputs' names */
+  iteration(body: Graph, k: number, args: string[], guard: []): Promise<string[]>;
+}
+
+export interface CompoundCtx {
+  /** tensor inputs (a sequence or empty optional input is undefined here: see operands) */
+  ctx: ShapeCtx;
+  operands: (Operand | undefined)[];
+  build: Builder;
+  /** a tensor value's type, by name (a sequence's element) */
+  lookup(name: string): TensorType;
+}
+
+/** An operand given back unchanged (Identity of a sequence, OptionalGetElement of one). */
+export const passOn = (o: Operand): Resolved => ("tensor" in o ? { tensor: o.tensor.name } : o);
+
+/** How an op that takes or gives sequences or optionals resolves at compile time. */
+export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
 
 /**
  * What passes and kernels ask about an operator, instead of keeping their own lists of op names:
@@ -201,6 +236,12 @@ export interface OpDef {
    * without a rule (cost.ts nodeFlops); other ops count none.
    */
   flops?: (node: Node, inputs: readonly (readonly number[])[], outputs: readonly (readonly number[])[]) => number;
+  /**
+   * Its rule over sequences and optionals (the sequence ops; Identity and OptionalGetElement when
+   * given one): inference resolves the node with it at compile time, whenever an input is a
+   * sequence or an empty optional, or always for a `compile-time-only` op that has one.
+   */
+  compound?: CompoundRule;
 }
 
 export type OpOptions = Partial<Omit<OpDef, "name" | "shape" | "traits">> & { traits?: readonly Trait[] };
