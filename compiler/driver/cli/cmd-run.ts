@@ -73,9 +73,10 @@ export async function cmdRun(args: Args): Promise<number> {
  * Liftoff's baseline code (a wasm function tiers up only on its next call, and each layer is called
  * once per run), 2-3x slower than optimized code on the SIMD kernels, and compile each function
  * lazily on the main thread as it is first called. Compiling every function optimized up front
- * instead uses V8's background threads and gives the one run its steady speed (SqueezeNet AOT: the
- * first run 230 -> 90 ms, the compile 10 -> 95 ms on this 2-core VM). The flags apply to wasm
- * compiled after this point in this process only: the CLI's own process, never a library caller's.
+ * instead uses V8's background threads and gives the one run its steady speed (SqueezeNet AOT on
+ * this 2-core VM, quiet: the first run 155-170 -> 86-98 ms, the compile 8 -> 60 ms). The flags
+ * apply to wasm compiled after this point in this process; cmdRun is reached only through the CLI's
+ * main(), so a library caller's process is never changed.
  */
 function optimizeBeforeFirstRun(): void {
   v8.setFlagsFromString("--no-liftoff");
