@@ -21,15 +21,21 @@ export type RunValue<T> = T | T[] | null;
 const quote = (s: string) => JSON.stringify(s);
 
 /**
- * The feeds of the module's tensor slots, from feeds that may hold sequences and empty optionals.
+ * The feeds of the module's tensor slots, from feeds that may hold sequences and empty optionals:
+ * a function of the feeds, made once per session from its manifest.
  * A sequence must have the length it was compiled for (its elements' dims and dtypes are checked
  * slot by slot, each named `x[k]`), and an optional compiled empty must be fed nothing: the module
  * is specialized, and another length or a value is a different module (compile for it, or load(),
  * which compiles per feed).
  */
-export function flattenFeeds(manifest: Manifest, feeds: Record<string, FeedValue>): Record<string, TensorInput | TypedArray> {
-  const out: Record<string, TensorInput | TypedArray> = {};
+export function feedFlattener(manifest: Manifest): (feeds: Record<string, FeedValue>) => Record<string, TensorInput | TypedArray> {
+  // built once per session: flattening runs on every run
   const containers = new Map((manifest.containers?.inputs ?? []).map((c) => [c.name, c.items]));
+  return (feeds) => flattenFeeds(containers, feeds);
+}
+
+function flattenFeeds(containers: ReadonlyMap<string, readonly string[] | null>, feeds: Record<string, FeedValue>): Record<string, TensorInput | TypedArray> {
+  const out: Record<string, TensorInput | TypedArray> = {};
   for (const [name, feed] of Object.entries(feeds)) {
     const items = containers.get(name);
     const bad = (why: string) => new KilnError("BAD_INPUT", `input ${quote(name)} ${why}`);

@@ -3,7 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { flattenFeeds, groupOutputs, type RunValue } from "./containers.js";
+import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
@@ -258,9 +258,10 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     scheduler.finish();
   };
 
+  const flatten = feedFlattener(manifest);
   const write = (given: Feeds) => {
     checkFeeds(given);
-    const feeds = flattenFeeds(manifest, given);
+    const feeds = flatten(given);
     const names = new Set(Object.keys(feeds));
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
