@@ -12,9 +12,18 @@ import binaryen from "binaryen";
 import { memoryHash, type MemoryHash } from "../runtime/checksum.js";
 import { DERIVE, type DerivedSpan } from "../runtime/manifest.js";
 import type { Graph, Tensor } from "../compiler/ir/graph.js";
+import { halfSourceOf } from "../compiler/ir/values.js";
 import { Fn } from "./fn.js";
+import { addScaleF32, addWidenHalfs, SCALE_F32, WIDEN_HALFS } from "./math/half.js";
+import type { Piece } from "./weights-image.js";
 import type { LazyConstant, TensorRef } from "./kernels/kernel.js";
 import type { MemoryLayout } from "./placement.js";
+
+/** `f`'s bytes as a constant to checksum */
+const float32Constant = (f: Float32Array): LazyConstant => ({ byteLength: f.byteLength, write: (into) => into.set(new Uint8Array(f.buffer, f.byteOffset, f.byteLength)) });
+
+/** Fewer float16 codes than this are stored widened: a derived piece costs manifest and code bytes. */
+const MIN_WIDENED = 64;
 
 export class DeriveTable {
   private readonly spans = new Map<number, DerivedSpan>();
@@ -54,11 +63,59 @@ export class DeriveTable {
     return name;
   }
 
+  /** the spans that widen float16 weights in their slots (see widen), by the address of the stored codes, with their stored factors */
+  private readonly widens = new Map<number, { span: DerivedSpan; factors?: Piece }>();
+  private scaled = false;
+
+  /**
+   * The stored pieces of a weight placed at `addr`, when the artifact can keep it as the float16
+   * codes it comes from (compiler/ir/values.ts HalfSource; the widen-float16 pass makes them): the
+   * codes in the upper half of the weight's float32 slot (and a folded BatchNormalization's factors
+   * among the kernels' constants), and a derived piece over the whole slot, which the module's
+   * WIDEN_HALFS (then SCALE_F32) computes in place when a layer that reads the weight is placed,
+   * before that layer's other derived pieces (a packed form of the weight reads it). Undefined to
+   * store the float32 bytes: not compact, a small tensor (not worth a derived piece), or a NaN in
+   * it (halfsToFloat32 does not keep a code's payload).
+   */
+  widen(tensor: Tensor, addr: number): Piece[] | undefined {
+    const src = this.on ? halfSourceOf(tensor) : undefined;
+    if (!src || src.codes.length < MIN_WIDENED) return undefined;
+    const { codes, scale } = src;
+    const n = codes.length;
+    const sum = this.decided?.has(addr) ? this.decided.get(addr) : this.checksumUnlessNaN(float32Constant(tensor.data as Float32Array));
+    this.decided?.set(addr, sum);
+    if (sum === undefined) return undefined;
+    const m = this.m;
+    const i32 = (v: number) => m.i32.const(v);
+    const stored: Piece = { addr: addr + 2 * n, size: 2 * n, bytes: new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength) };
+    const factorBytes = scale && new Uint8Array(scale.factors.buffer, scale.factors.byteOffset, scale.factors.byteLength);
+    const factors = factorBytes && this.layout.placeConstant(factorBytes).addr;
+    const factorsPiece: Piece | undefined = factorBytes && { addr: factors!, size: factorBytes.length, bytes: factorBytes };
+    this.widens.set(stored.addr, { span: [addr, 4 * n, sum, this.pending.length], factors: factorsPiece });
+    this.scaled ||= !!scale;
+    this.pending.push((fn) => fn.emit(
+      m.call(WIDEN_HALFS, [i32(addr + 2 * n), i32(addr), i32(n)], binaryen.none),
+      ...(scale ? [m.call(SCALE_F32, [i32(addr), i32(n), i32(factors!), i32(scale.factors.length), i32(scale.inner)], binaryen.none)] : [])));
+    return factorsPiece ? [stored, factorsPiece] : [stored];
+  }
+
+  /**
+   * For a layer's stored pieces: the factors pieces the widening of any of them reads too, and the
+   * derived pieces that widen them (first among the layer's derived pieces).
+   */
+  widensOf(pieces: readonly Piece[]): { factors: Piece[]; spans: DerivedSpan[] } {
+    const found = pieces.flatMap((p) => this.widens.get(p.addr) ?? []);
+    const have = new Set(pieces);
+    return { factors: found.flatMap((w) => (w.factors && !have.has(w.factors) ? [w.factors] : [])), spans: found.map((w) => w.span) };
+  }
+
   /** code emitters of the derive functions, in index order */
   private readonly pending: ((fn: Fn) => void)[] = [];
 
   /** Adds the derive functions to the module (once its memory is set: loads and stores name it); their names. */
   emit(): string[] {
+    if (this.widens.size) addWidenHalfs(this.m);
+    if (this.scaled) addScaleF32(this.m);
     return this.pending.map((code, k) => {
       const fn = new Fn(this.m, `derive_${k}`);
       code(fn);
@@ -98,6 +155,7 @@ export class DeriveTable {
   get bytes(): number {
     let n = 0;
     for (const s of this.spans.values()) n += s[1];
+    for (const w of this.widens.values()) n += w.span[1];
     return n;
   }
 }

@@ -195,7 +195,12 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
-  for (const c of read) if (!weights.streamed.has(c)) image.add(tensorPiece(layout.slots.get(c)!.addr, graph.values.get(c)!.const!));
+  for (const c of read) {
+    if (weights.streamed.has(c)) continue;
+    const addr = layout.slots.get(c)!.addr, t = graph.values.get(c)!.const!;
+    // a weight widened from float16 is stored as its codes unless it is a graph output (placed by no layer)
+    for (const p of (!graph.outputs.includes(c) && derives.widen(t, addr)) || [tensorPiece(addr, t)]) image.add(p);
+  }
   if (threaded(options) && placement === "data") {
     // an active data segment is written again by every instance: each worker would rewrite the weights
     throw new KilnError("BAD_OPTION", "a threaded module (threads > 1) keeps its weights out of data segments: use weights \"section\" or \"external\"");
@@ -255,8 +260,11 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     layerFns.push(maxThreads > 1 ? threadedLayer(m, own, split, layers.length > 0 && !layers[layers.length - 1].split) : own);
     const flops = nodeFlops(node, staticDims);
     if (stream?.wait.has(k)) waits.push(layers.length);
-    const spans = sealedStream ? sealedStream.layer(k) : image.readBy(ctx.inputs, ctx.constantAddrs).map(span);
-    const derived = derives.spansOf(ctx.constantAddrs);
+    const pieces = sealedStream ? [] : image.readBy(ctx.inputs, ctx.constantAddrs);
+    // float16 weights widened in their slots first: the layer's other derived pieces may read them
+    const widens = derives.widensOf(pieces);
+    const spans = sealedStream ? sealedStream.layer(k) : [...pieces, ...widens.factors].map(span);
+    const derived = [...widens.spans, ...derives.spansOf(ctx.constantAddrs)];
     layers.push({ name: node.name, op: node.op, kernel: choice.name, weights: spans, ...(derived.length ? { derived } : {}), ...(flops ? { flops } : {}), ...(maxThreads > 1 ? { split } : {}) });
   }
   const claimed = new Set(layers.flatMap((l) => l.weights!.map(([addr]) => addr)));

@@ -14,6 +14,7 @@
 import type { Graph, Node, Tensor, Value } from "../compiler/ir/graph.js";
 import { splatTensor, isLazySplat, splatValue } from "../compiler/ir/splat.js";
 import { deferredTensor } from "../compiler/ir/scaled.js";
+import { halfTransposed } from "../compiler/ir/values.js";
 import { LAYOUT_DOMAIN } from "../compiler/ops/layout.js";
 import { nhwcDepthwiseGeometry } from "../codegen/capabilities.js";
 import { Attrs } from "../compiler/ir/attrs.js";
@@ -126,11 +127,13 @@ function transposedWeights(w: Tensor): Tensor {
   const [M, C] = w.dims;
   const one = isLazySplat(w) ? splatValue(w) : undefined;
   if (one) return splatTensor("float32", [C, M], one);
-  return deferredTensor([C, M], () => {
+  const t = deferredTensor([C, M], () => {
     const src = w.data as Float32Array, out = new Float32Array(C * M);
     for (let mo = 0; mo < M; mo++) for (let c = 0; c < C; c++) out[c * M + mo] = src[mo * C + c];
     return out;
   });
+  halfTransposed(t, w, M, C); // from float16 codes: a compact artifact stores them transposed
+  return t;
 }
 
 function rewrite(graph: Graph, region: Node[], kinds: ReadonlyMap<string, Kind>): void {

@@ -17,7 +17,7 @@
 import { capturesOf, subgraphsOf, type Graph, type Node, type Tensor, type Value } from "../compiler/ir/graph.js";
 import { guardOf, setGuard } from "../compiler/ir/subgraph.js";
 import { hasTrait } from "../compiler/ops/index.js";
-import { halfsToFloat32 } from "../compiler/ir/values.js";
+import { widenedHalfs } from "../compiler/ir/values.js";
 import { KilnError } from "../runtime/errors.js";
 import type { Pass } from "./pass.js";
 
@@ -123,8 +123,9 @@ function widenValue(v: Value): void {
   if (v.const) v.const = widenTensor(v.const);
 }
 
+/** t widened exactly; the float16 codes are remembered, so that an artifact can store them as they are (codegen/derive.ts) */
 function widenTensor(t: Tensor): Tensor {
-  return { dtype: "float32", dims: [...t.dims], data: halfsToFloat32(t.data as Uint16Array) };
+  return widenedHalfs(t.dims, t.data as Uint16Array);
 }
 
 /** o (now float32) goes through float16 and back: what the graph rounds to float16 stays rounded. */

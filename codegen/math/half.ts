@@ -45,3 +45,84 @@ export function addHalfHelpers(m: binaryen.Module): void {
     fn.finish(binaryen.i32);
   }
 }
+
+/** The module function WIDEN_HALFS(src, dst, n): n float16 codes at src, widened to float32 at dst. */
+export const WIDEN_HALFS = "kiln_widen_f16";
+
+/**
+ * Adds WIDEN_HALFS, which a compact artifact's derive functions call to widen a float16 weight in
+ * its own float32 slot (codegen/derive.ts): the codes sit in the slot's upper half (src = dst + 2n)
+ * and are widened front to back, 8 at a time, each block loaded before anything is stored. Element
+ * i is stored at [dst + 4i, dst + 4i + 4), below every code not yet read (dst + 2n + 2j, j > i), so
+ * nothing is overwritten before it is read. Bit for bit what compiler/ir/values.ts halfsToFloat32
+ * gives for every code but NaNs (which the artifact stores widened): |h| << 13 read as a float32 is
+ * the half's value times 2^-112 (a float32 subnormal for a half subnormal; wasm keeps subnormals),
+ * so one multiply by 2^112 gives the value exactly; Inf and NaN get the float32 exponent directly.
+ */
+export function addWidenHalfs(m: binaryen.Module): void {
+  const fn = new Fn(m, WIDEN_HALFS, [binaryen.i32, binaryen.i32, binaryen.i32]);
+  const src = fn.param(0), dst = fn.param(1), n = fn.param(2);
+  const v = fn.local(binaryen.v128), lanes = fn.local(binaryen.v128);
+  const splat = (x: number) => m.i32x4.splat(m.i32.const(x | 0));
+  const bits = () => m.i32x4.shl(m.v128.and(lanes.get(), splat(0x7fff)), m.i32.const(13));
+  // four codes (zero-extended lanes) widened and stored at dst + offset
+  const store = (offset: number, codes: binaryen.ExpressionRef) => [
+    lanes.set(codes),
+    m.v128.store(offset, 4, dst.get(), m.v128.or(
+      m.v128.bitselect(
+        m.v128.or(bits(), splat(0x7f800000)),
+        m.f32x4.mul(bits(), m.f32x4.splat(m.f32.const(2 ** 112))),
+        m.i32x4.gt_s(m.v128.and(lanes.get(), splat(0x7fff)), splat(0x7bff))),
+      m.i32x4.shl(m.v128.and(lanes.get(), splat(0x8000)), m.i32.const(16)))),
+  ];
+  const blocks = fn.label("blocks"), tail = fn.label("tail");
+  const step = (bytesIn: number, bytesOut: number) => [src.set(m.i32.add(src.get(), m.i32.const(bytesIn))), dst.set(m.i32.add(dst.get(), m.i32.const(bytesOut))), n.set(m.i32.sub(n.get(), m.i32.const(bytesIn / 2)))];
+  fn.emit(
+    m.block(blocks + "_out", [m.loop(blocks, m.block(null, [
+      m.br(blocks + "_out", m.i32.lt_u(n.get(), m.i32.const(8))),
+      v.set(m.v128.load(0, 1, src.get())),
+      ...store(0, m.i32x4.extend_low_i16x8_u(v.get())),
+      ...store(16, m.i32x4.extend_high_i16x8_u(v.get())),
+      ...step(16, 32),
+      m.br(blocks),
+    ]))]),
+    m.block(tail + "_out", [m.loop(tail, m.block(null, [
+      m.br(tail + "_out", m.i32.eqz(n.get())),
+      m.f32.store(0, 4, dst.get(), m.call(HALF_TO_FLOAT, [m.i32.load16_u(0, 1, src.get())], binaryen.f32)),
+      ...step(2, 4),
+      m.br(tail),
+    ]))]),
+  );
+  fn.finish();
+}
+
+/** The module function SCALE_F32(dst, n, factors, count, inner): float32 x[k] at dst times factors[floor(k / inner) % count], in place. */
+export const SCALE_F32 = "kiln_scale_f32";
+
+/**
+ * Adds SCALE_F32, which applies a float16 weight's folded BatchNormalization (compiler/ir/scaled.ts)
+ * after WIDEN_HALFS: one f32.mul per element, the Math.fround(w * s) the compiler computes.
+ */
+export function addScaleF32(m: binaryen.Module): void {
+  const fn = new Fn(m, SCALE_F32, [binaryen.i32, binaryen.i32, binaryen.i32, binaryen.i32, binaryen.i32]);
+  const dst = fn.param(0), n = fn.param(1), factors = fn.param(2), count = fn.param(3), inner = fn.param(4);
+  const c = fn.local(binaryen.i32), j = fn.local(binaryen.i32), f = fn.local(binaryen.f32);
+  const outer = fn.label("rows"), row = fn.label("row");
+  fn.emit(m.block(outer + "_out", [m.loop(outer, m.block(null, [
+    m.br(outer + "_out", m.i32.eqz(n.get())),
+    f.set(m.f32.load(0, 4, m.i32.add(factors.get(), m.i32.shl(c.get(), m.i32.const(2))))),
+    j.set(inner.get()),
+    m.block(row + "_out", [m.loop(row, m.block(null, [
+      m.br(row + "_out", m.i32.eqz(j.get())),
+      m.f32.store(0, 4, dst.get(), m.f32.mul(m.f32.load(0, 4, dst.get()), f.get())),
+      dst.set(m.i32.add(dst.get(), m.i32.const(4))),
+      j.set(m.i32.sub(j.get(), m.i32.const(1))),
+      m.br(row),
+    ]))]),
+    n.set(m.i32.sub(n.get(), inner.get())),
+    c.set(m.i32.add(c.get(), m.i32.const(1))),
+    m.if(m.i32.eq(c.get(), count.get()), c.set(m.i32.const(0))),
+    m.br(outer),
+  ]))]));
+  fn.finish();
+}

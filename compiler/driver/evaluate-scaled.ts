@@ -6,6 +6,7 @@
 // deferred, and Math.fround(w * s) is bit for bit the Mul kernel's f32.mul.
 import type { Tensor } from "../ir/graph.js";
 import { scaledTensor } from "../ir/scaled.js";
+import { halfSourceOf } from "../ir/values.js";
 import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
@@ -42,7 +43,8 @@ function deferrable(r: EvalRequest, index: number, shapeOf: (name: string) => re
   const out = r.outputs[0].shape;
   for (const k of [0, 1]) {
     const base = r.inputs[k], other = 1 - k;
-    if (!base || base.dtype !== "float32" || base.dims.join() !== out.join() || sizeOf(out) < MIN_SCALED_ELEMENTS) continue;
+    // a weight widened from float16 is always deferred: its product is then derived from the codes (compiler/ir/values.ts halfScaled)
+    if (!base || base.dtype !== "float32" || base.dims.join() !== out.join() || (sizeOf(out) < MIN_SCALED_ELEMENTS && !halfSourceOf(base))) continue;
     const t = r.inputs[other];
     if (t && t.dtype !== "float32") return undefined;
     const dims = t ? t.dims : shapeOf(node.inputs[other]);

@@ -10,6 +10,7 @@ import { sizeOf } from "../../runtime/dtypes.js";
 import type { Tensor } from "./graph.js";
 import { isLazySplat, splatValue } from "./splat.js";
 import { tensorBytes } from "./raw.js";
+import { halfScaled } from "./values.js";
 
 /**
  * A float32 constant computed from other constants on the first read of `data`, then kept: the
@@ -71,7 +72,9 @@ export function scaledTensor(base: Tensor, scale: Float32Array, axis: number): T
   if (scale.length !== 1 && scale.length !== dims[axis]) throw new Error(`scaledTensor: ${scale.length} factors for axis ${axis} of [${dims}]`);
   const inner = scale.length === 1 ? Math.max(1, sizeOf(dims)) : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const factors = Float32Array.from(scale), step = Math.max(1, inner);
-  return new ScaledTensor(dims, () => multiplied(dims, base, factors, step));
+  const t = new ScaledTensor(dims, () => multiplied(dims, base, factors, step));
+  halfScaled(t, base, factors, step); // a float16 weight's product is derived from its codes in a compact artifact
+  return t;
 }
 
 /** True for a scaled constant (BatchNormalization folded into weights). */

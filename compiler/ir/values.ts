@@ -23,6 +23,53 @@ export function halfsToFloat32(codes: Uint16Array): Float32Array {
   return out;
 }
 
+/**
+ * How a float32 tensor comes from float16 codes, exactly: a compact artifact stores the codes (half
+ * the bytes) and the module computes the tensor as it places the weight (codegen/derive.ts).
+ */
+export interface HalfSource {
+  /** float16 codes, one per element of the tensor, in its element order */
+  codes: Uint16Array;
+  /** then element k times factors[floor(k / inner) % factors.length], rounded to float32 once (a folded BatchNormalization) */
+  scale?: { factors: Float32Array; inner: number };
+}
+
+const halfSources = new WeakMap<Tensor, HalfSource>();
+
+/**
+ * A float32 tensor of float16 codes, widened exactly, that remembers the codes (see HalfSource). A
+ * pass that computes a new tensor from it makes one without them, stored as float32, unless it
+ * says how (halfScaled, halfTransposed).
+ */
+export function widenedHalfs(dims: readonly number[], codes: Uint16Array): Tensor {
+  const t: Tensor = { dtype: "float32", dims: [...dims], data: halfsToFloat32(codes) };
+  halfSources.set(t, { codes });
+  return t;
+}
+
+/** How `t` comes from float16 codes, if it does. */
+export function halfSourceOf(t: Tensor): HalfSource | undefined {
+  return halfSources.get(t);
+}
+
+/** `scaled` is `base` times factors[floor(k / inner) % factors.length], each product rounded to float32 (compiler/ir/scaled.ts) */
+export function halfScaled(scaled: Tensor, base: Tensor, factors: Float32Array, inner: number): void {
+  const src = halfSources.get(base);
+  if (src && !src.scale) halfSources.set(scaled, { codes: src.codes, scale: { factors, inner } });
+}
+
+/** `t` is the [rows, cols] matrix `w` transposed (passes/layout-nhwc.ts's 1x1 weights) */
+export function halfTransposed(t: Tensor, w: Tensor, rows: number, cols: number): void {
+  const src = halfSources.get(w);
+  if (!src) return;
+  const { codes, scale } = src;
+  // a scale along the rows (the output channels) runs along the columns of the transpose: period 1
+  if (scale && scale.factors.length !== 1 && !(scale.inner === cols && scale.factors.length === rows)) return;
+  const moved = new Uint16Array(codes.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) moved[c * rows + r] = codes[r * cols + c];
+  halfSources.set(t, { codes: moved, ...(scale ? { scale: scale.factors.length === 1 ? { factors: scale.factors, inner: codes.length } : { factors: scale.factors, inner: 1 } } : {}) });
+}
+
 export function toNumbers(t: Tensor): number[] {
   const a = t.data as ArrayLike<number | bigint>;
   if (t.dtype === "float16") return Array.from(a, (x) => halfToNumber(Number(x)));
