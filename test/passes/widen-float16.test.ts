@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { widenFloat16Pass } from "../../passes/widen-float16.js";
+import { widenFloat16, widenFloat16Pass } from "../../passes/widen-float16.js";
+import { parseGraph } from "../../compiler/ir/parse.js";
+import { halfSourceOf } from "../../compiler/ir/values.js";
 import { fileCheck } from "./check.js";
 import { expectUnchanged, runPassOn } from "./util.js";
 
@@ -19,6 +21,19 @@ CHECK: %r : float32[4] = Relu(%x/float32)
 CHECK: %y/float32 : float32[4] = Add(%r, %c)
 CHECK: %y : float16[4] = Cast[to=10](%y/float32)
 CHECK: output %y`);
+  });
+
+  it("a widened constant remembers its float16 codes (a compact artifact stores them, codegen/derive.ts)", () => {
+    const g = parseGraph(`
+input %x : float16[4]
+const %c : float16[4] = dense<[0.1, -2, 65504, 0.5]>
+%y : float16[4] = Add(%x, %c) {name="add"}
+output %y`);
+    const codes = Uint16Array.from(g.values.get("c")!.const!.data as Uint16Array);
+    widenFloat16(g);
+    const c = g.values.get("c")!.const!;
+    expect(c.dtype).toBe("float32");
+    expect(halfSourceOf(c)).toEqual({ codes });
   });
 
   it("rounds to float16 where the graph converts into it (Cast to float16 from float32), and not after arithmetic", async () => {
