@@ -3,8 +3,9 @@
 // the Einsum's packed kernel (codegen/kernels/attention/einsum-packed.ts) takes it. Attention as
 // exporters write it transposes Q and V from [b, s, h, d] to [b, h, s, d] before its two products
 // and the context back after them: three copies of the activations per layer, and at N threads
-// three more layers each with its barrier. Q K^T then reads Q in place ("bshd,bhdt->bhst") and
-// P V writes the context where the merge wanted it ("bhst,bthd->bshd"). The product is the same
+// three more layers each with its barrier (and K's transpose to [b, h, d, s] a fourth). Q K^T then
+// reads Q and K in place ("bshd,bthd->bhst") and P V writes the context where the merge wanted it
+// ("bhst,bthd->bshd"). The product is the same
 // code as the MatMul's (the packed GEMM, the same order of accumulation), so results do not change.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { chooseKernel } from "../codegen/capabilities.js";

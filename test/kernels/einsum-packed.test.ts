@@ -24,14 +24,19 @@ async function einsum(equation: string, dims: number[][], kernel: "packed" | "de
 
 describe("Einsum packed vs onnxruntime", () => {
   it("attention's Q K^T with Q read in [b, s, h, d]", () => einsum("bshd,bhdt->bhst", [[1, 7, 3, 5], [1, 3, 5, 29]], "packed"));
+  it("Q K^T with K read in [b, t, h, d] too: B's panels gathered lane by lane, odd rows and a tail panel", () => einsum("bshd,bthd->bhst", [[2, 9, 3, 7], [2, 29, 3, 7]], "packed"));
+  it("a transposed A and a transposed B, several K blocks", async () => {
+    await einsum("ji,jk->ik", [[500, 11], [500, 19]], "packed");
+    await einsum("ij,kj->ik", [[11, 500], [19, 500]], "packed");
+    await einsum("ji,kj->ik", [[9, 7], [21, 9]], "packed");
+  });
   it("attention's P V written in [b, s, h, d], two images", () => einsum("bhst,bthd->bshd", [[2, 3, 9, 11], [2, 11, 3, 21]], "packed"));
   it("a plain matrix product: odd rows, a 13-column tail panel, three K blocks", () => einsum("ij,jk->ik", [[37, 700], [700, 45]], "packed"));
   it("ellipsis batches", () => einsum("...ij,...jk->...ik", [[2, 3, 5, 6], [2, 3, 6, 17]], "packed"));
   it("labels of size 1 and an implicit output", () => einsum("aij,jk", [[1, 4, 3], [3, 8]], "packed"));
-  it("left to the loop-nest kernel: two M labels, K not contiguous in A, N not contiguous in B, too few columns", async () => {
+  it("left to the loop-nest kernel: two M labels, N not contiguous in the output, too few columns, a sum in one operand", async () => {
     await einsum("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], "default");
-    await einsum("ji,jk->ik", [[6, 5], [6, 9]], "default");
-    await einsum("ij,kj->ik", [[5, 6], [9, 6]], "default");
+    await einsum("ij,jk->ki", [[5, 6], [6, 9]], "default");
     await einsum("ij,jk->ik", [[5, 6], [6, 7]], "default");
     await einsum("ij,jk->i", [[5, 6], [6, 9]], "default");
   });
@@ -40,10 +45,13 @@ describe("Einsum packed vs onnxruntime", () => {
 describe("packedEinsumPlan", () => {
   it("finds M, N, K and the batch strides of attention's products", () => {
     expect(packedEinsumPlan("bshd,bhdt->bhst", [[1, 128, 12, 32], [1, 12, 32, 128]], [1, 12, 128, 128])).toEqual({
-      M: 128, N: 128, K: 32, aRows: 384, bRows: 128, cRows: 128, batch: [{ size: 12, a: 32, b: 4096, c: 16384 }],
+      M: 128, N: 128, K: 32, aRows: 384, aCols: 1, bRows: 128, bCols: 1, cRows: 128, batch: [{ size: 12, a: 32, b: 4096, c: 16384 }],
+    });
+    expect(packedEinsumPlan("bshd,bthd->bhst", [[1, 128, 12, 32], [1, 128, 12, 32]], [1, 12, 128, 128])).toEqual({
+      M: 128, N: 128, K: 32, aRows: 384, aCols: 1, bRows: 1, bCols: 384, cRows: 128, batch: [{ size: 12, a: 32, b: 32, c: 16384 }],
     });
     expect(packedEinsumPlan("bhst,bthd->bshd", [[1, 12, 128, 128], [1, 128, 12, 32]], [1, 128, 12, 32])).toEqual({
-      M: 128, N: 32, K: 128, aRows: 128, bRows: 384, cRows: 384, batch: [{ size: 12, a: 16384, b: 32, c: 32 }],
+      M: 128, N: 32, K: 128, aRows: 128, aCols: 1, bRows: 384, bCols: 1, cRows: 384, batch: [{ size: 12, a: 16384, b: 32, c: 32 }],
     });
   });
   it("is undefined for a label summed in one operand only, three operands or a bad equation", () => {

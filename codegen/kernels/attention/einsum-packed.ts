@@ -1,7 +1,7 @@
 // Einsum as a batched matrix product through the packed GEMM (matmul/gemm-packed.ts), its operands
 // and output read and written in place with the strides the equation gives. This is what lets
-// attention skip its head transposes (passes/fuse-transposed-matmul.ts): Q K^T reads Q as
-// [b, s, h, d] ("bshd,bhdt->bhst") and P V writes the context straight into [b, s, h, d]
+// attention skip its head transposes (passes/fuse-transposed-matmul.ts): Q K^T reads Q and K as
+// [b, s, h, d] ("bshd,bthd->bhst") and P V writes the context straight into [b, s, h, d]
 // ("bhst,bthd->bshd"), so no layer copies Q, V or the context between the two layouts. The
 // same code per matrix as MatMul's "packed-runtime" (B's panels copied into scratch, the 2x16
 // microkernel, K in the same order), split among threads the same way.
@@ -14,8 +14,8 @@ import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 /** The product's one M, N and K label and its batch labels, each with its element strides. */
 export interface PackedEinsum {
   M: number; N: number; K: number;
-  /** element strides: A's rows (M), B's rows (K), C's rows (M) */
-  aRows: number; bRows: number; cRows: number;
+  /** element strides: A's rows (M) and columns (K), B's rows (K) and columns (N), C's rows (M) */
+  aRows: number; aCols: number; bRows: number; bCols: number; cRows: number;
   batch: { size: number; a: number; b: number; c: number }[];
 }
 
@@ -27,8 +27,10 @@ const outStrides = (plan: EinsumPlan): number[] => {
 
 /**
  * The plan of a two-operand float32 Einsum that is one matrix product per batch index: one label
- * in A and the output (M), one in B and the output (N, contiguous in B and the output), one summed
- * in both (K, contiguous in A); the other output labels, in both operands, are batch labels;
+ * in A and the output (M), one in B and the output (N, contiguous in the output), one summed in
+ * both (K); the other output labels, in both operands, are batch labels; A and B may have any
+ * strides (A is read a float at a time anyway; a B whose N is not contiguous is gathered into the
+ * panel lane by lane, as attention's K^T: "bshd,bthd->bhst" reads K as [b, t, h, d]);
  * labels of size 1 do not count. Labels are told apart by their strides, so a label one operand
  * broadcasts counts as a second M or N label (no plan). Otherwise undefined (the loop-nest kernel).
  */
@@ -56,10 +58,10 @@ export function packedEinsumPlan(equation: string, shapes: readonly (readonly nu
   }
   if (M.length !== 1 || N.length !== 1 || K.length !== 1) return undefined;
   const [m, n, k] = [M[0], N[0], K[0]];
-  if (sa[k] !== 1 || sb[n] !== 1 || os[n] !== 1) return undefined;
+  if (os[n] !== 1) return undefined;
   // as packed-runtime: at least one row tile, panels mostly filled
   if (plan.sizes[m] < DEFAULT_TILE.mr || plan.sizes[n] < 8) return undefined;
-  return { M: plan.sizes[m], N: plan.sizes[n], K: plan.sizes[k], aRows: sa[m], bRows: sb[k], cRows: os[m], batch };
+  return { M: plan.sizes[m], N: plan.sizes[n], K: plan.sizes[k], aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch };
 }
 
 function plan(ctx: LayerCtx): PackedEinsum | undefined {
@@ -72,12 +74,12 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
 function emit(ctx: KernelCtx, p: PackedEinsum): void {
   const { fn } = ctx;
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
-  const view = (addr: number, rs: number, at: Local): RowMajor => ({ addr, rs, base: () => at.get() });
+  const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });
   const product = emitPackedGemm(ctx, {
     M: p.M, N: p.N, K: p.K,
-    a: view(ctx.input(0).addr, p.aRows, base.a),
-    b: view(ctx.input(1).addr, p.bRows, base.b),
-    c: view(ctx.output(0).addr, p.cRows, base.c),
+    a: view(ctx.input(0).addr, p.aRows, p.aCols, base.a),
+    b: view(ctx.input(1).addr, p.bRows, p.bCols, base.b),
+    c: view(ctx.output(0).addr, p.cRows, 1, base.c),
     bScratch: ctx.scratchAddr,
     threads: ctx.splitAmong(),
   });
