@@ -70,7 +70,10 @@ function fuseAt(g: Graph, mm: Node): boolean {
   if (r < 2 || r > LETTERS.length - 1 || rank(g, mm.inputs[0]) !== r || rank(g, mm.inputs[1]) !== r) return false;
   if (shape(mm.inputs[0]).split(",").slice(0, -2).join() !== shape(mm.outputs[0]).split(",").slice(0, -2).join()) return false;
   if (shape(mm.inputs[1]).split(",").slice(0, -2).join() !== shape(mm.outputs[0]).split(",").slice(0, -2).join()) return false;
-  const ta = privateProducer(g, mm.inputs[0], "Transpose"), tb = privateProducer(g, mm.inputs[1], "Transpose");
+  // x^T x^T reads one Transpose twice: taking it into one operand would leave the other reading a removed value
+  const same = mm.inputs[0] === mm.inputs[1];
+  const ta = same ? undefined : privateProducer(g, mm.inputs[0], "Transpose");
+  const tb = same ? undefined : privateProducer(g, mm.inputs[1], "Transpose");
   const to = soleConsumer(g, mm.outputs[0], "Transpose");
   const perms = { a: permOf(g, ta), b: permOf(g, tb), out: permOf(g, to) };
   const options: Fold[] = [];

@@ -49,6 +49,12 @@ input %k : float32[1,3,8,4]
 %qh : float32[1,3,9,8] = Transpose[perm=[0, 2, 1, 3]](%q) {name="qh"}
 %sc : float32[1,3,9,4] = MatMul(%qh, %k) {name="scores"}
 output %sc`);
+    // one Transpose read as both operands
+    await expectUnchanged(pass, `
+input %q : float32[1,9,3,9]
+%qh : float32[1,3,9,9] = Transpose[perm=[0, 2, 1, 3]](%q) {name="qh"}
+%sc : float32[1,3,9,9] = MatMul(%qh, %qh) {name="square"}
+output %sc`);
     await expectUnchanged(pass, `
 input %a : float32[2,9,8]
 input %b : float32[2,8,12]
