@@ -4,6 +4,7 @@ import { dce } from "./dce.js";
 import { foldConstantsPass } from "./fold-constants.js";
 import { fuseElementwisePass } from "./fuse-elementwise.js";
 import { fuseEpiloguePass } from "./fuse-epilogue.js";
+import { fuseTransposedMatmulPass } from "./fuse-transposed-matmul.js";
 import { fuseQdqPass } from "./fuse-qdq.js";
 import { fuseQdqLutPass } from "./fuse-qdq-lut.js";
 import { fuseDynamicQuantPass } from "./fuse-dynamic-quant.js";
@@ -21,7 +22,7 @@ import { quantizeStaticPass } from "./quantize-static.js";
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
-  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseTransposedMatmulPass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
   // run by the driver when asked (compile's quantize option), never by a level
   quantizeWeightsPass, quantizeStaticPass,
 ];
@@ -39,7 +40,7 @@ export function pipelineFor(level: OptLevel): Pass[] {
     case 0: return [selectKernelsPass];
     case 1: return [simplify, foldConstantsPass, dce, selectKernelsPass, planMemoryPass];
     // fuse-qdq before fold-constants, which would turn the weights' DequantizeLinear into float
-    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
+    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseTransposedMatmulPass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
   }
 }
 

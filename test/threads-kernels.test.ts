@@ -45,6 +45,9 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("MatMul packed: odd rows, a 13-column tail panel", () => expectSplitAndSame({ op: "MatMul", inputs: [f([3, 37, 200]), f([200, 333], true)] }, "packed"));
   it("MatMul packed: three K blocks, odd M", () => expectSplitAndSame({ op: "MatMul", inputs: [f([65, 900]), f([900, 70], true)] }, "packed"));
   it("MatMul packed-runtime: batches, B computed", () => expectSplitAndSame({ op: "MatMul", inputs: [f([4, 64, 48]), f([4, 48, 100])] }, "packed-runtime"));
+  it("Einsum packed: Q read in [b, s, h, d], odd sizes", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bshd,bhdt->bhst" } }, inputs: [f([2, 67, 3, 40]), f([2, 3, 40, 99])] }, "packed"));
+  it("Einsum packed: K read in [b, t, h, d] (B gathered into each thread's panel), odd rows", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bshd,bthd->bhst" } }, inputs: [f([2, 67, 3, 40]), f([2, 99, 3, 40])] }, "packed"));
+  it("Einsum packed: the context written in [b, s, h, d]", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bhst,bthd->bshd" } }, inputs: [f([1, 5, 64, 70]), f([1, 70, 5, 45])] }, "packed"));
   it("Gemm packed with a bias", () => expectSplitAndSame({ op: "Gemm", attrs: { transB: { type: "int", value: 1 } }, inputs: [f([33, 256]), f([300, 256], true), f([300], true)] }, "packed"));
   it("Conv im2col-gemm: 2 images, 2 groups, stride 2", () => expectSplitAndSame({
     op: "Conv", attrs: { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },

@@ -3,6 +3,7 @@
 // aligned right across operands with numpy broadcasting; a label repeated within one operand reads
 // its diagonal (the strides add up); labels absent from the output are summed over.
 import type { DTypeName } from "../../runtime/dtypes.js";
+import type { Node } from "../ir/graph.js";
 import { OpTable } from "./registry.js";
 
 const ops = new OpTable();
@@ -89,6 +90,17 @@ ops.define("Einsum", (ctx) => {
   for (let i = 1; i < ctx.count; i++) if (ctx.input(i).dtype !== dt) ctx.invalid(`all Einsum inputs must have one type (${dt})`);
   const plan = planEinsum(ctx.attrs.string("equation"), ctx.inputs.map((_, i) => ctx.input(i).shape), (msg) => ctx.invalid(msg));
   return [{ dtype: dt, shape: plan.outShape }];
-}, { lastChange: 13 });
+}, { lastChange: 13, flops: einsumFlops });
+
+/** A multiply and an add per term of the sum: 2 x every label's size (0 where the equation does not plan) */
+function einsumFlops(node: Node, inputs: readonly (readonly number[])[]): number {
+  const eq = node.attrs.equation;
+  if (eq?.type !== "string" || typeof eq.value !== "string") return 0;
+  try {
+    return 2 * planEinsum(eq.value, inputs, (msg) => { throw new Error(msg); }).sizes.reduce((a, d) => a * d, 1);
+  } catch {
+    return 0;
+  }
+}
 
 export const EINSUM_OPS = ops.defs;

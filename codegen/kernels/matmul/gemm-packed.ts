@@ -67,8 +67,10 @@ export interface PackedGemmSpec {
   /** byte address of packB(b, K, N, transB, tile.nr) in memory (B a compile-time constant) ... */
   packedB?: number;
   /**
-   * ... or B (K x N, element (k, n) at addr + base() + 4 * (k * rs + n)) read in place, e.g. a
-   * runtime activation (NCHW 1x1 convolution: C = W X with W as A); edge vectors load lane by lane
+   * ... or B (K x N, element (k, n) at addr + base() + 4 * (k * rs + n * cs)) read in place, e.g. a
+   * runtime activation (NCHW 1x1 convolution: C = W X with W as A); edge vectors load lane by lane.
+   * A column stride cs != 1 (B stored transposed: attention's K read as [b, t, h, d]) needs bScratch:
+   * each panel is gathered lane by lane into it, the row tail's too
    */
   b?: RowMajor;
   c: RowMajor;
@@ -186,7 +188,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   if (t.nr % 4 || t.mc % t.mr) throw new Error(`packed gemm: bad tile ${JSON.stringify(t)}`);
   const { M, N, K } = spec;
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
-  if ((spec.b?.cs ?? 1) !== 1) throw new Error("packed gemm: B in place must be row-major");
+  if ((spec.b?.cs ?? 1) !== 1 && spec.bScratch === undefined) throw new Error("packed gemm: B in place must be row-major (a column stride needs bScratch)");
   if (M === 0 || N === 0) return [];
   const V = t.nr / 4;
   const v128 = binaryen.v128, i32 = binaryen.i32;
@@ -222,7 +224,8 @@ class Emitter {
 
   private bView(): BView {
     const { m, s, t } = this;
-    if (s.bPanel) return this.panelView();
+    // B made on the fly, or B with a column stride: always through the scratch panel, the row tail too
+    if (s.bPanel || this.bStrided) return this.panelView();
     if (s.b) {
       const b = s.b;
       return {
@@ -280,7 +283,7 @@ class Emitter {
     }
     if (M % t.mr) {
       // B made on the fly has no panel in memory but the one written for it
-      const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : []);
+      const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
       code.push(fn.loop(Pfull, (p) => [...own(p, t.nr), ...this.tile(kb, Mfull, p, M % t.mr, t.nr)]));
       if (tailCols) code.push(fn.block([...own(Pfull, tailCols), ...this.tile(kb, Mfull, Pfull, M % t.mr, tailCols)]));
     }
@@ -318,7 +321,7 @@ class Emitter {
     const share = threadShare(m, th, byPanels ? panels : tiles);
     const code: Expr[] = [lo.set(share.lo), hi.set(share.hi)];
     const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
-    const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : []);
+    const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
     // rows [r0, r1) (whole MR tiles) over panels [p0, p1) and the tail panel when `tail`
     const rows = (r0: () => Expr, r1: () => Expr, p0: () => Expr, p1: () => Expr, tail: () => Expr): Expr =>
       fn.loopDyn(r0(), r1(), (ib) => {
@@ -435,20 +438,26 @@ class Emitter {
   private packPanel(kb: KBlock, p: Idx, cols: number): Expr[] {
     const { m, fn, t, s, p: L } = this;
     const b = s.b!;
+    const cs = b.cs ?? 1;
     const V = Math.ceil(cols / 4);
     if (kb.len === 0) return []; // K = 0: no row to copy (the loop below runs its body once)
     const label = fn.label("pack");
     return [
-      L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr), idx(m, kb.k0, 4 * b.rs)])),
+      L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr * cs), idx(m, kb.k0, 4 * b.rs)])),
       L.pb.set(sum(m, [this.scratchOffset()])),
       L.pend.set(sum(m, [this.scratchOffset(), m.i32.const(4 * t.nr * kb.len)])),
       m.loop(label, fn.block([
-        ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v, L.pa.get, Math.min(4, cols - 4 * v)))),
+        ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v * cs, L.pa.get, Math.min(4, cols - 4 * v), 4 * cs))),
         L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * b.rs))),
         L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr))),
         m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get())),
       ])),
     ];
+  }
+
+  /** B read in place with a column stride (its panels gathered lane by lane into bScratch) */
+  private get bStrided(): boolean {
+    return (this.s.b?.cs ?? 1) !== 1;
   }
 
   /** C's column stride in floats */

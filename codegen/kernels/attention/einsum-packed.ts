@@ -1,0 +1,101 @@
+// Einsum as a batched matrix product through the packed GEMM (matmul/gemm-packed.ts), its operands
+// and output read and written in place with the strides the equation gives. This is what lets
+// attention skip its head transposes (passes/fuse-transposed-matmul.ts): Q K^T reads Q and K as
+// [b, s, h, d] ("bshd,bthd->bhst") and P V writes the context straight into [b, s, h, d]
+// ("bhst,bthd->bshd"), so no layer copies Q, V or the context between the two layouts. The
+// same code per matrix as MatMul's "packed-runtime" (B's panels copied into scratch, the 2x16
+// microkernel, K in the same order), split among threads the same way.
+import binaryen from "binaryen";
+import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-einsum.js";
+import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
+import type { Local } from "../../fn.js";
+import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
+
+/** The product's one M, N and K label and its batch labels, each with its element strides. */
+export interface PackedEinsum {
+  M: number; N: number; K: number;
+  /** element strides: A's rows (M) and columns (K), B's rows (K) and columns (N), C's rows (M) */
+  aRows: number; aCols: number; bRows: number; bCols: number; cRows: number;
+  batch: { size: number; a: number; b: number; c: number }[];
+}
+
+const outStrides = (plan: EinsumPlan): number[] => {
+  const s: number[] = [];
+  for (let k = plan.outRank - 1, acc = 1; k >= 0; acc *= plan.sizes[k], k--) s[k] = acc;
+  return s;
+};
+
+/**
+ * The plan of a two-operand float32 Einsum that is one matrix product per batch index: one label
+ * in A and the output (M), one in B and the output (N, contiguous in the output), one summed in
+ * both (K); the other output labels, in both operands, are batch labels; A and B may have any
+ * strides (A is read a float at a time anyway; a B whose N is not contiguous is gathered into the
+ * panel lane by lane, as attention's K^T: "bshd,bthd->bhst" reads K as [b, t, h, d]);
+ * labels of size 1 do not count. Labels are told apart by their strides, so a label one operand
+ * broadcasts counts as a second M or N label (no plan). Otherwise undefined (the loop-nest kernel).
+ */
+export function packedEinsumPlan(equation: string, shapes: readonly (readonly number[])[], out: readonly number[]): PackedEinsum | undefined {
+  if (shapes.length !== 2) return undefined;
+  let plan: EinsumPlan;
+  try {
+    plan = planEinsum(equation, shapes, (msg) => { throw new Error(msg); });
+  } catch {
+    return undefined;
+  }
+  if (plan.outShape.join() !== out.join() || plan.sizes.some((s) => s === 0)) return undefined;
+  const [sa, sb] = plan.inputStrides;
+  const os = outStrides(plan);
+  const M: number[] = [], N: number[] = [], K: number[] = [];
+  const batch: PackedEinsum["batch"] = [];
+  for (let l = 0; l < plan.sizes.length; l++) {
+    const inOut = l < plan.outRank, a = sa[l] !== 0, b = sb[l] !== 0;
+    if (plan.sizes[l] === 1) continue;
+    if (inOut && a && !b) M.push(l);
+    else if (inOut && b && !a) N.push(l);
+    else if (inOut) batch.push({ size: plan.sizes[l], a: sa[l], b: sb[l], c: os[l] });
+    else if (a && b) K.push(l);
+    else return undefined; // a label summed in one operand only
+  }
+  if (M.length !== 1 || N.length !== 1 || K.length !== 1) return undefined;
+  const [m, n, k] = [M[0], N[0], K[0]];
+  if (os[n] !== 1) return undefined;
+  // as packed-runtime: at least one row tile, panels mostly filled
+  if (plan.sizes[m] < DEFAULT_TILE.mr || plan.sizes[n] < 8) return undefined;
+  return { M: plan.sizes[m], N: plan.sizes[n], K: plan.sizes[k], aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch };
+}
+
+function plan(ctx: LayerCtx): PackedEinsum | undefined {
+  if (ctx.inputs.length !== 2) return undefined;
+  const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
+  if ([a, b, y].some((t) => t?.dtype !== "float32") || !y.size) return undefined;
+  return packedEinsumPlan(ctx.attrs.string("equation"), [a.dims, b.dims], y.dims);
+}
+
+function emit(ctx: KernelCtx, p: PackedEinsum): void {
+  const { fn } = ctx;
+  const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
+  const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });
+  const product = emitPackedGemm(ctx, {
+    M: p.M, N: p.N, K: p.K,
+    a: view(ctx.input(0).addr, p.aRows, p.aCols, base.a),
+    b: view(ctx.input(1).addr, p.bRows, p.bCols, base.b),
+    c: view(ctx.output(0).addr, p.cRows, 1, base.c),
+    bScratch: ctx.scratchAddr,
+    threads: ctx.splitAmong(),
+  });
+  const bytes = (s: "a" | "b" | "c") => p.batch.map((l) => 4 * l[s]);
+  // a call per matrix, as MatMul's batches (Fn.outline)
+  fn.emit(fn.nest(p.batch.map((l) => l.size), (idx) => [
+    base.a.set(fn.linear(idx, bytes("a"))),
+    base.b.set(fn.linear(idx, bytes("b"))),
+    base.c.set(fn.linear(idx, bytes("c"))),
+    ...product,
+  ], { outline: true }));
+}
+
+export const PACKED_EINSUM = variant<PackedEinsum>({
+  name: "packed",
+  plan,
+  prepare: (_ctx, p) => ({ scratchBytes: packedBScratchBytes(p.K) }),
+  emit,
+});
