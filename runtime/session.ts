@@ -229,8 +229,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn) : 1;
   const shared = th?.sharedMemoryFor(manifest.memory.bytes);
   // format 6: a one-thread module imports its memory too (made during compile above, or now)
-  const own = !shared && importsMemory(mod) ? early?.memory ?? memoryOf(manifest.memory.bytes) : undefined;
-  const imported = shared ?? own;
+  const imported = shared ?? (WebAssembly.Module.imports(mod).some((i) => i.kind === "memory") ? early?.memory ?? memoryOf(manifest.memory.bytes) : undefined);
   const instance = await instantiate(mod, imported ? { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: imported } } : {}, imported && manifest.memory.bytes);
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
@@ -393,14 +392,8 @@ function earlyMemory(code: Uint8Array, limits: Limits | undefined): Early | unde
   }
 }
 
-const importsMemory = (mod: WebAssembly.Module) => WebAssembly.Module.imports(mod).some((i) => i.kind === "memory");
-
-/** A one-thread module's memory, its size fixed (the module declares it so: a manifest that says otherwise fails to link, typed). */
-function memoryOf(bytes: number): WebAssembly.Memory {
-  const pages = bytes / 65536;
-  if (!Number.isSafeInteger(pages)) throw new KilnError("INVALID_ARTIFACT", `the manifest's memory.bytes ${bytes} is not a whole number of 64 KiB pages; this module is damaged`);
-  return new WebAssembly.Memory({ initial: pages, maximum: pages });
-}
+/** A one-thread module's memory, its size fixed as the module declares it (a manifest that says another size fails to link: instantiate) */
+const memoryOf = (bytes: number) => new WebAssembly.Memory({ initial: bytes / 65536, maximum: bytes / 65536 });
 
 /**
  * Write to the memory's pages, 1 MiB at a time from the start, until `compiling` settles: the first
@@ -413,16 +406,14 @@ async function touchWhile(memory: WebAssembly.Memory, compiling: Promise<unknown
   let done = false;
   compiling.then(() => (done = true), () => (done = true));
   const bytes = new Uint8Array(memory.buffer);
-  for (let at = 0; at < bytes.length && !done; at += TOUCH_CHUNK) {
-    bytes.fill(0, at, Math.min(bytes.length, at + TOUCH_CHUNK));
-    await nextTask();
+  for (let at = 0; at < bytes.length && !done; at += 1 << 20) {
+    bytes.fill(0, at, at + (1 << 20));
+    // a task turn, not a promise's then, lets the compile's completion task in
+    await new Promise((resolve) => (immediate ?? setTimeout)(resolve));
   }
 }
 
-const TOUCH_CHUNK = 1 << 20;
-const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
-/** a macrotask turn (a promise's then would not let a compile's completion task run) */
-const nextTask = () => new Promise<void>((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
+const immediate = (globalThis as { setImmediate?: (f: (v: unknown) => void) => unknown }).setImmediate;
 
 /**
  * Synchronous instantiation where the platform allows it: the async form waits for a task on a
@@ -435,8 +426,7 @@ async function instantiate(mod: WebAssembly.Module, imports: WebAssembly.Imports
   } catch (e) {
     if (!(e instanceof WebAssembly.LinkError)) return WebAssembly.instantiate(mod, imports);
     // the memory made from the manifest's size is not the one the module declares, or it imports more
-    const why = memoryBytes ? `the manifest says the memory has ${memoryBytes} bytes; the module's import does not link with it` : "the module does not link";
-    throw new KilnError("INVALID_ARTIFACT", `${why} (${e.message}); it was not produced by kiln compile, or is damaged`);
+    throw new KilnError("INVALID_ARTIFACT", `the manifest's memory (${memoryBytes} bytes) does not link: ${e.message}`);
   }
 }
 

@@ -288,7 +288,7 @@ describe("manifest checks before anything runs", () => {
     await refuses(withManifest(wasm, (m) => { m.inputs[1].offset = m.inputs[0].offset + 16; }), /inputs\[1\] \("z"\) .* overlaps inputs\[0\] \("x"\)|inputs\[0\] .* overlaps inputs\[1\]/);
     await refuses(withManifest(wasm, (m) => { m.outputs[0].offset = m.inputs[0].offset + 4; }), /overlaps/);
     await refuses(withManifest(wasm, (m) => { m.outputs[1].offset += 4; }), /outputs\[1\] \("k"\) .* overlaps the weights/);
-    await refuses(withManifest(wasm, (m) => { m.memory.bytes += 65536; }), /the manifest says the memory has \d+ bytes; the module's import does not link with it/);
+    await refuses(withManifest(wasm, (m) => { m.memory.bytes += 65536; }), /the manifest's memory \(\d+ bytes\) does not link: /);
     await refuses(withManifest(wasm, (m) => { m.memory.regions[0].bytes = m.memory.bytes; }), /memory\.regions\[0\] .* out of memory/);
     await refuses(withManifest(wasm, (m) => { m.layers.at(-1).weights[0][0] = m.memory.bytes - 64; }), /lists weights \[\d+, \+\d+\] for layer "mix" outside the weights image/);
     await refuses(withManifest(wasm, (m) => { m.memory.unclaimed[0][1] = 1e6; }), /for memory\.unclaimed outside the weights image/);
