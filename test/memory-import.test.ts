@@ -37,7 +37,7 @@ describe("a one-thread module imports its memory (format 6)", () => {
     expect(Array.from(await outputOf(wasm))).toEqual(Array.from(want));
     // a compiled module given (no bytes to read the manifest from before compile): its memory is made at instantiation
     const s = await createSession(mod, { weights: splitWeights(wasm).weights });
-    expect(Array.from((await s.run(feeds)).y.data)).toEqual(Array.from(want));
+    expect(Array.from((await s.run(feeds)).y.data as Float32Array)).toEqual(Array.from(want));
   });
 
   it("the format 5 fixture defines its memory, and kiln run runs it", () => {
