@@ -6,6 +6,7 @@
 // interleaved with the baseline build's.
 import { compile } from "../compiler/driver/api.js";
 import { createSession, readManifest } from "../runtime/session.js";
+import { MEMORY_IMPORT } from "../runtime/manifest.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { sizeOf } from "../runtime/dtypes.js";
 import { runReference } from "../models/reference.js";
@@ -36,9 +37,12 @@ export interface KernelResult {
 /** Calls the module's run export directly (inputs already in memory): the kernel, no copies. */
 async function rawRunner(wasm: Uint8Array, x: Float32Array | Uint8Array): Promise<() => void> {
   const mod = await WebAssembly.compile(wasm as Uint8Array<ArrayBuffer>);
-  const slot = readManifest(mod).inputs[0];
-  const instance = await WebAssembly.instantiate(mod, {});
-  const memory = instance.exports.memory as WebAssembly.Memory;
+  const manifest = readManifest(mod);
+  const slot = manifest.inputs[0];
+  // a one-thread module imports its memory (format 6)
+  const pages = manifest.memory.bytes / 65536;
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const instance = await WebAssembly.instantiate(mod, { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: memory } });
   new Uint8Array(memory.buffer, slot.offset, x.byteLength).set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
   return instance.exports.run as () => void;
 }

@@ -3,7 +3,7 @@
 // a function per layer (called through a table, see addLayerRunners), and the manifest in a custom section.
 import binaryen from "binaryen";
 import { KilnError } from "../runtime/errors.js";
-import { FORMAT_VERSION, RUN_LAYERS, THREADS_IMPORT, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
+import { FORMAT_VERSION, MEMORY_IMPORT, RUN_LAYERS, THREADS_IMPORT, WEIGHTS_SECTION, type LayerInfo, type Manifest, type TensorSlot, type WeightSpan, type WeightsPlacement } from "../runtime/manifest.js";
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
@@ -236,7 +236,12 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
       alias: hasTrait(node, "alias") && ctx.outputs.every((o) => !o || o.size === 0 || o.addr === ctx.inputs[0]?.addr),
     })));
     jobs.forEach(({ ctx }, k) => split[k] && (ctx.threads = threads));
-  } else m.setMemory(pages, pages, "memory", segments);
+  } else {
+    // imported too (format 6), so the runtime makes the memory and touches its pages while the
+    // engine compiles the code (runtime/session.ts), instead of after
+    m.setMemory(pages, pages, "memory", segments);
+    m.addMemoryImport("0", MEMORY_IMPORT.module, MEMORY_IMPORT.name, false);
+  }
 
   addHalfHelpers(m);
   const layers: LayerInfo[] = [];

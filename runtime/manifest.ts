@@ -15,8 +15,11 @@ export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
  *    weights in a sidecar file (memory.sidecar) or streamed under a memory budget (memory.stream,
  *    spans [slot, bytes, checksum, position]; such artifacts carry no derived pieces); this runtime
  *    still reads format 4
+ * 6: a one-thread module imports its memory (MEMORY_IMPORT) as a threaded one does, not shared:
+ *    the runtime makes it, and touches its pages while the engine compiles the code; this runtime
+ *    still reads formats 4 and 5 (modules that define their memory)
  */
-export const FORMAT_VERSION = 5;
+export const FORMAT_VERSION = 6;
 /**
  * The export that computes derived piece k (a compact artifact's kernel constant, from weights
  * already placed): derive(k); it returns how many there are (derive(-1) runs nothing).
@@ -35,6 +38,8 @@ export const WEIGHTS_SECTION = "kiln.weights";
  */
 export const THREADS_EXPORT = "kiln_set_thread";
 export const THREADS_IMPORT = { module: "env", name: "memory" } as const;
+/** Where a one-thread module (format 6) imports its memory: the same name, not shared. */
+export const MEMORY_IMPORT = THREADS_IMPORT;
 /**
  * Control words of a threaded module, in the reserved bytes at the start of memory (no tensor lives
  * there): the barrier's arrivals and generation (the module's), then the runtime's command to the

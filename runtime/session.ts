@@ -4,7 +4,7 @@ import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from ".
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
-import { DERIVE, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
 import { WeightScheduler, type StreamedWeights, type WeightPlacement } from "./schedule.js";
@@ -200,6 +200,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   if (options.proxy) return proxied(artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact")), options);
   let mod: WebAssembly.Module;
   let weights = options.weights;
+  let early: Early | undefined;
   const given = artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact"));
   if (given instanceof WebAssembly.Module) {
     mod = given;
@@ -207,10 +208,15 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     const split = splitWeights(given);
     const relaxed = split.relaxed && resolveSimd(options.simd, options.relaxedSupported) === "relaxed";
     // the relaxed build shares the artifact's weights image: same layout, only the code differs
-    mod = await compileArtifact(relaxed ? split.relaxed! : split.code);
+    const code = relaxed ? split.relaxed! : split.code;
+    const compiling = compileArtifact(code);
+    early = earlyMemory(code, options.limits);
+    if (early) await touchWhile(early.memory, compiling);
+    mod = await compiling;
     weights ??= split.weights;
   }
-  const manifest = readManifest(mod);
+  // the manifest read from the bytes the module was compiled from is the module's
+  const manifest = early?.manifest ?? readManifest(mod);
   if (manifest.memory.weights === "section") weights ??= weightsOf(mod);
   checkMemory(manifest.memory.bytes, options.limits);
   const budget = options.memoryBudget, stream = manifest.memory.stream;
@@ -222,7 +228,9 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const th = manifest.threads ? await threadsModule() : undefined;
   const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn) : 1;
   const shared = th?.sharedMemoryFor(manifest.memory.bytes);
-  const instance = await instantiate(mod, shared ? th!.importsFor(shared) : {});
+  // format 6: a one-thread module imports its memory too (made during compile above, or now)
+  const imported = shared ?? (WebAssembly.Module.imports(mod).some((i) => i.kind === "memory") ? early?.memory ?? memoryOf(manifest.memory.bytes) : undefined);
+  const instance = await instantiate(mod, imported ? { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: imported } } : {}, imported && manifest.memory.bytes);
   checkModule(manifest, mod, instance);
   const exports = instance.exports as Record<string, unknown>;
   const memory = exports.memory as WebAssembly.Memory;
@@ -360,16 +368,65 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
  */
 const threadsModule = (): Promise<typeof import("./threads.js")> => import(/* @vite-ignore */ new URL("./threads.js", import.meta.url).href);
 
+/** A module's manifest, read from its bytes before the engine has compiled them, and the memory made for it. */
+interface Early {
+  manifest: Manifest;
+  memory: WebAssembly.Memory;
+}
+
+/**
+ * The memory of a one-thread module that imports it (format 6), made from the manifest in its
+ * bytes while the engine compiles them; undefined for any other module, or bytes whose manifest
+ * is refused (that error is reported once the module is compiled, after a compile error).
+ */
+function earlyMemory(code: Uint8Array, limits: Limits | undefined): Early | undefined {
+  try {
+    const all = sections(code);
+    const payloads = (name: string) => all.filter((s) => s.name === name).map((s) => code.slice(s.payload, s.end).buffer);
+    const manifest = parseManifest(payloads(MANIFEST_SECTION), payloads(MANIFEST_CHECKSUM_SECTION));
+    if (manifest.format < FORMAT_VERSION || manifest.threads) return undefined;
+    checkMemory(manifest.memory.bytes, limits);
+    return { manifest, memory: memoryOf(manifest.memory.bytes) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A one-thread module's memory, its size fixed as the module declares it (a manifest that says another size fails to link: instantiate) */
+const memoryOf = (bytes: number) => new WebAssembly.Memory({ initial: bytes / 65536, maximum: bytes / 65536 });
+
+/**
+ * Write to the memory's pages, 1 MiB at a time from the start, until `compiling` settles: the first
+ * write to a page is what costs (the system maps it in: about 4 ms per MB on a small VM, 22.8 MB
+ * for SqueezeNet), and the engine compiles on background threads while this thread would wait.
+ * The pages left are touched by the first run, as before. Between chunks a task turn lets the
+ * compile's result in; the writes are zeros into a fresh memory, so nothing changes.
+ */
+async function touchWhile(memory: WebAssembly.Memory, compiling: Promise<unknown>): Promise<void> {
+  let done = false;
+  compiling.then(() => (done = true), () => (done = true));
+  const bytes = new Uint8Array(memory.buffer);
+  for (let at = 0; at < bytes.length && !done; at += 1 << 20) {
+    bytes.fill(0, at, at + (1 << 20));
+    // a task turn, not a promise's then, lets the compile's completion task in
+    await new Promise((resolve) => (immediate ?? setTimeout)(resolve));
+  }
+}
+
+const immediate = (globalThis as { setImmediate?: (f: (v: unknown) => void) => unknown }).setImmediate;
+
 /**
  * Synchronous instantiation where the platform allows it: the async form waits for a task on a
  * busy platform (measured 100-400 ms idle on a loaded 2-core machine for a module that
  * instantiates in under 1 ms). A browser's main thread refuses it for big modules: then async.
  */
-async function instantiate(mod: WebAssembly.Module, imports: WebAssembly.Imports): Promise<WebAssembly.Instance> {
+async function instantiate(mod: WebAssembly.Module, imports: WebAssembly.Imports, memoryBytes?: number): Promise<WebAssembly.Instance> {
   try {
     return new WebAssembly.Instance(mod, imports);
-  } catch {
-    return WebAssembly.instantiate(mod, imports);
+  } catch (e) {
+    if (!(e instanceof WebAssembly.LinkError)) return WebAssembly.instantiate(mod, imports);
+    // the memory made from the manifest's size is not the one the module declares, or it imports more
+    throw new KilnError("INVALID_ARTIFACT", `the manifest's memory (${memoryBytes} bytes) does not link: ${e.message}`);
   }
 }
 

@@ -29,8 +29,8 @@ export function parseManifest(sections: readonly ArrayBuffer[], sums: readonly A
   }
   // the version first: an artifact of another kiln gets the message that says so
   const format = (json as { format?: unknown } | null)?.format;
-  // format 4 is format 5 without derived pieces, sidecar or stream
-  if (format !== FORMAT_VERSION && format !== 4) {
+  // format 4 is format 5 without derived pieces, sidecar or stream; 5 is 6 with the module's own memory
+  if (format !== FORMAT_VERSION && format !== 5 && format !== 4) {
     throw new KilnError("INVALID_ARTIFACT", `artifact format ${JSON.stringify(format)} is not the format ${FORMAT_VERSION} this runtime reads; recompile the model with this kiln version`);
   }
   if (sums.length !== 1) damaged(`this wasm module has ${sums.length} ${MANIFEST_CHECKSUM_SECTION} sections where a kiln module has one`);

@@ -180,9 +180,9 @@ describe("sidecar weights", () => {
     expect(values(s.runInPlace({ x }).k.data)).toEqual([0.5, -1.5, 2.25]);
   });
 
-  it("format 5 (sidecar, streams) is written; an artifact of format 4 still runs", async () => {
+  it("format 6 (sidecar, streams, the memory imported) is written; an artifact marked format 4 still runs", async () => {
     const { wasm, manifest } = await whole;
-    expect(manifest.format).toBe(5);
+    expect(manifest.format).toBe(6);
     const { code, weights } = splitWeights(wasm);
     const s = sections(code).find((x) => x.name === MANIFEST_SECTION)!;
     const m = JSON.parse(new TextDecoder().decode(code.subarray(s.payload, s.end)));
