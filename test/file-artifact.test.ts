@@ -163,6 +163,21 @@ describe("openSession(path)", () => {
   });
 });
 
+describe("load(path) of a .wasm opens it so", () => {
+  it("answers as createSession(bytes), and an altered piece names its layer", async () => {
+    const { load } = await import("../compiler/driver/api.js");
+    const { wasm } = await compact;
+    const want = bits(await (await createSession(wasm)).run({ x }));
+    const m = await load(file("load.wasm", wasm));
+    expect(bits((await m.run({ x })) as Record<string, Tensor>)).toEqual(want);
+    const { at, bytes } = await pieceOf("conv");
+    const bad = wasm.slice();
+    bad[at + (bytes >> 1)] ^= 0x10;
+    const e = await errorOf((await load(file("load-altered.wasm", bad))).run({ x }));
+    expect([e.code, e.context.node]).toEqual(["INVALID_ARTIFACT", "conv"]);
+  });
+});
+
 describe("kiln run m.wasm reads the weights from the file", () => {
   it("names the layer of an altered or cut weights section", async () => {
     const { wasm } = await compact;
