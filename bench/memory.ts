@@ -5,8 +5,10 @@
 //   the resident AOT session of the same model; outputs compared bit for bit.
 // - peak RSS: fresh child processes, one per engine (bench/load-probe.ts: the engine's library
 //   warmed up on a tiny model, then this model loaded and run once), VmHWM from /proc/self/status;
-//   kiln's AOT session with its weights in the .wasm and with a sidecar weights file, beside
-//   onnxruntime-web's session on the ONNX file.
+//   kiln's AOT session with its weights in the .wasm, opened by its path as a Node user opens it
+//   (openSession, kiln/runtime/file: the weights read from the file into memory as placed) and, for
+//   comparison, from the whole file's bytes (createSession(readFileSync(path))); with a sidecar
+//   weights file; beside onnxruntime-web's session on the ONNX file.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -89,13 +91,17 @@ export async function benchBudget(model: string, bytes: Uint8Array, fraction = 4
 export interface RssRow {
   model: string;
   /** peak RSS after load + one run, MiB, median over the children */
-  "kiln-aot": number;
+  /** the .wasm opened by its path: openSession(path) */
+  "kiln-aot-path": number;
+  /** the .wasm read whole, then createSession(bytes) */
+  "kiln-aot-bytes": number;
+  /** code-only .wasm and a sidecar weights file (fileSource) */
   "kiln-aot-file": number;
   "ort-web": number;
   runs: number;
 }
 
-/** Peak RSS of each engine in fresh children: kiln-aot (weights in the .wasm), kiln-aot-file (sidecar weights), ort-web. */
+/** Peak RSS of each engine in fresh children: the .wasm with its weights opened by path and read whole, the sidecar form, ort-web. */
 export async function benchPeakRss(model: string, bytes: Uint8Array, runs = 1, shapes?: Record<string, number[]>): Promise<RssRow> {
   const script = probeScript();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-rss-"));
@@ -108,18 +114,18 @@ export async function benchPeakRss(model: string, bytes: Uint8Array, runs = 1, s
     fs.writeFileSync(weights, sidecar.weights!);
     const feeds = feedSpecs(graphInputs(bytes), shapes ?? {}, "random", 1);
     settleHeap();
-    const engines: LoadEngine[] = ["kiln-aot", "kiln-aot-file", "ort-web"];
+    const engines: LoadEngine[] = ["kiln-aot-path", "kiln-aot", "kiln-aot-file", "ort-web"];
     const peaks = engines.map(() => [] as number[]);
     for (let i = 0; i < runs; i++) {
       for (const [k, engine] of engines.entries()) {
-        const model = engine === "kiln-aot" ? files.aot : engine === "kiln-aot-file" ? codeOnly : files.model;
+        const model = engine === "kiln-aot" || engine === "kiln-aot-path" ? files.aot : engine === "kiln-aot-file" ? codeOnly : files.model;
         const r = await probeOnce(script, { engine, threads: 1, model, tiny: engine === "ort-web" ? files.tiny : files.tinyAot, feeds, weights });
         if (r.peakRssKB === undefined) throw new Error("peak RSS: this OS has no /proc/self/status VmHWM");
         peaks[k].push(r.peakRssKB / 1024);
       }
     }
-    const [aot, file, web] = peaks.map((p) => round(median(p), 1));
-    return { model, "kiln-aot": aot, "kiln-aot-file": file, "ort-web": web, runs };
+    const [byPath, bytesWhole, file, web] = peaks.map((p) => round(median(p), 1));
+    return { model, "kiln-aot-path": byPath, "kiln-aot-bytes": bytesWhole, "kiln-aot-file": file, "ort-web": web, runs };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -127,6 +133,7 @@ export async function benchPeakRss(model: string, bytes: Uint8Array, runs = 1, s
 
 export function formatMemory(budget: BudgetRow | undefined, rss: RssRow | undefined): string {
   const mb = (n: number) => (n / 1e6).toFixed(1);
+  const ratio = (k: "kiln-aot-path" | "kiln-aot-bytes" | "kiln-aot-file") => round(rss![k] / rss!["ort-web"], 2);
   return [
     ``,
     `## Memory (issue 16)`,
@@ -143,12 +150,14 @@ export function formatMemory(budget: BudgetRow | undefined, rss: RssRow | undefi
     ] : []),
     ...(rss ? [
       `Peak RSS (VmHWM) of a fresh Node process per engine after its library was warmed up on a tiny model, then this model`,
-      `loaded and run once (bench/load-probe.ts), median of ${rss.runs}: kiln's AOT session without a budget, its weights in the .wasm or in a`,
-      `sidecar file (kiln compile --weights), against onnxruntime-web's session on the ONNX file.`,
+      `loaded and run once (bench/load-probe.ts), median of ${rss.runs}: kiln's AOT session without a budget, its weights in the .wasm`,
+      `opened by its path (openSession(path), kiln/runtime/file: the weights read from the file into memory as they are placed) or`,
+      `read whole first (createSession(bytes)), or in a sidecar file (kiln compile --weights), against onnxruntime-web's session on`,
+      `the ONNX file (read whole, as its API takes it).`,
       ``,
-      `| model | kiln AOT, weights in the .wasm MiB | kiln AOT, sidecar weights MiB | ort-web MiB | kiln .wasm / ort-web | kiln sidecar / ort-web |`,
-      `|---|---:|---:|---:|---:|---:|`,
-      `| rss:${rss.model} | ${rss["kiln-aot"]} | ${rss["kiln-aot-file"]} | ${rss["ort-web"]} | ${round(rss["kiln-aot"] / rss["ort-web"], 2)}x | ${round(rss["kiln-aot-file"] / rss["ort-web"], 2)}x |`,
+      `| model | kiln .wasm by path MiB | kiln .wasm as bytes MiB | kiln sidecar weights MiB | ort-web MiB | by path / ort-web | as bytes / ort-web | sidecar / ort-web |`,
+      `|---|---:|---:|---:|---:|---:|---:|---:|`,
+      `| rss:${rss.model} | ${rss["kiln-aot-path"]} | ${rss["kiln-aot-bytes"]} | ${rss["kiln-aot-file"]} | ${rss["ort-web"]} | ${ratio("kiln-aot-path")}x | ${ratio("kiln-aot-bytes")}x | ${ratio("kiln-aot-file")}x |`,
       ``,
     ] : []),
   ].join("\n");
