@@ -192,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
       const bytes = await r50.bytes();
       memory.budget = await benchBudget(MEMORY_MODEL, bytes, 4, runs, r50.shapes);
       memory.rss = await benchPeakRss(MEMORY_MODEL, bytes, rssRuns, r50.shapes);
-      process.stderr.write(` budget ${memory.budget.ratio}x resident (${memory.budget.identical ? "bit-identical" : "DIFFERENT"}), peak RSS kiln .wasm by path ${memory.rss["kiln-aot-path"]} / as bytes ${memory.rss["kiln-aot-bytes"]} / sidecar ${memory.rss["kiln-aot-file"]} MiB, ort-web ${memory.rss["ort-web"]} MiB\n`);
+      process.stderr.write(` budget ${memory.budget.ratio}x resident (${memory.budget.identical ? "bit-identical" : "DIFFERENT"}), peak RSS kiln .wasm by path ${memory.rss["kiln-aot-path"]} / as bytes ${memory.rss["kiln-aot-bytes"]} / prepacked by path ${memory.rss["kiln-aot-prepack"]} / sidecar ${memory.rss["kiln-aot-file"]} MiB, ort-web ${memory.rss["ort-web"]} MiB\n`);
     } catch (e) {
       notes.push(`memory rows: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
     }

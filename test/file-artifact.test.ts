@@ -161,6 +161,18 @@ describe("openSession(path)", () => {
       s.terminate?.();
     }
   });
+
+  it("with proxy: true the worker gets the file's bytes and answers the same", async () => {
+    const { openSession: open } = (await import(path.resolve(import.meta.dirname, "..", "dist/runtime/file-artifact.js"))) as { openSession: typeof openSession };
+    const { wasm } = await compact;
+    const want = bits(await (await createSession(wasm)).run({ x }));
+    const s = await open(file("proxy.wasm", wasm), { proxy: true });
+    try {
+      expect(bits(await s.run({ x }))).toEqual(want);
+    } finally {
+      s.terminate?.();
+    }
+  });
 });
 
 describe("load(path) of a .wasm opens it so", () => {
