@@ -122,6 +122,12 @@ describe("kiln bench", () => {
     await expect(cmdBench(parseArgs([modelFile, "--vs", "tfjs"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--vs/);
   });
 
+  it("a compiled .wasm is BAD_INPUT saying to give the ONNX model", async () => {
+    const wasmFile = path.join(tmp, "tiny.wasm");
+    fs.writeFileSync(wasmFile, Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0));
+    await expect(cmdBench(parseArgs([wasmFile], BENCH_FLAGS, "bench"))).rejects.toThrow(/BAD_INPUT: .*compiled kiln module.*give it the \.onnx/);
+  });
+
   it("catches a wrong answer: outputs of a different model are reported with their error", async () => {
     const feeds = { x: tensor({ dims: [3, 5] }, 1) };
     const wrong = await runOrt(tinyModel("Sigmoid"), feeds);
