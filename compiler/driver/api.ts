@@ -37,11 +37,24 @@ export interface CompileResult {
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
 export type ModelSource = Uint8Array | ArrayBuffer | string | Response | ResponseLike | PromiseLike<Response | ResponseLike>;
 
-/** Whether a path names a regular file that starts as a wasm module (Node; false for anything else, whose reader says why). */
+/**
+ * Whether a path names a regular file that starts as a wasm module (Node; false for anything else,
+ * whose reader says why). node:fs is imported here, when called, never at the top of a module this
+ * one imports: a browser bundle of the API would fetch node:fs at load and fail.
+ */
 async function isWasmFile(file: string): Promise<boolean> {
-  const { fileIsWasm } = await import("./cli/wasm-file.js");
   const fs = await import("node:fs");
-  return fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true && fileIsWasm(file);
+  let fd: number | undefined;
+  try {
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return false;
+    fd = fs.openSync(file, "r");
+    const head = new Uint8Array(8);
+    return isWasm(head.subarray(0, fs.readSync(fd, head, 0, 8, 0)));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 async function resolveSource(source: ModelSource, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
