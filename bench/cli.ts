@@ -11,6 +11,7 @@ import { readModelFile } from "../compiler/driver/files.js";
 import { one, all, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
 import { runCommand } from "../compiler/driver/cli/main.js";
 import { KilnError } from "../runtime/errors.js";
+import { isWasmBytes } from "../compiler/driver/cli/wasm-file.js";
 import type { BenchResult } from "./harness.js";
 import { RIVALS, type RivalName } from "./engines.js";
 import { DEFAULT_LOAD_RUNS } from "./loads.js";
@@ -77,6 +78,10 @@ export async function cmdBench(args: Args): Promise<number> {
   const loadRuns = count(args, "load-runs", DEFAULT_LOAD_RUNS, 0);
   const relaxed = await wantRelaxed(parseSimd(args, "baseline"));
   const { bytes } = await readModelFile(file);
+  // a compiled module has no graph for onnxruntime to run: say so, not "not a valid ONNX model"
+  if (isWasmBytes(bytes)) {
+    throw new KilnError("BAD_INPUT", `${file} is a compiled kiln module; kiln bench times kiln against onnxruntime on the ONNX model: give it the .onnx (its kiln-aot row runs the compiled .wasm through the runtime alone); run a .wasm with kiln run ${file} --profile`);
+  }
   const { benchModel, graphInputs } = await import("./harness.js");
   const names = graphInputs(bytes).map((i) => i.name);
   for (const n of [...byName.keys(), ...intRanges.keys()]) {

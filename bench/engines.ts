@@ -18,6 +18,8 @@ export interface Engine {
   name: string;
   /** bytes -> a runner; the time this takes is the engine's loadMs */
   load(bytes: Uint8Array, feeds: Record<string, Tensor>, shapes: Record<string, number[]>): Promise<Runner>;
+  /** an engine that opens the model by its path instead (the file never read whole by the caller): path -> a runner */
+  open?(file: string, feeds: Record<string, Tensor>, shapes: Record<string, number[]>): Promise<Runner>;
 }
 
 export const RIVALS = ["ort-web", "ort-node"] as const;
@@ -47,9 +49,10 @@ output %y`));
  * with its first session), yet nothing of the benchmarked model seen, so no cache can serve it.
  * `bytes` is what the engine loads: the tiny model (default), or for kiln-aot its compiled .wasm.
  */
-export async function warmUp(engine: Engine, bytes?: Uint8Array): Promise<void> {
+export async function warmUp(engine: Engine, bytes?: Uint8Array, file?: string): Promise<void> {
   const x: Tensor = { dtype: "float32", dims: [4, 8], data: new Float32Array(32) };
-  const runner = await engine.load(bytes ?? (await tinyModel()), { x }, { x: x.dims });
+  // an engine that opens files warms up on the tiny model's file: its file-reading code loaded too
+  const runner = file && engine.open ? await engine.open(file, { x }, { x: x.dims }) : await engine.load(bytes ?? (await tinyModel()), { x }, { x: x.dims });
   await runner.run();
   await runner.release();
 }
@@ -82,6 +85,28 @@ export function kilnAot(threads = 1): Engine {
       const { createSession } = await import("../runtime/session.js");
       const session = await createSession(wasm, { simd: "baseline", threads });
       return { run: () => session.run(feeds), release: async () => session.terminate?.() };
+    },
+  };
+}
+
+/**
+ * kiln's AOT path as a Node user opens a .wasm file: openSession(path) (kiln/runtime/file) compiles
+ * the bytes before the weights section and reads the weights image from the file into the module's
+ * memory as each layer's pieces are placed; the file is never read whole. load(bytes) is
+ * createSession(bytes), as kilnAot.
+ */
+export function kilnAotPath(threads = 1): Engine {
+  const runner = (session: import("../runtime/session.js").Session, feeds: Record<string, Tensor>): Runner =>
+    ({ run: () => session.run(feeds), release: async () => session.terminate?.() });
+  return {
+    name: "kiln-aot-path",
+    async load(wasm, feeds) {
+      const { createSession } = await import("../runtime/session.js");
+      return runner(await createSession(wasm, { simd: "baseline", threads }), feeds);
+    },
+    async open(file, feeds) {
+      const { openSession } = await import("../runtime/file-artifact.js");
+      return runner(await openSession(file, { simd: "baseline", threads }), feeds);
     },
   };
 }

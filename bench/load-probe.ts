@@ -1,7 +1,8 @@
 // One engine's load, timed in a fresh process (bench/loads.ts spawns it):
 //   node dist/bench/load-probe.js '{"engine","threads","model","tiny","feeds"}'
 // model and tiny are files: the ONNX model, or for kiln-aot its compiled .wasm, and the tiny model
-// (or its .wasm) the engine warms up on. Prints {"engine","loadMs","firstRunMs"}: the load, then
+// (or its .wasm) the engine warms up on. kiln-aot-path opens both .wasm by their paths
+// (openSession); every other engine gets the file's bytes. Prints {"engine","loadMs","firstRunMs"}: the load, then
 // the first run after it (kiln places weights layer by layer in its first run, runtime/schedule.ts,
 // so the two together are what a user waits for), and the process's peak RSS after them (VmHWM);
 // a failure exits 1, the message on stderr.
@@ -11,10 +12,10 @@
 // the compiler: the parent compiles the artifacts and describes the feeds.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { kilnAot, kilnAotFile, kilnJit, rivalEngine, warmUp, type Engine, type RivalName } from "./engines.js";
+import { kilnAot, kilnAotFile, kilnAotPath, kilnJit, rivalEngine, warmUp, type Engine, type RivalName } from "./engines.js";
 import { feedsOf, settleHeap, shapesOf, timed, type FeedSpec } from "./measure.js";
 
-export const LOAD_ENGINES = ["kiln", "kiln-aot", "kiln-aot-file", "ort-web", "ort-node"] as const;
+export const LOAD_ENGINES = ["kiln", "kiln-aot", "kiln-aot-path", "kiln-aot-file", "ort-web", "ort-node"] as const;
 export type LoadEngine = (typeof LOAD_ENGINES)[number];
 
 export interface ProbeArgs {
@@ -50,6 +51,7 @@ export function peakRssKB(): number | undefined {
 async function engineNamed(name: LoadEngine, threads: number, weights?: string): Promise<Engine> {
   if (name === "kiln") return kilnJit("baseline", threads);
   if (name === "kiln-aot") return kilnAot(threads);
+  if (name === "kiln-aot-path") return kilnAotPath(threads);
   if (name === "kiln-aot-file") {
     if (!weights) throw new Error("load-probe: kiln-aot-file needs its weights file");
     return kilnAotFile(weights, threads);
@@ -61,11 +63,13 @@ export async function probe(a: ProbeArgs): Promise<ProbeResult> {
   if (!(LOAD_ENGINES as readonly string[]).includes(a.engine)) throw new Error(`load-probe: unknown engine ${a.engine}`);
   const engine = await engineNamed(a.engine, a.threads, a.weights);
   // kiln-aot-file warms up on the tiny .wasm through the embedded path: the runtime is the same
-  await warmUp(a.engine === "kiln-aot-file" ? kilnAot(a.threads) : engine, new Uint8Array(readFileSync(a.tiny)));
-  const bytes = new Uint8Array(readFileSync(a.model));
+  // kiln-aot-path warms up by opening the tiny .wasm's file, as it opens the model's
+  await warmUp(a.engine === "kiln-aot-file" ? kilnAot(a.threads) : engine, new Uint8Array(readFileSync(a.tiny)), a.tiny);
+  // an engine that opens the file itself gets its path: the model's bytes are never read here
+  const bytes = engine.open ? undefined : new Uint8Array(readFileSync(a.model));
   const feeds = await feedsOf(a.feeds);
   settleHeap();
-  const [runner, loadMs] = await timed(() => engine.load(bytes, feeds, shapesOf(a.feeds)));
+  const [runner, loadMs] = await timed(() => (engine.open ? engine.open(a.model, feeds, shapesOf(a.feeds)) : engine.load(bytes!, feeds, shapesOf(a.feeds))));
   // a load that cannot run is a failure, not a fast load
   const [outputs, firstRunMs] = await timed(() => runner.run());
   if (Object.keys(outputs).length === 0) throw new Error(`${a.engine}: the loaded model returned no outputs`);

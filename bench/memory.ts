@@ -5,8 +5,10 @@
 //   the resident AOT session of the same model; outputs compared bit for bit.
 // - peak RSS: fresh child processes, one per engine (bench/load-probe.ts: the engine's library
 //   warmed up on a tiny model, then this model loaded and run once), VmHWM from /proc/self/status;
-//   kiln's AOT session with its weights in the .wasm and with a sidecar weights file, beside
-//   onnxruntime-web's session on the ONNX file.
+//   kiln's AOT session with its weights in the .wasm, opened by its path as a Node user opens it
+//   (openSession, kiln/runtime/file: the weights read from the file into memory as placed) and, for
+//   comparison, from the whole file's bytes (createSession(readFileSync(path))); a --prepack .wasm by
+//   its path; with a sidecar weights file; beside onnxruntime-web's session on the ONNX file.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -89,37 +91,45 @@ export async function benchBudget(model: string, bytes: Uint8Array, fraction = 4
 export interface RssRow {
   model: string;
   /** peak RSS after load + one run, MiB, median over the children */
-  "kiln-aot": number;
+  /** the .wasm opened by its path: openSession(path) */
+  "kiln-aot-path": number;
+  /** the .wasm read whole, then createSession(bytes) */
+  "kiln-aot-bytes": number;
+  /** a .wasm compiled with prepack (the kernels' forms stored ready, none derived) opened by its path */
+  "kiln-aot-prepack": number;
+  /** code-only .wasm and a sidecar weights file (fileSource) */
   "kiln-aot-file": number;
   "ort-web": number;
   runs: number;
 }
 
-/** Peak RSS of each engine in fresh children: kiln-aot (weights in the .wasm), kiln-aot-file (sidecar weights), ort-web. */
+/** Peak RSS of each engine in fresh children: the .wasm with its weights opened by path and read whole, a prepacked .wasm by path, the sidecar form, ort-web. */
 export async function benchPeakRss(model: string, bytes: Uint8Array, runs = 1, shapes?: Record<string, number[]>): Promise<RssRow> {
   const script = probeScript();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-rss-"));
   try {
     const embedded = (await compile(bytes, { simd: "baseline", shapes })).wasm;
     const sidecar = await compile(bytes, { simd: "baseline", shapes, weightsFile: "model.bin" });
+    const prepacked = path.join(dir, "model-prepack.wasm");
+    fs.writeFileSync(prepacked, (await compile(bytes, { simd: "baseline", shapes, prepack: true })).wasm);
     const files = await writeInputs(dir, { model: bytes, aot: embedded, feeds: [], engines: [], threads: 1, runs });
     const codeOnly = path.join(dir, "model-code.wasm"), weights = path.join(dir, "model.bin");
     fs.writeFileSync(codeOnly, sidecar.wasm);
     fs.writeFileSync(weights, sidecar.weights!);
     const feeds = feedSpecs(graphInputs(bytes), shapes ?? {}, "random", 1);
     settleHeap();
-    const engines: LoadEngine[] = ["kiln-aot", "kiln-aot-file", "ort-web"];
-    const peaks = engines.map(() => [] as number[]);
+    // each row: the probe's engine and the file it loads
+    const rows: [LoadEngine, string][] = [["kiln-aot-path", files.aot], ["kiln-aot", files.aot], ["kiln-aot-path", prepacked], ["kiln-aot-file", codeOnly], ["ort-web", files.model]];
+    const peaks = rows.map(() => [] as number[]);
     for (let i = 0; i < runs; i++) {
-      for (const [k, engine] of engines.entries()) {
-        const model = engine === "kiln-aot" ? files.aot : engine === "kiln-aot-file" ? codeOnly : files.model;
+      for (const [k, [engine, model]] of rows.entries()) {
         const r = await probeOnce(script, { engine, threads: 1, model, tiny: engine === "ort-web" ? files.tiny : files.tinyAot, feeds, weights });
         if (r.peakRssKB === undefined) throw new Error("peak RSS: this OS has no /proc/self/status VmHWM");
         peaks[k].push(r.peakRssKB / 1024);
       }
     }
-    const [aot, file, web] = peaks.map((p) => round(median(p), 1));
-    return { model, "kiln-aot": aot, "kiln-aot-file": file, "ort-web": web, runs };
+    const [byPath, bytesWhole, prepack, file, web] = peaks.map((p) => round(median(p), 1));
+    return { model, "kiln-aot-path": byPath, "kiln-aot-bytes": bytesWhole, "kiln-aot-prepack": prepack, "kiln-aot-file": file, "ort-web": web, runs };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -127,6 +137,8 @@ export async function benchPeakRss(model: string, bytes: Uint8Array, runs = 1, s
 
 export function formatMemory(budget: BudgetRow | undefined, rss: RssRow | undefined): string {
   const mb = (n: number) => (n / 1e6).toFixed(1);
+  // three digits: the criterion is a bound (0.5x), and two would round 0.498 up to it
+  const ratio = (k: "kiln-aot-path" | "kiln-aot-bytes" | "kiln-aot-prepack" | "kiln-aot-file") => round(rss![k] / rss!["ort-web"], 3);
   return [
     ``,
     `## Memory (issue 16)`,
@@ -143,12 +155,19 @@ export function formatMemory(budget: BudgetRow | undefined, rss: RssRow | undefi
     ] : []),
     ...(rss ? [
       `Peak RSS (VmHWM) of a fresh Node process per engine after its library was warmed up on a tiny model, then this model`,
-      `loaded and run once (bench/load-probe.ts), median of ${rss.runs}: kiln's AOT session without a budget, its weights in the .wasm or in a`,
-      `sidecar file (kiln compile --weights), against onnxruntime-web's session on the ONNX file.`,
+      `loaded and run once (bench/load-probe.ts), median of ${rss.runs}; kiln's AOT sessions have no budget. "by path" is`,
+      `openSession(path) (kiln/runtime/file): the code before the weights section compiled, the weights read from the file into`,
+      `memory as they are placed, never whole; "as bytes" reads the file whole first (createSession(readFileSync(path))); the`,
+      `default .wasm stores each weight once and derives the kernels' packed forms in memory (both stay resident), a --prepack one`,
+      `stores the packed forms; onnxruntime-web's session takes the ONNX file's bytes.`,
       ``,
-      `| model | kiln AOT, weights in the .wasm MiB | kiln AOT, sidecar weights MiB | ort-web MiB | kiln .wasm / ort-web | kiln sidecar / ort-web |`,
-      `|---|---:|---:|---:|---:|---:|`,
-      `| rss:${rss.model} | ${rss["kiln-aot"]} | ${rss["kiln-aot-file"]} | ${rss["ort-web"]} | ${round(rss["kiln-aot"] / rss["ort-web"], 2)}x | ${round(rss["kiln-aot-file"] / rss["ort-web"], 2)}x |`,
+      `| rss:${rss.model} | peak RSS MiB | / ort-web |`,
+      `|---|---:|---:|`,
+      `| kiln .wasm (default), by path | ${rss["kiln-aot-path"]} | ${ratio("kiln-aot-path")}x |`,
+      `| kiln .wasm (default), as bytes | ${rss["kiln-aot-bytes"]} | ${ratio("kiln-aot-bytes")}x |`,
+      `| kiln .wasm (--prepack), by path | ${rss["kiln-aot-prepack"]} | ${ratio("kiln-aot-prepack")}x |`,
+      `| kiln code .wasm + sidecar weights file (fileSource) | ${rss["kiln-aot-file"]} | ${ratio("kiln-aot-file")}x |`,
+      `| onnxruntime-web | ${rss["ort-web"]} | 1x |`,
       ``,
     ] : []),
   ].join("\n");

@@ -13,6 +13,8 @@
 // timed beside kiln at 2 in that alternation; --threads 1 leaves the 2-thread columns out.
 //
 //   node dist/bench/run.js [--only name,name] [--runs R] [--out DIR] [--simd auto|baseline] [--threads 1|2]
+//   node dist/bench/run.js --memory-only [--runs R] [--rss-runs N]: only the Memory section (issue 16's
+//   rows), printed; no model rows, no kernels, and bench/results/latest.* left as they are
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -147,9 +149,11 @@ async function main(argv: string[]): Promise<number> {
   const notes: string[] = [];
   const relaxed = flag(argv, "simd") !== "baseline" && relaxedSimdAvailable();
   const threads = Number(flag(argv, "threads") ?? 2);
+  const memoryOnly = argv.includes("--memory-only");
+  const rssRuns = Number(flag(argv, "rss-runs") ?? 1);
   if (!relaxed) notes.push("relaxed SIMD: not measured (--simd baseline, or this engine does not validate f32x4.relaxed_madd)");
   for (const m of models()) {
-    if (only && !only.some((o) => m.name.includes(o))) continue;
+    if (memoryOnly || (only && !only.some((o) => m.name.includes(o)))) continue;
     process.stderr.write(`bench ${m.name} ...`);
     try {
       // a ~20 s budget per model keeps the whole run to a few minutes on a 2-core machine
@@ -187,11 +191,15 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`memory ${MEMORY_MODEL} ...`);
       const bytes = await r50.bytes();
       memory.budget = await benchBudget(MEMORY_MODEL, bytes, 4, runs, r50.shapes);
-      memory.rss = await benchPeakRss(MEMORY_MODEL, bytes, 1, r50.shapes);
-      process.stderr.write(` budget ${memory.budget.ratio}x resident (${memory.budget.identical ? "bit-identical" : "DIFFERENT"}), peak RSS kiln ${memory.rss["kiln-aot"]} / ${memory.rss["kiln-aot-file"]} MiB, ort-web ${memory.rss["ort-web"]} MiB\n`);
+      memory.rss = await benchPeakRss(MEMORY_MODEL, bytes, rssRuns, r50.shapes);
+      process.stderr.write(` budget ${memory.budget.ratio}x resident (${memory.budget.identical ? "bit-identical" : "DIFFERENT"}), peak RSS kiln .wasm by path ${memory.rss["kiln-aot-path"]} / as bytes ${memory.rss["kiln-aot-bytes"]} / prepacked by path ${memory.rss["kiln-aot-prepack"]} / sidecar ${memory.rss["kiln-aot-file"]} MiB, ort-web ${memory.rss["ort-web"]} MiB\n`);
     } catch (e) {
       notes.push(`memory rows: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
     }
+  }
+  if (memoryOnly) {
+    console.log(`${new Date().toISOString()}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}` + (memory ? formatMemory(memory.budget, memory.rss) : "") + notes.map((n) => `\n${n}`).join(""));
+    return memory?.budget?.identical !== false && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
   }
   const kernels = only ? undefined : await benchKernels(undefined, relaxed);
   const md = formatTable(env, results, notes) + (memory ? formatMemory(memory.budget, memory.rss) : "") + (kernels ? formatKernels(kernels) : "");

@@ -85,7 +85,7 @@ export class WeightScheduler {
     if (!this.pending) return;
     this.place(this.manifest.memory.unclaimed);
     this.pending = false;
-    this.source = undefined;
+    this.letGo();
   }
 
   /** Copy stored pieces (or run DERIVE for derived ones) not in memory yet, each checked; the bytes written. */
@@ -117,7 +117,14 @@ export class WeightScheduler {
     this.verifyAll();
     this.manifest.layers.forEach((l, k) => this.place(l.derived ?? [], k, true));
     this.pending = false;
+    this.letGo();
+  }
+
+  /** every piece is in memory: drop the source, and close it when it has a file open (runtime/file-artifact.ts) */
+  private letGo(): void {
+    const source = this.source as { close?: () => void } | undefined;
     this.source = undefined;
+    source?.close?.();
   }
 
   /** Check every piece in memory, layer by layer (the error names the first layer that reads a damaged one). */

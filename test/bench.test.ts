@@ -122,6 +122,12 @@ describe("kiln bench", () => {
     await expect(cmdBench(parseArgs([modelFile, "--vs", "tfjs"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--vs/);
   });
 
+  it("a compiled .wasm is BAD_INPUT saying to give the ONNX model", async () => {
+    const wasmFile = path.join(tmp, "tiny.wasm");
+    fs.writeFileSync(wasmFile, Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0));
+    await expect(cmdBench(parseArgs([wasmFile], BENCH_FLAGS, "bench"))).rejects.toThrow(/BAD_INPUT: .*compiled kiln module.*give it the \.onnx/);
+  });
+
   it("catches a wrong answer: outputs of a different model are reported with their error", async () => {
     const feeds = { x: tensor({ dims: [3, 5] }, 1) };
     const wrong = await runOrt(tinyModel("Sigmoid"), feeds);
@@ -234,9 +240,10 @@ describe("memory rows (issue 16: npm run bench's budget and peak RSS rows)", () 
     expect(budget.cpuRatio).toBeGreaterThan(0);
     if (process.platform !== "linux") return;
     const rss = await benchPeakRss("tiny", bytes);
-    for (const e of ["kiln-aot", "kiln-aot-file", "ort-web"] as const) expect(rss[e]).toBeGreaterThan(10); // MiB: a Node process at least
+    for (const e of ["kiln-aot-path", "kiln-aot-bytes", "kiln-aot-prepack", "kiln-aot-file", "ort-web"] as const) expect(rss[e]).toBeGreaterThan(10); // MiB: a Node process at least
     const md = formatMemory(budget, rss);
     expect(md).toMatch(/\| budget:tiny \(1\/0.25\) \|.*\| bit-identical \|/);
-    expect(md).toMatch(/\| rss:tiny \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+    expect(md).toMatch(/\| rss:tiny \| peak RSS MiB \| \/ ort-web \|/);
+    expect(md).toMatch(/\| kiln \.wasm \(default\), by path \| [\d.]+ \| [\d.]+x \|/);
   }, 120_000);
 });

@@ -37,6 +37,26 @@ export interface CompileResult {
 /** What compile and load take: ONNX (or, for load, kiln .wasm) bytes, a fetch() Response or its promise, or a path in Node. */
 export type ModelSource = Uint8Array | ArrayBuffer | string | Response | ResponseLike | PromiseLike<Response | ResponseLike>;
 
+/**
+ * Whether a path names a regular file that starts as a wasm module (Node; false for anything else,
+ * whose reader says why). node:fs is imported here, when called, never at the top of a module this
+ * one imports: a browser bundle of the API would fetch node:fs at load and fail.
+ */
+async function isWasmFile(file: string): Promise<boolean> {
+  const fs = await import("node:fs");
+  let fd: number | undefined;
+  try {
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return false;
+    fd = fs.openSync(file, "r");
+    const head = new Uint8Array(8);
+    return isWasm(head.subarray(0, fs.readSync(fd, head, 0, 8, 0)));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 async function resolveSource(source: ModelSource, options: CompileOptions): Promise<{ bytes: Uint8Array; options: CompileOptions }> {
   const model = await readResponse(source, "INVALID_MODEL", "the model");
   if (model instanceof ArrayBuffer) return { bytes: new Uint8Array(model), options };
@@ -179,13 +199,17 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   checkQuantizeOptions(options);
   if (options.cacheDir) await checkCacheDir(options.cacheDir);
   const { threads: askedThreads, warn, ...compileOptions } = options;
-  const src = await resolveSource(model, compileOptions);
   const memoryLimit: Limits = { maxMemoryBytes: options.limits?.maxMemoryBytes };
+  // in Node, a .wasm named by its path is opened, not read whole: its weights image goes from the
+  // file into memory as it is placed (runtime/file-artifact.ts), so the process holds it once
+  const artifact = typeof model === "string" && (await isWasmFile(model)) ? await (await import("../../runtime/file-artifact.js")).openArtifactFile(model) : undefined;
+  const src = artifact ? { bytes: artifact.bytes, options: compileOptions } : await resolveSource(model, compileOptions);
   // a file named .wasm goes to the runtime even when it is not wasm: it says what the file is instead of an ONNX decoding error
   if (isWasm(src.bytes) || (typeof model === "string" && /\.wasm$/i.test(model))) {
     // in Node, a .wasm named by its path finds its weights file beside it (kiln compile --weights)
-    const weights = typeof model === "string" ? await (await import("./sidecar-file.js")).sidecarOf(model, src.bytes, undefined) : undefined;
-    const session = await createSession(src.bytes, { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights, threads: askedThreads, warn });
+    const weights = typeof model === "string" ? await (await import("./sidecar-file.js")).sidecarOf(model, src.bytes, undefined).catch((e) => { artifact?.close(); throw e; }) : undefined;
+    const sessionOptions = { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights, threads: askedThreads, warn };
+    const session = artifact ? await (await import("../../runtime/file-artifact.js")).sessionOf(artifact, sessionOptions) : await createSession(src.bytes, sessionOptions);
     return {
       inputs: fromSlots(session.inputs),
       outputs: fromSlots(session.outputs),

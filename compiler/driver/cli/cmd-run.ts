@@ -14,8 +14,7 @@ import { all, COMPILE_FLAGS, one, parseBudget, parseShapes, parseSimd, parseThre
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { fileIsWasm, isWasmBytes } from "./wasm-file.js";
-import { openArtifactFile } from "./artifact-file.js";
-import type { WeightsWriter } from "../../../runtime/weights.js";
+import { openArtifactFile, sessionOf, type ArtifactFile } from "../../../runtime/file-artifact.js";
 import { sidecarOf } from "../sidecar-file.js";
 
 interface FileTensor {
@@ -59,10 +58,10 @@ export async function cmdRun(args: Args): Promise<number> {
   if (traceFile) checkOutputFile(traceFile, "--profile");
   const saveDir = one(args, "save");
   if (saveDir && !fs.statSync(saveDir, { throwIfNoEntry: false })?.isDirectory()) throw new KilnError("BAD_OPTION", `--save ${saveDir}: not a folder (create it first)`);
-  // an artifact's weights image is read from the file into memory as it is placed (artifact-file.ts)
-  const artifact = fileIsWasm(model) && fs.statSync(model).isFile() ? openArtifactFile(model) : undefined;
+  // an artifact's weights image is read from the file into memory as it is placed (runtime/file-artifact.ts)
+  const artifact = fileIsWasm(model) && fs.statSync(model).isFile() ? await openArtifactFile(model) : undefined;
   try {
-    return await runModel(args, model, artifact?.bytes ?? readUserFile(fs, model, "model file", "INVALID_MODEL"), artifact?.weights);
+    return await runModel(args, model, artifact?.bytes ?? readUserFile(fs, model, "model file", "INVALID_MODEL"), artifact);
   } finally {
     artifact?.close();
   }
@@ -83,7 +82,7 @@ function optimizeBeforeFirstRun(): void {
   v8.setFlagsFromString("--no-wasm-lazy-compilation");
 }
 
-async function runModel(args: Args, model: string, bytes: Uint8Array, weights: WeightsWriter | undefined): Promise<number> {
+async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: ArtifactFile | undefined): Promise<number> {
   const json = args.flags.has("json");
   const traceFile = one(args, "profile");
   const saveDir = one(args, "save");
@@ -110,7 +109,8 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, weights: W
     // weights in a sidecar file (kiln compile --weights, --memory-budget), else read from the artifact's file as placed
     const sidecar = await sidecarOf(model, bytes, one(args, "weights"));
     optimizeBeforeFirstRun();
-    session = await createSession(bytes, { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : weights ? { weights } : {}), memoryBudget: parseBudget(args), threads });
+    const options = { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : {}), memoryBudget: parseBudget(args), threads };
+    session = artifact ? await sessionOf(artifact, options) : await createSession(bytes, options);
     outputNames = session.outputs.map((s) => s.name);
   } else {
     if (args.flags.has("weights")) throw new UsageError(`--weights applies to a .wasm compiled with kiln compile --weights; ${model} is an ONNX model (its external data is found beside it)`);
