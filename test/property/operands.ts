@@ -81,7 +81,12 @@ export function broadcastShape(p: Picker, s: readonly number[]): number[] {
     case 0: return [...s];
     case 1: return s.slice(p.int(s.length + 1));
     case 2: return s.map((d) => (p.chance(0.5) ? 1 : d));
-    case 3: return [dim(p, 4), ...s].slice(0, 5).map((d, k) => (k === 0 || !p.chance(0.3) ? d : 1));
+    case 3: {
+      // a new leading dim, up to rank 5: a rank-5 shape keeps its own dims (prepending and cutting
+      // to 5 shifted them, so the partner did not broadcast: seed 23's Where of [2,1,2,6,1] and [4,2,1,2,6])
+      const lead = dim(p, 4);
+      return (s.length < 5 ? [lead, ...s] : [...s]).map((d, k) => (k === 0 || !p.chance(0.3) ? d : 1));
+    }
     default: return s.length ? s.map((d, k) => (k === s.length - 1 && p.chance(0.5) ? d : 1)) : [];
   }
 }
