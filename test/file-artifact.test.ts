@@ -8,8 +8,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../compiler/driver/api.js";
-import { parseGraph } from "../compiler/ir/parse.js";
-import { exportModel } from "../compiler/onnx/export.js";
 import { imagePosition } from "../runtime/weights.js";
 import { WEIGHTS_SECTION } from "../runtime/manifest.js";
 import { sections } from "../runtime/sections.js";
@@ -18,24 +16,11 @@ import { openSession } from "../runtime/file-artifact.js";
 import { relaxedSimdSupported } from "../runtime/simd.js";
 import { kiln } from "./util/cli.js";
 import { tensor } from "./util/ort.js";
-
-const dense = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (Math.sin(i * 0.37 + seed) * 0.5).toFixed(5)).join(", ");
+import { convChainModel } from "./util/conv-chain.js";
 
 // layers with weights of their own (a 3x3 conv the module derives packed forms for, two 1x1), one
 // without, a constant output
-const model = exportModel(parseGraph(`kiln.graph opsets("" = 13)
-input %x : float32[1,8,10,10]
-const %w : float32[16,8,3,3] = dense<[${dense(1152, 1)}]>
-const %b : float32[16] = dense<[${dense(16, 2)}]>
-const %p : float32[12,16,1,1] = dense<[${dense(192, 3)}]>
-const %q : float32[5,12,1,1] = dense<[${dense(60, 4)}]>
-const %k : float32[3] = dense<[0.5, -1.5, 2.25]>
-%c : float32[1,16,10,10] = Conv[pads=[1,1,1,1]](%x, %w, %b) {name="conv"}
-%r : float32[1,16,10,10] = Relu(%c) {name="relu"}
-%m : float32[1,12,10,10] = Conv(%r, %p) {name="mix"}
-%y : float32[1,5,10,10] = Conv(%m, %q) {name="head"}
-output %y
-output %k`));
+const model = convChainModel([8, 16, 12, 5], 10);
 const x = tensor({ dims: [1, 8, 10, 10] }, 1).data;
 
 const compact = compile(model, { simd: "baseline" });

@@ -10,8 +10,6 @@ import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../compiler/driver/api.js";
-import { parseGraph } from "../compiler/ir/parse.js";
-import { exportModel } from "../compiler/onnx/export.js";
 import { imagePosition, splitWeights } from "../runtime/weights.js";
 import { appendManifest } from "../codegen/artifact.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, WEIGHTS_SECTION } from "../runtime/manifest.js";
@@ -20,24 +18,11 @@ import { createSession } from "../runtime/session.js";
 import { blobSource, bytesSource, fileSource, streamed, urlSource } from "../runtime/sources.js";
 import { kiln } from "./util/cli.js";
 import { tensor } from "./util/ort.js";
+import { convChainModel } from "./util/conv-chain.js";
 import { values } from "./util/values.js";
 
-const dense = (n: number, seed: number) => Array.from({ length: n }, (_, i) => (Math.sin(i * 0.37 + seed) * 0.5).toFixed(5)).join(", ");
-
 // three layers with weights of their own (conv, mix, head), one without (relu), a constant output
-const model = exportModel(parseGraph(`kiln.graph opsets("" = 13)
-input %x : float32[1,3,8,8]
-const %w : float32[4,3,3,3] = dense<[${dense(108, 1)}]>
-const %b : float32[4] = dense<[${dense(4, 2)}]>
-const %p : float32[6,4,1,1] = dense<[${dense(24, 3)}]>
-const %q : float32[5,6,1,1] = dense<[${dense(30, 4)}]>
-const %k : float32[3] = dense<[0.5, -1.5, 2.25]>
-%c : float32[1,4,8,8] = Conv[pads=[1,1,1,1]](%x, %w, %b) {name="conv"}
-%r : float32[1,4,8,8] = Relu(%c) {name="relu"}
-%m : float32[1,6,8,8] = Conv(%r, %p) {name="mix"}
-%y : float32[1,5,8,8] = Conv(%m, %q) {name="head"}
-output %y
-output %k`));
+const model = convChainModel([3, 4, 6, 5], 8);
 const x = tensor({ dims: [1, 3, 8, 8] }, 1).data;
 
 const whole = compile(model, { simd: "baseline" });
