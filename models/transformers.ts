@@ -18,6 +18,11 @@ export function transformerBytes(name: TransformerFixture): Uint8Array {
   return new Uint8Array(fs.readFileSync(transformerPath(name)));
 }
 
+/** transformers' own greedy generate() on the decoder (export.py): its prompt and the tokens it gave */
+export function gpt2Reference(): { prompt: number[]; tokens: number[] } {
+  return JSON.parse(fs.readFileSync(path.join(repoRoot(), "models/transformers/fixtures/gpt2.generate.json"), "utf8")) as { prompt: number[]; tokens: number[] };
+}
+
 /** the configs export.py uses */
 export const BERT = { vocab: 1000, hidden: 128 };
 export const GPT2 = { vocab: 1000, layers: 2, heads: 2, headDim: 64 };

@@ -9,29 +9,23 @@
 // (distinct sessions behind model.session) and state today's figure; with symbolic dims compiled
 // once (issue 15) both become 1.
 import * as fs from "node:fs";
-import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compile, load, type Model } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { createSession } from "../runtime/index.js";
-import type { TypedArray } from "../runtime/dtypes.js";
 import {
-  bertFeeds, generateGreedy, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
+  bertFeeds, generateGreedy, gpt2Reference, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
 } from "../models/transformers.js";
-import { repoRoot } from "../models/quantize/sources.js";
+import { benchGenerate, ortStep } from "../bench/generate.js";
 
 const TOLERANCE = { rtol: 1e-3, atol: 1e-5 };
+const expected = gpt2Reference();
 const TIMEOUT = 240_000;
 
-async function ortSession(file: string): Promise<DecoderStep> {
-  const session = await ort.InferenceSession.create(file);
-  return async (feeds) => {
-    const r = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims)])));
-    return Object.fromEntries(Object.entries(r).map(([k, t]) => [k, { dtype: t.type === "int64" ? "int64" : "float32", dims: [...t.dims], data: t.data as TypedArray } as Tensor]));
-  };
-}
+/** onnxruntime-node's session on the fixture, as a step function */
+const ortSession = async (file: string): Promise<DecoderStep> => ortStep(ort, new Uint8Array(fs.readFileSync(file)), {});
 
 /** runs `model` and counts the distinct compiled sessions (modules) it has run on */
 function counted(model: Model): { step: DecoderStep; modules: () => number } {
@@ -82,7 +76,6 @@ describe("BERT (symbolic batch and sequence)", () => {
 
 describe("GPT-2-style decoder with past key/values", () => {
   const file = transformerPath("gpt2");
-  const expected = JSON.parse(fs.readFileSync(path.join(repoRoot(), "models/transformers/fixtures/gpt2.generate.json"), "utf8")) as { prompt: number[]; tokens: number[] };
 
   it("the loop is transformers' greedy generate: onnxruntime-node gives its 32 tokens", async () => {
     const got = await generateGreedy(await ortSession(file), expected.prompt, 32);
@@ -105,6 +98,17 @@ describe("GPT-2-style decoder with past key/values", () => {
     // today: the prompt's step and every token's step are new shapes, a module each
     console.log(`GPT-2: 32 tokens, modulesCompiled ${model.modules()}`);
     expect(model.modules()).toBe(32);
+  }, TIMEOUT);
+});
+
+describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {
+  it("runs the loop on every engine, which agree on the tokens", async () => {
+    const rows = await benchGenerate(3, 1);
+    expect(rows.map((r) => r.engine)).toEqual(["kiln cold (compiles per step)", "kiln compiled (modules kept)", "ort-web", "ort-node"]);
+    for (const r of rows) {
+      expect(r.tokens, r.engine).toEqual(expected.tokens.slice(0, 3));
+      expect(r.tokenMedianMs, r.engine).toBeGreaterThan(0);
+    }
   }, TIMEOUT);
 });
 
