@@ -34,6 +34,7 @@ import { runIfMain } from "../models/cli.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
 import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
 import { QUANT_SOURCES } from "../models/quantize/sources.js";
+import { BERT, transformerBytes, WHISPER_SHAPES } from "../models/transformers.js";
 import { quantizedModel } from "../models/quantize/refill.js";
 import type { Tolerance } from "../compiler/driver/testdata.js";
 
@@ -67,7 +68,14 @@ interface BenchModel {
   /** a quantized row: how its outputs are checked, and the float model it was made from (timed beside it) */
   tolerance?: Tolerance;
   float?: () => Promise<Uint8Array>;
+  /** integer inputs' ranges where random 0..9 would not do (token ids, type ids, masks) */
+  intRanges?: Record<string, [number, number]>;
 }
+
+/** transformers-exported BERT at one sequence length: ids over the vocabulary, one sentence, no padding */
+const BERT_SEQ = 128;
+const BERT_SHAPES = Object.fromEntries(["input_ids", "attention_mask", "token_type_ids"].map((n) => [n, [1, BERT_SEQ]]));
+const BERT_RANGES: Record<string, [number, number]> = { input_ids: [0, BERT.vocab - 1], attention_mask: [1, 1], token_type_ids: [0, 1] };
 
 /**
  * Quantized rows compare with ort-web within a few output quantization steps: both engines round
@@ -97,6 +105,15 @@ export function models(): BenchModel[] {
   }
   // a streaming model: one row is one 512-sample chunk (32 ms of 16 kHz audio), state in and out
   list.push({ name: "vad:silero_v5", note: "Silero VAD v5 from @ricky0123/vad-web, per 512-sample chunk (sr an initializer of 16000: its If on the sample rate folds, nested If, LSTM, Conv STFT)", bytes: async () => sileroVad16k(), shapes: VAD_SHAPES });
+  // issue 15: models exported by transformers + torch.onnx (models/transformers/export.py)
+  list.push({
+    name: "hf:whisper_encoder", note: "Whisper-style audio encoder (transformers WhisperEncoder, 2 layers, d_model 128, 2 heads) on 30 s of features: [1, 80, 3000] -> 1,500 positions; attention over 1,500 positions",
+    bytes: async () => transformerBytes("whisper_encoder"), shapes: WHISPER_SHAPES,
+  });
+  list.push({
+    name: "hf:bert", note: `transformers BertModel (2 layers, hidden 128, 2 heads) exported with symbolic batch and sequence, run at seq ${BERT_SEQ} (kiln compiles for the fed shapes)`,
+    bytes: async () => transformerBytes("bert"), shapes: BERT_SHAPES, intRanges: BERT_RANGES,
+  });
   // issue 14: float16 twins (models/float16.ts, as onnxconverter-common converts), beside kiln's float32 build
   for (const name of ZOO_WANTED) {
     list.push({
@@ -120,12 +137,13 @@ export function models(): BenchModel[] {
  * The row at `threads` threads: kiln bench in a child process (onnxruntime-web's thread count is
  * fixed once per process), its JSON result; or why it failed.
  */
-function benchThreaded(name: string, bytes: Uint8Array, threads: number, runs: number, shapes?: Record<string, number[]>): BenchResult | { error: string } {
+function benchThreaded(name: string, bytes: Uint8Array, threads: number, runs: number, shapes?: Record<string, number[]>, intRanges?: Record<string, [number, number]>): BenchResult | { error: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-bench-threads-"));
   try {
     const file = path.join(dir, "model.onnx");
     fs.writeFileSync(file, bytes);
-    const shapeArgs = Object.entries(shapes ?? {}).flatMap(([k, d]) => ["--shape", `${k}=${d.join("x")}`]);
+    const shapeArgs = Object.entries(shapes ?? {}).flatMap(([k, d]) => ["--shape", `${k}=${d.join("x")}`])
+      .concat(Object.entries(intRanges ?? {}).flatMap(([k, [lo, hi]]) => ["--int-range", `${k}=${lo}..${hi}`]));
     const r = spawnSync(process.execPath, [path.join(ROOT, "bin/kiln.js"), "bench", file, "--vs", "ort-web", "--threads", String(threads), "--runs", String(runs), "--load-runs", "0", "--json", ...shapeArgs], { encoding: "utf8", maxBuffer: 64 << 20 });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     if (!line.startsWith("{")) return { error: (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`).slice(0, 300) };
@@ -160,11 +178,12 @@ async function main(argv: string[]): Promise<number> {
       const r = await benchModel(m.name, await m.bytes(), {
         vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed, shapes: m.shapes,
         tolerance: m.tolerance, floatModel: m.float && (await m.float()),
+        choices: m.intRanges && { intRanges: new Map(Object.entries(m.intRanges)) },
       });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
       if (threads > 1 && !m.tolerance) {
-        const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes);
+        const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes, m.intRanges);
         if ("error" in two) notes.push(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
         else {
           r.twoThreads = two;

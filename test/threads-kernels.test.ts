@@ -56,6 +56,9 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("Conv im2col-positions: a small output", () => expectSplitAndSame({
     op: "Conv", attrs: { strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 11, 11]), f([128, 64, 3, 3], true)],
   }, "im2col-positions"));
+  it("Conv im2col-gemm 1-D: 2 images, stride 2 (the Whisper-style encoder's stem)", () => expectSplitAndSame({
+    op: "Conv", attrs: { strides: { type: "ints", value: [2] }, pads: { type: "ints", value: [1, 1] } }, inputs: [f([2, 32, 301]), f([48, 32, 3], true), f([48], true)],
+  }, "im2col-gemm"));
   it("Conv pointwise-gemm: 2 images", () => expectSplitAndSame({ op: "Conv", inputs: [f([2, 64, 13, 10]), f([80, 64, 1, 1], true), f([80], true)] }, "pointwise-gemm"));
   it("Conv pointwise-positions", () => expectSplitAndSame({ op: "Conv", inputs: [f([1, 128, 7, 7]), f([200, 128, 1, 1], true)] }, "pointwise-positions"));
   it("Conv winograd-f4x4: 2 images, partial tiles", () => expectSplitAndSame({

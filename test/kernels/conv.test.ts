@@ -3,11 +3,30 @@ import type { Attr } from "../../compiler/ir/graph.js";
 import { buildCase, expectMatchesOrt, runKiln, runOrt } from "../util/ort.js";
 import { exportModel } from "../../compiler/onnx/export.js";
 import { parseGraph } from "../../compiler/ir/parse.js";
+import { kernelsFor } from "../util/kernels.js";
 
 const ints = (value: number[]): Attr => ({ type: "ints", value });
 const int = (value: number): Attr => ({ type: "int", value });
 const str = (value: string): Attr => ({ type: "string", value });
 const tol = { rtol: 1e-4, atol: 1e-4 };
+
+/** Conv (constant weights, a bias) then Relu, fused into the Conv's stores, against onnxruntime */
+async function expectConvReluMatches(x: number[], w: number[], attrs: string): Promise<void> {
+  const wv = Array.from({ length: w.reduce((a, b) => a * b) }, (_, i) => ((i * 7) % 13) / 13 - 0.5);
+  const bv = Array.from({ length: w[0] }, (_, i) => (i % 5) * 0.1 - 0.2);
+  const text = `kiln.graph opsets("" = 17)
+input %x : float32[${x}]
+const %w : float32[${w}] = dense<[${wv.join(", ")}]>
+const %b : float32[${w[0]}] = dense<[${bv.join(", ")}]>
+%c = Conv[${attrs}](%x, %w, %b) {name="conv"}
+%y = Relu(%c) {name="act"}
+output %y`;
+  const bytes = exportModel(parseGraph(text));
+  const feeds = { x: { dtype: "float32" as const, dims: x, data: Float32Array.from({ length: x.reduce((a, b) => a * b) }, (_, i) => Math.sin(i)) } };
+  const got = (await runKiln(bytes, feeds)).y, want = (await runOrt(bytes, feeds)).y;
+  expect(got.dims).toEqual(want.dims);
+  for (let i = 0; i < want.data.length; i++) expect(Math.abs(got.data[i] as number - (want.data[i] as number)), `[${x}] * [${w}] element ${i}`).toBeLessThanOrEqual(1e-5);
+}
 
 describe("Conv vs onnxruntime", () => {
   it("2-D with pads, strides and bias over odd sizes (border runs and 4-wide interior)", async () => {
@@ -70,6 +89,37 @@ describe("Conv vs onnxruntime", () => {
       inputs: [{ dims: [1, 2, 5, 4, 6] }, { dims: [3, 2, 3, 2, 3] }, { dims: [3] }] });
     await expectMatchesOrt({ op: "Conv", tolerance: tol, inputs: [{ dims: [2, 7, 5, 3] }, { dims: [9, 7, 1, 1], constant: true }, { dims: [9] }] });
     await expectMatchesOrt({ op: "Conv", attrs: { group: int(3) }, tolerance: tol, inputs: [{ dims: [2, 6, 5, 7] }, { dims: [12, 2, 1, 1], constant: true }, { dims: [12] }] });
+  });
+  it("1-D as the im2col GEMM (Whisper's audio stem: k3 pad 1 at stride 1 and 2), strides, groups, runtime weights, few positions", async () => {
+    const cases: { x: number[]; w: number[]; attrs: Record<string, Attr>; constant: boolean; bias: boolean }[] = [
+      { x: [1, 20, 97], w: [16, 20, 3], attrs: { pads: ints([1, 1]) }, constant: true, bias: true },
+      { x: [1, 20, 37], w: [16, 20, 3], attrs: { pads: ints([1, 1]) }, constant: true, bias: true },
+      { x: [2, 16, 41], w: [12, 16, 3], attrs: { pads: ints([1, 1]), strides: ints([2]) }, constant: true, bias: true },
+      { x: [1, 8, 30], w: [9, 8, 5], attrs: { pads: ints([2, 0]), strides: ints([3]) }, constant: false, bias: false },
+      { x: [1, 16, 29], w: [16, 8, 3], attrs: { pads: ints([0, 2]), group: int(2) }, constant: true, bias: true },
+    ];
+    const chosen = new Set<string>();
+    for (const c of cases) {
+      const inputs = [{ dims: c.x }, { dims: c.w, constant: c.constant }, ...(c.bias ? [{ dims: [c.w[0]], constant: true }] : [])];
+      const { chosen: variant } = await kernelsFor("Conv", inputs, c.attrs);
+      expect(variant, `x [${c.x}] w [${c.w}]`).toMatch(/^im2col-(gemm|positions)$/);
+      chosen.add(variant);
+      await expectMatchesOrt({ op: "Conv", attrs: c.attrs, tolerance: tol, inputs });
+    }
+    expect([...chosen].sort()).toEqual(["im2col-gemm", "im2col-positions"]);
+    // and with an epilogue fused into the GEMM's stores
+    await expectConvReluMatches([1, 6, 25], [8, 6, 3], "pads=[1, 1], strides=[2]");
+  });
+  it("one output position with a fused activation (im2col-positions stores C transposed, one column: Silero VAD's encoder)", async () => {
+    for (const [x, w, pads, strides] of [
+      [[1, 64, 2, 2], [64, 64, 3, 3], [1, 1, 1, 1], [2, 2]],
+      [[1, 64, 2], [64, 64, 3], [1, 1], [2]],
+      [[2, 32, 1], [40, 32, 3], [1, 1], [1]],
+    ]) {
+      const { chosen } = await kernelsFor("Conv", [{ dims: x }, { dims: w, constant: true }, { dims: [w[0]], constant: true }], { pads: ints(pads), strides: ints(strides) });
+      expect(chosen, `[${x}] * [${w}]`).toBe("im2col-positions");
+      await expectConvReluMatches(x, w, `pads=[${pads.join(", ")}], strides=[${strides.join(", ")}]`);
+    }
   });
   it("zero input channels: every output is its channel's bias (1x1 over a 4x4 image)", async () => {
     const bias = [1.5, -2, 0.25, 3, -0.5];

@@ -1,4 +1,4 @@
-// Convolution as one packed GEMM per image and group (im2col), for the float32 2-D Conv layers
+// Convolution as one packed GEMM per image and group (im2col), for the float32 2-D (and 1-D) Conv layers
 // Winograd and the pointwise GEMM leave to the direct kernel: strided 3x3 and 1x1, the 7x7 and 11x11 stems, grouped layers,
 // small spatial outputs. The direct kernel gives each (channel block, row) a short run there
 // (~5-15 GFLOPS); as Y[M][P] = W[M][K] col[K][P] the packed microkernel runs at its speed
@@ -81,19 +81,27 @@ export function floatWindow(ctx: LayerCtx, opts: { groups?: boolean } = {}): Win
 const isPointwise = (win: Window) =>
   win.kernel.every((k) => k === 1) && win.strides.every((s) => s === 1) && [...win.padBegin, ...win.padEnd].every((p) => p === 0);
 
+/** a 1-D window as the 2-D one over a single row: its layout in memory is the same */
+const asRow = (w: Window): Window => ({
+  in: [1, ...w.in], kernel: [1, ...w.kernel], strides: [1, ...w.strides], dilations: [1, ...w.dilations],
+  padBegin: [0, ...w.padBegin], padEnd: [0, ...w.padEnd], out: [1, ...w.out],
+});
+
 /**
  * The im2col GEMM's plan: over positions (Y^T = col^T W^T, see fewPositions) or over output
  * channels. Unless forced, a layer with a short GEMM depth or few output channels (K < 16, M < 8)
  * is left to the direct kernel, and only few positions take the positions form.
  */
 export function im2colLayout(ctx: LayerCtx, positions: boolean, forced = false): Layout | undefined {
-  const win = floatWindow(ctx, { groups: true });
+  let win = floatWindow(ctx, { groups: true });
   if (!win) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
   const G = ctx.attrs.int("group", 1);
-  if (x.dims.length !== 4 || isPointwise(win)) return undefined;
-  if (win.dilations.some((d) => d !== 1)) return undefined;
-  const [N, C, H, W] = x.dims;
+  if (x.dims.length !== 4 && x.dims.length !== 3) return undefined;
+  if (isPointwise(win) || win.dilations.some((d) => d !== 1)) return undefined;
+  // a 1-D layer (Whisper's and wav2vec's audio stems, [N, C, frames]) is the 2-D one of height 1
+  const [N, C, H, W] = x.dims.length === 3 ? [x.dims[0], x.dims[1], 1, x.dims[2]] : x.dims;
+  if (x.dims.length === 3) win = asRow(win);
   const [OH, OW] = win.out, [kh, kw] = win.kernel, [sh, sw] = win.strides;
   if (C % G || y.dims[1] % G) return undefined;
   const M = y.dims[1] / G, K = (C / G) * kh * kw, P = OH * OW;

@@ -528,7 +528,8 @@ class Emitter {
       if (s.epilogue) x = s.epilogue(x, sum(m, [idx(m, i, 1), m.i32.const(r)]), col(), lanes);
     }
     const off = this.cAt(r, v), cs = this.ccs;
-    if (lanes === 4 && cs === 1) return [m.v128.store(off, 16, L.pc.get(), x)];
+    // a transposed C of one column has cs 1 too, but its epilogue is still lane by lane
+    if (lanes === 4 && cs === 1 && !(kb.last && s.laneEpilogue)) return [m.v128.store(off, 16, L.pc.get(), x)];
     // partial vectors, and every vector of a transposed C: lane by lane
     return [L.x.set(x), ...Array.from({ length: lanes }, (_, q) => {
       const at = off + 4 * q * cs;

@@ -1,0 +1,102 @@
+// Greedy generation with the GPT-2-style decoder (models/transformers.ts, issue 15): the same
+// 32-token loop, past key/values fed back, on kiln and onnxruntime-web (and onnxruntime-node for
+// reference), single thread, per-token latency. The tokens must agree across engines (exit 1 if not).
+//
+// kiln compiles one module per distinct set of input shapes today, and a decoder's past grows by one
+// every token: each step is a new shape, so kiln's first loop compiles a module per token ("kiln
+// cold", what a user sees today). "kiln compiled" runs the same loop again on the same model with
+// every step's module already compiled and kept (limits.maxModules above the step count): the
+// run time of the specialized modules alone, about what one module compiled with symbolic dims
+// could reach. onnxruntime's loops are timed after one warm-up loop.
+//
+//   node dist/bench/generate.js [--tokens 32] [--rounds 3] [--json]
+import * as os from "node:os";
+import { load } from "../compiler/driver/api.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import type { TypedArray } from "../runtime/dtypes.js";
+import { runIfMain } from "../models/cli.js";
+import { generateGreedy, gpt2Reference, transformerBytes, type DecoderStep, type Generation } from "../models/transformers.js";
+import { median } from "./stats.js";
+
+/** the prompt transformers' generate() was given (models/transformers/fixtures/gpt2.generate.json) */
+const PROMPT = gpt2Reference().prompt;
+
+type Ort = typeof import("onnxruntime-node");
+
+/** an onnxruntime session (node or web: the same API) as a decoder step */
+export async function ortStep(ort: Ort, bytes: Uint8Array, options: object): Promise<DecoderStep> {
+  const session = await ort.InferenceSession.create(bytes, options);
+  return async (feeds) => {
+    const got = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as "float32", t.data as Float32Array, t.dims)])));
+    return Object.fromEntries(Object.entries(got).map(([k, t]) => [k, { dtype: t.type === "int64" ? "int64" : "float32", dims: [...t.dims], data: t.data as TypedArray } as Tensor]));
+  };
+}
+
+export interface GenerateRow {
+  engine: string;
+  /** the prompt's step (5 tokens, empty past), ms */
+  promptMs: number;
+  /** per generated token after the first, median and mean over the rounds' steps, ms */
+  tokenMedianMs: number;
+  tokenMeanMs: number;
+  /** the whole loop, ms (median over rounds) */
+  loopMs: number;
+  tokens: number[];
+}
+
+function row(engine: string, runs: Generation[]): GenerateRow {
+  const steps = runs.flatMap((g) => g.stepMs.slice(1));
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  return {
+    engine, promptMs: r2(median(runs.map((g) => g.stepMs[0]))), tokenMedianMs: r2(median(steps)),
+    tokenMeanMs: r2(steps.reduce((a, b) => a + b, 0) / steps.length), loopMs: r2(median(runs.map((g) => g.stepMs.reduce((a, b) => a + b, 0)))),
+    tokens: runs[0].tokens,
+  };
+}
+
+export async function benchGenerate(tokens = 32, rounds = 3): Promise<GenerateRow[]> {
+  const bytes = transformerBytes("gpt2");
+  const rows: GenerateRow[] = [];
+  // kiln cold: a fresh model, no process cache, a compile per step
+  const cold = await load(bytes, { cache: false, simd: "baseline" });
+  rows.push(row("kiln cold (compiles per step)", [await generateGreedy((f) => cold.run(f), PROMPT, tokens)]));
+  const warm = await load(bytes, { simd: "baseline", limits: { maxModules: tokens + 1 } });
+  await generateGreedy((f) => warm.run(f), PROMPT, tokens);
+  const warmRuns: Generation[] = [];
+  for (let r = 0; r < rounds; r++) warmRuns.push(await generateGreedy((f) => warm.run(f), PROMPT, tokens));
+  rows.push(row("kiln compiled (modules kept)", warmRuns));
+  const web = (await import("onnxruntime-web")) as unknown as Ort & { env: { wasm: { numThreads: number; simd: boolean } } };
+  web.env.wasm.numThreads = 1;
+  web.env.wasm.simd = true;
+  const node = await import("onnxruntime-node");
+  for (const [name, step] of [
+    ["ort-web", await ortStep(web, bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" })],
+    ["ort-node", await ortStep(node, bytes, { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" })],
+  ] as const) {
+    await generateGreedy(step, PROMPT, tokens);
+    const runs: Generation[] = [];
+    for (let r = 0; r < rounds; r++) runs.push(await generateGreedy(step, PROMPT, tokens));
+    rows.push(row(name, runs));
+  }
+  return rows;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const flag = (k: string) => (argv.includes(`--${k}`) ? argv[argv.indexOf(`--${k}`) + 1] : undefined);
+  const tokens = Number(flag("tokens") ?? 32), rounds = Number(flag("rounds") ?? 3);
+  const rows = await benchGenerate(tokens, rounds);
+  const agree = rows.every((r) => r.tokens.join() === rows[0].tokens.join());
+  if (argv.includes("--json")) console.log(JSON.stringify({ tokens, rounds, loadavg: os.loadavg(), agree, rows }));
+  else {
+    const web = rows.find((r) => r.engine === "ort-web")!;
+    console.log(`GPT-2-style decoder (2 layers, hidden 128), ${tokens} tokens greedy from a ${PROMPT.length}-token prompt, 1 thread; load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    console.log("engine                          prompt ms   per token ms (median / mean)   loop ms   vs ort-web per token");
+    for (const r of rows) {
+      console.log(`${r.engine.padEnd(32)}${String(r.promptMs).padStart(9)}   ${String(r.tokenMedianMs).padStart(12)} / ${String(r.tokenMeanMs).padEnd(14)}${String(r.loopMs).padStart(9)}   ${(web.tokenMedianMs / r.tokenMedianMs).toFixed(2)}x`);
+    }
+    console.log(agree ? `tokens agree: ${rows[0].tokens.join(" ")}` : `TOKENS DIFFER: ${rows.map((r) => `${r.engine}: ${r.tokens.join(" ")}`).join("; ")}`);
+  }
+  return agree ? 0 : 1;
+}
+
+runIfMain(import.meta.url, main);

@@ -1,0 +1,125 @@
+// Small transformer models exported by Hugging Face transformers + torch.onnx the way users export
+// theirs (models/transformers/export.py, committed under models/transformers/fixtures/), their
+// feeds, and greedy generation with a GPT-2-style decoder that feeds its past key/values back, as
+// transformers.js does. The loop runs on any engine given as one step function (kiln's load(),
+// onnxruntime-node or -web): the tests and the bench run the same loop on each.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { repoRoot } from "./quantize/sources.js";
+
+export type TransformerFixture = "bert" | "gpt2" | "whisper_encoder";
+
+export function transformerPath(name: TransformerFixture): string {
+  return path.join(repoRoot(), "models/transformers/fixtures", `${name}.onnx`);
+}
+
+export function transformerBytes(name: TransformerFixture): Uint8Array {
+  return new Uint8Array(fs.readFileSync(transformerPath(name)));
+}
+
+/** transformers' own greedy generate() on the decoder (export.py): its prompt and the tokens it gave */
+export function gpt2Reference(): { prompt: number[]; tokens: number[] } {
+  return JSON.parse(fs.readFileSync(path.join(repoRoot(), "models/transformers/fixtures/gpt2.generate.json"), "utf8")) as { prompt: number[]; tokens: number[] };
+}
+
+/** the configs export.py uses */
+export const BERT = { vocab: 1000, hidden: 128 };
+export const GPT2 = { vocab: 1000, layers: 2, heads: 2, headDim: 64 };
+export const WHISPER = { mels: 80, frames: 3000, positions: 1500, hidden: 128 };
+export const WHISPER_SHAPES = { input_features: [1, WHISPER.mels, WHISPER.frames] };
+
+/** a seeded token stream (an LCG), values in [0, vocab) */
+export function seededTokens(n: number, seed: number, vocab = BERT.vocab): BigInt64Array {
+  let s = seed >>> 0 || 1;
+  return BigInt64Array.from({ length: n }, () => BigInt(((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 8) % vocab));
+}
+
+/**
+ * BERT's feeds for `batch` rows of `seq` tokens: seeded ids, token types 0 then 1 from the middle,
+ * and an attention mask that, with `padded`, masks the tail of the rows after the first (as a batch
+ * of unequal sentences padded to one length).
+ */
+export function bertFeeds(seq: number, seed: number, batch = 1, padded = false): Record<string, Tensor> {
+  const n = batch * seq;
+  const mask = new BigInt64Array(n).fill(1n);
+  const types = new BigInt64Array(n);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < seq; i++) {
+      if (padded && b > 0 && i >= Math.max(1, seq - 3 * b)) mask[b * seq + i] = 0n;
+      if (i >= seq / 2) types[b * seq + i] = 1n;
+    }
+  }
+  const t = (data: BigInt64Array): Tensor => ({ dtype: "int64", dims: [batch, seq], data });
+  return { input_ids: t(seededTokens(n, seed)), attention_mask: t(mask), token_type_ids: t(types) };
+}
+
+/** seeded log-mel-like features for the Whisper-style encoder (values in about [-1, 1]) */
+export function whisperFeatures(seed = 1): Tensor {
+  let s = seed >>> 0 || 1;
+  const n = WHISPER.mels * WHISPER.frames;
+  const data = Float32Array.from({ length: n }, (_, i) => 0.6 * Math.sin(i * 0.013 + seed) + 0.4 * (((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1));
+  return { dtype: "float32", dims: [...WHISPER_SHAPES.input_features], data };
+}
+
+/** one decoder step: the feeds by input name in, the outputs by name out */
+export type DecoderStep = (feeds: Record<string, Tensor>) => Promise<Record<string, Tensor>>;
+
+export interface Generation {
+  /** the generated tokens (not the prompt) */
+  tokens: number[];
+  /** each step's wall time in ms, the prompt's step first */
+  stepMs: number[];
+}
+
+const pastName = (layer: number, kv: "key" | "value") => `past_key_values.${layer}.${kv}`;
+const presentName = (layer: number, kv: "key" | "value") => `present.${layer}.${kv}`;
+
+/** the index of the largest of `n` values from `at` (the first of equals, as numpy's argmax) */
+function argmax(data: ArrayLike<number>, at: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (data[at + i] > data[at + best]) best = i;
+  return best;
+}
+
+/**
+ * Greedy decoding: the prompt in one step with an empty past (length 0), then one token per step,
+ * each step fed the previous step's present key/values as its past, the attention mask over past and
+ * new tokens, and the new tokens' positions; the next token is the argmax of the last position's
+ * logits.
+ */
+export async function generateGreedy(step: DecoderStep, prompt: readonly number[], count: number): Promise<Generation> {
+  const { layers, heads, headDim, vocab } = GPT2;
+  let past: Record<string, Tensor> = {};
+  for (let l = 0; l < layers; l++) {
+    for (const kv of ["key", "value"] as const) past[pastName(l, kv)] = { dtype: "float32", dims: [1, heads, 0, headDim], data: new Float32Array(0) };
+  }
+  let pastLen = 0;
+  let fed = [...prompt];
+  const tokens: number[] = [];
+  const stepMs: number[] = [];
+  while (tokens.length < count) {
+    const seq = fed.length;
+    const total = pastLen + seq;
+    const feeds: Record<string, Tensor> = {
+      input_ids: { dtype: "int64", dims: [1, seq], data: BigInt64Array.from(fed, BigInt) },
+      attention_mask: { dtype: "int64", dims: [1, total], data: new BigInt64Array(total).fill(1n) },
+      position_ids: { dtype: "int64", dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, i) => BigInt(pastLen + i)) },
+      ...past,
+    };
+    const t0 = performance.now();
+    const out = await step(feeds);
+    stepMs.push(performance.now() - t0);
+    const logits = out.logits;
+    if (!logits || logits.dims.join() !== `1,${seq},${vocab}`) throw new Error(`decoder step: logits ${logits ? `[${logits.dims}]` : "missing"}, expected [1,${seq},${vocab}]`);
+    const next = argmax(logits.data as Float32Array, (seq - 1) * vocab, vocab);
+    tokens.push(next);
+    past = {};
+    for (let l = 0; l < layers; l++) {
+      for (const kv of ["key", "value"] as const) past[pastName(l, kv)] = out[presentName(l, kv)];
+    }
+    pastLen = total;
+    fed = [next];
+  }
+  return { tokens, stepMs };
+}

@@ -1,0 +1,151 @@
+"""Small transformer models exported the way users export theirs (issue 15), for kiln's tests and bench.
+
+    pip install torch==2.13.0 transformers==5.18.0 onnx onnxruntime   # (torch 2.13.0+cpu, transformers 5.18.0)
+    python3 models/transformers/export.py                              # writes models/transformers/fixtures/
+
+Each model is a Hugging Face transformers model of a small config with random weights
+(torch.manual_seed(SEED) before it is made: no model hub), exported by torch.onnx.export (the
+TorchScript exporter, dynamo=False, opset 17) with dynamic axes, as optimum and transformers.js's
+conversion scripts do. The .onnx files are committed (CI runs no Python); the tests take their
+references from onnxruntime-node at run time.
+
+    bert.onnx            BertModel, 2 layers, hidden 128, 2 heads, intermediate 512, vocab 1000,
+                         512 positions. Inputs input_ids, attention_mask, token_type_ids [batch, seq]
+                         (int64); outputs last_hidden_state [batch, seq, 128], pooler_output [batch, 128].
+    gpt2.onnx            GPT2LMHeadModel, 2 layers, hidden 128, 2 heads, vocab 1000, 256 positions, as
+                         a decoder step with past key/values (optimum's "decoder_model_merged" inputs
+                         without its If): input_ids, attention_mask [batch, past + seq], position_ids,
+                         past_key_values.N.key/value [batch, 2, past, 64]; outputs logits and
+                         present.N.key/value [batch, 2, past + seq, 64]. transformers 5 keeps the past
+                         in a Cache object: the wrapper builds one from the plain tensors and returns
+                         the updated one's tensors. Exported with a past of length 4 (a symbolic
+                         dim); the first step feeds a past of length 0, as transformers.js does.
+                         Weights drawn with initializer_range 0.2 (GPT-2's own 0.02 gives a random
+                         model that repeats one token; 0.2 makes greedy tokens vary, with clear
+                         margins between the best two logits, so a wrong step shows).
+    gpt2.generate.json   transformers' greedy generate() on GPT2_PROMPT: the 32 tokens the loop in
+                         models/transformers.ts must give on onnxruntime and on kiln.
+    whisper_encoder.onnx WhisperEncoder, 2 layers, d_model 128, 2 heads, ffn 512, 80 mel bins:
+                         input_features [1, 80, 3000] (30 s of audio), last_hidden_state
+                         [1, 1500, 128] after the stride-2 convolution. Static shapes.
+"""
+import json
+import os
+
+import torch
+import transformers
+from transformers import BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LMHeadModel, WhisperConfig
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+SEED = 15
+OPSET = 17
+GPT2_PROMPT = [5, 17, 300, 42, 7]
+GPT2_TOKENS = 32
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+def export(module, args, name, input_names, output_names, dynamic_axes=None):
+    path = os.path.join(OUT, name)
+    torch.onnx.export(module, args, path, input_names=input_names, output_names=output_names,
+                      dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+    print(f"{name}: {os.path.getsize(path)} bytes")
+
+
+class Bert(torch.nn.Module):
+    # transformers 5 takes keywords only here: positional arguments collide with use_cache
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out.last_hidden_state, out.pooler_output
+
+
+def bert():
+    torch.manual_seed(SEED)
+    config = BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=512, max_position_embeddings=512)
+    model = BertModel(config).eval()
+    ids = torch.randint(0, 1000, (1, 7))
+    mask = torch.ones(1, 7, dtype=torch.int64)
+    tt = torch.zeros(1, 7, dtype=torch.int64)
+    axes = {"batch": 0, "seq": 1}
+    dyn = {n: {0: "batch", 1: "seq"} for n in ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]}
+    dyn["pooler_output"] = {0: "batch"}
+    export(Bert(model), (ids, mask, tt), "bert.onnx", ["input_ids", "attention_mask", "token_type_ids"],
+           ["last_hidden_state", "pooler_output"], dyn)
+
+
+class Gpt2Step(torch.nn.Module):
+    """One decoder step on plain tensors: the past as 2 tensors per layer in, the present out."""
+
+    def __init__(self, model, layers):
+        super().__init__()
+        self.model = model
+        self.layers = layers
+
+    def forward(self, input_ids, attention_mask, position_ids, *past):
+        cache = DynamicCache([(past[2 * i], past[2 * i + 1]) for i in range(self.layers)], config=self.model.config)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         past_key_values=cache, use_cache=True)
+        present = []
+        for layer in out.past_key_values.layers:
+            present += [layer.keys, layer.values]
+        return (out.logits, *present)
+
+
+def gpt2():
+    torch.manual_seed(SEED)
+    layers, heads, hidden = 2, 2, 128
+    config = GPT2Config(vocab_size=1000, n_embd=hidden, n_layer=layers, n_head=heads, n_positions=256, bos_token_id=0, eos_token_id=0,
+                        initializer_range=0.2)
+    model = GPT2LMHeadModel(config).eval()
+    # transformers' own greedy generation, to check the loop the tests run (models/transformers.ts);
+    # before the export, which leaves the model traced
+    prompt = torch.tensor([GPT2_PROMPT])
+    tokens = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=GPT2_TOKENS, do_sample=False)
+    with open(os.path.join(OUT, "gpt2.generate.json"), "w") as f:
+        json.dump({"prompt": GPT2_PROMPT, "tokens": tokens[0, len(GPT2_PROMPT):].tolist(),
+                   "by": f"transformers {transformers.__version__} generate(do_sample=False)"}, f)
+        f.write("\n")
+    past_len, seq = 4, 3
+    ids = torch.randint(0, 1000, (1, seq))
+    mask = torch.ones(1, past_len + seq, dtype=torch.int64)
+    pos = torch.arange(past_len, past_len + seq).unsqueeze(0)
+    past = [torch.randn(1, heads, past_len, hidden // heads) for _ in range(2 * layers)]
+    past_names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    present_names = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"},
+           "position_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
+    dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
+    dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
+    export(Gpt2Step(model, layers), (ids, mask, pos, *past), "gpt2.onnx",
+           ["input_ids", "attention_mask", "position_ids", *past_names], ["logits", *present_names], dyn)
+
+
+class Encoder(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_features):
+        return self.model(input_features=input_features).last_hidden_state
+
+
+def whisper_encoder():
+    torch.manual_seed(SEED)
+    config = WhisperConfig(num_mel_bins=80, d_model=128, encoder_layers=2, encoder_attention_heads=2,
+                           encoder_ffn_dim=512, max_source_positions=1500)
+    model = WhisperEncoder(config).eval()
+    features = torch.randn(1, 80, 3000)
+    export(Encoder(model), (features,), "whisper_encoder.onnx", ["input_features"], ["last_hidden_state"])
+
+
+if __name__ == "__main__":
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")
+    os.makedirs(OUT, exist_ok=True)
+    with torch.no_grad():
+        bert()
+        gpt2()
+        whisper_encoder()

@@ -1,0 +1,133 @@
+// Transformer models exported the way users export theirs (models/transformers/export.py:
+// transformers 5 + torch.onnx, seeded random weights, dynamic axes), run by kiln against
+// onnxruntime-node (rtol 1e-3, atol 1e-5): a BERT encoder at five sequence lengths through one
+// load(), a GPT-2-style decoder generating 32 tokens greedily with its past fed back, and a
+// Whisper-style audio encoder over 30 s of features (1,500 positions).
+//
+// Modules: load() compiles one module per distinct set of fed shapes today, so the BERT session
+// holds five and the decoder one per step (its past grows by one each token). The tests count them
+// (distinct sessions behind model.session) and state today's figure; with symbolic dims compiled
+// once (issue 15) both become 1.
+import * as fs from "node:fs";
+import * as ort from "onnxruntime-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compile, load, type Model } from "../compiler/driver/api.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { createSession } from "../runtime/index.js";
+import {
+  bertFeeds, generateGreedy, gpt2Reference, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
+} from "../models/transformers.js";
+import { benchGenerate, ortStep } from "../bench/generate.js";
+
+const TOLERANCE = { rtol: 1e-3, atol: 1e-5 };
+const expected = gpt2Reference();
+const TIMEOUT = 240_000;
+
+/** onnxruntime-node's session on the fixture, as a step function */
+const ortSession = async (file: string): Promise<DecoderStep> => ortStep(ort, new Uint8Array(fs.readFileSync(file)), {});
+
+/** runs `model` and counts the distinct compiled sessions (modules) it has run on */
+function counted(model: Model): { step: DecoderStep; modules: () => number } {
+  const seen = new Set<object>();
+  return {
+    step: async (feeds) => {
+      const out = await model.run(feeds);
+      seen.add(model.session!);
+      return out;
+    },
+    modules: () => seen.size,
+  };
+}
+
+function expectClose(got: Record<string, Tensor>, want: Record<string, Tensor>, names: string[], what: string): void {
+  for (const n of names) {
+    expect(got[n]?.dims, `${what} ${n} dims`).toEqual(want[n].dims);
+    expect(compareTensors(got[n], want[n], TOLERANCE).message ?? "ok", `${what} ${n}`).toBe("ok");
+  }
+}
+
+describe("BERT (symbolic batch and sequence)", () => {
+  const file = transformerPath("bert");
+  const outputs = ["last_hidden_state", "pooler_output"];
+  let reference: DecoderStep;
+  beforeAll(async () => {
+    reference = await ortSession(file);
+  });
+
+  it("runs sequence lengths 1, 7, 32, 128 and 300 in one load(), each output as onnxruntime-node's", async () => {
+    const model = counted(await load(file));
+    for (const seq of [1, 7, 32, 128, 300]) {
+      const feeds = bertFeeds(seq, seq);
+      expectClose(await model.step(feeds), await reference(feeds), outputs, `seq ${seq}`);
+    }
+    // today: a module per length (symbolic dims compiled once make this 1)
+    console.log(`BERT: 5 sequence lengths, modulesCompiled ${model.modules()}`);
+    expect(model.modules()).toBe(5);
+  }, TIMEOUT);
+
+  it("a padded batch (rows masked at different lengths) and the same at -O0", async () => {
+    const feeds = bertFeeds(13, 3, 3, true);
+    const want = await reference(feeds);
+    expectClose(await (await load(file)).run(feeds), want, outputs, "batch 3, seq 13");
+    expectClose(await (await load(file, { level: 0 })).run(feeds), want, outputs, "-O0 batch 3, seq 13");
+  }, TIMEOUT);
+});
+
+describe("GPT-2-style decoder with past key/values", () => {
+  const file = transformerPath("gpt2");
+
+  it("the loop is transformers' greedy generate: onnxruntime-node gives its 32 tokens", async () => {
+    const got = await generateGreedy(await ortSession(file), expected.prompt, 32);
+    expect(got.tokens).toEqual(expected.tokens);
+    // a loop that repeats one token would show nothing
+    expect(new Set(got.tokens).size).toBeGreaterThan(8);
+  }, TIMEOUT);
+
+  it("kiln generates the same 32 tokens, each step's logits and present as onnxruntime-node's", async () => {
+    const reference = await ortSession(file);
+    const model = counted(await load(file));
+    // each step compared on the same feeds (kiln's own past fed back, as an app would)
+    const step: DecoderStep = async (feeds) => {
+      const got = await model.step(feeds);
+      expectClose(got, await reference(feeds), Object.keys(got), `step with past ${feeds["past_key_values.0.key"].dims[2]}`);
+      return got;
+    };
+    const got = await generateGreedy(step, expected.prompt, 32);
+    expect(got.tokens).toEqual(expected.tokens);
+    // today: the prompt's step and every token's step are new shapes, a module each
+    console.log(`GPT-2: 32 tokens, modulesCompiled ${model.modules()}`);
+    expect(model.modules()).toBe(32);
+  }, TIMEOUT);
+});
+
+describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {
+  it("runs the loop on every engine, which agree on the tokens", async () => {
+    const rows = await benchGenerate(3, 1);
+    expect(rows.map((r) => r.engine)).toEqual(["kiln cold (compiles per step)", "kiln compiled (modules kept)", "ort-web", "ort-node"]);
+    for (const r of rows) {
+      expect(r.tokens, r.engine).toEqual(expected.tokens.slice(0, 3));
+      expect(r.tokenMedianMs, r.engine).toBeGreaterThan(0);
+    }
+  }, TIMEOUT);
+});
+
+describe("Whisper-style audio encoder (30 s: 3,000 frames, 1,500 positions)", () => {
+  const file = transformerPath("whisper_encoder");
+  const feeds = { input_features: whisperFeatures(1) };
+  let want: Record<string, Tensor>;
+  beforeAll(async () => {
+    want = await (await ortSession(file))(feeds);
+    expect(want.last_hidden_state.dims).toEqual([1, WHISPER.positions, WHISPER.hidden]);
+  });
+
+  it("load() matches onnxruntime-node", async () => {
+    expectClose(await (await load(file)).run(feeds), want, ["last_hidden_state"], "encoder");
+  }, TIMEOUT);
+
+  it("the AOT artifact run by the runtime alone matches onnxruntime-node", async () => {
+    const { wasm } = await compile(file, { shapes: WHISPER_SHAPES });
+    const session = await createSession(wasm);
+    expectClose(await session.run({ input_features: feeds.input_features.data }), want, ["last_hidden_state"], "AOT encoder");
+  }, TIMEOUT);
+});
