@@ -23,6 +23,7 @@ import { hasTrait } from "../compiler/ops/index.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, type StreamSink } from "./stream.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
+import { mergeSimilarFunctions } from "./merge-functions.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
 import { addThreadRuntime, barrierCall, splitLayers, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
 import "./math/index.js";
@@ -100,6 +101,12 @@ export interface GenerateOptions {
   memoryBudget?: number;
   /** under memoryBudget: told each piece of the stream image with its position as it is written for its checksum */
   streamSink?: StreamSink;
+  /**
+   * one function per distinct body (default true, codegen/merge-functions.ts): layers of the same
+   * shape share their code, their addresses passed in, so the engine compiles less; false keeps
+   * a function per layer as emitted (the tests compare the two)
+   */
+  mergeFunctions?: boolean;
 }
 
 export interface GeneratedModule {
@@ -301,8 +308,9 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.setOptimizeLevel(2);
     m.optimize();
   }
-  const code = m.emitBinary();
-  refuseOverLimits(m, code, jobs);
+  const emitted = m.emitBinary();
+  refuseOverLimits(m, emitted, jobs);
+  const code = options.mergeFunctions === false ? emitted : mergeSimilarFunctions(emitted);
   // the manifest is appended to the binary, not handed to binaryen: it copies a section through
   // its stack, which a 200,000-layer manifest (megabytes) overflowed
   const wasm = appendManifest(code, manifest);
