@@ -1,24 +1,29 @@
 // One function per distinct body: functions that differ only in their i32 constants and memory
-// offsets (same-shaped layers: SqueezeNet's fire modules emit the same Winograd and pointwise code
-// at different addresses) become one function that takes the differing values as i32 parameters,
-// and each original keeps its index as a thin function that passes its own values. Direct calls go
-// straight to the merged function with the values, so callers that then differ only in those
-// values merge in the next round. The engine compiles each distinct body once: for a one-shot
-// `kiln run`, V8's optimizing compile of the module is on the critical path.
+// offsets (same-shaped layers: SqueezeNet's fire modules emit the same Winograd code at different
+// addresses) become one function that takes the differing values as i32 parameters, and each
+// original keeps its index as a thin function that passes its own values (direct calls go
+// straight to the merged function with them). The engine compiles each distinct body once: for a
+// one-shot `kiln run`, V8's optimizing compile of the module is on the critical path.
 //
 // Binaryen's merge-similar-functions does this for constants, but kiln's kernels put addresses
 // in memory offsets too (a bias read at `offset=283456`); this rewrite makes such an offset a
 // parameter added to the address. An address plus an offset is the same byte as long as it stays
-// inside the memory, which every kernel access does. It works on the binary Binaryen wrote, and
-// leaves the module unchanged wherever it meets something it does not read (wasm-code.ts).
+// inside the memory, which every kernel access does. Each such access costs an add where the
+// offset was free: a group whose members differ in the offsets of more than MAX_ACCESSES accesses
+// (GEMM micro-kernels, outlined loop bodies whose every load reads another tensor) stays apart,
+// as merging those measured 4-16% slower on ResNet-50's steady run. It works on the binary
+// Binaryen wrote, and leaves the module unchanged wherever it meets something it does not read
+// (wasm-code.ts). One pass: a second, over the callers of merged functions, found nothing more to
+// merge under these limits on SqueezeNet or ResNet-50.
 import { V8_LIMITS } from "./wasm-limits.js";
 import { Bytes, readS32, readU32, scanBody, sectionsOf, sleb, uleb, Unknown, type Mark } from "./wasm-code.js";
 
 /** bodies smaller than this are left alone: the call they add costs more than their compile */
 const MIN_BODY_BYTES = 256;
-/** a group whose members differ in more values than this stays unmerged */
-const MAX_PARAMS = 64;
-const ROUNDS = 3;
+/** a group whose members differ in more values than this stays unmerged (params past the registers are memory reads) */
+const MAX_PARAMS = 8;
+/** ... or in the offsets of more memory accesses than this (see above) */
+const MAX_ACCESSES = 4;
 /** a list of same-keyed functions that does not merge whole is split into subsets up to this length */
 const GREEDY_UP_TO = 32;
 
@@ -48,19 +53,13 @@ export interface MergeStats {
  * merges or the module holds something this does not read.
  */
 export function mergeSimilarFunctions(wasm: Uint8Array, stats?: MergeStats): Uint8Array {
-  let out = wasm;
   try {
-    for (let round = 0; round < ROUNDS; round++) {
-      const next = mergeRound(out, stats);
-      if (!next) break;
-      out = next;
-    }
+    return mergeRound(wasm, stats) ?? wasm;
   } catch (e) {
     if (!(e instanceof Unknown)) throw e;
     if (stats) stats.merged = stats.groups = 0;
     return wasm;
   }
-  return out;
 }
 
 function readModule(b: Uint8Array): Module {
@@ -137,24 +136,48 @@ function localsOf(body: Uint8Array): { decl: Uint8Array; count: number; code: nu
   return { decl: body.subarray(0, p), count, code: p };
 }
 
-/** what a function's body is once its constants and offsets are left out: equal keys, same code */
-function keyOf(f: Func, code: number, marks: readonly Mark[]): string {
-  const parts: string[] = [`${f.type}:`];
+/** the [from, to) byte runs of a body between its holes (i32.const immediates and offsets) */
+function runsOf(f: Func, s: Scanned): [number, number][] {
+  const runs: [number, number][] = [];
   let at = 0;
-  for (const mk of marks) {
+  for (const mk of s.marks) {
     if (mk.kind !== "const" && mk.kind !== "load" && mk.kind !== "store") continue;
-    parts.push(latin1(f.body.subarray(at, code + mk.imm)), "\u0100");
-    at = code + mk.end;
+    runs.push([at, s.code + mk.imm]);
+    at = s.code + mk.end;
   }
-  parts.push(latin1(f.body.subarray(at)));
-  return parts.join("");
+  runs.push([at, f.body.length]);
+  return runs;
 }
 
-const latin1 = (b: Uint8Array) => {
-  let s = "";
-  for (let k = 0; k < b.length; k += 4096) s += String.fromCharCode(...b.subarray(k, k + 4096));
-  return s;
-};
+/**
+ * A hash of what a function's body is once its holes are left out (two 32-bit hashes of the runs,
+ * each run's length mixed in): functions with the same code have the same key, and functions with
+ * the same key are compared run by run (sameCode) before they merge.
+ */
+function keyOf(f: Func, runs: readonly [number, number][]): string {
+  let h1 = 0x811c9dc5, h2 = f.type + 1;
+  const b = f.body;
+  for (const [from, to] of runs) {
+    for (let k = from; k < to; k++) {
+      h1 = Math.imul(h1 ^ b[k], 0x01000193);
+      h2 = (Math.imul(h2, 31) + b[k]) | 0;
+    }
+    h1 = Math.imul(h1 ^ (to - from), 0x01000193);
+    h2 = (Math.imul(h2, 31) + 0x100 + to - from) | 0;
+  }
+  return `${f.type}:${runs.length}:${h1 >>> 0}:${h2 >>> 0}`;
+}
+
+/** whether two bodies are the same code but for their holes' values */
+function sameCode(a: Func, ra: readonly [number, number][], b: Func, rb: readonly [number, number][]): boolean {
+  if (a.type !== b.type || ra.length !== rb.length) return false;
+  return ra.every(([from, to], k) => {
+    const [bf, bt] = rb[k];
+    if (to - from !== bt - bf) return false;
+    for (let j = 0; j < to - from; j++) if (a.body[from + j] !== b.body[bf + j]) return false;
+    return true;
+  });
+}
 
 interface Scanned {
   code: number;
@@ -196,6 +219,7 @@ function planHoles(mod: Module, scanned: readonly Scanned[], members: readonly n
   const holes: Hole[] = [];
   const values: number[][] = [];
   const byValues = new Map<string, number>();
+  let accesses = 0;
   for (const mk of scanned[members[0]].marks) {
     if (mk.kind !== "const" && mk.kind !== "load" && mk.kind !== "store") continue;
     const k = holes.length;
@@ -204,6 +228,7 @@ function planHoles(mod: Module, scanned: readonly Scanned[], members: readonly n
       holes.push({ p: -1, delta: 0 });
       continue;
     }
+    if (mk.kind !== "const" && ++accesses > MAX_ACCESSES) return undefined;
     const key = vs.join(",");
     let p = byValues.get(key);
     if (p !== undefined) {
@@ -271,25 +296,31 @@ interface Member {
   m: number;
 }
 
-/** One round: the module with this round's groups merged, or undefined when none merges. */
+/** The module with its groups merged, or undefined when none merges. */
 function mergeRound(wasm: Uint8Array, stats?: MergeStats): Uint8Array | undefined {
   const mod = readModule(wasm);
   const scanned: Scanned[] = mod.funcs.map((f) => {
     const { count, code } = localsOf(f.body);
-    return { code, locals: count, marks: scanBody(f.body, code, f.body.length) };
+    // locals are renumbered only in merged bodies, which are scanned again with them (rewrite)
+    return { code, locals: count, marks: scanBody(f.body, code, f.body.length, false) };
   });
-  const byKey = new Map<string, number[]>();
+  // by key, then split where a hash collision put different code together
+  const byKey = new Map<string, number[][]>();
+  const runs = new Map<number, [number, number][]>();
   mod.funcs.forEach((f, k) => {
     if (f.body.length < MIN_BODY_BYTES) return;
-    const key = keyOf(f, scanned[k].code, scanned[k].marks);
-    const list = byKey.get(key);
-    if (list) list.push(k);
-    else byKey.set(key, [k]);
+    runs.set(k, runsOf(f, scanned[k]));
+    const key = keyOf(f, runs.get(k)!);
+    const lists = byKey.get(key);
+    const same = lists?.find((l) => sameCode(mod.funcs[l[0]], runs.get(l[0])!, f, runs.get(k)!));
+    if (same) same.push(k);
+    else if (lists) lists.push([k]);
+    else byKey.set(key, [[k]]);
   });
   const groups: Group[] = [];
   const groupOf = new Map<number, Member>();
   const newTypes: { params: number[]; results: number[] }[] = [];
-  for (const same of byKey.values()) for (const [members, plan] of subgroups(mod, scanned, same)) {
+  for (const same of [...byKey.values()].flat()) for (const [members, plan] of subgroups(mod, scanned, same)) {
     const { holes, values } = plan;
     const t = mod.types[mod.funcs[members[0]].type];
     const type = { params: [...t.params, ...values.map(() => 0x7f)], results: t.results };
@@ -329,9 +360,10 @@ function thinBody(mod: Module, f: Func, g: Group, m: number): Uint8Array {
  * differing offsets added to the address from them (a store's value held in a scratch local
  * meanwhile), its locals renumbered past the new parameters.
  */
-function rewrite(mod: Module, f: Func, s: Scanned, groupOf: ReadonlyMap<number, Member>, g: Group | undefined): Uint8Array {
+function rewrite(mod: Module, f: Func, scanned: Scanned, groupOf: ReadonlyMap<number, Member>, g: Group | undefined): Uint8Array {
   const body = f.body;
-  if (!g && !s.marks.some((mk) => mk.kind === "call" && groupOf.has(readU32(body, s.code + mk.imm)[0] - mod.imported))) return body;
+  if (!g && !scanned.marks.some((mk) => mk.kind === "call" && groupOf.has(readU32(body, scanned.code + mk.imm)[0] - mod.imported))) return body;
+  const s = g ? { ...scanned, marks: scanBody(body, scanned.code, body.length) } : scanned;
   const params = mod.types[f.type].params.length;
   const added = g ? g.values.length : 0;
   const out = new Bytes();

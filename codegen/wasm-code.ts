@@ -101,15 +101,17 @@ const STORE_VALUE: Record<number, number> = { 0x36: I32, 0x37: I64, 0x38: F32, 0
 
 /**
  * The marks of an expression (a function body after its locals), in order, their positions
- * relative to `at`. Throws Unknown on an instruction it does not know.
+ * relative to `at` (local.get/set/tee's only `withLocals`). Throws Unknown on an instruction it
+ * does not know.
  */
-export function scanBody(b: Uint8Array, at: number, end: number): Mark[] {
+export function scanBody(b: Uint8Array, at: number, end: number, withLocals = true): Mark[] {
   const base = at;
   const marks: Mark[] = [];
   // a memarg: align (no memory index: kiln modules have one memory), then the offset
   const memarg = (op: number, p: number, kind: Mark["kind"], value?: number): number => {
-    const [align, q] = readU32(b, p);
-    if (align & 0x40) throw new Unknown("multi-memory");
+    // align's flags fit its first byte: bit 6 says a memory index follows
+    if (b[p] & 0x40) throw new Unknown("multi-memory");
+    const q = skipLeb(b, p);
     const e = skipLeb(b, q);
     marks.push({ kind, op: op - base, imm: q - base, end: e - base, value });
     return e;
@@ -138,7 +140,7 @@ export function scanBody(b: Uint8Array, at: number, end: number): Mark[] {
       at = p + n;
     } else if (c >= 0x20 && c <= 0x22) {
       const e = skipLeb(b, at);
-      marks.push({ kind: "local", op: op - base, imm: at - base, end: e - base });
+      if (withLocals) marks.push({ kind: "local", op: op - base, imm: at - base, end: e - base });
       at = e;
     } else if (c >= 0x28 && c <= 0x35) {
       at = memarg(op, at, "load");
