@@ -105,7 +105,9 @@ export interface GenerateOptions {
   /**
    * one function per distinct body (default true, codegen/merge-functions.ts): layers of the same
    * shape share their code, their addresses passed in, so the engine compiles less; false keeps
-   * a function per layer as emitted (the tests compare the two)
+   * a function per layer as emitted (the tests compare the two). The JIT path (load(), constant
+   * evaluation) passes false: the merge reads the binary in JavaScript (~100 ms on SqueezeNet in
+   * a fresh process), more than the engine's compile it saves there; an artifact pays it once
    */
   mergeFunctions?: boolean;
   /**
