@@ -121,7 +121,9 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
     a: { kind: "runtime", scratch: ctx.scratchAddr, mc: p.mc, pack: packRowsRuntime(fn, rowsSource, K, zeroPointOf(ctx, q.x.zp, q.x.dtype)) },
     b: packedW !== undefined ? { kind: "packed", addr: packedW }
       : { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, colsSource, K, zeroPointOf(ctx, q.w.zp, q.w.dtype)) },
-    init: { perCol: (col, v) => m.v128.load(biasAt + 16 * v, 4, m.i32.shl(col(), m.i32.const(2))) },
+    // no int32 bias (MatMulInteger, dynamic quantization's float bias): the accumulators start
+    // from zero rather than from a table of zeros, eight loads a tile fewer
+    init: q.bias ? { perCol: (col, v) => m.v128.load(biasAt + 16 * v, 4, m.i32.shl(col(), m.i32.const(2))) } : undefined,
     store,
   });
   fn.emit(batched ? fn.loop(p.batches, (i) => [b.set(i.get()), gemm]) : gemm);
