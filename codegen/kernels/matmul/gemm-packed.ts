@@ -119,6 +119,12 @@ export interface PackedGemmSpec {
    * Not with bPanel.
    */
   threads?: ThreadCtx;
+  /**
+   * a symbolic row count (KernelCtx.runtimeExtent): the rows of this run, at most M (the padded
+   * layout's: strides and scratch are M's). Whole MR tiles up to it, then its tail (each possible
+   * tail length compiled, one chosen at run time). Not with threads or packedA.
+   */
+  rows?: () => Expr;
 }
 
 /** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
@@ -190,6 +196,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
   if ((spec.b?.cs ?? 1) !== 1 && spec.bScratch === undefined) throw new Error("packed gemm: B in place must be row-major (a column stride needs bScratch)");
   if (M === 0 || N === 0) return [];
+  if (spec.rows && (spec.threads || spec.packedA !== undefined)) throw new Error("packed gemm: a run-time row count takes neither threads nor a packed A");
   const V = t.nr / 4;
   const v128 = binaryen.v128, i32 = binaryen.i32;
   const pool: Pool = {
@@ -249,7 +256,54 @@ class Emitter {
 
   /** One K block over all of C: MC row blocks x panels x MR row tiles, then the row tail. */
   private block(kb: KBlock): Expr {
+    if (this.s.rows) return this.rowsBlock(kb, this.s.rows);
     return this.s.threads ? this.splitBlock(kb, this.s.threads) : this.wholeBlock(kb);
+  }
+
+  /** wholeBlock with a run-time row count: MC blocks of whole MR tiles up to it, then the row tail */
+  private rowsBlock(kb: KBlock, rowsOf: () => Expr): Expr {
+    const { fn, m, t } = this;
+    const { M, N } = this.s;
+    const Pfull = Math.floor(N / t.nr);
+    const tailCols = N % t.nr;
+    const rows = fn.local(binaryen.i32), full = fn.local(binaryen.i32);
+    const code: Expr[] = [rows.set(rowsOf()), full.set(m.i32.sub(rows.get(), m.i32.rem_u(rows.get(), m.i32.const(t.mr))))];
+    code.push(fn.loopDyn(m.i32.const(0), full.get(), (ib) => {
+      const end = () => {
+        const capped = () => m.i32.add(ib.get(), m.i32.const(t.mc));
+        return m.select(m.i32.lt_u(capped(), full.get()), capped(), full.get());
+      };
+      return this.rowBlock(kb, ib, end);
+    }, t.mc));
+    const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
+    for (let r = 1; r < t.mr && r <= M; r++) {
+      code.push(m.if(m.i32.eq(m.i32.sub(rows.get(), full.get()), m.i32.const(r)), fn.block([
+        fn.loop(Pfull, (p) => [...own(p, t.nr), ...this.tile(kb, full, p, r, t.nr)]),
+        tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop(),
+      ])));
+    }
+    return fn.block(code);
+  }
+
+  /** The MR tiles of rows ib..end() (an MC block) over every panel, A packed first where it pays. */
+  private rowBlock(kb: KBlock, ib: Local, end: () => Expr): Expr[] {
+    const { fn, m, t } = this;
+    const { M, N } = this.s;
+    const Pfull = Math.floor(N / t.nr);
+    const tailCols = N % t.nr;
+    const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
+    const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
+    const panel = (this.s.b || this.s.bPanel) && this.s.bScratch !== undefined ? this.panelView() : undefined;
+    const rows = (p: Idx, cols: number) => [
+      ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
+      fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
+    ];
+    return [
+      pack ? this.packA(kb, ib, end) : m.nop(),
+      // a call per panel: optimized code from the first run's first calls on (Fn.outline)
+      fn.loop(Pfull, (p) => rows(p, t.nr), { outline: true }),
+      tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
+    ];
   }
 
   private wholeBlock(kb: KBlock): Expr {
@@ -266,19 +320,7 @@ class Emitter {
           if (Mfull <= t.mc) return m.i32.const(Mfull);
           return Mfull % t.mc === 0 ? capped() : m.select(m.i32.lt_u(capped(), m.i32.const(Mfull)), capped(), m.i32.const(Mfull));
         };
-        const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
-        const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
-        const panel = (this.s.b || this.s.bPanel) && this.s.bScratch !== undefined ? this.panelView() : undefined;
-        const rows = (p: Idx, cols: number) => [
-          ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
-          fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
-        ];
-        return [
-          pack ? this.packA(kb, ib, end) : m.nop(),
-          // a call per panel: optimized code from the first run's first calls on (Fn.outline)
-          fn.loop(Pfull, (p) => rows(p, t.nr), { outline: true }),
-          tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
-        ];
+        return this.rowBlock(kb, ib, end);
       }, { step: t.mc }));
     }
     if (M % t.mr) {

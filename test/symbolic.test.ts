@@ -1,0 +1,150 @@
+// Symbolic dims compiled once (docs/ARCHITECTURE.md "Symbolic dims"): bounds in `shapes`, one
+// module for every value within them, each run against onnxruntime-node.
+import { describe, expect, it } from "vitest";
+import { ModelBuilder } from "../models/builder.js";
+import { uniform } from "../models/init.js";
+import { exportModel } from "../compiler/onnx/export.js";
+import { compile, load } from "../compiler/driver/api.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Graph } from "../compiler/ir/graph.js";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { onnx } from "../compiler/onnx/proto.js";
+import { encodeTensor } from "../compiler/onnx/tensor.js";
+import { runOrt } from "./util/ort.js";
+import { kiln } from "./util/cli.js";
+
+/** every non-constant value's dim `at` made the dim_param `name` (the builder makes static dims) */
+function symbolize(g: Graph, name: string, at = 0): void {
+  for (const v of g.values.values()) if (v.shape && !v.const && v.shape.length > at) v.shape = v.shape.map((d, k) => (k === at ? name : d));
+}
+
+/** MatMul + Add + Relu + MatMul + residual Add over [seq, H] */
+function mlp(H = 64): { bytes: Uint8Array; out: string } {
+  const b = new ModelBuilder(7);
+  const x = b.input("x", [1, H]);
+  const w1 = b.weight("w1", [H, 96], uniform(-0.3, 0.3));
+  const b1 = b.weight("b1", [96], uniform(-0.3, 0.3));
+  const w2 = b.weight("w2", [96, H], uniform(-0.3, 0.3));
+  const h = b.node("Relu", [b.node("Add", [b.node("MatMul", [x, w1], [1, 96]), b1], [1, 96])], [1, 96]);
+  const y = b.node("Add", [b.node("MatMul", [h, w2], [1, H]), x], [1, H]);
+  b.output(y);
+  symbolize(b.graph, "seq");
+  return { bytes: exportModel(b.graph, { valueInfo: false }), out: y };
+}
+
+const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+
+describe("symbolic dims", () => {
+  it("an MLP over [seq, 64] runs seq 1, 7, 32, 64 on one module, matching onnxruntime", async () => {
+    const { bytes, out } = mlp();
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { seq: [1, 64] }, level });
+      const m = model.session!.manifest;
+      expect(m.symbols).toEqual([{ name: "seq", min: 1, max: 64 }]);
+      expect(m.inputs[0].expr).toEqual([[[1, 0]], 64]);
+      for (const s of [1, 7, 32, 64, 3]) {
+        const data = feed(s * 64, s);
+        const got = await model.run({ x: { data, dims: [s, 64] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 64], data } });
+        expect(got[out].dims).toEqual([s, 64]);
+        expect(compareTensors(got[out], want[out], { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+
+  it("runs only this run's rows: rows past them keep what was there", async () => {
+    const { bytes, out } = mlp();
+    const model = await load(bytes, { shapes: { seq: [1, 64] } });
+    const session = model.session!;
+    const full = session.runInPlace({ x: { data: feed(64 * 64, 1), dims: [64, 64] } })[out];
+    const slot = new Float32Array(full.data.buffer, full.data.byteOffset, 64 * 64);
+    slot.fill(NaN, 7 * 64);
+    const small = session.runInPlace({ x: { data: feed(7 * 64, 2), dims: [7, 64] } })[out];
+    expect(small.dims).toEqual([7, 64]);
+    expect(Array.from(small.data as Float32Array).every(Number.isFinite)).toBe(true);
+    expect(slot.subarray(7 * 64).every(Number.isNaN)).toBe(true);
+  });
+
+  it("pinning a dim is today's fully specialized module", async () => {
+    const { bytes } = mlp();
+    const pinned = await compile(bytes, { shapes: { seq: 7 } });
+    const byInput = await compile(bytes, { shapes: { x: [7, 64] } });
+    expect(pinned.manifest.symbols).toBeUndefined();
+    expect(Buffer.from(pinned.wasm).equals(Buffer.from(byInput.wasm))).toBe(true);
+    // bounds of one value pin it too
+    expect(Buffer.from((await compile(bytes, { shapes: { seq: [7, 7] } })).wasm).equals(Buffer.from(byInput.wasm))).toBe(true);
+  });
+
+  it("bad bounds are BAD_OPTION naming the dim", async () => {
+    const { bytes } = mlp();
+    await expect(load(bytes, { shapes: { seq: [9, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: bounds \[9, 4\] have min over max/);
+    await expect(load(bytes, { shapes: { seq: [0, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: .*may not be 0/);
+    await expect(load(bytes, { shapes: { tokens: [1, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.tokens: the model has no input and no dim named "tokens"; inputs are "x", dims "seq"/);
+    await expect(load(bytes, { shapes: { seq: [1, 2, 3] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: a dim takes a number \(pinned\) or bounds/);
+  });
+
+  it("feeds outside the bounds or disagreeing are BAD_INPUT naming the input, the dim and the bounds", async () => {
+    const { bytes } = mlp();
+    const model = await load(bytes, { shapes: { seq: [2, 16] } });
+    await expect(model.run({ x: { data: feed(17 * 64, 0), dims: [17, 64] } })).rejects.toThrow(/BAD_INPUT: input "x" dim 0 \(seq\) is 17, outside the bounds 2..16/);
+    await expect(model.run({ x: { data: feed(64, 0), dims: [1, 64] } })).rejects.toThrow(/outside the bounds 2..16/);
+    await expect(model.run({ x: { data: feed(3 * 64, 0), dims: [3, 63] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,63\]/);
+  });
+
+  it("a layer with no symbolic form is UNSUPPORTED_OP naming the node, the op and the dim", async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [1, 8]);
+    const y = b.node("ReduceSum", [x, b.int64s("axes", [1])], [1, 1], {}, "sum");
+    b.output(y);
+    symbolize(b.graph, "seq");
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: ReduceSum \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\] \(at most \[32,8\]\), dim 0 varying; pin it with --shape seq=N.*\[node "sum", ReduceSum/);
+    // pinned, the same model compiles
+    expect((await load(bytes, { shapes: { seq: 5 } })).modulesCompiled).toBe(1);
+  });
+
+  it("a constant that depends on the dim's value is UNSUPPORTED_OP telling to pin it", async () => {
+    // x / seq: the divisor folds to a constant at compile time, which one module cannot serve
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [1, 8]);
+    const shape = b.node("Shape", [x], [2]);
+    const n = b.node("Gather", [shape, b.int64s("zero", [0])], [1]);
+    const f = b.node("Cast", [n], [1], { to: { type: "int", value: 1 } });
+    for (const v of [shape, n]) b.graph.values.get(v)!.dtype = "int64";
+    const y = b.node("Div", [x, f], [1, 8], {}, "div");
+    b.output(y);
+    symbolize(b.graph, "seq");
+    for (const v of [shape, n, f]) b.graph.values.get(v)!.shape = [v === shape ? 2 : 1];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: .* depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
+  });
+
+  it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths", async () => {
+    const { bytes, out } = mlp();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sym-"));
+    fs.writeFileSync(path.join(dir, "mlp.onnx"), bytes);
+    const c = kiln(["compile", path.join(dir, "mlp.onnx"), "-o", path.join(dir, "mlp.wasm"), "--shape", "seq=1..64"]);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    for (const s of [1, 7, 64]) {
+      const data = feed(s * 64, s);
+      const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 64], data } });
+      const set = path.join(dir, `set_${s}`);
+      fs.mkdirSync(set);
+      const pb = (name: string, t: { dtype: "float32"; dims: number[]; data: Float32Array }) => onnx.TensorProto.encode(onnx.TensorProto.create(encodeTensor(name, t))).finish();
+      fs.writeFileSync(path.join(set, "input_0.pb"), pb("x", { dtype: "float32", dims: [s, 64], data }));
+      fs.writeFileSync(path.join(set, "output_0.pb"), pb(out, want[out] as never));
+      const r = kiln(["run", path.join(dir, "mlp.wasm"), "--data", set, "--json"]);
+      expect(r.stderr).toBe("");
+      const res = JSON.parse(r.stdout);
+      expect(res.outputs[0].dims).toEqual([s, 64]);
+      expect(res.outputs[0].ok, `seq ${s}: max error ${res.outputs[0].maxAbsErr}`).toBe(true);
+    }
+    const bad = kiln(["run", path.join(dir, "mlp.wasm"), "--input", "x=random"]);
+    expect(bad.code).toBe(0); // random input at the slot's dims: the upper bounds
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
