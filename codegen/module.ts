@@ -161,7 +161,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals |
     (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0) | (threaded(options) ? THREAD_FEATURES : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
-  if (graph.symbolic) checkSymbolicSlots(graph, options);
+  const symbols = graph.symbolic && checkSymbolicSlots(graph, options);
   const layout = new MemoryLayout(graph);
   const budget = options.memoryBudget;
   const weights = layout.placeWeights(order, budget === undefined ? undefined : ringBytes(budget));
@@ -298,7 +298,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     ...(maxThreads > 1 ? { threads: { max: maxThreads } } : {}),
     ...(graph.info ? { model: graph.info } : {}),
     ...(graph.containers.inputs.length || graph.containers.outputs.length ? { containers: graph.containers } : {}),
-    ...(graph.symbolic ? { symbols: graph.symbolic.symbols } : {}),
+    ...(symbols ? { symbols } : {}),
   };
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");

@@ -6,7 +6,10 @@
 // (the runtime reads and writes them compact) and the row-polymorphic kernels take. A layer with a
 // symbolic tensor runs only on a kernel that asks for its run-time extent (KernelCtx.runtimeExtent).
 import { KilnError } from "../runtime/errors.js";
-import { MAX_SYMBOLS, type DimExpr, type SymbolInfo } from "../runtime/dims.js";
+import type { DimExpr, SymbolInfo } from "../runtime/dims.js";
+
+/** symbols kiln takes at once: their values fill the reserved bytes from SYMBOLS_ADDR */
+const MAX_SYMBOLS = 4;
 import type { Graph } from "../compiler/ir/graph.js";
 import type { KernelCtx } from "./kernels/kernel.js";
 
@@ -31,8 +34,11 @@ const pinHint = (graph: Graph, e: readonly DimExpr[]) => {
 
 const describe = (graph: Graph, dims: readonly number[], e: readonly DimExpr[]) => `[${e.map((d) => formatDim(d, graph.symbolic!.symbols)).join(",")}] (at most [${dims.join(",")}])`;
 
-/** Graph inputs and outputs in the prefix form, each symbol found alone in some input dim; no threads or budget yet. */
-export function checkSymbolicSlots(graph: Graph, options: { threads?: number; memoryBudget?: number }): void {
+/**
+ * Graph inputs and outputs in the prefix form, and each symbol found alone in some input dim, where
+ * a run reads its value: the manifest's symbols. No threads or memory budget yet.
+ */
+export function checkSymbolicSlots(graph: Graph, options: { threads?: number; memoryBudget?: number }): SymbolInfo[] {
   const sym = graph.symbolic!;
   if ((options.threads ?? 1) > 1) throw new KilnError("BAD_OPTION", "symbolic dims (shapes with bounds) and threads > 1 together are not supported yet: pin the dims or run on one thread");
   if (options.memoryBudget !== undefined) throw new KilnError("BAD_OPTION", "symbolic dims (shapes with bounds) and a memory budget together are not supported yet: pin the dims or drop the budget");
@@ -45,9 +51,12 @@ export function checkSymbolicSlots(graph: Graph, options: { threads?: number; me
       throw new KilnError("UNSUPPORTED_OP", `${what} ${JSON.stringify(name)} is ${describe(graph, dims, e)}: kiln takes a symbolic dim only as the leading dim of a graph input or output (after dims of 1) so far; ${pinHint(graph, e)}`);
     }
   }
-  sym.symbols.forEach((s, i) => {
-    const alone = graph.inputs.some((n) => sym.dims.get(n)?.some((d) => typeof d !== "number" && d.length === 1 && d[0].length === 2 && d[0][0] === 1 && d[0][1] === i));
-    if (!alone) throw new KilnError("UNSUPPORTED_OP", `no input has ${s.name} as a dim of its own, so a run cannot tell its value from the feeds; pin it with --shape ${s.name}=N`);
+  return sym.symbols.map((s, i) => {
+    for (const [j, n] of graph.inputs.entries()) {
+      const k = sym.dims.get(n)?.findIndex((d) => typeof d !== "number" && d.length === 1 && d[0].length === 2 && d[0][0] === 1 && d[0][1] === i) ?? -1;
+      if (k >= 0) return { ...s, at: [j, k] };
+    }
+    throw new KilnError("UNSUPPORTED_OP", `no input has ${s.name} as a dim of its own, so a run cannot tell its value from the feeds; pin it with --shape ${s.name}=N`);
   });
 }
 

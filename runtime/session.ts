@@ -3,7 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { evalDim, solveSymbols, SYMBOLS_ADDR } from "./dims.js";
+import { evalDim, SYMBOLS_ADDR } from "./dims.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
@@ -276,9 +276,12 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     checkFeeds(given);
     const feeds = flatten(given);
     if (syms) {
-      symValues = solveSymbols(syms, manifest.inputs, (n) => {
-        const f = feeds[n];
-        return f && !ArrayBuffer.isView(f) ? (f as TensorInput).dims : undefined;
+      // each symbol's value from the input dim that is the symbol alone (manifest.symbols[].at),
+      // within its bounds; every input's dims are checked against their expressions as it is written
+      symValues = syms.map(({ name, min, max, at }) => {
+        const [i, k] = at!, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max;
+        if (d < min || d > max) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model was compiled for ${name} ${min}..${max} (dim ${k})`);
+        return d;
       });
       new Int32Array(memory.buffer, SYMBOLS_ADDR, syms.length).set(symValues);
     }
