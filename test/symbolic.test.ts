@@ -147,4 +147,83 @@ describe("symbolic dims", () => {
     expect(bad.code).toBe(0); // random input at the slot's dims: the upper bounds
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  describe("kernels with a run-time row count, at several values within the bounds against onnxruntime", () => {
+    const SEQS = [1, 2, 3, 5, 17, 40];
+    /** one module (-O0: each op its own kernel; -O2: fused), every seq of SEQS */
+    async function across(bytes: Uint8Array, feeds: (s: number) => Record<string, { dtype: "float32" | "int64"; dims: number[]; data: Float32Array | BigInt64Array }>) {
+      for (const level of [0, 2] as const) {
+        const model = await load(bytes, { shapes: { seq: [1, 40] }, level, cache: false });
+        for (const s of SEQS) {
+          const f = feeds(s);
+          const got = await model.run(Object.fromEntries(Object.entries(f).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+          const want = await runOrt(bytes, f);
+          for (const [name, w] of Object.entries(want)) {
+            expect(got[name].dims, `${name} at seq ${s}, -O${level}`).toEqual(w.dims);
+            expect(compareTensors(got[name], w, { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `${name} at seq ${s}, -O${level}`).toBe("ok");
+          }
+        }
+        expect(model.modulesCompiled).toBe(1);
+      }
+    }
+    const f32 = (dims: number[], seed: number) => ({ dtype: "float32" as const, dims, data: feed(dims.reduce((a, b) => a * b, 1), seed) });
+    const build = (make: (b: ModelBuilder) => void, at = 0) => {
+      const b = new ModelBuilder(11);
+      make(b);
+      symbolize(b.graph, "seq", at);
+      return exportModel(b.graph, { valueInfo: false });
+    };
+
+    it("elementwise: broadcasting operands without the dim, a one-dim loop with its SIMD tail, a middle broadcast dim", async () => {
+      const bytes = build((b) => {
+        const x = b.input("x", [1, 7]);
+        const v = b.input("v", [1]);
+        const m = b.input("m", [1, 1, 8]);
+        b.output(b.node("Mul", [b.node("Add", [x, b.weight("c", [7], uniform(-1, 1))], [1, 7]), b.scalar("two", 2)], [1, 7]));
+        b.output(b.node("Sigmoid", [b.node("Sub", [v, b.scalar("half", 0.5)], [1])], [1]));
+        b.output(b.node("Add", [m, b.weight("w", [5, 8], uniform(-1, 1))], [1, 5, 8]));
+      });
+      await across(bytes, (s) => ({ x: f32([s, 7], 1), v: f32([s], 2), m: f32([s, 1, 8], 3) }));
+    });
+
+    it("MatMul and Gemm on the packed GEMM: row tails, column tails, a bias, transB, a residual", async () => {
+      const bytes = build((b) => {
+        const x = b.input("x", [1, 37]);
+        const mm = b.node("MatMul", [x, b.weight("w", [37, 19], uniform(-0.5, 0.5))], [1, 19]);
+        b.output(b.node("Relu", [b.node("Add", [mm, b.weight("bias", [19], uniform(-0.5, 0.5))], [1, 19])], [1, 19]));
+        const g = b.node("Gemm", [x, b.weight("wt", [40, 37], uniform(-0.5, 0.5)), b.weight("gc", [40], uniform(-0.5, 0.5))], [1, 40], { transB: { type: "int", value: 1 } });
+        b.output(g);
+      });
+      await across(bytes, (s) => ({ x: f32([s, 37], 4) }));
+      // [1, seq, 24]: the symbolic dim after a leading 1, a residual Add fused into the epilogue
+      const second = build((b) => {
+        const y = b.input("y", [1, 1, 24]);
+        b.output(b.node("Add", [b.node("MatMul", [y, b.weight("w3", [24, 24], uniform(-0.5, 0.5))], [1, 1, 24]), y], [1, 1, 24]));
+      }, 1);
+      await across(second, (s) => ({ y: f32([1, s, 24], 5) }));
+    });
+
+    it("LayerNormalization and Softmax over a static last axis: long rows and short ones (vectors across rows)", async () => {
+      const bytes = build((b) => {
+        const x = b.input("x", [1, 48]);
+        b.output(b.node("LayerNormalization", [x, b.weight("g", [48], uniform(0.5, 1.5)), b.weight("beta", [48], uniform(-1, 1))], [1, 48], { axis: { type: "int", value: -1 } }));
+        const z = b.input("z", [1, 5]);
+        b.output(b.node("LayerNormalization", [z, b.weight("g5", [5], uniform(0.5, 1.5))], [1, 5], { axis: { type: "int", value: -1 } }));
+        b.output(b.node("Softmax", [x], [1, 48], { axis: { type: "int", value: -1 } }));
+        b.output(b.node("Softmax", [b.node("Mul", [z, b.scalar("k", 0.125)], [1, 5])], [1, 5], { axis: { type: "int", value: -1 } }));
+      });
+      await across(bytes, (s) => ({ x: f32([s, 48], 6), z: f32([s, 5], 7) }));
+    });
+
+    it("Gather: token ids [seq] and [1, seq] into a static embedding table, ids out of range read zeros", async () => {
+      const bytes = build((b) => {
+        const table = b.weight("table", [50, 24], uniform(-1, 1));
+        const ids = b.input("ids", [1]);
+        b.graph.values.get(ids)!.dtype = "int64";
+        b.output(b.node("Gather", [table, ids], [1, 24], { axis: { type: "int", value: 0 } }));
+      });
+      const ids = (s: number) => ({ dtype: "int64" as const, dims: [s], data: BigInt64Array.from({ length: s }, (_, i) => BigInt((i * 7) % 50 - (i % 3 === 0 ? 50 : 0))) });
+      await across(bytes, (s) => ({ ids: ids(s) }));
+    });
+  });
 });

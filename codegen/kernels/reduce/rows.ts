@@ -16,6 +16,7 @@ import { convert, wasmType } from "../../memory.js";
 import { coalesce } from "../loops.js";
 import { horizontal, noteNaN, restoreNaN, scalarOps, vectorOps, type Ops } from "./ops.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
+import type { DimExpr } from "../../../runtime/dims.js";
 
 export interface Operand {
   t: TensorRef;
@@ -234,6 +235,24 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   // dim shared out; the threads meet after the pass, since a kernel's next pass may read another
   // partition of the statistics (GroupNormalization: per group, then per channel)
   const outer = mode !== "across" ? K.dims.length : kLast;
+  const rows = keptRows(ctx, view, ops, K.dims[0]);
+  if (rows) {
+    // a symbolic leading kept dim: its run-time extent for the outermost kept loop (one thread)
+    const n = fn.local(binaryen.i32), vecEnd = fn.local(binaryen.i32);
+    fn.emit(n.set(rows));
+    if (mode !== "across") fn.emit(fn.loopDyn(m.i32.const(0), n.get(), (i) => [fn.nest(K.dims.slice(1), (idx) => at([i, ...idx], S1))]));
+    else if (kLast > 0) {
+      fn.emit(fn.loopDyn(m.i32.const(0), n.get(), (i) => [fn.nest(K.dims.slice(1, kLast), (idx) => [
+        fn.loop(K.dims[kLast] - (K.dims[kLast] % 4), (j) => at([i, ...idx, j], V!), { step: 4 }),
+        fn.loop(K.dims[kLast], (j) => at([i, ...idx, j], S1), { start: K.dims[kLast] - (K.dims[kLast] % 4) }),
+      ])]));
+    } else {
+      fn.emit(vecEnd.set(m.i32.and(n.get(), m.i32.const(~3))));
+      fn.emit(fn.loopDyn(m.i32.const(0), vecEnd.get(), (i) => at([i], V!), 4));
+      fn.emit(fn.loopDyn(vecEnd.get(), n.get(), (i) => at([i], S1)));
+    }
+    return;
+  }
   const threads = outer > 0 ? ctx.splitAmong() : undefined;
   if (mode !== "across") {
     fn.emit(splitNest(fn, threads, K.dims, (idx) => at(idx, S1)));
@@ -246,4 +265,25 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     ]));
   }
   if (threads) fn.emit(threads.barrier());
+}
+
+/**
+ * The run-time extent of the outermost kept dim, when a tensor laid out densely over the view (x,
+ * y) has its symbolic leading dim as the outermost part of the view's first dim, and the statistics
+ * do not run over that dim: the rows are independent. undefined otherwise (a symbolic dim the
+ * statistics run over has no symbolic form here: the layer is refused).
+ */
+function keptRows(ctx: KernelCtx, view: View, ops: readonly Operand[], first: number | undefined): Expr | undefined {
+  if (first === undefined || !ctx.symbolic) return undefined;
+  const j = view.dims.findIndex((d) => d !== 1);
+  if (j < 0 || view.reduced[j]) return undefined;
+  const stride = sizeOf(view.dims.slice(j + 1));
+  for (const o of ops) {
+    const e: readonly DimExpr[] | undefined = ctx.symbolic.dims.get(o.t.name);
+    const k = e ? e.findIndex((d) => typeof d !== "number") : -1;
+    const rest = o.t.size / o.t.dims[k];
+    if (k < 0 || view.dims[j] * stride !== o.t.size || rest % stride !== 0) continue;
+    return ctx.runtimeExtent(o.t, first);
+  }
+  return undefined;
 }
