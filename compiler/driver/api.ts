@@ -2,7 +2,7 @@
 import { createSession, type Feeds, type RunValue, type Session, type Tensor, type TensorInput } from "../../runtime/session.js";
 import { availableCores, threadsUnavailable } from "../../runtime/threads.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { checkFeeds } from "../../runtime/feeds.js";
 import { nullFeed } from "../../runtime/containers.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
@@ -247,7 +247,13 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const outputs = describe(probe, probe.outputs);
   const inputNames = [...probe.inputs];
   // dims given bounds compile once, now: their module runs every value within them (symbolic.ts)
-  const dynamic = unboundInputs(probe, resolveDimOptions(probe, src.options.shapes).shapes).length > 0;
+  const dimOptions = resolveDimOptions(probe, src.options.shapes);
+  const unbound = unboundInputs(probe, dimOptions.shapes);
+  const dynamic = unbound.length > 0;
+  if (dynamic && dimOptions.symbols.length) {
+    const free = unbound.map((n) => `${JSON.stringify(n)} [${(probe!.values.get(n)?.shape ?? ["?"]).join(",")}]`);
+    throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(dimOptions.symbols.map((s) => s.name))}, so the model compiles once, now, but input ${listed(free)} still has free dims: pin them or give them bounds in shapes too`);
+  }
   // Compiled sessions per distinct input shapes (and values of frozen inputs), least recently
   // used first and at most maxModules of them, and the inputs found to decide shapes by their
   // values (axes, shape, pads ...), which are frozen per run.
