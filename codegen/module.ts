@@ -25,7 +25,7 @@ import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, ty
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
 import { addThreadRuntime, barrierCall, splitLayers, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
-import { checkSymbolicSlots, layerSymbolic, noSymbolicForm } from "./symbolic.js";
+import { checkEmitted, checkSymbolicSlots, layerSymbolic } from "./symbolic.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -256,7 +256,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     } catch (e) {
       wrapFailure(ctx, "emitter", e);
     }
-    if (ctx.symbolic && !ctx.symbolic.used && !fn.empty) throw noSymbolicForm(graph, ctx, choice.name);
+    if (ctx.symbolic) checkEmitted(graph, ctx, choice.name, fn.empty);
     options.onLayer?.("emit", k + 1, jobs.length);
     if (fn.empty) {
       if (stream?.firstAt[k].length) throw new KilnError("INTERNAL", "a layer that runs no code reads streamed weights", ctx.context());

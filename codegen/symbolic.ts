@@ -60,24 +60,38 @@ export function checkSymbolicSlots(graph: Graph, options: { threads?: number; me
   });
 }
 
-/** The layer's symbolic tensors (by name), each in the prefix form, or undefined when all are static. */
+/**
+ * The layer's symbolic tensors (by name), or undefined when all are static. A tensor not in the
+ * prefix form needs a kernel that reads the padded layout (KernelCtx.runtimeDim): checked after
+ * emission (checkEmitted).
+ */
 export function layerSymbolic(graph: Graph, ctx: KernelCtx): KernelCtx["symbolic"] {
   const dims = new Map<string, readonly DimExpr[]>();
   for (const t of [...ctx.inputs, ...ctx.outputs]) {
     const e = t && graph.symbolic!.dims.get(t.name);
-    if (!t || !e) continue;
-    if (prefixDim(t.dims, e) === undefined) {
-      throw new KilnError("UNSUPPORTED_OP", `tensor ${JSON.stringify(t.name)} of this ${ctx.node.op} is ${describe(graph, t.dims, e)}: kiln's kernels take a symbolic dim only as a tensor's leading dim (after dims of 1) so far; ${pinHint(graph, e)}`, ctx.context());
-    }
-    dims.set(t.name, e);
+    if (t && e) dims.set(t.name, e);
   }
   return dims.size ? { dims, used: false } : undefined;
 }
 
-/** The layer's kernel has no symbolic form (it never asked for a run-time extent). */
-export function noSymbolicForm(graph: Graph, ctx: KernelCtx, variant: string): KilnError {
-  const [name, e] = [...ctx.symbolic!.dims][0];
-  const t = [...ctx.inputs, ...ctx.outputs].find((x) => x?.name === name)!;
-  const k = prefixDim(t.dims, e)!;
-  return new KilnError("UNSUPPORTED_OP", `${ctx.node.op} (kernel ${variant}) has no symbolic form yet: ${JSON.stringify(name)} is ${describe(graph, t.dims, e)}, dim ${k} varying; ${pinHint(graph, e)}`, ctx.context());
+/**
+ * After emission: the kernel asked for this run's extents, and read the padded layout where a
+ * tensor is not in the prefix form (a layer that emits nothing: every tensor in the prefix form).
+ */
+export function checkEmitted(graph: Graph, ctx: KernelCtx, variant: string, empty: boolean): void {
+  const sym = ctx.symbolic!;
+  const tensors = [...ctx.inputs, ...ctx.outputs].filter((t) => t && sym.dims.has(t.name));
+  // a layer that emits nothing (a reshape aliased onto its input) keeps the elements where they
+  // are: the same in the padded layout only between prefix forms
+  if (empty) sym.padded = false;
+  else if (!sym.used) {
+    const t = tensors[0]!, e = sym.dims.get(t.name)!;
+    const k = e.findIndex((d) => typeof d !== "number");
+    throw new KilnError("UNSUPPORTED_OP", `${ctx.node.op} (kernel ${variant}) has no symbolic form yet: ${JSON.stringify(t.name)} is ${describe(graph, t.dims, e)}, dim ${k} varying; ${pinHint(graph, e)}`, ctx.context());
+  }
+  const off = tensors.find((t) => prefixDim(t!.dims, sym.dims.get(t!.name)!) === undefined);
+  if (off && !sym.padded) {
+    const e = sym.dims.get(off.name)!;
+    throw new KilnError("UNSUPPORTED_OP", `tensor ${JSON.stringify(off.name)} of this ${ctx.node.op} is ${describe(graph, off.dims, e)}: its kernel (${variant}) takes a symbolic dim only as a tensor's leading dim (after dims of 1) so far; ${pinHint(graph, e)}`, ctx.context());
+  }
 }

@@ -135,13 +135,19 @@ describe("symbolic dims", () => {
   it("a layer with no symbolic form is UNSUPPORTED_OP naming the node, the op and the dim", async () => {
     const b = new ModelBuilder(3);
     const x = b.input("x", [1, 8]);
-    const y = b.node("ReduceSum", [x, b.int64s("axes", [1])], [1, 1], {}, "sum");
+    const y = b.node("CumSum", [x, b.int64s("axis", [1])], [1, 8], {}, "cumsum");
     b.output(y);
     symbolize(b.graph, "seq");
     const bytes = exportModel(b.graph, { valueInfo: false });
-    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: ReduceSum \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\] \(at most \[32,8\]\), dim 0 varying; pin it with --shape seq=N.*\[node "sum", ReduceSum/);
+    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: CumSum \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\] \(at most \[32,8\]\), dim 0 varying; pin it with --shape seq=N.*\[node "cumsum", CumSum/);
     // pinned, the same model compiles
     expect((await load(bytes, { shapes: { seq: 5 } })).modulesCompiled).toBe(1);
+    // a reduction over the symbolic dim (the rows are not independent) is refused too
+    const r = new ModelBuilder(3);
+    r.output(r.node("ReduceMean", [r.input("x", [1, 8])], [1, 1], { axes: { type: "ints", value: [0] } }, "mean"));
+    symbolize(r.graph, "seq");
+    r.graph.values.get(r.graph.outputs[0])!.shape = [1, 8];
+    await expect(load(exportModel(r.graph, { valueInfo: false }), { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: ReduceMean \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\]/);
   });
 
   it("a constant that depends on the dim's value is UNSUPPORTED_OP telling to pin it", async () => {
@@ -241,7 +247,7 @@ describe("symbolic dims", () => {
       await across(second, (s) => ({ y: f32([1, s, 24], 5) }));
     });
 
-    it("LayerNormalization and Softmax over a static last axis: long rows and short ones (vectors across rows)", async () => {
+    it("LayerNormalization, Softmax and reductions over a static last axis: long rows and short ones (vectors across rows)", async () => {
       const bytes = build((b) => {
         const x = b.input("x", [1, 48]);
         b.output(b.node("LayerNormalization", [x, b.weight("g", [48], uniform(0.5, 1.5)), b.weight("beta", [48], uniform(-1, 1))], [1, 48], { axis: { type: "int", value: -1 } }));
@@ -249,6 +255,10 @@ describe("symbolic dims", () => {
         b.output(b.node("LayerNormalization", [z, b.weight("g5", [5], uniform(0.5, 1.5))], [1, 5], { axis: { type: "int", value: -1 } }));
         b.output(b.node("Softmax", [x], [1, 48], { axis: { type: "int", value: -1 } }));
         b.output(b.node("Softmax", [b.node("Mul", [z, b.scalar("k", 0.125)], [1, 5])], [1, 5], { axis: { type: "int", value: -1 } }));
+        // opset 17: ReduceSum takes its axes as an input, the others as an attribute
+        b.output(b.node("ReduceSum", [x, b.int64s("last", [-1])], [1, 1]));
+        b.output(b.node("ReduceMean", [x], [1, 1], { axes: { type: "ints", value: [-1] } }));
+        b.output(b.node("ReduceMax", [z], [1, 1], { axes: { type: "ints", value: [-1] } }));
       });
       await across(bytes, (s) => ({ x: f32([s, 48], 6), z: f32([s, 5], 7) }));
     });
