@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { onnx } from "../compiler/onnx/proto.js";
 import { encodeTensor } from "../compiler/onnx/tensor.js";
 import { runOrt } from "./util/ort.js";
+import { buildZooGraph } from "../models/zoo.js";
 import { kiln } from "./util/cli.js";
 
 /** every non-constant value's dim `at` made the dim_param `name` (the builder makes static dims) */
@@ -272,6 +273,43 @@ describe("symbolic dims", () => {
       });
       const ids = (s: number) => ({ dtype: "int64" as const, dims: [s], data: BigInt64Array.from({ length: s }, (_, i) => BigInt((i * 7) % 50 - (i % 3 === 0 ? 50 : 0))) });
       await across(bytes, (s) => ({ ids: ids(s) }));
+    });
+  });
+
+  describe("attention", () => {
+    /** the zoo's MiniLM-like encoder (2 layers, hidden 64, 4 heads) with its head reshapes made [1, -1, h, d], as exporters write them */
+    function encoder(): { bytes: Uint8Array; input: string; output: string } {
+      const g = buildZooGraph("encoder");
+      for (const v of g.values.values()) if (v.const && /split_shape|merge_shape/.test(v.name)) (v.const.data as BigInt64Array)[1] = -1n;
+      for (const n of [...g.inputs, ...g.outputs]) g.values.get(n)!.shape = [1, "seq", 64];
+      return { bytes: exportModel(g, { valueInfo: false }), input: g.inputs[0], output: g.outputs[0] };
+    }
+
+    it("an encoder's attention ([heads, seq, seq] scores, softmax over seq, P V summing over seq) runs every length in one module, padding poisoned with NaN", async () => {
+      const { bytes, input, output } = encoder();
+      const model = await load(bytes, { shapes: { seq: [1, 64] } });
+      const session = model.session!;
+      const { memory } = session.manifest;
+      // the activations live past the model's weights and before the kernels' constants: NaN
+      // everywhere there before each run, so a kernel reading past this run's extents shows
+      const arena = [memory.regions[0].offset + memory.regions[0].bytes, memory.regions[1]?.offset ?? memory.bytes] as const;
+      for (const s of [64, 1, 33, 2, 7, 64, 16]) {
+        const data = feed(s * 64, s);
+        const first = session.runInPlace({ [input]: { data, dims: [1, s, 64] } })[output];
+        new Float32Array(first.data.buffer, arena[0], (arena[1] - arena[0]) / 4).fill(NaN);
+        const got = await model.run({ [input]: { data, dims: [1, s, 64] } });
+        const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
+        expect(got[output].dims).toEqual([1, s, 64]);
+        expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+      expect(session.manifest.layers.filter((l) => l.op === "Einsum").length).toBe(4);
+    });
+
+    it("where attention's products keep their transposes (-O0), or P V sums over more than the packed kernel's K block, UNSUPPORTED_OP says why", async () => {
+      const { bytes } = encoder();
+      await expect(load(bytes, { shapes: { seq: [1, 64] }, level: 0 })).rejects.toThrow(/UNSUPPORTED_OP: .*Transpose.*pin it with --shape seq=N/);
+      await expect(load(bytes, { shapes: { seq: [1, 400] } })).rejects.toThrow(/UNSUPPORTED_OP: Einsum sums over a symbolic dim of at most 400; the packed kernel takes a run-time K up to 384 so far/);
     });
   });
 });

@@ -125,6 +125,11 @@ export interface PackedGemmSpec {
    * tail length compiled, one chosen at run time). Not with threads or packedA.
    */
   rows?: () => Expr;
+  /**
+   * a symbolic K (attention's P V sums over the sequence): the k steps of this run, at most K (at
+   * least 1). One K block only (K <= tile.kc); not with bPanel, packedA or scratch (A packing)
+   */
+  kSteps?: () => Expr;
 }
 
 /** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
@@ -163,6 +168,8 @@ interface KBlock {
   /** first k (runtime for the middle blocks) */
   k0: Idx;
   len: number;
+  /** a run-time k step count (at most len) in place of len: PackedGemmSpec.kSteps */
+  steps?: () => Expr;
   /** accumulators start at zero (else from C) */
   first: boolean;
   /** alpha, bias and the epilogue are applied at the store */
@@ -197,6 +204,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   if ((spec.b?.cs ?? 1) !== 1 && spec.bScratch === undefined) throw new Error("packed gemm: B in place must be row-major (a column stride needs bScratch)");
   if (M === 0 || N === 0) return [];
   if (spec.rows && (spec.threads || spec.packedA !== undefined)) throw new Error("packed gemm: a run-time row count takes neither threads nor a packed A");
+  if (spec.kSteps && (K > t.kc || spec.bPanel || spec.packedA !== undefined || spec.scratch !== undefined || spec.threads)) throw new Error("packed gemm: a run-time K takes one K block, and no bPanel, packed A, A scratch or threads");
   const V = t.nr / 4;
   const v128 = binaryen.v128, i32 = binaryen.i32;
   const pool: Pool = {
@@ -206,7 +214,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
     pa: fn.local(i32), pb: fn.local(i32), pend: fn.local(i32), pc: fn.local(i32), x: fn.local(v128),
   };
   const g = new Emitter(fn, spec, t, pool);
-  const blocks = kBlocks(fn, K, t.kc);
+  const blocks = spec.kSteps ? [{ k0: 0, len: K, first: true, last: true, steps: spec.kSteps }] : kBlocks(fn, K, t.kc);
   return blocks.map((kb) => g.pass(kb));
 }
 
@@ -428,9 +436,27 @@ class Emitter {
     acc.forEach((row, r) => row.forEach((l, v) => out.push(l.set(kb.first
       ? m.v128.const(new Array(16).fill(0))
       : this.loadLanes(this.cAt(r, v), L.pc.get, laneCount(v), 4 * this.ccs)))));
-    out.push(...this.kLoop(kb.len, acc, av, bv, laneCount));
+    out.push(...(kb.steps ? this.kLoopDyn(kb.steps, acc, av, bv, laneCount) : this.kLoop(kb.len, acc, av, bv, laneCount)));
     acc.forEach((row, r) => row.forEach((l, v) => out.push(...this.store(kb, l, i, p, r, v, laneCount(v)))));
     return out;
+  }
+
+  /** kLoop over a run-time count of k steps, one at a time (none when the count is 0) */
+  private kLoopDyn(steps: () => Expr, acc: Local[][], av: AView, bv: BView, lanes: (v: number) => number): Expr[] {
+    const { m, fn, p: L } = this;
+    const V = acc[0]?.length ?? 0;
+    const body: Expr[] = [];
+    for (let v = 0; v < V; v++) body.push(L.b[v].set(bv.exact ? this.loadLanes(bv.offset(0, v), L.pb.get, lanes(v)) : m.v128.load(bv.offset(0, v), 16, L.pb.get())));
+    acc.forEach((row, r) => {
+      body.push(L.a.set(m.v128.load32_splat(av.offset(r, 0), 4, L.pa.get())));
+      row.forEach((l, v) => body.push(l.set(madd(m, L.a.get(), L.b[v].get(), l.get(), this.s.relaxed))));
+    });
+    body.push(L.pa.set(m.i32.add(L.pa.get(), m.i32.const(av.step))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(bv.step))));
+    const label = fn.label("k");
+    return [
+      L.pend.set(m.i32.add(L.pb.get(), m.i32.mul(steps(), m.i32.const(bv.step)))),
+      m.if(m.i32.lt_u(L.pb.get(), L.pend.get()), m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))]))),
+    ];
   }
 
   /** for len k steps (unrolled by t.unroll, then single steps): acc += splat(A[r][k]) * B[k][..] */
@@ -484,16 +510,17 @@ class Emitter {
     const V = Math.ceil(cols / 4);
     if (kb.len === 0) return []; // K = 0: no row to copy (the loop below runs its body once)
     const label = fn.label("pack");
+    const loop = (body: Expr) => (kb.steps ? m.if(m.i32.lt_u(L.pb.get(), L.pend.get()), body) : body);
     return [
       L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr * cs), idx(m, kb.k0, 4 * b.rs)])),
       L.pb.set(sum(m, [this.scratchOffset()])),
-      L.pend.set(sum(m, [this.scratchOffset(), m.i32.const(4 * t.nr * kb.len)])),
-      m.loop(label, fn.block([
+      L.pend.set(sum(m, [this.scratchOffset(), kb.steps ? m.i32.mul(kb.steps(), m.i32.const(4 * t.nr)) : m.i32.const(4 * t.nr * kb.len)])),
+      loop(m.loop(label, fn.block([
         ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v * cs, L.pa.get, Math.min(4, cols - 4 * v), 4 * cs))),
         L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * b.rs))),
         L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr))),
         m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get())),
-      ])),
+      ]))),
     ];
   }
 
