@@ -86,10 +86,10 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
  * varying N is computed to its upper bound (the columns past this run's are padding, which no
  * kernel reads as values: softmax and P V stop at the run's length); a varying batch label is refused.
  */
-function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): { rows?: () => Expr; kSteps?: () => Expr } {
-  if (!ctx.symbolic) return {};
-  const labels = classify(ctx.attrs.string("equation"), [ctx.input(0).dims, ctx.input(1).dims], ctx.output(0).dims)!.labels;
-  const found = new Map<number, () => Expr>();
+function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr> & { labels?: Labels } {
+  const found: Map<number, () => Expr> & { labels?: Labels } = new Map();
+  if (!ctx.symbolic) return found;
+  const labels = found.labels = classify(ctx.attrs.string("equation"), [ctx.input(0).dims, ctx.input(1).dims], ctx.output(0).dims)!.labels;
   [ctx.input(0), ctx.input(1), ctx.output(0)].forEach((t, j) => {
     const e = ctx.symbolic!.dims.get(t.name);
     const strides = stridesOf(t.dims);
@@ -100,15 +100,30 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): { rows?: () => Expr; k
       found.set(l, () => ctx.runtimeDim(t, k)!);
     });
   });
-  if (found.has(labels.n)) found.get(labels.n)!(); // computed whole: marks the padded layout as read
-  const kSteps = found.get(labels.k);
-  if (kSteps && p.K > DEFAULT_TILE.kc) ctx.unsupported(`Einsum sums over a symbolic dim of at most ${p.K}; the packed kernel takes a run-time K up to ${DEFAULT_TILE.kc} so far: lower the bound or pin the dim`);
-  return { rows: found.get(labels.m), kSteps };
+  if (found.has(labels.k) && p.K > MAX_RUNTIME_K) ctx.unsupported(`Einsum sums over a symbolic dim of at most ${p.K}; the packed kernel takes a run-time K up to ${MAX_RUNTIME_K} so far: lower the bound or pin the dim`);
+  return found;
 }
+
+/**
+ * A run-time K runs as one K block (PackedGemmSpec.kSteps), its B panel as long as K's bound: up to
+ * this many steps (a 16-column panel of 2048 floats, 128 KB of scratch, past L1 but streamed in order)
+ */
+const MAX_RUNTIME_K = 2048;
+
+/** the tile of a product with a symbolic K: one K block of K's bound */
+const tileOf = (ctx: KernelCtx, p: PackedEinsum) => {
+  const sym = symbolicLabels(ctx, p);
+  return sym.labels && sym.has(sym.labels.k) ? { kc: Math.max(DEFAULT_TILE.kc, p.K) } : undefined;
+};
 
 function emit(ctx: KernelCtx, p: PackedEinsum): void {
   const { fn } = ctx;
-  const sym = symbolicLabels(ctx, p);
+  const found = symbolicLabels(ctx, p);
+  const labels = found.labels;
+  // a varying N is computed whole; asking its extent marks the padded layout as read
+  if (labels && found.has(labels.n)) found.get(labels.n)!();
+  const sym = labels ? { rows: found.get(labels.m), kSteps: found.get(labels.k) } : {};
+  const tile = tileOf(ctx, p);
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });
   const product = emitPackedGemm(ctx, {
@@ -119,6 +134,7 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
     bScratch: ctx.scratchAddr,
     threads: sym.rows || sym.kSteps ? undefined : ctx.splitAmong(),
     ...sym,
+    ...(tile ? { tile } : {}),
   });
   const bytes = (s: "a" | "b" | "c") => p.batch.map((l) => 4 * l[s]);
   // a call per matrix, as MatMul's batches (Fn.outline)
@@ -133,6 +149,6 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
 export const PACKED_EINSUM = variant<PackedEinsum>({
   name: "packed",
   plan,
-  prepare: (_ctx, p) => ({ scratchBytes: packedBScratchBytes(p.K) }),
+  prepare: (ctx, p) => ({ scratchBytes: packedBScratchBytes(p.K, tileOf(ctx, p)) }),
   emit,
 });
