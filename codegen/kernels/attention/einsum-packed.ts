@@ -82,9 +82,10 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
 
 /**
  * Symbolic dims (the padded layout's strides, docs/ARCHITECTURE.md "Symbolic dims"): each varying
- * dim of A, B or C as its label, with this run's extent. M's rows and K's steps run to it; a
- * varying N is computed to its upper bound (the columns past this run's are padding, which no
- * kernel reads as values: softmax and P V stop at the run's length); a varying batch label is refused.
+ * dim of A, B or C as its label, with this run's extent. M's rows and K's steps run to it, N's
+ * panels too (the columns past this run's in its last panel, or all of N's when M is static, are
+ * computed into the padding, which no kernel reads as values: softmax and P V stop at the run's
+ * length); a varying batch label is refused.
  */
 function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr> & { labels?: Labels } {
   const found: Map<number, () => Expr> & { labels?: Labels } = new Map();
@@ -120,9 +121,10 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
   const { fn } = ctx;
   const found = symbolicLabels(ctx, p);
   const labels = found.labels;
-  // a varying N is computed whole; asking its extent marks the padded layout as read
-  if (labels && found.has(labels.n)) found.get(labels.n)!();
-  const sym = labels ? { rows: found.get(labels.m), kSteps: found.get(labels.k) } : {};
+  // a varying N with varying rows: the panels of this run's columns; else computed whole (asking
+  // its extent marks the padded layout as read)
+  if (labels && found.has(labels.n) && !found.has(labels.m)) found.get(labels.n)!();
+  const sym = labels ? { rows: found.get(labels.m), kSteps: found.get(labels.k), cols: found.has(labels.m) ? found.get(labels.n) : undefined } : {};
   const tile = tileOf(ctx, p);
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });

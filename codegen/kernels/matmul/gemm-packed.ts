@@ -130,6 +130,11 @@ export interface PackedGemmSpec {
    * least 1). One K block only (K <= tile.kc); not with bPanel, packedA or scratch (A packing)
    */
   kSteps?: () => Expr;
+  /**
+   * with rows: a symbolic N, this run's columns (at most N): the panels that hold them run, the
+   * columns past them in the last one are computed into the padding
+   */
+  cols?: () => Expr;
 }
 
 /** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
@@ -276,25 +281,37 @@ class Emitter {
     const tailCols = N % t.nr;
     const rows = fn.local(binaryen.i32), full = fn.local(binaryen.i32);
     const code: Expr[] = [rows.set(rowsOf()), full.set(m.i32.sub(rows.get(), m.i32.rem_u(rows.get(), m.i32.const(t.mr))))];
+    // a symbolic N: the whole panels to run, and whether the tail panel holds some of this run's columns
+    const colsOf = this.s.cols;
+    const panels = colsOf && fn.local(binaryen.i32), tailOn = colsOf && fn.local(binaryen.i32);
+    if (colsOf) {
+      const c = fn.local(binaryen.i32);
+      code.push(c.set(colsOf()), panels!.set(m.i32.div_u(m.i32.add(c.get(), m.i32.const(t.nr - 1)), m.i32.const(t.nr))),
+        panels!.set(m.select(m.i32.lt_u(panels!.get(), m.i32.const(Pfull)), panels!.get(), m.i32.const(Pfull))),
+        tailOn!.set(m.i32.gt_u(c.get(), m.i32.const(Pfull * t.nr))));
+    }
+    const cols = panels && { panels, tailOn: tailOn! };
     code.push(fn.loopDyn(m.i32.const(0), full.get(), (ib) => {
       const end = () => {
         const capped = () => m.i32.add(ib.get(), m.i32.const(t.mc));
         return m.select(m.i32.lt_u(capped(), full.get()), capped(), full.get());
       };
-      return this.rowBlock(kb, ib, end);
+      return this.rowBlock(kb, ib, end, cols);
     }, t.mc));
     const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
     for (let r = 1; r < t.mr && r <= M; r++) {
+      const each = (f: (p: Local) => Expr[]) => (panels ? fn.loopDyn(m.i32.const(0), panels.get(), f) : fn.loop(Pfull, f));
+      const tail = tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop();
       code.push(m.if(m.i32.eq(m.i32.sub(rows.get(), full.get()), m.i32.const(r)), fn.block([
-        fn.loop(Pfull, (p) => [...own(p, t.nr), ...this.tile(kb, full, p, r, t.nr)]),
-        tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop(),
+        each((p) => [...own(p, t.nr), ...this.tile(kb, full, p, r, t.nr)]),
+        tailCols && tailOn ? m.if(tailOn.get(), tail) : tail,
       ])));
     }
     return fn.block(code);
   }
 
   /** The MR tiles of rows ib..end() (an MC block) over every panel, A packed first where it pays. */
-  private rowBlock(kb: KBlock, ib: Local, end: () => Expr): Expr[] {
+  private rowBlock(kb: KBlock, ib: Local, end: () => Expr, cols?: { panels: Local; tailOn: Local }): Expr[] {
     const { fn, m, t } = this;
     const { M, N } = this.s;
     const Pfull = Math.floor(N / t.nr);
@@ -306,6 +323,18 @@ class Emitter {
       ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
       fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
     ];
+    if (cols) {
+      // a symbolic N: the panels holding this run's columns (each a call, as below)
+      return [
+        pack ? this.packA(kb, ib, end) : m.nop(),
+        fn.loopDyn(m.i32.const(0), cols.panels.get(), (p) => {
+          const body = rows(p, t.nr);
+          const call = fn.outline(body);
+          return call === undefined ? body : [call];
+        }),
+        tailCols ? m.if(cols.tailOn.get(), fn.block(rows(Pfull, tailCols))) : m.nop(),
+      ];
+    }
     return [
       pack ? this.packA(kb, ib, end) : m.nop(),
       // a call per panel: optimized code from the first run's first calls on (Fn.outline)
