@@ -80,6 +80,9 @@ interface Snapshot {
   consts: Map<string, { dims: number[]; sum: number }>;
 }
 
+/** the fingerprint of a model's initializer that no step of the pipeline replaced */
+const UNTOUCHED = -1;
+
 function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
   const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, Math.min(t.data.byteLength, storageBytes(t.dtype, elements)));
   let h = 0x811c9dc5;
@@ -87,7 +90,18 @@ function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
   return h >>> 0;
 }
 
-function snapshot(graph: Graph): Snapshot {
+/**
+ * The arrays of the constants a graph holds before it is prepared: a constant still holding one
+ * after the pipeline is the model's own initializer, untouched, the same at every probe (its
+ * content is not hashed: MiniLM's 90 MB of weights four times over took seconds)
+ */
+function initializerData(graph: Graph): Set<unknown> {
+  const data = new Set<unknown>();
+  for (const v of graph.values.values()) if (v.const) data.add(v.const.data);
+  return data;
+}
+
+function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
   const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
   const shapes = new Map<string, number[]>();
   const consts = new Map<string, { dims: number[]; sum: number }>();
@@ -99,7 +113,7 @@ function snapshot(graph: Graph): Snapshot {
     // a reshape's target shape is read at compile time only (its layer moves no data by it)
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape"))) consts.set(i, { dims: [...c.dims], sum: fingerprint(c) });
+      if (c && !(k > 0 && hasTrait(n, "reshape"))) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c) });
     });
   }
   for (const o of graph.outputs) {
@@ -148,16 +162,18 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   const snaps: Snapshot[] = [];
   for (const values of [...points, check]) {
     const g = remake();
+    const untouched = initializerData(g);
     try {
       await run(g, dims.at(values));
     } catch (e) {
       if (!(e instanceof KilnError)) throw e;
       throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${values[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
     }
-    snaps.push(snapshot(g));
+    snaps.push(snapshot(g, untouched));
   }
+  const untouched = initializerData(graph);
   const result = await run(graph, dims.at(symbols.map((s) => s.max)));
-  const main = snapshot(graph);
+  const main = snapshot(graph, untouched);
   const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
   const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
     `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
@@ -188,7 +204,11 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
     for (const s of snaps) {
       const p = s.consts.get(name);
       if (!p) throw depends(`whether ${JSON.stringify(name)} is a constant`);
-      const same = p.dims.join() === c.dims.join() ? p.sum === c.sum : p.sum === fingerprint(t, sizeOf(p.dims));
+      // an untouched initializer at one probe and not at another: compare contents
+      const sum = (q: { sum: number }, n: number) => (q.sum === UNTOUCHED ? fingerprint(t, n) : q.sum);
+      const same = p.dims.join() === c.dims.join()
+        ? (p.sum === UNTOUCHED && c.sum === UNTOUCHED) || (p.sum !== UNTOUCHED && sum(c, sizeOf(c.dims)) === p.sum)
+        : p.sum !== UNTOUCHED && p.sum === fingerprint(t, sizeOf(p.dims));
       if (!same) throw depends(`the constant ${JSON.stringify(name)} (${dtype(t.dtype).name}[${c.dims.join(",")}] at the bounds)`, producer.get(name));
     }
   }
