@@ -123,22 +123,21 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
   return { nodes, shapes, consts };
 }
 
-/** Distinct probe values per symbol (three each), inside the bounds where they allow, avoiding 1 and the model's static dims. */
+/**
+ * Distinct probe values per symbol (three each), inside the bounds where they allow, avoiding 1,
+ * the model's static dims and each other: the largest below the upper bound first (primes, then
+ * any), since passes' size thresholds (a product big enough for the packed kernel) then decide as
+ * at the bound, which is the graph compiled; then values past the bound.
+ */
 function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>): number[][] {
   const taken = new Set<number>();
   const isPrime = (n: number) => { for (let d = 2; d * d <= n; d++) if (n % d === 0) return false; return n > 1; };
   return symbols.map((s) => {
-    const lo = Math.max(2, s.min), hi = s.max;
+    const lo = Math.max(2, s.min);
     const pool: number[] = [];
     const ok = (v: number) => !avoid.has(v) && !taken.has(v) && !pool.includes(v);
-    // primes from the middle of the range down and up, then any value, then past the bound
-    const mid = Math.max(lo, Math.floor((lo + hi) / 2));
-    for (const prime of [true, false]) {
-      for (let d = 0; pool.length < 3 && (mid - d >= lo || mid + d < hi); d++) {
-        for (const v of [mid - d, mid + d + 1]) if (pool.length < 3 && v >= lo && v < hi && (!prime || isPrime(v)) && ok(v)) pool.push(v);
-      }
-    }
-    for (let v = hi + 1; pool.length < 3; v++) if (ok(v)) pool.push(v);
+    for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 3; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
+    for (let v = s.max + 1; pool.length < 3; v++) if (ok(v)) pool.push(v);
     pool.forEach((v) => taken.add(v));
     return pool;
   });
