@@ -25,6 +25,7 @@ import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, ty
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
 import { addThreadRuntime, barrierCall, splitLayers, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
+import { checkEmitted, checkSymbolicSlots, layerSymbolic } from "./symbolic.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -160,6 +161,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals |
     (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0) | (threaded(options) ? THREAD_FEATURES : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
+  const symbols = graph.symbolic && checkSymbolicSlots(graph, options);
   const layout = new MemoryLayout(graph);
   const budget = options.memoryBudget;
   const weights = layout.placeWeights(order, budget === undefined ? undefined : ringBytes(budget));
@@ -254,6 +256,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     } catch (e) {
       wrapFailure(ctx, "emitter", e);
     }
+    if (ctx.symbolic) checkEmitted(graph, ctx, choice.name, fn.empty);
     options.onLayer?.("emit", k + 1, jobs.length);
     if (fn.empty) {
       if (stream?.firstAt[k].length) throw new KilnError("INTERNAL", "a layer that runs no code reads streamed weights", ctx.context());
@@ -278,7 +281,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
 
   const slot = (name: string): TensorSlot => {
     const s = layout.slots.get(name)!;
-    return { name, dtype: s.dtype, dims: s.dims, offset: s.addr };
+    const expr = graph.symbolic?.dims.get(name);
+    return { name, dtype: s.dtype, dims: s.dims, offset: s.addr, ...(expr ? { expr: [...expr] } : {}) };
   };
   const manifest: Manifest = {
     format: FORMAT_VERSION,
@@ -294,6 +298,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     ...(maxThreads > 1 ? { threads: { max: maxThreads } } : {}),
     ...(graph.info ? { model: graph.info } : {}),
     ...(graph.containers.inputs.length || graph.containers.outputs.length ? { containers: graph.containers } : {}),
+    ...(symbols ? { symbols } : {}),
   };
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");
@@ -430,6 +435,7 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
   const ctx = new KernelCtx(m, fn, n, opset,
     n.inputs.map((i) => (i ? layout.place(i) : undefined)),
     n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
+  if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
   let choice: KernelChoice;
   try {
     choice = selectVariant(family, ctx);

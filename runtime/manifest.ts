@@ -3,6 +3,7 @@
 // (the kiln32 of those bytes, 8 hex digits). runtime/validate.ts checks both before anything runs.
 import { checksum, hex } from "./checksum.js";
 import type { DTypeName } from "./dtypes.js";
+import type { DimExpr, SymbolInfo } from "./dims.js";
 
 export const MANIFEST_SECTION = "kiln.manifest";
 export const MANIFEST_CHECKSUM_SECTION = "kiln.manifest.checksum";
@@ -63,6 +64,8 @@ export interface TensorSlot {
   dims: number[];
   /** byte offset in linear memory */
   offset: number;
+  /** with manifest.symbols: each dim's expression (runtime/dims.ts); `dims` are the upper bounds' */
+  expr?: DimExpr[];
 }
 
 /**
@@ -190,6 +193,8 @@ export interface Manifest {
   features: string[];
   /** a threaded module (docs/THREADS.md): it runs on up to `max` threads over one shared memory */
   threads?: { max: number };
+  /** symbolic dims compiled once (runtime/dims.ts): their bounds, in the order slots' expressions name them */
+  symbols?: SymbolInfo[];
 }
 
 /** The payloads of the sections kiln.manifest and kiln.manifest.checksum for a manifest. */

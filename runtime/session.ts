@@ -3,6 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
+import { evalDim, SYMBOLS_ADDR } from "./dims.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
@@ -267,9 +268,23 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   };
 
   const flatten = feedFlattener(manifest);
+  // symbolic dims (runtime/dims.ts): this run's values, solved from the feeds' dims
+  const syms = manifest.symbols;
+  let symValues: number[] = [];
+  const dimsOf = (slot: TensorSlot): TensorSlot => (slot.expr ? { ...slot, dims: slot.expr.map((e) => evalDim(e, symValues)) } : slot);
   const write = (given: Feeds) => {
     checkFeeds(given);
     const feeds = flatten(given);
+    if (syms) {
+      // each symbol's value from the input dim that is the symbol alone (manifest.symbols[].at),
+      // within its bounds; every input's dims are checked against their expressions as it is written
+      symValues = syms.map(({ name, min, max, at }) => {
+        const [i, k] = at!, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max;
+        if (d < min || d > max) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model was compiled for ${name} ${min}..${max} (dim ${k})`);
+        return d;
+      });
+      new Int32Array(memory.buffer, SYMBOLS_ADDR, syms.length).set(symValues);
+    }
     const names = new Set(Object.keys(feeds));
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
@@ -277,7 +292,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
-      writeInput(memory, slot, feed);
+      writeInput(memory, dimsOf(slot), feed);
     }
     for (const f of manifest.frozen ?? []) {
       const feed = feeds[f.name];
@@ -291,7 +306,8 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   };
   const read = (copy: boolean) => {
     const out: Record<string, Tensor> = {};
-    for (const slot of manifest.outputs) {
+    for (const s of manifest.outputs) {
+      const slot = dimsOf(s);
       const info = dtype(slot.dtype);
       const n = storageLength(slot.dtype, sizeOf(slot.dims));
       const view = new info.array(memory.buffer, slot.offset, n);

@@ -12,6 +12,7 @@ import type { Node, Tensor } from "../../compiler/ir/graph.js";
 import type { Fn } from "../fn.js";
 import type { MathLib } from "../math.js";
 import type { ThreadCtx } from "../threads.js";
+import { SYMBOLS_ADDR, type DimExpr } from "../../runtime/dims.js";
 
 /** A tensor as a plan sees it: what it is, not where it lives. */
 export interface TensorInfo {
@@ -175,6 +176,56 @@ export class KernelCtx extends LayerCtx<TensorRef> {
   threads?: ThreadCtx;
   /** set by the kernel when it split its work among ctx.threads */
   split = false;
+  /**
+   * set when some tensor of the layer has a symbolic dim (docs/ARCHITECTURE.md "Symbolic dims"):
+   * their expressions by tensor name, and whether the kernel asked for a run-time extent (a fused
+   * kernel passes the object on to the contexts it makes, so its anchor's use counts)
+   */
+  symbolic?: {
+    dims: ReadonlyMap<string, readonly DimExpr[]>;
+    used: boolean;
+    /** set by a kernel that reads tensors in the padded layout with any dim varying (runtimeDim), not only the prefix form */
+    padded?: boolean;
+  };
+  /**
+   * A kernel with a symbolic form: `count`, a static extent of tensor `t` (at the upper bounds) that
+   * covers its varying dim as the outermost dim it spans (the rows of a row-major block from that
+   * dim on), as the i32 expression of its value in this run; undefined when t's dims are all static.
+   * Asking marks the layer's kernel as row-polymorphic (module.ts refuses a symbolic layer whose
+   * kernel never asks). A fresh expression on every call.
+   */
+  runtimeExtent(t: TensorInfo, count: number): binaryen.ExpressionRef | undefined {
+    const e = this.symbolic?.dims.get(t.name);
+    const k = e ? e.findIndex((d) => typeof d !== "number") : -1;
+    if (!e || k < 0) return undefined;
+    // the prefix form: one varying dim, after dims of 1 (else rows past this run's lie in between)
+    if (e.some((d, j) => j > k && typeof d !== "number") || t.dims.slice(0, k).some((d) => d !== 1)) {
+      this.unsupported(`${this.node.op}'s kernel takes a symbolic dim only as a tensor's leading dim (after dims of 1) so far, and ${JSON.stringify(t.name)} has one elsewhere; pin the dim (--shape NAME=N)`);
+    }
+    if (count % t.dims[k]) throw new KilnError("INTERNAL", `run-time extent ${count} does not span dim ${k} of ${t.name} [${t.dims.join(",")}]`, this.context());
+    this.symbolic!.used = true;
+    return this.dimValue(e[k], count / t.dims[k]);
+  }
+
+  /**
+   * A kernel that reads the padded layout (strides of the upper bounds) with symbolic dims anywhere:
+   * dim k of t in this run (an i32 expression), or undefined when that dim is static. Marks the
+   * layer as handled in full: the kernel answers for every symbolic dim of every tensor it reads.
+   */
+  runtimeDim(t: TensorInfo, k: number): binaryen.ExpressionRef | undefined {
+    const d = this.symbolic?.dims.get(t.name)?.[k];
+    if (d === undefined || typeof d === "number") return undefined;
+    this.symbolic!.used = this.symbolic!.padded = true;
+    return this.dimValue(d, 1);
+  }
+
+  /** factor * the dim expression's value in this run (the symbols at SYMBOLS_ADDR) */
+  private dimValue(e: DimExpr, factor: number): binaryen.ExpressionRef {
+    const m = this.m;
+    const sym = (i: number) => m.i32.load(SYMBOLS_ADDR + 4 * i, 4, m.i32.const(0));
+    const terms = (e as number[][]).map(([c, ...idx]) => idx.reduce((a, i) => m.i32.mul(a, sym(i)), m.i32.const(c * factor)));
+    return terms.reduce((a, b) => m.i32.add(a, b));
+  }
   /** the threads to split this layer's work among (and the layer marked split), or undefined: one thread */
   splitAmong(): ThreadCtx | undefined {
     if (this.threads) this.split = true;

@@ -89,6 +89,14 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   const simdOk = spec.simdWhen ? spec.simdWhen(dts) && dts.every((d) => LANE_DTYPES.has(d)) : dts.every((d) => d === "float32");
   const useSimd = spec.simd !== undefined && simdOk &&
     strides.every((s) => s[rank - 1] === 0 || s[rank - 1] === 1) && inner >= 4;
+  // a symbolic leading dim: the extent of the outermost coalesced dim (it starts at that dim) at run time
+  const rows0 = ctx.runtimeExtent(out, dims[0]);
+  const rows = rows0 === undefined ? undefined : fn.local(binaryen.i32);
+  const rtVecEnd = rows && rank === 1 && useSimd ? fn.local(binaryen.i32) : undefined;
+  const loopTo = (end: number, rt: Local | undefined, f: (i: Local) => Expr[], step: number) =>
+    (rt ? fn.loopDyn(m.i32.const(0), rt.get(), f, step) : fn.loop(end, f, { step }));
+  const loopFrom = (start: number, end: number, f: (i: Local) => Expr[]) =>
+    (rtVecEnd ? fn.loopDyn(rtVecEnd.get(), rows!.get(), f) : rows && rank === 1 ? fn.loopDyn(m.i32.const(0), rows.get(), f) : fn.loop(end, f, { start }));
 
   // byte offset of the row start per operand, in a local each; a variadic op with thousands of
   // operands computes them where it reads instead (V8 takes at most 50,000 locals per function)
@@ -109,20 +117,26 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
         return l;
       });
       const o = all.length - 1;
-      stmts.push(fn.loop(vecEnd, (i) => {
+      stmts.push(loopTo(vecEnd, rtVecEnd, (i) => {
         const at = (j: number) => m.i32.add(base(j), m.i32.mul(i.get(), m.i32.const(dtype(all[j].dtype).bytes)));
         const vals = spec.inputs.map((t, j) => splats[j] ? splats[j]!.get() : strides[j][rank - 1] === 0 ? splat(t, j) : loadLanes(m, t.dtype, at(j), t.addr));
         return [storeLanes(m, out.dtype, at(o), out.addr, spec.simd!(vals))];
-      }, { step: 4 }));
+      }, 4));
       start = vecEnd;
     }
-    stmts.push(fn.loop(inner, (i) => {
+    stmts.push(loopFrom(start, inner, (i) => {
       const vals = spec.inputs.map((t, j) => load(m, t.dtype, m.i32.add(base(j), m.i32.mul(i.get(), m.i32.const(strides[j][rank - 1] * dtype(t.dtype).bytes))), t.addr));
       const o = all.length - 1;
       return [store(m, out.dtype, m.i32.add(base(o), m.i32.mul(i.get(), m.i32.const(strides[o][rank - 1] * dtype(out.dtype).bytes))), spec.scalar(vals), out.addr)];
-    }, { start }));
+    }));
     return stmts;
   };
+  if (rows) {
+    // a symbolic leading dim: the outermost loop runs this run's extent (ctx.runtimeExtent), the
+    // rest as compiled; strides are the upper bounds' (the padded layout)
+    if (rank === 1) return fn.emit(fn.block([rows.set(rows0!), ...(rtVecEnd ? [rtVecEnd.set(m.i32.and(rows.get(), m.i32.const(~3)))] : []), ...body([])]));
+    return fn.emit(fn.block([rows.set(rows0!), fn.loopDyn(m.i32.const(0), rows.get(), (i) => [fn.nest(outer.slice(1), (rest) => body([i, ...rest]))])]));
+  }
   // threads: the outermost of the outer dims shared out (each element by one thread, through the
   // same vector or scalar path as on one thread); a one-dim loop stays on one thread
   fn.emit(outer.length ? splitNest(fn, ctx.splitAmong(), outer, body) : fn.block(body([])));

@@ -2,7 +2,7 @@
 import { createSession, type Feeds, type RunValue, type Session, type Tensor, type TensorInput } from "../../runtime/session.js";
 import { availableCores, threadsUnavailable } from "../../runtime/threads.js";
 import type { WeightPlacement } from "../../runtime/schedule.js";
-import { KilnError } from "../../runtime/errors.js";
+import { KilnError, listed } from "../../runtime/errors.js";
 import { checkFeeds } from "../../runtime/feeds.js";
 import { nullFeed } from "../../runtime/containers.js";
 import { checkMemory, LIMIT_RULES, type Limits } from "../../runtime/limits.js";
@@ -17,6 +17,7 @@ import { parseKernelSelection } from "../../passes/index.js";
 import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import type { InputLayout } from "../ops/infer-sequence.js";
+import { resolveDimOptions, type ShapesOption } from "./symbolic.js";
 import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
 import { checkQuantizeOptions } from "./quantize.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
@@ -98,6 +99,11 @@ export interface Model {
   runValues(feeds: Feeds): Promise<Record<string, RunValue<Tensor>>>;
   /** the compiled session for the last shapes run (undefined before the first run of a dynamic model) */
   readonly session: Session | undefined;
+  /**
+   * how many modules this model has compiled (or taken from the process cache): one per distinct
+   * set of input shapes, or one for dims given bounds (`shapes: { seq: [1, 512] }`); 0 for an artifact
+   */
+  readonly modulesCompiled: number;
 }
 
 const isWasm = (b: Uint8Array) => b.length >= 4 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
@@ -219,6 +225,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         return session.run(f);
       },
       session,
+      modulesCompiled: 0,
     };
   }
   const pristine = src.bytes;
@@ -239,7 +246,14 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const inputs = describe(probe, probe.inputs);
   const outputs = describe(probe, probe.outputs);
   const inputNames = [...probe.inputs];
-  const dynamic = unboundInputs(probe, src.options.shapes).length > 0;
+  // dims given bounds compile once, now: their module runs every value within them (symbolic.ts)
+  const dimOptions = resolveDimOptions(probe, src.options.shapes);
+  const unbound = unboundInputs(probe, dimOptions.shapes);
+  const dynamic = unbound.length > 0;
+  if (dynamic && dimOptions.symbols.length) {
+    const free = unbound.map((n) => `${JSON.stringify(n)} [${(probe!.values.get(n)?.shape ?? ["?"]).join(",")}]`);
+    throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(dimOptions.symbols.map((s) => s.name))}, so the model compiles once, now, but input ${listed(free)} still has free dims: pin them or give them bounds in shapes too`);
+  }
   // Compiled sessions per distinct input shapes (and values of frozen inputs), least recently
   // used first and at most maxModules of them, and the inputs found to decide shapes by their
   // values (axes, shape, pads ...), which are frozen per run.
@@ -247,7 +261,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const maxModules = options.limits?.maxModules ?? DEFAULT_MAX_MODULES;
   const frozen = new Set<string>();
   const containers = probe.inputs.filter((n) => probe!.values.get(n)?.container);
-  const sessionFor = (shapes: Record<string, readonly number[]> | undefined, feeds: Feeds = {}, layouts = src.options.layouts) => {
+  let compiled = 0;
+  const sessionFor = (shapes: ShapesOption | undefined, feeds: Feeds = {}, layouts = src.options.layouts) => {
     const values = [...frozen].sort().map((n) => {
       const f = feeds[n];
       const data = f === undefined || f === null || isSequenceFeed(f) ? [] : ArrayBuffer.isView(f) ? f : f.data;
@@ -267,6 +282,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         shapes: layouts ? [shapes, layouts] : shapes, frozen: [values, typeof model === "string" ? model : ""],
         options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget, ...(threads > 1 ? { threads } : {}) },
       }) : undefined;
+      compiled++;
       const build = async (): Promise<CachedModule> => {
         if (!graph) {
           const c = await compileSpecialized(pristine, { ...src.options, shapes, layouts }, feedLike, frozen);
@@ -333,6 +349,9 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
     outputs,
     get session() {
       return current;
+    },
+    get modulesCompiled() {
+      return compiled;
     },
     async run(feeds) {
       return (await sessionOf(feeds)).run(feeds);

@@ -15,7 +15,8 @@ import { checkQuantizeOptions, QUANTIZE_OPTION_RULES, quantizePlan, type Quantiz
 export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
-import { importModel } from "../onnx/import.js";
+import { importModel, reimport } from "../onnx/import.js";
+import { prepareSymbolic, resolveDimOptions, type ShapesOption } from "./symbolic.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
 import type { InputLayout } from "../ops/infer-sequence.js";
@@ -28,8 +29,12 @@ import { lowerControlFlow, widenFloat16, parseKernelSelection, pipelineFor, runP
 export const SHAPE_FOLD_LIMIT = 4096;
 
 export interface CompileOptions extends QuantizeOptions {
-  /** input shapes binding dynamic dims, by input name */
-  shapes?: Record<string, readonly number[]>;
+  /**
+   * input shapes binding dynamic dims, by input name; or a dim the model names (a dim_param such
+   * as "seq") pinned to a number, or given bounds [min, max]: one module then runs every value
+   * within them (symbolic.ts, docs/ARCHITECTURE.md "Symbolic dims")
+   */
+  shapes?: ShapesOption;
   /**
    * What the inputs of sequence or optional type hold, by input name: a sequence's elements' dims
    * ([[2, 3], [2, 3]]: two elements), or null for an optional holding nothing. The module is
@@ -107,7 +112,7 @@ const LAYOUT_RULE: OptionRule = {
 
 /** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
 export const COMPILE_OPTION_RULES: OptionRules = {
-  shapes: rules.record(rules.dims),
+  shapes: rules.record({ takes: "an array of non-negative integers (an input's dims, or a dim's bounds [min, max]) or a non-negative integer (a dim pinned)", ok: (v, path) => rules.dims.ok(v, path) || (Number.isSafeInteger(v) && (v as number) >= 0) }),
   layouts: rules.record(LAYOUT_RULE),
   readExternal: rules.function,
   optimize: rules.boolean,
@@ -171,9 +176,11 @@ export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void
 
 /** Bind shapes, infer types and fold what is known at compile time (mutates graph). */
 export async function prepareGraph(graph: Graph, options: CompileOptions = {}): Promise<Graph> {
+  const shapes = resolveDimOptions(graph, options.shapes);
+  if (shapes.symbols.length) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(shapes.symbols.map((s) => s.name))}: compile, load or prepareAndOptimize take bounds, prepareGraph alone does not`);
   if (options.freeze) freezeInputs(graph, options.freeze);
   options.onProgress?.({ stage: "shapes" });
-  await inferShapes(graph, { shapes: options.shapes, layouts: options.layouts, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
+  await inferShapes(graph, { shapes: shapes.shapes, layouts: options.layouts, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
   verifyGraph(graph, { typed: true });
   // Ifs left (their conditions known only at run time) become guarded branches: every level's
   // passes, and code generation, see only plain nodes
@@ -216,9 +223,8 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, 
 
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
   checkQuantizeOptions(options);
-  const quantize = options.quantize ? quantizePlan(options) : undefined;
-  await prepareGraph(graph, options);
-  const passes = await optimizeGraph(graph, options, quantize);
+  const quantize = options.quantize ? quantizePlan({ ...options, shapes: resolveDimOptions(graph, options.shapes).shapes }) : undefined;
+  const passes = await prepareOptimized(graph, options, quantize);
   // a sidecar file or a memory budget takes the weights ready-packed: the weights sources' loader
   // places stored pieces only (runtime/sources.ts), and a budget's slots have no room to derive
   const prepack = options.prepack || options.weightsFile !== undefined || options.memoryBudget !== undefined;
@@ -235,9 +241,25 @@ export async function compileGraph(graph: Graph, options: CompileOptions = {}): 
 
 /** Prepare, quantize when asked, and optimize a graph: what load() compiles in process. */
 export async function prepareAndOptimize(graph: Graph, options: CompileOptions): Promise<PassStat[]> {
-  const quantize = options.quantize ? quantizePlan(options) : undefined;
-  await prepareGraph(graph, options);
-  return optimizeGraph(graph, options, quantize);
+  return prepareOptimized(graph, options, options.quantize ? quantizePlan({ ...options, shapes: resolveDimOptions(graph, options.shapes).shapes }) : undefined);
+}
+
+/**
+ * prepareGraph then optimizeGraph; with dims given bounds in options.shapes, at probe values of
+ * them on fresh imports of the model and at their upper bounds (symbolic.ts prepareSymbolic)
+ */
+async function prepareOptimized(graph: Graph, options: CompileOptions, quantize: QuantizePlan | undefined): Promise<PassStat[]> {
+  const dims = resolveDimOptions(graph, options.shapes);
+  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options) => {
+    await prepareGraph(g, { ...opts, shapes });
+    return optimizeGraph(g, { ...opts, shapes }, quantize);
+  };
+  if (!dims.symbols.length) return once(graph, dims.shapes);
+  const bounds = listed(dims.symbols.map((s) => s.name));
+  if (quantize) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}: quantize takes pinned dims only so far`);
+  if (!reimport(graph)) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
+  const quiet = { ...options, dump: undefined, onProgress: undefined };
+  return prepareSymbolic(graph, () => reimport(graph)!, dims, (g, shapes) => once(g, shapes, g === graph ? options : quiet));
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

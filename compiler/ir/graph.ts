@@ -2,6 +2,7 @@
 // is not stored: it follows from which node produces a value and which nodes read it, kept in two
 // maps, so adding, removing and rewiring a node costs its own inputs and outputs. Every walk over
 // the graph is iterative: a 200,000-node chain is as deep as it is long.
+import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
 import type { ContainerSlot, ModelInfo } from "../../runtime/manifest.js";
 import { KilnError } from "../../runtime/errors.js";
@@ -141,6 +142,11 @@ export class Graph {
   info?: ModelInfo;
   /** arena offsets of intermediate values, set by the plan-memory pass and read by codegen */
   memoryPlan?: MemoryPlan;
+  /**
+   * symbolic dims compiled once (compiler/driver/symbolic.ts): the symbols with their bounds, and
+   * the dim expressions of each value with a dim that varies; its `shape` holds the upper bounds'
+   */
+  symbolic?: { symbols: SymbolInfo[]; dims: Map<string, DimExpr[]> };
   /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
   outer?: Graph;
   private readonly producers = new Map<string, string>();

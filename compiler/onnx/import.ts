@@ -23,7 +23,21 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   return model;
 }
 
+/** each imported graph's way to import its model again (symbolic dims probe fresh copies: compiler/driver/symbolic.ts) */
+const sources = new WeakMap<Graph, () => Graph>();
+
+/** A fresh import of the model a graph was imported from, or undefined for a graph made otherwise. */
+export function reimport(graph: Graph): Graph | undefined {
+  return sources.get(graph)?.();
+}
+
 export function importModel(bytes: Uint8Array, options: ImportOptions = {}): Graph {
+  const graph = importOnce(bytes, options);
+  sources.set(graph, () => importOnce(bytes, options));
+  return graph;
+}
+
+function importOnce(bytes: Uint8Array, options: ImportOptions): Graph {
   const model = decodeModel(bytes);
   const graph = new Graph();
   readOpsetImports(model, graph);

@@ -8,7 +8,7 @@
 import binaryen from "binaryen";
 import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-einsum.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
-import type { Local } from "../../fn.js";
+import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
 /** The product's one M, N and K label and its batch labels, each with its element strides. */
@@ -18,6 +18,9 @@ export interface PackedEinsum {
   aRows: number; aCols: number; bRows: number; bCols: number; cRows: number;
   batch: { size: number; a: number; b: number; c: number }[];
 }
+
+/** The M, N and K labels and the batch labels of a PackedEinsum, with each label's size and element strides in A, B and C. */
+interface Labels { m: number; n: number; k: number; batch: number[]; sizes: number[]; strides: number[][] }
 
 const outStrides = (plan: EinsumPlan): number[] => {
   const s: number[] = [];
@@ -35,6 +38,10 @@ const outStrides = (plan: EinsumPlan): number[] => {
  * broadcasts counts as a second M or N label (no plan). Otherwise undefined (the loop-nest kernel).
  */
 export function packedEinsumPlan(equation: string, shapes: readonly (readonly number[])[], out: readonly number[]): PackedEinsum | undefined {
+  return classify(equation, shapes, out)?.plan;
+}
+
+function classify(equation: string, shapes: readonly (readonly number[])[], out: readonly number[]): { plan: PackedEinsum; labels: Labels } | undefined {
   if (shapes.length !== 2) return undefined;
   let plan: EinsumPlan;
   try {
@@ -47,12 +54,13 @@ export function packedEinsumPlan(equation: string, shapes: readonly (readonly nu
   const os = outStrides(plan);
   const M: number[] = [], N: number[] = [], K: number[] = [];
   const batch: PackedEinsum["batch"] = [];
+  const batchLabels: number[] = [];
   for (let l = 0; l < plan.sizes.length; l++) {
     const inOut = l < plan.outRank, a = sa[l] !== 0, b = sb[l] !== 0;
     if (plan.sizes[l] === 1) continue;
     if (inOut && a && !b) M.push(l);
     else if (inOut && b && !a) N.push(l);
-    else if (inOut) batch.push({ size: plan.sizes[l], a: sa[l], b: sb[l], c: os[l] });
+    else if (inOut) batchLabels.push(l), batch.push({ size: plan.sizes[l], a: sa[l], b: sb[l], c: os[l] });
     else if (a && b) K.push(l);
     else return undefined; // a label summed in one operand only
   }
@@ -61,7 +69,8 @@ export function packedEinsumPlan(equation: string, shapes: readonly (readonly nu
   if (os[n] !== 1) return undefined;
   // as packed-runtime: at least one row tile, panels mostly filled
   if (plan.sizes[m] < DEFAULT_TILE.mr || plan.sizes[n] < 8) return undefined;
-  return { M: plan.sizes[m], N: plan.sizes[n], K: plan.sizes[k], aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch };
+  const labels = { m, n, k, batch: batchLabels, sizes: plan.sizes, strides: [sa, sb, os] };
+  return { plan: { M: plan.sizes[m], N: plan.sizes[n], K: plan.sizes[k], aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch }, labels };
 }
 
 function plan(ctx: LayerCtx): PackedEinsum | undefined {
@@ -71,8 +80,52 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
   return packedEinsumPlan(ctx.attrs.string("equation"), [a.dims, b.dims], y.dims);
 }
 
+/**
+ * Symbolic dims (the padded layout's strides, docs/ARCHITECTURE.md "Symbolic dims"): each varying
+ * dim of A, B or C as its label, with this run's extent. M's rows and K's steps run to it, N's
+ * panels too (the columns past this run's in its last panel, or all of N's when M is static, are
+ * computed into the padding, which no kernel reads as values: softmax and P V stop at the run's
+ * length); a varying batch label is refused.
+ */
+function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr> & { labels?: Labels } {
+  const found: Map<number, () => Expr> & { labels?: Labels } = new Map();
+  if (!ctx.symbolic) return found;
+  const labels = found.labels = classify(ctx.attrs.string("equation"), [ctx.input(0).dims, ctx.input(1).dims], ctx.output(0).dims)!.labels;
+  [ctx.input(0), ctx.input(1), ctx.output(0)].forEach((t, j) => {
+    const e = ctx.symbolic!.dims.get(t.name);
+    const strides = stridesOf(t.dims);
+    e?.forEach((d, k) => {
+      if (typeof d === "number") return;
+      const l = labels.sizes.findIndex((size, l) => size === t.dims[k] && labels.strides[j][l] === strides[k]);
+      if (l < 0 || labels.batch.includes(l)) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, a batch dim of the product, which the packed kernel runs at fixed sizes only; pin the dim (--shape NAME=N)`);
+      found.set(l, () => ctx.runtimeDim(t, k)!);
+    });
+  });
+  if (found.has(labels.k) && p.K > MAX_RUNTIME_K) ctx.unsupported(`Einsum sums over a symbolic dim of at most ${p.K}; the packed kernel takes a run-time K up to ${MAX_RUNTIME_K} so far: lower the bound or pin the dim`);
+  return found;
+}
+
+/**
+ * A run-time K runs as one K block (PackedGemmSpec.kSteps), its B panel as long as K's bound: up to
+ * this many steps (a 16-column panel of 2048 floats, 128 KB of scratch, past L1 but streamed in order)
+ */
+const MAX_RUNTIME_K = 2048;
+
+/** the tile of a product with a symbolic K: one K block of K's bound */
+const tileOf = (ctx: KernelCtx, p: PackedEinsum) => {
+  const sym = symbolicLabels(ctx, p);
+  return sym.labels && sym.has(sym.labels.k) ? { kc: Math.max(DEFAULT_TILE.kc, p.K) } : undefined;
+};
+
 function emit(ctx: KernelCtx, p: PackedEinsum): void {
   const { fn } = ctx;
+  const found = symbolicLabels(ctx, p);
+  const labels = found.labels;
+  // a varying N with varying rows: the panels of this run's columns; else computed whole (asking
+  // its extent marks the padded layout as read)
+  if (labels && found.has(labels.n) && !found.has(labels.m)) found.get(labels.n)!();
+  const sym = labels ? { rows: found.get(labels.m), kSteps: found.get(labels.k), cols: found.has(labels.m) ? found.get(labels.n) : undefined } : {};
+  const tile = tileOf(ctx, p);
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });
   const product = emitPackedGemm(ctx, {
@@ -81,7 +134,9 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
     b: view(ctx.input(1).addr, p.bRows, p.bCols, base.b),
     c: view(ctx.output(0).addr, p.cRows, 1, base.c),
     bScratch: ctx.scratchAddr,
-    threads: ctx.splitAmong(),
+    threads: sym.rows || sym.kSteps ? undefined : ctx.splitAmong(),
+    ...sym,
+    ...(tile ? { tile } : {}),
   });
   const bytes = (s: "a" | "b" | "c") => p.batch.map((l) => 4 * l[s]);
   // a call per matrix, as MatMul's batches (Fn.outline)
@@ -96,6 +151,6 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
 export const PACKED_EINSUM = variant<PackedEinsum>({
   name: "packed",
   plan,
-  prepare: (_ctx, p) => ({ scratchBytes: packedBScratchBytes(p.K) }),
+  prepare: (ctx, p) => ({ scratchBytes: packedBScratchBytes(p.K, tileOf(ctx, p)) }),
   emit,
 });

@@ -3,7 +3,7 @@
 // exp pass, so the scaled tensor is never written. Same row machinery and the same three phases as
 // the Softmax kernel (codegen/kernels/reduce/index.ts): max, exp(x - max) stored and summed, times 1/sum.
 import { KernelCtx } from "../kernel.js";
-import { softmaxView } from "../reduce/arg.js";
+import { softmaxViewOf } from "../reduce/arg.js";
 import { dense, emitRows, type Getter, type Kit, type Operand } from "../reduce/rows.js";
 import type { Ops } from "../reduce/ops.js";
 import type { Expr } from "../../fn.js";
@@ -23,7 +23,8 @@ export function emitScaledSoftmax(ctx: KernelCtx): void {
   if (dt !== "float32" && dt !== "float64" && dt !== "float16") ctx.unsupported(`Softmax on ${dt} is not supported`);
 
   const sctx = new KernelCtx(ctx.m, ctx.fn, softmax, SOFTMAX_OPSET, [xRef], [ctx.output(0)], ctx.math);
-  const view = softmaxView(sctx);
+  sctx.symbolic = ctx.symbolic;
+  const view = softmaxViewOf(sctx);
   const x = dense(xRef, view);
   const y = dense(ctx.output(0), view);
   const scaled = (E: Ops, get: Getter): Expr => (scale.op === "Mul" ? E.mul(get(x), E.c(c)) : E.div(get(x), E.c(c)));

@@ -209,6 +209,7 @@ export function epilogueVariant(familyOf: (domain: string, op: string) => Kernel
       const biasRef = plan.bias ? inner.inputs[plan.anchorInputs.indexOf(BIAS)] ?? inner.fusedBias as TensorRef : undefined;
       inner.epilogue = epilogueOf(ctx, plan.chain, byName(ctx), biasRef);
       inner.threads = ctx.threads; // an epilogue is per output element: it splits with its anchor
+      inner.symbolic = ctx.symbolic; // and runs the anchor's rows
       plan.choice.variant.emit(inner, plan.choice.plan);
       ctx.split = inner.split;
     },

@@ -119,6 +119,22 @@ export interface PackedGemmSpec {
    * Not with bPanel.
    */
   threads?: ThreadCtx;
+  /**
+   * a symbolic row count (KernelCtx.runtimeExtent): the rows of this run, at most M (the padded
+   * layout's: strides and scratch are M's). Whole MR tiles up to it, then its tail (each possible
+   * tail length compiled, one chosen at run time). Not with threads or packedA.
+   */
+  rows?: () => Expr;
+  /**
+   * a symbolic K (attention's P V sums over the sequence): the k steps of this run, at most K (at
+   * least 1). One K block only (K <= tile.kc); not with bPanel, packedA or scratch (A packing)
+   */
+  kSteps?: () => Expr;
+  /**
+   * with rows: a symbolic N, this run's columns (at most N): the panels that hold them run, the
+   * columns past them in the last one are computed into the padding
+   */
+  cols?: () => Expr;
 }
 
 /** Scratch bytes of the runtime B panel (PackedGemmSpec.bScratch): one KC x NR panel. */
@@ -157,6 +173,8 @@ interface KBlock {
   /** first k (runtime for the middle blocks) */
   k0: Idx;
   len: number;
+  /** a run-time k step count (at most len) in place of len: PackedGemmSpec.kSteps */
+  steps?: () => Expr;
   /** accumulators start at zero (else from C) */
   first: boolean;
   /** alpha, bias and the epilogue are applied at the store */
@@ -190,6 +208,8 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
   if ((spec.b?.cs ?? 1) !== 1 && spec.bScratch === undefined) throw new Error("packed gemm: B in place must be row-major (a column stride needs bScratch)");
   if (M === 0 || N === 0) return [];
+  if (spec.rows && (spec.threads || spec.packedA !== undefined)) throw new Error("packed gemm: a run-time row count takes neither threads nor a packed A");
+  if (spec.kSteps && (K > t.kc || spec.bPanel || spec.packedA !== undefined || spec.scratch !== undefined || spec.threads)) throw new Error("packed gemm: a run-time K takes one K block, and no bPanel, packed A, A scratch or threads");
   const V = t.nr / 4;
   const v128 = binaryen.v128, i32 = binaryen.i32;
   const pool: Pool = {
@@ -199,7 +219,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
     pa: fn.local(i32), pb: fn.local(i32), pend: fn.local(i32), pc: fn.local(i32), x: fn.local(v128),
   };
   const g = new Emitter(fn, spec, t, pool);
-  const blocks = kBlocks(fn, K, t.kc);
+  const blocks = spec.kSteps ? [{ k0: 0, len: K, first: true, last: true, steps: spec.kSteps }] : kBlocks(fn, K, t.kc);
   return blocks.map((kb) => g.pass(kb));
 }
 
@@ -249,7 +269,78 @@ class Emitter {
 
   /** One K block over all of C: MC row blocks x panels x MR row tiles, then the row tail. */
   private block(kb: KBlock): Expr {
+    if (this.s.rows) return this.rowsBlock(kb, this.s.rows);
     return this.s.threads ? this.splitBlock(kb, this.s.threads) : this.wholeBlock(kb);
+  }
+
+  /** wholeBlock with a run-time row count: MC blocks of whole MR tiles up to it, then the row tail */
+  private rowsBlock(kb: KBlock, rowsOf: () => Expr): Expr {
+    const { fn, m, t } = this;
+    const { M, N } = this.s;
+    const Pfull = Math.floor(N / t.nr);
+    const tailCols = N % t.nr;
+    const rows = fn.local(binaryen.i32), full = fn.local(binaryen.i32);
+    const code: Expr[] = [rows.set(rowsOf()), full.set(m.i32.sub(rows.get(), m.i32.rem_u(rows.get(), m.i32.const(t.mr))))];
+    // a symbolic N: the whole panels to run, and whether the tail panel holds some of this run's columns
+    const colsOf = this.s.cols;
+    const panels = colsOf && fn.local(binaryen.i32), tailOn = colsOf && fn.local(binaryen.i32);
+    if (colsOf) {
+      const c = fn.local(binaryen.i32);
+      code.push(c.set(colsOf()), panels!.set(m.i32.div_u(m.i32.add(c.get(), m.i32.const(t.nr - 1)), m.i32.const(t.nr))),
+        panels!.set(m.select(m.i32.lt_u(panels!.get(), m.i32.const(Pfull)), panels!.get(), m.i32.const(Pfull))),
+        tailOn!.set(m.i32.gt_u(c.get(), m.i32.const(Pfull * t.nr))));
+    }
+    const cols = panels && { panels, tailOn: tailOn! };
+    code.push(fn.loopDyn(m.i32.const(0), full.get(), (ib) => {
+      const end = () => {
+        const capped = () => m.i32.add(ib.get(), m.i32.const(t.mc));
+        return m.select(m.i32.lt_u(capped(), full.get()), capped(), full.get());
+      };
+      return this.rowBlock(kb, ib, end, cols);
+    }, t.mc));
+    const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
+    for (let r = 1; r < t.mr && r <= M; r++) {
+      const each = (f: (p: Local) => Expr[]) => (panels ? fn.loopDyn(m.i32.const(0), panels.get(), f) : fn.loop(Pfull, f));
+      const tail = tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop();
+      code.push(m.if(m.i32.eq(m.i32.sub(rows.get(), full.get()), m.i32.const(r)), fn.block([
+        each((p) => [...own(p, t.nr), ...this.tile(kb, full, p, r, t.nr)]),
+        tailCols && tailOn ? m.if(tailOn.get(), tail) : tail,
+      ])));
+    }
+    return fn.block(code);
+  }
+
+  /** The MR tiles of rows ib..end() (an MC block) over every panel, A packed first where it pays. */
+  private rowBlock(kb: KBlock, ib: Local, end: () => Expr, cols?: { panels: Local; tailOn: Local }): Expr[] {
+    const { fn, m, t } = this;
+    const { M, N } = this.s;
+    const Pfull = Math.floor(N / t.nr);
+    const tailCols = N % t.nr;
+    const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
+    const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
+    const panel = (this.s.b || this.s.bPanel) && this.s.bScratch !== undefined ? this.panelView() : undefined;
+    const rows = (p: Idx, cols: number) => [
+      ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
+      fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
+    ];
+    if (cols) {
+      // a symbolic N: the panels holding this run's columns (each a call, as below)
+      return [
+        pack ? this.packA(kb, ib, end) : m.nop(),
+        fn.loopDyn(m.i32.const(0), cols.panels.get(), (p) => {
+          const body = rows(p, t.nr);
+          const call = fn.outline(body);
+          return call === undefined ? body : [call];
+        }),
+        tailCols ? m.if(cols.tailOn.get(), fn.block(rows(Pfull, tailCols))) : m.nop(),
+      ];
+    }
+    return [
+      pack ? this.packA(kb, ib, end) : m.nop(),
+      // a call per panel: optimized code from the first run's first calls on (Fn.outline)
+      fn.loop(Pfull, (p) => rows(p, t.nr), { outline: true }),
+      tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
+    ];
   }
 
   private wholeBlock(kb: KBlock): Expr {
@@ -266,19 +357,7 @@ class Emitter {
           if (Mfull <= t.mc) return m.i32.const(Mfull);
           return Mfull % t.mc === 0 ? capped() : m.select(m.i32.lt_u(capped(), m.i32.const(Mfull)), capped(), m.i32.const(Mfull));
         };
-        const pack = this.s.packedA === undefined && this.s.scratch !== undefined && packedAScratchBytes(M, N, this.s.K, t) > 0;
-        const av = this.s.packedA !== undefined ? this.prepacked(kb.len) : pack ? this.packed(ib, kb.len) : undefined;
-        const panel = (this.s.b || this.s.bPanel) && this.s.bScratch !== undefined ? this.panelView() : undefined;
-        const rows = (p: Idx, cols: number) => [
-          ...(panel ? (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.packPanel(kb, p, cols)) : []),
-          fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
-        ];
-        return [
-          pack ? this.packA(kb, ib, end) : m.nop(),
-          // a call per panel: optimized code from the first run's first calls on (Fn.outline)
-          fn.loop(Pfull, (p) => rows(p, t.nr), { outline: true }),
-          tailCols ? fn.block(rows(Pfull, tailCols)) : m.nop(),
-        ];
+        return this.rowBlock(kb, ib, end);
       }, { step: t.mc }));
     }
     if (M % t.mr) {
@@ -386,9 +465,27 @@ class Emitter {
     acc.forEach((row, r) => row.forEach((l, v) => out.push(l.set(kb.first
       ? m.v128.const(new Array(16).fill(0))
       : this.loadLanes(this.cAt(r, v), L.pc.get, laneCount(v), 4 * this.ccs)))));
-    out.push(...this.kLoop(kb.len, acc, av, bv, laneCount));
+    out.push(...(kb.steps ? this.kLoopDyn(kb.steps, acc, av, bv, laneCount) : this.kLoop(kb.len, acc, av, bv, laneCount)));
     acc.forEach((row, r) => row.forEach((l, v) => out.push(...this.store(kb, l, i, p, r, v, laneCount(v)))));
     return out;
+  }
+
+  /** kLoop over a run-time count of k steps, one at a time (none when the count is 0) */
+  private kLoopDyn(steps: () => Expr, acc: Local[][], av: AView, bv: BView, lanes: (v: number) => number): Expr[] {
+    const { m, fn, p: L } = this;
+    const V = acc[0]?.length ?? 0;
+    const body: Expr[] = [];
+    for (let v = 0; v < V; v++) body.push(L.b[v].set(bv.exact ? this.loadLanes(bv.offset(0, v), L.pb.get, lanes(v)) : m.v128.load(bv.offset(0, v), 16, L.pb.get())));
+    acc.forEach((row, r) => {
+      body.push(L.a.set(m.v128.load32_splat(av.offset(r, 0), 4, L.pa.get())));
+      row.forEach((l, v) => body.push(l.set(madd(m, L.a.get(), L.b[v].get(), l.get(), this.s.relaxed))));
+    });
+    body.push(L.pa.set(m.i32.add(L.pa.get(), m.i32.const(av.step))), L.pb.set(m.i32.add(L.pb.get(), m.i32.const(bv.step))));
+    const label = fn.label("k");
+    return [
+      L.pend.set(m.i32.add(L.pb.get(), m.i32.mul(steps(), m.i32.const(bv.step)))),
+      m.if(m.i32.lt_u(L.pb.get(), L.pend.get()), m.loop(label, fn.block([...body, m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get()))]))),
+    ];
   }
 
   /** for len k steps (unrolled by t.unroll, then single steps): acc += splat(A[r][k]) * B[k][..] */
@@ -442,16 +539,17 @@ class Emitter {
     const V = Math.ceil(cols / 4);
     if (kb.len === 0) return []; // K = 0: no row to copy (the loop below runs its body once)
     const label = fn.label("pack");
+    const loop = (body: Expr) => (kb.steps ? m.if(m.i32.lt_u(L.pb.get(), L.pend.get()), body) : body);
     return [
       L.pa.set(sum(m, [b.base?.(), idx(m, p, 4 * t.nr * cs), idx(m, kb.k0, 4 * b.rs)])),
       L.pb.set(sum(m, [this.scratchOffset()])),
-      L.pend.set(sum(m, [this.scratchOffset(), m.i32.const(4 * t.nr * kb.len)])),
-      m.loop(label, fn.block([
+      L.pend.set(sum(m, [this.scratchOffset(), kb.steps ? m.i32.mul(kb.steps(), m.i32.const(4 * t.nr)) : m.i32.const(4 * t.nr * kb.len)])),
+      loop(m.loop(label, fn.block([
         ...Array.from({ length: V }, (_, v) => m.v128.store(s.bScratch! + 16 * v, 16, L.pb.get(), this.loadLanes(b.addr + 16 * v * cs, L.pa.get, Math.min(4, cols - 4 * v), 4 * cs))),
         L.pa.set(m.i32.add(L.pa.get(), m.i32.const(4 * b.rs))),
         L.pb.set(m.i32.add(L.pb.get(), m.i32.const(4 * t.nr))),
         m.br(label, m.i32.lt_u(L.pb.get(), L.pend.get())),
-      ])),
+      ]))),
     ];
   }
 

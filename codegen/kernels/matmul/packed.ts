@@ -132,12 +132,14 @@ function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, 
   const { M, N, K } = shape;
   const c: RowMajor = { addr: ctx.output(0).addr, rs: N };
   const epilogue = ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c);
+  // a symbolic leading dim of the output (its rows: batches fold into M): this run's rows; B is a constant
+  const rows = ctx.runtimeExtent(ctx.output(0), M) === undefined ? undefined : () => ctx.runtimeExtent(ctx.output(0), M)!;
   ctx.fn.emit(...emitPackedGemm(ctx, {
-    M, N, K, alpha, bias, c,
+    M, N, K, alpha, bias, c, rows,
     a: { addr: ctx.input(0).addr, rs: K },
     ...(shape.inPlace ? { b: { addr: ctx.input(1).addr, rs: N } } : { packedB: ctx.constantAddrs[0] }),
     epilogue,
-    threads: ctx.splitAmong(),
+    threads: rows ? undefined : ctx.splitAmong(),
     // a single row (M=1, a fully connected layer at batch 1) reads each B element once: memory-
     // bound, so each panel is read in one sequential sweep instead of per K block
     tile: M < DEFAULT_TILE.mr ? { kc: Math.max(1, K) } : undefined,

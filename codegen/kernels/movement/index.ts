@@ -1,6 +1,6 @@
 // Data-movement kernels. Reshape-like ops are whole-tensor copies (memory planning may alias them
 // later); everything else is a strided view (movement/view.ts) so contiguous runs use memory.copy.
-import { storageBytes } from "../../../runtime/dtypes.js";
+import { dtype, storageBytes } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
 import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops/movement-params.js";
 import { splitSizes } from "../../../compiler/ops/movement.js";
@@ -16,7 +16,10 @@ export function emitCopy(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
   const bytes = storageBytes(from.dtype, from.size);
   if (bytes === 0 || from.addr === to.addr) return;
   const m = ctx.m;
-  ctx.fn.emit(m.memory.copy(m.i32.const(to.addr), m.i32.const(from.addr), m.i32.const(bytes)));
+  // a symbolic leading dim (both in the prefix form: the same first elements): this run's elements
+  const rows = dtype(from.dtype).bits >= 8 ? ctx.runtimeExtent(from, from.size) : undefined;
+  const n = rows ? m.i32.mul(rows, m.i32.const(dtype(from.dtype).bytes)) : m.i32.const(bytes);
+  ctx.fn.emit(m.memory.copy(m.i32.const(to.addr), m.i32.const(from.addr), n));
 }
 
 /** Attributes and constant int inputs of a kernel, for the parameter helpers shared with shape rules. */

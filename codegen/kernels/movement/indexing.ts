@@ -45,7 +45,11 @@ table.add("Gather", (ctx) => {
   const b = bytesOf(x.dtype);
   const n = idx.size;
   const k = fn.local(binaryen.i32);
-  fn.emit(fn.loop(n, (j) => [
+  // symbolic indices ([seq] token ids into a static table): this run's count of them, the rows of
+  // the output (its leading dim when pre is 1, else the layer is refused as not in the prefix form)
+  const rows = ctx.symbolic?.dims.has(x.name) ? undefined : ctx.runtimeExtent(idx, n);
+  const each = (f: (j: Local) => Expr[]) => (rows ? fn.loopDyn(m.i32.const(0), rows, f) : fn.loop(n, f));
+  fn.emit(each((j) => [
     ...normIndex(ctx, idx, j.get(), d, k),
     fn.loop(pre, (p) => {
       const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(n)), j.get()), m.i32.const(post)), b);

@@ -26,6 +26,22 @@ export function softmaxView(ctx: KernelCtx): View {
   return { dims: [prod(0, axis), prod(axis, r), 1], reduced: [false, true, false] };
 }
 
+/**
+ * softmaxView with the input's own dims, unmerged: a layer with symbolic dims (reduce/rows.ts
+ * gives each varying dim its own loop in the padded layout, which merged dims would hide)
+ */
+export function softmaxViewOf(ctx: KernelCtx): View {
+  const flat = softmaxView(ctx); // checks the axis
+  const dims = ctx.input(0).dims;
+  const r = dims.length;
+  if (!ctx.symbolic || r === 0) return flat;
+  const arg = ctx.node.op.startsWith("Arg");
+  let axis = ctx.attrs.int("axis", arg ? 0 : ctx.opset >= 13 ? -1 : 1);
+  if (axis < 0) axis += r;
+  const one = ctx.opset >= 13 || arg;
+  return { dims: [...dims], reduced: dims.map((_, k) => (one ? k === axis : k >= axis)) };
+}
+
 type Cmp = (a: Expr, b: Expr) => Expr;
 
 /** "a beats b" for a max (or min) search; with ties, `orEqual` makes the later index win. */

@@ -9,7 +9,7 @@ import { scalarOps, vectorOps, type Ops } from "./ops.js";
 import { dense, emitRows, keptOnly, type Combine, type Kit, type Operand, type View } from "./rows.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import { reduceAxes } from "../../../compiler/ops/reduce-axes.js";
-import { softmaxView } from "./arg.js";
+import { softmaxViewOf } from "./arg.js";
 
 const table = new KernelTable();
 
@@ -127,7 +127,7 @@ function softmax(log: boolean) {
   return (ctx: KernelCtx) => {
     const dt = ctx.input(0).dtype;
     if (!isFloat(dt)) ctx.unsupported(`${ctx.node.op} on ${dt} is not supported`);
-    const view = softmaxView(ctx);
+    const view = softmaxViewOf(ctx);
     const x = dense(ctx.input(0), view);
     const y = dense(ctx.output(0), view);
     emitRows(ctx, dt, view, [x, y], (k: Kit) => {

@@ -16,6 +16,8 @@ import { convert, wasmType } from "../../memory.js";
 import { coalesce } from "../loops.js";
 import { horizontal, noteNaN, restoreNaN, scalarOps, vectorOps, type Ops } from "./ops.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
+import type { DimExpr } from "../../../runtime/dims.js";
+import { prefixDim } from "../../symbolic.js";
 
 export interface Operand {
   t: TensorRef;
@@ -101,8 +103,25 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     const strides = ops.map((o) => o.strides.filter((_, k) => view.reduced[k] === want));
     return coalesce(dims, strides);
   };
-  const K = pick(false);
-  const R = pick(true);
+  // symbolic dims anywhere but as the rows' prefix (attention's [heads, seq, seq] scores): the
+  // padded layout's strides, each varying dim its own loop with this run's extent, none merged
+  const prefixRows = keptRows(ctx, view, ops, pick(false).dims[0]);
+  const varying = prefixRows ? undefined : paddedExtents(ctx, view, ops);
+  const pickPadded = (want: boolean) => {
+    const at = view.dims.flatMap((d, k) => (view.reduced[k] === want && d !== 1 ? [k] : []));
+    return { dims: at.map((k) => view.dims[k]), strides: ops.map((o) => at.map((k) => o.strides[k])), rt: at.map((k) => varying![k]) };
+  };
+  const K = varying ? pickPadded(false) : pick(false);
+  const R = varying ? pickPadded(true) : pick(true);
+  const Krt = varying ? pickPadded(false).rt : [], Rrt = varying ? pickPadded(true).rt : [];
+  const nestRt = (dims: number[], rts: (RtDim | undefined)[], body: (idx: Local[]) => Expr[]): Expr => {
+    const idx: Local[] = [];
+    const build = (k: number): Expr[] => (k === dims.length ? body(idx) : [rts[k]
+      ? fn.loopDyn(m.i32.const(0), rts[k]!(), (i) => (idx[k] = i, build(k + 1)))
+      : fn.loop(dims[k], (i) => (idx[k] = i, build(k + 1)))]);
+    return dims.some((d) => d === 0) ? m.nop() : fn.block(build(0));
+  };
+  const rowEnd = varying ? Rrt[R.dims.length - 1] : undefined;
   const count = sizeOf(view.dims.filter((_, k) => view.reduced[k]));
   const bytes = ops.map((o) => dtype(o.t.dtype).bytes);
   const slot = (o: Operand) => {
@@ -117,7 +136,7 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   const kLast = K.dims.length - 1;
   const rowOk = f32 && rLast >= 0 && R.dims[rLast] >= 4 && unitAt(R.strides, rLast);
   const acrossOk = f32 && kLast >= 0 && K.dims[kLast] >= 4 && unitAt(K.strides, kLast);
-  const mode: Mode = rowOk && (!acrossOk || R.dims[rLast] >= 16) ? "row" : acrossOk ? "across" : "scalar";
+  const mode: Mode = rowOk && (!acrossOk || R.dims[rLast] >= 16 || varying) ? "row" : acrossOk && !varying ? "across" : "scalar";
 
   const S1 = scalarOps(m, fn, ctx.math, dt);
   const V = f32 ? vectorOps(m, fn, ctx.math) : undefined;
@@ -143,12 +162,25 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     const iterate = (each: Each): Expr => {
       if (mode !== "row") {
         const vs = mode === "across" ? (j: number) => K.strides[j][kLast] : () => 1;
+        if (varying) return nestRt(R.dims, Rrt, (idx) => [each(S, idx, getter(S, idx, vs), 0)]);
         return fn.nest(R.dims, (idx) => [each(S, idx, getter(S, idx, vs), 0)]);
+      }
+      const vs = (j: number) => R.strides[j][rLast];
+      if (varying) {
+        // the row's length may vary: pairs, quads and the tail up to this run's
+        const n = fn.local(binaryen.i32), pairs = fn.local(binaryen.i32), quads = fn.local(binaryen.i32);
+        return nestRt(R.dims.slice(0, rLast), Rrt, (idx) => [
+          n.set(rowEnd ? rowEnd() : m.i32.const(R.dims[rLast])),
+          pairs.set(m.i32.and(n.get(), m.i32.const(~7))),
+          quads.set(m.i32.and(n.get(), m.i32.const(~3))),
+          fn.loopDyn(m.i32.const(0), pairs.get(), (i) => [0, 1].map((part) => each(V!, [...idx, i], getter(V!, [...idx, i], vs, part), part)), 8),
+          fn.loopDyn(pairs.get(), quads.get(), (i) => [each(V!, [...idx, i], getter(V!, [...idx, i], vs), 0)], 4),
+          fn.loopDyn(quads.get(), n.get(), (i) => [each(S1, [...idx, i], getter(S1, [...idx, i], vs), 0)]),
+        ]);
       }
       const n = R.dims[rLast];
       const vecEnd = n - (n % 4);
       const pairEnd = n - (n % 8);
-      const vs = (j: number) => R.strides[j][rLast];
       return fn.nest(R.dims.slice(0, rLast), (idx) => [
         fn.loop(pairEnd, (i) => [0, 1].map((part) => each(V!, [...idx, i], getter(V!, [...idx, i], vs, part), part)), { step: 8 }),
         fn.loop(vecEnd, (i) => [each(V!, [...idx, i], getter(V!, [...idx, i], vs), 0)], { start: pairEnd, step: 4 }),
@@ -157,7 +189,11 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     };
     return {
       S,
-      count,
+      get count() {
+        // a mean over a varying length would need it at run time: no such kernel yet
+        if (varying && Rrt.some((r) => r)) ctx.unsupported(`${ctx.node.op} divides by the count of a symbolic dim, which it has no run-time form for yet; pin the dim (--shape NAME=N)`);
+        return count;
+      },
       reduce(c, init, map, store) {
         return this.reduceAll([{ combine: c, init, map, store }])[0];
       },
@@ -234,6 +270,25 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   // dim shared out; the threads meet after the pass, since a kernel's next pass may read another
   // partition of the statistics (GroupNormalization: per group, then per channel)
   const outer = mode !== "across" ? K.dims.length : kLast;
+  if (varying) return fn.emit(nestRt(K.dims, Krt, (idx) => at(idx, S1)));
+  const rows = prefixRows;
+  if (rows) {
+    // a symbolic leading kept dim: its run-time extent for the outermost kept loop (one thread)
+    const n = fn.local(binaryen.i32), vecEnd = fn.local(binaryen.i32);
+    fn.emit(n.set(rows));
+    if (mode !== "across") fn.emit(fn.loopDyn(m.i32.const(0), n.get(), (i) => [fn.nest(K.dims.slice(1), (idx) => at([i, ...idx], S1))]));
+    else if (kLast > 0) {
+      fn.emit(fn.loopDyn(m.i32.const(0), n.get(), (i) => [fn.nest(K.dims.slice(1, kLast), (idx) => [
+        fn.loop(K.dims[kLast] - (K.dims[kLast] % 4), (j) => at([i, ...idx, j], V!), { step: 4 }),
+        fn.loop(K.dims[kLast], (j) => at([i, ...idx, j], S1), { start: K.dims[kLast] - (K.dims[kLast] % 4) }),
+      ])]));
+    } else {
+      fn.emit(vecEnd.set(m.i32.and(n.get(), m.i32.const(~3))));
+      fn.emit(fn.loopDyn(m.i32.const(0), vecEnd.get(), (i) => at([i], V!), 4));
+      fn.emit(fn.loopDyn(vecEnd.get(), n.get(), (i) => at([i], S1)));
+    }
+    return;
+  }
   const threads = outer > 0 ? ctx.splitAmong() : undefined;
   if (mode !== "across") {
     fn.emit(splitNest(fn, threads, K.dims, (idx) => at(idx, S1)));
@@ -246,4 +301,50 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     ]));
   }
   if (threads) fn.emit(threads.barrier());
+}
+
+/**
+ * The run-time extent of the outermost kept dim, when a tensor laid out densely over the view (x,
+ * y) has its symbolic leading dim as the outermost part of the view's first dim, and the statistics
+ * do not run over that dim: the rows are independent. undefined otherwise (a symbolic dim the
+ * statistics run over has no symbolic form here: the layer is refused).
+ */
+function keptRows(ctx: KernelCtx, view: View, ops: readonly Operand[], first: number | undefined): Expr | undefined {
+  if (first === undefined || !ctx.symbolic) return undefined;
+  const j = view.dims.findIndex((d) => d !== 1);
+  if (j < 0 || view.reduced[j]) return undefined;
+  const stride = sizeOf(view.dims.slice(j + 1));
+  for (const o of ops) {
+    const e: readonly DimExpr[] | undefined = ctx.symbolic.dims.get(o.t.name);
+    const k = e ? e.findIndex((d) => typeof d !== "number") : -1;
+    const rest = o.t.size / o.t.dims[k];
+    if (k < 0 || prefixDim(o.t.dims, e!) === undefined || view.dims[j] * stride !== o.t.size || rest % stride !== 0) continue;
+    return ctx.runtimeExtent(o.t, first);
+  }
+  return undefined;
+}
+
+type RtDim = () => Expr;
+
+/**
+ * This run's extent of each view dim that varies (a factory: a fresh expression per call), read
+ * from the operands laid out over the view (KernelCtx.runtimeDim); undefined when no operand
+ * varies, or when an operand's varying dim is not a view dim of its own (it would need the view's
+ * merged dims split: refused by the caller, as no kernel asked).
+ */
+function paddedExtents(ctx: KernelCtx, view: View, ops: readonly Operand[]): (RtDim | undefined)[] | undefined {
+  if (!ctx.symbolic) return undefined;
+  const rt: (RtDim | undefined)[] = view.dims.map(() => undefined);
+  let any = false;
+  for (const o of ops) {
+    const e: readonly DimExpr[] | undefined = ctx.symbolic.dims.get(o.t.name);
+    if (!e) continue;
+    if (o.t.dims.length !== view.dims.length || o.t.dims.some((d, k) => d !== view.dims[k] && d !== 1)) return undefined;
+    e.forEach((d, k) => {
+      if (typeof d === "number") return;
+      rt[k] = () => ctx.runtimeDim(o.t, k)!;
+      any = true;
+    });
+  }
+  return any ? rt : undefined;
 }

@@ -110,13 +110,17 @@ export function all(args: Args, key: string): string[] {
   return args.flags.get(key) ?? [];
 }
 
-/** --shape name=1x3x224x224 (repeatable) */
+/**
+ * --shape name=1x3x224x224 (repeatable): an input's dims; or a dim the model names (seq=128 pins
+ * it, seq=1..512 gives it bounds: one module for every value within them)
+ */
 export function parseShapes(specs: string[]): Record<string, number[]> {
   const shapes: Record<string, number[]> = {};
   for (const s of specs) {
     const eq = s.lastIndexOf("=");
-    if (eq <= 0) throw new UsageError(`--shape takes name=AxBxC, got ${JSON.stringify(s)}`);
-    const dims = s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : NaN));
+    if (eq <= 0) throw new UsageError(`--shape takes name=AxBxC (an input's dims), name=N or name=MIN..MAX (a dim's value or bounds), got ${JSON.stringify(s)}`);
+    const bounds = /^(\d+)\.\.(\d+)$/.exec(s.slice(eq + 1));
+    const dims = bounds ? [Number(bounds[1]), Number(bounds[2])] : s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : NaN));
     if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new UsageError(`--shape ${s}: dims must be non-negative integers`);
     shapes[s.slice(0, eq)] = dims;
   }

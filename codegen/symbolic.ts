@@ -1,0 +1,97 @@
+// Symbolic dims in code generation (docs/ARCHITECTURE.md "Symbolic dims"). Every tensor is placed
+// at the upper bounds with the strides of that layout (the padded layout), so addresses stay
+// compile-time constants and only loop extents vary. A tensor whose one varying dim is its leading
+// non-1 dim (the "prefix form": [1, seq, hidden], [seq, hidden]) holds a run's values as the first
+// elements of its slot, exactly as a compact tensor would: that is what graph inputs and outputs
+// (the runtime reads and writes them compact) and the row-polymorphic kernels take. A layer with a
+// symbolic tensor runs only on a kernel that asks for its run-time extent (KernelCtx.runtimeExtent).
+import { KilnError } from "../runtime/errors.js";
+import type { DimExpr, SymbolInfo } from "../runtime/dims.js";
+
+/** symbols kiln takes at once: their values fill the reserved bytes from SYMBOLS_ADDR */
+const MAX_SYMBOLS = 4;
+import type { Graph } from "../compiler/ir/graph.js";
+import type { KernelCtx } from "./kernels/kernel.js";
+
+/** "2*seq+1", "batch*seq" */
+export function formatDim(e: DimExpr, symbols: readonly SymbolInfo[]): string {
+  if (typeof e === "number") return String(e);
+  return e.map(([c, ...s]) => [...(c !== 1 || s.length === 0 ? [String(c)] : []), ...s.map((i) => symbols[i].name)].join("*")).join("+").replace(/\+-/g, "-");
+}
+
+/** The index of the varying dim when the tensor has the prefix form, else undefined (reason in `why`). */
+export function prefixDim(dims: readonly number[], expr: readonly DimExpr[]): number | undefined {
+  const varying = expr.flatMap((e, k) => (typeof e === "number" ? [] : [k]));
+  if (varying.length !== 1) return undefined;
+  return dims.slice(0, varying[0]).every((d) => d === 1) ? varying[0] : undefined;
+}
+
+const pinHint = (graph: Graph, e: readonly DimExpr[]) => {
+  const used = new Set(e.flatMap((d) => (typeof d === "number" ? [] : d.flatMap(([, ...s]) => s))));
+  const names = [...used].map((i) => graph.symbolic!.symbols[i].name);
+  return `pin ${names.length > 1 ? "them" : "it"} with ${names.map((n) => `--shape ${n}=N`).join(" ")} (API: shapes: { ${names.map((n) => `${n}: N`).join(", ")} })`;
+};
+
+const describe = (graph: Graph, dims: readonly number[], e: readonly DimExpr[]) => `[${e.map((d) => formatDim(d, graph.symbolic!.symbols)).join(",")}] (at most [${dims.join(",")}])`;
+
+/**
+ * Graph inputs and outputs in the prefix form, and each symbol found alone in some input dim, where
+ * a run reads its value: the manifest's symbols. No threads or memory budget yet.
+ */
+export function checkSymbolicSlots(graph: Graph, options: { threads?: number; memoryBudget?: number }): SymbolInfo[] {
+  const sym = graph.symbolic!;
+  if ((options.threads ?? 1) > 1) throw new KilnError("BAD_OPTION", "symbolic dims (shapes with bounds) and threads > 1 together are not supported yet: pin the dims or run on one thread");
+  if (options.memoryBudget !== undefined) throw new KilnError("BAD_OPTION", "symbolic dims (shapes with bounds) and a memory budget together are not supported yet: pin the dims or drop the budget");
+  if (sym.symbols.length > MAX_SYMBOLS) throw new KilnError("BAD_OPTION", `at most ${MAX_SYMBOLS} symbolic dims, got ${sym.symbols.length}: pin some`);
+  for (const name of [...graph.inputs, ...graph.outputs]) {
+    const e = sym.dims.get(name);
+    const dims = graph.values.get(name)!.shape as number[];
+    if (e && prefixDim(dims, e) === undefined) {
+      const what = graph.inputs.includes(name) ? "input" : "output";
+      throw new KilnError("UNSUPPORTED_OP", `${what} ${JSON.stringify(name)} is ${describe(graph, dims, e)}: kiln takes a symbolic dim only as the leading dim of a graph input or output (after dims of 1) so far; ${pinHint(graph, e)}`);
+    }
+  }
+  return sym.symbols.map((s, i) => {
+    for (const [j, n] of graph.inputs.entries()) {
+      const k = sym.dims.get(n)?.findIndex((d) => typeof d !== "number" && d.length === 1 && d[0].length === 2 && d[0][0] === 1 && d[0][1] === i) ?? -1;
+      if (k >= 0) return { ...s, at: [j, k] };
+    }
+    throw new KilnError("UNSUPPORTED_OP", `no input has ${s.name} as a dim of its own, so a run cannot tell its value from the feeds; pin it with --shape ${s.name}=N`);
+  });
+}
+
+/**
+ * The layer's symbolic tensors (by name), or undefined when all are static. A tensor not in the
+ * prefix form needs a kernel that reads the padded layout (KernelCtx.runtimeDim): checked after
+ * emission (checkEmitted).
+ */
+export function layerSymbolic(graph: Graph, ctx: KernelCtx): KernelCtx["symbolic"] {
+  const dims = new Map<string, readonly DimExpr[]>();
+  for (const t of [...ctx.inputs, ...ctx.outputs]) {
+    const e = t && graph.symbolic!.dims.get(t.name);
+    if (t && e) dims.set(t.name, e);
+  }
+  return dims.size ? { dims, used: false } : undefined;
+}
+
+/**
+ * After emission: the kernel asked for this run's extents, and read the padded layout where a
+ * tensor is not in the prefix form (a layer that emits nothing: every tensor in the prefix form).
+ */
+export function checkEmitted(graph: Graph, ctx: KernelCtx, variant: string, empty: boolean): void {
+  const sym = ctx.symbolic!;
+  const tensors = [...ctx.inputs, ...ctx.outputs].filter((t) => t && sym.dims.has(t.name));
+  // a layer that emits nothing (a reshape aliased onto its input) keeps the elements where they
+  // are: the same in the padded layout only between prefix forms
+  if (empty) sym.padded = false;
+  else if (!sym.used) {
+    const t = tensors[0]!, e = sym.dims.get(t.name)!;
+    const k = e.findIndex((d) => typeof d !== "number");
+    throw new KilnError("UNSUPPORTED_OP", `${ctx.node.op} (kernel ${variant}) has no symbolic form yet: ${JSON.stringify(t.name)} is ${describe(graph, t.dims, e)}, dim ${k} varying; ${pinHint(graph, e)}`, ctx.context());
+  }
+  const off = tensors.find((t) => prefixDim(t!.dims, sym.dims.get(t!.name)!) === undefined);
+  if (off && !sym.padded) {
+    const e = sym.dims.get(off.name)!;
+    throw new KilnError("UNSUPPORTED_OP", `tensor ${JSON.stringify(off.name)} of this ${ctx.node.op} is ${describe(graph, off.dims, e)}: its kernel (${variant}) takes a symbolic dim only as a tensor's leading dim (after dims of 1) so far; ${pinHint(graph, e)}`, ctx.context());
+  }
+}

@@ -1,0 +1,238 @@
+// Symbolic dims compiled once (docs/ARCHITECTURE.md "Symbolic dims"). `shapes` names a model's
+// dim_param (`seq`) with a number (pinned: today's fully specialized module) or with bounds
+// [min, max]. For bounds, the graph is prepared and optimized at a few probe values of the symbols
+// and at their upper bounds; every op keeps its concrete shape rule, and each value's dims are fitted
+// as polynomials of the symbols (affine, and products of symbols). The probed graphs must have the
+// same structure (else the structure depends on the value: pin it), and constants that runtime
+// layers read must not depend on the value (a constant in the prefix form may grow with it: its
+// first elements must be the same). The graph compiled is the one at the upper bounds.
+import { KilnError, listed } from "../../runtime/errors.js";
+import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
+import { evalDim } from "../../runtime/dims.js";
+import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
+import type { Graph, Tensor } from "../ir/graph.js";
+import { hasTrait } from "../ops/index.js";
+
+export type ShapesOption = Record<string, readonly number[] | number>;
+
+export interface DimOptions {
+  /** input shapes (by input name), pinned dims substituted: today's option */
+  shapes: Record<string, number[]> | undefined;
+  /** the dims given bounds, in the order of the manifest's symbols */
+  symbols: SymbolInfo[];
+  /** the input shapes with the symbols at these values (per symbol, in order) */
+  at(values: readonly number[]): Record<string, number[]> | undefined;
+}
+
+/** The dim names (dim_params) the graph's inputs declare. */
+export function dimNames(graph: Graph): Set<string> {
+  const names = new Set<string>();
+  for (const i of graph.inputs) for (const d of graph.values.get(i)?.shape ?? []) if (typeof d === "string") names.add(d);
+  return names;
+}
+
+/**
+ * Split `shapes` into input shapes (by input name, as today), pinned dims and bounded dims, with
+ * BAD_OPTION naming the dim for bad bounds or a name the model does not have.
+ */
+export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined): DimOptions {
+  const given: Record<string, number[]> = {};
+  const pins = new Map<string, number>();
+  const symbols: SymbolInfo[] = [];
+  const dims = dimNames(graph);
+  const isInput = (n: string) => graph.inputs.includes(n) || graph.frozenInputs.some((f) => f.name === n);
+  for (const [name, v] of Object.entries(shapes ?? {})) {
+    if (isInput(name) && Array.isArray(v)) { given[name] = [...v]; continue; }
+    const at = `shapes.${name}`;
+    if (!dims.has(name)) {
+      throw new KilnError("BAD_OPTION", `${at}: the model has no input and no dim named ${JSON.stringify(name)}; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}` +
+        (dims.size ? `, dims ${listed([...dims].map((d) => JSON.stringify(d)))}` : ", and it names no dims"));
+    }
+    // a number pins the dim ([n] too: the command line's seq=128)
+    if (typeof v === "number" || v.length === 1) { pins.set(name, typeof v === "number" ? v : v[0]); continue; }
+    if (v.length !== 2) throw new KilnError("BAD_OPTION", `${at}: a dim takes a number (pinned) or bounds [min, max], got [${v.join(",")}]`);
+    const [min, max] = v;
+    if (min > max) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}] have min over max`);
+    if (min < 1) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}]: dim ${name} may not be 0 in kiln's symbolic form; give min 1 or more (or pin it: ${name}: 0)`);
+    if (min === max) pins.set(name, min);
+    else symbols.push({ name, min, max });
+  }
+  const at = (values: readonly number[]): Record<string, number[]> | undefined => {
+    const bound = new Map(pins);
+    symbols.forEach((s, i) => bound.set(s.name, values[i]));
+    const out: Record<string, number[]> = { ...given };
+    for (const i of graph.inputs) {
+      const shape = graph.values.get(i)?.shape;
+      if (given[i] || !shape || !shape.some((d) => typeof d === "string" && bound.has(d))) continue;
+      const dims = shape.map((d) => (typeof d === "number" ? d : bound.get(d)));
+      // an input with another dim still free stays unbound: today's message asks for it
+      if (dims.every((d) => d !== undefined)) out[i] = dims as number[];
+    }
+    return Object.keys(out).length || shapes ? out : undefined;
+  };
+  return { shapes: at(symbols.map((s) => s.max)), symbols, at };
+}
+
+/** What a probe leaves: the node list, each value's dims, and a fingerprint of each constant a runtime layer reads. */
+interface Snapshot {
+  nodes: { name: string; op: string; key: string }[];
+  shapes: Map<string, number[]>;
+  consts: Map<string, { dims: number[]; sum: number }>;
+}
+
+/** the fingerprint of a model's initializer that no step of the pipeline replaced */
+const UNTOUCHED = -1;
+
+function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
+  const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, Math.min(t.data.byteLength, storageBytes(t.dtype, elements)));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The arrays of the constants a graph holds before it is prepared: a constant still holding one
+ * after the pipeline is the model's own initializer, untouched, the same at every probe (its
+ * content is not hashed: MiniLM's 90 MB of weights four times over took seconds)
+ */
+function initializerData(graph: Graph): Set<unknown> {
+  const data = new Set<unknown>();
+  for (const v of graph.values.values()) if (v.const) data.add(v.const.data);
+  return data;
+}
+
+function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
+  const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
+  const shapes = new Map<string, number[]>();
+  const consts = new Map<string, { dims: number[]; sum: number }>();
+  for (const n of graph.topoOrder()) {
+    for (const v of [...n.inputs, ...n.outputs]) {
+      const val = v ? graph.values.get(v) : undefined;
+      if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
+    }
+    // a reshape's target shape is read at compile time only (its layer moves no data by it)
+    n.inputs.forEach((i, k) => {
+      const c = i ? graph.values.get(i)?.const : undefined;
+      if (c && !(k > 0 && hasTrait(n, "reshape"))) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c) });
+    });
+  }
+  for (const o of graph.outputs) {
+    const val = graph.values.get(o);
+    if (val?.shape) shapes.set(o, val.shape as number[]);
+  }
+  return { nodes, shapes, consts };
+}
+
+/**
+ * Distinct probe values per symbol (three each), inside the bounds where they allow, avoiding 1,
+ * the model's static dims and each other: the largest below the upper bound first (primes, then
+ * any), since passes' size thresholds (a product big enough for the packed kernel) then decide as
+ * at the bound, which is the graph compiled; then values past the bound.
+ */
+function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>): number[][] {
+  const taken = new Set<number>();
+  const isPrime = (n: number) => { for (let d = 2; d * d <= n; d++) if (n % d === 0) return false; return n > 1; };
+  return symbols.map((s) => {
+    const lo = Math.max(2, s.min);
+    const pool: number[] = [];
+    const ok = (v: number) => !avoid.has(v) && !taken.has(v) && !pool.includes(v);
+    for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 3; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
+    for (let v = s.max + 1; pool.length < 3; v++) if (ok(v)) pool.push(v);
+    pool.forEach((v) => taken.add(v));
+    return pool;
+  });
+}
+
+/**
+ * Prepare (and optimize) `graph` at the symbols' upper bounds and fresh copies (`remake`) at probe
+ * values, then set graph.symbolic: each varying value's dims as expressions of the symbols.
+ * `run` prepares and optimizes a graph for input shapes.
+ */
+export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
+  run: (g: Graph, shapes: Record<string, number[]> | undefined) => Promise<T>): Promise<T> {
+  const { symbols } = dims;
+  const avoid = new Set<number>();
+  for (const v of graph.values.values()) for (const d of v.shape ?? []) if (typeof d === "number") avoid.add(d);
+  const probes = probeValues(symbols, avoid);
+  const k = symbols.length;
+  // a 2^k grid of the first two values of each symbol fits multilinear polynomials exactly; the third values check the fit
+  const points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
+  const check = probes.map((p) => p[2]);
+  const snaps: Snapshot[] = [];
+  for (const values of [...points, check]) {
+    const g = remake();
+    const untouched = initializerData(g);
+    try {
+      await run(g, dims.at(values));
+    } catch (e) {
+      if (!(e instanceof KilnError)) throw e;
+      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${values[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+    }
+    snaps.push(snapshot(g, untouched));
+  }
+  const untouched = initializerData(graph);
+  const result = await run(graph, dims.at(symbols.map((s) => s.max)));
+  const main = snapshot(graph, untouched);
+  const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
+  const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
+    `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
+  snaps.forEach((s) => {
+    const i = s.nodes.findIndex((n, j) => main.nodes[j]?.key !== n.key);
+    if (i >= 0 || s.nodes.length !== main.nodes.length) {
+      const at = i >= 0 ? i : Math.min(s.nodes.length, main.nodes.length);
+      throw depends("the graph's structure at this node", main.nodes[at] ?? s.nodes[at]);
+    }
+  });
+  const producer = new Map<string, { name: string; op: string }>();
+  for (const n of graph.topoOrder()) for (const o of n.outputs) producer.set(o, n);
+  const exprs = new Map<string, DimExpr[]>();
+  for (const [name, maxDims] of main.shapes) {
+    const seen = snaps.map((s) => s.shapes.get(name));
+    const where = producer.get(name);
+    if (seen.some((d) => !d || d.length !== maxDims.length)) throw depends(`the rank of ${JSON.stringify(name)}`, where);
+    const e = maxDims.map((_, j) => fit(seen.slice(0, points.length).map((d) => d![j]), probes));
+    e.forEach((x, j) => {
+      const ok = x !== undefined && evalDim(x, check) === seen[points.length]![j] && evalDim(x, symbols.map((s) => s.max)) === maxDims[j];
+      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${[...snaps.map((s) => s.shapes.get(name)![j]), maxDims[j]].join(", ")} at the probes and the bounds) is not a polynomial of the symbols that kiln takes, so it`, where);
+    });
+    if (e.some((x) => typeof x !== "number")) exprs.set(name, e as DimExpr[]);
+  }
+  // constants runtime layers read: the same at every probe, or (varying dims) the same first elements
+  for (const [name, c] of main.consts) {
+    const t = graph.values.get(name)!.const!;
+    for (const s of snaps) {
+      const p = s.consts.get(name);
+      if (!p) throw depends(`whether ${JSON.stringify(name)} is a constant`);
+      // an untouched initializer at one probe and not at another: compare contents
+      const sum = (q: { sum: number }, n: number) => (q.sum === UNTOUCHED ? fingerprint(t, n) : q.sum);
+      const same = p.dims.join() === c.dims.join()
+        ? (p.sum === UNTOUCHED && c.sum === UNTOUCHED) || (p.sum !== UNTOUCHED && sum(c, sizeOf(c.dims)) === p.sum)
+        : p.sum !== UNTOUCHED && p.sum === fingerprint(t, sizeOf(p.dims));
+      if (!same) throw depends(`the constant ${JSON.stringify(name)} (${dtype(t.dtype).name}[${c.dims.join(",")}] at the bounds)`, producer.get(name));
+    }
+  }
+  graph.symbolic = { symbols, dims: exprs };
+  return result;
+}
+
+/**
+ * The multilinear polynomial (integer coefficients) through values at a 2^k grid (point `mask`
+ * takes probes[i][bit i of mask]), as a number or terms; undefined when a coefficient is not an integer.
+ */
+function fit(values: readonly number[], probes: readonly number[][]): DimExpr | undefined {
+  const c = [...values];
+  probes.forEach(([a, b], i) => {
+    const bit = 1 << i;
+    for (let mask = 0; mask < c.length; mask++) {
+      if (mask & bit) continue;
+      const lo = c[mask], hi = c[mask | bit];
+      const slope = (hi - lo) / (b - a);
+      c[mask] = lo - slope * a;
+      c[mask | bit] = slope;
+    }
+  });
+  if (c.some((x) => Math.abs(x - Math.round(x)) > 1e-6)) return undefined;
+  const terms = c.map((x, mask) => [Math.round(x), ...probes.flatMap((_, i) => ((mask >> i) & 1 ? [i] : []))]).filter(([x]) => x !== 0);
+  if (terms.every((t) => t.length === 1)) return terms.reduce((a, t) => a + t[0], 0);
+  return terms;
+}

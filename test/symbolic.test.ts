@@ -1,0 +1,327 @@
+// Symbolic dims compiled once (docs/ARCHITECTURE.md "Symbolic dims"): bounds in `shapes`, one
+// module for every value within them, each run against onnxruntime-node.
+import { describe, expect, it } from "vitest";
+import { ModelBuilder } from "../models/builder.js";
+import { uniform } from "../models/init.js";
+import { exportModel } from "../compiler/onnx/export.js";
+import { compile, load } from "../compiler/driver/api.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Graph } from "../compiler/ir/graph.js";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { onnx } from "../compiler/onnx/proto.js";
+import { encodeTensor } from "../compiler/onnx/tensor.js";
+import { runOrt } from "./util/ort.js";
+import { buildZooGraph } from "../models/zoo.js";
+import { kiln } from "./util/cli.js";
+
+/** every non-constant value's dim `at` made the dim_param `name` (the builder makes static dims) */
+function symbolize(g: Graph, name: string, at = 0): void {
+  for (const v of g.values.values()) if (v.shape && !v.const && v.shape.length > at) v.shape = v.shape.map((d, k) => (k === at ? name : d));
+}
+
+/** MatMul + Add + Relu + MatMul + residual Add over [seq, H] */
+function mlp(H = 64): { bytes: Uint8Array; out: string } {
+  const b = new ModelBuilder(7);
+  const x = b.input("x", [1, H]);
+  const w1 = b.weight("w1", [H, 96], uniform(-0.3, 0.3));
+  const b1 = b.weight("b1", [96], uniform(-0.3, 0.3));
+  const w2 = b.weight("w2", [96, H], uniform(-0.3, 0.3));
+  const h = b.node("Relu", [b.node("Add", [b.node("MatMul", [x, w1], [1, 96]), b1], [1, 96])], [1, 96]);
+  const y = b.node("Add", [b.node("MatMul", [h, w2], [1, H]), x], [1, H]);
+  b.output(y);
+  symbolize(b.graph, "seq");
+  return { bytes: exportModel(b.graph, { valueInfo: false }), out: y };
+}
+
+const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+
+describe("symbolic dims", () => {
+  it("an MLP over [seq, 64] runs seq 1, 7, 32, 64 on one module, matching onnxruntime", async () => {
+    const { bytes, out } = mlp();
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { seq: [1, 64] }, level });
+      const m = model.session!.manifest;
+      expect(m.symbols).toEqual([{ name: "seq", min: 1, max: 64, at: [0, 0] }]);
+      expect(m.inputs[0].expr).toEqual([[[1, 0]], 64]);
+      for (const s of [1, 7, 32, 64, 3]) {
+        const data = feed(s * 64, s);
+        const got = await model.run({ x: { data, dims: [s, 64] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 64], data } });
+        expect(got[out].dims).toEqual([s, 64]);
+        expect(compareTensors(got[out], want[out], { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+
+  it("runs only this run's rows: rows past them keep what was there", async () => {
+    const { bytes, out } = mlp();
+    const model = await load(bytes, { shapes: { seq: [1, 64] } });
+    const session = model.session!;
+    const full = session.runInPlace({ x: { data: feed(64 * 64, 1), dims: [64, 64] } })[out];
+    const slot = new Float32Array(full.data.buffer, full.data.byteOffset, 64 * 64);
+    slot.fill(NaN, 7 * 64);
+    const small = session.runInPlace({ x: { data: feed(7 * 64, 2), dims: [7, 64] } })[out];
+    expect(small.dims).toEqual([7, 64]);
+    expect(Array.from(small.data as Float32Array).every(Number.isFinite)).toBe(true);
+    expect(slot.subarray(7 * 64).every(Number.isNaN)).toBe(true);
+  });
+
+  it("pinning a dim is today's fully specialized module", async () => {
+    const { bytes } = mlp();
+    const pinned = await compile(bytes, { shapes: { seq: 7 } });
+    const byInput = await compile(bytes, { shapes: { x: [7, 64] } });
+    expect(pinned.manifest.symbols).toBeUndefined();
+    expect(Buffer.from(pinned.wasm).equals(Buffer.from(byInput.wasm))).toBe(true);
+    // bounds of one value pin it too
+    expect(Buffer.from((await compile(bytes, { shapes: { seq: [7, 7] } })).wasm).equals(Buffer.from(byInput.wasm))).toBe(true);
+  });
+
+  it("bad bounds are BAD_OPTION naming the dim", async () => {
+    const { bytes } = mlp();
+    await expect(load(bytes, { shapes: { seq: [9, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: bounds \[9, 4\] have min over max/);
+    await expect(load(bytes, { shapes: { seq: [0, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: .*may not be 0/);
+    await expect(load(bytes, { shapes: { tokens: [1, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.tokens: the model has no input and no dim named "tokens"; inputs are "x", dims "seq"/);
+    await expect(load(bytes, { shapes: { seq: [1, 2, 3] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: a dim takes a number \(pinned\) or bounds/);
+  });
+
+  it("feeds outside the bounds or disagreeing are BAD_INPUT naming the input, the dim and the bounds", async () => {
+    const { bytes } = mlp();
+    const model = await load(bytes, { shapes: { seq: [2, 16] } });
+    await expect(model.run({ x: { data: feed(17 * 64, 0), dims: [17, 64] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[17,64\] but the model was compiled for seq 2..16 \(dim 0\)/);
+    await expect(model.run({ x: { data: feed(64, 0), dims: [1, 64] } })).rejects.toThrow(/has dims \[1,64\] but the model was compiled for seq 2..16/);
+    await expect(model.run({ x: { data: feed(3 * 64, 0), dims: [3, 63] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,63\] but the model was compiled for float32\[3,64\]/);
+  });
+
+  it("two symbols, each read from its own input; a reshape's dim fitted as 8*s", async () => {
+    const b = new ModelBuilder(5);
+    const a = b.input("a", [1, 8]);
+    const c = b.input("c", [1, 8]);
+    b.output(b.node("Reshape", [b.node("Relu", [a], [1, 8]), b.int64s("flat", [-1])], [8], {}, "flat"));
+    b.output(b.node("Mul", [c, b.weight("w", [8], uniform(-1, 1))], [1, 8], {}, "scaled"));
+    symbolize(b.graph, "s");
+    b.graph.values.get("c")!.shape = ["t", 8];
+    b.graph.values.get("scaled_out")!.shape = ["t", 8];
+    b.graph.values.get("flat_out")!.shape = ["n"];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const model = await load(bytes, { shapes: { s: [1, 20], t: [2, 9] } });
+    const m = model.session!.manifest;
+    expect(m.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["s", 1, 20], ["t", 2, 9]]);
+    expect(m.outputs.find((o) => o.name === "flat_out")!.expr).toEqual([[[8, 0]]]);
+    for (const [s, t] of [[1, 9], [13, 2], [20, 5]]) {
+      const f = { a: { dtype: "float32" as const, dims: [s, 8], data: feed(s * 8, s) }, c: { dtype: "float32" as const, dims: [t, 8], data: feed(t * 8, t) } };
+      const got = await model.run({ a: { data: f.a.data, dims: f.a.dims }, c: { data: f.c.data, dims: f.c.dims } });
+      const want = await runOrt(bytes, f);
+      for (const o of ["flat_out", "scaled_out"]) expect(compareTensors(got[o], want[o], { rtol: 1e-5, atol: 1e-6 }).message ?? "ok", `${o} at s=${s}, t=${t}`).toBe("ok");
+    }
+    expect(model.modulesCompiled).toBe(1);
+  });
+
+  it("bounds with another dim still free are BAD_OPTION naming the input", async () => {
+    const b = new ModelBuilder(5);
+    b.output(b.node("Relu", [b.input("x", [1, 8])], [1, 8]));
+    for (const v of b.graph.values.values()) if (v.shape && !v.const) v.shape = ["batch", "seq"];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await expect(load(bytes, { shapes: { seq: [1, 8] } })).rejects.toThrow(/BAD_OPTION: shapes gives bounds for seq, so the model compiles once, now, but input "x" \[batch,seq\] still has free dims/);
+    // both given bounds: a symbolic dim after another one is not in the prefix form yet
+    await expect(load(bytes, { shapes: { batch: [1, 4], seq: [1, 8] } })).rejects.toThrow(/UNSUPPORTED_OP: input "x" is \[batch,seq\] \(at most \[4,8\]\): kiln takes a symbolic dim only as the leading dim/);
+    // batch pinned: seq leads after a 1
+    const model = await load(bytes, { shapes: { batch: 1, seq: [1, 8] } });
+    const got = await model.run({ x: { data: Float32Array.of(-1, 2, -3), dims: [1, 3] } });
+    expect(Array.from(got[b.graph.outputs[0]].data as Float32Array)).toEqual([0, 2, 0]);
+  });
+
+  it("a layer with no symbolic form is UNSUPPORTED_OP naming the node, the op and the dim", async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [1, 8]);
+    const y = b.node("CumSum", [x, b.int64s("axis", [1])], [1, 8], {}, "cumsum");
+    b.output(y);
+    symbolize(b.graph, "seq");
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: CumSum \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\] \(at most \[32,8\]\), dim 0 varying; pin it with --shape seq=N.*\[node "cumsum", CumSum/);
+    // pinned, the same model compiles
+    expect((await load(bytes, { shapes: { seq: 5 } })).modulesCompiled).toBe(1);
+    // a reduction over the symbolic dim (the rows are not independent) is refused too
+    const r = new ModelBuilder(3);
+    r.output(r.node("ReduceMean", [r.input("x", [1, 8])], [1, 1], { axes: { type: "ints", value: [0] } }, "mean"));
+    symbolize(r.graph, "seq");
+    r.graph.values.get(r.graph.outputs[0])!.shape = [1, 8];
+    await expect(load(exportModel(r.graph, { valueInfo: false }), { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: ReduceMean \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\]/);
+  });
+
+  it("a constant that depends on the dim's value is UNSUPPORTED_OP telling to pin it", async () => {
+    // x / seq: the divisor folds to a constant at compile time, which one module cannot serve
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [1, 8]);
+    const shape = b.node("Shape", [x], [2]);
+    const n = b.node("Gather", [shape, b.int64s("zero", [0])], [1]);
+    const f = b.node("Cast", [n], [1], { to: { type: "int", value: 1 } });
+    for (const v of [shape, n]) b.graph.values.get(v)!.dtype = "int64";
+    const y = b.node("Div", [x, f], [1, 8], {}, "div");
+    b.output(y);
+    symbolize(b.graph, "seq");
+    for (const v of [shape, n, f]) b.graph.values.get(v)!.shape = [v === shape ? 2 : 1];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: .* depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
+  });
+
+  it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths", async () => {
+    const { bytes, out } = mlp();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sym-"));
+    fs.writeFileSync(path.join(dir, "mlp.onnx"), bytes);
+    const c = kiln(["compile", path.join(dir, "mlp.onnx"), "-o", path.join(dir, "mlp.wasm"), "--shape", "seq=1..64"]);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    for (const s of [1, 7, 64]) {
+      const data = feed(s * 64, s);
+      const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 64], data } });
+      const set = path.join(dir, `set_${s}`);
+      fs.mkdirSync(set);
+      const pb = (name: string, t: { dtype: "float32"; dims: number[]; data: Float32Array }) => onnx.TensorProto.encode(onnx.TensorProto.create(encodeTensor(name, t))).finish();
+      fs.writeFileSync(path.join(set, "input_0.pb"), pb("x", { dtype: "float32", dims: [s, 64], data }));
+      fs.writeFileSync(path.join(set, "output_0.pb"), pb(out, want[out] as never));
+      const r = kiln(["run", path.join(dir, "mlp.wasm"), "--data", set, "--json"]);
+      expect(r.stderr).toBe("");
+      const res = JSON.parse(r.stdout);
+      expect(res.outputs[0].dims).toEqual([s, 64]);
+      expect(res.outputs[0].ok, `seq ${s}: max error ${res.outputs[0].maxAbsErr}`).toBe(true);
+    }
+    const bad = kiln(["run", path.join(dir, "mlp.wasm"), "--input", "x=random"]);
+    expect(bad.code).toBe(0); // random input at the slot's dims: the upper bounds
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe("kernels with a run-time row count, at several values within the bounds against onnxruntime", () => {
+    const SEQS = [1, 2, 3, 5, 17, 40];
+    /** one module (-O0: each op its own kernel; -O2: fused), every seq of SEQS */
+    async function across(bytes: Uint8Array, feeds: (s: number) => Record<string, { dtype: "float32" | "int64"; dims: number[]; data: Float32Array | BigInt64Array }>) {
+      for (const level of [0, 2] as const) {
+        const model = await load(bytes, { shapes: { seq: [1, 40] }, level, cache: false });
+        for (const s of SEQS) {
+          const f = feeds(s);
+          const got = await model.run(Object.fromEntries(Object.entries(f).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+          const want = await runOrt(bytes, f);
+          for (const [name, w] of Object.entries(want)) {
+            expect(got[name].dims, `${name} at seq ${s}, -O${level}`).toEqual(w.dims);
+            expect(compareTensors(got[name], w, { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `${name} at seq ${s}, -O${level}`).toBe("ok");
+          }
+        }
+        expect(model.modulesCompiled).toBe(1);
+      }
+    }
+    const f32 = (dims: number[], seed: number) => ({ dtype: "float32" as const, dims, data: feed(dims.reduce((a, b) => a * b, 1), seed) });
+    const build = (make: (b: ModelBuilder) => void, at = 0) => {
+      const b = new ModelBuilder(11);
+      make(b);
+      symbolize(b.graph, "seq", at);
+      return exportModel(b.graph, { valueInfo: false });
+    };
+
+    it("elementwise: broadcasting operands without the dim, a one-dim loop with its SIMD tail, a middle broadcast dim", async () => {
+      const bytes = build((b) => {
+        const x = b.input("x", [1, 7]);
+        const v = b.input("v", [1]);
+        const m = b.input("m", [1, 1, 8]);
+        b.output(b.node("Mul", [b.node("Add", [x, b.weight("c", [7], uniform(-1, 1))], [1, 7]), b.scalar("two", 2)], [1, 7]));
+        b.output(b.node("Sigmoid", [b.node("Sub", [v, b.scalar("half", 0.5)], [1])], [1]));
+        b.output(b.node("Add", [m, b.weight("w", [5, 8], uniform(-1, 1))], [1, 5, 8]));
+      });
+      await across(bytes, (s) => ({ x: f32([s, 7], 1), v: f32([s], 2), m: f32([s, 1, 8], 3) }));
+    });
+
+    it("MatMul and Gemm on the packed GEMM: row tails, column tails, a bias, transB, a residual", async () => {
+      const bytes = build((b) => {
+        const x = b.input("x", [1, 37]);
+        const mm = b.node("MatMul", [x, b.weight("w", [37, 19], uniform(-0.5, 0.5))], [1, 19]);
+        b.output(b.node("Relu", [b.node("Add", [mm, b.weight("bias", [19], uniform(-0.5, 0.5))], [1, 19])], [1, 19]));
+        const g = b.node("Gemm", [x, b.weight("wt", [40, 37], uniform(-0.5, 0.5)), b.weight("gc", [40], uniform(-0.5, 0.5))], [1, 40], { transB: { type: "int", value: 1 } });
+        b.output(g);
+      });
+      await across(bytes, (s) => ({ x: f32([s, 37], 4) }));
+      // [1, seq, 24]: the symbolic dim after a leading 1, a residual Add fused into the epilogue
+      const second = build((b) => {
+        const y = b.input("y", [1, 1, 24]);
+        b.output(b.node("Add", [b.node("MatMul", [y, b.weight("w3", [24, 24], uniform(-0.5, 0.5))], [1, 1, 24]), y], [1, 1, 24]));
+      }, 1);
+      await across(second, (s) => ({ y: f32([1, s, 24], 5) }));
+    });
+
+    it("LayerNormalization, Softmax and reductions over a static last axis: long rows and short ones (vectors across rows)", async () => {
+      const bytes = build((b) => {
+        const x = b.input("x", [1, 48]);
+        b.output(b.node("LayerNormalization", [x, b.weight("g", [48], uniform(0.5, 1.5)), b.weight("beta", [48], uniform(-1, 1))], [1, 48], { axis: { type: "int", value: -1 } }));
+        const z = b.input("z", [1, 5]);
+        b.output(b.node("LayerNormalization", [z, b.weight("g5", [5], uniform(0.5, 1.5))], [1, 5], { axis: { type: "int", value: -1 } }));
+        b.output(b.node("Softmax", [x], [1, 48], { axis: { type: "int", value: -1 } }));
+        b.output(b.node("Softmax", [b.node("Mul", [z, b.scalar("k", 0.125)], [1, 5])], [1, 5], { axis: { type: "int", value: -1 } }));
+        // opset 17: ReduceSum takes its axes as an input, the others as an attribute
+        b.output(b.node("ReduceSum", [x, b.int64s("last", [-1])], [1, 1]));
+        b.output(b.node("ReduceMean", [x], [1, 1], { axes: { type: "ints", value: [-1] } }));
+        b.output(b.node("ReduceMax", [z], [1, 1], { axes: { type: "ints", value: [-1] } }));
+      });
+      await across(bytes, (s) => ({ x: f32([s, 48], 6), z: f32([s, 5], 7) }));
+    });
+
+    it("Gather: token ids [seq] and [1, seq] into a static embedding table, ids out of range read zeros", async () => {
+      const bytes = build((b) => {
+        const table = b.weight("table", [50, 24], uniform(-1, 1));
+        const ids = b.input("ids", [1]);
+        b.graph.values.get(ids)!.dtype = "int64";
+        b.output(b.node("Gather", [table, ids], [1, 24], { axis: { type: "int", value: 0 } }));
+      });
+      const ids = (s: number) => ({ dtype: "int64" as const, dims: [s], data: BigInt64Array.from({ length: s }, (_, i) => BigInt((i * 7) % 50 - (i % 3 === 0 ? 50 : 0))) });
+      await across(bytes, (s) => ({ ids: ids(s) }));
+    });
+  });
+
+  describe("attention", () => {
+    /** the zoo's MiniLM-like encoder (2 layers, hidden 64, 4 heads) with its head reshapes made [1, -1, h, d], as exporters write them */
+    function encoder(): { bytes: Uint8Array; input: string; output: string } {
+      const g = buildZooGraph("encoder");
+      for (const v of g.values.values()) if (v.const && /split_shape|merge_shape/.test(v.name)) (v.const.data as BigInt64Array)[1] = -1n;
+      for (const n of [...g.inputs, ...g.outputs]) g.values.get(n)!.shape = [1, "seq", 64];
+      return { bytes: exportModel(g, { valueInfo: false }), input: g.inputs[0], output: g.outputs[0] };
+    }
+
+    it("an encoder's attention ([heads, seq, seq] scores, softmax over seq, P V summing over seq) runs every length in one module, padding poisoned with NaN", async () => {
+      const { bytes, input, output } = encoder();
+      // 57: three whole 16-column panels of scores and a tail panel of 9
+      const model = await load(bytes, { shapes: { seq: [1, 57] } });
+      const session = model.session!;
+      const { memory } = session.manifest;
+      // the activations live past the model's weights and before the kernels' constants: NaN
+      // everywhere there before each run, so a kernel reading past this run's extents shows
+      const arena = [memory.regions[0].offset + memory.regions[0].bytes, memory.regions[1]?.offset ?? memory.bytes] as const;
+      for (const s of [57, 1, 33, 2, 7, 49, 57, 16, 48]) {
+        const data = feed(s * 64, s);
+        const first = session.runInPlace({ [input]: { data, dims: [1, s, 64] } })[output];
+        new Float32Array(first.data.buffer, arena[0], (arena[1] - arena[0]) / 4).fill(NaN);
+        const got = await model.run({ [input]: { data, dims: [1, s, 64] } });
+        const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
+        expect(got[output].dims).toEqual([1, s, 64]);
+        expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+      expect(session.manifest.layers.filter((l) => l.op === "Einsum").length).toBe(4);
+    });
+
+    it("P V sums over more than the packed GEMM's K block (384) as one run-time block", async () => {
+      const { bytes, input, output } = encoder();
+      const model = await load(bytes, { shapes: { seq: [1, 400] } });
+      for (const s of [399, 3, 385]) {
+        const data = feed(s * 64, s);
+        const got = await model.run({ [input]: { data, dims: [1, s, 64] } });
+        const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
+        expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+      }
+    });
+
+    it("where attention's products keep their transposes (-O0), or P V sums over more than the packed kernel's longest run-time K, UNSUPPORTED_OP says why", async () => {
+      const { bytes } = encoder();
+      await expect(load(bytes, { shapes: { seq: [1, 64] }, level: 0 })).rejects.toThrow(/UNSUPPORTED_OP: .*Transpose.*pin it with --shape seq=N/);
+      await expect(load(bytes, { shapes: { seq: [1, 2100] } })).rejects.toThrow(/UNSUPPORTED_OP: Einsum sums over a symbolic dim of at most 2100; the packed kernel takes a run-time K up to 2048 so far/);
+    });
+  });
+});
