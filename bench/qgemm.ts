@@ -7,7 +7,7 @@ import { Fn } from "../codegen/fn.js";
 import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE, type QTile } from "../codegen/kernels/quant/qgemm.js";
 import { packCols, packRows } from "../codegen/kernels/quant/qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "../codegen/kernels/quant/qgemm-runtime.js";
-import { storeInt32, storeRequant, type Multiplier } from "../codegen/kernels/quant/qgemm-store.js";
+import { finiteMultipliers, storeInt32, storeRequant, type Multiplier } from "../codegen/kernels/quant/qgemm-store.js";
 import { runIfMain } from "../models/cli.js";
 import { buildStandalone, measureInterleaved } from "./gemm-packed.js";
 import { round } from "./stats.js";
@@ -27,7 +27,7 @@ export interface StandaloneQGemm {
   /** rows per runtime block of A */
   mc?: number;
   /** int32 out, or requantized to 8 bits with this multiplier and zero point (per column: a table) */
-  requant?: { mult: number | Float32Array; zp: number; signed: boolean; lo?: number; hi?: number; perRow?: boolean };
+  requant?: { mult: number | Float32Array; zp: number; signed: boolean; lo?: number; hi?: number; perRow?: boolean; finite?: boolean };
   /** i32 added to every sum of a column (or of a row with perRow) */
   bias?: Int32Array;
   biasPerRow?: boolean;
@@ -79,7 +79,9 @@ export async function buildQGemm(g: StandaloneQGemm): Promise<QGemmInstance> {
     init: g.bias && (g.biasPerRow
       ? { perRow: (row) => m.i32.load(biasAt, 4, m.i32.shl(row(), m.i32.const(2))) }
       : { perCol: (col, v) => m.v128.load(biasAt + 16 * v, 4, m.i32.shl(col(), m.i32.const(2))) }),
-    store: g.requant ? storeRequant(fn, out, { mult: mult!, zp: g.requant.zp, signed: g.requant.signed, lo: g.requant.lo, hi: g.requant.hi }) : storeInt32(fn, out),
+    // the short rounding wherever the multipliers allow it, as the kernels choose (a test may turn it off)
+    store: g.requant ? storeRequant(fn, out, { mult: mult!, zp: g.requant.zp, signed: g.requant.signed, lo: g.requant.lo, hi: g.requant.hi,
+      finite: g.requant.finite ?? finiteMultipliers(typeof g.requant.mult === "number" ? [g.requant.mult] : g.requant.mult) }) : storeInt32(fn, out),
   }));
   fn.finish();
   m.addFunctionExport("run", "run");

@@ -1,10 +1,11 @@
 // Compact artifacts: the weights image stores each weight once, as the model gives it, and a
 // kernel's derived form of it (Winograd's U = G g G^T, up to 4x a 3x3 filter bank; packed GEMM
 // panels) is computed by wasm code in the module when the runtime places the layer that reads it
-// (runtime/schedule.ts), instead of being shipped ready. The source tensor sits in its own slot of
+// (runtime/schedule.ts), instead of being shipped ready. The source tensor has its own slot in
 // the weights area, which the memory layout reserves for every constant a layer takes, read or
-// not: no staging area, and no arena bytes (the arena is live during the first run, which places
-// weights between layers).
+// not (not the arena: it is live during the first run, which places weights between layers);
+// one that only a derive reads is staged instead at the end of a later layer's derived region,
+// when one has room (codegen/raw-staging.ts), so its own slot's pages are never touched.
 //
 // A derived piece keeps the checksum of the bytes the compiler's JS form gives, which the runtime
 // checks after deriving: the module's code and the compiler's agree bit for bit, or nothing runs.

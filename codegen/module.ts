@@ -23,6 +23,8 @@ import { hasTrait } from "../compiler/ops/index.js";
 import { constantPiece, sealImage, tensorPiece, WeightsImage, type Piece } from "./weights-image.js";
 import { planLayerSlots, ringBytes, ringRegion, sealStream, type StreamImage, type StreamSink } from "./stream.js";
 import { V8_LIMITS, wasmShape } from "./wasm-limits.js";
+import { mergeSimilarFunctions } from "./merge-functions.js";
+import { stageRawSources } from "./raw-staging.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
 import { addThreadRuntime, barrierCall, splitLayers, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
 import { checkEmitted, checkSymbolicSlots, layerSymbolic } from "./symbolic.js";
@@ -101,6 +103,20 @@ export interface GenerateOptions {
   memoryBudget?: number;
   /** under memoryBudget: told each piece of the stream image with its position as it is written for its checksum */
   streamSink?: StreamSink;
+  /**
+   * one function per distinct body (default true, codegen/merge-functions.ts): layers of the same
+   * shape share their code, their addresses passed in, so the engine compiles less; false keeps
+   * a function per layer as emitted (the tests compare the two). The JIT path (load(), constant
+   * evaluation) passes false: the merge reads the binary in JavaScript (~100 ms on SqueezeNet in
+   * a fresh process), more than the engine's compile it saves there; an artifact pays it once
+   */
+  mergeFunctions?: boolean;
+  /**
+   * a compact artifact's raw weights that only a derive reads staged in a later layer's derived
+   * region (default true, codegen/raw-staging.ts), their own slots left untouched; false keeps
+   * them in their slots (the tests compare the two)
+   */
+  stageRaw?: boolean;
 }
 
 export interface GeneratedModule {
@@ -187,16 +203,22 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   // compact: kernel constants derived as the weights are placed; a budget's slots hold them ready
   const derives = new DeriveTable(m, graph, weights.names, layout, !!options.compact && placement !== "data" && !stream, options.derived);
   let scratchBytes = 0;
-  for (const { ctx } of jobs) {
+  const runtimeRead = new Set(read);
+  const sources = new Map<string, number[]>();
+  for (const [k, { ctx }] of jobs.entries()) {
     if (!stream) for (const c of ctx.prep.constants ?? []) {
       const { addr, fresh } = layout.placeConstant(c);
       ctx.constantAddrs.push(addr);
       const source = fresh ? derives.add(c, addr, ctx.inputs) : undefined;
-      if (source) read.add(source);
-      else if (fresh) image.add(constantPiece(addr, c));
+      if (source) {
+        read.add(source);
+        sources.set(source, [...(sources.get(source) ?? []), k]);
+      } else if (fresh) image.add(constantPiece(addr, c));
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
+  // raw weights only a derive reads: staged in a later layer's derived region (codegen/raw-staging.ts)
+  if (sources.size && options.stageRaw !== false) stageRawSources({ graph, layout, runtimeRead, sources, derived: jobs.map(({ ctx }) => derives.spansOf(ctx.constantAddrs)) });
   for (const c of read) {
     if (weights.streamed.has(c)) continue;
     const addr = layout.slots.get(c)!.addr, t = graph.values.get(c)!.const!;
@@ -306,8 +328,9 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.setOptimizeLevel(2);
     m.optimize();
   }
-  const code = m.emitBinary();
-  refuseOverLimits(m, code, jobs);
+  const emitted = m.emitBinary();
+  refuseOverLimits(m, emitted, jobs);
+  const code = options.mergeFunctions === false ? emitted : mergeSimilarFunctions(emitted);
   // the manifest is appended to the binary, not handed to binaryen: it copies a section through
   // its stack, which a 200,000-layer manifest (megabytes) overflowed
   const wasm = appendManifest(code, manifest);

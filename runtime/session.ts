@@ -212,7 +212,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     const code = relaxed ? split.relaxed! : split.code;
     const compiling = compileArtifact(code);
     early = earlyMemory(code, options.limits);
-    if (early) await touchWhile(early.memory, compiling);
+    if (early) await touchWhile(early.memory, compiling, touchedRanges(early.manifest));
     mod = await compiling;
     weights ??= split.weights;
   }
@@ -416,18 +416,55 @@ const memoryOf = (bytes: number) => new WebAssembly.Memory({ initial: bytes / 65
  * write to a page is what costs (the system maps it in: about 4 ms per MB on a small VM, 22.8 MB
  * for SqueezeNet), and the engine compiles on background threads while this thread would wait.
  * The pages left are touched by the first run, as before. Between chunks a task turn lets the
- * compile's result in; the writes are zeros into a fresh memory, so nothing changes.
+ * compile's result in; the writes are zeros into a fresh memory, so nothing changes. Only the
+ * `ranges` are written: pages no run writes stay unmapped.
  */
-async function touchWhile(memory: WebAssembly.Memory, compiling: Promise<unknown>): Promise<void> {
+async function touchWhile(memory: WebAssembly.Memory, compiling: Promise<unknown>, ranges: readonly [number, number][]): Promise<void> {
   let done = false;
   compiling.then(() => (done = true), () => (done = true));
   const bytes = new Uint8Array(memory.buffer);
-  for (let at = 0; at < bytes.length && !done; at += 1 << 20) {
-    bytes.fill(0, at, at + (1 << 20));
-    // a task turn, not a promise's then, lets the compile's completion task in
-    await new Promise((resolve) => (immediate ?? setTimeout)(resolve));
+  for (const [from, to] of ranges) {
+    for (let at = from; at < to && !done; at += 1 << 20) {
+      bytes.fill(0, at, Math.min(at + (1 << 20), to));
+      // a task turn, not a promise's then, lets the compile's completion task in
+      await new Promise((resolve) => (immediate ?? setTimeout)(resolve));
+    }
   }
 }
+
+/**
+ * The memory a run writes, as [from, to) ranges: all of it but, in the weights area, the slots of
+ * weights no piece fills. The layout reserves a slot for every constant a layer takes (codegen/
+ * placement.ts), and a layer that reads a packed form instead (SqueezeNet's 1x1 convolutions:
+ * 2.7 of its 4.9 MB) never writes its slot: touching those pages would only cost their faults.
+ * Under a memory budget the weights area is the ring of slots, all of it written.
+ */
+export function touchedRanges(manifest: Manifest): [number, number][] {
+  const { bytes, weightsOffset, weightsBytes, regions, stream } = manifest.memory;
+  const end = weightsOffset + weightsBytes;
+  if (stream) return [[0, bytes]];
+  const filled: [number, number][] = [];
+  const add = (at: number, size: number) => {
+    if (size > 0 && at < end && at + size > weightsOffset) filled.push([Math.max(at, weightsOffset), Math.min(at + size, end)]);
+  };
+  for (const r of regions) add(r.offset, r.bytes);
+  for (const l of manifest.layers) for (const [at, size] of l.derived ?? []) add(at, size);
+  filled.sort((a, b) => a[0] - b[0]);
+  const ranges: [number, number][] = [[0, weightsOffset]];
+  for (const [from, to] of filled) {
+    const last = ranges[ranges.length - 1];
+    // a small gap is not worth a range (and a task turn) of its own
+    if (from - last[1] < MIN_GAP) last[1] = Math.max(last[1], to);
+    else ranges.push([from, to]);
+  }
+  const last = ranges[ranges.length - 1];
+  if (end - last[1] < MIN_GAP) last[1] = bytes;
+  else ranges.push([end, bytes]);
+  return ranges;
+}
+
+/** gaps left untouched are at least this long (16 of the system's 4 KiB pages) */
+const MIN_GAP = 1 << 16;
 
 const immediate = (globalThis as { setImmediate?: (f: (v: unknown) => void) => unknown }).setImmediate;
 

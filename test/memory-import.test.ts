@@ -8,6 +8,9 @@ import { compile } from "../compiler/driver/api.js";
 import { MEMORY_IMPORT } from "../runtime/manifest.js";
 import { sections } from "../runtime/sections.js";
 import { createSession, readManifest } from "../runtime/session.js";
+import { touchedRanges } from "../runtime/session.js";
+import { seedLightModel } from "../models/light-seed.js";
+import { lightModel } from "./util/models.js";
 import { splitWeights } from "../runtime/weights.js";
 import { kiln } from "./util/cli.js";
 
@@ -58,5 +61,34 @@ describe("a one-thread module imports its memory (format 6)", () => {
     const e = await createSession(bad).then(() => undefined, (err) => err);
     expect(e?.code).toBe("INVALID_ARTIFACT");
     expect(e.message).toMatch(/not a valid WebAssembly module/);
+  });
+});
+
+describe("the pages touched while the engine compiles (touchedRanges)", () => {
+  const inside = (ranges: [number, number][], at: number, size: number) => ranges.some(([from, to]) => from <= at && at + size <= to);
+
+  it("cover every piece placed or derived and all memory past the weights, and leave out the slots of weights no layer reads (SqueezeNet's 1x1 convolutions read packed forms)", async () => {
+    const onnx = seedLightModel(new Uint8Array(fs.readFileSync(lightModel("squeezenet"))), 1);
+    const { manifest } = await compile(onnx, { simd: "baseline" });
+    const ranges = touchedRanges(manifest);
+    const { bytes, weightsOffset, weightsBytes, regions } = manifest.memory;
+    for (const r of regions) expect(inside(ranges, r.offset, r.bytes), `region at ${r.offset}`).toBe(true);
+    for (const l of manifest.layers) for (const [at, size] of l.derived ?? []) expect(inside(ranges, at, size), `derived at ${at}`).toBe(true);
+    expect(inside(ranges, 0, weightsOffset)).toBe(true);
+    expect(inside(ranges, weightsOffset + weightsBytes, bytes - weightsOffset - weightsBytes)).toBe(true);
+    const touched = ranges.reduce((a, [from, to]) => a + to - from, 0);
+    // measured: 20.3 of 22.8 MB (conv10's 2 MB of raw weights among what is left)
+    expect(bytes - touched).toBeGreaterThan(2_000_000);
+    // in order, apart
+    ranges.forEach(([from, to], k) => {
+      expect(from).toBeLessThan(to);
+      if (k) expect(from).toBeGreaterThan(ranges[k - 1][1]);
+    });
+  }, 120_000);
+
+  it("are all the memory under a memory budget (the ring of weight slots is written on every run)", async () => {
+    const { manifest } = await compile(model, { simd: "baseline", memoryBudget: 4096 });
+    expect(manifest.memory.stream).toBeDefined();
+    expect(touchedRanges(manifest)).toEqual([[0, manifest.memory.bytes]]);
   });
 });

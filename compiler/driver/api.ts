@@ -291,7 +291,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         // in process, the weights never pass through a module: written into memory from the tensors
         const opts = { ...src.options, shapes, layouts };
         await prepareAndOptimize(graph, opts);
-        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
+        const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, mergeFunctions: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
         // a streamed module's weights are read from the tensors as layers run: no artifact to keep on disk
         if (options.cacheDir && processKey && !gen.stream) await writeDiskCache(options.cacheDir, processKey, gen);

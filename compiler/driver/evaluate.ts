@@ -92,7 +92,7 @@ export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject"
     });
   }
   g.outputs = [...new Set(requests.flatMap((r) => r.node.outputs.filter((o) => o)))];
-  const { wasm, weights } = generate(g, { weights: "external", validate: false, inPlaceConstants: true });
+  const { wasm, weights } = generate(g, { weights: "external", validate: false, inPlaceConstants: true, mergeFunctions: false });
   const session = await createSession(await compileGenerated(wasm), { weights });
   const result = session.runInPlace({});
   // When the outputs fill a good part of the memory they stay views into it (no copy; the memory

@@ -148,7 +148,7 @@ async function calibrate(graph: Graph, options: QuantizeOptions & { shapes?: Rec
   const observed = options.calibrate ? observedValues(graph).filter((v) => ref.values.has(v) && !ref.values.get(v)!.const) : [];
   const outputs = [...ref.outputs];
   ref.outputs = [...ref.outputs, ...observed.filter((v) => !outputs.includes(v))];
-  const { wasm, weights, manifest } = generate(ref, { weights: "external", validate: false, simd: "baseline" });
+  const { wasm, weights, manifest } = generate(ref, { weights: "external", validate: false, simd: "baseline", mergeFunctions: false });
   const session = await createSession(await compileGenerated(wasm), { weights });
   const calibration = options.calibrate ? await readSources(options.calibrate, ref.inputs) : [];
   const calibrationOutputs: Record<string, Tensor>[] = [];

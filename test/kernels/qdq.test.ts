@@ -124,6 +124,23 @@ const %zy : uint8[] = dense<[0]>
 %yq = QuantizeLinear(%r, %sy, %zy) {name="q"}
 output %yq`,
   },
+  {
+    // (a + b + 3) / 2 + 5: every odd sum a half, rounded to even; sums past int8 saturate
+    name: "Add of two int8 tensors to int8, halves and saturation", kernel: "qadd", steps: 0,
+    inputs: { aq: { dims: [2, 61], dtype: "int8" }, bq: { dims: [2, 61], dtype: "int8" } },
+    ir: `
+const %sa : float32[] = dense<[0.5]>
+const %za : int8[] = dense<[0]>
+const %sb : float32[] = dense<[0.5]>
+const %zb : int8[] = dense<[-3]>
+const %sy : float32[] = dense<[1]>
+const %zy : int8[] = dense<[5]>
+%a : float32[2,61] = DequantizeLinear(%aq, %sa, %za) {name="dqa"}
+%b : float32[2,61] = DequantizeLinear(%bq, %sb, %zb) {name="dqb"}
+%s = Add(%a, %b) {name="add"}
+%yq = QuantizeLinear(%s, %sy, %zy) {name="q"}
+output %yq`,
+  },
 ];
 
 describe("QDQ layers as fused 8-bit kernels vs onnxruntime's plain run", () => {

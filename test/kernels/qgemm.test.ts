@@ -30,7 +30,8 @@ function requant(sum: number, mult: number, zp: number, signed: boolean, lo?: nu
 }
 
 describe("int8 GEMM, standalone", () => {
-  const shapes: [number, number, number][] = [[1, 1, 1], [2, 16, 2], [3, 17, 5], [7, 33, 31], [64, 48, 64], [65, 50, 129], [130, 19, 200]];
+  // N % 16 from 1 to 13: the last panel computes 1, 2, 3 or 4 of its vectors (qgemm.ts tile)
+  const shapes: [number, number, number][] = [[1, 1, 1], [2, 16, 2], [3, 17, 5], [7, 33, 31], [64, 48, 64], [65, 50, 129], [130, 19, 200], [5, 21, 40], [4, 25, 18], [9, 45, 23], [3, 49, 77]];
   for (const [M, N, K] of shapes) {
     for (const constant of ["a", "b"] as const) {
       it(`${M}x${N}x${K}, ${constant === "b" ? "weights as columns" : "weights as rows"}, int32 and requantized`, async () => {
@@ -61,6 +62,30 @@ describe("int8 GEMM, standalone", () => {
       const q = await buildQGemm({ ...spec, requant: { mult, zp: 128, signed: false } });
       q.run();
       expect(Array.from(q.out)).toEqual(Array.from(want, (v) => requant(v, mult, 128, false)));
+    }
+  });
+
+  // the short rounding (quant/common.ts nearestPlusZp, finite multipliers) against trunc_sat's form
+  // and the reference: halves, sums past the +-65536 clamp, activation bounds inside and outside it
+  it("rounds as trunc_sat(nearest(x) + zp) does, with or without the short form", async () => {
+    const M = 5, N = 37, K = 300;
+    const spec: StandaloneQGemm = { M, N, K, a: bytes(M * K, false, 3), b: bytes(K * N, true, 4), aZp: 0, bZp: 0, constant: "b" };
+    const want = referenceQGemm(spec);
+    const cases: { mult: number; zp: number; signed: boolean; lo?: number; hi?: number }[] = [
+      { mult: 0.5, zp: 0, signed: true }, { mult: 0.25, zp: -3, signed: true }, { mult: 1e-3, zp: 100, signed: false },
+      { mult: 4, zp: 7, signed: true }, { mult: 3e4, zp: 200, signed: false }, { mult: 1e-5, zp: -128, signed: true },
+      { mult: 0.01, zp: 10, signed: false, lo: 0 }, { mult: 0.01, zp: -5, signed: true, lo: -20, hi: 30.5 },
+      { mult: 2, zp: 1, signed: true, lo: -1e6, hi: 7e5 }, { mult: 0.5, zp: 0, signed: false, lo: 7e4, hi: 9e4 },
+    ];
+    for (const c of cases) {
+      const outs = [];
+      for (const finite of [true, false]) {
+        const q = await buildQGemm({ ...spec, requant: { ...c, finite } });
+        q.run();
+        outs.push(Array.from(q.out));
+      }
+      expect(outs[0]).toEqual(outs[1]);
+      expect(outs[0]).toEqual(Array.from(want, (v) => requant(v, c.mult, c.zp, c.signed, c.lo, c.hi)));
     }
   });
 });

@@ -55,6 +55,10 @@ describe("quantization vs onnxruntime", () => {
     const nans = [1, -2, NaN, 3, 0.5, 4, 5, 6, -1, 2, 0, 7, NaN, 9.5, -3];
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [nans.length], data: nans }] });
     await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [6], data: [NaN, NaN, NaN, NaN, NaN, NaN] }] });
+    // the 16-lane loop's rounding (quant/common.ts nearestPlusZp): scale 1 and zero point 0, so x / scale
+    // is x: halves round to even; NaN among them
+    const halves = Array.from({ length: 48 }, (_, i) => (i === 0 ? 0 : i === 1 ? 255 : i % 11 === 5 ? NaN : ((i * 37) % 254) + 0.5));
+    await expectMatchesOrt({ op: "DynamicQuantizeLinear", outputs: 3, inputs: [{ dims: [halves.length], data: halves }] });
   });
 
   // onnxruntime takes only per-tensor zero points for MatMulInteger

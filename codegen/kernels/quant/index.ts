@@ -5,7 +5,7 @@ import type { Local } from "../../fn.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { KernelTable } from "../kernel.js";
-import { elem, quantize } from "./common.js";
+import { elem, nearestPlusZp, quantize, ROUND_BOUND, roundBias } from "./common.js";
 import { KERNELS as LINEAR } from "./linear.js";
 
 // other families read tensors through these
@@ -50,10 +50,13 @@ table.add("DynamicQuantizeLinear", (ctx) => {
   fn.emit(zp.set(quantize(ctx, "f32", S.div(S.neg(lo.get()), scale.get()), m.i32.const(0), "uint8")));
   const n16 = f32 ? x.size - (x.size % 16) : 0;
   if (n16 > 0) {
-    fn.emit(vs.set(m.f32x4.splat(scale.get())), vz.set(m.f32x4.splat(m.f32.convert_s.i32(zp.get()))));
+    // x / scale clamped to +-ROUND_BOUND (NaN to the low end: pmax(lo, NaN) is lo, which saturates
+    // to 0 as the truncating conversion's NaN does), then rounded and shifted by nearestPlusZp
+    const bound = (x: number) => m.f32x4.splat(S.c(x));
+    fn.emit(vs.set(m.f32x4.splat(scale.get())), vz.set(roundBias(m, zp.get())));
     fn.emit(fn.loop(n16, (i) => {
-      const q = [0, 1, 2, 3].map((k) => m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(m.f32x4.div(
-        m.v128.load(x.addr + 16 * k, 4, m.i32.shl(i.get(), m.i32.const(2))), vs.get())), vz.get())));
+      const q = [0, 1, 2, 3].map((k) => nearestPlusZp(m, m.f32x4.pmin(bound(ROUND_BOUND), m.f32x4.pmax(bound(-ROUND_BOUND), m.f32x4.div(
+        m.v128.load(x.addr + 16 * k, 4, m.i32.shl(i.get(), m.i32.const(2))), vs.get()))), vz.get()));
       return [m.v128.store(y.addr, 1, i.get(), m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_s(q[0], q[1]), m.i16x8.narrow_i32x4_s(q[2], q[3])))];
     }, { step: 16 }));
   }

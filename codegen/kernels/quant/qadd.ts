@@ -5,6 +5,7 @@
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
 import { storeBytes } from "./qgemm-store.js";
+import { nearestPlusZp, ROUND_BOUND, roundBias } from "./common.js";
 import type { KernelCtx } from "../kernel.js";
 
 export interface QAddPlan {
@@ -25,6 +26,8 @@ export function emitQAdd(ctx: KernelCtx, p: QAddPlan): void {
   const f = (v: number) => m.f32x4.splat(m.f32.const(v));
   const bytes = [fn.local(binaryen.v128), fn.local(binaryen.v128)];
   const out = fn.local(binaryen.v128);
+  // no lane can be NaN (scales far from overflow, y_scale finite and not 0): the short exact rounding (common.ts nearestPlusZp)
+  const short = Math.abs(p.a.scale) < 1e30 && Math.abs(p.b.scale) < 1e30 && Number.isFinite(p.yScale) && p.yScale !== 0;
   /** four i32x4 of (x - zp) for 16 bytes of one operand */
   const quarters = (v: Local, signed: boolean, zp: number): Expr[] => {
     const halves = [false, true].map((high) => (signed
@@ -47,7 +50,9 @@ export function emitQAdd(ctx: KernelCtx, p: QAddPlan): void {
       let v = m.f32x4.add(m.f32x4.mul(m.f32x4.convert_i32x4_s(x), f(p.a.scale)), m.f32x4.mul(m.f32x4.convert_i32x4_s(qb[k]), f(p.b.scale)));
       if (p.lo !== undefined) v = m.f32x4.pmax(v, f(p.lo));
       if (p.hi !== undefined) v = m.f32x4.pmin(v, f(p.hi));
-      return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(m.f32x4.div(v, f(p.yScale))), f(p.yZp)));
+      const y = m.f32x4.div(v, f(p.yScale));
+      if (short) return nearestPlusZp(m, m.f32x4.pmin(m.f32x4.pmax(y, f(-ROUND_BOUND)), f(ROUND_BOUND)), roundBias(m, m.i32.const(p.yZp)));
+      return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(y), f(p.yZp)));
     });
     const lo = m.i16x8.narrow_i32x4_s(q[0], q[1]), hi = m.i16x8.narrow_i32x4_s(q[2], q[3]);
     code.push(out.set(p.ySigned ? m.i8x16.narrow_i16x8_s(lo, hi) : m.i8x16.narrow_i16x8_u(lo, hi)));

@@ -11,7 +11,7 @@ import type { Expr, Fn, Local } from "../../fn.js";
 import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
-import { storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
+import { finiteMultipliers, storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { numbers, perChannel, type QLayer } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
@@ -161,7 +161,7 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
     ? { addr: x.addr, rs: p.P, base: () => m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(p.C)), m.i32.mul(g.get(), m.i32.const(p.Cg))), m.i32.const(p.P)), signed: q.x.dtype === "int8" }
     : { addr: ctx.scratchAddr + p.colAt, rs: p.P, signed: q.x.dtype === "int8" };
   const store = q.result.kind === "requant"
-    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt, base: gOff.get }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi })
+    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt, base: gOff.get }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) })
     : q.result.kind === "int32" ? storeInt32(fn, out) : undefined;
   if (!store) ctx.unsupported("a float result of an 8-bit convolution");
   const gemm = emitQGemm(fn, {

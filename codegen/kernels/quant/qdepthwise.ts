@@ -6,7 +6,7 @@
 // sums start from the bias and leave through the same requantization as the GEMM's.
 import binaryen from "binaryen";
 import type { Expr } from "../../fn.js";
-import { storeInt32, storeRequant } from "./qgemm-store.js";
+import { finiteMultipliers, storeInt32, storeRequant } from "./qgemm-store.js";
 import { numbers, perChannel } from "./qlayer.js";
 import type { QConvPlan } from "./qconv-gemm.js";
 import type { KernelCtx, KernelPrep, LazyConstant } from "../kernel.js";
@@ -87,7 +87,7 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   };
   const out = { addr: y.addr, rs: p.OW, base: yBase.get };
   const store = q.result.kind === "requant"
-    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi })
+    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) })
     : storeInt32(fn, out);
   const block = (o: () => Expr, cols: number): Expr[] => {
     const code: Expr[] = [];

@@ -7,6 +7,7 @@ import binaryen from "binaryen";
 import type { Expr, Fn } from "../../fn.js";
 import type { Epilogue } from "../kernel.js";
 import type { QStore } from "./qgemm.js";
+import { nearestPlusZp, ROUND_BOUND, roundBias } from "./common.js";
 
 /** A row-major output: element (r, c) at byte addr + base() + (r * rs + c) * element bytes. */
 export interface QOut {
@@ -65,7 +66,12 @@ export interface Requant {
   /** activation bounds on the scaled sum, before rounding (Relu: lo 0; Clip: its bounds / y_scale) */
   lo?: number;
   hi?: number;
+  /** every multiplier is finite (no lane can be NaN): the rounding takes the short exact form (quant/common.ts nearestPlusZp) */
+  finite?: boolean;
 }
+
+/** Whether requantization multipliers (a table or one value) are all finite. */
+export const finiteMultipliers = (mult: ArrayLike<number>) => Array.prototype.every.call(mult, Number.isFinite) as boolean;
 
 /**
  * round_half_even(sum * mult, clamped to [lo, hi]) + zp, saturated to 8 bits, as ORT's
@@ -86,6 +92,11 @@ export function storeRequant(fn: Fn, c: QOut, q: Requant): QStore {
       const mv = q.mult.kind === "scalar" ? splat(q.mult.value) : q.mult.kind === "row" ? mult.get()
         : m.v128.load(q.mult.addr + 16 * v, 4, table(col));
       let x = m.f32x4.mul(m.f32x4.convert_i32x4_s(a.get()), mv);
+      if (q.finite) {
+        // the bounds within +-ROUND_BOUND: past it the narrowing saturates the same way
+        const lo = Math.min(Math.max(q.lo ?? -ROUND_BOUND, -ROUND_BOUND), ROUND_BOUND), hi = Math.max(Math.min(q.hi ?? ROUND_BOUND, ROUND_BOUND), -ROUND_BOUND);
+        return nearestPlusZp(m, m.f32x4.pmin(m.f32x4.pmax(x, splat(lo)), splat(hi)), roundBias(m, m.i32.const(q.zp)));
+      }
       if (q.lo !== undefined) x = m.f32x4.pmax(x, splat(q.lo));
       if (q.hi !== undefined) x = m.f32x4.pmin(x, splat(q.hi));
       return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(x), splat(q.zp)));

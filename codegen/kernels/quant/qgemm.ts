@@ -145,7 +145,10 @@ class QEmitter {
       : m.i32.add(m.i32.const(s.a.scratch), m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(rowBytes)));
     const bStart = s.b.kind === "packed" ? sum(m, [m.i32.const(s.b.addr), s.b.base?.(), m.i32.mul(col(), m.i32.const(rowBytes))]) : m.i32.const(s.b.scratch);
     const out: Expr[] = [L.pa.set(aStart), L.pb.set(bStart)];
-    const V = t.nr / 4;
+    // a narrow last panel (N % NR columns) computes only the vectors that hold its columns: the
+    // panel keeps its NR-wide layout and the rest is never read (a 7x7 convolution's 49 positions
+    // are three whole panels and one column, which took a whole panel's products before)
+    const V = Math.ceil(cols / 4);
     for (let r = 0; r < t.mr; r++) {
       const row = () => m.i32.add(i.get(), m.i32.const(r));
       const rowInit = s.init?.perRow?.(row);
@@ -155,7 +158,7 @@ class QEmitter {
         out.push(L.acc[r][v].set(x));
       }
     }
-    out.push(...this.kLoop());
+    out.push(...this.kLoop(V));
     for (let r = 0; r < t.mr; r++) {
       const row = () => m.i32.add(i.get(), m.i32.const(r));
       const store = this.fn.block(s.store(L.acc[r], row, col, cols));
@@ -165,10 +168,9 @@ class QEmitter {
     return out;
   }
 
-  /** Kp / 2 k-pair steps over the tile's packed rows and panel. */
-  private kLoop(): Expr[] {
+  /** Kp / 2 k-pair steps over the tile's packed rows and the panel's first V vectors. */
+  private kLoop(V: number): Expr[] {
     const { m, fn, t, p: L } = this;
-    const V = t.nr / 4;
     const steps = this.Kp / 2;
     if (steps === 0) return [];
     const U = Math.max(1, Math.min(t.unroll ?? 1, steps));

@@ -10,7 +10,7 @@ import type { Expr, Local } from "../../fn.js";
 import { emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
 import { float32Bytes, packCols } from "./qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "./qgemm-runtime.js";
-import { storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
+import { finiteMultipliers, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { numbers, perChannel, type QLayer, type ZeroPoint } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
@@ -108,7 +108,7 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
   const out: QOut = { addr: y.addr, rs: N, base: batched ? () => m.i32.mul(b.get(), m.i32.const(M * N * outBytes)) : undefined };
   let store;
   if (q.result.kind === "requant") {
-    store = storeRequant(fn, out, { mult: { kind: "col", addr: addrs.shift()! }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi });
+    store = storeRequant(fn, out, { mult: { kind: "col", addr: addrs.shift()! }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) });
   } else if (q.result.kind === "float") {
     const sc = q.result.scale;
     const scale = sc.kind === "const" ? { addr: addrs.shift()!, perCol: true } : { addr: ctx.input(sc.index).addr, perCol: sc.perChannel };
@@ -121,7 +121,9 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
     a: { kind: "runtime", scratch: ctx.scratchAddr, mc: p.mc, pack: packRowsRuntime(fn, rowsSource, K, zeroPointOf(ctx, q.x.zp, q.x.dtype)) },
     b: packedW !== undefined ? { kind: "packed", addr: packedW }
       : { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, colsSource, K, zeroPointOf(ctx, q.w.zp, q.w.dtype)) },
-    init: { perCol: (col, v) => m.v128.load(biasAt + 16 * v, 4, m.i32.shl(col(), m.i32.const(2))) },
+    // no int32 bias (MatMulInteger, dynamic quantization's float bias): the accumulators start
+    // from zero rather than from a table of zeros, eight loads a tile fewer
+    init: q.bias ? { perCol: (col, v) => m.v128.load(biasAt + 16 * v, 4, m.i32.shl(col(), m.i32.const(2))) } : undefined,
     store,
   });
   fn.emit(batched ? fn.loop(p.batches, (i) => [b.set(i.get()), gemm]) : gemm);
