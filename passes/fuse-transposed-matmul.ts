@@ -9,7 +9,7 @@
 // code as the MatMul's (the packed GEMM, the same order of accumulation), so results do not change.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { chooseKernel } from "../codegen/capabilities.js";
-import { ensureOpset, privateProducer, soleConsumer } from "./fuse-patterns-match.js";
+import { ensureOpset, privateProducer, scalarConst, soleConsumer } from "./fuse-patterns-match.js";
 import type { Pass } from "./pass.js";
 
 /** ai.onnx's Einsum */
@@ -59,6 +59,30 @@ function einsumFor(mm: Node, fold: Fold, r: number, perms: { a?: number[]; b?: n
 }
 
 /**
+ * MatMul operand i made as Transpose(x) * c, c a constant of one element (transformers 5 scales Q
+ * and K each by the root of the scale, after their head transposes): rewritten as Transpose(x * c),
+ * the same values (a scalar product commutes with moving elements), so the Transpose meets the
+ * MatMul and is taken in. Returns whether it rewrote.
+ */
+function hoistScale(g: Graph, mm: Node, i: number): boolean {
+  const mul = privateProducer(g, mm.inputs[i], "Mul");
+  if (!mul || mul.domain !== "" || mul.inputs.length !== 2 || mul.outputs.length !== 1) return false;
+  const j = [0, 1].find((q) => permOf(g, privateProducer(g, mul.inputs[q], "Transpose")) !== undefined);
+  if (j === undefined || scalarConst(g, mul.inputs[1 - j]) === undefined) return false;
+  const t = g.producer(mul.inputs[j])!;
+  const x = g.values.get(t.inputs[0]), y = g.values.get(mul.outputs[0]);
+  // the constant broadcasts to nothing wider, and the product keeps x's dtype
+  if (!x?.shape || !y?.shape || rank(g, mul.inputs[1 - j]) > x.shape.length || x.dtype !== y.dtype) return false;
+  const scaled = g.uniqueValueName(`${mul.outputs[0]}/before_transpose`);
+  Object.assign(g.value(scaled), { dtype: x.dtype, shape: [...x.shape] });
+  g.removeNode(mul.name);
+  g.removeNode(t.name);
+  g.addNode({ ...mul, inputs: mul.inputs.map((v, q) => (q === j ? t.inputs[0] : v)), outputs: [scaled] });
+  g.addNode({ ...t, inputs: [scaled], outputs: [mul.outputs[0]] });
+  return true;
+}
+
+/**
  * The MatMul `mm` rewritten, or false: the most transposes it can take in (its operands' and its
  * output's, each read or written by the MatMul alone) for which the packed Einsum plans.
  */
@@ -70,6 +94,7 @@ function fuseAt(g: Graph, mm: Node): boolean {
   if (r < 2 || r > LETTERS.length - 1 || rank(g, mm.inputs[0]) !== r || rank(g, mm.inputs[1]) !== r) return false;
   if (shape(mm.inputs[0]).split(",").slice(0, -2).join() !== shape(mm.outputs[0]).split(",").slice(0, -2).join()) return false;
   if (shape(mm.inputs[1]).split(",").slice(0, -2).join() !== shape(mm.outputs[0]).split(",").slice(0, -2).join()) return false;
+  if (mm.inputs[0] !== mm.inputs[1]) [0, 1].forEach((i) => hoistScale(g, mm, i));
   // x^T x^T reads one Transpose twice: taking it into one operand would leave the other reading a removed value
   const same = mm.inputs[0] === mm.inputs[1];
   const ta = same ? undefined : privateProducer(g, mm.inputs[0], "Transpose");

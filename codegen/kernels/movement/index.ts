@@ -52,7 +52,9 @@ table.add("Dropout", (ctx) => {
 table.add("Transpose", (ctx) => {
   const x = ctx.input(0);
   const perm = ctx.attrs.ints("perm", [...x.dims.keys()].reverse());
-  emitView(ctx, transposeView(ctx.output(0), x.addr, x.dims, perm), true);
+  const out = ctx.output(0);
+  // symbolic dims: the padded layout's strides, each varying output dim this run's extent
+  emitView(ctx, transposeView(out, x.addr, x.dims, perm), true, out.dims.map((_, k) => ctx.runtimeDim(out, k)));
 });
 
 /**
