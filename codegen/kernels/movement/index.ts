@@ -105,7 +105,8 @@ table.add("Slice", (ctx) => {
 table.add("Expand", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);
-  emitView(ctx, viewInto(out, x.addr, broadcastStrides(x.dims, out.dims)));
+  // symbolic dims: the padded layout's strides, each varying output dim this run's extent
+  emitView(ctx, viewInto(out, x.addr, broadcastStrides(x.dims, out.dims)), false, out.dims.map((_, k) => ctx.runtimeDim(out, k)));
 });
 
 table.add("Tile", (ctx) => {
