@@ -67,6 +67,15 @@ describe("BERT (symbolic batch and sequence)", () => {
     expect(model.modules()).toBe(1);
   }, TIMEOUT);
 
+  it("at -O0 too (the head Transposes and MatMuls unfused): lengths 1, 37 and the bound 512 on one module", async () => {
+    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 512] }, level: 0 });
+    for (const seq of [1, 37, 512]) {
+      const feeds = bertFeeds(seq, seq);
+      expectClose(await loaded.run(feeds), await reference(feeds), outputs, `-O0 seq ${seq}`);
+    }
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+
   it("without bounds, load() compiles a module per length (the pinned path)", async () => {
     const model = counted(await load(file));
     for (const seq of [7, 32]) {
