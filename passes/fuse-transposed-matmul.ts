@@ -94,7 +94,6 @@ function fuseAt(g: Graph, mm: Node): boolean {
   if (r < 2 || r > LETTERS.length - 1 || rank(g, mm.inputs[0]) !== r || rank(g, mm.inputs[1]) !== r) return false;
   if (shape(mm.inputs[0]).split(",").slice(0, -2).join() !== shape(mm.outputs[0]).split(",").slice(0, -2).join()) return false;
   if (shape(mm.inputs[1]).split(",").slice(0, -2).join() !== shape(mm.outputs[0]).split(",").slice(0, -2).join()) return false;
-  if (mm.inputs[0] !== mm.inputs[1]) [0, 1].forEach((i) => hoistScale(g, mm, i));
   // x^T x^T reads one Transpose twice: taking it into one operand would leave the other reading a removed value
   const same = mm.inputs[0] === mm.inputs[1];
   const ta = same ? undefined : privateProducer(g, mm.inputs[0], "Transpose");
@@ -127,11 +126,12 @@ function fuseAt(g: Graph, mm: Node): boolean {
   return false;
 }
 
-/** Returns how many MatMuls it rewrote. */
+/** Returns how many MatMuls it rewrote, and scales it moved before their Transposes. */
 export function fuseTransposedMatmuls(graph: Graph): number {
   let made = 0;
   for (const n of graph.topoOrder()) {
     if (!graph.g.hasNode(n.name) || graph.node(n.name) !== n) continue;
+    if (n.op === "MatMul" && n.inputs[0] !== n.inputs[1]) for (const i of [0, 1]) if (hoistScale(graph, n, i)) made++;
     if (fuseAt(graph, n)) made++;
   }
   if (made) graph.pruneValues();
