@@ -9,7 +9,7 @@
 // code as the MatMul's (the packed GEMM, the same order of accumulation), so results do not change.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { chooseKernel } from "../codegen/capabilities.js";
-import { ensureOpset, privateProducer, soleConsumer } from "./fuse-patterns-match.js";
+import { ensureOpset, privateProducer, scalarConst, soleConsumer } from "./fuse-patterns-match.js";
 import type { Pass } from "./pass.js";
 
 /** ai.onnx's Einsum */
@@ -59,6 +59,30 @@ function einsumFor(mm: Node, fold: Fold, r: number, perms: { a?: number[]; b?: n
 }
 
 /**
+ * MatMul operand i made as Transpose(x) * c, c a constant of one element (transformers 5 scales Q
+ * and K each by the root of the scale, after their head transposes): rewritten as Transpose(x * c),
+ * the same values (a scalar product commutes with moving elements), so the Transpose meets the
+ * MatMul and is taken in. Returns whether it rewrote.
+ */
+function hoistScale(g: Graph, mm: Node, i: number): boolean {
+  const mul = privateProducer(g, mm.inputs[i], "Mul");
+  if (!mul || mul.domain !== "" || mul.inputs.length !== 2 || mul.outputs.length !== 1) return false;
+  const j = [0, 1].find((q) => permOf(g, privateProducer(g, mul.inputs[q], "Transpose")) !== undefined);
+  if (j === undefined || scalarConst(g, mul.inputs[1 - j]) === undefined) return false;
+  const t = g.producer(mul.inputs[j])!;
+  const x = g.values.get(t.inputs[0]), y = g.values.get(mul.outputs[0]);
+  // the constant broadcasts to nothing wider, and the product keeps x's dtype
+  if (!x?.shape || !y?.shape || rank(g, mul.inputs[1 - j]) > x.shape.length || x.dtype !== y.dtype) return false;
+  const scaled = g.uniqueValueName(`${mul.outputs[0]}/before_transpose`);
+  Object.assign(g.value(scaled), { dtype: x.dtype, shape: [...x.shape] });
+  g.removeNode(mul.name);
+  g.removeNode(t.name);
+  g.addNode({ ...mul, inputs: mul.inputs.map((v, q) => (q === j ? t.inputs[0] : v)), outputs: [scaled] });
+  g.addNode({ ...t, inputs: [scaled], outputs: [mul.outputs[0]] });
+  return true;
+}
+
+/**
  * The MatMul `mm` rewritten, or false: the most transposes it can take in (its operands' and its
  * output's, each read or written by the MatMul alone) for which the packed Einsum plans.
  */
@@ -102,11 +126,12 @@ function fuseAt(g: Graph, mm: Node): boolean {
   return false;
 }
 
-/** Returns how many MatMuls it rewrote. */
+/** Returns how many MatMuls it rewrote, and scales it moved before their Transposes. */
 export function fuseTransposedMatmuls(graph: Graph): number {
   let made = 0;
   for (const n of graph.topoOrder()) {
     if (!graph.g.hasNode(n.name) || graph.node(n.name) !== n) continue;
+    if (n.op === "MatMul" && n.inputs[0] !== n.inputs[1]) for (const i of [0, 1]) if (hoistScale(graph, n, i)) made++;
     if (fuseAt(graph, n)) made++;
   }
   if (made) graph.pruneValues();

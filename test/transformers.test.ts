@@ -4,10 +4,10 @@
 // load(), a GPT-2-style decoder generating 32 tokens greedily with its past fed back, and a
 // Whisper-style audio encoder over 30 s of features (1,500 positions).
 //
-// Modules: load() compiles one module per distinct set of fed shapes today, so the BERT session
-// holds five and the decoder one per step (its past grows by one each token). The tests count them
-// (distinct sessions behind model.session) and state today's figure; with symbolic dims compiled
-// once (issue 15) both become 1.
+// Modules: load() compiles one module per distinct set of fed shapes unless `shapes` gives a dim
+// bounds (symbolic dims compiled once, issue 15): BERT with seq bounds 1..512 runs its five lengths
+// on one module; the decoder still compiles one per step (its past grows by one each token). The
+// tests count them (distinct sessions behind model.session, and modulesCompiled).
 import * as fs from "node:fs";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -55,15 +55,34 @@ describe("BERT (symbolic batch and sequence)", () => {
     reference = await ortSession(file);
   });
 
-  it("runs sequence lengths 1, 7, 32, 128 and 300 in one load(), each output as onnxruntime-node's", async () => {
-    const model = counted(await load(file));
+  it("runs sequence lengths 1, 7, 32, 128 and 300 on one module (seq bounds 1..512), each output as onnxruntime-node's", async () => {
+    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 512] } });
+    const model = counted(loaded);
     for (const seq of [1, 7, 32, 128, 300]) {
       const feeds = bertFeeds(seq, seq);
       expectClose(await model.step(feeds), await reference(feeds), outputs, `seq ${seq}`);
     }
-    // today: a module per length (symbolic dims compiled once make this 1)
-    console.log(`BERT: 5 sequence lengths, modulesCompiled ${model.modules()}`);
-    expect(model.modules()).toBe(5);
+    console.log(`BERT: 5 sequence lengths, modulesCompiled ${loaded.modulesCompiled}`);
+    expect(loaded.modulesCompiled).toBe(1);
+    expect(model.modules()).toBe(1);
+  }, TIMEOUT);
+
+  it("at -O0 too (the head Transposes and MatMuls unfused): lengths 1, 37 and the bound 512 on one module", async () => {
+    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 512] }, level: 0 });
+    for (const seq of [1, 37, 512]) {
+      const feeds = bertFeeds(seq, seq);
+      expectClose(await loaded.run(feeds), await reference(feeds), outputs, `-O0 seq ${seq}`);
+    }
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+
+  it("without bounds, load() compiles a module per length (the pinned path)", async () => {
+    const model = counted(await load(file));
+    for (const seq of [7, 32]) {
+      const feeds = bertFeeds(seq, seq);
+      expectClose(await model.step(feeds), await reference(feeds), outputs, `pinned seq ${seq}`);
+    }
+    expect(model.modules()).toBe(2);
   }, TIMEOUT);
 
   it("a padded batch (rows masked at different lengths) and the same at -O0", async () => {

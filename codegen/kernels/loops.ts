@@ -8,6 +8,7 @@ import { broadcastStrides, type Expr, type Local } from "../fn.js";
 import { load, store } from "../memory.js";
 import type { KernelCtx, TensorRef } from "./kernel.js";
 import { splitNest } from "../threads.js";
+import { prefixDim } from "../symbolic.js";
 
 export interface ElementwiseSpec {
   inputs: TensorRef[];
@@ -36,6 +37,29 @@ export function coalesce(dims: number[], strides: number[][]): { dims: number[];
     strides.forEach((st, j) => s[j].push(st[k]));
   }
   return { dims: d, strides: s };
+}
+
+/**
+ * coalesce for the padded layout: a varying dim (vary[k]) is merged with no neighbour, so its loop
+ * can run this run's extent; origin[j] is the output dim a varying coalesced dim j comes from.
+ */
+export function coalesceApart(dims: number[], strides: number[][], vary: boolean[]): { dims: number[]; strides: number[][]; origin: (number | undefined)[] } {
+  const d: number[] = [];
+  const s: number[][] = strides.map(() => []);
+  const origin: (number | undefined)[] = [];
+  for (let k = 0; k < dims.length; k++) {
+    if (dims[k] === 1 && !vary[k]) continue;
+    const last = d.length - 1;
+    if (last >= 0 && !vary[k] && origin[last] === undefined && strides.every((st, j) => s[j][last] === st[k] * dims[k])) {
+      d[last] *= dims[k];
+      strides.forEach((st, j) => (s[j][last] = st[k]));
+      continue;
+    }
+    d.push(dims[k]);
+    origin.push(vary[k] ? k : undefined);
+    strides.forEach((st, j) => s[j].push(st[k]));
+  }
+  return { dims: d, strides: s, origin };
 }
 
 /** dtypes that load as 4 lanes of 32 bits */
@@ -80,7 +104,11 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   const outDims = out.dims;
   const all = [...spec.inputs, out];
   const raw = all.map((t) => broadcastStrides(t.dims, outDims));
-  const { dims, strides } = coalesce([...outDims], raw);
+  // the padded layout with varying dims not in the prefix form ([1, 1, seq, seq] masks): each
+  // varying dim its own loop of this run's extent, never coalesced with a neighbour
+  const outExpr = ctx.symbolic?.dims.get(out.name);
+  const padded = outExpr !== undefined && prefixDim(outDims, outExpr) === undefined;
+  const { dims, strides, origin } = padded ? coalesceApart([...outDims], raw, outExpr.map((e) => typeof e !== "number")) : { ...coalesce([...outDims], raw), origin: undefined };
   if (dims.length === 0) { dims.push(1); strides.forEach((s) => s.push(0)); }
   const rank = dims.length;
   const inner = dims[rank - 1];
@@ -90,13 +118,16 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   const useSimd = spec.simd !== undefined && simdOk &&
     strides.every((s) => s[rank - 1] === 0 || s[rank - 1] === 1) && inner >= 4;
   // a symbolic leading dim: the extent of the outermost coalesced dim (it starts at that dim) at run time
-  const rows0 = ctx.runtimeExtent(out, dims[0]);
-  const rows = rows0 === undefined ? undefined : fn.local(binaryen.i32);
-  const rtVecEnd = rows && rank === 1 && useSimd ? fn.local(binaryen.i32) : undefined;
+  const rows0 = padded ? undefined : ctx.runtimeExtent(out, dims[0]);
+  // padded: this run's extent of each varying coalesced dim, in a local
+  const extents = origin?.map((k) => (k === undefined ? undefined : { l: fn.local(binaryen.i32), v: ctx.runtimeDim(out, k)! }));
+  const rows = rows0 === undefined ? extents?.[rank - 1]?.l : fn.local(binaryen.i32);
+  const innerRt = padded ? rows : rows && rank === 1;
+  const rtVecEnd = innerRt && useSimd ? fn.local(binaryen.i32) : undefined;
   const loopTo = (end: number, rt: Local | undefined, f: (i: Local) => Expr[], step: number) =>
     (rt ? fn.loopDyn(m.i32.const(0), rt.get(), f, step) : fn.loop(end, f, { step }));
   const loopFrom = (start: number, end: number, f: (i: Local) => Expr[]) =>
-    (rtVecEnd ? fn.loopDyn(rtVecEnd.get(), rows!.get(), f) : rows && rank === 1 ? fn.loopDyn(m.i32.const(0), rows.get(), f) : fn.loop(end, f, { start }));
+    (rtVecEnd ? fn.loopDyn(rtVecEnd.get(), rows!.get(), f) : innerRt ? fn.loopDyn(m.i32.const(0), rows!.get(), f) : fn.loop(end, f, { start }));
 
   // byte offset of the row start per operand, in a local each; a variadic op with thousands of
   // operands computes them where it reads instead (V8 takes at most 50,000 locals per function)
@@ -131,6 +162,15 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
     }));
     return stmts;
   };
+  if (extents) {
+    const nest = (k: number, idx: Local[]): Expr => {
+      if (k === rank - 1) return fn.block(body(idx));
+      const e = extents[k];
+      return e ? fn.loopDyn(m.i32.const(0), e.l.get(), (i) => [nest(k + 1, [...idx, i])]) : fn.loop(dims[k], (i) => [nest(k + 1, [...idx, i])]);
+    };
+    const sets = extents.flatMap((e) => (e ? [e.l.set(e.v)] : []));
+    return fn.emit(fn.block([...sets, ...(rtVecEnd ? [rtVecEnd.set(m.i32.and(rows!.get(), m.i32.const(~3)))] : []), nest(0, [])]));
+  }
   if (rows) {
     // a symbolic leading dim: the outermost loop runs this run's extent (ctx.runtimeExtent), the
     // rest as compiled; strides are the upper bounds' (the padded layout)

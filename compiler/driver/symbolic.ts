@@ -11,7 +11,7 @@ import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
 import { evalDim } from "../../runtime/dims.js";
 import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { Graph, Tensor } from "../ir/graph.js";
-import { hasTrait } from "../ops/index.js";
+import { hasTrait, opDef } from "../ops/index.js";
 
 export type ShapesOption = Record<string, readonly number[] | number>;
 
@@ -110,10 +110,11 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
       const val = v ? graph.values.get(v) : undefined;
       if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
     }
-    // a reshape's target shape is read at compile time only (its layer moves no data by it)
+    // a reshape's target shape, Expand's shape, are read at compile time only (no layer reads them)
+    const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape"))) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c) });
+      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c) });
     });
   }
   for (const o of graph.outputs) {

@@ -156,7 +156,7 @@ ops.define("Expand", (ctx) => {
   const x = ctx.input(0);
   const shape = broadcastShapes(x.shape, ctx.requireInts(1)) ?? ctx.fail(`cannot expand [${x.shape.join(",")}] to [${ctx.requireInts(1).join(",")}]`);
   return [{ dtype: x.dtype, shape }];
-}, { arity: [2, 2], traits: ["moves"], lastChange: 13 });
+}, { arity: [2, 2], traits: ["moves"], lastChange: 13, shapeInputs: [1] });
 
 ops.define("Tile", (ctx) => {
   const x = ctx.input(0);

@@ -242,6 +242,11 @@ export interface OpDef {
    * sequence or an empty optional, or always for a `compile-time-only` op that has one.
    */
   compound?: CompoundRule;
+  /**
+   * Inputs read only at compile time, for the output's shape (Expand's shape): no kernel reads
+   * them, so with symbolic dims they may vary with the dims' values (compiler/driver/symbolic.ts).
+   */
+  shapeInputs?: readonly number[];
 }
 
 export type OpOptions = Partial<Omit<OpDef, "name" | "shape" | "traits">> & { traits?: readonly Trait[] };

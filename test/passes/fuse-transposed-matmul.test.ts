@@ -62,6 +62,36 @@ input %b : float32[2,8,12]
 output %c`);
   });
 
+  // transformers 5: Q and K each scaled by a constant after their head transposes
+  const scaled = (s: number, h: number, d: number) => `
+input %q : float32[1,${s},${h},${d}]
+input %k : float32[1,${s},${h},${d}]
+const %c : float32[] = dense<[0.5]>
+%qh : float32[1,${h},${s},${d}] = Transpose[perm=[0, 2, 1, 3]](%q) {name="qh"}
+%kt : float32[1,${h},${d},${s}] = Transpose[perm=[0, 2, 3, 1]](%k) {name="kt"}
+%qs : float32[1,${h},${s},${d}] = Mul(%qh, %c) {name="qs"}
+%ks : float32[1,${h},${d},${s}] = Mul(%c, %kt) {name="ks"}
+%sc : float32[1,${h},${s},${s}] = MatMul(%qs, %ks) {name="scores"}
+output %sc`;
+
+  it("scales by a one-element constant before the head transposes, so they are taken in (the same values: a scalar product commutes with moving elements)", async () => {
+    await expectPass(pass, scaled(9, 3, 8), `
+input %q : float32[1,9,3,8]
+input %k : float32[1,9,3,8]
+const %c : float32[] = dense<[0.5]>
+%qs/before_transpose : float32[1,9,3,8] = Mul(%q, %c) {name="qs"}
+%ks/before_transpose : float32[1,9,3,8] = Mul(%c, %k) {name="ks"}
+%sc : float32[1,3,9,9] = Einsum[equation="acbd,aebd->abce"](%qs/before_transpose, %ks/before_transpose) {name="scores"}
+output %sc`);
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)\n${scaled(13, 3, 9)}`), { valueInfo: false });
+    const feeds = Object.fromEntries(["q", "k"].map((n, i) => [n, tensor({ dims: [1, 13, 3, 9] }, 3 + i)]));
+    const model = await load(bytes, { cache: false });
+    expect(model.session!.manifest.layers.map((l) => `${l.op}:${l.kernel}`)).toContain("Einsum:packed");
+    const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+    const want = await runOrt(bytes, feeds);
+    expect(compareTensors(got.sc, want.sc, { rtol: 1e-4, atol: 1e-5 }).message ?? "ok").toBe("ok");
+  });
+
   it("the compiled attention matches onnxruntime-node, with odd sequence, heads and head size", async () => {
     const g = parseGraph(`kiln.graph opsets("" = 13)\n${heads(13, 3, 9)}`);
     const bytes = exportModel(g, { valueInfo: false });

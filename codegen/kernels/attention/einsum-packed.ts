@@ -109,7 +109,7 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr
  * A run-time K runs as one K block (PackedGemmSpec.kSteps), its B panel as long as K's bound: up to
  * this many steps (a 16-column panel of 2048 floats, 128 KB of scratch, past L1 but streamed in order)
  */
-const MAX_RUNTIME_K = 2048;
+export const MAX_RUNTIME_K = 2048;
 
 /** the tile of a product with a symbolic K: one K block of K's bound */
 const tileOf = (ctx: KernelCtx, p: PackedEinsum) => {

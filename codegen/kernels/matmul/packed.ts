@@ -4,11 +4,12 @@
 // scratch). A fused epilogue's combined bias takes the place of Gemm's C (beta 1), which the plans
 // below accept as well.
 import { KilnError } from "../../../runtime/errors.js";
-import { broadcastStrides } from "../../fn.js";
+import { broadcastStrides, type Expr } from "../../fn.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "./gemm-packed.js";
 import { packBOf } from "./gemm-pack.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
 import { batchLoop } from "./core.js";
+import { MAX_RUNTIME_K } from "../attention/einsum-packed.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx, type TensorInfo } from "../kernel.js";
 import { externalRef } from "../../../compiler/ir/raw.js";
 
@@ -103,16 +104,48 @@ function runtimeShape(ctx: LayerCtx): RuntimeShape | undefined {
   return { M, N, K, batch: y.dims.slice(0, -2) };
 }
 
+/**
+ * Symbolic dims (the padded layout's strides, as the packed Einsum reads them): this run's M rows,
+ * K steps (one K block of K's bound) and, with varying rows, N's panels; a varying N with static
+ * rows is computed whole into the padding (no kernel reads it as values). A varying batch dim is
+ * refused.
+ */
+function runtimeSymbolic(ctx: KernelCtx, shape: RuntimeShape): { rows?: () => Expr; kSteps?: () => Expr; cols?: () => Expr } {
+  if (!ctx.symbolic) return {};
+  const [a, b, y] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const last = (t: TensorInfo, back: number) => ({ t, k: t.dims.length - back });
+  const roles = { rows: [last(a, 2), last(y, 2)], kSteps: [last(a, 1), last(b, 2)], cols: [last(b, 1), last(y, 1)] };
+  for (const t of [a, b, y]) {
+    const e = ctx.symbolic.dims.get(t.name);
+    if (e?.some((d, k) => k < t.dims.length - 2 && typeof d !== "number")) {
+      ctx.unsupported(`MatMul's packed-runtime kernel runs its batch dims at fixed sizes only, and ${JSON.stringify(t.name)} varies in one; pin the dim (--shape NAME=N)`);
+    }
+  }
+  const found = (r: keyof typeof roles) => roles[r].find(({ t, k }) => ctx.runtimeDim(t, k) !== undefined);
+  const at = (r: keyof typeof roles) => {
+    const f = found(r);
+    return f && (() => ctx.runtimeDim(f.t, f.k)!);
+  };
+  const rows = at("rows"), kSteps = at("kSteps"), cols = at("cols");
+  if (kSteps && shape.K > MAX_RUNTIME_K) ctx.unsupported(`MatMul sums over a symbolic dim of at most ${shape.K}; the packed kernel takes a run-time K up to ${MAX_RUNTIME_K} so far: lower the bound or pin the dim`);
+  return { rows, kSteps, cols: rows ? cols : undefined };
+}
+
+/** the tile of a product with a symbolic K: one K block of K's bound */
+const runtimeTile = (ctx: KernelCtx, shape: RuntimeShape) => (runtimeSymbolic(ctx, shape).kSteps ? { kc: Math.max(DEFAULT_TILE.kc, shape.K) } : undefined);
+
 export const PACKED_RUNTIME = variant<RuntimeShape>({
   name: "packed-runtime",
   plan: runtimeShape,
-  prepare: (_ctx, shape) => ({ scratchBytes: packedBScratchBytes(shape.K) }),
+  prepare: (ctx, shape) => ({ scratchBytes: packedBScratchBytes(shape.K, runtimeTile(ctx, shape)) }),
   emit: emitRuntimeMatmul,
 });
 
 function emitRuntimeMatmul(ctx: KernelCtx, shape: RuntimeShape): void {
   const { fn } = ctx;
   const { M, N, K } = shape;
+  const sym = runtimeSymbolic(ctx, shape);
+  const tile = runtimeTile(ctx, shape);
   fn.emit(batchLoop(fn, shape.batch, ctx.input(0).dims, ctx.input(1).dims, { a: M * K * 4, b: K * N * 4, c: M * N * 4 }, (base) => {
     const c: RowMajor = { addr: ctx.output(0).addr, rs: N, base: () => base.c.get() };
     return emitPackedGemm(ctx, {
@@ -121,8 +154,10 @@ function emitRuntimeMatmul(ctx: KernelCtx, shape: RuntimeShape): void {
       b: { addr: ctx.input(1).addr, rs: N, base: () => base.b.get() },
       bScratch: ctx.scratchAddr,
       bias: ctx.epilogue?.bias?.addr,
-      threads: ctx.splitAmong(),
+      threads: sym.rows || sym.kSteps ? undefined : ctx.splitAmong(),
       epilogue: ctx.epilogue && packedEpilogue(fn, ctx.epilogue, c),
+      ...sym,
+      ...(tile ? { tile } : {}),
     });
   }));
 }

@@ -52,7 +52,9 @@ table.add("Dropout", (ctx) => {
 table.add("Transpose", (ctx) => {
   const x = ctx.input(0);
   const perm = ctx.attrs.ints("perm", [...x.dims.keys()].reverse());
-  emitView(ctx, transposeView(ctx.output(0), x.addr, x.dims, perm), true);
+  const out = ctx.output(0);
+  // symbolic dims: the padded layout's strides, each varying output dim this run's extent
+  emitView(ctx, transposeView(out, x.addr, x.dims, perm), true, out.dims.map((_, k) => ctx.runtimeDim(out, k)));
 });
 
 /**
@@ -103,7 +105,8 @@ table.add("Slice", (ctx) => {
 table.add("Expand", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);
-  emitView(ctx, viewInto(out, x.addr, broadcastStrides(x.dims, out.dims)));
+  // symbolic dims: the padded layout's strides, each varying output dim this run's extent
+  emitView(ctx, viewInto(out, x.addr, broadcastStrides(x.dims, out.dims)), false, out.dims.map((_, k) => ctx.runtimeDim(out, k)));
 });
 
 table.add("Tile", (ctx) => {

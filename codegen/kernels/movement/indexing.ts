@@ -16,16 +16,19 @@ const table = new KernelTable();
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
-/** into = idx[elem] normalized into [0, dim), or -1 when it is out of range. */
-function normIndex(ctx: KernelCtx, idx: TensorRef, elem: Expr, dim: number, into: Local): Expr[] {
+/**
+ * into = idx[elem] normalized into [0, dim), or -1 when it is out of range. `dim` may be a run-time
+ * i32 expression (a symbolic dim: this run's value, so the padding past it reads as out of range).
+ */
+function normIndex(ctx: KernelCtx, idx: TensorRef, elem: Expr, dim: number | (() => Expr), into: Local): Expr[] {
   const { m, fn } = ctx;
   const v = fn.local(binaryen.i64);
   const raw = load(m, idx.dtype, m.i32.mul(elem, m.i32.const(bytesOf(idx.dtype))), idx.addr);
-  const d = constant(m, "int64", dim);
+  const d = () => (typeof dim === "number" ? constant(m, "int64", dim) : m.i64.extend_s(dim()));
   return [
     v.set(convert(m, idx.dtype, "int64", raw)),
-    v.set(m.select(m.i64.lt_s(v.get(), m.i64.const(0)), m.i64.add(v.get(), d), v.get())),
-    into.set(m.select(m.i64.lt_u(v.get(), constant(m, "int64", dim)), m.i32.wrap(v.get()), m.i32.const(-1))),
+    v.set(m.select(m.i64.lt_s(v.get(), m.i64.const(0)), m.i64.add(v.get(), d()), v.get())),
+    into.set(m.select(m.i64.lt_u(v.get(), d()), m.i32.wrap(v.get()), m.i32.const(-1))),
   ];
 }
 
@@ -45,12 +48,20 @@ table.add("Gather", (ctx) => {
   const b = bytesOf(x.dtype);
   const n = idx.size;
   const k = fn.local(binaryen.i32);
-  // symbolic indices ([seq] token ids into a static table): this run's count of them, the rows of
-  // the output (its leading dim when pre is 1, else the layer is refused as not in the prefix form)
-  const rows = ctx.symbolic?.dims.has(x.name) ? undefined : ctx.runtimeExtent(idx, n);
+  // symbolic dims, read in the padded layout (strides at the bounds): indices in the prefix form
+  // run this run's count of them; a varying gathered axis of the data bounds the indices by this
+  // run's length (the padding past it reads as out of range: zeros); the data's other dims static
+  const xs = ctx.symbolic?.dims.get(x.name);
+  if (xs?.some((e, t) => t !== axis && typeof e !== "number")) {
+    ctx.unsupported(`Gather's kernel takes a symbolic dim of the data only on the gathered axis so far, and ${JSON.stringify(x.name)} has one elsewhere; pin the dim (--shape NAME=N)`);
+  }
+  const dimD = xs && typeof xs[axis] !== "number" ? () => ctx.runtimeDim(x, axis)! : d;
+  const rows = ctx.runtimeExtent(idx, n);
+  // the output's rows after `pre`: addressed with the padded count n, right in the padded layout
+  ctx.symbolic?.dims.get(out.name)?.forEach((_, t) => ctx.runtimeDim(out, t));
   const each = (f: (j: Local) => Expr[]) => (rows ? fn.loopDyn(m.i32.const(0), rows, f) : fn.loop(n, f));
   fn.emit(each((j) => [
-    ...normIndex(ctx, idx, j.get(), d, k),
+    ...normIndex(ctx, idx, j.get(), dimD, k),
     fn.loop(pre, (p) => {
       const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(n)), j.get()), m.i32.const(post)), b);
       const src = byteAddr(m, x.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(d)), k.get()), m.i32.const(post)), b);

@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Fn } from "../../fn.js";
-import { coalesce } from "../loops.js";
+import { coalesce, coalesceApart } from "../loops.js";
 import { emitTiledTranspose } from "./transpose.js";
 import { splitNest } from "../../threads.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
@@ -51,9 +51,10 @@ export function copyBytes(fn: Fn, dst: Expr, src: Expr, bytes: number): Expr {
  * ctx.threads (docs/THREADS.md), each output element copied by one thread; a view whose outer loop
  * is a single trip (one memory.copy, a 2-D tiled transpose) stays on thread 0.
  */
-export function emitView(ctx: KernelCtx, v: View, split = false): void {
+export function emitView(ctx: KernelCtx, v: View, split = false, runtime?: (Expr | undefined)[]): void {
   const { m, fn } = ctx;
   if (v.dims.some((d) => d === 0)) return;
+  if (runtime?.some((e) => e !== undefined)) return emitPaddedView(ctx, v, runtime);
   const c = coalesce([...v.dims], [v.src.strides, v.dst.strides]);
   const dims = c.dims.length ? c.dims : [1];
   const [ss, ds] = c.dims.length ? c.strides : [[0], [0]];
@@ -76,6 +77,33 @@ export function emitView(ctx: KernelCtx, v: View, split = false): void {
   }
   if (v.bytes === 4 && emitTiledTranspose(fn, dims, ss, ds, v.src.addr, v.dst.addr, (outer) => among(outer))) return;
   fn.emit(splitNest(fn, among(dims), dims, (idx) => [rawStore(m, v.bytes, addr(v.dst.addr, ds, idx), rawLoad(m, v.bytes, addr(v.src.addr, ss, idx)))]));
+}
+
+/**
+ * A view in the padded layout (strides at the upper bounds) whose dims k with runtime[k] set vary:
+ * those loops run this run's extent and are coalesced with no neighbour; one thread.
+ */
+function emitPaddedView(ctx: KernelCtx, v: View, runtime: (Expr | undefined)[]): void {
+  const { m, fn } = ctx;
+  const c = coalesceApart([...v.dims], [v.src.strides, v.dst.strides], runtime.map((e) => e !== undefined));
+  const [ss, ds] = c.strides;
+  const r = c.dims.length;
+  const ext = c.origin.map((k) => (k === undefined ? undefined : { l: fn.local(binaryen.i32), v: runtime[k]! }));
+  const addr = (base: number, strides: number[], idx: Parameters<Fn["linear"]>[0]) =>
+    m.i32.add(m.i32.const(base), m.i32.mul(fn.linear(idx, strides), m.i32.const(v.bytes)));
+  // a static contiguous innermost dim: one run per row
+  const run = ext[r - 1] === undefined && ss[r - 1] === 1 && ds[r - 1] === 1;
+  const depth = run ? r - 1 : r;
+  const nest = (k: number, idx: Parameters<Fn["linear"]>[0]): Expr => {
+    if (k === depth) {
+      return run ? copyBytes(fn, addr(v.dst.addr, ds, idx), addr(v.src.addr, ss, idx), c.dims[r - 1] * v.bytes)
+        : rawStore(m, v.bytes, addr(v.dst.addr, ds, idx), rawLoad(m, v.bytes, addr(v.src.addr, ss, idx)));
+    }
+    const e = ext[k];
+    const inner = (i: Parameters<Fn["linear"]>[0][number]) => [nest(k + 1, [...idx, i])];
+    return e ? fn.loopDyn(m.i32.const(0), e.l.get(), inner) : fn.loop(c.dims[k], inner);
+  };
+  fn.emit(fn.block([...ext.flatMap((e) => (e ? [e.l.set(e.v)] : [])), nest(0, [])]));
 }
 
 /** Statements writing `count` copies of the element at src to dst..: v128 splats, then a scalar tail. */
