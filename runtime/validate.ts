@@ -8,6 +8,7 @@ import { checksum, hex } from "./checksum.js";
 import { dtype, isDTypeName, sizeOf, storageBytes, type DTypeName } from "./dtypes.js";
 import { KilnError } from "./errors.js";
 import { checkContainers } from "./containers.js";
+import { evalDim, type DimExpr } from "./dims.js";
 import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RUN_LAYERS, type DerivedSpan, type Manifest, type TensorSlot, type WeightSpan } from "./manifest.js";
 
 const RECOMPILE = "the artifact is damaged or was not written by kiln compile; recompile the model (or fetch the file again)";
@@ -158,7 +159,35 @@ function checkFields(json: unknown): Manifest {
   // (compiler/driver/cli/cmd-run.ts) and the weights sources' loader (runtime/sources.ts)
   if ("model" in json) modelInfo(object(json, "model", "manifest"));
   checkContainers(json, damaged);
+  if ("symbols" in json) checkSymbols(json);
   return json as unknown as Manifest;
+}
+
+/**
+ * manifest.symbols and the slots' dim expressions (runtime/dims.ts): at most 4 symbols (their
+ * values go in the reserved bytes), each read from an input dim that is the symbol alone; every
+ * term over known symbols, a symbol's coefficient non-negative, so a dim is smallest at the lower
+ * bounds (there at least 0) and largest at the upper ones (there the slot's dims, which the slot
+ * checks keep in memory): no feed within the bounds writes or reads past its slot.
+ */
+function checkSymbols(json: Record<string, unknown>): void {
+  const syms = array(json, "symbols", "manifest"), lo: number[] = [], hi: number[] = [];
+  const bad = (path: string, v: unknown) => damaged(`the manifest's ${path} ${short(v)} does not fit the symbolic dims' bounds`);
+  if (syms.length > 4) bad("symbols", syms);
+  syms.forEach((v, k) => {
+    const at = isObject(v) && v.at as number[];
+    lo.push(count(isObject(v) && v.min, `symbols[${k}].min`));
+    hi.push(count(isObject(v) && v.max, `symbols[${k}].max`));
+    // read from an input dim that is this symbol alone
+    const e = Array.isArray(at) && at.length === 2 && at.every(Number.isInteger) && (json.inputs as TensorSlot[])[at[0]]?.expr?.[at[1]];
+    if (lo[k] > hi[k] || JSON.stringify(e) !== `[[1,${k}]]`) bad(`symbols[${k}]`, v);
+  });
+  const term = (t: unknown) => Array.isArray(t) && Number.isSafeInteger(t[0]) && (t.length === 1 || t[0] >= 0) && t.slice(1).every((i) => Number.isInteger(i) && i >= 0 && i < syms.length);
+  for (const side of ["inputs", "outputs"]) (json[side] as TensorSlot[]).forEach(({ expr: e, dims }, j) => {
+    const ok = e === undefined || (Array.isArray(e) && e.length === dims.length && e.every((d: unknown, k) =>
+      (typeof d === "number" ? d === dims[k] : Array.isArray(d) && d.every(term) && evalDim(d as DimExpr, lo) >= 0 && evalDim(d as DimExpr, hi) === dims[k])));
+    if (!ok) bad(`${side}[${j}].expr`, e);
+  });
 }
 
 /** manifest.model: text only (tools print it and generate doc comments from it), every key optional. */

@@ -20,6 +20,8 @@ import { createSession, type Session } from "../runtime/session.js";
 import { imagePosition, splitWeights } from "../runtime/weights.js";
 import { tensor } from "./util/ort.js";
 import { values } from "./util/values.js";
+import { ModelBuilder } from "../models/builder.js";
+import { uniform } from "../models/init.js";
 
 /** kiln32 as runtime/checksum.wat states it, in plain JavaScript: the reference the wasm is held to. */
 function kiln32(b: Uint8Array, seed = 0): number {
@@ -346,5 +348,44 @@ output %k`);
     expect(values(out.y.data)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(values(out.x.data)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(values(out.k.data)).toEqual([1, 2]);
+  });
+});
+
+describe("symbolic dims in the manifest (runtime/dims.ts)", () => {
+  // a module compiled for seq in 1..16: [seq, 8] -> MatMul -> [seq, 4]
+  const symbolic = (async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [1, 8]);
+    const y = b.node("MatMul", [x, b.weight("w", [8, 4], uniform(-1, 1))], [1, 4]);
+    b.output(y);
+    for (const v of b.graph.values.values()) if (v.shape && !v.const) v.shape = v.shape.map((d, k) => (k === 0 ? "seq" : d));
+    return (await compile(exportModel(b.graph, { valueInfo: false }), { shapes: { seq: [1, 16] }, simd: "baseline" })).wasm;
+  })();
+  const refuses = async (edit: (m: any) => void, message: RegExp) => {
+    const e = await codeOf(createSession(withManifest(await symbolic, edit)));
+    expect(e.code).toBe("INVALID_ARTIFACT");
+    expect(e.message).toMatch(message);
+  };
+
+  it("accepts what the compiler writes and runs within the bounds", async () => {
+    const s = await createSession(await symbolic);
+    expect(s.manifest.symbols).toEqual([{ name: "seq", min: 1, max: 16, at: [0, 0] }]);
+    const out = await s.run({ x: { data: new Float32Array(3 * 8).fill(1), dims: [3, 8] } });
+    expect(Object.values(out)[0].dims).toEqual([3, 4]);
+  });
+
+  it("refuses bounds, places and expressions that would let a feed write or read past its slot", async () => {
+    const misfit = (what: string) => new RegExp(`the manifest's ${what} .* does not fit the symbolic dims' bounds`);
+    await refuses((m) => { m.symbols[0].max = 1e6; }, misfit("inputs\\[0\\]\\.expr"));
+    await refuses((m) => { m.symbols[0].min = 20; }, misfit("symbols\\[0\\]"));
+    await refuses((m) => { m.symbols[0].min = -1; }, /symbols\[0\]\.min is -1, not a non-negative integer/);
+    await refuses((m) => { m.symbols[0].at = [5, 0]; }, misfit("symbols\\[0\\]"));
+    await refuses((m) => { m.symbols[0].at = ["0", "0"]; }, misfit("symbols\\[0\\]"));
+    await refuses((m) => { m.symbols = [1, 2, 3, 4, 5]; }, misfit("symbols"));
+    await refuses((m) => { m.inputs[0].expr[0] = [[2, 0]]; }, misfit("symbols\\[0\\]"));
+    await refuses((m) => { m.outputs[0].expr[0] = [[2, 0]]; }, misfit("outputs\\[0\\]\\.expr"));
+    await refuses((m) => { m.outputs[0].expr[0] = [[1, 3]]; }, misfit("outputs\\[0\\]\\.expr"));
+    await refuses((m) => { m.outputs[0].expr[0] = [[-1, 0], [32]]; }, misfit("outputs\\[0\\]\\.expr"));
+    await refuses((m) => { m.outputs[0].expr = [[[1, 0]]]; }, misfit("outputs\\[0\\]\\.expr"));
   });
 });
