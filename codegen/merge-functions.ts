@@ -16,7 +16,8 @@
 // (wasm-code.ts). One pass: a second, over the callers of merged functions, found nothing more to
 // merge under these limits on SqueezeNet or ResNet-50.
 import { V8_LIMITS } from "./wasm-limits.js";
-import { Bytes, readS32, readU32, scanBody, sectionsOf, sleb, uleb, Unknown, type Mark } from "./wasm-code.js";
+import { Bytes, readModule, readS32, readU32, scanBody, sleb, uleb, Unknown, type Func, type Mark, type WasmModule as Module } from "./wasm-code.js";
+import { sections } from "../runtime/sections.js";
 
 /** bodies smaller than this are left alone: the call they add costs more than their compile */
 const MIN_BODY_BYTES = 256;
@@ -26,20 +27,6 @@ const MAX_PARAMS = 8;
 const MAX_ACCESSES = 4;
 /** a list of same-keyed functions that does not merge whole is split into subsets up to this length */
 const GREEDY_UP_TO = 32;
-
-interface Func {
-  type: number;
-  /** the body's bytes: locals, then the expression */
-  body: Uint8Array;
-}
-
-interface Module {
-  bytes: Uint8Array;
-  /** each type's params and results as value-type bytes (kiln modules use plain function types) */
-  types: { params: number[]; results: number[] }[];
-  imported: number;
-  funcs: Func[];
-}
 
 export interface MergeStats {
   /** functions that became thin callers of a merged body */
@@ -62,66 +49,6 @@ export function mergeSimilarFunctions(wasm: Uint8Array, stats?: MergeStats): Uin
   }
 }
 
-function readModule(b: Uint8Array): Module {
-  const mod: Module = { bytes: b, types: [], imported: 0, funcs: [] };
-  const typeOf: number[] = [];
-  for (const s of sectionsOf(b)) {
-    if (s.id === 1) {
-      let [n, p] = readU32(b, s.payload);
-      for (; n > 0; n--) {
-        if (b[p++] !== 0x60) throw new Unknown("not a plain function type");
-        let k: number;
-        [k, p] = readU32(b, p);
-        const params = [...b.subarray(p, p + k)];
-        p += k;
-        [k, p] = readU32(b, p);
-        const results = [...b.subarray(p, p + k)];
-        p += k;
-        mod.types.push({ params, results });
-      }
-    } else if (s.id === 2) {
-      let [n, p] = readU32(b, s.payload);
-      for (; n > 0; n--) {
-        for (let str = 0; str < 2; str++) {
-          const [len, q] = readU32(b, p);
-          p = q + len;
-        }
-        const kind = b[p++];
-        if (kind === 0) {
-          mod.imported++;
-          p = readU32(b, p)[1];
-        } else if (kind === 1) {
-          p = limits(b, p + 1);
-        } else if (kind === 2) {
-          p = limits(b, p);
-        } else if (kind === 3) {
-          p += 2;
-        } else throw new Unknown(`import kind ${kind}`);
-      }
-    } else if (s.id === 3) {
-      let [n, p] = readU32(b, s.payload);
-      for (; n > 0; n--) {
-        let t: number;
-        [t, p] = readU32(b, p);
-        typeOf.push(t);
-      }
-    } else if (s.id === 10) {
-      let [n, p] = readU32(b, s.payload);
-      for (let k = 0; k < n; k++) {
-        const [size, start] = readU32(b, p);
-        mod.funcs.push({ type: typeOf[k], body: b.subarray(start, start + size) });
-        p = start + size;
-      }
-    }
-  }
-  return mod;
-}
-
-function limits(b: Uint8Array, p: number): number {
-  const flags = b[p++];
-  p = readU32(b, p)[1];
-  return flags & 1 ? readU32(b, p)[1] : p;
-}
 
 /** a body's locals: their declaration's bytes, how many, and where the expression starts */
 function localsOf(body: Uint8Array): { decl: Uint8Array; count: number; code: number } {
@@ -437,7 +364,7 @@ function rebuild(mod: Module, newTypes: readonly { params: number[]; results: nu
     const size = payload.reduce((a, p) => a + p.length, 0);
     chunks.push(new Uint8Array([id, ...uleb(size)]), ...payload);
   };
-  for (const s of sectionsOf(b)) {
+  for (const s of sections(b)) {
     if (s.id === 1) {
       const [n, p] = readU32(b, s.payload);
       const added = newTypes.map((t) => new Uint8Array([0x60, ...uleb(t.params.length), ...t.params, ...uleb(t.results.length), ...t.results]));

@@ -4,6 +4,8 @@
 // conversions, sign extension, atomics); anything else throws Unknown, and the caller keeps the
 // module as Binaryen wrote it.
 
+import { sections } from "../runtime/sections.js";
+
 export { leb as uleb } from "../runtime/sections.js";
 
 export class Unknown extends Error {}
@@ -52,26 +54,6 @@ export function sleb(n: number): number[] {
     }
     out.push(x | 0x80);
   }
-}
-
-export interface Section {
-  id: number;
-  /** where its id byte is */
-  start: number;
-  /** the payload's bytes [payload, end) */
-  payload: number;
-  end: number;
-}
-
-export function sectionsOf(b: Uint8Array): Section[] {
-  const out: Section[] = [];
-  for (let at = 8; at < b.length;) {
-    const id = b[at];
-    const [size, payload] = readU32(b, at + 1);
-    out.push({ id, start: at, payload, end: payload + size });
-    at = payload + size;
-  }
-  return out;
 }
 
 /**
@@ -213,4 +195,84 @@ export class Bytes {
   get bytes(): Uint8Array {
     return this.buf.subarray(0, this.length);
   }
+}
+
+export interface Func {
+  type: number;
+  /** the body's bytes: locals, then the expression */
+  body: Uint8Array;
+}
+
+/** a module's function types, function imports, defined functions' types and bodies, and export count */
+export interface WasmModule {
+  bytes: Uint8Array;
+  /** each type's params and results as value-type bytes (kiln modules use plain function types) */
+  types: { params: number[]; results: number[] }[];
+  imported: number;
+  funcs: Func[];
+  exports: number;
+}
+
+/** Read a module's type, import, function, export and code sections (merge-functions.ts, wasm-limits.ts). */
+export function readModule(b: Uint8Array): WasmModule {
+  const mod: WasmModule = { bytes: b, types: [], imported: 0, funcs: [], exports: 0 };
+  const typeOf: number[] = [];
+  for (const s of sections(b)) {
+    if (s.id === 1) {
+      let [n, p] = readU32(b, s.payload);
+      for (; n > 0; n--) {
+        if (b[p++] !== 0x60) throw new Unknown("not a plain function type");
+        let k: number;
+        [k, p] = readU32(b, p);
+        const params = [...b.subarray(p, p + k)];
+        p += k;
+        [k, p] = readU32(b, p);
+        const results = [...b.subarray(p, p + k)];
+        p += k;
+        mod.types.push({ params, results });
+      }
+    } else if (s.id === 2) {
+      let [n, p] = readU32(b, s.payload);
+      for (; n > 0; n--) {
+        for (let str = 0; str < 2; str++) {
+          const [len, q] = readU32(b, p);
+          p = q + len;
+        }
+        const kind = b[p++];
+        if (kind === 0) {
+          mod.imported++;
+          p = readU32(b, p)[1];
+        } else if (kind === 1) {
+          p = limits(b, p + 1);
+        } else if (kind === 2) {
+          p = limits(b, p);
+        } else if (kind === 3) {
+          p += 2;
+        } else throw new Unknown(`import kind ${kind}`);
+      }
+    } else if (s.id === 3) {
+      let [n, p] = readU32(b, s.payload);
+      for (; n > 0; n--) {
+        let t: number;
+        [t, p] = readU32(b, p);
+        typeOf.push(t);
+      }
+    } else if (s.id === 7) {
+      mod.exports = readU32(b, s.payload)[0];
+    } else if (s.id === 10) {
+      let [n, p] = readU32(b, s.payload);
+      for (let k = 0; k < n; k++) {
+        const [size, start] = readU32(b, p);
+        mod.funcs.push({ type: typeOf[k], body: b.subarray(start, start + size) });
+        p = start + size;
+      }
+    }
+  }
+  return mod;
+}
+
+function limits(b: Uint8Array, p: number): number {
+  const flags = b[p++];
+  p = readU32(b, p)[1];
+  return flags & 1 ? readU32(b, p)[1] : p;
 }
