@@ -10,6 +10,7 @@ import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-ein
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
 import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
+import { threadShare } from "../../threads.js";
 
 /** The product's one M, N and K label and its batch labels, each with its element strides. */
 export interface PackedEinsum {
@@ -126,6 +127,12 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
   if (labels && found.has(labels.n) && !found.has(labels.m)) found.get(labels.n)!();
   const sym = labels ? { rows: found.get(labels.m), kSteps: found.get(labels.k), cols: found.has(labels.m) ? found.get(labels.n) : undefined } : {};
   const tile = tileOf(ctx, p);
+  const symbolic = Boolean(sym.rows || sym.kSteps);
+  const threads = symbolic ? undefined : ctx.splitAmong();
+  // enough matrices (attention's heads) for every thread to take whole ones: no thread shares a
+  // small matrix (a 128x128 head split in two scaled worse than not at all)
+  const matrices = p.batch.reduce((n, l) => n * l.size, 1);
+  const byMatrix = threads !== undefined && (matrices % threads.max === 0 || matrices >= 4 * threads.max);
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });
   const product = emitPackedGemm(ctx, {
@@ -134,11 +141,30 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
     b: view(ctx.input(1).addr, p.bRows, p.bCols, base.b),
     c: view(ctx.output(0).addr, p.cRows, 1, base.c),
     bScratch: ctx.scratchAddr,
-    threads: sym.rows || sym.kSteps ? undefined : ctx.splitAmong(),
+    ...(byMatrix ? { ownScratch: threads } : { threads }),
     ...sym,
     ...(tile ? { tile } : {}),
   });
   const bytes = (s: "a" | "b" | "c") => p.batch.map((l) => 4 * l[s]);
+  if (byMatrix) {
+    // this thread's matrices [lo, hi) of the flattened batch, each whole, a call per matrix
+    const { m } = ctx;
+    const share = threadShare(m, threads!, matrices);
+    fn.emit(fn.loopDyn(share.lo, share.hi, (b) => {
+      const offset = (s: "a" | "b" | "c") => {
+        let e: Expr = m.i32.const(0);
+        let inner = 1;
+        for (let k = p.batch.length - 1; k >= 0; inner *= p.batch[k].size, k--) {
+          const at = m.i32.rem_u(m.i32.div_u(b.get(), m.i32.const(inner)), m.i32.const(p.batch[k].size));
+          e = m.i32.add(e, m.i32.mul(at, m.i32.const(4 * p.batch[k][s])));
+        }
+        return e;
+      };
+      const body = [base.a.set(offset("a")), base.b.set(offset("b")), base.c.set(offset("c")), ...product];
+      return [fn.outline(body) ?? fn.block(body)];
+    }));
+    return;
+  }
   // a call per matrix, as MatMul's batches (Fn.outline)
   fn.emit(fn.nest(p.batch.map((l) => l.size), (idx) => [
     base.a.set(fn.linear(idx, bytes("a"))),

@@ -120,6 +120,12 @@ export interface PackedGemmSpec {
    */
   threads?: ThreadCtx;
   /**
+   * not split, but run by every thread of a threaded layer on a different matrix (a batched
+   * product split over its batch: attention's heads): packs into this thread's own scratch
+   * (bScratch + tid * stride), as with threads
+   */
+  ownScratch?: ThreadCtx;
+  /**
    * a symbolic row count (KernelCtx.runtimeExtent): the rows of this run, at most M (the padded
    * layout's: strides and scratch are M's). Whole MR tiles up to it, then its tail (each possible
    * tail length compiled, one chosen at run time). Not with threads or packedA.
@@ -447,7 +453,7 @@ class Emitter {
 
   /** this thread's scratch offset from the layer's scratch address (0 in a one-thread layer) */
   private scratchOffset(): Expr | undefined {
-    const th = this.s.threads;
+    const th = this.s.threads ?? this.s.ownScratch;
     return th && th.scratchStride ? this.m.i32.mul(th.tid(), this.m.i32.const(th.scratchStride)) : undefined;
   }
 
