@@ -32,6 +32,8 @@ export interface LayerDecision {
   error?: number;
   /** what `error` measures: the layer's output on calibration inputs, or (no calibration) its weights */
   errorOf?: "calibration" | "weights";
+  /** w8a8: how the weights are scaled (per tensor only at opsets 10-12, where that is within the threshold) */
+  weights?: "per-channel" | "per-tensor";
   /** why the layer stays float */
   reason?: string;
   /** bytes of the layer's weights, float and as stored quantized */

@@ -1,17 +1,21 @@
 // quantize-static: kiln's static w8a8 quantization (`kiln compile --quantize w8a8 --calibrate ...`).
 // Writes the QDQ graph onnxruntime's quantize_static would (QuantFormat.QDQ): int8 weights per
-// output channel (symmetric, DequantizeLinear with an axis; per tensor below opset 13), int8
-// activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
+// output channel (symmetric, DequantizeLinear with an axis; at opsets 10-12, which have no axis,
+// per tensor unless a layer loses too much that way), int8 activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
 // dequantized where they enter each Conv/MatMul/Gemm and where its result (after a Relu or Clip
 // it feeds alone; a graph output too) is stored. fuse-qdq then runs each group on the int8 kernels; fold-constants
 // never sees float weights for them, so the artifact stores the int8 codes.
-// A layer whose output, computed from quantized input and weights, is further than `threshold`
-// (relative L2) from its float output on the calibration inputs stays float.
+// A layer whose output, computed from quantized input and weights and then itself quantized as it
+// is stored, is further than `threshold` (relative L2) from its float output on the calibration
+// inputs stays float.
+// Below opset 13 a per-channel DequantizeLinear (and below 10 any QuantizeLinear) is ahead of the
+// graph's declared opset: kiln runs the nodes the same at every opset, but an ONNX dump of such a
+// graph is one onnxruntime refuses at that opset (PaddleOCR's recognizer and classifier are opset 9).
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { addConstant } from "./rewrite.js";
-import { addValue, calibrationOf, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis } from "./quantize-common.js";
-import { activationParams, fakeQuant, quantizePerChannel } from "./quantize-math.js";
+import { addValue, calibrationOf, ERROR_SAMPLES, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis } from "./quantize-common.js";
+import { activationParams, ErrorSum, fakeQuant, quantizePerChannel } from "./quantize-math.js";
 import type { Pass, PassContext } from "./pass.js";
 
 interface Params { scale: number; zero: number }
@@ -64,6 +68,8 @@ function insertQdq(g: Graph, t: string, p: Params): void {
 }
 
 interface Chosen { node: Node; q: Int8Array; scales: Float32Array; axis?: number }
+/** a layer's int8 weights: per output channel along `axis`, or per tensor (no axis) */
+interface WeightForm { q: Int8Array; scales: Float32Array; deq: Float32Array; axis?: number }
 
 /** Layer n's weights as DequantizeLinear(int8 codes, scales, zero points). */
 function dequantizedWeights(g: Graph, c: Chosen): void {
@@ -85,38 +91,52 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
   const chosen: Chosen[] = [];
   const params = new Map<string, Params>();
   let float = 0;
+  /** what quantizing the layer's stored result loses on its own (independent of the input's and weights' error, so added in quadrature) */
+  const storeError = (n: Node): number => {
+    const stored = storedValue(g, n), range = cal.ranges.get(stored);
+    if (!range) return 0;
+    const p = activationParams(...range), e = new ErrorSum();
+    for (const t of (cal.samples.get(stored) ?? []).slice(0, ERROR_SAMPLES)) e.add(fakeQuant(f32(t), p.scale, p.zero), f32(t));
+    return e.relL2;
+  };
   // decisions are recorded in graph order: the layers' errors are measured in batches first
   const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
     const w = g.values.get(n.inputs[1])!.const!;
     const range = cal.ranges.get(n.inputs[0]);
-    if (opset < 10) return { n, reason: `the model's opset ${opset} has no QuantizeLinear (10)` };
-    if (!range) return { n, reason: "no calibration range was observed for its input" };
-    // per output channel from opset 13 (DequantizeLinear's axis); per tensor before
-    const axis = opset >= 13 ? weightsAxis(n, w.dims.length)! : undefined;
-    const wq = axis === undefined ? quantizePerChannel(f32(w), [1, w.data.length], 0) : quantizePerChannel(f32(w), w.dims, axis);
-    return { n, wq, xp: activationParams(...range), axis };
+    if (!range) return { n, reason: "no calibration range was observed for its input", forms: [] };
+    const axis = weightsAxis(n, w.dims.length)!;
+    const channel: WeightForm = { axis, ...quantizePerChannel(f32(w), w.dims, axis) };
+    // per output channel needs DequantizeLinear's axis (opset 13): at opsets 10-12 per tensor
+    // first, which keeps the graph valid ONNX of its opset, per channel where that loses too much
+    const forms: WeightForm[] = opset >= 10 && opset < 13 ? [quantizePerChannel(f32(w), [1, w.data.length], 0), channel] : [channel];
+    return { n, forms, xp: activationParams(...range) };
   });
-  const errors = new Map(await inBatches(layers.filter((l) => l.wq), 8, async ({ n, wq, xp }) => {
-    const deq: Tensor = { dtype: "float32", dims: [...g.values.get(n.inputs[1])!.const!.dims], data: wq!.deq };
+  const measure = (todo: typeof layers, form: number) => inBatches(todo.filter((l) => l.forms[form]), 8, async ({ n, forms, xp }) => {
+    const deq: Tensor = { dtype: "float32", dims: [...g.values.get(n.inputs[1])!.const!.dims], data: forms[form].deq };
     const e = await layerError(g, n, ctx.evaluate, cal.samples.get(n.inputs[0]) ?? [], (ins) => ins.map((t, k) =>
       k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp!.scale, xp!.zero) } : k === 1 ? deq : t));
-    return [n, e.relL2] as const;
-  }));
-  for (const { n, wq, xp, axis, reason } of layers) {
+    return [n, { error: Math.hypot(e.relL2, storeError(n)), form: forms[form] }] as const;
+  });
+  const errors = new Map(await measure(layers, 0));
+  const over = layers.filter((l) => l.forms.length > 1 && !(errors.get(l.n)!.error <= threshold));
+  for (const [n, e] of await measure(over, 1)) if (e.error < errors.get(n)!.error) errors.set(n, e);
+  for (const { n, xp, reason } of layers) {
     const before = g.values.get(n.inputs[1])!.const!.data.byteLength;
-    const error = errors.get(n);
-    if (!wq || !xp || error === undefined || !(error <= threshold)) {
+    const measured = errors.get(n), error = measured?.error;
+    if (!measured || !xp || !(measured.error <= threshold)) {
       const why = reason ?? `error ${error!.toPrecision(3)} over the threshold ${threshold}`;
       recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: why, ...error === undefined ? {} : { error, errorOf: "calibration" as const }, weightBytes: { before, after: before } });
       float++;
       continue;
     }
-    chosen.push({ node: n, q: wq.q, scales: wq.scales, axis });
+    const wq = measured.form;
+    chosen.push({ node: n, q: wq.q, scales: wq.scales, axis: wq.axis });
     params.set(n.inputs[0], xp);
     const stored = storedValue(g, n), storedRange = cal.ranges.get(stored);
     // a result that is a graph output is quantized too (as quantize_static does): the layer then runs on int8
     if (storedRange) params.set(stored, activationParams(...storedRange));
-    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
+    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", weights: wq.axis === undefined ? "per-tensor" : "per-channel",
+      weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
   }
   for (const c of chosen) dequantizedWeights(g, c);
   for (const [t, p] of params) insertQdq(g, t, p);

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { compile, load } from "../compiler/driver/api.js";
 import type { CompileOptions } from "../compiler/driver/compile.js";
 import { exportModel } from "../compiler/onnx/export.js";
+import { onnx } from "../compiler/onnx/proto.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { createSession } from "../runtime/index.js";
 import { float, int, ints, ModelBuilder } from "../models/builder.js";
@@ -215,6 +216,48 @@ describe("--quantize w8a8: QDQ from calibration, run on the int8 kernels", () =>
         expect(exact / want[o].length, o).toBeGreaterThan(0.9);
       }
     }
+  }, 120_000);
+});
+
+/** Conv (pads) -> Relu -> 1x1 Conv -> GlobalAveragePool -> Flatten -> Gemm at `opset`: ops that mean the same from opset 9 to 13. */
+function oldOpsetModel(opset: number): Uint8Array {
+  const b = new ModelBuilder(23, opset);
+  const x = b.input("x", [1, 3, 11, 9]);
+  const c1 = b.node("Conv", [x, b.weight("w1", [6, 3, 3, 3], he(27)), b.weight("b1", [6], he(4))], [1, 6, 11, 9], { pads: ints([1, 1, 1, 1]), kernel_shape: ints([3, 3]) }, "conv1");
+  const r1 = b.node("Relu", [c1], [1, 6, 11, 9], {}, "relu1");
+  const c2 = b.node("Conv", [r1, b.weight("w2", [5, 6, 1, 1], he(6))], [1, 5, 11, 9], { kernel_shape: ints([1, 1]) }, "conv2");
+  const p = b.node("Flatten", [b.node("GlobalAveragePool", [c2], [1, 5, 1, 1])], [1, 5]);
+  b.output(b.node("Gemm", [p, b.weight("wg", [7, 5], he(5)), b.weight("bg", [7], he(4))], [1, 7], { transB: int(1) }, "fc"));
+  return exportModel(b.graph);
+}
+
+describe("--quantize w8a8 below opset 13", () => {
+  it("opset 9 (no QuantizeLinear yet): quantized all the same, per channel; the dump, declared opset 13, runs in onnxruntime-node with kiln's outputs", async () => {
+    const calibrate = [1, 2, 3, 4].map((s) => feedsOf(s, [1, 3, 11, 9]));
+    const r = await quantized(oldOpsetModel(9), { quantize: "w8a8", calibrate, quantizeEvaluate: [feedsOf(5, [1, 3, 11, 9])] });
+    const q = r.quantization!;
+    expect(q.layers.map((l) => [l.layer, l.form, l.weights])).toEqual([["conv1", "w8a8", "per-channel"], ["conv2", "w8a8", "per-channel"], ["fc", "w8a8", "per-channel"]]);
+    expect(r.manifest.layers.filter((l) => l.kernel?.startsWith("q")).length).toBe(3);
+    // a 7-class output of three seeded layers: 0.056
+    expect(q.accuracy.holdout!.relativeL2Error).toBeLessThan(0.08);
+    // the dump says opset 9, where onnxruntime has no QuantizeLinear: the same graph at 13 means the same for these ops
+    const m = onnx.ModelProto.decode(r.dumped);
+    for (const o of m.opsetImport) if (!o.domain) o.version = 13;
+    const at13 = onnx.ModelProto.encode(m).finish();
+    for (const seed of [31, 32]) {
+      const feeds = feedsOf(seed, [1, 3, 11, 9]);
+      const want = await ortPlain(at13, feeds), got = await kilnRun(r.wasm, feeds);
+      for (const o of Object.keys(want)) for (let i = 0; i < want[o].length; i++) expect(Math.abs(got[o][i] - want[o][i]), `${o}[${i}]`).toBeLessThan(0.05);
+    }
+  }, 120_000);
+
+  it("opset 11 (no DequantizeLinear axis yet): per-tensor weights where they are within the threshold, a dump onnxruntime runs at 11", async () => {
+    const calibrate = [1, 2, 3, 4].map((s) => feedsOf(s, [1, 3, 11, 9]));
+    const r = await quantized(oldOpsetModel(11), { quantize: "w8a8", calibrate, quantizeEvaluate: [feedsOf(5, [1, 3, 11, 9])] });
+    expect(r.quantization!.layers.map((l) => [l.layer, l.form, l.weights])).toEqual([["conv1", "w8a8", "per-tensor"], ["conv2", "w8a8", "per-tensor"], ["fc", "w8a8", "per-tensor"]]);
+    const feeds = feedsOf(31, [1, 3, 11, 9]);
+    const want = await ortPlain(r.dumped, feeds), got = await kilnRun(r.wasm, feeds);
+    for (const o of Object.keys(want)) for (let i = 0; i < want[o].length; i++) expect(Math.abs(got[o][i] - want[o][i]), `${o}[${i}]`).toBeLessThan(0.05);
   }, 120_000);
 });
 
