@@ -30,6 +30,8 @@ export interface OcrW8a8Figures {
   relL2: Record<string, number>;
   /** the largest of one input's relative L2 errors (first output) */
   worstInputRelL2: number;
+  /** each held-out input's relative L2 error (first output), in seed order */
+  perInputRelL2: number[];
   /**
    * cls: share of inputs whose decision (argmax) is float's; rec: share of steps (every input's)
    * whose argmax is float's; det: share of pixels on the same side of PaddleOCR's 0.3 text threshold
@@ -66,6 +68,7 @@ export async function ocrW8a8(name: string, holdout = 32, options: Pick<CompileO
   const q = await compile(bytes, { ...base, ...options, quantize: "w8a8", calibrate: OCR_CALIBRATION_SEEDS.map(feeds), quantizeEvaluate: held.slice(0, 2) });
   const [fs, qs] = [await createSession(float.wasm), await createSession(q.wasm)];
   const errs = new Map<string, ErrorSum>();
+  const perInput: number[] = [];
   let worst = 0, agree = 0, count = 0, agreeNb = 0, countNb = 0, seqEqual = 0, both = 0, either = 0;
   for (const f of held) {
     const want = await fs.run(f), got = await qs.run(f);
@@ -74,7 +77,7 @@ export async function ocrW8a8(name: string, holdout = 32, options: Pick<CompileO
       const a = got[o].data as Float32Array, b = want[o].data as Float32Array;
       if (!errs.has(o)) errs.set(o, new ErrorSum());
       errs.get(o)!.add(a, b);
-      if (k === 0) { const one = new ErrorSum(); one.add(a, b); worst = Math.max(worst, one.relL2); }
+      if (k === 0) { const one = new ErrorSum(); one.add(a, b); worst = Math.max(worst, one.relL2); perInput.push(one.relL2); }
     });
     const out = want[names[0]], a = got[names[0]].data as Float32Array, b = out.data as Float32Array;
     if (name === "ppocr_cls") { count++; if (argmax(a, 0, 2) === argmax(b, 0, 2)) agree++; }
@@ -101,7 +104,7 @@ export async function ocrW8a8(name: string, holdout = 32, options: Pick<CompileO
   return {
     model: name, layers: { quantized: r.quantized, total: r.layers.length }, weightBytes: r.weightBytes,
     wasmBytes: { float: float.wasm.length, quantized: q.wasm.length }, holdout,
-    relL2: Object.fromEntries([...errs].map(([o, e]) => [o, e.relL2])), worstInputRelL2: worst,
+    relL2: Object.fromEntries([...errs].map(([o, e]) => [o, e.relL2])), worstInputRelL2: worst, perInputRelL2: perInput,
     agreement: count ? agree / count : NaN,
     ...(name === "ppocr_rec" ? { agreementNonBlank: agreeNb / Math.max(countNb, 1), sequencesEqual: seqEqual / holdout } : {}),
     ...(name === "ppocr_det" ? { textIoU: both / Math.max(either, 1) } : {}),
