@@ -251,7 +251,7 @@ export async function prepareAndOptimize(graph: Graph, options: CompileOptions):
 
 /**
  * prepareGraph then optimizeGraph; with dims given bounds in options.shapes, at probe values of
- * them on fresh imports of the model and at their upper bounds (symbolic.ts prepareSymbolic)
+ * them on copies of the graph as imported and at their upper bounds (symbolic.ts prepareSymbolic)
  */
 async function prepareOptimized(graph: Graph, options: CompileOptions, quantize: QuantizePlan | undefined): Promise<PassStat[]> {
   const dims = resolveDimOptions(graph, options.shapes);
@@ -262,9 +262,14 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));
   if (quantize) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}: quantize takes pinned dims only so far`);
-  if (!reimport(graph)) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
+  // a probe's graph: a copy of the graph as imported (its weights shared, nothing decoded again),
+  // else (subgraphs) a fresh import of its bytes
+  const remake = () => graph.copy() ?? reimport(graph);
+  const first = remake();
+  if (!first) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
+  const probes = [first];
   const quiet = { ...options, dump: undefined, onProgress: undefined };
-  return prepareSymbolic(graph, () => reimport(graph)!, dims, (g, shapes, probe) => once(g, shapes, probe ? quiet : options, probe));
+  return prepareSymbolic(graph, () => probes.pop() ?? remake()!, dims, (g, shapes, probe) => once(g, shapes, probe ? quiet : options, probe));
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {
