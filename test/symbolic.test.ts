@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { onnx } from "../compiler/onnx/proto.js";
 import { encodeTensor } from "../compiler/onnx/tensor.js";
 import { runOrt } from "./util/ort.js";
-import { buildZooGraph } from "../models/zoo.js";
+import { buildZooGraph, symbolicSeqModel } from "../models/zoo.js";
 import { kiln } from "./util/cli.js";
 
 /** every non-constant value's dim `at` made the dim_param `name` (the builder makes static dims) */
@@ -316,6 +316,25 @@ describe("symbolic dims", () => {
         const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
         expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
       }
+    });
+
+    it("the zoo MiniLM with seq symbolic (the bench row's model) compiles once for 1..512 and matches onnxruntime at 1, 77 and 128; at 128 bit for bit the build pinned there", async () => {
+      const bytes = symbolicSeqModel("minilm");
+      const model = await load(bytes, { shapes: { seq: [1, 512] }, cache: false });
+      const pinned = await load(bytes, { shapes: { seq: 128 }, cache: false });
+      expect(model.session!.manifest.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["seq", 1, 512]]);
+      expect(pinned.session!.manifest.symbols).toBeUndefined();
+      for (const s of [1, 77, 128]) {
+        const data = feed(s * 384, s);
+        const got = await model.run({ hidden_states: { data, dims: [1, s, 384] } });
+        const out = Object.keys(got)[0];
+        const want = await runOrt(bytes, { hidden_states: { dtype: "float32", dims: [1, s, 384], data } });
+        expect(got[out].dims).toEqual([1, s, 384]);
+        expect(compareTensors(got[out], want[out], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+        const bits = (t: { data: unknown }) => Buffer.from((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, (t.data as Float32Array).byteLength);
+        if (s === 128) expect(bits(got[out]).equals(bits((await pinned.run({ hidden_states: { data, dims: [1, s, 384] } }))[out]))).toBe(true);
+      }
+      expect(model.modulesCompiled).toBe(1);
     });
 
     it("where P V sums over more than the packed kernel's longest run-time K, UNSUPPORTED_OP says why", async () => {
