@@ -16,6 +16,8 @@ export interface Runner {
 
 export interface Engine {
   name: string;
+  /** warms the engine up itself, in place of warmUp's tiny model (a kiln build for bounds warms up on bounds too) */
+  warmUp?(): Promise<void>;
   /** bytes -> a runner; the time this takes is the engine's loadMs */
   load(bytes: Uint8Array, feeds: Record<string, Tensor>, shapes: Record<string, number[]>): Promise<Runner>;
   /** an engine that opens the model by its path instead (the file never read whole by the caller): path -> a runner */
@@ -32,14 +34,14 @@ const dtypeOfOrt = (type: string): DTypeName => {
   return dt;
 };
 
-/** The tiny model the engines warm up on: a MatMul and a Relu over float32[4,8]. */
-export async function tinyModel(): Promise<Uint8Array> {
+/** The tiny model the engines warm up on: a MatMul and a Relu over float32[4,8] (rows: its first dim, a number or a name). */
+export async function tinyModel(rows: number | string = 4): Promise<Uint8Array> {
   const [{ parseGraph }, { exportModel }] = await Promise.all([import("../compiler/ir/parse.js"), import("../compiler/onnx/export.js")]);
   return exportModel(parseGraph(`kiln.graph opsets("" = 13)
-input %x : float32[4,8]
+input %x : float32[${rows},8]
 const %w : float32[8,8] = dense<[${Array.from({ length: 64 }, (_, i) => (i % 5) / 4).join(", ")}]>
-%m : float32[4,8] = MatMul(%x, %w) {name="mm"}
-%y : float32[4,8] = Relu(%m) {name="relu"}
+%m : float32[${rows},8] = MatMul(%x, %w) {name="mm"}
+%y : float32[${rows},8] = Relu(%m) {name="relu"}
 output %y`));
 }
 
@@ -50,6 +52,7 @@ output %y`));
  * `bytes` is what the engine loads: the tiny model (default), or for kiln-aot its compiled .wasm.
  */
 export async function warmUp(engine: Engine, bytes?: Uint8Array, file?: string): Promise<void> {
+  if (engine.warmUp && !bytes && !file) return engine.warmUp();
   const x: Tensor = { dtype: "float32", dims: [4, 8], data: new Float32Array(32) };
   // an engine that opens files warms up on the tiny model's file: its file-reading code loaded too
   const runner = file && engine.open ? await engine.open(file, { x }, { x: x.dims }) : await engine.load(bytes ?? (await tinyModel()), { x }, { x: x.dims });
@@ -57,19 +60,35 @@ export async function warmUp(engine: Engine, bytes?: Uint8Array, file?: string):
   await runner.release();
 }
 
+/** Dims given bounds (`{ seq: [1, 512] }`): kiln compiles one module for every value within them, not one for the feeds' shapes. */
+export type Bounds = Record<string, [number, number]>;
+
 /**
  * kiln's JIT, one SIMD build named explicitly: with the relaxed flag set, "auto" would pick relaxed
  * for the baseline row too. threads > 1: a threaded module on that many threads (docs/THREADS.md).
+ * With `bounds`, the module is compiled for the dims' bounds (one module, symbolic dims) and runs
+ * the feeds within them.
  */
-export function kilnJit(simd: SimdLevel = "baseline", threads = 1, name = simd === "relaxed" ? "kiln-relaxed" : "kiln"): Engine {
-  return {
+export function kilnJit(simd: SimdLevel = "baseline", threads = 1, name = simd === "relaxed" ? "kiln-relaxed" : "kiln", bounds?: Bounds): Engine {
+  const engine: Engine = {
     name,
     async load(bytes, feeds, shapes) {
       const { load } = await import("../compiler/driver/api.js");
-      const model = await load(bytes, { shapes, simd, threads });
+      const model = await load(bytes, { shapes: bounds ?? shapes, simd, threads });
       const session = model.session;
       if (!session) throw new Error("kiln compiled nothing at load: the model's shapes depend on input values");
       return { run: () => session.run(feeds), release: async () => session.terminate?.() };
+    },
+  };
+  if (!bounds) return engine;
+  // a build for bounds warms up on a tiny model with bounds too: the symbolic path's code started, as the pinned one's is
+  return {
+    ...engine,
+    async warmUp() {
+      const x: Tensor = { dtype: "float32", dims: [3, 8], data: new Float32Array(24) };
+      const runner = await kilnJit(simd, threads, name, { rows: [1, 8] }).load(await tinyModel("rows"), { x }, {});
+      await runner.run();
+      await runner.release();
     },
   };
 }

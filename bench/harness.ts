@@ -3,7 +3,7 @@
 // and the outputs compared against the reference rival's (a fast wrong answer is reported wrong).
 import { compareTensors, type Tolerance } from "../compiler/driver/testdata.js";
 import { importOnnx } from "../compiler/driver/compile.js";
-import { kilnAot, kilnJit, warmUp, rivalEngine, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
+import { kilnAot, kilnJit, warmUp, rivalEngine, type Bounds, type Engine, type Outputs, type RivalName, type Runner } from "./engines.js";
 import { median, round } from "./stats.js";
 import { peakRunner } from "./peak.js";
 import { feedSpecs, feedsOf, settleHeap, shapesOf, timed, type FeedChoices, type Input } from "./measure.js";
@@ -53,6 +53,13 @@ export interface BenchOptions {
    * the same alternation (result "kiln-float"), what quantization buys kiln
    */
   floatModel?: Uint8Array;
+  /**
+   * dims given bounds (`{ seq: [1, 512] }`): kiln's builds (JIT, relaxed, AOT) are compiled once for
+   * them and run the feeds' shapes within them; kiln's build pinned at the feeds' shapes is timed
+   * in the same alternation and loaded in the same fresh-process rotation (result "kiln-pinned"):
+   * what symbolic dims cost. One thread only (bounds take no threads yet).
+   */
+  bounds?: Bounds;
 }
 
 export interface Timing {
@@ -93,6 +100,12 @@ export interface BenchResult {
   "kiln-relaxed"?: Timing & Check & { speedup: number };
   /** kiln's baseline build of options.floatModel; speedup = its median / kiln's (the quantized model's) */
   "kiln-float"?: Timing & { speedup: number };
+  /**
+   * with options.bounds: kiln's build pinned at the feeds' shapes; ratio = kiln's median (the
+   * bounded build's) / its median, loadRatio the same of the JIT loads, identical whether the two
+   * builds' outputs agree bit for bit
+   */
+  "kiln-pinned"?: Timing & { ratio: number; loadRatio: number; identical: boolean };
   /** the fresh-process load samples behind each loadMs (absent with loadRuns 0) */
   loads?: LoadSamples;
   /** engines whose timed runs were unsteady (see unsteadyNotes): their medians are not to be taken alone */
@@ -161,6 +174,15 @@ export function compareOutputs(got: Outputs, want: Outputs, against: string, tol
   return { ok: true, maxAbsErr, against };
 }
 
+/** whether two runs' outputs are the same tensors bit for bit (a bounded build against the pinned one) */
+export function sameBits(a: Outputs, b: Outputs): boolean {
+  const bytes = (t: Outputs[string]) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  return Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, t]) => {
+    const u = b[k];
+    return u !== undefined && t.dims.join() === u.dims.join() && Buffer.compare(bytes(t), bytes(u)) === 0;
+  });
+}
+
 /**
  * Warm-up runs for every engine, then `runs` rounds in which each engine runs once; the order
  * rotates every round so no engine always follows the same neighbour.
@@ -188,16 +210,19 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
   const feeds = await feedsOf(specs);
   const shapes = shapesOf(specs);
   // the AOT column is the baseline SIMD build, so its artifact carries no relaxed build
-  const compileAot = async () => (await compile(bytes, { shapes, simd: "baseline", ...(o.threads > 1 ? { threads: o.threads } : {}) })).wasm;
+  const compileAot = async () => (await compile(bytes, { shapes: o.bounds ?? shapes, simd: "baseline", ...(o.threads > 1 ? { threads: o.threads } : {}) })).wasm;
   // loadMs: bytes -> ready with the engine's library already started (warmUp), this model unseen.
   // Measured first, in fresh processes (bench/loads.ts), while this one only waits; loadRuns 0
   // times the in-process loads below instead, one each.
   const loadRuns = o.loadRuns ?? DEFAULT_LOAD_RUNS;
   const fresh = loadRuns > 0
-    ? await measureLoads({ model: bytes, aot: await compileAot(), feeds: specs, engines: ["kiln", "kiln-aot", ...o.vs], threads: o.threads, runs: loadRuns })
+    ? await measureLoads({ model: bytes, aot: await compileAot(), feeds: specs, engines: ["kiln", ...(o.bounds ? ["kiln-pinned" as const] : []), "kiln-aot", ...o.vs], threads: o.threads, runs: loadRuns, bounds: o.bounds })
     : undefined;
-  const jit = kilnJit("baseline", o.threads);
+  const jit = kilnJit("baseline", o.threads, "kiln", o.bounds);
   await warmUp(jit);
+  // a bounded row's pinned build: the pinned path warmed up too
+  const pinnedJit = o.bounds && kilnJit("baseline", o.threads, "kiln-pinned");
+  if (pinnedJit) await warmUp(pinnedJit);
   const rivalEngines: Engine[] = [];
   for (const r of o.vs) {
     const e = await rivalEngine[r](o.threads);
@@ -218,7 +243,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     // The AOT runner shares kiln's kernels: loaded for its loadMs only, so not at all when the
     // children measured it. Compiled after the timed JIT load, so no compile cache can serve that load.
     if (!fresh) await loadTimed(kilnAot(o.threads), await compileAot());
-    if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed", o.threads)));
+    if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed", o.threads, "kiln-relaxed", o.bounds)));
     // at N threads, kiln's 1-thread build beside it in the same alternation: the scaling
     const single = o.threads > 1 ? [await loadTimed(kilnJit("baseline", 1, "kiln-1t"))] : [];
     const rivals: Runner[] = [];
@@ -226,6 +251,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     // a float16 model's float32 twin takes float32 feeds (the same seeded numbers, not rounded)
     const floatFeeds = async () => feedsOf(specs.map((s) => (s.dtype === "float16" ? { ...s, dtype: "float32" as const } : s)));
     const floats = o.floatModel ? [await loadTimed({ ...kilnJit(), name: "kiln-float" }, o.floatModel, await floatFeeds())] : [];
+    const pinned = pinnedJit ? [await loadTimed(pinnedJit)] : [];
     const against = o.reference ? "reference" : o.vs[0];
     const want = o.reference ?? (rivals.length ? await rivals[0].run() : undefined);
     const check = async (r: Runner) => (want ? compareOutputs(await r.run(), want, against!, o.tolerance) : { ok: true, maxAbsErr: 0, against: "none" });
@@ -233,7 +259,8 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     for (const k of kilns) checks.push(await check(k));
     const probe = o.probe === false ? undefined : await peakRunner([2, 16]);
     const probeRunner: Runner[] = probe ? [{ run: async () => { probe.run(); return {}; }, release: async () => {} }] : [];
-    const times = await alternate([...kilns, ...rivals, ...floats, ...single, ...probeRunner], o.runs, o.warmup, o.budgetMs);
+    const identical = pinned.length ? sameBits(await kilns[0].run(), await pinned[0].run()) : false;
+    const times = await alternate([...kilns, ...rivals, ...floats, ...pinned, ...single, ...probeRunner], o.runs, o.warmup, o.budgetMs);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
     const firstRunMs = (engine: string) => fresh?.[engine as LoadEngine]?.firstRunMs;
@@ -255,8 +282,12 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
       const t = timing(inProcess.get("kiln-float")!, times[kilns.length + rivals.length]);
       result["kiln-float"] = { ...t, speedup: round(t.medianMs / kiln.medianMs, 2) };
     }
+    if (pinned.length) {
+      const t = timing(loadMs("kiln-pinned"), times[kilns.length + rivals.length + floats.length], firstRunMs("kiln-pinned"));
+      result["kiln-pinned"] = { ...t, ratio: round(kiln.medianMs / t.medianMs, 3), loadRatio: round(kiln.loadMs / t.loadMs, 2), identical };
+    }
     if (single.length) {
-      const t = timing(inProcess.get("kiln-1t")!, times[kilns.length + rivals.length + floats.length]);
+      const t = timing(inProcess.get("kiln-1t")!, times[kilns.length + rivals.length + floats.length + pinned.length]);
       result["kiln-1t"] = t;
       result.scaling = round(t.medianMs / kiln.medianMs, 2);
     }

@@ -12,10 +12,10 @@
 // the compiler: the parent compiles the artifacts and describes the feeds.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { kilnAot, kilnAotFile, kilnAotPath, kilnJit, rivalEngine, warmUp, type Engine, type RivalName } from "./engines.js";
+import { kilnAot, kilnAotFile, kilnAotPath, kilnJit, rivalEngine, warmUp, type Bounds, type Engine, type RivalName } from "./engines.js";
 import { feedsOf, settleHeap, shapesOf, timed, type FeedSpec } from "./measure.js";
 
-export const LOAD_ENGINES = ["kiln", "kiln-aot", "kiln-aot-path", "kiln-aot-file", "ort-web", "ort-node"] as const;
+export const LOAD_ENGINES = ["kiln", "kiln-pinned", "kiln-aot", "kiln-aot-path", "kiln-aot-file", "ort-web", "ort-node"] as const;
 export type LoadEngine = (typeof LOAD_ENGINES)[number];
 
 export interface ProbeArgs {
@@ -27,6 +27,8 @@ export interface ProbeArgs {
   feeds: FeedSpec[];
   /** kiln-aot-file: the weights file of `model` (a .wasm compiled with --weights) */
   weights?: string;
+  /** kiln (JIT): dims given bounds, compiled once for them (bench/engines.ts kilnJit) */
+  bounds?: Bounds;
 }
 
 export interface ProbeResult {
@@ -48,8 +50,10 @@ export function peakRssKB(): number | undefined {
   }
 }
 
-async function engineNamed(name: LoadEngine, threads: number, weights?: string): Promise<Engine> {
-  if (name === "kiln") return kilnJit("baseline", threads);
+async function engineNamed(name: LoadEngine, threads: number, weights?: string, bounds?: Bounds): Promise<Engine> {
+  if (name === "kiln") return kilnJit("baseline", threads, "kiln", bounds);
+  // a bounded row's pinned build (bench/harness.ts BenchOptions.bounds): the feeds' shapes
+  if (name === "kiln-pinned") return kilnJit("baseline", threads, "kiln-pinned");
   if (name === "kiln-aot") return kilnAot(threads);
   if (name === "kiln-aot-path") return kilnAotPath(threads);
   if (name === "kiln-aot-file") {
@@ -61,10 +65,12 @@ async function engineNamed(name: LoadEngine, threads: number, weights?: string):
 
 export async function probe(a: ProbeArgs): Promise<ProbeResult> {
   if (!(LOAD_ENGINES as readonly string[]).includes(a.engine)) throw new Error(`load-probe: unknown engine ${a.engine}`);
-  const engine = await engineNamed(a.engine, a.threads, a.weights);
+  const engine = await engineNamed(a.engine, a.threads, a.weights, a.bounds);
   // kiln-aot-file warms up on the tiny .wasm through the embedded path: the runtime is the same
   // kiln-aot-path warms up by opening the tiny .wasm's file, as it opens the model's
-  await warmUp(a.engine === "kiln-aot-file" ? kilnAot(a.threads) : engine, new Uint8Array(readFileSync(a.tiny)), a.tiny);
+  // a kiln build for bounds warms up on a tiny model with bounds of its own (kilnJit)
+  if (engine.warmUp) await engine.warmUp();
+  else await warmUp(a.engine === "kiln-aot-file" ? kilnAot(a.threads) : engine, new Uint8Array(readFileSync(a.tiny)), a.tiny);
   // an engine that opens the file itself gets its path: the model's bytes are never read here
   const bytes = engine.open ? undefined : new Uint8Array(readFileSync(a.model));
   const feeds = await feedsOf(a.feeds);

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { tinyModel } from "./engines.js";
+import { tinyModel, type Bounds } from "./engines.js";
 import { settleHeap, type FeedSpec } from "./measure.js";
 import type { LoadEngine, ProbeArgs, ProbeResult } from "./load-probe.js";
 import { median, round } from "./stats.js";
@@ -25,6 +25,8 @@ export interface LoadProbes {
   /** the rivals' thread count */
   threads: number;
   runs: number;
+  /** kiln's JIT compiles for these bounds (a bounded row; `aot` is compiled for them too) */
+  bounds?: Bounds;
 }
 
 export interface MeasuredLoad {
@@ -96,7 +98,7 @@ export async function measureLoads(p: LoadProbes): Promise<Partial<Record<LoadEn
     settleHeap();
     const argsOf = (engine: LoadEngine): ProbeArgs => {
       const aot = engine === "kiln-aot";
-      return { engine, threads: p.threads, model: aot ? files.aot : files.model, tiny: aot ? files.tinyAot : files.tiny, feeds: p.feeds };
+      return { engine, threads: p.threads, model: aot ? files.aot : files.model, tiny: aot ? files.tinyAot : files.tiny, feeds: p.feeds, ...(p.bounds ? { bounds: p.bounds } : {}) };
     };
     // one untimed probe per engine first: in npm run bench the first fresh kiln process of a model
     // read 1.1-1.8 s where the later ones read 0.72-0.98 s (seeded ResNet-50, four runs; not after

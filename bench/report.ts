@@ -51,14 +51,17 @@ function loadHow(results: BenchResult[]): string {
 
 export function formatTable(m: Machine, results: BenchResult[], notes: string[] = []): string {
   const head = [
-    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | kiln on the float32 model (quantized and float16 rows): median ms, its ms / this row's | kiln 2 threads median ms (min) | kiln 2 threads / kiln 1 thread | ort-web 2 threads median ms | speedup vs ort-web 2 threads |",
+    "| model | kiln median ms (min) | ort-web median ms (min) | speedup vs ort-web | ort-node median ms | kiln JIT load ms (first run) | kiln AOT load ms (first run) | ort-web load ms (first run) | outputs | kiln relaxed SIMD median ms (min), speedup vs ort-web | peak loop GFLOPS in rotation | kiln on the float32 model (quantized and float16 rows): median ms, its ms / this row's; bounded rows: kiln pinned median ms, bounded / pinned, JIT load pinned ms, bounded / pinned | kiln 2 threads median ms (min) | kiln 2 threads / kiln 1 thread | ort-web 2 threads median ms | speedup vs ort-web 2 threads |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:|",
   ];
   const rows = results.map((r) => {
     const web = r["ort-web"];
     const ok = r.kiln.ok ? `ok (max err ${r.kiln.maxAbsErr.toExponential(1)})` : `**WRONG** (max err ${r.kiln.maxAbsErr.toExponential(1)})`;
     const fl = r["kiln-float"];
-    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x` : "—"} | ${threadsCells(r.twoThreads)} |`;
+    const pin = r["kiln-pinned"];
+    const other = fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x`
+      : pin ? `pinned ${f(pin.medianMs)}, ${f(pin.ratio, 3)}x${pin.identical ? " (bit-identical)" : " (**outputs differ**)"}; load ${f(pin.loadMs)}, ${f(pin.loadRatio, 2)}x` : "—";
+    return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${other} | ${threadsCells(r.twoThreads)} |`;
   });
   return [
     `# kiln benchmark`,

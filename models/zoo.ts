@@ -114,3 +114,24 @@ export function buildZooGraph(name: string, seed = 42): Graph {
 export function buildZooModel(name: string, seed = 42): Uint8Array {
   return exportModel(buildZooGraph(name, seed), { producer: "kiln-zoo" });
 }
+
+/** The zoo's encoders (the rows of ZOO built from encoderLayer), whose sequence dim symbolicSeq can name. */
+export const SEQUENCE_MODELS = ["minilm", "encoder"];
+
+/**
+ * A zoo encoder with its sequence dim symbolic, as an exporter with dynamic axes writes it: input
+ * and output [1, dim, hidden], the attention's head reshapes [1, -1, heads, head size] (their
+ * target shapes are the builder's `*.split_shape` and `*.merge_shape` constants), no value_info
+ * for the intermediates. The same seeded weights as buildZooModel's: pinned at the zoo's length it
+ * computes the same.
+ */
+export function symbolicSeqModel(name: string, dim = "seq", seed = 42): Uint8Array {
+  if (!SEQUENCE_MODELS.includes(name)) throw new KilnError("BAD_INPUT", `zoo model ${JSON.stringify(name)} has no sequence dim; those with one are ${SEQUENCE_MODELS.join(", ")}`);
+  const g = buildZooGraph(name, seed);
+  for (const v of g.values.values()) if (v.const && /\.(split|merge)_shape$/.test(v.name)) (v.const.data as BigInt64Array)[1] = -1n;
+  for (const n of [...g.inputs, ...g.outputs]) {
+    const v = g.values.get(n)!;
+    v.shape = v.shape!.map((d, k) => (k === 1 ? dim : d));
+  }
+  return exportModel(g, { producer: "kiln-zoo", valueInfo: false });
+}

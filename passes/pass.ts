@@ -28,6 +28,12 @@ export interface Pass {
   /** one sentence for --help and the README */
   readonly description: string;
   readonly options?: Readonly<Record<string, PassOption>>;
+  /**
+   * the pass changes no node, shape or constant: it records decisions for code generation
+   * (kernel variants, the memory plan). The probes of a symbolic build, which only read the
+   * graph's structure, shapes and constants, skip it (compiler/driver/symbolic.ts).
+   */
+  readonly recordsOnly?: boolean;
   run(graph: Graph, ctx: PassContext): PassStats | void | Promise<PassStats | void>;
 }
 

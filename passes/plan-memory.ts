@@ -164,6 +164,7 @@ function placeInOrder(buffers: Buffer[]): void {
 export const planMemoryPass: Pass = {
   name: "plan-memory",
   description: "assigns intermediates offsets in one arena from liveness intervals (greedy by size), aliasing reshapes and reusing inputs in place for elementwise ops",
+  recordsOnly: true,
   run(graph) {
     const plan = (graph.memoryPlan = planMemory(graph));
     return { arenaBytes: plan.arenaBytes, naiveBytes: plan.naiveBytes, bytesSaved: plan.naiveBytes - plan.arenaBytes, lowerBoundBytes: plan.lowerBoundBytes };

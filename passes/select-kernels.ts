@@ -43,5 +43,6 @@ export const selectKernelsPass: Pass = {
   name: "select-kernels",
   description: "records the kernel variant that runs each layer (winograd-f4x4, im2col-gemm, ...), as the code generator chooses it",
   options: { kernels: { default: "", description: "variants to force or forbid, e.g. -winograd (as KILN_KERNELS)" } },
+  recordsOnly: true,
   run: (graph, ctx) => selectKernels(graph, parseKernelSelection(String(ctx.options?.kernels ?? ""))),
 };

@@ -128,6 +128,24 @@ describe("kiln bench", () => {
     await expect(cmdBench(parseArgs([wasmFile], BENCH_FLAGS, "bench"))).rejects.toThrow(/BAD_INPUT: .*compiled kiln module.*give it the \.onnx/);
   });
 
+  it("a bounded row: kiln compiled once for the bounds, its build pinned at the feeds' shapes timed beside it, outputs compared bit for bit", async () => {
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[n,5]
+const %w : float32[5,7] = dense<[${Array.from({ length: 35 }, (_, i) => ((i * 37) % 11) / 10 - 0.5).join(", ")}]>
+%m : float32[n,7] = MatMul(%x, %w) {name="mm"}
+%y : float32[n,7] = Relu(%m) {name="act"}
+output %y`));
+    const r = await benchModel("tiny bounded", bytes, { vs: ["ort-node"], threads: 1, runs: 3, warmup: 3, shapes: { x: [3, 5] }, bounds: { n: [1, 9] }, loadRuns: 0, probe: false });
+    expect(r.kiln.ok).toBe(true);
+    const pinned = r["kiln-pinned"]!;
+    expect(pinned.identical).toBe(true);
+    expect(pinned.ratio).toBeCloseTo(r.kiln.medianMs / pinned.medianMs, 2);
+    expect(pinned.loadRatio).toBeGreaterThan(0);
+    // the bounded build is the one the row runs: its session's manifest has the symbol
+    await expect(benchModel("tiny bounded", bytes, { vs: ["ort-node"], threads: 1, runs: 3, warmup: 3, shapes: { x: [3, 5] }, bounds: { n: [4, 9] }, loadRuns: 0, probe: false }))
+      .rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,5\] but the model was compiled for n 4..9/);
+  });
+
   it("catches a wrong answer: outputs of a different model are reported with their error", async () => {
     const feeds = { x: tensor({ dims: [3, 5] }, 1) };
     const wrong = await runOrt(tinyModel("Sigmoid"), feeds);

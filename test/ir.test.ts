@@ -71,6 +71,47 @@ output %b`);
   });
 });
 
+describe("Graph.copy (a symbolic build's probes)", () => {
+  it("copies nodes, values and lists, shares constant tensors, and leaves the original as it was", () => {
+    const g = parseGraph(text);
+    const before = printGraph(g);
+    const c = g.copy()!;
+    expect(printGraph(c)).toBe(before);
+    expect(c.values.get("w")!.const).toBe(g.values.get("w")!.const);
+    // the copy's changes stay in the copy: shapes, attribute lists, nodes, inputs
+    c.values.get("y")!.shape![0] = 7;
+    (c.node("split").attrs.split.value as number[])[0] = 2;
+    c.removeNode("r");
+    c.inputs.pop();
+    expect(printGraph(g)).toBe(before);
+    expect(g.values.get("y")!.shape).toEqual(["N", 2]);
+    expect(g.node("split").attrs.split.value).toEqual([1, 1]);
+    expect(g.nodeList().map((n) => n.name)).toContain("r");
+    expect(g.inputs).toEqual(["x", "weird name"]);
+    // a new node named as an existing one gets the name the original would give it
+    const add = (h: typeof g) => h.addNode({ name: "mm", op: "Relu", domain: "", inputs: ["x"], outputs: [h.uniqueValueName("extra")], attrs: {} }).name;
+    expect(add(g.copy()!)).toBe(add(g));
+  });
+
+  it("is undefined for a graph with subgraphs (their graphs would be shared)", () => {
+    const g = parseGraph(`kiln.graph opsets("" = 13)
+input %c : bool[]
+input %x : float32[2]
+%y : float32[2] = If[else_branch=graph, then_branch=graph](%c) {name="if"}
+  graph else_branch {
+    %n : float32[2] = Neg(%x) {name="neg"}
+    output %n
+  }
+  graph then_branch {
+    %m : float32[2] = Relu(%x) {name="relu"}
+    output %m
+  }
+output %y
+`);
+    expect(g.copy()).toBeUndefined();
+  });
+});
+
 describe("ONNX import/export", () => {
   it("exported IR re-imports to the same text", async () => {
     const g = parseGraph(`kiln.graph opsets("" = 13)

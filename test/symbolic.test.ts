@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { onnx } from "../compiler/onnx/proto.js";
 import { encodeTensor } from "../compiler/onnx/tensor.js";
 import { runOrt } from "./util/ort.js";
-import { buildZooGraph } from "../models/zoo.js";
+import { buildZooGraph, symbolicSeqModel } from "../models/zoo.js";
 import { kiln } from "./util/cli.js";
 
 /** every non-constant value's dim `at` made the dim_param `name` (the builder makes static dims) */
@@ -56,17 +56,21 @@ describe("symbolic dims", () => {
     }
   });
 
-  it("runs only this run's rows: rows past them keep what was there", async () => {
+  it("runs only this run's rows, or the GEMM's last row tile reaching into the padding: rows past them keep what was there", async () => {
     const { bytes, out } = mlp();
-    const model = await load(bytes, { shapes: { seq: [1, 64] } });
-    const session = model.session!;
-    const full = session.runInPlace({ x: { data: feed(64 * 64, 1), dims: [64, 64] } })[out];
-    const slot = new Float32Array(full.data.buffer, full.data.byteOffset, 64 * 64);
-    slot.fill(NaN, 7 * 64);
-    const small = session.runInPlace({ x: { data: feed(7 * 64, 2), dims: [7, 64] } })[out];
-    expect(small.dims).toEqual([7, 64]);
-    expect(Array.from(small.data as Float32Array).every(Number.isFinite)).toBe(true);
-    expect(slot.subarray(7 * 64).every(Number.isNaN)).toBe(true);
+    // bound 63 (odd): the GEMMs compile their row tails, and run exactly the 7 rows; bound 64 (a
+    // whole number of 2-row tiles): an odd run's last tile takes one padding row (row 7) with it
+    for (const [max, kept] of [[63, 7], [64, 8]]) {
+      const model = await load(bytes, { shapes: { seq: [1, max] } });
+      const session = model.session!;
+      const full = session.runInPlace({ x: { data: feed(max * 64, 1), dims: [max, 64] } })[out];
+      const slot = new Float32Array(full.data.buffer, full.data.byteOffset, max * 64);
+      slot.fill(NaN, 7 * 64);
+      const small = session.runInPlace({ x: { data: feed(7 * 64, 2), dims: [7, 64] } })[out];
+      expect(small.dims).toEqual([7, 64]);
+      expect(Array.from(small.data as Float32Array).every(Number.isFinite)).toBe(true);
+      expect(slot.subarray(kept * 64).every(Number.isNaN), `bound ${max}`).toBe(true);
+    }
   });
 
   it("pinning a dim is today's fully specialized module", async () => {
@@ -287,24 +291,27 @@ describe("symbolic dims", () => {
 
     it("an encoder's attention ([heads, seq, seq] scores, softmax over seq, P V summing over seq) runs every length in one module, padding poisoned with NaN", async () => {
       const { bytes, input, output } = encoder();
-      // 57: three whole 16-column panels of scores and a tail panel of 9
-      const model = await load(bytes, { shapes: { seq: [1, 57] } });
-      const session = model.session!;
-      const { memory } = session.manifest;
-      // the activations live past the model's weights and before the kernels' constants: NaN
-      // everywhere there before each run, so a kernel reading past this run's extents shows
-      const arena = [memory.regions[0].offset + memory.regions[0].bytes, memory.regions[1]?.offset ?? memory.bytes] as const;
-      for (const s of [57, 1, 33, 2, 7, 49, 57, 16, 48]) {
-        const data = feed(s * 64, s);
-        const first = session.runInPlace({ [input]: { data, dims: [1, s, 64] } })[output];
-        new Float32Array(first.data.buffer, arena[0], (arena[1] - arena[0]) / 4).fill(NaN);
-        const got = await model.run({ [input]: { data, dims: [1, s, 64] } });
-        const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
-        expect(got[output].dims).toEqual([1, s, 64]);
-        expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+      // 57: three whole 16-column panels of scores and a tail panel of 9, and odd: the GEMMs'
+      // row tails compiled; 56: even, an odd run's last row tile reaches into the padding rows
+      for (const max of [57, 56]) {
+        const model = await load(bytes, { shapes: { seq: [1, max] } });
+        const session = model.session!;
+        const { memory } = session.manifest;
+        // the activations live past the model's weights and before the kernels' constants: NaN
+        // everywhere there before each run, so a kernel reading past this run's extents shows
+        const arena = [memory.regions[0].offset + memory.regions[0].bytes, memory.regions[1]?.offset ?? memory.bytes] as const;
+        for (const s of [max, 1, 33, 2, 7, 49, max, 16, 48]) {
+          const data = feed(s * 64, s);
+          const first = session.runInPlace({ [input]: { data, dims: [1, s, 64] } })[output];
+          new Float32Array(first.data.buffer, arena[0], (arena[1] - arena[0]) / 4).fill(NaN);
+          const got = await model.run({ [input]: { data, dims: [1, s, 64] } });
+          const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
+          expect(got[output].dims).toEqual([1, s, 64]);
+          expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s} of 1..${max}`).toBe("ok");
+        }
+        expect(model.modulesCompiled).toBe(1);
+        expect(session.manifest.layers.filter((l) => l.op === "Einsum").length).toBe(4);
       }
-      expect(model.modulesCompiled).toBe(1);
-      expect(session.manifest.layers.filter((l) => l.op === "Einsum").length).toBe(4);
     });
 
     it("P V sums over more than the packed GEMM's K block (384) as one run-time block", async () => {
@@ -316,6 +323,25 @@ describe("symbolic dims", () => {
         const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
         expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
       }
+    });
+
+    it("the zoo MiniLM with seq symbolic (the bench row's model) compiles once for 1..512 and matches onnxruntime at 1, 77 and 128; at 128 bit for bit the build pinned there", async () => {
+      const bytes = symbolicSeqModel("minilm");
+      const model = await load(bytes, { shapes: { seq: [1, 512] }, cache: false });
+      const pinned = await load(bytes, { shapes: { seq: 128 }, cache: false });
+      expect(model.session!.manifest.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["seq", 1, 512]]);
+      expect(pinned.session!.manifest.symbols).toBeUndefined();
+      for (const s of [1, 77, 128]) {
+        const data = feed(s * 384, s);
+        const got = await model.run({ hidden_states: { data, dims: [1, s, 384] } });
+        const out = Object.keys(got)[0];
+        const want = await runOrt(bytes, { hidden_states: { dtype: "float32", dims: [1, s, 384], data } });
+        expect(got[out].dims).toEqual([1, s, 384]);
+        expect(compareTensors(got[out], want[out], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+        const bits = (t: { data: unknown }) => Buffer.from((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, (t.data as Float32Array).byteLength);
+        if (s === 128) expect(bits(got[out]).equals(bits((await pinned.run({ hidden_states: { data, dims: [1, s, 384] } }))[out]))).toBe(true);
+      }
+      expect(model.modulesCompiled).toBe(1);
     });
 
     it("where P V sums over more than the packed kernel's longest run-time K, UNSUPPORTED_OP says why", async () => {

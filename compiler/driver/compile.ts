@@ -209,9 +209,14 @@ function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
   checkMemory(worst, limits, at);
 }
 
-/** Run the optimization pipeline of options.level over a prepared graph (mutates it), after `quantize`'s passes when given. */
-export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan): Promise<PassStat[]> {
-  const stats = await runPasses(graph, [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)], { evaluate: evaluateNode }, {
+/**
+ * Run the optimization pipeline of options.level over a prepared graph (mutates it), after
+ * `quantize`'s passes when given. `rewritesOnly` leaves out the passes that only record decisions
+ * for code generation (Pass.recordsOnly): a symbolic build's probes, which are never generated.
+ */
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan, rewritesOnly = false): Promise<PassStat[]> {
+  const pipeline = [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)].filter((p) => !rewritesOnly || !p.recordsOnly);
+  const stats = await runPasses(graph, pipeline, { evaluate: evaluateNode }, {
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
     options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) } },
@@ -246,20 +251,25 @@ export async function prepareAndOptimize(graph: Graph, options: CompileOptions):
 
 /**
  * prepareGraph then optimizeGraph; with dims given bounds in options.shapes, at probe values of
- * them on fresh imports of the model and at their upper bounds (symbolic.ts prepareSymbolic)
+ * them on copies of the graph as imported and at their upper bounds (symbolic.ts prepareSymbolic)
  */
 async function prepareOptimized(graph: Graph, options: CompileOptions, quantize: QuantizePlan | undefined): Promise<PassStat[]> {
   const dims = resolveDimOptions(graph, options.shapes);
-  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options) => {
+  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, probe = false) => {
     await prepareGraph(g, { ...opts, shapes });
-    return optimizeGraph(g, { ...opts, shapes }, quantize);
+    return optimizeGraph(g, { ...opts, shapes }, quantize, probe);
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));
   if (quantize) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}: quantize takes pinned dims only so far`);
-  if (!reimport(graph)) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
+  // a probe's graph: a copy of the graph as imported (its weights shared, nothing decoded again),
+  // else (subgraphs) a fresh import of its bytes
+  const remake = () => graph.copy() ?? reimport(graph);
+  const first = remake();
+  if (!first) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
+  const probes = [first];
   const quiet = { ...options, dump: undefined, onProgress: undefined };
-  return prepareSymbolic(graph, () => reimport(graph)!, dims, (g, shapes) => once(g, shapes, g === graph ? options : quiet));
+  return prepareSymbolic(graph, () => probes.pop() ?? remake()!, dims, (g, shapes, probe) => once(g, shapes, probe ? quiet : options, probe));
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

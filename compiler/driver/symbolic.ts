@@ -11,6 +11,7 @@ import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
 import { evalDim } from "../../runtime/dims.js";
 import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { Graph, Tensor } from "../ir/graph.js";
+import { isLazyTensor, tensorBytes } from "../ir/raw.js";
 import { hasTrait, opDef } from "../ops/index.js";
 
 export type ShapesOption = Record<string, readonly number[] | number>;
@@ -84,22 +85,30 @@ interface Snapshot {
 const UNTOUCHED = -1;
 
 function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
-  const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, Math.min(t.data.byteLength, storageBytes(t.dtype, elements)));
+  const all = tensorBytes(t);
+  const bytes = all.subarray(0, Math.min(all.byteLength, storageBytes(t.dtype, elements)));
   let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
   return h >>> 0;
 }
 
 /**
- * The arrays of the constants a graph holds before it is prepared: a constant still holding one
- * after the pipeline is the model's own initializer, untouched, the same at every probe (its
- * content is not hashed: MiniLM's 90 MB of weights four times over took seconds)
+ * The constants a graph holds before it is prepared, and their arrays: a constant still holding
+ * one after the pipeline is the model's own initializer, untouched, the same at every probe (its
+ * content is not hashed: MiniLM's 90 MB of weights four times over took seconds). A tensor still
+ * raw bytes (compiler/ir/raw.ts) is known by itself: reading its `data` would build its array.
  */
 function initializerData(graph: Graph): Set<unknown> {
   const data = new Set<unknown>();
-  for (const v of graph.values.values()) if (v.const) data.add(v.const.data);
+  for (const v of graph.values.values()) {
+    if (!v.const) continue;
+    data.add(v.const);
+    if (!isLazyTensor(v.const)) data.add(v.const.data);
+  }
   return data;
 }
+
+const isUntouched = (t: Tensor, untouched: ReadonlySet<unknown>) => untouched.has(t) || (!isLazyTensor(t) && untouched.has(t.data));
 
 function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
   const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
@@ -114,7 +123,7 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
     const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c) });
+      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c) });
     });
   }
   for (const o of graph.outputs) {
@@ -125,7 +134,7 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
 }
 
 /**
- * Distinct probe values per symbol (three each), inside the bounds where they allow, avoiding 1,
+ * Distinct probe values per symbol (two each), inside the bounds where they allow, avoiding 1,
  * the model's static dims and each other: the largest below the upper bound first (primes, then
  * any), since passes' size thresholds (a product big enough for the packed kernel) then decide as
  * at the bound, which is the graph compiled; then values past the bound.
@@ -137,8 +146,8 @@ function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>)
     const lo = Math.max(2, s.min);
     const pool: number[] = [];
     const ok = (v: number) => !avoid.has(v) && !taken.has(v) && !pool.includes(v);
-    for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 3; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
-    for (let v = s.max + 1; pool.length < 3; v++) if (ok(v)) pool.push(v);
+    for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 2; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
+    for (let v = s.max + 1; pool.length < 2; v++) if (ok(v)) pool.push(v);
     pool.forEach((v) => taken.add(v));
     return pool;
   });
@@ -147,33 +156,42 @@ function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>)
 /**
  * Prepare (and optimize) `graph` at the symbols' upper bounds and fresh copies (`remake`) at probe
  * values, then set graph.symbolic: each varying value's dims as expressions of the symbols.
- * `run` prepares and optimizes a graph for input shapes.
+ * `run` prepares and optimizes a graph for input shapes; a probe (`probe` true) is only read for
+ * its structure, shapes and constants, never generated, so it may skip what records decisions
+ * for code generation.
  */
 export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
-  run: (g: Graph, shapes: Record<string, number[]> | undefined) => Promise<T>): Promise<T> {
+  run: (g: Graph, shapes: Record<string, number[]> | undefined, probe: boolean) => Promise<T>): Promise<T> {
   const { symbols } = dims;
   const avoid = new Set<number>();
   for (const v of graph.values.values()) for (const d of v.shape ?? []) if (typeof d === "number") avoid.add(d);
-  const probes = probeValues(symbols, avoid);
+  const values = probeValues(symbols, avoid);
   const k = symbols.length;
-  // a 2^k grid of the first two values of each symbol fits multilinear polynomials exactly; the third values check the fit
+  const max = symbols.map((s) => s.max);
+  // a 2^k grid of each symbol's first probe value and its upper bound fits multilinear
+  // polynomials exactly (the grid's corner at the bounds is the graph compiled: it is not probed
+  // again); the second values, off the grid, check the fit
+  const probes = values.map((p, i) => [p[0], max[i]]);
   const points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
-  const check = probes.map((p) => p[2]);
+  const check = values.map((p) => p[1]);
   const snaps: Snapshot[] = [];
-  for (const values of [...points, check]) {
+  for (const at of [...points.slice(0, -1), check]) {
     const g = remake();
     const untouched = initializerData(g);
     try {
-      await run(g, dims.at(values));
+      await run(g, dims.at(at), true);
     } catch (e) {
       if (!(e instanceof KilnError)) throw e;
-      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${values[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
     }
     snaps.push(snapshot(g, untouched));
   }
   const untouched = initializerData(graph);
-  const result = await run(graph, dims.at(symbols.map((s) => s.max)));
+  const result = await run(graph, dims.at(max), false);
   const main = snapshot(graph, untouched);
+  // the grid in order (its last corner the graph compiled), then the check
+  const grid = [...snaps.slice(0, -1), main];
+  const checked = snaps[snaps.length - 1];
   const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
   const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
     `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
@@ -188,13 +206,13 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   for (const n of graph.topoOrder()) for (const o of n.outputs) producer.set(o, n);
   const exprs = new Map<string, DimExpr[]>();
   for (const [name, maxDims] of main.shapes) {
-    const seen = snaps.map((s) => s.shapes.get(name));
+    const seen = [...grid, checked].map((s) => s.shapes.get(name));
     const where = producer.get(name);
     if (seen.some((d) => !d || d.length !== maxDims.length)) throw depends(`the rank of ${JSON.stringify(name)}`, where);
     const e = maxDims.map((_, j) => fit(seen.slice(0, points.length).map((d) => d![j]), probes));
     e.forEach((x, j) => {
-      const ok = x !== undefined && evalDim(x, check) === seen[points.length]![j] && evalDim(x, symbols.map((s) => s.max)) === maxDims[j];
-      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${[...snaps.map((s) => s.shapes.get(name)![j]), maxDims[j]].join(", ")} at the probes and the bounds) is not a polynomial of the symbols that kiln takes, so it`, where);
+      const ok = x !== undefined && evalDim(x, check) === seen[points.length]![j];
+      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${seen.map((d) => d![j]).join(", ")} at ${[...points, check].map((p) => symbols.map((s, i) => `${s.name}=${p[i]}`).join(" ")).join(", ")}) is not a polynomial of the symbols that kiln takes, so it`, where);
     });
     if (e.some((x) => typeof x !== "number")) exprs.set(name, e as DimExpr[]);
   }

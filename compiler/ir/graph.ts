@@ -197,6 +197,33 @@ export class Graph {
     return this.opsets.get(domain === "ai.onnx" ? "" : domain) ?? 0;
   }
 
+  /**
+   * A copy of this graph as imported, before inference or any pass: its own nodes, values, lists
+   * and naming state, the constants' tensors shared (no step writes into a tensor: a rewrite puts
+   * a new one in Value.const), so a copy decodes nothing and copies no weights (the probes of a
+   * symbolic build, compiler/driver/symbolic.ts). Undefined for a graph with subgraphs (If, Loop,
+   * Scan bodies), whose graphs a copy would share, and for a subgraph.
+   */
+  copy(): Graph | undefined {
+    if (this.outer || this.memoryPlan || this.symbolic) return undefined;
+    const nodes = this.nodeList();
+    if (nodes.some((n) => n.body || Object.values(n.attrs).some((a) => a.type === "graph"))) return undefined;
+    const g = new Graph();
+    for (const v of this.values.values()) g.values.set(v.name, { ...v, ...(v.shape ? { shape: [...v.shape] } : {}), ...(v.items ? { items: [...v.items] } : {}) });
+    for (const n of nodes) {
+      const attrs = Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, (Array.isArray(a.value) ? { ...a, value: [...a.value] } : { ...a }) as Attr]));
+      g.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs, ...(n.meta ? { meta: { ...n.meta } } : {}) });
+    }
+    for (const [base, next] of this.suffixes) g.suffixes.set(base, next);
+    g.inputs = [...this.inputs];
+    g.outputs = [...this.outputs];
+    g.opsets = new Map(this.opsets);
+    g.frozenInputs = this.frozenInputs.map((f) => ({ ...f }));
+    g.containers = { inputs: this.containers.inputs.map((c) => ({ ...c })), outputs: this.containers.outputs.map((c) => ({ ...c })) };
+    g.info = this.info;
+    return g;
+  }
+
   uniqueNodeName(base: string): string {
     if (!this.entries.has(base)) return base;
     // resume where the last search for this base ended: many nodes made from one base stay linear

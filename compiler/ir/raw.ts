@@ -59,6 +59,9 @@ export function writeTensorBytes(t: Tensor, into: Uint8Array): void {
 /** The (file, offset, length) reference of a tensor read on demand from external data, else undefined. */
 export const externalRef = (t: Tensor): string | undefined => (t instanceof ExternalTensor ? t.ref : undefined);
 
+/** Whether t is still raw bytes or a reference to external data (reading its `data` would build an array, or read the file). */
+export const isLazyTensor = (t: Tensor): boolean => t instanceof RawTensor || t instanceof ExternalTensor;
+
 /** A tensor of `dims` whose elements are `raw` (little-endian, exactly storageBytes(dtype, size) bytes). */
 export function rawTensor(dtype: DTypeName, dims: readonly number[], raw: Uint8Array): Tensor {
   return new RawTensor(dtype, [...dims], raw);

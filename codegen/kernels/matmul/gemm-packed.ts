@@ -127,8 +127,10 @@ export interface PackedGemmSpec {
   ownScratch?: ThreadCtx;
   /**
    * a symbolic row count (KernelCtx.runtimeExtent): the rows of this run, at most M (the padded
-   * layout's: strides and scratch are M's). Whole MR tiles up to it, then its tail (each possible
-   * tail length compiled, one chosen at run time). Not with threads or packedA.
+   * layout's: strides and scratch are M's). Whole MR tiles up to it; with M a multiple of MR, the
+   * last tile of a run's rows reaches into the padding rows of A and C (C's rows past the run's
+   * may change), else its tail (each possible tail length compiled, one chosen at run time). Not
+   * with threads or packedA.
    */
   rows?: () => Expr;
   /**
@@ -286,7 +288,13 @@ class Emitter {
     const Pfull = Math.floor(N / t.nr);
     const tailCols = N % t.nr;
     const rows = fn.local(binaryen.i32), full = fn.local(binaryen.i32);
-    const code: Expr[] = [rows.set(rowsOf()), full.set(m.i32.sub(rows.get(), m.i32.rem_u(rows.get(), m.i32.const(t.mr))))];
+    // the bound a whole number of MR tiles: a run's row tail is one more whole tile, its rows past
+    // the run's in the padding of A and C (the run's rows are fewer than M then), where a value
+    // may be anything (docs/ARCHITECTURE.md "Symbolic dims"), so no tail tile is compiled;
+    // else each possible tail is, and one runs
+    const whole = M % t.mr === 0;
+    const down = (x: () => Expr) => m.i32.sub(x(), m.i32.rem_u(x(), m.i32.const(t.mr)));
+    const code: Expr[] = [rows.set(rowsOf()), full.set(down(whole ? () => m.i32.add(rows.get(), m.i32.const(t.mr - 1)) : () => rows.get()))];
     // a symbolic N: the whole panels to run, and whether the tail panel holds some of this run's columns
     const colsOf = this.s.cols;
     const panels = colsOf && fn.local(binaryen.i32), tailOn = colsOf && fn.local(binaryen.i32);
@@ -305,7 +313,7 @@ class Emitter {
       return this.rowBlock(kb, ib, end, cols);
     }, t.mc));
     const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
-    for (let r = 1; r < t.mr && r <= M; r++) {
+    for (let r = 1; r < t.mr && r <= M && !whole; r++) {
       const each = (f: (p: Local) => Expr[]) => (panels ? fn.loopDyn(m.i32.const(0), panels.get(), f) : fn.loop(Pfull, f));
       const tail = tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop();
       code.push(m.if(m.i32.eq(m.i32.sub(rows.get(), full.get()), m.i32.const(r)), fn.block([
