@@ -13,7 +13,18 @@ import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { hasTrait, opDef } from "../ops/index.js";
 
-export type ShapesOption = Record<string, readonly number[] | number>;
+export type ShapesOption = Record<string, readonly number[] | number | string>;
+
+/**
+ * A dim given as a sum of other dims and integers (`total: "past+seq"`): a dim the model names
+ * apart that is always their sum (GPT-2's attention mask and present key/values over past and new
+ * tokens). Its terms, each a dim name or an integer; undefined when `v` is no such sum.
+ */
+export function parseDimSum(v: string): (string | number)[] | undefined {
+  const terms = v.split("+").map((t) => t.trim());
+  if (terms.some((t) => !/^(\d+|[A-Za-z_][\w.:-]*)$/.test(t))) return undefined;
+  return terms.map((t) => (/^\d+$/.test(t) ? Number(t) : t));
+}
 
 export interface DimOptions {
   /** input shapes (by input name), pinned dims substituted: today's option */
@@ -39,6 +50,7 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   const given: Record<string, number[]> = {};
   const pins = new Map<string, number>();
   const symbols: SymbolInfo[] = [];
+  const sums = new Map<string, (string | number)[]>();
   const dims = dimNames(graph);
   const isInput = (n: string) => graph.inputs.includes(n) || graph.frozenInputs.some((f) => f.name === n);
   for (const [name, v] of Object.entries(shapes ?? {})) {
@@ -48,18 +60,29 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
       throw new KilnError("BAD_OPTION", `${at}: the model has no input and no dim named ${JSON.stringify(name)}; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}` +
         (dims.size ? `, dims ${listed([...dims].map((d) => JSON.stringify(d)))}` : ", and it names no dims"));
     }
+    if (typeof v === "string") {
+      const terms = parseDimSum(v);
+      if (!terms) throw new KilnError("BAD_OPTION", `${at}: ${JSON.stringify(v)} is not a sum of dims and integers ("past+seq", "seq+1")`);
+      sums.set(name, terms);
+      continue;
+    }
     // a number pins the dim ([n] too: the command line's seq=128)
     if (typeof v === "number" || v.length === 1) { pins.set(name, typeof v === "number" ? v : v[0]); continue; }
     if (v.length !== 2) throw new KilnError("BAD_OPTION", `${at}: a dim takes a number (pinned) or bounds [min, max], got [${v.join(",")}]`);
     const [min, max] = v;
     if (min > max) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}] have min over max`);
-    if (min < 1) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}]: dim ${name} may not be 0 in kiln's symbolic form; give min 1 or more (or pin it: ${name}: 0)`);
+    if (min < 0) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}]: a dim is at least 0`);
     if (min === max) pins.set(name, min);
     else symbols.push({ name, min, max });
+  }
+  for (const [name, terms] of sums) {
+    const unknown = terms.filter((t) => typeof t === "string" && !pins.has(t) && !symbols.some((s) => s.name === t));
+    if (unknown.length) throw new KilnError("BAD_OPTION", `shapes.${name}: ${listed(unknown.map((t) => JSON.stringify(t)))} must be given a value or bounds in shapes too (a sum is over dims given)`);
   }
   const at = (values: readonly number[]): Record<string, number[]> | undefined => {
     const bound = new Map(pins);
     symbols.forEach((s, i) => bound.set(s.name, values[i]));
+    for (const [name, terms] of sums) bound.set(name, terms.reduce<number>((a, t) => a + (typeof t === "number" ? t : bound.get(t)!), 0));
     const out: Record<string, number[]> = { ...given };
     for (const i of graph.inputs) {
       const shape = graph.values.get(i)?.shape;
