@@ -156,8 +156,9 @@ describe("symbolic dims", () => {
     await expect(load(exportModel(r.graph, { valueInfo: false }), { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: ReduceMean \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\]/);
   });
 
-  it("a constant that depends on the dim's value is UNSUPPORTED_OP telling to pin it", async () => {
-    // x / seq: the divisor folds to a constant at compile time, which one module cannot serve
+  it("a value computed from the dim's value runs in the module (symbolic-unfold.ts), each length as onnxruntime-node", async () => {
+    // x / seq: the divisor folds to a different constant at each probe; its Shape -> Gather -> Cast
+    // are copied to run in the module, the Shape reading this run's seq
     const b = new ModelBuilder(3);
     const x = b.input("x", [1, 8]);
     const shape = b.node("Shape", [x], [2]);
@@ -169,7 +170,16 @@ describe("symbolic dims", () => {
     symbolize(b.graph, "seq");
     for (const v of [shape, n, f]) b.graph.values.get(v)!.shape = [v === shape ? 2 : 1];
     const bytes = exportModel(b.graph, { valueInfo: false });
-    await expect(load(bytes, { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: .* depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { seq: [1, 32] }, level });
+      for (const s of [32, 1, 7, 20]) {
+        const data = feed(s * 8, s);
+        const got = await model.run({ x: { data, dims: [s, 8] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 8], data } });
+        expect(compareTensors(got.div_out, want.div_out, { rtol: 1e-6, atol: 1e-7 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
   });
 
   it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths", async () => {

@@ -16,7 +16,7 @@ import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { createSession } from "../runtime/index.js";
 import {
-  bertFeeds, generateGreedy, gpt2Reference, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
+  bertFeeds, generateGreedy, gpt2Reference, GPT2_SHAPES, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
 } from "../models/transformers.js";
 import { benchGenerate, ortStep } from "../bench/generate.js";
 
@@ -114,11 +114,50 @@ describe("GPT-2-style decoder with past key/values", () => {
     };
     const got = await generateGreedy(step, expected.prompt, 32);
     expect(got.tokens).toEqual(expected.tokens);
-    // today: the prompt's step and every token's step are new shapes, a module each
+    // without bounds the prompt's step and every token's step are new shapes, a module each
     console.log(`GPT-2: 32 tokens, modulesCompiled ${model.modules()}`);
     expect(model.modules()).toBe(32);
   }, TIMEOUT);
+
+  for (const level of [2, 0] as const) {
+    it(`one module (seq 1..16, past 0..240, total = past + seq) generates the 32 tokens at -O${level}, each step as onnxruntime-node's, the arena poisoned with NaN between steps`, async () => {
+      const reference = await ortSession(file);
+      const loaded = await load(file, { shapes: GPT2_SHAPES, level });
+      const poison = poisoner(loaded);
+      const step: DecoderStep = async (feeds) => {
+        poison();
+        const got = await loaded.run(feeds);
+        expectClose(got, await reference(feeds), Object.keys(got), `-O${level} step with past ${feeds["past_key_values.0.key"].dims[2]}`);
+        return got;
+      };
+      const got = await generateGreedy(step, expected.prompt, 32);
+      expect(got.tokens).toEqual(expected.tokens);
+      expect(loaded.modulesCompiled).toBe(1);
+    }, TIMEOUT);
+  }
 });
+
+/**
+ * A function filling the decoder's arena (activations and I/O slots, not the weights) with NaN: a
+ * kernel or copy reading past a step's extents (the padding of [1, 2, total, 64]) then shows. The
+ * memory comes from a run at the upper bounds, whose logits are a view into it.
+ */
+function poisoner(model: Model): () => void {
+  const session = model.session!;
+  const [seq, past] = [GPT2_SHAPES.seq[1], GPT2_SHAPES.past[1]];
+  const full: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {};
+  for (const s of session.inputs) {
+    const dims = [...s.dims]; // the upper bounds'
+    full[s.name] = { data: s.dtype === "int64" ? new BigInt64Array(dims.reduce((a, b) => a * b, 1)) : new Float32Array(dims.reduce((a, b) => a * b, 1)), dims };
+  }
+  expect(full.input_ids.dims).toEqual([1, seq]);
+  expect(full["past_key_values.0.key"].dims).toEqual([1, 2, past, 64]);
+  const logits = session.runInPlace(full).logits;
+  const { memory } = session.manifest;
+  const start = memory.regions[0].offset + memory.regions[0].bytes, end = memory.regions[1]?.offset ?? memory.bytes;
+  const arena = new Float32Array(logits.data.buffer, start, (end - start) / 4);
+  return () => arena.fill(NaN);
+}
 
 describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {
   it("runs the loop on every engine, which agree on the tokens", async () => {

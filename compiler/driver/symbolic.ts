@@ -12,6 +12,7 @@ import { evalDim } from "../../runtime/dims.js";
 import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { hasTrait, opDef } from "../ops/index.js";
+import { unfoldDimValues } from "./symbolic-unfold.js";
 
 export type ShapesOption = Record<string, readonly number[] | number | string>;
 
@@ -100,7 +101,7 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
 interface Snapshot {
   nodes: { name: string; op: string; key: string }[];
   shapes: Map<string, number[]>;
-  consts: Map<string, { dims: number[]; sum: number }>;
+  consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
 }
 
 /** the fingerprint of a model's initializer that no step of the pipeline replaced */
@@ -127,7 +128,7 @@ function initializerData(graph: Graph): Set<unknown> {
 function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
   const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
   const shapes = new Map<string, number[]>();
-  const consts = new Map<string, { dims: number[]; sum: number }>();
+  const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
   for (const n of graph.topoOrder()) {
     for (const v of [...n.inputs, ...n.outputs]) {
       const val = v ? graph.values.get(v) : undefined;
@@ -137,7 +138,7 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
     const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c) });
+      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: untouched.has(c.data) ? UNTOUCHED : fingerprint(c), t: c });
     });
   }
   for (const o of graph.outputs) {
@@ -182,17 +183,31 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   // a 2^k grid of the first two values of each symbol fits multilinear polynomials exactly; the third values check the fit
   const points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
   const check = probes.map((p) => p[2]);
-  const snaps: Snapshot[] = [];
-  for (const values of [...points, check]) {
-    const g = remake();
-    const untouched = initializerData(g);
-    try {
-      await run(g, dims.at(values));
-    } catch (e) {
-      if (!(e instanceof KilnError)) throw e;
-      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${values[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+  const probe = async (make: () => Graph) => {
+    const snaps: Snapshot[] = [];
+    for (const values of [...points, check]) {
+      const g = make();
+      const untouched = initializerData(g);
+      try {
+        await run(g, dims.at(values));
+      } catch (e) {
+        if (!(e instanceof KilnError)) throw e;
+        throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${values[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      }
+      snaps.push(snapshot(g, untouched));
     }
-    snaps.push(snapshot(g, untouched));
+    return snaps;
+  };
+  let snaps = await probe(remake);
+  // values computed from the dims alone that differ between probes (a causal mask): their nodes
+  // are copied to run in the module (symbolic-unfold.ts), and the probes taken again
+  const varying = [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
+  if (varying.length && unfoldDimValues(graph, varying)) {
+    snaps = await probe(() => {
+      const g = remake();
+      unfoldDimValues(g, varying);
+      return g;
+    });
   }
   const untouched = initializerData(graph);
   const result = await run(graph, dims.at(symbols.map((s) => s.max)));
@@ -237,6 +252,13 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   }
   graph.symbolic = { symbols, dims: exprs };
   return result;
+}
+
+/** whether two probes' constants differ beyond a prefix that grows with the dims (the check below) */
+function differs(a: { dims: number[]; sum: number; t: Tensor }, b: { dims: number[]; sum: number; t: Tensor }): boolean {
+  if (a.sum === UNTOUCHED && b.sum === UNTOUCHED) return false;
+  const [small, big] = sizeOf(a.dims) <= sizeOf(b.dims) ? [a, b] : [b, a];
+  return fingerprint(small.t) !== fingerprint(big.t, sizeOf(small.dims));
 }
 
 /**
