@@ -91,4 +91,37 @@ describe("symbolic graph inputs and outputs in the padded layout", () => {
     await expect(load(bytes, { shapes: { past: [0, 5], total: "past+seq" } })).rejects.toThrow(/BAD_OPTION.*shapes\.total.*"seq"/);
     await expect(load(bytes, { shapes: { past: [0, 5], seq: [1, 4], total: "past-seq" } })).rejects.toThrow(/BAD_OPTION/);
   });
+
+  it("Concat along a symbolic axis (past ++ new ++ past: parts after one of symbolic length start where it ends in this run) and Split in the padded layout", async () => {
+    const b = new ModelBuilder(5);
+    const p = b.input("p", [1, 2, 5, 4]);
+    const n = b.input("n", [1, 2, 3, 4]);
+    const w = b.input("w", [1, 3, 12]);
+    const cat = b.node("Concat", [p, n], [1, 2, 8, 4], { axis: { type: "int", value: 2 } });
+    const cat3 = b.node("Concat", [p, b.node("Neg", [n], [1, 2, 3, 4]), p], [1, 2, 13, 4], { axis: { type: "int", value: -2 } });
+    const split = b.graph.addNode({ name: "split", op: "Split", domain: "", inputs: [w, b.int64s("sizes", [5, 7])], outputs: ["w0", "w1"], attrs: { axis: { type: "int", value: 2 } } });
+    for (const [o, dims] of [["w0", [1, 3, 5]], ["w1", [1, 3, 7]]] as const) Object.assign(b.graph.value(o), { dtype: "float32", shape: [...dims] });
+    for (const o of [cat, cat3, ...split.outputs]) b.output(o);
+    const bytes = exported(b, { p: { 2: "past" }, n: { 2: "seq" }, w: { 1: "seq" }, [cat]: { 2: "total" }, [cat3]: { 2: "both" }, w0: { 1: "seq" }, w1: { 1: "seq" } });
+    const outputs = [cat, cat3, "w0", "w1"];
+    for (const level of [0, 2] as const) {
+      const model = await load(bytes, { shapes: { past: [0, 5], seq: [1, 3] }, level });
+      const poison = poisoner(model, { p: { data: feed(40, 1), dims: [1, 2, 5, 4] }, n: { data: feed(24, 2), dims: [1, 2, 3, 4] }, w: { data: feed(36, 3), dims: [1, 3, 12] } });
+      for (const [pl, sl] of [[5, 3], [0, 1], [2, 3], [0, 3], [3, 1], [5, 2], [1, 1]]) {
+        const feeds: Record<string, Tensor> = {
+          p: { dtype: "float32", dims: [1, 2, pl, 4], data: feed(8 * pl, pl) },
+          n: { dtype: "float32", dims: [1, 2, sl, 4], data: feed(8 * sl, 10 + sl) },
+          w: { dtype: "float32", dims: [1, sl, 12], data: feed(12 * sl, 20 + sl) },
+        };
+        poison();
+        const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+        const want = await runOrt(bytes, feeds);
+        for (const o of outputs) {
+          expect(got[o].dims, `${o} past ${pl} seq ${sl} -O${level}`).toEqual(want[o].dims);
+          expect(compareTensors(got[o], want[o], { rtol: 1e-6, atol: 1e-6 }).message ?? "ok", `${o} past ${pl} seq ${sl} -O${level}`).toBe("ok");
+        }
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
 });
