@@ -135,6 +135,20 @@ describe("GPT-2-style decoder with past key/values", () => {
       expect(loaded.modulesCompiled).toBe(1);
     }, TIMEOUT);
   }
+
+  it("the one-module AOT artifact run by the runtime alone generates the 32 tokens; a mask not past + seq long, or a past over its bound, is BAD_INPUT", async () => {
+    const { wasm } = await compile(file, { shapes: GPT2_SHAPES });
+    const session = await createSession(wasm);
+    const plain = (feeds: Record<string, Tensor>) => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+    const seen: Record<string, Tensor>[] = [];
+    const got = await generateGreedy(async (feeds) => (seen.push(feeds), session.run(plain(feeds))), expected.prompt, 32);
+    expect(got.tokens).toEqual(expected.tokens);
+    const last = seen[seen.length - 1];
+    const short = { ...last, attention_mask: { dtype: "int64" as const, dims: [1, 3], data: new BigInt64Array(3).fill(1n) } };
+    await expect(session.run(plain(short))).rejects.toThrow(/BAD_INPUT: input "attention_mask" has dims \[1,3\] but the model was compiled for int64\[1,36\]/);
+    const long = Object.fromEntries(Object.entries(last).map(([k, t]) => [k, k.startsWith("past_") ? { ...t, dims: [1, 2, 241, 64], data: new Float32Array(2 * 241 * 64) } : t]));
+    await expect(session.run(plain(long))).rejects.toThrow(/BAD_INPUT: input "past_key_values.0.key" has dims \[1,2,241,64\] but the model was compiled for past 0..240 \(dim 2\)/);
+  }, TIMEOUT);
 });
 
 /**
@@ -162,7 +176,8 @@ function poisoner(model: Model): () => void {
 describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {
   it("runs the loop on every engine, which agree on the tokens", async () => {
     const rows = await benchGenerate(3, 1);
-    expect(rows.map((r) => r.engine)).toEqual(["kiln cold (compiles per step)", "kiln compiled (modules kept)", "ort-web", "ort-node"]);
+    expect(rows.map((r) => r.engine)).toEqual(["kiln cold (compiles per step)", "kiln compiled (modules kept)", "kiln one module (symbolic)", "ort-web", "ort-node"]);
+    expect(rows[2].modules).toBe(1);
     for (const r of rows) {
       expect(r.tokens, r.engine).toEqual(expected.tokens.slice(0, 3));
       expect(r.tokenMedianMs, r.engine).toBeGreaterThan(0);
