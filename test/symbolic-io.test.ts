@@ -11,6 +11,12 @@ import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { runOrt } from "./util/ort.js";
+import { kiln } from "./util/cli.js";
+import { parseShapeOption, parseShapes } from "../compiler/driver/cli/args.js";
+import { createSession } from "../runtime/index.js";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 
 const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + seed) * 2);
 
@@ -90,6 +96,17 @@ describe("symbolic graph inputs and outputs in the padded layout", () => {
     await expect(bad).rejects.toThrow(/BAD_INPUT.*"m".*\[1,4\].*\[1,5\]/);
     await expect(load(bytes, { shapes: { past: [0, 5], total: "past+seq" } })).rejects.toThrow(/BAD_OPTION.*shapes\.total.*"seq"/);
     await expect(load(bytes, { shapes: { past: [0, 5], seq: [1, 4], total: "past-seq" } })).rejects.toThrow(/BAD_OPTION/);
+    // the command line: --shape total=past+seq (kiln compile and run; kiln bench takes no sums)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sum-"));
+    fs.writeFileSync(path.join(dir, "m.onnx"), bytes);
+    const c = kiln(["compile", path.join(dir, "m.onnx"), "-o", path.join(dir, "m.wasm"), "--shape", "past=0..5", "--shape", "seq=1..4", "--shape", "total=past+seq"]);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    const session = await createSession(new Uint8Array(fs.readFileSync(path.join(dir, "m.wasm"))));
+    expect(session.manifest.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["past", 0, 5], ["seq", 1, 4]]);
+    expect(session.inputs.find((i) => i.name === "m")!.expr).toEqual([1, [[1, 0], [1, 1]]]);
+    expect(() => parseShapes(["total=past+seq"])).toThrow(/a dim given as a sum of others is taken by kiln compile and kiln run only/);
+    expect(parseShapeOption(["total=past+seq", "seq=1..4"])).toEqual({ total: "past+seq", seq: [1, 4] });
   });
 
   it("Concat along a symbolic axis (past ++ new ++ past: parts after one of symbolic length start where it ends in this run) and Split in the padded layout", async () => {
