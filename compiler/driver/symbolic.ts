@@ -183,9 +183,13 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   // a 2^k grid of the first two values of each symbol fits multilinear polynomials exactly; the third values check the fit
   const points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
   const check = probes.map((p) => p[2]);
-  const probe = async (make: () => Graph) => {
+  // the constants that differ between probes taken so far
+  const varyingIn = (snaps: Snapshot[]) => [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
+  /** the snapshots at every probe; with `scout`, only until some constant differs between them */
+  const probe = async (make: () => Graph, scout = false) => {
     const snaps: Snapshot[] = [];
     for (const values of [...points, check]) {
+      if (scout && snaps.length > 1 && varyingIn(snaps).length) break;
       const g = make();
       const untouched = initializerData(g);
       try {
@@ -198,17 +202,18 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
     }
     return snaps;
   };
-  let snaps = await probe(remake);
+  let snaps = await probe(remake, true);
   // values computed from the dims alone that differ between probes (a causal mask): their nodes
-  // are copied to run in the module (symbolic-unfold.ts), and the probes taken again
-  const varying = [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
+  // are copied to run in the module (symbolic-unfold.ts), and the probes taken again (the first
+  // round stopped at the first probe that showed one)
+  const varying = varyingIn(snaps);
   if (varying.length && unfoldDimValues(graph, varying)) {
     snaps = await probe(() => {
       const g = remake();
       unfoldDimValues(g, varying);
       return g;
     });
-  }
+  } else if (snaps.length <= points.length) snaps = await probe(remake); // nothing to copy: every probe, for the checks below
   const untouched = initializerData(graph);
   const result = await run(graph, dims.at(symbols.map((s) => s.max)));
   const main = snapshot(graph, untouched);
