@@ -6,8 +6,10 @@
 //
 // Modules: load() compiles one module per distinct set of fed shapes unless `shapes` gives a dim
 // bounds (symbolic dims compiled once, issue 15): BERT with seq bounds 1..512 runs its five lengths
-// on one module; the decoder still compiles one per step (its past grows by one each token). The
-// tests count them (distinct sessions behind model.session, and modulesCompiled).
+// on one module; the decoder with GPT2_SHAPES (seq 1..16, past 0..240, total = past + seq) runs
+// every step of the generation on one module, and without bounds compiles one per step (its past
+// grows by one each token). The tests count them (distinct sessions behind model.session, and
+// modulesCompiled).
 import * as fs from "node:fs";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
