@@ -292,7 +292,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
-      writeInput(memory, dimsOf(slot), feed, slot.dims);
+      writeInput(memory, dimsOf(slot), feed, slot.dims, slot.expr && syms!.map((x, k) => `${x.name} ${symValues[k]}`).join(", "));
     }
     for (const f of manifest.frozen ?? []) {
       const feed = feeds[f.name];
@@ -506,12 +506,13 @@ const prefix = (run: readonly number[], max: readonly number[]) => {
 };
 
 /** write a feed of the slot's (run) dims into its slot, laid out at `max` dims (symbolic dims: the upper bounds') */
-function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray, max = slot.dims): void {
+function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray, max = slot.dims, symbols?: string): void {
   const info = dtype(slot.dtype);
   const { data, dims = slot.dims } = readFeed(slot.name, feed);
   const want = `${slot.dtype}[${slot.dims.join(",")}]`;
   if (dims.length !== slot.dims.length || dims.some((d, k) => d !== slot.dims[k])) {
-    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}`, { shapes: `got [${dims.join(",")}], want ${want}` });
+    // symbolic dims: the dims this run's symbols (read from the other inputs) give
+    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}${symbols ? ` at ${symbols}` : ""}`, { shapes: `got [${dims.join(",")}], want ${want}` });
   }
   // packed 4- and 2-bit types come as their bytes (runtime/lowbit.ts encodeElements makes them)
   const n = storageLength(slot.dtype, sizeOf(slot.dims));
