@@ -57,6 +57,7 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   for (const [name, v] of Object.entries(shapes ?? {})) {
     if (isInput(name) && Array.isArray(v)) { given[name] = [...v]; continue; }
     const at = `shapes.${name}`;
+    if (isInput(name) && typeof v === "string") throw new KilnError("BAD_OPTION", `${at}: an input takes its dims as an array ([1, 128]); a sum ("past+seq") is for a dim the model names`);
     if (!dims.has(name)) {
       throw new KilnError("BAD_OPTION", `${at}: the model has no input and no dim named ${JSON.stringify(name)}; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}` +
         (dims.size ? `, dims ${listed([...dims].map((d) => JSON.stringify(d)))}` : ", and it names no dims"));
