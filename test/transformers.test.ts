@@ -122,7 +122,7 @@ describe("GPT-2-style decoder with past key/values", () => {
   }, TIMEOUT);
 
   for (const level of [2, 0] as const) {
-    it(`one module (seq 1..16, past 0..240, total = past + seq) generates the 32 tokens at -O${level}, each step as onnxruntime-node's, the arena poisoned with NaN between steps`, async () => {
+    it(`one module (seq 1..16, past 0..240, total = past + seq) generates the 32 tokens at -O${level}${level === 2 ? " (and 200 more from a 16-token prompt)" : ""}, each step as onnxruntime-node's, the arena poisoned with NaN between steps`, async () => {
       const reference = await ortSession(file);
       const loaded = await load(file, { shapes: GPT2_SHAPES, level });
       const poison = poisoner(loaded);
@@ -134,6 +134,12 @@ describe("GPT-2-style decoder with past key/values", () => {
       };
       const got = await generateGreedy(step, expected.prompt, 32);
       expect(got.tokens).toEqual(expected.tokens);
+      if (level === 2) {
+        // a prompt of the most tokens a step takes, then a long generation: past up to 215
+        const prompt = Array.from({ length: GPT2_SHAPES.seq[1] }, (_, i) => (i * 37 + 5) % 1000);
+        const long = await generateGreedy(step, prompt, 200);
+        expect(long.tokens).toEqual((await generateGreedy(reference, prompt, 200)).tokens);
+      }
       expect(loaded.modulesCompiled).toBe(1);
     }, TIMEOUT);
   }
