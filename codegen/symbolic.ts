@@ -6,6 +6,7 @@
 // (the runtime reads and writes them compact) and the row-polymorphic kernels take. A layer with a
 // symbolic tensor runs only on a kernel that asks for its run-time extent (KernelCtx.runtimeExtent).
 import { KilnError } from "../runtime/errors.js";
+import { dtype } from "../runtime/dtypes.js";
 import type { DimExpr, SymbolInfo } from "../runtime/dims.js";
 
 /** symbols kiln takes at once: their values fill the reserved bytes from SYMBOLS_ADDR */
@@ -35,8 +36,9 @@ const pinHint = (graph: Graph, e: readonly DimExpr[]) => {
 const describe = (graph: Graph, dims: readonly number[], e: readonly DimExpr[]) => `[${e.map((d) => formatDim(d, graph.symbolic!.symbols)).join(",")}] (at most [${dims.join(",")}])`;
 
 /**
- * Graph inputs and outputs in the prefix form, and each symbol found alone in some input dim, where
- * a run reads its value: the manifest's symbols. No threads or memory budget yet.
+ * Graph inputs and outputs of whole bytes per element where a dim after the leading ones varies
+ * (the runtime copies them block by block at the padded strides), and each symbol found alone in
+ * some input dim, where a run reads its value: the manifest's symbols. No threads or memory budget yet.
  */
 export function checkSymbolicSlots(graph: Graph, options: { threads?: number; memoryBudget?: number }): SymbolInfo[] {
   const sym = graph.symbolic!;
@@ -46,9 +48,9 @@ export function checkSymbolicSlots(graph: Graph, options: { threads?: number; me
   for (const name of [...graph.inputs, ...graph.outputs]) {
     const e = sym.dims.get(name);
     const dims = graph.values.get(name)!.shape as number[];
-    if (e && prefixDim(dims, e) === undefined) {
+    if (e && prefixDim(dims, e) === undefined && dtype(graph.values.get(name)!.dtype ?? "float32").bits < 8) {
       const what = graph.inputs.includes(name) ? "input" : "output";
-      throw new KilnError("UNSUPPORTED_OP", `${what} ${JSON.stringify(name)} is ${describe(graph, dims, e)}: kiln takes a symbolic dim only as the leading dim of a graph input or output (after dims of 1) so far; ${pinHint(graph, e)}`);
+      throw new KilnError("UNSUPPORTED_OP", `${what} ${JSON.stringify(name)} is ${describe(graph, dims, e)}: kiln takes a symbolic dim of a graph input or output packing several elements to a byte only as its leading dim (after dims of 1) so far; ${pinHint(graph, e)}`);
     }
   }
   return sym.symbols.map((s, i) => {

@@ -25,7 +25,13 @@ export function gpt2Reference(): { prompt: number[]; tokens: number[] } {
 
 /** the configs export.py uses */
 export const BERT = { vocab: 1000, hidden: 128 };
-export const GPT2 = { vocab: 1000, layers: 2, heads: 2, headDim: 64 };
+export const GPT2 = { vocab: 1000, layers: 2, heads: 2, headDim: 64, positions: 256 };
+/**
+ * The decoder's dims for one module serving a whole generation (symbolic dims): up to 16 new
+ * tokens a step, a past of 0 (the prompt's step) to 240, and the mask's and present's length their
+ * sum, at most the model's 256 positions
+ */
+export const GPT2_SHAPES = { batch: 1, seq: [1, 16], past: [0, GPT2.positions - 16], total: "past+seq" };
 export const WHISPER = { mels: 80, frames: 3000, positions: 1500, hidden: 128 };
 export const WHISPER_SHAPES = { input_features: [1, WHISPER.mels, WHISPER.frames] };
 

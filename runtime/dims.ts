@@ -3,8 +3,9 @@
 // runtime finds each symbol's value from the inputs' dims (a dim that is a symbol alone), checks
 // them against the bounds and every input's dims, writes them where the kernels read them
 // (SYMBOLS_ADDR: i32 each, in the reserved bytes), and gives outputs the dims their expressions
-// say. Every symbolic slot has the padded layout's prefix form (codegen checks it): its data is
-// the first elements of its slot.
+// say. A symbolic slot is laid out at the upper bounds (the padded layout): a feed or output
+// varying in a dim after its leading ones ([1, 2, past, 64]) is copied block by block at the
+// slot's strides (padBlocks); in the prefix form ([1, seq, 128]) that is one block, the slot's start.
 
 /** a term: its coefficient, then the indices of the symbols it multiplies (none: a constant) */
 export type DimTerm = number[];
@@ -24,3 +25,24 @@ export interface SymbolInfo {
 
 export const evalDim = (e: DimExpr, v: readonly number[]): number =>
   (typeof e === "number" ? e : e.reduce((a, [c, ...s]) => a + s.reduce((p, k) => p * v[k], c), 0));
+
+/**
+ * The contiguous blocks of a tensor of `run` dims inside its slot laid out at `max` dims: for
+ * each, `each(compact element offset, slot element offset, elements)`. One block when only the
+ * leading dims (after dims of 1) vary; none when the tensor is empty.
+ */
+export function padBlocks(run: readonly number[], max: readonly number[], each: (from: number, to: number, n: number) => void): void {
+  let k = run.length - 1, block = 1, stride = 1;
+  for (; k >= 0 && run[k] === max[k]; k--) block *= run[k];
+  // outer index o over run[0..k-1]: the slot offset from max's strides
+  const strides: number[] = [];
+  for (let j = run.length - 1; j >= 0; j--) (strides[j] = stride), (stride *= max[j]);
+  if (k >= 0) block *= run[k];
+  let count = 1;
+  for (let j = 0; j < k; j++) count *= run[j];
+  for (let o = 0; o < count && block > 0; o++) {
+    let to = 0;
+    for (let j = k - 1, r = o; j >= 0; j--) (to += (r % run[j]) * strides[j]), (r = Math.floor(r / run[j]));
+    each(o * block, to, block);
+  }
+}

@@ -3,7 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { evalDim, SYMBOLS_ADDR } from "./dims.js";
+import { evalDim, padBlocks, SYMBOLS_ADDR } from "./dims.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, FORMAT_VERSION, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
@@ -292,7 +292,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
-      writeInput(memory, dimsOf(slot), feed);
+      writeInput(memory, dimsOf(slot), feed, slot.dims, slot.expr && syms!.map((x, k) => `${x.name} ${symValues[k]}`).join(", "));
     }
     for (const f of manifest.frozen ?? []) {
       const feed = feeds[f.name];
@@ -310,8 +310,14 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       const slot = dimsOf(s);
       const info = dtype(slot.dtype);
       const n = storageLength(slot.dtype, sizeOf(slot.dims));
-      const view = new info.array(memory.buffer, slot.offset, n);
-      out[slot.name] = { dtype: slot.dtype, dims: [...slot.dims], data: copy ? view.slice() : view };
+      let data = new info.array(memory.buffer, slot.offset, n);
+      // a run's values spread over a padded slot ([1, 2, past, 64]) are gathered into a compact copy
+      if (slot.expr && sizeOf(s.dims) !== n && !prefix(slot.dims, s.dims)) {
+        const all = new info.array(memory.buffer, slot.offset, sizeOf(s.dims));
+        data = new info.array(n);
+        padBlocks(slot.dims, s.dims, (from, to, k) => data.set(all.subarray(to, to + k) as never, from));
+      } else if (copy) data = data.slice();
+      out[slot.name] = { dtype: slot.dtype, dims: [...slot.dims], data };
     }
     return out;
   };
@@ -492,12 +498,21 @@ function checkFrozen(f: FrozenInput, feed: TensorInput | TypedArray): void {
   }
 }
 
-function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray): void {
+/** whether a run of `run` dims fills the first elements of a slot of `max` dims (the prefix form) */
+const prefix = (run: readonly number[], max: readonly number[]) => {
+  let k = run.length - 1;
+  while (k > 0 && run[k] === max[k]) k--;
+  return run.slice(0, k).every((d) => d === 1);
+};
+
+/** write a feed of the slot's (run) dims into its slot, laid out at `max` dims (symbolic dims: the upper bounds') */
+function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray, max = slot.dims, symbols?: string): void {
   const info = dtype(slot.dtype);
   const { data, dims = slot.dims } = readFeed(slot.name, feed);
   const want = `${slot.dtype}[${slot.dims.join(",")}]`;
   if (dims.length !== slot.dims.length || dims.some((d, k) => d !== slot.dims[k])) {
-    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}`, { shapes: `got [${dims.join(",")}], want ${want}` });
+    // symbolic dims: the dims this run's symbols (read from the other inputs) give
+    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}${symbols ? ` at ${symbols}` : ""}`, { shapes: `got [${dims.join(",")}], want ${want}` });
   }
   // packed 4- and 2-bit types come as their bytes (runtime/lowbit.ts encodeElements makes them)
   const n = storageLength(slot.dtype, sizeOf(slot.dims));
@@ -505,16 +520,18 @@ function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorIn
     const unit = info.bits < 8 ? ` (bytes, ${8 / info.bits} values each)` : "";
     throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has ${data.length} elements but ${want} needs ${n}${unit}`);
   }
-  const view = new info.array(memory.buffer, slot.offset, n);
+  const view = new info.array(memory.buffer, slot.offset, prefix(slot.dims, max) ? n : sizeOf(max));
+  let values: TypedArray;
   if (Array.isArray(data)) {
     // a plain array: numbers, integers for an integer dtype (a typed array would truncate silently)
     const k = info.float ? -1 : data.findIndex((x) => typeof x === "number" && !Number.isInteger(x));
     if (k >= 0) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} is ${slot.dtype}, but data[${k}] is ${data[k]}, not an integer`);
-    view.set((info.big ? data.map((x) => BigInt(x)) : data.map(Number)) as never);
-    return;
-  }
-  if (!(data instanceof info.array)) {
+    values = new info.array(data.length);
+    values.set((info.big ? data.map((x) => BigInt(x)) : data.map(Number)) as never);
+  } else if (!(data instanceof info.array)) {
     throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} must be ${slot.dtype} (a ${info.array.name}), got a ${(data as TypedArray).constructor.name}`);
-  }
-  view.set(data as never);
+  } else values = data;
+  // the padded layout: row blocks at the slot's strides (one block, at its start, in the prefix form)
+  if (view.length === n) view.set(values as never);
+  else padBlocks(slot.dims, max, (from, to, k) => view.set(values.subarray(from, from + k) as never, to));
 }

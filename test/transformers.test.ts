@@ -6,8 +6,10 @@
 //
 // Modules: load() compiles one module per distinct set of fed shapes unless `shapes` gives a dim
 // bounds (symbolic dims compiled once, issue 15): BERT with seq bounds 1..512 runs its five lengths
-// on one module; the decoder still compiles one per step (its past grows by one each token). The
-// tests count them (distinct sessions behind model.session, and modulesCompiled).
+// on one module; the decoder with GPT2_SHAPES (seq 1..16, past 0..240, total = past + seq) runs
+// every step of the generation on one module, and without bounds compiles one per step (its past
+// grows by one each token). The tests count them (distinct sessions behind model.session, and
+// modulesCompiled).
 import * as fs from "node:fs";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +18,7 @@ import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { createSession } from "../runtime/index.js";
 import {
-  bertFeeds, generateGreedy, gpt2Reference, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
+  bertFeeds, generateGreedy, gpt2Reference, GPT2_SHAPES, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
 } from "../models/transformers.js";
 import { benchGenerate, ortStep } from "../bench/generate.js";
 
@@ -114,16 +116,76 @@ describe("GPT-2-style decoder with past key/values", () => {
     };
     const got = await generateGreedy(step, expected.prompt, 32);
     expect(got.tokens).toEqual(expected.tokens);
-    // today: the prompt's step and every token's step are new shapes, a module each
+    // without bounds the prompt's step and every token's step are new shapes, a module each
     console.log(`GPT-2: 32 tokens, modulesCompiled ${model.modules()}`);
     expect(model.modules()).toBe(32);
   }, TIMEOUT);
+
+  for (const level of [2, 0] as const) {
+    it(`one module (seq 1..16, past 0..240, total = past + seq) generates the 32 tokens at -O${level}${level === 2 ? " (and 200 more from a 16-token prompt)" : ""}, each step as onnxruntime-node's, the arena poisoned with NaN between steps`, async () => {
+      const reference = await ortSession(file);
+      const loaded = await load(file, { shapes: GPT2_SHAPES, level });
+      const poison = poisoner(loaded);
+      const step: DecoderStep = async (feeds) => {
+        poison();
+        const got = await loaded.run(feeds);
+        expectClose(got, await reference(feeds), Object.keys(got), `-O${level} step with past ${feeds["past_key_values.0.key"].dims[2]}`);
+        return got;
+      };
+      const got = await generateGreedy(step, expected.prompt, 32);
+      expect(got.tokens).toEqual(expected.tokens);
+      if (level === 2) {
+        // a prompt of the most tokens a step takes, then a long generation: past up to 215
+        const prompt = Array.from({ length: GPT2_SHAPES.seq[1] }, (_, i) => (i * 37 + 5) % 1000);
+        const long = await generateGreedy(step, prompt, 200);
+        expect(long.tokens).toEqual((await generateGreedy(reference, prompt, 200)).tokens);
+      }
+      expect(loaded.modulesCompiled).toBe(1);
+    }, TIMEOUT);
+  }
+
+  it("the one-module AOT artifact run by the runtime alone generates the 32 tokens; a mask not past + seq long, or a past over its bound, is BAD_INPUT", async () => {
+    const { wasm } = await compile(file, { shapes: GPT2_SHAPES });
+    const session = await createSession(wasm);
+    const plain = (feeds: Record<string, Tensor>) => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+    const seen: Record<string, Tensor>[] = [];
+    const got = await generateGreedy(async (feeds) => (seen.push(feeds), session.run(plain(feeds))), expected.prompt, 32);
+    expect(got.tokens).toEqual(expected.tokens);
+    const last = seen[seen.length - 1];
+    const short = { ...last, attention_mask: { dtype: "int64" as const, dims: [1, 3], data: new BigInt64Array(3).fill(1n) } };
+    await expect(session.run(plain(short))).rejects.toThrow(/BAD_INPUT: input "attention_mask" has dims \[1,3\] but the model was compiled for int64\[1,36\] at seq 1, past 35 /);
+    const long = Object.fromEntries(Object.entries(last).map(([k, t]) => [k, k.startsWith("past_") ? { ...t, dims: [1, 2, 241, 64], data: new Float32Array(2 * 241 * 64) } : t]));
+    await expect(session.run(plain(long))).rejects.toThrow(/BAD_INPUT: input "past_key_values.0.key" has dims \[1,2,241,64\] but the model was compiled for past 0..240 \(dim 2\)/);
+  }, TIMEOUT);
 });
+
+/**
+ * A function filling the decoder's arena (activations and I/O slots, not the weights) with NaN: a
+ * kernel or copy reading past a step's extents (the padding of [1, 2, total, 64]) then shows. The
+ * memory comes from a run at the upper bounds, whose logits are a view into it.
+ */
+function poisoner(model: Model): () => void {
+  const session = model.session!;
+  const [seq, past] = [GPT2_SHAPES.seq[1], GPT2_SHAPES.past[1]];
+  const full: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {};
+  for (const s of session.inputs) {
+    const dims = [...s.dims]; // the upper bounds'
+    full[s.name] = { data: s.dtype === "int64" ? new BigInt64Array(dims.reduce((a, b) => a * b, 1)) : new Float32Array(dims.reduce((a, b) => a * b, 1)), dims };
+  }
+  expect(full.input_ids.dims).toEqual([1, seq]);
+  expect(full["past_key_values.0.key"].dims).toEqual([1, 2, past, 64]);
+  const logits = session.runInPlace(full).logits;
+  const { memory } = session.manifest;
+  const start = memory.regions[0].offset + memory.regions[0].bytes, end = memory.regions[1]?.offset ?? memory.bytes;
+  const arena = new Float32Array(logits.data.buffer, start, (end - start) / 4);
+  return () => arena.fill(NaN);
+}
 
 describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {
   it("runs the loop on every engine, which agree on the tokens", async () => {
     const rows = await benchGenerate(3, 1);
-    expect(rows.map((r) => r.engine)).toEqual(["kiln cold (compiles per step)", "kiln compiled (modules kept)", "ort-web", "ort-node"]);
+    expect(rows.map((r) => r.engine)).toEqual(["kiln cold (compiles per step)", "kiln compiled (modules kept)", "kiln one module (symbolic)", "ort-web", "ort-node"]);
+    expect(rows[2].modules).toBe(1);
     for (const r of rows) {
       expect(r.tokens, r.engine).toEqual(expected.tokens.slice(0, 3));
       expect(r.tokenMedianMs, r.engine).toBeGreaterThan(0);

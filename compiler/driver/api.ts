@@ -252,7 +252,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const dynamic = unbound.length > 0;
   if (dynamic && dimOptions.symbols.length) {
     const free = unbound.map((n) => `${JSON.stringify(n)} [${(probe!.values.get(n)?.shape ?? ["?"]).join(",")}]`);
-    throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(dimOptions.symbols.map((s) => s.name))}, so the model compiles once, now, but input ${listed(free)} still has free dims: pin them or give them bounds in shapes too`);
+    throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(dimOptions.symbols.map((s) => s.name))}, so the model compiles once, now, but input ${listed(free)} still has free dims: pin them or give them bounds in shapes too (or, for a dim that is the sum of others, the sum: total: "past+seq")`);
   }
   // Compiled sessions per distinct input shapes (and values of frozen inputs), least recently
   // used first and at most maxModules of them, and the inputs found to decide shapes by their

@@ -16,7 +16,7 @@ export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.j
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
 import { importModel, reimport } from "../onnx/import.js";
-import { prepareSymbolic, resolveDimOptions, type ShapesOption } from "./symbolic.js";
+import { parseDimSum, prepareSymbolic, resolveDimOptions, type ShapesOption } from "./symbolic.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
 import type { InputLayout } from "../ops/infer-sequence.js";
@@ -112,7 +112,7 @@ const LAYOUT_RULE: OptionRule = {
 
 /** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
 export const COMPILE_OPTION_RULES: OptionRules = {
-  shapes: rules.record({ takes: "an array of non-negative integers (an input's dims, or a dim's bounds [min, max]) or a non-negative integer (a dim pinned)", ok: (v, path) => rules.dims.ok(v, path) || (Number.isSafeInteger(v) && (v as number) >= 0) }),
+  shapes: rules.record({ takes: "an array of non-negative integers (an input's dims, or a dim's bounds [min, max]), a non-negative integer (a dim pinned) or a sum of dims (\"past+seq\")", ok: (v, path) => rules.dims.ok(v, path) || (Number.isSafeInteger(v) && (v as number) >= 0) || (typeof v === "string" && parseDimSum(v) !== undefined) }),
   layouts: rules.record(LAYOUT_RULE),
   readExternal: rules.function,
   optimize: rules.boolean,

@@ -13,8 +13,20 @@ import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { Graph, Tensor } from "../ir/graph.js";
 import { isLazyTensor, tensorBytes } from "../ir/raw.js";
 import { hasTrait, opDef } from "../ops/index.js";
+import { unfoldDimValues } from "./symbolic-unfold.js";
 
-export type ShapesOption = Record<string, readonly number[] | number>;
+export type ShapesOption = Record<string, readonly number[] | number | string>;
+
+/**
+ * A dim given as a sum of other dims and integers (`total: "past+seq"`): a dim the model names
+ * apart that is always their sum (GPT-2's attention mask and present key/values over past and new
+ * tokens). Its terms, each a dim name or an integer; undefined when `v` is no such sum.
+ */
+export function parseDimSum(v: string): (string | number)[] | undefined {
+  const terms = v.split("+").map((t) => t.trim());
+  if (terms.some((t) => !/^(\d+|[A-Za-z_][\w.:-]*)$/.test(t))) return undefined;
+  return terms.map((t) => (/^\d+$/.test(t) ? Number(t) : t));
+}
 
 export interface DimOptions {
   /** input shapes (by input name), pinned dims substituted: today's option */
@@ -40,27 +52,40 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   const given: Record<string, number[]> = {};
   const pins = new Map<string, number>();
   const symbols: SymbolInfo[] = [];
+  const sums = new Map<string, (string | number)[]>();
   const dims = dimNames(graph);
   const isInput = (n: string) => graph.inputs.includes(n) || graph.frozenInputs.some((f) => f.name === n);
   for (const [name, v] of Object.entries(shapes ?? {})) {
     if (isInput(name) && Array.isArray(v)) { given[name] = [...v]; continue; }
     const at = `shapes.${name}`;
+    if (isInput(name) && typeof v === "string") throw new KilnError("BAD_OPTION", `${at}: an input takes its dims as an array ([1, 128]); a sum ("past+seq") is for a dim the model names`);
     if (!dims.has(name)) {
       throw new KilnError("BAD_OPTION", `${at}: the model has no input and no dim named ${JSON.stringify(name)}; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}` +
         (dims.size ? `, dims ${listed([...dims].map((d) => JSON.stringify(d)))}` : ", and it names no dims"));
+    }
+    if (typeof v === "string") {
+      const terms = parseDimSum(v);
+      if (!terms) throw new KilnError("BAD_OPTION", `${at}: ${JSON.stringify(v)} is not a sum of dims and integers ("past+seq", "seq+1")`);
+      sums.set(name, terms);
+      continue;
     }
     // a number pins the dim ([n] too: the command line's seq=128)
     if (typeof v === "number" || v.length === 1) { pins.set(name, typeof v === "number" ? v : v[0]); continue; }
     if (v.length !== 2) throw new KilnError("BAD_OPTION", `${at}: a dim takes a number (pinned) or bounds [min, max], got [${v.join(",")}]`);
     const [min, max] = v;
     if (min > max) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}] have min over max`);
-    if (min < 1) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}]: dim ${name} may not be 0 in kiln's symbolic form; give min 1 or more (or pin it: ${name}: 0)`);
+    if (min < 0) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}]: a dim is at least 0`);
     if (min === max) pins.set(name, min);
     else symbols.push({ name, min, max });
+  }
+  for (const [name, terms] of sums) {
+    const unknown = terms.filter((t) => typeof t === "string" && !pins.has(t) && !symbols.some((s) => s.name === t));
+    if (unknown.length) throw new KilnError("BAD_OPTION", `shapes.${name}: ${listed(unknown.map((t) => JSON.stringify(t)))} must be given a value or bounds in shapes too (a sum is over dims given)`);
   }
   const at = (values: readonly number[]): Record<string, number[]> | undefined => {
     const bound = new Map(pins);
     symbols.forEach((s, i) => bound.set(s.name, values[i]));
+    for (const [name, terms] of sums) bound.set(name, terms.reduce<number>((a, t) => a + (typeof t === "number" ? t : bound.get(t)!), 0));
     const out: Record<string, number[]> = { ...given };
     for (const i of graph.inputs) {
       const shape = graph.values.get(i)?.shape;
@@ -78,7 +103,7 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
 interface Snapshot {
   nodes: { name: string; op: string; key: string }[];
   shapes: Map<string, number[]>;
-  consts: Map<string, { dims: number[]; sum: number }>;
+  consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
 }
 
 /** the fingerprint of a model's initializer that no step of the pipeline replaced */
@@ -113,7 +138,7 @@ const isUntouched = (t: Tensor, untouched: ReadonlySet<unknown>) => untouched.ha
 function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
   const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
   const shapes = new Map<string, number[]>();
-  const consts = new Map<string, { dims: number[]; sum: number }>();
+  const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
   for (const n of graph.topoOrder()) {
     for (const v of [...n.inputs, ...n.outputs]) {
       const val = v ? graph.values.get(v) : undefined;
@@ -123,7 +148,7 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
     const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c) });
+      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
     });
   }
   for (const o of graph.outputs) {
@@ -174,18 +199,43 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   const probes = values.map((p, i) => [p[0], max[i]]);
   const points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
   const check = values.map((p) => p[1]);
-  const snaps: Snapshot[] = [];
-  for (const at of [...points.slice(0, -1), check]) {
-    const g = remake();
-    const untouched = initializerData(g);
-    try {
-      await run(g, dims.at(at), true);
-    } catch (e) {
-      if (!(e instanceof KilnError)) throw e;
-      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+  // the constants that differ between probes taken so far
+  const varyingIn = (snaps: Snapshot[]) => [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
+  /** the snapshots at every probe (the grid but its corner at the bounds, then the check); with `scout`, only until some constant differs between them */
+  const probe = async (make: () => Graph, scout = false) => {
+    const snaps: Snapshot[] = [];
+    for (const at of [...points.slice(0, -1), check]) {
+      if (scout && snaps.length > 1 && varyingIn(snaps).length) break;
+      const g = make();
+      const untouched = initializerData(g);
+      try {
+        await run(g, dims.at(at), true);
+      } catch (e) {
+        if (!(e instanceof KilnError)) throw e;
+        throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      }
+      snaps.push(snapshot(g, untouched));
     }
-    snaps.push(snapshot(g, untouched));
-  }
+    return snaps;
+  };
+  let snaps = await probe(remake, true);
+  // values computed from the dims alone that differ between probes (a causal mask): their nodes
+  // are copied to run in the module (symbolic-unfold.ts), and the probes taken again (the first
+  // round stopped at the first probe that showed one). The probes' graphs are copies of `graph`
+  // as imported: it is changed only once they are made.
+  const varying = snaps.length > 1 ? varyingIn(snaps) : [];
+  const unfolded = varying.length ? remake() : undefined;
+  if (unfolded && unfoldDimValues(unfolded, varying)) {
+    const first = [unfolded];
+    snaps = await probe(() => {
+      const g = first.pop();
+      if (g) return g;
+      const copy = remake();
+      unfoldDimValues(copy, varying);
+      return copy;
+    });
+    unfoldDimValues(graph, varying);
+  } else if (snaps.length < points.length) snaps = await probe(remake); // nothing to copy: every probe, for the checks below
   const untouched = initializerData(graph);
   const result = await run(graph, dims.at(max), false);
   const main = snapshot(graph, untouched);
@@ -232,6 +282,16 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   }
   graph.symbolic = { symbols, dims: exprs };
   return result;
+}
+
+/** whether two probes' constants differ beyond a prefix that grows with the dims (the check below) */
+function differs(a: { dims: number[]; sum: number; t: Tensor }, b: { dims: number[]; sum: number; t: Tensor }): boolean {
+  if (a.sum === UNTOUCHED && b.sum === UNTOUCHED) return false;
+  // the snapshots' fingerprints where they have them (a model's weights repacked: megabytes)
+  const sum = (q: { sum: number; t: Tensor }) => (q.sum === UNTOUCHED ? fingerprint(q.t) : q.sum);
+  if (a.dims.join() === b.dims.join()) return sum(a) !== sum(b);
+  const [small, big] = sizeOf(a.dims) <= sizeOf(b.dims) ? [a, b] : [b, a];
+  return sum(small) !== fingerprint(big.t, sizeOf(small.dims));
 }
 
 /**

@@ -37,6 +37,11 @@ export interface Value {
   /** compile-time value (initializer, Constant, or folded) */
   const?: Tensor;
   /**
+   * the value at this compile's input shapes, known to shape rules only: its node stays and
+   * computes it at run time (Graph.runtimeNodes: a causal mask over symbolic dims)
+   */
+  known?: Tensor;
+  /**
    * A sequence, resolved at compile time to its elements (names of tensor values in scope). No
    * node reads or makes one after inference: the sequence ops become plain nodes or nothing
    * (compiler/ops/infer-sequence.ts).
@@ -147,6 +152,11 @@ export class Graph {
    * the dim expressions of each value with a dim that varies; its `shape` holds the upper bounds'
    */
   symbolic?: { symbols: SymbolInfo[]; dims: Map<string, DimExpr[]> };
+  /**
+   * nodes that run at run time though their values could be folded at these shapes (symbolic dims:
+   * compiler/driver/symbolic-unfold.ts); inference gives their outputs `known`, never `const`
+   */
+  runtimeNodes?: Set<string>;
   /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
   outer?: Graph;
   private readonly producers = new Map<string, string>();
@@ -221,6 +231,7 @@ export class Graph {
     g.frozenInputs = this.frozenInputs.map((f) => ({ ...f }));
     g.containers = { inputs: this.containers.inputs.map((c) => ({ ...c })), outputs: this.containers.outputs.map((c) => ({ ...c })) };
     g.info = this.info;
+    if (this.runtimeNodes) g.runtimeNodes = new Set(this.runtimeNodes);
     return g;
   }
 

@@ -135,8 +135,9 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
       throw new KilnError("UNSUPPORTED_OP", `input ${JSON.stringify(name)} has type ${v.unsupportedType}, which kiln does not support`, context);
     }
     if (!v.dtype || !v.shape) throw new KilnError("INVALID_MODEL", `input ${JSON.stringify(name)} has no type (is it produced by anything?)`, context);
-    return { name, dtype: v.dtype, shape: v.shape as number[], value: v.const };
+    return { name, dtype: v.dtype, shape: v.shape as number[], value: v.const ?? v.known };
   });
+  const kept = graph.runtimeNodes?.has(n.name) ?? false;
   const ctx = new ShapeCtx(n, opset, inputs);
   // ops resolved here add plain nodes in their place, inferred (and folded) as they are added; an
   // added node that is itself resolved (an Identity of a sequence) is gone already
@@ -175,17 +176,18 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
     if (v.unsupportedType) ctx.unsupported(`output ${JSON.stringify(name)} has type ${v.unsupportedType}, which kiln does not support`);
     v.dtype = o.dtype;
     v.shape = [...o.shape];
-    if (o.value) v.const = o.value;
+    if (o.value) v[kept ? "known" : "const"] = o.value;
   });
-  const allConst = inputs.every((x) => !x || x.value);
-  const needsRun = n.outputs.some((o) => o && !graph.values.get(o)!.const);
+  // a node kept for run time is evaluated for the shape rules after it (inputs known or constant)
+  const allConst = inputs.every((x, k) => !x || (kept ? x.value : graph.lookup(n.inputs[k])?.const));
+  const needsRun = n.outputs.some((o) => o && !graph.values.get(o)![kept ? "known" : "const"]);
   // a constant DequantizeLinear stays: passes/fuse-qdq.ts reads its 8-bit input (fold-constants folds the rest)
   if (!needsRun || !allConst || hasTrait(n, "impure") || hasTrait(n, "dequantize") || !options.evaluate) return;
   const outElems = outs.reduce((a, o) => a + sizeOf(o.shape), 0);
   if (outElems > (options.foldLimit ?? Infinity)) return;
   const values = await options.evaluate(graph, n, inputs.map((x) => x?.value), outs);
   n.outputs.forEach((name, k) => {
-    if (name) graph.values.get(name)!.const = values[k];
+    if (name) graph.values.get(name)![kept ? "known" : "const"] = values[k];
   });
 }
 

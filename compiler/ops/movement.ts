@@ -29,7 +29,7 @@ ops.define("Shape", (ctx) => {
   const end = clamp(ctx.attrs.int("end", r));
   const dims = x.shape.slice(start, Math.max(start, end));
   return [{ dtype: "int64", shape: [dims.length], value: i64(dims) }];
-}, { arity: [1, 1], lastChange: 13, traits: ["compile-time-only", "low-bit"] });
+}, { arity: [1, 1], lastChange: 13, traits: ["dims-only", "low-bit"] });
 
 ops.define("Size", (ctx) => {
   const n = ctx.input(0).shape.reduce((a, b) => a * b, 1);

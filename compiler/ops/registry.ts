@@ -164,6 +164,8 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *   epilogue-anchor  its kernels apply a fused epilogue to every value they store (see `anchor`)
  *   layout-agnostic  computes the same on a channels-last tensor (the NHWC layout pass may take it)
  *   compile-time-only has no kernel: its value must be known at compile time (NonZero, Unique)
+ *   dims-only        reads its input's dims only, never its elements (Shape): folded where the dims
+ *                    are known; over symbolic dims its kernel writes this run's
  *   impure           gives a different value each run (random numbers): never folded or merged
  *   subgraphs        holds graphs in its attributes (If's branches): inference infers into them
  *                    (infer.ts) and lower-control-flow inlines them before code generation; no kernel
@@ -174,7 +176,7 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  */
 export type Trait =
   | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "monotone" | "dequantize" | "uniform"
-  | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "impure"
+  | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "dims-only" | "impure"
   | "subgraphs" | "low-bit" | "bfloat16";
 
 /** The dtypes only ops that say so take (the packed ones, float8, bfloat16). */

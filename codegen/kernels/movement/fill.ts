@@ -1,5 +1,5 @@
 // Kernels that write mostly constants or index patterns: Pad, ConstantOfShape, EyeLike, Trilu,
-// Range, OneHot. Values move as raw bytes where no arithmetic is needed.
+// Range, OneHot, Shape (of symbolic dims). Values move as raw bytes where no arithmetic is needed.
 import binaryen from "binaryen";
 import { dtype, type DTypeName } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local } from "../../fn.js";
@@ -154,7 +154,23 @@ table.add("Range", (ctx) => {
     if (t === binaryen.i64) return m.i64.add(start.get(), m.i64.mul(m.i64.extend_s(i.get()), delta.get()));
     return m.i32.add(start.get(), m.i32.mul(i.get(), delta.get()));
   };
-  fn.emit(fn.loop(out.size, (i) => [store(m, dt, m.i32.mul(i.get(), m.i32.const(b)), value(i), out.addr)]));
+  // a symbolic length (past+seq): this run's elements only
+  const count = ctx.runtimeExtent(out, out.size);
+  const each = (f: (i: Local) => Expr[]) => (count ? fn.loopDyn(m.i32.const(0), count, f) : fn.loop(out.size, f));
+  fn.emit(each((i) => [store(m, dt, m.i32.mul(i.get(), m.i32.const(b)), value(i), out.addr)]));
+});
+
+// Shape runs only where its input has symbolic dims (elsewhere inference folds it): this run's dims
+table.add("Shape", (ctx) => {
+  const x = ctx.input(0), out = ctx.output(0);
+  const { m, fn } = ctx;
+  const r = x.dims.length;
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
+  const start = clamp(ctx.attrs.int("start", 0));
+  for (let j = 0; j < out.size; j++) {
+    const d = ctx.runtimeDim(x, start + j);
+    fn.emit(m.i64.store(8 * j, 8, m.i32.const(out.addr), d ? m.i64.extend_u(d) : m.i64.const(BigInt(x.dims[start + j]))));
+  }
 });
 
 table.add("OneHot", (ctx) => {

@@ -1,5 +1,6 @@
 // Data-movement kernels. Reshape-like ops are whole-tensor copies (memory planning may alias them
 // later); everything else is a strided view (movement/view.ts) so contiguous runs use memory.copy.
+import binaryen from "binaryen";
 import { dtype, storageBytes } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
 import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops/movement-params.js";
@@ -64,13 +65,25 @@ table.add("Transpose", (ctx) => {
 function blockViews(ctx: KernelCtx, parts: { ref?: TensorRef; len: number }[], whole: TensorRef, axis: number, intoWhole: boolean): void {
   const ws = stridesOf(whole.dims);
   const bytes = bytesOf(whole.dtype);
+  const m = ctx.m;
   let offset = 0;
+  // symbolic dims (padded layout): each part's varying dims run this run's extents, and a part
+  // after parts of symbolic length on the axis starts where they end in this run
+  const before: { ref: TensorRef; len: number }[] = [];
+  // a fresh expression each time (binaryen takes a node once)
+  const shiftOf = () => before.map(({ ref, len }) => m.i32.mul(m.i32.sub(ctx.runtimeDim(ref, axis)!, m.i32.const(len)), m.i32.const(ws[axis] * bytes)))
+    .reduce<binaryen.ExpressionRef | undefined>((a, b) => (a ? m.i32.add(a, b) : b), undefined);
   for (const { ref, len } of parts) {
+    const shift = shiftOf();
     if (ref) {
       const own = { addr: ref.addr, strides: stridesOf(ref.dims) };
       const big = { addr: whole.addr + offset * ws[axis] * bytes, strides: ws };
-      emitView(ctx, { dims: ref.dims, bytes, src: intoWhole ? own : big, dst: intoWhole ? big : own });
+      const runtime = ref.dims.map((_, k) => ctx.runtimeDim(ref, k));
+      emitView(ctx, { dims: ref.dims, bytes, src: intoWhole ? own : big, dst: intoWhole ? big : own }, false,
+        runtime.some((e) => e) ? runtime : undefined, shift === undefined ? undefined : intoWhole ? { dst: shift } : { src: shift });
     }
+    // a part of symbolic length on the axis moves the next ones by its length less its upper bound
+    if (ref && typeof ctx.symbolic?.dims.get(ref.name)?.[axis] === "object") before.push({ ref, len });
     offset += len;
   }
 }

@@ -51,10 +51,10 @@ export function copyBytes(fn: Fn, dst: Expr, src: Expr, bytes: number): Expr {
  * ctx.threads (docs/THREADS.md), each output element copied by one thread; a view whose outer loop
  * is a single trip (one memory.copy, a 2-D tiled transpose) stays on thread 0.
  */
-export function emitView(ctx: KernelCtx, v: View, split = false, runtime?: (Expr | undefined)[]): void {
+export function emitView(ctx: KernelCtx, v: View, split = false, runtime?: (Expr | undefined)[], shift?: Shift): void {
   const { m, fn } = ctx;
   if (v.dims.some((d) => d === 0)) return;
-  if (runtime?.some((e) => e !== undefined)) return emitPaddedView(ctx, v, runtime);
+  if (runtime?.some((e) => e !== undefined) || shift) return emitPaddedView(ctx, v, runtime ?? [], shift);
   const c = coalesce([...v.dims], [v.src.strides, v.dst.strides]);
   const dims = c.dims.length ? c.dims : [1];
   const [ss, ds] = c.dims.length ? c.strides : [[0], [0]];
@@ -79,18 +79,36 @@ export function emitView(ctx: KernelCtx, v: View, split = false, runtime?: (Expr
   fn.emit(splitNest(fn, among(dims), dims, (idx) => [rawStore(m, v.bytes, addr(v.dst.addr, ds, idx), rawLoad(m, v.bytes, addr(v.src.addr, ss, idx)))]));
 }
 
+/** run-time byte offsets added to a view's source or destination address (a Concat part after parts of symbolic length) */
+export interface Shift {
+  src?: Expr;
+  dst?: Expr;
+}
+
 /**
  * A view in the padded layout (strides at the upper bounds) whose dims k with runtime[k] set vary:
- * those loops run this run's extent and are coalesced with no neighbour; one thread.
+ * those loops run this run's extent and are coalesced with no neighbour; one thread. `shift` moves
+ * the source or destination by a run-time number of bytes.
  */
-function emitPaddedView(ctx: KernelCtx, v: View, runtime: (Expr | undefined)[]): void {
+function emitPaddedView(ctx: KernelCtx, v: View, runtime: (Expr | undefined)[], shift: Shift = {}): void {
   const { m, fn } = ctx;
-  const c = coalesceApart([...v.dims], [v.src.strides, v.dst.strides], runtime.map((e) => e !== undefined));
+  const c = coalesceApart([...v.dims], [v.src.strides, v.dst.strides], v.dims.map((_, k) => runtime[k] !== undefined));
   const [ss, ds] = c.strides;
   const r = c.dims.length;
   const ext = c.origin.map((k) => (k === undefined ? undefined : { l: fn.local(binaryen.i32), v: runtime[k]! }));
-  const addr = (base: number, strides: number[], idx: Parameters<Fn["linear"]>[0]) =>
+  const sets: Expr[] = [];
+  const [srcShift, dstShift] = [shift.src, shift.dst].map((e) => {
+    if (!e) return undefined;
+    const l = fn.local(binaryen.i32);
+    sets.push(l.set(e));
+    return l;
+  });
+  const at = (base: number, strides: number[], idx: Parameters<Fn["linear"]>[0]) =>
     m.i32.add(m.i32.const(base), m.i32.mul(fn.linear(idx, strides), m.i32.const(v.bytes)));
+  const addr = (base: number, strides: number[], idx: Parameters<Fn["linear"]>[0]) => {
+    const l = strides === ss ? srcShift : dstShift;
+    return l ? m.i32.add(at(base, strides, idx), l.get()) : at(base, strides, idx);
+  };
   // a static contiguous innermost dim: one run per row
   const run = ext[r - 1] === undefined && ss[r - 1] === 1 && ds[r - 1] === 1;
   const depth = run ? r - 1 : r;
@@ -103,7 +121,7 @@ function emitPaddedView(ctx: KernelCtx, v: View, runtime: (Expr | undefined)[]):
     const inner = (i: Parameters<Fn["linear"]>[0][number]) => [nest(k + 1, [...idx, i])];
     return e ? fn.loopDyn(m.i32.const(0), e.l.get(), inner) : fn.loop(c.dims[k], inner);
   };
-  fn.emit(fn.block([...ext.flatMap((e) => (e ? [e.l.set(e.v)] : [])), nest(0, [])]));
+  fn.emit(fn.block([...sets, ...ext.flatMap((e) => (e ? [e.l.set(e.v)] : [])), nest(0, [])]));
 }
 
 /** Statements writing `count` copies of the element at src to dst..: v128 splats, then a scalar tail. */

@@ -115,9 +115,17 @@ export function all(args: Args, key: string): string[] {
  * it, seq=1..512 gives it bounds: one module for every value within them)
  */
 export function parseShapes(specs: string[]): Record<string, number[]> {
-  const shapes: Record<string, number[]> = {};
+  const sum = specs.find((s) => s.slice(s.lastIndexOf("=") + 1).includes("+"));
+  if (sum !== undefined) throw new UsageError(`--shape ${sum}: a dim given as a sum of others is taken by kiln compile and kiln run only`);
+  return parseShapeOption(specs) as Record<string, number[]>;
+}
+
+/** parseShapes, and total=past+seq: a dim that is the sum of others (symbolic.ts parseDimSum) */
+export function parseShapeOption(specs: string[]): Record<string, number[] | string> {
+  const shapes: Record<string, number[] | string> = {};
   for (const s of specs) {
     const eq = s.lastIndexOf("=");
+    if (eq > 0 && s.slice(eq + 1).includes("+")) { shapes[s.slice(0, eq)] = s.slice(eq + 1); continue; }
     if (eq <= 0) throw new UsageError(`--shape takes name=AxBxC (an input's dims), name=N or name=MIN..MAX (a dim's value or bounds), got ${JSON.stringify(s)}`);
     const bounds = /^(\d+)\.\.(\d+)$/.exec(s.slice(eq + 1));
     const dims = bounds ? [Number(bounds[1]), Number(bounds[2])] : s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : NaN));

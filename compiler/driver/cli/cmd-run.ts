@@ -10,7 +10,7 @@ import { createSession, notWasmReason, type Session } from "../../../runtime/ses
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
-import { all, COMPILE_FLAGS, one, parseBudget, parseShapes, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
+import { all, COMPILE_FLAGS, one, parseBudget, parseShapeOption, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { fileIsWasm, isWasmBytes } from "./wasm-file.js";
@@ -121,7 +121,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
     const inputNames = [...graph.inputs];
     outputNames = [...graph.outputs];
     checkInputNames(inputSpecs, inputNames);
-    const shapes = parseShapes(all(args, "shape"));
+    const shapes = parseShapeOption(all(args, "shape"));
     dataInputs?.forEach((t, k) => {
       if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
     });

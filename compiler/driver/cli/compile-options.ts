@@ -7,7 +7,7 @@ import { importModel } from "../../onnx/import.js";
 import type { ExternalDataReader } from "../../onnx/tensor.js";
 import { verifyGraph } from "../../ir/verify.js";
 import type { CompileOptions } from "../compile.js";
-import { all, one, parseShapes, UsageError, type Args } from "./args.js";
+import { all, one, parseShapeOption, UsageError, type Args } from "./args.js";
 
 // The compiler and the passes load binaryen (about a second of start-up): imported when a
 // command needs them, so usage and file mistakes answer at once.
@@ -45,7 +45,7 @@ export async function parseKernels(args: Args): Promise<string | undefined> {
 
 /** compile options shared by compile, inspect and run: shapes, -O, kernels, dumps */
 export async function compileOptions(args: Args): Promise<CompileOptions> {
-  const options: CompileOptions = { shapes: parseShapes(all(args, "shape")), level: parseLevel(args), kernels: await parseKernels(args) };
+  const options: CompileOptions = { shapes: parseShapeOption(all(args, "shape")), level: parseLevel(args), kernels: await parseKernels(args) };
   if (args.flags.has("verify-each")) options.verifyEach = true;
   if (args.flags.has("prepack")) options.prepack = true;
   const before = await parseSelection(one(args, "dump-before"));

@@ -1,0 +1,58 @@
+// Symbolic dims (docs/ARCHITECTURE.md "Symbolic dims"): values computed from the dims alone that a
+// runtime layer reads. A causal mask ([1, 1, seq, past+seq]: position i sees keys j <= past + i),
+// built as Shape -> Gather -> Range -> Unsqueeze -> LessOrEqual from the inputs' dims, folds to a
+// constant at any one set of shapes, and that constant differs from one probe to the next, so one
+// module could not serve the bounds. Here the nodes that compute such a value from the dims are
+// copied and the copies kept for run time (Graph.runtimeNodes): inference still knows their
+// values at each probe (Value.known, for the shape rules after them: Range's length), but they
+// run in the module, reading this run's dims (the Shape kernel). The originals stay, folded as
+// before, for their other readers (a reshape's target shape must stay a constant).
+import type { Graph, Node } from "../ir/graph.js";
+import { hasTrait } from "../ops/index.js";
+
+/** the suffix of the copies' node and value names */
+const RUNTIME = "/runtime";
+
+/**
+ * Copy the nodes computing each of `values` from the graph inputs' dims (up to and including the
+ * Shape nodes that read those dims) as nodes kept for run time, and point every reader of the
+ * values at the copies. False when there is nothing to copy (a value that is an initializer, or
+ * not computed from the inputs).
+ */
+export function unfoldDimValues(graph: Graph, values: readonly string[]): boolean {
+  // values that depend on a graph input (through its data or its dims)
+  const fromInputs = new Set<string>(graph.inputs);
+  for (const n of graph.topoOrder()) if (n.inputs.some((i) => fromInputs.has(i))) n.outputs.forEach((o) => o && fromInputs.add(o));
+  const cone = new Map<string, Node>();
+  const walk = (value: string) => {
+    const p = graph.producer(value);
+    if (!p || cone.has(p.name) || !fromInputs.has(value)) return;
+    cone.set(p.name, p);
+    // a Shape reads its input's dims only: the walk stops there (the input is computed as before)
+    if (hasTrait(p, "dims-only")) return;
+    p.inputs.forEach((i) => i && walk(i));
+  };
+  const roots = values.filter((v) => graph.producer(v) && fromInputs.has(v));
+  roots.forEach(walk);
+  if (cone.size === 0) return false;
+  const rename = (v: string) => (v && cone.has(graph.producer(v)?.name ?? "") ? v + RUNTIME : v);
+  graph.runtimeNodes ??= new Set();
+  // the copies, in topological order (each reads copies made before it)
+  for (const n of graph.topoOrder().filter((x) => cone.has(x.name))) {
+    const copy = graph.addNode({ ...n, name: n.name + RUNTIME, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename), attrs: { ...n.attrs } });
+    graph.runtimeNodes.add(copy.name);
+  }
+  const copies = new Set(graph.runtimeNodes);
+  for (const v of roots) {
+    for (const reader of graph.consumers(v)) {
+      if (copies.has(reader.name)) continue;
+      reader.inputs.forEach((i, k) => i === v && graph.setInput(reader, k, v + RUNTIME));
+    }
+  }
+  // the originals no one reads any more (the copies took their readers) go, from the mask upward:
+  // left in, -O0 (no dead-code pass) would fold them at small probes and not at the bounds
+  for (const n of graph.topoOrder().filter((x) => cone.has(x.name)).reverse()) {
+    if (n.outputs.every((o) => !o || (graph.consumerCount(o) === 0 && !graph.outputs.includes(o)))) graph.removeNode(n.name);
+  }
+  return true;
+}
