@@ -1,6 +1,7 @@
 // `kiln bench model.onnx --vs ort-web[,ort-node] --threads N [--shape ...] [--runs R] [--warmup W]
 //  [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data DIR]
 //  [--int-range [name=]LO..HI ...] [--seed S] [--simd baseline|relaxed|auto] [--load-runs N] [--json]`:
+// (and `kiln bench decoder.onnx --generate N [--prompt ids] [--shape ...]`: the greedy loop, per token)
 // kiln against onnxruntime on the same inputs, in one process; each engine's load is the median
 // of N fresh processes (default 3; 0 = one load in this process, bench/loads.ts). Exits 1 when
 // kiln's outputs disagree with the rival's (a fast wrong answer is no win). --simd relaxed (or
@@ -8,7 +9,7 @@
 // V8 flag for it is set at run time.
 import * as path from "node:path";
 import { readModelFile } from "../compiler/driver/files.js";
-import { one, all, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
+import { one, all, parseShapeOption, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
 import { runCommand } from "../compiler/driver/cli/main.js";
 import { KilnError } from "../runtime/errors.js";
 import { isWasmBytes } from "../compiler/driver/cli/wasm-file.js";
@@ -78,6 +79,7 @@ export async function cmdBench(args: Args): Promise<number> {
   const loadRuns = count(args, "load-runs", DEFAULT_LOAD_RUNS, 0);
   const relaxed = await wantRelaxed(parseSimd(args, "baseline"));
   const { bytes } = await readModelFile(file);
+  if (one(args, "generate") !== undefined) return benchGeneration(args, file, bytes, vs, runs, threads);
   // a compiled module has no graph for onnxruntime to run: say so, not "not a valid ONNX model"
   if (isWasmBytes(bytes)) {
     throw new KilnError("BAD_INPUT", `${file} is a compiled kiln module; kiln bench times kiln against onnxruntime on the ONNX model: give it the .onnx (its kiln-aot row runs the compiled .wasm through the runtime alone); run a .wasm with kiln run ${file} --profile`);
@@ -98,6 +100,30 @@ export async function cmdBench(args: Args): Promise<number> {
     });
   console.log(args.flags.has("json") ? JSON.stringify(result) : formatBench(result));
   return result.kiln.ok && result["kiln-relaxed"]?.ok !== false ? 0 : 1;
+}
+
+/**
+ * --generate N: the greedy generation loop on a decoder with past key/values (bench/generate.ts),
+ * per-token latency against the rivals doing the same loop; --prompt the token ids (default 5 of
+ * them), --runs the rounds. Exits 1 when the engines' tokens differ.
+ */
+async function benchGeneration(args: Args, file: string, bytes: Uint8Array, vs: RivalName[], runs: number, threads: number): Promise<number> {
+  const tokens = count(args, "generate", 32, 1);
+  if (threads !== 1) throw new UsageError("--generate runs one thread so far");
+  const promptArg = one(args, "prompt") ?? "5,17,300,42,7";
+  if (!/^\d+(,\d+)*$/.test(promptArg)) throw new UsageError(`--prompt takes token ids separated by commas, got ${JSON.stringify(promptArg)}`);
+  const prompt = promptArg.split(",").map(Number);
+  const { graphInputs } = await import("./harness.js");
+  const { decoderShape } = await import("../models/transformers.js");
+  const decoder = decoderShape(graphInputs(bytes).map((i) => ({ name: i.name, dims: i.dims as (number | string)[] })));
+  if (typeof decoder === "string") throw new KilnError("BAD_INPUT", `--generate: ${file}: ${decoder}`);
+  const { benchGenerateModel, formatGenerate } = await import("./generate.js");
+  const shapes = parseShapeOption(all(args, "shape"));
+  const rows = await benchGenerateModel(bytes, decoder, { tokens, rounds: Math.max(1, Math.min(runs, 50)), prompt, shapes, vs });
+  const agree = rows.every((r) => r.tokens.join() === rows[0].tokens.join());
+  const title = `${path.basename(file)}: ${tokens} tokens greedy from a ${prompt.length}-token prompt, 1 thread, ${decoder.layers} layers`;
+  console.log(args.flags.has("json") ? JSON.stringify({ model: path.basename(file), tokens, prompt, agree, rows }) : formatGenerate(title, rows));
+  return agree ? 0 : 1;
 }
 
 const KINDS = ["random", "arange", "ones", "zeros"];
@@ -159,7 +185,7 @@ async function wantRelaxed(simd: "auto" | "baseline" | "relaxed"): Promise<boole
 
 /** The flags of `kiln bench`; any other is a usage error naming these. */
 export const BENCH_FLAGS: CommandSpec = {
-  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape", "data", "int-range"],
+  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape", "data", "int-range", "generate", "prompt"],
   booleans: ["json"],
   positionals: [1, 1],
 };

@@ -16,7 +16,7 @@ import { load } from "../compiler/driver/api.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import type { TypedArray } from "../runtime/dtypes.js";
 import { runIfMain } from "../models/cli.js";
-import { generateGreedy, gpt2Reference, GPT2_SHAPES, transformerBytes, type DecoderStep, type Generation } from "../models/transformers.js";
+import { generateGreedy, gpt2Reference, GPT2_SHAPES, transformerBytes, type DecoderShape, type DecoderStep, type Generation } from "../models/transformers.js";
 import { median } from "./stats.js";
 
 /** the prompt transformers' generate() was given (models/transformers/fixtures/gpt2.generate.json) */
@@ -91,6 +91,55 @@ export async function benchGenerate(tokens = 32, rounds = 3): Promise<GenerateRo
 }
 
 export const ONE_MODULE = "kiln one module (symbolic)";
+
+export interface GenerateOptions {
+  tokens: number;
+  rounds: number;
+  prompt: readonly number[];
+  /** load()'s shapes: bounds (and sums) make one module for every step */
+  shapes: Record<string, number[] | string>;
+  vs: readonly ("ort-web" | "ort-node")[];
+}
+
+/**
+ * `kiln bench decoder.onnx --generate N`: the greedy loop (generateGreedy: prompt, then a token per
+ * step, the present fed back as the past) on any decoder exported the transformers.js / optimum way,
+ * kiln (one load(); with bounds for its dims, one module) against onnxruntime, one thread each,
+ * a warm-up loop each, then the rounds interleaved.
+ */
+export async function benchGenerateModel(bytes: Uint8Array, decoder: DecoderShape, o: GenerateOptions): Promise<GenerateRow[]> {
+  const t0 = performance.now();
+  const kiln = await load(bytes, { cache: false, simd: "baseline", shapes: o.shapes, limits: { maxModules: o.tokens + 1 } });
+  const loadMs = performance.now() - t0;
+  const engines: [string, DecoderStep][] = [["kiln", (f) => kiln.run(f)]];
+  if (o.vs.includes("ort-web")) {
+    const web = (await import("onnxruntime-web")) as unknown as Ort & { env: { wasm: { numThreads: number; simd: boolean } } };
+    web.env.wasm.numThreads = 1;
+    web.env.wasm.simd = true;
+    engines.push(["ort-web", await ortStep(web, bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" })]);
+  }
+  if (o.vs.includes("ort-node")) {
+    const node = await import("onnxruntime-node");
+    engines.push(["ort-node", await ortStep(node, bytes, { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" })]);
+  }
+  for (const [, step] of engines) await generateGreedy(step, o.prompt, o.tokens, decoder);
+  const runs = engines.map((): Generation[] => []);
+  for (let r = 0; r < o.rounds; r++) for (const [k, [, step]] of engines.entries()) runs[k].push(await generateGreedy(step, o.prompt, o.tokens, decoder));
+  return engines.map(([name], k) => ({ ...row(name, runs[k]), ...(name === "kiln" ? { loadMs: Math.round(loadMs), modules: kiln.modulesCompiled } : {}) }));
+}
+
+/** the rows as a table, per token against the first rival's */
+export function formatGenerate(title: string, rows: GenerateRow[]): string {
+  const rival = rows.find((r) => r.engine === "ort-web") ?? rows[1];
+  const lines = [title, "engine                          prompt ms   per token ms (median / mean)   loop ms" + (rival ? `   vs ${rival.engine} per token` : "")];
+  for (const r of rows) {
+    lines.push(`${r.engine.padEnd(32)}${String(r.promptMs).padStart(9)}   ${String(r.tokenMedianMs).padStart(12)} / ${String(r.tokenMeanMs).padEnd(14)}${String(r.loopMs).padStart(9)}${rival ? `   ${(rival.tokenMedianMs / r.tokenMedianMs).toFixed(2)}x` : ""}`);
+  }
+  for (const r of rows) if (r.modules !== undefined) lines.push(`${r.engine}: load ${r.loadMs} ms, ${r.modules} module(s) compiled over every loop`);
+  const agree = rows.every((r) => r.tokens.join() === rows[0].tokens.join());
+  lines.push(agree ? `tokens agree: ${rows[0].tokens.join(" ")}` : `TOKENS DIFFER: ${rows.map((r) => `${r.engine}: ${r.tokens.join(" ")}`).join("; ")}`);
+  return lines.join("\n");
+}
 
 async function main(argv: string[]): Promise<number> {
   const flag = (k: string) => (argv.includes(`--${k}`) ? argv[argv.indexOf(`--${k}`) + 1] : undefined);

@@ -88,14 +88,38 @@ function argmax(data: ArrayLike<number>, at: number, n: number): number {
   return best;
 }
 
+/** What the greedy loop needs to know of a decoder: its layers and the past's heads and head size. */
+export interface DecoderShape {
+  layers: number;
+  heads: number;
+  headDim: number;
+}
+
+/**
+ * A decoder exported as transformers.js / optimum export it (inputs input_ids, attention_mask,
+ * position_ids, past_key_values.N.key/value [batch, heads, past, head size]; outputs logits,
+ * present.N.key/value), read from its inputs' declared shapes; undefined (with the reason) otherwise.
+ */
+export function decoderShape(inputs: readonly { name: string; dims: readonly (number | string)[] }[]): DecoderShape | string {
+  const names = new Set(inputs.map((i) => i.name));
+  const missing = ["input_ids", "attention_mask", "position_ids", pastName(0, "key")].filter((n) => !names.has(n));
+  if (missing.length) return `no input ${missing.join(", ")} (a decoder with past key/values takes input_ids, attention_mask, position_ids and past_key_values.N.key/value)`;
+  let layers = 0;
+  while (names.has(pastName(layers, "key")) && names.has(pastName(layers, "value"))) layers++;
+  const dims = inputs.find((i) => i.name === pastName(0, "key"))!.dims;
+  const [heads, headDim] = [dims[1], dims[3]];
+  if (dims.length !== 4 || typeof heads !== "number" || typeof headDim !== "number") return `${pastName(0, "key")} is [${dims.join(", ")}], not [batch, heads, past, head size] with heads and head size fixed`;
+  return { layers, heads, headDim };
+}
+
 /**
  * Greedy decoding: the prompt in one step with an empty past (length 0), then one token per step,
  * each step fed the previous step's present key/values as its past, the attention mask over past and
  * new tokens, and the new tokens' positions; the next token is the argmax of the last position's
  * logits.
  */
-export async function generateGreedy(step: DecoderStep, prompt: readonly number[], count: number): Promise<Generation> {
-  const { layers, heads, headDim, vocab } = GPT2;
+export async function generateGreedy(step: DecoderStep, prompt: readonly number[], count: number, decoder: DecoderShape = GPT2): Promise<Generation> {
+  const { layers, heads, headDim } = decoder;
   let past: Record<string, Tensor> = {};
   for (let l = 0; l < layers; l++) {
     for (const kv of ["key", "value"] as const) past[pastName(l, kv)] = { dtype: "float32", dims: [1, heads, 0, headDim], data: new Float32Array(0) };
@@ -117,7 +141,8 @@ export async function generateGreedy(step: DecoderStep, prompt: readonly number[
     const out = await step(feeds);
     stepMs.push(performance.now() - t0);
     const logits = out.logits;
-    if (!logits || logits.dims.join() !== `1,${seq},${vocab}`) throw new Error(`decoder step: logits ${logits ? `[${logits.dims}]` : "missing"}, expected [1,${seq},${vocab}]`);
+    const vocab = logits?.dims[2] ?? 0;
+    if (!logits || logits.dims.length !== 3 || logits.dims[0] !== 1 || logits.dims[1] !== seq || !vocab) throw new Error(`decoder step: logits ${logits ? `[${logits.dims}]` : "missing"}, expected [1,${seq},vocab]`);
     const next = argmax(logits.data as Float32Array, (seq - 1) * vocab, vocab);
     tokens.push(next);
     past = {};

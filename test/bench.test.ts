@@ -128,6 +128,28 @@ describe("kiln bench", () => {
     await expect(cmdBench(parseArgs([wasmFile], BENCH_FLAGS, "bench"))).rejects.toThrow(/BAD_INPUT: .*compiled kiln module.*give it the \.onnx/);
   });
 
+  it("--generate: the greedy loop on a decoder with past key/values, kiln on one module (bounds) against onnxruntime-web, the tokens transformers gave", async () => {
+    const { gpt2Reference, transformerPath } = await import("../models/transformers.js");
+    const ref = gpt2Reference();
+    const { code, out } = await captureBench([transformerPath("gpt2"), "--generate", "6", "--prompt", ref.prompt.join(","), "--runs", "1", "--json",
+      "--shape", "batch=1", "--shape", "seq=1..16", "--shape", "past=0..240", "--shape", "total=past+seq"]);
+    expect(code).toBe(0);
+    const r = JSON.parse(out) as { agree: boolean; rows: { engine: string; tokens: number[]; tokenMedianMs: number; modules?: number }[] };
+    expect(r.agree).toBe(true);
+    expect(r.rows.map((x) => x.engine)).toEqual(["kiln", "ort-web"]);
+    expect(r.rows[0].modules).toBe(1);
+    for (const row of r.rows) {
+      expect(row.tokens).toEqual(ref.tokens.slice(0, 6));
+      expect(row.tokenMedianMs).toBeGreaterThan(0);
+    }
+  }, 120_000);
+
+  it("--generate on a model that is no decoder with past key/values is BAD_INPUT naming what is missing; a bad --prompt is a usage error", async () => {
+    await expect(captureBench([modelFile, "--generate", "4"])).rejects.toThrow(/BAD_INPUT.*no input input_ids/);
+    const { transformerPath } = await import("../models/transformers.js");
+    await expect(captureBench([transformerPath("gpt2"), "--generate", "4", "--prompt", "1,x"])).rejects.toThrow(/--prompt takes token ids/);
+  });
+
   it("a bounded row: kiln compiled once for the bounds, its build pinned at the feeds' shapes timed beside it, outputs compared bit for bit", async () => {
     const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
 input %x : float32[n,5]

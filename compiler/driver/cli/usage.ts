@@ -23,6 +23,8 @@ usage:
   kiln bench model.onnx --vs ort-web[,ort-node] [--threads N] [--shape ...] [--runs R] [--simd baseline|relaxed|auto]
                [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data test_data_set_DIR]
                [--int-range [name=]LO..HI ...] [--load-runs N] [--json]
+  kiln bench decoder.onnx --generate N [--prompt 5,17,300] [--shape past=0..240 --shape total=past+seq ...] [--runs R]
+               the greedy generation loop (past key/values fed back), per-token latency against the rivals
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto] [--atol A] [--rtol R]
                ONNX test-data folders (model.onnx + test_data_set_*/); --atol/--rtol: every output,
                integer ones too, within A + R * |expected| (quantized models)
