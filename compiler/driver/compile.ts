@@ -210,11 +210,12 @@ function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
 }
 
 /** Run the optimization pipeline of options.level over a prepared graph (mutates it), after `quantize`'s passes when given. */
-export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan): Promise<PassStat[]> {
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan, symbolic = false): Promise<PassStat[]> {
   const stats = await runPasses(graph, [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)], { evaluate: evaluateNode }, {
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
-    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) } },
+    // with bounds, attention keeps its layers: the fused kernel has no run-time extents yet
+    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) }, ...(symbolic ? { "fuse-attention": { enabled: false } } : {}) },
     onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });
@@ -252,7 +253,7 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   const dims = resolveDimOptions(graph, options.shapes);
   const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options) => {
     await prepareGraph(g, { ...opts, shapes });
-    return optimizeGraph(g, { ...opts, shapes }, quantize);
+    return optimizeGraph(g, { ...opts, shapes }, quantize, dims.symbols.length > 0);
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));
