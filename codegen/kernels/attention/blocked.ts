@@ -19,9 +19,8 @@
 // with its own scratch, through the same code as at one thread: outputs are bit-identical.
 import binaryen from "binaryen";
 import { attentionGeometry, type AttentionGeometry } from "../../../compiler/ops/attention.js";
-import { broadcastStrides, type Expr, type Local } from "../../fn.js";
+import { broadcastStrides, type Expr, type Fn, type Local } from "../../fn.js";
 import { emitPackedGemm, packedBScratchBytes } from "../matmul/gemm-packed.js";
-import { inlineVector } from "../../math/vector.js";
 import { threadShare } from "../../threads.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 import { rowStrides } from "./sdpa.js";
@@ -123,7 +122,7 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const ptr = fn.local(i32), mp = fn.local(i32), end = fn.local(i32), row = fn.local(i32);
   const x = fn.local(binaryen.v128), mx = fn.local(binaryen.v128), sum = fn.local(binaryen.v128);
   const mxs = fn.local(binaryen.f32), total = fn.local(binaryen.f32);
-  const exp = (a: Expr) => inlineVector(m, fn, "exp", a) ?? ctx.math.call4("exp", a);
+  const exp = softmaxExp(m, fn);
   const full = Lk >> 2, rem = Lk & 3;
   const NEG = () => m.f32x4.splat(m.f32.const(-Infinity));
   const lane = (v: Local, l: number) => m.f32x4.extract_lane(v.get(), l);
@@ -201,6 +200,45 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
     ];
     return [fn.outline(body) ?? fn.block(body)];
   }));
+}
+
+const LOG2E = 1.44269504088896341;
+const LN2_HI = 0.693359375; // exact in f32: k * LN2_HI is exact for the k here
+const LN2_LO = Math.LN2 - LN2_HI;
+const ROUNDER = 12582912; // 1.5 * 2^23: t - ROUNDER is round(t) as a float, t's bits minus ROUNDER's are it as an integer
+const ROUNDER_BITS = 0x4b400000;
+/** 1/2!, ..., 1/6!: for |r| <= ln2/2 the Taylor tail r^7/7! is below 3e-7 of the result */
+const EXP_TAIL = [1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720];
+/** below this exp underflows f32's normal range: the lane is 0 (a masked key's -inf too) */
+const EXP_FLOOR = -87;
+
+/**
+ * exp of softmax arguments, x - max <= 0 (or NaN, kept): the math library's exp minus what this
+ * range does not need (no upper clamp, one 2^k scaling, a shorter polynomial): about a quarter
+ * fewer instructions, within 3e-7 relative. Lanes under EXP_FLOOR give 0.
+ */
+function softmaxExp(m: binaryen.Module, fn: Fn): (a: Expr) => Expr {
+  const v = binaryen.v128;
+  const [x, under, t, k, r, q] = [0, 1, 2, 3, 4, 5].map(() => fn.local(v));
+  const c = (n: number) => m.f32x4.splat(m.f32.const(n));
+  const ic = (n: number) => m.i32x4.splat(m.i32.const(n));
+  return (a) => {
+    let poly: Expr = c(EXP_TAIL[EXP_TAIL.length - 1]);
+    for (let j = EXP_TAIL.length - 2; j >= 0; j--) poly = m.f32x4.add(c(EXP_TAIL[j]), m.f32x4.mul(r.get(), poly));
+    return m.block(null, [
+      x.set(a),
+      under.set(m.f32x4.lt(x.get(), c(EXP_FLOOR))),
+      x.set(m.f32x4.pmax(x.get(), c(EXP_FLOOR))), // NaN stays (pmax keeps its first operand unless it is less)
+      t.set(m.f32x4.add(m.f32x4.mul(x.get(), c(LOG2E)), c(ROUNDER))),
+      k.set(m.f32x4.sub(t.get(), c(ROUNDER))),
+      r.set(m.f32x4.sub(m.f32x4.sub(x.get(), m.f32x4.mul(k.get(), c(LN2_HI))), m.f32x4.mul(k.get(), c(LN2_LO)))),
+      q.set(poly),
+      // (1 + r + r^2 q) * 2^k, 2^k built in the exponent bits (k >= -126: a normal float)
+      m.v128.andnot(m.f32x4.mul(
+        m.f32x4.add(c(1), m.f32x4.add(r.get(), m.f32x4.mul(m.f32x4.mul(r.get(), r.get()), q.get()))),
+        m.i32x4.shl(m.i32x4.add(m.i32x4.sub(t.get(), ic(ROUNDER_BITS)), ic(127)), m.i32.const(23))), under.get()),
+    ], v);
+  };
 }
 
 export const BLOCKED_ATTENTION = variant<BlockedPlan>({
