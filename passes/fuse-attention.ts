@@ -6,7 +6,8 @@
 // that pass makes: Q and K read as [b, s, h, d] or [b, h, s, d], the context written as either;
 // those are Attention's 3-D ([b, s, h*d], reshaped for free) and 4-D layouts. The scores and the
 // probabilities must have no other reader; transformers' guard against fully masked rows
-// (Where(IsNaN(p), 0, p)) is taken in too, since Attention gives zeros for such rows. The rewrite
+// (Where(IsNaN(p), 0, p)) is taken in too, since Attention gives zeros for such rows (a NaN in Q or
+// K now gives a NaN row, where the guard gave zeros: NaN in, NaN out). The rewrite
 // is made only where the kernel selection picks "blocked" for the result (float32, sizes that pay,
 // a block of scores that fits): elsewhere the three layers stay as they were.
 import type { Graph, Node } from "../compiler/ir/graph.js";
