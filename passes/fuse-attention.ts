@@ -12,9 +12,10 @@
 // a block of scores that fits): elsewhere the three layers stay as they were.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { FUSED_DOMAIN } from "../compiler/ir/graph.js";
-import { chooseKernel } from "../codegen/capabilities.js";
+import { chooseKernel, type KernelSelection } from "../codegen/capabilities.js";
 import { ensureOpset, privateProducer, scalarConst, soleConsumer } from "./fuse-patterns-match.js";
 import { addConstant, int64Tensor } from "./rewrite.js";
+import { parseKernelSelection } from "./select-kernels.js";
 import type { Pass } from "./pass.js";
 
 /** ai.onnx's Attention */
@@ -135,7 +136,7 @@ function match(g: Graph, pn: Node): Match | undefined {
 }
 
 /** Rewrites one match when the Attention it makes runs "blocked"; returns whether it did. */
-function rewrite(g: Graph, mt: Match): boolean {
+function rewrite(g: Graph, mt: Match, selection?: KernelSelection): boolean {
   const made: Node[] = [];
   const newValue = (base: string, shape: number[]) => {
     const name = g.uniqueValueName(base);
@@ -167,7 +168,7 @@ function rewrite(g: Graph, mt: Match): boolean {
   if (packed) reshape(y, mt.y, ys);
   let kernel: string | undefined;
   try {
-    kernel = chooseKernel(g, attention);
+    kernel = chooseKernel(g, attention, selection);
   } catch {
     kernel = undefined;
   }
@@ -178,12 +179,12 @@ function rewrite(g: Graph, mt: Match): boolean {
 }
 
 /** Returns how many attentions it fused. */
-export function fuseAttention(graph: Graph): number {
+export function fuseAttention(graph: Graph, selection?: KernelSelection): number {
   let made = 0;
   for (const n of graph.topoOrder()) {
     if (!graph.g.hasNode(n.name) || graph.node(n.name) !== n) continue;
     const mt = match(graph, n);
-    if (mt && rewrite(graph, mt)) made++;
+    if (mt && rewrite(graph, mt, selection)) made++;
   }
   graph.pruneValues();
   return made;
@@ -192,6 +193,9 @@ export function fuseAttention(graph: Graph): number {
 export const fuseAttentionPass: Pass = {
   name: "fuse-attention",
   description: "makes scores -> [scale] -> [mask] -> Softmax -> context one Attention node (opset 23) where its blocked kernel runs it: the score matrix stays in an L2 scratch, block by block",
-  options: { enabled: { default: true, description: "false leaves attention as its layers (symbolic dims: the blocked kernel has no run-time extents yet)" } },
-  run: (graph, ctx) => ({ fused: ctx.options?.enabled === false ? 0 : fuseAttention(graph) }),
+  options: {
+    enabled: { default: true, description: "false leaves attention as its layers (symbolic dims: the blocked kernel has no run-time extents yet)" },
+    kernels: { default: "", description: "the kernel selection (as KILN_KERNELS): -blocked keeps attention as its layers" },
+  },
+  run: (graph, ctx) => ({ fused: ctx.options?.enabled === false ? 0 : fuseAttention(graph, parseKernelSelection(String(ctx.options?.kernels ?? ""))) }),
 };

@@ -87,11 +87,14 @@ const %m : float32[1,1,20,1] = dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 %p : float32[1,3,20,20] = Softmax[axis=-1](%sm) {name="probs"}`));
   });
 
-  it("does nothing when disabled (compile does so for symbolic dims)", async () => {
+  it("does nothing when disabled (compile does so for symbolic dims) or when the kernel selection forbids blocked", async () => {
     const { runPassOn } = await import("./util.js");
     const input = einsums(20, 3, 8, `%p : float32[1,3,20,20] = Softmax[axis=-1](%sc) {name="probs"}`);
-    const off = { ...pass, run: (g: Parameters<typeof pass.run>[0], ctx: Parameters<typeof pass.run>[1]) => pass.run(g, { ...ctx, options: { enabled: false } }) };
-    expect(await runPassOn(off, input)).toBe(await runPassOn({ ...pass, run: () => ({}) }, input));
+    const withOptions = (options: Record<string, string | boolean>) => ({ ...pass, run: (g: Parameters<typeof pass.run>[0], ctx: Parameters<typeof pass.run>[1]) => pass.run(g, { ...ctx, options }) });
+    const unchanged = await runPassOn({ ...pass, run: () => ({}) }, input);
+    expect(await runPassOn(withOptions({ enabled: false }), input)).toBe(unchanged);
+    expect(await runPassOn(withOptions({ kernels: "-blocked" }), input)).toBe(unchanged);
+    expect(await runPassOn(withOptions({ kernels: "" }), input)).not.toBe(unchanged);
   });
 });
 
