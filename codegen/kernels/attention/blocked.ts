@@ -29,6 +29,13 @@ import { rowStrides } from "./sdpa.js";
 export const SCORE_BYTES = 192 * 1024;
 /** below these the per-row kernel does as well (its cost is mostly per key, no GEMM setup) */
 const MIN_ROWS = 16, MIN_KEYS = 16;
+/**
+ * past this many keys the three layers were as fast or faster (CPU time, one thread, A/B in one
+ * process: 1.01-1.05x at 128-1,024 keys, 0.97-0.99x at 1,500, where the score matrix's round trips
+ * cost no more than the per-block K panels); `+blocked` still takes it (memory: the Whisper-style
+ * encoder's arena is 14 MB instead of 45)
+ */
+const MAX_KEYS = 1024;
 /** most query rows in a block: the second GEMM's rows are one MC block */
 const MAX_ROWS = 128;
 
@@ -67,7 +74,7 @@ function plan(ctx: LayerCtx, forced: boolean): BlockedPlan | undefined {
   if (!g.batch || !g.qHeads || !g.qLen || !g.totalLen || !g.headSize || !g.vHeadSize) return undefined;
   // a float mask as long as the keys (a short or bool mask: the row kernel)
   if (mask && (mask.dtype !== "float32" || mask.dims[mask.dims.length - 1] !== g.totalLen)) return undefined;
-  if (!forced && (g.qLen < MIN_ROWS || g.totalLen < MIN_KEYS)) return undefined;
+  if (!forced && (g.qLen < MIN_ROWS || g.totalLen < MIN_KEYS || g.totalLen > MAX_KEYS)) return undefined;
   const R = blockRows(g.qLen, g.totalLen);
   if (!R) return undefined;
   const scale = ctx.attrs.float("scale", 1 / Math.sqrt(g.headSize));
