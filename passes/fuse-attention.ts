@@ -128,9 +128,10 @@ function match(g: Graph, pn: Node): Match | undefined {
   if (!lq || lq !== lk || lq !== lv || lq !== ly) return undefined;
   const [q, k] = scores.inputs, v = context.inputs[1], y = context.outputs[0];
   if (![q, k, v, y].every((n) => isF32(g, n))) return undefined;
-  // the mask broadcasts along the scores, not over the keys (Attention takes a short mask as padding)
+  // the mask broadcasts along the scores, not over the keys (Attention takes a short mask as
+  // padding), with rank 2 to 4 as Attention's attn_mask
   const ms = mask ? shapeOf(g, mask) : undefined, ss = shapeOf(g, scores.outputs[0]);
-  if (mask && (!ms || !ss || ms.length > 4 || ms[ms.length - 1] !== ss[3] || !isF32(g, mask))) return undefined;
+  if (mask && (!ms || !ss || ms.length < 2 || ms.length > 4 || ms[ms.length - 1] !== ss[3] || !isF32(g, mask))) return undefined;
   if (gone.some((n) => n.meta?.guard)) return undefined;
   return { q, k, v, y, mask, scale, layout: lq, gone };
 }

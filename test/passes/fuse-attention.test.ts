@@ -85,6 +85,11 @@ output %y`);
 const %m : float32[1,1,20,1] = dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]>
 %sm : float32[1,3,20,20] = Add(%sc, %m) {name="mask"}
 %p : float32[1,3,20,20] = Softmax[axis=-1](%sm) {name="probs"}`));
+    // a 1-D mask: Attention's attn_mask has rank 2 to 4
+    await expectUnchanged(pass, einsums(20, 3, 8, `
+input %m : float32[20]
+%sm : float32[1,3,20,20] = Add(%sc, %m) {name="mask"}
+%p : float32[1,3,20,20] = Softmax[axis=-1](%sm) {name="probs"}`));
   });
 
   it("does nothing when disabled (compile does so for symbolic dims) or when the kernel selection forbids blocked", async () => {
