@@ -66,9 +66,9 @@ describe("Attention blocked vs onnxruntime", () => {
     expect((await kernelsFor("Attention", [f([1, 2, 128, 64]), f([1, 2, 128, 64]), f([1, 2, 128, 64]), { dims: [128, 128], dtype: "bool" }])).chosen).toBe("rows");
     // 16 rows of 4,000 keys' scores are past the budget
     expect((await kernelsFor("Attention", [f([1, 1, 64, 8]), f([1, 1, 4000, 8]), f([1, 1, 4000, 8])])).chosen).toBe("rows");
-    // past 1,024 keys only when forced (the three layers were as fast there)
-    expect((await kernelsFor("Attention", [f([1, 2, 1500, 64]), f([1, 2, 1500, 64]), f([1, 2, 1500, 64])])).chosen).toBe("rows");
-    expect((await kernelsFor("Attention", [f([1, 2, 1500, 64]), f([1, 2, 1500, 64]), f([1, 2, 1500, 64])], {}, { force: ["blocked"], forbid: [] })).chosen).toBe("blocked");
+    expect((await kernelsFor("Attention", [f([1, 2, 1500, 64]), f([1, 2, 1500, 64]), f([1, 2, 1500, 64])])).chosen).toBe("blocked");
+    // short sequences take it only when forced
+    expect((await kernelsFor("Attention", [f([1, 2, 3, 64]), f([1, 2, 128, 64]), f([1, 2, 128, 64])], {}, { force: ["blocked"], forbid: [] })).chosen).toBe("blocked");
     expect(blockRows(1500, 1500)).toBe(32);
     expect(blockRows(128, 128)).toBe(128);
   });

@@ -6,14 +6,16 @@
 // layers otherwise).
 //
 // The scratch holds S, R rows of Lk scores (the row stride rounded up to 4): the first GEMM is
-// Q K^T as the packed Einsum runs it (A = Q's rows in place, B = K gathered into each panel), the
-// softmax runs along each row (the padding past Lk stored as -inf, so its exp is 0), and the
-// second GEMM reads the rows as A and multiplies each output row by its 1/sum as it stores (the
-// epilogue). (Keeping S^T instead, so the first GEMM gathers only Q, made the softmax and P V read
-// the scratch down its columns: both slower, measured.) Blocks whose 16 x Lk scores would not fit
-// the budget are refused (the plan is undefined): those layers keep the "rows" kernel, or their
-// three layers when the graph had them (fuse-attention asks first). No streaming softmax over key
-// blocks yet: up to 3,072 keys fit.
+// Q K^T (A = Q's rows in place, B = K's panels, packed once per (batch, kv head) a thread meets into
+// its own scratch, where the packed Einsum gathers K into a panel per block of rows: with blocks
+// of 32 rows that gather made 1,500 keys 2-3% slower than the three layers, packed once 5-7%
+// faster), the softmax runs along each row (the padding past Lk stored as -inf, so its exp is 0),
+// and the second GEMM reads the rows as A and multiplies each output row by its 1/sum as it stores
+// (the epilogue). (Keeping S^T instead, so the first GEMM gathers only Q, made the softmax and P V
+// read the scratch down its columns: both slower, measured.) Blocks whose 16 x Lk scores would not
+// fit the budget are refused (the plan is undefined): those layers keep the "rows" kernel, or
+// their three layers when the graph had them (fuse-attention asks first). No streaming softmax
+// over key blocks yet: up to 3,072 keys fit.
 //
 // At threads the (batch, head, block) items are split among the threads, each whole on one thread
 // with its own scratch, through the same code as at one thread: outputs are bit-identical.
@@ -29,13 +31,6 @@ import { rowStrides } from "./sdpa.js";
 export const SCORE_BYTES = 192 * 1024;
 /** below these the per-row kernel does as well (its cost is mostly per key, no GEMM setup) */
 const MIN_ROWS = 16, MIN_KEYS = 16;
-/**
- * past this many keys the three layers were as fast or faster (CPU time, one thread, A/B in one
- * process: 1.01-1.05x at 128-1,024 keys, 0.97-0.99x at 1,500, where the score matrix's round trips
- * cost no more than the per-block K panels); `+blocked` still takes it (memory: the Whisper-style
- * encoder's arena is 14 MB instead of 45)
- */
-const MAX_KEYS = 1024;
 /** most query rows in a block: the second GEMM's rows are one MC block */
 const MAX_ROWS = 128;
 
@@ -44,10 +39,12 @@ export interface BlockedPlan {
   /** query rows per block (a multiple of 4: the softmax runs four queries per vector) */
   R: number;
   scale: number;
-  /** scratch bytes per thread: scores, 1/sum per row, one packed B panel */
+  /** scratch bytes per thread: scores, 1/sum per row, one B panel (V's) */
   scoresBytes: number;
   invBytes: number;
   panelBytes: number;
+  /** K's panels for the whole key sequence, packed once per (batch, kv head) a thread meets */
+  kBytes: number;
 }
 
 const up = (x: number, k: number) => Math.ceil(x / k) * k;
@@ -74,14 +71,14 @@ function plan(ctx: LayerCtx, forced: boolean): BlockedPlan | undefined {
   if (!g.batch || !g.qHeads || !g.qLen || !g.totalLen || !g.headSize || !g.vHeadSize) return undefined;
   // a float mask as long as the keys (a short or bool mask: the row kernel)
   if (mask && (mask.dtype !== "float32" || mask.dims[mask.dims.length - 1] !== g.totalLen)) return undefined;
-  if (!forced && (g.qLen < MIN_ROWS || g.totalLen < MIN_KEYS || g.totalLen > MAX_KEYS)) return undefined;
+  if (!forced && (g.qLen < MIN_ROWS || g.totalLen < MIN_KEYS)) return undefined;
   const R = blockRows(g.qLen, g.totalLen);
   if (!R) return undefined;
   const scale = ctx.attrs.float("scale", 1 / Math.sqrt(g.headSize));
-  return { g, R, scale, scoresBytes: 4 * R * up(g.totalLen, 4), invBytes: up(4 * R, 16), panelBytes: packedBScratchBytes(Math.max(g.headSize, g.totalLen)) };
+  return { g, R, scale, scoresBytes: 4 * R * up(g.totalLen, 4), invBytes: up(4 * R, 16), panelBytes: packedBScratchBytes(Math.max(g.headSize, g.totalLen)), kBytes: 4 * up(g.totalLen, 16) * g.headSize };
 }
 
-const scratchBytes = (p: BlockedPlan) => p.scoresBytes + p.invBytes + p.panelBytes;
+const scratchBytes = (p: BlockedPlan) => p.scoresBytes + p.invBytes + p.panelBytes + p.kBytes;
 
 function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const { m, fn } = ctx;
@@ -96,7 +93,7 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const ys = rowStrides(g.packed, g.qHeads, g.qLen, g.vHeadSize, 1);
   const ms = mask ? broadcastStrides(mask.dims, [g.batch, g.qHeads, g.qLen, Lk]) : [0, 0, 0, 0];
   const LkP = up(Lk, 4);
-  const S = ctx.scratchAddr, INV = S + p.scoresBytes, PANEL = INV + p.invBytes;
+  const S = ctx.scratchAddr, INV = S + p.scoresBytes, PANEL = INV + p.invBytes, KP = PANEL + p.panelBytes;
   const threads = ctx.splitAmong();
   const tOff = (): Expr => (threads && threads.scratchStride ? m.i32.mul(threads.tid(), m.i32.const(threads.scratchStride)) : m.i32.const(0));
   const i32 = binaryen.i32;
@@ -110,9 +107,9 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
     ...emitPackedGemm(ctx, {
       M: n, N: Lk, K: g.headSize,
       a: { addr: q.addr, rs: qs[2], base: () => qb.get() },
-      b: { addr: k.addr, rs: 1, cs: ks[2], base: () => kb.get() },
+      packedB: KP, packedBBase: tOff,
       c: { addr: S, rs: LkP, base: tOff },
-      bScratch: PANEL, ownScratch: threads,
+      ownScratch: threads,
     }),
     ...softmax(n),
     // Y rows = P V, each row times its 1/sum as it is stored
@@ -189,8 +186,28 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const items = g.batch * g.qHeads * blocks;
   const share = threads ? threadShare(m, threads, items) : { lo: m.i32.const(0), hi: m.i32.const(items) };
   const at = (...terms: [Local, number][]) => terms.reduce<Expr>((e, [l, s]) => (s ? m.i32.add(e, m.i32.mul(l.get(), m.i32.const(4 * s))) : e), m.i32.const(0));
-  const hk = fn.local(i32), i0 = fn.local(i32);
+  const hk = fn.local(i32), i0 = fn.local(i32), packed = fn.local(i32), kvAt = fn.local(i32);
+  // K^T in the GEMM's panel order (panel of 16 keys, D rows of 16), the last panel's lanes past Lk zero
+  const D = g.headSize, P = Math.ceil(Lk / 16);
+  const kp = fn.local(i32), kd = fn.local(binaryen.v128), ksrc = fn.local(i32);
+  const packK = (): Expr[] => [
+    ...(Lk % 16 ? [fn.loop(D, (d) => [m.memory.fill(
+      m.i32.add(m.i32.add(tOff(), m.i32.const(KP + (P - 1) * D * 64 + 4 * (Lk % 16))), m.i32.mul(d.get(), m.i32.const(64))),
+      m.i32.const(0), m.i32.const(4 * (16 - (Lk % 16))))])] : []),
+    fn.loop(Lk, (t) => [
+      ksrc.set(m.i32.add(kb.get(), m.i32.mul(t.get(), m.i32.const(4 * ks[2])))),
+      // t's column: panel t >> 4, lane t & 15
+      kp.set(m.i32.add(tOff(), m.i32.add(m.i32.mul(m.i32.shr_u(t.get(), m.i32.const(4)), m.i32.const(D * 64)), m.i32.shl(m.i32.and(t.get(), m.i32.const(15)), m.i32.const(2))))),
+      ...Array.from({ length: Math.floor(D / 4) }, (_, d4) => [
+        kd.set(m.v128.load(k.addr + 16 * d4, 4, ksrc.get())),
+        ...[0, 1, 2, 3].map((l) => m.f32.store(KP + 64 * (4 * d4 + l), 4, kp.get(), m.f32x4.extract_lane(kd.get(), l))),
+      ]).flat(),
+      ...Array.from({ length: D % 4 }, (_, l) => m.f32.store(KP + 64 * (D - (D % 4) + l), 4, kp.get(), m.f32.load(k.addr + 4 * (D - (D % 4) + l), 4, ksrc.get()))),
+    ]),
+  ];
+  fn.emit(packed.set(m.i32.const(-1)));
   fn.emit(fn.loopDyn(share.lo, share.hi, (w) => {
+    const pack = packK();
     const body: Expr[] = [
       blk.set(m.i32.rem_u(w.get(), m.i32.const(blocks))),
       bh.set(m.i32.div_u(w.get(), m.i32.const(blocks))),
@@ -205,7 +222,19 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
       ...(mask ? [mb.set(at([b, ms[0]], [h, ms[1]], [i0, ms[2]]))] : []),
       tail === R ? fn.block(work(R)) : m.if(m.i32.eq(blk.get(), m.i32.const(blocks - 1)), fn.block(work(tail)), fn.block(work(R))),
     ];
-    return [fn.outline(body) ?? fn.block(body)];
+    const batchHead = () => m.i32.add(m.i32.mul(m.i32.div_u(m.i32.div_u(w.get(), m.i32.const(blocks)), m.i32.const(g.qHeads)), m.i32.const(g.kvHeads)),
+      m.i32.div_u(m.i32.rem_u(m.i32.div_u(w.get(), m.i32.const(blocks)), m.i32.const(g.qHeads)), m.i32.const(reps)));
+    // K packed when this thread meets a new (batch, kv head); the packing reads kb, set here
+    const packBody = [kb.set(at([b, ks[0]], [hk, ks[1]])), ...pack];
+    const setup = [
+      kvAt.set(batchHead()),
+      bh.set(m.i32.div_u(w.get(), m.i32.const(blocks))),
+      h.set(m.i32.rem_u(bh.get(), m.i32.const(g.qHeads))),
+      b.set(m.i32.div_u(bh.get(), m.i32.const(g.qHeads))),
+      hk.set(m.i32.div_u(h.get(), m.i32.const(reps))),
+      m.if(m.i32.ne(kvAt.get(), packed.get()), m.block(null, [fn.outline(packBody) ?? fn.block(packBody), packed.set(kvAt.get())])),
+    ];
+    return [...setup, fn.outline(body) ?? fn.block(body)];
   }));
 }
 
