@@ -5,6 +5,7 @@ import { foldConstantsPass } from "./fold-constants.js";
 import { fuseElementwisePass } from "./fuse-elementwise.js";
 import { fuseEpiloguePass } from "./fuse-epilogue.js";
 import { fuseTransposedMatmulPass } from "./fuse-transposed-matmul.js";
+import { fuseAttentionPass } from "./fuse-attention.js";
 import { fuseQdqPass } from "./fuse-qdq.js";
 import { fuseQdqLutPass } from "./fuse-qdq-lut.js";
 import { fuseDynamicQuantPass } from "./fuse-dynamic-quant.js";
@@ -22,7 +23,7 @@ import { quantizeStaticPass } from "./quantize-static.js";
 export type OptLevel = 0 | 1 | 2;
 
 export const ALL_PASSES: readonly Pass[] = [
-  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseTransposedMatmulPass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
+  lowerControlFlowPass, widenFloat16Pass, simplify, fuseQdqPass, foldConstantsPass, cse, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseTransposedMatmulPass, fuseAttentionPass, fuseElementwisePass, selectKernelsPass, planMemoryPass,
   // run by the driver when asked (compile's quantize option), never by a level
   quantizeWeightsPass, quantizeStaticPass,
 ];
@@ -40,7 +41,7 @@ export function pipelineFor(level: OptLevel): Pass[] {
     case 0: return [selectKernelsPass];
     case 1: return [simplify, foldConstantsPass, dce, selectKernelsPass, planMemoryPass];
     // fuse-qdq before fold-constants, which would turn the weights' DequantizeLinear into float
-    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseTransposedMatmulPass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
+    default: return [simplify, fuseQdqPass, foldConstantsPass, cse, simplify, dce, layoutNhwcPass, fusePatternsPass, fuseDynamicQuantPass, fuseQdqLutPass, fuseEpiloguePass, fuseTransposedMatmulPass, fuseAttentionPass, fuseElementwisePass, dce, selectKernelsPass, planMemoryPass];
   }
 }
 

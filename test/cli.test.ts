@@ -53,7 +53,7 @@ describe("kiln compile --dump-after=all", () => {
 
     const rep = JSON.parse(fs.readFileSync(report, "utf8"));
     expect(rep.passes.map((p: { name: string }) => p.name)).toEqual([
-      "simplify", "fuse-qdq", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse-patterns", "fuse-dynamic-quant", "fuse-qdq-lut", "fuse-epilogue", "fuse-transposed-matmul", "fuse-elementwise", "dce",
+      "simplify", "fuse-qdq", "fold-constants", "cse", "simplify", "dce", "layout-nhwc", "fuse-patterns", "fuse-dynamic-quant", "fuse-qdq-lut", "fuse-epilogue", "fuse-transposed-matmul", "fuse-attention", "fuse-elementwise", "dce",
       "select-kernels", "plan-memory",
     ]);
     expect(rep.nodes.before).toBe(10);

@@ -206,6 +206,14 @@ describe("Whisper-style audio encoder (30 s: 3,000 frames, 1,500 positions)", ()
     expectClose(await (await load(file)).run(feeds), want, ["last_hidden_state"], "encoder");
   }, TIMEOUT);
 
+  it("with attention fused (1,500 keys, blocks of 32 query rows), and as three layers (-blocked)", async () => {
+    const model = await load(file);
+    expect(model.session!.manifest.layers.filter((l) => l.op === "Attention" && l.kernel === "blocked")).toHaveLength(2);
+    const unfused = await load(file, { kernels: "-blocked" });
+    expect(unfused.session!.manifest.layers.filter((l) => l.op === "Attention")).toHaveLength(0);
+    expectClose(await unfused.run(feeds), want, ["last_hidden_state"], "encoder, attention unfused");
+  }, TIMEOUT);
+
   it("the AOT artifact run by the runtime alone matches onnxruntime-node", async () => {
     const { wasm } = await compile(file, { shapes: WHISPER_SHAPES });
     const session = await createSession(wasm);

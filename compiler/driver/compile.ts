@@ -213,13 +213,15 @@ function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
  * Run the optimization pipeline of options.level over a prepared graph (mutates it), after
  * `quantize`'s passes when given. `rewritesOnly` leaves out the passes that only record decisions
  * for code generation (Pass.recordsOnly): a symbolic build's probes, which are never generated.
+ * `symbolic`: dims have bounds (attention keeps its three layers).
  */
-export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan, rewritesOnly = false): Promise<PassStat[]> {
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan, rewritesOnly = false, symbolic = false): Promise<PassStat[]> {
   const pipeline = [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)].filter((p) => !rewritesOnly || !p.recordsOnly);
   const stats = await runPasses(graph, pipeline, { evaluate: evaluateNode }, {
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
-    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) } },
+    // with bounds, attention keeps its layers: the fused kernel has no run-time extents yet
+    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) }, "fuse-attention": { kernels: kernelSelectionOf(options), ...(symbolic ? { enabled: false } : {}) } },
     onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });
@@ -257,7 +259,7 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   const dims = resolveDimOptions(graph, options.shapes);
   const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, probe = false) => {
     await prepareGraph(g, { ...opts, shapes });
-    return optimizeGraph(g, { ...opts, shapes }, quantize, probe);
+    return optimizeGraph(g, { ...opts, shapes }, quantize, probe, dims.symbols.length > 0);
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));

@@ -1,7 +1,8 @@
 // Shape rules for the attention family: Attention (opset 23/24) here, RotaryEmbedding and Einsum
 // in their own files. The Attention geometry (heads, head sizes, sequence lengths, layouts) is
 // computed once by attentionGeometry and shared with the kernel, so the two cannot disagree.
-import type { Attrs } from "../ir/attrs.js";
+import { Attrs } from "../ir/attrs.js";
+import type { Node } from "../ir/graph.js";
 import { broadcastShapes, OpTable, type OutputInfo, type ShapeCtx } from "./registry.js";
 
 const ops = new OpTable();
@@ -80,7 +81,19 @@ ops.define("Attention", (ctx) => {
     { dtype: dt, shape: [g.batch, g.qHeads, g.qLen, g.totalLen] },
   ];
   return out.slice(0, Math.max(1, ctx.node.outputs.length));
-});
+}, { flops: attentionFlops });
+
+const given = (d: readonly number[] | undefined) => (d?.length ? d : undefined);
+
+/** Q K^T and P V: a multiply and an add per term of each (0 where the shapes do not plan) */
+function attentionFlops(node: Node, inputs: readonly (readonly number[])[]): number {
+  try {
+    const g = attentionGeometry(new Attrs(node), inputs[0], inputs[1], inputs[2], given(inputs[4]), given(inputs[5]), (msg) => { throw new Error(msg); });
+    return 2 * g.batch * g.qHeads * g.qLen * g.totalLen * (g.headSize + g.vHeadSize);
+  } catch {
+    return 0;
+  }
+}
 
 /** attn_mask broadcasts to (batch, q_heads, q_len, <= total_len); a short last axis is padded as masked. */
 function checkMask(ctx: ShapeCtx, g: AttentionGeometry): void {

@@ -75,7 +75,7 @@ const ROWS: UnaryRow[] = [
 
 for (const { name, traits, exact, lastChange, domain } of ROWS) ops.define(name, unaryRule, { arity: [1, 1], traits, exact, lastChange, domain });
 
-ops.define(["IsNaN", "IsInf"], (ctx: ShapeCtx) => [{ dtype: "bool", shape: [...ctx.input(0).shape] }], { arity: [1, 1], traits: UNARY });
+ops.define(["IsNaN", "IsInf"], (ctx: ShapeCtx) => [{ dtype: "bool", shape: [...ctx.input(0).shape] }], { arity: [1, 1], traits: UNARY, lastChange: 13 }); // 20 added float8 inputs only
 
 // Clip's optional min/max inputs (opset >= 11) are scalars of the input's type.
 ops.define("Clip", (ctx: ShapeCtx) => {

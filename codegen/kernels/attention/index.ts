@@ -4,10 +4,12 @@ import { emitAttention } from "./sdpa.js";
 import { emitRotaryEmbedding } from "./rotary.js";
 import { emitEinsum } from "./einsum.js";
 import { PACKED_EINSUM } from "./einsum-packed.js";
+import { BLOCKED_ATTENTION } from "./blocked.js";
 
 const table = new KernelTable();
 
-table.add("Attention", emitAttention);
+// "blocked" (float32, no past or causal mask: scores per block of query rows in L2) where it plans, else one query row at a time
+table.family("Attention", "Attention", [BLOCKED_ATTENTION, simpleVariant(emitAttention, undefined, "rows")]);
 table.add("RotaryEmbedding", emitRotaryEmbedding);
 table.family("Einsum", "Einsum", [PACKED_EINSUM, simpleVariant(emitEinsum)]);
 

@@ -16,7 +16,7 @@ import type { KernelCtx, TensorRef } from "../kernel.js";
 import { floatOps, LaneRow } from "./lanes.js";
 
 /** Byte strides of (batch, head, position) rows of a 3-D packed or 4-D tensor. */
-function rowStrides(packed: boolean, heads: number, len: number, headSize: number, bytes: number): [number, number, number] {
+export function rowStrides(packed: boolean, heads: number, len: number, headSize: number, bytes: number): [number, number, number] {
   const s: [number, number, number] = packed ? [len * heads * headSize, headSize, heads * headSize] : [heads * len * headSize, len * headSize, headSize];
   return s.map((x) => x * bytes) as [number, number, number];
 }

@@ -66,6 +66,8 @@ export interface PackedGemmSpec {
   a: RowMajor;
   /** byte address of packB(b, K, N, transB, tile.nr) in memory (B a compile-time constant) ... */
   packedB?: number;
+  /** a runtime byte offset added to packedB (a B packed at run time into per-thread scratch) */
+  packedBBase?: () => Expr;
   /**
    * ... or B (K x N, element (k, n) at addr + base() + 4 * (k * rs + n * cs)) read in place, e.g. a
    * runtime activation (NCHW 1x1 convolution: C = W X with W as A); edge vectors load lane by lane.
@@ -264,7 +266,7 @@ class Emitter {
       };
     }
     return {
-      start: (p, k0) => sum(m, [idx(m, p, 4 * s.K * t.nr), idx(m, k0, 4 * t.nr)]),
+      start: (p, k0) => sum(m, [s.packedBBase?.(), idx(m, p, 4 * s.K * t.nr), idx(m, k0, 4 * t.nr)]),
       offset: (u, v) => s.packedB! + 4 * (u * t.nr + 4 * v),
       step: 4 * t.nr,
       exact: false,
