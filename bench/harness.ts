@@ -103,9 +103,10 @@ export interface BenchResult {
   /**
    * with options.bounds: kiln's build pinned at the feeds' shapes; ratio = kiln's median (the
    * bounded build's) / its median, loadRatio the same of the JIT loads, identical whether the two
-   * builds' outputs agree bit for bit
+   * builds' outputs agree bit for bit, maxAbsDiff between them (the pinned build fuses attention,
+   * a bounded one keeps its three layers: the last bits may differ)
    */
-  "kiln-pinned"?: Timing & { ratio: number; loadRatio: number; identical: boolean };
+  "kiln-pinned"?: Timing & { ratio: number; loadRatio: number; identical: boolean; maxAbsDiff: number };
   /** the fresh-process load samples behind each loadMs (absent with loadRuns 0) */
   loads?: LoadSamples;
   /** engines whose timed runs were unsteady (see unsteadyNotes): their medians are not to be taken alone */
@@ -259,7 +260,9 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     for (const k of kilns) checks.push(await check(k));
     const probe = o.probe === false ? undefined : await peakRunner([2, 16]);
     const probeRunner: Runner[] = probe ? [{ run: async () => { probe.run(); return {}; }, release: async () => {} }] : [];
-    const identical = pinned.length ? sameBits(await kilns[0].run(), await pinned[0].run()) : false;
+    const pinnedOut = pinned.length ? await pinned[0].run() : undefined;
+    const identical = pinnedOut ? sameBits(await kilns[0].run(), pinnedOut) : false;
+    const maxAbsDiff = pinnedOut ? compareOutputs(await kilns[0].run(), pinnedOut, "kiln-pinned").maxAbsErr : 0;
     const times = await alternate([...kilns, ...rivals, ...floats, ...pinned, ...single, ...probeRunner], o.runs, o.warmup, o.budgetMs);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
@@ -284,7 +287,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     }
     if (pinned.length) {
       const t = timing(loadMs("kiln-pinned"), times[kilns.length + rivals.length + floats.length], firstRunMs("kiln-pinned"));
-      result["kiln-pinned"] = { ...t, ratio: round(kiln.medianMs / t.medianMs, 3), loadRatio: round(kiln.loadMs / t.loadMs, 2), identical };
+      result["kiln-pinned"] = { ...t, ratio: round(kiln.medianMs / t.medianMs, 3), loadRatio: round(kiln.loadMs / t.loadMs, 2), identical, maxAbsDiff };
     }
     if (single.length) {
       const t = timing(inProcess.get("kiln-1t")!, times[kilns.length + rivals.length + floats.length + pinned.length]);

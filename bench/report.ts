@@ -60,7 +60,7 @@ export function formatTable(m: Machine, results: BenchResult[], notes: string[] 
     const fl = r["kiln-float"];
     const pin = r["kiln-pinned"];
     const other = fl ? `${f(fl.medianMs)}, ${f(fl.speedup, 2)}x`
-      : pin ? `pinned ${f(pin.medianMs)}, ${f(pin.ratio, 3)}x${pin.identical ? " (bit-identical)" : " (**outputs differ**)"}; load ${f(pin.loadMs)}, ${f(pin.loadRatio, 2)}x` : "—";
+      : pin ? `pinned ${f(pin.medianMs)}, ${f(pin.ratio, 3)}x${pin.identical ? " (bit-identical)" : ` (outputs within ${pin.maxAbsDiff.toExponential(1)})`}; load ${f(pin.loadMs)}, ${f(pin.loadRatio, 2)}x` : "—";
     return `| ${r.model} | ${f(r.kiln.medianMs)} (${f(r.kiln.minMs)}) | ${f(web?.medianMs)} (${f(web?.minMs)}) | ${f(r.speedup, 2)}x | ${f(r["ort-node"]?.medianMs)} | ${loadCell(r.kiln)} | ${loadCell(r["kiln-aot"])} | ${loadCell(web)} | ${ok} | ${relaxedCell(r)} | ${f(r.peakLoopGflops, 1)} | ${other} | ${threadsCells(r.twoThreads)} |`;
   });
   return [

@@ -343,7 +343,8 @@ describe("symbolic dims", () => {
     it("the zoo MiniLM with seq symbolic (the bench row's model) compiles once for 1..512 and matches onnxruntime at 1, 77 and 128; at 128 bit for bit the build pinned there", async () => {
       const bytes = symbolicSeqModel("minilm");
       const model = await load(bytes, { shapes: { seq: [1, 512] }, cache: false });
-      const pinned = await load(bytes, { shapes: { seq: 128 }, cache: false });
+      // with bounds attention stays three layers (fuse-attention is off): pinned the same way, the builds agree bit for bit
+      const pinned = await load(bytes, { shapes: { seq: 128 }, cache: false, kernels: "-blocked" });
       expect(model.session!.manifest.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["seq", 1, 512]]);
       expect(pinned.session!.manifest.symbols).toBeUndefined();
       for (const s of [1, 77, 128]) {
