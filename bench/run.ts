@@ -191,7 +191,7 @@ async function main(argv: string[]): Promise<number> {
       });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
-      if (threads > 1 && m.bounds) notes.push(`${m.name}: not benchmarked at ${threads} threads: bounds take one thread so far`);
+      if (threads > 1 && m.bounds) notes.push(`${m.name}: ${threads} threads left out: bounds take one thread so far`);
       if (threads > 1 && !m.tolerance && !m.bounds) {
         const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes, m.intRanges);
         if ("error" in two) notes.push(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
