@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// KILN_DIST points at another build output (developers building into .build/NAME).
-const dist = process.env.KILN_DIST ?? new URL("../dist", import.meta.url).pathname;
+// KILN_DIST points at another build output (developers building into .build/NAME), relative to the
+// working folder or absolute: a relative one given to import() as it is would be a package name.
+import { resolve } from "node:path";
+const dist = process.env.KILN_DIST ? resolve(process.env.KILN_DIST) : new URL("../dist", import.meta.url).pathname;
 const argv = process.argv.slice(2);
 
 /**
