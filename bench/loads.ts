@@ -60,7 +60,7 @@ const execFileAsync = promisify(execFile);
  */
 export function probeScript(): string {
   const here = fileURLToPath(import.meta.url);
-  const dist = process.env.KILN_DIST ?? path.resolve(path.dirname(here), "../dist");
+  const dist = process.env.KILN_DIST ? path.resolve(process.env.KILN_DIST) : path.resolve(path.dirname(here), "../dist");
   const file = here.endsWith(".js") ? path.join(path.dirname(here), "load-probe.js") : path.join(dist, "bench/load-probe.js");
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: build first (npx tsc -p .)`);
   return file;
