@@ -16,7 +16,7 @@ import { load } from "../compiler/driver/api.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import type { TypedArray } from "../runtime/dtypes.js";
 import { runIfMain } from "../models/cli.js";
-import { generateGreedy, gpt2Reference, GPT2_SHAPES, transformerBytes, type DecoderShape, type DecoderStep, type Generation } from "../models/transformers.js";
+import { generateGreedy, gpt2Reference, GPT2, GPT2_SHAPES, transformerBytes, type DecoderShape, type DecoderStep, type Generation } from "../models/transformers.js";
 import { median } from "./stats.js";
 
 /** the prompt transformers' generate() was given (models/transformers/fixtures/gpt2.generate.json) */
@@ -69,24 +69,10 @@ export async function benchGenerate(tokens = 32, rounds = 3): Promise<GenerateRo
   const warmRuns: Generation[] = [];
   for (let r = 0; r < rounds; r++) warmRuns.push(await generateGreedy((f) => warm.run(f), PROMPT, tokens));
   rows.push(row("kiln compiled (modules kept)", warmRuns));
-  // one module for every step (symbolic dims: seq 1..16, past 0..240, total = past + seq)
-  const t0 = performance.now();
-  const one = await load(bytes, { cache: false, simd: "baseline", shapes: GPT2_SHAPES });
-  const loadMs = performance.now() - t0;
-  const web = (await import("onnxruntime-web")) as unknown as Ort & { env: { wasm: { numThreads: number; simd: boolean } } };
-  web.env.wasm.numThreads = 1;
-  web.env.wasm.simd = true;
-  const node = await import("onnxruntime-node");
-  const engines: [string, DecoderStep][] = [
-    [ONE_MODULE, (f) => one.run(f)],
-    ["ort-web", await ortStep(web, bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" })],
-    ["ort-node", await ortStep(node, bytes, { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" })],
-  ];
-  // a warm-up loop each, then the rounds interleaved: a load that comes and goes hits every engine alike
-  for (const [, step] of engines) await generateGreedy(step, PROMPT, tokens);
-  const runs = engines.map((): Generation[] => []);
-  for (let r = 0; r < rounds; r++) for (const [k, [, step]] of engines.entries()) runs[k].push(await generateGreedy(step, PROMPT, tokens));
-  engines.forEach(([name], k) => rows.push({ ...row(name, runs[k]), ...(name === ONE_MODULE ? { loadMs: Math.round(loadMs), modules: one.modulesCompiled } : {}) }));
+  // one module for every step (symbolic dims: seq 1..16, past 0..240, total = past + seq), its
+  // loops interleaved with onnxruntime's
+  const interleaved = await benchGenerateModel(bytes, GPT2, { tokens, rounds, prompt: PROMPT, shapes: GPT2_SHAPES, vs: ["ort-web", "ort-node"] });
+  rows.push(...interleaved.map((r) => (r.engine === "kiln" ? { ...r, engine: ONE_MODULE } : r)));
   return rows;
 }
 
@@ -97,7 +83,7 @@ export interface GenerateOptions {
   rounds: number;
   prompt: readonly number[];
   /** load()'s shapes: bounds (and sums) make one module for every step */
-  shapes: Record<string, number[] | string>;
+  shapes: Record<string, readonly number[] | number | string>;
   vs: readonly ("ort-web" | "ort-node")[];
 }
 
@@ -147,17 +133,7 @@ async function main(argv: string[]): Promise<number> {
   const rows = await benchGenerate(tokens, rounds);
   const agree = rows.every((r) => r.tokens.join() === rows[0].tokens.join());
   if (argv.includes("--json")) console.log(JSON.stringify({ tokens, rounds, loadavg: os.loadavg(), agree, rows }));
-  else {
-    const web = rows.find((r) => r.engine === "ort-web")!;
-    console.log(`GPT-2-style decoder (2 layers, hidden 128), ${tokens} tokens greedy from a ${PROMPT.length}-token prompt, 1 thread; load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-    console.log("engine                          prompt ms   per token ms (median / mean)   loop ms   vs ort-web per token");
-    for (const r of rows) {
-      console.log(`${r.engine.padEnd(32)}${String(r.promptMs).padStart(9)}   ${String(r.tokenMedianMs).padStart(12)} / ${String(r.tokenMeanMs).padEnd(14)}${String(r.loopMs).padStart(9)}   ${(web.tokenMedianMs / r.tokenMedianMs).toFixed(2)}x`);
-    }
-    const one = rows.find((r) => r.engine === ONE_MODULE);
-    if (one) console.log(`${ONE_MODULE}: load ${one.loadMs} ms (one compile), ${one.modules} module(s) over every loop`);
-    console.log(agree ? `tokens agree: ${rows[0].tokens.join(" ")}` : `TOKENS DIFFER: ${rows.map((r) => `${r.engine}: ${r.tokens.join(" ")}`).join("; ")}`);
-  }
+  else console.log(formatGenerate(`GPT-2-style decoder (2 layers, hidden 128), ${tokens} tokens greedy from a ${PROMPT.length}-token prompt, 1 thread; load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`, rows));
   return agree ? 0 : 1;
 }
 
