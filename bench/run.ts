@@ -174,6 +174,9 @@ async function main(argv: string[]): Promise<number> {
   const env = machine();
   const results: BenchResult[] = [];
   const notes: string[] = [];
+  // rows that could not be measured fail the run (exit 1); a note alone never does
+  let failures = 0;
+  const failed = (note: string) => (failures++, notes.push(note));
   const relaxed = flag(argv, "simd") !== "baseline" && relaxedSimdAvailable();
   const threads = Number(flag(argv, "threads") ?? 2);
   const memoryOnly = argv.includes("--memory-only");
@@ -194,7 +197,7 @@ async function main(argv: string[]): Promise<number> {
       if (threads > 1 && m.bounds) notes.push(`${m.name}: ${threads} threads left out: bounds take one thread so far`);
       if (threads > 1 && !m.tolerance && !m.bounds) {
         const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes, m.intRanges);
-        if ("error" in two) notes.push(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
+        if ("error" in two) failed(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
         else {
           r.twoThreads = two;
           process.stderr.write(`  ${threads} threads: kiln ${two.kiln.medianMs} ms (${two.scaling}x kiln at 1 thread), ort-web ${two["ort-web"]?.medianMs} ms, speedup ${two.speedup}x${two.kiln.ok ? "" : " WRONG"}\n`);
@@ -206,7 +209,7 @@ async function main(argv: string[]): Promise<number> {
         (r["kiln-pinned"] ? `, kiln pinned ${r["kiln-pinned"].medianMs} ms (bounded / pinned ${r["kiln-pinned"].ratio}, outputs ${r["kiln-pinned"].identical ? "bit-identical" : "DIFFERENT"}), JIT load bounded ${r.kiln.loadMs} ms / pinned ${r["kiln-pinned"].loadMs} ms = ${r["kiln-pinned"].loadRatio}` : "");
       process.stderr.write(` kiln ${r.kiln.medianMs} ms, ort-web ${r["ort-web"]?.medianMs} ms, speedup ${r.speedup}x${r.kiln.ok ? "" : " WRONG"}${relaxedNote}\n`);
     } catch (e) {
-      notes.push(`${m.name}: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
+      failed(`${m.name}: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
       process.stderr.write(` failed: ${(e as Error).message.split("\n")[0]}\n`);
     }
     if (m.note) notes.push(`${m.name}: ${m.note}`);
@@ -224,12 +227,12 @@ async function main(argv: string[]): Promise<number> {
       memory.rss = await benchPeakRss(MEMORY_MODEL, bytes, rssRuns, r50.shapes);
       process.stderr.write(` budget ${memory.budget.ratio}x resident (${memory.budget.identical ? "bit-identical" : "DIFFERENT"}), peak RSS kiln .wasm by path ${memory.rss["kiln-aot-path"]} / as bytes ${memory.rss["kiln-aot-bytes"]} / prepacked by path ${memory.rss["kiln-aot-prepack"]} / sidecar ${memory.rss["kiln-aot-file"]} MiB, ort-web ${memory.rss["ort-web"]} MiB\n`);
     } catch (e) {
-      notes.push(`memory rows: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
+      failed(`memory rows: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
     }
   }
   if (memoryOnly) {
     console.log(`${new Date().toISOString()}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}` + (memory ? formatMemory(memory.budget, memory.rss) : "") + notes.map((n) => `\n${n}`).join(""));
-    return memory?.budget?.identical !== false && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
+    return memory?.budget?.identical !== false && !failures ? 0 : 1;
   }
   const kernels = only ? undefined : await benchKernels(undefined, relaxed);
   const md = formatTable(env, results, notes) + (memory ? formatMemory(memory.budget, memory.rss) : "") + (kernels ? formatKernels(kernels) : "");
@@ -238,7 +241,7 @@ async function main(argv: string[]): Promise<number> {
   fs.writeFileSync(path.join(out, "latest.md"), md);
   console.log(md);
   const kernelsOk = !kernels || kernels.kernels.every((k) => k.ok);
-  return kernelsOk && memory?.budget?.identical !== false && results.every((r) => r.kiln.ok && r["kiln-relaxed"]?.ok !== false && r.twoThreads?.kiln.ok !== false) && notes.every((n) => !n.includes("not benchmarked")) ? 0 : 1;
+  return kernelsOk && memory?.budget?.identical !== false && results.every((r) => r.kiln.ok && r["kiln-relaxed"]?.ok !== false && r.twoThreads?.kiln.ok !== false) && !failures ? 0 : 1;
 }
 
 runIfMain(import.meta.url, main);
