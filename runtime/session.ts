@@ -245,7 +245,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   }
   let pool: ThreadPool | undefined;
   if (shared) {
-    pool = await th!.startThreads(mod, shared, instance, threadCount);
+    pool = await th!.startThreads(mod, shared, instance, threadCount, manifest.layers.map((l) => l.split === true));
     const run = pool.run;
     runLayers = run;
     runAll = () => run(0, manifest.layers.length);

@@ -146,12 +146,21 @@ export interface ThreadPool {
 /**
  * Start count - 1 workers over `memory` and set up `instance` (thread 0). The workers instantiate
  * the module with the same imports; they write nothing at instantiation (no data segments).
+ * `split[k]` says whether layer k splits among the threads (manifest layers[].split): a range of
+ * layers none of which splits runs on thread 0 alone, the workers left asleep (waking them and
+ * the barrier that ends the range would cost more than those layers: a small model, or the
+ * layer-by-layer first run between two split layers).
  */
-export async function startThreads(module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance, count: number): Promise<ThreadPool> {
+export async function startThreads(module: WebAssembly.Module, memory: WebAssembly.Memory, instance: WebAssembly.Instance, count: number, split: readonly boolean[]): Promise<ThreadPool> {
   const exports = instance.exports as Record<string, unknown>;
   const setThread = exports[THREADS_EXPORT] as (tid: number, count: number, canWait: number) => void;
   const runLayers = exports[RUN_LAYERS] as (from: number, to: number) => void;
-  setThread(0, count, mayBlock() ? 1 : 0);
+  const canWait = mayBlock() ? 1 : 0;
+  setThread(0, count, canWait);
+  // splitBefore[k]: how many of layers [0, k) split
+  const splitBefore = [0];
+  split.forEach((s, k) => splitBefore.push(splitBefore[k] + (s ? 1 : 0)));
+  const splitsIn = (from: number, to: number) => (splitBefore[Math.min(to, split.length)] ?? 0) - (splitBefore[Math.max(0, Math.min(from, split.length))] ?? 0) > 0;
   const words = new Int32Array(memory.buffer, 0, 16);
   Atomics.store(words, THREAD_CONTROL.stop / 4, 0);
   Atomics.store(words, THREAD_CONTROL.failed / 4, 0);
@@ -168,6 +177,16 @@ export async function startThreads(module: WebAssembly.Module, memory: WebAssemb
     run(from, to) {
       if (closed) throw new KilnError("BAD_OPTION", "this session was terminated");
       if (Atomics.load(words, THREAD_CONTROL.failed / 4)) throw new KilnError("INTERNAL", "a thread of this session trapped in an earlier run; create a new session");
+      if (count > 1 && !splitsIn(from, to)) {
+        // thread 0 alone: with a count of 1 its barriers return at once and its single layers run
+        setThread(0, 1, canWait);
+        try {
+          runLayers(from, to);
+        } finally {
+          setThread(0, count, canWait);
+        }
+        return;
+      }
       Atomics.store(words, THREAD_CONTROL.from / 4, from);
       Atomics.store(words, THREAD_CONTROL.to / 4, to);
       Atomics.add(words, THREAD_CONTROL.seq / 4, 1);
