@@ -360,6 +360,22 @@ describe("symbolic dims", () => {
       expect(model.modulesCompiled).toBe(1);
     });
 
+    it("narrow bounds with a kernel's size threshold between the probes below them and the bound (MiniLM seq 1..8: the head products take the packed Einsum from 8 rows) probe past the bound instead, and run every length", async () => {
+      const bytes = symbolicSeqModel("minilm");
+      for (const bounds of [[1, 8], [2, 8]]) {
+        const model = await load(bytes, { shapes: { seq: bounds }, cache: false });
+        expect(model.session!.manifest.layers.filter((l) => l.op === "Einsum").length, `${bounds}: Q K^T and P V as at the bound`).toBe(12);
+        for (let s = bounds[0]; s <= bounds[1]; s++) {
+          const data = feed(s * 384, s);
+          const got = await model.run({ hidden_states: { data, dims: [1, s, 384] } });
+          const out = Object.keys(got)[0];
+          const want = await runOrt(bytes, { hidden_states: { dtype: "float32", dims: [1, s, 384], data } });
+          expect(compareTensors(got[out], want[out], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s} of ${bounds}`).toBe("ok");
+        }
+        expect(model.modulesCompiled).toBe(1);
+      }
+    });
+
     it("where P V sums over more than the packed kernel's longest run-time K, UNSUPPORTED_OP says why", async () => {
       const { bytes } = encoder();
       await expect(load(bytes, { shapes: { seq: [1, 2100] } })).rejects.toThrow(/UNSUPPORTED_OP: Einsum sums over a symbolic dim of at most 2100; the packed kernel takes a run-time K up to 2048 so far/);

@@ -82,13 +82,15 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
     const unknown = terms.filter((t) => typeof t === "string" && !pins.has(t) && !symbols.some((s) => s.name === t));
     if (unknown.length) throw new KilnError("BAD_OPTION", `shapes.${name}: ${listed(unknown.map((t) => JSON.stringify(t)))} must be given a value or bounds in shapes too (a sum is over dims given)`);
   }
+  // the inputs' dims as the model declares them (preparing the graph at some values makes them concrete)
+  const declared = new Map(graph.inputs.map((i) => [i, graph.values.get(i)?.shape?.slice()]));
   const at = (values: readonly number[]): Record<string, number[]> | undefined => {
     const bound = new Map(pins);
     symbols.forEach((s, i) => bound.set(s.name, values[i]));
     for (const [name, terms] of sums) bound.set(name, terms.reduce<number>((a, t) => a + (typeof t === "number" ? t : bound.get(t)!), 0));
     const out: Record<string, number[]> = { ...given };
     for (const i of graph.inputs) {
-      const shape = graph.values.get(i)?.shape;
+      const shape = declared.get(i);
       if (given[i] || !shape || !shape.some((d) => typeof d === "string" && bound.has(d))) continue;
       const dims = shape.map((d) => (typeof d === "number" ? d : bound.get(d)));
       // an input with another dim still free stays unbound: today's message asks for it
@@ -162,16 +164,18 @@ function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
  * Distinct probe values per symbol (two each), inside the bounds where they allow, avoiding 1,
  * the model's static dims and each other: the largest below the upper bound first (primes, then
  * any), since passes' size thresholds (a product big enough for the packed kernel) then decide as
- * at the bound, which is the graph compiled; then values past the bound.
+ * at the bound, which is the graph compiled; then values past the bound. With `past`, only values
+ * past the bound: the retry when a threshold lies between the probes below and the bound (MiniLM
+ * with seq in 1..8: its head products take the packed Einsum from 8 rows, so 7 and 5 do not).
  */
-function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>): number[][] {
+function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>, past = false): number[][] {
   const taken = new Set<number>();
   const isPrime = (n: number) => { for (let d = 2; d * d <= n; d++) if (n % d === 0) return false; return n > 1; };
   return symbols.map((s) => {
     const lo = Math.max(2, s.min);
     const pool: number[] = [];
     const ok = (v: number) => !avoid.has(v) && !taken.has(v) && !pool.includes(v);
-    for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 2; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
+    if (!past) for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 2; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
     for (let v = s.max + 1; pool.length < 2; v++) if (ok(v)) pool.push(v);
     pool.forEach((v) => taken.add(v));
     return pool;
@@ -190,15 +194,18 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   const { symbols } = dims;
   const avoid = new Set<number>();
   for (const v of graph.values.values()) for (const d of v.shape ?? []) if (typeof d === "number") avoid.add(d);
-  const values = probeValues(symbols, avoid);
   const k = symbols.length;
   const max = symbols.map((s) => s.max);
   // a 2^k grid of each symbol's first probe value and its upper bound fits multilinear
   // polynomials exactly (the grid's corner at the bounds is the graph compiled: it is not probed
   // again); the second values, off the grid, check the fit
-  const probes = values.map((p, i) => [p[0], max[i]]);
-  const points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
-  const check = values.map((p) => p[1]);
+  let probes: number[][] = [], points: number[][] = [], check: number[] = [];
+  const probeAt = (values: number[][]) => {
+    probes = values.map((p, i) => [p[0], max[i]]);
+    points = Array.from({ length: 2 ** k }, (_, mask) => probes.map((p, i) => p[(mask >> i) & 1]));
+    check = values.map((p) => p[1]);
+  };
+  probeAt(probeValues(symbols, avoid));
   // the constants that differ between probes taken so far
   const varyingIn = (snaps: Snapshot[]) => [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
   /** the snapshots at every probe (the grid but its corner at the bounds, then the check); with `scout`, only until some constant differs between them */
@@ -219,6 +226,7 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
     return snaps;
   };
   let snaps = await probe(remake, true);
+  let make = remake;
   // values computed from the dims alone that differ between probes (a causal mask): their nodes
   // are copied to run in the module (symbolic-unfold.ts), and the probes taken again (the first
   // round stopped at the first probe that showed one). The probes' graphs are copies of `graph`
@@ -227,31 +235,43 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   const unfolded = varying.length ? remake() : undefined;
   if (unfolded && unfoldDimValues(unfolded, varying)) {
     const first = [unfolded];
-    snaps = await probe(() => {
+    make = () => {
       const g = first.pop();
       if (g) return g;
       const copy = remake();
       unfoldDimValues(copy, varying);
       return copy;
-    });
+    };
+    snaps = await probe(make);
     unfoldDimValues(graph, varying);
   } else if (snaps.length < points.length) snaps = await probe(remake); // nothing to copy: every probe, for the checks below
   const untouched = initializerData(graph);
   const result = await run(graph, dims.at(max), false);
   const main = snapshot(graph, untouched);
-  // the grid in order (its last corner the graph compiled), then the check
-  const grid = [...snaps.slice(0, -1), main];
-  const checked = snaps[snaps.length - 1];
   const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
   const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
     `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
-  snaps.forEach((s) => {
-    const i = s.nodes.findIndex((n, j) => main.nodes[j]?.key !== n.key);
-    if (i >= 0 || s.nodes.length !== main.nodes.length) {
-      const at = i >= 0 ? i : Math.min(s.nodes.length, main.nodes.length);
-      throw depends("the graph's structure at this node", main.nodes[at] ?? s.nodes[at]);
+  const structureError = () => {
+    for (const s of snaps) {
+      const i = s.nodes.findIndex((n, j) => main.nodes[j]?.key !== n.key);
+      if (i >= 0 || s.nodes.length !== main.nodes.length) {
+        const at = i >= 0 ? i : Math.min(s.nodes.length, main.nodes.length);
+        return depends("the graph's structure at this node", main.nodes[at] ?? s.nodes[at]);
+      }
     }
-  });
+    return undefined;
+  };
+  const differentStructure = structureError();
+  if (differentStructure) {
+    // a size threshold between the probes below the bounds and the bounds: probe past them (a
+    // model may refuse values past its bounds: then the first finding stands)
+    probeAt(probeValues(symbols, avoid, true));
+    snaps = await probe(make).catch(() => []);
+    if (!snaps.length || structureError()) throw differentStructure;
+  }
+  // the grid in order (its last corner the graph compiled), then the check
+  const grid = [...snaps.slice(0, -1), main];
+  const checked = snaps[snaps.length - 1];
   const producer = new Map<string, { name: string; op: string }>();
   for (const n of graph.topoOrder()) for (const o of n.outputs) producer.set(o, n);
   const exprs = new Map<string, DimExpr[]>();
