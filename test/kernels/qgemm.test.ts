@@ -9,6 +9,7 @@ import type { DTypeName } from "../../runtime/dtypes.js";
 import { buildQGemm, referenceQGemm, type StandaloneQGemm } from "../../bench/qgemm.js";
 import { expectMatchesOrt, type TensorSpec } from "../util/ort.js";
 import { kernelsFor } from "../util/kernels.js";
+import { packCols, packColsOf } from "../../codegen/kernels/quant/qgemm-pack.js";
 
 const int = (value: number): Attr => ({ type: "int", value });
 const ints = (value: number[]): Attr => ({ type: "ints", value });
@@ -93,6 +94,23 @@ describe("int8 GEMM, standalone", () => {
 const u8 = (dims: number[], constant = false): TensorSpec => ({ dims, dtype: "uint8", lo: 0, hi: 256, constant });
 const i8 = (dims: number[], constant = false): TensorSpec => ({ dims, dtype: "int8", lo: -128, hi: 128, constant });
 const scalar = (v: number, dtype?: DTypeName): TensorSpec => ({ dims: [], dtype, data: [v], constant: true });
+
+describe("packing constant weights", () => {
+  // packColsOf reads w row by row; packCols (the reference layout) asks a callback column by column
+  for (const [K, N] of [[1, 1], [3, 17], [16, 16], [33, 40], [384, 100]]) {
+    for (const transW of [false, true]) {
+      for (const perColumn of [false, true]) {
+        it(`${K}x${N}${transW ? " transposed" : ""}, ${perColumn ? "a zero point per column" : "one zero point"}: the same bytes as packCols`, () => {
+          const w = bytes(K * N, true, K * 31 + N);
+          const zp = perColumn ? Int8Array.from(bytes(N, true, N + 5), (z) => z >> 2) : Int8Array.of(-3);
+          const z = (n: number) => zp[zp.length === 1 ? 0 : n];
+          const want = packCols((k, n) => (transW ? w[n * K + k] : w[k * N + n]) - z(n), K, N);
+          expect(Buffer.compare(packColsOf(w, zp, K, N, transW), want)).toBe(0);
+        });
+      }
+    }
+  }
+});
 
 describe("ops through the int8 GEMM vs onnxruntime", () => {
   const convs: [string, number[], number[], Record<string, Attr>][] = [

@@ -8,6 +8,7 @@ import { stridesOf } from "../../fn.js";
 import { store } from "../../memory.js";
 import { slidingWindow } from "../../../compiler/ops/nn-geometry.js";
 import { byteAt, elem, zeroPoint } from "./common.js";
+import { elementsOf } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, TensorRef } from "../kernel.js";
 
 export interface ConvOperands {
@@ -21,7 +22,7 @@ export interface ConvOperands {
 export type ConvEpilogue = (acc: Expr, oc: () => Expr) => Expr;
 
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
-const numbers = (t: TensorRef | undefined) => (t?.value ? Array.from(t.value.data as ArrayLike<number | bigint>, Number) : undefined);
+const numbers = (t: TensorRef | undefined) => (t?.value ? elementsOf(t.value) : undefined);
 
 /** Geometry both conv forms share. */
 export function convFrame(ctx: KernelCtx, ops: ConvOperands) {

@@ -12,7 +12,7 @@ import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
 import { finiteMultipliers, storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
-import { numbers, perChannel, type QLayer } from "./qlayer.js";
+import { elementsOf, perChannel, type QLayer } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
 
@@ -71,7 +71,7 @@ export function qconvPlan(layer: LayerCtx, q: QLayer, forced: boolean): QConvPla
 /** Constants: the weights packed per group (rows), then the bias and multipliers per output channel. */
 export function qconvPrepare(plan: QConvPlan): KernelPrep {
   const { q, group, OCg, K, OC } = plan;
-  const w = numbers(q.w.value!);
+  const w = elementsOf(q.w.value!);
   const zp = (q.w.zp as { values: number[] }).values;
   const parts: Uint8Array[] = [];
   for (let g = 0; g < group; g++) {

@@ -7,7 +7,7 @@
 import binaryen from "binaryen";
 import type { Expr } from "../../fn.js";
 import { finiteMultipliers, storeInt32, storeRequant } from "./qgemm-store.js";
-import { numbers, perChannel } from "./qlayer.js";
+import { elementsOf, perChannel } from "./qlayer.js";
 import type { QConvPlan } from "./qconv-gemm.js";
 import type { KernelCtx, KernelPrep, LazyConstant } from "../kernel.js";
 import { qchannelTables, qwidenedConstant } from "./qgemm-derive.js";
@@ -31,7 +31,7 @@ export function qdepthwiseApplies(p: QConvPlan): boolean {
 /** Constants: the taps (w - zw) as i16 per output channel, the bias and the multipliers. */
 export function qdepthwisePrepare(p: QConvPlan): KernelPrep {
   const { q, OC, kh, kw } = p;
-  const w = numbers(q.w.value!);
+  const w = elementsOf(q.w.value!);
   const zp = (q.w.zp as { values: number[] }).values;
   const T = kh * kw;
   const taps = new Int16Array(OC * T);

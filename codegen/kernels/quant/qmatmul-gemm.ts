@@ -8,10 +8,10 @@
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
 import { emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
-import { float32Bytes, packCols } from "./qgemm-pack.js";
+import { float32Bytes, packColsOf } from "./qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "./qgemm-runtime.js";
 import { finiteMultipliers, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
-import { numbers, perChannel, type QLayer, type ZeroPoint } from "./qlayer.js";
+import { elementsOf, type QLayer, type ZeroPoint } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
 
@@ -65,9 +65,9 @@ export function qmatmulPrepare(plan: QMatMulPlan): KernelPrep {
   const constants: (Uint8Array | LazyConstant)[] = [];
   const unread: number[] = [];
   if (q.w.value) {
-    const w = numbers(q.w.value);
+    const w = elementsOf(q.w.value);
     const zp = (q.w.zp as { values: number[] }).values;
-    const packed = packCols((k, n) => (plan.transW ? w[n * K + k] : w[k * N + n]) - perChannel(zp, n), K, N);
+    const packed = packColsOf(w, zp, K, N, plan.transW);
     // a compact artifact ships the 8-bit weights and derives this i16 form (qgemm-derive.ts)
     const shape = { groups: 1, lines: N, K, tile: QTILE.nr, step: plan.transW ? 1 : N, groupBytes: packed.length,
       first: (m: binaryen.Module, _g: Expr, n: Expr) => (plan.transW ? m.i32.mul(n, m.i32.const(K)) : n) };
