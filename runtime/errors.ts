@@ -23,7 +23,15 @@ export interface KilnErrorContext {
   needsValue?: string[];
 }
 
+/** marks a KilnError made by any copy of this module (a bundle's, dist's): instanceof holds across them */
+const BRAND: unique symbol = Symbol.for("kiln.KilnError") as never;
+
 export class KilnError extends Error {
+  /** a KilnError of another copy of this module (the CLI's bundle beside dist/'s modules) is one too; subclasses check as usual */
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return this === KilnError ? (x as { [BRAND]?: boolean } | null)?.[BRAND] === true : super[Symbol.hasInstance](x);
+  }
+  readonly [BRAND] = true;
   readonly code: KilnErrorCode;
   readonly context: KilnErrorContext;
   constructor(code: KilnErrorCode, message: string, context: KilnErrorContext = {}) {

@@ -8,8 +8,15 @@ export interface Args {
   flags: Map<string, string[]>;
 }
 
+/** marks a UsageError of any copy of this module (the CLI's bundle, dist/'s): instanceof holds across them, as for KilnError */
+const USAGE_BRAND: unique symbol = Symbol.for("kiln.UsageError") as never;
+
 /** A mistake on the command line: BAD_OPTION, exit code 2, printed with the usage. */
 export class UsageError extends KilnError {
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return this === UsageError ? (x as { [USAGE_BRAND]?: boolean } | null)?.[USAGE_BRAND] === true : super[Symbol.hasInstance](x);
+  }
+  readonly [USAGE_BRAND] = true;
   constructor(message: string) {
     super("BAD_OPTION", message);
     this.name = "UsageError";
