@@ -14,14 +14,14 @@ const USAGE_BRAND: unique symbol = Symbol.for("kiln.UsageError") as never;
 /** A mistake on the command line: BAD_OPTION, exit code 2, printed with the usage. */
 export class UsageError extends KilnError {
   static [Symbol.hasInstance](x: unknown): boolean {
-    return this === UsageError ? (x as { [USAGE_BRAND]?: boolean } | null)?.[USAGE_BRAND] === true : super[Symbol.hasInstance](x);
+    return this === UsageError ? !!(x as { [USAGE_BRAND]?: boolean } | null)?.[USAGE_BRAND] : super[Symbol.hasInstance](x);
   }
-  readonly [USAGE_BRAND] = true;
   constructor(message: string) {
     super("BAD_OPTION", message);
     this.name = "UsageError";
   }
 }
+(UsageError.prototype as { [USAGE_BRAND]?: boolean })[USAGE_BRAND] = true;
 
 /** What a command accepts. */
 export interface CommandSpec {
