@@ -88,12 +88,18 @@ output %y`)));
     // (the test-data reader: dist/'s KilnError) are reported as through dist/'s modules
     const bad = path.join(tmp, "bad.pb");
     fs.writeFileSync(bad, "not a tensor");
-    for (const args of [["run", one, "--bogus"], ["run", one, "--input", `x=${bad}`], ["inspect", path.join(tmp, "missing.wasm")]]) {
+    // and a flipped weights byte is found by the checksum module kiln run compiles ahead
+    const damaged = path.join(tmp, "damaged.wasm");
+    const bytes = fs.readFileSync(one);
+    bytes[bytes.length - 5] ^= 0x10;
+    fs.writeFileSync(damaged, bytes);
+    for (const args of [["run", one, "--bogus"], ["run", one, "--input", `x=${bad}`], ["inspect", path.join(tmp, "missing.wasm")], ["run", damaged]]) {
       const a = kilnWith({}, args), b = kilnWith(dists, args);
       expect(a.code, args.join(" ")).toBe(b.code);
       expect(a.stderr, args.join(" ")).toBe(b.stderr);
       expect(a.stderr).not.toMatch(/internal error/);
     }
+    expect(kilnWith({}, ["run", damaged]).stderr).toMatch(/^kiln: INVALID_ARTIFACT: the weights of layer "mm" are damaged: .* has checksum [0-9a-f]{8} where the manifest says [0-9a-f]{8}/);
   });
 });
 
