@@ -1,7 +1,7 @@
 // The CLI's fast path as one file: dist/cli/kiln.js, the tsc output of the kiln command's main
 // (compiler/driver/cli/main.js), `kiln run` and `kiln inspect` and the runtime they load, bundled
 // by esbuild. Node 20 pays about 1 ms for each module it loads (28 on `kiln run model.wasm`): one
-// file cuts those imports from about 50 to 12 ms. bin/kiln.js runs it for --help, run and inspect
+// file cuts those imports from about 50 to 12 ms. bin/kiln.js runs it for run and inspect
 // while it is not older than any file it was made from (dist/cli/kiln.inputs.json lists them), and
 // dist/compiler/driver/cli/main.js otherwise: a build that ran tsc alone never runs a stale bundle.
 // What stays out, imported from dist/ as before: anything that loads the compiler (the compile
@@ -54,7 +54,7 @@ export async function bundleCli(dist) {
     entryPoints: [path.join(dist, "compiler/driver/cli/main.js")],
     bundle: true, platform: "node", format: "esm", target: "node20", packages: "external",
     write: false, metafile: true, logLevel: "error", plugins: [plugin], outfile: path.join(outDir, "kiln.js"),
-    banner: { js: "// kiln's CLI for --help, run and inspect, bundled from dist/ by scripts/bundle-cli.mjs: do not edit" },
+    banner: { js: "// kiln's CLI for run and inspect, bundled from dist/ by scripts/bundle-cli.mjs: do not edit" },
   });
   const inputs = Object.keys(result.metafile.inputs).map((f) => rel(path.resolve(f))).sort();
   const outside = inputs.filter((f) => f.startsWith("../"));
