@@ -6,7 +6,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as v8 from "node:v8";
 import { KilnError, listed } from "../../../runtime/errors.js";
-import { HASH_WASM_BYTES, provideHashModule } from "../../../runtime/checksum.js";
 import { createSession, notWasmReason, type Session } from "../../../runtime/session.js";
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
@@ -61,10 +60,8 @@ export async function cmdRun(args: Args): Promise<number> {
   if (saveDir && !fs.statSync(saveDir, { throwIfNoEntry: false })?.isDirectory()) throw new KilnError("BAD_OPTION", `--save ${saveDir}: not a folder (create it first)`);
   // an artifact's weights image is read from the file into memory as it is placed (runtime/file-artifact.ts)
   const artifact = fileIsWasm(model) && fs.statSync(model).isFile() ? await openArtifactFile(model) : undefined;
-  // a .wasm: its checksum module compiles while the file is read and checked
-  const ready = artifact && optimizeBeforeFirstRun();
   try {
-    return await runModel(args, model, artifact?.bytes ?? readUserFile(fs, model, "model file", "INVALID_MODEL"), artifact, ready);
+    return await runModel(args, model, artifact?.bytes ?? readUserFile(fs, model, "model file", "INVALID_MODEL"), artifact);
   } finally {
     artifact?.close();
   }
@@ -78,27 +75,14 @@ export async function cmdRun(args: Args): Promise<number> {
  * instead uses V8's background threads and gives the one run its steady speed (SqueezeNet AOT on
  * this 2-core VM, quiet: the first run 155-170 -> 86-98 ms, the compile 8 -> 60 ms). The flags
  * apply to wasm compiled after this point in this process; cmdRun is reached only through the CLI's
- * main(), so a library caller's process is never changed. Resolves once the checksum module is
- * compiled too (compileChecksumAhead).
+ * main(), so a library caller's process is never changed.
  */
-function optimizeBeforeFirstRun(): Promise<void> {
+function optimizeBeforeFirstRun(): void {
   v8.setFlagsFromString("--no-liftoff");
   v8.setFlagsFromString("--no-wasm-lazy-compilation");
-  return compileChecksumAhead();
 }
 
-/**
- * The weights' checksum module (runtime/checksum.ts), compiled on V8's background threads while
- * this thread reads the artifact, and handed to the runtime: createSession checks the manifest's
- * checksum just after it starts compiling the model, and compiled the module then, synchronously
- * on this thread (optimized, under the flags above: 4-10 ms beside the model's compile). Should
- * this fail, the session compiles it as before.
- */
-function compileChecksumAhead(): Promise<void> {
-  return WebAssembly.compile(HASH_WASM_BYTES() as Uint8Array<ArrayBuffer>).then(provideHashModule, () => {});
-}
-
-async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: ArtifactFile | undefined, ready?: Promise<void>): Promise<number> {
+async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: ArtifactFile | undefined): Promise<number> {
   const json = args.flags.has("json");
   const traceFile = one(args, "profile");
   const saveDir = one(args, "save");
@@ -124,7 +108,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
     if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
     // weights in a sidecar file (kiln compile --weights, --memory-budget), else read from the artifact's file as placed
     const sidecar = await sidecarOf(model, bytes, one(args, "weights"));
-    await (ready ?? optimizeBeforeFirstRun());
+    optimizeBeforeFirstRun();
     const options = { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : {}), memoryBudget: parseBudget(args), threads };
     session = artifact ? await sessionOf(artifact, options) : await createSession(bytes, options);
     outputNames = session.outputs.map((s) => s.name);
