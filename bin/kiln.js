@@ -27,7 +27,7 @@ async function bench() {
 
 /**
  * the commands dist/cli/kiln.js is for (scripts/bundle-cli.mjs): run and inspect load 28 modules,
- * one file is 40 ms faster; --help loads 4, which import faster than the bundle's 129 KB
+ * one file is 40 ms faster; --help loads 4, which import faster than the bundle's 123 KB
  */
 const BUNDLED = ["run", "inspect"];
 

@@ -23,14 +23,7 @@ export interface KilnErrorContext {
   needsValue?: string[];
 }
 
-/** marks a KilnError made by any copy of this module (a bundle's, dist's): instanceof holds across them */
-const BRAND: unique symbol = Symbol.for("kiln.KilnError") as never;
-
 export class KilnError extends Error {
-  /** a KilnError of another copy of this module (the CLI's bundle beside dist/'s modules) is one too; subclasses check as usual */
-  static [Symbol.hasInstance](x: unknown): boolean {
-    return this === KilnError ? !!(x as { [BRAND]?: boolean } | null)?.[BRAND] : super[Symbol.hasInstance](x);
-  }
   readonly code: KilnErrorCode;
   readonly context: KilnErrorContext;
   constructor(code: KilnErrorCode, message: string, context: KilnErrorContext = {}) {
@@ -43,8 +36,6 @@ export class KilnError extends Error {
     this.context = context;
   }
 }
-// on the prototype: an error's own properties (what Node prints of it) stay code and context
-(KilnError.prototype as { [BRAND]?: boolean })[BRAND] = true;
 
 /** The most characters of a message (or of its context) an error keeps: one line, whatever the graph's size. */
 const MAX_TEXT = 2000;

@@ -6,12 +6,20 @@
 // dist/compiler/driver/cli/main.js otherwise: a build that ran tsc alone never runs a stale bundle.
 // What stays out, imported from dist/ as before: anything that loads the compiler (the compile
 // commands, `kiln run model.onnx`'s compile), the ONNX test-data reader (--input x.pb, --data) and
-// the --save encoder. They get dist/'s copies of the runtime's modules: KilnError and UsageError
-// answer instanceof across copies (runtime/errors.ts), and nothing else with state crosses over.
+// the --save encoder. They get dist/'s copies of the runtime's modules; the error classes are not
+// copied (SHARED), so KilnError and UsageError keep one identity, and nothing else with state
+// crosses over.
 // Run by npm run build / prepare / test after tsc:  node scripts/bundle-cli.mjs [dist]
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+
+/**
+ * dist-relative files the bundle imports from dist/ rather than carry: the error classes, so that
+ * the modules it leaves out (below), which import them from dist/, throw the same KilnError and
+ * UsageError the bundle's code checks with instanceof (one identity, two module loads)
+ */
+const SHARED = ["runtime/errors.js", "compiler/driver/cli/args.js"];
 
 /** dist-relative files whose dynamic import() is bundled (lazily evaluated, as before); others stay imports */
 const INLINE = [/^runtime\//, /^compiler\/driver\/cli\/cmd-(run|inspect)\.js$/, /^compiler\/driver\/(artifact-info|trace|files)\.js$/];
@@ -36,9 +44,9 @@ export async function bundleCli(dist) {
     name: "kiln-cli",
     setup(build) {
       build.onResolve({ filter: /^\./ }, (args) => {
-        if (args.kind !== "dynamic-import") return undefined;
         const target = path.resolve(args.resolveDir, args.path);
-        if (INLINE.some((re) => re.test(rel(target)))) return undefined;
+        if (SHARED.includes(rel(target))) return { path: relative(outDir, target), external: true };
+        if (args.kind !== "dynamic-import" || INLINE.some((re) => re.test(rel(target)))) return undefined;
         return { path: relative(outDir, target), external: true };
       });
       build.onLoad({ filter: /\.js$/ }, (args) => {

@@ -8,20 +8,13 @@ export interface Args {
   flags: Map<string, string[]>;
 }
 
-/** marks a UsageError of any copy of this module (the CLI's bundle, dist/'s): instanceof holds across them, as for KilnError */
-const USAGE_BRAND: unique symbol = Symbol.for("kiln.UsageError") as never;
-
 /** A mistake on the command line: BAD_OPTION, exit code 2, printed with the usage. */
 export class UsageError extends KilnError {
-  static [Symbol.hasInstance](x: unknown): boolean {
-    return this === UsageError ? !!(x as { [USAGE_BRAND]?: boolean } | null)?.[USAGE_BRAND] : super[Symbol.hasInstance](x);
-  }
   constructor(message: string) {
     super("BAD_OPTION", message);
     this.name = "UsageError";
   }
 }
-(UsageError.prototype as { [USAGE_BRAND]?: boolean })[USAGE_BRAND] = true;
 
 /** What a command accepts. */
 export interface CommandSpec {
