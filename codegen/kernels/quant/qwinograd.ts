@@ -21,10 +21,9 @@ import type { Expr, Fn, Local } from "../../fn.js";
 import { derivedFrom, type KernelCtx, type KernelPrep, type LazyConstant } from "../kernel.js";
 import { qwinogradDerive } from "./qwinograd-derive.js";
 import { emitQGemm, evenK, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
-import { packRows } from "./qgemm-pack.js";
 import { qchannelTables } from "./qgemm-derive.js";
 import { finiteMultipliers, requantLanes, storeBytes, storeInt32 } from "./qgemm-store.js";
-import { numbers, perChannel } from "./qlayer.js";
+import { perChannel } from "./qlayer.js";
 import { xZeroPoint, type QConvPlan } from "./qconv-gemm.js";
 
 export interface QWinogradPlan {
@@ -43,9 +42,6 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** a chunk's V and M stay within about this (L2) */
 const CHUNK_BYTES = 512 << 10;
 
-/** G' = 2G rows */
-const G2 = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]];
-
 /** The largest |x - zp| the activation can take. */
 function activationBound(p: QConvPlan): number {
   const zp = p.q.x.zp;
@@ -59,9 +55,12 @@ export function qwinogradPlan(p: QConvPlan): QWinogradPlan | undefined {
   const { q } = p;
   if (p.kh !== 3 || p.kw !== 3 || p.sh !== 1 || p.sw !== 1 || p.dh !== 1 || p.dw !== 1 || p.group !== 1 || p.H === 1) return undefined;
   if (q.result.kind !== "requant" || q.w.zp.kind !== "const" || !q.w.value) return undefined;
-  const w = numbers(q.w.value), zp = q.w.zp.values;
+  const w = q.w.value.data as ArrayLike<number>, zp = q.w.zp.values, per = p.C * 9;
   let wMax = 0;
-  for (let i = 0; i < w.length; i++) wMax = Math.max(wMax, Math.abs(w[i] - perChannel(zp, Math.floor(i / (p.C * 9)))));
+  for (let oc = 0; oc < p.OC; oc++) {
+    const z = perChannel(zp, oc);
+    for (let i = oc * per; i < (oc + 1) * per; i++) wMax = Math.max(wMax, Math.abs(Number(w[i]) - z));
+  }
   // |Y| <= C * 9 * wMax * xMax; 4 Y must stay within i32
   if (4 * p.C * 9 * wMax * activationBound(p) >= 2 ** 31) return undefined;
   const TH = Math.ceil(p.OH / 2), TW = Math.ceil(p.OW / 2), TWp = Math.ceil(TW / 4) * 4;
@@ -76,29 +75,36 @@ export function qwinogradPlan(p: QConvPlan): QWinogradPlan | undefined {
   return { conv: p, TH, TW, TWp, R, Tc, Hp, Wp, planeAt, vAt, mAt, scratchBytes: mAt + 16 * p.OC * Tc * 4 + 16 };
 }
 
+/**
+ * U' of every (output, input) channel pair straight into the 16 GEMMs' packed rows (qgemm-pack.ts
+ * packRows' layout, element e's rows after element e - 1's): G' g by rows, then by columns.
+ */
+function packedU(w: ArrayLike<number>, zp: number[], OC: number, C: number): Uint8Array {
+  const Kp = evenK(C), MR = QTILE.mr, per = packedRowsBytes(OC, C) / 2;
+  const out = new Int16Array(16 * per);
+  const g = new Float64Array(9), t = new Float64Array(12);
+  const row = (x0: number, x1: number, x2: number, i: number) => (i === 0 ? 2 * x0 : i === 1 ? x0 + x1 + x2 : i === 2 ? x0 - x1 + x2 : 2 * x2);
+  for (let oc = 0; oc < OC; oc++) {
+    const z = perChannel(zp, oc);
+    for (let c = 0; c < C; c++) {
+      const from = (oc * C + c) * 9;
+      for (let k = 0; k < 9; k++) g[k] = Number(w[from + k]) - z;
+      for (let i = 0; i < 4; i++) for (let b = 0; b < 3; b++) t[i * 3 + b] = row(g[b], g[3 + b], g[6 + b], i);
+      const at = (oc - (oc % MR)) * Kp + (c >> 1) * 2 * MR + 2 * (oc % MR) + (c & 1);
+      for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) out[(4 * i + j) * per + at] = row(t[i * 3], t[i * 3 + 1], t[i * 3 + 2], j);
+    }
+  }
+  return new Uint8Array(out.buffer);
+}
+
 /** The 16 transformed weight matrices U'_e (OC x C), each packed as the GEMM's rows; then the bias and multipliers per channel. */
 export function qwinogradPrepare(plan: QWinogradPlan): KernelPrep {
   const { q, OC, C } = plan.conv;
-  const w = numbers(q.w.value!);
+  const w8 = q.w.value!;
   const zp = (q.w.zp as { values: number[] }).values;
-  const u = new Int32Array(16 * OC * C);
-  for (let oc = 0; oc < OC; oc++) {
-    for (let c = 0; c < C; c++) {
-      const g = (a: number, b: number) => w[((oc * C + c) * 3 + a) * 3 + b] - perChannel(zp, oc);
-      for (let i = 0; i < 4; i++) {
-        for (let j = 0; j < 4; j++) {
-          let s = 0;
-          for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) s += G2[i][a] * G2[j][b] * g(a, b);
-          u[((4 * i + j) * OC + oc) * C + c] = s;
-        }
-      }
-    }
-  }
-  const per = packedRowsBytes(OC, C);
-  const packed = new Uint8Array(16 * per);
-  for (let e = 0; e < 16; e++) packed.set(packRows((i, k) => u[(e * OC + i) * C + k], OC, C), e * per);
+  const packed = packedU(w8.data as ArrayLike<number>, zp, OC, C);
   // a compact artifact ships the 8-bit filters and the module derives U' (quant/qwinograd-derive.ts)
-  const w8 = q.w.value!, uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
+  const uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
   const weights: Uint8Array | LazyConstant = (w8.dtype === "int8" || w8.dtype === "uint8") && uniform !== undefined
     ? derivedFrom({ byteLength: packed.length, write: (into) => into.set(packed), integers: true }, w8, `qwinograd ${OC}x${C} z${uniform}`, qwinogradDerive(OC, C, w8.dtype === "int8", uniform))
     : packed;
