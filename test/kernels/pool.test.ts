@@ -52,6 +52,18 @@ describe("pools vs onnxruntime", () => {
     }
   });
 
+  it("MaxPool on 8-bit tensors, 16 outputs a vector along the last axis: strides 1 and 2, pads, dilation, full ranges", async () => {
+    for (const [dtype, lo, hi] of [["uint8", 0, 256], ["int8", -128, 128]] as const) {
+      for (const s of [1, 2]) {
+        await expectMatchesOrt({ op: "MaxPool", attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 2]), strides: ints([s, s]) }, inputs: [{ dims: [2, 3, 7, 45], dtype, lo, hi }] });
+        // all-lowest windows (the start value) and a run of exactly 16
+        await expectMatchesOrt({ op: "MaxPool", attrs: { kernel_shape: ints([2, 2]), strides: ints([s, s]) }, inputs: [{ dims: [1, 2, 4, 16 * s + 1], dtype, data: new Array(2 * 4 * (16 * s + 1)).fill(lo) }] });
+      }
+      await expectMatchesOrt({ op: "MaxPool", attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), strides: ints([2, 2]) }, inputs: [{ dims: [1, 4, 112, 112], dtype, lo, hi }] });
+      await expectMatchesOrt({ op: "MaxPool", attrs: { kernel_shape: ints([2, 3]), dilations: ints([2, 2]), pads: ints([0, 2, 1, 1]) }, inputs: [{ dims: [1, 2, 9, 37], dtype, lo, hi }] });
+    }
+  });
+
   it("MaxPool Indices in both storage orders, and uint8", async () => {
     for (const order of [0, 1]) {
       await expectMatchesOrt({ op: "MaxPool", outputs: 2, attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), strides: ints([2, 2]), storage_order: int(order) },

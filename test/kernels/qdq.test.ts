@@ -68,7 +68,7 @@ output %yq`;
 
 const CASES: Case[] = [
   { name: "Conv 3x3 pad 1, per-channel, Relu, uint8", ir: qdqConv({ x: [1, 8, 9, 11], w: [12, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", act: "relu", xt: "uint8", yt: "uint8" }),
-    inputs: { xq: { dims: [1, 8, 9, 11], dtype: "uint8" } }, kernel: "qgemm-im2col", steps: 1 },
+    inputs: { xq: { dims: [1, 8, 9, 11], dtype: "uint8" } }, kernel: "qwinograd", steps: 1 },
   { name: "Conv 1x1, int8, no activation", ir: qdqConv({ x: [1, 24, 7, 5], w: [20, 24, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }),
     inputs: { xq: { dims: [1, 24, 7, 5], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 1 },
   { name: "depthwise 3x3 stride 2, Clip(0, 6)", ir: qdqConv({ x: [1, 6, 15, 14], w: [6, 1, 3, 3], attrs: "group=6, pads=[1, 1, 1, 1], strides=[2, 2]", act: "clip", xt: "int8", yt: "int8" }),

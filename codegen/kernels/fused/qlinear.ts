@@ -9,7 +9,7 @@ import { Attrs } from "../../../compiler/ir/attrs.js";
 import { hasTrait } from "../../../compiler/ops/index.js";
 import { constFloats, isByte, numbers, perChannel, requantMultipliers, type QLayer, type QSources, type QOperand, type ZeroPoint } from "../quant/qlayer.js";
 import { emitQConv, qconvPlan, qconvPrepare, type QConvPlan } from "../quant/qconv-gemm.js";
-import { qdepthwiseVariant } from "../quant/qops.js";
+import { qdepthwiseVariant, qwinogradVariant } from "../quant/qops.js";
 import { emitQMatMul, qmatmulPlan, qmatmulPrepare, type QMatMulPlan } from "../quant/qmatmul-gemm.js";
 import { emitQAdd, type QAddPlan } from "../quant/qadd.js";
 import { constantClipBounds } from "../unary/clip.js";
@@ -243,4 +243,9 @@ const DEPTHWISE = qdepthwiseVariant((layer) => {
   return r && r.anchor.op === "Conv" ? { q: r.q, layer: anchorLayer(layer, r.anchor) } : undefined;
 });
 
-export const QLINEAR_VARIANTS: KernelVariant<any>[] = [DEPTHWISE, convVariant("qgemm-pointwise", true), convVariant("qgemm-im2col", false), MATMUL, ADD];
+const WINOGRAD = qwinogradVariant((layer) => {
+  const r = readGemm(layer);
+  return r && r.anchor.op === "Conv" ? { q: r.q, layer: anchorLayer(layer, r.anchor) } : undefined;
+});
+
+export const QLINEAR_VARIANTS: KernelVariant<any>[] = [DEPTHWISE, convVariant("qgemm-pointwise", true), WINOGRAD, convVariant("qgemm-im2col", false), MATMUL, ADD];

@@ -65,7 +65,12 @@ table.add("MaxPool", (ctx) => {
   // integer max needs both operands twice: keep them in locals
   const stepInt = (): Fold => {
     const a = ctx.fn.local(binaryen.i32), v = ctx.fn.local(binaryen.i32);
-    return { init: () => lowest(m, dt), step: (acc, val) => m.block(null, [a.set(acc), v.set(val), m.select(greater(m, dt, v.get(), a.get()), v.get(), a.get())], binaryen.i32), finish: (acc) => acc };
+    const byte = dt === "int8" || dt === "uint8";
+    return {
+      init: () => lowest(m, dt), step: (acc, val) => m.block(null, [a.set(acc), v.set(val), m.select(greater(m, dt, v.get(), a.get()), v.get(), a.get())], binaryen.i32), finish: (acc) => acc,
+      // 8-bit: 16 outputs a vector (a quantized network's MaxPool on its 8-bit tensor)
+      ...(byte ? { init16: () => m.i8x16.splat(m.i32.const(dt === "int8" ? -128 : 0)), step16: (acc: Expr, val: Expr) => (dt === "int8" ? m.i8x16.max_s(acc, val) : m.i8x16.max_u(acc, val)) } : {}),
+    };
   };
   emitWindowPool(ctx, {
     x, y: ctx.output(0), win: window(ctx), fold: t === binaryen.i32 ? stepInt : fold,

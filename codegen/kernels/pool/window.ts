@@ -21,6 +21,19 @@ export interface Fold {
   finish4?: (acc: Expr, segs: Segment[]) => Expr;
   /** step4 may drop NaN lanes (pmax): keep a mask of lanes that saw NaN and give them NaN at the end */
   nan4?: boolean;
+  /** 16 outputs at once along the last axis (8-bit dtypes, stride 1 or 2): the start vector and the step on i8x16 lanes */
+  init16?: () => Expr;
+  step16?: (acc: Expr, v: Expr) => Expr;
+}
+
+/**
+ * 8-bit lanes at element offsets 0, s, .., 15s from byte address ptr + off, for stride s of 1 or
+ * 2; stride 2 takes the even bytes of two loads, the second ending at the last byte it needs.
+ */
+function strided16(m: binaryen.Module, ptr: () => Expr, off: number, stride: number): Expr {
+  if (stride === 1) return m.v128.load(off, 1, ptr());
+  const even = Array.from({ length: 16 }, (_, i) => (i < 8 ? 2 * i : 16 + 2 * (i - 8) + 1));
+  return m.i8x16.shuffle(m.v128.load(off, 1, ptr()), m.v128.load(off + 15, 1, ptr()), even);
 }
 
 export interface PoolSpec {
@@ -110,8 +123,28 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
       k.length = 0;
       return out;
     };
-    const vector = dt === "float32" && !spec.indices && fold.step4 && fold.finish4 && (win.strides[last] === 1 || win.strides[last] === 2);
-    return runLoops(fn, segs, vector ? [4, 1] : [1], (pos, width) => { pos.forEach((l, a) => (o[a] = l)); return width === 4 ? point4() : point(); }, true);
+    // 16 bytes along the last axis: as point4, on i8x16 lanes
+    const point16 = (): Expr[] => {
+      const g = segs[last];
+      const px = fn.local(binaryen.i32), v16 = fn.local(binaryen.v128);
+      const taps16 = (a: number): Expr[] => {
+        if (a < last) return [fn.loop(segs[a].kHi - segs[a].kLo, (l) => { k[a] = l; return taps16(a + 1); })];
+        const code: Expr[] = [px.set(m.i32.add(m.i32.mul(plane.get(), m.i32.const(Isz)), tapIndex(inStr)))];
+        for (let kk = 0; kk < g.kHi - g.kLo; kk++) code.push(v16.set(fold.step16!(v16.get(), strided16(m, px.get, x.addr + kk * win.dilations[last], win.strides[last]))));
+        return code;
+      };
+      k.length = last;
+      const out: Expr[] = [v16.set(fold.init16!())];
+      if (segs.every((q) => q.kHi > q.kLo)) out.push(...taps16(0));
+      out.push(m.v128.store(y.addr, 1, yAt(1), v16.get()));
+      k.length = 0;
+      return out;
+    };
+    const strideOk = win.strides[last] === 1 || win.strides[last] === 2;
+    const vector = dt === "float32" && !spec.indices && fold.step4 && fold.finish4 && strideOk;
+    const bytes16 = eb === 1 && !spec.indices && fold.step16 && fold.init16 && strideOk;
+    const widths = vector ? [4, 1] : bytes16 ? [16, 1] : [1];
+    return runLoops(fn, segs, widths, (pos, width) => { pos.forEach((l, a) => (o[a] = l)); return width === 4 ? point4() : width === 16 ? point16() : point(); }, true);
   };
   const body = product(runs).map(run);
   // a call per plane: optimized code early in the first run (Fn.outline); threads: planes shared out

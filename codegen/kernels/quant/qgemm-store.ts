@@ -74,6 +74,23 @@ export interface Requant {
 export const finiteMultipliers = (mult: ArrayLike<number>) => Array.prototype.every.call(mult, Number.isFinite) as boolean;
 
 /**
+ * One vector of the requantization: i32 sums times f32 multipliers, within [lo, hi], rounded half
+ * to even, plus zp, as i32 lanes (the caller narrows them to 8 bits, which saturates).
+ */
+export function requantLanes(m: binaryen.Module, q: Omit<Requant, "mult">, sums: Expr, mult: Expr): Expr {
+  const splat = (x: number) => m.f32x4.splat(m.f32.const(x));
+  let x = m.f32x4.mul(m.f32x4.convert_i32x4_s(sums), mult);
+  if (q.finite) {
+    // the bounds within +-ROUND_BOUND: past it the narrowing saturates the same way
+    const lo = Math.min(Math.max(q.lo ?? -ROUND_BOUND, -ROUND_BOUND), ROUND_BOUND), hi = Math.max(Math.min(q.hi ?? ROUND_BOUND, ROUND_BOUND), -ROUND_BOUND);
+    return nearestPlusZp(m, m.f32x4.pmin(m.f32x4.pmax(x, splat(lo)), splat(hi)), roundBias(m, m.i32.const(q.zp)));
+  }
+  if (q.lo !== undefined) x = m.f32x4.pmax(x, splat(q.lo));
+  if (q.hi !== undefined) x = m.f32x4.pmin(x, splat(q.hi));
+  return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(x), splat(q.zp)));
+}
+
+/**
  * round_half_even(sum * mult, clamped to [lo, hi]) + zp, saturated to 8 bits, as ORT's
  * QLinearConv computes it (MLAS: float multiplier, round to nearest even, add, saturate).
  * f32 holds every sum below 2^24 exactly; past that the product rounds once more, and results
@@ -91,15 +108,7 @@ export function storeRequant(fn: Fn, c: QOut, q: Requant): QStore {
       if (4 * v >= cols) return m.v128.const(new Array(16).fill(0));
       const mv = q.mult.kind === "scalar" ? splat(q.mult.value) : q.mult.kind === "row" ? mult.get()
         : m.v128.load(q.mult.addr + 16 * v, 4, table(col));
-      let x = m.f32x4.mul(m.f32x4.convert_i32x4_s(a.get()), mv);
-      if (q.finite) {
-        // the bounds within +-ROUND_BOUND: past it the narrowing saturates the same way
-        const lo = Math.min(Math.max(q.lo ?? -ROUND_BOUND, -ROUND_BOUND), ROUND_BOUND), hi = Math.max(Math.min(q.hi ?? ROUND_BOUND, ROUND_BOUND), -ROUND_BOUND);
-        return nearestPlusZp(m, m.f32x4.pmin(m.f32x4.pmax(x, splat(lo)), splat(hi)), roundBias(m, m.i32.const(q.zp)));
-      }
-      if (q.lo !== undefined) x = m.f32x4.pmax(x, splat(q.lo));
-      if (q.hi !== undefined) x = m.f32x4.pmin(x, splat(q.hi));
-      return m.i32x4.trunc_sat_f32x4_s(m.f32x4.add(m.f32x4.nearest(x), splat(q.zp)));
+      return requantLanes(m, q, a.get(), mv);
     });
     // four i32x4 -> one i8x16, saturating at each narrowing: i32 -> i16 (signed), i16 -> 8 bits
     for (let g = 0; g < lanes.length; g += 4) {

@@ -5,6 +5,7 @@
 import { constFloats, isByte, requantMultipliers, zeroPointAt, numbers, type QLayer, type QOperand } from "./qlayer.js";
 import { emitQConv, qconvPlan, qconvPrepare, xZeroPoint, type QConvPlan } from "./qconv-gemm.js";
 import { emitQDepthwise, qdepthwiseApplies, qdepthwisePrepare } from "./qdepthwise.js";
+import { emitQWinograd, qwinogradPlan, qwinogradPrepare, type QWinogradPlan } from "./qwinograd.js";
 import { emitQMatMul, qmatmulPlan, qmatmulPrepare, type QMatMulPlan } from "./qmatmul-gemm.js";
 import { variant, type KernelVariant, type LayerCtx } from "../kernel.js";
 
@@ -61,8 +62,27 @@ export function qdepthwiseVariant(read: (layer: LayerCtx) => { q: QLayer; layer:
   });
 }
 
+/**
+ * "qwinograd" (quant/qwinograd.ts): a 3x3 stride-1 convolution as Winograd F(2x2, 3x3) on the int8
+ * GEMM; unless forced, only with 8 or more input and output channels, where the transforms cost
+ * less than the products they save.
+ */
+export function qwinogradVariant(read: (layer: LayerCtx) => { q: QLayer; layer: LayerCtx } | undefined): KernelVariant<QWinogradPlan> {
+  return variant<QWinogradPlan>({
+    name: "qwinograd",
+    plan: (layer, forced) => {
+      const r = read(layer);
+      const conv = r && qconvPlan(r.layer, r.q, forced);
+      if (!conv || (!forced && (conv.C < 8 || conv.OC < 8))) return undefined;
+      return qwinogradPlan(conv);
+    },
+    prepare: (_ctx, plan) => qwinogradPrepare(plan),
+    emit: emitQWinograd,
+  });
+}
+
 /** "qgemm-pointwise" / "qgemm-im2col": a convolution op through the int8 GEMM. */
-export function qconvVariants(read: (layer: LayerCtx) => QLayer | undefined): KernelVariant<QConvPlan>[] {
+export function qconvVariants(read: (layer: LayerCtx) => QLayer | undefined): KernelVariant<any>[] {
   const make = (name: string, pointwise: boolean) => variant<QConvPlan>({
     name,
     plan: (layer, forced) => {
@@ -73,7 +93,7 @@ export function qconvVariants(read: (layer: LayerCtx) => QLayer | undefined): Ke
     prepare: (_ctx, plan) => qconvPrepare(plan),
     emit: emitQConv,
   });
-  return [make("qgemm-pointwise", true), make("qgemm-im2col", false)];
+  return [make("qgemm-pointwise", true), qwinogradVariant(withLayer(read)), make("qgemm-im2col", false)];
 }
 
 /** "qgemm": a matrix-product op through the int8 GEMM. */
