@@ -3,7 +3,7 @@
 // (batch, kv head) a thread meets, into that thread's scratch. The two products then read B as a
 // packed constant would be read. V packed per block of query rows instead (the GEMM's bScratch,
 // a KC x 16 panel gathered per MC block: all of V again for every 32 queries at 1,500 keys) cost
-// about 3% of the layer (bench/attention.ts, docs/ATTENTION.md).
+// about 3% of the layer (bench/attention.ts, docs/TRANSFORMERS.md).
 import binaryen from "binaryen";
 import type { Expr, Fn } from "../../fn.js";
 

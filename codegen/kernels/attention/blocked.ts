@@ -21,7 +21,7 @@
 // No streaming (online) softmax over key blocks: at 1,500 keys the two products with S through L2
 // run at 95% of the f32x4 peak loop with the softmax left out (bench/attention.ts), so keeping S
 // in registers or L1 could win at most those 5%, against a rescale of the output rows per key
-// block; the time beyond the products is the softmax's own arithmetic (docs/ATTENTION.md).
+// block; the time beyond the products is the softmax's own arithmetic (docs/TRANSFORMERS.md).
 //
 // At threads the (batch, head, block) items are split among the threads, each whole on one thread
 // with its own scratch, through the same code as at one thread: outputs are bit-identical.
