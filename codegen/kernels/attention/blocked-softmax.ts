@@ -4,10 +4,10 @@
 // Two passes over a row: the max (scaled and masked scores stored back, when there is a mask or a
 // negative scale), then exp, stored, summed. With no mask and a positive scale the first pass
 // only reads: the max of the unscaled scores is the max, and the scale is applied as exp's
-// argument is formed, (s - max) * scale (saves a multiply and a store per four scores).
+// argument is formed, 2^((s - max) * scale * log2 e) (saves a multiply and a store per four scores).
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
-import { softmaxExp } from "./softmax-exp.js";
+import { softmaxExp2 } from "./softmax-exp.js";
 
 export interface BlockSoftmax {
   /** byte address of the scores (plus base()) and of the 1/sum per row (plus base()) */
@@ -29,7 +29,7 @@ export function blockSoftmax(m: binaryen.Module, fn: Fn, p: BlockSoftmax): (n: n
   const ptr = fn.local(i32), mp = fn.local(i32), end = fn.local(i32), row = fn.local(i32);
   const x = fn.local(v128), mx = fn.local(v128), sum = fn.local(v128);
   const mxs = fn.local(binaryen.f32), total = fn.local(binaryen.f32);
-  const exp = softmaxExp(m, fn);
+  const exp2 = softmaxExp2(m, fn);
   const full = Lk >> 2, rem = Lk & 3;
   const splat = (v: number) => m.f32x4.splat(m.f32.const(v));
   const lane = (v: Local, l: number) => m.f32x4.extract_lane(v.get(), l);
@@ -57,10 +57,8 @@ export function blockSoftmax(m: binaryen.Module, fn: Fn, p: BlockSoftmax): (n: n
     return out;
   };
   const changed = (scale !== 1 && !late) || !!mask;
-  const arg = () => {
-    const d = m.f32x4.sub(m.v128.load(p.scores, 16, ptr.get()), mx.get());
-    return late ? m.f32x4.mul(d, splat(scale)) : d;
-  };
+  /** exp(x - max) as 2^((x - max) log2 e), the scale folded in when late */
+  const arg = () => m.f32x4.mul(m.f32x4.sub(m.v128.load(p.scores, 16, ptr.get()), mx.get()), splat((late ? scale : 1) * Math.LOG2E));
   const softmaxRow = (): Expr[] => [
     // max over the row (the padding past Lk stored as -inf)
     mx.set(splat(-Infinity)),
@@ -81,7 +79,7 @@ export function blockSoftmax(m: binaryen.Module, fn: Fn, p: BlockSoftmax): (n: n
     sum.set(splat(0)),
     ptr.set(rowStart()),
     vectors([
-      x.set(exp(arg())),
+      x.set(exp2(arg())),
       m.v128.store(p.scores, 16, ptr.get(), x.get()),
       sum.set(m.f32x4.add(sum.get(), x.get())),
     ], full + (rem ? 1 : 0)),
