@@ -17,7 +17,7 @@ import { compareTensors } from "../compiler/driver/testdata.js";
 import { runReference } from "../models/reference.js";
 import { runIfMain } from "../models/cli.js";
 import { rng } from "../compiler/driver/cli/inputs.js";
-import { peakRunner } from "./peak.js";
+import { peakRunner, relaxedSimdAvailable } from "./peak.js";
 import { BENCH_TOLERANCE } from "./harness.js";
 import { median, round } from "./stats.js";
 
@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
   if (base) compilers.push([`${base}: `, ((await import(path.resolve(base, "compiler/driver/api.js"))) as { compile: typeof compile }).compile]);
   const selections = compilers.flatMap(([label, c]) => kernels.map((k) => ({ name: label + k, kernels: k, compile: c })));
   const simd = opt("--simd", "baseline") as "baseline" | "relaxed";
+  if (simd === "relaxed" && !relaxedSimdAvailable()) throw new Error("this engine does not run relaxed SIMD");
   const samples = Number(opt("--samples", "21"));
   const bytes = attentionModel(len, heads, dim);
   const r = rng(5);
@@ -87,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${name}: kernel ${kernel}, ${cmp.ok ? "ok" : "WRONG"} (max abs err ${cmp.maxAbsErr})`);
     runs.push(await runner(wasm, feeds));
   }
-  const peak = await peakRunner([4, 8]);
+  const peak = await peakRunner([4, 8], simd === "relaxed");
   const [peakMs, ...ms] = timeRuns([peak.run, ...runs], samples);
   const flops = 4 * heads * len * len * dim;
   console.log(`peak loop ${round(peak.flops / (peakMs.median * 1e6), 1)} GFLOPS (best sample ${round(peak.flops / (peakMs.min * 1e6), 1)}); ${samples} interleaved samples: median ms (min), GFLOPS of the median (of the min)`);
