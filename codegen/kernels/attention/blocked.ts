@@ -27,7 +27,7 @@
 // with its own scratch, through the same code as at one thread: outputs are bit-identical.
 import binaryen from "binaryen";
 import { attentionGeometry, type AttentionGeometry } from "../../../compiler/ops/attention.js";
-import { broadcastStrides, type Expr, type Fn, type Local } from "../../fn.js";
+import { broadcastStrides, type Expr, type Local } from "../../fn.js";
 import { emitPackedGemm } from "../matmul/gemm-packed.js";
 import { threadShare } from "../../threads.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
