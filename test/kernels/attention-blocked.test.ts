@@ -1,7 +1,8 @@
 // Attention's "blocked" variant (codegen/kernels/attention/blocked.ts) against onnxruntime-node:
 // odd key counts (not a multiple of 16: the GEMMs' tail panels), row counts the block does not
 // divide (a tail block, a tail of fewer than 4 queries), one head, one query, grouped-query heads,
-// 3-D and 4-D layouts, masks broadcast every way (and a fully masked row: zeros), a scale.
+// 3-D and 4-D layouts, masks broadcast every way (and a fully masked row: zeros), a scale;
+// Whisper's shape at odd lengths at -O2 and -O0, and edge values (huge scores, NaN and inf).
 import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
 import { buildCase, runOrt, type TensorSpec } from "../util/ort.js";
@@ -14,12 +15,13 @@ const int = (value: number): Attr => ({ type: "int", value });
 const float = (value: number): Attr => ({ type: "float", value });
 
 /** an opset-23 Attention compiled with "blocked" forced: the layer takes it, and matches onnxruntime */
-async function blocked(attrs: Record<string, Attr>, q: number[], k: number[], v: number[], mask?: TensorSpec): Promise<void> {
-  const inputs: (TensorSpec | null)[] = [{ dims: q, lo: -2, hi: 2 }, { dims: k, lo: -2, hi: 2 }, { dims: v }];
+async function blocked(attrs: Record<string, Attr>, q: number[] | TensorSpec, k: number[] | TensorSpec, v: number[], mask?: TensorSpec, level: 0 | 2 = 2): Promise<void> {
+  const spec = (t: number[] | TensorSpec): TensorSpec => (Array.isArray(t) ? { dims: t, lo: -2, hi: 2 } : t);
+  const inputs: (TensorSpec | null)[] = [spec(q), spec(k), { dims: v }];
   if (mask) inputs.push(mask);
   const { bytes, feeds, outputs } = buildCase({ op: "Attention", opset: 23, attrs, inputs });
   const want = await runOrt(bytes, feeds);
-  const model = await load(bytes, { kernels: "+blocked", cache: false, shapes: Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, t.dims])) });
+  const model = await load(bytes, { kernels: "+blocked", cache: false, level, shapes: Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, t.dims])) });
   expect(model.session!.manifest.layers.find((l) => l.name === "node")!.kernel).toBe("blocked");
   const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, { data: t.data, dims: t.dims }])));
   for (const o of outputs) expect(compareTensors(got[o], want[o], { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `${q} ${k} ${v}`).toBe("ok");
@@ -36,6 +38,25 @@ describe("Attention blocked vs onnxruntime", () => {
     // 1,003 keys: 48 rows a block, 97 queries = 2 blocks and 1 row; P V sums over 3 K blocks
     expect(blockRows(97, 1003)).toBe(48);
     await blocked({}, [1, 2, 97, 24], [1, 2, 1003, 24], [1, 2, 1003, 19]);
+  });
+
+  it("Whisper's 2 heads of 64 at 1, 3, 17, 1,500 and 1,501 positions, at -O2 and -O0", async () => {
+    const heads = { q_num_heads: int(2), kv_num_heads: int(2) };
+    for (const n of [1, 3, 17, 1500, 1501]) await blocked(heads, [1, n, 128], [1, n, 128], [1, n, 128]);
+    for (const n of [17, 1501]) await blocked(heads, [1, n, 128], [1, n, 128], [1, n, 128], undefined, 0);
+  });
+
+  it("edge values: scores in the hundreds (most exps underflow to 0), a NaN query row, a NaN key, an inf key", async () => {
+    const n = 37, d = 16, big = { lo: -20, hi: 20 };
+    await blocked({}, { dims: [1, 1, n, d], ...big }, { dims: [1, 1, n, d], ...big }, [1, 1, n, d]);
+    const r = (len: number) => Array.from({ length: len }, (_, e) => Math.sin(e * 1.7) * 2);
+    const nanRow = r(n * d).map((x, e) => (Math.floor(e / d) === 5 && e % d === 3 ? NaN : x));
+    await blocked({}, { dims: [1, 1, n, d], data: nanRow }, [1, 1, n, d], [1, 1, n, d]);
+    const nanKey = r(n * d).map((x, e) => (e === 7 * d ? NaN : x));
+    await blocked({}, [1, 1, n, d], { dims: [1, 1, n, d], data: nanKey }, [1, 1, n, d]);
+    // +inf in one key's first element: that key's score is +inf or -inf by the query's sign
+    const infKey = r(n * d).map((x, e) => (e === 11 * d ? Infinity : x));
+    await blocked({}, [1, 1, n, d], { dims: [1, 1, n, d], data: infKey }, [1, 1, n, d]);
   });
 
   it("3-D packed heads, grouped-query, a scale", async () => {
