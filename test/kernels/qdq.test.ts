@@ -226,6 +226,8 @@ output %d`;
 // dequantized operands: the same values up to float32 summation order.
 describe("QDQ layers with a float result: int8 kernels, float store, vs onnxruntime's plain run", () => {
   /** the layer's own result as the graph output, no QuantizeLinear */
+  /** the Conv's bias a float constant of `oc` values */
+  const withFloatBias = (ir: string, oc: number) => ir.replace(/(%c = Conv\[[^\]]*\]\(%x, %w, )%b\)/, "$1%bf)").replace("%x : float32", `const %bf : float32[${oc}] = dense<[${list(oc, (c) => (c - 4) * 0.61)}]>\n%x : float32`);
   const floatResult = (ir: string, result: string) => ir.replace(/%yq = QuantizeLinear[^\n]*\n/, "").replace("output %yq", `output ${result}`);
   const FLOAT_CASES: Case[] = [
     { name: "Conv 3x3 pad 1, uint8, 13 channels", ir: floatResult(qdqConv({ x: [1, 8, 9, 11], w: [13, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", act: "none", xt: "uint8", yt: "uint8" }), "%c"),
@@ -238,6 +240,14 @@ describe("QDQ layers with a float result: int8 kernels, float store, vs onnxrunt
       inputs: { xq: { dims: [1, 6, 15, 13], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
     { name: "depthwise 5x5 stride 1, uint8, 2 images, width 19", ir: floatResult(qdqConv({ x: [2, 5, 9, 19], w: [5, 1, 5, 5], attrs: "group=5, pads=[2, 2, 2, 2]", act: "none", xt: "uint8", yt: "uint8" }), "%c"),
       inputs: { xq: { dims: [2, 5, 9, 19], dtype: "uint8" } }, kernel: "qdepthwise", steps: 0 },
+    // MobileNetV2's projections: more positions than a tile, channels not a whole tile
+    { name: "Conv 1x1 at MobileNetV2's size, 144 -> 24 channels of 28x28", ir: floatResult(qdqConv({ x: [1, 144, 28, 28], w: [24, 144, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"),
+      inputs: { xq: { dims: [1, 144, 28, 28], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    // a float constant bias (kiln's quantize-static leaves the bias float), added after the scale
+    { name: "Conv 1x1 with a float bias", ir: withFloatBias(floatResult(qdqConv({ x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"), 11),
+      inputs: { xq: { dims: [1, 16, 5, 9], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    { name: "depthwise 3x3 stride 2 with a float bias", ir: withFloatBias(floatResult(qdqConv({ x: [1, 8, 9, 10], w: [8, 1, 3, 3], attrs: "group=8, pads=[1, 1, 1, 1], strides=[2, 2]", act: "none", xt: "int8", yt: "int8" }), "%c"), 8),
+      inputs: { xq: { dims: [1, 8, 9, 10], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
     // a bias scale that is not x_scale * w_scale: added in float after the scale
     { name: "Conv 1x1 with a bias in its own scale", ir: floatResult(qdqConv({ x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c").replace("(%bq, %sb)", "(%bq, %sw)"),
       inputs: { xq: { dims: [1, 16, 5, 9], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
