@@ -4,6 +4,9 @@
 //   - DequantizeLinear(x), DequantizeLinear(w), DequantizeLinear(bias) -> Conv | MatMul | Gemm
 //     (-> Relu | Clip) -> QuantizeLinear: one fused node of kind "qlinear", the int8 GEMM with
 //     the requantization in its store (codegen/kernels/fused/qlinear.ts);
+//   - the same without the QuantizeLinear (the anchor's result read by float nodes alone, as
+//     kiln's quantize-static leaves a layer no int8 layer reads): "qlinear" with a float store,
+//     the int8 GEMM's sums scaled by x_scale * w_scale per channel;
 //   - DequantizeLinear(a), DequantizeLinear(b) -> Add (-> Relu | Clip) -> QuantizeLinear: "qlinear"
 //     too, the 8-bit Add;
 //   - DequantizeLinear -> a data movement or monotone op (Reshape, Transpose, MaxPool...) ->
@@ -74,14 +77,11 @@ function activationBefore(g: Graph, q: Node): { act?: Node; value: string } {
 }
 
 /**
- * The group ending at q whose anchor reads dequantized values at inputs `operands.dq` (a bias at
- * `operands.bias` may be dequantized too, or a float constant), or undefined.
+ * The anchor's operands at `wanted` read from DequantizeLinear nodes (a bias at `bias` may be
+ * dequantized too, or a float constant): their copies for a body, the anchor reading them, the
+ * originals; undefined when one is not dequantized.
  */
-function groupAt(g: Graph, q: Node, anchorOk: (n: Node) => boolean, operands: (n: Node) => { dq: number[]; bias?: number }): Candidate | undefined {
-  const { act, value } = activationBefore(g, q);
-  const anchor = g.producer(value);
-  if (!anchor || !anchorOk(anchor) || anchor.outputs.length !== 1 || soleReader(g, value) !== (act ?? q)) return undefined;
-  const { dq: wanted, bias } = operands(anchor);
+function dequantizedOperands(g: Graph, anchor: Node, wanted: number[], bias: number | undefined): { copies: Node[]; anchorCopy: Node; read: Node[] } | undefined {
   const copies = new Map<string, Node>();
   const read: Node[] = [];
   for (const i of bias === undefined ? wanted : [...wanted, bias]) {
@@ -96,8 +96,36 @@ function groupAt(g: Graph, q: Node, anchorOk: (n: Node) => boolean, operands: (n
     read.push(dq);
   }
   const anchorCopy: Node = { ...anchor, inputs: anchor.inputs.map((v) => copies.get(v)?.outputs[0] ?? v) };
-  const body = [...copies.values(), anchorCopy, ...(act ? [act] : []), q];
+  return { copies: [...copies.values()], anchorCopy, read };
+}
+
+/**
+ * The group ending at q whose anchor reads dequantized values at inputs `operands.dq` (a bias at
+ * `operands.bias` may be dequantized too, or a float constant), or undefined.
+ */
+function groupAt(g: Graph, q: Node, anchorOk: (n: Node) => boolean, operands: (n: Node) => { dq: number[]; bias?: number }): Candidate | undefined {
+  const { act, value } = activationBefore(g, q);
+  const anchor = g.producer(value);
+  if (!anchor || !anchorOk(anchor) || anchor.outputs.length !== 1 || soleReader(g, value) !== (act ?? q)) return undefined;
+  const { dq: wanted, bias } = operands(anchor);
+  const ops = dequantizedOperands(g, anchor, wanted, bias);
+  if (!ops) return undefined;
+  const { copies, anchorCopy, read } = ops;
+  const body = [...copies, anchorCopy, ...(act ? [act] : []), q];
   return { body, replaced: [anchor, ...(act ? [act] : []), q], read };
+}
+
+/**
+ * The group of an anchor that reads dequantized activations and weights (and bias) and whose
+ * result stays float (no QuantizeLinear takes it): the int8 kernels with a float store.
+ */
+function floatGroupAt(g: Graph, anchor: Node): Candidate | undefined {
+  if (anchor.domain !== "" || !hasTrait(anchor, "epilogue-anchor") || anchor.outputs.length !== 1) return undefined;
+  if (g.values.get(anchor.outputs[0])?.dtype !== "float32") return undefined;
+  const ops = dequantizedOperands(g, anchor, [0, 1], opDef(anchor.domain, anchor.op)?.anchor?.bias);
+  if (!ops) return undefined;
+  const { copies, anchorCopy, read } = ops;
+  return { body: [...copies, anchorCopy], replaced: [anchor], read };
 }
 
 /** The fused node a candidate makes (not yet in the graph). */
@@ -200,8 +228,8 @@ function blockedMatMul(g: Graph, dq: Node): number {
   return users.length;
 }
 
-export function fuseQdq(graph: Graph): { gemm: number; add: number; direct: number; nbits: number } {
-  const counts = { gemm: 0, add: 0, direct: 0, nbits: 0 };
+export function fuseQdq(graph: Graph): { gemm: number; floatStore: number; add: number; direct: number; nbits: number } {
+  const counts = { gemm: 0, floatStore: 0, add: 0, direct: 0, nbits: 0 };
   for (const dq of graph.topoOrder()) if (isDQ(dq) && graph.g.hasNode(dq.name)) counts.nbits += blockedMatMul(graph, dq);
   for (const q of graph.topoOrder()) {
     if (!graph.g.hasNode(q.name) || graph.node(q.name) !== q || !isQ(q) || !perTensor(graph, q)) continue;
@@ -212,12 +240,17 @@ export function fuseQdq(graph: Graph): { gemm: number; add: number; direct: numb
     if (add && apply(graph, add)) { counts.add++; continue; }
     if (direct(graph, q)) counts.direct++;
   }
+  for (const n of graph.topoOrder()) {
+    if (!graph.g.hasNode(n.name) || graph.node(n.name) !== n) continue;
+    const group = floatGroupAt(graph, n);
+    if (group && apply(graph, group)) counts.floatStore++;
+  }
   graph.pruneValues();
   return counts;
 }
 
 export const fuseQdqPass: Pass = {
   name: "fuse-qdq",
-  description: "runs QDQ groups (DequantizeLinear -> Conv/MatMul/Gemm/Add -> QuantizeLinear) as fused 8-bit kernels, data movement between equal QDQ pairs on 8-bit tensors, and blocked 4/8-bit weights feeding MatMul as MatMulNBits",
+  description: "runs QDQ groups (DequantizeLinear -> Conv/MatMul/Gemm/Add -> QuantizeLinear, or Conv/MatMul/Gemm with a float result) as fused 8-bit kernels, data movement between equal QDQ pairs on 8-bit tensors, and blocked 4/8-bit weights feeding MatMul as MatMulNBits",
   run: (graph) => fuseQdq(graph),
 };

@@ -10,15 +10,24 @@ import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { hasTrait, opDef } from "../compiler/ops/index.js";
 import type { Evaluator } from "../compiler/ops/infer.js";
 import { ErrorSum } from "./quantize-math.js";
+import type { SwitchedRun } from "./quantize-sensitivity.js";
 
 /** What running the float model on calibration inputs observed, by value name. */
 export interface Calibration {
   /** [min, max] of each observed value over every calibration input */
   ranges: Map<string, [number, number]>;
+  /** [min, max] of each observed value on each calibration input, in order */
+  inputRanges?: Map<string, [number, number][]>;
   /** the observed values themselves for the first few inputs (per-layer error) */
   samples: Map<string, Tensor[]>;
   /** how many calibration inputs the ranges cover */
   inputs: number;
+  /**
+   * compiles a variant of the float model (the pass's graph with switch inputs,
+   * quantize-sensitivity.ts) to run on the calibration inputs against the float model's outputs;
+   * undefined (or resolving to undefined) where the driver cannot
+   */
+  probe?: (g: Graph) => Promise<SwitchedRun | undefined>;
 }
 
 export type LayerForm = "int8" | "int4" | "w8a8" | "float";
@@ -34,6 +43,8 @@ export interface LayerDecision {
   errorOf?: "calibration" | "weights";
   /** w8a8: how the weights are scaled (per tensor only at opsets 10-12, where that is within the threshold) */
   weights?: "per-channel" | "per-tensor";
+  /** w8a8: the model's output error (relative L2, calibration inputs) with this layer alone quantized, where measured */
+  outputCost?: number;
   /** why the layer stays float */
   reason?: string;
   /** bytes of the layer's weights, float and as stored quantized */

@@ -2,20 +2,23 @@
 // Writes the QDQ graph onnxruntime's quantize_static would (QuantFormat.QDQ): int8 weights per
 // output channel (symmetric, DequantizeLinear with an axis; at opsets 10-12, which have no axis,
 // per tensor unless a layer loses too much that way), int8 activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
-// dequantized where they enter each Conv/MatMul/Gemm and where its result (after a Relu or Clip
-// it feeds alone; a graph output too) is stored. fuse-qdq then runs each group on the int8 kernels; fold-constants
-// never sees float weights for them, so the artifact stores the int8 codes.
-// A layer whose output, computed from quantized input and weights and then itself quantized as it
-// is stored, is further than `threshold` (relative L2) from its float output on the calibration
-// inputs stays float.
+// dequantized where they enter each Conv/MatMul/Gemm. A layer's result is quantized only where an
+// int8 layer reads it (as that layer's input); else no QuantizeLinear follows the layer and
+// fuse-qdq runs it on the int8 kernels with a float store, so that a float island after it (a
+// learned scale, HardSwish) or the graph's output reads it unrounded. fuse-qdq then runs each
+// group on the int8 kernels; fold-constants never sees float weights for them, so the artifact
+// stores the int8 codes.
+// A layer whose output, computed from quantized input and weights, is further than `threshold`
+// (relative L2) from its float output on the calibration inputs stays float.
 // Below opset 13 a per-channel DequantizeLinear (and below 10 any QuantizeLinear) is ahead of the
 // graph's declared opset: kiln runs the nodes the same at every opset, but an ONNX dump of such a
 // graph is one onnxruntime refuses at that opset (PaddleOCR's recognizer and classifier are opset 9).
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { addConstant } from "./rewrite.js";
-import { addValue, calibrationOf, ERROR_SAMPLES, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis } from "./quantize-common.js";
-import { activationParams, ErrorSum, fakeQuant, quantizePerChannel } from "./quantize-math.js";
+import { addValue, calibrationOf, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis, type Calibration } from "./quantize-common.js";
+import { activationParams, fakeQuant, quantizePerChannel } from "./quantize-math.js";
+import { chooseFloatLayers, switchedGraph, type SwitchedLayer } from "./quantize-sensitivity.js";
 import type { Pass, PassContext } from "./pass.js";
 
 interface Params { scale: number; zero: number }
@@ -44,26 +47,16 @@ export function observedValues(g: Graph): string[] {
 const scalar = (dtype: "float32" | "int8", v: number): Tensor => ({ dtype, dims: [], data: dtype === "int8" ? Int8Array.of(v) : Float32Array.of(v) });
 
 /**
- * t -> QuantizeLinear -> DequantizeLinear, every reader of t reading the latter. A graph output
- * keeps its name: its producer then writes a fresh value, and the DequantizeLinear writes t.
+ * t -> QuantizeLinear -> DequantizeLinear, read by the quantized layers `readers` (at input 0);
+ * t's other readers (float nodes, a graph output) keep reading t unrounded.
  */
-function insertQdq(g: Graph, t: string, p: Params): void {
-  const readers = g.consumers(t);
+function insertQdq(g: Graph, t: string, p: Params, readers: readonly Node[]): void {
   const shape = [...(g.values.get(t)!.shape ?? [])];
   const s = addConstant(g, `${t}.qscale`, scalar("float32", p.scale)), z = addConstant(g, `${t}.qzero`, scalar("int8", p.zero));
   const q = addValue(g, `${t}.q`, "int8", shape);
-  let from = t, dq: string;
-  const producer = g.producer(t);
-  if (g.outputs.includes(t) && producer) {
-    from = addValue(g, `${t}.float`, "float32", shape);
-    g.removeNode(producer.name);
-    g.addNode({ ...producer, outputs: producer.outputs.map((o) => (o === t ? from : o)) });
-    dq = t;
-  } else {
-    dq = addValue(g, `${t}.dq`, "float32", shape);
-    for (const r of readers) r.inputs.forEach((v, k) => { if (v === t) g.setInput(r, k, dq); });
-  }
-  g.addNode({ name: g.uniqueNodeName(`${t}_QuantizeLinear`), op: "QuantizeLinear", domain: "", inputs: [from, s, z], outputs: [q], attrs: {} });
+  const dq = addValue(g, `${t}.dq`, "float32", shape);
+  for (const r of readers) g.setInput(r, 0, dq);
+  g.addNode({ name: g.uniqueNodeName(`${t}_QuantizeLinear`), op: "QuantizeLinear", domain: "", inputs: [t, s, z], outputs: [q], attrs: {} });
   g.addNode({ name: g.uniqueNodeName(`${t}_DequantizeLinear`), op: "DequantizeLinear", domain: "", inputs: [q, s, z], outputs: [dq], attrs: {} });
 }
 
@@ -84,21 +77,41 @@ function dequantizedWeights(g: Graph, c: Chosen): void {
   g.setInput(c.node, 1, out);
 }
 
-export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: number): Promise<{ quantized: number; float: number; qdq: number }> {
+/** How many calibration inputs each layer's cost to the output is measured on (each costs a run of the model). */
+const COST_SAMPLES = 2;
+
+/**
+ * The layers (of those within the threshold on their own) to keep float for the model's output to
+ * be within `target` on the calibration inputs (quantize-sensitivity.ts), with each one's cost;
+ * undefined where the driver gave no way to run the model (then each layer's own error decides).
+ */
+async function chooseByOutput(g: Graph, cal: Calibration, layers: SwitchedLayer[], target: number, inputs: number) {
+  if (!cal.probe || !layers.length || !(target > 0)) return undefined;
+  const switched = switchedGraph(g, layers);
+  const run = switched && await cal.probe(switched);
+  if (!run) return undefined;
+  const s = await chooseFloatLayers(run, layers, inputs, COST_SAMPLES, target);
+  return { cost: new Map(s.cost.map((c, k) => [layers[k].node, c])), float: new Set([...s.float].map((k) => layers[k].node)), error: s.error };
+}
+
+/** v's activation parameters from the ranges of every calibration input but input i (all of them when v has no per-input ranges or there is one input). */
+function leftOut(cal: Calibration, v: string): (i: number) => Params {
+  const each = cal.inputRanges?.get(v);
+  return (i) => {
+    if (!each || each.length < 2) return activationParams(...cal.ranges.get(v)!);
+    let lo = Infinity, hi = -Infinity;
+    each.forEach(([a, b], k) => { if (k !== i) { lo = Math.min(lo, a); hi = Math.max(hi, b); } });
+    return activationParams(lo, hi);
+  };
+}
+
+export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: number, target = threshold): Promise<{ quantized: number; float: number; qdq: number }> {
   const cal = calibrationOf(g);
   if (!cal) throw new KilnError("BAD_OPTION", "w8a8 quantization needs calibration inputs (--calibrate DIR, or the calibrate option): its activation ranges come from running the float model on them");
   const opset = g.opset("");
   const chosen: Chosen[] = [];
   const params = new Map<string, Params>();
   let float = 0;
-  /** what quantizing the layer's stored result loses on its own (independent of the input's and weights' error, so added in quadrature) */
-  const storeError = (n: Node): number => {
-    const stored = storedValue(g, n), range = cal.ranges.get(stored);
-    if (!range) return 0;
-    const p = activationParams(...range), e = new ErrorSum();
-    for (const t of (cal.samples.get(stored) ?? []).slice(0, ERROR_SAMPLES)) e.add(fakeQuant(f32(t), p.scale, p.zero), f32(t));
-    return e.relL2;
-  };
   // decisions are recorded in graph order: the layers' errors are measured in batches first
   const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
     const w = g.values.get(n.inputs[1])!.const!;
@@ -115,31 +128,34 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
     const deq: Tensor = { dtype: "float32", dims: [...g.values.get(n.inputs[1])!.const!.dims], data: forms[form].deq };
     const e = await layerError(g, n, ctx.evaluate, cal.samples.get(n.inputs[0]) ?? [], (ins) => ins.map((t, k) =>
       k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp!.scale, xp!.zero) } : k === 1 ? deq : t));
-    return [n, { error: Math.hypot(e.relL2, storeError(n)), form: forms[form] }] as const;
+    return [n, { error: e.relL2, form: forms[form] }] as const;
   });
   const errors = new Map(await measure(layers, 0));
   const over = layers.filter((l) => l.forms.length > 1 && !(errors.get(l.n)!.error <= threshold));
   for (const [n, e] of await measure(over, 1)) if (e.error < errors.get(n)!.error) errors.set(n, e);
+  const passing = layers.filter((l) => l.xp && errors.get(l.n)!.error <= threshold);
+  const byOutput = await chooseByOutput(g, cal, passing.map((l) => ({ node: l.n, x: leftOut(cal, l.n.inputs[0]), deq: errors.get(l.n)!.form.deq })), target, cal.inputs);
   for (const { n, xp, reason } of layers) {
     const before = g.values.get(n.inputs[1])!.const!.data.byteLength;
     const measured = errors.get(n), error = measured?.error;
-    if (!measured || !xp || !(measured.error <= threshold)) {
-      const why = reason ?? `error ${error!.toPrecision(3)} over the threshold ${threshold}`;
-      recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: why, ...error === undefined ? {} : { error, errorOf: "calibration" as const }, weightBytes: { before, after: before } });
+    const outputCost = byOutput?.cost.get(n);
+    const cost = outputCost === undefined ? {} : { outputCost };
+    if (!measured || !xp || !(measured.error <= threshold) || byOutput?.float.has(n)) {
+      const why = reason ?? (measured!.error <= threshold
+        ? `alone it moves the model's output by ${outputCost!.toPrecision(3)}: among the most costly layers kept float for the output to be within ${target} (${byOutput!.error.toPrecision(3)} on the calibration inputs)`
+        : `error ${error!.toPrecision(3)} over the threshold ${threshold}`);
+      recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: why, ...error === undefined ? {} : { error, errorOf: "calibration" as const }, ...cost, weightBytes: { before, after: before } });
       float++;
       continue;
     }
     const wq = measured.form;
     chosen.push({ node: n, q: wq.q, scales: wq.scales, axis: wq.axis });
     params.set(n.inputs[0], xp);
-    const stored = storedValue(g, n), storedRange = cal.ranges.get(stored);
-    // a result that is a graph output is quantized too (as quantize_static does): the layer then runs on int8
-    if (storedRange) params.set(stored, activationParams(...storedRange));
-    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", weights: wq.axis === undefined ? "per-tensor" : "per-channel",
+    recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", ...cost, weights: wq.axis === undefined ? "per-tensor" : "per-channel",
       weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
   }
   for (const c of chosen) dequantizedWeights(g, c);
-  for (const [t, p] of params) insertQdq(g, t, p);
+  for (const [t, p] of params) insertQdq(g, t, p, chosen.filter((c) => c.node.inputs[0] === t).map((c) => c.node));
   g.pruneValues();
   return { quantized: chosen.length, float, qdq: params.size };
 }
@@ -149,6 +165,7 @@ export const quantizeStaticPass: Pass = {
   description: "static w8a8 quantization: QDQ around Conv/MatMul/Gemm with int8 weights per output channel and activation ranges from calibration, for fuse-qdq to run on int8 kernels; layers over the error threshold stay float",
   options: {
     threshold: { default: 0.05, description: "largest relative L2 error of a layer's output on the calibration inputs for it to be quantized" },
+    target: { default: 0.05, description: "largest relative L2 error of the model's outputs on the calibration inputs: the layers that cost them most stay float until it holds (0: each layer's own error decides)" },
   },
-  run: (g, ctx) => quantizeStatic(g, ctx, ctx.options!.threshold as number),
+  run: (g, ctx) => quantizeStatic(g, ctx, ctx.options!.threshold as number, ctx.options!.target as number),
 };

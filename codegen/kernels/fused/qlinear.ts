@@ -2,8 +2,10 @@
 // 8-bit activations (and of the constant weights and int32 bias) -> Conv | MatMul | Gemm | Add
 // (-> Relu | Clip) -> QuantizeLinear, run as one 8-bit kernel: the int8 GEMM with the
 // requantization (and the activation, as bounds) in its store, or the 8-bit Add. No float
-// tensor exists between the group's 8-bit input and output. The body is the recipe: this file
-// reads it into the quantized layer the kernels take (quant/qlayer.ts).
+// tensor exists between the group's 8-bit input and output. A Conv / MatMul / Gemm group with no
+// QuantizeLinear (its result read by float nodes alone) stores float: each i32 sum times
+// x_scale * w_scale of its channel. The body is the recipe: this file reads it into the quantized
+// layer the kernels take (quant/qlayer.ts).
 import type { Node } from "../../../compiler/ir/graph.js";
 import { Attrs } from "../../../compiler/ir/attrs.js";
 import { hasTrait } from "../../../compiler/ops/index.js";
@@ -15,9 +17,9 @@ import { emitQAdd, type QAddPlan } from "../quant/qadd.js";
 import { constantClipBounds } from "../unary/clip.js";
 import { LayerCtx, variant, type KernelVariant, type TensorInfo } from "../kernel.js";
 
-/** The group's nodes: the final QuantizeLinear, the activation, the anchor, and the DequantizeLinears by output. */
+/** The group's nodes: the final QuantizeLinear (none: a float store), the activation, the anchor, and the DequantizeLinears by output. */
 interface QBody {
-  q: Node;
+  q?: Node;
   act?: Node;
   anchor: Node;
   dq: Map<string, Node>;
@@ -25,8 +27,11 @@ interface QBody {
 
 function readBody(node: Node): QBody | undefined {
   const body = node.body ?? [];
-  const q = body[body.length - 1];
-  if (!q || q.op !== "QuantizeLinear") return undefined;
+  const last = body[body.length - 1];
+  if (!last) return undefined;
+  const dqs = () => new Map(body.filter((n) => n.op === "DequantizeLinear").map((n) => [n.outputs[0], n]));
+  if (last.op !== "QuantizeLinear") return hasTrait(last, "epilogue-anchor") ? { anchor: last, dq: dqs() } : undefined;
+  const q = last;
   const byOut = new Map(body.map((n) => [n.outputs[0], n]));
   let anchor = byOut.get(q.inputs[0]);
   let act: Node | undefined;
@@ -35,8 +40,7 @@ function readBody(node: Node): QBody | undefined {
     anchor = byOut.get(anchor.inputs[0]);
   }
   if (!anchor) return undefined;
-  const dq = new Map(body.filter((n) => n.op === "DequantizeLinear").map((n) => [n.outputs[0], n]));
-  return { q, act, anchor, dq };
+  return { q, act, anchor, dq: dqs() };
 }
 
 /** Looks up fused inputs by name. */
@@ -145,6 +149,24 @@ function wScaleSource(ins: Inputs, dqw: Node, xScale: number, yScale: number): Q
   return t && { tensor: t, xScale, yScale };
 }
 
+/**
+ * The float store: sum * (x_scale * w_scale[c]), the float32 product DequantizeLinear's operands
+ * make. A bias the sums take exactly (an int32 DequantizeLinear in the accumulator's scale) starts
+ * them; any other is added in float after the scale (rounding it to the accumulator's scale would
+ * move the result by up to half of x_scale * w_scale).
+ */
+function floatLayer(x: QOperand, w: QOperand, accScale: Float32Array, bias: Int32Array | undefined, exact: QSources["bias"], ins: Inputs, body: QBody, name: string | undefined, channels: number): QLayer {
+  const scale = { kind: "const" as const, values: accScale };
+  if (!bias || exact) return { x, w, bias, result: { kind: "float", scale }, sources: { bias: exact } };
+  const dq = body.dq.get(name!);
+  const ints = (v: string) => numbers(ins.info(v)!.value!);
+  const values = ints(dq ? dq.inputs[0] : name!), s = dq ? ins.floats(dq.inputs[1])! : [1];
+  const z = dq && dq.inputs[2] ? ints(dq.inputs[2]) : [0];
+  const f = Math.fround;
+  const floatBias = Float32Array.from({ length: channels }, (_, c) => f((perChannel(values, c) - perChannel(z, c)) * f(perChannel(s, c))));
+  return { x, w, result: { kind: "float", scale, bias: floatBias } };
+}
+
 type GemmRead = { q: QLayer; anchor: Node; transW: boolean };
 
 /** A Conv / MatMul / Gemm group as a QLayer, or undefined when the kernels cannot take it. */
@@ -164,20 +186,22 @@ function readGemm(layer: LayerCtx): GemmRead | undefined {
   if (!wInfo) return undefined;
   const channelAxis = isConv ? 0 : transW ? 0 : wInfo.dims.length - 1;
   const x = dqOperand(ins, dqx), w = dqOperand(ins, dqw, channelAxis);
-  const out = outParams(ins, layer, body.q);
-  if (!x || !w || x.scale.length !== 1 || !out) return undefined;
+  const out = body.q && outParams(ins, layer, body.q);
+  if (!x || !w || x.scale.length !== 1 || (body.q && !out)) return undefined;
+  if (!out && layer.outputs[0]?.dtype !== "float32") return undefined;
   const channels = wInfo.dims[channelAxis];
   const accScale = Float32Array.from({ length: channels }, (_, c) => Math.fround(x.scale[0] * perChannel(w.scale, c)));
   const bias = biasOf(ins, body, isConv || isGemm ? anchor.inputs[2] : undefined, accScale, channels);
-  const bounds = actBounds(ins, body.act, out.scale);
+  const bounds = out ? actBounds(ins, body.act, out.scale) : {};
   if (bias === false || !bounds) return undefined;
   // a per-channel weight zero point must run along the channels too
   if (w.op.zp.kind === "const" && w.op.zp.values.length !== 1 && w.op.zp.values.length !== channels) return undefined;
-  const q: QLayer = {
-    x: x.op, w: w.op, bias,
-    result: { kind: "requant", mult: requantMultipliers(x.scale[0], w.scale, out.scale, channels), zp: out.zp, dtype: out.dtype, ...bounds },
-    sources: { bias: bias && biasSource(ins, body, anchor.inputs[2], accScale), mult: wScaleSource(ins, dqw, x.scale[0], out.scale) },
-  };
+  const sources = { bias: bias && biasSource(ins, body, anchor.inputs[2], accScale) };
+  const q: QLayer = out
+    ? { x: x.op, w: w.op, bias,
+      result: { kind: "requant", mult: requantMultipliers(x.scale[0], w.scale, out.scale, channels), zp: out.zp, dtype: out.dtype, ...bounds },
+      sources: { ...sources, mult: wScaleSource(ins, dqw, x.scale[0], out.scale) } }
+    : floatLayer(x.op, w.op, accScale, bias, sources.bias, ins, body, isConv || isGemm ? anchor.inputs[2] : undefined, channels);
   return { q, anchor, transW };
 }
 
@@ -211,7 +235,7 @@ const MATMUL = variant<QMatMulPlan>({
 /** DequantizeLinear(a), DequantizeLinear(b) -> Add (-> activation) -> QuantizeLinear on same-shaped 8-bit tensors. */
 function addPlan(layer: LayerCtx): QAddPlan | undefined {
   const body = readBody(layer.node);
-  if (!body || (body.anchor.op !== "Add" && body.anchor.op !== "Sum") || body.anchor.inputs.length !== 2) return undefined;
+  if (!body?.q || (body.anchor.op !== "Add" && body.anchor.op !== "Sum") || body.anchor.inputs.length !== 2) return undefined;
   const ins = new Inputs(layer);
   const y = layer.outputs[0];
   const out = outParams(ins, layer, body.q);

@@ -9,9 +9,9 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
-import { packRows } from "./qgemm-pack.js";
+import { float32Bytes, packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
-import { finiteMultipliers, storeBytes, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
+import { finiteMultipliers, storeBytes, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
 import { elementsOf, perChannel, type QLayer } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
@@ -44,6 +44,8 @@ export function qconvPlan(layer: LayerCtx, q: QLayer, forced: boolean): QConvPla
   const x = layer.inputs[q.x.index], y = layer.outputs[0];
   if (!x || !y || !q.w.value || q.w.zp.kind !== "const" || (q.x.zp.kind === "const" && q.x.zp.values.length !== 1)) return undefined;
   if (x.dims.length !== 4 && x.dims.length !== 3) return undefined;
+  // a float result: a constant scale per output channel
+  if (q.result.kind === "float" && q.result.scale.kind !== "const") return undefined;
   let win: Window;
   try { win = slidingWindow(layer.attrs, x.dims.slice(2), q.w.dims.slice(2)); } catch { return undefined; }
   const two = x.dims.length === 4;
@@ -86,8 +88,29 @@ export function qconvPrepare(plan: QConvPlan): KernelPrep {
     first: (m: binaryen.Module, g: Expr, i: Expr) => m.i32.mul(m.i32.add(m.i32.mul(g, m.i32.const(OCg)), i), m.i32.const(K)) };
   const uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
   const weights = qpackedConstant(packed, q.w.value!, uniform, shape, `qpackRows ${group}x${OCg}x${K} z${uniform}`);
-  const constants: (Uint8Array | LazyConstant)[] = [weights, ...qchannelTables(q, OC, OC + 4)];
+  const constants: (Uint8Array | LazyConstant)[] = [weights, ...qchannelTables(q, OC, OC + 4), ...floatScaleTable(q, OC, OC + 4)];
   return { constants, scratchBytes: plan.scratchBytes, unread: [plan.q.w.index] };
+}
+
+/**
+ * A float result's scale per output channel (a convolution's GEMM row), where the requantizing
+ * layer has its multipliers (the kernels read either table at the same constant slot), then its
+ * float bias if it has one.
+ */
+export function floatScaleTable(q: QLayer, channels: number, padTo: number): Uint8Array[] {
+  if (q.result.kind !== "float" || q.result.scale.kind !== "const") return [];
+  const sc = q.result.scale.values;
+  const scale = float32Bytes(sc.length === 1 ? new Float32Array(channels).fill(sc[0]) : sc, padTo);
+  return q.result.bias ? [scale, float32Bytes(q.result.bias, padTo)] : [scale];
+}
+
+/** What a convolution does with each row of sums (an output channel): requantize, keep as i32, or scale to float (constant, per channel). */
+export function convStore(fn: Fn, q: QLayer, out: QOut, tables: number[], base?: () => Expr) {
+  const [table, floatBias] = tables;
+  const r = q.result;
+  if (r.kind === "requant") return storeRequant(fn, out, { mult: { kind: "row", addr: table, base }, zp: r.zp, signed: r.dtype === "int8", lo: r.lo, hi: r.hi, finite: finiteMultipliers(r.mult) });
+  if (r.kind === "float") return storeFloat(fn, out, { scale: { addr: table, by: "row", base }, bias: r.bias ? floatBias : undefined });
+  return storeInt32(fn, out);
 }
 
 /** Copies n bytes from src to dst (byte addresses in locals): 16 at a time, the tail overlapping the last whole vector. */
@@ -153,17 +176,14 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
   const x = ctx.input(q.x.index), y = ctx.output(0);
   const n = fn.local(binaryen.i32), g = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32), gOff = fn.local(binaryen.i32);
   const zp = xZeroPoint(ctx, q);
-  const [packedW, biasAt, multAt] = ctx.constantAddrs;
+  const [packedW, biasAt, ...tables] = ctx.constantAddrs;
   const outBytes = q.result.kind === "int32" || q.result.kind === "float" ? 4 : 1;
   const out: QOut = { addr: y.addr, rs: p.P, base: yBase.get };
   const rowsBytes = packedRowsBytes(p.OCg, p.K);
   const bSource = p.pointwise
     ? { addr: x.addr, rs: p.P, base: () => m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(p.C)), m.i32.mul(g.get(), m.i32.const(p.Cg))), m.i32.const(p.P)), signed: q.x.dtype === "int8" }
     : { addr: ctx.scratchAddr + p.colAt, rs: p.P, signed: q.x.dtype === "int8" };
-  const store = q.result.kind === "requant"
-    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt, base: gOff.get }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) })
-    : q.result.kind === "int32" ? storeInt32(fn, out) : undefined;
-  if (!store) ctx.unsupported("a float result of an 8-bit convolution");
+  const store = convStore(fn, q, out, tables, gOff.get);
   const gemm = emitQGemm(fn, {
     M: p.OCg, N: p.P, K: p.K,
     a: { kind: "packed", addr: packedW, base: () => m.i32.mul(g.get(), m.i32.const(rowsBytes)) },

@@ -3,12 +3,12 @@
 // zero point, i.e. 0 there, so no tap needs a bounds check); then each output row goes 8
 // positions at a time, every tap one i16x8 load (a shuffle of two at stride 2) times the tap's
 // splatted weight, widened into two i32x4 accumulators by i32x4.extmul_low/high_i16x8_s. The
-// sums start from the bias and leave through the same requantization as the GEMM's.
+// sums start from the bias and leave through the same store as the GEMM's (requantized, i32, or
+// scaled to float per channel).
 import binaryen from "binaryen";
 import type { Expr } from "../../fn.js";
-import { finiteMultipliers, storeInt32, storeRequant } from "./qgemm-store.js";
 import { elementsOf, perChannel } from "./qlayer.js";
-import type { QConvPlan } from "./qconv-gemm.js";
+import { convStore, floatScaleTable, type QConvPlan } from "./qconv-gemm.js";
 import type { KernelCtx, KernelPrep, LazyConstant } from "../kernel.js";
 import { qchannelTables, qwidenedConstant } from "./qgemm-derive.js";
 
@@ -25,7 +25,7 @@ export function depthwiseScratch(p: QConvPlan): { Hp: number; Wp: number; bytes:
 }
 
 export function qdepthwiseApplies(p: QConvPlan): boolean {
-  return p.Cg === 1 && (p.sw === 1 || p.sw === 2) && p.q.result.kind !== "float";
+  return p.Cg === 1 && (p.sw === 1 || p.sw === 2);
 }
 
 /** Constants: the taps (w - zw) as i16 per output channel, the bias and the multipliers. */
@@ -38,7 +38,7 @@ export function qdepthwisePrepare(p: QConvPlan): KernelPrep {
   for (let oc = 0; oc < OC; oc++) for (let t = 0; t < T; t++) taps[oc * T + t] = w[oc * T + t] - perChannel(zp, oc);
   // a compact artifact ships the 8-bit taps and derives this i16 form (qgemm-derive.ts)
   const uniform = zp.every((z) => z === zp[0]) ? zp[0] : undefined;
-  const constants: (Uint8Array | LazyConstant)[] = [qwidenedConstant(new Uint8Array(taps.buffer), q.w.value!, uniform), ...qchannelTables(q, OC, OC + 4)];
+  const constants: (Uint8Array | LazyConstant)[] = [qwidenedConstant(new Uint8Array(taps.buffer), q.w.value!, uniform), ...qchannelTables(q, OC, OC + 4), ...floatScaleTable(q, OC, OC + 4)];
   return { constants, scratchBytes: depthwiseScratch(p).bytes, unread: [q.w.index] };
 }
 
@@ -46,7 +46,7 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   const { m, fn } = ctx;
   const { q } = p;
   const x = ctx.input(q.x.index), y = ctx.output(0);
-  const [tapsAt, biasAt, multAt] = ctx.constantAddrs;
+  const [tapsAt, biasAt, ...tables] = ctx.constantAddrs;
   const { Hp, Wp } = depthwiseScratch(p);
   const plane = ctx.scratchAddr;
   const T = p.kh * p.kw, OCg = p.OC / p.group;
@@ -56,7 +56,7 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   const acc = [fn.local(binaryen.v128), fn.local(binaryen.v128)];
   const z = fn.local(binaryen.v128), v = fn.local(binaryen.v128), src = fn.local(binaryen.i32), dst = fn.local(binaryen.i32);
   const oc = fn.local(binaryen.i32), n = fn.local(binaryen.i32), row = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
-  const outBytes = q.result.kind === "int32" ? 4 : 1;
+  const outBytes = q.result.kind === "requant" ? 1 : 4;
 
   // channel c of image n -> the padded plane: rows of W values as i16 (x - zp), 8 at a time
   const W8 = p.W - (p.W % 8);
@@ -86,9 +86,7 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
     return m.i8x16.shuffle(m.v128.load(off, 2, at()), m.v128.load(off + 16, 2, at()), evenLanes);
   };
   const out = { addr: y.addr, rs: p.OW, base: yBase.get };
-  const store = q.result.kind === "requant"
-    ? storeRequant(fn, out, { mult: { kind: "row", addr: multAt }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) })
-    : storeInt32(fn, out);
+  const store = convStore(fn, q, out, tables);
   const block = (o: () => Expr, cols: number): Expr[] => {
     const code: Expr[] = [];
     const bias = () => m.i32x4.splat(m.i32.load(biasAt, 4, m.i32.shl(oc.get(), i32(2))));

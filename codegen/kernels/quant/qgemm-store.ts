@@ -122,9 +122,12 @@ export function storeRequant(fn: Fn, c: QOut, q: Requant): QStore {
 }
 
 export interface FloatResult {
-  /** float32 multipliers: one at addr (perCol false) or one per column from addr */
-  scale: { addr: number; perCol: boolean };
-  /** a float32 per column added after the scale */
+  /**
+   * float32 multipliers: one at addr, one per column from addr, or one per row from addr + base()
+   * (a convolution's output channels, as the requantization's row multipliers)
+   */
+  scale: { addr: number; by: "one" | "col" | "row"; base?: () => Expr };
+  /** a float32 table added after the scale: per row when the scale is, else per column */
   bias?: number;
   /** the fused float epilogue (activation, residual) applied before the store */
   epilogue?: Epilogue;
@@ -132,21 +135,28 @@ export interface FloatResult {
 
 /**
  * float32(sum) * scale (+ bias), then the epilogue, stored as float32: dynamic quantization's
- * MatMulInteger -> Cast -> Mul (-> Add) in one pass. The product is the reference's: the sum
+ * MatMulInteger -> Cast -> Mul (-> Add) in one pass, or a QDQ layer whose result no int8 layer
+ * reads (x_scale * w_scale per output channel). The product is the reference's: the sum
  * converted exactly (|sum| < 2^24) times the scale tensor its own Mul computed.
  */
 export function storeFloat(fn: Fn, c: QOut, f: FloatResult): QStore {
   const m = fn.m;
-  const p = fn.local(binaryen.i32), x = fn.local(binaryen.v128), s = fn.local(binaryen.v128);
+  const p = fn.local(binaryen.i32), x = fn.local(binaryen.v128), s = fn.local(binaryen.v128), b = fn.local(binaryen.v128);
   const colTable = (addr: number, col: () => Expr, v: number) => m.v128.load(addr + 16 * v, 4, m.i32.shl(col(), m.i32.const(2)));
   return (acc, row, col, cols) => {
     const code: Expr[] = [p.set(elementPtr(m, c, row, col, 4))];
-    if (!f.scale.perCol) code.push(s.set(m.v128.load32_splat(f.scale.addr, 4, m.i32.const(0))));
+    const sc = f.scale;
+    if (sc.by === "one") code.push(s.set(m.v128.load32_splat(sc.addr, 4, m.i32.const(0))));
+    if (sc.by === "row") {
+      const at = m.i32.shl(row(), m.i32.const(2));
+      code.push(s.set(m.v128.load32_splat(sc.addr, 4, sc.base ? m.i32.add(sc.base(), at) : at)));
+      if (f.bias !== undefined) code.push(b.set(m.v128.load32_splat(f.bias, 4, sc.base ? m.i32.add(sc.base(), at) : at)));
+    }
     acc.forEach((a, v) => {
       const lanes = Math.min(4, cols - 4 * v);
       if (lanes <= 0) return;
-      let e = m.f32x4.mul(m.f32x4.convert_i32x4_s(a.get()), f.scale.perCol ? colTable(f.scale.addr, col, v) : s.get());
-      if (f.bias !== undefined) e = m.f32x4.add(e, colTable(f.bias, col, v));
+      let e = m.f32x4.mul(m.f32x4.convert_i32x4_s(a.get()), sc.by === "col" ? colTable(sc.addr, col, v) : s.get());
+      if (f.bias !== undefined) e = m.f32x4.add(e, sc.by === "row" ? b.get() : colTable(f.bias, col, v));
       const off = c.addr + 16 * v;
       if (lanes === 4) {
         code.push(m.v128.store(off, 4, p.get(), f.epilogue ? f.epilogue.vec(e, p.get, off) : e));

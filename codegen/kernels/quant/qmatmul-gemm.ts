@@ -111,7 +111,7 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
     store = storeRequant(fn, out, { mult: { kind: "col", addr: addrs.shift()! }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) });
   } else if (q.result.kind === "float") {
     const sc = q.result.scale;
-    const scale = sc.kind === "const" ? { addr: addrs.shift()!, perCol: true } : { addr: ctx.input(sc.index).addr, perCol: sc.perChannel };
+    const scale = sc.kind === "const" ? { addr: addrs.shift()!, by: "col" as const } : { addr: ctx.input(sc.index).addr, by: sc.perChannel ? "col" as const : "one" as const };
     store = storeFloat(fn, out, { scale, bias: q.result.bias ? addrs.shift()! : undefined, epilogue: ctx.epilogue });
   } else store = storeInt32(fn, out);
   const rowsSource = { addr: x.addr, rs: K, base: batched ? () => m.i32.mul(b.get(), m.i32.const(M * K)) : undefined, signed: q.x.dtype === "int8" };
