@@ -186,16 +186,21 @@ export function sameBits(a: Outputs, b: Outputs): boolean {
 
 /**
  * Warm-up runs for every engine, then `runs` rounds in which each engine runs once; the order
- * rotates every round so no engine always follows the same neighbour.
+ * rotates every round so no engine always follows the same neighbour. With `settle` (threaded
+ * rows), each timed run follows an untimed run of the same engine: a run right after another
+ * engine's pays for what that engine leaves running (onnxruntime-web's thread pool spins on after
+ * its run and holds a core the next engine's threads need: kiln's MiniLM at 2 threads read 51 ms
+ * right after an onnxruntime-web run and 39 ms after a pause), which no user running one engine sees.
  */
-export async function alternate(runners: Runner[], runs: number, warmup: number, budgetMs = Infinity): Promise<number[][]> {
+export async function alternate(runners: Runner[], runs: number, warmup: number, budgetMs = Infinity, settle = false): Promise<number[][]> {
   let roundMs = 0;
   for (let w = 0; w < warmup; w++) roundMs = (await timed(async () => { for (const r of runners) await r.run(); }))[1];
-  runs = Math.min(runs, Math.max(MIN_RUNS, Math.floor(budgetMs / roundMs)));
+  runs = Math.min(runs, Math.max(MIN_RUNS, Math.floor(budgetMs / (roundMs * (settle ? 2 : 1)))));
   const times = runners.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
     for (let j = 0; j < runners.length; j++) {
       const k = (i + j) % runners.length;
+      if (settle) await runners[k].run();
       times[k].push((await timed(() => runners[k].run()))[1]);
     }
   }
@@ -263,7 +268,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     const pinnedOut = pinned.length ? await pinned[0].run() : undefined;
     const identical = pinnedOut ? sameBits(await kilns[0].run(), pinnedOut) : false;
     const maxAbsDiff = pinnedOut ? compareOutputs(await kilns[0].run(), pinnedOut, "kiln-pinned").maxAbsErr : 0;
-    const times = await alternate([...kilns, ...rivals, ...floats, ...pinned, ...single, ...probeRunner], o.runs, o.warmup, o.budgetMs);
+    const times = await alternate([...kilns, ...rivals, ...floats, ...pinned, ...single, ...probeRunner], o.runs, o.warmup, o.budgetMs, o.threads > 1);
     // kiln-relaxed has no fresh-process load (no column reports it): its in-process one stands
     const loadMs = (engine: string) => fresh?.[engine as LoadEngine]?.loadMs ?? inProcess.get(engine)!;
     const firstRunMs = (engine: string) => fresh?.[engine as LoadEngine]?.firstRunMs;
