@@ -10,7 +10,12 @@ import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { hasTrait, opDef } from "../compiler/ops/index.js";
 import type { Evaluator } from "../compiler/ops/infer.js";
 import { ErrorSum } from "./quantize-math.js";
-import type { SwitchedRun } from "./quantize-sensitivity.js";
+
+/**
+ * Runs the switched model on calibration inputs `inputs` (indices), input i with feeds(i) beside
+ * it: the relative L2 error of its outputs against the float model's.
+ */
+export type SwitchedRun = (feeds: (i: number) => Record<string, Tensor>, inputs: readonly number[]) => Promise<number>;
 
 /** What running the float model on calibration inputs observed, by value name. */
 export interface Calibration {

@@ -16,7 +16,9 @@
 // on, and the layers whose ranges it leaves cost what they would cost on such inputs.
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { addConstant } from "./rewrite.js";
-import { addValue } from "./quantize-common.js";
+import { addValue, type SwitchedRun } from "./quantize-common.js";
+
+export type { SwitchedRun };
 
 /** A layer the pass would quantize: its input's int8 parameters for each calibration input left out, and its weights as the int8 kernels see them. */
 export interface SwitchedLayer {
@@ -27,11 +29,6 @@ export interface SwitchedLayer {
   deq: Float32Array;
 }
 
-/**
- * Runs the switched model on calibration inputs `inputs` (indices), input i with feeds(i) beside
- * it: the relative L2 error of its outputs against the float model's.
- */
-export type SwitchedRun = (feeds: (i: number) => Record<string, Tensor>, inputs: readonly number[]) => Promise<number>;
 
 /** The names of layer k's inputs: its switch, its activation's scale and zero point. */
 export const switchName = (k: number) => `kiln.quantize_switch.${k}`;
