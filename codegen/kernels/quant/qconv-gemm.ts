@@ -8,7 +8,7 @@
 import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
-import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
+import { align16, emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { float32Bytes, packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
 import { finiteMultipliers, storeBytes, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
@@ -32,7 +32,6 @@ export interface QConvPlan {
   scratchBytes: number;
 }
 
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** col (K x P bytes) stays below this */
 const MAX_COL_BYTES = 32 << 20;
 

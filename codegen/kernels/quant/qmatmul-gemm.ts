@@ -7,7 +7,7 @@
 // multipliers and biases (per output channel) are per column.
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
-import { emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
+import { align16, emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
 import { float32Bytes, packColsOf } from "./qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "./qgemm-runtime.js";
 import { finiteMultipliers, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";
@@ -29,7 +29,6 @@ export interface QMatMulPlan {
   scratchBytes: number;
 }
 
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const prod = (d: number[]) => d.reduce((a, b) => a * b, 1);
 
 /** Rows per block of X: its packed rows within ~128 KiB (L2), whole tiles. */

@@ -20,7 +20,7 @@ import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { derivedFrom, type KernelCtx, type KernelPrep, type LazyConstant } from "../kernel.js";
 import { qwinogradDerive } from "./qwinograd-derive.js";
-import { emitQGemm, evenK, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
+import { align16, emitQGemm, evenK, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { qchannelTables } from "./qgemm-derive.js";
 import { finiteMultipliers, requantLanes, storeBytes, storeInt32 } from "./qgemm-store.js";
 import { perChannel } from "./qlayer.js";
@@ -38,7 +38,6 @@ export interface QWinogradPlan {
   scratchBytes: number;
 }
 
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** a chunk's V and M stay within about this (L2) */
 const CHUNK_BYTES = 512 << 10;
 
