@@ -226,33 +226,30 @@ output %d`;
 // dequantized operands: the same values up to float32 summation order.
 describe("QDQ layers with a float result: int8 kernels, float store, vs onnxruntime's plain run", () => {
   /** the layer's own result as the graph output, no QuantizeLinear */
+  const floatResult = (ir: string, result: string) => ir.replace(/%yq = QuantizeLinear[^\n]*\n/, "").replace("output %yq", `output ${result}`);
   /** the Conv's bias a float constant of `oc` values */
   const withFloatBias = (ir: string, oc: number) => ir.replace(/(%c = Conv\[[^\]]*\]\(%x, %w, )%b\)/, "$1%bf)").replace("%x : float32", `const %bf : float32[${oc}] = dense<[${list(oc, (c) => (c - 4) * 0.61)}]>\n%x : float32`);
-  const floatResult = (ir: string, result: string) => ir.replace(/%yq = QuantizeLinear[^\n]*\n/, "").replace("output %yq", `output ${result}`);
+  /** a QDQ Conv with a float result; its bias int32 in x_scale * w_scale (default), a float constant, or int32 in a scale of its own */
+  const floatConv = (o: { name: string; x: number[]; w: number[]; attrs: string; t: "int8" | "uint8"; kernel: string; bias?: "float" | "own" }): Case => {
+    let ir = floatResult(qdqConv({ x: o.x, w: o.w, attrs: o.attrs, act: "none", xt: o.t, yt: o.t }), "%c");
+    if (o.bias === "float") ir = withFloatBias(ir, o.w[0]);
+    if (o.bias === "own") ir = ir.replace("(%bq, %sb)", "(%bq, %sw)");
+    return { name: o.name, ir, inputs: { xq: { dims: o.x, dtype: o.t } }, kernel: o.kernel, steps: 0 };
+  };
   const FLOAT_CASES: Case[] = [
-    { name: "Conv 3x3 pad 1, uint8, 13 channels", ir: floatResult(qdqConv({ x: [1, 8, 9, 11], w: [13, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", act: "none", xt: "uint8", yt: "uint8" }), "%c"),
-      inputs: { xq: { dims: [1, 8, 9, 11], dtype: "uint8" } }, kernel: "qgemm-im2col", steps: 0 },
-    { name: "Conv 3x3, 2 groups, stride 2 (the channel scales offset per group)", ir: floatResult(qdqConv({ x: [1, 8, 11, 7], w: [10, 4, 3, 3], attrs: "group=2, strides=[2, 2], pads=[0, 1, 1, 0]", act: "none", xt: "int8", yt: "int8" }), "%c"),
-      inputs: { xq: { dims: [1, 8, 11, 7], dtype: "int8" } }, kernel: "qgemm-im2col", steps: 0 },
-    { name: "Conv 1x1, 2 images, 21 channels", ir: floatResult(qdqConv({ x: [2, 24, 7, 5], w: [21, 24, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"),
-      inputs: { xq: { dims: [2, 24, 7, 5], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
-    { name: "depthwise 3x3 stride 2, odd plane", ir: floatResult(qdqConv({ x: [1, 6, 15, 13], w: [6, 1, 3, 3], attrs: "group=6, pads=[1, 1, 1, 1], strides=[2, 2]", act: "none", xt: "int8", yt: "int8" }), "%c"),
-      inputs: { xq: { dims: [1, 6, 15, 13], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
-    { name: "depthwise 5x5 stride 1, uint8, 2 images, width 19", ir: floatResult(qdqConv({ x: [2, 5, 9, 19], w: [5, 1, 5, 5], attrs: "group=5, pads=[2, 2, 2, 2]", act: "none", xt: "uint8", yt: "uint8" }), "%c"),
-      inputs: { xq: { dims: [2, 5, 9, 19], dtype: "uint8" } }, kernel: "qdepthwise", steps: 0 },
+    floatConv({ name: "Conv 3x3 pad 1, uint8, 13 channels", x: [1, 8, 9, 11], w: [13, 8, 3, 3], attrs: "pads=[1, 1, 1, 1]", t: "uint8", kernel: "qgemm-im2col" }),
+    floatConv({ name: "Conv 3x3, 2 groups, stride 2 (the channel scales offset per group)", x: [1, 8, 11, 7], w: [10, 4, 3, 3], attrs: "group=2, strides=[2, 2], pads=[0, 1, 1, 0]", t: "int8", kernel: "qgemm-im2col" }),
+    floatConv({ name: "Conv 1x1, 2 images, 21 channels", x: [2, 24, 7, 5], w: [21, 24, 1, 1], attrs: "", t: "int8", kernel: "qgemm-pointwise" }),
+    floatConv({ name: "depthwise 3x3 stride 2, odd plane", x: [1, 6, 15, 13], w: [6, 1, 3, 3], attrs: "group=6, pads=[1, 1, 1, 1], strides=[2, 2]", t: "int8", kernel: "qdepthwise" }),
+    floatConv({ name: "depthwise 5x5 stride 1, uint8, 2 images, width 19", x: [2, 5, 9, 19], w: [5, 1, 5, 5], attrs: "group=5, pads=[2, 2, 2, 2]", t: "uint8", kernel: "qdepthwise" }),
     // MobileNetV2's projections: more positions than a tile, channels not a whole tile
-    { name: "Conv 1x1 at MobileNetV2's size, 144 -> 24 channels of 28x28", ir: floatResult(qdqConv({ x: [1, 144, 28, 28], w: [24, 144, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"),
-      inputs: { xq: { dims: [1, 144, 28, 28], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
+    floatConv({ name: "Conv 1x1 at MobileNetV2's size, 144 -> 24 channels of 28x28", x: [1, 144, 28, 28], w: [24, 144, 1, 1], attrs: "", t: "int8", kernel: "qgemm-pointwise" }),
     // a float constant bias (kiln's quantize-static leaves the bias float), added after the scale
-    { name: "Conv 1x1 with a float bias", ir: withFloatBias(floatResult(qdqConv({ x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c"), 11),
-      inputs: { xq: { dims: [1, 16, 5, 9], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
-    { name: "depthwise 3x3 stride 2 with a float bias", ir: withFloatBias(floatResult(qdqConv({ x: [1, 8, 9, 10], w: [8, 1, 3, 3], attrs: "group=8, pads=[1, 1, 1, 1], strides=[2, 2]", act: "none", xt: "int8", yt: "int8" }), "%c"), 8),
-      inputs: { xq: { dims: [1, 8, 9, 10], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
+    floatConv({ name: "Conv 1x1 with a float bias", x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", t: "int8", kernel: "qgemm-pointwise", bias: "float" }),
+    floatConv({ name: "depthwise 3x3 stride 2 with a float bias", x: [1, 8, 9, 10], w: [8, 1, 3, 3], attrs: "group=8, pads=[1, 1, 1, 1], strides=[2, 2]", t: "int8", kernel: "qdepthwise", bias: "float" }),
     // a bias scale that is not x_scale * w_scale: added in float after the scale
-    { name: "Conv 1x1 with a bias in its own scale", ir: floatResult(qdqConv({ x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", act: "none", xt: "int8", yt: "int8" }), "%c").replace("(%bq, %sb)", "(%bq, %sw)"),
-      inputs: { xq: { dims: [1, 16, 5, 9], dtype: "int8" } }, kernel: "qgemm-pointwise", steps: 0 },
-    { name: "depthwise 3x3 with a bias in its own scale", ir: floatResult(qdqConv({ x: [1, 7, 6, 10], w: [7, 1, 3, 3], attrs: "group=7, pads=[1, 1, 1, 1]", act: "none", xt: "int8", yt: "int8" }), "%c").replace("(%bq, %sb)", "(%bq, %sw)"),
-      inputs: { xq: { dims: [1, 7, 6, 10], dtype: "int8" } }, kernel: "qdepthwise", steps: 0 },
+    floatConv({ name: "Conv 1x1 with a bias in its own scale", x: [1, 16, 5, 9], w: [11, 16, 1, 1], attrs: "", t: "int8", kernel: "qgemm-pointwise", bias: "own" }),
+    floatConv({ name: "depthwise 3x3 with a bias in its own scale", x: [1, 7, 6, 10], w: [7, 1, 3, 3], attrs: "group=7, pads=[1, 1, 1, 1]", t: "int8", kernel: "qdepthwise", bias: "own" }),
     { name: "MatMul per-column weights, batched activations", ir: floatResult(CASES[3].ir, "%m"), inputs: CASES[3].inputs, kernel: "qgemm", steps: 0 },
     { name: "Gemm transB with a float bias", ir: floatResult(CASES[4].ir, "%g"), inputs: CASES[4].inputs, kernel: "qgemm", steps: 0 },
   ];
