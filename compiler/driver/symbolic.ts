@@ -266,7 +266,7 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
     // a size threshold between the probes below the bounds and the bounds: probe past them (a
     // model may refuse values past its bounds: then the first finding stands)
     probeAt(probeValues(symbols, avoid, true));
-    snaps = await probe(make).catch(() => []);
+    snaps = await probe(make).catch((e: unknown) => { if (e instanceof KilnError) return []; throw e; });
     if (!snaps.length || structureError()) throw differentStructure;
   }
   // the grid in order (its last corner the graph compiled), then the check
