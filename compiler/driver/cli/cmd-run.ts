@@ -7,6 +7,7 @@ import * as path from "node:path";
 import * as v8 from "node:v8";
 import { KilnError, listed } from "../../../runtime/errors.js";
 import { createSession, notWasmReason, type Session } from "../../../runtime/session.js";
+import { HASH_WASM_BYTES, provideHashModule } from "../../../runtime/checksum.js";
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
@@ -75,9 +76,12 @@ export async function cmdRun(args: Args): Promise<number> {
  * instead uses V8's background threads and gives the one run its steady speed (SqueezeNet AOT on
  * this 2-core VM, quiet: the first run 155-170 -> 86-98 ms, the compile 8 -> 60 ms). The flags
  * apply to wasm compiled after this point in this process; cmdRun is reached only through the CLI's
- * main(), so a library caller's process is never changed.
+ * main(), so a library caller's process is never changed. The checksum's small hash module is
+ * compiled first, before the flags: under them it was TurboFan's, on this thread, 5-9 ms before the
+ * memory could be touched; Liftoff compiles it in well under a millisecond (V8 tiers it up as it runs).
  */
 function optimizeBeforeFirstRun(): void {
+  provideHashModule(new WebAssembly.Module(HASH_WASM_BYTES() as Uint8Array<ArrayBuffer>));
   v8.setFlagsFromString("--no-liftoff");
   v8.setFlagsFromString("--no-wasm-lazy-compilation");
 }
