@@ -4,7 +4,7 @@
 // the weights area (codegen/placement.ts), whose pages the first run maps in and keeps. Instead it
 // is staged at the end of the derived region of a later layer, which nothing writes before that
 // layer's weights are placed (then its derive overwrites the raw bytes, which were used already):
-// the raw filter's own slot is never touched (runtime/session.ts touchedRanges leaves it out). Each
+// the raw filter's own slot is never touched (runtime/early-memory.ts touchedRanges leaves it out). Each
 // staged piece still has its own address, so the image, its checksums and the manifest's spans
 // work as for any piece; the host's derived checksum is checked after its derive, as always.
 import type { Graph } from "../compiler/ir/graph.js";
