@@ -1,6 +1,7 @@
 // The arithmetic of kiln's own quantization (passes/quantize-weights.ts, quantize-static.ts):
 // how weights become 4- or 8-bit codes with their scales, how activation ranges become int8
 // parameters, and how far a quantized result is from the float one. Pure functions on arrays.
+import { nearestNormalHalf } from "../compiler/ir/values.js";
 
 /** Round half to even, as numpy's round and onnxruntime's QuantizeLinear do. */
 export function roundEven(x: number): number {
@@ -16,7 +17,9 @@ const clamp = (x: number, lo: number, hi: number) => (x < lo ? lo : x > hi ? hi 
  * codes shifted by 128, the operator's default zero point: no zero points stored); 4 bits are
  * asymmetric (the block's [min, max], widened to hold 0, in 16 steps, a zero point per block),
  * the more accurate of the two for 16 levels, the range shrunk where that lowers the block's
- * squared error (bestRange4). `deq` is what the kernel computes with, [N][K].
+ * squared error (bestRange4). Each scale is a float16 value where one is within 2^-11 of it
+ * (nearestNormalHalf): the kernels then keep the scales as float16 (quant/nbits-pack.ts), a
+ * 4-bit weight's share of them 0.5 bits instead of 1. `deq` is what the kernel computes with, [N][K].
  */
 export interface NBitsWeights {
   bits: 4 | 8;
@@ -43,7 +46,7 @@ export function quantizeNBits(rows: Float32Array, N: number, K: number, bits: 4 
       let scale: number, zp: number, qmin: number, qmax: number;
       if (bits === 8) {
         const m = Math.max(-lo, hi);
-        scale = Math.fround(m > 0 ? m / 127 : 1);
+        scale = nearestNormalHalf(Math.fround(m > 0 ? m / 127 : 1));
         [zp, qmin, qmax] = [128, 1, 255];
       } else {
         [scale, zp] = bestRange4(rows, n * K + k0, n * K + k1, lo, hi);
@@ -73,7 +76,7 @@ const SHRINK = [1, 0.95, 0.9, 0.85, 0.8];
 function bestRange4(rows: Float32Array, from: number, to: number, lo: number, hi: number): [number, number] {
   let best: [number, number] = [1, 0], bestErr = Infinity;
   for (const f of SHRINK) {
-    const scale = Math.fround(hi > lo ? (f * (hi - lo)) / 15 : 1);
+    const scale = nearestNormalHalf(Math.fround(hi > lo ? (f * (hi - lo)) / 15 : 1));
     const zp = clamp(roundEven(-(f * lo) / scale), 0, 15);
     let err = 0;
     for (let i = from; i < to && err < bestErr; i++) {

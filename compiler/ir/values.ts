@@ -1,7 +1,7 @@
 // Reading compile-time tensors as JavaScript numbers, whatever their dtype (float16, bfloat16 and
 // float8 are stored as codes and the 4- and 2-bit types packed: they must be decoded).
 import { sizeOf } from "../../runtime/dtypes.js";
-import { decodeElements, isCoded } from "../../runtime/lowbit.js";
+import { decodeElements, encodeValue, isCoded } from "../../runtime/lowbit.js";
 import type { Tensor } from "./graph.js";
 
 export function halfToNumber(h: number): number {
@@ -11,6 +11,32 @@ export function halfToNumber(h: number): number {
   if (e === 0) return s * f * 2 ** -24;
   if (e === 31) return f ? NaN : s * Infinity;
   return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** the least and greatest magnitudes of a normal float16 */
+const HALF_MIN_NORMAL = 2 ** -14, HALF_MAX = 65504;
+
+/**
+ * x rounded to the nearest float16 value (ties to even) where that is 0 or a normal float16
+ * (2^-14 <= |x| <= 65504, within 2^-11 of x relatively); x itself elsewhere. Quantization scales
+ * so rounded can be stored as float16 (exactHalfCodes) at half the bytes and no loss.
+ */
+export function nearestNormalHalf(x: number): number {
+  const a = Math.abs(x);
+  return a < HALF_MIN_NORMAL || a > HALF_MAX ? x : halfToNumber(encodeValue("float16", x));
+}
+
+/** The float16 codes of `values` when every one of them is exactly 0 or a normal float16, else undefined. */
+export function exactHalfCodes(values: Float32Array): Uint16Array | undefined {
+  const codes = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i], a = Math.abs(v);
+    if (v === 0) { codes[i] = Object.is(v, -0) ? 0x8000 : 0; continue; }
+    if (!(a >= HALF_MIN_NORMAL && a <= HALF_MAX)) return undefined;
+    codes[i] = encodeValue("float16", v);
+    if (halfToNumber(codes[i]) !== v) return undefined;
+  }
+  return codes;
 }
 
 let halfTable: Float32Array | undefined;

@@ -13,10 +13,17 @@ import { exportModel } from "../../compiler/onnx/export.js";
 import { load } from "../../compiler/driver/api.js";
 import { rng } from "../../compiler/driver/cli/inputs.js";
 import { compareTensors } from "../../compiler/driver/testdata.js";
+import { halfToNumber, nearestNormalHalf } from "../../compiler/ir/values.js";
 
 const int = (value: number): Attr => ({ type: "int", value });
 
-function nbitsCase(M: number[], K: number, N: number, bits: 4 | 8, bs: number, zp: boolean, bias: boolean, seed = 1) {
+/** scales that are float16 values (kiln's own quantize pass makes them so): 0, negative and tiny normal ones among them */
+function halfExactScales(n: number, seed: number): number[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) => (i === 3 ? 0 : i === 5 ? nearestNormalHalf(-0.0125) : i === 7 ? 2 ** -14 : nearestNormalHalf(0.001 + 0.049 * r())));
+}
+
+function nbitsCase(M: number[], K: number, N: number, bits: 4 | 8, bs: number, zp: boolean, bias: boolean, seed = 1, halfScales = false) {
   const blocks = Math.ceil(K / bs), blob = (bs * bits) / 8;
   return {
     op: "MatMulNBits", domain: "com.microsoft", opset: 1, seed,
@@ -24,7 +31,7 @@ function nbitsCase(M: number[], K: number, N: number, bits: 4 | 8, bs: number, z
     inputs: [
       { dims: [...M, K], lo: -1, hi: 1 },
       { dims: [N, blocks, blob], dtype: "uint8" as const, lo: 0, hi: 256, constant: true },
-      { dims: [N * blocks], lo: 0.001, hi: 0.05, constant: true },
+      { dims: [N * blocks], lo: 0.001, hi: 0.05, constant: true, ...(halfScales ? { data: halfExactScales(N * blocks, seed) } : {}) },
       zp ? { dims: [N * Math.ceil((blocks * bits) / 8)], dtype: "uint8" as const, lo: 0, hi: 256, constant: true } : null,
       null,
       ...(bias ? [{ dims: [N], lo: -1, hi: 1, constant: true }] : []),
@@ -48,6 +55,24 @@ describe("MatMulNBits vs onnxruntime", () => {
       });
     }
   }
+
+  it("scales that are float16 values are kept as float16 codes and read back exactly (both variants, odd shapes)", async () => {
+    for (const [M, K, N] of [[[1], 96, 37], [[2], 100, 40], [[5], 128, 20], [[2, 65], 70, 33]] as [number[], number, number][]) {
+      for (const bits of [4, 8] as const) {
+        for (const [bs, zp, bias] of [[16, true, false], [32, false, true]] as const) await expectMatchesOrt(nbitsCase(M, K, N, bits, bs, zp, bias, bs + K, true));
+      }
+    }
+    const K = 64, N = 20, bs = 32, blocks = 2;
+    const b = tensor({ dims: [N, blocks, 16], dtype: "uint8", lo: 0, hi: 256 }, 3);
+    const exact = tensor({ dims: [N * blocks], data: halfExactScales(N * blocks, 9) }, 4);
+    const inexact = tensor({ dims: [N * blocks], data: [...halfExactScales(N * blocks - 1, 9), 0.0123456] }, 4);
+    const subnormal = tensor({ dims: [N * blocks], data: [...halfExactScales(N * blocks - 1, 9), 2 ** -20] }, 4);
+    const packed = packNBits(matMulNBitsWeights(K, N, 4, bs, b, exact)!);
+    expect(packed.halfScale).toBeDefined();
+    expect(Array.from(packed.halfScale!, halfToNumber)).toEqual(Array.from(packed.scale));
+    expect(packNBits(matMulNBitsWeights(K, N, 4, bs, b, inexact)!).halfScale).toBeUndefined();
+    expect(packNBits(matMulNBitsWeights(K, N, 4, bs, b, subnormal)!).halfScale).toBeUndefined();
+  });
 
   it("block size 256 over a K of 384 (a partial last block)", async () => {
     await expectMatchesOrt(nbitsCase([3], 384, 24, 4, 256, true, false));

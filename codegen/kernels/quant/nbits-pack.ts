@@ -4,8 +4,11 @@
 // panel width): per panel, per k, one row of 16 weights, 8 bytes at 4 bits (byte j: column j in
 // the low nibble, column j + 8 in the high one) or 16 at 8 bits, so a panel row unpacks with
 // two logical ops and a shuffle and no transpose; per panel and block, 16 zero points (bytes)
-// and 16 scales (float32). Columns past N are zero weights (zero point and scale 0).
+// and 16 scales: float16 codes when every scale is a float16 value (kiln's own quantize pass
+// makes them so: passes/quantize-math.ts), else float32. Columns past N are zero weights (zero
+// point and scale 0).
 import type { Tensor } from "../../../compiler/ir/graph.js";
+import { exactHalfCodes } from "../../../compiler/ir/values.js";
 import { numbers } from "./qlayer.js";
 
 export const NBITS_NR = 16;
@@ -52,6 +55,8 @@ export interface NBitsPacked {
   zp: Uint8Array;
   /** per panel and block, 16 scales */
   scale: Float32Array;
+  /** the same as float16 codes, when halfScales(w) */
+  halfScale?: Uint16Array;
   panels: number;
   Kp: number;
 }
@@ -79,7 +84,14 @@ export function packNBits(w: NBitsWeights): NBitsPacked {
       }
     }
   }
-  return { q, zp, scale: scale, panels, Kp };
+  return { q, zp, scale, halfScale: halfScales(w) ? exactHalfCodes(scale) : undefined, panels, Kp };
+}
+
+/** Whether the kernels keep w's scales as float16: every scale is exactly 0 or a normal float16. */
+export function halfScales(w: NBitsWeights): boolean {
+  const all = new Float32Array(w.N * w.blocks);
+  for (let n = 0; n < w.N; n++) for (let b = 0; b < w.blocks; b++) all[n * w.blocks + b] = w.scale(n, b);
+  return exactHalfCodes(all) !== undefined;
 }
 
 /** The dequantized W^T (K x N, row-major), for checks. */

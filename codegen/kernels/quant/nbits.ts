@@ -13,7 +13,7 @@ import type { Expr, Fn, Local } from "../../fn.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
-import { matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
+import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
 import { KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 
 const table = new KernelTable();
@@ -23,6 +23,8 @@ interface NBitsPlan {
   M: number;
   /** KC of the panel GEMM: whole blocks */
   kc: number;
+  /** the scales kept as float16 codes (quant/nbits-pack.ts halfScales) */
+  half: boolean;
 }
 
 const prod = (d: number[]) => d.reduce((a, b) => a * b, 1);
@@ -34,12 +36,32 @@ function nbitsPlan(layer: LayerCtx): NBitsPlan | undefined {
   const w = matMulNBitsWeights(K, N, bits as 4 | 8, bs, b.value, s.value, zp?.value);
   if (!w) return undefined;
   const kc = Math.max(bs, Math.floor(DEFAULT_TILE.kc / bs) * bs);
-  return { w, M: prod(a.dims.slice(0, -1)), kc };
+  return { w, M: prod(a.dims.slice(0, -1)), kc, half: halfScales(w) };
 }
 
 function prepare(plan: NBitsPlan, extraScratch = 0): KernelPrep {
   const p = packNBits(plan.w);
-  return { constants: [p.q, p.zp, new Uint8Array(p.scale.buffer)], unread: [1, 2, 3], scratchBytes: extraScratch };
+  const scales = plan.half ? p.halfScale! : p.scale;
+  return { constants: [p.q, p.zp, new Uint8Array(scales.buffer)], unread: [1, 2, 3], scratchBytes: extraScratch };
+}
+
+/**
+ * Reads a block's 16 scales as four f32x4 (i = 0..3: columns 4i .. 4i + 3) from the packed scales
+ * at `scaleAt`, block `blk` (panel * blocks + block): float32, or float16 codes widened exactly
+ * (|h| << 13 read as a float32 is the half's value times 2^-112 for every 0 and normal half; the
+ * packer keeps float16 only when every scale is one, codegen/math/half.ts has the general form).
+ */
+function scaleReader(fn: Fn, half: boolean, scaleAt: number): (i: number, blk: Local) => Expr {
+  const m = fn.m;
+  if (!half) return (i, blk) => m.v128.load(scaleAt + 16 * i, 4, m.i32.shl(blk.get(), m.i32.const(6)));
+  const h = fn.local(binaryen.v128);
+  const splat = (x: number) => m.i32x4.splat(m.i32.const(x));
+  return (i, blk) => m.block(null, [
+    h.set(m.i32x4.extend_low_i16x8_u(m.v128.load64_zero(scaleAt + 8 * i, 8, m.i32.shl(blk.get(), m.i32.const(5))))),
+    m.v128.or(
+      m.f32x4.mul(m.i32x4.shl(m.v128.and(h.get(), splat(0x7fff)), m.i32.const(13)), m.f32x4.splat(m.f32.const(2 ** 112))),
+      m.i32x4.shl(m.v128.and(h.get(), splat(0x8000)), m.i32.const(16))),
+  ], binaryen.v128);
 }
 
 /** Unpacks panel rows (16 weights at one k) into four f32x4 of (q - zp) (not yet scaled). */
@@ -93,9 +115,10 @@ function layoutOf(w: NBitsWeights) {
  * The panel GEMM's bPanel: rows k0 .. k0 + len (whole blocks, KC a multiple of bs) of panel p
  * dequantized into `to`, 16 floats a row.
  */
-function panelFill(ctx: KernelCtx, w: NBitsWeights, to: number): (k0: Idx, len: number, p: Idx, cols: number) => Expr[] {
+function panelFill(ctx: KernelCtx, w: NBitsWeights, half: boolean, to: number): (k0: Idx, len: number, p: Idx, cols: number) => Expr[] {
   const { m, fn } = ctx;
   const [qAt, zpAt, scaleAt] = ctx.constantAddrs;
+  const scaleOf = scaleReader(fn, half, scaleAt);
   const { rowBytes, panelBytes } = layoutOf(w);
   const zp = fn.local(binaryen.v128), sv = [0, 1, 2, 3].map(() => fn.local(binaryen.v128));
   const src = fn.local(binaryen.i32), dst = fn.local(binaryen.i32), blk = fn.local(binaryen.i32);
@@ -108,7 +131,7 @@ function panelFill(ctx: KernelCtx, w: NBitsWeights, to: number): (k0: Idx, len: 
       const out: Expr[] = [
         blk.set(bIdx()),
         zp.set(m.v128.load(zpAt, 1, m.i32.shl(blk.get(), m.i32.const(4)))),
-        ...sv.map((l, i) => l.set(m.v128.load(scaleAt + 16 * i, 4, m.i32.shl(blk.get(), m.i32.const(6))))),
+        ...sv.map((l, i) => l.set(scaleOf(i, blk))),
       ];
       const store = (r: number) => u.floats(r).map((f, i) => m.v128.store(16 * i + 64 * r, 16, dst.get(), m.f32x4.mul(f, sv[i].get())));
       const pairs = Math.floor(rows / 2);
@@ -140,7 +163,7 @@ const PANELS = variant<NBitsPlan>({
       M, N: w.N, K: w.K, c,
       a: { addr: ctx.input(0).addr, rs: w.K },
       bScratch: ctx.scratchAddr,
-      bPanel: panelFill(ctx, w, ctx.scratchAddr),
+      bPanel: panelFill(ctx, w, plan.half, ctx.scratchAddr),
       bias: bias?.addr,
       epilogue: ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c),
       tile: { kc: plan.kc },
@@ -163,6 +186,7 @@ function emitGemv(ctx: KernelCtx, plan: NBitsPlan): void {
   const { m, fn } = ctx;
   const { w, M } = plan;
   const [qAt, zpAt, scaleAt] = ctx.constantAddrs;
+  const scaleOf = scaleReader(fn, plan.half, scaleAt);
   const { rowBytes, panelBytes } = layoutOf(w);
   const a = ctx.input(0), y = ctx.output(0), bias = ctx.inputs[5];
   const acc = [0, 1, 2, 3].map(() => fn.local(binaryen.v128)), part = [0, 1, 2, 3].map(() => fn.local(binaryen.v128));
@@ -184,7 +208,7 @@ function emitGemv(ctx: KernelCtx, plan: NBitsPlan): void {
     if (pairs > 0) out.push(fn.loop(pairs, () => [...u.load(src.get, 0, true), ...step(0, 0), ...step(1, 4),
       src.set(m.i32.add(src.get(), m.i32.const(2 * rowBytes))), ap.set(m.i32.add(ap.get(), m.i32.const(8)))]));
     if (rows & 1) out.push(...u.load(src.get, 0, false), ...step(0, 0), src.set(m.i32.add(src.get(), m.i32.const(rowBytes))), ap.set(m.i32.add(ap.get(), m.i32.const(4))));
-    out.push(...acc.map((l, i) => l.set(madd(m, part[i].get(), m.v128.load(scaleAt + 16 * i, 4, m.i32.shl(blk.get(), m.i32.const(6))), l.get()))));
+    out.push(...acc.map((l, i) => l.set(madd(m, part[i].get(), scaleOf(i, blk), l.get()))));
     return out;
   };
   const storeCols = (p: Local, cols: number): Expr[] => {
