@@ -1,8 +1,9 @@
 // quantize-static: kiln's static w8a8 quantization (`kiln compile --quantize w8a8 --calibrate ...`).
 // Writes the QDQ graph onnxruntime's quantize_static would (QuantFormat.QDQ): int8 weights per
 // output channel (symmetric, DequantizeLinear with an axis; at opsets 10-12, which have no axis,
-// per tensor unless a layer loses too much that way), int8 activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
-// dequantized where they enter each Conv/MatMul/Gemm. A layer's result is quantized only where an
+// per tensor unless a layer loses too much that way), int8 activations (asymmetric, over the
+// calibration inputs' ranges widened by the most one of them went past the rest: `reach`,
+// quantize-math.ts) quantized and dequantized where they enter each Conv/MatMul/Gemm. A layer's result is quantized only where an
 // int8 layer reads it (as that layer's input); else no QuantizeLinear follows the layer and
 // fuse-qdq runs it on the int8 kernels with a float store, so that a float island after it (a
 // learned scale, HardSwish) or the graph's output reads it unrounded. fuse-qdq then runs each
