@@ -100,11 +100,12 @@ export const ERROR_SAMPLES = 2;
 
 /**
  * The relative L2 error of `node`'s output when its inputs are replaced as `quantized` says,
- * against its float output, over the calibration samples of its input 0. Runs the node through
+ * against its float output, over the calibration samples of its input 0 (sample s is calibration
+ * input s: `quantized` is told which). Runs the node through
  * the model's own kernels (ctx.evaluate), each run under fresh names so that one batch holds many.
  */
 export async function layerError(graph: Graph, node: Node, evaluate: Evaluator, samples: Tensor[],
-  quantized: (inputs: (Tensor | undefined)[]) => (Tensor | undefined)[]): Promise<ErrorSum> {
+  quantized: (inputs: (Tensor | undefined)[], sample: number) => (Tensor | undefined)[]): Promise<ErrorSum> {
   const out = graph.values.get(node.outputs[0])!;
   const info = [{ dtype: out.dtype!, shape: out.shape as number[] }];
   const runs = samples.slice(0, ERROR_SAMPLES).map((x, s) => {
@@ -113,7 +114,7 @@ export async function layerError(graph: Graph, node: Node, evaluate: Evaluator, 
       const copy: Node = { ...node, name: `${node.name}#${tag}${s}`, inputs: node.inputs.map((v, k) => (v ? `${node.name}#${tag}${s}.in${k}` : "")), outputs: [`${node.name}#${tag}${s}.out`] };
       return evaluate(graph, copy, ins, info);
     };
-    return Promise.all([run("f", inputs), run("q", quantized(inputs))]);
+    return Promise.all([run("f", inputs), run("q", quantized(inputs, s))]);
   });
   const sum = new ErrorSum();
   for (const [[want], [got]] of await Promise.all(runs)) sum.add(f32(got), f32(want));

@@ -107,6 +107,26 @@ export function quantizePerChannel(w: Float32Array, dims: readonly number[], axi
   return { q, scales, deq };
 }
 
+/**
+ * The range an activation is quantized over, from its [min, max] on each calibration input but
+ * input `leftOut` (-1: all of them): their union, widened on each side by the most that one input
+ * went past all the others (the jackknife's guess at how far an input not calibrated on goes: with
+ * eight lines, a bolder or larger one than any of them is no rarity).
+ */
+export function reach(ranges: readonly (readonly [number, number])[], leftOut = -1): [number, number] {
+  const kept = ranges.filter((_, k) => k !== leftOut || ranges.length < 2);
+  let lo = Infinity, hi = -Infinity, over = 0, under = 0;
+  for (const [a, b] of kept) { lo = Math.min(lo, a); hi = Math.max(hi, b); }
+  if (kept.length < 3) return [lo, hi];
+  kept.forEach(([a, b], k) => {
+    let oLo = Infinity, oHi = -Infinity;
+    kept.forEach(([c, d], j) => { if (j !== k) { oLo = Math.min(oLo, c); oHi = Math.max(oHi, d); } });
+    over = Math.max(over, b - oHi);
+    under = Math.max(under, oLo - a);
+  });
+  return [lo - under, hi + over];
+}
+
 /** int8 parameters of an activation observed in [min, max] (asymmetric; the range always holds 0, which must be exact). */
 export function activationParams(min: number, max: number): { scale: number; zero: number } {
   const lo = Math.min(min, 0), hi = Math.max(max, 0);

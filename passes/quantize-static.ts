@@ -1,8 +1,9 @@
 // quantize-static: kiln's static w8a8 quantization (`kiln compile --quantize w8a8 --calibrate ...`).
 // Writes the QDQ graph onnxruntime's quantize_static would (QuantFormat.QDQ): int8 weights per
 // output channel (symmetric, DequantizeLinear with an axis; at opsets 10-12, which have no axis,
-// per tensor unless a layer loses too much that way), int8 activations (asymmetric, MinMax ranges from the calibration the driver observed) quantized and
-// dequantized where they enter each Conv/MatMul/Gemm. A layer's result is quantized only where an
+// per tensor unless a layer loses too much that way), int8 activations (asymmetric, over the
+// calibration inputs' ranges widened by the most one of them went past the rest: `reach`,
+// quantize-math.ts) quantized and dequantized where they enter each Conv/MatMul/Gemm. A layer's result is quantized only where an
 // int8 layer reads it (as that layer's input); else no QuantizeLinear follows the layer and
 // fuse-qdq runs it on the int8 kernels with a float store, so that a float island after it (a
 // learned scale, HardSwish) or the graph's output reads it unrounded. fuse-qdq then runs each
@@ -17,7 +18,7 @@ import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { addConstant } from "./rewrite.js";
 import { addValue, calibrationOf, f32, inBatches, isQuantTarget, layerError, recordDecision, weightsAxis, type Calibration } from "./quantize-common.js";
-import { activationParams, fakeQuant, quantizePerChannel } from "./quantize-math.js";
+import { activationParams, fakeQuant, quantizePerChannel, reach } from "./quantize-math.js";
 import { chooseFloatLayers, switchedGraph, type SwitchedLayer } from "./quantize-sensitivity.js";
 import type { Pass, PassContext } from "./pass.js";
 
@@ -94,15 +95,13 @@ async function chooseByOutput(g: Graph, cal: Calibration, layers: SwitchedLayer[
   return { cost: new Map(s.cost.map((c, k) => [layers[k].node, c])), float: new Set([...s.float].map((k) => layers[k].node)), error: s.error };
 }
 
-/** v's activation parameters from the ranges of every calibration input but input i (all of them when v has no per-input ranges or there is one input). */
+/**
+ * v's activation parameters with calibration input i left out (-1: none): the reach (quantize-math.ts)
+ * of the other inputs' ranges, the union widened by the most one input went past the rest.
+ */
 function leftOut(cal: Calibration, v: string): (i: number) => Params {
   const each = cal.inputRanges?.get(v);
-  return (i) => {
-    if (!each || each.length < 2) return activationParams(...cal.ranges.get(v)!);
-    let lo = Infinity, hi = -Infinity;
-    each.forEach(([a, b], k) => { if (k !== i) { lo = Math.min(lo, a); hi = Math.max(hi, b); } });
-    return activationParams(lo, hi);
-  };
+  return (i) => activationParams(...(each?.length ? reach(each, i) : cal.ranges.get(v)!));
 }
 
 export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: number, target = threshold): Promise<{ quantized: number; float: number; qdq: number }> {
@@ -122,12 +121,17 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
     // per output channel needs DequantizeLinear's axis (opset 13): at opsets 10-12 per tensor
     // first, which keeps the graph valid ONNX of its opset, per channel where that loses too much
     const forms: WeightForm[] = opset >= 10 && opset < 13 ? [quantizePerChannel(f32(w), [1, w.data.length], 0), channel] : [channel];
-    return { n, forms, xp: activationParams(...range) };
+    return { n, forms, xp: leftOut(cal, n.inputs[0])(-1) };
   });
-  const measure = (todo: typeof layers, form: number) => inBatches(todo.filter((l) => l.forms[form]), 8, async ({ n, forms, xp }) => {
+  // each sample (calibration input s) quantized with the parameters made without it: on the
+  // inputs the ranges were made for a layer loses less than on an input it will meet
+  const measure = (todo: typeof layers, form: number) => inBatches(todo.filter((l) => l.forms[form]), 8, async ({ n, forms }) => {
     const deq: Tensor = { dtype: "float32", dims: [...g.values.get(n.inputs[1])!.const!.dims], data: forms[form].deq };
-    const e = await layerError(g, n, ctx.evaluate, cal.samples.get(n.inputs[0]) ?? [], (ins) => ins.map((t, k) =>
-      k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp!.scale, xp!.zero) } : k === 1 ? deq : t));
+    const params = leftOut(cal, n.inputs[0]);
+    const e = await layerError(g, n, ctx.evaluate, cal.samples.get(n.inputs[0]) ?? [], (ins, s) => ins.map((t, k) => {
+      const xp = params(s);
+      return k === 0 ? { ...t!, data: fakeQuant(f32(t!), xp.scale, xp.zero) } : k === 1 ? deq : t;
+    }));
     return [n, { error: e.relL2, form: forms[form] }] as const;
   });
   const errors = new Map(await measure(layers, 0));

@@ -6,11 +6,13 @@
 //
 // What holds and what does not (docs/QUANTIZATION.md): the classifier's decision and the
 // recognizer's per-step argmax agree with float's on more than 95%; the detector's probability map
-// is within the criterion's 5% (relative L2), the classifier's and recognizer's probabilities not
-// yet (5-9%): a few held-out inputs (near ties, lines bolder than any calibrated on) carry most of
-// it. Layers whose result no int8 layer reads store float, and the layers that cost the output
-// most stay float (the default target, 0.05 on the calibration inputs left out of the ranges).
-// The bounds below hold today's figures so that they cannot get worse unnoticed.
+// (default options) and the recognizer's step probabilities (quantizeTarget 0.035: the estimate
+// on calibration inputs left out runs about 1.3x under what unseen lines lose) are within the
+// criterion's 5% (relative L2); the classifier's probabilities not yet (5-6%): a few near-tie lines
+// carry most of it. Activation ranges reach past the calibration inputs' by the most one of them
+// went past the others; layers whose result no int8 layer reads store float, and the layers that
+// cost the output most stay float. The bounds below hold today's figures so that they cannot get
+// worse unnoticed.
 import { describe, expect, it } from "vitest";
 import { ocrAssets } from "../models/ocr.js";
 import { ocrInput, ocrLine } from "../models/ocr-inputs.js";
@@ -29,19 +31,20 @@ describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, te
     const f = await ocrW8a8("ppocr_cls", HOLDOUT);
     expect(f.layers.quantized).toBeGreaterThanOrEqual(0.9 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
-    // 0.054 today (32 of 32 decisions equal)
+    // 0.057 today (32 of 32 decisions equal)
     expect(f.relL2["softmax_0.tmp_0"]).toBeLessThan(0.065);
     expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 
-  it("recognizer: the per-step argmax float's on at least 95% of the steps of 32 held-out lines", async () => {
-    const f = await ocrW8a8("ppocr_rec", HOLDOUT);
-    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.8 * f.layers.total);
+  it("recognizer (quantizeTarget 0.035): within 5% of float (issue 14 criterion 4), the per-step argmax float's on at least 95% of the steps of 32 held-out lines", async () => {
+    const f = await ocrW8a8("ppocr_rec", HOLDOUT, { quantizeTarget: 0.035 });
+    // 34 of 47 today
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.7 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
     // the steps where float reads a character (not the blank) are the harder part
     expect(f.agreementNonBlank!).toBeGreaterThanOrEqual(0.95);
-    // 0.082 today
-    expect(Object.values(f.relL2)[0]).toBeLessThan(0.095);
+    // 0.037 today
+    expect(Object.values(f.relL2)[0]).toBeLessThanOrEqual(0.05);
     expect(f.weightBytes.artifactQuantized).toBeLessThan(0.5 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 
@@ -55,7 +58,7 @@ describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, te
     expect([...forms].sort()).toEqual(["per-channel", "per-tensor"]);
     // 0.046 today
     expect(Object.values(f.relL2)[0]).toBeLessThanOrEqual(0.05);
-    // 17 of 64 layers float: 0.39 of the float weights
+    // 19 of 64 layers float: 0.39 of the float weights
     expect(f.weightBytes.artifactQuantized).toBeLessThan(0.42 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 });

@@ -14,7 +14,7 @@ import { createSession } from "../runtime/index.js";
 import { float, int, ints, ModelBuilder } from "../models/builder.js";
 import { he } from "../models/init.js";
 import { writeTensorFile } from "../models/testdata.js";
-import { quantizeNBits, quantizePerChannel } from "../passes/quantize-math.js";
+import { quantizeNBits, quantizePerChannel, reach } from "../passes/quantize-math.js";
 import { rng } from "../compiler/driver/cli/inputs.js";
 import { kiln } from "./util/cli.js";
 import { removeTempDirs, tempDir } from "./util/models.js";
@@ -127,6 +127,18 @@ describe("quantize math", () => {
     expect(Array.from(q)).toEqual([64, -127, 32, 0, 0, 0, 127, -127, 64]);
     expect(scales[1]).toBe(1);
     expect(deq[6]).toBeCloseTo(3, 6);
+  });
+
+  it("an activation's range reaches past the calibration inputs' by the most one of them went past the rest", () => {
+    const ranges: [number, number][] = [[-1, 4], [-0.5, 5], [-2, 3], [-1, 8]];
+    // max 8 is 3 past the others' 5; min -2 is 1 past the others' -1
+    expect(reach(ranges)).toEqual([-3, 11]);
+    // input 3 left out: max 5 is 1 past 4, min -2 is 1 past -1
+    expect(reach(ranges, 3)).toEqual([-3, 6]);
+    // two inputs (or one left of two) give no jackknife: their union
+    expect(reach(ranges.slice(0, 2))).toEqual([-1, 5]);
+    expect(reach(ranges.slice(0, 3), 2)).toEqual([-1, 5]);
+    expect(reach([[0, 1]], 0)).toEqual([0, 1]);
   });
 });
 
