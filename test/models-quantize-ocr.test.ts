@@ -31,7 +31,7 @@ describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, te
     const f = await ocrW8a8("ppocr_cls", HOLDOUT);
     expect(f.layers.quantized).toBeGreaterThanOrEqual(0.9 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
-    // 0.057 today (32 of 32 decisions equal)
+    // 0.057 today (31 of 32 decisions equal)
     expect(f.relL2["softmax_0.tmp_0"]).toBeLessThan(0.065);
     expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
   }, TIMEOUT);

@@ -308,6 +308,13 @@ describe("quantize options", () => {
     expect(report.quantization.calibrationInputs).toBe(2);
     expect(report.quantization.quantized).toBe(4);
     expect(report.passes.map((p: { name: string }) => p.name).slice(0, 5)).toEqual(["simplify", "fold-constants", "dce", "calibrate", "quantize-static"]);
+    expect(report.quantization.target).toBe(1);
+    const targeted = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "w8a8", "--calibrate", path.join(dir, "calib"), "--quantize-threshold", "1", "--quantize-target", "0.5", "--report", path.join(dir, "r.json"), "--quiet"]);
+    expect(targeted.stderr).toBe("");
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "r.json"), "utf8")).quantization.target).toBe(0.5);
+    const negative = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "w8a8", "--calibrate", path.join(dir, "calib"), "--quantize-target", "-1"]);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/--quantize-target takes a number, 0 or above, got "-1"/);
     const usage = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "int2"]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--quantize takes int8, int4 or w8a8/);

@@ -111,6 +111,8 @@ export interface AccuracyFigures {
 export interface QuantizationReport {
   mode: QuantizeMode;
   threshold: number;
+  /** w8a8: the output error on the calibration inputs the layers kept float bring the model within (0: none) */
+  target?: number;
   calibrationInputs: number;
   layers: LayerDecision[];
   quantized: number;
@@ -250,7 +252,7 @@ export function quantizePlan(options: QuantizeOptions & { shapes?: Record<string
       const holdout = options.quantizeEvaluate ? await readSources(options.quantizeEvaluate, ref.inputs) : randomFeeds(ref.session, 2);
       const sum = (k: "before" | "after") => layers.reduce((a, l) => a + l.weightBytes[k], 0);
       return {
-        mode, threshold, calibrationInputs: ref.calibration.length, layers,
+        mode, threshold, ...(mode === "w8a8" ? { target: options.quantizeTarget ?? threshold } : {}), calibrationInputs: ref.calibration.length, layers,
         quantized: layers.filter((l) => l.form !== "float").length, float: layers.filter((l) => l.form === "float").length,
         weightBytes: { layersBefore: sum("before"), layersAfter: sum("after"), artifactFloat: ref.manifest.memory.weightsBytes, artifactQuantized: manifest.memory.weightsBytes,
           imageQuantized: manifest.memory.regions.reduce((a, r) => a + r.bytes, 0) },

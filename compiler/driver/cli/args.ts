@@ -30,7 +30,7 @@ export interface CommandSpec {
 export const COMPILE_FLAGS = ["shape", "O", "kernels", "dump-before", "dump-after", "dump-format", "dump-dir"] as const;
 
 /** kiln compile's quantization flags (cli/compile-options.ts quantizeOptions) */
-export const QUANTIZE_FLAGS = ["quantize", "calibrate", "quantize-threshold", "quantize-eval"] as const;
+export const QUANTIZE_FLAGS = ["quantize", "calibrate", "quantize-threshold", "quantize-target", "quantize-eval"] as const;
 
 /** Flags every command takes. */
 export const GLOBAL_BOOLEANS = ["verbose", "help"] as const;

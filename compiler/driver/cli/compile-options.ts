@@ -62,19 +62,29 @@ export async function compileOptions(args: Args): Promise<CompileOptions> {
 /**
  * --quantize int8|int4|w8a8, --calibrate DIR (repeatable; a test_data_set folder, a folder of
  * them or a .pb file), --quantize-eval DIR (inputs not calibrated on, for the report),
- * --quantize-threshold X. The combinations are checked with the API's rules (BAD_OPTION).
+ * --quantize-threshold X, --quantize-target X. The combinations are checked with the API's rules
+ * (BAD_OPTION).
  */
-export function quantizeOptions(args: Args): Pick<CompileOptions, "quantize" | "calibrate" | "quantizeEvaluate" | "quantizeThreshold"> {
+export function quantizeOptions(args: Args): Pick<CompileOptions, "quantize" | "calibrate" | "quantizeEvaluate" | "quantizeThreshold" | "quantizeTarget"> {
   const mode = one(args, "quantize");
   if (mode !== undefined && !["int8", "int4", "w8a8"].includes(mode)) throw new UsageError(`--quantize takes int8, int4 or w8a8, got ${JSON.stringify(mode)}`);
-  const t = one(args, "quantize-threshold");
-  const threshold = t === undefined ? undefined : Number(t);
-  if (threshold !== undefined && (t!.trim() === "" || !Number.isFinite(threshold) || threshold <= 0)) throw new UsageError(`--quantize-threshold takes a number above 0, got ${JSON.stringify(t)}`);
+  const threshold = numberFlag(args, "quantize-threshold", (x) => x > 0, "a number above 0");
+  const target = numberFlag(args, "quantize-target", (x) => x >= 0, "a number, 0 or above");
   const calibrate = all(args, "calibrate"), evaluate = all(args, "quantize-eval");
-  const out: Pick<CompileOptions, "quantize" | "calibrate" | "quantizeEvaluate" | "quantizeThreshold"> = {};
+  const out: Pick<CompileOptions, "quantize" | "calibrate" | "quantizeEvaluate" | "quantizeThreshold" | "quantizeTarget"> = {};
   if (mode) out.quantize = mode as CompileOptions["quantize"];
   if (calibrate.length) out.calibrate = calibrate;
   if (evaluate.length) out.quantizeEvaluate = evaluate;
   if (threshold !== undefined) out.quantizeThreshold = threshold;
+  if (target !== undefined) out.quantizeTarget = target;
   return out;
+}
+
+/** --name X as a finite number that `ok` accepts, or undefined when not given (UsageError naming the flag otherwise). */
+function numberFlag(args: Args, name: string, ok: (x: number) => boolean, takes: string): number | undefined {
+  const t = one(args, name);
+  if (t === undefined) return undefined;
+  const x = Number(t);
+  if (t.trim() === "" || !Number.isFinite(x) || !ok(x)) throw new UsageError(`--${name} takes ${takes}, got ${JSON.stringify(t)}`);
+  return x;
 }

@@ -5,7 +5,7 @@ usage:
   kiln compile model.onnx -o model.wasm [--emit-ts] [--shape name=AxB ...] [-O0|-O1|-O2] [--simd auto|baseline|relaxed] [--threads N]
                [--report R.json] [--time-passes] [--quiet] [--prepack] [--weights model.bin] [--memory-budget 256MB]
                [--dump-after=all|p1,p2] [--dump-before=...] [--dump-dir D] [--dump-format text,dot,onnx]
-               [--quantize int8|int4|w8a8] [--calibrate DIR ...] [--quantize-eval DIR ...] [--quantize-threshold X]
+               [--quantize int8|int4|w8a8] [--calibrate DIR ...] [--quantize-eval DIR ...] [--quantize-threshold X] [--quantize-target X]
   kiln compile model.wasm --emit-ts [-o model.ts]    typed bindings (TypeScript) for a compiled model
                [--name ClassName] [--runtime-import kiln/runtime]
   kiln inspect model.wasm [--json]     an artifact's manifest: inputs, outputs, layers and kernel variants, sizes, features
@@ -41,6 +41,8 @@ options:
                --calibrate: test_data_set folders, a folder of them, or .pb files (repeatable);
                --quantize-eval: inputs not calibrated on, for --report's accuracy (default: 2 random);
                --quantize-threshold: a layer whose output error (relative L2) is over it stays float
+               --quantize-target (w8a8): the model's output error on the calibration inputs the layers
+               kept float bring it within (default: the threshold; 0: each layer's own error decides)
   --verify-each  run the IR verifier after every pass (also KILN_VERIFY_EACH=1)
   --simd       auto (default): compile's artifact runs everywhere and carries a relaxed-SIMD build
                (f32x4.relaxed_madd) the runtime picks where the engine validates it; run uses the
