@@ -6,11 +6,12 @@
 // The stages are load()'s (compiler/driver/api.ts), called one by one as compile.ts
 // prepareOptimized calls them: decode; with bounds, each probe's prepare (shapes, folding) and
 // passes (rewrites only: compile.ts optimizeGraph rewritesOnly) and the copies they run on, then the
-// bounds' prepare and passes and the probes' bookkeeping (snapshots, fits, checks: symbolic.ts);
+// bounds' prepare and passes and the probes' bookkeeping (snapshots, fits, checks: symbolic.ts; a
+// probe only prepared, symbolic.ts ProbeStep "shapes", has no passes);
 // pinned, one prepare and its passes; then codegen, WebAssembly.compile and createSession.
 import { pathToFileURL } from "node:url";
 import { importOnnx, optimizeGraph, prepareGraph } from "../compiler/driver/compile.js";
-import { prepareSymbolic, resolveDimOptions } from "../compiler/driver/symbolic.js";
+import { prepareSymbolic, resolveDimOptions, type ProbeStep } from "../compiler/driver/symbolic.js";
 import { reimport } from "../compiler/onnx/import.js";
 import { compileGenerated, generate } from "../codegen/module.js";
 import { createSession } from "../runtime/session.js";
@@ -38,13 +39,14 @@ export async function stagedLoad(bytes: Uint8Array, bounded: boolean): Promise<S
   const shapes = bounded ? SYMBOLIC_BOUNDS : { seq: PINNED_SEQ };
   const dims = resolveDimOptions(graph, shapes);
   let runs = 0;
-  const once = async (g: typeof graph, at: Record<string, number[]> | undefined, probe: boolean) => {
-    const run = !bounded ? "pinned" : probe ? `probe${++runs}` : "bounds";
+  const once = async (g: typeof graph, at: Record<string, number[]> | undefined, step: ProbeStep) => {
+    const run = !bounded ? "pinned" : step === "bounds" ? "bounds" : `probe${++runs}`;
     await timed(`${run}: prepare`, () => prepareGraph(g, { shapes: at }));
-    const passes = await timed(`${run}: passes`, () => optimizeGraph(g, { shapes: at }, undefined, probe, bounded));
+    if (step === "shapes") return;
+    const passes = await timed(`${run}: passes`, () => optimizeGraph(g, { shapes: at }, undefined, step === "probe", bounded));
     for (const p of passes) add(`${run}.${p.name}`, p.ms);
   };
-  if (!bounded) await once(graph, dims.shapes, false);
+  if (!bounded) await once(graph, dims.shapes, "bounds");
   else {
     const before = performance.now();
     await prepareSymbolic(graph, () => { const c0 = performance.now(); const g = graph.copy() ?? reimport(graph)!; add("probe copies", performance.now() - c0); return g; }, dims, once);
