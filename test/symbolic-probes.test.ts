@@ -4,6 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { optimizeGraph, prepareGraph } from "../compiler/driver/compile.js";
+import { load } from "../compiler/driver/api.js";
+import { exportModel } from "../compiler/onnx/export.js";
 import { prepareSymbolic, resolveDimOptions, type ProbeStep } from "../compiler/driver/symbolic.js";
 import type { Graph } from "../compiler/ir/graph.js";
 import { evalDim } from "../runtime/dims.js";
@@ -70,5 +72,31 @@ output %y`;
     const { graph, steps } = await probed(text(false), made);
     expect(steps).toEqual(["probe", "shapes", "probe", "bounds"]);
     for (const n of [1, 17, 64]) expect(at(graph, "z", n)).toEqual([n, 8]);
+  });
+
+  it("a structure the dim's value chooses before any pass (an If on seq > 40 folded to a branch) is refused, not probed past the bounds and compiled for the values above 40 alone", async () => {
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[seq,8]
+const %zero : int64[] = dense<[0]>
+const %forty : int64[] = dense<[40]>
+%s : int64[2] = Shape(%x) {name="shape"}
+%n : int64[] = Gather(%s, %zero) {name="n"}
+%c : bool[] = Greater(%n, %forty) {name="gt"}
+%y : float32[seq,8] = If[else_branch=graph, then_branch=graph](%c) {name="branch"}
+  graph else_branch {
+    %e : float32[seq,8] = Neg(%x) {name="neg"}
+    output %e
+  }
+  graph then_branch {
+    %t : float32[seq,8] = Relu(%x) {name="relu"}
+    output %t
+  }
+output %y`), { valueInfo: false });
+    // the probes below the bounds (41, 37) see both branches; past them (43, 44) only Relu's
+    await expect(load(bytes, { shapes: { seq: [1, 42] } })).rejects.toThrow(/UNSUPPORTED_OP: the graph's structure at this node depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
+    // above 40 alone: one structure
+    const m = await load(bytes, { shapes: { seq: [41, 64] } });
+    const y = await m.run({ x: { data: new Float32Array(41 * 8).fill(-1), dims: [41, 8] } });
+    expect(y.y.data[0]).toBe(0);
   });
 });

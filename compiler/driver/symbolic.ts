@@ -234,8 +234,14 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   };
   const differentStructure = structureError();
   if (differentStructure) {
-    // a size threshold between the probes below the bounds and the bounds: probe past them (a
-    // model may refuse values past its bounds: then the first finding stands)
+    // a structure the preparation already makes differently below the bounds (a branch taken or a
+    // value folded by the dims' values: an If on seq > 40) is the model's, at every value below
+    // the probes too: refused. One only the passes make differently (a kernel's size threshold
+    // between the probes and the bounds) is probed past the bounds instead (a model may refuse
+    // values past its bounds: then the first finding stands).
+    const prepared = async (at: number[]) => (await probeOne(make, at, "shapes")).nodes.map((n) => n.key).join("\n");
+    const atBounds = await prepared(max);
+    for (const at of [...points.slice(0, -1), check]) if (await prepared(at) !== atBounds) throw differentStructure;
     probeAt(probeValues(symbols, avoid, true));
     snaps = full = await probe(make).catch((e: unknown) => { if (e instanceof KilnError) return []; throw e; });
     if (!snaps.length || structureError()) throw differentStructure;
