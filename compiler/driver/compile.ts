@@ -16,7 +16,7 @@ export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.j
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
 import { importModel, reimport } from "../onnx/import.js";
-import { parseDimSum, prepareSymbolic, resolveDimOptions, type ShapesOption } from "./symbolic.js";
+import { parseDimSum, prepareSymbolic, resolveDimOptions, type ProbeStep, type ShapesOption } from "./symbolic.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
 import type { InputLayout } from "../ops/infer-sequence.js";
@@ -257,9 +257,9 @@ export async function prepareAndOptimize(graph: Graph, options: CompileOptions):
  */
 async function prepareOptimized(graph: Graph, options: CompileOptions, quantize: QuantizePlan | undefined): Promise<PassStat[]> {
   const dims = resolveDimOptions(graph, options.shapes);
-  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, probe = false) => {
+  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, step: ProbeStep = "bounds") => {
     await prepareGraph(g, { ...opts, shapes });
-    return optimizeGraph(g, { ...opts, shapes }, quantize, probe, dims.symbols.length > 0);
+    return step === "shapes" ? [] : optimizeGraph(g, { ...opts, shapes }, quantize, step === "probe", dims.symbols.length > 0);
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));
@@ -271,7 +271,7 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   if (!first) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
   const probes = [first];
   const quiet = { ...options, dump: undefined, onProgress: undefined };
-  return prepareSymbolic(graph, () => probes.pop() ?? remake()!, dims, (g, shapes, probe) => once(g, shapes, probe ? quiet : options, probe));
+  return prepareSymbolic(graph, () => probes.pop() ?? remake()!, dims, (g, shapes, step) => once(g, shapes, step === "bounds" ? options : quiet, step));
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

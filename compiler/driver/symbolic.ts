@@ -5,14 +5,15 @@
 // as polynomials of the symbols (affine, and products of symbols). The probed graphs must have the
 // same structure (else the structure depends on the value: pin it), and constants that runtime
 // layers read must not depend on the value (a constant in the prefix form may grow with it: its
-// first elements must be the same). The graph compiled is the one at the upper bounds.
+// first elements must be the same). The graph compiled is the one at the upper bounds. Where the
+// layers read only the model's own initializers, the probes but one are only prepared (their dims
+// are all the fit needs from them): prepareSymbolic.
 import { KilnError, listed } from "../../runtime/errors.js";
 import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
 import { evalDim } from "../../runtime/dims.js";
-import { dtype, sizeOf, storageBytes } from "../../runtime/dtypes.js";
-import type { Graph, Tensor } from "../ir/graph.js";
-import { isLazyTensor, tensorBytes } from "../ir/raw.js";
-import { hasTrait, opDef } from "../ops/index.js";
+import { dtype, sizeOf } from "../../runtime/dtypes.js";
+import type { Graph } from "../ir/graph.js";
+import { differs, fingerprint, fit, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
 
 export type ShapesOption = Record<string, readonly number[] | number | string>;
@@ -101,65 +102,6 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   return { shapes: at(symbols.map((s) => s.max)), symbols, at };
 }
 
-/** What a probe leaves: the node list, each value's dims, and a fingerprint of each constant a runtime layer reads. */
-interface Snapshot {
-  nodes: { name: string; op: string; key: string }[];
-  shapes: Map<string, number[]>;
-  consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
-}
-
-/** the fingerprint of a model's initializer that no step of the pipeline replaced */
-const UNTOUCHED = -1;
-
-function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
-  const all = tensorBytes(t);
-  const bytes = all.subarray(0, Math.min(all.byteLength, storageBytes(t.dtype, elements)));
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return h >>> 0;
-}
-
-/**
- * The constants a graph holds before it is prepared, and their arrays: a constant still holding
- * one after the pipeline is the model's own initializer, untouched, the same at every probe (its
- * content is not hashed: MiniLM's 90 MB of weights four times over took seconds). A tensor still
- * raw bytes (compiler/ir/raw.ts) is known by itself: reading its `data` would build its array.
- */
-function initializerData(graph: Graph): Set<unknown> {
-  const data = new Set<unknown>();
-  for (const v of graph.values.values()) {
-    if (!v.const) continue;
-    data.add(v.const);
-    if (!isLazyTensor(v.const)) data.add(v.const.data);
-  }
-  return data;
-}
-
-const isUntouched = (t: Tensor, untouched: ReadonlySet<unknown>) => untouched.has(t) || (!isLazyTensor(t) && untouched.has(t.data));
-
-function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
-  const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
-  const shapes = new Map<string, number[]>();
-  const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
-  for (const n of graph.topoOrder()) {
-    for (const v of [...n.inputs, ...n.outputs]) {
-      const val = v ? graph.values.get(v) : undefined;
-      if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
-    }
-    // a reshape's target shape, Expand's shape, are read at compile time only (no layer reads them)
-    const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
-    n.inputs.forEach((i, k) => {
-      const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
-    });
-  }
-  for (const o of graph.outputs) {
-    const val = graph.values.get(o);
-    if (val?.shape) shapes.set(o, val.shape as number[]);
-  }
-  return { nodes, shapes, consts };
-}
-
 /**
  * Distinct probe values per symbol (two each), inside the bounds where they allow, avoiding 1,
  * the model's static dims and each other: the largest below the upper bound first (primes, then
@@ -183,14 +125,19 @@ function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>,
 }
 
 /**
+ * What `run` does with a graph: "bounds", prepare and optimize it (the graph compiled); "probe",
+ * prepare it and run the passes that rewrite the graph (never generated: what only records
+ * decisions for code generation is left out); "shapes", prepare it only (inference and folding).
+ */
+export type ProbeStep = "bounds" | "probe" | "shapes";
+
+/**
  * Prepare (and optimize) `graph` at the symbols' upper bounds and fresh copies (`remake`) at probe
  * values, then set graph.symbolic: each varying value's dims as expressions of the symbols.
- * `run` prepares and optimizes a graph for input shapes; a probe (`probe` true) is only read for
- * its structure, shapes and constants, never generated, so it may skip what records decisions
- * for code generation.
+ * `run` prepares (and optimizes) a graph for input shapes as `step` says.
  */
 export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
-  run: (g: Graph, shapes: Record<string, number[]> | undefined, probe: boolean) => Promise<T>): Promise<T> {
+  run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>): Promise<T> {
   const { symbols } = dims;
   const avoid = new Set<number>();
   for (const v of graph.values.values()) for (const d of v.shape ?? []) if (typeof d === "number") avoid.add(d);
@@ -208,30 +155,49 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   probeAt(probeValues(symbols, avoid));
   // the constants that differ between probes taken so far
   const varyingIn = (snaps: Snapshot[]) => [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
-  /** the snapshots at every probe (the grid but its corner at the bounds, then the check); with `scout`, only until some constant differs between them */
-  const probe = async (make: () => Graph, scout = false) => {
-    const snaps: Snapshot[] = [];
-    for (const at of [...points.slice(0, -1), check]) {
-      if (scout && snaps.length > 1 && varyingIn(snaps).length) break;
-      const g = make();
-      const untouched = initializerData(g);
-      try {
-        await run(g, dims.at(at), true);
-      } catch (e) {
-        if (!(e instanceof KilnError)) throw e;
-        throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
-      }
-      snaps.push(snapshot(g, untouched));
+  /** `make()` prepared (and optimized) at `at` as `step` says, and its snapshot */
+  const probeOne = async (make: () => Graph, at: number[], step: ProbeStep) => {
+    const g = make();
+    const untouched = initializerData(g);
+    try {
+      await run(g, dims.at(at), step);
+    } catch (e) {
+      if (!(e instanceof KilnError)) throw e;
+      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
     }
-    return snaps;
+    return snapshot(g, untouched);
   };
-  let snaps = await probe(remake, true);
+  /**
+   * the snapshots at every probe in full (the grid but its corner at the bounds, then the check,
+   * or `checked` when it was taken already); with `scout`, only until some constant differs between them
+   */
+  const probe = async (make: () => Graph, scout = false, checked?: Snapshot) => {
+    const snaps: Snapshot[] = checked ? [checked] : [];
+    for (const at of [...points.slice(0, -1), ...(checked ? [] : [check])]) {
+      if (scout && snaps.length > 1 && varyingIn(snaps).length) break;
+      snaps.push(await probeOne(make, at, "probe"));
+    }
+    return checked ? [...snaps.slice(1), checked] : snaps;
+  };
+  // The check first, in full: when its layers read no constant but the model's own initializers,
+  // nothing they read can differ between values, and the grid's other corners are only prepared,
+  // for their dims (a value keeps its name through the passes: their dims are the compiled
+  // graph's at those values); the structure and the constants are checked at the check alone,
+  // the probe farthest below the bounds (a size threshold between the corners and the bounds lies
+  // between it and them too). Else every probe in full, as the check's constants may differ.
+  const checked = await probeOne(remake, check, "probe");
+  const quick = [...checked.consts.values()].every((c) => c.sum === UNTOUCHED);
+  let snaps: Snapshot[] = [];
+  if (quick) for (const at of points.slice(0, -1)) snaps.push(await probeOne(remake, at, "shapes"));
+  snaps = quick ? [...snaps, checked] : await probe(remake, true, checked);
+  /** the snapshots of probes in full: their structure and constants are the compiled graph's */
+  let full = quick ? [checked] : snaps;
   let make = remake;
   // values computed from the dims alone that differ between probes (a causal mask): their nodes
   // are copied to run in the module (symbolic-unfold.ts), and the probes taken again (the first
   // round stopped at the first probe that showed one). The probes' graphs are copies of `graph`
   // as imported: it is changed only once they are made.
-  const varying = snaps.length > 1 ? varyingIn(snaps) : [];
+  const varying = !quick && snaps.length > 1 ? varyingIn(snaps) : [];
   const unfolded = varying.length ? remake() : undefined;
   if (unfolded && unfoldDimValues(unfolded, varying)) {
     const first = [unfolded];
@@ -242,17 +208,22 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
       unfoldDimValues(copy, varying);
       return copy;
     };
-    snaps = await probe(make);
+    snaps = full = await probe(make);
     unfoldDimValues(graph, varying);
-  } else if (snaps.length < points.length) snaps = await probe(remake); // nothing to copy: every probe, for the checks below
+  } else if (snaps.length < points.length) snaps = full = await probe(remake); // nothing to copy: every probe, for the checks below
+  // a value of the check's graph (the compiled graph's, where their structures agree) that a
+  // prepared corner lacks or has at another rank (made by a pass): those corners in full
+  if (quick && snaps.slice(0, -1).some((s) => [...checked.shapes].some(([name, d]) => s.shapes.get(name)?.length !== d.length))) {
+    snaps = full = await probe(remake, false, checked);
+  }
   const untouched = initializerData(graph);
-  const result = await run(graph, dims.at(max), false);
+  const result = await run(graph, dims.at(max), "bounds");
   const main = snapshot(graph, untouched);
   const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
   const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
     `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
   const structureError = () => {
-    for (const s of snaps) {
+    for (const s of full) {
       const i = s.nodes.findIndex((n, j) => main.nodes[j]?.key !== n.key);
       if (i >= 0 || s.nodes.length !== main.nodes.length) {
         const at = i >= 0 ? i : Math.min(s.nodes.length, main.nodes.length);
@@ -263,20 +234,26 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   };
   const differentStructure = structureError();
   if (differentStructure) {
-    // a size threshold between the probes below the bounds and the bounds: probe past them (a
-    // model may refuse values past its bounds: then the first finding stands)
+    // a structure the preparation already makes differently below the bounds (a branch taken or a
+    // value folded by the dims' values: an If on seq > 40) is the model's, at every value below
+    // the probes too: refused. One only the passes make differently (a kernel's size threshold
+    // between the probes and the bounds) is probed past the bounds instead (a model may refuse
+    // values past its bounds: then the first finding stands).
+    const prepared = async (at: number[]) => (await probeOne(make, at, "shapes")).nodes.map((n) => n.key).join("\n");
+    const atBounds = await prepared(max);
+    for (const at of [...points.slice(0, -1), check]) if (await prepared(at) !== atBounds) throw differentStructure;
     probeAt(probeValues(symbols, avoid, true));
-    snaps = await probe(make).catch((e: unknown) => { if (e instanceof KilnError) return []; throw e; });
+    snaps = full = await probe(make).catch((e: unknown) => { if (e instanceof KilnError) return []; throw e; });
     if (!snaps.length || structureError()) throw differentStructure;
   }
   // the grid in order (its last corner the graph compiled), then the check
   const grid = [...snaps.slice(0, -1), main];
-  const checked = snaps[snaps.length - 1];
+  const atCheck = snaps[snaps.length - 1];
   const producer = new Map<string, { name: string; op: string }>();
   for (const n of graph.topoOrder()) for (const o of n.outputs) producer.set(o, n);
   const exprs = new Map<string, DimExpr[]>();
   for (const [name, maxDims] of main.shapes) {
-    const seen = [...grid, checked].map((s) => s.shapes.get(name));
+    const seen = [...grid, atCheck].map((s) => s.shapes.get(name));
     const where = producer.get(name);
     if (seen.some((d) => !d || d.length !== maxDims.length)) throw depends(`the rank of ${JSON.stringify(name)}`, where);
     const e = maxDims.map((_, j) => fit(seen.slice(0, points.length).map((d) => d![j]), probes));
@@ -289,7 +266,7 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   // constants runtime layers read: the same at every probe, or (varying dims) the same first elements
   for (const [name, c] of main.consts) {
     const t = graph.values.get(name)!.const!;
-    for (const s of snaps) {
+    for (const s of full) {
       const p = s.consts.get(name);
       if (!p) throw depends(`whether ${JSON.stringify(name)} is a constant`);
       // an untouched initializer at one probe and not at another: compare contents
@@ -302,36 +279,4 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   }
   graph.symbolic = { symbols, dims: exprs };
   return result;
-}
-
-/** whether two probes' constants differ beyond a prefix that grows with the dims (the check below) */
-function differs(a: { dims: number[]; sum: number; t: Tensor }, b: { dims: number[]; sum: number; t: Tensor }): boolean {
-  if (a.sum === UNTOUCHED && b.sum === UNTOUCHED) return false;
-  // the snapshots' fingerprints where they have them (a model's weights repacked: megabytes)
-  const sum = (q: { sum: number; t: Tensor }) => (q.sum === UNTOUCHED ? fingerprint(q.t) : q.sum);
-  if (a.dims.join() === b.dims.join()) return sum(a) !== sum(b);
-  const [small, big] = sizeOf(a.dims) <= sizeOf(b.dims) ? [a, b] : [b, a];
-  return sum(small) !== fingerprint(big.t, sizeOf(small.dims));
-}
-
-/**
- * The multilinear polynomial (integer coefficients) through values at a 2^k grid (point `mask`
- * takes probes[i][bit i of mask]), as a number or terms; undefined when a coefficient is not an integer.
- */
-function fit(values: readonly number[], probes: readonly number[][]): DimExpr | undefined {
-  const c = [...values];
-  probes.forEach(([a, b], i) => {
-    const bit = 1 << i;
-    for (let mask = 0; mask < c.length; mask++) {
-      if (mask & bit) continue;
-      const lo = c[mask], hi = c[mask | bit];
-      const slope = (hi - lo) / (b - a);
-      c[mask] = lo - slope * a;
-      c[mask | bit] = slope;
-    }
-  });
-  if (c.some((x) => Math.abs(x - Math.round(x)) > 1e-6)) return undefined;
-  const terms = c.map((x, mask) => [Math.round(x), ...probes.flatMap((_, i) => ((mask >> i) & 1 ? [i] : []))]).filter(([x]) => x !== 0);
-  if (terms.every((t) => t.length === 1)) return terms.reduce((a, t) => a + t[0], 0);
-  return terms;
 }

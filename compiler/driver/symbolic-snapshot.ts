@@ -1,0 +1,99 @@
+// What a symbolic build's probes leave and how they are compared (symbolic.ts prepareSymbolic):
+// a snapshot of each probed graph (its nodes, each value's dims, a fingerprint of each constant a
+// runtime layer reads), and the fit of each dim as a polynomial of the symbols.
+import type { DimExpr } from "../../runtime/dims.js";
+import { sizeOf, storageBytes } from "../../runtime/dtypes.js";
+import type { Graph, Tensor } from "../ir/graph.js";
+import { isLazyTensor, tensorBytes } from "../ir/raw.js";
+import { hasTrait, opDef } from "../ops/index.js";
+
+/** What a probe leaves: the node list, each value's dims, and a fingerprint of each constant a runtime layer reads. */
+export interface Snapshot {
+  nodes: { name: string; op: string; key: string }[];
+  shapes: Map<string, number[]>;
+  consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
+}
+
+/** the fingerprint of a model's initializer that no step of the pipeline replaced */
+export const UNTOUCHED = -1;
+
+export function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
+  const all = tensorBytes(t);
+  const bytes = all.subarray(0, Math.min(all.byteLength, storageBytes(t.dtype, elements)));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The constants a graph holds before it is prepared, and their arrays: a constant still holding
+ * one after the pipeline is the model's own initializer, untouched, the same at every probe (its
+ * content is not hashed: MiniLM's 90 MB of weights four times over took seconds). A tensor still
+ * raw bytes (compiler/ir/raw.ts) is known by itself: reading its `data` would build its array.
+ */
+export function initializerData(graph: Graph): Set<unknown> {
+  const data = new Set<unknown>();
+  for (const v of graph.values.values()) {
+    if (!v.const) continue;
+    data.add(v.const);
+    if (!isLazyTensor(v.const)) data.add(v.const.data);
+  }
+  return data;
+}
+
+const isUntouched = (t: Tensor, untouched: ReadonlySet<unknown>) => untouched.has(t) || (!isLazyTensor(t) && untouched.has(t.data));
+
+export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
+  const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
+  const shapes = new Map<string, number[]>();
+  const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
+  for (const n of graph.topoOrder()) {
+    for (const v of [...n.inputs, ...n.outputs]) {
+      const val = v ? graph.values.get(v) : undefined;
+      if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
+    }
+    // a reshape's target shape, Expand's shape, are read at compile time only (no layer reads them)
+    const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
+    n.inputs.forEach((i, k) => {
+      const c = i ? graph.values.get(i)?.const : undefined;
+      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
+    });
+  }
+  for (const o of graph.outputs) {
+    const val = graph.values.get(o);
+    if (val?.shape) shapes.set(o, val.shape as number[]);
+  }
+  return { nodes, shapes, consts };
+}
+
+/** whether two probes' constants differ beyond a prefix that grows with the dims (the check below) */
+export function differs(a: { dims: number[]; sum: number; t: Tensor }, b: { dims: number[]; sum: number; t: Tensor }): boolean {
+  if (a.sum === UNTOUCHED && b.sum === UNTOUCHED) return false;
+  // the snapshots' fingerprints where they have them (a model's weights repacked: megabytes)
+  const sum = (q: { sum: number; t: Tensor }) => (q.sum === UNTOUCHED ? fingerprint(q.t) : q.sum);
+  if (a.dims.join() === b.dims.join()) return sum(a) !== sum(b);
+  const [small, big] = sizeOf(a.dims) <= sizeOf(b.dims) ? [a, b] : [b, a];
+  return sum(small) !== fingerprint(big.t, sizeOf(small.dims));
+}
+
+/**
+ * The multilinear polynomial (integer coefficients) through values at a 2^k grid (point `mask`
+ * takes probes[i][bit i of mask]), as a number or terms; undefined when a coefficient is not an integer.
+ */
+export function fit(values: readonly number[], probes: readonly number[][]): DimExpr | undefined {
+  const c = [...values];
+  probes.forEach(([a, b], i) => {
+    const bit = 1 << i;
+    for (let mask = 0; mask < c.length; mask++) {
+      if (mask & bit) continue;
+      const lo = c[mask], hi = c[mask | bit];
+      const slope = (hi - lo) / (b - a);
+      c[mask] = lo - slope * a;
+      c[mask | bit] = slope;
+    }
+  });
+  if (c.some((x) => Math.abs(x - Math.round(x)) > 1e-6)) return undefined;
+  const terms = c.map((x, mask) => [Math.round(x), ...probes.flatMap((_, i) => ((mask >> i) & 1 ? [i] : []))]).filter(([x]) => x !== 0);
+  if (terms.every((t) => t.length === 1)) return terms.reduce((a, t) => a + t[0], 0);
+  return terms;
+}

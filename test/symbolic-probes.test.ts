@@ -1,0 +1,102 @@
+// How a build for bounds probes (compiler/driver/symbolic.ts prepareSymbolic, docs/ARCHITECTURE.md
+// "Symbolic dims"): which probes run in full and which are only prepared, and that the dims come
+// out the same either way. The steps each probe takes are recorded through prepareSymbolic's `run`.
+import { describe, expect, it } from "vitest";
+import { parseGraph } from "../compiler/ir/parse.js";
+import { optimizeGraph, prepareGraph } from "../compiler/driver/compile.js";
+import { load } from "../compiler/driver/api.js";
+import { exportModel } from "../compiler/onnx/export.js";
+import { prepareSymbolic, resolveDimOptions, type ProbeStep } from "../compiler/driver/symbolic.js";
+import type { Graph } from "../compiler/ir/graph.js";
+import { evalDim } from "../runtime/dims.js";
+
+const W = `dense<[${Array.from({ length: 64 }, (_, i) => ((i % 7) - 3) / 4).join(", ")}]>`;
+/** x [seq, 8] through a MatMul and a Relu; `transposed`: the weight a Transpose of an initializer (folded at preparation: a constant computed from the model) */
+const text = (transposed: boolean) => `kiln.graph opsets("" = 13)
+input %x : float32[seq,8]
+const %w : float32[8,8] = ${W}
+${transposed ? `%wt : float32[8,8] = Transpose(%w) {name="t"}\n` : ""}%m : float32[seq,8] = MatMul(%x, %${transposed ? "wt" : "w"}) {name="mm"}
+%y : float32[seq,8] = Relu(%m) {name="relu"}
+output %y`;
+
+/**
+ * prepareSymbolic over the graph with seq in 1..64, each probe's step recorded; `extra`: what a
+ * pass would do after the rewrites (a value the prepared graph lacks)
+ */
+async function probed(source: string, extra?: (g: Graph) => void): Promise<{ graph: Graph; steps: ProbeStep[] }> {
+  const graph = parseGraph(source);
+  const steps: ProbeStep[] = [];
+  const dims = resolveDimOptions(graph, { seq: [1, 64] });
+  await prepareSymbolic(graph, () => graph.copy()!, dims, async (g, shapes, step) => {
+    steps.push(step);
+    await prepareGraph(g, { shapes });
+    if (step === "shapes") return;
+    await optimizeGraph(g, { shapes }, undefined, step === "probe", true);
+    extra?.(g);
+  });
+  return { graph, steps };
+}
+
+/** the value's dims at seq = n, by the expressions fitted (static dims as they are) */
+const at = (g: Graph, name: string, n: number) => (g.symbolic!.dims.get(name) ?? g.values.get(name)!.shape!).map((e) => (typeof e === "string" ? NaN : evalDim(e, [n])));
+
+describe("symbolic probes", () => {
+  it("layers reading only the model's initializers: the check probe with the rewrites, the grid's other probe prepared only, then the bounds", async () => {
+    const { graph, steps } = await probed(text(false));
+    expect(steps).toEqual(["probe", "shapes", "bounds"]);
+    for (const n of [1, 17, 64]) expect(at(graph, "y", n)).toEqual([n, 8]);
+  });
+
+  it("a layer reading a constant computed from the model (it might differ between values): every probe with the rewrites", async () => {
+    const { graph, steps } = await probed(text(true));
+    expect(steps).toEqual(["probe", "probe", "bounds"]);
+    for (const n of [1, 17, 64]) expect(at(graph, "y", n)).toEqual([n, 8]);
+  });
+
+  it("a dim that is no polynomial kiln takes (seq * seq in one dim) is still refused, from the prepared probe's dims and the check's", async () => {
+    const square = `kiln.graph opsets("" = 13)
+input %x : float32[seq,8]
+const %flat : int64[1] = dense<[-1]>
+%xt : float32[8,seq] = Transpose(%x) {name="t"}
+%s : float32[seq,seq] = MatMul(%x, %xt) {name="mm"}
+%y : float32[?] = Reshape(%s, %flat) {name="flatten"}
+output %y`;
+    await expect(probed(square)).rejects.toThrow(/UNSUPPORTED_OP: dim 0 of "y" \(3721, 4096, 3481 at seq=61, seq=64, seq=59\) is not a polynomial of the symbols that kiln takes, so it depends on the value of seq.*\[node "flatten", Reshape/);
+  });
+
+  it("a value of the compiled graph that the prepared probe lacks (made by a pass): that probe taken again with the rewrites, the value's dims fitted", async () => {
+    const made = (g: Graph) => {
+      g.addNode({ name: "made", op: "Neg", domain: "", inputs: ["y"], outputs: ["z"], attrs: {} });
+      Object.assign(g.value("z"), { dtype: "float32", shape: [...g.values.get("y")!.shape!] });
+    };
+    const { graph, steps } = await probed(text(false), made);
+    expect(steps).toEqual(["probe", "shapes", "probe", "bounds"]);
+    for (const n of [1, 17, 64]) expect(at(graph, "z", n)).toEqual([n, 8]);
+  });
+
+  it("a structure the dim's value chooses before any pass (an If on seq > 40 folded to a branch) is refused, not probed past the bounds and compiled for the values above 40 alone", async () => {
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[seq,8]
+const %zero : int64[] = dense<[0]>
+const %forty : int64[] = dense<[40]>
+%s : int64[2] = Shape(%x) {name="shape"}
+%n : int64[] = Gather(%s, %zero) {name="n"}
+%c : bool[] = Greater(%n, %forty) {name="gt"}
+%y : float32[seq,8] = If[else_branch=graph, then_branch=graph](%c) {name="branch"}
+  graph else_branch {
+    %e : float32[seq,8] = Neg(%x) {name="neg"}
+    output %e
+  }
+  graph then_branch {
+    %t : float32[seq,8] = Relu(%x) {name="relu"}
+    output %t
+  }
+output %y`), { valueInfo: false });
+    // the probes below the bounds (41, 37) see both branches; past them (43, 44) only Relu's
+    await expect(load(bytes, { shapes: { seq: [1, 42] } })).rejects.toThrow(/UNSUPPORTED_OP: the graph's structure at this node depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
+    // above 40 alone: one structure
+    const m = await load(bytes, { shapes: { seq: [41, 64] } });
+    const y = await m.run({ x: { data: new Float32Array(41 * 8).fill(-1), dims: [41, 8] } });
+    expect(y.y.data[0]).toBe(0);
+  });
+});
