@@ -7,11 +7,15 @@ import type { Graph, Tensor } from "../ir/graph.js";
 import { isLazyTensor, tensorBytes } from "../ir/raw.js";
 import { hasTrait, opDef } from "../ops/index.js";
 
-/** What a probe leaves: the node list, each value's dims, and a fingerprint of each constant a runtime layer reads. */
+/**
+ * What a probe leaves: the node list, each value's dims, a fingerprint of each constant a runtime
+ * layer reads, and of the constants each If folded at compile time decided on (Graph.foldedIfs).
+ */
 export interface Snapshot {
   nodes: { name: string; op: string; key: string }[];
   shapes: Map<string, number[]>;
   consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
+  folds: Map<string, string>;
 }
 
 /** the fingerprint of a model's initializer that no step of the pipeline replaced */
@@ -63,7 +67,9 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
     const val = graph.values.get(o);
     if (val?.shape) shapes.set(o, val.shape as number[]);
   }
-  return { nodes, shapes, consts };
+  // each folded If: the dims and content of what its condition was computed from, in order
+  const folds = new Map([...graph.foldedIfs ?? []].map(([name, cone]) => [name, cone.map((t) => `${t.dtype}[${t.dims.join(",")}]:${isUntouched(t, untouched) ? UNTOUCHED : fingerprint(t)}`).join(" ")]));
+  return { nodes, shapes, consts, folds };
 }
 
 /** whether two probes' constants differ beyond a prefix that grows with the dims (the check below) */

@@ -222,6 +222,14 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
   const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
     `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
+  // an If folded at compile time whose condition was computed from values that differ between
+  // probes (seq > 40 from Shape(x)): the branch every probe took is not every value's (at bounds
+  // 1..64 with every probe over 40, a module running one branch for all: a wrong answer at 10)
+  for (const s of [...snaps, main]) {
+    for (const name of new Set([...s.folds.keys(), ...main.folds.keys()])) {
+      if (s.folds.get(name) !== main.folds.get(name)) throw depends(`the condition of If ${JSON.stringify(name)}, folded at compile time,`, { name, op: "If" });
+    }
+  }
   const structureError = () => {
     for (const s of full) {
       const i = s.nodes.findIndex((n, j) => main.nodes[j]?.key !== n.key);

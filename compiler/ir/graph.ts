@@ -157,6 +157,17 @@ export class Graph {
    * compiler/driver/symbolic-unfold.ts); inference gives their outputs `known`, never `const`
    */
   runtimeNodes?: Set<string>;
+  /**
+   * compile-time folding's trail (compiler/ops/infer.ts): each value inference folded to a
+   * constant, with the values its node read (the node itself is gone)
+   */
+  foldedFrom?: Map<string, string[]>;
+  /**
+   * Ifs folded to a branch at compile time (compiler/ops/infer-control.ts), on the outermost graph:
+   * node name -> every constant its condition was computed from, through foldedFrom (Shape's dims
+   * among them). Bounded dims compare them between probes (compiler/driver/symbolic.ts).
+   */
+  foldedIfs?: Map<string, Tensor[]>;
   /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
   outer?: Graph;
   private readonly producers = new Map<string, string>();
@@ -232,6 +243,7 @@ export class Graph {
     g.containers = { inputs: this.containers.inputs.map((c) => ({ ...c })), outputs: this.containers.outputs.map((c) => ({ ...c })) };
     g.info = this.info;
     if (this.runtimeNodes) g.runtimeNodes = new Set(this.runtimeNodes);
+    if (this.foldedIfs) g.foldedIfs = new Map(this.foldedIfs);
     return g;
   }
 

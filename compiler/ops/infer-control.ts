@@ -4,10 +4,36 @@
 // Otherwise both branches are inferred and must agree on every output's dtype and static shape.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
-import { isCompound, type Dim, type Graph, type Node } from "../ir/graph.js";
+import { isCompound, type Dim, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { inlineSubgraph, inputsBehind } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
 import { inferLoop, inferScan, type ControlHooks } from "./infer-loop.js";
+
+/**
+ * Records on the outermost graph (Graph.foldedIfs) the constants the condition of `n`, an If about
+ * to be folded, was computed from: its own value and, back through Graph.foldedFrom, every folded
+ * value behind it (a Shape's dims, a Gather's index). Under bounded dims the probes compare them:
+ * the branch taken at every probe is not the one every value takes when they differ.
+ */
+function recordFold(graph: Graph, n: Node): void {
+  const cone: Tensor[] = [];
+  const seen = new Set<string>();
+  const stack = [n.inputs[0]];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const c = graph.lookup(v)?.const;
+    if (c) cone.push(c);
+    for (let g: Graph | undefined = graph; g; g = g.outer) {
+      const from = g.foldedFrom?.get(v);
+      if (from) { stack.push(...from); break; }
+    }
+  }
+  let root = graph;
+  while (root.outer) root = root.outer;
+  (root.foldedIfs ??= new Map()).set(n.name, cone);
+}
 
 /** Inference for the ops with subgraphs (trait "subgraphs"), by op. */
 export async function inferControl(graph: Graph, n: Node, ctx: ShapeCtx, hooks: ControlHooks): Promise<void> {
@@ -28,6 +54,7 @@ async function inferIf(graph: Graph, n: Node, ctx: ShapeCtx, { inferBody }: Cont
   };
   const thenB = branch("then_branch"), elseB = branch("else_branch");
   if (cond.value) {
+    recordFold(graph, n);
     const taken = cond.value.data[0] ? thenB : elseB;
     await inferBody(taken);
     graph.removeNode(n.name);

@@ -98,8 +98,15 @@ export async function inferNodes(graph: Graph, options: InferOptions = {}): Prom
     await inferNode(graph, n, options);
     // a node whose every output is now known has no work left: its values stand as constants
     // (an If folded to its branch is gone already)
-    if (graph.g.hasNode(n.name) && n.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(n.name);
+    if (graph.g.hasNode(n.name) && n.outputs.every((o) => !o || graph.values.get(o)?.const)) removeFolded(graph, n);
   }
+}
+
+/** Removes a node whose outputs are all constants now, keeping what it read (Graph.foldedFrom). */
+function removeFolded(graph: Graph, n: Node): void {
+  const trail = (graph.foldedFrom ??= new Map());
+  for (const o of n.outputs) if (o) trail.set(o, n.inputs.filter((i) => i));
+  graph.removeNode(n.name);
 }
 
 export async function inferNode(graph: Graph, n: Node, options: InferOptions = {}): Promise<void> {
@@ -145,7 +152,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
     inferBody: (body) => inferNodes(body, options),
     inferAdded: async (added) => {
       await inferNode(graph, added, options);
-      if (graph.g.hasNode(added.name) && added.outputs.every((o) => !o || graph.values.get(o)?.const)) graph.removeNode(added.name);
+      if (graph.g.hasNode(added.name) && added.outputs.every((o) => !o || graph.values.get(o)?.const)) removeFolded(graph, added);
     },
   };
   const resolve = entry.compound && (compound || hasTrait(n, "compile-time-only")) ? entry.compound : undefined;
