@@ -206,7 +206,7 @@ async function main(argv: string[]): Promise<number> {
       const rx = r["kiln-relaxed"];
       const relaxedNote = (rx ? `, kiln relaxed ${rx.medianMs} ms (${rx.speedup}x)${rx.ok ? "" : " WRONG"}` : "") +
         (r["kiln-float"] ? `, kiln on the float32 model ${r["kiln-float"].medianMs} ms (${r["kiln-float"].speedup}x this row's time)` : "") +
-        (r["kiln-pinned"] ? `, kiln pinned ${r["kiln-pinned"].medianMs} ms (bounded / pinned ${r["kiln-pinned"].ratio}, outputs ${r["kiln-pinned"].identical ? "bit-identical" : "DIFFERENT"}), JIT load bounded ${r.kiln.loadMs} ms / pinned ${r["kiln-pinned"].loadMs} ms = ${r["kiln-pinned"].loadRatio}` : "");
+        (r["kiln-pinned"] ? `, kiln pinned ${r["kiln-pinned"].medianMs} ms (bounded / pinned ${r["kiln-pinned"].ratio}, outputs ${r["kiln-pinned"].identical ? "bit-identical" : `within ${r["kiln-pinned"].maxAbsDiff.toExponential(1)}`}), JIT load bounded ${r.kiln.loadMs} ms / pinned ${r["kiln-pinned"].loadMs} ms = ${r["kiln-pinned"].loadRatio}` : "");
       process.stderr.write(` kiln ${r.kiln.medianMs} ms, ort-web ${r["ort-web"]?.medianMs} ms, speedup ${r.speedup}x${r.kiln.ok ? "" : " WRONG"}${relaxedNote}\n`);
     } catch (e) {
       failed(`${m.name}: not benchmarked: ${(e as Error).message.split("\n")[0]}`);
