@@ -229,7 +229,8 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const warn = options.warn ?? console.warn;
   if ((options.threads ?? 1) !== 1 && !manifest.threads) warn("kiln: this module was compiled for one thread (kiln compile --threads N): running on one thread");
   const th = manifest.threads ? await threadsModule() : undefined;
-  const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn) : 1;
+  const flops = manifest.layers.reduce((a, l) => a + (Number.isFinite(l.flops) ? l.flops! : 0), 0);
+  const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn, flops) : 1;
   const shared = th?.sharedMemoryFor(manifest.memory.bytes);
   // format 6: a one-thread module imports its memory too (made during compile above, or now)
   const imported = shared ?? (WebAssembly.Module.imports(mod).some((i) => i.kind === "memory") ? early?.memory ?? memoryOf(manifest.memory.bytes) : undefined);

@@ -80,8 +80,17 @@ export function sharedMemoryFor(bytes: number): WebAssembly.Memory {
   }
 }
 
-/** The threads a session of a module compiled for `max` runs on, asked for `asked` (session.ts). */
-export async function threadCount(max: unknown, asked: number | "auto", warn: (message: string) => void): Promise<number> {
+/**
+ * Under threads "auto", a model of fewer flops a run than this runs on one thread: its split layers
+ * are too short to repay the wake-ups and barriers. `npm run bench`, 2026-12-06 (2 threads over 1):
+ * PaddleOCR's classifier (0.035 GFLOP) 0.79-0.88x, BERT-tiny (0.12) 0.89-1.56x, ShuffleNet (0.25)
+ * 0.89-0.93x; MobileNetV2 (0.61) 1.51-1.54x, SqueezeNet (0.70) 1.36-1.45x, PP-OCR detection (1.19)
+ * 1.23-1.41x. A number of threads asked for is taken as asked.
+ */
+export const AUTO_MIN_FLOPS = 3e8;
+
+/** The threads a session of a module compiled for `max` runs on, asked for `asked` (session.ts); `flops`: the module's arithmetic a run (its layers' manifest counts). */
+export async function threadCount(max: unknown, asked: number | "auto", warn: (message: string) => void, flops = Infinity): Promise<number> {
   // manifest.threads is checked here, the one reader of it (runtime/validate.ts checks the rest)
   if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > 256) {
     throw new KilnError("INVALID_ARTIFACT", `the manifest's threads.max is ${JSON.stringify(max)}, not a thread count; this module is damaged`);
@@ -93,7 +102,7 @@ export async function threadCount(max: unknown, asked: number | "auto", warn: (m
     warn(`kiln: threads: ${asked} asked for, but ${why}; running on one thread`);
     return 1;
   }
-  if (asked === "auto") return Math.min(max as number, await availableCores());
+  if (asked === "auto") return flops < AUTO_MIN_FLOPS ? 1 : Math.min(max as number, await availableCores());
   if (asked > (max as number)) throw new KilnError("BAD_OPTION", `option threads: ${asked}, but this module was compiled for at most ${max} threads; compile it with --threads ${asked}`);
   return asked;
 }

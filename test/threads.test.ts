@@ -134,6 +134,29 @@ describe("threads option", () => {
       two.terminate?.();
     }
   }, TIMEOUT);
+  it("\"auto\" runs a model under 0.3 GFLOP a run on one thread (2 threads measured slower there), a number as asked", async () => {
+    const { availableCores, AUTO_MIN_FLOPS } = (await import(path.join(root, "dist/runtime/threads.js"))) as typeof import("../runtime/threads.js");
+    const small = buildZooModel("mlp");
+    const { wasm } = await compile(small, { simd: "baseline", threads: 2 });
+    const sessions = [await createSession(wasm, { threads: "auto" }), await createSession(wasm, { threads: 2 })];
+    const loaded = await load(small, { cache: false, threads: "auto" });
+    try {
+      const flops = sessions[0].manifest.layers.reduce((a, l) => a + (l.flops ?? 0), 0);
+      expect(flops).toBeGreaterThan(0);
+      expect(flops).toBeLessThan(AUTO_MIN_FLOPS);
+      expect(sessions.map((x) => x.threads)).toEqual([1, 2]);
+      const feeds = Object.fromEntries(Object.entries(randomFeeds(small)).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+      await loaded.run(feeds);
+      expect(loaded.session!.threads).toBe(1);
+      // MiniLM (2.9 GFLOP) takes the cores, at most the module's 2
+      const big = await createSession((await compile(buildZooModel("minilm"), { simd: "baseline", threads: 2 })).wasm, { threads: "auto" });
+      expect(big.threads).toBe(Math.min(2, await availableCores()));
+      big.terminate?.();
+    } finally {
+      for (const x of sessions) x.terminate?.();
+      loaded.session?.terminate?.();
+    }
+  }, TIMEOUT);
   it("refuses a bad thread count", async () => {
     await expect(load(buildZooModel("mlp"), { threads: 0 })).rejects.toMatchObject({ code: "BAD_OPTION" });
     await expect(createSession(new Uint8Array(8), { threads: "many" as never })).rejects.toMatchObject({ code: "BAD_OPTION" });

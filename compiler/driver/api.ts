@@ -300,7 +300,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);
-        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, threads });
+        // "auto" stays "auto" for the session: a small model runs on one thread (runtime/threads.ts AUTO_MIN_FLOPS)
+        return createSession(c.module, { weights: c.weights, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, threads: askedThreads === "auto" && threads > 1 ? "auto" : threads });
       })();
       cache.set(key, s);
       s.catch(() => cache.delete(key));

@@ -138,7 +138,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
     // under a budget the weights stream from the compile's pieces, each written (from the model's
     // tensors, or its external data file) when its layer is about to run: never all in memory
     const weights = compiled.stream && (await import("../sidecar.js")).streamSource(compiled.stream);
-    session = await createSession(compiled.wasm, { weights, memoryBudget, threads: count });
+    session = await createSession(compiled.wasm, { weights, memoryBudget, threads: threads === "auto" && count > 1 ? "auto" : count });
   }
   checkInputNames(inputSpecs, session.inputs.map((s) => s.name));
   const feeds: Record<string, { data: never; dims: number[] }> = {};
