@@ -16,6 +16,7 @@ import { he } from "../models/init.js";
 import { writeTensorFile } from "../models/testdata.js";
 import { quantizeNBits, quantizePerChannel, reach } from "../passes/quantize-math.js";
 import { rng } from "../compiler/driver/cli/inputs.js";
+import { nearestNormalHalf } from "../compiler/ir/values.js";
 import { kiln } from "./util/cli.js";
 import { removeTempDirs, tempDir } from "./util/models.js";
 
@@ -101,7 +102,7 @@ describe("quantize math", () => {
     }
   });
 
-  it("4 bits: each block's squared error at most that of its plain [min, max] range (what clipping buys)", () => {
+  it("4 bits: each block's squared error at most that of its plain [min, max] range, scale a float16 value as stored (what clipping buys)", () => {
     const r = rng(9), N = 5, K = 64, bs = 32;
     // heavy tails: a few large weights per block, where clipping pays
     const rows = Float32Array.from({ length: N * K }, (_, i) => (i % 29 === 0 ? 6 : 1) * (r() * 2 - 1));
@@ -109,7 +110,7 @@ describe("quantize math", () => {
     let clipped = 0;
     for (let n = 0; n < N; n++) for (let b = 0; b < K / bs; b++) {
       const block = rows.subarray(n * K + b * bs, n * K + b * bs + bs);
-      const lo = Math.min(0, ...block), hi = Math.max(0, ...block), s = Math.fround((hi - lo) / 15), z = Math.min(15, Math.max(0, Math.round(-lo / s)));
+      const lo = Math.min(0, ...block), hi = Math.max(0, ...block), s = nearestNormalHalf(Math.fround((hi - lo) / 15)), z = Math.min(15, Math.max(0, Math.round(-lo / s)));
       let plain = 0, got = 0;
       block.forEach((w, k) => {
         plain += ((Math.min(15, Math.max(0, Math.round(w / s) + z)) - z) * s - w) ** 2;
