@@ -74,7 +74,7 @@ output %y`;
     for (const n of [1, 17, 64]) expect(at(graph, "z", n)).toEqual([n, 8]);
   });
 
-  it("an If whose condition is computed from the dim (seq > 40 folded to a branch) is refused under bounds, wherever the probes fall, not compiled for the branch they took", async () => {
+  it("an If whose condition is computed from the dim (seq > 40 folded to a branch) compiles under bounds only when every value takes the same branch, wherever the probes fall", async () => {
     const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
 input %x : float32[seq,8]
 const %zero : int64[] = dense<[0]>
@@ -92,17 +92,21 @@ const %forty : int64[] = dense<[40]>
     output %t
   }
 output %y`), { valueInfo: false });
-    // the probes below the bounds (41, 37) see both branches; past them (43, 44) only Relu's
-    await expect(load(bytes, { shapes: { seq: [1, 42] } })).rejects.toThrow(/UNSUPPORTED_OP: the condition of If "branch", folded at compile time, depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
-    // every probe over 40 (the branch they all take is not the one seq = 10 takes): refused too, not a module that answers Relu for every value
-    await expect(load(bytes, { shapes: { seq: [1, 64] } })).rejects.toThrow(/UNSUPPORTED_OP: the condition of If "branch", folded at compile time, depends on the value of seq.*\[node "branch", If\]/);
-    // above 40 alone the branch is one, but kiln does not prove it for every value between the
-    // probes (seq == 50 would not show at any of them): refused as well; pinned, each value compiles
-    await expect(load(bytes, { shapes: { seq: [41, 64] } })).rejects.toThrow(/the condition of If "branch"/);
+    // the probes below the bounds (41, 37) see both branches; every value is prepared, and seq = 1 takes the other one
+    await expect(load(bytes, { shapes: { seq: [1, 42] } })).rejects.toThrow(/UNSUPPORTED_OP: the branch If "branch" takes \(else_branch at seq=1, then_branch at 42\) depends on the value of seq, so one module cannot serve the bounds; pin it with --shape seq=N/);
+    // every probe over 40: the values below them are prepared too, not a module that answers Relu for every value
+    await expect(load(bytes, { shapes: { seq: [1, 64] } })).rejects.toThrow(/the branch If "branch" takes \(else_branch at seq=1, then_branch at 64\).*\[node "branch", If\]/);
+    // above 40 alone every value takes one branch: one module, right at its least value
+    const m = await load(bytes, { shapes: { seq: [41, 64] } });
+    const y = await m.run({ x: { data: new Float32Array(41 * 8).fill(-1), dims: [41, 8] } });
+    expect(y.y.data[0]).toBe(0);
+    // a range too wide to prepare every value of is refused, saying so
+    await expect(load(bytes, { shapes: { seq: [41, 400] } })).rejects.toThrow(/the condition of If "branch", folded at compile time \(kiln checks every value of one dim over at most 256 values\), depends on the value of seq/);
+    // pinned, each value compiles its own branch
     for (const [seq, want] of [[10, 1], [50, 0]]) {
-      const m = await load(bytes, { shapes: { seq } });
-      const y = await m.run({ x: { data: new Float32Array(seq * 8).fill(-1), dims: [seq, 8] } });
-      expect(y.y.data[0]).toBe(want);
+      const p = await load(bytes, { shapes: { seq } });
+      const out = await p.run({ x: { data: new Float32Array(seq * 8).fill(-1), dims: [seq, 8] } });
+      expect(out.y.data[0]).toBe(want);
     }
   });
 });

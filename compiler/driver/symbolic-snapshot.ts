@@ -15,7 +15,8 @@ export interface Snapshot {
   nodes: { name: string; op: string; key: string }[];
   shapes: Map<string, number[]>;
   consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
-  folds: Map<string, string>;
+  /** each folded If: its condition's constants (dims and fingerprints, in order) and the branch it took */
+  folds: Map<string, { cone: string; taken: string }>;
 }
 
 /** the fingerprint of a model's initializer that no step of the pipeline replaced */
@@ -68,7 +69,8 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
     if (val?.shape) shapes.set(o, val.shape as number[]);
   }
   // each folded If: the dims and content of what its condition was computed from, in order
-  const folds = new Map([...graph.foldedIfs ?? []].map(([name, cone]) => [name, cone.map((t) => `${t.dtype}[${t.dims.join(",")}]:${isUntouched(t, untouched) ? UNTOUCHED : fingerprint(t)}`).join(" ")]));
+  const folds = new Map([...graph.foldedIfs ?? []].map(([name, { cone, taken }]) =>
+    [name, { cone: cone.map((t) => `${t.dtype}[${t.dims.join(",")}]:${isUntouched(t, untouched) ? UNTOUCHED : fingerprint(t)}`).join(" "), taken }]));
   return { nodes, shapes, consts, folds };
 }
 

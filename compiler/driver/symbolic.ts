@@ -110,6 +110,9 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
  * past the bound: the retry when a threshold lies between the probes below and the bound (MiniLM
  * with seq in 1..8: its head products take the packed Einsum from 8 rows, so 7 and 5 do not).
  */
+/** the widest range of one dim whose every value kiln prepares to check an If folded from it */
+const EXHAUSTIVE = 256;
+
 function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>, past = false): number[][] {
   const taken = new Set<number>();
   const isPrime = (n: number) => { for (let d = 2; d * d <= n; d++) if (n % d === 0) return false; return n > 1; };
@@ -223,11 +226,24 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
     `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
   // an If folded at compile time whose condition was computed from values that differ between
-  // probes (seq > 40 from Shape(x)): the branch every probe took is not every value's (at bounds
-  // 1..64 with every probe over 40, a module running one branch for all: a wrong answer at 10)
-  for (const s of [...snaps, main]) {
+  // probes (seq > 40 from Shape(x)): the branch every probe took need not be every value's (at
+  // bounds 1..64 with every probe over 40, a module running one branch for all: a wrong answer at
+  // 10). One symbol over at most EXHAUSTIVE values: every value prepared, and the build stands when
+  // each takes the compiled graph's branch; else refused.
+  const dependent = new Set<string>();
+  for (const s of snaps) {
     for (const name of new Set([...s.folds.keys(), ...main.folds.keys()])) {
-      if (s.folds.get(name) !== main.folds.get(name)) throw depends(`the condition of If ${JSON.stringify(name)}, folded at compile time,`, { name, op: "If" });
+      if (s.folds.get(name)?.cone !== main.folds.get(name)?.cone) dependent.add(name);
+    }
+  }
+  if (dependent.size) {
+    const [name] = dependent;
+    const refuse = (why: string) => depends(`the condition of If ${JSON.stringify(name)}, folded at compile time${why},`, { name, op: "If" });
+    if (k !== 1 || symbols[0].max - symbols[0].min + 1 > EXHAUSTIVE) throw refuse(` (kiln checks every value of one dim over at most ${EXHAUSTIVE} values)`);
+    for (let v = symbols[0].min; v < symbols[0].max; v++) {
+      const folds = (await probeOne(remake, [v], "shapes")).folds;
+      const other = [...dependent].find((d) => folds.get(d)?.taken !== main.folds.get(d)?.taken);
+      if (other !== undefined) throw depends(`the branch If ${JSON.stringify(other)} takes (${folds.get(other)?.taken ?? "none"} at ${symbols[0].name}=${v}, ${main.folds.get(other)?.taken ?? "none"} at ${symbols[0].max})`, { name: other, op: "If" });
     }
   }
   const structureError = () => {

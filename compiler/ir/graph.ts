@@ -165,9 +165,10 @@ export class Graph {
   /**
    * Ifs folded to a branch at compile time (compiler/ops/infer-control.ts), on the outermost graph:
    * node name -> every constant its condition was computed from, through foldedFrom (Shape's dims
-   * among them). Bounded dims compare them between probes (compiler/driver/symbolic.ts).
+   * among them), and the branch taken. Bounded dims compare them between probes
+   * (compiler/driver/symbolic.ts).
    */
-  foldedIfs?: Map<string, Tensor[]>;
+  foldedIfs?: Map<string, { cone: Tensor[]; taken: "then_branch" | "else_branch" }>;
   /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
   outer?: Graph;
   private readonly producers = new Map<string, string>();

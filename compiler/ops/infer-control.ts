@@ -15,7 +15,7 @@ import { inferLoop, inferScan, type ControlHooks } from "./infer-loop.js";
  * value behind it (a Shape's dims, a Gather's index). Under bounded dims the probes compare them:
  * the branch taken at every probe is not the one every value takes when they differ.
  */
-function recordFold(graph: Graph, n: Node): void {
+function recordFold(graph: Graph, n: Node, taken: "then_branch" | "else_branch"): void {
   const cone: Tensor[] = [];
   const seen = new Set<string>();
   const stack = [n.inputs[0]];
@@ -32,7 +32,7 @@ function recordFold(graph: Graph, n: Node): void {
   }
   let root = graph;
   while (root.outer) root = root.outer;
-  (root.foldedIfs ??= new Map()).set(n.name, cone);
+  (root.foldedIfs ??= new Map()).set(n.name, { cone, taken });
 }
 
 /** Inference for the ops with subgraphs (trait "subgraphs"), by op. */
@@ -54,7 +54,7 @@ async function inferIf(graph: Graph, n: Node, ctx: ShapeCtx, { inferBody }: Cont
   };
   const thenB = branch("then_branch"), elseB = branch("else_branch");
   if (cond.value) {
-    recordFold(graph, n);
+    recordFold(graph, n, cond.value.data[0] ? "then_branch" : "else_branch");
     const taken = cond.value.data[0] ? thenB : elseB;
     await inferBody(taken);
     graph.removeNode(n.name);
