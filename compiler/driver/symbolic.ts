@@ -102,6 +102,9 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   return { shapes: at(symbols.map((s) => s.max)), symbols, at };
 }
 
+/** the widest range of one dim whose every value kiln prepares to check an If folded from it */
+const EXHAUSTIVE = 256;
+
 /**
  * Distinct probe values per symbol (two each), inside the bounds where they allow, avoiding 1,
  * the model's static dims and each other: the largest below the upper bound first (primes, then
@@ -110,9 +113,6 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
  * past the bound: the retry when a threshold lies between the probes below and the bound (MiniLM
  * with seq in 1..8: its head products take the packed Einsum from 8 rows, so 7 and 5 do not).
  */
-/** the widest range of one dim whose every value kiln prepares to check an If folded from it */
-const EXHAUSTIVE = 256;
-
 function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>, past = false): number[][] {
   const taken = new Set<number>();
   const isPrime = (n: number) => { for (let d = 2; d * d <= n; d++) if (n % d === 0) return false; return n > 1; };
@@ -238,8 +238,9 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   }
   if (dependent.size) {
     const [name] = dependent;
-    const refuse = (why: string) => depends(`the condition of If ${JSON.stringify(name)}, folded at compile time${why},`, { name, op: "If" });
-    if (k !== 1 || symbols[0].max - symbols[0].min + 1 > EXHAUSTIVE) throw refuse(` (kiln checks every value of one dim over at most ${EXHAUSTIVE} values)`);
+    if (k !== 1 || symbols[0].max - symbols[0].min + 1 > EXHAUSTIVE) {
+      throw depends(`the condition of If ${JSON.stringify(name)}, folded at compile time (kiln checks every value of one dim over at most ${EXHAUSTIVE} values),`, { name, op: "If" });
+    }
     for (let v = symbols[0].min; v < symbols[0].max; v++) {
       const folds = (await probeOne(remake, [v], "shapes")).folds;
       const other = [...dependent].find((d) => folds.get(d)?.taken !== main.folds.get(d)?.taken);

@@ -55,7 +55,7 @@ export interface NBitsPacked {
   zp: Uint8Array;
   /** per panel and block, 16 scales */
   scale: Float32Array;
-  /** the same as float16 codes, when halfScales(w) */
+  /** the same as float16 codes, when every scale is one (halfScales(w): the padding's are 0) */
   halfScale?: Uint16Array;
   panels: number;
   Kp: number;
@@ -84,7 +84,7 @@ export function packNBits(w: NBitsWeights): NBitsPacked {
       }
     }
   }
-  return { q, zp, scale, halfScale: halfScales(w) ? exactHalfCodes(scale) : undefined, panels, Kp };
+  return { q, zp, scale, halfScale: exactHalfCodes(scale), panels, Kp };
 }
 
 /** Whether the kernels keep w's scales as float16: every scale is exactly 0 or a normal float16. */
