@@ -59,21 +59,35 @@ export const WIDEN_HALFS = "kiln_widen_f16";
  * the half's value times 2^-112 (a float32 subnormal for a half subnormal; wasm keeps subnormals),
  * so one multiply by 2^112 gives the value exactly; Inf and NaN get the float32 exponent directly.
  */
+const splat = (m: binaryen.Module, x: number) => m.i32x4.splat(m.i32.const(x | 0));
+/** |h| << 13 of four float16 codes in zero-extended i32 lanes: the half's bits in a float32's place, its value times 2^-112 */
+const halfBits = (m: binaryen.Module, lanes: () => binaryen.ExpressionRef) => m.i32x4.shl(m.v128.and(lanes(), splat(m, 0x7fff)), m.i32.const(13));
+/** the four codes' signs in float32's sign bit */
+const halfSigns = (m: binaryen.Module, lanes: () => binaryen.ExpressionRef) => m.i32x4.shl(m.v128.and(lanes(), splat(m, 0x8000)), m.i32.const(16));
+/** the four codes' magnitudes as float32: one multiply by 2^112 gives every 0, subnormal and normal half exactly */
+const halfMagnitudes = (m: binaryen.Module, lanes: () => binaryen.ExpressionRef) => m.f32x4.mul(halfBits(m, lanes), m.f32x4.splat(m.f32.const(2 ** 112)));
+
+/**
+ * Four float16 codes (zero-extended i32 lanes, read twice: a local's get) as f32x4, exact for
+ * every finite code (Inf and NaN: WIDEN_HALFS's form).
+ */
+export function widenFiniteHalfs(m: binaryen.Module, lanes: () => binaryen.ExpressionRef): binaryen.ExpressionRef {
+  return m.v128.or(halfMagnitudes(m, lanes), halfSigns(m, lanes));
+}
+
 export function addWidenHalfs(m: binaryen.Module): void {
   const fn = new Fn(m, WIDEN_HALFS, [binaryen.i32, binaryen.i32, binaryen.i32]);
   const src = fn.param(0), dst = fn.param(1), n = fn.param(2);
   const v = fn.local(binaryen.v128), lanes = fn.local(binaryen.v128);
-  const splat = (x: number) => m.i32x4.splat(m.i32.const(x | 0));
-  const bits = () => m.i32x4.shl(m.v128.and(lanes.get(), splat(0x7fff)), m.i32.const(13));
   // four codes (zero-extended lanes) widened and stored at dst + offset
   const store = (offset: number, codes: binaryen.ExpressionRef) => [
     lanes.set(codes),
     m.v128.store(offset, 4, dst.get(), m.v128.or(
       m.v128.bitselect(
-        m.v128.or(bits(), splat(0x7f800000)),
-        m.f32x4.mul(bits(), m.f32x4.splat(m.f32.const(2 ** 112))),
-        m.i32x4.gt_s(m.v128.and(lanes.get(), splat(0x7fff)), splat(0x7bff))),
-      m.i32x4.shl(m.v128.and(lanes.get(), splat(0x8000)), m.i32.const(16)))),
+        m.v128.or(halfBits(m, lanes.get), splat(m, 0x7f800000)),
+        halfMagnitudes(m, lanes.get),
+        m.i32x4.gt_s(m.v128.and(lanes.get(), splat(m, 0x7fff)), splat(m, 0x7bff))),
+      halfSigns(m, lanes.get))),
   ];
   const blocks = fn.label("blocks"), tail = fn.label("tail");
   const step = (bytesIn: number, bytesOut: number) => [src.set(m.i32.add(src.get(), m.i32.const(bytesIn))), dst.set(m.i32.add(dst.get(), m.i32.const(bytesOut))), n.set(m.i32.sub(n.get(), m.i32.const(bytesIn / 2)))];

@@ -15,6 +15,7 @@ import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
 import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
 import { KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
+import { widenFiniteHalfs } from "../../math/half.js";
 
 const table = new KernelTable();
 
@@ -48,19 +49,15 @@ function prepare(plan: NBitsPlan, extraScratch = 0): KernelPrep {
 /**
  * Reads a block's 16 scales as four f32x4 (i = 0..3: columns 4i .. 4i + 3) from the packed scales
  * at `scaleAt`, block `blk` (panel * blocks + block): float32, or float16 codes widened exactly
- * (|h| << 13 read as a float32 is the half's value times 2^-112 for every 0 and normal half; the
- * packer keeps float16 only when every scale is one, codegen/math/half.ts has the general form).
+ * (codegen/math/half.ts widenFiniteHalfs; the packer keeps float16 only when every scale is one).
  */
 function scaleReader(fn: Fn, half: boolean, scaleAt: number): (i: number, blk: Local) => Expr {
   const m = fn.m;
   if (!half) return (i, blk) => m.v128.load(scaleAt + 16 * i, 4, m.i32.shl(blk.get(), m.i32.const(6)));
   const h = fn.local(binaryen.v128);
-  const splat = (x: number) => m.i32x4.splat(m.i32.const(x));
   return (i, blk) => m.block(null, [
     h.set(m.i32x4.extend_low_i16x8_u(m.v128.load64_zero(scaleAt + 8 * i, 8, m.i32.shl(blk.get(), m.i32.const(5))))),
-    m.v128.or(
-      m.f32x4.mul(m.i32x4.shl(m.v128.and(h.get(), splat(0x7fff)), m.i32.const(13)), m.f32x4.splat(m.f32.const(2 ** 112))),
-      m.i32x4.shl(m.v128.and(h.get(), splat(0x8000)), m.i32.const(16))),
+    widenFiniteHalfs(m, h.get),
   ], binaryen.v128);
 }
 
