@@ -33,6 +33,12 @@ export interface Calibration {
    * undefined (or resolving to undefined) where the driver cannot
    */
   probe?: (g: Graph) => Promise<SwitchedRun | undefined>;
+  /**
+   * the relative L2 error of the model's outputs on every calibration input, against the float
+   * model's, with `g` (a copy of the pass's graph, quantized) built as the artifact is (its QDQ
+   * groups on the int8 kernels); undefined where the driver cannot
+   */
+  verify?: (g: Graph) => Promise<number>;
 }
 
 export type LayerForm = "int8" | "int4" | "w8a8" | "float";

@@ -85,14 +85,19 @@ const COST_SAMPLES = 2;
  * The layers (of those within the threshold on their own) to keep float for the model's output to
  * be within `target` on the calibration inputs (quantize-sensitivity.ts), with each one's cost;
  * undefined where the driver gave no way to run the model (then each layer's own error decides).
+ * `build(float)`: g's copy quantized with those layers float, for the driver's int8 build.
  */
-async function chooseByOutput(g: Graph, cal: Calibration, layers: SwitchedLayer[], target: number, inputs: number) {
+async function chooseByOutput(g: Graph, cal: Calibration, layers: SwitchedLayer[], target: number, inputs: number, build: (float: ReadonlySet<Node>) => Graph | undefined) {
   if (!cal.probe || !layers.length || !(target > 0)) return undefined;
   const switched = switchedGraph(g, layers);
   const run = switched && await cal.probe(switched);
   if (!run) return undefined;
-  const s = await chooseFloatLayers(run, layers, inputs, COST_SAMPLES, target);
-  return { cost: new Map(s.cost.map((c, k) => [layers[k].node, c])), float: new Set([...s.float].map((k) => layers[k].node)), error: s.error };
+  const verify = cal.verify && (async (float: Set<number>) => {
+    const q = build(new Set([...float].map((k) => layers[k].node)));
+    return q ? cal.verify!(q) : Infinity;
+  });
+  const s = await chooseFloatLayers(run, layers, inputs, COST_SAMPLES, target, verify);
+  return { cost: new Map(s.cost.map((c, k) => [layers[k].node, c])), float: new Set([...s.float].map((k) => layers[k].node)), error: s.error, verified: s.verified };
 }
 
 /**
@@ -108,9 +113,7 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
   const cal = calibrationOf(g);
   if (!cal) throw new KilnError("BAD_OPTION", "w8a8 quantization needs calibration inputs (--calibrate DIR, or the calibrate option): its activation ranges come from running the float model on them");
   const opset = g.opset("");
-  const chosen: Chosen[] = [];
   const params = new Map<string, Params>();
-  let float = 0;
   // decisions are recorded in graph order: the layers' errors are measured in batches first
   const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
     const w = g.values.get(n.inputs[1])!.const!;
@@ -138,7 +141,26 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
   const over = layers.filter((l) => l.forms.length > 1 && !(errors.get(l.n)!.error <= threshold));
   for (const [n, e] of await measure(over, 1)) if (e.error < errors.get(n)!.error) errors.set(n, e);
   const passing = layers.filter((l) => l.xp && errors.get(l.n)!.error <= threshold);
-  const byOutput = await chooseByOutput(g, cal, passing.map((l) => ({ node: l.n, x: leftOut(cal, l.n.inputs[0]), deq: errors.get(l.n)!.form.deq })), target, cal.inputs);
+  /** q (g or a copy of it) with the passing layers but `float` quantized: int8 weights, QDQ on their inputs */
+  const quantizeIn = (q: Graph, float: ReadonlySet<Node>) => {
+    const on = passing.filter((l) => !float.has(l.n));
+    for (const { n } of on) {
+      const wq = errors.get(n)!.form;
+      dequantizedWeights(q, { node: q.node(n.name), q: wq.q, scales: wq.scales, axis: wq.axis });
+    }
+    for (const t of new Set(on.map((l) => l.n.inputs[0]))) {
+      insertQdq(q, t, params.get(t)!, on.filter((l) => l.n.inputs[0] === t).map((l) => q.node(l.n.name)));
+    }
+    q.pruneValues();
+  };
+  for (const l of passing) params.set(l.n.inputs[0], l.xp!);
+  const copyQuantized = (float: ReadonlySet<Node>) => {
+    const q = g.copy();
+    if (q) quantizeIn(q, float);
+    return q;
+  };
+  const byOutput = await chooseByOutput(g, cal, passing.map((l) => ({ node: l.n, x: leftOut(cal, l.n.inputs[0]), deq: errors.get(l.n)!.form.deq })), target, cal.inputs, copyQuantized);
+  const float = new Set<Node>();
   for (const { n, xp, reason } of layers) {
     const before = g.values.get(n.inputs[1])!.const!.data.byteLength;
     const measured = errors.get(n), error = measured?.error;
@@ -146,22 +168,19 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
     const cost = outputCost === undefined ? {} : { outputCost };
     if (!measured || !xp || !(measured.error <= threshold) || byOutput?.float.has(n)) {
       const why = reason ?? (measured!.error <= threshold
-        ? `alone it moves the model's output by ${outputCost!.toPrecision(3)}: among the most costly layers kept float for the output to be within ${target} (${byOutput!.error.toPrecision(3)} on the calibration inputs)`
+        ? `alone it moves the model's output by ${outputCost!.toPrecision(3)}: among the most costly layers kept float for the output to be within ${target} (${byOutput!.error.toPrecision(3)} on the calibration inputs${byOutput!.verified ? ", the int8 build's" : ""})`
         : `error ${error!.toPrecision(3)} over the threshold ${threshold}`);
       recordDecision(g, { layer: n.name, op: n.op, form: "float", reason: why, ...error === undefined ? {} : { error, errorOf: "calibration" as const }, ...cost, weightBytes: { before, after: before } });
-      float++;
+      float.add(n);
       continue;
     }
     const wq = measured.form;
-    chosen.push({ node: n, q: wq.q, scales: wq.scales, axis: wq.axis });
-    params.set(n.inputs[0], xp);
     recordDecision(g, { layer: n.name, op: n.op, form: "w8a8", error, errorOf: "calibration", ...cost, weights: wq.axis === undefined ? "per-tensor" : "per-channel",
       weightBytes: { before, after: wq.q.length + wq.scales.byteLength } });
   }
-  for (const c of chosen) dequantizedWeights(g, c);
-  for (const [t, p] of params) insertQdq(g, t, p, chosen.filter((c) => c.node.inputs[0] === t).map((c) => c.node));
-  g.pruneValues();
-  return { quantized: chosen.length, float, qdq: params.size };
+  quantizeIn(g, float);
+  const quantized = passing.filter((l) => !float.has(l.n));
+  return { quantized: quantized.length, float: float.size, qdq: new Set(quantized.map((l) => l.n.inputs[0])).size };
 }
 
 export const quantizeStaticPass: Pass = {
@@ -169,7 +188,7 @@ export const quantizeStaticPass: Pass = {
   description: "static w8a8 quantization: QDQ around Conv/MatMul/Gemm with int8 weights per output channel and activation ranges from calibration, for fuse-qdq to run on int8 kernels; layers over the error threshold stay float",
   options: {
     threshold: { default: 0.05, description: "largest relative L2 error of a layer's output on the calibration inputs for it to be quantized" },
-    target: { default: 0.05, description: "largest relative L2 error of the model's outputs on the calibration inputs: the layers that cost them most stay float until it holds (0: each layer's own error decides)" },
+    target: { default: 0.03, description: "largest relative L2 error of the model's outputs on the calibration inputs (the int8 build's, where the driver can build it): the layers that cost them most stay float until it holds (0: each layer's own error decides)" },
   },
   run: (g, ctx) => quantizeStatic(g, ctx, ctx.options!.threshold as number, ctx.options!.target as number),
 };

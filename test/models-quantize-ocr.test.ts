@@ -4,15 +4,13 @@
 // (models/quantize/ocr-w8a8.ts, which also prints these figures). The models are opset 9 (rec,
 // cls) and 11 (det): below opset 13 the pass still quantizes per output channel.
 //
-// What holds and what does not (docs/QUANTIZATION.md): the classifier's decision and the
-// recognizer's per-step argmax agree with float's on more than 95%; the detector's probability map
-// (default options) and the recognizer's step probabilities (quantizeTarget 0.035: the estimate
-// on calibration inputs left out runs about 1.3x under what unseen lines lose) are within the
-// criterion's 5% (relative L2); the classifier's probabilities not yet (5-6%): a few near-tie lines
-// carry most of it. Activation ranges reach past the calibration inputs' by the most one of them
-// went past the others; layers whose result no int8 layer reads store float, and the layers that
-// cost the output most stay float. The bounds below hold today's figures so that they cannot get
-// worse unnoticed.
+// With the default options (docs/QUANTIZATION.md) each model's output is within the criterion's 5%
+// (relative L2) of float's on 32 held-out inputs, the classifier's decision and the recognizer's
+// per-step argmax are float's on more than 95%. Activation ranges reach past the calibration
+// inputs' by the most one of them went past the others; layers whose result no int8 layer reads
+// store float; and the layers that cost the output most stay float until the int8 build's error on
+// the calibration inputs is within the target (0.03: held-out lines lose up to twice that). The
+// bounds below hold today's figures so that they cannot get worse unnoticed.
 import { describe, expect, it } from "vitest";
 import { ocrAssets } from "../models/ocr.js";
 import { ocrInput, ocrLine } from "../models/ocr-inputs.js";
@@ -27,17 +25,20 @@ const TIMEOUT = 400_000;
 const HOLDOUT = 32;
 
 describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, text-like inputs)", () => {
-  it("direction classifier: nearly every layer int8, the decision float's on at least 95% of 32 held-out lines", async () => {
+  it("direction classifier: within 5% of float (issue 14 criterion 4), the decision float's on at least 95% of 32 held-out lines", async () => {
     const f = await ocrW8a8("ppocr_cls", HOLDOUT);
-    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.9 * f.layers.total);
+    // 37 of 54 today
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.6 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
-    // 0.057 today (31 of 32 decisions equal)
-    expect(f.relL2["softmax_0.tmp_0"]).toBeLessThan(0.065);
-    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.35 * f.weightBytes.artifactFloat);
+    // 0.036 today (32 of 32 decisions equal)
+    expect(f.relL2["softmax_0.tmp_0"]).toBeLessThanOrEqual(0.05);
+    // the int8 build, measured, is within the target on the calibration inputs
+    expect(f.report.accuracy.calibration!.relativeL2Error).toBeLessThanOrEqual(0.03);
+    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.45 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 
-  it("recognizer (quantizeTarget 0.035): within 5% of float (issue 14 criterion 4), the per-step argmax float's on at least 95% of the steps of 32 held-out lines", async () => {
-    const f = await ocrW8a8("ppocr_rec", HOLDOUT, { quantizeTarget: 0.035 });
+  it("recognizer: within 5% of float (issue 14 criterion 4), the per-step argmax float's on at least 95% of the steps of 32 held-out lines", async () => {
+    const f = await ocrW8a8("ppocr_rec", HOLDOUT);
     // 34 of 47 today
     expect(f.layers.quantized).toBeGreaterThanOrEqual(0.7 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.95);
@@ -50,16 +51,17 @@ describe.skipIf(!available)("kiln --quantize w8a8 on PaddleOCR (real weights, te
 
   it("detector: within 5% of float (issue 14 criterion 4), text pixels (over 0.3) float's on 99.9% of 32 held-out pages", async () => {
     const f = await ocrW8a8("ppocr_det", HOLDOUT);
-    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.7 * f.layers.total);
+    // 35 of 64 today
+    expect(f.layers.quantized).toBeGreaterThanOrEqual(0.5 * f.layers.total);
     expect(f.agreement).toBeGreaterThanOrEqual(0.999);
     expect(f.textIoU!).toBeGreaterThanOrEqual(0.99);
     // opset 11: per-tensor weights where they are within the threshold, per channel where not
     const forms = new Set(f.report.layers.filter((l) => l.form === "w8a8").map((l) => l.weights));
     expect([...forms].sort()).toEqual(["per-channel", "per-tensor"]);
-    // 0.046 today
+    // 0.021 today
     expect(Object.values(f.relL2)[0]).toBeLessThanOrEqual(0.05);
-    // 19 of 64 layers float: 0.39 of the float weights
-    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.42 * f.weightBytes.artifactFloat);
+    // 29 of 64 layers float: 0.56 of the float weights
+    expect(f.weightBytes.artifactQuantized).toBeLessThan(0.6 * f.weightBytes.artifactFloat);
   }, TIMEOUT);
 });
 

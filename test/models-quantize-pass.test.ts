@@ -87,18 +87,20 @@ describe("kiln --quantize on the zoo models", () => {
   it("MobileNetV2 w8a8: more accurate than onnxruntime's quantize_static, the layers that cost the class scores most float, smaller weights", async () => {
     const model = buildZooModel("mobilenetv2");
     const r = await quantize(model, { quantize: "w8a8", ...zooCalibration("input", [1, 3, 224, 224]) });
-    // every layer within the threshold on its own; those kept float are kept for the output's target (0.05)
+    // every layer within the threshold on its own; those kept float are kept for the output's target (0.03, the int8 build's error)
     const float = r.q.layers.filter((l) => l.form === "float");
     expect(float.every((l) => l.outputCost !== undefined && /kept float for the output/.test(l.reason ?? "")), JSON.stringify(float)).toBe(true);
-    expect(r.q.quantized).toBeGreaterThanOrEqual(27);
+    // 21 of 53 today (the int8 build within 0.03 on the calibration inputs)
+    expect(r.q.quantized).toBeGreaterThanOrEqual(20);
+    expect(r.q.accuracy.calibration!.relativeL2Error).toBeLessThanOrEqual(0.03);
     const holdout = r.q.accuracy.holdout!;
     expect(holdout.source).toBe("given");
     expect(holdout.top1Agreement).toBe(1);
-    // onnxruntime's quantize_static (per-channel, MinMax, the same calibration inputs): 0.118 on these inputs; kiln 0.066
+    // onnxruntime's quantize_static (per-channel, MinMax, the same calibration inputs): 0.118 on these inputs; kiln 0.024
     const ortLoss = await ortError(model, await quantizedModel("mobilenetv2", "qdq"), TEST_SEEDS.map(feedsFor("input", [1, 3, 224, 224])));
-    expect(holdout.relativeL2Error).toBeLessThanOrEqual(1.25 * ortLoss);
-    // the late layers, most of the weights, stay int8
-    expect(r.q.weightBytes.artifactQuantized).toBeLessThan(0.4 * r.q.weightBytes.artifactFloat);
+    expect(holdout.relativeL2Error).toBeLessThanOrEqual(0.4 * ortLoss);
+    // 0.62 of the float weights today
+    expect(r.q.weightBytes.artifactQuantized).toBeLessThan(0.65 * r.q.weightBytes.artifactFloat);
     await expectDumpAgrees(r.wasm, r.dumped, [101, 102, 103].map(feedsFor("input", [1, 3, 224, 224])));
     const kernels = new Set(r.manifest.layers.map((l) => l.kernel));
     expect([...kernels].filter((k) => k?.startsWith("q")).sort()).toEqual(expect.arrayContaining(["qdepthwise", "qgemm-pointwise"]));
@@ -162,7 +164,8 @@ describe("kiln --quantize w8a8 on seeded light models", () => {
   for (const [name, opset, spread, bound, top1] of CASES) {
     it(`${name} at opset ${opset}: every Conv on int8 (per-${opset < 13 ? "tensor" : "channel"} weights)${top1 ? ", top-1 equal to float's" : ""}`, async () => {
       const { model, input, dims } = await seededLight(name, opset, spread);
-      const r = await quantize(model, { quantize: "w8a8", calibrate: CALIBRATION_SEEDS.map(feedsFor(input, dims)), quantizeEvaluate: TEST_SEEDS.map(feedsFor(input, dims)) });
+      // target 0: each layer's own error decides (no layer kept float for the output's sake), so that every Conv kernel runs int8
+      const r = await quantize(model, { quantize: "w8a8", quantizeTarget: 0, calibrate: CALIBRATION_SEEDS.map(feedsFor(input, dims)), quantizeEvaluate: TEST_SEEDS.map(feedsFor(input, dims)) });
       if (process.env.KILN_QUANT_VERBOSE) console.log(name, JSON.stringify({ ...r.q, layers: r.q.layers.map((l) => [l.layer, l.form, l.error?.toPrecision(2)]) }));
       expect(r.q.layers.filter((l) => l.op === "Conv").every((l) => l.form === "w8a8"), JSON.stringify(r.q.layers.filter((l) => l.form === "float"))).toBe(true);
       if (top1) {

@@ -50,6 +50,43 @@ describe("chooseFloatLayers", () => {
     expect(s.float.size).toBe(COSTS.length);
     expect(s.error).toBe(0);
   });
+
+  // the int8 build loses more than the switched model says (its kernels round where float does
+  // not): here 1.6x each layer's cost
+  const built = (sets: number[][]) => async (float: Set<number>) => {
+    sets.push([...float].sort());
+    return 1.6 * Math.hypot(...COSTS.filter((_, k) => !float.has(k)));
+  };
+
+  it("with the int8 build measured, keeps more layers float until the build is within the target, from the switched model's count up", async () => {
+    const sets: number[][] = [];
+    const s = await chooseFloatLayers(model([]), layers, 8, 2, 0.03, built(sets));
+    // switched: 1 and 3 float (0.0224); built, that is 0.0359: 1, 3 and 4 give 1.6 x 0.0102
+    expect([...s.float].sort()).toEqual([1, 3, 4]);
+    expect(s.verified).toBe(true);
+    expect(s.error).toBeCloseTo(1.6 * Math.hypot(0.01, 0.002), 6);
+    // from the switched model's two up, the most costly first (the switched model is over the
+    // target with every layer quantized, so the build is not measured so)
+    expect(sets).toEqual([[1, 3], [1, 3, 4]]);
+  });
+
+  it("with the int8 build measured, looks no further when the build is within the target with every layer quantized", async () => {
+    const calls: { on: number[]; inputs: number[] }[] = [], sets: number[][] = [];
+    const s = await chooseFloatLayers(model(calls), layers, 4, 2, 0.09, built(sets));
+    expect(s.float.size).toBe(0);
+    expect(s.verified).toBe(true);
+    expect(sets).toEqual([[]]);
+    expect(calls).toHaveLength(1);
+  });
+
+  it("measures the int8 build even where the switched model is within the target", async () => {
+    const sets: number[][] = [];
+    // switched, every layer quantized: 0.0548 (within 0.058); built: 0.0877
+    const s = await chooseFloatLayers(model([]), layers, 4, 2, 0.058, built(sets));
+    // built: without 1, 0.05995 (1.6 x 0.0375) is over; without 1, 3 and 4 within, then without 1 and 3 (0.0359) too
+    expect([...s.float].sort()).toEqual([1, 3]);
+    expect(sets).toEqual([[], [1], [1, 3, 4], [1, 3]]);
+  });
 });
 
 describe("switchedGraph", () => {
