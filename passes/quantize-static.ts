@@ -12,8 +12,9 @@
 // A layer whose output, computed from quantized input and weights, is further than `threshold`
 // (relative L2) from its float output on the calibration inputs stays float.
 // Below opset 13 a per-channel DequantizeLinear (and below 10 any QuantizeLinear) is ahead of the
-// graph's declared opset: kiln runs the nodes the same at every opset, but an ONNX dump of such a
-// graph is one onnxruntime refuses at that opset (PaddleOCR's recognizer and classifier are opset 9).
+// graph's declared opset: kiln runs the nodes the same at every opset, and an ONNX dump writes
+// those as onnxruntime's com.microsoft ops (compiler/onnx/export.ts), which it runs at any opset
+// (PaddleOCR's recognizer and classifier are opset 9).
 import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { addConstant } from "./rewrite.js";

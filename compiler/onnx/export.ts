@@ -2,6 +2,7 @@
 // models in code. Constants become initializers; types and shapes become value_info.
 import { dtype } from "../../runtime/dtypes.js";
 import { FUSED_DOMAIN, type Attr, type Graph, type Node } from "../ir/graph.js";
+import { CONTRIB_DOMAIN, CONTRIB_QDQ } from "../ops/opsets.js";
 import { onnx, type AttributeProto, type GraphProto, type NodeProto, type ValueInfoProto } from "./proto.js";
 
 type FunctionProto = import("onnx-proto").onnx.IFunctionProto;
@@ -69,6 +70,7 @@ const LAYOUT_DOMAIN = "kiln.layout";
  */
 function standardNodes(graph: Graph, n: Node): Node[] {
   if (n.domain === QUANT_LUT_DOMAIN && n.op === "LookupTable") return lookupNodes(n);
+  if (qdqAheadOfOpset(graph, n)) return [{ ...n, domain: CONTRIB_DOMAIN }];
   if (n.domain !== LAYOUT_DOMAIN || n.op !== "DepthwiseConvNhwc") return [n];
   const C = Number(graph.values.get(n.inputs[1])?.shape?.[0]);
   const nchw = `${n.outputs[0]}__nchw_in`, out = `${n.outputs[0]}__nchw_out`;
@@ -81,6 +83,26 @@ function standardNodes(graph: Graph, n: Node): Node[] {
 }
 
 const QUANT_LUT_DOMAIN = "kiln.quant";
+
+/**
+ * A QuantizeLinear/DequantizeLinear the graph's ai.onnx opset does not have: before 10 there is
+ * none, before 13 none per axis. kiln runs them alike at any opset (w8a8 quantizes PaddleOCR's
+ * opset-9 models); a dump writes them as onnxruntime's com.microsoft ops (the same inputs, an
+ * axis) so that it runs there, and kiln reads those back as the standard ops.
+ */
+function qdqAheadOfOpset(graph: Graph, n: Node): boolean {
+  if (n.domain !== "" || !CONTRIB_QDQ.has(n.op)) return false;
+  const opset = graph.opset("");
+  if (opset >= 13) return false;
+  if (opset < 10) return true;
+  const scale = graph.lookup(n.inputs[1])?.shape;
+  return n.attrs.axis !== undefined || (scale !== undefined && scale.length > 0 && scale.some((d) => d !== 1));
+}
+
+/** The domains a graph's exported nodes use beyond its own opsets: com.microsoft, version 1, for Q/DQ ahead of the opset. */
+function usesContrib(nodes: readonly NodeProto[]): boolean {
+  return nodes.some((x) => x.domain === CONTRIB_DOMAIN);
+}
 
 /**
  * kiln.quant LookupTable(x, table) = Gather(table, Cast(x to int32)): an int8 x of -1 reads
@@ -125,7 +147,8 @@ class FunctionTable {
       input: n.inputs.map((_, k) => `in${k}`),
       output: n.outputs.map((_, k) => `out${k}`),
       node: nodes.map((x, k) => ({ ...x, name: `${name}_${k}` })),
-      opsetImport: [...this.graph.opsets].filter(([d]) => d !== FUSED_DOMAIN && d !== LAYOUT_DOMAIN && d !== QUANT_LUT_DOMAIN).map(([domain, version]) => ({ domain, version })),
+      opsetImport: [...this.graph.opsets, ...(usesContrib(nodes) && !this.graph.opsets.has(CONTRIB_DOMAIN) ? [[CONTRIB_DOMAIN, 1] as const] : [])]
+        .filter(([d]) => d !== FUSED_DOMAIN && d !== LAYOUT_DOMAIN && d !== QUANT_LUT_DOMAIN).map(([domain, version]) => ({ domain, version })),
       docString: `kiln fused group: ${n.meta?.fused ?? n.op}`,
     });
     return name;
@@ -160,6 +183,7 @@ export function exportModel(graph: Graph, options: ExportOptions = {}): Uint8Arr
   opsets.delete(LAYOUT_DOMAIN); // their ops are exported as standard ones
   opsets.delete(QUANT_LUT_DOMAIN);
   if (functions.functions.length) opsets.set(FUSED_DOMAIN, 1);
+  if (!opsets.has(CONTRIB_DOMAIN) && (usesContrib(main.node ?? []) || functions.functions.some((f) => usesContrib(f.node ?? [])))) opsets.set(CONTRIB_DOMAIN, 1);
   const model: import("onnx-proto").onnx.IModelProto = {
     irVersion: irVersionFor(graph.opsets.get("") ?? 1),
     producerName: options.producer ?? "kiln",

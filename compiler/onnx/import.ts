@@ -4,7 +4,7 @@ import { dtypeFromOnnx, onnxTypeName } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import type { ModelInfo } from "../../runtime/manifest.js";
 import { Graph, type Attr, type ContainerType, type Dim, type Node, type Value } from "../ir/graph.js";
-import { domainLabel, NEWEST_OPSET } from "../ops/opsets.js";
+import { CONTRIB_DOMAIN, CONTRIB_QDQ, domainLabel, NEWEST_OPSET } from "../ops/opsets.js";
 import { onnx, toNumber, type AttributeProto, type GraphProto, type ModelProto, type TypeProto } from "./proto.js";
 import { decodeTensor, UnsupportedTypeError, type ExternalDataReader } from "./tensor.js";
 
@@ -127,10 +127,13 @@ function importGraph(gp: GraphProto, graph: Graph, options: ImportOptions): void
   graph.outputs = (gp.output ?? []).map((o) => o.name ?? "");
   (gp.node ?? []).forEach((np, i) => {
     const op = np.opType ?? "";
+    const domain = np.domain === "ai.onnx" ? "" : np.domain ?? "";
     const node: Node = {
       name: np.name || `${op}_${i}`,
       op,
-      domain: np.domain === "ai.onnx" ? "" : np.domain ?? "",
+      // onnxruntime's com.microsoft QuantizeLinear/DequantizeLinear (its quantizer's contrib QDQ,
+      // kiln's dumps below ai.onnx opset 13) are the standard ops, which kiln runs at any opset
+      domain: domain === CONTRIB_DOMAIN && CONTRIB_QDQ.has(op) ? "" : domain,
       inputs: [...(np.input ?? [])],
       outputs: [...(np.output ?? [])],
       attrs: {},

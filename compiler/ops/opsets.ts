@@ -8,5 +8,10 @@ export const NEWEST_OPSET: Readonly<Record<string, number>> = {
   "ai.onnx.ml": 5,
 };
 
+/** onnxruntime's contrib operators' domain (MatMulNBits; QuantizeLinear/DequantizeLinear, version 1, with an axis at any ai.onnx opset). */
+export const CONTRIB_DOMAIN = "com.microsoft";
+/** The contrib ops kiln reads as the ai.onnx ops of the same name (compiler/onnx/import.ts) and writes where the graph's ai.onnx opset lacks them (export.ts). */
+export const CONTRIB_QDQ: ReadonlySet<string> = new Set(["QuantizeLinear", "DequantizeLinear"]);
+
 /** The domain as ONNX users write it: "" is ai.onnx. */
 export const domainLabel = (domain: string) => (domain === "" ? "ai.onnx" : domain);

@@ -9,11 +9,12 @@
 //   g_idx    optional, not supported (act-order quantization)
 //   bias     optional float32 [N]
 // Attributes K, N, bits, block_size, accuracy_level (kiln computes in float32, as level 0 does).
+import { CONTRIB_DOMAIN } from "./opsets.js";
 import { OpTable, type ShapeCtx } from "./registry.js";
 
 const ops = new OpTable();
 
-export const NBITS_DOMAIN = "com.microsoft";
+export const NBITS_DOMAIN = CONTRIB_DOMAIN;
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
