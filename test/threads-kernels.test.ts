@@ -71,6 +71,25 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("Conv winograd-f2x2: 2 groups", () => expectSplitAndSame({
     op: "Conv", attrs: { group: { type: "int", value: 2 }, pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([1, 32, 15, 15]), f([48, 16, 3, 3], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },
   }, "winograd-f2x2", "+winograd-f2x2"));
+  it("MatMulInteger qgemm: odd rows, a 13-column tail panel, constant int8 weights (X's rows packed by each thread)", () => expectSplitAndSame({
+    op: "MatMulInteger", opset: 10,
+    inputs: [{ dims: [3, 37, 200], dtype: "uint8" }, { dims: [200, 333], dtype: "int8", constant: true }, { dims: [], dtype: "uint8", data: [131], constant: true }, { dims: [], dtype: "int8", data: [-3], constant: true }],
+  }, "qgemm"));
+  it("MatMulInteger qgemm: batches, both operands computed (each thread packs its panels of B)", () => expectSplitAndSame({
+    op: "MatMulInteger", opset: 10, inputs: [{ dims: [2, 41, 200], dtype: "uint8" }, { dims: [2, 200, 100], dtype: "uint8" }],
+  }, "qgemm"));
+  it("QLinearConv qgemm-pointwise: 2 images, a tail panel of positions, per-channel weights", () => expectSplitAndSame({
+    op: "QLinearConv", opset: 10,
+    inputs: [{ dims: [2, 48, 13, 13], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
+      { dims: [72, 48, 1, 1], dtype: "int8", constant: true }, { dims: [72], lo: 0.001, hi: 0.004, constant: true }, { dims: [72], dtype: "int8", data: new Array(72).fill(0), constant: true },
+      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
+  }, "qgemm-pointwise"));
+  it("QLinearConv qdepthwise: 2 images, stride 2, each thread its own padded plane", () => expectSplitAndSame({
+    op: "QLinearConv", opset: 10, attrs: { group: { type: "int", value: 32 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
+    inputs: [{ dims: [2, 32, 81, 79], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
+      { dims: [32, 1, 3, 3], dtype: "int8", constant: true }, { dims: [32], lo: 0.001, hi: 0.004, constant: true }, { dims: [32], dtype: "int8", data: new Array(32).fill(0), constant: true },
+      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
+  }, "qdepthwise"));
   it("Softmax over rows", () => expectSplitAndSame({ op: "Softmax", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([4, 12, 33, 65])] }, "default"));
   it("LayerNormalization", () => expectSplitAndSame({ op: "LayerNormalization", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([2, 300, 257]), f([257], true), f([257], true)] }, "default"));
   it("Add with broadcasting", () => expectSplitAndSame({ op: "Add", inputs: [f([8, 64, 130]), f([64, 1])] }, "default"));

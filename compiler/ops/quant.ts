@@ -94,6 +94,12 @@ function perChannel(ctx: ShapeCtx, i: number, n: number, what: string): void {
   if (size !== 1 && (t.shape.length !== 1 || size !== n)) ctx.unsupported(`${what} of shape [${t.shape}] (kiln takes a scalar or [${n}])`);
 }
 
+// integer multiply-adds count as two operations, as the float ops' flops do (profiles, and which
+// layers are worth splitting among threads: codegen/threads.ts)
+const count = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
+const matmulOps = (a: readonly number[] | undefined, y: readonly number[] | undefined) => (a?.length && y ? 2 * count(y) * a[a.length - 1] : 0);
+const convOps = (w: readonly number[] | undefined, y: readonly number[] | undefined) => (w?.length && y && w[0] ? (2 * count(y) * count(w)) / w[0] : 0);
+
 ops.define("MatMulInteger", (ctx) => {
   const [a, b] = [ctx.input(0), ctx.input(1)];
   ctx.expectDType(0, BYTES);
@@ -102,7 +108,7 @@ ops.define("MatMulInteger", (ctx) => {
   perChannel(ctx, 2, a.shape.length > 1 ? a.shape[a.shape.length - 2] : 1, "a_zero_point");
   perChannel(ctx, 3, b.shape.length > 1 ? b.shape[b.shape.length - 1] : 1, "b_zero_point");
   return [{ dtype: "int32", shape: out }];
-}, { lastChange: 10 });
+}, { lastChange: 10, flops: (_n, [a], [y]) => matmulOps(a, y) });
 
 ops.define("QLinearMatMul", (ctx) => {
   const [a, b] = [ctx.input(0), ctx.input(3)];
@@ -113,7 +119,7 @@ ops.define("QLinearMatMul", (ctx) => {
   const N = b.shape.length > 1 ? b.shape[b.shape.length - 1] : 1;
   for (const [i, n, what] of [[1, M, "a_scale"], [2, M, "a_zero_point"], [4, N, "b_scale"], [5, N, "b_zero_point"], [6, 1, "y_scale"], [7, 1, "y_zero_point"]] as const) perChannel(ctx, i, n, what);
   return [{ dtype: out, shape: matmulShape(ctx, a.shape, b.shape) }];
-}, { lastChange: 10 });
+}, { lastChange: 10, flops: (_n, [a], [y]) => matmulOps(a, y) });
 
 /** Conv geometry shared by ConvInteger and QLinearConv. */
 function convShape(ctx: ShapeCtx, xi: number, wi: number): number[] {
@@ -135,7 +141,7 @@ ops.define("ConvInteger", (ctx) => {
   perChannel(ctx, 2, 1, "x_zero_point");
   perChannel(ctx, 3, shape[1], "w_zero_point");
   return [{ dtype: "int32", shape }];
-}, { lastChange: 10 });
+}, { lastChange: 10, flops: (_n, [, w], [y]) => convOps(w, y) });
 
 ops.define("QLinearConv", (ctx) => {
   ctx.expectDType(0, BYTES);
@@ -146,6 +152,6 @@ ops.define("QLinearConv", (ctx) => {
   const bias = ctx.optional(8);
   if (bias && (bias.dtype !== "int32" || bias.shape.join() !== String(shape[1]))) ctx.invalid(`bias must be int32 [${shape[1]}], got ${bias.dtype}[${bias.shape}]`);
   return [{ dtype: out, shape }];
-}, { lastChange: 10 });
+}, { lastChange: 10, flops: (_n, [, , , w], [y]) => convOps(w, y) });
 
 export const QUANT_OPS = [...ops.defs, ...NBITS_OPS];

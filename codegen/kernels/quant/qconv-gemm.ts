@@ -183,8 +183,11 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
     ? { addr: x.addr, rs: p.P, base: () => m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(p.C)), m.i32.mul(g.get(), m.i32.const(p.Cg))), m.i32.const(p.P)), signed: q.x.dtype === "int8" }
     : { addr: ctx.scratchAddr + p.colAt, rs: p.P, signed: q.x.dtype === "int8" };
   const store = convStore(fn, q, out, tables, gOff.get);
+  // a pointwise layer's positions are shared among the threads (each packs its panels of the image
+  // into its own scratch); im2col's plane and col are one scratch, written on thread 0 alone
+  const threads = p.pointwise && p.P > QTILE.nr ? ctx.splitAmong() : undefined;
   const gemm = emitQGemm(fn, {
-    M: p.OCg, N: p.P, K: p.K,
+    M: p.OCg, N: p.P, K: p.K, threads,
     a: { kind: "packed", addr: packedW, base: () => m.i32.mul(g.get(), m.i32.const(rowsBytes)) },
     b: { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, bSource, p.K, zp) },
     init: { perRow: (row) => m.i32.load(biasAt, 4, m.i32.add(gOff.get(), m.i32.shl(row(), m.i32.const(2)))) },

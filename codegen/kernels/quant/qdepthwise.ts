@@ -5,8 +5,11 @@
 // splatted weight, widened into two i32x4 accumulators by i32x4.extmul_low/high_i16x8_s. The
 // sums start from the bias and leave through the same store as the GEMM's (requantized, i32, or
 // scaled to float per channel).
+// At threads (one output channel per input channel) the (image, channel) planes are shared among
+// the threads, each widening its channels into its own scratch plane: the same code per channel.
 import binaryen from "binaryen";
-import type { Expr } from "../../fn.js";
+import type { Expr, Local } from "../../fn.js";
+import { threadShare } from "../../threads.js";
 import { elementsOf, perChannel } from "./qlayer.js";
 import { convStore, floatScaleTable, type QConvPlan } from "./qconv-gemm.js";
 import type { KernelCtx, KernelPrep, LazyConstant } from "../kernel.js";
@@ -57,15 +60,18 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   const z = fn.local(binaryen.v128), v = fn.local(binaryen.v128), src = fn.local(binaryen.i32), dst = fn.local(binaryen.i32);
   const oc = fn.local(binaryen.i32), n = fn.local(binaryen.i32), row = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
   const outBytes = q.result.kind === "requant" ? 1 : 4;
+  const threads = OCg === 1 && p.N * p.OC > 1 ? ctx.splitAmong() : undefined;
+  /** this thread's plane: thread 0's at `plane`, thread t's tid * scratchStride past it */
+  const own = (e: Expr): Expr => (threads && threads.scratchStride ? m.i32.add(e, m.i32.mul(threads.tid(), i32(threads.scratchStride))) : e);
 
   // channel c of image n -> the padded plane: rows of W values as i16 (x - zp), 8 at a time
   const W8 = p.W - (p.W % 8);
   const widen = (e: Expr) => (signed ? m.i16x8.extend_low_i8x16_s(e) : m.i16x8.extend_low_i8x16_u(e));
   const toPlane = (c: () => Expr): Expr[] => [
-    m.memory.fill(i32(plane), i32(0), i32(Hp * Wp * 2)),
+    m.memory.fill(own(i32(plane)), i32(0), i32(Hp * Wp * 2)),
     fn.loop(Math.min(p.H, Hp - p.padT), (h) => {
       const rowSrc = m.i32.add(m.i32.add(i32(x.addr), m.i32.mul(m.i32.add(m.i32.mul(n.get(), i32(p.C)), c()), i32(p.H * p.W))), m.i32.mul(h.get(), i32(p.W)));
-      const rowDst = m.i32.add(i32(plane + 2 * (p.padT * Wp + p.padL)), m.i32.mul(h.get(), i32(2 * Wp)));
+      const rowDst = own(m.i32.add(i32(plane + 2 * (p.padT * Wp + p.padL)), m.i32.mul(h.get(), i32(2 * Wp))));
       const code: Expr[] = [src.set(rowSrc), dst.set(rowDst)];
       if (W8 > 0) code.push(fn.loop(W8, (k) => [m.v128.store(0, 2, m.i32.add(dst.get(), m.i32.shl(k.get(), i32(1))),
         m.i16x8.sub(widen(m.v128.load64_zero(0, 1, m.i32.add(src.get(), k.get()))), z.get()))], { step: 8 }));
@@ -80,7 +86,7 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   const evenLanes = [0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29];
   /** B positions of tap (ki, kj) for output row `row`, block starting at position o */
   const tapVector = (ki: number, kj: number, o: () => Expr): Expr => {
-    const at = () => m.i32.add(m.i32.mul(row.get(), i32(2 * p.sh * Wp)), m.i32.mul(o(), i32(2 * p.sw)));
+    const at = () => own(m.i32.add(m.i32.mul(row.get(), i32(2 * p.sh * Wp)), m.i32.mul(o(), i32(2 * p.sw))));
     const off = plane + 2 * (ki * p.dh * Wp + kj * p.dw);
     if (p.sw === 1) return m.v128.load(off, 2, at());
     return m.i8x16.shuffle(m.v128.load(off, 2, at()), m.v128.load(off + 16, 2, at()), evenLanes);
@@ -105,7 +111,7 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   };
   const full = p.OW - (p.OW % B);
   fn.emit(z.set(m.i16x8.splat(zp())));
-  fn.emit(fn.nest([p.N, p.OC], ([img, ch]) => [
+  const channel = (img: Local, ch: Local): Expr[] => [
     n.set(img.get()), oc.set(ch.get()),
     ...(OCg === 1 ? toPlane(() => ch.get()) : [m.if(m.i32.eqz(m.i32.rem_u(ch.get(), i32(OCg))), fn.block(toPlane(() => m.i32.div_u(ch.get(), i32(OCg)))))]),
     ...w.map((l, t) => l.set(m.i16x8.splat(m.i32.load16_s(tapsAt, 2, m.i32.mul(m.i32.add(m.i32.mul(ch.get(), i32(T)), i32(t)), i32(2)))))),
@@ -116,5 +122,11 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
       full > 0 ? fn.loop(full, (o) => block(o.get, B), { step: B }) : m.nop(),
       p.OW % B ? fn.block(block(() => i32(full), p.OW % B)) : m.nop(),
     ], { outline: true }),
-  ], { outline: false }));
+  ];
+  if (threads) {
+    // this thread's (image, channel) items, in order
+    const share = threadShare(m, threads, p.N * p.OC);
+    const img = fn.local(binaryen.i32), ch = fn.local(binaryen.i32);
+    fn.emit(fn.loopDyn(share.lo, share.hi, (k) => [img.set(m.i32.div_u(k.get(), i32(p.OC))), ch.set(m.i32.rem_u(k.get(), i32(p.OC))), ...channel(img, ch)]));
+  } else fn.emit(fn.nest([p.N, p.OC], ([img, ch]) => channel(img, ch), { outline: false }));
 }

@@ -29,7 +29,7 @@ function widen(m: binaryen.Module, v: Expr, high: boolean, signed: boolean): Exp
  * value at a time, and a zero past an odd K. Rows of the last tile past M are left as they are:
  * the product never stores them.
  */
-export function packRowsRuntime(fn: Fn, a: ByteMatrix, K: number, zp: (row: Local) => Expr, t: QTile = QTILE): (rowStart: Local, rows: Expr, to: number) => Expr {
+export function packRowsRuntime(fn: Fn, a: ByteMatrix, K: number, zp: (row: Local) => Expr, t: QTile = QTILE): (rowStart: Local, rows: Expr, to: () => Expr) => Expr {
   const m = fn.m;
   const Kp = evenK(K), K16 = K - (K % 16);
   return (rowStart, rows, to) => {
@@ -39,7 +39,7 @@ export function packRowsRuntime(fn: Fn, a: ByteMatrix, K: number, zp: (row: Loca
       // this row's first word: tile base (r - r % MR) * Kp * 2 bytes, then 4 * (r % MR)
       const tileOff = () => m.i32.add(m.i32.mul(m.i32.sub(r(), m.i32.rem_u(r(), m.i32.const(t.mr))), m.i32.const(Kp * 2)), m.i32.mul(m.i32.rem_u(r(), m.i32.const(t.mr)), m.i32.const(4)));
       const code: Expr[] = [
-        src.set(at(m, a, m.i32.add(m.i32.const(a.addr), m.i32.mul(i.get(), m.i32.const(a.rs))))), dst.set(m.i32.add(m.i32.const(to), tileOff())),
+        src.set(at(m, a, m.i32.add(m.i32.const(a.addr), m.i32.mul(i.get(), m.i32.const(a.rs))))), dst.set(m.i32.add(to(), tileOff())),
         zs.set(zp(i)), z.set(m.i16x8.splat(zs.get())),
       ];
       if (K16 > 0) {
@@ -73,7 +73,7 @@ export function packRowsRuntime(fn: Fn, a: ByteMatrix, K: number, zp: (row: Loca
  * A panel narrower than NR loads its bytes lane by lane (nothing past column N is read); an odd
  * K pairs its last row with zeros.
  */
-export function packColsRuntime(fn: Fn, b: ByteMatrix, K: number, zp: () => Expr, t: QTile = QTILE): (colStart: Expr, cols: number, to: number) => Expr {
+export function packColsRuntime(fn: Fn, b: ByteMatrix, K: number, zp: () => Expr, t: QTile = QTILE): (colStart: Expr, cols: number, to: () => Expr) => Expr {
   const m = fn.m;
   if (t.nr % 8) throw new Error(`qgemm: runtime column packing needs NR a multiple of 8, got ${t.nr}`);
   const groups = t.nr / 8;
@@ -111,7 +111,7 @@ export function packColsRuntime(fn: Fn, b: ByteMatrix, K: number, zp: () => Expr
     return fn.block([
       z.set(m.i16x8.splat(zp())),
       src.set(at(m, b, m.i32.add(m.i32.const(b.addr), colStart))),
-      dst.set(m.i32.const(to)),
+      dst.set(to()),
       fn.loop(steps, () => [...pair(true), src.set(m.i32.add(src.get(), m.i32.const(2 * b.rs))), dst.set(m.i32.add(dst.get(), m.i32.const(4 * t.nr)))]),
       K & 1 ? fn.block(pair(false)) : m.nop(),
     ]);

@@ -13,8 +13,12 @@
 // same code; stores skip the padding. The accumulators start from a per-row or per-column i32
 // vector (the bias in the accumulator's scale) and each finished row of the tile goes to the
 // caller's store (quant/qgemm-store.ts: i32 out, requantized 8-bit, or float).
+// At threads (QGemmSpec.threads) each thread takes a contiguous share of the panels, packing its
+// runtime operands into its own scratch: every element of C is computed by one thread through the
+// same tile code as at one thread, so the bytes are the same.
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
+import { threadShare, type ThreadCtx } from "../../threads.js";
 import { sum } from "../matmul/gemm-tile.js";
 
 export interface QTile {
@@ -51,12 +55,12 @@ export function packedColsBytes(N: number, K: number, t: QTile = QTILE): number 
  */
 export type RowsOperand =
   | { kind: "packed"; addr: number; base?: () => Expr }
-  | { kind: "runtime"; scratch: number; mc: number; pack: (rowStart: Local, rows: Expr, to: number) => Expr };
+  | { kind: "runtime"; scratch: number; mc: number; pack: (rowStart: Local, rows: Expr, to: () => Expr) => Expr };
 
 /** Where the packed B panels are: prepacked (panel p at addr + p * NR * Kp * 2), or packed per panel into `scratch`. */
 export type ColsOperand =
   | { kind: "packed"; addr: number; base?: () => Expr }
-  | { kind: "runtime"; scratch: number; pack: (colStart: Expr, cols: number, to: number) => Expr };
+  | { kind: "runtime"; scratch: number; pack: (colStart: Expr, cols: number, to: () => Expr) => Expr };
 
 /**
  * One finished row of a tile: `acc[v]` holds columns col + 4v .. col + 4v + 3 (only `cols` of the
@@ -82,6 +86,11 @@ export interface QGemmSpec {
   init?: QInit;
   store: QStore;
   tile?: QTile;
+  /**
+   * the threads to share the panels among (a split layer): each thread packs runtime operands
+   * into its own scratch, at scratch + tid * scratchStride
+   */
+  threads?: ThreadCtx;
 }
 
 interface Pool {
@@ -116,26 +125,42 @@ class QEmitter {
     this.Kp = evenK(s.K);
   }
 
-  /** MC blocks of rows (A packed per block when it is a runtime operand) x panels x MR tiles. */
+  /** this thread's copy of the scratch at `addr` (thread 0's, plus tid * scratchStride at threads) */
+  private scratchAt(addr: number): Expr {
+    const th = this.s.threads, m = this.m;
+    return th && th.scratchStride ? m.i32.add(m.i32.const(addr), m.i32.mul(th.tid(), m.i32.const(th.scratchStride))) : m.i32.const(addr);
+  }
+
+  /** MC blocks of rows (A packed per block when it is a runtime operand) x panels (this thread's share) x MR tiles. */
   product(): Expr {
     const { fn, m, s, t } = this;
     const mc = s.a.kind === "runtime" ? s.a.mc : Math.ceil(s.M / t.mr) * t.mr;
     if (mc % t.mr) throw new Error(`qgemm: block of ${mc} rows is not whole tiles of ${t.mr}`);
     const Pfull = Math.floor(s.N / t.nr), tail = s.N % t.nr;
-    return fn.loop(s.M, (ib) => {
+    const th = s.threads;
+    const i32 = binaryen.i32;
+    const lo = fn.local(i32), hi = fn.local(i32);
+    const share = th && threadShare(m, th, Pfull + (tail ? 1 : 0));
+    const gemm = fn.loop(s.M, (ib) => {
       const rows = () => (s.M <= mc ? m.i32.const(s.M) : m.select(m.i32.lt_u(m.i32.add(ib.get(), m.i32.const(mc)), m.i32.const(s.M)), m.i32.const(mc), m.i32.sub(m.i32.const(s.M), ib.get())));
       const end = () => (s.M <= mc ? m.i32.const(s.M) : m.i32.add(ib.get(), rows()));
       const panel = (col: () => Expr, cols: number): Expr[] => [
-        ...(s.b.kind === "runtime" ? [s.b.pack(col(), cols, s.b.scratch)] : []),
+        ...(s.b.kind === "runtime" ? [s.b.pack(col(), cols, () => this.scratchAt((s.b as { scratch: number }).scratch))] : []),
         fn.loopDyn(ib.get(), end(), (i) => this.tile(ib, i, col, cols), t.mr),
       ];
+      const full = (p: Local) => panel(() => m.i32.mul(p.get(), m.i32.const(t.nr)), t.nr);
+      const last = () => fn.block(panel(() => m.i32.const(Pfull * t.nr), tail));
       return [
-        s.a.kind === "runtime" ? s.a.pack(ib, rows(), s.a.scratch) : m.nop(),
+        s.a.kind === "runtime" ? s.a.pack(ib, rows(), () => this.scratchAt((s.a as { scratch: number }).scratch)) : m.nop(),
         // a call per panel: optimized code from the first run's first calls on (Fn.outline)
-        fn.loop(Pfull, (p) => panel(() => m.i32.mul(p.get(), m.i32.const(t.nr)), t.nr), { outline: true }),
-        tail ? fn.block(panel(() => m.i32.const(Pfull * t.nr), tail)) : m.nop(),
+        th ? fn.loopDyn(lo.get(), m.select(m.i32.lt_u(hi.get(), m.i32.const(Pfull)), hi.get(), m.i32.const(Pfull)), (p) => { const body = full(p); return [fn.outline(body) ?? fn.block(body)]; })
+          : fn.loop(Pfull, full, { outline: true }),
+        // the tail panel is the last share's
+        !tail ? m.nop() : th ? m.if(m.i32.eq(hi.get(), m.i32.const(Pfull + 1)), last()) : last(),
       ];
     }, { step: mc });
+    // a thread whose share is empty packs nothing either
+    return share ? fn.block([lo.set(share.lo), hi.set(share.hi), m.if(m.i32.lt_u(lo.get(), hi.get()), gemm)]) : gemm;
   }
 
   /** The MR x NR tile at rows i.. (of the block at ib), columns col().. (cols of them real). */
@@ -144,8 +169,8 @@ class QEmitter {
     const rowBytes = this.Kp * 2;
     const aStart = s.a.kind === "packed"
       ? sum(m, [m.i32.const(s.a.addr), s.a.base?.(), m.i32.mul(i.get(), m.i32.const(rowBytes))])
-      : m.i32.add(m.i32.const(s.a.scratch), m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(rowBytes)));
-    const bStart = s.b.kind === "packed" ? sum(m, [m.i32.const(s.b.addr), s.b.base?.(), m.i32.mul(col(), m.i32.const(rowBytes))]) : m.i32.const(s.b.scratch);
+      : m.i32.add(this.scratchAt(s.a.scratch), m.i32.mul(m.i32.sub(i.get(), ib.get()), m.i32.const(rowBytes)));
+    const bStart = s.b.kind === "packed" ? sum(m, [m.i32.const(s.b.addr), s.b.base?.(), m.i32.mul(col(), m.i32.const(rowBytes))]) : this.scratchAt(s.b.scratch);
     const out: Expr[] = [L.pa.set(aStart), L.pb.set(bStart)];
     // a narrow last panel (N % NR columns) computes only the vectors that hold its columns: the
     // panel keeps its NR-wide layout and the rest is never read (a 7x7 convolution's 49 positions

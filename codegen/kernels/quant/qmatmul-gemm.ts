@@ -115,8 +115,11 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
   } else store = storeInt32(fn, out);
   const rowsSource = { addr: x.addr, rs: K, base: batched ? () => m.i32.mul(b.get(), m.i32.const(M * K)) : undefined, signed: q.x.dtype === "int8" };
   const colsSource = { addr: w.addr, rs: N, base: batched ? () => m.i32.mul(b.get(), m.i32.const(K * N)) : undefined, signed: q.w.dtype === "int8" };
+  // at threads the panels are shared (each thread packs X's rows into its own scratch): a product
+  // of one panel stays on one thread
+  const threads = N > QTILE.nr ? ctx.splitAmong() : undefined;
   const gemm: Expr = emitQGemm(fn, {
-    M, N, K,
+    M, N, K, threads,
     a: { kind: "runtime", scratch: ctx.scratchAddr, mc: p.mc, pack: packRowsRuntime(fn, rowsSource, K, zeroPointOf(ctx, q.x.zp, q.x.dtype)) },
     b: packedW !== undefined ? { kind: "packed", addr: packedW }
       : { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, colsSource, K, zeroPointOf(ctx, q.w.zp, q.w.dtype)) },
