@@ -1,6 +1,6 @@
 // `kiln bench model.onnx --vs ort-web[,ort-node] --threads N [--shape ...] [--runs R] [--warmup W]
 //  [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data DIR]
-//  [--int-range [name=]LO..HI ...] [--seed S] [--simd baseline|relaxed|auto] [--load-runs N] [--json]`:
+//  [--int-range [name=]LO..HI ...] [--seed S] [--simd baseline|relaxed|auto] [--load-runs N] [--atol A] [--rtol R] [--json]`:
 // (and `kiln bench decoder.onnx --generate N [--prompt ids] [--shape ...]`: the greedy loop, per token)
 // kiln against onnxruntime on the same inputs, in one process; each engine's load is the median
 // of N fresh processes (default 3; 0 = one load in this process, bench/loads.ts). Exits 1 when
@@ -9,7 +9,7 @@
 // V8 flag for it is set at run time.
 import * as path from "node:path";
 import { readModelFile } from "../compiler/driver/files.js";
-import { one, all, parseShapeOption, parseShapes, parseSimd, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
+import { one, all, parseShapeOption, parseShapes, parseSimd, parseTolerance, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
 import { runCommand } from "../compiler/driver/cli/main.js";
 import { KilnError } from "../runtime/errors.js";
 import { isWasmBytes } from "../compiler/driver/cli/wasm-file.js";
@@ -84,14 +84,16 @@ export async function cmdBench(args: Args): Promise<number> {
   if (isWasmBytes(bytes)) {
     throw new KilnError("BAD_INPUT", `${file} is a compiled kiln module; kiln bench times kiln against onnxruntime on the ONNX model: give it the .onnx (its kiln-aot row runs the compiled .wasm through the runtime alone); run a .wasm with kiln run ${file} --profile`);
   }
-  const { benchModel, graphInputs } = await import("./harness.js");
+  const { benchModel, graphInputs, BENCH_TOLERANCE } = await import("./harness.js");
+  // how close kiln's outputs must be to the rival's (a quantized model's rounding steps: --atol)
+  const tolerance = parseTolerance(args, BENCH_TOLERANCE);
   const names = graphInputs(bytes).map((i) => i.name);
   for (const n of [...byName.keys(), ...intRanges.keys()]) {
     if (n !== "*" && !names.includes(n)) throw new UsageError(`the model has no input ${JSON.stringify(n)} (inputs: ${names.join(", ")})`);
   }
   const files = await readChosenFiles(byName, one(args, "data"), names);
   const choices = { byName: files, intRanges };
-  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns, choices })
+  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns, choices, tolerance })
     .catch((e) => {
       // an engine that refuses the made-up inputs (a BERT's token_type_ids take 0..1, random integers are 0..9) is told how to give real ones
       const made = graphInputs(bytes).filter((i) => i.dtype && /int/.test(i.dtype) && !files.has(i.name) && !intRanges.has(i.name) && !intRanges.has("*"));
@@ -185,7 +187,7 @@ async function wantRelaxed(simd: "auto" | "baseline" | "relaxed"): Promise<boole
 
 /** The flags of `kiln bench`; any other is a usage error naming these. */
 export const BENCH_FLAGS: CommandSpec = {
-  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape", "data", "int-range", "generate", "prompt"],
+  values: ["vs", "threads", "runs", "warmup", "input", "seed", "simd", "load-runs", "shape", "data", "int-range", "generate", "prompt", "atol", "rtol"],
   booleans: ["json"],
   positionals: [1, 1],
 };

@@ -6,9 +6,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { parseArgs } from "../compiler/driver/cli/args.js";
+import { parseArgs, parseTolerance } from "../compiler/driver/cli/args.js";
 import { BENCH_FLAGS, cmdBench } from "../bench/cli.js";
-import { alternate, benchModel, compareOutputs, contendedNotes, unsteadyNotes, type BenchResult } from "../bench/harness.js";
+import { alternate, BENCH_TOLERANCE, benchModel, compareOutputs, contendedNotes, unsteadyNotes, type BenchResult } from "../bench/harness.js";
 import { median } from "../bench/stats.js";
 import { measureLoads } from "../bench/loads.js";
 import { buildMicrokernel, relaxedSimdAvailable } from "../bench/peak.js";
@@ -120,6 +120,18 @@ describe("kiln bench", () => {
     await expect(cmdBench(parseArgs([modelFile, "--warmup", "1"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--warmup/);
     await expect(cmdBench(parseArgs([modelFile, "--load-runs", "-1"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--load-runs/);
     await expect(cmdBench(parseArgs([modelFile, "--vs", "tfjs"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--vs/);
+  });
+
+  it("--atol/--rtol set how close kiln's outputs must be to the rival's (either alone keeps the other's default); a bad value is a usage error", async () => {
+    const parsed = (argv: string[]) => parseTolerance(parseArgs([modelFile, ...argv], BENCH_FLAGS, "bench"), BENCH_TOLERANCE);
+    expect(parsed([])).toBeUndefined();
+    expect(parsed(["--atol", "0.25"])).toEqual({ atol: 0.25, rtol: BENCH_TOLERANCE.rtol, ints: true });
+    expect(parsed(["--atol", "0.25", "--rtol", "0"])).toEqual({ atol: 0.25, rtol: 0, ints: true });
+    await expect(cmdBench(parseArgs([modelFile, "--atol", "x"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--atol takes a non-negative number, got "x"/);
+    await expect(cmdBench(parseArgs([modelFile, "--rtol", "-1"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--rtol takes a non-negative number/);
+    const { code, out } = await captureBench([modelFile, "--vs", "ort-web", "--runs", "3", "--load-runs", "0", "--atol", "0.25", "--rtol", "0", "--json"]);
+    expect(code).toBe(0);
+    expect(JSON.parse(out).kiln.ok).toBe(true);
   });
 
   it("a compiled .wasm is BAD_INPUT saying to give the ONNX model", async () => {

@@ -101,6 +101,24 @@ export function parseArgs(argv: string[], spec: CommandSpec, command: string): A
   return { positionals, flags };
 }
 
+/**
+ * --atol A / --rtol R (kiln test, kiln bench): every output, integer ones too, within
+ * A + R * |expected|; either alone keeps the other of `defaults`; neither: undefined (the
+ * command's own judgement).
+ */
+export function parseTolerance(args: Args, defaults: { atol: number; rtol: number }): { atol: number; rtol: number; ints: true } | undefined {
+  const num = (flag: string) => {
+    const v = one(args, flag);
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new UsageError(`--${flag} takes a non-negative number, got ${JSON.stringify(v)}`);
+    return x;
+  };
+  const atol = num("atol"), rtol = num("rtol");
+  if (atol === undefined && rtol === undefined) return undefined;
+  return { atol: atol ?? defaults.atol, rtol: rtol ?? defaults.rtol, ints: true };
+}
+
 export function one(args: Args, key: string): string | undefined {
   const v = args.flags.get(key);
   return v ? v[v.length - 1] : undefined;

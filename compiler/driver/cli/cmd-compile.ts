@@ -7,12 +7,12 @@ import { resolveSimd } from "../../../runtime/simd.js";
 import type { OptionValue } from "../../../passes/index.js";
 import type { CaseResult } from "../conformance.js";
 import { readModelFile, readUserFile } from "../files.js";
-import { ONNX_TOLERANCE, type Tolerance } from "../testdata.js";
+import { ONNX_TOLERANCE } from "../testdata.js";
 import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
 import { verifyGraph } from "../../ir/verify.js";
-import { one, parseBudget, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
+import { one, parseBudget, parseSimd, parseThreads, parseTolerance, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, quantizeOptions, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { progressLine } from "./progress-line.js";
@@ -194,23 +194,6 @@ export async function cmdOpt(args: Args): Promise<number> {
   return 0;
 }
 
-/**
- * --atol A / --rtol R for kiln test: every output, integer ones too, within A + R * |expected|
- * (either alone keeps the other's default); neither: each case's own tolerance, integers exactly.
- */
-function parseTolerance(args: Args): Tolerance | undefined {
-  const num = (flag: string) => {
-    const v = one(args, flag);
-    if (v === undefined) return undefined;
-    const x = Number(v);
-    if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new UsageError(`--${flag} takes a non-negative number, got ${JSON.stringify(v)}`);
-    return x;
-  };
-  const atol = num("atol"), rtol = num("rtol");
-  if (atol === undefined && rtol === undefined) return undefined;
-  return { atol: atol ?? ONNX_TOLERANCE.atol, rtol: rtol ?? ONNX_TOLERANCE.rtol, ints: true };
-}
-
 export async function cmdTest(args: Args): Promise<number> {
   const dirs = args.positionals;
   // a folder that is not there is a mistake to report, not a case to leave out silently
@@ -220,7 +203,7 @@ export async function cmdTest(args: Args): Promise<number> {
   }
   const json = args.flags.has("json");
   const line = (r: CaseResult) => `${r.status.padEnd(11)} ${r.name}${r.message ? "  " + r.message.split("\n")[0].slice(0, 200) : ""}`;
-  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args), tolerance: parseTolerance(args) };
+  const options = { level: parseLevel(args), simd: resolveSimd(parseSimd(args, "baseline")), kernels: await parseKernels(args), tolerance: parseTolerance(args, ONNX_TOLERANCE) };
   const { runCases } = await import("../conformance.js");
   const summary = await runCases(dirs, json ? undefined : (r) => console.log(line(r)), options);
   if (json) {
