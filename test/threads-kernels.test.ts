@@ -90,6 +90,16 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
       { dims: [32, 1, 3, 3], dtype: "int8", constant: true }, { dims: [32], lo: 0.001, hi: 0.004, constant: true }, { dims: [32], dtype: "int8", data: new Array(32).fill(0), constant: true },
       { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
   }, "qdepthwise"));
+  it("MatMulNBits panels-nbits: 4 bits, a tail panel, each thread dequantizing its panels into its own scratch", () => expectSplitAndSame({
+    op: "MatMulNBits", domain: "com.microsoft", opset: 1,
+    attrs: { K: { type: "int", value: 256 }, N: { type: "int", value: 150 }, bits: { type: "int", value: 4 }, block_size: { type: "int", value: 32 } },
+    inputs: [f([37, 256]), { dims: [150, 8, 16], dtype: "uint8", constant: true }, { dims: [150 * 8], lo: 0.01, hi: 0.05, constant: true }],
+  }, "panels-nbits"));
+  it("MatMulNBits gemv-nbits: one row, a tail panel", () => expectSplitAndSame({
+    op: "MatMulNBits", domain: "com.microsoft", opset: 1,
+    attrs: { K: { type: "int", value: 1024 }, N: { type: "int", value: 1030 }, bits: { type: "int", value: 4 }, block_size: { type: "int", value: 32 } },
+    inputs: [f([1, 1024]), { dims: [1030, 32, 16], dtype: "uint8", constant: true }, { dims: [1030 * 32], lo: 0.01, hi: 0.05, constant: true }],
+  }, "gemv-nbits"));
   it("Softmax over rows", () => expectSplitAndSame({ op: "Softmax", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([4, 12, 33, 65])] }, "default"));
   it("LayerNormalization", () => expectSplitAndSame({ op: "LayerNormalization", attrs: { axis: { type: "int", value: -1 } }, inputs: [f([2, 300, 257]), f([257], true), f([257], true)] }, "default"));
   it("Add with broadcasting", () => expectSplitAndSame({ op: "Add", inputs: [f([8, 64, 130]), f([64, 1])] }, "default"));

@@ -94,15 +94,15 @@ describe("2 threads give the bytes 1 thread gives", () => {
       it(`quantized ${s.name}.${form}`, async () => {
         const model = await quantizedModel(s.name, form);
         const feeds = { [s.input]: { dtype: "float32", dims: s.shape, data: quantInput(s.shape, 101) } as Tensor };
-        // the int8 GEMMs, depthwise and sums split; MatMulNBits, int8 im2col and Winograd stay on thread 0
-        await expectSameAtTwoThreads(model, feeds, { [s.input]: s.shape }, form === "nbits" ? null : true);
+        // the int8 GEMMs, depthwise and sums and MatMulNBits split; int8 im2col and Winograd stay on thread 0
+        await expectSameAtTwoThreads(model, feeds, { [s.input]: s.shape });
       }, TIMEOUT);
     }
   }
   it("splits the layers of every GEMM-based, Winograd and channels-last depthwise kernel variant", () => {
     // attention's products run as Einsum "packed" (passes/fuse-transposed-matmul.ts): no bench model
     // has a packed-runtime MatMul left; test/threads-kernels.test.ts splits one
-    for (const k of ["packed", "pointwise-gemm", "pointwise-positions", "im2col-gemm", "im2col-positions", "winograd-f4x4", "winograd-f2x2", "nhwc-lanes", "qgemm", "qgemm-pointwise", "qdepthwise", "qadd"]) {
+    for (const k of ["packed", "pointwise-gemm", "pointwise-positions", "im2col-gemm", "im2col-positions", "winograd-f4x4", "winograd-f2x2", "nhwc-lanes", "qgemm", "qgemm-pointwise", "qdepthwise", "qadd", "panels-nbits"]) {
       expect([...splitKernels], k).toContain(k);
     }
   });

@@ -51,6 +51,8 @@ ops.define("MatMulNBits", (ctx) => {
   const { N } = checkNBits(ctx);
   const a = ctx.input(0).shape;
   return [{ dtype: "float32", shape: [...a.slice(0, -1), N] }];
-}, { arity: [3, 6], domain: NBITS_DOMAIN, traits: ["epilogue-anchor"], anchor: { bias: 5, channelAxis: -1, costly: true } });
+}, { arity: [3, 6], domain: NBITS_DOMAIN, traits: ["epilogue-anchor"], anchor: { bias: 5, channelAxis: -1, costly: true },
+  // a multiply-add per weight per row of A: 2 * outputs * K
+  flops: (node, _inputs, [y]) => 2 * size([...(y ?? [])]) * (node.attrs.K?.type === "int" ? (node.attrs.K.value as number) : 0) });
 
 export const NBITS_OPS = ops.defs;

@@ -111,14 +111,15 @@ export interface PackedGemmSpec {
    * with bScratch and no b or packedB: code that writes the KC x NR panel of B for K rows k0 ..
    * k0 + len, columns from p * NR (cols of them) at bScratch, NR floats per row, the columns
    * past cols zero (as far as ceil(cols / 4) vectors): B made on the fly, e.g. dequantized from
-   * 4-bit weights (quant/nbits.ts), never stored whole
+   * 4-bit weights (quant/nbits.ts), never stored whole; at threads into this thread's own copy of
+   * bScratch (+ tid * scratchStride), where the tiles read it
    */
   bPanel?: (k0: Idx, len: number, p: Idx, cols: number) => Expr[];
   /**
    * a threaded layer (docs/THREADS.md): each thread computes its share of C's panels (or of its MR
    * row tiles, whichever splits more evenly), every output element by one thread in the same K
-   * order as one thread does, and packs into its own scratch (scratch and bScratch + tid * stride).
-   * Not with bPanel.
+   * order as one thread does, and packs into its own scratch (scratch and bScratch + tid * stride;
+   * a bPanel writes there too: quant/nbits.ts).
    */
   threads?: ThreadCtx;
   /**
@@ -212,7 +213,6 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   const t: PackedTile = { ...DEFAULT_TILE, ...spec.tile };
   if ([spec.packedB !== undefined, spec.b !== undefined, spec.bPanel !== undefined].filter((x) => x).length !== 1) throw new Error("packed gemm: give exactly one of packedB, b and bPanel");
   if (spec.bPanel && spec.bScratch === undefined) throw new Error("packed gemm: bPanel needs bScratch");
-  if (spec.bPanel && spec.threads) throw new Error("packed gemm: bPanel writes one scratch panel, not one per thread");
   if (t.nr % 4 || t.mc % t.mr) throw new Error(`packed gemm: bad tile ${JSON.stringify(t)}`);
   const { M, N, K } = spec;
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");

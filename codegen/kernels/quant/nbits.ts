@@ -8,6 +8,8 @@
 //                  panel of W^T dequantized into its L1 scratch panel instead of copied.
 // Both compute (q - zp) in integers and scale in float32 as onnxruntime's accuracy level 0 does
 // (the GEMV groups a block's products before scaling: one rounding order among others).
+// At threads both share the 16-column panels (the GEMM as the packed GEMM shares them, each
+// thread dequantizing its panels into its own scratch): the same code per column, the same bytes.
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
@@ -16,6 +18,7 @@ import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
 import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
 import { KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { widenFiniteHalfs } from "../../math/half.js";
+import { threadShare } from "../../threads.js";
 
 const table = new KernelTable();
 
@@ -112,7 +115,7 @@ function layoutOf(w: NBitsWeights) {
  * The panel GEMM's bPanel: rows k0 .. k0 + len (whole blocks, KC a multiple of bs) of panel p
  * dequantized into `to`, 16 floats a row.
  */
-function panelFill(ctx: KernelCtx, w: NBitsWeights, half: boolean, to: number): (k0: Idx, len: number, p: Idx, cols: number) => Expr[] {
+function panelFill(ctx: KernelCtx, w: NBitsWeights, half: boolean, to: () => Expr): (k0: Idx, len: number, p: Idx, cols: number) => Expr[] {
   const { m, fn } = ctx;
   const [qAt, zpAt, scaleAt] = ctx.constantAddrs;
   const scaleOf = scaleReader(fn, half, scaleAt);
@@ -139,7 +142,7 @@ function panelFill(ctx: KernelCtx, w: NBitsWeights, half: boolean, to: number): 
     };
     code.push(
       src.set(m.i32.add(m.i32.add(m.i32.const(qAt), m.i32.mul(idx(m, p, 1), m.i32.const(panelBytes))), m.i32.mul(idx(m, k0, 1), m.i32.const(rowBytes)))),
-      dst.set(m.i32.const(to)),
+      dst.set(to()),
     );
     const full = Math.floor(len / w.bs);
     if (full > 0) code.push(fn.loop(full, (b) => body(b, w.bs)));
@@ -156,11 +159,15 @@ const PANELS = variant<NBitsPlan>({
     const { w, M } = plan;
     const c: RowMajor = { addr: ctx.output(0).addr, rs: w.N };
     const bias = ctx.inputs[5];
+    const m = ctx.m;
+    const threads = ctx.splitAmong();
+    // each thread fills its panels into its own scratch (the GEMM reads them there: scratchOffset)
+    const own = () => (threads?.scratchStride ? m.i32.add(m.i32.const(ctx.scratchAddr), m.i32.mul(threads.tid(), m.i32.const(threads.scratchStride))) : m.i32.const(ctx.scratchAddr));
     ctx.fn.emit(...emitPackedGemm(ctx, {
-      M, N: w.N, K: w.K, c,
+      M, N: w.N, K: w.K, c, threads,
       a: { addr: ctx.input(0).addr, rs: w.K },
       bScratch: ctx.scratchAddr,
-      bPanel: panelFill(ctx, w, plan.half, ctx.scratchAddr),
+      bPanel: panelFill(ctx, w, plan.half, own),
       bias: bias?.addr,
       epilogue: ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c),
       tile: { kc: plan.kc },
@@ -232,6 +239,20 @@ function emitGemv(ctx: KernelCtx, plan: NBitsPlan): void {
   ];
   // the tail panel's padding columns are zero weights, but only cols of them are stored
   const tailCols = w.N - (panels - 1) * NBITS_NR;
+  const threads = panels > 1 ? ctx.splitAmong() : undefined;
+  if (threads) {
+    // this thread's panels, the tail panel the last share's
+    const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32), last = fn.local(binaryen.i32);
+    const share = threadShare(m, threads, panels);
+    const whole = tailCols === NBITS_NR ? panels : panels - 1;
+    fn.emit(lo.set(share.lo), hi.set(share.hi), last.set(m.select(m.i32.lt_u(hi.get(), m.i32.const(whole)), hi.get(), m.i32.const(whole))));
+    fn.emit(fn.loop(M, (r) => [
+      row.set(r.get()),
+      fn.loopDyn(lo.get(), last.get(), (p) => { const body = panel(p, NBITS_NR); return [fn.outline(body) ?? fn.block(body)]; }),
+      tailCols === NBITS_NR ? m.nop() : m.if(m.i32.eq(hi.get(), m.i32.const(panels)), fn.block(panel(constIdx(fn, panels - 1), tailCols))),
+    ]));
+    return;
+  }
   fn.emit(fn.loop(M, (r) => [
     row.set(r.get()),
     tailCols === NBITS_NR ? fn.loop(panels, (p) => panel(p, NBITS_NR), { outline: true })
