@@ -90,6 +90,18 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
       { dims: [32, 1, 3, 3], dtype: "int8", constant: true }, { dims: [32], lo: 0.001, hi: 0.004, constant: true }, { dims: [32], dtype: "int8", data: new Array(32).fill(0), constant: true },
       { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
   }, "qdepthwise"));
+  it("QLinearConv qwinograd: 2 images, an odd channel count, odd output rows (each phase shared, barriers between)", () => expectSplitAndSame({
+    op: "QLinearConv", opset: 10, attrs: { pads: { type: "ints", value: [1, 1, 1, 1] } },
+    inputs: [{ dims: [2, 21, 17, 15], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
+      { dims: [24, 21, 3, 3], dtype: "int8", constant: true }, { dims: [24], lo: 0.001, hi: 0.004, constant: true }, { dims: [24], dtype: "int8", data: new Array(24).fill(0), constant: true },
+      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
+  }, "qwinograd", "+qwinograd"));
+  it("QLinearConv qgemm-im2col: 2 images, 2 groups, stride 2 (col written by channel, a barrier after it and after the product)", () => expectSplitAndSame({
+    op: "QLinearConv", opset: 10, attrs: { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
+    inputs: [{ dims: [2, 22, 41, 39], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
+      { dims: [24, 11, 3, 3], dtype: "int8", constant: true }, { dims: [24], lo: 0.001, hi: 0.004, constant: true }, { dims: [24], dtype: "int8", data: new Array(24).fill(0), constant: true },
+      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
+  }, "qgemm-im2col"));
   it("MatMulNBits panels-nbits: 4 bits, a tail panel, each thread dequantizing its panels into its own scratch", () => expectSplitAndSame({
     op: "MatMulNBits", domain: "com.microsoft", opset: 1,
     attrs: { K: { type: "int", value: 256 }, N: { type: "int", value: 150 }, bits: { type: "int", value: 4 }, block_size: { type: "int", value: 32 } },

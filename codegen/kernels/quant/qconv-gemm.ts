@@ -8,6 +8,7 @@
 import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
+import { threadShare, type ThreadCtx } from "../../threads.js";
 import { align16, emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { float32Bytes, packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
@@ -143,8 +144,11 @@ export function xZeroPoint(ctx: KernelCtx, q: QLayer): () => Expr {
   return () => (q.x.dtype === "int8" ? m.i32.load8_s(t.addr, 1, m.i32.const(0)) : m.i32.load8_u(t.addr, 1, m.i32.const(0)));
 }
 
-/** im2col of image n, group g: the padded plane, then col rows (c, ki, kj) x OH rows of OW bytes. */
-function emitIm2col(fn: Fn, ctx: KernelCtx, p: QConvPlan, n: Local, g: Local, zp: () => Expr): Expr[] {
+/**
+ * im2col of image n, group g: per input channel (this thread's share of them at threads) its
+ * padded plane, then its col rows (c, ki, kj) x OH rows of OW bytes.
+ */
+function emitIm2col(fn: Fn, ctx: KernelCtx, p: QConvPlan, n: Local, g: Local, zp: () => Expr, threads?: ThreadCtx): Expr[] {
   const m = fn.m;
   const x = ctx.input(p.q.x.index);
   const S = ctx.scratchAddr;
@@ -153,20 +157,22 @@ function emitIm2col(fn: Fn, ctx: KernelCtx, p: QConvPlan, n: Local, g: Local, zp
   const add = (...e: Expr[]) => e.reduce((a, b) => m.i32.add(a, b));
   const src = fn.local(binaryen.i32), dst = fn.local(binaryen.i32);
   const rows = Math.min(p.H, p.Hp - p.padT), cols = Math.min(p.W, p.Wp - 32 - p.padL);
-  const planeBytes = p.Cg * p.Hp * p.Wp;
-  return [
-    // the group's channels, padded with the zero point (which the GEMM's packing maps to 0)
-    m.memory.fill(i32(plane), zp(), i32(planeBytes)),
-    cols > 0 ? fn.nest([p.Cg, rows], ([c, h]) => [m.memory.copy(
+  // channel c: its plane padded with the zero point (which the GEMM's packing maps to 0), its rows, its col rows
+  const channel = (c: Local): Expr[] => [
+    m.memory.fill(m.i32.add(i32(plane), m.i32.mul(c.get(), i32(p.Hp * p.Wp))), zp(), i32(p.Hp * p.Wp)),
+    cols > 0 ? fn.loop(rows, (h) => [m.memory.copy(
       add(i32(plane + p.padT * p.Wp + p.padL), m.i32.mul(c.get(), i32(p.Hp * p.Wp)), m.i32.mul(h.get(), i32(p.Wp))),
       add(i32(x.addr), m.i32.mul(n.get(), i32(p.C * p.H * p.W)), m.i32.mul(add(m.i32.mul(g.get(), i32(p.Cg)), c.get()), i32(p.H * p.W)), m.i32.mul(h.get(), i32(p.W))),
       i32(cols))]) : m.nop(),
-    fn.nest([p.Cg, p.kh, p.kw, p.OH], ([c, ki, kj, oh]) => [
+    fn.nest([p.kh, p.kw, p.OH], ([ki, kj, oh]) => [
       src.set(add(i32(plane), m.i32.mul(c.get(), i32(p.Hp * p.Wp)), m.i32.mul(ki.get(), i32(p.dh * p.Wp)), m.i32.mul(oh.get(), i32(p.sh * p.Wp)), m.i32.mul(kj.get(), i32(p.dw)))),
       dst.set(add(i32(col), m.i32.mul(c.get(), i32(p.kh * p.kw * p.P)), m.i32.mul(ki.get(), i32(p.kw * p.P)), m.i32.mul(kj.get(), i32(p.P)), m.i32.mul(oh.get(), i32(p.OW)))),
       ...copyRow(m, dst, src, p.OW, p.sw),
     ]),
   ];
+  if (!threads) return [fn.loop(p.Cg, channel)];
+  const share = threadShare(m, threads, p.Cg);
+  return [fn.loopDyn(share.lo, share.hi, channel), threads.barrier()];
 }
 
 export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
@@ -183,9 +189,10 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
     ? { addr: x.addr, rs: p.P, base: () => m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(p.C)), m.i32.mul(g.get(), m.i32.const(p.Cg))), m.i32.const(p.P)), signed: q.x.dtype === "int8" }
     : { addr: ctx.scratchAddr + p.colAt, rs: p.P, signed: q.x.dtype === "int8" };
   const store = convStore(fn, q, out, tables, gOff.get);
-  // a pointwise layer's positions are shared among the threads (each packs its panels of the image
-  // into its own scratch); im2col's plane and col are one scratch, written on thread 0 alone
-  const threads = p.pointwise && p.P > QTILE.nr ? ctx.splitAmong() : undefined;
+  // the positions are shared among the threads (each packs its panels of the image, or of col,
+  // into its own scratch); im2col's plane and col are one scratch, written by channel, a barrier
+  // after it and after the product (the next image or group writes them again)
+  const threads = p.P > QTILE.nr ? ctx.splitAmong() : undefined;
   const gemm = emitQGemm(fn, {
     M: p.OCg, N: p.P, K: p.K, threads,
     a: { kind: "packed", addr: packedW, base: () => m.i32.mul(g.get(), m.i32.const(rowsBytes)) },
@@ -197,7 +204,8 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
     n.set(img.get()), g.set(grp.get()),
     gOff.set(m.i32.mul(grp.get(), m.i32.const(p.OCg * 4))),
     yBase.set(m.i32.mul(m.i32.add(m.i32.mul(img.get(), m.i32.const(p.OC)), m.i32.mul(grp.get(), m.i32.const(p.OCg))), m.i32.const(p.P * outBytes))),
-    ...(p.pointwise ? [] : emitIm2col(fn, ctx, p, img, grp, zp)),
+    ...(p.pointwise ? [] : emitIm2col(fn, ctx, p, img, grp, zp, threads)),
     gemm,
+    ...(threads && !p.pointwise ? [threads.barrier()] : []),
   ]));
 }

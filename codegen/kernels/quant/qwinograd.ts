@@ -16,8 +16,13 @@
 // i32 M, and the output transform requantizes 4 tiles a vector and stores their 2x2 outputs.
 // Tiles run TWp to a tile row (TW rounded up to a multiple of 4); the spare ones are computed and
 // never stored.
+// At threads each phase is shared, with a barrier after it (the scratch is one, thread 0's): the
+// padded plane by input channel, per chunk the input transform by channel pair, the 16 GEMMs by
+// element, the output transform by output channel. Each value is computed by one thread through
+// the same code as at one thread.
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
+import { threadShare, type ThreadCtx } from "../../threads.js";
 import { derivedFrom, type KernelCtx, type KernelPrep, type LazyConstant } from "../kernel.js";
 import { qwinogradDerive } from "./qwinograd-derive.js";
 import { align16, emitQGemm, evenK, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
@@ -130,21 +135,35 @@ export function emitQWinograd(ctx: KernelCtx, plan: QWinogradPlan): void {
   const n = fn.local(binaryen.i32), th0 = fn.local(binaryen.i32), zs = fn.local(binaryen.i32);
   // the tiles read plane columns up to 2 TWp + 1; the last 16 are the vectors' slack
   const rows = Math.min(p.H, plan.Hp - p.padT), cols = Math.min(p.W, plan.Wp - 16 - p.padL);
-  const copy = cols > 0 && rows > 0 ? fn.nest([p.C, rows], ([c, h]) => [m.memory.copy(
-    m.i32.add(i32(plane + p.padT * plan.Wp + p.padL), m.i32.add(m.i32.mul(c.get(), i32(plan.Hp * plan.Wp)), m.i32.mul(h.get(), i32(plan.Wp)))),
-    m.i32.add(i32(x.addr), m.i32.add(m.i32.mul(n.get(), i32(p.C * p.H * p.W)), m.i32.add(m.i32.mul(c.get(), i32(p.H * p.W)), m.i32.mul(h.get(), i32(p.W))))),
-    i32(cols))]) : m.nop();
+  const threads = ctx.splitAmong();
+  const after = (e: Expr): Expr[] => (threads ? [e, threads.barrier()] : [e]);
+  // channel c's padded plane: the zero point, then the image's rows
+  const channelPlane = (c: Local): Expr[] => [
+    m.memory.fill(m.i32.add(i32(plane), m.i32.mul(c.get(), i32(plan.Hp * plan.Wp))), zs.get(), i32(plan.Hp * plan.Wp)),
+    cols > 0 && rows > 0 ? fn.loop(rows, (h) => [m.memory.copy(
+      m.i32.add(i32(plane + p.padT * plan.Wp + p.padL), m.i32.add(m.i32.mul(c.get(), i32(plan.Hp * plan.Wp)), m.i32.mul(h.get(), i32(plan.Wp)))),
+      m.i32.add(i32(x.addr), m.i32.add(m.i32.mul(n.get(), i32(p.C * p.H * p.W)), m.i32.add(m.i32.mul(c.get(), i32(p.H * p.W)), m.i32.mul(h.get(), i32(p.W))))),
+      i32(cols))]) : m.nop(),
+  ];
   fn.emit(fn.loop(p.N, (img) => [
     n.set(img.get()), zs.set(zp()),
-    m.memory.fill(i32(plane), zs.get(), i32(p.C * plan.Hp * plan.Wp)),
-    copy,
-    fn.loop(plan.TH, (t) => [th0.set(t.get()), inputTransform(fn, plan, th0, zs, p.q.x.dtype === "int8", S), gemms(fn, plan, packedU, S),
-      outputTransform(ctx, plan, n, th0, biasAt, multAt, S)], { step: plan.R }),
+    ...after(shared(fn, threads, p.C, channelPlane)),
+    fn.loop(plan.TH, (t) => [th0.set(t.get()),
+      ...after(inputTransform(fn, plan, th0, zs, p.q.x.dtype === "int8", S, threads)),
+      ...after(gemms(fn, plan, packedU, S, threads)),
+      ...after(outputTransform(ctx, plan, n, th0, biasAt, multAt, S, threads))], { step: plan.R }),
   ]));
 }
 
+/** body(i) for i in 0..trips, or this thread's contiguous share of them (each call outlined) */
+function shared(fn: Fn, threads: ThreadCtx | undefined, trips: number, body: (i: Local) => Expr[], outline = false): Expr {
+  if (!threads) return fn.loop(trips, body, { outline });
+  const share = threadShare(fn.m, threads, trips);
+  return fn.loopDyn(share.lo, share.hi, (i) => { const code = body(i); return outline ? [fn.outline(code) ?? fn.block(code)] : code; });
+}
+
 /** V for channels (pairs of) x the chunk's tiles, in the packed-panel layout of the 16 GEMMs' columns. */
-function inputTransform(fn: Fn, plan: QWinogradPlan, th0: Local, zs: Local, signed: boolean, S: number): Expr {
+function inputTransform(fn: Fn, plan: QWinogradPlan, th0: Local, zs: Local, signed: boolean, S: number, threads?: ThreadCtx): Expr {
   const m = fn.m;
   const p = plan.conv;
   const i32 = (v: number) => m.i32.const(v);
@@ -203,13 +222,19 @@ function inputTransform(fn: Fn, plan: QWinogradPlan, th0: Local, zs: Local, sign
   ];
   const full = p.C >> 1;
   const out: Expr[] = [z4.set(m.i16x8.splat(m.i32.shl(zs.get(), i32(2))))];
-  if (full > 0) out.push(fn.loop(full, (cp) => [fn.nest([plan.R, groups], ([r, g]) => [...at(cp.get(), r, g), ...pairCode(true)])], { outline: true }));
-  if (p.C & 1) out.push(fn.nest([plan.R, groups], ([r, g]) => [...at(i32(full), r, g), ...pairCode(false)]));
+  // channel pairs, the odd last channel as one more (the last share's)
+  const units = full + (p.C & 1);
+  out.push(shared(fn, threads, units, (cp) => {
+    const pair = [fn.nest([plan.R, groups], ([r, g]) => [...at(cp.get(), r, g), ...pairCode(true)])];
+    if (!(p.C & 1)) return pair;
+    const single = fn.nest([plan.R, groups], ([r, g]) => [...at(i32(full), r, g), ...pairCode(false)]);
+    return [m.if(m.i32.lt_u(cp.get(), i32(full)), fn.block(pair), single)];
+  }, true));
   return fn.block(out);
 }
 
 /** M_e = U'_e V_e for the 16 elements: i32, e-major, OC rows of Tc tiles. */
-function gemms(fn: Fn, plan: QWinogradPlan, packedU: number, S: number): Expr {
+function gemms(fn: Fn, plan: QWinogradPlan, packedU: number, S: number, threads?: ThreadCtx): Expr {
   const m = fn.m;
   const p = plan.conv;
   const e = fn.local(binaryen.i32);
@@ -220,11 +245,11 @@ function gemms(fn: Fn, plan: QWinogradPlan, packedU: number, S: number): Expr {
     b: { kind: "packed", addr: S + plan.vAt, base: () => m.i32.mul(e.get(), m.i32.const(vBytes)) },
     store: storeInt32(fn, { addr: S + plan.mAt, rs: plan.Tc, base: () => m.i32.mul(e.get(), m.i32.const(mBytes)) }),
   });
-  return fn.loop(16, (i) => [e.set(i.get()), gemm]);
+  return shared(fn, threads, 16, (i) => [e.set(i.get()), gemm]);
 }
 
 /** Y = A^T M A / 4 + bias, requantized, for the chunk's tiles: 4 tiles (8 output columns, 2 rows) a vector. */
-function outputTransform(ctx: KernelCtx, plan: QWinogradPlan, n: Local, th0: Local, biasAt: number, multAt: number, S: number): Expr {
+function outputTransform(ctx: KernelCtx, plan: QWinogradPlan, n: Local, th0: Local, biasAt: number, multAt: number, S: number, threads?: ThreadCtx): Expr {
   const { m, fn } = ctx;
   const p = plan.conv;
   const q = p.q.result as Extract<typeof p.q.result, { kind: "requant" }>;
@@ -274,12 +299,12 @@ function outputTransform(ctx: KernelCtx, plan: QWinogradPlan, n: Local, th0: Loc
   // with OH odd, the last tile row has one output row
   const lastOdd = p.OH % 2 === 1;
   const isLast = () => m.i32.eq(m.i32.add(th0.get(), i32(plan.R)), i32(plan.TH));
-  return fn.loop(p.OC, (oc) => [
+  return shared(fn, threads, p.OC, (oc) => [
     bias.set(m.i32x4.splat(m.i32.load(biasAt, 4, m.i32.shl(oc.get(), i32(2))))),
     mult.set(m.v128.load32_splat(multAt, 4, m.i32.shl(oc.get(), i32(2)))),
     mBase.set(m.i32.add(i32(S + plan.mAt), m.i32.mul(oc.get(), i32(plan.Tc * 4)))),
     yBase.set(m.i32.add(i32(y.addr), m.i32.add(m.i32.mul(n.get(), i32(p.OC * p.OH * p.OW)), m.i32.mul(oc.get(), i32(p.OH * p.OW))))),
     fn.loopDyn(i32(0), lastOdd ? m.select(isLast(), i32(plan.R - 1), i32(plan.R)) : i32(plan.R), (rr) => [r.set(rr.get()), ...tileRow(true)]),
     lastOdd ? m.if(isLast(), fn.block([r.set(i32(plan.R - 1)), ...tileRow(false)])) : m.nop(),
-  ], { outline: true });
+  ], true);
 }
