@@ -41,6 +41,17 @@ async function expectSplitAndSame(c: OpCase, kernel: string, kernels?: string): 
 
 const f = (dims: number[], constant = false) => ({ dims, constant });
 
+/** QLinearConv of a uint8 image [N, C, ...] and int8 weights [OC, C/group, k, k] per output channel, requantized to uint8 */
+function qlinearConv(x: number[], w: number[], attrs: OpCase["attrs"] = {}): OpCase {
+  const OC = w[0];
+  return {
+    op: "QLinearConv", opset: 10, attrs,
+    inputs: [{ dims: x, dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
+      { dims: w, dtype: "int8", constant: true }, { dims: [OC], lo: 0.001, hi: 0.004, constant: true }, { dims: [OC], dtype: "int8", data: new Array(OC).fill(0), constant: true },
+      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
+  };
+}
+
 describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime's values", () => {
   it("MatMul packed: odd rows, a 13-column tail panel", () => expectSplitAndSame({ op: "MatMul", inputs: [f([3, 37, 200]), f([200, 333], true)] }, "packed"));
   it("MatMul packed: three K blocks, odd M", () => expectSplitAndSame({ op: "MatMul", inputs: [f([65, 900]), f([900, 70], true)] }, "packed"));
@@ -78,30 +89,10 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("MatMulInteger qgemm: batches, both operands computed (each thread packs its panels of B)", () => expectSplitAndSame({
     op: "MatMulInteger", opset: 10, inputs: [{ dims: [2, 41, 200], dtype: "uint8" }, { dims: [2, 200, 100], dtype: "uint8" }],
   }, "qgemm"));
-  it("QLinearConv qgemm-pointwise: 2 images, a tail panel of positions, per-channel weights", () => expectSplitAndSame({
-    op: "QLinearConv", opset: 10,
-    inputs: [{ dims: [2, 48, 13, 13], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
-      { dims: [72, 48, 1, 1], dtype: "int8", constant: true }, { dims: [72], lo: 0.001, hi: 0.004, constant: true }, { dims: [72], dtype: "int8", data: new Array(72).fill(0), constant: true },
-      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
-  }, "qgemm-pointwise"));
-  it("QLinearConv qdepthwise: 2 images, stride 2, each thread its own padded plane", () => expectSplitAndSame({
-    op: "QLinearConv", opset: 10, attrs: { group: { type: "int", value: 32 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
-    inputs: [{ dims: [2, 32, 81, 79], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
-      { dims: [32, 1, 3, 3], dtype: "int8", constant: true }, { dims: [32], lo: 0.001, hi: 0.004, constant: true }, { dims: [32], dtype: "int8", data: new Array(32).fill(0), constant: true },
-      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
-  }, "qdepthwise"));
-  it("QLinearConv qwinograd: 2 images, an odd channel count, odd output rows (each phase shared, barriers between)", () => expectSplitAndSame({
-    op: "QLinearConv", opset: 10, attrs: { pads: { type: "ints", value: [1, 1, 1, 1] } },
-    inputs: [{ dims: [2, 21, 17, 15], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
-      { dims: [24, 21, 3, 3], dtype: "int8", constant: true }, { dims: [24], lo: 0.001, hi: 0.004, constant: true }, { dims: [24], dtype: "int8", data: new Array(24).fill(0), constant: true },
-      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
-  }, "qwinograd", "+qwinograd"));
-  it("QLinearConv qgemm-im2col: 2 images, 2 groups, stride 2 (col written by channel, a barrier after it and after the product)", () => expectSplitAndSame({
-    op: "QLinearConv", opset: 10, attrs: { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
-    inputs: [{ dims: [2, 22, 41, 39], dtype: "uint8" }, { dims: [], data: [0.02], constant: true }, { dims: [], dtype: "uint8", data: [120], constant: true },
-      { dims: [24, 11, 3, 3], dtype: "int8", constant: true }, { dims: [24], lo: 0.001, hi: 0.004, constant: true }, { dims: [24], dtype: "int8", data: new Array(24).fill(0), constant: true },
-      { dims: [], data: [0.05], constant: true }, { dims: [], dtype: "uint8", data: [128], constant: true }],
-  }, "qgemm-im2col"));
+  it("QLinearConv qgemm-pointwise: 2 images, a tail panel of positions, per-channel weights", () => expectSplitAndSame(qlinearConv([2, 48, 13, 13], [72, 48, 1, 1]), "qgemm-pointwise"));
+  it("QLinearConv qdepthwise: 2 images, stride 2, each thread its own padded plane", () => expectSplitAndSame(qlinearConv([2, 32, 81, 79], [32, 1, 3, 3], { group: { type: "int", value: 32 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } }), "qdepthwise"));
+  it("QLinearConv qwinograd: 2 images, an odd channel count, odd output rows (each phase shared, barriers between)", () => expectSplitAndSame(qlinearConv([2, 21, 17, 15], [24, 21, 3, 3], { pads: { type: "ints", value: [1, 1, 1, 1] } }), "qwinograd", "+qwinograd"));
+  it("QLinearConv qgemm-im2col: 2 images, 2 groups, stride 2 (col written by channel, a barrier after it and after the product)", () => expectSplitAndSame(qlinearConv([2, 22, 41, 39], [24, 11, 3, 3], { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } }), "qgemm-im2col"));
   it("MatMulNBits panels-nbits: 4 bits, a tail panel, each thread dequantizing its panels into its own scratch", () => expectSplitAndSame({
     op: "MatMulNBits", domain: "com.microsoft", opset: 1,
     attrs: { K: { type: "int", value: 256 }, N: { type: "int", value: 150 }, bits: { type: "int", value: 4 }, block_size: { type: "int", value: 32 } },
