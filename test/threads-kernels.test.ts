@@ -93,6 +93,9 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("QLinearConv qdepthwise: 2 images, stride 2, each thread its own padded plane", () => expectSplitAndSame(qlinearConv([2, 32, 81, 79], [32, 1, 3, 3], { group: { type: "int", value: 32 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } }), "qdepthwise"));
   it("QLinearConv qwinograd: 2 images, an odd channel count, odd output rows (each phase shared, barriers between)", () => expectSplitAndSame(qlinearConv([2, 21, 17, 15], [24, 21, 3, 3], { pads: { type: "ints", value: [1, 1, 1, 1] } }), "qwinograd", "+qwinograd"));
   it("QLinearConv qgemm-im2col: 2 images, 2 groups, stride 2 (col written by channel, a barrier after it and after the product)", () => expectSplitAndSame(qlinearConv([2, 22, 41, 39], [24, 11, 3, 3], { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } }), "qgemm-im2col"));
+  it("DynamicQuantizeLinear: each thread's range, a barrier, the range of all; scalar tails on the last thread", () => expectSplitAndSame({
+    op: "DynamicQuantizeLinear", opset: 11, outputs: 3, inputs: [{ dims: [5, 127, 105], lo: -3, hi: 5 }],
+  }, "default"));
   it("MatMulNBits panels-nbits: 4 bits, a tail panel, each thread dequantizing its panels into its own scratch", () => expectSplitAndSame({
     op: "MatMulNBits", domain: "com.microsoft", opset: 1,
     attrs: { K: { type: "int", value: 256 }, N: { type: "int", value: 150 }, bits: { type: "int", value: 4 }, block_size: { type: "int", value: 32 } },

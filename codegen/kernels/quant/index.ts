@@ -1,7 +1,8 @@
 // DynamicQuantizeLinear, and the family's other kernel files (QuantizeLinear / DequantizeLinear
 // in linear.ts; the quantized MatMul and Conv in matmul.ts and conv.ts, listed on their own).
 import binaryen from "binaryen";
-import type { Local } from "../../fn.js";
+import type { Expr, Local } from "../../fn.js";
+import { threadShare } from "../../threads.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { KernelTable } from "../kernel.js";
@@ -19,6 +20,10 @@ const table = new KernelTable();
 // quantized to 0 (the truncating conversion's NaN).
 // Both passes over x run 4 lanes at a time (min/max with NaN kept, then x / scale rounded, shifted, saturated by
 // the narrowing instructions), the same arithmetic as the scalar tail.
+// At threads each thread takes its share of the vectors in both passes (the scalar tails on the
+// last thread): its min and max go to its scratch, a barrier, and every thread takes the min and
+// max of all of them. Exact either way (the lanes start at 0 and take only smaller or larger
+// values), so the range, and every byte, is one thread's.
 table.add("DynamicQuantizeLinear", (ctx) => {
   const { m, fn } = ctx;
   const x = ctx.input(0);
@@ -28,42 +33,64 @@ table.add("DynamicQuantizeLinear", (ctx) => {
   const [vlo, vhi, vs, vz] = [fn.local(binaryen.v128), fn.local(binaryen.v128), fn.local(binaryen.v128), fn.local(binaryen.v128)];
   const f32 = x.dtype === "float32";
   const n4 = f32 ? x.size - (x.size % 4) : 0;
+  const n16 = f32 ? x.size - (x.size % 16) : 0;
+  const threads = n16 >= 32 ? ctx.splitAmong() : undefined;
+  const i32 = binaryen.i32;
+  const last = fn.local(i32);
+  /** body over elements 0.. n in steps of `step` (n a multiple of it), or this thread's share of the steps */
+  const steps = (n: number, step: number, body: (i: Local) => Expr[]): Expr => {
+    if (!threads) return fn.loop(n, body, { step });
+    const s = threadShare(m, threads, n / step);
+    return fn.loopDyn(m.i32.mul(s.lo, m.i32.const(step)), m.i32.mul(s.hi, m.i32.const(step)), body, step);
+  };
+  /** the scalar tail's code, on the last thread only at threads */
+  const tail = (code: Expr): Expr => (threads ? m.if(last.get(), code) : code);
+  if (threads) fn.emit(last.set(m.i32.eq(m.i32.add(threads.tid(), m.i32.const(1)), threads.count())));
   const lane = (v: Local, q: number) => m.f32x4.extract_lane(v.get(), q);
   fn.emit(lo.set(S.c(0)), hi.set(S.c(0)));
   if (n4 > 0) {
     // pmin/pmax: one instruction each on x64 (f32x4.min/max about eight), and they skip NaN
     const v = fn.local(binaryen.v128);
     fn.emit(vlo.set(m.f32x4.splat(S.c(0))), vhi.set(m.f32x4.splat(S.c(0))));
-    fn.emit(fn.loop(n4, (i) => [
+    fn.emit(steps(n4, 4, (i) => [
       v.set(m.v128.load(x.addr, 4, m.i32.shl(i.get(), m.i32.const(2)))),
       vlo.set(m.f32x4.pmin(vlo.get(), v.get())), vhi.set(m.f32x4.pmax(vhi.get(), v.get())),
-    ], { step: 4 }));
+    ]));
     fn.emit(lo.set(S.min(S.min(lane(vlo, 0), lane(vlo, 1)), S.min(lane(vlo, 2), lane(vlo, 3)))),
       hi.set(S.max(S.max(lane(vhi, 0), lane(vhi, 1)), S.max(lane(vhi, 2), lane(vhi, 3)))));
   }
-  fn.emit(fn.loop(x.size, (i) => {
+  fn.emit(tail(fn.loop(x.size, (i) => {
     const v = fn.local(binaryen.f32);
     // a NaN compares false: skipped, as in the lanes
     return [v.set(elem(ctx, x, i.get())), lo.set(m.select(S.lt(v.get(), lo.get()), v.get(), lo.get())), hi.set(m.select(S.gt(v.get(), hi.get()), v.get(), hi.get()))];
-  }, { start: n4 }));
+  }, { start: n4 })));
+  if (threads) {
+    // each thread's range at its own scratch; after the barrier, the range of them all
+    const stride = threads.scratchStride, at = (t: Expr) => m.i32.mul(t, m.i32.const(stride));
+    fn.emit(m.f32.store(ctx.scratchAddr, 4, at(threads.tid()), lo.get()), m.f32.store(ctx.scratchAddr + 4, 4, at(threads.tid()), hi.get()), threads.barrier());
+    fn.emit(fn.loopDyn(m.i32.const(0), threads.count(), (t) => [
+      lo.set(S.min(lo.get(), m.f32.load(ctx.scratchAddr, 4, at(t.get())))), hi.set(S.max(hi.get(), m.f32.load(ctx.scratchAddr + 4, 4, at(t.get())))),
+    ]));
+  }
   fn.emit(scale.set(m.select(S.eq(lo.get(), hi.get()), S.c(1), S.div(S.sub(hi.get(), lo.get()), S.c(255)))));
   fn.emit(zp.set(quantize(ctx, "f32", S.div(S.neg(lo.get()), scale.get()), m.i32.const(0), "uint8")));
-  const n16 = f32 ? x.size - (x.size % 16) : 0;
   if (n16 > 0) {
     // x / scale clamped to +-ROUND_BOUND (NaN to the low end: pmax(lo, NaN) is lo, which saturates
     // to 0 as the truncating conversion's NaN does), then rounded and shifted by nearestPlusZp
     const bound = (x: number) => m.f32x4.splat(S.c(x));
     fn.emit(vs.set(m.f32x4.splat(scale.get())), vz.set(roundBias(m, zp.get())));
-    fn.emit(fn.loop(n16, (i) => {
+    fn.emit(steps(n16, 16, (i) => {
       const q = [0, 1, 2, 3].map((k) => nearestPlusZp(m, m.f32x4.pmin(bound(ROUND_BOUND), m.f32x4.pmax(bound(-ROUND_BOUND), m.f32x4.div(
         m.v128.load(x.addr + 16 * k, 4, m.i32.shl(i.get(), m.i32.const(2))), vs.get()))), vz.get()));
       return [m.v128.store(y.addr, 1, i.get(), m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_s(q[0], q[1]), m.i16x8.narrow_i32x4_s(q[2], q[3])))];
-    }, { step: 16 }));
+    }));
   }
-  fn.emit(fn.loop(x.size, (i) => [
-    store(m, "uint8", i.get(), quantize(ctx, "f32", S.div(elem(ctx, x, i.get()), scale.get()), zp.get(), "uint8"), y.addr),
-  ], { start: n16 }));
-  fn.emit(store(m, "float32", m.i32.const(0), scale.get(), yScale.addr), store(m, "uint8", m.i32.const(0), zp.get(), yZp.addr));
-});
+  fn.emit(tail(fn.block([
+    fn.loop(x.size, (i) => [
+      store(m, "uint8", i.get(), quantize(ctx, "f32", S.div(elem(ctx, x, i.get()), scale.get()), zp.get(), "uint8"), y.addr),
+    ], { start: n16 }),
+    store(m, "float32", m.i32.const(0), scale.get(), yScale.addr), store(m, "uint8", m.i32.const(0), zp.get(), yZp.addr),
+  ])));
+}, { prepare: () => ({ scratchBytes: 16 }) });
 
 export const KERNELS = [...LINEAR, ...table.families];
