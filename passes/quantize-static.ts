@@ -93,6 +93,7 @@ async function chooseByOutput(g: Graph, cal: Calibration, layers: SwitchedLayer[
   const switched = switchedGraph(g, layers);
   const run = switched && await cal.probe(switched);
   if (!run) return undefined;
+  // (a graph that cannot be copied was not switched either: build does not fail here)
   const verify = cal.verify && (async (float: Set<number>) => {
     const q = build(new Set([...float].map((k) => layers[k].node)));
     return q ? cal.verify!(q) : Infinity;
@@ -114,7 +115,6 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
   const cal = calibrationOf(g);
   if (!cal) throw new KilnError("BAD_OPTION", "w8a8 quantization needs calibration inputs (--calibrate DIR, or the calibrate option): its activation ranges come from running the float model on them");
   const opset = g.opset("");
-  const params = new Map<string, Params>();
   // decisions are recorded in graph order: the layers' errors are measured in batches first
   const layers = g.topoOrder().filter((x) => isQuantTarget(g, x)).map((n) => {
     const w = g.values.get(n.inputs[1])!.const!;
@@ -142,6 +142,8 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
   const over = layers.filter((l) => l.forms.length > 1 && !(errors.get(l.n)!.error <= threshold));
   for (const [n, e] of await measure(over, 1)) if (e.error < errors.get(n)!.error) errors.set(n, e);
   const passing = layers.filter((l) => l.xp && errors.get(l.n)!.error <= threshold);
+  // the activation parameters of each passing layer's input (every reader of a value has the same)
+  const params = new Map<string, Params>(passing.map((l) => [l.n.inputs[0], l.xp!]));
   /** q (g or a copy of it) with the passing layers but `float` quantized: int8 weights, QDQ on their inputs */
   const quantizeIn = (q: Graph, float: ReadonlySet<Node>) => {
     const on = passing.filter((l) => !float.has(l.n));
@@ -154,7 +156,6 @@ export async function quantizeStatic(g: Graph, ctx: PassContext, threshold: numb
     }
     q.pruneValues();
   };
-  for (const l of passing) params.set(l.n.inputs[0], l.xp!);
   const copyQuantized = (float: ReadonlySet<Node>) => {
     const q = g.copy();
     if (q) quantizeIn(q, float);

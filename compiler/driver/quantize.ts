@@ -22,7 +22,6 @@ import { pipelineFor, runPasses, type OptionValue, type Pass } from "../../passe
 import { attachCalibration, calibrationOf, decisionsOf, ERROR_SAMPLES, type Calibration, type LayerDecision } from "../../passes/quantize-common.js";
 import { ErrorSum } from "../../passes/quantize-math.js";
 import { observedValues, quantizeStaticPass } from "../../passes/quantize-static.js";
-import type { SwitchedRun } from "../../passes/quantize-sensitivity.js";
 import { quantizeWeightsPass } from "../../passes/quantize-weights.js";
 import { evaluateNode } from "./evaluate.js";
 

@@ -137,7 +137,7 @@ class QEmitter {
     const mc = s.a.kind === "runtime" ? s.a.mc : Math.ceil(s.M / t.mr) * t.mr;
     if (mc % t.mr) throw new Error(`qgemm: block of ${mc} rows is not whole tiles of ${t.mr}`);
     const Pfull = Math.floor(s.N / t.nr), tail = s.N % t.nr;
-    const th = s.threads;
+    const { a, b, threads: th } = s;
     const i32 = binaryen.i32;
     const lo = fn.local(i32), hi = fn.local(i32);
     const share = th && threadShare(m, th, Pfull + (tail ? 1 : 0));
@@ -145,13 +145,13 @@ class QEmitter {
       const rows = () => (s.M <= mc ? m.i32.const(s.M) : m.select(m.i32.lt_u(m.i32.add(ib.get(), m.i32.const(mc)), m.i32.const(s.M)), m.i32.const(mc), m.i32.sub(m.i32.const(s.M), ib.get())));
       const end = () => (s.M <= mc ? m.i32.const(s.M) : m.i32.add(ib.get(), rows()));
       const panel = (col: () => Expr, cols: number): Expr[] => [
-        ...(s.b.kind === "runtime" ? [s.b.pack(col(), cols, () => this.scratchAt((s.b as { scratch: number }).scratch))] : []),
+        ...(b.kind === "runtime" ? [b.pack(col(), cols, () => this.scratchAt(b.scratch))] : []),
         fn.loopDyn(ib.get(), end(), (i) => this.tile(ib, i, col, cols), t.mr),
       ];
       const full = (p: Local) => panel(() => m.i32.mul(p.get(), m.i32.const(t.nr)), t.nr);
       const last = () => fn.block(panel(() => m.i32.const(Pfull * t.nr), tail));
       return [
-        s.a.kind === "runtime" ? s.a.pack(ib, rows(), () => this.scratchAt((s.a as { scratch: number }).scratch)) : m.nop(),
+        a.kind === "runtime" ? a.pack(ib, rows(), () => this.scratchAt(a.scratch)) : m.nop(),
         // a call per panel: optimized code from the first run's first calls on (Fn.outline)
         th ? fn.loopDyn(lo.get(), m.select(m.i32.lt_u(hi.get(), m.i32.const(Pfull)), hi.get(), m.i32.const(Pfull)), (p) => { const body = full(p); return [fn.outline(body) ?? fn.block(body)]; })
           : fn.loop(Pfull, full, { outline: true }),
