@@ -44,6 +44,11 @@ export function threadCtx(m: binaryen.Module, max: number, scratchStride: number
   };
 }
 
+/** This thread's copy of the per-thread scratch at `addr` (thread 0's): addr + tid * scratchStride; `addr` itself without threads. */
+export function threadScratch(m: binaryen.Module, t: ThreadCtx | undefined, addr: number): Expr {
+  return t && t.scratchStride ? m.i32.add(m.i32.const(addr), m.i32.mul(t.tid(), m.i32.const(t.scratchStride))) : m.i32.const(addr);
+}
+
 /**
  * This thread's share [lo, hi) of `trips` iterations: contiguous, in order, every iteration in
  * exactly one share (lo = trips * tid / count).

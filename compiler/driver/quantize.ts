@@ -21,7 +21,7 @@ import { simplify } from "../../passes/simplify.js";
 import { pipelineFor, runPasses, type OptionValue, type Pass } from "../../passes/index.js";
 import { attachCalibration, calibrationOf, decisionsOf, ERROR_SAMPLES, type Calibration, type LayerDecision } from "../../passes/quantize-common.js";
 import { ErrorSum } from "../../passes/quantize-math.js";
-import { observedValues, quantizeStaticPass } from "../../passes/quantize-static.js";
+import { DEFAULT_W8A8_TARGET, observedValues, quantizeStaticPass } from "../../passes/quantize-static.js";
 import { quantizeWeightsPass } from "../../passes/quantize-weights.js";
 import { evaluateNode } from "./evaluate.js";
 
@@ -49,12 +49,6 @@ export interface QuantizeOptions {
 
 /** The default thresholds: a layer error 4-bit weights rarely reach, and 8-bit ones never. */
 export const DEFAULT_THRESHOLD: Record<QuantizeMode, number> = { int8: 0.02, int4: 0.12, w8a8: 0.05 };
-/**
- * w8a8's default output target on the calibration inputs: inputs never calibrated on lose more
- * (PaddleOCR's recognizer: 0.033 on its 8 calibration lines, 0.062 on 32 others), so the default
- * keeps a margin under 5% (at 0.03: det 0.021, rec 0.037, cls 0.036 on the 32 others)
- */
-export const DEFAULT_W8A8_TARGET = 0.03;
 
 const sources: OptionRule = {
   takes: "an array of folders, .pb files or feeds objects",

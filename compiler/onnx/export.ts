@@ -99,7 +99,7 @@ function qdqAheadOfOpset(graph: Graph, n: Node): boolean {
   return n.attrs.axis !== undefined || (scale !== undefined && scale.length > 0 && scale.some((d) => d !== 1));
 }
 
-/** The domains a graph's exported nodes use beyond its own opsets: com.microsoft, version 1, for Q/DQ ahead of the opset. */
+/** Whether exported nodes use com.microsoft (Q/DQ ahead of the opset): its import, version 1, is then added. */
 function usesContrib(nodes: readonly NodeProto[]): boolean {
   return nodes.some((x) => x.domain === CONTRIB_DOMAIN);
 }

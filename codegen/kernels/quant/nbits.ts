@@ -18,7 +18,7 @@ import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
 import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
 import { KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { widenFiniteHalfs } from "../../math/half.js";
-import { threadShare } from "../../threads.js";
+import { threadScratch, threadShare } from "../../threads.js";
 
 const table = new KernelTable();
 
@@ -162,7 +162,7 @@ const PANELS = variant<NBitsPlan>({
     const m = ctx.m;
     const threads = ctx.splitAmong();
     // each thread fills its panels into its own scratch (the GEMM reads them there: scratchOffset)
-    const own = () => (threads?.scratchStride ? m.i32.add(m.i32.const(ctx.scratchAddr), m.i32.mul(threads.tid(), m.i32.const(threads.scratchStride))) : m.i32.const(ctx.scratchAddr));
+    const own = () => threadScratch(m, threads, ctx.scratchAddr);
     ctx.fn.emit(...emitPackedGemm(ctx, {
       M, N: w.N, K: w.K, c, threads,
       a: { addr: ctx.input(0).addr, rs: w.K },

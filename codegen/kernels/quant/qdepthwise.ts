@@ -62,7 +62,10 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   const outBytes = q.result.kind === "requant" ? 1 : 4;
   const threads = OCg === 1 && p.N * p.OC > 1 ? ctx.splitAmong() : undefined;
   /** this thread's plane: thread 0's at `plane`, thread t's tid * scratchStride past it */
-  const own = (e: Expr): Expr => (threads && threads.scratchStride ? m.i32.add(e, m.i32.mul(threads.tid(), i32(threads.scratchStride))) : e);
+  // this thread's plane's offset from thread 0's, set once
+  const planeOff = fn.local(binaryen.i32);
+  const own = (e: Expr): Expr => (threads && threads.scratchStride ? m.i32.add(e, planeOff.get()) : e);
+  if (threads && threads.scratchStride) fn.emit(planeOff.set(m.i32.mul(threads.tid(), i32(threads.scratchStride))));
 
   // channel c of image n -> the padded plane: rows of W values as i16 (x - zp), 8 at a time
   const W8 = p.W - (p.W % 8);

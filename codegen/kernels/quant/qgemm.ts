@@ -18,7 +18,7 @@
 // same tile code as at one thread, so the bytes are the same.
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
-import { threadShare, type ThreadCtx } from "../../threads.js";
+import { threadScratch, threadShare, type ThreadCtx } from "../../threads.js";
 import { sum } from "../matmul/gemm-tile.js";
 
 export interface QTile {
@@ -125,10 +125,9 @@ class QEmitter {
     this.Kp = evenK(s.K);
   }
 
-  /** this thread's copy of the scratch at `addr` (thread 0's, plus tid * scratchStride at threads) */
+  /** this thread's copy of the scratch at `addr` */
   private scratchAt(addr: number): Expr {
-    const th = this.s.threads, m = this.m;
-    return th && th.scratchStride ? m.i32.add(m.i32.const(addr), m.i32.mul(th.tid(), m.i32.const(th.scratchStride))) : m.i32.const(addr);
+    return threadScratch(this.m, this.s.threads, addr);
   }
 
   /** MC blocks of rows (A packed per block when it is a runtime operand) x panels (this thread's share) x MR tiles. */
