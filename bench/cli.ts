@@ -93,7 +93,12 @@ export async function cmdBench(args: Args): Promise<number> {
   }
   const files = await readChosenFiles(byName, one(args, "data"), names);
   const choices = { byName: files, intRanges };
-  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes: parseShapes(all(args, "shape")), inputs, seed, relaxed, loadRuns, choices, tolerance })
+  // --shape seq=1..512 gives a dim bounds: kiln compiles once for them and runs the fed shapes
+  // (--shape x=1x128x384) within them, its build pinned there timed beside it (harness.ts bounds)
+  const specs = all(args, "shape"), bounded = specs.filter((s) => /=\d+\.\.\d+$/.test(s));
+  const shapes = parseShapes(specs.filter((s) => !bounded.includes(s)));
+  const bounds = bounded.length ? (parseShapes(bounded) as Record<string, [number, number]>) : undefined;
+  const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes, bounds, inputs, seed, relaxed, loadRuns, choices, tolerance })
     .catch((e) => {
       // an engine that refuses the made-up inputs (a BERT's token_type_ids take 0..1, random integers are 0..9) is told how to give real ones
       const made = graphInputs(bytes).filter((i) => i.dtype && /int/.test(i.dtype) && !files.has(i.name) && !intRanges.has(i.name) && !intRanges.has("*"));

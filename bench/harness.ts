@@ -57,7 +57,7 @@ export interface BenchOptions {
    * dims given bounds (`{ seq: [1, 512] }`): kiln's builds (JIT, relaxed, AOT) are compiled once for
    * them and run the feeds' shapes within them; kiln's build pinned at the feeds' shapes is timed
    * in the same alternation and loaded in the same fresh-process rotation (result "kiln-pinned"):
-   * what symbolic dims cost. One thread only (bounds take no threads yet).
+   * what symbolic dims cost. At threads > 1, kiln's 1-thread build (the scaling) is bounded too.
    */
   bounds?: Bounds;
 }
@@ -251,7 +251,7 @@ export async function benchModel(name: string, bytes: Uint8Array, o: BenchOption
     if (!fresh) await loadTimed(kilnAot(o.threads), await compileAot());
     if (o.relaxed) kilns.push(await loadTimed(kilnJit("relaxed", o.threads, "kiln-relaxed", o.bounds)));
     // at N threads, kiln's 1-thread build beside it in the same alternation: the scaling
-    const single = o.threads > 1 ? [await loadTimed(kilnJit("baseline", 1, "kiln-1t"))] : [];
+    const single = o.threads > 1 ? [await loadTimed(kilnJit("baseline", 1, "kiln-1t", o.bounds))] : [];
     const rivals: Runner[] = [];
     for (const e of rivalEngines) rivals.push(await loadTimed(e));
     // a float16 model's float32 twin takes float32 feeds (the same seeded numbers, not rounded)

@@ -8,10 +8,11 @@
 // alternation when the engine runs it (Node 20: the V8 flag is set at run time, bench/peak.ts);
 // --simd baseline leaves it out.
 //
-// Each row but the bounded one is also run at 2 threads (docs/THREADS.md): `kiln bench --threads 2
-// --vs ort-web` in a child process (onnxruntime-web fixes its thread count once per process), kiln
-// at 1 thread timed beside kiln at 2 in that alternation, quantized and float16 rows with their
-// tolerance (--atol/--rtol); --threads 1 leaves the 2-thread columns out.
+// Each row is also run at 2 threads (docs/THREADS.md): `kiln bench --threads 2 --vs ort-web` in a
+// child process (onnxruntime-web fixes its thread count once per process), kiln at 1 thread timed
+// beside kiln at 2 in that alternation, quantized and float16 rows with their tolerance
+// (--atol/--rtol), the bounded row with its bounds (--shape seq=1..512); --threads 1 leaves the
+// 2-thread columns out.
 //
 //   node dist/bench/run.js [--only name,name] [--runs R] [--out DIR] [--simd auto|baseline] [--threads 1|2]
 //   node dist/bench/run.js --memory-only [--runs R] [--rss-runs N]: only the Memory section (issue 16's
@@ -147,12 +148,13 @@ export function models(): BenchModel[] {
  * The row at `threads` threads: kiln bench in a child process (onnxruntime-web's thread count is
  * fixed once per process), its JSON result; or why it failed.
  */
-function benchThreaded(name: string, bytes: Uint8Array, threads: number, runs: number, shapes?: Record<string, number[]>, intRanges?: Record<string, [number, number]>, tolerance?: Tolerance): BenchResult | { error: string } {
+function benchThreaded(name: string, bytes: Uint8Array, threads: number, runs: number, shapes?: Record<string, number[]>, intRanges?: Record<string, [number, number]>, tolerance?: Tolerance, bounds?: Bounds): BenchResult | { error: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-bench-threads-"));
   try {
     const file = path.join(dir, "model.onnx");
     fs.writeFileSync(file, bytes);
     const shapeArgs = Object.entries(shapes ?? {}).flatMap(([k, d]) => ["--shape", `${k}=${d.join("x")}`])
+      .concat(Object.entries(bounds ?? {}).flatMap(([k, [lo, hi]]) => ["--shape", `${k}=${lo}..${hi}`]))
       .concat(Object.entries(intRanges ?? {}).flatMap(([k, [lo, hi]]) => ["--int-range", `${k}=${lo}..${hi}`]))
       .concat(tolerance ? ["--atol", String(tolerance.atol), "--rtol", String(tolerance.rtol)] : []);
     const r = spawnSync(process.execPath, [path.join(ROOT, "bin/kiln.js"), "bench", file, "--vs", "ort-web", "--threads", String(threads), "--runs", String(runs), "--load-runs", "0", "--json", ...shapeArgs], { encoding: "utf8", maxBuffer: 64 << 20 });
@@ -196,9 +198,8 @@ async function main(argv: string[]): Promise<number> {
       });
       results.push(r);
       for (const n of r.notes ?? []) notes.push(`${m.name}: ${n}`);
-      if (threads > 1 && m.bounds) notes.push(`${m.name}: ${threads} threads left out: bounds take one thread so far`);
-      if (threads > 1 && !m.bounds) {
-        const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes, m.intRanges, m.tolerance);
+      if (threads > 1) {
+        const two = benchThreaded(m.name, await m.bytes(), threads, runs, m.shapes, m.intRanges, m.tolerance, m.bounds);
         if ("error" in two) failed(`${m.name}: not benchmarked at ${threads} threads: ${two.error}`);
         else {
           r.twoThreads = two;

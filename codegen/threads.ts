@@ -51,10 +51,11 @@ export function threadScratch(m: binaryen.Module, t: ThreadCtx | undefined, addr
 
 /**
  * This thread's share [lo, hi) of `trips` iterations: contiguous, in order, every iteration in
- * exactly one share (lo = trips * tid / count).
+ * exactly one share (lo = trips * tid / count). A run-time trip count is a factory: a fresh
+ * expression for each use.
  */
-export function threadShare(m: binaryen.Module, t: ThreadCtx, trips: number | Expr): { lo: Expr; hi: Expr } {
-  const n = () => (typeof trips === "number" ? m.i32.const(trips) : trips);
+export function threadShare(m: binaryen.Module, t: ThreadCtx, trips: number | (() => Expr)): { lo: Expr; hi: Expr } {
+  const n = () => (typeof trips === "number" ? m.i32.const(trips) : trips());
   const at = (k: Expr) => m.i32.div_u(m.i32.mul(n(), k), t.count());
   return { lo: at(t.tid()), hi: at(m.i32.add(t.tid(), m.i32.const(1))) };
 }

@@ -9,6 +9,9 @@ import type { Tensor } from "../compiler/ir/graph.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { buildCase, runOrt, type OpCase } from "./util/ort.js";
 import { splitLayers, type SplitCandidate } from "../codegen/threads.js";
+import { ModelBuilder, int } from "../models/builder.js";
+import { uniform } from "../models/init.js";
+import { exportModel } from "../compiler/onnx/export.js";
 
 // from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
 const { load } = (await import(path.join(path.resolve(import.meta.dirname, ".."), "dist/compiler/driver/api.js"))) as typeof Api;
@@ -152,4 +155,56 @@ describe("which layers split", () => {
     expect(splitLayers([big, small(49152), small(100), big])).toEqual([true, false, false, true]);
     expect(splitLayers([big, small(1000), big])).toEqual([true, false, true]);
   });
+});
+
+describe("bounded (symbolic) layers split at 2 threads: every length the bytes of 1 thread, onnxruntime's values", () => {
+  /** a graph whose every non-constant value has `seq` at the dims its shape marks -1 */
+  function symbolicModel(build: (b: ModelBuilder) => void): Uint8Array {
+    const b = new ModelBuilder(11);
+    build(b);
+    for (const v of b.graph.values.values()) if (v.shape && !v.const) v.shape = v.shape.map((d) => (d === -1 ? "seq" : d));
+    return exportModel(b.graph, { valueInfo: false });
+  }
+
+  async function expectSameAtLengths(bytes: Uint8Array, bound: number, lengths: number[], feedsAt: (seq: number) => Record<string, Tensor>, layers: string[]): Promise<void> {
+    const shapes = { seq: [1, bound] as [number, number] };
+    const one = await load(bytes, { shapes, cache: false, simd: "baseline" });
+    const two = await load(bytes, { shapes, cache: false, simd: "baseline", threads: 2 });
+    try {
+      const split = two.session!.manifest.layers.filter((l) => l.split).map((l) => `${l.op}/${l.kernel}`);
+      for (const l of layers) expect(split, "split layers").toContain(l);
+      for (const seq of lengths) {
+        const feeds = feedsAt(seq);
+        const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+        const [a, b] = [await one.run(plain), await two.run(plain)];
+        const want = await runOrt(bytes, feeds);
+        for (const o of Object.keys(want)) {
+          expect(Buffer.compare(bytesOf(b[o]), bytesOf(a[o])), `seq ${seq} ${o}: 2 threads give the bytes of 1`).toBe(0);
+          expect(compareTensors(b[o] as Tensor, want[o], { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `seq ${seq} ${o}`).toBe("ok");
+        }
+      }
+      expect(two.modulesCompiled).toBe(1);
+    } finally {
+      two.session?.terminate?.();
+    }
+  }
+  const random = (dims: number[], seed: number): Tensor => ({ dtype: "float32", dims, data: Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, (_, i) => Math.sin(i * 0.61 + seed)) });
+
+  it("MatMul packed with run-time rows (odd bound, a 13-column tail panel), then Softmax rows and a broadcast product (rows shared out)", async () => {
+    // [seq, 200] x [200, 333]: at the bound 301, 100K outputs: each layer splits on its own
+    const bytes = symbolicModel((b) => {
+      const x = b.input("x", [-1, 200]), g = b.input("g", [1, 333]);
+      const y = b.node("MatMul", [x, b.weight("w", [200, 333], uniform(-0.2, 0.2))], [-1, 333]);
+      b.output(b.node("Mul", [b.node("Softmax", [y], [-1, 333], { axis: int(-1) }), g], [-1, 333]));
+    });
+    await expectSameAtLengths(bytes, 301, [1, 2, 7, 150, 300, 301], (seq) => ({ x: random([seq, 200], seq), g: random([1, 333], -seq) }), ["MatMul/packed", "Softmax/default", "Mul/default"]);
+  }, 120_000);
+
+  it("attention's products over seq x seq: Q K^T with run-time rows and columns, the softmax of the padded scores by head", async () => {
+    const bytes = symbolicModel((b) => {
+      const q = b.input("q", [4, -1, 24]), kt = b.input("kt", [4, 24, -1]);
+      b.output(b.node("Softmax", [b.node("MatMul", [q, kt], [4, -1, -1])], [4, -1, -1], { axis: int(-1) }));
+    });
+    await expectSameAtLengths(bytes, 130, [1, 3, 17, 64, 129, 130], (seq) => ({ q: random([4, seq, 24], seq), kt: random([4, 24, seq], 2 * seq) }), ["MatMul/packed-runtime", "Softmax/default"]);
+  }, 120_000);
 });

@@ -8,7 +8,6 @@ import * as path from "node:path";
 import type * as Api from "../compiler/driver/api.js";
 import type * as Leak from "../bench/threads-leak.js";
 import type { createSession as CreateSession, Tensor } from "../runtime/session.js";
-import { buildZooModel } from "../models/zoo.js";
 import { LIGHT_MODELS } from "../models/light.js";
 import { calibrateLogits, seedLightModel } from "../models/light-seed.js";
 import { arange, graphInputs } from "../models/testdata.js";
@@ -18,6 +17,8 @@ import { makeInput } from "../compiler/driver/cli/inputs.js";
 import { sileroVad16k, VAD_SHAPES } from "../models/vad.js";
 import { QUANT_SOURCES, quantInput } from "../models/quantize/sources.js";
 import { quantizedModel } from "../models/quantize/refill.js";
+import { buildZooModel, symbolicSeqModel } from "../models/zoo.js";
+import { bertFeeds, generateGreedy, gpt2Reference, GPT2_SHAPES, transformerBytes, type DecoderStep } from "../models/transformers.js";
 
 // from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
 const root = path.resolve(import.meta.dirname, "..");
@@ -106,6 +107,61 @@ describe("2 threads give the bytes 1 thread gives", () => {
       expect([...splitKernels], k).toContain(k);
     }
   });
+});
+
+describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1 thread gives", () => {
+  /**
+   * One bounded module loaded at 1 and 2 threads; `step` runs both on each feed and expects the same
+   * bytes. Its split layers must include `layers` (op/kernel): the kernels with run-time extents
+   * that split.
+   */
+  async function twins(model: Uint8Array, shapes: Record<string, unknown>, layers: string[]): Promise<{ step: DecoderStep; done: () => void }> {
+    const one = await load(model, { cache: false, simd: "baseline", shapes: shapes as never });
+    const two = await load(model, { cache: false, simd: "baseline", shapes: shapes as never, threads: 2 });
+    expect(two.session!.threads).toBe(2);
+    expect(two.session!.manifest.symbols?.length, "a bounded module").toBeGreaterThan(0);
+    const split = new Set(two.session!.manifest.layers.filter((l) => l.split).map((l) => `${l.op}/${l.kernel ?? "default"}`));
+    for (const k of layers) expect([...split], "split layers of a bounded module").toContain(k);
+    let runs = 0;
+    const step: DecoderStep = async (feeds) => {
+      const want = await one.run(feeds), got = await two.run(feeds);
+      for (const [name, w] of Object.entries(want)) {
+        expect(got[name].dims, `output ${name} dims`).toEqual(w.dims);
+        expect(Buffer.compare(bytesOf(got[name]), bytesOf(w)), `run ${runs}, output ${name}: the same bytes at 2 threads`).toBe(0);
+      }
+      runs++;
+      return got;
+    };
+    return { step, done: () => { two.session?.terminate?.(); expect(two.modulesCompiled).toBe(1); } };
+  }
+
+  it("the zoo MiniLM, seq 1..512, run at 1, 7, 128, 301 and 512", async () => {
+    const t = await twins(symbolicSeqModel("minilm"), { seq: [1, 512] }, ["MatMul_Add/packed", "Einsum/packed", "Mul_Softmax/scaled-rows", "LayerNormalization/default"]);
+    try {
+      for (const seq of [1, 7, 128, 301, 512]) {
+        await t.step({ hidden_states: { dtype: "float32", ...makeInput("random", "float32", [1, seq, 384], seq) } as Tensor });
+      }
+    } finally {
+      t.done();
+    }
+  }, TIMEOUT);
+  it("transformers' BERT (symbolic batch and sequence), seq 1..512, run at 1, 9 and 300", async () => {
+    const t = await twins(transformerBytes("bert"), { batch: 1, seq: [1, 512] }, ["MatMul_Add_Gelu/packed", "Einsum/packed", "LayerNormalization/default"]);
+    try {
+      for (const seq of [1, 9, 300]) await t.step(bertFeeds(seq, seq));
+    } finally {
+      t.done();
+    }
+  }, TIMEOUT);
+  it("the GPT-2-style decoder (seq 1..16, past 0..240) generates transformers' 16 tokens, every step the bytes of 1 thread", async () => {
+    const t = await twins(transformerBytes("gpt2"), GPT2_SHAPES, ["Gemm/packed", "MatMul/packed"]);
+    try {
+      const expected = gpt2Reference();
+      expect((await generateGreedy(t.step, expected.prompt, 16)).tokens).toEqual(expected.tokens.slice(0, 16));
+    } finally {
+      t.done();
+    }
+  }, TIMEOUT);
 });
 
 describe("threads option", () => {

@@ -7,7 +7,7 @@ import { dtype, type DTypeName } from "../../runtime/dtypes.js";
 import { broadcastStrides, type Expr, type Local } from "../fn.js";
 import { load, store } from "../memory.js";
 import type { KernelCtx, TensorRef } from "./kernel.js";
-import { splitNest } from "../threads.js";
+import { splitNest, threadShare } from "../threads.js";
 import { prefixDim } from "../symbolic.js";
 
 export interface ElementwiseSpec {
@@ -173,9 +173,12 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   }
   if (rows) {
     // a symbolic leading dim: the outermost loop runs this run's extent (ctx.runtimeExtent), the
-    // rest as compiled; strides are the upper bounds' (the padded layout)
+    // rest as compiled; strides are the upper bounds' (the padded layout). Threads share out that
+    // loop as below (a one-dim loop stays on one thread)
     if (rank === 1) return fn.emit(fn.block([rows.set(rows0!), ...(rtVecEnd ? [rtVecEnd.set(m.i32.and(rows.get(), m.i32.const(~3)))] : []), ...body([])]));
-    return fn.emit(fn.block([rows.set(rows0!), fn.loopDyn(m.i32.const(0), rows.get(), (i) => [fn.nest(outer.slice(1), (rest) => body([i, ...rest]))])]));
+    const threads = ctx.splitAmong();
+    const share = threads ? threadShare(m, threads, rows.get) : { lo: m.i32.const(0), hi: rows.get() };
+    return fn.emit(fn.block([rows.set(rows0!), fn.loopDyn(share.lo, share.hi, (i) => [fn.nest(outer.slice(1), (rest) => body([i, ...rest]))])]));
   }
   // threads: the outermost of the outer dims shared out (each element by one thread, through the
   // same vector or scalar path as on one thread); a one-dim loop stays on one thread

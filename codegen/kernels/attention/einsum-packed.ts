@@ -127,12 +127,13 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
   if (labels && found.has(labels.n) && !found.has(labels.m)) found.get(labels.n)!();
   const sym = labels ? { rows: found.get(labels.m), kSteps: found.get(labels.k), cols: found.has(labels.m) ? found.get(labels.n) : undefined } : {};
   const tile = tileOf(ctx, p);
-  const symbolic = Boolean(sym.rows || sym.kSteps);
-  const threads = symbolic ? undefined : ctx.splitAmong();
   // enough matrices (attention's heads) for every thread to take whole ones: no thread shares a
-  // small matrix (a 128x128 head split in two scaled worse than not at all)
+  // small matrix (a 128x128 head split in two scaled worse than not at all); a run-time K splits
+  // only so (the product's own split is by whole K blocks)
   const matrices = p.batch.reduce((n, l) => n * l.size, 1);
-  const byMatrix = threads !== undefined && (matrices % threads.max === 0 || matrices >= 4 * threads.max);
+  const wholeMatrices = ctx.threads !== undefined && (matrices % ctx.threads.max === 0 || matrices >= 4 * ctx.threads.max);
+  const threads = sym.kSteps && !wholeMatrices ? undefined : ctx.splitAmong();
+  const byMatrix = threads !== undefined && wholeMatrices;
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const view = (addr: number, rs: number, cs: number, at: Local): RowMajor => ({ addr, rs, cs, base: () => at.get() });
   const product = emitPackedGemm(ctx, {

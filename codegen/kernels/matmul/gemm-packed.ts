@@ -133,7 +133,7 @@ export interface PackedGemmSpec {
    * layout's: strides and scratch are M's). Whole MR tiles up to it; with M a multiple of MR, the
    * last tile of a run's rows reaches into the padding rows of A and C (C's rows past the run's
    * may change), else its tail (each possible tail length compiled, one chosen at run time). Not
-   * with threads or packedA.
+   * with packedA; with threads, split by panels.
    */
   rows?: () => Expr;
   /**
@@ -218,7 +218,7 @@ export function emitPackedGemm(ctx: { fn: Fn }, spec: PackedGemmSpec): Expr[] {
   if ((spec.c.cs ?? 1) !== 1 && spec.epilogue) throw new Error("packed gemm: a transposed C takes laneEpilogue, not epilogue");
   if ((spec.b?.cs ?? 1) !== 1 && spec.bScratch === undefined) throw new Error("packed gemm: B in place must be row-major (a column stride needs bScratch)");
   if (M === 0 || N === 0) return [];
-  if (spec.rows && (spec.threads || spec.packedA !== undefined)) throw new Error("packed gemm: a run-time row count takes neither threads nor a packed A");
+  if (spec.rows && spec.packedA !== undefined) throw new Error("packed gemm: a run-time row count takes no packed A");
   if (spec.kSteps && (K > t.kc || spec.bPanel || spec.packedA !== undefined || spec.scratch !== undefined || spec.threads)) throw new Error("packed gemm: a run-time K takes one K block, and no bPanel, packed A, A scratch or threads");
   const V = t.nr / 4;
   const v128 = binaryen.v128, i32 = binaryen.i32;
@@ -297,16 +297,26 @@ class Emitter {
     const whole = M % t.mr === 0;
     const down = (x: () => Expr) => m.i32.sub(x(), m.i32.rem_u(x(), m.i32.const(t.mr)));
     const code: Expr[] = [rows.set(rowsOf()), full.set(down(whole ? () => m.i32.add(rows.get(), m.i32.const(t.mr - 1)) : () => rows.get()))];
-    // a symbolic N: the whole panels to run, and whether the tail panel holds some of this run's columns
-    const colsOf = this.s.cols;
-    const panels = colsOf && fn.local(binaryen.i32), tailOn = colsOf && fn.local(binaryen.i32);
+    // the panels to run: those holding this run's columns (a symbolic N: whole panels, and whether
+    // the tail panel holds some), of which this thread's share (threads: the tail panel counted
+    // last): whole panels [lo, panels), and the tail panel when tailOn
+    const colsOf = this.s.cols, th = this.s.threads;
+    const ranged = colsOf !== undefined || th !== undefined;
+    const lo = th && fn.local(binaryen.i32), panels = ranged ? fn.local(binaryen.i32) : undefined, tailOn = ranged ? fn.local(binaryen.i32) : undefined;
     if (colsOf) {
       const c = fn.local(binaryen.i32);
       code.push(c.set(colsOf()), panels!.set(m.i32.div_u(m.i32.add(c.get(), m.i32.const(t.nr - 1)), m.i32.const(t.nr))),
         panels!.set(m.select(m.i32.lt_u(panels!.get(), m.i32.const(Pfull)), panels!.get(), m.i32.const(Pfull))),
-        tailOn!.set(m.i32.gt_u(c.get(), m.i32.const(Pfull * t.nr))));
+        tailOn!.set(tailCols ? m.i32.gt_u(c.get(), m.i32.const(Pfull * t.nr)) : m.i32.const(0)));
+    } else if (ranged) code.push(panels!.set(m.i32.const(Pfull)), tailOn!.set(m.i32.const(tailCols ? 1 : 0)));
+    if (th) {
+      const units = fn.local(binaryen.i32), hi = fn.local(binaryen.i32);
+      const share = threadShare(m, th, units.get);
+      code.push(units.set(m.i32.add(panels!.get(), tailOn!.get())), lo!.set(share.lo), hi.set(share.hi),
+        tailOn!.set(m.i32.and(tailOn!.get(), m.i32.eq(hi.get(), units.get()))),
+        panels!.set(m.select(m.i32.lt_u(hi.get(), panels!.get()), hi.get(), panels!.get())));
     }
-    const cols = panels && { panels, tailOn: tailOn! };
+    const cols = panels && { lo, panels, tailOn: tailOn! };
     code.push(fn.loopDyn(m.i32.const(0), full.get(), (ib) => {
       const end = () => {
         const capped = () => m.i32.add(ib.get(), m.i32.const(t.mc));
@@ -316,7 +326,7 @@ class Emitter {
     }, t.mc));
     const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
     for (let r = 1; r < t.mr && r <= M && !whole; r++) {
-      const each = (f: (p: Local) => Expr[]) => (panels ? fn.loopDyn(m.i32.const(0), panels.get(), f) : fn.loop(Pfull, f));
+      const each = (f: (p: Local) => Expr[]) => (panels ? fn.loopDyn(lo ? lo.get() : m.i32.const(0), panels.get(), f) : fn.loop(Pfull, f));
       const tail = tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop();
       code.push(m.if(m.i32.eq(m.i32.sub(rows.get(), full.get()), m.i32.const(r)), fn.block([
         each((p) => [...own(p, t.nr), ...this.tile(kb, full, p, r, t.nr)]),
@@ -327,7 +337,7 @@ class Emitter {
   }
 
   /** The MR tiles of rows ib..end() (an MC block) over every panel, A packed first where it pays. */
-  private rowBlock(kb: KBlock, ib: Local, end: () => Expr, cols?: { panels: Local; tailOn: Local }): Expr[] {
+  private rowBlock(kb: KBlock, ib: Local, end: () => Expr, cols?: { lo?: Local; panels: Local; tailOn: Local }): Expr[] {
     const { fn, m, t } = this;
     const { M, N } = this.s;
     const Pfull = Math.floor(N / t.nr);
@@ -340,10 +350,10 @@ class Emitter {
       fn.loopDyn(ib.get(), end(), (i) => this.tile(kb, i, p, t.mr, cols, av, panel), t.mr),
     ];
     if (cols) {
-      // a symbolic N: the panels holding this run's columns (each a call, as below)
+      // a symbolic N or threads: the panels [lo, panels) (each a call, as below)
       return [
         pack ? this.packA(kb, ib, end) : m.nop(),
-        fn.loopDyn(m.i32.const(0), cols.panels.get(), (p) => {
+        fn.loopDyn(cols.lo ? cols.lo.get() : m.i32.const(0), cols.panels.get(), (p) => {
           const body = rows(p, t.nr);
           const call = fn.outline(body);
           return call === undefined ? body : [call];

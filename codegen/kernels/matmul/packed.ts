@@ -154,7 +154,7 @@ function emitRuntimeMatmul(ctx: KernelCtx, shape: RuntimeShape): void {
       b: { addr: ctx.input(1).addr, rs: N, base: () => base.b.get() },
       bScratch: ctx.scratchAddr,
       bias: ctx.epilogue?.bias?.addr,
-      threads: sym.rows || sym.kSteps ? undefined : ctx.splitAmong(),
+      threads: sym.kSteps ? undefined : ctx.splitAmong(),
       epilogue: ctx.epilogue && packedEpilogue(fn, ctx.epilogue, c),
       ...sym,
       ...(tile ? { tile } : {}),
@@ -174,7 +174,7 @@ function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, 
     a: { addr: ctx.input(0).addr, rs: K },
     ...(shape.inPlace ? { b: { addr: ctx.input(1).addr, rs: N } } : { packedB: ctx.constantAddrs[0] }),
     epilogue,
-    threads: rows ? undefined : ctx.splitAmong(),
+    threads: ctx.splitAmong(),
     // a single row (M=1, a fully connected layer at batch 1) reads each B element once: memory-
     // bound, so each panel is read in one sequential sweep instead of per K block
     tile: M < DEFAULT_TILE.mr ? { kc: Math.max(1, K) } : undefined,

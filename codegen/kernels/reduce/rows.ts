@@ -8,7 +8,7 @@
 //   "across": the innermost kept axis is contiguous -> four kept positions at once, each lane
 //             its own statistic (reductions over outer axes), scalar tail;
 //   "scalar": anything else, and every non-float32 dtype.
-import { splitNest } from "../../threads.js";
+import { splitNest, threadShare, type ThreadCtx } from "../../threads.js";
 import binaryen from "binaryen";
 import { dtype, sizeOf, type DTypeName } from "../../../runtime/dtypes.js";
 import type { Expr, Local } from "../../fn.js";
@@ -114,11 +114,18 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   const K = varying ? pickPadded(false) : pick(false);
   const R = varying ? pickPadded(true) : pick(true);
   const Krt = varying ? pickPadded(false).rt : [], Rrt = varying ? pickPadded(true).rt : [];
-  const nestRt = (dims: number[], rts: (RtDim | undefined)[], body: (idx: Local[]) => Expr[]): Expr => {
+  // with threads: dim 0 shared out (its extent this run's where it varies)
+  const nestRt = (dims: number[], rts: (RtDim | undefined)[], body: (idx: Local[]) => Expr[], threads?: ThreadCtx): Expr => {
     const idx: Local[] = [];
-    const build = (k: number): Expr[] => (k === dims.length ? body(idx) : [rts[k]
-      ? fn.loopDyn(m.i32.const(0), rts[k]!(), (i) => (idx[k] = i, build(k + 1)))
-      : fn.loop(dims[k], (i) => (idx[k] = i, build(k + 1)))]);
+    const build = (k: number): Expr[] => {
+      if (k === dims.length) return body(idx);
+      const next = (i: Local) => (idx[k] = i, build(k + 1));
+      if (k === 0 && threads) {
+        const share = threadShare(m, threads, rts[0] ?? dims[0]);
+        return [fn.loopDyn(share.lo, share.hi, next)];
+      }
+      return [rts[k] ? fn.loopDyn(m.i32.const(0), rts[k]!(), next) : fn.loop(dims[k], next)];
+    };
     return dims.some((d) => d === 0) ? m.nop() : fn.block(build(0));
   };
   const rowEnd = varying ? Rrt[R.dims.length - 1] : undefined;
@@ -270,15 +277,23 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   // dim shared out; the threads meet after the pass, since a kernel's next pass may read another
   // partition of the statistics (GroupNormalization: per group, then per channel)
   const outer = mode !== "across" ? K.dims.length : kLast;
-  if (varying) return fn.emit(nestRt(K.dims, Krt, (idx) => at(idx, S1)));
+  if (varying) {
+    const threads = K.dims.length > 0 ? ctx.splitAmong() : undefined;
+    fn.emit(nestRt(K.dims, Krt, (idx) => at(idx, S1), threads));
+    if (threads) fn.emit(threads.barrier());
+    return;
+  }
   const rows = prefixRows;
   if (rows) {
-    // a symbolic leading kept dim: its run-time extent for the outermost kept loop (one thread)
+    // a symbolic leading kept dim: its run-time extent for the outermost kept loop, shared out
+    // among threads as above (a single vector row stays on one thread)
     const n = fn.local(binaryen.i32), vecEnd = fn.local(binaryen.i32);
     fn.emit(n.set(rows));
-    if (mode !== "across") fn.emit(fn.loopDyn(m.i32.const(0), n.get(), (i) => [fn.nest(K.dims.slice(1), (idx) => at([i, ...idx], S1))]));
+    const shared = mode !== "across" || kLast > 0 ? ctx.splitAmong() : undefined;
+    const share = shared ? threadShare(m, shared, n.get) : { lo: m.i32.const(0), hi: n.get() };
+    if (mode !== "across") fn.emit(fn.loopDyn(share.lo, share.hi, (i) => [fn.nest(K.dims.slice(1), (idx) => at([i, ...idx], S1))]));
     else if (kLast > 0) {
-      fn.emit(fn.loopDyn(m.i32.const(0), n.get(), (i) => [fn.nest(K.dims.slice(1, kLast), (idx) => [
+      fn.emit(fn.loopDyn(share.lo, share.hi, (i) => [fn.nest(K.dims.slice(1, kLast), (idx) => [
         fn.loop(K.dims[kLast] - (K.dims[kLast] % 4), (j) => at([i, ...idx, j], V!), { step: 4 }),
         fn.loop(K.dims[kLast], (j) => at([i, ...idx, j], S1), { start: K.dims[kLast] - (K.dims[kLast] % 4) }),
       ])]));
@@ -287,6 +302,7 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
       fn.emit(fn.loopDyn(m.i32.const(0), vecEnd.get(), (i) => at([i], V!), 4));
       fn.emit(fn.loopDyn(vecEnd.get(), n.get(), (i) => at([i], S1)));
     }
+    if (shared) fn.emit(shared.barrier());
     return;
   }
   const threads = outer > 0 ? ctx.splitAmong() : undefined;
