@@ -78,6 +78,7 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
     op: "Conv", attrs: { strides: { type: "ints", value: [2] }, pads: { type: "ints", value: [1, 1] } }, inputs: [f([2, 32, 301]), f([48, 32, 3], true), f([48], true)],
   }, "im2col-gemm"));
   it("Conv pointwise-gemm: 2 images", () => expectSplitAndSame({ op: "Conv", inputs: [f([2, 64, 13, 10]), f([80, 64, 1, 1], true), f([80], true)] }, "pointwise-gemm"));
+  it("Conv pointwise-gemm grouped: 2 images, 3 groups (ShuffleNet's 1x1)", () => expectSplitAndSame({ op: "Conv", attrs: { group: { type: "int", value: 3 } }, inputs: [f([2, 120, 20, 19]), f([60, 40, 1, 1], true), f([60], true)] }, "pointwise-gemm"));
   it("Conv pointwise-positions", () => expectSplitAndSame({ op: "Conv", inputs: [f([1, 128, 7, 7]), f([200, 128, 1, 1], true)] }, "pointwise-positions"));
   it("Conv winograd-f4x4: 2 images, partial tiles", () => expectSplitAndSame({
     op: "Conv", attrs: { pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([2, 32, 18, 21]), f([40, 32, 3, 3], true), f([40], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },

@@ -90,6 +90,22 @@ describe("Conv vs onnxruntime", () => {
     await expectMatchesOrt({ op: "Conv", tolerance: tol, inputs: [{ dims: [2, 7, 5, 3] }, { dims: [9, 7, 1, 1], constant: true }, { dims: [9] }] });
     await expectMatchesOrt({ op: "Conv", attrs: { group: int(3) }, tolerance: tol, inputs: [{ dims: [2, 6, 5, 7] }, { dims: [12, 2, 1, 1], constant: true }, { dims: [12] }] });
   });
+  it("grouped 1x1 as the packed GEMM per group (ShuffleNet's): prepacked groups of whole row tiles, odd groups read in place, a fused Relu", async () => {
+    const cases: { x: number[]; w: number[]; group: number }[] = [
+      { x: [1, 240, 28, 28], w: [240, 80, 1, 1], group: 3 }, // ShuffleNet's stage 2
+      { x: [2, 12, 5, 7], w: [18, 4, 1, 1], group: 3 },
+      { x: [1, 10, 9, 9], w: [25, 2, 1, 1], group: 5 }, // 5 output channels a group: not whole tiles of 2
+    ];
+    for (const c of cases) {
+      const attrs = { group: int(c.group) };
+      const inputs = [{ dims: c.x }, { dims: c.w, constant: true }, { dims: [c.w[0]], constant: true }];
+      expect((await kernelsFor("Conv", inputs, attrs)).chosen, `[${c.x}] * [${c.w}] group ${c.group}`).toBe("pointwise-gemm");
+      await expectMatchesOrt({ op: "Conv", attrs, tolerance: tol, inputs });
+      await expectConvReluMatches(c.x, c.w, `group=${c.group}`);
+    }
+    // weights computed at run time (no prepacking) and a group's rows of W read in place
+    await expectMatchesOrt({ op: "Conv", attrs: { group: int(4) }, tolerance: tol, inputs: [{ dims: [1, 16, 6, 6] }, { dims: [20, 4, 1, 1] }] });
+  });
   it("1-D as the im2col GEMM (Whisper's audio stem: k3 pad 1 at stride 1 and 2), strides, groups, runtime weights, few positions", async () => {
     const cases: { x: number[]; w: number[]; attrs: Record<string, Attr>; constant: boolean; bias: boolean }[] = [
       { x: [1, 20, 97], w: [16, 20, 3], attrs: { pads: ints([1, 1]) }, constant: true, bias: true },

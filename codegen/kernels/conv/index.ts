@@ -6,8 +6,8 @@
 //   im2col-positions    the im2col GEMM over positions, for few of them (conv/small.ts)
 //   im2col-gemm         the im2col GEMM for strided or wider windows, grouped layers, stems
 //   pointwise-positions 1x1 as the GEMM over few positions, transposed
-//   pointwise-gemm      1x1 as the packed GEMM over the image in place
-//   grouped-gemm        1x1 of any group count and dtype: the generic GEMM per image and group
+//   pointwise-gemm      1x1 as the packed GEMM over the image in place, per group
+//   grouped-gemm        1x1 of any group count and dtype (float64, int32, tiny layers): the generic GEMM per image and group
 //   depthwise-rows      depthwise float32 with hoisted weights along rows (conv/depthwise.ts)
 //   direct              any Conv: border and interior runs (conv/direct.ts)
 import binaryen from "binaryen";

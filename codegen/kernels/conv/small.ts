@@ -268,24 +268,29 @@ function positionsGemm(ctx: KernelCtx, g: { M: number; P: number; K: number; n: 
   });
 }
 
-interface Pointwise { N: number; M: number; P: number; K: number; positions: boolean; prepackA: boolean }
+interface Pointwise { N: number; M: number; P: number; K: number; G: number; positions: boolean; prepackA: boolean }
 
 /**
- * A single-group float32 pointwise (1x1, stride 1, no pads) layer: the GEMM's sizes, over
- * positions or over output channels. Unless forced, tiny layers (M < 4, P < 16) are left to the
- * generic GEMM, and only few positions take the positions form.
+ * A float32 pointwise (1x1, stride 1, no pads) layer: the GEMM's sizes per group (M output and K
+ * input channels of each), over positions (one group only) or over output channels. Unless
+ * forced, tiny layers (M < 4, P < 16) are left to the generic GEMM, and only few positions take
+ * the positions form.
  */
 function pointwiseShape(ctx: LayerCtx, positions: boolean, forced: boolean): Pointwise | undefined {
-  const win = floatWindow(ctx);
+  const win = floatWindow(ctx, { groups: true });
   if (!win || !isPointwise(win)) return undefined;
   const x = ctx.input(0), y = ctx.output(0);
-  const [N, C] = x.dims, M = y.dims[1], P = x.dims.slice(2).reduce((a, b) => a * b, 1);
+  const G = ctx.attrs.int("group", 1);
+  const [N, C] = x.dims, P = x.dims.slice(2).reduce((a, b) => a * b, 1);
+  if (C % G || y.dims[1] % G) return undefined;
+  const M = y.dims[1] / G, K = C / G;
   // with B's panels copied to scratch, small images win too (7x7x320->1280: 36 vs 25 GFLOPS for
   // the generic GEMM; 4x4x512->512: 42 vs 26)
   // no input channels (K = 0): the generic path writes the bias alone
-  if (C === 0 || (!forced && (M < 4 || P < 16))) return undefined;
-  if (positions && (!constantWeights(ctx) || (!forced && !fewPositions(M, P)))) return undefined;
-  return { N, M, P, K: C, positions, prepackA: !positions && constantWeights(ctx) };
+  if (K === 0 || (!forced && (M < 4 || P < 16))) return undefined;
+  if (positions && (G !== 1 || !constantWeights(ctx) || (!forced && !fewPositions(M, P)))) return undefined;
+  // groups pack one after another, found through A's group base: whole MR tiles only (as im2col's)
+  return { N, M, P, K, G, positions, prepackA: !positions && constantWeights(ctx) && (G === 1 || M % DEFAULT_TILE.mr === 0) };
 }
 
 const pointwise = (name: string, positions: boolean) => variant<Pointwise>({
@@ -304,19 +309,22 @@ export const POINTWISE_POSITIONS = pointwise("pointwise-positions", true);
 export const POINTWISE_GEMM = pointwise("pointwise-gemm", false);
 
 function emitPointwise(ctx: KernelCtx, pw: Pointwise): void {
-  const { N, M, P, K } = pw;
+  const { N, M, P, K, G } = pw;
   const { m, fn } = ctx;
-  const n = fn.local(binaryen.i32);
+  const n = fn.local(binaryen.i32), grp = fn.local(binaryen.i32);
   const sc = pointwiseScratch(pw);
   const at = (off: number | undefined) => (ctx.scratchAddr >= 0 && off !== undefined ? ctx.scratchAddr + off : undefined);
-  const image = () => m.i32.mul(n.get(), m.i32.const(K * P * 4));
-  // threads: every scratch use here is the thread's own (the GEMM's packing), no phase to wait for
+  // image n's input channels of group grp: K rows of P
+  const image = () => m.i32.mul(n.get(), m.i32.const(G * K * P * 4));
+  const rows = G === 1 ? image : () => m.i32.add(image(), m.i32.mul(grp.get(), m.i32.const(K * P * 4)));
+  // threads: every scratch use here is the thread's own (the GEMM's packing), no phase to wait
+  // for; each group's GEMM split as one layer's, its rows of Y written by no other group
   const threads = ctx.splitAmong();
   const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt), threads }) : channelGemm(ctx, {
-    M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: image },
+    M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: rows }, group: G > 1 ? { count: G, index: grp } : undefined,
     aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined, threads,
   });
-  fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm]));
+  fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...(G === 1 ? gemm : [fn.loop(G, (g) => [grp.set(g.get()), ...gemm])])]));
 }
 
 /**
