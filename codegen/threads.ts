@@ -60,6 +60,15 @@ export function threadShare(m: binaryen.Module, t: ThreadCtx, trips: number | ((
   return { lo: at(t.tid()), hi: at(m.i32.add(t.tid(), m.i32.const(1))) };
 }
 
+/** This thread's share of `vectors` 4-element vectors, as element indices [lo, hi) (multiples of 4). */
+export function vectorShare(m: binaryen.Module, t: ThreadCtx, vectors: number): { lo: Expr; hi: Expr } {
+  const s = threadShare(m, t, vectors);
+  return { lo: m.i32.shl(s.lo, m.i32.const(2)), hi: m.i32.shl(s.hi, m.i32.const(2)) };
+}
+
+/** Whether this is the last of the running threads (it takes a split vector loop's scalar tail). */
+export const lastThread = (m: binaryen.Module, t: ThreadCtx): Expr => m.i32.eq(t.tid(), m.i32.sub(t.count(), m.i32.const(1)));
+
 /** The globals, the barrier and THREADS_EXPORT(tid, count, canWait) of a threaded module. */
 export function addThreadRuntime(m: binaryen.Module): void {
   const i32 = binaryen.i32;

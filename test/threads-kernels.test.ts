@@ -131,6 +131,21 @@ describe("pooling splits at 2 threads", () => {
     op: "AveragePool", attrs: { kernel_shape: { type: "ints", value: [2, 2] }, strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 80, 81])],
   }, "default"));
   it("GlobalAveragePool", () => expectSplitAndSame({ op: "GlobalAveragePool", inputs: [f([4, 512, 33, 33])] }, "default"));
+  it("elementwise over one coalesced dim: the vectors shared out, the scalar tail (67,893 = 4 x 16,973 + 1) the last thread's", () =>
+    expectSplitAndSame({ op: "Add", inputs: [f([3, 7, 61, 53]), f([3, 7, 61, 53])] }, "default"));
+  it("elementwise over one dim without a vector form (int64): the elements shared out", () =>
+    expectSplitAndSame({ op: "Add", inputs: [{ dims: [70001], dtype: "int64" }, { dims: [70001], dtype: "int64" }] }, "default"));
+  it("Resize nearest 2x (PP-OCR's FPN): the channels shared out", () => expectSplitAndSame({
+    op: "Resize", opset: 13, attrs: { mode: { type: "string", value: "nearest" } },
+    inputs: [f([1, 24, 41, 40]), null, { dims: [4], data: [1, 1, 2, 2], constant: true }],
+  }, "default"));
+  it("Resize linear, align_corners, 2 images: the images shared out", () => expectSplitAndSame({
+    op: "Resize", opset: 13, attrs: { mode: { type: "string", value: "linear" }, coordinate_transformation_mode: { type: "string", value: "align_corners" } },
+    inputs: [f([2, 5, 41, 29]), null, { dims: [4], data: [1, 1, 2, 3], constant: true }],
+  }, "default"));
+  it("ConvTranspose stride-gemm 2x2 stride 2, 2 images: the GEMM and the rearrangement split, the threads meeting between", () => expectSplitAndSame({
+    op: "ConvTranspose", attrs: { strides: { type: "ints", value: [2, 2] } }, inputs: [f([2, 24, 37, 41]), f([24, 12, 2, 2], true), f([12], true)],
+  }, "stride-gemm"));
 });
 
 describe("transposes split at 2 threads", () => {

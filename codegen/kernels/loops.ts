@@ -7,7 +7,7 @@ import { dtype, type DTypeName } from "../../runtime/dtypes.js";
 import { broadcastStrides, type Expr, type Local } from "../fn.js";
 import { load, store } from "../memory.js";
 import type { KernelCtx, TensorRef } from "./kernel.js";
-import { splitNest, threadShare } from "../threads.js";
+import { lastThread, splitNest, threadShare, vectorShare } from "../threads.js";
 import { prefixDim } from "../symbolic.js";
 
 export interface ElementwiseSpec {
@@ -128,6 +128,14 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
     (rt ? fn.loopDyn(m.i32.const(0), rt.get(), f, step) : fn.loop(end, f, { step }));
   const loopFrom = (start: number, end: number, f: (i: Local) => Expr[]) =>
     (rtVecEnd ? fn.loopDyn(rtVecEnd.get(), rows!.get(), f) : innerRt ? fn.loopDyn(m.i32.const(0), rows!.get(), f) : fn.loop(end, f, { start }));
+  // threads on a one-dim loop: this thread's share of its vectors (or, scalar only, of its
+  // elements), the scalar tail on the last thread: each element through the path it takes on one
+  const oneDim = outer.length === 0 && !rows && !extents ? ctx.splitAmong() : undefined;
+  let share: { vec?: { lo: Expr; hi: Expr }; scalar?: { lo: Expr; hi: Expr }; tail?: Expr } | undefined;
+  if (oneDim) {
+    if (!useSimd) share = { scalar: threadShare(m, oneDim, inner) };
+    else share = { vec: vectorShare(m, oneDim, Math.floor(inner / 4)), tail: lastThread(m, oneDim) };
+  }
 
   // byte offset of the row start per operand, in a local each; a variadic op with thousands of
   // operands computes them where it reads instead (V8 takes at most 50,000 locals per function)
@@ -148,18 +156,21 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
         return l;
       });
       const o = all.length - 1;
-      stmts.push(loopTo(vecEnd, rtVecEnd, (i) => {
+      const vecLoop = (f: (i: Local) => Expr[]) => (share?.vec ? fn.loopDyn(share.vec.lo, share.vec.hi, f, 4) : loopTo(vecEnd, rtVecEnd, f, 4));
+      stmts.push(vecLoop((i) => {
         const at = (j: number) => m.i32.add(base(j), m.i32.mul(i.get(), m.i32.const(dtype(all[j].dtype).bytes)));
         const vals = spec.inputs.map((t, j) => splats[j] ? splats[j]!.get() : strides[j][rank - 1] === 0 ? splat(t, j) : loadLanes(m, t.dtype, at(j), t.addr));
         return [storeLanes(m, out.dtype, at(o), out.addr, spec.simd!(vals))];
-      }, 4));
+      }));
       start = vecEnd;
     }
-    stmts.push(loopFrom(start, inner, (i) => {
+    const scalarLoop = (f: (i: Local) => Expr[]) => (share?.scalar ? fn.loopDyn(share.scalar.lo, share.scalar.hi, f) : loopFrom(start, inner, f));
+    const tail = scalarLoop((i) => {
       const vals = spec.inputs.map((t, j) => load(m, t.dtype, m.i32.add(base(j), m.i32.mul(i.get(), m.i32.const(strides[j][rank - 1] * dtype(t.dtype).bytes))), t.addr));
       const o = all.length - 1;
       return [store(m, out.dtype, m.i32.add(base(o), m.i32.mul(i.get(), m.i32.const(strides[o][rank - 1] * dtype(out.dtype).bytes))), spec.scalar(vals), out.addr)];
-    }));
+    });
+    stmts.push(share?.tail && start < inner ? m.if(share.tail, tail) : tail);
     return stmts;
   };
   if (extents) {
@@ -181,6 +192,6 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
     return fn.emit(fn.block([rows.set(rows0!), fn.loopDyn(share.lo, share.hi, (i) => [fn.nest(outer.slice(1), (rest) => body([i, ...rest]))])]));
   }
   // threads: the outermost of the outer dims shared out (each element by one thread, through the
-  // same vector or scalar path as on one thread); a one-dim loop stays on one thread
+  // same vector or scalar path as on one thread); a one-dim loop as `share` says
   fn.emit(outer.length ? splitNest(fn, ctx.splitAmong(), outer, body) : fn.block(body([])));
 }

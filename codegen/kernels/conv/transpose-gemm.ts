@@ -12,6 +12,7 @@ import type { Expr } from "../../fn.js";
 import { emitPackedGemm, packedAScratchBytes, type PackedTile } from "../matmul/gemm-packed.js";
 import { packBOf } from "../matmul/gemm-pack.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
+import { splitNest } from "../../threads.js";
 
 interface Layout {
   N: number; C: number; M: number; H: number; W: number; kh: number; kw: number;
@@ -46,7 +47,7 @@ function layoutOf(ctx: LayerCtx): Layout | undefined {
 
 /**
  * The GEMM path: W packed as the GEMM's B panels, and the scratch. `finish` applies the fused
- * epilogue to y after the rearrangement (the scatter's way).
+ * epilogue to y after the rearrangement (the scatter's way; at threads, after the threads meet).
  */
 export function transposeGemm(finish: (ctx: KernelCtx) => void) {
   return variant<Layout>({
@@ -69,6 +70,10 @@ function emit(ctx: KernelCtx, lay: Layout): void {
   const add = (...e: Expr[]) => e.reduce((p, q) => m.i32.add(p, q));
   const n = fn.local(binaryen.i32), pt = fn.local(binaryen.i32), py = fn.local(binaryen.i32), bv = fn.local(binaryen.f32);
   const OW = W * kw;
+  // threads: T (thread 0's scratch) written in the GEMM's shares, the threads meeting before the
+  // rearrangement (by output channel) reads it and before the next image's GEMM rewrites it
+  const threads = ctx.splitAmong();
+  const meet = () => (threads ? [threads.barrier()] : []);
   const gemm = emitPackedGemm({ fn }, {
     M: P, N: Q, K: C,
     a: { addr: x.addr, rs: 1, cs: P, base: () => m.i32.mul(n.get(), i32(C * P * 4)) },
@@ -76,9 +81,10 @@ function emit(ctx: KernelCtx, lay: Layout): void {
     c: { addr: S, rs: Q },
     scratch: packedAScratchBytes(P, Q, C, tileFor(C)) ? S + lay.aAt : undefined,
     tile: tileFor(C),
+    threads,
   });
   // y row (oc, i * kh + a): for each j, the kw values T[(i, j)][(oc, a, 0..kw-1)] (+ bias)
-  const rearrange = fn.nest([M, H, kh], ([oc, i, a]) => [
+  const rearrange = splitNest(fn, threads, [M, H, kh], ([oc, i, a]) => [
     bv.set(bias ? m.f32.load(bias.addr, 4, m.i32.shl(oc.get(), i32(2))) : m.f32.const(0)),
     pt.set(add(i32(S), m.i32.mul(i.get(), i32(W * Q * 4)), m.i32.mul(oc.get(), i32(kh * kw * 4)), m.i32.mul(a.get(), i32(kw * 4)))),
     py.set(add(m.i32.mul(n.get(), i32(M * H * kh * OW * 4)), m.i32.mul(oc.get(), i32(H * kh * OW * 4)), m.i32.mul(add(m.i32.mul(i.get(), i32(kh)), a.get()), i32(OW * 4)))),
@@ -88,5 +94,5 @@ function emit(ctx: KernelCtx, lay: Layout): void {
       py.set(m.i32.add(py.get(), i32(kw * 4))),
     ]),
   ]);
-  fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm, rearrange]));
+  fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm, ...meet(), rearrange, ...meet()]));
 }

@@ -11,6 +11,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, type Segment } from "./segments.js";
 import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
 import { transposeGemm } from "./transpose-gemm.js";
+import { lastThread, vectorShare } from "../../threads.js";
 
 const table = new KernelTable();
 
@@ -112,10 +113,14 @@ function finishInPlace(ctx: KernelCtx, addr: number, size: number): Expr[] {
   const p = fn.local(binaryen.i32);
   const size4 = size - (size % 4);
   const at = (i: Local) => p.set(m.i32.mul(i.get(), m.i32.const(4)));
-  return [
-    fn.loop(size4, (i) => [at(i), m.v128.store(addr, 4, p.get(), post.vec(m.v128.load(addr, 4, p.get()), p.get, addr))], { step: 4 }),
-    fn.loop(size, (i) => [at(i), m.f32.store(addr, 4, p.get(), post.scalar(m.f32.load(addr, 4, p.get()), p.get, addr))], { start: size4 }),
-  ];
+  const vec = (i: Local) => [at(i), m.v128.store(addr, 4, p.get(), post.vec(m.v128.load(addr, 4, p.get()), p.get, addr))];
+  const tail = fn.loop(size, (i) => [at(i), m.f32.store(addr, 4, p.get(), post.scalar(m.f32.load(addr, 4, p.get()), p.get, addr))], { start: size4 });
+  // a split layer (its threads met after writing the output): each thread its share of the
+  // vectors, the scalar tail the last thread's, every value through the path it takes on one
+  const threads = ctx.split ? ctx.threads : undefined;
+  if (!threads) return [fn.loop(size4, vec, { step: 4 }), tail];
+  const share = vectorShare(m, threads, size4 / 4);
+  return [fn.loopDyn(share.lo, share.hi, vec, 4), m.if(lastThread(m, threads), tail)];
 }
 
 export const KERNELS = table.families;

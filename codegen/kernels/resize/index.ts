@@ -7,6 +7,7 @@ import { dtype } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
+import { threadShare } from "../../threads.js";
 
 const table = new KernelTable();
 
@@ -148,16 +149,25 @@ function emitResize(ctx: KernelCtx): void {
   };
 
   const o: Local[] = [];
+  // threads: the outermost axis of more than one output position shared out (each element
+  // computed as on one thread)
+  const splitAxis = y.dims.findIndex((len) => len > 1);
+  const threads = splitAxis >= 0 ? ctx.splitAmong() : undefined;
   const nest = (a: number): Expr[] => {
     if (a === rank) {
       const yp = fn.linear(o, outStr.map((s) => s * eb));
       const v = crop ? m.select(outside.filter((_, b) => active[b]).map((l) => l.get()).reduce((p, q) => m.i32.or(p, q)), constant(m, dt, plan.extrapolation), value()) : value();
       return [store(m, dt, yp, v, y.addr)];
     }
-    return [fn.loop(y.dims[a], (l) => {
+    const level = (l: Local) => {
       o[a] = l;
       return [...axisSetup(a, l), ...nest(a + 1)];
-    })];
+    };
+    if (a === splitAxis && threads) {
+      const share = threadShare(m, threads, y.dims[a]);
+      return [fn.loopDyn(share.lo, share.hi, level)];
+    }
+    return [fn.loop(y.dims[a], level)];
   };
   fn.emit(...nest(0));
 }
