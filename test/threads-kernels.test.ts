@@ -80,9 +80,12 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("Conv pointwise-gemm: 2 images", () => expectSplitAndSame({ op: "Conv", inputs: [f([2, 64, 13, 10]), f([80, 64, 1, 1], true), f([80], true)] }, "pointwise-gemm"));
   it("Conv pointwise-gemm grouped: 2 images, 3 groups (ShuffleNet's 1x1)", () => expectSplitAndSame({ op: "Conv", attrs: { group: { type: "int", value: 3 } }, inputs: [f([2, 120, 20, 19]), f([60, 40, 1, 1], true), f([60], true)] }, "pointwise-gemm"));
   it("Conv pointwise-positions", () => expectSplitAndSame({ op: "Conv", inputs: [f([1, 128, 7, 7]), f([200, 128, 1, 1], true)] }, "pointwise-positions"));
-  it("Conv winograd-f4x4: 2 images, partial tiles", () => expectSplitAndSame({
+  it("Conv winograd-f4x4 by phases (one block a image): 2 images, partial tiles", () => expectSplitAndSame({
     op: "Conv", attrs: { pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([2, 32, 18, 21]), f([40, 32, 3, 3], true), f([40], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },
   }, "winograd-f4x4"));
+  it("Conv winograd-f4x4 by blocks (an even count of tile-row blocks: each thread whole blocks in its own scratch): 2 images, a tail block", () => expectSplitAndSame({
+    op: "Conv", attrs: { pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([2, 24, 40, 36]), f([16, 24, 3, 3], true), f([16], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },
+  }, "winograd-f4x4", "+winograd-f4x4"));
   it("Conv winograd-f2x2: 2 groups", () => expectSplitAndSame({
     op: "Conv", attrs: { group: { type: "int", value: 2 }, pads: { type: "ints", value: [1, 1, 1, 1] } }, inputs: [f([1, 32, 15, 15]), f([48, 16, 3, 3], true)], tolerance: { rtol: 1e-3, atol: 1e-3 },
   }, "winograd-f2x2", "+winograd-f2x2"));

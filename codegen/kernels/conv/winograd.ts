@@ -14,7 +14,7 @@ import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile
 import { winogradDerive } from "./winograd-derive.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { madd } from "../matmul/gemm-tile.js";
-import { splitNest } from "../../threads.js";
+import { splitNest, threadShare } from "../../threads.js";
 
 interface Layout {
   t: WinogradTile;
@@ -116,11 +116,20 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const v128 = () => fn.local(binaryen.v128);
   const zero = () => m.v128.const(new Array(16).fill(0));
   const n = fn.local(binaryen.i32), th0 = fn.local(binaryen.i32);
-  // threads: the plane, V and M are shared (thread 0's scratch); each phase is split over its
-  // channels (input transform: input channels; GEMM: the a*a transformed positions; output
-  // transform: output channels) and the threads meet after each phase that the next one reads
-  const threads = ctx.splitAmong();
+  // threads, where an image has enough blocks to share evenly (byBlocks): each thread whole blocks
+  // of tile rows, its V and M in its own scratch (no phase of one thread reads what another wrote,
+  // so no barrier between phases, and V and M stay in the core's own cache); else the plane, V and
+  // M are shared (thread 0's scratch), each phase split over its channels (input transform: input
+  // channels; GEMM: the a*a transformed positions; output transform: output channels), the threads
+  // meeting after each phase that the next one reads. The padded plane is shared either way.
+  const all = ctx.splitAmong();
+  const nb = Math.floor(tH / R) + (tH % R ? 1 : 0);
+  const byBlocks = all !== undefined && (nb % all.max === 0 || nb >= 4 * all.max);
+  const threads = byBlocks ? undefined : all;
   const meet = () => (threads ? [threads.barrier()] : []);
+  // this thread's scratch offset (V and M by blocks), added to their addresses
+  const own = byBlocks && all.scratchStride ? fn.local(binaryen.i32) : undefined;
+  const mine = (e: Expr): Expr => (own ? m.i32.add(e, own.get()) : e);
 
   // one pointer local per step, reused by every block
   const pp = fn.local(binaryen.i32), pv = fn.local(binaryen.i32), pu = fn.local(binaryen.i32), pm = fn.local(binaryen.i32), py = fn.local(binaryen.i32);
@@ -139,7 +148,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       return [
         pp.set(add(mul(c, Hp * Wp * 4), mul(r, tm * Wp * 4), mul(th0, tm * Wp * 4), mul(g, 4 * tm * 4))),
         ...d.flatMap((row, i) => row.map((l, j) => l.set(gather(S + (i * Wp + j) * 4)))),
-        pv.set(add(mul(c, L * 4), mul(r, tWp * 4), mul(g, 16))),
+        pv.set(mine(add(mul(c, L * 4), mul(r, tWp * 4), mul(g, 16)))),
         ...tr.setup,
         ...tr.out.flatMap((row, i) => row.map((e, j) => m.v128.store(V0 + (i * a + j) * C * L * 4, 4, pv.get(), e))),
       ];
@@ -149,7 +158,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       code.push(splitNest(fn, threads, [C], ([c]) => {
         const out: Expr[] = [];
         for (let xi = 0; xi < a * a; xi++) {
-          for (let q = rows * tWp; q < L; q += 4) out.push(m.v128.store(V0 + (xi * C * L + q) * 4, 4, mul(c, L * 4), zero()));
+          for (let q = rows * tWp; q < L; q += 4) out.push(m.v128.store(V0 + (xi * C * L + q) * 4, 4, mine(mul(c, L * 4)), zero()));
         }
         return out;
       }));
@@ -164,7 +173,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const blocksPerGroup = Mp / 4 / G;
   const gemm = (): Expr => splitNest(fn, threads, [a * a, G, blocksPerGroup, L / 8], ([xi, gi, obg, jb]) => [
     pu.set(add(i32(U0), mul(xi, Mp * Cg * 4), mul(gi, blocksPerGroup * Cg * 16), mul(obg, Cg * 16))),
-    pv.set(add(i32(V0), mul(xi, C * L * 4), mul(gi, Cg * L * 4), mul(jb, 32))),
+    pv.set(mine(add(i32(V0), mul(xi, C * L * 4), mul(gi, Cg * L * 4), mul(jb, 32)))),
     ...acc.flat().map((l) => l.set(zero())),
     fn.loop(Cg, () => [
       vx[0].set(m.v128.load(0, 16, pv.get())),
@@ -177,7 +186,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       pu.set(add(pu.get(), i32(16))),
       pv.set(add(pv.get(), i32(L * 4))),
     ]),
-    pm.set(add(i32(M0), mul(xi, Mp * L * 4), mul(gi, blocksPerGroup * 4 * L * 4), mul(obg, 4 * L * 4), mul(jb, 32))),
+    pm.set(mine(add(i32(M0), mul(xi, Mp * L * 4), mul(gi, blocksPerGroup * 4 * L * 4), mul(obg, 4 * L * 4), mul(jb, 32)))),
     ...acc.flatMap((row, r) => row.map((l, v) => m.v128.store(r * L * 4 + v * 16, 16, pm.get(), l.get()))),
   ]);
 
@@ -190,7 +199,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
     const gOff = (k: number) => (typeof g === "number" ? i32(g * k) : mul(g, k));
     const tr = transform2d(fn, t.AT, t.AT, mv.map((row) => row.map((l) => l.get)));
     const code: Expr[] = [
-      pm.set(add(mul(oc, L * 4), mul(r, tWp * 4), gOff(16))),
+      pm.set(mine(add(mul(oc, L * 4), mul(r, tWp * 4), gOff(16)))),
       ...mv.flatMap((row, i) => row.map((l, j) => l.set(m.v128.load(M0 + (i * a + j) * Mp * L * 4, 16, pm.get())))),
       ...tr.setup,
       ...tr.out.flatMap((row, i) => row.map((e, j) => o[i][j].set(m.f32x4.add(e, b.get())))),
@@ -230,10 +239,21 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
 
   const block = (rows: number): Expr[] => [...inputTransform(rows), ...meet(), gemm(), ...meet(), outputTransform(rows)];
   const blocks = Math.floor(tH / R), tail = tH % R;
+  const tailBlock = () => (tail ? [th0.set(i32(blocks * R)), ...block(tail)] : []);
+  // by blocks: this thread's share [lo, hi) of the image's nb blocks (the tail block last), the
+  // threads meeting before the next image's plane is written over this one
+  const share = byBlocks ? threadShare(m, all, nb) : undefined;
+  const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32);
+  const blockLoop = share
+    ? [lo.set(share.lo), hi.set(share.hi),
+      fn.loopDyn(lo.get(), m.select(m.i32.lt_u(hi.get(), i32(blocks)), hi.get(), i32(blocks)), (bk) => [th0.set(mul(bk, R)), ...block(R)]),
+      ...(tail ? [m.if(m.i32.eq(hi.get(), i32(nb)), fn.block(tailBlock()))] : []),
+      ...(N > 1 ? [all!.barrier()] : [])]
+    : [fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...tailBlock()];
   fn.emit(fn.loop(N, (img) => [
     n.set(img.get()),
-    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, threads),
-    fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]),
-    ...(tail ? [th0.set(i32(blocks * R)), ...block(tail)] : []),
+    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, all),
+    ...(own ? [own.set(m.i32.mul(all!.tid(), i32(all!.scratchStride)))] : []),
+    ...blockLoop,
   ]));
 }
