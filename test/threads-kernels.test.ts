@@ -123,6 +123,9 @@ describe("depthwise convolutions split at 2 threads", () => {
   it("depthwise-lanes: 2 images, channel blocks shared out", () => expectSplitAndSame({
     op: "Conv", attrs: dw(64), inputs: [f([2, 64, 30, 30]), f([64, 1, 3, 3], true), f([64], true)],
   }, "depthwise-lanes", "+depthwise-lanes"));
+  it("depthwise-rows: 1 image (the planes, not the images, shared out), 5x5 stride 2, an odd channel count", () => expectSplitAndSame({
+    op: "Conv", attrs: dw(37, { strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [2, 2, 2, 2] } }), inputs: [f([1, 37, 97, 95]), f([37, 1, 5, 5], true), f([37], true)],
+  }, "depthwise-rows", "+depthwise-rows"));
 });
 
 describe("pooling splits at 2 threads", () => {

@@ -8,6 +8,7 @@ import { product, runLoops, segments, strided4, type Segment } from "./segments.
 import { madd } from "../matmul/gemm-tile.js";
 import type { DirectConv } from "./direct.js";
 import type { KernelCtx, TensorInfo } from "../kernel.js";
+import { threadShare } from "../../threads.js";
 
 /** Largest kernel whose taps are all unrolled. */
 const MAX_TAPS = 49;
@@ -58,12 +59,23 @@ export function emitDepthwise(ctx: KernelCtx, c: DirectConv): void {
   };
 
   const body = product(runs).map((segs) => runLoops(fn, segs, [4, 1], (o, width) => point(o, segs, width as 1 | 4), true));
-  // a call per channel: optimized code early in the first run (Fn.outline)
-  fn.emit(fn.nest([N, C], ([n, ch]) => [
-    xBase.set(m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(C)), ch.get()), m.i32.const(Isz * 4))),
-    yBase.set(m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(C)), ch.get()), m.i32.const(Osz * 4))),
+  // plane p of the N x C (image, channel) planes
+  const ch = fn.local(binaryen.i32);
+  const plane = (p: Local): Expr[] => [
+    ch.set(m.i32.rem_u(p.get(), m.i32.const(C))),
+    xBase.set(m.i32.mul(p.get(), m.i32.const(Isz * 4))),
+    yBase.set(m.i32.mul(p.get(), m.i32.const(Osz * 4))),
     ...wv.map((l, k) => l.set(m.f32x4.splat(m.f32.load(w.addr + 4 * k, 4, m.i32.mul(ch.get(), m.i32.const(Ksz * 4)))))),
     b4.set(m.f32x4.splat(bias ? m.f32.load(bias.addr, 4, m.i32.mul(ch.get(), m.i32.const(4))) : m.f32.const(0))),
     ...body,
-  ], { outline: true }));
+  ];
+  // a call per plane: optimized code early in the first run (Fn.outline); threads: each its
+  // contiguous share of the planes
+  const threads = ctx.splitAmong();
+  if (!threads) return fn.emit(fn.loop(N * C, plane, { outline: true }));
+  const share = threadShare(m, threads, N * C);
+  fn.emit(fn.loopDyn(share.lo, share.hi, (p) => {
+    const code = plane(p);
+    return [fn.outline(code) ?? fn.block(code)];
+  }));
 }
