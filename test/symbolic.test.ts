@@ -186,7 +186,7 @@ describe("symbolic dims", () => {
     }
   });
 
-  it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths", async () => {
+  it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths; kiln run on the .onnx with the bounds and a feed's dims", async () => {
     const { bytes, out } = mlp();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sym-"));
     fs.writeFileSync(path.join(dir, "mlp.onnx"), bytes);
@@ -209,6 +209,13 @@ describe("symbolic dims", () => {
     }
     const bad = kiln(["run", path.join(dir, "mlp.wasm"), "--input", "x=random"]);
     expect(bad.code).toBe(0); // random input at the slot's dims: the upper bounds
+    // kiln run on the .onnx with the bounds: a data set's dims, or an input's --shape, are the run's feed, not a pin
+    const fromData = kiln(["run", path.join(dir, "mlp.onnx"), "--shape", "seq=1..64", "--data", path.join(dir, "set_7"), "--json", "--threads", "2"]);
+    expect(fromData.stderr).toBe("");
+    expect(JSON.parse(fromData.stdout).outputs[0]).toMatchObject({ dims: [7, 64], ok: true });
+    const fromShape = kiln(["run", path.join(dir, "mlp.onnx"), "--shape", "seq=1..64", "--shape", "x=5x64", "--json"]);
+    expect(fromShape.stderr).toBe("");
+    expect(JSON.parse(fromShape.stdout).outputs[0].dims).toEqual([5, 64]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -104,6 +104,8 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
 
   let session: Session;
   let outputNames: string[];
+  /** the dims of inputs made (--input NAME=random, or arange by default) where the module's are bounds */
+  const feedDims = new Map<string, number[]>();
   const threads = parseThreads(args, true);
   const dataInputs = data?.inputs.map((f) => readTensorFile!(f) as FileTensor);
   if (isWasm) {
@@ -126,8 +128,17 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
     outputNames = [...graph.outputs];
     checkInputNames(inputSpecs, inputNames);
     const shapes = parseShapeOption(all(args, "shape"));
+    // bounds for a dim (seq=1..512) compile one module for them: an input's dims given beside them
+    // (x=1x77x384, or a --data set's) are this run's feed within them, not a pin
+    const bounded = all(args, "shape").some((spec) => /=\d+\.\.\d+$/.test(spec) && !inputNames.includes(spec.slice(0, spec.lastIndexOf("="))));
+    if (bounded) {
+      for (const n of inputNames) {
+        if (Array.isArray(shapes[n])) feedDims.set(n, shapes[n] as number[]);
+        delete shapes[n];
+      }
+    }
     dataInputs?.forEach((t, k) => {
-      if (inputNames[k] !== undefined && !shapes[inputNames[k]]) shapes[inputNames[k]] = t.dims;
+      if (inputNames[k] !== undefined && !shapes[inputNames[k]] && !bounded) shapes[inputNames[k]] = t.dims;
     });
     const { compileGraph } = await compiler();
     const simd = resolveSimd(parseSimd(args, "auto"));
@@ -146,7 +157,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
     const spec = inputSpecs.get(slot.name);
     const file = inputFiles.get(slot.name);
     if (file && file.dtype !== slot.dtype) throw new KilnError("BAD_INPUT", `${spec} holds ${file.dtype}, the input needs ${slot.dtype}`);
-    const t = file ?? (spec === undefined && dataInputs?.[k] ? dataInputs[k] : makeInput(spec ?? "arange", slot.dtype, slot.dims, k));
+    const t = file ?? (spec === undefined && dataInputs?.[k] ? dataInputs[k] : makeInput(spec ?? "arange", slot.dtype, feedDims.get(slot.name) ?? slot.dims, k));
     feeds[slot.name] = { data: t.data as never, dims: t.dims };
   });
   let profiled: { label: string; layers: Awaited<ReturnType<Session["profile"]>> }[] | undefined;
