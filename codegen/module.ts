@@ -229,7 +229,6 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     // an active data segment is written again by every instance: each worker would rewrite the weights
     throw new KilnError("BAD_OPTION", "a threaded module (threads > 1) keeps its weights out of data segments: use weights \"section\" or \"external\"");
   }
-  if (threaded(options) && stream) throw new KilnError("BAD_OPTION", "threads > 1 and a memory budget together are not supported yet: compile for one of them");
   const regions = image.regions();
   // the JIT ("external": this process writes each piece as its layer runs) checks no checksums
   const sealedStream = stream && sealStream(stream, image, regions, ringRegion(weights.offset, budget!), options.weights !== "external", options.streamSink);

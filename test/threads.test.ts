@@ -164,6 +164,54 @@ describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1
   }, TIMEOUT);
 });
 
+describe("threads under a memory budget: the weights read beside the compute threads", () => {
+  it("ResNet-50 (seeded) streamed through a 24 MB ring at 2 threads: the resident build's bytes run after run; layers run while later pieces are still being read", async () => {
+    const model = await seededLight("resnet50");
+    const feeds = randomFeeds(model);
+    const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+    const resident = await load(model, { cache: false, simd: "baseline" });
+    const want = await resident.run(plain);
+    const budget = 24 << 20;
+    const c = await compile(model, { simd: "baseline", threads: 2, memoryBudget: budget });
+    expect(c.manifest.memory.stream?.budget).toBe(budget);
+    expect(c.manifest.threads).toEqual({ max: 2 });
+    const { streamed } = (await import(path.join(root, "dist/runtime/sources.js"))) as typeof import("../runtime/sources.js");
+    const events: string[] = [];
+    const source = streamed({ size: c.weights!.length, read: async (at, into) => { events.push("read"); await new Promise((r) => setImmediate(r)); into.set(c.weights!.subarray(at, at + into.length)); return into.length; } });
+    const s = await createSession(c.wasm, { weights: source, memoryBudget: budget, threads: 2, onLayers: () => events.push("run") });
+    try {
+      expect(s.threads).toBe(2);
+      expect(s.manifest.layers.some((l) => l.split)).toBe(true);
+      for (let run = 0; run < 2; run++) {
+        events.length = 0;
+        const got = await s.run(plain);
+        for (const [name, w] of Object.entries(want)) expect(Buffer.compare(bytesOf(got[name]), bytesOf(w)), `run ${run}, ${name}: the resident build's bytes`).toBe(0);
+        // every run reads the pieces again, and the first layers run before the last piece is read
+        expect(events.filter((e) => e === "read").length).toBeGreaterThan(s.manifest.layers.length / 2);
+        expect(events.indexOf("run")).toBeLessThan(events.lastIndexOf("read"));
+      }
+    } finally {
+      s.terminate?.();
+    }
+  }, TIMEOUT);
+  it("the JIT too: load(model, { threads: 2, memoryBudget })", async () => {
+    const model = buildZooModel("minilm");
+    const feeds = Object.fromEntries(Object.entries(randomFeeds(model)).map(([k, t]) => [k, { data: t.data, dims: t.dims }]));
+    const want = await (await load(model, { cache: false, simd: "baseline" })).run(feeds);
+    const m = await load(model, { cache: false, simd: "baseline", threads: 2, memoryBudget: 8 << 20 });
+    try {
+      expect(m.session!.threads).toBe(2);
+      expect(m.session!.manifest.memory.stream?.budget).toBe(8 << 20);
+      for (let run = 0; run < 2; run++) {
+        const got = await m.run(feeds);
+        for (const [name, w] of Object.entries(want)) expect(Buffer.compare(bytesOf(got[name]), bytesOf(w)), `run ${run}, ${name}`).toBe(0);
+      }
+    } finally {
+      m.session?.terminate?.();
+    }
+  }, TIMEOUT);
+});
+
 describe("threads option", () => {
   it("a one-thread module asked for 2 threads runs on one and warns once", async () => {
     const { wasm } = await compile(buildZooModel("mlp"), { simd: "baseline" });
