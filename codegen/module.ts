@@ -177,7 +177,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals |
     (options.simd === "relaxed" ? binaryen.Features.RelaxedSIMD : 0) | (threaded(options) ? THREAD_FEATURES : 0));
   const order = graph.topoOrder().filter((n) => isRuntimeNode(graph, n));
-  const symbols = graph.symbolic && checkSymbolicSlots(graph, options);
+  const symbols = graph.symbolic && checkSymbolicSlots(graph);
   const layout = new MemoryLayout(graph);
   const budget = options.memoryBudget;
   const weights = layout.placeWeights(order, budget === undefined ? undefined : ringBytes(budget));

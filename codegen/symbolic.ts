@@ -38,11 +38,10 @@ const describe = (graph: Graph, dims: readonly number[], e: readonly DimExpr[]) 
 /**
  * Graph inputs and outputs of whole bytes per element where a dim after the leading ones varies
  * (the runtime copies them block by block at the padded strides), and each symbol found alone in
- * some input dim, where a run reads its value: the manifest's symbols. No memory budget yet.
+ * some input dim, where a run reads its value: the manifest's symbols.
  */
-export function checkSymbolicSlots(graph: Graph, options: { memoryBudget?: number }): SymbolInfo[] {
+export function checkSymbolicSlots(graph: Graph): SymbolInfo[] {
   const sym = graph.symbolic!;
-  if (options.memoryBudget !== undefined) throw new KilnError("BAD_OPTION", "symbolic dims (shapes with bounds) and a memory budget together are not supported yet: pin the dims or drop the budget");
   if (sym.symbols.length > MAX_SYMBOLS) throw new KilnError("BAD_OPTION", `at most ${MAX_SYMBOLS} symbolic dims, got ${sym.symbols.length}: pin some`);
   for (const name of [...graph.inputs, ...graph.outputs]) {
     const e = sym.dims.get(name);

@@ -109,7 +109,7 @@ describe("2 threads give the bytes 1 thread gives", () => {
   });
 });
 
-describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1 thread gives", () => {
+describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1 thread gives (and under a memory budget)", () => {
   /**
    * One bounded module loaded at 1 and 2 threads; `step` runs both on each feed and expects the same
    * bytes. Its split layers must include `layers` (op/kernel): the kernels with run-time extents
@@ -151,6 +151,27 @@ describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1
       for (const seq of [1, 9, 300]) await t.step(bertFeeds(seq, seq));
     } finally {
       t.done();
+    }
+  }, TIMEOUT);
+  it("with a memory budget too (the zoo MiniLM, seq 1..512, an 8 MB ring): at 1 and 2 threads the resident bounded build's bytes at 1, 77 and 300", async () => {
+    const model = symbolicSeqModel("minilm");
+    const resident = await load(model, { cache: false, simd: "baseline", shapes: { seq: [1, 512] } });
+    for (const threads of [1, 2]) {
+      const m = await load(model, { cache: false, simd: "baseline", shapes: { seq: [1, 512] }, memoryBudget: 8 << 20, threads });
+      try {
+        expect(m.session!.manifest.memory.stream?.budget).toBe(8 << 20);
+        for (const seq of [1, 77, 300]) {
+          const feeds = { hidden_states: { dtype: "float32", ...makeInput("random", "float32", [1, seq, 384], seq) } as Tensor };
+          const [want, got] = [await resident.run(feeds), await m.run(feeds)];
+          for (const [name, w] of Object.entries(want)) {
+            expect(got[name].dims).toEqual(w.dims);
+            expect(Buffer.compare(bytesOf(got[name]), bytesOf(w)), `${threads} threads, seq ${seq}, ${name}`).toBe(0);
+          }
+        }
+        expect(m.modulesCompiled).toBe(1);
+      } finally {
+        m.session?.terminate?.();
+      }
     }
   }, TIMEOUT);
   it("the GPT-2-style decoder (seq 1..16, past 0..240) generates transformers' 16 tokens, every step the bytes of 1 thread", async () => {
