@@ -71,6 +71,9 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
     op: "Conv", attrs: { group: { type: "int", value: 2 }, strides: { type: "ints", value: [2, 2] }, pads: { type: "ints", value: [1, 1, 1, 1] } },
     inputs: [f([2, 16, 31, 29]), f([32, 8, 3, 3], true), f([32], true)],
   }, "im2col-gemm"));
+  it("Conv im2col-gemm: an 11x11 stride-4 stem over 3 channels (the copy shared by channel and kernel row)", () => expectSplitAndSame({
+    op: "Conv", attrs: { strides: { type: "ints", value: [4, 4] } }, inputs: [f([1, 3, 99, 95]), f([24, 3, 11, 11], true), f([24], true)],
+  }, "im2col-gemm", "+im2col-gemm"));
   it("Conv im2col-positions: a small output", () => expectSplitAndSame({
     op: "Conv", attrs: { strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 11, 11]), f([128, 64, 3, 3], true)],
   }, "im2col-positions"));
@@ -135,6 +138,9 @@ describe("pooling splits at 2 threads", () => {
   }, "default"));
   it("AveragePool 2x2", () => expectSplitAndSame({
     op: "AveragePool", attrs: { kernel_shape: { type: "ints", value: [2, 2] }, strides: { type: "ints", value: [2, 2] } }, inputs: [f([1, 64, 80, 81])],
+  }, "default"));
+  it("LRN size 5: the channels shared out, the clipped windows at both ends on whichever thread holds them", () => expectSplitAndSame({
+    op: "LRN", attrs: { size: { type: "int", value: 5 }, alpha: { type: "float", value: 1e-4 }, beta: { type: "float", value: 0.75 } }, inputs: [f([2, 37, 31, 29])],
   }, "default"));
   it("GlobalAveragePool", () => expectSplitAndSame({ op: "GlobalAveragePool", inputs: [f([4, 512, 33, 33])] }, "default"));
   it("elementwise over one coalesced dim: the vectors shared out, the scalar tail (67,893 = 4 x 16,973 + 1) the last thread's", () =>

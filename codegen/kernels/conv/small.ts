@@ -192,9 +192,11 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
   };
   // col rows for the input channels of group `grp`
   const threads = ctx.splitAmong();
-  const im2col = splitNest(fn, threads, [Cg, kh, kw, OH], ([c, ki, kj, oh]) => [
-    src.set(add(i32(S), m.i32.mul(add(c.get(), m.i32.mul(grp.get(), i32(Cg))), i32(Hp * Wp * 4)), m.i32.mul(ki.get(), i32(Wp * 4)), m.i32.mul(oh.get(), i32(sh * Wp * 4)), m.i32.mul(kj.get(), i32(4)))),
-    dst.set(add(i32(col), m.i32.mul(c.get(), i32(kh * kw * P * 4)), m.i32.mul(ki.get(), i32(kw * P * 4)), m.i32.mul(kj.get(), i32(P * 4)), m.i32.mul(oh.get(), i32(OW * 4)))),
+  // (channel, kernel row) pairs flattened: threads share them out evenly where a group has few
+  // channels (a stem's 3)
+  const im2col = splitNest(fn, threads, [Cg * kh, kw, OH], ([ck, kj, oh]) => [
+    src.set(add(i32(S), m.i32.mul(add(m.i32.div_u(ck.get(), i32(kh)), m.i32.mul(grp.get(), i32(Cg))), i32(Hp * Wp * 4)), m.i32.mul(m.i32.rem_u(ck.get(), i32(kh)), i32(Wp * 4)), m.i32.mul(oh.get(), i32(sh * Wp * 4)), m.i32.mul(kj.get(), i32(4)))),
+    dst.set(add(i32(col), m.i32.mul(ck.get(), i32(kw * P * 4)), m.i32.mul(kj.get(), i32(P * 4)), m.i32.mul(oh.get(), i32(OW * 4)))),
     ...rowCopy(),
   ]);
 

@@ -6,6 +6,7 @@ import type { Expr, Local } from "../../fn.js";
 import { scalarOps, vectorOps, type Ops } from "../reduce/ops.js";
 import { dense, emitRows, type View } from "../reduce/rows.js";
 import { KernelTable } from "../kernel.js";
+import { threadShare } from "../../threads.js";
 import { axisOf, floatType } from "./index.js";
 
 const table = new KernelTable();
@@ -103,10 +104,28 @@ table.add("LRN", (ctx) => {
   // channels [0, before) and [C - after, C) clip their window; the ones between sum all of it
   const inner = Math.max(before, Math.min(C, C - after));
   const edge = channel(false), full = channel(true);
-  fn.emit(fn.loop(N, (n) => [
-    fn.loop(Math.min(before, C), (c) => edge(n, c)),
-    fn.loop(inner, (c) => full(n, c), { start: before }),
-    fn.loop(C, (c) => edge(n, c), { start: inner }),
+  // threads: each its contiguous share [c0, c1) of every image's channels, each channel through
+  // the path (clipped or whole window) it takes on one thread
+  const threads = ctx.splitAmong();
+  if (!threads) {
+    fn.emit(fn.loop(N, (n) => [
+      fn.loop(Math.min(before, C), (c) => edge(n, c)),
+      fn.loop(inner, (c) => full(n, c), { start: before }),
+      fn.loop(C, (c) => edge(n, c), { start: inner }),
+    ]));
+    return;
+  }
+  const share = threadShare(m, threads, C);
+  const c0 = fn.local(binaryen.i32), c1 = fn.local(binaryen.i32);
+  // x clamped to [lo, hi] (lo <= hi)
+  const clamp = (x: Local, lo: number, hi: number) =>
+    m.select(m.i32.lt_s(x.get(), m.i32.const(lo)), m.i32.const(lo), m.select(m.i32.gt_s(x.get(), m.i32.const(hi)), m.i32.const(hi), x.get()));
+  const part = (from: number, to: number, f: (n: Local, c: Local) => Expr[], n: Local) =>
+    fn.loopDyn(clamp(c0, from, to), clamp(c1, from, to), (c) => f(n, c));
+  fn.emit(c0.set(share.lo), c1.set(share.hi), fn.loop(N, (n) => [
+    part(0, Math.min(before, C), edge, n),
+    part(before, inner, full, n),
+    part(inner, C, edge, n),
   ]));
 });
 
