@@ -124,11 +124,11 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   // meeting after each phase that the next one reads. The padded plane is shared either way.
   const all = ctx.splitAmong();
   const nb = Math.floor(tH / R) + (tH % R ? 1 : 0);
-  const byBlocks = all !== undefined && (nb % all.max === 0 || nb >= 4 * all.max);
+  const byBlocks = all !== undefined && all.scratchStride >= lay.scratchBytes && (nb % all.max === 0 || nb >= 4 * all.max);
   const threads = byBlocks ? undefined : all;
   const meet = () => (threads ? [threads.barrier()] : []);
   // this thread's scratch offset (V and M by blocks), added to their addresses
-  const own = byBlocks && all.scratchStride ? fn.local(binaryen.i32) : undefined;
+  const own = byBlocks ? fn.local(binaryen.i32) : undefined;
   const mine = (e: Expr): Expr => (own ? m.i32.add(e, own.get()) : e);
 
   // one pointer local per step, reused by every block
