@@ -178,6 +178,14 @@ output %y`));
     // the bounded build is the one the row runs: its session's manifest has the symbol
     await expect(benchModel("tiny bounded", bytes, { vs: ["ort-node"], threads: 1, runs: 3, warmup: 3, shapes: { x: [3, 5] }, bounds: { n: [4, 9] }, loadRuns: 0, probe: false }))
       .rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,5\] but the model was compiled for n 4..9/);
+    // kiln bench takes the bounds as --shape n=1..9 beside the feed's --shape x=3x5
+    const file = path.join(tmp, "bounded.onnx");
+    fs.writeFileSync(file, bytes);
+    const { code, out } = await captureBench([file, "--vs", "ort-node", "--shape", "n=1..9", "--shape", "x=3x5", "--runs", "3", "--load-runs", "0", "--json"]);
+    expect(code).toBe(0);
+    const cli = JSON.parse(out) as BenchResult;
+    expect(cli.kiln.ok).toBe(true);
+    expect(cli["kiln-pinned"]?.identical).toBe(true);
   });
 
   it("catches a wrong answer: outputs of a different model are reported with their error", async () => {
