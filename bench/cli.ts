@@ -112,11 +112,10 @@ export async function cmdBench(args: Args): Promise<number> {
 /**
  * --generate N: the greedy generation loop on a decoder with past key/values (bench/generate.ts),
  * per-token latency against the rivals doing the same loop; --prompt the token ids (default 5 of
- * them), --runs the rounds. Exits 1 when the engines' tokens differ.
+ * them), --runs the rounds, --threads each engine's threads. Exits 1 when the engines' tokens differ.
  */
 async function benchGeneration(args: Args, file: string, bytes: Uint8Array, vs: RivalName[], runs: number, threads: number): Promise<number> {
   const tokens = count(args, "generate", 32, 1);
-  if (threads !== 1) throw new UsageError("--generate runs one thread so far");
   const promptArg = one(args, "prompt") ?? "5,17,300,42,7";
   if (!/^\d+(,\d+)*$/.test(promptArg)) throw new UsageError(`--prompt takes token ids separated by commas, got ${JSON.stringify(promptArg)}`);
   const prompt = promptArg.split(",").map(Number);
@@ -126,10 +125,10 @@ async function benchGeneration(args: Args, file: string, bytes: Uint8Array, vs: 
   if (typeof decoder === "string") throw new KilnError("BAD_INPUT", `--generate: ${file}: ${decoder}`);
   const { benchGenerateModel, formatGenerate } = await import("./generate.js");
   const shapes = parseShapeOption(all(args, "shape"));
-  const rows = await benchGenerateModel(bytes, decoder, { tokens, rounds: Math.max(1, Math.min(runs, 50)), prompt, shapes, vs });
+  const rows = await benchGenerateModel(bytes, decoder, { tokens, rounds: Math.max(1, Math.min(runs, 50)), prompt, shapes, vs, threads });
   const agree = rows.every((r) => r.tokens.join() === rows[0].tokens.join());
-  const title = `${path.basename(file)}: ${tokens} tokens greedy from a ${prompt.length}-token prompt, 1 thread, ${decoder.layers} layers`;
-  console.log(args.flags.has("json") ? JSON.stringify({ model: path.basename(file), tokens, prompt, agree, rows }) : formatGenerate(title, rows));
+  const title = `${path.basename(file)}: ${tokens} tokens greedy from a ${prompt.length}-token prompt, ${threads} thread${threads > 1 ? "s" : ""} each, ${decoder.layers} layers`;
+  console.log(args.flags.has("json") ? JSON.stringify({ model: path.basename(file), tokens, prompt, threads, agree, rows }) : formatGenerate(title, rows));
   return agree ? 0 : 1;
 }
 

@@ -85,32 +85,36 @@ export interface GenerateOptions {
   /** load()'s shapes: bounds (and sums) make one module for every step */
   shapes: Record<string, readonly number[] | number | string>;
   vs: readonly ("ort-web" | "ort-node")[];
+  /** each engine's threads (default 1): kiln's module compiled for them, onnxruntime's pools sized to them */
+  threads?: number;
 }
 
 /**
  * `kiln bench decoder.onnx --generate N`: the greedy loop (generateGreedy: prompt, then a token per
  * step, the present fed back as the past) on any decoder exported the transformers.js / optimum way,
- * kiln (one load(); with bounds for its dims, one module) against onnxruntime, one thread each,
- * a warm-up loop each, then the rounds interleaved.
+ * kiln (one load(); with bounds for its dims, one module) against onnxruntime, one thread each
+ * (or o.threads), a warm-up loop each, then the rounds interleaved.
  */
 export async function benchGenerateModel(bytes: Uint8Array, decoder: DecoderShape, o: GenerateOptions): Promise<GenerateRow[]> {
   const t0 = performance.now();
-  const kiln = await load(bytes, { cache: false, simd: "baseline", shapes: o.shapes, limits: { maxModules: o.tokens + 1 } });
+  const threads = o.threads ?? 1;
+  const kiln = await load(bytes, { cache: false, simd: "baseline", shapes: o.shapes, limits: { maxModules: o.tokens + 1 }, ...(threads > 1 ? { threads } : {}) });
   const loadMs = performance.now() - t0;
   const engines: [string, DecoderStep][] = [["kiln", (f) => kiln.run(f)]];
   if (o.vs.includes("ort-web")) {
     const web = (await import("onnxruntime-web")) as unknown as Ort & { env: { wasm: { numThreads: number; simd: boolean } } };
-    web.env.wasm.numThreads = 1;
+    web.env.wasm.numThreads = threads;
     web.env.wasm.simd = true;
     engines.push(["ort-web", await ortStep(web, bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" })]);
   }
   if (o.vs.includes("ort-node")) {
     const node = await import("onnxruntime-node");
-    engines.push(["ort-node", await ortStep(node, bytes, { executionProviders: ["cpu"], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" })]);
+    engines.push(["ort-node", await ortStep(node, bytes, { executionProviders: ["cpu"], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: "all" })]);
   }
   for (const [, step] of engines) await generateGreedy(step, o.prompt, o.tokens, decoder);
   const runs = engines.map((): Generation[] => []);
   for (let r = 0; r < o.rounds; r++) for (const [k, [, step]] of engines.entries()) runs[k].push(await generateGreedy(step, o.prompt, o.tokens, decoder));
+  kiln.session?.terminate?.();
   return engines.map(([name], k) => ({ ...row(name, runs[k]), ...(name === "kiln" ? { loadMs: Math.round(loadMs), modules: kiln.modulesCompiled } : {}) }));
 }
 

@@ -174,6 +174,18 @@ describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1
       }
     }
   }, TIMEOUT);
+  it("kiln bench --generate --threads 2: the decoding loop on one module at 2 threads beside onnxruntime-node at 2, the tokens transformers gave", () => {
+    const ref = gpt2Reference();
+    const r = spawnSync(process.execPath, [path.join(root, "bin/kiln.js"), "bench", path.join(root, "models/transformers/fixtures/gpt2.onnx"), "--generate", "6", "--threads", "2",
+      "--vs", "ort-node", "--runs", "1", "--json", "--prompt", ref.prompt.join(","), "--shape", "batch=1", "--shape", "seq=1..16", "--shape", "past=0..240", "--shape", "total=past+seq"], { encoding: "utf8", timeout: TIMEOUT });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { threads: number; agree: boolean; rows: { engine: string; tokens: number[]; modules?: number }[] };
+    expect(out.threads).toBe(2);
+    expect(out.agree).toBe(true);
+    expect(out.rows.map((x) => x.engine)).toEqual(["kiln", "ort-node"]);
+    expect(out.rows[0].modules).toBe(1);
+    for (const row of out.rows) expect(row.tokens).toEqual(ref.tokens.slice(0, 6));
+  }, TIMEOUT);
   it("the GPT-2-style decoder (seq 1..16, past 0..240) generates transformers' 16 tokens, every step the bytes of 1 thread", async () => {
     const t = await twins(transformerBytes("gpt2"), GPT2_SHAPES, ["Gemm/packed", "MatMul/packed"]);
     try {

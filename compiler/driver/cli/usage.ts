@@ -24,7 +24,7 @@ usage:
                [--input random|arange | --input name=random|arange|ones|zeros|file.pb ...] [--data test_data_set_DIR]
                [--int-range [name=]LO..HI ...] [--load-runs N] [--atol A] [--rtol R] [--json]
                --atol/--rtol: how close kiln's outputs must be to the rival's (default rtol 1e-3, atol 1e-4)
-  kiln bench decoder.onnx --generate N [--prompt 5,17,300] [--shape past=0..240 --shape total=past+seq ...] [--runs R]
+  kiln bench decoder.onnx --generate N [--prompt 5,17,300] [--shape past=0..240 --shape total=past+seq ...] [--runs R] [--threads N]
                the greedy generation loop (past key/values fed back), per-token latency against the rivals
   kiln test DIR... [--json] [-O0|-O1|-O2] [--simd baseline|relaxed|auto] [--atol A] [--rtol R]
                ONNX test-data folders (model.onnx + test_data_set_*/); --atol/--rtol: every output,
