@@ -9,7 +9,7 @@
 // V8 flag for it is set at run time.
 import * as path from "node:path";
 import { readModelFile } from "../compiler/driver/files.js";
-import { one, all, parseShapeOption, parseShapes, parseSimd, parseTolerance, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
+import { one, all, isBoundsSpec, parseShapeOption, parseShapes, parseSimd, parseTolerance, UsageError, type Args, type CommandSpec } from "../compiler/driver/cli/args.js";
 import { runCommand } from "../compiler/driver/cli/main.js";
 import { KilnError } from "../runtime/errors.js";
 import { isWasmBytes } from "../compiler/driver/cli/wasm-file.js";
@@ -95,7 +95,7 @@ export async function cmdBench(args: Args): Promise<number> {
   const choices = { byName: files, intRanges };
   // --shape seq=1..512 gives a dim bounds: kiln compiles once for them and runs the fed shapes
   // (--shape x=1x128x384) within them, its build pinned there timed beside it (harness.ts bounds)
-  const specs = all(args, "shape"), bounded = specs.filter((s) => /=\d+\.\.\d+$/.test(s));
+  const specs = all(args, "shape"), bounded = specs.filter(isBoundsSpec);
   const shapes = parseShapes(specs.filter((s) => !bounded.includes(s)));
   const bounds = bounded.length ? (parseShapes(bounded) as Record<string, [number, number]>) : undefined;
   const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes, bounds, inputs, seed, relaxed, loadRuns, choices, tolerance })

@@ -60,10 +60,13 @@ export function threadShare(m: binaryen.Module, t: ThreadCtx, trips: number | ((
   return { lo: at(t.tid()), hi: at(m.i32.add(t.tid(), m.i32.const(1))) };
 }
 
-/** This thread's share of `vectors` 4-element vectors, as element indices [lo, hi) (multiples of 4). */
-export function vectorShare(m: binaryen.Module, t: ThreadCtx, vectors: number): { lo: Expr; hi: Expr } {
-  const s = threadShare(m, t, vectors);
-  return { lo: m.i32.shl(s.lo, m.i32.const(2)), hi: m.i32.shl(s.hi, m.i32.const(2)) };
+/**
+ * This thread's share of `steps` steps of `size` elements (a vector's lanes, a tile's rows), as
+ * element indices [lo, hi), multiples of `size`: threadShare over the steps, scaled.
+ */
+export function stepShare(m: binaryen.Module, t: ThreadCtx, steps: number, size: number): { lo: Expr; hi: Expr } {
+  const s = threadShare(m, t, steps);
+  return { lo: m.i32.mul(s.lo, m.i32.const(size)), hi: m.i32.mul(s.hi, m.i32.const(size)) };
 }
 
 /** Whether this is the last of the running threads (it takes a split vector loop's scalar tail). */

@@ -7,7 +7,7 @@ import { dtype, type DTypeName } from "../../runtime/dtypes.js";
 import { broadcastStrides, type Expr, type Local } from "../fn.js";
 import { load, store } from "../memory.js";
 import type { KernelCtx, TensorRef } from "./kernel.js";
-import { lastThread, splitNest, threadShare, vectorShare } from "../threads.js";
+import { lastThread, splitNest, stepShare, threadShare } from "../threads.js";
 import { prefixDim } from "../symbolic.js";
 
 export interface ElementwiseSpec {
@@ -134,7 +134,7 @@ export function emitElementwise(ctx: KernelCtx, spec: ElementwiseSpec): void {
   let share: { vec?: { lo: Expr; hi: Expr }; scalar?: { lo: Expr; hi: Expr }; tail?: Expr } | undefined;
   if (oneDim) {
     if (!useSimd) share = { scalar: threadShare(m, oneDim, inner) };
-    else share = { vec: vectorShare(m, oneDim, Math.floor(inner / 4)), tail: lastThread(m, oneDim) };
+    else share = { vec: stepShare(m, oneDim, Math.floor(inner / 4), 4), tail: lastThread(m, oneDim) };
   }
 
   // byte offset of the row start per operand, in a local each; a variadic op with thousands of

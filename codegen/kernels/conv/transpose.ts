@@ -11,7 +11,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, type Segment } from "./segments.js";
 import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
 import { transposeGemm } from "./transpose-gemm.js";
-import { lastThread, vectorShare } from "../../threads.js";
+import { lastThread, stepShare } from "../../threads.js";
 
 const table = new KernelTable();
 
@@ -119,7 +119,7 @@ function finishInPlace(ctx: KernelCtx, addr: number, size: number): Expr[] {
   // vectors, the scalar tail the last thread's, every value through the path it takes on one
   const threads = ctx.split ? ctx.threads : undefined;
   if (!threads) return [fn.loop(size4, vec, { step: 4 }), tail];
-  const share = vectorShare(m, threads, size4 / 4);
+  const share = stepShare(m, threads, size4 / 4, 4);
   return [fn.loopDyn(share.lo, share.hi, vec, 4), m.if(lastThread(m, threads), tail)];
 }
 

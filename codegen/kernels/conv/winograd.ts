@@ -250,10 +250,10 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       ...(tail ? [m.if(m.i32.eq(hi.get(), i32(nb)), fn.block(tailBlock()))] : []),
       ...(N > 1 ? [all!.barrier()] : [])]
     : [fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...tailBlock()];
+  if (own) fn.emit(own.set(m.i32.mul(all!.tid(), i32(all!.scratchStride))));
   fn.emit(fn.loop(N, (img) => [
     n.set(img.get()),
     ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, all),
-    ...(own ? [own.set(m.i32.mul(all!.tid(), i32(all!.scratchStride)))] : []),
     ...blockLoop,
   ]));
 }

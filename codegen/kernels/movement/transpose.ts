@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { rawLoad, rawStore } from "./raw.js";
-import { splitNest, threadShare, type ThreadCtx } from "../../threads.js";
+import { lastThread, splitNest, stepShare, type ThreadCtx } from "../../threads.js";
 
 const lanes = (ls: number[]) => ls.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 const LO = lanes([0, 4, 1, 5]);
@@ -66,12 +66,8 @@ export function emitTiledTranspose(fn: Fn, dims: number[], S: number[], T: numbe
   // the rows of tiles, the row tail the last thread's
   const th = threads?.(outer.length ? outer : [Dc4 / 4]);
   if (th && outer.length === 0) {
-    const share = threadShare(m, th, Dc4 / 4);
-    const four = (e: Expr) => m.i32.mul(e, m.i32.const(4));
-    fn.emit(fn.block([
-      ...tileRows([], four(share.lo), four(share.hi)),
-      m.if(m.i32.eq(th.tid(), m.i32.sub(th.count(), m.i32.const(1))), tailRows([])),
-    ]));
+    const share = stepShare(m, th, Dc4 / 4, 4);
+    fn.emit(fn.block([...tileRows([], share.lo, share.hi), m.if(lastThread(m, th), tailRows([]))]));
     return true;
   }
   fn.emit(splitNest(fn, th, outer, (o) => [...tileRows(o, m.i32.const(0), m.i32.const(Dc4)), tailRows(o)]));

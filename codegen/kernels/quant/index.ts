@@ -2,7 +2,7 @@
 // in linear.ts; the quantized MatMul and Conv in matmul.ts and conv.ts, listed on their own).
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
-import { threadShare } from "../../threads.js";
+import { lastThread, stepShare } from "../../threads.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
 import { KernelTable } from "../kernel.js";
@@ -40,12 +40,12 @@ table.add("DynamicQuantizeLinear", (ctx) => {
   /** body over elements 0.. n in steps of `step` (n a multiple of it), or this thread's share of the steps */
   const steps = (n: number, step: number, body: (i: Local) => Expr[]): Expr => {
     if (!threads) return fn.loop(n, body, { step });
-    const s = threadShare(m, threads, n / step);
-    return fn.loopDyn(m.i32.mul(s.lo, m.i32.const(step)), m.i32.mul(s.hi, m.i32.const(step)), body, step);
+    const s = stepShare(m, threads, n / step, step);
+    return fn.loopDyn(s.lo, s.hi, body, step);
   };
   /** the scalar tail's code, on the last thread only at threads */
   const tail = (code: Expr): Expr => (threads ? m.if(last.get(), code) : code);
-  if (threads) fn.emit(last.set(m.i32.eq(m.i32.add(threads.tid(), m.i32.const(1)), threads.count())));
+  if (threads) fn.emit(last.set(lastThread(m, threads)));
   const lane = (v: Local, q: number) => m.f32x4.extract_lane(v.get(), q);
   fn.emit(lo.set(S.c(0)), hi.set(S.c(0)));
   if (n4 > 0) {

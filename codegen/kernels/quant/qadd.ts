@@ -4,7 +4,7 @@
 // what onnxruntime's plain run computes element by element, so the two agree bit for bit.
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
-import { threadShare } from "../../threads.js";
+import { lastThread, stepShare } from "../../threads.js";
 import { storeBytes } from "./qgemm-store.js";
 import { nearestPlusZp, ROUND_BOUND, roundBias } from "./common.js";
 import type { KernelCtx } from "../kernel.js";
@@ -64,17 +64,13 @@ export function emitQAdd(ctx: KernelCtx, p: QAddPlan): void {
   // at threads each takes a contiguous share of the vectors, the last one the tail too
   const vectors = full / 16;
   const threads = vectors > 1 ? ctx.splitAmong() : undefined;
-  const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32);
-  if (threads) {
-    const share = threadShare(m, threads, vectors);
-    fn.emit(lo.set(share.lo), hi.set(share.hi));
-  }
   if (full > 0) {
     const step = (k: Local): Expr[] => [i.set(k.get()), ...lanes(16, i.get()), m.v128.store(y.addr, 1, i.get(), out.get())];
-    fn.emit(threads ? fn.loopDyn(m.i32.shl(lo.get(), m.i32.const(4)), m.i32.shl(hi.get(), m.i32.const(4)), step, 16) : fn.loop(full, step, { step: 16 }));
+    const share = threads && stepShare(m, threads, vectors, 16);
+    fn.emit(share ? fn.loopDyn(share.lo, share.hi, step, 16) : fn.loop(full, step, { step: 16 }));
   }
   if (p.size % 16) {
     const tail = [i.set(m.i32.const(full)), ...lanes(p.size % 16, i.get()), ...storeBytes(m, y.addr, i.get, out.get, p.size % 16)];
-    fn.emit(threads ? m.if(m.i32.eq(hi.get(), m.i32.const(vectors)), fn.block(tail)) : fn.block(tail));
+    fn.emit(threads ? m.if(lastThread(m, threads), fn.block(tail)) : fn.block(tail));
   }
 }

@@ -138,6 +138,9 @@ export function parseShapes(specs: string[]): Record<string, number[]> {
   return parseShapeOption(specs) as Record<string, number[]>;
 }
 
+/** Whether a --shape spec gives bounds (name=MIN..MAX), not dims or a value. */
+export const isBoundsSpec = (spec: string): boolean => /=\d+\.\.\d+$/.test(spec);
+
 /** parseShapes, and total=past+seq: a dim that is the sum of others (symbolic.ts parseDimSum) */
 export function parseShapeOption(specs: string[]): Record<string, number[] | string> {
   const shapes: Record<string, number[] | string> = {};

@@ -11,7 +11,7 @@ import { HASH_WASM_BYTES, provideHashModule } from "../../../runtime/checksum.js
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
-import { all, COMPILE_FLAGS, one, parseBudget, parseShapeOption, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
+import { all, COMPILE_FLAGS, isBoundsSpec, one, parseBudget, parseShapeOption, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
 import { fileIsWasm, isWasmBytes } from "./wasm-file.js";
@@ -130,7 +130,7 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
     const shapes = parseShapeOption(all(args, "shape"));
     // bounds for a dim (seq=1..512) compile one module for them: an input's dims given beside them
     // (x=1x77x384, or a --data set's) are this run's feed within them, not a pin
-    const bounded = all(args, "shape").some((spec) => /=\d+\.\.\d+$/.test(spec) && !inputNames.includes(spec.slice(0, spec.lastIndexOf("="))));
+    const bounded = all(args, "shape").some((spec) => isBoundsSpec(spec) && !inputNames.includes(spec.slice(0, spec.lastIndexOf("="))));
     if (bounded) {
       for (const n of inputNames) {
         if (Array.isArray(shapes[n])) feedDims.set(n, shapes[n] as number[]);
