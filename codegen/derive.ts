@@ -6,6 +6,10 @@
 // not (not the arena: it is live during the first run, which places weights between layers);
 // one that only a derive reads is staged instead at the end of a later layer's derived region,
 // when one has room (codegen/raw-staging.ts), so its own slot's pages are never touched.
+// A derived form is worth it where it makes the image smaller: one no bigger than its source,
+// which nothing else reads (MiniLM's packed GEMM panels, the same bytes reordered), ships ready,
+// as --prepack ships it, for the same image bytes and without its source resident beside it
+// (DeriveTable's `keepsSource`).
 //
 // A derived piece keeps the checksum of the bytes the compiler's JS form gives, which the runtime
 // checks after deriving: the module's code and the compiler's agree bit for bit, or nothing runs.
@@ -26,6 +30,15 @@ const float32Constant = (f: Float32Array): LazyConstant => ({ byteLength: f.byte
 /** Fewer float16 codes than this are stored widened: a derived piece costs manifest and code bytes. */
 const MIN_WIDENED = 64;
 
+/** a derived form up to this much bigger than its source (panels padded to whole vectors) ships ready where deriving it would keep the source resident */
+const READY_SLACK = 9 / 8;
+
+/** Bytes the image stores for a weight: its float16 codes where it keeps them (widen), else its storage. */
+function storedBytes(t: Tensor): number {
+  const half = halfSourceOf(t);
+  return half && half.codes.length >= MIN_WIDENED ? half.codes.byteLength : t.data.byteLength;
+}
+
 export class DeriveTable {
   private readonly spans = new Map<number, DerivedSpan>();
   /** weight tensors by identity: their value names */
@@ -39,13 +52,20 @@ export class DeriveTable {
     private readonly on: boolean | undefined,
     /** decisions shared with another build of the graph (GenerateOptions.derived) */
     private readonly decided?: Map<number, number | undefined>,
+    /**
+     * whether a weight stays resident when its derived form is computed from it: it is read at run
+     * time or is the source of another derived form (the image holds it either way); else a derived
+     * form that saves no image bytes ships ready
+     */
+    private readonly keepsSource: (name: string) => boolean = () => true,
   ) {
     if (on) for (const name of weightNames) this.names.set(graph.values.get(name)!.const!, name);
   }
 
   /**
-   * Makes the constant placed at `addr` derived, when it can be: returns the source tensor's name
-   * (the image must hold that tensor), or undefined to ship the constant ready. It can be when its
+   * Makes the constant placed at `addr` derived, when it can be and saves image bytes: returns the
+   * source tensor's name (the image must hold that tensor), or undefined to ship the constant
+   * ready. It saves bytes unless it is no bigger than a source nothing else keeps. It can be when its
    * recipe has a wasm form, its source is a weight of the layer (so the scheduler has placed it
    * when the layer's derived pieces are computed) and its bytes hold no NaN (whose payload a JS
    * store and a wasm store may not keep alike).
@@ -55,7 +75,8 @@ export class DeriveTable {
     const name = this.names.get(c.source.tensor);
     const slot = name === undefined ? undefined : this.layout.slots.get(name);
     if (!slot || !inputs.some((t) => t?.addr === slot.addr)) return undefined;
-    const sum = this.decided?.has(addr) ? this.decided.get(addr) : this.checksumUnlessNaN(c);
+    const ready = !this.keepsSource(name!) && c.byteLength <= storedBytes(c.source.tensor) * READY_SLACK;
+    const sum = this.decided?.has(addr) ? this.decided.get(addr) : ready ? undefined : this.checksumUnlessNaN(c);
     this.decided?.set(addr, sum);
     if (sum === undefined) return undefined;
     const derive = c.derive;

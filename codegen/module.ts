@@ -7,7 +7,7 @@ import { FORMAT_VERSION, MEMORY_IMPORT, RUN_LAYERS, THREADS_IMPORT, WEIGHTS_SECT
 import { RELAXED_FEATURE, type SimdLevel } from "../runtime/simd.js";
 import type { WeightsWriter } from "../runtime/weights.js";
 import { appendCustomSection } from "../runtime/sections.js";
-import type { Graph, Node } from "../compiler/ir/graph.js";
+import type { Graph, Node, Tensor } from "../compiler/ir/graph.js";
 import { Fn } from "./fn.js";
 import { guardOf } from "../compiler/ir/subgraph.js";
 import { MathLib } from "./math.js";
@@ -200,10 +200,16 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   });
   const stream = budget === undefined ? undefined : planLayerSlots(graph, layout, jobs, weights, budget);
   const placement = stream ? "external" : options.weights ?? "section";
-  // compact: kernel constants derived as the weights are placed; a budget's slots hold them ready
-  const derives = new DeriveTable(m, graph, weights.names, layout, !!options.compact && placement !== "data" && !stream, options.derived);
-  let scratchBytes = 0;
   const runtimeRead = new Set(read);
+  // the derived forms (by recipe) of each weight: one that is its weight's only use may ship ready
+  const forms = new Map<Tensor, Set<string>>();
+  for (const { ctx } of jobs) for (const c of ctx.prep.constants ?? []) {
+    if (!(c instanceof Uint8Array) && c.derive && c.source) forms.set(c.source.tensor, (forms.get(c.source.tensor) ?? new Set()).add(c.source.recipe));
+  }
+  const keepsSource = (name: string) => runtimeRead.has(name) || (forms.get(graph.values.get(name)!.const!)?.size ?? 0) > 1;
+  // compact: kernel constants derived as the weights are placed; a budget's slots hold them ready
+  const derives = new DeriveTable(m, graph, weights.names, layout, !!options.compact && placement !== "data" && !stream, options.derived, keepsSource);
+  let scratchBytes = 0;
   const sources = new Map<string, number[]>();
   for (const [k, { ctx }] of jobs.entries()) {
     if (!stream) for (const c of ctx.prep.constants ?? []) {

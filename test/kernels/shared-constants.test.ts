@@ -43,12 +43,18 @@ describe("kernel constants shared between layers", () => {
     // floats) and one more packed 32x32 W^T (the raw weights of both are read by no layer)
     const image = (m: typeof tied) => m.manifest.memory.regions.reduce((a, r) => a + r.bytes, 0);
     expect(image(untied) - image(tied)).toBe(4 * (16 * 16 * 16 + 32 * 32));
-    // compact (codegen/derive.ts): the image holds the raw weights once (3x3 w2 and 1x1 p2 more
-    // when untied), and the forms derived from them are shared the same way
+    // compact (codegen/derive.ts): the image holds the raw weights once (3x3 w2 more when untied),
+    // and the forms derived from them are shared the same way; a 1x1 layer's packed W^T, its
+    // weight's only use and as big as it, ships ready (p2's 32x32 more when untied), derived by no one
     const [cTied, cUntied] = [await compile(model(true), { simd: "baseline" }), await compile(model(false), { simd: "baseline" })];
     const derived = (m: typeof tied) => [...new Map(m.manifest.layers.flatMap((l) => (l.derived ?? []).map(([at, n]) => [at, n] as const))).values()].reduce((a, n) => a + n, 0);
     expect(image(cUntied) - image(cTied)).toBe(4 * (16 * 16 * 9 + 32 * 32));
-    expect(derived(cUntied) - derived(cTied)).toBe(4 * (16 * 16 * 16 + 32 * 32));
+    expect(derived(cUntied) - derived(cTied)).toBe(4 * 16 * 16 * 16);
+    for (const c of [cTied, cUntied]) {
+      const pointwise = c.manifest.layers.filter((l) => ["d", "e", "f"].includes(l.name));
+      expect(pointwise.map((l) => l.name)).toEqual(["d", "e", "f"]);
+      expect(pointwise.flatMap((l) => l.derived ?? [])).toEqual([]);
+    }
     for (const tie of [true, false]) {
       const bytes = model(tie);
       const [got, want] = [await runKiln(bytes, { x }), await runOrt(bytes, { x })];
