@@ -16,6 +16,7 @@
 import binaryen from "binaryen";
 import { memoryHash, type MemoryHash } from "../runtime/checksum.js";
 import { DERIVE, type DerivedSpan } from "../runtime/manifest.js";
+import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { Graph, Tensor } from "../compiler/ir/graph.js";
 import { halfSourceOf } from "../compiler/ir/values.js";
 import { Fn } from "./fn.js";
@@ -36,7 +37,7 @@ const READY_SLACK = 9 / 8;
 /** Bytes the image stores for a weight: its float16 codes where it keeps them (widen), else its storage. */
 function storedBytes(t: Tensor): number {
   const half = halfSourceOf(t);
-  return half && half.codes.length >= MIN_WIDENED ? half.codes.byteLength : t.data.byteLength;
+  return half && half.codes.length >= MIN_WIDENED ? half.codes.byteLength : storageBytes(t.dtype, sizeOf(t.dims));
 }
 
 export class DeriveTable {

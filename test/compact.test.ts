@@ -248,6 +248,24 @@ describe("compact and prepacked artifacts", () => {
     for (const o of outs) expect(Buffer.from(o).equals(Buffer.from(outs[2]))).toBe(true);
   }, 120_000);
 
+  it("a MatMul's packed panels, its weight's only use and no bigger than it, ship ready: the same image bytes as deriving, the weight never resident, the prepacked build's bits", async () => {
+    // 45 columns: three panels of 16, the last padded (48 / 45 of the weight), within the 1/8 slack
+    const w = tensor({ dims: [37, 45] }, 7);
+    const { bytes, feeds, outputs } = buildCase({ op: "MatMul", inputs: [{ dims: [5, 37] }, { dims: [37, 45], constant: true, data: w.data as Float32Array }] });
+    const compact = await compile(bytes, { simd: "baseline" });
+    const packed = await compile(bytes, { simd: "baseline", prepack: true });
+    expect(compact.manifest.layers.map((l) => l.kernel)).toEqual(["packed"]);
+    expect(compact.manifest.layers.flatMap((l) => l.derived ?? [])).toEqual([]);
+    const image = (m: typeof compact) => m.manifest.memory.regions.reduce((a, r) => a + r.bytes, 0);
+    expect(image(compact)).toBe(image(packed));
+    expect(image(compact)).toBe(37 * 48 * 4);
+    const feed = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.data as Float32Array]));
+    const [a, b] = [await (await createSession(compact.wasm)).run(feed), await (await createSession(packed.wasm)).run(feed)];
+    const bits = (t: { data: unknown }) => Buffer.from(new Uint8Array((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, (t.data as Float32Array).byteLength));
+    expect(bits(a[outputs[0]]).equals(bits(b[outputs[0]]))).toBe(true);
+    expect(compareTensors(a[outputs[0]] as Tensor, (await runOrt(bytes, feeds))[outputs[0]], { rtol: 1e-4, atol: 1e-4 }).message ?? "ok").toBe("ok");
+  });
+
   it("a weight that transforms to NaN (an infinite filter value) ships its form ready, and still runs", async () => {
     const { bytes, feeds } = conv3x3((w) => { (w.data as Float32Array)[40] = Infinity; });
     const compact = await compile(bytes, { simd: "baseline" });
