@@ -10,9 +10,15 @@
 // K now gives a NaN row, where the guard gave zeros: NaN in, NaN out). The rewrite
 // is made only where the kernel selection picks "blocked" for the result (float32, sizes that pay,
 // a block of scores that fits): elsewhere the three layers stay as they were.
+// With symbolic dims (`symbolic`: the driver prepares the graph at probe values and at the
+// bounds, and every one must come out the same), the choice cannot hang on the sizes: "blocked" is
+// asked for as a user forcing it would (a block of scores must still fit at each) and recorded
+// on the node (meta.kernel, which select-kernels keeps), and the
+// reshapes the rewrite adds copy the batch and sequence dims from their input (0 in Reshape's
+// shape) instead of naming them.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { FUSED_DOMAIN } from "../compiler/ir/graph.js";
-import { chooseKernel, type KernelSelection } from "../codegen/capabilities.js";
+import { chooseKernel, matchesVariant, type KernelSelection } from "../codegen/capabilities.js";
 import { ensureOpset, privateProducer, scalarConst, soleConsumer } from "./fuse-patterns-match.js";
 import { addConstant, int64Tensor } from "./rewrite.js";
 import { parseKernelSelection } from "./select-kernels.js";
@@ -137,55 +143,74 @@ function match(g: Graph, pn: Node): Match | undefined {
 }
 
 /** Rewrites one match when the Attention it makes runs "blocked"; returns whether it did. */
-function rewrite(g: Graph, mt: Match, selection?: KernelSelection): boolean {
+function rewrite(g: Graph, mt: Match, selection: KernelSelection | undefined, symbolic: boolean): boolean {
   const made: Node[] = [];
   const newValue = (base: string, shape: number[]) => {
     const name = g.uniqueValueName(base);
     Object.assign(g.value(name), { dtype: "float32", shape });
     return name;
   };
+  // symbolic: the batch and sequence dims (the first two of both layouts) copied from the input
   const reshape = (from: string, to: string, dims: number[]) => {
-    made.push({ name: g.uniqueValueName(`${to}/reshape`), op: "Reshape", domain: "", inputs: [from, addConstant(g, `${to}/shape`, int64Tensor(dims))], outputs: [to], attrs: {} });
+    const shape = symbolic ? [0, 0, ...dims.slice(2)] : dims;
+    made.push({ name: g.uniqueValueName(`${to}/reshape`), op: "Reshape", domain: "", inputs: [from, addConstant(g, `${to}/shape`, int64Tensor(shape))], outputs: [to], attrs: {} });
   };
   const [qs, ks, vs, ys] = [mt.q, mt.k, mt.v, mt.y].map((n) => shapeOf(g, n)!);
   const packed = mt.layout === "bshd";
   const flat = (dims: number[]) => [dims[0], dims[1], dims[2] * dims[3]];
   let [q, k, v, y] = [mt.q, mt.k, mt.v, mt.y];
   const attrs: Node["attrs"] = { scale: { type: "float", value: Math.fround(mt.scale) } };
+  // the [b, s, h*d] value a [b, s, h, d] operand was reshaped from (the model's head split), or
+  // where the context goes once reshaped to [b, s, h*e] (its head merge): taken as they are, no
+  // value added (a symbolic build's probes that only prepare the graph then know every value)
+  const reshapedFrom = (x: string, dims: number[]) => {
+    const r = g.producer(x);
+    return r?.op === "Reshape" && r.domain === "" && shapeOf(g, r.inputs[0])?.join() === flat(dims).join() ? r.inputs[0] : undefined;
+  };
+  const merge = packed ? soleConsumer(g, mt.y, "Reshape") : undefined;
+  const merged = merge && merge.domain === "" && merge.inputs[0] === mt.y && shapeOf(g, merge.outputs[0])?.join() === flat(ys).join() ? merge : undefined;
   if (packed) {
-    q = newValue(`${mt.q}/heads`, flat(qs));
-    k = newValue(`${mt.k}/heads`, flat(ks));
-    v = newValue(`${mt.v}/heads`, flat(vs));
-    y = newValue(`${mt.y}/heads`, flat(ys));
-    reshape(mt.q, q, flat(qs));
-    reshape(mt.k, k, flat(ks));
-    reshape(mt.v, v, flat(vs));
+    const split = (x: string, dims: number[]) => {
+      const from = reshapedFrom(x, dims);
+      if (from) return from;
+      const to = newValue(`${x}/heads`, flat(dims));
+      reshape(x, to, flat(dims));
+      return to;
+    };
+    q = split(mt.q, qs);
+    k = split(mt.k, ks);
+    v = split(mt.v, vs);
+    y = merged ? merged.outputs[0] : newValue(`${mt.y}/heads`, flat(ys));
     attrs.q_num_heads = { type: "int", value: qs[2] };
     attrs.kv_num_heads = { type: "int", value: ks[2] };
   }
   const last = mt.gone[mt.gone.length - 1];
   const attention: Node = { name: last.name, op: "Attention", domain: "", inputs: [q, k, v, ...(mt.mask ? [mt.mask] : [])], outputs: [y], attrs };
   made.push(attention);
-  if (packed) reshape(y, mt.y, ys);
+  if (packed && !merged) reshape(y, mt.y, ys);
   let kernel: string | undefined;
+  const forbidden = selection?.forbid.some((f) => matchesVariant(f, "Attention", "blocked"));
+  const asked = symbolic && !forbidden ? { force: [...(selection?.force ?? []), "Attention/blocked"], forbid: selection?.forbid ?? [] } : selection;
   try {
-    kernel = chooseKernel(g, attention, selection);
+    kernel = chooseKernel(g, attention, asked);
   } catch {
     kernel = undefined;
   }
   if (kernel !== "blocked" || !ensureOpset(g, ATTENTION_OPSET, mt.gone)) return false;
-  for (const n of mt.gone) g.removeNode(n.name);
+  // symbolic: recorded, so select-kernels keeps it at any size (its own heuristics would not)
+  if (symbolic) attention.meta = { ...attention.meta, kernel };
+  for (const n of [...mt.gone, ...(merged ? [merged] : [])]) g.removeNode(n.name);
   for (const n of made) g.addNode(n);
   return true;
 }
 
-/** Returns how many attentions it fused. */
-export function fuseAttention(graph: Graph, selection?: KernelSelection): number {
+/** Returns how many attentions it fused; `symbolic`: see the head of this file. */
+export function fuseAttention(graph: Graph, selection?: KernelSelection, symbolic = false): number {
   let made = 0;
   for (const n of graph.topoOrder()) {
     if (!graph.g.hasNode(n.name) || graph.node(n.name) !== n) continue;
     const mt = match(graph, n);
-    if (mt && rewrite(graph, mt, selection)) made++;
+    if (mt && rewrite(graph, mt, selection, symbolic)) made++;
   }
   graph.pruneValues();
   return made;
@@ -195,8 +220,9 @@ export const fuseAttentionPass: Pass = {
   name: "fuse-attention",
   description: "makes scores -> [scale] -> [mask] -> Softmax -> context one Attention node (opset 23) where its blocked kernel runs it: the score matrix stays in an L2 scratch, block by block",
   options: {
-    enabled: { default: true, description: "false leaves attention as its layers (symbolic dims: the blocked kernel has no run-time extents yet)" },
+    enabled: { default: true, description: "false leaves attention as its layers" },
+    symbolic: { default: false, description: "the graph has symbolic dims (set by the driver): blocked is asked for at any size, reshapes copy the batch and sequence dims" },
     kernels: { default: "", description: "the kernel selection (as KILN_KERNELS): -blocked keeps attention as its layers" },
   },
-  run: (graph, ctx) => ({ fused: ctx.options?.enabled === false ? 0 : fuseAttention(graph, parseKernelSelection(String(ctx.options?.kernels ?? ""))) }),
+  run: (graph, ctx) => ({ fused: ctx.options?.enabled === false ? 0 : fuseAttention(graph, parseKernelSelection(String(ctx.options?.kernels ?? "")), ctx.options?.symbolic === true) }),
 };

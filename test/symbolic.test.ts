@@ -332,7 +332,9 @@ describe("symbolic dims", () => {
           expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s} of 1..${max}`).toBe("ok");
         }
         expect(model.modulesCompiled).toBe(1);
-        expect(session.manifest.layers.filter((l) => l.op === "Einsum").length).toBe(4);
+        // each layer's attention one blocked Attention with run-time query rows and keys
+        expect(session.manifest.layers.filter((l) => l.op === "Attention" && l.kernel === "blocked").length).toBe(2);
+        expect(session.manifest.layers.filter((l) => l.op === "Einsum" || l.op.includes("Softmax"))).toEqual([]);
       }
     });
 
@@ -350,8 +352,9 @@ describe("symbolic dims", () => {
     it("the zoo MiniLM with seq symbolic (the bench row's model) compiles once for 1..512 and matches onnxruntime at 1, 77 and 128; at 128 bit for bit the build pinned there", async () => {
       const bytes = symbolicSeqModel("minilm");
       const model = await load(bytes, { shapes: { seq: [1, 512] }, cache: false });
-      // with bounds attention stays three layers (fuse-attention is off): pinned the same way, the builds agree bit for bit
-      const pinned = await load(bytes, { shapes: { seq: 128 }, cache: false, kernels: "-blocked" });
+      // both builds run attention blocked, the bounded one with run-time rows and keys: bit for bit the same
+      const pinned = await load(bytes, { shapes: { seq: 128 }, cache: false });
+      expect(model.session!.manifest.layers.filter((l) => l.kernel === "blocked").length).toBe(6);
       expect(model.session!.manifest.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["seq", 1, 512]]);
       expect(pinned.session!.manifest.symbols).toBeUndefined();
       for (const s of [1, 77, 128]) {
@@ -367,11 +370,11 @@ describe("symbolic dims", () => {
       expect(model.modulesCompiled).toBe(1);
     });
 
-    it("narrow bounds with a kernel's size threshold between the probes below them and the bound (MiniLM seq 1..8: the head products take the packed Einsum from 8 rows) probe past the bound instead, and run every length", async () => {
+    it("narrow bounds under the blocked kernel's own 16-row threshold (MiniLM seq 1..8) fuse attention as any bounds do, and run every length", async () => {
       const bytes = symbolicSeqModel("minilm");
       for (const bounds of [[1, 8], [2, 8]]) {
         const model = await load(bytes, { shapes: { seq: bounds }, cache: false });
-        expect(model.session!.manifest.layers.filter((l) => l.op === "Einsum").length, `${bounds}: Q K^T and P V as at the bound`).toBe(12);
+        expect(model.session!.manifest.layers.filter((l) => l.op === "Attention" && l.kernel === "blocked").length, `${bounds}: attention blocked`).toBe(6);
         for (let s = bounds[0]; s <= bounds[1]; s++) {
           const data = feed(s * 384, s);
           const got = await model.run({ hidden_states: { data, dims: [1, s, 384] } });
@@ -383,9 +386,21 @@ describe("symbolic dims", () => {
       }
     });
 
-    it("where P V sums over more than the packed kernel's longest run-time K, UNSUPPORTED_OP says why", async () => {
+    it("long bounds (1..2100): blocked attention's P V sums over every key of the run in one K block; its scratch fits 2100 keys", async () => {
+      const { bytes, input, output } = encoder();
+      const model = await load(bytes, { shapes: { seq: [1, 2100] } });
+      expect(model.session!.manifest.layers.filter((l) => l.op === "Attention" && l.kernel === "blocked").length).toBe(2);
+      for (const s of [2100, 1, 1025]) {
+        const data = feed(s * 64, s);
+        const got = await model.run({ [input]: { data, dims: [1, s, 64] } });
+        const want = await runOrt(bytes, { [input]: { dtype: "float32", dims: [1, s, 64], data } });
+        expect(compareTensors(got[output], want[output], { rtol: 1e-3, atol: 1e-5 }).message ?? "ok", `seq ${s}`).toBe("ok");
+      }
+    });
+
+    it("bounds past what a block of scores holds (3,072 keys) keep attention as its layers, and past the packed kernel's longest run-time K, UNSUPPORTED_OP says why", async () => {
       const { bytes } = encoder();
-      await expect(load(bytes, { shapes: { seq: [1, 2100] } })).rejects.toThrow(/UNSUPPORTED_OP: Einsum sums over a symbolic dim of at most 2100; the packed kernel takes a run-time K up to 2048 so far/);
+      await expect(load(bytes, { shapes: { seq: [1, 4000] } })).rejects.toThrow(/UNSUPPORTED_OP: Einsum sums over a symbolic dim of at most 4000; the packed kernel takes a run-time K up to 2048 so far/);
     });
   });
 });

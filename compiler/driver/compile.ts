@@ -221,7 +221,7 @@ export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, 
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
     // with bounds, attention keeps its layers: the fused kernel has no run-time extents yet
-    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) }, "fuse-attention": { kernels: kernelSelectionOf(options), ...(symbolic ? { enabled: false } : {}) } },
+    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) }, "fuse-attention": { kernels: kernelSelectionOf(options), ...(symbolic ? { symbolic: true } : {}) } },
     onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });

@@ -28,7 +28,8 @@
 import binaryen from "binaryen";
 import { attentionGeometry, type AttentionGeometry } from "../../../compiler/ops/attention.js";
 import { broadcastStrides, type Expr, type Local } from "../../fn.js";
-import { emitPackedGemm } from "../matmul/gemm-packed.js";
+import type { TensorRef } from "../kernel.js";
+import { DEFAULT_TILE, emitPackedGemm } from "../matmul/gemm-packed.js";
 import { threadShare } from "../../threads.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 import { rowStrides } from "./sdpa.js";
@@ -84,10 +85,45 @@ function plan(ctx: LayerCtx, forced: boolean): BlockedPlan | undefined {
   const R = blockRows(g.qLen, g.totalLen);
   if (!R) return undefined;
   const scale = ctx.attrs.float("scale", 1 / Math.sqrt(g.headSize));
-  return { g, R, scale, scoresBytes: 4 * R * up(g.totalLen, 4), invBytes: up(4 * R, 16), kBytes: 4 * up(g.totalLen, 16) * g.headSize, vBytes: 4 * g.totalLen * up(g.vHeadSize, 16) };
+  return { g, R, scale, scoresBytes: 4 * R * up(g.totalLen, DEFAULT_TILE.nr), invBytes: up(4 * R, 16), kBytes: 4 * up(g.totalLen, 16) * g.headSize, vBytes: 4 * g.totalLen * up(g.vHeadSize, 16) };
 }
 
 const scratchBytes = (p: BlockedPlan) => p.scoresBytes + p.invBytes + p.kBytes + p.vBytes;
+
+/**
+ * The dims of this layer that vary at run time (symbolic dims, docs/ARCHITECTURE.md): the batch,
+ * the query rows and the keys, each an i32 local set at the layer's start, or undefined where
+ * static. Tensors are laid out at the bounds, so strides stay constants. A varying head count or
+ * head size, or a mask varying elsewhere than along the batch, queries and keys: UNSUPPORTED.
+ */
+function runtimeDims(ctx: KernelCtx, g: AttentionGeometry): { batch?: Local; queries?: Local; keys?: Local; set: Expr[] } {
+  const { fn } = ctx;
+  const [q, k, v, mask] = ctx.inputs;
+  const y = ctx.outputs[0]!;
+  const seq = g.packed ? 1 : 2;
+  const tensors = [q!, k!, v!, y];
+  const varies = (t: TensorRef, j: number) => typeof ctx.symbolic?.dims.get(t.name)?.[j] === "object";
+  for (const t of tensors) {
+    for (let j = 0; j < t.dims.length; j++) {
+      if (j !== 0 && j !== seq && varies(t, j)) ctx.unsupported(`Attention's blocked kernel takes symbolic dims along the batch, the queries and the keys, and dim ${j} of ${JSON.stringify(t.name)} varies; pin it (--shape NAME=N)`);
+    }
+  }
+  if (mask) for (let j = 0; j < mask.dims.length; j++) {
+    const along = j === 0 && mask.dims.length === 4 ? "batch" : j >= mask.dims.length - 2 ? "rows" : "";
+    if (varies(mask, j) && !along) ctx.unsupported(`Attention's blocked kernel takes a mask varying along the batch, the queries and the keys, and dim ${j} of ${JSON.stringify(mask.name)} varies; pin it (--shape NAME=N)`);
+    ctx.runtimeDim(mask, j);
+  }
+  const set: Expr[] = [];
+  const local = (at: (TensorRef | undefined)[], j: number): Local | undefined => {
+    const got = at.map((t) => (t ? ctx.runtimeDim(t, j) : undefined));
+    const e = got.find((x) => x !== undefined);
+    if (e === undefined) return undefined;
+    const l = fn.local(binaryen.i32);
+    set.push(l.set(e));
+    return l;
+  };
+  return { batch: local([q, k, v, y], 0), queries: local([q, y], seq), keys: local([k, v], seq), set };
+}
 
 function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const { m, fn } = ctx;
@@ -95,73 +131,109 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const Lk = g.totalLen;
   const q = ctx.input(0), k = ctx.input(1), v = ctx.input(2), y = ctx.output(0), mask = ctx.inputs[3];
   const reps = g.qHeads / g.kvHeads;
+  const rt = runtimeDims(ctx, g);
+  fn.emit(...rt.set);
   // element strides of (batch, head, position) rows
   const qs = rowStrides(g.packed, g.qHeads, g.qLen, g.headSize, 1);
   const ks = rowStrides(g.packed, g.kvHeads, g.kvLen, g.headSize, 1);
   const vs = rowStrides(g.packed, g.kvHeads, g.kvLen, g.vHeadSize, 1);
   const ys = rowStrides(g.packed, g.qHeads, g.qLen, g.vHeadSize, 1);
   const ms = mask ? broadcastStrides(mask.dims, [g.batch, g.qHeads, g.qLen, Lk]) : [0, 0, 0, 0];
-  const LkP = up(Lk, 4);
+  // with run-time keys, Q K^T runs the panels holding them whole: rows as long as whole panels
+  const LkP = rt.keys ? up(Lk, DEFAULT_TILE.nr) : up(Lk, 4);
   const S = ctx.scratchAddr, INV = S + p.scoresBytes, KP = INV + p.invBytes, VP = KP + p.kBytes;
   const threads = ctx.splitAmong();
   const tOff = (): Expr => (threads && threads.scratchStride ? m.i32.mul(threads.tid(), m.i32.const(threads.scratchStride)) : m.i32.const(0));
   const i32 = binaryen.i32;
   const [qb, kb, vb, yb, mb, blk, bh, h, b] = Array.from({ length: 9 }, () => fn.local(i32));
-  const blocks = Math.ceil(g.qLen / R);
+  const blocksOf = (queries: number) => Math.ceil(queries / R);
+  const blocks = blocksOf(g.qLen);
   const tail = g.qLen - (blocks - 1) * R;
-  const softmax = blockSoftmax(m, fn, { scores: S, inv: INV, base: tOff, Lk, LkP, scale: p.scale, ...(mask ? { mask: { addr: mask.addr, rowStride: ms[2], base: () => mb.get() } } : {}) });
+  const keysRt = rt.keys && (() => rt.keys!.get());
+  const softmax = blockSoftmax(m, fn, { scores: S, inv: INV, base: tOff, Lk, LkP, scale: p.scale, ...(rt.keys ? { keysRt: rt.keys } : {}), ...(mask ? { mask: { addr: mask.addr, rowStride: ms[2], base: () => mb.get() } } : {}) });
+  // this run's blocks of query rows
+  const nb = fn.local(i32);
+  fn.emit(nb.set(rt.queries ? m.i32.div_u(m.i32.add(rt.queries.get(), m.i32.const(R - 1)), m.i32.const(R)) : m.i32.const(blocks)));
 
-  /** the block's n query rows: scores, softmax, context */
-  const work = (n: number): Expr[] => [
-    // S (n x Lk, row stride LkP) = Q K^T
-    ...emitPackedGemm(ctx, {
-      M: n, N: Lk, K: g.headSize,
-      a: { addr: q.addr, rs: qs[2], base: () => qb.get() },
-      packedB: KP, packedBBase: tOff,
-      c: { addr: S, rs: LkP, base: tOff },
-      ownScratch: threads,
-    }),
-    ...softmax(n),
-    // Y rows = P V, each row times its 1/sum as it is stored
-    ...emitPackedGemm(ctx, {
-      M: n, N: g.vHeadSize, K: Lk,
-      a: { addr: S, rs: LkP, base: tOff },
-      packedB: VP, packedBBase: tOff,
-      c: { addr: y.addr, rs: ys[2], base: () => yb.get() },
-      ownScratch: threads,
-      epilogue: (x, row) => m.f32x4.mul(x, m.v128.load32_splat(INV, 4, m.i32.add(tOff(), m.i32.shl(row, m.i32.const(2))))),
-    }),
-  ];
+  /**
+   * The block's n query rows: scores, softmax, context. A run-time n (symbolic dims) or run-time
+   * keys take the products' run-time forms; their M one more than the block's rows, so each row
+   * tail is compiled and no row past the run's is stored (the next row of C may be another batch's).
+   */
+  const work = (n: number | (() => Expr)): Expr[] => {
+    const dyn = typeof n !== "number" || !!keysRt;
+    const rows = typeof n === "number" ? () => m.i32.const(n) : n;
+    const M = dyn ? R + 1 : (n as number);
+    return [
+      // S (n x Lk, row stride LkP) = Q K^T
+      ...emitPackedGemm(ctx, {
+        M, N: Lk, K: g.headSize,
+        a: { addr: q.addr, rs: qs[2], base: () => qb.get() },
+        packedB: KP, packedBBase: tOff,
+        c: { addr: S, rs: LkP, base: tOff },
+        ownScratch: threads,
+        ...(dyn ? { rows } : {}),
+        ...(keysRt ? { cols: keysRt } : {}),
+      }),
+      ...softmax(n),
+      // Y rows = P V, each row times its 1/sum as it is stored
+      ...emitPackedGemm(ctx, {
+        M, N: g.vHeadSize, K: Lk,
+        a: { addr: S, rs: LkP, base: tOff },
+        packedB: VP, packedBBase: tOff,
+        c: { addr: y.addr, rs: ys[2], base: () => yb.get() },
+        ownScratch: threads,
+        epilogue: (x, row) => m.f32x4.mul(x, m.v128.load32_splat(INV, 4, m.i32.add(tOff(), m.i32.shl(row, m.i32.const(2))))),
+        ...(dyn ? { rows } : {}),
+        // one K block over every key of this run
+        ...(keysRt ? { kSteps: keysRt, tile: { kc: Math.max(DEFAULT_TILE.kc, Lk) } } : {}),
+      }),
+    ];
+  };
 
-  const items = g.batch * g.qHeads * blocks;
-  const share = threads ? threadShare(m, threads, items) : { lo: m.i32.const(0), hi: m.i32.const(items) };
+  const itemCount = () => {
+    const perBatch = m.i32.mul(nb.get(), m.i32.const(g.qHeads));
+    return rt.batch ? m.i32.mul(rt.batch.get(), perBatch) : m.i32.mul(m.i32.const(g.batch), perBatch);
+  };
+  const items = rt.batch || rt.queries ? itemCount : g.batch * g.qHeads * blocks;
+  const share = threads ? threadShare(m, threads, items) : { lo: m.i32.const(0), hi: typeof items === "number" ? m.i32.const(items) : items() };
   const at = (...terms: [Local, number][]) => terms.reduce<Expr>((e, [l, s]) => (s ? m.i32.add(e, m.i32.mul(l.get(), m.i32.const(4 * s))) : e), m.i32.const(0));
-  const hk = fn.local(i32), i0 = fn.local(i32), packed = fn.local(i32), kvAt = fn.local(i32);
+  const hk = fn.local(i32), i0 = fn.local(i32), packed = fn.local(i32), kvAt = fn.local(i32), n = fn.local(i32);
+  const blockCount = () => (rt.queries ? nb.get() : m.i32.const(blocks));
+  // the block's rows: R, or the last block's tail
+  const rowsOf = (): Expr[] => {
+    if (rt.queries) {
+      const left = () => m.i32.sub(rt.queries!.get(), i0.get());
+      return [n.set(m.select(m.i32.lt_u(left(), m.i32.const(R)), left(), m.i32.const(R))), fn.block(work(() => n.get()))];
+    }
+    if (keysRt) return [fn.block(work(tail === R ? R : () => m.select(m.i32.eq(blk.get(), m.i32.const(blocks - 1)), m.i32.const(tail), m.i32.const(R))))];
+    return [tail === R ? fn.block(work(R)) : m.if(m.i32.eq(blk.get(), m.i32.const(blocks - 1)), fn.block(work(tail)), fn.block(work(R)))];
+  };
   fn.emit(packed.set(m.i32.const(-1)));
   fn.emit(fn.loopDyn(share.lo, share.hi, (w) => {
     const body: Expr[] = [
-      blk.set(m.i32.rem_u(w.get(), m.i32.const(blocks))),
-      bh.set(m.i32.div_u(w.get(), m.i32.const(blocks))),
+      blk.set(m.i32.rem_u(w.get(), blockCount())),
+      bh.set(m.i32.div_u(w.get(), blockCount())),
       h.set(m.i32.rem_u(bh.get(), m.i32.const(g.qHeads))),
       b.set(m.i32.div_u(bh.get(), m.i32.const(g.qHeads))),
       i0.set(m.i32.mul(blk.get(), m.i32.const(R))),
       qb.set(at([b, qs[0]], [h, qs[1]], [i0, qs[2]])),
       yb.set(at([b, ys[0]], [h, ys[1]], [i0, ys[2]])),
       ...(mask ? [mb.set(at([b, ms[0]], [h, ms[1]], [i0, ms[2]]))] : []),
-      tail === R ? fn.block(work(R)) : m.if(m.i32.eq(blk.get(), m.i32.const(blocks - 1)), fn.block(work(tail)), fn.block(work(R))),
+      ...rowsOf(),
     ];
-    const batchHead = () => m.i32.add(m.i32.mul(m.i32.div_u(m.i32.div_u(w.get(), m.i32.const(blocks)), m.i32.const(g.qHeads)), m.i32.const(g.kvHeads)),
-      m.i32.div_u(m.i32.rem_u(m.i32.div_u(w.get(), m.i32.const(blocks)), m.i32.const(g.qHeads)), m.i32.const(reps)));
+    const batchHead = () => m.i32.add(m.i32.mul(m.i32.div_u(m.i32.div_u(w.get(), blockCount()), m.i32.const(g.qHeads)), m.i32.const(g.kvHeads)),
+      m.i32.div_u(m.i32.rem_u(m.i32.div_u(w.get(), blockCount()), m.i32.const(g.qHeads)), m.i32.const(reps)));
     // K and V packed when this thread meets a new (batch, kv head)
     const packBody = [
       kb.set(at([b, ks[0]], [hk, ks[1]])),
       vb.set(at([b, vs[0]], [hk, vs[1]])),
-      ...packKeysT(m, fn, Lk, g.headSize, { addr: k.addr, rowStride: ks[2], base: () => kb.get() }, { addr: KP, base: tOff }),
-      ...packValues(m, fn, Lk, g.vHeadSize, { addr: v.addr, rowStride: vs[2], base: () => vb.get() }, { addr: VP, base: tOff }),
+      ...packKeysT(m, fn, Lk, g.headSize, { addr: k.addr, rowStride: ks[2], base: () => kb.get() }, { addr: KP, base: tOff }, keysRt),
+      ...packValues(m, fn, Lk, g.vHeadSize, { addr: v.addr, rowStride: vs[2], base: () => vb.get() }, { addr: VP, base: tOff }, keysRt),
     ];
     const setup = [
       kvAt.set(batchHead()),
-      bh.set(m.i32.div_u(w.get(), m.i32.const(blocks))),
+      bh.set(m.i32.div_u(w.get(), blockCount())),
       h.set(m.i32.rem_u(bh.get(), m.i32.const(g.qHeads))),
       b.set(m.i32.div_u(bh.get(), m.i32.const(g.qHeads))),
       hk.set(m.i32.div_u(h.get(), m.i32.const(reps))),
