@@ -13,9 +13,10 @@
 // With symbolic dims (`symbolic`: the driver prepares the graph at probe values and at the
 // bounds, and every one must come out the same), the choice cannot hang on the sizes: "blocked" is
 // asked for as a user forcing it would (a block of scores must still fit at each) and recorded
-// on the node (meta.kernel, which select-kernels keeps), and the
-// reshapes the rewrite adds copy the batch and sequence dims from their input (0 in Reshape's
-// shape) instead of naming them.
+// on the node (meta.kernel, which select-kernels keeps). The 3-D form reads the [b, s, h*d] values
+// the model's head splits took and writes its head merge's output, so no value is added; where
+// the model has none, the reshapes the rewrite adds copy the batch and sequence dims from their
+// input (0 in Reshape's shape) instead of naming them.
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { FUSED_DOMAIN } from "../compiler/ir/graph.js";
 import { chooseKernel, matchesVariant, type KernelSelection } from "../codegen/capabilities.js";

@@ -28,10 +28,9 @@
 import binaryen from "binaryen";
 import { attentionGeometry, type AttentionGeometry } from "../../../compiler/ops/attention.js";
 import { broadcastStrides, type Expr, type Local } from "../../fn.js";
-import type { TensorRef } from "../kernel.js";
 import { DEFAULT_TILE, emitPackedGemm } from "../matmul/gemm-packed.js";
 import { threadShare } from "../../threads.js";
-import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
+import { variant, type KernelCtx, type LayerCtx, type TensorRef } from "../kernel.js";
 import { rowStrides } from "./sdpa.js";
 import { blockSoftmax } from "./blocked-softmax.js";
 import { packKeysT, packValues } from "./blocked-pack.js";
@@ -85,6 +84,7 @@ function plan(ctx: LayerCtx, forced: boolean): BlockedPlan | undefined {
   const R = blockRows(g.qLen, g.totalLen);
   if (!R) return undefined;
   const scale = ctx.attrs.float("scale", 1 / Math.sqrt(g.headSize));
+  // score rows as long as whole 16-column panels: a run-time key count runs the panels holding its keys whole
   return { g, R, scale, scoresBytes: 4 * R * up(g.totalLen, DEFAULT_TILE.nr), invBytes: up(4 * R, 16), kBytes: 4 * up(g.totalLen, 16) * g.headSize, vBytes: 4 * g.totalLen * up(g.vHeadSize, 16) };
 }
 
@@ -109,7 +109,8 @@ function runtimeDims(ctx: KernelCtx, g: AttentionGeometry): { batch?: Local; que
     }
   }
   if (mask) for (let j = 0; j < mask.dims.length; j++) {
-    const along = j === 0 && mask.dims.length === 4 ? "batch" : j >= mask.dims.length - 2 ? "rows" : "";
+    // a mask's last two dims run along the queries and the keys; the first of four, the batch
+    const along = (j === 0 && mask.dims.length === 4) || j >= mask.dims.length - 2;
     if (varies(mask, j) && !along) ctx.unsupported(`Attention's blocked kernel takes a mask varying along the batch, the queries and the keys, and dim ${j} of ${JSON.stringify(mask.name)} varies; pin it (--shape NAME=N)`);
     ctx.runtimeDim(mask, j);
   }
@@ -146,14 +147,14 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
   const tOff = (): Expr => (threads && threads.scratchStride ? m.i32.mul(threads.tid(), m.i32.const(threads.scratchStride)) : m.i32.const(0));
   const i32 = binaryen.i32;
   const [qb, kb, vb, yb, mb, blk, bh, h, b] = Array.from({ length: 9 }, () => fn.local(i32));
-  const blocksOf = (queries: number) => Math.ceil(queries / R);
-  const blocks = blocksOf(g.qLen);
+  const blocks = Math.ceil(g.qLen / R);
   const tail = g.qLen - (blocks - 1) * R;
   const keysRt = rt.keys && (() => rt.keys!.get());
   const softmax = blockSoftmax(m, fn, { scores: S, inv: INV, base: tOff, Lk, LkP, scale: p.scale, ...(rt.keys ? { keysRt: rt.keys } : {}), ...(mask ? { mask: { addr: mask.addr, rowStride: ms[2], base: () => mb.get() } } : {}) });
-  // this run's blocks of query rows
+  // this run's blocks of query rows, where the queries vary
   const nb = fn.local(i32);
-  fn.emit(nb.set(rt.queries ? m.i32.div_u(m.i32.add(rt.queries.get(), m.i32.const(R - 1)), m.i32.const(R)) : m.i32.const(blocks)));
+  if (rt.queries) fn.emit(nb.set(m.i32.div_u(m.i32.add(rt.queries.get(), m.i32.const(R - 1)), m.i32.const(R))));
+  const blockCount = () => (rt.queries ? nb.get() : m.i32.const(blocks));
 
   /**
    * The block's n query rows: scores, softmax, context. A run-time n (symbolic dims) or run-time
@@ -192,14 +193,13 @@ function emit(ctx: KernelCtx, p: BlockedPlan): void {
   };
 
   const itemCount = () => {
-    const perBatch = m.i32.mul(nb.get(), m.i32.const(g.qHeads));
+    const perBatch = m.i32.mul(blockCount(), m.i32.const(g.qHeads));
     return rt.batch ? m.i32.mul(rt.batch.get(), perBatch) : m.i32.mul(m.i32.const(g.batch), perBatch);
   };
   const items = rt.batch || rt.queries ? itemCount : g.batch * g.qHeads * blocks;
   const share = threads ? threadShare(m, threads, items) : { lo: m.i32.const(0), hi: typeof items === "number" ? m.i32.const(items) : items() };
   const at = (...terms: [Local, number][]) => terms.reduce<Expr>((e, [l, s]) => (s ? m.i32.add(e, m.i32.mul(l.get(), m.i32.const(4 * s))) : e), m.i32.const(0));
   const hk = fn.local(i32), i0 = fn.local(i32), packed = fn.local(i32), kvAt = fn.local(i32), n = fn.local(i32);
-  const blockCount = () => (rt.queries ? nb.get() : m.i32.const(blocks));
   // the block's rows: R, or the last block's tail
   const rowsOf = (): Expr[] => {
     if (rt.queries) {
