@@ -34,11 +34,14 @@ const MIN_WIDENED = 64;
 /** a derived form up to this much bigger than its source (panels padded to whole vectors) ships ready where deriving it would keep the source resident */
 const READY_SLACK = 9 / 8;
 
-/** Bytes the image stores for a weight: its float16 codes where it keeps them (widen), else its storage. */
-function storedBytes(t: Tensor): number {
+/** The float16 codes a compact artifact may store for a weight instead of its float32 (widen), if any. */
+function storedHalf(t: Tensor) {
   const half = halfSourceOf(t);
-  return half && half.codes.length >= MIN_WIDENED ? half.codes.byteLength : storageBytes(t.dtype, sizeOf(t.dims));
+  return half && half.codes.length >= MIN_WIDENED ? half : undefined;
 }
+
+/** Bytes the image stores for a weight: its float16 codes where it keeps them (widen), else its storage. */
+const storedBytes = (t: Tensor) => storedHalf(t)?.codes.byteLength ?? storageBytes(t.dtype, sizeOf(t.dims));
 
 export class DeriveTable {
   private readonly spans = new Map<number, DerivedSpan>();
@@ -101,8 +104,8 @@ export class DeriveTable {
    * it (halfsToFloat32 does not keep a code's payload).
    */
   widen(tensor: Tensor, addr: number): Piece[] | undefined {
-    const src = this.on ? halfSourceOf(tensor) : undefined;
-    if (!src || src.codes.length < MIN_WIDENED) return undefined;
+    const src = this.on ? storedHalf(tensor) : undefined;
+    if (!src) return undefined;
     const { codes, scale } = src;
     const n = codes.length;
     const sum = this.decided?.has(addr) ? this.decided.get(addr) : this.checksumUnlessNaN(float32Constant(tensor.data as Float32Array));
