@@ -186,6 +186,35 @@ describe("symbolic dims", () => {
     }
   });
 
+  it("a constant in the prefix form probed past the bounds (the bounds' values all static dims of the model): the compiled one is the first elements of the probes'", async () => {
+    // x + Range(0, seq): every value of the bounds 1..3 is a dim of the model, so both probes lie
+    // past them (4 and 5), where the Range holds more elements than the one compiled at 3
+    const b = new ModelBuilder(5);
+    const x = b.input("x", [1, 3]);
+    const shape = b.node("Shape", [x], [2]);
+    const n = b.node("Gather", [shape, b.int64s("zero", [0])], [1]);
+    const r = b.node("Range", [b.int64s("start", [0]), n, b.int64s("one", [1])], [1]);
+    const col = b.node("Unsqueeze", [b.node("Cast", [r], [1], { to: { type: "int", value: 1 } }), b.int64s("axis", [1])], [1, 1]);
+    const y = b.node("Add", [x, col], [1, 3], {}, "add");
+    b.output(y);
+    symbolize(b.graph, "seq");
+    for (const v of [shape, n, r]) b.graph.values.get(v)!.dtype = "int64";
+    b.graph.values.get(shape)!.shape = [2];
+    for (const v of ["zero", "start", "one"]) { const c = b.graph.values.get(v)!; c.shape = []; c.const!.dims = []; }
+    b.graph.values.get(n)!.shape = [];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { seq: [1, 3] }, level });
+      for (const s of [3, 1, 2]) {
+        const data = feed(s * 3, s);
+        const got = await model.run({ x: { data, dims: [s, 3] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 3], data } });
+        expect(compareTensors(got.add_out, want.add_out, { rtol: 1e-6, atol: 1e-7 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+
   it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths; kiln run on the .onnx with the bounds and a feed's dims", async () => {
     const { bytes, out } = mlp();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sym-"));
