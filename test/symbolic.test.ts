@@ -215,6 +215,34 @@ describe("symbolic dims", () => {
     }
   });
 
+  it("a constant with several varying dims is not taken as a prefix of the one compiled (its padded layout holds other values): it runs in the module", async () => {
+    // x + (Range(batch)[:, None] * seq + Range(seq)[None, :]), as transformers 5 indexes a
+    // flattened attention mask: element (b, j) is b*seq + j, the first elements of the constant
+    // at the bounds in compact order, but not where a run's (b, j) sits at the bounds' strides
+    const b = new ModelBuilder(6);
+    const x = b.input("x", [3, 8]);
+    const int64 = (v: string) => ((b.graph.values.get(v)!.dtype = "int64"), v);
+    const shape = int64(b.node("Shape", [x], [2]));
+    const dim = (k: number) => int64(b.node("Gather", [shape, b.int64s(`at${k}`, [k])], []));
+    const range = (n: string) => int64(b.node("Range", [b.int64s("start", [0]), n, b.int64s("one", [1])], [8]));
+    const [batch, seq] = [dim(0), dim(1)];
+    const rows = int64(b.node("Mul", [int64(b.node("Unsqueeze", [range(batch), b.int64s("ax1", [1])], [8, 1])), seq], [8, 1]));
+    const grid = int64(b.node("Add", [rows, int64(b.node("Unsqueeze", [range(seq), b.int64s("ax0", [0])], [1, 8]))], [8, 8]));
+    const y = b.node("Add", [x, b.node("Cast", [grid], [8, 8], { to: { type: "int", value: 1 } })], [3, 8], {}, "add");
+    b.output(y);
+    for (const v of ["start", "one", "at0", "at1"]) { const c = b.graph.values.get(v)!; c.shape = []; c.const!.dims = []; }
+    for (const v of b.graph.values.values()) if (!v.const && v.dtype !== "int64") v.shape = ["batch", "seq"];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const model = await load(bytes, { shapes: { batch: [1, 3], seq: [1, 8] } });
+    for (const [bb, s] of [[3, 8], [2, 5], [1, 7], [3, 2]]) {
+      const data = feed(bb * s, s);
+      const got = await model.run({ x: { data, dims: [bb, s] } });
+      const want = await runOrt(bytes, { x: { dtype: "float32", dims: [bb, s], data } });
+      expect(compareTensors(got.add_out, want.add_out, { rtol: 1e-6, atol: 1e-7 }).message ?? "ok", `batch ${bb} seq ${s}`).toBe("ok");
+    }
+    expect(model.modulesCompiled).toBe(1);
+  });
+
   it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths; kiln run on the .onnx with the bounds and a feed's dims", async () => {
     const { bytes, out } = mlp();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sym-"));

@@ -74,12 +74,16 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   return { nodes, shapes, consts, folds };
 }
 
-/** whether two probes' constants differ beyond a prefix that grows with the dims (the check below) */
+/** whether two probes' constants differ beyond a prefix that grows with the dims (the check below): the prefix form only */
 export function differs(a: { dims: number[]; sum: number; t: Tensor }, b: { dims: number[]; sum: number; t: Tensor }): boolean {
   if (a.sum === UNTOUCHED && b.sum === UNTOUCHED) return false;
   // the snapshots' fingerprints where they have them (a model's weights repacked: megabytes)
   const sum = (q: { sum: number; t: Tensor }) => (q.sum === UNTOUCHED ? fingerprint(q.t) : q.sum);
   if (a.dims.join() === b.dims.join()) return sum(a) !== sum(b);
+  // only in the prefix form (one dim differs, dims of 1 before it) is a run's constant the first
+  // elements of the compiled one's slot; [batch, seq] at the bounds' strides holds another layout
+  const at = a.dims.findIndex((d, k) => d !== b.dims[k]);
+  if (a.dims.length !== b.dims.length || a.dims.some((d, k) => k > at && d !== b.dims[k]) || a.dims.slice(0, at).some((d) => d !== 1)) return true;
   const [small, big] = sizeOf(a.dims) <= sizeOf(b.dims) ? [a, b] : [b, a];
   return sum(small) !== fingerprint(big.t, sizeOf(small.dims));
 }
