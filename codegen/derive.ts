@@ -43,6 +43,28 @@ function storedHalf(t: Tensor) {
 /** Bytes the image stores for a weight: its float16 codes where it keeps them (widen), else its storage. */
 const storedBytes = (t: Tensor) => storedHalf(t)?.codes.byteLength ?? storageBytes(t.dtype, sizeOf(t.dims));
 
+/**
+ * The float16 codes of float32 values (as bits) when each is exactly a float16 value (zeros,
+ * subnormals and infinities included; no NaN), else undefined: the widening gives the same bits back.
+ */
+export function exactHalfBits(bits: Uint32Array): Uint16Array | undefined {
+  const codes = new Uint16Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const u = bits[i], sign = (u >>> 16) & 0x8000, e = (u >>> 23) & 0xff, mant = u & 0x7fffff;
+    let code: number;
+    if (e === 0 && mant === 0) code = sign;
+    else if (e === 255) { if (mant) return undefined; code = sign | 0x7c00; }
+    else if (e >= 113 && e <= 142) { if (mant & 0x1fff) return undefined; code = sign | ((e - 112) << 10) | (mant >>> 13); }
+    else if (e >= 103 && e < 113) {
+      const full = mant | 0x800000, shift = 126 - e;
+      if (full & ((1 << shift) - 1)) return undefined;
+      code = sign | (full >>> shift);
+    } else return undefined;
+    codes[i] = code;
+  }
+  return codes;
+}
+
 export class DeriveTable {
   private readonly spans = new Map<number, DerivedSpan>();
   /** weight tensors by identity: their value names */
@@ -79,7 +101,9 @@ export class DeriveTable {
     const name = this.names.get(c.source.tensor);
     const slot = name === undefined ? undefined : this.layout.slots.get(name);
     if (!slot || !inputs.some((t) => t?.addr === slot.addr)) return undefined;
-    const ready = !this.keepsSource(name!) && c.byteLength <= storedBytes(c.source.tensor) * READY_SLACK;
+    // a float16 weight's form ships as codes too (readyHalf): measured against the weight's float32 bytes
+    const half = storedHalf(c.source.tensor);
+    const ready = !this.keepsSource(name!) && c.byteLength <= (half && !half.scale ? 4 * half.codes.length : storedBytes(c.source.tensor)) * READY_SLACK;
     const sum = this.decided?.has(addr) ? this.decided.get(addr) : ready ? undefined : this.checksumUnlessNaN(c);
     this.decided?.set(addr, sum);
     if (sum === undefined) return undefined;
@@ -106,11 +130,46 @@ export class DeriveTable {
   widen(tensor: Tensor, addr: number): Piece[] | undefined {
     const src = this.on ? storedHalf(tensor) : undefined;
     if (!src) return undefined;
-    const { codes, scale } = src;
-    const n = codes.length;
     const sum = this.decided?.has(addr) ? this.decided.get(addr) : this.checksumUnlessNaN(float32Constant(tensor.data as Float32Array));
     this.decided?.set(addr, sum);
-    if (sum === undefined) return undefined;
+    return sum === undefined ? undefined : this.widenAt(addr, src.codes, sum, src.scale);
+  }
+
+  /**
+   * A kernel constant that ships ready (add said so) stored as float16 codes, where its float32
+   * values are exactly float16 codes: the packed panels of a weight widened from float16 (its
+   * values reordered, padding zeros). The codes sit in the upper half of the constant's slot and
+   * WIDEN_HALFS computes the panels in place when the layer is placed, as widen does for a weight;
+   * the weight's own slot is never touched. Without this a float16 model's packed weights were
+   * derived from the widened weight, both resident: twice the float32 model's memory.
+   * Undefined to store the float32 bytes.
+   */
+  readyHalf(c: Uint8Array | LazyConstant, addr: number): Piece[] | undefined {
+    if (!this.on || c instanceof Uint8Array || c.integers || !c.source || c.byteLength % 4 || !storedHalf(c.source.tensor)) return undefined;
+    const n = c.byteLength / 4;
+    if (n < MIN_WIDENED) return undefined;
+    // decisions of another build of the graph (relaxed SIMD), by the address's one's complement: add's are by the address
+    const key = ~addr;
+    if (this.decided?.has(key) && this.decided.get(key) === undefined) return undefined;
+    const codes = exactHalfBits(new Uint32Array(this.written(c).buffer, 0, n));
+    const sum = !codes ? undefined : this.decided?.has(key) ? this.decided.get(key) : this.scratch!.hash(0, c.byteLength);
+    this.decided?.set(key, sum);
+    if (!codes || sum === undefined) return undefined;
+    this.codesAt.set(addr, addr + 2 * n);
+    return this.widenAt(addr, codes, sum);
+  }
+
+  /** the address of the codes of each constant stored as float16 codes (readyHalf), by the constant's */
+  private readonly codesAt = new Map<number, number>();
+
+  /** Where the stored pieces of kernel constants at these addresses start: the codes' address for one readyHalf stored as codes. */
+  storedAt(constantAddrs: readonly number[]): number[] {
+    return constantAddrs.map((a) => this.codesAt.get(a) ?? a);
+  }
+
+  /** the codes at the upper half of the float32 slot at `addr`, and the derived piece widening them in place (checksum `sum`) */
+  private widenAt(addr: number, codes: Uint16Array, sum: number, scale?: { factors: Float32Array; inner: number }): Piece[] {
+    const n = codes.length;
     const m = this.m;
     const i32 = (v: number) => m.i32.const(v);
     const stored: Piece = { addr: addr + 2 * n, size: 2 * n, bytes: new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength) };
@@ -162,19 +221,26 @@ export class DeriveTable {
 
   /** The kiln32 of the constant's bytes as the compiler writes them, or undefined when a float32 of them is NaN. */
   private checksumUnlessNaN(c: LazyConstant): number | undefined {
+    const bytes = this.written(c);
+    if (!c.integers && c.byteLength % 4 === 0) {
+      const f = new Float32Array(bytes.buffer, 0, c.byteLength / 4);
+      for (let k = 0; k < f.length; k++) if (f[k] !== f[k]) return undefined;
+    }
+    return this.scratch!.hash(0, c.byteLength);
+  }
+
+  /** the constant's bytes written at the start of the scratch memory */
+  private written(c: LazyConstant): Uint8Array {
     const pages = Math.ceil(c.byteLength / 65536);
     if (!this.scratch) {
       const memory = new WebAssembly.Memory({ initial: pages });
       this.scratch = { memory, hash: memoryHash(memory) };
     }
-    const { memory, hash } = this.scratch;
+    const { memory } = this.scratch;
     if (memory.buffer.byteLength < pages * 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
-    c.write(new Uint8Array(memory.buffer, 0, c.byteLength));
-    if (!c.integers && c.byteLength % 4 === 0) {
-      const f = new Float32Array(memory.buffer, 0, c.byteLength / 4);
-      for (let k = 0; k < f.length; k++) if (f[k] !== f[k]) return undefined;
-    }
-    return hash(0, c.byteLength);
+    const bytes = new Uint8Array(memory.buffer, 0, c.byteLength);
+    c.write(bytes);
+    return bytes;
   }
 
   /** Bytes the module derives (placed in memory, not stored in the artifact). */

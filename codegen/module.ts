@@ -219,7 +219,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
       if (source) {
         read.add(source);
         sources.set(source, [...(sources.get(source) ?? []), k]);
-      } else if (fresh) image.add(constantPiece(addr, c));
+      } else if (fresh) for (const p of derives.readyHalf(c, addr) ?? [constantPiece(addr, c)]) image.add(p);
     }
     scratchBytes = Math.max(scratchBytes, align(ctx.prep.scratchBytes ?? 0));
   }
@@ -295,7 +295,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     layerFns.push(maxThreads > 1 ? threadedLayer(m, own, split, layers.length > 0 && !layers[layers.length - 1].split) : own);
     const flops = nodeFlops(node, staticDims);
     if (stream?.wait.has(k)) waits.push(layers.length);
-    const pieces = sealedStream ? [] : image.readBy(ctx.inputs, ctx.constantAddrs);
+    const pieces = sealedStream ? [] : image.readBy(ctx.inputs, derives.storedAt(ctx.constantAddrs));
     // float16 weights widened in their slots first: the layer's other derived pieces may read them
     const widens = derives.widensOf(pieces);
     const spans = sealedStream ? sealedStream.layer(k) : [...pieces, ...widens.factors].map(span);

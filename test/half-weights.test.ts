@@ -10,6 +10,7 @@ import { compile, load } from "../compiler/driver/api.js";
 import type * as Api from "../compiler/driver/api.js";
 import { Fn } from "../codegen/fn.js";
 import { addHalfHelpers, addScaleF32, addWidenHalfs, SCALE_F32, WIDEN_HALFS } from "../codegen/math/half.js";
+import { exactHalfBits } from "../codegen/derive.js";
 import { halfsToFloat32, halfSourceOf, halfTransposed, widenedHalfs } from "../compiler/ir/values.js";
 import { scaledTensor } from "../compiler/ir/scaled.js";
 import { readArtifact } from "../compiler/driver/artifact-info.js";
@@ -100,6 +101,14 @@ describe("WIDEN_HALFS and SCALE_F32: the module's float32 bytes are the compiler
     }
   });
 
+  it("exactHalfBits gives back every code but NaNs from its float32 bits, and refuses a float32 that is no float16", () => {
+    const codes = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const finite = codes.filter((h) => (h & 0x7c00) !== 0x7c00 || (h & 0x3ff) === 0);
+    expect(Array.from(exactHalfBits(bits(halfsToFloat32(finite)))!)).toEqual(Array.from(finite));
+    expect(exactHalfBits(bits(halfsToFloat32(Uint16Array.of(0x3c00, 0x7e00))))).toBeUndefined(); // a NaN
+    for (const x of [1 + 2 ** -11, 2 ** -25, 65520, 2 ** -24 * 1.5, 1e-40]) expect(exactHalfBits(bits(Float32Array.of(0.5, x))), String(x)).toBeUndefined();
+  });
+
   it("a transposed 1x1 weight keeps its codes transposed, and its per-channel factors run along its rows", () => {
     const codes = Uint16Array.from({ length: 4 * 3 }, (_, i) => 0x3c00 + i);
     const w = scaledTensor(widenedHalfs([4, 3, 1, 1], codes), Float32Array.of(1, 2, 3, 4), 0);
@@ -159,6 +168,17 @@ describe("a float16 model's compact artifact stores its weights as float16", () 
     }
     expect(want[0].some((b) => b !== 0)).toBe(true);
   }, 120_000);
+
+  it("a weight only a packed GEMM reads ships its panels as codes, widened in place: no float32 copy of the weight beside them", async () => {
+    // the module derives the panels' float32 bytes (about twice the codes), not the weight widened
+    // and then packed from it (twice that: both resident)
+    const compact = await compile(model, { simd: "baseline" });
+    const derived = compact.manifest.layers.flatMap((l) => l.derived ?? []).reduce((a, d) => a + d[1], 0);
+    const float32 = 2 * onnxWeightBytes(model);
+    expect(derived).toBeGreaterThan(0.9 * float32);
+    expect(derived).toBeLessThan(1.1 * float32);
+    expect(compact.manifest.layers.filter((l) => l.kernel === "packed").length).toBe(3);
+  });
 
   it("a damaged float16 piece stops the session at its layer (the checksum covers the stored codes)", async () => {
     const compact = await compile(model, { simd: "baseline" });
