@@ -17,6 +17,10 @@ import { registerOp } from "../compiler/ops/index.js";
 import { registerKernel } from "../codegen/kernels/index.js";
 import { load as loadF32, store as storeF32 } from "../codegen/memory.js";
 import { values as elements } from "./util/values.js";
+import { ModelBuilder } from "../models/builder.js";
+import { uniform } from "../models/init.js";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
 
 // A test-only kernel that packs its constant W in prepare and, with unread=1, says it never
 // reads W itself at run time: Y = X + W through the packed copy.
@@ -315,5 +319,46 @@ output %y`);
     }
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
+  });
+});
+
+describe("what load() keeps of the model's bytes", () => {
+  // a model with its weights as raw initializers: the graph's tensors are views into the bytes
+  const mlp = (free: boolean) => {
+    const b = new ModelBuilder(11);
+    const x = b.input("x", [4, 32]);
+    const y = b.node("Relu", [b.node("MatMul", [x, b.weight("w", [32, 48], uniform(-0.5, 0.5))], [4, 48])], [4, 48], {}, "relu");
+    b.output(y);
+    if (free) for (const v of b.graph.values.values()) if (v.shape && !v.const) v.shape = ["n", ...v.shape.slice(1)];
+    return exportModel(b.graph, { valueInfo: false });
+  };
+  const collect = async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    for (let k = 0; k < 3; k++) { await new Promise((r) => setTimeout(r, 10)); gc(); }
+  };
+
+  it("compiled once for the shapes given, the session lets the bytes go once its weights are placed (they were held for the model's lifetime: its size again)", async () => {
+    let bytes: Uint8Array | undefined = mlp(false);
+    const held = new WeakRef(bytes.buffer);
+    const model = await load(bytes, { cache: false });
+    bytes = undefined;
+    const x = Float32Array.from({ length: 128 }, (_, i) => Math.sin(i));
+    const first = await model.run({ x });
+    await collect();
+    expect(held.deref()).toBeUndefined();
+    expect((await model.run({ x })).relu_out.data).toEqual(first.relu_out.data);
+  });
+
+  it("with free dims, the bytes stay to compile each new shape", async () => {
+    let bytes: Uint8Array | undefined = mlp(true);
+    const want = await runReference(bytes, { x: { dtype: "float32", dims: [7, 32], data: Float32Array.from({ length: 224 }, (_, i) => Math.cos(i)) } });
+    const model = await load(bytes, { cache: false });
+    bytes = undefined;
+    await model.run({ x: { dims: [2, 32], data: new Float32Array(64) } });
+    await collect();
+    const got = await model.run({ x: { dims: [7, 32], data: Float32Array.from({ length: 224 }, (_, i) => Math.cos(i)) } });
+    expect(Array.from(got.relu_out.data as Float32Array).map((v, i) => Math.abs(v - (want.relu_out.data as Float32Array)[i]) <= 1e-5 + 1e-4 * Math.abs(v))).not.toContain(false);
+    expect(model.modulesCompiled).toBe(2);
   });
 });

@@ -228,17 +228,22 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       modulesCompiled: 0,
     };
   }
-  const pristine = src.bytes;
+  // the model's bytes, kept while another shape may compile: a model compiled once for the shapes
+  // given lets them go once its session is made (its weights are then in the session's memory
+  // from its first run on; held here they were the model's size again for the model's lifetime)
+  let pristine: Uint8Array | undefined = src.bytes;
+  // the closures below name the model by its path only (the caller's bytes are `pristine`)
+  const modelPath = typeof model === "string" ? model : "";
   // one build for this engine: relaxed SIMD where it validates (unless options say otherwise)
   const simd = resolveSimd(options.simd, options.relaxedSupported);
   const threads = await threadCountFor(askedThreads, warn);
-  src.options = { ...src.options, simd, threads };
+  const compileOpts: CompileOptions = { ...src.options, simd, threads };
   // external data a caller reads for model bytes is not part of the bytes' hash: no cache then
   // nor are calibration inputs: a quantized model compiles afresh
   const useCache = options.cache !== false && !options.dump && !options.quantize && !(options.readExternal && typeof model !== "string");
   const frozenByOption = Object.entries(options.freeze ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([n, t]) => [n, t.dtype, t.dims, Array.from(t.data as ArrayLike<number | bigint>, String)]);
-  let probe: Graph | undefined = importOnnx(pristine, src.options);
+  let probe: Graph | undefined = importOnnx(pristine, compileOpts);
   const describe = (graph: Graph, names: string[]) => names.map((n) => {
     const v = graph.values.get(n)!;
     return { name: n, dtype: v.dtype, dims: [...(v.shape ?? [])] };
@@ -247,7 +252,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const outputs = describe(probe, probe.outputs);
   const inputNames = [...probe.inputs];
   // dims given bounds compile once, now: their module runs every value within them (symbolic.ts)
-  const dimOptions = resolveDimOptions(probe, src.options.shapes);
+  const dimOptions = resolveDimOptions(probe, compileOpts.shapes);
   const unbound = unboundInputs(probe, dimOptions.shapes);
   const dynamic = unbound.length > 0;
   if (dynamic && dimOptions.symbols.length) {
@@ -262,7 +267,7 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   const frozen = new Set<string>();
   const containers = probe.inputs.filter((n) => probe!.values.get(n)?.container);
   let compiled = 0;
-  const sessionFor = (shapes: ShapesOption | undefined, feeds: Feeds = {}, layouts = src.options.layouts) => {
+  const sessionFor = (shapes: ShapesOption | undefined, feeds: Feeds = {}, layouts = compileOpts.layouts) => {
     const values = [...frozen].sort().map((n) => {
       const f = feeds[n];
       const data = f === undefined || f === null || isSequenceFeed(f) ? [] : ArrayBuffer.isView(f) ? f : f.data;
@@ -278,18 +283,19 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
       // the graph decoded for the probe is compiled as is the first time (decoding is not free)
       const graph = probe && frozen.size === 0 ? probe : undefined;
       probe = undefined;
-      const processKey = useCache ? cacheKey(pristine, {
-        shapes: layouts ? [shapes, layouts] : shapes, frozen: [values, typeof model === "string" ? model : ""],
-        options: { level: src.options.level, optimize: src.options.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(src.options), memoryBudget: options.memoryBudget, ...(threads > 1 ? { threads } : {}) },
+      const bytes = pristine!;
+      const processKey = useCache ? cacheKey(bytes, {
+        shapes: layouts ? [shapes, layouts] : shapes, frozen: [values, modelPath],
+        options: { level: compileOpts.level, optimize: compileOpts.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(compileOpts), memoryBudget: options.memoryBudget, ...(threads > 1 ? { threads } : {}) },
       }) : undefined;
       compiled++;
       const build = async (): Promise<CachedModule> => {
         if (!graph) {
-          const c = await compileSpecialized(pristine, { ...src.options, shapes, layouts }, feedLike, frozen);
+          const c = await compileSpecialized(bytes, { ...compileOpts, shapes, layouts }, feedLike, frozen);
           return c.stream ? { module: await compileModule(c.wasm).then((m) => m.module), weights: streamSource(c.stream) } : compileModule(c.wasm);
         }
         // in process, the weights never pass through a module: written into memory from the tensors
-        const opts = { ...src.options, shapes, layouts };
+        const opts = { ...compileOpts, shapes, layouts };
         await prepareAndOptimize(graph, opts);
         const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, mergeFunctions: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
@@ -319,7 +325,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   let deferred = dynamic;
   if (!deferred) {
     try {
-      current = await sessionFor(src.options.shapes);
+      current = await sessionFor(compileOpts.shapes);
+      pristine = undefined; // no other shape compiles: runs take `current`
     } catch (e) {
       // some input's value decides shapes: compile at the first run, for the fed values
       if (!(e instanceof KilnError) || !e.context.needsValue?.length) throw e;
@@ -331,8 +338,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
     checkFeeds(feeds);
     if (deferred) {
       const fed = dynamic ? feedDims(inputNames, feeds, containers) : {};
-      const layouts = containers.length ? { ...src.options.layouts, ...feedLayouts(containers, feeds) } : src.options.layouts;
-      const shapes = { ...src.options.shapes, ...fed };
+      const layouts = containers.length ? { ...compileOpts.layouts, ...feedLayouts(containers, feeds) } : compileOpts.layouts;
+      const shapes = { ...compileOpts.shapes, ...fed };
       try {
         current = await sessionFor(shapes, feeds, layouts);
       } catch (e) {
