@@ -15,6 +15,16 @@ class RawTensor implements Tensor {
     Object.defineProperty(this, "data", { enumerable: true, get: () => this.array() });
   }
 
+  /** the elements for reading once: the array when built, else a view of the raw bytes where aligned, else a copy not kept */
+  readOnce(): TypedArray {
+    if (this.full) return this.full;
+    const type = dtypeInfo(this.dtype).array, n = storageLength(this.dtype, sizeOf(this.dims));
+    if (this.raw.byteOffset % type.BYTES_PER_ELEMENT === 0) return new type(this.raw.buffer, this.raw.byteOffset, n);
+    const a = new type(n);
+    new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(this.raw);
+    return a;
+  }
+
   private array(): TypedArray {
     if (!this.full) {
       const a = new (dtypeInfo(this.dtype).array)(storageLength(this.dtype, sizeOf(this.dims)));
@@ -65,6 +75,16 @@ export const isLazyTensor = (t: Tensor): boolean => t instanceof RawTensor || t 
 /** A tensor of `dims` whose elements are `raw` (little-endian, exactly storageBytes(dtype, size) bytes). */
 export function rawTensor(dtype: DTypeName, dims: readonly number[], raw: Uint8Array): Tensor {
   return new RawTensor(dtype, [...dims], raw);
+}
+
+/**
+ * t's elements for one read that keeps nothing (a kernel's form of a weight computed as the weight
+ * is placed, or hashed): reading `data` of a raw tensor builds its array and keeps it for the
+ * graph's lifetime, which held every weight a second time while the JIT's first run placed them.
+ * The array must not be written to (it may be a view of the model's bytes).
+ */
+export function readOnce(t: Tensor): TypedArray {
+  return t instanceof RawTensor ? t.readOnce() : t.data;
 }
 
 /** The bytes of t's elements, without building its array when it is still raw. */

@@ -13,6 +13,7 @@ import { packAInto, packAOf, packBOf } from "../matmul/gemm-pack.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { derivedFrom, lazyFloat32, variant, type KernelCtx, type KernelPrep, type LayerCtx, type LazyConstant } from "../kernel.js";
 import type { Tensor } from "../../../compiler/ir/graph.js";
+import { readOnce } from "../../../compiler/ir/raw.js";
 import { splitNest, type ThreadCtx } from "../../threads.js";
 
 /** A zero-padded copy of one image's planes: x[c][h][w] at plane[c][h + padT][w + padL]. */
@@ -148,7 +149,7 @@ export const IM2COL_GEMM = im2col("im2col-gemm", false);
 /** packA of each group's M x K block of W, end to end (M % MR = 0: each takes M * K floats), packed when the image is written */
 function groupsPacked(t: Tensor, G: number, M: number, K: number): LazyConstant {
   return derivedFrom(lazyFloat32(G * M * K, (out) => {
-    const w = t.data as Float32Array;
+    const w = readOnce(t) as Float32Array;
     for (let g = 0; g < G; g++) packAInto(out.subarray(g * M * K, (g + 1) * M * K), w.subarray(g * M * K, (g + 1) * M * K), M, K);
   }), t, `packA groups ${G}x${M}x${K}`);
 }

@@ -3,6 +3,7 @@
 // unrolled data transforms (B^T d B, A^T M A) with the matrices' zeros and ones folded away.
 import binaryen from "binaryen";
 import type { Tensor } from "../../../compiler/ir/graph.js";
+import { readOnce } from "../../../compiler/ir/raw.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
 import { derivedFrom, lazyFloat32, type DeriveCode, type LazyConstant } from "../kernel.js";
 import type { Expr, Fn } from "../../fn.js";
@@ -46,7 +47,7 @@ export function transformWeights(t: WinogradTile, w: Tensor, M: number, C: numbe
   return transformDense(t, floatsOf(w), U, M, C);
 }
 
-const floatsOf = (w: Tensor) => (w.data instanceof Float32Array ? w.data : Float32Array.from(w.data as ArrayLike<number>));
+const floatsOf = (w: Tensor) => { const d = readOnce(w); return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>); };
 
 const transformedLength = (t: WinogradTile, M: number, C: number) => t.a * t.a * Math.ceil(M / 4) * 4 * C;
 

@@ -3,6 +3,7 @@
 // tail panel zero-padded. packA: A's rows MR-interleaved per K block. The *Of forms are kernel
 // constants written straight into the weights image (or memory) when that is written.
 import type { Tensor } from "../../../compiler/ir/graph.js";
+import { readOnce } from "../../../compiler/ir/raw.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
 import { DEFAULT_TILE, type PackedTile } from "./gemm-packed.js";
 import binaryen from "binaryen";
@@ -90,7 +91,7 @@ export function packBOf(b: Tensor, K: number, N: number, transB: boolean, nr = D
   const recipe = `packB ${K}x${N} ${transB ? "t" : "n"} nr${nr}`;
   const one = isLazySplat(b) ? splatValue(b) : undefined;
   const derive = b.dtype === "float32" ? packBDerive(K, N, transB, nr) : undefined;
-  if (!one) return derivedFrom(lazyFloat32(packedBytes(K, N, nr) / 4, (out) => packBInto(out, b.data as Float32Array, K, N, transB, nr)), b, recipe, derive);
+  if (!one) return derivedFrom(lazyFloat32(packedBytes(K, N, nr) / 4, (out) => packBInto(out, readOnce(b) as Float32Array, K, N, transB, nr)), b, recipe, derive);
   const value = Number(one[0]), panels = Math.ceil(N / nr), tail = N - (panels - 1) * nr;
   return derivedFrom(lazyFloat32(panels * K * nr, (out) => {
     out.fill(value);
@@ -144,7 +145,7 @@ export function packAOf(a: Tensor, M: number, K: number, tile: Partial<PackedTil
   const mr = tile.mr ?? DEFAULT_TILE.mr;
   const n = (M - (M % mr)) * K;
   const t = { ...DEFAULT_TILE, ...tile };
-  const packed = lazyFloat32(n, one ? (out) => out.fill(Number(one[0])) : (out) => packAInto(out, a.data as Float32Array, M, K, tile));
+  const packed = lazyFloat32(n, one ? (out) => out.fill(Number(one[0])) : (out) => packAInto(out, readOnce(a) as Float32Array, M, K, tile));
   return derivedFrom(packed, a, `packA ${M}x${K} mr${t.mr} kc${t.kc}`);
 }
 
