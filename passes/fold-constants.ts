@@ -63,12 +63,14 @@ export async function foldConstants(graph: Graph, evaluate: Evaluator): Promise<
   return folded;
 }
 
-let tmp = 0;
-/** Add a node computing a new value of the given type; returns the value name. */
+/**
+ * Add a node computing a new value of the given type; returns the value name, the graph's own
+ * next free one (a counter kept across graphs named a symbolic build's probes differently, which
+ * read as graphs of different structure)
+ */
 function emitNode(graph: Graph, op: string, inputs: string[], like: string, attrs: Node["attrs"] = {}): string {
   const src = graph.values.get(like)!;
-  let name = `bnfold_${tmp++}`;
-  while (graph.hasValue(name)) name = `bnfold_${tmp++}`;
+  const name = graph.uniqueValueName("bnfold");
   graph.addNode({ name: graph.uniqueNodeName(name), op, domain: "", inputs, outputs: [name], attrs });
   const v = graph.value(name);
   v.dtype = src.dtype;
