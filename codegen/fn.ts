@@ -13,6 +13,9 @@ export interface Local {
   tee(value: Expr): Expr;
 }
 
+/** a loop's trip count: a number, or a factory of this run's count (an i32 expression; symbolic dims) */
+export type Trips = number | (() => Expr);
+
 export class Fn {
   private readonly vars: WasmType[] = [];
   private readonly body: Expr[] = [];
@@ -131,18 +134,28 @@ export class Fn {
    * Nested loops over `dims` (outermost first); body gets one i32 index local per dim. With
    * outline, the body is a function of its own, called per trip of the innermost loop (see outline()).
    */
-  nest(dims: readonly number[], body: (idx: Local[]) => Expr[], opts: { outline?: boolean } = {}): Expr {
+  nest(dims: readonly Trips[], body: (idx: Local[]) => Expr[], opts: { outline?: boolean } = {}): Expr {
     if (dims.some((d) => d === 0)) return this.m.nop();
     const idx: Local[] = [];
     const at = opts.outline ? dims.length - 1 : -1;
     const build = (k: number): Expr[] => {
       if (k === dims.length) return body(idx);
-      return [this.loop(dims[k], (i) => {
+      return [this.trips(dims[k], (i) => {
         idx[k] = i;
         return build(k + 1);
       }, { outline: k === at })];
     };
     return this.block(build(0));
+  }
+
+  /** loop(n) for a number of trips; for this run's count (a symbolic batch: KernelCtx.outerCount), 0 .. count() */
+  trips(n: Trips, body: (i: Local) => Expr[], opts: { outline?: boolean } = {}): Expr {
+    if (typeof n === "number") return this.loop(n, body, opts);
+    const call = (i: Local) => {
+      const inner = body(i);
+      return opts.outline ? [this.outline(inner) ?? this.block(inner)] : inner;
+    };
+    return this.loopDyn(this.m.i32.const(0), n(), call);
   }
 
   /** sum(idx[k] * strides[k]) as an i32 expression (terms with stride 0 dropped). */

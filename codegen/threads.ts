@@ -8,7 +8,7 @@
 // no atomics, today's code.
 import binaryen from "binaryen";
 import { THREAD_CONTROL, THREADS_EXPORT } from "../runtime/manifest.js";
-import type { Expr, Fn, Local } from "./fn.js";
+import type { Expr, Fn, Local, Trips } from "./fn.js";
 
 const TID = "kiln_tid";
 const COUNT = "kiln_threads";
@@ -181,7 +181,7 @@ const MIN_SPLIT_READS = 262144;
  * fn.nest(dims, body), with the outermost dim shared among the threads when `threads` is given
  * (each thread its contiguous share of dims[0], the inner dims whole).
  */
-export function splitNest(fn: Fn, threads: ThreadCtx | undefined, dims: readonly number[], body: (idx: Local[]) => Expr[]): Expr {
+export function splitNest(fn: Fn, threads: ThreadCtx | undefined, dims: readonly Trips[], body: (idx: Local[]) => Expr[]): Expr {
   if (!threads || dims.length === 0) return fn.nest(dims, body);
   if (dims.some((d) => d === 0)) return fn.m.nop();
   const share = threadShare(fn.m, threads, dims[0]);

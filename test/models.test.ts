@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCase } from "../compiler/driver/conformance.js";
-import { compile } from "../compiler/driver/api.js";
+import { compile, load } from "../compiler/driver/api.js";
 import { readTensorFile, compareTensors, ONNX_TOLERANCE } from "../compiler/driver/testdata.js";
 import { createSession } from "../runtime/index.js";
 import { MANIFEST_SECTION } from "../runtime/manifest.js";
@@ -58,6 +58,25 @@ describe("PaddleOCR models (real weights) match onnxruntime-node", () => {
       const feeds: Record<string, Tensor> = { x: { dtype: "float32", ...makeInput("random", "float32", m.shape, 7) } as Tensor };
       const { got, want } = await kilnAndReference(model, feeds);
       expectOutputsMatch(got, want, ZOO_TOLERANCE, m.name);
+    }, 120_000);
+  }
+});
+
+// A symbolic batch of images on real models: the detector (Resize, ConvTranspose, depthwise in
+// NHWC) and the classifier compile once for batches 1..4 and run each batch as onnxruntime does.
+describe("PaddleOCR's detector and classifier with a symbolic batch: one module for batches 1..4", () => {
+  for (const m of OCR_MODELS.filter((o) => o.name !== "ppocr_rec")) {
+    it(m.name, async () => {
+      const bytes = await ocrModelBytes(m);
+      const [, C, H, W] = m.shape;
+      // the models name their dims p2o.DynamicDimension.0 (batch), .1 (height), .2 (width)
+      const model = await load(bytes, { shapes: { "p2o.DynamicDimension.0": [1, 4], "p2o.DynamicDimension.1": H, "p2o.DynamicDimension.2": W }, cache: false });
+      for (const n of [1, 3, 4, 2]) {
+        const x = { dtype: "float32", ...makeInput("random", "float32", [n, C, H, W], n) } as Tensor;
+        const got = await model.run({ x: { data: x.data, dims: x.dims } });
+        expectOutputsMatch(got, await runReference(bytes, { x }), ZOO_TOLERANCE, `${m.name} batch ${n}`);
+      }
+      expect(model.modulesCompiled).toBe(1);
     }, 120_000);
   }
 });

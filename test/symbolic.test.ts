@@ -6,7 +6,7 @@ import { uniform } from "../models/init.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { compile, load } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
-import type { Graph } from "../compiler/ir/graph.js";
+import type { Graph, Tensor } from "../compiler/ir/graph.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -357,6 +357,68 @@ describe("symbolic dims", () => {
       const ids = (s: number) => ({ dtype: "int64" as const, dims: [s], data: BigInt64Array.from({ length: s }, (_, i) => BigInt((i * 7) % 50 - (i % 3 === 0 ? 50 : 0))) });
       await across(bytes, (s) => ({ ids: ids(s) }));
     });
+  });
+
+  describe("a symbolic batch of images: convolutions, pooling, LRN, Resize and ConvTranspose run this run's images", () => {
+    const ints = (value: number[]) => ({ type: "ints" as const, value });
+    const int = (value: number) => ({ type: "int" as const, value });
+    // [batch, 3, 12, 12]: a strided stem, a 3x3 (Winograd's), a BatchNormalization, a 1x1, a depthwise 3x3, a grouped
+    // 3x3, max, average, LRN, a nearest Resize, a ConvTranspose, a global pool
+    const bytes = (() => {
+      const b = new ModelBuilder(21);
+      const w = (name: string, dims: number[]) => b.weight(name, dims, uniform(-0.4, 0.4));
+      const x = b.input("x", [1, 3, 12, 12]);
+      const stem = b.node("Relu", [b.node("Conv", [x, w("w0", [8, 3, 3, 3]), w("b0", [8])], [1, 8, 6, 6], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) })], [1, 8, 6, 6]);
+      const c3 = b.node("Conv", [stem, w("w1", [16, 8, 3, 3]), w("b1", [16])], [1, 16, 6, 6], { pads: ints([1, 1, 1, 1]) });
+      // folded into c3's weights at -O2 (fold-constants names the folded values per graph: the probes' graphs agree)
+      const bn = b.node("BatchNormalization", [c3, b.weight("bs", [16], uniform(0.5, 1.5)), w("bb", [16]), w("bm", [16]), b.weight("bv", [16], uniform(0.5, 1.5))], [1, 16, 6, 6]);
+      const c1 = b.node("Conv", [bn, w("w2", [16, 16, 1, 1])], [1, 16, 6, 6]);
+      const dw = b.node("Conv", [c1, w("w3", [16, 1, 3, 3]), w("b3", [16])], [1, 16, 6, 6], { group: int(16), pads: ints([1, 1, 1, 1]) });
+      const grouped = b.node("Conv", [dw, w("w4", [16, 8, 3, 3])], [1, 16, 4, 4], { group: int(2) });
+      const pooled = b.node("MaxPool", [grouped], [1, 16, 3, 3], { kernel_shape: ints([2, 2]), strides: ints([1, 1]) });
+      const avg = b.node("AveragePool", [pooled], [1, 16, 3, 3], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) });
+      const lrn = b.node("LRN", [avg], [1, 16, 3, 3], { size: int(3), alpha: { type: "float", value: 1e-3 }, beta: { type: "float", value: 0.75 } });
+      const up = b.node("Resize", [lrn, "", b.weight("scales", [4], uniform(1, 1))], [1, 16, 6, 6], { mode: { type: "string", value: "nearest" } });
+      b.graph.values.get("scales")!.const!.data = Float32Array.of(1, 1, 2, 2);
+      const tr = b.node("ConvTranspose", [up, w("w5", [16, 4, 2, 2]), w("b5", [4])], [1, 4, 12, 12], { strides: ints([2, 2]) });
+      b.output(tr);
+      b.output(b.node("GlobalAveragePool", [c1], [1, 16, 1, 1]));
+      symbolize(b.graph, "batch");
+      return exportModel(b.graph, { valueInfo: false });
+    })();
+    // each run's variants: -O2 takes the depthwise layer and the 1x1 to NHWC (layout-nhwc), -O0 keeps them
+    // (and the variants each must have run)
+    const runs: [0 | 2, string, string[]][] = [
+      [2, "", ["im2col-gemm", "winograd-f2x2", "nhwc-lanes", "stride-gemm"]],
+      [2, "+direct", ["direct"]],
+      [0, "", ["pointwise-positions", "depthwise-lanes"]],
+      [0, "+im2col-positions,+pointwise-positions,+depthwise-rows", ["im2col-positions", "depthwise-rows"]],
+      [0, "-winograd-f4x4,-winograd-f2x2,+grouped-gemm,-stride-gemm", ["grouped-gemm", "scatter"]],
+      [0, "+winograd-f4x4,+pointwise-gemm", ["winograd-f4x4", "pointwise-gemm"]],
+    ];
+    for (const [level, selection, variants] of runs) {
+      it(`-O${level}, kernels "${selection || "kiln's choice"}": one module for batch 1..5, each batch as onnxruntime, at 1 and 2 threads`, async () => {
+        const want = new Map<number, Record<string, Tensor>>();
+        for (const threads of [1, 2]) {
+          // at threads from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
+          const loadAt = threads === 1 ? load : ((await import(path.join(path.resolve(import.meta.dirname, "../dist"), "compiler/driver/api.js"))) as { load: typeof load }).load;
+          const model = await loadAt(bytes, { shapes: { batch: [1, 5] }, kernels: selection, level, cache: false, threads });
+          for (const n of [1, 2, 5, 3]) {
+            const data = feed(n * 3 * 144, n);
+            const f = { x: { dtype: "float32" as const, dims: [n, 3, 12, 12], data } };
+            if (!want.has(n)) want.set(n, await runOrt(bytes, f));
+            const got = await model.run({ x: { data, dims: [n, 3, 12, 12] } });
+            for (const [name, w] of Object.entries(want.get(n)!)) {
+              expect(got[name].dims, `${name} at batch ${n}`).toEqual(w.dims);
+              expect(compareTensors(got[name], w, { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `${name} at batch ${n}, ${threads} threads`).toBe("ok");
+            }
+          }
+          expect(model.modulesCompiled).toBe(1);
+          expect(model.session!.manifest.layers.map((l) => l.kernel)).toEqual(expect.arrayContaining(variants));
+          model.session?.terminate?.();
+        }
+      });
+    }
   });
 
   describe("attention", () => {

@@ -9,7 +9,7 @@ import type { DTypeName } from "../../runtime/dtypes.js";
 import { KilnError, listed } from "../../runtime/errors.js";
 import { Attrs } from "../../compiler/ir/attrs.js";
 import type { Node, Tensor } from "../../compiler/ir/graph.js";
-import type { Fn } from "../fn.js";
+import type { Fn, Trips } from "../fn.js";
 import type { MathLib } from "../math.js";
 import type { ThreadCtx } from "../threads.js";
 import { SYMBOLS_ADDR, type DimExpr } from "../../runtime/dims.js";
@@ -205,6 +205,20 @@ export class KernelCtx extends LayerCtx<TensorRef> {
     if (count % t.dims[k]) throw new KilnError("INTERNAL", `run-time extent ${count} does not span dim ${k} of ${t.name} [${t.dims.join(",")}]`, this.context());
     this.symbolic!.used = true;
     return this.dimValue(e[k], count / t.dims[k]);
+  }
+
+  /**
+   * The trips of a loop over `count` outer items of tensor t (images, or planes of an image's
+   * channels: `count` spans t's leading dims through the varying one, as runtimeExtent's): this
+   * run's count where t's leading dim is symbolic (a batch: refused where another dim varies),
+   * else the number. For Fn.trips, Fn.nest and splitNest.
+   */
+  outerCount(t: TensorInfo, count: number): Trips {
+    const e = this.symbolic?.dims.get(t.name);
+    // static, or a dim past the leading one varies: the kernel has no form for it (refused after emission)
+    if (!e || typeof e[0] === "number") return count;
+    this.runtimeExtent(t, count); // refuses other varying dims; marks the layer
+    return () => this.runtimeExtent(t, count)!;
   }
 
   /**

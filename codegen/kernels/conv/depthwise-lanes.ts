@@ -155,9 +155,9 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
 
   // a call per channel block: optimized code early in the first run (Fn.outline)
   fn.emit(threads
-    ? fn.loop(N, (n) => [splitNest(fn, threads, [CB], ([cb]) => {
+    ? fn.trips(ctx.outerCount(x, N), (n) => [splitNest(fn, threads, [CB], ([cb]) => {
       const block = [...copyIn(n, cb), ...compute(n, cb)];
       return [fn.outline(block) ?? fn.block(block)];
     })])
-    : fn.nest([N, CB], ([n, cb]) => [...copyIn(n, cb), ...compute(n, cb)], { outline: true }));
+    : fn.nest([ctx.outerCount(x, N), CB], ([n, cb]) => [...copyIn(n, cb), ...compute(n, cb)], { outline: true }));
 }

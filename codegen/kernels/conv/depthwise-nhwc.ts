@@ -131,7 +131,7 @@ function emit(ctx: KernelCtx, g: NhwcDepthwiseGeometry): void {
   // threads: the output rows of each chunk shared out (the zero row above is only read: every
   // thread writes the same zeros into it)
   const threads = ctx.splitAmong();
-  fn.emit(fn.nest([N, chunks], ([n, ch]) => [splitNest(fn, threads, [OH], ([oh]) => [
+  fn.emit(fn.nest([ctx.outerCount(ctx.input(0), N), chunks], ([n, ch]) => [splitNest(fn, threads, [OH], ([oh]) => [
     ...rowPointers(n, oh),
     yRow.set(m.i32.mul(add(mul(n, OH), oh.get()), i32(OW * pix))),
     fn.loopDyn(mul(ch, chunk), m.i32.add(mul(ch, chunk), m.select(m.i32.lt_u(mul(ch, chunk), i32(CB - chunk)), i32(chunk), m.i32.sub(i32(CB), mul(ch, chunk)))), row),

@@ -72,8 +72,9 @@ export function emitDepthwise(ctx: KernelCtx, c: DirectConv): void {
   // a call per plane: optimized code early in the first run (Fn.outline); threads: each its
   // contiguous share of the planes
   const threads = ctx.splitAmong();
-  if (!threads) return fn.emit(fn.loop(N * C, plane, { outline: true }));
-  const share = threadShare(m, threads, N * C);
+  const planes = ctx.outerCount(x, N * C);
+  if (!threads) return fn.emit(fn.trips(planes, plane, { outline: true }));
+  const share = threadShare(m, threads, planes);
   fn.emit(fn.loopDyn(share.lo, share.hi, (p) => {
     const code = plane(p);
     return [fn.outline(code) ?? fn.block(code)];

@@ -99,7 +99,7 @@ export function emitDirectConv(ctx: KernelCtx, c: DirectConv): void {
   };
 
   const body = product(runs).map((segs) => runLoops(fn, segs, vectorOk ? [8, 4, 1] : [1], (o, width) => point(o, segs, width), true));
-  fn.emit(fn.nest([N, group, Mg / OCB], ([n, g, ob]) => {
+  fn.emit(fn.nest([ctx.outerCount(x, N), group, Mg / OCB], ([n, g, ob]) => {
     const oc = () => m.i32.add(m.i32.mul(g.get(), m.i32.const(Mg)), m.i32.mul(ob.get(), m.i32.const(OCB)));
     return [
       xBase.set(m.i32.add(m.i32.mul(n.get(), m.i32.const(C * Isz * eb)), m.i32.mul(g.get(), m.i32.const(Cg * Isz * eb)))),

@@ -67,7 +67,7 @@ const GROUPED_GEMM = variant<Generic>({
       bias: bias ? { addr: bias.addr, base: bBase, rs: 1, cs: 0, dtype: bias.dtype, beta: 1 } : undefined,
       post: ctx.epilogue,
     });
-    fn.emit(fn.nest([N, group], ([n, g]) => [
+    fn.emit(fn.nest([ctx.outerCount(x, N), group], ([n, g]) => [
       wBase.set(m.i32.mul(g.get(), m.i32.const(Mg * Cg * eb))),
       bBase.set(m.i32.mul(g.get(), m.i32.const(Mg * eb))),
       xBase.set(m.i32.add(m.i32.mul(n.get(), m.i32.const(C * HW * eb)), m.i32.mul(g.get(), m.i32.const(Cg * HW * eb)))),

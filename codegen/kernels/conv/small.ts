@@ -210,7 +210,8 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
   // threads: the plane and col are shared (thread 0's scratch), each written in shares, the
   // threads meeting before anyone reads them and before the next image or group rewrites them
   const meet = (more: boolean) => (threads && more ? [threads.barrier()] : []);
-  fn.emit(fn.loop(N, (img) => [
+  // images: this run's where the batch is symbolic
+  fn.emit(fn.trips(ctx.outerCount(x, N), (img) => [
     n.set(img.get()),
     ...emitPaddedCopy(fn, plane, S, x.addr, n.get, threads),
     fn.loop(G, (g) => [grp.set(g.get()), im2col, ...meet(true), ...gemm, ...meet(N * G > 1)]),
@@ -327,7 +328,7 @@ function emitPointwise(ctx: KernelCtx, pw: Pointwise): void {
     M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: rows }, group: G > 1 ? { count: G, index: grp } : undefined,
     aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined, threads,
   });
-  fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...(G === 1 ? gemm : [fn.loop(G, (g) => [grp.set(g.get()), ...gemm])])]));
+  fn.emit(fn.trips(ctx.outerCount(ctx.input(0), N), (img) => [n.set(img.get()), ...(G === 1 ? gemm : [fn.loop(G, (g) => [grp.set(g.get()), ...gemm])])]));
 }
 
 /**

@@ -94,5 +94,5 @@ function emit(ctx: KernelCtx, lay: Layout): void {
       py.set(m.i32.add(py.get(), i32(kw * 4))),
     ]),
   ]);
-  fn.emit(fn.loop(N, (img) => [n.set(img.get()), ...gemm, ...meet(), rearrange, ...meet()]));
+  fn.emit(fn.trips(ctx.outerCount(x, N), (img) => [n.set(img.get()), ...gemm, ...meet(), rearrange, ...meet()]));
 }

@@ -39,7 +39,7 @@ function emitScatter(ctx: KernelCtx): void {
   const rank = win.in.length;
 
   // y = bias (or 0)
-  fn.emit(fn.nest([N, M, Osz], ([n, oc, p]) => [
+  fn.emit(fn.nest([ctx.outerCount(x, N), M, Osz], ([n, oc, p]) => [
     store(m, dt, m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(n.get(), m.i32.const(M)), oc.get()), m.i32.const(Osz)), p.get()), m.i32.const(eb)),
       bias ? load(m, dt, m.i32.mul(oc.get(), m.i32.const(eb)), bias.addr) : constant(m, dt, 0), y.addr),
   ]));
@@ -83,7 +83,7 @@ function emitScatter(ctx: KernelCtx): void {
     });
   };
   const body = product(runs).map(scatter);
-  fn.emit(fn.nest([N, group, Mg, Cg], ([n, g, oc, ic]) => {
+  fn.emit(fn.nest([ctx.outerCount(x, N), group, Mg, Cg], ([n, g, oc, ic]) => {
     const cin = m.i32.add(m.i32.mul(g.get(), m.i32.const(Cg)), ic.get());
     const cout = () => m.i32.add(m.i32.mul(g.get(), m.i32.const(Mg)), oc.get());
     return [

@@ -251,7 +251,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       ...(N > 1 ? [all!.barrier()] : [])]
     : [fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...tailBlock()];
   if (own) fn.emit(own.set(m.i32.mul(all!.tid(), i32(all!.scratchStride))));
-  fn.emit(fn.loop(N, (img) => [
+  fn.emit(fn.trips(ctx.outerCount(x, N), (img) => [
     n.set(img.get()),
     ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, all),
     ...blockLoop,

@@ -108,7 +108,7 @@ table.add("LRN", (ctx) => {
   // the path (clipped or whole window) it takes on one thread
   const threads = ctx.splitAmong();
   if (!threads) {
-    fn.emit(fn.loop(N, (n) => [
+    fn.emit(fn.trips(ctx.outerCount(X, N), (n) => [
       fn.loop(Math.min(before, C), (c) => edge(n, c)),
       fn.loop(inner, (c) => full(n, c), { start: before }),
       fn.loop(C, (c) => edge(n, c), { start: inner }),
@@ -122,7 +122,7 @@ table.add("LRN", (ctx) => {
     m.select(m.i32.lt_s(x.get(), m.i32.const(lo)), m.i32.const(lo), m.select(m.i32.gt_s(x.get(), m.i32.const(hi)), m.i32.const(hi), x.get()));
   const part = (from: number, to: number, f: (n: Local, c: Local) => Expr[], n: Local) =>
     fn.loopDyn(clamp(c0, from, to), clamp(c1, from, to), (c) => f(n, c));
-  fn.emit(c0.set(share.lo), c1.set(share.hi), fn.loop(N, (n) => [
+  fn.emit(c0.set(share.lo), c1.set(share.hi), fn.trips(ctx.outerCount(X, N), (n) => [
     part(0, Math.min(before, C), edge, n),
     part(before, inner, full, n),
     part(inner, C, edge, n),

@@ -27,7 +27,7 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
   const vecLen = dt === "float32" && fold.step4 ? len - (len % 4) : 0;
   const v4 = fn.local(binaryen.v128);
   // threads: planes shared out
-  fn.emit(splitNest(fn, ctx.splitAmong(), [planes], ([p]) => {
+  fn.emit(splitNest(fn, ctx.splitAmong(), [ctx.outerCount(y, planes)], ([p]) => {
     const body: Expr[] = [px.set(m.i32.mul(p.get(), m.i32.const(len * eb))), acc.set(constant(m, dt, fold.init))];
     if (vecLen > 0) {
       const lane = (l: number) => m.f32x4.extract_lane(v4.get(), l);

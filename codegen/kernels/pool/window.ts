@@ -150,11 +150,11 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
   // a call per plane: optimized code early in the first run (Fn.outline); threads: planes shared out
   const threads = ctx.splitAmong();
   fn.emit(threads
-    ? splitNest(fn, threads, [planes], ([p]) => {
+    ? splitNest(fn, threads, [ctx.outerCount(x, planes)], ([p]) => {
       const one = [plane.set(p.get()), ...body];
       return [fn.outline(one) ?? fn.block(one)];
     })
-    : fn.loop(planes, (p) => [plane.set(p.get()), ...body], { outline: true }));
+    : fn.trips(ctx.outerCount(x, planes), (p) => [plane.set(p.get()), ...body], { outline: true }));
 }
 
 export function greater(m: binaryen.Module, dt: string, a: Expr, b: Expr): Expr {

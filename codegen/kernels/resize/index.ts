@@ -163,12 +163,16 @@ function emitResize(ctx: KernelCtx): void {
       o[a] = l;
       return [...axisSetup(a, l), ...nest(a + 1)];
     };
+    const trips = a === 0 ? batch : y.dims[a];
     if (a === splitAxis && threads) {
-      const share = threadShare(m, threads, y.dims[a]);
+      const share = threadShare(m, threads, trips);
       return [fn.loopDyn(share.lo, share.hi, level)];
     }
-    return [fn.loop(y.dims[a], level)];
+    return [fn.trips(trips, level)];
   };
+  // a symbolic batch: this run's images (the batch axis is not resized: its scale is 1)
+  const batch = ctx.outerCount(y, y.dims[0]);
+  if (typeof batch !== "number" && (x.dims[0] !== y.dims[0] || typeof ctx.outerCount(x, x.dims[0]) === "number")) ctx.unsupported("Resize runs a symbolic dim only as a batch it does not resize so far; pin the dim (--shape NAME=N)");
   fn.emit(...nest(0));
 }
 
