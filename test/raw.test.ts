@@ -21,7 +21,7 @@ describe("readOnce", () => {
 
   it("copies misaligned bytes into an array it does not keep (data builds its own)", () => {
     const t = at(3);
-    const a = readOnce(t), b = readOnce(t);
+    const a = readOnce(t) as Float32Array, b = readOnce(t);
     expect(Array.from(a)).toEqual(Array.from(values));
     expect(a).not.toBe(b);
     expect(t.data).not.toBe(a);
