@@ -421,6 +421,42 @@ describe("symbolic dims", () => {
     }
   });
 
+  it("a symbolic batch of matrices: Slice along static axes (a varying one whole) and products of two run-time operands; Slice along the varying axis is refused", async () => {
+    const ints = (value: number[]) => ({ type: "ints" as const, value });
+    const b = new ModelBuilder(23);
+    // [batch, 3, 8, 16] -> Q, K as [batch, 1, 8, 16] slices of axis 1 (a padded layout: the batch after a 3 in [3, batch, ...] too)
+    const x = b.input("x", [1, 3, 8, 16]);
+    const q = b.node("Slice", [x, b.int64s("s0", [0]), b.int64s("e0", [1]), b.int64s("ax", [1])], [1, 1, 8, 16]);
+    const k = b.node("Slice", [x, b.int64s("s1", [1]), b.int64s("e1", [2]), b.int64s("ax", [1])], [1, 1, 8, 16]);
+    const v = b.node("Slice", [x, b.int64s("s2", [2]), b.int64s("e2", [3]), b.int64s("ax", [1])], [1, 1, 8, 16]);
+    const scores = b.node("MatMul", [q, b.node("Transpose", [k], [1, 1, 16, 8], { perm: ints([0, 1, 3, 2]) })], [1, 1, 8, 8]);
+    b.output(b.node("MatMul", [b.node("Softmax", [scores], [1, 1, 8, 8], { axis: { type: "int", value: -1 } }), v], [1, 1, 8, 16], {}, "context"));
+    // [3, batch, 8, 16] sliced along its static axis 0: the padded layout (the batch after a 3)
+    const t = b.node("Transpose", [x], [3, 1, 8, 16], { perm: ints([1, 0, 2, 3]) });
+    const third = b.node("Slice", [t, b.int64s("s3", [2]), b.int64s("e3", [3]), b.int64s("ax0", [0])], [1, 1, 8, 16], {}, "third");
+    b.output(b.node("Relu", [third], [1, 1, 8, 16], {}, "third_relu"));
+    symbolize(b.graph, "batch");
+    for (const name of [t, third]) b.graph.values.get(name)!.shape = [name === t ? 3 : 1, "batch", 8, 16];
+    b.graph.values.get("third_relu_out")!.shape = [1, "batch", 8, 16];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { batch: [1, 6] }, level, cache: false });
+      for (const n of [1, 4, 6, 3]) {
+        const data = feed(n * 384, n);
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [n, 3, 8, 16], data } });
+        const got = await model.run({ x: { data, dims: [n, 3, 8, 16] } });
+        for (const out of ["context_out", "third_relu_out"]) expect(compareTensors(got[out], want[out], { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `${out} at batch ${n} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+    const along = new ModelBuilder(24);
+    const y = along.input("y", [1, 5]);
+    along.output(along.node("Slice", [y, along.int64s("s", [0]), along.int64s("e", [2]), along.int64s("a", [0])], [2, 5]));
+    symbolize(along.graph, "n");
+    along.graph.values.get(along.graph.outputs[0])!.shape = [2, 5];
+    await expect(load(exportModel(along.graph, { valueInfo: false }), { shapes: { n: [2, 8] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP/);
+  });
+
   describe("attention", () => {
     /** the zoo's MiniLM-like encoder (2 layers, hidden 64, 4 heads) with its head reshapes made [1, -1, h, d], as exporters write them */
     function encoder(): { bytes: Uint8Array; input: string; output: string } {

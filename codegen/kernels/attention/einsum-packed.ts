@@ -86,7 +86,8 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
  * dim of A, B or C as its label, with this run's extent. M's rows and K's steps run to it, N's
  * panels too (the columns past this run's in its last panel, or all of N's when M is static, are
  * computed into the padding, which no kernel reads as values: softmax and P V stop at the run's
- * length); a varying batch label is refused.
+ * length); a varying batch label is refused, but for the output's leading one (a batch of
+ * images' attention), whose matrices run to this run's count.
  */
 function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr> & { labels?: Labels } {
   const found: Map<number, () => Expr> & { labels?: Labels } = new Map();
@@ -98,7 +99,8 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr
     e?.forEach((d, k) => {
       if (typeof d === "number") return;
       const l = labels.sizes.findIndex((size, l) => size === t.dims[k] && labels.strides[j][l] === strides[k]);
-      if (l < 0 || labels.batch.includes(l)) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, a batch dim of the product, which the packed kernel runs at fixed sizes only; pin the dim (--shape NAME=N)`);
+      // the output's leading dim as a batch label (a batch of images' attention) varies: this run's count of its matrices
+      if (l < 0 || (labels.batch.includes(l) && !(l === 0 && labels.batch[0] === 0))) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, a batch dim of the product, which the packed kernel runs at fixed sizes only; pin the dim (--shape NAME=N)`);
       found.set(l, () => ctx.runtimeDim(t, k)!);
     });
   });
@@ -131,6 +133,9 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
   // small matrix (a 128x128 head split in two scaled worse than not at all); a run-time K splits
   // only so (the product's own split is by whole K blocks)
   const matrices = p.batch.reduce((n, l) => n * l.size, 1);
+  // a varying leading batch label: this run's count of it, and of the matrices
+  const lead = labels && labels.batch[0] === 0 ? found.get(0) : undefined;
+  const runMatrices = lead ? () => ctx.m.i32.mul(lead(), ctx.m.i32.const(matrices / p.batch[0].size)) : matrices;
   const wholeMatrices = ctx.threads !== undefined && (matrices % ctx.threads.max === 0 || matrices >= 4 * ctx.threads.max);
   const threads = sym.kSteps && !wholeMatrices ? undefined : ctx.splitAmong();
   const byMatrix = threads !== undefined && wholeMatrices;
@@ -150,7 +155,7 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
   if (byMatrix) {
     // this thread's matrices [lo, hi) of the flattened batch, each whole, a call per matrix
     const { m } = ctx;
-    const share = threadShare(m, threads!, matrices);
+    const share = threadShare(m, threads!, runMatrices);
     fn.emit(fn.loopDyn(share.lo, share.hi, (b) => {
       const offset = (s: "a" | "b" | "c") => {
         let e: Expr = m.i32.const(0);
@@ -167,7 +172,7 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
     return;
   }
   // a call per matrix, as MatMul's batches (Fn.outline)
-  fn.emit(fn.nest(p.batch.map((l) => l.size), (idx) => [
+  fn.emit(fn.nest(p.batch.map((l, j) => (j === 0 && lead ? lead : l.size)), (idx) => [
     base.a.set(fn.linear(idx, bytes("a"))),
     base.b.set(fn.linear(idx, bytes("b"))),
     base.c.set(fn.linear(idx, bytes("c"))),

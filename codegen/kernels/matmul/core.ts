@@ -247,13 +247,14 @@ function gemmF32(fn: Fn, spec: GemmSpec): Expr[] {
  * broadcasts has stride 0). aDims/bDims are the operands' dims, their last two the matrix.
  */
 export function batchLoop(fn: Fn, batch: number[], aDims: number[], bDims: number[], bytes: { a: number; b: number; c: number },
-  body: (base: { a: Local; b: Local; c: Local }) => Expr[]): Expr {
+  body: (base: { a: Local; b: Local; c: Local }) => Expr[], leading?: () => Expr): Expr {
   const strides = (dims: number[], matrix: number) => broadcastStrides(dims.slice(0, -2), batch).map((s) => s * matrix);
   const aStrides = strides(aDims, bytes.a), bStrides = strides(bDims, bytes.b), cStrides = stridesOf(batch).map((s) => s * bytes.c);
   const base = { a: fn.local(binaryen.i32), b: fn.local(binaryen.i32), c: fn.local(binaryen.i32) };
   const code = body(base);
   // a call per matrix: optimized code early in the first run (Fn.outline)
-  return fn.nest(batch, (idx) => [
+  // `leading`: this run's count of the leading batch dim (symbolic), the strides the bounds'
+  return fn.nest(leading ? [leading, ...batch.slice(1)] : batch, (idx) => [
     base.a.set(fn.linear(idx, aStrides)),
     base.b.set(fn.linear(idx, bStrides)),
     base.c.set(fn.linear(idx, cStrides)),

@@ -110,17 +110,24 @@ function runtimeShape(ctx: LayerCtx): RuntimeShape | undefined {
  * rows is computed whole into the padding (no kernel reads it as values). A varying batch dim is
  * refused.
  */
-function runtimeSymbolic(ctx: KernelCtx, shape: RuntimeShape): { rows?: () => Expr; kSteps?: () => Expr; cols?: () => Expr } {
+function runtimeSymbolic(ctx: KernelCtx, shape: RuntimeShape): { rows?: () => Expr; kSteps?: () => Expr; cols?: () => Expr; batch?: () => Expr } {
   if (!ctx.symbolic) return {};
   const [a, b, y] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const last = (t: TensorInfo, back: number) => ({ t, k: t.dims.length - back });
   const roles = { rows: [last(a, 2), last(y, 2)], kSteps: [last(a, 1), last(b, 2)], cols: [last(b, 1), last(y, 1)] };
+  // the leading batch dim may vary (a batch of images' attention: [batch, heads, L, d]): its
+  // matrices at the bounds' strides, this run's count of them; others not
+  const yLead = ctx.symbolic.dims.get(y.name)?.[0];
+  const leading = y.dims.length > 2 && yLead !== undefined && typeof yLead !== "number";
   for (const t of [a, b, y]) {
     const e = ctx.symbolic.dims.get(t.name);
-    if (e?.some((d, k) => k < t.dims.length - 2 && typeof d !== "number")) {
-      ctx.unsupported(`MatMul's packed-runtime kernel runs its batch dims at fixed sizes only, and ${JSON.stringify(t.name)} varies in one; pin the dim (--shape NAME=N)`);
+    const lead = t.dims.length - y.dims.length; // y's dim 0 in t (broadcast: t may have fewer dims)
+    if (e?.some((d, k) => k < t.dims.length - 2 && typeof d !== "number" && !(leading && k === lead && JSON.stringify(d) === JSON.stringify(yLead)))) {
+      ctx.unsupported(`MatMul's packed-runtime kernel runs its batch dims at fixed sizes only, but for a varying leading one, and ${JSON.stringify(t.name)} varies in another; pin the dim (--shape NAME=N)`);
     }
   }
+  const batch = leading ? () => ctx.runtimeDim(y, 0)! : undefined;
+  if (batch) batch();
   const found = (r: keyof typeof roles) => roles[r].find(({ t, k }) => ctx.runtimeDim(t, k) !== undefined);
   const at = (r: keyof typeof roles) => {
     const f = found(r);
@@ -128,7 +135,7 @@ function runtimeSymbolic(ctx: KernelCtx, shape: RuntimeShape): { rows?: () => Ex
   };
   const rows = at("rows"), kSteps = at("kSteps"), cols = at("cols");
   if (kSteps && shape.K > MAX_RUNTIME_K) ctx.unsupported(`MatMul sums over a symbolic dim of at most ${shape.K}; the packed kernel takes a run-time K up to ${MAX_RUNTIME_K} so far: lower the bound or pin the dim`);
-  return { rows, kSteps, cols: rows ? cols : undefined };
+  return { rows, kSteps, cols: rows ? cols : undefined, batch };
 }
 
 /** the tile of a product with a symbolic K: one K block of K's bound */
@@ -144,7 +151,7 @@ export const PACKED_RUNTIME = variant<RuntimeShape>({
 function emitRuntimeMatmul(ctx: KernelCtx, shape: RuntimeShape): void {
   const { fn } = ctx;
   const { M, N, K } = shape;
-  const sym = runtimeSymbolic(ctx, shape);
+  const { batch, ...sym } = runtimeSymbolic(ctx, shape);
   const tile = runtimeTile(ctx, shape);
   fn.emit(batchLoop(fn, shape.batch, ctx.input(0).dims, ctx.input(1).dims, { a: M * K * 4, b: K * N * 4, c: M * N * 4 }, (base) => {
     const c: RowMajor = { addr: ctx.output(0).addr, rs: N, base: () => base.c.get() };
@@ -159,7 +166,7 @@ function emitRuntimeMatmul(ctx: KernelCtx, shape: RuntimeShape): void {
       ...sym,
       ...(tile ? { tile } : {}),
     });
-  }));
+  }, batch));
 }
 
 

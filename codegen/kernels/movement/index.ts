@@ -108,11 +108,19 @@ table.add("Split", (ctx) => {
 });
 
 table.add("Slice", (ctx) => {
-  const x = ctx.input(0);
+  const x = ctx.input(0), out = ctx.output(0);
   const p = sliceParams(params(ctx), x.dims);
   const st = stridesOf(x.dims);
   const start = p.reduce((a, s, k) => a + s.start * st[k], 0);
-  emitView(ctx, viewInto(ctx.output(0), x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])));
+  // symbolic dims: sliced along static axes only, a varying one taken whole (the padded layout's
+  // strides, each varying dim this run's extent)
+  const xe = ctx.symbolic?.dims.get(x.name), oe = ctx.symbolic?.dims.get(out.name);
+  const runtime = xe && p.map((s, k) => {
+    if (typeof xe[k] === "number") return undefined;
+    if (s.start !== 0 || s.step !== 1 || JSON.stringify(oe?.[k]) !== JSON.stringify(xe[k])) ctx.unsupported(`Slice takes a symbolic dim only whole so far, and ${JSON.stringify(x.name)} is sliced along its dim ${k}; pin the dim (--shape NAME=N)`);
+    return ctx.runtimeDim(out, k);
+  });
+  emitView(ctx, viewInto(out, x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])), false, runtime);
 });
 
 table.add("Expand", (ctx) => {
