@@ -148,6 +148,9 @@ function emitResize(ctx: KernelCtx): void {
     return sum!;
   };
 
+  // a symbolic batch: this run's images (the batch axis is not resized: its scale is 1)
+  const batch = ctx.outerCount(y, y.dims[0]);
+  if (typeof batch !== "number" && (x.dims[0] !== y.dims[0] || typeof ctx.outerCount(x, x.dims[0]) === "number")) ctx.unsupported("Resize runs a symbolic dim only as a batch it does not resize so far; pin the dim (--shape NAME=N)");
   const o: Local[] = [];
   // threads: the outermost axis of more than one output position shared out (each element
   // computed as on one thread)
@@ -170,9 +173,6 @@ function emitResize(ctx: KernelCtx): void {
     }
     return [fn.trips(trips, level)];
   };
-  // a symbolic batch: this run's images (the batch axis is not resized: its scale is 1)
-  const batch = ctx.outerCount(y, y.dims[0]);
-  if (typeof batch !== "number" && (x.dims[0] !== y.dims[0] || typeof ctx.outerCount(x, x.dims[0]) === "number")) ctx.unsupported("Resize runs a symbolic dim only as a batch it does not resize so far; pin the dim (--shape NAME=N)");
   fn.emit(...nest(0));
 }
 
