@@ -108,7 +108,7 @@ function runtimeShape(ctx: LayerCtx): RuntimeShape | undefined {
  * Symbolic dims (the padded layout's strides, as the packed Einsum reads them): this run's M rows,
  * K steps (one K block of K's bound) and, with varying rows, N's panels; a varying N with static
  * rows is computed whole into the padding (no kernel reads it as values). A varying batch dim is
- * refused.
+ * refused, but for the output's leading one (`batch`: this run's count of its matrices).
  */
 function runtimeSymbolic(ctx: KernelCtx, shape: RuntimeShape): { rows?: () => Expr; kSteps?: () => Expr; cols?: () => Expr; batch?: () => Expr } {
   if (!ctx.symbolic) return {};
