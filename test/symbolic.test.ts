@@ -273,6 +273,14 @@ describe("symbolic dims", () => {
     const fromShape = kiln(["run", path.join(dir, "mlp.onnx"), "--shape", "seq=1..64", "--shape", "x=5x64", "--json"]);
     expect(fromShape.stderr).toBe("");
     expect(JSON.parse(fromShape.stdout).outputs[0].dims).toEqual([5, 64]);
+    // the feed's dims pin the input's other named dims: [b, h] with b=1..4 and x=3x5 pins h at 5
+    const named = new ModelBuilder(9);
+    named.output(named.node("Relu", [named.input("x", [1, 1])], [1, 1]));
+    for (const v of named.graph.values.values()) if (v.shape && !v.const) v.shape = ["b", "h"];
+    fs.writeFileSync(path.join(dir, "named.onnx"), exportModel(named.graph, { valueInfo: false }));
+    const pinnedByFeed = kiln(["run", path.join(dir, "named.onnx"), "--shape", "b=1..4", "--shape", "x=3x5", "--json"]);
+    expect(pinnedByFeed.stderr).toBe("");
+    expect(JSON.parse(pinnedByFeed.stdout).outputs[0].dims).toEqual([3, 5]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

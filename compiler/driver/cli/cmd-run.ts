@@ -136,6 +136,13 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
         if (Array.isArray(shapes[n])) feedDims.set(n, shapes[n] as number[]);
         delete shapes[n];
       }
+      // the feed's dims pin the input's other named dims (x=3x3x48x192 with batch=1..8: height 48, width 192)
+      inputNames.forEach((n, k) => {
+        const feed = feedDims.get(n) ?? dataInputs?.[k]?.dims;
+        graph.values.get(n)?.shape?.forEach((d, j) => {
+          if (typeof d === "string" && shapes[d] === undefined && feed?.[j] !== undefined) shapes[d] = [feed[j]];
+        });
+      });
     }
     dataInputs?.forEach((t, k) => {
       if (inputNames[k] !== undefined && !shapes[inputNames[k]] && !bounded) shapes[inputNames[k]] = t.dims;
