@@ -18,7 +18,7 @@ import { memoryHash, type MemoryHash } from "../runtime/checksum.js";
 import { DERIVE, type DerivedSpan } from "../runtime/manifest.js";
 import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { Graph, Tensor } from "../compiler/ir/graph.js";
-import { halfSourceOf } from "../compiler/ir/values.js";
+import { exactHalfBits, halfSourceOf } from "../compiler/ir/values.js";
 import { Fn } from "./fn.js";
 import { addScaleF32, addWidenHalfs, SCALE_F32, WIDEN_HALFS } from "./math/half.js";
 import type { Piece } from "./weights-image.js";
@@ -42,28 +42,6 @@ function storedHalf(t: Tensor) {
 
 /** Bytes the image stores for a weight: its float16 codes where it keeps them (widen), else its storage. */
 const storedBytes = (t: Tensor) => storedHalf(t)?.codes.byteLength ?? storageBytes(t.dtype, sizeOf(t.dims));
-
-/**
- * The float16 codes of float32 values (as bits) when each is exactly a float16 value (zeros,
- * subnormals and infinities included; no NaN), else undefined: the widening gives the same bits back.
- */
-export function exactHalfBits(bits: Uint32Array): Uint16Array | undefined {
-  const codes = new Uint16Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const u = bits[i], sign = (u >>> 16) & 0x8000, e = (u >>> 23) & 0xff, mant = u & 0x7fffff;
-    let code: number;
-    if (e === 0 && mant === 0) code = sign;
-    else if (e === 255) { if (mant) return undefined; code = sign | 0x7c00; }
-    else if (e >= 113 && e <= 142) { if (mant & 0x1fff) return undefined; code = sign | ((e - 112) << 10) | (mant >>> 13); }
-    else if (e >= 103 && e < 113) {
-      const full = mant | 0x800000, shift = 126 - e;
-      if (full & ((1 << shift) - 1)) return undefined;
-      code = sign | (full >>> shift);
-    } else return undefined;
-    codes[i] = code;
-  }
-  return codes;
-}
 
 export class DeriveTable {
   private readonly spans = new Map<number, DerivedSpan>();

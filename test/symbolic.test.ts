@@ -37,6 +37,24 @@ function mlp(H = 64): { bytes: Uint8Array; out: string } {
 
 const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
 
+/**
+ * One module per level for the bounds in `shapes`; each run feeds input x of dims `dims` (the data
+ * seeded by the run's last dim) to it and to onnxruntime, and `outputs` must agree.
+ */
+async function runsMatchOrt(bytes: Uint8Array, shapes: Record<string, [number, number]>, runs: number[][], outputs: string[],
+  { levels = [2, 0] as const, rtol = 1e-6, atol = 1e-7 }: { levels?: readonly (0 | 2)[]; rtol?: number; atol?: number } = {}): Promise<void> {
+  for (const level of levels) {
+    const model = await load(bytes, { shapes, level, cache: false });
+    for (const dims of runs) {
+      const data = feed(dims.reduce((a, d) => a * d, 1), dims[dims.length - 1]);
+      const got = await model.run({ x: { data, dims } });
+      const want = await runOrt(bytes, { x: { dtype: "float32", dims, data } });
+      for (const out of outputs) expect(compareTensors(got[out], want[out], { rtol, atol }).message ?? "ok", `${out} at [${dims.join(",")}] -O${level}`).toBe("ok");
+    }
+    expect(model.modulesCompiled).toBe(1);
+  }
+}
+
 describe("symbolic dims", () => {
   it("an MLP over [seq, 64] runs seq 1, 7, 32, 64 on one module, matching onnxruntime", async () => {
     const { bytes, out } = mlp();
@@ -174,16 +192,7 @@ describe("symbolic dims", () => {
     symbolize(b.graph, "seq");
     for (const v of [shape, n, f]) b.graph.values.get(v)!.shape = [v === shape ? 2 : 1];
     const bytes = exportModel(b.graph, { valueInfo: false });
-    for (const level of [2, 0] as const) {
-      const model = await load(bytes, { shapes: { seq: [1, 32] }, level });
-      for (const s of [32, 1, 7, 20]) {
-        const data = feed(s * 8, s);
-        const got = await model.run({ x: { data, dims: [s, 8] } });
-        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 8], data } });
-        expect(compareTensors(got.div_out, want.div_out, { rtol: 1e-6, atol: 1e-7 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
-      }
-      expect(model.modulesCompiled).toBe(1);
-    }
+    await runsMatchOrt(bytes, { seq: [1, 32] }, [32, 1, 7, 20].map((s) => [s, 8]), ["div_out"]);
   });
 
   it("a constant in the prefix form probed past the bounds (the bounds' values all static dims of the model): the compiled one is the first elements of the probes'", async () => {
@@ -203,16 +212,7 @@ describe("symbolic dims", () => {
     for (const v of ["zero", "start", "one"]) { const c = b.graph.values.get(v)!; c.shape = []; c.const!.dims = []; }
     b.graph.values.get(n)!.shape = [];
     const bytes = exportModel(b.graph, { valueInfo: false });
-    for (const level of [2, 0] as const) {
-      const model = await load(bytes, { shapes: { seq: [1, 3] }, level });
-      for (const s of [3, 1, 2]) {
-        const data = feed(s * 3, s);
-        const got = await model.run({ x: { data, dims: [s, 3] } });
-        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [s, 3], data } });
-        expect(compareTensors(got.add_out, want.add_out, { rtol: 1e-6, atol: 1e-7 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
-      }
-      expect(model.modulesCompiled).toBe(1);
-    }
+    await runsMatchOrt(bytes, { seq: [1, 3] }, [3, 1, 2].map((s) => [s, 3]), ["add_out"]);
   });
 
   it("a constant with several varying dims is not taken as a prefix of the one compiled (its padded layout holds other values): it runs in the module", async () => {
@@ -233,14 +233,7 @@ describe("symbolic dims", () => {
     for (const v of ["start", "one", "at0", "at1"]) { const c = b.graph.values.get(v)!; c.shape = []; c.const!.dims = []; }
     for (const v of b.graph.values.values()) if (!v.const && v.dtype !== "int64") v.shape = ["batch", "seq"];
     const bytes = exportModel(b.graph, { valueInfo: false });
-    const model = await load(bytes, { shapes: { batch: [1, 3], seq: [1, 8] } });
-    for (const [bb, s] of [[3, 8], [2, 5], [1, 7], [3, 2]]) {
-      const data = feed(bb * s, s);
-      const got = await model.run({ x: { data, dims: [bb, s] } });
-      const want = await runOrt(bytes, { x: { dtype: "float32", dims: [bb, s], data } });
-      expect(compareTensors(got.add_out, want.add_out, { rtol: 1e-6, atol: 1e-7 }).message ?? "ok", `batch ${bb} seq ${s}`).toBe("ok");
-    }
-    expect(model.modulesCompiled).toBe(1);
+    await runsMatchOrt(bytes, { batch: [1, 3], seq: [1, 8] }, [[3, 8], [2, 5], [1, 7], [3, 2]], ["add_out"], { levels: [2] });
   });
 
   it("kiln compile --shape seq=1..64, then kiln run with feeds of different lengths; kiln run on the .onnx with the bounds and a feed's dims", async () => {
@@ -447,16 +440,7 @@ describe("symbolic dims", () => {
     for (const name of [t, third]) b.graph.values.get(name)!.shape = [name === t ? 3 : 1, "batch", 8, 16];
     b.graph.values.get("third_relu_out")!.shape = [1, "batch", 8, 16];
     const bytes = exportModel(b.graph, { valueInfo: false });
-    for (const level of [2, 0] as const) {
-      const model = await load(bytes, { shapes: { batch: [1, 6] }, level, cache: false });
-      for (const n of [1, 4, 6, 3]) {
-        const data = feed(n * 384, n);
-        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [n, 3, 8, 16], data } });
-        const got = await model.run({ x: { data, dims: [n, 3, 8, 16] } });
-        for (const out of ["context_out", "third_relu_out"]) expect(compareTensors(got[out], want[out], { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `${out} at batch ${n} -O${level}`).toBe("ok");
-      }
-      expect(model.modulesCompiled).toBe(1);
-    }
+    await runsMatchOrt(bytes, { batch: [1, 6] }, [1, 4, 6, 3].map((n) => [n, 3, 8, 16]), ["context_out", "third_relu_out"], { rtol: 1e-4, atol: 1e-5 });
     const along = new ModelBuilder(24);
     const y = along.input("y", [1, 5]);
     along.output(along.node("Slice", [y, along.int64s("s", [0]), along.int64s("e", [2]), along.int64s("a", [0])], [2, 5]));

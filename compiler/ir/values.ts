@@ -26,17 +26,33 @@ export function nearestNormalHalf(x: number): number {
   return a < HALF_MIN_NORMAL || a > HALF_MAX ? x : halfToNumber(encodeValue("float16", x));
 }
 
-/** The float16 codes of `values` when every one of them is exactly 0 or a normal float16, else undefined. */
-export function exactHalfCodes(values: Float32Array): Uint16Array | undefined {
-  const codes = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i], a = Math.abs(v);
-    if (v === 0) { codes[i] = Object.is(v, -0) ? 0x8000 : 0; continue; }
-    if (!(a >= HALF_MIN_NORMAL && a <= HALF_MAX)) return undefined;
-    codes[i] = encodeValue("float16", v);
-    if (halfToNumber(codes[i]) !== v) return undefined;
+/**
+ * The float16 codes of float32 values (as bits) when each is exactly a float16 value (zeros,
+ * subnormals and infinities included; no NaN), else undefined: the widening gives the same bits back.
+ */
+export function exactHalfBits(bits: Uint32Array): Uint16Array | undefined {
+  const codes = new Uint16Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const u = bits[i], sign = (u >>> 16) & 0x8000, e = (u >>> 23) & 0xff, mant = u & 0x7fffff;
+    let code: number;
+    if (e === 0 && mant === 0) code = sign;
+    else if (e === 255) { if (mant) return undefined; code = sign | 0x7c00; }
+    else if (e >= 113 && e <= 142) { if (mant & 0x1fff) return undefined; code = sign | ((e - 112) << 10) | (mant >>> 13); }
+    else if (e >= 103 && e < 113) {
+      const full = mant | 0x800000, shift = 126 - e;
+      if (full & ((1 << shift) - 1)) return undefined;
+      code = sign | (full >>> shift);
+    } else return undefined;
+    codes[i] = code;
   }
   return codes;
+}
+
+/** The float16 codes of `values` when every one of them is exactly 0 or a normal float16, else undefined. */
+export function exactHalfCodes(values: Float32Array): Uint16Array | undefined {
+  const codes = exactHalfBits(new Uint32Array(values.buffer, values.byteOffset, values.length));
+  // exponent bits 0 (zeros kept, subnormals not) and 31 (infinities) out
+  return codes?.every((h) => (h & 0x7fff) === 0 || ((h & 0x7c00) !== 0 && (h & 0x7c00) !== 0x7c00)) ? codes : undefined;
 }
 
 let halfTable: Float32Array | undefined;
