@@ -4,7 +4,7 @@
 // residual read never touches memory past the output's last column.
 import binaryen from "binaryen";
 import type { Expr, Fn } from "../../fn.js";
-import type { PackedEpilogue, RowMajor } from "./gemm-packed.js";
+import type { PackedEpilogue, RowMajor } from "./gemm-packed-spec.js";
 import type { Epilogue } from "../kernel.js";
 import { sum } from "./gemm-tile.js";
 

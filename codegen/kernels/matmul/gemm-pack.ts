@@ -5,7 +5,7 @@
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { readOnce } from "../../../compiler/ir/raw.js";
 import { isLazySplat, splatValue } from "../../../compiler/ir/splat.js";
-import { DEFAULT_TILE, type PackedTile } from "./gemm-packed.js";
+import { DEFAULT_TILE, type PackedTile } from "./gemm-packed-spec.js";
 import binaryen from "binaryen";
 import { derivedFrom, lazyFloat32, type DeriveCode, type LazyConstant } from "../kernel.js";
 
