@@ -31,7 +31,12 @@ export interface LayerLoader {
 
 /** A weights source from runtime/sources.ts: it makes the session's loader. */
 export interface StreamedWeights {
-  loader(memory: WebAssembly.Memory, manifest: Manifest): LayerLoader;
+  /**
+   * `hash` is the session's checksum over `memory` (the loader checks each piece with it): the
+   * session's, so that a source made by another copy of the runtime's modules (the CLI's bundle
+   * beside dist/) checks a shared memory with the module the session's thread pool provided
+   */
+  loader(memory: WebAssembly.Memory, manifest: Manifest, hash: MemoryHash): LayerLoader;
 }
 
 export class WeightScheduler {
@@ -58,7 +63,7 @@ export class WeightScheduler {
     if (where === "data") this.verifyAll(); // the engine copied the data segments at instantiation
     if (!this.pending) return;
     if ((weights as StreamedWeights)?.loader) {
-      this.stream = (weights as StreamedWeights).loader(memory, manifest);
+      this.stream = (weights as StreamedWeights).loader(memory, manifest, this.hash);
       return;
     }
     if (typeof weights !== "function" && (!weights || (weights as Uint8Array).length !== size)) {

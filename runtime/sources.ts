@@ -4,7 +4,7 @@
 // usual ones: bytes in memory, a Node file, a Blob or File, and a URL read with HTTP Range
 // requests. It is its own entry (kiln/runtime/sources), so a bundle that runs weights from the
 // .wasm pulls none of it, and Node's fs only loads when fileSource is called.
-import { hex, memoryHash, type MemoryHash } from "./checksum.js";
+import { hex, type MemoryHash } from "./checksum.js";
 import { KilnError } from "./errors.js";
 import type { Manifest, WeightSpan } from "./manifest.js";
 import type { LayerLoader, StreamedWeights } from "./schedule.js";
@@ -28,7 +28,7 @@ export type WeightsSource = WeightsReader & StreamedWeights;
 
 /** A reader of your own (a cache, an IndexedDB store ...) as a source for createSession. */
 export function streamed(reader: WeightsReader): WeightsSource {
-  return { ...reader, loader: (memory, manifest) => new SourceLoader(reader, memory, manifest) };
+  return { ...reader, loader: (memory, manifest, hash) => new SourceLoader(reader, memory, manifest, hash) };
 }
 
 /** A source over bytes already in memory (the default for an image in a Uint8Array). */
@@ -162,11 +162,11 @@ class SourceLoader implements LayerLoader {
   /** under a memory budget: the resident pieces (constant outputs), read once */
   private residents: Promise<number> | undefined;
 
-  constructor(private readonly reader: WeightsReader, private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest) {
+  constructor(private readonly reader: WeightsReader, private readonly memory: WebAssembly.Memory, private readonly manifest: Manifest, hash: MemoryHash) {
     const { regions, stream } = manifest.memory;
     this.stream = stream && checkStream(stream, manifest.layers.length);
     this.image = imagePosition(regions, 0);
-    this.hash = memoryHash(memory);
+    this.hash = hash;
     const want = stream?.bytes ?? imageBytes(regions), got = reader.size;
     if (got === undefined || got === want) return;
     // a short file: the first layer with a piece past its end is named now, before anything runs
