@@ -30,7 +30,22 @@ export function chooseKernel(graph: Graph, node: Node, selection?: KernelSelecti
   const family = kernelFamily(node);
   if (!family) return undefined;
   const layer = new LayerCtx(node, graph.opset(node.domain), node.inputs.map((i) => infoOf(graph, i)), node.outputs.map((o) => infoOf(graph, o)), selection);
-  return selectVariant(family, layer).name;
+  const varying = [...node.inputs, ...node.outputs].some((t) => t && graph.symbolic?.dims.has(t));
+  return selectVariant(family, layer, varying).name;
+}
+
+/**
+ * After a symbolic build's dims are known (graph.symbolic): a layer with a varying dim whose
+ * recorded variant (select-kernels ran at the bounds) has no symbolic form takes the variant the
+ * code generator will run instead (kernels/select.ts), so dumps and reports name it.
+ */
+export function rerecordVarying(graph: Graph): void {
+  for (const n of graph.nodeList()) {
+    const family = n.meta?.kernel !== undefined ? kernelFamily(n) : undefined;
+    if (!family?.variants.some((v) => v.staticShapes && v.name === n.meta!.kernel)) continue;
+    if (![...n.inputs, ...n.outputs].some((t) => t && graph.symbolic?.dims.has(t))) continue;
+    n.meta = { ...n.meta, kernel: chooseKernel(graph, n) ?? n.meta!.kernel };
+  }
 }
 
 /** Every variant name, by family: what a kernel selection may name. */

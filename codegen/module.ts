@@ -466,7 +466,7 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
   let choice: KernelChoice;
   try {
-    choice = selectVariant(family, ctx);
+    choice = selectVariant(family, ctx, ctx.symbolic !== undefined);
   } catch (e) {
     return wrapFailure(ctx, "selection", e);
   }

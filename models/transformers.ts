@@ -74,7 +74,7 @@ export type DecoderStep = (feeds: Record<string, Tensor>) => Promise<Record<stri
 export interface Generation {
   /** the generated tokens (not the prompt) */
   tokens: number[];
-  /** each step's wall time in ms, the prompt's step first */
+  /** each step's wall time in ms, the prompt's step (or steps: promptStep) first */
   stepMs: number[];
 }
 
@@ -116,19 +116,23 @@ export function decoderShape(inputs: readonly { name: string; dims: readonly (nu
  * Greedy decoding: the prompt in one step with an empty past (length 0), then one token per step,
  * each step fed the previous step's present key/values as its past, the attention mask over past and
  * new tokens, and the new tokens' positions; the next token is the argmax of the last position's
- * logits.
+ * logits. `promptStep`: the prompt in steps of at most that many tokens (1: a decode-only module,
+ * compiled with seq pinned at 1), the first token from the last one's logits.
  */
-export async function generateGreedy(step: DecoderStep, prompt: readonly number[], count: number, decoder: DecoderShape = GPT2): Promise<Generation> {
+export async function generateGreedy(step: DecoderStep, prompt: readonly number[], count: number, decoder: DecoderShape = GPT2,
+  { promptStep }: { promptStep?: number } = {}): Promise<Generation> {
   const { layers, heads, headDim } = decoder;
   let past: Record<string, Tensor> = {};
   for (let l = 0; l < layers; l++) {
     for (const kv of ["key", "value"] as const) past[pastName(l, kv)] = { dtype: "float32", dims: [1, heads, 0, headDim], data: new Float32Array(0) };
   }
   let pastLen = 0;
-  let fed = [...prompt];
+  let pending = [...prompt];
   const tokens: number[] = [];
   const stepMs: number[] = [];
   while (tokens.length < count) {
+    const fed = pending.splice(0, promptStep ?? pending.length);
+    if (!fed.length) throw new Error(`decoder step: no tokens to feed (prompt ${prompt.length} tokens, promptStep ${promptStep})`);
     const seq = fed.length;
     const total = pastLen + seq;
     const feeds: Record<string, Tensor> = {
@@ -143,14 +147,15 @@ export async function generateGreedy(step: DecoderStep, prompt: readonly number[
     const logits = out.logits;
     const vocab = logits?.dims[2] ?? 0;
     if (!logits || logits.dims.length !== 3 || logits.dims[0] !== 1 || logits.dims[1] !== seq || !vocab) throw new Error(`decoder step: logits ${logits ? `[${logits.dims}]` : "missing"}, expected [1,${seq},vocab]`);
-    const next = argmax(logits.data as Float32Array, (seq - 1) * vocab, vocab);
-    tokens.push(next);
     past = {};
     for (let l = 0; l < layers; l++) {
       for (const kv of ["key", "value"] as const) past[pastName(l, kv)] = out[presentName(l, kv)];
     }
     pastLen = total;
-    fed = [next];
+    if (pending.length) continue; // more of the prompt to feed
+    const next = argmax(logits.data as Float32Array, (seq - 1) * vocab, vocab);
+    tokens.push(next);
+    pending = [next];
   }
   return { tokens, stepMs };
 }

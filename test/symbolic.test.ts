@@ -195,6 +195,21 @@ describe("symbolic dims", () => {
     await runsMatchOrt(bytes, { seq: [1, 32] }, [32, 1, 7, 20].map((s) => [s, 8]), ["div_out"]);
   });
 
+  it("products whose bounds are small (seq 1..4: [seq, seq] scores) take the packed kernels, not the generic one, which has no symbolic form", async () => {
+    // x [seq, 8]: s = x x^T [seq, seq] (a column count of at most 4), o = s x [seq, 8]
+    const b = new ModelBuilder(13);
+    const x = b.input("x", [1, 8]);
+    const t = b.node("Transpose", [x], [8, 1], { perm: { type: "ints", value: [1, 0] } });
+    const s = b.node("MatMul", [x, t], [1, 1], {}, "scores");
+    const o = b.node("MatMul", [s, x], [1, 8], {}, "context");
+    b.output(o);
+    symbolize(b.graph, "seq");
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await runsMatchOrt(bytes, { seq: [1, 4] }, [4, 1, 3, 2].map((n) => [n, 8]), [o]);
+    const { manifest } = await compile(bytes, { shapes: { seq: [1, 4] } });
+    expect(manifest.layers.filter((l) => l.op === "MatMul").map((l) => l.kernel)).toEqual(["packed-runtime", "packed-runtime"]);
+  });
+
   it("a constant in the prefix form probed past the bounds (the bounds' values all static dims of the model): the compiled one is the first elements of the probes'", async () => {
     // x + Range(0, seq): every value of the bounds 1..3 is a dim of the model, so both probes lie
     // past them (4 and 5), where the Range holds more elements than the one compiled at 3

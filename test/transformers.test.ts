@@ -144,6 +144,22 @@ describe("GPT-2-style decoder with past key/values", () => {
     }, TIMEOUT);
   }
 
+  it("a decode-only module (seq pinned at 1, past 0..240) takes the prompt a token a step, then generates the 32 tokens, each step as onnxruntime-node's", async () => {
+    // the generic MatMul has no symbolic form: the products over the past (a row or a column of 1
+    // at seq 1) take the packed kernels whatever their size (kernels/select.ts)
+    const reference = await ortSession(file);
+    const loaded = await load(file, { shapes: { ...GPT2_SHAPES, seq: 1 } });
+    const step: DecoderStep = async (feeds) => {
+      const got = await loaded.run(feeds);
+      expectClose(got, await reference(feeds), Object.keys(got), `seq 1 step with past ${feeds["past_key_values.0.key"].dims[2]}`);
+      return got;
+    };
+    const got = await generateGreedy(step, expected.prompt, 32, undefined, { promptStep: 1 });
+    expect(got.tokens).toEqual(expected.tokens);
+    expect(got.stepMs.length).toBe(expected.prompt.length + 31);
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+
   it("the one-module AOT artifact run by the runtime alone generates the 32 tokens; a mask not past + seq long, or a past over its bound, is BAD_INPUT", async () => {
     const { wasm } = await compile(file, { shapes: GPT2_SHAPES });
     const session = await createSession(wasm);

@@ -274,6 +274,12 @@ export interface KernelVariant<P = unknown> {
   emit(ctx: KernelCtx, plan: P): void;
   /** the name reported for a plan, when it is not the variant's own (a fused epilogue reports its anchor's) */
   describe?(plan: P): string;
+  /**
+   * the variant emits for compile-time dims only: it has no symbolic form, so a layer with a
+   * varying dim takes another variant of its family that can run it, its heuristics off
+   * (codegen/kernels/select.ts); only where none can is it refused in this one
+   */
+  readonly staticShapes?: boolean;
 }
 
 /** Type a variant's plan through its methods. */
@@ -324,7 +330,7 @@ export class KernelTable {
 }
 
 /** A variant that takes every layer of its op: plan is {}. */
-export function simpleVariant(emit: (ctx: KernelCtx) => void, prepare?: (ctx: KernelCtx) => KernelPrep, name = "default"): KernelVariant<object> {
-  return { name, plan: () => ({}), emit: (ctx) => emit(ctx), prepare: prepare && ((ctx) => prepare(ctx)) };
+export function simpleVariant(emit: (ctx: KernelCtx) => void, prepare?: (ctx: KernelCtx) => KernelPrep, name = "default", staticShapes?: true): KernelVariant<object> {
+  return { name, plan: () => ({}), emit: (ctx) => emit(ctx), prepare: prepare && ((ctx) => prepare(ctx)), staticShapes };
 }
 

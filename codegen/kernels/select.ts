@@ -16,8 +16,16 @@ function choice<P>(family: KernelFamily, variant: KernelVariant<P>, plan: P): Ke
   return { family, variant, plan, name: variant.describe?.(plan) ?? variant.name };
 }
 
-export function selectVariant(family: KernelFamily, layer: LayerCtx): KernelChoice {
-  if (layer.recorded !== undefined) return recordedVariant(family, layer.recorded, layer);
+/**
+ * `varying`: some tensor of the layer has a symbolic dim (docs/ARCHITECTURE.md "Symbolic dims").
+ * Then the variants with a symbolic form come first, with their heuristics, then with them off (a
+ * size heuristic judged the bounds, not a run's dims); a staticShapes variant (recorded before the
+ * dims were known to vary, too) only where none of them can run the layer, to be refused with
+ * the reason (codegen/symbolic.ts checkEmitted).
+ */
+export function selectVariant(family: KernelFamily, layer: LayerCtx, varying = false): KernelChoice {
+  const fixed = (name: string) => family.variants.some((v) => v.staticShapes && v.name === name);
+  if (layer.recorded !== undefined && !(varying && fixed(layer.recorded))) return recordedVariant(family, layer.recorded, layer);
   const { force, forbid } = layer.selection;
   const named = (patterns: readonly string[], v: KernelVariant<unknown>) => patterns.some((p) => matchesVariant(p, family.name, v.name));
   const allowed = family.variants.filter((v) => !named(forbid, v));
@@ -25,6 +33,14 @@ export function selectVariant(family: KernelFamily, layer: LayerCtx): KernelChoi
     if (!named(force, v)) continue;
     const plan = v.plan(layer, true);
     if (plan !== undefined) return choice(family, v, plan);
+  }
+  if (varying) {
+    for (const forced of [false, true]) {
+      for (const v of allowed) {
+        const plan = v.staticShapes ? undefined : v.plan(layer, forced);
+        if (plan !== undefined) return choice(family, v, plan);
+      }
+    }
   }
   for (const v of allowed) {
     const plan = v.plan(layer, false);

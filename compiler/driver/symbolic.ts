@@ -15,6 +15,7 @@ import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
 import { differs, fingerprint, fit, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
+import { rerecordVarying } from "../../codegen/capabilities.js";
 
 export type ShapesOption = Record<string, readonly number[] | number | string>;
 
@@ -305,5 +306,6 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
     }
   }
   graph.symbolic = { symbols, dims: exprs };
+  rerecordVarying(graph);
   return result;
 }

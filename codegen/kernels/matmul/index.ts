@@ -60,7 +60,8 @@ function genericGemm(ctx: KernelCtx): void {
   }));
 }
 
-table.family("matmul", "MatMul", [PACKED_MATMUL, PACKED_RUNTIME, simpleVariant(genericMatmul, undefined, "generic")]);
-table.family("gemm", "Gemm", [PACKED_GEMM, simpleVariant(genericGemm, undefined, "generic")]);
+// the generic kernels have no symbolic form: a layer with a varying dim takes a packed one, however small
+table.family("matmul", "MatMul", [PACKED_MATMUL, PACKED_RUNTIME, simpleVariant(genericMatmul, undefined, "generic", true)]);
+table.family("gemm", "Gemm", [PACKED_GEMM, simpleVariant(genericGemm, undefined, "generic", true)]);
 
 export const KERNELS = table.families;

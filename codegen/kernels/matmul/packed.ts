@@ -95,11 +95,12 @@ interface RuntimeShape {
   batch: number[];
 }
 
-function runtimeShape(ctx: LayerCtx): RuntimeShape | undefined {
+function runtimeShape(ctx: LayerCtx, forced: boolean): RuntimeShape | undefined {
   const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
   if (!f32(a) || !f32(b) || !f32(y) || b.value || a.dims.length < 2 || b.dims.length < 2 || y.size === 0) return undefined;
   const M = a.dims[a.dims.length - 2], K = a.dims[a.dims.length - 1], N = b.dims[b.dims.length - 1];
-  if (M < DEFAULT_TILE.mr || N < 8 || K === 0) return undefined;
+  // tiny products run as well on the generic kernel: unless forced (or its dims vary: select.ts)
+  if (K === 0 || (!forced && (M < DEFAULT_TILE.mr || N < 8))) return undefined;
   if (ctx.fusedBias && ctx.fusedBias.size !== N) return undefined;
   return { M, N, K, batch: y.dims.slice(0, -2) };
 }
