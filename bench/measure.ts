@@ -6,6 +6,7 @@ import vm from "node:vm";
 import type { Tensor } from "../runtime/session.js";
 import type { DTypeName } from "../runtime/dtypes.js";
 import { makeInput } from "../compiler/driver/cli/inputs.js";
+import { KilnError } from "../runtime/errors.js";
 
 /** one input as the graph declares it; dims may be named (open) */
 export interface Input {
@@ -35,13 +36,17 @@ export interface FeedChoices {
   intRanges?: ReadonlyMap<string, [number, number]>;
 }
 
-/** The feeds for the model's inputs, open dims bound by `shapes` (or a file's dims), input k seeded with seed + k. */
+/**
+ * The feeds for the model's inputs, open dims bound by `shapes` (an input's dims by its name, or a
+ * dim by its name: seq=128) or a file's dims, input k seeded with seed + k.
+ */
 export function feedSpecs(inputs: Input[], shapes: Record<string, number[]>, kind: string, seed: number, choices: FeedChoices = {}): FeedSpec[] {
   return inputs.map((i, k) => {
     const chosen = choices.byName?.get(i.name);
     const dims = chosen?.dims ?? shapes[i.name] ?? i.dims.map((d) => {
-      if (typeof d !== "number") throw new Error(`input ${i.name} has the open dim ${d}: pass --shape ${i.name}=AxBxC`);
-      return d;
+      if (typeof d === "number") return d;
+      if (shapes[d]?.length === 1) return shapes[d][0];
+      throw new KilnError("SHAPE_MISMATCH", `input ${i.name} has the open dim ${d}: pass --shape ${d}=N (or --shape ${i.name}=${i.dims.map((x) => (typeof x === "number" ? x : "N")).join("x")})`);
     });
     const range = choices.intRanges?.get(i.name) ?? choices.intRanges?.get("*");
     return {

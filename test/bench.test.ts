@@ -116,6 +116,22 @@ describe("kiln bench", () => {
     for (const t of [r.kiln, r["kiln-aot"], r["ort-web"]]) expect(Number.isFinite(t.loadMs) && t.loadMs >= 0).toBe(true);
   });
 
+  it("an open dim is bound by its name (--shape seq=3) or the input's dims; left open it is SHAPE_MISMATCH naming both", async () => {
+    const open = path.join(tmp, "open.onnx");
+    fs.writeFileSync(open, exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[seq,5]
+%y : float32[seq,5] = Relu(%x) {name="act"}
+output %y`)));
+    for (const shape of ["seq=3", "x=3x5"]) {
+      const { code, out } = await captureBench([open, "--vs", "ort-node", "--runs", "3", "--load-runs", "0", "--shape", shape, "--json"]);
+      expect(code, shape).toBe(0);
+      expect(JSON.parse(out).kiln.ok, shape).toBe(true);
+    }
+    const e = await cmdBench(parseArgs([open, "--vs", "ort-node", "--runs", "3", "--load-runs", "0"], BENCH_FLAGS, "bench")).catch((err) => err);
+    expect(e.code).toBe("SHAPE_MISMATCH");
+    expect(e.message).toMatch(/input x has the open dim seq: pass --shape seq=N \(or --shape x=Nx5\)/);
+  });
+
   it("rejects a warm-up under three runs, a negative --load-runs and unknown rivals", async () => {
     await expect(cmdBench(parseArgs([modelFile, "--warmup", "1"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--warmup/);
     await expect(cmdBench(parseArgs([modelFile, "--load-runs", "-1"], BENCH_FLAGS, "bench"))).rejects.toThrow(/--load-runs/);
