@@ -7,18 +7,12 @@
 // symbolic tensor runs only on a kernel that asks for its run-time extent (KernelCtx.runtimeExtent).
 import { KilnError } from "../runtime/errors.js";
 import { dtype } from "../runtime/dtypes.js";
-import type { DimExpr, SymbolInfo } from "../runtime/dims.js";
+import { formatDim, type DimExpr, type SymbolInfo } from "../runtime/dims.js";
 
 /** symbols kiln takes at once: their values fill the reserved bytes from SYMBOLS_ADDR */
 const MAX_SYMBOLS = 4;
 import type { Graph } from "../compiler/ir/graph.js";
 import type { KernelCtx } from "./kernels/kernel.js";
-
-/** "2*seq+1", "batch*seq" */
-export function formatDim(e: DimExpr, symbols: readonly SymbolInfo[]): string {
-  if (typeof e === "number") return String(e);
-  return e.map(([c, ...s]) => [...(c !== 1 || s.length === 0 ? [String(c)] : []), ...s.map((i) => symbols[i].name)].join("*")).join("+").replace(/\+-/g, "-");
-}
 
 /** The index of the varying dim when the tensor has the prefix form, else undefined (reason in `why`). */
 export function prefixDim(dims: readonly number[], expr: readonly DimExpr[]): number | undefined {

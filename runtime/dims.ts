@@ -23,6 +23,12 @@ export interface SymbolInfo {
   at?: [number, number];
 }
 
+/** "2*seq+1", "batch*seq" */
+export function formatDim(e: DimExpr, symbols: readonly SymbolInfo[]): string {
+  if (typeof e === "number") return String(e);
+  return e.map(([c, ...s]) => [...(c !== 1 || s.length === 0 ? [String(c)] : []), ...s.map((i) => symbols[i].name)].join("*")).join("+").replace(/\+-/g, "-");
+}
+
 export const evalDim = (e: DimExpr, v: readonly number[]): number =>
   (typeof e === "number" ? e : e.reduce((a, [c, ...s]) => a + s.reduce((p, k) => p * v[k], c), 0));
 

@@ -15,6 +15,8 @@ import { runOrt } from "./util/ort.js";
 import { kiln } from "./util/cli.js";
 import { className, generateBindings } from "../compiler/driver/bindings.js";
 import { readArtifact } from "../compiler/driver/artifact-info.js";
+import { parseGraph } from "../compiler/ir/parse.js";
+import { exportModel } from "../compiler/onnx/export.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const tsc = path.join(root, "node_modules/typescript/bin/tsc");
@@ -170,6 +172,51 @@ await model.run({});
     expect(text).toMatch(new RegExp(`/\\*\\* float32 \\[[0-9, ]+\\]: ${made.size} elements\\. scaled to \\[0, 1\\) \\*/`));
     expect(text.match(/\*\//g)!.length).toBe(text.match(/\/\*\*/g)!.length);
   });
+});
+
+describe("kiln compile --emit-ts: a bounded module (--shape seq=1..8)", () => {
+  it("types a varying dim as a number, names it in inputs/outputs and gives the bounds in dims; feeds of any length in them type-check and run", () => {
+    const onnx = path.join(project, "bounded.onnx");
+    fs.writeFileSync(onnx, exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[seq,4]
+const %w : float32[4,3] = dense<[1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1]>
+%y : float32[seq,3] = MatMul(%x, %w) {name="mm"}
+output %y`)));
+    const r = kiln(["compile", onnx, "-o", path.join(project, "bounded.wasm"), "--shape", "seq=1..8", "--emit-ts", "--quiet"]);
+    expect(r.stderr).toBe("");
+    const ts = fs.readFileSync(path.join(project, "bounded.ts"), "utf8");
+    expect(ts).toContain("readonly x: Float32Array | { readonly data: Float32Array; readonly dims?: readonly [seq: number, d1: 4] };");
+    expect(ts).toContain("/** float32 [seq=1..8, 4]: at most 32 elements. */");
+    expect(ts).toContain(`readonly y: { readonly dtype: "float32"; readonly dims: [number, 3]; readonly data: Float32Array };`);
+    expect(ts).toContain("export const dims = { seq: [1, 8] } as const;");
+    expect(ts).toContain(`export const inputs = [{ name: "x", dtype: "float32", dims: ["seq", 4] }] as const;`);
+    const consumer = `import { load } from "./bounded.js";
+const model = await load();
+const rows: number[][] = [];
+for (const seq of [3, 8]) {
+  const out = await model.run({ x: { data: Float32Array.from({ length: seq * 4 }, (_, i) => i), dims: [seq, 4] } });
+  const dims: [number, 3] = out.y.dims;
+  rows.push([...dims, ...out.y.data]);
+}
+console.log(JSON.stringify(rows));
+`;
+    fs.writeFileSync(path.join(project, "use-bounded.ts"), consumer);
+    const checked = typeCheck("ok-bounded", ["bounded.ts", "use-bounded.ts"]);
+    expect(checked.out).toBe("");
+    fs.copyFileSync(path.join(project, "bounded.wasm"), path.join(project, "out-ok-bounded", "bounded.wasm"));
+    const run = spawnSync(process.execPath, [path.join(project, "out-ok-bounded", "use-bounded.js")], { cwd: project, encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    // y[r] = [x0 + x3, x1 + x3, x2 + x3] for x = 4r .. 4r + 3
+    const want = (seq: number) => [seq, 3, ...Array.from({ length: seq }, (_, r) => [0, 1, 2].map((c) => 8 * r + c + 3)).flat()];
+    expect(JSON.parse(run.stdout)).toEqual([want(3), want(8)]);
+    // a static dim is still typed: 5 columns fail tsc
+    fs.writeFileSync(path.join(project, "bad-bounded.ts"), `import { load } from "./bounded.js";
+const model = await load();
+await model.run({ x: { data: new Float32Array(10), dims: [2, 5] } });
+`);
+    const bad = typeCheck("bad-bounded", ["bounded.ts", "bad-bounded.ts"]);
+    expect(bad.out).toMatch(/bad-bounded\.ts\(3,\d+\): error TS\d+: .*'5' is not assignable to type '4'/);
+  }, 120_000);
 });
 
 describe("typed bindings: names", () => {

@@ -274,6 +274,18 @@ describe("symbolic dims", () => {
     }
     const bad = kiln(["run", path.join(dir, "mlp.wasm"), "--input", "x=random"]);
     expect(bad.code).toBe(0); // random input at the slot's dims: the upper bounds
+    // this run's dims by the dim's name or the input's, within the bounds
+    for (const shape of ["seq=7", "x=7x64"]) {
+      const r = kiln(["run", path.join(dir, "mlp.wasm"), "--shape", shape, "--json"]);
+      expect(r.stderr, shape).toBe("");
+      expect(JSON.parse(r.stdout).outputs[0].dims, shape).toEqual([7, 64]);
+    }
+    expect(kiln(["run", path.join(dir, "mlp.wasm"), "--shape", "seq=65"]).stderr).toMatch(/BAD_INPUT: input "x" has dims \[65,64\] but the model was compiled for seq 1\.\.64/);
+    expect(kiln(["run", path.join(dir, "mlp.wasm"), "--shape", "seq=1..8"]).stderr).toMatch(/BAD_OPTION: --shape seq=1\.\.8: this module is compiled already for seq 1\.\.64; give this run's value/);
+    // kiln inspect names the bounds and each slot's dims as their expressions
+    const shown = kiln(["inspect", path.join(dir, "mlp.wasm")]).stdout;
+    expect(shown).toContain("symbolic dims (one module for every value in the bounds): seq 1..64");
+    expect(shown).toContain("  x: float32[seq,64] (at most [64,64])");
     // kiln run on the .onnx with the bounds: a data set's dims, or an input's --shape, are the run's feed, not a pin
     const fromData = kiln(["run", path.join(dir, "mlp.onnx"), "--shape", "seq=1..64", "--data", path.join(dir, "set_7"), "--json", "--threads", "2"]);
     expect(fromData.stderr).toBe("");

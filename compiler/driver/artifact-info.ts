@@ -2,6 +2,7 @@
 // (checked as the runtime checks it) and the size of each part. kiln inspect model.wasm shows it;
 // typed bindings and packages are generated from it.
 import { KilnError } from "../../runtime/errors.js";
+import { formatDim } from "../../runtime/dims.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RELAXED_CODE_SECTION, WEIGHTS_SECTION, type Manifest } from "../../runtime/manifest.js";
 import { sections } from "../../runtime/sections.js";
 import { notWasmReason } from "../../runtime/session.js";
@@ -68,11 +69,17 @@ export function formatArtifact(info: ArtifactInfo, file: string): string {
     const d = model?.declared?.[name];
     return d?.some((x) => typeof x === "string") ? `  (declared [${d.join(",")}])` : "";
   };
+  // a bounded module: its dims' bounds, and each slot's dims as expressions of them
+  const symbols = m.symbols ?? [];
+  if (symbols.length) lines.push(`symbolic dims (one module for every value in the bounds): ${symbols.map((b) => `${b.name} ${b.min}..${b.max}`).join(", ")}`);
+  const slotDims = (s: Manifest["inputs"][number]) => (s.expr?.some((e) => typeof e !== "number")
+    ? `[${s.expr.map((e) => formatDim(e, symbols)).join(",")}] (at most ${dims(s.dims)})`
+    : dims(s.dims));
   lines.push("inputs:");
-  for (const s of m.inputs) lines.push(`  ${s.name}: ${s.dtype}${dims(s.dims)}${declared(s.name)}`);
+  for (const s of m.inputs) lines.push(`  ${s.name}: ${s.dtype}${slotDims(s)}${declared(s.name)}`);
   for (const f of m.frozen) lines.push(`  ${f.name}: ${f.dtype}${dims(f.dims)} compiled in as [${f.values.slice(0, 8).join(",")}${f.values.length > 8 ? ",..." : ""}]`);
   lines.push("outputs:");
-  for (const s of m.outputs) lines.push(`  ${s.name}: ${s.dtype}${dims(s.dims)}`);
+  for (const s of m.outputs) lines.push(`  ${s.name}: ${s.dtype}${slotDims(s)}`);
   lines.push(`sizes: ${kb(sizes.total)} in all: code ${kb(sizes.code)}${sizes.relaxedCode !== undefined ? `, relaxed-SIMD code ${kb(sizes.relaxedCode)}` : ""}, weights ${kb(sizes.weights)}, manifest ${kb(sizes.manifest)}`);
   const derived = new Map(m.layers.flatMap((l) => (l.derived ?? []).map(([at, n]) => [at, n] as const)));
   const derivedBytes = [...derived.values()].reduce((a, n) => a + n, 0);

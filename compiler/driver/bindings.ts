@@ -5,6 +5,7 @@
 // AST API from the manifest; ts-morph (and the TypeScript compiler inside it) loads only here.
 import { dtype, sizeOf, type DTypeName } from "../../runtime/dtypes.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
+import { evalDim, formatDim, type DimExpr, type SymbolInfo } from "../../runtime/dims.js";
 import type { SourceFile } from "ts-morph";
 
 export interface BindingsOptions {
@@ -34,15 +35,24 @@ export function className(raw: string | undefined): string {
 /** A doc comment's text: no comment terminator inside, trimmed, long text cut. */
 const docText = (s: string, max = 2000) => (s.length > max ? s.slice(0, max) + " ..." : s).replace(/\*\//g, "*\u2215").trim();
 
-/** "[batch=1, 3, 224, 224]" */
-function dimsDoc(slot: TensorSlot, declared: readonly (number | string)[] | undefined): string {
-  return `[${slot.dims.map((d, k) => (typeof declared?.[k] === "string" ? `${declared[k]}=${d}` : String(d))).join(", ")}]`;
+/** dim k of a bounded module's slot, when it varies: its expression of the symbols (runtime/dims.ts) */
+const varying = (slot: TensorSlot, k: number): DimExpr | undefined => (slot.expr && typeof slot.expr[k] !== "number" ? slot.expr[k] : undefined);
+
+/** "[batch=1, 3, 224, 224]"; a varying dim with its range: "[1, seq=1..512, 384]" */
+function dimsDoc(slot: TensorSlot, declared: readonly (number | string)[] | undefined, symbols: readonly SymbolInfo[]): string {
+  const mins = symbols.map((s) => s.min);
+  return `[${slot.dims.map((d, k) => {
+    const e = varying(slot, k);
+    if (e !== undefined) return `${formatDim(e, symbols)}=${evalDim(e, mins)}..${d}`;
+    return typeof declared?.[k] === "string" ? `${declared[k]}=${d}` : String(d);
+  }).join(", ")}]`;
 }
 
-/** "readonly [batch: 1, 3, 224, 224]" (a labelled tuple needs every element labelled) */
+/** "readonly [batch: 1, 3, 224, 224]" (a labelled tuple needs every element labelled); a varying dim is a number */
 function dimsType(slot: TensorSlot, declared: readonly (number | string)[] | undefined): string {
-  const symbolic = declared?.some((d) => typeof d === "string") && declared.length === slot.dims.length;
-  if (!symbolic) return `readonly [${slot.dims.join(", ")}]`;
+  const named = declared?.some((d) => typeof d === "string") && declared.length === slot.dims.length;
+  const type = (d: number, k: number) => (varying(slot, k) !== undefined ? "number" : String(d));
+  if (!named) return `readonly [${slot.dims.map(type).join(", ")}]`;
   const used = new Set<string>();
   const label = (d: number | string, k: number) => {
     let l = typeof d === "string" && IDENT.test(d) && !RESERVED.has(d) ? d : `d${k}`;
@@ -50,7 +60,7 @@ function dimsType(slot: TensorSlot, declared: readonly (number | string)[] | und
     used.add(l);
     return l;
   };
-  return `readonly [${slot.dims.map((d, k) => `${label(declared![k], k)}: ${d}`).join(", ")}]`;
+  return `readonly [${slot.dims.map((d, k) => `${label(declared![k], k)}: ${type(d, k)}`).join(", ")}]`;
 }
 
 /** The typed array a dtype's data comes in (float16 and bfloat16 as their bits, 4- and 2-bit types packed in bytes). */
@@ -92,6 +102,8 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
   const Inputs = `${name}Inputs`, Outputs = `${name}Outputs`;
   const declared = m.model?.declared ?? {};
   const docs = m.model?.docs ?? {};
+  const bounded = m.symbols ?? [];
+  const elements = (s: TensorSlot) => (s.expr?.some((e) => typeof e !== "number") ? `at most ${sizeOf(s.dims)}` : String(sizeOf(s.dims)));
 
   file.addImportDeclaration({
     moduleSpecifier: options.runtime ?? "kiln/runtime",
@@ -106,7 +118,7 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
       name: propertyName(s.name),
       isReadonly: true,
       type: `${arrayType(s.dtype)} | { readonly data: ${arrayType(s.dtype)}; readonly dims?: ${dimsType(s, declared[s.name])} }`,
-      docs: [`${s.dtype} ${dimsDoc(s, declared[s.name])}: ${sizeOf(s.dims)} elements${storageNote(s.dtype)}.${docs[s.name] ? ` ${docText(docs[s.name], 500)}` : ""}`],
+      docs: [`${s.dtype} ${dimsDoc(s, declared[s.name], bounded)}: ${elements(s)} elements${storageNote(s.dtype)}.${docs[s.name] ? ` ${docText(docs[s.name], 500)}` : ""}`],
     })),
   });
 
@@ -117,27 +129,37 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
     properties: m.outputs.map((s) => ({
       name: propertyName(s.name),
       isReadonly: true,
-      type: `{ readonly dtype: ${JSON.stringify(s.dtype)}; readonly dims: [${s.dims.join(", ")}]; readonly data: ${arrayType(s.dtype)} }`,
-      docs: [`${s.dtype} [${s.dims.join(", ")}]${storageNote(s.dtype)}.${docs[s.name] ? ` ${docText(docs[s.name], 500)}` : ""}`],
+      type: `{ readonly dtype: ${JSON.stringify(s.dtype)}; readonly dims: [${s.dims.map((d, k) => (varying(s, k) !== undefined ? "number" : d)).join(", ")}]; readonly data: ${arrayType(s.dtype)} }`,
+      docs: [`${s.dtype} ${dimsDoc(s, undefined, bounded)}${storageNote(s.dtype)}.${docs[s.name] ? ` ${docText(docs[s.name], 500)}` : ""}`],
     })),
   });
 
-  // the dims the ONNX model named, with the values this artifact was compiled for
-  const symbols = new Map<string, number>();
-  for (const s of m.inputs) (declared[s.name] ?? []).forEach((d, k) => typeof d === "string" && symbols.set(d, s.dims[k]));
+  // the dims the ONNX model named, with the values this artifact was compiled for (bounds: [min, max])
+  const symbols = new Map<string, string>();
+  for (const s of m.inputs) {
+    (declared[s.name] ?? []).forEach((d, k) => {
+      const e = varying(s, k);
+      if (typeof d === "string") symbols.set(d, e === undefined ? String(s.dims[k]) : JSON.stringify(formatDim(e, bounded)));
+    });
+  }
+  for (const b of bounded) symbols.set(b.name, `[${b.min}, ${b.max}]`);
   if (symbols.size) {
     file.addVariableStatement({
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,
-      docs: ["The model's symbolic dims and the values this artifact was compiled for (kiln compile --shape binds them; another value needs another compile)."],
+      docs: [bounded.length
+        ? "The model's symbolic dims: a pinned one's value, a bounded one's [min, max] (this artifact runs any value in them; kiln compile --shape seq=1..512 gives them), one computed from them its expression."
+        : "The model's symbolic dims and the values this artifact was compiled for (kiln compile --shape binds them; another value needs another compile, or bounds: --shape seq=1..512)."],
       declarations: [{ name: "dims", initializer: `{ ${[...symbols].map(([k, v]) => `${propertyName(k)}: ${v}`).join(", ")} } as const` }],
     });
   }
 
-  const slotList = (slots: readonly TensorSlot[]) => `[${slots.map((s) => `{ name: ${JSON.stringify(s.name)}, dtype: ${JSON.stringify(s.dtype)}, dims: [${s.dims.join(", ")}] }`).join(", ")}] as const`;
+  // a varying dim as its expression of the symbols ("seq", "past+seq")
+  const slotDims = (s: TensorSlot) => s.dims.map((d, k) => { const e = varying(s, k); return e === undefined ? d : JSON.stringify(formatDim(e, bounded)); });
+  const slotList = (slots: readonly TensorSlot[]) => `[${slots.map((s) => `{ name: ${JSON.stringify(s.name)}, dtype: ${JSON.stringify(s.dtype)}, dims: [${slotDims(s).join(", ")}] }`).join(", ")}] as const`;
   file.addVariableStatements([
-    { isExported: true, declarationKind: VariableDeclarationKind.Const, docs: ["The inputs' names, dtypes and dims, in the model's order."], declarations: [{ name: "inputs", initializer: slotList(m.inputs) }] },
-    { isExported: true, declarationKind: VariableDeclarationKind.Const, docs: ["The outputs' names, dtypes and dims, in the model's order."], declarations: [{ name: "outputs", initializer: slotList(m.outputs) }] },
+    { isExported: true, declarationKind: VariableDeclarationKind.Const, docs: ["The inputs' names, dtypes and dims (a varying one named by its expression), in the model's order."], declarations: [{ name: "inputs", initializer: slotList(m.inputs) }] },
+    { isExported: true, declarationKind: VariableDeclarationKind.Const, docs: ["The outputs' names, dtypes and dims (a varying one named by its expression), in the model's order."], declarations: [{ name: "outputs", initializer: slotList(m.outputs) }] },
     {
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,

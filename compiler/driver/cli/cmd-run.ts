@@ -11,6 +11,7 @@ import { HASH_WASM_BYTES, provideHashModule } from "../../../runtime/checksum.js
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
+import { evalDim } from "../../../runtime/dims.js";
 import { all, COMPILE_FLAGS, isBoundsSpec, one, parseBudget, parseShapeOption, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
@@ -110,14 +111,20 @@ async function runModel(args: Args, model: string, bytes: Uint8Array, artifact: 
   const dataInputs = data?.inputs.map((f) => readTensorFile!(f) as FileTensor);
   if (isWasm) {
     // a compiled module has its shapes and code fixed: compile flags would be silently ignored
-    const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => args.flags.has(f));
-    if (ignored.length) throw new UsageError(`${ignored.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${ignored.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
+    // (--shape gives a bounded module's run its dims: below)
+    const fixed = (flags: readonly string[]) => new UsageError(`${flags.map((f) => (f === "O" ? "-O" : `--${f}`)).join(", ")} ${flags.length > 1 ? "apply" : "applies"} only when kiln run compiles an .onnx model; ${model} is compiled already (its shapes and code are fixed)`);
+    const ignored = [...COMPILE_FLAGS, "verify-each"].filter((f) => f !== "shape" && args.flags.has(f));
+    if (ignored.length) throw fixed(ignored);
     // weights in a sidecar file (kiln compile --weights, --memory-budget), else read from the artifact's file as placed
     const sidecar = await sidecarOf(model, bytes, one(args, "weights"));
     optimizeBeforeFirstRun();
     const options = { simd: parseSimd(args, "auto"), ...(sidecar ? { weights: sidecar } : {}), memoryBudget: parseBudget(args), threads };
     session = artifact ? await sessionOf(artifact, options) : await createSession(bytes, options);
     outputNames = session.outputs.map((s) => s.name);
+    if (args.flags.has("shape")) {
+      if (!session.manifest.symbols?.length) throw fixed(["shape"]);
+      runDims(session, all(args, "shape"), feedDims);
+    }
   } else {
     if (args.flags.has("weights")) throw new UsageError(`--weights applies to a .wasm compiled with kiln compile --weights; ${model} is an ONNX model (its external data is found beside it)`);
     const { compileOptions, compiler, importChecked } = await import("./compile-options.js");
@@ -212,5 +219,26 @@ async function saveOutputs(dir: string, outputs: { name: string; dtype: DTypeNam
   outputs.forEach((t, k) => {
     const file = path.join(dir, `output_${k}.pb`);
     writeOutputFile(file, "--save", onnx.TensorProto.encode(onnx.TensorProto.create(encodeTensor(t.name, t))).finish());
+  });
+}
+
+/**
+ * kiln run bounded.wasm --shape seq=7 (or --shape x=7x64): this run's dims within the module's
+ * bounds, each made input's dims from its expression (a symbol not given at its upper bound).
+ */
+function runDims(session: Session, specs: readonly string[], feedDims: Map<string, number[]>): void {
+  const symbols = session.manifest.symbols!;
+  const values = symbols.map((b) => b.max);
+  const names = session.inputs.map((s) => s.name);
+  for (const [name, v] of Object.entries(parseShapeOption(specs.filter((spec) => !isBoundsSpec(spec))))) {
+    const k = symbols.findIndex((b) => b.name === name);
+    if (names.includes(name) && Array.isArray(v)) feedDims.set(name, v as number[]);
+    else if (k >= 0 && Array.isArray(v) && v.length === 1) values[k] = v[0] as number;
+    else throw new UsageError(`--shape ${name}=...: this module takes its inputs' dims (${listed(names)}) or its symbolic dims (${listed(symbols.map((b) => `${b.name} ${b.min}..${b.max}`))}), one value each`);
+  }
+  const bounds = specs.filter(isBoundsSpec);
+  if (bounds.length) throw new UsageError(`--shape ${bounds[0]}: this module is compiled already for ${listed(symbols.map((b) => `${b.name} ${b.min}..${b.max}`))}; give this run's value (--shape ${symbols[0].name}=${symbols[0].max})`);
+  session.manifest.inputs.forEach((slot) => {
+    if (!feedDims.has(slot.name) && slot.expr) feedDims.set(slot.name, slot.expr.map((e) => evalDim(e, values)));
   });
 }
