@@ -144,6 +144,8 @@ function checkFields(json: unknown): Manifest {
   });
   const memory = object(json, "memory", "manifest");
   for (const key of ["bytes", "weightsOffset", "weightsBytes"]) count(field(memory, key, "memory"), `memory.${key}`);
+  // whole 64 KiB pages, at most wasm32's 4 GiB: the memory is made from it before the module links
+  if ((memory.bytes as number) % 65536 || (memory.bytes as number) > 2 ** 32) damaged(`the manifest's memory.bytes is ${memory.bytes}, not whole 64 KiB pages up to 4 GiB`);
   const where = field(memory, "weights", "memory");
   if (where !== "data" && where !== "section" && where !== "external") damaged(`the manifest's memory.weights is ${short(where)}, not "data", "section" or "external"`);
   array(memory, "regions", "memory").forEach((r, k) => {

@@ -25,18 +25,7 @@ export const ONNX_TOLERANCE: Tolerance = { rtol: 1e-3, atol: 1e-7 };
 export function readTensorFile(file: string): Tensor {
   const st = fs.statSync(file, { throwIfNoEntry: false });
   if (!st?.isFile()) throw new KilnError("BAD_INPUT", `tensor file ${JSON.stringify(file)} ${st ? "is not a file" : "does not exist"}`);
-  let proto;
-  try {
-    proto = onnx.TensorProto.decode(fs.readFileSync(file));
-  } catch (e) {
-    throw new KilnError("BAD_INPUT", `${file} is not a serialized TensorProto: ${(e as Error).message}`);
-  }
-  try {
-    return decodeTensor(proto);
-  } catch (e) {
-    if (e instanceof UnsupportedTypeError) throw new KilnError("UNSUPPORTED_OP", `${path.basename(file)} holds ${e.typeName} data, which kiln does not support`);
-    throw e;
-  }
+  return decodeOrRefuse(file, () => onnx.TensorProto.decode(fs.readFileSync(file)), "is not");
 }
 
 /** A test data file's value: a tensor, a sequence of tensors, or null (an optional holding nothing). */
@@ -58,13 +47,16 @@ export function readValueFile(file: string, container: ContainerType | undefined
   return t ? tensor(t.bytes!) : q ? sequence(q.bytes!) : null;
 }
 
-function decodeOrRefuse(file: string, decode: () => TensorProto): Tensor {
+/** A TensorProto decoded and read; BAD_INPUT where the bytes are none (`what`: "is not", or "holds a tensor that is not"). */
+function decodeOrRefuse(file: string, decode: () => TensorProto, what = "holds a tensor that is not"): Tensor {
   let proto;
   try {
     proto = decode();
   } catch (e) {
-    throw new KilnError("BAD_INPUT", `${file} holds a tensor that is not a serialized TensorProto: ${(e as Error).message}`);
+    throw new KilnError("BAD_INPUT", `${file} ${what} a serialized TensorProto: ${(e as Error).message}`);
   }
+  // no element type: an empty file (every field absent decodes) or bytes of some other message
+  if (!proto.dataType) throw new KilnError("BAD_INPUT", `${file} ${what} a serialized TensorProto: it has no element type${fs.statSync(file).size === 0 ? " (the file is empty)" : ""}`);
   try {
     return decodeTensor(proto);
   } catch (e) {

@@ -16,6 +16,7 @@ export const CLI_CASES: HostileCase[] = [
   { name: "run-data-is-a-file", make: withAdd, cli: ["run", "add.onnx", "--data", "add.onnx"], code: "BAD_INPUT", message: /is not a folder/ },
   { name: "run-data-empty-folder", make: (dir) => { withAdd(dir); write(dir, "data/readme.txt", ""); }, cli: ["run", "add.onnx", "--data", "data"], code: "BAD_INPUT", message: /holds no input_K.pb or output_K.pb/ },
   { name: "run-input-file-missing", make: withAdd, cli: ["run", "add.onnx", "--input", "x=nope.pb"], code: "BAD_INPUT", message: /tensor file "nope.pb" does not exist/ },
+  { name: "run-input-empty-file", make: (dir) => { withAdd(dir); write(dir, "x.pb", ""); }, cli: ["run", "add.onnx", "--input", "x=x.pb"], code: "BAD_INPUT", message: /x\.pb is not a serialized TensorProto: it has no element type \(the file is empty\)/ },
   { name: "run-input-not-a-tensor", make: (dir) => { withAdd(dir); write(dir, "x.pb", "\xff\xff\xff"); }, cli: ["run", "add.onnx", "--input", "x=x.pb"], code: "BAD_INPUT", message: /not a serialized TensorProto/ },
   { name: "run-input-unknown-name", make: withAdd, cli: ["run", "add.onnx", "--input", "nope=ones"], code: "BAD_OPTION", message: /the model has no input "nope"/ },
   { name: "run-text-file-named-wasm", make: (dir) => void write(dir, "model.wasm", "hello, I am text\n"), cli: ["run", "model.wasm"], code: "INVALID_ARTIFACT", message: /not a WebAssembly module/ },
