@@ -2,7 +2,7 @@
 // inputs are all known at compile time are evaluated (through the same kernels the model runs),
 // so shape subgraphs such as Shape -> Gather -> Concat -> Reshape resolve to constants.
 import { sizeOf } from "../../runtime/dtypes.js";
-import { KilnError, listed } from "../../runtime/errors.js";
+import { KilnError, listed, type KilnErrorContext } from "../../runtime/errors.js";
 import { isCompound, type Dim, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { inferControl } from "./infer-control.js";
 import type { ControlHooks } from "./infer-loop.js";
@@ -167,7 +167,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   try {
     outs = entry.shape(ctx);
   } catch (e) {
-    if (e instanceof KilnError) throw withFreezableInputs(graph, n, e);
+    if (e instanceof KilnError) throw withFreezableInputs(graph, n, withNode(e, context, ctx.shapes()));
     throw new KilnError("INTERNAL", `shape inference failed: ${(e as Error).message}`, { ...context, shapes: `inputs ${ctx.shapes()}` });
   }
   const lowBit = [...inputs.map((x) => x?.dtype), ...outs.map((o) => o?.dtype)].find((dt) => dt && !takesDType(entry, dt));
@@ -196,6 +196,14 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   n.outputs.forEach((name, k) => {
     if (name) graph.values.get(name)![kept ? "known" : "const"] = values[k];
   });
+}
+
+/** A shape rule's error without a node (shared geometry helpers throw those) named with the node and its input shapes. */
+function withNode(e: KilnError, context: KilnErrorContext, shapes: string): KilnError {
+  if (e.context.node !== undefined || e.context.op !== undefined) return e;
+  const named = new KilnError(e.code, e.message.slice(e.code.length + 2), { ...e.context, ...context, shapes: `inputs ${shapes}` });
+  named.stack = e.stack;
+  return named;
 }
 
 /**

@@ -55,7 +55,8 @@ export function slidingWindow(attrs: Attrs, inSpatial: number[], kernel: number[
     else if (autoPad === "NOTSET") { padBegin.push(pads[a]); padEnd.push(pads[a + rank]); }
     else bad(`unknown auto_pad ${autoPad}`);
     const span = I + padBegin[a] + padEnd[a] - eff;
-    if (span < 0) bad(`the window (${eff}) is larger than the padded input (${I + padBegin[a] + padEnd[a]}) on spatial axis ${a}`);
+    // the model is fine: the input given is too small for it
+    if (span < 0) throw new KilnError("SHAPE_MISMATCH", `the window (${eff}) is larger than the padded input (${I + padBegin[a] + padEnd[a]}) on spatial axis ${a}`);
     let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
     // a window may not start in the end padding
     if (ceil && (o - 1) * s >= I + padBegin[a]) o--;

@@ -1,9 +1,14 @@
 // The command line: files that are missing or not what they claim, flags that do not exist or
 // take other values. A usage mistake is BAD_OPTION (exit 2) naming what the command takes.
 import { compile } from "../../../compiler/driver/api.js";
-import { ADD, UNSUPPORTED, write, type HostileCase } from "../case.js";
+import { ADD, onnxOf, UNSUPPORTED, write, type HostileCase } from "../case.js";
 
 const withAdd = (dir: string) => void write(dir, "add.onnx", ADD);
+/** a 3x3 max pool over an image of free height and width */
+const POOL = onnxOf(`kiln.graph opsets("" = 13)
+input %x : float32[1,1,h,w]
+%y : float32[1,1,h,w] = MaxPool[kernel_shape = [3, 3]](%x) {name="pool"}
+output %y`);
 
 export const CLI_CASES: HostileCase[] = [
   { name: "run-missing-file", cli: ["run", "nope.onnx"], code: "INVALID_MODEL", message: /model file "nope.onnx" does not exist/ },
@@ -16,6 +21,8 @@ export const CLI_CASES: HostileCase[] = [
   { name: "run-data-is-a-file", make: withAdd, cli: ["run", "add.onnx", "--data", "add.onnx"], code: "BAD_INPUT", message: /is not a folder/ },
   { name: "run-data-empty-folder", make: (dir) => { withAdd(dir); write(dir, "data/readme.txt", ""); }, cli: ["run", "add.onnx", "--data", "data"], code: "BAD_INPUT", message: /holds no input_K.pb or output_K.pb/ },
   { name: "run-input-file-missing", make: withAdd, cli: ["run", "add.onnx", "--input", "x=nope.pb"], code: "BAD_INPUT", message: /tensor file "nope.pb" does not exist/ },
+  // the model is fine, the shape given too small for it: the node that says so, with its shapes
+  { name: "run-shape-smaller-than-a-window", make: (dir) => void write(dir, "pool.onnx", POOL), cli: ["run", "pool.onnx", "--shape", "x=1x1x2x2"], code: "SHAPE_MISMATCH", message: /the window \(3\) is larger than the padded input \(2\) on spatial axis 0 \[node "pool", MaxPool opset 13, inputs float32\[1,1,2,2\]\]/ },
   { name: "run-input-empty-file", make: (dir) => { withAdd(dir); write(dir, "x.pb", ""); }, cli: ["run", "add.onnx", "--input", "x=x.pb"], code: "BAD_INPUT", message: /x\.pb is not a serialized TensorProto: it has no element type \(the file is empty\)/ },
   { name: "run-input-not-a-tensor", make: (dir) => { withAdd(dir); write(dir, "x.pb", "\xff\xff\xff"); }, cli: ["run", "add.onnx", "--input", "x=x.pb"], code: "BAD_INPUT", message: /not a serialized TensorProto/ },
   { name: "run-input-unknown-name", make: withAdd, cli: ["run", "add.onnx", "--input", "nope=ones"], code: "BAD_OPTION", message: /the model has no input "nope"/ },
