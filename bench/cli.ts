@@ -123,6 +123,10 @@ async function benchGeneration(args: Args, file: string, bytes: Uint8Array, vs: 
   const { decoderShape } = await import("../models/transformers.js");
   const decoder = decoderShape(graphInputs(bytes).map((i) => ({ name: i.name, dims: i.dims as (number | string)[] })));
   if (typeof decoder === "string") throw new KilnError("BAD_INPUT", `--generate: ${file}: ${decoder}`);
+  // a token id past the vocabulary (the logits' last dim) is the user's, named before any engine runs
+  const vocab = graphInputs(bytes, "outputs").find((o) => o.name === "logits")?.dims.at(-1);
+  const past = typeof vocab === "number" ? prompt.find((id) => id >= vocab) : undefined;
+  if (past !== undefined) throw new UsageError(`--prompt: token id ${past} is past the vocabulary (the logits have ${vocab} entries: ids 0..${(vocab as number) - 1})`);
   const { benchGenerateModel, formatGenerate } = await import("./generate.js");
   const shapes = parseShapeOption(all(args, "shape"));
   const rows = await benchGenerateModel(bytes, decoder, { tokens, rounds: Math.max(1, Math.min(runs, 50)), prompt, shapes, vs, threads });

@@ -154,10 +154,10 @@ export function unsteadyNotes(r: BenchResult): string[] {
   return notes;
 }
 
-/** The graph's inputs as declared (without compiling it). */
-export function graphInputs(bytes: Uint8Array): Input[] {
+/** The graph's inputs (or outputs) as declared (without compiling it). */
+export function graphInputs(bytes: Uint8Array, which: "inputs" | "outputs" = "inputs"): Input[] {
   const g = importOnnx(bytes);
-  return g.inputs.map((name) => {
+  return g[which].map((name) => {
     const v = g.values.get(name)!;
     return { name, dtype: v.dtype, dims: [...(v.shape ?? [])] };
   });

@@ -176,6 +176,7 @@ output %y`)));
     await expect(captureBench([modelFile, "--generate", "4"])).rejects.toThrow(/BAD_INPUT.*no input input_ids/);
     const { transformerPath } = await import("../models/transformers.js");
     await expect(captureBench([transformerPath("gpt2"), "--generate", "4", "--prompt", "1,x"])).rejects.toThrow(/--prompt takes token ids/);
+    await expect(captureBench([transformerPath("gpt2"), "--generate", "4", "--prompt", "5,1000"])).rejects.toThrow(/--prompt: token id 1000 is past the vocabulary \(the logits have 1000 entries: ids 0\.\.999\)/);
   });
 
   it("a bounded row: kiln compiled once for the bounds, its build pinned at the feeds' shapes timed beside it, outputs compared bit for bit", async () => {
