@@ -97,6 +97,9 @@ export function planStream(layers: readonly StreamLayer[], ring: number, budget:
     }
   });
 
+  // the layer whose own pieces take the most bytes: no budget under that runs the model
+  const own = reads.map((r) => r.pieces.reduce((a, p) => a + align(p.size), 0));
+  const largest = own.indexOf(Math.max(0, ...own));
   let live: Alloc[] = [];
   const wait = new Set<number>();
   const firstAt: StreamedPiece[][] = layers.map(() => []);
@@ -114,7 +117,9 @@ export function planStream(layers: readonly StreamLayer[], ring: number, budget:
       const l = layers[k];
       const need = fresh.reduce((a, p) => a + align(p.size), 0);
       const held = live.filter((a) => a.to >= s).reduce((a, x) => a + x.size, 0);
-      throw new KilnError("BAD_OPTION", `layer ${JSON.stringify(l.name)} (${l.op}) reads ${need} bytes of weights${held ? ` while ${held} bytes of earlier layers' weights are still in use` : ""}, more than the memory budget of ${budget} bytes: raise it to at least ${need + held} bytes, or compile without one`, { node: l.name, op: l.op });
+      const most = largest >= 0 && own[largest] > need + held && largest !== k
+        ? ` (layer ${JSON.stringify(layers[largest].name)} alone reads ${own[largest]} bytes: no budget under that runs the model)` : "";
+      throw new KilnError("BAD_OPTION", `layer ${JSON.stringify(l.name)} (${l.op}) reads ${need} bytes of weights${held ? ` while ${held} bytes of earlier layers' weights are still in use` : ""}, more than the memory budget of ${budget} bytes: raise it to at least ${Math.max(need + held, own[largest] ?? 0)} bytes${most}, or compile without one`, { node: l.name, op: l.op });
     }
     live.push(...placed);
     for (const p of fresh) {

@@ -71,6 +71,15 @@ export const SIDECAR_CASES: HostileCase[] = [
   { name: "compile-memory-budget-zero", api: () => compile(TWO, { memoryBudget: 0 }), code: "BAD_OPTION", message: /option memoryBudget takes an integer >= 1, got 0/ },
   { name: "compile-memory-budget-a-string", api: () => compile(TWO, { memoryBudget: "1GB" as never }), code: "BAD_OPTION", message: /option memoryBudget takes an integer >= 1, got "1GB"/ },
   { name: "compile-memory-budget-below-a-layer", api: () => compile(TWO, { memoryBudget: 32 }), code: "BAD_OPTION", message: /layer "scale" \(MatMul\) reads \d+ bytes of weights, more than the memory budget of 32 bytes: raise it to at least \d+ bytes/ },
+  { name: "compile-memory-budget-names-the-largest-layer", api: () => compile(onnxOf(`kiln.graph opsets("" = 13)
+input %x : float32[1,16]
+const %w0 : float32[16,16] = splat<0.5>
+const %w1 : float32[16,64] = splat<0.25>
+const %w2 : float32[64,256] = splat<0.125>
+%h0 : float32[1,16] = MatMul(%x, %w0) {name="small"}
+%h1 : float32[1,64] = MatMul(%h0, %w1) {name="middle"}
+%h2 : float32[1,256] = MatMul(%h1, %w2) {name="large"}
+output %h2`), { memoryBudget: 2048 }), code: "BAD_OPTION", message: /layer "middle" \(MatMul\) reads \d+ bytes of weights.*more than the memory budget of 2048 bytes: raise it to at least 65536 bytes \(layer "large" alone reads 65536 bytes: no budget under that runs the model\)/ },
   { name: "session-memory-budget-on-a-resident-artifact", api: async () => createSession((await compile(TWO)).wasm, { memoryBudget: 1 << 20 }), code: "BAD_OPTION", message: /memoryBudget 1048576: compile the model with --memory-budget 1048576/ },
   { name: "session-memory-budget-below-the-artifacts", api: async () => { const c = await compile(BIG, { memoryBudget: 4096 }); return createSession(c.wasm, { weights: bytesSource(c.weights!), memoryBudget: 2048 }); }, code: "BAD_OPTION", message: /compile the model with --memory-budget 2048/ },
   { name: "streamed-manifest-wait-garbage", api: async () => { const c = await compile(BIG, { memoryBudget: 4096 }); return createSession(editManifest(c.wasm, (m) => { m.memory.stream!.wait = ["all"] as never; }), { weights: bytesSource(c.weights!) }); }, code: "INVALID_ARTIFACT", message: /the manifest's memory\.stream is .* not \{ budget, bytes, wait: \[layer indices\] \}/ },
