@@ -24,6 +24,8 @@ export interface CommandSpec {
   booleans: readonly string[];
   /** how many positional arguments: [min, max] */
   positionals: readonly [number, number];
+  /** what the positional arguments are, said when they are missing (default "a file") */
+  needs?: string;
 }
 
 /** compile options shared by compile, inspect and run (cli/compile-options.ts reads them) */
@@ -96,7 +98,7 @@ export function parseArgs(argv: string[], spec: CommandSpec, command: string): A
     throw new UsageError(`kiln ${command} takes ${max === 1 ? "one file" : `at most ${max} arguments`}, got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(" ")}`);
   }
   if (positionals.length < min && !flags.has("help")) {
-    throw new UsageError(`kiln ${command} needs ${min === 1 ? "a file" : `${min} arguments`}`);
+    throw new UsageError(`kiln ${command} needs ${spec.needs ?? (min === 1 ? "a file" : `${min} arguments`)}`);
   }
   return { positionals, flags };
 }

@@ -11,6 +11,8 @@ import { ONNX_TOLERANCE } from "../testdata.js";
 import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
 import { printGraph } from "../../ir/print.js";
+import { printDot } from "../../ir/dot.js";
+import type { Graph } from "../../ir/graph.js";
 import { verifyGraph } from "../../ir/verify.js";
 import { one, parseBudget, parseSimd, parseThreads, parseTolerance, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, quantizeOptions, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
@@ -118,16 +120,20 @@ async function writeBindings(wasm: Uint8Array, wasmFile: string, target: string,
 export async function cmdInspectGraph(args: Args): Promise<number> {
   const [model] = args.positionals;
   const { bytes, readExternal } = await readModelFile(model);
-  const options = await compileOptions(args);
+  const options = await compileOptions(args, true);
   const after = one(args, "after");
   const print = { allConstants: args.flags.has("all-constants") };
+  // the graph printed as --dump-format says, unless that is for dumps (--dump-before/--dump-after)
+  const format = args.flags.has("dump-before") || args.flags.has("dump-after") ? "text" : one(args, "dump-format") ?? "text";
+  if (format !== "text" && format !== "dot") throw new UsageError(`kiln inspect prints the graph as text or dot (--dump-format text|dot), got ${JSON.stringify(format)}; write ONNX dumps with --dump-after PASS --dump-format onnx`);
+  const show = (g: Graph) => (format === "dot" ? printDot(g, after ? `after ${after}` : model) : printGraph(g, print));
   let text: string | undefined;
   if (after !== undefined) {
     await parseSelection(after);
     options.dump = {
       after: [after],
       write: (g, _seq, _point, pass) => {
-        if (pass === after && text === undefined) text = printGraph(g, print); // the first time it runs
+        if (pass === after && text === undefined) text = show(g); // the first time it runs
       },
     };
   }
@@ -135,7 +141,7 @@ export async function cmdInspectGraph(args: Args): Promise<number> {
   const { compileGraph } = await compiler();
   const compiled = await compileGraph(graph, { ...options, readExternal });
   if (after !== undefined && text === undefined) throw new UsageError(`pass ${after} does not run at -O${options.level}`);
-  console.log((text ?? printGraph(compiled.graph, print)).trimEnd());
+  console.log((text ?? show(compiled.graph)).trimEnd());
   if (args.flags.has("time-passes")) console.log("\n" + formatPassTable(compiled.passes));
   return 0;
 }

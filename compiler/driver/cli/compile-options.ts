@@ -43,8 +43,11 @@ export async function parseKernels(args: Args): Promise<string | undefined> {
   return v;
 }
 
-/** compile options shared by compile, inspect and run: shapes, -O, kernels, dumps */
-export async function compileOptions(args: Args): Promise<CompileOptions> {
+/**
+ * compile options shared by compile, inspect and run: shapes, -O, kernels, dumps. `printsGraph`:
+ * kiln inspect of a model, whose --dump-format also says how it prints the graph
+ */
+export async function compileOptions(args: Args, printsGraph = false): Promise<CompileOptions> {
   const options: CompileOptions = { shapes: parseShapeOption(all(args, "shape")), level: parseLevel(args), kernels: await parseKernels(args) };
   if (args.flags.has("verify-each")) options.verifyEach = true;
   if (args.flags.has("prepack")) options.prepack = true;
@@ -55,6 +58,10 @@ export async function compileOptions(args: Args): Promise<CompileOptions> {
     const formats = (one(args, "dump-format") ?? "text").split(",").map((f) => f.trim()) as DumpFormat[];
     for (const f of formats) if (!DUMP_FORMATS.includes(f)) throw new UsageError(`--dump-format takes ${DUMP_FORMATS.join(",")}, got ${f}`);
     options.dump = fileDumper({ dir: one(args, "dump-dir") ?? "kiln-dump", before, after, formats });
+  } else if (!printsGraph) {
+    // a dump's format or folder without a dump would be silently ignored
+    const alone = ["dump-format", "dump-dir"].filter((f) => args.flags.has(f));
+    if (alone.length) throw new UsageError(`${alone.map((f) => `--${f}`).join(" and ")} ${alone.length > 1 ? "apply" : "applies"} to the dumps --dump-before PASSES or --dump-after PASSES write; give one`);
   }
   return options;
 }

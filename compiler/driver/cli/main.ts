@@ -30,7 +30,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; flags: CommandSpec }>
     load: async () => (await import("./cmd-serve.js")).cmdServe,
     flags: { values: ["port", "host", "workers", ...COMPILE_FLAGS, "simd"], booleans: ["quiet", "verify-each"], positionals: [1, 1] },
   },
-  test: { load: async () => (await import("./cmd-compile.js")).cmdTest, flags: { values: ["O", "simd", "kernels", "atol", "rtol"], booleans: ["json"], positionals: [1, Infinity] } },
+  test: { load: async () => (await import("./cmd-compile.js")).cmdTest, flags: { values: ["O", "simd", "kernels", "atol", "rtol"], booleans: ["json"], positionals: [1, Infinity], needs: "ONNX test folders (each a model.onnx with test_data_set_N folders beside it)" } },
   opt: { load: async () => (await import("./cmd-compile.js")).cmdOpt, flags: { values: ["passes", "o"], booleans: ["time-passes", "verify-each"], positionals: [1, 1] } },
 };
 
@@ -40,9 +40,14 @@ export const OTHER_COMMANDS = ["bench"];
 /** `kiln CMD ...` */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
+  if (cmd === "--help" || cmd === "-h" || cmd === "help") {
     console.log(USAGE);
     return 0;
+  }
+  // no command: a usage error (exit 2), as an unknown one is
+  if (!cmd) {
+    console.error(`kiln: BAD_OPTION: no command; the commands are ${[...Object.keys(COMMANDS), ...OTHER_COMMANDS].join(", ")}\n\n${USAGE}`);
+    return 2;
   }
   const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!command) {

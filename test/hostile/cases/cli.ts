@@ -11,6 +11,11 @@ input %x : float32[1,1,h,w]
 output %y`);
 
 export const CLI_CASES: HostileCase[] = [
+  { name: "no-command", cli: [], code: "BAD_OPTION", message: /no command; the commands are compile, inspect, run/ },
+  { name: "test-no-folder", cli: ["test"], code: "BAD_OPTION", message: /kiln test needs ONNX test folders/ },
+  { name: "compile-dump-format-without-a-dump", make: withAdd, cli: ["compile", "add.onnx", "-o", "m.wasm", "--dump-format", "dot"], code: "BAD_OPTION", message: /--dump-format applies to the dumps --dump-before PASSES or --dump-after PASSES write; give one/ },
+  { name: "inspect-prints-dot", make: withAdd, cli: ["inspect", "add.onnx", "--after", "fuse-epilogue", "--dump-format", "dot"], code: "ok", message: /^digraph "after fuse-epilogue" \{/ },
+  { name: "inspect-prints-no-onnx", make: withAdd, cli: ["inspect", "add.onnx", "--dump-format", "onnx"], code: "BAD_OPTION", message: /kiln inspect prints the graph as text or dot/ },
   { name: "run-missing-file", cli: ["run", "nope.onnx"], code: "INVALID_MODEL", message: /model file "nope.onnx" does not exist/ },
   { name: "run-a-folder", make: (dir) => void write(dir, "sub/x", ""), cli: ["run", "sub"], code: "INVALID_MODEL", message: /is a folder, not a file/ },
   { name: "compile-missing-file", cli: ["compile", "nope.onnx", "-o", "x.wasm"], code: "INVALID_MODEL", message: /does not exist/ },
