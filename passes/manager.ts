@@ -4,6 +4,7 @@
 // asked for (MLIR's print-ir-after-all).
 import type { Graph } from "../compiler/ir/graph.js";
 import { verifyGraph } from "../compiler/ir/verify.js";
+import { verifyTypes } from "../compiler/ops/verify-types.js";
 import { KilnError } from "../runtime/errors.js";
 import { passOptions, type OptionValue, type Pass, type PassContext, type PassStats } from "./pass.js";
 
@@ -54,6 +55,7 @@ export async function runPasses(graph: Graph, passes: readonly Pass[], ctx: Omit
     if (run.verifyEach) {
       try {
         verifyGraph(graph, { typed: true });
+        await verifyTypes(graph);
       } catch (e) {
         const why = e instanceof KilnError ? e.message : String(e);
         throw new KilnError("INTERNAL", `the graph is invalid after pass ${p.name}: ${why}`);

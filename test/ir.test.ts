@@ -3,6 +3,12 @@ import * as fs from "node:fs";
 import { parseGraph } from "../compiler/ir/parse.js";
 import { printGraph } from "../compiler/ir/print.js";
 import { verifyGraph } from "../compiler/ir/verify.js";
+import { verifyTypes } from "../compiler/ops/verify-types.js";
+import { runPasses } from "../passes/manager.js";
+import { pipelineFor } from "../passes/index.js";
+import type { Pass } from "../passes/pass.js";
+import { evaluateNode } from "../compiler/driver/evaluate.js";
+import { buildZooModel } from "../models/zoo.js";
 import { importOnnx, prepareGraph } from "../compiler/driver/compile.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { KilnError } from "../runtime/errors.js";
@@ -48,6 +54,11 @@ output %z`);
     expect(m.attrs.d).toEqual({ type: "int", value: 3 });
   });
 
+  it("refuses a negative or fractional dim in a type", () => {
+    expect(() => parseGraph(`input %x : float32[-2]\noutput %x`)).toThrow(/IR text line 1: a dim is a non-negative integer or a name, got -2/);
+    expect(() => parseGraph(`input %x : float32[2.5]\noutput %x`)).toThrow(/got 2\.5/);
+  });
+
   it("reports a parse error with its line", () => {
     expect(() => parseGraph("kiln.graph opsets(\"\" = 13)\n%y = Relu(%x\n")).toThrow(/line 2/);
   });
@@ -60,6 +71,21 @@ output %z`);
     const cyclic = parseGraph(`input %x : float32[2]\n%a : float32[2] = Add(%x, %b) {name="p"}\n%b : float32[2] = Relu(%a) {name="q"}\noutput %b`);
     expect(() => verifyGraph(cyclic)).toThrow(KilnError);
     expect(() => verifyGraph(cyclic)).toThrow(/cycle/);
+  });
+
+  it("the type check refuses declared types the ops do not give (Relu float32[2] -> [3], a Transpose's perm past its rank, an op kiln does not know), naming the node; kiln's passes keep it", async () => {
+    const typed = (body: string) => parseGraph(`kiln.graph opsets("" = 13)\ninput %x : float32[2,4]\n${body}`);
+    await expect(verifyTypes(typed(`%y : float32[2,5] = Relu(%x) {name="r"}\noutput %y`))).rejects.toThrow(/INVALID_MODEL: value "y" is declared float32\[2,5\], but Relu gives float32\[2,4\] for its inputs \[node "r", Relu\]/);
+    await expect(verifyTypes(typed(`%y : int64[2,4] = Relu(%x) {name="r"}\noutput %y`))).rejects.toThrow(/declared int64\[2,4\], but Relu gives float32\[2,4\]/);
+    await expect(verifyTypes(typed(`%y : float32[4,2] = Transpose[perm=[5, 0]](%x) {name="t"}\noutput %y`))).rejects.toThrow(/\[node "t", Transpose/);
+    await expect(verifyTypes(typed(`%y : float32[2,4] = Frobnicate(%x) {name="f"}\noutput %y`))).rejects.toThrow(/UNSUPPORTED_OP: operator Frobnicate is not supported/);
+    await verifyTypes(typed(`%y : float32[2,4] = Relu(%x) {name="r"}\n%z : float32[4,2] = Transpose[perm=[1, 0]](%y) {name="t"}\noutput %z`));
+    // after every pass of a real pipeline (fused nodes keep their declared types), and a pass that breaks types is named
+    const g = await prepareGraph(importOnnx(buildZooModel("mobilenet")));
+    await runPasses(g, pipelineFor(2), { evaluate: evaluateNode }, { verifyEach: true });
+    const breaks: Pass = { name: "breaks-types", description: "declares a wrong shape", run: (graph) => { const n = graph.nodeList().find((x) => x.op === "Relu" || x.domain.startsWith("kiln."))!; graph.values.get(n.outputs[0])!.shape = [7]; return {}; } };
+    const h = await prepareGraph(importOnnx(buildZooModel("mlp")));
+    await expect(runPasses(h, [breaks], { evaluate: evaluateNode }, { verifyEach: true })).rejects.toThrow(/INTERNAL: the graph is invalid after pass breaks-types: INVALID_MODEL: value .* is declared float32\[7\]/);
   });
 
   it("topological order is stable and follows data, not text order", () => {

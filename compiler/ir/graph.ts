@@ -224,10 +224,12 @@ export class Graph {
    * and naming state, the constants' tensors shared (no step writes into a tensor: a rewrite puts
    * a new one in Value.const), so a copy decodes nothing and copies no weights (the probes of a
    * symbolic build, compiler/driver/symbolic.ts). Undefined for a graph with subgraphs (If, Loop,
-   * Scan bodies), whose graphs a copy would share, and for a subgraph.
+   * Scan bodies), whose graphs a copy would share, and for a subgraph; `structure`: a copy of
+   * nodes and types only, taken of a planned or symbolic graph too (the plan and the dims' fit
+   * stay behind: the IR verifier's type check, compiler/ops/verify-types.ts).
    */
-  copy(): Graph | undefined {
-    if (this.outer || this.memoryPlan || this.symbolic) return undefined;
+  copy(structure = false): Graph | undefined {
+    if (this.outer || (!structure && (this.memoryPlan || this.symbolic))) return undefined;
     const nodes = this.nodeList();
     if (nodes.some((n) => n.body || Object.values(n.attrs).some((a) => a.type === "graph"))) return undefined;
     const g = new Graph();

@@ -67,6 +67,7 @@ function parseType(c: Cursor, v: Value): void {
     const dims: Dim[] = [];
     while (!c.eat("]")) {
       const t = c.next();
+      if (t.kind === "num" && !(Number.isSafeInteger(Number(t.text)) && Number(t.text) >= 0)) throw new Error(`a dim is a non-negative integer or a name, got ${t.text}`);
       dims.push(t.kind === "num" ? Number(t.text) : t.text);
       c.eat(",");
     }

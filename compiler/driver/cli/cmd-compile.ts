@@ -14,6 +14,7 @@ import { printGraph } from "../../ir/print.js";
 import { printDot } from "../../ir/dot.js";
 import type { Graph } from "../../ir/graph.js";
 import { verifyGraph } from "../../ir/verify.js";
+import { verifyTypes } from "../../ops/verify-types.js";
 import { one, parseBudget, parseSimd, parseThreads, parseTolerance, UsageError, type Args } from "./args.js";
 import { compileOptions, compiler, importChecked, quantizeOptions, parseKernels, parseLevel, parseSelection, passLibrary } from "./compile-options.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
@@ -184,6 +185,8 @@ export async function cmdOpt(args: Args): Promise<number> {
   const text = file === "-" ? fs.readFileSync(0, "utf8") : new TextDecoder().decode(readUserFile(fs, file, "IR text file", "INVALID_MODEL"));
   const graph = parseGraph(text);
   verifyGraph(graph, { typed: true });
+  // the declared types must be the ones the ops give: the passes trust them
+  await verifyTypes(graph);
   const { ALL_PASSES, passNamed, runPasses } = await passLibrary();
   const { evaluateNode } = await import("../evaluate.js");
   if (!spec) throw new UsageError(`opt needs --passes p1,p2 (passes: ${ALL_PASSES.map((p) => p.name).join(", ")})`);
