@@ -23,8 +23,8 @@ import type { Pass } from "./pass.js";
 
 const FLOAT = 1;
 const FLOAT16 = 10;
-/** attributes that name an output element type (Cast's to, EyeLike's and the Random ops' dtype ...) */
-const TYPE_ATTRS = ["to", "dtype", "output_datatype"];
+/** attributes that name an output element type (Cast's to, EyeLike's and the Random ops' dtype, DequantizeLinear's output_dtype ...) */
+const TYPE_ATTRS = ["to", "dtype", "output_datatype", "output_dtype"];
 
 export interface WidenStats {
   /** float16 values made float32 */
