@@ -208,6 +208,11 @@ describe("symbolic dims", () => {
     await runsMatchOrt(bytes, { seq: [1, 4] }, [4, 1, 3, 2].map((n) => [n, 8]), [o]);
     const { manifest } = await compile(bytes, { shapes: { seq: [1, 4] } });
     expect(manifest.layers.filter((l) => l.op === "MatMul").map((l) => l.kernel)).toEqual(["packed-runtime", "packed-runtime"]);
+    // the IR records it too (select-kernels ran at the bounds, before the dims were known to vary)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-sym-small-"));
+    fs.writeFileSync(path.join(dir, "m.onnx"), bytes);
+    const ir = kiln(["inspect", path.join(dir, "m.onnx"), "--shape", "seq=1..4"]).stdout;
+    expect(ir).toMatch(/MatMul\([^)]*\) \{name="scores", kernel="packed-runtime"\}/);
   });
 
   it("a constant in the prefix form probed past the bounds (the bounds' values all static dims of the model): the compiled one is the first elements of the probes'", async () => {
