@@ -4,7 +4,7 @@
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { sizeOf } from "../runtime/dtypes.js";
 import { kernelFamily, allKernelFamilies } from "./kernels/index.js";
-import { LayerCtx, type KernelSelection, type TensorInfo } from "./kernels/kernel.js";
+import { LayerCtx, STATIC_SHAPE_VARIANTS, type KernelSelection, type TensorInfo } from "./kernels/kernel.js";
 import { selectVariant } from "./kernels/select.js";
 
 export { anchorFits, biasFoldable, channelAxis, classifyStep, worthFusing, type Lookup } from "./kernels/fused/epilogue-rules.js";
@@ -30,8 +30,8 @@ export function chooseKernel(graph: Graph, node: Node, selection?: KernelSelecti
   const family = kernelFamily(node);
   if (!family) return undefined;
   const layer = new LayerCtx(node, graph.opset(node.domain), node.inputs.map((i) => infoOf(graph, i)), node.outputs.map((o) => infoOf(graph, o)), selection);
-  const varying = [...node.inputs, ...node.outputs].some((t) => t && graph.symbolic?.dims.has(t));
-  return selectVariant(family, layer, varying).name;
+  layer.varying = [...node.inputs, ...node.outputs].some((t) => !!t && !!graph.symbolic?.dims.has(t));
+  return selectVariant(family, layer).name;
 }
 
 /**
@@ -41,10 +41,9 @@ export function chooseKernel(graph: Graph, node: Node, selection?: KernelSelecti
  */
 export function rerecordVarying(graph: Graph): void {
   for (const n of graph.nodeList()) {
-    const family = n.meta?.kernel !== undefined ? kernelFamily(n) : undefined;
-    if (!family?.variants.some((v) => v.staticShapes && v.name === n.meta!.kernel)) continue;
+    if (n.meta?.kernel === undefined || !STATIC_SHAPE_VARIANTS.has(n.meta.kernel)) continue;
     if (![...n.inputs, ...n.outputs].some((t) => t && graph.symbolic?.dims.has(t))) continue;
-    n.meta = { ...n.meta, kernel: chooseKernel(graph, n) ?? n.meta!.kernel };
+    n.meta = { ...n.meta, kernel: chooseKernel(graph, n) ?? n.meta.kernel };
   }
 }
 

@@ -464,9 +464,10 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
     n.inputs.map((i) => (i ? layout.place(i) : undefined)),
     n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
+  ctx.varying = ctx.symbolic !== undefined;
   let choice: KernelChoice;
   try {
-    choice = selectVariant(family, ctx, ctx.symbolic !== undefined);
+    choice = selectVariant(family, ctx);
   } catch (e) {
     return wrapFailure(ctx, "selection", e);
   }

@@ -213,6 +213,18 @@ describe("symbolic dims", () => {
     fs.writeFileSync(path.join(dir, "m.onnx"), bytes);
     const ir = kiln(["inspect", path.join(dir, "m.onnx"), "--shape", "seq=1..4"]).stdout;
     expect(ir).toMatch(/MatMul\([^)]*\) \{name="scores", kernel="packed-runtime"\}/);
+    // the same product with a fused epilogue (+ 0.5, Relu): its anchor is chosen the same way
+    const f = new ModelBuilder(13);
+    const fx = f.input("x", [1, 8]);
+    const fs2 = f.node("MatMul", [fx, f.node("Transpose", [fx], [8, 1], { perm: { type: "ints", value: [1, 0] } })], [1, 1], {}, "scores");
+    const shifted = f.node("Relu", [f.node("Add", [fs2, f.weight("shift", [1], uniform(0.4, 0.6))], [1, 1], {}, "shift")], [1, 1], {}, "relu");
+    const fo = f.node("MatMul", [shifted, fx], [1, 8], {}, "context");
+    f.output(fo);
+    symbolize(f.graph, "seq");
+    const fused = exportModel(f.graph, { valueInfo: false });
+    await runsMatchOrt(fused, { seq: [1, 4] }, [4, 1, 3].map((n) => [n, 8]), [fo]);
+    const layers = (await compile(fused, { shapes: { seq: [1, 4] } })).manifest.layers;
+    expect(layers.map((l) => `${l.op}:${l.kernel}`)).toContain("MatMul_Add_Relu:packed-runtime");
   });
 
   it("a constant in the prefix form probed past the bounds (the bounds' values all static dims of the model): the compiled one is the first elements of the probes'", async () => {

@@ -113,6 +113,11 @@ export interface Epilogue {
 /** A layer as plans see it: the node, its opset and its tensors (of type T: TensorInfo when planning, TensorRef in KernelCtx). */
 export class LayerCtx<T extends TensorInfo = TensorInfo> {
   readonly attrs: Attrs;
+  /**
+   * some tensor of the layer has a symbolic dim (docs/ARCHITECTURE.md "Symbolic dims"): its
+   * variant must have a symbolic form (kernels/select.ts); a fused kernel passes it to its anchor
+   */
+  varying = false;
   constructor(
     readonly node: Node,
     readonly opset: number,
@@ -329,8 +334,16 @@ export class KernelTable {
   }
 }
 
+/**
+ * The names of the staticShapes variants, of every family: a recorded name is checked against
+ * them (kernels/select.ts), also where a fused kernel records its anchor's variant under its own
+ * family (fused/epilogue.ts describe)
+ */
+export const STATIC_SHAPE_VARIANTS = new Set<string>();
+
 /** A variant that takes every layer of its op: plan is {}. */
 export function simpleVariant(emit: (ctx: KernelCtx) => void, prepare?: (ctx: KernelCtx) => KernelPrep, name = "default", staticShapes?: true): KernelVariant<object> {
+  if (staticShapes) STATIC_SHAPE_VARIANTS.add(name);
   return { name, plan: () => ({}), emit: (ctx) => emit(ctx), prepare: prepare && ((ctx) => prepare(ctx)), staticShapes };
 }
 

@@ -2,7 +2,7 @@
 // forced variants first (their heuristics off) and forbidden ones never. The choice names the
 // variant, so reports, the manifest, profiles and IR dumps can say which ran.
 import { KilnError } from "../../runtime/errors.js";
-import { matchesVariant, type KernelFamily, type KernelVariant, type LayerCtx } from "./kernel.js";
+import { matchesVariant, STATIC_SHAPE_VARIANTS, type KernelFamily, type KernelVariant, type LayerCtx } from "./kernel.js";
 
 export interface KernelChoice<P = unknown> {
   family: KernelFamily;
@@ -17,15 +17,13 @@ function choice<P>(family: KernelFamily, variant: KernelVariant<P>, plan: P): Ke
 }
 
 /**
- * `varying`: some tensor of the layer has a symbolic dim (docs/ARCHITECTURE.md "Symbolic dims").
- * Then the variants with a symbolic form come first, with their heuristics, then with them off (a
- * size heuristic judged the bounds, not a run's dims); a staticShapes variant (recorded before the
- * dims were known to vary, too) only where none of them can run the layer, to be refused with
- * the reason (codegen/symbolic.ts checkEmitted).
+ * A layer with a varying dim (LayerCtx.varying): the variants with a symbolic form come first, with
+ * their heuristics, then with them off (a size heuristic judged the bounds, not a run's dims); a
+ * staticShapes variant (recorded before the dims were known to vary, too) only where none of them
+ * can run the layer, to be refused with the reason (codegen/symbolic.ts checkEmitted).
  */
-export function selectVariant(family: KernelFamily, layer: LayerCtx, varying = false): KernelChoice {
-  const fixed = (name: string) => family.variants.some((v) => v.staticShapes && v.name === name);
-  if (layer.recorded !== undefined && !(varying && fixed(layer.recorded))) return recordedVariant(family, layer.recorded, layer);
+export function selectVariant(family: KernelFamily, layer: LayerCtx): KernelChoice {
+  if (layer.recorded !== undefined && !(layer.varying && STATIC_SHAPE_VARIANTS.has(layer.recorded))) return recordedVariant(family, layer.recorded, layer);
   const { force, forbid } = layer.selection;
   const named = (patterns: readonly string[], v: KernelVariant<unknown>) => patterns.some((p) => matchesVariant(p, family.name, v.name));
   const allowed = family.variants.filter((v) => !named(forbid, v));
@@ -34,7 +32,7 @@ export function selectVariant(family: KernelFamily, layer: LayerCtx, varying = f
     const plan = v.plan(layer, true);
     if (plan !== undefined) return choice(family, v, plan);
   }
-  if (varying) {
+  if (layer.varying) {
     for (const forced of [false, true]) {
       for (const v of allowed) {
         const plan = v.staticShapes ? undefined : v.plan(layer, forced);

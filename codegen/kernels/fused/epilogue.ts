@@ -189,6 +189,7 @@ export function epilogueVariant(familyOf: (domain: string, op: string) => Kernel
       const family = familyOf(anchor.domain, anchor.op) ?? layer.unsupported(`no kernel for ${anchor.op}`);
       const inputs = anchorView({ anchor, anchorInputs }, infos, bias);
       const anchorLayer = new LayerCtx(anchor, layer.opset, inputs, [y], layer.selection, k === undefined ? bias : undefined, layer.recorded);
+      anchorLayer.varying = layer.varying;
       return { chain, bias: value, anchor, anchorInputs, choice: selectVariant(family, anchorLayer) };
     },
     prepare(ctx, plan) {
