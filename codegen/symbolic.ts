@@ -12,14 +12,10 @@ import { formatDim, type DimExpr, type SymbolInfo } from "../runtime/dims.js";
 /** symbols kiln takes at once: their values fill the reserved bytes from SYMBOLS_ADDR */
 const MAX_SYMBOLS = 4;
 import type { Graph } from "../compiler/ir/graph.js";
-import type { KernelCtx } from "./kernels/kernel.js";
+import { keepsPaddedLayout, prefixDim } from "../compiler/ir/padded.js";
 
-/** The index of the varying dim when the tensor has the prefix form, else undefined (reason in `why`). */
-export function prefixDim(dims: readonly number[], expr: readonly DimExpr[]): number | undefined {
-  const varying = expr.flatMap((e, k) => (typeof e === "number" ? [] : [k]));
-  if (varying.length !== 1) return undefined;
-  return dims.slice(0, varying[0]).every((d) => d === 1) ? varying[0] : undefined;
-}
+export { prefixDim };
+import type { KernelCtx } from "./kernels/kernel.js";
 
 const pinHint = (graph: Graph, e: readonly DimExpr[]) => {
   const used = new Set(e.flatMap((d) => (typeof d === "number" ? [] : d.flatMap(([, ...s]) => s))));
@@ -77,7 +73,11 @@ export function checkEmitted(graph: Graph, ctx: KernelCtx, variant: string, empt
   const tensors = [...ctx.inputs, ...ctx.outputs].filter((t) => t && sym.dims.has(t.name));
   // a layer that emits nothing (a reshape aliased onto its input) keeps the elements where they
   // are: the same in the padded layout only between prefix forms
-  if (empty) sym.padded = false;
+  // (or where the padded layouts agree: compiler/ir/padded.ts)
+  if (empty) {
+    const [x] = ctx.inputs;
+    sym.padded = !!x && tensors.every((t) => keepsPaddedLayout(x.dims, sym.dims.get(x.name), t!.dims, sym.dims.get(t!.name)));
+  }
   else if (!sym.used) {
     const t = tensors[0]!, e = sym.dims.get(t.name)!;
     const k = e.findIndex((d) => typeof d !== "number");

@@ -8,12 +8,15 @@ import { sizeOf, storageBytes } from "../runtime/dtypes.js";
 import type { Graph, MemoryPlan, Node } from "../compiler/ir/graph.js";
 import { hasTrait } from "../compiler/ops/index.js";
 import { guardOf } from "../compiler/ir/subgraph.js";
+import { keepsPaddedLayout } from "../compiler/ir/padded.js";
 import type { Pass } from "./pass.js";
 
 export const ALIGN = 16;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 const isRuntime = (g: Graph, n: Node) => n.outputs.some((o) => o && !g.values.get(o)?.const);
+
+const shapeOf = (g: Graph, name: string) => g.values.get(name)!.shape as number[];
 
 function bytesOf(g: Graph, name: string): number {
   const v = g.values.get(name)!;
@@ -60,7 +63,9 @@ export function planMemory(graph: Graph, greedyLimit = GREEDY_LIMIT): MemoryPlan
         b.lastRead = Math.max(b.lastRead, lastUse.get(o) ?? -1);
         bufferOf.set(o, b);
       };
-      if (srcBuf && sameSize && hasTrait(n, "alias") && n.outputs.filter((x) => x).length === 1) {
+      // (with symbolic dims: only where every element stays at its byte in the padded layout)
+      const layout = !graph.symbolic || !src || keepsPaddedLayout(shapeOf(graph, src), graph.symbolic.dims.get(src), shapeOf(graph, o), graph.symbolic.dims.get(o));
+      if (srcBuf && sameSize && layout && hasTrait(n, "alias") && n.outputs.filter((x) => x).length === 1) {
         join(srcBuf);
         continue;
       }

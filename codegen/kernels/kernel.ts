@@ -238,6 +238,11 @@ export class KernelCtx extends LayerCtx<TensorRef> {
     return this.dimValue(d, 1);
   }
 
+  /** Marks the layer as handled in full in the padded layout, for a kernel that reads no dim (a copy of the whole slot). */
+  readsPadded(): void {
+    if (this.symbolic) this.symbolic.used = this.symbolic.padded = true;
+  }
+
   /** factor * the dim expression's value in this run (the symbols at SYMBOLS_ADDR) */
   private dimValue(e: DimExpr, factor: number): binaryen.ExpressionRef {
     const m = this.m;

@@ -16,6 +16,7 @@ import type { Graph } from "../ir/graph.js";
 import { differs, fingerprint, fit, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
+import { planMemory } from "../../passes/plan-memory.js";
 
 export type ShapesOption = Record<string, readonly number[] | number | string>;
 
@@ -307,5 +308,7 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   }
   graph.symbolic = { symbols, dims: exprs };
   rerecordVarying(graph);
+  // a reshape shares its input's bytes only where the padded layouts agree (compiler/ir/padded.ts)
+  if (graph.memoryPlan) graph.memoryPlan = planMemory(graph);
   return result;
 }

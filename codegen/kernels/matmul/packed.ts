@@ -4,7 +4,9 @@
 // scratch). A fused epilogue's combined bias takes the place of Gemm's C (beta 1), which the plans
 // below accept as well.
 import { KilnError } from "../../../runtime/errors.js";
-import { broadcastStrides, type Expr } from "../../fn.js";
+import binaryen from "binaryen";
+import { broadcastStrides, type Expr, type Trips } from "../../fn.js";
+import { prefixDim } from "../../symbolic.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "./gemm-packed.js";
 import { packBOf } from "./gemm-pack.js";
 import { packedEpilogue } from "./gemm-epilogue.js";
@@ -173,10 +175,34 @@ function emitRuntimeMatmul(ctx: KernelCtx, shape: RuntimeShape): void {
 
 function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, alpha = 1): void {
   const { M, N, K } = shape;
-  const c: RowMajor = { addr: ctx.output(0).addr, rs: N };
+  const y = ctx.output(0);
+  const padded = paddedRows(ctx, y);
+  if (padded) {
+    // the output's rows in the padded layout (a dim past its leading ones varies: [2, seq, N]):
+    // one product per block of rows under its last varying dim, this run's rows of each
+    const { Mb, rows } = padded;
+    const a = ctx.input(0);
+    if (a.dims.length !== y.dims.length || a.dims.slice(0, -1).join() !== y.dims.slice(0, -1).join()) ctx.unsupported(`MatMul over symbolic dims in the padded layout needs A with C's rows, got A [${a.dims.join(",")}] for C [${y.dims.join(",")}]`);
+    const base = ctx.fn.local(binaryen.i32);
+    ctx.fn.emit(ctx.fn.nest(padded.trips, (idx) => {
+      const at = (bytesPerBlock: number) => () => ctx.fn.m.i32.mul(base.get(), ctx.fn.m.i32.const(bytesPerBlock));
+      const c: RowMajor = { addr: y.addr, rs: N, base: at(Mb * N * 4) };
+      const epilogue = ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c);
+      return [base.set(ctx.fn.linear(idx, padded.strides)), ...emitPackedGemm(ctx, {
+        M: Mb, N, K, alpha, bias, c, rows,
+        a: { addr: a.addr, rs: K, base: at(Mb * K * 4) },
+        ...(shape.inPlace ? { b: { addr: ctx.input(1).addr, rs: N } } : { packedB: ctx.constantAddrs[0] }),
+        epilogue,
+        threads: ctx.splitAmong(),
+        tile: Mb < DEFAULT_TILE.mr ? { kc: Math.max(1, K) } : undefined,
+      })];
+    }));
+    return;
+  }
+  const c: RowMajor = { addr: y.addr, rs: N };
   const epilogue = ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c);
   // a symbolic leading dim of the output (its rows: batches fold into M): this run's rows; B is a constant
-  const rows = ctx.runtimeExtent(ctx.output(0), M) === undefined ? undefined : () => ctx.runtimeExtent(ctx.output(0), M)!;
+  const rows = ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
   ctx.fn.emit(...emitPackedGemm(ctx, {
     M, N, K, alpha, bias, c, rows,
     a: { addr: ctx.input(0).addr, rs: K },
@@ -187,6 +213,26 @@ function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, 
     // bound, so each panel is read in one sequential sweep instead of per K block
     tile: M < DEFAULT_TILE.mr ? { kc: Math.max(1, K) } : undefined,
   }));
+}
+
+/**
+ * C's rows (every dim but the last) in the padded layout, when some dim past its leading ones
+ * varies: the dims before the last varying one as a loop (its trips this run's where they vary,
+ * its strides in blocks), and each block's rows (Mb at the bounds, this run's `rows`).
+ */
+function paddedRows(ctx: KernelCtx, y: TensorInfo): { trips: Trips[]; strides: number[]; Mb: number; rows: () => Expr } | undefined {
+  const e = ctx.symbolic?.dims.get(y.name);
+  if (!e || prefixDim(y.dims, e) !== undefined) return undefined;
+  const rowDims = y.dims.slice(0, -1);
+  const last = Math.max(...e.slice(0, -1).flatMap((d, k) => (typeof d === "number" ? [] : [k])));
+  if (last < 0 || typeof e[e.length - 1] !== "number") ctx.unsupported(`MatMul's packed kernel takes symbolic rows only (C's last dim fixed), got C ${JSON.stringify(y.name)} varying in its last dim`);
+  const inner = rowDims.slice(last + 1).reduce((a, b) => a * b, 1);
+  const Mb = rowDims[last] * inner;
+  const outerDims = rowDims.slice(0, last);
+  const trips: Trips[] = outerDims.map((d, k) => (typeof e[k] === "number" ? d : () => ctx.runtimeDim(y, k)!));
+  const strides = outerDims.map((_, k) => outerDims.slice(k + 1).reduce((a, b) => a * b, 1));
+  const m = ctx.fn.m;
+  return { trips, strides, Mb, rows: () => m.i32.mul(ctx.runtimeDim(y, last)!, m.i32.const(inner)) };
 }
 
 export const PACKED_MATMUL = variant<PackedShape>({

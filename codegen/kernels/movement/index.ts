@@ -5,8 +5,9 @@ import { dtype, storageBytes } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
 import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops/movement-params.js";
 import { splitSizes } from "../../../compiler/ops/movement.js";
-import { broadcastStrides, stridesOf } from "../../fn.js";
-import { bytesOf, emitView, transposeView, viewInto } from "./view.js";
+import { broadcastStrides, stridesOf, type Expr, type Trips } from "../../fn.js";
+import { bytesOf, copyBytes, emitView, transposeView, viewInto } from "./view.js";
+import { keepsPaddedLayout, prefixDim } from "../../../compiler/ir/padded.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 import { emitFillConst, emitPadFill, emitPadIndexed } from "./fill.js";
 
@@ -17,10 +18,59 @@ export function emitCopy(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
   const bytes = storageBytes(from.dtype, from.size);
   if (bytes === 0 || from.addr === to.addr) return;
   const m = ctx.m;
+  // symbolic dims in the padded layout: the same bytes, or the run's elements moved to their places
+  const [fe, te] = [ctx.symbolic?.dims.get(from.name), ctx.symbolic?.dims.get(to.name)];
+  if (fe || te) {
+    const prefix = fe && te && prefixDim(from.dims, fe) !== undefined && prefixDim(to.dims, te) !== undefined;
+    if (!prefix && keepsPaddedLayout(from.dims, fe, to.dims, te)) {
+      ctx.readsPadded();
+      ctx.fn.emit(m.memory.copy(m.i32.const(to.addr), m.i32.const(from.addr), m.i32.const(bytes)));
+      return;
+    }
+    if (!prefix) return emitRelayout(ctx, from, to);
+  }
   // a symbolic leading dim (both in the prefix form: the same first elements): this run's elements
   const rows = dtype(from.dtype).bits >= 8 ? ctx.runtimeExtent(from, from.size) : undefined;
   const n = rows ? m.i32.mul(rows, m.i32.const(dtype(from.dtype).bytes)) : m.i32.const(bytes);
   ctx.fn.emit(m.memory.copy(m.i32.const(to.addr), m.i32.const(from.addr), n));
+}
+
+/**
+ * A reshape between padded layouts that place the run's elements differently ([2, seq] at most
+ * [2, 64] to [2*seq, 1]): the input's elements in order, over this run's extents, each block of
+ * elements contiguous in both (the static tail both shapes share) copied to the output's place of
+ * its logical index (digits of this run's output dims).
+ */
+function emitRelayout(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
+  const { m, fn } = ctx;
+  if (dtype(from.dtype).bits < 8) ctx.unsupported(`${ctx.node.op} of ${from.dtype} between these symbolic layouts has no kernel yet; pin the dims (--shape NAME=N)`);
+  const bytes = dtype(from.dtype).bytes;
+  // each side: its dims through the last varying one, then its static tail as one dim
+  const side = (t: TensorRef) => {
+    const e = ctx.symbolic?.dims.get(t.name);
+    const last = e ? Math.max(-1, ...e.flatMap((d, k) => (typeof d === "number" ? [] : [k]))) : -1;
+    return { t, head: t.dims.slice(0, last + 1), tail: t.dims.slice(last + 1).reduce((a, b) => a * b, 1), last };
+  };
+  const [a, b] = [side(from), side(to)];
+  const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
+  const g = gcd(a.tail, b.tail);
+  // dim k of a side in this run (a fresh expression), its trips, and its padded strides in elements
+  const dim = (s: ReturnType<typeof side>, k: number): Expr => (k < s.head.length ? ctx.runtimeDim(s.t, k) ?? m.i32.const(s.head[k]) : m.i32.const(s.tail / g));
+  const trips: Trips[] = [...a.head.map((d, k) => (ctx.runtimeDim(a.t, k) === undefined ? d : () => dim(a, k))), a.tail / g];
+  const strides = (s: ReturnType<typeof side>) => [...stridesOf([...s.head, s.tail]).slice(0, -1), g];
+  const [aStrides, bStrides] = [strides(a), strides(b)];
+  const [count, rest, addr] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  ctx.readsPadded();
+  fn.emit(count.set(m.i32.const(0)));
+  fn.emit(fn.nest(trips, (ix) => {
+    const stmts = [rest.set(count.get()), addr.set(m.i32.const(to.addr))];
+    for (let k = b.head.length; k >= 0; k--) {
+      stmts.push(addr.set(m.i32.add(addr.get(), m.i32.mul(m.i32.rem_u(rest.get(), dim(b, k)), m.i32.const(bStrides[k] * bytes)))));
+      if (k > 0) stmts.push(rest.set(m.i32.div_u(rest.get(), dim(b, k))));
+    }
+    const src = m.i32.add(m.i32.const(from.addr), m.i32.mul(fn.linear(ix, aStrides), m.i32.const(bytes)));
+    return [...stmts, copyBytes(fn, addr.get(), src, g * bytes), count.set(m.i32.add(count.get(), m.i32.const(1)))];
+  }));
 }
 
 /** Attributes and constant int inputs of a kernel, for the parameter helpers shared with shape rules. */

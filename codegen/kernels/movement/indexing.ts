@@ -6,7 +6,8 @@
 // that update. Neither ever touches memory outside the tensors.
 import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
-import { stridesOf, type Expr, type Local } from "../../fn.js";
+import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
+import { prefixDim } from "../../symbolic.js";
 import { constant, convert, isUnsigned, load, store, wasmType } from "../../memory.js";
 import { emitCopy } from "./index.js";
 import { bytesOf, copyBytes, rawLoad, rawStore, rawZero } from "./view.js";
@@ -48,23 +49,33 @@ table.add("Gather", (ctx) => {
   const b = bytesOf(x.dtype);
   const n = idx.size;
   const k = fn.local(binaryen.i32);
-  // symbolic dims, read in the padded layout (strides at the bounds): indices in the prefix form
-  // run this run's count of them; a varying gathered axis of the data bounds the indices by this
-  // run's length (the padding past it reads as out of range: zeros); the data's other dims static
+  // symbolic dims, read in the padded layout (strides at the bounds). The output is
+  // x.dims[:axis] + idx.dims + x.dims[axis+1:] at the bounds, so its padded layout lines up with
+  // both: the dims before the axis and the indices loop over this run's extents (indices in the
+  // prefix form: this run's count of them), a varying dim after the axis is copied whole (its
+  // padding lands in the output's), and a varying gathered axis bounds the indices by this run's
+  // length (the padding past it reads as out of range: zeros)
   const xs = ctx.symbolic?.dims.get(x.name);
-  if (xs?.some((e, t) => t !== axis && typeof e !== "number")) {
-    ctx.unsupported(`Gather's kernel takes a symbolic dim of the data only on the gathered axis so far, and ${JSON.stringify(x.name)} has one elsewhere; pin the dim (--shape NAME=N)`);
-  }
   const dimD = xs && typeof xs[axis] !== "number" ? () => ctx.runtimeDim(x, axis)! : d;
-  const rows = ctx.runtimeExtent(idx, n);
-  // the output's rows after `pre`: addressed with the padded count n, right in the padded layout
+  const preTrips: Trips[] = x.dims.slice(0, axis).map((e, t) => (typeof xs?.[t] === "object" ? () => ctx.runtimeDim(x, t)! : e));
+  xs?.forEach((_, t) => ctx.runtimeDim(x, t));
   ctx.symbolic?.dims.get(out.name)?.forEach((_, t) => ctx.runtimeDim(out, t));
-  const each = (f: (j: Local) => Expr[]) => (rows ? fn.loopDyn(m.i32.const(0), rows, f) : fn.loop(n, f));
+  const is = ctx.symbolic?.dims.get(idx.name);
+  const prefix = !is || prefixDim(idx.dims, is) !== undefined;
+  const rows = prefix ? ctx.runtimeExtent(idx, n) : undefined;
+  const each = (f: (j: Local) => Expr[]): Expr => {
+    if (prefix) return rows ? fn.loopDyn(m.i32.const(0), rows, f) : fn.loop(n, f);
+    const trips: Trips[] = idx.dims.map((e, t) => (typeof is![t] === "object" ? () => ctx.runtimeDim(idx, t)! : e));
+    const j = fn.local(binaryen.i32);
+    return fn.nest(trips, (ix) => [j.set(fn.linear(ix, stridesOf(idx.dims))), ...f(j)]);
+  };
+  const pre1 = preTrips.some((t) => typeof t !== "number");
+  const preLoop = (f: (p: () => Expr) => Expr[]): Expr => (pre1 ? fn.nest(preTrips, (ix) => f(() => fn.linear(ix, stridesOf(x.dims.slice(0, axis))))) : fn.loop(pre, (p) => f(() => p.get())));
   fn.emit(each((j) => [
     ...normIndex(ctx, idx, j.get(), dimD, k),
-    fn.loop(pre, (p) => {
-      const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(n)), j.get()), m.i32.const(post)), b);
-      const src = byteAddr(m, x.addr, m.i32.mul(m.i32.add(m.i32.mul(p.get(), m.i32.const(d)), k.get()), m.i32.const(post)), b);
+    preLoop((p) => {
+      const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(p(), m.i32.const(n)), j.get()), m.i32.const(post)), b);
+      const src = byteAddr(m, x.addr, m.i32.mul(m.i32.add(m.i32.mul(p(), m.i32.const(d)), k.get()), m.i32.const(post)), b);
       return [m.if(m.i32.lt_s(k.get(), m.i32.const(0)), zeroBytes(m, dst(), post * b), copyBytes(fn, dst(), src, post * b))];
     }),
   ]));
