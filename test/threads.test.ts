@@ -153,6 +153,14 @@ describe("symbolic dims (bounds) at 2 threads: one module, every run the bytes 1
       t.done();
     }
   }, TIMEOUT);
+  it("transformers' BERT over a batch of sequences (batch 1..4, seq 1..256), run at 4 x 256, 3 x 17, 1 x 1 and 2 x 100, rows masked", async () => {
+    const t = await twins(transformerBytes("bert"), { batch: [1, 4], seq: [1, 256] }, ["MatMul_Add_Gelu/packed", "Attention/blocked", "LayerNormalization/default"]);
+    try {
+      for (const [batch, seq] of [[4, 256], [3, 17], [1, 1], [2, 100]]) await t.step(bertFeeds(seq, seq + batch, batch, true));
+    } finally {
+      t.done();
+    }
+  }, TIMEOUT);
   it("with a memory budget too (the zoo MiniLM, seq 1..512, an 8 MB ring): at 1 and 2 threads the resident bounded build's bytes at 1, 77 and 300", async () => {
     const model = symbolicSeqModel("minilm");
     const resident = await load(model, { cache: false, simd: "baseline", shapes: { seq: [1, 512] } });
