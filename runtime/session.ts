@@ -204,12 +204,15 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   let mod: WebAssembly.Module;
   let weights = options.weights;
   let early: Early | undefined;
+  let noRelaxed = false; // relaxed asked of bytes with no relaxed build
+
   const given = artifactOf(await readResponse(artifact, "INVALID_ARTIFACT", "the artifact"));
   if (given instanceof WebAssembly.Module) {
     mod = given;
   } else {
     const split = splitWeights(given);
     const relaxed = split.relaxed && resolveSimd(options.simd, options.relaxedSupported) === "relaxed";
+    noRelaxed = options.simd === "relaxed" && !split.relaxed;
     // the relaxed build shares the artifact's weights image: same layout, only the code differs
     const code = relaxed ? split.relaxed! : split.code;
     const compiling = compileArtifact(code);
@@ -228,6 +231,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   }
   const warn = options.warn ?? console.warn;
   if ((options.threads ?? 1) !== 1 && !manifest.threads) warn("kiln: this module was compiled for one thread (kiln compile --threads N): running on one thread");
+  if (noRelaxed && !manifest.features?.includes(RELAXED_FEATURE)) warn("kiln: this artifact has no relaxed-SIMD build: running SIMD128");
   const th = manifest.threads ? await threadsModule() : undefined;
   const flops = manifest.layers.reduce((a, l) => a + (Number.isFinite(l.flops) ? l.flops! : 0), 0);
   const threadCount = th ? await th.threadCount((manifest.threads as { max?: unknown }).max, options.threads ?? 1, warn, flops) : 1;

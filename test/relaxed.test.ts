@@ -229,6 +229,13 @@ describe("AOT artifact with the embedded relaxed build", () => {
     expect(onRelaxed.manifest.features).toContain(RELAXED_FEATURE);
     expect((await createSession(auto, { simd: "baseline", relaxedSupported: supported })).manifest.features).not.toContain(RELAXED_FEATURE);
     await expect(createSession(auto, { simd: "relaxed", relaxedSupported: unsupported })).rejects.toMatchObject({ code: "UNSUPPORTED_OP" });
+    // relaxed asked of an artifact without a relaxed build: it runs its SIMD128 build and says so once
+    const warned: string[] = [];
+    await createSession(auto, { simd: "relaxed", relaxedSupported: supported, warn: (w) => warned.push(w) });
+    expect(warned).toEqual([]);
+    const onBaseline = await createSession(baseline, { simd: "relaxed", relaxedSupported: supported, warn: (w) => warned.push(w) });
+    expect(onBaseline.manifest.features).not.toContain(RELAXED_FEATURE);
+    expect(warned).toEqual(["kiln: this artifact has no relaxed-SIMD build: running SIMD128"]);
 
     const want = await (await load(model, { simd: "baseline" })).run(plain(feeds));
     expectOutputsMatch(await onPlain.run(plain(feeds)), want, { rtol: 0, atol: 0 }, "baseline build of the artifact");
