@@ -49,14 +49,14 @@ function emitRelayout(ctx: KernelCtx, from: TensorRef, to: TensorRef): void {
   const side = (t: TensorRef) => {
     const e = ctx.symbolic?.dims.get(t.name);
     const last = e ? Math.max(-1, ...e.flatMap((d, k) => (typeof d === "number" ? [] : [k]))) : -1;
-    return { t, head: t.dims.slice(0, last + 1), tail: t.dims.slice(last + 1).reduce((a, b) => a * b, 1), last };
+    return { t, e, head: t.dims.slice(0, last + 1), tail: t.dims.slice(last + 1).reduce((a, b) => a * b, 1) };
   };
   const [a, b] = [side(from), side(to)];
   const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
   const g = gcd(a.tail, b.tail);
   // dim k of a side in this run (a fresh expression), its trips, and its padded strides in elements
   const dim = (s: ReturnType<typeof side>, k: number): Expr => (k < s.head.length ? ctx.runtimeDim(s.t, k) ?? m.i32.const(s.head[k]) : m.i32.const(s.tail / g));
-  const trips: Trips[] = [...a.head.map((d, k) => (ctx.runtimeDim(a.t, k) === undefined ? d : () => dim(a, k))), a.tail / g];
+  const trips: Trips[] = [...a.head.map((d, k) => (!a.e || typeof a.e[k] === "number" ? d : () => dim(a, k))), a.tail / g];
   const strides = (s: ReturnType<typeof side>) => [...stridesOf([...s.head, s.tail]).slice(0, -1), g];
   const [aStrides, bStrides] = [strides(a), strides(b)];
   const [count, rest, addr] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
