@@ -61,7 +61,7 @@ export function layerSymbolic(graph: Graph, ctx: KernelCtx): KernelCtx["symbolic
     const e = t && graph.symbolic!.dims.get(t.name);
     if (t && e) dims.set(t.name, e);
   }
-  return dims.size ? { dims, used: false } : undefined;
+  return dims.size ? { dims, symbols: graph.symbolic!.symbols, used: false } : undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Node, Tensor } from "../../compiler/ir/graph.js";
 import type { Fn, Trips } from "../fn.js";
 import type { MathLib } from "../math.js";
 import type { ThreadCtx } from "../threads.js";
-import { SYMBOLS_ADDR, type DimExpr } from "../../runtime/dims.js";
+import { SYMBOLS_ADDR, type DimExpr, type SymbolInfo } from "../../runtime/dims.js";
 
 /** A tensor as a plan sees it: what it is, not where it lives. */
 export interface TensorInfo {
@@ -188,6 +188,8 @@ export class KernelCtx extends LayerCtx<TensorRef> {
    */
   symbolic?: {
     dims: ReadonlyMap<string, readonly DimExpr[]>;
+    /** the module's symbols and their bounds (indexed as in the expressions) */
+    symbols: readonly SymbolInfo[];
     used: boolean;
     /** set by a kernel that reads tensors in the padded layout with any dim varying (runtimeDim), not only the prefix form */
     padded?: boolean;

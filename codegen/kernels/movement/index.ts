@@ -3,7 +3,8 @@
 import binaryen from "binaryen";
 import { dtype, storageBytes } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
-import { padAmounts, sliceParams, type ParamSource } from "../../../compiler/ops/movement-params.js";
+import { padAmounts, rawSliceAxes, sliceParams, type ParamSource, type RawSliceAxis } from "../../../compiler/ops/movement-params.js";
+import { evalDim, formatDim, type DimTerm } from "../../../runtime/dims.js";
 import { splitSizes } from "../../../compiler/ops/movement.js";
 import { broadcastStrides, stridesOf, type Expr, type Trips } from "../../fn.js";
 import { bytesOf, copyBytes, emitView, transposeView, viewInto } from "./view.js";
@@ -162,16 +163,55 @@ table.add("Slice", (ctx) => {
   const p = sliceParams(params(ctx), x.dims);
   const st = stridesOf(x.dims);
   const start = p.reduce((a, s, k) => a + s.start * st[k], 0);
-  // symbolic dims: sliced along static axes only, a varying one taken whole (the padded layout's
-  // strides, each varying dim this run's extent)
-  const xe = ctx.symbolic?.dims.get(x.name), oe = ctx.symbolic?.dims.get(out.name);
+  // symbolic dims (the padded layout's strides): each varying output dim runs this run's extent;
+  // an axis sliced along a varying dim starts where this run's length puts it (varyingSlice)
+  const m = ctx.m;
+  const xe = ctx.symbolic?.dims.get(x.name);
+  const raw = xe && rawSliceAxes(params(ctx), x.dims.length);
+  let shift: Expr | undefined;
   const runtime = xe && p.map((s, k) => {
     if (typeof xe[k] === "number") return undefined;
-    if (s.start !== 0 || s.step !== 1 || JSON.stringify(oe?.[k]) !== JSON.stringify(xe[k])) ctx.unsupported(`Slice takes a symbolic dim only whole so far, and ${JSON.stringify(x.name)} is sliced along its dim ${k}; pin the dim (--shape NAME=N)`);
+    const r = raw![k];
+    if (r && (r.start !== 0 || r.step !== 1 || r.end < x.dims[k])) {
+      const moved = varyingSlice(ctx, x, out, k, r);
+      if (moved) shift = shift ? m.i32.add(shift, moved(st[k] * bytesOf(x.dtype))) : moved(st[k] * bytesOf(x.dtype));
+    }
     return ctx.runtimeDim(out, k);
   });
-  emitView(ctx, viewInto(out, x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])), false, runtime);
+  emitView(ctx, viewInto(out, x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])), false, runtime, shift === undefined ? undefined : { src: shift });
 });
+
+/**
+ * Slice along a varying dim k of x (its length L this run's, in [Lmin, Lmax] over the bounds),
+ * with step 1: the output's length must be its expression for every L, so a start or end is taken
+ * only where clamping never changes its form within the bounds (a start of s >= 0 at most Lmin, or
+ * of -s at least s from the end; an end past Lmax, at most Lmin, or counted from the end). Returns
+ * the run-time shift of the start from where it lies at the bounds, as bytes for a
+ * stride of `bytes`; undefined where it does not move.
+ */
+function varyingSlice(ctx: KernelCtx, x: TensorRef, out: TensorRef, k: number, r: RawSliceAxis): ((bytes: number) => Expr) | undefined {
+  const sym = ctx.symbolic!;
+  const xe = sym.dims.get(x.name)![k] as DimTerm[], oe = sym.dims.get(out.name)?.[k] ?? out.dims[k];
+  const refuse = (why: string): never => ctx.unsupported(`Slice along the symbolic dim ${k} of ${JSON.stringify(x.name)} (${formatDim(xe, sym.symbols)} in ${lo}..${hi} over the bounds) with starts ${r.start}, ends ${r.end}, steps ${r.step}: ${why}; pin the dim (--shape NAME=N) or narrow its bounds`);
+  const lo = evalDim(xe, sym.symbols.map((s) => s.min)), hi = evalDim(xe, sym.symbols.map((s) => s.max));
+  if (xe.some(([c, ...s]) => s.length > 0 && c < 0)) refuse("its length is not increasing in the symbols");
+  if (r.step !== 1) refuse("kiln takes step 1 there so far");
+  // the start and end as L-relative (L + v) or fixed (v) for every L in [lo, hi]
+  const startFromEnd = r.start < 0;
+  if (startFromEnd ? lo + r.start < 0 : r.start > lo) refuse(`the start is clamped at some lengths within the bounds`);
+  const endFromEnd = r.end < 0 || r.end >= hi;
+  if (r.end < 0 ? lo + r.end < 0 : r.end < hi && r.end > lo) refuse(`the end is clamped at some lengths within the bounds`);
+  const count = (L: number) => (endFromEnd ? L + Math.min(r.end, 0) : r.end) - (startFromEnd ? L + r.start : r.start);
+  if (count(lo) < 0 || count(hi) < 0) refuse("it is empty at some lengths within the bounds");
+  // the output's length as fitted must be this slice's at both ends of the bounds
+  const [oLo, oHi] = [sym.symbols.map((s) => s.min), sym.symbols.map((s) => s.max)].map((v) => evalDim(oe, v));
+  if (oLo !== count(lo) || oHi !== count(hi)) refuse(`its length (${formatDim(oe, sym.symbols)}) is not ${count(lo)}..${count(hi)}`);
+  ctx.readsPadded();
+  if (!startFromEnd) return undefined;
+  const m = ctx.m;
+  // this run's start less the bounds': L - Lmax
+  return (bytes) => m.i32.mul(m.i32.sub(ctx.runtimeDim(x, k)!, m.i32.const(hi)), m.i32.const(bytes));
+}
 
 table.add("Expand", (ctx) => {
   const x = ctx.input(0);

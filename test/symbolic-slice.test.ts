@@ -1,0 +1,73 @@
+// Slice along a symbolic dim (docs/ARCHITECTURE.md "Symbolic dims"): from the start, the end or
+// both ([1:], [-1:], [:-1], [-3:-1]), in the prefix form ([1, seq, 4]) and in the padded layout
+// ([2, seq, 4]), one module at bounds 3..20, every run against onnxruntime-node with the arena
+// poisoned with NaN; a slice whose clamping changes within the bounds is refused, naming them.
+import { describe, expect, it } from "vitest";
+import { ModelBuilder } from "../models/builder.js";
+import { exportModel } from "../compiler/onnx/export.js";
+import { load } from "../compiler/driver/api.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { runOrt } from "./util/ort.js";
+
+const MAX = 20;
+const END = 2 ** 62; // past any length: to the end
+const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + seed) * 2);
+
+/** x [1, seq, 4] and xb [2, seq, 4], each output one slice (starts, ends, axes) and its dims (names for the varying ones) */
+function model(slices: [string, number[], number[], number[], (number | string)[]][]): Uint8Array {
+  const b = new ModelBuilder(3, 13);
+  b.input("x", [1, MAX, 4]);
+  b.input("xb", [2, MAX, 4]);
+  for (const [from, starts, ends, axes, dims] of slices) {
+    const k = b.graph.nodeList().length;
+    const out = b.node("Slice", [from, b.int64s(`s${k}`, starts), b.int64s(`e${k}`, ends), b.int64s(`a${k}`, axes)], dims.map((d) => (typeof d === "number" ? d : MAX)));
+    b.output(out);
+    b.graph.values.get(out)!.shape = dims;
+  }
+  b.graph.values.get("x")!.shape = [1, "seq", 4];
+  b.graph.values.get("xb")!.shape = [2, "seq", 4];
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+describe("Slice along a symbolic dim", () => {
+  const bytes = model([
+    ["x", [1], [END], [1], [1, "a", 4]],
+    ["x", [-1], [END], [1], [1, 1, 4]],
+    ["xb", [0], [-1], [1], [2, "c", 4]],
+    ["xb", [-3], [-1], [1], [2, 2, 4]],
+    ["xb", [1, 1], [2, END], [0, 1], [1, "e", 4]],
+    ["x", [0], [3], [1], [1, 3, 4]],
+  ]);
+  for (const level of [0, 2] as const) {
+    it(`[1:], [-1:], [:-1], [-3:-1] and along a static axis too, prefix and padded: one module (seq 3..20) at -O${level}, each run as onnxruntime-node's, the arena poisoned`, async () => {
+      const m = await load(bytes, { shapes: { seq: [3, MAX] }, level });
+      const session = m.session!;
+      const full = session.runInPlace({ x: { data: new Float32Array(MAX * 4), dims: [1, MAX, 4] }, xb: { data: new Float32Array(2 * MAX * 4), dims: [2, MAX, 4] } });
+      const { memory } = session.manifest;
+      const start = memory.regions[0].offset + memory.regions[0].bytes;
+      const arena = new Float32Array(Object.values(full)[0].data.buffer, start, ((memory.regions[1]?.offset ?? memory.bytes) - start) / 4);
+      for (const seq of [3, 11, MAX, 4]) {
+        arena.fill(NaN);
+        const feeds: Record<string, Tensor> = {
+          x: { dtype: "float32", dims: [1, seq, 4], data: feed(seq * 4, seq) },
+          xb: { dtype: "float32", dims: [2, seq, 4], data: feed(2 * seq * 4, 3 * seq) },
+        };
+        const got = await m.run(feeds);
+        const want = await runOrt(bytes, feeds);
+        expect(Object.keys(got).length).toBe(6);
+        for (const o of Object.keys(want)) {
+          expect(got[o].dims, `${o} seq ${seq}`).toEqual(want[o].dims);
+          expect(compareTensors(got[o], want[o], { rtol: 0, atol: 0 }).message ?? "ok", `${o} seq ${seq}`).toBe("ok");
+        }
+      }
+      expect(m.modulesCompiled).toBe(1);
+      expect(session.manifest.layers.filter((l) => l.op === "Slice").length).toBe(6);
+    });
+  }
+
+  it("a slice clamped at some lengths within the bounds ([:3] with seq from 1, [-3:] from 2) is UNSUPPORTED_OP naming the bounds", async () => {
+    await expect(load(model([["x", [0], [3], [1], [1, 3, 4]]]), { shapes: { seq: [1, MAX] } })).rejects.toMatchObject({ code: "UNSUPPORTED_OP", message: expect.stringMatching(/end is clamped at some lengths.*narrow its bounds/) });
+    await expect(load(model([["x", [-3], [END], [1], [1, 3, 4]]]), { shapes: { seq: [2, MAX] } })).rejects.toMatchObject({ code: "UNSUPPORTED_OP", message: expect.stringMatching(/start is clamped/) });
+  });
+});
