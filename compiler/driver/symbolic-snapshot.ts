@@ -67,6 +67,9 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   for (const o of graph.outputs) {
     const val = graph.values.get(o);
     if (val?.shape) shapes.set(o, val.shape as number[]);
+    // an output folded to a constant is what every run returns: it must not differ either
+    const c = val?.const;
+    if (c) consts.set(o, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
   }
   // each folded If: the dims and content of what its condition was computed from, in order
   const folds = new Map([...graph.foldedIfs ?? []].map(([name, { cone, taken }]) =>

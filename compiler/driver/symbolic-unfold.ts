@@ -49,6 +49,15 @@ export function unfoldDimValues(graph: Graph, values: readonly string[]): boolea
       reader.inputs.forEach((i, k) => i === v && graph.setInput(reader, k, v + RUNTIME));
     }
   }
+  // a graph output computed from the dims alone: its copy computes it in the module, under its
+  // name (the original's output renamed, read by no one, goes below)
+  for (const v of roots.filter((r) => graph.outputs.includes(r))) {
+    const p = graph.producer(v)!;
+    graph.removeNode(p.name);
+    graph.addNode({ ...p, outputs: p.outputs.map((o) => (o === v ? `${v}/folded` : o)) });
+    const id = graph.addNode({ name: graph.uniqueNodeName(`${v}/output`), op: "Identity", domain: "", inputs: [v + RUNTIME], outputs: [v], attrs: {} });
+    graph.runtimeNodes.add(id.name);
+  }
   // the originals no one reads any more (the copies took their readers) go, from the mask upward:
   // left in, -O0 (no dead-code pass) would fold them at small probes and not at the bounds
   for (const n of graph.topoOrder().filter((x) => cone.has(x.name)).reverse()) {
