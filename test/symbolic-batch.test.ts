@@ -3,7 +3,8 @@
 // kernels this takes: Gather with ids [batch, seq] and from data varying off the gathered axis,
 // reshapes between layouts that place the elements differently ([batch, seq, 8] to [batch*seq, 8]
 // and back: a copy, not an alias), and the packed MatMul (+ bias + Relu) one block of rows per
-// sequence. Every run against onnxruntime-node, the arena poisoned with NaN before each.
+// sequence; CumSum, GatherElements and ConstantOfShape as RoBERTa-family embeddings and T5's
+// position bias use them. Every run against onnxruntime-node, the arena poisoned with NaN before each.
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -39,36 +40,93 @@ function model(): { bytes: Uint8Array; outputs: string[] } {
 
 const idsOf = (batch: number, seq: number): Tensor => ({ dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt((i * 7 + batch) % 10)) });
 
+/**
+ * One module for `shapes`, each run's feeds (ids [batch, seq], and the model's other inputs) against
+ * onnxruntime-node, the arena filled with NaN before each run; returns the session's layers as op:kernel.
+ */
+async function expectRuns(bytes: Uint8Array, outputs: string[], shapes: Record<string, number | [number, number]>, level: 0 | 2,
+  runs: [number, number][], feedsAt: (batch: number, seq: number) => Record<string, Tensor>): Promise<string[]> {
+  const m = await load(bytes, { shapes, level });
+  const session = m.session!;
+  // a run at the bounds gives a view of the memory; the arena lies between the I/O slots and the weights
+  const full = session.runInPlace(Object.fromEntries(Object.entries(feedsAt(MAX_B, MAX_S)).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+  const { memory } = session.manifest;
+  const start = memory.regions[0].offset + memory.regions[0].bytes;
+  const arena = new Float32Array(Object.values(full)[0].data.buffer, start, ((memory.regions[1]?.offset ?? memory.bytes) - start) / 4);
+  for (const [batch, seq] of runs) {
+    arena.fill(NaN);
+    const feeds = feedsAt(batch, seq);
+    const got = await m.run(feeds);
+    const want = await runOrt(bytes, feeds);
+    for (const o of outputs) {
+      expect(got[o].dims, `${o} [${batch}, ${seq}]`).toEqual(want[o].dims);
+      expect(compareTensors(got[o], want[o], { rtol: 1e-5, atol: 1e-6 }).message ?? "ok", `${o} [${batch}, ${seq}]`).toBe("ok");
+    }
+  }
+  expect(m.modulesCompiled).toBe(1);
+  return session.manifest.layers.map((l) => `${l.op}:${l.kernel}`);
+}
+
+const CASES: [string, Record<string, number | [number, number]>, [number, number][]][] = [
+  ["batch pinned at 3, seq 1..20", { batch: 3, seq: [1, MAX_S] }, [[3, 1], [3, 7], [3, MAX_S], [3, 13]]],
+  ["batch 1..3 and seq 1..20", { batch: [1, MAX_B], seq: [1, MAX_S] }, [[1, 1], [3, MAX_S], [2, 9], [1, MAX_S], [3, 2]]],
+];
+
 describe("a batch of sequences: symbolic dims past the leading one", () => {
-  const cases: [string, Record<string, number | [number, number]>, [number, number][]][] = [
-    ["batch pinned at 3, seq 1..20", { batch: 3, seq: [1, MAX_S] }, [[3, 1], [3, 7], [3, MAX_S], [3, 13]]],
-    ["batch 1..3 and seq 1..20", { batch: [1, MAX_B], seq: [1, MAX_S] }, [[1, 1], [3, MAX_S], [2, 9], [1, MAX_S], [3, 2]]],
-  ];
-  for (const [what, shapes, runs] of cases) {
+  for (const [what, shapes, runs] of CASES) {
     for (const level of [0, 2] as const) {
       it(`${what}: one module at -O${level}, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
         const { bytes, outputs } = model();
-        const m = await load(bytes, { shapes, level });
-        const session = m.session!;
-        // a run at the bounds gives a view of the memory; the arena lies between the I/O slots and the weights
-        const full = session.runInPlace({ ids: { data: new BigInt64Array(MAX_B * MAX_S), dims: [MAX_B, MAX_S] } });
-        const { memory } = session.manifest;
-        const arena = new Float32Array(full[outputs[1]].data.buffer, memory.regions[0].offset + memory.regions[0].bytes, ((memory.regions[1]?.offset ?? memory.bytes) - memory.regions[0].offset - memory.regions[0].bytes) / 4);
-        for (const [batch, seq] of runs) {
-          arena.fill(NaN);
-          const feeds = { ids: idsOf(batch, seq) };
-          const got = await m.run(feeds);
-          const want = await runOrt(bytes, feeds);
-          for (const o of outputs) {
-            expect(got[o].dims, `${o} [${batch}, ${seq}]`).toEqual(want[o].dims);
-            expect(compareTensors(got[o], want[o], { rtol: 1e-5, atol: 1e-6 }).message ?? "ok", `${o} [${batch}, ${seq}]`).toBe("ok");
-          }
-        }
-        expect(m.modulesCompiled).toBe(1);
-        // the reshapes between layouts copy; the MatMul's epilogue and the Unsqueeze keep the padded layout
+        const layers = await expectRuns(bytes, outputs, shapes, level, runs, (batch, seq) => ({ ids: idsOf(batch, seq) }));
         // the layers the test means: the reshapes between layouts run (copies), the product takes the packed kernel
-        const layers = session.manifest.layers.map((l) => `${l.op}:${l.kernel}`);
         expect(layers).toEqual(expect.arrayContaining(["Flatten:default", "Reshape:default", level ? "MatMul_Add_Relu:packed" : "MatMul:packed"]));
+      });
+    }
+  }
+});
+
+/**
+ * What RoBERTa-family embeddings and T5's position bias do with a padded mask: CumSum along the
+ * sequence (forward, and reversed exclusive), GatherElements along it (ids from the end too), and
+ * ConstantOfShape of the [batch, seq] shape (padded) and of [seq] alone (prefix form).
+ */
+function maskOps(): { bytes: Uint8Array; outputs: string[] } {
+  const b = new ModelBuilder(12, 17);
+  const ids = b.input("ids", [MAX_B, MAX_S]);
+  const pos = b.input("pos", [MAX_B, MAX_S]);
+  for (const v of [ids, pos]) b.graph.values.get(v)!.dtype = "int64";
+  const axis = b.int64s("axis1", [1]);
+  b.graph.values.get(axis)!.shape = [];
+  const sums = b.node("CumSum", [ids, axis], [MAX_B, MAX_S]);
+  const back = b.node("CumSum", [ids, axis], [MAX_B, MAX_S], { exclusive: { type: "int", value: 1 }, reverse: { type: "int", value: 1 } });
+  const picked = b.node("GatherElements", [b.node("Cast", [ids], [MAX_B, MAX_S], { to: { type: "int", value: 1 } }), pos], [MAX_B, MAX_S], { axis: { type: "int", value: 1 } });
+  // each fill plus this run's length: values that differ from one length to the next, computed in
+  // the module from the dims (compiler/driver/symbolic-unfold.ts), not folded
+  const len = b.node("Shape", [ids], [1], { start: { type: "int", value: 1 } });
+  const filled = b.node("Add", [b.node("ConstantOfShape", [b.node("Shape", [ids], [2])], [MAX_B, MAX_S], { value: { type: "tensor", value: { dtype: "float32", dims: [1], data: Float32Array.of(7) } } }),
+    b.node("Cast", [len], [1], { to: { type: "int", value: 1 } })], [MAX_B, MAX_S]);
+  const row0 = b.node("ConstantOfShape", [len], [MAX_S], { value: { type: "tensor", value: { dtype: "int64", dims: [1], data: BigInt64Array.of(3n) } } });
+  const row = b.node("Add", [row0, len], [MAX_S]);
+  for (const v of [sums, back, row0, row]) b.graph.values.get(v)!.dtype = "int64";
+  for (const n of b.graph.nodeList().filter((n) => n.op === "Shape")) b.graph.values.get(n.outputs[0])!.dtype = "int64";
+  for (const o of [sums, back, picked, filled, row]) b.output(o);
+  for (const v of [ids, pos, sums, back, picked, filled]) b.graph.values.get(v)!.shape = ["batch", "seq"];
+  b.graph.values.get(row)!.shape = ["seq"];
+  return { bytes: exportModel(b.graph, { valueInfo: false }), outputs: [sums, back, picked, filled, row] };
+}
+
+describe("CumSum, GatherElements and ConstantOfShape over a batch of sequences", () => {
+  const feedsAt = (batch: number, seq: number): Record<string, Tensor> => ({
+    ids: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt(i % seq < seq - (i % 3) ? 1 : 0)) },
+    // along the sequence, from the start and from the end ([-seq, seq): onnxruntime refuses others)
+    pos: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt(((i * 5 + 2) % (2 * seq)) - seq)) },
+  });
+  for (const [what, shapes, runs] of CASES) {
+    for (const level of [0, 2] as const) {
+      it(`${what}: one module at -O${level}, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
+        const { bytes, outputs } = maskOps();
+        const layers = await expectRuns(bytes, outputs, shapes, level, runs, feedsAt);
+        expect(layers).toEqual(expect.arrayContaining(["CumSum:default", "GatherElements:default", "ConstantOfShape:default"]));
       });
     }
   }
@@ -85,5 +143,33 @@ describe("keepsPaddedLayout (whether a reshape may share its input's bytes)", ()
     // both in the prefix form (the run's elements first): the same bytes whatever the grouping
     expect(keepsPaddedLayout([1, 64, 8], [1, seq, 8], [512], [[[8, 0]]])).toBe(true);
     expect(keepsPaddedLayout([6], undefined, [2, 3], undefined)).toBe(true);
+  });
+});
+
+describe("an output computed from the dims alone", () => {
+  it("is this run's (Shape -> Cast, and Shape -> Range), not the bounds' folded constant", async () => {
+    const b = new ModelBuilder(13, 17);
+    const x = b.input("x", [1, MAX_S, 4]);
+    const len = b.node("Shape", [x], [1], { start: { type: "int", value: 1 }, end: { type: "int", value: 2 } });
+    const asFloat = b.node("Cast", [len], [1], { to: { type: "int", value: 1 } });
+    const steps = b.node("Range", [b.int64s("zero0", [0]), b.node("Squeeze", [len], []), b.int64s("one1", [1])], [MAX_S]);
+    b.graph.values.get(len)!.dtype = "int64";
+    b.graph.values.get(steps)!.dtype = "int64";
+    for (const v of ["zero0", "one1"]) { b.graph.values.get(v)!.shape = []; (b.graph.values.get(v)!.const!).dims = []; }
+    b.graph.values.get(b.graph.nodeList().find((n) => n.op === "Squeeze")!.outputs[0])!.dtype = "int64";
+    b.output(asFloat);
+    b.output(steps);
+    b.graph.values.get(x)!.shape = [1, "seq", 4];
+    b.graph.values.get(steps)!.shape = ["seq"];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    for (const level of [0, 2] as const) {
+      const m = await load(bytes, { shapes: { seq: [1, MAX_S] }, level });
+      for (const seq of [1, 7, MAX_S]) {
+        const got = await m.run({ x: { data: new Float32Array(seq * 4), dims: [1, seq, 4] } });
+        expect(Array.from(got[asFloat].data as Float32Array), `-O${level} seq ${seq}`).toEqual([seq]);
+        expect(Array.from(got[steps].data as BigInt64Array, Number), `-O${level} seq ${seq}`).toEqual([...Array(seq).keys()]);
+      }
+      expect(m.modulesCompiled).toBe(1);
+    }
   });
 });

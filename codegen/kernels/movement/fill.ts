@@ -6,6 +6,7 @@ import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, convert, load, store, wasmType } from "../../memory.js";
 import { bytesOf, rawLoad, rawStore } from "./view.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { prefixDim } from "../../symbolic.js";
 
 const table = new KernelTable();
 
@@ -25,21 +26,22 @@ function rawConst(m: binaryen.Module, bytes: number, word: number | bigint): Exp
 }
 
 /** Store `value` (raw bits, i32 or i64 as rawStore takes) into every element of `out`. */
-function fillLoop(ctx: KernelCtx, out: TensorRef, value: Expr): void {
+function fillLoop(ctx: KernelCtx, out: TensorRef, value: Expr, count?: Expr): void {
   const { m, fn } = ctx;
   const b = bytesOf(out.dtype);
   const v = fn.local(b === 8 ? binaryen.i64 : binaryen.i32);
-  fn.emit(v.set(value), fn.loop(out.size, (i) => [rawStore(m, b, m.i32.mul(i.get(), m.i32.const(b)), v.get(), out.addr)]));
+  const store = (i: Local) => [rawStore(m, b, m.i32.mul(i.get(), m.i32.const(b)), v.get(), out.addr)];
+  fn.emit(v.set(value), count ? fn.loopDyn(m.i32.const(0), count, store) : fn.loop(out.size, store));
 }
 
 /** Fill `out` with a compile-time value given as stored data (float16 as its bits): memory.fill when every byte is the same. */
-export function emitFillConst(ctx: KernelCtx, out: TensorRef, v: number | bigint): void {
+export function emitFillConst(ctx: KernelCtx, out: TensorRef, v: number | bigint, count?: Expr): void {
   if (out.size === 0) return;
   const m = ctx.m;
   const { bytes, word } = bitsOf(out.dtype, v);
   if (bytes.every((x) => x === bytes[0])) {
-    ctx.fn.emit(m.memory.fill(m.i32.const(out.addr), m.i32.const(bytes[0]), m.i32.const(out.size * bytes.length)));
-  } else fillLoop(ctx, out, rawConst(m, bytes.length, word));
+    ctx.fn.emit(m.memory.fill(m.i32.const(out.addr), m.i32.const(bytes[0]), count ? m.i32.mul(count, m.i32.const(bytes.length)) : m.i32.const(out.size * bytes.length)));
+  } else fillLoop(ctx, out, rawConst(m, bytes.length, word), count);
 }
 
 /** Pad's fill value: constant_value input (runtime or constant) or the `value` attribute. */
@@ -96,7 +98,15 @@ export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, beg
 
 table.add("ConstantOfShape", (ctx) => {
   const v = ctx.attrs.tensor("value");
-  emitFillConst(ctx, ctx.output(0), v ? v.data[0] : 0);
+  const out = ctx.output(0);
+  // symbolic dims: in the prefix form this run's elements, else the whole slot at the bounds (the
+  // padding takes the value too)
+  const e = ctx.symbolic?.dims.get(out.name);
+  if (e && dtype(out.dtype).bits >= 8) {
+    if (prefixDim(out.dims, e) !== undefined) return emitFillConst(ctx, out, v ? v.data[0] : 0, ctx.runtimeExtent(out, out.size));
+    ctx.readsPadded();
+  }
+  emitFillConst(ctx, out, v ? v.data[0] : 0);
 });
 
 table.add("EyeLike", (ctx) => {

@@ -90,10 +90,18 @@ table.add("GatherElements", (ctx) => {
   const os = stridesOf(out.dims);
   const b = bytesOf(x.dtype);
   const k = fn.local(binaryen.i32);
-  fn.emit(fn.nest(out.dims, (ix) => {
+  // symbolic dims, in the padded layout (strides at the bounds; idx and out share their dims): the
+  // loops run this run's extents, and a varying axis of x bounds the indices by this run's length
+  const sym = ctx.symbolic;
+  const trips = out.dims.map((d, t): Trips => (typeof sym?.dims.get(out.name)?.[t] === "object" ? () => ctx.runtimeDim(out, t)! : d));
+  const xe = sym?.dims.get(x.name);
+  xe?.forEach((_, t) => ctx.runtimeDim(x, t));
+  sym?.dims.get(idx.name)?.forEach((_, t) => ctx.runtimeDim(idx, t));
+  const bound = xe && typeof xe[axis] === "object" ? () => ctx.runtimeDim(x, axis)! : x.dims[axis];
+  fn.emit(fn.nest(trips, (ix) => {
     const src = m.i32.add(fn.linear(ix.filter((_, t) => t !== axis), xs.filter((_, t) => t !== axis)), m.i32.mul(k.get(), m.i32.const(xs[axis])));
     return [
-      ...normIndex(ctx, idx, fn.linear(ix, os), x.dims[axis], k),
+      ...normIndex(ctx, idx, fn.linear(ix, os), bound, k),
       rawStore(m, b, byteAddr(m, out.addr, fn.linear(ix, os), b),
         m.if(m.i32.lt_s(k.get(), m.i32.const(0)), rawZero(m, b), rawLoad(m, b, byteAddr(m, x.addr, src, b)))),
     ];
@@ -235,6 +243,25 @@ function cumsumAlong(ctx: KernelCtx, x: TensorRef, out: TensorRef, axis: number)
   const reverse = ctx.attrs.int("reverse", 0) === 1;
   const acc = fn.local(wasmType(dt));
   const tmp = tmpPair(ctx, dt);
+  const xe = ctx.symbolic?.dims.get(x.name);
+  if (xe) {
+    // symbolic dims, in the padded layout (strides at the bounds): every varying dim this run's
+    // extent, a reversed sum starting at this run's last element along the axis
+    const st = stridesOf(x.dims);
+    const trips = x.dims.map((d, k): Trips => (typeof xe[k] === "number" ? d : () => ctx.runtimeDim(x, k)!));
+    ctx.symbolic?.dims.get(out.name)?.forEach((_, k) => ctx.runtimeDim(out, k));
+    const others = x.dims.flatMap((_, k) => (k === axis ? [] : [k]));
+    const len = () => (typeof trips[axis] === "number" ? m.i32.const(trips[axis] as number) : (trips[axis] as () => Expr)());
+    return fn.nest(others.map((k) => trips[k]), (ix) => [
+      acc.set(constant(m, dt, exclusive ? 0 : -0)),
+      fn.trips(trips[axis], (t) => {
+        const pos = () => m.i32.add(fn.linear(ix, others.map((k) => st[k])), m.i32.mul(reverse ? m.i32.sub(m.i32.sub(len(), m.i32.const(1)), t.get()) : t.get(), m.i32.const(st[axis])));
+        const add = acc.set(combine(m, dt, "add", acc.get(), load(m, dt, byteAddr(m, x.addr, pos(), b)), tmp));
+        const put = store(m, dt, byteAddr(m, out.addr, pos(), b), acc.get());
+        return exclusive ? [put, add] : [add, put];
+      }),
+    ]);
+  }
   return fn.nest([pre, post], ([p, q]) => [
     // -0 + x is x for every x (0 + -0 is +0): an inclusive sum's first element is x[0] itself,
     // -0 included; an exclusive one starts at +0, the empty sum
