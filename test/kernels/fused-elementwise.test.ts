@@ -185,6 +185,44 @@ output %t`,
     layers: ["Pow_Add_Pow_Tanh"],
   }));
 
+  it("Pow by a constant 3 joins the loop with its SIMD form (GELU's tanh form where the graph's opset keeps it from becoming Gelu)", () => expectModelMatchesOrt({
+    ir: `
+input %x : float32[4,37]
+const %three : float32[] = dense<[3]>
+const %c : float32[] = dense<[0.044715]>
+const %k : float32[] = dense<[0.7978846]>
+const %one : float32[] = dense<[1]>
+%p : float32[4,37] = Pow(%x, %three) {name="p"}
+%m : float32[4,37] = Mul(%p, %c) {name="m"}
+%a : float32[4,37] = Add(%x, %m) {name="a"}
+%s : float32[4,37] = Mul(%a, %k) {name="s"}
+%t : float32[4,37] = Tanh(%s) {name="t"}
+%o : float32[4,37] = Add(%t, %one) {name="o"}
+%y : float32[4,37] = Mul(%x, %o) {name="y"}
+output %y`,
+    ranges: { x: [-5, 5] },
+    layers: ["Pow_Mul_Add_Mul_Tanh_Add_Mul"],
+  }));
+
+  it("Pow by a constant 2 or 3 is the products onnxruntime computes, bit for bit (x^3 rounded after each product), alone and fused", async () => {
+    for (const level of [0, 2] as const) {
+      const g = parseGraph(`kiln.graph opsets("" = 17)
+input %x : float32[4099]
+const %two : float32[] = dense<[2]>
+const %three : float32[1] = dense<[3]>
+%sq : float32[4099] = Pow(%x, %two) {name="sq"}
+%cube : float32[4099] = Pow(%x, %three) {name="cube"}
+%n : float32[4099] = Neg(%cube) {name="n"}
+output %sq
+output %n`);
+      const x = tensor({ dtype: "float32", dims: [4099], lo: -7, hi: 7 }, 3);
+      const bytes = exportModel(g, { valueInfo: false });
+      const want = await runOrt(bytes, { x });
+      const got = await (await load(bytes, { level })).run({ x: { data: x.data, dims: x.dims } });
+      for (const o of ["sq", "n"]) expect(compareTensors(got[o], want[o], { rtol: 0, atol: 0 }).message ?? "ok", `${o} -O${level}`).toBe("ok");
+    }
+  });
+
   it("Cast between float types joins the loop (float16 in, float64 math, float32 out)", () => expectModelMatchesOrt({
     ir: `
 input %x : float16[3,6]

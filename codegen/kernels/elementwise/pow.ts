@@ -7,7 +7,7 @@ import type { DTypeName } from "../../../runtime/dtypes.js";
 import { Fn, type Expr } from "../../fn.js";
 import { convert, isFloat } from "../../memory.js";
 import { emitElementwise } from "../loops.js";
-import { KernelTable, type KernelCtx } from "../kernel.js";
+import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 import { i64 } from "./ops.js";
 
 const table = new KernelTable();
@@ -40,6 +40,22 @@ function addIntPow(m: binaryen.Module): void {
   fn.finish(binaryen.i64);
 }
 
+/**
+ * A float Pow whose exponent is a constant 2 or 3 (x^3 in GELU's tanh form, x^2 in T5's and other
+ * RMS norms): x * x and x * x * x in the base's precision, as onnxruntime computes them (its x^3
+ * rounds after each product, not once as pow does), and in SIMD lanes. undefined for others.
+ */
+export function smallPower(xDt: DTypeName, exponent: TensorRef | undefined): 2 | 3 | undefined {
+  const v = exponent?.value;
+  if ((xDt !== "float32" && xDt !== "float64") || !v || v.data.length === 0) return undefined;
+  const first = Number(v.data[0]);
+  if ((first !== 2 && first !== 3) || Array.from(v.data as ArrayLike<number | bigint>, Number).some((e) => e !== first)) return undefined;
+  return first;
+}
+
+/** x^k for k 2 or 3 by products: `mul` the base's (scalar f32/f64 or f32x4), `x` a fresh read of the base each call */
+export const powByProducts = (mul: (a: Expr, b: Expr) => Expr, x: () => Expr, k: 2 | 3): Expr => (k === 2 ? mul(x(), x()) : mul(mul(x(), x()), x()));
+
 /** Pow's scalar formula for the operands' dtypes (fused elementwise kernels reuse it). */
 export function powScalar(ctx: KernelCtx, xDt: DTypeName, yDt: DTypeName, outDt: DTypeName): (vals: Expr[]) => Expr {
   const m = ctx.m;
@@ -58,6 +74,22 @@ export function powScalar(ctx: KernelCtx, xDt: DTypeName, yDt: DTypeName, outDt:
 table.add("Pow", (ctx) => {
   const [x, y] = [ctx.input(0), ctx.input(1)];
   const out = ctx.output(0);
+  const m = ctx.m;
+  const k = smallPower(x.dtype, y);
+  if (k) {
+    const F = x.dtype === "float64" ? m.f64 : m.f32;
+    // the base in a local, read k times
+    const held = (type: binaryen.Type, v: Expr, mul: (a: Expr, b: Expr) => Expr) => {
+      const l = ctx.fn.local(type);
+      return m.block(null, [l.set(v), powByProducts(mul, () => l.get(), k)], type);
+    };
+    emitElementwise(ctx, {
+      inputs: [x, y], output: out,
+      scalar: ([xv]) => held(x.dtype === "float64" ? binaryen.f64 : binaryen.f32, xv, (a, b) => F.mul(a, b)),
+      simd: ([xv]) => held(binaryen.v128, xv, (a, b) => m.f32x4.mul(a, b)),
+    });
+    return;
+  }
   emitElementwise(ctx, { inputs: [x, y], output: out, scalar: powScalar(ctx, x.dtype, y.dtype, out.dtype) });
 });
 

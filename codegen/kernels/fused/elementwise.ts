@@ -13,7 +13,7 @@ import { laneKind } from "../elementwise/ops.js";
 import { ARITH_FORMULAS } from "../elementwise/arith.js";
 import { LOGIC_FORMULAS } from "../elementwise/logic.js";
 import { whereScalar, whereSimd } from "../elementwise/logic.js";
-import { powScalar } from "../elementwise/pow.js";
+import { powByProducts, powScalar, smallPower } from "../elementwise/pow.js";
 import { emitElementwise } from "../loops.js";
 import { KernelCtx, type TensorRef } from "../kernel.js";
 import { floatOps, vecOps } from "../unary/formula.js";
@@ -122,6 +122,8 @@ function scalarFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<s
   // Cast's semantics live in memory.ts convert (the Cast kernel's scalar form)
   if (node.op === "Cast") return ([x]) => convert(m, ins[0], castTarget(node), x());
   if (node.op === "Pow") {
+    const k = smallPower(ins[0], refs.get(node.inputs[1]));
+    if (k) return ([x]) => powByProducts((a, b) => (ins[0] === "float64" ? m.f64 : m.f32).mul(a, b), x, k);
     const pow = powScalar(nctx, ins[0], ins[1], ins[0]);
     return (a) => pow(a.map((g) => g()));
   }
@@ -145,6 +147,10 @@ function simdFormula(ctx: KernelCtx, node: Node, ins: DTypeName[], refs: Map<str
     return ([x]) => clampToConstants(V, x(), bounds);
   }
   if (node.op === "Cast") return ins[0] === castTarget(node) ? ([x]) => x() : undefined;
+  if (node.op === "Pow") {
+    const k = ins[0] === "float32" ? smallPower(ins[0], refs.get(node.inputs[1])) : undefined;
+    return k && (([x]) => powByProducts((a, b) => m.f32x4.mul(a, b), x, k));
+  }
   const unary = UNARY_FORMULAS[node.op];
   if (unary) {
     const V = vecOps(m, nctx);
