@@ -7,13 +7,15 @@
 // correctly rounded float32 result (double has 53 >= 2 * 24 + 2 significand bits, so the double
 // rounding is innocuous), which is what f32.add/sub/mul/div/sqrt give. Neg, Abs and the reshaping
 // ops move values without arithmetic. The op registry holds each op's formula (OpDef.exact) and
-// the reshape trait. Anything else, or anything larger, goes to `evaluate`.
+// the reshape trait. Integer shape arithmetic is evaluate-ints.ts's. Anything else, or anything
+// larger, goes to `evaluate`.
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { sizeOf } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
 import { broadcastStrides } from "../../codegen/fn.js";
 import { opDef } from "../ops/index.js";
 import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
+import { evaluateInts } from "./evaluate-ints.js";
 
 /** Larger results are computed by the module (its SIMD loop is then worth compiling). */
 export const MAX_EXACT_ELEMENTS = 1 << 16;
@@ -51,6 +53,9 @@ function exact(r: EvalRequest, inputs: (Tensor | undefined)[]): Tensor | undefin
   if (sizeOf(shape) > MAX_EXACT_ELEMENTS) return undefined;
   const x = inputs[0];
   if (!x) return undefined;
+  // integer shape arithmetic and the moves around it (evaluate-ints.ts)
+  const ints = evaluateInts(node, inputs, { dtype: out.dtype as DTypeName, dims: shape });
+  if (ints) return ints;
   if (def.traits.has("reshape")) {
     // every input the op reads (Reshape's shape) is known; the elements keep their order
     if (node.inputs.some((name, k) => name && !inputs[k]) || x.dtype !== out.dtype) return undefined;
