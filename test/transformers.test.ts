@@ -119,6 +119,36 @@ describe("BERT over a batch of sequences (symbolic dims past the leading one)", 
   }
 });
 
+describe("more architectures over a batch of sequences, one module each (export.py: RoBERTa, T5's encoder, a Llama-style decoder)", () => {
+  for (const name of ["roberta", "t5_encoder"] as const) {
+    it(`${name}: batch 1..4 and seq 1..128, rows masked at different lengths, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
+      const reference = await ortSession(transformerPath(name));
+      const loaded = await load(transformerPath(name), { shapes: { batch: [1, 4], seq: [1, 128] } });
+      const poison = poisoner(loaded);
+      for (const [batch, seq] of [[4, 128], [1, 1], [3, 7], [2, 64]]) {
+        const { input_ids, attention_mask } = bertFeeds(seq, seq + batch, batch, true);
+        const feeds = { input_ids, attention_mask };
+        poison();
+        expectClose(await loaded.run(feeds), await reference(feeds), ["last_hidden_state"], `${name} batch ${batch} seq ${seq}`);
+      }
+      expect(loaded.modulesCompiled).toBe(1);
+    }, TIMEOUT);
+  }
+
+  it("llama: grouped-query attention and rotary positions with past key/values, batch 1..4, seq 1..16, past 0..64 on one module, each step as onnxruntime-node's", async () => {
+    const reference = await ortSession(transformerPath("llama"));
+    const loaded = await load(transformerPath("llama"), { shapes: { batch: [1, 4], seq: [1, 16], past: [0, 64], total: "past+seq" } });
+    const poison = poisoner(loaded);
+    for (const [batch, seq, past] of [[1, 5, 0], [4, 1, 17], [2, 16, 48], [3, 3, 64]]) {
+      const feeds = decoderFeeds(loaded, batch, seq, past);
+      poison();
+      const want = await reference(feeds);
+      expectClose(await loaded.run(feeds), want, Object.keys(want), `llama batch ${batch} seq ${seq} past ${past}`);
+    }
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+});
+
 describe("GPT-2-style decoder with past key/values", () => {
   const file = transformerPath("gpt2");
 
@@ -172,18 +202,8 @@ describe("GPT-2-style decoder with past key/values", () => {
     const reference = await ortSession(file);
     const loaded = await load(file, { shapes: { ...GPT2_SHAPES, batch: [1, 4] } });
     const poison = poisoner(loaded);
-    const inputs = loaded.session!.inputs;
     for (const [batch, seq, past] of [[2, 5, 0], [4, 1, 17], [1, 16, 100], [3, 3, 240]]) {
-      const feeds: Record<string, Tensor> = {};
-      for (const s of inputs) {
-        const dims = s.name === "attention_mask" ? [batch, past + seq] : s.dims.length === 2 ? [batch, seq] : [batch, s.dims[1], past, s.dims[3]];
-        const n = dims.reduce((a, b) => a * b, 1);
-        const int = (f: (i: number) => number) => BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i)));
-        feeds[s.name] = s.name === "attention_mask" ? { dtype: "int64", dims, data: int(() => 1) }
-          : s.name === "position_ids" ? { dtype: "int64", dims, data: int((i) => past + (i % seq)) }
-          : s.name === "input_ids" ? { dtype: "int64", dims, data: int((i) => (i * 13 + batch) % 100) }
-          : { dtype: "float32", dims, data: Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + batch)) };
-      }
+      const feeds = decoderFeeds(loaded, batch, seq, past);
       poison();
       const want = await reference(feeds);
       expectClose(await loaded.run(feeds), want, Object.keys(want), `batch ${batch} seq ${seq} past ${past}`);
@@ -221,6 +241,21 @@ describe("GPT-2-style decoder with past key/values", () => {
     await expect(session.run(plain(long))).rejects.toThrow(/BAD_INPUT: input "past_key_values.0.key" has dims \[1,2,241,64\] but the model was compiled for past 0..240 \(dim 2\)/);
   }, TIMEOUT);
 });
+
+/** One decoder step's feeds for a module with past key/values (its inputs' bounds give the head dims), a token sequence per row. */
+function decoderFeeds(model: Model, batch: number, seq: number, past: number): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const s of model.session!.inputs) {
+    const dims = s.name === "attention_mask" ? [batch, past + seq] : s.dims.length === 2 ? [batch, seq] : [batch, s.dims[1], past, s.dims[3]];
+    const n = dims.reduce((a, b) => a * b, 1);
+    const int = (f: (i: number) => number) => BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i)));
+    feeds[s.name] = s.name === "attention_mask" ? { dtype: "int64", dims, data: int(() => 1) }
+      : s.name === "position_ids" ? { dtype: "int64", dims, data: int((i) => past + (i % seq)) }
+      : s.name === "input_ids" ? { dtype: "int64", dims, data: int((i) => (i * 13 + batch) % 100) }
+      : { dtype: "float32", dims, data: Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + batch)) };
+  }
+  return feeds;
+}
 
 /**
  * A function filling a bounded module's arena (activations and I/O slots, not the weights) with

@@ -28,13 +28,27 @@ references from onnxruntime-node at run time.
     whisper_encoder.onnx WhisperEncoder, 2 layers, d_model 128, 2 heads, ffn 512, 80 mel bins:
                          input_features [1, 80, 3000] (30 s of audio), last_hidden_state
                          [1, 1500, 128] after the stride-2 convolution. Static shapes.
+    roberta.onnx         RobertaModel, 2 layers, hidden 64, 2 heads, intermediate 256, vocab 1000:
+                         input_ids, attention_mask [batch, seq] -> last_hidden_state (its position
+                         ids are a CumSum of the mask, as XLM-R's and MPNet's are).
+    t5_encoder.onnx      T5EncoderModel, 2 layers, d_model 64, 2 heads, gated-gelu FFN 256 (GELU's
+                         tanh form with Pow(x, 3)), relative position bias: input_ids,
+                         attention_mask [batch, seq] -> last_hidden_state.
+    llama.onnx           LlamaForCausalLM, 2 layers, hidden 64, 4 heads over 2 key/value heads,
+                         intermediate 128, vocab 1000, rotary positions: one decoder step with past
+                         key/values, as gpt2.onnx (inputs input_ids, attention_mask [batch, total],
+                         position_ids, past_key_values.N.key/value [batch, 2, past, 16]).
+
+    python3 models/transformers/export.py roberta t5_encoder   # only these
 """
+import sys
 import json
 import os
 
 import torch
 import transformers
-from transformers import BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LMHeadModel, WhisperConfig
+from transformers import (BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+                          RobertaConfig, RobertaModel, T5Config, T5EncoderModel, WhisperConfig)
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 SEED = 15
@@ -142,10 +156,59 @@ def whisper_encoder():
     export(Encoder(model), (features,), "whisper_encoder.onnx", ["input_features"], ["last_hidden_state"])
 
 
+class TextEncoder(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def text_encoder(name, model):
+    ids = torch.randint(2, 1000, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.int64)
+    dyn = {n: {0: "batch", 1: "seq"} for n in ["input_ids", "attention_mask", "last_hidden_state"]}
+    export(TextEncoder(model.eval()), (ids, mask), name, ["input_ids", "attention_mask"], ["last_hidden_state"], dyn)
+
+
+def roberta():
+    torch.manual_seed(SEED)
+    text_encoder("roberta.onnx", RobertaModel(RobertaConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                                            intermediate_size=256, max_position_embeddings=514, pad_token_id=1), add_pooling_layer=False))
+
+
+def t5_encoder():
+    torch.manual_seed(SEED)
+    text_encoder("t5_encoder.onnx", T5EncoderModel(T5Config(vocab_size=1000, d_model=64, d_kv=32, d_ff=256, num_layers=2, num_heads=2,
+                                                            feed_forward_proj="gated-gelu")))
+
+
+def llama():
+    torch.manual_seed(SEED)
+    layers, kv_heads, head = 2, 2, 16
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4,
+                                         num_key_value_heads=kv_heads, intermediate_size=128, max_position_embeddings=256)).eval()
+    past_len, seq = 4, 3
+    ids = torch.randint(0, 1000, (1, seq))
+    mask = torch.ones(1, past_len + seq, dtype=torch.int64)
+    pos = torch.arange(past_len, past_len + seq).unsqueeze(0)
+    past = [torch.randn(1, kv_heads, past_len, head) for _ in range(2 * layers)]
+    past_names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    present_names = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"},
+           "position_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
+    dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
+    dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
+    export(Gpt2Step(model, layers), (ids, mask, pos, *past), "llama.onnx",
+           ["input_ids", "attention_mask", "position_ids", *past_names], ["logits", *present_names], dyn)
+
+
+EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama}
+
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")
     os.makedirs(OUT, exist_ok=True)
     with torch.no_grad():
-        bert()
-        gpt2()
-        whisper_encoder()
+        for name in sys.argv[1:] or EXPORTS:
+            EXPORTS[name]()
