@@ -3,8 +3,8 @@
 // kernels this takes: Gather with ids [batch, seq] and from data varying off the gathered axis,
 // reshapes between layouts that place the elements differently ([batch, seq, 8] to [batch*seq, 8]
 // and back: a copy, not an alias), and the packed MatMul (+ bias + Relu) one block of rows per
-// sequence; CumSum, GatherElements and ConstantOfShape as RoBERTa-family embeddings and T5's
-// position bias use them. Every run against onnxruntime-node, the arena poisoned with NaN before each.
+// sequence; CumSum, GatherElements, GatherND, ConstantOfShape and Shape as RoBERTa-family
+// embeddings, T5's position bias and the dynamo exporter's masks use them. Every run against onnxruntime-node, the arena poisoned with NaN before each.
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -105,28 +105,44 @@ function maskOps(): { bytes: Uint8Array; outputs: string[] } {
   const len = b.node("Shape", [ids], [1], { start: { type: "int", value: 1 } });
   const filled = b.node("Add", [b.node("ConstantOfShape", [b.node("Shape", [ids], [2])], [MAX_B, MAX_S], { value: { type: "tensor", value: { dtype: "float32", dims: [1], data: Float32Array.of(7) } } }),
     b.node("Cast", [len], [1], { to: { type: "int", value: 1 } })], [MAX_B, MAX_S]);
+  // the shape as two Shape slices (as the dynamo exporter writes it): one reads only the batch
+  const both = b.node("Concat", [b.node("Shape", [ids], [1], { end: { type: "int", value: 1 } }), len], [2], { axis: { type: "int", value: 0 } });
+  const filled2 = b.node("Add", [b.node("ConstantOfShape", [both], [MAX_B, MAX_S], { value: { type: "tensor", value: { dtype: "float32", dims: [1], data: Float32Array.of(-2) } } }),
+    b.node("Cast", [len], [1], { to: { type: "int", value: 1 } })], [MAX_B, MAX_S]);
+  b.graph.values.get(both)!.dtype = "int64";
+  // GatherND of (row, position) pairs, as the dynamo exporter builds a padding mask; some out of range
+  const nd = b.input("nd", [MAX_B, 1, 1, MAX_S, 2]);
+  b.graph.values.get(nd)!.dtype = "int64";
+  const gathered = b.node("GatherND", [b.node("Cast", [ids], [MAX_B, MAX_S], { to: { type: "int", value: 1 } }), nd], [MAX_B, 1, 1, MAX_S]);
   const row0 = b.node("ConstantOfShape", [len], [MAX_S], { value: { type: "tensor", value: { dtype: "int64", dims: [1], data: BigInt64Array.of(3n) } } });
   const row = b.node("Add", [row0, len], [MAX_S]);
   for (const v of [sums, back, row0, row]) b.graph.values.get(v)!.dtype = "int64";
   for (const n of b.graph.nodeList().filter((n) => n.op === "Shape")) b.graph.values.get(n.outputs[0])!.dtype = "int64";
-  for (const o of [sums, back, picked, filled, row]) b.output(o);
-  for (const v of [ids, pos, sums, back, picked, filled]) b.graph.values.get(v)!.shape = ["batch", "seq"];
+  for (const o of [sums, back, picked, filled, row, filled2, gathered]) b.output(o);
+  for (const v of [ids, pos, sums, back, picked, filled, filled2]) b.graph.values.get(v)!.shape = ["batch", "seq"];
   b.graph.values.get(row)!.shape = ["seq"];
-  return { bytes: exportModel(b.graph, { valueInfo: false }), outputs: [sums, back, picked, filled, row] };
+  b.graph.values.get(nd)!.shape = ["batch", 1, 1, "seq", 2];
+  b.graph.values.get(gathered)!.shape = ["batch", 1, 1, "seq"];
+  return { bytes: exportModel(b.graph, { valueInfo: false }), outputs: [sums, back, picked, filled, row, filled2, gathered] };
 }
 
-describe("CumSum, GatherElements and ConstantOfShape over a batch of sequences", () => {
+describe("CumSum, GatherElements, GatherND, ConstantOfShape and Shape over a batch of sequences", () => {
   const feedsAt = (batch: number, seq: number): Record<string, Tensor> => ({
     ids: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt(i % seq < seq - (i % 3) ? 1 : 0)) },
     // along the sequence, from the start and from the end ([-seq, seq): onnxruntime refuses others)
     pos: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt(((i * 5 + 2) % (2 * seq)) - seq)) },
+    // (row, position) pairs: the row's own position, another row's, one from the end ([-d, d): onnxruntime refuses others)
+    nd: { dtype: "int64", dims: [batch, 1, 1, seq, 2], data: BigInt64Array.from({ length: batch * seq * 2 }, (_, i) => {
+      const [r, p] = [Math.floor(i / 2 / seq), Math.floor(i / 2) % seq];
+      return BigInt(i % 2 === 0 ? (p % 3 === 0 ? batch - 1 - r : r) : p % 4 === 1 ? -1 - p : (p * 7) % seq);
+    }) },
   });
   for (const [what, shapes, runs] of CASES) {
     for (const level of [0, 2] as const) {
       it(`${what}: one module at -O${level}, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
         const { bytes, outputs } = maskOps();
         const layers = await expectRuns(bytes, outputs, shapes, level, runs, feedsAt);
-        expect(layers).toEqual(expect.arrayContaining(["CumSum:default", "GatherElements:default", "ConstantOfShape:default"]));
+        expect(layers).toEqual(expect.arrayContaining(["CumSum:default", "GatherElements:default", "ConstantOfShape:default", "GatherND:default", "Shape:default"]));
       });
     }
   }

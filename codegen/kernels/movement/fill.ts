@@ -177,6 +177,8 @@ table.add("Shape", (ctx) => {
   const r = x.dims.length;
   const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
   const start = clamp(ctx.attrs.int("start", 0));
+  // only dims are read: any layout of a symbolic x
+  ctx.readsPadded();
   for (let j = 0; j < out.size; j++) {
     const d = ctx.runtimeDim(x, start + j);
     fn.emit(m.i64.store(8 * j, 8, m.i32.const(out.addr), d ? m.i64.extend_u(d) : m.i64.const(BigInt(x.dims[start + j]))));

@@ -143,12 +143,47 @@ table.add("GatherND", (ctx) => {
   const batchSize = prod(x.dims.slice(bd));
   const tuples = prod(idx.dims.slice(bd, -1));
   const b = bytesOf(x.dtype);
+  if (ctx.symbolic) return gatherNDPadded(ctx, bd, q, block);
   forEachTuple(ctx, x, idx, bd, (bi, ti, off, ok) => {
     const dst = () => byteAddr(m, out.addr, m.i32.mul(m.i32.add(m.i32.mul(bi.get(), m.i32.const(tuples)), ti.get()), m.i32.const(block)), b);
     const src = byteAddr(m, x.addr, m.i32.add(m.i32.mul(bi.get(), m.i32.const(batchSize)), off.get()), b);
     return [m.if(ok.get(), copyBytes(fn, dst(), src, block * b), zeroBytes(m, dst(), block * b))];
   });
 });
+
+/**
+ * GatherND with symbolic dims, in the padded layout (strides at the bounds): a loop over the
+ * indices' leading dims (this run's extents), each tuple's indices bounded by this run's dims of
+ * the data (out of range: zeros, as always), each block (the data's dims past the tuple) copied
+ * whole (a varying dim there copies its padding to the output's).
+ */
+function gatherNDPadded(ctx: KernelCtx, bd: number, q: number, block: number): void {
+  const [x, idx, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const { m, fn } = ctx;
+  const sym = ctx.symbolic!;
+  const varies = (t: TensorRef, k: number) => typeof sym.dims.get(t.name)?.[k] === "object";
+  for (const t of [x, idx, out]) sym.dims.get(t.name)?.forEach((_, k) => ctx.runtimeDim(t, k));
+  if (varies(idx, idx.dims.length - 1)) ctx.unsupported("GatherND's index tuples vary in length; pin the dim (--shape NAME=N)");
+  const lead = idx.dims.slice(0, -1);
+  const trips: Trips[] = lead.map((d, k) => (varies(idx, k) ? () => ctx.runtimeDim(idx, k)! : d));
+  const [xs, is, os] = [stridesOf(x.dims), stridesOf(idx.dims), stridesOf(out.dims)];
+  const b = bytesOf(x.dtype);
+  const [off, ok, k] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  fn.emit(fn.nest(trips, (ix) => {
+    // the batch dims index the data as they index the indices
+    const stmts: Expr[] = [off.set(fn.linear(ix.slice(0, bd), xs.slice(0, bd))), ok.set(m.i32.const(1))];
+    for (let t = 0; t < q; t++) {
+      const dim = varies(x, bd + t) ? () => ctx.runtimeDim(x, bd + t)! : x.dims[bd + t];
+      stmts.push(
+        ...normIndex(ctx, idx, m.i32.add(fn.linear(ix, is.slice(0, -1)), m.i32.const(t)), dim, k),
+        ok.set(m.i32.and(ok.get(), m.i32.ge_s(k.get(), m.i32.const(0)))),
+        off.set(m.i32.add(off.get(), m.i32.mul(k.get(), m.i32.const(xs[bd + t])))),
+      );
+    }
+    const dst = () => byteAddr(m, out.addr, fn.linear(ix, os.slice(0, lead.length)), b);
+    return [...stmts, m.if(ok.get(), copyBytes(fn, dst(), byteAddr(m, x.addr, off.get(), b), block * b), zeroBytes(m, dst(), block * b))];
+  }));
+}
 
 type Reduction = "none" | "add" | "mul" | "max" | "min";
 
