@@ -3,6 +3,7 @@
 import type { Graph, Node } from "../compiler/ir/graph.js";
 import { opDef } from "../compiler/ops/index.js";
 import { decodeValue, encodeValue } from "../runtime/lowbit.js";
+import { addConstant, int64Tensor } from "./rewrite.js";
 
 /** The value of a constant with one element, if `v` is one. */
 export function scalarConst(g: Graph, v: string): number | undefined {
@@ -55,15 +56,32 @@ export function ensureOpset(g: Graph, need: number, leaving: readonly Node[]): b
   const have = g.opset("");
   if (have >= need) return true;
   if (have < 13) return false;
-  const nodes = g.nodeList().flatMap((n) => (n.body ? n.body : [n]));
   const unchanged = (op: string) => {
     const last = opDef("", op)?.lastChange;
     return last !== undefined && (last <= have || last > need);
   };
+  // reductions that took their axes as an attribute before 18 take them as an input from 18:
+  // rewritten so (top-level nodes only; one inside a fused body keeps the opset where it is)
+  const moved = have < AXES_AS_INPUT && need >= AXES_AS_INPUT;
+  const converts = (n: Node) => moved && AXES_INPUT_REDUCTIONS.has(n.op) && (n.domain === "" || n.domain === "ai.onnx");
   const ok = (n: Node) => leaving.includes(n) || (n.domain !== "" && n.domain !== "ai.onnx") || unchanged(n.op);
-  if (!nodes.every(ok)) return false;
+  if (!g.nodeList().every((n) => ok(n) || converts(n)) || !g.nodeList().flatMap((n) => n.body ?? []).every(ok)) return false;
+  for (const n of g.nodeList().filter((x) => !leaving.includes(x) && converts(x))) axesToInput(g, n);
   g.opsets.set("", need);
   return true;
+}
+
+/** the opset from which ReduceMean and the reductions below read their axes from an input */
+const AXES_AS_INPUT = 18;
+const AXES_INPUT_REDUCTIONS = new Set(["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]);
+
+/** A reduction's `axes` attribute as its second input (an int64 constant); no attribute: reduce every axis, as before */
+function axesToInput(g: Graph, n: Node): void {
+  const axes = n.attrs.axes;
+  const { axes: _, ...rest } = n.attrs;
+  const inputs = axes && axes.type === "ints" ? [n.inputs[0], addConstant(g, `${n.name}/axes`, int64Tensor(axes.value))] : [n.inputs[0]];
+  g.removeNode(n.name);
+  g.addNode({ ...n, inputs, attrs: rest });
 }
 
 /** A float32 number as the shortest decimal that rounds back to it (attributes are float32 anyway). */

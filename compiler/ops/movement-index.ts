@@ -35,7 +35,7 @@ ops.define("GatherElements", (ctx) => {
   const axis = normAxis(ctx, ctx.attrs.int("axis", 0), x.shape.length);
   checkIndices(ctx, 1, x.shape[axis], axis);
   return [{ dtype: x.dtype, shape: [...idx.shape] }];
-}, { arity: [2, 2] });
+}, { arity: [2, 2], lastChange: 11 });
 
 ops.define("GatherND", (ctx) => {
   const x = ctx.input(0);

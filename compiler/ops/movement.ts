@@ -191,7 +191,8 @@ ops.define("EyeLike", (ctx) => {
 }, { arity: [1, 1] });
 
 ops.define("Trilu", same, { arity: [1, 2] });
-ops.define("CumSum", same, { arity: [2, 2] });
+// CumSum 14 and GatherElements 13 only added types
+ops.define("CumSum", same, { arity: [2, 2], lastChange: 11 });
 ops.define("ReverseSequence", same, { arity: [2, 2] });
 
 const scatterShape: ShapeRule = (ctx) => {

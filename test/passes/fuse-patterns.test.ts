@@ -4,6 +4,9 @@ import { printGraph } from "../../compiler/ir/print.js";
 import { fusePatternsPass, recognizePatterns } from "../../passes/fuse-patterns.js";
 import type { Pass } from "../../passes/pass.js";
 import { expectUnchanged, runPassOn } from "./util.js";
+import { exportModel } from "../../compiler/onnx/export.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
+import { runOrt, tensor } from "../util/ort.js";
 
 const pass: Pass = fusePatternsPass;
 
@@ -125,6 +128,28 @@ describe("fuse-patterns: GELU", () => {
     const g = parseGraph(text);
     expect(recognizePatterns(g)).toBe(0);
     expect(printGraph(g)).toBe(printGraph(parseGraph(text)));
+  });
+
+  it("raises opset 17 to 20 over a ReduceMean (T5's and Llama's RMS norm): its axes attribute becomes the input opset 18 reads, the same values as onnxruntime", async () => {
+    const text = `kiln.graph opsets("" = 17)` + GELU_ERF(`
+%h : float32[4,5] = Mul(%x, %half) {name="half"}
+%g : float32[4,5] = Mul(%h, %a) {name="last"}
+%sq : float32[4,5] = Mul(%g, %g) {name="sq"}
+%ms : float32[4,1] = ReduceMean[axes=[-1]](%sq) {name="ms"}
+%all : float32[] = ReduceMean[keepdims=0](%g) {name="all"}
+%y : float32[4,5] = Div(%g, %ms) {name="div"}`).replace("output %y", "output %y\noutput %all");
+    const g = parseGraph(text);
+    expect(recognizePatterns(g)).toBe(1);
+    expect(g.opset("")).toBe(20);
+    const ms = g.nodeList().find((n) => n.name === "ms")!, all = g.nodeList().find((n) => n.name === "all")!;
+    expect(ms.attrs.axes).toBeUndefined();
+    expect(Array.from(g.values.get(ms.inputs[1])!.const!.data as BigInt64Array, Number)).toEqual([-1]);
+    expect(all.inputs.length).toBe(1);
+    expect(all.attrs.keepdims).toEqual({ type: "int", value: 0 });
+    const x = tensor({ dtype: "float32", dims: [4, 5], lo: -3, hi: 3 }, 5);
+    const [before, after] = [exportModel(parseGraph(text), { valueInfo: false }), exportModel(g, { valueInfo: false })];
+    const [want, got] = [await runOrt(before, { x }), await runOrt(after, { x })];
+    for (const o of ["y", "all"]) expect(compareTensors(got[o], want[o], { rtol: 1e-5, atol: 1e-6 }).message ?? "ok", o).toBe("ok");
   });
 
   const tanhForm = (cube: string) => `
