@@ -5,7 +5,8 @@
 // position encoder). It runs after fuse-transposed-matmul, so it sees the products as the Einsums
 // that pass makes: Q and K read as [b, s, h, d] or [b, h, s, d], the context written as either;
 // those are Attention's 3-D ([b, s, h*d], reshaped for free) and 4-D layouts. The scores and the
-// probabilities must have no other reader; transformers' guard against fully masked rows
+// probabilities must have no other reader (a context written [b, s, h, e] from 4-D operands, as
+// transformers' SDPA export writes it, gets a Transpose after the Attention); transformers' guard against fully masked rows
 // (Where(IsNaN(p), 0, p)) is taken in too, since Attention gives zeros for such rows (a NaN in Q or
 // K now gives a NaN row, where the guard gave zeros: NaN in, NaN out). The rewrite
 // is made only where the kernel selection picks "blocked" for the result (float32, sizes that pay,
@@ -68,6 +69,8 @@ interface Match {
   mask?: string;
   scale: number;
   layout: "bshd" | "bhsd";
+  /** Q, K and V as [b, h, s, d] and the context written as [b, s, h, e] (transformers' SDPA export: attn.transpose(1, 2)) */
+  transposeOut?: boolean;
   /** the nodes the Attention replaces */
   gone: Node[];
 }
@@ -132,7 +135,10 @@ function match(g: Graph, pn: Node): Match | undefined {
   const e = [...vl].find((l) => !pl.includes(l));
   if (!e) return undefined;
   const lv = layoutOf(vl, b2, h2, t2, e), ly = layoutOf(ol, b2, h2, s2, e);
-  if (!lq || lq !== lk || lq !== lv || lq !== ly) return undefined;
+  if (!lq || lq !== lk || lq !== lv || !ly) return undefined;
+  // the 4-D form, its context transposed on the way out: Attention's own output, then a Transpose
+  const transposeOut = lq === "bhsd" && ly === "bshd";
+  if (lq !== ly && !transposeOut) return undefined;
   const [q, k] = scores.inputs, v = context.inputs[1], y = context.outputs[0];
   if (![q, k, v, y].every((n) => isF32(g, n))) return undefined;
   // the mask broadcasts along the scores, not over the keys (Attention takes a short mask as
@@ -140,7 +146,7 @@ function match(g: Graph, pn: Node): Match | undefined {
   const ms = mask ? shapeOf(g, mask) : undefined, ss = shapeOf(g, scores.outputs[0]);
   if (mask && (!ms || !ss || ms.length < 2 || ms.length > 4 || ms[ms.length - 1] !== ss[3] || !isF32(g, mask))) return undefined;
   if (gone.some((n) => n.meta?.guard)) return undefined;
-  return { q, k, v, y, mask, scale, layout: lq, gone };
+  return { q, k, v, y, mask, scale, layout: lq, gone, transposeOut };
 }
 
 /** Rewrites one match when the Attention it makes runs "blocked"; returns whether it did. */
@@ -186,8 +192,10 @@ function rewrite(g: Graph, mt: Match, selection: KernelSelection | undefined, sy
     attrs.kv_num_heads = { type: "int", value: ks[2] };
   }
   const last = mt.gone[mt.gone.length - 1];
+  if (mt.transposeOut) y = newValue(`${mt.y}/bhsd`, [ys[0], ys[2], ys[1], ys[3]]);
   const attention: Node = { name: last.name, op: "Attention", domain: "", inputs: [q, k, v, ...(mt.mask ? [mt.mask] : [])], outputs: [y], attrs };
   made.push(attention);
+  if (mt.transposeOut) made.push({ name: g.uniqueNodeName(`${last.name}/transpose`), op: "Transpose", domain: "", inputs: [y], outputs: [mt.y], attrs: { perm: { type: "ints", value: [0, 2, 1, 3] } } });
   if (packed && !merged) reshape(y, mt.y, ys);
   let kernel: string | undefined;
   const forbidden = selection?.forbid.some((f) => matchesVariant(f, "Attention", "blocked"));

@@ -65,6 +65,24 @@ input %m : float32[2,1,1,24]
 %y : float32[2,3,20,5] = Attention[scale=0.25](%q, %k, %v, %m) {name="context"}
 output %y`));
 
+  it("4-D Q, K, V with the context written [b, s, h, e] (transformers' SDPA export, Llama's): Attention, then a Transpose", () => expectPass(pass, `
+input %q : float32[1,4,20,8]
+input %k : float32[1,4,24,8]
+input %v : float32[1,4,24,8]
+input %m : float32[1,1,20,24]
+%sc : float32[1,4,20,24] = Einsum[equation="abcd,abed->abce"](%q, %k) {name="scores"}
+%sm : float32[1,4,20,24] = Add(%sc, %m) {name="mask"}
+%p : float32[1,4,20,24] = Softmax[axis=-1](%sm) {name="probs"}
+%y : float32[1,20,4,8] = Einsum[equation="abcd,abde->acbe"](%p, %v) {name="context"}
+output %y`, `kiln.graph opsets("" = 23)
+input %q : float32[1,4,20,8]
+input %k : float32[1,4,24,8]
+input %v : float32[1,4,24,8]
+input %m : float32[1,1,20,24]
+%"y/bhsd" : float32[1,4,20,8] = Attention[scale=1.0](%q, %k, %v, %m) {name="context"}
+%y : float32[1,20,4,8] = Transpose[perm=[0, 2, 1, 3]](%"y/bhsd") {name="context/transpose"}
+output %y`));
+
   it("leaves probabilities another node reads, a softmax not over the keys, short sequences, mixed layouts and a mask broadcast over the keys", async () => {
     await expectUnchanged(pass, einsums(20, 3, 8, `
 %p : float32[1,3,20,20] = Softmax[axis=-1](%sc) {name="probs"}
