@@ -60,20 +60,18 @@ export function ensureOpset(g: Graph, need: number, leaving: readonly Node[]): b
     const last = opDef("", op)?.lastChange;
     return last !== undefined && (last <= have || last > need);
   };
-  // reductions that took their axes as an attribute before 18 take them as an input from 18:
-  // rewritten so (top-level nodes only; one inside a fused body keeps the opset where it is)
-  const moved = have < AXES_AS_INPUT && need >= AXES_AS_INPUT;
-  const converts = (n: Node) => moved && AXES_INPUT_REDUCTIONS.has(n.op) && (n.domain === "" || n.domain === "ai.onnx");
+  // reductions that took their axes as an attribute take them as an input from some opset on
+  // (OpDef.axesInput): rewritten so (top-level nodes only; one inside a fused body keeps the opset where it is)
+  const converts = (n: Node) => {
+    const since = n.domain === "" || n.domain === "ai.onnx" ? opDef("", n.op)?.axesInput : undefined;
+    return since !== undefined && have < since && need >= since;
+  };
   const ok = (n: Node) => leaving.includes(n) || (n.domain !== "" && n.domain !== "ai.onnx") || unchanged(n.op);
   if (!g.nodeList().every((n) => ok(n) || converts(n)) || !g.nodeList().flatMap((n) => n.body ?? []).every(ok)) return false;
   for (const n of g.nodeList().filter((x) => !leaving.includes(x) && converts(x))) axesToInput(g, n);
   g.opsets.set("", need);
   return true;
 }
-
-/** the opset from which ReduceMean and the reductions below read their axes from an input */
-const AXES_AS_INPUT = 18;
-const AXES_INPUT_REDUCTIONS = new Set(["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]);
 
 /** A reduction's `axes` attribute as its second input (an int64 constant); no attribute: reduce every axis, as before */
 function axesToInput(g: Graph, n: Node): void {

@@ -14,9 +14,9 @@ const reduceShape: ShapeRule = (ctx: ShapeCtx) => {
   return [{ dtype: x.dtype, shape }];
 };
 // ReduceSum took its axes as an input from opset 13, the others from 18
-ops.define("ReduceSum", reduceShape, { arity: [1, 2], lastChange: 13 });
+ops.define("ReduceSum", reduceShape, { arity: [1, 2], lastChange: 13, axesInput: 13 });
 ops.define(["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"],
-  reduceShape, { arity: [1, 2], lastChange: 18 });
+  reduceShape, { arity: [1, 2], lastChange: 18, axesInput: 18 });
 
 ops.define(["ArgMax", "ArgMin"], (ctx) => {
   const x = ctx.input(0);

@@ -233,6 +233,12 @@ export interface OpDef {
    */
   lastChange?: number;
   /**
+   * The ai.onnx opset from which the op reads its axes from an input, not the `axes` attribute
+   * (ReduceSum 13, the other reductions 18): a rewrite raising a graph's opset past it moves them
+   * (passes/fuse-patterns-match.ts ensureOpset).
+   */
+  axesInput?: number;
+  /**
    * Floating-point operations of one run of the node (a multiply-add counts 2), from its inputs'
    * and outputs' dims: the contractions define it. Elementwise ops count one per output element
    * without a rule (cost.ts nodeFlops); other ops count none.
