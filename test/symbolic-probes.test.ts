@@ -110,3 +110,50 @@ output %y`), { valueInfo: false });
     }
   });
 });
+
+describe("values computed from the dims, merged by CSE", () => {
+  // two layers' causal masks, built alike: CSE merges the second into the first, so the first
+  // probes see one varying constant; once its nodes run in the module the second is a constant
+  // of its own again, and a second round copies it too (BART's decoder)
+  const mask = (k: number) => `
+%n${k} : int64[1] = Shape[start=1, end=2](%x) {name="shape${k}"}
+%s${k} : int64[] = Squeeze(%n${k}) {name="squeeze${k}"}
+%r${k} : int64[20] = Range(%zero, %s${k}, %one) {name="range${k}"}
+%row${k} : int64[20,1] = Unsqueeze(%r${k}, %ax1) {name="row${k}"}
+%col${k} : int64[1,20] = Unsqueeze(%r${k}, %ax0) {name="col${k}"}
+%le${k} : bool[20,20] = LessOrEqual(%col${k}, %row${k}) {name="le${k}"}
+%m${k} : float32[20,20] = Where(%le${k}, %zeroF, %minus) {name="mask${k}"}`;
+  const source = `kiln.graph opsets("" = 15)
+input %x : float32[1,20,20]
+const %zero : int64[] = dense<[0]>
+const %one : int64[] = dense<[1]>
+const %ax0 : int64[1] = dense<[0]>
+const %ax1 : int64[1] = dense<[1]>
+const %zeroF : float32[] = dense<[0]>
+const %minus : float32[] = dense<[-10000]>
+${mask(1)}
+${mask(2)}
+%a : float32[1,20,20] = Add(%x, %m1) {name="add1"}
+%p : float32[1,20,20] = Softmax[axis=-1](%a) {name="softmax"}
+%y : float32[1,20,20] = Add(%p, %m2) {name="add2"}
+output %y`;
+
+  it("are copied to run in the module in a second round; every length as onnxruntime-node, at -O2 and -O0", async () => {
+    const g = parseGraph(source);
+    g.values.get("x")!.shape = [1, "seq", "seq"];
+    g.values.get("y")!.shape = [1, "seq", "seq"];
+    const bytes = exportModel(g, { valueInfo: false });
+    const { runOrt } = await import("./util/ort.js");
+    const { compareTensors } = await import("../compiler/driver/testdata.js");
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { seq: [1, 20] }, level, cache: false });
+      for (const s of [1, 7, 20]) {
+        const data = Float32Array.from({ length: s * s }, (_, i) => Math.sin(i * 0.7));
+        const got = await model.run({ x: { data, dims: [1, s, s] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [1, s, s], data } });
+        expect(compareTensors(got.y, want.y, { rtol: 1e-5, atol: 1e-6 }).message ?? "ok", `seq ${s} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+});

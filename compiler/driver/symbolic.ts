@@ -106,6 +106,8 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
 
 /** the widest range of one dim whose every value kiln prepares to check an If folded from it */
 const EXHAUSTIVE = 256;
+/** rounds of copying values computed from the dims to run in the module (prepareSymbolic) */
+const MAX_UNFOLD_ROUNDS = 3;
 
 /**
  * Distinct probe values per symbol (two each), inside the bounds where they allow, avoiding 1,
@@ -202,20 +204,29 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   // are copied to run in the module (symbolic-unfold.ts), and the probes taken again (the first
   // round stopped at the first probe that showed one). The probes' graphs are copies of `graph`
   // as imported: it is changed only once they are made.
-  const varying = !quick && snaps.length > 1 ? varyingIn(snaps) : [];
-  const unfolded = varying.length ? remake() : undefined;
-  if (unfolded && unfoldDimValues(unfolded, varying)) {
+  // A second round takes the values that only then differ: CSE merged two equal masks (BART's
+  // layers) into the one the first round saw, and once that one runs in the module, the other
+  // is a constant of its own again.
+  let varying = !quick && snaps.length > 1 ? varyingIn(snaps) : [];
+  const unfolding: string[] = [];
+  for (let round = 0; varying.length && round < MAX_UNFOLD_ROUNDS; round++) {
+    const values = [...unfolding, ...varying];
+    const unfolded = remake();
+    if (!unfoldDimValues(unfolded, values)) break;
+    unfolding.splice(0, unfolding.length, ...values);
     const first = [unfolded];
     make = () => {
       const g = first.pop();
       if (g) return g;
       const copy = remake();
-      unfoldDimValues(copy, varying);
+      unfoldDimValues(copy, values);
       return copy;
     };
     snaps = full = await probe(make);
-    unfoldDimValues(graph, varying);
-  } else if (snaps.length < points.length) snaps = full = await probe(remake); // nothing to copy: every probe, for the checks below
+    varying = varyingIn(snaps).filter((v) => !values.includes(v));
+  }
+  if (unfolding.length) unfoldDimValues(graph, unfolding);
+  else if (snaps.length < points.length) snaps = full = await probe(remake); // nothing to copy: every probe, for the checks below
   // a value of the check's graph (the compiled graph's, where their structures agree) that a
   // prepared corner lacks or has at another rank (made by a pass): those corners in full
   if (quick && snaps.slice(0, -1).some((s) => [...checked.shapes].some(([name, d]) => s.shapes.get(name)?.length !== d.length))) {
