@@ -6,11 +6,12 @@
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { load, type Model } from "../compiler/driver/api.js";
+import { load } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { KilnError } from "../runtime/errors.js";
 import { runOrt } from "./util/ort.js";
+import { poisoner } from "./util/poison.js";
 import { kiln } from "./util/cli.js";
 import { parseShapeOption, parseShapes } from "../compiler/driver/cli/args.js";
 import { createSession } from "../runtime/index.js";
@@ -27,20 +28,6 @@ function exported(b: ModelBuilder, names: Record<string, Record<number, string>>
     v.shape = v.shape!.map((d, j) => at[j] ?? d);
   }
   return exportModel(b.graph, { valueInfo: false });
-}
-
-/**
- * The module's memory, from a run at the upper bounds (its outputs are then views into it), and a
- * function filling the arena (activations and I/O slots, not the weights) with NaN: a kernel or
- * copy reading past a run's extents then shows.
- */
-function poisoner(model: Model, full: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }>): () => void {
-  const session = model.session!;
-  const out = session.runInPlace(full)[session.outputs[0].name];
-  const { memory } = session.manifest;
-  const start = memory.regions[0].offset + memory.regions[0].bytes, end = memory.regions[1]?.offset ?? memory.bytes;
-  const arena = new Float32Array(out.data.buffer, start, (end - start) / 4);
-  return () => arena.fill(NaN);
 }
 
 describe("symbolic graph inputs and outputs in the padded layout", () => {

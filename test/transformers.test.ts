@@ -21,6 +21,7 @@ import {
   bertFeeds, generateGreedy, gpt2Reference, GPT2_SHAPES, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
 } from "../models/transformers.js";
 import { benchGenerate, ortStep } from "../bench/generate.js";
+import { poisoner } from "./util/poison.js";
 
 const TOLERANCE = { rtol: 1e-3, atol: 1e-5 };
 const expected = gpt2Reference();
@@ -255,25 +256,6 @@ function decoderFeeds(model: Model, batch: number, seq: number, past: number): R
       : { dtype: "float32", dims, data: Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + batch)) };
   }
   return feeds;
-}
-
-/**
- * A function filling a bounded module's arena (activations and I/O slots, not the weights) with
- * NaN: a kernel or copy reading past a run's extents (the padding of [1, 2, total, 64]) then
- * shows. The memory comes from a run at the upper bounds (zeros fed), whose outputs are views into it.
- */
-function poisoner(model: Model): () => void {
-  const session = model.session!;
-  const full: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {};
-  for (const s of session.inputs) {
-    const dims = [...s.dims]; // the upper bounds'
-    full[s.name] = { data: s.dtype === "int64" ? new BigInt64Array(dims.reduce((a, b) => a * b, 1)) : new Float32Array(dims.reduce((a, b) => a * b, 1)), dims };
-  }
-  const out = Object.values(session.runInPlace(full))[0];
-  const { memory } = session.manifest;
-  const start = memory.regions[0].offset + memory.regions[0].bytes, end = memory.regions[1]?.offset ?? memory.bytes;
-  const arena = new Float32Array(out.data.buffer, start, (end - start) / 4);
-  return () => arena.fill(NaN);
 }
 
 describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {

@@ -1,0 +1,24 @@
+// A bounded module's arena filled with NaN between runs: a kernel or copy reading past a run's
+// extents (the padding of a symbolic tensor laid out at the bounds) then shows in its outputs.
+import type { Model } from "../../compiler/driver/api.js";
+
+type Feed = { data: Float32Array | BigInt64Array; dims: number[] };
+
+/**
+ * A function filling the module's arena (activations and I/O slots, not the weights) with NaN. The
+ * memory comes from a run at the upper bounds, whose outputs are views into it: `full` feeds, or
+ * zeros at every input's bounds.
+ */
+export function poisoner(model: Model, full?: Record<string, Feed>): () => void {
+  const session = model.session!;
+  const feeds = full ?? Object.fromEntries(session.inputs.map((s) => {
+    const dims = [...s.dims] as number[];
+    const n = dims.reduce((a, b) => a * b, 1);
+    return [s.name, { data: s.dtype === "int64" ? new BigInt64Array(n) : new Float32Array(n), dims }];
+  }));
+  const out = Object.values(session.runInPlace(feeds))[0];
+  const { memory } = session.manifest;
+  const start = memory.regions[0].offset + memory.regions[0].bytes, end = memory.regions[1]?.offset ?? memory.bytes;
+  const arena = new Float32Array(out.data.buffer, start, (end - start) / 4);
+  return () => arena.fill(NaN);
+}
