@@ -12,35 +12,18 @@
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { sizeOf } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
-import { broadcastStrides } from "../../codegen/fn.js";
 import { opDef } from "../ops/index.js";
 import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
-import { evaluateInts } from "./evaluate-ints.js";
+import { broadcastIndex, evaluateInts } from "./evaluate-ints.js";
 
 /** Larger results are computed by the module (its SIMD loop is then worth compiling). */
 export const MAX_EXACT_ELEMENTS = 1 << 16;
 
 
 function binary(f: (a: number, b: number) => number, a: Tensor, b: Tensor, out: number[]): Float32Array {
-  const n = sizeOf(out), y = new Float32Array(n);
-  const sa = broadcastStrides(a.dims, out), sb = broadcastStrides(b.dims, out);
+  const [ia, ib] = [broadcastIndex(a, out), broadcastIndex(b, out)];
   const x = a.data as Float32Array, z = b.data as Float32Array;
-  const idx = new Array<number>(out.length).fill(0);
-  let ia = 0, ib = 0;
-  for (let i = 0; i < n; i++) {
-    y[i] = f(x[ia], z[ib]);
-    // advance the multi-index, carrying into outer axes
-    for (let k = out.length - 1; k >= 0; k--) {
-      idx[k]++;
-      ia += sa[k];
-      ib += sb[k];
-      if (idx[k] < out[k]) break;
-      ia -= sa[k] * out[k];
-      ib -= sb[k] * out[k];
-      idx[k] = 0;
-    }
-  }
-  return y;
+  return Float32Array.from({ length: ia.length }, (_, i) => f(x[ia[i]], z[ib[i]]));
 }
 
 /** The value of a request computed here, or undefined when it is not one this file takes. */

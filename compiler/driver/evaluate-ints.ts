@@ -28,7 +28,7 @@ const intAttr = (node: Node, name: string, def: number): number => {
 };
 
 /** The element index of `t` for each element of `out` (numpy broadcasting), in order. */
-function broadcastIndex(t: Tensor, out: readonly number[]): Int32Array {
+export function broadcastIndex(t: Tensor, out: readonly number[]): Int32Array {
   const n = sizeOf(out), s = broadcastStrides(t.dims, out), idx = new Int32Array(n);
   const at = new Array<number>(out.length).fill(0);
   for (let i = 0, p = 0; i < n; i++) {
