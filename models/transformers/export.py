@@ -123,18 +123,23 @@ def gpt2():
         json.dump({"prompt": GPT2_PROMPT, "tokens": tokens[0, len(GPT2_PROMPT):].tolist(),
                    "by": f"transformers {transformers.__version__} generate(do_sample=False)"}, f)
         f.write("\n")
+    export_step(model, layers, heads, hidden // heads, "gpt2.onnx")
+
+
+def export_step(model, layers, kv_heads, head, name):
+    """One decoder step (Gpt2Step) exported with a past of 4 and 3 new tokens, every length symbolic."""
     past_len, seq = 4, 3
     ids = torch.randint(0, 1000, (1, seq))
     mask = torch.ones(1, past_len + seq, dtype=torch.int64)
     pos = torch.arange(past_len, past_len + seq).unsqueeze(0)
-    past = [torch.randn(1, heads, past_len, hidden // heads) for _ in range(2 * layers)]
+    past = [torch.randn(1, kv_heads, past_len, head) for _ in range(2 * layers)]
     past_names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
     present_names = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
     dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"},
            "position_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
     dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
     dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
-    export(Gpt2Step(model, layers), (ids, mask, pos, *past), "gpt2.onnx",
+    export(Gpt2Step(model, layers), (ids, mask, pos, *past), name,
            ["input_ids", "attention_mask", "position_ids", *past_names], ["logits", *present_names], dyn)
 
 
@@ -189,19 +194,7 @@ def llama():
     layers, kv_heads, head = 2, 2, 16
     model = LlamaForCausalLM(LlamaConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4,
                                          num_key_value_heads=kv_heads, intermediate_size=128, max_position_embeddings=256)).eval()
-    past_len, seq = 4, 3
-    ids = torch.randint(0, 1000, (1, seq))
-    mask = torch.ones(1, past_len + seq, dtype=torch.int64)
-    pos = torch.arange(past_len, past_len + seq).unsqueeze(0)
-    past = [torch.randn(1, kv_heads, past_len, head) for _ in range(2 * layers)]
-    past_names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    present_names = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    dyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"},
-           "position_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
-    dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
-    dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
-    export(Gpt2Step(model, layers), (ids, mask, pos, *past), "llama.onnx",
-           ["input_ids", "attention_mask", "position_ids", *past_names], ["logits", *present_names], dyn)
+    export_step(model, layers, kv_heads, head, "llama.onnx")
 
 
 EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama}
