@@ -27,7 +27,7 @@ import { mergeSimilarFunctions } from "./merge-functions.js";
 import { stageRawSources } from "./raw-staging.js";
 import { addDeriveExport, DeriveTable } from "./derive.js";
 import { addThreadRuntime, barrierCall, splitLayers, THREAD_FEATURES, threadCtx, threadedLayer } from "./threads.js";
-import { checkEmitted, checkSymbolicSlots, layerSymbolic } from "./symbolic.js";
+import { checkEmitted, checkSymbolicSlots, layerSymbolic, layerSymbolValues } from "./symbolic.js";
 import "./math/index.js";
 
 export const KILN_VERSION = "0.1.0";
@@ -464,6 +464,7 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
     n.inputs.map((i) => (i ? layout.place(i) : undefined)),
     n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
+  if (graph.symbolic) ctx.symbolValues = layerSymbolValues(graph, ctx);
   ctx.varying = ctx.symbolic !== undefined;
   let choice: KernelChoice;
   try {

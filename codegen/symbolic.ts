@@ -64,6 +64,16 @@ export function layerSymbolic(graph: Graph, ctx: KernelCtx): KernelCtx["symbolic
   return dims.size ? { dims, symbols: graph.symbolic!.symbols, used: false } : undefined;
 }
 
+/** The layer's inputs computed from the dims whose elements are polynomials of the symbols (Graph.symbolic.values), or undefined. */
+export function layerSymbolValues(graph: Graph, ctx: KernelCtx): KernelCtx["symbolValues"] {
+  const values = new Map<string, readonly DimExpr[]>();
+  for (const t of ctx.inputs) {
+    const v = t && graph.symbolic!.values?.get(t.name);
+    if (t && v) values.set(t.name, v);
+  }
+  return values.size ? { values, symbols: graph.symbolic!.symbols } : undefined;
+}
+
 /**
  * After emission: the kernel asked for this run's extents, and read the padded layout where a
  * tensor is not in the prefix form (a layer that emits nothing: every tensor in the prefix form).

@@ -2,6 +2,9 @@
 // both ([1:], [-1:], [:-1], [-3:-1]), in the prefix form ([1, seq, 4]) and in the padded layout
 // ([2, seq, 4]), one module at bounds 3..20, every run against onnxruntime-node with the arena
 // poisoned with NaN; a slice whose clamping changes within the bounds is refused, naming them.
+// And a Slice whose starts and ends are computed from the dims (GPT-Neo's and older GPT-2 exports'
+// `bias[:, :, total - seq : total, :total]`): one module over two symbols, and the refusal where a
+// start leaves the buffer at some values within the bounds.
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -67,5 +70,71 @@ describe("Slice along a symbolic dim", () => {
   it("a slice clamped at some lengths within the bounds ([:3] with seq from 1, [-3:] from 2) is UNSUPPORTED_OP naming the bounds", async () => {
     await expect(load(model([["x", [0], [3], [1], [1, 3, 4]]]), { shapes: { seq: [1, MAX] } })).rejects.toMatchObject({ code: "UNSUPPORTED_OP", message: expect.stringMatching(/end is clamped at some lengths.*narrow its bounds/) });
     await expect(load(model([["x", [-3], [END], [1], [1, 3, 4]]]), { shapes: { seq: [2, MAX] } })).rejects.toMatchObject({ code: "UNSUPPORTED_OP", message: expect.stringMatching(/start is clamped/) });
+  });
+});
+
+const BUFFER = 32;
+
+/**
+ * x [1, seq, 4], p [1, past, 4] and a constant buffer [1, 32, 4] of 0..127: outputs `cut_out` =
+ * x + buffer[:, past : past + seq] and `head_out` = buffer[:, :past + seq], their bounds read from
+ * the inputs' dims (Shape -> Gather -> Add); with `late`, only x and `cut_out` = buffer[:, seq - 3 : seq].
+ */
+function cutModel(late = false): Uint8Array {
+  const b = new ModelBuilder(3, 13);
+  b.input("x", [1, MAX, 4]);
+  if (!late) b.input("p", [1, MAX, 4]);
+  const buf = b.graph.value("buf");
+  buf.dtype = "float32";
+  buf.shape = [1, BUFFER, 4];
+  buf.const = { dtype: "float32", dims: [1, BUFFER, 4], data: Float32Array.from({ length: BUFFER * 4 }, (_, i) => i) };
+  const one = b.int64s("one", [1]), axis = b.int64s("axis", [1]);
+  const seq = b.node("Gather", [b.node("Shape", ["x"], [3]), one], [1]);
+  if (late) {
+    b.output(b.node("Slice", [buf.name, b.node("Sub", [seq, b.int64s("three", [3])], [1]), seq, axis], [1, 3, 4], {}, "cut"));
+  } else {
+    const past = b.node("Gather", [b.node("Shape", ["p"], [3]), one], [1]);
+    const total = b.node("Add", [past, seq], [1]);
+    b.output(b.node("Add", ["x", b.node("Slice", [buf.name, past, total, axis], [1, MAX, 4])], [1, MAX, 4], {}, "cut"));
+    b.output(b.node("Slice", [buf.name, b.int64s("zero", [0]), total, axis], [1, MAX, 4], {}, "head"));
+  }
+  b.graph.values.get("x")!.shape = [1, "seq", 4];
+  if (!late) b.graph.values.get("p")!.shape = [1, "past", 4];
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+describe("Slice with starts and ends computed from the dims", () => {
+  const bytes = cutModel();
+  for (const level of [0, 2] as const) {
+    it(`buffer[:, past : past + seq] and buffer[:, :past + seq]: one module (seq 1..8, past 0..16) at -O${level}, each run as onnxruntime-node's, the arena poisoned`, async () => {
+      const m = await load(bytes, { shapes: { seq: [1, 8], past: [0, 16] }, level });
+      const poison = poisoner(m);
+      for (const [seq, past] of [[1, 0], [8, 16], [3, 7], [8, 0], [1, 16], [5, 2]]) {
+        poison();
+        const feeds: Record<string, Tensor> = {
+          x: { dtype: "float32", dims: [1, seq, 4], data: feed(seq * 4, seq) },
+          p: { dtype: "float32", dims: [1, past, 4], data: feed(past * 4, past) },
+        };
+        const got = await m.run(feeds);
+        const want = await runOrt(bytes, feeds);
+        for (const o of ["cut_out", "head_out"]) {
+          expect(got[o].dims, `${o} seq ${seq} past ${past}`).toEqual(want[o].dims);
+          expect(compareTensors(got[o], want[o], { rtol: 0, atol: 0 }).message ?? "ok", `${o} seq ${seq} past ${past}`).toBe("ok");
+        }
+      }
+      expect(m.modulesCompiled).toBe(1);
+    });
+  }
+
+  it("a start that leaves the buffer at some values within the bounds (seq - 3 with seq from 1) is UNSUPPORTED_OP naming the value; from 3 it runs", async () => {
+    const late = cutModel(true);
+    await expect(load(late, { shapes: { seq: [1, MAX] } })).rejects.toMatchObject({ code: "UNSUPPORTED_OP", message: expect.stringMatching(/the start is -2 at seq=1, outside 0\.\.32.*narrow their bounds/) });
+    const m = await load(late, { shapes: { seq: [3, MAX] } });
+    for (const seq of [3, 11, MAX]) {
+      const feeds: Record<string, Tensor> = { x: { dtype: "float32", dims: [1, seq, 4], data: feed(seq * 4, seq) } };
+      const got = await m.run(feeds);
+      expect(compareTensors(got.cut_out, (await runOrt(late, feeds)).cut_out, { rtol: 0, atol: 0 }).message ?? "ok", `seq ${seq}`).toBe("ok");
+    }
+    expect(m.modulesCompiled).toBe(1);
   });
 });

@@ -120,7 +120,7 @@ describe("BERT over a batch of sequences (symbolic dims past the leading one)", 
   }
 });
 
-describe("more architectures over a batch of sequences, one module each (export.py: RoBERTa, T5's encoder, a Llama-style decoder)", () => {
+describe("more architectures over a batch of sequences, one module each (export.py: RoBERTa, T5's encoder, a Llama-style decoder, GPT-Neo)", () => {
   for (const name of ["roberta", "t5_encoder"] as const) {
     it(`${name}: batch 1..4 and seq 1..128, rows masked at different lengths, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
       const reference = await ortSession(transformerPath(name));
@@ -136,18 +136,25 @@ describe("more architectures over a batch of sequences, one module each (export.
     }, TIMEOUT);
   }
 
-  it("llama: grouped-query attention and rotary positions with past key/values, batch 1..4, seq 1..16, past 0..64 on one module, each step as onnxruntime-node's", async () => {
-    const reference = await ortSession(transformerPath("llama"));
-    const loaded = await load(transformerPath("llama"), { shapes: { batch: [1, 4], seq: [1, 16], past: [0, 64], total: "past+seq" } });
-    const poison = poisoner(loaded);
-    for (const [batch, seq, past] of [[1, 5, 0], [4, 1, 17], [2, 16, 48], [3, 3, 64]]) {
-      const feeds = decoderFeeds(loaded, batch, seq, past);
-      poison();
-      const want = await reference(feeds);
-      expectClose(await loaded.run(feeds), want, Object.keys(want), `llama batch ${batch} seq ${seq} past ${past}`);
-    }
-    expect(loaded.modulesCompiled).toBe(1);
-  }, TIMEOUT);
+  const decoders = [
+    ["llama", "grouped-query attention and rotary positions with past key/values", [[1, 5, 0], [4, 1, 17], [2, 16, 48], [3, 3, 64]]],
+    ["gpt_neo", "the causal mask cut from a constant buffer (bias[:, :, total - seq : total, :total], as GPT-2 exports before transformers 4.36), global and local attention",
+      [[1, 5, 0], [4, 1, 17], [2, 16, 64], [3, 3, 9], [1, 1, 0]]],
+  ] as const;
+  for (const [name, what, cases] of decoders) {
+    it(`${name}: ${what}, batch 1..4, seq 1..16, past 0..64 on one module, each step as onnxruntime-node's`, async () => {
+      const reference = await ortSession(transformerPath(name));
+      const loaded = await load(transformerPath(name), { shapes: { batch: [1, 4], seq: [1, 16], past: [0, 64], total: "past+seq" } });
+      const poison = poisoner(loaded);
+      for (const [batch, seq, past] of cases) {
+        const feeds = decoderFeeds(loaded, batch, seq, past);
+        poison();
+        const want = await reference(feeds);
+        expectClose(await loaded.run(feeds), want, Object.keys(want), `${name} batch ${batch} seq ${seq} past ${past}`);
+      }
+      expect(loaded.modulesCompiled).toBe(1);
+    }, TIMEOUT);
+  }
 });
 
 describe("GPT-2-style decoder with past key/values", () => {

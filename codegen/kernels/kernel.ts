@@ -195,6 +195,12 @@ export class KernelCtx extends LayerCtx<TensorRef> {
     padded?: boolean;
   };
   /**
+   * set when some input of the layer is a small integer value computed in the module from the dims
+   * whose elements are polynomials of the symbols (Graph.symbolic.values: a Slice's starts), by
+   * tensor name, with the module's symbols and bounds (read them with symbolValue)
+   */
+  symbolValues?: { values: ReadonlyMap<string, readonly DimExpr[]>; symbols: readonly SymbolInfo[] };
+  /**
    * A kernel with a symbolic form: `count`, a static extent of tensor `t` (at the upper bounds) that
    * covers its varying dim as the outermost dim it spans (the rows of a row-major block from that
    * dim on), as the i32 expression of its value in this run; undefined when t's dims are all static.
@@ -243,6 +249,11 @@ export class KernelCtx extends LayerCtx<TensorRef> {
   /** Marks the layer as handled in full in the padded layout, for a kernel that reads no dim (a copy of the whole slot). */
   readsPadded(): void {
     if (this.symbolic) this.symbolic.used = this.symbolic.padded = true;
+  }
+
+  /** A polynomial of the symbols (an element of symbolValues) as its i32 value in this run. */
+  symbolValue(e: DimExpr): binaryen.ExpressionRef {
+    return typeof e === "number" ? this.m.i32.const(e) : this.dimValue(e, 1);
   }
 
   /** factor * the dim expression's value in this run (the symbols at SYMBOLS_ADDR) */

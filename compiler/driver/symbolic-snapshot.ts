@@ -17,7 +17,15 @@ export interface Snapshot {
   consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
   /** each folded If: its condition's constants (dims and fingerprints, in order) and the branch it took */
   folds: Map<string, { cone: string; taken: string }>;
+  /**
+   * small integer values a runtime layer reads that run in the module but are known at this
+   * probe (computed from the dims: GPT-Neo's `bias[:, :, total-seq:total]` starts), by name
+   */
+  known: Map<string, number[]>;
 }
+
+/** the most elements of a known integer value the snapshot records (a Slice's starts, a shape) */
+const KNOWN_ELEMENTS = 16;
 
 /** the fingerprint of a model's initializer that no step of the pipeline replaced */
 export const UNTOUCHED = -1;
@@ -52,6 +60,7 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
   const shapes = new Map<string, number[]>();
   const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
+  const known = new Map<string, number[]>();
   for (const n of graph.topoOrder()) {
     for (const v of [...n.inputs, ...n.outputs]) {
       const val = v ? graph.values.get(v) : undefined;
@@ -62,6 +71,8 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
       if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
+      const kv = i && !c ? graph.values.get(i)?.known : undefined;
+      if (kv && !isLazyTensor(kv) && kv.dims.length <= 1 && sizeOf(kv.dims) <= KNOWN_ELEMENTS && /^u?int(8|16|32|64)$/.test(kv.dtype)) known.set(i, Array.from(kv.data as ArrayLike<number | bigint>, Number));
     });
   }
   for (const o of graph.outputs) {
@@ -74,7 +85,7 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   // each folded If: the dims and content of what its condition was computed from, in order
   const folds = new Map([...graph.foldedIfs ?? []].map(([name, { cone, taken }]) =>
     [name, { cone: cone.map((t) => `${t.dtype}[${t.dims.join(",")}]:${isUntouched(t, untouched) ? UNTOUCHED : fingerprint(t)}`).join(" "), taken }]));
-  return { nodes, shapes, consts, folds };
+  return { nodes, shapes, consts, folds, known };
 }
 
 /** whether two probes' constants differ beyond a prefix that grows with the dims (the check below): the prefix form only */

@@ -317,7 +317,16 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
       if (!same) throw depends(`the constant ${JSON.stringify(name)} (${dtype(t.dtype).name}[${c.dims.join(",")}] at the bounds)`, producer.get(name));
     }
   }
-  graph.symbolic = { symbols, dims: exprs };
+  // small integer values computed in the module from the dims: each element's polynomial, where
+  // it has one (a kernel that reads one at compile time takes it: Slice's starts and ends)
+  const values = new Map<string, DimExpr[]>();
+  for (const [name, atMax] of main.known) {
+    const seen = [...grid, atCheck].map((s) => s.known.get(name));
+    if (seen.some((v) => !v || v.length !== atMax.length)) continue;
+    const e = atMax.map((_, j) => fit(seen.slice(0, points.length).map((v) => v![j]), probes));
+    if (e.every((x, j) => x !== undefined && evalDim(x, check) === seen[points.length]![j])) values.set(name, e as DimExpr[]);
+  }
+  graph.symbolic = { symbols, dims: exprs, ...(values.size ? { values } : {}) };
   rerecordVarying(graph);
   // a reshape shares its input's bytes only where the padded layouts agree (compiler/ir/padded.ts)
   if (graph.memoryPlan) graph.memoryPlan = planMemory(graph);

@@ -149,9 +149,11 @@ export class Graph {
   memoryPlan?: MemoryPlan;
   /**
    * symbolic dims compiled once (compiler/driver/symbolic.ts): the symbols with their bounds, and
-   * the dim expressions of each value with a dim that varies; its `shape` holds the upper bounds'
+   * the dim expressions of each value with a dim that varies; its `shape` holds the upper bounds'.
+   * `values`: small integer values computed in the module from the dims (Graph.runtimeNodes) whose
+   * elements are polynomials of the symbols too (a Slice's starts: `past`), by name
    */
-  symbolic?: { symbols: SymbolInfo[]; dims: Map<string, DimExpr[]> };
+  symbolic?: { symbols: SymbolInfo[]; dims: Map<string, DimExpr[]>; values?: Map<string, DimExpr[]> };
   /**
    * nodes that run at run time though their values could be folded at these shapes (symbolic dims:
    * compiler/driver/symbolic-unfold.ts); inference gives their outputs `known`, never `const`

@@ -38,6 +38,11 @@ references from onnxruntime-node at run time.
                          intermediate 128, vocab 1000, rotary positions: one decoder step with past
                          key/values, as gpt2.onnx (inputs input_ids, attention_mask [batch, total],
                          position_ids, past_key_values.N.key/value [batch, 2, past, 16]).
+    gpt_neo.onnx         GPTNeoForCausalLM, 2 layers (one global, one local over 8 keys), hidden 64,
+                         2 heads, intermediate 128, vocab 1000, 128 positions: a decoder step as
+                         gpt2.onnx. Its attention cuts the causal mask out of a constant buffer,
+                         bias[:, :, total - seq : total, :total], as GPT-2 exports before
+                         transformers 4.36 did (those transformers.js ships).
 
     python3 models/transformers/export.py roberta t5_encoder   # only these
 """
@@ -47,7 +52,7 @@ import os
 
 import torch
 import transformers
-from transformers import (BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+from transformers import (BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM, LlamaConfig, LlamaForCausalLM,
                           RobertaConfig, RobertaModel, T5Config, T5EncoderModel, WhisperConfig)
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -197,7 +202,18 @@ def llama():
     export_step(model, layers, kv_heads, head, "llama.onnx")
 
 
-EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama}
+def gpt_neo():
+    # its attention cuts the causal mask out of a constant buffer, bias[:, :, total - seq : total, :total],
+    # as GPT-2 did before transformers 4.36 (the exports transformers.js ships): a Slice whose starts
+    # are computed from the dims; one layer global, one local (a window of 8 keys)
+    torch.manual_seed(SEED)
+    layers, heads, hidden = 2, 2, 64
+    model = GPTNeoForCausalLM(GPTNeoConfig(vocab_size=1000, hidden_size=hidden, num_layers=layers, num_heads=heads, intermediate_size=128,
+                                           attention_types=[[["global", "local"], 1]], window_size=8, max_position_embeddings=128)).eval()
+    export_step(model, layers, heads, hidden // heads, "gpt_neo.onnx")
+
+
+EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo}
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")

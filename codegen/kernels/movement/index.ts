@@ -11,6 +11,7 @@ import { bytesOf, copyBytes, emitView, transposeView, viewInto } from "./view.js
 import { keepsPaddedLayout, prefixDim } from "../../../compiler/ir/padded.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
 import { emitFillConst, emitPadFill, emitPadIndexed } from "./fill.js";
+import { emitSliceByValues, slicesByValues } from "./slice-values.js";
 
 const table = new KernelTable();
 
@@ -159,6 +160,7 @@ table.add("Split", (ctx) => {
 });
 
 table.add("Slice", (ctx) => {
+  if (slicesByValues(ctx)) return emitSliceByValues(ctx, params(ctx));
   const x = ctx.input(0), out = ctx.output(0);
   const p = sliceParams(params(ctx), x.dims);
   const st = stridesOf(x.dims);
