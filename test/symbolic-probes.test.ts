@@ -111,6 +111,48 @@ output %y`), { valueInfo: false });
   });
 });
 
+describe("an If whose condition holds over the whole bounds", () => {
+  // DeBERTa asks whether the query and key lengths differ (both seq): the fold is shown for every
+  // value from the condition's cone, the two lengths fitted as the same polynomial, so no value is
+  // prepared one by one and bounds past 256 values or over two dims compile too
+  const model = (other: string) => exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[batch,seq]
+input %k : float32[batch,${other}]
+const %one : int64[] = dense<[1]>
+const %axis : int64[1] = dense<[1]>
+%sx : int64[2] = Shape(%x) {name="shape_x"}
+%sk : int64[2] = Shape(%k) {name="shape_k"}
+%q : int64[] = Gather(%sx, %one) {name="q_len"}
+%l : int64[] = Gather(%sk, %one) {name="k_len"}
+%e : bool[] = Equal(%q, %l) {name="same"}
+%c : bool[] = Not(%e) {name="differ"}
+%y : float32[batch,seq] = If[else_branch=graph, then_branch=graph](%c) {name="branch"}
+  graph else_branch {
+    %n : float32[batch,seq] = Neg(%x) {name="neg"}
+    output %n
+  }
+  graph then_branch {
+    %r : float32[batch,seq] = Relu(%x) {name="relu"}
+    output %r
+  }
+%ks : float32[batch,1] = ReduceSum[keepdims=1](%k, %axis) {name="sum_k"}
+%z : float32[batch,seq] = Add(%y, %ks) {name="add"}
+output %z`), { valueInfo: false });
+
+  it("the query and key lengths compared, both seq: one module for batch 1..3 and seq 1..400, the else branch at every length", async () => {
+    const m = await load(model("seq"), { shapes: { batch: [1, 3], seq: [1, 400] } });
+    for (const [b, n] of [[1, 1], [3, 400], [2, 37]]) {
+      const out = await m.run({ x: { data: new Float32Array(b * n).fill(2), dims: [b, n] }, k: { data: new Float32Array(b * n), dims: [b, n] } });
+      expect(out.z.data[0]).toBe(-2);
+    }
+    expect(m.modulesCompiled).toBe(1);
+  });
+
+  it("lengths of two symbols compared: not shown, so refused over two dims (and over one, every value prepared)", async () => {
+    await expect(load(model("len"), { shapes: { batch: [1, 3], seq: [1, 40], len: [1, 40] } })).rejects.toThrow(/the condition of If "branch", folded at compile time .*depends on the value of batch, seq, len/);
+  });
+});
+
 describe("values computed from the dims, merged by CSE", () => {
   // two layers' causal masks, built alike: CSE merges the second into the first, so the first
   // probes see one varying constant; once its nodes run in the module the second is a constant

@@ -1,9 +1,9 @@
 // What a symbolic build's probes leave and how they are compared (symbolic.ts prepareSymbolic):
 // a snapshot of each probed graph (its nodes, each value's dims, a fingerprint of each constant a
 // runtime layer reads), and the fit of each dim as a polynomial of the symbols.
-import type { DimExpr } from "../../runtime/dims.js";
+import { evalDim, type DimExpr } from "../../runtime/dims.js";
 import { sizeOf, storageBytes } from "../../runtime/dtypes.js";
-import type { Graph, Tensor } from "../ir/graph.js";
+import type { FoldStep, Graph, Node, Tensor } from "../ir/graph.js";
 import { isLazyTensor, tensorBytes } from "../ir/raw.js";
 import { hasTrait, opDef } from "../ops/index.js";
 
@@ -15,8 +15,8 @@ export interface Snapshot {
   nodes: { name: string; op: string; key: string }[];
   shapes: Map<string, number[]>;
   consts: Map<string, { dims: number[]; sum: number; t: Tensor }>;
-  /** each folded If: its condition's constants (dims and fingerprints, in order) and the branch it took */
-  folds: Map<string, { cone: string; taken: string }>;
+  /** each folded If: its condition's constants (dims and fingerprints, in order), the branch it took, and the condition's cone (Graph.foldedIfs) */
+  folds: Map<string, { cone: string; taken: string; cond: string; tree: Map<string, FoldStep> }>;
   /**
    * small integer values a runtime layer reads that run in the module but are known at this
    * probe (computed from the dims: GPT-Neo's `bias[:, :, total-seq:total]` starts), by name
@@ -57,7 +57,14 @@ export function initializerData(graph: Graph): Set<unknown> {
 const isUntouched = (t: Tensor, untouched: ReadonlySet<unknown>) => untouched.has(t) || (!isLazyTensor(t) && untouched.has(t.data));
 
 export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapshot {
-  const nodes = graph.topoOrder().map((n) => ({ name: n.name, op: n.op, key: JSON.stringify([n.domain, n.op, n.inputs, n.outputs]) }));
+  // a constant read at compile time only (a reshape's target shape) is known by its place, not its
+  // name: CSE merges it with another equal constant at some values only (DeBERTa's [1, seq, 64]
+  // attention shape with the hidden size 64, at seq = 64); its content is in the dims
+  const compileTimeOnly = (n: Node, k: number) => k > 0 && (hasTrait(n, "reshape") || (opDef(n.domain, n.op)?.shapeInputs ?? []).includes(k));
+  const nodes = graph.topoOrder().map((n) => ({
+    name: n.name, op: n.op,
+    key: JSON.stringify([n.domain, n.op, n.inputs.map((i, k) => (i && compileTimeOnly(n, k) && graph.values.get(i)?.const ? "#shape" : i)), n.outputs]),
+  }));
   const shapes = new Map<string, number[]>();
   const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
   const known = new Map<string, number[]>();
@@ -67,10 +74,9 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
       if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
     }
     // a reshape's target shape, Expand's shape, are read at compile time only (no layer reads them)
-    const shapeOnly = opDef(n.domain, n.op)?.shapeInputs ?? [];
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
-      if (c && !(k > 0 && hasTrait(n, "reshape")) && !shapeOnly.includes(k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
+      if (c && !compileTimeOnly(n, k)) consts.set(i, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
       const kv = i && !c ? graph.values.get(i)?.known : undefined;
       if (kv && !isLazyTensor(kv) && kv.dims.length <= 1 && sizeOf(kv.dims) <= KNOWN_ELEMENTS && /^u?int(8|16|32|64)$/.test(kv.dtype)) known.set(i, Array.from(kv.data as ArrayLike<number | bigint>, Number));
     });
@@ -83,8 +89,8 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
     if (c) consts.set(o, { dims: [...c.dims], sum: isUntouched(c, untouched) ? UNTOUCHED : fingerprint(c), t: c });
   }
   // each folded If: the dims and content of what its condition was computed from, in order
-  const folds = new Map([...graph.foldedIfs ?? []].map(([name, { cone, taken }]) =>
-    [name, { cone: cone.map((t) => `${t.dtype}[${t.dims.join(",")}]:${isUntouched(t, untouched) ? UNTOUCHED : fingerprint(t)}`).join(" "), taken }]));
+  const folds = new Map([...graph.foldedIfs ?? []].map(([name, { cone, taken, cond, tree }]) =>
+    [name, { cone: cone.map((t) => `${t.dtype}[${t.dims.join(",")}]:${isUntouched(t, untouched) ? UNTOUCHED : fingerprint(t)}`).join(" "), taken, cond, tree }]));
   return { nodes, shapes, consts, folds, known };
 }
 
@@ -122,4 +128,15 @@ export function fit(values: readonly number[], probes: readonly number[][]): Dim
   const terms = c.map((x, mask) => [Math.round(x), ...probes.flatMap((_, i) => ((mask >> i) & 1 ? [i] : []))]).filter(([x]) => x !== 0);
   if (terms.every((t) => t.length === 1)) return terms.reduce((a, t) => a + t[0], 0);
   return terms;
+}
+
+/**
+ * Each element of a small integer value seen at the grid's probes and then at the check (`seen`,
+ * in that order) as a polynomial of the symbols, or undefined when one has none (or the lengths differ).
+ */
+export function fitElements(seen: readonly (readonly number[] | undefined)[], probes: readonly number[][], check: readonly number[]): DimExpr[] | undefined {
+  const grid = seen.length - 1;
+  if (seen.some((v) => !v || v.length !== seen[0]!.length)) return undefined;
+  const e = seen[0]!.map((_, j) => fit(seen.slice(0, grid).map((v) => v![j]), probes));
+  return e.every((x, j) => x !== undefined && evalDim(x, check) === seen[grid]![j]) ? (e as DimExpr[]) : undefined;
 }

@@ -7,7 +7,8 @@
 // values at each probe (Value.known, for the shape rules after them: Range's length), but they
 // run in the module, reading this run's dims (the Shape kernel). The originals stay, folded as
 // before, for their other readers (a reshape's target shape must stay a constant).
-import type { Graph, Node } from "../ir/graph.js";
+import { capturesOf, freeNames, subgraphsOf, type Graph, type Node } from "../ir/graph.js";
+import { cloneAttrs } from "../ir/subgraph.js";
 import { hasTrait } from "../ops/index.js";
 
 /** the suffix of the copies' node and value names */
@@ -21,8 +22,11 @@ const RUNTIME = "/runtime";
  */
 export function unfoldDimValues(graph: Graph, values: readonly string[]): boolean {
   // values that depend on a graph input (through its data or its dims)
+  // (an If's branches read values of this scope too: DeBERTa's relative positions, behind an If on
+  // whether the query and key lengths differ)
   const fromInputs = new Set<string>(graph.inputs);
-  for (const n of graph.topoOrder()) if (n.inputs.some((i) => fromInputs.has(i))) n.outputs.forEach((o) => o && fromInputs.add(o));
+  const reads = (n: Node) => [...n.inputs, ...capturesOf(n)];
+  for (const n of graph.topoOrder()) if (reads(n).some((i) => fromInputs.has(i))) n.outputs.forEach((o) => o && fromInputs.add(o));
   const cone = new Map<string, Node>();
   const walk = (value: string) => {
     const p = graph.producer(value);
@@ -30,7 +34,7 @@ export function unfoldDimValues(graph: Graph, values: readonly string[]): boolea
     cone.set(p.name, p);
     // a Shape reads its input's dims only: the walk stops there (the input is computed as before)
     if (hasTrait(p, "dims-only")) return;
-    p.inputs.forEach((i) => i && walk(i));
+    reads(p).forEach((i) => i && walk(i));
   };
   const roots = values.filter((v) => graph.producer(v) && fromInputs.has(v));
   roots.forEach(walk);
@@ -39,7 +43,9 @@ export function unfoldDimValues(graph: Graph, values: readonly string[]): boolea
   graph.runtimeNodes ??= new Set();
   // the copies, in topological order (each reads copies made before it)
   for (const n of graph.topoOrder().filter((x) => cone.has(x.name))) {
-    const copy = graph.addNode({ ...n, name: n.name + RUNTIME, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename), attrs: { ...n.attrs } });
+    const copy = graph.addNode({ ...n, name: n.name + RUNTIME, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename), attrs: cloneAttrs(n.attrs, graph) });
+    // its subgraphs read the copies of what they capture (else, folded at each probe, a constant)
+    for (const sub of subgraphsOf(copy)) for (const f of freeNames(sub)) if (rename(f) !== f) sub.replaceAllUses(f, rename(f));
     graph.runtimeNodes.add(copy.name);
   }
   const copies = new Set(graph.runtimeNodes);

@@ -13,8 +13,9 @@ import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
 import { evalDim } from "../../runtime/dims.js";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
-import { differs, fingerprint, fit, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
+import { differs, fingerprint, fit, fitElements, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
+import { invariantFold } from "./symbolic-folds.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
 import { planMemory } from "../../passes/plan-memory.js";
 
@@ -249,13 +250,15 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
       if (s.folds.get(name)?.cone !== main.folds.get(name)?.cone) dependent.add(name);
     }
   }
+  // a condition that holds its value over the whole bounds needs no check (invariantFold)
+  for (const name of [...dependent]) if (invariantFold(name, main, [...snaps.slice(0, -1), main], snaps[snaps.length - 1], probes, check)) dependent.delete(name);
   if (dependent.size) {
     const [name] = dependent;
     if (k !== 1 || symbols[0].max - symbols[0].min + 1 > EXHAUSTIVE) {
       throw depends(`the condition of If ${JSON.stringify(name)}, folded at compile time (kiln checks every value of one dim over at most ${EXHAUSTIVE} values),`, { name, op: "If" });
     }
     for (let v = symbols[0].min; v < symbols[0].max; v++) {
-      const folds = (await probeOne(remake, [v], "shapes")).folds;
+      const folds = (await probeOne(make, [v], "shapes")).folds;
       const other = [...dependent].find((d) => folds.get(d)?.taken !== main.folds.get(d)?.taken);
       if (other !== undefined) throw depends(`the branch If ${JSON.stringify(other)} takes (${folds.get(other)?.taken ?? "none"} at ${symbols[0].name}=${v}, ${main.folds.get(other)?.taken ?? "none"} at ${symbols[0].max})`, { name: other, op: "If" });
     }
@@ -320,11 +323,9 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   // small integer values computed in the module from the dims: each element's polynomial, where
   // it has one (a kernel that reads one at compile time takes it: Slice's starts and ends)
   const values = new Map<string, DimExpr[]>();
-  for (const [name, atMax] of main.known) {
-    const seen = [...grid, atCheck].map((s) => s.known.get(name));
-    if (seen.some((v) => !v || v.length !== atMax.length)) continue;
-    const e = atMax.map((_, j) => fit(seen.slice(0, points.length).map((v) => v![j]), probes));
-    if (e.every((x, j) => x !== undefined && evalDim(x, check) === seen[points.length]![j])) values.set(name, e as DimExpr[]);
+  for (const name of main.known.keys()) {
+    const e = fitElements([...grid, atCheck].map((s) => s.known.get(name)), probes, check);
+    if (e) values.set(name, e);
   }
   graph.symbolic = { symbols, dims: exprs, ...(values.size ? { values } : {}) };
   rerecordVarying(graph);
@@ -332,3 +333,4 @@ export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims
   if (graph.memoryPlan) graph.memoryPlan = planMemory(graph);
   return result;
 }
+

@@ -28,6 +28,13 @@ export type Attr =
   | { type: "graph"; value: Graph }
   | { type: "unsupported"; value: string };
 
+/** A value behind a folded If's condition (Graph.foldedIfs): what it was computed from, its elements when a small integer. */
+export interface FoldStep {
+  from: string[];
+  ints?: number[];
+  bool: boolean;
+}
+
 export interface Value {
   name: string;
   /** undefined until inferred; `unsupported` holds the ONNX type name kiln cannot handle */
@@ -168,9 +175,10 @@ export class Graph {
    * Ifs folded to a branch at compile time (compiler/ops/infer-control.ts), on the outermost graph:
    * node name -> every constant its condition was computed from, through foldedFrom (Shape's dims
    * among them), and the branch taken. Bounded dims compare them between probes
-   * (compiler/driver/symbolic.ts).
+   * (compiler/driver/symbolic.ts). `tree`: each value of the condition's cone (the condition
+   * `cond` first) with the values it was computed from and, for a small integer, its elements.
    */
-  foldedIfs?: Map<string, { cone: Tensor[]; taken: "then_branch" | "else_branch" }>;
+  foldedIfs?: Map<string, { cone: Tensor[]; taken: "then_branch" | "else_branch"; cond: string; tree: Map<string, FoldStep> }>;
   /** for a subgraph: the graph whose node holds it, where names it does not define are looked up */
   outer?: Graph;
   private readonly producers = new Map<string, string>();

@@ -4,7 +4,7 @@
 // Otherwise both branches are inferred and must agree on every output's dtype and static shape.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
-import { isCompound, type Dim, type Graph, type Node, type Tensor } from "../ir/graph.js";
+import { isCompound, type Dim, type FoldStep, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { inlineSubgraph, inputsBehind } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
 import { inferLoop, inferScan, type ControlHooks } from "./infer-loop.js";
@@ -17,22 +17,32 @@ import { inferLoop, inferScan, type ControlHooks } from "./infer-loop.js";
  */
 function recordFold(graph: Graph, n: Node, taken: "then_branch" | "else_branch"): void {
   const cone: Tensor[] = [];
-  const seen = new Set<string>();
+  const tree = new Map<string, FoldStep>();
   const stack = [n.inputs[0]];
   while (stack.length) {
     const v = stack.pop()!;
-    if (seen.has(v)) continue;
-    seen.add(v);
-    const c = graph.lookup(v)?.const;
+    if (tree.has(v)) continue;
+    const val = graph.lookup(v);
+    const c = val?.const ?? val?.known;
     if (c) cone.push(c);
+    const step: FoldStep = { from: [], bool: val?.dtype === "bool", ...(c && smallInts(c) ? { ints: smallInts(c) } : {}) };
+    tree.set(v, step);
     for (let g: Graph | undefined = graph; g; g = g.outer) {
-      const from = g.foldedFrom?.get(v);
-      if (from) { stack.push(...from); break; }
+      // a value kept for run time (symbolic dims: known, not folded): its node stays, read through it
+      const p = !val?.const && val?.known ? g.producer(v) : undefined;
+      const from = g.foldedFrom?.get(v) ?? p?.inputs.filter((i) => i);
+      if (from) { step.from = from; stack.push(...from); break; }
     }
   }
   let root = graph;
   while (root.outer) root = root.outer;
-  (root.foldedIfs ??= new Map()).set(n.name, { cone, taken });
+  (root.foldedIfs ??= new Map()).set(n.name, { cone, taken, cond: n.inputs[0], tree });
+}
+
+/** a tensor's elements when it is a small integer tensor (a dim, a length: at most 16 elements) */
+function smallInts(t: Tensor): number[] | undefined {
+  if (!/^u?int(8|16|32|64)$/.test(t.dtype) || t.data.length > 16) return undefined;
+  return Array.from(t.data as ArrayLike<number | bigint>, Number);
 }
 
 /** Inference for the ops with subgraphs (trait "subgraphs"), by op. */
