@@ -99,7 +99,10 @@ interface RuntimeShape {
 
 function runtimeShape(ctx: LayerCtx, forced: boolean): RuntimeShape | undefined {
   const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
-  if (!f32(a) || !f32(b) || !f32(y) || b.value || a.dims.length < 2 || b.dims.length < 2 || y.size === 0) return undefined;
+  if (!f32(a) || !f32(b) || !f32(y) || a.dims.length < 2 || b.dims.length < 2 || y.size === 0) return undefined;
+  // a constant B is the packed kernel's, but for a batch of them where dims vary (DeBERTa's
+  // position keys per head: no static kernel has a symbolic form), read as if computed
+  if (b.value && (!forced || b.dims.slice(0, -2).every((d) => d === 1))) return undefined;
   const M = a.dims[a.dims.length - 2], K = a.dims[a.dims.length - 1], N = b.dims[b.dims.length - 1];
   // tiny products run as well on the generic kernel: unless forced (or its dims vary: select.ts)
   if (K === 0 || (!forced && (M < DEFAULT_TILE.mr || N < 8))) return undefined;

@@ -18,8 +18,9 @@ export function slicesByValues(ctx: KernelCtx): boolean {
 
 /**
  * The Slice, its starts and ends each a constant or a polynomial of the symbols, its axes and steps
- * constants; along an axis with a polynomial, step 1 over a static dim of x. Taken only where no
- * value within the bounds is clamped (0 <= start <= end <= dim) and the slice's length is the
+ * constants; along an axis with a polynomial, step 1 (x's dim there static or varying: DeBERTa's
+ * `rel_pos[:seq]`). Taken only where no value within the bounds is clamped (0 <= start <= end <=
+ * dim; a constant along a static dim is clamped as always) and the slice's length is the
  * output's dim there: both checked at every corner of the bounds, which suffices, as the
  * polynomials are multilinear (each takes its least and greatest value at a corner, and two that
  * agree at every corner agree everywhere). This run's start is computed from its symbols.
@@ -50,24 +51,32 @@ export function emitSliceByValues(ctx: KernelCtx, p: ParamSource): void {
     if (k < 0 || k >= rank) p.invalid(`axis ${a0} out of range`);
     const step = steps[j] ?? 1;
     if (step === 0) p.invalid("slice step 0");
-    const s = starts[j], e = ends[j], d = x.dims[k];
-    const refuse = (why: string): never => ctx.unsupported(`Slice of ${JSON.stringify(x.name)} along axis ${k} (length ${typeof xe?.[k] === "object" ? show(xe[k]) : d}) from ${show(s)} to ${show(e)}, computed from the dims: ${why}; pin the dims (--shape NAME=N) or narrow their bounds`);
-    if (typeof xe?.[k] === "object") refuse("kiln takes such a slice along a static dim only");
+    const s = starts[j], d = x.dims[k];
+    // x's length along the axis: static, or (symbolic) its expression at each corner
+    const xk = xe?.[k] ?? d;
+    // an end past every length there (INT64_MAX: `x[past:]`) is x's end
+    const e = typeof ends[j] === "number" && typeof xk !== "number" && corners.every((c) => (ends[j] as number) >= evalDim(xk, c)) ? xk : ends[j];
+    const refuse = (why: string): never => ctx.unsupported(`Slice of ${JSON.stringify(x.name)} along axis ${k} (length ${show(xk)}) from ${show(s)} to ${show(e)}, computed from the dims: ${why}; pin the dims (--shape NAME=N) or narrow their bounds`);
     if (typeof s === "number" && typeof e === "number") {
+      if (typeof xk !== "number") refuse("kiln takes a fixed start and end along a varying dim with the Slice kernel of constant starts only");
       const c = clampSlice({ start: s, end: e, step }, d);
       base += c.start * st[k];
       srcStrides[k] = step * st[k];
       return;
     }
     if (step !== 1) refuse("kiln takes step 1 there so far");
-    // a constant is clamped as always; a polynomial must need no clamping anywhere in the bounds
+    // a constant is clamped as always (along a static dim), a polynomial must need no clamping anywhere in the bounds
     const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
     for (const c of corners) {
       const at = sym.symbols.map((q, i) => `${q.name}=${c[i]}`).join(", ");
-      const sv = evalDim(s, c), ev = evalDim(e, c);
-      if (typeof s !== "number" && (sv < 0 || sv > d)) refuse(`the start is ${sv} at ${at}, outside 0..${d}`);
-      if (typeof e !== "number" && (ev < 0 || ev > d)) refuse(`the end is ${ev} at ${at}, outside 0..${d}`);
-      const count = Math.max(0, (typeof e === "number" ? clamp(e) : ev) - (typeof s === "number" ? clamp(s) : sv));
+      const len = evalDim(xk, c);
+      const take = (v: DimExpr, what: string) => {
+        const raw = evalDim(v, c);
+        if (typeof v === "number" && typeof xk === "number") return clamp(raw);
+        if (raw < 0 || raw > len) refuse(`the ${what} is ${raw} at ${at}, outside 0..${len}`);
+        return raw;
+      };
+      const count = Math.max(0, take(e, "end") - take(s, "start"));
       const want = oe ? evalDim(oe[k], c) : out.dims[k];
       if (count !== want) refuse(`it takes ${count} at ${at}, where the output's dim is ${want}`);
     }
