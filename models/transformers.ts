@@ -8,7 +8,7 @@ import * as path from "node:path";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { repoRoot } from "./quantize/sources.js";
 
-export type TransformerFixture = "bert" | "gpt2" | "whisper_encoder" | "roberta" | "t5_encoder" | "llama" | "gpt_neo";
+export type TransformerFixture = "bert" | "gpt2" | "whisper_encoder" | "roberta" | "t5_encoder" | "llama" | "gpt_neo" | "deberta_v2";
 
 export function transformerPath(name: TransformerFixture): string {
   return path.join(repoRoot(), "models/transformers/fixtures", `${name}.onnx`);

@@ -120,8 +120,8 @@ describe("BERT over a batch of sequences (symbolic dims past the leading one)", 
   }
 });
 
-describe("more architectures over a batch of sequences, one module each (export.py: RoBERTa, T5's encoder, a Llama-style decoder, GPT-Neo)", () => {
-  for (const name of ["roberta", "t5_encoder"] as const) {
+describe("more architectures over a batch of sequences, one module each (export.py: RoBERTa, T5's encoder, DeBERTa-v3's attention, a Llama-style decoder, GPT-Neo)", () => {
+  for (const name of ["roberta", "t5_encoder", "deberta_v2"] as const) {
     it(`${name}: batch 1..4 and seq 1..128, rows masked at different lengths, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
       const reference = await ortSession(transformerPath(name));
       const loaded = await load(transformerPath(name), { shapes: { batch: [1, 4], seq: [1, 128] } });

@@ -43,6 +43,9 @@ references from onnxruntime-node at run time.
                          gpt2.onnx. Its attention cuts the causal mask out of a constant buffer,
                          bias[:, :, total - seq : total, :total], as GPT-2 exports before
                          transformers 4.36 did (those transformers.js ships).
+    deberta_v2.onnx      DebertaV2Model (DeBERTa-v3's config: disentangled attention, p2c and c2p,
+                         32 log position buckets, shared keys), 2 layers, hidden 64, 2 heads,
+                         intermediate 128: input_ids, attention_mask [batch, seq] -> last_hidden_state.
 
     python3 models/transformers/export.py roberta t5_encoder   # only these
 """
@@ -52,7 +55,7 @@ import os
 
 import torch
 import transformers
-from transformers import (BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM, LlamaConfig, LlamaForCausalLM,
+from transformers import (BertConfig, BertModel, DebertaV2Config, DebertaV2Model, DynamicCache, GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM, LlamaConfig, LlamaForCausalLM,
                           RobertaConfig, RobertaModel, T5Config, T5EncoderModel, WhisperConfig)
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -194,6 +197,16 @@ def t5_encoder():
                                                             feed_forward_proj="gated-gelu")))
 
 
+def deberta_v2():
+    # DeBERTa-v3's disentangled attention: relative positions in log buckets, built from the dims
+    # behind an If on whether the query and key lengths differ
+    torch.manual_seed(SEED)
+    text_encoder("deberta_v2.onnx", DebertaV2Model(DebertaV2Config(
+        vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=512,
+        relative_attention=True, position_buckets=32, max_relative_positions=-1, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+        norm_rel_ebd="layer_norm", share_att_key=True, type_vocab_size=0)))
+
+
 def llama():
     torch.manual_seed(SEED)
     layers, kv_heads, head = 2, 2, 16
@@ -213,7 +226,7 @@ def gpt_neo():
     export_step(model, layers, heads, hidden // heads, "gpt_neo.onnx")
 
 
-EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo}
+EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2}
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")
