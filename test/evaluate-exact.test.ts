@@ -57,7 +57,7 @@ describe("exact folding in JavaScript", () => {
     });
   }
 
-  for (const op of ["Sqrt", "Neg", "Abs"]) {
+  for (const op of ["Sqrt", "Neg", "Abs", "Floor", "Ceil"]) {
     it(`${op}: bit for bit the kernel's`, async () => {
       const a = f32([7, 9], 5);
       const [[got]] = await evaluateExact([req(op, [a], ["a"], "y", [7, 9])], noModule);

@@ -14,7 +14,8 @@ import { sizeOf } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
 import { opDef } from "../ops/index.js";
 import type { EvalRequest, EvaluateMany } from "./evaluate-splat.js";
-import { broadcastIndex, evaluateInts } from "./evaluate-ints.js";
+import { evaluateInts } from "./evaluate-ints.js";
+import { broadcastIndex } from "./evaluate-tensors.js";
 
 /** Larger results are computed by the module (its SIMD loop is then worth compiling). */
 export const MAX_EXACT_ELEMENTS = 1 << 16;

@@ -6,12 +6,16 @@
 // compiled 1,083 of them, about 4 s of a 5 s load. Integer +, -, * wrap as the i32/i64 instructions
 // do, division truncates toward zero (a zero divisor, or the one overflowing quotient, is left to
 // the module), Gather reads zeros for an index out of range as its kernel does (kernels/movement/
-// indexing.ts), and Concat, Expand, Where and Cast between integer types only move or convert
-// bits. Float arithmetic stays in evaluate-exact.ts; anything else goes to the module.
+// indexing.ts), and Concat, Expand, Where, Slice and Cast between integer types only move or
+// convert bits; comparisons, logic and clamps are evaluate-logic.ts's. Float arithmetic stays in
+// evaluate-exact.ts; anything else goes to the module.
 import { dtype, isPacked, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
 import type { Node, Tensor } from "../ir/graph.js";
 import { externalRef } from "../ir/raw.js";
-import { broadcastStrides } from "../../codegen/fn.js";
+import { broadcastIndex, makeTensor, type Value } from "./evaluate-tensors.js";
+import { Attrs } from "../ir/attrs.js";
+import { sliceParams, type ParamSource, type SliceAxis } from "../ops/movement-params.js";
+import { evaluateLogic } from "./evaluate-logic.js";
 
 /** Larger results, or results of larger inputs, are computed by the module. */
 const MAX_ELEMENTS = 1 << 12;
@@ -20,33 +24,9 @@ const MAX_INPUT_ELEMENTS = 1 << 16;
 /** the integer types whose arithmetic this file takes (their values as numbers or bigints) */
 const INT: ReadonlySet<DTypeName> = new Set(["int32", "int64"]);
 
-type Value = number | bigint;
-
 const intAttr = (node: Node, name: string, def: number): number => {
   const a = node.attrs[name];
   return a && a.type === "int" ? Number(a.value) : def;
-};
-
-/** The element index of `t` for each element of `out` (numpy broadcasting), in order. */
-export function broadcastIndex(t: Tensor, out: readonly number[]): Int32Array {
-  const n = sizeOf(out), s = broadcastStrides(t.dims, out), idx = new Int32Array(n);
-  const at = new Array<number>(out.length).fill(0);
-  for (let i = 0, p = 0; i < n; i++) {
-    idx[i] = p;
-    for (let k = out.length - 1; k >= 0; k--) {
-      at[k]++;
-      p += s[k];
-      if (at[k] < out[k]) break;
-      p -= s[k] * out[k];
-      at[k] = 0;
-    }
-  }
-  return idx;
-}
-
-const make = (dt: DTypeName, dims: readonly number[], values: ArrayLike<Value> | Iterable<Value>): Tensor => {
-  const Arr = dtype(dt).array as unknown as { from(v: ArrayLike<Value> | Iterable<Value>): TypedArray };
-  return { dtype: dt, dims: [...dims], data: Arr.from(values) };
 };
 
 /** a + b, a - b, a * b in dt's width, wrapping; a / b truncated, undefined for a zero divisor or overflow */
@@ -92,34 +72,48 @@ export function evaluateInts(node: Node, inputs: (Tensor | undefined)[], out: { 
         if (v === undefined) return undefined;
         values.push(v);
       }
-      return make(out.dtype, out.dims, values);
+      return makeTensor(out.dtype, out.dims, values);
     }
     case "Equal": {
       if (ins.length !== 2 || ins[0]!.dtype !== ins[1]!.dtype || !(INT.has(ins[0]!.dtype) || ins[0]!.dtype === "bool")) return undefined;
       const [ia, ib] = [broadcastIndex(ins[0]!, out.dims), broadcastIndex(ins[1]!, out.dims)];
-      return make("bool", out.dims, Array.from({ length: n }, (_, i) => (data(ins[0]!)[ia[i]] === data(ins[1]!)[ib[i]] ? 1 : 0)));
+      return makeTensor("bool", out.dims, Array.from({ length: n }, (_, i) => (data(ins[0]!)[ia[i]] === data(ins[1]!)[ib[i]] ? 1 : 0)));
     }
     case "Where": {
       const [c, a, b] = ins as Tensor[];
       if (ins.length !== 3 || c.dtype !== "bool" || a.dtype !== b.dtype || a.dtype !== out.dtype) return undefined;
       const [ic, ia, ib] = [c, a, b].map((t) => broadcastIndex(t, out.dims));
-      return make(out.dtype, out.dims, Array.from({ length: n }, (_, i) => (data(c)[ic[i]] ? data(a)[ia[i]] : data(b)[ib[i]])));
+      return makeTensor(out.dtype, out.dims, Array.from({ length: n }, (_, i) => (data(c)[ic[i]] ? data(a)[ia[i]] : data(b)[ib[i]])));
     }
     case "Expand": {
       if (x.dtype !== out.dtype) return undefined;
       const ix = broadcastIndex(x, out.dims);
-      return make(out.dtype, out.dims, Array.from({ length: n }, (_, i) => data(x)[ix[i]]));
+      return makeTensor(out.dtype, out.dims, Array.from({ length: n }, (_, i) => data(x)[ix[i]]));
     }
     case "Cast": {
       const from = x.dtype;
-      if (from === out.dtype) return make(out.dtype, out.dims, data(x) as ArrayLike<Value>);
+      if (from === out.dtype) return makeTensor(out.dtype, out.dims, data(x) as ArrayLike<Value>);
+      // an integer below 2^53 is a double exactly, so float32 rounds it once, as f32.convert does
+      if ((INT.has(from) || from === "bool") && (out.dtype === "float32" || out.dtype === "float64")) {
+        const v = Array.from(data(x), Number);
+        if (v.some((e) => Math.abs(e) >= 2 ** 53)) return undefined;
+        return makeTensor(out.dtype, out.dims, out.dtype === "float32" ? v.map(Math.fround) : v);
+      }
+      // float -> int32/int64 truncates toward zero, saturating, NaN -> 0, as the kernel's trunc_sat
+      if ((from === "float32" || from === "float64") && INT.has(out.dtype)) {
+        const big = out.dtype === "int64", lim = big ? 2 ** 63 : 2 ** 31;
+        return makeTensor(out.dtype, out.dims, Array.from(data(x) as ArrayLike<number>, (v) => {
+          const t = Number.isNaN(v) ? 0 : v >= lim ? lim - 1 : v < -lim ? -lim : Math.trunc(v);
+          return big ? (t === lim - 1 ? 2n ** 63n - 1n : BigInt(t)) : t;
+        }));
+      }
       if (dtype(from).float || dtype(out.dtype).float) return undefined;
-      return make(out.dtype, out.dims, Array.from(data(x), (v) => castInt(v, out.dtype)));
+      return makeTensor(out.dtype, out.dims, Array.from(data(x), (v) => castInt(v, out.dtype)));
     }
     case "Range": {
       if (!INT.has(out.dtype) || ins.length !== 3) return undefined;
       const [start, , delta] = [data(ins[0]!)[0], undefined, data(ins[2]!)[0]];
-      return make(out.dtype, out.dims, Array.from({ length: n }, (_, i) => (out.dtype === "int64"
+      return makeTensor(out.dtype, out.dims, Array.from({ length: n }, (_, i) => (out.dtype === "int64"
         ? BigInt.asIntN(64, (start as bigint) + BigInt(i) * (delta as bigint)) : ((start as number) + Math.imul(i, delta as number)) | 0)));
     }
     case "Gather": {
@@ -137,7 +131,7 @@ export function evaluateInts(node: Node, inputs: (Tensor | undefined)[], out: { 
           for (let q = 0; q < post; q++) values.push(k >= 0 && k < d ? data(x)[(p * d + k) * post + q] : zero);
         }
       }
-      return values.length === n ? make(out.dtype, out.dims, values) : undefined;
+      return values.length === n ? makeTensor(out.dtype, out.dims, values) : undefined;
     }
     case "Concat": {
       if (ins.some((t) => t!.dtype !== out.dtype || t!.dims.length !== out.dims.length)) return undefined;
@@ -150,9 +144,42 @@ export function evaluateInts(node: Node, inputs: (Tensor | undefined)[], out: { 
           for (let q = 0; q < run; q++) values.push(data(t)[p * run + q]);
         }
       }
-      return values.length === n ? make(out.dtype, out.dims, values) : undefined;
+      return values.length === n ? makeTensor(out.dtype, out.dims, values) : undefined;
+    }
+    case "Slice": {
+      // the spec's clamped ranges (the shape rule's own helper), over integers and bools
+      if (!(INT.has(x.dtype) || x.dtype === "bool") || x.dtype !== out.dtype) return undefined;
+      const ints = (i: number) => (ins[i] ? Array.from(data(ins[i]!), Number) : undefined);
+      if (node.inputs.length > 1 && [1, 2].some((i) => !ints(i))) return undefined;
+      const src: ParamSource = { attrs: new Attrs(node), opset: node.inputs.length > 1 ? 10 : 1, ints, invalid: () => { throw new Error("invalid"); } };
+      let axes: SliceAxis[];
+      try {
+        axes = sliceParams(src, x.dims);
+      } catch {
+        return undefined;
+      }
+      if (axes.some((a, k) => a.count !== out.dims[k])) return undefined;
+      const st = x.dims.map((_, k) => sizeOf(x.dims.slice(k + 1)));
+      const values: Value[] = [];
+      const at = new Array<number>(out.dims.length).fill(0);
+      for (let i = 0; i < n; i++) {
+        values.push(data(x)[at.reduce((a, j, k) => a + (axes[k].start + j * axes[k].step) * st[k], 0)]);
+        for (let k = at.length - 1; k >= 0 && ++at[k] === out.dims[k]; k--) at[k] = 0;
+      }
+      return makeTensor(out.dtype, out.dims, values);
+    }
+    case "Tile": {
+      if (!(INT.has(x.dtype) || x.dtype === "bool") || x.dtype !== out.dtype || out.dims.length !== x.dims.length) return undefined;
+      const st = x.dims.map((_, k) => sizeOf(x.dims.slice(k + 1)));
+      const at = new Array<number>(out.dims.length).fill(0);
+      const values: Value[] = [];
+      for (let i = 0; i < n; i++) {
+        values.push(data(x)[at.reduce((a, j, k) => a + (j % x.dims[k]) * st[k], 0)]);
+        for (let k = at.length - 1; k >= 0 && ++at[k] === out.dims[k]; k--) at[k] = 0;
+      }
+      return makeTensor(out.dtype, out.dims, values);
     }
     default:
-      return undefined;
+      return evaluateLogic(node, ins, out);
   }
 }

@@ -115,10 +115,14 @@ ops.define("Pow", typed(NUMERIC, powRule), { arity: [2, 2], traits: ARITH, lastC
 ops.define(["Max", "Min"], typed(NUMERIC, broadcastRule), { arity: [1, Infinity], traits: ARITH, lastChange: 13 });
 ops.define(["Sum", "Mean"], typed(FLOATS, broadcastRule), { arity: [1, Infinity], traits: UNIFORM, lastChange: 13 });
 const COMPARE: Trait[] = [...BROADCAST, "comparison", "fusible"];
-ops.define(["Less", "Greater", "LessOrEqual", "GreaterOrEqual"], typed(NUMERIC, compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13 });
-ops.define("Equal", typed([...NUMERIC, ...BOOL], compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13 });
-ops.define(["And", "Or"], typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, lastChange: 13 });
-ops.define("Xor", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST });
+ops.define("Less", typed(NUMERIC, compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13, truth: (a, b) => a < b });
+ops.define("Greater", typed(NUMERIC, compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13, truth: (a, b) => a > b });
+ops.define("LessOrEqual", typed(NUMERIC, compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13, truth: (a, b) => a <= b });
+ops.define("GreaterOrEqual", typed(NUMERIC, compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13, truth: (a, b) => a >= b });
+ops.define("Equal", typed([...NUMERIC, ...BOOL], compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13, truth: (a, b) => a === b });
+ops.define("And", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, lastChange: 13, truth: (a, b) => !!a && !!b });
+ops.define("Or", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, lastChange: 13, truth: (a, b) => !!a || !!b });
+ops.define("Xor", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, truth: (a, b) => !!a !== !!b });
 ops.define(["BitwiseAnd", "BitwiseOr", "BitwiseXor"], typed(INTS, broadcastRule), { arity: [2, 2], traits: BROADCAST });
 ops.define("BitShift", typed(UNSIGNED, broadcastRule), { arity: [2, 2], traits: BROADCAST });
 ops.define("Where", typed([...NUMERIC, ...BOOL], whereRule, [1, 2]), { arity: [3, 3], traits: [...BROADCAST, "fusible"], lastChange: 13 });

@@ -233,6 +233,12 @@ export interface OpDef {
    */
   lastChange?: number;
   /**
+   * A bool-valued op's answer on exact values (integers as numbers or bigints, bools as 0/1): the
+   * comparisons and logic, which constant folding computes in JavaScript over integers and bools
+   * (compiler/driver/evaluate-logic.ts).
+   */
+  truth?: (...x: (number | bigint)[]) => boolean;
+  /**
    * The ai.onnx opset from which the op reads its axes from an input, not the `axes` attribute
    * (ReduceSum 13, the other reductions 18): a rewrite raising a graph's opset past it moves them
    * (passes/fuse-patterns-match.ts ensureOpset).

@@ -25,6 +25,8 @@ interface UnaryRow {
   name: string;
   traits: Trait[];
   exact?: (x: number) => number;
+  /** a bool op's answer (OpDef.truth) */
+  truth?: (x: number | bigint) => boolean;
   lastChange?: number;
   domain?: string;
 }
@@ -38,8 +40,8 @@ const ROWS: UnaryRow[] = [
   { name: "Log", traits: COSTLY, lastChange: 13 },
   { name: "Sqrt", traits: [...SIMD, "uniform"], exact: (x) => Math.fround(Math.sqrt(x)), lastChange: 13 },
   { name: "Reciprocal", traits: [...SIMD, "uniform"], lastChange: 13 },
-  { name: "Floor", traits: [...SIMD, "uniform"], lastChange: 13 },
-  { name: "Ceil", traits: [...SIMD, "uniform"], lastChange: 13 },
+  { name: "Floor", traits: [...SIMD, "uniform"], exact: Math.floor, lastChange: 13 },
+  { name: "Ceil", traits: [...SIMD, "uniform"], exact: Math.ceil, lastChange: 13 },
   { name: "Round", traits: [...SIMD, "uniform"] },
   { name: "Sigmoid", traits: COSTLY, lastChange: 13 },
   { name: "Tanh", traits: COSTLY, lastChange: 13 },
@@ -68,12 +70,12 @@ const ROWS: UnaryRow[] = [
   { name: "Shrink", traits: FLOAT },
   { name: "Mish", traits: COSTLY },
   { name: "Swish", traits: COSTLY },
-  { name: "Not", traits: UNARY, lastChange: 13 },
+  { name: "Not", traits: UNARY, lastChange: 13, truth: (a) => !a },
   { name: "BitwiseNot", traits: UNARY },
   { name: "Binarizer", traits: SIMD, domain: "ai.onnx.ml" },
 ];
 
-for (const { name, traits, exact, lastChange, domain } of ROWS) ops.define(name, unaryRule, { arity: [1, 1], traits, exact, lastChange, domain });
+for (const { name, traits, exact, truth, lastChange, domain } of ROWS) ops.define(name, unaryRule, { arity: [1, 1], traits, exact, truth, lastChange, domain });
 
 ops.define(["IsNaN", "IsInf"], (ctx: ShapeCtx) => [{ dtype: "bool", shape: [...ctx.input(0).shape] }], { arity: [1, 1], traits: UNARY, lastChange: 13 }); // 20 added float8 inputs only
 
