@@ -12,7 +12,8 @@
 // constant times a vector along one axis (BatchNormalization folded into weights) is kept as its
 // factors until the weights image is written (compiler/driver/evaluate-scaled.ts). Small arithmetic that
 // IEEE rounds exactly (BatchNormalization's parameters) is computed in JavaScript with the same
-// results, no module compiled (compiler/driver/evaluate-exact.ts).
+// results, no module compiled (compiler/driver/evaluate-exact.ts). A group folded before in this
+// process (another probe of a symbolic build) takes the earlier results (compiler/driver/evaluate-cache.ts).
 import { createSession } from "../../runtime/session.js";
 import { KilnError } from "../../runtime/errors.js";
 import { Graph, type Node, type Tensor } from "../ir/graph.js";
@@ -21,6 +22,7 @@ import { compileGenerated, generate } from "../../codegen/module.js";
 import { evaluateWithSplats } from "./evaluate-splat.js";
 import { evaluateWithScaling } from "./evaluate-scaled.js";
 import { evaluateExact } from "./evaluate-exact.js";
+import { cachedEvaluation } from "./evaluate-cache.js";
 
 interface Request {
   graph: Graph;
@@ -68,7 +70,7 @@ async function runGroup(group: Request[]): Promise<void> {
 }
 
 const evaluateScaledOrNodes = (requests: Omit<Request, "resolve" | "reject">[]) =>
-  evaluateWithScaling(requests, (rest) => evaluateExact(rest, evaluateNodes));
+  evaluateWithScaling(requests, (rest) => evaluateExact(rest, (modules) => cachedEvaluation(modules, evaluateNodes)));
 
 /** Compile the given nodes into one module and run it: every input is a constant or another request's output. */
 export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject">[]): Promise<Tensor[][]> {

@@ -16,6 +16,7 @@ import type { Graph } from "../ir/graph.js";
 import { differs, fingerprint, fit, fitElements, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
 import { invariantFold } from "./symbolic-folds.js";
+import { evaluationCache } from "./evaluate-cache.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
 import { planMemory } from "../../passes/plan-memory.js";
 
@@ -144,7 +145,13 @@ export type ProbeStep = "bounds" | "probe" | "shapes";
  * values, then set graph.symbolic: each varying value's dims as expressions of the symbols.
  * `run` prepares (and optimizes) a graph for input shapes as `step` says.
  */
-export async function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
+export function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
+  run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>): Promise<T> {
+  // the probes fold the same dims-free constants again: each evaluation is kept for the build
+  return evaluationCache(() => probeSymbolic(graph, remake, dims, run));
+}
+
+async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
   run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>): Promise<T> {
   const { symbols } = dims;
   const avoid = new Set<number>();
