@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { repoRoot } from "./quantize/sources.js";
+import { onnx } from "../compiler/onnx/proto.js";
 
 export type TransformerFixture = "bert" | "gpt2" | "whisper_encoder" | "roberta" | "t5_encoder" | "llama" | "gpt_neo" | "deberta_v2";
 
@@ -93,6 +94,8 @@ export interface DecoderShape {
   layers: number;
   heads: number;
   headDim: number;
+  /** optimum's merged form: a bool input `use_cache_branch`, true once there is a past */
+  cacheBranch?: boolean;
 }
 
 /**
@@ -109,7 +112,35 @@ export function decoderShape(inputs: readonly { name: string; dims: readonly (nu
   const dims = inputs.find((i) => i.name === pastName(0, "key"))!.dims;
   const [heads, headDim] = [dims[1], dims[3]];
   if (dims.length !== 4 || typeof heads !== "number" || typeof headDim !== "number") return `${pastName(0, "key")} is [${dims.join(", ")}], not [batch, heads, past, head size] with heads and head size fixed`;
-  return { layers, heads, headDim };
+  return { layers, heads, headDim, ...(names.has("use_cache_branch") ? { cacheBranch: true } : {}) };
+}
+
+/**
+ * A decoder step in optimum's merged form (decoder_model_merged.onnx, transformers.js's decoders):
+ * an If on a bool input `use_cache_branch` choosing between two copies of the step's graph (optimum's
+ * takes the step with past key/values and the one without; here both are the same step, which takes
+ * a past of length 0), the weights shared in the enclosing graph.
+ */
+export function mergedDecoder(bytes: Uint8Array): Uint8Array {
+  const m = onnx.ModelProto.decode(bytes);
+  const g = m.graph!;
+  const outer = new Set([...g.input!.map((i) => i.name!), ...g.initializer!.map((t) => t.name!)]);
+  const branch = (tag: string) => onnx.GraphProto.create({
+    name: `${tag}_branch`,
+    node: g.node!.map((n) => onnx.NodeProto.create({
+      name: `${tag}/${n.name}`, opType: n.opType, domain: n.domain, attribute: n.attribute,
+      input: n.input!.map((v) => (v === "" || outer.has(v) ? v : `${tag}/${v}`)), output: n.output!.map((v) => `${tag}/${v}`),
+    })),
+    output: g.output!.map((o) => onnx.ValueInfoProto.create({ name: `${tag}/${o.name}`, type: o.type })),
+  });
+  const T = onnx.AttributeProto.AttributeType;
+  const cond = onnx.ValueInfoProto.create({ name: "use_cache_branch", type: { tensorType: { elemType: onnx.TensorProto.DataType.BOOL, shape: { dim: [{ dimValue: 1 }] } } } });
+  const node = onnx.NodeProto.create({
+    name: "optimum::if", opType: "If", input: ["use_cache_branch"], output: g.output!.map((o) => o.name!),
+    attribute: [{ name: "else_branch", type: T.GRAPH, g: branch("no_past") }, { name: "then_branch", type: T.GRAPH, g: branch("with_past") }],
+  });
+  const merged = onnx.GraphProto.create({ name: "merged", node: [node], input: [...g.input!, cond], output: g.output, initializer: g.initializer });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({ ...m, graph: merged })).finish();
 }
 
 /**
@@ -140,6 +171,7 @@ export async function generateGreedy(step: DecoderStep, prompt: readonly number[
       attention_mask: { dtype: "int64", dims: [1, total], data: new BigInt64Array(total).fill(1n) },
       position_ids: { dtype: "int64", dims: [1, seq], data: BigInt64Array.from({ length: seq }, (_, i) => BigInt(pastLen + i)) },
       ...past,
+      ...(decoder.cacheBranch ? { use_cache_branch: { dtype: "bool", dims: [1], data: Uint8Array.of(pastLen > 0 ? 1 : 0) } } : {}),
     };
     const t0 = performance.now();
     const out = await step(feeds);

@@ -18,7 +18,8 @@ import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { createSession } from "../runtime/index.js";
 import {
-  bertFeeds, generateGreedy, gpt2Reference, GPT2_SHAPES, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES, type DecoderStep,
+  bertFeeds, decoderShape, generateGreedy, gpt2Reference, GPT2_SHAPES, mergedDecoder, transformerPath, whisperFeatures, WHISPER, WHISPER_SHAPES,
+  type DecoderShape, type DecoderStep,
 } from "../models/transformers.js";
 import { benchGenerate, ortStep } from "../bench/generate.js";
 import { poisoner } from "./util/poison.js";
@@ -205,6 +206,24 @@ describe("GPT-2-style decoder with past key/values", () => {
       expect(loaded.modulesCompiled).toBe(1);
     }, TIMEOUT);
   }
+
+  it("optimum's merged form (an If on use_cache_branch, false at the prompt): one module under bounds runs both branches' steps and generates the 32 tokens, each step as onnxruntime-node's", async () => {
+    const merged = mergedDecoder(fs.readFileSync(file));
+    const reference = await ortStep(ort, merged, {});
+    const loaded = await load(merged, { shapes: GPT2_SHAPES });
+    const shape = decoderShape(loaded.inputs!);
+    expect(typeof shape === "object" && shape.cacheBranch).toBe(true);
+    const poison = poisoner(loaded);
+    const step: DecoderStep = async (feeds) => {
+      poison();
+      const got = await loaded.run(feeds);
+      expectClose(got, await reference(feeds), Object.keys(got), `merged step with past ${feeds["past_key_values.0.key"].dims[2]}, use_cache_branch ${feeds.use_cache_branch.data[0]}`);
+      return got;
+    };
+    const got = await generateGreedy(step, expected.prompt, 32, shape as DecoderShape);
+    expect(got.tokens).toEqual(expected.tokens);
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
 
   it("with the batch bounded too (1..4): batches of 1 to 4 prompts at several lengths and pasts on one module, each step as onnxruntime-node's, the arena poisoned with NaN", async () => {
     const reference = await ortSession(file);

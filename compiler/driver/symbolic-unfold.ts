@@ -21,53 +21,79 @@ const RUNTIME = "/runtime";
  * not computed from the inputs).
  */
 export function unfoldDimValues(graph: Graph, values: readonly string[]): boolean {
-  // values that depend on a graph input (through its data or its dims)
-  // (an If's branches read values of this scope too: DeBERTa's relative positions, behind an If on
-  // whether the query and key lengths differ)
-  const fromInputs = new Set<string>(graph.inputs);
+  // every node, of the graph and of its subgraphs (an If's branches: optimum's merged decoder
+  // computes its causal mask inside them), with the graph it is in
+  const scopeOf = new Map<Node, Graph>();
+  const producer = new Map<string, Node>();
+  const visit = (g: Graph) => {
+    for (const n of g.topoOrder()) {
+      scopeOf.set(n, g);
+      n.outputs.forEach((o) => o && producer.set(o, n));
+      subgraphsOf(n).forEach(visit);
+    }
+  };
+  visit(graph);
+  const scopes = [...new Set(scopeOf.values())];
+  // values that depend on a graph input (through its data or its dims), to a fixed point: an If's
+  // branches read values of enclosing scopes (DeBERTa's relative positions), and its outputs are theirs
   const reads = (n: Node) => [...n.inputs, ...capturesOf(n)];
-  for (const n of graph.topoOrder()) if (reads(n).some((i) => fromInputs.has(i))) n.outputs.forEach((o) => o && fromInputs.add(o));
-  const cone = new Map<string, Node>();
+  const fromInputs = new Set<string>(graph.inputs);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const n of scopeOf.keys()) {
+      if (n.outputs.every((o) => !o || fromInputs.has(o)) || !reads(n).some((i) => fromInputs.has(i))) continue;
+      n.outputs.forEach((o) => o && fromInputs.add(o));
+      grew = true;
+    }
+  }
+  const cone = new Set<Node>();
   const walk = (value: string) => {
-    const p = graph.producer(value);
-    if (!p || cone.has(p.name) || !fromInputs.has(value)) return;
-    cone.set(p.name, p);
+    const p = producer.get(value);
+    if (!p || cone.has(p) || !fromInputs.has(value)) return;
+    cone.add(p);
     // a Shape reads its input's dims only: the walk stops there (the input is computed as before)
     if (hasTrait(p, "dims-only")) return;
     reads(p).forEach((i) => i && walk(i));
   };
-  const roots = values.filter((v) => graph.producer(v) && fromInputs.has(v));
+  const roots = values.filter((v) => producer.has(v) && fromInputs.has(v));
   roots.forEach(walk);
   if (cone.size === 0) return false;
-  const rename = (v: string) => (v && cone.has(graph.producer(v)?.name ?? "") ? v + RUNTIME : v);
-  graph.runtimeNodes ??= new Set();
-  // the copies, in topological order (each reads copies made before it)
-  for (const n of graph.topoOrder().filter((x) => cone.has(x.name))) {
-    const copy = graph.addNode({ ...n, name: n.name + RUNTIME, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename), attrs: cloneAttrs(n.attrs, graph) });
-    // its subgraphs read the copies of what they capture (else, folded at each probe, a constant)
-    for (const sub of subgraphsOf(copy)) for (const f of freeNames(sub)) if (rename(f) !== f) sub.replaceAllUses(f, rename(f));
-    graph.runtimeNodes.add(copy.name);
+  const rename = (v: string) => (v && cone.has(producer.get(v)!) ? v + RUNTIME : v);
+  const copies = new Set<Node>();
+  // the copies, each in its original's graph, in topological order (each reads copies made before it)
+  for (const scope of scopes) {
+    scope.runtimeNodes ??= new Set();
+    for (const n of scope.topoOrder().filter((x) => cone.has(x))) {
+      const copy = scope.addNode({ ...n, name: n.name + RUNTIME, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename), attrs: cloneAttrs(n.attrs, scope) });
+      // its subgraphs read the copies of what they capture (else, folded at each probe, a constant)
+      for (const sub of subgraphsOf(copy)) for (const f of freeNames(sub)) if (rename(f) !== f) sub.replaceAllUses(f, rename(f));
+      scope.runtimeNodes.add(copy.name);
+      copies.add(copy);
+    }
   }
-  const copies = new Set(graph.runtimeNodes);
   for (const v of roots) {
-    for (const reader of graph.consumers(v)) {
-      if (copies.has(reader.name)) continue;
-      reader.inputs.forEach((i, k) => i === v && graph.setInput(reader, k, v + RUNTIME));
+    for (const scope of scopes) {
+      for (const reader of scope.consumers(v)) {
+        if (copies.has(reader)) continue;
+        reader.inputs.forEach((i, k) => i === v && scope.setInput(reader, k, v + RUNTIME));
+      }
     }
   }
   // a graph output computed from the dims alone: its copy computes it in the module, under its
   // name (the original's output renamed, read by no one, goes below)
-  for (const v of roots.filter((r) => graph.outputs.includes(r))) {
+  for (const v of roots.filter((r) => graph.outputs.includes(r) && graph.producer(r))) {
     const p = graph.producer(v)!;
     graph.removeNode(p.name);
-    graph.addNode({ ...p, outputs: p.outputs.map((o) => (o === v ? `${v}/folded` : o)) });
+    const moved = graph.addNode({ ...p, outputs: p.outputs.map((o) => (o === v ? `${v}/folded` : o)) });
+    if (cone.delete(p)) cone.add(moved);
     const id = graph.addNode({ name: graph.uniqueNodeName(`${v}/output`), op: "Identity", domain: "", inputs: [v + RUNTIME], outputs: [v], attrs: {} });
-    graph.runtimeNodes.add(id.name);
+    graph.runtimeNodes!.add(id.name);
   }
   // the originals no one reads any more (the copies took their readers) go, from the mask upward:
   // left in, -O0 (no dead-code pass) would fold them at small probes and not at the bounds
-  for (const n of graph.topoOrder().filter((x) => cone.has(x.name)).reverse()) {
-    if (n.outputs.every((o) => !o || (graph.consumerCount(o) === 0 && !graph.outputs.includes(o)))) graph.removeNode(n.name);
+  const unread = (o: string) => !o || (scopes.every((g) => g.consumerCount(o) === 0) && !graph.outputs.includes(o));
+  for (const scope of scopes) {
+    for (const n of scope.topoOrder().filter((x) => cone.has(x)).reverse()) if (n.outputs.every(unread)) scope.removeNode(n.name);
   }
   return true;
 }

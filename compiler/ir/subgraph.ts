@@ -69,6 +69,7 @@ export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard
     pv.dtype = v.dtype;
     pv.shape = v.shape ? [...v.shape] : undefined;
     if (v.const) pv.const = v.const;
+    if (v.known) pv.known = v.known;
     if (v.unsupportedType) pv.unsupportedType = v.unsupportedType;
   }
   const mapped = (x: string) => (x ? rename.get(x) ?? x : x);
@@ -89,7 +90,9 @@ export function inlineSubgraph(parent: Graph, body: Graph, prefix: string, guard
     }
     const copy: Node = { ...n, inputs: n.inputs.map(mapped), outputs: n.outputs.map(mapped) };
     setGuard(copy, [...guard, ...guardOf(n)]);
-    parent.addNode(copy);
+    const added = parent.addNode(copy);
+    // a node kept for run time (symbolic dims: compiler/driver/symbolic-unfold.ts) stays one
+    if (body.runtimeNodes?.has(n.name)) (parent.runtimeNodes ??= new Set()).add(added.name);
   }
   return body.outputs.map(mapped);
 }
