@@ -284,6 +284,46 @@ function decoderFeeds(model: Model, batch: number, seq: number, past: number): R
   return feeds;
 }
 
+describe("the q8 form (onnxruntime's quantize_dynamic, transformers.js's default) under bounds", () => {
+  /** the outputs' bytes */
+  const bytesOf = (out: Record<string, Tensor>) => Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString("base64")]));
+
+  it("RoBERTa q8, seq 1..128: one module, each length the bytes of kiln's build pinned at it, and within 1e-3 of onnxruntime-node", async () => {
+    const file = transformerPath("roberta_q8");
+    const reference = await ortSession(file);
+    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 128] } });
+    const poison = poisoner(loaded);
+    for (const seq of [1, 7, 64, 128]) {
+      const { input_ids, attention_mask } = bertFeeds(seq, seq + 3);
+      const feeds = { input_ids, attention_mask };
+      poison();
+      const got = await loaded.run(feeds);
+      const pinned = await (await load(file, { shapes: { batch: 1, seq } })).run(feeds);
+      expect(bytesOf(got), `seq ${seq}`).toEqual(bytesOf(pinned));
+      const want = await reference(feeds);
+      expect(compareTensors(got.last_hidden_state, want.last_hidden_state, { rtol: 1e-3, atol: 1e-3 }).message ?? "ok", `seq ${seq}`).toBe("ok");
+    }
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+
+  it("the GPT-2 step q8: one module (seq 1..16, past 0..240) generates onnxruntime-node's 32 greedy tokens, every step the bytes of kiln's build pinned at its shape", async () => {
+    const file = transformerPath("gpt2_q8");
+    const loaded = await load(file, { shapes: GPT2_SHAPES });
+    const poison = poisoner(loaded);
+    const step: DecoderStep = async (feeds) => {
+      poison();
+      const got = await loaded.run(feeds);
+      const [seq, past] = [feeds.input_ids.dims[1], feeds["past_key_values.0.key"].dims[2]];
+      const pinned = await (await load(file, { shapes: { batch: 1, seq, past, total: seq + past } })).run(feeds);
+      expect(bytesOf(got), `seq ${seq} past ${past}`).toEqual(bytesOf(pinned));
+      return got;
+    };
+    const want = await generateGreedy(await ortSession(file), expected.prompt, 32);
+    expect((await generateGreedy(step, expected.prompt, 32)).tokens).toEqual(want.tokens);
+    expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+});
+
 describe("bench/generate.ts (per-token latency, kiln against onnxruntime-web)", () => {
   it("runs the loop on every engine, which agree on the tokens", async () => {
     const rows = await benchGenerate(3, 1);

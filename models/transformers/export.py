@@ -43,6 +43,9 @@ references from onnxruntime-node at run time.
                          gpt2.onnx. Its attention cuts the causal mask out of a constant buffer,
                          bias[:, :, total - seq : total, :total], as GPT-2 exports before
                          transformers 4.36 did (those transformers.js ships).
+    roberta_q8.onnx,     roberta.onnx and gpt2.onnx through onnxruntime's quantize_dynamic (int8 weights,
+    gpt2_q8.onnx         uint8 activations, DynamicQuantizeLinear -> MatMulInteger): transformers.js's
+                         q8 form (export.py quantized, after the two).
     deberta_v2.onnx      DebertaV2Model (DeBERTa-v3's config: disentangled attention, p2c and c2p,
                          32 log position buckets, shared keys), 2 layers, hidden 64, 2 heads,
                          intermediate 128: input_ids, attention_mask [batch, seq] -> last_hidden_state.
@@ -226,7 +229,16 @@ def gpt_neo():
     export_step(model, layers, heads, hidden // heads, "gpt_neo.onnx")
 
 
-EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2}
+def quantized():
+    # onnxruntime's quantize_dynamic (int8 weights, uint8 activations: DynamicQuantizeLinear ->
+    # MatMulInteger), transformers.js's q8 form, of two fixtures exported above
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    for name in ["roberta", "gpt2"]:
+        quantize_dynamic(os.path.join(OUT, f"{name}.onnx"), os.path.join(OUT, f"{name}_q8.onnx"), weight_type=QuantType.QInt8)
+        print(f"{name}_q8.onnx: {os.path.getsize(os.path.join(OUT, f'{name}_q8.onnx'))} bytes")
+
+
+EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized}
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")

@@ -23,7 +23,8 @@ const table = new KernelTable();
 // At threads each thread takes its share of the vectors in both passes (the scalar tails on the
 // last thread): its min and max go to its scratch, a barrier, and every thread takes the min and
 // max of all of them. Exact either way (the lanes start at 0 and take only smaller or larger
-// values), so the range, and every byte, is one thread's.
+// values), so the range, and every byte, is one thread's. Over symbolic dims (the prefix form:
+// [seq, K], [1, seq, K]) both passes run this run's elements, on one thread.
 table.add("DynamicQuantizeLinear", (ctx) => {
   const { m, fn } = ctx;
   const x = ctx.input(0);
@@ -32,16 +33,27 @@ table.add("DynamicQuantizeLinear", (ctx) => {
   const [lo, hi, scale, zp] = [fn.local(binaryen.f32), fn.local(binaryen.f32), fn.local(binaryen.f32), fn.local(binaryen.i32)];
   const [vlo, vhi, vs, vz] = [fn.local(binaryen.v128), fn.local(binaryen.v128), fn.local(binaryen.v128), fn.local(binaryen.v128)];
   const f32 = x.dtype === "float32";
+  const i32 = binaryen.i32;
+  // symbolic dims (the prefix form): this run's elements, the vector loops to its whole vectors
+  // (one thread: the range is over the run's elements, never the padding past them)
+  const count = ctx.runtimeExtent(x, x.size);
+  const run = count === undefined ? undefined : { n: fn.local(i32), n4: fn.local(i32), n16: fn.local(i32) };
+  if (run) fn.emit(run.n.set(count!), run.n4.set(m.i32.and(run.n.get(), m.i32.const(~3))), run.n16.set(m.i32.and(run.n.get(), m.i32.const(~15))));
   const n4 = f32 ? x.size - (x.size % 4) : 0;
   const n16 = f32 ? x.size - (x.size % 16) : 0;
-  const threads = n16 >= 32 ? ctx.splitAmong() : undefined;
-  const i32 = binaryen.i32;
+  const threads = n16 >= 32 && !run ? ctx.splitAmong() : undefined;
   const last = fn.local(i32);
   /** body over elements 0.. n in steps of `step` (n a multiple of it), or this thread's share of the steps */
   const steps = (n: number, step: number, body: (i: Local) => Expr[]): Expr => {
+    if (run) return fn.loopDyn(m.i32.const(0), (step === 4 ? run.n4 : run.n16).get(), body, step);
     if (!threads) return fn.loop(n, body, { step });
     const s = stepShare(m, threads, n / step, step);
     return fn.loopDyn(s.lo, s.hi, body, step);
+  };
+  /** body over the elements past a vector loop's (of 4 or 16 elements a step) to the last */
+  const rest = (after: 4 | 16, body: (i: Local) => Expr[]): Expr => {
+    if (!run) return fn.loop(x.size, body, { start: after === 4 ? n4 : n16 });
+    return fn.loopDyn(f32 ? (after === 4 ? run.n4 : run.n16).get() : m.i32.const(0), run.n.get(), body);
   };
   /** the scalar tail's code, on the last thread only at threads */
   const tail = (code: Expr): Expr => (threads ? m.if(last.get(), code) : code);
@@ -59,11 +71,11 @@ table.add("DynamicQuantizeLinear", (ctx) => {
     fn.emit(lo.set(S.min(S.min(lane(vlo, 0), lane(vlo, 1)), S.min(lane(vlo, 2), lane(vlo, 3)))),
       hi.set(S.max(S.max(lane(vhi, 0), lane(vhi, 1)), S.max(lane(vhi, 2), lane(vhi, 3)))));
   }
-  fn.emit(tail(fn.loop(x.size, (i) => {
+  fn.emit(tail(rest(4, (i) => {
     const v = fn.local(binaryen.f32);
     // a NaN compares false: skipped, as in the lanes
     return [v.set(elem(ctx, x, i.get())), lo.set(m.select(S.lt(v.get(), lo.get()), v.get(), lo.get())), hi.set(m.select(S.gt(v.get(), hi.get()), v.get(), hi.get()))];
-  }, { start: n4 })));
+  })));
   if (threads) {
     // each thread's range at its own scratch; after the barrier, the range of them all
     const stride = threads.scratchStride, at = (t: Expr) => m.i32.mul(t, m.i32.const(stride));
@@ -86,9 +98,9 @@ table.add("DynamicQuantizeLinear", (ctx) => {
     }));
   }
   fn.emit(tail(fn.block([
-    fn.loop(x.size, (i) => [
+    rest(16, (i) => [
       store(m, "uint8", i.get(), quantize(ctx, "f32", S.div(elem(ctx, x, i.get()), scale.get()), zp.get(), "uint8"), y.addr),
-    ], { start: n16 }),
+    ]),
     store(m, "float32", m.i32.const(0), scale.get(), yScale.addr), store(m, "uint8", m.i32.const(0), zp.get(), yZp.addr),
   ])));
 }, { prepare: () => ({ scratchBytes: 16 }) });

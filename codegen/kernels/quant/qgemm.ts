@@ -91,6 +91,12 @@ export interface QGemmSpec {
    * into its own scratch, at scratch + tid * scratchStride
    */
   threads?: ThreadCtx;
+  /**
+   * symbolic dims: this run's rows (at most M), as a fresh i32 expression each call. Blocks and
+   * tiles run up to them; a last tile's rows past them (in the padding of A and C, whose values
+   * may be anything) are computed from whatever the block's scratch holds and stored there.
+   */
+  rows?: () => Expr;
 }
 
 interface Pool {
@@ -140,9 +146,11 @@ class QEmitter {
     const i32 = binaryen.i32;
     const lo = fn.local(i32), hi = fn.local(i32);
     const share = th && threadShare(m, th, Pfull + (tail ? 1 : 0));
-    const gemm = fn.loop(s.M, (ib) => {
-      const rows = () => (s.M <= mc ? m.i32.const(s.M) : m.select(m.i32.lt_u(m.i32.add(ib.get(), m.i32.const(mc)), m.i32.const(s.M)), m.i32.const(mc), m.i32.sub(m.i32.const(s.M), ib.get())));
-      const end = () => (s.M <= mc ? m.i32.const(s.M) : m.i32.add(ib.get(), rows()));
+    const block = (ib: Local): Expr[] => {
+      const rt = s.rows;
+      const rows = rt ? () => m.select(m.i32.lt_u(m.i32.add(ib.get(), m.i32.const(mc)), rt()), m.i32.const(mc), m.i32.sub(rt(), ib.get()))
+        : () => (s.M <= mc ? m.i32.const(s.M) : m.select(m.i32.lt_u(m.i32.add(ib.get(), m.i32.const(mc)), m.i32.const(s.M)), m.i32.const(mc), m.i32.sub(m.i32.const(s.M), ib.get())));
+      const end = () => (!rt && s.M <= mc ? m.i32.const(s.M) : m.i32.add(ib.get(), rows()));
       const panel = (col: () => Expr, cols: number): Expr[] => [
         ...(b.kind === "runtime" ? [b.pack(col(), cols, () => this.scratchAt(b.scratch))] : []),
         fn.loopDyn(ib.get(), end(), (i) => this.tile(ib, i, col, cols), t.mr),
@@ -157,7 +165,8 @@ class QEmitter {
         // the tail panel is the last share's
         !tail ? m.nop() : th ? m.if(m.i32.eq(hi.get(), m.i32.const(Pfull + 1)), last()) : last(),
       ];
-    }, { step: mc });
+    };
+    const gemm = s.rows ? fn.loopDyn(m.i32.const(0), s.rows(), block, mc) : fn.loop(s.M, block, { step: mc });
     // a thread whose share is empty packs nothing either
     return share ? fn.block([lo.set(share.lo), hi.set(share.hi), m.if(m.i32.lt_u(lo.get(), hi.get()), gemm)]) : gemm;
   }

@@ -4,7 +4,8 @@
 // DynamicQuantizeLinear's), W as its columns: packed at compile time when constant (Gemm's
 // transB read across), else per panel at run time. Batches of X fold into M when W has none;
 // batched runtime operands of equal batch shape run one product per batch. Per-column
-// multipliers and biases (per output channel) are per column.
+// multipliers and biases (per output channel) are per column. Over symbolic dims (X [seq, K] or
+// [1, seq, K] in the prefix form) the rows run to this run's.
 import binaryen from "binaryen";
 import type { Expr, Local } from "../../fn.js";
 import { align16, emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
@@ -118,8 +119,11 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
   // at threads the panels are shared (each thread packs X's rows into its own scratch): a product
   // of one panel stays on one thread
   const threads = N > QTILE.nr ? ctx.splitAmong() : undefined;
+  // symbolic dims (the prefix form, X's batches folded into M): this run's rows
+  if (batched && ctx.symbolic) ctx.unsupported("the int8 MatMul takes symbolic dims with a constant W only (its rows this run's); pin the dims (--shape NAME=N)");
+  const rows = ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
   const gemm: Expr = emitQGemm(fn, {
-    M, N, K, threads,
+    M, N, K, threads, rows,
     a: { kind: "runtime", scratch: ctx.scratchAddr, mc: p.mc, pack: packRowsRuntime(fn, rowsSource, K, zeroPointOf(ctx, q.x.zp, q.x.dtype)) },
     b: packedW !== undefined ? { kind: "packed", addr: packedW }
       : { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, colsSource, K, zeroPointOf(ctx, q.w.zp, q.w.dtype)) },
