@@ -284,7 +284,7 @@ function decoderFeeds(model: Model, batch: number, seq: number, past: number): R
   return feeds;
 }
 
-describe("the q8 form (onnxruntime's quantize_dynamic, transformers.js's default) under bounds", () => {
+describe("the q8 and q4 forms (onnxruntime's quantize_dynamic and MatMulNBitsQuantizer, transformers.js's) under bounds", () => {
   /** the outputs' bytes */
   const bytesOf = (out: Record<string, Tensor>) => Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString("base64")]));
 
@@ -321,6 +321,23 @@ describe("the q8 form (onnxruntime's quantize_dynamic, transformers.js's default
     const want = await generateGreedy(await ortSession(file), expected.prompt, 32);
     expect((await generateGreedy(step, expected.prompt, 32)).tokens).toEqual(want.tokens);
     expect(loaded.modulesCompiled).toBe(1);
+  }, TIMEOUT);
+
+  it("the Llama-style step q4 (MatMulNBits): one module (seq 1..16, past 0..64), each step as onnxruntime-node's (its 4-bit layers on the panel kernel, whose one- and two-row runs take the GEMV's code: test/symbolic-quant.test.ts)", async () => {
+    const file = transformerPath("llama_q4");
+    const reference = await ortSession(file);
+    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 16], past: [0, 64], total: "past+seq" } });
+    const poison = poisoner(loaded);
+    for (const [seq, past] of [[5, 0], [1, 17], [16, 48], [2, 64], [1, 0]]) {
+      const feeds = decoderFeeds(loaded, 1, seq, past);
+      poison();
+      const want = await reference(feeds);
+      expectClose(await loaded.run(feeds), want, Object.keys(want), `llama q4 seq ${seq} past ${past}`);
+    }
+    expect(loaded.modulesCompiled).toBe(1);
+    const nbits = loaded.session!.manifest.layers.filter((l) => l.op.includes("MatMulNBits"));
+    expect(nbits.length).toBeGreaterThan(0);
+    expect(nbits.every((l) => l.kernel === "panels-nbits")).toBe(true);
   }, TIMEOUT);
 });
 

@@ -46,6 +46,8 @@ references from onnxruntime-node at run time.
     roberta_q8.onnx,     roberta.onnx and gpt2.onnx through onnxruntime's quantize_dynamic (int8 weights,
     gpt2_q8.onnx         uint8 activations, DynamicQuantizeLinear -> MatMulInteger): transformers.js's
                          q8 form (export.py quantized, after the two).
+    llama_q4.onnx        llama.onnx through onnxruntime's MatMulNBitsQuantizer (4 bits, blocks of 32,
+                         symmetric: com.microsoft MatMulNBits), transformers.js's q4 form.
     deberta_v2.onnx      DebertaV2Model (DeBERTa-v3's config: disentangled attention, p2c and c2p,
                          32 log position buckets, shared keys), 2 layers, hidden 64, 2 heads,
                          intermediate 128: input_ids, attention_mask [batch, seq] -> last_hidden_state.
@@ -232,10 +234,17 @@ def gpt_neo():
 def quantized():
     # onnxruntime's quantize_dynamic (int8 weights, uint8 activations: DynamicQuantizeLinear ->
     # MatMulInteger), transformers.js's q8 form, of two fixtures exported above
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     for name in ["roberta", "gpt2"]:
         quantize_dynamic(os.path.join(OUT, f"{name}.onnx"), os.path.join(OUT, f"{name}_q8.onnx"), weight_type=QuantType.QInt8)
         print(f"{name}_q8.onnx: {os.path.getsize(os.path.join(OUT, f'{name}_q8.onnx'))} bytes")
+    # transformers.js's q4 form of language models: com.microsoft MatMulNBits, 4 bits in blocks of 32
+    q4 = MatMulNBitsQuantizer(onnx.load(os.path.join(OUT, "llama.onnx")), block_size=32, is_symmetric=True)
+    q4.process()
+    q4.model.save_model_to_file(os.path.join(OUT, "llama_q4.onnx"))
+    print(f"llama_q4.onnx: {os.path.getsize(os.path.join(OUT, 'llama_q4.onnx'))} bytes")
 
 
 EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized}

@@ -11,12 +11,12 @@
 // At threads both share the 16-column panels (the GEMM as the packed GEMM shares them, each
 // thread dequantizing its panels into its own scratch): the same code per column, the same bytes.
 import binaryen from "binaryen";
-import type { Expr, Fn, Local } from "../../fn.js";
+import type { Expr, Fn, Local, Trips } from "../../fn.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
 import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
-import { KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
+import { STATIC_SHAPE_VARIANTS, KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { widenFiniteHalfs } from "../../math/half.js";
 import { threadScratch, threadShare } from "../../threads.js";
 
@@ -163,8 +163,12 @@ const PANELS = variant<NBitsPlan>({
     const threads = ctx.splitAmong();
     // each thread fills its panels into its own scratch (the GEMM reads them there: scratchOffset)
     const own = () => threadScratch(m, threads, ctx.scratchAddr);
-    ctx.fn.emit(...emitPackedGemm(ctx, {
-      M, N: w.N, K: w.K, c, threads,
+    // symbolic dims (A [1, seq, K] in the prefix form): this run's rows; a run of at most
+    // GEMV_ROWS of them (a decoder's step of one token) takes the GEMV's code, as its pinned build would
+    const y = ctx.output(0);
+    const rows = ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
+    const gemm = ctx.fn.block(emitPackedGemm(ctx, {
+      M, N: w.N, K: w.K, c, threads, rows,
       a: { addr: ctx.input(0).addr, rs: w.K },
       bScratch: ctx.scratchAddr,
       bPanel: panelFill(ctx, w, plan.half, own),
@@ -172,14 +176,19 @@ const PANELS = variant<NBitsPlan>({
       epilogue: ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c),
       tile: { kc: plan.kc },
     }));
+    ctx.fn.emit(rows ? m.if(m.i32.le_u(rows(), m.i32.const(GEMV_ROWS)), gemvCode(ctx, plan, rows), gemm) : gemm);
   },
 });
+
+STATIC_SHAPE_VARIANTS.add("gemv-nbits");
 
 /** Rows of A at most this many take the GEMV (weights streamed once per row). */
 const GEMV_ROWS = 2;
 
 const GEMV = variant<NBitsPlan>({
   name: "gemv-nbits",
+  // its rows are fixed: a layer whose dims vary takes the panels
+  staticShapes: true,
   plan: (layer) => { const p = nbitsPlan(layer); return p && p.M <= GEMV_ROWS ? p : undefined; },
   prepare: (_ctx, plan) => prepare(plan),
   emit: emitGemv,
@@ -187,8 +196,14 @@ const GEMV = variant<NBitsPlan>({
 
 /** y[r][n] = sum over blocks b of scale[n][b] * sum_{k in b} a[r][k] (q[n][k] - zp[n][b]) (+ bias), 16 columns per panel. */
 function emitGemv(ctx: KernelCtx, plan: NBitsPlan): void {
+  ctx.fn.emit(gemvCode(ctx, plan, plan.M));
+}
+
+/** The GEMV's code over `rows` rows of A (a number, or this run's count: symbolic dims). */
+function gemvCode(ctx: KernelCtx, plan: NBitsPlan, rows: Trips): Expr {
   const { m, fn } = ctx;
-  const { w, M } = plan;
+  const { w } = plan;
+  const overRows = (body: (r: Local) => Expr[]) => (typeof rows === "number" ? fn.loop(rows, body) : fn.loopDyn(m.i32.const(0), rows(), body));
   const [qAt, zpAt, scaleAt] = ctx.constantAddrs;
   const scaleOf = scaleReader(fn, plan.half, scaleAt);
   const { rowBytes, panelBytes } = layoutOf(w);
@@ -245,19 +260,18 @@ function emitGemv(ctx: KernelCtx, plan: NBitsPlan): void {
     const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32), last = fn.local(binaryen.i32);
     const share = threadShare(m, threads, panels);
     const whole = tailCols === NBITS_NR ? panels : panels - 1;
-    fn.emit(lo.set(share.lo), hi.set(share.hi), last.set(m.select(m.i32.lt_u(hi.get(), m.i32.const(whole)), hi.get(), m.i32.const(whole))));
-    fn.emit(fn.loop(M, (r) => [
-      row.set(r.get()),
-      fn.loopDyn(lo.get(), last.get(), (p) => { const body = panel(p, NBITS_NR); return [fn.outline(body) ?? fn.block(body)]; }),
-      tailCols === NBITS_NR ? m.nop() : m.if(m.i32.eq(hi.get(), m.i32.const(panels)), fn.block(panel(constIdx(fn, panels - 1), tailCols))),
-    ]));
-    return;
+    return fn.block([lo.set(share.lo), hi.set(share.hi), last.set(m.select(m.i32.lt_u(hi.get(), m.i32.const(whole)), hi.get(), m.i32.const(whole))),
+      overRows((r) => [
+        row.set(r.get()),
+        fn.loopDyn(lo.get(), last.get(), (p) => { const body = panel(p, NBITS_NR); return [fn.outline(body) ?? fn.block(body)]; }),
+        tailCols === NBITS_NR ? m.nop() : m.if(m.i32.eq(hi.get(), m.i32.const(panels)), fn.block(panel(constIdx(fn, panels - 1), tailCols))),
+      ])]);
   }
-  fn.emit(fn.loop(M, (r) => [
+  return overRows((r) => [
     row.set(r.get()),
     tailCols === NBITS_NR ? fn.loop(panels, (p) => panel(p, NBITS_NR), { outline: true })
       : fn.block([fn.loop(panels - 1, (p) => panel(p, NBITS_NR), { outline: true }), fn.block(panel(constIdx(fn, panels - 1), tailCols))]),
-  ]));
+  ]);
 }
 
 /** A local that reads as a constant (the tail panel's index). */
