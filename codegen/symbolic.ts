@@ -16,12 +16,9 @@ import { keepsPaddedLayout, prefixDim } from "../compiler/ir/padded.js";
 
 export { prefixDim };
 import type { KernelCtx } from "./kernels/kernel.js";
+import { pinHint as symbolsHint } from "./pin-hint.js";
 
-const pinHint = (graph: Graph, e: readonly DimExpr[]) => {
-  const used = new Set(e.flatMap((d) => (typeof d === "number" ? [] : d.flatMap(([, ...s]) => s))));
-  const names = [...used].map((i) => graph.symbolic!.symbols[i].name);
-  return `pin ${names.length > 1 ? "them" : "it"} with ${names.map((n) => `--shape ${n}=N`).join(" ")} (API: shapes: { ${names.map((n) => `${n}: N`).join(", ")} })`;
-};
+const pinHint = (graph: Graph, e: readonly DimExpr[]) => symbolsHint(graph.symbolic!.symbols, e);
 
 const describe = (graph: Graph, dims: readonly number[], e: readonly DimExpr[]) => `[${e.map((d) => formatDim(d, graph.symbolic!.symbols)).join(",")}] (at most [${dims.join(",")}])`;
 

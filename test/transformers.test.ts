@@ -288,23 +288,28 @@ describe("the q8 and q4 forms (onnxruntime's quantize_dynamic and MatMulNBitsQua
   /** the outputs' bytes */
   const bytesOf = (out: Record<string, Tensor>) => Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString("base64")]));
 
-  it("RoBERTa q8, seq 1..128: one module, each length the bytes of kiln's build pinned at it, and within 1e-3 of onnxruntime-node", async () => {
-    const file = transformerPath("roberta_q8");
-    const reference = await ortSession(file);
-    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 128] } });
-    const poison = poisoner(loaded);
-    for (const seq of [1, 7, 64, 128]) {
-      const { input_ids, attention_mask } = bertFeeds(seq, seq + 3);
-      const feeds = { input_ids, attention_mask };
-      poison();
-      const got = await loaded.run(feeds);
-      const pinned = await (await load(file, { shapes: { batch: 1, seq } })).run(feeds);
-      expect(bytesOf(got), `seq ${seq}`).toEqual(bytesOf(pinned));
-      const want = await reference(feeds);
-      expect(compareTensors(got.last_hidden_state, want.last_hidden_state, { rtol: 1e-3, atol: 1e-3 }).message ?? "ok", `seq ${seq}`).toBe("ok");
-    }
-    expect(loaded.modulesCompiled).toBe(1);
-  }, TIMEOUT);
+  for (const [what, shapes, cases] of [
+    ["seq 1..128 (the prefix form)", { batch: 1, seq: [1, 128] }, [[1, 1], [1, 7], [1, 64], [1, 128]]],
+    ["batch 1..4 x seq 1..64 (the padded layout), rows masked", { batch: [1, 4], seq: [1, 64] }, [[4, 64], [1, 1], [3, 7], [2, 33]]],
+  ] as const) {
+    it(`RoBERTa q8, ${what}: one module, each shape the bytes of kiln's build pinned at it, and within 1e-3 of onnxruntime-node`, async () => {
+      const file = transformerPath("roberta_q8");
+      const reference = await ortSession(file);
+      const loaded = await load(file, { shapes });
+      const poison = poisoner(loaded);
+      for (const [batch, seq] of cases) {
+        const { input_ids, attention_mask } = bertFeeds(seq, seq + 3, batch, batch > 1);
+        const feeds = { input_ids, attention_mask };
+        poison();
+        const got = await loaded.run(feeds);
+        const pinned = await (await load(file, { shapes: { batch, seq } })).run(feeds);
+        expect(bytesOf(got), `batch ${batch} seq ${seq}`).toEqual(bytesOf(pinned));
+        const want = await reference(feeds);
+        expect(compareTensors(got.last_hidden_state, want.last_hidden_state, { rtol: 1e-3, atol: 1e-3 }).message ?? "ok", `batch ${batch} seq ${seq}`).toBe("ok");
+      }
+      expect(loaded.modulesCompiled).toBe(1);
+    }, TIMEOUT);
+  }
 
   it("the GPT-2 step q8: one module (seq 1..16, past 0..240) generates onnxruntime-node's 32 greedy tokens, every step the bytes of kiln's build pinned at its shape", async () => {
     const file = transformerPath("gpt2_q8");
@@ -323,16 +328,16 @@ describe("the q8 and q4 forms (onnxruntime's quantize_dynamic and MatMulNBitsQua
     expect(loaded.modulesCompiled).toBe(1);
   }, TIMEOUT);
 
-  it("the Llama-style step q4 (MatMulNBits): one module (seq 1..16, past 0..64), each step as onnxruntime-node's (its 4-bit layers on the panel kernel, whose one- and two-row runs take the GEMV's code: test/symbolic-quant.test.ts)", async () => {
+  it("the Llama-style step q4 (MatMulNBits): one module (batch 1..3, seq 1..16, past 0..64), each step as onnxruntime-node's (its 4-bit layers on the panel kernel, whose one- and two-row runs take the GEMV's code: test/symbolic-quant.test.ts)", async () => {
     const file = transformerPath("llama_q4");
     const reference = await ortSession(file);
-    const loaded = await load(file, { shapes: { batch: 1, seq: [1, 16], past: [0, 64], total: "past+seq" } });
+    const loaded = await load(file, { shapes: { batch: [1, 3], seq: [1, 16], past: [0, 64], total: "past+seq" } });
     const poison = poisoner(loaded);
-    for (const [seq, past] of [[5, 0], [1, 17], [16, 48], [2, 64], [1, 0]]) {
-      const feeds = decoderFeeds(loaded, 1, seq, past);
+    for (const [batch, seq, past] of [[1, 5, 0], [3, 1, 17], [2, 16, 48], [1, 2, 64], [2, 1, 0]]) {
+      const feeds = decoderFeeds(loaded, batch, seq, past);
       poison();
       const want = await reference(feeds);
-      expectClose(await loaded.run(feeds), want, Object.keys(want), `llama q4 seq ${seq} past ${past}`);
+      expectClose(await loaded.run(feeds), want, Object.keys(want), `llama q4 batch ${batch} seq ${seq} past ${past}`);
     }
     expect(loaded.modulesCompiled).toBe(1);
     const nbits = loaded.session!.manifest.layers.filter((l) => l.op.includes("MatMulNBits"));

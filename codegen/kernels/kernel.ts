@@ -12,7 +12,8 @@ import type { Node, Tensor } from "../../compiler/ir/graph.js";
 import type { Fn, Trips } from "../fn.js";
 import type { MathLib } from "../math.js";
 import type { ThreadCtx } from "../threads.js";
-import { SYMBOLS_ADDR, type DimExpr, type SymbolInfo } from "../../runtime/dims.js";
+import { formatDim, SYMBOLS_ADDR, type DimExpr, type SymbolInfo } from "../../runtime/dims.js";
+import { pinHint } from "../pin-hint.js";
 
 /** A tensor as a plan sees it: what it is, not where it lives. */
 export interface TensorInfo {
@@ -213,7 +214,8 @@ export class KernelCtx extends LayerCtx<TensorRef> {
     if (!e || k < 0) return undefined;
     // the prefix form: one varying dim, after dims of 1 (else rows past this run's lie in between)
     if (e.some((d, j) => j > k && typeof d !== "number") || t.dims.slice(0, k).some((d) => d !== 1)) {
-      this.unsupported(`${this.node.op}'s kernel takes a symbolic dim only as a tensor's leading dim (after dims of 1) so far, and ${JSON.stringify(t.name)} has one elsewhere; pin the dim (--shape NAME=N)`);
+      const sym = this.symbolic!.symbols;
+      this.unsupported(`${this.node.op}'s kernel takes a symbolic dim only as a tensor's leading dim (after dims of 1) so far, and ${JSON.stringify(t.name)} is [${e.map((d) => formatDim(d, sym)).join(",")}]; ${pinHint(sym, e)}`);
     }
     if (count % t.dims[k]) throw new KilnError("INTERNAL", `run-time extent ${count} does not span dim ${k} of ${t.name} [${t.dims.join(",")}]`, this.context());
     this.symbolic!.used = true;

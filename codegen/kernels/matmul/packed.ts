@@ -223,12 +223,12 @@ function emitWith(ctx: KernelCtx, shape: PackedShape, bias: number | undefined, 
  * varies: the dims before the last varying one as a loop (its trips this run's where they vary,
  * its strides in blocks), and each block's rows (Mb at the bounds, this run's `rows`).
  */
-function paddedRows(ctx: KernelCtx, y: TensorInfo): { trips: Trips[]; strides: number[]; Mb: number; rows: () => Expr } | undefined {
+export function paddedRows(ctx: KernelCtx, y: TensorInfo): { trips: Trips[]; strides: number[]; Mb: number; rows: () => Expr } | undefined {
   const e = ctx.symbolic?.dims.get(y.name);
   if (!e || prefixDim(y.dims, e) !== undefined) return undefined;
   const rowDims = y.dims.slice(0, -1);
   const last = Math.max(...e.slice(0, -1).flatMap((d, k) => (typeof d === "number" ? [] : [k])));
-  if (last < 0 || typeof e[e.length - 1] !== "number") ctx.unsupported(`MatMul's packed kernel takes symbolic rows only (C's last dim fixed), got C ${JSON.stringify(y.name)} varying in its last dim`);
+  if (last < 0 || typeof e[e.length - 1] !== "number") ctx.unsupported(`${ctx.node.op}'s packed kernel takes symbolic rows only (C's last dim fixed), got C ${JSON.stringify(y.name)} varying in its last dim`);
   const inner = rowDims.slice(last + 1).reduce((a, b) => a * b, 1);
   const Mb = rowDims[last] * inner;
   const outerDims = rowDims.slice(0, last);

@@ -1,7 +1,7 @@
 // DynamicQuantizeLinear, and the family's other kernel files (QuantizeLinear / DequantizeLinear
 // in linear.ts; the quantized MatMul and Conv in matmul.ts and conv.ts, listed on their own).
 import binaryen from "binaryen";
-import type { Expr, Local } from "../../fn.js";
+import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
 import { lastThread, stepShare } from "../../threads.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
@@ -23,8 +23,8 @@ const table = new KernelTable();
 // At threads each thread takes its share of the vectors in both passes (the scalar tails on the
 // last thread): its min and max go to its scratch, a barrier, and every thread takes the min and
 // max of all of them. Exact either way (the lanes start at 0 and take only smaller or larger
-// values), so the range, and every byte, is one thread's. Over symbolic dims (the prefix form:
-// [seq, K], [1, seq, K]) both passes run this run's elements, on one thread.
+// values), so the range, and every byte, is one thread's. Over symbolic dims ([1, seq, K], or
+// [batch, seq, K] in the padded layout) both passes run this run's elements, on one thread.
 table.add("DynamicQuantizeLinear", (ctx) => {
   const { m, fn } = ctx;
   const x = ctx.input(0);
@@ -34,26 +34,39 @@ table.add("DynamicQuantizeLinear", (ctx) => {
   const [vlo, vhi, vs, vz] = [fn.local(binaryen.v128), fn.local(binaryen.v128), fn.local(binaryen.v128), fn.local(binaryen.v128)];
   const f32 = x.dtype === "float32";
   const i32 = binaryen.i32;
-  // symbolic dims (the prefix form): this run's elements, the vector loops to its whole vectors
-  // (one thread: the range is over the run's elements, never the padding past them)
-  const count = ctx.runtimeExtent(x, x.size);
-  const run = count === undefined ? undefined : { n: fn.local(i32), n4: fn.local(i32), n16: fn.local(i32) };
-  if (run) fn.emit(run.n.set(count!), run.n4.set(m.i32.and(run.n.get(), m.i32.const(~3))), run.n16.set(m.i32.and(run.n.get(), m.i32.const(~15))));
+  // symbolic dims (the padded layout): this run's elements, block by block (each block a run of
+  // the last varying dim times the static dims after it, at the padded strides; the prefix form
+  // is one block), the vector loops to each block's whole vectors, one thread: the range is over
+  // the run's elements, never the padding
+  const xe = ctx.symbolic?.dims.get(x.name);
+  const kv = xe ? xe.reduce<number>((a, d, j) => (typeof d === "number" ? a : j), -1) : -1;
+  const blocks = kv < 0 ? undefined : (() => {
+    const st = stridesOf(x.dims), inner = x.dims.slice(kv + 1).reduce((a, b) => a * b, 1);
+    const outer: Trips[] = x.dims.slice(0, kv).map((d, j) => (ctx.runtimeDim(x, j) !== undefined ? () => ctx.runtimeDim(x, j)! : d));
+    const base = fn.local(i32), len = fn.local(i32);
+    /** body in each block of the run, base and len set to its first element and its length */
+    const each = (body: () => Expr[]): Expr => {
+      const set = (at: Expr) => [base.set(at), len.set(m.i32.mul(ctx.runtimeDim(x, kv)!, m.i32.const(inner))), ...body()];
+      return outer.length ? fn.nest(outer, (idx) => set(idx.reduce<Expr>((a, l, j) => m.i32.add(a, m.i32.mul(l.get(), m.i32.const(st[j]))), m.i32.const(0)))) : fn.block(set(m.i32.const(0)));
+    };
+    const upTo = (step: number) => m.i32.add(base.get(), m.i32.and(len.get(), m.i32.const(~(step - 1))));
+    return { each, base, len, upTo };
+  })();
   const n4 = f32 ? x.size - (x.size % 4) : 0;
   const n16 = f32 ? x.size - (x.size % 16) : 0;
-  const threads = n16 >= 32 && !run ? ctx.splitAmong() : undefined;
+  const threads = n16 >= 32 && !blocks ? ctx.splitAmong() : undefined;
   const last = fn.local(i32);
   /** body over elements 0.. n in steps of `step` (n a multiple of it), or this thread's share of the steps */
   const steps = (n: number, step: number, body: (i: Local) => Expr[]): Expr => {
-    if (run) return fn.loopDyn(m.i32.const(0), (step === 4 ? run.n4 : run.n16).get(), body, step);
+    if (blocks) return blocks.each(() => [fn.loopDyn(blocks.base.get(), blocks.upTo(step), body, step)]);
     if (!threads) return fn.loop(n, body, { step });
     const s = stepShare(m, threads, n / step, step);
     return fn.loopDyn(s.lo, s.hi, body, step);
   };
   /** body over the elements past a vector loop's (of 4 or 16 elements a step) to the last */
   const rest = (after: 4 | 16, body: (i: Local) => Expr[]): Expr => {
-    if (!run) return fn.loop(x.size, body, { start: after === 4 ? n4 : n16 });
-    return fn.loopDyn(f32 ? (after === 4 ? run.n4 : run.n16).get() : m.i32.const(0), run.n.get(), body);
+    if (!blocks) return fn.loop(x.size, body, { start: after === 4 ? n4 : n16 });
+    return blocks.each(() => [fn.loopDyn(f32 ? blocks.upTo(after) : blocks.base.get(), m.i32.add(blocks.base.get(), blocks.len.get()), body)]);
   };
   /** the scalar tail's code, on the last thread only at threads */
   const tail = (code: Expr): Expr => (threads ? m.if(last.get(), code) : code);

@@ -13,6 +13,7 @@
 import binaryen from "binaryen";
 import type { Expr, Fn, Local, Trips } from "../../fn.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
+import { paddedRows } from "../matmul/packed.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
 import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
@@ -165,18 +166,27 @@ const PANELS = variant<NBitsPlan>({
     const own = () => threadScratch(m, threads, ctx.scratchAddr);
     // symbolic dims (A [1, seq, K] in the prefix form): this run's rows; a run of at most
     // GEMV_ROWS of them (a decoder's step of one token) takes the GEMV's code, as its pinned build would
-    const y = ctx.output(0);
-    const rows = ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
+    // ([batch, seq, K] in the padded layout: a product per block of rows under the last varying dim)
+    const y = ctx.output(0), a = ctx.input(0);
+    const padded = paddedRows(ctx, y);
+    if (padded && (a.dims.length !== y.dims.length || a.dims.slice(0, -1).join() !== y.dims.slice(0, -1).join())) ctx.unsupported(`MatMulNBits over symbolic dims in the padded layout needs A with Y's rows, got A [${a.dims.join(",")}] for Y [${y.dims.join(",")}]`);
+    const Mg = padded ? padded.Mb : M;
+    const blk = padded && ctx.fn.local(binaryen.i32);
+    const at = (bytesPerRow: number) => (blk ? () => m.i32.mul(blk.get(), m.i32.const(Mg * bytesPerRow)) : undefined);
+    const rows = padded ? padded.rows : ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
+    const cb: RowMajor = { ...c, base: at(4 * w.N) };
     const gemm = ctx.fn.block(emitPackedGemm(ctx, {
-      M, N: w.N, K: w.K, c, threads, rows,
-      a: { addr: ctx.input(0).addr, rs: w.K },
+      M: Mg, N: w.N, K: w.K, c: cb, threads, rows,
+      a: { addr: a.addr, rs: w.K, base: at(4 * w.K) },
       bScratch: ctx.scratchAddr,
       bPanel: panelFill(ctx, w, plan.half, own),
       bias: bias?.addr,
-      epilogue: ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, c),
+      epilogue: ctx.epilogue && packedEpilogue(ctx.fn, ctx.epilogue, cb),
       tile: { kc: plan.kc },
     }));
-    ctx.fn.emit(rows ? m.if(m.i32.le_u(rows(), m.i32.const(GEMV_ROWS)), gemvCode(ctx, plan, rows), gemm) : gemm);
+    const first = blk ? () => m.i32.mul(blk.get(), m.i32.const(Mg)) : undefined;
+    const code = rows ? m.if(m.i32.le_u(rows(), m.i32.const(GEMV_ROWS)), gemvCode(ctx, plan, rows, first), gemm) : gemm;
+    ctx.fn.emit(padded && blk ? ctx.fn.nest(padded.trips, (idx) => [blk.set(ctx.fn.linear(idx, padded.strides)), code]) : code);
   },
 });
 
@@ -199,11 +209,16 @@ function emitGemv(ctx: KernelCtx, plan: NBitsPlan): void {
   ctx.fn.emit(gemvCode(ctx, plan, plan.M));
 }
 
-/** The GEMV's code over `rows` rows of A (a number, or this run's count: symbolic dims). */
-function gemvCode(ctx: KernelCtx, plan: NBitsPlan, rows: Trips): Expr {
+/** The GEMV's code over `rows` rows of A (a number, or this run's count: symbolic dims), from row `first` (0). */
+function gemvCode(ctx: KernelCtx, plan: NBitsPlan, rows: Trips, first?: () => Expr): Expr {
   const { m, fn } = ctx;
   const { w } = plan;
-  const overRows = (body: (r: Local) => Expr[]) => (typeof rows === "number" ? fn.loop(rows, body) : fn.loopDyn(m.i32.const(0), rows(), body));
+  const overRows = (body: (r: Local) => Expr[]) => {
+    if (typeof rows === "number") return fn.loop(rows, body);
+    if (!first) return fn.loopDyn(m.i32.const(0), rows(), body);
+    const r0 = fn.local(binaryen.i32);
+    return fn.block([r0.set(first()), fn.loopDyn(r0.get(), m.i32.add(r0.get(), rows()), body)]);
+  };
   const [qAt, zpAt, scaleAt] = ctx.constantAddrs;
   const scaleOf = scaleReader(fn, plan.half, scaleAt);
   const { rowBytes, panelBytes } = layoutOf(w);

@@ -15,6 +15,7 @@ import { finiteMultipliers, storeFloat, storeInt32, storeRequant, type QOut } fr
 import { elementsOf, type QLayer, type ZeroPoint } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
+import { paddedRows } from "../matmul/packed.js";
 
 export interface QMatMulPlan {
   q: QLayer;
@@ -104,8 +105,14 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
   const biasAt = addrs.shift()!;
   const b = fn.local(binaryen.i32);
   const batched = p.batches > 1;
+  // symbolic dims in the padded layout ([batch, seq, K] with seq varying): one product per block
+  // of rows under Y's last varying dim, this run's blocks and this run's rows of each
+  if (batched && ctx.symbolic) ctx.unsupported("the int8 MatMul takes symbolic dims with a constant W only (its rows this run's); pin the dims (--shape NAME=N)");
+  const padded = batched ? undefined : paddedRows(ctx, y);
+  if (padded && (x.dims.length !== y.dims.length || x.dims.slice(0, -1).join() !== y.dims.slice(0, -1).join())) ctx.unsupported(`the int8 MatMul over symbolic dims in the padded layout needs X with Y's rows, got X [${x.dims.join(",")}] for Y [${y.dims.join(",")}]`);
+  const Mg = padded ? padded.Mb : M, blocked = batched || padded !== undefined;
   const outBytes = q.result.kind === "requant" ? 1 : 4;
-  const out: QOut = { addr: y.addr, rs: N, base: batched ? () => m.i32.mul(b.get(), m.i32.const(M * N * outBytes)) : undefined };
+  const out: QOut = { addr: y.addr, rs: N, base: blocked ? () => m.i32.mul(b.get(), m.i32.const(Mg * N * outBytes)) : undefined };
   let store;
   if (q.result.kind === "requant") {
     store = storeRequant(fn, out, { mult: { kind: "col", addr: addrs.shift()! }, zp: q.result.zp, signed: q.result.dtype === "int8", lo: q.result.lo, hi: q.result.hi, finite: finiteMultipliers(q.result.mult) });
@@ -114,16 +121,15 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
     const scale = sc.kind === "const" ? { addr: addrs.shift()!, by: "col" as const } : { addr: ctx.input(sc.index).addr, by: sc.perChannel ? "col" as const : "one" as const };
     store = storeFloat(fn, out, { scale, bias: q.result.bias ? addrs.shift()! : undefined, epilogue: ctx.epilogue });
   } else store = storeInt32(fn, out);
-  const rowsSource = { addr: x.addr, rs: K, base: batched ? () => m.i32.mul(b.get(), m.i32.const(M * K)) : undefined, signed: q.x.dtype === "int8" };
+  const rowsSource = { addr: x.addr, rs: K, base: blocked ? () => m.i32.mul(b.get(), m.i32.const(Mg * K)) : undefined, signed: q.x.dtype === "int8" };
   const colsSource = { addr: w.addr, rs: N, base: batched ? () => m.i32.mul(b.get(), m.i32.const(K * N)) : undefined, signed: q.w.dtype === "int8" };
   // at threads the panels are shared (each thread packs X's rows into its own scratch): a product
   // of one panel stays on one thread
   const threads = N > QTILE.nr ? ctx.splitAmong() : undefined;
-  // symbolic dims (the prefix form, X's batches folded into M): this run's rows
-  if (batched && ctx.symbolic) ctx.unsupported("the int8 MatMul takes symbolic dims with a constant W only (its rows this run's); pin the dims (--shape NAME=N)");
-  const rows = ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
+  // symbolic dims in the prefix form (X's batches folded into M): this run's rows
+  const rows = padded ? padded.rows : ctx.runtimeExtent(y, M) === undefined ? undefined : () => ctx.runtimeExtent(y, M)!;
   const gemm: Expr = emitQGemm(fn, {
-    M, N, K, threads, rows,
+    M: Mg, N, K, threads, rows,
     a: { kind: "runtime", scratch: ctx.scratchAddr, mc: p.mc, pack: packRowsRuntime(fn, rowsSource, K, zeroPointOf(ctx, q.x.zp, q.x.dtype)) },
     b: packedW !== undefined ? { kind: "packed", addr: packedW }
       : { kind: "runtime", scratch: ctx.scratchAddr + p.panelAt, pack: packColsRuntime(fn, colsSource, K, zeroPointOf(ctx, q.w.zp, q.w.dtype)) },
@@ -132,5 +138,5 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
     init: q.bias ? { perCol: (col, v) => m.v128.load(biasAt + 16 * v, 4, m.i32.shl(col(), m.i32.const(2))) } : undefined,
     store,
   });
-  fn.emit(batched ? fn.loop(p.batches, (i) => [b.set(i.get()), gemm]) : gemm);
+  fn.emit(batched ? fn.loop(p.batches, (i) => [b.set(i.get()), gemm]) : padded ? fn.nest(padded.trips, (idx) => [b.set(fn.linear(idx, padded.strides)), gemm]) : gemm);
 }
