@@ -307,9 +307,11 @@ export interface KernelVariant<P = unknown> {
   readonly staticShapes?: boolean;
 }
 
-/** Type a variant's plan through its methods. */
-export const variant = <P>(v: KernelVariant<P>): KernelVariant<P> => v;
-
+/** Type a variant's plan through its methods (a staticShapes one is recorded in STATIC_SHAPE_VARIANTS). */
+export function variant<P>(v: KernelVariant<P>): KernelVariant<P> {
+  if (v.staticShapes) STATIC_SHAPE_VARIANTS.add(v.name);
+  return v;
+}
 /** The kernels of one or more operators: its variants, tried in order. */
 export interface KernelFamily {
   /** the family's name, e.g. "conv" */
@@ -363,7 +365,6 @@ export const STATIC_SHAPE_VARIANTS = new Set<string>();
 
 /** A variant that takes every layer of its op: plan is {}. */
 export function simpleVariant(emit: (ctx: KernelCtx) => void, prepare?: (ctx: KernelCtx) => KernelPrep, name = "default", staticShapes?: true): KernelVariant<object> {
-  if (staticShapes) STATIC_SHAPE_VARIANTS.add(name);
-  return { name, plan: () => ({}), emit: (ctx) => emit(ctx), prepare: prepare && ((ctx) => prepare(ctx)), staticShapes };
+  return variant({ name, plan: () => ({}), emit: (ctx) => emit(ctx), prepare: prepare && ((ctx) => prepare(ctx)), staticShapes });
 }
 

@@ -102,10 +102,15 @@ export async function cachedEvaluation<R extends Request>(requests: readonly R[]
   const known = new Map<string, Tensor>();
   const inputsOf = (r: Request) => r.node.inputs.map((name, k) => r.inputs[k] ?? (name ? known.get(name) : undefined));
   const rest: number[] = [];
+  // a miss's key, where its inputs were all known before the evaluation (not hashed again to store it)
+  const keys = new Map<number, ReturnType<typeof keyed>>();
   requests.forEach((r, i) => {
     const k = keyed(r, inputsOf(r));
     const hit = k && entries.get(k.key)?.find((e) => e.inputs.every((b, j) => sameBytes(b, k.bytes[j])));
-    if (!hit) return rest.push(i);
+    if (!hit) {
+      if (k) keys.set(i, k);
+      return rest.push(i);
+    }
     results[i] = hit.outputs;
     r.node.outputs.forEach((o, j) => o && known.set(o, hit.outputs[j]));
   });
@@ -117,7 +122,7 @@ export async function cachedEvaluation<R extends Request>(requests: readonly R[]
     requests[i].node.outputs.forEach((o, n) => o && got[j][n] && known.set(o, got[j][n]));
   });
   for (const i of rest) {
-    const k = keyed(requests[i], inputsOf(requests[i]));
+    const k = keys.get(i) ?? keyed(requests[i], inputsOf(requests[i]));
     if (k) store(k, results[i]);
   }
   return results;

@@ -47,7 +47,7 @@ table.add("DynamicQuantizeLinear", (ctx) => {
     /** body in each block of the run, base and len set to its first element and its length */
     const each = (body: () => Expr[]): Expr => {
       const set = (at: Expr) => [base.set(at), len.set(m.i32.mul(ctx.runtimeDim(x, kv)!, m.i32.const(inner))), ...body()];
-      return outer.length ? fn.nest(outer, (idx) => set(idx.reduce<Expr>((a, l, j) => m.i32.add(a, m.i32.mul(l.get(), m.i32.const(st[j]))), m.i32.const(0)))) : fn.block(set(m.i32.const(0)));
+      return outer.length ? fn.nest(outer, (idx) => set(fn.linear(idx, st.slice(0, kv)))) : fn.block(set(m.i32.const(0)));
     };
     const upTo = (step: number) => m.i32.add(base.get(), m.i32.and(len.get(), m.i32.const(~(step - 1))));
     return { each, base, len, upTo };

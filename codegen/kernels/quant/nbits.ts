@@ -17,7 +17,7 @@ import { paddedRows } from "../matmul/packed.js";
 import { packedEpilogue } from "../matmul/gemm-epilogue.js";
 import { idx, madd, type Idx } from "../matmul/gemm-tile.js";
 import { halfScales, matMulNBitsWeights, NBITS_NR, packNBits, type NBitsWeights } from "./nbits-pack.js";
-import { STATIC_SHAPE_VARIANTS, KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
+import { KernelTable, variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
 import { widenFiniteHalfs } from "../../math/half.js";
 import { threadScratch, threadShare } from "../../threads.js";
 
@@ -189,8 +189,6 @@ const PANELS = variant<NBitsPlan>({
     ctx.fn.emit(padded && blk ? ctx.fn.nest(padded.trips, (idx) => [blk.set(ctx.fn.linear(idx, padded.strides)), code]) : code);
   },
 });
-
-STATIC_SHAPE_VARIANTS.add("gemv-nbits");
 
 /** Rows of A at most this many take the GEMV (weights streamed once per row). */
 const GEMV_ROWS = 2;

@@ -16,6 +16,7 @@ import { elementsOf, type QLayer, type ZeroPoint } from "./qlayer.js";
 import type { KernelCtx, KernelPrep, LayerCtx, LazyConstant } from "../kernel.js";
 import { qchannelTables, qpackedConstant } from "./qgemm-derive.js";
 import { paddedRows } from "../matmul/packed.js";
+import { pinHint } from "../../pin-hint.js";
 
 export interface QMatMulPlan {
   q: QLayer;
@@ -107,7 +108,7 @@ export function emitQMatMul(ctx: KernelCtx, p: QMatMulPlan): void {
   const batched = p.batches > 1;
   // symbolic dims in the padded layout ([batch, seq, K] with seq varying): one product per block
   // of rows under Y's last varying dim, this run's blocks and this run's rows of each
-  if (batched && ctx.symbolic) ctx.unsupported("the int8 MatMul takes symbolic dims with a constant W only (its rows this run's); pin the dims (--shape NAME=N)");
+  if (batched && ctx.symbolic) ctx.unsupported(`the int8 MatMul takes symbolic dims with a constant W only (its rows this run's); ${pinHint(ctx.symbolic.symbols, [...ctx.symbolic.dims.values()].flat())}`);
   const padded = batched ? undefined : paddedRows(ctx, y);
   if (padded && (x.dims.length !== y.dims.length || x.dims.slice(0, -1).join() !== y.dims.slice(0, -1).join())) ctx.unsupported(`the int8 MatMul over symbolic dims in the padded layout needs X with Y's rows, got X [${x.dims.join(",")}] for Y [${y.dims.join(",")}]`);
   const Mg = padded ? padded.Mb : M, blocked = batched || padded !== undefined;
