@@ -38,6 +38,25 @@ describe("the evaluation cache of a symbolic build", () => {
     });
   });
 
+  it("keeps every result of a group whose outputs are views into one large memory (as a module's are), each by its own bytes", async () => {
+    // 70 requests answered from one 4.8 MB buffer: held as the buffer once per output, each stored
+    // entry went past the cache's bound and evicted the ones before it
+    const memory = new Float32Array(1_200_000);
+    const asked: string[] = [];
+    const evaluate = async (rs: ReturnType<typeof req>[]) => rs.map((r, k) => (asked.push(r.node.name), [{ dtype: "float32" as const, dims: [3], data: memory.subarray(3 * k, 3 * k + 3) }]));
+    const group = () => Array.from({ length: 70 }, (_, k) => req(`n${k}`, "Exp", [f32([k, 1, 2])], ["x"]));
+    await evaluationCache(async () => {
+      memory.fill(7);
+      const first = await cachedEvaluation(group(), evaluate);
+      expect(asked.length).toBe(70);
+      memory.fill(0);
+      const again = await cachedEvaluation(group(), evaluate);
+      expect(asked.length).toBe(70);
+      expect(again.map((r) => Array.from(r[0].data as Float32Array))).toEqual(first.map(() => [7, 7, 7]));
+      expect(again[69][0].data.buffer.byteLength).toBe(12);
+    });
+  });
+
   it("keeps nothing outside a build, and nothing after it", async () => {
     const { asked, evaluate } = counter();
     const one = () => [req("exp", "Exp", [f32([4, 5, 6])], ["x"])];

@@ -10,6 +10,7 @@
 // dropped first.
 import type { Node, Tensor } from "../ir/graph.js";
 import { externalRef, tensorBytes } from "../ir/raw.js";
+import { hashBytes } from "../ir/hash.js";
 import type { OutputInfo } from "../ops/registry.js";
 
 interface Request {
@@ -26,6 +27,8 @@ interface Entry {
 
 const MAX_INPUT_BYTES = 4 << 20;
 const MAX_HELD_BYTES = 64 << 20;
+/** the words of each input a key hashes */
+const KEY_SAMPLE = 1024;
 
 const entries = new Map<string, Entry[]>();
 let held = 0;
@@ -54,18 +57,26 @@ function structureKey({ node, outputs }: Request, inputs: readonly (Tensor | und
     inputs.map((t) => (t ? [t.dtype, t.dims] : null)), outputs.map((o) => (o ? [o.dtype, o.shape] : null))]);
 }
 
-function hashBytes(h: number, b: Uint8Array): number {
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return h >>> 0;
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  // four bytes at a time where both are aligned
+  const words = a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 ? a.length >>> 2 : 0;
+  if (words) {
+    const x = new Int32Array(a.buffer, a.byteOffset, words), y = new Int32Array(b.buffer, b.byteOffset, words);
+    for (let i = 0; i < words; i++) if (x[i] !== y[i]) return false;
+  }
+  for (let i = words * 4; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
-/** what holding t keeps alive: its array's whole buffer (an output may be a view into its module's memory) */
+/**
+ * An output as kept: a view into a much larger buffer (one of the outputs a module's memory holds
+ * together, evaluate.ts) copied out, so that each entry holds its own bytes, not the whole memory
+ * (held once per output, that made a group of 70 small results over a 4.8 MB memory evict itself).
+ */
+const compact = (t: Tensor): Tensor => (t && t.data.byteLength * 2 < t.data.buffer.byteLength ? { ...t, data: t.data.slice() } : t);
+
+/** what holding t keeps alive: its array's whole buffer */
 const tensorHeld = (t: Tensor) => t.data.buffer.byteLength;
 
 /** A request with every input known, as a key and its inputs' bytes; undefined when it is not cached. */
@@ -75,10 +86,12 @@ function keyed(r: Request, inputs: readonly (Tensor | undefined)[]): { key: stri
   if (structure === undefined) return undefined;
   const bytes = inputs.filter((t): t is Tensor => t !== undefined).map(tensorBytes);
   if (bytes.reduce((a, b) => a + b.length, 0) > MAX_INPUT_BYTES) return undefined;
-  return { key: `${bytes.reduce(hashBytes, 0x811c9dc5)}:${structure}`, bytes };
+  // the hash only finds candidates (a hit compares every byte): a sample of each input's words
+  return { key: `${bytes.reduce((h, b) => hashBytes(b, h % 2 ** 31, KEY_SAMPLE), 0)}:${structure}`, bytes };
 }
 
-function store(k: { key: string; bytes: Uint8Array[] }, outputs: Tensor[]): void {
+function store(k: { key: string; bytes: Uint8Array[] }, results: Tensor[]): void {
+  const outputs = results.map(compact);
   const bytes = k.bytes.reduce((a, b) => a + b.length, 0) + outputs.reduce((a, t) => a + (t ? tensorHeld(t) : 0), 0);
   if (bytes > MAX_HELD_BYTES / 4) return;
   // the inputs' bytes copied: a caller's array (a probe's constants) is not held alive through them

@@ -5,6 +5,7 @@ import { evalDim, type DimExpr } from "../../runtime/dims.js";
 import { sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { FoldStep, Graph, Node, Tensor } from "../ir/graph.js";
 import { isLazyTensor, tensorBytes } from "../ir/raw.js";
+import { hashBytes } from "../ir/hash.js";
 import { hasTrait, opDef } from "../ops/index.js";
 
 /**
@@ -33,9 +34,7 @@ export const UNTOUCHED = -1;
 export function fingerprint(t: Tensor, elements = sizeOf(t.dims)): number {
   const all = tensorBytes(t);
   const bytes = all.subarray(0, Math.min(all.byteLength, storageBytes(t.dtype, elements)));
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return h >>> 0;
+  return hashBytes(bytes);
 }
 
 /**
