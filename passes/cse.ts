@@ -6,6 +6,7 @@ import { hasTrait, opDef } from "../compiler/ops/index.js";
 import { sameBytes } from "./rewrite.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 import { externalRef, tensorBytes } from "../compiler/ir/raw.js";
+import { hashBytes } from "../compiler/ir/hash.js";
 import { isDeferred } from "../compiler/ir/scaled.js";
 import type { Pass } from "./pass.js";
 
@@ -16,8 +17,8 @@ function attrKey(a: Attr): string {
 }
 
 /**
- * A bucket key for constants: type, dims and an FNV-1a hash of at most SAMPLES evenly spaced
- * bytes. Hashing every byte of 100 MB of weights cost most of cse's time; twins are still
+ * A bucket key for constants: type, dims and a hash of at most SAMPLES evenly spaced words
+ * (compiler/ir/hash.ts). Hashing every byte of 100 MB of weights cost most of cse's time; twins are still
  * confirmed byte for byte, and distinct weights differ within the first bytes compared.
  */
 const SAMPLES = 4096;
@@ -32,11 +33,7 @@ function sampledKey(t: Tensor): string {
   if (ref !== undefined) return `${t.dtype}[${t.dims.join(",")}]@${ref}`;
   let key = sampledKeys.get(t);
   if (key === undefined) {
-    const b = tensorBytes(t);
-    const step = Math.max(1, Math.floor(b.length / SAMPLES));
-    let h = 0x811c9dc5;
-    for (let i = 0; i < b.length; i += step) h = Math.imul(h ^ b[i], 0x01000193);
-    key = `${t.dtype}[${t.dims.join(",")}]#${(h >>> 0).toString(16)}`;
+    key = `${t.dtype}[${t.dims.join(",")}]#${hashBytes(tensorBytes(t), 0, SAMPLES).toString(16)}`;
     sampledKeys.set(t, key);
   }
   return key;

@@ -7,6 +7,7 @@ import type { StreamedWeights } from "../../runtime/schedule.js";
 import { compileArtifact } from "../../runtime/session.js";
 import { KILN_VERSION } from "../../codegen/module.js";
 import { KilnError } from "../../runtime/errors.js";
+import { hashBytes } from "../ir/hash.js";
 
 export interface CachedModule {
   module: WebAssembly.Module;
@@ -43,10 +44,7 @@ export interface CacheKey {
 
 const SAMPLES = 4096;
 function sketchOf(bytes: Uint8Array): string {
-  const step = Math.max(1, Math.floor(bytes.length / SAMPLES));
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i += step) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return `${bytes.length}:${(h >>> 0).toString(16)}`;
+  return `${bytes.length}:${hashBytes(bytes, 0, SAMPLES).toString(16)}`;
 }
 
 /** A content hash of the model bytes (SHA-256, hex): node:crypto in Node (fast), WebCrypto elsewhere. */

@@ -25,7 +25,7 @@ function finish(h: number, length: number): number {
 
 /**
  * The hash of `bytes` (seeded by `seed`, to chain several arrays): an integer below 2^53. With
- * `sample`, at most that many of its aligned words are read, evenly spaced (and the last): for a
+ * `sample`, at most that many of its words (or, unaligned, bytes) are read, evenly spaced: for a
  * lookup whose hits compare every byte anyway.
  */
 export function hashBytes(bytes: Uint8Array, seed = 0, sample = Infinity): number {
@@ -40,7 +40,10 @@ export function hashBytes(bytes: Uint8Array, seed = 0, sample = Infinity): numbe
     }
     if (step > 1) a = mixWord(a, w[words - 1]);
   }
-  for (let i = words * 4; i < bytes.byteLength; i++) {
+  // the bytes after the words (all of them where unaligned: a model's raw bytes), sampled alike
+  const rest = bytes.byteLength - words * 4;
+  const step = rest > sample ? Math.ceil(rest / sample) : 1;
+  for (let i = words * 4; i < bytes.byteLength; i += step) {
     a = mixWord(a, bytes[i]);
     b = mixWord(b, bytes[i] ^ 0x7f4a7c15);
   }
