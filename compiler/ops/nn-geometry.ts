@@ -55,11 +55,14 @@ export function slidingWindow(attrs: Attrs, inSpatial: number[], kernel: number[
     else if (autoPad === "NOTSET") { padBegin.push(pads[a]); padEnd.push(pads[a + rank]); }
     else bad(`unknown auto_pad ${autoPad}`);
     const span = I + padBegin[a] + padEnd[a] - eff;
-    // the model is fine: the input given is too small for it
-    if (span < 0) throw new KilnError("SHAPE_MISMATCH", `the window (${eff}) is larger than the padded input (${I + padBegin[a] + padEnd[a]}) on spatial axis ${a}`);
     let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
     // a window may not start in the end padding
     if (ceil && (o - 1) * s >= I + padBegin[a]) o--;
+    // the model is fine: the input given is too small for it. With ceil_mode a window larger than
+    // the padded input still gives one output where it starts within it, clipped to the input as
+    // every last window is (EfficientNet's pooler, PyTorch's AvgPool2d(kernel, ceil_mode=True), on
+    // a plane smaller than its kernel)
+    if (o < 1) throw new KilnError("SHAPE_MISMATCH", `the window (${eff}) is larger than the padded input (${I + padBegin[a] + padEnd[a]}) on spatial axis ${a}${ceil ? ", and starts past it" : ""}`);
     out.push(o);
   }
   return { in: inSpatial, kernel, strides, dilations, padBegin, padEnd, out };

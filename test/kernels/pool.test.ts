@@ -82,6 +82,14 @@ describe("pools vs onnxruntime", () => {
     await expectMatchesOrt({ op: "MaxPool", outputs: 2, attrs: { kernel_shape: ints([2, 2]), dilations: ints([2, 2]), ceil_mode: int(1), strides: ints([2, 2]) }, inputs: [{ dims: [1, 2, 7, 8] }] });
     await expectMatchesOrt({ op: "AveragePool", attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), ceil_mode: int(1), strides: ints([2, 2]), count_include_pad: int(1) }, inputs: [{ dims: [1, 2, 8, 8] }] });
   });
+  it("ceil_mode windows larger than the padded input (EfficientNet's pooler: AvgPool2d(320, ceil_mode=True) on a 2x2 plane)", async () => {
+    for (const include of [0, 1]) {
+      await expectMatchesOrt({ op: "AveragePool", attrs: { kernel_shape: ints([7, 7]), strides: ints([7, 7]), ceil_mode: int(1), count_include_pad: int(include) }, inputs: [{ dims: [1, 5, 2, 3] }] });
+      await expectMatchesOrt({ op: "AveragePool", attrs: { kernel_shape: ints([5, 4]), strides: ints([3, 3]), pads: ints([1, 0, 0, 1]), ceil_mode: int(1), count_include_pad: int(include) }, inputs: [{ dims: [1, 2, 2, 2] }] });
+    }
+    await expectMatchesOrt({ op: "MaxPool", attrs: { kernel_shape: ints([6, 6]), strides: ints([6, 6]), ceil_mode: int(1) }, inputs: [{ dims: [2, 3, 3, 4] }] });
+    await expectMatchesOrt({ op: "MaxPool", attrs: { kernel_shape: ints([7]), strides: ints([4]), ceil_mode: int(1) }, inputs: [{ dims: [1, 2, 5] }] });
+  });
   it("LpPool p = 1, 2, 3", async () => {
     for (const p of [1, 2, 3]) {
       await expectMatchesOrt({ op: "LpPool", attrs: { kernel_shape: ints([2, 2]), p: int(p), pads: ints([1, 0, 0, 1]) }, inputs: [{ dims: [1, 2, 5, 6] }] });
