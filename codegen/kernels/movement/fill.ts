@@ -44,14 +44,14 @@ export function emitFillConst(ctx: KernelCtx, out: TensorRef, v: number | bigint
   } else fillLoop(ctx, out, rawConst(m, bytes.length, word), count);
 }
 
-/** Pad's fill value: constant_value input (runtime or constant) or the `value` attribute. */
-export function emitPadFill(ctx: KernelCtx, out: TensorRef): void {
+/** Pad's fill value: constant_value input (runtime or constant) or the `value` attribute; over the first `count` elements when given. */
+export function emitPadFill(ctx: KernelCtx, out: TensorRef, count?: Expr): void {
   const cv = ctx.opset >= 11 ? ctx.inputs[2] : undefined;
-  if (cv && cv.size && !cv.value) return fillLoop(ctx, out, rawLoad(ctx.m, bytesOf(out.dtype), ctx.m.i32.const(cv.addr)));
-  if (cv?.value) return emitFillConst(ctx, out, cv.value.data[0]);
+  if (cv && cv.size && !cv.value) return fillLoop(ctx, out, rawLoad(ctx.m, bytesOf(out.dtype), ctx.m.i32.const(cv.addr)), count);
+  if (cv?.value) return emitFillConst(ctx, out, cv.value.data[0], count);
   const v = cv ? 0 : ctx.attrs.float("value", 0);
   // the attribute is a plain number; float16 needs its bits, which the typed store computes
-  if (out.dtype !== "float16" || v === 0) return emitFillConst(ctx, out, v);
+  if (out.dtype !== "float16" || v === 0) return emitFillConst(ctx, out, v, count);
   const { m, fn } = ctx;
   fn.emit(fn.loop(out.size, (i) => [store(m, out.dtype, m.i32.mul(i.get(), m.i32.const(2)), constant(m, out.dtype, v), out.addr)]));
 }
@@ -76,17 +76,22 @@ function padSource(ctx: KernelCtx, mode: string, o: Expr, begin: number, d: numb
   }
 }
 
-/** Pad in reflect/edge/wrap mode: every output element reads one computed input element. */
-export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, begin: number[], mode: string): void {
+/**
+ * Pad in reflect/edge/wrap mode: every output element reads one computed input element. `runtime`:
+ * dim k's extent in this run where it varies (padded layout; no pad along it: the index is its own).
+ */
+export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, begin: number[], mode: string, runtime?: (k: number) => Expr | undefined): void {
   const { m, fn } = ctx;
   const b = bytesOf(x.dtype);
   const xs = stridesOf(x.dims);
   const os = stridesOf(out.dims);
-  fn.emit(fn.nest(out.dims, (idx) => {
+  const varies = out.dims.map((_, k) => runtime?.(k) !== undefined);
+  fn.emit(fn.nest(out.dims.map((d, k) => (varies[k] ? () => runtime!(k)! : d)), (idx) => {
     const pre: Expr[] = [];
     let src: Expr = m.i32.const(0);
     idx.forEach((l, k) => {
       if (x.dims[k] === 1) return;
+      if (varies[k]) return (src = m.i32.add(src, m.i32.mul(l.get(), m.i32.const(xs[k]))));
       const s = padSource(ctx, mode, l.get(), begin[k], x.dims[k]);
       pre.push(...s.slice(0, -1));
       src = m.i32.add(src, m.i32.mul(s[s.length - 1], m.i32.const(xs[k])));

@@ -273,9 +273,22 @@ table.add("Pad", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);
   const mode = ctx.attrs.string("mode", "constant");
-  const { begin } = padAmounts(params(ctx), x.dims.length);
-  if (mode !== "constant") return emitPadIndexed(ctx, x, out, begin, mode);
-  emitPadFill(ctx, out);
+  const { begin, end } = padAmounts(params(ctx), x.dims.length);
+  // symbolic dims (the padded layout: strides at the bounds): this run's extent of each varying
+  // dim, padded by no negative amount (constant mode), by none at all (the others, whose source
+  // index would fold over this run's length); the fill covers the slot (the prefix form: the run's
+  // elements), the copy and the indexed loops this run's extents
+  const varying = x.dims.map((_, k) => ctx.runtimeDim(x, k));
+  const pinHint = "pin the dim (--shape NAME=N)";
+  varying.forEach((v, k) => {
+    if (v === undefined) return;
+    if (mode !== "constant" && (begin[k] !== 0 || end[k] !== 0)) ctx.unsupported(`Pad in ${mode} mode along the varying dim ${k} of "${x.name}" has no symbolic form; ${pinHint}`);
+    if (begin[k] < 0 || end[k] < 0) ctx.unsupported(`Pad cropping the varying dim ${k} of "${x.name}" has no symbolic form; ${pinHint}`);
+  });
+  const rt = varying.some((v) => v !== undefined) ? varying : undefined;
+  if (mode !== "constant") return emitPadIndexed(ctx, x, out, begin, mode, rt && ((k) => ctx.runtimeDim(x, k)));
+  const e = ctx.symbolic?.dims.get(out.name);
+  emitPadFill(ctx, out, e && prefixDim(out.dims, e) !== undefined ? ctx.runtimeExtent(out, out.size) : undefined);
   // copy the kept part of the input (negative pads crop) into the interior
   const xs = stridesOf(x.dims);
   const os = stridesOf(out.dims);
@@ -284,7 +297,7 @@ table.add("Pad", (ctx) => {
   const dstStart = begin.map((b) => Math.max(0, b));
   const dims = x.dims.map((d, k) => Math.max(0, Math.min(d - srcStart[k], out.dims[k] - dstStart[k])));
   const off = (s: number[], st: number[]) => s.reduce((a, v, k) => a + v * st[k], 0) * bytes;
-  emitView(ctx, { dims, bytes, src: { addr: x.addr + off(srcStart, xs), strides: xs }, dst: { addr: out.addr + off(dstStart, os), strides: os } });
+  emitView(ctx, { dims, bytes, src: { addr: x.addr + off(srcStart, xs), strides: xs }, dst: { addr: out.addr + off(dstStart, os), strides: os } }, false, rt);
 });
 
 export const KERNELS = table.families;
