@@ -7,6 +7,7 @@ import type { FoldStep, Graph, Node, Tensor } from "../ir/graph.js";
 import { isLazyTensor, tensorBytes } from "../ir/raw.js";
 import { hashBytes } from "../ir/hash.js";
 import { hasTrait, opDef } from "../ops/index.js";
+import { shapeInputsOf } from "../ops/registry.js";
 
 /**
  * What a probe leaves: the node list, each value's dims, a fingerprint of each constant a runtime
@@ -59,7 +60,7 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   // a constant read at compile time only (a reshape's target shape) is known by its place, not its
   // name: CSE merges it with another equal constant at some values only (DeBERTa's [1, seq, 64]
   // attention shape with the hidden size 64, at seq = 64); its content is in the dims
-  const compileTimeOnly = (n: Node, k: number) => k > 0 && (hasTrait(n, "reshape") || (opDef(n.domain, n.op)?.shapeInputs ?? []).includes(k));
+  const compileTimeOnly = (n: Node, k: number) => k > 0 && (hasTrait(n, "reshape") || shapeInputsOf(opDef(n.domain, n.op), n).includes(k));
   const nodes = graph.topoOrder().map((n) => ({
     name: n.name, op: n.op,
     key: JSON.stringify([n.domain, n.op, n.inputs.map((i, k) => (i && compileTimeOnly(n, k) && graph.values.get(i)?.const ? "#shape" : i)), n.outputs]),

@@ -85,7 +85,9 @@ function resizeRule(ctx: ShapeCtx) {
   return [{ dtype: x.dtype, shape: plan.out }];
 }
 
-ops.define("Resize", resizeRule, { arity: [1, 4], lastChange: 13 });
+// sizes (opset 11+) tell the kernel the output's dims alone where it stretches (each axis's scale
+// is out / in): a batch's size in them may vary with a symbolic batch (SegFormer's decode head)
+ops.define("Resize", resizeRule, { arity: [1, 4], lastChange: 13, shapeInputs: (attrs) => (attrs.string("keep_aspect_ratio_policy", "stretch") === "stretch" ? [3] : []) });
 ops.define("Upsample", resizeRule, { arity: [1, 2] });
 
 export const RESIZE_OPS = ops.defs;

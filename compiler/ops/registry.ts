@@ -259,8 +259,16 @@ export interface OpDef {
   /**
    * Inputs read only at compile time, for the output's shape (Expand's shape): no kernel reads
    * them, so with symbolic dims they may vary with the dims' values (compiler/driver/symbolic.ts).
+   * A function where it depends on the node's attributes (Resize's sizes: all they tell the kernel
+   * is the output's dims, unless a keep_aspect_ratio_policy derives a scale from them).
    */
-  shapeInputs?: readonly number[];
+  shapeInputs?: readonly number[] | ((attrs: Attrs) => readonly number[]);
+}
+
+/** OpDef.shapeInputs of a node */
+export function shapeInputsOf(def: Pick<OpDef, "shapeInputs"> | undefined, node: Node): readonly number[] {
+  const s = def?.shapeInputs;
+  return typeof s === "function" ? s(new Attrs(node)) : s ?? [];
 }
 
 export type OpOptions = Partial<Omit<OpDef, "name" | "shape" | "traits">> & { traits?: readonly Trait[] };

@@ -1,8 +1,9 @@
-// Pad over symbolic dims (codegen/kernels/movement/index.ts "Pad"): a batch of images padded along
-// their spatial dims (HF MobileNetV2's explicit Pad before a strided Conv), constant, reflect and
-// edge; a sequence padded at its ends ([batch, seq, 4], the padded layout); each run against
-// onnxruntime-node with the arena poisoned with NaN. A mode that would fold over the run's length
-// is refused naming the dim.
+// Symbolic dims through layers HF vision exports use: Pad (codegen/kernels/movement/index.ts), a
+// batch of images padded along their spatial dims (MobileNetV2's explicit Pad before a strided
+// Conv), constant, reflect and edge, and a sequence padded at its ends ([batch, seq, 4], the
+// padded layout); Resize to sizes built from the input's dims (SegFormer's decode head:
+// Concat(Shape(x)[:2], [H, W]), its batch element varying). Each run against onnxruntime-node with
+// the arena poisoned with NaN. A Pad mode that would fold over the run's length is refused naming the dim.
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -31,7 +32,25 @@ function padded(dims: number[], pads: number[], mode: string, names: Record<numb
   return exportModel(b.graph, { valueInfo: false });
 }
 
-async function expectRuns(bytes: Uint8Array, shapes: Record<string, [number, number]>, runs: number[][]): Promise<void> {
+/** x [batch, 3, 5, 6] -> Resize (linear) to Concat(Shape(x)[:2], [8, 9]) -> Relu */
+function resizedToShape(): Uint8Array {
+  const b = new ModelBuilder(4);
+  const x = b.input("x", [4, 3, 5, 6]);
+  const shape = b.node("Shape", [x], [4]);
+  const head = b.node("Slice", [shape, b.int64s("s0", [0]), b.int64s("s1", [2])], [2]);
+  const sizes = b.node("Concat", [head, b.int64s("hw", [8, 9])], [4], { axis: { type: "int", value: 0 } });
+  for (const v of [shape, head, sizes]) b.graph.values.get(v)!.dtype = "int64";
+  const r = b.node("Resize", [x, "", "", sizes], [4, 3, 8, 9], { mode: { type: "string", value: "linear" } });
+  const y = b.node("Relu", [r], [4, 3, 8, 9]);
+  b.output(y);
+  for (const v of [x, r, y]) {
+    const val = b.graph.values.get(v)!;
+    val.shape = val.shape!.map((d, k) => (k === 0 ? "batch" : d));
+  }
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+async function expectRuns(bytes: Uint8Array, shapes: Record<string, [number, number]>, runs: number[][], tolerance = { rtol: 0, atol: 0 }): Promise<void> {
   for (const level of [0, 2] as const) {
     const model = await load(bytes, { shapes, level, cache: false });
     const poison = poisoner(model);
@@ -42,12 +61,18 @@ async function expectRuns(bytes: Uint8Array, shapes: Record<string, [number, num
       const want = await runOrt(bytes, { x: { dtype: "float32", dims, data } });
       for (const [name, w] of Object.entries(want)) {
         expect(got[name].dims, `${name} at [${dims}] -O${level}`).toEqual(w.dims);
-        expect(compareTensors(got[name], w, { rtol: 0, atol: 0 }).message ?? "ok", `${name} at [${dims}] -O${level}`).toBe("ok");
+        expect(compareTensors(got[name], w, tolerance).message ?? "ok", `${name} at [${dims}] -O${level}`).toBe("ok");
       }
     }
     expect(model.modulesCompiled).toBe(1);
   }
 }
+
+describe("a batch of images through Resize to sizes built from its dims", () => {
+  it("one module for batch 1..4, the sizes' batch element varying (a compile-time input: the output's dims)", async () => {
+    await expectRuns(resizedToShape(), { batch: [1, 4] }, [[1, 3, 5, 6], [4, 3, 5, 6], [3, 3, 5, 6]], { rtol: 1e-6, atol: 1e-6 });
+  });
+});
 
 describe("Pad over symbolic dims", () => {
   const batches = [[1, 3, 5, 6], [4, 3, 5, 6], [2, 3, 5, 6]];
