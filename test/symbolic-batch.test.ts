@@ -144,6 +144,49 @@ describe("CumSum, GatherElements, GatherND, ConstantOfShape and Shape over a bat
   }
 });
 
+/**
+ * The index searches over a batch of sequences: CLIP's text pooler (ArgMax of the ids along the
+ * sequence, keepdims 0), ArgMin along the batch (keepdims 1, the last of equal values), Hardmax
+ * along the sequence of [batch, seq, 3] scores.
+ */
+function searches(): { bytes: Uint8Array; outputs: string[] } {
+  const b = new ModelBuilder(14, 17);
+  const ids = b.input("ids", [MAX_B, MAX_S]);
+  b.graph.values.get(ids)!.dtype = "int64";
+  const eos = b.node("ArgMax", [b.node("Cast", [ids], [MAX_B, MAX_S], { to: { type: "int", value: 6 } })], [MAX_B], { axis: { type: "int", value: -1 }, keepdims: { type: "int", value: 0 } });
+  const least = b.node("ArgMin", [ids], [1, MAX_S], { axis: { type: "int", value: 0 }, select_last_index: { type: "int", value: 1 } });
+  const scores = b.node("Gather", [b.weight("table", [10, 3], { kind: "uniform", lo: -1, hi: 1 }), ids], [MAX_B, MAX_S, 3]);
+  const hard = b.node("Hardmax", [scores], [MAX_B, MAX_S, 3], { axis: { type: "int", value: 1 } });
+  const cast = b.graph.nodeList().find((n) => n.op === "Cast")!.outputs[0];
+  b.graph.values.get(cast)!.dtype = "int32";
+  for (const v of [eos, least]) b.graph.values.get(v)!.dtype = "int64";
+  for (const o of [eos, least, hard]) b.output(o);
+  const named: Record<string, (string | number)[]> = { [ids]: ["batch", "seq"], [cast]: ["batch", "seq"], [eos]: ["batch"], [least]: [1, "seq"], [scores]: ["batch", "seq", 3], [hard]: ["batch", "seq", 3] };
+  for (const [v, dims] of Object.entries(named)) b.graph.values.get(v)!.shape = dims;
+  return { bytes: exportModel(b.graph, { valueInfo: false }), outputs: [eos, least, hard] };
+}
+
+describe("ArgMax, ArgMin and Hardmax over a batch of sequences", () => {
+  // ids with ties and an end-of-text id larger than the rest at a different place in each row
+  const feedsAt = (batch: number, seq: number): Record<string, Tensor> => ({
+    ids: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => BigInt(i % seq === (seq - 1 - Math.floor(i / seq)) % seq ? 9 : (i * 3) % 5)) },
+  });
+  for (const [what, shapes, runs] of CASES) {
+    for (const level of [0, 2] as const) {
+      it(`${what}: one module at -O${level}, each run as onnxruntime-node's, the arena poisoned with NaN`, async () => {
+        const { bytes, outputs } = searches();
+        const layers = await expectRuns(bytes, outputs, shapes, level, runs, feedsAt);
+        expect(layers).toEqual(expect.arrayContaining(["ArgMax:default", "ArgMin:default", "Hardmax:default"]));
+      });
+    }
+  }
+
+  it("a search over a dim whose bounds start at 0 is refused: an empty axis has no answer", async () => {
+    const { bytes } = searches();
+    await expect(load(bytes, { shapes: { batch: [1, 3], seq: [0, 20] } })).rejects.toThrow(/ArgMax over the varying dim 1 .* empty at the bounds' lower end/);
+  });
+});
+
 describe("keepsPaddedLayout (whether a reshape may share its input's bytes)", () => {
   const seq = [[1, 0]], batch = [[1, 1]];
   it("static dims regrouped around the varying ones keep it; a varying dim merged or moved does not", () => {

@@ -3,7 +3,8 @@
 import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
 import { dtype } from "../../../runtime/dtypes.js";
-import type { Expr } from "../../fn.js";
+import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
+import { evalDim } from "../../../runtime/dims.js";
 import { constant, isFloat, isUnsigned, load, store, wasmType } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import type { View } from "./rows.js";
@@ -57,6 +58,46 @@ function beats(m: binaryen.Module, dt: DTypeName, max: boolean, orEqual: boolean
   return orEqual ? (u ? i.le_u : i.le_s) : (u ? i.lt_u : i.lt_s);
 }
 
+/**
+ * The search over a tensor with symbolic dims, in the padded layout (strides at the bounds): each
+ * dim its own loop, the varying ones and the searched axis to this run's extents (CLIP's text
+ * pooler: ArgMax of the ids over [batch, seq]). `then(idx, best, n)`, per position of the other
+ * dims (in order), writes the result. The axis may not be empty at the bounds' lower end: there is
+ * no answer then, and a module cannot refuse one run.
+ */
+function emitSearchPadded(ctx: KernelCtx, axis: number, better: Cmp, then: (idx: Local[], best: Expr, n: () => Expr) => Expr[]): void {
+  const { m, fn } = ctx;
+  const x = ctx.input(0);
+  const sym = ctx.symbolic!;
+  const e = sym.dims.get(x.name)![axis];
+  if (typeof e !== "number" && evalDim(e, sym.symbols.map((s) => s.min)) < 1) {
+    ctx.unsupported(`${ctx.node.op} over the varying dim ${axis} of ${JSON.stringify(x.name)}, which is empty at the bounds' lower end, has no answer; raise the bounds' minimum to 1`);
+  }
+  const xs = stridesOf(x.dims), bytes = dtype(x.dtype).bytes;
+  const others = x.dims.map((_, k) => k).filter((k) => k !== axis);
+  const extent = (k: number): Trips => (ctx.runtimeDim(x, k) === undefined ? x.dims[k] : () => ctx.runtimeDim(x, k)!);
+  const n = () => ctx.runtimeDim(x, axis) ?? m.i32.const(x.dims[axis]);
+  const t = wasmType(x.dtype);
+  const [val, cur, best, base] = [fn.local(t), fn.local(t), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  const at = (j: Expr) => m.i32.add(base.get(), m.i32.mul(j, m.i32.const(xs[axis] * bytes)));
+  fn.emit(fn.nest(others.map(extent), (idx) => [
+    base.set(fn.linear(idx, others.map((k) => xs[k] * bytes))),
+    val.set(load(m, x.dtype, base.get(), x.addr)),
+    best.set(m.i32.const(0)),
+    fn.loopDyn(m.i32.const(1), n(), (j) => [
+      m.if(better(cur.tee(load(m, x.dtype, at(j.get()), x.addr)), val.get()), m.block(null, [val.set(cur.get()), best.set(j.get())])),
+    ]),
+    ...then(idx, best.get(), n),
+  ]));
+}
+
+/** The searched axis of ArgMax, ArgMin (default 0) and Hardmax (default -1 from opset 13), made non-negative. */
+function searchAxis(ctx: KernelCtx): number {
+  const r = ctx.input(0).dims.length;
+  const a = ctx.attrs.int("axis", ctx.node.op.startsWith("Arg") ? 0 : ctx.opset >= 13 ? -1 : 1);
+  return a < 0 ? a + r : a;
+}
+
 /** Emit, per [outer, inner] position, the search; `then(o, i, best)` writes the result. */
 function emitSearch(ctx: KernelCtx, better: Cmp, then: (o: Expr, i: Expr, best: Expr, n: number, inner: number) => Expr[]): void {
   const { m, fn } = ctx;
@@ -87,6 +128,12 @@ for (const [op, max] of [["ArgMax", true], ["ArgMin", false]] as const) {
     const y = ctx.output(0);
     const m = ctx.m;
     const last = ctx.attrs.int("select_last_index", 0) === 1;
+    if (ctx.symbolic?.dims.has(x.name)) {
+      // y keeps the axis as a 1 (keepdims) or drops it: the other dims' strides in y at the bounds
+      const axis = searchAxis(ctx), ys = stridesOf(y.dims);
+      const yStrides = x.dims.map((_, k) => k).filter((k) => k !== axis).map((k, p) => 8 * (y.dims.length === x.dims.length ? ys[k] : ys[p]));
+      return emitSearchPadded(ctx, axis, beats(m, x.dtype, max, last), (idx, best) => [store(m, y.dtype, ctx.fn.linear(idx, yStrides), m.i64.extend_u(best), y.addr)]);
+    }
     emitSearch(ctx, beats(m, x.dtype, max, last), (o, i, best, _n, inner) => [
       store(m, y.dtype, m.i32.shl(m.i32.add(m.i32.mul(o, m.i32.const(inner)), i), m.i32.const(3)), m.i64.extend_u(best), y.addr),
     ]);
@@ -100,6 +147,17 @@ table.add("Hardmax", (ctx) => {
   const { m, fn } = ctx;
   const bytes = dtype(y.dtype).bytes;
   const b = fn.local(binaryen.i32);
+  if (ctx.symbolic?.dims.has(x.name)) {
+    // opset 13's one axis (older opsets flatten [axis, rank) into one, which varying dims would not keep)
+    if (ctx.opset < 13) ctx.unsupported(`Hardmax before opset 13 flattens the dims from its axis on, which has no symbolic form; pin the dims (--shape NAME=N)`);
+    const axis = searchAxis(ctx), xs = stridesOf(x.dims);
+    const others = x.dims.map((_, k) => k).filter((k) => k !== axis);
+    return emitSearchPadded(ctx, axis, beats(m, x.dtype, true, false), (idx, best, n) => [
+      b.set(best),
+      fn.loopDyn(m.i32.const(0), n(), (j) => [store(m, y.dtype, m.i32.add(fn.linear(idx, others.map((k) => xs[k] * bytes)), m.i32.mul(j.get(), m.i32.const(xs[axis] * bytes))),
+        m.select(m.i32.eq(j.get(), b.get()), constant(m, y.dtype, 1), constant(m, y.dtype, 0)), y.addr)]),
+    ]);
+  }
   emitSearch(ctx, beats(m, x.dtype, true, false), (o, i, best, n, inner) => [
     b.set(best),
     fn.loop(n, (j) => {
