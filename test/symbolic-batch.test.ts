@@ -5,6 +5,7 @@
 // and back: a copy, not an alias), and the packed MatMul (+ bias + Relu) one block of rows per
 // sequence; CumSum, GatherElements, GatherND, ConstantOfShape and Shape as RoBERTa-family
 // embeddings, T5's position bias and the dynamo exporter's masks use them. Every run against onnxruntime-node, the arena poisoned with NaN before each.
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -184,6 +185,41 @@ describe("ArgMax, ArgMin and Hardmax over a batch of sequences", () => {
   it("a search over a dim whose bounds start at 0 is refused: an empty axis has no answer", async () => {
     const { bytes } = searches();
     await expect(load(bytes, { shapes: { batch: [1, 3], seq: [0, 20] } })).rejects.toThrow(/ArgMax over the varying dim 1 .* empty at the bounds' lower end/);
+  });
+});
+
+describe("Einsum with a varying batch label (SpeechT5's relative positions: \"bac,acd->bad\", one product per position)", () => {
+  it("seq 1..64: one module, at 1 and 2 threads (the threads take whole products), each run as onnxruntime-node's, the arena poisoned with NaN", async () => {
+    const b = new ModelBuilder(15, 17);
+    // 4 MFLOP at the bounds: split among threads
+    const x = b.input("x", [16, 64, 32]);
+    const y = b.input("y", [64, 32, 64]);
+    const shifted = b.node("Add", [x, b.weight("shift", [32], { kind: "uniform", lo: -1, hi: 1 })], [16, 64, 32]);
+    const out = b.node("Einsum", [shifted, y], [16, 64, 64], { equation: { type: "string", value: "bac,acd->bad" } });
+    b.output(out);
+    const named: Record<string, (string | number)[]> = { [x]: [16, "seq", 32], [shifted]: [16, "seq", 32], [y]: ["seq", 32, "seq"], [out]: [16, "seq", "seq"] };
+    for (const [v, dims] of Object.entries(named)) b.graph.values.get(v)!.shape = dims;
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const f = (dims: number[], seed: number) => ({ dtype: "float32" as const, dims, data: Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, (_, i) => Math.sin(i * 0.37 + seed)) });
+    for (const threads of [1, 2]) {
+      // at threads from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
+      const loadAt = threads === 1 ? load : ((await import(path.join(path.resolve(import.meta.dirname, "../dist"), "compiler/driver/api.js"))) as { load: typeof load }).load;
+      const m = await loadAt(bytes, { shapes: { seq: [1, 64] }, threads, cache: false });
+      const poison = poisoner(m);
+      for (const s of [64, 1, 7, 33]) {
+        const feeds = { x: f([16, s, 32], s), y: f([s, 32, s], -s) };
+        poison();
+        const got = await m.run(feeds);
+        const want = await runOrt(bytes, feeds);
+        expect(got[out].dims).toEqual(want[out].dims);
+        expect(compareTensors(got[out], want[out], { rtol: 1e-5, atol: 1e-6 }).message ?? "ok", `seq ${s}, ${threads} threads`).toBe("ok");
+      }
+      expect(m.modulesCompiled).toBe(1);
+      const einsum = m.session!.manifest.layers.find((l) => l.op === "Einsum")!;
+      expect(einsum.kernel).toBe("packed");
+      expect(Boolean(einsum.split)).toBe(threads > 1);
+      m.session?.terminate?.();
+    }
   });
 });
 

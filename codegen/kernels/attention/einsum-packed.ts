@@ -86,8 +86,8 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
  * dim of A, B or C as its label, with this run's extent. M's rows and K's steps run to it, N's
  * panels too (the columns past this run's in its last panel, or all of N's when M is static, are
  * computed into the padding, which no kernel reads as values: softmax and P V stop at the run's
- * length); a varying batch label is refused, but for the output's leading one (a batch of
- * images' attention), whose matrices run to this run's count.
+ * length); a varying batch label runs this run's count of matrices along it (a batch of images'
+ * attention; SpeechT5's relative positions, "bac,acd->bad", one product per position).
  */
 function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr> & { labels?: Labels } {
   const found: Map<number, () => Expr> & { labels?: Labels } = new Map();
@@ -99,8 +99,8 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr
     e?.forEach((d, k) => {
       if (typeof d === "number") return;
       const l = labels.sizes.findIndex((size, l) => size === t.dims[k] && labels.strides[j][l] === strides[k]);
-      // the output's leading dim as a batch label (a batch of images' attention) varies: this run's count of its matrices
-      if (l < 0 || (labels.batch.includes(l) && !(l === 0 && labels.batch[0] === 0))) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, a batch dim of the product, which the packed kernel runs at fixed sizes only; pin the dim (--shape NAME=N)`);
+      // a dim no label takes alone (merged with another in an operand's layout)
+      if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which the packed kernel cannot tell apart from the labels' strides; pin the dim (--shape NAME=N)`);
       found.set(l, () => ctx.runtimeDim(t, k)!);
     });
   });
@@ -133,9 +133,10 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
   // small matrix (a 128x128 head split in two scaled worse than not at all); a run-time K splits
   // only so (the product's own split is by whole K blocks)
   const matrices = p.batch.reduce((n, l) => n * l.size, 1);
-  // a varying leading batch label: this run's count of it, and of the matrices
-  const lead = labels && labels.batch[0] === 0 ? found.get(0) : undefined;
-  const runMatrices = lead ? () => ctx.m.i32.mul(lead(), ctx.m.i32.const(matrices / p.batch[0].size)) : matrices;
+  // varying batch labels: this run's count of each, and of the matrices
+  const runSize = p.batch.map((l, j) => (labels ? found.get(labels.batch[j]) : undefined));
+  const sizeOf = (j: number): Expr => runSize[j]?.() ?? ctx.m.i32.const(p.batch[j].size);
+  const runMatrices = runSize.some((r) => r) ? () => p.batch.reduce<Expr>((e, _, j) => ctx.m.i32.mul(e, sizeOf(j)), ctx.m.i32.const(1)) : matrices;
   const wholeMatrices = ctx.threads !== undefined && (matrices % ctx.threads.max === 0 || matrices >= 4 * ctx.threads.max);
   const threads = sym.kSteps && !wholeMatrices ? undefined : ctx.splitAmong();
   const byMatrix = threads !== undefined && wholeMatrices;
@@ -157,12 +158,15 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
     const { m } = ctx;
     const share = threadShare(m, threads!, runMatrices);
     fn.emit(fn.loopDyn(share.lo, share.hi, (b) => {
+      // matrix b's index along each batch label: its digits in this run's sizes
       const offset = (s: "a" | "b" | "c") => {
         let e: Expr = m.i32.const(0);
-        let inner = 1;
-        for (let k = p.batch.length - 1; k >= 0; inner *= p.batch[k].size, k--) {
-          const at = m.i32.rem_u(m.i32.div_u(b.get(), m.i32.const(inner)), m.i32.const(p.batch[k].size));
+        let inner: () => Expr = () => m.i32.const(1);
+        for (let k = p.batch.length - 1; k >= 0; k--) {
+          const at = m.i32.rem_u(m.i32.div_u(b.get(), inner()), sizeOf(k));
           e = m.i32.add(e, m.i32.mul(at, m.i32.const(4 * p.batch[k][s])));
+          const outer = inner;
+          inner = () => m.i32.mul(outer(), sizeOf(k));
         }
         return e;
       };
@@ -172,7 +176,7 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
     return;
   }
   // a call per matrix, as MatMul's batches (Fn.outline)
-  fn.emit(fn.nest(p.batch.map((l, j) => (j === 0 && lead ? lead : l.size)), (idx) => [
+  fn.emit(fn.nest(p.batch.map((l, j) => runSize[j] ?? l.size), (idx) => [
     base.a.set(fn.linear(idx, bytes("a"))),
     base.b.set(fn.linear(idx, bytes("b"))),
     base.c.set(fn.linear(idx, bytes("c"))),
