@@ -178,6 +178,20 @@ describe("symbolic dims", () => {
     await expect(load(exportModel(r.graph, { valueInfo: false }), { shapes: { seq: [1, 32] } })).rejects.toThrow(/UNSUPPORTED_OP: ReduceMean \(kernel \w+\) has no symbolic form yet: "x" is \[seq,8\]/);
   });
 
+  it("a dim that is no polynomial of the symbols (a strided convolution's length, floor((L - 2) / 2) + 1) is refused naming the symbol it varies with, not the others", async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [3, 1, 32]);
+    const y = b.node("Conv", [x, b.weight("w", [4, 1, 2], uniform(-1, 1))], [3, 4, 16], { strides: { type: "ints", value: [2] } }, "conv");
+    b.output(y);
+    b.graph.values.get(x)!.shape = ["batch", 1, "samples"];
+    b.graph.values.get(y)!.shape = ["batch", 4, "frames"];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const e = await load(bytes, { shapes: { batch: [1, 3], samples: [8, 32] } }).then(() => new Error("compiled"), (err: Error) => err);
+    expect(e.message).toMatch(/UNSUPPORTED_OP: dim 2 of .* is not a polynomial of the symbols that kiln takes, so it depends on the value of "?samples"?, so one module cannot serve the bounds; pin it with --shape samples=N \[node "conv"/);
+    // the length pinned, the batch stays bounded
+    expect((await load(bytes, { shapes: { batch: [1, 3], samples: 32 } })).modulesCompiled).toBe(1);
+  });
+
   it("a value computed from the dim's value runs in the module (symbolic-unfold.ts), each length as onnxruntime-node", async () => {
     // x / seq: the divisor folds to a different constant at each probe; its Shape -> Gather -> Cast
     // are copied to run in the module, the Shape reading this run's seq

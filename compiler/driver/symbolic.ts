@@ -243,9 +243,14 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
   const untouched = initializerData(graph);
   const result = await run(graph, dims.at(max), "bounds");
   const main = snapshot(graph, untouched);
-  const pin = symbols.map((s) => `--shape ${s.name}=N`).join(" ");
-  const depends = (what: string, node?: { name: string; op: string }) => new KilnError("UNSUPPORTED_OP",
-    `${what} depends on the value of ${listed(symbols.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${pin}`, node ? { node: node.name, op: node.op } : {});
+  // `on`: the symbols it depends on where the probes tell them apart (else all of them)
+  const depends = (what: string, node?: { name: string; op: string }, on: readonly SymbolInfo[] = symbols) => new KilnError("UNSUPPORTED_OP",
+    `${what} depends on the value of ${listed(on.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${on.map((s) => `--shape ${s.name}=N`).join(" ")}`, node ? { node: node.name, op: node.op } : {});
+  /** the symbols values seen at points vary with: two points differing in that symbol alone see different values (all of them when none does) */
+  const varyingWith = (values: readonly number[], at: readonly (readonly number[])[]): readonly SymbolInfo[] => {
+    const found = symbols.filter((_, i) => at.some((p, a) => at.some((q, b) => b > a && values[a] !== values[b] && p.every((v, k) => (k === i ? v !== q[k] : v === q[k])))));
+    return found.length ? found : symbols;
+  };
   // an If folded at compile time whose condition was computed from values that differ between
   // probes (seq > 40 from Shape(x)): the branch every probe took need not be every value's (at
   // bounds 1..64 with every probe over 40, a module running one branch for all: a wrong answer at
@@ -307,7 +312,7 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
     const e = maxDims.map((_, j) => fit(seen.slice(0, points.length).map((d) => d![j]), probes));
     e.forEach((x, j) => {
       const ok = x !== undefined && evalDim(x, check) === seen[points.length]![j];
-      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${seen.map((d) => d![j]).join(", ")} at ${[...points, check].map((p) => symbols.map((s, i) => `${s.name}=${p[i]}`).join(" ")).join(", ")}) is not a polynomial of the symbols that kiln takes, so it`, where);
+      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${seen.map((d) => d![j]).join(", ")} at ${[...points, check].map((p) => symbols.map((s, i) => `${s.name}=${p[i]}`).join(" ")).join(", ")}) is not a polynomial of the symbols that kiln takes, so it`, where, varyingWith(seen.map((d) => d![j]), [...points, check]));
     });
     if (e.some((x) => typeof x !== "number")) exprs.set(name, e as DimExpr[]);
   }
