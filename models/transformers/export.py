@@ -52,6 +52,23 @@ references from onnxruntime-node at run time.
                          32 log position buckets, shared keys), 2 layers, hidden 64, 2 heads,
                          intermediate 128: input_ids, attention_mask [batch, seq] -> last_hidden_state.
 
+    clip_text.onnx       CLIPTextModel, 2 layers, hidden 64, 4 heads, vocab 1000, 77 positions:
+                         input_ids, attention_mask [batch, seq] -> last_hidden_state, pooler_output
+                         (the hidden state at each row's ArgMax of the ids: its end-of-text token).
+    speecht5_encoder.onnx SpeechT5's encoder with its text prenet, 2 layers, hidden 64, 4 heads, vocab
+                         100: input_values (token ids), attention_mask [batch, seq] ->
+                         last_hidden_state; relative positions through an Einsum with the sequence
+                         as a batch dim of the product ("bac,acd->bad").
+    segformer.onnx       SegformerForSemanticSegmentation, 4 stages of 1 block (hidden 16..128), decoder
+                         64, 5 labels: pixel_values [batch, 3, 64, 64] -> logits [batch, 5, 16, 16]; its
+                         decode head resizes to sizes built from the input's dims.
+    mobilenet_v2.onnx    MobileNetV2Model (depth multiplier 0.35, TensorFlow's padding: explicit Pad
+                         before its strided convolutions): pixel_values [batch, 3, 64, 64] ->
+                         last_hidden_state, pooler_output.
+    efficientnet.onnx    EfficientNetModel (width and depth coefficients 0.25): pixel_values
+                         [batch, 3, 64, 64] -> last_hidden_state, pooler_output (AvgPool2d(320,
+                         ceil_mode=True) over its 2x2 plane).
+
     python3 models/transformers/export.py roberta t5_encoder   # only these
 """
 import sys
@@ -247,7 +264,83 @@ def quantized():
     print(f"llama_q4.onnx: {os.path.getsize(os.path.join(OUT, 'llama_q4.onnx'))} bytes")
 
 
-EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized}
+class Outputs(torch.nn.Module):
+    """A model called with keywords, its tensor outputs in order."""
+    def __init__(self, model, names):
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, *args):
+        out = self.model(**dict(zip(self.names, args)), return_dict=True)
+        return tuple(v for v in out.values() if isinstance(v, torch.Tensor))
+
+
+def clip_text():
+    torch.manual_seed(SEED)
+    model = transformers.CLIPTextModel(transformers.CLIPTextConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                                                   intermediate_size=128, max_position_embeddings=77)).eval()
+    names = ["input_ids", "attention_mask"]
+    dyn = {n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]}
+    dyn["pooler_output"] = {0: "batch"}
+    export(Outputs(model, names), (torch.randint(0, 1000, (2, 16)), torch.ones(2, 16, dtype=torch.int64)), "clip_text.onnx", names,
+           ["last_hidden_state", "pooler_output"], dyn)
+
+
+def speecht5_encoder():
+    from transformers.models.speecht5.modeling_speecht5 import SpeechT5EncoderWithTextPrenet
+    torch.manual_seed(SEED)
+    config = transformers.SpeechT5Config(hidden_size=64, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=128, decoder_layers=2,
+                                         decoder_attention_heads=4, decoder_ffn_dim=128, vocab_size=100, max_text_positions=200)
+    names = ["input_values", "attention_mask"]
+    dyn = {n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]}
+    export(Outputs(SpeechT5EncoderWithTextPrenet(config).eval(), names), (torch.randint(0, 100, (2, 16)), torch.ones(2, 16, dtype=torch.int64)),
+           "speecht5_encoder.onnx", names, ["last_hidden_state"], dyn)
+
+
+def lively(model):
+    """
+    Convolutions and batch norms re-drawn so that activations keep their scale through the layers
+    (Kaiming's fan-in normal, running statistics and affine parameters near 1 and 0): transformers'
+    own initialization of these CNNs makes a random model's outputs vanish (1e-24, or all zeros
+    after ReLU6), and a test comparing zeros cannot fail.
+    """
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.uniform_(m.bias, -0.1, 0.1)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            for t, lo, hi in [(m.weight, 0.8, 1.2), (m.bias, -0.1, 0.1), (m.running_mean, -0.1, 0.1), (m.running_var, 0.8, 1.2)]:
+                torch.nn.init.uniform_(t, lo, hi)
+    return model
+
+
+def image_model(name, model, outputs):
+    lively(model)
+    dyn = {n: {0: "batch"} for n in ["pixel_values"] + outputs}
+    export(Outputs(model.eval(), ["pixel_values"]), (torch.randn(2, 3, 64, 64),), name, ["pixel_values"], outputs, dyn)
+
+
+def segformer():
+    torch.manual_seed(SEED)
+    image_model("segformer.onnx", transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(
+        hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], decoder_hidden_size=64, image_size=64, num_labels=5)), ["logits"])
+
+
+def mobilenet_v2():
+    torch.manual_seed(SEED)
+    image_model("mobilenet_v2.onnx", transformers.MobileNetV2Model(transformers.MobileNetV2Config(image_size=64, depth_multiplier=0.35)),
+                ["last_hidden_state", "pooler_output"])
+
+
+def efficientnet():
+    torch.manual_seed(SEED)
+    image_model("efficientnet.onnx", transformers.EfficientNetModel(transformers.EfficientNetConfig(
+        image_size=64, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320)), ["last_hidden_state", "pooler_output"])
+
+
+EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized,
+           "clip_text": clip_text, "speecht5_encoder": speecht5_encoder, "segformer": segformer, "mobilenet_v2": mobilenet_v2, "efficientnet": efficientnet}
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")

@@ -1,0 +1,58 @@
+// Vision, audio-side and multimodal models exported from Hugging Face transformers
+// (models/transformers/export.py: seeded weights, torch.onnx with dynamic axes), compiled once for
+// a bounded batch (and sequence) and run at several shapes against onnxruntime-node, the arena
+// poisoned with NaN before each run. Each exercises layers the text models do not: CLIP's text
+// pooler (ArgMax of the ids over [batch, seq]), SpeechT5's relative positions (an Einsum over the
+// sequence as a batch dim), SegFormer's decode head (Resize to sizes built from the dims),
+// MobileNetV2's TensorFlow padding (explicit Pad before strided convolutions), EfficientNet's
+// pooler (AvgPool2d(320, ceil_mode=True) over a 2x2 plane).
+import * as fs from "node:fs";
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import { load } from "../compiler/driver/api.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { seededTokens, transformerPath, type TransformerFixture } from "../models/transformers.js";
+import { ortStep } from "../bench/generate.js";
+import { poisoner } from "./util/poison.js";
+
+const TIMEOUT = 120_000;
+
+const tokens = (name: string, batch: number, seq: number, vocab: number): Record<string, Tensor> => ({
+  [name]: { dtype: "int64", dims: [batch, seq], data: seededTokens(batch * seq, 7 * batch + seq, vocab) },
+  // later rows padded at their ends, as a batch of unequal sentences
+  attention_mask: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => (Math.floor(i / seq) > 0 && i % seq >= Math.max(1, seq - 2 * Math.floor(i / seq)) ? 0n : 1n)) },
+});
+const pixels = (batch: number): Record<string, Tensor> => ({
+  pixel_values: { dtype: "float32", dims: [batch, 3, 64, 64], data: Float32Array.from({ length: batch * 3 * 64 * 64 }, (_, i) => Math.sin(i * 0.013 + batch) * 1.5) },
+});
+
+const CASES: [TransformerFixture, string, Record<string, [number, number]>, Record<string, Tensor>[]][] = [
+  ["clip_text", "the pooler's ArgMax of the ids over [batch, seq]", { batch: [1, 3], seq: [1, 77] }, [tokens("input_ids", 3, 77, 1000), tokens("input_ids", 1, 1, 1000), tokens("input_ids", 2, 9, 1000)]],
+  ["speecht5_encoder", "relative positions: an Einsum with the sequence as a batch dim", { batch: [1, 3], seq: [1, 64] }, [tokens("input_values", 3, 64, 100), tokens("input_values", 1, 1, 100), tokens("input_values", 2, 17, 100)]],
+  ["segformer", "the decode head's Resize to sizes built from the dims", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
+  ["mobilenet_v2", "TensorFlow padding: an explicit Pad before each strided convolution", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
+  ["efficientnet", "the pooler: AvgPool2d(320, ceil_mode=True) over a 2x2 plane", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
+];
+
+describe("Hugging Face vision and speech encoders under bounds, one module each", () => {
+  for (const [name, what, shapes, runs] of CASES) {
+    it(`${name} (${what}): each shape as onnxruntime-node's`, async () => {
+      const reference = await ortStep(ort, new Uint8Array(fs.readFileSync(transformerPath(name))), {});
+      const model = await load(transformerPath(name), { shapes });
+      const poison = poisoner(model);
+      for (const feeds of runs) {
+        poison();
+        const got = await model.run(feeds), want = await reference(feeds);
+        const at = Object.values(feeds)[0].dims.join("x");
+        for (const [k, w] of Object.entries(want)) {
+          // outputs of a meaningful size (a random model's may vanish: such a test could not fail)
+          expect(Math.max(...Array.from(w.data as Float32Array, Math.abs)), `${k} at ${at}`).toBeGreaterThan(0.1);
+          expect(got[k].dims, `${k} at ${at}`).toEqual(w.dims);
+          expect(compareTensors(got[k], w, { rtol: 1e-3, atol: 1e-4 }).message ?? "ok", `${name} ${k} at ${at}`).toBe("ok");
+        }
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }, TIMEOUT);
+  }
+});
