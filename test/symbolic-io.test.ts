@@ -52,6 +52,23 @@ describe("symbolic graph inputs and outputs in the padded layout", () => {
     }
   });
 
+  it("an input no node reads (a mask the model ignores) takes any dims within the bounds, not only the bounds' own", async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [2, 16]);
+    b.input("mask", [2, 16]);
+    const y = b.node("Mul", [x, b.scalar("two", 2)], [2, 16]);
+    b.output(y);
+    const bytes = exported(b, { x: { 0: "batch", 1: "seq" }, mask: { 0: "batch", 1: "seq" }, [y]: { 0: "batch", 1: "seq" } });
+    const model = await load(bytes, { shapes: { batch: [1, 2], seq: [1, 16] } });
+    for (const [batch, seq] of [[1, 1], [2, 7], [2, 16]]) {
+      const data = feed(batch * seq, seq);
+      const got = await model.run({ x: { data, dims: [batch, seq] }, mask: { data: new Float32Array(batch * seq), dims: [batch, seq] } });
+      expect(got[y].dims).toEqual([batch, seq]);
+      expect(Array.from(got[y].data as Float32Array)).toEqual(Array.from(data, (v) => Math.fround(v * 2)));
+    }
+    expect(model.modulesCompiled).toBe(1);
+  });
+
   it("a dim given as the sum of others (total: \"past+seq\") is checked against the feeds; BAD_OPTION for a sum over a dim not given", async () => {
     const b = new ModelBuilder(4);
     const a = b.input("a", [1, 2, 5, 3]);

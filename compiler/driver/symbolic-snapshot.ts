@@ -68,11 +68,15 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   const shapes = new Map<string, number[]>();
   const consts = new Map<string, { dims: number[]; sum: number; t: Tensor }>();
   const known = new Map<string, number[]>();
+  const shapeOf = (v: string) => {
+    const val = v ? graph.values.get(v) : undefined;
+    if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
+  };
+  // the graph's inputs and outputs too: an input no node reads (a mask the model ignores) is still
+  // fed at this run's dims
+  for (const v of [...graph.inputs, ...graph.outputs]) shapeOf(v);
   for (const n of graph.topoOrder()) {
-    for (const v of [...n.inputs, ...n.outputs]) {
-      const val = v ? graph.values.get(v) : undefined;
-      if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
-    }
+    for (const v of [...n.inputs, ...n.outputs]) shapeOf(v);
     // a reshape's target shape, Expand's shape, are read at compile time only (no layer reads them)
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;
