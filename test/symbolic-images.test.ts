@@ -1,5 +1,5 @@
-// Symbolic dims through layers HF vision exports use: Pad (codegen/kernels/movement/index.ts), a
-// batch of images padded along their spatial dims (MobileNetV2's explicit Pad before a strided
+// Symbolic dims through layers HF vision and speech exports use: Tile (a varying dim repeated
+// once), Pad (codegen/kernels/movement/index.ts), a batch of images padded along their spatial dims (MobileNetV2's explicit Pad before a strided
 // Conv), constant, reflect and edge, and a sequence padded at its ends ([batch, seq, 4], the
 // padded layout); Resize to sizes built from the input's dims (SegFormer's decode head:
 // Concat(Shape(x)[:2], [H, W]), its batch element varying). Each run against onnxruntime-node with
@@ -71,6 +71,34 @@ async function expectRuns(bytes: Uint8Array, shapes: Record<string, [number, num
 describe("a batch of images through Resize to sizes built from its dims", () => {
   it("one module for batch 1..4, the sizes' batch element varying (a compile-time input: the output's dims)", async () => {
     await expectRuns(resizedToShape(), { batch: [1, 4] }, [[1, 3, 5, 6], [4, 3, 5, 6], [3, 3, 5, 6]], { rtol: 1e-6, atol: 1e-6 });
+  });
+});
+
+/** x [dims] -> Tile(reps) -> Relu */
+function tiled(dims: number[], reps: number[], names: Record<number, string>): Uint8Array {
+  const b = new ModelBuilder(5);
+  const x = b.input("x", dims);
+  const out = dims.map((d, k) => d * reps[k]);
+  const t = b.node("Tile", [x, b.int64s("reps", reps)], out);
+  const y = b.node("Relu", [b.node("Add", [t, b.scalar("one", 1)], out)], out);
+  b.output(y);
+  for (const v of [x, t, y]) {
+    const val = b.graph.values.get(v)!;
+    val.shape = val.shape!.map((d, k) => names[k] ?? d);
+  }
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+describe("Tile over symbolic dims", () => {
+  it("a varying batch, and a varying sequence, each repeated once while static dims repeat (WavLM's position bias)", async () => {
+    await expectRuns(tiled([3, 5, 1], [1, 2, 4], { 0: "batch" }), { batch: [1, 3] }, [[3, 5, 1], [1, 5, 1], [2, 5, 1]]);
+    await expectRuns(tiled([2, 9, 3], [1, 1, 3], { 0: "batch", 1: "seq" }), { batch: [1, 2], seq: [1, 9] }, [[2, 9, 3], [1, 1, 3], [2, 4, 3]]);
+  });
+
+  it("a varying dim repeated more than once is UNSUPPORTED_OP naming it", async () => {
+    const e = await load(tiled([2, 9, 3], [1, 2, 1], { 1: "seq" }), { shapes: { seq: [1, 9] }, cache: false }).catch((x: unknown) => x);
+    expect((e as KilnError).code).toBe("UNSUPPORTED_OP");
+    expect((e as KilnError).message).toMatch(/Tile repeating the varying dim 1 of .* 2 times/);
   });
 });
 

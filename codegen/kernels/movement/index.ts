@@ -228,7 +228,14 @@ table.add("Tile", (ctx) => {
   const out = ctx.output(0);
   const reps = params(ctx).ints(1)!;
   const st = stridesOf(x.dims);
-  emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])));
+  // symbolic dims (the padded layout): a varying dim repeated once runs this run's extent; one
+  // repeated more would place its copies at this run's length apart, which the bounds' strides do not
+  const varying = x.dims.map((_, k) => ctx.runtimeDim(x, k));
+  varying.forEach((v, k) => {
+    if (v !== undefined && reps[k] !== 1) ctx.unsupported(`Tile repeating the varying dim ${k} of ${JSON.stringify(x.name)} ${reps[k]} times has no symbolic form; pin the dim (--shape NAME=N)`);
+  });
+  const runtime = varying.some((v) => v !== undefined) ? varying.flatMap((v) => [undefined, v]) : undefined;
+  emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])), false, runtime);
 });
 
 table.add("DepthToSpace", (ctx) => {
