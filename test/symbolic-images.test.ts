@@ -1,9 +1,10 @@
-// Symbolic dims through layers HF vision and speech exports use: Tile (a varying dim repeated
-// once), Pad (codegen/kernels/movement/index.ts), a batch of images padded along their spatial dims (MobileNetV2's explicit Pad before a strided
-// Conv), constant, reflect and edge, and a sequence padded at its ends ([batch, seq, 4], the
-// padded layout); Resize to sizes built from the input's dims (SegFormer's decode head:
-// Concat(Shape(x)[:2], [H, W]), its batch element varying). Each run against onnxruntime-node with
-// the arena poisoned with NaN. A Pad mode that would fold over the run's length is refused naming the dim.
+// Symbolic dims through layers HF vision and speech exports use (codegen/kernels/movement/index.ts):
+// Tile (a varying dim repeated once: WavLM's position bias); Pad, a batch of images padded along
+// their spatial dims (MobileNetV2's explicit Pad before a strided Conv), constant, reflect and edge,
+// and a sequence padded at its ends ([batch, seq, 4], the padded layout); Resize to sizes built from
+// the input's dims (SegFormer's decode head: Concat(Shape(x)[:2], [H, W]), its batch element
+// varying). Each run against onnxruntime-node with the arena poisoned with NaN. A Tile or Pad that
+// would place a varying dim's elements at other than the bounds' strides is refused naming the dim.
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -15,14 +16,14 @@ import { poisoner } from "./util/poison.js";
 
 const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + seed) * 2);
 
-/** x [dims] -> Pad(pads, mode, value) -> Relu (so the pad is a layer of its own, not an output copy) */
-function padded(dims: number[], pads: number[], mode: string, names: Record<number, string>, value?: number): Uint8Array {
+/**
+ * x [dims] -> op (its other inputs made by `more`) -> Add 1 -> Relu, so the op is a layer of its
+ * own, not an output copy; the dims `names` gives named in x, the op's output and y
+ */
+function through(op: string, dims: number[], out: number[], names: Record<number, string>, more: (b: ModelBuilder) => string[], attrs = {}): Uint8Array {
   const b = new ModelBuilder(3);
   const x = b.input("x", dims);
-  const out = dims.map((d, k) => d + pads[k] + pads[k + dims.length]);
-  const inputs = [x, b.int64s("pads", pads)];
-  if (value !== undefined) inputs.push(b.scalar("value", value));
-  const p = b.node("Pad", inputs, out, { mode: { type: "string", value: mode } });
+  const p = b.node(op, [x, ...more(b)], out, attrs);
   const y = b.node("Relu", [b.node("Add", [p, b.scalar("one", 1)], out)], out);
   b.output(y);
   for (const v of [x, p, y]) {
@@ -31,6 +32,15 @@ function padded(dims: number[], pads: number[], mode: string, names: Record<numb
   }
   return exportModel(b.graph, { valueInfo: false });
 }
+
+/** x [dims] -> Pad(pads, mode, value) -> Add 1 -> Relu */
+const padded = (dims: number[], pads: number[], mode: string, names: Record<number, string>, value?: number) =>
+  through("Pad", dims, dims.map((d, k) => d + pads[k] + pads[k + dims.length]), names,
+    (b) => [b.int64s("pads", pads), ...(value !== undefined ? [b.scalar("value", value)] : [])], { mode: { type: "string", value: mode } });
+
+/** x [dims] -> Tile(reps) -> Add 1 -> Relu */
+const tiled = (dims: number[], reps: number[], names: Record<number, string>) =>
+  through("Tile", dims, dims.map((d, k) => d * reps[k]), names, (b) => [b.int64s("reps", reps)]);
 
 /** x [batch, 3, 5, 6] -> Resize (linear) to Concat(Shape(x)[:2], [8, 9]) -> Relu */
 function resizedToShape(): Uint8Array {
@@ -73,21 +83,6 @@ describe("a batch of images through Resize to sizes built from its dims", () => 
     await expectRuns(resizedToShape(), { batch: [1, 4] }, [[1, 3, 5, 6], [4, 3, 5, 6], [3, 3, 5, 6]], { rtol: 1e-6, atol: 1e-6 });
   });
 });
-
-/** x [dims] -> Tile(reps) -> Relu */
-function tiled(dims: number[], reps: number[], names: Record<number, string>): Uint8Array {
-  const b = new ModelBuilder(5);
-  const x = b.input("x", dims);
-  const out = dims.map((d, k) => d * reps[k]);
-  const t = b.node("Tile", [x, b.int64s("reps", reps)], out);
-  const y = b.node("Relu", [b.node("Add", [t, b.scalar("one", 1)], out)], out);
-  b.output(y);
-  for (const v of [x, t, y]) {
-    const val = b.graph.values.get(v)!;
-    val.shape = val.shape!.map((d, k) => names[k] ?? d);
-  }
-  return exportModel(b.graph, { valueInfo: false });
-}
 
 describe("Tile over symbolic dims", () => {
   it("a varying batch, and a varying sequence, each repeated once while static dims repeat (WavLM's position bias)", async () => {
