@@ -20,10 +20,11 @@ const feed = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i
  * x [dims] -> op (its other inputs made by `more`) -> Add 1 -> Relu, so the op is a layer of its
  * own, not an output copy; the dims `names` gives named in x, the op's output and y
  */
-function through(op: string, dims: number[], out: number[], names: Record<number, string>, more: (b: ModelBuilder) => string[], attrs = {}): Uint8Array {
+function through(op: string, dims: number[], out: number[], names: Record<number, string>, more: (b: ModelBuilder) => string[], attrs = {}, edit?: (b: ModelBuilder) => void): Uint8Array {
   const b = new ModelBuilder(3);
   const x = b.input("x", dims);
   const p = b.node(op, [x, ...more(b)], out, attrs);
+  edit?.(b);
   const y = b.node("Relu", [b.node("Add", [p, b.scalar("one", 1)], out)], out);
   b.output(y);
   for (const v of [x, p, y]) {
@@ -81,6 +82,13 @@ async function expectRuns(bytes: Uint8Array, shapes: Record<string, [number, num
 describe("a batch of images through Resize to sizes built from its dims", () => {
   it("one module for batch 1..4, the sizes' batch element varying (a compile-time input: the output's dims)", async () => {
     await expectRuns(resizedToShape(), { batch: [1, 4] }, [[1, 3, 5, 6], [4, 3, 5, 6], [3, 3, 5, 6]], { rtol: 1e-6, atol: 1e-6 });
+  });
+
+  it("a batch not leading: [1, batch, H, W] (DETR's pixel mask, unsqueezed, resized along H and W)", async () => {
+    const bytes = through("Resize", [1, 4, 5, 6], [1, 4, 8, 9], { 1: "batch" }, (b) => ["", b.weight("scales", [4], { kind: "uniform", lo: 1, hi: 1 })], { mode: { type: "string", value: "linear" } }, (b) => {
+      b.graph.values.get("scales")!.const!.data = Float32Array.of(1, 1, 1.6, 1.5);
+    });
+    await expectRuns(bytes, { batch: [1, 4] }, [[1, 4, 5, 6], [1, 1, 5, 6], [1, 3, 5, 6]], { rtol: 1e-6, atol: 1e-6 });
   });
 });
 

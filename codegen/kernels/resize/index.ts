@@ -4,7 +4,7 @@
 import binaryen from "binaryen";
 import { resizeInputSlots, resizePlan, type ResizePlan } from "../../../compiler/ops/nn-resize.js";
 import { dtype } from "../../../runtime/dtypes.js";
-import { stridesOf, type Expr, type Local } from "../../fn.js";
+import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import { threadShare } from "../../threads.js";
@@ -148,9 +148,13 @@ function emitResize(ctx: KernelCtx): void {
     return sum!;
   };
 
-  // a symbolic batch: this run's images (the batch axis is not resized: its scale is 1)
-  const batch = ctx.outerCount(y, y.dims[0]);
-  if (typeof batch !== "number" && (x.dims[0] !== y.dims[0] || typeof ctx.outerCount(x, x.dims[0]) === "number")) ctx.unsupported("Resize runs a symbolic dim only as a batch it does not resize so far; pin the dim (--shape NAME=N)");
+  // symbolic dims (the padded layout: strides at the bounds): an axis not resized (scale 1, as a
+  // batch, or DETR's mask [1, batch, H, W]) runs this run's extent
+  const varying = y.dims.map((_, a) => ctx.runtimeDim(y, a));
+  varying.forEach((v, a) => {
+    if (v !== undefined && (active[a] || ctx.runtimeDim(x, a) === undefined)) ctx.unsupported(`Resize runs a symbolic dim only along an axis it does not resize so far (axis ${a} of ${JSON.stringify(y.name)} varies); pin the dim (--shape NAME=N)`);
+  });
+  const tripsOf = (a: number): Trips => (varying[a] !== undefined ? () => ctx.runtimeDim(y, a)! : y.dims[a]);
   const o: Local[] = [];
   // threads: the outermost axis of more than one output position shared out (each element
   // computed as on one thread)
@@ -166,7 +170,7 @@ function emitResize(ctx: KernelCtx): void {
       o[a] = l;
       return [...axisSetup(a, l), ...nest(a + 1)];
     };
-    const trips = a === 0 ? batch : y.dims[a];
+    const trips = tripsOf(a);
     if (a === splitAxis && threads) {
       const share = threadShare(m, threads, trips);
       return [fn.loopDyn(share.lo, share.hi, level)];
