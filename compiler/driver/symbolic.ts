@@ -178,7 +178,10 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
       await run(g, dims.at(at), step);
     } catch (e) {
       if (!(e instanceof KilnError)) throw e;
-      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (a probe of the bounds): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      // a probe past the bounds (narrow bounds leave no room for values apart from 1, each other and the model's static dims)
+      const past = symbols.filter((s, i) => at[i] < s.min || at[i] > s.max);
+      const why = past.length ? `a value kiln probes past the bounds ${listed(past.map((s) => `${s.name} ${s.min}..${s.max}`))} to fit the dims: widen them if the model takes it` : "a probe of the bounds";
+      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
     }
     return snapshot(g, untouched);
   };
