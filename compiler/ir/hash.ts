@@ -24,26 +24,28 @@ function finish(h: number, length: number): number {
 }
 
 /**
- * The hash of `bytes` (seeded by `seed`, to chain several arrays): an integer below 2^53. With
- * `sample`, at most that many of its words (or, unaligned, bytes) are read, evenly spaced: for a
- * lookup whose hits compare every byte anyway.
+ * The hash of `bytes` (seeded by `seed`, to chain several arrays): an integer below 2^53, the same
+ * wherever the bytes lie (a model's raw initializers need not be aligned). With `sample`, at most
+ * that many of its 4-byte words are read, evenly spaced (and the last): for a lookup whose hits
+ * compare every byte anyway.
  */
 export function hashBytes(bytes: Uint8Array, seed = 0, sample = Infinity): number {
   let a = seed ^ 0x9747b28c, b = Math.imul(seed, 0x2545f491) ^ 0x5bd1e995;
-  const words = bytes.byteOffset % 4 === 0 ? bytes.byteLength >>> 2 : 0;
+  const words = bytes.byteLength >>> 2;
   if (words) {
-    const w = new Int32Array(bytes.buffer, bytes.byteOffset, words);
+    // little-endian words, through a typed array where aligned (faster), else a DataView
+    const aligned = bytes.byteOffset % 4 === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, words) : undefined;
+    const view = aligned ? undefined : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const word = (i: number) => (aligned ? aligned[i] : view!.getInt32(4 * i, true));
     const step = words > sample ? Math.ceil(words / sample) : 1;
     for (let i = 0; i < words; i += step) {
-      a = mixWord(a, w[i]);
-      b = mixWord(b, w[i] ^ 0x7f4a7c15);
+      const w = word(i);
+      a = mixWord(a, w);
+      b = mixWord(b, w ^ 0x7f4a7c15);
     }
-    if (step > 1) a = mixWord(a, w[words - 1]);
+    if (step > 1) a = mixWord(a, word(words - 1));
   }
-  // the bytes after the words (all of them where unaligned: a model's raw bytes), sampled alike
-  const rest = bytes.byteLength - words * 4;
-  const step = rest > sample ? Math.ceil(rest / sample) : 1;
-  for (let i = words * 4; i < bytes.byteLength; i += step) {
+  for (let i = words * 4; i < bytes.byteLength; i++) {
     a = mixWord(a, bytes[i]);
     b = mixWord(b, bytes[i] ^ 0x7f4a7c15);
   }
