@@ -119,22 +119,35 @@ describe("Graph.copy (a symbolic build's probes)", () => {
     expect(add(g.copy()!)).toBe(add(g));
   });
 
-  it("is undefined for a graph with subgraphs (their graphs would be shared)", () => {
-    const g = parseGraph(`kiln.graph opsets("" = 13)
+  it("is undefined for a graph with subgraphs unless they are asked for: then cloned under the copy, opsets and tensors shared as imported", () => {
+    const g = importOnnx(exportModel(parseGraph(`kiln.graph opsets("" = 13)
 input %c : bool[]
 input %x : float32[2]
+const %w : float32[2] = dense<[1, 2]>
 %y : float32[2] = If[else_branch=graph, then_branch=graph](%c) {name="if"}
   graph else_branch {
     %n : float32[2] = Neg(%x) {name="neg"}
     output %n
   }
   graph then_branch {
-    %m : float32[2] = Relu(%x) {name="relu"}
+    %m : float32[2] = Add(%x, %w) {name="add"}
     output %m
   }
 output %y
-`);
+`)));
     expect(g.copy()).toBeUndefined();
+    const c = g.copy(false, true)!;
+    expect(printGraph(c)).toBe(printGraph(g));
+    const branch = (h: typeof g) => h.node("if").attrs.then_branch.value as typeof g;
+    expect(branch(c)).not.toBe(branch(g));
+    expect(branch(c).outer).toBe(c);
+    // an imported branch shares its enclosing graph's opsets: the copy's branch shares the copy's
+    expect(branch(g).opsets).toBe(g.opsets);
+    expect(branch(c).opsets).toBe(c.opsets);
+    expect(c.values.get("w")!.const).toBe(g.values.get("w")!.const);
+    // the copy's branch changes in the copy only
+    branch(c).removeNode("add");
+    expect(branch(g).nodeList().map((n) => n.name)).toEqual(["add"]);
   });
 });
 

@@ -264,9 +264,10 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));
   if (quantize) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}: quantize takes pinned dims only so far`);
-  // a probe's graph: a copy of the graph as imported (its weights shared, nothing decoded again),
-  // else (subgraphs) a fresh import of its bytes
-  const remake = () => graph.copy() ?? reimport(graph);
+  // a probe's graph: a copy of the graph as imported, its subgraphs cloned (its weights shared,
+  // nothing decoded again: a fresh import of DeBERTa's bytes took 20 ms a probe), else (a graph
+  // made otherwise, fused already) a fresh import of its bytes
+  const remake = () => graph.copy(false, true) ?? reimport(graph);
   const first = remake();
   if (!first) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
   const probes = [first];

@@ -233,31 +233,41 @@ export class Graph {
    * A copy of this graph as imported, before inference or any pass: its own nodes, values, lists
    * and naming state, the constants' tensors shared (no step writes into a tensor: a rewrite puts
    * a new one in Value.const), so a copy decodes nothing and copies no weights (the probes of a
-   * symbolic build, compiler/driver/symbolic.ts). Undefined for a graph with subgraphs (If, Loop,
-   * Scan bodies), whose graphs a copy would share, and for a subgraph; `structure`: a copy of
+   * symbolic build, compiler/driver/symbolic.ts). With `subgraphs`, its subgraphs (If, Loop, Scan
+   * bodies) cloned under the copy; without, undefined for a graph that has some (its callers then
+   * leave it unchecked or re-import it), and always for a subgraph; `structure`: a copy of
    * nodes and types only, taken of a planned or symbolic graph too (the plan and the dims' fit
    * stay behind: the IR verifier's type check, compiler/ops/verify-types.ts).
    */
-  copy(structure = false): Graph | undefined {
+  copy(structure = false, subgraphs = false): Graph | undefined {
     if (this.outer || (!structure && (this.memoryPlan || this.symbolic))) return undefined;
-    const nodes = this.nodeList();
-    if (nodes.some((n) => n.body || Object.values(n.attrs).some((a) => a.type === "graph"))) return undefined;
-    const g = new Graph();
-    for (const v of this.values.values()) g.values.set(v.name, { ...v, ...(v.shape ? { shape: [...v.shape] } : {}), ...(v.items ? { items: [...v.items] } : {}) });
-    for (const n of nodes) {
-      const attrs = Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, (Array.isArray(a.value) ? { ...a, value: [...a.value] } : { ...a }) as Attr]));
-      g.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs, ...(n.meta ? { meta: { ...n.meta } } : {}) });
-    }
+    if (this.nodeList().some((n) => n.body || (!subgraphs && Object.values(n.attrs).some((a) => a.type === "graph")))) return undefined;
+    // its subgraphs (If's branches, Loop's and Scan's bodies), where asked for, cloned under the copy
+    const g = this.cloneUnder(undefined);
     for (const [base, next] of this.suffixes) g.suffixes.set(base, next);
-    g.inputs = [...this.inputs];
-    g.outputs = [...this.outputs];
-    g.opsets = new Map(this.opsets);
     g.frozenInputs = this.frozenInputs.map((f) => ({ ...f }));
     g.containers = { inputs: this.containers.inputs.map((c) => ({ ...c })), outputs: this.containers.outputs.map((c) => ({ ...c })) };
     g.info = this.info;
     if (this.runtimeNodes) g.runtimeNodes = new Set(this.runtimeNodes);
     if (this.foldedIfs) g.foldedIfs = new Map(this.foldedIfs);
     return g;
+  }
+
+  /**
+   * This graph's values (tensors shared), nodes (attribute lists copied, subgraphs cloned under the
+   * clone), inputs, outputs and opsets, as a graph whose enclosing scope is `outer`.
+   */
+  cloneUnder(outer: Graph | undefined): Graph {
+    const c = new Graph();
+    c.outer = outer;
+    // a subgraph imported shares its enclosing graph's opsets (an opset raised there is raised
+    // here); set before the nodes, whose subgraphs take c's
+    c.opsets = outer && this.outer && this.opsets === this.outer.opsets ? outer.opsets : new Map(this.opsets);
+    for (const v of this.values.values()) c.values.set(v.name, { ...v, ...(v.shape ? { shape: [...v.shape] } : {}), ...(v.items ? { items: [...v.items] } : {}) });
+    for (const n of this.nodeList()) c.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: cloneAttrs(n.attrs, c), ...(n.meta ? { meta: { ...n.meta } } : {}) });
+    c.inputs = [...this.inputs];
+    c.outputs = [...this.outputs];
+    return c;
   }
 
   uniqueNodeName(base: string): string {
@@ -569,4 +579,10 @@ class SeqHeap {
     }
     return top;
   }
+}
+
+/** A node's attributes for a copy of it in `scope`: lists copied, subgraphs cloned under `scope`. */
+export function cloneAttrs(attrs: Node["attrs"], scope: Graph): Node["attrs"] {
+  return Object.fromEntries(Object.entries(attrs).map(([k, a]) => [k,
+    (a.type === "graph" ? { ...a, value: a.value.cloneUnder(scope) } : Array.isArray(a.value) ? { ...a, value: [...a.value] } : { ...a }) as Attr]));
 }

@@ -1,6 +1,6 @@
 // Subgraphs brought into their enclosing graph: a branch of If inlined (its values renamed where
 // the enclosing scope has the name already), and the guards that say when an inlined node runs.
-import { capturesOf, freeNames, Graph, subgraphsOf, type Attr, type Node } from "./graph.js";
+import { capturesOf, cloneAttrs, freeNames, Graph, subgraphsOf, type Attr, type Node } from "./graph.js";
 
 /**
  * When a node runs: every [value, polarity] holds (the bool value, one element, equals polarity).
@@ -134,24 +134,9 @@ export function cloneGraph(g: Graph, outer: Graph | undefined = g.outer): Graph 
   return c;
 }
 
-/**
- * A copy of subgraph `g` (an If's branch, a Loop's body) under `outer`: its own nodes, values and
- * lists, nested subgraphs copied too, constants' tensors shared (no step writes into a tensor), so
- * renaming what the copy captures leaves `g` as it was (compiler/driver/symbolic-unfold.ts).
- */
+/** A subgraph cloned to lie under `outer` (Graph.cloneUnder). */
 export function cloneSubgraph(g: Graph, outer: Graph): Graph {
-  const c = new Graph();
-  c.outer = outer;
-  for (const v of g.values.values()) c.values.set(v.name, { ...v, ...(v.shape ? { shape: [...v.shape] } : {}), ...(v.items ? { items: [...v.items] } : {}) });
-  for (const n of g.nodeList()) c.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: cloneAttrs(n.attrs, c), ...(n.meta ? { meta: { ...n.meta } } : {}) });
-  c.inputs = [...g.inputs];
-  c.outputs = [...g.outputs];
-  c.opsets = new Map(g.opsets);
-  return c;
+  return g.cloneUnder(outer);
 }
 
-/** A node's attributes for a copy of it in `scope`: lists copied, subgraphs cloned under `scope`. */
-export function cloneAttrs(attrs: Node["attrs"], scope: Graph): Node["attrs"] {
-  return Object.fromEntries(Object.entries(attrs).map(([k, a]) => [k,
-    (a.type === "graph" ? { ...a, value: cloneSubgraph(a.value, scope) } : Array.isArray(a.value) ? { ...a, value: [...a.value] } : { ...a }) as Attr]));
-}
+export { cloneAttrs };
