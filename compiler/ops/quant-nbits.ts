@@ -1,13 +1,13 @@
 // com.microsoft MatMulNBits: Y = A B^T (+ bias) with B's weights stored block-wise in 4 or 8 bits,
 // as onnxruntime's MatMulNBitsQuantizer writes them (transformers.js's 4-bit language models).
-//   A        float32 [..., K]
+//   A        float32 [..., K] (or float16: q4f16, widened to float32 as the graph is)
 //   B        uint8 [N, k_blocks, blob] (blob = block_size * bits / 8), element k of row n in block
 //            k / block_size, low bits first
 //   scales   float32 [N * k_blocks] (or [N, k_blocks])
 //   zero_points  optional: uint8 [N * ceil(k_blocks * bits / 8)] packed like B (default 2^(bits-1)),
 //            or float32 [N * k_blocks]
 //   g_idx    optional, not supported (act-order quantization)
-//   bias     optional float32 [N]
+//   bias     optional float32 [N] (A's type, as scales and float zero points)
 // Attributes K, N, bits, block_size, accuracy_level (kiln computes in float32, as level 0 does).
 import { CONTRIB_DOMAIN } from "./opsets.js";
 import { OpTable, type ShapeCtx } from "./registry.js";
@@ -47,10 +47,12 @@ function checkNBits(ctx: ShapeCtx): { K: number; N: number } {
 }
 
 ops.define("MatMulNBits", (ctx) => {
-  ctx.expectDType(0, ["float32"]);
+  // float16 A (transformers.js's q4f16 form): the graph is widened to float32 as preparation ends
+  // (passes/widen-float16.ts), scales, zero points and bias with it; the kernels run float32
+  const dt = ctx.expectDType(0, ["float32", "float16"]);
   const { N } = checkNBits(ctx);
   const a = ctx.input(0).shape;
-  return [{ dtype: "float32", shape: [...a.slice(0, -1), N] }];
+  return [{ dtype: dt, shape: [...a.slice(0, -1), N] }];
 }, { arity: [3, 6], domain: NBITS_DOMAIN, traits: ["epilogue-anchor"], anchor: { bias: 5, channelAxis: -1, costly: true },
   // a multiply-add per weight per row of A: 2 * outputs * K
   flops: (node, _inputs, [y]) => 2 * size([...(y ?? [])]) * (node.attrs.K?.type === "int" ? (node.attrs.K.value as number) : 0) });

@@ -74,6 +74,14 @@ describe("MatMulNBits vs onnxruntime", () => {
     expect(packNBits(matMulNBitsWeights(K, N, 4, bs, b, subnormal)!).halfScale).toBeUndefined();
   });
 
+  it("float16 A, scales and bias (transformers.js's q4f16): the graph widened to float32, within float16 precision of onnxruntime's", async () => {
+    for (const [M, K, N, bits, zp] of [[[1], 96, 37, 4, false], [[5], 128, 20, 4, true], [[2, 9], 64, 48, 8, false]] as [number[], number, number, 4 | 8, boolean][]) {
+      const c = nbitsCase(M, K, N, bits, 32, zp, true, 7);
+      const half = <T extends object | null>(i: T) => (i && "dtype" in i ? i : i && { ...i, dtype: "float16" as const });
+      await expectMatchesOrt({ ...c, inputs: c.inputs.map((i, k) => (k === 0 || k === 2 || k === 5 ? half(i) : i)), tolerance: { rtol: 1e-2, atol: 1e-2 } });
+    }
+  });
+
   it("block size 256 over a K of 384 (a partial last block)", async () => {
     await expectMatchesOrt(nbitsCase([3], 384, 24, 4, 256, true, false));
     await expectMatchesOrt(nbitsCase([1], 384, 24, 4, 256, false, true));
