@@ -92,7 +92,8 @@ export function emitPackedConv(ctx: KernelCtx, ops: ConvOperands, epilogue: Conv
   const packedAddr = ctx.constantAddrs[0];
   const acc = fn.local(binaryen.v128);
   const [chan0, wBase, yBase] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
-  fn.emit(fn.nest([x.dims[0], group, blocks, ...win.out], ([n, g, b, ...o]) => {
+  // a symbolic batch: this run's images
+  fn.emit(fn.nest([ctx.outerCount(x, x.dims[0]), group, blocks, ...win.out], ([n, g, b, ...o]) => {
     const taps = fn.nest([Cg, ...win.kernel], ([c, ...k]) => {
       const tap = tapAt(ctx, f, n.get(), m.i32.add(chan0.get(), c.get()), o, k);
       const wAt = m.i32.mul(m.i32.add(m.i32.add(wBase.get(), m.i32.mul(c.get(), m.i32.const(K))), fn.linear(k, stridesOf(win.kernel))), m.i32.const(16));

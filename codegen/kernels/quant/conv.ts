@@ -19,7 +19,8 @@ function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue):
   const f = convFrame(ctx, ops);
   const ws = stridesOf(w.dims);
   const acc = fn.local(binaryen.i32);
-  fn.emit(fn.nest(out.dims, (idx) => {
+  // a symbolic batch: this run's images
+  fn.emit(fn.nest([ctx.outerCount(out, out.dims[0]), ...out.dims.slice(1)], (idx) => {
     const [n, oc] = idx;
     const chan0 = () => m.i32.mul(m.i32.div_u(oc.get(), m.i32.const(f.OCg)), m.i32.const(f.Cg));
     const taps = fn.nest([f.Cg, ...f.win.kernel], ([c, ...k]) => {

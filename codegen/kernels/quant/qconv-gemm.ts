@@ -200,7 +200,8 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
     init: { perRow: (row) => m.i32.load(biasAt, 4, m.i32.add(gOff.get(), m.i32.shl(row(), m.i32.const(2)))) },
     store,
   });
-  fn.emit(fn.nest([p.N, p.group], ([img, grp]) => [
+  // a symbolic batch: this run's images, each as in the pinned build
+  fn.emit(fn.nest([ctx.outerCount(x, p.N), p.group], ([img, grp]) => [
     n.set(img.get()), g.set(grp.get()),
     gOff.set(m.i32.mul(grp.get(), m.i32.const(p.OCg * 4))),
     yBase.set(m.i32.mul(m.i32.add(m.i32.mul(img.get(), m.i32.const(p.OC)), m.i32.mul(grp.get(), m.i32.const(p.OCg))), m.i32.const(p.P * outBytes))),

@@ -128,8 +128,8 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   ];
   if (threads) {
     // this thread's (image, channel) items, in order
-    const share = threadShare(m, threads, p.N * p.OC);
+    const share = threadShare(m, threads, ctx.outerCount(x, p.N * p.OC));
     const img = fn.local(binaryen.i32), ch = fn.local(binaryen.i32);
     fn.emit(fn.loopDyn(share.lo, share.hi, (k) => [img.set(m.i32.div_u(k.get(), i32(p.OC))), ch.set(m.i32.rem_u(k.get(), i32(p.OC))), ...channel(img, ch)]));
-  } else fn.emit(fn.nest([p.N, p.OC], ([img, ch]) => channel(img, ch), { outline: false }));
+  } else fn.emit(fn.nest([ctx.outerCount(x, p.N), p.OC], ([img, ch]) => channel(img, ch), { outline: false }));
 }

@@ -145,7 +145,8 @@ export function emitQWinograd(ctx: KernelCtx, plan: QWinogradPlan): void {
       m.i32.add(i32(x.addr), m.i32.add(m.i32.mul(n.get(), i32(p.C * p.H * p.W)), m.i32.add(m.i32.mul(c.get(), i32(p.H * p.W)), m.i32.mul(h.get(), i32(p.W))))),
       i32(cols))]) : m.nop(),
   ];
-  fn.emit(fn.loop(p.N, (img) => [
+  // a symbolic batch: this run's images
+  fn.emit(fn.trips(ctx.outerCount(x, p.N), (img) => [
     n.set(img.get()), zs.set(zp()),
     ...after(shared(fn, threads, p.C, channelPlane)),
     fn.loop(plan.TH, (t) => [th0.set(t.get()),
