@@ -5,7 +5,6 @@
 // and back: a copy, not an alias), and the packed MatMul (+ bias + Relu) one block of rows per
 // sequence; CumSum, GatherElements, GatherND, ConstantOfShape and Shape as RoBERTa-family
 // embeddings, T5's position bias and the dynamo exporter's masks use them. Every run against onnxruntime-node, the arena poisoned with NaN before each.
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -13,6 +12,7 @@ import { load } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { runOrt } from "./util/ort.js";
+import { loadAt } from "./util/load-threads.js";
 import { poisoner } from "./util/poison.js";
 import { keepsPaddedLayout } from "../compiler/ir/padded.js";
 
@@ -202,9 +202,7 @@ describe("Einsum with a varying batch label (SpeechT5's relative positions: \"ba
     const bytes = exportModel(b.graph, { valueInfo: false });
     const f = (dims: number[], seed: number) => ({ dtype: "float32" as const, dims, data: Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, (_, i) => Math.sin(i * 0.37 + seed)) });
     for (const threads of [1, 2]) {
-      // at threads from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
-      const loadAt = threads === 1 ? load : ((await import(path.join(path.resolve(import.meta.dirname, "../dist"), "compiler/driver/api.js"))) as { load: typeof load }).load;
-      const m = await loadAt(bytes, { shapes: { seq: [1, 64] }, threads, cache: false });
+      const m = await (await loadAt(threads))(bytes, { shapes: { seq: [1, 64] }, threads, cache: false });
       const poison = poisoner(m);
       for (const s of [64, 1, 7, 33]) {
         const feeds = { x: f([16, s, 32], s), y: f([s, 32, s], -s) };

@@ -3,13 +3,13 @@
 // GEMM, each run the bytes of kiln's build pinned at that length (which picks by the same rule),
 // and within float rounding of onnxruntime-node. The int8 convolutions (ConvInteger, as
 // quantize_dynamic leaves a CNN's) over a symbolic batch, each variant, exactly as onnxruntime.
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { Graph, type Tensor } from "../compiler/ir/graph.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { load } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { runOrt } from "./util/ort.js";
+import { loadAt } from "./util/load-threads.js";
 
 const K = 64, N = 20, BS = 32, MAX = 16;
 
@@ -81,9 +81,7 @@ describe("int8 convolutions over a symbolic batch (onnxruntime's quantize_dynami
   const bytes = convIntegerModel();
   for (const [selection, threads] of [["", 1], ["", 2], ["+qgemm-im2col", 1], ["+packed-lanes", 1], ["+direct", 1]] as const) {
     it(`kernels "${selection || "kiln's choice"}", ${threads} thread${threads > 1 ? "s" : ""}: one module for batch 1..3, each batch as onnxruntime-node's`, async () => {
-      // at threads from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
-      const loadAt = threads === 1 ? load : ((await import(path.join(path.resolve(import.meta.dirname, "../dist"), "compiler/driver/api.js"))) as { load: typeof load }).load;
-      const m = await loadAt(bytes, { shapes: { batch: [1, 3] }, kernels: selection, threads, cache: false });
+      const m = await (await loadAt(threads))(bytes, { shapes: { batch: [1, 3] }, kernels: selection, threads, cache: false });
       for (const batch of [3, 1, 2]) {
         const feeds: Record<string, Tensor> = { x: { dtype: "uint8", dims: [batch, 4, 8, 8], data: Uint8Array.from({ length: batch * 256 }, (_, i) => (i * 37 + batch) & 255) } };
         const got = await m.run(feeds), want = await runOrt(bytes, feeds);
@@ -123,8 +121,7 @@ describe("the int8 Winograd over a symbolic batch (QLinearConv)", () => {
   const bytes = qlinearConvModel();
   for (const threads of [1, 2]) {
     it(`${threads} thread${threads > 1 ? "s" : ""}: one module for batch 1..3, each within one quantization step of onnxruntime-node`, async () => {
-      const loadAt = threads === 1 ? load : ((await import(path.join(path.resolve(import.meta.dirname, "../dist"), "compiler/driver/api.js"))) as { load: typeof load }).load;
-      const m = await loadAt(bytes, { shapes: { batch: [1, 3] }, threads, cache: false });
+      const m = await (await loadAt(threads))(bytes, { shapes: { batch: [1, 3] }, threads, cache: false });
       for (const batch of [3, 1, 2]) {
         const feeds: Record<string, Tensor> = { x: { dtype: "uint8", dims: [batch, 16, 16, 16], data: Uint8Array.from({ length: batch * 4096 }, (_, i) => (i * 37 + batch) & 255) } };
         const got = (await m.run(feeds)).y, want = (await runOrt(bytes, feeds)).y;

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { onnx } from "../compiler/onnx/proto.js";
 import { encodeTensor } from "../compiler/onnx/tensor.js";
 import { runOrt } from "./util/ort.js";
+import { loadAt } from "./util/load-threads.js";
 import { buildZooGraph, symbolicSeqModel } from "../models/zoo.js";
 import { kiln } from "./util/cli.js";
 
@@ -459,9 +460,7 @@ describe("symbolic dims", () => {
       it(`-O${level}, kernels "${selection || "kiln's choice"}": one module for batch 1..5, each batch as onnxruntime, at 1 and 2 threads`, async () => {
         const want = new Map<number, Record<string, Tensor>>();
         for (const threads of [1, 2]) {
-          // at threads from dist/ (npm test builds it first): the workers run runtime/thread-worker.js, which exists only there
-          const loadAt = threads === 1 ? load : ((await import(path.join(path.resolve(import.meta.dirname, "../dist"), "compiler/driver/api.js"))) as { load: typeof load }).load;
-          const model = await loadAt(bytes, { shapes: { batch: [1, 5] }, kernels: selection, level, cache: false, threads });
+          const model = await (await loadAt(threads))(bytes, { shapes: { batch: [1, 5] }, kernels: selection, level, cache: false, threads });
           for (const n of [1, 2, 5, 3]) {
             const data = feed(n * 3 * 144, n);
             const f = { x: { dtype: "float32" as const, dims: [n, 3, 12, 12], data } };
