@@ -8,7 +8,7 @@
 // run in the module, reading this run's dims (the Shape kernel). The originals stay, folded as
 // before, for their other readers (a reshape's target shape must stay a constant).
 import { capturesOf, freeNames, subgraphsOf, type Graph, type Node } from "../ir/graph.js";
-import { cloneAttrs } from "../ir/subgraph.js";
+import { cloneAttrs } from "../ir/graph.js";
 import { hasTrait } from "../ops/index.js";
 
 /** the suffix of the copies' node and value names */

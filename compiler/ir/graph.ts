@@ -254,8 +254,11 @@ export class Graph {
   }
 
   /**
-   * This graph's values (tensors shared), nodes (attribute lists copied, subgraphs cloned under the
-   * clone), inputs, outputs and opsets, as a graph whose enclosing scope is `outer`.
+   * This graph's values (tensors shared: no step writes into a tensor), nodes (attribute lists
+   * copied, subgraphs cloned under the clone), inputs, outputs and opsets, as a graph whose
+   * enclosing scope is `outer`: a loop body to infer and inline once more per iteration
+   * (compiler/ops/infer-loop.ts), a branch whose captures the copy renames (symbolic-unfold.ts),
+   * a probe's copy of a graph with subgraphs (Graph.copy).
    */
   cloneUnder(outer: Graph | undefined): Graph {
     const c = new Graph();

@@ -1,6 +1,6 @@
 // Subgraphs brought into their enclosing graph: a branch of If inlined (its values renamed where
 // the enclosing scope has the name already), and the guards that say when an inlined node runs.
-import { capturesOf, cloneAttrs, freeNames, Graph, subgraphsOf, type Attr, type Node } from "./graph.js";
+import { capturesOf, freeNames, Graph, subgraphsOf, type Node } from "./graph.js";
 
 /**
  * When a node runs: every [value, polarity] holds (the bool value, one element, equals polarity).
@@ -118,25 +118,3 @@ export function inputsBehind(graph: Graph, value: string): string[] {
   return [...found];
 }
 
-/** A copy of a subgraph to infer and inline once more (a loop body per iteration); constants are shared, not copied. */
-export function cloneGraph(g: Graph, outer: Graph | undefined = g.outer): Graph {
-  const c = new Graph();
-  c.outer = outer;
-  c.opsets = g.opsets;
-  for (const [k, v] of g.values) c.values.set(k, { ...v, shape: v.shape ? [...v.shape] : undefined });
-  c.inputs = [...g.inputs];
-  c.outputs = [...g.outputs];
-  for (const n of g.topoOrder()) {
-    const attrs: Record<string, Attr> = {};
-    for (const [k, a] of Object.entries(n.attrs)) attrs[k] = a.type === "graph" ? { type: "graph", value: cloneGraph(a.value, c) } : a;
-    c.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs, ...(n.meta ? { meta: { ...n.meta } } : {}) });
-  }
-  return c;
-}
-
-/** A subgraph cloned to lie under `outer` (Graph.cloneUnder). */
-export function cloneSubgraph(g: Graph, outer: Graph): Graph {
-  return g.cloneUnder(outer);
-}
-
-export { cloneAttrs };

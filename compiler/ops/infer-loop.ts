@@ -9,7 +9,7 @@
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import { isCompound, type Attr, type Graph, type Node, type Tensor } from "../ir/graph.js";
-import { cloneGraph, inlineSubgraph, inputsBehind, type Guard } from "../ir/subgraph.js";
+import { inlineSubgraph, inputsBehind, type Guard } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
 
 export const MAX_UNROLL = 1024;
@@ -62,7 +62,7 @@ export class Unroller {
 
   /** One iteration: the body copied, its inputs typed and bound to `args`, inferred and inlined. */
   async iteration(body: Graph, k: number, args: string[], guard: Guard): Promise<string[]> {
-    const copy = cloneGraph(body, this.graph);
+    const copy = body.cloneUnder(this.graph);
     const bind = new Map<string, string>();
     for (const [i, formal] of body.inputs.entries()) {
       const actual = this.graph.lookup(args[i])!;
