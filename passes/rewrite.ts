@@ -1,6 +1,7 @@
 // Small graph-rewrite helpers shared by passes.
 import { commonGuard, setGuard } from "../compiler/ir/subgraph.js";
 import { externalRef, tensorBytes } from "../compiler/ir/raw.js";
+import { equalBytes } from "../compiler/ir/hash.js";
 import { FUSED_DOMAIN, type FusedKind, type Graph, type Node, type Tensor } from "../compiler/ir/graph.js";
 import { isLazySplat, splatBytes, splatValue } from "../compiler/ir/splat.js";
 
@@ -57,10 +58,7 @@ export function sameBytes(a: Tensor, b: Tensor): boolean {
   // tensors left in external data files: the same place in the same file, or not compared (gigabytes)
   const ra = externalRef(a), rb = externalRef(b);
   if (ra !== undefined || rb !== undefined) return ra === rb;
-  const x = tensorBytes(a), y = tensorBytes(b);
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
+  return equalBytes(tensorBytes(a), tensorBytes(b));
 }
 
 export function shapeOf(graph: Graph, value: string): number[] {

@@ -1,7 +1,7 @@
-// compiler/ir/hash.ts: equal bytes hash equal wherever they lie (cse merges a model's twin
+// compiler/ir/hash.ts: equal bytes hash (and compare) equal wherever they lie (cse merges a model's twin
 // initializers by these hashes, and raw initializers need not be 4-byte aligned), sampled or not.
 import { describe, expect, it } from "vitest";
-import { hashBytes } from "../compiler/ir/hash.js";
+import { equalBytes, hashBytes } from "../compiler/ir/hash.js";
 
 describe("hashBytes", () => {
   const bytes = Uint8Array.from({ length: 4099 }, (_, i) => (i * 37 + (i >> 5)) & 255);
@@ -16,6 +16,14 @@ describe("hashBytes", () => {
       for (const offset of [1, 2, 3, 4, 7]) expect(hashBytes(at(offset), 0, sample), `offset ${offset}, sample ${sample}`).toBe(want);
     }
   });
+  it("equalBytes: equal bytes at any alignment; one changed byte or a shorter run is not", () => {
+    for (const offset of [0, 1, 4]) expect(equalBytes(at(offset), at(3))).toBe(true);
+    const other = at(2).slice();
+    other[4098] ^= 1;
+    expect(equalBytes(other, at(0))).toBe(false);
+    expect(equalBytes(at(0).subarray(0, 4098), at(0))).toBe(false);
+  });
+
   it("tells apart one changed byte (whole), another seed, another length", () => {
     const other = at(1).slice();
     other[2000] ^= 1;

@@ -10,7 +10,7 @@
 // dropped first.
 import type { Node, Tensor } from "../ir/graph.js";
 import { externalRef, tensorBytes } from "../ir/raw.js";
-import { hashBytes } from "../ir/hash.js";
+import { equalBytes, hashBytes } from "../ir/hash.js";
 import type { OutputInfo } from "../ops/registry.js";
 
 interface Request {
@@ -57,17 +57,6 @@ function structureKey({ node, outputs }: Request, inputs: readonly (Tensor | und
     inputs.map((t) => (t ? [t.dtype, t.dims] : null)), outputs.map((o) => (o ? [o.dtype, o.shape] : null))]);
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  // four bytes at a time where both are aligned
-  const words = a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 ? a.length >>> 2 : 0;
-  if (words) {
-    const x = new Int32Array(a.buffer, a.byteOffset, words), y = new Int32Array(b.buffer, b.byteOffset, words);
-    for (let i = 0; i < words; i++) if (x[i] !== y[i]) return false;
-  }
-  for (let i = words * 4; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * An output as kept: a view into a much larger buffer (one of the outputs a module's memory holds
@@ -119,7 +108,7 @@ export async function cachedEvaluation<R extends Request>(requests: readonly R[]
   const keys = new Map<number, ReturnType<typeof keyed>>();
   requests.forEach((r, i) => {
     const k = keyed(r, inputsOf(r));
-    const hit = k && entries.get(k.key)?.find((e) => e.inputs.every((b, j) => sameBytes(b, k.bytes[j])));
+    const hit = k && entries.get(k.key)?.find((e) => e.inputs.every((b, j) => equalBytes(b, k.bytes[j])));
     if (!hit) {
       if (k) keys.set(i, k);
       return rest.push(i);

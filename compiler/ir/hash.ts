@@ -1,4 +1,4 @@
-// A 53-bit hash of bytes, for finding equal tensors (compiler/driver/evaluate-cache.ts: candidates,
+// A 53-bit hash of bytes, and byte equality, for finding equal tensors (compiler/driver/evaluate-cache.ts: candidates,
 // every byte then compared; compiler/driver/symbolic-snapshot.ts: a probe's constants against
 // another's). Two 32-bit lanes (murmur3's mixing of 32-bit words, different seeds) read the bytes
 // four at a time where they are aligned: a byte at a time (FNV-1a) took 5.7% of a bounded DeBERTa
@@ -50,4 +50,16 @@ export function hashBytes(bytes: Uint8Array, seed = 0, sample = Infinity): numbe
     b = mixWord(b, bytes[i] ^ 0x7f4a7c15);
   }
   return finish(a, bytes.byteLength) * 2 ** 21 + (finish(b, bytes.byteLength) >>> 11);
+}
+
+/** Whether a and b hold the same bytes (four at a time where both are aligned). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const words = a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 ? a.length >>> 2 : 0;
+  if (words) {
+    const x = new Int32Array(a.buffer, a.byteOffset, words), y = new Int32Array(b.buffer, b.byteOffset, words);
+    for (let i = 0; i < words; i++) if (x[i] !== y[i]) return false;
+  }
+  for (let i = words * 4; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
