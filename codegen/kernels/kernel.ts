@@ -248,6 +248,12 @@ export class KernelCtx extends LayerCtx<TensorRef> {
     return this.dimValue(d, 1);
   }
 
+  /** How a refusal over t's symbolic dims (dim k's alone, when given) says which dims to pin: "pin it with --shape seq=N (API: ...)". */
+  pinHintOf(t: TensorInfo, k?: number): string {
+    const e = this.symbolic?.dims.get(t.name) ?? [];
+    return pinHint(this.symbolic?.symbols ?? [], k === undefined ? e : [e[k]]);
+  }
+
   /** Marks the layer as handled in full in the padded layout, for a kernel that reads no dim (a copy of the whole slot). */
   readsPadded(): void {
     if (this.symbolic) this.symbolic.used = this.symbolic.padded = true;

@@ -100,7 +100,7 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr
       if (typeof d === "number") return;
       const l = labels.sizes.findIndex((size, l) => size === t.dims[k] && labels.strides[j][l] === strides[k]);
       // a dim no label takes alone (merged with another in an operand's layout)
-      if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which the packed kernel cannot tell apart from the labels' strides; pin the dim (--shape NAME=N)`);
+      if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which the packed kernel cannot tell apart from the labels' strides; ${ctx.pinHintOf(t, k)}`);
       found.set(l, () => ctx.runtimeDim(t, k)!);
     });
   });

@@ -232,7 +232,7 @@ table.add("Tile", (ctx) => {
   // repeated more would place its copies at this run's length apart, which the bounds' strides do not
   const varying = x.dims.map((_, k) => ctx.runtimeDim(x, k));
   varying.forEach((v, k) => {
-    if (v !== undefined && reps[k] !== 1) ctx.unsupported(`Tile repeating the varying dim ${k} of ${JSON.stringify(x.name)} ${reps[k]} times has no symbolic form; pin the dim (--shape NAME=N)`);
+    if (v !== undefined && reps[k] !== 1) ctx.unsupported(`Tile repeating the varying dim ${k} of ${JSON.stringify(x.name)} ${reps[k]} times has no symbolic form; ${ctx.pinHintOf(x, k)}`);
   });
   const runtime = varying.some((v) => v !== undefined) ? varying.flatMap((v) => [undefined, v]) : undefined;
   emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])), false, runtime);
@@ -286,11 +286,10 @@ table.add("Pad", (ctx) => {
   // index would fold over this run's length); the fill covers the slot (the prefix form: the run's
   // elements), the copy and the indexed loops this run's extents
   const varying = x.dims.map((_, k) => ctx.runtimeDim(x, k));
-  const pinHint = "pin the dim (--shape NAME=N)";
   varying.forEach((v, k) => {
     if (v === undefined) return;
-    if (mode !== "constant" && (begin[k] !== 0 || end[k] !== 0)) ctx.unsupported(`Pad in ${mode} mode along the varying dim ${k} of "${x.name}" has no symbolic form; ${pinHint}`);
-    if (begin[k] < 0 || end[k] < 0) ctx.unsupported(`Pad cropping the varying dim ${k} of "${x.name}" has no symbolic form; ${pinHint}`);
+    if (mode !== "constant" && (begin[k] !== 0 || end[k] !== 0)) ctx.unsupported(`Pad in ${mode} mode along the varying dim ${k} of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, k)}`);
+    if (begin[k] < 0 || end[k] < 0) ctx.unsupported(`Pad cropping the varying dim ${k} of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, k)}`);
   });
   const rt = varying.some((v) => v !== undefined) ? varying : undefined;
   if (mode !== "constant") return emitPadIndexed(ctx, x, out, begin, mode, rt && ((k) => ctx.runtimeDim(x, k)));

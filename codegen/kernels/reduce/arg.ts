@@ -149,7 +149,7 @@ table.add("Hardmax", (ctx) => {
   const b = fn.local(binaryen.i32);
   if (ctx.symbolic?.dims.has(x.name)) {
     // opset 13's one axis (older opsets flatten [axis, rank) into one, which varying dims would not keep)
-    if (ctx.opset < 13) ctx.unsupported(`Hardmax before opset 13 flattens the dims from its axis on, which has no symbolic form; pin the dims (--shape NAME=N)`);
+    if (ctx.opset < 13) ctx.unsupported(`Hardmax before opset 13 flattens the dims from its axis on, which has no symbolic form; ${ctx.pinHintOf(x)}`);
     const axis = searchAxis(ctx), xs = stridesOf(x.dims);
     const others = x.dims.map((_, k) => k).filter((k) => k !== axis);
     return emitSearchPadded(ctx, axis, beats(m, x.dtype, true, false), (idx, best, n) => [

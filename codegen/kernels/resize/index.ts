@@ -152,7 +152,7 @@ function emitResize(ctx: KernelCtx): void {
   // batch, or DETR's mask [1, batch, H, W]) runs this run's extent
   const varying = y.dims.map((_, a) => ctx.runtimeDim(y, a));
   varying.forEach((v, a) => {
-    if (v !== undefined && (active[a] || ctx.runtimeDim(x, a) === undefined)) ctx.unsupported(`Resize runs a symbolic dim only along an axis it does not resize so far (axis ${a} of ${JSON.stringify(y.name)} varies); pin the dim (--shape NAME=N)`);
+    if (v !== undefined && (active[a] || ctx.runtimeDim(x, a) === undefined)) ctx.unsupported(`Resize runs a symbolic dim only along an axis it does not resize so far (axis ${a} of ${JSON.stringify(y.name)} varies); ${ctx.pinHintOf(y, a)}`);
   });
   const tripsOf = (a: number): Trips => (varying[a] !== undefined ? () => ctx.runtimeDim(y, a)! : y.dims[a]);
   const o: Local[] = [];
