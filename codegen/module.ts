@@ -463,6 +463,7 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
   const ctx = new KernelCtx(m, fn, n, opset,
     n.inputs.map((i) => (i ? layout.place(i) : undefined)),
     n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
+  ctx.layer = k;
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
   if (graph.symbolic) ctx.symbolValues = layerSymbolValues(graph, ctx);
   ctx.varying = ctx.symbolic !== undefined;

@@ -49,6 +49,14 @@ export const MEMORY_IMPORT = THREADS_IMPORT;
  * waits forever for one that will not come.
  */
 export const THREAD_CONTROL = { arrived: 16, generation: 20, seq: 24, from: 28, to: 32, stop: 36, failed: 40 } as const;
+/**
+ * Where a kernel reports an index out of range (Gather, GatherElements, GatherND, ScatterND,
+ * ScatterElements: ONNX makes it an error), in the reserved bytes before the thread control words:
+ * the layer's place in manifest.layers plus 1, the index (saturated to i32) and the axis's length,
+ * as i32s; the first bad index of a run is kept. The runtime reads them after a run and throws
+ * BAD_INPUT (0: none). The kernel reads zeros or skips the update meanwhile, inside the tensors.
+ */
+export const INDEX_ERROR = 4;
 /** a whole second module, the relaxed-SIMD build of the same model (same memory layout, no weights) */
 export const RELAXED_CODE_SECTION = "kiln.code.relaxed";
 

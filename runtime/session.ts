@@ -5,7 +5,7 @@ import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
 import { evalDim, padBlocks, SYMBOLS_ADDR } from "./dims.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
-import { DERIVE, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
+import { DERIVE, INDEX_ERROR, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
 import { sections } from "./sections.js";
 import { WeightScheduler, type StreamedWeights, type WeightPlacement } from "./schedule.js";
@@ -328,6 +328,13 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     }
     return out;
   };
+  // an index out of range that a kernel met in this run (manifest.ts INDEX_ERROR): the run's outputs are not given
+  const checkIndices = () => {
+    const w = new Int32Array(memory.buffer, INDEX_ERROR, 3), l = manifest.layers[w[0] - 1], [, i, d] = w;
+    if (!w[0]) return;
+    w.fill(0);
+    throw new KilnError("BAD_INPUT", `index ${i} is out of range for an axis of length ${d}`, { node: l?.name, op: l?.op });
+  };
   const execute = (feeds: Feeds) => {
     write(feeds);
     try {
@@ -338,6 +345,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
       throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
     }
+    checkIndices();
   };
   // the loader says when every piece is in memory for good: the session then runs straight through
   const loaded = (all: boolean) => all && (scheduler.stream = undefined, scheduler.pending = false);
@@ -347,6 +355,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const runLoading = async (feeds: Feeds) => {
     write(feeds);
     loaded(await scheduler.stream!.run(stepLayers)); // its errors are typed (a trap: INTERNAL)
+    checkIndices();
   };
 
   const session: Session = {
@@ -381,6 +390,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       }
       if (scheduler.stream) loaded(await scheduler.stream.end());
       else scheduler.finish();
+      checkIndices();
       return times;
     },
     threads: threadCount,

@@ -1,7 +1,8 @@
 // Integer shape arithmetic folded in JavaScript (compiler/driver/evaluate-ints.ts, evaluate-logic.ts) gives the bits the
 // kernels give: each case is evaluated both ways, here and by a compiled module of the node
 // (compiler/driver/evaluate.ts evaluateNodes), on values that wrap, truncate, broadcast, and index
-// out of range; and the cases the JavaScript side leaves to the module stay with it.
+// from the end; and the cases the JavaScript side leaves to the module stay with it (an index out of
+// range: the module refuses it).
 import { describe, expect, it } from "vitest";
 import { Graph, type Attr, type Tensor } from "../compiler/ir/graph.js";
 import { evaluateInts } from "../compiler/driver/evaluate-ints.js";
@@ -38,7 +39,7 @@ const CASES: Case[] = [
   { what: "Range int64, negative delta", op: "Range", inputs: [i64([], [10]), i64([], [-3]), i64([], [-4])], out: { dtype: "int64", dims: [4] } },
   { what: "Range int32", op: "Range", inputs: [i32([], [-2]), i32([], [7]), i32([], [3])], out: { dtype: "int32", dims: [3] } },
   { what: "Gather a scalar from a shape, negative index", op: "Gather", inputs: [i64([4], [2, 16, 8, 64]), i64([], [-3])], out: { dtype: "int64", dims: [] } },
-  { what: "Gather along axis 1, an index out of range reads zeros", op: "Gather", inputs: [i64([2, 3], [1, 2, 3, 4, 5, 6]), i32([3], [2, -4, 0])], out: { dtype: "int64", dims: [2, 3] }, attrs: { axis: int(1) } },
+  { what: "Gather along axis 1, negative indices", op: "Gather", inputs: [i64([2, 3], [1, 2, 3, 4, 5, 6]), i32([3], [2, -3, 0])], out: { dtype: "int64", dims: [2, 3] }, attrs: { axis: int(1) } },
   { what: "Concat int64 vectors", op: "Concat", inputs: [i64([1], [2]), i64([2], [-1, 8]), i64([0], [])], out: { dtype: "int64", dims: [3] }, attrs: { axis: int(0) } },
   { what: "Concat along axis 1", op: "Concat", inputs: [i32([2, 1], [1, 2]), i32([2, 2], [3, 4, 5, 6])], out: { dtype: "int32", dims: [2, 3] }, attrs: { axis: int(-1) } },
   // Slice and Tile move integers (DeBERTa's relative positions, rel_pos[:seq])
@@ -99,5 +100,11 @@ describe("integer shape arithmetic folded in JavaScript", () => {
     expect(skip({ what: "", op: "Cast", inputs: [i64([1], [2n ** 53n])], out: { dtype: "float32", dims: [1] }, attrs: { to: int(1) } })).toBeUndefined();
     expect(skip({ what: "", op: "Less", inputs: [f32([1], [1]), f32([1], [2])], out: { dtype: "bool", dims: [1] } })).toBeUndefined();
     expect(skip({ what: "", op: "Expand", inputs: [i64([1], [3]), i64([1], [5000])], out: { dtype: "int64", dims: [5000] } })).toBeUndefined();
+  });
+
+  it("leaves a Gather index out of range to the module, which refuses it as an invalid model, naming the node", async () => {
+    const c: Case = { what: "gather-oor", op: "Gather", inputs: [i64([2, 3], [1, 2, 3, 4, 5, 6]), i32([3], [2, -4, 0])], out: { dtype: "int64", dims: [2, 3] }, attrs: { axis: int(1) } };
+    expect(evaluateInts(request(c).node, c.inputs, c.out)).toBeUndefined();
+    await expect(evaluateNodes([request(c)])).rejects.toThrow(/^INVALID_MODEL: index -4 is out of range for an axis of length 3, in values computed at compile time \[node "gather-oor", Gather\]/);
   });
 });

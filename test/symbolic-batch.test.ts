@@ -107,7 +107,7 @@ function maskOps(): { bytes: Uint8Array; outputs: string[] } {
   const filled2 = b.node("Add", [b.node("ConstantOfShape", [both], [MAX_B, MAX_S], { value: { type: "tensor", value: { dtype: "float32", dims: [1], data: Float32Array.of(-2) } } }),
     b.node("Cast", [len], [1], { to: { type: "int", value: 1 } })], [MAX_B, MAX_S]);
   b.graph.values.get(both)!.dtype = "int64";
-  // GatherND of (row, position) pairs, as the dynamo exporter builds a padding mask; some out of range
+  // GatherND of (row, position) pairs, as the dynamo exporter builds a padding mask; some from the end
   const nd = b.input("nd", [MAX_B, 1, 1, MAX_S, 2]);
   b.graph.values.get(nd)!.dtype = "int64";
   const gathered = b.node("GatherND", [b.node("Cast", [ids], [MAX_B, MAX_S], { to: { type: "int", value: 1 } }), nd], [MAX_B, 1, 1, MAX_S]);

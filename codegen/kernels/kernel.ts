@@ -13,6 +13,7 @@ import type { Fn, Trips } from "../fn.js";
 import type { MathLib } from "../math.js";
 import type { ThreadCtx } from "../threads.js";
 import { formatDim, SYMBOLS_ADDR, type DimExpr, type SymbolInfo } from "../../runtime/dims.js";
+import { INDEX_ERROR } from "../../runtime/manifest.js";
 import { pinHint } from "../pin-hint.js";
 
 /** A tensor as a plan sees it: what it is, not where it lives. */
@@ -182,6 +183,26 @@ export class KernelCtx extends LayerCtx<TensorRef> {
   threads?: ThreadCtx;
   /** set by the kernel when it split its work among ctx.threads */
   split = false;
+  /** the layer's place in the module's layer table (manifest.layers), for what a kernel reports at run time (INDEX_ERROR) */
+  layer = -1;
+
+  /**
+   * Reports an index out of range where the runtime finds it after the run (runtime/manifest.ts
+   * INDEX_ERROR), unless one was reported already this run: the layer, `given` (an i64, as the
+   * model gave it; saturated to i32) and `dim` (the axis's length, an i64). The kernel then goes
+   * on inside its tensors (reads zeros, skips the update); the runtime throws BAD_INPUT.
+   */
+  badIndex(given: () => binaryen.ExpressionRef, dim: () => binaryen.ExpressionRef): binaryen.ExpressionRef {
+    const m = this.m; // this binaryen's i64.const takes one bigint (codegen/memory.ts constant)
+    if (this.layer < 0) throw new KilnError("INTERNAL", `${this.node.op} reports bad indices but its layer has no place in the table`, this.context());
+    const sat = m.select(m.i64.gt_s(given(), m.i64.const(0x7fffffffn as unknown as number)), m.i32.const(0x7fffffff),
+      m.select(m.i64.lt_s(given(), m.i64.const(-0x80000000n as unknown as number)), m.i32.const(-0x80000000), m.i32.wrap(given())));
+    return m.if(m.i32.eqz(m.i32.load(INDEX_ERROR, 4, m.i32.const(0))), m.block(null, [
+      m.i32.store(INDEX_ERROR + 4, 4, m.i32.const(0), sat),
+      m.i32.store(INDEX_ERROR + 8, 4, m.i32.const(0), m.i32.wrap(dim())),
+      m.i32.store(INDEX_ERROR, 4, m.i32.const(0), m.i32.const(this.layer + 1)),
+    ]));
+  }
   /**
    * set when some tensor of the layer has a symbolic dim (docs/ARCHITECTURE.md "Symbolic dims"):
    * their expressions by tensor name, and whether the kernel asked for a run-time extent (a fused

@@ -5,8 +5,8 @@
 // module of a few int64 scalars: a bounded Llama-style decoder (batch, seq and past, nine probes)
 // compiled 1,083 of them, about 4 s of a 5 s load. Integer +, -, * wrap as the i32/i64 instructions
 // do, division truncates toward zero (a zero divisor, or the one overflowing quotient, is left to
-// the module), Gather reads zeros for an index out of range as its kernel does (kernels/movement/
-// indexing.ts), and Concat, Expand, Where, Slice and Cast between integer types only move or
+// the module), Gather leaves an index out of range to the module too (its kernel reports it:
+// kernels/movement/indexing.ts, an invalid model here), and Concat, Expand, Where, Slice and Cast between integer types only move or
 // convert bits; comparisons, logic and clamps are evaluate-logic.ts's. Float arithmetic stays in
 // evaluate-exact.ts; anything else goes to the module.
 import { dtype, isPacked, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
@@ -122,13 +122,13 @@ export function evaluateInts(node: Node, inputs: (Tensor | undefined)[], out: { 
       const axis = ((a) => (a < 0 ? a + x.dims.length : a))(intAttr(node, "axis", 0));
       const d = x.dims[axis];
       const pre = sizeOf(x.dims.slice(0, axis)), post = sizeOf(x.dims.slice(axis + 1)), m = idx.data.length;
-      const zero: Value = dtype(out.dtype).big ? 0n : 0;
       const values: Value[] = [];
       for (let p = 0; p < pre; p++) {
         for (let j = 0; j < m; j++) {
           const raw = Number(data(idx)[j]);
           const k = raw < 0 ? raw + d : raw;
-          for (let q = 0; q < post; q++) values.push(k >= 0 && k < d ? data(x)[(p * d + k) * post + q] : zero);
+          if (!(k >= 0 && k < d)) return undefined;
+          for (let q = 0; q < post; q++) values.push(data(x)[(p * d + k) * post + q]);
         }
       }
       return values.length === n ? makeTensor(out.dtype, out.dims, values) : undefined;

@@ -96,7 +96,14 @@ export async function evaluateNodes(requests: Omit<Request, "resolve" | "reject"
   g.outputs = [...new Set(requests.flatMap((r) => r.node.outputs.filter((o) => o)))];
   const { wasm, weights } = generate(g, { weights: "external", validate: false, inPlaceConstants: true, mergeFunctions: false });
   const session = await createSession(await compileGenerated(wasm), { weights });
-  const result = session.runInPlace({});
+  let result: Record<string, Tensor>;
+  try {
+    result = session.runInPlace({});
+  } catch (e) {
+    // an index out of range among constants: the model's own values, not a caller's feed
+    if (e instanceof KilnError && e.code === "BAD_INPUT") throw new KilnError("INVALID_MODEL", `${e.message.replace(/^BAD_INPUT: | \[node .*$/g, "")}, in values computed at compile time`, e.context);
+    throw e;
+  }
   // When the outputs fill a good part of the memory they stay views into it (no copy; the memory
   // is never grown nor run again); else they are copied, so they do not pin a memory much larger.
   const outBytes = Object.values(result).reduce((a, t) => a + t.data.byteLength, 0);

@@ -144,6 +144,12 @@ describe("RotaryEmbedding vs onnxruntime", () => {
     await rope({ num_heads: int(2) }, [3, 4, 12], [3, 4, 3]);
   });
 
+  it("a position id past the caches is BAD_INPUT naming the layer", async () => {
+    const { bytes, feeds } = buildCase({ op: "RotaryEmbedding", opset: 23, inputs: [{ dims: [1, 2, 3, 8] }, { dims: [4, 4] }, { dims: [4, 4] }, { dims: [1, 3], dtype: "int64", lo: 0, hi: 4 }] });
+    feeds.in3 = { dtype: "int64", dims: [1, 3], data: BigInt64Array.of(0n, 4n, 1n) };
+    await expect(runKiln(bytes, feeds)).rejects.toThrow(/^BAD_INPUT: index 4 is out of range for an axis of length 4 \[node "node", RotaryEmbedding\]$/);
+  });
+
   it("float16", async () => {
     await expectMatchesOrt({ op: "RotaryEmbedding", opset: 23, tolerance: { rtol: 2e-3, atol: 2e-3 }, inputs: [
       { dims: [1, 2, 3, 8], dtype: "float16" }, { dims: [4, 4], dtype: "float16" }, { dims: [4, 4], dtype: "float16" },

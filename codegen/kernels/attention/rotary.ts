@@ -3,8 +3,8 @@
 // the remaining channels are copied. Pairs are (d, d + rotary/2) or, interleaved, (2d, 2d + 1).
 // float32 halves run four pairs per f32x4 step.
 //
-// A position id outside the cache reads cos = sin = 0 (like Gather's out-of-range rule in
-// movement/indexing.ts): wasm has no error channel, and the kernel never reads outside a tensor.
+// A position id outside the cache is reported (KernelCtx.badIndex: BAD_INPUT after the run, as an
+// out-of-range Gather index is) and reads cos = sin = 0 meanwhile, never outside a tensor.
 import binaryen from "binaryen";
 import { dtype as dtypeInfo } from "../../../runtime/dtypes.js";
 import { rotaryGeometry } from "../../../compiler/ops/attention-rotary.js";
@@ -68,6 +68,7 @@ export function emitRotaryEmbedding(ctx: KernelCtx): void {
       p.set(m.i64.load(pos.addr, 8, m.i32.mul(m.i32.add(m.i32.mul(b.get(), m.i32.const(g.seq)), t.get()), m.i32.const(8)))),
       gate.set(m.i64.lt_u(p.get(), constant(m, "int64", maxPos))),
       cp.set(m.i32.mul(m.select(gate.get(), m.i32.wrap(p.get()), m.i32.const(0)), m.i32.const(cacheRowBytes))),
+      m.if(m.i32.eqz(gate.get()), ctx.badIndex(() => p.get(), () => constant(m, "int64", maxPos))),
     ];
   };
   const [sb, st, sh] = g.strides.map((v) => v * bytes);

@@ -1,9 +1,10 @@
 // Kernels driven by runtime index tensors (Gather/Scatter families) and by per-row scans and
 // ranks (CumSum, ReverseSequence, TopK).
 //
-// Out-of-range indices: ONNX makes them an error, but wasm has no error channel here, so kiln
-// defines them: a gather with an index outside [-d, d) reads zeros, and a scatter with one skips
-// that update. Neither ever touches memory outside the tensors.
+// Out-of-range indices: ONNX makes them an error. The kernel reports the first one of a run where
+// the runtime finds it (KernelCtx.badIndex: the layer, the index, the axis's length), which throws
+// BAD_INPUT after the run; meanwhile a gather with an index outside [-d, d) reads
+// zeros and a scatter with one skips that update, so neither touches memory outside the tensors.
 import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
@@ -18,18 +19,19 @@ const table = new KernelTable();
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 /**
- * into = idx[elem] normalized into [0, dim), or -1 when it is out of range. `dim` may be a run-time
- * i32 expression (a symbolic dim: this run's value, so the padding past it reads as out of range).
+ * into = idx[elem] normalized into [0, dim), or -1 when it is out of range, which is reported
+ * (INDEX_ERROR). `dim` may be a run-time i32 expression (a symbolic dim: this run's value).
  */
 function normIndex(ctx: KernelCtx, idx: TensorRef, elem: Expr, dim: number | (() => Expr), into: Local): Expr[] {
   const { m, fn } = ctx;
-  const v = fn.local(binaryen.i64);
+  const [given, v] = [fn.local(binaryen.i64), fn.local(binaryen.i64)];
   const raw = load(m, idx.dtype, m.i32.mul(elem, m.i32.const(bytesOf(idx.dtype))), idx.addr);
   const d = () => (typeof dim === "number" ? constant(m, "int64", dim) : m.i64.extend_s(dim()));
   return [
-    v.set(convert(m, idx.dtype, "int64", raw)),
-    v.set(m.select(m.i64.lt_s(v.get(), m.i64.const(0)), m.i64.add(v.get(), d()), v.get())),
+    given.set(convert(m, idx.dtype, "int64", raw)),
+    v.set(m.select(m.i64.lt_s(given.get(), m.i64.const(0)), m.i64.add(given.get(), d()), given.get())),
     into.set(m.select(m.i64.lt_u(v.get(), d()), m.i32.wrap(v.get()), m.i32.const(-1))),
+    m.if(m.i32.lt_s(into.get(), m.i32.const(0)), ctx.badIndex(() => given.get(), d)),
   ];
 }
 
