@@ -18,7 +18,7 @@ import { compileGenerated, generate } from "../../codegen/module.js";
 import { unboundInputs } from "../ops/infer.js";
 import type { InputLayout } from "../ops/infer-sequence.js";
 import { resolveDimOptions, type ShapesOption } from "./symbolic.js";
-import { cachedModule, cacheKey, compileModule, type CachedModule } from "./cache.js";
+import { cachedModule, cacheKey, type CachedModule } from "./cache.js";
 import { checkQuantizeOptions } from "./quantize.js";
 import { readDiskCache, writeDiskCache } from "./disk-cache.js";
 import { streamBytes, streamSource } from "./sidecar.js";
@@ -289,13 +289,10 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         options: { level: compileOpts.level, optimize: compileOpts.optimize, freeze: frozenByOption, simd, kernels: kernelSelectionOf(compileOpts), memoryBudget: options.memoryBudget, ...(threads > 1 ? { threads } : {}) },
       }) : undefined;
       compiled++;
-      const build = async (): Promise<CachedModule> => {
-        if (!graph) {
-          const c = await compileSpecialized(bytes, { ...compileOpts, shapes, layouts }, feedLike, frozen);
-          return c.stream ? { module: await compileModule(c.wasm).then((m) => m.module), weights: streamSource(c.stream) } : compileModule(c.wasm);
-        }
-        // in process, the weights never pass through a module: written into memory from the tensors
-        const opts = { ...compileOpts, shapes, layouts };
+      // in process, the weights never pass through a module: written into memory from the tensors
+      // (an artifact's path, compileGraph, packed them into a section, merged similar functions,
+      // and the runtime copied them out again: PaddleOCR's recognizer took 1.5x as long a new width)
+      const inProcess = async (graph: Graph, opts: CompileOptions): Promise<CachedModule> => {
         await prepareAndOptimize(graph, opts);
         const gen = generate(graph, { optimize: opts.optimize, weights: "external", validate: false, mergeFunctions: false, simd, threads, kernels: parseKernelSelection(kernelSelectionOf(opts)), memoryBudget: options.memoryBudget });
         checkMemory(gen.manifest.memory.bytes, memoryLimit);
@@ -303,6 +300,9 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
         if (options.cacheDir && processKey && !gen.stream) await writeDiskCache(options.cacheDir, processKey, gen);
         return { module: await compileGenerated(gen.wasm), weights: gen.stream ? streamSource(gen.stream) : gen.weights };
       };
+      // the graph decoded for the probe is built as is; another shape (or frozen values) from the bytes
+      const build = (): Promise<CachedModule> => graph ? inProcess(graph, { ...compileOpts, shapes, layouts })
+        : compileSpecialized(bytes, { ...compileOpts, shapes, layouts }, feedLike, frozen, inProcess);
       const fromDisk = async () => (options.cacheDir && processKey && await readDiskCache(options.cacheDir, processKey)) || build();
       s = (async () => {
         const c = await cachedModule(processKey, fromDisk);

@@ -290,9 +290,11 @@ export interface FeedLike {
  * Compile for known feeds: when a node needs the value of a run-time graph input to know its
  * shapes (an axes, shape or pads input ...), freeze that input to its fed value and compile
  * again. `frozen` carries the names found so far between calls (the JIT keeps it per model).
+ * `compile` is the step on a fresh import of the bytes: compileGraph (an artifact), or the JIT's
+ * in-process build (load() in api.ts).
  */
-export async function compileSpecialized(bytes: Uint8Array, options: CompileOptions, feeds: Record<string, FeedLike>,
-  frozen: Set<string> = new Set()): Promise<CompiledModel> {
+export async function compileSpecialized<T = CompiledModel>(bytes: Uint8Array, options: CompileOptions, feeds: Record<string, FeedLike>,
+  frozen: Set<string> = new Set(), compile: (graph: Graph, options: CompileOptions) => Promise<T> = compileGraph as never): Promise<T> {
   const probe = importOnnx(bytes, options);
   for (;;) {
     const freeze: Record<string, Tensor> = {};
@@ -304,7 +306,7 @@ export async function compileSpecialized(bytes: Uint8Array, options: CompileOpti
       freeze[n] = { dtype: v.dtype, dims: [...(f.dims ?? [data.length])], data };
     }
     try {
-      return await compileGraph(importOnnx(bytes, options), { ...options, freeze });
+      return await compile(importOnnx(bytes, options), { ...options, freeze });
     } catch (e) {
       const wanted = e instanceof KilnError ? (e.context.needsValue ?? []).filter((n) => feeds[n] && !frozen.has(n)) : [];
       if (wanted.length === 0) throw e;
