@@ -111,6 +111,10 @@ describe("symbolic graph inputs and outputs in the padded layout", () => {
     const session = await createSession(new Uint8Array(fs.readFileSync(path.join(dir, "m.wasm"))));
     expect(session.manifest.symbols!.map((x) => [x.name, x.min, x.max])).toEqual([["past", 0, 5], ["seq", 1, 4]]);
     expect(session.inputs.find((i) => i.name === "m")!.expr).toEqual([1, [[1, 0], [1, 1]]]);
+    // load() of the artifact describes a symbolic dim by its expression, not its bound
+    const art = await load(path.join(dir, "m.wasm"));
+    expect(art.inputs.find((i) => i.name === "m")!.dims).toEqual([1, "past+seq"]);
+    expect(art.inputs.find((i) => i.name === "ids")!.dims).toEqual([1, "seq"]);
     expect(() => parseShapes(["total=past+seq"])).toThrow(/a dim given as a sum of others is taken by kiln compile and kiln run only/);
     expect(parseShapeOption(["total=past+seq", "seq=1..4"])).toEqual({ total: "past+seq", seq: [1, 4] });
   });

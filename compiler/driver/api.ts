@@ -10,6 +10,7 @@ import { checkOptions, rules, type OptionRules } from "../../runtime/options.js"
 import { resolveSimd } from "../../runtime/simd.js";
 import { readResponse, type ResponseLike } from "../../runtime/source.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
+import { formatDim, type SymbolInfo } from "../../runtime/dims.js";
 import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
 import { COMPILE_OPTION_RULES, compileGraph, compileSpecialized, importOnnx, kernelSelectionOf, prepareAndOptimize, type CompileOptions, type QuantizationReport } from "./compile.js";
@@ -108,8 +109,9 @@ export interface Model {
 
 const isWasm = (b: Uint8Array) => b.length >= 4 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d;
 
-function fromSlots(slots: readonly TensorSlot[]) {
-  return slots.map((s) => ({ name: s.name, dtype: s.dtype, dims: [...s.dims] as (number | string)[] }));
+/** An artifact's inputs or outputs as Model describes them: a symbolic dim by its expression ("seq", "past+seq"), not its bound */
+function fromSlots(slots: readonly TensorSlot[], symbols: readonly SymbolInfo[] = []) {
+  return slots.map((s) => ({ name: s.name, dtype: s.dtype, dims: s.dims.map((d, k) => (typeof s.expr?.[k] === "object" ? formatDim(s.expr[k], symbols) : d)) as (number | string)[] }));
 }
 
 const isSequenceFeed = (f: Feeds[string]): f is readonly (TensorInput | TypedArray)[] => Array.isArray(f);
@@ -217,8 +219,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
     const sessionOptions = { simd: options.simd, relaxedSupported: options.relaxedSupported, placement: options.placement, limits: memoryLimit, memoryBudget: options.memoryBudget, weights, threads: askedThreads, warn };
     const session = artifact ? await (await import("../../runtime/file-artifact.js")).sessionOf(artifact, sessionOptions) : await createSession(src.bytes, sessionOptions);
     return {
-      inputs: fromSlots(session.inputs),
-      outputs: fromSlots(session.outputs),
+      inputs: fromSlots(session.inputs, session.manifest.symbols),
+      outputs: fromSlots(session.outputs, session.manifest.symbols),
       runValues: (f) => session.runValues(f),
       run: async (f) => {
         checkFeeds(f);
