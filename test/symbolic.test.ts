@@ -262,6 +262,26 @@ describe("symbolic dims", () => {
     await runsMatchOrt(bytes, { seq: [1, 3] }, [3, 1, 2].map((s) => [s, 3]), ["add_out"]);
   });
 
+  it("a probe past narrow bounds that fails says why kiln probed there (the values within are the model's own dims) and what to do", async () => {
+    // x + table[Range(0, seq)], a position table of 3 rows: with seq 1..3 and a static dim 2, the
+    // probes lie past the bounds (4, 5), where the positions run off the table
+    const b = new ModelBuilder(5);
+    const x = b.input("x", [1, 3, 2]);
+    const shape = b.node("Shape", [x], [3]);
+    const n = b.node("Gather", [shape, b.int64s("at", [1])], [1]);
+    const r = b.node("Range", [b.int64s("start", [0]), n, b.int64s("one", [1])], [3]);
+    const emb = b.node("Gather", [b.weight("table", [3, 2], uniform(-1, 1)), r], [3, 2]);
+    b.output(b.node("Add", [x, emb], [1, 3, 2], {}, "add"));
+    for (const v of [shape, n, r]) b.graph.values.get(v)!.dtype = "int64";
+    for (const v of ["at", "start", "one"]) { const c = b.graph.values.get(v)!; c.shape = []; c.const!.dims = []; }
+    b.graph.values.get(n)!.shape = [];
+    b.graph.values.get(x)!.shape = [1, "seq", 2];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await expect(load(bytes, { shapes: { seq: [1, 3] } })).rejects.toThrow(/^INVALID_MODEL: at seq=[45] \(a value kiln probes past the bounds seq 1\.\.3, where too few values lie apart from 1, the bound and dims the model has already \(2\) to fit the dims from; widen them if the model takes such values, else the dims may not follow the symbols there\): index 3 is out of range.*pin the dim/);
+    // pinned, each length runs
+    for (const seq of [1, 2, 3]) expect((await load(bytes, { shapes: { seq } })).modulesCompiled).toBe(1);
+  });
+
   it("a constant with several varying dims is not taken as a prefix of the one compiled (its padded layout holds other values): it runs in the module", async () => {
     // x + (Range(batch)[:, None] * seq + Range(seq)[None, :]), as transformers 5 indexes a
     // flattened attention mask: element (b, j) is b*seq + j, the first elements of the constant

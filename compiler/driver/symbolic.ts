@@ -180,7 +180,12 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
       if (!(e instanceof KilnError)) throw e;
       // a probe past the bounds (narrow bounds leave no room for values apart from 1, each other and the model's static dims)
       const past = symbols.filter((s, i) => at[i] < s.min || at[i] > s.max);
-      const why = past.length ? `a value kiln probes past the bounds ${listed(past.map((s) => `${s.name} ${s.min}..${s.max}`))} to fit the dims: widen them if the model takes it` : "a probe of the bounds";
+      // why past them: within the bounds, the values apart from 1 and the bound are the model's own dims (or none)
+      const taken = (s: SymbolInfo) => [...avoid].filter((v) => v > Math.max(1, s.min - 1) && v < s.max).sort((a, b) => a - b);
+      const inside = listed(past.map((s) => `${s.name} ${s.min}..${s.max}`)) + (past.some((s) => taken(s).length)
+        ? `, where too few values lie apart from 1, the bound and dims the model has already (${listed([...new Set(past.flatMap((s) => taken(s)))].map(String))}) to fit the dims from`
+        : ", where too few values lie apart from 1 and the bound to fit the dims from");
+      const why = past.length ? `a value kiln probes past the bounds ${inside}; widen them if the model takes such values, else the dims may not follow the symbols there` : "a probe of the bounds";
       throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
     }
     return snapshot(g, untouched);

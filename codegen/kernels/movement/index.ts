@@ -194,7 +194,9 @@ table.add("Slice", (ctx) => {
 function varyingSlice(ctx: KernelCtx, x: TensorRef, out: TensorRef, k: number, r: RawSliceAxis): ((bytes: number) => Expr) | undefined {
   const sym = ctx.symbolic!;
   const xe = sym.dims.get(x.name)![k] as DimTerm[], oe = sym.dims.get(out.name)?.[k] ?? out.dims[k];
-  const refuse = (why: string): never => ctx.unsupported(`Slice along the symbolic dim ${k} of ${JSON.stringify(x.name)} (${formatDim(xe, sym.symbols)} in ${lo}..${hi} over the bounds) with starts ${r.start}, ends ${r.end}, steps ${r.step}: ${why}; pin the dim (--shape NAME=N) or narrow its bounds`);
+  // an int64 extreme (exporters' "to the end") as its name, not as the float it was read into
+  const int = (v: number) => (v >= 2 ** 62 ? "INT64_MAX" : v <= -(2 ** 62) ? "INT64_MIN" : String(v));
+  const refuse = (why: string): never => ctx.unsupported(`Slice along the symbolic dim ${k} of ${JSON.stringify(x.name)} (${formatDim(xe, sym.symbols)} in ${lo}..${hi} over the bounds) with starts ${int(r.start)}, ends ${int(r.end)}, steps ${int(r.step)}: ${why}; pin the dim (--shape NAME=N) or narrow its bounds`);
   const lo = evalDim(xe, sym.symbols.map((s) => s.min)), hi = evalDim(xe, sym.symbols.map((s) => s.max));
   if (xe.some(([c, ...s]) => s.length > 0 && c < 0)) refuse("its length is not increasing in the symbols");
   if (r.step !== 1) refuse("kiln takes step 1 there so far");
