@@ -278,6 +278,8 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   const layerFns: string[] = [];
   const waits: number[] = [];
   for (const [k, { node, fn, ctx, choice }] of jobs.entries()) {
+    // its place in the table if it emits code (a layer that runs none has none): what it reports names it
+    ctx.layer = layers.length;
     try {
       choice.variant.emit(ctx, choice.plan);
     } catch (e) {
@@ -463,7 +465,6 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
   const ctx = new KernelCtx(m, fn, n, opset,
     n.inputs.map((i) => (i ? layout.place(i) : undefined)),
     n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
-  ctx.layer = k;
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
   if (graph.symbolic) ctx.symbolValues = layerSymbolValues(graph, ctx);
   ctx.varying = ctx.symbolic !== undefined;

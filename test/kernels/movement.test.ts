@@ -3,6 +3,8 @@ import type { Attr } from "../../compiler/ir/graph.js";
 import { buildCase, expectMatchesOrt, runKiln, runOrt, type OpCase, type TensorSpec } from "../util/ort.js";
 import { compile, load } from "../../compiler/index.js";
 import { createSession } from "../../runtime/session.js";
+import { ModelBuilder } from "../../models/builder.js";
+import { exportModel } from "../../compiler/onnx/export.js";
 
 type Plain = number | string | number[];
 type Case = Omit<OpCase, "attrs"> & { attrs?: Record<string, Plain> };
@@ -207,6 +209,17 @@ describe("an index out of range is BAD_INPUT naming the layer, as onnxruntime re
     const data = [1, 2, 3, 4];
     await bad({ op: "ScatterND", inputs: [{ dims: [4], data }, i64([2, 1], [9, 1], false), { dims: [2], data: [10, 20] }] }, /index 9 is out of range for an axis of length 4 .*ScatterND/);
     await bad({ op: "ScatterElements", inputs: [{ dims: [4], data }, i64([2], [-5, -1], false), { dims: [2], data: [10, 20] }] }, /index -5 is out of range for an axis of length 4 .*ScatterElements/);
+  });
+  it("names the layer that met it among layers that run no code (a reshape is an alias of its input)", async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [6]);
+    const ids = b.input("ids", [2]);
+    b.graph.values.get(ids)!.dtype = "int64";
+    const rows = b.node("Reshape", [b.node("Relu", [x], [6], {}, "relu"), b.int64s("shape", [3, 2])], [3, 2], {}, "rows");
+    b.output(b.node("Gather", [rows, ids], [2, 2], {}, "pick"));
+    const model = await load(exportModel(b.graph), {});
+    expect(model.session!.manifest.layers.map((l) => l.op)).toEqual(["Relu", "Gather"]);
+    await expect(model.run({ x: new Float32Array(6), ids: { data: BigInt64Array.of(0n, 3n), dims: [2] } })).rejects.toThrow(/^BAD_INPUT: index 3 is out of range for an axis of length 3 \[node "pick", Gather\]$/);
   });
   it("the session stays usable: the next run with good indices gives the right values; the first bad index of a run is named", async () => {
     const { bytes, feeds } = buildCase(withAttrs({ op: "Gather", inputs: [{ dims: [3, 2], data: [1, 2, 3, 4, 5, 6] }, i64([3], [1, 5, 9], false)] }));
