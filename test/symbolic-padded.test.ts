@@ -94,6 +94,28 @@ describe("symbolic dims in the padded layout", () => {
     expect(Array.from(got[rows].data as Float32Array)).toEqual([...short.slice(9, 12), ...short.slice(3, 6), ...short.slice(0, 3), ...short.slice(6, 9)]);
   });
 
+  it("ScatterND and ScatterElements over [2, seq, 3] (this run's index tuples only: the slot's padding holds a longer run's)", async () => {
+    const b = new ModelBuilder(7);
+    const d = b.input("d", [2, MAX, 3]);
+    const u = b.input("u", [2, MAX, 3]);
+    const tuples = b.input("tuples", [2, MAX, 2]);
+    const along = b.input("along", [2, MAX, 3]);
+    for (const v of [tuples, along]) b.graph.values.get(v)!.dtype = "int64";
+    const nd = b.node("ScatterND", [d, tuples, u], [2, MAX, 3], {}, "nd");
+    const el = b.node("ScatterElements", [d, along, u], [2, MAX, 3], { axis: { type: "int", value: 1 } }, "el");
+    b.output(nd);
+    b.output(el);
+    const bytes = exported(b, { d: 1, u: 1, tuples: 1, along: 1, [nd]: 1, [el]: 1 });
+    // a cyclic shift along seq: every position written once (from the end every third)
+    const shift = (j: number, s: number) => { const t = (j + 1) % s; return j % 3 === 0 ? t - s : t; };
+    await expectRuns(bytes, (s) => ({
+      d: { dtype: "float32", dims: [2, s, 3], data: feed(6 * s, s) },
+      u: { dtype: "float32", dims: [2, s, 3], data: feed(6 * s, 3 * s + 1) },
+      tuples: { dtype: "int64", dims: [2, s, 2], data: BigInt64Array.from({ length: 4 * s }, (_, i) => BigInt(i % 2 === 0 ? Math.floor(i / (2 * s)) : shift(Math.floor(i / 2) % s, s))) },
+      along: { dtype: "int64", dims: [2, s, 3], data: BigInt64Array.from({ length: 6 * s }, (_, i) => BigInt(shift(Math.floor(i / 3) % s, s))) },
+    }), [nd, el]);
+  });
+
   it("-O0 attention (head Transposes, Q K^T and P V as MatMuls of two activations) runs every length in one module, padding poisoned with NaN", async () => {
     // the zoo's MiniLM-like encoder, its head reshapes [1, -1, h, d] as exporters write them
     const g = buildZooGraph("encoder");

@@ -5,7 +5,8 @@ import { evalDim, type DimExpr } from "../../runtime/dims.js";
 import { sizeOf, storageBytes } from "../../runtime/dtypes.js";
 import type { FoldStep, Graph, Node, Tensor } from "../ir/graph.js";
 import { isLazyTensor, tensorBytes } from "../ir/raw.js";
-import { hashBytes } from "../ir/hash.js";
+import { equalBytes, hashBytes } from "../ir/hash.js";
+import { splatBytes, splatValue } from "../ir/splat.js";
 import { hasTrait, opDef } from "../ops/index.js";
 import { shapeInputsOf } from "../ops/registry.js";
 
@@ -104,12 +105,26 @@ export function differs(a: { dims: number[]; sum: number; t: Tensor }, b: { dims
   // the snapshots' fingerprints where they have them (a model's weights repacked: megabytes)
   const sum = (q: { sum: number; t: Tensor }) => (q.sum === UNTOUCHED ? fingerprint(q.t) : q.sum);
   if (a.dims.join() === b.dims.join()) return sum(a) !== sum(b);
+  // one value everywhere in both (an index of 0 expanded over [batch, 1, points, 1]): that value
+  // wherever a run reads it, in any layout
+  const ua = uniformElement(a.t), ub = ua && uniformElement(b.t);
+  if (ua && ub && a.t.dtype === b.t.dtype) return !equalBytes(ua, ub);
   // only in the prefix form (one dim differs, dims of 1 before it) is a run's constant the first
   // elements of the compiled one's slot; [batch, seq] at the bounds' strides holds another layout
   const at = a.dims.findIndex((d, k) => d !== b.dims[k]);
   if (a.dims.length !== b.dims.length || a.dims.some((d, k) => k > at && d !== b.dims[k]) || a.dims.slice(0, at).some((d) => d !== 1)) return true;
   const [small, big] = sizeOf(a.dims) <= sizeOf(b.dims) ? [a, b] : [b, a];
   return sum(small) !== fingerprint(big.t, sizeOf(small.dims));
+}
+
+/** The bytes of the one element every element of t equals (a splat, or an array found so), else undefined. */
+function uniformElement(t: Tensor): Uint8Array | undefined {
+  const one = splatValue(t);
+  if (one) return splatBytes(one);
+  const n = sizeOf(t.dims), bytes = tensorBytes(t), b = bytes.length / Math.max(n, 1);
+  if (n === 0 || !Number.isInteger(b)) return undefined;
+  for (let i = b; i < bytes.length; i++) if (bytes[i] !== bytes[i - b]) return undefined;
+  return bytes.subarray(0, b);
 }
 
 /**

@@ -68,6 +68,11 @@ references from onnxruntime-node at run time.
     efficientnet.onnx    EfficientNetModel (width and depth coefficients 0.25): pixel_values
                          [batch, 3, 64, 64] -> last_hidden_state, pooler_output (AvgPool2d(320,
                          ceil_mode=True) over its 2x2 plane).
+    sam_points.onnx      SamPositionalEmbedding (SAM's prompt encoder, 32 channels): input_points
+                         [batch, point_batch, points, 2] in pixels of a 1024 x 640 image -> their
+                         sin/cos features [batch, point_batch, points, 64]. Its
+                         `coords[..., 0] = coords[..., 0] / width` exports as a ScatterND whose
+                         indices are a grid built from the input's dims.
 
     python3 models/transformers/export.py roberta t5_encoder   # only these
 """
@@ -339,8 +344,29 @@ def efficientnet():
         image_size=64, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320)), ["last_hidden_state", "pooler_output"])
 
 
+class SamPoints(torch.nn.Module):
+    def __init__(self, embed):
+        super().__init__()
+        self.embed = embed
+
+    def forward(self, input_points):
+        return self.embed(input_points, input_shape=(640, 1024))
+
+
+def sam_points():
+    torch.manual_seed(SEED)
+    from transformers.models.sam.modeling_sam import SamPositionalEmbedding
+    # SamModel.shared_image_embedding; scale 1, not its default 384: sin and cos of arguments in the thousands turn
+    # one ulp of the argument (a GEMM with or without FMA) into 5e-4 of the output
+    embed = SamPositionalEmbedding(transformers.SamVisionConfig(num_pos_feats=32, scale=1.0)).eval()
+    points = torch.rand(1, 1, 3, 2) * 600
+    export(SamPoints(embed), (points,), "sam_points.onnx", ["input_points"], ["embeddings"],
+           {"input_points": {0: "batch", 1: "point_batch", 2: "points"}, "embeddings": {0: "batch", 1: "point_batch", 2: "points"}})
+
+
 EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized,
-           "clip_text": clip_text, "speecht5_encoder": speecht5_encoder, "segformer": segformer, "mobilenet_v2": mobilenet_v2, "efficientnet": efficientnet}
+           "clip_text": clip_text, "speecht5_encoder": speecht5_encoder, "segformer": segformer, "mobilenet_v2": mobilenet_v2, "efficientnet": efficientnet,
+           "sam_points": sam_points}
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")

@@ -232,6 +232,7 @@ table.add("ScatterND", (ctx) => {
   const { m, fn } = ctx;
   const red = reduction(ctx);
   emitCopy(ctx, x, out);
+  if (ctx.symbolic) return scatterNDPadded(ctx, red);
   const q = idx.dims[idx.dims.length - 1];
   const block = prod(x.dims.slice(q));
   const b = bytesOf(x.dtype);
@@ -245,6 +246,45 @@ table.add("ScatterND", (ctx) => {
   });
 });
 
+/**
+ * ScatterND with symbolic dims, in the padded layout (strides at the bounds), after the copy of the
+ * data: a loop over the indices' leading dims (this run's extents: the slot's padding holds
+ * another run's tuples), each tuple's indices bounded by this run's dims of the data, each block
+ * (the data's dims past the tuple) taken whole from the updates at their padded place.
+ */
+function scatterNDPadded(ctx: KernelCtx, red: Reduction): void {
+  const [x, idx, upd, out] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
+  const { m, fn } = ctx;
+  const sym = ctx.symbolic!;
+  const varies = (t: TensorRef, k: number) => typeof sym.dims.get(t.name)?.[k] === "object";
+  for (const t of [x, idx, upd, out]) sym.dims.get(t.name)?.forEach((_, k) => ctx.runtimeDim(t, k));
+  if (varies(idx, idx.dims.length - 1)) ctx.unsupported("ScatterND's index tuples vary in length; pin the dim (--shape NAME=N)");
+  const q = idx.dims[idx.dims.length - 1];
+  const lead = idx.dims.slice(0, -1);
+  const trips: Trips[] = lead.map((d, k) => (varies(idx, k) ? () => ctx.runtimeDim(idx, k)! : d));
+  const [xs, is, us] = [stridesOf(x.dims), stridesOf(idx.dims), stridesOf(upd.dims)];
+  const block = prod(x.dims.slice(q));
+  const b = bytesOf(x.dtype);
+  const tmp = tmpPair(ctx, x.dtype);
+  const [off, ok, k] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  fn.emit(fn.nest(trips, (ix) => {
+    const stmts: Expr[] = [off.set(m.i32.const(0)), ok.set(m.i32.const(1))];
+    for (let t = 0; t < q; t++) {
+      const dim = varies(x, t) ? () => ctx.runtimeDim(x, t)! : x.dims[t];
+      stmts.push(
+        ...normIndex(ctx, idx, m.i32.add(fn.linear(ix, is.slice(0, -1)), m.i32.const(t)), dim, k),
+        ok.set(m.i32.and(ok.get(), m.i32.ge_s(k.get(), m.i32.const(0)))),
+        off.set(m.i32.add(off.get(), m.i32.mul(k.get(), m.i32.const(xs[t])))),
+      );
+    }
+    const at = () => fn.linear(ix, us.slice(0, lead.length));
+    const body = red === "none"
+      ? copyBytes(fn, byteAddr(m, out.addr, off.get(), b), byteAddr(m, upd.addr, at(), b), block * b)
+      : fn.loop(block, (e) => [applyUpdate(ctx, red, out, () => m.i32.add(off.get(), e.get()), upd, () => m.i32.add(at(), e.get()), tmp)]);
+    return [...stmts, m.if(ok.get(), body)];
+  }));
+}
+
 table.add(["ScatterElements", "Scatter"], (ctx) => {
   const [x, idx, upd, out] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
   const { m, fn } = ctx;
@@ -256,10 +296,16 @@ table.add(["ScatterElements", "Scatter"], (ctx) => {
   const is = stridesOf(idx.dims);
   const k = fn.local(binaryen.i32);
   const tmp = tmpPair(ctx, x.dtype);
-  fn.emit(fn.nest(idx.dims, (ix) => {
+  // symbolic dims, in the padded layout (strides at the bounds; the indices and updates share
+  // their dims): this run's extents, a varying axis of the data bounding the indices by this run's length
+  const sym = ctx.symbolic;
+  for (const t of [x, idx, upd, out]) sym?.dims.get(t.name)?.forEach((_, d) => ctx.runtimeDim(t, d));
+  const trips = idx.dims.map((d, t): Trips => (typeof sym?.dims.get(idx.name)?.[t] === "object" ? () => ctx.runtimeDim(idx, t)! : d));
+  const bound = typeof sym?.dims.get(x.name)?.[axis] === "object" ? () => ctx.runtimeDim(x, axis)! : x.dims[axis];
+  fn.emit(fn.nest(trips, (ix) => {
     const dst = () => m.i32.add(fn.linear(ix.filter((_, t) => t !== axis), xs.filter((_, t) => t !== axis)), m.i32.mul(k.get(), m.i32.const(xs[axis])));
     return [
-      ...normIndex(ctx, idx, fn.linear(ix, is), x.dims[axis], k),
+      ...normIndex(ctx, idx, fn.linear(ix, is), bound, k),
       m.if(m.i32.ge_s(k.get(), m.i32.const(0)), applyUpdate(ctx, red, out, dst, upd, () => fn.linear(ix, is), tmp)),
     ];
   }));
