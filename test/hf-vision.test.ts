@@ -6,7 +6,8 @@
 // sequence as a batch dim), SegFormer's decode head (Resize to sizes built from the dims),
 // MobileNetV2's TensorFlow padding (explicit Pad before strided convolutions), EfficientNet's
 // pooler (AvgPool2d(320, ceil_mode=True) over a 2x2 plane), SAM's point embedding (a ScatterND whose
-// index grid is built from three varying dims).
+// index grid is built from three varying dims), SAM's two-way attention (head shapes built from the
+// dims that coincide at one of kiln's probes).
 import * as fs from "node:fs";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
@@ -33,6 +34,11 @@ const points = (batch: number, pointBatch: number, n: number): Record<string, Te
   input_points: { dtype: "float32", dims: [batch, pointBatch, n, 2], data: Float32Array.from({ length: batch * pointBatch * n * 2 }, (_, i) => (i % 2 ? 640 : 1024) * (0.5 + 0.45 * Math.sin(i * 1.7 + batch))) },
 });
 
+const twoWay = (batch: number, n: number): Record<string, Tensor> => ({
+  points: { dtype: "float32", dims: [batch, n, 16], data: Float32Array.from({ length: batch * n * 16 }, (_, i) => Math.sin(i * 0.7 + n)) },
+  image: { dtype: "float32", dims: [batch, 16, 4, 4], data: Float32Array.from({ length: batch * 256 }, (_, i) => Math.cos(i * 0.3 + batch)) },
+});
+
 const CASES: [TransformerFixture, string, Record<string, [number, number]>, Record<string, Tensor>[]][] = [
   ["clip_text", "the pooler's ArgMax of the ids over [batch, seq]", { batch: [1, 3], seq: [1, 77] }, [tokens("input_ids", 3, 77, 1000), tokens("input_ids", 1, 1, 1000), tokens("input_ids", 2, 9, 1000)]],
   ["speecht5_encoder", "relative positions: an Einsum with the sequence as a batch dim", { batch: [1, 3], seq: [1, 64] }, [tokens("input_values", 3, 64, 100), tokens("input_values", 1, 1, 100), tokens("input_values", 2, 17, 100)]],
@@ -41,6 +47,8 @@ const CASES: [TransformerFixture, string, Record<string, [number, number]>, Reco
   ["efficientnet", "the pooler: AvgPool2d(320, ceil_mode=True) over a 2x2 plane", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
   ["sam_points", "SAM's coords[..., 0] /= width: a ScatterND over an index grid built from three dims", { batch: [1, 3], point_batch: [1, 2], points: [1, 5] },
     [points(3, 2, 5), points(1, 1, 1), points(2, 1, 3), points(1, 2, 4)]],
+  ["sam_two_way", "SAM's two-way attention: the probes meet points where two head shapes coincide (10 + 6 tokens = 16), and CSE merges them there", { batch: [1, 2], npts: [1, 5] },
+    [twoWay(2, 5), twoWay(1, 1), twoWay(2, 3)]],
 ];
 
 describe("Hugging Face vision and speech encoders under bounds, one module each", () => {

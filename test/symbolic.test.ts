@@ -282,6 +282,20 @@ describe("symbolic dims", () => {
     for (const seq of [1, 2, 3]) expect((await load(bytes, { shapes: { seq } })).modulesCompiled).toBe(1);
   });
 
+  it("an operator kiln does not define is refused under bounds as when pinned (no probe values, no advice to pin)", async () => {
+    const b = new ModelBuilder(5);
+    const boxes = b.input("boxes", [1, 6, 4]);
+    const scores = b.input("scores", [1, 1, 6]);
+    b.graph.addNode({ name: "nms", op: "NonMaxSuppression", domain: "", inputs: [boxes, scores], outputs: ["picked"], attrs: {} });
+    b.graph.values.set("picked", { name: "picked", dtype: "int64", shape: [3, 3] });
+    b.output("picked");
+    for (const v of [boxes, scores]) b.graph.values.get(v)!.shape = b.graph.values.get(v)!.shape!.map((d, k) => (k === 0 ? "batch" : d));
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const pinned = await load(bytes, { shapes: { batch: 1 } }).catch((e: Error) => e.message);
+    expect(pinned).toBe('UNSUPPORTED_OP: operator NonMaxSuppression is not supported by kiln [node "nms", NonMaxSuppression opset 17]');
+    for (const batch of [[1, 3], [1, 8]] as [number, number][]) await expect(load(bytes, { shapes: { batch } })).rejects.toThrow(pinned);
+  });
+
   it("a constant with several varying dims is not taken as a prefix of the one compiled (its padded layout holds other values): it runs in the module", async () => {
     // x + (Range(batch)[:, None] * seq + Range(seq)[None, :]), as transformers 5 indexes a
     // flattened attention mask: element (b, j) is b*seq + j, the first elements of the constant

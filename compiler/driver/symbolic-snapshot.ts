@@ -77,7 +77,11 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
   // fed at this run's dims
   for (const v of [...graph.inputs, ...graph.outputs]) shapeOf(v);
   for (const n of graph.topoOrder()) {
-    for (const v of [...n.inputs, ...n.outputs]) shapeOf(v);
+    // not a constant read at compile time only: no layer reads it, and CSE merges it with an equal
+    // one at some values only (SAM's decoder: its query and image tokens' head shapes, [b, npts + 6,
+    // 2, 8] and [b, 16, 2, 8], one constant where npts is 10), so a probe may lack it
+    for (const v of n.outputs) shapeOf(v);
+    n.inputs.forEach((v, k) => { if (!(compileTimeOnly(n, k) && graph.values.get(v)?.const)) shapeOf(v); });
     // a reshape's target shape, Expand's shape, are read at compile time only (no layer reads them)
     n.inputs.forEach((i, k) => {
       const c = i ? graph.values.get(i)?.const : undefined;

@@ -17,6 +17,7 @@ import { differs, fingerprint, fit, fitElements, initializerData, snapshot, UNTO
 import { unfoldDimValues } from "./symbolic-unfold.js";
 import { invariantFold } from "./symbolic-folds.js";
 import { evaluationCache } from "./evaluate-cache.js";
+import { opDef } from "../ops/index.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
 import { planMemory } from "../../passes/plan-memory.js";
 
@@ -178,6 +179,8 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
       await run(g, dims.at(at), step);
     } catch (e) {
       if (!(e instanceof KilnError)) throw e;
+      // an operator kiln does not define is unsupported at every value: said as a pinned build says it
+      if (e.code === "UNSUPPORTED_OP" && e.context.op !== undefined && !opDef(e.context.domain ?? "", e.context.op)) throw e;
       // a probe past the bounds (narrow bounds leave no room for values apart from 1, each other and the model's static dims)
       const past = symbols.filter((s, i) => at[i] < s.min || at[i] > s.max);
       // why past them: within the bounds, the values apart from 1 and the bound are the model's own dims (or none)
@@ -316,7 +319,9 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
   for (const [name, maxDims] of main.shapes) {
     const seen = [...grid, atCheck].map((s) => s.shapes.get(name));
     const where = producer.get(name);
-    if (seen.some((d) => !d || d.length !== maxDims.length)) throw depends(`the rank of ${JSON.stringify(name)}`, where);
+    const lacking = [...points, check].filter((_, i) => !seen[i]);
+    if (lacking.length) throw depends(`whether the graph has ${JSON.stringify(name)} (not at ${lacking.map((p) => symbols.map((s, i) => `${s.name}=${p[i]}`).join(" ")).join(", ")})`, where);
+    if (seen.some((d) => d!.length !== maxDims.length)) throw depends(`the rank of ${JSON.stringify(name)}`, where);
     const e = maxDims.map((_, j) => fit(seen.slice(0, points.length).map((d) => d![j]), probes));
     e.forEach((x, j) => {
       const ok = x !== undefined && evalDim(x, check) === seen[points.length]![j];

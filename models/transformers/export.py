@@ -73,6 +73,10 @@ references from onnxruntime-node at run time.
                          sin/cos features [batch, point_batch, points, 64]. Its
                          `coords[..., 0] = coords[..., 0] / width` exports as a ScatterND whose
                          indices are a grid built from the input's dims.
+    sam_two_way.onnx     SAM's two-way attention in small (plain torch, as its mask decoder): 10 learned
+                         tokens then the prompt's points [batch, npts, 16] attend to a 4x4 image
+                         embedding [batch, 16, 4, 4], and the image to them; its head split reshapes to
+                         shapes built from the dims, one of which equals the other where npts is 6.
 
     python3 models/transformers/export.py roberta t5_encoder   # only these
 """
@@ -364,9 +368,42 @@ def sam_points():
            {"input_points": {0: "batch", 1: "point_batch", 2: "points"}, "embeddings": {0: "batch", 1: "point_batch", 2: "points"}})
 
 
+class TwoWay(torch.nn.Module):
+    """SAM's token <-> image cross attention, its shapes made as SAM's decoder makes them."""
+
+    def __init__(self, tokens=10, dim=16):
+        super().__init__()
+        self.tok = torch.nn.Parameter(torch.randn(1, tokens, dim))
+        self.q, self.k, self.v = (torch.nn.Linear(dim, dim) for _ in range(3))
+
+    @staticmethod
+    def heads(x, h=2):
+        b, pb, n, c = x.shape
+        return x.reshape(b * pb, n, h, c // h).transpose(1, 2)
+
+    @staticmethod
+    def merge(x):
+        b, h, n, c = x.shape
+        return x.transpose(1, 2).reshape(b, n, h * c)
+
+    def forward(self, points, image):
+        t = torch.cat([self.tok.expand(points.shape[0], -1, -1), points], 1).unsqueeze(1)
+        k = image.flatten(2).transpose(1, 2).unsqueeze(1)
+        q, kk, vv = self.heads(self.q(t)), self.heads(self.k(k)), self.heads(self.v(k))
+        a = self.merge((q @ kk.transpose(-1, -2)).softmax(-1) @ vv)
+        q2, k2, v2 = self.heads(self.q(k)), self.heads(self.k(t)), self.heads(self.v(t))
+        return a, self.merge((q2 @ k2.transpose(-1, -2)).softmax(-1) @ v2)
+
+
+def sam_two_way():
+    torch.manual_seed(SEED)
+    export(TwoWay().eval(), (torch.randn(1, 2, 16), torch.randn(1, 16, 4, 4)), "sam_two_way.onnx", ["points", "image"], ["tokens", "image_out"],
+           {"points": {0: "batch", 1: "npts"}, "image": {0: "batch"}, "tokens": {0: "batch", 1: "seq"}, "image_out": {0: "batch"}})
+
+
 EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized,
            "clip_text": clip_text, "speecht5_encoder": speecht5_encoder, "segformer": segformer, "mobilenet_v2": mobilenet_v2, "efficientnet": efficientnet,
-           "sam_points": sam_points}
+           "sam_points": sam_points, "sam_two_way": sam_two_way}
 
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, seed {SEED}")
