@@ -5,6 +5,8 @@
 // the input's dims (SegFormer's decode head: Concat(Shape(x)[:2], [H, W]), its batch element
 // varying). Each run against onnxruntime-node with the arena poisoned with NaN. A Tile or Pad that
 // would place a varying dim's elements at other than the bounds' strides is refused naming the dim.
+// TopK, DepthToSpace, SpaceToDepth and GridSample over a bounded batch (RT-DETR, pixel shuffles,
+// Mask2Former's deformable attention).
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -125,5 +127,63 @@ describe("Pad over symbolic dims", () => {
       expect((e as KilnError).code).toBe("UNSUPPORTED_OP");
       expect((e as KilnError).message).toMatch(/varying dim 1 of .*--shape/);
     }
+  });
+});
+
+describe("a batch through TopK, DepthToSpace, SpaceToDepth and GridSample (RT-DETR's query selection, pixel shuffles, deformable attention)", () => {
+  /** one module for `shapes`, run at each of `runs` (feeds by batch) against onnxruntime-node, the arena poisoned */
+  async function runsLikeOrt(bytes: Uint8Array, shapes: Record<string, [number, number]>, runs: Record<string, { dtype: "float32"; dims: number[]; data: Float32Array }>[], tolerance = { rtol: 0, atol: 0 }) {
+    for (const level of [0, 2] as const) {
+      const model = await load(bytes, { shapes, level, cache: false });
+      const poison = poisoner(model);
+      for (const feeds of runs) {
+        poison();
+        const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+        const want = await runOrt(bytes, feeds);
+        for (const [name, w] of Object.entries(want)) {
+          const at = `${name} at [${Object.values(feeds)[0].dims}] -O${level}`;
+          expect(got[name].dims, at).toEqual(w.dims);
+          expect(compareTensors(got[name], w, tolerance).message ?? "ok", at).toBe("ok");
+        }
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  }
+  const x = (dims: number[]) => ({ x: { dtype: "float32" as const, dims, data: feed(dims.reduce((a, b) => a * b, 1), dims[0] * 3 + 1) } });
+
+  it("TopK of each row of [batch, 6, 10] (values and indices)", async () => {
+    const b = new ModelBuilder(3);
+    const input = b.input("x", [3, 6, 10]);
+    b.graph.addNode({ name: "topk", op: "TopK", domain: "", inputs: [input, b.int64s("k", [3])], outputs: ["v", "i"], attrs: {} });
+    b.graph.values.set("v", { name: "v", dtype: "float32", shape: ["batch", 6, 3] });
+    b.graph.values.set("i", { name: "i", dtype: "int64", shape: ["batch", 6, 3] });
+    b.output("v");
+    b.output("i");
+    b.graph.values.get(input)!.shape = ["batch", 6, 10];
+    await runsLikeOrt(exportModel(b.graph, { valueInfo: false }), { batch: [1, 3] }, [x([3, 6, 10]), x([1, 6, 10]), x([2, 6, 10])]);
+  });
+
+  it("DepthToSpace (DCR and CRD) and SpaceToDepth of [batch, 8, 4, 6]", async () => {
+    for (const [op, out, attrs] of [
+      ["DepthToSpace", [4, 2, 8, 12], { blocksize: { type: "int", value: 2 } }],
+      ["DepthToSpace", [4, 2, 8, 12], { blocksize: { type: "int", value: 2 }, mode: { type: "string", value: "CRD" } }],
+      ["SpaceToDepth", [4, 32, 2, 3], { blocksize: { type: "int", value: 2 } }],
+    ] as const) {
+      const bytes = through(op, [4, 8, 4, 6], [...out], { 0: "batch" }, () => [], attrs);
+      await runsLikeOrt(bytes, { batch: [1, 4] }, [x([4, 8, 4, 6]), x([1, 8, 4, 6]), x([3, 8, 4, 6])]);
+    }
+  });
+
+  it("GridSample of [batch, 3, 5, 6] at a [batch, 4, 3, 2] grid (bilinear, zeros outside)", async () => {
+    const b = new ModelBuilder(3);
+    const input = b.input("x", [3, 3, 5, 6]);
+    const grid = b.input("grid", [3, 4, 3, 2]);
+    const g = b.node("GridSample", [input, grid], [3, 3, 4, 3], { align_corners: { type: "int", value: 0 } });
+    // a weight after it: the poisoner finds the arena after the weights
+    const y = b.node("Add", [g, b.weight("bias", [1, 3, 1, 1], { kind: "uniform", lo: -1, hi: 1 })], [3, 3, 4, 3]);
+    b.output(y);
+    for (const v of [input, grid, g, y]) b.graph.values.get(v)!.shape = b.graph.values.get(v)!.shape!.map((d, k) => (k === 0 ? "batch" : d));
+    const feeds = (n: number) => ({ ...x([n, 3, 5, 6]), grid: { dtype: "float32" as const, dims: [n, 4, 3, 2], data: Float32Array.from({ length: n * 24 }, (_, i) => Math.sin(i * 1.3 + n) * 1.1) } });
+    await runsLikeOrt(exportModel(b.graph, { valueInfo: false }), { batch: [1, 3] }, [feeds(3), feeds(1), feeds(2)], { rtol: 1e-6, atol: 1e-6 });
   });
 });

@@ -240,6 +240,19 @@ table.add("Tile", (ctx) => {
   emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])), false, runtime);
 });
 
+/**
+ * The run-time extents of a view over [n, ...] whose first dim is x's batch: this run's batch where
+ * it varies (the padded layout: the bounds' strides), undefined where nothing varies; a varying
+ * channel or plane has no symbolic form.
+ */
+function batchExtents(ctx: KernelCtx, x: TensorRef, rank: number): (Expr | undefined)[] | undefined {
+  const later = x.dims.findIndex((_, k) => k > 0 && ctx.runtimeDim(x, k) !== undefined);
+  if (later > 0) ctx.unsupported(`${ctx.node.op} over the varying dim ${later} of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, later)}`);
+  const n = ctx.runtimeDim(x, 0);
+  ctx.symbolic?.dims.get(ctx.output(0).name)?.forEach((_, k) => ctx.runtimeDim(ctx.output(0), k));
+  return n ? [n, ...Array<undefined>(rank - 1).fill(undefined)] : undefined;
+}
+
 table.add("DepthToSpace", (ctx) => {
   const x = ctx.input(0);
   const b = ctx.attrs.int("blocksize");
@@ -248,14 +261,14 @@ table.add("DepthToSpace", (ctx) => {
   const crd = ctx.attrs.string("mode", "DCR") === "CRD";
   const dims = crd ? [n, cc, b, b, h, w] : [n, b, b, cc, h, w];
   const perm = crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
-  emitView(ctx, transposeView(ctx.output(0), x.addr, dims, perm));
+  emitView(ctx, transposeView(ctx.output(0), x.addr, dims, perm), false, batchExtents(ctx, x, 6));
 });
 
 table.add("SpaceToDepth", (ctx) => {
   const x = ctx.input(0);
   const b = ctx.attrs.int("blocksize");
   const [n, c, h, w] = x.dims;
-  emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]));
+  emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]), false, batchExtents(ctx, x, 6));
 });
 
 table.add("Compress", (ctx) => {

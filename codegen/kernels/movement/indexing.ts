@@ -445,7 +445,14 @@ table.add("TopK", (ctx) => {
   const largest = ctx.attrs.int("largest", 1) === 1;
   const b = bytesOf(dt);
   const [prev, best] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
-  fn.emit(fn.nest([pre, post], ([p, q]) => {
+  // symbolic dims: a varying batch before the axis runs this run's rows (the prefix form); a
+  // varying axis or a dim after it has no symbolic form
+  const xe = ctx.symbolic?.dims.get(x.name);
+  const late = xe?.findIndex((d, j) => j >= axis && typeof d !== "number") ?? -1;
+  if (late >= 0) ctx.unsupported(`TopK with the varying dim ${late} of ${JSON.stringify(x.name)} at or after its axis ${axis} has no symbolic form; ${ctx.pinHintOf(x, late)}`);
+  const rows = xe ? ctx.outerCount(x, pre) : pre;
+  for (const o of [vals, inds]) if (o && ctx.symbolic?.dims.has(o.name)) ctx.outerCount(o, pre);
+  fn.emit(fn.nest([rows, post], ([p, q]) => {
     const at = (i: Expr, len: number) => m.i32.add(m.i32.mul(p.get(), m.i32.const(len * post)), m.i32.add(q.get(), m.i32.mul(i, m.i32.const(post))));
     const xAt = (i: () => Expr) => () => load(m, dt, byteAddr(m, x.addr, at(i(), n), b));
     const order = (i: () => Expr, j: () => Expr) => before(m, dt, largest, xAt(i), i(), xAt(j), j());

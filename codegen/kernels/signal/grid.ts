@@ -104,7 +104,11 @@ table.add("GridSample", (ctx) => {
   const combos: number[][] = [[]];
   for (let a = 0; a < r; a++) combos.splice(0, combos.length, ...combos.flatMap((cmb) => Array.from({ length: taps }, (_, t) => [...cmb, t])));
 
-  fn.emit(fn.nest([N, ...outSpatial], ([n, ...o]) => [
+  // symbolic dims: a varying batch (leading in x, the grid and y: the prefix form) runs this run's
+  // images; a varying plane has no symbolic form (outerCount refuses it)
+  const images = ctx.symbolic ? ctx.outerCount(x, N) : N;
+  for (const t of [grid, y]) if (ctx.symbolic?.dims.has(t.name)) ctx.outerCount(t, N);
+  fn.emit(fn.nest([images, ...outSpatial], ([n, ...o]) => [
     ...dims.flatMap((_, a) => axisTaps(a, n, o)),
     fn.loop(C, (c) => {
       const chan = m.i32.add(m.i32.mul(n.get(), m.i32.const(xs[0])), m.i32.mul(c.get(), m.i32.const(xs[1])));
