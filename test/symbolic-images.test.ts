@@ -174,6 +174,24 @@ describe("a batch through TopK, DepthToSpace, SpaceToDepth and GridSample (RT-DE
     }
   });
 
+  it("MaskFormer's mask embedding, Einsum bqc,bchw->bqhw (h and w run as one N); a varying h is refused naming it", async () => {
+    const make = (names: Record<number, string>) => {
+      const b = new ModelBuilder(3);
+      const q = b.input("q", [3, 8, 32]);
+      const m = b.input("x", [3, 32, 4, 5]);
+      const y = b.node("Einsum", [q, m], [3, 8, 4, 5], { equation: { type: "string", value: "bqc,bchw->bqhw" } });
+      const z = b.node("Add", [y, b.weight("bias", [1, 8, 1, 1], { kind: "uniform", lo: -1, hi: 1 })], [3, 8, 4, 5]);
+      b.output(z);
+      // a named plane dim is dim 2 of x [batch, 32, h, w] and of y and z [batch, 8, h, w]
+      for (const v of [q, m, y, z]) b.graph.values.get(v)!.shape = b.graph.values.get(v)!.shape!.map((d, k) => (k === 0 ? "batch" : v !== q && names[k] ? names[k] : d));
+      return exportModel(b.graph, { valueInfo: false });
+    };
+    const feeds = (n: number) => ({ ...x([n, 32, 4, 5]), q: { dtype: "float32" as const, dims: [n, 8, 32], data: feed(n * 256, n) } });
+    await runsLikeOrt(make({}), { batch: [1, 3] }, [feeds(3), feeds(1), feeds(2)], { rtol: 1e-5, atol: 1e-5 });
+    const bytes = make({ 2: "h" });
+    await expect(load(bytes, { shapes: { batch: 2, h: [1, 4] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: Einsum "bqc,bchw->bqhw": "x" varies in dim 2, one of the dims the packed kernel runs as one; pin it with --shape h=N/);
+  });
+
   it("GridSample of [batch, 3, 5, 6] at a [batch, 4, 3, 2] grid (bilinear, zeros outside)", async () => {
     const b = new ModelBuilder(3);
     const input = b.input("x", [3, 3, 5, 6]);

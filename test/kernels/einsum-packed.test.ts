@@ -1,8 +1,8 @@
 // Einsum's "packed" variant (codegen/kernels/attention/einsum-packed.ts): a batched matrix product
 // through the packed GEMM with strided operands and output, as attention uses it without its head
 // transposes. Odd sizes everywhere: a 13-column tail panel, an odd row (the 2-row tile's tail),
-// several K blocks, batch labels broadcast from one operand, and equations the variant must leave
-// to the loop-nest kernel.
+// several K blocks, batch labels broadcast from one operand, labels that run as one M, N or K, and
+// equations the variant must leave to the loop-nest kernel.
 import { describe, expect, it } from "vitest";
 import type { Attr } from "../../compiler/ir/graph.js";
 import { buildCase, runOrt } from "../util/ort.js";
@@ -34,6 +34,11 @@ describe("Einsum packed vs onnxruntime", () => {
   it("a plain matrix product: odd rows, a 13-column tail panel, three K blocks", () => einsum("ij,jk->ik", [[37, 700], [700, 45]], "packed"));
   it("ellipsis batches", () => einsum("...ij,...jk->...ik", [[2, 3, 5, 6], [2, 3, 6, 17]], "packed"));
   it("labels of size 1 and an implicit output", () => einsum("aij,jk", [[1, 4, 3], [3, 8]], "packed"));
+  it("labels that run as one M, N or K: MaskFormer's masks (N = h w), a batch one operand broadcasts (M = b i), K = x y c", async () => {
+    await einsum("bqc,bchw->bqhw", [[2, 7, 5], [2, 5, 3, 6]], "packed");
+    await einsum("bij,jk->bik", [[3, 5, 6], [6, 17]], "packed");
+    await einsum("bxyc,xycd->bd", [[3, 2, 3, 4], [2, 3, 4, 17]], "packed");
+  });
   it("left to the loop-nest kernel: two M labels, N not contiguous in the output, too few columns, a sum in one operand", async () => {
     await einsum("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], "default");
     await einsum("ij,jk->ki", [[5, 6], [6, 9]], "default");
@@ -53,6 +58,13 @@ describe("packedEinsumPlan", () => {
     expect(packedEinsumPlan("bhst,bthd->bshd", [[1, 12, 128, 128], [1, 128, 12, 32]], [1, 128, 12, 32])).toEqual({
       M: 128, N: 32, K: 128, aRows: 128, aCols: 1, bRows: 384, bCols: 1, cRows: 384, batch: [{ size: 12, a: 16384, b: 32, c: 32 }],
     });
+  });
+  it("runs labels adjacent in every tensor that has them as one (MaskFormer's mask embedding: N is 16 x 16)", () => {
+    expect(packedEinsumPlan("bqc,bchw->bqhw", [[1, 100, 256], [1, 256, 16, 16]], [1, 100, 16, 16])).toEqual({
+      M: 100, N: 256, K: 256, aRows: 256, aCols: 1, bRows: 256, bCols: 1, cRows: 256, batch: [],
+    });
+    // i and k not adjacent in the output (c between them): no plan
+    expect(packedEinsumPlan("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], [2, 3, 5, 17])).toBeUndefined();
   });
   it("is undefined for a label summed in one operand only, three operands or a bad equation", () => {
     expect(packedEinsumPlan("ij,jk->k", [[5, 6], [6, 9]], [9])).toBeUndefined();

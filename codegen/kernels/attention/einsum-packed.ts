@@ -20,8 +20,23 @@ export interface PackedEinsum {
   batch: { size: number; a: number; b: number; c: number }[];
 }
 
-/** The M, N and K labels and the batch labels of a PackedEinsum, with each label's size and element strides in A, B and C. */
-interface Labels { m: number; n: number; k: number; batch: number[]; sizes: number[]; strides: number[][] }
+/**
+ * The M, N and K labels and the batch labels of a PackedEinsum, with each label's size and element
+ * strides in A, B and C; M, N or K made of several labels is its innermost, the others `merged`.
+ */
+interface Labels { m: number; n: number; k: number; batch: number[]; sizes: number[]; strides: number[][]; merged: Set<number> }
+
+/**
+ * Labels that run as one (MaskFormer's "bqc,bchw->bqhw": N is h and w): each the next's size times
+ * its stride apart in every tensor that has them. Innermost last; undefined where they are not.
+ */
+function mergedLabels(labels: readonly number[], sizes: readonly number[], strides: readonly (readonly number[])[]): { inner: number; size: number; others: number[] } | undefined {
+  const order = [...labels].sort((x, y) => strides[0][y] - strides[0][x]);
+  for (let i = 0; i + 1 < order.length; i++) {
+    if (strides.some((st) => st[order[i]] !== sizes[order[i + 1]] * st[order[i + 1]])) return undefined;
+  }
+  return { inner: order[order.length - 1], size: order.reduce((n, l) => n * sizes[l], 1), others: order.slice(0, -1) };
+}
 
 const outStrides = (plan: EinsumPlan): number[] => {
   const s: number[] = [];
@@ -32,11 +47,12 @@ const outStrides = (plan: EinsumPlan): number[] => {
 /**
  * The plan of a two-operand float32 Einsum that is one matrix product per batch index: one label
  * in A and the output (M), one in B and the output (N, contiguous in the output), one summed in
- * both (K); the other output labels, in both operands, are batch labels; A and B may have any
- * strides (A is read a float at a time anyway; a B whose N is not contiguous is gathered into the
- * panel lane by lane, as attention's K^T: "bshd,bthd->bhst" reads K as [b, t, h, d]);
- * labels of size 1 do not count. Labels are told apart by their strides, so a label one operand
- * broadcasts counts as a second M or N label (no plan). Otherwise undefined (the loop-nest kernel).
+ * both (K), or for each several labels that run as one (mergedLabels: "bqc,bchw->bqhw"); the other
+ * output labels, in both operands, are batch labels; A and B may have any strides (A is read a
+ * float at a time anyway; a B whose N is not contiguous is gathered into the panel lane by lane, as
+ * attention's K^T: "bshd,bthd->bhst" reads K as [b, t, h, d]); labels of size 1 do not count.
+ * Labels are told apart by their strides, so a label one operand broadcasts counts as a second M
+ * or N label (a plan where it runs as one with the other). Otherwise undefined (the loop-nest kernel).
  */
 export function packedEinsumPlan(equation: string, shapes: readonly (readonly number[])[], out: readonly number[]): PackedEinsum | undefined {
   return classify(equation, shapes, out)?.plan;
@@ -65,13 +81,15 @@ function classify(equation: string, shapes: readonly (readonly number[])[], out:
     else if (a && b) K.push(l);
     else return undefined; // a label summed in one operand only
   }
-  if (M.length !== 1 || N.length !== 1 || K.length !== 1) return undefined;
-  const [m, n, k] = [M[0], N[0], K[0]];
+  if (!M.length || !N.length || !K.length) return undefined;
+  const [mm, nn, kk] = [mergedLabels(M, plan.sizes, [sa, os]), mergedLabels(N, plan.sizes, [sb, os]), mergedLabels(K, plan.sizes, [sa, sb])];
+  if (!mm || !nn || !kk) return undefined;
+  const [m, n, k] = [mm.inner, nn.inner, kk.inner];
   if (os[n] !== 1) return undefined;
   // as packed-runtime: at least one row tile, panels mostly filled
-  if (plan.sizes[m] < DEFAULT_TILE.mr || plan.sizes[n] < 8) return undefined;
-  const labels = { m, n, k, batch: batchLabels, sizes: plan.sizes, strides: [sa, sb, os] };
-  return { plan: { M: plan.sizes[m], N: plan.sizes[n], K: plan.sizes[k], aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch }, labels };
+  if (mm.size < DEFAULT_TILE.mr || nn.size < 8) return undefined;
+  const labels = { m, n, k, batch: batchLabels, sizes: plan.sizes, strides: [sa, sb, os], merged: new Set([...mm.others, ...nn.others, ...kk.others]) };
+  return { plan: { M: mm.size, N: nn.size, K: kk.size, aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch }, labels };
 }
 
 function plan(ctx: LayerCtx): PackedEinsum | undefined {
@@ -101,6 +119,10 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr
       const l = labels.sizes.findIndex((size, l) => size === t.dims[k] && labels.strides[j][l] === strides[k]);
       // a dim no label takes alone (merged with another in an operand's layout)
       if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which the packed kernel cannot tell apart from the labels' strides; ${ctx.pinHintOf(t, k)}`);
+      // labels run as one M, N or K (h and w of "bqc,bchw->bqhw"): their product is the bounds'
+      if (labels.merged.has(l) || [labels.m, labels.n, labels.k].some((x) => x === l && p[x === labels.m ? "M" : x === labels.n ? "N" : "K"] !== labels.sizes[l])) {
+        ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, one of the dims the packed kernel runs as one; ${ctx.pinHintOf(t, k)}`);
+      }
       found.set(l, () => ctx.runtimeDim(t, k)!);
     });
   });
