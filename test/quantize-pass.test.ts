@@ -330,5 +330,9 @@ describe("quantize options", () => {
     const usage = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "int2"]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--quantize takes int8, int4 or w8a8/);
+    // without --report or --quiet, a line says what was quantized: a weight-only mode leaves convolutions float
+    const said = kiln(["compile", file, "-o", path.join(dir, "q.wasm"), "--quantize", "int8"]);
+    expect(said.code).toBe(0);
+    expect(said.stdout).toMatch(/kiln: --quantize int8: 2 of 4 layers quantized; 2 float: weight-only quantization covers MatMul and Gemm \(use w8a8 for convolutions\)/);
   }, 120_000);
 });

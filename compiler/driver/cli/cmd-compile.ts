@@ -10,6 +10,7 @@ import { readModelFile, readUserFile } from "../files.js";
 import { ONNX_TOLERANCE } from "../testdata.js";
 import { formatPassTable, makeReport } from "../report.js";
 import { parseGraph } from "../../ir/parse.js";
+import type { QuantizationReport } from "../quantize.js";
 import { printGraph } from "../../ir/print.js";
 import { printDot } from "../../ir/dot.js";
 import type { Graph } from "../../ir/graph.js";
@@ -79,6 +80,7 @@ export async function cmdCompile(args: Args): Promise<number> {
   if (!quiet) {
     const sidecar = weightsFile === undefined ? "" : ` + ${weightsFile} (${compiled.stream?.bytes ?? compiled.weights!.length} bytes of weights)`;
     console.log(`kiln: ${model} -> ${out}${sidecar}${emitTs ? ` + ${bindingsFile(out)}` : ""} (${compiled.wasm.length} bytes, ${compiled.manifest.layers.length} layers, ${ms.toFixed(0)} ms)`);
+    if (compiled.quantization) console.log(quantizedLine(compiled.quantization));
   }
   return 0;
 }
@@ -222,4 +224,12 @@ export async function cmdTest(args: Args): Promise<number> {
     console.log(`\n${summary.total} cases: ${summary.passed} passed, ${summary.failed} failed, ${summary.unsupported} unsupported`);
   }
   return summary.failed === 0 ? 0 : 1;
+}
+
+/** What --quantize did, in a line: the layers it quantized, and why the others stay float (a model of convolutions under a weight-only mode: all of them) */
+export function quantizedLine(q: QuantizationReport): string {
+  const why = new Map<string, number>();
+  for (const l of q.layers) if (l.form === "float") why.set(l.reason ?? "kept float", (why.get(l.reason ?? "kept float") ?? 0) + 1);
+  const float = [...why].map(([reason, n]) => `${n} float: ${reason}`).join("; ");
+  return `kiln: --quantize ${q.mode}: ${q.quantized} of ${q.quantized + q.float} layers quantized${float ? `; ${float}` : ""}`;
 }
