@@ -31,6 +31,7 @@ export function chooseKernel(graph: Graph, node: Node, selection?: KernelSelecti
   if (!family) return undefined;
   const layer = new LayerCtx(node, graph.opset(node.domain), node.inputs.map((i) => infoOf(graph, i)), node.outputs.map((o) => infoOf(graph, o)), selection);
   layer.varying = [...node.inputs, ...node.outputs].some((t) => !!t && !!graph.symbolic?.dims.has(t));
+  if (layer.varying) layer.varyingDims = graph.symbolic!.dims;
   return selectVariant(family, layer).name;
 }
 
@@ -41,9 +42,23 @@ export function chooseKernel(graph: Graph, node: Node, selection?: KernelSelecti
  */
 export function rerecordVarying(graph: Graph): void {
   for (const n of graph.nodeList()) {
-    if (n.meta?.kernel === undefined || !STATIC_SHAPE_VARIANTS.has(n.meta.kernel)) continue;
+    if (n.meta?.kernel === undefined) continue;
     if (![...n.inputs, ...n.outputs].some((t) => t && graph.symbolic?.dims.has(t))) continue;
-    n.meta = { ...n.meta, kernel: chooseKernel(graph, n) ?? n.meta.kernel };
+    if (STATIC_SHAPE_VARIANTS.has(n.meta.kernel)) n.meta = { ...n.meta, kernel: chooseKernel(graph, n) ?? n.meta.kernel };
+    // a variant whose plan depends on which dims vary (Einsum's packed labels) and no longer plans: chosen afresh
+    else if (!plans(graph, n)) n.meta = { ...n.meta, kernel: chooseKernel(graph, { ...n, meta: withoutKernel(n.meta) }) ?? n.meta.kernel };
+  }
+}
+
+const withoutKernel = ({ kernel: _, ...rest }: NonNullable<Node["meta"]>) => rest;
+
+/** whether the recorded variant still plans the node (with graph.symbolic's dims known) */
+function plans(graph: Graph, n: Node): boolean {
+  try {
+    chooseKernel(graph, n);
+    return true;
+  } catch {
+    return false;
   }
 }
 

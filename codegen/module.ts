@@ -468,6 +468,7 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
   if (graph.symbolic) ctx.symbolValues = layerSymbolValues(graph, ctx);
   ctx.varying = ctx.symbolic !== undefined;
+  ctx.varyingDims = ctx.symbolic?.dims;
   let choice: KernelChoice;
   try {
     choice = selectVariant(family, ctx);

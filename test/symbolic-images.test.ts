@@ -10,7 +10,7 @@
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
-import { load } from "../compiler/driver/api.js";
+import { compile, load } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import { KilnError } from "../runtime/errors.js";
 import { runOrt } from "./util/ort.js";
@@ -189,7 +189,18 @@ describe("a batch through TopK, DepthToSpace, SpaceToDepth and GridSample (RT-DE
     const feeds = (n: number) => ({ ...x([n, 32, 4, 5]), q: { dtype: "float32" as const, dims: [n, 8, 32], data: feed(n * 256, n) } });
     await runsLikeOrt(make({}), { batch: [1, 3] }, [feeds(3), feeds(1), feeds(2)], { rtol: 1e-5, atol: 1e-5 });
     const bytes = make({ 2: "h" });
-    await expect(load(bytes, { shapes: { batch: 2, h: [1, 4] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: Einsum "bqc,bchw->bqhw": "x" varies in dim 2, one of the dims the packed kernel runs as one; pin it with --shape h=N/);
+    await expect(load(bytes, { shapes: { batch: 2, h: [1, 4] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: Einsum \(kernel default\) has no symbolic form yet: "x" is \[2,32,h,5\].*pin it with --shape h=N/);
+  });
+
+  it("SAM's relative positions, Einsum bhwc,wkc->bhwk over [batch * heads, 8, 8, 16]: the varying b a batch label, h the rows (not run as one with b)", async () => {
+    const b = new ModelBuilder(3);
+    const q = b.input("x", [6, 8, 8, 16]);
+    const y = b.node("Einsum", [q, b.weight("rel", [8, 8, 16], { kind: "uniform", lo: -1, hi: 1 })], [6, 8, 8, 8], { equation: { type: "string", value: "bhwc,wkc->bhwk" } });
+    b.output(y);
+    for (const v of [q, y]) b.graph.values.get(v)!.shape = b.graph.values.get(v)!.shape!.map((d, k) => (k === 0 ? "batch" : d));
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    await runsLikeOrt(bytes, { batch: [1, 6] }, [x([6, 8, 8, 16]), x([1, 8, 8, 16]), x([4, 8, 8, 16])], { rtol: 1e-5, atol: 1e-5 });
+    expect((await compile(bytes, { shapes: { batch: [1, 6] } })).manifest.layers.map((l) => l.kernel)).toEqual(["packed"]);
   });
 
   it("GridSample of [batch, 3, 5, 6] at a [batch, 4, 3, 2] grid (bilinear, zeros outside)", async () => {

@@ -120,6 +120,8 @@ export class LayerCtx<T extends TensorInfo = TensorInfo> {
    * variant must have a symbolic form (kernels/select.ts); a fused kernel passes it to its anchor
    */
   varying = false;
+  /** with `varying`: the tensors' dims as expressions of the symbols, where a plan depends on which dims vary (Einsum's packed labels) */
+  varyingDims?: ReadonlyMap<string, readonly DimExpr[]>;
   constructor(
     readonly node: Node,
     readonly opset: number,

@@ -39,8 +39,11 @@ describe("Einsum packed vs onnxruntime", () => {
     await einsum("bij,jk->bik", [[3, 5, 6], [6, 17]], "packed");
     await einsum("bxyc,xycd->bd", [[3, 2, 3, 4], [2, 3, 4, 17]], "packed");
   });
-  it("left to the loop-nest kernel: two M labels, N not contiguous in the output, too few columns, a sum in one operand", async () => {
-    await einsum("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], "default");
+  it("M or N labels that do not run as one: the outer ones as batch labels the other operand broadcasts (SAM's relative positions)", async () => {
+    await einsum("bhwc,hkc->bhwk", [[2, 3, 5, 6], [3, 9, 6]], "packed");
+    await einsum("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], "packed");
+  });
+  it("left to the loop-nest kernel: N not contiguous in the output, too few columns, a sum in one operand", async () => {
     await einsum("ij,jk->ki", [[5, 6], [6, 9]], "default");
     await einsum("ij,jk->ik", [[5, 6], [6, 7]], "default");
     await einsum("ij,jk->i", [[5, 6], [6, 9]], "default");
@@ -63,8 +66,10 @@ describe("packedEinsumPlan", () => {
     expect(packedEinsumPlan("bqc,bchw->bqhw", [[1, 100, 256], [1, 256, 16, 16]], [1, 100, 16, 16])).toEqual({
       M: 100, N: 256, K: 256, aRows: 256, aCols: 1, bRows: 256, bCols: 1, cRows: 256, batch: [],
     });
-    // i and k not adjacent in the output (c between them): no plan
-    expect(packedEinsumPlan("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], [2, 3, 5, 17])).toBeUndefined();
+    // b and i not adjacent in the output (c between them): b is a batch label B broadcasts, c one A broadcasts
+    expect(packedEinsumPlan("bij,cjk->bcik", [[2, 5, 6], [3, 6, 17]], [2, 3, 5, 17])).toEqual({
+      M: 5, N: 17, K: 6, aRows: 6, aCols: 1, bRows: 17, bCols: 1, cRows: 17, batch: [{ size: 2, a: 30, b: 0, c: 255 }, { size: 3, a: 0, b: 102, c: 85 }],
+    });
   });
   it("is undefined for a label summed in one operand only, three operands or a bad equation", () => {
     expect(packedEinsumPlan("ij,jk->k", [[5, 6], [6, 9]], [9])).toBeUndefined();

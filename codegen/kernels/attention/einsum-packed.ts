@@ -52,13 +52,15 @@ const outStrides = (plan: EinsumPlan): number[] => {
  * float at a time anyway; a B whose N is not contiguous is gathered into the panel lane by lane, as
  * attention's K^T: "bshd,bthd->bhst" reads K as [b, t, h, d]); labels of size 1 do not count.
  * Labels are told apart by their strides, so a label one operand broadcasts counts as a second M
- * or N label (a plan where it runs as one with the other). Otherwise undefined (the loop-nest kernel).
+ * or N label: it runs as one with the other, or as a batch label (the other operand's stride 0).
+ * Otherwise undefined (the loop-nest kernel).
  */
-export function packedEinsumPlan(equation: string, shapes: readonly (readonly number[])[], out: readonly number[]): PackedEinsum | undefined {
-  return classify(equation, shapes, out)?.plan;
+export function packedEinsumPlan(equation: string, shapes: readonly (readonly number[])[], out: readonly number[], varying?: readonly (readonly boolean[])[]): PackedEinsum | undefined {
+  return classify(equation, shapes, out, varying)?.plan;
 }
 
-function classify(equation: string, shapes: readonly (readonly number[])[], out: readonly number[]): { plan: PackedEinsum; labels: Labels } | undefined {
+/** `varying`: which dims of A, B and the output vary (symbolic dims): their labels never run as one with another */
+function classify(equation: string, shapes: readonly (readonly number[])[], out: readonly number[], varying?: readonly (readonly boolean[])[]): { plan: PackedEinsum; labels: Labels } | undefined {
   if (shapes.length !== 2) return undefined;
   let plan: EinsumPlan;
   try {
@@ -69,6 +71,15 @@ function classify(equation: string, shapes: readonly (readonly number[])[], out:
   if (plan.outShape.join() !== out.join() || plan.sizes.some((s) => s === 0)) return undefined;
   const [sa, sb] = plan.inputStrides;
   const os = outStrides(plan);
+  // the labels of varying dims (told apart by size and stride, as symbolicLabels does)
+  const apart = new Set<number>();
+  [...shapes, out].forEach((dims, j) => {
+    const st = stridesOf(dims);
+    varying?.[j]?.forEach((v, k) => {
+      const l = v ? plan.sizes.findIndex((size, l) => size === dims[k] && [sa, sb, os][j][l] === st[k]) : -1;
+      if (l >= 0) apart.add(l);
+    });
+  });
   const M: number[] = [], N: number[] = [], K: number[] = [];
   const batch: PackedEinsum["batch"] = [];
   const batchLabels: number[] = [];
@@ -82,8 +93,18 @@ function classify(equation: string, shapes: readonly (readonly number[])[], out:
     else return undefined; // a label summed in one operand only
   }
   if (!M.length || !N.length || !K.length) return undefined;
-  const [mm, nn, kk] = [mergedLabels(M, plan.sizes, [sa, os]), mergedLabels(N, plan.sizes, [sb, os]), mergedLabels(K, plan.sizes, [sa, sb])];
-  if (!mm || !nn || !kk) return undefined;
+  // M (or N) labels that do not run as one: the one innermost in the output stays, the others are
+  // batch labels the other operand broadcasts (SAM's relative positions, "bhwc,hkc->bhwk": a
+  // product per b and h, B the same for every b)
+  const rowsOrCols = (list: number[], strides: readonly number[], side: "a" | "b") => {
+    const whole = list.some((l) => apart.has(l)) ? undefined : mergedLabels(list, plan.sizes, [strides, os]);
+    if (whole) return whole;
+    const inner = list.reduce((x, y) => (os[y] < os[x] ? y : x));
+    for (const l of list) if (l !== inner) batchLabels.push(l), batch.push({ size: plan.sizes[l], a: side === "a" ? sa[l] : 0, b: side === "b" ? sb[l] : 0, c: os[l] });
+    return { inner, size: plan.sizes[inner], others: [] };
+  };
+  const [mm, nn, kk] = [rowsOrCols(M, sa, "a"), rowsOrCols(N, sb, "b"), mergedLabels(K, plan.sizes, [sa, sb])];
+  if (!kk) return undefined;
   const [m, n, k] = [mm.inner, nn.inner, kk.inner];
   if (os[n] !== 1) return undefined;
   // as packed-runtime: at least one row tile, panels mostly filled
@@ -96,8 +117,11 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
   if (ctx.inputs.length !== 2) return undefined;
   const a = ctx.input(0), b = ctx.input(1), y = ctx.output(0);
   if ([a, b, y].some((t) => t?.dtype !== "float32") || !y.size) return undefined;
-  return packedEinsumPlan(ctx.attrs.string("equation"), [a.dims, b.dims], y.dims);
+  return packedEinsumPlan(ctx.attrs.string("equation"), [a.dims, b.dims], y.dims, varyingOf(ctx));
 }
+
+/** which dims of A, B and the output vary, for classify (none outside a symbolic build) */
+const varyingOf = (ctx: LayerCtx) => ctx.varyingDims && [ctx.input(0), ctx.input(1), ctx.output(0)].map((t) => (ctx.varyingDims!.get(t.name) ?? t.dims).map((d) => typeof d !== "number"));
 
 /**
  * Symbolic dims (the padded layout's strides, docs/ARCHITECTURE.md "Symbolic dims"): each varying
@@ -110,7 +134,7 @@ function plan(ctx: LayerCtx): PackedEinsum | undefined {
 function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr> & { labels?: Labels } {
   const found: Map<number, () => Expr> & { labels?: Labels } = new Map();
   if (!ctx.symbolic) return found;
-  const labels = found.labels = classify(ctx.attrs.string("equation"), [ctx.input(0).dims, ctx.input(1).dims], ctx.output(0).dims)!.labels;
+  const labels = found.labels = classify(ctx.attrs.string("equation"), [ctx.input(0).dims, ctx.input(1).dims], ctx.output(0).dims, varyingOf(ctx))!.labels;
   [ctx.input(0), ctx.input(1), ctx.output(0)].forEach((t, j) => {
     const e = ctx.symbolic!.dims.get(t.name);
     const strides = stridesOf(t.dims);

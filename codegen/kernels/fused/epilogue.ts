@@ -190,6 +190,7 @@ export function epilogueVariant(familyOf: (domain: string, op: string) => Kernel
       const inputs = anchorView({ anchor, anchorInputs }, infos, bias);
       const anchorLayer = new LayerCtx(anchor, layer.opset, inputs, [y], layer.selection, k === undefined ? bias : undefined, layer.recorded);
       anchorLayer.varying = layer.varying;
+      anchorLayer.varyingDims = layer.varyingDims;
       return { chain, bias: value, anchor, anchorInputs, choice: selectVariant(family, anchorLayer) };
     },
     prepare(ctx, plan) {
@@ -224,5 +225,8 @@ function anchorCtx(ctx: KernelCtx, plan: Plan, biasAddr: number): KernelCtx {
   };
   const inputs = anchorView(plan, byName(ctx), bias);
   const viaInput = plan.anchorInputs.includes(BIAS);
-  return new KernelCtx(ctx.m, ctx.fn, plan.anchor, ctx.opset, inputs, [ctx.output(0)], ctx.math, ctx.selection, viaInput ? undefined : bias, plan.choice.name);
+  const inner = new KernelCtx(ctx.m, ctx.fn, plan.anchor, ctx.opset, inputs, [ctx.output(0)], ctx.math, ctx.selection, viaInput ? undefined : bias, plan.choice.name);
+  // the anchor plans as it was planned (Einsum's packed labels depend on which dims vary)
+  inner.varyingDims = ctx.varyingDims;
+  return inner;
 }
