@@ -174,7 +174,7 @@ describe("a batch through TopK, DepthToSpace, SpaceToDepth and GridSample (RT-DE
     }
   });
 
-  it("MaskFormer's mask embedding, Einsum bqc,bchw->bqhw (h and w run as one N); a varying h is refused naming it", async () => {
+  it("MaskFormer's mask embedding, Einsum bqc,bchw->bqhw (h and w run as one N); a varying h too (the loop nest over this run's extents)", async () => {
     const make = (names: Record<number, string>) => {
       const b = new ModelBuilder(3);
       const q = b.input("q", [3, 8, 32]);
@@ -188,8 +188,29 @@ describe("a batch through TopK, DepthToSpace, SpaceToDepth and GridSample (RT-DE
     };
     const feeds = (n: number) => ({ ...x([n, 32, 4, 5]), q: { dtype: "float32" as const, dims: [n, 8, 32], data: feed(n * 256, n) } });
     await runsLikeOrt(make({}), { batch: [1, 3] }, [feeds(3), feeds(1), feeds(2)], { rtol: 1e-5, atol: 1e-5 });
-    const bytes = make({ 2: "h" });
-    await expect(load(bytes, { shapes: { batch: 2, h: [1, 4] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: Einsum \(kernel default\) has no symbolic form yet: "x" is \[2,32,h,5\].*pin it with --shape h=N/);
+    const plane = (n: number, h: number) => ({ x: { dtype: "float32" as const, dims: [n, 32, h, 5], data: feed(n * 160 * h, h) }, q: { dtype: "float32" as const, dims: [n, 8, 32], data: feed(n * 256, n) } });
+    await runsLikeOrt(make({ 2: "h" }), { batch: [1, 3], h: [1, 4] }, [plane(3, 4), plane(1, 1), plane(2, 3)], { rtol: 1e-5, atol: 1e-5 });
+  });
+
+  it("Einsum's loop nest over a varying summed label and a varying output label (OWL-ViT's class head, ...pd,...qd->...pq, queries bounded)", async () => {
+    const b = new ModelBuilder(3);
+    const p = b.input("x", [1, 16, 32]);
+    const q = b.input("q", [1, 3, 32]);
+    const y = b.node("Einsum", [p, q], [1, 16, 3], { equation: { type: "string", value: "...pd,...qd->...pq" } });
+    const z = b.node("Add", [y, b.weight("bias", [1, 1, 1], { kind: "uniform", lo: -1, hi: 1 })], [1, 16, 3]);
+    b.output(z);
+    for (const v of [q, y, z]) b.graph.values.get(v)!.shape = b.graph.values.get(v)!.shape!.map((d, k) => (k === (v === q ? 1 : 2) ? "nq" : d));
+    const feeds = (n: number) => ({ ...x([1, 16, 32]), q: { dtype: "float32" as const, dims: [1, n, 32], data: feed(n * 32, n) } });
+    await runsLikeOrt(exportModel(b.graph, { valueInfo: false }), { nq: [1, 3] }, [feeds(3), feeds(1), feeds(2)], { rtol: 1e-5, atol: 1e-5 });
+    // a summed label varying: "bsd,bsd->bd" over a bounded sequence
+    const c = new ModelBuilder(4);
+    const u = c.input("x", [2, 9, 4]);
+    const v = c.input("q", [2, 9, 4]);
+    const w = c.node("Einsum", [u, v], [2, 4], { equation: { type: "string", value: "bsd,bsd->bd" } });
+    c.output(c.node("Add", [w, c.weight("bias", [1, 4], { kind: "uniform", lo: -1, hi: 1 })], [2, 4]));
+    for (const t of [u, v]) c.graph.values.get(t)!.shape = [2, "seq", 4];
+    const seqs = (n: number) => ({ ...x([2, n, 4]), q: { dtype: "float32" as const, dims: [2, n, 4], data: feed(8 * n, n + 1) } });
+    await runsLikeOrt(exportModel(c.graph, { valueInfo: false }), { seq: [1, 9] }, [seqs(9), seqs(1), seqs(5)], { rtol: 1e-5, atol: 1e-5 });
   });
 
   it("SAM's relative positions, Einsum bhwc,wkc->bhwk over [batch * heads, 8, 8, 16]: the varying b a batch label, h the rows (not run as one with b)", async () => {

@@ -7,7 +7,7 @@
 import binaryen from "binaryen";
 import { dtype as dtypeInfo } from "../../../runtime/dtypes.js";
 import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-einsum.js";
-import type { Expr, Fn, Local } from "../../fn.js";
+import { stridesOf, type Expr, type Fn, type Local, type Trips } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
 import { treeSum } from "./lanes.js";
@@ -20,7 +20,36 @@ export function emitEinsum(ctx: KernelCtx): void {
   const y = ctx.output(0);
   const plan = planEinsum(ctx.attrs.string("equation"), ins.map((t) => t.dims), (msg) => ctx.unsupported(msg));
   if (y.size === 0) return;
+  // symbolic dims: the scalar loop nest, each varying label this run's extent
+  const trips = ctx.symbolic ? labelTrips(ctx, plan, ins, y) : undefined;
+  if (trips) return ctx.fn.emit(einsumScalar(ctx.fn, plan, ins, y, trips));
   ctx.fn.emit(einsumGemm(ctx.fn, plan, ins, y) ?? (rowForm(plan, ins, y) ? einsumRows(ctx.fn, plan, ins, y) : einsumScalar(ctx.fn, plan, ins, y)));
+}
+
+/**
+ * Symbolic dims, in the padded layout (the plan's strides are the bounds'): each label's trips,
+ * this run's extent where a dim it indexes varies (an output label is the output's dim of its
+ * place; a summed one is found in the operands by its size and stride); undefined where none varies.
+ */
+function labelTrips(ctx: KernelCtx, plan: EinsumPlan, ins: TensorRef[], y: TensorRef): Trips[] | undefined {
+  const trips: Trips[] = [...plan.sizes];
+  let varies = false;
+  y.dims.forEach((_, k) => {
+    if (ctx.runtimeDim(y, k) === undefined) return;
+    trips[k] = () => ctx.runtimeDim(y, k)!;
+    varies = true;
+  });
+  ins.forEach((t, i) => {
+    const st = stridesOf(t.dims);
+    t.dims.forEach((d, k) => {
+      if (ctx.runtimeDim(t, k) === undefined) return;
+      const l = plan.sizes.findIndex((size, l) => size === d && plan.inputStrides[i][l] === st[k]);
+      if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which no label indexes alone; ${ctx.pinHintOf(t, k)}`);
+      if (l >= plan.outRank) trips[l] = () => ctx.runtimeDim(t, k)!;
+      varies = true;
+    });
+  });
+  return varies ? trips : undefined;
 }
 
 /**
@@ -80,17 +109,17 @@ function at(fn: Fn, idx: Local[], strides: number[], bytes: number): Expr {
   return fn.linear(idx, strides.map((s) => s * bytes));
 }
 
-function einsumScalar(fn: Fn, plan: EinsumPlan, ins: TensorRef[], y: TensorRef): Expr {
+function einsumScalar(fn: Fn, plan: EinsumPlan, ins: TensorRef[], y: TensorRef, trips: readonly Trips[] = plan.sizes): Expr {
   const m = fn.m;
   const dt = y.dtype;
   const bytes = dtypeInfo(dt).bytes;
   const A = arith(m, wasmType(dt));
   const acc = fn.local(wasmType(dt));
   const os = outStrides(plan);
-  const outer = plan.sizes.slice(0, plan.outRank);
+  const outer = trips.slice(0, plan.outRank);
   return fn.nest(outer, (oi) => [
     acc.set(constant(m, dt, 0)),
-    fn.nest(plan.sizes.slice(plan.outRank), (ri) => {
+    fn.nest(trips.slice(plan.outRank), (ri) => {
       const idx = [...oi, ...ri];
       const prod = ins.map((t, i) => load(m, dt, at(fn, idx, plan.inputStrides[i], bytes), t.addr)).reduce((a, b) => A.mul(a, b));
       return [acc.set(A.add(acc.get(), prod))];
