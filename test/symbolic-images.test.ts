@@ -5,8 +5,8 @@
 // the input's dims (SegFormer's decode head: Concat(Shape(x)[:2], [H, W]), its batch element
 // varying). Each run against onnxruntime-node with the arena poisoned with NaN. A Tile or Pad that
 // would place a varying dim's elements at other than the bounds' strides is refused naming the dim.
-// TopK, DepthToSpace, SpaceToDepth and GridSample over a bounded batch (RT-DETR, pixel shuffles,
-// Mask2Former's deformable attention).
+// TopK, DepthToSpace, SpaceToDepth, GridSample, Einsum and ReduceMean over a bounded batch (RT-DETR,
+// pixel shuffles, Mask2Former's deformable attention, MaskFormer, OWL-ViT, a matting model's mean).
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -222,6 +222,18 @@ describe("a batch through TopK, DepthToSpace, SpaceToDepth and GridSample (RT-DE
     const bytes = exportModel(b.graph, { valueInfo: false });
     await runsLikeOrt(bytes, { batch: [1, 6] }, [x([6, 8, 8, 16]), x([1, 8, 8, 16]), x([4, 8, 8, 16])], { rtol: 1e-5, atol: 1e-5 });
     expect((await compile(bytes, { shapes: { batch: [1, 6] } })).manifest.layers.map((l) => l.kernel)).toEqual(["packed"]);
+  });
+
+  it("ReduceMean over a varying batch divides by this run's count (a matting model's mean over its whole batch; ReduceSum beside it)", async () => {
+    for (const [op, axes, keep, out] of [["ReduceMean", [0, 1, 2, 3], 0, []], ["ReduceMean", [0, 2], 1, [1, 3, 1, 6]], ["ReduceMean", [0], 0, [3, 5, 6]], ["ReduceSum", [0, 3], 0, [3, 5]]] as const) {
+      const b = new ModelBuilder(3, 18); // axes as an input
+      const input = b.input("x", [4, 3, 5, 6]);
+      const r = b.node(op, [input, b.int64s("axes", [...axes])], [...out], { keepdims: { type: "int", value: keep } });
+      const y = b.node("Add", [r, b.weight("bias", [1], { kind: "uniform", lo: -1, hi: 1 })], out.length ? [...out] : [1]);
+      b.output(y);
+      b.graph.values.get(input)!.shape = ["batch", 3, 5, 6];
+      await runsLikeOrt(exportModel(b.graph, { valueInfo: false }), { batch: [1, 4] }, [x([4, 3, 5, 6]), x([1, 3, 5, 6]), x([3, 3, 5, 6])], { rtol: 1e-5, atol: 1e-6 });
+    }
   });
 
   it("GridSample of [batch, 3, 5, 6] at a [batch, 4, 3, 2] grid (bilinear, zeros outside)", async () => {

@@ -18,7 +18,7 @@ interface ReduceSpec {
   /** identity of combine, per dtype */
   init: (dt: DTypeName) => number | bigint;
   map?: (E: Ops, x: Expr) => Expr;
-  finish?: (S: Ops, acc: Expr, count: number) => Expr;
+  finish?: (S: Ops, acc: Expr, count: () => Expr) => Expr;
   /** float-only (sqrt, log) */
   floatOnly?: boolean;
   /** defined on bool too (max is any, min is all) */
@@ -32,7 +32,7 @@ const highest: Partial<Record<DTypeName, number | bigint>> = { int8: 127, int16:
 const sum: ReduceSpec = { combine: "add", init: () => 0 };
 const specs: Record<string, ReduceSpec> = {
   ReduceSum: sum,
-  ReduceMean: { ...sum, finish: (S, a, n) => S.div(a, S.c(n)) },
+  ReduceMean: { ...sum, finish: (S, a, n) => S.div(a, n()) },
   ReduceMax: { combine: "max", init: (dt) => (isFloat(dt) ? -Infinity : lowest[dt]!), bool: true },
   ReduceMin: { combine: "min", init: (dt) => (isFloat(dt) ? Infinity : highest[dt]!), bool: true },
   ReduceProd: { combine: "mul", init: () => 1 },
@@ -84,7 +84,7 @@ function emitStreaming(ctx: KernelCtx, spec: ReduceSpec, outer: number, inner: n
       return E.store("float32", at(), y.addr, E[spec.combine](yv(E, at), spec.map ? spec.map(E, v) : v));
     }),
   ]));
-  if (spec.finish) fn.emit(columns((E, at) => E.store("float32", at(), y.addr, spec.finish!(E, yv(E, at), outer))));
+  if (spec.finish) fn.emit(columns((E, at) => E.store("float32", at(), y.addr, spec.finish!(E, yv(E, at), () => E.c(outer)))));
 }
 
 /** [outer, inner] when axes are exactly the leading [0, a) and the rest is wide enough for lanes. */
@@ -100,11 +100,12 @@ for (const [op, spec] of Object.entries(specs)) {
   table.add(op, (ctx) => {
     const dt = checkType(ctx, spec.floatOnly, spec.bool);
     const { view, x, y } = reduceView(ctx);
-    const split = dt === "float32" ? leadingSplit(view) : undefined;
+    // symbolic dims take the rows' forms (emitStreaming loops over the bounds)
+    const split = dt === "float32" && !ctx.symbolic ? leadingSplit(view) : undefined;
     if (split) return emitStreaming(ctx, spec, ...split);
     emitRows(ctx, dt, view, [x, y], (k) => {
       const acc = k.reduce(spec.combine, spec.init(dt), (E, get) => (spec.map ? spec.map(E, get(x)) : get(x)));
-      k.put(y, spec.finish ? spec.finish(k.S, acc.get(), k.count) : acc.get());
+      k.put(y, spec.finish ? spec.finish(k.S, acc.get(), () => k.countOf()) : acc.get());
     });
   });
 }

@@ -45,6 +45,8 @@ export interface Kit {
   S: Ops;
   /** number of reduced elements per kept position */
   count: number;
+  /** that number in S's type: this run's where a reduced dim varies (a mean over a batch of images) */
+  countOf(): Expr;
   /** accumulate map(element) over the reduced elements into a new statistic local (also storing each mapped element to `store`) */
   reduce(combine: Combine, init: number | bigint, map: ElementFn, store?: Operand): Local;
   /** several reductions in one pass over the data */
@@ -197,9 +199,17 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
     return {
       S,
       get count() {
-        // a mean over a varying length would need it at run time: no such kernel yet
+        // a statistic over a varying length needs it at run time: countOf
         if (varying && Rrt.some((r) => r)) ctx.unsupported(`${ctx.node.op} divides by the count of a symbolic dim, which it has no run-time form for yet; pin the dim (--shape NAME=N)`);
         return count;
+      },
+      countOf() {
+        if (!varying || !Rrt.some((r) => r)) return S.c(count);
+        // the product of the reduced dims, each this run's extent where it varies
+        const n = R.dims.reduce<Expr>((e, d, k) => m.i32.mul(e, Rrt[k] ? Rrt[k]!() : m.i32.const(d)), m.i32.const(1));
+        const t = S.type;
+        const c = t === binaryen.f32 || t === binaryen.v128 ? m.f32.convert_u.i32(n) : t === binaryen.f64 ? m.f64.convert_u.i32(n) : t === binaryen.i64 ? m.i64.extend_u(n) : n;
+        return S.w === 4 ? m.f32x4.splat(c) : c;
       },
       reduce(c, init, map, store) {
         return this.reduceAll([{ combine: c, init, map, store }])[0];
