@@ -100,6 +100,33 @@ describe("Tile over symbolic dims", () => {
     await expectRuns(tiled([2, 9, 3], [1, 1, 3], { 0: "batch", 1: "seq" }), { batch: [1, 2], seq: [1, 9] }, [[2, 9, 3], [1, 1, 3], [2, 4, 3]]);
   });
 
+  it("repeats computed from the dims: Mask2Former's queries [8, 1, 32] tiled by the batch, [1, batch, 1]", async () => {
+    const b = new ModelBuilder(3);
+    const x = b.input("x", [3, 32]);
+    const shape = b.node("Shape", [x], [2]);
+    const batch = b.node("Slice", [shape, b.int64s("s0", [0]), b.int64s("s1", [1])], [1]);
+    const reps = b.node("Concat", [b.int64s("one", [1]), batch, b.int64s("one1", [1])], [3], { axis: { type: "int", value: 0 } });
+    for (const v of [shape, batch, reps]) b.graph.values.get(v)!.dtype = "int64";
+    const queries = b.node("Tile", [b.weight("q", [8, 1, 32], { kind: "uniform", lo: -1, hi: 1 }), reps], [8, 3, 32]);
+    const y = b.node("Add", [queries, x], [8, 3, 32]);
+    b.output(y);
+    b.graph.values.get(x)!.shape = ["batch", 32];
+    for (const v of [queries, y]) b.graph.values.get(v)!.shape = [8, "batch", 32];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    for (const level of [0, 2] as const) {
+      const model = await load(bytes, { shapes: { batch: [1, 3] }, level, cache: false });
+      const poison = poisoner(model);
+      for (const n of [3, 1, 2]) {
+        const data = feed(n * 32, n);
+        poison();
+        const got = await model.run({ x: { data, dims: [n, 32] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [n, 32], data } });
+        expect(compareTensors(got[y], want[y], { rtol: 0, atol: 0 }).message ?? "ok", `batch ${n} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+
   it("a varying dim repeated more than once is UNSUPPORTED_OP naming it", async () => {
     const e = await load(tiled([2, 9, 3], [1, 2, 1], { 1: "seq" }), { shapes: { seq: [1, 9] }, cache: false }).catch((x: unknown) => x);
     expect((e as KilnError).code).toBe("UNSUPPORTED_OP");

@@ -228,7 +228,10 @@ table.add("Tile", (ctx) => {
   // out[r0, d0, r1, d1, ...] = x[d0, d1, ...]: a view with stride 0 on the repeat dims.
   const x = ctx.input(0);
   const out = ctx.output(0);
-  const reps = params(ctx).ints(1)!;
+  // repeats computed from the dims (Mask2Former's queries tiled by the batch: [1, batch, 1]):
+  // their values at the bounds, a varying one taken only for a dim of 1 (a broadcast)
+  const symbolic = ctx.inputs[1] && !ctx.constValue(1) ? ctx.symbolValues?.values.get(ctx.inputs[1].name) : undefined;
+  const reps = symbolic ? symbolic.map((e, k) => (typeof e === "number" ? e : out.dims[k] / x.dims[k])) : params(ctx).ints(1)!;
   const st = stridesOf(x.dims);
   // symbolic dims (the padded layout): a varying dim repeated once runs this run's extent; one
   // repeated more would place its copies at this run's length apart, which the bounds' strides do not
@@ -236,7 +239,12 @@ table.add("Tile", (ctx) => {
   varying.forEach((v, k) => {
     if (v !== undefined && reps[k] !== 1) ctx.unsupported(`Tile repeating the varying dim ${k} of ${JSON.stringify(x.name)} ${reps[k]} times has no symbolic form; ${ctx.pinHintOf(x, k)}`);
   });
-  const runtime = varying.some((v) => v !== undefined) ? varying.flatMap((v) => [undefined, v]) : undefined;
+  const copies = x.dims.map((d, k) => {
+    if (typeof symbolic?.[k] !== "object") return undefined;
+    if (d !== 1) ctx.unsupported(`Tile repeating dim ${k} of ${JSON.stringify(x.name)} (${d} long) a number of times computed from the dims has no symbolic form; ${ctx.pinHintOf(out, k)}`);
+    return ctx.runtimeDim(out, k);
+  });
+  const runtime = [...varying, ...copies].some((v) => v !== undefined) ? varying.flatMap((v, k) => [copies[k], v]) : undefined;
   emitView(ctx, viewInto(out, x.addr, x.dims.flatMap((_, k) => [0, st[k]]), x.dims.flatMap((d, k) => [reps[k], d])), false, runtime);
 });
 
