@@ -62,6 +62,8 @@ describe("kernels split at 2 threads: split, the bytes of 1 thread, onnxruntime'
   it("Einsum packed: Q read in [b, s, h, d], odd sizes", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bshd,bhdt->bhst" } }, inputs: [f([2, 67, 3, 40]), f([2, 3, 40, 99])] }, "packed"));
   it("Einsum packed: K read in [b, t, h, d] (B gathered into each thread's panel), odd rows", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bshd,bthd->bhst" } }, inputs: [f([2, 67, 3, 40]), f([2, 99, 3, 40])] }, "packed"));
   it("Einsum packed: the context written in [b, s, h, d]", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bhst,bthd->bshd" } }, inputs: [f([1, 5, 64, 70]), f([1, 70, 5, 45])] }, "packed"));
+  it("Einsum packed: a batch label B broadcasts (SAM's relative positions), each thread its own matrices", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bhwc,hkc->bhwk" } }, inputs: [f([4, 6, 48, 32]), f([6, 48, 32])] }, "packed"));
+  it("Einsum packed: N of two labels run as one (MaskFormer's masks)", () => expectSplitAndSame({ op: "Einsum", opset: 12, attrs: { equation: { type: "string", value: "bqc,bchw->bqhw" } }, inputs: [f([2, 100, 64]), f([2, 64, 12, 13])] }, "packed"));
   it("Attention blocked: (batch, head, row block) items, tail blocks, a mask, each thread its own scores scratch", () => expectSplitAndSame({
     op: "Attention", opset: 23, attrs: { q_num_heads: { type: "int", value: 3 }, kv_num_heads: { type: "int", value: 3 } },
     inputs: [f([2, 130, 3 * 24]), f([2, 409, 3 * 24]), f([2, 409, 3 * 20]), f([2, 3, 130, 409])],
