@@ -110,7 +110,7 @@ ops.define("Add", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF
 ops.define("Sub", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a - b), lastChange: 13 });
 ops.define("Mul", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a * b), lastChange: 13 });
 ops.define("Div", typed(ARITH_TYPES, broadcastRule), { arity: [2, 2], traits: BF16, exact: (a, b) => Math.fround(a / b), lastChange: 13 });
-ops.define("Mod", typed(NUMERIC, modRule), { arity: [2, 2], traits: BROADCAST });
+ops.define("Mod", typed(NUMERIC, modRule), { lastChange: 13, arity: [2, 2], traits: BROADCAST });
 ops.define("Pow", typed(NUMERIC, powRule), { arity: [2, 2], traits: ARITH, lastChange: 13 });
 ops.define(["Max", "Min"], typed(NUMERIC, broadcastRule), { arity: [1, Infinity], traits: ARITH, lastChange: 13 });
 ops.define(["Sum", "Mean"], typed(FLOATS, broadcastRule), { arity: [1, Infinity], traits: UNIFORM, lastChange: 13 });
@@ -122,9 +122,9 @@ ops.define("GreaterOrEqual", typed(NUMERIC, compareRule), { arity: [2, 2], trait
 ops.define("Equal", typed([...NUMERIC, ...BOOL], compareRule), { arity: [2, 2], traits: COMPARE, lastChange: 13, truth: (a, b) => a === b });
 ops.define("And", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, lastChange: 13, truth: (a, b) => !!a && !!b });
 ops.define("Or", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, lastChange: 13, truth: (a, b) => !!a || !!b });
-ops.define("Xor", typed(BOOL, broadcastRule), { arity: [2, 2], traits: BROADCAST, truth: (a, b) => !!a !== !!b });
-ops.define(["BitwiseAnd", "BitwiseOr", "BitwiseXor"], typed(INTS, broadcastRule), { arity: [2, 2], traits: BROADCAST });
-ops.define("BitShift", typed(UNSIGNED, broadcastRule), { arity: [2, 2], traits: BROADCAST });
+ops.define("Xor", typed(BOOL, broadcastRule), { lastChange: 7, arity: [2, 2], traits: BROADCAST, truth: (a, b) => !!a !== !!b });
+ops.define(["BitwiseAnd", "BitwiseOr", "BitwiseXor"], typed(INTS, broadcastRule), { lastChange: 18, arity: [2, 2], traits: BROADCAST });
+ops.define("BitShift", typed(UNSIGNED, broadcastRule), { lastChange: 11, arity: [2, 2], traits: BROADCAST });
 ops.define("Where", typed([...NUMERIC, ...BOOL], whereRule, [1, 2]), { arity: [3, 3], traits: [...BROADCAST, "fusible"], lastChange: 13 });
 // PRelu's slope broadcasts (usually per channel): not layout-agnostic
 ops.define("PRelu", typed(NUMERIC, preluRule), { arity: [2, 2], traits: [...BROADCAST, "fusible"], lastChange: 13 });

@@ -45,7 +45,7 @@ ops.define("GatherND", (ctx) => {
   const q = idx[idx.length - 1];
   if (q === undefined || b + q > x.shape.length) ctx.fail("index tuples are longer than the data rank");
   return [{ dtype: x.dtype, shape: [...idx.slice(0, -1), ...x.shape.slice(b + q)] }];
-}, { arity: [2, 2] });
+}, { lastChange: 13, arity: [2, 2] });
 
 ops.define("OneHot", (ctx) => {
   const idx = ctx.input(0);
@@ -55,7 +55,7 @@ ops.define("OneHot", (ctx) => {
   const r = idx.shape.length + 1;
   const axis = normAxis(ctx, ctx.attrs.int("axis", -1), r);
   return [{ dtype: values.dtype, shape: [...idx.shape.slice(0, axis), depth, ...idx.shape.slice(axis)] }];
-}, { arity: [3, 3] });
+}, { lastChange: 11, arity: [3, 3] });
 
 ops.define("TopK", (ctx) => {
   const x = ctx.input(0);
@@ -64,7 +64,7 @@ ops.define("TopK", (ctx) => {
   if (k < 0 || k > x.shape[axis]) ctx.fail(`k=${k} is out of range for axis of size ${x.shape[axis]}`);
   const shape = x.shape.map((d, a) => (a === axis ? k : d));
   return [{ dtype: x.dtype, shape }, { dtype: "int64", shape: [...shape] }];
-}, { arity: [1, 2] });
+}, { lastChange: 11, arity: [1, 2] });
 
 ops.define("Range", (ctx) => {
   const [start, limit, delta] = [0, 1, 2].map((i) => toNumbers(ctx.value(i))[0]);
@@ -83,8 +83,8 @@ function spaceDepthShape(ctx: ShapeCtx, toSpace: boolean) {
   const shape = toSpace ? [n, c / (b * b), h * b, w * b] : [n, c * b * b, h / b, w / b];
   return [{ dtype: x.dtype, shape }];
 }
-ops.define("DepthToSpace", (ctx) => spaceDepthShape(ctx, true), { arity: [1, 1] });
-ops.define("SpaceToDepth", (ctx) => spaceDepthShape(ctx, false), { arity: [1, 1] });
+ops.define("DepthToSpace", (ctx) => spaceDepthShape(ctx, true), { lastChange: 13, arity: [1, 1] });
+ops.define("SpaceToDepth", (ctx) => spaceDepthShape(ctx, false), { lastChange: 13, arity: [1, 1] });
 
 ops.define("Compress", (ctx) => {
   const x = ctx.input(0);
@@ -94,7 +94,7 @@ ops.define("Compress", (ctx) => {
   const len = hasAxis ? x.shape[axis] : sizeOfShape(x.shape);
   const kept = cond.slice(0, len).filter(Boolean).length;
   return [{ dtype: x.dtype, shape: hasAxis ? x.shape.map((d, a) => (a === axis ? kept : d)) : [kept] }];
-});
+}, { lastChange: 11 });
 
 ops.define("NonZero", (ctx) => {
   const x = ctx.input(0);
@@ -110,7 +110,7 @@ ops.define("NonZero", (ctx) => {
   });
   const n = data.filter(Boolean).length;
   return [{ dtype: "int64", shape: [r, n], value: i64([r, n], coords.flat()) }];
-}, { arity: [1, 1], traits: ["compile-time-only"] });
+}, { lastChange: 13, arity: [1, 1], traits: ["compile-time-only"] });
 
 type Scalar = number | bigint;
 

@@ -34,7 +34,7 @@ ops.define("Shape", (ctx) => {
 ops.define("Size", (ctx) => {
   const n = ctx.input(0).shape.reduce((a, b) => a * b, 1);
   return [{ dtype: "int64", shape: [], value: { dtype: "int64", dims: [], data: BigInt64Array.of(BigInt(n)) } }];
-}, { arity: [1, 1], traits: ["compile-time-only", "low-bit"] });
+}, { lastChange: 13, arity: [1, 1], traits: ["compile-time-only", "low-bit"] });
 
 ops.define("Identity", (ctx) => {
   const x = ctx.input(0);
@@ -188,12 +188,12 @@ ops.define("EyeLike", (ctx) => {
   if (x.shape.length !== 2) ctx.invalid("EyeLike needs a 2-D input");
   const dt = ctx.attrs.has("dtype") ? dtypeFromOnnx(ctx.attrs.int("dtype"))?.name ?? ctx.unsupported(`EyeLike dtype ${ctx.attrs.int("dtype")}`) : x.dtype;
   return [{ dtype: dt, shape: [...x.shape] }];
-}, { arity: [1, 1] });
+}, { lastChange: 9, arity: [1, 1] });
 
-ops.define("Trilu", same, { arity: [1, 2] });
+ops.define("Trilu", same, { lastChange: 14, arity: [1, 2] });
 // CumSum 14 and GatherElements 13 only added types
 ops.define("CumSum", same, { arity: [2, 2], lastChange: 11 });
-ops.define("ReverseSequence", same, { arity: [2, 2] });
+ops.define("ReverseSequence", same, { lastChange: 10, arity: [2, 2] });
 
 const scatterShape: ShapeRule = (ctx) => {
   ctx.expectDType(1, ["int32", "int64"]);

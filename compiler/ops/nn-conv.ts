@@ -49,7 +49,7 @@ ops.define("ConvTranspose", (ctx) => {
   if (b && (b.shape.length !== 1 || b.shape[0] !== w[1] * group)) ctx.fail(`bias must be [${w[1] * group}]`);
   const win = transposedWindow(ctx.attrs, x.slice(2), w.slice(2));
   return [{ dtype: dt, shape: [x[0], w[1] * group, ...win.out] }];
-}, { arity: [2, 3], traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 },
+}, { lastChange: 11, arity: [2, 3], traits: ["epilogue-anchor"], anchor: { bias: 2, channelAxis: 1 },
   // W is [C, M/group, kh, kw]: output channels on axis 1 when there is one group
   weightsOutputAxis: (node) => (node.attrs.group?.type === "int" && node.attrs.group.value !== 1 ? undefined : 1),
   // each input element meets M/group x kernel weights: all of W divided by its C input channels
@@ -78,6 +78,6 @@ ops.define(["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"], (ctx) => {
   const dt = ctx.expectDType(0, FLOATS);
   const x = spatialInput(ctx);
   return [{ dtype: dt, shape: [x[0], x[1], ...x.slice(2).map(() => 1)] }];
-}, { arity: [1, 1] });
+}, { lastChange: 2, arity: [1, 1] });
 
 export const CONV_OPS = ops.defs;

@@ -21,8 +21,10 @@ const normalizeShape: ShapeRule = (ctx) => {
   if (ctx.node.op === "LpNormalization") normAxis(ctx, ctx.attrs.int("axis", -1), x.shape.length);
   return sameAsX(ctx);
 };
-ops.define(["InstanceNormalization", "GroupNormalization"], normalizeShape, { arity: [3, 3] });
-ops.define(["LpNormalization", "LRN", "MeanVarianceNormalization"], normalizeShape, { arity: [1, 1] });
+ops.define("InstanceNormalization", normalizeShape, { arity: [3, 3], lastChange: 6 });
+// 21 made scale and bias per channel (18 took them per group)
+ops.define("GroupNormalization", normalizeShape, { arity: [3, 3], lastChange: 21 });
+ops.define(["LpNormalization", "LRN", "MeanVarianceNormalization"], normalizeShape, { lastChange: 13, arity: [1, 1] });
 
 ops.define("BatchNormalization", (ctx) => {
   const [y] = sameAsX(ctx);

@@ -27,7 +27,7 @@ ops.define(["ArgMax", "ArgMin"], (ctx) => {
   const keep = ctx.attrs.int("keepdims", 1) === 1;
   const shape = keep ? x.shape.map((d, k) => (k === axis ? 1 : d)) : x.shape.filter((_, k) => k !== axis);
   return [{ dtype: "int64", shape }];
-}, { arity: [1, 1] });
+}, { lastChange: 13, arity: [1, 1] });
 
 const softmaxShape: ShapeRule = (ctx) => {
   const x = ctx.input(0);
@@ -35,6 +35,6 @@ const softmaxShape: ShapeRule = (ctx) => {
   return unaryRule(ctx);
 };
 ops.define(["Softmax", "LogSoftmax"], softmaxShape, { arity: [1, 1], lastChange: 13 });
-ops.define("Hardmax", softmaxShape, { arity: [1, 1] });
+ops.define("Hardmax", softmaxShape, { lastChange: 13, arity: [1, 1] });
 
 export const REDUCE_OPS = ops.defs;

@@ -18,8 +18,8 @@ const COSTLY: Trait[] = [...SIMD, "costly"];
 
 /**
  * One row per operator: its traits; `exact`, its float32 result in JavaScript when IEEE rounds it
- * exactly (constant folding uses it); `lastChange`, the opset where its meaning last changed; and
- * `domain` when it is not ai.onnx.
+ * exactly (constant folding uses it); `lastChange`, the opset where its meaning last changed (22
+ * only added bfloat16 to many: no change of meaning); and `domain` when it is not ai.onnx.
  */
 interface UnaryRow {
   name: string;
@@ -34,7 +34,7 @@ interface UnaryRow {
 const ROWS: UnaryRow[] = [
   { name: "Abs", traits: [...SIMD, "uniform"], exact: Math.abs, lastChange: 13 },
   { name: "Neg", traits: [...SIMD, "uniform"], exact: (x) => -x, lastChange: 13 },
-  { name: "Sign", traits: FLOAT },
+  { name: "Sign", traits: FLOAT, lastChange: 13 },
   { name: "Relu", traits: SIMD, lastChange: 13 },
   { name: "Exp", traits: COSTLY, lastChange: 13 },
   { name: "Log", traits: COSTLY, lastChange: 13 },
@@ -42,36 +42,36 @@ const ROWS: UnaryRow[] = [
   { name: "Reciprocal", traits: [...SIMD, "uniform"], lastChange: 13 },
   { name: "Floor", traits: [...SIMD, "uniform"], exact: Math.floor, lastChange: 13 },
   { name: "Ceil", traits: [...SIMD, "uniform"], exact: Math.ceil, lastChange: 13 },
-  { name: "Round", traits: [...SIMD, "uniform"] },
+  { name: "Round", traits: [...SIMD, "uniform"], lastChange: 11 },
   { name: "Sigmoid", traits: COSTLY, lastChange: 13 },
   { name: "Tanh", traits: COSTLY, lastChange: 13 },
   { name: "Erf", traits: COSTLY, lastChange: 13 },
   { name: "Sin", traits: COSTLY, lastChange: 13 },
   { name: "Cos", traits: COSTLY, lastChange: 13 },
-  { name: "Tan", traits: COSTLY },
-  { name: "Asin", traits: FLOAT },
-  { name: "Acos", traits: FLOAT },
-  { name: "Atan", traits: FLOAT },
-  { name: "Sinh", traits: FLOAT },
-  { name: "Cosh", traits: FLOAT },
-  { name: "Asinh", traits: FLOAT },
-  { name: "Acosh", traits: FLOAT },
-  { name: "Atanh", traits: FLOAT },
+  { name: "Tan", traits: COSTLY, lastChange: 7 },
+  { name: "Asin", traits: FLOAT, lastChange: 7 },
+  { name: "Acos", traits: FLOAT, lastChange: 7 },
+  { name: "Atan", traits: FLOAT, lastChange: 7 },
+  { name: "Sinh", traits: FLOAT, lastChange: 9 },
+  { name: "Cosh", traits: FLOAT, lastChange: 9 },
+  { name: "Asinh", traits: FLOAT, lastChange: 9 },
+  { name: "Acosh", traits: FLOAT, lastChange: 9 },
+  { name: "Atanh", traits: FLOAT, lastChange: 9 },
   { name: "LeakyRelu", traits: SIMD, lastChange: 13 },
-  { name: "HardSigmoid", traits: SIMD },
-  { name: "HardSwish", traits: SIMD },
-  { name: "Elu", traits: COSTLY },
-  { name: "Selu", traits: COSTLY },
-  { name: "Celu", traits: COSTLY },
+  { name: "HardSigmoid", traits: SIMD, lastChange: 6 },
+  { name: "HardSwish", traits: SIMD, lastChange: 14 },
+  { name: "Elu", traits: COSTLY, lastChange: 6 },
+  { name: "Selu", traits: COSTLY, lastChange: 6 },
+  { name: "Celu", traits: COSTLY, lastChange: 12 },
   { name: "Gelu", traits: COSTLY, lastChange: 13 },
-  { name: "Softplus", traits: COSTLY },
-  { name: "Softsign", traits: SIMD },
-  { name: "ThresholdedRelu", traits: SIMD },
-  { name: "Shrink", traits: FLOAT },
-  { name: "Mish", traits: COSTLY },
-  { name: "Swish", traits: COSTLY },
+  { name: "Softplus", traits: COSTLY, lastChange: 1 },
+  { name: "Softsign", traits: SIMD, lastChange: 1 },
+  { name: "ThresholdedRelu", traits: SIMD, lastChange: 10 },
+  { name: "Shrink", traits: FLOAT, lastChange: 9 },
+  { name: "Mish", traits: COSTLY, lastChange: 18 },
+  { name: "Swish", traits: COSTLY, lastChange: 24 },
   { name: "Not", traits: UNARY, lastChange: 13, truth: (a) => !a },
-  { name: "BitwiseNot", traits: UNARY },
+  { name: "BitwiseNot", traits: UNARY, lastChange: 18 },
   { name: "Binarizer", traits: SIMD, domain: "ai.onnx.ml" },
 ];
 

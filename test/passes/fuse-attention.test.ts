@@ -8,7 +8,7 @@ import { exportModel } from "../../compiler/onnx/export.js";
 import { load } from "../../compiler/driver/api.js";
 import { compareTensors } from "../../compiler/driver/testdata.js";
 import { fuseAttentionPass } from "../../passes/fuse-attention.js";
-import { expectPass, expectUnchanged } from "./util.js";
+import { expectPass, expectUnchanged, runPassOn } from "./util.js";
 import { runOrt, tensor } from "../util/ort.js";
 import type { Tensor } from "../../compiler/ir/graph.js";
 
@@ -108,6 +108,23 @@ const %m : float32[1,1,20,1] = dense<[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 input %m : float32[20]
 %sm : float32[1,3,20,20] = Add(%sc, %m) {name="mask"}
 %p : float32[1,3,20,20] = Softmax[axis=-1](%sm) {name="probs"}`));
+  });
+
+  it("raises the opset past ops whose meaning did not change (a ConvTranspose head, as Depth Anything's), not past one whose did (GroupNormalization at 21)", async () => {
+    const attention = einsums(20, 3, 8, `
+%p : float32[1,3,20,20] = Softmax[axis=-1](%sc) {name="probs"}`);
+    const head = (op: string, inputs: string) => `
+input %img : float32[1,2,3,3]
+const %w : float32[2,2,3,3] = dense<[${Array(36).fill(0.5).join(", ")}]>
+const %g : float32[2] = dense<[1, 1]>
+%up : float32[1,2,${op === "ConvTranspose" ? "5,5" : "3,3"}] = ${op}${inputs} {name="head"}
+output %up`;
+    const fused = await runPassOn(pass, attention + head("ConvTranspose", "(%img, %w)"));
+    expect(fused).toMatch(/^kiln\.graph opsets\("" = 23\)/);
+    expect(fused).toMatch(/= Attention\[/);
+    const kept = await runPassOn(pass, attention + head("GroupNormalization[num_groups=2]", "(%img, %g, %g)"));
+    expect(kept).toMatch(/^kiln\.graph opsets\("" = 13\)/);
+    expect(kept).not.toMatch(/Attention/);
   });
 
   it("does nothing when disabled (compile does so for symbolic dims) or when the kernel selection forbids blocked", async () => {
