@@ -46,11 +46,14 @@ export function rerecordVarying(graph: Graph): void {
     if (![...n.inputs, ...n.outputs].some((t) => t && graph.symbolic?.dims.has(t))) continue;
     if (STATIC_SHAPE_VARIANTS.has(n.meta.kernel)) n.meta = { ...n.meta, kernel: chooseKernel(graph, n) ?? n.meta.kernel };
     // a variant whose plan depends on which dims vary (Einsum's packed labels) and no longer plans: chosen afresh
-    else if (!plans(graph, n)) n.meta = { ...n.meta, kernel: chooseKernel(graph, { ...n, meta: withoutKernel(n.meta) }) ?? n.meta.kernel };
+    else if (plansByVarying(n) && !plans(graph, n)) n.meta = { ...n.meta, kernel: chooseKernel(graph, { ...n, meta: withoutKernel(n.meta) }) ?? n.meta.kernel };
   }
 }
 
 const withoutKernel = ({ kernel: _, ...rest }: NonNullable<Node["meta"]>) => rest;
+
+/** whether the node's recorded variant plans by which dims vary (KernelVariant.plansByVarying) */
+const plansByVarying = (n: Node) => kernelFamily(n)?.variants.find((v) => v.name === n.meta?.kernel)?.plansByVarying === true;
 
 /** whether the recorded variant still plans the node (with graph.symbolic's dims known) */
 function plans(graph: Graph, n: Node): boolean {

@@ -334,6 +334,12 @@ export interface KernelVariant<P = unknown> {
    * (codegen/kernels/select.ts); only where none can is it refused in this one
    */
   readonly staticShapes?: boolean;
+  /**
+   * the variant's plan depends on which dims vary (LayerCtx.varyingDims: Einsum's packed labels):
+   * a layer recorded with it at the bounds is planned again once they are known (capabilities.ts
+   * rerecordVarying), and takes another variant where it no longer plans
+   */
+  readonly plansByVarying?: boolean;
 }
 
 /** Type a variant's plan through its methods (a staticShapes one is recorded in STATIC_SHAPE_VARIANTS). */

@@ -233,6 +233,7 @@ function emit(ctx: KernelCtx, p: PackedEinsum): void {
 export const PACKED_EINSUM = variant<PackedEinsum>({
   name: "packed",
   plan,
+  plansByVarying: true,
   prepare: (ctx, p) => ({ scratchBytes: packedBScratchBytes(p.K, tileOf(ctx, p)) }),
   emit,
 });
