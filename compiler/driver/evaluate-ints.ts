@@ -6,9 +6,9 @@
 // compiled 1,083 of them, about 4 s of a 5 s load. Integer +, -, * wrap as the i32/i64 instructions
 // do, division truncates toward zero (a zero divisor, or the one overflowing quotient, is left to
 // the module), Gather leaves an index out of range to the module too (its kernel reports it:
-// kernels/movement/indexing.ts, an invalid model here), and Concat, Expand, Where, Slice and Cast between integer types only move or
-// convert bits; comparisons, logic and clamps are evaluate-logic.ts's. Float arithmetic stays in
-// evaluate-exact.ts; anything else goes to the module.
+// kernels/movement/indexing.ts, an invalid model here), and Concat, Expand, Where, Slice and Cast
+// between integer types only move or convert bits; comparisons, logic and clamps are
+// evaluate-logic.ts's. Float arithmetic stays in evaluate-exact.ts; anything else goes to the module.
 import { dtype, isPacked, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
 import type { Node, Tensor } from "../ir/graph.js";
 import { externalRef } from "../ir/raw.js";
