@@ -9,7 +9,7 @@
 // kernels/movement/indexing.ts, an invalid model here), and Concat, Expand, Where, Slice and Cast
 // between integer types only move or convert bits; comparisons, logic and clamps are
 // evaluate-logic.ts's. Float arithmetic stays in evaluate-exact.ts; anything else goes to the module.
-import { dtype, isPacked, sizeOf, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
+import { dtype, isPacked, sizeOf, type DTypeName } from "../../runtime/dtypes.js";
 import type { Node, Tensor } from "../ir/graph.js";
 import { externalRef } from "../ir/raw.js";
 import { broadcastIndex, makeTensor, type Value } from "./evaluate-tensors.js";

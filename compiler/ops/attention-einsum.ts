@@ -15,6 +15,8 @@ export interface EinsumPlan {
   outRank: number;
   /** element strides of each input per label (0 where the label is absent or broadcast) */
   inputStrides: number[][];
+  /** the label of each dim of each input (an output dim's label is its place) */
+  inputLabels: number[][];
   outShape: number[];
 }
 
@@ -80,7 +82,8 @@ export function planEinsum(equation: string, shapes: readonly (readonly number[]
     return labels.map((l) => ls.reduce((sum, x, k) => sum + (x === l && shape[k] !== 1 ? own[k] : 0), 0));
   });
   const sizes = labels.map((l) => size.get(l)!);
-  return { sizes, outRank: out.length, inputStrides, outShape: sizes.slice(0, out.length) };
+  const inputLabels = expanded.map((ls) => ls.map((l) => labels.indexOf(l)));
+  return { sizes, outRank: out.length, inputStrides, inputLabels, outShape: sizes.slice(0, out.length) };
 }
 
 export const EINSUM_TYPES: readonly DTypeName[] = ["float32", "float64", "float16", "int32", "int64", "uint32", "uint64"];

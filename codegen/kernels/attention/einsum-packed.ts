@@ -8,7 +8,7 @@
 import binaryen from "binaryen";
 import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-einsum.js";
 import { DEFAULT_TILE, emitPackedGemm, packedBScratchBytes, type RowMajor } from "../matmul/gemm-packed.js";
-import { stridesOf, type Expr, type Local } from "../../fn.js";
+import type { Expr, Local } from "../../fn.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 import { threadShare } from "../../threads.js";
 
@@ -24,7 +24,7 @@ export interface PackedEinsum {
  * The M, N and K labels and the batch labels of a PackedEinsum, with each label's size and element
  * strides in A, B and C; M, N or K made of several labels is its innermost, the others `merged`.
  */
-interface Labels { m: number; n: number; k: number; batch: number[]; sizes: number[]; strides: number[][]; merged: Set<number> }
+interface Labels { m: number; n: number; k: number; batch: number[]; sizes: number[]; merged: Set<number>; /** the label of each dim of A, B and C */ dims: number[][] }
 
 /**
  * Labels that run as one (MaskFormer's "bqc,bchw->bqhw": N is h and w): each the next's size times
@@ -71,15 +71,9 @@ function classify(equation: string, shapes: readonly (readonly number[])[], out:
   if (plan.outShape.join() !== out.join() || plan.sizes.some((s) => s === 0)) return undefined;
   const [sa, sb] = plan.inputStrides;
   const os = outStrides(plan);
-  // the labels of varying dims (told apart by size and stride, as symbolicLabels does)
-  const apart = new Set<number>();
-  [...shapes, out].forEach((dims, j) => {
-    const st = stridesOf(dims);
-    varying?.[j]?.forEach((v, k) => {
-      const l = v ? plan.sizes.findIndex((size, l) => size === dims[k] && [sa, sb, os][j][l] === st[k]) : -1;
-      if (l >= 0) apart.add(l);
-    });
-  });
+  // the label of each dim of A, B and C (an output dim's label is its place), and those of the varying ones
+  const dims = [...plan.inputLabels, out.map((_, k) => k)];
+  const apart = new Set(dims.flatMap((ls, j) => ls.filter((_, k) => varying?.[j]?.[k])));
   const M: number[] = [], N: number[] = [], K: number[] = [];
   const batch: PackedEinsum["batch"] = [];
   const batchLabels: number[] = [];
@@ -109,7 +103,7 @@ function classify(equation: string, shapes: readonly (readonly number[])[], out:
   if (os[n] !== 1) return undefined;
   // as packed-runtime: at least one row tile, panels mostly filled
   if (mm.size < DEFAULT_TILE.mr || nn.size < 8) return undefined;
-  const labels = { m, n, k, batch: batchLabels, sizes: plan.sizes, strides: [sa, sb, os], merged: new Set([...mm.others, ...nn.others, ...kk.others]) };
+  const labels = { m, n, k, batch: batchLabels, sizes: plan.sizes, merged: new Set([...mm.others, ...nn.others, ...kk.others]), dims };
   return { plan: { M: mm.size, N: nn.size, K: kk.size, aRows: sa[m], aCols: sa[k], bRows: sb[k], bCols: sb[n], cRows: os[m], batch }, labels };
 }
 
@@ -136,13 +130,9 @@ function symbolicLabels(ctx: KernelCtx, p: PackedEinsum): Map<number, () => Expr
   if (!ctx.symbolic) return found;
   const labels = found.labels = classify(ctx.attrs.string("equation"), [ctx.input(0).dims, ctx.input(1).dims], ctx.output(0).dims, varyingOf(ctx))!.labels;
   [ctx.input(0), ctx.input(1), ctx.output(0)].forEach((t, j) => {
-    const e = ctx.symbolic!.dims.get(t.name);
-    const strides = stridesOf(t.dims);
-    e?.forEach((d, k) => {
+    ctx.symbolic!.dims.get(t.name)?.forEach((d, k) => {
       if (typeof d === "number") return;
-      const l = labels.sizes.findIndex((size, l) => size === t.dims[k] && labels.strides[j][l] === strides[k]);
-      // a dim no label takes alone (merged with another in an operand's layout)
-      if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which the packed kernel cannot tell apart from the labels' strides; ${ctx.pinHintOf(t, k)}`);
+      const l = labels.dims[j][k];
       // labels run as one M, N or K (h and w of "bqc,bchw->bqhw"): their product is the bounds'
       if (labels.merged.has(l) || [labels.m, labels.n, labels.k].some((x) => x === l && p[x === labels.m ? "M" : x === labels.n ? "N" : "K"] !== labels.sizes[l])) {
         ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, one of the dims the packed kernel runs as one; ${ctx.pinHintOf(t, k)}`);

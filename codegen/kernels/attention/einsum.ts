@@ -7,7 +7,7 @@
 import binaryen from "binaryen";
 import { dtype as dtypeInfo } from "../../../runtime/dtypes.js";
 import { planEinsum, type EinsumPlan } from "../../../compiler/ops/attention-einsum.js";
-import { stridesOf, type Expr, type Fn, type Local, type Trips } from "../../fn.js";
+import type { Expr, Fn, Local, Trips } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
 import { treeSum } from "./lanes.js";
@@ -28,27 +28,17 @@ export function emitEinsum(ctx: KernelCtx): void {
 
 /**
  * Symbolic dims, in the padded layout (the plan's strides are the bounds'): each label's trips,
- * this run's extent where a dim it indexes varies (an output label is the output's dim of its
- * place; a summed one is found in the operands by its size and stride); undefined where none varies.
+ * this run's extent where a dim it indexes varies; undefined where none varies.
  */
 function labelTrips(ctx: KernelCtx, plan: EinsumPlan, ins: TensorRef[], y: TensorRef): Trips[] | undefined {
   const trips: Trips[] = [...plan.sizes];
   let varies = false;
-  y.dims.forEach((_, k) => {
-    if (ctx.runtimeDim(y, k) === undefined) return;
-    trips[k] = () => ctx.runtimeDim(y, k)!;
+  [...ins, y].forEach((t, i) => t.dims.forEach((_, k) => {
+    if (ctx.runtimeDim(t, k) === undefined) return;
+    const l = i < ins.length ? plan.inputLabels[i][k] : k;
+    trips[l] = () => ctx.runtimeDim(t, k)!;
     varies = true;
-  });
-  ins.forEach((t, i) => {
-    const st = stridesOf(t.dims);
-    t.dims.forEach((d, k) => {
-      if (ctx.runtimeDim(t, k) === undefined) return;
-      const l = plan.sizes.findIndex((size, l) => size === d && plan.inputStrides[i][l] === st[k]);
-      if (l < 0) ctx.unsupported(`Einsum ${JSON.stringify(ctx.attrs.string("equation"))}: ${JSON.stringify(t.name)} varies in dim ${k}, which no label indexes alone; ${ctx.pinHintOf(t, k)}`);
-      if (l >= plan.outRank) trips[l] = () => ctx.runtimeDim(t, k)!;
-      varies = true;
-    });
-  });
+  }));
   return varies ? trips : undefined;
 }
 

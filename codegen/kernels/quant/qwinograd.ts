@@ -126,7 +126,7 @@ function byteLanes(m: binaryen.Module, v: Expr, odd: boolean, signed: boolean): 
 export function emitQWinograd(ctx: KernelCtx, plan: QWinogradPlan): void {
   const { m, fn } = ctx;
   const p = plan.conv;
-  const x = ctx.input(p.q.x.index), y = ctx.output(0);
+  const x = ctx.input(p.q.x.index);
   const [packedU, biasAt, multAt] = ctx.constantAddrs;
   const S = ctx.scratchAddr;
   const plane = S + plan.planeAt;
