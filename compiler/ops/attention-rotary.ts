@@ -55,6 +55,6 @@ ops.define("RotaryEmbedding", (ctx) => {
   if (pos && pos.dtype !== "int64") ctx.invalid(`position_ids must be int64, not ${pos.dtype}`);
   rotaryGeometry(ctx.attrs, x.shape, ctx.input(1).shape, ctx.input(2).shape, pos?.shape, (msg) => ctx.fail(msg));
   return [{ dtype: dt, shape: [...x.shape] }];
-});
+}, { lastChange: 23 });
 
 export const ROTARY_OPS = ops.defs;

@@ -11,11 +11,11 @@ const fromSubgraphs = (ctx: ShapeCtx): never => {
   throw new KilnError("INTERNAL", `${ctx.node.op}'s outputs come from its subgraphs (infer-control.ts), not a shape rule`, ctx.context());
 };
 
-ops.define("If", fromSubgraphs, { arity: [1, 1], traits: ["subgraphs"] });
+ops.define("If", fromSubgraphs, { arity: [1, 1], lastChange: 13, traits: ["subgraphs"] });
 // unrolled during inference (infer-loop.ts): they never reach the passes
 // Loop's trip count and condition may both be absent: infer-loop.ts checks the inputs
-ops.define("Loop", fromSubgraphs, { traits: ["subgraphs"] });
+ops.define("Loop", fromSubgraphs, { lastChange: 13, traits: ["subgraphs"] });
 // Scan-8's first input (sequence_lens) may be absent: infer-loop.ts checks the inputs by opset
-ops.define("Scan", fromSubgraphs, { traits: ["subgraphs"] });
+ops.define("Scan", fromSubgraphs, { lastChange: 11, traits: ["subgraphs"] });
 
 export const CONTROL_OPS = ops.defs;

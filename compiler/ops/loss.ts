@@ -27,12 +27,12 @@ function lossShape(ctx: ShapeCtx): number[] {
   return reduction === "none" ? want : [];
 }
 
-ops.define("NegativeLogLikelihoodLoss", (ctx) => [{ dtype: ctx.input(0).dtype, shape: lossShape(ctx) }]);
+ops.define("NegativeLogLikelihoodLoss", (ctx) => [{ dtype: ctx.input(0).dtype, shape: lossShape(ctx) }], { lastChange: 13 });
 
 // The second output (log_prob) has the scores' shape.
 ops.define("SoftmaxCrossEntropyLoss", (ctx) => {
   const x = ctx.input(0);
   return [{ dtype: x.dtype, shape: lossShape(ctx) }, { dtype: x.dtype, shape: [...x.shape] }];
-});
+}, { lastChange: 13 });
 
 export const LOSS_OPS = ops.defs;

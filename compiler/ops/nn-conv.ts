@@ -65,7 +65,7 @@ function poolShape(ctx: ShapeCtx, dtypes: DTypeName[]): number[] {
 
 const averageShape: ShapeRule = (ctx) => [{ dtype: ctx.input(0).dtype, shape: poolShape(ctx, FLOATS) }];
 ops.define("AveragePool", averageShape, { arity: [1, 1], lastChange: 13 });
-ops.define("LpPool", averageShape, { arity: [1, 1] });
+ops.define("LpPool", averageShape, { arity: [1, 1], lastChange: 11 });
 
 ops.define("MaxPool", (ctx) => {
   const shape = poolShape(ctx, [...FLOATS, "int8", "uint8"]);

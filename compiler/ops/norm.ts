@@ -55,6 +55,6 @@ ops.define("LayerNormalization", (ctx) => {
 ops.define("RMSNormalization", (ctx) => {
   normalizedAxis(ctx);
   return sameAsX(ctx);
-}, { arity: [2, 2] });
+}, { arity: [2, 2], lastChange: 23 });
 
 export const NORM_OPS = ops.defs;

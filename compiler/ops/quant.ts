@@ -66,7 +66,7 @@ ops.define("QuantizeLinear", (ctx) => {
   attrDType(ctx, "precision", FLOATS);
   checkScale(ctx, x.shape, 1, 2);
   return [{ dtype: out, shape: [...x.shape] }];
-}, { arity: [2, 3], traits: ["low-bit", "elementwise", "fusible"] });
+}, { arity: [2, 3], lastChange: 13, traits: ["low-bit", "elementwise", "fusible"] });
 
 ops.define("DequantizeLinear", (ctx) => {
   const x = ctx.input(0);
@@ -78,7 +78,7 @@ ops.define("DequantizeLinear", (ctx) => {
   const out = attrDType(ctx, "output_dtype", FLOATS) ?? scale;
   if (!FLOATS.includes(out)) ctx.invalid(`a ${scale} scale needs output_dtype (float32, float16 or bfloat16)`);
   return [{ dtype: out, shape: [...x.shape] }];
-}, { arity: [2, 3], traits: ["low-bit", "dequantize", "elementwise", "fusible"] });
+}, { arity: [2, 3], lastChange: 13, traits: ["low-bit", "dequantize", "elementwise", "fusible"] });
 
 ops.define("DynamicQuantizeLinear", (ctx) => {
   const x = ctx.input(0);

@@ -38,37 +38,37 @@ function position(s: CompoundCtx, i: number, length: number, dflt: number, inser
 
 const resolve = (rule: (s: CompoundCtx) => Promise<Resolved[]> | Resolved[]) => ({ traits: ["compile-time-only"] as const, compound: rule });
 
-ops.define("SequenceEmpty", resolvedOnly, { arity: [0, 0], ...resolve(() => [{ items: [] }]) });
+ops.define("SequenceEmpty", resolvedOnly, { lastChange: 11, arity: [0, 0], ...resolve(() => [{ items: [] }]) });
 
-ops.define("SequenceConstruct", resolvedOnly, { arity: [1, Infinity], ...resolve((s) => {
+ops.define("SequenceConstruct", resolvedOnly, { lastChange: 11, arity: [1, Infinity], ...resolve((s) => {
   const items = s.operands.map((_, i) => tensor(s, i));
   const dts = new Set(s.ctx.inputs.map((x) => x!.dtype));
   if (dts.size > 1) s.ctx.invalid(`a sequence holds tensors of one dtype; the inputs are ${[...dts].join(", ")}`);
   return [{ items }];
 }) });
 
-ops.define("SequenceAt", resolvedOnly, { arity: [2, 2], ...resolve((s) => {
+ops.define("SequenceAt", resolvedOnly, { lastChange: 11, arity: [2, 2], ...resolve((s) => {
   const items = sequence(s, 0);
   return [{ tensor: items[position(s, 1, items.length, 0, false)] }];
 }) });
 
-ops.define("SequenceInsert", resolvedOnly, { arity: [2, 3], ...resolve((s) => {
+ops.define("SequenceInsert", resolvedOnly, { lastChange: 11, arity: [2, 3], ...resolve((s) => {
   const items = [...sequence(s, 0)];
   const t = tensor(s, 1);
   items.splice(position(s, 2, items.length, items.length, true), 0, t);
   return [{ items }];
 }) });
 
-ops.define("SequenceErase", resolvedOnly, { arity: [1, 2], ...resolve((s) => {
+ops.define("SequenceErase", resolvedOnly, { lastChange: 11, arity: [1, 2], ...resolve((s) => {
   const items = [...sequence(s, 0)];
   if (items.length === 0) s.ctx.invalid("the sequence is empty: there is nothing to erase");
   items.splice(position(s, 1, items.length, items.length - 1, false), 1);
   return [{ items }];
 }) });
 
-ops.define("SequenceLength", resolvedOnly, { arity: [1, 1], ...resolve((s) => [{ tensor: s.build.int64("length", [sequence(s, 0).length], []) }]) });
+ops.define("SequenceLength", resolvedOnly, { lastChange: 11, arity: [1, 1], ...resolve((s) => [{ tensor: s.build.int64("length", [sequence(s, 0).length], []) }]) });
 
-ops.define("SplitToSequence", resolvedOnly, { arity: [1, 2], ...resolve(async (s) => {
+ops.define("SplitToSequence", resolvedOnly, { lastChange: 11, arity: [1, 2], ...resolve(async (s) => {
   const x = s.ctx.input(0);
   const axis = normAxis(s.ctx, s.ctx.attrs.int("axis", 0), x.shape.length);
   const dim = x.shape[axis];
@@ -96,7 +96,7 @@ ops.define("SplitToSequence", resolvedOnly, { arity: [1, 2], ...resolve(async (s
   return [{ items }];
 }) });
 
-ops.define("ConcatFromSequence", resolvedOnly, { arity: [1, 1], ...resolve(async (s) => {
+ops.define("ConcatFromSequence", resolvedOnly, { lastChange: 11, arity: [1, 1], ...resolve(async (s) => {
   const items = sequence(s, 0);
   if (items.length === 0) s.ctx.unsupported("the sequence is empty, and the result's shape would come from no tensor");
   const newAxis = s.ctx.attrs.int("new_axis", 0) === 1;
@@ -111,7 +111,7 @@ ops.define("ConcatFromSequence", resolvedOnly, { arity: [1, 1], ...resolve(async
 ops.define("Optional", resolvedOnly, { arity: [0, 1], ...resolve((s) => [s.operands[0] ? passOn(s.operands[0]) : { none: true }]) });
 
 /** SequenceMap: the body once per element, the sequence inputs giving their k-th element, the tensors themselves. */
-ops.define("SequenceMap", resolvedOnly, { arity: [1, Infinity], traits: ["subgraphs"], compound: async (s) => {
+ops.define("SequenceMap", resolvedOnly, { lastChange: 17, arity: [1, Infinity], traits: ["subgraphs"], compound: async (s) => {
   const attr = s.ctx.node.attrs.body;
   if (attr?.type !== "graph") return s.ctx.invalid("attribute body must be a graph");
   const body = attr.value;

@@ -72,6 +72,6 @@ ops.define("STFT", (ctx) => {
   if (onesided && x[2] === 2) ctx.invalid("a one-sided STFT needs a real signal");
   const g = stftGeometry(x[1], onesided, ctx.ints(1)?.[0] ?? ctx.invalid("frame_step is required"), w?.shape[0], ctx.ints(3)?.[0], (m) => ctx.invalid(m));
   return [{ dtype: ctx.input(0).dtype, shape: [x[0], g.frames, g.bins, 2] }];
-});
+}, { lastChange: 17 });
 
 export const DFT_OPS = ops.defs;

@@ -13,7 +13,7 @@ ops.define("CenterCropPad", (ctx) => {
   const out = [...x];
   axes.forEach((a, i) => (out[a] = shape[i]));
   return [{ dtype: ctx.input(0).dtype, shape: out }];
-});
+}, { lastChange: 18 });
 
 export interface Col2ImGeometry {
   image: number[];
@@ -48,7 +48,7 @@ ops.define("Col2Im", (ctx) => {
   const L = g.counts.reduce((a, b) => a * b, 1);
   if (x.shape[2] !== L) ctx.fail(`input has ${x.shape[2]} blocks; image and block shapes give ${L}`);
   return [{ dtype: x.dtype, shape: [x.shape[0], x.shape[1] / per, ...image] }];
-});
+}, { lastChange: 18 });
 
 const MODES = ["linear", "nearest", "cubic", "bilinear", "bicubic"];
 const PADDING = ["zeros", "border", "reflection"];

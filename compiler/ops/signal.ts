@@ -31,13 +31,13 @@ ops.define("CumProd", (ctx) => {
   if (axis.shape.reduce((a, b) => a * b, 1) !== 1) ctx.invalid("CumProd axis must be a scalar");
   if (axis.value) normAxis(ctx, Number(axis.value.data[0]), x.shape.length);
   return [{ dtype: x.dtype, shape: [...x.shape] }];
-}, { arity: [2, 2] });
+}, { arity: [2, 2], lastChange: 26 });
 
 ops.define(["HannWindow", "HammingWindow", "BlackmanWindow"], (ctx) => {
   const size = scalarInt(ctx, 0, "size");
   if (size < 0) ctx.invalid(`window size ${size} is negative`);
   return [{ dtype: outputDType(ctx), shape: [size] }];
-});
+}, { lastChange: 17 });
 
 ops.define("MelWeightMatrix", (ctx) => {
   const bins = scalarInt(ctx, 0, "num_mel_bins");
@@ -46,6 +46,6 @@ ops.define("MelWeightMatrix", (ctx) => {
   for (const i of [2, 3, 4]) ctx.value(i);
   if (bins < 0 || dft < 1) ctx.invalid(`num_mel_bins ${bins} and dft_length ${dft} must be positive`);
   return [{ dtype: outputDType(ctx), shape: [Math.floor(dft / 2) + 1, bins] }];
-});
+}, { lastChange: 17 });
 
 export const SIGNAL_OPS = ops.defs;

@@ -75,6 +75,17 @@ output %s`));
 
   it("does not raise the opset over an op whose meaning changed since (RoiAlign defaults)", () => expectUnchanged(pass, LAYER_NORM(POW)
     .replace("output %y", `%t : float32[2,3,8] = RoiAlign(%x, %x, %x) {name="other"}\noutput %y\noutput %t`)));
+
+  it("raises opset 13 over QuantizeLinear / DequantizeLinear (onnxruntime's quantize_static writes QDQ graphs at 13; their meaning is the same at 17)", async () => {
+    const qdq = LAYER_NORM(POW).replace("output %y", `const %qs : float32[] = dense<[0.05]>
+const %qz : int8[] = dense<[3]>
+%q : int8[2,3,8] = QuantizeLinear(%y, %qs, %qz) {name="q"}
+%dq : float32[2,3,8] = DequantizeLinear(%q, %qs, %qz) {name="dq"}
+output %dq`);
+    const out = await runPassOn(pass, qdq);
+    expect(out).toMatch(/^kiln\.graph opsets\("" = 17\)/);
+    expect(out).toContain(`LayerNormalization[axis=2, epsilon=0.00001](%x, %gamma, %beta) {name="beta"}`);
+  });
 });
 
 const GELU_ERF = (tail: string) => `
