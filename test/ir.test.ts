@@ -63,6 +63,13 @@ output %z`);
     expect(() => parseGraph("kiln.graph opsets(\"\" = 13)\n%y = Relu(%x\n")).toThrow(/line 2/);
   });
 
+  it("refuses a value defined twice (a node writing a const or an input; a const or input given twice)", () => {
+    const head = `input %x : float32[2]\nconst %s : float32[] = dense<[2]>\n`;
+    expect(() => parseGraph(`${head}%s : float32[2] = Relu(%x) {name="a"}\noutput %s`)).toThrow(/line 3: %s is defined twice, as a const and as a node's output/);
+    expect(() => parseGraph(`${head}%x : float32[2] = Relu(%s) {name="a"}\noutput %x`)).toThrow(/%x is defined twice, as an input and as a node's output/);
+    expect(() => parseGraph(`${head}input %s : float32[]\n`)).toThrow(/%s is defined twice, as a const and as an input/);
+  });
+
   it("verifier rejects dangling values, double producers and cycles", () => {
     const dangling = parseGraph(`input %x : float32[2]\n%y : float32[2] = Add(%x, %nope) {name="a"}\noutput %y`);
     expect(() => verifyGraph(dangling)).toThrow(/"nope".*not a graph input/);

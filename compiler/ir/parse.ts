@@ -163,6 +163,14 @@ function parseLines(graph: Graph, lines: string[], firstLine: number): void {
   let open: Node | undefined;
   /** the last node read, added once its subgraph blocks (if any) are attached */
   let pending: Node | undefined;
+  /** what defined each value so far (an input, a const, a top-level node's output): each is defined once */
+  const defined = new Map<string, string>();
+  const define = (name: string, as: string) => {
+    const before = defined.get(name);
+    // two nodes writing one value: Graph.addNode says which
+    if (before && !(before === "a node's output" && as === before)) throw new Error(`%${name} is defined twice, as ${before} and as ${as}`);
+    defined.set(name, as);
+  };
   const flush = () => {
     if (pending) graph.addNode(pending);
     pending = undefined;
@@ -210,6 +218,7 @@ function parseLines(graph: Graph, lines: string[], firstLine: number): void {
       }
       if (c.eat("input")) {
         const v = graph.value(c.next().text);
+        define(v.name, "an input");
         c.expect(":");
         parseType(c, v);
         graph.inputs.push(v.name);
@@ -221,6 +230,7 @@ function parseLines(graph: Graph, lines: string[], firstLine: number): void {
       }
       if (c.eat("const")) {
         const v = graph.value(c.next().text);
+        define(v.name, "a const");
         c.expect(":");
         parseType(c, v);
         c.expect("=");
@@ -269,6 +279,7 @@ function parseLines(graph: Graph, lines: string[], firstLine: number): void {
       delete meta.name;
       const node: Node = { name, op, domain, inputs, outputs, attrs, ...(Object.keys(meta).length ? { meta } : {}) };
       if (!c.done()) throw new Error(`unexpected '${c.peek()!.text}' after the node`);
+      if (!open) outputs.filter(Boolean).forEach((o) => define(o, "a node's output"));
       if (open) open.body!.push(node);
       else if (opensBody) open = { ...node, body: [] };
       else pending = node;

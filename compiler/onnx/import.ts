@@ -107,6 +107,7 @@ function importGraph(gp: GraphProto, graph: Graph, options: ImportOptions): void
   const initNames = new Set<string>();
   for (const t of gp.initializer ?? []) {
     const name = t.name ?? "";
+    if (initNames.has(name)) throw new KilnError("INVALID_MODEL", `the model has two initializers named ${JSON.stringify(name)}; ONNX names each value once`);
     const v = graph.value(name);
     try {
       v.const = decodeTensor(t, options.readExternal);
@@ -139,6 +140,11 @@ function importGraph(gp: GraphProto, graph: Graph, options: ImportOptions): void
       attrs: {},
     };
     for (const a of np.attribute ?? []) node.attrs[a.name ?? ""] = importAttr(a, node, graph, options);
+    const given = node.outputs.find((o) => o && (initNames.has(o) || graph.inputs.includes(o)));
+    if (given !== undefined) {
+      const what = initNames.has(given) ? "an initializer" : "a graph input";
+      throw new KilnError("INVALID_MODEL", `node ${JSON.stringify(node.name)} (${op}) writes ${JSON.stringify(given)}, which is also ${what}; ONNX names each value once`, { node: node.name, op });
+    }
     graph.addNode(node);
   });
 }

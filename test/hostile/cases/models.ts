@@ -64,6 +64,10 @@ input %x : float32[2]
 %y : float32[2] = Add(%x, %ghost) {name="add"}
 output %y`, "INVALID_MODEL", /"ghost" of node "add" is not a graph input/),
   edited("value-produced-twice", (m) => void m.graph!.node!.push({ name: "again", opType: "Relu", input: ["x"], output: ["y"] }), "INVALID_MODEL", /produced by both/),
+  // ONNX names each value once; kiln read the initializer and ignored the node (onnx.checker refuses both)
+  edited("node-writes-an-initializer", (m) => void m.graph!.node!.push({ name: "shadow", opType: "Relu", input: ["x"], output: ["w"] }), "INVALID_MODEL", /node "shadow" \(Relu\) writes "w", which is also an initializer/),
+  edited("node-writes-a-graph-input", (m) => void m.graph!.node!.push({ name: "shadow", opType: "Relu", input: ["w"], output: ["x"] }), "INVALID_MODEL", /node "shadow" \(Relu\) writes "x", which is also a graph input/),
+  edited("initializer-named-twice", (m) => void m.graph!.initializer!.push({ ...m.graph!.initializer![0] }), "INVALID_MODEL", /two initializers named "w"/),
   edited("output-not-produced", (m) => void (m.graph!.output![0].name = "nothing"), "INVALID_MODEL", /"nothing" is not produced/),
   edited("too-few-inputs", (m) => void (m.graph!.node![0].input = ["x"]), "INVALID_MODEL", /Add takes 2 inputs, this node has 1/),
   edited("required-input-empty", (m) => void (m.graph!.node![0].input = ["", "w"]), "INVALID_MODEL", /input 0 is required but absent/),
