@@ -34,6 +34,12 @@ describe("Resize vs onnxruntime", () => {
         inputs: [{ dims: [1, 3, 5, 7] }, null, null, sizes([1, 3, 9, 4])] });
     }
     await expectMatchesOrt({ op: "Resize", opset: 13, attrs: { mode: str("linear") }, inputs: [{ dims: [1, 1, 3, 4, 5] }, null, scales([1, 1, 2, 2, 2])] });
+    // the innermost axis' taps come from a table computed once per run: rows resized along the
+    // innermost axis alone, along the others alone (no table), and to one column (no table)
+    for (const out of [[1, 3, 5, 13], [1, 3, 9, 7], [1, 3, 9, 1]]) {
+      await expectMatchesOrt({ op: "Resize", opset: 13, attrs: { mode: str("linear"), coordinate_transformation_mode: str("align_corners") },
+        inputs: [{ dims: [1, 3, 5, 7] }, null, null, sizes(out)] });
+    }
   });
   it("cubic with cubic_coeff_a and exclude_outside; tf_crop_and_resize with extrapolation", async () => {
     for (const exclude of [0, 1]) {

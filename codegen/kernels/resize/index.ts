@@ -1,13 +1,15 @@
 // Resize / Upsample kernels: nearest, (multi)linear and cubic. Each output loop level computes its axis'
 // source coordinate once (in f64, in the ONNX reference's operation order, so nearest-mode ties round
-// the same way), and only axes whose map is not the identity take part.
+// the same way), and only axes whose map is not the identity take part. The innermost axis' taps
+// (offsets and weights) are the same for every row: they are computed once per run into a table in
+// scratch (each thread its own), by the same code, and read back in the loop over the row.
 import binaryen from "binaryen";
 import { resizeInputSlots, resizePlan, type ResizePlan } from "../../../compiler/ops/nn-resize.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
-import { threadShare } from "../../threads.js";
+import { threadScratch, threadShare } from "../../threads.js";
 
 const table = new KernelTable();
 
@@ -57,20 +59,15 @@ function nearestIndex(m: binaryen.Module, plan: ResizePlan, a: number, c: Local)
 const clamp = (m: binaryen.Module, e: Local, hi: number) =>
   m.select(m.i32.lt_s(e.get(), m.i32.const(0)), m.i32.const(0), m.select(m.i32.gt_s(e.get(), m.i32.const(hi)), m.i32.const(hi), e.get()));
 
-function emitResize(ctx: KernelCtx): void {
-  const { m, fn } = ctx;
+/** What prepare and emit both need: the plan, which axes it moves, and each axis' interpolation taps. */
+function resizeLayout(ctx: KernelCtx) {
   const x = ctx.input(0), y = ctx.output(0);
-  if (y.size === 0) return;
   const slots = resizeInputSlots(ctx.node.op, ctx.opset);
   const constInput = (i?: number) => (i === undefined || !ctx.inputs[i] || ctx.inputs[i]!.size === 0 ? undefined : ctx.input(i).value);
   const plan = resizePlan(ctx.attrs, ctx.node.op, ctx.opset, x.dims, { roi: constInput(slots.roi), scales: constInput(slots.scales), sizes: constInput(slots.sizes) },
     (msg) => ctx.unsupported(msg), (msg) => ctx.unsupported(msg));
-  const dt = x.dtype, eb = dtype(dt).bytes, t = wasmType(dt);
   const interp = plan.mode !== "nearest";
-  if (interp && t !== binaryen.f32 && t !== binaryen.f64) ctx.unsupported(`${plan.mode} Resize on ${dt}`);
   const crop = plan.coord === "tf_crop_and_resize";
-  const rank = x.dims.length;
-  const inStr = stridesOf(x.dims), outStr = stridesOf(y.dims);
   const active = x.dims.map((len, a) => plan.out[a] !== len || plan.scales[a] !== 1 || crop || plan.coord === "tf_half_pixel_for_nn");
   // Interpolation taps per axis: offsets `first`..first+n-1 from floor(coordinate), weighted by the
   // kernel at distance (offset - ratio) * scale; antialias (downsampling only) stretches the kernel
@@ -82,7 +79,23 @@ function emitResize(ctx: KernelCtx): void {
     const first = Math.floor(-reach / scale) + 1;
     return { n: 2 - 2 * first, first, scale };
   });
-  const taps = kernels.map((k) => k.n);
+  const last = x.dims.length - 1;
+  // the table: per output position of the innermost axis, its taps' weights (f64), byte offsets
+  // (i32) and "outside the crop" (i32), 8-aligned; none where that axis is copied as it is
+  const n = kernels[last]?.n ?? 1;
+  const entryBytes = active[last] && y.dims[last] > 1 ? Math.ceil((12 * n + 4) / 8) * 8 : 0;
+  return { plan, interp, crop, active, kernels, taps: kernels.map((k) => k.n), entryBytes, tableBytes: entryBytes * y.dims[last] };
+}
+
+function emitResize(ctx: KernelCtx): void {
+  const { m, fn } = ctx;
+  const x = ctx.input(0), y = ctx.output(0);
+  if (y.size === 0) return;
+  const { plan, interp, crop, active, kernels, taps, entryBytes } = resizeLayout(ctx);
+  const dt = x.dtype, eb = dtype(dt).bytes, t = wasmType(dt);
+  if (interp && t !== binaryen.f32 && t !== binaryen.f64) ctx.unsupported(`${plan.mode} Resize on ${dt}`);
+  const rank = x.dims.length;
+  const inStr = stridesOf(x.dims), outStr = stridesOf(y.dims);
   const coord = fn.local(binaryen.f64), base = fn.local(binaryen.i32), ratio = fn.local(binaryen.f64), total = fn.local(binaryen.f64);
   const dist = fn.local(binaryen.f64), pos = fn.local(binaryen.i32);
   // per axis and tap: byte offset and weight; per axis: "outside the crop"
@@ -160,6 +173,26 @@ function emitResize(ctx: KernelCtx): void {
   // computed as on one thread)
   const splitAxis = y.dims.findIndex((len) => len > 1);
   const threads = splitAxis >= 0 ? ctx.splitAmong() : undefined;
+  const last = rank - 1;
+  const row = fn.local(binaryen.i32);
+  const n = taps[last];
+  if (entryBytes) {
+    // the innermost axis' taps, once for every row: this thread's table
+    fn.emit(fn.trips(y.dims[last], (l) => [
+      ...axisSetup(last, l),
+      row.set(m.i32.add(threadScratch(m, threads, ctx.scratchAddr), m.i32.mul(l.get(), m.i32.const(entryBytes)))),
+      ...wt[last].map((w, i) => m.f64.store(8 * i, 8, row.get(), w.get())),
+      ...idx[last].map((p, i) => m.i32.store(8 * n + 4 * i, 4, row.get(), p.get())),
+      ...(crop ? [m.i32.store(12 * n, 4, row.get(), outside[last].get())] : []),
+    ]));
+  }
+  /** the innermost level's setup read back from the table */
+  const fromTable = (l: Local): Expr[] => [
+    row.set(m.i32.add(threadScratch(m, threads, ctx.scratchAddr), m.i32.mul(l.get(), m.i32.const(entryBytes)))),
+    ...(taps[last] > 1 ? wt[last].map((w, i) => w.set(m.f64.load(8 * i, 8, row.get()))) : []),
+    ...idx[last].map((p, i) => p.set(m.i32.load(8 * n + 4 * i, 4, row.get()))),
+    ...(crop ? [outside[last].set(m.i32.load(12 * n, 4, row.get()))] : []),
+  ];
   const nest = (a: number): Expr[] => {
     if (a === rank) {
       const yp = fn.linear(o, outStr.map((s) => s * eb));
@@ -168,7 +201,7 @@ function emitResize(ctx: KernelCtx): void {
     }
     const level = (l: Local) => {
       o[a] = l;
-      return [...axisSetup(a, l), ...nest(a + 1)];
+      return [...(a === last && entryBytes ? fromTable(l) : axisSetup(a, l)), ...nest(a + 1)];
     };
     const trips = tripsOf(a);
     if (a === splitAxis && threads) {
@@ -180,6 +213,11 @@ function emitResize(ctx: KernelCtx): void {
   fn.emit(...nest(0));
 }
 
-table.add(["Resize", "Upsample"], emitResize);
+table.add(["Resize", "Upsample"], emitResize, {
+  prepare: (ctx) => {
+    const { tableBytes } = resizeLayout(ctx);
+    return tableBytes ? { scratchBytes: tableBytes } : {};
+  },
+});
 
 export const KERNELS = table.families;
