@@ -153,6 +153,10 @@ describe("pooling splits at 2 threads", () => {
     op: "Resize", opset: 13, attrs: { mode: { type: "string", value: "nearest" } },
     inputs: [f([1, 24, 41, 40]), null, { dims: [4], data: [1, 1, 2, 2], constant: true }],
   }, "default"));
+  it("Resize nearest 2x of one plane: its rows shared out (a repeated row is copied only from this thread's own)", () => expectSplitAndSame({
+    op: "Resize", opset: 13, attrs: { mode: { type: "string", value: "nearest" } },
+    inputs: [f([1, 1, 201, 200]), null, { dims: [4], data: [1, 1, 2, 2], constant: true }],
+  }, "default"));
   it("Resize linear, align_corners, 2 images: the images shared out", () => expectSplitAndSame({
     op: "Resize", opset: 13, attrs: { mode: { type: "string", value: "linear" }, coordinate_transformation_mode: { type: "string", value: "align_corners" } },
     inputs: [f([2, 5, 41, 29]), null, { dims: [4], data: [1, 1, 2, 3], constant: true }],

@@ -20,6 +20,8 @@ describe("Resize vs onnxruntime", () => {
   });
   it("nearest with integer scales, int8 data, axes and keep_aspect_ratio_policy", async () => {
     await expectMatchesOrt({ op: "Resize", opset: 13, attrs: { mode: str("nearest") }, inputs: [{ dims: [2, 3, 4, 5] }, null, scales([1, 1, 2, 3])] });
+    // repeated slabs (upsampled rows, planes) are copies of the previous one; a downsampled axis has none
+    await expectMatchesOrt({ op: "Resize", opset: 13, attrs: { mode: str("nearest") }, inputs: [{ dims: [1, 2, 3, 4, 5] }, null, scales([1, 1, 2, 3, 0.6])] });
     await expectMatchesOrt({ op: "Resize", opset: 13, attrs: { mode: str("nearest"), coordinate_transformation_mode: str("asymmetric") },
       inputs: [{ dims: [1, 1, 3, 3], dtype: "int8", lo: -100, hi: 100 }, null, scales([1, 1, 2, 2])] });
     await expectMatchesOrt({ op: "Resize", opset: 18, attrs: { mode: str("nearest"), axes: ints([3, 2]) }, inputs: [{ dims: [1, 2, 4, 6] }, null, null, sizes([3, 8])] });

@@ -10,6 +10,7 @@ import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import { threadScratch, threadShare } from "../../threads.js";
+import { copyBytes } from "../movement/view.js";
 
 const table = new KernelTable();
 
@@ -193,6 +194,11 @@ function emitResize(ctx: KernelCtx): void {
     ...idx[last].map((p, i) => p.set(m.i32.load(8 * n + 4 * i, 4, row.get()))),
     ...(crop ? [outside[last].set(m.i32.load(12 * n, 4, row.get()))] : []),
   ];
+  // nearest: an output slab along axis a (every inner axis) whose source index is the previous
+  // slab's is that slab again (upsampling repeats rows): copied, not computed again; never along
+  // the axis threads share out, where the previous slab may be another thread's
+  const repeats = (a: number) => !interp && !crop && active[a] && a > splitAxis && a < last;
+  const prev = x.dims.map((_, a) => (repeats(a) ? fn.local(binaryen.i32) : undefined));
   const nest = (a: number): Expr[] => {
     if (a === rank) {
       const yp = fn.linear(o, outStr.map((s) => s * eb));
@@ -201,9 +207,17 @@ function emitResize(ctx: KernelCtx): void {
     }
     const level = (l: Local) => {
       o[a] = l;
-      return [...(a === last && entryBytes ? fromTable(l) : axisSetup(a, l)), ...nest(a + 1)];
+      const setup = a === last && entryBytes ? fromTable(l) : axisSetup(a, l);
+      const p = prev[a];
+      if (!p) return [...setup, ...nest(a + 1)];
+      const slab = outStr[a] * eb;
+      const at = (base: number) => m.i32.add(m.i32.const(base), fn.linear(o.slice(0, a + 1), outStr.slice(0, a + 1).map((st) => st * eb)));
+      const again = copyBytes(fn, at(y.addr), at(y.addr - slab), slab);
+      return [...setup, m.if(m.i32.eq(idx[a][0].get(), p.get()), again, fn.block(nest(a + 1))), p.set(idx[a][0].get())];
     };
     const trips = tripsOf(a);
+    const p = prev[a];
+    if (p) return [p.set(m.i32.const(-1)), fn.trips(trips, level)];
     if (a === splitAxis && threads) {
       const share = threadShare(m, threads, trips);
       return [fn.loopDyn(share.lo, share.hi, level)];
