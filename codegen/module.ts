@@ -459,12 +459,13 @@ function prepareLayer(m: binaryen.Module, graph: Graph, n: Node, k: number, layo
   const opset = graph.opset(n.domain);
   const family = kernelFamily(n);
   if (!family) {
-    throw new KilnError("UNSUPPORTED_OP", `no kernel for ${n.domain ? n.domain + "." : ""}${n.op}`, { node: n.name, op: n.op, domain: n.domain, opset });
+    throw new KilnError("UNSUPPORTED_OP", `no kernel for ${n.domain ? n.domain + "." : ""}${n.op}`, { node: n.name, op: n.op, domain: n.domain, opset: graph.modelOpset(n.domain) });
   }
   const fn = new Fn(m, `layer_${k}`);
   const ctx = new KernelCtx(m, fn, n, opset,
     n.inputs.map((i) => (i ? layout.place(i) : undefined)),
     n.outputs.map((o) => (o ? layout.place(o) : undefined)), math, options.kernels);
+  ctx.shownOpset = graph.modelOpset(n.domain);
   if (graph.symbolic) ctx.symbolic = layerSymbolic(graph, ctx);
   if (graph.symbolic) ctx.symbolValues = layerSymbolValues(graph, ctx);
   ctx.varying = ctx.symbolic !== undefined;

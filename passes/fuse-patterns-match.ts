@@ -69,6 +69,7 @@ export function ensureOpset(g: Graph, need: number, leaving: readonly Node[]): b
   const ok = (n: Node) => leaving.includes(n) || (n.domain !== "" && n.domain !== "ai.onnx") || unchanged(n.op);
   if (!g.nodeList().every((n) => ok(n) || converts(n)) || !g.nodeList().flatMap((n) => n.body ?? []).every(ok)) return false;
   for (const n of g.nodeList().filter((x) => !leaving.includes(x) && converts(x))) axesToInput(g, n);
+  if (!g.raisedFrom.has("")) g.raisedFrom.set("", have);
   g.opsets.set("", need);
   return true;
 }

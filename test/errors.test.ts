@@ -57,6 +57,32 @@ output %y`);
     expect(e.context).toMatchObject({ node: "frob_7", op: "FrobnicateV2", domain: "com.example", opset: 2 });
   });
 
+  it("an error names the model's opset, not the one a fusion raised the graph to (Gelu needs 20)", async () => {
+    const g = parseGraph(`kiln.graph opsets("" = 17)
+input %x : float32[4,5]
+input %r : float32[1,1,H,8]
+const %w : float32[1,1,3,3] = splat<0.5>
+const %sqrt2 : float32[] = dense<[1.4142135]>
+const %one : float32[] = dense<[1]>
+const %half : float32[] = dense<[0.5]>
+%d : float32[4,5] = Div(%x, %sqrt2) {name="div"}
+%e : float32[4,5] = Erf(%d) {name="erf"}
+%a : float32[4,5] = Add(%e, %one) {name="add"}
+%h : float32[4,5] = Mul(%x, %half) {name="half"}
+%y : float32[4,5] = Mul(%h, %a) {name="gelu"}
+%z : float32[1,1,H,6] = Conv(%r, %w) {name="conv"}
+output %y
+output %z`);
+    // a convolution over a varying height has no symbolic form: refused in code generation, after the raise
+    const e = await codeOf(compile(exportModel(g), { shapes: { H: [4, 8] } }));
+    expect(e.code).toBe("UNSUPPORTED_OP");
+    expect(e.message).toContain("Conv opset 17");
+    expect(e.context).toMatchObject({ node: "conv", op: "Conv", opset: 17 });
+    // the graph was raised: pinned, it compiles with a Gelu layer (opset 20)
+    const pinned = await compile(exportModel(g), { shapes: { H: 8 } });
+    expect(pinned.manifest.layers.map((l) => l.op)).toContain("Gelu");
+  });
+
   it("a dangling value is INVALID_MODEL", async () => {
     const g = parseGraph(`input %x : float32[2]\n%y : float32[2] = Add(%x, %ghost) {name="a"}\noutput %y`);
     const e = await codeOf(compile(exportModel(g)));

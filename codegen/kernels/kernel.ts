@@ -157,9 +157,12 @@ export class LayerCtx<T extends TensorInfo = TensorInfo> {
     return this.inputs[i]?.value;
   }
 
+  /** the opset errors name: the model's, where a rewrite raised the graph's (Graph.modelOpset) */
+  shownOpset?: number;
+
   context() {
     const shapes = listed(this.inputs.map((t) => (t ? `${t.dtype}[${t.dims.join(",")}]` : "none")));
-    return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.opset, shapes: `inputs ${shapes}` };
+    return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.shownOpset ?? this.opset, shapes: `inputs ${shapes}` };
   }
 
   unsupported(message: string): never {

@@ -146,6 +146,8 @@ export class Graph {
   outputs: string[] = [];
   /** domain ("" = ai.onnx) -> opset version */
   opsets = new Map<string, number>();
+  /** the model's own opsets of the domains a rewrite raised (passes/fuse-patterns-match.ts ensureOpset): errors name these */
+  raisedFrom = new Map<string, number>();
   /** graph inputs turned into constants at compile time (CompileOptions.freeze), in order */
   frozenInputs: { name: string; value: Tensor }[] = [];
   /** graph inputs and outputs of sequence or optional type, as the tensor inputs and outputs that carry them (runtime/manifest.ts) */
@@ -229,6 +231,11 @@ export class Graph {
     return this.opsets.get(domain === "ai.onnx" ? "" : domain) ?? 0;
   }
 
+  /** The opset the model imports for a domain, before any rewrite raised it: the one a message names. */
+  modelOpset(domain: string): number {
+    return this.raisedFrom.get(domain === "ai.onnx" ? "" : domain) ?? this.opset(domain);
+  }
+
   /**
    * A copy of this graph as imported, before inference or any pass: its own nodes, values, lists
    * and naming state, the constants' tensors shared (no step writes into a tensor: a rewrite puts
@@ -266,6 +273,7 @@ export class Graph {
     // a subgraph imported shares its enclosing graph's opsets (an opset raised there is raised
     // here); set before the nodes, whose subgraphs take c's
     c.opsets = outer && this.outer && this.opsets === this.outer.opsets ? outer.opsets : new Map(this.opsets);
+    c.raisedFrom = outer && this.outer && this.raisedFrom === this.outer.raisedFrom ? outer.raisedFrom : new Map(this.raisedFrom);
     for (const v of this.values.values()) c.values.set(v.name, { ...v, ...(v.shape ? { shape: [...v.shape] } : {}), ...(v.items ? { items: [...v.items] } : {}) });
     for (const n of this.nodeList()) c.addNode({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: cloneAttrs(n.attrs, c), ...(n.meta ? { meta: { ...n.meta } } : {}) });
     c.inputs = [...this.inputs];

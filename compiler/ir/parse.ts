@@ -186,6 +186,7 @@ function parseLines(graph: Graph, lines: string[], firstLine: number): void {
       const body = new Graph();
       body.outer = graph;
       body.opsets = graph.opsets;
+      body.raisedFrom = graph.raisedFrom;
       parseLines(body, inner, firstLine + lineNo + 1);
       if (pending.attrs[key]?.type !== "graph") throw new KilnError("INVALID_MODEL", `IR text line ${firstLine + lineNo + 1}: node ${JSON.stringify(pending.name)} has no graph attribute ${JSON.stringify(key)}`);
       pending.attrs[key] = { type: "graph", value: body };

@@ -199,6 +199,7 @@ function importSubgraph(gp: GraphProto, outer: Graph, options: ImportOptions): G
   const body = new Graph();
   body.outer = outer;
   body.opsets = outer.opsets;
+  body.raisedFrom = outer.raisedFrom;
   importGraph(gp, body, options);
   return body;
 }

@@ -111,7 +111,7 @@ function removeFolded(graph: Graph, n: Node): void {
 
 export async function inferNode(graph: Graph, n: Node, options: InferOptions = {}): Promise<void> {
   const opset = graph.opset(n.domain);
-  const context = { node: n.name, op: n.op, domain: n.domain, opset };
+  const context = { node: n.name, op: n.op, domain: n.domain, opset: graph.modelOpset(n.domain) };
   const entry = opDef(n.domain, n.op);
   if (!entry) {
     throw new KilnError("UNSUPPORTED_OP", `operator ${n.domain ? n.domain + "." : ""}${n.op} is not supported by kiln`, context);
@@ -146,6 +146,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   });
   const kept = graph.runtimeNodes?.has(n.name) ?? false;
   const ctx = new ShapeCtx(n, opset, inputs);
+  ctx.shownOpset = graph.modelOpset(n.domain);
   // ops resolved here add plain nodes in their place, inferred (and folded) as they are added; an
   // added node that is itself resolved (an Identity of a sequence) is gone already
   const hooks: ControlHooks = {

@@ -75,8 +75,11 @@ export class ShapeCtx {
     return listed(this.inputs.map((x, i) => (x ? `${x.dtype}[${x.shape.join(",")}]` : `#${i}: none`)));
   }
 
+  /** the opset errors name: the model's, where a rewrite raised the graph's (Graph.modelOpset) */
+  shownOpset?: number;
+
   context() {
-    return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.opset, shapes: `inputs ${this.shapes()}` };
+    return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.shownOpset ?? this.opset, shapes: `inputs ${this.shapes()}` };
   }
 
   /** Shapes that cannot go together. */
