@@ -3,7 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { evalDim, padBlocks, SYMBOLS_ADDR } from "./dims.js";
+import { evalDim, formatDim, padBlocks, SYMBOLS_ADDR } from "./dims.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, INDEX_ERROR, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
@@ -279,6 +279,8 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const syms = manifest.symbols;
   let symValues: number[] = [];
   const dimsOf = (slot: TensorSlot): TensorSlot => (slot.expr ? { ...slot, dims: slot.expr.map((e) => evalDim(e, symValues)) } : slot);
+  /** an input as the model takes it: float32[1,seq,4] (seq 1..512) */
+  const takes = (slot: TensorSlot) => `${slot.dtype}[${(slot.expr ?? slot.dims).map((e) => formatDim(e, syms!)).join(",")}]${slot.expr ? ` (${syms!.map((x) => `${x.name} ${x.min}..${x.max}`).join(", ")})` : ""}`;
   const write = (given: Feeds) => {
     checkFeeds(given);
     const feeds = flatten(given);
@@ -287,7 +289,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       // within its bounds; every input's dims are checked against their expressions as it is written
       symValues = syms.map(({ name, min, max, at }) => {
         const [i, k] = at!, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max;
-        if (d < min || d > max) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model was compiled for ${name} ${min}..${max} (dim ${k})`);
+        if (d < min || d > max || (dims && dims.length !== slot.dims.length)) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model takes ${takes(slot)}`);
         return d;
       });
       new Int32Array(memory.buffer, SYMBOLS_ADDR, syms.length).set(symValues);
@@ -296,10 +298,10 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     for (const slot of manifest.inputs) {
       const feed = feeds[slot.name];
       if (feed === undefined) {
-        throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${slot.dtype}[${slot.dims.join(",")}]); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
+        throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${takes(slot)}); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
-      writeInput(memory, dimsOf(slot), feed, slot.dims, slot.expr && syms!.map((x, k) => `${x.name} ${symValues[k]}`).join(", "));
+      writeInput(memory, dimsOf(slot), feed, slot.dims, slot.expr && `${takes(slot)}: here ${syms!.map((x, k) => `${x.name} ${symValues[k]}`).join(", ")}`);
     }
     for (const f of manifest.frozen ?? []) {
       const feed = feeds[f.name];
@@ -439,13 +441,13 @@ const prefix = (run: readonly number[], max: readonly number[]) => {
 };
 
 /** write a feed of the slot's (run) dims into its slot, laid out at `max` dims (symbolic dims: the upper bounds') */
-function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray, max = slot.dims, symbols?: string): void {
+function writeInput(memory: WebAssembly.Memory, slot: TensorSlot, feed: TensorInput | TypedArray, max = slot.dims, takes?: string): void {
   const info = dtype(slot.dtype);
   const { data, dims = slot.dims } = readFeed(slot.name, feed);
   const want = `${slot.dtype}[${slot.dims.join(",")}]`;
   if (dims.length !== slot.dims.length || dims.some((d, k) => d !== slot.dims[k])) {
     // symbolic dims: the dims this run's symbols (read from the other inputs) give
-    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model was compiled for ${want}${symbols ? ` at ${symbols}` : ""}`, { shapes: `got [${dims.join(",")}], want ${want}` });
+    throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims.join(",")}] but the model ${takes ? `takes ${takes}, so ${want}` : `was compiled for ${want}`}`, { shapes: `got [${dims.join(",")}], want ${want}` });
   }
   // packed 4- and 2-bit types come as their bytes (runtime/lowbit.ts encodeElements makes them)
   const n = storageLength(slot.dtype, sizeOf(slot.dims));

@@ -115,9 +115,12 @@ describe("symbolic dims", () => {
   it("feeds outside the bounds or disagreeing are BAD_INPUT naming the input, the dim and the bounds", async () => {
     const { bytes } = mlp();
     const model = await load(bytes, { shapes: { seq: [2, 16] } });
-    await expect(model.run({ x: { data: feed(17 * 64, 0), dims: [17, 64] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[17,64\] but the model was compiled for seq 2..16 \(dim 0\)/);
-    await expect(model.run({ x: { data: feed(64, 0), dims: [1, 64] } })).rejects.toThrow(/has dims \[1,64\] but the model was compiled for seq 2..16/);
-    await expect(model.run({ x: { data: feed(3 * 64, 0), dims: [3, 63] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,63\] but the model was compiled for float32\[3,64\]/);
+    await expect(model.run({ x: { data: feed(17 * 64, 0), dims: [17, 64] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[17,64\] but the model takes float32\[seq,64\] \(seq 2\.\.16\)/);
+    await expect(model.run({ x: { data: feed(64, 0), dims: [1, 64] } })).rejects.toThrow(/has dims \[1,64\] but the model takes float32\[seq,64\] \(seq 2\.\.16\)/);
+    await expect(model.run({ x: { data: feed(3 * 64, 0), dims: [3, 63] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,63\] but the model takes float32\[seq,64\] \(seq 2\.\.16\): here seq 3, so float32\[3,64\]/);
+    // a feed of another rank: its dim at the symbol's place is not the symbol (it read seq 64 from [3,64,1])
+    await expect(model.run({ x: { data: feed(3 * 64, 0), dims: [3, 64, 1] } })).rejects.toThrow(/BAD_INPUT: input "x" has dims \[3,64,1\] but the model takes float32\[seq,64\] \(seq 2\.\.16\)$/);
+    await expect(model.run({})).rejects.toThrow(/BAD_INPUT: missing input "x" \(float32\[seq,64\] \(seq 2\.\.16\)\)/);
   });
 
   it("two symbols, each read from its own input; a reshape's dim fitted as 8*s", async () => {
@@ -348,7 +351,7 @@ describe("symbolic dims", () => {
       expect(r.stderr, shape).toBe("");
       expect(JSON.parse(r.stdout).outputs[0].dims, shape).toEqual([7, 64]);
     }
-    expect(kiln(["run", path.join(dir, "mlp.wasm"), "--shape", "seq=65"]).stderr).toMatch(/BAD_INPUT: input "x" has dims \[65,64\] but the model was compiled for seq 1\.\.64/);
+    expect(kiln(["run", path.join(dir, "mlp.wasm"), "--shape", "seq=65"]).stderr).toMatch(/BAD_INPUT: input "x" has dims \[65,64\] but the model takes float32\[seq,64\] \(seq 1\.\.64\)/);
     expect(kiln(["run", path.join(dir, "mlp.wasm"), "--shape", "seq=1..8"]).stderr).toMatch(/BAD_OPTION: --shape seq=1\.\.8: this module is compiled already for seq 1\.\.64; give this run's value/);
     // kiln inspect names the bounds and each slot's dims as their expressions
     const shown = kiln(["inspect", path.join(dir, "mlp.wasm")]).stdout;
