@@ -57,8 +57,14 @@ export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions
   // where a float16 value is made from a first input that is not float16 (Cast, CastLike,
   // DequantizeLinear, a dtype attribute), remember it to round it afterwards
   const moves = (n: Node) => hasTrait(n, "reshape") || hasTrait(n, "alias") || hasTrait(n, "moves");
-  const conversions = nodes.filter((n) => n.outputs.some(half) && (!half(n.inputs[0]) || (rounding === "every-node" && !moves(n))));
+  // a node that reads its operands' bits (BitCast) keeps its float16 operands float16: its results
+  // stay float16 as graph inputs do (widened for their other readers), and a widened value it reads
+  // goes back to float16 for it (exactly: it holds a float16 value)
+  const bits = nodes.filter((n) => hasTrait(n, "bits"));
+  const halfInputs = new Map(bits.map((n) => [n, n.inputs.map(half)]));
+  const conversions = nodes.filter((n) => !hasTrait(n, "bits") && n.outputs.some(half) && (!half(n.inputs[0]) || (rounding === "every-node" && !moves(n))));
   for (const n of nodes) {
+    if (hasTrait(n, "bits")) continue;
     for (const k of TYPE_ATTRS) {
       const a = n.attrs[k];
       if (a?.type === "int" && a.value === FLOAT16) n.attrs[k] = { type: "int", value: FLOAT };
@@ -66,7 +72,7 @@ export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions
     for (const a of Object.values(n.attrs)) if (a.type === "tensor" && a.value.dtype === "float16") a.value = widenTensor(a.value);
   }
 
-  const inputs = new Set(graph.inputs.filter(half));
+  const inputs = new Set([...graph.inputs.filter(half), ...bits.flatMap((n) => n.outputs.filter((o): o is string => half(o)))]);
   const outputs = new Set(graph.outputs.filter(half));
   for (const v of graph.values.values()) {
     if (v.dtype !== "float16" || inputs.has(v.name) || outputs.has(v.name)) continue;
@@ -84,17 +90,18 @@ export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions
     const readers = graph.consumers(i);
     graph.values.set(wide, { name: wide, dtype: "float32", shape: graph.values.get(i)!.shape });
     graph.addNode({ name: graph.uniqueNodeName(`${i}/widen`), op: "Cast", domain: "", inputs: [i], outputs: [wide], attrs: { to: { type: "int", value: FLOAT } } });
-    for (const r of readers) r.inputs.forEach((x, k) => x === i && graph.setInput(r, k, wide));
+    for (const r of readers) if (!hasTrait(r, "bits")) r.inputs.forEach((x, k) => x === i && graph.setInput(r, k, wide));
     stats.edges++;
   }
   for (const o of outputs) {
+    if (inputs.has(o)) continue; // stays float16: a graph input, or the bits a BitCast made
     const p = graph.producer(o);
     const wide = graph.uniqueValueName(`${o}/float32`);
     const value = graph.values.get(o)!;
     if (!p) {
       // a graph input returned as it is reads nothing new; a constant output stays float16, and
       // the nodes that also read it read its float32 copy
-      if (!value.const || inputs.has(o)) continue;
+      if (!value.const) continue;
       graph.values.set(wide, { ...value, name: wide, dtype: "float32", const: widenTensor(value.const) });
       for (const r of graph.consumers(o)) r.inputs.forEach((x, k) => x === o && graph.setInput(r, k, wide));
       continue;
@@ -113,6 +120,16 @@ export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions
     }
     for (const r of readers) r.inputs.forEach((x, k) => x === o && graph.setInput(r, k, read));
     stats.edges++;
+  }
+  for (const [n, wasHalf] of halfInputs) {
+    n.inputs.forEach((x, k) => {
+      if (!x || !wasHalf[k] || graph.values.get(x)!.dtype !== "float32") return;
+      const h = graph.uniqueValueName(`${x}/float16`);
+      graph.values.set(h, { name: h, dtype: "float16", shape: graph.values.get(x)!.shape });
+      addCast(graph, n, x, h, FLOAT16);
+      graph.setInput(n, k, h);
+      stats.edges++;
+    });
   }
   graph.pruneValues();
   return stats;

@@ -1,5 +1,5 @@
 // Shape rules for data-movement and shape operators.
-import { dtypeFromOnnx } from "../../runtime/dtypes.js";
+import { dtype, dtypeFromOnnx, onnxTypeName } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
 import { broadcastShapes, normAxis, OpTable, passOn, type OutputInfo, type ShapeCtx, type ShapeRule } from "./registry.js";
 import { padAmounts, sliceParams } from "./movement-params.js";
@@ -40,6 +40,19 @@ ops.define("Identity", (ctx) => {
   const x = ctx.input(0);
   return [{ dtype: x.dtype, shape: [...x.shape] }];
 }, { arity: [1, 1], traits: ["reshape", "alias", "moves"], lastChange: 13, compound: (s) => [passOn(s.operands[0]!)] });
+
+// BitCast: the input's bytes read as another type of the same width (little endian, as kiln's
+// memory is): an alias, so usually no code at all. A bool made from other bytes could hold values
+// other than 0 and 1, which kiln's bool kernels do not take (nor does onnxruntime run it): refused.
+ops.define("BitCast", (ctx) => {
+  const x = ctx.input(0);
+  const code = ctx.attrs.int("to");
+  const to = dtypeFromOnnx(code) ?? ctx.unsupported(`BitCast to ${onnxTypeName(code)} is not supported; kiln has no ${onnxTypeName(code)} tensors`);
+  const from = dtype(x.dtype);
+  if (from.bits !== to.bits) ctx.invalid(`BitCast from ${x.dtype} (${from.bits} bits) to ${to.name} (${to.bits} bits): the widths must be equal`);
+  if (to.name === "bool" && x.dtype !== "bool") ctx.unsupported(`BitCast from ${x.dtype} to bool: its bytes may be other than 0 and 1, which are not bools kiln computes with (Cast to bool tests for nonzero)`);
+  return [{ dtype: to.name, shape: [...x.shape] }];
+}, { arity: [1, 1], traits: ["alias", "bits", "low-bit"], lastChange: 26 });
 
 
 const sizeOfShape = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

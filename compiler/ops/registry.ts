@@ -150,6 +150,8 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *   in-place         its kernel reads element i of every same-shaped input before it writes output
  *                    element i, so the output may take over an input's bytes (plan-memory)
  *   alias            the output is the input's bytes, reinterpreted: they share one buffer
+ *   bits             reads its input's bits as they are stored (BitCast), so its operands keep their
+ *                    dtypes: widen-float16 leaves its float16 operands float16, converting beside them
  *   reshape          changes dims only (Reshape, Flatten, Squeeze, Unsqueeze, Identity): a chain of
  *                    them is one Reshape, and they fold without arithmetic
  *   moves            every output element is a copy of some input element (a splat stays a splat)
@@ -178,7 +180,7 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *                    stored value to nearest even
  */
 export type Trait =
-  | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "reshape" | "moves" | "monotone" | "dequantize" | "uniform"
+  | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "bits" | "reshape" | "moves" | "monotone" | "dequantize" | "uniform"
   | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "dims-only" | "impure"
   | "subgraphs" | "low-bit" | "bfloat16";
 

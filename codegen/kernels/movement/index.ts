@@ -93,6 +93,8 @@ export function params(ctx: KernelCtx): ParamSource {
 }
 
 table.add(["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "OptionalGetElement"], (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
+// the same bytes as another type of the same width (an alias unless memory planning kept them apart)
+table.add("BitCast", (ctx) => emitCopy(ctx, ctx.input(0), ctx.output(0)));
 
 table.add("Dropout", (ctx) => {
   emitCopy(ctx, ctx.input(0), ctx.output(0));
