@@ -5,6 +5,7 @@ import type { Node } from "../ir/graph.js";
 import { ATTENTION_OPS } from "./attention.js";
 import { EINSUM_OPS } from "./attention-einsum.js";
 import { ROTARY_OPS } from "./attention-rotary.js";
+import { CACHE_OPS } from "./attention-cache.js";
 import { ELEMENTWISE_OPS } from "./elementwise.js";
 import { LAYOUT_OPS } from "./layout.js";
 import { LOSS_OPS } from "./loss.js";
@@ -29,7 +30,7 @@ import { OpTable, type OpDef, type OpOptions, type ShapeRule, type Trait } from 
 
 export const ALL_OPS: readonly OpDef[] = [
   ...ELEMENTWISE_OPS, ...UNARY_OPS, ...MOVEMENT_OPS, ...INDEXING_OPS, ...REDUCE_OPS, ...NORM_OPS, ...NN_OPS,
-  ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...LOSS_OPS, ...QUANT_OPS, ...QUANT_LUT_OPS,
+  ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...CACHE_OPS, ...LOSS_OPS, ...QUANT_OPS, ...QUANT_LUT_OPS,
   ...SIGNAL_OPS, ...DFT_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
   ...SEQUENCE_OPS,
 ];
