@@ -9,6 +9,7 @@ import { KERNELS as CONV_TRANSPOSE } from "./conv/transpose.js";
 import { KERNELS as DEPTHWISE_NHWC } from "./conv/depthwise-nhwc.js";
 import { KERNELS as ARITH } from "./elementwise/arith.js";
 import { KERNELS as CAST } from "./elementwise/cast.js";
+import { KERNELS as GATED } from "./elementwise/gated.js";
 import { KERNELS as LOGIC } from "./elementwise/logic.js";
 import { KERNELS as POW } from "./elementwise/pow.js";
 import { fusedFamilies } from "./fused/index.js";
@@ -38,7 +39,7 @@ import { KERNELS as CLIP } from "./unary/clip.js";
 import { KERNELS as UNARY } from "./unary/index.js";
 
 export const ALL_KERNELS: readonly KernelFamily[] = [
-  ...ARITH, ...LOGIC, ...POW, ...CAST, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
+  ...ARITH, ...LOGIC, ...POW, ...CAST, ...GATED, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
   ...NORM, ...NORM_LOCAL, ...MATMUL, ...CONV, ...CONV_TRANSPOSE, ...DEPTHWISE_NHWC, ...POOL, ...POOL_GLOBAL, ...RESIZE,
   ...ATTENTION, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...QUANT_LUT, ...SIGNAL, ...DFT, ...IMAGE, ...GRID,
   ...RECURRENT,

@@ -128,6 +128,14 @@ ops.define("BitShift", typed(UNSIGNED, broadcastRule), { lastChange: 11, arity: 
 ops.define("Where", typed([...NUMERIC, ...BOOL], whereRule, [1, 2]), { arity: [3, 3], traits: [...BROADCAST, "fusible"], lastChange: 13 });
 // PRelu's slope broadcasts (usually per channel): not layout-agnostic
 ops.define("PRelu", typed(NUMERIC, preluRule), { arity: [2, 2], traits: [...BROADCAST, "fusible"], lastChange: 13 });
+// SwiGLU: Swish_alpha(A) * B over two tensors of one shape (no broadcasting)
+function swigluRule(ctx: ShapeCtx): OutputInfo[] {
+  const [a, b] = [ctx.input(0), ctx.input(1)];
+  if (a.dtype !== b.dtype) ctx.invalid(`A and B types differ: ${a.dtype}, ${b.dtype}`);
+  if (a.shape.join(",") !== b.shape.join(",")) ctx.fail(`A [${a.shape.join(",")}] and B [${b.shape.join(",")}] must have the same shape (SwiGLU does not broadcast)`);
+  return [{ dtype: a.dtype, shape: [...a.shape] }];
+}
+ops.define("SwiGLU", typed([...FLOATS, "bfloat16"], swigluRule), { arity: [2, 2], traits: [...LOOP, "fusible", "layout-agnostic", "bfloat16"], lastChange: 28 });
 // every dtype kiln has, the low-bit ones included (codegen/kernels/elementwise/cast.ts)
 ops.define("Cast", castRule, { arity: [1, 1], traits: [...LOOP, "unary", "fusible", "low-bit"], lastChange: 13 });
 ops.define("CastLike", castLikeRule, { arity: [2, 2], traits: [...LOOP, "low-bit"], lastChange: 13 });

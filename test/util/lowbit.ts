@@ -2,7 +2,7 @@
 // kiln (and by onnxruntime where its JavaScript API has the types), plus the reference fixtures.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { DTypeName, TypedArray } from "../../runtime/dtypes.js";
+import { dtype, storageLength, type DTypeName, type TypedArray } from "../../runtime/dtypes.js";
 import { Graph, type Attr, type Tensor } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
 import { load } from "../../compiler/driver/api.js";
@@ -47,6 +47,11 @@ export async function runModel(spec: ModelSpec, feeds: Record<string, TypedArray
   const dims = Object.fromEntries(spec.inputs.map((i) => [i.name, i.dims]));
   const model = await load(modelBytes(spec), { shapes: dims, level, cache: false });
   return model.run(Object.fromEntries(Object.entries(feeds).map(([k, data]) => [k, { data, dims: dims[k] }])));
+}
+
+/** Zero feeds for every input of a spec (to compile and run it for its errors). */
+export function zeroFeeds(spec: ModelSpec): Record<string, TypedArray> {
+  return Object.fromEntries(spec.inputs.map((i) => [i.name, new (dtype(i.dtype).array)(storageLength(i.dtype, i.dims.reduce((a, b) => a * b, 1)))]));
 }
 
 export interface ConversionEntry {

@@ -3,3 +3,4 @@ import "./arith.js";
 import "./logic.js";
 import "./pow.js";
 import "./cast.js";
+import "./gated.js";

@@ -12,6 +12,7 @@ import { convert, wasmType } from "../../memory.js";
 import { laneKind } from "../elementwise/ops.js";
 import { ARITH_FORMULAS } from "../elementwise/arith.js";
 import { LOGIC_FORMULAS } from "../elementwise/logic.js";
+import { GATED_FORMULAS } from "../elementwise/gated.js";
 import { whereScalar, whereSimd } from "../elementwise/logic.js";
 import { powByProducts, powScalar, smallPower } from "../elementwise/pow.js";
 import { emitElementwise } from "../loops.js";
@@ -25,7 +26,7 @@ import { intRange, quantize, saturateLanes } from "../quant/common.js";
 type Get = () => Expr;
 
 /** the broadcasting ops' formulas, which a fused loop applies as their own kernels do */
-const BROADCAST_FORMULAS = { ...ARITH_FORMULAS, ...LOGIC_FORMULAS };
+const BROADCAST_FORMULAS = { ...ARITH_FORMULAS, ...LOGIC_FORMULAS, ...GATED_FORMULAS };
 /** one body op: operand getters -> value (scalar compute type, or v128 in the SIMD loop) */
 type Formula = (args: Get[]) => Expr;
 
