@@ -13,6 +13,7 @@ import { KERNELS as GATED } from "./elementwise/gated.js";
 import { KERNELS as LOGIC } from "./elementwise/logic.js";
 import { KERNELS as POW } from "./elementwise/pow.js";
 import { fusedFamilies } from "./fused/index.js";
+import { KERNELS as LINALG } from "./linalg/det.js";
 import { KERNELS as LOSS } from "./loss/index.js";
 import { KERNELS as MATMUL } from "./matmul/index.js";
 import { KERNELS as FILL } from "./movement/fill.js";
@@ -41,7 +42,7 @@ import { KERNELS as UNARY } from "./unary/index.js";
 export const ALL_KERNELS: readonly KernelFamily[] = [
   ...ARITH, ...LOGIC, ...POW, ...CAST, ...GATED, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
   ...NORM, ...NORM_LOCAL, ...MATMUL, ...CONV, ...CONV_TRANSPOSE, ...DEPTHWISE_NHWC, ...POOL, ...POOL_GLOBAL, ...RESIZE,
-  ...ATTENTION, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...QUANT_LUT, ...SIGNAL, ...DFT, ...IMAGE, ...GRID,
+  ...ATTENTION, ...LINALG, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...QUANT_LUT, ...SIGNAL, ...DFT, ...IMAGE, ...GRID,
   ...RECURRENT,
 ];
 

@@ -8,6 +8,7 @@ import { ROTARY_OPS } from "./attention-rotary.js";
 import { CACHE_OPS } from "./attention-cache.js";
 import { ELEMENTWISE_OPS } from "./elementwise.js";
 import { LAYOUT_OPS } from "./layout.js";
+import { LINALG_OPS } from "./linalg.js";
 import { LOSS_OPS } from "./loss.js";
 import { MOVEMENT_OPS } from "./movement.js";
 import { INDEXING_OPS } from "./movement-index.js";
@@ -31,7 +32,7 @@ import { OpTable, type OpDef, type OpOptions, type ShapeRule, type Trait } from 
 export const ALL_OPS: readonly OpDef[] = [
   ...ELEMENTWISE_OPS, ...UNARY_OPS, ...MOVEMENT_OPS, ...INDEXING_OPS, ...REDUCE_OPS, ...NORM_OPS, ...NN_OPS,
   ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...CACHE_OPS, ...LOSS_OPS, ...QUANT_OPS, ...QUANT_LUT_OPS,
-  ...SIGNAL_OPS, ...DFT_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
+  ...SIGNAL_OPS, ...DFT_OPS, ...LINALG_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
   ...SEQUENCE_OPS,
 ];
 

@@ -1,5 +1,5 @@
 // SwiGLU (opset 28) against the ONNX reference evaluator's outputs (onnxruntime-node 1.30 does not
-// run it): the cases test/fixtures/swiglu/make_fixtures.py wrote, at -O2 (fused loops) and -O0.
+// run it): the swiglu_* cases test/fixtures/reference/make_fixtures.py wrote, at -O2 (fused loops) and -O0.
 // The tolerance follows the case's dtype: the reference rounds float16 and bfloat16 after every
 // step, where kiln computes in float32 and rounds once.
 import * as fs from "node:fs";
@@ -10,17 +10,17 @@ import type { Tolerance } from "../../compiler/driver/testdata.js";
 import { runModel, zeroFeeds, type ModelSpec } from "../util/lowbit.js";
 import { expectKilnError } from "../util/errors.js";
 
-const CASES = path.resolve(import.meta.dirname, "../fixtures/swiglu/cases");
+const CASES = path.resolve(import.meta.dirname, "../fixtures/reference/cases");
 
 const TOLERANCE: [RegExp, Tolerance][] = [
-  [/^float32/, { rtol: 1e-5, atol: 1e-7 }],
-  [/^float64/, { rtol: 1e-12, atol: 1e-300 }],
-  [/^float16/, { rtol: 2e-3, atol: 1e-4 }],
-  [/^bfloat16/, { rtol: 2e-2, atol: 1e-3 }],
+  [/^swiglu_float32/, { rtol: 1e-5, atol: 1e-7 }],
+  [/^swiglu_float64/, { rtol: 1e-12, atol: 1e-300 }],
+  [/^swiglu_float16/, { rtol: 2e-3, atol: 1e-4 }],
+  [/^swiglu_bfloat16/, { rtol: 2e-2, atol: 1e-3 }],
 ];
 
 describe("SwiGLU against the ONNX reference", () => {
-  const cases = fs.readdirSync(CASES).sort();
+  const cases = fs.readdirSync(CASES).filter((c) => c.startsWith("swiglu_")).sort();
   it(`has the reference cases (${cases.length})`, () => expect(cases.length).toBeGreaterThanOrEqual(11));
   for (const level of [2, 0] as const) {
     for (const c of cases) {
