@@ -8,6 +8,8 @@ import { OpTable } from "./registry.js";
 const ops = new OpTable();
 
 export interface TensorScatterGeometry {
+  /** the sequence axis, normalized */
+  axis: number;
   batch: number;
   /** rows of the cache before the axis in each batch entry (the dims between batch and axis) */
   perBatch: number;
@@ -32,7 +34,7 @@ export function tensorScatterGeometry(mode: string, axisAttr: number, past: read
   if (update[axis] > past[axis]) bad(`update's sequence length ${update[axis]} exceeds past_cache's ${past[axis]} (axis ${axis})`);
   if (indices && (indices.length !== 1 || indices[0] !== past[0])) bad(`write_indices must be [batch] = [${past[0]}], not [${indices.join(",")}]`);
   const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
-  return { batch: past[0], perBatch: prod(past.slice(1, axis)), maxSeq: past[axis], seq: update[axis], row: prod(past.slice(axis + 1)), circular: mode === "circular" };
+  return { axis, batch: past[0], perBatch: prod(past.slice(1, axis)), maxSeq: past[axis], seq: update[axis], row: prod(past.slice(axis + 1)), circular: mode === "circular" };
 }
 
 ops.define("TensorScatter", (ctx) => {

@@ -3,7 +3,9 @@
 // at run time (BAD_INPUT, nothing written outside the output, the session still usable) and at
 // compile time (INVALID_MODEL).
 import { describe, expect, it } from "vitest";
-import type { Attr } from "../../compiler/ir/graph.js";
+import type { Attr, Tensor } from "../../compiler/ir/graph.js";
+import { ModelBuilder } from "../../models/builder.js";
+import { exportModel } from "../../compiler/onnx/export.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { expectKilnError } from "../util/errors.js";
 import { load } from "../../compiler/driver/api.js";
@@ -80,6 +82,41 @@ describe("TensorScatter vs onnxruntime", () => {
     c.inputs.push(idx([4, 2], true));
     await expectMatchesOrt(c);
     await expectMatchesOrt(scatter([2, 5, 3], -2, 0, [5, 1]));
+  });
+});
+
+describe("TensorScatter with a symbolic update length (one module for a prompt and each step)", () => {
+  it("linear and circular, the update computed by another layer, lengths 0 to the bound", async () => {
+    const MAX = 6;
+    for (const mode of ["linear", "circular"]) {
+      const b = new ModelBuilder(7, 24);
+      const past = b.input("past", [2, 3, 8, 5]);
+      const upd = b.input("upd", [2, 3, MAX, 5]);
+      const w = b.input("w", [2]);
+      b.graph.values.get(w)!.dtype = "int64";
+      const doubled = b.node("Mul", [upd, b.scalar("two", 2)], [2, 3, MAX, 5]);
+      b.output(b.node("TensorScatter", [past, doubled, w], [2, 3, 8, 5], { mode: { type: "string", value: mode } }));
+      b.graph.values.get(upd)!.shape = [2, 3, "seq", 5];
+      const bytes = exportModel(b.graph, { valueInfo: false });
+      for (const level of [0, 2] as const) {
+        const model = await load(bytes, { shapes: { seq: [0, MAX] }, level, cache: false });
+        for (const [s, at] of [[1, [7, 2]], [4, [0, 3]], [0, [8, 1]], [MAX, [2, 0]], [3, [5, 6]]] as [number, number[]][]) {
+          const idx = mode === "linear" ? at.map((v) => Math.min(v, 8 - s)) : at;
+          const feeds: Record<string, Tensor> = {
+            past: { dtype: "float32", dims: [2, 3, 8, 5], data: Float32Array.from({ length: 240 }, (_, i) => i) },
+            upd: { dtype: "float32", dims: [2, 3, s, 5], data: Float32Array.from({ length: 30 * s }, (_, i) => -1 - i) },
+            w: { dtype: "int64", dims: [2], data: BigInt64Array.from(idx.map(BigInt)) },
+          };
+          const out = b.graph.outputs[0];
+          const want = (await runOrt(bytes, feeds))[out];
+          const got = (await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])) as never))[out];
+          expect(compareTensors(got, want, { rtol: 0, atol: 0 }).message ?? "ok", `${mode} seq ${s} at ${idx} -O${level}`).toBe("ok");
+        }
+        await expectKilnError(model.run({ past: new Float32Array(240), upd: { data: new Float32Array(60), dims: [2, 3, 2, 5] }, w: { data: BigInt64Array.of(mode === "linear" ? 7n : -1n, 0n), dims: [2] } } as never),
+          "BAD_INPUT", mode === "linear" ? /index 8 is out of range for an axis of length 8/ : /index -1 is out of range/);
+        expect(model.modulesCompiled).toBe(1);
+      }
+    }
   });
 });
 
