@@ -52,6 +52,33 @@ CHECK-NOT: float16
 CHECK: %y : float32[4] = Cast[to=1](%s)`);
   });
 
+  it("keeps a BitCast's float16 operands float16: its result widened for other readers, a widened value narrowed back for it", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %i : int16[4]
+input %x : float16[4]
+%h : float16[4] = BitCast[to=10](%i) {name="in"}
+%n : float16[4] = Neg(%h) {name="neg"}
+%b : int16[4] = BitCast[to=5](%n) {name="out"}
+%xb : uint16[4] = BitCast[to=4](%x) {name="input"}
+%a : float16[4] = Abs(%x) {name="abs"}
+%hb : int16[4] = BitCast[to=5](%h) {name="again"}
+output %b
+output %xb
+output %a
+output %h
+output %hb`);
+    for (const line of [
+      "%h : float16[4] = BitCast[to=10](%i)", // the bits stay float16, as a graph input's would
+      "%h/float32 : float32[4] = Cast[to=1](%h)", // widened for Neg
+      "%n : float32[4] = Neg(%h/float32)",
+      "%n/float16 : float16[4] = Cast[to=10](%n)", // narrowed back (exactly) for the BitCast
+      "%b : int16[4] = BitCast[to=5](%n/float16)",
+      "%xb : uint16[4] = BitCast[to=4](%x)", // a float16 input read as it is
+      "%hb : int16[4] = BitCast[to=5](%h)",
+    ]) expect(out).toContain(line);
+    expect(out).not.toMatch(/BitCast\[to=1\]/);
+  });
+
   it("lets nodes inside read an output through its float32 value", async () => {
     const out = await runPassOn(widenFloat16Pass, `
 input %x : float16[4]
