@@ -112,6 +112,24 @@ describe("BitCast in graphs", () => {
     }
   });
 
+  it("a float16 constant's bits, NaN payloads and -0 included (it is widened for other readers)", async () => {
+    const codes = Uint16Array.of(0x7c01, 0xfe12, 0x8000, 0x7bff, 0x0001, 0xfc00);
+    const spec: ModelSpec = {
+      opset: 26,
+      inputs: [{ name: "x", dtype: "float16", dims: [6] }],
+      consts: { c: { dtype: "float16", dims: [6], data: codes } },
+      nodes: [
+        { op: "BitCast", inputs: ["c"], outputs: ["y"], attrs: { to: int(5) } },
+        { op: "Add", inputs: ["x", "c"], outputs: ["s"] },
+      ],
+      outputs: ["y", "s"],
+    };
+    for (const level of [0, 2] as const) {
+      const got = await runModel(spec, { x: new Uint16Array(6) }, level);
+      expect(bytesOf(got.y.data), `-O${level}`).toEqual(bytesOf(codes));
+    }
+  });
+
   it("refuses what the spec or kiln's bools do not allow, naming the node", async () => {
     const refused = (from: DTypeName, to: number, code: string, message: RegExp) => {
       const spec: ModelSpec = { opset: 26, inputs: [{ name: "x", dtype: from, dims: [4] }], nodes: [{ op: "BitCast", inputs: ["x"], outputs: ["y"], attrs: { to: int(to) } }], outputs: ["y"] };
