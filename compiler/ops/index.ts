@@ -22,6 +22,7 @@ import { NORM_OPS } from "./norm.js";
 import { QUANT_OPS } from "./quant.js";
 import { QUANT_LUT_OPS } from "./quant-lut.js";
 import { RECURRENT_OPS } from "./recurrent.js";
+import { RECURRENT_STATE_OPS } from "./recurrent-state.js";
 import { REDUCE_OPS } from "./reduce.js";
 import { SIGNAL_OPS } from "./signal.js";
 import { DFT_OPS } from "./signal-dft.js";
@@ -32,7 +33,7 @@ import { OpTable, type OpDef, type OpOptions, type ShapeRule, type Trait } from 
 export const ALL_OPS: readonly OpDef[] = [
   ...ELEMENTWISE_OPS, ...UNARY_OPS, ...MOVEMENT_OPS, ...INDEXING_OPS, ...REDUCE_OPS, ...NORM_OPS, ...NN_OPS,
   ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...CACHE_OPS, ...LOSS_OPS, ...QUANT_OPS, ...QUANT_LUT_OPS,
-  ...SIGNAL_OPS, ...DFT_OPS, ...LINALG_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
+  ...SIGNAL_OPS, ...DFT_OPS, ...LINALG_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...RECURRENT_STATE_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
   ...SEQUENCE_OPS,
 ];
 
