@@ -113,7 +113,7 @@ function emit(ctx: KernelCtx, p: LinearAttentionPlan): void {
     // u = beta (v - S^T k), or v
     out.push(...u.setAll((c, wide) => {
       const O = ops(wide);
-      const vc = u.loadChunk(c, vp.get(), 0);
+      const vc = u.loadChunk(c, m.i32.add(vp.get(), mb()), 0);
       return delta ? O.mul(O.of(bt1), O.sub(vc, r.locals[c].get())) : vc;
     }));
     const readOut = !!y && G === 1;

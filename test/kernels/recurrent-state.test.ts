@@ -1,0 +1,138 @@
+// CausalConvWithState and LinearAttention (opset 27) against the ONNX reference implementation:
+// onnxruntime-node 1.30 does not run them, so the expected outputs are the reference's, written by
+// test/fixtures/state-ops/make_fixtures.py into cases/ (odd sizes for the f32x4 bodies and their
+// scalar tails, state columns past one 32-column block, kernels longer than the unrolled taps,
+// short and empty sequences, decode steps, SiLU on large magnitudes, every update rule, decay per
+// head and per key dim, shared beta, grouped and multi-query heads, explicit scale, float16 with a
+// float16 or float32 state, nodes whose graph returns one output only), at -O2 and -O0; then the
+// typed errors a bad node gets.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { DTypeName } from "../../runtime/dtypes.js";
+import { KilnError } from "../../runtime/errors.js";
+import { load } from "../../compiler/driver/api.js";
+import { runCase } from "../../compiler/driver/conformance.js";
+import type { Tolerance } from "../../compiler/driver/testdata.js";
+import type { Attr } from "../../compiler/ir/graph.js";
+import { kernelsFor } from "../util/kernels.js";
+import { int, modelBytes, str } from "../util/lowbit.js";
+
+const CASES = path.resolve(import.meta.dirname, "../fixtures/state-ops/cases");
+
+/**
+ * float32: kiln sums in a different order than numpy, nothing more. float16 convolution: the
+ * reference convolves in float16 arithmetic (each product and partial sum rounded to half), kiln in
+ * float32 rounded once at the output, so they differ by a few float16 ulps of the partial sums
+ * (|sums| up to ~4: ulp 2^-8), even where the output is near zero.
+ */
+function toleranceOf(name: string): Tolerance {
+  if (name.startsWith("cc_") && name.includes("fp16")) return { rtol: 2e-3, atol: 8e-3 };
+  if (name.includes("fp16")) return { rtol: 1e-3, atol: 1e-4 };
+  return { rtol: 1e-4, atol: 1e-5 };
+}
+
+describe("CausalConvWithState and LinearAttention against the ONNX reference", () => {
+  const cases = fs.readdirSync(CASES).sort();
+  it(`has the reference cases (${cases.length})`, () => {
+    expect(cases.filter((c) => c.startsWith("cc_")).length).toBeGreaterThanOrEqual(15);
+    expect(cases.filter((c) => c.startsWith("la_")).length).toBeGreaterThanOrEqual(17);
+  });
+  for (const level of [2, 0] as const) {
+    for (const c of cases) {
+      it(`${c} at -O${level}`, async () => {
+        const r = await runCase(path.join(CASES, c), { level, tolerance: toleranceOf(c) });
+        expect(`${r.status} ${r.message}`).toBe("passed ");
+      });
+    }
+  }
+});
+
+describe("kernel variants", () => {
+  it("runs each op on its one variant", async () => {
+    expect((await kernelsFor("CausalConvWithState", [{ dims: [2, 8, 5] }, { dims: [8, 1, 4], constant: true }])).chosen).toBe("rows");
+    const qkv = { dims: [1, 3, 16] };
+    expect((await kernelsFor("LinearAttention", [qkv, qkv, qkv, null, { dims: [1, 3, 2] }, { dims: [1, 3, 2] }],
+      { q_num_heads: int(2), kv_num_heads: int(2) })).chosen).toBe("column-blocks");
+  });
+});
+
+interface Bad {
+  op: string;
+  inputs: [string, DTypeName, number[]][];
+  attrs?: Record<string, Attr>;
+  /** the node's inputs, "" for one left out (default: the inputs in order) */
+  names?: string[];
+}
+
+async function errorOf(b: Bad): Promise<KilnError> {
+  const bytes = modelBytes({
+    opset: 27,
+    inputs: b.inputs.map(([name, dtype, dims]) => ({ name, dtype, dims })),
+    nodes: [{ op: b.op, inputs: b.names ?? b.inputs.map(([n]) => n), outputs: ["y", "state"], attrs: b.attrs }],
+    outputs: ["y", "state"],
+  });
+  try {
+    await load(bytes, { cache: false });
+  } catch (e) {
+    expect(e).toBeInstanceOf(KilnError);
+    return e as KilnError;
+  }
+  throw new Error("expected a KilnError");
+}
+
+const f32 = (name: string, dims: number[]): [string, DTypeName, number[]] => [name, "float32", dims];
+
+describe("typed errors", () => {
+  it("CausalConvWithState: weight, bias, past_state and activation checked, the node named", async () => {
+    const x = f32("x", [2, 3, 5]);
+    const cases: [Bad, RegExp][] = [
+      [{ op: "CausalConvWithState", inputs: [x, f32("w", [3, 2, 4])] }, /weight must be \(channels, 1, k\) = \(3, 1, k\)/],
+      [{ op: "CausalConvWithState", inputs: [x, f32("w", [3, 1, 0])] }, /with k >= 1/],
+      [{ op: "CausalConvWithState", inputs: [x, f32("w", [3, 1, 4]), f32("b", [4])] }, /bias must be \(channels\) = \(3\)/],
+      [{ op: "CausalConvWithState", inputs: [x, f32("w", [3, 1, 4]), f32("p", [2, 3, 4])], names: ["x", "w", "", "p"] }, /past_state must be \(batch, channels, k - 1\) = \(2,3,3\)/],
+      [{ op: "CausalConvWithState", inputs: [x, f32("w", [3, 1, 4])], attrs: { activation: str("relu") } }, /activation "relu" is not one of none, silu, swish/],
+      [{ op: "CausalConvWithState", inputs: [f32("x", [2, 3]), f32("w", [3, 1, 4])] }, /input must be 3-D/],
+    ];
+    for (const [bad, message] of cases) {
+      const e = await errorOf(bad);
+      expect(e.code, e.message).toBe("INVALID_MODEL");
+      expect(e.message).toMatch(message);
+      expect(e.message).toMatch(/node "n0"/);
+    }
+    const half = await errorOf({ op: "CausalConvWithState", inputs: [x, ["w", "float16", [3, 1, 4]]] });
+    expect(half.code).toBe("INVALID_MODEL");
+    expect(half.message).toMatch(/input 1 has type float16; input is float32/);
+    const bf16 = await errorOf({ op: "CausalConvWithState", inputs: [["x", "bfloat16", [2, 3, 5]], ["w", "bfloat16", [3, 1, 4]]] });
+    expect(bf16.code).toBe("UNSUPPORTED_OP");
+  });
+
+  it("LinearAttention: heads, rule and its inputs, decay, beta and past_state checked, the node named", async () => {
+    const heads = { q_num_heads: int(2), kv_num_heads: int(2) };
+    const q = f32("q", [1, 3, 8]), k = f32("k", [1, 3, 8]), v = f32("v", [1, 3, 6]);
+    const decay = f32("g", [1, 3, 2]), beta = f32("b", [1, 3, 2]);
+    const la = (inputs: Bad["inputs"], attrs: Record<string, Attr>, names?: string[]): Bad => ({ op: "LinearAttention", inputs, attrs, names });
+    const cases: [Bad, RegExp][] = [
+      [la([q, k, v], { kv_num_heads: int(2), update_rule: str("linear") }), /q_num_heads and kv_num_heads are required/],
+      [la([q, k, v], { q_num_heads: int(3), kv_num_heads: int(2), update_rule: str("linear") }), /must be a positive multiple of kv_num_heads/],
+      [la([q, k, v], { ...heads, update_rule: str("softmax") }), /update_rule "softmax" is not one of/],
+      [la([q, k, v], { ...heads }), /update_rule gated_delta requires decay input/],
+      [la([q, k, v, decay], { ...heads, update_rule: str("gated_delta") }, ["q", "k", "v", "", "g"]), /requires beta input/],
+      [la([q, k, v, decay], { ...heads, update_rule: str("delta") }, ["q", "k", "v", "", "g"]), /update_rule delta takes no decay input/],
+      [la([q, f32("k", [1, 3, 6]), v], { ...heads, update_rule: str("linear") }), /key's last dim must be kv_num_heads \* d_k = 2 \* 4/],
+      [la([q, k, f32("v", [1, 2, 6])], { ...heads, update_rule: str("linear") }), /same batch and sequence length/],
+      [la([q, k, v, f32("g", [1, 3, 5])], { ...heads, update_rule: str("gated") }, ["q", "k", "v", "", "g"]), /decay must be \(batch, seq, 2 or 8\)/],
+      [la([q, k, v, decay, f32("b", [1, 3, 3])], { ...heads }, ["q", "k", "v", "", "g", "b"]), /beta must be \(batch, seq, 2 or 1\)/],
+      [la([q, k, v, f32("p", [1, 2, 3, 4])], { ...heads, update_rule: str("linear") }), /past_state must be \(batch, kv_num_heads, d_k, d_v\) = \(1,2,4,3\)/],
+    ];
+    for (const [bad, message] of cases) {
+      const e = await errorOf(bad);
+      expect(e.code, e.message).toBe("INVALID_MODEL");
+      expect(e.message).toMatch(message);
+      expect(e.message).toMatch(/node "n0"/);
+    }
+    const mixed = await errorOf(la([q, ["k", "float16", [1, 3, 8]], v], { ...heads, update_rule: str("linear") }));
+    expect(mixed.code).toBe("INVALID_MODEL");
+    expect(mixed.message).toMatch(/input 1 has type float16; query is float32/);
+  });
+});
