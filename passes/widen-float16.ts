@@ -63,6 +63,9 @@ export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions
   const bits = nodes.filter((n) => hasTrait(n, "bits"));
   const halfInputs = new Map(bits.map((n) => [n, n.inputs.map(half)]));
   const conversions = nodes.filter((n) => !hasTrait(n, "bits") && n.outputs.some(half) && (!half(n.inputs[0]) || (rounding === "every-node" && !moves(n))));
+  // only their float16 outputs are rounded: a node may also give float32 ones (LinearAttention's
+  // float32 output beside a float16 state)
+  const rounds = new Map(conversions.map((n) => [n, n.outputs.filter(half)]));
   for (const n of nodes) {
     if (hasTrait(n, "bits")) continue;
     for (const k of TYPE_ATTRS) {
@@ -80,7 +83,7 @@ export function widenFloat16(graph: Graph, rounding: HalfRounding = "conversions
     stats.values++;
   }
   for (const n of conversions) {
-    for (const o of n.outputs) if (o && !outputs.has(o) && graph.values.get(o)?.dtype === "float32") {
+    for (const o of rounds.get(n)!) if (o && !outputs.has(o) && graph.values.get(o)?.dtype === "float32") {
       roundThroughHalf(graph, n, o);
       stats.rounded++;
     }

@@ -13,7 +13,8 @@ import type { DTypeName } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import { load } from "../../compiler/driver/api.js";
 import { runCase } from "../../compiler/driver/conformance.js";
-import type { Tolerance } from "../../compiler/driver/testdata.js";
+import { importModel } from "../../compiler/onnx/import.js";
+import { compareTensors, listDataSets, readTensorFile, type Tolerance } from "../../compiler/driver/testdata.js";
 import type { Attr } from "../../compiler/ir/graph.js";
 import { kernelsFor } from "../util/kernels.js";
 import { int, modelBytes, str } from "../util/lowbit.js";
@@ -135,4 +136,32 @@ describe("typed errors", () => {
     expect(mixed.code).toBe("INVALID_MODEL");
     expect(mixed.message).toMatch(/input 1 has type float16; query is float32/);
   });
+});
+
+describe("symbolic sequence length and batch: one module across sizes", () => {
+  // sym_*: the model's sequence axis ("seq") or batch axis ("batch") is a dim_param; the test data
+  // sets have different sizes, run by one module compiled for bounds
+  const cases = fs.readdirSync(CASES).filter((c) => c.startsWith("sym_")).sort();
+  it("has the cases", () => expect(cases).toEqual(["sym_cc_batch", "sym_cc_seq", "sym_la_batch", "sym_la_seq"]));
+  for (const level of [2, 0] as const) {
+    for (const c of cases) {
+      it(`${c} at -O${level}, within 1..16`, async () => {
+        const dir = path.join(CASES, c);
+        const bytes = fs.readFileSync(path.join(dir, "model.onnx"));
+        const graph = importModel(bytes);
+        const model = await load(bytes, { shapes: { [c.endsWith("batch") ? "batch" : "seq"]: [1, 16] }, level, cache: false });
+        const sets = listDataSets(dir);
+        expect(sets.length).toBeGreaterThanOrEqual(3);
+        for (const set of sets) {
+          const feeds = Object.fromEntries(set.inputs.map((f, k) => { const t = readTensorFile(f); return [graph.inputs[k], { data: t.data, dims: t.dims }]; }));
+          const got = await model.run(feeds);
+          set.outputs.forEach((f, k) => {
+            const name = graph.outputs[k];
+            const cmp = compareTensors(got[name], readTensorFile(f), toleranceOf(c));
+            expect(cmp.message ?? "ok", `${path.basename(path.dirname(f))} ${name} (input dims ${feeds[graph.inputs[0]].dims})`).toBe("ok");
+          });
+        }
+      });
+    }
+  }
 });

@@ -79,6 +79,21 @@ output %hb`);
     expect(out).not.toMatch(/BitCast\[to=1\]/);
   });
 
+  it("rounds only the float16 outputs of a node that gives float32 ones too", async () => {
+    const out = await runPassOn(widenFloat16Pass, `
+input %q : float32[1,1,4]
+input %p : float16[1,1,4,4]
+%o : float32[1,1,4], %s : float16[1,1,4,4] = LinearAttention[q_num_heads=1, kv_num_heads=1, update_rule="linear"](%q, %q, %q, %p) {name="la"}
+%y : float32[1,1,4] = Neg(%o) {name="neg"}
+%z : float32[1,1,4,4] = Cast[to=1](%s) {name="wide"}
+output %y
+output %z`);
+    expect(out).toContain("%o : float32[1,1,4], %s/unrounded : float32[1,1,4,4] = LinearAttention");
+    expect(out).toContain("%s/float16 : float16[1,1,4,4] = Cast[to=10](%s/unrounded)");
+    expect(out).toContain("%y : float32[1,1,4] = Neg(%o)");
+    expect(out).not.toContain("%o/unrounded");
+  });
+
   it("lets nodes inside read an output through its float32 value", async () => {
     const out = await runPassOn(widenFloat16Pass, `
 input %x : float16[4]

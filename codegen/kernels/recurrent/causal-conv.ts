@@ -14,7 +14,7 @@ import binaryen from "binaryen";
 import { causalConvGeometry, type CausalConvGeometry } from "../../../compiler/ops/recurrent-state.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
-import type { Expr, Local } from "../../fn.js";
+import type { Expr, Local, Trips } from "../../fn.js";
 import { inlineVector } from "../../math/vector.js";
 import { load, store, wasmType } from "../../memory.js";
 import { variant, type KernelCtx, type LayerCtx, type TensorRef } from "../kernel.js";
@@ -77,6 +77,14 @@ function emit(ctx: KernelCtx, p: CausalConvPlan): void {
   const wl = unrolled ? Array.from({ length: K }, () => fn.local(ft)) : [];
   const wv = unrolled && p.simd ? Array.from({ length: K }, () => fn.local(binaryen.v128)) : [];
 
+  // symbolic dims (read in the padded layout: rows keep the bounds' strides): a varying batch is a
+  // loop count, a varying length `len`, this run's, that bounds the head, body and state copies
+  if (ctx.runtimeDim(x, 1) !== undefined) ctx.unsupported(`CausalConvWithState takes a symbolic batch or length, not channels: ${ctx.pinHintOf(x, 1)}`);
+  const runLength = ctx.runtimeDim(x, 2);
+  const varying = runLength !== undefined;
+  const len = fn.local(binaryen.i32);
+  const batches: Trips = ctx.runtimeDim(x, 0) !== undefined ? () => ctx.runtimeDim(x, 0)! : B;
+
   // an element index: a number known at compile time, or an i32 expression (binaryen's
   // expressions are numbers too, hence the box)
   const dyn = (e: () => Expr): Ix => ({ e });
@@ -116,7 +124,10 @@ function emit(ctx: KernelCtx, p: CausalConvPlan): void {
       put(t, acc.get()),
     ];
   };
-  const head: Expr[] = unrolled ? Array.from({ length: headLen }, (_, t) => headOne(t)).flat() : [fn.loop(headLen, (t) => headOne(dyn(() => t.get())))];
+  // with a varying length (headLen at its bound) each head output is guarded by t < len
+  const guarded = (t: Ix, code: Expr[]): Expr[] => (varying ? [m.if(m.i32.lt_s(expr(t), len.get()), fn.block(code))] : code);
+  const head: Expr[] = unrolled ? Array.from({ length: headLen }, (_, t) => guarded(t, headOne(t))).flat()
+    : [fn.loop(headLen, (t) => guarded(dyn(() => t.get()), headOne(dyn(() => t.get()))))];
 
   // body: t >= k - 1, every tap reads input; xb is the byte offset of input[t - k + 1]
   const bodyLen = Math.max(0, L - S);
@@ -133,9 +144,25 @@ function emit(ctx: KernelCtx, p: CausalConvPlan): void {
   ];
   const scalarStep = (t: Local): Expr[] => [setBase(t), acc.set(bv.get()), ...sum(0, K, (j) => at(x, xb, j)), put(dyn(() => t.get()), acc.get())];
 
+  // this run's length: f32x4 steps from k - 1 while four outputs remain, then the scalar tail
+  const vecEnd = fn.local(binaryen.i32);
+  const dynamicBody = (): Expr[] => [
+    vecEnd.set(p.simd ? m.select(m.i32.add(m.i32.const(S), m.i32.and(m.i32.sub(len.get(), m.i32.const(S)), m.i32.const(-4))), m.i32.const(S), m.i32.gt_s(len.get(), m.i32.const(S))) : m.i32.const(S)),
+    ...(p.simd ? [fn.loopDyn(m.i32.const(S), vecEnd.get(), vecStep, 4)] : []),
+    fn.loopDyn(vecEnd.get(), len.get(), scalarStep),
+  ];
+
   // present_state: positions L .. L + k - 1 of [past, input]
   const state: Expr[] = [];
-  if (present && S > 0) {
+  if (present && S > 0 && varying) {
+    // present[j] = len + j < k - 1 ? past[len + j] : input[len + j - k + 1]
+    const one = (j: Ix): Expr[] => {
+      const pos = plus(dyn(() => len.get()), j);
+      const put = (v: Expr) => { const [ptr, o] = address(so, present.addr, j); return store(m, dt, ptr, v, o); };
+      return [m.if(m.i32.lt_s(expr(pos), m.i32.const(S)), put(past ? at(past, so, pos) : F.const(0)), put(at(x, xo, minus(pos, S))))];
+    };
+    state.push(...(unrolled ? Array.from({ length: S }, (_, j) => one(j)).flat() : [fn.loop(S, (j) => one(dyn(() => j.get())))]));
+  } else if (present && S > 0) {
     const fromPast = Math.max(0, S - L); // present[0 .. fromPast) = past[L .. S)
     if (past) state.push(...copyBytes(m, so, present.addr, so, past.addr + Math.min(L, S) * eb, fromPast * eb));
     else state.push(...zeroBytes(m, so, present.addr, fromPast * eb));
@@ -145,10 +172,13 @@ function emit(ctx: KernelCtx, p: CausalConvPlan): void {
 
   const conv: Expr[] = !y ? [] : [
     ...head,
-    fn.loop(S + wide, vecStep, { start: S, step: 4 }),
-    fn.loop(L, scalarStep, { start: S + wide }),
+    ...(varying ? dynamicBody() : [
+      fn.loop(S + wide, vecStep, { start: S, step: 4 }),
+      fn.loop(L, scalarStep, { start: S + wide }),
+    ]),
   ];
-  fn.emit(fn.nest([B, C], ([b, c]) => {
+  if (varying) fn.emit(len.set(runLength));
+  fn.emit(fn.nest([batches, C], ([b, c]) => {
     return [
       row.set(m.i32.add(m.i32.mul(b.get(), m.i32.const(C)), c.get())),
       xo.set(m.i32.mul(row.get(), m.i32.const(L * eb))),

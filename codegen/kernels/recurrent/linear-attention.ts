@@ -17,7 +17,7 @@
 import binaryen from "binaryen";
 import { linearAttentionGeometry, type LinearAttentionGeometry } from "../../../compiler/ops/recurrent-state.js";
 import { KilnError } from "../../../runtime/errors.js";
-import type { Expr, Local } from "../../fn.js";
+import type { Expr, Local, Trips } from "../../fn.js";
 import { LaneRow } from "../attention/lanes.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
@@ -42,6 +42,33 @@ function plan(layer: LayerCtx): LinearAttentionPlan {
     decayBytes: geo.decayWidth > 1 ? pad(geo.dk * 4) : 0,
     stateBytes: layer.outputs[1] ? 0 : geo.dk * geo.dv * 4,
   };
+}
+
+/**
+ * The trips over batch rows and tokens: this run's where a dim is symbolic, else the numbers. A
+ * varying batch is every tensor's leading dim; a varying sequence is dim 1 of the per-token tensors
+ * (query, key, value, decay, beta, output) with a batch of 1 (the prefix form: their rows past this
+ * run's length are never read). Anything else is refused, naming the dims to pin.
+ */
+function tripsOf(ctx: KernelCtx, g: LinearAttentionGeometry): { batch: Trips; seq: Trips } {
+  const sym = ctx.symbolic;
+  if (!sym) return { batch: g.batch, seq: g.seq };
+  const q = ctx.input(0);
+  const varyingDim = (name: string) => sym.dims.get(name)?.findIndex((d) => typeof d !== "number") ?? -1;
+  const k = varyingDim(q.name);
+  if (k !== 0 && k !== 1) ctx.unsupported(`LinearAttention takes a symbolic batch or sequence length, and query's varying dim is ${k}: ${ctx.pinHintOf(q)}`);
+  const perToken = [0, 1, 2, 4, 5].map((i) => ctx.inputs[i]).concat([ctx.outputs[0]]);
+  const tensors = [...ctx.inputs, ...ctx.outputs].filter((t) => t && varyingDim(t.name) >= 0);
+  for (const t of tensors) {
+    const want = k === 0 ? 0 : perToken.includes(t) ? 1 : -1;
+    if (varyingDim(t!.name) !== want) ctx.unsupported(`LinearAttention takes a symbolic batch (every tensor's dim 0) or sequence (dim 1 of query, key, value, decay, beta and output); ${JSON.stringify(t!.name)} varies in dim ${varyingDim(t!.name)}: ${ctx.pinHintOf(t!)}`);
+  }
+  if (k === 0) {
+    for (const t of tensors) ctx.outerCount(t!, t!.dims[0]); // refuses a second varying dim
+    return { batch: ctx.outerCount(q, g.batch), seq: g.seq };
+  }
+  for (const t of tensors) ctx.runtimeExtent(t!, g.seq); // refuses a batch above 1 or a second varying dim
+  return { batch: g.batch, seq: () => ctx.runtimeExtent(q, g.seq)! };
 }
 
 /** A scalar held twice: as an f32 and splat into an f32x4. */
@@ -192,14 +219,15 @@ function emit(ctx: KernelCtx, p: LinearAttentionPlan): void {
   ];
 
   fn.emit(...setSplat(scale, m.f32.const(Math.fround(g.scale))));
-  fn.emit(fn.nest([B, H], ([b, h]) => {
+  const trips = tripsOf(ctx, g);
+  fn.emit(fn.nest([trips.batch, H], ([b, h]) => {
     const head = m.i32.add(m.i32.mul(b.get(), c32(H)), h.get());
     return [
       hLocal.set(h.get()),
       sp0.set(present ? m.i32.add(c32(present.addr), m.i32.mul(head, c32(headBytes))) : c32(workAddr)),
       past ? m.memory.copy(sp0.get(), m.i32.add(c32(past.addr), m.i32.mul(m.i32.add(m.i32.mul(b.get(), c32(H)), h.get()), c32(headBytes))), c32(headBytes))
         : m.memory.fill(sp0.get(), c32(0), c32(headBytes)),
-      fn.loop(T, (t) => token(b, t)),
+      fn.trips(trips.seq, (t) => token(b, t)),
     ];
   }, { outline: true }));
 }
