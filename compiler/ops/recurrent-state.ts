@@ -10,8 +10,9 @@ import { OpTable, type ShapeCtx } from "./registry.js";
 
 const ops = new OpTable();
 
-/** bfloat16 is in the spec too; kiln's kernels compute float32 and float16 (widened to float32) */
+/** float16 reaches the kernels widened to float32; CausalConvWithState also takes bfloat16 (computed in float32, rounded once per stored value) */
 const FLOATS: readonly DTypeName[] = ["float32", "float16"];
+const CONV_FLOATS: readonly DTypeName[] = [...FLOATS, "bfloat16"];
 
 const dimsText = (d: readonly number[] | undefined) => `[${d ?? ""}]`;
 
@@ -47,7 +48,7 @@ export function causalConvGeometry(attrs: Attrs, dims: (readonly number[] | unde
 }
 
 ops.define("CausalConvWithState", (ctx) => {
-  const dt = ctx.expectDType(0, FLOATS);
+  const dt = ctx.expectDType(0, CONV_FLOATS);
   for (const i of [1, 2, 3]) {
     const t = ctx.optional(i);
     if (t && t.dtype !== dt) ctx.invalid(`input ${i} has type ${t.dtype}; input is ${dt}, and every input must match it`);
@@ -57,7 +58,7 @@ ops.define("CausalConvWithState", (ctx) => {
     { dtype: dt, shape: [g.batch, g.channels, g.length] },
     { dtype: dt, shape: [g.batch, g.channels, g.kernel - 1] },
   ];
-}, { arity: [2, 4], lastChange: 27, flops: (_n, [x, w]) => (x?.length === 3 && w?.length === 3 ? 2 * x[0] * x[1] * x[2] * w[2] : 0) });
+}, { arity: [2, 4], lastChange: 27, traits: ["bfloat16"], flops: (_n, [x, w]) => (x?.length === 3 && w?.length === 3 ? 2 * x[0] * x[1] * x[2] * w[2] : 0) });
 
 export type UpdateRule = "linear" | "gated" | "delta" | "gated_delta";
 

@@ -8,8 +8,8 @@
 //   body  t >= k - 1: every tap reads input[t - k + 1 + j] (float32: four outputs per f32x4 step)
 // present_state is two copies whose lengths are known at compile time. With k <= 8 the taps are
 // unrolled into locals, so a decode step (L = 1) is straight-line code: k multiply-adds and a
-// shift of k - 1 state values per channel. float16 reaches here as float32 (widen-float16); any
-// other float type takes the scalar paths.
+// shift of k - 1 state values per channel. float16 reaches here as float32 (widen-float16);
+// bfloat16 takes the scalar paths, computed in float32 and rounded once per stored value.
 import binaryen from "binaryen";
 import { causalConvGeometry, type CausalConvGeometry } from "../../../compiler/ops/recurrent-state.js";
 import { dtype } from "../../../runtime/dtypes.js";
