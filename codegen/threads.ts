@@ -187,3 +187,17 @@ export function splitNest(fn: Fn, threads: ThreadCtx | undefined, dims: readonly
   const share = threadShare(fn.m, threads, dims[0]);
   return fn.loopDyn(share.lo, share.hi, (i) => [fn.nest(dims.slice(1), (rest) => body([i, ...rest]))]);
 }
+
+/**
+ * for (i = 0; i < trips; i++) body(i), each trip an outlined call (Fn.outline: optimized after the
+ * first few), the trips shared among the threads when `threads` is given (each its contiguous share).
+ * For kernels whose items (rows, heads) are independent.
+ */
+export function splitItems(fn: Fn, threads: ThreadCtx | undefined, trips: Trips, body: (i: Local) => Expr[]): Expr {
+  if (!threads) return fn.trips(trips, body, { outline: true });
+  const share = threadShare(fn.m, threads, trips);
+  return fn.loopDyn(share.lo, share.hi, (i) => {
+    const inner = body(i);
+    return [fn.outline(inner) ?? fn.block(inner)];
+  });
+}

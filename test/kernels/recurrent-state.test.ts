@@ -18,6 +18,7 @@ import { importModel } from "../../compiler/onnx/import.js";
 import { compareTensors, listDataSets, readTensorFile, type Tolerance } from "../../compiler/driver/testdata.js";
 import type { Attr } from "../../compiler/ir/graph.js";
 import { kernelsFor } from "../util/kernels.js";
+import { loadAt } from "../util/load-threads.js";
 import { int, modelBytes, str } from "../util/lowbit.js";
 
 const CASES = path.resolve(import.meta.dirname, "../fixtures/state-ops/cases");
@@ -166,5 +167,37 @@ describe("symbolic sequence length and batch: one module across sizes", () => {
         }
       });
     }
+  }
+});
+
+describe("threads: the work split among two threads gives the one-thread outputs bit for bit", () => {
+  // sizes past the split threshold (codegen/threads.ts); one thread's answers are the reference's (above)
+  const rand = (n: number, lo: number, hi: number, seed: number) => Float32Array.from({ length: n }, (_, i) => lo + (hi - lo) * ((Math.sin(i * 12.9898 + seed) * 43758.5453) % 1 + 1) % 1);
+  const models: [string, Bad, Record<string, Attr>][] = [
+    ["CausalConvWithState", { op: "CausalConvWithState", inputs: [f32("x", [2, 256, 161]), f32("w", [256, 1, 4]), f32("b", [256]), f32("p", [2, 256, 3])] }, { activation: str("silu") }],
+    ["LinearAttention", {
+      op: "LinearAttention",
+      inputs: [f32("q", [2, 40, 8 * 36]), f32("k", [2, 40, 4 * 36]), f32("v", [2, 40, 4 * 40]), f32("p", [2, 4, 36, 40]), f32("g", [2, 40, 4 * 36]), f32("b", [2, 40, 4])],
+    }, { q_num_heads: int(8), kv_num_heads: int(4) }],
+  ];
+  for (const [op, spec] of models) {
+    it(op, async () => {
+      const bytes = modelBytes({
+        opset: 27,
+        inputs: spec.inputs.map(([name, dtype, dims]) => ({ name, dtype, dims })),
+        nodes: [{ op: spec.op, inputs: spec.inputs.map(([n]) => n), outputs: ["y", "state"], attrs: models.find(([o]) => o === op)![2] }],
+        outputs: ["y", "state"],
+      });
+      const feeds = Object.fromEntries(spec.inputs.map(([name, , dims], k) => {
+        const n = dims.reduce((a, b) => a * b, 1);
+        return [name, { dims, data: name === "g" ? rand(n, -1, 0, k) : name === "b" && op === "LinearAttention" ? rand(n, 0, 1, k) : rand(n, -0.5, 0.5, k) }];
+      }));
+      const one = await (await loadAt(1))(bytes, { cache: false, threads: 1 });
+      const two = await (await loadAt(2))(bytes, { cache: false, threads: 2 });
+      expect(two.session!.manifest.layers.find((l) => l.op === op)?.split).toBe(true);
+      const [a, b] = [await one.run(feeds), await two.run(feeds)];
+      for (const name of ["y", "state"]) expect(Array.from(b[name].data as Float32Array), name).toEqual(Array.from(a[name].data as Float32Array));
+      two.session?.terminate?.();
+    });
   }
 });

@@ -8,7 +8,8 @@
 //   body  t >= k - 1: every tap reads input[t - k + 1 + j] (float32: four outputs per f32x4 step)
 // present_state is two copies whose lengths are known at compile time. With k <= 8 the taps are
 // unrolled into locals, so a decode step (L = 1) is straight-line code: k multiply-adds and a
-// shift of k - 1 state values per channel. float16 reaches here as float32 (widen-float16);
+// shift of k - 1 state values per channel. Threads split the rows; a symbolic batch or length
+// bounds the loops by this run's. float16 reaches here as float32 (widen-float16);
 // bfloat16 takes the scalar paths, computed in float32 and rounded once per stored value.
 import binaryen from "binaryen";
 import { causalConvGeometry, type CausalConvGeometry } from "../../../compiler/ops/recurrent-state.js";
@@ -16,6 +17,7 @@ import { dtype } from "../../../runtime/dtypes.js";
 import { KilnError } from "../../../runtime/errors.js";
 import type { Expr, Local, Trips } from "../../fn.js";
 import { inlineVector } from "../../math/vector.js";
+import { splitItems } from "../../threads.js";
 import { load, store, wasmType } from "../../memory.js";
 import { variant, type KernelCtx, type LayerCtx, type TensorRef } from "../kernel.js";
 
@@ -71,7 +73,7 @@ function emit(ctx: KernelCtx, p: CausalConvPlan): void {
 
   // byte offsets of the row in input/output, in the states, and of the channel's taps
   const [xo, so, wo] = [0, 1, 2].map(() => fn.local(binaryen.i32));
-  const [xb, row] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  const [xb, ch] = [fn.local(binaryen.i32), fn.local(binaryen.i32)]; // ch: the row's channel
   const acc = fn.local(ft), tmp = fn.local(ft), bv = fn.local(ft);
   const vacc = fn.local(binaryen.v128), vb = fn.local(binaryen.v128);
   const wl = unrolled ? Array.from({ length: K }, () => fn.local(ft)) : [];
@@ -178,22 +180,24 @@ function emit(ctx: KernelCtx, p: CausalConvPlan): void {
     ]),
   ];
   if (varying) fn.emit(len.set(runLength));
-  fn.emit(fn.nest([batches, C], ([b, c]) => {
-    return [
-      row.set(m.i32.add(m.i32.mul(b.get(), m.i32.const(C)), c.get())),
-      xo.set(m.i32.mul(row.get(), m.i32.const(L * eb))),
-      so.set(m.i32.mul(row.get(), m.i32.const(S * eb))),
-      wo.set(m.i32.mul(c.get(), m.i32.const(K * eb))),
-      ...(y ? [
-        bv.set(bias ? load(m, bias.dtype, m.i32.mul(c.get(), m.i32.const(eb)), bias.addr) : F.const(0)),
-        ...wl.map((l, j) => l.set(at(w, wo, j))),
-        ...wv.map((v, j) => v.set(m.f32x4.splat(wl[j].get()))),
-        ...(p.simd && wide ? [vb.set(m.f32x4.splat(bv.get()))] : []),
-      ] : []),
-      ...conv,
-      ...state,
-    ];
-  }, { outline: true }));
+  // one item per (batch, channel) row, each writing its own output row and state: threads split them
+  const rows: Trips = typeof batches === "number" ? batches * C : () => m.i32.mul(batches(), m.i32.const(C));
+  const threads = rows === 1 ? undefined : ctx.splitAmong();
+  const item = (r: Local): Expr[] => [
+    ch.set(m.i32.rem_u(r.get(), m.i32.const(C))),
+    xo.set(m.i32.mul(r.get(), m.i32.const(L * eb))),
+    so.set(m.i32.mul(r.get(), m.i32.const(S * eb))),
+    wo.set(m.i32.mul(ch.get(), m.i32.const(K * eb))),
+    ...(y ? [
+      bv.set(bias ? load(m, bias.dtype, m.i32.mul(ch.get(), m.i32.const(eb)), bias.addr) : F.const(0)),
+      ...wl.map((l, j) => l.set(at(w, wo, j))),
+      ...wv.map((v, j) => v.set(m.f32x4.splat(wl[j].get()))),
+      ...(p.simd && wide ? [vb.set(m.f32x4.splat(bv.get()))] : []),
+    ] : []),
+    ...conv,
+    ...state,
+  ];
+  fn.emit(splitItems(fn, threads, rows, item));
 }
 
 export const CAUSAL_CONV = variant<CausalConvPlan>({ name: "rows", plan, emit });

@@ -11,13 +11,16 @@
 // kv head, reads the output in the same pass), and with more query heads one more pass per head.
 // exp(g) is taken once per token (a row of scratch for per-dim decay). The state lives in
 // present_state's memory from the start (past_state copied in, or zeros), so a decode step
-// (T = 1) is one copy of the state and those passes.
+// (T = 1) is one copy of the state and those passes. Each (batch row, kv head) is an item of its
+// own (its state, its output columns): threads split the items. A symbolic batch or sequence
+// length bounds the loops by this run's (tripsOf).
 //
 // float32 only: float16 models reach kernels widened to float32 (passes/widen-float16.ts).
 import binaryen from "binaryen";
 import { linearAttentionGeometry, type LinearAttentionGeometry } from "../../../compiler/ops/recurrent-state.js";
 import { KilnError } from "../../../runtime/errors.js";
 import type { Expr, Local, Trips } from "../../fn.js";
+import { splitItems, threadScratch } from "../../threads.js";
 import { LaneRow } from "../attention/lanes.js";
 import { variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
@@ -87,13 +90,17 @@ function emit(ctx: KernelCtx, p: LinearAttentionPlan): void {
   const [y, present] = [ctx.outputs[0], ctx.outputs[1]];
   const gated = !!decay, delta = !!beta;
   const headBytes = dk * dv * 4;
-  const egAddr = ctx.scratchAddr;
-  const workAddr = ctx.scratchAddr + p.decayBytes;
+  const trips = tripsOf(ctx, g);
+  // one item per (batch row, kv head): its state and output columns are its own, so threads split
+  // the items; each thread has its own scratch (the decay row, the state when present_state is not wanted)
+  const items: Trips = typeof trips.batch === "number" ? trips.batch * H : () => m.i32.mul((trips.batch as () => Expr)(), m.i32.const(H));
+  const threads = items === 1 ? undefined : ctx.splitAmong();
+  const scratch = fn.local(binaryen.i32);
 
   const i32 = () => fn.local(binaryen.i32);
   // byte addresses: this head's state, this token's k, v, first q head and first output head, a row of S
   const [sp0, kp, vp, qp, op, sp, bt] = [i32(), i32(), i32(), i32(), i32(), i32(), i32()];
-  const hLocal = i32();
+  const [bLocal, hLocal] = [i32(), i32()];
   const splat = (): Splat => ({ s: fn.local(binaryen.f32), v: fn.local(binaryen.v128) });
   const setSplat = (x: Splat, e: Expr): Expr[] => [x.s.set(e), x.v.set(m.f32x4.splat(x.s.get()))];
   const [eg, kd, qd, bt1] = [splat(), splat(), splat(), splat()];
@@ -124,7 +131,7 @@ function emit(ctx: KernelCtx, p: LinearAttentionPlan): void {
       if (delta) out.push(...r.zero());
       out.push(fn.loop(dk, (d) => [
         rowOf(d),
-        ...(g.decayWidth > 1 ? setSplat(eg, m.f32.load(0, 4, m.i32.add(m.i32.mul(d.get(), c32(4)), c32(egAddr)))) : []),
+        ...(g.decayWidth > 1 ? setSplat(eg, m.f32.load(0, 4, m.i32.add(m.i32.mul(d.get(), c32(4)), scratch.get()))) : []),
         ...(delta ? setSplat(kd, m.f32.load(0, 4, at(kp, d.get(), 4))) : []),
         ...r.chunks.flatMap((ch, c) => {
           const O = ops(ch.wide);
@@ -195,7 +202,7 @@ function emit(ctx: KernelCtx, p: LinearAttentionPlan): void {
     const dp = i32();
     return [
       dp.set(m.i32.mul(m.i32.add(m.i32.mul(bt.get(), c32(H)), hLocal.get()), c32(dk * 4))),
-      fn.loop(dk, (d) => [m.f32.store(egAddr, 4, m.i32.mul(d.get(), c32(4)),
+      fn.loop(dk, (d) => [m.f32.store(0, 4, m.i32.add(scratch.get(), m.i32.mul(d.get(), c32(4))),
         ctx.math.call("exp", "f32", m.f32.load(decay!.addr, 4, m.i32.add(dp.get(), m.i32.mul(d.get(), c32(4))))))]),
     ];
   };
@@ -218,18 +225,17 @@ function emit(ctx: KernelCtx, p: LinearAttentionPlan): void {
     ...blocks,
   ];
 
+  const item = (w: Local): Expr[] => [
+    bLocal.set(m.i32.div_u(w.get(), c32(H))),
+    hLocal.set(m.i32.rem_u(w.get(), c32(H))),
+    sp0.set(present ? m.i32.add(c32(present.addr), m.i32.mul(w.get(), c32(headBytes))) : m.i32.add(scratch.get(), c32(p.decayBytes))),
+    past ? m.memory.copy(sp0.get(), m.i32.add(c32(past.addr), m.i32.mul(w.get(), c32(headBytes))), c32(headBytes))
+      : m.memory.fill(sp0.get(), c32(0), c32(headBytes)),
+    fn.trips(trips.seq, (t) => token(bLocal, t)),
+  ];
   fn.emit(...setSplat(scale, m.f32.const(Math.fround(g.scale))));
-  const trips = tripsOf(ctx, g);
-  fn.emit(fn.nest([trips.batch, H], ([b, h]) => {
-    const head = m.i32.add(m.i32.mul(b.get(), c32(H)), h.get());
-    return [
-      hLocal.set(h.get()),
-      sp0.set(present ? m.i32.add(c32(present.addr), m.i32.mul(head, c32(headBytes))) : c32(workAddr)),
-      past ? m.memory.copy(sp0.get(), m.i32.add(c32(past.addr), m.i32.mul(m.i32.add(m.i32.mul(b.get(), c32(H)), h.get()), c32(headBytes))), c32(headBytes))
-        : m.memory.fill(sp0.get(), c32(0), c32(headBytes)),
-      fn.trips(trips.seq, (t) => token(b, t)),
-    ];
-  }, { outline: true }));
+  if (p.decayBytes + p.stateBytes > 0) fn.emit(scratch.set(threadScratch(m, threads, ctx.scratchAddr)));
+  fn.emit(splitItems(fn, threads, items, item));
 }
 
 export const LINEAR_ATTENTION = variant<LinearAttentionPlan>({
