@@ -6,7 +6,7 @@
 // head and per key dim, shared beta, grouped and multi-query heads, explicit scale, float16 with a
 // float16 or float32 state and the reverse, bfloat16 convolution, nodes whose graph returns one
 // output only), at -O2 and -O0; one module across batch sizes and sequence lengths (symbolic
-// dims); the typed errors a bad node gets.
+// dims); the typed errors a bad node gets; two threads against one; a node naming only its output.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -198,6 +198,33 @@ describe("threads: the work split among two threads gives the one-thread outputs
       const [a, b] = [await one.run(feeds), await two.run(feeds)];
       for (const name of ["y", "state"]) expect(Array.from(b[name].data as Float32Array), name).toEqual(Array.from(a[name].data as Float32Array));
       two.session?.terminate?.();
+    });
+  }
+});
+
+describe("a node that names only its output (no present_state)", () => {
+  // the state then lives in scratch (LinearAttention) or is not written (CausalConvWithState); the
+  // output must equal the two-output node's, which the reference cases check
+  const specs: [Bad, Record<string, Attr>][] = [
+    [{ op: "CausalConvWithState", inputs: [f32("x", [2, 3, 7]), f32("w", [3, 1, 4]), f32("p", [2, 3, 3])], names: ["x", "w", "", "p"] }, { activation: str("silu") }],
+    [{ op: "LinearAttention", inputs: [f32("q", [1, 5, 16]), f32("k", [1, 5, 8]), f32("v", [1, 5, 12]), f32("p", [1, 2, 4, 6]), f32("g", [1, 5, 8]), f32("b", [1, 5, 2])] },
+      { q_num_heads: int(4), kv_num_heads: int(2) }],
+  ];
+  for (const [spec, attrs] of specs) {
+    it(spec.op, async () => {
+      const model = (outputs: string[]) => modelBytes({
+        opset: 27,
+        inputs: spec.inputs.map(([name, dtype, dims]) => ({ name, dtype, dims })),
+        nodes: [{ op: spec.op, inputs: spec.names ?? spec.inputs.map(([n]) => n), outputs, attrs }],
+        outputs: ["y"],
+      });
+      const feeds = Object.fromEntries(spec.inputs.map(([name, , dims], k) => {
+        const n = dims.reduce((a, b) => a * b, 1);
+        return [name, { dims, data: Float32Array.from({ length: n }, (_, i) => (name === "g" ? -0.5 : 0.5) * Math.abs(Math.sin(i * 0.7 + k))) }];
+      }));
+      const both = await (await load(model(["y", "state"]), { cache: false })).run(feeds);
+      const one = await (await load(model(["y"]), { cache: false })).run(feeds);
+      expect(Array.from(one.y.data as Float32Array)).toEqual(Array.from(both.y.data as Float32Array));
     });
   }
 });
