@@ -21,5 +21,8 @@ CHECK: MatMul`);
     expect(() => fileCheck(text, "CHECK: Conv\nCHECK-NOT: Relu\nCHECK: MatMul")).toThrow(/CHECK-NOT: Relu/);
     expect(() => fileCheck(text, "CHECK: Conv\nCHECK-SAME: packed")).toThrow(/CHECK-SAME/);
     expect(() => fileCheck(text, "no directives")).toThrow(/no CHECK lines/);
+    // a directive it does not know would check nothing
+    expect(() => fileCheck(text, "CHECK: Conv\nCHECK-DAG: Nothing")).toThrow(/unknown directive in "CHECK-DAG: Nothing"/);
+    expect(() => fileCheck(text, "CHECK: Conv\nCHECK-NXT: Relu")).toThrow(/unknown directive/);
   });
 });

@@ -17,6 +17,9 @@ function pattern(text: string): RegExp {
 /** Fails with the check that did not hold and the text around where it looked. */
 export function fileCheck(output: string, checks: string): void {
   const lines = output.split("\n");
+  // a directive this checker does not know (CHECK-DAG, a typo) would check nothing: refused
+  const unknown = checks.split("\n").find((l) => /^\s*CHECK[-A-Z]*:/.test(l) && !/^\s*CHECK(?:-NEXT|-SAME|-NOT)?:/.test(l));
+  if (unknown !== undefined) throw new Error(`fileCheck: unknown directive in ${JSON.stringify(unknown.trim())} (CHECK, CHECK-NEXT, CHECK-SAME, CHECK-NOT)`);
   const directives = checks.split("\n").map((l) => /^\s*(CHECK(?:-NEXT|-SAME|-NOT)?):\s?(.*)$/.exec(l)).filter((m): m is RegExpExecArray => !!m)
     .map((m) => ({ kind: m[1] as Kind, re: pattern(m[2].trimEnd()), text: m[2].trimEnd() }));
   if (directives.length === 0) throw new Error("fileCheck: no CHECK lines");
