@@ -83,6 +83,16 @@ output %z`);
     expect(pinned.manifest.layers.map((l) => l.op)).toContain("Gelu");
   });
 
+  it("a type kiln does not compute is refused by load(), not at the first run (an int32 input's value cannot help)", async () => {
+    const g = parseGraph(`kiln.graph opsets("" = 13)
+input %a : int32[2,2]
+%y : int32[] = Det(%a) {name="det"}
+output %y`);
+    const e = await codeOf(load(exportModel(g), { cache: false }));
+    expect(e.code).toBe("UNSUPPORTED_OP");
+    expect(e.message).toMatch(/input 0 has type int32; kiln supports float32.* \[node "det", Det opset 13/);
+  });
+
   it("a dangling value is INVALID_MODEL", async () => {
     const g = parseGraph(`input %x : float32[2]\n%y : float32[2] = Add(%x, %ghost) {name="a"}\noutput %y`);
     const e = await codeOf(compile(exportModel(g)));

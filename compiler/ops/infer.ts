@@ -213,7 +213,8 @@ function withNode(e: KilnError, context: KilnErrorContext, shapes: string): Kiln
  * the values (the JIT at first run, the test runner) can retry.
  */
 function withFreezableInputs(graph: Graph, n: Node, e: KilnError): KilnError {
-  if (e.code !== "UNSUPPORTED_OP") return e;
+  // an empty needsValue: the refusal is not about values (a type kiln does not compute)
+  if (e.code !== "UNSUPPORTED_OP" || e.context.needsValue?.length === 0) return e;
   const isFreezable = (name: string) => graph.inputs.includes(name) && !graph.values.get(name)?.const;
   // a value computed from graph inputs (a branch's shape from the model's `size` input) names them
   let top = graph;

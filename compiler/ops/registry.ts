@@ -99,7 +99,8 @@ export class ShapeCtx {
   /** Fail unless input i has one of the dtypes. */
   expectDType(i: number, allowed: readonly DTypeName[]): DTypeName {
     const dt = this.input(i).dtype;
-    if (!allowed.includes(dt)) this.unsupported(`input ${i} has type ${dt}; kiln supports ${allowed.join(", ")} here`);
+    // needsValue []: no input's value can help (the JIT does not wait for feeds to try again)
+    if (!allowed.includes(dt)) throw new KilnError("UNSUPPORTED_OP", `input ${i} has type ${dt}; kiln supports ${allowed.join(", ")} here`, { ...this.context(), needsValue: [] });
     return dt;
   }
 }
