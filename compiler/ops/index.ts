@@ -27,13 +27,15 @@ import { REDUCE_OPS } from "./reduce.js";
 import { SIGNAL_OPS } from "./signal.js";
 import { DFT_OPS } from "./signal-dft.js";
 import { IMAGE_OPS } from "./signal-image.js";
+import { SAMPLING_OPS } from "./nn-sampling.js";
 import { UNARY_OPS } from "./unary.js";
 import { OpTable, type OpDef, type OpOptions, type ShapeRule, type Trait } from "./registry.js";
 
 export const ALL_OPS: readonly OpDef[] = [
   ...ELEMENTWISE_OPS, ...UNARY_OPS, ...MOVEMENT_OPS, ...INDEXING_OPS, ...REDUCE_OPS, ...NORM_OPS, ...NN_OPS,
-  ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...CACHE_OPS, ...LOSS_OPS, ...QUANT_OPS, ...QUANT_LUT_OPS,
-  ...SIGNAL_OPS, ...DFT_OPS, ...LINALG_OPS, ...IMAGE_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS, ...RECURRENT_STATE_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
+  ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...CACHE_OPS, ...LOSS_OPS, ...QUANT_OPS,
+  ...QUANT_LUT_OPS, ...SIGNAL_OPS, ...DFT_OPS, ...LINALG_OPS, ...IMAGE_OPS, ...SAMPLING_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS,
+  ...RECURRENT_STATE_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
   ...SEQUENCE_OPS,
 ];
 

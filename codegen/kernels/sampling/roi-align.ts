@@ -1,0 +1,196 @@
+// RoiAlign: each roi's box is split into output_height x output_width bins; a bin's value is the
+// average (or max) of a grid of bilinear samples in it, the grid sampling_ratio on a side or, with
+// sampling_ratio 0, ceil(bin size) (adaptive, so it depends on the roi: a run-time count).
+//
+// Per roi the sample rows of every bin row (and the sample columns of every bin column) go into a
+// table first: the clamped tap rows/columns and their weights, for the samples that fall inside
+// [-1, H] x [-1, W] (the others contribute zero, as in the reference). Then every channel runs over
+// the tables. A bin's sample positions are spaced bin/grid apart, so only the range of grid indices
+// that can land inside the image is visited: an adaptive grid past the image (a roi far bigger
+// than the feature map, or infinite) costs at most about 2(H + 1) samples per axis, never its full
+// count, and each table has a compile-time bound. The average still divides by the full grid, and
+// in max mode the samples outside count as zeros, as the reference's do.
+//
+// max mode follows the ONNX reference and onnxruntime: a sample's value is the max of its four
+// weighted taps (w1 v1, ..., w4 v4), not the interpolated value.
+//
+// A batch index outside [0, N) is reported (KernelCtx.badIndex: BAD_INPUT after the run) and that
+// roi's output is zeros; nothing is read outside X.
+import binaryen from "binaryen";
+import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
+import type { Expr, Local } from "../../fn.js";
+import type { Precision } from "../../math.js";
+import { scalarOps } from "../../math/ops.js";
+import { constant, convert, load, store } from "../../memory.js";
+import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
+
+const table = new KernelTable();
+
+interface Plan {
+  N: number; C: number; H: number; W: number; R: number;
+  outH: number; outW: number;
+  /** fixed sampling grid (sampling_ratio), or 0: adaptive */
+  ratio: number;
+  mode: string;
+  halfPixel: boolean;
+  scale: number;
+  /** table entries per bin row / bin column */
+  rowsCap: number; colsCap: number;
+  /** bytes of one table entry: tap offsets lo, hi (i32), then weights l, h */
+  entry: number;
+  scratchBytes: number;
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+/** tables above this are refused (a sampling_ratio in the tens of thousands) */
+const MAX_TABLE_BYTES = 64 << 20;
+
+function plan(layer: LayerCtx): Plan | undefined {
+  const x = layer.input(0), rois = layer.input(1), y = layer.output(0);
+  const a = roiAlignAttrs(layer.attrs, layer.opset, (m) => layer.unsupported(m));
+  const [N, C, H, W] = x.dims;
+  const R = rois.dims[0];
+  // valid samples on an axis are spaced > 1/2 apart when adaptive (grid = ceil(bin), bin > 1) and
+  // lie in [-1, H]: at most 2(H + 1) + 1 of them; a fixed grid has at most `ratio`
+  const rowsCap = a.ratio > 0 ? a.ratio : 2 * H + 4, colsCap = a.ratio > 0 ? a.ratio : 2 * W + 4;
+  const entry = x.dtype === "float64" ? 24 : 16;
+  const rowsBytes = align16(a.outH * rowsCap * entry), colsBytes = align16(a.outW * colsCap * entry);
+  if (rowsBytes + colsBytes > MAX_TABLE_BYTES) layer.unsupported(`sampling_ratio ${a.ratio} needs ${rowsBytes + colsBytes} bytes of sample tables; kiln takes at most ${MAX_TABLE_BYTES}`);
+  const scratchBytes = rowsBytes + colsBytes + align16(a.outH * 4) + align16(a.outW * 4);
+  return { N, C, H, W, R, outH: a.outH, outW: a.outW, ratio: a.ratio, mode: a.mode, halfPixel: a.halfPixel, scale: a.scale, rowsCap, colsCap, entry, scratchBytes };
+}
+
+function emit(ctx: KernelCtx, P: Plan): void {
+  const { m, fn } = ctx;
+  const [x, rois, bidx, y] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
+  const p: Precision = x.dtype === "float64" ? "f64" : "f32";
+  const F = scalarOps(m, p);
+  const T = p === "f64" ? binaryen.f64 : binaryen.f32;
+  const tb = p === "f64" ? 8 : 4;
+  const xb = x.dtype === "float64" ? 8 : x.dtype === "float16" ? 2 : 4;
+  const i32 = (v: number) => m.i32.const(v);
+  const add = (...e: Expr[]) => e.reduce((a, b) => m.i32.add(a, b));
+  const trunc = (v: Expr) => (p === "f64" ? m.i32.trunc_s_sat.f64(v) : m.i32.trunc_s_sat.f32(v));
+  const toF = (v: Expr) => (p === "f64" ? m.f64.convert_s.i32(v) : m.f32.convert_s.i32(v));
+  const loadT = (at: Expr, off: number) => (p === "f64" ? m.f64.load(off, 8, at) : m.f32.load(off, 4, at));
+  const storeT = (at: Expr, off: number, v: Expr) => (p === "f64" ? m.f64.store(off, 8, at, v) : m.f32.store(off, 4, at, v));
+  const { C, H, W, R, outH, outW, entry } = P;
+  const S = ctx.scratchAddr;
+  const rowsAt = S, colsAt = S + align16(outH * P.rowsCap * entry);
+  const nRowsAt = colsAt + align16(outW * P.colsCap * entry), nColsAt = nRowsAt + align16(outH * 4);
+
+  const roi = fn.local(binaryen.i32), bi = fn.local(binaryen.i32), given = fn.local(binaryen.i64);
+  const [x1, y1, roiW, roiH, binW, binH, gridWf, gridHf, count] = Array.from({ length: 9 }, () => fn.local(T));
+  const gridH = fn.local(binaryen.i32), gridW = fn.local(binaryen.i32);
+  const roiAt = (k: number) => F.sub(F.mul(convert(m, rois.dtype, p === "f64" ? "float64" : "float32", load(m, rois.dtype, add(m.i32.mul(roi.get(), i32(4 * xb))), (rois.addr + k * xb))), F.c(P.scale)), F.c(P.halfPixel ? 0.5 : 0));
+
+  /**
+   * The table of one axis for bin k: its valid samples' (lo, hi, l, h), and their count. start:
+   * the roi's start; bin, grid (i32 and float): the bin size and sample count; size: H or W.
+   */
+  const axisTable = (k: Local, start: Local, bin: Local, grid: Local, gridF: Local, size: number, at: number, countAt: number, cap: number, stride: number): Expr => {
+    const [a, step, t1, t2, pos] = Array.from({ length: 5 }, () => fn.local(T));
+    const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32), n = fn.local(binaryen.i32), low = fn.local(binaryen.i32);
+    const e = () => add(i32(at), m.i32.mul(k.get(), i32(cap * entry)), m.i32.mul(n.get(), i32(entry)));
+    const finiteStep = m.i32.and(F.lt(F.abs(step.get()), F.c(Infinity)), F.ne(step.get(), F.c(0)));
+    return fn.block([
+      a.set(F.add(start.get(), F.mul(toF(k.get()), bin.get()))),
+      step.set(F.div(bin.get(), gridF.get())),
+      n.set(i32(0)),
+      // grid indices i with a + (i + 1/2) step in [-1, size], widened by one each side (the exact test follows)
+      m.if(finiteStep, fn.block([
+        t1.set(F.sub(F.div(F.sub(F.c(-1), a.get()), step.get()), F.c(0.5))),
+        t2.set(F.sub(F.div(F.sub(F.c(size), a.get()), step.get()), F.c(0.5))),
+        lo.set(trunc(F.sub(F.floor(F.min(t1.get(), t2.get())), F.c(1)))),
+        hi.set(trunc(F.add(F.ceil(F.max(t1.get(), t2.get())), F.c(1)))),
+      ]), fn.block([lo.set(i32(0)), hi.set(P.ratio > 0 ? i32(P.ratio - 1) : i32(-1))])),
+      lo.set(m.select(m.i32.lt_s(lo.get(), i32(0)), i32(0), lo.get())),
+      hi.set(m.select(m.i32.lt_s(hi.get(), m.i32.sub(grid.get(), i32(1))), hi.get(), m.i32.sub(grid.get(), i32(1)))),
+      fn.loopDyn(lo.get(), m.i32.add(hi.get(), i32(1)), (i) => [
+        // the reference's expression, in its order: start + k bin + (i + .5) bin / grid
+        pos.set(F.add(a.get(), F.div(F.mul(F.add(toF(i.get()), F.c(0.5)), bin.get()), gridF.get()))),
+        m.if(m.i32.eqz(m.i32.or(m.i32.or(F.lt(pos.get(), F.c(-1)), F.gt(pos.get(), F.c(size))), m.i32.ge_u(n.get(), i32(cap)))), fn.block([
+          pos.set(F.max(pos.get(), F.c(0))),
+          low.set(trunc(pos.get())),
+          m.if(m.i32.ge_s(low.get(), i32(size - 1)), fn.block([low.set(i32(size - 1)), pos.set(toF(low.get()))])),
+          m.i32.store(0, 4, e(), m.i32.mul(low.get(), i32(stride))),
+          m.i32.store(4, 4, e(), m.i32.mul(m.select(m.i32.ge_s(low.get(), i32(size - 1)), low.get(), m.i32.add(low.get(), i32(1))), i32(stride))),
+          storeT(e(), 8, F.sub(pos.get(), toF(low.get()))),
+          storeT(e(), 8 + tb, F.sub(F.c(1), F.sub(pos.get(), toF(low.get())))),
+          n.set(m.i32.add(n.get(), i32(1))),
+        ])),
+      ]),
+      m.i32.store(0, 4, add(i32(countAt), m.i32.shl(k.get(), i32(2))), n.get()),
+    ]);
+  };
+
+  const gridOf = (roiSize: Local, out: number, grid: Local, gridF: Local): Expr[] => P.ratio > 0
+    ? [grid.set(i32(P.ratio)), gridF.set(F.c(P.ratio))]
+    : [grid.set(trunc(F.ceil(F.div(roiSize.get(), F.c(out))))), grid.set(m.select(m.i32.lt_s(grid.get(), i32(0)), i32(0), grid.get())), gridF.set(toF(grid.get()))];
+
+  // the channel loop: every bin of every channel over the two tables
+  const acc = fn.local(T), base = fn.local(binaryen.i32), ny = fn.local(binaryen.i32), nx = fn.local(binaryen.i32);
+  const [ly, hy, lx, hx] = Array.from({ length: 4 }, () => fn.local(T));
+  const ylo = fn.local(binaryen.i32), yhi = fn.local(binaryen.i32), xlo = fn.local(binaryen.i32), xhi = fn.local(binaryen.i32);
+  const v = (row: Local, col: Local) => load(m, x.dtype, m.i32.mul(add(base.get(), row.get(), col.get()), i32(xb)), x.addr);
+  const max = P.mode === "max";
+  const channels = fn.nest([C, outH, outW], ([c, ph, pw]) => {
+    const yAt = add(m.i32.mul(roi.get(), i32(C * outH * outW)), m.i32.mul(c.get(), i32(outH * outW)), m.i32.mul(ph.get(), i32(outW)), pw.get());
+    const rowE = (i: Local) => add(i32(rowsAt), m.i32.mul(ph.get(), i32(P.rowsCap * entry)), m.i32.mul(i.get(), i32(entry)));
+    const colE = (j: Local) => add(i32(colsAt), m.i32.mul(pw.get(), i32(P.colsCap * entry)), m.i32.mul(j.get(), i32(entry)));
+    const terms = [
+      F.mul(F.mul(hy.get(), hx.get()), v(ylo, xlo)), F.mul(F.mul(hy.get(), lx.get()), v(ylo, xhi)),
+      F.mul(F.mul(ly.get(), hx.get()), v(yhi, xlo)), F.mul(F.mul(ly.get(), lx.get()), v(yhi, xhi)),
+    ];
+    const sample = max ? F.max(F.max(F.max(terms[0], terms[1]), terms[2]), terms[3]) : F.add(F.add(F.add(terms[0], terms[1]), terms[2]), terms[3]);
+    // max: samples outside the image count as zeros; no samples at all give 0 (the reference's start)
+    const all = () => F.mul(toF(ny.get()), toF(nx.get()));
+    const init = max ? m.select(m.i32.or(F.eq(all(), F.c(0)), F.lt(all(), F.mul(gridHf.get(), gridWf.get()))), F.c(0), F.c(-Infinity)) : F.c(0);
+    return [
+      ny.set(m.i32.load(0, 4, add(i32(nRowsAt), m.i32.shl(ph.get(), i32(2))))),
+      nx.set(m.i32.load(0, 4, add(i32(nColsAt), m.i32.shl(pw.get(), i32(2))))),
+      base.set(m.i32.mul(add(m.i32.mul(bi.get(), i32(C)), c.get()), i32(H * W))),
+      acc.set(init),
+      fn.loopDyn(i32(0), ny.get(), (i) => [
+        ylo.set(m.i32.load(0, 4, rowE(i))), yhi.set(m.i32.load(4, 4, rowE(i))),
+        ly.set(loadT(rowE(i), 8)), hy.set(loadT(rowE(i), 8 + tb)),
+        fn.loopDyn(i32(0), nx.get(), (j) => [
+          xlo.set(m.i32.load(0, 4, colE(j))), xhi.set(m.i32.load(4, 4, colE(j))),
+          lx.set(loadT(colE(j), 8)), hx.set(loadT(colE(j), 8 + tb)),
+          acc.set(max ? F.max(acc.get(), sample) : F.add(acc.get(), sample)),
+        ]),
+      ]),
+      store(m, y.dtype, m.i32.mul(yAt, i32(xb)), max ? acc.get() : F.div(acc.get(), count.get()), y.addr),
+    ];
+  });
+
+  const zeros = () => m.memory.fill(add(i32(y.addr), m.i32.mul(roi.get(), i32(C * outH * outW * xb))), i32(0), i32(C * outH * outW * xb));
+  fn.emit(fn.loop(R, (r) => {
+    const [x2, y2] = [fn.local(T), fn.local(T)];
+    return [
+      roi.set(r.get()),
+      given.set(load(m, "int64", m.i32.mul(r.get(), i32(8)), bidx.addr)),
+      m.if(m.i32.or(m.i64.lt_s(given.get(), constant(m, "int64", 0)), m.i64.ge_s(given.get(), constant(m, "int64", P.N))),
+        fn.block([ctx.badIndex(() => given.get(), () => constant(m, "int64", P.N)), zeros()]),
+        fn.block([
+          bi.set(m.i32.wrap(given.get())),
+          x1.set(roiAt(0)), y1.set(roiAt(1)), x2.set(roiAt(2)), y2.set(roiAt(3)),
+          roiW.set(F.sub(x2.get(), x1.get())), roiH.set(F.sub(y2.get(), y1.get())),
+          // output_half_pixel (the pre-16 behaviour) makes malformed rois 1x1
+          ...(P.halfPixel ? [] : [roiW.set(F.max(roiW.get(), F.c(1))), roiH.set(F.max(roiH.get(), F.c(1)))]),
+          binH.set(F.div(roiH.get(), F.c(outH))), binW.set(F.div(roiW.get(), F.c(outW))),
+          ...gridOf(roiH, outH, gridH, gridHf), ...gridOf(roiW, outW, gridW, gridWf),
+          ...(P.H * P.W === 0 ? [zeros()] : [count.set(F.max(F.mul(gridHf.get(), gridWf.get()), F.c(1))),
+          fn.loop(outH, (k) => [axisTable(k, y1, binH, gridH, gridHf, H, rowsAt, nRowsAt, P.rowsCap, W)]),
+          fn.loop(outW, (k) => [axisTable(k, x1, binW, gridW, gridWf, W, colsAt, nColsAt, P.colsCap, 1)]),
+          channels]),
+        ])),
+    ];
+  }));
+}
+
+export const ROI_ALIGN = variant<Plan>({ name: "roi-tables", plan, prepare: (_ctx, P) => ({ scratchBytes: P.scratchBytes }), emit });
+
+table.family("roi-align", "RoiAlign", [ROI_ALIGN]);
+
+export const KERNELS = table.families;

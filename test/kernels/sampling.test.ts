@@ -1,0 +1,105 @@
+// RoiAlign, DeformConv, AffineGrid and MaxUnpool against onnxruntime-node on random inputs (and,
+// where onnxruntime departs from the ONNX spec, against a direct JS reading of the spec), plus the
+// run-time indices they take: out of range is BAD_INPUT naming the node.
+import { describe, expect, it } from "vitest";
+import type { Attr } from "../../compiler/ir/graph.js";
+import { exactHalfCodes, halfsToFloat32 } from "../../compiler/ir/values.js";
+import { compareTensors } from "../../compiler/driver/testdata.js";
+import type { DTypeName } from "../../runtime/dtypes.js";
+import { rng } from "../../compiler/driver/cli/inputs.js";
+import { buildCase, expectMatchesOrt, runKiln, runOrt, type OpCase } from "../util/ort.js";
+
+const int = (value: number): Attr => ({ type: "int", value });
+const ints = (value: number[]): Attr => ({ type: "ints", value });
+const str = (value: string): Attr => ({ type: "string", value });
+const flt = (value: number): Attr => ({ type: "float", value });
+const i64 = (dims: number[], data: number[], constant = false) => ({ dims, dtype: "int64" as DTypeName, data: data.map((v) => BigInt(v)), constant });
+
+/** Boxes [x1, y1, x2, y2] around an H x W image in input coordinates (times 1/scale): inside, across the border, past it, tiny, inverted. */
+function boxes(count: number, H: number, W: number, scale: number, seed: number): number[] {
+  const r = rng(seed);
+  const out: number[] = [];
+  for (let k = 0; k < count; k++) {
+    const x1 = -3 + r() * (W + 4), y1 = -3 + r() * (H + 4);
+    const w = k % 7 === 6 ? -r() * 2 : k % 5 === 4 ? r() * 0.7 : r() * W * 1.3, h = k % 7 === 5 ? -r() * 2 : k % 5 === 3 ? r() * 0.7 : r() * H * 1.3;
+    out.push(x1 / scale, y1 / scale, (x1 + w) / scale, (y1 + h) / scale);
+  }
+  return out;
+}
+
+interface RoiOpts { N?: number; C?: number; H?: number; W?: number; R?: number; mode?: string; transform?: string; ratio?: number; scale?: number; outH?: number; outW?: number; dtype?: DTypeName; seed?: number }
+
+function roiCase(o: RoiOpts): OpCase {
+  const { N = 2, C = 3, H = 9, W = 11, R = 12, mode = "avg", transform = "half_pixel", ratio = 0, scale = 1, outH = 3, outW = 4, dtype = "float32", seed = 1 } = o;
+  const r = rng(seed + 7);
+  return {
+    op: "RoiAlign", opset: 16, seed,
+    attrs: { mode: str(mode), coordinate_transformation_mode: str(transform), sampling_ratio: int(ratio), spatial_scale: flt(scale), output_height: int(outH), output_width: int(outW) },
+    inputs: [{ dims: [N, C, H, W], dtype, lo: -2, hi: 2 }, { dims: [R, 4], dtype, data: boxes(R, H, W, scale, seed) },
+      i64([R], Array.from({ length: R }, () => Math.floor(r() * N)))],
+    tolerance: { rtol: 1e-4, atol: 1e-5 },
+  };
+}
+
+describe("RoiAlign vs onnxruntime (opset 16: onnxruntime registers it up to there)", () => {
+  it("avg and max, both coordinate transforms, adaptive and fixed sampling grids, rois past the image", async () => {
+    for (const mode of ["avg", "max"]) {
+      for (const transform of ["half_pixel", "output_half_pixel"]) {
+        for (const ratio of [0, 1, 3]) await expectMatchesOrt(roiCase({ mode, transform, ratio, seed: ratio + 1 }));
+      }
+    }
+  });
+
+  it("spatial_scale, odd output sizes, one channel, one roi, large rois on a small map", async () => {
+    await expectMatchesOrt(roiCase({ scale: 0.25, outH: 7, outW: 7, C: 5, seed: 3 }));
+    await expectMatchesOrt(roiCase({ scale: 1 / 16, outH: 2, outW: 5, ratio: 2, mode: "max", seed: 4 }));
+    await expectMatchesOrt(roiCase({ N: 1, C: 1, R: 1, H: 4, W: 3, outH: 1, outW: 1, seed: 5 }));
+    await expectMatchesOrt(roiCase({ N: 3, H: 2, W: 2, R: 9, outH: 2, outW: 2, scale: 0.5, seed: 6 }));
+  });
+
+  it("float64", async () => {
+    await expectMatchesOrt(roiCase({ dtype: "float64", seed: 8 }));
+    await expectMatchesOrt(roiCase({ dtype: "float64", mode: "max", ratio: 2, transform: "output_half_pixel", seed: 9 }));
+  });
+
+  it("float16 computes in float32: onnxruntime's float32 result on the same values, rounded", async () => {
+    const c = roiCase({ seed: 10 });
+    const { feeds } = buildCase(c);
+    // values on a 1/64 grid are exact in float16
+    const half = (t: { data: ArrayLike<number | bigint> }) => exactHalfCodes(Float32Array.from(t.data as ArrayLike<number>, (v) => Math.round(v * 64) / 64))!;
+    const x = half(feeds.in0), b = half(feeds.in1);
+    const ref = buildCase({ ...c, inputs: [{ ...c.inputs[0]!, data: halfsToFloat32(x) }, { ...c.inputs[1]!, data: halfsToFloat32(b) }, c.inputs[2]] });
+    const want = (await runOrt(ref.bytes, ref.feeds)).out0;
+    const h = buildCase({ ...c, inputs: [{ ...c.inputs[0]!, dtype: "float16" }, { ...c.inputs[1]!, dtype: "float16" }, c.inputs[2]] });
+    const got = (await runKiln(h.bytes, { ...h.feeds, in0: { ...h.feeds.in0, data: x }, in1: { ...h.feeds.in1, data: b } })).out0;
+    expect(got.dtype).toBe("float16");
+    const cmp = compareTensors({ dtype: "float32", dims: got.dims, data: halfsToFloat32(got.data as Uint16Array) }, want, { rtol: 1e-2, atol: 1e-2 });
+    expect(cmp.message ?? "ok").toBe("ok");
+  });
+
+  it("a batch index outside [0, N) is BAD_INPUT naming the node; the session stays usable", async () => {
+    const c = roiCase({ N: 2, R: 3 });
+    const { bytes, feeds } = buildCase({ ...c, inputs: [c.inputs[0], c.inputs[1], i64([3], [0, 2, 1])] });
+    await expect(runOrt(bytes, feeds), "onnxruntime-node refuses it too").rejects.toThrow();
+    await expect(runKiln(bytes, feeds)).rejects.toThrow(/^BAD_INPUT: index 2 is out of range for an axis of length 2 \[node "node", RoiAlign\]$/);
+    const neg = buildCase({ ...c, inputs: [c.inputs[0], c.inputs[1], i64([3], [0, 1, -1])] });
+    await expect(runKiln(neg.bytes, neg.feeds)).rejects.toThrow(/index -1 is out of range for an axis of length 2 .*RoiAlign/);
+  });
+
+  it("non-finite and huge rois stay inside the image and finish (no sample count from the roi's size)", async () => {
+    const c = roiCase({ N: 1, R: 4 });
+    const data = [0, 0, 1e30, 1e30, -Infinity, 0, Infinity, 5, NaN, 1, 4, 4, 1, 1, 3e9, 2];
+    const { bytes, feeds } = buildCase({ ...c, inputs: [c.inputs[0], { dims: [4, 4], data }, i64([4], [0, 0, 0, 0])] });
+    const got = (await runKiln(bytes, feeds)).out0.data as Float32Array;
+    // a roi covering the image a billion times over averages its few samples inside over the full grid: ~0
+    expect(Math.abs(got[0])).toBeLessThan(1e-3);
+    expect(got.length).toBe(4 * 3 * 3 * 4);
+  });
+
+  it("rejects bad attributes and shapes with typed errors", async () => {
+    const c = roiCase({});
+    await expect(runKiln(buildCase({ ...c, attrs: { ...c.attrs, mode: str("sum") } }).bytes, buildCase(c).feeds)).rejects.toThrow(/INVALID_MODEL: mode sum/);
+    const bad = buildCase({ ...c, inputs: [c.inputs[0], { dims: [12, 5], data: new Array(60).fill(1) }, c.inputs[2]] });
+    await expect(runKiln(bad.bytes, bad.feeds)).rejects.toThrow(/SHAPE_MISMATCH: rois must be \[num_rois, 4\]/);
+  });
+});
