@@ -1,6 +1,7 @@
 // Shape rules for the operators that sample an image at positions computed at run time or scatter
 // into one at run-time indices: RoiAlign (boxes), DeformConv (learned offsets), AffineGrid (the
 // sampling grid of an affine map, for GridSample) and MaxUnpool (MaxPool's indices).
+import { slidingWindow, type Window } from "./nn-geometry.js";
 import { OpTable, type ShapeCtx } from "./registry.js";
 
 const ops = new OpTable();
@@ -36,5 +37,45 @@ ops.define("RoiAlign", (ctx) => {
   if (idx.shape.length !== 1 || idx.shape[0] !== rois.shape[0]) ctx.fail(`batch_indices must be [${rois.shape[0]}] (one per roi); got [${idx.shape}]`);
   return [{ dtype: x.dtype, shape: [rois.shape[0], x.shape[1], a.outH, a.outW] }];
 }, { arity: [3, 3], lastChange: 16 });
+
+export interface DeformGeometry {
+  win: Window;
+  group: number;
+  offsetGroup: number;
+}
+
+/**
+ * DeformConv's checks: X [N, C, H, W], W [M, C/group, kh, kw], offset [N, offset_group*2*kh*kw,
+ * oH, oW], mask [N, offset_group*kh*kw, oH, oW], B [M]. 2-D only, as onnxruntime and the reference.
+ */
+export function deformGeometry(ctx: ShapeCtx): DeformGeometry {
+  const x = ctx.input(0).shape, w = ctx.input(1).shape, off = ctx.input(2).shape;
+  if (x.length !== 4) ctx.unsupported(`kiln's DeformConv takes 2-D images [N, C, H, W] (as onnxruntime and the ONNX reference); got rank ${x.length}`);
+  if (w.length !== 4) ctx.fail(`W must be [M, C/group, kh, kw]; got [${w}]`);
+  const kernel = ctx.attrs.ints("kernel_shape", w.slice(2));
+  if (kernel.length !== 2 || kernel.some((k, a) => k !== w[a + 2])) ctx.fail(`kernel_shape [${kernel}] differs from the weights [${w.slice(2)}]`);
+  const group = ctx.attrs.int("group", 1), offsetGroup = ctx.attrs.int("offset_group", 1);
+  if (group < 1 || offsetGroup < 1) ctx.invalid(`group (${group}) and offset_group (${offsetGroup}) must be positive`);
+  if (x[1] !== w[1] * group) ctx.fail(`X has ${x[1]} channels; W expects ${w[1]} x group ${group}`);
+  if (w[0] % group !== 0) ctx.invalid(`output channels ${w[0]} are not divisible by group ${group}`);
+  if (x[1] % offsetGroup !== 0) ctx.invalid(`input channels ${x[1]} are not divisible by offset_group ${offsetGroup}`);
+  const win = slidingWindow(ctx.attrs, x.slice(2), kernel);
+  const taps = kernel[0] * kernel[1];
+  const want = [x[0], offsetGroup * 2 * taps, ...win.out];
+  if (off.length !== 4 || off.some((d, k) => d !== want[k])) ctx.fail(`offset must be [${want}]; got [${off}]`);
+  const b = ctx.optional(3), mask = ctx.optional(4);
+  if (b && (b.shape.length !== 1 || b.shape[0] !== w[0])) ctx.fail(`B must be [${w[0]}]; got [${b.shape}]`);
+  const wantMask = [x[0], offsetGroup * taps, ...win.out];
+  if (mask && (mask.shape.length !== 4 || mask.shape.some((d, k) => d !== wantMask[k]))) ctx.fail(`mask must be [${wantMask}]; got [${mask.shape}]`);
+  return { win, group, offsetGroup };
+}
+
+ops.define("DeformConv", (ctx) => {
+  const dt = ctx.expectDType(0, FLOATS);
+  for (const i of [1, 2, 3, 4]) if (ctx.optional(i) && ctx.input(i).dtype !== dt) ctx.invalid(`input ${i} has type ${ctx.input(i).dtype}; X has ${dt} (all are T)`);
+  const g = deformGeometry(ctx);
+  const x = ctx.input(0).shape, w = ctx.input(1).shape;
+  return [{ dtype: dt, shape: [x[0], w[0], ...g.win.out] }];
+}, { arity: [3, 5], lastChange: 19, flops: (_n, [, w], [y]) => (2 * prod(y) * prod(w)) / w[0] });
 
 export const SAMPLING_OPS = ops.defs;

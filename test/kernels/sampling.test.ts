@@ -103,3 +103,60 @@ describe("RoiAlign vs onnxruntime (opset 16: onnxruntime registers it up to ther
     await expect(runKiln(bad.bytes, bad.feeds)).rejects.toThrow(/SHAPE_MISMATCH: rois must be \[num_rois, 4\]/);
   });
 });
+
+interface DeformOpts { N?: number; C?: number; H?: number; W?: number; M?: number; k?: [number, number]; group?: number; offsetGroup?: number;
+  strides?: number[]; pads?: number[]; dilations?: number[]; mask?: boolean; bias?: boolean; spread?: number; dtype?: DTypeName; seed?: number }
+
+function deformCase(o: DeformOpts): OpCase {
+  const { N = 1, C = 4, H = 7, W = 8, M = 6, k = [3, 3], group = 1, offsetGroup = 1, strides = [1, 1], pads = [1, 1, 1, 1], dilations = [1, 1], spread = 2.5, dtype = "float32", seed = 1 } = o;
+  const out = [0, 1].map((a) => Math.floor(([H, W][a] + pads[a] + pads[a + 2] - ((k[a] - 1) * dilations[a] + 1)) / strides[a]) + 1);
+  const taps = k[0] * k[1];
+  return {
+    op: "DeformConv", opset: 19, seed, tolerance: dtype === "float16" ? { rtol: 1e-2, atol: 2e-2 } : { rtol: 1e-4, atol: 1e-4 },
+    attrs: { kernel_shape: ints(k), group: int(group), offset_group: int(offsetGroup), strides: ints(strides), pads: ints(pads), dilations: ints(dilations) },
+    inputs: [{ dims: [N, C, H, W], dtype }, { dims: [M, C / group, ...k], dtype, constant: seed % 2 === 0 }, { dims: [N, offsetGroup * 2 * taps, ...out], dtype, lo: -spread, hi: spread },
+      o.bias ? { dims: [M], dtype } : null, o.mask ? { dims: [N, offsetGroup * taps, ...out], dtype, lo: 0, hi: 1 } : null].slice(0, o.mask ? 5 : o.bias ? 4 : 3),
+  };
+}
+
+describe("DeformConv vs onnxruntime", () => {
+  it("3x3 with pads, mask and bias, offsets reaching past the image", async () => {
+    await expectMatchesOrt(deformCase({}));
+    await expectMatchesOrt(deformCase({ mask: true, bias: true, seed: 2 }));
+    await expectMatchesOrt(deformCase({ mask: true, seed: 3 }));
+    await expectMatchesOrt(deformCase({ bias: true, spread: 12, seed: 4 }));
+  });
+
+  it("groups, offset groups, strides, dilations, odd kernels, batches", async () => {
+    await expectMatchesOrt(deformCase({ C: 6, M: 4, group: 2, offsetGroup: 3, mask: true, bias: true, seed: 5 }));
+    await expectMatchesOrt(deformCase({ N: 2, C: 4, M: 4, group: 4, offsetGroup: 2, strides: [2, 1], dilations: [1, 2], pads: [0, 2, 1, 0], seed: 6 }));
+    await expectMatchesOrt(deformCase({ N: 2, C: 3, M: 5, k: [2, 3], strides: [2, 2], pads: [0, 0, 0, 0], H: 9, W: 6, bias: true, seed: 7 }));
+    await expectMatchesOrt(deformCase({ C: 1, M: 1, k: [1, 1], pads: [0, 0, 0, 0], H: 1, W: 5, mask: true, seed: 8 }));
+  });
+
+  it("a layer whose im2col is built in chunks of positions (and a tail)", async () => {
+    await expectMatchesOrt(deformCase({ C: 64, M: 3, H: 100, W: 100, bias: true, mask: true, spread: 1.5, seed: 9 }));
+  });
+
+  it("float64 and float16", async () => {
+    await expectMatchesOrt(deformCase({ dtype: "float64", mask: true, bias: true, C: 4, M: 2, group: 2, offsetGroup: 2, seed: 10 }));
+    await expectMatchesOrt(deformCase({ dtype: "float16", mask: true, bias: true, seed: 11 }));
+  });
+
+  it("non-finite offsets read nothing outside X: NaN gives NaN, infinities count as outside", async () => {
+    const c = deformCase({ C: 1, M: 1, k: [1, 1], pads: [0, 0, 0, 0], H: 2, W: 2 });
+    const { bytes, feeds } = buildCase({ ...c, inputs: [{ dims: [1, 1, 2, 2], data: [1, 2, 3, 4] }, { dims: [1, 1, 1, 1], data: [1] }, { dims: [1, 2, 2, 2], data: [0, NaN, Infinity, -Infinity, 0, 0, 0, 1e30] }] });
+    const got = Array.from((await runKiln(bytes, feeds)).out0.data as Float32Array);
+    expect(got[0]).toBe(1);
+    expect(got[1]).toBeNaN();
+    expect(got.slice(2)).toEqual([0, 0]);
+  });
+
+  it("refuses 3-D images and mismatched offsets with typed errors", async () => {
+    const c = deformCase({});
+    const bad = buildCase({ ...c, inputs: [c.inputs[0], c.inputs[1], { dims: [1, 18, 6, 8] }] });
+    await expect(runKiln(bad.bytes, bad.feeds)).rejects.toThrow(/SHAPE_MISMATCH: offset must be \[1,18,7,8\]/);
+    const three = buildCase({ op: "DeformConv", opset: 19, attrs: {}, inputs: [{ dims: [1, 1, 3, 3, 3] }, { dims: [1, 1, 2, 2, 2] }, { dims: [1, 24, 2, 2, 2] }] });
+    await expect(runKiln(three.bytes, three.feeds)).rejects.toThrow(/UNSUPPORTED_OP: kiln's DeformConv takes 2-D images/);
+  });
+});

@@ -19,9 +19,8 @@
 import binaryen from "binaryen";
 import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
 import type { Expr, Local } from "../../fn.js";
-import type { Precision } from "../../math.js";
-import { scalarOps } from "../../math/ops.js";
 import { constant, convert, load, store } from "../../memory.js";
+import { samplingScalars } from "./scalar.js";
 import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
 const table = new KernelTable();
@@ -63,17 +62,8 @@ function plan(layer: LayerCtx): Plan | undefined {
 function emit(ctx: KernelCtx, P: Plan): void {
   const { m, fn } = ctx;
   const [x, rois, bidx, y] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
-  const p: Precision = x.dtype === "float64" ? "f64" : "f32";
-  const F = scalarOps(m, p);
-  const T = p === "f64" ? binaryen.f64 : binaryen.f32;
-  const tb = p === "f64" ? 8 : 4;
+  const { p, F, T, tb, i32, add, trunc, toF, loadT, storeT } = samplingScalars(m, x.dtype);
   const xb = x.dtype === "float64" ? 8 : x.dtype === "float16" ? 2 : 4;
-  const i32 = (v: number) => m.i32.const(v);
-  const add = (...e: Expr[]) => e.reduce((a, b) => m.i32.add(a, b));
-  const trunc = (v: Expr) => (p === "f64" ? m.i32.trunc_s_sat.f64(v) : m.i32.trunc_s_sat.f32(v));
-  const toF = (v: Expr) => (p === "f64" ? m.f64.convert_s.i32(v) : m.f32.convert_s.i32(v));
-  const loadT = (at: Expr, off: number) => (p === "f64" ? m.f64.load(off, 8, at) : m.f32.load(off, 4, at));
-  const storeT = (at: Expr, off: number, v: Expr) => (p === "f64" ? m.f64.store(off, 8, at, v) : m.f32.store(off, 4, at, v));
   const { C, H, W, R, outH, outW, entry } = P;
   const S = ctx.scratchAddr;
   const rowsAt = S, colsAt = S + align16(outH * P.rowsCap * entry);
