@@ -78,4 +78,19 @@ ops.define("DeformConv", (ctx) => {
   return [{ dtype: dt, shape: [x[0], w[0], ...g.win.out] }];
 }, { arity: [3, 5], lastChange: 19, flops: (_n, [, w], [y]) => (2 * prod(y) * prod(w)) / w[0] });
 
+// size must be known when compiling (the output's shape): a run-time size is refused by ctx.ints,
+// naming the input (load() freezes it from the feeds)
+ops.define("AffineGrid", (ctx) => {
+  const theta = ctx.input(0);
+  ctx.expectDType(0, FLOATS);
+  const size = ctx.ints(1) ?? ctx.invalid("size is required");
+  const r = size.length - 2;
+  if (r !== 2 && r !== 3) ctx.fail(`size must be [N, C, H, W] or [N, C, D, H, W]; got [${size}]`);
+  if (size.some((d) => d < 0)) ctx.invalid(`size [${size}] has a negative dim`);
+  if (theta.shape.length !== 3 || theta.shape[0] !== size[0] || theta.shape[1] !== r || theta.shape[2] !== r + 1) {
+    ctx.fail(`theta must be [${size[0]}, ${r}, ${r + 1}] for size [${size}]; got [${theta.shape}]`);
+  }
+  return [{ dtype: theta.dtype, shape: [size[0], ...size.slice(2), r] }];
+}, { arity: [2, 2], lastChange: 20, shapeInputs: [1] });
+
 export const SAMPLING_OPS = ops.defs;

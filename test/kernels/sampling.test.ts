@@ -7,7 +7,9 @@ import { exactHalfCodes, halfsToFloat32 } from "../../compiler/ir/values.js";
 import { compareTensors } from "../../compiler/driver/testdata.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import { rng } from "../../compiler/driver/cli/inputs.js";
-import { buildCase, expectMatchesOrt, runKiln, runOrt, type OpCase } from "../util/ort.js";
+import { Graph } from "../../compiler/ir/graph.js";
+import { exportModel } from "../../compiler/onnx/export.js";
+import { buildCase, declareTensor, expectMatchesOrt, runKiln, runOrt, tensor, type OpCase } from "../util/ort.js";
 
 const int = (value: number): Attr => ({ type: "int", value });
 const ints = (value: number[]): Attr => ({ type: "ints", value });
@@ -158,5 +160,64 @@ describe("DeformConv vs onnxruntime", () => {
     await expect(runKiln(bad.bytes, bad.feeds)).rejects.toThrow(/SHAPE_MISMATCH: offset must be \[1,18,7,8\]/);
     const three = buildCase({ op: "DeformConv", opset: 19, attrs: {}, inputs: [{ dims: [1, 1, 3, 3, 3] }, { dims: [1, 1, 2, 2, 2] }, { dims: [1, 24, 2, 2, 2] }] });
     await expect(runKiln(three.bytes, three.feeds)).rejects.toThrow(/UNSUPPORTED_OP: kiln's DeformConv takes 2-D images/);
+  });
+});
+
+describe("AffineGrid vs onnxruntime (opset 20)", () => {
+  const grid = (theta: number[], size: number[], align: number, constSize = true, dtype: DTypeName = "float32"): OpCase => ({
+    op: "AffineGrid", opset: 20, attrs: { align_corners: int(align) }, seed: size.length + align,
+    inputs: [{ dims: theta, dtype, lo: -2, hi: 2 }, i64([size.length], size, constSize)], tolerance: dtype === "float16" ? { rtol: 1e-2, atol: 1e-2 } : { rtol: 1e-5, atol: 1e-5 },
+  });
+  it("2-D and 3-D, align_corners, odd sizes and batches; size given as an input (frozen when loading)", async () => {
+    for (const align of [0, 1]) {
+      await expectMatchesOrt(grid([3, 2, 3], [3, 5, 7, 4], align));
+      await expectMatchesOrt(grid([1, 2, 3], [1, 1, 2, 9], align, false));
+      await expectMatchesOrt(grid([2, 3, 4], [2, 3, 4, 3, 5], align));
+      await expectMatchesOrt(grid([1, 3, 4], [1, 2, 2, 3, 3], align, false));
+    }
+  });
+
+  it("float64 and float16", async () => {
+    await expectMatchesOrt(grid([2, 2, 3], [2, 1, 4, 6], 1, true, "float64"));
+    await expectMatchesOrt(grid([2, 3, 4], [2, 1, 3, 2, 5], 0, true, "float64"));
+    // onnxruntime has no float16 AffineGrid: the float32 answer on the same (exact) values
+    const c = grid([2, 2, 3], [2, 1, 5, 3], 1);
+    const codes = exactHalfCodes(Float32Array.from(tensor(c.inputs[0]!, 2000).data as Float32Array, (v) => Math.round(v * 64) / 64))!;
+    const f32 = buildCase({ ...c, inputs: [{ ...c.inputs[0]!, data: halfsToFloat32(codes) }, c.inputs[1]] });
+    const want = (await runOrt(f32.bytes, f32.feeds)).out0;
+    const h = buildCase({ ...c, inputs: [{ ...c.inputs[0]!, dtype: "float16" }, c.inputs[1]] });
+    const got = (await runKiln(h.bytes, { ...h.feeds, in0: { ...h.feeds.in0, data: codes } })).out0;
+    const cmp = compareTensors({ dtype: "float32", dims: got.dims, data: halfsToFloat32(got.data as Uint16Array) }, want, { rtol: 1e-2, atol: 1e-2 });
+    expect(cmp.message ?? "ok").toBe("ok");
+  });
+
+  // every reading differs here: PyTorch 0, onnxruntime 1, the ONNX reference -1, the spec's function NaN (2 / 0)
+  it("a dim of size 1 with align_corners has base coordinate 0, as PyTorch's affine_grid", async () => {
+    const t = [1, 0.5, 0.25, 0.3, 1, -0.5];
+    const { bytes, feeds } = buildCase({ ...grid([1, 2, 3], [1, 1, 1, 3], 1), inputs: [{ dims: [1, 2, 3], data: t }, i64([4], [1, 1, 1, 3], true)] });
+    const got = Array.from((await runKiln(bytes, feeds)).out0.data as Float32Array);
+    const f = t.map(Math.fround);
+    const want = [-1, 0, 1].flatMap((x) => [f[0] * x + f[2], f[3] * x + f[5]].map(Math.fround));
+    expect(got).toEqual(want);
+  });
+
+  it("AffineGrid feeding GridSample (a spatial transformer)", async () => {
+    const g = new Graph();
+    g.opsets.set("", 20);
+    const feeds = {};
+    const x = declareTensor(g, "x", tensor({ dims: [2, 3, 6, 5] }, 1), false, feeds);
+    const theta = declareTensor(g, "theta", tensor({ dims: [2, 2, 3], lo: -1.2, hi: 1.2 }, 2), false, feeds);
+    const size = declareTensor(g, "size", { dtype: "int64", dims: [4], data: BigInt64Array.of(2n, 3n, 4n, 7n) }, true, feeds);
+    g.addNode({ name: "affine", op: "AffineGrid", domain: "", inputs: [theta, size], outputs: ["grid"], attrs: { align_corners: int(0) } });
+    g.addNode({ name: "sample", op: "GridSample", domain: "", inputs: [x, "grid"], outputs: ["y"], attrs: { mode: str("linear"), padding_mode: str("zeros") } });
+    g.outputs = ["y"];
+    const bytes = exportModel(g, { valueInfo: false });
+    const cmp = compareTensors((await runKiln(bytes, feeds)).y, (await runOrt(bytes, feeds)).y, { rtol: 1e-4, atol: 1e-5 });
+    expect(cmp.message ?? "ok").toBe("ok");
+  });
+
+  it("refuses a theta that does not fit size", async () => {
+    const bad = buildCase(grid([2, 3, 4], [2, 1, 4, 4], 0));
+    await expect(runKiln(bad.bytes, bad.feeds)).rejects.toThrow(/SHAPE_MISMATCH: theta must be \[2, 2, 3\]/);
   });
 });
