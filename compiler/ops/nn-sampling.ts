@@ -93,4 +93,28 @@ ops.define("AffineGrid", (ctx) => {
   return [{ dtype: theta.dtype, shape: [size[0], ...size.slice(2), r] }];
 }, { arity: [2, 2], lastChange: 20, shapeInputs: [1] });
 
+/**
+ * MaxUnpool's output shape: output_shape when given (known when compiling), else inferred from
+ * the attributes, (in - 1) * stride - pads + kernel on each spatial axis.
+ */
+ops.define("MaxUnpool", (ctx) => {
+  const x = ctx.input(0), idx = ctx.input(1);
+  ctx.expectDType(0, FLOATS);
+  ctx.expectDType(1, ["int64"]);
+  const r = x.shape.length - 2;
+  if (r < 1) ctx.invalid(`X must be [N, C, spatial...]; got rank ${x.shape.length}`);
+  if (idx.shape.length !== x.shape.length || idx.shape.some((d, k) => d !== x.shape[k])) ctx.fail(`I must have X's shape [${x.shape}]; got [${idx.shape}]`);
+  const kernel = ctx.attrs.ints("kernel_shape", []);
+  const strides = ctx.attrs.ints("strides", new Array(r).fill(1));
+  const pads = ctx.attrs.ints("pads", new Array(2 * r).fill(0));
+  if (kernel.length !== r || strides.length !== r || pads.length !== 2 * r) ctx.invalid(`kernel_shape (${kernel.length}), strides (${strides.length}) and pads (${pads.length}) must fit ${r} spatial axes`);
+  if (kernel.some((k) => k < 1) || strides.some((s) => s < 1) || pads.some((p) => p < 0)) ctx.invalid("kernel_shape and strides must be positive, pads not negative");
+  const inferred = [x.shape[0], x.shape[1], ...x.shape.slice(2).map((d, a) => (d - 1) * strides[a] - pads[a] - pads[a + r] + kernel[a])];
+  const given = ctx.optional(2) ? ctx.ints(2)! : undefined;
+  if (given && (given.length !== x.shape.length || given[0] !== x.shape[0] || given[1] !== x.shape[1])) ctx.fail(`output_shape [${given}] must be [${x.shape[0]}, ${x.shape[1]}, ${r} spatial dims]`);
+  const shape = given ?? inferred;
+  if (shape.some((d) => d < 0)) ctx.invalid(`the output shape [${shape}] has a negative dim`);
+  return [{ dtype: x.dtype, shape }];
+}, { arity: [2, 3], lastChange: 11, shapeInputs: [2] });
+
 export const SAMPLING_OPS = ops.defs;

@@ -221,3 +221,73 @@ describe("AffineGrid vs onnxruntime (opset 20)", () => {
     await expect(runKiln(bad.bytes, bad.feeds)).rejects.toThrow(/SHAPE_MISMATCH: theta must be \[2, 2, 3\]/);
   });
 });
+
+describe("MaxUnpool vs onnxruntime", () => {
+  /** indices into an output of `size` elements: distinct (a permutation's prefix) or with repeats */
+  const indices = (count: number, size: number, seed: number, repeats: boolean) => {
+    const r = rng(seed);
+    const all = Array.from({ length: size }, (_, k) => k);
+    for (let k = size - 1; k > 0; k--) { const j = Math.floor(r() * (k + 1)); [all[k], all[j]] = [all[j], all[k]]; }
+    return Array.from({ length: count }, (_, k) => (repeats ? all[Math.floor(r() * Math.min(size, 3 + count / 2))] : all[k % size]));
+  };
+  const unpool = (x: number[], kernel: number[], strides: number[], pads: number[], out: number[] | undefined, opts: { repeats?: boolean; dtype?: DTypeName; seed?: number } = {}): OpCase => {
+    const inferred = [x[0], x[1], ...x.slice(2).map((d, a) => (d - 1) * strides[a] - pads[a] - pads[a + kernel.length] + kernel[a])];
+    const size = (out ?? inferred).reduce((a, b) => a * b, 1), count = x.reduce((a, b) => a * b, 1);
+    return {
+      op: "MaxUnpool", opset: 11, attrs: { kernel_shape: ints(kernel), strides: ints(strides), pads: ints(pads) }, seed: opts.seed ?? 1,
+      inputs: [{ dims: x, dtype: opts.dtype ?? "float32" }, i64(x, indices(count, size, opts.seed ?? 1, !!opts.repeats)), ...(out ? [i64([out.length], out, true)] : [])],
+    };
+  };
+
+  it("1-D, 2-D and 3-D, batches and channels, pads and strides, without and with output_shape", async () => {
+    await expectMatchesOrt(unpool([2, 3, 4, 5], [2, 2], [2, 2], [0, 0, 0, 0], undefined));
+    await expectMatchesOrt(unpool([1, 2, 3, 3], [3, 2], [2, 3], [1, 0, 0, 1], undefined, { seed: 2 }));
+    await expectMatchesOrt(unpool([2, 2, 7], [3], [2], [1, 0], undefined, { seed: 3 }));
+    await expectMatchesOrt(unpool([1, 2, 2, 3, 2], [2, 2, 2], [2, 2, 2], [0, 0, 0, 0, 0, 0], undefined, { seed: 4 }));
+    // output_shape past the inferred shape: the indices address the larger output
+    await expectMatchesOrt(unpool([2, 3, 2, 2], [2, 2], [2, 2], [0, 0, 0, 0], [2, 3, 5, 5], { seed: 5 }));
+    await expectMatchesOrt(unpool([1, 1, 3, 4], [2, 2], [2, 2], [0, 0, 0, 0], [1, 1, 6, 8], { seed: 6 }));
+  });
+
+  it("repeated indices: the last element in X's order wins, as onnxruntime", async () => {
+    await expectMatchesOrt(unpool([2, 2, 4, 4], [2, 2], [2, 2], [0, 0, 0, 0], undefined, { repeats: true, seed: 7 }));
+  });
+
+  // onnxruntime runs float32 only: the others against its float32 answer on the same values
+  it("float64 and float16 move their bits", async () => {
+    const d = unpool([1, 3, 3, 3], [2, 2], [2, 2], [0, 0, 0, 0], undefined, { seed: 8 });
+    const want64 = (await runOrt(buildCase(d).bytes, buildCase(d).feeds)).out0.data as Float32Array;
+    const d64 = buildCase({ ...d, inputs: [{ dims: [1, 3, 3, 3], dtype: "float64", data: buildCase(d).feeds.in0.data as Float32Array }, d.inputs[1]] });
+    expect(Array.from((await runKiln(d64.bytes, d64.feeds)).out0.data as Float64Array)).toEqual(Array.from(want64));
+    const c = unpool([1, 2, 2, 3], [2, 2], [2, 2], [0, 0, 0, 0], undefined, { seed: 9 });
+    const codes = Uint16Array.from({ length: 12 }, (_, k) => 0x3c00 + k * 37); // 1.0 and up, exact
+    const h = buildCase({ ...c, inputs: [{ dims: [1, 2, 2, 3], dtype: "float16" }, c.inputs[1]] });
+    const got = (await runKiln(h.bytes, { ...h.feeds, in0: { ...h.feeds.in0, data: codes } })).out0.data as Uint16Array;
+    const f = buildCase({ ...c, inputs: [{ dims: [1, 2, 2, 3], data: halfsToFloat32(codes) }, c.inputs[1]] });
+    expect(Array.from(halfsToFloat32(got))).toEqual(Array.from((await runOrt(f.bytes, f.feeds)).out0.data as Float32Array));
+  });
+
+  it("undoes MaxPool with its indices, output_shape from the pooled input's Shape (5x5 pooled to 2x2)", async () => {
+    const g = new Graph();
+    g.opsets.set("", 13);
+    const feeds = {};
+    const x = declareTensor(g, "x", tensor({ dims: [2, 3, 5, 5] }, 3), false, feeds);
+    g.addNode({ name: "pool", op: "MaxPool", domain: "", inputs: [x], outputs: ["p", "i"], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } });
+    g.addNode({ name: "shape", op: "Shape", domain: "", inputs: [x], outputs: ["s"], attrs: {} });
+    g.addNode({ name: "unpool", op: "MaxUnpool", domain: "", inputs: ["p", "i", "s"], outputs: ["y"], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } });
+    g.outputs = ["y"];
+    const bytes = exportModel(g, { valueInfo: false });
+    const got = (await runKiln(bytes, feeds)).y, want = (await runOrt(bytes, feeds)).y;
+    expect(got.dims).toEqual([2, 3, 5, 5]);
+    expect(compareTensors(got, want, { rtol: 0, atol: 0 }).message ?? "ok").toBe("ok");
+  });
+
+  it("an index outside the output is BAD_INPUT naming the node", async () => {
+    const c = unpool([1, 1, 2, 2], [2, 2], [2, 2], [0, 0, 0, 0], undefined);
+    const big = buildCase({ ...c, inputs: [c.inputs[0], i64([1, 1, 2, 2], [0, 16, 3, 4])] });
+    await expect(runOrt(big.bytes, big.feeds), "onnxruntime-node refuses it too").rejects.toThrow();
+    await expect(runKiln(big.bytes, big.feeds)).rejects.toThrow(/^BAD_INPUT: index 16 is out of range for an axis of length 16 \[node "node", MaxUnpool\]$/);
+    const neg = buildCase({ ...c, inputs: [c.inputs[0], i64([1, 1, 2, 2], [0, -1, 3, 4])] });
+    await expect(runKiln(neg.bytes, neg.feeds)).rejects.toThrow(/index -1 is out of range for an axis of length 16 .*MaxUnpool/);
+  });
+});
