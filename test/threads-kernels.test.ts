@@ -166,6 +166,17 @@ describe("pooling splits at 2 threads", () => {
   }, "stride-gemm"));
 });
 
+describe("sampling kernels split at 2 threads", () => {
+  // boxes inside, across and past a 20x23 map, some tiny or inverted; batch indices alternating
+  const boxes = Array.from({ length: 97 }, (_, k) => [(k * 7) % 30 - 4, (k * 5) % 26 - 3, (k * 7) % 30 - 4 + ((k * 11) % 19) - 2, (k * 5) % 26 - 3 + ((k * 13) % 17) - 2]).flat();
+  const roiAlign = (mode: string, ratio: number): OpCase => ({
+    op: "RoiAlign", opset: 16, attrs: { mode: { type: "string", value: mode }, sampling_ratio: { type: "int", value: ratio }, output_height: { type: "int", value: 7 }, output_width: { type: "int", value: 7 } },
+    inputs: [f([2, 32, 20, 23]), { dims: [97, 4], data: boxes }, { dims: [97], dtype: "int64", data: Array.from({ length: 97 }, (_, k) => BigInt(k % 2)) }],
+  });
+  it("RoiAlign avg, adaptive grid: the rois shared out, each thread its own sample tables", () => expectSplitAndSame(roiAlign("avg", 0), "roi-tables"));
+  it("RoiAlign max, sampling_ratio 2", () => expectSplitAndSame(roiAlign("max", 2), "roi-tables"));
+});
+
 describe("transposes split at 2 threads", () => {
   const perm = (p: number[]) => ({ perm: { type: "ints" as const, value: p } });
   it("attention's heads: contiguous runs, 131 rows", () => expectSplitAndSame({ op: "Transpose", attrs: perm([0, 2, 1, 3]), inputs: [f([1, 131, 12, 45])] }, "default"));

@@ -1,5 +1,6 @@
-// DeformConv as a deformable im2col followed by the GEMM Conv's grouped variant uses
-// (matmul/core.ts gemm: f32x4 register tiles for float32, scalar for float64 and float16).
+// DeformConv as a deformable im2col followed by a GEMM: float32 takes the packed GEMM Conv's
+// im2col-gemm uses (matmul/gemm-packed.ts, B's panels copied to scratch), float64 and float16 the
+// generic one (matmul/core.ts gemm, scalar).
 //
 // For each image and each chunk of output positions, col[(c, tap), p] is input channel c sampled
 // bilinearly at tap's position for output position p, moved by the learned offset and scaled by
@@ -19,6 +20,7 @@ import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr, Local } from "../../fn.js";
 import { load, store } from "../../memory.js";
 import { gemm } from "../matmul/core.js";
+import { emitPackedGemm, packedBScratchBytes, type PackedEpilogue } from "../matmul/gemm-packed.js";
 import { samplingScalars } from "./scalar.js";
 import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
@@ -33,13 +35,15 @@ interface Plan {
   /** positions per chunk of col */
   chunk: number;
   tableBytes: number;
+  /** where the packed GEMM copies B's panels (float32), after col */
+  panelAt: number;
   scratchBytes: number;
 }
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** col's bytes stay below this: larger layers build it a chunk of positions at a time */
 const COL_BYTES = 16 << 20;
-/** a table entry: four tap element offsets (i32), then four weights (f32 or f64) */
+/** a table entry: four tap byte offsets in the plane (i32), then four weights (f32 or f64) */
 const entryBytes = (tb: number) => 16 + 4 * tb;
 
 function plan(layer: LayerCtx): Plan {
@@ -52,9 +56,12 @@ function plan(layer: LayerCtx): Plan {
   const P = OH * OW;
   const chunk = Math.max(1, Math.min(P, Math.floor(COL_BYTES / Math.max(1, C * kh * kw * eb))));
   const tableBytes = align16(chunk * entryBytes(tb));
+  const group = layer.attrs.int("group", 1);
+  const panelAt = tableBytes + align16(C * kh * kw * chunk * eb);
+  const panel = y.dtype === "float32" ? packedBScratchBytes((C / group) * kh * kw) : 0;
   return {
-    win, N, C, H, W, M, group: layer.attrs.int("group", 1), offsetGroup: layer.attrs.int("offset_group", 1), kh, kw, OH, OW,
-    chunk, tableBytes, scratchBytes: tableBytes + align16(C * kh * kw * chunk * eb),
+    win, N, C, H, W, M, group, offsetGroup: layer.attrs.int("offset_group", 1), kh, kw, OH, OW,
+    chunk, tableBytes, panelAt, scratchBytes: panelAt + align16(panel),
   };
 }
 
@@ -83,13 +90,13 @@ function emit(ctx: KernelCtx, P: Plan): void {
   const buildTable = (og: Local, i: Local, j: Local, len: number): Expr => fn.loop(len, (q) => {
     const tap = add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get());
     const ok = (v: Local, d: number, k: number) => m.i32.lt_u(m.i32.add(v.get(), i32(k)), i32(d));
-    // corner (a, b): its element offset (clamped inside when the corner is outside) and weight (0 outside)
+    // corner (a, b): its byte offset in the plane (0 when the corner is outside) and weight (0 outside)
     const corner = (a: number, b: number): Expr[] => {
       const inside = m.i32.and(ok(h0, H, a), ok(w0, W, b));
       const wt = F.mul(F.mul(a ? fh.get() : F.sub(F.c(1), fh.get()), b ? fw.get() : F.sub(F.c(1), fw.get())), mk.get());
       const k = 2 * a + b;
       return [
-        m.i32.store(4 * k, 4, e.get(), m.select(m.i32.and(ok(h0, H, a), ok(w0, W, b)), add(m.i32.mul(m.i32.add(h0.get(), i32(a)), i32(W)), m.i32.add(w0.get(), i32(b))), i32(0))),
+        m.i32.store(4 * k, 4, e.get(), m.select(m.i32.and(ok(h0, H, a), ok(w0, W, b)), m.i32.mul(add(m.i32.mul(m.i32.add(h0.get(), i32(a)), i32(W)), w0.get(), i32(b)), i32(eb)), i32(0))),
         storeT(e.get(), 16 + k * tb, F.select(inside, wt, F.c(0))),
       ];
     };
@@ -105,37 +112,55 @@ function emit(ctx: KernelCtx, P: Plan): void {
     ];
   });
 
-  /** col rows of the offset group's channels for this tap, from the table */
-  const fillCol = (og: Local, i: Local, j: Local, len: number): Expr => fn.nest([Cog, len], ([c, q]) => {
-    const ch = add(m.i32.mul(og.get(), i32(Cog)), c.get());
-    const plane = () => m.i32.mul(add(m.i32.mul(n.get(), i32(C)), ch), i32(H * W));
-    const te = () => add(i32(tab), m.i32.mul(q.get(), i32(E)));
-    const v = (k: number) => F.mul(loadT(te(), 16 + k * tb), load(m, x.dtype, m.i32.mul(m.i32.add(plane(), m.i32.load(4 * k, 4, te())), i32(eb)), x.addr));
-    const row = add(m.i32.mul(ch, i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get());
-    return [store(m, dt, m.i32.mul(add(m.i32.mul(row, i32(chunk)), q.get()), i32(eb)), F.add(F.add(F.add(v(0), v(1)), v(2)), v(3)), col)];
+  /** col rows of the offset group's channels for this tap, from the table: pointers stepped along */
+  const [xp, tp, dp] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  const fillCol = (og: Local, i: Local, j: Local, len: number): Expr => fn.loop(Cog, (c) => {
+    const ch = () => add(m.i32.mul(og.get(), i32(Cog)), c.get());
+    const v = (k: number) => F.mul(loadT(tp.get(), 16 + k * tb), load(m, x.dtype, m.i32.add(xp.get(), m.i32.load(4 * k, 4, tp.get()))));
+    return [
+      xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(n.get(), i32(C)), ch()), i32(H * W * eb)))),
+      dp.set(m.i32.add(i32(col), m.i32.mul(add(m.i32.mul(ch(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(chunk * eb)))),
+      tp.set(i32(tab)),
+      fn.loop(len, () => [
+        store(m, dt, dp.get(), F.add(F.add(F.add(v(0), v(1)), v(2)), v(3))),
+        tp.set(m.i32.add(tp.get(), i32(E))), dp.set(m.i32.add(dp.get(), i32(eb))),
+      ]),
+    ];
   });
 
   const wBase = fn.local(binaryen.i32), bBase = fn.local(binaryen.i32), cBase = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
-  /** col for positions p0 .. p0+len, then each group's product into y */
-  const positions = (len: number): Expr[] => {
-    const product = gemm(fn, {
-      dtype: dt, M: Mg, N: len, K,
-      a: { addr: w.addr, base: wBase, rs: K, cs: 1 },
-      b: { addr: col, base: cBase, rs: chunk, cs: 1 },
-      c: { addr: y.addr, base: yBase, rs: Pn, cs: 1 },
-      bias: bias ? { addr: bias.addr, base: bBase, rs: 1, cs: 0, dtype: bias.dtype, beta: 1 } : undefined,
-    });
-    return [
-      fn.nest([offsetGroup, kh, kw], ([og, i, j]) => [buildTable(og, i, j, len), fillCol(og, i, j, len)]),
-      fn.loop(group, (g) => [
+  const row = fn.local(binaryen.i32);
+  /** y[n, g] for positions p0 .. p0+len: W[g] col[g] (+ B[g] along the rows) */
+  const product = (g: Local, len: number): Expr[] => {
+    if (dt !== "float32") {
+      return [
         wBase.set(m.i32.mul(g.get(), i32(Mg * K * eb))),
         bBase.set(m.i32.mul(g.get(), i32(Mg * eb))),
         cBase.set(m.i32.mul(g.get(), i32(K * chunk * eb))),
         yBase.set(m.i32.mul(add(m.i32.mul(add(m.i32.mul(n.get(), i32(M)), m.i32.mul(g.get(), i32(Mg))), i32(Pn)), p0.get()), i32(eb))),
-        ...product,
-      ]),
-    ];
+        ...gemm(fn, {
+          dtype: dt, M: Mg, N: len, K,
+          a: { addr: w.addr, base: wBase, rs: K, cs: 1 },
+          b: { addr: col, base: cBase, rs: chunk, cs: 1 },
+          c: { addr: y.addr, base: yBase, rs: Pn, cs: 1 },
+          bias: bias ? { addr: bias.addr, base: bBase, rs: 1, cs: 0, dtype: bias.dtype, beta: 1 } : undefined,
+        }),
+      ];
+    }
+    const epilogue: PackedEpilogue | undefined = bias && ((v, r) => m.block(null, [row.set(r),
+      m.f32x4.add(v, m.v128.load32_splat(bias.addr, 4, m.i32.shl(add(row.get(), m.i32.mul(g.get(), i32(Mg))), i32(2))))], binaryen.v128));
+    return emitPackedGemm({ fn }, {
+      M: Mg, N: len, K, epilogue, bScratch: ctx.scratchAddr + P.panelAt,
+      a: { addr: w.addr, rs: K, base: () => m.i32.mul(g.get(), i32(Mg * K * 4)) },
+      b: { addr: col, rs: chunk, base: () => m.i32.mul(g.get(), i32(K * chunk * 4)) },
+      c: { addr: y.addr, rs: Pn, base: () => m.i32.mul(add(m.i32.mul(add(m.i32.mul(n.get(), i32(M)), m.i32.mul(g.get(), i32(Mg))), i32(Pn)), p0.get()), i32(4)) },
+    });
   };
+  /** col for positions p0 .. p0+len, then each group's product into y */
+  const positions = (len: number): Expr[] => [
+    fn.nest([offsetGroup, kh, kw], ([og, i, j]) => [buildTable(og, i, j, len), fillCol(og, i, j, len)]),
+    fn.loop(group, (g) => product(g, len)),
+  ];
 
   const full = Math.floor(Pn / chunk), tail = Pn - full * chunk;
   fn.emit(fn.loop(P.N, (img) => [

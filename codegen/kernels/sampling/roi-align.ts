@@ -21,6 +21,7 @@ import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
 import type { Expr, Local } from "../../fn.js";
 import { constant, convert, load, store } from "../../memory.js";
 import { samplingScalars } from "./scalar.js";
+import { splitNest, threadScratch } from "../../threads.js";
 import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
 const table = new KernelTable();
@@ -65,8 +66,11 @@ function emit(ctx: KernelCtx, P: Plan): void {
   const { p, F, T, tb, i32, add, trunc, toF, loadT, storeT } = samplingScalars(m, x.dtype);
   const xb = x.dtype === "float64" ? 8 : x.dtype === "float16" ? 2 : 4;
   const { C, H, W, R, outH, outW, entry } = P;
-  const S = ctx.scratchAddr;
-  const rowsAt = S, colsAt = S + align16(outH * P.rowsCap * entry);
+  // threads take shares of the rois, each with its own tables (offsets from sb, its scratch)
+  const threads = ctx.splitAmong();
+  const sb = fn.local(binaryen.i32);
+  const at = (off: number) => m.i32.add(sb.get(), i32(off));
+  const rowsAt = 0, colsAt = align16(outH * P.rowsCap * entry);
   const nRowsAt = colsAt + align16(outW * P.colsCap * entry), nColsAt = nRowsAt + align16(outH * 4);
 
   const roi = fn.local(binaryen.i32), bi = fn.local(binaryen.i32), given = fn.local(binaryen.i64);
@@ -76,12 +80,13 @@ function emit(ctx: KernelCtx, P: Plan): void {
 
   /**
    * The table of one axis for bin k: its valid samples' (lo, hi, l, h), and their count. start:
-   * the roi's start; bin, grid (i32 and float): the bin size and sample count; size: H or W.
+   * the roi's start; bin, grid (i32 and float): the bin size and sample count; size: H or W;
+   * stride: the bytes between its rows or columns in X.
    */
-  const axisTable = (k: Local, start: Local, bin: Local, grid: Local, gridF: Local, size: number, at: number, countAt: number, cap: number, stride: number): Expr => {
+  const axisTable = (k: Local, start: Local, bin: Local, grid: Local, gridF: Local, size: number, tableAt: number, countAt: number, cap: number, stride: number): Expr => {
     const [a, step, t1, t2, pos] = Array.from({ length: 5 }, () => fn.local(T));
     const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32), n = fn.local(binaryen.i32), low = fn.local(binaryen.i32);
-    const e = () => add(i32(at), m.i32.mul(k.get(), i32(cap * entry)), m.i32.mul(n.get(), i32(entry)));
+    const e = () => add(at(tableAt), m.i32.mul(k.get(), i32(cap * entry)), m.i32.mul(n.get(), i32(entry)));
     const finiteStep = m.i32.and(F.lt(F.abs(step.get()), F.c(Infinity)), F.ne(step.get(), F.c(0)));
     return fn.block([
       a.set(F.add(start.get(), F.mul(toF(k.get()), bin.get()))),
@@ -110,7 +115,7 @@ function emit(ctx: KernelCtx, P: Plan): void {
           n.set(m.i32.add(n.get(), i32(1))),
         ])),
       ]),
-      m.i32.store(0, 4, add(i32(countAt), m.i32.shl(k.get(), i32(2))), n.get()),
+      m.i32.store(0, 4, m.i32.add(at(countAt), m.i32.shl(k.get(), i32(2))), n.get()),
     ]);
   };
 
@@ -118,44 +123,54 @@ function emit(ctx: KernelCtx, P: Plan): void {
     ? [grid.set(i32(P.ratio)), gridF.set(F.c(P.ratio))]
     : [grid.set(trunc(F.ceil(F.div(roiSize.get(), F.c(out))))), grid.set(m.select(m.i32.lt_s(grid.get(), i32(0)), i32(0), grid.get())), gridF.set(toF(grid.get()))];
 
-  // the channel loop: every bin of every channel over the two tables
-  const acc = fn.local(T), base = fn.local(binaryen.i32), ny = fn.local(binaryen.i32), nx = fn.local(binaryen.i32);
+  // the channel loop: every bin of every channel over the two tables, pointers stepped along
+  const acc = fn.local(T), ny = fn.local(binaryen.i32), nx = fn.local(binaryen.i32);
+  const [xp, yp, rp, cp] = Array.from({ length: 4 }, () => fn.local(binaryen.i32));
   const [ly, hy, lx, hx] = Array.from({ length: 4 }, () => fn.local(T));
   const ylo = fn.local(binaryen.i32), yhi = fn.local(binaryen.i32), xlo = fn.local(binaryen.i32), xhi = fn.local(binaryen.i32);
-  const v = (row: Local, col: Local) => load(m, x.dtype, m.i32.mul(add(base.get(), row.get(), col.get()), i32(xb)), x.addr);
+  const v = (row: Local, col: Local) => load(m, x.dtype, add(xp.get(), row.get(), col.get()));
   const max = P.mode === "max";
-  const channels = fn.nest([C, outH, outW], ([c, ph, pw]) => {
-    const yAt = add(m.i32.mul(roi.get(), i32(C * outH * outW)), m.i32.mul(c.get(), i32(outH * outW)), m.i32.mul(ph.get(), i32(outW)), pw.get());
-    const rowE = (i: Local) => add(i32(rowsAt), m.i32.mul(ph.get(), i32(P.rowsCap * entry)), m.i32.mul(i.get(), i32(entry)));
-    const colE = (j: Local) => add(i32(colsAt), m.i32.mul(pw.get(), i32(P.colsCap * entry)), m.i32.mul(j.get(), i32(entry)));
-    const terms = [
-      F.mul(F.mul(hy.get(), hx.get()), v(ylo, xlo)), F.mul(F.mul(hy.get(), lx.get()), v(ylo, xhi)),
-      F.mul(F.mul(ly.get(), hx.get()), v(yhi, xlo)), F.mul(F.mul(ly.get(), lx.get()), v(yhi, xhi)),
-    ];
-    const sample = max ? F.max(F.max(F.max(terms[0], terms[1]), terms[2]), terms[3]) : F.add(F.add(F.add(terms[0], terms[1]), terms[2]), terms[3]);
-    // max: samples outside the image count as zeros; no samples at all give 0 (the reference's start)
-    const all = () => F.mul(toF(ny.get()), toF(nx.get()));
-    const init = max ? m.select(m.i32.or(F.eq(all(), F.c(0)), F.lt(all(), F.mul(gridHf.get(), gridWf.get()))), F.c(0), F.c(-Infinity)) : F.c(0);
-    return [
-      ny.set(m.i32.load(0, 4, add(i32(nRowsAt), m.i32.shl(ph.get(), i32(2))))),
-      nx.set(m.i32.load(0, 4, add(i32(nColsAt), m.i32.shl(pw.get(), i32(2))))),
-      base.set(m.i32.mul(add(m.i32.mul(bi.get(), i32(C)), c.get()), i32(H * W))),
-      acc.set(init),
-      fn.loopDyn(i32(0), ny.get(), (i) => [
-        ylo.set(m.i32.load(0, 4, rowE(i))), yhi.set(m.i32.load(4, 4, rowE(i))),
-        ly.set(loadT(rowE(i), 8)), hy.set(loadT(rowE(i), 8 + tb)),
-        fn.loopDyn(i32(0), nx.get(), (j) => [
-          xlo.set(m.i32.load(0, 4, colE(j))), xhi.set(m.i32.load(4, 4, colE(j))),
-          lx.set(loadT(colE(j), 8)), hx.set(loadT(colE(j), 8 + tb)),
-          acc.set(max ? F.max(acc.get(), sample) : F.add(acc.get(), sample)),
+  const terms = () => [
+    F.mul(F.mul(hy.get(), hx.get()), v(ylo, xlo)), F.mul(F.mul(hy.get(), lx.get()), v(ylo, xhi)),
+    F.mul(F.mul(ly.get(), hx.get()), v(yhi, xlo)), F.mul(F.mul(ly.get(), lx.get()), v(yhi, xhi)),
+  ];
+  const sample = () => {
+    const t = terms();
+    return max ? F.max(F.max(F.max(t[0], t[1]), t[2]), t[3]) : F.add(F.add(F.add(t[0], t[1]), t[2]), t[3]);
+  };
+  // max: samples outside the image count as zeros; no samples at all give 0 (the reference's start)
+  const all = () => F.mul(toF(ny.get()), toF(nx.get()));
+  const init = () => (max ? m.select(m.i32.or(F.eq(all(), F.c(0)), F.lt(all(), F.mul(gridHf.get(), gridWf.get()))), F.c(0), F.c(-Infinity)) : F.c(0));
+  const channels = fn.block([
+    yp.set(m.i32.add(i32(y.addr), m.i32.mul(roi.get(), i32(C * outH * outW * xb)))),
+    fn.loop(C, (c) => [
+      xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(bi.get(), i32(C)), c.get()), i32(H * W * xb)))),
+      fn.nest([outH, outW], ([ph, pw]) => [
+        ny.set(m.i32.load(0, 4, m.i32.add(at(nRowsAt), m.i32.shl(ph.get(), i32(2))))),
+        nx.set(m.i32.load(0, 4, m.i32.add(at(nColsAt), m.i32.shl(pw.get(), i32(2))))),
+        acc.set(init()),
+        rp.set(m.i32.add(at(rowsAt), m.i32.mul(ph.get(), i32(P.rowsCap * entry)))),
+        fn.loopDyn(i32(0), ny.get(), () => [
+          ylo.set(m.i32.load(0, 4, rp.get())), yhi.set(m.i32.load(4, 4, rp.get())),
+          ly.set(loadT(rp.get(), 8)), hy.set(loadT(rp.get(), 8 + tb)),
+          cp.set(m.i32.add(at(colsAt), m.i32.mul(pw.get(), i32(P.colsCap * entry)))),
+          fn.loopDyn(i32(0), nx.get(), () => [
+            xlo.set(m.i32.load(0, 4, cp.get())), xhi.set(m.i32.load(4, 4, cp.get())),
+            lx.set(loadT(cp.get(), 8)), hx.set(loadT(cp.get(), 8 + tb)),
+            acc.set(max ? F.max(acc.get(), sample()) : F.add(acc.get(), sample())),
+            cp.set(m.i32.add(cp.get(), i32(entry))),
+          ]),
+          rp.set(m.i32.add(rp.get(), i32(entry))),
         ]),
+        store(m, y.dtype, yp.get(), max ? acc.get() : F.div(acc.get(), count.get())),
+        yp.set(m.i32.add(yp.get(), i32(xb))),
       ]),
-      store(m, y.dtype, m.i32.mul(yAt, i32(xb)), max ? acc.get() : F.div(acc.get(), count.get()), y.addr),
-    ];
-  });
+    ]),
+  ]);
 
   const zeros = () => m.memory.fill(add(i32(y.addr), m.i32.mul(roi.get(), i32(C * outH * outW * xb))), i32(0), i32(C * outH * outW * xb));
-  fn.emit(fn.loop(R, (r) => {
+  fn.emit(sb.set(threadScratch(m, threads, ctx.scratchAddr)));
+  fn.emit(splitNest(fn, threads, [R], ([r]) => {
     const [x2, y2] = [fn.local(T), fn.local(T)];
     return [
       roi.set(r.get()),
@@ -171,8 +186,8 @@ function emit(ctx: KernelCtx, P: Plan): void {
           binH.set(F.div(roiH.get(), F.c(outH))), binW.set(F.div(roiW.get(), F.c(outW))),
           ...gridOf(roiH, outH, gridH, gridHf), ...gridOf(roiW, outW, gridW, gridWf),
           ...(P.H * P.W === 0 ? [zeros()] : [count.set(F.max(F.mul(gridHf.get(), gridWf.get()), F.c(1))),
-          fn.loop(outH, (k) => [axisTable(k, y1, binH, gridH, gridHf, H, rowsAt, nRowsAt, P.rowsCap, W)]),
-          fn.loop(outW, (k) => [axisTable(k, x1, binW, gridW, gridWf, W, colsAt, nColsAt, P.colsCap, 1)]),
+          fn.loop(outH, (k) => [axisTable(k, y1, binH, gridH, gridHf, H, rowsAt, nRowsAt, P.rowsCap, W * xb)]),
+          fn.loop(outW, (k) => [axisTable(k, x1, binW, gridW, gridWf, W, colsAt, nColsAt, P.colsCap, xb)]),
           channels]),
         ])),
     ];
