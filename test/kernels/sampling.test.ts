@@ -98,6 +98,13 @@ describe("RoiAlign vs onnxruntime (opset 16: onnxruntime registers it up to ther
     expect(got.length).toBe(4 * 3 * 3 * 4);
   });
 
+  it("no rois: an empty output", async () => {
+    const c = roiCase({});
+    const { bytes, feeds } = buildCase({ ...c, inputs: [c.inputs[0], { dims: [0, 4], data: [] }, i64([0], [])] });
+    const got = (await runKiln(bytes, feeds)).out0;
+    expect(got.dims).toEqual([0, 3, 3, 4]);
+  });
+
   it("rejects bad attributes and shapes with typed errors", async () => {
     const c = roiCase({});
     await expect(runKiln(buildCase({ ...c, attrs: { ...c.attrs, mode: str("sum") } }).bytes, buildCase(c).feeds)).rejects.toThrow(/INVALID_MODEL: mode sum/);
@@ -280,6 +287,14 @@ describe("MaxUnpool vs onnxruntime", () => {
     const got = (await runKiln(bytes, feeds)).y, want = (await runOrt(bytes, feeds)).y;
     expect(got.dims).toEqual([2, 3, 5, 5]);
     expect(compareTensors(got, want, { rtol: 0, atol: 0 }).message ?? "ok").toBe("ok");
+  });
+
+  it("an empty X leaves the output zeros", async () => {
+    const c = unpool([1, 2, 2, 2], [2, 2], [2, 2], [0, 0, 0, 0], [1, 2, 3, 3]);
+    const { bytes, feeds } = buildCase({ ...c, inputs: [{ dims: [1, 2, 0, 2] }, i64([1, 2, 0, 2], []), c.inputs[2]] });
+    const got = (await runKiln(bytes, feeds)).out0;
+    expect(got.dims).toEqual([1, 2, 3, 3]);
+    expect(Array.from(got.data as Float32Array)).toEqual(new Array(18).fill(0));
   });
 
   it("an index outside the output is BAD_INPUT naming the node", async () => {
