@@ -175,6 +175,10 @@ describe("sampling kernels split at 2 threads", () => {
   });
   it("RoiAlign avg, adaptive grid: the rois shared out, each thread its own sample tables", () => expectSplitAndSame(roiAlign("avg", 0), "roi-tables"));
   it("RoiAlign max, sampling_ratio 2", () => expectSplitAndSame(roiAlign("max", 2), "roi-tables"));
+  it("DeformConv: 2 images, 2 groups, 3 offset groups, mask and bias; col filled in channel shares, the packed GEMM split", () => expectSplitAndSame({
+    op: "DeformConv", opset: 19, attrs: { kernel_shape: { type: "ints", value: [3, 3] }, pads: { type: "ints", value: [1, 1, 1, 1] }, group: { type: "int", value: 2 }, offset_group: { type: "int", value: 3 } },
+    inputs: [f([2, 6, 19, 17]), f([66, 3, 3, 3], true), { dims: [2, 54, 19, 17], lo: -3, hi: 3 }, f([66], true), { dims: [2, 27, 19, 17], lo: 0, hi: 1 }],
+  }, "deform-im2col-gemm"));
 });
 
 describe("transposes split at 2 threads", () => {

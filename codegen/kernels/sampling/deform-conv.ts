@@ -22,6 +22,7 @@ import { load, store } from "../../memory.js";
 import { gemm } from "../matmul/core.js";
 import { emitPackedGemm, packedBScratchBytes, type PackedEpilogue } from "../matmul/gemm-packed.js";
 import { samplingScalars } from "./scalar.js";
+import { splitNest, threadScratch } from "../../threads.js";
 import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
 
 const table = new KernelTable();
@@ -76,7 +77,11 @@ function emit(ctx: KernelCtx, P: Plan): void {
   const { C, H, W, M, group, offsetGroup, kh, kw, OH, OW, chunk, win } = P;
   const Pn = OH * OW, taps = kh * kw, K = (C / group) * taps, Mg = M / group, Cog = C / offsetGroup;
   const [sh, sw] = win.strides, [dh, dw] = win.dilations, [padT, padL] = win.padBegin;
-  const tab = ctx.scratchAddr, col = ctx.scratchAddr + P.tableBytes;
+  // threads (float32: the packed GEMM splits): each builds the tables in its own scratch and fills
+  // its share of the channels' col rows in the shared col (thread 0's scratch), then all meet, and
+  // meet again after the products before col is rewritten
+  const threads = dt === "float32" ? ctx.splitAmong() : undefined;
+  const tab = fn.local(binaryen.i32), col = ctx.scratchAddr + P.tableBytes;
 
   const n = fn.local(binaryen.i32), p0 = fn.local(binaryen.i32);
   const [hh, ww, fh, fw, mk] = Array.from({ length: 5 }, () => fn.local(T));
@@ -102,7 +107,7 @@ function emit(ctx: KernelCtx, P: Plan): void {
     };
     return [
       pos.set(m.i32.add(p0.get(), q.get())),
-      e.set(add(i32(tab), m.i32.mul(q.get(), i32(E)))),
+      e.set(m.i32.add(tab.get(), m.i32.mul(q.get(), i32(E)))),
       hh.set(F.add(toF(add(m.i32.mul(m.i32.div_u(pos.get(), i32(OW)), i32(sh)), i32(-padT), m.i32.mul(i.get(), i32(dh)))), planeAt(off, offsetGroup * taps * 2, m.i32.shl(tap, i32(1)), q))),
       ww.set(F.add(toF(add(m.i32.mul(m.i32.rem_u(pos.get(), i32(OW)), i32(sw)), i32(-padL), m.i32.mul(j.get(), i32(dw)))), planeAt(off, offsetGroup * taps * 2, m.i32.add(m.i32.shl(add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(1)), i32(1)), q))),
       mk.set(mask ? planeAt(mask, offsetGroup * taps, add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), q) : F.c(1)),
@@ -114,13 +119,13 @@ function emit(ctx: KernelCtx, P: Plan): void {
 
   /** col rows of the offset group's channels for this tap, from the table: pointers stepped along */
   const [xp, tp, dp] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
-  const fillCol = (og: Local, i: Local, j: Local, len: number): Expr => fn.loop(Cog, (c) => {
+  const fillCol = (og: Local, i: Local, j: Local, len: number): Expr => splitNest(fn, threads, [Cog], ([c]) => {
     const ch = () => add(m.i32.mul(og.get(), i32(Cog)), c.get());
     const v = (k: number) => F.mul(loadT(tp.get(), 16 + k * tb), load(m, x.dtype, m.i32.add(xp.get(), m.i32.load(4 * k, 4, tp.get()))));
     return [
       xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(n.get(), i32(C)), ch()), i32(H * W * eb)))),
       dp.set(m.i32.add(i32(col), m.i32.mul(add(m.i32.mul(ch(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(chunk * eb)))),
-      tp.set(i32(tab)),
+      tp.set(tab.get()),
       fn.loop(len, () => [
         store(m, dt, dp.get(), F.add(F.add(F.add(v(0), v(1)), v(2)), v(3))),
         tp.set(m.i32.add(tp.get(), i32(E))), dp.set(m.i32.add(dp.get(), i32(eb))),
@@ -150,19 +155,23 @@ function emit(ctx: KernelCtx, P: Plan): void {
     const epilogue: PackedEpilogue | undefined = bias && ((v, r) => m.block(null, [row.set(r),
       m.f32x4.add(v, m.v128.load32_splat(bias.addr, 4, m.i32.shl(add(row.get(), m.i32.mul(g.get(), i32(Mg))), i32(2))))], binaryen.v128));
     return emitPackedGemm({ fn }, {
-      M: Mg, N: len, K, epilogue, bScratch: ctx.scratchAddr + P.panelAt,
+      M: Mg, N: len, K, epilogue, bScratch: ctx.scratchAddr + P.panelAt, threads,
       a: { addr: w.addr, rs: K, base: () => m.i32.mul(g.get(), i32(Mg * K * 4)) },
       b: { addr: col, rs: chunk, base: () => m.i32.mul(g.get(), i32(K * chunk * 4)) },
       c: { addr: y.addr, rs: Pn, base: () => m.i32.mul(add(m.i32.mul(add(m.i32.mul(n.get(), i32(M)), m.i32.mul(g.get(), i32(Mg))), i32(Pn)), p0.get()), i32(4)) },
     });
   };
   /** col for positions p0 .. p0+len, then each group's product into y */
+  const meet = () => (threads ? [threads.barrier()] : []);
   const positions = (len: number): Expr[] => [
     fn.nest([offsetGroup, kh, kw], ([og, i, j]) => [buildTable(og, i, j, len), fillCol(og, i, j, len)]),
+    ...meet(),
     fn.loop(group, (g) => product(g, len)),
+    ...meet(),
   ];
 
   const full = Math.floor(Pn / chunk), tail = Pn - full * chunk;
+  fn.emit(tab.set(threadScratch(m, threads, ctx.scratchAddr)));
   fn.emit(fn.loop(P.N, (img) => [
     n.set(img.get()),
     fn.loop(full, (k) => [p0.set(m.i32.mul(k.get(), i32(chunk))), ...positions(chunk)]),
