@@ -159,6 +159,11 @@ describe("DeformConv vs onnxruntime", () => {
     expect(got[0]).toBe(1);
     expect(got[1]).toBeNaN();
     expect(got.slice(2)).toEqual([0, 0]);
+    // taps outside the image are zero, not 0 x the nearest element: an infinite X stays inside. The
+    // ONNX reference gives [0, 0, NaN, 0] (a sample on the infinite corner meets -inf x 0 at its
+    // neighbour inside); onnxruntime 1.30 gives NaN at all four
+    const inf = buildCase({ ...c, inputs: [{ dims: [1, 1, 2, 2], data: [Infinity, 2, 3, -Infinity] }, { dims: [1, 1, 1, 1], data: [1] }, { dims: [1, 2, 2, 2], data: [-5, -5, 0, 7, -5, 0.5, 0, 0] }] });
+    expect(Array.from((await runKiln(inf.bytes, inf.feeds)).out0.data as Float32Array)).toEqual([0, 0, NaN, 0]);
   });
 
   it("refuses 3-D images and mismatched offsets with typed errors", async () => {

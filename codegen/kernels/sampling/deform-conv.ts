@@ -12,8 +12,9 @@
 //
 // Cost: the sampling is 4 loads and 4 multiply-adds per col element (C x kh*kw x positions), the
 // GEMM 2 x M x C/group x kh*kw x positions flops as Conv's im2col-gemm; col is built a chunk of
-// positions at a time so its scratch stays under COL_BYTES. Every tap index is clamped to the
-// image before it is read, so no offset (NaN, inf, huge) reads outside X.
+// positions at a time so its scratch stays under COL_BYTES. A tap outside the image is read at
+// the plane's first element and counts as zero, so no offset (NaN, inf, huge) reads outside X and
+// no infinite X value leaks into a tap outside (0 x inf).
 import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import { dtype } from "../../../runtime/dtypes.js";
@@ -93,24 +94,24 @@ function emit(ctx: KernelCtx, P: Plan): void {
 
   /** the table for offset group og, tap (i, j), positions p0 .. p0+len */
   const buildTable = (og: Local, i: Local, j: Local, len: number): Expr => fn.loop(len, (q) => {
-    const tap = add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get());
+    const tap = () => add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get());
     const ok = (v: Local, d: number, k: number) => m.i32.lt_u(m.i32.add(v.get(), i32(k)), i32(d));
-    // corner (a, b): its byte offset in the plane (0 when the corner is outside) and weight (0 outside)
+    // corner (a, b): its byte offset in the plane, or the sign bit alone outside the image, and weight (0 outside)
     const corner = (a: number, b: number): Expr[] => {
-      const inside = m.i32.and(ok(h0, H, a), ok(w0, W, b));
+      const inside = () => m.i32.and(ok(h0, H, a), ok(w0, W, b));
       const wt = F.mul(F.mul(a ? fh.get() : F.sub(F.c(1), fh.get()), b ? fw.get() : F.sub(F.c(1), fw.get())), mk.get());
       const k = 2 * a + b;
       return [
-        m.i32.store(4 * k, 4, e.get(), m.select(m.i32.and(ok(h0, H, a), ok(w0, W, b)), m.i32.mul(add(m.i32.mul(m.i32.add(h0.get(), i32(a)), i32(W)), w0.get(), i32(b)), i32(eb)), i32(0))),
-        storeT(e.get(), 16 + k * tb, F.select(inside, wt, F.c(0))),
+        m.i32.store(4 * k, 4, e.get(), m.select(inside(), m.i32.mul(add(m.i32.mul(m.i32.add(h0.get(), i32(a)), i32(W)), w0.get(), i32(b)), i32(eb)), i32(0x80000000 | 0))),
+        storeT(e.get(), 16 + k * tb, F.select(inside(), wt, F.c(0))),
       ];
     };
     return [
       pos.set(m.i32.add(p0.get(), q.get())),
       e.set(m.i32.add(tab.get(), m.i32.mul(q.get(), i32(E)))),
-      hh.set(F.add(toF(add(m.i32.mul(m.i32.div_u(pos.get(), i32(OW)), i32(sh)), i32(-padT), m.i32.mul(i.get(), i32(dh)))), planeAt(off, offsetGroup * taps * 2, m.i32.shl(tap, i32(1)), q))),
-      ww.set(F.add(toF(add(m.i32.mul(m.i32.rem_u(pos.get(), i32(OW)), i32(sw)), i32(-padL), m.i32.mul(j.get(), i32(dw)))), planeAt(off, offsetGroup * taps * 2, m.i32.add(m.i32.shl(add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(1)), i32(1)), q))),
-      mk.set(mask ? planeAt(mask, offsetGroup * taps, add(m.i32.mul(og.get(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), q) : F.c(1)),
+      hh.set(F.add(toF(add(m.i32.mul(m.i32.div_u(pos.get(), i32(OW)), i32(sh)), i32(-padT), m.i32.mul(i.get(), i32(dh)))), planeAt(off, offsetGroup * taps * 2, m.i32.shl(tap(), i32(1)), q))),
+      ww.set(F.add(toF(add(m.i32.mul(m.i32.rem_u(pos.get(), i32(OW)), i32(sw)), i32(-padL), m.i32.mul(j.get(), i32(dw)))), planeAt(off, offsetGroup * taps * 2, m.i32.add(m.i32.shl(tap(), i32(1)), i32(1)), q))),
+      mk.set(mask ? planeAt(mask, offsetGroup * taps, tap(), q) : F.c(1)),
       h0.set(trunc(F.floor(hh.get()))), w0.set(trunc(F.floor(ww.get()))),
       fh.set(F.sub(hh.get(), F.floor(hh.get()))), fw.set(F.sub(ww.get(), F.floor(ww.get()))),
       ...corner(0, 0), ...corner(0, 1), ...corner(1, 0), ...corner(1, 1),
@@ -121,15 +122,25 @@ function emit(ctx: KernelCtx, P: Plan): void {
   const [xp, tp, dp] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
   const fillCol = (og: Local, i: Local, j: Local, len: number): Expr => splitNest(fn, threads, [Cog], ([c]) => {
     const ch = () => add(m.i32.mul(og.get(), i32(Cog)), c.get());
-    const v = (k: number) => F.mul(loadT(tp.get(), 16 + k * tb), load(m, x.dtype, m.i32.add(xp.get(), m.i32.load(4 * k, 4, tp.get()))));
-    return [
-      xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(n.get(), i32(C)), ch()), i32(H * W * eb)))),
-      dp.set(m.i32.add(i32(col), m.i32.mul(add(m.i32.mul(ch(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(chunk * eb)))),
+    // a corner outside (offset with the sign bit, low bits 0) is read at the plane's first element
+    // with weight 0; where that element is not finite (0 x inf), the slow loop makes it zero instead
+    const v = (k: number, exact: boolean) => {
+      const o = () => m.i32.load(4 * k, 4, tp.get());
+      const at = load(m, x.dtype, m.i32.add(xp.get(), m.i32.and(o(), i32(0x7fffffff))));
+      return F.mul(loadT(tp.get(), 16 + k * tb), exact ? F.select(m.i32.lt_s(o(), i32(0)), F.c(0), at) : at);
+    };
+    const fill = (exact: boolean) => fn.block([
       tp.set(tab.get()),
+      dp.set(m.i32.add(i32(col), m.i32.mul(add(m.i32.mul(ch(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(chunk * eb)))),
       fn.loop(len, () => [
-        store(m, dt, dp.get(), F.add(F.add(F.add(v(0), v(1)), v(2)), v(3))),
+        store(m, dt, dp.get(), F.add(F.add(F.add(v(0, exact), v(1, exact)), v(2, exact)), v(3, exact))),
         tp.set(m.i32.add(tp.get(), i32(E))), dp.set(m.i32.add(dp.get(), i32(eb))),
       ]),
+    ]);
+    const first = () => load(m, x.dtype, xp.get());
+    return [
+      xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(n.get(), i32(C)), ch()), i32(H * W * eb)))),
+      m.if(F.lt(F.abs(first()), F.c(Infinity)), fill(false), fill(true)),
     ];
   });
 
