@@ -19,7 +19,8 @@
 import binaryen from "binaryen";
 import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
 import type { Expr, Local } from "../../fn.js";
-import { constant, convert, load, store } from "../../memory.js";
+import { dtype } from "../../../runtime/dtypes.js";
+import { constant, load, store } from "../../memory.js";
 import { samplingScalars } from "./scalar.js";
 import { splitNest, threadScratch } from "../../threads.js";
 import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
@@ -45,7 +46,7 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** tables above this are refused (a sampling_ratio in the tens of thousands) */
 const MAX_TABLE_BYTES = 64 << 20;
 
-function plan(layer: LayerCtx): Plan | undefined {
+function plan(layer: LayerCtx): Plan {
   const x = layer.input(0), rois = layer.input(1), y = layer.output(0);
   const a = roiAlignAttrs(layer.attrs, layer.opset, (m) => layer.unsupported(m));
   const [N, C, H, W] = x.dims;
@@ -63,8 +64,8 @@ function plan(layer: LayerCtx): Plan | undefined {
 function emit(ctx: KernelCtx, P: Plan): void {
   const { m, fn } = ctx;
   const [x, rois, bidx, y] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
-  const { p, F, T, tb, i32, add, trunc, toF, loadT, storeT } = samplingScalars(m, x.dtype);
-  const xb = x.dtype === "float64" ? 8 : x.dtype === "float16" ? 2 : 4;
+  const { F, T, tb, i32, add, trunc, toF, loadT, storeT } = samplingScalars(m, x.dtype);
+  const xb = dtype(x.dtype).bytes;
   const { C, H, W, R, outH, outW, entry } = P;
   // threads take shares of the rois, each with its own tables (offsets from sb, its scratch)
   const threads = ctx.splitAmong();
@@ -76,7 +77,8 @@ function emit(ctx: KernelCtx, P: Plan): void {
   const roi = fn.local(binaryen.i32), bi = fn.local(binaryen.i32), given = fn.local(binaryen.i64);
   const [x1, y1, roiW, roiH, binW, binH, gridWf, gridHf, count] = Array.from({ length: 9 }, () => fn.local(T));
   const gridH = fn.local(binaryen.i32), gridW = fn.local(binaryen.i32);
-  const roiAt = (k: number) => F.sub(F.mul(convert(m, rois.dtype, p === "f64" ? "float64" : "float32", load(m, rois.dtype, add(m.i32.mul(roi.get(), i32(4 * xb))), (rois.addr + k * xb))), F.c(P.scale)), F.c(P.halfPixel ? 0.5 : 0));
+  // rois has X's type (T1): read in the compute type
+  const roiAt = (k: number) => F.sub(F.mul(load(m, rois.dtype, m.i32.mul(roi.get(), i32(4 * xb)), rois.addr + k * xb), F.c(P.scale)), F.c(P.halfPixel ? 0.5 : 0));
 
   /**
    * The table of one axis for bin k: its valid samples' (lo, hi, l, h), and their count. start:
