@@ -9,6 +9,9 @@ import type { DTypeName } from "../../runtime/dtypes.js";
 import { rng } from "../../compiler/driver/cli/inputs.js";
 import { Graph } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
+import { importModel } from "../../compiler/onnx/import.js";
+import { load } from "../../compiler/driver/api.js";
+import { poisoner } from "../util/poison.js";
 import { buildCase, declareTensor, expectMatchesOrt, runKiln, runOrt, tensor, type OpCase } from "../util/ort.js";
 
 const int = (value: number): Attr => ({ type: "int", value });
@@ -310,4 +313,30 @@ describe("MaxUnpool vs onnxruntime", () => {
     const neg = buildCase({ ...c, inputs: [c.inputs[0], i64([1, 1, 2, 2], [0, -1, 3, 4])] });
     await expect(runKiln(neg.bytes, neg.feeds)).rejects.toThrow(/index -1 is out of range for an axis of length 16 .*MaxUnpool/);
   });
+});
+
+describe("symbolic dims: one module for a bounded roi count or batch, the arena poisoned between runs", () => {
+  /** the model of `c` with input k's leading dim (and the output's) named `dim`, run at each size against onnxruntime */
+  async function bounded(c: (n: number) => OpCase, named: number[], outRest: number[], bounds: [number, number], sizes: number[]) {
+    const { bytes } = buildCase(c(bounds[1]));
+    const g = importModel(bytes);
+    for (const k of named) g.values.get(`in${k}`)!.shape = ["n", ...g.values.get(`in${k}`)!.shape!.slice(1)];
+    g.values.get("out0")!.shape = ["n", ...outRest];
+    g.values.get("out0")!.dtype = "float32";
+    const model = await load(exportModel(g, { valueInfo: true }), { shapes: { n: bounds }, cache: false });
+    const poison = poisoner(model);
+    for (const n of sizes) {
+      const { bytes: fixed, feeds } = buildCase(c(n));
+      poison();
+      const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])) as never);
+      const want = (await runOrt(fixed, feeds)).out0;
+      expect(got.out0.dims).toEqual(want.dims);
+      expect(compareTensors(got.out0, want, { rtol: 1e-4, atol: 1e-4 }).message ?? "ok", `at ${n}`).toBe("ok");
+    }
+    expect(model.modulesCompiled).toBe(1);
+  }
+
+  // a constant in each model (X, W): the poisoner finds the arena after the weights
+  it("RoiAlign over a varying number of rois", () => bounded((n) => { const c = roiCase({ R: n, seed: 12 }); return { ...c, inputs: [{ ...c.inputs[0]!, constant: true }, ...c.inputs.slice(1)] }; }, [1, 2], [3, 3, 4], [1, 20], [20, 3, 1, 11]));
+  it("DeformConv over a varying batch", () => bounded((n) => deformCase({ N: n, mask: true, bias: true, seed: 14 }), [0, 2, 4], [6, 7, 8], [1, 3], [3, 1, 2]));
 });

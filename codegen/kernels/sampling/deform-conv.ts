@@ -183,7 +183,9 @@ function emit(ctx: KernelCtx, P: Plan): void {
 
   const full = Math.floor(Pn / chunk), tail = Pn - full * chunk;
   fn.emit(tab.set(threadScratch(m, threads, ctx.scratchAddr)));
-  fn.emit(fn.loop(P.N, (img) => [
+  // a symbolic batch (leading in X, offset, mask and y) runs this run's images
+  for (const t of [off, mask, y]) if (t && ctx.symbolic?.dims.has(t.name)) ctx.outerCount(t, P.N);
+  fn.emit(fn.trips(ctx.outerCount(x, P.N), (img) => [
     n.set(img.get()),
     fn.loop(full, (k) => [p0.set(m.i32.mul(k.get(), i32(chunk))), ...positions(chunk)]),
     ...(tail ? [p0.set(i32(full * chunk)), ...positions(tail)] : []),

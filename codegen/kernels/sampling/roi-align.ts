@@ -172,13 +172,19 @@ function emit(ctx: KernelCtx, P: Plan): void {
 
   const zeros = () => m.memory.fill(add(i32(y.addr), m.i32.mul(roi.get(), i32(C * outH * outW * xb))), i32(0), i32(C * outH * outW * xb));
   fn.emit(sb.set(threadScratch(m, threads, ctx.scratchAddr)));
-  fn.emit(splitNest(fn, threads, [R], ([r]) => {
+  // symbolic dims: a varying roi count (rois, batch_indices and y lead with it) runs this run's
+  // rois; a varying batch of X bounds the batch indices by this run's images
+  const rows = ctx.symbolic ? ctx.outerCount(rois, R) : R;
+  for (const t of [bidx, y]) if (ctx.symbolic?.dims.has(t.name)) ctx.outerCount(t, t.dims[0]);
+  const images = ctx.symbolic?.dims.has(x.name) ? ctx.outerCount(x, P.N) : P.N;
+  const imageCount = () => (typeof images === "number" ? constant(m, "int64", images) : m.i64.extend_u(images()));
+  fn.emit(splitNest(fn, threads, [rows], ([r]) => {
     const [x2, y2] = [fn.local(T), fn.local(T)];
     return [
       roi.set(r.get()),
       given.set(load(m, "int64", m.i32.mul(r.get(), i32(8)), bidx.addr)),
-      m.if(m.i32.or(m.i64.lt_s(given.get(), constant(m, "int64", 0)), m.i64.ge_s(given.get(), constant(m, "int64", P.N))),
-        fn.block([ctx.badIndex(() => given.get(), () => constant(m, "int64", P.N)), zeros()]),
+      m.if(m.i32.or(m.i64.lt_s(given.get(), constant(m, "int64", 0)), m.i64.ge_s(given.get(), imageCount())),
+        fn.block([ctx.badIndex(() => given.get(), imageCount), zeros()]),
         fn.block([
           bi.set(m.i32.wrap(given.get())),
           x1.set(roiAt(0)), y1.set(roiAt(1)), x2.set(roiAt(2)), y2.set(roiAt(3)),
