@@ -45,8 +45,16 @@ interface Plan {
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** col's bytes stay below this: larger layers build it a chunk of positions at a time */
 const COL_BYTES = 16 << 20;
-/** a table entry: four tap byte offsets in the plane (i32), then four weights (f32 or f64) */
-const entryBytes = (tb: number) => 16 + 4 * tb;
+/**
+ * The sample table of one (offset group, tap) over a chunk's positions, as arrays (so four
+ * positions load as one vector): for each corner k, the byte offsets in the plane (i32) at
+ * offsetsAt(k), then for each corner the weights (f32 or f64) at weightsAt(k). `cap`: the chunk
+ * rounded up to whole vectors.
+ */
+const tableLayout = (chunk: number, tb: number) => {
+  const cap = Math.ceil(chunk / 4) * 4;
+  return { offsetsAt: (k: number) => 4 * k * cap, weightsAt: (k: number) => 16 * cap + k * cap * tb, bytes: align16(16 * cap + 4 * cap * tb) };
+};
 
 function plan(layer: LayerCtx): Plan {
   const x = layer.input(0), w = layer.input(1), y = layer.output(0);
@@ -57,7 +65,7 @@ function plan(layer: LayerCtx): Plan {
   const eb = dtype(y.dtype).bytes, tb = y.dtype === "float64" ? 8 : 4;
   const P = OH * OW;
   const chunk = Math.max(1, Math.min(P, Math.floor(COL_BYTES / Math.max(1, C * kh * kw * eb))));
-  const tableBytes = align16(chunk * entryBytes(tb));
+  const tableBytes = tableLayout(chunk, tb).bytes;
   const group = layer.attrs.int("group", 1);
   const panelAt = tableBytes + align16(C * kh * kw * chunk * eb);
   const panel = y.dtype === "float32" ? packedBScratchBytes((C / group) * kh * kw) : 0;
@@ -74,8 +82,9 @@ function emit(ctx: KernelCtx, P: Plan): void {
   if (y.size === 0) return;
   const dt = y.dtype;
   const { F, T, tb, i32, add, trunc, toF, loadT, storeT } = samplingScalars(m, dt);
-  const eb = dtype(dt).bytes, E = entryBytes(tb);
+  const eb = dtype(dt).bytes;
   const { C, H, W, M, group, offsetGroup, kh, kw, OH, OW, chunk, win } = P;
+  const lay = tableLayout(chunk, tb);
   const Pn = OH * OW, taps = kh * kw, K = (C / group) * taps, Mg = M / group, Cog = C / offsetGroup;
   const [sh, sw] = win.strides, [dh, dw] = win.dilations, [padT, padL] = win.padBegin;
   // threads (float32: the packed GEMM splits): each builds the tables in its own scratch and fills
@@ -86,7 +95,7 @@ function emit(ctx: KernelCtx, P: Plan): void {
 
   const n = fn.local(binaryen.i32), p0 = fn.local(binaryen.i32);
   const [hh, ww, fh, fw, mk] = Array.from({ length: 5 }, () => fn.local(T));
-  const h0 = fn.local(binaryen.i32), w0 = fn.local(binaryen.i32), pos = fn.local(binaryen.i32), e = fn.local(binaryen.i32);
+  const h0 = fn.local(binaryen.i32), w0 = fn.local(binaryen.i32), pos = fn.local(binaryen.i32), eo = fn.local(binaryen.i32), ew = fn.local(binaryen.i32);
 
   /** element (n, channel, position) of offset or mask, in the compute type */
   const planeAt = (t: typeof off, channels: number, ch: Expr, q: Local) =>
@@ -102,13 +111,13 @@ function emit(ctx: KernelCtx, P: Plan): void {
       const wt = F.mul(F.mul(a ? fh.get() : F.sub(F.c(1), fh.get()), b ? fw.get() : F.sub(F.c(1), fw.get())), mk.get());
       const k = 2 * a + b;
       return [
-        m.i32.store(4 * k, 4, e.get(), m.select(inside(), m.i32.mul(add(m.i32.mul(m.i32.add(h0.get(), i32(a)), i32(W)), w0.get(), i32(b)), i32(eb)), i32(0x80000000 | 0))),
-        storeT(e.get(), 16 + k * tb, F.select(inside(), wt, F.c(0))),
+        m.i32.store(lay.offsetsAt(k), 4, eo.get(), m.select(inside(), m.i32.mul(add(m.i32.mul(m.i32.add(h0.get(), i32(a)), i32(W)), w0.get(), i32(b)), i32(eb)), i32(0x80000000 | 0))),
+        storeT(ew.get(), lay.weightsAt(k), F.select(inside(), wt, F.c(0))),
       ];
     };
     return [
       pos.set(m.i32.add(p0.get(), q.get())),
-      e.set(m.i32.add(tab.get(), m.i32.mul(q.get(), i32(E)))),
+      eo.set(m.i32.add(tab.get(), m.i32.shl(q.get(), i32(2)))), ew.set(m.i32.add(tab.get(), m.i32.mul(q.get(), i32(tb)))),
       hh.set(F.add(toF(add(m.i32.mul(m.i32.div_u(pos.get(), i32(OW)), i32(sh)), i32(-padT), m.i32.mul(i.get(), i32(dh)))), planeAt(off, offsetGroup * taps * 2, m.i32.shl(tap(), i32(1)), q))),
       ww.set(F.add(toF(add(m.i32.mul(m.i32.rem_u(pos.get(), i32(OW)), i32(sw)), i32(-padL), m.i32.mul(j.get(), i32(dw)))), planeAt(off, offsetGroup * taps * 2, m.i32.add(m.i32.shl(tap(), i32(1)), i32(1)), q))),
       mk.set(mask ? planeAt(mask, offsetGroup * taps, tap(), q) : F.c(1)),
@@ -118,24 +127,44 @@ function emit(ctx: KernelCtx, P: Plan): void {
     ];
   });
 
-  /** col rows of the offset group's channels for this tap, from the table: pointers stepped along */
-  const [xp, tp, dp] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  /**
+   * col rows of the offset group's channels for this tap, from the table: pointers stepped along;
+   * float32 four positions at a time (the taps gathered lane by lane, weighted and summed as vectors)
+   */
+  const [xp, to, tw, dp] = Array.from({ length: 4 }, () => fn.local(binaryen.i32));
+  const offs = fn.local(binaryen.v128), acc = fn.local(binaryen.v128);
   const fillCol = (og: Local, i: Local, j: Local, len: number): Expr => splitNest(fn, threads, [Cog], ([c]) => {
     const ch = () => add(m.i32.mul(og.get(), i32(Cog)), c.get());
     // a corner outside (offset with the sign bit, low bits 0) is read at the plane's first element
-    // with weight 0; where that element is not finite (0 x inf), the slow loop makes it zero instead
+    // with weight 0; where that element is not finite (0 x inf), the exact loop makes it zero instead
     const v = (k: number, exact: boolean) => {
-      const o = () => m.i32.load(4 * k, 4, tp.get());
+      const o = () => m.i32.load(lay.offsetsAt(k), 4, to.get());
       const at = load(m, x.dtype, m.i32.add(xp.get(), m.i32.and(o(), i32(0x7fffffff))));
-      return F.mul(loadT(tp.get(), 16 + k * tb), exact ? F.select(m.i32.lt_s(o(), i32(0)), F.c(0), at) : at);
+      return F.mul(loadT(tw.get(), lay.weightsAt(k)), exact ? F.select(m.i32.lt_s(o(), i32(0)), F.c(0), at) : at);
     };
-    const fill = (exact: boolean) => fn.block([
-      tp.set(tab.get()),
-      dp.set(m.i32.add(i32(col), m.i32.mul(add(m.i32.mul(ch(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(chunk * eb)))),
-      fn.loop(len, () => [
-        store(m, dt, dp.get(), F.add(F.add(F.add(v(0, exact), v(1, exact)), v(2, exact)), v(3, exact))),
-        tp.set(m.i32.add(tp.get(), i32(E))), dp.set(m.i32.add(dp.get(), i32(eb))),
+    const scalar = (exact: boolean, from: number) => fn.loop(len, () => [
+      store(m, dt, dp.get(), F.add(F.add(F.add(v(0, exact), v(1, exact)), v(2, exact)), v(3, exact))),
+      to.set(m.i32.add(to.get(), i32(4))), tw.set(m.i32.add(tw.get(), i32(tb))), dp.set(m.i32.add(dp.get(), i32(eb))),
+    ], { start: from });
+    const gather = () => {
+      const lane = (l: number) => m.f32.load(0, 4, m.i32.add(xp.get(), m.i32x4.extract_lane(offs.get(), l)));
+      let g = m.f32x4.splat(lane(0));
+      for (let l = 1; l < 4; l++) g = m.f32x4.replace_lane(g, l, lane(l));
+      return g;
+    };
+    const vectors = (): Expr => fn.loop(len - (len % 4), () => [
+      acc.set(m.v128.const(new Array(16).fill(0))),
+      ...[0, 1, 2, 3].flatMap((k) => [
+        offs.set(m.v128.and(m.v128.load(lay.offsetsAt(k), 4, to.get()), m.i32x4.splat(i32(0x7fffffff)))),
+        acc.set(m.f32x4.add(acc.get(), m.f32x4.mul(m.v128.load(lay.weightsAt(k), 4, tw.get()), gather()))),
       ]),
+      m.v128.store(0, 4, dp.get(), acc.get()),
+      to.set(m.i32.add(to.get(), i32(16))), tw.set(m.i32.add(tw.get(), i32(16))), dp.set(m.i32.add(dp.get(), i32(16))),
+    ], { step: 4 });
+    const fill = (exact: boolean) => fn.block([
+      to.set(tab.get()), tw.set(tab.get()),
+      dp.set(m.i32.add(i32(col), m.i32.mul(add(m.i32.mul(ch(), i32(taps)), m.i32.mul(i.get(), i32(kw)), j.get()), i32(chunk * eb)))),
+      ...(dt === "float32" && !exact ? [vectors(), scalar(false, len - (len % 4))] : [scalar(exact, 0)]),
     ]);
     const first = () => load(m, x.dtype, xp.get());
     return [
