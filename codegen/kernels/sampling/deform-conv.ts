@@ -6,11 +6,13 @@
 // bilinearly at tap's position for output position p, moved by the learned offset and scaled by
 // the mask: h = oh*sh - padT + i*dh + offset_h, w likewise; the four taps around (h, w) that lie
 // in the image are weighted, the others count as zero (GridSample's zeros padding with
-// align_corners, in pixel units, as onnxruntime and the reference). The four tap offsets and
-// weights of one (offset group, tap, position) are computed once into a table and shared by the
-// offset group's channels. Then per conv group, y[g] = W[g] col[g] + B[g].
+// align_corners, in pixel units, as the reference; onnxruntime agrees but for infinite X). The
+// four tap offsets and weights of one (offset group, tap, position) are computed once into a table
+// and shared by the offset group's channels (float32: four positions per vector). Then per conv
+// group, y[g] = W[g] col[g] + B[g]. Threads (float32) share out the channels' col rows, then the
+// GEMM's panels; a symbolic batch runs this run's images.
 //
-// Cost: the sampling is 4 loads and 4 multiply-adds per col element (C x kh*kw x positions), the
+// Cost: the sampling is 4 gathered loads and 4 multiply-adds per col element (C x kh*kw x positions), the
 // GEMM 2 x M x C/group x kh*kw x positions flops as Conv's im2col-gemm; col is built a chunk of
 // positions at a time so its scratch stays under COL_BYTES. A tap outside the image is read at
 // the plane's first element and counts as zero, so no offset (NaN, inf, huge) reads outside X and

@@ -15,7 +15,8 @@
 // weighted taps (w1 v1, ..., w4 v4), not the interpolated value.
 //
 // A batch index outside [0, N) is reported (KernelCtx.badIndex: BAD_INPUT after the run) and that
-// roi's output is zeros; nothing is read outside X.
+// roi's output is zeros; nothing is read outside X. Threads share out the rois, each with tables in
+// its own scratch; a symbolic roi count runs this run's rois.
 import binaryen from "binaryen";
 import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
 import type { Expr, Local } from "../../fn.js";
