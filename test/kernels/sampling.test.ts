@@ -42,10 +42,11 @@ function boxes(count: number, H: number, W: number, scale: number, seed: number)
   return out;
 }
 
+// 6 channels by default: the float32 kernel takes four channels at a time, then the rest one by one
 interface RoiOpts { N?: number; C?: number; H?: number; W?: number; R?: number; mode?: string; transform?: string; ratio?: number; scale?: number; outH?: number; outW?: number; dtype?: DTypeName; seed?: number }
 
 function roiCase(o: RoiOpts): OpCase {
-  const { N = 2, C = 3, H = 9, W = 11, R = 12, mode = "avg", transform = "half_pixel", ratio = 0, scale = 1, outH = 3, outW = 4, dtype = "float32", seed = 1 } = o;
+  const { N = 2, C = 6, H = 9, W = 11, R = 12, mode = "avg", transform = "half_pixel", ratio = 0, scale = 1, outH = 3, outW = 4, dtype = "float32", seed = 1 } = o;
   const r = rng(seed + 7);
   return {
     op: "RoiAlign", opset: 16, seed,
@@ -109,14 +110,14 @@ describe("RoiAlign vs onnxruntime (opset 16: onnxruntime registers it up to ther
     const got = (await runKiln(bytes, feeds)).out0.data as Float32Array;
     // a roi covering the image a billion times over averages its few samples inside over the full grid: ~0
     expect(Math.abs(got[0])).toBeLessThan(1e-3);
-    expect(got.length).toBe(4 * 3 * 3 * 4);
+    expect(got.length).toBe(4 * 6 * 3 * 4);
   });
 
   it("no rois: an empty output", async () => {
     const c = roiCase({});
     const { bytes, feeds } = buildCase({ ...c, inputs: [c.inputs[0], { dims: [0, 4], data: [] }, i64([0], [])] });
     const got = (await runKiln(bytes, feeds)).out0;
-    expect(got.dims).toEqual([0, 3, 3, 4]);
+    expect(got.dims).toEqual([0, 6, 3, 4]);
   });
 
   it("rejects bad attributes and shapes with typed errors", async () => {
@@ -351,6 +352,6 @@ describe("symbolic dims: one module for a bounded roi count or batch, the arena 
   }
 
   // a constant in each model (X, W): the poisoner finds the arena after the weights
-  it("RoiAlign over a varying number of rois", () => bounded((n) => { const c = roiCase({ R: n, seed: 12 }); return { ...c, inputs: [{ ...c.inputs[0]!, constant: true }, ...c.inputs.slice(1)] }; }, [1, 2], [3, 3, 4], [1, 20], [20, 3, 1, 11]));
+  it("RoiAlign over a varying number of rois", () => bounded((n) => { const c = roiCase({ R: n, seed: 12 }); return { ...c, inputs: [{ ...c.inputs[0]!, constant: true }, ...c.inputs.slice(1)] }; }, [1, 2], [6, 3, 4], [1, 20], [20, 3, 1, 11]));
   it("DeformConv over a varying batch", () => bounded((n) => deformCase({ N: n, mask: true, bias: true, seed: 14 }), [0, 2, 4], [6, 7, 8], [1, 3], [3, 1, 2]));
 });

@@ -22,6 +22,7 @@ import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
 import type { Expr, Local } from "../../fn.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import { constant, load, store } from "../../memory.js";
+import { vectorOps } from "../../math/ops.js";
 import { samplingScalars } from "./scalar.js";
 import { splitNest, threadScratch } from "../../threads.js";
 import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
@@ -126,49 +127,71 @@ function emit(ctx: KernelCtx, P: Plan): void {
     ? [grid.set(i32(P.ratio)), gridF.set(F.c(P.ratio))]
     : [grid.set(trunc(F.ceil(F.div(roiSize.get(), F.c(out))))), grid.set(m.select(m.i32.lt_s(grid.get(), i32(0)), i32(0), grid.get())), gridF.set(toF(grid.get()))];
 
-  // the channel loop: every bin of every channel over the two tables, pointers stepped along
-  const acc = fn.local(T), ny = fn.local(binaryen.i32), nx = fn.local(binaryen.i32);
+  // the channel loop: every bin of every channel over the two tables, pointers stepped along;
+  // float32 four channels at a time (each tap gathered from four planes into lanes: the table
+  // reads and the arithmetic shared by four channels), the rest one by one. Both add (or max) a
+  // sample's four terms in the same order, so a channel's value is the same either way.
+  const V = vectorOps(m);
+  const acc = fn.local(T), vacc = fn.local(binaryen.v128), ny = fn.local(binaryen.i32), nx = fn.local(binaryen.i32);
   const [xp, yp, rp, cp] = Array.from({ length: 4 }, () => fn.local(binaryen.i32));
   const [ly, hy, lx, hx] = Array.from({ length: 4 }, () => fn.local(T));
   const ylo = fn.local(binaryen.i32), yhi = fn.local(binaryen.i32), xlo = fn.local(binaryen.i32), xhi = fn.local(binaryen.i32);
-  const v = (row: Local, col: Local) => load(m, x.dtype, add(xp.get(), row.get(), col.get()));
   const max = P.mode === "max";
-  const terms = () => [
-    F.mul(F.mul(hy.get(), hx.get()), v(ylo, xlo)), F.mul(F.mul(hy.get(), lx.get()), v(ylo, xhi)),
-    F.mul(F.mul(ly.get(), hx.get()), v(yhi, xlo)), F.mul(F.mul(ly.get(), lx.get()), v(yhi, xhi)),
-  ];
-  const sample = () => {
-    const t = terms();
-    return max ? F.max(F.max(F.max(t[0], t[1]), t[2]), t[3]) : F.add(F.add(F.add(t[0], t[1]), t[2]), t[3]);
+  const plane = H * W * xb, bins = outH * outW * xb;
+  /** the tap at byte offset `o` of the plane at xp: a value, or (vec) the four planes' values in lanes */
+  const tap = (o: () => Expr, vec: boolean): Expr => {
+    if (!vec) return load(m, x.dtype, m.i32.add(xp.get(), o()));
+    let g = m.f32x4.splat(m.f32.load(0, 4, m.i32.add(xp.get(), o())));
+    for (let l = 1; l < 4; l++) g = m.f32x4.replace_lane(g, l, m.f32.load(l * plane, 4, m.i32.add(xp.get(), o())));
+    return g;
+  };
+  const sample = (vec: boolean) => {
+    const O = vec ? V : F;
+    const corners: [Local, Local, Local, Local][] = [[hy, hx, ylo, xlo], [hy, lx, ylo, xhi], [ly, hx, yhi, xlo], [ly, lx, yhi, xhi]];
+    const t = corners.map(([a, b, r, c]) => {
+      const w = F.mul(a.get(), b.get());
+      return O.mul(vec ? m.f32x4.splat(w) : w, tap(() => m.i32.add(r.get(), c.get()), vec));
+    });
+    return max ? O.max(O.max(O.max(t[0], t[1]), t[2]), t[3]) : O.add(O.add(O.add(t[0], t[1]), t[2]), t[3]);
   };
   // max: samples outside the image count as zeros; no samples at all give 0 (the reference's start)
   const all = () => F.mul(toF(ny.get()), toF(nx.get()));
   const init = () => (max ? m.select(m.i32.or(F.eq(all(), F.c(0)), F.lt(all(), F.mul(gridHf.get(), gridWf.get()))), F.c(0), F.c(-Infinity)) : F.c(0));
-  const channels = fn.block([
-    yp.set(m.i32.add(i32(y.addr), m.i32.mul(roi.get(), i32(C * outH * outW * xb)))),
-    fn.loop(C, (c) => [
-      xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(bi.get(), i32(C)), c.get()), i32(H * W * xb)))),
-      fn.nest([outH, outW], ([ph, pw]) => [
-        ny.set(m.i32.load(0, 4, m.i32.add(at(nRowsAt), m.i32.shl(ph.get(), i32(2))))),
-        nx.set(m.i32.load(0, 4, m.i32.add(at(nColsAt), m.i32.shl(pw.get(), i32(2))))),
-        acc.set(init()),
-        rp.set(m.i32.add(at(rowsAt), m.i32.mul(ph.get(), i32(P.rowsCap * entry)))),
-        fn.loopDyn(i32(0), ny.get(), () => [
-          ylo.set(m.i32.load(0, 4, rp.get())), yhi.set(m.i32.load(4, 4, rp.get())),
-          ly.set(loadT(rp.get(), 8)), hy.set(loadT(rp.get(), 8 + tb)),
-          cp.set(m.i32.add(at(colsAt), m.i32.mul(pw.get(), i32(P.colsCap * entry)))),
-          fn.loopDyn(i32(0), nx.get(), () => [
-            xlo.set(m.i32.load(0, 4, cp.get())), xhi.set(m.i32.load(4, 4, cp.get())),
-            lx.set(loadT(cp.get(), 8)), hx.set(loadT(cp.get(), 8 + tb)),
-            acc.set(max ? F.max(acc.get(), sample()) : F.add(acc.get(), sample())),
-            cp.set(m.i32.add(cp.get(), i32(entry))),
-          ]),
-          rp.set(m.i32.add(rp.get(), i32(entry))),
+  /** every bin of the channel (or four channels) at xp, stored from yp on */
+  const overBins = (vec: boolean): Expr => {
+    const a = vec ? vacc : acc, O = vec ? V : F;
+    const result = () => (max ? a.get() : O.div(a.get(), vec ? m.f32x4.splat(count.get()) : count.get()));
+    return fn.nest([outH, outW], ([ph, pw]) => [
+      ny.set(m.i32.load(0, 4, m.i32.add(at(nRowsAt), m.i32.shl(ph.get(), i32(2))))),
+      nx.set(m.i32.load(0, 4, m.i32.add(at(nColsAt), m.i32.shl(pw.get(), i32(2))))),
+      a.set(vec ? m.f32x4.splat(init()) : init()),
+      rp.set(m.i32.add(at(rowsAt), m.i32.mul(ph.get(), i32(P.rowsCap * entry)))),
+      fn.loopDyn(i32(0), ny.get(), () => [
+        ylo.set(m.i32.load(0, 4, rp.get())), yhi.set(m.i32.load(4, 4, rp.get())),
+        ly.set(loadT(rp.get(), 8)), hy.set(loadT(rp.get(), 8 + tb)),
+        cp.set(m.i32.add(at(colsAt), m.i32.mul(pw.get(), i32(P.colsCap * entry)))),
+        fn.loopDyn(i32(0), nx.get(), () => [
+          xlo.set(m.i32.load(0, 4, cp.get())), xhi.set(m.i32.load(4, 4, cp.get())),
+          lx.set(loadT(cp.get(), 8)), hx.set(loadT(cp.get(), 8 + tb)),
+          a.set(max ? O.max(a.get(), sample(vec)) : O.add(a.get(), sample(vec))),
+          cp.set(m.i32.add(cp.get(), i32(entry))),
         ]),
-        store(m, y.dtype, yp.get(), max ? acc.get() : F.div(acc.get(), count.get())),
-        yp.set(m.i32.add(yp.get(), i32(xb))),
+        rp.set(m.i32.add(rp.get(), i32(entry))),
       ]),
-    ]),
+      ...(vec ? [a.set(result()), ...[0, 1, 2, 3].map((l) => m.f32.store(l * bins, 4, yp.get(), m.f32x4.extract_lane(a.get(), l)))]
+        : [store(m, y.dtype, yp.get(), result())]),
+      yp.set(m.i32.add(yp.get(), i32(xb))),
+    ]);
+  };
+  const quads = x.dtype === "float32" ? Math.floor(C / 4) : 0;
+  /** xp and yp at channel c of this roi */
+  const channelAt = (c: () => Expr): Expr[] => [
+    xp.set(m.i32.add(i32(x.addr), m.i32.mul(add(m.i32.mul(bi.get(), i32(C)), c()), i32(plane)))),
+    yp.set(m.i32.add(i32(y.addr), m.i32.mul(add(m.i32.mul(roi.get(), i32(C)), c()), i32(bins)))),
+  ];
+  const channels = fn.block([
+    fn.loop(quads, (q) => [...channelAt(() => m.i32.shl(q.get(), i32(2))), overBins(true)]),
+    fn.loop(C, (c) => [...channelAt(() => c.get()), overBins(false)], { start: 4 * quads }),
   ]);
 
   const zeros = () => m.memory.fill(add(i32(y.addr), m.i32.mul(roi.get(), i32(C * outH * outW * xb))), i32(0), i32(C * outH * outW * xb));
