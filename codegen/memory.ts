@@ -13,6 +13,9 @@ import { decodeFloat, encodeFloat, loadPackedCode, storePackedCode, type StoreMo
 
 export type { StoreMode } from "./lowbit.js";
 
+/** n bytes rounded up to a multiple of 16 (a v128; scratch regions and constants start there) */
+export const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
 export function wasmType(dt: DTypeName): WasmType {
   switch (dt) {
     case "float64": return binaryen.f64;

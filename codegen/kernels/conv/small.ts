@@ -7,6 +7,7 @@
 import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
+import { align16 } from "../../memory.js";
 import { strided4 } from "./segments.js";
 import { DEFAULT_TILE, emitPackedGemm, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type PackedTile, type RowMajor } from "../matmul/gemm-packed.js";
 import { packAInto, packAOf, packBOf } from "../matmul/gemm-pack.js";
@@ -66,7 +67,6 @@ interface Layout {
   prepackA: boolean;
 }
 
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** col (K x P floats) stays below this; larger layers keep the direct kernel */
 const MAX_COL_BYTES = 32 << 20;

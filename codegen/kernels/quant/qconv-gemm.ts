@@ -6,10 +6,11 @@
 // into a plane padded with its zero point, then writes col's rows (c, ki, kj) from it without a
 // bounds check ("im2col"), the 8-bit form of conv/small.ts.
 import binaryen from "binaryen";
+import { align16 } from "../../memory.js";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { threadShare, type ThreadCtx } from "../../threads.js";
-import { align16, emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
+import { emitQGemm, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { float32Bytes, packRows } from "./qgemm-pack.js";
 import { packColsRuntime } from "./qgemm-runtime.js";
 import { finiteMultipliers, storeBytes, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";

@@ -39,7 +39,6 @@ export const QTILE: QTile = { mr: 2, nr: 16 };
 /** K rounded up to whole k-pairs. */
 export const evenK = (K: number) => K + (K & 1);
 /** a scratch offset rounded up to 16 bytes (a v128's alignment) */
-export const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** Bytes of a packed A of M rows (whole tiles) and of a packed B of N columns (whole panels). */
 export function packedRowsBytes(M: number, K: number, t: QTile = QTILE): number {

@@ -7,8 +7,9 @@
 // multipliers and biases (per output channel) are per column. Over symbolic dims (X [seq, K] or
 // [1, seq, K] in the prefix form) the rows run to this run's.
 import binaryen from "binaryen";
+import { align16 } from "../../memory.js";
 import type { Expr, Local } from "../../fn.js";
-import { align16, emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
+import { emitQGemm, packedColsBytes, QTILE } from "./qgemm.js";
 import { float32Bytes, packColsOf } from "./qgemm-pack.js";
 import { packColsRuntime, packRowsRuntime } from "./qgemm-runtime.js";
 import { finiteMultipliers, storeFloat, storeInt32, storeRequant, type QOut } from "./qgemm-store.js";

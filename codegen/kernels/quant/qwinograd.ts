@@ -21,11 +21,12 @@
 // element, the output transform by output channel. Each value is computed by one thread through
 // the same code as at one thread.
 import binaryen from "binaryen";
+import { align16 } from "../../memory.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { threadShare, type ThreadCtx } from "../../threads.js";
 import { derivedFrom, type KernelCtx, type KernelPrep, type LazyConstant } from "../kernel.js";
 import { qwinogradDerive } from "./qwinograd-derive.js";
-import { align16, emitQGemm, evenK, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
+import { emitQGemm, evenK, packedColsBytes, packedRowsBytes, QTILE } from "./qgemm.js";
 import { qchannelTables } from "./qgemm-derive.js";
 import { finiteMultipliers, requantLanes, storeBytes, storeInt32 } from "./qgemm-store.js";
 import { perChannel } from "./qlayer.js";

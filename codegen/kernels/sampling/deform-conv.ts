@@ -21,7 +21,7 @@ import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr, Local } from "../../fn.js";
-import { load, store } from "../../memory.js";
+import { align16, load, store } from "../../memory.js";
 import { gemm } from "../matmul/core.js";
 import { emitPackedGemm, packedBScratchBytes, type PackedEpilogue } from "../matmul/gemm-packed.js";
 import { samplingScalars } from "./scalar.js";
@@ -44,7 +44,6 @@ interface Plan {
   scratchBytes: number;
 }
 
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** col's bytes stay below this: larger layers build it a chunk of positions at a time */
 const COL_BYTES = 16 << 20;
 /**

@@ -21,7 +21,7 @@ import binaryen from "binaryen";
 import { roiAlignAttrs } from "../../../compiler/ops/nn-sampling.js";
 import type { Expr, Local } from "../../fn.js";
 import { dtype } from "../../../runtime/dtypes.js";
-import { constant, load, store } from "../../memory.js";
+import { align16, constant, load, store } from "../../memory.js";
 import { vectorOps } from "../../math/ops.js";
 import { samplingScalars } from "./scalar.js";
 import { splitNest, threadScratch } from "../../threads.js";
@@ -44,7 +44,6 @@ interface Plan {
   scratchBytes: number;
 }
 
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** tables above this are refused (a sampling_ratio in the tens of thousands) */
 const MAX_TABLE_BYTES = 64 << 20;
 
