@@ -120,16 +120,20 @@ describe("which ops take the low-bit types", () => {
     expect(bf16Ops.length).toBeGreaterThan(30);
     const values = [-2.5, -1.03125, -0.5, -0.0078125, 0, 0.25, 0.6875, 1, 1.5, 3.25, 10.5];
     const n = values.length;
+    // the ops that are not elementwise: their inputs' dims (the values taken in order)
+    const shaped: Record<string, number[][]> = { Det: [[3, 3]], CausalConvWithState: [[1, 1, 11], [1, 1, 3]] };
     for (const def of bf16Ops) {
-      const arity = def.name === "Range" ? 3 : def.traits.has("unary") ? 1 : 2;
+      const dimsOf = (k: number) => shaped[def.name]?.[k] ?? [n];
+      const arity = def.name === "Range" ? 3 : shaped[def.name]?.length ?? (def.traits.has("unary") ? 1 : 2);
       const inputs = Array.from({ length: arity }, (_, k) => `x${k}`);
       const feedsOf = (dt: DTypeName) => Object.fromEntries(inputs.map((name, k) => {
-        const v = def.name === "Range" ? [[0.5], [9], [1.25]][k] : values.map((x, i) => (k === 0 ? x : values[(i + 3) % n] || 0.75));
+        const size = dimsOf(k).reduce((a, b) => a * b, 1);
+        const v = def.name === "Range" ? [[0.5], [9], [1.25]][k] : values.map((x, i) => (k === 0 ? x : values[(i + 3) % n] || 0.75)).slice(0, size);
         return [name, dt === "bfloat16" ? encodeElements("bfloat16", v) : Float32Array.from(v)];
       }));
       const spec = (dt: DTypeName): ModelSpec => ({
         opset: 21,
-        inputs: def.name === "Range" ? [] : inputs.map((name) => ({ name, dtype: dt, dims: [n] })),
+        inputs: def.name === "Range" ? [] : inputs.map((name, k) => ({ name, dtype: dt, dims: dimsOf(k) })),
         consts: def.name === "Range" ? Object.fromEntries(Object.entries(feedsOf(dt)).map(([k, d]) => [k, { dtype: dt, dims: [], data: d }])) : undefined,
         nodes: [{ op: def.name, inputs, outputs: ["y"] }],
         outputs: ["y"],
