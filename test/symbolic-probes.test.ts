@@ -199,3 +199,45 @@ output %y`;
     }
   });
 });
+
+describe("narrow bounds", () => {
+  // a decoder's position lookup: positions past .. past + seq - 1 of a 16-row table (past + seq <=
+  // 16 within the bounds). The model's static dim 2 leaves seq 1..4 one value inside apart from 1
+  // and the bound, so kiln probed seq 5 past them, at past 12: position 16, out of the table
+  const source = `kiln.graph opsets("" = 17)
+input %ids : int64[batch,seq]
+input %past_kv : float32[batch,past,2]
+const %table : float32[16,2] = dense<[${Array.from({ length: 32 }, (_, i) => i / 4).join(", ")}]>
+const %i1 : int64[] = dense<[1]>
+const %one : int64[] = dense<[1]>
+const %two : float32[] = dense<[2]>
+%ps : int64[3] = Shape(%past_kv) {name="ps"}
+%plen : int64[] = Gather[axis=0](%ps, %i1) {name="plen"}
+%is : int64[2] = Shape(%ids) {name="is"}
+%slen : int64[] = Gather[axis=0](%is, %i1) {name="slen"}
+%tot : int64[] = Add(%plen, %slen) {name="tot"}
+%pos : int64[seq] = Range(%plen, %tot, %one) {name="pos"}
+%pos_emb : float32[seq,2] = Gather[axis=0](%table, %pos) {name="lookup"}
+%y : float32[batch,past,2] = Mul(%past_kv, %two) {name="scale"}
+output %pos_emb
+output %y`;
+
+  it("that the model refuses past are probed again inside them, at the model's own dims: one module, every shape as onnxruntime-node", async () => {
+    const bytes = exportModel(parseGraph(source), { valueInfo: false });
+    const { runOrt } = await import("./util/ort.js");
+    const { compareTensors } = await import("../compiler/driver/testdata.js");
+    const model = await load(bytes, { shapes: { batch: [1, 2], seq: [1, 4], past: [0, 12] }, cache: false });
+    for (const [batch, seq, past] of [[2, 4, 12], [1, 1, 0], [2, 3, 5], [1, 2, 2], [2, 4, 0], [1, 1, 12]]) {
+      const feeds = {
+        ids: { dtype: "int64" as const, dims: [batch, seq], data: new BigInt64Array(batch * seq) },
+        past_kv: { dtype: "float32" as const, dims: [batch, past, 2], data: Float32Array.from({ length: batch * past * 2 }, (_, i) => i - 3) },
+      };
+      const got = await model.run(feeds);
+      const want = await runOrt(bytes, feeds);
+      for (const o of ["pos_emb", "y"]) expect(compareTensors(got[o], want[o], { rtol: 0, atol: 0 }).message ?? "ok", `${o} at batch ${batch} seq ${seq} past ${past}`).toBe("ok");
+    }
+    expect(model.modulesCompiled).toBe(1);
+    // past + seq may reach 17 within these bounds: the lookup is past the table, and the first error stands
+    await expect(load(bytes, { shapes: { batch: [1, 2], seq: [1, 4], past: [0, 13] }, cache: false })).rejects.toThrow(/INVALID_MODEL: at batch=3, seq=5, past=13 \(a value kiln probes past the bounds/);
+  });
+});

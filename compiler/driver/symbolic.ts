@@ -152,11 +152,38 @@ export function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimO
   return evaluationCache(() => probeSymbolic(graph, remake, dims, run));
 }
 
+/** errors of a probe past the bounds (probeSymbolic may take the probes again inside them) */
+const PAST_BOUNDS = new WeakSet<KilnError>();
+
 async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
   run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>): Promise<T> {
-  const { symbols } = dims;
   const avoid = new Set<number>();
   for (const v of graph.values.values()) for (const d of v.shape ?? []) if (typeof d === "number") avoid.add(d);
+  const state = { touched: false };
+  try {
+    return await probeSymbolicAvoiding(graph, remake, dims, run, avoid, state);
+  } catch (e) {
+    // narrow bounds leave no values inside them apart from 1, the bound and the model's own dims,
+    // and the model refuses a value past them (a decoder's position table indexed past its end,
+    // where past + seq stays within it inside the bounds): the probes again, inside the bounds where
+    // the model's own dims allow (the check probe still tests the fit). The first error stands when
+    // that changes no probe or fails too before the graph compiled was touched.
+    const again = probeValues(dims.symbols, new Set());
+    if (state.touched || !(e instanceof KilnError) || !PAST_BOUNDS.has(e) || sameProbes(again, probeValues(dims.symbols, avoid))) throw e;
+    try {
+      return await probeSymbolicAvoiding(graph, remake, dims, run, new Set(), state);
+    } catch (e2) {
+      throw state.touched ? e2 : e;
+    }
+  }
+}
+
+const sameProbes = (a: number[][], b: number[][]) => a.every((p, i) => p.join() === b[i].join());
+
+async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
+  run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>,
+  avoid: ReadonlySet<number>, state: { touched: boolean }): Promise<T> {
+  const { symbols } = dims;
   const k = symbols.length;
   const max = symbols.map((s) => s.max);
   // a 2^k grid of each symbol's first probe value and its upper bound fits multilinear
@@ -189,7 +216,9 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
         ? `, where too few values lie apart from 1, the bound and dims the model has already (${listed([...new Set(past.flatMap((s) => taken(s)))].map(String))}) to fit the dims from`
         : ", where too few values lie apart from 1 and the bound to fit the dims from");
       const why = past.length ? `a value kiln probes past the bounds ${inside}; widen them if the model takes such values, else the dims may not follow the symbols there` : "a probe of the bounds";
-      throw new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      const err = new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      if (past.length) PAST_BOUNDS.add(err);
+      throw err;
     }
     return snapshot(g, untouched);
   };
@@ -244,6 +273,7 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
     snaps = full = await probe(make);
     varying = varyingIn(snaps).filter((v) => !values.includes(v));
   }
+  state.touched = true;
   if (unfolding.length) unfoldDimValues(graph, unfolding);
   else if (snaps.length < points.length) snaps = full = await probe(remake); // nothing to copy: every probe, for the checks below
   // a value of the check's graph (the compiled graph's, where their structures agree) that a
