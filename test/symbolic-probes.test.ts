@@ -241,3 +241,28 @@ output %y`;
     await expect(load(bytes, { shapes: { batch: [1, 2], seq: [1, 4], past: [0, 13] }, cache: false })).rejects.toThrow(/INVALID_MODEL: at batch=3, seq=5, past=13 \(a value kiln probes past the bounds/);
   });
 });
+
+describe("a name both an input's and a dim's", () => {
+  // an input "past" of dims [1, past, 4]: shapes.past is its dims where they fit it, else the dim's
+  const bytes = () => exportModel(parseGraph(`kiln.graph opsets("" = 17)
+input %past : float32[1,past,4]
+%y : float32[1,past,4] = Neg(%past) {name="neg"}
+output %y`), { valueInfo: false });
+
+  it("takes bounds or a number for the dim and the input's whole dims for the input", async () => {
+    const bounded = await load(bytes(), { shapes: { past: [0, 12] }, cache: false });
+    for (const n of [0, 5, 12]) {
+      const got = await bounded.run({ past: { data: Float32Array.from({ length: 4 * n }, (_, i) => i), dims: [1, n, 4] } });
+      expect(got.y.dims).toEqual([1, n, 4]);
+      expect(Array.from(got.y.data as Float32Array)).toEqual(Array.from({ length: 4 * n }, (_, i) => -i));
+    }
+    expect(bounded.modulesCompiled).toBe(1);
+    const feed = (n: number) => ({ past: { data: new Float32Array(4 * n), dims: [1, n, 4] } });
+    const pinned = await load(bytes(), { shapes: { past: 5 }, cache: false });
+    expect((await pinned.run(feed(5))).y.dims).toEqual([1, 5, 4]);
+    expect(pinned.session!.manifest.inputs[0].dims).toEqual([1, 5, 4]);
+    const whole = await load(bytes(), { shapes: { past: [1, 3, 4] }, cache: false });
+    expect(whole.session!.manifest.inputs[0].dims).toEqual([1, 3, 4]);
+    expect(whole.session!.manifest.symbols).toBeUndefined();
+  });
+});

@@ -61,10 +61,18 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   const sums = new Map<string, (string | number)[]>();
   const dims = dimNames(graph);
   const isInput = (n: string) => graph.inputs.includes(n) || graph.frozenInputs.some((f) => f.name === n);
+  // an input's dims as declared: a name both an input's and a dim's (an input "past" of dims
+  // [1, past, 4]) takes the dims it fits as the input's, else it is the dim
+  const declaredOf = (n: string) => graph.values.get(n)?.shape;
+  const fitsInput = (n: string, v: readonly number[]) => {
+    const d = declaredOf(n);
+    return !d || (d.length === v.length && d.every((x, k) => typeof x !== "number" || x === v[k]));
+  };
   for (const [name, v] of Object.entries(shapes ?? {})) {
-    if (isInput(name) && Array.isArray(v)) { given[name] = [...v]; continue; }
+    const asDim = dims.has(name) && (!Array.isArray(v) || !fitsInput(name, v));
+    if (isInput(name) && Array.isArray(v) && !asDim) { given[name] = [...v]; continue; }
     const at = `shapes.${name}`;
-    if (isInput(name) && typeof v === "string") throw new KilnError("BAD_OPTION", `${at}: an input takes its dims as an array ([1, 128]); a sum ("past+seq") is for a dim the model names`);
+    if (isInput(name) && typeof v === "string" && !asDim) throw new KilnError("BAD_OPTION", `${at}: an input takes its dims as an array ([1, 128]); a sum ("past+seq") is for a dim the model names`);
     if (!dims.has(name)) {
       throw new KilnError("BAD_OPTION", `${at}: the model has no input and no dim named ${JSON.stringify(name)}; inputs are ${listed(graph.inputs.map((i) => JSON.stringify(i)))}` +
         (dims.size ? `, dims ${listed([...dims].map((d) => JSON.stringify(d)))}` : ", and it names no dims"));
