@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
+import { parseGraph } from "../compiler/ir/parse.js";
 import { load } from "../compiler/driver/api.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
@@ -60,6 +61,31 @@ describe("symbolic dims in the padded layout", () => {
       x: { dtype: "float32", dims: [1, s, 2, 4], data: feed(s * 8, s) },
       y: { dtype: "float32", dims: [s, 1], data: feed(s, 7 * s) },
     }), [back, keysBack]);
+  });
+
+  it("Trilu over [2, seq, seq] and [seq, 3], upper and lower, k from a constant; a causal mask made from the dims (Whisper's first decoder step, TorchScript)", async () => {
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 17)
+input %x : float32[2,seq,seq]
+input %v : float32[seq,3]
+const %k : int64[] = dense<[-1]>
+const %k1 : int64[] = dense<[1]>
+const %e1 : int64[1] = dense<[1]>
+const %i0 : int64[1] = dense<[0]>
+const %ones : float32[] = dense<[1]>
+%u : float32[2,seq,seq] = Trilu[upper=1](%x, %k) {name="upper"}
+%l : float32[seq,3] = Trilu[upper=0](%v, %k1) {name="lower"}
+%sh : int64[2] = Shape(%v) {name="shape"}
+%n : int64[1] = Slice(%sh, %i0, %e1) {name="len"}
+%nn : int64[2] = Concat[axis=0](%n, %n) {name="square"}
+%full : float32[seq,seq] = ConstantOfShape[value=float32[1] dense<[1]>](%nn) {name="full"}
+%causal : float32[seq,seq] = Trilu[upper=0](%full) {name="causal"}
+%masked : float32[2,seq,seq] = Mul(%u, %causal) {name="mask"}
+output %masked
+output %l`), { valueInfo: false });
+    await expectRuns(bytes, (s) => ({
+      x: { dtype: "float32", dims: [2, s, s], data: feed(2 * s * s, s) },
+      v: { dtype: "float32", dims: [s, 3], data: feed(3 * s, 5 * s) },
+    }), ["masked", "l"]);
   });
 
   it("Gather from data that varies on the gathered axis (float and bool, negative ids), ids in the prefix form", async () => {

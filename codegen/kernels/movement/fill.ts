@@ -145,13 +145,23 @@ table.add("Trilu", (ctx) => {
   const b = bytesOf(x.dtype);
   const k = fn.local(binaryen.i64);
   fn.emit(k.set(scalarI64(ctx, 1, 0)));
-  fn.emit(fn.nest([batch, rows, cols], ([n, i, j]) => {
+  const zero = b === 8 ? m.i64.const(0) : m.i32.const(0);
+  /** element (i, j) of a matrix at byte offset `at`: kept on its side of diagonal k, else 0 */
+  const element = (i: Local, j: Local, at: () => Expr): Expr => {
     const diag = m.i64.extend_s(m.i32.sub(j.get(), i.get()));
     const keep = upper ? m.i64.ge_s(diag, k.get()) : m.i64.le_s(diag, k.get());
-    const at = () => m.i32.mul(fn.linear([n, i, j], [rows * cols, cols, 1]), m.i32.const(b));
-    const zero = b === 8 ? m.i64.const(0) : m.i32.const(0);
-    return [rawStore(m, b, at(), m.select(keep, rawLoad(m, b, at(), x.addr), zero), out.addr)];
-  }));
+    return rawStore(m, b, at(), m.select(keep, rawLoad(m, b, at(), x.addr), zero), out.addr);
+  };
+  // symbolic dims (the padded layout, x and the output alike: a causal mask [seq, seq]): each dim
+  // this run's extent, the elements at the bounds' strides
+  const varying = x.dims.map((_, a) => [ctx.runtimeDim(x, a), ctx.runtimeDim(out, a)].some((e) => e !== undefined));
+  if (varying.some(Boolean)) {
+    const strides = stridesOf(x.dims).map((st) => st * b);
+    const trips = x.dims.map((d, a) => (varying[a] ? () => ctx.runtimeDim(out, a)! : d));
+    fn.emit(fn.nest(trips, (idx) => [element(idx[r - 2], idx[r - 1], () => fn.linear(idx, strides))]));
+    return;
+  }
+  fn.emit(fn.nest([batch, rows, cols], ([n, i, j]) => [element(i, j, () => m.i32.mul(fn.linear([n, i, j], [rows * cols, cols, 1]), m.i32.const(b)))]));
 });
 
 table.add("Range", (ctx) => {
