@@ -267,7 +267,10 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   // a probe's graph: a copy of the graph as imported, its subgraphs cloned (its weights shared,
   // nothing decoded again: a fresh import of DeBERTa's bytes took 20 ms a probe), else (a graph
   // made otherwise, fused already) a fresh import of its bytes
-  const remake = () => graph.copy(false, true) ?? reimport(graph);
+  // (copies of a copy kept as imported: `graph` itself is prepared at the bounds meanwhile, and at
+  // -O0, which plans no memory, it would still copy)
+  const pristine = graph.copy(false, true);
+  const remake = () => pristine?.copy(false, true) ?? reimport(graph);
   const first = remake();
   if (!first) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
   const probes = [first];
