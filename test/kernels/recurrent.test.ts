@@ -14,6 +14,9 @@ import { KilnError } from "../../runtime/errors.js";
 import { relaxedSimdSupported } from "../../runtime/simd.js";
 import { runOrt, tensor } from "../util/ort.js";
 import { kernelsFor } from "../util/kernels.js";
+import { importOnnx } from "../../compiler/driver/compile.js";
+import type { Tensor } from "../../compiler/ir/graph.js";
+import { poisoner } from "../util/poison.js";
 import { build, expectBatchFirst, expectVariants, expectCase, floats, int, runKiln, str, strs, TOL, type Built, type Case } from "./recurrent-case.js";
 
 const DIRECTIONS = ["forward", "reverse", "bidirectional"] as const;
@@ -231,5 +234,56 @@ describe("recurrent layers: bad models get typed errors", () => {
     const lens = await errorOf({ op: "GRU", seq: 3, batch: 2, input: 4, hidden: 5, lens: [3, 4] }, (b) => load(b.bytes, { freeze: { in4: b.feeds.in4 }, shapes: { in0: b.feeds.in0.dims } }).then((m) => m.run({ in0: b.feeds.in0 })));
     expect(lens.code).toBe("INVALID_MODEL");
     expect(lens.message).toMatch(/sequence_lens holds 4, outside 0..3/);
+  });
+});
+
+describe("recurrent layers over a symbolic sequence length", () => {
+  // X [seq, batch, input] and Y [seq, dirs, batch, hidden] in the prefix form: one module at seq
+  // 1..MAX runs each length, the projection over its rows and its steps only (arena poisoned between
+  // runs), as onnxruntime-node runs the same model with that length
+  const MAX = 19;
+  const symbolic = (c: Case) => {
+    const b = build({ ...c, seq: MAX });
+    const g = importOnnx(b.bytes);
+    const x = g.values.get(g.inputs[0])!;
+    x.shape = ["seq", ...x.shape!.slice(1)];
+    for (const o of b.outputs) g.values.get(o)!.shape = undefined;
+    return { bytes: exportModel(g, { valueInfo: false }), feeds: b.feeds, outputs: b.outputs };
+  };
+  const cases: Case[] = [
+    { op: "LSTM", seq: MAX, batch: 3, input: 5, hidden: 7, direction: "bidirectional", initial: true, peepholes: true },
+    { op: "GRU", seq: MAX, batch: 2, input: 4, hidden: 9, direction: "reverse", attrs: { linear_before_reset: int(1) } },
+    { op: "RNN", seq: MAX, batch: 1, input: 3, hidden: 6, lens: [MAX] },
+  ];
+  for (const c of cases) {
+    it(`${c.op} ${c.direction ?? "forward"}: lengths 1, 2, 8 and ${MAX} in one module`, async () => {
+      const s = symbolic(c);
+      const model = await load(s.bytes, { shapes: { seq: [1, MAX] }, cache: false });
+      expect(model.session!.manifest.layers.find((l) => l.name === "node")!.kernel).toBe("packed");
+      const poison = poisoner(model, Object.fromEntries(Object.entries(s.feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+      for (const n of [8, 1, MAX, 2]) {
+        const x = s.feeds.in0;
+        const rowElems = x.dims[1] * x.dims[2];
+        const feeds: Record<string, Tensor> = { ...s.feeds, in0: { ...x, dims: [n, x.dims[1], x.dims[2]], data: (x.data as Float32Array).slice(0, n * rowElems) } };
+        if (c.lens) feeds.in4 = { ...feeds.in4, data: Int32Array.from(c.lens, (l) => Math.min(l, n)) };
+        poison();
+        const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+        const want = await runOrt(s.bytes, feeds);
+        for (const o of s.outputs) {
+          expect(got[o].dims, `${o} at ${n}`).toEqual(want[o].dims);
+          expect(compareTensors(got[o], want[o], TOL).message ?? "ok", `${o} at ${n}`).toBe("ok");
+        }
+      }
+      expect(model.modulesCompiled).toBe(1);
+    });
+  }
+
+  it("a varying batch is refused, naming the dim to pin", async () => {
+    const b = build({ op: "LSTM", seq: 4, batch: 3, input: 5, hidden: 7 });
+    const g = importOnnx(b.bytes);
+    const x = g.values.get(g.inputs[0])!;
+    x.shape = [4, "batch", 5];
+    for (const o of b.outputs) g.values.get(o)!.shape = undefined;
+    await expect(load(exportModel(g, { valueInfo: false }), { shapes: { batch: [1, 3] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: .*LSTM.*batch/);
   });
 });

@@ -1,8 +1,9 @@
 // A bounded module's arena filled with NaN between runs: a kernel or copy reading past a run's
 // extents (the padding of a symbolic tensor laid out at the bounds) then shows in its outputs.
 import type { Model } from "../../compiler/driver/api.js";
+import { dtype, type TypedArray } from "../../runtime/dtypes.js";
 
-type Feed = { data: Float32Array | BigInt64Array | Uint8Array; dims: number[] };
+type Feed = { data: TypedArray; dims: number[] };
 
 /**
  * A function filling the module's arena (activations and I/O slots, not the weights) with NaN. The
@@ -14,7 +15,7 @@ export function poisoner(model: Model, full?: Record<string, Feed>): () => void 
   const feeds = full ?? Object.fromEntries(session.inputs.map((s) => {
     const dims = [...s.dims] as number[];
     const n = dims.reduce((a, b) => a * b, 1);
-    return [s.name, { data: s.dtype === "int64" ? new BigInt64Array(n) : s.dtype === "bool" ? new Uint8Array(n) : new Float32Array(n), dims }];
+    return [s.name, { data: new (dtype(s.dtype).array)(n), dims }];
   }));
   const out = Object.values(session.runInPlace(feeds))[0];
   const { memory } = session.manifest;

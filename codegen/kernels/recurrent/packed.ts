@@ -83,8 +83,15 @@ function emit(ctx: KernelCtx, p: PackedPlan): void {
   const wa = weightAddrs(p, ctx.constantAddrs, base + weights);
   if (p.runtime) ctx.fn.emit(...emitRuntimePacking(ctx, p, ctx.constantAddrs[0], wa));
   const M = g.seq * g.batch, N = g.dirs * lay.cols, K = g.input;
+  // symbolic dims: a varying sequence length (X [seq, batch, input] and Y in the prefix form, the
+  // layout-0 default): the projection over this run's rows, the steps this run's; any other
+  // varying dim is refused (runtimeExtent)
+  const x = ctx.input(0), y = ctx.outputs[0];
+  const seq = g.layout === 0 && ctx.runtimeExtent(x, M) !== undefined ? () => ctx.runtimeExtent(x, g.seq)! : undefined;
+  if (seq && y) ctx.runtimeExtent(y, y.size);
   ctx.fn.emit(...emitPackedGemm(ctx, {
     M, N, K,
+    rows: seq && (() => ctx.runtimeExtent(x, M)!),
     a: { addr: ctx.input(0).addr, rs: K },
     packedB: wa.w,
     bias: wa.bias,
@@ -98,7 +105,7 @@ function emit(ctx: KernelCtx, p: PackedPlan): void {
   // the two directions as one loop when their code is the same (their activations agree): half the code
   const dirLoop = JSON.stringify(g.activations[0]) === JSON.stringify(g.activations[g.dirs - 1]);
   emitSequence(ctx, {
-    geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens, dirLoop,
+    geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens, dirLoop, seq,
     bufs: { h: [base + at.hA, base + at.hB], c: local("c") },
   }, (stepCtx) => {
     const cell = new CellEmitter(stepCtx, g, lay, addrs);

@@ -34,6 +34,8 @@ export interface SequenceSpec {
    * as a local): one copy of the code instead of two, when the cell's code is the same for both
    */
   dirLoop?: boolean;
+  /** symbolic dims: this run's sequence length (X and Y in the prefix form, [seq, ...]); else geo.seq */
+  seq?: () => Expr;
 }
 
 /** A direction: known when the code is emitted, or a local of a loop over the two (0 forward, 1 reverse). */
@@ -127,14 +129,19 @@ function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker):
   code.push(init(ctx.inputs[5], spec.bufs.h[0]));
   if (spec.bufs.c !== undefined) code.push(init(ctx.inputs[6], spec.bufs.c));
   code.push(...stepLoop(ctx, spec, d, cell));
-  // after step s the state is in h[(s + 1) % 2]
-  const final = spec.bufs.h[g.seq % 2];
+  // after step s the state is in h[(s + 1) % 2]: this run's parity where the length varies
+  let final: number | Local = spec.bufs.h[g.seq % 2];
+  if (spec.seq) {
+    final = fn.local(binaryen.i32);
+    code.push(final.set(m.select(m.i32.and(spec.seq(), m.i32.const(1)), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))));
+  }
   // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
-  const out = (dst: TensorRef | undefined, buf: number) => dst && fn.loop(g.batch, (b) => {
+  const out = (dst: TensorRef | undefined, buf: number | Local) => dst && fn.loop(g.batch, (b) => {
     const zero = () => m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob));
     if (g.seq === 0) return [zero()];
     const copy = copyElems(fn, at(dst, stateRow(fn, g, d, b.get(), ob)), io, stateAt(buf, b.get()), spec.state, g.hidden);
-    return [lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, zero()) : copy];
+    const some = lens ? m.if(m.i32.gt_s(len(b.get()), m.i32.const(0)), copy, zero()) : copy;
+    return [spec.seq ? m.if(m.i32.eqz(spec.seq()), zero(), some) : some];
   });
   const hOut = out(yh, final), cOut = spec.bufs.c !== undefined ? out(yc, spec.bufs.c) : undefined;
   if (hOut) code.push(hOut);
@@ -162,8 +169,9 @@ function stepLoop(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker): 
   const stateAt = (buf: Local, b: Expr) => m.i32.add(buf.get(), m.i32.mul(b, m.i32.const(rowBytes)));
   const [t, hp, hn] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
   const active = lens ? (b: Expr) => m.i32.lt_s(t.get(), m.i32.load(lens.addr, 4, m.i32.shl(b, m.i32.const(2)))) : undefined;
-  // the time index: S-1-s in reverse (the second direction of a bidirectional layer)
-  const back = () => m.i32.sub(m.i32.const(g.seq - 1), s.get());
+  // the time index: S-1-s in reverse (the second direction of a bidirectional layer); S this
+  // run's length where it varies (read from the symbols in memory: any function may)
+  const back = () => m.i32.sub(spec.seq ? m.i32.sub(spec.seq(), m.i32.const(1)) : m.i32.const(g.seq - 1), s.get());
   const time = typeof sd === "number" ? (g.reverse[sd] ? back() : s.get()) : m.select(sd.get(), back(), s.get());
   const odd = () => m.i32.and(s.get(), m.i32.const(1));
   fn.emit(
@@ -180,5 +188,6 @@ function stepLoop(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker): 
     }));
   }
   fn.finish();
-  return [ctx.fn.loop(g.seq, (i) => [m.call(fn.name, [i.get(), typeof d === "number" ? m.i32.const(d) : d.get()], binaryen.none)])];
+  const call = (i: Local) => [m.call(fn.name, [i.get(), typeof d === "number" ? m.i32.const(d) : d.get()], binaryen.none)];
+  return [spec.seq ? ctx.fn.loopDyn(m.i32.const(0), spec.seq(), call) : ctx.fn.loop(g.seq, call)];
 }
