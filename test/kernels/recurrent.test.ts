@@ -278,6 +278,20 @@ describe("recurrent layers over a symbolic sequence length", () => {
     });
   }
 
+  it("a length of 0 within the bounds ends in a zero state (as sequence_lens 0 does)", async () => {
+    const s = symbolic(cases[0]);
+    const model = await load(s.bytes, { shapes: { seq: [0, MAX] }, cache: false });
+    const x = s.feeds.in0;
+    const got = await model.run(Object.fromEntries(Object.entries(s.feeds).map(([k, t]) => [k, k === "in0" ? { data: new Float32Array(0), dims: [0, x.dims[1], x.dims[2]] } : { data: t.data, dims: t.dims }])));
+    expect(got.out0.dims).toEqual([0, 2, 3, 7]);
+    for (const o of ["out1", "out2"]) expect(Array.from(got[o].data as Float32Array).every((v) => v === 0), o).toBe(true);
+    // and a run of length 3 after it is onnxruntime's
+    const feeds: Record<string, Tensor> = { ...s.feeds, in0: { ...x, dims: [3, x.dims[1], x.dims[2]], data: (x.data as Float32Array).slice(0, 3 * x.dims[1] * x.dims[2]) } };
+    const again = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+    const want = await runOrt(s.bytes, feeds);
+    for (const o of s.outputs) expect(compareTensors(again[o], want[o], TOL).message ?? "ok", o).toBe("ok");
+  });
+
   it("a varying batch is refused, naming the dim to pin", async () => {
     const b = build({ op: "LSTM", seq: 4, batch: 3, input: 5, hidden: 7 });
     const g = importOnnx(b.bytes);
