@@ -195,9 +195,9 @@ function emitResize(ctx: KernelCtx): void {
     ...(crop ? [outside[last].set(m.i32.load(12 * n, 4, row.get()))] : []),
   ];
   // nearest: an output slab along axis a (every inner axis) whose source index is the previous
-  // slab's is that slab again (upsampling repeats rows): copied, not computed again; never along
-  // the axis threads share out, where the previous slab may be another thread's
-  const repeats = (a: number) => !interp && !crop && active[a] && a > splitAxis && a < last;
+  // slab's is that slab again (upsampling repeats rows): copied, not computed again; with threads,
+  // never along the axis they share out, where the previous slab may be another thread's
+  const repeats = (a: number) => !interp && !crop && active[a] && (!threads || a > splitAxis) && a < last;
   const prev = x.dims.map((_, a) => (repeats(a) ? fn.local(binaryen.i32) : undefined));
   const nest = (a: number): Expr[] => {
     if (a === rank) {
