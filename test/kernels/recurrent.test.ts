@@ -292,12 +292,43 @@ describe("recurrent layers over a symbolic sequence length", () => {
     for (const o of s.outputs) expect(compareTensors(again[o], want[o], TOL).message ?? "ok", o).toBe("ok");
   });
 
-  it("a varying batch is refused, naming the dim to pin", async () => {
-    const b = build({ op: "LSTM", seq: 4, batch: 3, input: 5, hidden: 7 });
+  it("a varying batch, alone and with the length (the padded layout; sequence_lens and initial states per row): each shape as onnxruntime-node", async () => {
+    const MAXB = 4;
+    const c: Case = { op: "LSTM", seq: MAX, batch: MAXB, input: 5, hidden: 7, direction: "bidirectional", initial: true, lens: [MAX, 3, MAX - 2, 1] };
+    const b = build(c);
     const g = importOnnx(b.bytes);
-    const x = g.values.get(g.inputs[0])!;
-    x.shape = [4, "batch", 5];
+    const named = (name: string, dims: (number | string)[]) => { g.values.get(name)!.shape = dims; };
+    named("in0", ["seq", "batch", 5]);
+    named("in4", ["batch"]);
+    for (const i of ["in5", "in6"]) named(i, [2, "batch", 7]);
     for (const o of b.outputs) g.values.get(o)!.shape = undefined;
-    await expect(load(exportModel(g, { valueInfo: false }), { shapes: { batch: [1, 3] }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: .*LSTM.*batch/);
+    const bytes = exportModel(g, { valueInfo: false });
+    // the first n blocks of t (each MAXB rows of `inner` elements), each cut to `batch` rows
+    const rowsOf = (t: Tensor, n: number, batch: number, inner: number) => {
+      const src = t.data as Float32Array;
+      const out = new Float32Array(n * batch * inner);
+      for (let o = 0; o < n; o++) out.set(src.subarray(o * MAXB * inner, o * MAXB * inner + batch * inner), o * batch * inner);
+      return out;
+    };
+    for (const shapes of [{ seq: MAX, batch: [1, MAXB] }, { seq: [1, MAX], batch: [1, MAXB] }] as const) {
+      const model = await load(bytes, { shapes: shapes as never, cache: false });
+      const poison = poisoner(model, Object.fromEntries(Object.entries(b.feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+      for (const [n, batch] of shapes.seq === MAX ? [[MAX, 1], [MAX, 3], [MAX, MAXB]] : [[7, 2], [1, 1], [MAX, MAXB], [2, 3]]) {
+        const feeds: Record<string, Tensor> = {
+          in0: { dtype: "float32", dims: [n, batch, 5], data: rowsOf(b.feeds.in0, n, batch, 5) },
+          in4: { dtype: "int32", dims: [batch], data: Int32Array.from(c.lens!.slice(0, batch), (l) => Math.min(l, n)) },
+          in5: { dtype: "float32", dims: [2, batch, 7], data: rowsOf(b.feeds.in5, 2, batch, 7) },
+          in6: { dtype: "float32", dims: [2, batch, 7], data: rowsOf(b.feeds.in6, 2, batch, 7) },
+        };
+        poison();
+        const got = await model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
+        const want = await runOrt(bytes, feeds);
+        for (const o of b.outputs) {
+          expect(got[o].dims, `${o} at seq ${n} batch ${batch}`).toEqual(want[o].dims);
+          expect(compareTensors(got[o], want[o], TOL).message ?? "ok", `${o} at seq ${n} batch ${batch}`).toBe("ok");
+        }
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
   });
 });

@@ -50,7 +50,7 @@ export class CellEmitter {
 
   /** One step of every segment, for every active batch row. */
   step(st: Step): Expr[] {
-    return this.lay.segments.map((s, k) => this.fn.loop(s.panels, (p) => [this.fn.loop(this.g.batch, (b) => {
+    return this.lay.segments.map((s, k) => this.fn.loop(s.panels, (p) => [this.fn.trips(st.batch, (b) => {
       const body = this.fn.block(this.panel(st, k, s, p, b));
       return [st.active ? this.m.if(st.active(b.get()), body) : body];
     })]));

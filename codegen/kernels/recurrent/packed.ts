@@ -83,15 +83,21 @@ function emit(ctx: KernelCtx, p: PackedPlan): void {
   const wa = weightAddrs(p, ctx.constantAddrs, base + weights);
   if (p.runtime) ctx.fn.emit(...emitRuntimePacking(ctx, p, ctx.constantAddrs[0], wa));
   const M = g.seq * g.batch, N = g.dirs * lay.cols, K = g.input;
-  // symbolic dims: a varying sequence length (X [seq, batch, input] and Y in the prefix form, the
-  // layout-0 default): the projection over this run's rows, the steps this run's; any other
-  // varying dim is refused (runtimeExtent)
-  const x = ctx.input(0), y = ctx.outputs[0];
-  const seq = g.layout === 0 && ctx.runtimeExtent(x, M) !== undefined ? () => ctx.runtimeExtent(x, g.seq)! : undefined;
-  if (seq && y) ctx.runtimeExtent(y, y.size);
+  // symbolic dims (layout 0, the default): a varying sequence length and batch (X [seq, batch,
+  // input], Y [seq, dirs, batch, hidden], the states [dirs, batch, hidden]: the padded layout, rows
+  // at the bound's strides): the projection over this run's steps (each with the bound's batch
+  // rows), this run's steps and batch rows; other varying dims are refused after emission
+  const x = ctx.input(0);
+  const varying = (k: number) => (g.layout === 0 ? ctx.runtimeDim(x, k) : undefined) !== undefined;
+  const seq = varying(0) ? () => ctx.runtimeDim(x, 0)! : undefined;
+  const batch = varying(1) ? () => ctx.runtimeDim(x, 1)! : undefined;
+  if (seq || batch) {
+    // every other tensor's varying dims are the same symbols: asked, so the layer answers for them
+    [...ctx.inputs.slice(4), ...ctx.outputs].forEach((t) => t && t.dims.forEach((_, k) => ctx.runtimeDim(t, k)));
+  }
   ctx.fn.emit(...emitPackedGemm(ctx, {
     M, N, K,
-    rows: seq && (() => ctx.runtimeExtent(x, M)!),
+    rows: seq && (() => ctx.m.i32.mul(ctx.runtimeDim(x, 0)!, ctx.m.i32.const(g.batch))),
     a: { addr: ctx.input(0).addr, rs: K },
     packedB: wa.w,
     bias: wa.bias,
@@ -105,7 +111,7 @@ function emit(ctx: KernelCtx, p: PackedPlan): void {
   // the two directions as one loop when their code is the same (their activations agree): half the code
   const dirLoop = JSON.stringify(g.activations[0]) === JSON.stringify(g.activations[g.dirs - 1]);
   emitSequence(ctx, {
-    geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens, dirLoop, seq,
+    geo: g, state: "float32", rowElems: lay.hpad, lens: p.lens, dirLoop, seq, batch,
     bufs: { h: [base + at.hA, base + at.hB], c: local("c") },
   }, (stepCtx) => {
     const cell = new CellEmitter(stepCtx, g, lay, addrs);

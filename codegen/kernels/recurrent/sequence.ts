@@ -10,7 +10,7 @@ import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { RecurrentGeometry } from "../../../compiler/ops/recurrent.js";
-import { Fn, type Expr, type Local } from "../../fn.js";
+import { Fn, type Expr, type Local, type Trips } from "../../fn.js";
 import { convert, load, store } from "../../memory.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
 
@@ -36,6 +36,8 @@ export interface SequenceSpec {
   dirLoop?: boolean;
   /** symbolic dims: this run's sequence length (X and Y in the prefix form, [seq, ...]); else geo.seq */
   seq?: () => Expr;
+  /** symbolic dims: this run's batch (the padded layout: rows at the bound's strides); else geo.batch */
+  batch?: () => Expr;
 }
 
 /** A direction: known when the code is emitted, or a local of a loop over the two (0 forward, 1 reverse). */
@@ -55,6 +57,8 @@ export interface Step {
   hn: Local;
   /** whether batch row b runs at this step (undefined: every row does) */
   active?: (b: Expr) => Expr;
+  /** the batch rows: this run's where the batch varies */
+  batch: Trips;
 }
 
 /** The byte offset of element 0 of row (d, b) of a [dirs, batch, hidden] state tensor ([batch, dirs, hidden] in layout 1). */
@@ -123,7 +127,8 @@ function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker):
   const stateAt = (buf: number | Local, b: Expr) => m.i32.add(typeof buf === "number" ? m.i32.const(buf) : buf.get(), m.i32.mul(b, m.i32.const(rowBytes)));
   const at = (t: TensorRef, off: Expr) => m.i32.add(m.i32.const(t.addr), off);
   const code: Expr[] = [];
-  const init = (src: TensorRef | undefined, buf: number) => fn.loop(g.batch, (b) => [src
+  const rows: Trips = spec.batch ?? g.batch;
+  const init = (src: TensorRef | undefined, buf: number) => fn.trips(rows, (b) => [src
     ? copyElems(fn, stateAt(buf, b.get()), spec.state, at(src, stateRow(fn, g, d, b.get(), ob)), io, g.hidden)
     : m.memory.fill(stateAt(buf, b.get()), m.i32.const(0), m.i32.const(rowBytes))]);
   code.push(init(ctx.inputs[5], spec.bufs.h[0]));
@@ -136,7 +141,7 @@ function direction(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker):
     code.push(final.set(m.select(m.i32.and(spec.seq(), m.i32.const(1)), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))));
   }
   // a sequence of length 0 (by sequence_lens, or an empty X) ends in a zero state, as in onnxruntime's LSTM and GRU
-  const out = (dst: TensorRef | undefined, buf: number | Local) => dst && fn.loop(g.batch, (b) => {
+  const out = (dst: TensorRef | undefined, buf: number | Local) => dst && fn.trips(rows, (b) => {
     const zero = () => m.memory.fill(at(dst, stateRow(fn, g, d, b.get(), ob)), m.i32.const(0), m.i32.const(g.hidden * ob));
     if (g.seq === 0) return [zero()];
     const copy = copyElems(fn, at(dst, stateRow(fn, g, d, b.get(), ob)), io, stateAt(buf, b.get()), spec.state, g.hidden);
@@ -178,11 +183,11 @@ function stepLoop(ctx: KernelCtx, spec: SequenceSpec, d: Dir, cell: CellMaker): 
     t.set(time),
     hp.set(m.select(odd(), m.i32.const(spec.bufs.h[1]), m.i32.const(spec.bufs.h[0]))),
     hn.set(m.select(odd(), m.i32.const(spec.bufs.h[0]), m.i32.const(spec.bufs.h[1]))),
-    ...cell(stepCtx)({ d: sd, t, hp, hn, active }),
+    ...cell(stepCtx)({ d: sd, t, hp, hn, active, batch: spec.batch ?? g.batch }),
   );
   // each row's new state to Y; a row past its length keeps its state
   if (y || active) {
-    fn.emit(fn.loop(g.batch, (b) => {
+    fn.emit(fn.trips(spec.batch ?? g.batch, (b) => {
       const out = y ? copyElems(fn, m.i32.add(m.i32.const(y.addr), yRow(fn, g, t.get(), sd, b.get(), ob)), io, stateAt(hn, b.get()), spec.state, g.hidden) : m.nop();
       return [active ? m.if(active(b.get()), out, m.memory.copy(stateAt(hn, b.get()), stateAt(hp, b.get()), m.i32.const(rowBytes))) : out];
     }));
