@@ -256,11 +256,8 @@ export async function load(model: ModelSource, options: LoadOptions = {}): Promi
   // dims given bounds compile once, now: their module runs every value within them (symbolic.ts)
   const dimOptions = resolveDimOptions(probe, compileOpts.shapes);
   const unbound = unboundInputs(probe, dimOptions.shapes);
+  // (bounds with another dim still free: resolveDimOptions refused them)
   const dynamic = unbound.length > 0;
-  if (dynamic && dimOptions.symbols.length) {
-    const free = unbound.map((n) => `${JSON.stringify(n)} [${(probe!.values.get(n)?.shape ?? ["?"]).join(",")}]`);
-    throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(dimOptions.symbols.map((s) => s.name))}, so the model compiles once, now, but input ${listed(free)} still has free dims: pin them or give them bounds in shapes too (or, for a dim that is the sum of others, the sum: total: "past+seq")`);
-  }
   // Compiled sessions per distinct input shapes (and values of frozen inputs), least recently
   // used first and at most maxModules of them, and the inputs found to decide shapes by their
   // values (axes, shape, pads ...), which are frozen per run.

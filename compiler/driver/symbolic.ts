@@ -98,6 +98,16 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   }
   // the inputs' dims as the model declares them (preparing the graph at some values makes them concrete)
   const declared = new Map(graph.inputs.map((i) => [i, graph.values.get(i)?.shape?.slice()]));
+  // with bounds the model compiles once, now: a named dim of an input left without a value (which
+  // would fail at the first probe, in words about that probe) is said here, for compile and load alike
+  if (symbols.length) {
+    const valued = new Set([...pins.keys(), ...symbols.map((x) => x.name), ...sums.keys()]);
+    const free = [...declared].filter(([i, shape]) => !given[i] && (shape ?? []).some((d) => typeof d === "string" && !valued.has(d)));
+    if (free.length) {
+      const names = [...new Set(free.flatMap(([, shape]) => shape!.filter((d): d is string => typeof d === "string" && !valued.has(d))))];
+      throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(symbols.map((x) => x.name))}, so the model compiles once, now, but input ${listed(free.map(([i, shape]) => `${JSON.stringify(i)} [${shape!.join(",")}]`))} still has free dims (${listed(names)}): pin them or give them bounds in shapes too (--shape ${names[0]}=N or ${names[0]}=A..B; or, for a dim that is the sum of others, the sum: total: "past+seq")`);
+    }
+  }
   const at = (values: readonly number[]): Record<string, number[]> | undefined => {
     const bound = new Map(pins);
     symbols.forEach((s, i) => bound.set(s.name, values[i]));
