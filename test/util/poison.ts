@@ -2,6 +2,7 @@
 // extents (the padding of a symbolic tensor laid out at the bounds) then shows in its outputs.
 import type { Model } from "../../compiler/driver/api.js";
 import { dtype, type TypedArray } from "../../runtime/dtypes.js";
+import { SYMBOLS_ADDR } from "../../runtime/dims.js";
 
 type Feed = { data: TypedArray; dims: number[] };
 
@@ -19,7 +20,9 @@ export function poisoner(model: Model, full?: Record<string, Feed>): () => void 
   }));
   const out = Object.values(session.runInPlace(feeds))[0];
   const { memory } = session.manifest;
-  const start = memory.regions[0].offset + memory.regions[0].bytes, end = memory.regions[1]?.offset ?? memory.bytes;
+  // after the weights (a model with none: after the reserved bytes, the symbols the last of them)
+  const weights = memory.regions[0];
+  const start = weights ? weights.offset + weights.bytes : SYMBOLS_ADDR + 16, end = memory.regions[1]?.offset ?? memory.bytes;
   const arena = new Float32Array(out.data.buffer, start, (end - start) / 4);
   return () => arena.fill(NaN);
 }
