@@ -71,8 +71,10 @@ describe("Resize vs onnxruntime", () => {
 });
 
 describe("float16 Resize vs onnxruntime", () => {
-  it("linear", async () => {
-    await expectMatchesOrt({ op: "Resize", opset: 13, tolerance: { rtol: 1e-2, atol: 1e-2 }, attrs: { mode: str("linear") },
+  it("linear and nearest, at -O0 too (the kernel's own float16 path: -O2 widens the layer to float32)", async () => {
+    await expectMatchesOrt({ op: "Resize", opset: 13, tolerance: { rtol: 1e-2, atol: 1e-2 }, attrs: { mode: str("linear") }, levels: [2, 0],
       inputs: [{ dims: [1, 1, 3, 4], dtype: "float16" }, null, scales([1, 1, 2, 2])] });
+    await expectMatchesOrt({ op: "Resize", opset: 13, tolerance: { rtol: 0, atol: 0 }, attrs: { mode: str("nearest") }, levels: [2, 0],
+      inputs: [{ dims: [1, 2, 3, 5], dtype: "float16" }, null, scales([1, 1, 2, 3])] });
   });
 });

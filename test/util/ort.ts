@@ -32,6 +32,11 @@ export interface OpCase {
   outputs?: number;
   seed?: number;
   tolerance?: Tolerance;
+  /**
+   * the optimization levels kiln runs the case at (default [2]); -O2 widens float16 layers to
+   * float32, so a kernel's own float16 path runs at -O0 only
+   */
+  levels?: (0 | 1 | 2)[];
 }
 
 export function tensor(spec: TensorSpec, seed: number): Tensor {
@@ -107,8 +112,8 @@ export async function runOrt(bytes: Uint8Array, feeds: Record<string, Tensor>): 
   return res;
 }
 
-export async function runKiln(bytes: Uint8Array, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const model = await load(bytes, { shapes: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims])) });
+export async function runKiln(bytes: Uint8Array, feeds: Record<string, Tensor>, level?: 0 | 1 | 2): Promise<Record<string, Tensor>> {
+  const model = await load(bytes, { shapes: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims])), ...(level === undefined ? {} : { level }) });
   return model.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims }])));
 }
 
@@ -116,9 +121,11 @@ export async function runKiln(bytes: Uint8Array, feeds: Record<string, Tensor>):
 export async function expectMatchesOrt(c: OpCase): Promise<void> {
   const { bytes, feeds, outputs } = buildCase(c);
   const want = await runOrt(bytes, feeds);
-  const got = await runKiln(bytes, feeds);
-  for (const o of outputs) {
-    const cmp = compareTensors(got[o], want[o], c.tolerance ?? { rtol: 1e-4, atol: 1e-5 });
-    expect(cmp.message ?? "ok", `${c.op} output ${o}`).toBe("ok");
+  for (const level of c.levels ?? [undefined]) {
+    const got = await runKiln(bytes, feeds, level);
+    for (const o of outputs) {
+      const cmp = compareTensors(got[o], want[o], c.tolerance ?? { rtol: 1e-4, atol: 1e-5 });
+      expect(cmp.message ?? "ok", `${c.op} output ${o}${level === undefined ? "" : ` at -O${level}`}`).toBe("ok");
+    }
   }
 }
