@@ -270,3 +270,37 @@ output %y`), { valueInfo: false });
     expect(whole.session!.manifest.symbols).toBeUndefined();
   });
 });
+
+describe("an output computed from the dims alone through a tensor built from them", () => {
+  // n2 = Shape(ConstantOfShape([batch, 4]))[0]: the ConstantOfShape holds no input's data, so the
+  // values copied to run in the module go through its Shape to it (at -O1 and -O2 they stopped at
+  // the Shape, and n2 was "a constant that depends on the value of batch")
+  const source = `kiln.graph opsets("" = 17)
+input %x : float32[batch,16]
+const %i0 : int64[] = dense<[0]>
+const %ax0 : int64[1] = dense<[0]>
+const %four : int64[1] = dense<[4]>
+%xs : int64[2] = Shape(%x) {name="xs"}
+%b : int64[] = Gather[axis=0](%xs, %i0) {name="b"}
+%n : int64[1] = Unsqueeze(%b, %ax0) {name="n"}
+%shp : int64[2] = Concat[axis=0](%n, %four) {name="shp"}
+%c : float32[batch,4] = ConstantOfShape(%shp) {name="c"}
+%cs : int64[2] = Shape(%c) {name="cs"}
+%b2 : int64[] = Gather[axis=0](%cs, %i0) {name="b2"}
+%n2 : int64[1] = Unsqueeze(%b2, %ax0) {name="n2"}
+%y : float32[batch,16] = Neg(%x) {name="neg"}
+output %n2
+output %y`;
+
+  it("runs in the module at every level: one module, this run's batch", async () => {
+    const bytes = exportModel(parseGraph(source), { valueInfo: false });
+    for (const level of [0, 1, 2] as const) {
+      const model = await load(bytes, { shapes: { batch: [1, 4] }, level, cache: false });
+      for (const b of [1, 3, 4, 2]) {
+        const got = await model.run({ x: { data: new Float32Array(16 * b), dims: [b, 16] } });
+        expect(Array.from(got.n2.data as BigInt64Array), `batch ${b} at -O${level}`).toEqual([BigInt(b)]);
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+});

@@ -46,13 +46,25 @@ export function unfoldDimValues(graph: Graph, values: readonly string[]): boolea
       grew = true;
     }
   }
+  // values that hold a graph input's data (not its dims alone: a Shape's output does not)
+  const fromData = new Set<string>(graph.inputs);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const n of scopeOf.keys()) {
+      if (hasTrait(n, "dims-only") || n.outputs.every((o) => !o || fromData.has(o)) || !reads(n).some((i) => fromData.has(i))) continue;
+      n.outputs.forEach((o) => o && fromData.add(o));
+      grew = true;
+    }
+  }
   const cone = new Set<Node>();
   const walk = (value: string) => {
     const p = producer.get(value);
     if (!p || cone.has(p) || !fromInputs.has(value)) return;
     cone.add(p);
-    // a Shape reads its input's dims only: the walk stops there (the input is computed as before)
-    if (hasTrait(p, "dims-only")) return;
+    // a Shape reads its input's dims only: the walk stops there (the input is computed as before),
+    // unless that input holds no graph input's data: then it is computed from the dims alone
+    // (Shape(ConstantOfShape(...))), and it runs in the module too
+    if (hasTrait(p, "dims-only") && (!p.inputs[0] || fromData.has(p.inputs[0]))) return;
     reads(p).forEach((i) => i && walk(i));
   };
   const roots = values.filter((v) => producer.has(v) && fromInputs.has(v));
