@@ -90,6 +90,10 @@ function makeScalarOps(m: binaryen.Module, p: Precision) {
     minBound: (a: Expr, bound: Expr) => T.min(a, bound),
     /** a where cond else b */
     select: (cond: Expr, a: Expr, b: Expr) => m.select(cond, a, b),
+    /** toward zero as an i32, saturating (NaN is 0) */
+    truncI32: (a: Expr) => (p === "f32" ? m.i32.trunc_s_sat.f32(a) : m.i32.trunc_s_sat.f64(a)),
+    /** a signed i32 in this precision */
+    fromI32: (a: Expr) => T.convert_s.i32(a),
   };
 }
 

@@ -20,8 +20,8 @@ export function samplingScalars(m: binaryen.Module, dt: DTypeName) {
     i32: (v: number) => m.i32.const(v),
     add: (...e: Expr[]) => e.reduce((a, b) => m.i32.add(a, b)),
     /** toward zero, saturating (NaN is 0) */
-    trunc: (v: Expr) => (f64 ? m.i32.trunc_s_sat.f64(v) : m.i32.trunc_s_sat.f32(v)),
-    toF: (v: Expr) => (f64 ? m.f64.convert_s.i32(v) : m.f32.convert_s.i32(v)),
+    trunc: scalarOps(m, p).truncI32,
+    toF: scalarOps(m, p).fromI32,
     loadT: (at: Expr, off: number) => (f64 ? m.f64.load(off, 8, at) : m.f32.load(off, 4, at)),
     storeT: (at: Expr, off: number, v: Expr) => (f64 ? m.f64.store(off, 8, at, v) : m.f32.store(off, 4, at, v)),
   };

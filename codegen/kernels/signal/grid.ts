@@ -26,14 +26,13 @@ function cubicWeights(F: S, t: () => Expr): Expr[] {
 }
 
 /** Reflect x into [lo, hi] the way the ONNX reference does (whole bounces, then the remainder). */
-function reflect(ctx: KernelCtx, F: S, p: Precision, x: Local, lo: number, hi: number): Expr[] {
+function reflect(ctx: KernelCtx, F: S, x: Local, lo: number, hi: number): Expr[] {
   const m = ctx.m;
   const range = hi - lo;
   if (range <= 0) return [x.set(F.c(lo))];
   const [dx, r] = [ctx.fn.local(x.type), ctx.fn.local(x.type)];
   const n = ctx.fn.local(binaryen.i32);
-  const trunc = (v: Expr) => (p === "f64" ? m.i32.trunc_s_sat.f64(v) : m.i32.trunc_s_sat.f32(v));
-  const toF = (v: Expr) => (p === "f64" ? m.f64.convert_s.i32(v) : m.f32.convert_s.i32(v));
+  const [trunc, toF] = [F.truncI32, F.fromI32];
   const bounce = (from: number, towards: number, dist: Expr): Expr[] => [
     dx.set(dist), n.set(trunc(F.div(dx.get(), F.c(range)))), r.set(F.sub(dx.get(), F.mul(toF(n.get()), F.c(range)))),
     x.set(F.select(m.i32.eqz(m.i32.and(n.get(), m.i32.const(1))),
@@ -63,8 +62,7 @@ table.add("GridSample", (ctx) => {
   const gs = stridesOf(grid.dims);
   const xs = stridesOf(x.dims);
   const ys = stridesOf(y.dims);
-  const trunc = (v: Expr) => (p === "f64" ? m.i32.trunc_s_sat.f64(v) : m.i32.trunc_s_sat.f32(v));
-  const toF = (v: Expr) => (p === "f64" ? m.f64.convert_s.i32(v) : m.f32.convert_s.i32(v));
+  const [trunc, toF] = [F.truncI32, F.fromI32];
   const coord = dims.map(() => fn.local(T));
   const base = dims.map(() => fn.local(binaryen.i32));
   const idx = dims.map(() => Array.from({ length: taps }, () => fn.local(binaryen.i32)));
@@ -84,7 +82,7 @@ table.add("GridSample", (ctx) => {
     if (taps === 1) out.push(c.set(F.nearest(c.get())));
     // coordinates past the border move back inside (border) or bounce (reflection) first
     if (padding === "border") out.push(m.if(m.i32.or(F.lt(c.get(), F.c(lo)), F.gt(c.get(), F.c(hi))), c.set(F.min(F.max(c.get(), F.c(0)), F.c(d - 1)))));
-    if (padding === "reflection") out.push(...reflect(ctx, F, p, c, lo, hi));
+    if (padding === "reflection") out.push(...reflect(ctx, F, c, lo, hi));
     out.push(frac.set(F.sub(c.get(), F.floor(c.get()))));
     out.push(base[a].set(taps === 1 ? trunc(c.get()) : m.i32.sub(trunc(F.floor(c.get())), m.i32.const(taps === 4 ? 1 : 0))));
     const weights = taps === 1 ? [F.c(1)] : taps === 2 ? [F.sub(F.c(1), frac.get()), frac.get()] : cubicWeights(F, frac.get);
@@ -93,7 +91,7 @@ table.add("GridSample", (ctx) => {
       out.push(w[a][t].set(weights[t]), i.set(m.i32.add(base[a].get(), m.i32.const(t))), ok[a][t].set(m.i32.lt_u(i.get(), m.i32.const(d))));
       if (padding === "reflection") {
         const f = fn.local(T);
-        out.push(m.if(m.i32.eqz(ok[a][t].get()), fn.block([f.set(toF(i.get())), ...reflect(ctx, F, p, f, lo, hi), i.set(trunc(f.get()))])));
+        out.push(m.if(m.i32.eqz(ok[a][t].get()), fn.block([f.set(toF(i.get())), ...reflect(ctx, F, f, lo, hi), i.set(trunc(f.get()))])));
       }
       // every mode reads a clamped index; zeros padding then drops taps that were outside
       out.push(i.set(m.select(m.i32.lt_s(i.get(), m.i32.const(0)), m.i32.const(0), m.select(m.i32.gt_s(i.get(), m.i32.const(d - 1)), m.i32.const(d - 1), i.get()))));
