@@ -40,7 +40,7 @@ export function checkSymbolicSlots(graph: Graph): SymbolInfo[] {
   }
   return sym.symbols.map((s, i) => {
     for (const [j, n] of graph.inputs.entries()) {
-      const k = sym.dims.get(n)?.findIndex((d) => typeof d !== "number" && d.length === 1 && d[0].length === 2 && d[0][0] === 1 && d[0][1] === i) ?? -1;
+      const k = sym.dims.get(n)?.findIndex((d) => typeof d !== "number" && d.length === 1 && d[0].length === 2 && d[0][0] === (s.step ?? 1) && d[0][1] === i) ?? -1;
       if (k >= 0) return { ...s, at: [j, k] };
     }
     throw new KilnError("UNSUPPORTED_OP", `no input has ${s.name} as a dim of its own, so a run cannot tell its value from the feeds; pin it with --shape ${s.name}=N`);

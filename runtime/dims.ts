@@ -19,15 +19,39 @@ export interface SymbolInfo {
   name: string;
   min: number;
   max: number;
+  /**
+   * a dim that takes multiples of `step` only (`W: [32, 640, 8]`): the symbol is the dim / step,
+   * and min and max are in those units (4..80); the input dim it is read from is step * symbol
+   */
+  step?: number;
   /** where a run finds its value: [input index, dim] of an input whose dim is this symbol alone (codegen picks it) */
   at?: [number, number];
 }
 
-/** "2*seq+1", "batch*seq" */
+/** "2*seq+1", "batch*seq"; a symbol with a step shows as its dim ("W", "W/8", "3*W/8") */
 export function formatDim(e: DimExpr, symbols: readonly SymbolInfo[]): string {
   if (typeof e === "number") return String(e);
-  return e.map(([c, ...s]) => [...(c !== 1 || s.length === 0 ? [String(c)] : []), ...s.map((i) => symbols[i].name)].join("*")).join("+").replace(/\+-/g, "-");
+  return e.map(([c, ...s]) => {
+    const step = s.length === 1 ? symbols[s[0]].step ?? 1 : 1;
+    if (step > 1) {
+      // c * (dim / step) as the fraction of the dim in lowest terms: 16 * (W/32) is W/2
+      let a = Math.abs(c), b = step;
+      while (b) [a, b] = [b, a % b];
+      const num = c / a, den = step / a;
+      return `${num === -1 ? "-" : num !== 1 ? `${num}*` : ""}${symbols[s[0]].name}${den !== 1 ? `/${den}` : ""}`;
+    }
+    return [...(c !== 1 || s.length === 0 ? [String(c)] : []), ...s.map((i) => (symbols[i].step ?? 1) > 1 ? `(${symbols[i].name}/${symbols[i].step})` : symbols[i].name)].join("*");
+  }).join("+").replace(/\+-/g, "-");
 }
+
+/** a symbol at a value (in its units) as its dim takes it: "seq=7", "W=320" */
+export const symbolAt = (s: SymbolInfo, v: number): string => `${s.name}=${v * (s.step ?? 1)}`;
+
+/** a symbol's bounds as its dim takes them: "seq 1..512", "W 32..640 in steps of 8" */
+export const symbolRange = (s: SymbolInfo): string => {
+  const step = s.step ?? 1;
+  return `${s.name} ${s.min * step}..${s.max * step}${step > 1 ? ` in steps of ${step}` : ""}`;
+};
 
 export const evalDim = (e: DimExpr, v: readonly number[]): number =>
   (typeof e === "number" ? e : e.reduce((a, [c, ...s]) => a + s.reduce((p, k) => p * v[k], c), 0));

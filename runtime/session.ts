@@ -3,7 +3,7 @@
 import { dtype, sizeOf, storageLength, type DTypeName, type TypedArray } from "./dtypes.js";
 import { KilnError, listed } from "./errors.js";
 import { checkFeeds, readFeed, type Feeds, type TensorInput } from "./feeds.js";
-import { evalDim, formatDim, padBlocks, SYMBOLS_ADDR } from "./dims.js";
+import { evalDim, formatDim, padBlocks, symbolRange, SYMBOLS_ADDR } from "./dims.js";
 import { feedFlattener, groupOutputs, type RunValue } from "./containers.js";
 import { DERIVE, INDEX_ERROR, MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, MEMORY_IMPORT, RUN_LAYERS, type FrozenInput, type Manifest, type TensorSlot } from "./manifest.js";
 import { RELAXED_FEATURE, relaxedSimdSupported, resolveSimd, type SimdChoice } from "./simd.js";
@@ -280,17 +280,18 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   let symValues: number[] = [];
   const dimsOf = (slot: TensorSlot): TensorSlot => (slot.expr ? { ...slot, dims: slot.expr.map((e) => evalDim(e, symValues)) } : slot);
   /** an input as the model takes it: float32[1,seq,4] (seq 1..512) */
-  const takes = (slot: TensorSlot) => `${slot.dtype}[${(slot.expr ?? slot.dims).map((e) => formatDim(e, syms!)).join(",")}]${slot.expr ? ` (${syms!.map((x) => `${x.name} ${x.min}..${x.max}`).join(", ")})` : ""}`;
+  const takes = (slot: TensorSlot) => `${slot.dtype}[${(slot.expr ?? slot.dims).map((e) => formatDim(e, syms!)).join(",")}]${slot.expr ? ` (${syms!.map(symbolRange).join(", ")})` : ""}`;
   const write = (given: Feeds) => {
     checkFeeds(given);
     const feeds = flatten(given);
     if (syms) {
       // each symbol's value from the input dim that is the symbol alone (manifest.symbols[].at),
       // within its bounds; every input's dims are checked against their expressions as it is written
-      symValues = syms.map(({ name, min, max, at }) => {
-        const [i, k] = at!, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max;
-        if (d < min || d > max || (dims && dims.length !== slot.dims.length)) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model takes ${takes(slot)}`);
-        return d;
+      // (a symbol with a step is the dim / step: W 32..640 in steps of 8 is 4..80)
+      symValues = syms.map(({ min, max, at, step = 1 }) => {
+        const [i, k] = at!, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max * step;
+        if (d < min * step || d > max * step || d % step !== 0 || (dims && dims.length !== slot.dims.length)) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model takes ${takes(slot)}`);
+        return d / step;
       });
       new Int32Array(memory.buffer, SYMBOLS_ADDR, syms.length).set(symValues);
     }
@@ -301,7 +302,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
         throw new KilnError("BAD_INPUT", `missing input ${JSON.stringify(slot.name)} (${takes(slot)}); the model takes ${listed(manifest.inputs.map((i) => JSON.stringify(i.name)))}`);
       }
       names.delete(slot.name);
-      writeInput(memory, dimsOf(slot), feed, slot.dims, slot.expr && `${takes(slot)}: here ${syms!.map((x, k) => `${x.name} ${symValues[k]}`).join(", ")}`);
+      writeInput(memory, dimsOf(slot), feed, slot.dims, slot.expr && `${takes(slot)}: here ${syms!.map((x, k) => `${x.name} ${symValues[k] * (x.step ?? 1)}`).join(", ")}`);
     }
     for (const f of manifest.frozen ?? []) {
       const feed = feeds[f.name];

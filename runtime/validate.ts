@@ -182,7 +182,9 @@ function checkSymbols(json: Record<string, unknown>): void {
     hi.push(count(isObject(v) && v.max, `symbols[${k}].max`));
     // read from an input dim that is this symbol alone
     const e = Array.isArray(at) && at.length === 2 && at.every(Number.isInteger) && (json.inputs as TensorSlot[])[at[0]]?.expr?.[at[1]];
-    if (lo[k] > hi[k] || JSON.stringify(e) !== `[[1,${k}]]`) bad(`symbols[${k}]`, v);
+    // a step (the symbol is the dim / step): a whole number from 2 on, the input dim step * the symbol
+    const step = isObject(v) && v.step !== undefined ? count(v.step, `symbols[${k}].step`) : 1;
+    if (lo[k] > hi[k] || step < 1 || JSON.stringify(e) !== `[[${step},${k}]]`) bad(`symbols[${k}]`, v);
   });
   const term = (t: unknown) => Array.isArray(t) && Number.isSafeInteger(t[0]) && (t.length === 1 || t[0] >= 0) && t.slice(1).every((i) => Number.isInteger(i) && i >= 0 && i < syms.length);
   for (const side of ["inputs", "outputs"]) (json[side] as TensorSlot[]).forEach(({ expr: e, dims }, j) => {

@@ -16,6 +16,7 @@ import { LIGHT_MODELS, writeLightFolder, writeSeededFolder } from "../models/lig
 import { arange, graphInputs } from "../models/testdata.js";
 import { runReference } from "../models/reference.js";
 import { OCR_MODELS, ocrModelBytes } from "../models/ocr.js";
+import { ocrInput } from "../models/ocr-inputs.js";
 import { makeInput } from "../compiler/driver/cli/inputs.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { kiln } from "./util/cli.js";
@@ -80,6 +81,35 @@ describe("PaddleOCR's models with a symbolic batch: one module for batches 1..4"
         expectOutputsMatch(got, await runReference(bytes, { x }), ZOO_TOLERANCE, `${m.name} batch ${n}`);
       }
       expect(model.modulesCompiled).toBe(1);
+    }, 120_000);
+  }
+});
+
+// Images of any size, compiled once: the detector over heights and widths in steps of 32 (its
+// strides halve the image five times, its upsampling doubles it back), the recognizer over widths in
+// steps of 8 (a text line's crop, 48 high), text-like inputs (models/ocr-inputs.ts), each size as
+// onnxruntime runs it; a size off the step is refused.
+describe("PaddleOCR's models over images of varying size: one module for every size in the bounds", () => {
+  const cases = [
+    { name: "ppocr_det", bounds: [[64, 640, 32], [64, 640, 32]], runs: [[64, 64], [640, 640], [96, 608], [352, 160]] },
+    { name: "ppocr_rec", bounds: [48, [32, 640, 8]], runs: [[48, 32], [48, 640], [48, 104], [48, 320]] },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const m = OCR_MODELS.find((o) => o.name === c.name)!;
+      const bytes = await ocrModelBytes(m);
+      const [batch, , h, w] = importOnnx(bytes).values.get("x")!.shape!;
+      const shapes = Object.fromEntries([[batch, 1], ...(typeof h === "string" ? [[h, c.bounds[0]]] : []), [w, c.bounds[1]]]);
+      const model = await load(bytes, { shapes, cache: false });
+      for (const [H, W] of c.runs) {
+        const data = ocrInput(m.name, [1, 3, H, W], H + W);
+        const x = { dtype: "float32", dims: [1, 3, H, W], data } as Tensor;
+        const got = await model.run({ x: { data, dims: x.dims } });
+        expectOutputsMatch(got, await runReference(bytes, { x }), ZOO_TOLERANCE, `${m.name} at ${H}x${W}`);
+      }
+      expect(model.modulesCompiled).toBe(1);
+      const [H, W] = c.runs[0];
+      await expect(model.run({ x: { data: new Float32Array(3 * H * (W + 4)), dims: [1, 3, H, W + 4] } })).rejects.toThrow(/BAD_INPUT: .* in steps of/);
     }, 120_000);
   }
 });

@@ -109,7 +109,10 @@ describe("symbolic dims", () => {
     const empty = await load(bytes, { shapes: { seq: [0, 4] } });
     expect((await empty.run({ x: { data: new Float32Array(0), dims: [0, 64] } }))[empty.outputs[0].name].dims).toEqual([0, 64]);
     await expect(load(bytes, { shapes: { tokens: [1, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.tokens: the model has no input and no dim named "tokens"; inputs are "x", dims "seq"/);
-    await expect(load(bytes, { shapes: { seq: [1, 2, 3] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: a dim takes a number \(pinned\) or bounds/);
+    await expect(load(bytes, { shapes: { seq: [1, 2, 3, 4] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: a dim takes a number \(pinned\), bounds \[min, max\] or bounds with a step \[min, max, step\]/);
+    await expect(load(bytes, { shapes: { seq: [1, 2, 3] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: bounds \[1, 2, 3\]: the step must be at least 1 and divide both bounds/);
+    await expect(load(bytes, { shapes: { seq: [4, 8, 0] } })).rejects.toThrow(/BAD_OPTION: shapes.seq: bounds \[4, 8, 0\]: the step must be at least 1/);
+    await expect(load(bytes, { shapes: { seq: [1, 2.5] } })).rejects.toThrow(/BAD_OPTION/);
   });
 
   it("feeds outside the bounds or disagreeing are BAD_INPUT naming the input, the dim and the bounds", async () => {
@@ -284,7 +287,7 @@ describe("symbolic dims", () => {
     b.graph.values.get(n)!.shape = [];
     b.graph.values.get(x)!.shape = [1, "seq", 2];
     const bytes = exportModel(b.graph, { valueInfo: false });
-    await expect(load(bytes, { shapes: { seq: [1, 3] } })).rejects.toThrow(/^INVALID_MODEL: at seq=[45] \(a value kiln probes past the bounds seq 1\.\.3, where too few values lie apart from 1, the bound and dims the model has already \(2\) to fit the dims from; widen them if the model takes such values, else the dims may not follow the symbols there\): index 3 is out of range.*pin the dim/);
+    await expect(load(bytes, { shapes: { seq: [1, 3] } })).rejects.toThrow(/^INVALID_MODEL: at seq=[45] \(a value kiln probes past the bounds seq 1\.\.3, where too few values lie apart from 1, the bound and dims the model has already \(2\) to fit the dims from; widen them if the model takes such values, else the dims may not follow the symbols there\): index 3 is out of range.*pin it/);
     // pinned, each length runs
     for (const seq of [1, 2, 3]) expect((await load(bytes, { shapes: { seq } })).modulesCompiled).toBe(1);
   });

@@ -2,7 +2,7 @@
 // (checked as the runtime checks it) and the size of each part. kiln inspect model.wasm shows it;
 // typed bindings and packages are generated from it.
 import { KilnError } from "../../runtime/errors.js";
-import { formatDim } from "../../runtime/dims.js";
+import { formatDim, symbolRange } from "../../runtime/dims.js";
 import { MANIFEST_CHECKSUM_SECTION, MANIFEST_SECTION, RELAXED_CODE_SECTION, WEIGHTS_SECTION, type Manifest } from "../../runtime/manifest.js";
 import { sections } from "../../runtime/sections.js";
 import { notWasmReason } from "../../runtime/session.js";
@@ -71,7 +71,7 @@ export function formatArtifact(info: ArtifactInfo, file: string): string {
   };
   // a bounded module: its dims' bounds, and each slot's dims as expressions of them
   const symbols = m.symbols ?? [];
-  if (symbols.length) lines.push(`symbolic dims (one module for every value in the bounds): ${symbols.map((b) => `${b.name} ${b.min}..${b.max}`).join(", ")}`);
+  if (symbols.length) lines.push(`symbolic dims (one module for every value in the bounds): ${symbols.map(symbolRange).join(", ")}`);
   const slotDims = (s: Manifest["inputs"][number]) => (s.expr?.some((e) => typeof e !== "number")
     ? `[${s.expr.map((e) => formatDim(e, symbols)).join(",")}] (at most ${dims(s.dims)})`
     : dims(s.dims));

@@ -142,7 +142,7 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
       if (typeof d === "string") symbols.set(d, e === undefined ? String(s.dims[k]) : JSON.stringify(formatDim(e, bounded)));
     });
   }
-  for (const b of bounded) symbols.set(b.name, `[${b.min}, ${b.max}]`);
+  for (const b of bounded) symbols.set(b.name, b.step ? `[${b.min * b.step}, ${b.max * b.step}, ${b.step}]` : `[${b.min}, ${b.max}]`);
   if (symbols.size) {
     file.addVariableStatement({
       isExported: true,

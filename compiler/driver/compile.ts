@@ -31,7 +31,7 @@ export const SHAPE_FOLD_LIMIT = 4096;
 export interface CompileOptions extends QuantizeOptions {
   /**
    * input shapes binding dynamic dims, by input name; or a dim the model names (a dim_param such
-   * as "seq") pinned to a number, or given bounds [min, max]: one module then runs every value
+   * as "seq") pinned to a number, or given bounds [min, max] ([min, max, step]: multiples of step only): one module then runs every value
    * within them (symbolic.ts, docs/ARCHITECTURE.md "Symbolic dims")
    */
   shapes?: ShapesOption;
@@ -112,7 +112,7 @@ const LAYOUT_RULE: OptionRule = {
 
 /** What compile() accepts; load() adds its own (api.ts). Checked before any work (runtime/options.ts). */
 export const COMPILE_OPTION_RULES: OptionRules = {
-  shapes: rules.record({ takes: "an array of non-negative integers (an input's dims, or a dim's bounds [min, max]), a non-negative integer (a dim pinned) or a sum of dims (\"past+seq\")", ok: (v, path) => rules.dims.ok(v, path) || (Number.isSafeInteger(v) && (v as number) >= 0) || (typeof v === "string" && parseDimSum(v) !== undefined) }),
+  shapes: rules.record({ takes: "an array of non-negative integers (an input's dims, or a dim's bounds [min, max] or [min, max, step]), a non-negative integer (a dim pinned) or a sum of dims (\"past+seq\")", ok: (v, path) => rules.dims.ok(v, path) || (Number.isSafeInteger(v) && (v as number) >= 0) || (typeof v === "string" && parseDimSum(v) !== undefined) }),
   layouts: rules.record(LAYOUT_RULE),
   readExternal: rules.function,
   optimize: rules.boolean,

@@ -10,7 +10,7 @@
 // are all the fit needs from them): prepareSymbolic.
 import { KilnError, listed } from "../../runtime/errors.js";
 import type { DimExpr, SymbolInfo } from "../../runtime/dims.js";
-import { evalDim } from "../../runtime/dims.js";
+import { evalDim, symbolAt, symbolRange } from "../../runtime/dims.js";
 import { dtype, sizeOf } from "../../runtime/dtypes.js";
 import type { Graph } from "../ir/graph.js";
 import { differs, fingerprint, fit, fitElements, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
@@ -85,12 +85,16 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
     }
     // a number pins the dim ([n] too: the command line's seq=128)
     if (typeof v === "number" || v.length === 1) { pins.set(name, typeof v === "number" ? v : v[0]); continue; }
-    if (v.length !== 2) throw new KilnError("BAD_OPTION", `${at}: a dim takes a number (pinned) or bounds [min, max], got [${v.join(",")}]`);
-    const [min, max] = v;
+    if (v.length !== 2 && v.length !== 3) throw new KilnError("BAD_OPTION", `${at}: a dim takes a number (pinned), bounds [min, max] or bounds with a step [min, max, step], got [${v.join(",")}]`);
+    const [min, max, step = 1] = v;
+    if (!v.every(Number.isSafeInteger)) throw new KilnError("BAD_OPTION", `${at}: bounds [${v.join(", ")}] must be whole numbers`);
     if (min > max) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}] have min over max`);
     if (min < 0) throw new KilnError("BAD_OPTION", `${at}: bounds [${min}, ${max}]: a dim is at least 0`);
+    // a step: the dim takes multiples of it only (an image side a network divides by 8 or 32); the
+    // symbol is the dim / step, so the dims after strided layers are polynomials of it
+    if (step < 1 || min % step !== 0 || max % step !== 0) throw new KilnError("BAD_OPTION", `${at}: bounds [${v.join(", ")}]: the step must be at least 1 and divide both bounds`);
     if (min === max) pins.set(name, min);
-    else symbols.push({ name, min, max });
+    else symbols.push(step > 1 ? { name, min: min / step, max: max / step, step } : { name, min, max });
   }
   for (const [name, terms] of sums) {
     const unknown = terms.filter((t) => typeof t === "string" && !pins.has(t) && !symbols.some((s) => s.name === t));
@@ -110,7 +114,7 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
   }
   const at = (values: readonly number[]): Record<string, number[]> | undefined => {
     const bound = new Map(pins);
-    symbols.forEach((s, i) => bound.set(s.name, values[i]));
+    symbols.forEach((s, i) => bound.set(s.name, values[i] * (s.step ?? 1)));
     for (const [name, terms] of sums) bound.set(name, terms.reduce<number>((a, t) => a + (typeof t === "number" ? t : bound.get(t)!), 0));
     const out: Record<string, number[]> = { ...given };
     for (const i of graph.inputs) {
@@ -169,6 +173,12 @@ export function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimO
   // the probes fold the same dims-free constants again: each evaluation is kept for the build
   return evaluationCache(() => probeSymbolic(graph, remake, dims, run));
 }
+
+/** what a probe's error says to a dim that must take only some values: pin it, or (a dim without one) give it a step */
+const onlySome = (symbols: readonly SymbolInfo[]): string => {
+  const free = symbols.find((s) => !s.step);
+  return free ? `if the dim must take only some values, pin it or, where it takes the multiples of a number (an image side a network's strides divide), give its bounds a step (${free.name}: [min, max, step], --shape ${free.name}=MIN..MAX:STEP)` : "pin the dim if it must take only some values";
+};
 
 /** errors of a probe past the bounds (probeSymbolic may take the probes again inside them) */
 const PAST_BOUNDS = new WeakSet<KilnError>();
@@ -230,11 +240,11 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
       const past = symbols.filter((s, i) => at[i] < s.min || at[i] > s.max);
       // why past them: within the bounds, the values apart from 1 and the bound are the model's own dims (or none)
       const taken = (s: SymbolInfo) => [...avoid].filter((v) => v > Math.max(1, s.min - 1) && v < s.max).sort((a, b) => a - b);
-      const inside = listed(past.map((s) => `${s.name} ${s.min}..${s.max}`)) + (past.some((s) => taken(s).length)
+      const inside = listed(past.map(symbolRange)) + (past.some((s) => taken(s).length)
         ? `, where too few values lie apart from 1, the bound and dims the model has already (${listed([...new Set(past.flatMap((s) => taken(s)))].map(String))}) to fit the dims from`
         : ", where too few values lie apart from 1 and the bound to fit the dims from");
       const why = past.length ? `a value kiln probes past the bounds ${inside}; widen them if the model takes such values, else the dims may not follow the symbols there` : "a probe of the bounds";
-      const err = new KilnError(e.code, `at ${symbols.map((s, i) => `${s.name}=${at[i]}`).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; pin the dim if it must take only some values`, e.context);
+      const err = new KilnError(e.code, `at ${symbols.map((s, i) => symbolAt(s, at[i])).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; ${onlySome(symbols)}`, e.context);
       if (past.length) PAST_BOUNDS.add(err);
       throw err;
     }
@@ -331,7 +341,7 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
     for (let v = symbols[0].min; v < symbols[0].max; v++) {
       const folds = (await probeOne(make, [v], "shapes")).folds;
       const other = [...dependent].find((d) => folds.get(d)?.taken !== main.folds.get(d)?.taken);
-      if (other !== undefined) throw depends(`the branch If ${JSON.stringify(other)} takes (${folds.get(other)?.taken ?? "none"} at ${symbols[0].name}=${v}, ${main.folds.get(other)?.taken ?? "none"} at ${symbols[0].max})`, { name: other, op: "If" });
+      if (other !== undefined) throw depends(`the branch If ${JSON.stringify(other)} takes (${folds.get(other)?.taken ?? "none"} at ${symbolAt(symbols[0], v)}, ${main.folds.get(other)?.taken ?? "none"} at ${symbols[0].max * (symbols[0].step ?? 1)})`, { name: other, op: "If" });
     }
   }
   const structureError = () => {
@@ -368,12 +378,12 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
     const seen = [...grid, atCheck].map((s) => s.shapes.get(name));
     const where = producer.get(name);
     const lacking = [...points, check].filter((_, i) => !seen[i]);
-    if (lacking.length) throw depends(`whether the graph has ${JSON.stringify(name)} (not at ${lacking.map((p) => symbols.map((s, i) => `${s.name}=${p[i]}`).join(" ")).join(", ")})`, where);
+    if (lacking.length) throw depends(`whether the graph has ${JSON.stringify(name)} (not at ${lacking.map((p) => symbols.map((s, i) => symbolAt(s, p[i])).join(" ")).join(", ")})`, where);
     if (seen.some((d) => d!.length !== maxDims.length)) throw depends(`the rank of ${JSON.stringify(name)}`, where);
     const e = maxDims.map((_, j) => fit(seen.slice(0, points.length).map((d) => d![j]), probes));
     e.forEach((x, j) => {
       const ok = x !== undefined && evalDim(x, check) === seen[points.length]![j];
-      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${seen.map((d) => d![j]).join(", ")} at ${[...points, check].map((p) => symbols.map((s, i) => `${s.name}=${p[i]}`).join(" ")).join(", ")}) is not a polynomial of the symbols that kiln takes, so it`, where, varyingWith(seen.map((d) => d![j]), [...points, check]));
+      if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${seen.map((d) => d![j]).join(", ")} at ${[...points, check].map((p) => symbols.map((s, i) => symbolAt(s, p[i])).join(" ")).join(", ")}) is not a polynomial of the symbols that kiln takes, so it`, where, varyingWith(seen.map((d) => d![j]), [...points, check]));
     });
     if (e.some((x) => typeof x !== "number")) exprs.set(name, e as DimExpr[]);
   }

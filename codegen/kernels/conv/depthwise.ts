@@ -9,6 +9,7 @@ import { madd } from "../matmul/gemm-tile.js";
 import type { DirectConv } from "./direct.js";
 import type { KernelCtx, TensorInfo } from "../kernel.js";
 import { threadShare } from "../../threads.js";
+import { spatialLimits } from "../padding.js";
 
 /** Largest kernel whose taps are all unrolled. */
 const MAX_TAPS = 49;
@@ -58,7 +59,9 @@ export function emitDepthwise(ctx: KernelCtx, c: DirectConv): void {
     return code;
   };
 
-  const body = product(runs).map((segs) => runLoops(fn, segs, [4, 1], (o, width) => point(o, segs, width as 1 | 4), true));
+  // an image whose height or width varies: this run's outputs (its padding filled: padding.ts)
+  const limits = spatialLimits(ctx, y);
+  const body = product(runs).map((segs) => runLoops(fn, segs, [4, 1], (o, width) => point(o, segs, width as 1 | 4), true, limits));
   // plane p of the N x C (image, channel) planes
   const ch = fn.local(binaryen.i32);
   const plane = (p: Local): Expr[] => [

@@ -10,6 +10,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "./segments.js";
 import { madd } from "../matmul/gemm-tile.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
+import { spatialLimits } from "../padding.js";
 
 export interface DirectConv {
   x: TensorRef;
@@ -98,7 +99,9 @@ export function emitDirectConv(ctx: KernelCtx, c: DirectConv): void {
     return out;
   };
 
-  const body = product(runs).map((segs) => runLoops(fn, segs, vectorOk ? [8, 4, 1] : [1], (o, width) => point(o, segs, width), true));
+  // an image whose height or width varies: this run's outputs (its padding filled: padding.ts)
+  const limits = spatialLimits(ctx, y);
+  const body = product(runs).map((segs) => runLoops(fn, segs, vectorOk ? [8, 4, 1] : [1], (o, width) => point(o, segs, width), true, limits));
   fn.emit(fn.nest([ctx.outerCount(x, N), group, Mg / OCB], ([n, g, ob]) => {
     const oc = () => m.i32.add(m.i32.mul(g.get(), m.i32.const(Mg)), m.i32.mul(ob.get(), m.i32.const(OCB)));
     return [

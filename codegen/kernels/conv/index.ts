@@ -19,7 +19,8 @@ import { emitDirectConv } from "./direct.js";
 import { IM2COL_GEMM, IM2COL_POSITIONS, POINTWISE_GEMM, POINTWISE_POSITIONS } from "./small.js";
 import { WINOGRAD_F2, WINOGRAD_F4 } from "./winograd.js";
 import { gemm } from "../matmul/core.js";
-import { KernelTable, variant, type KernelCtx, type LayerCtx } from "../kernel.js";
+import { KernelTable, variant, type KernelCtx, type KernelVariant, type LayerCtx } from "../kernel.js";
+import { zeroPadded } from "../padding.js";
 
 const table = new KernelTable();
 
@@ -96,9 +97,10 @@ const DIRECT = variant<Generic>({
   emit: (ctx, g) => emitDirectConv(ctx, direct(ctx, g)),
 });
 
+// every variant runs over an image whose height or width varies as the bound's (padding.ts)
 table.family("conv", "Conv", [
   EMPTY, WINOGRAD_F4, WINOGRAD_F2, DEPTHWISE_LANES, IM2COL_POSITIONS, IM2COL_GEMM, POINTWISE_POSITIONS, POINTWISE_GEMM,
   GROUPED_GEMM, DEPTHWISE_ROWS, DIRECT,
-]);
+].map((v) => zeroPadded<unknown>(v, ([POINTWISE_POSITIONS, POINTWISE_GEMM, GROUPED_GEMM] as KernelVariant<unknown>[]).includes(v))));
 
 export const KERNELS = table.families;

@@ -48,22 +48,36 @@ export function product<T>(lists: T[][]): T[][] {
  * With `overlap` (for kernels that store finished values, so recomputing one is harmless) a tail
  * shorter than a vector block becomes one block ending at the run's end instead of scalar steps.
  */
-export function runLoops(fn: Fn, segs: Segment[], widths: number[], point: (o: Local[], width: number) => Expr[], overlap = false): Expr {
+export function runLoops(fn: Fn, segs: Segment[], widths: number[], point: (o: Local[], width: number) => Expr[], overlap = false,
+  limits?: readonly ((() => Expr) | undefined)[]): Expr {
+  const m = fn.m;
   const o: Local[] = [];
   const last = segs.length - 1;
+  // `limits`: this run's output extent along an axis whose length varies (padding.ts): the
+  // positions from it on are padding, so each loop stops there (a vector block may still reach
+  // past it, within the bound's row) and code for positions wholly past it is skipped
+  const upTo = (a: number, end: number): Expr => {
+    const lim = limits![a]!;
+    return m.select(m.i32.lt_s(lim(), m.i32.const(end)), lim(), m.i32.const(end));
+  };
+  const loop = (a: number, start: number, end: number, step: number, body: (l: Local) => Expr[]): Expr => {
+    if (!limits?.[a] || end <= start) return fn.loop(end, body, { start, step });
+    return fn.loopDyn(m.i32.const(start), upTo(a, end), body, step);
+  };
+  const from = (a: number, start: number, code: Expr): Expr => (limits?.[a] ? m.if(m.i32.gt_s(limits[a]!(), m.i32.const(start)), code) : code);
   const nest = (a: number): Expr[] => {
     const g = segs[a];
     const end = g.start + g.count;
-    if (a < last) return [fn.loop(end, (l) => { o[a] = l; return nest(a + 1); }, { start: g.start })];
-    let from = g.start;
+    if (a < last) return [loop(a, g.start, end, 1, (l) => { o[a] = l; return nest(a + 1); })];
+    let at = g.start;
     return widths.map((w, k) => {
-      const start = from;
-      from += Math.floor((end - start) / w) * w;
-      const code = [fn.loop(from, (l) => { o[a] = l; return point(o, w); }, { start, step: w })];
-      const rest = end - from, next = widths[k + 1] ?? 1;
+      const start = at;
+      at += Math.floor((end - start) / w) * w;
+      const code = [loop(a, start, at, w, (l) => { o[a] = l; return point(o, w); })];
+      const rest = end - at, next = widths[k + 1] ?? 1;
       if (overlap && w > 1 && rest > 0 && g.count >= w && (next === 1 || rest > w / 2)) {
-        code.push(fn.loop(end, (l) => { o[a] = l; return point(o, w); }, { start: end - w, step: w }));
-        from = end;
+        code.push(from(a, end - w, fn.loop(end, (l) => { o[a] = l; return point(o, w); }, { start: end - w, step: w })));
+        at = end;
       }
       return fn.block(code);
     });

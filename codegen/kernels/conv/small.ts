@@ -16,6 +16,7 @@ import { derivedFrom, lazyFloat32, variant, type KernelCtx, type KernelPrep, typ
 import type { Tensor } from "../../../compiler/ir/graph.js";
 import { readOnce } from "../../../compiler/ir/raw.js";
 import { splitNest, type ThreadCtx } from "../../threads.js";
+import { spatialVarying } from "../padding.js";
 
 /** A zero-padded copy of one image's planes: x[c][h][w] at plane[c][h + padT][w + padL]. */
 export interface PaddedPlane {
@@ -225,6 +226,8 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
 function channelGemm(ctx: KernelCtx, g: {
   M: number; P: number; K: number; n: Local; b: RowMajor; aScratch?: number; bScratch?: number; packedA?: number; group?: { count: number; index: Local };
   threads?: ThreadCtx;
+  /** one row of positions of an image whose width varies: N of them from byte offset `at` (also added to b's base), this run's `cols` */
+  row?: { at: () => Expr; N: number; cols: () => Expr };
 }): Expr[] {
   const { m, fn } = ctx;
   const y = ctx.output(0), w = ctx.input(1), bias = ctx.inputs[2];
@@ -232,11 +235,9 @@ function channelGemm(ctx: KernelCtx, g: {
   // with groups, group gi owns output channels [gi*M, (gi+1)*M) and W's rows of the same range
   const G = g.group?.count ?? 1;
   const gi = () => g.group!.index.get();
-  const c = {
-    addr: y.addr, rs: g.P,
-    base: () => G === 1 ? m.i32.mul(g.n.get(), i32(G * g.M * g.P * 4))
-      : m.i32.add(m.i32.mul(g.n.get(), i32(G * g.M * g.P * 4)), m.i32.mul(gi(), i32(g.M * g.P * 4))),
-  };
+  const image = () => G === 1 ? m.i32.mul(g.n.get(), i32(G * g.M * g.P * 4))
+    : m.i32.add(m.i32.mul(g.n.get(), i32(G * g.M * g.P * 4)), m.i32.mul(gi(), i32(g.M * g.P * 4)));
+  const c = { addr: y.addr, rs: g.P, base: g.row ? () => m.i32.add(image(), g.row!.at()) : image };
   const a = G === 1 ? { addr: w.addr, rs: g.K } : { addr: w.addr, rs: g.K, base: () => m.i32.mul(gi(), i32(g.M * g.K * 4)) };
   const post = ctx.epilogue && packedEpilogue(fn, ctx.epilogue, c);
   const row = fn.local(binaryen.i32);
@@ -246,7 +247,11 @@ function channelGemm(ctx: KernelCtx, g: {
     const withBias = bias ? m.f32x4.add(v, m.v128.load32_splat(bias.addr, 4, m.i32.shl(channel(), m.i32.const(2)))) : v;
     return m.block(null, [row.set(r), post ? post(withBias, row.get(), cl, lanes) : withBias], binaryen.v128);
   };
-  return emitPackedGemm({ fn }, { M: g.M, N: g.P, K: g.K, a, b: g.b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch, packedA: g.packedA, threads: g.threads });
+  const b: RowMajor = g.row ? { ...g.b, base: () => m.i32.add(g.b.base ? g.b.base() : i32(0), g.row!.at()) } : g.b;
+  return emitPackedGemm({ fn }, {
+    M: g.M, N: g.row?.N ?? g.P, K: g.K, a, b, c, epilogue, scratch: g.aScratch, bScratch: g.bScratch, packedA: g.packedA, threads: g.threads,
+    ...(g.row ? { cols: g.row.cols } : {}),
+  });
 }
 
 /**
@@ -324,10 +329,24 @@ function emitPointwise(ctx: KernelCtx, pw: Pointwise): void {
   // threads: every scratch use here is the thread's own (the GEMM's packing), no phase to wait
   // for; each group's GEMM split as one layer's, its rows of Y written by no other group
   const threads = ctx.splitAmong();
-  const gemm = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt), threads }) : channelGemm(ctx, {
+  // an image whose width varies (the padded layout): a GEMM per row of positions, over this run's
+  // rows and columns; where only the height varies, one over the rows' positions up to this run's
+  const x = ctx.input(0), spatial = x.dims.slice(2);
+  const varying = !pw.positions && spatialVarying(ctx, x) ? spatial.map((_, k) => ctx.runtimeDim(x, k + 2) !== undefined) : undefined;
+  const rowWise = varying?.[spatial.length - 1];
+  const Wmax = spatial[spatial.length - 1] ?? 1;
+  const extent = (k: number) => ctx.runtimeDim(x, k + 2) ?? m.i32.const(spatial[k]);
+  const rowLocal = rowWise ? fn.local(binaryen.i32) : undefined;
+  const row = !varying ? undefined : rowWise
+    ? { at: () => m.i32.mul(rowLocal!.get(), m.i32.const(Wmax * 4)), N: Wmax, cols: () => extent(spatial.length - 1) }
+    : { at: () => m.i32.const(0), N: P, cols: () => spatial.slice(1).reduce((a, d) => m.i32.mul(a, m.i32.const(d)), extent(0)) };
+  if (varying && (rowWise ? spatial.length > 2 : varying.slice(1).some((v) => v))) ctx.unsupported(`a pointwise Conv over a volume whose inner dims vary; ${ctx.pinHintOf(x)}`);
+  const gemm0 = pw.positions ? positionsGemm(ctx, { M, P, K, n, src: { addr: ctx.input(0).addr, rs: 1, cs: P, base: image }, aScratch: at(sc.aAt), threads }) : channelGemm(ctx, {
     M, P, K, n, b: { addr: ctx.input(0).addr, rs: P, base: rows }, group: G > 1 ? { count: G, index: grp } : undefined,
-    aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined, threads,
+    aScratch: at(sc.aAt), bScratch: at(sc.bAt), packedA: pw.prepackA ? ctx.constantAddrs[0] : undefined, threads, row,
   });
+  // the rows of positions: this run's (every dim before the width; its height where it varies)
+  const gemm = rowWise ? [fn.trips(() => spatial.slice(0, -1).reduce((a, _, k) => m.i32.mul(a, extent(k)), m.i32.const(1)), (r) => [rowLocal!.set(r.get()), ...gemm0])] : gemm0;
   fn.emit(fn.trips(ctx.outerCount(ctx.input(0), N), (img) => [n.set(img.get()), ...(G === 1 ? gemm : [fn.loop(G, (g) => [grp.set(g.get()), ...gemm])])]));
 }
 

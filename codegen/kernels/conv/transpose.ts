@@ -10,6 +10,7 @@ import { stridesOf, type Expr, type Local } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, type Segment } from "./segments.js";
 import { KernelTable, simpleVariant, variant, type KernelCtx } from "../kernel.js";
+import { spatialLimits, zeroPadded } from "../padding.js";
 import { transposeGemm } from "./transpose-gemm.js";
 import { lastThread, stepShare } from "../../threads.js";
 
@@ -80,7 +81,7 @@ function emitScatter(ctx: KernelCtx): void {
       o.forEach((l, b) => (pos[b] = l));
       const xp = sum(m, [xBase.get(), ...pos.map((l, b) => m.i32.mul(l.get(), m.i32.const(inStr[b] * eb)))]);
       return [lanes === 4 ? xv4.set(m.v128.load(x.addr, 4, xp)) : xv.set(load(m, dt, xp, x.addr)), ...tapNest(0, lanes)];
-    });
+    }, false, spatialLimits(ctx, x)); // an image whose height or width varies: this run's inputs
   };
   const body = product(runs).map(scatter);
   fn.emit(fn.nest([ctx.outerCount(x, N), group, Mg, Cg], ([n, g, oc, ic]) => {
@@ -101,7 +102,7 @@ table.family("conv-transpose", "ConvTranspose", [
   variant({ name: "empty", plan: (layer) => (layer.output(0).size === 0 ? {} : undefined), emit: () => {} }),
   transposeGemm(finish),
   simpleVariant(emitScatter, undefined, "scatter"),
-]);
+].map((v) => zeroPadded(v))); // over an image whose height or width varies as the bound's (padding.ts)
 
 /**
  * A scatter is finished only when every input has been added, so a fused epilogue runs as a last

@@ -132,8 +132,9 @@ export interface PackedGemmSpec {
    */
   kSteps?: () => Expr;
   /**
-   * with rows: a symbolic N, this run's columns (at most N): the panels that hold them run, the
-   * columns past them in the last one are computed into the padding
+   * a symbolic N, this run's columns (at most N): the panels that hold them run, the columns past
+   * them in the last one are computed into the padding (with rows, or over all M rows: a
+   * convolution's row of positions over an image whose width varies)
    */
   cols?: () => Expr;
 }

@@ -69,7 +69,8 @@ class Emitter extends PackedMicrokernel {
 
   /** One K block over all of C: MC row blocks x panels x MR row tiles, then the row tail. */
   private block(kb: KBlock): Expr {
-    if (this.s.rows) return this.rowsBlock(kb, this.s.rows);
+    // a run-time N alone: the run-time rows' code, every row this run's
+    if (this.s.rows || this.s.cols) return this.rowsBlock(kb, this.s.rows ?? (() => this.m.i32.const(this.s.M)));
     return this.s.threads ? this.splitBlock(kb, this.s.threads) : this.wholeBlock(kb);
   }
 
@@ -116,6 +117,7 @@ class Emitter extends PackedMicrokernel {
     }, t.mc));
     const own = (p: Idx, cols: number) => (this.s.bPanel ? this.s.bPanel(kb.k0, kb.len, p, cols) : this.bStrided ? this.packPanel(kb, p, cols) : []);
     for (let r = 1; r < t.mr && r <= M && !whole; r++) {
+      if (!this.s.rows && r !== M % t.mr) continue; // all M rows: the one tail there is
       const each = (f: (p: Local) => Expr[]) => (panels ? fn.loopDyn(lo ? lo.get() : m.i32.const(0), panels.get(), f) : fn.loop(Pfull, f));
       const tail = tailCols ? fn.block([...own(Pfull, tailCols), ...this.tile(kb, full, Pfull, r, tailCols)]) : m.nop();
       code.push(m.if(m.i32.eq(m.i32.sub(rows.get(), full.get()), m.i32.const(r)), fn.block([

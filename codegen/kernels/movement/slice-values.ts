@@ -5,7 +5,7 @@
 // module (compiler/driver/symbolic-unfold.ts), and the probes found each element a polynomial of
 // the symbols (Graph.symbolic.values: `past`, `past+seq`). This kernel takes those polynomials.
 import { clampSlice } from "../../../compiler/ops/movement-params.js";
-import { evalDim, formatDim, type DimExpr } from "../../../runtime/dims.js";
+import { evalDim, formatDim, symbolAt, type DimExpr } from "../../../runtime/dims.js";
 import { stridesOf, type Expr } from "../../fn.js";
 import type { KernelCtx } from "../kernel.js";
 import { bytesOf, emitView, viewInto } from "./view.js";
@@ -68,7 +68,7 @@ export function emitSliceByValues(ctx: KernelCtx, p: ParamSource): void {
     // a constant is clamped as always (along a static dim), a polynomial must need no clamping anywhere in the bounds
     const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
     for (const c of corners) {
-      const at = sym.symbols.map((q, i) => `${q.name}=${c[i]}`).join(", ");
+      const at = sym.symbols.map((q, i) => symbolAt(q, c[i])).join(", ");
       const len = evalDim(xk, c);
       const take = (v: DimExpr, what: string) => {
         const raw = evalDim(v, c);

@@ -6,6 +6,7 @@ import type { Local } from "../../fn.js";
 import { isFloat } from "../../memory.js";
 import { dense, emitRows, keptOnly, viewStrides, type Kit, type Operand, type View } from "../reduce/rows.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { spatialVarying } from "../padding.js";
 
 const table = new KernelTable();
 
@@ -154,10 +155,12 @@ table.add("BatchNormalization", (ctx) => {
   const C = X.dims[1] ?? 1;
   const hw = X.dims.slice(2).reduce((a, b) => a * b, 1);
   const training = ctx.attrs.int("training_mode", 0) === 1;
-  const view: View = { dims: [N, C, hw], reduced: [training, false, training] };
+  // an image whose height or width varies (the padded layout): each spatial dim its own loop
+  const spatial = !training && spatialVarying(ctx, X);
+  const view: View = spatial ? { dims: X.dims, reduced: X.dims.map(() => false) } : { dims: [N, C, hw], reduced: [training, false, training] };
   const x = dense(X, view);
   const y = dense(ctx.output(0), view);
-  const [scale, bias, mean, v] = [1, 2, 3, 4].map((i) => param(ctx.input(i), [0, 1, 0]));
+  const [scale, bias, mean, v] = [1, 2, 3, 4].map((i) => param(ctx.input(i), view.dims.map((_, k) => (k === 1 ? 1 : 0))));
   const eps = ctx.attrs.float("epsilon", 1e-5);
   if (!training) {
     // (x - mean) times scale / sqrt(var + eps), as onnxruntime and the Conv folding do: dividing

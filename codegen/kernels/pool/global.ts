@@ -5,6 +5,7 @@ import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { lpOps } from "./index.js";
+import { fillPadding, spatialVarying } from "../padding.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 
 const table = new KernelTable();
@@ -14,7 +15,8 @@ interface GlobalFold {
   step: (a: Expr, v: Expr) => Expr;
   /** the 4-lane step and how lanes combine, when the fold has a SIMD form */
   step4?: (a: Expr, v: Expr) => Expr;
-  finish: (a: Expr, count: number) => Expr;
+  /** the result from the fold over `count` elements (a float of the computing type) */
+  finish: (a: Expr, count: Expr) => Expr;
 }
 
 function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
@@ -26,6 +28,15 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
   const acc = fn.local(t), px = fn.local(binaryen.i32);
   const vecLen = dt === "float32" && fold.step4 ? len - (len % 4) : 0;
   const v4 = fn.local(binaryen.v128);
+  // an image whose height or width varies: the bound's whole plane, its padding filled with the
+  // fold's start (padding.ts), over this run's count of elements
+  const varying = spatialVarying(ctx, x);
+  if (varying) fillPadding(ctx, x, fold.init);
+  const count = (): Expr => {
+    if (!varying) return constant(m, dt, len);
+    const n = x.dims.slice(2).map((d, k) => ctx.runtimeDim(x, k + 2) ?? m.i32.const(d)).reduce((a, b) => m.i32.mul(a, b));
+    return t === binaryen.f64 ? m.f64.convert_s.i32(n) : m.f32.convert_s.i32(n);
+  };
   // threads: planes shared out
   fn.emit(splitNest(fn, ctx.splitAmong(), [ctx.outerCount(y, planes)], ([p]) => {
     const body: Expr[] = [px.set(m.i32.mul(p.get(), m.i32.const(len * eb))), acc.set(constant(m, dt, fold.init))];
@@ -39,7 +50,7 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
     }
     body.push(
       fn.loop(len, () => [acc.set(fold.step(acc.get(), load(m, dt, px.get(), x.addr))), px.set(m.i32.add(px.get(), m.i32.const(eb)))], { start: vecLen }),
-      store(m, dt, m.i32.mul(p.get(), m.i32.const(eb)), fold.finish(acc.get(), len), y.addr),
+      store(m, dt, m.i32.mul(p.get(), m.i32.const(eb)), fold.finish(acc.get(), count()), y.addr),
     );
     return body;
   }));
@@ -51,7 +62,7 @@ table.add("GlobalAveragePool", (ctx) => emitGlobal(ctx, {
   init: 0,
   step: (a, v) => ops(ctx).add(a, v),
   step4: (a, v) => ctx.m.f32x4.add(a, v),
-  finish: (a, n) => ops(ctx).div(a, constant(ctx.m, ctx.input(0).dtype, n)),
+  finish: (a, n) => ops(ctx).div(a, n),
 }));
 
 table.add("GlobalMaxPool", (ctx) => emitGlobal(ctx, {

@@ -7,6 +7,7 @@ import { constant, wasmType } from "../../memory.js";
 import type { Segment } from "../conv/segments.js";
 import { emitWindowPool, greater, lowest, type Fold } from "./window.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
+import { fillPadding, lowestValue, spatialVarying } from "../padding.js";
 
 const table = new KernelTable();
 
@@ -47,11 +48,25 @@ export function lpOps(ctx: KernelCtx, p: number) {
   };
 }
 
+/**
+ * An image whose height or width varies (padding.ts): the bound's windows, over x's padding filled
+ * with what the pool's own padding reads as (`value`). `exact` says whether that holds for a window
+ * reaching past this run's edge (an average over the taps inside the image alone does not).
+ */
+function spatialPadding(ctx: KernelCtx, value: number, exact: boolean | string): void {
+  const x = ctx.input(0);
+  if (!spatialVarying(ctx, x)) return;
+  if (exact !== true) ctx.unsupported(`${ctx.node.op} over an image whose height or width varies (${JSON.stringify(x.name)}) ${exact}; ${ctx.pinHintOf(x)}`);
+  fillPadding(ctx, x, value);
+}
+
 table.add("MaxPool", (ctx) => {
   const x = ctx.input(0), dt = x.dtype;
   const m = ctx.m;
   const t = wasmType(dt);
   const indices = ctx.outputs[1];
+  // the indices count positions at this run's width: not the bound's
+  spatialPadding(ctx, lowestValue(x), !indices || "with its Indices output (positions in this run's image)");
   const fold = (): Fold => ({
     init: () => lowest(m, dt),
     step: t === binaryen.f32 ? (a, v) => m.f32.max(a, v) : (a, v) => m.f64.max(a, v),
@@ -84,8 +99,13 @@ table.add("AveragePool", (ctx) => {
   const includePad = ctx.attrs.int("count_include_pad", 0) !== 0;
   const m = ctx.m;
   const count = (segs: Segment[]) => segs.reduce((n, g) => n * (includePad ? g.padTaps : g.kHi - g.kLo), 1);
+  // without the pads counted, a window past this run's right or bottom edge (pads at the end, or
+  // ceil_mode) averages fewer taps than the bound's code counts
+  const win = window(ctx);
+  const crosses = ctx.attrs.int("ceil_mode", 0) !== 0 || (!includePad && win.padEnd.some((p) => p > 0));
+  spatialPadding(ctx, 0, !crosses || "with pads at the end or ceil_mode, whose windows at this run's edge take fewer taps");
   emitWindowPool(ctx, {
-    x: ctx.input(0), y: ctx.output(0), win: window(ctx),
+    x: ctx.input(0), y: ctx.output(0), win,
     fold: () => ({
       init: () => constant(m, dt, 0),
       step: (a, v) => ops.add(a, v),
@@ -99,6 +119,7 @@ table.add("AveragePool", (ctx) => {
 table.add("LpPool", (ctx) => {
   const { ops } = floatOps(ctx);
   const lp = lpOps(ctx, ctx.attrs.int("p", 2));
+  spatialPadding(ctx, 0, true);
   emitWindowPool(ctx, {
     x: ctx.input(0), y: ctx.output(0), win: window(ctx),
     fold: () => ({ init: () => constant(ctx.m, ctx.input(0).dtype, 0), step: (a, v) => ops.add(a, lp.power(v)), finish: (a) => lp.root(a) }),

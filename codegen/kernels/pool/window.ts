@@ -10,6 +10,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "../conv/segments.js";
 import { noteNaN, restoreNaN } from "../reduce/ops.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
+import { spatialLimits } from "../padding.js";
 
 /** How one pool folds its window: start value, step per tap, and the final value from the run. */
 export interface Fold {
@@ -62,6 +63,8 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
   const rank = win.in.length;
   const last = rank - 1;
   const runs = win.out.map((o, a) => segments(o, win.in[a], win.kernel[a], win.strides[a], win.dilations[a], win.padBegin[a], win.padEnd[a]));
+  // an image whose height or width varies: this run's outputs (its padding filled: pool/index.ts)
+  const limits = spatialLimits(ctx, y);
   const plane = fn.local(binaryen.i32);
   const acc = fn.local(t), v = fn.local(t), best = fn.local(binaryen.i32);
 
@@ -144,7 +147,7 @@ export function emitWindowPool(ctx: KernelCtx, spec: PoolSpec): void {
     const vector = dt === "float32" && !spec.indices && fold.step4 && fold.finish4 && strideOk;
     const bytes16 = eb === 1 && !spec.indices && fold.step16 && fold.init16 && strideOk;
     const widths = vector ? [4, 1] : bytes16 ? [16, 1] : [1];
-    return runLoops(fn, segs, widths, (pos, width) => { pos.forEach((l, a) => (o[a] = l)); return width === 4 ? point4() : width === 16 ? point16() : point(); }, true);
+    return runLoops(fn, segs, widths, (pos, width) => { pos.forEach((l, a) => (o[a] = l)); return width === 4 ? point4() : width === 16 ? point16() : point(); }, true, limits);
   };
   const body = product(runs).map(run);
   // a call per plane: optimized code early in the first run (Fn.outline); threads: planes shared out

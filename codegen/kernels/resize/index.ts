@@ -164,9 +164,19 @@ function emitResize(ctx: KernelCtx): void {
 
   // symbolic dims (the padded layout: strides at the bounds): an axis not resized (scale 1, as a
   // batch, or DETR's mask [1, batch, H, W]) runs this run's extent
+  // An axis it resizes runs this run's extent where each output's source is a function of the
+  // output's position and a scale the same at every value (nearest, asymmetric, rounding down:
+  // PyTorch's and PaddlePaddle's upsampling): an output within this run's extent then reads within
+  // the run's input, as a module pinned there would.
   const varying = y.dims.map((_, a) => ctx.runtimeDim(y, a));
   varying.forEach((v, a) => {
-    if (v !== undefined && (active[a] || ctx.runtimeDim(x, a) === undefined)) ctx.unsupported(`Resize runs a symbolic dim only along an axis it does not resize so far (axis ${a} of ${JSON.stringify(y.name)} varies); ${ctx.pinHintOf(y, a)}`);
+    if (v === undefined) return;
+    const xe = ctx.symbolic!.dims.get(x.name)?.[a], ye = ctx.symbolic!.dims.get(y.name)![a];
+    const scaled = !interp && plan.coord === "asymmetric" && (plan.nearest === "floor" || (plan.nearest === "legacy" && plan.scales[a] >= 1)) &&
+      xe !== undefined && typeof xe !== "number" && typeof ye !== "number" && ye.length === xe.length && ye.every((term, j) => term[0] === xe[j][0] * plan.scales[a] && term.slice(1).join() === xe[j].slice(1).join());
+    if (active[a] ? !scaled : ctx.runtimeDim(x, a) === undefined) {
+      ctx.unsupported(`Resize runs a symbolic dim along an axis it resizes only in nearest mode, asymmetric, rounding down, by a scale the same at every value so far (axis ${a} of ${JSON.stringify(y.name)} varies); ${ctx.pinHintOf(y, a)}`);
+    }
   });
   const tripsOf = (a: number): Trips => (varying[a] !== undefined ? () => ctx.runtimeDim(y, a)! : y.dims[a]);
   const o: Local[] = [];

@@ -141,7 +141,7 @@ export function parseShapes(specs: string[]): Record<string, number[]> {
 }
 
 /** Whether a --shape spec gives bounds (name=MIN..MAX), not dims or a value. */
-export const isBoundsSpec = (spec: string): boolean => /=\d+\.\.\d+$/.test(spec);
+export const isBoundsSpec = (spec: string): boolean => /=\d+\.\.\d+(:\d+)?$/.test(spec);
 
 /** parseShapes, and total=past+seq: a dim that is the sum of others (symbolic.ts parseDimSum) */
 export function parseShapeOption(specs: string[]): Record<string, number[] | string> {
@@ -149,9 +149,10 @@ export function parseShapeOption(specs: string[]): Record<string, number[] | str
   for (const s of specs) {
     const eq = s.lastIndexOf("=");
     if (eq > 0 && s.slice(eq + 1).includes("+")) { shapes[s.slice(0, eq)] = s.slice(eq + 1); continue; }
-    if (eq <= 0) throw new UsageError(`--shape takes name=AxBxC (an input's dims), name=N or name=MIN..MAX (a dim's value or bounds), got ${JSON.stringify(s)}`);
-    const bounds = /^(\d+)\.\.(\d+)$/.exec(s.slice(eq + 1));
-    const dims = bounds ? [Number(bounds[1]), Number(bounds[2])] : s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : NaN));
+    if (eq <= 0) throw new UsageError(`--shape takes name=AxBxC (an input's dims), name=N, name=MIN..MAX or name=MIN..MAX:STEP (a dim's value or bounds), got ${JSON.stringify(s)}`);
+    // MIN..MAX, or MIN..MAX:STEP (the dim takes multiples of STEP only)
+    const bounds = /^(\d+)\.\.(\d+)(?::(\d+))?$/.exec(s.slice(eq + 1));
+    const dims = bounds ? [Number(bounds[1]), Number(bounds[2]), ...(bounds[3] ? [Number(bounds[3])] : [])] : s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : NaN));
     if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new UsageError(`--shape ${s}: dims must be non-negative integers`);
     shapes[s.slice(0, eq)] = dims;
   }

@@ -11,7 +11,7 @@ import { HASH_WASM_BYTES, provideHashModule } from "../../../runtime/checksum.js
 import type { DTypeName, TypedArray } from "../../../runtime/dtypes.js";
 import { resolveSimd } from "../../../runtime/simd.js";
 import { readUserFile } from "../files.js";
-import { evalDim } from "../../../runtime/dims.js";
+import { evalDim, symbolAt, symbolRange } from "../../../runtime/dims.js";
 import { all, COMPILE_FLAGS, isBoundsSpec, one, parseBudget, parseShapeOption, parseSimd, parseThreads, UsageError, type Args } from "./args.js";
 import { GENERATED_INPUTS, makeInput } from "./inputs.js";
 import { checkOutputFile, writeOutputFile } from "./output.js";
@@ -233,11 +233,15 @@ function runDims(session: Session, specs: readonly string[], feedDims: Map<strin
   for (const [name, v] of Object.entries(parseShapeOption(specs.filter((spec) => !isBoundsSpec(spec))))) {
     const k = symbols.findIndex((b) => b.name === name);
     if (names.includes(name) && Array.isArray(v)) feedDims.set(name, v as number[]);
-    else if (k >= 0 && Array.isArray(v) && v.length === 1) values[k] = v[0] as number;
-    else throw new UsageError(`--shape ${name}=...: this module takes its inputs' dims (${listed(names)}) or its symbolic dims (${listed(symbols.map((b) => `${b.name} ${b.min}..${b.max}`))}), one value each`);
+    else if (k >= 0 && Array.isArray(v) && v.length === 1) {
+      const step = symbols[k].step ?? 1;
+      if ((v[0] as number) % step !== 0) throw new UsageError(`--shape ${name}=${v[0]}: this module takes ${symbolRange(symbols[k])}`);
+      values[k] = (v[0] as number) / step;
+    }
+    else throw new UsageError(`--shape ${name}=...: this module takes its inputs' dims (${listed(names)}) or its symbolic dims (${listed(symbols.map(symbolRange))}), one value each`);
   }
   const bounds = specs.filter(isBoundsSpec);
-  if (bounds.length) throw new UsageError(`--shape ${bounds[0]}: this module is compiled already for ${listed(symbols.map((b) => `${b.name} ${b.min}..${b.max}`))}; give this run's value (--shape ${symbols[0].name}=${symbols[0].max})`);
+  if (bounds.length) throw new UsageError(`--shape ${bounds[0]}: this module is compiled already for ${listed(symbols.map(symbolRange))}; give this run's value (--shape ${symbolAt(symbols[0], symbols[0].max)})`);
   session.manifest.inputs.forEach((slot) => {
     if (!feedDims.has(slot.name) && slot.expr) feedDims.set(slot.name, slot.expr.map((e) => evalDim(e, values)));
   });

@@ -1,0 +1,83 @@
+// The padded layout's padding, filled with a value (docs/ARCHITECTURE.md "Symbolic dims"). A
+// window kernel over images whose height or width varies (Conv, the pools) runs the code of the
+// bound's image: its windows at this run's right and bottom edges read the slot past this run's
+// extents, where the image's own padding would be. Filled first with what that padding reads as
+// (0 for a convolution or an average, -inf for a maximum), every output within this run's extents
+// is what a module pinned at this run's dims computes; outputs past them are padding, never read
+// as values.
+import { dtype } from "../../runtime/dtypes.js";
+import { stridesOf, type Expr } from "../fn.js";
+import { constant, store } from "../memory.js";
+import type { KernelCtx, KernelVariant, TensorRef } from "./kernel.js";
+
+/**
+ * Emit: every element of t's slot past this run's extent in some varying dim set to `value` (as
+ * t's type holds it). Nothing when t's dims are static. Marks the layer as
+ * reading the padded layout (KernelCtx.runtimeDim).
+ */
+export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number): void {
+  const e = ctx.symbolic?.dims.get(t.name);
+  if (!e) return;
+  const { m, fn } = ctx;
+  const bytes = dtype(t.dtype).bytes;
+  const varying = t.dims.map((_, k) => typeof e[k] !== "number");
+  const last = varying.lastIndexOf(true);
+  if (last < 0) return;
+  const strides = stridesOf(t.dims).map((s) => s * bytes);
+  // one byte per element (int8's -128 is the byte 0x80) or zeros: memory.fill
+  const byteFill = value === 0 || bytes === 1;
+  // [from, to) bytes past t.addr
+  const fill = (from: Expr, to: Expr): Expr[] => {
+    if (byteFill) return [m.memory.fill(m.i32.add(m.i32.const(t.addr), from), m.i32.const(value & 0xff), m.i32.sub(to, from))];
+    return [fn.loopDyn(from, to, (i) => [store(m, t.dtype, i.get(), constant(m, t.dtype, value), t.addr)], bytes)];
+  };
+  // dims before the first varying one and between varying ones loop; past the last varying dim
+  // the padding of a row is one contiguous run of bytes
+  const level = (k: number, base: () => Expr): Expr[] => {
+    if (k > last) return [];
+    const run = varying[k] ? ctx.runtimeDim(t, k)! : undefined;
+    const out: Expr[] = [];
+    const inner = (i: { get: () => Expr }) => level(k + 1, () => m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[k]))));
+    if (k < last) out.push(run ? fn.loopDyn(m.i32.const(0), run, (i) => inner(i)) : fn.loop(t.dims[k], (i) => inner(i)));
+    if (run) out.push(...fill(m.i32.add(base(), m.i32.mul(ctx.runtimeDim(t, k)!, m.i32.const(strides[k]))), m.i32.add(base(), m.i32.const(t.dims[k] * strides[k]))));
+    return out;
+  };
+  fn.emit(...level(0, () => m.i32.const(0)));
+}
+
+/** the pad value a maximum reads: -inf for a float type, else the type's lowest value (8-bit: the pools' integer types) */
+export const lowestValue = (t: TensorRef): number => (dtype(t.dtype).float ? -Infinity : t.dtype === "int8" ? -128 : 0);
+
+/** Whether t has a varying dim past its leading two (an image's height or width: [N, C, H, W]). */
+export function spatialVarying(ctx: KernelCtx, t: TensorRef | undefined): boolean {
+  const e = t && ctx.symbolic?.dims.get(t.name);
+  return !!e && e.some((d, k) => k >= 2 && typeof d !== "number");
+}
+
+/**
+ * A window kernel (Conv, ConvTranspose) over an image whose height or width varies: the variant's
+ * code for the bound's image, over x's padding filled with zeros, what a convolution's own padding
+ * reads as; with `pointwise`, a 1x1 window's variant, which reads no position but its own (no fill).
+ * Its batch stays static (or varies alone, the variants' outerCount).
+ */
+export function zeroPadded<P>(v: KernelVariant<P>, pointwise = false): KernelVariant<P> {
+  return {
+    ...v,
+    emit: (ctx, plan) => {
+      if (spatialVarying(ctx, ctx.inputs[0])) {
+        if (pointwise) ctx.readsPadded();
+        else fillPadding(ctx, ctx.input(0), 0);
+      }
+      v.emit(ctx, plan);
+    },
+  };
+}
+
+/**
+ * Per spatial axis of y ([N, C, ...]): this run's extent (a getter of a fresh i32 expression)
+ * where it varies, else undefined; for runLoops' limits (conv/segments.ts).
+ */
+export function spatialLimits(ctx: KernelCtx, y: TensorRef): ((() => Expr) | undefined)[] {
+  const e = ctx.symbolic?.dims.get(y.name);
+  return y.dims.slice(2).map((_, a) => (e && typeof e[a + 2] !== "number" ? () => ctx.runtimeDim(y, a + 2)! : undefined));
+}
