@@ -28,19 +28,15 @@ export interface SymbolInfo {
   at?: [number, number];
 }
 
-/** "2*seq+1", "batch*seq"; a symbol with a step shows as its dim ("W", "W/8", "3*W/8") */
+/** "2*seq+1", "batch*seq"; a symbol with a step shows as its dim ("W", "W/2", "3*W/8") */
 export function formatDim(e: DimExpr, symbols: readonly SymbolInfo[]): string {
   if (typeof e === "number") return String(e);
   return e.map(([c, ...s]) => {
-    const step = s.length === 1 ? symbols[s[0]].step ?? 1 : 1;
-    if (step > 1) {
-      // c * (dim / step) as the fraction of the dim in lowest terms: 16 * (W/32) is W/2
-      let a = Math.abs(c), b = step;
-      while (b) [a, b] = [b, a % b];
-      const num = c / a, den = step / a;
-      return `${num === -1 ? "-" : num !== 1 ? `${num}*` : ""}${symbols[s[0]].name}${den !== 1 ? `/${den}` : ""}`;
-    }
-    return [...(c !== 1 || s.length === 0 ? [String(c)] : []), ...s.map((i) => (symbols[i].step ?? 1) > 1 ? `(${symbols[i].name}/${symbols[i].step})` : symbols[i].name)].join("*");
+    // c * (W / step): the fraction of W in lowest terms (16 * (W/32) is W/2)
+    let a = Math.abs(c), b = s.length === 1 ? symbols[s[0]].step ?? 1 : 1;
+    const d = b;
+    while (b) [a, b] = [b, a % b];
+    return [...(c !== a || !s.length ? [String(c / a)] : []), ...s.map((i) => symbols[i].name)].join("*") + (d !== a ? `/${d / a}` : "");
   }).join("+").replace(/\+-/g, "-");
 }
 
