@@ -123,6 +123,27 @@ describe("images whose height and width vary, compiled once", () => {
   });
 });
 
+// A YOLOv8-shaped detector as torch.onnx.export writes it (test/fixtures/detector/make_fixture.py,
+// seeded weights): C2f blocks, SPPF's MaxPools, nearest upsampling and Concat across scales, and the
+// head's anchors made from the feature maps' dims (Shape -> Range -> meshgrid), which run in the
+// module (symbolic-unfold.ts), so the anchors' count is 21 * (h/32) * (w/32).
+describe("a YOLO-style detector over images of any size in steps of 32", () => {
+  it("one module for 64..640 on both sides, each size's boxes and scores as onnxruntime-node's", async () => {
+    const bytes = new Uint8Array(fs.readFileSync(path.join(import.meta.dirname, "fixtures/detector/detector.onnx")));
+    const model = await load(bytes, { shapes: { height: [64, 640, 32], width: [64, 640, 32] }, cache: false });
+    const poison = poisoner(model);
+    for (const [H, W] of [[64, 64], [640, 640], [160, 224], [96, 608]]) {
+      const data = Float32Array.from({ length: 3 * H * W }, (_, i) => Math.sin(i * 0.01 + H) * 0.5 + 0.5);
+      poison();
+      const got = await model.run({ images: { data, dims: [1, 3, H, W] } });
+      const want = await runOrt(bytes, { images: { dtype: "float32", dims: [1, 3, H, W], data } });
+      expect(got.output0.dims).toEqual([1, 9, 21 * (H / 32) * (W / 32)]);
+      expect(compareTensors(got.output0, want.output0, { rtol: 1e-4, atol: 1e-4 }).message ?? "ok", `at ${H}x${W}`).toBe("ok");
+    }
+    expect(model.modulesCompiled).toBe(1);
+  });
+});
+
 describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {
   it("compiles one module; kiln inspect shows the steps and the dims; kiln run takes a run's dims on the step, refuses one off it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-spatial-"));
