@@ -168,8 +168,9 @@ describe("layers kiln does not take over an image whose height or width varies",
     const b = new ModelBuilder(3);
     const x = b.input("x", [1, 4, 16, 16]);
     const p = b.node(op, [x, ...more(b)], out(16, 16), attrs as never);
-    b.output(b.node("Relu", [p], out(16, 16)));
-    named(b, { [x]: [1, 4, "H", "W"] });
+    const y = b.node("Relu", [p], out(16, 16));
+    b.output(y);
+    named(b, { [x]: [1, 4, "H", "W"], [y]: [1, 4, "OH", "OW"] });
     return exportModel(b.graph, { valueInfo: false });
   };
 
@@ -186,7 +187,7 @@ describe("layers kiln does not take over an image whose height or width varies",
     expect(compareTensors(got[name], want[name], tolerance).message ?? "ok").toBe("ok");
   });
 
-  it("MaxPool's Indices (positions in this run's image) and a linear Resize along a varying axis", async () => {
+  it("MaxPool's Indices (positions in this run's image) and a Resize whose coordinates measure the axis", async () => {
     const pool = new ModelBuilder(12);
     const x = pool.input("x", [1, 4, 16, 16]);
     const [v, i] = [pool.node("MaxPool", [x], [1, 4, 8, 8], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }), "idx"];
@@ -196,12 +197,41 @@ describe("layers kiln does not take over an image whose height or width varies",
     pool.output(i);
     named(pool, { [x]: [1, 4, "H", "W"] });
     await expect(load(exportModel(pool.graph, { valueInfo: false }), { shapes: { H: [8, 32, 8], W: 16 }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: MaxPool over an image whose height or width varies .* Indices/);
-    const linear = one("Resize", { mode: str("linear") }, (H, W) => [1, 4, 2 * H, 2 * W], (b) => {
-      const s = b.weight("scales", [4], u(1, 1));
-      b.graph.values.get(s)!.const!.data = Float32Array.of(1, 1, 2, 2);
-      return ["", s];
-    });
-    await expect(load(linear, { shapes: { H: [8, 32, 8], W: 16 }, cache: false })).rejects.toThrow(KilnError);
-    await expect(load(linear, { shapes: { H: [8, 32, 8], W: 16 }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: Resize runs a symbolic dim along an axis it resizes only in nearest mode/);
+    // align_corners measures the axis: its coordinates differ at every length
+    const corners = resized({ mode: str("linear"), coordinate_transformation_mode: str("align_corners") }, [1, 1, 2, 2]);
+    await expect(load(corners, { shapes: { H: [8, 32, 8], W: 16 }, cache: false })).rejects.toThrow(KilnError);
+    await expect(load(corners, { shapes: { H: [8, 32, 8], W: 16 }, cache: false })).rejects.toThrow(/UNSUPPORTED_OP: Resize runs a symbolic dim along an axis it resizes only where the source coordinate does not measure the axis .* mode align_corners/);
+  });
+
+  /** x [1, 4, H, W] -> Resize(attrs, scales) -> Relu */
+  const resized = (attrs: Record<string, unknown>, scales: number[]) => one("Resize", attrs, (H, W) => [1, 4, H * scales[2], W * scales[3]], (b) => {
+    const s = b.weight("scales", [4], u(1, 1));
+    b.graph.values.get(s)!.const!.data = Float32Array.from(scales);
+    return ["", s];
+  });
+
+  it("Resize along varying axes: linear and cubic (half_pixel, pytorch_half_pixel, asymmetric), nearest rounding either way, up and down, taps past the run's edge reading its copies", async () => {
+    const cases: [Record<string, unknown>, number[]][] = [
+      [{ mode: str("linear") }, [1, 1, 2, 2]],
+      [{ mode: str("linear"), coordinate_transformation_mode: str("pytorch_half_pixel") }, [1, 1, 2, 4]],
+      [{ mode: str("cubic"), coordinate_transformation_mode: str("asymmetric") }, [1, 1, 2, 2]],
+      [{ mode: str("nearest"), coordinate_transformation_mode: str("half_pixel"), nearest_mode: str("round_prefer_ceil") }, [1, 1, 4, 2]],
+      [{ mode: str("linear") }, [1, 1, 0.5, 0.5]],
+    ];
+    for (const [attrs, scales] of cases) {
+      const bytes = resized(attrs, scales);
+      const model = await load(bytes, { shapes: { H: [8, 32, 8], W: [8, 24, 8] }, cache: false });
+      const poison = poisoner(model);
+      for (const [H, W] of [[8, 8], [32, 24], [16, 8], [24, 16]]) {
+        const data = feed(4 * H * W, H - W);
+        poison();
+        const got = await model.run({ x: { data, dims: [1, 4, H, W] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [1, 4, H, W], data } });
+        const name = Object.keys(want)[0];
+        expect(got[name].dims).toEqual(want[name].dims);
+        expect(compareTensors(got[name], want[name], { rtol: 1e-5, atol: 1e-5 }).message ?? "ok", `${JSON.stringify(attrs)} x${scales.slice(2)} at ${H}x${W}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
   });
 });

@@ -81,3 +81,32 @@ export function spatialLimits(ctx: KernelCtx, y: TensorRef): ((() => Expr) | und
   const e = ctx.symbolic?.dims.get(y.name);
   return y.dims.slice(2).map((_, a) => (e && typeof e[a + 2] !== "number" ? () => ctx.runtimeDim(y, a + 2)! : undefined));
 }
+
+/**
+ * Emit: t's padding filled with copies of the run's last element along each varying dim (its
+ * edge): what a kernel clamping an index to this run's extent reads (Resize's taps at the run's
+ * edge). Innermost varying dim first, so the corners past two of them take the corner element.
+ */
+export function fillEdges(ctx: KernelCtx, t: TensorRef): void {
+  const e = ctx.symbolic?.dims.get(t.name);
+  if (!e) return;
+  const { m, fn } = ctx;
+  const bytes = dtype(t.dtype).bytes;
+  const strides = stridesOf(t.dims).map((s) => s * bytes);
+  const varying = t.dims.map((_, k) => typeof e[k] !== "number");
+  const extent = (k: number) => (varying[k] ? ctx.runtimeDim(t, k)! : m.i32.const(t.dims[k]));
+  for (let k = t.dims.length - 1; k >= 0; k--) {
+    if (!varying[k]) continue;
+    // over this run's indices of the dims before k: each slab past the run's last along k, a copy of that one
+    const outer = (j: number, base: () => Expr): Expr[] => {
+      if (j === k) {
+        const last = () => m.i32.add(base(), m.i32.mul(m.i32.sub(extent(k), m.i32.const(1)), m.i32.const(strides[k])));
+        return [m.if(m.i32.gt_s(extent(k), m.i32.const(0)), fn.loopDyn(extent(k), m.i32.const(t.dims[k]), (i) => [
+          m.memory.copy(m.i32.add(m.i32.const(t.addr), m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[k])))), m.i32.add(m.i32.const(t.addr), last()), m.i32.const(strides[k])),
+        ]))];
+      }
+      return [fn.loopDyn(m.i32.const(0), extent(j), (i) => outer(j + 1, () => m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[j])))))];
+    };
+    fn.emit(...outer(0, () => m.i32.const(0)));
+  }
+}

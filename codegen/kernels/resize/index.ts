@@ -11,6 +11,8 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import { threadScratch, threadShare } from "../../threads.js";
 import { copyBytes } from "../movement/view.js";
+import { fillEdges } from "../padding.js";
+import { evalDim } from "../../../runtime/dims.js";
 
 const table = new KernelTable();
 
@@ -164,20 +166,26 @@ function emitResize(ctx: KernelCtx): void {
 
   // symbolic dims (the padded layout: strides at the bounds): an axis not resized (scale 1, as a
   // batch, or DETR's mask [1, batch, H, W]) runs this run's extent
-  // An axis it resizes runs this run's extent where each output's source is a function of the
-  // output's position and a scale the same at every value (nearest, asymmetric, rounding down:
-  // PyTorch's and PaddlePaddle's upsampling): an output within this run's extent then reads within
-  // the run's input, as a module pinned there would.
+  // An axis it resizes (an image whose height or width varies) runs this run's extent where each
+  // output's source coordinate is a function of the output's position and a scale the same at
+  // every value (the coordinate modes that do not measure the axis; the scale checked on the
+  // dims' expressions), and x's padding holds copies of the run's edge (padding.ts fillEdges):
+  // a tap past the run's last element, which a module pinned there clamps to it, reads its copy.
   const varying = y.dims.map((_, a) => ctx.runtimeDim(y, a));
+  const lengthFree = ["asymmetric", "half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn"].includes(plan.coord) && !plan.excludeOutside;
+  let edges = false;
   varying.forEach((v, a) => {
     if (v === undefined) return;
     const xe = ctx.symbolic!.dims.get(x.name)?.[a], ye = ctx.symbolic!.dims.get(y.name)![a];
-    const scaled = !interp && plan.coord === "asymmetric" && (plan.nearest === "floor" || (plan.nearest === "legacy" && plan.scales[a] >= 1)) &&
-      xe !== undefined && typeof xe !== "number" && typeof ye !== "number" && ye.length === xe.length && ye.every((term, j) => term[0] === xe[j][0] * plan.scales[a] && term.slice(1).join() === xe[j].slice(1).join());
-    if (active[a] ? !scaled : ctx.runtimeDim(x, a) === undefined) {
-      ctx.unsupported(`Resize runs a symbolic dim along an axis it resizes only in nearest mode, asymmetric, rounding down, by a scale the same at every value so far (axis ${a} of ${JSON.stringify(y.name)} varies); ${ctx.pinHintOf(y, a)}`);
+    const scaled = xe !== undefined && typeof xe !== "number" && typeof ye !== "number" && ye.length === xe.length && ye.every((term, j) => term[0] === xe[j][0] * plan.scales[a] && term.slice(1).join() === xe[j].slice(1).join()) &&
+      // pytorch_half_pixel maps an axis resized to one element to 0: never within the bounds
+      (plan.coord !== "pytorch_half_pixel" || evalDim(ye, ctx.symbolic!.symbols.map((s) => s.min)) > 1);
+    if (active[a] ? !(lengthFree && scaled) : ctx.runtimeDim(x, a) === undefined) {
+      ctx.unsupported(`Resize runs a symbolic dim along an axis it resizes only where the source coordinate does not measure the axis (coordinate_transformation_mode asymmetric, half_pixel, pytorch_half_pixel or tf_half_pixel_for_nn, no exclude_outside) by a scale the same at every value (axis ${a} of ${JSON.stringify(y.name)} varies, mode ${plan.coord}); ${ctx.pinHintOf(y, a)}`);
     }
+    if (active[a]) edges = true;
   });
+  if (edges) fillEdges(ctx, x);
   const tripsOf = (a: number): Trips => (varying[a] !== undefined ? () => ctx.runtimeDim(y, a)! : y.dims[a]);
   const o: Local[] = [];
   // threads: the outermost axis of more than one output position shared out (each element
