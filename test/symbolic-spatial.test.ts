@@ -144,6 +144,30 @@ describe("a YOLO-style detector over images of any size in steps of 32", () => {
   });
 });
 
+// An image-to-image network as torch.onnx.export writes it (test/fixtures/segmenter/make_fixture.py,
+// seeded): reflection and replication Pad, InstanceNorm and GroupNorm over this run's pixels, a
+// spatial mean, PixelUnshuffle and PixelShuffle, bilinear upsampling, per-pixel Softmax and ArgMax.
+describe("a segmentation-style network over images of any size in steps of 16", () => {
+  it("one module for 16..64 on both sides at -O2 and -O0, each size's classes as onnxruntime-node's", async () => {
+    const bytes = new Uint8Array(fs.readFileSync(path.join(import.meta.dirname, "fixtures/segmenter/segmenter.onnx")));
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: { H: [16, 64, 16], W: [16, 64, 16] }, level, cache: false });
+      const poison = poisoner(model);
+      for (const [H, W] of [[16, 16], [64, 64], [32, 48], [48, 16]]) {
+        const data = feed(3 * H * W, H + 2 * W);
+        poison();
+        const got = await model.run({ x: { data, dims: [1, 3, H, W] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [1, 3, H, W], data } });
+        for (const name of ["p", "a"]) {
+          expect(got[name].dims, `${name} at ${H}x${W} -O${level}`).toEqual(want[name].dims);
+          expect(compareTensors(got[name], want[name], { rtol: 1e-5, atol: 1e-5 }).message ?? "ok", `${name} at ${H}x${W} -O${level}`).toBe("ok");
+        }
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+});
+
 describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {
   it("compiles one module; kiln inspect shows the steps and the dims; kiln run takes a run's dims on the step, refuses one off it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-spatial-"));

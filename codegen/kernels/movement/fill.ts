@@ -57,42 +57,53 @@ export function emitPadFill(ctx: KernelCtx, out: TensorRef, count?: Expr): void 
 }
 
 /** Source coordinate along one axis for the non-constant pad modes (i = o - begin, in a local). */
-function padSource(ctx: KernelCtx, mode: string, o: Expr, begin: number, d: number): Expr[] {
+function padSource(ctx: KernelCtx, mode: string, o: Expr, begin: number, d: number | (() => Expr)): Expr[] {
   const { m, fn } = ctx;
   if (d === 1) return [m.i32.const(0)];
   const i = fn.local(binaryen.i32);
   const c = (v: number) => m.i32.const(v);
-  const mod = (e: Expr, p: number) => m.i32.rem_s(m.i32.add(m.i32.rem_s(e, c(p)), c(p)), c(p));
+  // d: the axis' length, this run's where it varies (an i32 expression each call; a divisor at least 1)
+  const len = () => (typeof d === "number" ? c(d) : d());
+  const atLeast1 = (e: () => Expr) => (typeof d === "number" ? e() : m.select(m.i32.gt_s(e(), c(1)), e(), c(1)));
+  const mod = (e: Expr, p: () => Expr) => m.i32.rem_s(m.i32.add(m.i32.rem_s(e, atLeast1(p)), atLeast1(p)), atLeast1(p));
   const set = i.set(m.i32.sub(o, c(begin)));
-  switch (mode) {
-    case "edge":
-      return [set, m.select(m.i32.lt_s(i.get(), c(0)), c(0), m.select(m.i32.gt_s(i.get(), c(d - 1)), c(d - 1), i.get()))];
-    case "wrap": return [set, mod(i.get(), d)];
-    default: {
-      // reflect: period 2(d-1), mirrored in its second half
-      const p = 2 * (d - 1);
-      return [set, i.set(mod(i.get(), p)), m.select(m.i32.ge_s(i.get(), c(d)), m.i32.sub(c(p), i.get()), i.get())];
+  const source = (() => {
+    switch (mode) {
+      case "edge":
+        return [set, m.select(m.i32.lt_s(i.get(), c(0)), c(0), m.select(m.i32.gt_s(i.get(), m.i32.sub(len(), c(1))), m.i32.sub(len(), c(1)), i.get()))];
+      case "wrap": return [set, mod(i.get(), len)];
+      default: {
+        // reflect: period 2(d-1), mirrored in its second half
+        const p = () => m.i32.mul(c(2), m.i32.sub(len(), c(1)));
+        return [set, i.set(mod(i.get(), p)), m.select(m.i32.ge_s(i.get(), len()), m.i32.sub(p(), i.get()), i.get())];
+      }
     }
-  }
+  })();
+  if (typeof d === "number") return source;
+  // a run's length of 1 reads its one element (reflect's period would be 0)
+  const last = source.pop()!;
+  return [...source, m.select(m.i32.le_s(len(), c(1)), c(0), last)];
 }
 
 /**
  * Pad in reflect/edge/wrap mode: every output element reads one computed input element. `runtime`:
- * dim k's extent in this run where it varies (padded layout; no pad along it: the index is its own).
+ * dims k's extents in this run where they vary (padded layout), of x then of the output: the
+ * source index folds over the run's length (an image padded by reflection before a Conv).
  */
-export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, begin: number[], mode: string, runtime?: (k: number) => Expr | undefined): void {
+export function emitPadIndexed(ctx: KernelCtx, x: TensorRef, out: TensorRef, begin: number[], mode: string, runtime?: { x: (k: number) => Expr | undefined; out: (k: number) => Expr | undefined }): void {
   const { m, fn } = ctx;
   const b = bytesOf(x.dtype);
   const xs = stridesOf(x.dims);
   const os = stridesOf(out.dims);
-  const varies = out.dims.map((_, k) => runtime?.(k) !== undefined);
-  fn.emit(fn.nest(out.dims.map((d, k) => (varies[k] ? () => runtime!(k)! : d)), (idx) => {
+  const varies = out.dims.map((_, k) => runtime?.x(k) !== undefined);
+  fn.emit(fn.nest(out.dims.map((d, k) => (varies[k] ? () => runtime!.out(k)! : d)), (idx) => {
     const pre: Expr[] = [];
     let src: Expr = m.i32.const(0);
     idx.forEach((l, k) => {
-      if (x.dims[k] === 1) return;
-      if (varies[k]) return (src = m.i32.add(src, m.i32.mul(l.get(), m.i32.const(xs[k]))));
-      const s = padSource(ctx, mode, l.get(), begin[k], x.dims[k]);
+      if (x.dims[k] === 1 && !varies[k]) return;
+      // a varying dim not padded: its index is its own
+      if (varies[k] && begin[k] === 0 && out.dims[k] === x.dims[k]) return (src = m.i32.add(src, m.i32.mul(l.get(), m.i32.const(xs[k]))));
+      const s = padSource(ctx, mode, l.get(), begin[k], varies[k] ? () => runtime!.x(k)! : x.dims[k]);
       pre.push(...s.slice(0, -1));
       src = m.i32.add(src, m.i32.mul(s[s.length - 1], m.i32.const(xs[k])));
     });

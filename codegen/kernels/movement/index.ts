@@ -251,16 +251,18 @@ table.add("Tile", (ctx) => {
 });
 
 /**
- * The run-time extents of a view over [n, ...] whose first dim is x's batch: this run's batch where
- * it varies (the padded layout: the bounds' strides), undefined where nothing varies; a varying
- * channel or plane has no symbolic form.
+ * The run-time extents of a pixel shuffle's view (6 dims, in the output's order): its batch at 0
+ * and, over an image whose height or width varies (the padded layout: the bounds' strides), the
+ * image's height and width (`t`'s dims 2 and 3, in this run) at `at`; a varying channel has no
+ * symbolic form.
  */
-function batchExtents(ctx: KernelCtx, x: TensorRef, rank: number): (Expr | undefined)[] | undefined {
-  const later = x.dims.findIndex((_, k) => k > 0 && ctx.runtimeDim(x, k) !== undefined);
-  if (later > 0) ctx.unsupported(`${ctx.node.op} over the varying dim ${later} of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, later)}`);
-  const n = ctx.runtimeDim(x, 0);
+function shuffleExtents(ctx: KernelCtx, x: TensorRef, t: TensorRef, at: [number, number]): (Expr | undefined)[] | undefined {
+  if (ctx.runtimeDim(x, 1) !== undefined) ctx.unsupported(`${ctx.node.op} over the varying dim 1 of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, 1)}`);
+  const rt: (Expr | undefined)[] = [ctx.runtimeDim(x, 0), undefined, undefined, undefined, undefined, undefined];
+  rt[at[0]] = ctx.runtimeDim(t, 2);
+  rt[at[1]] = ctx.runtimeDim(t, 3);
   ctx.symbolic?.dims.get(ctx.output(0).name)?.forEach((_, k) => ctx.runtimeDim(ctx.output(0), k));
-  return n ? [n, ...Array<undefined>(rank - 1).fill(undefined)] : undefined;
+  return rt.some((e) => e !== undefined) ? rt : undefined;
 }
 
 table.add("DepthToSpace", (ctx) => {
@@ -271,14 +273,16 @@ table.add("DepthToSpace", (ctx) => {
   const crd = ctx.attrs.string("mode", "DCR") === "CRD";
   const dims = crd ? [n, cc, b, b, h, w] : [n, b, b, cc, h, w];
   const perm = crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
-  emitView(ctx, transposeView(ctx.output(0), x.addr, dims, perm), false, batchExtents(ctx, x, 6));
+  // the output's order [n, cc, h, b, w, b]: x's height and width this run's
+  emitView(ctx, transposeView(ctx.output(0), x.addr, dims, perm), false, shuffleExtents(ctx, x, x, [2, 4]));
 });
 
 table.add("SpaceToDepth", (ctx) => {
   const x = ctx.input(0);
   const b = ctx.attrs.int("blocksize");
   const [n, c, h, w] = x.dims;
-  emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]), false, batchExtents(ctx, x, 6));
+  // the output's order [n, b, b, c, h/b, w/b]: the output's height and width this run's
+  emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]), false, shuffleExtents(ctx, x, ctx.output(0), [4, 5]));
 });
 
 table.add("Compress", (ctx) => {
@@ -307,17 +311,16 @@ table.add("Pad", (ctx) => {
   const mode = ctx.attrs.string("mode", "constant");
   const { begin, end } = padAmounts(params(ctx), x.dims.length);
   // symbolic dims (the padded layout: strides at the bounds): this run's extent of each varying
-  // dim, padded by no negative amount (constant mode), by none at all (the others, whose source
-  // index would fold over this run's length); the fill covers the slot (the prefix form: the run's
-  // elements), the copy and the indexed loops this run's extents
+  // dim, padded by no negative amount; the fill covers the slot (the prefix form: the run's
+  // elements), the copy and the indexed loops this run's extents, the reflect/edge/wrap source
+  // index folding over this run's length
   const varying = x.dims.map((_, k) => ctx.runtimeDim(x, k));
   varying.forEach((v, k) => {
     if (v === undefined) return;
-    if (mode !== "constant" && (begin[k] !== 0 || end[k] !== 0)) ctx.unsupported(`Pad in ${mode} mode along the varying dim ${k} of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, k)}`);
     if (begin[k] < 0 || end[k] < 0) ctx.unsupported(`Pad cropping the varying dim ${k} of ${JSON.stringify(x.name)} has no symbolic form; ${ctx.pinHintOf(x, k)}`);
   });
   const rt = varying.some((v) => v !== undefined) ? varying : undefined;
-  if (mode !== "constant") return emitPadIndexed(ctx, x, out, begin, mode, rt && ((k) => ctx.runtimeDim(x, k)));
+  if (mode !== "constant") return emitPadIndexed(ctx, x, out, begin, mode, rt && { x: (k) => ctx.runtimeDim(x, k), out: (k) => ctx.runtimeDim(out, k) });
   const e = ctx.symbolic?.dims.get(out.name);
   emitPadFill(ctx, out, e && prefixDim(out.dims, e) !== undefined ? ctx.runtimeExtent(out, out.size) : undefined);
   // copy the kept part of the input (negative pads crop) into the interior

@@ -31,7 +31,8 @@ const param = (t: TensorRef, strides: number[]): Operand => ({ t, strides });
  */
 export function moments(k: Kit, x: Operand, eps: number, stdPlusEps = false) {
   const S = k.S;
-  const n = () => S.c(k.count);
+  // this run's count where a reduced dim varies (an image's height or width)
+  const n = () => k.countOf();
   const shift = S.local();
   k.emit(shift.set(k.first(x)));
   k.emit(shift.set(S.whereEqual(S.sub(shift.get(), shift.get()), S.c(0), shift.get(), S.c(0))));
@@ -100,7 +101,7 @@ table.add("RMSNormalization", (ctx) => {
     const S = k.S;
     const sq = k.reduce("add", 0, (E, get) => E.mul(get(x), get(x)));
     const inv = S.local();
-    k.emit(inv.set(S.div(S.c(1), S.sqrt(S.add(S.div(sq.get(), S.c(k.count)), S.c(eps))))));
+    k.emit(inv.set(S.div(S.c(1), S.sqrt(S.add(S.div(sq.get(), k.countOf()), S.c(eps))))));
     k.write(y, (E, get, stat) => E.mul(E.mul(get(x), stat(inv)), get(scale)));
   });
 });
@@ -111,11 +112,12 @@ table.add("InstanceNormalization", (ctx) => {
   const X = ctx.input(0);
   const [N, C] = X.dims;
   const hw = X.dims.slice(2).reduce((a, b) => a * b, 1);
-  const view: View = { dims: [N, C, hw], reduced: [false, false, true] };
+  // an image whose height or width varies (the padded layout): each spatial dim its own loop
+  const view: View = spatialVarying(ctx, X) ? { dims: X.dims, reduced: X.dims.map((_, k) => k >= 2) } : { dims: [N, C, hw], reduced: [false, false, true] };
   const x = dense(X, view);
   const y = dense(ctx.output(0), view);
-  const scale = param(ctx.input(1), [0, 1, 0]);
-  const bias = param(ctx.input(2), [0, 1, 0]);
+  const scale = param(ctx.input(1), view.dims.map((_, k) => (k === 1 ? 1 : 0)));
+  const bias = param(ctx.input(2), view.dims.map((_, k) => (k === 1 ? 1 : 0)));
   emitRows(ctx, dt, view, [x, y, scale, bias], (k) => {
     const { mean, inv } = moments(k, x, ctx.attrs.float("epsilon", 1e-5));
     normalize(k, x, y, mean, inv, scale, bias);
@@ -130,9 +132,11 @@ table.add("GroupNormalization", (ctx) => {
   const G = ctx.attrs.int("num_groups");
   if (G <= 0 || C % G !== 0) ctx.unsupported(`num_groups ${G} does not divide ${C} channels`);
   const hw = X.dims.slice(2).reduce((a, b) => a * b, 1);
-  const view: View = { dims: [N, G, C / G, hw], reduced: [false, false, true, true] };
+  // an image whose height or width varies (the padded layout): each spatial dim its own loop
+  const spatial = spatialVarying(ctx, X) ? X.dims.slice(2) : [hw];
+  const view: View = { dims: [N, G, C / G, ...spatial], reduced: [false, false, true, ...spatial.map(() => true)] };
   const perChannel = ctx.input(1).size === C && !(ctx.opset < 21 && C !== G);
-  const ps = perChannel ? [0, C / G, 1, 0] : [0, 1, 0, 0];
+  const ps = perChannel ? [0, C / G, 1, ...spatial.map(() => 0)] : [0, 1, 0, ...spatial.map(() => 0)];
   const x = dense(X, view);
   const y = dense(ctx.output(0), view);
   const scale = param(ctx.input(1), ps);
