@@ -18,6 +18,8 @@ import { runOrt } from "./util/ort.js";
 import { poisoner } from "./util/poison.js";
 import { loadAt } from "./util/load-threads.js";
 import { kiln } from "./util/cli.js";
+import { quantizedModel } from "../models/quantize/refill.js";
+import { ocrInput } from "../models/ocr-inputs.js";
 
 const ints = (value: number[]) => ({ type: "ints" as const, value });
 const int = (value: number) => ({ type: "int" as const, value });
@@ -166,6 +168,27 @@ describe("a segmentation-style network over images of any size in steps of 16", 
       expect(model.modulesCompiled).toBe(1);
     }
   });
+});
+
+// The QDQ PaddleOCR detector (onnxruntime's quantize_static, per-channel: models/quantize): the
+// int8 convolutions (the GEMM, depthwise and Winograd forms) read padding filled with their input's
+// zero point, the 8-bit Add and lookup tables map the whole slot; each size as the build pinned there.
+describe("a quantized (QDQ) detector over images of any size", () => {
+  it("q:ppocr_det.qdq at 64..640 in steps of 32: bit for bit the build pinned at each size", async () => {
+    const bytes = await quantizedModel("ppocr_det", "qdq");
+    const [n, h, w] = ["p2o.DynamicDimension.0", "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"];
+    const bounded = await load(bytes, { shapes: { [n]: 1, [h]: [64, 640, 32], [w]: [64, 640, 32] }, cache: false });
+    const poison = poisoner(bounded);
+    for (const [H, W] of [[64, 64], [96, 640], [320, 224]]) {
+      const pinned = await load(bytes, { shapes: { [n]: 1, [h]: H, [w]: W }, cache: false });
+      const x = { data: ocrInput("ppocr_det", [1, 3, H, W], H + W), dims: [1, 3, H, W] };
+      poison();
+      const [a, b] = [Object.values(await bounded.run({ x }))[0], Object.values(await pinned.run({ x }))[0]];
+      expect(a.dims).toEqual(b.dims);
+      expect(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)), `at ${H}x${W}`).toBe(true);
+    }
+    expect(bounded.modulesCompiled).toBe(1);
+  }, 120_000);
 });
 
 describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {

@@ -12,10 +12,11 @@ import type { KernelCtx, KernelVariant, TensorRef } from "./kernel.js";
 
 /**
  * Emit: every element of t's slot past this run's extent in some varying dim set to `value` (as
- * t's type holds it). Nothing when t's dims are static. Marks the layer as
+ * t's type holds it; or an expression of t's computing type, read once per row: an 8-bit
+ * convolution's run-time zero point). Nothing when t's dims are static. Marks the layer as
  * reading the padded layout (KernelCtx.runtimeDim).
  */
-export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number): void {
+export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number | (() => Expr)): void {
   const e = ctx.symbolic?.dims.get(t.name);
   if (!e) return;
   const { m, fn } = ctx;
@@ -24,12 +25,13 @@ export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number): void {
   const last = varying.lastIndexOf(true);
   if (last < 0) return;
   const strides = stridesOf(t.dims).map((s) => s * bytes);
-  // one byte per element (int8's -128 is the byte 0x80) or zeros: memory.fill
+  // one byte per element (int8's -128 is the byte 0x80; a run-time zero point) or zeros: memory.fill
   const byteFill = value === 0 || bytes === 1;
+  const byteValue = () => (typeof value === "number" ? m.i32.const(value & 0xff) : value());
   // [from, to) bytes past t.addr
   const fill = (from: Expr, to: Expr): Expr[] => {
-    if (byteFill) return [m.memory.fill(m.i32.add(m.i32.const(t.addr), from), m.i32.const(value & 0xff), m.i32.sub(to, from))];
-    return [fn.loopDyn(from, to, (i) => [store(m, t.dtype, i.get(), constant(m, t.dtype, value), t.addr)], bytes)];
+    if (byteFill) return [m.memory.fill(m.i32.add(m.i32.const(t.addr), from), byteValue(), m.i32.sub(to, from))];
+    return [fn.loopDyn(from, to, (i) => [store(m, t.dtype, i.get(), typeof value === "number" ? constant(m, t.dtype, value) : value(), t.addr)], bytes)];
   };
   // dims before the first varying one and between varying ones loop; past the last varying dim
   // the padding of a row is one contiguous run of bytes

@@ -23,6 +23,8 @@ export function poisoner(model: Model, full?: Record<string, Feed>): () => void 
   // after the weights (a model with none: after the reserved bytes, the symbols the last of them)
   const weights = memory.regions[0];
   const start = weights ? weights.offset + weights.bytes : SYMBOLS_ADDR + 16, end = memory.regions[1]?.offset ?? memory.bytes;
-  const arena = new Float32Array(out.data.buffer, start, (end - start) / 4);
+  // whole float32 words (an 8-bit model's weights may end between them)
+  const from = Math.ceil(start / 4) * 4;
+  const arena = new Float32Array(out.data.buffer, from, Math.floor((end - from) / 4));
   return () => arena.fill(NaN);
 }

@@ -3,6 +3,7 @@
 // one splatted input value feeds four channels per i32x4 multiply, and each input tap is loaded
 // and bounds-checked once per four channels instead of once per channel.
 import binaryen from "binaryen";
+import { fillPadding, spatialVarying } from "../padding.js";
 import type { Expr, Local } from "../../fn.js";
 import { stridesOf } from "../../fn.js";
 import { store } from "../../memory.js";
@@ -84,6 +85,8 @@ export function emitPackedConv(ctx: KernelCtx, ops: ConvOperands, epilogue: Conv
   const { m, fn } = ctx;
   const { x } = ops;
   const out = ctx.output(0);
+  // an image whose height or width varies: the bound's code over x's padding filled with its zero point (padding.ts)
+  if (spatialVarying(ctx, x)) fillPadding(ctx, x, () => zeroPoint(ctx, ops.xZp, m.i32.const(0)));
   const f = convFrame(ctx, ops);
   const { group, win, Cg, OCg } = f;
   const blocks = Math.ceil(OCg / 4);

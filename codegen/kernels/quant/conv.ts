@@ -1,6 +1,7 @@
 // ConvInteger and QLinearConv: a direct convolution with an exact i32 accumulator. Padding reads
 // as the input's zero point, i.e. contributes nothing, so out-of-range taps are simply skipped.
 import binaryen from "binaryen";
+import { fillPadding, spatialVarying } from "../padding.js";
 import { stridesOf } from "../../fn.js";
 import { scalarOps } from "../../math/ops.js";
 import { store } from "../../memory.js";
@@ -17,6 +18,8 @@ function emitIntConv(ctx: KernelCtx, ops: ConvOperands, epilogue: ConvEpilogue):
   const { x, w } = ops;
   const out = ctx.output(0);
   const f = convFrame(ctx, ops);
+  // an image whose height or width varies: the bound's code over x's padding filled with its zero point (padding.ts)
+  if (spatialVarying(ctx, x)) fillPadding(ctx, x, () => zeroPoint(ctx, ops.xZp, m.i32.const(0)));
   const ws = stridesOf(w.dims);
   const acc = fn.local(binaryen.i32);
   // a symbolic batch: this run's images

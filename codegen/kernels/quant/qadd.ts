@@ -24,6 +24,9 @@ export interface QAddPlan {
 export function emitQAdd(ctx: KernelCtx, p: QAddPlan): void {
   const { m, fn } = ctx;
   const a = ctx.input(p.a.index), b = ctx.input(p.b.index), y = ctx.output(0);
+  // symbolic dims: a, b and y of one shape share one padded layout, so the whole slot adds (the
+  // padding's bytes too, never read as values)
+  if (a.dims.join() === y.dims.join() && b.dims.join() === y.dims.join()) ctx.readsPadded();
   const f = (v: number) => m.f32x4.splat(m.f32.const(v));
   const bytes = [fn.local(binaryen.v128), fn.local(binaryen.v128)];
   const out = fn.local(binaryen.v128);

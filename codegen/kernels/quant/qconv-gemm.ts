@@ -6,6 +6,7 @@
 // into a plane padded with its zero point, then writes col's rows (c, ki, kj) from it without a
 // bounds check ("im2col"), the 8-bit form of conv/small.ts.
 import binaryen from "binaryen";
+import { fillPadding, spatialVarying } from "../padding.js";
 import { align16 } from "../../memory.js";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr, Fn, Local } from "../../fn.js";
@@ -180,6 +181,8 @@ export function emitQConv(ctx: KernelCtx, p: QConvPlan): void {
   const { m, fn } = ctx;
   const { q } = p;
   const x = ctx.input(q.x.index), y = ctx.output(0);
+  // an image whose height or width varies: the bound's code over x's padding filled with its zero point (padding.ts)
+  if (spatialVarying(ctx, x)) fillPadding(ctx, x, xZeroPoint(ctx, q));
   const n = fn.local(binaryen.i32), g = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32), gOff = fn.local(binaryen.i32);
   const zp = xZeroPoint(ctx, q);
   const [packedW, biasAt, ...tables] = ctx.constantAddrs;

@@ -8,6 +8,7 @@
 // At threads (one output channel per input channel) the (image, channel) planes are shared among
 // the threads, each widening its channels into its own scratch plane: the same code per channel.
 import binaryen from "binaryen";
+import { fillPadding, spatialVarying } from "../padding.js";
 import type { Expr, Local } from "../../fn.js";
 import { threadShare } from "../../threads.js";
 import { elementsOf, perChannel } from "./qlayer.js";
@@ -49,6 +50,8 @@ export function emitQDepthwise(ctx: KernelCtx, p: QConvPlan, zp: () => Expr): vo
   const { m, fn } = ctx;
   const { q } = p;
   const x = ctx.input(q.x.index), y = ctx.output(0);
+  // an image whose height or width varies: the bound's code over x's padding filled with its zero point (padding.ts)
+  if (spatialVarying(ctx, x)) fillPadding(ctx, x, zp);
   const [tapsAt, biasAt, ...tables] = ctx.constantAddrs;
   const { Hp, Wp } = depthwiseScratch(p);
   const plane = ctx.scratchAddr;

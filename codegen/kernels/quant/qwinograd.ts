@@ -21,6 +21,7 @@
 // element, the output transform by output channel. Each value is computed by one thread through
 // the same code as at one thread.
 import binaryen from "binaryen";
+import { fillPadding, spatialVarying } from "../padding.js";
 import { align16 } from "../../memory.js";
 import type { Expr, Fn, Local } from "../../fn.js";
 import { threadShare, type ThreadCtx } from "../../threads.js";
@@ -128,6 +129,8 @@ export function emitQWinograd(ctx: KernelCtx, plan: QWinogradPlan): void {
   const { m, fn } = ctx;
   const p = plan.conv;
   const x = ctx.input(p.q.x.index);
+  // an image whose height or width varies: the bound's code over x's padding filled with its zero point (padding.ts)
+  if (spatialVarying(ctx, x)) fillPadding(ctx, x, xZeroPoint(ctx, p.q));
   const [packedU, biasAt, multAt] = ctx.constantAddrs;
   const S = ctx.scratchAddr;
   const plane = S + plan.planeAt;
