@@ -49,9 +49,12 @@ function cnn(): Uint8Array {
   const mp = b.node("MaxPool", [c4], [1, 24, H / 2, W / 2], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) });
   const ap = b.node("AveragePool", [mp], [1, 24, H / 4, W / 4], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) });
   const ct = b.node("ConvTranspose", [ap, b.weight("wt", [24, 8, 3, 3], u()), b.weight("bt", [8], u())], [1, 8, H / 2, W / 2], { strides: ints([2, 2]), pads: ints([1, 1, 0, 0]) });
+  // kernel = stride, no pads: the GEMM form
+  const ct2 = b.node("ConvTranspose", [ap, b.weight("wt2", [24, 8, 2, 2], u())], [1, 8, H / 2, W / 2], { strides: ints([2, 2]) });
+  const cts = b.node("Add", [ct, ct2], [1, 8, H / 2, W / 2]);
   const scales = b.weight("scales", [4], u(1, 1));
   b.graph.values.get(scales)!.const!.data = Float32Array.of(1, 1, 2, 2);
-  const rs = b.node("Resize", [ct, "", scales], [1, 8, H, W], { mode: str("nearest"), coordinate_transformation_mode: str("asymmetric"), nearest_mode: str("floor") });
+  const rs = b.node("Resize", [cts, "", scales], [1, 8, H, W], { mode: str("nearest"), coordinate_transformation_mode: str("asymmetric"), nearest_mode: str("floor") });
   const y = b.node("Add", [rs, r1], [1, 8, H, W]);
   const z = b.node("Conv", [y, b.weight("w5", [4, 8, 3, 3], u())], [1, 4, H, W], { pads: ints([2, 2, 2, 2]), dilations: ints([2, 2]) });
   const g = b.node("GlobalAveragePool", [y], [1, 8, 1, 1]);
@@ -93,7 +96,7 @@ describe("images whose height and width vary, compiled once", () => {
   });
 
   // every Conv variant that takes these layers, forced (the others stay where they cannot)
-  for (const kernels of ["conv/direct", "conv/im2col-gemm", "conv/im2col-positions", "conv/depthwise-lanes", "conv/pointwise-positions", "conv/grouped-gemm", "-winograd", "conv/winograd-f2x2"]) {
+  for (const kernels of ["conv/direct", "conv/im2col-gemm", "conv/im2col-positions", "conv/depthwise-lanes", "conv/pointwise-positions", "conv/grouped-gemm", "-winograd", "conv/winograd-f2x2", "conv/winograd-f4x4", "conv-transpose/scatter"]) {
     it(`with ${kernels}`, async () => {
       await expectRuns(bytes, { kernels }, RUNS.slice(0, 4));
     });

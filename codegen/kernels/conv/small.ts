@@ -194,9 +194,13 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
   };
   // col rows for the input channels of group `grp`
   const threads = ctx.splitAmong();
+  // an image whose height varies (padding.ts): the col rows of this run's output rows, and the
+  // GEMM over their positions (the width stays the bound's)
+  const runRows = lay.positions || x.dims.length !== 4 ? undefined : ctx.runtimeDim(y, 2);
+  const ohTrips = runRows === undefined ? OH : () => ctx.runtimeDim(y, 2)!;
   // (channel, kernel row) pairs flattened: threads share them out evenly where a group has few
   // channels (a stem's 3)
-  const im2col = splitNest(fn, threads, [Cg * kh, kw, OH], ([ck, kj, oh]) => [
+  const im2col = splitNest(fn, threads, [Cg * kh, kw, ohTrips], ([ck, kj, oh]) => [
     src.set(add(i32(S), m.i32.mul(add(m.i32.div_u(ck.get(), i32(kh)), m.i32.mul(grp.get(), i32(Cg))), i32(Hp * Wp * 4)), m.i32.mul(m.i32.rem_u(ck.get(), i32(kh)), i32(Wp * 4)), m.i32.mul(oh.get(), i32(sh * Wp * 4)), m.i32.mul(kj.get(), i32(4)))),
     dst.set(add(i32(col), m.i32.mul(ck.get(), i32(kw * P * 4)), m.i32.mul(kj.get(), i32(P * 4)), m.i32.mul(oh.get(), i32(OW * 4)))),
     ...rowCopy(),
@@ -207,6 +211,7 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
     : channelGemm(ctx, {
       M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt,
       packedA: lay.prepackA ? ctx.constantAddrs[0] : undefined, threads,
+      ...(runRows === undefined ? {} : { row: { at: () => i32(0), N: P, cols: () => m.i32.mul(ctx.runtimeDim(y, 2)!, i32(OW)) } }),
     });
   // threads: the plane and col are shared (thread 0's scratch), each written in shares, the
   // threads meeting before anyone reads them and before the next image or group rewrites them

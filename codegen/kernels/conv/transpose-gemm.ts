@@ -9,6 +9,7 @@
 import binaryen from "binaryen";
 import { transposedWindow } from "../../../compiler/ops/nn-geometry.js";
 import type { Expr } from "../../fn.js";
+import type { Trips } from "../../fn.js";
 import { emitPackedGemm, packedAScratchBytes, type PackedTile } from "../matmul/gemm-packed.js";
 import { packBOf } from "../matmul/gemm-pack.js";
 import { variant, type KernelCtx, type KernelPrep, type LayerCtx } from "../kernel.js";
@@ -74,7 +75,12 @@ function emit(ctx: KernelCtx, lay: Layout): void {
   // rearrangement (by output channel) reads it and before the next image's GEMM rewrites it
   const threads = ctx.splitAmong();
   const meet = () => (threads ? [threads.barrier()] : []);
+  // an image whose height or width varies (padding.ts): the GEMM's rows (input positions) up to
+  // this run's last row, and the rearrangement over this run's rows and columns
+  const runH = ctx.runtimeDim(x, 2), runW = ctx.runtimeDim(x, 3);
+  const extent = (k: 2 | 3, d: number): Trips => (ctx.runtimeDim(x, k) === undefined ? d : () => ctx.runtimeDim(x, k)!);
   const gemm = emitPackedGemm({ fn }, {
+    ...(runH === undefined && runW === undefined ? {} : { rows: () => m.i32.mul(ctx.runtimeDim(x, 2) ?? i32(H), i32(W)) }),
     M: P, N: Q, K: C,
     a: { addr: x.addr, rs: 1, cs: P, base: () => m.i32.mul(n.get(), i32(C * P * 4)) },
     packedB: ctx.constantAddrs[0],
@@ -84,11 +90,11 @@ function emit(ctx: KernelCtx, lay: Layout): void {
     threads,
   });
   // y row (oc, i * kh + a): for each j, the kw values T[(i, j)][(oc, a, 0..kw-1)] (+ bias)
-  const rearrange = splitNest(fn, threads, [M, H, kh], ([oc, i, a]) => [
+  const rearrange = splitNest(fn, threads, [M, extent(2, H), kh], ([oc, i, a]) => [
     bv.set(bias ? m.f32.load(bias.addr, 4, m.i32.shl(oc.get(), i32(2))) : m.f32.const(0)),
     pt.set(add(i32(S), m.i32.mul(i.get(), i32(W * Q * 4)), m.i32.mul(oc.get(), i32(kh * kw * 4)), m.i32.mul(a.get(), i32(kw * 4)))),
     py.set(add(m.i32.mul(n.get(), i32(M * H * kh * OW * 4)), m.i32.mul(oc.get(), i32(H * kh * OW * 4)), m.i32.mul(add(m.i32.mul(i.get(), i32(kh)), a.get()), i32(OW * 4)))),
-    fn.loop(W, () => [
+    fn.trips(extent(3, W), () => [
       ...Array.from({ length: kw }, (_, b) => m.f32.store(y.addr + b * 4, 4, py.get(), m.f32.add(m.f32.load(b * 4, 4, pt.get()), bv.get()))),
       pt.set(m.i32.add(pt.get(), i32(Q * 4))),
       py.set(m.i32.add(py.get(), i32(kw * 4))),

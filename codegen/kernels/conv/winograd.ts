@@ -240,16 +240,24 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const block = (rows: number): Expr[] => [...inputTransform(rows), ...meet(), gemm(), ...meet(), outputTransform(rows)];
   const blocks = Math.floor(tH / R), tail = tH % R;
   const tailBlock = () => (tail ? [th0.set(i32(blocks * R)), ...block(tail)] : []);
-  // by blocks: this thread's share [lo, hi) of the image's nb blocks (the tail block last), the
+  // an image whose height varies (padding.ts): the blocks holding this run's tile rows (its
+  // padding filled, so the tiles at the run's edge read zeros there), else all nb
+  const runRows = ctx.runtimeDim(y, 2);
+  const nbRun = (): Expr => (runRows === undefined ? i32(nb)
+    : m.i32.div_u(m.i32.add(m.i32.div_u(m.i32.add(ctx.runtimeDim(y, 2)!, i32(tm - 1)), i32(tm)), i32(R - 1)), i32(R)));
+  const upTo = (e: () => Expr, k: number) => m.select(m.i32.lt_u(e(), i32(k)), e(), i32(k));
+  // by blocks: this thread's share [lo, hi) of the image's blocks (the tail block last), the
   // threads meeting before the next image's plane is written over this one
-  const share = byBlocks ? threadShare(m, all, nb) : undefined;
+  const share = byBlocks ? threadShare(m, all, runRows === undefined ? nb : nbRun) : undefined;
   const lo = fn.local(binaryen.i32), hi = fn.local(binaryen.i32);
   const blockLoop = share
     ? [lo.set(share.lo), hi.set(share.hi),
-      fn.loopDyn(lo.get(), m.select(m.i32.lt_u(hi.get(), i32(blocks)), hi.get(), i32(blocks)), (bk) => [th0.set(mul(bk, R)), ...block(R)]),
-      ...(tail ? [m.if(m.i32.eq(hi.get(), i32(nb)), fn.block(tailBlock()))] : []),
+      fn.loopDyn(lo.get(), upTo(hi.get, blocks), (bk) => [th0.set(mul(bk, R)), ...block(R)]),
+      ...(tail ? [m.if(m.i32.gt_u(hi.get(), i32(blocks)), fn.block(tailBlock()))] : []),
       ...(N > 1 ? [all!.barrier()] : [])]
-    : [fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...tailBlock()];
+    : runRows === undefined
+      ? [fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...tailBlock()]
+      : [fn.loopDyn(i32(0), upTo(nbRun, blocks), (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...(tail ? [m.if(m.i32.gt_u(nbRun(), i32(blocks)), fn.block(tailBlock()))] : [])];
   if (own) fn.emit(own.set(m.i32.mul(all!.tid(), i32(all!.scratchStride))));
   fn.emit(fn.trips(ctx.outerCount(x, N), (img) => [
     n.set(img.get()),
