@@ -214,8 +214,8 @@ describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {
 
 describe("layers kiln does not take over an image whose height or width varies", () => {
   /** x [1, 4, H, W] -> op -> Relu */
-  const one = (op: string, attrs: Record<string, unknown>, out: (H: number, W: number) => number[], more: (b: ModelBuilder) => string[] = () => []) => {
-    const b = new ModelBuilder(3);
+  const one = (op: string, attrs: Record<string, unknown>, out: (H: number, W: number) => number[], more: (b: ModelBuilder) => string[] = () => [], opset = 17) => {
+    const b = new ModelBuilder(3, opset);
     const x = b.input("x", [1, 4, 16, 16]);
     const p = b.node(op, [x, ...more(b)], out(16, 16), attrs as never);
     const y = b.node("Relu", [p], out(16, 16));
@@ -254,22 +254,24 @@ describe("layers kiln does not take over an image whose height or width varies",
   });
 
   /** x [1, 4, H, W] -> Resize(attrs, scales) -> Relu */
-  const resized = (attrs: Record<string, unknown>, scales: number[]) => one("Resize", attrs, (H, W) => [1, 4, H * scales[2], W * scales[3]], (b) => {
+  const resized = (attrs: Record<string, unknown>, scales: number[], opset = 17) => one("Resize", attrs, (H, W) => [1, 4, H * scales[2], W * scales[3]], (b) => {
     const s = b.weight("scales", [4], u(1, 1));
     b.graph.values.get(s)!.const!.data = Float32Array.from(scales);
     return ["", s];
-  });
+  }, opset);
 
   it("Resize along varying axes: linear and cubic (half_pixel, pytorch_half_pixel, asymmetric), nearest rounding either way, up and down, taps past the run's edge reading its copies", async () => {
-    const cases: [Record<string, unknown>, number[]][] = [
+    const cases: [Record<string, unknown>, number[], number?][] = [
       [{ mode: str("linear") }, [1, 1, 2, 2]],
       [{ mode: str("linear"), coordinate_transformation_mode: str("pytorch_half_pixel") }, [1, 1, 2, 4]],
       [{ mode: str("cubic"), coordinate_transformation_mode: str("asymmetric") }, [1, 1, 2, 2]],
       [{ mode: str("nearest"), coordinate_transformation_mode: str("half_pixel"), nearest_mode: str("round_prefer_ceil") }, [1, 1, 4, 2]],
       [{ mode: str("linear") }, [1, 1, 0.5, 0.5]],
+      // antialiasing stretches the kernel over 4 input columns a side: taps reach 4 past the edge
+      [{ mode: str("cubic"), antialias: int(1) }, [1, 1, 0.5, 0.25], 18],
     ];
-    for (const [attrs, scales] of cases) {
-      const bytes = resized(attrs, scales);
+    for (const [attrs, scales, opset] of cases) {
+      const bytes = resized(attrs, scales, opset);
       const model = await load(bytes, { shapes: { H: [8, 32, 8], W: [8, 24, 8] }, cache: false });
       const poison = poisoner(model);
       for (const [H, W] of [[8, 8], [32, 24], [16, 8], [24, 16]]) {

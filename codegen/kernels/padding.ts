@@ -87,9 +87,10 @@ export function spatialLimits(ctx: KernelCtx, y: TensorRef): ((() => Expr) | und
 /**
  * Emit: t's padding filled with copies of the run's last element along each varying dim (its
  * edge): what a kernel clamping an index to this run's extent reads (Resize's taps at the run's
- * edge). Innermost varying dim first, so the corners past two of them take the corner element.
+ * edge), as far as `reach` slabs past it (the rest of the padding untouched). Innermost varying
+ * dim first, so the corners past two of them take the corner element.
  */
-export function fillEdges(ctx: KernelCtx, t: TensorRef): void {
+export function fillEdges(ctx: KernelCtx, t: TensorRef, reach = Infinity): void {
   const e = ctx.symbolic?.dims.get(t.name);
   if (!e) return;
   const { m, fn } = ctx;
@@ -103,7 +104,10 @@ export function fillEdges(ctx: KernelCtx, t: TensorRef): void {
     const outer = (j: number, base: () => Expr): Expr[] => {
       if (j === k) {
         const last = () => m.i32.add(base(), m.i32.mul(m.i32.sub(extent(k), m.i32.const(1)), m.i32.const(strides[k])));
-        return [m.if(m.i32.gt_s(extent(k), m.i32.const(0)), fn.loopDyn(extent(k), m.i32.const(t.dims[k]), (i) => [
+        const end = Number.isFinite(reach) && reach < t.dims[k]
+          ? m.select(m.i32.lt_s(m.i32.add(extent(k), m.i32.const(reach)), m.i32.const(t.dims[k])), m.i32.add(extent(k), m.i32.const(reach)), m.i32.const(t.dims[k]))
+          : m.i32.const(t.dims[k]);
+        return [m.if(m.i32.gt_s(extent(k), m.i32.const(0)), fn.loopDyn(extent(k), end, (i) => [
           m.memory.copy(m.i32.add(m.i32.const(t.addr), m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[k])))), m.i32.add(m.i32.const(t.addr), last()), m.i32.const(strides[k])),
         ]))];
       }

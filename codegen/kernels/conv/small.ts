@@ -29,11 +29,33 @@ export interface PaddedPlane {
  * Fill the plane at byte address `at` with zeros, then copy in image n (an i32 expression getter)
  * of x. With threads, each thread fills and copies its share of the channels, then all meet.
  */
-export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number, n: () => Expr, threads?: ThreadCtx): Expr[] {
+export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number, n: () => Expr, threads?: ThreadCtx,
+  run?: { rows: () => Expr; cols: () => Expr }): Expr[] {
   const m = fn.m;
   const i32 = (v: number) => m.i32.const(v);
   // input rows/columns no window reaches (stride > 1, no end pad) are left out
   const rows = Math.min(p.H, p.Hp - p.padT), cols = Math.min(p.W, p.Wp - p.padL);
+  if (run) {
+    // an image whose height or width varies (padding.ts): the plane's first run.rows rows (of
+    // every column) zeroed, and the image's rows and columns that reach them copied in (the
+    // image's padding, zeros already, past this run's); the rest is read by no window of the run
+    const min = (e: Expr, k: number) => m.select(m.i32.lt_s(e, i32(k)), e, i32(k));
+    const need = fn.local(binaryen.i32), copyRows = fn.local(binaryen.i32), copyCols = fn.local(binaryen.i32);
+    const plane = (c: Local): Expr[] => [
+      m.memory.fill(m.i32.add(i32(at), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), i32(0), m.i32.mul(need.get(), i32(p.Wp * 4))),
+      fn.loopDyn(i32(0), copyRows.get(), (h) => [m.memory.copy(
+        m.i32.add(m.i32.add(i32(at + (p.padT * p.Wp + p.padL) * 4), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), m.i32.mul(h.get(), i32(p.Wp * 4))),
+        m.i32.add(m.i32.add(m.i32.add(i32(xAddr), m.i32.mul(n(), i32(p.C * p.H * p.W * 4))), m.i32.mul(c.get(), i32(p.H * p.W * 4))), m.i32.mul(h.get(), i32(p.W * 4))),
+        m.i32.shl(copyCols.get(), i32(2)))]),
+    ];
+    return [
+      need.set(min(run.rows(), p.Hp)),
+      copyRows.set(min(m.i32.sub(need.get(), i32(p.padT)), rows)),
+      copyCols.set(min(m.i32.sub(min(run.cols(), p.Wp), i32(p.padL)), cols)),
+      threads ? splitNest(fn, threads, [p.C], ([c]) => plane(c)) : fn.loop(p.C, (c) => plane(c)),
+      ...(threads ? [threads.barrier()] : []),
+    ];
+  }
   if (threads) {
     return [splitNest(fn, threads, [p.C], ([c]) => [
       m.memory.fill(m.i32.add(i32(at), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), i32(0), i32(p.Hp * p.Wp * 4)),

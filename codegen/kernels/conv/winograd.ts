@@ -7,7 +7,7 @@
 //   Y = A^T M A   (+ bias, then the fused epilogue, stored 4m outputs per row as whole vectors)
 // The block of L tiles keeps V and M of one xi around L1 size while U streams.
 import binaryen from "binaryen";
-import type { Expr, Local } from "../../fn.js";
+import type { Expr, Local, Trips } from "../../fn.js";
 import { strided4 } from "./segments.js";
 import { emitPaddedCopy, floatWindow } from "./small.js";
 import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./winograd-math.js";
@@ -142,19 +142,31 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
     return v;
   };
 
+  // an image whose width varies (padding.ts): this run's tile columns (whole groups of 4) in each
+  // block's lanes, r * tw + column, where a pinned build has tWp; the blocks' lanes, the GEMM's
+  // lane blocks and the output groups follow
+  const runCols = ctx.runtimeDim(y, 3);
+  const tw = runCols === undefined ? undefined : fn.local(binaryen.i32);
+  const laneOf = (r: Local) => (tw ? m.i32.mul(r.get(), tw.get()) : mul(r, tWp));
+  const groupTrips: Trips = tw ? () => m.i32.shr_u(tw.get(), i32(2)) : tWp / 4;
   const inputTransform = (rows: number): Expr[] => {
-    const code: Expr[] = [splitNest(fn, threads, [C, rows, tWp / 4], ([c, r, g]) => {
+    const code: Expr[] = [splitNest(fn, threads, [C, rows, groupTrips], ([c, r, g]) => {
       const tr = transform2d(fn, t.BT, t.BT, d.map((row) => row.map((l) => l.get)));
       return [
         pp.set(add(mul(c, Hp * Wp * 4), mul(r, tm * Wp * 4), mul(th0, tm * Wp * 4), mul(g, 4 * tm * 4))),
         ...d.flatMap((row, i) => row.map((l, j) => l.set(gather(S + (i * Wp + j) * 4)))),
-        pv.set(mine(add(mul(c, L * 4), mul(r, tWp * 4), mul(g, 16)))),
+        pv.set(mine(add(mul(c, L * 4), m.i32.shl(laneOf(r), i32(2)), mul(g, 16)))),
         ...tr.setup,
         ...tr.out.flatMap((row, i) => row.map((e, j) => m.v128.store(V0 + (i * a + j) * C * L * 4, 4, pv.get(), e))),
       ];
     })];
     // lanes past the block's tiles: zeros, so the GEMM never meets stale scratch values
-    if (L > rows * tWp) {
+    if (tw) {
+      // up to the GEMM's last lane block of this run's tiles
+      const end = () => m.i32.and(m.i32.add(m.i32.mul(tw.get(), i32(rows)), i32(7)), i32(~7));
+      code.push(splitNest(fn, threads, [C], ([c]) => Array.from({ length: a * a }, (_, xi) =>
+        fn.loopDyn(m.i32.mul(tw.get(), i32(rows)), end(), (q) => [m.v128.store(V0 + xi * C * L * 4, 4, mine(add(mul(c, L * 4), m.i32.shl(q.get(), i32(2)))), zero())], 4))));
+    } else if (L > rows * tWp) {
       code.push(splitNest(fn, threads, [C], ([c]) => {
         const out: Expr[] = [];
         for (let xi = 0; xi < a * a; xi++) {
@@ -171,7 +183,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const vx = [v128(), v128()];
   // with groups, block ob reads the Cg input channels of its group: V from channel gi * Cg on
   const blocksPerGroup = Mp / 4 / G;
-  const gemm = (): Expr => splitNest(fn, threads, [a * a, G, blocksPerGroup, L / 8], ([xi, gi, obg, jb]) => [
+  const gemm = (rows: number): Expr => splitNest(fn, threads, [a * a, G, blocksPerGroup, tw ? () => m.i32.shr_u(m.i32.add(m.i32.mul(tw.get(), i32(rows)), i32(7)), i32(3)) : L / 8], ([xi, gi, obg, jb]) => [
     pu.set(add(i32(U0), mul(xi, Mp * Cg * 4), mul(gi, blocksPerGroup * Cg * 16), mul(obg, Cg * 16))),
     pv.set(mine(add(i32(V0), mul(xi, C * L * 4), mul(gi, Cg * L * 4), mul(jb, 32)))),
     ...acc.flat().map((l) => l.set(zero())),
@@ -199,7 +211,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
     const gOff = (k: number) => (typeof g === "number" ? i32(g * k) : mul(g, k));
     const tr = transform2d(fn, t.AT, t.AT, mv.map((row) => row.map((l) => l.get)));
     const code: Expr[] = [
-      pm.set(mine(add(mul(oc, L * 4), mul(r, tWp * 4), gOff(16)))),
+      pm.set(mine(add(mul(oc, L * 4), m.i32.shl(laneOf(r), i32(2)), gOff(16)))),
       ...mv.flatMap((row, i) => row.map((l, j) => l.set(m.v128.load(M0 + (i * a + j) * Mp * L * 4, 16, pm.get())))),
       ...tr.setup,
       ...tr.out.flatMap((row, i) => row.map((e, j) => o[i][j].set(m.f32x4.add(e, b.get())))),
@@ -231,13 +243,15 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
     return code;
   };
   const fullGroups = Math.floor(OW / (4 * tm));
+  // this run's groups of 4 tiles: whole ones up to fullGroups, the bound's partial one where the run reaches it
+  const runGroups = () => m.i32.shr_u(tw!.get(), i32(2));
   const outputTransform = (rows: number): Expr => splitNest(fn, threads, [M, rows], ([oc, r]) => [
     b.set(bias ? m.v128.load32_splat(bias.addr, 4, mul(oc, 4)) : zero()),
-    fn.loop(fullGroups, (g) => outputGroup(oc, r, g)),
-    ...(fullGroups < tWp / 4 ? outputGroup(oc, r, fullGroups) : []),
+    tw ? fn.loopDyn(i32(0), m.select(m.i32.lt_u(runGroups(), i32(fullGroups)), runGroups(), i32(fullGroups)), (g) => outputGroup(oc, r, g)) : fn.loop(fullGroups, (g) => outputGroup(oc, r, g)),
+    ...(fullGroups < tWp / 4 ? (tw ? [m.if(m.i32.gt_u(runGroups(), i32(fullGroups)), fn.block(outputGroup(oc, r, fullGroups)))] : outputGroup(oc, r, fullGroups)) : []),
   ]);
 
-  const block = (rows: number): Expr[] => [...inputTransform(rows), ...meet(), gemm(), ...meet(), outputTransform(rows)];
+  const block = (rows: number): Expr[] => [...inputTransform(rows), ...meet(), gemm(rows), ...meet(), outputTransform(rows)];
   const blocks = Math.floor(tH / R), tail = tH % R;
   const tailBlock = () => (tail ? [th0.set(i32(blocks * R)), ...block(tail)] : []);
   // an image whose height varies (padding.ts): the blocks holding this run's tile rows (its
@@ -259,9 +273,15 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       ? [fn.loop(blocks, (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...tailBlock()]
       : [fn.loopDyn(i32(0), upTo(nbRun, blocks), (bk) => [th0.set(mul(bk, R)), ...block(R)]), ...(tail ? [m.if(m.i32.gt_u(nbRun(), i32(blocks)), fn.block(tailBlock()))] : [])];
   if (own) fn.emit(own.set(m.i32.mul(all!.tid(), i32(all!.scratchStride))));
+  // this run's tile columns, rounded up to whole groups of 4
+  if (tw) fn.emit(tw.set(m.i32.and(m.i32.add(m.i32.div_u(m.i32.add(ctx.runtimeDim(y, 3)!, i32(tm - 1)), i32(tm)), i32(3)), i32(~3))));
   fn.emit(fn.trips(ctx.outerCount(x, N), (img) => [
     n.set(img.get()),
-    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, all),
+    ...emitPaddedCopy(fn, { C, H, W, Hp, Wp, padT, padL }, S, x.addr, n.get, all, runRows === undefined && !tw ? undefined : {
+      // the plane rows and columns this run's tiles read: its blocks' tile rows, its tile columns
+      rows: () => (runRows === undefined ? i32(Hp) : m.i32.add(m.i32.mul(nbRun(), i32(R * tm)), i32(a - tm))),
+      cols: () => (tw ? m.i32.add(m.i32.mul(tw.get(), i32(tm)), i32(a - tm + 1)) : i32(Wp)),
+    }),
     ...blockLoop,
   ]));
 }

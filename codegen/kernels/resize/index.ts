@@ -183,9 +183,11 @@ function emitResize(ctx: KernelCtx): void {
     if (active[a] ? !(lengthFree && scaled) : ctx.runtimeDim(x, a) === undefined) {
       ctx.unsupported(`Resize runs a symbolic dim along an axis it resizes only where the source coordinate does not measure the axis (coordinate_transformation_mode asymmetric, half_pixel, pytorch_half_pixel or tf_half_pixel_for_nn, no exclude_outside) by a scale the same at every value (axis ${a} of ${JSON.stringify(y.name)} varies, mode ${plan.coord}); ${ctx.pinHintOf(y, a)}`);
     }
-    if (active[a]) edges = true;
+    // taps past the run's edge: interpolation's, nearest rounding up (down from 0 never passes it)
+    if (active[a] && (interp || !(plan.coord === "asymmetric" && (plan.nearest === "floor" || plan.nearest === "legacy")))) edges = true;
   });
-  if (edges) fillEdges(ctx, x);
+  // as many copies of the edge as a tap reaches past it (1 for linear and nearest, 2 for cubic, more when antialiasing stretches the kernel)
+  if (edges) fillEdges(ctx, x, Math.max(1, ...kernels.map((k) => k.first + k.n - 1)));
   const tripsOf = (a: number): Trips => (varying[a] !== undefined ? () => ctx.runtimeDim(y, a)! : y.dims[a]);
   const o: Local[] = [];
   // threads: the outermost axis of more than one output position shared out (each element
