@@ -198,9 +198,13 @@ describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {
   it("compiles one module; kiln inspect shows the steps and the dims; kiln run takes a run's dims on the step, refuses one off it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-spatial-"));
     fs.writeFileSync(path.join(dir, "cnn.onnx"), cnn());
-    const c = kiln(["compile", path.join(dir, "cnn.onnx"), "-o", path.join(dir, "cnn.wasm"), "--shape", "H=8..40:8", "--shape", "W=8..64:8", "--quiet"]);
+    const c = kiln(["compile", path.join(dir, "cnn.onnx"), "-o", path.join(dir, "cnn.wasm"), "--shape", "H=8..40:8", "--shape", "W=8..64:8", "--emit-ts", "--quiet"]);
     expect(c.stderr).toBe("");
     expect(c.code).toBe(0);
+    // the typed bindings give the steps
+    const ts = fs.readFileSync(path.join(dir, "cnn.ts"), "utf8");
+    expect(ts).toContain("export const dims = { H: [8, 40, 8], W: [8, 64, 8] } as const;");
+    expect(ts).toContain("/** float32 [1, 3, H=8..40 in steps of 8, W=8..64 in steps of 8]: at most 7680 elements. */");
     const shown = kiln(["inspect", path.join(dir, "cnn.wasm")]).stdout;
     expect(shown).toContain("symbolic dims (one module for every value in the bounds): H 8..40 in steps of 8, W 8..64 in steps of 8");
     expect(shown).toContain("  x: float32[1,3,H,W] (at most [1,3,40,64])");

@@ -43,7 +43,9 @@ function dimsDoc(slot: TensorSlot, declared: readonly (number | string)[] | unde
   const mins = symbols.map((s) => s.min);
   return `[${slot.dims.map((d, k) => {
     const e = varying(slot, k);
-    if (e !== undefined) return `${formatDim(e, symbols)}=${evalDim(e, mins)}..${d}`;
+    // a symbol with a step (W: [32, 640, 8]): the dim's own step, its coefficient in those units
+    const step = Array.isArray(e) && e.length === 1 && e[0].length === 2 && (symbols[e[0][1]].step ?? 1) > 1 ? e[0][0] : 1;
+    if (e !== undefined) return `${formatDim(e, symbols)}=${evalDim(e, mins)}..${d}${step > 1 ? ` in steps of ${step}` : ""}`;
     return typeof declared?.[k] === "string" ? `${declared[k]}=${d}` : String(d);
   }).join(", ")}]`;
 }
@@ -148,7 +150,7 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,
       docs: [bounded.length
-        ? "The model's symbolic dims: a pinned one's value, a bounded one's [min, max] (this artifact runs any value in them; kiln compile --shape seq=1..512 gives them), one computed from them its expression."
+        ? "The model's symbolic dims: a pinned one's value, a bounded one's [min, max] or [min, max, step] (this artifact runs any value in them; kiln compile --shape seq=1..512 or H=64..640:32 gives them), one computed from them its expression."
         : "The model's symbolic dims and the values this artifact was compiled for (kiln compile --shape binds them; another value needs another compile, or bounds: --shape seq=1..512)."],
       declarations: [{ name: "dims", initializer: `{ ${[...symbols].map(([k, v]) => `${propertyName(k)}: ${v}`).join(", ")} } as const` }],
     });
