@@ -33,7 +33,8 @@ function named(b: ModelBuilder, shapes: Record<string, (number | string)[]>): vo
 
 /**
  * x [1, 3, H, W] through the layers a small CNN has (built at H 16, W 24; only the graph's inputs
- * and outputs declare dims): y [1, 8, H, W], z [1, 4, H, W] (a dilated Conv) and g [1, 8, 1, 1]
+ * and outputs declare dims): y [1, 8, H, W], z [1, 4, H, W] (a dilated Conv), g [1, 8, 1, 1] (their
+ * mean) and gm [1, 4, 1, 1] (z's maximum)
  */
 function cnn(): Uint8Array {
   const b = new ModelBuilder(13);
@@ -58,7 +59,8 @@ function cnn(): Uint8Array {
   const y = b.node("Add", [rs, r1], [1, 8, H, W]);
   const z = b.node("Conv", [y, b.weight("w5", [4, 8, 3, 3], u())], [1, 4, H, W], { pads: ints([2, 2, 2, 2]), dilations: ints([2, 2]) });
   const g = b.node("GlobalAveragePool", [y], [1, 8, 1, 1]);
-  for (const o of [y, z, g]) b.output(o);
+  const gm = b.node("GlobalMaxPool", [z], [1, 4, 1, 1]);
+  for (const o of [y, z, g, gm]) b.output(o);
   named(b, { [x]: [1, 3, "H", "W"], [y]: [1, 8, "H", "W"], [z]: [1, 4, "H", "W"] });
   return exportModel(b.graph, { valueInfo: false });
 }
@@ -210,7 +212,7 @@ describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {
     expect(shown).toContain("  x: float32[1,3,H,W] (at most [1,3,40,64])");
     const r = kiln(["run", path.join(dir, "cnn.wasm"), "--shape", "H=16", "--shape", "W=24", "--json"]);
     expect(r.stderr).toBe("");
-    expect(JSON.parse(r.stdout).outputs.map((o: { dims: number[] }) => o.dims)).toEqual([[1, 8, 16, 24], [1, 4, 16, 24], [1, 8, 1, 1]]);
+    expect(JSON.parse(r.stdout).outputs.map((o: { dims: number[] }) => o.dims)).toEqual([[1, 8, 16, 24], [1, 4, 16, 24], [1, 8, 1, 1], [1, 4, 1, 1]]);
     expect(kiln(["run", path.join(dir, "cnn.wasm"), "--shape", "W=20"]).stderr).toMatch(/--shape W=20: this module takes W 8\.\.64 in steps of 8/);
     expect(kiln(["compile", path.join(dir, "cnn.onnx"), "-o", path.join(dir, "bad.wasm"), "--shape", "H=8..40:3", "--shape", "W=16"]).stderr).toMatch(/BAD_OPTION: shapes\.H: bounds \[8, 40, 3\]: the step must be at least 1 and divide both bounds/);
   });

@@ -5,7 +5,7 @@ import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
 import { lpOps } from "./index.js";
-import { fillPadding, spatialVarying } from "../padding.js";
+import { spatialVarying } from "../padding.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 
 const table = new KernelTable();
@@ -28,10 +28,10 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
   const acc = fn.local(t), px = fn.local(binaryen.i32);
   const vecLen = dt === "float32" && fold.step4 ? len - (len % 4) : 0;
   const v4 = fn.local(binaryen.v128);
-  // an image whose height or width varies: the bound's whole plane, its padding filled with the
-  // fold's start (padding.ts), over this run's count of elements
+  // an image whose height or width varies (padding.ts): this run's rows of each plane, each over
+  // this run's columns (the padding never read), over this run's count of elements
   const varying = spatialVarying(ctx, x);
-  if (varying) fillPadding(ctx, x, fold.init);
+  if (varying) return emitGlobalRuns(ctx, fold);
   const count = (): Expr => {
     if (!varying) return constant(m, dt, len);
     const n = x.dims.slice(2).map((d, k) => ctx.runtimeDim(x, k + 2) ?? m.i32.const(d)).reduce((a, b) => m.i32.mul(a, b));
@@ -53,6 +53,41 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
       store(m, dt, m.i32.mul(p.get(), m.i32.const(eb)), fold.finish(acc.get(), count()), y.addr),
     );
     return body;
+  }));
+}
+
+/**
+ * emitGlobal over a plane in the padded layout: per plane, the rows of this run (every dim before
+ * the last, each its run's extent) and in each row its run's columns, 4 at a time for float32 with a
+ * vector fold, the rest one at a time; the fold's lanes combined once per plane.
+ */
+function emitGlobalRuns(ctx: KernelCtx, fold: GlobalFold): void {
+  const { m, fn } = ctx;
+  const x = ctx.input(0), y = ctx.output(0);
+  const dt = x.dtype, eb = dtype(dt).bytes, t = wasmType(dt);
+  const spatial = x.dims.slice(2), last = spatial.length - 1;
+  const len = spatial.reduce((a, b) => a * b, 1);
+  const extent = (k: number) => ctx.runtimeDim(x, k + 2) ?? m.i32.const(spatial[k]);
+  const acc = fn.local(t), row = fn.local(binaryen.i32), v4 = fn.local(binaryen.v128), vecEnd = fn.local(binaryen.i32);
+  const vector = dt === "float32" && fold.step4 !== undefined;
+  const strides = spatial.map((_, k) => spatial.slice(k + 1).reduce((a, b) => a * b, 1) * eb);
+  const n = () => spatial.map((_, k) => extent(k)).reduce((a, b) => m.i32.mul(a, b));
+  const count = () => (t === binaryen.f64 ? m.f64.convert_s.i32(n()) : m.f32.convert_s.i32(n()));
+  const lane = (l: number) => m.f32x4.extract_lane(v4.get(), l);
+  fn.emit(splitNest(fn, ctx.splitAmong(), [ctx.outerCount(y, y.size)], ([p]) => {
+    // the rows: every index of the dims before the last, each to its run's extent
+    const rows = fn.nest(spatial.slice(0, last).map((_, k) => () => extent(k)), (idx) => [
+      row.set(idx.reduce((a, l, k) => m.i32.add(a, m.i32.mul(l.get(), m.i32.const(strides[k]))), m.i32.mul(p.get(), m.i32.const(len * eb)))),
+      ...(vector ? [fn.loopDyn(m.i32.const(0), vecEnd.get(), (w) => [v4.set(fold.step4!(v4.get(), m.v128.load(x.addr, 4, m.i32.add(row.get(), m.i32.shl(w.get(), m.i32.const(2))))))], 4)] : []),
+      fn.loopDyn(vector ? vecEnd.get() : m.i32.const(0), extent(last), (w) => [acc.set(fold.step(acc.get(), load(m, dt, m.i32.add(row.get(), m.i32.mul(w.get(), m.i32.const(eb))), x.addr)))]),
+    ]);
+    return [
+      acc.set(constant(m, dt, fold.init)),
+      ...(vector ? [v4.set(m.f32x4.splat(m.f32.const(fold.init))), vecEnd.set(m.i32.and(extent(last), m.i32.const(~3)))] : []),
+      rows,
+      ...(vector ? [acc.set(fold.step(acc.get(), fold.step(fold.step(lane(0), lane(1)), fold.step(lane(2), lane(3)))))] : []),
+      store(m, dt, m.i32.mul(p.get(), m.i32.const(eb)), fold.finish(acc.get(), count()), y.addr),
+    ];
   }));
 }
 
