@@ -97,7 +97,9 @@ export async function cmdBench(args: Args): Promise<number> {
   // (--shape x=1x128x384) within them, its build pinned there timed beside it (harness.ts bounds)
   const specs = all(args, "shape"), bounded = specs.filter(isBoundsSpec);
   const shapes = parseShapes(specs.filter((s) => !bounded.includes(s)));
-  const bounds = bounded.length ? (parseShapes(bounded) as Record<string, [number, number]>) : undefined;
+  // the bounded build takes the dims pinned beside the bounds too (--shape batch=1 --shape seq=1..512)
+  const pins = Object.fromEntries(Object.entries(shapes).filter(([k, v]) => !names.includes(k) && v.length === 1));
+  const bounds = bounded.length ? ({ ...pins, ...parseShapes(bounded) } as Record<string, number[]>) : undefined;
   const result = await benchModel(path.basename(file, ".onnx"), bytes, { vs, threads, runs, warmup, shapes, bounds, inputs, seed, relaxed, loadRuns, choices, tolerance })
     .catch((e) => {
       // an engine that refuses the made-up inputs (a BERT's token_type_ids take 0..1, random integers are 0..9) is told how to give real ones

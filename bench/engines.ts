@@ -60,8 +60,8 @@ export async function warmUp(engine: Engine, bytes?: Uint8Array, file?: string):
   await runner.release();
 }
 
-/** Dims given bounds (`{ seq: [1, 512] }`): kiln compiles one module for every value within them, not one for the feeds' shapes. */
-export type Bounds = Record<string, [number, number]>;
+/** Dims given bounds (`{ seq: [1, 512] }`, `{ W: [32, 640, 8] }`) and dims pinned beside them (`{ batch: [1] }`): kiln compiles one module for every value within them, not one for the feeds' shapes. */
+export type Bounds = Record<string, readonly number[]>;
 
 /**
  * kiln's JIT, one SIMD build named explicitly: with the relaxed flag set, "auto" would pick relaxed
