@@ -203,6 +203,16 @@ output %y`));
     const cli = JSON.parse(out) as BenchResult;
     expect(cli.kiln.ok).toBe(true);
     expect(cli["kiln-pinned"]?.identical).toBe(true);
+    // a dim pinned beside the bounds (--shape b=1) reaches the bounded build too
+    const batched = path.join(tmp, "bounded-batch.onnx");
+    fs.writeFileSync(batched, exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[b,n,5]
+const %w : float32[5,7] = dense<[${Array.from({ length: 35 }, (_, i) => ((i * 37) % 11) / 10 - 0.5).join(", ")}]>
+%m : float32[b,n,7] = MatMul(%x, %w) {name="mm"}
+output %m`)));
+    const pinnedBeside = await captureBench([batched, "--vs", "ort-node", "--shape", "b=1", "--shape", "n=1..9", "--shape", "x=1x3x5", "--runs", "3", "--load-runs", "0", "--json"]);
+    expect(pinnedBeside.code).toBe(0);
+    expect((JSON.parse(pinnedBeside.out) as BenchResult)["kiln-pinned"]?.identical).toBe(true);
   });
 
   it("catches a wrong answer: outputs of a different model are reported with their error", async () => {
