@@ -13,10 +13,12 @@ import type { KernelCtx, KernelVariant, TensorRef } from "./kernel.js";
 /**
  * Emit: every element of t's slot past this run's extent in some varying dim set to `value` (as
  * t's type holds it; or an expression of t's computing type, read once per row: an 8-bit
- * convolution's run-time zero point). Nothing when t's dims are static. Marks the layer as
- * reading the padded layout (KernelCtx.runtimeDim).
+ * convolution's run-time zero point). `reach` (by dim of t): how many slabs past the run's extent
+ * along a dim a window reads at most (its halo), the rest of the padding left as it is; all of it
+ * where not given. Nothing when t's dims are static. Marks the layer as reading the padded layout
+ * (KernelCtx.runtimeDim).
  */
-export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number | (() => Expr)): void {
+export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number | (() => Expr), reach?: readonly number[]): void {
   const e = ctx.symbolic?.dims.get(t.name);
   if (!e) return;
   const { m, fn } = ctx;
@@ -41,7 +43,12 @@ export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number | (() =>
     const out: Expr[] = [];
     const inner = (i: { get: () => Expr }) => level(k + 1, () => m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[k]))));
     if (k < last) out.push(run ? fn.loopDyn(m.i32.const(0), run, (i) => inner(i)) : fn.loop(t.dims[k], (i) => inner(i)));
-    if (run) out.push(...fill(m.i32.add(base(), m.i32.mul(ctx.runtimeDim(t, k)!, m.i32.const(strides[k]))), m.i32.add(base(), m.i32.const(t.dims[k] * strides[k]))));
+    if (run) {
+      const r = reach?.[k];
+      const end = r === undefined || r >= t.dims[k] ? m.i32.const(t.dims[k])
+        : m.select(m.i32.lt_s(m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(r)), m.i32.const(t.dims[k])), m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(r)), m.i32.const(t.dims[k]));
+      out.push(...fill(m.i32.add(base(), m.i32.mul(ctx.runtimeDim(t, k)!, m.i32.const(strides[k]))), m.i32.add(base(), m.i32.mul(end, m.i32.const(strides[k])))));
+    }
     return out;
   };
   fn.emit(...level(0, () => m.i32.const(0)));
@@ -57,6 +64,20 @@ export function spatialVarying(ctx: KernelCtx, t: TensorRef | undefined): boolea
 }
 
 /**
+ * How far past this run's extent, per dim of x [N, C, ...], a window kernel reads where the
+ * outputs depend on it: its halo ((kernel - 1) * dilation), at least 4 (a vector block of 4
+ * positions reaching past the run, as ConvTranspose's scatter reads its input). A kernel whose
+ * outputs mix the values of a whole tile (Winograd's transforms) makes its own plane instead.
+ */
+export function windowReach(ctx: KernelCtx): number[] {
+  const x = ctx.input(0), w = ctx.inputs[1];
+  const spatial = x.dims.length - 2;
+  const kernel = ctx.attrs.has("kernel_shape") ? ctx.attrs.ints("kernel_shape") : w ? w.dims.slice(2) : Array<number>(spatial).fill(1);
+  const dilations = ctx.attrs.has("dilations") ? ctx.attrs.ints("dilations") : Array<number>(spatial).fill(1);
+  return [0, 0, ...kernel.map((k, a) => Math.max(4, (k - 1) * (dilations[a] ?? 1)))];
+}
+
+/**
  * A window kernel (Conv, ConvTranspose) over an image whose height or width varies: the variant's
  * code for the bound's image, over x's padding filled with zeros, what a convolution's own padding
  * reads as; with `pointwise`, a 1x1 window's variant, which reads no position but its own (no fill).
@@ -68,7 +89,7 @@ export function zeroPadded<P>(v: KernelVariant<P>, pointwise = false): KernelVar
     emit: (ctx, plan) => {
       if (spatialVarying(ctx, ctx.inputs[0])) {
         if (pointwise) ctx.readsPadded();
-        else fillPadding(ctx, ctx.input(0), 0);
+        else fillPadding(ctx, ctx.input(0), 0, windowReach(ctx));
       }
       v.emit(ctx, plan);
     },

@@ -30,15 +30,16 @@ export interface PaddedPlane {
  * of x. With threads, each thread fills and copies its share of the channels, then all meet.
  */
 export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number, n: () => Expr, threads?: ThreadCtx,
-  run?: { rows: () => Expr; cols: () => Expr }): Expr[] {
+  run?: { rows: () => Expr; cols: () => Expr; xRows: () => Expr; xCols: () => Expr }): Expr[] {
   const m = fn.m;
   const i32 = (v: number) => m.i32.const(v);
   // input rows/columns no window reaches (stride > 1, no end pad) are left out
   const rows = Math.min(p.H, p.Hp - p.padT), cols = Math.min(p.W, p.Wp - p.padL);
   if (run) {
     // an image whose height or width varies (padding.ts): the plane's first run.rows rows (of
-    // every column) zeroed, and the image's rows and columns that reach them copied in (the
-    // image's padding, zeros already, past this run's); the rest is read by no window of the run
+    // every column) zeroed, and this run's rows and columns of the image that reach them copied
+    // in (past them the plane holds zeros, whatever the image's padding holds); the rest is read
+    // by no window of the run
     const min = (e: Expr, k: number) => m.select(m.i32.lt_s(e, i32(k)), e, i32(k));
     const need = fn.local(binaryen.i32), copyRows = fn.local(binaryen.i32), copyCols = fn.local(binaryen.i32);
     const plane = (c: Local): Expr[] => [
@@ -50,8 +51,10 @@ export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number
     ];
     return [
       need.set(min(run.rows(), p.Hp)),
-      copyRows.set(min(m.i32.sub(need.get(), i32(p.padT)), rows)),
+      copyRows.set(min(min(m.i32.sub(need.get(), i32(p.padT)), rows), p.H)),
+      copyRows.set(m.select(m.i32.lt_s(run.xRows(), copyRows.get()), run.xRows(), copyRows.get())),
       copyCols.set(min(m.i32.sub(min(run.cols(), p.Wp), i32(p.padL)), cols)),
+      copyCols.set(m.select(m.i32.lt_s(run.xCols(), copyCols.get()), run.xCols(), copyCols.get())),
       threads ? splitNest(fn, threads, [p.C], ([c]) => plane(c)) : fn.loop(p.C, (c) => plane(c)),
       ...(threads ? [threads.barrier()] : []),
     ];

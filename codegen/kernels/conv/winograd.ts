@@ -281,6 +281,10 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
       // the plane rows and columns this run's tiles read: its blocks' tile rows, its tile columns
       rows: () => (runRows === undefined ? i32(Hp) : m.i32.add(m.i32.mul(nbRun(), i32(R * tm)), i32(a - tm))),
       cols: () => (tw ? m.i32.add(m.i32.mul(tw.get(), i32(tm)), i32(a - tm + 1)) : i32(Wp)),
+      // the image's rows and columns of this run: a tile at its edge mixes every value it reads
+      // (the transforms), so the plane past them holds zeros, not the image's padding
+      xRows: () => ctx.runtimeDim(x, 2) ?? i32(H),
+      xCols: () => ctx.runtimeDim(x, 3) ?? i32(W),
     }),
     ...blockLoop,
   ]));

@@ -7,7 +7,7 @@ import { constant, wasmType } from "../../memory.js";
 import type { Segment } from "../conv/segments.js";
 import { emitWindowPool, greater, lowest, type Fold } from "./window.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
-import { fillPadding, lowestValue, spatialVarying } from "../padding.js";
+import { fillPadding, lowestValue, spatialVarying, windowReach } from "../padding.js";
 
 const table = new KernelTable();
 
@@ -57,7 +57,7 @@ function spatialPadding(ctx: KernelCtx, value: number, exact: boolean | string):
   const x = ctx.input(0);
   if (!spatialVarying(ctx, x)) return;
   if (exact !== true) ctx.unsupported(`${ctx.node.op} over an image whose height or width varies (${JSON.stringify(x.name)}) ${exact}; ${ctx.pinHintOf(x)}`);
-  fillPadding(ctx, x, value);
+  fillPadding(ctx, x, value, windowReach(ctx));
 }
 
 table.add("MaxPool", (ctx) => {
