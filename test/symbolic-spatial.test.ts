@@ -196,6 +196,36 @@ describe("a quantized (QDQ) detector over images of any size", () => {
   }, 120_000);
 });
 
+// YOLOv5's Focus: the image's four phases x[..., 0::2, 0::2], x[..., 1::2, 0::2], ... stacked on the
+// channels, then a Conv: Slice with step 2 from a fixed start to the end of a varying dim.
+describe("Slice with a step along an image's varying height and width (YOLOv5's Focus)", () => {
+  it("one module for 8..40 by 8..64 in steps of 8, as onnxruntime-node", async () => {
+    const b = new ModelBuilder(5);
+    const [H, W] = [16, 24];
+    const x = b.input("x", [1, 3, H, W]);
+    const END = 2 ** 62;
+    const phase = (i: number, j: number) => b.node("Slice", [x, b.int64s(`s${i}${j}`, [i, j]), b.int64s(`e${i}${j}`, [END, END]), b.int64s(`a${i}${j}`, [2, 3]), b.int64s(`p${i}${j}`, [2, 2])], [1, 3, H / 2, W / 2]);
+    const cat = b.node("Concat", [phase(0, 0), phase(1, 0), phase(0, 1), phase(1, 1)], [1, 12, H / 2, W / 2], { axis: int(1) });
+    const y = b.node("Conv", [cat, b.weight("w", [8, 12, 3, 3], u()), b.weight("bias", [8], u())], [1, 8, H / 2, W / 2], { pads: ints([1, 1, 1, 1]) });
+    b.output(y);
+    named(b, { [x]: [1, 3, "H", "W"], [y]: [1, 8, "h", "w"] });
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    for (const level of [2, 0] as const) {
+      const model = await load(bytes, { shapes: SHAPES, level, cache: false });
+      const poison = poisoner(model);
+      for (const [h, w] of [[8, 8], [40, 64], [16, 40]]) {
+        const data = feed(3 * h * w, h - w);
+        poison();
+        const got = await model.run({ x: { data, dims: [1, 3, h, w] } });
+        const want = await runOrt(bytes, { x: { dtype: "float32", dims: [1, 3, h, w], data } });
+        expect(got[y].dims).toEqual([1, 8, h / 2, w / 2]);
+        expect(compareTensors(got[y], want[y], tolerance).message ?? "ok", `at ${h}x${w} -O${level}`).toBe("ok");
+      }
+      expect(model.modulesCompiled).toBe(1);
+    }
+  });
+});
+
 describe("kiln compile --shape H=8..40:8 --shape W=8..64:8", () => {
   it("compiles one module; kiln inspect shows the steps and the dims; kiln run takes a run's dims on the step, refuses one off it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-spatial-"));

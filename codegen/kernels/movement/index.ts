@@ -187,7 +187,7 @@ table.add("Slice", (ctx) => {
 
 /**
  * Slice along a varying dim k of x (its length L this run's, in [Lmin, Lmax] over the bounds),
- * with step 1: the output's length must be its expression for every L, so a start or end is taken
+ * with step 1 (or a larger one from a fixed start to the end): the output's length must be its expression for every L, so a start or end is taken
  * only where clamping never changes its form within the bounds (a start of s >= 0 at most Lmin, or
  * of -s at least s from the end; an end past Lmax, at most Lmin, or counted from the end). Returns
  * the run-time shift of the start from where it lies at the bounds, as bytes for a
@@ -201,13 +201,16 @@ function varyingSlice(ctx: KernelCtx, x: TensorRef, out: TensorRef, k: number, r
   const refuse = (why: string): never => ctx.unsupported(`Slice along the symbolic dim ${k} of ${JSON.stringify(x.name)} (${formatDim(xe, sym.symbols)} in ${lo}..${hi} over the bounds) with starts ${int(r.start)}, ends ${int(r.end)}, steps ${int(r.step)}: ${why}; pin the dim (--shape NAME=N) or narrow its bounds`);
   const lo = evalDim(xe, sym.symbols.map((s) => s.min)), hi = evalDim(xe, sym.symbols.map((s) => s.max));
   if (xe.some(([c, ...s]) => s.length > 0 && c < 0)) refuse("its length is not increasing in the symbols");
-  if (r.step !== 1) refuse("kiln takes step 1 there so far");
+  // a step past 1: from a fixed start to the end (YOLOv5's Focus, x[..., ::2, 1::2]), this run's
+  // ceil((L - start) / step) elements
+  if (r.step < 1) refuse("kiln takes a positive step there so far");
+  if (r.step > 1 && (r.start < 0 || r.end < hi)) refuse("kiln takes a step past 1 there only from a fixed start to the end so far");
   // the start and end as L-relative (L + v) or fixed (v) for every L in [lo, hi]
   const startFromEnd = r.start < 0;
   if (startFromEnd ? lo + r.start < 0 : r.start > lo) refuse(`the start is clamped at some lengths within the bounds`);
   const endFromEnd = r.end < 0 || r.end >= hi;
   if (r.end < 0 ? lo + r.end < 0 : r.end < hi && r.end > lo) refuse(`the end is clamped at some lengths within the bounds`);
-  const count = (L: number) => (endFromEnd ? L + Math.min(r.end, 0) : r.end) - (startFromEnd ? L + r.start : r.start);
+  const count = (L: number) => Math.ceil(((endFromEnd ? L + Math.min(r.end, 0) : r.end) - (startFromEnd ? L + r.start : r.start)) / r.step);
   if (count(lo) < 0 || count(hi) < 0) refuse("it is empty at some lengths within the bounds");
   // the output's length as fitted must be this slice's at both ends of the bounds
   const [oLo, oHi] = [sym.symbols.map((s) => s.min), sym.symbols.map((s) => s.max)].map((v) => evalDim(oe, v));
