@@ -127,6 +127,8 @@ describe("images whose height and width vary, compiled once", () => {
     // without a step: a probe at an odd H, where the stride's H/2 no longer meets the skip's H; the
     // error says a step may be what the dim needs
     await expect(load(bytes, { shapes: { H: [8, 40], W: 16 }, cache: false })).rejects.toThrow(/SHAPE_MISMATCH: at H=\d*[13579] .* give its bounds a step \(H: \[min, max, step\], --shape H=MIN\.\.MAX:STEP\)/);
+    // a step the strides do not divide (2 where a stride 2 and a stride-2 upsampling need 4): a larger one
+    await expect(load(bytes, { shapes: { H: [8, 40, 2], W: 16 }, cache: false })).rejects.toThrow(/at H=\d+ .* give their bounds a larger step, one the model's strides divide \(now H in steps of 2\)/);
   });
 });
 

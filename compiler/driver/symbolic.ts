@@ -177,7 +177,8 @@ export function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimO
 /** what a probe's error says to a dim that must take only some values: pin it, or (a dim without one) give it a step */
 const onlySome = (symbols: readonly SymbolInfo[]): string => {
   const free = symbols.find((s) => !s.step);
-  return free ? `if the dim must take only some values, pin it or, where it takes the multiples of a number (an image side a network's strides divide), give its bounds a step (${free.name}: [min, max, step], --shape ${free.name}=MIN..MAX:STEP)` : "pin the dim if it must take only some values";
+  if (free) return `if the dim must take only some values, pin it or, where it takes the multiples of a number (an image side a network's strides divide), give its bounds a step (${free.name}: [min, max, step], --shape ${free.name}=MIN..MAX:STEP)`;
+  return `if the dims must take only some values, pin them or give their bounds a larger step, one the model's strides divide (now ${listed(symbols.map((x) => `${x.name} in steps of ${x.step}`))})`;
 };
 
 /** errors of a probe past the bounds (probeSymbolic may take the probes again inside them) */
