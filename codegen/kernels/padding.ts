@@ -1,10 +1,10 @@
 // The padded layout's padding, filled with a value (docs/ARCHITECTURE.md "Symbolic dims"). A
 // window kernel over images whose height or width varies (Conv, the pools) runs the code of the
 // bound's image: its windows at this run's right and bottom edges read the slot past this run's
-// extents, where the image's own padding would be. Filled first with what that padding reads as
-// (0 for a convolution or an average, -inf for a maximum), every output within this run's extents
-// is what a module pinned at this run's dims computes; outputs past them are padding, never read
-// as values.
+// extents, where the image's own padding would be. That halo filled first with what the padding
+// reads as (0 for a convolution or an average, -inf for a maximum), every output within this run's
+// extents is what a module pinned at this run's dims computes; outputs past them are padding,
+// never read as values, and may read anything.
 import { dtype } from "../../runtime/dtypes.js";
 import { stridesOf, type Expr } from "../fn.js";
 import { constant, store } from "../memory.js";
@@ -44,14 +44,20 @@ export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number | (() =>
     const inner = (i: { get: () => Expr }) => level(k + 1, () => m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[k]))));
     if (k < last) out.push(run ? fn.loopDyn(m.i32.const(0), run, (i) => inner(i)) : fn.loop(t.dims[k], (i) => inner(i)));
     if (run) {
-      const r = reach?.[k];
-      const end = r === undefined || r >= t.dims[k] ? m.i32.const(t.dims[k])
-        : m.select(m.i32.lt_s(m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(r)), m.i32.const(t.dims[k])), m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(r)), m.i32.const(t.dims[k]));
+      const end = haloEnd(ctx, t, k, reach?.[k] ?? Infinity);
       out.push(...fill(m.i32.add(base(), m.i32.mul(ctx.runtimeDim(t, k)!, m.i32.const(strides[k]))), m.i32.add(base(), m.i32.mul(end, m.i32.const(strides[k])))));
     }
     return out;
   };
   fn.emit(...level(0, () => m.i32.const(0)));
+}
+
+/** where the halo `reach` slabs past this run's extent along the varying dim k of t ends: at most the slot's end */
+function haloEnd(ctx: KernelCtx, t: TensorRef, k: number, reach: number): Expr {
+  const m = ctx.m;
+  if (reach >= t.dims[k]) return m.i32.const(t.dims[k]);
+  const past = () => m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(reach));
+  return m.select(m.i32.lt_s(past(), m.i32.const(t.dims[k])), past(), m.i32.const(t.dims[k]));
 }
 
 /** the pad value a maximum reads: -inf for a float type, else the type's lowest value (8-bit: the pools' integer types) */
@@ -125,10 +131,7 @@ export function fillEdges(ctx: KernelCtx, t: TensorRef, reach = Infinity): void 
     const outer = (j: number, base: () => Expr): Expr[] => {
       if (j === k) {
         const last = () => m.i32.add(base(), m.i32.mul(m.i32.sub(extent(k), m.i32.const(1)), m.i32.const(strides[k])));
-        const end = Number.isFinite(reach) && reach < t.dims[k]
-          ? m.select(m.i32.lt_s(m.i32.add(extent(k), m.i32.const(reach)), m.i32.const(t.dims[k])), m.i32.add(extent(k), m.i32.const(reach)), m.i32.const(t.dims[k]))
-          : m.i32.const(t.dims[k]);
-        return [m.if(m.i32.gt_s(extent(k), m.i32.const(0)), fn.loopDyn(extent(k), end, (i) => [
+        return [m.if(m.i32.gt_s(extent(k), m.i32.const(0)), fn.loopDyn(extent(k), haloEnd(ctx, t, k, reach), (i) => [
           m.memory.copy(m.i32.add(m.i32.const(t.addr), m.i32.add(base(), m.i32.mul(i.get(), m.i32.const(strides[k])))), m.i32.add(m.i32.const(t.addr), last()), m.i32.const(strides[k])),
         ]))];
       }
