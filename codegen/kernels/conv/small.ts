@@ -35,45 +35,41 @@ export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number
   const i32 = (v: number) => m.i32.const(v);
   // input rows/columns no window reaches (stride > 1, no end pad) are left out
   const rows = Math.min(p.H, p.Hp - p.padT), cols = Math.min(p.W, p.Wp - p.padL);
+  const planeAt = (c: Local) => m.i32.add(i32(at), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4)));
+  /** row h of channel c: into the plane, from image n */
+  const copyRow = (c: Local, h: Local, bytes: Expr) => m.memory.copy(
+    m.i32.add(m.i32.add(i32(at + (p.padT * p.Wp + p.padL) * 4), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), m.i32.mul(h.get(), i32(p.Wp * 4))),
+    m.i32.add(m.i32.add(m.i32.add(i32(xAddr), m.i32.mul(n(), i32(p.C * p.H * p.W * 4))), m.i32.mul(c.get(), i32(p.H * p.W * 4))), m.i32.mul(h.get(), i32(p.W * 4))),
+    bytes);
   if (run) {
     // an image whose height or width varies (padding.ts): the plane's first run.rows rows (of
     // every column) zeroed, and this run's rows and columns of the image that reach them copied
     // in (past them the plane holds zeros, whatever the image's padding holds); the rest is read
     // by no window of the run
-    const min = (e: Expr, k: number) => m.select(m.i32.lt_s(e, i32(k)), e, i32(k));
+    // the smaller of two values (getters: a binaryen expression appears once in a tree)
+    const min = (a: () => Expr, b: () => Expr) => m.select(m.i32.lt_s(a(), b()), a(), b());
     const need = fn.local(binaryen.i32), copyRows = fn.local(binaryen.i32), copyCols = fn.local(binaryen.i32);
     const plane = (c: Local): Expr[] => [
-      m.memory.fill(m.i32.add(i32(at), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), i32(0), m.i32.mul(need.get(), i32(p.Wp * 4))),
-      fn.loopDyn(i32(0), copyRows.get(), (h) => [m.memory.copy(
-        m.i32.add(m.i32.add(i32(at + (p.padT * p.Wp + p.padL) * 4), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), m.i32.mul(h.get(), i32(p.Wp * 4))),
-        m.i32.add(m.i32.add(m.i32.add(i32(xAddr), m.i32.mul(n(), i32(p.C * p.H * p.W * 4))), m.i32.mul(c.get(), i32(p.H * p.W * 4))), m.i32.mul(h.get(), i32(p.W * 4))),
-        m.i32.shl(copyCols.get(), i32(2)))]),
+      m.memory.fill(planeAt(c), i32(0), m.i32.mul(need.get(), i32(p.Wp * 4))),
+      fn.loopDyn(i32(0), copyRows.get(), (h) => [copyRow(c, h, m.i32.shl(copyCols.get(), i32(2)))]),
     ];
     return [
-      need.set(min(run.rows(), p.Hp)),
-      copyRows.set(min(min(m.i32.sub(need.get(), i32(p.padT)), rows), p.H)),
-      copyRows.set(m.select(m.i32.lt_s(run.xRows(), copyRows.get()), run.xRows(), copyRows.get())),
-      copyCols.set(min(m.i32.sub(min(run.cols(), p.Wp), i32(p.padL)), cols)),
-      copyCols.set(m.select(m.i32.lt_s(run.xCols(), copyCols.get()), run.xCols(), copyCols.get())),
+      need.set(min(run.rows, () => i32(p.Hp))),
+      copyRows.set(min(() => min(() => m.i32.sub(need.get(), i32(p.padT)), () => i32(rows)), run.xRows)),
+      copyCols.set(min(() => min(() => m.i32.sub(min(run.cols, () => i32(p.Wp)), i32(p.padL)), () => i32(cols)), run.xCols)),
       threads ? splitNest(fn, threads, [p.C], ([c]) => plane(c)) : fn.loop(p.C, (c) => plane(c)),
       ...(threads ? [threads.barrier()] : []),
     ];
   }
   if (threads) {
     return [splitNest(fn, threads, [p.C], ([c]) => [
-      m.memory.fill(m.i32.add(i32(at), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), i32(0), i32(p.Hp * p.Wp * 4)),
-      fn.loop(rows, (h) => [m.memory.copy(
-        m.i32.add(m.i32.add(i32(at + (p.padT * p.Wp + p.padL) * 4), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), m.i32.mul(h.get(), i32(p.Wp * 4))),
-        m.i32.add(m.i32.add(m.i32.add(i32(xAddr), m.i32.mul(n(), i32(p.C * p.H * p.W * 4))), m.i32.mul(c.get(), i32(p.H * p.W * 4))), m.i32.mul(h.get(), i32(p.W * 4))),
-        i32(cols * 4))]),
+      m.memory.fill(planeAt(c), i32(0), i32(p.Hp * p.Wp * 4)),
+      fn.loop(rows, (h) => [copyRow(c, h, i32(cols * 4))]),
     ]), threads.barrier()];
   }
   return [
     m.memory.fill(i32(at), i32(0), i32(p.C * p.Hp * p.Wp * 4)),
-    fn.nest([p.C, rows], ([c, h]) => [m.memory.copy(
-      m.i32.add(m.i32.add(i32(at + (p.padT * p.Wp + p.padL) * 4), m.i32.mul(c.get(), i32(p.Hp * p.Wp * 4))), m.i32.mul(h.get(), i32(p.Wp * 4))),
-      m.i32.add(m.i32.add(m.i32.add(i32(xAddr), m.i32.mul(n(), i32(p.C * p.H * p.W * 4))), m.i32.mul(c.get(), i32(p.H * p.W * 4))), m.i32.mul(h.get(), i32(p.W * 4))),
-      i32(cols * 4))]),
+    fn.nest([p.C, rows], ([c, h]) => [copyRow(c, h, i32(cols * 4))]),
   ];
 }
 
