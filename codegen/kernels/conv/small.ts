@@ -215,10 +215,13 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
   };
   // col rows for the input channels of group `grp`
   const threads = ctx.splitAmong();
-  // an image whose height varies (padding.ts): the col rows of this run's output rows, and the
-  // GEMM over their positions (the width stays the bound's)
+  // an image whose height or width varies (padding.ts): the col rows of this run's output rows,
+  // and the GEMM over their positions, a row of them at a time over this run's columns where the
+  // width varies (the positions form computes the bound's)
   const runRows = lay.positions || x.dims.length !== 4 ? undefined : ctx.runtimeDim(y, 2);
+  const runCols = lay.positions || x.dims.length !== 4 ? undefined : ctx.runtimeDim(y, 3);
   const ohTrips = runRows === undefined ? OH : () => ctx.runtimeDim(y, 2)!;
+  const outRow = runCols === undefined ? undefined : fn.local(binaryen.i32);
   // (channel, kernel row) pairs flattened: threads share them out evenly where a group has few
   // channels (a stem's 3)
   const im2col = splitNest(fn, threads, [Cg * kh, kw, ohTrips], ([ck, kj, oh]) => [
@@ -232,8 +235,10 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
     : channelGemm(ctx, {
       M, P, K, n, b: { addr: col, rs: P }, group: G > 1 ? { count: G, index: grp } : undefined, bScratch: S + lay.panelAt,
       packedA: lay.prepackA ? ctx.constantAddrs[0] : undefined, threads,
-      ...(runRows === undefined ? {} : { row: { at: () => i32(0), N: P, cols: () => m.i32.mul(ctx.runtimeDim(y, 2)!, i32(OW)) } }),
+      ...(outRow ? { row: { at: () => m.i32.mul(outRow.get(), i32(OW * 4)), N: OW, cols: () => ctx.runtimeDim(y, 3)! } }
+        : runRows === undefined ? {} : { row: { at: () => i32(0), N: P, cols: () => m.i32.mul(ctx.runtimeDim(y, 2)!, i32(OW)) } }),
     });
+  const gemmRows = outRow && !lay.positions ? [fn.trips(ohTrips, (r) => [outRow.set(r.get()), ...gemm])] : gemm;
   // threads: the plane and col are shared (thread 0's scratch), each written in shares, the
   // threads meeting before anyone reads them and before the next image or group rewrites them
   const meet = (more: boolean) => (threads && more ? [threads.barrier()] : []);
@@ -241,7 +246,7 @@ function emitIm2col(ctx: KernelCtx, lay: Layout): void {
   fn.emit(fn.trips(ctx.outerCount(x, N), (img) => [
     n.set(img.get()),
     ...emitPaddedCopy(fn, plane, S, x.addr, n.get, threads),
-    fn.loop(G, (g) => [grp.set(g.get()), im2col, ...meet(true), ...gemm, ...meet(N * G > 1)]),
+    fn.loop(G, (g) => [grp.set(g.get()), im2col, ...meet(true), ...gemmRows, ...meet(N * G > 1)]),
   ]));
 }
 

@@ -77,18 +77,22 @@ function emit(ctx: KernelCtx, lay: Layout): void {
   const meet = () => (threads ? [threads.barrier()] : []);
   // an image whose height or width varies (padding.ts): the GEMM's rows (input positions) up to
   // this run's last row, and the rearrangement over this run's rows and columns
+  // (a GEMM per input row over this run's columns where the width varies)
   const runH = ctx.runtimeDim(x, 2), runW = ctx.runtimeDim(x, 3);
   const extent = (k: 2 | 3, d: number): Trips => (ctx.runtimeDim(x, k) === undefined ? d : () => ctx.runtimeDim(x, k)!);
-  const gemm = emitPackedGemm({ fn }, {
-    ...(runH === undefined && runW === undefined ? {} : { rows: () => m.i32.mul(ctx.runtimeDim(x, 2) ?? i32(H), i32(W)) }),
-    M: P, N: Q, K: C,
-    a: { addr: x.addr, rs: 1, cs: P, base: () => m.i32.mul(n.get(), i32(C * P * 4)) },
+  const inRow = runW === undefined ? undefined : fn.local(binaryen.i32);
+  const rowAt = (bytes: number) => (inRow ? m.i32.mul(inRow.get(), i32(W * bytes)) : i32(0));
+  const product = emitPackedGemm({ fn }, {
+    ...(inRow ? { rows: () => ctx.runtimeDim(x, 3)! } : runH === undefined ? {} : { rows: () => m.i32.mul(ctx.runtimeDim(x, 2)!, i32(W)) }),
+    M: inRow ? W : P, N: Q, K: C,
+    a: { addr: x.addr, rs: 1, cs: P, base: inRow ? () => m.i32.add(m.i32.mul(n.get(), i32(C * P * 4)), rowAt(4)) : () => m.i32.mul(n.get(), i32(C * P * 4)) },
     packedB: ctx.constantAddrs[0],
-    c: { addr: S, rs: Q },
+    c: { addr: S, rs: Q, ...(inRow ? { base: () => rowAt(Q * 4) } : {}) },
     scratch: packedAScratchBytes(P, Q, C, tileFor(C)) ? S + lay.aAt : undefined,
     tile: tileFor(C),
     threads,
   });
+  const gemm = inRow ? [fn.trips(extent(2, H), (r) => [inRow.set(r.get()), ...product])] : product;
   // y row (oc, i * kh + a): for each j, the kw values T[(i, j)][(oc, a, 0..kw-1)] (+ bias)
   const rearrange = splitNest(fn, threads, [M, extent(2, H), kh], ([oc, i, a]) => [
     bv.set(bias ? m.f32.load(bias.addr, 4, m.i32.shl(oc.get(), i32(2))) : m.f32.const(0)),
