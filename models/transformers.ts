@@ -10,7 +10,7 @@ import { repoRoot } from "./quantize/sources.js";
 import { onnx } from "../compiler/onnx/proto.js";
 
 export type TransformerFixture = "bert" | "gpt2" | "whisper_encoder" | "roberta" | "t5_encoder" | "llama" | "gpt_neo" | "deberta_v2" | "roberta_q8" | "gpt2_q8" | "llama_q4"
-  | "clip_text" | "speecht5_encoder" | "segformer" | "mobilenet_v2" | "efficientnet" | "sam_points" | "sam_two_way";
+  | "clip_text" | "speecht5_encoder" | "segformer" | "mobilenet_v2" | "efficientnet" | "mobilenet_v2_hw" | "efficientnet_hw" | "sam_points" | "sam_two_way";
 
 export function transformerPath(name: TransformerFixture): string {
   return path.join(repoRoot(), "models/transformers/fixtures", `${name}.onnx`);

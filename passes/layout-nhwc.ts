@@ -200,7 +200,12 @@ export function layoutNhwc(graph: Graph): number {
 export const layoutNhwcPass: Pass = {
   name: "layout-nhwc",
   description: "runs regions grown from depthwise Convs channels-last (depthwise kernel with channels in lanes, 1x1 Convs as MatMul), with Transposes only at their edges",
-  run(graph: Graph) {
-    return { regions: layoutNhwc(graph) };
+  options: {
+    // the channels-last kernels run a varying batch, not a varying height or width (the padded
+    // layout's rows of a channels-last image): the driver turns regions off for those bounds
+    spatial: { default: true, description: "make regions (false: an image whose height or width has bounds, which the channels-last kernels do not run)" },
+  },
+  run(graph: Graph, ctx) {
+    return { regions: ctx.options?.spatial === false ? 0 : layoutNhwc(graph) };
   },
 };

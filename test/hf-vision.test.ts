@@ -25,8 +25,8 @@ const tokens = (name: string, batch: number, seq: number, vocab: number): Record
   // later rows padded at their ends, as a batch of unequal sentences
   attention_mask: { dtype: "int64", dims: [batch, seq], data: BigInt64Array.from({ length: batch * seq }, (_, i) => (Math.floor(i / seq) > 0 && i % seq >= Math.max(1, seq - 2 * Math.floor(i / seq)) ? 0n : 1n)) },
 });
-const pixels = (batch: number): Record<string, Tensor> => ({
-  pixel_values: { dtype: "float32", dims: [batch, 3, 64, 64], data: Float32Array.from({ length: batch * 3 * 64 * 64 }, (_, i) => Math.sin(i * 0.013 + batch) * 1.5) },
+const pixels = (batch: number, H = 64, W = 64): Record<string, Tensor> => ({
+  pixel_values: { dtype: "float32", dims: [batch, 3, H, W], data: Float32Array.from({ length: batch * 3 * H * W }, (_, i) => Math.sin(i * 0.013 + batch) * 1.5) },
 });
 
 // points in pixels of SAM's 1024 x 640 image, [batch, point_batch, points, 2]
@@ -39,12 +39,16 @@ const twoWay = (batch: number, n: number): Record<string, Tensor> => ({
   image: { dtype: "float32", dims: [batch, 16, 4, 4], data: Float32Array.from({ length: batch * 256 }, (_, i) => Math.cos(i * 0.3 + batch)) },
 });
 
-const CASES: [TransformerFixture, string, Record<string, [number, number]>, Record<string, Tensor>[]][] = [
+const CASES: [TransformerFixture, string, Record<string, readonly number[] | number>, Record<string, Tensor>[]][] = [
   ["clip_text", "the pooler's ArgMax of the ids over [batch, seq]", { batch: [1, 3], seq: [1, 77] }, [tokens("input_ids", 3, 77, 1000), tokens("input_ids", 1, 1, 1000), tokens("input_ids", 2, 9, 1000)]],
   ["speecht5_encoder", "relative positions: an Einsum with the sequence as a batch dim", { batch: [1, 3], seq: [1, 64] }, [tokens("input_values", 3, 64, 100), tokens("input_values", 1, 1, 100), tokens("input_values", 2, 17, 100)]],
   ["segformer", "the decode head's Resize to sizes built from the dims", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
   ["mobilenet_v2", "TensorFlow padding: an explicit Pad before each strided convolution", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
   ["efficientnet", "the pooler: AvgPool2d(320, ceil_mode=True) over a 2x2 plane", { batch: [1, 3] }, [pixels(3), pixels(1), pixels(2)]],
+  // images of varying size: exported with height and width dynamic (the channels-last regions
+  // stand aside; the pooler's one window covers the plane at every size)
+  ["mobilenet_v2_hw", "images 32..128 on both sides in steps of 32", { batch: 1, height: [32, 128, 32], width: [32, 128, 32] }, [pixels(1, 32, 32), pixels(1, 128, 128), pixels(1, 64, 96)]],
+  ["efficientnet_hw", "images 32..128 on both sides in steps of 32, the pooler's window past every one", { batch: 1, height: [32, 128, 32], width: [32, 128, 32] }, [pixels(1, 32, 32), pixels(1, 128, 128), pixels(1, 96, 64)]],
   ["sam_points", "SAM's coords[..., 0] /= width: a ScatterND over an index grid built from three dims", { batch: [1, 3], point_batch: [1, 2], points: [1, 5] },
     [points(3, 2, 5), points(1, 1, 1), points(2, 1, 3), points(1, 2, 4)]],
   ["sam_two_way", "SAM's two-way attention: the probes meet points where two head shapes coincide (10 + 6 tokens = 16), and CSE merges them there", { batch: [1, 2], npts: [1, 5] },

@@ -215,13 +215,13 @@ function checkLargestTensor(graph: Graph, limits: Limits | undefined): void {
  * for code generation (Pass.recordsOnly): a symbolic build's probes, which are never generated.
  * `symbolic`: dims have bounds (attention keeps its three layers).
  */
-export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan, rewritesOnly = false, symbolic = false): Promise<PassStat[]> {
+export async function optimizeGraph(graph: Graph, options: CompileOptions = {}, quantize?: QuantizePlan, rewritesOnly = false, symbolic: boolean | "spatial" = false): Promise<PassStat[]> {
   const pipeline = [...quantize?.passes ?? [], ...pipelineFor(options.level ?? 2)].filter((p) => !rewritesOnly || !p.recordsOnly);
   const stats = await runPasses(graph, pipeline, { evaluate: evaluateNode }, {
     dump: options.dump,
     verifyEach: options.verifyEach ?? env("KILN_VERIFY_EACH") === "1",
     // with bounds, attention keeps its layers: the fused kernel has no run-time extents yet
-    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) }, "fuse-attention": { kernels: kernelSelectionOf(options), ...(symbolic ? { symbolic: true } : {}) } },
+    options: { ...quantize?.options, "select-kernels": { kernels: kernelSelectionOf(options) }, "fuse-attention": { kernels: kernelSelectionOf(options), ...(symbolic ? { symbolic: true } : {}) }, ...(symbolic === "spatial" ? { "layout-nhwc": { spatial: false } } : {}) },
     onPass: options.onProgress && ((name, done, total) => options.onProgress!({ stage: "passes", detail: name, done, total })),
   });
   verifyGraph(graph, { typed: true });
@@ -257,9 +257,14 @@ export async function prepareAndOptimize(graph: Graph, options: CompileOptions):
  */
 async function prepareOptimized(graph: Graph, options: CompileOptions, quantize: QuantizePlan | undefined): Promise<PassStat[]> {
   const dims = resolveDimOptions(graph, options.shapes);
+  // bounds on an image's height or width (a bounded dim past an input's first two): the layout
+  // passes whose kernels take a varying batch only stand aside
+  const bounded = new Set(dims.symbols.map((s) => s.name));
+  const spatial = graph.inputs.some((i) => (graph.values.get(i)?.shape ?? []).some((d, k) => k >= 2 && typeof d === "string" && bounded.has(d)));
+  const symbolic = spatial ? "spatial" as const : dims.symbols.length > 0;
   const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, step: ProbeStep = "bounds") => {
     await prepareGraph(g, { ...opts, shapes });
-    return step === "shapes" ? [] : optimizeGraph(g, { ...opts, shapes }, quantize, step === "probe", dims.symbols.length > 0);
+    return step === "shapes" ? [] : optimizeGraph(g, { ...opts, shapes }, quantize, step === "probe", symbolic);
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));

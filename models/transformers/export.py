@@ -68,6 +68,10 @@ references from onnxruntime-node at run time.
     efficientnet.onnx    EfficientNetModel (width and depth coefficients 0.25): pixel_values
                          [batch, 3, 64, 64] -> last_hidden_state, pooler_output (AvgPool2d(320,
                          ceil_mode=True) over its 2x2 plane).
+    mobilenet_v2_hw.onnx, efficientnet_hw.onnx
+                         the same two with height and width dynamic too: pixel_values
+                         [batch, 3, height, width] (MobileNetV2's TensorFlow padding computed from
+                         the dims; EfficientNet's pooler a window past any image within them).
     sam_points.onnx      SamPositionalEmbedding (SAM's prompt encoder, 32 channels): input_points
                          [batch, point_batch, points, 2] in pixels of a 1024 x 640 image -> their
                          sin/cos features [batch, point_batch, points, 64]. Its
@@ -324,9 +328,11 @@ def lively(model):
     return model
 
 
-def image_model(name, model, outputs):
+def image_model(name, model, outputs, hw=False):
     lively(model)
     dyn = {n: {0: "batch"} for n in ["pixel_values"] + outputs}
+    if hw:
+        dyn["pixel_values"] = {0: "batch", 2: "height", 3: "width"}
     export(Outputs(model.eval(), ["pixel_values"]), (torch.randn(2, 3, 64, 64),), name, ["pixel_values"], outputs, dyn)
 
 
@@ -336,16 +342,16 @@ def segformer():
         hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], decoder_hidden_size=64, image_size=64, num_labels=5)), ["logits"])
 
 
-def mobilenet_v2():
+def mobilenet_v2(hw=False):
     torch.manual_seed(SEED)
-    image_model("mobilenet_v2.onnx", transformers.MobileNetV2Model(transformers.MobileNetV2Config(image_size=64, depth_multiplier=0.35)),
-                ["last_hidden_state", "pooler_output"])
+    image_model("mobilenet_v2_hw.onnx" if hw else "mobilenet_v2.onnx", transformers.MobileNetV2Model(transformers.MobileNetV2Config(image_size=64, depth_multiplier=0.35)),
+                ["last_hidden_state", "pooler_output"], hw)
 
 
-def efficientnet():
+def efficientnet(hw=False):
     torch.manual_seed(SEED)
-    image_model("efficientnet.onnx", transformers.EfficientNetModel(transformers.EfficientNetConfig(
-        image_size=64, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320)), ["last_hidden_state", "pooler_output"])
+    image_model("efficientnet_hw.onnx" if hw else "efficientnet.onnx", transformers.EfficientNetModel(transformers.EfficientNetConfig(
+        image_size=64, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320)), ["last_hidden_state", "pooler_output"], hw)
 
 
 class SamPoints(torch.nn.Module):
@@ -403,6 +409,7 @@ def sam_two_way():
 
 EXPORTS = {"bert": bert, "gpt2": gpt2, "whisper_encoder": whisper_encoder, "roberta": roberta, "t5_encoder": t5_encoder, "llama": llama, "gpt_neo": gpt_neo, "deberta_v2": deberta_v2, "quantized": quantized,
            "clip_text": clip_text, "speecht5_encoder": speecht5_encoder, "segformer": segformer, "mobilenet_v2": mobilenet_v2, "efficientnet": efficientnet,
+           "mobilenet_v2_hw": lambda: mobilenet_v2(True), "efficientnet_hw": lambda: efficientnet(True),
            "sam_points": sam_points, "sam_two_way": sam_two_way}
 
 if __name__ == "__main__":

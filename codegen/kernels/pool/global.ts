@@ -4,7 +4,7 @@ import binaryen from "binaryen";
 import { dtype } from "../../../runtime/dtypes.js";
 import type { Expr } from "../../fn.js";
 import { constant, load, store, wasmType } from "../../memory.js";
-import { lpOps } from "./index.js";
+import { lpOps } from "./lp.js";
 import { spatialVarying } from "../padding.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 
@@ -93,12 +93,15 @@ function emitGlobalRuns(ctx: KernelCtx, fold: GlobalFold): void {
 
 const ops = (ctx: KernelCtx) => (wasmType(ctx.input(0).dtype) === binaryen.f64 ? ctx.m.f64 : ctx.m.f32);
 
-table.add("GlobalAveragePool", (ctx) => emitGlobal(ctx, {
+/** The mean of each plane (GlobalAveragePool; an AveragePool whose one window covers the plane). */
+export const emitGlobalAverage = (ctx: KernelCtx): void => emitGlobal(ctx, {
   init: 0,
   step: (a, v) => ops(ctx).add(a, v),
   step4: (a, v) => ctx.m.f32x4.add(a, v),
   finish: (a, n) => ops(ctx).div(a, n),
-}));
+});
+
+table.add("GlobalAveragePool", emitGlobalAverage);
 
 table.add("GlobalMaxPool", (ctx) => emitGlobal(ctx, {
   init: -Infinity,

@@ -7,45 +7,14 @@ import { constant, wasmType } from "../../memory.js";
 import type { Segment } from "../conv/segments.js";
 import { emitWindowPool, greater, lowest, type Fold } from "./window.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
+import { floatOps, lpOps } from "./lp.js";
+import { emitGlobalAverage } from "./global.js";
 import { fillPadding, lowestValue, spatialVarying, windowReach } from "../padding.js";
 
 const table = new KernelTable();
 
 function window(ctx: KernelCtx) {
   return slidingWindow(ctx.attrs, ctx.input(0).dims.slice(2), ctx.attrs.ints("kernel_shape"), ctx.attrs.int("ceil_mode", 0) !== 0);
-}
-
-/** f32 or f64 arithmetic for a float dtype */
-function floatOps(ctx: KernelCtx) {
-  const t = wasmType(ctx.input(0).dtype);
-  return { ops: t === binaryen.f64 ? ctx.m.f64 : ctx.m.f32, p: t === binaryen.f64 ? "f64" as const : "f32" as const };
-}
-
-/**
- * |v|^p by repeated multiplication (p is an integer attribute) and r^(1/p) as exp(log(r) / p) in
- * f64, with the common p = 1 and p = 2 done without exp/log.
- */
-export function lpOps(ctx: KernelCtx, p: number) {
-  const { ops } = floatOps(ctx);
-  const { m, fn } = ctx;
-  if (!Number.isInteger(p) || p < 1) ctx.unsupported(`LpPool p = ${p}; kiln supports integer p >= 1`);
-  const f64 = wasmType(ctx.input(0).dtype) === binaryen.f64;
-  return {
-    power: (v: Expr) => {
-      if (p === 1) return ops.abs(v);
-      const a = fn.local(f64 ? binaryen.f64 : binaryen.f32);
-      let e = a.get();
-      for (let k = 1; k < p; k++) e = ops.mul(e, a.get());
-      return m.block(null, [a.set(ops.abs(v)), e], f64 ? binaryen.f64 : binaryen.f32);
-    },
-    root: (r: Expr) => {
-      if (p === 1) return r;
-      if (p === 2) return ops.sqrt(r);
-      const wide = f64 ? r : m.f64.promote(r);
-      const y = ctx.math.call("exp", "f64", m.f64.div(ctx.math.call("log", "f64", wide), m.f64.const(p)));
-      return f64 ? y : m.f32.demote(y);
-    },
-  };
 }
 
 /**
@@ -102,6 +71,11 @@ table.add("AveragePool", (ctx) => {
   // without the pads counted, a window past this run's right or bottom edge (pads at the end, or
   // ceil_mode) averages fewer taps than the bound's code counts
   const win = window(ctx);
+  // one window over the whole plane at every size within the bounds (EfficientNet's pooler,
+  // AvgPool2d of a kernel past the image, ceil_mode): the plane's mean over this run's pixels
+  const x = ctx.input(0);
+  if (spatialVarying(ctx, x) && win.padBegin.every((p) => p === 0) && win.padEnd.every((p) => p === 0) &&
+    win.out.every((o) => o === 1) && win.kernel.every((k, a) => k >= x.dims[a + 2])) return emitGlobalAverage(ctx);
   const crosses = ctx.attrs.int("ceil_mode", 0) !== 0 || (!includePad && win.padEnd.some((p) => p > 0));
   spatialPadding(ctx, 0, !crosses || "with pads at the end or ceil_mode, whose windows at this run's edge take fewer taps");
   emitWindowPool(ctx, {
