@@ -21,6 +21,8 @@ export function floatType(ctx: KernelCtx): DTypeName {
 
 /** A parameter tensor laid onto view dims with explicit strides (0 = broadcast). */
 const param = (t: TensorRef, strides: number[]): Operand => ({ t, strides });
+/** a per-channel parameter's strides over a view whose dim 1 is the channels */
+const alongChannels = (view: View): number[] => view.dims.map((_, k) => (k === 1 ? 1 : 0));
 
 /**
  * mean and 1/sqrt(var + eps) of x over the reduced axes, in one pass: sums of d = x - x0 and d^2,
@@ -116,8 +118,8 @@ table.add("InstanceNormalization", (ctx) => {
   const view: View = spatialVarying(ctx, X) ? { dims: X.dims, reduced: X.dims.map((_, k) => k >= 2) } : { dims: [N, C, hw], reduced: [false, false, true] };
   const x = dense(X, view);
   const y = dense(ctx.output(0), view);
-  const scale = param(ctx.input(1), view.dims.map((_, k) => (k === 1 ? 1 : 0)));
-  const bias = param(ctx.input(2), view.dims.map((_, k) => (k === 1 ? 1 : 0)));
+  const scale = param(ctx.input(1), alongChannels(view));
+  const bias = param(ctx.input(2), alongChannels(view));
   emitRows(ctx, dt, view, [x, y, scale, bias], (k) => {
     const { mean, inv } = moments(k, x, ctx.attrs.float("epsilon", 1e-5));
     normalize(k, x, y, mean, inv, scale, bias);
@@ -164,7 +166,7 @@ table.add("BatchNormalization", (ctx) => {
   const view: View = spatial ? { dims: X.dims, reduced: X.dims.map(() => false) } : { dims: [N, C, hw], reduced: [training, false, training] };
   const x = dense(X, view);
   const y = dense(ctx.output(0), view);
-  const [scale, bias, mean, v] = [1, 2, 3, 4].map((i) => param(ctx.input(i), view.dims.map((_, k) => (k === 1 ? 1 : 0))));
+  const [scale, bias, mean, v] = [1, 2, 3, 4].map((i) => param(ctx.input(i), alongChannels(view)));
   const eps = ctx.attrs.float("epsilon", 1e-5);
   if (!training) {
     // (x - mean) times scale / sqrt(var + eps), as onnxruntime and the Conv folding do: dividing

@@ -68,14 +68,14 @@ table.add("AveragePool", (ctx) => {
   const includePad = ctx.attrs.int("count_include_pad", 0) !== 0;
   const m = ctx.m;
   const count = (segs: Segment[]) => segs.reduce((n, g) => n * (includePad ? g.padTaps : g.kHi - g.kLo), 1);
-  // without the pads counted, a window past this run's right or bottom edge (pads at the end, or
-  // ceil_mode) averages fewer taps than the bound's code counts
   const win = window(ctx);
   // one window over the whole plane at every size within the bounds (EfficientNet's pooler,
   // AvgPool2d of a kernel past the image, ceil_mode): the plane's mean over this run's pixels
   const x = ctx.input(0);
   if (spatialVarying(ctx, x) && win.padBegin.every((p) => p === 0) && win.padEnd.every((p) => p === 0) &&
     win.out.every((o) => o === 1) && win.kernel.every((k, a) => k >= x.dims[a + 2])) return emitGlobalAverage(ctx);
+  // without the pads counted, a window past this run's right or bottom edge (pads at the end, or
+  // ceil_mode) averages fewer taps than the bound's code counts
   const crosses = ctx.attrs.int("ceil_mode", 0) !== 0 || (!includePad && win.padEnd.some((p) => p > 0));
   spatialPadding(ctx, 0, !crosses || "with pads at the end or ceil_mode, whose windows at this run's edge take fewer taps");
   emitWindowPool(ctx, {

@@ -165,8 +165,8 @@ function emitResize(ctx: KernelCtx): void {
   };
 
   // symbolic dims (the padded layout: strides at the bounds): an axis not resized (scale 1, as a
-  // batch, or DETR's mask [1, batch, H, W]) runs this run's extent
-  // An axis it resizes (an image whose height or width varies) runs this run's extent where each
+  // batch, or DETR's mask [1, batch, H, W]) runs this run's extent; so does an axis it resizes (an
+  // image whose height or width varies) where each
   // output's source coordinate is a function of the output's position and a scale the same at
   // every value (the coordinate modes that do not measure the axis; the scale checked on the
   // dims' expressions), and x's padding holds copies of the run's edge (padding.ts fillEdges):
