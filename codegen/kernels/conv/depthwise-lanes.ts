@@ -11,7 +11,7 @@
 //      pixels, which are consecutive in the NCHW output: one store each, through the epilogue.
 import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
-import type { Expr, Local } from "../../fn.js";
+import type { Expr, Local, Trips } from "../../fn.js";
 import { floatWindow } from "./small.js";
 import { madd } from "../matmul/gemm-tile.js";
 import { transpose4 } from "../movement/transpose.js";
@@ -87,6 +87,15 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const py = fn.local(binaryen.i32), yBase = fn.local(binaryen.i32);
   const pix = Array.from({ length: 4 }, () => fn.local(binaryen.i32));
   const plane = H * W * 4, oplane = P * 4;
+  // an image whose height varies (padding.ts): the input rows this run's output rows read (its
+  // halo filled), and this run's output rows' pixels (the width stays the bound's)
+  const runOH = () => ctx.runtimeDim(y, 2)!;
+  const varyH = ctx.runtimeDim(y, 2) !== undefined;
+  const inRows: Trips = !varyH ? H : () => {
+    const need = m.i32.add(m.i32.mul(m.i32.sub(runOH(), i32(1)), i32(sh)), i32((kh - 1) * dh + 1 - padT));
+    return m.select(m.i32.lt_s(need, i32(H)), m.i32.add(m.i32.mul(m.i32.sub(runOH(), i32(1)), i32(sh)), i32((kh - 1) * dh + 1 - padT)), i32(H));
+  };
+  const pixels = () => m.i32.mul(runOH(), i32(OW));
 
   // 1. the block's 4 channels into scratch, one pixel per vector; only the borders are zeroed (the
   // scratch is shared: other layers leave their data there), the image overwrites the rest
@@ -101,7 +110,7 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const copyIn = (n: Local, cb: Local): Expr[] => [
     ...(padT ? [m.memory.fill(own(S), i32(0), i32(padT * Wp * 16))] : []),
     ...(below < lay.scratchBytes ? [m.memory.fill(own(S + below), i32(0), i32(lay.scratchBytes - below))] : []),
-    fn.loop(H, (ih) => [
+    fn.trips(inRows, (ih) => [
       src.set(add(mul(n, C * plane), mul(cb, 4 * plane), mul(ih, W * 4))),
       dst.set(add(own(S + (padT * Wp + padL) * 16), mul(ih, Wp * 16))),
       ...(padL ? zeros(() => m.i32.sub(dst.get(), i32(padL * 16)), 0, padL) : []),
@@ -131,6 +140,10 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   const store = (v: Expr): Expr => m.v128.store(y.addr, 4, py.get(), post ? post.vec(v, py.get, y.addr) : v);
   const storeLane = (v: Expr): Expr => m.f32.store(y.addr, 4, py.get(), post ? post.scalar(v, py.get, y.addr) : v);
 
+  /** for (p = from; p < end; p += step): the static bounds, or this run's where the height varies */
+  const loopTo = (end: number, runEnd: () => Expr, body: (p: Local) => Expr[], step = 1, from = 0, runFrom?: () => Expr): Expr =>
+    (varyH ? fn.loopDyn(runFrom ? runFrom() : i32(from), runEnd(), body, step) : fn.loop(end, body, { start: from, step }));
+
   // 2 + 3. 4 pixels at a time, transposed into 4 channel rows of the output
   const compute = (n: Local, cb: Local): Expr[] => [
     ...wv.map((w, k) => w.set(m.v128.load(taps + k * 16, 16, mul(cb, T * 16)))),
@@ -138,19 +151,19 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
     cur.set(own(S)),
     ow.set(i32(0)),
     yBase.set(add(mul(n, C * oplane), mul(cb, 4 * oplane))),
-    fn.loop(P4, (p) => [
+    loopTo(P4, () => m.i32.and(pixels(), i32(~3)), (p) => [
       ...pix.flatMap((l) => [l.set(cur.get()), ...next()]),
       ...acc.map((a) => a.set(bv.get())),
       ...acc.flatMap((a, q) => sum(a, pix[q])),
       ...transpose4(m, acc, tmp, outs),
       ...outs.map((o, j) => [py.set(add(yBase.get(), mul(p, 4), i32(j * oplane))), store(o.get())]).flat(),
-    ], { step: 4 }),
-    fn.loop(P, (p) => [
+    ], 4),
+    loopTo(P, pixels, (p) => [
       pix[0].set(cur.get()), ...next(),
       acc[0].set(bv.get()),
       ...sum(acc[0], pix[0]),
       ...[0, 1, 2, 3].flatMap((j) => [py.set(add(yBase.get(), mul(p, 4), i32(j * oplane))), storeLane(m.f32x4.extract_lane(acc[0].get(), j))]),
-    ], { start: P4 }),
+    ], 1, P4, () => m.i32.and(pixels(), i32(~3))),
   ];
 
   // a call per channel block: optimized code early in the first run (Fn.outline)
