@@ -148,10 +148,12 @@ function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>,
   return symbols.map((s) => {
     const lo = Math.max(2, s.min);
     const pool: number[] = [];
-    const ok = (v: number) => !avoid.has(v) && !taken.has(v) && !pool.includes(v);
+    // a symbol with a step is the dim / step: what must not coincide are the dims, v * step
+    const step = s.step ?? 1;
+    const ok = (v: number) => !avoid.has(v * step) && !taken.has(v * step) && !pool.includes(v);
     if (!past) for (const prime of [true, false]) for (let v = s.max - 1; v >= lo && pool.length < 2; v--) if ((!prime || isPrime(v)) && ok(v)) pool.push(v);
     for (let v = s.max + 1; pool.length < 2; v++) if (ok(v)) pool.push(v);
-    pool.forEach((v) => taken.add(v));
+    pool.forEach((v) => taken.add(v * step));
     return pool;
   });
 }
@@ -240,7 +242,8 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
       // a probe past the bounds (narrow bounds leave no room for values apart from 1, each other and the model's static dims)
       const past = symbols.filter((s, i) => at[i] < s.min || at[i] > s.max);
       // why past them: within the bounds, the values apart from 1 and the bound are the model's own dims (or none)
-      const taken = (s: SymbolInfo) => [...avoid].filter((v) => v > Math.max(1, s.min - 1) && v < s.max).sort((a, b) => a - b);
+      // (dims, of a symbol with a step its multiples: the symbol's values are the dim / step)
+      const taken = (s: SymbolInfo) => { const st = s.step ?? 1; return [...avoid].filter((v) => v % st === 0 && v / st > Math.max(1, s.min - 1) && v / st < s.max).sort((a, b) => a - b); };
       const inside = listed(past.map(symbolRange)) + (past.some((s) => taken(s).length)
         ? `, where too few values lie apart from 1, the bound and dims the model has already (${listed([...new Set(past.flatMap((s) => taken(s)))].map(String))}) to fit the dims from`
         : ", where too few values lie apart from 1 and the bound to fit the dims from");
