@@ -202,3 +202,12 @@ export function broadcastStrides(dims: readonly number[], outDims: readonly numb
     return own[j];
   });
 }
+
+/**
+ * The smaller of two i32 values (signed): a run-time extent capped at a compile-time one. Getters,
+ * each called for a fresh expression: a binaryen expression must appear once in a tree (and
+ * validate() does not catch one used twice).
+ */
+export function minI32(m: binaryen.Module, a: () => Expr, b: () => Expr): Expr {
+  return m.select(m.i32.lt_s(a(), b()), a(), b());
+}

@@ -5,8 +5,8 @@
 // reads as (0 for a convolution or an average, -inf for a maximum), every output within this run's
 // extents is what a module pinned at this run's dims computes; outputs past them are padding,
 // never read as values, and may read anything.
-import { dtype } from "../../runtime/dtypes.js";
-import { stridesOf, type Expr } from "../fn.js";
+import { dtype, type DTypeName } from "../../runtime/dtypes.js";
+import { minI32, stridesOf, type Expr } from "../fn.js";
 import { constant, store } from "../memory.js";
 import type { KernelCtx, KernelVariant, TensorRef } from "./kernel.js";
 
@@ -56,12 +56,11 @@ export function fillPadding(ctx: KernelCtx, t: TensorRef, value: number | (() =>
 function haloEnd(ctx: KernelCtx, t: TensorRef, k: number, reach: number): Expr {
   const m = ctx.m;
   if (reach >= t.dims[k]) return m.i32.const(t.dims[k]);
-  const past = () => m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(reach));
-  return m.select(m.i32.lt_s(past(), m.i32.const(t.dims[k])), past(), m.i32.const(t.dims[k]));
+  return minI32(m, () => m.i32.add(ctx.runtimeDim(t, k)!, m.i32.const(reach)), () => m.i32.const(t.dims[k]));
 }
 
-/** the pad value a maximum reads: -inf for a float type, else the type's lowest value (8-bit: the pools' integer types) */
-export const lowestValue = (t: TensorRef): number => (dtype(t.dtype).float ? -Infinity : t.dtype === "int8" ? -128 : 0);
+/** the identity of a maximum, what its padding reads as: an 8-bit type's lowest value (the pools' integer types), else -inf */
+export const lowestValue = (dt: DTypeName): number => (dt === "int8" ? -128 : dt === "uint8" ? 0 : -Infinity);
 
 /** Whether t has a varying dim past its leading two (an image's height or width: [N, C, H, W]). */
 export function spatialVarying(ctx: KernelCtx, t: TensorRef | undefined): boolean {

@@ -11,7 +11,7 @@
 //      pixels, which are consecutive in the NCHW output: one store each, through the epilogue.
 import { splitNest } from "../../threads.js";
 import binaryen from "binaryen";
-import type { Expr, Local, Trips } from "../../fn.js";
+import { minI32, type Expr, type Local, type Trips } from "../../fn.js";
 import { floatWindow } from "./small.js";
 import { madd } from "../matmul/gemm-tile.js";
 import { transpose4 } from "../movement/transpose.js";
@@ -91,10 +91,7 @@ function emitDepthwiseLanes(ctx: KernelCtx, lay: Layout): void {
   // halo filled), and this run's output rows' pixels (the width stays the bound's)
   const runOH = () => ctx.runtimeDim(y, 2)!;
   const varyH = ctx.runtimeDim(y, 2) !== undefined;
-  const inRows: Trips = !varyH ? H : () => {
-    const need = m.i32.add(m.i32.mul(m.i32.sub(runOH(), i32(1)), i32(sh)), i32((kh - 1) * dh + 1 - padT));
-    return m.select(m.i32.lt_s(need, i32(H)), m.i32.add(m.i32.mul(m.i32.sub(runOH(), i32(1)), i32(sh)), i32((kh - 1) * dh + 1 - padT)), i32(H));
-  };
+  const inRows: Trips = !varyH ? H : () => minI32(m, () => m.i32.add(m.i32.mul(m.i32.sub(runOH(), i32(1)), i32(sh)), i32((kh - 1) * dh + 1 - padT)), () => i32(H));
   const pixels = () => m.i32.mul(runOH(), i32(OW));
 
   // 1. the block's 4 channels into scratch, one pixel per vector; only the borders are zeroed (the

@@ -3,7 +3,7 @@
 // Typically a run per border position and one long interior run.
 
 import type binaryen from "binaryen";
-import type { Expr, Fn, Local } from "../../fn.js";
+import { minI32, type Expr, type Fn, type Local } from "../../fn.js";
 
 export interface Segment {
   /** first output position of the run, and how many */
@@ -56,10 +56,7 @@ export function runLoops(fn: Fn, segs: Segment[], widths: number[], point: (o: L
   // `limits`: this run's output extent along an axis whose length varies (padding.ts): the
   // positions from it on are padding, so each loop stops there (a vector block may still reach
   // past it, within the bound's row) and code for positions wholly past it is skipped
-  const upTo = (a: number, end: number): Expr => {
-    const lim = limits![a]!;
-    return m.select(m.i32.lt_s(lim(), m.i32.const(end)), lim(), m.i32.const(end));
-  };
+  const upTo = (a: number, end: number): Expr => minI32(m, limits![a]!, () => m.i32.const(end));
   const loop = (a: number, start: number, end: number, step: number, body: (l: Local) => Expr[]): Expr => {
     if (!limits?.[a] || end <= start) return fn.loop(end, body, { start, step });
     return fn.loopDyn(m.i32.const(start), upTo(a, end), body, step);

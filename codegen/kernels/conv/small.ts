@@ -6,7 +6,7 @@
 // row of it needs a bounds check; bias, then the fused epilogue, run on the GEMM's last store.
 import binaryen from "binaryen";
 import { slidingWindow, type Window } from "../../../compiler/ops/nn-geometry.js";
-import type { Expr, Fn, Local } from "../../fn.js";
+import { minI32, type Expr, type Fn, type Local } from "../../fn.js";
 import { align16 } from "../../memory.js";
 import { strided4 } from "./segments.js";
 import { DEFAULT_TILE, emitPackedGemm, packedAScratchBytes, packedBScratchBytes, type PackedEpilogue, type PackedTile, type RowMajor } from "../matmul/gemm-packed.js";
@@ -46,17 +46,15 @@ export function emitPaddedCopy(fn: Fn, p: PaddedPlane, at: number, xAddr: number
     // every column) zeroed, and this run's rows and columns of the image that reach them copied
     // in (past them the plane holds zeros, whatever the image's padding holds); the rest is read
     // by no window of the run
-    // the smaller of two values (getters: a binaryen expression appears once in a tree)
-    const min = (a: () => Expr, b: () => Expr) => m.select(m.i32.lt_s(a(), b()), a(), b());
     const need = fn.local(binaryen.i32), copyRows = fn.local(binaryen.i32), copyCols = fn.local(binaryen.i32);
     const plane = (c: Local): Expr[] => [
       m.memory.fill(planeAt(c), i32(0), m.i32.mul(need.get(), i32(p.Wp * 4))),
       fn.loopDyn(i32(0), copyRows.get(), (h) => [copyRow(c, h, m.i32.shl(copyCols.get(), i32(2)))]),
     ];
     return [
-      need.set(min(run.rows, () => i32(p.Hp))),
-      copyRows.set(min(() => min(() => m.i32.sub(need.get(), i32(p.padT)), () => i32(rows)), run.xRows)),
-      copyCols.set(min(() => min(() => m.i32.sub(min(run.cols, () => i32(p.Wp)), i32(p.padL)), () => i32(cols)), run.xCols)),
+      need.set(minI32(m, run.rows, () => i32(p.Hp))),
+      copyRows.set(minI32(m, () => minI32(m, () => m.i32.sub(need.get(), i32(p.padT)), () => i32(rows)), run.xRows)),
+      copyCols.set(minI32(m, () => minI32(m, () => m.i32.sub(minI32(m, run.cols, () => i32(p.Wp)), i32(p.padL)), () => i32(cols)), run.xCols)),
       threads ? splitNest(fn, threads, [p.C], ([c]) => plane(c)) : fn.loop(p.C, (c) => plane(c)),
       ...(threads ? [threads.barrier()] : []),
     ];

@@ -7,7 +7,7 @@
 //   Y = A^T M A   (+ bias, then the fused epilogue, stored 4m outputs per row as whole vectors)
 // The block of L tiles keeps V and M of one xi around L1 size while U streams.
 import binaryen from "binaryen";
-import type { Expr, Local, Trips } from "../../fn.js";
+import { minI32, type Expr, type Local, type Trips } from "../../fn.js";
 import { strided4 } from "./segments.js";
 import { emitPaddedCopy, floatWindow } from "./small.js";
 import { F2, F4, interleave, transform2d, transformedConstant, type WinogradTile } from "./winograd-math.js";
@@ -247,7 +247,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const runGroups = () => m.i32.shr_u(tw!.get(), i32(2));
   const outputTransform = (rows: number): Expr => splitNest(fn, threads, [M, rows], ([oc, r]) => [
     b.set(bias ? m.v128.load32_splat(bias.addr, 4, mul(oc, 4)) : zero()),
-    tw ? fn.loopDyn(i32(0), m.select(m.i32.lt_u(runGroups(), i32(fullGroups)), runGroups(), i32(fullGroups)), (g) => outputGroup(oc, r, g)) : fn.loop(fullGroups, (g) => outputGroup(oc, r, g)),
+    tw ? fn.loopDyn(i32(0), minI32(m, runGroups, () => i32(fullGroups)), (g) => outputGroup(oc, r, g)) : fn.loop(fullGroups, (g) => outputGroup(oc, r, g)),
     ...(fullGroups < tWp / 4 ? (tw ? [m.if(m.i32.gt_u(runGroups(), i32(fullGroups)), fn.block(outputGroup(oc, r, fullGroups)))] : outputGroup(oc, r, fullGroups)) : []),
   ]);
 
@@ -259,7 +259,7 @@ function emitWinograd(ctx: KernelCtx, lay: Layout): void {
   const runRows = ctx.runtimeDim(y, 2);
   const nbRun = (): Expr => (runRows === undefined ? i32(nb)
     : m.i32.div_u(m.i32.add(m.i32.div_u(m.i32.add(ctx.runtimeDim(y, 2)!, i32(tm - 1)), i32(tm)), i32(R - 1)), i32(R)));
-  const upTo = (e: () => Expr, k: number) => m.select(m.i32.lt_u(e(), i32(k)), e(), i32(k));
+  const upTo = (e: () => Expr, k: number) => minI32(m, e, () => i32(k));
   // by blocks: this thread's share [lo, hi) of the image's blocks (the tail block last), the
   // threads meeting before the next image's plane is written over this one
   const share = byBlocks ? threadShare(m, all, runRows === undefined ? nb : nbRun) : undefined;

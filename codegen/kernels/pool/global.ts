@@ -23,20 +23,14 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
   const { m, fn } = ctx;
   const x = ctx.input(0), y = ctx.output(0);
   if (y.size === 0) return;
+  // an image whose height or width varies (padding.ts): this run's rows of each plane, each over
+  // this run's columns (the padding never read), over this run's count of elements
+  if (spatialVarying(ctx, x)) return emitGlobalRuns(ctx, fold);
   const dt = x.dtype, eb = dtype(dt).bytes, t = wasmType(dt);
   const planes = y.size, len = x.size / planes;
   const acc = fn.local(t), px = fn.local(binaryen.i32);
   const vecLen = dt === "float32" && fold.step4 ? len - (len % 4) : 0;
   const v4 = fn.local(binaryen.v128);
-  // an image whose height or width varies (padding.ts): this run's rows of each plane, each over
-  // this run's columns (the padding never read), over this run's count of elements
-  const varying = spatialVarying(ctx, x);
-  if (varying) return emitGlobalRuns(ctx, fold);
-  const count = (): Expr => {
-    if (!varying) return constant(m, dt, len);
-    const n = x.dims.slice(2).map((d, k) => ctx.runtimeDim(x, k + 2) ?? m.i32.const(d)).reduce((a, b) => m.i32.mul(a, b));
-    return t === binaryen.f64 ? m.f64.convert_s.i32(n) : m.f32.convert_s.i32(n);
-  };
   // threads: planes shared out
   fn.emit(splitNest(fn, ctx.splitAmong(), [ctx.outerCount(y, planes)], ([p]) => {
     const body: Expr[] = [px.set(m.i32.mul(p.get(), m.i32.const(len * eb))), acc.set(constant(m, dt, fold.init))];
@@ -50,7 +44,7 @@ function emitGlobal(ctx: KernelCtx, fold: GlobalFold): void {
     }
     body.push(
       fn.loop(len, () => [acc.set(fold.step(acc.get(), load(m, dt, px.get(), x.addr))), px.set(m.i32.add(px.get(), m.i32.const(eb)))], { start: vecLen }),
-      store(m, dt, m.i32.mul(p.get(), m.i32.const(eb)), fold.finish(acc.get(), count()), y.addr),
+      store(m, dt, m.i32.mul(p.get(), m.i32.const(eb)), fold.finish(acc.get(), constant(m, dt, len)), y.addr),
     );
     return body;
   }));

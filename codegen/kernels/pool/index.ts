@@ -35,7 +35,7 @@ table.add("MaxPool", (ctx) => {
   const t = wasmType(dt);
   const indices = ctx.outputs[1];
   // the indices count positions at this run's width: not the bound's
-  spatialPadding(ctx, lowestValue(x), !indices || "with its Indices output (positions in this run's image)");
+  spatialPadding(ctx, lowestValue(dt), !indices || "with its Indices output (positions in this run's image)");
   const fold = (): Fold => ({
     init: () => lowest(m, dt),
     step: t === binaryen.f32 ? (a, v) => m.f32.max(a, v) : (a, v) => m.f64.max(a, v),

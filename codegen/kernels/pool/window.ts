@@ -10,7 +10,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { product, runLoops, segments, strided4, type Segment } from "../conv/segments.js";
 import { noteNaN, restoreNaN } from "../reduce/ops.js";
 import type { KernelCtx, TensorRef } from "../kernel.js";
-import { spatialLimits } from "../padding.js";
+import { lowestValue, spatialLimits } from "../padding.js";
 
 /** How one pool folds its window: start value, step per tap, and the final value from the run. */
 export interface Fold {
@@ -171,7 +171,5 @@ export function greater(m: binaryen.Module, dt: string, a: Expr, b: Expr): Expr 
 
 /** The smallest value of a MaxPool dtype (the identity of max). */
 export function lowest(m: binaryen.Module, dt: TensorRef["dtype"]): Expr {
-  if (dt === "int8") return constant(m, dt, -128);
-  if (dt === "uint8") return constant(m, dt, 0);
-  return constant(m, dt, -Infinity);
+  return constant(m, dt, lowestValue(dt));
 }
