@@ -187,11 +187,11 @@ table.add("Slice", (ctx) => {
 
 /**
  * Slice along a varying dim k of x (its length L this run's, in [Lmin, Lmax] over the bounds),
- * with step 1 (or a larger one from a fixed start to the end): the output's length must be its expression for every L, so a start or end is taken
- * only where clamping never changes its form within the bounds (a start of s >= 0 at most Lmin, or
- * of -s at least s from the end; an end past Lmax, at most Lmin, or counted from the end). Returns
- * the run-time shift of the start from where it lies at the bounds, as bytes for a
- * stride of `bytes`; undefined where it does not move.
+ * with step 1 (or a larger one from a fixed start to the end): the output's length must be its
+ * expression for every L, so a start or end is taken only where clamping never changes its form
+ * within the bounds (a start of s >= 0 at most Lmin, or of -s at least s from the end; an end past
+ * Lmax, at most Lmin, or counted from the end). Returns the run-time shift of the start from where
+ * it lies at the bounds, as bytes for a stride of `bytes`; undefined where it does not move.
  */
 function varyingSlice(ctx: KernelCtx, x: TensorRef, out: TensorRef, k: number, r: RawSliceAxis): ((bytes: number) => Expr) | undefined {
   const sym = ctx.symbolic!;
