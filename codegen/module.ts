@@ -327,7 +327,7 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
     ...(maxThreads > 1 ? { threads: { max: maxThreads } } : {}),
     ...(graph.info ? { model: graph.info } : {}),
     ...(graph.containers.inputs.length || graph.containers.outputs.length ? { containers: graph.containers } : {}),
-    ...(symbols ? { symbols } : {}),
+    ...(symbols ? { symbols: symbols.map(({ node, ...s }) => (node === undefined ? s : { ...s, layer: ownerLayer(layers, node) })) } : {}),
   };
 
   if (options.validate !== false && !m.validate()) throw new KilnError("INTERNAL", "generated wasm module failed validation");
@@ -346,6 +346,13 @@ function build(m: binaryen.Module, graph: Graph, options: GenerateOptions): Gene
   if (placement === "external") return { wasm, manifest, weights: image.write, relaxedDiffers };
   if (placement === "section") return { wasm: appendCustomSection(wasm, WEIGHTS_SECTION, sealed!.image), manifest, relaxedDiffers };
   return { wasm, manifest, relaxedDiffers };
+}
+
+/** The layer that writes a data-dependent dim: its owning node's (a symbol whose node no layer runs is an internal error). */
+function ownerLayer(layers: readonly LayerInfo[], node: string): number {
+  const k = layers.findIndex((l) => l.name === node);
+  if (k < 0) throw new KilnError("INTERNAL", `no layer writes the data-dependent dim of node ${JSON.stringify(node)}`);
+  return k;
 }
 
 /**

@@ -39,6 +39,8 @@ export function checkSymbolicSlots(graph: Graph): SymbolInfo[] {
     }
   }
   return sym.symbols.map((s, i) => {
+    // a data-dependent dim: its node's kernel writes it (module.ts names the layer)
+    if (s.node !== undefined) return { ...s };
     for (const [j, n] of graph.inputs.entries()) {
       const k = sym.dims.get(n)?.findIndex((d) => typeof d !== "number" && d.length === 1 && d[0].length === 2 && d[0][0] === (s.step ?? 1) && d[0][1] === i) ?? -1;
       if (k >= 0) return { ...s, at: [j, k] };

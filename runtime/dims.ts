@@ -26,6 +26,13 @@ export interface SymbolInfo {
   step?: number;
   /** where a run finds its value: [input index, dim] of an input whose dim is this symbol alone (codegen picks it) */
   at?: [number, number];
+  /**
+   * a data-dependent dim instead (NonMaxSuppression's count of boxes kept): the node that owns it
+   * (compile time), and in the manifest the layer whose kernel writes its value as it runs; the
+   * runtime reads it back after the run
+   */
+  node?: string;
+  layer?: number;
 }
 
 /** "2*seq+1", "batch*seq"; a symbol with a step shows as its dim ("W", "W/2", "3*W/8") */

@@ -280,7 +280,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   let symValues: number[] = [];
   const dimsOf = (slot: TensorSlot): TensorSlot => (slot.expr ? { ...slot, dims: slot.expr.map((e) => evalDim(e, symValues)) } : slot);
   /** an input as the model takes it: float32[1,seq,4] (seq 1..512) */
-  const takes = (slot: TensorSlot) => `${slot.dtype}[${(slot.expr ?? slot.dims).map((e) => formatDim(e, syms!)).join(",")}]${slot.expr ? ` (${syms!.map(symbolRange).join(", ")})` : ""}`;
+  const takes = (slot: TensorSlot) => `${slot.dtype}[${(slot.expr ?? slot.dims).map((e) => formatDim(e, syms!)).join(",")}]${slot.expr ? ` (${syms!.filter((s) => s.at).map(symbolRange).join(", ")})` : ""}`;
   const write = (given: Feeds) => {
     checkFeeds(given);
     const feeds = flatten(given);
@@ -289,7 +289,9 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       // within its bounds; every input's dims are checked against their expressions as it is written
       // (a symbol with a step is the dim / step: W 32..640 in steps of 8 is 4..80)
       symValues = syms.map(({ min, max, at, step = 1 }) => {
-        const [i, k] = at!, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max * step;
+        // a data-dependent dim: its layer writes it as the run goes (finishRun reads it back)
+        if (!at) return 0;
+        const [i, k] = at, slot = manifest.inputs[i], dims = (feeds[slot.name] as TensorInput | undefined)?.dims, d = dims?.[k] ?? max * step;
         if (d < min * step || d > max * step || d % step !== 0 || (dims && dims.length !== slot.dims.length)) throw new KilnError("BAD_INPUT", `input ${JSON.stringify(slot.name)} has dims [${dims!.join(",")}] but the model takes ${takes(slot)}`);
         return d / step;
       });
@@ -331,6 +333,17 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     }
     return out;
   };
+  // after a run: the data-dependent dims its layers wrote (runtime/dims.ts SymbolInfo.layer), each
+  // within its bounds (else the outputs' dims would reach past their slots), then the indices
+  const finishRun = () => {
+    syms?.forEach((s, k) => {
+      if (s.at) return;
+      const v = new Int32Array(memory.buffer, SYMBOLS_ADDR, syms.length)[k];
+      if (!(v >= s.min && v <= s.max)) throw new KilnError("INTERNAL", `layer ${s.layer} wrote ${v} for the data-dependent dim ${s.name}, outside ${s.min}..${s.max}`);
+      symValues[k] = v;
+    });
+    checkIndices();
+  };
   // an index out of range that a kernel met in this run (manifest.ts INDEX_ERROR): the run's outputs are not given
   const checkIndices = () => {
     const w = new Int32Array(memory.buffer, INDEX_ERROR, 3), l = manifest.layers[w[0] - 1], [, i, d] = w;
@@ -348,7 +361,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       // a trap is a kiln bug (kernels never index outside their tensors): say so, typed
       throw new KilnError("INTERNAL", `the compiled model trapped: ${(e as Error).message}`);
     }
-    checkIndices();
+    finishRun();
   };
   // the loader says when every piece is in memory for good: the session then runs straight through
   const loaded = (all: boolean) => all && (scheduler.stream = undefined, scheduler.pending = false);
@@ -358,7 +371,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const runLoading = async (feeds: Feeds) => {
     write(feeds);
     loaded(await scheduler.stream!.run(stepLayers)); // its errors are typed (a trap: INTERNAL)
-    checkIndices();
+    finishRun();
   };
 
   const session: Session = {
@@ -393,7 +406,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
       }
       if (scheduler.stream) loaded(await scheduler.stream.end());
       else scheduler.finish();
-      checkIndices();
+      finishRun();
       return times;
     },
     threads: threadCount,

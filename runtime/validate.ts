@@ -167,7 +167,8 @@ function checkFields(json: unknown): Manifest {
 
 /**
  * manifest.symbols and the slots' dim expressions (runtime/dims.ts): at most 4 symbols (their
- * values go in the reserved bytes), each read from an input dim that is the symbol alone; every
+ * values go in the reserved bytes), each read from an input dim that is the symbol alone or
+ * written by a layer (a data-dependent dim); every
  * term over known symbols, a symbol's coefficient non-negative, so a dim is smallest at the lower
  * bounds (there at least 0) and largest at the upper ones (there the slot's dims, which the slot
  * checks keep in memory): no feed within the bounds writes or reads past its slot.
@@ -180,6 +181,12 @@ function checkSymbols(json: Record<string, unknown>): void {
     const at = isObject(v) && v.at as number[];
     lo.push(count(isObject(v) && v.min, `symbols[${k}].min`));
     hi.push(count(isObject(v) && v.max, `symbols[${k}].max`));
+    // a data-dependent dim instead: written by a layer of the module (the runtime checks the value it reads back)
+    if (isObject(v) && v.layer !== undefined) {
+      const layer = count(v.layer, `symbols[${k}].layer`);
+      if (at !== undefined || v.step !== undefined || lo[k] > hi[k] || layer >= (json.layers as unknown[]).length) bad(`symbols[${k}]`, v);
+      return;
+    }
     // read from an input dim that is this symbol alone
     const e = Array.isArray(at) && at.length === 2 && at.every(Number.isInteger) && (json.inputs as TensorSlot[])[at[0]]?.expr?.[at[1]];
     // a step (the symbol is the dim / step): a whole number from 2 on, the input dim step * the symbol

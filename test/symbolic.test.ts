@@ -296,13 +296,13 @@ describe("symbolic dims", () => {
     const b = new ModelBuilder(5);
     const boxes = b.input("boxes", [1, 6, 4]);
     const scores = b.input("scores", [1, 1, 6]);
-    b.graph.addNode({ name: "nms", op: "NonMaxSuppression", domain: "", inputs: [boxes, scores], outputs: ["picked"], attrs: {} });
+    b.graph.addNode({ name: "nms", op: "NoSuchOperator", domain: "", inputs: [boxes, scores], outputs: ["picked"], attrs: {} });
     b.graph.values.set("picked", { name: "picked", dtype: "int64", shape: [3, 3] });
     b.output("picked");
     for (const v of [boxes, scores]) b.graph.values.get(v)!.shape = b.graph.values.get(v)!.shape!.map((d, k) => (k === 0 ? "batch" : d));
     const bytes = exportModel(b.graph, { valueInfo: false });
     const pinned = await load(bytes, { shapes: { batch: 1 } }).catch((e: Error) => e.message);
-    expect(pinned).toBe('UNSUPPORTED_OP: operator NonMaxSuppression is not supported by kiln [node "nms", NonMaxSuppression opset 17]');
+    expect(pinned).toBe('UNSUPPORTED_OP: operator NoSuchOperator is not supported by kiln [node "nms", NoSuchOperator opset 17]');
     for (const batch of [[1, 3], [1, 8]] as [number, number][]) await expect(load(bytes, { shapes: { batch } })).rejects.toThrow(pinned);
   });
 

@@ -71,7 +71,9 @@ export function formatArtifact(info: ArtifactInfo, file: string): string {
   };
   // a bounded module: its dims' bounds, and each slot's dims as expressions of them
   const symbols = m.symbols ?? [];
-  if (symbols.length) lines.push(`symbolic dims (one module for every value in the bounds): ${symbols.map(symbolRange).join(", ")}`);
+  const given = symbols.filter((s) => s.layer === undefined), written = symbols.filter((s) => s.layer !== undefined);
+  if (given.length) lines.push(`symbolic dims (one module for every value in the bounds): ${given.map(symbolRange).join(", ")}`);
+  if (written.length) lines.push(`data-dependent dims (counts layers give as the model runs): ${written.map((s) => `${symbolRange(s)} from layer ${s.layer} (${m.layers[s.layer!]?.op})`).join(", ")}`);
   const slotDims = (s: Manifest["inputs"][number]) => (s.expr?.some((e) => typeof e !== "number")
     ? `[${s.expr.map((e) => formatDim(e, symbols)).join(",")}] (at most ${dims(s.dims)})`
     : dims(s.dims));

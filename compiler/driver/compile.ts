@@ -16,9 +16,11 @@ export type { QuantizationReport, QuantizeMode, InputSource } from "./quantize.j
 import type { Graph, Tensor } from "../ir/graph.js";
 import { verifyGraph } from "../ir/verify.js";
 import { importModel, reimport } from "../onnx/import.js";
-import { parseDimSum, prepareSymbolic, resolveDimOptions, type ProbeStep, type ShapesOption } from "./symbolic.js";
+import { parseDimSum, prepareSymbolic, resolveDimOptions, withDataDims, type ProbeStep, type ShapesOption } from "./symbolic.js";
+import type { DataDims } from "../ops/registry.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
+import { hasTrait } from "../ops/index.js";
 import type { InputLayout } from "../ops/infer-sequence.js";
 import { lowerControlFlow, widenFloat16, parseKernelSelection, pipelineFor, runPasses, type DumpHook, type OptLevel, type PassStat } from "../../passes/index.js";
 
@@ -175,12 +177,13 @@ export function freezeInputs(graph: Graph, freeze: Record<string, Tensor>): void
 }
 
 /** Bind shapes, infer types and fold what is known at compile time (mutates graph). */
-export async function prepareGraph(graph: Graph, options: CompileOptions = {}): Promise<Graph> {
+export async function prepareGraph(graph: Graph, options: CompileOptions = {}, dataDims?: DataDims): Promise<Graph> {
   const shapes = resolveDimOptions(graph, options.shapes);
   if (shapes.symbols.length) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${listed(shapes.symbols.map((s) => s.name))}: compile, load or prepareAndOptimize take bounds, prepareGraph alone does not`);
   if (options.freeze) freezeInputs(graph, options.freeze);
+  if (dataDims?.values?.size) graph.dataDims = dataDims.values;
   options.onProgress?.({ stage: "shapes" });
-  await inferShapes(graph, { shapes: shapes.shapes, layouts: options.layouts, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT });
+  await inferShapes(graph, { shapes: shapes.shapes, layouts: options.layouts, evaluate: evaluateNode, foldLimit: SHAPE_FOLD_LIMIT, dataDims });
   verifyGraph(graph, { typed: true });
   // Ifs left (their conditions known only at run time) become guarded branches: every level's
   // passes, and code generation, see only plain nodes
@@ -256,14 +259,16 @@ export async function prepareAndOptimize(graph: Graph, options: CompileOptions):
  * them on copies of the graph as imported and at their upper bounds (symbolic.ts prepareSymbolic)
  */
 async function prepareOptimized(graph: Graph, options: CompileOptions, quantize: QuantizePlan | undefined): Promise<PassStat[]> {
-  const dims = resolveDimOptions(graph, options.shapes);
+  const given = resolveDimOptions(graph, options.shapes);
+  // a node whose output's length its input values decide (NonMaxSuppression): a symbol of its own
+  const dims = withDataDims(given, await findDataDims(graph, given.shapes, options));
   // bounds on an image's height or width (a bounded dim past an input's first two): the layout
   // passes whose kernels take a varying batch only stand aside
   const bounded = new Set(dims.symbols.map((s) => s.name));
   const spatial = graph.inputs.some((i) => (graph.values.get(i)?.shape ?? []).some((d, k) => k >= 2 && typeof d === "string" && bounded.has(d)));
   const symbolic = spatial ? "spatial" as const : dims.symbols.length > 0;
-  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, step: ProbeStep = "bounds") => {
-    await prepareGraph(g, { ...opts, shapes });
+  const once = async (g: Graph, shapes: Record<string, number[]> | undefined, opts: CompileOptions = options, step: ProbeStep = "bounds", data?: DataDims) => {
+    await prepareGraph(g, { ...opts, shapes }, data);
     return step === "shapes" ? [] : optimizeGraph(g, { ...opts, shapes }, quantize, step === "probe", symbolic);
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
@@ -280,7 +285,21 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   if (!first) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}, which need a model read from ONNX bytes (its probes are fresh imports)`);
   const probes = [first];
   const quiet = { ...options, dump: undefined, onProgress: undefined };
-  return prepareSymbolic(graph, () => probes.pop() ?? remake()!, dims, (g, shapes, step) => once(g, shapes, step === "bounds" ? options : quiet, step));
+  return prepareSymbolic(graph, () => probes.pop() ?? remake()!, dims, (g, shapes, step, data) => once(g, shapes, step === "bounds" ? options : quiet, step, data));
+}
+
+/**
+ * The data-dependent dims of `graph` (registry.ts ShapeCtx.dataDim) at the given input shapes (the
+ * bounds): each owning node's upper bound, found by preparing a copy of the graph. None (and no
+ * copy) for a graph without an operator that may have one.
+ */
+async function findDataDims(graph: Graph, shapes: Record<string, number[]> | undefined, options: CompileOptions): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  if (!graph.nodeList().some((n) => hasTrait(n, "data-dependent"))) return found;
+  const copy = graph.copy(false, true) ?? reimport(graph);
+  if (!copy) return found;
+  await prepareGraph(copy, { ...options, shapes, dump: undefined, onProgress: undefined }, { found });
+  return found;
 }
 
 export async function compileOnnx(bytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {

@@ -19,6 +19,7 @@ import { invariantFold } from "./symbolic-folds.js";
 import { evaluationCache } from "./evaluate-cache.js";
 import { opDef } from "../ops/index.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
+import type { DataDims } from "../ops/registry.js";
 import { planMemory } from "../../passes/plan-memory.js";
 
 export type ShapesOption = Record<string, readonly number[] | number | string>;
@@ -41,6 +42,23 @@ export interface DimOptions {
   symbols: SymbolInfo[];
   /** the input shapes with the symbols at these values (per symbol, in order) */
   at(values: readonly number[]): Record<string, number[]> | undefined;
+  /** the data-dependent dims (symbols a node owns: SymbolInfo.node) at these values, by node */
+  dataAt(values: readonly number[]): DataDims;
+}
+
+/**
+ * With the data-dependent dims a preparation of `graph` found (registry.ts ShapeCtx.dataDim:
+ * each node's upper bound), `dims` gains a symbol for each, owned by its node: its value is what
+ * the node's kernel writes as it runs, from 0 to that bound (codegen's manifest names the layer).
+ */
+export function withDataDims(dims: DimOptions, found: ReadonlyMap<string, number>): DimOptions {
+  if (!found.size) return dims;
+  const owned: SymbolInfo[] = [...found].map(([node, max]) => ({ name: `${node}.count`, min: 0, max, node }));
+  const symbols = [...dims.symbols, ...owned];
+  const inputs = dims.symbols.length;
+  const at = (values: readonly number[]) => dims.at(values.slice(0, inputs));
+  const dataAt = (values: readonly number[]): DataDims => ({ values: new Map(owned.map((s, i) => [s.node!, values[inputs + i]])) });
+  return { shapes: dims.shapes, symbols, at, dataAt };
 }
 
 /** The dim names (dim_params) the graph's inputs declare. */
@@ -126,7 +144,7 @@ export function resolveDimOptions(graph: Graph, shapes: ShapesOption | undefined
     }
     return Object.keys(out).length || shapes ? out : undefined;
   };
-  return { shapes: at(symbols.map((s) => s.max)), symbols, at };
+  return { shapes: at(symbols.map((s) => s.max)), symbols, at, dataAt: () => ({}) };
 }
 
 /** the widest range of one dim whose every value kiln prepares to check an If folded from it */
@@ -165,19 +183,25 @@ function probeValues(symbols: readonly SymbolInfo[], avoid: ReadonlySet<number>,
  */
 export type ProbeStep = "bounds" | "probe" | "shapes";
 
+/** How a graph is prepared (and optimized): at these input shapes and data-dependent dims, as `step` says */
+export type PrepareRun<T> = (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep, data: DataDims) => Promise<T>;
+
 /**
  * Prepare (and optimize) `graph` at the symbols' upper bounds and fresh copies (`remake`) at probe
  * values, then set graph.symbolic: each varying value's dims as expressions of the symbols.
  * `run` prepares (and optimizes) a graph for input shapes as `step` says.
  */
 export function prepareSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
-  run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>): Promise<T> {
+  run: PrepareRun<T>): Promise<T> {
   // the probes fold the same dims-free constants again: each evaluation is kept for the build
   return evaluationCache(() => probeSymbolic(graph, remake, dims, run));
 }
 
 /** what a probe's error says to a dim that must take only some values: pin it, or (a dim without one) give it a step */
-const onlySome = (symbols: readonly SymbolInfo[]): string => {
+const onlySome = (all: readonly SymbolInfo[]): string => {
+  // a data-dependent dim (a count a node writes) takes whatever its node gives: nothing to advise
+  const symbols = all.filter((s) => s.node === undefined);
+  if (!symbols.length) return "kiln takes this model's data-dependent dims only where the layers after them follow them";
   const free = symbols.find((s) => !s.step);
   if (free) return `if the dim must take only some values, pin it or, where it takes the multiples of a number (an image side a network's strides divide), give its bounds a step (${free.name}: [min, max, step], --shape ${free.name}=MIN..MAX:STEP)`;
   return `if the dims must take only some values, pin them or give their bounds a larger step, one the model's strides divide (now ${listed(symbols.map((x) => `${x.name} in steps of ${x.step}`))})`;
@@ -187,7 +211,7 @@ const onlySome = (symbols: readonly SymbolInfo[]): string => {
 const PAST_BOUNDS = new WeakSet<KilnError>();
 
 async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
-  run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>): Promise<T> {
+  run: PrepareRun<T>): Promise<T> {
   const avoid = new Set<number>();
   for (const v of graph.values.values()) for (const d of v.shape ?? []) if (typeof d === "number") avoid.add(d);
   const state = { touched: false };
@@ -212,7 +236,7 @@ async function probeSymbolic<T>(graph: Graph, remake: () => Graph, dims: DimOpti
 const sameProbes = (a: number[][], b: number[][]) => a.every((p, i) => p.join() === b[i].join());
 
 async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims: DimOptions,
-  run: (g: Graph, shapes: Record<string, number[]> | undefined, step: ProbeStep) => Promise<T>,
+  run: PrepareRun<T>,
   avoid: ReadonlySet<number>, state: { touched: boolean }): Promise<T> {
   const { symbols } = dims;
   const k = symbols.length;
@@ -234,7 +258,7 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
     const g = make();
     const untouched = initializerData(g);
     try {
-      await run(g, dims.at(at), step);
+      await run(g, dims.at(at), step, dims.dataAt(at));
     } catch (e) {
       if (!(e instanceof KilnError)) throw e;
       // an operator kiln does not define is unsupported at every value: said as a pinned build says it
@@ -314,11 +338,17 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
     snaps = full = await probe(remake, false, checked);
   }
   const untouched = initializerData(graph);
-  const result = await run(graph, dims.at(max), "bounds");
+  const result = await run(graph, dims.at(max), "bounds", dims.dataAt(max));
   const main = snapshot(graph, untouched);
   // `on`: the symbols it depends on where the probes tell them apart (else all of them)
-  const depends = (what: string, node?: { name: string; op: string }, on: readonly SymbolInfo[] = symbols) => new KilnError("UNSUPPORTED_OP",
-    `${what} depends on the value of ${listed(on.map((s) => s.name))}, so one module cannot serve the bounds; pin it with ${on.map((s) => `--shape ${s.name}=N`).join(" ")}`, node ? { node: node.name, op: node.op } : {});
+  const depends = (what: string, node?: { name: string; op: string }, on: readonly SymbolInfo[] = symbols) => {
+    // a data-dependent dim cannot be pinned: said apart
+    const pins = on.filter((s) => s.node === undefined);
+    const owned = on.filter((s) => s.node !== undefined);
+    const advice = [...(pins.length ? [`pin ${pins.length > 1 ? "them" : "it"} with ${pins.map((s) => `--shape ${s.name}=N`).join(" ")}`] : []),
+      ...owned.map((s) => `${s.name} is the count node ${JSON.stringify(s.node)} gives at run time, which kiln cannot pin`)];
+    return new KilnError("UNSUPPORTED_OP", `${what} depends on the value of ${listed(on.map((s) => s.name))}, so one module cannot serve ${pins.length ? "the bounds" : "every count"}; ${advice.join("; ")}`, node ? { node: node.name, op: node.op } : {});
+  };
   /** the symbols values seen at points vary with: two points differing in that symbol alone see different values (all of them when none does) */
   const varyingWith = (values: readonly number[], at: readonly (readonly number[])[]): readonly SymbolInfo[] => {
     const found = symbols.filter((_, i) => at.some((p, a) => at.some((q, b) => b > a && values[a] !== values[b] && p.every((v, k) => (k === i ? v !== q[k] : v === q[k])))));

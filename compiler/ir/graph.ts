@@ -169,6 +169,11 @@ export class Graph {
    */
   runtimeNodes?: Set<string>;
   /**
+   * the value each data-dependent dim takes in this preparation (compiler/ops/registry.ts
+   * ShapeCtx.dataDim), by the node that owns it: what shape inference gives it again after a pass
+   */
+  dataDims?: ReadonlyMap<string, number>;
+  /**
    * compile-time folding's trail (compiler/ops/infer.ts): each value inference folded to a
    * constant, with the values its node read (the node itself is gone)
    */
@@ -256,6 +261,7 @@ export class Graph {
     g.containers = { inputs: this.containers.inputs.map((c) => ({ ...c })), outputs: this.containers.outputs.map((c) => ({ ...c })) };
     g.info = this.info;
     if (this.runtimeNodes) g.runtimeNodes = new Set(this.runtimeNodes);
+    if (this.dataDims) g.dataDims = this.dataDims;
     if (this.foldedIfs) g.foldedIfs = new Map(this.foldedIfs);
     return g;
   }

@@ -8,7 +8,7 @@ import { inferControl } from "./infer-control.js";
 import type { ControlHooks } from "./infer-loop.js";
 import { bindContainerInputs, flattenContainerOutputs, inferCompound, type InputLayout } from "./infer-sequence.js";
 import { inputsBehind } from "../ir/subgraph.js";
-import { ShapeCtx, takesDType, type InputInfo, type OutputInfo } from "./registry.js";
+import { ShapeCtx, takesDType, type DataDims, type InputInfo, type OutputInfo } from "./registry.js";
 import { allOps, hasTrait, opDef } from "./index.js";
 
 /** Computes a node's outputs from constant inputs (see compiler/driver/evaluate.ts). */
@@ -22,6 +22,8 @@ export interface InferOptions {
   evaluate?: Evaluator;
   /** evaluate constant nodes whose outputs have at most this many elements in all (default: no limit) */
   foldLimit?: number;
+  /** the data-dependent dims' values, or where to record them (registry.ts DataDims) */
+  dataDims?: DataDims;
 }
 
 export function describeShape(shape: readonly Dim[] | undefined): string {
@@ -147,6 +149,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   const kept = graph.runtimeNodes?.has(n.name) ?? false;
   const ctx = new ShapeCtx(n, opset, inputs);
   ctx.shownOpset = graph.modelOpset(n.domain);
+  ctx.dataDims = options.dataDims ?? (graph.dataDims && { values: graph.dataDims });
   // ops resolved here add plain nodes in their place, inferred (and folded) as they are added; an
   // added node that is itself resolved (an Identity of a sequence) is gone already
   const hooks: ControlHooks = {
@@ -190,7 +193,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   const allConst = inputs.every((x, k) => !x || (kept ? x.value : graph.lookup(n.inputs[k])?.const));
   const needsRun = n.outputs.some((o) => o && !graph.values.get(o)![kept ? "known" : "const"]);
   // a constant DequantizeLinear stays: passes/fuse-qdq.ts reads its 8-bit input (fold-constants folds the rest)
-  if (!needsRun || !allConst || hasTrait(n, "impure") || hasTrait(n, "dequantize") || !options.evaluate) return;
+  if (!needsRun || !allConst || hasTrait(n, "impure") || hasTrait(n, "data-dependent") || hasTrait(n, "dequantize") || !options.evaluate) return;
   const outElems = outs.reduce((a, o) => a + sizeOf(o.shape), 0);
   if (outElems > (options.foldLimit ?? Infinity)) return;
   const values = await options.evaluate(graph, n, inputs.map((x) => x?.value), outs);

@@ -78,6 +78,26 @@ export class ShapeCtx {
   /** the opset errors name: the model's, where a rewrite raised the graph's (Graph.modelOpset) */
   shownOpset?: number;
 
+  /** this preparation's data-dependent dims (infer.ts InferOptions.dataDims) */
+  dataDims?: DataDims;
+
+  /**
+   * The length of an output that the input values decide at run time (NonMaxSuppression's count
+   * of boxes kept), at most `max`: a dim of its own the node owns (compile.ts makes it a symbol
+   * whose value the node's kernel writes as it runs). At a probe, the value probed; when the
+   * preparation looks for such dims, `max`, recorded.
+   */
+  dataDim(max: number): number {
+    const d = this.dataDims;
+    const v = d?.values?.get(this.node.name);
+    if (v !== undefined) return v;
+    if (d?.found) {
+      d.found.set(this.node.name, max);
+      return max;
+    }
+    this.unsupported(`its output's length is decided by its input values at run time (at most ${max}); kiln compiles that through compile() or load(), which make the length a symbolic dim, not through this entry point`);
+  }
+
   context() {
     return { node: this.node.name, op: this.node.op, domain: this.node.domain, opset: this.shownOpset ?? this.opset, shapes: `inputs ${this.shapes()}` };
   }
@@ -106,6 +126,16 @@ export class ShapeCtx {
 }
 
 export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
+
+/**
+ * Data-dependent dims in one preparation (ShapeCtx.dataDim), by the name of the node that owns
+ * each: `values`, the value each takes (a probe's, or the upper bound); `found`, where a
+ * preparation that looks for them records each node's upper bound.
+ */
+export interface DataDims {
+  values?: ReadonlyMap<string, number>;
+  found?: Map<string, number>;
+}
 
 /**
  * An input as a sequence op sees it: a tensor, a sequence (its elements, value names), or an
@@ -173,6 +203,8 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *   dims-only        reads its input's dims only, never its elements (Shape): folded where the dims
  *                    are known; over symbolic dims its kernel writes this run's
  *   impure           gives a different value each run (random numbers): never folded or merged
+ *   data-dependent   an output's length is decided by its input values as it runs (ShapeCtx.dataDim):
+ *                    never folded or merged (its kernel writes that length, a symbol of its own)
  *   subgraphs        holds graphs in its attributes (If's branches): inference infers into them
  *                    (infer.ts) and lower-control-flow inlines them before code generation; no kernel
  *   low-bit          its rule and kernels take every kiln dtype: the packed 4- and 2-bit types (int4,
@@ -183,7 +215,7 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
 export type Trait =
   | "elementwise" | "unary" | "broadcasting" | "comparison" | "in-place" | "alias" | "bits" | "reshape" | "moves" | "monotone" | "dequantize" | "uniform"
   | "fusible" | "epilogue" | "costly" | "epilogue-anchor" | "layout-agnostic" | "compile-time-only" | "dims-only" | "impure"
-  | "subgraphs" | "low-bit" | "bfloat16";
+  | "subgraphs" | "low-bit" | "bfloat16" | "data-dependent";
 
 /** The dtypes only ops that say so take (the packed ones, float8, bfloat16). */
 export const LOW_BIT_DTYPES: readonly DTypeName[] = [

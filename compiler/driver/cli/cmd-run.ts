@@ -230,18 +230,20 @@ function runDims(session: Session, specs: readonly string[], feedDims: Map<strin
   const symbols = session.manifest.symbols!;
   const values = symbols.map((b) => b.max);
   const names = session.inputs.map((s) => s.name);
+  // the dims a run gives (a data-dependent one, its layers write)
+  const given = symbols.filter((b) => b.layer === undefined);
   for (const [name, v] of Object.entries(parseShapeOption(specs.filter((spec) => !isBoundsSpec(spec))))) {
-    const k = symbols.findIndex((b) => b.name === name);
+    const k = symbols.findIndex((b) => b.name === name && b.layer === undefined);
     if (names.includes(name) && Array.isArray(v)) feedDims.set(name, v as number[]);
     else if (k >= 0 && Array.isArray(v) && v.length === 1) {
       const step = symbols[k].step ?? 1;
       if ((v[0] as number) % step !== 0) throw new UsageError(`--shape ${name}=${v[0]}: this module takes ${symbolRange(symbols[k])}`);
       values[k] = (v[0] as number) / step;
     }
-    else throw new UsageError(`--shape ${name}=...: this module takes its inputs' dims (${listed(names)}) or its symbolic dims (${listed(symbols.map(symbolRange))}), one value each`);
+    else throw new UsageError(`--shape ${name}=...: this module takes its inputs' dims (${listed(names)})${given.length ? ` or its symbolic dims (${listed(given.map(symbolRange))})` : ""}, one value each`);
   }
   const bounds = specs.filter(isBoundsSpec);
-  if (bounds.length) throw new UsageError(`--shape ${bounds[0]}: this module is compiled already for ${listed(symbols.map(symbolRange))}; give this run's value (--shape ${symbolAt(symbols[0], symbols[0].max)})`);
+  if (bounds.length) throw new UsageError(`--shape ${bounds[0]}: this module is compiled already${given.length ? ` for ${listed(given.map(symbolRange))}; give this run's value (--shape ${symbolAt(given[0], given[0].max)})` : ""}`);
   session.manifest.inputs.forEach((slot) => {
     if (!feedDims.has(slot.name) && slot.expr) feedDims.set(slot.name, slot.expr.map((e) => evalDim(e, values)));
   });

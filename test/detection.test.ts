@@ -1,0 +1,256 @@
+// NonMaxSuppression at run time (docs/ARCHITECTURE.md "Data-dependent dims"): its count of boxes
+// kept is a dim the input values decide, a symbol its kernel writes as it runs, so one module runs
+// every input, and the layers after it (a detector's Gathers of the kept boxes, classes and scores)
+// run over that many rows. Every run against onnxruntime-node on random boxes and scores (ties
+// among scores included), with the arena poisoned with NaN between runs; none kept (every score
+// under the threshold) gives empty outputs; max_output_boxes_per_class, iou_threshold and
+// score_threshold as constants and as run-time inputs; boxes of a bounded count; an AOT artifact.
+import { describe, expect, it } from "vitest";
+import { int, ModelBuilder } from "../models/builder.js";
+import { exportModel } from "../compiler/onnx/export.js";
+import { compile, load } from "../compiler/driver/api.js";
+import { createSession } from "../runtime/index.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
+import { runOrt } from "./util/ort.js";
+import { poisoner } from "./util/poison.js";
+import { loadAt } from "./util/load-threads.js";
+
+const N = 60;
+const C = 3;
+
+interface Options {
+  /** max_output_boxes_per_class, iou_threshold, score_threshold: constants, or (undefined) run-time inputs */
+  limits?: [number, number, number];
+  centre?: boolean;
+  /** the boxes' count as a dim named "n" */
+  symbolicBoxes?: boolean;
+}
+
+/**
+ * boxes [1, N, 4] and scores [1, C, N] -> NonMaxSuppression -> `selected` [k, 3], and a detector's
+ * post-processing of it: `kept_boxes` (the kept boxes' coordinates, [k, 4]), `kept_class` ([k]) and
+ * `kept_score` (each row's score, [k]) by Gather and GatherND.
+ */
+function detector({ limits, centre = false, symbolicBoxes = false }: Options): Uint8Array {
+  const b = new ModelBuilder(5, 13);
+  b.input("boxes", [1, N, 4]);
+  b.input("scores", [1, C, N]);
+  const limitInputs = limits
+    ? [b.int64s("max_out", [limits[0]]), scalar(b, "iou", limits[1]), scalar(b, "score_threshold", limits[2])]
+    : [intInput(b, "max_out"), floatInput(b, "iou"), floatInput(b, "score_threshold")];
+  const selected = b.node("NonMaxSuppression", ["boxes", "scores", ...limitInputs], [N * C, 3], { center_point_box: int(centre ? 1 : 0) }, "nms");
+  typed(b, selected, "int64", ["k", 3]);
+  const column = (k: number, name: string) => {
+    const col = b.int64s(`col${k}`, [k]);
+    b.graph.values.get(col)!.shape = [];
+    b.graph.values.get(col)!.const!.dims = [];
+    const out = b.node("Gather", [selected, col], [N * C], { axis: int(1) }, name);
+    typed(b, out, "int64", ["k"]);
+    return out;
+  };
+  const box = column(2, "box_index");
+  const cls = column(1, "kept_class");
+  const flat = b.node("Reshape", ["boxes", b.int64s("flat", [N, 4])], [N, 4]);
+  const keptBoxes = b.node("Gather", [flat, box], [N * C, 4], { axis: int(0) }, "kept_boxes");
+  b.graph.values.get(keptBoxes)!.shape = ["k", 4];
+  // scores[b, c, i] for each row: GatherND over the rows as they are
+  const keptScore = b.node("GatherND", ["scores", selected], [N * C], {}, "kept_score");
+  b.graph.values.get(keptScore)!.shape = ["k"];
+  for (const o of [selected, keptBoxes, cls, keptScore]) b.output(o);
+  if (symbolicBoxes) {
+    b.graph.values.get("boxes")!.shape = [1, "n", 4];
+    b.graph.values.get("scores")!.shape = [1, C, "n"];
+    // the flat boxes follow the count: [-1, 4]
+    b.graph.values.get(flat)!.shape = ["n", 4];
+    b.graph.nodeList().find((n) => n.op === "Reshape")!.inputs[1] = b.int64s("flat_any", [-1, 4]);
+  }
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+/**
+ * The end-to-end form detectors export (YOLO's "end2end", SSD's post-processing): NonMaxSuppression,
+ * then the kept rows' batch, class and box columns, the boxes by GatherND on [batch, box], and
+ * `detections` [k, 6] = x1 y1 x2 y2 (as given), score, class as float.
+ */
+function endToEnd(): Uint8Array {
+  const b = new ModelBuilder(6, 13);
+  b.input("boxes", [1, N, 4]);
+  b.input("scores", [1, C, N]);
+  const sel = b.node("NonMaxSuppression", ["boxes", "scores", b.int64s("max_out", [N]), scalar(b, "iou", 0.45), scalar(b, "score_threshold", 0.3)], [N * C, 3], {}, "nms");
+  typed(b, sel, "int64", ["k", 3]);
+  const col = (k: number) => {
+    const at = b.int64s(`c${k}`, [k]);
+    const out = b.node("Slice", [sel, at, b.int64s(`e${k}`, [k + 1]), b.int64s("axis1", [1])], [N * C, 1]);
+    typed(b, out, "int64", ["k", 1]);
+    return out;
+  };
+  const [batch, cls, box] = [col(0), col(1), col(2)];
+  const where = b.node("Concat", [batch, box], [N * C, 2], { axis: int(1) });
+  typed(b, where, "int64", ["k", 2]);
+  const kept = b.node("GatherND", ["boxes", where], [N * C, 4]);
+  const score = b.node("GatherND", ["scores", sel], [N * C]);
+  const score1 = b.node("Unsqueeze", [score, b.int64s("last", [1])], [N * C, 1]);
+  const clsF = b.node("Cast", [cls], [N * C, 1], { to: int(1) });
+  const det = b.node("Concat", [kept, score1, clsF], [N * C, 6], { axis: int(1) }, "detections");
+  b.graph.values.get(det)!.shape = ["k", 6];
+  b.output(det);
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+function scalar(b: ModelBuilder, name: string, v: number): string {
+  b.scalar(name, v);
+  b.graph.values.get(name)!.shape = [1];
+  b.graph.values.get(name)!.const!.dims = [1];
+  return name;
+}
+function intInput(b: ModelBuilder, name: string): string {
+  b.input(name, [1]);
+  b.graph.values.get(name)!.dtype = "int64";
+  return name;
+}
+function floatInput(b: ModelBuilder, name: string): string {
+  return b.input(name, [1]);
+}
+function typed(b: ModelBuilder, name: string, dt: "int64", dims: (number | string)[]): void {
+  const v = b.graph.values.get(name)!;
+  v.dtype = dt;
+  v.shape = dims;
+}
+
+/** boxes as corners in either order (or centres and sizes), overlapping in clusters; scores rounded to tenths where `ties` */
+function feeds(seed: number, n = N, { ties = false, scale = 1 } = {}): Record<string, Tensor> {
+  const next = rng(seed);
+  const boxes = new Float32Array(n * 4);
+  for (let i = 0; i < n; i++) {
+    // nine clusters, each box shifted a little and sized 2..3: many overlap over the IoU thresholds
+    const [cx, cy] = [Math.floor(next() * 3) * 5 + next() * 0.8, Math.floor(next() * 3) * 5 + next() * 0.8];
+    const [w, h] = [2 + next(), 2 + next()];
+    const flip = next() < 0.3;
+    boxes.set(flip ? [cy + h / 2, cx + w / 2, cy - h / 2, cx - w / 2] : [cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], i * 4);
+  }
+  const scores = Float32Array.from({ length: C * n }, () => (ties ? Math.round(next() * 10) / 10 : next()) * scale);
+  return { boxes: { dtype: "float32", dims: [1, n, 4], data: boxes }, scores: { dtype: "float32", dims: [1, C, n], data: scores } };
+}
+
+const limitFeeds = (maxOut: number, iou: number, score: number): Record<string, Tensor> => ({
+  max_out: { dtype: "int64", dims: [1], data: BigInt64Array.of(BigInt(maxOut)) },
+  iou: { dtype: "float32", dims: [1], data: Float32Array.of(iou) },
+  score_threshold: { dtype: "float32", dims: [1], data: Float32Array.of(score) },
+});
+
+async function expectOrt(got: Record<string, Tensor>, bytes: Uint8Array, f: Record<string, Tensor>, what: string): Promise<number> {
+  const want = await runOrt(bytes, f);
+  for (const o of Object.keys(want)) {
+    expect(got[o].dims, `${o} ${what}`).toEqual(want[o].dims);
+    expect(compareTensors(got[o], want[o], { rtol: 0, atol: 0 }).message ?? "ok", `${o} ${what}`).toBe("ok");
+  }
+  return want[Object.keys(want)[0]].dims[0];
+}
+
+describe("NonMaxSuppression at run time: one module, any count of boxes kept", () => {
+  for (const level of [0, 2] as const) {
+    it(`constant limits, corners: every run as onnxruntime-node's (ties, none kept, many kept), one module, arena poisoned (-O${level})`, async () => {
+      const bytes = detector({ limits: [20, 0.4, 0.25] });
+      const m = await load(bytes, { level });
+      const poison = poisoner(m);
+      const counts: number[] = [];
+      for (const [seed, opts] of [[1, {}], [2, { ties: true }], [3, { scale: 0.2 }], [4, {}], [5, { ties: true }]] as const) {
+        poison();
+        const f = feeds(seed, N, opts);
+        counts.push(await expectOrt(await m.run(f), bytes, f, `seed ${seed}`));
+      }
+      expect(counts[2]).toBe(0); // every score under 0.25
+      expect(new Set(counts).size).toBeGreaterThan(2);
+      expect(m.modulesCompiled).toBe(1);
+      const manifest = m.session!.manifest;
+      expect(manifest.symbols).toEqual([{ name: "nms.count", min: 0, max: 60, layer: manifest.layers.findIndex((l) => l.op === "NonMaxSuppression") }]);
+    });
+  }
+
+  it("limits fed at run time (negative, zero and large max_output_boxes_per_class; iou 0 and 1) and centre-size boxes: as onnxruntime-node's", async () => {
+    for (const centre of [false, true]) {
+      const bytes = detector({ centre });
+      const m = await load(bytes);
+      const poison = poisoner(m, { ...feeds(9), ...limitFeeds(N, 0.5, 0) });
+      const counts: number[] = [];
+      for (const [seed, limits] of [[1, [3, 0.5, 0.5]], [2, [-2, 0.5, 0.1]], [3, [0, 0.5, 0.1]], [4, [1000, 0.3, 0.2]], [5, [N, 0, 0]], [6, [N, 1, -1]]] as const) {
+        poison();
+        const f = { ...feeds(seed, N, { ties: seed % 2 === 0 }), ...limitFeeds(limits[0], limits[1], limits[2]) };
+        counts.push(await expectOrt(await m.run(f), bytes, f, `centre ${centre} seed ${seed} limits ${limits}`));
+      }
+      expect(counts[1]).toBe(0);
+      expect(counts[2]).toBe(0);
+      expect(counts[5]).toBe(N * C); // iou 1 suppresses nothing, every score over -1
+      expect(m.modulesCompiled).toBe(1);
+    }
+  });
+
+  it("boxes of a bounded count (n 8..60): one module for every count, each run as onnxruntime-node's", async () => {
+    const bytes = detector({ limits: [4, 0.5, 0.2], symbolicBoxes: true });
+    const m = await load(bytes, { shapes: { n: [8, N] } });
+    const poison = poisoner(m);
+    for (const n of [8, 33, N, 17]) {
+      poison();
+      const f = feeds(n, n);
+      await expectOrt(await m.run(f), bytes, f, `n ${n}`);
+    }
+    expect(m.modulesCompiled).toBe(1);
+    expect(m.session!.manifest.symbols!.map((s) => s.name)).toEqual(["n", "nms.count"]);
+  });
+
+  it("a detector's end-to-end output ([k, 6]: box, score, class by Slice, Concat, GatherND, Unsqueeze, Cast): as onnxruntime-node's, one module", async () => {
+    const bytes = endToEnd();
+    for (const level of [0, 2] as const) {
+      const m = await load(bytes, { level });
+      const poison = poisoner(m);
+      for (const seed of [11, 12, 13]) {
+        poison();
+        const f = feeds(seed, N, { ties: seed === 12 });
+        await expectOrt(await m.run(f), bytes, f, `-O${level} seed ${seed}`);
+      }
+      expect(m.modulesCompiled).toBe(1);
+    }
+    // two threads: the count the kernel writes is every thread's, the outputs bit for bit one thread's
+    const [one, two] = [await load(bytes), await (await loadAt(2))(bytes, { threads: 2 })];
+    try {
+      for (const seed of [14, 15]) {
+        const f = feeds(seed);
+        const [a, b] = [(await one.run(f)).detections_out, (await two.run(f)).detections_out];
+        expect(b.dims).toEqual(a.dims);
+        expect(a.dims[0]).toBeGreaterThan(0);
+        expect(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength))).toBe(true);
+      }
+    } finally {
+      two.session?.terminate?.();
+    }
+  });
+
+  it("a layer after it with no form over the count (TopK along the kept rows) is UNSUPPORTED_OP naming that count, with no advice to pin it", async () => {
+    const b = new ModelBuilder(7, 13);
+    b.input("boxes", [1, N, 4]);
+    b.input("scores", [1, C, N]);
+    const sel = b.node("NonMaxSuppression", ["boxes", "scores", b.int64s("max_out", [N])], [N * C, 3], {}, "nms");
+    typed(b, sel, "int64", ["k", 3]);
+    const top = b.node("TopK", [sel, b.int64s("one", [1])], [1, 3], { axis: int(0) }, "top");
+    b.graph.nodeList().find((n) => n.op === "TopK")!.outputs.push("top_idx");
+    typed(b, top, "int64", [1, 3]);
+    b.output(top);
+    const err = await load(exportModel(b.graph, { valueInfo: false })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "UNSUPPORTED_OP", context: { node: "top" } });
+    expect((err as Error).message).toMatch(/nms\.count/);
+    expect((err as Error).message).toMatch(/nms.count is the count node "nms" gives at run time, which kiln cannot pin/);
+    expect((err as Error).message).not.toMatch(/--shape nms/);
+  });
+
+  it("an AOT artifact: the runtime alone reads the count back and gives outputs that many rows", async () => {
+    const bytes = detector({ limits: [20, 0.4, 0.25] });
+    const { wasm } = await compile(bytes);
+    const session = await createSession(wasm);
+    for (const seed of [7, 8]) {
+      const f = feeds(seed);
+      await expectOrt(await session.run(f), bytes, f, `seed ${seed}`);
+    }
+  });
+});
