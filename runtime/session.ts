@@ -338,8 +338,8 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
   const finishRun = () => {
     syms?.forEach((s, k) => {
       if (s.at) return;
-      const v = new Int32Array(memory.buffer, SYMBOLS_ADDR, syms.length)[k];
-      if (!(v >= s.min && v <= s.max)) throw new KilnError("INTERNAL", `layer ${s.layer} wrote ${v} for the data-dependent dim ${s.name}, outside ${s.min}..${s.max}`);
+      const v = new Int32Array(memory.buffer, SYMBOLS_ADDR, 4)[k];
+      if (v < s.min || v > s.max) throw new KilnError("INTERNAL", `layer ${s.layer} gave ${s.name} ${v}, outside its bounds`);
       symValues[k] = v;
     });
     checkIndices();

@@ -183,8 +183,7 @@ function checkSymbols(json: Record<string, unknown>): void {
     hi.push(count(isObject(v) && v.max, `symbols[${k}].max`));
     // a data-dependent dim instead: written by a layer of the module (the runtime checks the value it reads back)
     if (isObject(v) && v.layer !== undefined) {
-      const layer = count(v.layer, `symbols[${k}].layer`);
-      if (at !== undefined || v.step !== undefined || lo[k] > hi[k] || layer >= (json.layers as unknown[]).length) bad(`symbols[${k}]`, v);
+      if (at !== undefined || v.step !== undefined || lo[k] > hi[k] || count(v.layer, "layer") >= (json.layers as unknown[]).length) bad(`symbols[${k}]`, v);
       return;
     }
     // read from an input dim that is this symbol alone

@@ -389,3 +389,35 @@ describe("symbolic dims in the manifest (runtime/dims.ts)", () => {
     await refuses((m) => { m.outputs[0].expr = [[[1, 0]]]; }, misfit("outputs\\[0\\]\\.expr"));
   });
 });
+
+describe("a data-dependent dim in the manifest", () => {
+  // a NonMaxSuppression node test's model: its count of boxes kept is written by layer 0
+  const nms = compile(new Uint8Array(fs.readFileSync(new URL("../../shared/onnx/node/test_nonmaxsuppression_two_classes/model.onnx", import.meta.url))), { simd: "baseline" }).then((r) => r.wasm);
+  const feeds = {
+    boxes: { data: Float32Array.from([0, 0, 1, 1, 0, 0.1, 1, 1.1, 0, 10, 1, 11, 0, 10.1, 1, 11.1, 0, 100, 1, 101, 0, 0.2, 1, 1.2]), dims: [1, 6, 4] },
+    scores: { data: Float32Array.from([0.9, 0.75, 0.6, 0.95, 0.5, 0.3, 0.9, 0.75, 0.6, 0.95, 0.5, 0.3]), dims: [1, 2, 6] },
+    max_output_boxes_per_class: { data: BigInt64Array.of(2n), dims: [1] },
+    iou_threshold: { data: Float32Array.of(0.5), dims: [1] },
+    score_threshold: { data: Float32Array.of(0), dims: [1] },
+  };
+
+  it("names the layer that writes it, and a run gives the output that many rows", async () => {
+    const s = await createSession(await nms);
+    expect(s.manifest.symbols).toEqual([{ name: "NonMaxSuppression_0.count", min: 0, max: 12, layer: 0 }]);
+    expect(Object.values(await s.run(feeds))[0].dims).toEqual([4, 3]);
+  });
+
+  it("refuses a writer that is no layer, or one with an input's place or a step; a value read back outside the bounds is INTERNAL", async () => {
+    const misfit = /the manifest's symbols\[0\] .* does not fit the symbolic dims' bounds/;
+    for (const edit of [(m: any) => { m.symbols[0].layer = 1; }, (m: any) => { m.symbols[0].at = [0, 1]; }, (m: any) => { m.symbols[0].step = 2; }]) {
+      const e = await codeOf(createSession(withManifest(await nms, edit)));
+      expect(e.code).toBe("INVALID_ARTIFACT");
+      expect(e.message).toMatch(misfit);
+    }
+    // bounds that exclude what the kernel writes (4 here): the outputs are not given
+    const s = await createSession(withManifest(await nms, (m: any) => { m.symbols[0].min = 5; }));
+    const e = await codeOf(s.run(feeds));
+    expect(e.code).toBe("INTERNAL");
+    expect(e.message).toMatch(/layer 0 gave NonMaxSuppression_0.count 4, outside its bounds/);
+  });
+});

@@ -106,7 +106,7 @@ describe.skipIf(!CHROMIUM)(browserSuite("kiln pack in Chromium"), () => {
     const all = await esbuild.build({ ...common, entryPoints: [path.join(app, "main.js")], write: false, minify: true });
     const size = (b: Uint8Array) => `${(b.length / 1024).toFixed(1)} KB minified, ${(zlib.gzipSync(b).length / 1024).toFixed(1)} KB gzip`;
     console.log(`kiln pack bundle: runtime ${size(min.outputFiles[0].contents)}; runtime + bindings + page ${size(all.outputFiles[0].contents)}`);
-    expect(zlib.gzipSync(min.outputFiles[0].contents).length).toBeLessThan(15_300); // the browser test's budget (test/browser.test.ts says what it grew by)
+    expect(zlib.gzipSync(min.outputFiles[0].contents).length).toBeLessThan(15_450); // the browser test's budget (test/browser.test.ts says what it grew by)
 
     const { result, errors } = await pageResult<{ dims: number[]; data: number[] }>(site);
     expect(errors).toEqual([]);
