@@ -25,7 +25,7 @@ export async function foldConstants(graph: Graph, evaluate: Evaluator): Promise<
     const region: Node[] = [];
     const ready: Node[] = [];
     for (const n of graph.topoOrder()) {
-      if (!opDef(n.domain, n.op) || hasTrait(n, "impure") || hasTrait(n, "data-dependent") || !n.inputs.every((i) => isConst(graph, i) || pending.has(i))) continue;
+      if (!opDef(n.domain, n.op) || hasTrait(n, "impure") || graph.dataDims?.has(n.name) || !n.inputs.every((i) => isConst(graph, i) || pending.has(i))) continue;
       const inRegion = n.inputs.some((i) => pending.has(i));
       if (!done(n)) {
         try {

@@ -19,6 +19,7 @@ import { KERNELS as MATMUL } from "./matmul/index.js";
 import { KERNELS as FILL } from "./movement/fill.js";
 import { KERNELS as MOVEMENT } from "./movement/index.js";
 import { KERNELS as INDEXING } from "./movement/indexing.js";
+import { KERNELS as DATA_DEPENDENT } from "./movement/data-dependent.js";
 import { KERNELS as NORM } from "./norm/index.js";
 import { KERNELS as NORM_LOCAL } from "./norm/local.js";
 import { KERNELS as POOL_GLOBAL } from "./pool/global.js";
@@ -48,7 +49,7 @@ export const ALL_KERNELS: readonly KernelFamily[] = [
   ...ARITH, ...LOGIC, ...POW, ...CAST, ...GATED, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
   ...NORM, ...NORM_LOCAL, ...MATMUL, ...CONV, ...CONV_TRANSPOSE, ...DEPTHWISE_NHWC, ...POOL, ...POOL_GLOBAL, ...RESIZE,
   ...ATTENTION, ...LINALG, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...QUANT_LUT, ...SIGNAL, ...DFT,
-  ...IMAGE, ...GRID, ...RECURRENT, ...ROI_ALIGN, ...DEFORM_CONV, ...AFFINE_GRID, ...MAX_UNPOOL, ...NMS,
+  ...IMAGE, ...GRID, ...RECURRENT, ...ROI_ALIGN, ...DEFORM_CONV, ...AFFINE_GRID, ...MAX_UNPOOL, ...NMS, ...DATA_DEPENDENT,
 ];
 
 const byOp = new Map<string, KernelFamily>();

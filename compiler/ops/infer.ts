@@ -193,7 +193,7 @@ export async function inferNode(graph: Graph, n: Node, options: InferOptions = {
   const allConst = inputs.every((x, k) => !x || (kept ? x.value : graph.lookup(n.inputs[k])?.const));
   const needsRun = n.outputs.some((o) => o && !graph.values.get(o)![kept ? "known" : "const"]);
   // a constant DequantizeLinear stays: passes/fuse-qdq.ts reads its 8-bit input (fold-constants folds the rest)
-  if (!needsRun || !allConst || hasTrait(n, "impure") || hasTrait(n, "data-dependent") || hasTrait(n, "dequantize") || !options.evaluate) return;
+  if (!needsRun || !allConst || hasTrait(n, "impure") || ctx.ownsDataDim || hasTrait(n, "dequantize") || !options.evaluate) return;
   const outElems = outs.reduce((a, o) => a + sizeOf(o.shape), 0);
   if (outElems > (options.foldLimit ?? Infinity)) return;
   const values = await options.evaluate(graph, n, inputs.map((x) => x?.value), outs);

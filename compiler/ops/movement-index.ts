@@ -1,5 +1,6 @@
 // Shape rules for indexing operators (Gather/Scatter families, OneHot, TopK, ...) and for the
-// data-dependent ones (Compress, NonZero, Unique) that kiln only takes with constant inputs.
+// data-dependent ones: Compress and NonZero (over run-time values a count of their own, ShapeCtx.dataDim)
+// and Unique (constant inputs only).
 import { toNumbers } from "../ir/values.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
@@ -87,19 +88,26 @@ ops.define("DepthToSpace", (ctx) => spaceDepthShape(ctx, true), { lastChange: 13
 ops.define("SpaceToDepth", (ctx) => spaceDepthShape(ctx, false), { lastChange: 13, arity: [1, 1] });
 
 ops.define("Compress", (ctx) => {
-  const x = ctx.input(0);
-  const cond = Array.from(ctx.value(1).data as ArrayLike<number>, (v) => Number(v) !== 0);
+  const [x, c] = [ctx.input(0), ctx.input(1)];
+  if (c.shape.length !== 1) ctx.fail(`condition must be 1-D, got [${c.shape.join(",")}]`);
   const hasAxis = ctx.attrs.has("axis");
   const axis = hasAxis ? normAxis(ctx, ctx.attrs.int("axis"), x.shape.length) : 0;
   const len = hasAxis ? x.shape[axis] : sizeOfShape(x.shape);
-  const kept = cond.slice(0, len).filter(Boolean).length;
+  // a condition known only at run time: the count kept is a data-dependent dim (at most the
+  // condition's length, entries past the axis's end ignored)
+  const kept = c.value ? toNumbers(c.value).slice(0, len).filter((v) => v !== 0).length : ctx.dataDim(Math.min(c.shape[0], len));
   return [{ dtype: x.dtype, shape: hasAxis ? x.shape.map((d, a) => (a === axis ? kept : d)) : [kept] }];
-}, { lastChange: 11 });
+}, { lastChange: 11, traits: ["data-dependent"] });
 
 ops.define("NonZero", (ctx) => {
   const x = ctx.input(0);
-  const data = Array.from(ctx.value(0).data as ArrayLike<number | bigint>, (v) => Number(v) !== 0);
   const r = x.shape.length;
+  // known only at run time: the count of non-zeros is a data-dependent dim (at most every element)
+  if (!x.value) {
+    if (r === 0) ctx.unsupported("NonZero of a scalar known only at run time is not supported");
+    return [{ dtype: "int64", shape: [r, ctx.dataDim(sizeOfShape(x.shape))] }];
+  }
+  const data = Array.from(x.value.data as ArrayLike<number | bigint>, (v) => Number(v) !== 0);
   const coords: number[][] = Array.from({ length: r }, () => []);
   data.forEach((nz, flat) => {
     if (!nz) return;
@@ -110,7 +118,7 @@ ops.define("NonZero", (ctx) => {
   });
   const n = data.filter(Boolean).length;
   return [{ dtype: "int64", shape: [r, n], value: i64([r, n], coords.flat()) }];
-}, { lastChange: 13, arity: [1, 1], traits: ["compile-time-only"] });
+}, { lastChange: 13, arity: [1, 1], traits: ["data-dependent"] });
 
 type Scalar = number | bigint;
 

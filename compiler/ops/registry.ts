@@ -80,6 +80,8 @@ export class ShapeCtx {
 
   /** this preparation's data-dependent dims (infer.ts InferOptions.dataDims) */
   dataDims?: DataDims;
+  /** the rule gave an output a data-dependent dim: its values are not evaluated at compile time */
+  ownsDataDim = false;
 
   /**
    * The length of an output that the input values decide at run time (NonMaxSuppression's count
@@ -88,6 +90,7 @@ export class ShapeCtx {
    * preparation looks for such dims, `max`, recorded.
    */
   dataDim(max: number): number {
+    this.ownsDataDim = true;
     const d = this.dataDims;
     const v = d?.values?.get(this.node.name);
     if (v !== undefined) return v;
@@ -203,8 +206,9 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *   dims-only        reads its input's dims only, never its elements (Shape): folded where the dims
  *                    are known; over symbolic dims its kernel writes this run's
  *   impure           gives a different value each run (random numbers): never folded or merged
- *   data-dependent   an output's length is decided by its input values as it runs (ShapeCtx.dataDim):
- *                    never folded or merged (its kernel writes that length, a symbol of its own)
+ *   data-dependent   an output's length may be decided by its input values as it runs (ShapeCtx.dataDim):
+ *                    never merged; a node whose rule gave it such a dim is never folded (its kernel
+ *                    writes that length, a symbol of its own)
  *   subgraphs        holds graphs in its attributes (If's branches): inference infers into them
  *                    (infer.ts) and lower-control-flow inlines them before code generation; no kernel
  *   low-bit          its rule and kernels take every kiln dtype: the packed 4- and 2-bit types (int4,

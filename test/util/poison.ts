@@ -18,8 +18,10 @@ export function poisoner(model: Model, full?: Record<string, Feed>): () => void 
     const n = dims.reduce((a, b) => a * b, 1);
     return [s.name, { data: new (dtype(s.dtype).array)(n), dims }];
   }));
-  const out = Object.values(session.runInPlace(feeds))[0];
   const { memory } = session.manifest;
+  // an output that is a view into the module's memory (an empty one, a count of 0, is not)
+  const out = Object.values(session.runInPlace(feeds)).find((t) => t.data.buffer.byteLength >= memory.bytes);
+  if (!out) throw new Error("poisoner: no output of the run at the bounds is a view into the module's memory; give `full` feeds that fill one");
   // after the weights (a model with none: after the reserved bytes, the symbols the last of them)
   const weights = memory.regions[0];
   const start = weights ? weights.offset + weights.bytes : SYMBOLS_ADDR + 16, end = memory.regions[1]?.offset ?? memory.bytes;

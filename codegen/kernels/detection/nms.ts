@@ -3,32 +3,21 @@
 // first (higher score; on a tie the lower box index) from a max-heap in scratch memory; a
 // candidate is kept unless its IoU with a box already kept for this class is over iou_threshold,
 // until max_output_boxes_per_class are kept. The rows [batch, class, box] go out in that order.
-// Their count is the output's data-dependent dim: the kernel writes it where the symbol's value
-// lies (SYMBOLS_ADDR), for the layers after it and for the runtime, which gives the output that
-// many rows. IoU in float32 with the reference's tests (an empty intersection, area or union
+// Their count is the output's data-dependent dim (kernels/counts.ts): the runtime gives the
+// output that many rows. IoU in float32 with the reference's tests (an empty intersection, area or union
 // suppresses nothing); corners in either order (center_point_box 0) or centres and sizes (1).
 import binaryen from "binaryen";
-import { SYMBOLS_ADDR } from "../../../runtime/dims.js";
-import { KilnError } from "../../../runtime/errors.js";
 import type { Expr, Local } from "../../fn.js";
 import { constant } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
+import { writeCount } from "../counts.js";
 
 const table = new KernelTable();
-
-/** The symbol this layer's node owns (its count of rows), by index. */
-function ownedSymbol(ctx: KernelCtx): number {
-  const k = ctx.symbolic?.symbols.findIndex((s) => s.node === ctx.node.name) ?? -1;
-  if (k < 0) throw new KilnError("INTERNAL", "NonMaxSuppression has no data-dependent dim of its own to write", ctx.context());
-  return k;
-}
 
 table.add("NonMaxSuppression", (ctx) => {
   const { m, fn } = ctx;
   const [boxes, scores, out] = [ctx.input(0), ctx.input(1), ctx.output(0)];
   const [maxOut, iouIn, scoreIn] = [ctx.inputs[2], ctx.inputs[3], ctx.inputs[4]];
-  const sym = ownedSymbol(ctx);
-  ctx.symbolic!.used = true;
   const i32 = (v: number) => m.i32.const(v);
   // the dims at the bounds give the strides (the padded layout); a varying one is this run's extent
   const [B, N] = [boxes.dims[0], boxes.dims[1]];
@@ -123,7 +112,7 @@ table.add("NonMaxSuppression", (ctx) => {
       m.br(next),
     ]))]),
   ])]));
-  fn.emit(m.i32.store(0, 4, i32(SYMBOLS_ADDR + 4 * sym), count.get()));
+  fn.emit(writeCount(ctx, count.get()));
 }, { prepare: (ctx) => ({ scratchBytes: 8 * ctx.input(0).dims[1] }) });
 
 /**

@@ -288,26 +288,6 @@ table.add("SpaceToDepth", (ctx) => {
   emitView(ctx, transposeView(ctx.output(0), x.addr, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4]), false, shuffleExtents(ctx, x, ctx.output(0), [4, 5]));
 });
 
-table.add("Compress", (ctx) => {
-  // The condition is a compile-time constant (the shape rule requires it): copy each kept slab.
-  const x = ctx.input(0);
-  const out = ctx.output(0);
-  const cond = Array.from(ctx.constValue(1)!.data as ArrayLike<number>, (v) => Number(v) !== 0);
-  const hasAxis = ctx.attrs.has("axis");
-  const dims = hasAxis ? x.dims : [x.size];
-  const axis = hasAxis ? (ctx.attrs.int("axis") + dims.length) % dims.length : 0;
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const bytes = bytesOf(x.dtype);
-  let j = 0;
-  for (let i = 0; i < dims[axis]; i++) {
-    if (!cond[i]) continue;
-    const src = { addr: x.addr + i * inner * bytes, strides: [dims[axis] * inner, 1] };
-    const dst = { addr: out.addr + j++ * inner * bytes, strides: [out.size / Math.max(outer, 1), 1] };
-    emitView(ctx, { dims: [outer, inner], bytes, src, dst });
-  }
-});
-
 table.add("Pad", (ctx) => {
   const x = ctx.input(0);
   const out = ctx.output(0);

@@ -1,0 +1,159 @@
+// NonZero and Compress over values known only at run time (docs/ARCHITECTURE.md "Data-dependent
+// dims"): the count each gives is a dim its kernel writes, so one module runs every input. Each
+// run against onnxruntime-node, the arena poisoned with NaN between runs: several dtypes and
+// ranks, zeros, NaN (non-zero), none and all non-zero; `x[mask]` as torch exports it (NonZero ->
+// Transpose -> GatherND); Compress along an axis, a negative one and none, with a condition
+// shorter than the axis; NonZero over an input of a bounded dim; a constant condition still
+// copies slabs known at compile time (compress-slabs).
+import { describe, expect, it } from "vitest";
+import { int, ModelBuilder } from "../models/builder.js";
+import { exportModel } from "../compiler/onnx/export.js";
+import { load } from "../compiler/driver/api.js";
+import { compareTensors } from "../compiler/driver/testdata.js";
+import type { Tensor } from "../compiler/ir/graph.js";
+import { dtype, type DTypeName } from "../runtime/dtypes.js";
+import { rng } from "../compiler/driver/cli/inputs.js";
+import { runOrt } from "./util/ort.js";
+import { poisoner } from "./util/poison.js";
+
+type Dim = number | string;
+
+/** a graph input of any dtype */
+function input(b: ModelBuilder, name: string, dt: DTypeName, dims: Dim[]): string {
+  b.input(name, dims.map((d) => (typeof d === "number" ? d : 1)));
+  const v = b.graph.values.get(name)!;
+  v.dtype = dt;
+  v.shape = dims;
+  return name;
+}
+
+function typed(b: ModelBuilder, name: string, dt: DTypeName, dims: Dim[]): string {
+  const v = b.graph.values.get(name)!;
+  v.dtype = dt;
+  v.shape = dims;
+  return name;
+}
+
+/** values with about a third zeros (and NaN in float ones where `nan`), or all zero / none zero */
+function values(dt: DTypeName, dims: number[], seed: number, fill: "mixed" | "zeros" | "ones" = "mixed", nan = false): Tensor {
+  const next = rng(seed);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const pick = () => (fill === "zeros" ? 0 : fill === "ones" ? 1 + Math.floor(next() * 5) : next() < 0.35 ? 0 : 1 + Math.floor(next() * 5));
+  const info = dtype(dt);
+  const data = new info.array(n);
+  for (let i = 0; i < n; i++) {
+    const v = pick();
+    if (dt === "int64" || dt === "uint64") (data as BigInt64Array)[i] = BigInt(v);
+    else if (dt === "bool") (data as Uint8Array)[i] = v ? 1 : 0;
+    else (data as Float32Array)[i] = nan && v === 2 ? NaN : dt.startsWith("float") ? v * (next() < 0.5 ? -0.5 : 0.25) : v;
+  }
+  return { dtype: dt, dims, data } as Tensor;
+}
+
+async function expectOrt(got: Record<string, Tensor>, bytes: Uint8Array, f: Record<string, Tensor>, what: string): Promise<number[]> {
+  const want = await runOrt(bytes, f);
+  for (const o of Object.keys(want)) {
+    expect(got[o].dims, `${o} ${what}`).toEqual(want[o].dims);
+    expect(compareTensors(got[o], want[o], { rtol: 0, atol: 0 }).message ?? "ok", `${o} ${what}`).toBe("ok");
+  }
+  return want[Object.keys(want)[0]].dims;
+}
+
+describe("NonZero at run time", () => {
+  for (const [dt, dims] of [["float32", [7]], ["int32", [3, 5]], ["int64", [2, 3, 4]], ["bool", [2, 2, 3, 2]], ["uint8", [4, 6]]] as [DTypeName, number[]][]) {
+    it(`${dt}[${dims.join(",")}]: one module, each run as onnxruntime-node's (mixed, none and all non-zero${dt === "float32" ? ", NaN" : ""})`, async () => {
+      const b = new ModelBuilder(1, 13);
+      input(b, "x", dt, dims);
+      const out = typed(b, b.node("NonZero", ["x"], [dims.length, 1], {}, "nz"), "int64", [dims.length, "n"]);
+      b.output(out);
+      const bytes = exportModel(b.graph, { valueInfo: false });
+      const m = await load(bytes);
+      // the arena from a run that keeps every element (an empty output is no view into it)
+      const poison = poisoner(m, { x: values(dt, dims, 99, "ones") });
+      const counts: number[] = [];
+      for (const [seed, fill] of [[1, "mixed"], [2, "zeros"], [3, "ones"], [4, "mixed"]] as const) {
+        poison();
+        const f = { x: values(dt, dims, seed, fill, dt === "float32") };
+        counts.push((await expectOrt(await m.run(f), bytes, f, `${fill} seed ${seed}`))[1]);
+      }
+      const size = dims.reduce((a, c) => a * c, 1);
+      expect(counts[1]).toBe(0);
+      expect(counts[2]).toBe(size);
+      expect(m.modulesCompiled).toBe(1);
+    });
+  }
+
+  it("x[mask] as torch exports it (NonZero -> Transpose -> GatherND), and the count of kept values (Shape -> Gather): as onnxruntime-node's, one module", async () => {
+    const b = new ModelBuilder(2, 15);
+    input(b, "x", "float32", [3, 5, 4]);
+    input(b, "mask", "bool", [3, 5]);
+    const nz = typed(b, b.node("NonZero", ["mask"], [2, 15]), "int64", [2, "n"]);
+    const idx = typed(b, b.node("Transpose", [nz], [15, 2], { perm: { type: "ints", value: [1, 0] } }), "int64", ["n", 2]);
+    const picked = b.node("GatherND", ["x", idx], [15, 4], {}, "picked");
+    b.graph.values.get(picked)!.shape = ["n", 4];
+    const count = typed(b, b.node("Shape", [picked], [2], { end: int(1) }, "count"), "int64", [1]);
+    b.output(picked);
+    b.output(count);
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes);
+    const poison = poisoner(m);
+    for (const seed of [5, 6, 7]) {
+      poison();
+      const f = { x: values("float32", [3, 5, 4], seed), mask: values("bool", [3, 5], seed + 10, seed === 7 ? "zeros" : "mixed") };
+      await expectOrt(await m.run(f), bytes, f, `seed ${seed}`);
+    }
+    expect(m.modulesCompiled).toBe(1);
+  });
+
+  it("over an input of a bounded dim (x [2, n], n 3..40): one module for every n", async () => {
+    const b = new ModelBuilder(3, 13);
+    input(b, "x", "float32", [2, "n"]);
+    b.output(typed(b, b.node("NonZero", ["x"], [2, 80], {}, "nz"), "int64", [2, "k"]));
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes, { shapes: { n: [3, 40] } });
+    const poison = poisoner(m, { x: values("float32", [2, 40], 99, "ones") });
+    for (const n of [3, 40, 17, 9]) {
+      poison();
+      const f = { x: values("float32", [2, n], n) };
+      await expectOrt(await m.run(f), bytes, f, `n ${n}`);
+    }
+    expect(m.modulesCompiled).toBe(1);
+  });
+});
+
+describe("Compress", () => {
+  const x = (seed: number) => values("float32", [3, 4, 5], seed, "ones");
+  for (const [label, axis, condLength] of [["axis 1", 1, 4], ["axis -1, a condition shorter than it", -1, 3], ["no axis (flattened)", undefined, 60], ["axis 0", 0, 3]] as [string, number | undefined, number][]) {
+    it(`over a run-time condition, ${label}: one module, each run as onnxruntime-node's (none and all kept)`, async () => {
+      const b = new ModelBuilder(4, 13);
+      input(b, "x", "float32", [3, 4, 5]);
+      input(b, "cond", "bool", [condLength]);
+      const dims: Dim[] = axis === undefined ? ["k"] : [3, 4, 5].map((d, a) => (a === (axis + 3) % 3 ? "k" : d));
+      b.output(typed(b, b.node("Compress", ["x", "cond"], [60], axis === undefined ? {} : { axis: int(axis) }, "compress"), "float32", dims));
+      const bytes = exportModel(b.graph, { valueInfo: false });
+      const m = await load(bytes);
+      expect(m.session!.manifest.layers.map((l) => l.kernel)).toEqual(["compress-scan"]);
+      const poison = poisoner(m, { x: x(99), cond: values("bool", [condLength], 99, "ones") });
+      for (const [seed, fill] of [[1, "mixed"], [2, "zeros"], [3, "ones"], [4, "mixed"]] as const) {
+        poison();
+        const f = { x: x(seed), cond: values("bool", [condLength], seed + 20, fill) };
+        await expectOrt(await m.run(f), bytes, f, `${fill} seed ${seed}`);
+      }
+      expect(m.modulesCompiled).toBe(1);
+    });
+  }
+
+  it("over a constant condition: the slabs copied to places known at compile time, as onnxruntime-node's", async () => {
+    const b = new ModelBuilder(5, 13);
+    input(b, "x", "float32", [3, 4, 5]);
+    const cond = b.graph.value("cond");
+    Object.assign(cond, { dtype: "bool", shape: [4], const: { dtype: "bool", dims: [4], data: Uint8Array.of(1, 0, 1, 1) } });
+    b.output(b.node("Compress", ["x", "cond"], [3, 3, 5], { axis: int(1) }, "compress"));
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes);
+    expect(m.session!.manifest.layers.map((l) => l.kernel)).toEqual(["compress-slabs"]);
+    expect(m.session!.manifest.symbols).toBeUndefined();
+    const f = { x: x(9) };
+    await expectOrt(await m.run(f), bytes, f, "constant condition");
+  });
+});
