@@ -5,6 +5,10 @@
 // among scores included), with the arena poisoned with NaN between runs; none kept (every score
 // under the threshold) gives empty outputs; max_output_boxes_per_class, iou_threshold and
 // score_threshold as constants and as run-time inputs; boxes of a bounded count; an AOT artifact.
+// And a YOLO-style detector exported end to end by torch (test/fixtures/detector/make_end2end.py)
+// over images of varying size: one module, whose count of detections is the data-dependent dim.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { int, ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -252,5 +256,51 @@ describe("NonMaxSuppression at run time: one module, any count of boxes kept", (
       const f = feeds(seed);
       await expectOrt(await session.run(f), bytes, f, `seed ${seed}`);
     }
+  });
+});
+
+/** NonMaxSuppression alone, center_point_box 1, with the end-to-end fixture's limits (20 per class, IoU 0.45, score 0.25) */
+function nmsOnly(): Uint8Array {
+  const b = new ModelBuilder(8, 13);
+  b.input("boxes", [1, 1, 4]);
+  b.input("scores", [1, 1, 1]);
+  b.graph.values.get("boxes")!.shape = [1, "a", 4];
+  b.graph.values.get("scores")!.shape = [1, "c", "a"];
+  const sel = b.node("NonMaxSuppression", ["boxes", "scores", b.int64s("max_out", [20]), scalar(b, "iou", 0.45), scalar(b, "score", 0.25)], [1, 3], { center_point_box: int(1) }, "nms");
+  typed(b, sel, "int64", ["k", 3]);
+  b.output(sel);
+  return exportModel(b.graph, { valueInfo: false });
+}
+
+describe("a YOLO-style detector exported end to end by torch, over images of varying size", () => {
+  const bytes = new Uint8Array(fs.readFileSync(path.join(import.meta.dirname, "fixtures/detector/detector-end2end.onnx")));
+  const image = (h: number, w: number, seed: number) => {
+    const next = rng(seed);
+    return { images: { dtype: "float32", dims: [1, 3, h, w], data: Float32Array.from({ length: 3 * h * w }, () => next()) } as Tensor };
+  };
+
+  it("one module (height and width 64..320 in steps of 32): its boxes and scores as onnxruntime-node's, its detections those onnxruntime's NonMaxSuppression keeps of them", async () => {
+    const m = await load(bytes, { shapes: { height: [64, 320, 32], width: [64, 320, 32] } });
+    expect(m.session!.manifest.symbols!.map((s) => s.name)).toEqual(["height", "width", "/NonMaxSuppression.count"]);
+    const nms = nmsOnly();
+    const counts = new Set<number>();
+    for (const [h, w] of [[64, 64], [160, 224], [320, 320], [96, 288]]) {
+      const f = image(h, w, h * 7 + w);
+      const got = await m.run(f);
+      const want = await runOrt(bytes, f);
+      for (const o of ["boxes", "scores"]) expect(compareTensors(got[o], want[o], { rtol: 1e-3, atol: 1e-4 }).message ?? "ok", `${o} ${h}x${w}`).toBe("ok");
+      // the rows onnxruntime keeps of kiln's own boxes and scores, gathered as the model does
+      const sel = Object.values(await runOrt(nms, { boxes: got.boxes, scores: got.scores }))[0];
+      const anchors = got.boxes.dims[1];
+      const rows = Array.from({ length: sel.dims[0] }, (_, r) => {
+        const [cls, idx] = [Number((sel.data as BigInt64Array)[r * 3 + 1]), Number((sel.data as BigInt64Array)[r * 3 + 2])];
+        return [...Array.from((got.boxes.data as Float32Array).subarray(idx * 4, idx * 4 + 4)), (got.scores.data as Float32Array)[cls * anchors + idx], cls];
+      });
+      expect(got.detections.dims, `${h}x${w}`).toEqual([rows.length, 6]);
+      expect(Array.from(got.detections.data as Float32Array), `${h}x${w}`).toEqual(rows.flat().map((v) => Math.fround(v)));
+      counts.add(rows.length);
+    }
+    expect(counts.size).toBeGreaterThan(1);
+    expect(m.modulesCompiled).toBe(1);
   });
 });
