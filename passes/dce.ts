@@ -1,4 +1,5 @@
-// dce: remove nodes none of whose outputs reach a graph output, and values nothing refers to.
+// dce: remove nodes none of whose outputs reach a graph output, and values nothing refers to
+// (a node owning a data-dependent dim stays: its kernel gives that dim's value).
 import { capturesOf, type Graph } from "../compiler/ir/graph.js";
 import type { Pass } from "./pass.js";
 
@@ -6,7 +7,8 @@ export function eliminateDeadCode(graph: Graph): number {
   const live = new Set(graph.outputs);
   let removed = 0;
   for (const n of graph.topoOrder().reverse()) {
-    if (n.outputs.some((o) => o && live.has(o))) {
+    // a node that owns a data-dependent dim stays: a layer may read its count alone (Range up to it)
+    if (n.outputs.some((o) => o && live.has(o)) || graph.dataDims?.has(n.name)) {
       for (const i of n.inputs) if (i) live.add(i);
       // what its subgraphs (If's branches) read from this scope is live too
       for (const c of capturesOf(n)) live.add(c);

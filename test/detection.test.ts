@@ -117,10 +117,11 @@ function intInput(b: ModelBuilder, name: string): string {
 function floatInput(b: ModelBuilder, name: string): string {
   return b.input(name, [1]);
 }
-function typed(b: ModelBuilder, name: string, dt: "int64", dims: (number | string)[]): void {
+function typed(b: ModelBuilder, name: string, dt: "int64", dims: (number | string)[]): string {
   const v = b.graph.values.get(name)!;
   v.dtype = dt;
   v.shape = dims;
+  return name;
 }
 
 /** boxes as corners in either order (or centres and sizes), overlapping in clusters; scores rounded to tenths where `ties` */
@@ -229,6 +230,39 @@ describe("NonMaxSuppression at run time: one module, any count of boxes kept", (
     } finally {
       two.session?.terminate?.();
     }
+  });
+
+  it("layers over the count: Range up to a second one's (that NonMaxSuppression read for its count alone: Shape -> Gather -> Squeeze), ReduceMax and ReduceSum over the kept rows, Where on them; as onnxruntime-node's", async () => {
+    const b = new ModelBuilder(9, 13);
+    b.input("boxes", [1, N, 4]);
+    b.input("scores", [1, C, N]);
+    const sel = typed(b, b.node("NonMaxSuppression", ["boxes", "scores", b.int64s("max_out", [N]), scalar(b, "iou", 0.5), scalar(b, "score", 0.3)], [N * C, 3], {}, "nms"), "int64", ["k", 3]);
+    // a second NonMaxSuppression (IoU 0.4) whose rows nothing reads: only its count, by Shape
+    const sel2 = typed(b, b.node("NonMaxSuppression", ["boxes", "scores", "max_out", scalar(b, "iou2", 0.4), "score"], [N * C, 3], {}, "nms2"), "int64", ["k2", 3]);
+    const count = typed(b, b.node("Gather", [typed(b, b.node("Shape", [sel2], [2]), "int64", [2]), b.int64s("zero", [0])], [1]), "int64", [1]);
+    const scalarOf = (name: string, v: number) => {
+      const t = b.graph.value(name);
+      Object.assign(t, { dtype: "int64", shape: [], const: { dtype: "int64", dims: [], data: BigInt64Array.of(BigInt(v)) } });
+      return name;
+    };
+    const limit = typed(b, b.node("Squeeze", [count, b.int64s("axis0", [0])], []), "int64", []);
+    b.output(typed(b, b.node("Range", [scalarOf("start", 0), limit, scalarOf("delta", 1)], [N * C], {}, "range"), "int64", ["k2"]));
+    const boxIndex = b.node("Cast", [typed(b, b.node("Gather", [sel, b.int64s("col2", [2])], [N * C, 1], { axis: int(1) }), "int64", ["k", 1])], [N * C, 1], { to: int(1) });
+    b.graph.values.get(boxIndex)!.shape = ["k", 1];
+    b.output(b.node("ReduceMax", [boxIndex], [1, 1], {}, "most"));
+    b.output(b.node("ReduceSum", [boxIndex], [1, 1], {}, "sum"));
+    const over = b.node("Greater", [boxIndex, b.scalar("half", N / 2)], [N * C, 1]);
+    Object.assign(b.graph.values.get(over)!, { dtype: "bool", shape: ["k", 1] });
+    b.output(b.node("Where", [over, boxIndex, b.scalar("none", -1)], [N * C, 1], {}, "where"));
+    b.graph.values.get("where_out")!.shape = ["k", 1];
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes);
+    for (const seed of [21, 22, 23]) {
+      const f = feeds(seed, N, { ties: seed === 22 });
+      await expectOrt(await m.run(f), bytes, f, `seed ${seed}`);
+    }
+    expect(m.modulesCompiled).toBe(1);
+    expect(m.session!.manifest.symbols!.map((x) => x.name)).toEqual(["nms.count", "nms2.count"]);
   });
 
   it("a layer after it with no form over the count (TopK along the kept rows) is UNSUPPORTED_OP naming that count, with no advice to pin it", async () => {
