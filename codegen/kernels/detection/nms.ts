@@ -27,7 +27,8 @@ table.add("NonMaxSuppression", (ctx) => {
   const [b, c, i, j, count, kept, cands, limit] = Array.from({ length: 8 }, () => fn.local(binaryen.i32));
   const [iou, thr] = [fn.local(binaryen.f32), fn.local(binaryen.f32)];
   const candAt = (k: Expr) => m.i32.add(i32(ctx.scratchAddr), m.i32.shl(k, i32(2)));
-  const keptAt = (k: Expr) => m.i32.add(i32(ctx.scratchAddr + 4 * N), m.i32.shl(k, i32(2)));
+  // each kept box's extents and area (x0, x1, y0, y1, area: KEPT_BYTES), computed once as it is kept
+  const keptAt = (k: Expr) => m.i32.add(i32(ctx.scratchAddr + 4 * N), m.i32.mul(k, i32(KEPT_BYTES)));
   const cand = (k: Expr) => m.i32.load(0, 4, candAt(k));
   const score = (box: Expr) =>
     m.f32.load(0, 4, m.i32.add(i32(scores.addr), m.i32.shl(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(b.get(), i32(C)), c.get()), i32(N)), box), i32(2))));
@@ -53,7 +54,7 @@ table.add("NonMaxSuppression", (ctx) => {
       m.br(label),
     ]))]);
   };
-  const suppresses = suppressTest(ctx, iou);
+  const box = boxGeometry(ctx, iou);
   const [top, root] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
   const sel = fn.local(binaryen.i32);
   const [pop, next, compared, each] = [fn.label("X"), fn.label(), fn.label("X"), fn.label()];
@@ -92,17 +93,17 @@ table.add("NonMaxSuppression", (ctx) => {
       m.i32.store(0, 4, candAt(i32(0)), cand(cands.get())),
       root.set(i32(0)),
       siftDown(root, () => cands.get()),
+      ...box.load(() => m.i32.add(m.i32.mul(b.get(), i32(N)), top.get())),
       sel.set(i32(1)),
       j.set(i32(0)),
       m.block(compared, [m.loop(each, fn.block([
         m.br(compared, m.i32.ge_u(j.get(), kept.get())),
-        m.if(suppresses(() => m.i32.add(m.i32.mul(b.get(), i32(N)), top.get()), () => m.i32.add(m.i32.mul(b.get(), i32(N)), m.i32.load(0, 4, keptAt(j.get())))),
-          m.block(null, [sel.set(i32(0)), m.br(compared)])),
+        m.if(box.suppressedBy(keptAt(j.get())), m.block(null, [sel.set(i32(0)), m.br(compared)])),
         j.set(m.i32.add(j.get(), i32(1))),
         m.br(each),
       ]))]),
       m.if(sel.get(), m.block(null, [
-        m.i32.store(0, 4, keptAt(kept.get()), top.get()),
+        box.store(keptAt(kept.get())),
         kept.set(m.i32.add(kept.get(), i32(1))),
         m.i64.store(0, 8, rowAt(0), m.i64.extend_u(b.get())),
         m.i64.store(0, 8, rowAt(1), m.i64.extend_u(c.get())),
@@ -113,50 +114,56 @@ table.add("NonMaxSuppression", (ctx) => {
     ]))]),
   ])]));
   fn.emit(writeCount(ctx, count.get()));
-}, { prepare: (ctx) => ({ scratchBytes: 8 * ctx.input(0).dims[1] }) });
+}, { prepare: (ctx) => ({ scratchBytes: (4 + KEPT_BYTES) * ctx.input(0).dims[1] }) });
+
+/** bytes of a kept box's record: its x extent, y extent and area, float32 each */
+const KEPT_BYTES = 20;
 
 /**
- * IoU(x, y) > threshold for boxes x and y (their indices among all boxes, batch included), with
- * the reference's early outs: no overlap, or an empty area or union, suppresses nothing.
+ * The candidate's geometry, loaded once per candidate (`load`, its index among all boxes, batch
+ * included), tested against each kept box's record (`suppressedBy`: IoU over the threshold, with
+ * the reference's early outs: no overlap, or an empty area or union, suppresses nothing) and
+ * stored as a record once kept (`store`).
  */
-function suppressTest(ctx: KernelCtx, threshold: Local): (x: () => Expr, y: () => Expr) => Expr {
+function boxGeometry(ctx: KernelCtx, threshold: Local) {
   const { m, fn } = ctx;
   const boxes = ctx.input(0);
   const centred = ctx.attrs.int("center_point_box", 0) === 1;
-  const [ax0, ax1, ay0, ay1, bx0, bx1, by0, by1, lo, hi, ix, iy, inter, areaA, areaB, uni] = Array.from({ length: 16 }, () => fn.local(binaryen.f32));
+  const [x0, x1, y0, y1, area, lo, hi, ix, iy, inter, other, uni] = Array.from({ length: 12 }, () => fn.local(binaryen.f32));
   const at = (box: () => Expr, k: number) => m.f32.load(4 * k, 4, m.i32.add(m.i32.const(boxes.addr), m.i32.shl(box(), m.i32.const(4))));
-  /** the box's x extent then y extent as [min, max] */
-  const extents = (box: () => Expr, [x0, x1, y0, y1]: Local[]): Expr[] => centred
-    ? [
-      x0.set(m.f32.sub(at(box, 0), m.f32.div(at(box, 2), m.f32.const(2)))), x1.set(m.f32.add(at(box, 0), m.f32.div(at(box, 2), m.f32.const(2)))),
-      y0.set(m.f32.sub(at(box, 1), m.f32.div(at(box, 3), m.f32.const(2)))), y1.set(m.f32.add(at(box, 1), m.f32.div(at(box, 3), m.f32.const(2)))),
-    ]
-    // [y1, x1, y2, x2], either corner first
-    : [
-      x0.set(m.f32.min(at(box, 1), at(box, 3))), x1.set(m.f32.max(at(box, 1), at(box, 3))),
-      y0.set(m.f32.min(at(box, 0), at(box, 2))), y1.set(m.f32.max(at(box, 0), at(box, 2))),
-    ];
+  const half = (box: () => Expr, k: number) => m.f32.div(at(box, k), m.f32.const(2));
   const zero = () => m.f32.const(0);
-  return (x, y) => {
-    const exit = fn.label("S");
-    return m.block(exit, [
-      ...extents(x, [ax0, ax1, ay0, ay1]),
-      ...extents(y, [bx0, bx1, by0, by1]),
-      // the intersection's sides: none where its max is not past its min
-      lo.set(m.f32.max(ax0.get(), bx0.get())), hi.set(m.f32.min(ax1.get(), bx1.get())),
-      m.drop(m.br(exit, m.f32.le(hi.get(), lo.get()), m.i32.const(0))),
-      ix.set(m.f32.sub(hi.get(), lo.get())),
-      lo.set(m.f32.max(ay0.get(), by0.get())), hi.set(m.f32.min(ay1.get(), by1.get())),
-      m.drop(m.br(exit, m.f32.le(hi.get(), lo.get()), m.i32.const(0))),
-      iy.set(m.f32.sub(hi.get(), lo.get())),
-      inter.set(m.f32.mul(ix.get(), iy.get())),
-      m.drop(m.br(exit, m.f32.le(inter.get(), zero()), m.i32.const(0))),
-      areaA.set(m.f32.mul(m.f32.sub(ax1.get(), ax0.get()), m.f32.sub(ay1.get(), ay0.get()))),
-      areaB.set(m.f32.mul(m.f32.sub(bx1.get(), bx0.get()), m.f32.sub(by1.get(), by0.get()))),
-      uni.set(m.f32.sub(m.f32.add(areaA.get(), areaB.get()), inter.get())),
-      m.drop(m.br(exit, m.i32.or(m.i32.or(m.f32.le(areaA.get(), zero()), m.f32.le(areaB.get(), zero())), m.f32.le(uni.get(), zero())), m.i32.const(0))),
-      m.f32.gt(m.f32.div(inter.get(), uni.get()), threshold.get()),
-    ], binaryen.i32);
+  const field = (rec: Expr, k: number) => m.f32.load(4 * k, 4, rec);
+  const rec = fn.local(binaryen.i32);
+  return {
+    load: (box: () => Expr): Expr[] => [
+      ...(centred
+        ? [x0.set(m.f32.sub(at(box, 0), half(box, 2))), x1.set(m.f32.add(at(box, 0), half(box, 2))), y0.set(m.f32.sub(at(box, 1), half(box, 3))), y1.set(m.f32.add(at(box, 1), half(box, 3)))]
+        // [y1, x1, y2, x2], either corner first
+        : [x0.set(m.f32.min(at(box, 1), at(box, 3))), x1.set(m.f32.max(at(box, 1), at(box, 3))), y0.set(m.f32.min(at(box, 0), at(box, 2))), y1.set(m.f32.max(at(box, 0), at(box, 2)))]),
+      area.set(m.f32.mul(m.f32.sub(x1.get(), x0.get()), m.f32.sub(y1.get(), y0.get()))),
+    ],
+    store: (addr: Expr): Expr => fn.block([rec.set(addr), ...[x0, x1, y0, y1, area].map((v, k) => m.f32.store(4 * k, 4, rec.get(), v.get()))]),
+    suppressedBy: (addr: Expr): Expr => {
+      const exit = fn.label("S");
+      const none = (c: Expr) => m.drop(m.br(exit, c, m.i32.const(0)));
+      return m.block(exit, [
+        rec.set(addr),
+        // the intersection's sides: none where its max is not past its min
+        lo.set(m.f32.max(x0.get(), field(rec.get(), 0))), hi.set(m.f32.min(x1.get(), field(rec.get(), 1))),
+        none(m.f32.le(hi.get(), lo.get())),
+        ix.set(m.f32.sub(hi.get(), lo.get())),
+        lo.set(m.f32.max(y0.get(), field(rec.get(), 2))), hi.set(m.f32.min(y1.get(), field(rec.get(), 3))),
+        none(m.f32.le(hi.get(), lo.get())),
+        iy.set(m.f32.sub(hi.get(), lo.get())),
+        inter.set(m.f32.mul(ix.get(), iy.get())),
+        none(m.f32.le(inter.get(), zero())),
+        other.set(field(rec.get(), 4)),
+        uni.set(m.f32.sub(m.f32.add(area.get(), other.get()), inter.get())),
+        none(m.i32.or(m.i32.or(m.f32.le(area.get(), zero()), m.f32.le(other.get(), zero())), m.f32.le(uni.get(), zero()))),
+        m.f32.gt(m.f32.div(inter.get(), uni.get()), threshold.get()),
+      ], binaryen.i32);
+    },
   };
 }
 
