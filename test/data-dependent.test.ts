@@ -1,10 +1,12 @@
-// NonZero and Compress over values known only at run time (docs/ARCHITECTURE.md "Data-dependent
+// NonZero, Compress and TopK's k over values known only at run time (docs/ARCHITECTURE.md "Data-dependent
 // dims"): the count each gives is a dim its kernel writes, so one module runs every input. Each
 // run against onnxruntime-node, the arena poisoned with NaN between runs: several dtypes and
 // ranks, zeros, NaN (non-zero), none and all non-zero; `x[mask]` as torch exports it (NonZero ->
 // Transpose -> GatherND); Compress along an axis, a negative one and none, with a condition
 // shorter than the axis; NonZero over an input of a bounded dim; a constant condition still
-// copies slabs known at compile time (compress-slabs).
+// copies slabs known at compile time (compress-slabs). TopK with k fed at run time (largest and
+// smallest, along the last and the first axis, k from 0 to the axis's length; a k past it is
+// BAD_INPUT), and with k = Min(the bounded dim, 5) computed from the dims (no polynomial of them).
 import { describe, expect, it } from "vitest";
 import { int, ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -155,5 +157,62 @@ describe("Compress", () => {
     expect(m.session!.manifest.symbols).toBeUndefined();
     const f = { x: x(9) };
     await expectOrt(await m.run(f), bytes, f, "constant condition");
+  });
+});
+
+describe("TopK with k known only at run time", () => {
+  for (const [axis, largest] of [[-1, 1], [0, 0]] as const) {
+    it(`axis ${axis}, ${largest ? "largest" : "smallest"}: one module, every k from 0 to the axis's length as onnxruntime-node's; k past it is BAD_INPUT`, async () => {
+      const b = new ModelBuilder(6, 13);
+      input(b, "x", "float32", [4, 9]);
+      input(b, "k", "int64", [1]);
+      const dims: Dim[] = axis === -1 ? [4, "k"] : ["k", 9];
+      const vals = typed(b, b.node("TopK", ["x", "k"], [4, 9], { axis: int(axis), largest: int(largest) }, "top"), "float32", dims);
+      b.graph.nodeList()[0].outputs.push("top_indices");
+      typed(b, b.graph.value("top_indices").name, "int64", dims);
+      b.output(vals);
+      b.output("top_indices");
+      const bytes = exportModel(b.graph, { valueInfo: false });
+      const m = await load(bytes);
+      const n = axis === -1 ? 9 : 4;
+      const poison = poisoner(m, { x: values("float32", [4, 9], 99, "ones"), k: { dtype: "int64", dims: [1], data: BigInt64Array.of(BigInt(n)) } as Tensor });
+      for (const k of [3, 0, n, 1, 2]) {
+        poison();
+        // ties among values too: a third of them zero
+        const f = { x: values("float32", [4, 9], k + 40), k: { dtype: "int64", dims: [1], data: BigInt64Array.of(BigInt(k)) } as Tensor };
+        await expectOrt(await m.run(f), bytes, f, `k ${k}`);
+      }
+      expect(m.modulesCompiled).toBe(1);
+      const bad = { x: values("float32", [4, 9], 1), k: { dtype: "int64", dims: [1], data: BigInt64Array.of(BigInt(n + 1)) } as Tensor };
+      await expect(m.run(bad)).rejects.toMatchObject({ code: "BAD_INPUT", context: { node: "top" } });
+    });
+  }
+
+  it("over a bounded axis (x [1, n]): k fed at run time or constant, one module for every n and k; k past this run's length is BAD_INPUT", async () => {
+    const model = (k?: number) => {
+      const b = new ModelBuilder(7, 13);
+      input(b, "x", "float32", [1, "n"]);
+      if (k === undefined) input(b, "k", "int64", [1]);
+      b.output(typed(b, b.node("TopK", ["x", k === undefined ? "k" : b.int64s("k", [k])], [1, 5], { axis: int(1) }, "top"), "float32", [1, "t"]));
+      b.graph.nodeList()[0].outputs.push("top_indices");
+      return exportModel(b.graph, { valueInfo: false });
+    };
+    const bytes = model();
+    const m = await load(bytes, { shapes: { n: [2, 30] } });
+    for (const [len, k] of [[2, 2], [30, 7], [5, 0], [11, 11], [17, 3]]) {
+      const f = { x: values("float32", [1, len], len), k: { dtype: "int64", dims: [1], data: BigInt64Array.of(BigInt(k)) } as Tensor };
+      expect(await expectOrt(await m.run(f), bytes, f, `n ${len} k ${k}`)).toEqual([1, k]);
+    }
+    expect(m.modulesCompiled).toBe(1);
+    await expect(m.run({ x: values("float32", [1, 4], 4), k: { dtype: "int64", dims: [1], data: BigInt64Array.of(5n) } as Tensor })).rejects.toMatchObject({ code: "BAD_INPUT" });
+    // a constant k over the bounded axis: as onnxruntime where the run's length has it, BAD_INPUT where not
+    const fixed = model(5);
+    const five = await load(fixed, { shapes: { n: [2, 30] } });
+    for (const len of [5, 30, 12]) {
+      const f = { x: values("float32", [1, len], len + 1) };
+      await expectOrt(await five.run(f), fixed, f, `n ${len}`);
+    }
+    await expect(five.run({ x: values("float32", [1, 4], 4) })).rejects.toMatchObject({ code: "BAD_INPUT", message: expect.stringMatching(/index 5 is out of range for an axis of length 4/) });
+    expect(five.modulesCompiled).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 // Shape rules for indexing operators (Gather/Scatter families, OneHot, TopK, ...) and for the
-// data-dependent ones: Compress and NonZero (over run-time values a count of their own, ShapeCtx.dataDim)
+// data-dependent ones: TopK with k known only at run time, Compress and NonZero (over run-time values a count of their own, ShapeCtx.dataDim)
 // and Unique (constant inputs only).
 import { toNumbers } from "../ir/values.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
@@ -61,11 +61,15 @@ ops.define("OneHot", (ctx) => {
 ops.define("TopK", (ctx) => {
   const x = ctx.input(0);
   const axis = normAxis(ctx, ctx.attrs.int("axis", -1), x.shape.length);
-  const k = ctx.opset < 10 ? ctx.attrs.int("k") : ctx.requireInts(1)[0];
-  if (k < 0 || k > x.shape[axis]) ctx.fail(`k=${k} is out of range for axis of size ${x.shape[axis]}`);
+  // k known only at run time: the output's length along the axis is a data-dependent dim, at most the axis's
+  const runtimeK = ctx.opset >= 10 && !ctx.input(1).value;
+  if (runtimeK && ctx.input(1).shape.reduce((a, d) => a * d, 1) !== 1) ctx.fail(`k must hold one value, got [${ctx.input(1).shape.join(",")}]`);
+  const k = ctx.opset < 10 ? ctx.attrs.int("k") : runtimeK ? ctx.dataDim(x.shape[axis]) : ctx.requireInts(1)[0];
+  // (a run-time k is checked as it runs: a probe may give it any value within its bound)
+  if (!runtimeK && (k < 0 || k > x.shape[axis])) ctx.fail(`k=${k} is out of range for axis of size ${x.shape[axis]}`);
   const shape = x.shape.map((d, a) => (a === axis ? k : d));
   return [{ dtype: x.dtype, shape }, { dtype: "int64", shape: [...shape] }];
-}, { lastChange: 11, arity: [1, 2] });
+}, { lastChange: 11, arity: [1, 2], traits: ["data-dependent"] });
 
 ops.define("Range", (ctx) => {
   const [start, limit, delta] = [0, 1, 2].map((i) => toNumbers(ctx.value(i))[0]);

@@ -8,11 +8,13 @@
 import binaryen from "binaryen";
 import type { DTypeName } from "../../../runtime/dtypes.js";
 import { stridesOf, type Expr, type Local, type Trips } from "../../fn.js";
+import { evalDim } from "../../../runtime/dims.js";
 import { prefixDim } from "../../symbolic.js";
 import { constant, convert, isUnsigned, load, store, wasmType } from "../../memory.js";
 import { emitCopy } from "./index.js";
 import { bytesOf, copyBytes, rawLoad, rawStore, rawZero } from "./view.js";
 import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { writeCount } from "../counts.js";
 
 const table = new KernelTable();
 
@@ -447,20 +449,41 @@ table.add("TopK", (ctx) => {
   const [prev, best] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
   // symbolic dims: a varying batch before the axis runs this run's rows (the prefix form); a
   // varying axis or a dim after it has no symbolic form
+  // the axis itself may vary (read at the bound's strides, this run's length searched)
   const xe = ctx.symbolic?.dims.get(x.name);
-  const late = xe?.findIndex((d, j) => j >= axis && typeof d !== "number") ?? -1;
-  if (late >= 0) ctx.unsupported(`TopK with the varying dim ${late} of ${JSON.stringify(x.name)} at or after its axis ${axis} has no symbolic form; ${ctx.pinHintOf(x, late)}`);
-  const rows = xe ? ctx.outerCount(x, pre) : pre;
-  for (const o of [vals, inds]) if (o && ctx.symbolic?.dims.has(o.name)) ctx.outerCount(o, pre);
+  const late = xe?.findIndex((d, j) => j > axis && typeof d !== "number") ?? -1;
+  if (late >= 0) ctx.unsupported(`TopK with the varying dim ${late} of ${JSON.stringify(x.name)} after its axis ${axis} has no symbolic form; ${ctx.pinHintOf(x, late)}`);
+  const axisExpr = xe?.[axis];
+  const nRun = axisExpr !== undefined && typeof axisExpr !== "number" ? ctx.runtimeDim(x, axis) : undefined;
+  const shortest = nRun ? evalDim(axisExpr!, ctx.symbolic!.symbols.map((s) => s.min)) : n;
+  const rows = xe && xe.slice(0, axis).some((d) => typeof d !== "number") ? ctx.outerCount(x, pre) : pre;
+  // k known only at run time (a data-dependent dim: kernels/counts.ts): read, checked within the
+  // axis (a k past it is reported, BAD_INPUT after the run, and taken as the axis's length), the
+  // outputs laid out at the bound's strides along the axis
+  // (a constant k past this run's length of a varying axis likewise: invalid there, as onnxruntime has it)
+  const runtimeK = ctx.opset >= 10 && !ctx.constValue(1);
+  const kk = fn.local(binaryen.i32);
+  const len = () => nRun ? ctx.runtimeDim(x, axis)! : m.i32.const(n);
+  if (runtimeK || (nRun && k > shortest)) {
+    const given = fn.local(binaryen.i64);
+    const kIn = ctx.inputs[1];
+    fn.emit(given.set(runtimeK ? load(m, kIn!.dtype, m.i32.const(kIn!.addr)) : m.i64.extend_u(m.i32.const(k))));
+    fn.emit(m.if(m.i64.gt_u(given.get(), m.i64.extend_u(len())), m.block(null, [ctx.badIndex(() => given.get(), () => m.i64.extend_u(len())), given.set(m.i64.extend_u(len()))])));
+    fn.emit(kk.set(m.i32.wrap(given.get())));
+    if (runtimeK) fn.emit(writeCount(ctx, kk.get()));
+  } else fn.emit(kk.set(m.i32.const(k)));
+  if (runtimeK || nRun) ctx.readsPadded();
+  else for (const o of [vals, inds]) if (o && ctx.symbolic?.dims.has(o.name)) ctx.outerCount(o, pre);
   fn.emit(fn.nest([rows, post], ([p, q]) => {
     const at = (i: Expr, len: number) => m.i32.add(m.i32.mul(p.get(), m.i32.const(len * post)), m.i32.add(q.get(), m.i32.mul(i, m.i32.const(post))));
     const xAt = (i: () => Expr) => () => load(m, dt, byteAddr(m, x.addr, at(i(), n), b));
     const order = (i: () => Expr, j: () => Expr) => before(m, dt, largest, xAt(i), i(), xAt(j), j());
-    return [fn.loop(k, (r) => {
+    const passes = (body: (r: Local) => Expr[]) => (runtimeK || nRun ? fn.loopDyn(m.i32.const(0), kk.get(), body) : fn.loop(k, body));
+    return [passes((r) => {
       const outAt = () => byteAddr(m, 0, at(r.get(), k), 1);
       return [
         best.set(m.i32.const(-1)),
-        fn.loop(n, (j) => {
+        (nRun ? (body: (j: Local) => Expr[]) => fn.loopDyn(m.i32.const(0), len(), body) : (body: (j: Local) => Expr[]) => fn.loop(n, body))((j) => {
           const afterPrev = m.i32.or(m.i32.eqz(r.get()), order(() => prev.get(), () => j.get()));
           // nested ifs: the order test must not read x[best] while best is still -1
           const take = m.if(m.i32.lt_s(best.get(), m.i32.const(0)), best.set(j.get()),
