@@ -252,12 +252,55 @@ output %y`;
     }
   });
 
-  it("Loop: scan outputs under a run-time condition are UNSUPPORTED_OP naming the node", async () => {
+  it("Loop: scan outputs under a run-time condition, cut to the iterations that ran (a data-dependent count): as onnxruntime-node's, 0 to 6 iterations on one module", async () => {
+    // doubles x until its sum passes 40, at most 6 times, each iteration's value and sum a scan output
+    const text = `
+input %x : float32[3]
+const %max : int64[] = dense<[6]>
+const %two : float32[] = dense<[2]>
+const %limit : float32[] = dense<[40]>
+%s0 : float32[] = ReduceSum[keepdims=0](%x) {name="sum0"}
+%go : bool[] = Less(%s0, %limit) {name="go"}
+%y : float32[3], %ys : float32[6,3], %sums : float32[6] = Loop[body=graph](%max, %go, %x) {name="loop"}
+  graph body {
+    input %i : int64[]
+    input %c : bool[]
+    input %v : float32[3]
+    %v2 : float32[3] = Mul(%v, %two) {name="double"}
+    %s : float32[] = ReduceSum[keepdims=0](%v2) {name="sum"}
+    %more : bool[] = Less(%s, %limit) {name="more"}
+    %v3 : float32[3] = Identity(%v2) {name="copy"}
+    output %more
+    output %v2
+    output %v3
+    output %s
+  }
+output %y
+output %ys
+output %sums`;
+    const bytes = modelOf(text);
+    for (const level of [0, 2] as const) {
+      const m = await load(bytes, { level });
+      const counts: number[] = [];
+      for (const scale of [0.01, 1, 3, 20, 0.5]) {
+        const x: Tensor = { dtype: "float32", dims: [3], data: Float32Array.from([1, 2, 3], (v) => v * scale) };
+        const [got, want] = [await m.run({ x }), await runOrt(bytes, { x })];
+        for (const o of ["y", "ys", "sums"]) {
+          expect(got[o].dims, `${o} scale ${scale} -O${level}`).toEqual(want[o].dims);
+          expect(compareTensors(got[o], want[o], { rtol: 1e-6, atol: 0 }).message ?? "ok", `${o} scale ${scale} -O${level}`).toBe("ok");
+        }
+        counts.push(got.ys.dims[0]);
+      }
+      expect(counts).toEqual([6, 3, 2, 0, 4]);
+      expect(m.modulesCompiled).toBe(1);
+    }
+  });
+
+  it("Loop: scan outputs under a run-time condition with no trip count are UNSUPPORTED_OP naming the node", async () => {
     const text = `
 input %x : float32[3]
 input %go : bool[]
-const %max : int64[] = dense<[3]>
-%y : float32[3], %ys : float32[3,3] = Loop[body=graph](%max, %go, %x) {name="dynamic_scan"}
+%y : float32[3], %ys : float32[3,3] = Loop[body=graph](_, %go, %x) {name="dynamic_scan"}
   graph body {
     input %i : int64[]
     input %c : bool[]
@@ -269,7 +312,7 @@ const %max : int64[] = dense<[3]>
   }
 output %y
 output %ys`;
-    await expect(compileOnnx(modelOf(text))).rejects.toThrow(/UNSUPPORTED_OP: its condition is known only at run time, and its 1 scan output.*freeze "go".*\[node "dynamic_scan", Loop/s);
+    await expect(compileOnnx(modelOf(text))).rejects.toThrow(/UNSUPPORTED_OP: its condition is known only at run time and it has no trip count, so its 1 scan output.*freeze "go".*\[node "dynamic_scan", Loop/s);
   });
 
   // (the same body value given twice as outputs makes onnxruntime 1.30 return zeros: an Identity apart)

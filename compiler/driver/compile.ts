@@ -289,13 +289,23 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
 }
 
 /**
+ * Whether preparing `graph` may meet a data-dependent dim: an op that may have one, or a Loop with
+ * scan outputs (under a run-time condition they are cut to the iterations that ran), here or in a
+ * subgraph.
+ */
+function mayOwnDataDims(graph: Graph): boolean {
+  return graph.nodeList().some((n) => hasTrait(n, "data-dependent") || (n.op === "Loop" && !n.domain && n.outputs.length > n.inputs.length - 2) ||
+    Object.values(n.attrs).some((a) => a.type === "graph" && mayOwnDataDims(a.value)));
+}
+
+/**
  * The data-dependent dims of `graph` (registry.ts ShapeCtx.dataDim) at the given input shapes (the
  * bounds): each owning node's upper bound, found by preparing a copy of the graph. None (and no
  * copy) for a graph without an operator that may have one.
  */
 async function findDataDims(graph: Graph, shapes: Record<string, number[]> | undefined, options: CompileOptions): Promise<Map<string, number>> {
   const found = new Map<string, number>();
-  if (!graph.nodeList().some((n) => hasTrait(n, "data-dependent"))) return found;
+  if (!mayOwnDataDims(graph)) return found;
   const copy = graph.copy(false, true) ?? reimport(graph);
   if (!copy) return found;
   await prepareGraph(copy, { ...options, shapes, dump: undefined, onProgress: undefined }, { found });

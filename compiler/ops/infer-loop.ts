@@ -3,14 +3,16 @@
 // from one iteration to the next) and inlined, its carried values bound to the previous
 // iteration's. Static shapes need the iteration count at compile time: a trip count or scan
 // length that is known, or a condition that folds; a condition known only at run time guards each
-// later iteration (compiler/ir/subgraph.ts) and selects the final carried values, which works
-// while the loop has no scan outputs (their length would be the run-time count). A loop runs at
+// later iteration (compiler/ir/subgraph.ts) and selects the final carried values; its scan outputs
+// (with a trip count bounding them) stack every iteration unrolled, cut to those that ran by
+// kiln.control.LoopCount, whose count is a data-dependent dim. A loop runs at
 // most MAX_UNROLL iterations and MAX_UNROLLED_NODES nodes in all, so a compile stays bounded.
 import { sizeOf } from "../../runtime/dtypes.js";
 import { KilnError } from "../../runtime/errors.js";
 import { isCompound, type Attr, type Graph, type Node, type Tensor } from "../ir/graph.js";
 import { inlineSubgraph, inputsBehind, type Guard } from "../ir/subgraph.js";
 import type { ShapeCtx } from "./registry.js";
+import { CONTROL_DOMAIN } from "./control.js";
 
 export const MAX_UNROLL = 1024;
 export const MAX_UNROLLED_NODES = 50_000;
@@ -48,9 +50,10 @@ export class Unroller {
     return this.constant(what, { dtype: "int64", dims, data: BigInt64Array.from(values, BigInt) });
   }
 
-  async node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, out?: string): Promise<string> {
+  async node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, out?: string, domain = ""): Promise<string> {
     const output = out || this.fresh(op.toLowerCase());
-    const node = this.graph.addNode({ name: `${this.n.name}/${op}`, op, domain: "", inputs, outputs: [output], attrs });
+    if (domain && !this.graph.opsets.has(domain)) this.graph.opsets.set(domain, 1);
+    const node = this.graph.addNode({ name: `${this.n.name}/${op}`, op, domain, inputs, outputs: [output], attrs });
     await this.hooks.inferAdded(node);
     return output;
   }
@@ -151,15 +154,15 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
   let state = n.inputs.slice(2);
   const guard: Guard = [];
   /** where the loop may stop at run time: its condition there, and the carried values it would return */
-  const exits: { cond: string; state: string[] }[] = [];
+  const exits: { cond: string; state: string[]; at: number }[] = [];
   const scans: string[][] = Array.from({ length: K }, () => []);
   let k = 0;
   for (; trip === undefined || k < trip; k++) {
     const c = graph.lookup(cond)!;
     if (c.const && !truthy(c.const)) break;
     if (!c.const) {
-      if (K > 0) u.refuse(`its condition is known only at run time, and its ${K} scan output(s) would be as long as the run-time iteration count; kiln compiles static shapes`, cond);
-      exits.push({ cond, state: [...state] });
+      if (K > 0 && trip === undefined) u.refuse(`its condition is known only at run time and it has no trip count, so its ${K} scan output(s) have no bound; kiln unrolls a loop with scan outputs and a run-time condition up to its trip count`, cond);
+      exits.push({ cond, state: [...state], at: k });
       guard.push([cond, true]);
     }
     if (k === MAX_UNROLL) u.refuse(`it has no trip count and its condition still holds after ${MAX_UNROLL} iterations; kiln unrolls loops of at most ${MAX_UNROLL}`, cond);
@@ -170,7 +173,7 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
   }
   // the carried values of the iteration the loop stopped after
   const final = [...state];
-  for (const exit of exits.reverse()) {
+  for (const exit of [...exits].reverse()) {
     const sel = await u.scalar(exit.cond);
     for (let j = 0; j < N; j++) {
       const a = graph.lookup(final[j])!, b = graph.lookup(exit.state[j])!;
@@ -186,7 +189,14 @@ export async function inferLoop(graph: Graph, n: Node, ctx: ShapeCtx, hooks: Con
     const out = n.outputs[N + j];
     if (!out) continue;
     if (k === 0) ctx.unsupported("it runs no iteration and has scan outputs, whose element shape only the body would give");
-    await u.stack(scans[j], 0, out);
+    if (!exits.length) {
+      await u.stack(scans[j], 0, out);
+      continue;
+    }
+    // a run-time condition: every iteration unrolled stacked, cut to those that ran (a data-dependent count)
+    const all = u.fresh(`scan_${j}_unrolled`);
+    await u.stack(scans[j], 0, all);
+    await u.node("LoopCount", [all, ...exits.map((e) => e.cond)], { always: { type: "int", value: exits[0].at } }, out, CONTROL_DOMAIN);
   }
 }
 

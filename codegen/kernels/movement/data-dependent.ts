@@ -1,5 +1,6 @@
 // Data movement whose output length the input values decide (docs/ARCHITECTURE.md
-// "Data-dependent dims"): NonZero, and Compress over a condition known only at run time. Each
+// "Data-dependent dims"): NonZero, Compress over a condition known only at run time, and a Loop's
+// scan outputs cut to the iterations that ran (kiln.control.LoopCount). Each
 // writes its count (kernels/counts.ts); its output is laid out at the bound (the padded layout:
 // NonZero's [rank, count] rows at the stride of every element being non-zero, Compress's kept
 // slices at the stride of every slice kept). Compress over a constant condition copies its kept
@@ -10,6 +11,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { bytesOf, copyBytes, emitView } from "./view.js";
 import { KernelTable, variant, type KernelCtx, type TensorRef } from "../kernel.js";
 import { writeCount } from "../counts.js";
+import { CONTROL_DOMAIN } from "../../../compiler/ops/control.js";
 
 const table = new KernelTable();
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
@@ -104,5 +106,21 @@ table.family("Compress", "Compress", [
     },
   }),
 ]);
+
+table.add("LoopCount", (ctx) => {
+  // the iterations that ran: `always`, then one per condition up to the first false; their slices copied
+  const { m, fn } = ctx;
+  const [x, out] = [ctx.input(0), ctx.output(0)];
+  const slice = (x.size / x.dims[0]) * bytesOf(x.dtype);
+  const count = fn.local(binaryen.i32);
+  const ran = fn.label("X");
+  fn.emit(count.set(m.i32.const(ctx.attrs.int("always"))));
+  fn.emit(m.block(ran, ctx.inputs.slice(1).flatMap((c) => [
+    m.br(ran, m.i32.eqz(m.i32.load8_u(0, 1, m.i32.const(c!.addr)))),
+    count.set(m.i32.add(count.get(), m.i32.const(1))),
+  ])));
+  fn.emit(m.memory.copy(m.i32.const(out.addr), m.i32.const(x.addr), m.i32.mul(count.get(), m.i32.const(slice))));
+  fn.emit(writeCount(ctx, count.get()));
+}, { domain: CONTROL_DOMAIN });
 
 export const KERNELS = table.families;
