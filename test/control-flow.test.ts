@@ -188,6 +188,35 @@ output %y`.replace("float32[?]", "float32");
   });
 });
 
+/**
+ * A Loop that doubles x until its sum passes 40, at most 6 times: 0 to 6 iterations depending on
+ * x, a condition known only at run time; with `scans`, each iteration's value and sum a scan output.
+ */
+function doublingLoop(scans: boolean): string {
+  return `
+input %x : float32[3]
+const %max : int64[] = dense<[6]>
+const %two : float32[] = dense<[2]>
+const %limit : float32[] = dense<[40]>
+%s0 : float32[] = ReduceSum[keepdims=0](%x) {name="sum0"}
+%go : bool[] = Less(%s0, %limit) {name="go"}
+%y : float32[3]${scans ? ", %ys : float32[6,3], %sums : float32[6]" : ""} = Loop[body=graph](%max, %go, %x) {name="loop"}
+  graph body {
+    input %i : int64[]
+    input %c : bool[]
+    input %v : float32[3]
+    %v2 : float32[3] = Mul(%v, %two) {name="double"}
+    %s : float32[] = ReduceSum[keepdims=0](%v2) {name="sum"}
+    %more : bool[] = Less(%s, %limit) {name="more"}
+    output %more
+    output %v2${scans ? `
+    %v3 : float32[3] = Identity(%v2) {name="copy"}
+    output %v3
+    output %s` : ""}
+  }
+output %y${scans ? "\noutput %ys\noutput %sums" : ""}`;
+}
+
 describe("Loop and Scan, unrolled", () => {
   it("Loop: trip count, carried values, scan outputs, the iteration number, a captured value", async () => {
     const text = `
@@ -220,25 +249,7 @@ output %rows`;
 
   it("Loop: a condition known only at run time guards each later iteration and selects the result", async () => {
     // doubles x until its sum passes 40, at most 6 times: 0 to 6 iterations depending on x
-    const text = `
-input %x : float32[3]
-const %max : int64[] = dense<[6]>
-const %two : float32[] = dense<[2]>
-const %limit : float32[] = dense<[40]>
-%s0 : float32[] = ReduceSum[keepdims=0](%x) {name="sum0"}
-%go : bool[] = Less(%s0, %limit) {name="go"}
-%y : float32[3] = Loop[body=graph](%max, %go, %x) {name="loop"}
-  graph body {
-    input %i : int64[]
-    input %c : bool[]
-    input %v : float32[3]
-    %v2 : float32[3] = Mul(%v, %two) {name="double"}
-    %s : float32[] = ReduceSum[keepdims=0](%v2) {name="sum"}
-    %more : bool[] = Less(%s, %limit) {name="more"}
-    output %more
-    output %v2
-  }
-output %y`;
+    const text = doublingLoop(false);
     const bytes = modelOf(text);
     const compiled = await compileOnnx(bytes, { level: 2 });
     expect(compiled.graph.nodeList().some((n) => n.meta?.guard)).toBe(true);
@@ -254,30 +265,7 @@ output %y`;
 
   it("Loop: scan outputs under a run-time condition, cut to the iterations that ran (a data-dependent count): as onnxruntime-node's, 0 to 6 iterations on one module", async () => {
     // doubles x until its sum passes 40, at most 6 times, each iteration's value and sum a scan output
-    const text = `
-input %x : float32[3]
-const %max : int64[] = dense<[6]>
-const %two : float32[] = dense<[2]>
-const %limit : float32[] = dense<[40]>
-%s0 : float32[] = ReduceSum[keepdims=0](%x) {name="sum0"}
-%go : bool[] = Less(%s0, %limit) {name="go"}
-%y : float32[3], %ys : float32[6,3], %sums : float32[6] = Loop[body=graph](%max, %go, %x) {name="loop"}
-  graph body {
-    input %i : int64[]
-    input %c : bool[]
-    input %v : float32[3]
-    %v2 : float32[3] = Mul(%v, %two) {name="double"}
-    %s : float32[] = ReduceSum[keepdims=0](%v2) {name="sum"}
-    %more : bool[] = Less(%s, %limit) {name="more"}
-    %v3 : float32[3] = Identity(%v2) {name="copy"}
-    output %more
-    output %v2
-    output %v3
-    output %s
-  }
-output %y
-output %ys
-output %sums`;
+    const text = doublingLoop(true);
     const bytes = modelOf(text);
     for (const level of [0, 2] as const) {
       const m = await load(bytes, { level });
