@@ -13,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { int, ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
 import { compile, load } from "../compiler/driver/api.js";
+import { generateBindings } from "../compiler/driver/bindings.js";
 import { createSession } from "../runtime/index.js";
 import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
@@ -281,9 +282,12 @@ describe("NonMaxSuppression at run time: one module, any count of boxes kept", (
     expect((err as Error).message).not.toMatch(/--shape nms/);
   });
 
-  it("an AOT artifact: the runtime alone reads the count back and gives outputs that many rows", async () => {
+  it("an AOT artifact: the runtime alone reads the count back and gives outputs that many rows; its typed bindings say the count is the model's", async () => {
     const bytes = detector({ limits: [20, 0.4, 0.25] });
-    const { wasm } = await compile(bytes);
+    const { wasm, manifest } = await compile(bytes);
+    const ts = await generateBindings(manifest, { name: "Detector", artifact: "detector.wasm" });
+    expect(ts).toContain('export const dims = { "nms.count": [0, 60] } as const;');
+    expect(ts).toContain("nms.count: [0, most], a count the model's layers give as it runs");
     const session = await createSession(wasm);
     for (const seed of [7, 8]) {
       const f = feeds(seed);

@@ -7,6 +7,7 @@ import { dtype, sizeOf, type DTypeName } from "../../runtime/dtypes.js";
 import type { Manifest, TensorSlot } from "../../runtime/manifest.js";
 import { evalDim, formatDim, type DimExpr, type SymbolInfo } from "../../runtime/dims.js";
 import type { SourceFile } from "ts-morph";
+import { listed } from "../../runtime/errors.js";
 
 export interface BindingsOptions {
   /** the artifact's path relative to the generated file, loaded by default ("./model.wasm") */
@@ -105,6 +106,8 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
   const declared = m.model?.declared ?? {};
   const docs = m.model?.docs ?? {};
   const bounded = m.symbols ?? [];
+  // the dims a feed gives, and the data-dependent ones a layer writes
+  const given = bounded.filter((b) => b.layer === undefined), written = bounded.filter((b) => b.layer !== undefined);
   const elements = (s: TensorSlot) => (s.expr?.some((e) => typeof e !== "number") ? `at most ${sizeOf(s.dims)}` : String(sizeOf(s.dims)));
 
   file.addImportDeclaration({
@@ -149,9 +152,12 @@ async function buildSource(m: Manifest, options: BindingsOptions): Promise<Sourc
     file.addVariableStatement({
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,
-      docs: [bounded.length
-        ? "The model's symbolic dims: a pinned one's value, a bounded one's [min, max] or [min, max, step] (this artifact runs any value in them; kiln compile --shape seq=1..512 or H=64..640:32 gives them), one computed from them its expression."
-        : "The model's symbolic dims and the values this artifact was compiled for (kiln compile --shape binds them; another value needs another compile, or bounds: --shape seq=1..512)."],
+      docs: [[
+        given.length
+          ? "The model's symbolic dims: a pinned one's value, a bounded one's [min, max] or [min, max, step] (this artifact runs any value in them; kiln compile --shape seq=1..512 or H=64..640:32 gives them), one computed from them its expression."
+          : "The model's symbolic dims and the values this artifact was compiled for (kiln compile --shape binds them; another value needs another compile, or bounds: --shape seq=1..512).",
+        ...(written.length ? [`${listed(written.map((b) => b.name))}: [0, most], a count the model's layers give as it runs (the outputs have that many rows), not a feed's.`] : []),
+      ].join(" ")],
       declarations: [{ name: "dims", initializer: `{ ${[...symbols].map(([k, v]) => `${propertyName(k)}: ${v}`).join(", ")} } as const` }],
     });
   }
