@@ -63,6 +63,17 @@ describe("symbolic dims in the padded layout", () => {
     }), [back, keysBack]);
   });
 
+  it("Softmax, ReduceMax and ReduceMean over a static axis of [1, 16, 4, seq] (four positions of the varying last dim a vector: YOLOv8's box distribution over anchors)", async () => {
+    const b = new ModelBuilder(6);
+    const x = b.input("x", [1, 16, 4, MAX]);
+    const soft = b.node("Softmax", [x], [1, 16, 4, MAX], { axis: { type: "int", value: 1 } });
+    const most = b.node("ReduceMax", [x], [1, 1, 4, MAX], ints("axes", [1]));
+    const mean = b.node("ReduceMean", [x], [1, 16, 1, MAX], ints("axes", [2]));
+    for (const o of [soft, most, mean]) b.output(o);
+    const bytes = exported(b, { x: 3, [soft]: 3, [most]: 3, [mean]: 3 });
+    await expectRuns(bytes, (s) => ({ x: { dtype: "float32", dims: [1, 16, 4, s], data: feed(64 * s, s) } }), [soft, most, mean]);
+  });
+
   it("Trilu over [2, seq, seq] and [seq, 3], upper and lower, k from a constant; a causal mask made from the dims (Whisper's first decoder step, TorchScript)", async () => {
     const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 17)
 input %x : float32[2,seq,seq]

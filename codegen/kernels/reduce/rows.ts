@@ -145,7 +145,7 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   const kLast = K.dims.length - 1;
   const rowOk = f32 && rLast >= 0 && R.dims[rLast] >= 4 && unitAt(R.strides, rLast);
   const acrossOk = f32 && kLast >= 0 && K.dims[kLast] >= 4 && unitAt(K.strides, kLast);
-  const mode: Mode = rowOk && (!acrossOk || R.dims[rLast] >= 16 || varying) ? "row" : acrossOk && !varying ? "across" : "scalar";
+  const mode: Mode = rowOk && (!acrossOk || R.dims[rLast] >= 16 || varying) ? "row" : acrossOk ? "across" : "scalar";
 
   const S1 = scalarOps(m, fn, ctx.math, dt);
   const V = f32 ? vectorOps(m, fn, ctx.math) : undefined;
@@ -287,9 +287,23 @@ export function emitRows(ctx: KernelCtx, dt: DTypeName, view: View, operands: Op
   // dim shared out; the threads meet after the pass, since a kernel's next pass may read another
   // partition of the statistics (GroupNormalization: per group, then per channel)
   const outer = mode !== "across" ? K.dims.length : kLast;
-  if (varying) {
+  if (varying && mode !== "across") {
     const threads = K.dims.length > 0 ? ctx.splitAmong() : undefined;
     fn.emit(nestRt(K.dims, Krt, (idx) => at(idx, S1), threads));
+    if (threads) fn.emit(threads.barrier());
+    return;
+  }
+  if (varying) {
+    // across the last kept dim, four positions a vector up to this run's extent, then one at a
+    // time (a softmax over channels of a map whose width varies); the dims before it shared out
+    const threads = kLast > 0 ? ctx.splitAmong() : undefined;
+    const n = fn.local(binaryen.i32), vecEnd = fn.local(binaryen.i32);
+    fn.emit(nestRt(K.dims.slice(0, kLast), Krt.slice(0, kLast), (idx) => [
+      n.set(Krt[kLast] ? Krt[kLast]!() : m.i32.const(K.dims[kLast])),
+      vecEnd.set(m.i32.and(n.get(), m.i32.const(~3))),
+      fn.loopDyn(m.i32.const(0), vecEnd.get(), (i) => at([...idx, i], V!), 4),
+      fn.loopDyn(vecEnd.get(), n.get(), (i) => at([...idx, i], S1)),
+    ], threads));
     if (threads) fn.emit(threads.barrier());
     return;
   }
