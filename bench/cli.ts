@@ -19,7 +19,7 @@ import { DEFAULT_LOAD_RUNS } from "./loads.js";
 import type { FeedChoices } from "./measure.js";
 import type { DTypeName } from "../runtime/dtypes.js";
 
-/** 15 timed runs give a stable median; three warm-up runs let V8 tier the wasm up. */
+/** 15 timed runs give a stable median; at least three warm-up rounds (and a second: harness.ts alternate) let V8 tier the wasm up. */
 export const DEFAULT_RUNS = 15;
 export const MIN_WARMUP = 3;
 

@@ -184,17 +184,24 @@ export function sameBits(a: Outputs, b: Outputs): boolean {
   });
 }
 
+/** warm-up time (ms) and the most warm-up rounds to take for it */
+const WARM_MS = 1000, MAX_WARM_ROUNDS = 200;
+
 /**
- * Warm-up runs for every engine, then `runs` rounds in which each engine runs once; the order
+ * Warm-up runs for every engine (at least `warmup` rounds and a second), then `runs` rounds in which each engine runs once; the order
  * rotates every round so no engine always follows the same neighbour. With `settle` (threaded
  * rows), each timed run follows an untimed run of the same engine: a run right after another
  * engine's pays for what that engine leaves running (onnxruntime-web's thread pool spins on after
  * its run and holds a core the next engine's threads need: kiln's MiniLM at 2 threads read 51 ms
  * right after an onnxruntime-web run and 39 ms after a pause), which no user running one engine sees.
  */
-export async function alternate(runners: Runner[], runs: number, warmup: number, budgetMs = Infinity, settle = false): Promise<number[][]> {
+export async function alternate(runners: Runner[], runs: number, warmup: number, budgetMs = Infinity, settle = false, warmMs = WARM_MS): Promise<number[][]> {
   let roundMs = 0;
-  for (let w = 0; w < warmup; w++) roundMs = (await timed(async () => { for (const r of runners) await r.run(); }))[1];
+  // at least `warmup` rounds and WARM_MS: a small model's first runs are V8's baseline code until its
+  // optimizing tier has compiled the hot functions in the background (a 4 ms detector read 15 ms
+  // after three rounds), and every kiln model is a module of its own, cold
+  const start = performance.now();
+  for (let w = 0; w < warmup || (performance.now() - start < warmMs && w < MAX_WARM_ROUNDS); w++) roundMs = (await timed(async () => { for (const r of runners) await r.run(); }))[1];
   runs = Math.min(runs, Math.max(MIN_RUNS, Math.floor(budgetMs / (roundMs * (settle ? 2 : 1)))));
   const times = runners.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {

@@ -70,7 +70,7 @@ export function formatTable(m: Machine, results: BenchResult[], notes: string[] 
     ``,
     `Single thread (the first columns): kiln runs one thread; onnxruntime-web (wasm SIMD backend) and onnxruntime-node (CPU, a`,
     `reference column) are held to one thread. Same seeded random inputs for all, runs alternate between`,
-    `engines after 3 warm-up runs each. Load = model bytes -> ready to run, ${loadHow(results)}`,
+    `engines after warm-up (3 rounds and at least a second). Load = model bytes -> ready to run, ${loadHow(results)}`,
     `(kiln JIT: parse + compile + instantiate; kiln AOT: the compiled .wasm, baseline build, through the`,
     `runtime alone; onnxruntime: session create), the engine's library imported and warmed up on a tiny`,
     `model first, this model unseen; in parentheses the first run after that load, in the same process.`,

@@ -242,12 +242,17 @@ describe("timing bookkeeping", () => {
   it("warms every engine up, then runs each once per round in a rotating order", async () => {
     const calls: number[] = [];
     const runner = (k: number) => ({ run: async () => (calls.push(k), {}), release: async () => {} });
-    const times = await alternate([runner(0), runner(1), runner(2)], 6, 3);
+    const times = await alternate([runner(0), runner(1), runner(2)], 6, 3, Infinity, false, 0);
     expect(times.map((t) => t.length)).toEqual([6, 6, 6]);
     expect(calls.length).toBe(3 * 3 + 6 * 3);
     const rounds = calls.slice(9);
     expect(rounds.slice(0, 3)).toEqual([0, 1, 2]);
     expect(rounds.slice(3, 6)).toEqual([1, 2, 0]);
+    // warm-up by time too: rounds of about 2 ms for at least 40 ms take more than the 3 asked
+    calls.length = 0;
+    const slow = (k: number) => ({ run: async () => { calls.push(k); await new Promise((r) => setTimeout(r, 2)); return {}; }, release: async () => {} });
+    await alternate([slow(0)], 5, 3, Infinity, false, 40);
+    expect(calls.length).toBeGreaterThan(3 + 5 + 5);
   });
 
   it("flags an engine whose median sits far above its minimum, with the speedup on minima", () => {
