@@ -29,7 +29,11 @@ const describe = (graph: Graph, dims: readonly number[], e: readonly DimExpr[]) 
  */
 export function checkSymbolicSlots(graph: Graph): SymbolInfo[] {
   const sym = graph.symbolic!;
-  if (sym.symbols.length > MAX_SYMBOLS) throw new KilnError("BAD_OPTION", `at most ${MAX_SYMBOLS} symbolic dims, got ${sym.symbols.length}: pin some`);
+  if (sym.symbols.length > MAX_SYMBOLS) {
+    const owned = sym.symbols.filter((s) => s.node !== undefined);
+    const which = owned.length ? ` (${owned.length} of them the counts nodes ${owned.map((s) => JSON.stringify(s.node)).join(", ")} give at run time)` : "";
+    throw new KilnError(owned.length ? "UNSUPPORTED_OP" : "BAD_OPTION", `at most ${MAX_SYMBOLS} symbolic dims, got ${sym.symbols.length}${which}: ${owned.length < sym.symbols.length ? "pin some" : "kiln takes no more data-dependent dims in one model so far"}`);
+  }
   for (const name of [...graph.inputs, ...graph.outputs]) {
     const e = sym.dims.get(name);
     const dims = graph.values.get(name)!.shape as number[];

@@ -273,7 +273,11 @@ async function prepareOptimized(graph: Graph, options: CompileOptions, quantize:
   };
   if (!dims.symbols.length) return once(graph, dims.shapes);
   const bounds = listed(dims.symbols.map((s) => s.name));
-  if (quantize) throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}: quantize takes pinned dims only so far`);
+  if (quantize) {
+    const owned = dims.symbols.filter((s) => s.node !== undefined);
+    if (owned.length) throw new KilnError("UNSUPPORTED_OP", `quantize takes no model whose outputs' lengths its values decide so far (${listed(owned.map((s) => `node ${JSON.stringify(s.node)}`))})`);
+    throw new KilnError("BAD_OPTION", `shapes gives bounds for ${bounds}: quantize takes pinned dims only so far`);
+  }
   // a probe's graph: a copy of the graph as imported, its subgraphs cloned (its weights shared,
   // nothing decoded again: a fresh import of DeBERTa's bytes took 20 ms a probe), else (a graph
   // made otherwise, fused already) a fresh import of its bytes
