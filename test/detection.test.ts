@@ -266,6 +266,52 @@ describe("NonMaxSuppression at run time: one module, any count of boxes kept", (
     expect(m.session!.manifest.symbols!.map((x) => x.name)).toEqual(["nms.count", "nms2.count"]);
   });
 
+  it("a two-stage detector's second stage over the kept boxes (RoiAlign, Conv, Relu, GlobalAveragePool, Gemm over [k, ...]): as onnxruntime-node's, one module", async () => {
+    const KEPT = 30;
+    const b = new ModelBuilder(10, 16);
+    b.input("feat", [1, 8, 16, 16]);
+    b.input("boxes", [1, N, 4]);
+    b.input("scores", [1, 1, N]);
+    const sel = typed(b, b.node("NonMaxSuppression", ["boxes", "scores", b.int64s("max_out", [KEPT]), scalar(b, "iou", 0.5), scalar(b, "score", 0.2)], [KEPT, 3], {}, "nms"), "int64", ["k", 3]);
+    const column = (k: number) => {
+      const at = b.int64s(`c${k}`, [k]);
+      Object.assign(b.graph.values.get(at)!, { shape: [] });
+      b.graph.values.get(at)!.const!.dims = [];
+      return typed(b, b.node("Gather", [sel, at], [KEPT], { axis: int(1) }), "int64", ["k"]);
+    };
+    const rois = b.node("Gather", [b.node("Reshape", ["boxes", b.int64s("flat", [N, 4])], [N, 4]), column(2)], [KEPT, 4], { axis: int(0) });
+    b.graph.values.get(rois)!.shape = ["k", 4];
+    const pooled = b.node("RoiAlign", ["feat", rois, column(0)], [KEPT, 8, 4, 4], { output_height: int(4), output_width: int(4), sampling_ratio: int(2), spatial_scale: { type: "float", value: 1 } });
+    b.graph.values.get(pooled)!.shape = ["k", 8, 4, 4];
+    const conv = b.node("Relu", [b.node("Conv", [pooled, b.weight("w", [6, 8, 3, 3], { kind: "uniform", lo: -0.3, hi: 0.3 })], [KEPT, 6, 4, 4], { pads: { type: "ints", value: [1, 1, 1, 1] } })], [KEPT, 6, 4, 4]);
+    const flat = b.node("Flatten", [b.node("GlobalAveragePool", [conv], [KEPT, 6, 1, 1])], [KEPT, 6]);
+    const logits = b.node("Gemm", [flat, b.weight("fc", [6, 3], { kind: "uniform", lo: -1, hi: 1 })], [KEPT, 3], {}, "logits");
+    for (const v of b.graph.values.values()) if (v.shape && typeof v.shape[0] === "number" && v.shape[0] === KEPT && !v.const && v.name !== sel) v.shape = ["k", ...v.shape.slice(1)];
+    b.output(logits);
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes);
+    const counts = new Set<number>();
+    for (const seed of [31, 32, 33]) {
+      const next = rng(seed);
+      const boxes = new Float32Array(N * 4);
+      for (let i = 0; i < N; i++) {
+        const [x, y] = [Math.floor(next() * 3) * 5 + next(), Math.floor(next() * 3) * 5 + next()];
+        boxes.set([x, y, x + 2 + next() * 2, y + 2 + next() * 2], i * 4);
+      }
+      const f: Record<string, Tensor> = {
+        feat: { dtype: "float32", dims: [1, 8, 16, 16], data: Float32Array.from({ length: 8 * 256 }, () => next() * 2 - 1) },
+        boxes: { dtype: "float32", dims: [1, N, 4], data: boxes },
+        scores: { dtype: "float32", dims: [1, 1, N], data: Float32Array.from({ length: N }, () => next()) },
+      };
+      const [got, want] = [await m.run(f), await runOrt(bytes, f)];
+      expect(got.logits_out.dims, `seed ${seed}`).toEqual(want.logits_out.dims);
+      expect(compareTensors(got.logits_out, want.logits_out, { rtol: 1e-4, atol: 1e-5 }).message ?? "ok", `seed ${seed}`).toBe("ok");
+      counts.add(got.logits_out.dims[0]);
+    }
+    expect(counts.size, [...counts].join()).toBeGreaterThan(1);
+    expect(m.modulesCompiled).toBe(1);
+  });
+
   it("a layer after it with no form over the count (Tile repeating the kept rows) is UNSUPPORTED_OP naming that count, with no advice to pin it", async () => {
     const b = new ModelBuilder(7, 13);
     b.input("boxes", [1, N, 4]);
