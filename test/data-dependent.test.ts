@@ -1,4 +1,4 @@
-// NonZero, Compress and TopK's k over values known only at run time (docs/ARCHITECTURE.md "Data-dependent
+// NonZero, Compress, Unique and TopK's k over values known only at run time (docs/ARCHITECTURE.md "Data-dependent
 // dims"): the count each gives is a dim its kernel writes, so one module runs every input. Each
 // run against onnxruntime-node, the arena poisoned with NaN between runs: several dtypes and
 // ranks, zeros, NaN (non-zero), none and all non-zero; `x[mask]` as torch exports it (NonZero ->
@@ -6,7 +6,8 @@
 // shorter than the axis; NonZero over an input of a bounded dim; a constant condition still
 // copies slabs known at compile time (compress-slabs). TopK with k fed at run time (largest and
 // smallest, along the last and the first axis, k from 0 to the axis's length; a k past it is
-// BAD_INPUT), and with k = Min(the bounded dim, 5) computed from the dims (no polynomial of them).
+// BAD_INPUT), and over a bounded axis. Unique over the flattened input, sorted and in the order of
+// first occurrence, its four outputs, integer and float values with repeats (-0 and 0 one value).
 import { describe, expect, it } from "vitest";
 import { int, ModelBuilder } from "../models/builder.js";
 import { exportModel } from "../compiler/onnx/export.js";
@@ -216,3 +217,57 @@ describe("TopK with k known only at run time", () => {
     expect(five.modulesCompiled).toBe(1);
   });
 });
+
+describe("Unique over values known only at run time", () => {
+  // (the dtypes onnxruntime runs Unique in)
+  for (const [dt, sorted] of [["int64", 1], ["float32", 1], ["int8", 0], ["float32", 0], ["int64", 0]] as [DTypeName, number][]) {
+    it(`${dt}[3,7], sorted=${sorted}: one module, its four outputs as onnxruntime-node's (repeats, all equal, all distinct)`, async () => {
+      const b = new ModelBuilder(8, 11);
+      input(b, "x", dt, [3, 7]);
+      const node = b.graph.addNode({ name: "uniq", op: "Unique", domain: "", inputs: ["x"], outputs: ["y", "first", "inverse", "counts"], attrs: { sorted: int(sorted) } });
+      typed(b, "y", dt, ["u"]);
+      for (const o of ["first", "counts"]) typed(b, o, "int64", ["u"]);
+      typed(b, "inverse", "int64", [21]);
+      for (const o of node.outputs) b.output(o);
+      const bytes = exportModel(b.graph, { valueInfo: false });
+      const m = await load(bytes);
+      const poison = poisoner(m, { x: distinct(dt, 0) });
+      const sizes: number[] = [];
+      for (const [seed, kind] of [[1, "repeats"], [2, "same"], [3, "distinct"], [4, "repeats"]] as const) {
+        poison();
+        const f = { x: kind === "repeats" ? repeats(dt, seed) : kind === "same" ? constantOf(dt, 4) : distinct(dt, seed) };
+        sizes.push((await expectOrt(await m.run(f), bytes, f, `${kind} seed ${seed}`))[0]);
+      }
+      expect(sizes[1]).toBe(1);
+      expect(sizes[2]).toBe(21);
+      expect(m.modulesCompiled).toBe(1);
+    });
+  }
+});
+
+/** 21 values drawn from a few (negative ones and -0 beside 0 in float) */
+function repeats(dt: DTypeName, seed: number): Tensor {
+  const next = rng(seed);
+  const pool = dt.startsWith("float") ? [-2.5, -0, 0, 1, 3.25, 7] : [-3, 0, 1, 5, 9];
+  const data = new (dtype(dt).array)(21);
+  for (let i = 0; i < 21; i++) {
+    const v = pool[Math.floor(next() * pool.length)];
+    (data as Float32Array)[i] = dt === "int64" ? (BigInt(v) as never) : v;
+  }
+  return { dtype: dt, dims: [3, 7], data } as Tensor;
+}
+
+function distinct(dt: DTypeName, seed: number): Tensor {
+  const data = new (dtype(dt).array)(21);
+  for (let i = 0; i < 21; i++) {
+    const v = ((i * 5 + seed) % 21 - 10) * (dt.startsWith("float") ? 0.5 : 1);
+    (data as Float32Array)[i] = dt === "int64" ? (BigInt(v) as never) : v;
+  }
+  return { dtype: dt, dims: [3, 7], data } as Tensor;
+}
+
+function constantOf(dt: DTypeName, v: number): Tensor {
+  const data = new (dtype(dt).array)(21);
+  for (let i = 0; i < 21; i++) (data as Float32Array)[i] = dt === "int64" ? (BigInt(v) as never) : v;
+  return { dtype: dt, dims: [3, 7], data } as Tensor;
+}

@@ -1,6 +1,6 @@
 // Shape rules for indexing operators (Gather/Scatter families, OneHot, TopK, ...) and for the
-// data-dependent ones: TopK with k known only at run time, Compress and NonZero (over run-time values a count of their own, ShapeCtx.dataDim)
-// and Unique (constant inputs only).
+// data-dependent ones: TopK with k known only at run time, Compress, NonZero and Unique (over
+// run-time values a count of their own, ShapeCtx.dataDim; Unique along an axis needs its input's value).
 import { toNumbers } from "../ir/values.js";
 import type { DTypeName } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
@@ -133,8 +133,16 @@ function compareRows(a: Scalar[], b: Scalar[]): number {
 }
 
 ops.define("Unique", (ctx) => {
-  // Only for a constant input: the whole result is computed here, as the output shape needs it.
+  // A constant input: the whole result is computed here. Known only at run time and flattened (no
+  // axis): the count of distinct values is a data-dependent dim (its kernel sorts and counts);
+  // along an axis, its value is needed (load() freezes it).
   const x = ctx.input(0);
+  if (!x.value && !ctx.attrs.has("axis")) {
+    const n = sizeOfShape(x.shape);
+    if (n === 0) ctx.unsupported("Unique of an empty tensor known only at run time is not supported");
+    const k = ctx.dataDim(n);
+    return [{ dtype: x.dtype, shape: [k] }, { dtype: "int64", shape: [k] }, { dtype: "int64", shape: [n] }, { dtype: "int64", shape: [k] }];
+  }
   const t = ctx.value(0);
   const vals = Array.from(t.data as ArrayLike<Scalar>);
   const hasAxis = ctx.attrs.has("axis");
@@ -163,6 +171,6 @@ ops.define("Unique", (ctx) => {
     { dtype: "int64", shape: [d], value: i64([d], inverse) },
     { dtype: "int64", shape: [n], value: i64([n], counts) },
   ];
-}, { traits: ["compile-time-only"] });
+}, { lastChange: 11, traits: ["data-dependent"] });
 
 export const INDEXING_OPS = ops.defs;

@@ -11,6 +11,7 @@ import type { Expr, Local } from "../../fn.js";
 import { constant } from "../../memory.js";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import { writeCount } from "../counts.js";
+import { Heap } from "../heap.js";
 
 const table = new KernelTable();
 
@@ -24,36 +25,17 @@ table.add("NonMaxSuppression", (ctx) => {
   const C = scores.dims[1];
   const varying = (t: typeof boxes, k: number, bound: number) => () => ctx.runtimeDim(t, k) ?? i32(bound);
   const [nB, nC, nN] = [varying(boxes, 0, B), varying(scores, 1, C), varying(boxes, 1, N)];
-  const [b, c, i, j, count, kept, cands, limit] = Array.from({ length: 8 }, () => fn.local(binaryen.i32));
+  const [b, c, j, count, kept, cands, limit] = Array.from({ length: 7 }, () => fn.local(binaryen.i32));
   const [iou, thr] = [fn.local(binaryen.f32), fn.local(binaryen.f32)];
-  const candAt = (k: Expr) => m.i32.add(i32(ctx.scratchAddr), m.i32.shl(k, i32(2)));
+  const heap = new Heap(fn, ctx.scratchAddr);
+  const cand = (k: Expr) => heap.get(k);
   // each kept box's extents and area (x0, x1, y0, y1, area: KEPT_BYTES), computed once as it is kept
   const keptAt = (k: Expr) => m.i32.add(i32(ctx.scratchAddr + 4 * N), m.i32.mul(k, i32(KEPT_BYTES)));
-  const cand = (k: Expr) => m.i32.load(0, 4, candAt(k));
   const score = (box: Expr) =>
     m.f32.load(0, 4, m.i32.add(i32(scores.addr), m.i32.shl(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(b.get(), i32(C)), c.get()), i32(N)), box), i32(2))));
   /** candidate boxes x before y: a higher score, or the same and a lower index */
   const before = (x: () => Expr, y: () => Expr) =>
     m.i32.or(m.f32.gt(score(x()), score(y())), m.i32.and(m.f32.eq(score(x()), score(y())), m.i32.lt_u(x(), y())));
-  /** sift the heap's element at `at` down, the heap `size` long */
-  const siftDown = (at: Local, size: () => Expr): Expr => {
-    const [l, best, t] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
-    const [label, exit] = [fn.label(), fn.label("X")];
-    return m.block(exit, [m.loop(label, fn.block([
-      l.set(m.i32.add(m.i32.shl(at.get(), i32(1)), i32(1))),
-      m.br(exit, m.i32.ge_u(l.get(), size())),
-      best.set(l.get()),
-      // nested: the right child is read only where there is one (i32.and evaluates both sides)
-      m.if(m.i32.lt_u(m.i32.add(l.get(), i32(1)), size()),
-        m.if(before(() => cand(m.i32.add(l.get(), i32(1))), () => cand(l.get())), best.set(m.i32.add(l.get(), i32(1))))),
-      m.br(exit, m.i32.eqz(before(() => cand(best.get()), () => cand(at.get())))),
-      t.set(cand(at.get())),
-      m.i32.store(0, 4, candAt(at.get()), cand(best.get())),
-      m.i32.store(0, 4, candAt(best.get()), t.get()),
-      at.set(best.get()),
-      m.br(label),
-    ]))]);
-  };
   const box = boxGeometry(ctx, iou);
   const [top, root] = [fn.local(binaryen.i32), fn.local(binaryen.i32)];
   const sel = fn.local(binaryen.i32);
@@ -75,24 +57,19 @@ table.add("NonMaxSuppression", (ctx) => {
     cands.set(i32(0)),
     fn.loopDyn(i32(0), nN(), (ii) => [
       m.if(filtered ? m.f32.gt(score(ii.get()), thr.get()) : i32(1), m.block(null, [
-        m.i32.store(0, 4, candAt(cands.get()), ii.get()),
+        heap.set(cands.get(), ii.get()),
         cands.set(m.i32.add(cands.get(), i32(1))),
       ])),
     ]),
-    i.set(m.i32.shr_s(cands.get(), i32(1))),
-    fn.loopDyn(i32(0), i.get(), () => [
-      i.set(m.i32.sub(i.get(), i32(1))),
-      root.set(i.get()),
-      siftDown(root, () => cands.get()),
-    ]),
+    heap.heapify(cands, before),
     kept.set(i32(0)),
     m.block(pop, [m.loop(next, fn.block([
       m.br(pop, m.i32.or(m.i32.eqz(cands.get()), m.i32.ge_u(kept.get(), limit.get()))),
       top.set(cand(i32(0))),
       cands.set(m.i32.sub(cands.get(), i32(1))),
-      m.i32.store(0, 4, candAt(i32(0)), cand(cands.get())),
+      heap.set(i32(0), cand(cands.get())),
       root.set(i32(0)),
-      siftDown(root, () => cands.get()),
+      heap.siftDown(root, () => cands.get(), before),
       ...box.load(() => m.i32.add(m.i32.mul(b.get(), i32(N)), top.get())),
       sel.set(i32(1)),
       j.set(i32(0)),

@@ -1,6 +1,6 @@
 // Data movement whose output length the input values decide (docs/ARCHITECTURE.md
-// "Data-dependent dims"): NonZero, Compress over a condition known only at run time, and a Loop's
-// scan outputs cut to the iterations that ran (kiln.control.LoopCount). Each
+// "Data-dependent dims"): NonZero, Compress over a condition known only at run time, Unique over
+// the flattened input, and a Loop's scan outputs cut to the iterations that ran (kiln.control.LoopCount). Each
 // writes its count (kernels/counts.ts); its output is laid out at the bound (the padded layout:
 // NonZero's [rank, count] rows at the stride of every element being non-zero, Compress's kept
 // slices at the stride of every slice kept). Compress over a constant condition copies its kept
@@ -11,6 +11,7 @@ import { constant, load, store, wasmType } from "../../memory.js";
 import { bytesOf, copyBytes, emitView } from "./view.js";
 import { KernelTable, variant, type KernelCtx, type TensorRef } from "../kernel.js";
 import { writeCount } from "../counts.js";
+import { Heap } from "../heap.js";
 import { CONTROL_DOMAIN } from "../../../compiler/ops/control.js";
 
 const table = new KernelTable();
@@ -122,5 +123,78 @@ table.add("LoopCount", (ctx) => {
   fn.emit(m.memory.copy(m.i32.const(out.addr), m.i32.const(x.addr), m.i32.mul(count.get(), m.i32.const(slice))));
   fn.emit(writeCount(ctx, count.get()));
 }, { domain: CONTROL_DOMAIN });
+
+/**
+ * Unique over the flattened input known only at run time: the element ids sorted by (value, id) in
+ * scratch (heapsort), so equal values lie together, the lowest id first; a walk over them gives each
+ * distinct value its first index, its count and every element's group (sorted: the value order).
+ * Unsorted (sorted=0), the groups are ranked by their first index instead (a second sort). Values
+ * compare as the wasm type does (-0 equals 0; each NaN is a group of its own, where onnxruntime's
+ * and numpy's may merge them).
+ */
+table.add("Unique", (ctx) => {
+  const { m, fn } = ctx;
+  const x = ctx.input(0);
+  const [y, firstOut, inverse, countsOut] = [0, 1, 2, 3].map((k) => ctx.outputs[k]);
+  const n = x.size;
+  const dt = x.dtype;
+  const bytes = bytesOf(dt);
+  const i32 = (v: number) => m.i32.const(v);
+  const t = wasmType(dt);
+  const value = (id: Expr) => load(m, dt, m.i32.add(i32(x.addr), m.i32.mul(id, i32(bytes))));
+  const unsigned = dt.startsWith("uint") || dt === "bool";
+  const lt = (a: Expr, b: Expr) => (t === binaryen.f32 ? m.f32.lt(a, b) : t === binaryen.f64 ? m.f64.lt(a, b) : t === binaryen.i64 ? (unsigned ? m.i64.lt_u(a, b) : m.i64.lt_s(a, b)) : unsigned ? m.i32.lt_u(a, b) : m.i32.lt_s(a, b));
+  const eq = (a: Expr, b: Expr) => (t === binaryen.f32 ? m.f32.eq(a, b) : t === binaryen.f64 ? m.f64.eq(a, b) : t === binaryen.i64 ? m.i64.eq(a, b) : m.i32.eq(a, b));
+  // scratch: the sorted ids, then per group its first id and its count, then the groups' order
+  const ids = new Heap(fn, ctx.scratchAddr);
+  const firstAt = (g: Expr) => m.i32.add(i32(ctx.scratchAddr + 4 * n), m.i32.shl(g, i32(2)));
+  const countAt = (g: Expr) => m.i32.add(i32(ctx.scratchAddr + 8 * n), m.i32.shl(g, i32(2)));
+  const groups = new Heap(fn, ctx.scratchAddr + 12 * n);
+  const [size, g, id] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
+  fn.emit(size.set(i32(n)));
+  fn.emit(fn.loop(n, (i) => [ids.set(i.get(), i.get())]));
+  fn.emit(ids.sort(size, (a, b) => m.i32.or(lt(value(a()), value(b())), m.i32.and(eq(value(a()), value(b())), m.i32.lt_u(a(), b())))));
+  // the groups: a new one where the value differs from the one before (NaN never equals: its own)
+  fn.emit(g.set(i32(-1)));
+  const fresh = fn.local(binaryen.i32);
+  fn.emit(fn.loop(n, (p) => [
+    id.set(ids.get(p.get())),
+    // (nested: the id before is read only where there is one)
+    fresh.set(i32(1)),
+    m.if(p.get(), fresh.set(m.i32.eqz(eq(value(id.get()), value(ids.get(m.i32.sub(p.get(), i32(1)))))))),
+    m.if(fresh.get(), m.block(null, [
+      g.set(m.i32.add(g.get(), i32(1))),
+      m.i32.store(0, 4, firstAt(g.get()), id.get()),
+      m.i32.store(0, 4, countAt(g.get()), i32(0)),
+    ])),
+    m.i32.store(0, 4, countAt(g.get()), m.i32.add(m.i32.load(0, 4, countAt(g.get())), i32(1))),
+    // the element's group in value order; unsorted, renumbered below
+    ...(inverse ? [m.i64.store(0, 8, m.i32.add(i32(inverse.addr), m.i32.shl(id.get(), i32(3))), m.i64.extend_u(g.get()))] : []),
+  ]));
+  fn.emit(size.set(m.i32.add(g.get(), i32(1))));
+  const sorted = ctx.attrs.int("sorted", 1) === 1;
+  // the r-th group out: in value order, or (unsorted) in the order of their first index
+  fn.emit(fn.loopDyn(i32(0), size.get(), (r) => [groups.set(r.get(), r.get())]));
+  if (!sorted) fn.emit(groups.sort(size, (a, b) => m.i32.lt_u(m.i32.load(0, 4, firstAt(a())), m.i32.load(0, 4, firstAt(b())))));
+  const rank = new Heap(fn, ctx.scratchAddr + 16 * n); // group -> its place out (unsorted only)
+  fn.emit(fn.loopDyn(i32(0), size.get(), (r) => {
+    const grp = () => groups.get(r.get());
+    const first = () => m.i32.load(0, 4, firstAt(grp()));
+    const put = (o: TensorRef | undefined, v: Expr, b: number, store: (addr: Expr, v: Expr) => Expr) => (o ? [store(m.i32.add(i32(o.addr), m.i32.mul(r.get(), i32(b))), v)] : []);
+    return [
+      ...(sorted ? [] : [rank.set(grp(), r.get())]),
+      ...put(y, value(first()), bytes, (a, v) => store(m, dt, a, v)),
+      ...put(firstOut, m.i64.extend_u(first()), 8, (a, v) => m.i64.store(0, 8, a, v)),
+      ...put(countsOut, m.i64.extend_u(m.i32.load(0, 4, countAt(grp()))), 8, (a, v) => m.i64.store(0, 8, a, v)),
+    ];
+  }));
+  if (!sorted && inverse) {
+    fn.emit(fn.loop(n, (e) => {
+      const at = m.i32.add(i32(inverse.addr), m.i32.shl(e.get(), i32(3)));
+      return [m.i64.store(0, 8, at, m.i64.extend_u(rank.get(m.i32.wrap(m.i64.load(0, 8, m.i32.add(i32(inverse.addr), m.i32.shl(e.get(), i32(3))))))))];
+    }));
+  }
+  fn.emit(writeCount(ctx, size.get()));
+}, { prepare: (ctx) => ({ scratchBytes: 20 * ctx.input(0).size }) });
 
 export const KERNELS = table.families;
