@@ -245,6 +245,30 @@ describe("Unique over values known only at run time", () => {
   }
 });
 
+describe("Unique's NaN", () => {
+  it("the NaNs are one group, after every number (numpy's unique), at run time as when folded at compile time", async () => {
+    const b = new ModelBuilder(9, 11);
+    input(b, "x", "float32", [6]);
+    b.graph.addNode({ name: "uniq", op: "Unique", domain: "", inputs: ["x"], outputs: ["y", "first", "inverse", "counts"], attrs: {} });
+    typed(b, "y", "float32", ["u"]);
+    for (const o of ["first", "counts"]) typed(b, o, "int64", ["u"]);
+    typed(b, "inverse", "int64", [6]);
+    for (const o of ["y", "first", "inverse", "counts"]) b.output(o);
+    const data = Float32Array.of(NaN, 1, NaN, -0, 1, 0);
+    const got = await (await load(exportModel(b.graph, { valueInfo: false }))).run({ x: { data, dims: [6] } });
+    const want = { y: [-0, 1, NaN], first: [3, 1, 0], inverse: [2, 1, 2, 0, 1, 0], counts: [2, 2, 2] };
+    expect(Array.from(got.y.data as Float32Array)).toEqual(want.y);
+    for (const o of ["first", "inverse", "counts"] as const) expect(Array.from(got[o].data as BigInt64Array, Number), o).toEqual(want[o]);
+    // the same input a constant: inference folds it (its rule in JavaScript) to the same
+    const c = b.graph.values.get("x")!;
+    c.const = { dtype: "float32", dims: [6], data };
+    b.graph.inputs = [];
+    const folded = await (await load(exportModel(b.graph, { valueInfo: false }))).run({});
+    expect(Array.from(folded.y.data as Float32Array)).toEqual(want.y);
+    for (const o of ["first", "inverse", "counts"] as const) expect(Array.from(folded[o].data as BigInt64Array, Number), `folded ${o}`).toEqual(want[o]);
+  });
+});
+
 /** 21 values drawn from a few (negative ones and -0 beside 0 in float) */
 function repeats(dt: DTypeName, seed: number): Tensor {
   const next = rng(seed);

@@ -126,9 +126,15 @@ ops.define("NonZero", (ctx) => {
 
 type Scalar = number | bigint;
 
-/** Lexicographic order of equal-length rows. */
+/** Lexicographic order of equal-length rows; NaN after every number and equal to NaN (numpy's unique, and the run-time kernel's) */
 function compareRows(a: Scalar[], b: Scalar[]): number {
-  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return a[k] < b[k] ? -1 : 1;
+  for (let k = 0; k < a.length; k++) {
+    const [x, y] = [a[k], b[k]];
+    if (x === y || (x !== x && y !== y)) continue;
+    if (x !== x) return 1;
+    if (y !== y) return -1;
+    return x < y ? -1 : 1;
+  }
   return 0;
 }
 

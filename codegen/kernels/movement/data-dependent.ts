@@ -128,9 +128,8 @@ table.add("LoopCount", (ctx) => {
  * Unique over the flattened input known only at run time: the element ids sorted by (value, id) in
  * scratch (heapsort), so equal values lie together, the lowest id first; a walk over them gives each
  * distinct value its first index, its count and every element's group (sorted: the value order).
- * Unsorted (sorted=0), the groups are ranked by their first index instead (a second sort). Values
- * compare as the wasm type does (-0 equals 0; each NaN is a group of its own, where onnxruntime's
- * and numpy's may merge them).
+ * Unsorted (sorted=0), the groups are ranked by their first index instead (a second sort). -0
+ * equals 0; the NaNs are one group, after every number (numpy's unique).
  */
 table.add("Unique", (ctx) => {
   const { m, fn } = ctx;
@@ -143,8 +142,12 @@ table.add("Unique", (ctx) => {
   const t = wasmType(dt);
   const value = (id: Expr) => load(m, dt, m.i32.add(i32(x.addr), m.i32.mul(id, i32(bytes))));
   const unsigned = dt.startsWith("uint") || dt === "bool";
-  const lt = (a: Expr, b: Expr) => (t === binaryen.f32 ? m.f32.lt(a, b) : t === binaryen.f64 ? m.f64.lt(a, b) : t === binaryen.i64 ? (unsigned ? m.i64.lt_u(a, b) : m.i64.lt_s(a, b)) : unsigned ? m.i32.lt_u(a, b) : m.i32.lt_s(a, b));
-  const eq = (a: Expr, b: Expr) => (t === binaryen.f32 ? m.f32.eq(a, b) : t === binaryen.f64 ? m.f64.eq(a, b) : t === binaryen.i64 ? m.i64.eq(a, b) : m.i32.eq(a, b));
+  // floats in a total order: NaN after every number and equal to another NaN (numpy's unique: one NaN group, last)
+  const F = t === binaryen.f32 ? m.f32 : t === binaryen.f64 ? m.f64 : undefined;
+  const nan = (v: () => Expr) => F!.ne(v(), v());
+  const lt = (a: () => Expr, b: () => Expr) => (F ? m.i32.or(F.lt(a(), b()), m.i32.and(m.i32.eqz(nan(a)), nan(b)))
+    : t === binaryen.i64 ? (unsigned ? m.i64.lt_u(a(), b()) : m.i64.lt_s(a(), b())) : unsigned ? m.i32.lt_u(a(), b()) : m.i32.lt_s(a(), b()));
+  const eq = (a: () => Expr, b: () => Expr) => (F ? m.i32.or(F.eq(a(), b()), m.i32.and(nan(a), nan(b))) : t === binaryen.i64 ? m.i64.eq(a(), b()) : m.i32.eq(a(), b()));
   // scratch: the sorted ids, then per group its first id and its count, then the groups' order
   const ids = new Heap(fn, ctx.scratchAddr);
   const firstAt = (g: Expr) => m.i32.add(i32(ctx.scratchAddr + 4 * n), m.i32.shl(g, i32(2)));
@@ -153,15 +156,15 @@ table.add("Unique", (ctx) => {
   const [size, g, id] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
   fn.emit(size.set(i32(n)));
   fn.emit(fn.loop(n, (i) => [ids.set(i.get(), i.get())]));
-  fn.emit(ids.sort(size, (a, b) => m.i32.or(lt(value(a()), value(b())), m.i32.and(eq(value(a()), value(b())), m.i32.lt_u(a(), b())))));
-  // the groups: a new one where the value differs from the one before (NaN never equals: its own)
+  fn.emit(ids.sort(size, (a, b) => m.i32.or(lt(() => value(a()), () => value(b())), m.i32.and(eq(() => value(a()), () => value(b())), m.i32.lt_u(a(), b())))));
+  // the groups: a new one where the value differs from the one before
   fn.emit(g.set(i32(-1)));
   const fresh = fn.local(binaryen.i32);
   fn.emit(fn.loop(n, (p) => [
     id.set(ids.get(p.get())),
     // (nested: the id before is read only where there is one)
     fresh.set(i32(1)),
-    m.if(p.get(), fresh.set(m.i32.eqz(eq(value(id.get()), value(ids.get(m.i32.sub(p.get(), i32(1)))))))),
+    m.if(p.get(), fresh.set(m.i32.eqz(eq(() => value(id.get()), () => value(ids.get(m.i32.sub(p.get(), i32(1)))))))),
     m.if(fresh.get(), m.block(null, [
       g.set(m.i32.add(g.get(), i32(1))),
       m.i32.store(0, 4, firstAt(g.get()), id.get()),
