@@ -10,14 +10,10 @@
 // the (score, batch, head, query, key) form a later draft of the preview op describes, are
 // unsupported: the preview spec has not settled them and no test data pins their meaning.
 import type { Attr, Graph, Tensor } from "../ir/graph.js";
-import { OpTable, type CompoundCtx, type Resolved, type ShapeCtx } from "./registry.js";
-import { KilnError } from "../../runtime/errors.js";
+import { OpTable, resolvedOnly, type CompoundCtx, type Resolved } from "./registry.js";
 
 const ops = new OpTable();
 
-const resolvedOnly = (ctx: ShapeCtx): never => {
-  throw new KilnError("INTERNAL", `${ctx.node.op} is resolved at compile time by its compound rule, not a shape rule`, ctx.context());
-};
 
 const FLOAT_TYPES = ["float32", "float16", "bfloat16", "float64"] as const;
 const DTYPE_CODE: Record<string, number> = { float32: 1, float16: 10, float64: 11, bfloat16: 16 };

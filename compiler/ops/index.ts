@@ -14,6 +14,7 @@ import { MOVEMENT_OPS } from "./movement.js";
 import { INDEXING_OPS } from "./movement-index.js";
 import { DETECTION_OPS } from "./detection.js";
 import { FLEX_ATTENTION_OPS } from "./attention-flex.js";
+import { ML_OPS } from "./ml.js";
 import { NN_OPS } from "./nn.js";
 import { CONV_OPS } from "./nn-conv.js";
 import { CONTROL_OPS } from "./control.js";
@@ -38,7 +39,7 @@ export const ALL_OPS: readonly OpDef[] = [
   ...CONV_OPS, ...RESIZE_OPS, ...ATTENTION_OPS, ...EINSUM_OPS, ...ROTARY_OPS, ...CACHE_OPS, ...LOSS_OPS, ...QUANT_OPS,
   ...QUANT_LUT_OPS, ...SIGNAL_OPS, ...DFT_OPS, ...LINALG_OPS, ...IMAGE_OPS, ...SAMPLING_OPS, ...LAYOUT_OPS, ...RECURRENT_OPS,
   ...RECURRENT_STATE_OPS, ...CONTROL_OPS, ...OPTIONAL_OPS,
-  ...SEQUENCE_OPS, ...DETECTION_OPS, ...FLEX_ATTENTION_OPS,
+  ...SEQUENCE_OPS, ...DETECTION_OPS, ...FLEX_ATTENTION_OPS, ...ML_OPS,
 ];
 
 /** "" and "ai.onnx" name the same domain */

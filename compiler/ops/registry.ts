@@ -130,6 +130,11 @@ export class ShapeCtx {
 
 export type ShapeRule = (ctx: ShapeCtx) => OutputInfo[];
 
+/** The shape rule of an op its compound rule resolves at compile time into other nodes (never asked). */
+export const resolvedOnly = (ctx: ShapeCtx): never => {
+  throw new KilnError("INTERNAL", `${ctx.node.op} is resolved at compile time by its compound rule, not a shape rule`, ctx.context());
+};
+
 /**
  * Data-dependent dims in one preparation (ShapeCtx.dataDim), by the name of the node that owns
  * each: `values`, the value each takes (a probe's, or the upper bound); `found`, where a

@@ -4,13 +4,10 @@
 // A position or split that is known only at run time is unsupported (freeze the input that gives
 // it); see docs/ARCHITECTURE.md, "Sequences and optionals".
 import { KilnError } from "../../runtime/errors.js";
-import { normAxis, OpTable, passOn, type CompoundCtx, type Operand, type Resolved, type ShapeCtx } from "./registry.js";
+import { normAxis, OpTable, passOn, resolvedOnly, type CompoundCtx, type Operand, type Resolved } from "./registry.js";
 
 const ops = new OpTable();
 
-const resolvedOnly = (ctx: ShapeCtx): never => {
-  throw new KilnError("INTERNAL", `${ctx.node.op} is resolved at compile time by its compound rule (infer-sequence.ts), not a shape rule`, ctx.context());
-};
 
 /** Input i as a sequence's elements (INVALID_MODEL when it is a tensor or absent). */
 function sequence(s: CompoundCtx, i: number): readonly string[] {
