@@ -3,7 +3,6 @@
 // SplitToSequence, Concat for ConcatFromSequence) or nothing at all (Construct, Insert, At ...).
 // A position or split that is known only at run time is unsupported (freeze the input that gives
 // it); see docs/ARCHITECTURE.md, "Sequences and optionals".
-import { KilnError } from "../../runtime/errors.js";
 import { normAxis, OpTable, passOn, resolvedOnly, type CompoundCtx, type Operand, type Resolved } from "./registry.js";
 
 const ops = new OpTable();
