@@ -38,6 +38,7 @@ import { KERNELS as DEFORM_CONV } from "./sampling/deform-conv.js";
 import { KERNELS as AFFINE_GRID } from "./sampling/affine-grid.js";
 import { KERNELS as MAX_UNPOOL } from "./sampling/max-unpool.js";
 import { KERNELS as NMS } from "./detection/nms.js";
+import { KERNELS as TREE_ENSEMBLE } from "./ml/tree-ensemble.js";
 import { KERNELS as DFT } from "./signal/dft.js";
 import { KERNELS as GRID } from "./signal/grid.js";
 import { KERNELS as IMAGE } from "./signal/image.js";
@@ -49,7 +50,7 @@ export const ALL_KERNELS: readonly KernelFamily[] = [
   ...ARITH, ...LOGIC, ...POW, ...CAST, ...GATED, ...UNARY, ...CLIP, ...MOVEMENT, ...FILL, ...INDEXING, ...REDUCE, ...REDUCE_ARG,
   ...NORM, ...NORM_LOCAL, ...MATMUL, ...CONV, ...CONV_TRANSPOSE, ...DEPTHWISE_NHWC, ...POOL, ...POOL_GLOBAL, ...RESIZE,
   ...ATTENTION, ...LINALG, ...LOSS, ...QUANT, ...QUANT_MATMUL, ...QUANT_CONV, ...QUANT_NBITS, ...QUANT_LUT, ...SIGNAL, ...DFT,
-  ...IMAGE, ...GRID, ...RECURRENT, ...ROI_ALIGN, ...DEFORM_CONV, ...AFFINE_GRID, ...MAX_UNPOOL, ...NMS, ...DATA_DEPENDENT,
+  ...IMAGE, ...GRID, ...RECURRENT, ...ROI_ALIGN, ...DEFORM_CONV, ...AFFINE_GRID, ...MAX_UNPOOL, ...NMS, ...DATA_DEPENDENT, ...TREE_ENSEMBLE,
 ];
 
 const byOp = new Map<string, KernelFamily>();

@@ -1,8 +1,9 @@
-// Operators of ai.onnx.ml that kiln resolves at compile time into plain nodes (Binarizer is an
-// elementwise op: unary.ts). ArrayFeatureExtractor: X[..., indices] over the last axis, the
+// Operators of ai.onnx.ml (Binarizer is an elementwise op: unary.ts). TreeEnsemble: its tables
+// (tree-ensemble.ts) walked per row by its kernel. ArrayFeatureExtractor, resolved at compile time: X[..., indices] over the last axis, the
 // indices flattened (onnxruntime's reading: a 1-D X gives one row [1, k]); an index out of range
 // is Gather's run-time BAD_INPUT.
 import { OpTable, resolvedOnly, type CompoundCtx, type Resolved } from "./registry.js";
+import { treeTables } from "./tree-ensemble.js";
 
 const ops = new OpTable();
 const ML = "ai.onnx.ml";
@@ -23,6 +24,17 @@ async function arrayFeatureExtractor(s: CompoundCtx): Promise<Resolved[]> {
   // a vector gives one row
   return [{ tensor: x.shape.length === 1 ? await build.node("Unsqueeze", [picked, build.int64("row", [0])]) : picked }];
 }
+
+// TreeEnsemble: X [N, F] -> [N, n_targets], its trees walked per row (codegen/kernels/ml/tree-ensemble.ts)
+ops.define("TreeEnsemble", (ctx) => {
+  const x = ctx.input(0);
+  const dt = ctx.expectDType(0, ["float32", "float64"]);
+  if (x.shape.length !== 2) ctx.fail(`X must be [rows, features], got [${x.shape.join(",")}]`);
+  const t = treeTables(ctx.attrs, x.shape[1]);
+  if (typeof t === "string") return ctx.invalid(t);
+  if (t.postTransform !== 0) ctx.unsupported(`post_transform ${t.postTransform} is not supported yet (NONE only)`);
+  return [{ dtype: dt, shape: [x.shape[0], t.targets] }];
+}, { domain: ML, lastChange: 5, arity: [1, 1] });
 
 ops.define("ArrayFeatureExtractor", resolvedOnly, { domain: ML, lastChange: 1, arity: [2, 2], traits: ["compile-time-only"], compound: arrayFeatureExtractor });
 

@@ -1,0 +1,106 @@
+// TreeEnsemble (ai.onnx.ml opset 5): per row, each tree walked from its root through the node
+// tables (compiler/ops/tree-ensemble.ts, placed as constants: feature, mode, split, the two paths,
+// missing-goes-true and the set members' range per node; target and weight per leaf), each leaf's
+// weight aggregated into its target: SUM, AVERAGE (each weight divided by the trees' count, as the
+// reference adds them), MIN or MAX (from the dtype's largest and smallest finite values). The
+// comparisons are the node's mode in X's dtype; a NaN feature takes the true path where the node
+// says missing values do, else whatever its comparison gives (false but for NEQ).
+import binaryen from "binaryen";
+import { KernelTable, type KernelCtx } from "../kernel.js";
+import { MEMBER, treeTables, type TreeTables } from "../../../compiler/ops/tree-ensemble.js";
+import type { Expr } from "../../fn.js";
+
+const table = new KernelTable();
+const i32s = (xs: number[]) => new Uint8Array(Int32Array.from(xs).buffer);
+
+function tables(ctx: KernelCtx): TreeTables {
+  const t = treeTables(ctx.attrs, ctx.input(0).dims[1]);
+  if (typeof t === "string") throw new Error(t); // the shape rule refused it already
+  return t;
+}
+
+table.add("TreeEnsemble", (ctx) => {
+  const { m, fn } = ctx;
+  const [x, y] = [ctx.input(0), ctx.output(0)];
+  const t = tables(ctx);
+  const wide = x.dtype === "float64";
+  const F = wide ? m.f64 : m.f32;
+  const w = wide ? 8 : 4;
+  const [N, features] = x.dims;
+  const [cFeature, cMode, cSplit, cTrue, cFalse, cMissing, cStart, cEnd, cMembers, cTarget, cWeight, cRoots] = ctx.constantAddrs;
+  const i32 = (v: number) => m.i32.const(v);
+  const at = (base: number, k: Expr, bytes: number) => m.i32.add(i32(base), m.i32.mul(k, i32(bytes)));
+  const int = (base: number, k: Expr) => m.i32.load(0, 4, at(base, k, 4));
+  const real = (base: number, k: Expr) => F.load(0, w, at(base, k, w));
+  const [ref, node, lo, hi, go, tid] = Array.from({ length: 6 }, () => fn.local(binaryen.i32));
+  const [v, s, acc] = [fn.local(wide ? binaryen.f64 : binaryen.f32), fn.local(wide ? binaryen.f64 : binaryen.f32), fn.local(wide ? binaryen.f64 : binaryen.f32)];
+  const [walk, step] = [fn.label("X"), fn.label()];
+  const out = (row: Expr, target: Expr) => m.i32.add(i32(y.addr), m.i32.mul(m.i32.add(m.i32.mul(row, i32(t.targets)), target), i32(w)));
+  const big = wide ? Number.MAX_VALUE : 3.4028234663852886e38;
+  const init = [0, 0, big, -big][t.aggregate];
+  const cmp = (mode: number): Expr => {
+    switch (mode) {
+      case 0: return F.le(v.get(), s.get());
+      case 1: return F.lt(v.get(), s.get());
+      case 2: return F.ge(v.get(), s.get());
+      case 3: return F.gt(v.get(), s.get());
+      case 4: return F.eq(v.get(), s.get());
+      case 5: return F.ne(v.get(), s.get());
+      default: {
+        // set membership: any member equal
+        const [found, seek] = [fn.label("X"), fn.label()];
+        return m.block(found, [
+          lo.set(int(cStart, node.get())), hi.set(int(cEnd, node.get())),
+          m.loop(seek, fn.block([
+            m.drop(m.br(found, m.i32.ge_u(lo.get(), hi.get()), i32(0))),
+            m.drop(m.br(found, F.eq(v.get(), real(cMembers, lo.get())), i32(1))),
+            lo.set(m.i32.add(lo.get(), i32(1))),
+            m.br(seek),
+          ])),
+          i32(0),
+        ], binaryen.i32);
+      }
+    }
+  };
+  // the node's mode chosen by a branch chain (7 modes)
+  const compare = (): Expr => {
+    const mode = () => int(cMode, node.get());
+    let e: Expr = cmp(MEMBER);
+    for (let k = MEMBER - 1; k >= 0; k--) e = m.if(m.i32.eq(mode(), i32(k)), cmp(k), e);
+    return e;
+  };
+  fn.emit(fn.loop(N, (row) => [
+    ...Array.from({ length: t.targets }, (_, k) => F.store(0, w, out(row.get(), i32(k)), F.const(init))),
+    fn.loop(t.roots.length, (tree) => [
+      ref.set(int(cRoots, tree.get())),
+      m.block(walk, [m.loop(step, fn.block([
+        m.br(walk, m.i32.lt_s(ref.get(), i32(0))),
+        node.set(ref.get()),
+        v.set(F.load(0, w, m.i32.add(i32(x.addr), m.i32.mul(m.i32.add(m.i32.mul(row.get(), i32(features)), int(cFeature, node.get())), i32(w))))),
+        s.set(real(cSplit, node.get())),
+        go.set(m.i32.or(m.i32.and(F.ne(v.get(), v.get()), int(cMissing, node.get())), compare())),
+        ref.set(m.select(go.get(), int(cTrue, node.get()), int(cFalse, node.get()))),
+        m.br(step),
+      ]))]),
+      // the leaf: -1 - ref
+      tid.set(int(cTarget, m.i32.sub(i32(-1), ref.get()))),
+      acc.set(real(cWeight, m.i32.sub(i32(-1), ref.get()))),
+      ...(t.aggregate === 0 ? [acc.set(F.div(acc.get(), F.const(t.roots.length)))] : []),
+      F.store(0, w, out(row.get(), tid.get()),
+        t.aggregate <= 1 ? F.add(F.load(0, w, out(row.get(), tid.get())), acc.get())
+          : t.aggregate === 2 ? F.min(F.load(0, w, out(row.get(), tid.get())), acc.get()) : F.max(F.load(0, w, out(row.get(), tid.get())), acc.get())),
+    ]),
+  ]));
+}, {
+  prepare: (ctx) => {
+    const t = tables(ctx);
+    const reals = (xs: number[]) => (ctx.input(0).dtype === "float64" ? new Uint8Array(Float64Array.from(xs).buffer) : new Uint8Array(Float32Array.from(xs).buffer));
+    const nonEmpty = (b: Uint8Array) => (b.length ? b : new Uint8Array(8));
+    return {
+      constants: [i32s(t.feature), i32s(t.mode), reals(t.split), i32s(t.truePath), i32s(t.falsePath), i32s(t.missingTrue), i32s(t.memberStart), i32s(t.memberEnd), nonEmpty(reals(t.members)), i32s(t.leafTarget), reals(t.leafWeight), i32s(t.roots)].map(nonEmpty),
+    };
+  },
+  domain: "ai.onnx.ml",
+});
+
+export const KERNELS = table.families;
