@@ -32,7 +32,8 @@ ops.define("TreeEnsemble", (ctx) => {
   if (x.shape.length !== 2) ctx.fail(`X must be [rows, features], got [${x.shape.join(",")}]`);
   const t = treeTables(ctx.attrs, x.shape[1]);
   if (typeof t === "string") return ctx.invalid(t);
-  if (t.postTransform !== 0) ctx.unsupported(`post_transform ${t.postTransform} is not supported yet (NONE only)`);
+  if (t.postTransform < 0 || t.postTransform > 4) return ctx.invalid(`post_transform ${t.postTransform} is not one of 0..4`);
+  if (t.postTransform === 4) ctx.unsupported("post_transform PROBIT is not supported yet (NONE, SOFTMAX, LOGISTIC and SOFTMAX_ZERO are)");
   return [{ dtype: dt, shape: [x.shape[0], t.targets] }];
 }, { domain: ML, lastChange: 5, arity: [1, 1] });
 

@@ -3,7 +3,8 @@
 // repeats, several dtypes; an index out of range is BAD_INPUT naming the node. TreeEnsemble
 // (opset 5) on seeded random forests against onnxruntime-node: every comparison mode, set
 // membership, missing values going either way (NaN features), a root that is a leaf, the four
-// aggregates, float32 and float64; malformed tables are INVALID_MODEL naming the node.
+// aggregates, float32 and float64, post_transform SOFTMAX, LOGISTIC and SOFTMAX_ZERO; malformed
+// tables are INVALID_MODEL naming the node.
 import { describe, expect, it } from "vitest";
 import { Graph } from "../../compiler/ir/graph.js";
 import { exportModel } from "../../compiler/onnx/export.js";
@@ -129,6 +130,23 @@ describe("TreeEnsemble", () => {
       const feeds = { X: { dtype: dt, dims: [40, 6], data: x } as Tensor };
       const [got, want] = [await (await load(bytes)).run(feeds), await runOrt(bytes, feeds)];
       expect(compareTensors(got.Y, want.Y, { rtol: 1e-6, atol: 1e-6 }).message ?? "ok").toBe("ok");
+    });
+  }
+
+  for (const [dt, post] of [["float32", 1], ["float32", 2], ["float32", 3], ["float64", 2], ["float64", 1]] as ["float32" | "float64", number][]) {
+    it(`${dt}, post_transform ${["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO"][post]} over SUM: as onnxruntime-node's`, async () => {
+      const forest = randomForest(post * 11 + (dt === "float64" ? 3 : 0), 10, 4, 6, 4, 1, dt);
+      forest.attrs.post_transform = { type: "int", value: post };
+      const bytes = forestModel(forest, dt, 30);
+      // onnxruntime 1.30 reads TreeEnsemble's 1 as LOGISTIC and 2 as SOFTMAX, the spec the other
+      // way round (SOFTMAX 1, LOGISTIC 2): its model is given the code that means the same to it
+      const ortForest = { ...forest, attrs: { ...forest.attrs, post_transform: { type: "int" as const, value: [0, 2, 1, 3][post] } } };
+      const next = rng(post + 200);
+      const x = new (dtype(dt).array)(30 * 6) as Float32Array;
+      for (let i = 0; i < x.length; i++) x[i] = next() < 0.1 ? NaN : Math.round(next() * 10 - 5) / 2;
+      const feeds = { X: { dtype: dt, dims: [30, 6], data: x } as Tensor };
+      const [got, want] = [await (await load(bytes)).run(feeds), await runOrt(forestModel(ortForest, dt, 30), feeds)];
+      expect(compareTensors(got.Y, want.Y, { rtol: 1e-5, atol: 1e-6 }).message ?? "ok").toBe("ok");
     });
   }
 

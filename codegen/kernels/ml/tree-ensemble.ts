@@ -4,7 +4,8 @@
 // weight aggregated into its target: SUM, AVERAGE (each weight divided by the trees' count, as the
 // reference adds them), MIN or MAX (from the dtype's largest and smallest finite values). The
 // comparisons are the node's mode in X's dtype; a NaN feature takes the true path where the node
-// says missing values do, else whatever its comparison gives (false but for NEQ).
+// says missing values do, else whatever its comparison gives (false but for NEQ). post_transform
+// NONE, SOFTMAX, LOGISTIC and SOFTMAX_ZERO as onnxruntime applies them.
 import binaryen from "binaryen";
 import { KernelTable, type KernelCtx } from "../kernel.js";
 import { MEMBER, treeTables, type TreeTables } from "../../../compiler/ops/tree-ensemble.js";
@@ -90,6 +91,7 @@ table.add("TreeEnsemble", (ctx) => {
         t.aggregate <= 1 ? F.add(F.load(0, w, out(row.get(), tid.get())), acc.get())
           : t.aggregate === 2 ? F.min(F.load(0, w, out(row.get(), tid.get())), acc.get()) : F.max(F.load(0, w, out(row.get(), tid.get())), acc.get())),
     ]),
+    ...postTransform(ctx, t, (k) => out(row.get(), i32(k)), F, w),
   ]));
 }, {
   prepare: (ctx) => {
@@ -102,5 +104,42 @@ table.add("TreeEnsemble", (ctx) => {
   },
   domain: "ai.onnx.ml",
 });
+
+/**
+ * post_transform over a row's targets, as onnxruntime computes it (the reference leaves it out):
+ * SOFTMAX (exp of each less the row's max, over their sum), LOGISTIC (1 / (1 + exp(-|x|)), 1 less
+ * that for x < 0), SOFTMAX_ZERO (a value within 1e-7 of 0 scaled by exp(-max) instead, the others as
+ * SOFTMAX over their own sum). PROBIT is refused by the shape rule.
+ */
+function postTransform(ctx: KernelCtx, t: TreeTables, at: (k: number) => Expr, F: binaryen.Module["f32"] | binaryen.Module["f64"], w: number): Expr[] {
+  const { m, fn } = ctx;
+  const p = w === 8 ? "f64" : "f32";
+  const exp = (e: Expr) => ctx.math.call("exp", p, e);
+  const load = (k: number) => F.load(0, w, at(k));
+  const put = (k: number, e: Expr) => F.store(0, w, at(k), e);
+  const ks = Array.from({ length: t.targets }, (_, k) => k);
+  const type = w === 8 ? binaryen.f64 : binaryen.f32;
+  const [mx, sum, v] = [fn.local(type), fn.local(type), fn.local(type)];
+  switch (t.postTransform) {
+    case 0: return [];
+    case 2: return ks.flatMap((k) => [
+      v.set(F.div(F.const(1), F.add(F.const(1), exp(F.neg(F.abs(load(k))))))),
+      put(k, m.select(F.lt(load(k), F.const(0)), F.sub(F.const(1), v.get()), v.get())),
+    ]);
+    case 1: case 3: {
+      const zero = (e: () => Expr) => m.i32.and(F.le(e(), F.const(1e-7)), F.ge(e(), F.const(-1e-7)));
+      return [
+        mx.set(load(0)),
+        ...ks.slice(1).map((k) => mx.set(m.select(F.gt(load(k), mx.get()), load(k), mx.get()))),
+        sum.set(F.const(0)),
+        ...ks.flatMap((k) => t.postTransform === 1
+          ? [put(k, exp(F.sub(load(k), mx.get()))), sum.set(F.add(sum.get(), load(k)))]
+          : [m.if(zero(() => load(k)), put(k, F.mul(load(k), exp(F.neg(mx.get())))), fn.block([put(k, exp(F.sub(load(k), mx.get()))), sum.set(F.add(sum.get(), load(k)))]))]),
+        ...ks.map((k) => put(k, F.div(load(k), sum.get()))),
+      ];
+    }
+    default: throw new Error(`post_transform ${t.postTransform}`); // refused by the shape rule
+  }
+}
 
 export const KERNELS = table.families;
