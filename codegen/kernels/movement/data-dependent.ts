@@ -7,26 +7,21 @@
 // slabs, their places known at compile time.
 import binaryen from "binaryen";
 import { stridesOf, type Expr, type Trips } from "../../fn.js";
-import { constant, load, store, wasmType } from "../../memory.js";
+import { convert, load, store, wasmType } from "../../memory.js";
 import { bytesOf, copyBytes, emitView } from "./view.js";
 import { KernelTable, variant, type KernelCtx, type TensorRef } from "../kernel.js";
 import { writeCount } from "../counts.js";
 import { Heap } from "../heap.js";
+import { before } from "./indexing.js";
 import { CONTROL_DOMAIN } from "../../../compiler/ops/control.js";
 
 const table = new KernelTable();
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
-/** x[at] != 0 as an i32 (NaN counts as non-zero, as numpy's nonzero has it) */
+/** x[at] != 0 as an i32, Cast's test to bool (NaN counts as non-zero, as numpy's nonzero has it) */
 function nonZero(ctx: KernelCtx, x: TensorRef, at: Expr): Expr {
   const { m } = ctx;
-  const v = load(m, x.dtype, m.i32.add(m.i32.const(x.addr), m.i32.mul(at, m.i32.const(bytesOf(x.dtype)))));
-  switch (wasmType(x.dtype)) {
-    case binaryen.f32: return m.f32.ne(v, m.f32.const(0));
-    case binaryen.f64: return m.f64.ne(v, m.f64.const(0));
-    case binaryen.i64: return m.i64.ne(v, constant(m, "int64", 0));
-    default: return m.i32.ne(v, m.i32.const(0));
-  }
+  return convert(m, x.dtype, "bool", load(m, x.dtype, m.i32.add(m.i32.const(x.addr), m.i32.mul(at, m.i32.const(bytesOf(x.dtype))))));
 }
 
 table.add("NonZero", (ctx) => {
@@ -141,12 +136,10 @@ table.add("Unique", (ctx) => {
   const i32 = (v: number) => m.i32.const(v);
   const t = wasmType(dt);
   const value = (id: Expr) => load(m, dt, m.i32.add(i32(x.addr), m.i32.mul(id, i32(bytes))));
-  const unsigned = dt.startsWith("uint") || dt === "bool";
-  // floats in a total order: NaN after every number and equal to another NaN (numpy's unique: one NaN group, last)
+  // floats in a total order: NaN after every number (TopK's order, smallest first) and equal to
+  // another NaN (numpy's unique: one NaN group, last)
   const F = t === binaryen.f32 ? m.f32 : t === binaryen.f64 ? m.f64 : undefined;
   const nan = (v: () => Expr) => F!.ne(v(), v());
-  const lt = (a: () => Expr, b: () => Expr) => (F ? m.i32.or(F.lt(a(), b()), m.i32.and(m.i32.eqz(nan(a)), nan(b)))
-    : t === binaryen.i64 ? (unsigned ? m.i64.lt_u(a(), b()) : m.i64.lt_s(a(), b())) : unsigned ? m.i32.lt_u(a(), b()) : m.i32.lt_s(a(), b()));
   const eq = (a: () => Expr, b: () => Expr) => (F ? m.i32.or(F.eq(a(), b()), m.i32.and(nan(a), nan(b))) : t === binaryen.i64 ? m.i64.eq(a(), b()) : m.i32.eq(a(), b()));
   // scratch: the sorted ids, then per group its first id and its count, then the groups' order
   const ids = new Heap(fn, ctx.scratchAddr);
@@ -156,7 +149,7 @@ table.add("Unique", (ctx) => {
   const [size, g, id] = [fn.local(binaryen.i32), fn.local(binaryen.i32), fn.local(binaryen.i32)];
   fn.emit(size.set(i32(n)));
   fn.emit(fn.loop(n, (i) => [ids.set(i.get(), i.get())]));
-  fn.emit(ids.sort(size, (a, b) => m.i32.or(lt(() => value(a()), () => value(b())), m.i32.and(eq(() => value(a()), () => value(b())), m.i32.lt_u(a(), b())))));
+  fn.emit(ids.sort(size, (a, b) => before(m, dt, false, () => value(a()), a(), () => value(b()), b())));
   // the groups: a new one where the value differs from the one before
   fn.emit(g.set(i32(-1)));
   const fresh = fn.local(binaryen.i32);

@@ -412,10 +412,11 @@ table.add("ReverseSequence", (ctx) => {
 
 /**
  * TopK's total order as an i32 condition "element (a, ia) comes before (b, ib)": larger (or
- * smaller) value first, NaN counted as the largest value, ties by lower index. Values are thunks
+ * smaller) value first, NaN counted as the largest value, ties by lower index (Unique sorts by it
+ * too). Values are thunks
  * because each is read more than once.
  */
-function before(m: binaryen.Module, dt: DTypeName, largest: boolean, a: () => Expr, ia: Expr, b: () => Expr, ib: Expr): Expr {
+export function before(m: binaryen.Module, dt: DTypeName, largest: boolean, a: () => Expr, ia: Expr, b: () => Expr, ib: Expr): Expr {
   const t = wasmType(dt);
   const F = t === binaryen.f32 ? m.f32 : t === binaryen.f64 ? m.f64 : undefined;
   if (F) {
