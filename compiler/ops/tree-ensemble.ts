@@ -5,9 +5,8 @@
 import { toNumbers } from "../ir/values.js";
 import type { Attrs } from "../ir/attrs.js";
 
-export const TREE_MODES = ["LEQ", "LT", "GTE", "GT", "EQ", "NEQ", "MEMBER"] as const;
+/** the set membership mode; 0-5 compare: LEQ, LT, GTE, GT, EQ, NEQ */
 export const MEMBER = 6;
-export const AGGREGATES = ["AVERAGE", "SUM", "MIN", "MAX"] as const;
 
 export interface TreeTables {
   /** per node: feature, mode, split, the true and false references, missing values go true (0 or 1), members' start and end in `members` */

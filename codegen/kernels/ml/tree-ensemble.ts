@@ -8,7 +8,7 @@
 // NONE, SOFTMAX, LOGISTIC and SOFTMAX_ZERO as onnxruntime applies them.
 import binaryen from "binaryen";
 import { KernelTable, type KernelCtx } from "../kernel.js";
-import { MEMBER, treeTables, type TreeTables } from "../../../compiler/ops/tree-ensemble.js";
+import { treeTables, type TreeTables } from "../../../compiler/ops/tree-ensemble.js";
 import type { Expr } from "../../fn.js";
 
 const table = new KernelTable();
@@ -63,12 +63,15 @@ table.add("TreeEnsemble", (ctx) => {
       }
     }
   };
-  // the node's mode chosen by a branch chain (7 modes)
+  // the node's comparison: the one every node has, known at compile time (a converter's forest is
+  // all LEQ), else chosen by a branch chain over the modes the forest has
+  const modes = [...new Set(t.mode)].sort((a, b) => a - b);
+  const mode = fn.local(binaryen.i32);
   const compare = (): Expr => {
-    const mode = () => int(cMode, node.get());
-    let e: Expr = cmp(MEMBER);
-    for (let k = MEMBER - 1; k >= 0; k--) e = m.if(m.i32.eq(mode(), i32(k)), cmp(k), e);
-    return e;
+    if (modes.length === 1) return cmp(modes[0]);
+    let e: Expr = cmp(modes[modes.length - 1]);
+    for (const k of modes.slice(0, -1).reverse()) e = m.if(m.i32.eq(mode.get(), i32(k)), cmp(k), e);
+    return m.block(null, [mode.set(int(cMode, node.get())), e], binaryen.i32);
   };
   fn.emit(fn.loop(N, (row) => [
     ...Array.from({ length: t.targets }, (_, k) => F.store(0, w, out(row.get(), i32(k)), F.const(init))),
@@ -97,9 +100,10 @@ table.add("TreeEnsemble", (ctx) => {
   prepare: (ctx) => {
     const t = tables(ctx);
     const reals = (xs: number[]) => (ctx.input(0).dtype === "float64" ? new Uint8Array(Float64Array.from(xs).buffer) : new Uint8Array(Float32Array.from(xs).buffer));
+    // (an empty table, no set members, still takes a place)
     const nonEmpty = (b: Uint8Array) => (b.length ? b : new Uint8Array(8));
     return {
-      constants: [i32s(t.feature), i32s(t.mode), reals(t.split), i32s(t.truePath), i32s(t.falsePath), i32s(t.missingTrue), i32s(t.memberStart), i32s(t.memberEnd), nonEmpty(reals(t.members)), i32s(t.leafTarget), reals(t.leafWeight), i32s(t.roots)].map(nonEmpty),
+      constants: [i32s(t.feature), i32s(t.mode), reals(t.split), i32s(t.truePath), i32s(t.falsePath), i32s(t.missingTrue), i32s(t.memberStart), i32s(t.memberEnd), reals(t.members), i32s(t.leafTarget), reals(t.leafWeight), i32s(t.roots)].map(nonEmpty),
     };
   },
   domain: "ai.onnx.ml",
