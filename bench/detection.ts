@@ -2,8 +2,8 @@
 // (test/fixtures/detector/make_end2end.py: NonMaxSuppression in the graph, its detections a
 // data-dependent count), kiln's one module for images 64..320 in steps of 32 and its build pinned at
 // each size against onnxruntime-web (wasm SIMD, one thread), in one process, the engines alternating
-// run by run after two seconds of warm-up; medians. The boxes and scores NonMaxSuppression chose from are checked
-// against onnxruntime-web's (rtol 1e-3, atol 1e-4); the detections' count beside them (the seeded
+// run by run in a rotating order after two seconds of warm-up (harness.ts alternate); medians. The
+// boxes and scores NonMaxSuppression chose from are checked against onnxruntime-web's (rtol 1e-3, atol 1e-4); the detections' count beside them (the seeded
 // weights give scores a last bit apart, which two engines may order either way).
 //   node dist/bench/detection.js [--runs N]
 import * as fs from "node:fs";
@@ -14,6 +14,7 @@ import { compareTensors } from "../compiler/driver/testdata.js";
 import type { Tensor } from "../compiler/ir/graph.js";
 import { rng } from "../compiler/driver/cli/inputs.js";
 import { ortWeb, warmUp } from "./engines.js";
+import { alternate } from "./harness.js";
 import { median } from "./stats.js";
 import { repoRoot } from "../models/quantize/sources.js";
 
@@ -40,13 +41,8 @@ for (const [h, w] of SIZES) {
   const feeds = image(h, w, h * 7 + w);
   const pinned = await load(bytes, { shapes: { height: h, width: w }, simd: "baseline", cache: false });
   const rival = await web.load(bytes, feeds, { images: [1, 3, h, w] });
-  const timed = async (run: () => Promise<unknown>) => { const t = performance.now(); await run(); return performance.now() - t; };
-  const engines = [() => bounded.run(feeds), () => pinned.run(feeds), () => rival.run()];
-  // warm-up by time, not a count: a small model's first runs are V8's baseline code (Liftoff) until
-  // its optimizing tier has compiled the hot functions in the background
-  for (const t0 = performance.now(); performance.now() - t0 < WARM_MS;) for (const e of engines) await e();
-  const times: number[][] = engines.map(() => []);
-  for (let i = 0; i < runs; i++) for (const [k, e] of engines.entries()) times[k].push(await timed(e));
+  const runner = (run: () => Promise<Record<string, Tensor>>) => ({ run, release: async () => {} });
+  const times = await alternate([runner(() => bounded.run(feeds)), runner(() => pinned.run(feeds)), rival], runs, 3, Infinity, false, WARM_MS);
   const [got, want] = [await bounded.run(feeds), await rival.run()];
   const agree = ["boxes", "scores"].every((o) => compareTensors(got[o], want[o], { rtol: 1e-3, atol: 1e-4 }).message === undefined);
   const [tb, tp, tw] = times.map(median);
