@@ -78,7 +78,8 @@ export function mergeNodes(graph: Graph): number {
   const renames = new Map<string, string>();
   const merged: Node[] = [];
   for (const n of graph.topoOrder()) {
-    if (!opDef(n.domain, n.op) || hasTrait(n, "impure") || hasTrait(n, "data-dependent")) continue;
+    // a node owning a data-dependent dim stays its own: its layer writes that dim
+    if (!opDef(n.domain, n.op) || hasTrait(n, "impure") || graph.dataDims?.has(n.name)) continue;
     const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${attrKey(n.attrs[k])}`).join(";");
     const inputs = JSON.stringify(n.inputs.map((i) => renames.get(i) ?? i));
     // nodes of different If branches (guards, see compiler/ir/subgraph.ts) never merge: one runs without the other

@@ -312,6 +312,19 @@ describe("NonMaxSuppression at run time: one module, any count of boxes kept", (
     expect(m.modulesCompiled).toBe(1);
   });
 
+  it("two identical NonMaxSuppressions are not merged (each writes its own count): as onnxruntime-node's", async () => {
+    const b = new ModelBuilder(12, 13);
+    b.input("boxes", [1, N, 4]);
+    b.input("scores", [1, C, N]);
+    const limits = [b.int64s("max_out", [N]), scalar(b, "iou", 0.5), scalar(b, "score", 0.3)];
+    for (const name of ["first", "second"]) b.output(typed(b, b.node("NonMaxSuppression", ["boxes", "scores", ...limits], [N * C, 3], {}, name), "int64", [`${name}_k`, 3]));
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes);
+    expect(m.session!.manifest.symbols!.map((x) => x.name)).toEqual(["first.count", "second.count"]);
+    const f = feeds(41);
+    await expectOrt(await m.run(f), bytes, f, "seed 41");
+  });
+
   it("a layer after it with no form over the count (Tile repeating the kept rows) is UNSUPPORTED_OP naming that count, with no advice to pin it", async () => {
     const b = new ModelBuilder(7, 13);
     b.input("boxes", [1, N, 4]);

@@ -212,7 +212,8 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *                    are known; over symbolic dims its kernel writes this run's
  *   impure           gives a different value each run (random numbers): never folded or merged
  *   data-dependent   an output's length may be decided by its input values as it runs (ShapeCtx.dataDim):
- *                    never merged; a node whose rule gave it such a dim is never folded (its kernel
+ *                    a graph holding one is looked over for such dims before it compiles; a node
+ *                    whose rule gave it one is never folded or merged (Graph.dataDims: its kernel
  *                    writes that length, a symbol of its own)
  *   subgraphs        holds graphs in its attributes (If's branches): inference infers into them
  *                    (infer.ts) and lower-control-flow inlines them before code generation; no kernel
