@@ -16,6 +16,7 @@ import type { Graph } from "../ir/graph.js";
 import { differs, fingerprint, fit, fitElements, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
 import { invariantFold } from "./symbolic-folds.js";
+import { dimsDerived, hiddenConstants, lowPoints, missedDim } from "./symbolic-low.js";
 import { evaluationCache } from "./evaluate-cache.js";
 import { opDef } from "../ops/index.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
@@ -254,7 +255,7 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
   // the constants that differ between probes taken so far
   const varyingIn = (snaps: Snapshot[]) => [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
   /** `make()` prepared (and optimized) at `at` as `step` says, and its snapshot */
-  const probeOne = async (make: () => Graph, at: number[], step: ProbeStep) => {
+  const probeOne = async (make: () => Graph, at: number[], step: ProbeStep, said?: { why: string; advice: string }) => {
     const g = make();
     const untouched = initializerData(g);
     try {
@@ -271,8 +272,8 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
       const inside = listed(past.map(symbolRange)) + (past.some((s) => taken(s).length)
         ? `, where too few values lie apart from 1, the bound and dims the model has already (${listed([...new Set(past.flatMap((s) => taken(s)))].map(String))}) to fit the dims from`
         : ", where too few values lie apart from 1 and the bound to fit the dims from");
-      const why = past.length ? `a value kiln probes past the bounds ${inside}; widen them if the model takes such values, else the dims may not follow the symbols there` : "a probe of the bounds";
-      const err = new KilnError(e.code, `at ${symbols.map((s, i) => symbolAt(s, at[i])).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; ${onlySome(symbols)}`, e.context);
+      const why = past.length ? `a value kiln probes past the bounds ${inside}; widen them if the model takes such values, else the dims may not follow the symbols there` : said?.why ?? "a probe of the bounds";
+      const err = new KilnError(e.code, `at ${symbols.map((s, i) => symbolAt(s, at[i])).join(", ")} (${why}): ${e.message.replace(/^[A-Z_]+: /, "").replace(/ \[node .*$/s, "")}; ${said?.advice ?? onlySome(symbols)}`, e.context);
       if (past.length) PAST_BOUNDS.add(err);
       throw err;
     }
@@ -304,6 +305,28 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
   /** the snapshots of probes in full: their structure and constants are the compiled graph's */
   let full = quick ? [checked] : snaps;
   let make = remake;
+  // the lower bounds (symbolic-low.ts): values computed from the dims that every probe saw the
+  // same may differ lower down (a clamp); constants that do are run in the module too (below)
+  const lows: { at: number[]; snap: Snapshot }[] = [];
+  let near: { at: number[]; snap: Snapshot } | undefined;
+  const hidden = new Set<string>();
+  // the probes near the bounds to compare with: the grid's probe prepared only, or (every probe
+  // in full) the check and the grid's first probe, taken already; with the former, a second one
+  // prepared where a constant differs: a value both see alike is the one to compare
+  const derived = dimsDerived(graph);
+  const lowest = lowPoints(symbols, quick ? points[0] : check);
+  if (lowest.length && derived.size) {
+    near = quick ? { at: points[0], snap: snaps[0] } : { at: check, snap: checked };
+    let also = quick ? undefined : snaps[0];
+    for (const { at, symbol } of lowest) {
+      const s = symbols[symbol];
+      const snap = await probeOne(remake, at, "shapes", { why: "its lower bound, where kiln checks the values computed from the dims", advice: `raise the lower bound of ${s.name} if the model does not take ${symbolAt(s, at[symbol])}` });
+      lows.push({ at, snap });
+      if (!hiddenConstants(derived, near.snap, near.snap, snap).length) continue;
+      also ??= await probeOne(remake, check, "shapes");
+      for (const name of hiddenConstants(derived, near.snap, also, snap)) hidden.add(name);
+    }
+  }
   // values computed from the dims alone that differ between probes (a causal mask): their nodes
   // are copied to run in the module (symbolic-unfold.ts), and the probes taken again (the first
   // round stopped at the first probe that showed one). The probes' graphs are copies of `graph`
@@ -311,7 +334,7 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
   // A second round takes the values that only then differ: CSE merged two equal masks (BART's
   // layers) into the one the first round saw, and once that one runs in the module, the other
   // is a constant of its own again.
-  let varying = !quick && snaps.length > 1 ? varyingIn(snaps) : [];
+  let varying = [...new Set([...(!quick && snaps.length > 1 ? varyingIn(snaps) : []), ...hidden])];
   const unfolding: string[] = [];
   for (let round = 0; varying.length && round < MAX_UNFOLD_ROUNDS; round++) {
     const values = [...unfolding, ...varying];
@@ -341,11 +364,13 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
   const result = await run(graph, dims.at(max), "bounds", dims.dataAt(max));
   const main = snapshot(graph, untouched);
   // `on`: the symbols it depends on where the probes tell them apart (else all of them)
-  const depends = (what: string, node?: { name: string; op: string }, on: readonly SymbolInfo[] = symbols) => {
+  // `low`: found at a lower bound alone (the probes near the upper bound agree): a higher lower bound may serve
+  const depends = (what: string, node?: { name: string; op: string }, on: readonly SymbolInfo[] = symbols, low = false) => {
     // a data-dependent dim cannot be pinned: said apart
     const pins = on.filter((s) => s.node === undefined);
     const owned = on.filter((s) => s.node !== undefined);
-    const advice = [...(pins.length ? [`pin ${pins.length > 1 ? "them" : "it"} with ${pins.map((s) => `--shape ${s.name}=N`).join(" ")}`] : []),
+    const raise = low ? `raise the lower bound of ${listed(pins.map((s) => s.name))} where the model need not take lower values, or ` : "";
+    const advice = [...(pins.length ? [`${raise}pin ${pins.length > 1 ? "them" : "it"} with ${pins.map((s) => `--shape ${s.name}=N`).join(" ")}`] : []),
       ...owned.map((s) => `${s.name} is the count node ${JSON.stringify(s.node)} gives at run time, which kiln cannot pin`)];
     return new KilnError("UNSUPPORTED_OP", `${what} depends on the value of ${listed(on.map((s) => s.name))}, so one module cannot serve ${pins.length ? "the bounds" : "every count"}; ${advice.join("; ")}`, node ? { node: node.name, op: node.op } : {});
   };
@@ -354,6 +379,15 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
     const found = symbols.filter((_, i) => at.some((p, a) => at.some((q, b) => b > a && values[a] !== values[b] && p.every((v, k) => (k === i ? v !== q[k] : v === q[k])))));
     return found.length ? found : symbols;
   };
+  const producer = new Map<string, { name: string; op: string }>();
+  for (const n of graph.topoOrder()) for (const o of n.outputs) producer.set(o, n);
+  // a constant that differs at a lower bound alone and still reads as one (no copy runs it in the module)
+  for (const name of hidden) {
+    if (unfolding.includes(name) && !main.consts.has(name)) continue;
+    const low = lows.find((l) => l.snap.consts.get(name) && differs(near!.snap.consts.get(name)!, l.snap.consts.get(name)!))!;
+    throw depends(`the constant ${JSON.stringify(name)} (the same at every probe near the bounds, another value at ${symbols.map((s, i) => symbolAt(s, low.at[i])).join(" ")})`, producer.get(name),
+      symbols.filter((_, i) => low.at[i] !== near!.at[i]), true);
+  }
   // an If folded at compile time whose condition was computed from values that differ between
   // probes (seq > 40 from Shape(x)): the branch every probe took need not be every value's (at
   // bounds 1..64 with every probe over 40, a module running one branch for all: a wrong answer at
@@ -405,8 +439,6 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
   // the grid in order (its last corner the graph compiled), then the check
   const grid = [...snaps.slice(0, -1), main];
   const atCheck = snaps[snaps.length - 1];
-  const producer = new Map<string, { name: string; op: string }>();
-  for (const n of graph.topoOrder()) for (const o of n.outputs) producer.set(o, n);
   const exprs = new Map<string, DimExpr[]>();
   for (const [name, maxDims] of main.shapes) {
     const seen = [...grid, atCheck].map((s) => s.shapes.get(name));
@@ -420,6 +452,13 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
       if (!ok) throw depends(`dim ${j} of ${JSON.stringify(name)} (${seen.map((d) => d![j]).join(", ")} at ${[...points, check].map((p) => symbols.map((s, i) => symbolAt(s, p[i])).join(" ")).join(", ")}) is not a polynomial of the symbols that kiln takes, so it`, where, varyingWith(seen.map((d) => d![j]), [...points, check]));
     });
     if (e.some((x) => typeof x !== "number")) exprs.set(name, e as DimExpr[]);
+  }
+  for (const low of lows) {
+    const miss = missedDim(exprs, main, near!.snap, near!.at, low.snap, low.at);
+    if (!miss) continue;
+    const where = symbols.map((s, i) => symbolAt(s, low.at[i])).join(" ");
+    const what = miss.dim < 0 ? `the rank of ${JSON.stringify(miss.name)} ([${miss.low.join(",")}] at ${where})` : `dim ${miss.dim} of ${JSON.stringify(miss.name)} (${miss.low[miss.dim]} at ${where}, where the polynomial fitted at the probes near the bounds gives ${miss.fitted[miss.dim]}) is not a polynomial of the symbols that kiln takes, so it`;
+    throw depends(what, producer.get(miss.name), symbols.filter((_, i) => low.at[i] !== near!.at[i]), true);
   }
   // constants runtime layers read: the same at every probe, or (varying dims) the same first elements
   for (const [name, c] of main.consts) {
