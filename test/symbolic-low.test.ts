@@ -95,6 +95,34 @@ output %y`));
     await agrees(bytes, { n: [5, 30] }, [5, 6, 30].map((n) => feedOf(n)));
   });
 
+  it("counts nodes give at run time, clamped (Min(NonZero's count, 3), Min(Compress's count, 5)): as onnxruntime-node's at every count, one module", async () => {
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %scores : float32[12]
+input %x : float32[4]
+const %one : int64[1] = dense<[1]>
+const %zero : int64[1] = dense<[0]>
+const %three : int64[1] = dense<[3]>
+const %five : int64[1] = dense<[5]>
+const %half : float32[] = dense<[0.5]>
+%nz : int64[1,?] = NonZero(%scores) {name="nz"}
+%s : int64[2] = Shape(%nz) {name="shape"}
+%d : int64[1] = Gather(%s, %one) {name="count"}
+%m : int64[1] = Min(%d, %three) {name="min"}
+%f : float32[1] = Cast[to=1](%m) {name="cast"}
+%y : float32[4] = Mul(%x, %f) {name="scale"}
+%keep : bool[12] = Greater(%scores, %half) {name="keep"}
+%kept : float32[?] = Compress(%scores, %keep) {name="kept"}
+%ks : int64[1] = Shape(%kept) {name="kshape"}
+%k : int64[1] = Min(%ks, %five) {name="k"}
+%kf : float32[1] = Cast[to=1](%k) {name="kcast"}
+%z : float32[?] = Mul(%kept, %kf) {name="weigh"}
+output %y
+output %z`));
+    const scores = (kept: number, zeros: number) => Float32Array.from({ length: 12 }, (_, i) => (i < zeros ? 0 : i - zeros < kept ? 0.6 + ((i * 7) % 5) / 10 : 0.25));
+    const runs = [[0, 12], [1, 3], [2, 0], [4, 6], [5, 1], [9, 2], [12, 0]].map(([kept, zeros]) => ({ scores: { dtype: "float32", dims: [12], data: scores(kept, zeros) }, x: { dtype: "float32", dims: [4], data: Float32Array.of(1, -2, 3, 0.5) } }) as Record<string, Tensor>);
+    await agrees(bytes, {}, runs);
+  });
+
   it("a model that reads no dims as values prepares no lower bound; one that does prepares each symbol's once, inference and folding only", async () => {
     const steps = async (bytes: Uint8Array) => {
       const graph = importModel(bytes);

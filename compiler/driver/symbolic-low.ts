@@ -35,13 +35,14 @@ export function dimsDerived(graph: Graph): Set<string> {
 /**
  * The points to prepare at the lower bounds: `near` (a probe near the upper bounds) with one
  * symbol at its lower bound (at least 1: a dim of 0 leaves the layers nothing to show), for each
- * symbol the model's inputs give; a data-dependent dim (a count a node writes) keeps its value.
+ * symbol, a data-dependent dim (a count a node writes) too: `Min(count, 100)`, a detector's top
+ * 100 of what it kept, is 100 at every probe near its bound.
  */
 export function lowPoints(symbols: readonly SymbolInfo[], near: readonly number[]): { at: number[]; symbol: number }[] {
   const points: { at: number[]; symbol: number }[] = [];
   symbols.forEach((s, i) => {
     const low = Math.max(s.min, 1);
-    if (s.node !== undefined || low >= near[i]) return;
+    if (low >= near[i]) return;
     points.push({ at: near.map((v, k) => (k === i ? low : v)), symbol: i });
   });
   return points;

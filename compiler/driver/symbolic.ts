@@ -320,7 +320,8 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
     let also = quick ? undefined : snaps[0];
     for (const { at, symbol } of lowest) {
       const s = symbols[symbol];
-      const snap = await probeOne(remake, at, "shapes", { why: "its lower bound, where kiln checks the values computed from the dims", advice: `raise the lower bound of ${s.name} if the model does not take ${symbolAt(s, at[symbol])}` });
+      const advice = s.node === undefined ? `raise the lower bound of ${s.name} if the model does not take ${symbolAt(s, at[symbol])}` : `${s.name} is the count node ${JSON.stringify(s.node)} gives at run time, which may be ${at[symbol]}`;
+      const snap = await probeOne(remake, at, "shapes", { why: "its lower bound, where kiln checks the values computed from the dims", advice });
       lows.push({ at, snap });
       if (!hiddenConstants(derived, near.snap, near.snap, snap).length) continue;
       also ??= await probeOne(remake, check, "shapes");
