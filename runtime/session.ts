@@ -349,7 +349,7 @@ export async function createSession(artifact: ArtifactInput, options: SessionOpt
     const w = new Int32Array(memory.buffer, INDEX_ERROR, 3), l = manifest.layers[w[0] - 1], [, i, d] = w;
     if (!w[0]) return;
     w.fill(0);
-    throw new KilnError("BAD_INPUT", `index ${i} is out of range for an axis of length ${d}`, { node: l?.name, op: l?.op });
+    throw new KilnError("BAD_INPUT", `${l?.op === "TopK" ? `k=${i} is past` : `index ${i} is out of range for`} an axis of length ${d}`, { node: l?.name, op: l?.op });
   };
   const execute = (feeds: Feeds) => {
     write(feeds);

@@ -73,9 +73,10 @@ export function snapshot(graph: Graph, untouched: ReadonlySet<unknown>): Snapsho
     const val = v ? graph.values.get(v) : undefined;
     if (val?.shape && val.shape.every((d) => typeof d === "number")) shapes.set(v, val.shape as number[]);
   };
-  // the graph's inputs and outputs too: an input no node reads (a mask the model ignores) is still
-  // fed at this run's dims
-  for (const v of [...graph.inputs, ...graph.outputs]) shapeOf(v);
+  // the graph's inputs too: an input no node reads (a mask the model ignores) is still fed at this
+  // run's dims; then each value in the order of the nodes (a dim found wrong is named where it is
+  // made, not at the output it reaches), the outputs after them
+  for (const v of graph.inputs) shapeOf(v);
   for (const n of graph.topoOrder()) {
     // not a constant read at compile time only: no layer reads it, and CSE merges it with an equal
     // one at some values only (SAM's decoder: its query and image tokens' head shapes, [b, npts + 6,

@@ -198,7 +198,7 @@ function varyingSlice(ctx: KernelCtx, x: TensorRef, out: TensorRef, k: number, r
   const xe = sym.dims.get(x.name)![k] as DimTerm[], oe = sym.dims.get(out.name)?.[k] ?? out.dims[k];
   // an int64 extreme (exporters' "to the end") as its name, not as the float it was read into
   const int = (v: number) => (v >= 2 ** 62 ? "INT64_MAX" : v <= -(2 ** 62) ? "INT64_MIN" : String(v));
-  const refuse = (why: string): never => ctx.unsupported(`Slice along the symbolic dim ${k} of ${JSON.stringify(x.name)} (${formatDim(xe, sym.symbols)} in ${lo}..${hi} over the bounds) with starts ${int(r.start)}, ends ${int(r.end)}, steps ${int(r.step)}: ${why}; pin the dim (--shape NAME=N) or narrow its bounds`);
+  const refuse = (why: string): never => ctx.unsupported(`Slice along the symbolic dim ${k} of ${JSON.stringify(x.name)} (${formatDim(xe, sym.symbols)} in ${lo}..${hi} over the bounds) with starts ${int(r.start)}, ends ${int(r.end)}, steps ${int(r.step)}: ${why}; ${sym.symbols.some((s, i) => s.node === undefined && xe.some(([, ...t]) => t.includes(i))) ? "narrow its bounds, or " : ""}${ctx.pinHintOf(x, k)}`);
   const lo = evalDim(xe, sym.symbols.map((s) => s.min)), hi = evalDim(xe, sym.symbols.map((s) => s.max));
   if (xe.some(([c, ...s]) => s.length > 0 && c < 0)) refuse("its length is not increasing in the symbols");
   // a step past 1: from a fixed start to the end (YOLOv5's Focus, x[..., ::2, 1::2]), this run's
