@@ -124,6 +124,48 @@ describe("NonZero at run time", () => {
   });
 });
 
+describe("Slice cutting a count (slice-count: its length a count of its own)", () => {
+  const INT64_MAX = 2n ** 63n - 1n;
+  const cut = (start: bigint, end: bigint, axis: number, level: 0 | 2) => it(`[${start}:${end === INT64_MAX ? "" : end}] along the count's axis ${axis} at -O${level}: one module, each count (none, fewer, as many, more) as onnxruntime-node's, the arena poisoned`, async () => {
+    const b = new ModelBuilder(5, 13);
+    input(b, "x", "float32", [3, 8]);
+    input(b, "cond", "bool", [8]);
+    // x's columns kept (Compress along axis 1), or its rows of non-zero coordinates (NonZero: [2, k])
+    const kept = axis === 1
+      ? typed(b, b.node("Compress", ["x", "cond"], [3, 8], { axis: int(1) }, "kept"), "float32", [3, "k"])
+      : typed(b, b.node("Transpose", [typed(b, b.node("NonZero", ["cond"], [1, 8], {}, "nz"), "int64", [1, "k"])], [8, 1], { perm: { type: "ints", value: [1, 0] } }), "int64", ["k", 1]);
+    const ints = (name: string, v: bigint) => {
+      const c = b.int64s(name, [0]);
+      (b.graph.values.get(c)!.const!.data as BigInt64Array)[0] = v;
+      return c;
+    };
+    const sliced = b.node("Slice", [kept, ints("s", start), ints("e", end), b.int64s("a", [axis])], axis === 1 ? [3, 8] : [8, 1], {}, "cut");
+    Object.assign(b.graph.values.get(sliced)!, { shape: axis === 1 ? [3, "j"] : ["j", 1], dtype: axis === 1 ? "float32" : "int64" });
+    // a layer after it, over the cut rows
+    b.output(b.node("Mul", [sliced, axis === 1 ? b.scalar("two", 2) : b.int64s("three", [3])], axis === 1 ? [3, 8] : [8, 1], {}, "after"));
+    Object.assign(b.graph.values.get("after_out")!, { shape: axis === 1 ? [3, "j"] : ["j", 1], dtype: axis === 1 ? "float32" : "int64" });
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes, { level });
+    expect(m.session!.manifest.layers.find((l) => l.name === "cut")?.kernel).toBe("slice-count");
+    const poison = poisoner(m, { x: values("float32", [3, 8], 99, "ones"), cond: values("bool", [8], 99, "ones") });
+    const seen = new Set<number>();
+    for (const kept of [0, 1, 2, 3, 5, 8]) {
+      poison();
+      const f = { x: values("float32", [3, 8], kept + 1, "ones"), cond: { dtype: "bool", dims: [8], data: Uint8Array.from({ length: 8 }, (_, i) => ((i * 5) % 8 < kept ? 1 : 0)) } as Tensor };
+      const dims = await expectOrt(await m.run(f), bytes, f, `${kept} kept`);
+      seen.add(dims[axis]);
+    }
+    expect(seen.size).toBeGreaterThan(2);
+    expect(m.modulesCompiled).toBe(1);
+  });
+  for (const level of [0, 2] as const) {
+    cut(0n, 3n, 1, level);
+    cut(2n, INT64_MAX, 0, level);
+  }
+  cut(1n, 4n, 0, 2);
+  cut(3n, 6n, 1, 2);
+});
+
 describe("Compress", () => {
   const x = (seed: number) => values("float32", [3, 4, 5], seed, "ones");
   for (const [label, axis, condLength] of [["axis 1", 1, 4], ["axis -1, a condition shorter than it", -1, 3], ["no axis (flattened)", undefined, 60], ["axis 0", 0, 3]] as [string, number | undefined, number][]) {

@@ -79,7 +79,7 @@ function detector({ limits, centre = false, symbolicBoxes = false }: Options): U
  * then the kept rows' batch, class and box columns, the boxes by GatherND on [batch, box], and
  * `detections` [k, 6] = x1 y1 x2 y2 (as given), score, class as float.
  */
-function endToEnd(): Uint8Array {
+function endToEnd(cut?: number): Uint8Array {
   const b = new ModelBuilder(6, 13);
   b.input("boxes", [1, N, 4]);
   b.input("scores", [1, C, N]);
@@ -98,9 +98,12 @@ function endToEnd(): Uint8Array {
   const score = b.node("GatherND", ["scores", sel], [N * C]);
   const score1 = b.node("Unsqueeze", [score, b.int64s("last", [1])], [N * C, 1]);
   const clsF = b.node("Cast", [cls], [N * C, 1], { to: int(1) });
-  const det = b.node("Concat", [kept, score1, clsF], [N * C, 6], { axis: int(1) }, "detections");
+  const det = b.node("Concat", [kept, score1, clsF], [N * C, 6], { axis: int(1) }, cut === undefined ? "detections" : "all");
   b.graph.values.get(det)!.shape = ["k", 6];
-  b.output(det);
+  // torchvision's `keep[:detections_per_img]`: the first `cut` rows, fewer where fewer were kept
+  const top = cut === undefined ? det : b.node("Slice", [det, b.int64s("zero", [0]), b.int64s("cut", [cut]), b.int64s("axis0", [0])], [cut, 6], {}, "detections");
+  b.graph.values.get(top)!.shape = ["j", 6];
+  b.output(top);
   return exportModel(b.graph, { valueInfo: false });
 }
 
@@ -226,6 +229,41 @@ describe("NonMaxSuppression at run time: one module, any count of boxes kept", (
         const [a, b] = [(await one.run(f)).detections_out, (await two.run(f)).detections_out];
         expect(b.dims).toEqual(a.dims);
         expect(a.dims[0]).toBeGreaterThan(0);
+        expect(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength))).toBe(true);
+      }
+    } finally {
+      two.session?.terminate?.();
+    }
+  });
+
+  it("the detections cut to the first 7 (torchvision's keep[:detections_per_img], a count of its own: min(kept, 7)): as onnxruntime-node's whether more or fewer were kept, one module, AOT too, at 2 threads bit for bit 1 thread's", async () => {
+    const bytes = endToEnd(7);
+    const m = await load(bytes);
+    const poison = poisoner(m);
+    const rows: number[] = [];
+    for (const [seed, opts] of [[11, {}], [12, { ties: true }], [13, { scale: 0.3 }], [16, { scale: 0.33 }]] as const) {
+      poison();
+      const f = feeds(seed, N, opts);
+      rows.push(await expectOrt(await m.run(f), bytes, f, `seed ${seed}`));
+    }
+    expect(rows[0]).toBe(7);
+    expect(rows.some((r) => r < 7)).toBe(true);
+    expect(m.modulesCompiled).toBe(1);
+    const manifest = m.session!.manifest;
+    expect(manifest.symbols!.map((s) => [s.name, s.min, s.max])).toEqual([["nms.count", 0, N * C], ["detections.count", 0, 7]]);
+    expect(manifest.layers.find((l) => l.name === "detections")?.kernel).toBe("slice-count");
+    // AOT: the runtime alone reads both counts back
+    const session = await createSession((await compile(bytes)).wasm);
+    for (const seed of [11, 13]) {
+      const f = feeds(seed, N, { scale: seed === 13 ? 0.3 : 1 });
+      await expectOrt(await session.run(f), bytes, f, `AOT seed ${seed}`);
+    }
+    const [one, two] = [await load(bytes), await (await loadAt(2))(bytes, { threads: 2 })];
+    try {
+      for (const seed of [14, 13]) {
+        const f = feeds(seed, N, { scale: seed === 13 ? 0.3 : 1 });
+        const [a, b] = [(await one.run(f)).detections_out, (await two.run(f)).detections_out];
+        expect(b.dims).toEqual(a.dims);
         expect(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength))).toBe(true);
       }
     } finally {

@@ -18,6 +18,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel, reimport } from "../onnx/import.js";
 import { parseDimSum, prepareSymbolic, resolveDimOptions, withDataDims, type ProbeStep, type ShapesOption } from "./symbolic.js";
 import type { DataDims } from "../ops/registry.js";
+import { countCuts } from "./count-cuts.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
 import { hasTrait } from "../ops/index.js";
@@ -310,9 +311,19 @@ function mayOwnDataDims(graph: Graph): boolean {
 async function findDataDims(graph: Graph, shapes: Record<string, number[]> | undefined, options: CompileOptions): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   if (!mayOwnDataDims(graph)) return found;
-  const copy = graph.copy(false, true) ?? reimport(graph);
-  if (!copy) return found;
-  await prepareGraph(copy, { ...options, shapes, dump: undefined, onProgress: undefined }, { found });
+  const prepared = async (data: DataDims) => {
+    const copy = graph.copy(false, true) ?? reimport(graph);
+    if (copy) await prepareGraph(copy, { ...options, shapes, dump: undefined, onProgress: undefined }, data);
+    return copy;
+  };
+  const first = await prepared({ found });
+  // Slices that cut such a dim (`keep[:100]`): the lengths seen with each count one less show them
+  if (!first || !found.size || !first.nodeList().some((n) => n.op === "Slice" && !n.domain)) return found;
+  const less = await prepared({ values: new Map([...found].map(([n, max]) => [n, Math.max(max - 1, 0)])) });
+  const cuts = less ? countCuts(first, less) : new Set<string>();
+  if (!cuts.size) return found;
+  found.clear();
+  await prepared({ found, cuts });
   return found;
 }
 

@@ -2,7 +2,7 @@
 import { dtype, dtypeFromOnnx, onnxTypeName } from "../../runtime/dtypes.js";
 import type { Tensor } from "../ir/graph.js";
 import { broadcastShapes, normAxis, OpTable, passOn, type OutputInfo, type ShapeCtx, type ShapeRule } from "./registry.js";
-import { padAmounts, sliceParams } from "./movement-params.js";
+import { padAmounts, rawSliceAxes, sliceParams, type ParamSource } from "./movement-params.js";
 
 const ops = new OpTable();
 
@@ -161,9 +161,28 @@ ops.define("Split", (ctx) => {
 
 ops.define("Slice", (ctx) => {
   const x = ctx.input(0);
-  const p = sliceParams(ctx, x.shape);
-  return [{ dtype: x.dtype, shape: p.map((a) => a.count) }];
+  const shape = sliceParams(ctx, x.shape).map((a) => a.count);
+  // a slice that cuts a data-dependent dim (`keep[:100]`: min(count, 100) is no polynomial of the
+  // count): its length is a data-dependent dim of its own, which its kernel writes (slice-count)
+  const cut = ctx.dataDims?.cuts?.has(ctx.node.name) || ctx.dataDims?.values?.has(ctx.node.name) ? countCutAxis(ctx, x.shape.length) : undefined;
+  if (cut !== undefined) {
+    shape[cut] = ctx.dataDim(shape[cut]);
+    ctx.node.meta = { ...ctx.node.meta, cutsCount: String(cut) };
+  }
+  return [{ dtype: x.dtype, shape }];
 }, { arity: [1, 5], traits: ["moves"], lastChange: 13 });
+
+/**
+ * The axis a Slice cuts where it may cut a data-dependent dim as it runs (slice-count): its one
+ * sliced axis, from a fixed start (0 or more) to a fixed end, step 1; undefined for any other slice.
+ */
+export function countCutAxis(src: ParamSource, rank: number): number | undefined {
+  const raw = rawSliceAxes(src, rank);
+  const sliced = raw.flatMap((r, k) => (r ? [k] : []));
+  if (sliced.length !== 1) return undefined;
+  const r = raw[sliced[0]]!;
+  return r.start >= 0 && r.end >= 0 && r.step === 1 ? sliced[0] : undefined;
+}
 
 ops.define("Expand", (ctx) => {
   const x = ctx.input(0);

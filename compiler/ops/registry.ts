@@ -143,6 +143,12 @@ export const resolvedOnly = (ctx: ShapeCtx): never => {
 export interface DataDims {
   values?: ReadonlyMap<string, number>;
   found?: Map<string, number>;
+  /**
+   * Slices that cut a data-dependent dim (`keep[:100]` over NonMaxSuppression's kept boxes), by
+   * name, where a preparation looks for such dims: their length is a data-dependent dim too
+   * (movement.ts countCut; compile.ts findDataDims)
+   */
+  cuts?: ReadonlySet<string>;
 }
 
 /**

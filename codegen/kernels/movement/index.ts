@@ -9,9 +9,10 @@ import { splitSizes } from "../../../compiler/ops/movement.js";
 import { broadcastStrides, stridesOf, type Expr, type Trips } from "../../fn.js";
 import { bytesOf, copyBytes, emitView, transposeView, viewInto } from "./view.js";
 import { keepsPaddedLayout, prefixDim } from "../../../compiler/ir/padded.js";
-import { KernelTable, type KernelCtx, type TensorRef } from "../kernel.js";
+import { KernelTable, simpleVariant, variant, type KernelCtx, type TensorRef } from "../kernel.js";
 import { emitFillConst, emitPadFill, emitPadIndexed } from "./fill.js";
 import { emitSliceByValues, slicesByValues } from "./slice-values.js";
+import { cutsCount, emitSliceCount } from "./slice-count.js";
 
 const table = new KernelTable();
 
@@ -161,8 +162,15 @@ table.add("Split", (ctx) => {
   blockViews(ctx, sizes.map((len, i) => ({ ref: ctx.outputs[i], len })), x, axis, false);
 });
 
-table.add("Slice", (ctx) => {
+table.family("Slice", "Slice", [
+  // a Slice that cuts a data-dependent dim (keep[:100]): its own length written as it runs
+  variant<object>({ name: "slice-count", plan: (layer) => (cutsCount(layer) ? {} : undefined), emit: (ctx) => emitSliceCount(ctx, params(ctx)) }),
+  simpleVariant(emitSlice),
+]);
+
+function emitSlice(ctx: KernelCtx): void {
   if (slicesByValues(ctx)) return emitSliceByValues(ctx, params(ctx));
+  if (cutsCount(ctx)) ctx.unsupported("this Slice cuts a data-dependent dim, which only the slice-count kernel runs");
   const x = ctx.input(0), out = ctx.output(0);
   const p = sliceParams(params(ctx), x.dims);
   const st = stridesOf(x.dims);
@@ -183,7 +191,7 @@ table.add("Slice", (ctx) => {
     return ctx.runtimeDim(out, k);
   });
   emitView(ctx, viewInto(out, x.addr + start * bytesOf(x.dtype), p.map((s, k) => s.step * st[k])), false, runtime, shift === undefined ? undefined : { src: shift });
-});
+}
 
 /**
  * Slice along a varying dim k of x (its length L this run's, in [Lmin, Lmax] over the bounds),
