@@ -413,9 +413,9 @@ describe("a YOLO-style detector exported end to end by torch, over images of var
     return { images: { dtype: "float32", dims: [1, 3, h, w], data: Float32Array.from({ length: 3 * h * w }, () => next()) } as Tensor };
   };
 
-  it("one module (height and width 64..320 in steps of 32): its boxes and scores as onnxruntime-node's, its detections those onnxruntime's NonMaxSuppression keeps of them", async () => {
+  it("one module (height and width 64..320 in steps of 32): its boxes and scores as onnxruntime-node's, its detections those onnxruntime's NonMaxSuppression keeps of them, the first 50 of them cut (keep[:50])", async () => {
     const m = await load(bytes, { shapes: { height: [64, 320, 32], width: [64, 320, 32] } });
-    expect(m.session!.manifest.symbols!.map((s) => s.name)).toEqual(["height", "width", "/NonMaxSuppression.count"]);
+    expect(m.session!.manifest.symbols!.map((s) => s.name)).toEqual(["height", "width", "/NonMaxSuppression.count", "/Slice_2.count"]);
     const nms = nmsOnly();
     const counts = new Set<number>();
     for (const [h, w] of [[64, 64], [160, 224], [320, 320], [96, 288]]) {
@@ -432,9 +432,13 @@ describe("a YOLO-style detector exported end to end by torch, over images of var
       });
       expect(got.detections.dims, `${h}x${w}`).toEqual([rows.length, 6]);
       expect(Array.from(got.detections.data as Float32Array), `${h}x${w}`).toEqual(rows.flat().map((v) => Math.fround(v)));
+      // `top`, detections[:50] (a Slice cutting the count: min(k, 50) rows)
+      expect(got.top.dims, `top ${h}x${w}`).toEqual([Math.min(rows.length, 50), 6]);
+      expect(Array.from(got.top.data as Float32Array), `top ${h}x${w}`).toEqual(rows.slice(0, 50).flat().map((v) => Math.fround(v)));
       counts.add(rows.length);
     }
     expect(counts.size).toBeGreaterThan(1);
+    expect([...counts].some((k) => k < 50) && [...counts].some((k) => k > 50), `counts ${[...counts]}`).toBe(true);
     expect(m.modulesCompiled).toBe(1);
   });
 });
