@@ -164,6 +164,28 @@ describe("Slice cutting a count (slice-count: its length a count of its own)", (
   }
   cut(1n, 4n, 0, 2);
   cut(3n, 6n, 1, 2);
+
+  it("a cut of a cut ([0:6] then [1:4], a Mul between: the second's count is one only once the first's is): as onnxruntime-node's, one module", async () => {
+    const b = new ModelBuilder(6, 13);
+    input(b, "x", "float32", [8]);
+    input(b, "cond", "bool", [8]);
+    const kept = typed(b, b.node("Compress", ["x", "cond"], [8], {}, "kept"), "float32", ["k"]);
+    const first = b.node("Slice", [kept, b.int64s("s0", [0]), b.int64s("e0", [6]), b.int64s("a", [0])], [6], {}, "first");
+    const twice = b.node("Mul", [first, b.scalar("two", 2)], [6], {}, "twice");
+    const second = b.node("Slice", [twice, b.int64s("s1", [1]), b.int64s("e1", [4]), b.int64s("a", [0])], [3], {}, "second");
+    for (const [v, d] of [[first, "j"], [twice, "j"], [second, "i"]]) b.graph.values.get(v)!.shape = [d];
+    b.output(second);
+    const bytes = exportModel(b.graph, { valueInfo: false });
+    const m = await load(bytes);
+    expect(m.session!.manifest.symbols!.map((s) => [s.name, s.max])).toEqual([["kept.count", 8], ["first.count", 6], ["second.count", 3]]);
+    const poison = poisoner(m, { x: values("float32", [8], 99, "ones"), cond: values("bool", [8], 99, "ones") });
+    for (const kept of [0, 1, 2, 3, 4, 6, 8]) {
+      poison();
+      const f = { x: values("float32", [8], kept + 1, "ones"), cond: { dtype: "bool", dims: [8], data: Uint8Array.from({ length: 8 }, (_, i) => ((i * 3) % 8 < kept ? 1 : 0)) } as Tensor };
+      await expectOrt(await m.run(f), bytes, f, `${kept} kept`);
+    }
+    expect(m.modulesCompiled).toBe(1);
+  });
 });
 
 describe("Compress", () => {

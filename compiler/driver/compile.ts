@@ -18,7 +18,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel, reimport } from "../onnx/import.js";
 import { parseDimSum, prepareSymbolic, resolveDimOptions, withDataDims, type ProbeStep, type ShapesOption } from "./symbolic.js";
 import type { DataDims } from "../ops/registry.js";
-import { countCuts } from "./count-cuts.js";
+import { countCuts, slicesAfter } from "./count-cuts.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
 import { hasTrait } from "../ops/index.js";
@@ -308,6 +308,9 @@ function mayOwnDataDims(graph: Graph): boolean {
  * bounds): each owning node's upper bound, found by preparing a copy of the graph. None (and no
  * copy) for a graph without an operator that may have one.
  */
+/** rounds of looking for Slices that cut a count (findDataDims): a cut of a cut takes a second */
+const MAX_CUT_ROUNDS = 3;
+
 async function findDataDims(graph: Graph, shapes: Record<string, number[]> | undefined, options: CompileOptions): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   if (!mayOwnDataDims(graph)) return found;
@@ -316,14 +319,23 @@ async function findDataDims(graph: Graph, shapes: Record<string, number[]> | und
     if (copy) await prepareGraph(copy, { ...options, shapes, dump: undefined, onProgress: undefined }, data);
     return copy;
   };
-  const first = await prepared({ found });
-  // Slices that cut such a dim (`keep[:100]`): the lengths seen with each count one less show them
-  if (!first || !found.size || !first.nodeList().some((n) => n.op === "Slice" && !n.domain)) return found;
-  const less = await prepared({ values: new Map([...found].map(([n, max]) => [n, Math.max(max - 1, 0)])) });
-  const cuts = less ? countCuts(first, less) : new Set<string>();
-  if (!cuts.size) return found;
-  found.clear();
-  await prepared({ found, cuts });
+  let at = await prepared({ found });
+  // Slices that cut such a dim (`keep[:100]`): the lengths seen with each count one less show them;
+  // a round more for a Slice that cuts what another cut (its count is one only once that one is)
+  const cuts = new Set<string>();
+  for (let round = 0; round < MAX_CUT_ROUNDS && at && found.size && at.nodeList().some((n) => n.op === "Slice" && !n.domain); round++) {
+    // (a model that cannot take those lengths keeps the dims found: its probes will say why)
+    const less = await prepared({ values: new Map([...found].map(([n, max]) => [n, Math.max(max - 1, 0)])) }).catch((e: unknown) => {
+      if (e instanceof KilnError) return undefined;
+      throw e;
+    });
+    const more = less ? [...countCuts(at, less)].filter((c) => !cuts.has(c)) : [];
+    if (!more.length) break;
+    more.forEach((c) => cuts.add(c));
+    found.clear();
+    at = await prepared({ found, cuts });
+    if (at && !slicesAfter(at, more)) break;
+  }
   return found;
 }
 

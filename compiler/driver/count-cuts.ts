@@ -39,3 +39,14 @@ export function countCuts(at: Graph, less: Graph): Set<string> {
   }
   return cuts;
 }
+
+/** Whether a Slice reads (through any layers) what one of the `cuts` gives: a cut of a cut, which another round may find. */
+export function slicesAfter(g: Graph, cuts: readonly string[]): boolean {
+  const from = new Set<string>();
+  for (const n of g.topoOrder()) {
+    const reads = n.inputs.some((i) => from.has(i));
+    if (reads && n.op === "Slice" && !n.domain) return true;
+    if (reads || cuts.includes(n.name)) n.outputs.forEach((o) => o && from.add(o));
+  }
+  return false;
+}
