@@ -110,6 +110,16 @@ output %y`), { valueInfo: false });
       expect(out.y.data[0]).toBe(want);
     }
   });
+
+  it("an error the model has at every value (Cast without its `to`) is said as a pinned build says it, with no advice about the dims", async () => {
+    const bytes = exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[1,n]
+%f : int64[1,n] = Cast(%x) {name="cast"}
+output %f`));
+    const pinned = await load(bytes, { shapes: { n: 7 } }).catch((e: Error) => e);
+    expect(pinned).toMatchObject({ code: "INVALID_MODEL", message: 'INVALID_MODEL: required attribute to is missing [node "cast", Cast]' });
+    await expect(load(bytes, { shapes: { n: [2, 30] } })).rejects.toMatchObject({ code: "INVALID_MODEL", message: (pinned as Error).message });
+  });
 });
 
 describe("an If whose condition holds over the whole bounds", () => {

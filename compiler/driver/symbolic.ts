@@ -254,6 +254,7 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
   probeAt(probeValues(symbols, avoid));
   // the constants that differ between probes taken so far
   const varyingIn = (snaps: Snapshot[]) => [...snaps[0].consts].filter(([name, c]) => snaps.some((s) => { const p = s.consts.get(name); return p && differs(c, p); })).map(([name]) => name);
+  const sameAtBounds = (e: KilnError) => run(remake(), dims.at(max), "shapes", dims.dataAt(max)).then(() => false, (f: unknown) => f instanceof KilnError && f.message === e.message);
   /** `make()` prepared (and optimized) at `at` as `step` says, and its snapshot */
   const probeOne = async (make: () => Graph, at: number[], step: ProbeStep, said?: { why: string; advice: string }) => {
     const g = make();
@@ -264,6 +265,9 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
       if (!(e instanceof KilnError)) throw e;
       // an operator kiln does not define is unsupported at every value: said as a pinned build says it
       if (e.code === "UNSUPPORTED_OP" && e.context.op !== undefined && !opDef(e.context.domain ?? "", e.context.op)) throw e;
+      // an error the same at the bounds (a required attribute missing) is the model's at every
+      // value: said as a pinned build says it, with no advice about the dims
+      if (at.some((v, i) => v !== max[i]) && await sameAtBounds(e)) throw e;
       // a probe past the bounds (narrow bounds leave no room for values apart from 1, each other and the model's static dims)
       const past = symbols.filter((s, i) => at[i] < s.min || at[i] > s.max);
       // why past them: within the bounds, the values apart from 1 and the bound are the model's own dims (or none)
