@@ -18,7 +18,7 @@ import { verifyGraph } from "../ir/verify.js";
 import { importModel, reimport } from "../onnx/import.js";
 import { parseDimSum, prepareSymbolic, resolveDimOptions, withDataDims, type ProbeStep, type ShapesOption } from "./symbolic.js";
 import type { DataDims } from "../ops/registry.js";
-import { countCuts, slicesAfter } from "./count-cuts.js";
+import { countCuts, mayCutCounts, slicesAfter } from "./count-cuts.js";
 import type { ExternalDataReader } from "../onnx/tensor.js";
 import { inferShapes } from "../ops/infer.js";
 import { hasTrait } from "../ops/index.js";
@@ -323,7 +323,7 @@ async function findDataDims(graph: Graph, shapes: Record<string, number[]> | und
   // Slices that cut such a dim (`keep[:100]`): the lengths seen with each count one less show them;
   // a round more for a Slice that cuts what another cut (its count is one only once that one is)
   const cuts = new Set<string>();
-  for (let round = 0; round < MAX_CUT_ROUNDS && at && found.size && at.nodeList().some((n) => n.op === "Slice" && !n.domain); round++) {
+  for (let round = 0; round < MAX_CUT_ROUNDS && at && found.size && mayCutCounts(at, found); round++) {
     // (a model that cannot take those lengths keeps the dims found: its probes will say why)
     const less = await prepared({ values: new Map([...found].map(([n, max]) => [n, Math.max(max - 1, 0)])) }).catch((e: unknown) => {
       if (e instanceof KilnError) return undefined;

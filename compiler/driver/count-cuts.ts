@@ -50,3 +50,18 @@ export function slicesAfter(g: Graph, cuts: readonly string[]): boolean {
   }
   return false;
 }
+
+/**
+ * Whether `at` (prepared with its data-dependent dims at their bounds, `found`) has a Slice that may
+ * cut one: its one sliced axis as long as some count's bound. Only then is the graph prepared with
+ * the counts one less (countCuts), a preparation a detector's load pays otherwise for its Slices of
+ * columns.
+ */
+export function mayCutCounts(at: Graph, found: ReadonlyMap<string, number>): boolean {
+  const bounds = new Set(found.values());
+  return at.nodeList().some((n) => {
+    const x = n.op === "Slice" && !n.domain && n.inputs[0] ? at.values.get(n.inputs[0])?.shape : undefined;
+    const k = x && countCutAxisOf(at, n, x.length);
+    return k !== undefined && typeof x![k] === "number" && bounds.has(x![k] as number);
+  });
+}
