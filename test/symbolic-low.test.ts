@@ -50,6 +50,18 @@ describe("symbolic dims at their lower bounds", () => {
     });
   }
 
+  it("Size read as a value (Size(x) + 5 differs at every probe; Min(Size(x), 5) at none near the bounds): its kernel runs it in the module, each length as onnxruntime-node's", async () => {
+    const sized = (op: string) => exportModel(parseGraph(`kiln.graph opsets("" = 13)
+input %x : float32[2,n]
+const %five : int64[] = dense<[5]>
+%s : int64[] = Size(%x) {name="size"}
+%m : int64[] = ${op}(%s, %five) {name="op"}
+%f : float32[] = Cast[to=1](%m) {name="cast"}
+%y : float32[2,n] = Mul(%x, %f) {name="scale"}
+output %y`));
+    for (const op of ["Add", "Min"]) await agrees(sized(op), { n: [1, 30] }, [1, 2, 3, 7, 30].map((n) => feedOf(n, 2)));
+  });
+
   it("a clamp on both sides (Clip of n to 4..16, n in 1..64): every length as onnxruntime-node's, one module", async () => {
     const clip = `const %lo : int64[] = dense<[4]>
 const %hi : int64[] = dense<[16]>

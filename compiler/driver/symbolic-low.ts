@@ -3,7 +3,7 @@
 // value computed from the dims that is the same at all of them may still differ lower down: a clamp
 // (`Min(seq, 5)` with seq in 2..30, every probe over 5), a dim of `min(seq, window)`. One module
 // taking it as a constant, or its dims as the probes' polynomial, would give a wrong answer below
-// the clamp. Where the model reads its inputs' dims as values (Shape), each symbol is prepared
+// the clamp. Where the model reads its inputs' dims as values (Shape, Size), each symbol is prepared
 // once more at its lower bound (inference and folding only), and what it shows is compared with a
 // probe near the bounds prepared the same way: a constant a layer reads that differs there is one
 // to compute at run time (symbolic-unfold.ts); a dim the fitted polynomial misses is refused.
@@ -14,8 +14,8 @@ import { hasTrait } from "../ops/index.js";
 import { differs, type Snapshot } from "./symbolic-snapshot.js";
 
 /**
- * The values the graph (or a subgraph of it) computes from its values' dims (Shape's, trait
- * `dims-only`, and every value computed from theirs), by name: empty when it reads no dims as values.
+ * The values the graph (or a subgraph of it) computes from its values' dims (Shape's and Size's,
+ * trait `dims-only`, and every value computed from theirs), by name: empty when it reads no dims as values.
  */
 export function dimsDerived(graph: Graph): Set<string> {
   const derived = new Set<string>();

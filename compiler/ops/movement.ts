@@ -34,7 +34,7 @@ ops.define("Shape", (ctx) => {
 ops.define("Size", (ctx) => {
   const n = ctx.input(0).shape.reduce((a, b) => a * b, 1);
   return [{ dtype: "int64", shape: [], value: { dtype: "int64", dims: [], data: BigInt64Array.of(BigInt(n)) } }];
-}, { lastChange: 13, arity: [1, 1], traits: ["compile-time-only", "low-bit"] });
+}, { lastChange: 13, arity: [1, 1], traits: ["dims-only", "low-bit"] });
 
 ops.define("Identity", (ctx) => {
   const x = ctx.input(0);

@@ -214,7 +214,7 @@ export type CompoundRule = (s: CompoundCtx) => Promise<Resolved[]> | Resolved[];
  *   epilogue-anchor  its kernels apply a fused epilogue to every value they store (see `anchor`)
  *   layout-agnostic  computes the same on a channels-last tensor (the NHWC layout pass may take it)
  *   compile-time-only has no kernel: its value must be known at compile time (NonZero, Unique)
- *   dims-only        reads its input's dims only, never its elements (Shape): folded where the dims
+ *   dims-only        reads its input's dims only, never its elements (Shape, Size): folded where the dims
  *                    are known; over symbolic dims its kernel writes this run's
  *   impure           gives a different value each run (random numbers): never folded or merged
  *   data-dependent   an output's length may be decided by its input values as it runs (ShapeCtx.dataDim):

@@ -211,6 +211,18 @@ table.add("Shape", (ctx) => {
   }
 });
 
+// Size likewise: the product of this run's dims
+table.add("Size", (ctx) => {
+  const x = ctx.input(0), out = ctx.output(0);
+  const { m, fn } = ctx;
+  ctx.readsPadded();
+  const product = x.dims.reduce<Expr>((p, d, k) => {
+    const e = ctx.runtimeDim(x, k);
+    return e ? m.i64.mul(p, m.i64.extend_u(e)) : d === 1 ? p : m.i64.mul(p, m.i64.const(BigInt(d)));
+  }, m.i64.const(1n));
+  fn.emit(m.i64.store(0, 8, m.i32.const(out.addr), product));
+});
+
 table.add("OneHot", (ctx) => {
   const idx = ctx.input(0);
   const vals = ctx.input(2);
