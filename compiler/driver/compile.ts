@@ -303,14 +303,15 @@ function mayOwnDataDims(graph: Graph): boolean {
     Object.values(n.attrs).some((a) => a.type === "graph" && mayOwnDataDims(a.value)));
 }
 
-/**
- * The data-dependent dims of `graph` (registry.ts ShapeCtx.dataDim) at the given input shapes (the
- * bounds): each owning node's upper bound, found by preparing a copy of the graph. None (and no
- * copy) for a graph without an operator that may have one.
- */
 /** rounds of looking for Slices that cut a count (findDataDims): a cut of a cut takes a second */
 const MAX_CUT_ROUNDS = 3;
 
+/**
+ * The data-dependent dims of `graph` (registry.ts ShapeCtx.dataDim) at the given input shapes (the
+ * bounds): each owning node's upper bound, found by preparing a copy of the graph, with the Slices
+ * that cut one among them (count-cuts.ts). None (and no copy) for a graph without an operator
+ * that may have one.
+ */
 async function findDataDims(graph: Graph, shapes: Record<string, number[]> | undefined, options: CompileOptions): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   if (!mayOwnDataDims(graph)) return found;

@@ -47,18 +47,21 @@ export function lowPoints(symbols: readonly SymbolInfo[], near: readonly number[
 }
 
 /**
- * The constants computed from the dims (`derived`) that a layer reads, by name, that two probes
- * near the bounds (`near`, `also`) saw alike and the lower bound's preparation (`low`) computed
- * to another value: values that look constant near the bounds (a growing constant whose first
- * elements agree is the same). One that differs near the bounds already is the probes' to find.
+ * The constants computed from the dims (`derived`) that a layer reads, by name, that the lower
+ * bound's preparation (`low`) computed to another value than a probe near the bounds (`near`): a
+ * growing constant whose first elements agree is the same (symbolic-snapshot.ts differs).
  */
-export function hiddenConstants(derived: ReadonlySet<string>, near: Snapshot, also: Snapshot, low: Snapshot): string[] {
-  const found: string[] = [];
-  for (const [name, c] of near.consts) {
-    const a = also.consts.get(name), l = low.consts.get(name);
-    if (derived.has(name) && a && l && !differs(c, a) && differs(c, l)) found.push(name);
-  }
-  return found;
+export function hiddenConstants(derived: ReadonlySet<string>, near: Snapshot, low: Snapshot): string[] {
+  return [...near.consts].filter(([name, c]) => {
+    const l = low.consts.get(name);
+    return derived.has(name) && l !== undefined && differs(c, l);
+  }).map(([name]) => name);
+}
+
+/** Whether a second probe near the bounds (`also`) saw the constant `name` as `near` did: one that differs there already is the probes' to find. */
+export function sameNear(name: string, near: Snapshot, also: Snapshot): boolean {
+  const a = also.consts.get(name);
+  return a !== undefined && !differs(near.consts.get(name)!, a);
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Graph } from "../ir/graph.js";
 import { differs, fingerprint, fit, fitElements, initializerData, snapshot, UNTOUCHED, type Snapshot } from "./symbolic-snapshot.js";
 import { unfoldDimValues } from "./symbolic-unfold.js";
 import { invariantFold } from "./symbolic-folds.js";
-import { dimsDerived, hiddenConstants, lowPoints, missedDim } from "./symbolic-low.js";
+import { dimsDerived, hiddenConstants, lowPoints, missedDim, sameNear } from "./symbolic-low.js";
 import { evaluationCache } from "./evaluate-cache.js";
 import { opDef } from "../ops/index.js";
 import { rerecordVarying } from "../../codegen/capabilities.js";
@@ -327,9 +327,10 @@ async function probeSymbolicAvoiding<T>(graph: Graph, remake: () => Graph, dims:
       const advice = s.node === undefined ? `raise the lower bound of ${s.name} if the model does not take ${symbolAt(s, at[symbol])}` : `${s.name} is the count node ${JSON.stringify(s.node)} gives at run time, which may be ${at[symbol]}`;
       const snap = await probeOne(remake, at, "shapes", { why: "its lower bound, where kiln checks the values computed from the dims", advice });
       lows.push({ at, snap });
-      if (!hiddenConstants(derived, near.snap, near.snap, snap).length) continue;
+      const differing = hiddenConstants(derived, near.snap, snap);
+      if (!differing.length) continue;
       also ??= await probeOne(remake, check, "shapes");
-      for (const name of hiddenConstants(derived, near.snap, also, snap)) hidden.add(name);
+      for (const name of differing) if (sameNear(name, near.snap, also)) hidden.add(name);
     }
   }
   // values computed from the dims alone that differ between probes (a causal mask): their nodes

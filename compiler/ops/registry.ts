@@ -146,7 +146,7 @@ export interface DataDims {
   /**
    * Slices that cut a data-dependent dim (`keep[:100]` over NonMaxSuppression's kept boxes), by
    * name, where a preparation looks for such dims: their length is a data-dependent dim too
-   * (movement.ts countCut; compile.ts findDataDims)
+   * (movement.ts countCutAxis; compile.ts findDataDims)
    */
   cuts?: ReadonlySet<string>;
 }
